@@ -1,0 +1,169 @@
+/* `stasis check`: probes, one by one, the kernel features stasis uses. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/kcmp.h>
+
+#include "cli/check.h"
+#include "util/compat.h"
+
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+#ifndef __NR_clone3
+#define __NR_clone3 435
+#endif
+
+/* A child stopped for ptrace probes. */
+static pid_t stopped_child(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+static bool has_ptrace_seize(void)
+{
+	pid_t pid = stopped_child();
+	int status;
+	bool ok = pid > 0 && ptrace(PTRACE_SEIZE, pid, 0, 0) == 0 &&
+		  ptrace(PTRACE_INTERRUPT, pid, 0, 0) == 0 && waitpid(pid, &status, __WALL) == pid;
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, __WALL);
+	}
+	return ok;
+}
+
+static bool has_rseq_config(void)
+{
+	pid_t pid = stopped_child();
+	int status;
+	struct rseq_config rc;
+	bool ok = pid > 0 && ptrace(PTRACE_SEIZE, pid, 0, 0) == 0 &&
+		  ptrace(PTRACE_INTERRUPT, pid, 0, 0) == 0 && waitpid(pid, &status, __WALL) == pid &&
+		  ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, sizeof(rc), &rc) > 0;
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, __WALL);
+	}
+	return ok;
+}
+
+/* clone3 with a set_tid array of the wrong size fails with EINVAL where
+ * set_tid is known, and E2BIG/ENOSYS where it is not. */
+static bool has_clone3_set_tid(void)
+{
+	struct { uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
+		 tls, set_tid, set_tid_size, cgroup; } args = { 0 };
+	pid_t tid = 1;
+	args.set_tid = (uint64_t)&tid;
+	args.set_tid_size = 100;	/* more than pid namespace levels */
+	long r = syscall(__NR_clone3, &args, sizeof(args));
+	return r < 0 && errno == EINVAL;
+}
+
+static bool has_pagemap_scan(void)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	struct page_region vec[1];
+	struct pm_scan_arg a = { .size = sizeof(a), .start = (uint64_t)&vec, .end = (uint64_t)&vec,
+				 .vec = (uint64_t)vec, .vec_len = 1,
+				 .category_anyof_mask = PAGE_IS_PRESENT, .return_mask = PAGE_IS_PRESENT };
+	a.start &= ~4095ul;
+	a.end = a.start + 4096;
+	bool ok = fd >= 0 && ioctl(fd, PAGEMAP_SCAN, &a) >= 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static bool has_uffd_wp_async(void)
+{
+	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
+	bool ok = fd >= 0 && ioctl(fd, UFFDIO_API, &api) == 0 &&
+		  (api.features & UFFD_FEATURE_WP_ASYNC);
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static bool has_time_ns(void)
+{
+	return access("/proc/self/ns/time", F_OK) == 0;
+}
+
+static bool has_pidfd_getfd(void)
+{
+	return syscall(SYS_pidfd_getfd, -1, 0, 0) < 0 && errno == EBADF;
+}
+
+static bool has_kcmp(void)
+{
+	return syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, 0, 0) >= 0 || errno == EBADF;
+}
+
+static bool has_process_vm_readv(void)
+{
+	char a = 1, b = 0;
+	struct iovec l = { &b, 1 }, r = { &a, 1 };
+	return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == 1 && b == 1;
+}
+
+static bool has_map_files(void)
+{
+	return access("/proc/self/map_files", R_OK) == 0;
+}
+
+int stasis_check(void)
+{
+	static const struct {
+		const char *name;
+		bool (*probe)(void);
+		bool required;
+		const char *why;
+	} features[] = {
+		{ "ptrace seize", has_ptrace_seize, true, "stop tasks without signals" },
+		{ "clone3 set_tid", has_clone3_set_tid, true, "restore with the same pids" },
+		{ "process_vm_readv", has_process_vm_readv, true, "copy memory" },
+		{ "kcmp", has_kcmp, true, "find shared files" },
+		{ "ptrace rseq configuration", has_rseq_config, true, "save glibc's rseq" },
+		{ "/proc/PID/map_files", has_map_files, false, "inspect mapped files" },
+		{ "PAGEMAP_SCAN", has_pagemap_scan, false, "fast present-page scan (else pagemap)" },
+		{ "userfaultfd write-protect async", has_uffd_wp_async, false, "dirty tracking for pre-dump" },
+		{ "time namespaces", has_time_ns, false, "monotonic clocks across machines" },
+		{ "pidfd_getfd", has_pidfd_getfd, false, "take fds from tasks" },
+	};
+	bool missing_required = false;
+
+	for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
+		bool ok = features[i].probe();
+		printf("%-34s %-4s %s%s\n", features[i].name, ok ? "yes" : "no", features[i].why,
+		       !ok && features[i].required ? " (REQUIRED)" : "");
+		if (!ok && features[i].required)
+			missing_required = true;
+	}
+	if (missing_required) {
+		printf("Error: a required kernel feature is missing\n");
+		return -1;
+	}
+	printf("Looks good.\n");
+	return 0;
+}

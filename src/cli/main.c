@@ -1,0 +1,167 @@
+/* Command line: CRIU's option names and meanings, so `criu` can be a link
+ * to `stasis` in existing scripts. Options we do not support are refused by
+ * name, never ignored. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/opts.h"
+#include "cli/check.h"
+#include "dump/dump.h"
+#include "restore/restore.h"
+#include "util/log.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage:\n"
+"  stasis dump -t PID -D DIR [options]     checkpoint a running process\n"
+"  stasis restore -D DIR [options]         restore it from DIR\n"
+"  stasis check                            check the kernel features stasis uses\n"
+"  stasis --version\n"
+"\n"
+"Options:\n"
+"  -t, --tree PID          process to dump\n"
+"  -D, --images-dir DIR    directory of the image files\n"
+"  -W, --work-dir DIR      directory for logs and pidfiles (default: DIR of -D)\n"
+"  -o, --log-file FILE     log to FILE (relative to the work directory)\n"
+"  -v[N], --verbosity N    log level 0-4 (-v alone adds one level)\n"
+"  -R, --leave-running     dump: let the process run after the dump\n"
+"  -j, --shell-job         the process is a job of a shell: its terminal is the\n"
+"                          user's; restore puts it on the terminal of stasis\n"
+"  -d, --restore-detached  restore: return once the process runs\n"
+"      --pidfile FILE      restore: write the restored pid to FILE\n"
+"  -h, --help\n");
+}
+
+enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY };
+
+static int parse_verbosity(const char *arg, int *level)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+	if (*arg == 0 || *end || v < 0 || v > 4) {
+		fprintf(stderr, "Error: bad verbosity '%s' (0-4)\n", arg);
+		return -1;
+	}
+	*level = v;
+	return 0;
+}
+
+static int parse_pid(const char *arg, pid_t *pid)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+	if (*arg == 0 || *end || v <= 0 || v > INT_MAX) {
+		fprintf(stderr, "Error: bad pid '%s'\n", arg);
+		return -1;
+	}
+	*pid = v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "tree", required_argument, NULL, 't' },
+		{ "images-dir", required_argument, NULL, 'D' },
+		{ "work-dir", required_argument, NULL, 'W' },
+		{ "log-file", required_argument, NULL, 'o' },
+		{ "verbosity", optional_argument, NULL, 'v' },
+		{ "leave-running", no_argument, NULL, 'R' },
+		{ "shell-job", no_argument, NULL, 'j' },
+		{ "restore-detached", no_argument, NULL, 'd' },
+		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	o->log_level = LOG_WARN;
+	while ((c = getopt_long(argc, argv, "t:D:W:o:v::Rjdh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't': if (parse_pid(optarg, &o->pid) < 0) return -1; break;
+		case 'D': o->images_dir = optarg; break;
+		case 'W': o->work_dir = optarg; break;
+		case 'o': o->log_file = optarg; break;
+		case 'v':
+			if (!optarg)
+				o->log_level++;
+			else if (parse_verbosity(optarg, &o->log_level) < 0)
+				return -1;
+			break;
+		case 'R': o->leave_running = true; break;
+		case 'j': o->shell_job = true; break;
+		case 'd': o->detach = true; break;
+		case OPT_PIDFILE: o->pidfile = optarg; break;
+		case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
+		case 'h': usage(stdout); exit(0);
+		default: return -1;	/* getopt named the bad option */
+		}
+	}
+	return 0;
+}
+
+/* CRIU writes a relative log file or pidfile in the work directory, which
+ * defaults to the images directory. */
+static char *in_work_dir(const struct opts *o, const char *path)
+{
+	const char *dir = o->work_dir ? o->work_dir : o->images_dir;
+	char *full;
+	if (!path || path[0] == '/' || !dir || !strcmp(path, "-"))
+		return path ? strdup(path) : NULL;
+	if (asprintf(&full, "%s/%s", dir, path) < 0)
+		return NULL;
+	return full;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	int ret;
+
+	if (parse_args(argc, argv, &o) < 0) {
+		fprintf(stderr, "Try 'stasis --help'.\n");
+		return 1;
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 1;
+	}
+	const char *cmd = argv[optind];
+	if (!strcmp(cmd, "check"))
+		return stasis_check() < 0 ? 1 : 0;
+	if (strcmp(cmd, "dump") && strcmp(cmd, "restore")) {
+		fprintf(stderr, "Error: unknown command '%s'\n", cmd);
+		usage(stderr);
+		return 1;
+	}
+	if (!o.images_dir) {
+		fprintf(stderr, "Error: %s needs the images directory: -D DIR\n", cmd);
+		return 1;
+	}
+	/* The log may live in the images directory a dump is about to make. */
+	if (!strcmp(cmd, "dump") && mkdir(o.images_dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "Error: can't create images directory %s: %m\n", o.images_dir);
+		return 1;
+	}
+	char *log = in_work_dir(&o, o.log_file);
+	if (log_init(log, o.log_level) < 0)
+		return 1;
+	free(log);
+	char *pidfile = in_work_dir(&o, o.pidfile);
+	o.pidfile = pidfile;
+	if (!strcmp(cmd, "dump"))
+		ret = stasis_dump(&o) < 0 ? 1 : 0;
+	else
+		ret = stasis_restore(&o);
+	log_close();
+	free(pidfile);
+	return ret;
+}

@@ -1,0 +1,20 @@
+/* Options shared by every command, filled by the command line (and later RPC). */
+#ifndef STASIS_OPTS_H
+#define STASIS_OPTS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct opts {
+	const char *images_dir;	/* -D */
+	const char *work_dir;	/* -W */
+	const char *log_file;	/* -o */
+	int log_level;		/* -v */
+	pid_t pid;		/* -t */
+	bool leave_running;
+	bool shell_job;
+	bool detach;		/* restore -d */
+	const char *pidfile;
+};
+
+#endif

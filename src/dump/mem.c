@@ -1,0 +1,516 @@
+/* Memory: the mappings (mm-PID.img) and the contents of the pages that
+ * matter (pagemap-PID.img + pages-1.img).
+ *
+ * Only pages that are present or swapped are saved, never the zero page,
+ * and in private file mappings only the pages the task wrote (anonymous
+ * copies); the rest comes back from the file. Present pages are found with
+ * PAGEMAP_SCAN (6.7+) or, on older kernels, by reading /proc/PID/pagemap.
+ * The data moves with process_vm_readv into a large buffer and one write()
+ * per buffer. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "dump/dump.h"
+#include "pagemap.pb-c.h"
+#include "image/img.h"
+#include "image/magic.h"
+#include "image/vma.h"
+#include "util/compat.h"
+#include "util/log.h"
+
+#define COPY_BUF (8ul << 20)
+#define SCAN_VEC 512
+
+struct page_run {
+	uint64_t start, end;
+	bool readable;		/* process_vm_readv can read it */
+};
+
+struct page_runs {
+	struct page_run *r;
+	size_t nr, cap;
+	uint64_t bytes;
+};
+
+static int runs_add(struct page_runs *pr, uint64_t start, uint64_t end, bool readable)
+{
+	if (pr->nr && pr->r[pr->nr - 1].end == start && pr->r[pr->nr - 1].readable == readable) {
+		pr->r[pr->nr - 1].end = end;
+	} else {
+		if (pr->nr == pr->cap) {
+			size_t cap = pr->cap ? pr->cap * 2 : 256;
+			struct page_run *n = realloc(pr->r, cap * sizeof(*n));
+			if (!n) {
+				pr_err("out of memory listing pages");
+				return -1;
+			}
+			pr->r = n;
+			pr->cap = cap;
+		}
+		pr->r[pr->nr++] = (struct page_run){ start, end, readable };
+	}
+	pr->bytes += end - start;
+	return 0;
+}
+
+/* ---- finding the pages to save ---- */
+
+static int scan_supported = -1;	/* PAGEMAP_SCAN: unknown, no, yes */
+
+static int scan_vma_ioctl(int pm, const struct proc_vma *v, bool anon_only, struct page_runs *pr)
+{
+	struct page_region vec[SCAN_VEC];
+	struct pm_scan_arg a = {
+		.size = sizeof(a),
+		.start = v->start,
+		.end = v->end,
+		.vec = (uint64_t)vec,
+		.vec_len = SCAN_VEC,
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.category_inverted = PAGE_IS_PFNZERO | (anon_only ? PAGE_IS_FILE : 0),
+		.category_mask = PAGE_IS_PFNZERO | (anon_only ? PAGE_IS_FILE : 0),
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+	};
+	bool readable = v->prot & PROT_READ;
+
+	while (a.start < a.end) {
+		long n = ioctl(pm, PAGEMAP_SCAN, &a);
+		if (n < 0)
+			return -1;
+		for (long i = 0; i < n; i++)
+			if (runs_add(pr, vec[i].start, vec[i].end, readable) < 0)
+				return -2;
+		if (a.walk_end <= a.start && n == 0)
+			break;
+		a.start = a.walk_end;
+	}
+	return 0;
+}
+
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+#define PM_FILE    (1ull << 61)
+#define PM_PFN     ((1ull << 55) - 1)
+
+/* The pfn the kernel's zero page has, read from our own pagemap. */
+static uint64_t zero_pfn(void)
+{
+	static uint64_t pfn = ~0ull;
+	if (pfn != ~0ull)
+		return pfn;
+	volatile char *p = mmap(NULL, PAGE_SZ, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return pfn;
+	(void)p[0];
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t e = 0;
+	if (fd >= 0 && pread(fd, &e, 8, (uint64_t)p / PAGE_SZ * 8) == 8 && (e & PM_PRESENT))
+		pfn = e & PM_PFN;
+	if (fd >= 0)
+		close(fd);
+	munmap((void *)p, PAGE_SZ);
+	return pfn;
+}
+
+static int scan_vma_pagemap(int pm, const struct proc_vma *v, bool anon_only, struct page_runs *pr)
+{
+	uint64_t buf[4096], zpfn = zero_pfn();
+	bool readable = v->prot & PROT_READ;
+
+	for (uint64_t addr = v->start; addr < v->end;) {
+		size_t pages = (v->end - addr) / PAGE_SZ;
+		if (pages > 4096)
+			pages = 4096;
+		ssize_t n = pread(pm, buf, pages * 8, addr / PAGE_SZ * 8);
+		if (n != (ssize_t)(pages * 8))
+			return -1;
+		for (size_t i = 0; i < pages; i++, addr += PAGE_SZ) {
+			uint64_t e = buf[i];
+			if (!(e & (PM_PRESENT | PM_SWAPPED)))
+				continue;
+			if (anon_only && (e & PM_FILE))
+				continue;
+			if ((e & PM_PRESENT) && (e & PM_PFN) && (e & PM_PFN) == zpfn)
+				continue;
+			if (runs_add(pr, addr, addr + PAGE_SZ, readable) < 0)
+				return -2;
+		}
+	}
+	return 0;
+}
+
+static int scan_vma(struct dump_ctx *dc, int pm, const struct proc_vma *v, bool anon_only,
+		    struct page_runs *pr)
+{
+	int ret;
+	if (scan_supported != 0) {
+		ret = scan_vma_ioctl(pm, v, anon_only, pr);
+		if (ret == 0) {
+			scan_supported = 1;
+			return 0;
+		}
+		if (ret == -1 && scan_supported == -1 && (errno == ENOTTY || errno == EINVAL)) {
+			pr_info("PAGEMAP_SCAN not available, reading pagemap instead");
+			scan_supported = 0;
+		} else {
+			if (ret == -1)
+				pr_perror("pid %d: can't scan pages of %#lx-%#lx", dc->pid,
+					  (unsigned long)v->start, (unsigned long)v->end);
+			return -1;
+		}
+	}
+	ret = scan_vma_pagemap(pm, v, anon_only, pr);
+	if (ret == -1)
+		pr_perror("pid %d: can't read pagemap of %#lx-%#lx", dc->pid,
+			  (unsigned long)v->start, (unsigned long)v->end);
+	return ret < 0 ? -1 : 0;
+}
+
+/* ---- copying them ---- */
+
+/* Pages the task may not read itself (PROT_NONE, write-only) come
+ * through /proc/PID/mem, which reads as a debugger does. */
+static int copy_unreadable(struct dump_ctx *dc, int memfd, const struct page_run *r, struct img *pages, char *buf)
+{
+	for (uint64_t a = r->start; a < r->end;) {
+		size_t len = r->end - a < COPY_BUF ? r->end - a : COPY_BUF;
+		if (pread(memfd, buf, len, a) != (ssize_t)len) {
+			pr_perror("pid %d: can't read memory at %#lx", dc->pid, (unsigned long)a);
+			return -1;
+		}
+		if (img_write_raw(pages, buf, len) < 0)
+			return -1;
+		a += len;
+	}
+	return 0;
+}
+
+static int flush_batch(struct dump_ctx *dc, struct iovec *remote, int niov, char *buf, size_t fill,
+		       struct img *pages)
+{
+	struct iovec local = { buf, fill };
+	if (!niov)
+		return 0;
+	ssize_t n = process_vm_readv(dc->pid, &local, 1, remote, niov, 0);
+	if (n != (ssize_t)fill) {
+		pr_perror("pid %d: can't read memory at %#lx (got %zd of %zu bytes)", dc->pid,
+			  (unsigned long)remote[0].iov_base, n, fill);
+		return -1;
+	}
+	return img_write_raw(pages, buf, fill);
+}
+
+static int copy_pages(struct dump_ctx *dc, const struct page_runs *pr, struct img *pages)
+{
+	struct iovec remote[IOV_MAX];
+	char path[64];
+	int niov = 0, ret = -1, memfd = -1;
+	size_t fill = 0;
+	char *buf = mmap(NULL, COPY_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (buf == MAP_FAILED) {
+		pr_perror("can't allocate the copy buffer");
+		return -1;
+	}
+	for (size_t i = 0; i < pr->nr; i++) {
+		const struct page_run *r = &pr->r[i];
+		if (!r->readable) {
+			if (flush_batch(dc, remote, niov, buf, fill, pages) < 0)
+				goto out;
+			niov = 0;
+			fill = 0;
+			snprintf(path, sizeof(path), "/proc/%d/mem", dc->pid);
+			if (memfd < 0 && (memfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+				pr_perror("pid %d: can't open %s", dc->pid, path);
+				goto out;
+			}
+			if (copy_unreadable(dc, memfd, r, pages, buf) < 0)
+				goto out;
+			continue;
+		}
+		for (uint64_t a = r->start; a < r->end;) {
+			size_t len = r->end - a;
+			if (len > COPY_BUF - fill)
+				len = COPY_BUF - fill;
+			remote[niov++] = (struct iovec){ (void *)a, len };
+			fill += len;
+			a += len;
+			if (fill == COPY_BUF || niov == IOV_MAX) {
+				if (flush_batch(dc, remote, niov, buf, fill, pages) < 0)
+					goto out;
+				niov = 0;
+				fill = 0;
+			}
+		}
+	}
+	ret = flush_batch(dc, remote, niov, buf, fill, pages);
+out:
+	if (memfd >= 0)
+		close(memfd);
+	munmap(buf, COPY_BUF);
+	return ret;
+}
+
+/* ---- the mappings ---- */
+
+static bool is_shared_anon(const struct proc_vma *v)
+{
+	return v->shared && (!strncmp(v->path, "/dev/zero", 9) || !strncmp(v->path, "[anon_shmem", 11));
+}
+
+static bool is_anon(const struct proc_vma *v)
+{
+	return !v->path[0] || !strncmp(v->path, "[anon:", 6) || !strncmp(v->path, "[stack:", 7);
+}
+
+/* The file behind a mapping must still be at its path, or we could not
+ * map it again. */
+static int check_mapped_file(struct dump_ctx *dc, const struct proc_vma *v)
+{
+	struct stat st;
+	if (strstr(v->path, " (deleted)")) {
+		pr_err("pid %d: mapping %#lx-%#lx is of a deleted file (%s); not supported yet",
+		       dc->pid, (unsigned long)v->start, (unsigned long)v->end, v->path);
+		return -1;
+	}
+	if (stat(v->path, &st) < 0 || st.st_ino != v->ino || st.st_dev != v->dev) {
+		pr_err("pid %d: mapped file %s was replaced or moved since it was mapped", dc->pid, v->path);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+		pr_err("pid %d: mapping of %s (not a regular file) is not supported", dc->pid, v->path);
+		return -1;
+	}
+	return 0;
+}
+
+static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry *e)
+{
+	e->start = v->start;
+	e->end = v->end;
+	e->prot = v->prot;
+	e->fd = -1;
+	e->flags = (v->shared ? MAP_SHARED : MAP_PRIVATE) | (v->growsdown ? MAP_GROWSDOWN : 0);
+	e->has_madv = v->madv != 0;
+	e->madv = v->madv;
+
+	switch (v->special) {
+	case VMA_VSYSCALL:
+		e->status = VMA_AREA_VSYSCALL;
+		e->flags |= MAP_ANONYMOUS;
+		return 0;
+	case VMA_VDSO:
+		e->status = VMA_AREA_REGULAR | VMA_AREA_VDSO;
+		e->flags |= MAP_ANONYMOUS;
+		return 0;
+	case VMA_VVAR:
+		e->status = VMA_AREA_REGULAR | VMA_AREA_VVAR;
+		e->flags |= MAP_ANONYMOUS;
+		return 0;
+	case VMA_HEAP:
+		e->status = VMA_AREA_REGULAR | VMA_AREA_HEAP | VMA_ANON_PRIVATE;
+		e->flags |= MAP_ANONYMOUS;
+		return 0;
+	case VMA_STACK:
+		e->status = VMA_AREA_REGULAR | VMA_AREA_STACK | VMA_ANON_PRIVATE;
+		e->flags |= MAP_ANONYMOUS;
+		return 0;
+	case VMA_OTHER:
+		if (is_anon(v))
+			break;
+		if (!strncmp(v->path, "[anon_shmem", 11))
+			break;
+		pr_err("pid %d: mapping %#lx-%#lx %s is not supported", dc->pid,
+		       (unsigned long)v->start, (unsigned long)v->end, v->path);
+		return -1;
+	default:
+		break;
+	}
+	if (is_shared_anon(v)) {
+		e->status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
+		e->flags |= MAP_ANONYMOUS;
+		e->shmid = v->ino;
+		return 0;
+	}
+	if (is_anon(v)) {
+		e->status = VMA_AREA_REGULAR | (v->shared ? VMA_ANON_SHARED : VMA_ANON_PRIVATE);
+		e->flags |= MAP_ANONYMOUS;
+		e->shmid = v->shared ? v->ino : 0;
+		return 0;
+	}
+	if (!strncmp(v->path, "/SYSV", 5)) {
+		pr_err("pid %d: System V shared memory at %#lx is not supported yet", dc->pid,
+		       (unsigned long)v->start);
+		return -1;
+	}
+	if (check_mapped_file(dc, v) < 0)
+		return -1;
+	uint32_t id, oflags = (v->shared && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
+	if (reg_file_add(&dc->files, v->path, oflags, 0, &id) < 0)
+		return -1;
+	e->status = VMA_AREA_REGULAR | (v->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
+	e->shmid = id;
+	e->pgoff = v->pgoff;
+	e->has_fdflags = 1;
+	e->fdflags = oflags;
+	return 0;
+}
+
+static int read_auxv(struct dump_ctx *dc, MmEntry *mm)
+{
+	static uint64_t auxv[128];
+	char buf[sizeof(auxv)];
+	ssize_t n = proc_read_file(dc->pid, "auxv", buf, sizeof(buf));
+	if (n <= 0) {
+		pr_perror("pid %d: can't read auxv", dc->pid);
+		return -1;
+	}
+	memcpy(auxv, buf, n);
+	mm->n_mm_saved_auxv = n / 8;
+	mm->mm_saved_auxv = auxv;
+	return 0;
+}
+
+static int fill_mm_fields(struct dump_ctx *dc, MmEntry *mm)
+{
+	const struct proc_stat *s = &dc->stat;
+	char exe[PATH_MAX];
+	long dumpable;
+	char link[64];
+
+	mm->mm_start_code = s->start_code;
+	mm->mm_end_code = s->end_code;
+	mm->mm_start_data = s->start_data;
+	mm->mm_end_data = s->end_data;
+	mm->mm_start_stack = s->start_stack;
+	mm->mm_start_brk = s->start_brk;
+	mm->mm_arg_start = s->arg_start;
+	mm->mm_arg_end = s->arg_end;
+	mm->mm_env_start = s->env_start;
+	mm->mm_env_end = s->env_end;
+	if (dump_inject(dc, &dumpable, SYS_brk, 0, 0, 0, 0) < 0)
+		return -1;
+	mm->mm_brk = dumpable;	/* brk(0) answers the current break */
+	if (dump_inject(dc, &dumpable, SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0) < 0)
+		return -1;
+	mm->has_dumpable = 1;
+	mm->dumpable = dumpable;
+	snprintf(link, sizeof(link), "/proc/%d/exe", dc->pid);
+	ssize_t n = readlink(link, exe, sizeof(exe) - 1);
+	if (n < 0) {
+		pr_perror("pid %d: can't read its executable link", dc->pid);
+		return -1;
+	}
+	exe[n] = 0;
+	if (reg_file_add(&dc->files, exe, O_RDONLY, 0, &mm->exe_file_id) < 0)
+		return -1;
+	return read_auxv(dc, mm);
+}
+
+/* Collects what needs the task's help (brk, dumpable) and classifies the
+ * mappings; called while injection is still possible. */
+int dump_task_mm_prepare(struct dump_ctx *dc)
+{
+	MmEntry *mm = &dc->mm;
+	mm_entry__init(mm);
+	if (fill_mm_fields(dc, mm) < 0)
+		return -1;
+	mm->vmas = calloc(dc->vmas.nr, sizeof(VmaEntry *));
+	if (!mm->vmas)
+		return -1;
+	for (int i = 0; i < dc->vmas.nr; i++) {
+		VmaEntry *e = calloc(1, sizeof(*e));
+		if (!e)
+			return -1;
+		vma_entry__init(e);
+		mm->vmas[mm->n_vmas++] = e;
+		if (vma_classify(dc, &dc->vmas.v[i], e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int write_pagemap(struct dump_ctx *dc, const struct page_runs *pr)
+{
+	struct img img;
+	char name[64];
+	PagemapHead head = PAGEMAP_HEAD__INIT;
+
+	snprintf(name, sizeof(name), "pagemap-%d.img", dc->pid);
+	if (img_create(dc->dirfd, &img, name, PAGEMAP_MAGIC) < 0)
+		return -1;
+	head.pages_id = 1;
+	if (img_write(&img, &head.base) < 0)
+		goto err;
+	for (size_t i = 0; i < pr->nr; i++) {
+		PagemapEntry pe = PAGEMAP_ENTRY__INIT;
+		pe.vaddr = pr->r[i].start;
+		pe.nr_pages = (pr->r[i].end - pr->r[i].start) / PAGE_SZ;
+		pe.has_flags = 1;
+		pe.flags = PE_PRESENT;
+		if (img_write(&img, &pe.base) < 0)
+			goto err;
+	}
+	return img_finish(&img);
+err:
+	img_abort(&img);
+	return -1;
+}
+
+static int find_pages(struct dump_ctx *dc, struct page_runs *pr)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", dc->pid);
+	int pm = open(path, O_RDONLY | O_CLOEXEC);
+	if (pm < 0) {
+		pr_perror("pid %d: can't open %s", dc->pid, path);
+		return -1;
+	}
+	for (size_t i = 0; i < dc->mm.n_vmas; i++) {
+		const VmaEntry *e = dc->mm.vmas[i];
+		if (!vma_has_pages(e->status))
+			continue;
+		if (scan_vma(dc, pm, &dc->vmas.v[i], e->status & VMA_FILE_PRIVATE, pr) < 0) {
+			close(pm);
+			return -1;
+		}
+	}
+	close(pm);
+	return 0;
+}
+
+int dump_task_mm(struct dump_ctx *dc)
+{
+	struct page_runs pr = { 0 };
+	struct img pages;
+	char name[64];
+	int ret = -1;
+
+	snprintf(name, sizeof(name), "mm-%d.img", dc->pid);
+	if (img_store_one(dc->dirfd, name, MM_MAGIC, &dc->mm.base) < 0)
+		return -1;
+	if (find_pages(dc, &pr) < 0 || write_pagemap(dc, &pr) < 0)
+		goto out;
+	if (img_create_raw(dc->dirfd, &pages, "pages-1.img") < 0)
+		goto out;
+	if (copy_pages(dc, &pr, &pages) < 0) {
+		img_abort(&pages);
+		goto out;
+	}
+	ret = img_finish(&pages);
+	pr_info("pid %d: %zu page runs, %lu MiB of memory saved", dc->pid, pr.nr,
+		(unsigned long)(pr.bytes >> 20));
+out:
+	free(pr.r);
+	return ret;
+}

@@ -1,0 +1,422 @@
+/* Task state other than memory and files: registers, signals, credentials,
+ * limits, timers, rseq, ... -> core-PID.img. Values only the task can tell
+ * are asked for by syscalls injected into it, results in the scratch page. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "dump/dump.h"
+#include "image/img.h"
+#include "image/magic.h"
+#include "image/regs_x86.h"
+#include "image/task_state.h"
+#include "util/compat.h"
+#include "util/log.h"
+
+#ifndef PTRACE_PEEKSIGINFO
+#define PTRACE_PEEKSIGINFO 0x4209
+#endif
+#define PEEKSIGINFO_SHARED 1
+
+/* Reads a value the injected call wrote into the scratch page. */
+static int scratch_read(struct dump_ctx *dc, void *buf, size_t len)
+{
+	return infect_read(&dc->v, dc->scratch, buf, len);
+}
+
+/* Runs a call that must succeed; names it in the error. */
+static int must_inject(struct dump_ctx *dc, long *ret, const char *what, long nr, long a1, long a2,
+		       long a3, long a4)
+{
+	if (dump_inject(dc, ret, nr, a1, a2, a3, a4) < 0)
+		return -1;
+	if (*ret < 0 && *ret > -4096) {
+		errno = -*ret;
+		pr_perror("pid %d: can't get %s", dc->pid, what);
+		return -1;
+	}
+	return 0;
+}
+
+static int dump_sigactions(struct dump_ctx *dc, TaskCoreEntry *tc)
+{
+	tc->sigactions = calloc(SIGACT_NR, sizeof(SaEntry *));
+	if (!tc->sigactions)
+		return -1;
+	for (int sig = 1; sig <= 64; sig++) {
+		struct kernel_sigaction ks;
+		long ret;
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (must_inject(dc, &ret, "signal handlers", SYS_rt_sigaction, sig, 0, dc->scratch, 8) < 0 ||
+		    scratch_read(dc, &ks, sizeof(ks)) < 0)
+			return -1;
+		SaEntry *sa = calloc(1, sizeof(*sa));
+		if (!sa)
+			return -1;
+		sa_entry__init(sa);
+		sa->sigaction = ks.handler;
+		sa->flags = ks.flags;
+		sa->restorer = ks.restorer;
+		sa->mask = ks.mask;
+		tc->sigactions[tc->n_sigactions++] = sa;
+	}
+	return 0;
+}
+
+static ItimerEntry *itimer_new(const struct itimerval *it)
+{
+	ItimerEntry *e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	itimer_entry__init(e);
+	e->isec = it->it_interval.tv_sec;
+	e->iusec = it->it_interval.tv_usec;
+	e->vsec = it->it_value.tv_sec;
+	e->vusec = it->it_value.tv_usec;
+	return e;
+}
+
+static int dump_itimers(struct dump_ctx *dc, TaskCoreEntry *tc)
+{
+	ItimerEntry **slots[3];
+	TaskTimersEntry *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -1;
+	task_timers_entry__init(t);
+	tc->timers = t;
+	slots[ITIMER_REAL] = &t->real;
+	slots[ITIMER_VIRTUAL] = &t->virt;
+	slots[ITIMER_PROF] = &t->prof;
+	for (int which = 0; which < 3; which++) {
+		struct itimerval it;
+		long ret;
+		if (must_inject(dc, &ret, "interval timers", SYS_getitimer, which, dc->scratch, 0, 0) < 0 ||
+		    scratch_read(dc, &it, sizeof(it)) < 0)
+			return -1;
+		if (!(*slots[which] = itimer_new(&it)))
+			return -1;
+	}
+	return 0;
+}
+
+/* Limits are read from inside the task: prlimit() from outside needs
+ * CAP_SYS_RESOURCE over tasks of other users, which we may lack. */
+static int dump_rlimits(struct dump_ctx *dc, TaskCoreEntry *tc)
+{
+	TaskRlimitsEntry *rl = calloc(1, sizeof(*rl));
+	if (!rl)
+		return -1;
+	task_rlimits_entry__init(rl);
+	if (!(rl->rlimits = calloc(RLIM_NLIMITS, sizeof(RlimitEntry *))))
+		return -1;
+	tc->rlimits = rl;
+	for (int r = 0; r < RLIM_NLIMITS; r++) {
+		struct rlimit lim;
+		long ret;
+		if (must_inject(dc, &ret, "resource limits", SYS_prlimit64, 0, r, 0, dc->scratch) < 0 ||
+		    scratch_read(dc, &lim, sizeof(lim)) < 0)
+			return -1;
+		RlimitEntry *e = calloc(1, sizeof(*e));
+		if (!e)
+			return -1;
+		rlimit_entry__init(e);
+		e->cur = lim.rlim_cur;
+		e->max = lim.rlim_max;
+		rl->rlimits[rl->n_rlimits++] = e;
+	}
+	return 0;
+}
+
+static int peek_signals(pid_t tid, bool shared, SignalQueueEntry **out)
+{
+	SignalQueueEntry *q = calloc(1, sizeof(*q));
+	if (!q)
+		return -1;
+	signal_queue_entry__init(q);	/* before any field is set */
+	*out = q;
+	for (uint64_t off = 0;; off++) {
+		struct { uint64_t off; uint32_t flags; int32_t nr; } args = { off, shared ? PEEKSIGINFO_SHARED : 0, 1 };
+		siginfo_t si;
+		long n = ptrace(PTRACE_PEEKSIGINFO, tid, &args, &si);
+		if (n < 0) {
+			pr_perror("pid %d: can't read pending signals", tid);
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+		SiginfoEntry **ns = realloc(q->signals, (q->n_signals + 1) * sizeof(*ns));
+		SiginfoEntry *e = calloc(1, sizeof(*e));
+		uint8_t *data = malloc(sizeof(si));
+		if (!ns || !e || !data) {
+			free(e);
+			free(data);
+			return -1;
+		}
+		q->signals = ns;
+		siginfo_entry__init(e);
+		memcpy(data, &si, sizeof(si));
+		e->siginfo.data = data;
+		e->siginfo.len = sizeof(si);
+		q->signals[q->n_signals++] = e;
+	}
+}
+
+/* A signal caught in delivery while seizing goes back in the queue. */
+static int queue_caught_signal(struct dump_ctx *dc, SignalQueueEntry *q)
+{
+	if (!dc->v.has_pending)
+		return 0;
+	SiginfoEntry **ns = realloc(q->signals, (q->n_signals + 1) * sizeof(*ns));
+	SiginfoEntry *e = calloc(1, sizeof(*e));
+	uint8_t *data = malloc(sizeof(siginfo_t));
+	if (!ns || !e || !data)
+		return -1;
+	q->signals = ns;
+	siginfo_entry__init(e);
+	memcpy(data, &dc->v.pending, sizeof(siginfo_t));
+	e->siginfo.data = data;
+	e->siginfo.len = sizeof(siginfo_t);
+	q->signals[q->n_signals++] = e;
+	return 0;
+}
+
+static uint32_t *caps_array(uint64_t caps)
+{
+	uint32_t *a = malloc(2 * sizeof(uint32_t));
+	if (a) {
+		a[0] = caps;
+		a[1] = caps >> 32;
+	}
+	return a;
+}
+
+static int dump_creds(struct dump_ctx *dc, ThreadCoreEntry *th)
+{
+	const struct proc_status *s = &dc->status;
+	long secbits;
+	CredsEntry *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -1;
+	creds_entry__init(c);
+	th->creds = c;
+	if (must_inject(dc, &secbits, "securebits", SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0) < 0)
+		return -1;
+	c->uid = s->uid[0]; c->euid = s->uid[1]; c->suid = s->uid[2]; c->fsuid = s->uid[3];
+	c->gid = s->gid[0]; c->egid = s->gid[1]; c->sgid = s->gid[2]; c->fsgid = s->gid[3];
+	c->secbits = secbits;
+	c->n_cap_inh = c->n_cap_prm = c->n_cap_eff = c->n_cap_bnd = c->n_cap_amb = 2;
+	c->cap_inh = caps_array(s->cap_inh);
+	c->cap_prm = caps_array(s->cap_prm);
+	c->cap_eff = caps_array(s->cap_eff);
+	c->cap_bnd = caps_array(s->cap_bnd);
+	c->cap_amb = caps_array(s->cap_amb);
+	c->has_no_new_privs = 1;
+	c->no_new_privs = s->no_new_privs;
+	c->n_groups = s->ngroups;
+	c->groups = malloc((s->ngroups + 1) * sizeof(uint32_t));
+	if (!c->cap_inh || !c->cap_prm || !c->cap_eff || !c->cap_bnd || !c->cap_amb || !c->groups)
+		return -1;
+	for (int i = 0; i < s->ngroups; i++)
+		c->groups[i] = s->groups[i];
+	return 0;
+}
+
+static int dump_sas(struct dump_ctx *dc, ThreadCoreEntry *th)
+{
+	stack_t ss;
+	long ret;
+	if (must_inject(dc, &ret, "signal stack", SYS_sigaltstack, 0, dc->scratch, 0, 0) < 0 ||
+	    scratch_read(dc, &ss, sizeof(ss)) < 0)
+		return -1;
+	th->sas = calloc(1, sizeof(*th->sas));
+	if (!th->sas)
+		return -1;
+	thread_sas_entry__init(th->sas);
+	th->sas->ss_sp = (uint64_t)ss.ss_sp;
+	th->sas->ss_size = ss.ss_size;
+	th->sas->ss_flags = ss.ss_flags;
+	return 0;
+}
+
+static int dump_rseq(struct dump_ctx *dc, ThreadCoreEntry *th)
+{
+	struct rseq_config rc;
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, dc->pid, sizeof(rc), &rc) < 0) {
+		pr_perror("pid %d: can't read rseq registration", dc->pid);
+		return -1;
+	}
+	if (!rc.rseq_abi_pointer)
+		return 0;
+	th->rseq_entry = calloc(1, sizeof(*th->rseq_entry));
+	if (!th->rseq_entry)
+		return -1;
+	rseq_entry__init(th->rseq_entry);
+	th->rseq_entry->rseq_abi_pointer = rc.rseq_abi_pointer;
+	th->rseq_entry->rseq_abi_size = rc.rseq_abi_size;
+	th->rseq_entry->signature = rc.signature;
+	return 0;
+}
+
+static int dump_thread_misc(struct dump_ctx *dc, ThreadCoreEntry *th)
+{
+	long ret;
+	int pdeath;
+	uint64_t head, len;
+
+	if (must_inject(dc, &ret, "parent death signal", SYS_prctl, PR_GET_PDEATHSIG, dc->scratch, 0, 0) < 0 ||
+	    scratch_read(dc, &pdeath, sizeof(pdeath)) < 0)
+		return -1;
+	th->has_pdeath_sig = 1;
+	th->pdeath_sig = pdeath;
+	if (syscall(SYS_get_robust_list, dc->pid, &head, &len) < 0) {
+		pr_perror("pid %d: can't read robust futex list", dc->pid);
+		return -1;
+	}
+	th->futex_rla = head;
+	th->futex_rla_len = len;
+	errno = 0;
+	int nice = getpriority(PRIO_PROCESS, dc->pid);
+	if (errno == 0) {
+		th->has_sched_nice = 1;
+		th->sched_nice = nice;
+	}
+	th->has_blk_sigset = 1;
+	th->blk_sigset = dc->v.sigmask;
+	th->has_seccomp_mode = 1;
+	th->seccomp_mode = dc->status.seccomp;
+	if (dc->status.seccomp) {
+		pr_err("pid %d: uses seccomp, which stasis can't dump yet", dc->pid);
+		return -1;
+	}
+	if (peek_signals(dc->pid, false, &th->signals_p) < 0)
+		return -1;
+	return queue_caught_signal(dc, th->signals_p);
+}
+
+static int read_proc_u32(pid_t pid, const char *name, int base, long *out)
+{
+	char buf[64];
+	if (proc_read_file(pid, name, buf, sizeof(buf)) <= 0) {
+		pr_perror("pid %d: can't read /proc/%d/%s", pid, pid, name);
+		return -1;
+	}
+	*out = strtol(buf, NULL, base);
+	return 0;
+}
+
+static int dump_task_misc(struct dump_ctx *dc, TaskCoreEntry *tc)
+{
+	char comm[32];
+	long v;
+
+	tc->task_state = TASK_ALIVE;
+	if (read_proc_u32(dc->pid, "personality", 16, &v) < 0)
+		return -1;
+	tc->personality = v;
+	if (read_proc_u32(dc->pid, "oom_score_adj", 10, &v) < 0)
+		return -1;
+	tc->has_oom_score_adj = 1;
+	tc->oom_score_adj = v;
+	if (read_proc_u32(dc->pid, "loginuid", 10, &v) == 0) {
+		tc->has_loginuid = 1;
+		tc->loginuid = v;
+	}
+	if (proc_read_file(dc->pid, "comm", comm, sizeof(comm)) < 0)
+		return -1;
+	comm[strcspn(comm, "\n")] = 0;
+	tc->comm = strdup(comm);
+	tc->blk_sigset = dc->v.sigmask;
+	int subreaper = 0;
+	if (must_inject(dc, &v, "child subreaper flag", SYS_prctl, PR_GET_CHILD_SUBREAPER, dc->scratch, 0, 0) < 0 ||
+	    scratch_read(dc, &subreaper, sizeof(subreaper)) < 0)
+		return -1;
+	tc->has_child_subreaper = 1;
+	tc->child_subreaper = subreaper;
+	if (peek_signals(dc->pid, true, &tc->signals_s) < 0)
+		return -1;
+	return tc->comm ? 0 : -1;
+}
+
+/* The registers as they should be on restore: a syscall the task was
+ * interrupted in is set up to run again (CRIU does the same), since a
+ * restored task has no kernel restart state. */
+static void regs_for_image(struct user_regs_struct *r)
+{
+	if ((long)r->orig_rax < 0)
+		return;
+	switch ((long)(int)r->rax) {
+	case -ERESTARTNOHAND_:
+	case -ERESTARTSYS_:
+	case -ERESTARTNOINTR_:
+		r->rax = r->orig_rax;
+		r->rip -= 2;
+		break;
+	case -ERESTART_RESTARTBLOCK_:
+		r->rax = -EINTR;
+		break;
+	}
+}
+
+static int dump_thread_info(struct dump_ctx *dc, CoreEntry *core)
+{
+	uint8_t xsave[XSAVE_BUF_MAX];
+	size_t xlen = sizeof(xsave);
+	struct user_regs_struct regs = dc->v.regs;
+	long ret;
+	uint64_t tid_addr = 0;
+
+	if (infect_get_xsave(dc->pid, xsave, &xlen) < 0)
+		return -1;
+	if (must_inject(dc, &ret, "clear_child_tid address", SYS_prctl, PR_GET_TID_ADDRESS, dc->scratch, 0, 0) < 0 ||
+	    scratch_read(dc, &tid_addr, sizeof(tid_addr)) < 0)
+		return -1;
+	regs_for_image(&regs);
+	core->thread_info = calloc(1, sizeof(*core->thread_info));
+	if (!core->thread_info || regs_to_image(core->thread_info, &regs, xsave, xlen) < 0)
+		return -1;
+	core->thread_info->clear_tid_addr = tid_addr;
+	return 0;
+}
+
+int dump_task_core(struct dump_ctx *dc)
+{
+	CoreEntry core = CORE_ENTRY__INIT;
+	TaskCoreEntry *tc = calloc(1, sizeof(*tc));
+	ThreadCoreEntry *th = calloc(1, sizeof(*th));
+	char name[64];
+	int ret = -1;
+
+	if (!tc || !th)
+		goto out;
+	task_core_entry__init(tc);
+	thread_core_entry__init(th);
+	core.mtype = CORE_ENTRY__MARCH__X86_64;
+	core.tc = tc;
+	core.thread_core = th;
+	if (dump_thread_info(dc, &core) < 0 || dump_task_misc(dc, tc) < 0 ||
+	    dump_sigactions(dc, tc) < 0 || dump_itimers(dc, tc) < 0 || dump_rlimits(dc, tc) < 0 ||
+	    dump_creds(dc, th) < 0 || dump_sas(dc, th) < 0 || dump_rseq(dc, th) < 0 ||
+	    dump_thread_misc(dc, th) < 0)
+		goto out;
+	th->comm = tc->comm;
+	snprintf(name, sizeof(name), "core-%d.img", dc->pid);
+	ret = img_store_one(dc->dirfd, name, CORE_MAGIC, &core.base);
+	th->comm = NULL;
+out:
+	if (ret < 0 && errno == ENOMEM)
+		pr_err("pid %d: out of memory collecting task state", dc->pid);
+	/* Built by hand: a process exits right after a dump, so the small
+	 * allocations of one core entry are left to it. */
+	if (core.thread_info)
+		regs_free_thread_info(core.thread_info);
+	return ret;
+}

@@ -1,0 +1,265 @@
+/* The file table (files.img) and the per-task fd loop shared by all kinds. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/kcmp.h>
+
+#include "files/files.h"
+#include "image/img.h"
+#include "image/magic.h"
+#include "util/log.h"
+
+static const struct fd_kind *const fd_kinds[] = { &fd_kind_reg, &fd_kind_tty };
+#define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
+
+FileEntry *files_new_entry(struct file_table *t, FdTypes type)
+{
+	if (t->nr == t->cap) {
+		int cap = t->cap ? t->cap * 2 : 32;
+		FileEntry **n = realloc(t->e, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		t->e = n;
+		t->cap = cap;
+	}
+	FileEntry *fe = calloc(1, sizeof(*fe));
+	if (!fe)
+		return NULL;
+	file_entry__init(fe);
+	fe->type = type;
+	fe->id = ++t->next_id;
+	t->e[t->nr++] = fe;
+	return fe;
+}
+
+int files_write(struct file_table *t, int dirfd)
+{
+	struct img img;
+	if (img_create(dirfd, &img, "files.img", FILES_MAGIC) < 0)
+		return -1;
+	for (int i = 0; i < t->nr; i++)
+		if (img_write(&img, &t->e[i]->base) < 0)
+			goto err;
+	if (img_finish(&img) < 0)
+		return -1;
+	if (!t->nr_ttys)
+		return 0;
+	if (img_create(dirfd, &img, "tty-info.img", TTY_INFO_MAGIC) < 0)
+		return -1;
+	for (int i = 0; i < t->nr_ttys; i++)
+		if (img_write(&img, &t->ttys[i]->base) < 0)
+			goto err;
+	return img_finish(&img);
+err:
+	img_abort(&img);
+	return -1;
+}
+
+/* Entries are built by hand (not unpacked), so each kind frees its own. */
+static void free_entry(FileEntry *fe)
+{
+	if (fe->reg) {
+		free(fe->reg->name);
+		free(fe->reg->fown);
+		free(fe->reg);
+	}
+	if (fe->tty) {
+		free(fe->tty->fown);
+		free(fe->tty);
+	}
+	free(fe);
+}
+
+void files_free(struct file_table *t)
+{
+	for (int i = 0; i < t->nr; i++)
+		free_entry(t->e[i]);
+	for (int i = 0; i < t->nr_ttys; i++) {
+		TtyInfoEntry *ti = t->ttys[i];
+		if (ti->termios)
+			free(ti->termios->c_cc);
+		free(ti->termios);
+		free(ti->winsize);
+		free(ti->pty);
+		free(ti);
+	}
+	free(t->ttys);
+	free(t->e);
+	memset(t, 0, sizeof(*t));
+}
+
+static int fd_facts_read(pid_t pid, int fd, struct fd_facts *f)
+{
+	char link[64];
+
+	memset(f, 0, sizeof(*f));
+	f->pid = pid;
+	f->fd = fd;
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
+	ssize_t n = readlink(link, f->path, sizeof(f->path) - 1);
+	if (n < 0 || stat(link, &f->st) < 0) {
+		pr_perror("pid %d: can't inspect fd %d", pid, fd);
+		return -1;
+	}
+	f->path[n] = 0;
+	return proc_parse_fdinfo(pid, fd, &f->fi);
+}
+
+static const char *describe_mode(mode_t m)
+{
+	if (S_ISSOCK(m)) return "socket";
+	if (S_ISFIFO(m)) return "pipe/fifo";
+	if (S_ISCHR(m)) return "character device";
+	if (S_ISBLK(m)) return "block device";
+	if (S_ISDIR(m)) return "directory";
+	if (S_ISREG(m)) return "regular file";
+	return "special file";
+}
+
+static FdTypes files_find_type(const struct file_table *t, uint32_t id)
+{
+	for (int i = 0; i < t->nr; i++)
+		if (t->e[i]->id == id)
+			return t->e[i]->type;
+	return FD_TYPES__UND;
+}
+
+/* Two fds of one task that share an open file description share an id. */
+static int shared_with_earlier(pid_t pid, const int *fds, const uint32_t *ids, int i)
+{
+	for (int j = 0; j < i; j++)
+		if (syscall(SYS_kcmp, pid, pid, KCMP_FILE, fds[i], fds[j]) == 0)
+			return ids[j];
+	return 0;
+}
+
+static int dump_one_fd(struct file_table *t, const struct opts *o, const struct fd_facts *f,
+		       uint32_t *id)
+{
+	for (size_t k = 0; k < NR_KINDS; k++) {
+		const struct fd_kind *kind = fd_kinds[k];
+		if (!kind->owns(f))
+			continue;
+		FileEntry *fe = files_new_entry(t, kind->type);
+		if (!fe) {
+			pr_err("out of memory");
+			return -1;
+		}
+		*id = fe->id;
+		return kind->dump(t, o, f, fe);
+	}
+	pr_err("pid %d: fd %d (%s) is a %s, which stasis can't dump yet", f->pid, f->fd, f->path,
+	       describe_mode(f->st.st_mode));
+	return -1;
+}
+
+int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int dirfd, uint32_t files_id)
+{
+	int *fds = NULL, nr = 0, ret = -1;
+	uint32_t *ids = NULL;
+	char name[64];
+	struct img img;
+
+	if (proc_list_fds(pid, &fds, &nr) < 0)
+		return -1;
+	ids = calloc(nr ? nr : 1, sizeof(*ids));
+	snprintf(name, sizeof(name), "fdinfo-%u.img", files_id);
+	if (!ids || img_create(dirfd, &img, name, FDINFO_MAGIC) < 0)
+		goto out;
+	for (int i = 0; i < nr; i++) {
+		struct fd_facts f;
+		if (fd_facts_read(pid, fds[i], &f) < 0)
+			goto abort;
+		ids[i] = shared_with_earlier(pid, fds, ids, i);
+		if (!ids[i] && dump_one_fd(t, o, &f, &ids[i]) < 0)
+			goto abort;
+		FdinfoEntry fdi = FDINFO_ENTRY__INIT;
+		fdi.id = ids[i];
+		fdi.flags = (f.fi.flags & O_CLOEXEC) ? FD_CLOEXEC : 0;
+		fdi.fd = fds[i];
+		fdi.type = files_find_type(t, ids[i]);
+		if (img_write(&img, &fdi.base) < 0)
+			goto abort;
+		pr_debug("pid %d: fd %d -> file %u (%s)", pid, fds[i], ids[i], f.path);
+	}
+	ret = img_finish(&img);
+	goto out;
+abort:
+	img_abort(&img);
+out:
+	free(ids);
+	free(fds);
+	return ret;
+}
+
+/* ---- restore side ---- */
+
+static int load_all(int dirfd, const char *name, uint32_t magic, bool optional,
+		    const ProtobufCMessageDescriptor *desc, void ***out, int *nr)
+{
+	struct img img;
+	ProtobufCMessage *m;
+	int ret, cap = 0;
+
+	*out = NULL;
+	*nr = 0;
+	if (img_open(dirfd, &img, name, magic, optional) < 0)
+		return (optional && errno == ENOENT) ? 0 : -1;
+	while ((ret = img_read(&img, desc, &m)) == 1) {
+		if (*nr == cap) {
+			cap = cap ? cap * 2 : 32;
+			void **n = realloc(*out, cap * sizeof(void *));
+			if (!n) {
+				img_free(m);
+				ret = -1;
+				break;
+			}
+			*out = n;
+		}
+		(*out)[(*nr)++] = m;
+	}
+	img_close(&img);
+	return ret;
+}
+
+int files_load(struct rst_files *rf, int dirfd)
+{
+	if (load_all(dirfd, "files.img", FILES_MAGIC, false, &file_entry__descriptor,
+		     (void ***)&rf->e, &rf->nr) < 0)
+		return -1;
+	return load_all(dirfd, "tty-info.img", TTY_INFO_MAGIC, true, &tty_info_entry__descriptor,
+			(void ***)&rf->ttys, &rf->nr_ttys);
+}
+
+const FileEntry *files_find(const struct rst_files *rf, uint32_t id)
+{
+	for (int i = 0; i < rf->nr; i++)
+		if (rf->e[i]->id == id)
+			return rf->e[i];
+	return NULL;
+}
+
+const struct fd_kind *fd_kind_of(FdTypes type)
+{
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->type == type)
+			return fd_kinds[k];
+	return NULL;
+}
+
+void files_unload(struct rst_files *rf)
+{
+	for (int i = 0; i < rf->nr; i++)
+		img_free(rf->e[i]);
+	for (int i = 0; i < rf->nr_ttys; i++)
+		img_free(rf->ttys[i]);
+	free(rf->e);
+	free(rf->ttys);
+	rf->e = NULL;
+	rf->ttys = NULL;
+	rf->nr = rf->nr_ttys = 0;
+}

@@ -1,0 +1,73 @@
+/* Open files: a table of file descriptions (files.img, shared by id) and one
+ * module per kind of fd, each holding its dump and restore side. */
+#ifndef STASIS_FILES_H
+#define STASIS_FILES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <limits.h>
+
+#include "cli/opts.h"
+#include "proc/proc.h"
+#include "files.pb-c.h"
+
+struct file_table {
+	FileEntry **e;
+	int nr, cap;
+	uint32_t next_id;
+	/* extra state of the kinds that need it (tty infos) */
+	TtyInfoEntry **ttys;
+	int nr_ttys;
+};
+
+/* What /proc and fstat tell about one fd of the dumped task. */
+struct fd_facts {
+	pid_t pid;
+	int fd;
+	char path[PATH_MAX];	/* readlink of /proc/PID/fd/N */
+	struct stat st;
+	struct proc_fdinfo fi;
+};
+
+/* Restore-side context each kind's open() gets. */
+struct rst_files {
+	const struct opts *o;
+	FileEntry **e;		/* loaded files.img */
+	int nr;
+	TtyInfoEntry **ttys;
+	int nr_ttys;
+	int shell_tty_fd;	/* restorer's terminal for --shell-job, or -1 */
+};
+
+struct fd_kind {
+	const char *name;
+	FdTypes type;
+	bool (*owns)(const struct fd_facts *f);
+	/* Fills fe (type/id already set) for the fd; returns 0 or -1 (reported). */
+	int (*dump)(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe);
+	/* Opens the file for restore; returns the new fd or -1 (reported). */
+	int (*open)(struct rst_files *rf, const FileEntry *fe, int fdflags);
+};
+
+extern const struct fd_kind fd_kind_reg, fd_kind_tty;
+
+/* Table side. */
+FileEntry *files_new_entry(struct file_table *t, FdTypes type);
+int files_write(struct file_table *t, int dirfd);
+void files_free(struct file_table *t);
+
+/* Adds a regular file by path (used for exe, cwd, root, mapped files). */
+int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, uint32_t *id);
+int reg_file_open(const RegFileEntry *r, uint32_t flags_override);
+
+/* Dump every fd of the task: files.img entries + fdinfo-ID.img. */
+int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int dirfd, uint32_t files_id);
+
+/* Restore: load files.img and tty-info.img, find an entry by id. */
+int files_load(struct rst_files *rf, int dirfd);
+const FileEntry *files_find(const struct rst_files *rf, uint32_t id);
+const struct fd_kind *fd_kind_of(FdTypes type);
+void files_unload(struct rst_files *rf);
+
+#endif

@@ -1,0 +1,253 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image/img.h"
+#include "image/magic.h"
+#include "util/log.h"
+
+#define IMG_WBUF (1u << 16)
+
+int img_dir_open(const char *path, bool create)
+{
+	if (create && mkdir(path, 0700) < 0 && errno != EEXIST) {
+		pr_perror("can't create images directory %s", path);
+		return -1;
+	}
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		pr_perror("can't open images directory %s", path);
+	return fd;
+}
+
+static int write_all(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+	while (len) {
+		ssize_t n = write(fd, c, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		c += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int img_flush(struct img *img)
+{
+	if (img->len && write_all(img->fd, img->buf, img->len) < 0) {
+		pr_perror("can't write image %s", img->name);
+		return -1;
+	}
+	img->len = 0;
+	return 0;
+}
+
+int img_write_raw(struct img *img, const void *data, size_t len)
+{
+	if (img->len + len > IMG_WBUF && img_flush(img) < 0)
+		return -1;
+	if (len > IMG_WBUF) {
+		if (write_all(img->fd, data, len) < 0) {
+			pr_perror("can't write image %s", img->name);
+			return -1;
+		}
+		return 0;
+	}
+	memcpy(img->buf + img->len, data, len);
+	img->len += len;
+	return 0;
+}
+
+int img_create_raw(int dirfd, struct img *img, const char *name)
+{
+	memset(img, 0, sizeof(*img));
+	snprintf(img->name, sizeof(img->name), "%s", name);
+	img->fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (img->fd < 0) {
+		pr_perror("can't create image %s", name);
+		return -1;
+	}
+	img->buf = malloc(IMG_WBUF);
+	if (!img->buf) {
+		close(img->fd);
+		pr_err("out of memory for image %s", name);
+		return -1;
+	}
+	return 0;
+}
+
+int img_create(int dirfd, struct img *img, const char *name, uint32_t magic)
+{
+	if (img_create_raw(dirfd, img, name) < 0)
+		return -1;
+	uint32_t head[2] = { IMG_COMMON_MAGIC, magic };
+	if (magic == INVENTORY_MAGIC)	/* the inventory carries only its own magic */
+		return img_write_raw(img, &head[1], 4);
+	return img_write_raw(img, head, sizeof(head));
+}
+
+int img_write(struct img *img, const ProtobufCMessage *msg)
+{
+	size_t sz = protobuf_c_message_get_packed_size(msg);
+	uint32_t len = sz;
+	uint8_t small[4096], *p = sz <= sizeof(small) ? small : malloc(sz);
+
+	if (!p) {
+		pr_err("out of memory packing an entry of %s", img->name);
+		return -1;
+	}
+	protobuf_c_message_pack(msg, p);
+	int ret = img_write_raw(img, &len, 4);
+	if (!ret)
+		ret = img_write_raw(img, p, sz);
+	if (p != small)
+		free(p);
+	return ret;
+}
+
+int img_finish(struct img *img)
+{
+	int ret = img_flush(img);
+	free(img->buf);
+	img->buf = NULL;
+	if (close(img->fd) < 0 && !ret) {
+		pr_perror("can't close image %s", img->name);
+		ret = -1;
+	}
+	img->fd = -1;
+	return ret;
+}
+
+void img_abort(struct img *img)
+{
+	free(img->buf);
+	img->buf = NULL;
+	if (img->fd >= 0)
+		close(img->fd);
+	img->fd = -1;
+}
+
+static int read_full(struct img *img, void *p, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(img->fd, (char *)p + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			pr_perror("can't read image %s", img->name);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		got += n;
+	}
+	return got;
+}
+
+int img_open(int dirfd, struct img *img, const char *name, uint32_t magic, bool optional)
+{
+	uint32_t m;
+
+	memset(img, 0, sizeof(*img));
+	snprintf(img->name, sizeof(img->name), "%s", name);
+	img->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (img->fd < 0) {
+		if (!(optional && errno == ENOENT))
+			pr_perror("can't open image %s", name);
+		return -1;
+	}
+	if (read_full(img, &m, 4) != 4)
+		goto bad;
+	if (m == IMG_COMMON_MAGIC || m == IMG_SERVICE_MAGIC)
+		if (read_full(img, &m, 4) != 4)
+			goto bad;
+	if (m != magic)
+		goto bad;
+	return 0;
+bad:
+	pr_err("image %s is corrupt: bad or missing magic header", name);
+	close(img->fd);
+	img->fd = -1;
+	errno = EINVAL;
+	return -1;
+}
+
+int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
+{
+	uint32_t len;
+	int n = read_full(img, &len, 4);
+
+	if (n == 0)
+		return 0;
+	if (n != 4) {
+		pr_err("image %s is truncated (partial entry header)", img->name);
+		return -1;
+	}
+	if (len > IMG_MAX_ENTRY) {
+		pr_err("image %s is corrupt: entry of %u bytes", img->name, len);
+		return -1;
+	}
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf) {
+		pr_err("out of memory reading %s", img->name);
+		return -1;
+	}
+	if (read_full(img, buf, len) != (int)len) {
+		pr_err("image %s is truncated (entry of %u bytes cut short)", img->name, len);
+		free(buf);
+		return -1;
+	}
+	*out = protobuf_c_message_unpack(desc, NULL, len, buf);
+	free(buf);
+	if (!*out) {
+		pr_err("image %s is corrupt: can't decode a %s entry", img->name, desc->name);
+		return -1;
+	}
+	return 1;
+}
+
+int img_read_one(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
+{
+	int ret = img_read(img, desc, out);
+	if (ret == 0)
+		pr_err("image %s is truncated: no %s entry", img->name, desc->name);
+	return ret == 1 ? 0 : -1;
+}
+
+void img_close(struct img *img)
+{
+	if (img->fd >= 0)
+		close(img->fd);
+	img->fd = -1;
+}
+
+int img_load_one(int dirfd, const char *name, uint32_t magic,
+		 const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
+{
+	struct img img;
+	if (img_open(dirfd, &img, name, magic, false) < 0)
+		return -1;
+	int ret = img_read_one(&img, desc, out);
+	img_close(&img);
+	return ret;
+}
+
+int img_store_one(int dirfd, const char *name, uint32_t magic, const ProtobufCMessage *msg)
+{
+	struct img img;
+	if (img_create(dirfd, &img, name, magic) < 0)
+		return -1;
+	if (img_write(&img, msg) < 0) {
+		img_abort(&img);
+		return -1;
+	}
+	return img_finish(&img);
+}

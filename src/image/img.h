@@ -1,0 +1,48 @@
+/* Image files: a magic header, then (u32 length, protobuf message) entries.
+ * Every length read from disk is bounded before it is trusted. */
+#ifndef STASIS_IMG_H
+#define STASIS_IMG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <protobuf-c/protobuf-c.h>
+
+/* Largest protobuf entry we accept from an image (a core or mm entry with
+ * thousands of VMAs stays far below this). */
+#define IMG_MAX_ENTRY (64u << 20)
+
+struct img {
+	int fd;
+	char name[256];
+	/* write side: buffered so small entries don't cost a syscall each */
+	uint8_t *buf;
+	size_t len;
+};
+
+int img_dir_open(const char *path, bool create);
+int img_create(int dirfd, struct img *img, const char *name, uint32_t magic);
+/* A file without magic header (pages-N.img holds raw pages). */
+int img_create_raw(int dirfd, struct img *img, const char *name);
+int img_write(struct img *img, const ProtobufCMessage *msg);
+int img_write_raw(struct img *img, const void *data, size_t len);
+int img_finish(struct img *img);	/* flush + close; reports errors */
+void img_abort(struct img *img);
+
+/* Returns -1 with errno ENOENT silently when the file does not exist and
+ * optional is true; any other failure is reported. */
+int img_open(int dirfd, struct img *img, const char *name, uint32_t magic, bool optional);
+/* 1: *out holds an entry; 0: clean end of file; -1: error (reported). */
+int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
+/* Reads exactly one entry; a missing entry is an error. */
+int img_read_one(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
+void img_close(struct img *img);
+
+/* Convenience: open, read one entry, close. */
+int img_load_one(int dirfd, const char *name, uint32_t magic,
+		 const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
+int img_store_one(int dirfd, const char *name, uint32_t magic, const ProtobufCMessage *msg);
+
+#define img_free(msg) protobuf_c_message_free_unpacked((ProtobufCMessage *)(msg), NULL)
+
+#endif

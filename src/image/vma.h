@@ -1,0 +1,31 @@
+/* VmaEntry.status bits and pagemap flags (CRIU's values). */
+#ifndef STASIS_VMA_H
+#define STASIS_VMA_H
+
+#define VMA_AREA_REGULAR  (1 << 0)
+#define VMA_AREA_STACK    (1 << 1)
+#define VMA_AREA_VSYSCALL (1 << 2)
+#define VMA_AREA_VDSO     (1 << 3)
+#define VMA_AREA_HEAP     (1 << 5)
+#define VMA_FILE_PRIVATE  (1 << 6)
+#define VMA_FILE_SHARED   (1 << 7)
+#define VMA_ANON_SHARED   (1 << 8)
+#define VMA_ANON_PRIVATE  (1 << 9)
+#define VMA_AREA_SYSVIPC  (1 << 10)
+#define VMA_AREA_VVAR     (1 << 12)
+
+#define PE_PARENT  (1 << 0)
+#define PE_LAZY    (1 << 1)
+#define PE_PRESENT (1 << 2)
+
+#define PAGE_SZ 4096ul
+
+/* Does the dump carry this mapping's page contents? */
+static inline int vma_has_pages(unsigned status)
+{
+	return (status & VMA_AREA_REGULAR) &&
+	       !(status & (VMA_AREA_VDSO | VMA_AREA_VVAR | VMA_AREA_VSYSCALL)) &&
+	       (status & (VMA_ANON_PRIVATE | VMA_ANON_SHARED | VMA_FILE_PRIVATE));
+}
+
+#endif

@@ -1,0 +1,310 @@
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "infect/infect.h"
+#include "util/log.h"
+
+#ifndef PTRACE_GETSIGMASK
+#define PTRACE_GETSIGMASK 0x420a
+#define PTRACE_SETSIGMASK 0x420b
+#endif
+#ifndef NT_X86_XSTATE
+#define NT_X86_XSTATE 0x202
+#endif
+
+long infect_vdso_syscall_offset(void)
+{
+	static long offset = -2;
+	if (offset != -2)
+		return offset;
+	offset = -1;
+	const uint8_t *vdso = (const uint8_t *)getauxval(AT_SYSINFO_EHDR);
+	if (!vdso)
+		return offset;
+	/* The x86_64 vdso is two pages; its clock fallbacks hold `syscall`. */
+	for (long i = 0; i + 1 < 8192; i++)
+		if (vdso[i] == 0x0f && vdso[i + 1] == 0x05) {
+			offset = i;
+			break;
+		}
+	return offset;
+}
+
+int infect_set_vdso(struct victim *v, uint64_t vdso_start)
+{
+	long off = infect_vdso_syscall_offset();
+	uint8_t insn[2];
+
+	if (off < 0) {
+		pr_err("no syscall instruction found in the vdso");
+		return -1;
+	}
+	v->syscall_ip = vdso_start + off;
+	if (infect_read(v, v->syscall_ip, insn, 2) < 0)
+		return -1;
+	if (insn[0] != 0x0f || insn[1] != 0x05) {
+		pr_err("pid %d: vdso at %#lx differs from ours (no syscall instruction at +%#lx)",
+		       v->pid, (unsigned long)vdso_start, off);
+		return -1;
+	}
+	return 0;
+}
+
+static int wait_stop(pid_t pid, int *status)
+{
+	for (;;) {
+		if (waitpid(pid, status, __WALL) == pid)
+			break;
+		if (errno != EINTR) {
+			pr_perror("pid %d: waitpid failed", pid);
+			return -1;
+		}
+	}
+	if (!WIFSTOPPED(*status)) {
+		pr_err("pid %d: exited while stopped by stasis (status %#x)", pid, *status);
+		return -1;
+	}
+	return 0;
+}
+
+static int read_state(struct victim *v)
+{
+	if (ptrace(PTRACE_GETREGS, v->pid, NULL, &v->regs) < 0) {
+		pr_perror("pid %d: can't read registers", v->pid);
+		return -1;
+	}
+	if (ptrace(PTRACE_GETSIGMASK, v->pid, sizeof(v->sigmask), &v->sigmask) < 0) {
+		pr_perror("pid %d: can't read blocked signal mask", v->pid);
+		return -1;
+	}
+	return 0;
+}
+
+/* Waits for the PTRACE_EVENT_STOP an interrupt brings. A signal met on the
+ * way is kept (the first one) to be put back when we let go. */
+static int wait_event_stop(struct victim *v)
+{
+	int status;
+	for (;;) {
+		if (wait_stop(v->pid, &status) < 0)
+			return -1;
+		if (status >> 16 == PTRACE_EVENT_STOP)
+			break;
+		int sig = WSTOPSIG(status);
+		if (!v->has_pending && ptrace(PTRACE_GETSIGINFO, v->pid, NULL, &v->pending) == 0)
+			v->has_pending = true;
+		else
+			pr_warn("pid %d: signal %d arrived while stopped and is dropped", v->pid, sig);
+		if (ptrace(PTRACE_CONT, v->pid, NULL, 0) < 0) {
+			pr_perror("pid %d: can't continue to the interrupt stop", v->pid);
+			return -1;
+		}
+	}
+	v->stop_status = status;
+	return 0;
+}
+
+int infect_seize(struct victim *v, pid_t pid)
+{
+	memset(v, 0, sizeof(*v));
+	v->pid = pid;
+	if (ptrace(PTRACE_SEIZE, pid, NULL, 0) < 0) {
+		if (errno == ESRCH)
+			pr_err("pid %d: no such process", pid);
+		else
+			pr_perror("pid %d: can't seize with ptrace", pid);
+		return -1;
+	}
+	if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0) {
+		pr_perror("pid %d: can't interrupt", pid);
+		goto detach;
+	}
+	if (wait_event_stop(v) < 0)
+		goto detach;
+	if (WSTOPSIG(v->stop_status) != SIGTRAP) {
+		pr_err("pid %d: is stopped (signal %d); stopped tasks are not supported yet", pid,
+		       WSTOPSIG(v->stop_status));
+		goto detach;
+	}
+	if (read_state(v) < 0)
+		goto detach;
+	return 0;
+detach:
+	ptrace(PTRACE_DETACH, pid, NULL, 0);
+	if (v->has_pending)
+		syscall(SYS_tgkill, pid, pid, v->pending.si_signo);
+	return -1;
+}
+
+int infect_park(struct victim *v)
+{
+	if (ptrace(PTRACE_SETREGS, v->pid, NULL, &v->regs) < 0) {
+		pr_perror("pid %d: can't restore registers", v->pid);
+		return -1;
+	}
+	if (v->sigmask_changed &&
+	    ptrace(PTRACE_SETSIGMASK, v->pid, sizeof(v->sigmask), &v->sigmask) < 0) {
+		pr_perror("pid %d: can't restore blocked mask", v->pid);
+		return -1;
+	}
+	v->sigmask_changed = false;
+	if (ptrace(PTRACE_INTERRUPT, v->pid, NULL, NULL) < 0 ||
+	    ptrace(PTRACE_CONT, v->pid, NULL, 0) < 0) {
+		pr_perror("pid %d: can't move to a quiet stop", v->pid);
+		return -1;
+	}
+	return wait_event_stop(v);
+}
+
+int infect_attach_stopped(struct victim *v, pid_t pid)
+{
+	int status;
+
+	memset(v, 0, sizeof(*v));
+	v->pid = pid;
+	if (wait_stop(pid, &status) < 0)
+		return -1;
+	v->stop_status = status;
+	return read_state(v);
+}
+
+int infect_block_signals(struct victim *v)
+{
+	uint64_t all = ~0ull;
+	if (ptrace(PTRACE_SETSIGMASK, v->pid, sizeof(all), &all) < 0) {
+		pr_perror("pid %d: can't block signals", v->pid);
+		return -1;
+	}
+	v->sigmask_changed = true;
+	return 0;
+}
+
+int infect_syscall(struct victim *v, long *ret, long nr, long a1, long a2, long a3,
+		   long a4, long a5, long a6)
+{
+	struct user_regs_struct r = v->regs;
+	int status;
+
+	r.rax = nr;
+	r.orig_rax = -1;	/* not in a syscall: no restart on our way out */
+	r.rdi = a1;
+	r.rsi = a2;
+	r.rdx = a3;
+	r.r10 = a4;
+	r.r8 = a5;
+	r.r9 = a6;
+	r.rip = v->syscall_ip;
+	if (ptrace(PTRACE_SETREGS, v->pid, NULL, &r) < 0) {
+		pr_perror("pid %d: can't set registers for syscall %ld", v->pid, nr);
+		return -1;
+	}
+	if (ptrace(PTRACE_SINGLESTEP, v->pid, NULL, 0) < 0) {
+		pr_perror("pid %d: can't step over syscall %ld", v->pid, nr);
+		return -1;
+	}
+	if (wait_stop(v->pid, &status) < 0)
+		return -1;
+	if (WSTOPSIG(status) != SIGTRAP) {
+		pr_err("pid %d: unexpected stop (signal %d) in injected syscall %ld", v->pid,
+		       WSTOPSIG(status), nr);
+		return -1;
+	}
+	if (ptrace(PTRACE_GETREGS, v->pid, NULL, &r) < 0) {
+		pr_perror("pid %d: can't read result of syscall %ld", v->pid, nr);
+		return -1;
+	}
+	*ret = r.rax;
+	return 0;
+}
+
+int infect_read(struct victim *v, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)addr, len };
+	ssize_t n = process_vm_readv(v->pid, &local, 1, &remote, 1, 0);
+	if (n != (ssize_t)len) {
+		pr_perror("pid %d: can't read %zu bytes at %#lx", v->pid, len, (unsigned long)addr);
+		return -1;
+	}
+	return 0;
+}
+
+int infect_write(struct victim *v, uint64_t addr, const void *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", v->pid);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("pid %d: can't open %s", v->pid, path);
+		return -1;
+	}
+	ssize_t n = pwrite(fd, buf, len, addr);
+	int saved = errno;
+	close(fd);
+	if (n != (ssize_t)len) {
+		errno = saved;
+		pr_perror("pid %d: can't write %zu bytes at %#lx", v->pid, len, (unsigned long)addr);
+		return -1;
+	}
+	return 0;
+}
+
+int infect_detach(struct victim *v)
+{
+	if (v->sigmask_changed &&
+	    ptrace(PTRACE_SETSIGMASK, v->pid, sizeof(v->sigmask), &v->sigmask) < 0) {
+		pr_perror("pid %d: can't restore blocked mask", v->pid);
+		return -1;
+	}
+	v->sigmask_changed = false;
+	if (ptrace(PTRACE_DETACH, v->pid, NULL, 0) < 0) {
+		pr_perror("pid %d: can't detach", v->pid);
+		return -1;
+	}
+	return 0;
+}
+
+int infect_cure(struct victim *v)
+{
+	if (ptrace(PTRACE_SETREGS, v->pid, NULL, &v->regs) < 0) {
+		pr_perror("pid %d: can't restore registers", v->pid);
+		return -1;
+	}
+	if (infect_detach(v) < 0)
+		return -1;
+	/* Put back the signal we caught in delivery while seizing (its
+	 * siginfo becomes a plain kill's, as a kernel signal can't be forged). */
+	if (v->has_pending)
+		syscall(SYS_tgkill, v->pid, v->pid, v->pending.si_signo);
+	return 0;
+}
+
+int infect_get_xsave(pid_t tid, uint8_t *buf, size_t *len)
+{
+	struct iovec iov = { buf, *len };
+	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
+		pr_perror("pid %d: can't read xsave state", tid);
+		return -1;
+	}
+	*len = iov.iov_len;
+	return 0;
+}
+
+int infect_set_xsave(pid_t tid, const uint8_t *buf, size_t len)
+{
+	struct iovec iov = { (void *)buf, len };
+	if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
+		pr_perror("pid %d: can't set xsave state", tid);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,66 @@
+/* Running code inside a stopped task through ptrace: our equivalent of
+ * CRIU's compel, used by both dump and restore.
+ *
+ * A syscall is injected by pointing the task's ip at a `syscall`
+ * instruction inside its vdso and single-stepping over it. Nothing is ever
+ * written into the task's code, so a tracer killed mid-way leaves no patched
+ * instructions behind, only (at worst) registers we had not put back yet. */
+#ifndef STASIS_INFECT_H
+#define STASIS_INFECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+#include <signal.h>
+
+struct victim {
+	pid_t pid;
+	struct user_regs_struct regs;	/* as found when seized */
+	uint64_t sigmask;		/* blocked mask as found */
+	bool sigmask_changed;
+	uint64_t syscall_ip;		/* a `syscall` instruction in its vdso */
+	int stop_status;		/* wait status of the seizing stop */
+	siginfo_t pending;		/* signal caught in delivery while seizing */
+	bool has_pending;
+};
+
+/* PTRACE_SEIZE + PTRACE_INTERRUPT and wait for the stop. On failure the
+ * task is left untouched (detached). */
+int infect_seize(struct victim *v, pid_t pid);
+/* Attach to a child that has stopped itself for us (restore side). */
+int infect_attach_stopped(struct victim *v, pid_t pid);
+
+/* Locate the syscall instruction in a vdso that starts at vdso_start. */
+int infect_set_vdso(struct victim *v, uint64_t vdso_start);
+/* Block every signal while we inject, so none is delivered in between. */
+int infect_block_signals(struct victim *v);
+
+/* Runs syscall nr with args inside the task. Returns the raw result (a
+ * negative errno on failure) in *ret; the function itself returns -1 only
+ * when ptrace failed (already reported). */
+int infect_syscall(struct victim *v, long *ret, long nr, long a1, long a2, long a3,
+		   long a4, long a5, long a6);
+
+/* Memory of the stopped task. Writes go through /proc/PID/mem, which
+ * ignores page protections as a debugger's writes do. */
+int infect_read(struct victim *v, uint64_t addr, void *buf, size_t len);
+int infect_write(struct victim *v, uint64_t addr, const void *buf, size_t len);
+
+/* Registers and mask back as found, and the task moved from the trap of
+ * our last injected syscall into a plain interrupt stop: if stasis dies
+ * from here on, the kernel lets the task go on exactly as it was. */
+int infect_park(struct victim *v);
+/* Registers and mask back as found, then detach and let it run. */
+int infect_cure(struct victim *v);
+/* Detach with whatever registers are set now. */
+int infect_detach(struct victim *v);
+
+/* The whole xsave area in standard (non-compacted) format. */
+int infect_get_xsave(pid_t tid, uint8_t *buf, size_t *len);
+int infect_set_xsave(pid_t tid, const uint8_t *buf, size_t len);
+
+/* Offset of a `syscall` instruction inside our own vdso (same kernel). */
+long infect_vdso_syscall_offset(void);
+
+#endif

@@ -1,0 +1,356 @@
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "proc/proc.h"
+#include "util/log.h"
+
+ssize_t proc_read_file(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t got = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + got, size - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+		if (got == size - 1)
+			break;
+	}
+	close(fd);
+	buf[got] = 0;
+	return got;
+}
+
+static void vma_set_special(struct proc_vma *v)
+{
+	static const struct { const char *name; enum vma_special kind; } names[] = {
+		{ "[heap]", VMA_HEAP }, { "[stack]", VMA_STACK }, { "[vdso]", VMA_VDSO },
+		{ "[vvar]", VMA_VVAR }, { "[vvar_vclock]", VMA_VVAR }, { "[vsyscall]", VMA_VSYSCALL },
+	};
+	v->special = VMA_NORMAL;
+	if (v->path[0] != '[')
+		return;
+	v->special = VMA_OTHER;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(v->path, names[i].name))
+			v->special = names[i].kind;
+}
+
+/* VmFlags two-letter codes we keep as madvise hints (CRIU's madv bits). */
+static void vma_parse_vmflags(struct proc_vma *v, const char *flags)
+{
+	static const struct { const char code[3]; int madv; } hints[] = {
+		{ "sr", MADV_SEQUENTIAL }, { "rr", MADV_RANDOM }, { "dc", MADV_DONTFORK },
+		{ "dd", MADV_DONTDUMP }, { "mg", MADV_MERGEABLE }, { "hg", MADV_HUGEPAGE },
+		{ "nh", MADV_NOHUGEPAGE }, { "wf", MADV_WIPEONFORK },
+	};
+	for (const char *p = flags; *p; ) {
+		while (*p == ' ')
+			p++;
+		if (!p[0] || !p[1])
+			break;
+		if (p[0] == 'g' && p[1] == 'd')
+			v->growsdown = true;
+		for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+			if (p[0] == hints[i].code[0] && p[1] == hints[i].code[1])
+				v->madv |= 1ull << hints[i].madv;
+		p += 2;
+	}
+}
+
+static int vma_parse_line(const char *line, struct proc_vma *v)
+{
+	char perms[5];
+	unsigned maj, min;
+	unsigned long ino;
+	int off = 0;
+
+	memset(v, 0, sizeof(*v));
+	if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu %n", (unsigned long *)&v->start,
+		   (unsigned long *)&v->end, perms, (unsigned long *)&v->pgoff, &maj, &min, &ino, &off) < 7)
+		return -1;
+	v->prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+		  (perms[2] == 'x' ? PROT_EXEC : 0);
+	v->shared = perms[3] == 's';
+	v->dev = makedev(maj, min);
+	v->ino = ino;
+	const char *p = line + off;
+	snprintf(v->path, sizeof(v->path), "%s", p);
+	v->path[strcspn(v->path, "\n")] = 0;
+	vma_set_special(v);
+	return 0;
+}
+
+static int vmas_push(struct proc_vmas *out, const struct proc_vma *v)
+{
+	if (out->nr == out->cap) {
+		int cap = out->cap ? out->cap * 2 : 64;
+		struct proc_vma *n = realloc(out->v, cap * sizeof(*n));
+		if (!n)
+			return -1;
+		out->v = n;
+		out->cap = cap;
+	}
+	out->v[out->nr++] = *v;
+	return 0;
+}
+
+static bool is_vma_header(const char *line)
+{
+	/* "start-end perms ..." : a hex digit run followed by '-' */
+	const char *p = line;
+	while (isxdigit((unsigned char)*p))
+		p++;
+	return p != line && *p == '-';
+}
+
+int proc_parse_smaps(pid_t pid, struct proc_vmas *out)
+{
+	char path[64], line[PATH_MAX + 256];
+	struct proc_vma cur;
+	bool have = false;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		pr_perror("pid %d: can't open %s", pid, path);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (is_vma_header(line)) {
+			if (have && vmas_push(out, &cur) < 0)
+				goto nomem;
+			if (vma_parse_line(line, &cur) < 0) {
+				pr_err("pid %d: can't parse smaps line: %s", pid, line);
+				goto err;
+			}
+			have = true;
+		} else if (have && !strncmp(line, "VmFlags:", 8)) {
+			vma_parse_vmflags(&cur, line + 8);
+		}
+	}
+	if (have && vmas_push(out, &cur) < 0)
+		goto nomem;
+	fclose(f);
+	return 0;
+nomem:
+	pr_err("pid %d: out of memory listing mappings", pid);
+err:
+	fclose(f);
+	proc_vmas_free(out);
+	return -1;
+}
+
+void proc_vmas_free(struct proc_vmas *v)
+{
+	free(v->v);
+	memset(v, 0, sizeof(*v));
+}
+
+int proc_parse_stat(pid_t pid, struct proc_stat *st)
+{
+	char buf[4096];
+	if (proc_read_file(pid, "stat", buf, sizeof(buf)) <= 0) {
+		pr_perror("pid %d: can't read /proc/%d/stat", pid, pid);
+		return -1;
+	}
+	/* comm may hold spaces and parens: parse after the last ')' */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		goto bad;
+	memset(st, 0, sizeof(*st));
+	unsigned long v[52] = { 0 };
+	char state;
+	int n = 0, consumed;
+	p += 2;
+	if (sscanf(p, "%c%n", &state, &consumed) != 1)
+		goto bad;
+	p += consumed;
+	/* fields 4.. as numbers; index i here is field number i+4 */
+	while (n < 49 && sscanf(p, " %lu%n", &v[n], &consumed) == 1) {
+		p += consumed;
+		n++;
+	}
+	if (n < 48)
+		goto bad;
+	st->state = state;
+	st->ppid = v[0];
+	st->pgid = v[1];
+	st->sid = v[2];
+	st->tty_nr = v[3];
+	st->start_code = v[22];
+	st->end_code = v[23];
+	st->start_stack = v[24];
+	st->exit_signal = v[34];
+	st->start_data = v[41];
+	st->end_data = v[42];
+	st->start_brk = v[43];
+	st->arg_start = v[44];
+	st->arg_end = v[45];
+	st->env_start = v[46];
+	st->env_end = v[47];
+	return 0;
+bad:
+	pr_err("pid %d: can't parse /proc/%d/stat", pid, pid);
+	return -1;
+}
+
+static void parse_ids(const char *s, unsigned *ids)
+{
+	sscanf(s, "%u %u %u %u", &ids[0], &ids[1], &ids[2], &ids[3]);
+}
+
+int proc_parse_status(pid_t pid, struct proc_status *st)
+{
+	char buf[8192];
+	if (proc_read_file(pid, "status", buf, sizeof(buf)) <= 0) {
+		pr_perror("pid %d: can't read /proc/%d/status", pid, pid);
+		return -1;
+	}
+	memset(st, 0, sizeof(*st));
+	int found = 0;
+	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+		char *val = strchr(line, ':');
+		if (!val)
+			continue;
+		*val++ = 0;
+		while (*val == ' ' || *val == '\t')
+			val++;
+		if (!strcmp(line, "Uid"))
+			parse_ids(val, st->uid), found++;
+		else if (!strcmp(line, "Gid"))
+			parse_ids(val, st->gid), found++;
+		else if (!strcmp(line, "CapInh"))
+			st->cap_inh = strtoull(val, NULL, 16), found++;
+		else if (!strcmp(line, "CapPrm"))
+			st->cap_prm = strtoull(val, NULL, 16), found++;
+		else if (!strcmp(line, "CapEff"))
+			st->cap_eff = strtoull(val, NULL, 16), found++;
+		else if (!strcmp(line, "CapBnd"))
+			st->cap_bnd = strtoull(val, NULL, 16), found++;
+		else if (!strcmp(line, "CapAmb"))
+			st->cap_amb = strtoull(val, NULL, 16);
+		else if (!strcmp(line, "Umask"))
+			st->umask = strtoul(val, NULL, 8);
+		else if (!strcmp(line, "NoNewPrivs"))
+			st->no_new_privs = atoi(val);
+		else if (!strcmp(line, "Threads"))
+			st->threads = atoi(val), found++;
+		else if (!strcmp(line, "Seccomp"))
+			st->seccomp = atoi(val);
+		else if (!strcmp(line, "SigBlk"))
+			st->sig_blk = strtoull(val, NULL, 16);
+		else if (!strcmp(line, "Groups")) {
+			char *end;
+			for (char *p = val; st->ngroups < (int)(sizeof(st->groups) / sizeof(st->groups[0])); p = end) {
+				unsigned long g = strtoul(p, &end, 10);
+				if (end == p)
+					break;
+				st->groups[st->ngroups++] = g;
+			}
+		}
+	}
+	if (found < 7) {
+		pr_err("pid %d: /proc/%d/status lacks Uid/Gid/Cap/Threads lines", pid, pid);
+		return -1;
+	}
+	return 0;
+}
+
+int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi)
+{
+	char name[64], buf[4096];
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	if (proc_read_file(pid, name, buf, sizeof(buf)) <= 0) {
+		pr_perror("pid %d: can't read fdinfo of fd %d", pid, fd);
+		return -1;
+	}
+	memset(fi, 0, sizeof(*fi));
+	char *p = strstr(buf, "pos:");
+	char *f = strstr(buf, "flags:");
+	char *m = strstr(buf, "mnt_id:");
+	if (!p || !f) {
+		pr_err("pid %d: fdinfo of fd %d lacks pos/flags", pid, fd);
+		return -1;
+	}
+	fi->pos = strtoull(p + 4, NULL, 10);
+	fi->flags = strtol(f + 6, NULL, 8);
+	fi->mnt_id = m ? atoi(m + 7) : -1;
+	return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+static int list_numeric_dir(const char *path, int **out, int *nr)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	int cap = 64, n = 0;
+	int *v = malloc(cap * sizeof(int));
+	struct dirent *de;
+	while (v && (de = readdir(d))) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		if (n == cap) {
+			int *nv = realloc(v, (cap *= 2) * sizeof(int));
+			if (!nv) {
+				free(v);
+				v = NULL;
+				break;
+			}
+			v = nv;
+		}
+		v[n++] = atoi(de->d_name);
+	}
+	closedir(d);
+	if (!v) {
+		errno = ENOMEM;
+		return -1;
+	}
+	qsort(v, n, sizeof(int), cmp_int);
+	*out = v;
+	*nr = n;
+	return 0;
+}
+
+int proc_list_fds(pid_t pid, int **fds, int *nr)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if (list_numeric_dir(path, fds, nr) < 0) {
+		pr_perror("pid %d: can't list %s", pid, path);
+		return -1;
+	}
+	return 0;
+}
+
+int proc_list_threads(pid_t pid, pid_t **tids, int *nr)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	if (list_numeric_dir(path, tids, nr) < 0) {
+		pr_perror("pid %d: can't list %s", pid, path);
+		return -1;
+	}
+	return 0;
+}

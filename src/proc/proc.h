@@ -1,0 +1,76 @@
+/* Parsers for /proc/PID files. Everything here reads text the kernel wrote;
+ * nothing is trusted to be well formed. */
+#ifndef STASIS_PROC_H
+#define STASIS_PROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <limits.h>
+
+enum vma_special { VMA_NORMAL, VMA_HEAP, VMA_STACK, VMA_VDSO, VMA_VVAR, VMA_VSYSCALL, VMA_OTHER };
+
+struct proc_vma {
+	uint64_t start, end, pgoff;
+	int prot;		/* PROT_* */
+	bool shared;		/* 's' in maps */
+	bool growsdown;		/* "gd" in VmFlags */
+	bool has_file;		/* backed by a file (map_files has it) */
+	enum vma_special special;
+	uint64_t madv;		/* 1 << MADV_* hints seen in VmFlags */
+	dev_t dev;
+	ino_t ino;
+	char path[PATH_MAX];	/* file path or [name] */
+};
+
+struct proc_vmas {
+	struct proc_vma *v;
+	int nr, cap;
+};
+
+int proc_parse_smaps(pid_t pid, struct proc_vmas *out);
+void proc_vmas_free(struct proc_vmas *v);
+
+struct proc_stat {
+	char state;
+	pid_t ppid, pgid, sid;
+	int tty_nr;
+	unsigned long start_code, end_code, start_stack;
+	unsigned long start_data, end_data, start_brk;
+	unsigned long arg_start, arg_end, env_start, env_end;
+	int exit_signal;
+};
+
+int proc_parse_stat(pid_t pid, struct proc_stat *st);
+
+struct proc_status {
+	uid_t uid[4];		/* real, effective, saved, fs */
+	gid_t gid[4];
+	gid_t groups[NGROUPS_MAX > 256 ? 256 : NGROUPS_MAX];
+	int ngroups;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	unsigned umask;
+	int no_new_privs;
+	int threads;
+	int seccomp;
+	uint64_t sig_blk;
+};
+
+int proc_parse_status(pid_t pid, struct proc_status *st);
+
+/* Reads a whole small /proc file into buf (NUL-terminated). Returns length. */
+ssize_t proc_read_file(pid_t pid, const char *name, char *buf, size_t size);
+
+struct proc_fdinfo {
+	uint64_t pos;
+	int flags;		/* open flags, octal in fdinfo */
+	int mnt_id;
+};
+
+int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi);
+/* Lists the fd numbers a task has open, sorted. */
+int proc_list_fds(pid_t pid, int **fds, int *nr);
+/* Lists thread ids of a process. */
+int proc_list_threads(pid_t pid, pid_t **tids, int *nr);
+
+#endif

@@ -1,0 +1,60 @@
+/* Kernel interfaces newer than the installed uapi headers (6.1-era). */
+#ifndef STASIS_COMPAT_H
+#define STASIS_COMPAT_H
+
+#include <stdint.h>
+#include <sys/ioctl.h>
+
+#ifndef PAGEMAP_SCAN
+struct pm_scan_arg {
+	uint64_t size;
+	uint64_t flags;
+	uint64_t start;
+	uint64_t end;
+	uint64_t walk_end;
+	uint64_t vec;
+	uint64_t vec_len;
+	uint64_t max_pages;
+	uint64_t category_inverted;
+	uint64_t category_mask;
+	uint64_t category_anyof_mask;
+	uint64_t return_mask;
+};
+
+struct page_region {
+	uint64_t start;
+	uint64_t end;
+	uint64_t categories;
+};
+
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#define PAGE_IS_WPALLOWED (1 << 0)
+#define PAGE_IS_WRITTEN   (1 << 1)
+#define PAGE_IS_FILE      (1 << 2)
+#define PAGE_IS_PRESENT   (1 << 3)
+#define PAGE_IS_SWAPPED   (1 << 4)
+#define PAGE_IS_PFNZERO   (1 << 5)
+#define PAGE_IS_HUGE      (1 << 6)
+#endif
+
+/* rseq(2) */
+#ifndef RSEQ_FLAG_UNREGISTER
+#define RSEQ_FLAG_UNREGISTER 1
+#endif
+
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+struct rseq_config {
+	uint64_t rseq_abi_pointer;
+	uint32_t rseq_abi_size;
+	uint32_t signature;
+	uint32_t flags;
+	uint32_t pad;
+};
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+#endif

@@ -1,0 +1,61 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+static FILE *log_file;
+static int log_level = LOG_WARN;
+static struct timespec log_start;
+
+int log_init(const char *path, int level)
+{
+	log_level = level;
+	clock_gettime(CLOCK_MONOTONIC, &log_start);
+	if (!path || !strcmp(path, "-"))
+		return 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "Error: can't open log file %s: %m\n", path);
+		return -1;
+	}
+	log_file = fdopen(fd, "a");
+	setvbuf(log_file, NULL, _IOLBF, 0);
+	return 0;
+}
+
+void log_close(void)
+{
+	if (log_file)
+		fclose(log_file);
+	log_file = NULL;
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	int saved = errno;
+	char line[4096];
+	va_list ap;
+
+	if (level > log_level && !(level == LOG_ERROR))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	size_t n = strlen(line);
+	const char *nl = (n && line[n - 1] == '\n') ? "" : "\n";
+
+	if (log_file && level <= log_level) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		double t = (now.tv_sec - log_start.tv_sec) + (now.tv_nsec - log_start.tv_nsec) / 1e9;
+		fprintf(log_file, "(%08.6f) %s%s", t, line, nl);
+	}
+	if (!log_file || level == LOG_ERROR)
+		fprintf(stderr, "%s%s", line, nl);
+	errno = saved;
+}

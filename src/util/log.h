@@ -1,0 +1,19 @@
+/* Logging: one log sink (stderr or -o FILE) with CRIU-style verbosity. */
+#ifndef STASIS_LOG_H
+#define STASIS_LOG_H
+
+enum log_level { LOG_ERROR = 1, LOG_WARN = 2, LOG_INFO = 3, LOG_DEBUG = 4 };
+
+int log_init(const char *path, int level);
+void log_close(void);
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Errors go to the log and, when the log is a file, to stderr too, so the
+ * user always sees the one line that says what failed. */
+#define pr_err(fmt, ...)   log_msg(LOG_ERROR, "Error: " fmt, ##__VA_ARGS__)
+#define pr_warn(fmt, ...)  log_msg(LOG_WARN, "Warn: " fmt, ##__VA_ARGS__)
+#define pr_info(fmt, ...)  log_msg(LOG_INFO, fmt, ##__VA_ARGS__)
+#define pr_debug(fmt, ...) log_msg(LOG_DEBUG, fmt, ##__VA_ARGS__)
+#define pr_perror(fmt, ...) pr_err(fmt ": %m", ##__VA_ARGS__)
+
+#endif

@@ -35,6 +35,30 @@ void log_close(void)
 	log_file = NULL;
 }
 
+static FILE *err_file;
+
+int log_move_fds(int *next)
+{
+	if (log_file) {
+		int fd = fileno(log_file);
+		if (dup2(fd, *next) < 0)
+			return -1;
+		FILE *f = fdopen((*next)++, "a");
+		if (!f)
+			return -1;
+		setvbuf(f, NULL, _IOLBF, 0);
+		fclose(log_file);
+		log_file = f;
+	}
+	if (dup2(2, *next) < 0)
+		return -1;
+	err_file = fdopen((*next)++, "a");
+	if (!err_file)
+		return -1;
+	setvbuf(err_file, NULL, _IONBF, 0);
+	return 0;
+}
+
 void log_msg(int level, const char *fmt, ...)
 {
 	int saved = errno;
@@ -56,6 +80,6 @@ void log_msg(int level, const char *fmt, ...)
 		fprintf(log_file, "(%08.6f) %s%s", t, line, nl);
 	}
 	if (!log_file || level == LOG_ERROR)
-		fprintf(stderr, "%s%s", line, nl);
+		fprintf(err_file ? err_file : stderr, "%s%s", line, nl);
 	errno = saved;
 }

@@ -6,6 +6,9 @@ enum log_level { LOG_ERROR = 1, LOG_WARN = 2, LOG_INFO = 3, LOG_DEBUG = 4 };
 
 int log_init(const char *path, int level);
 void log_close(void);
+/* Moves the log's fds (file and stderr) to *next and up, so that a
+ * restored task's fds can take the low numbers. */
+int log_move_fds(int *next);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Errors go to the log and, when the log is a file, to stderr too, so the

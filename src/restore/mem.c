@@ -1,0 +1,447 @@
+/* Rebuilding the address space of the new task, from outside, by syscalls
+ * injected into it: everything of stasis is unmapped, the vdso is moved
+ * where the image had it, the image's mappings are created, their pages
+ * read from pages-1.img straight into place (one copy), protections and
+ * hints set, and last the mm fields (brk, arg/env, auxv, exe) with
+ * PR_SET_MM_MAP. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <linux/prctl.h>
+
+#include "image/vma.h"
+#include "proc/proc.h"
+#include "restore/rst.h"
+#include "util/compat.h"
+#include "util/log.h"
+
+#define TASK_SIZE_47 0x7ffffffff000ul
+#define IOV_BATCH 1024
+
+static bool vma_is_vdso_part(const VmaEntry *e)
+{
+	return e->status & (VMA_AREA_VDSO | VMA_AREA_VVAR);
+}
+
+static bool vma_skipped(const VmaEntry *e)
+{
+	return (e->status & VMA_AREA_VSYSCALL) || vma_is_vdso_part(e);
+}
+
+/* ---- child side: files the mappings need, opened before it stops ---- */
+
+static bool vma_needs_file(const VmaEntry *e)
+{
+	return (e->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) && !vma_skipped(e);
+}
+
+void rst_mem_plan_fds(struct rst_ctx *rc, int *next_fd)
+{
+	for (size_t i = 0; i < rc->mm->n_vmas; i++)
+		rc->vma_fd[i] = vma_needs_file(rc->mm->vmas[i]) ? (*next_fd)++ : -1;
+}
+
+int rst_mem_open_fds(struct rst_ctx *rc)
+{
+	for (size_t i = 0; i < rc->mm->n_vmas; i++) {
+		const VmaEntry *e = rc->mm->vmas[i];
+		if (rc->vma_fd[i] < 0)
+			continue;
+		const FileEntry *fe = files_find(&rc->files, e->shmid);
+		if (!fe || !fe->reg) {
+			pr_err("image mm-%d.img: mapping %#lx refers to unknown file %lu", rc->pid,
+			       (unsigned long)e->start, (unsigned long)e->shmid);
+			return -1;
+		}
+		uint32_t flags = e->has_fdflags ? e->fdflags : O_RDONLY;
+		int fd = reg_file_open(fe->reg, flags);
+		if (fd < 0 && (flags & O_ACCMODE) == O_RDWR && !(e->prot & PROT_WRITE))
+			fd = reg_file_open(fe->reg, O_RDONLY);
+		if (fd < 0)
+			return -1;
+		if (dup2(fd, rc->vma_fd[i]) < 0) {
+			pr_perror("can't move the fd of %s", fe->reg->name);
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+/* ---- ptracer side ---- */
+
+static int inject_ok(struct rst_ctx *rc, const char *what, long nr, long a1, long a2, long a3,
+		     long a4, long a5, long a6)
+{
+	long ret;
+	return rst_inject(rc, what, &ret, nr, a1, a2, a3, a4, a5, a6);
+}
+
+struct range {
+	uint64_t start, end;
+};
+
+static bool overlaps(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
+{
+	return s1 < e2 && s2 < e1;
+}
+
+static bool range_free_in_image(const struct rst_ctx *rc, uint64_t s, uint64_t e)
+{
+	for (size_t i = 0; i < rc->mm->n_vmas; i++)
+		if (overlaps(s, e, rc->mm->vmas[i]->start, rc->mm->vmas[i]->end))
+			return false;
+	return true;
+}
+
+/* An address range of len bytes that no image mapping and no avoid range
+ * touches: for the scratch area and for parking the vdso. */
+static uint64_t find_hole(const struct rst_ctx *rc, uint64_t len, const struct range *avoid)
+{
+	for (uint64_t a = 1ul << 32; a + len < TASK_SIZE_47; a += 1ul << 30) {
+		if (!range_free_in_image(rc, a, a + len))
+			continue;
+		if (avoid && overlaps(a, a + len, avoid->start, avoid->end))
+			continue;
+		return a;
+	}
+	return 0;
+}
+
+/* The vdso block of the new task (inherited from stasis) and of the image. */
+struct vdso_block {
+	uint64_t start, end;
+	uint64_t part_start[4], part_end[4];
+	int nr;
+	uint64_t vdso;		/* start of the [vdso] part */
+};
+
+static int own_vdso_block(struct vdso_block *b)
+{
+	struct proc_vmas vmas;
+	if (proc_parse_smaps(getpid(), &vmas) < 0)
+		return -1;
+	memset(b, 0, sizeof(*b));
+	for (int i = 0; i < vmas.nr; i++) {
+		const struct proc_vma *v = &vmas.v[i];
+		if (v->special != VMA_VDSO && v->special != VMA_VVAR)
+			continue;
+		if (b->nr == 4)
+			break;
+		if (v->special == VMA_VDSO)
+			b->vdso = v->start;
+		b->part_start[b->nr] = v->start;
+		b->part_end[b->nr++] = v->end;
+	}
+	proc_vmas_free(&vmas);
+	if (!b->nr || !b->vdso) {
+		pr_err("stasis itself has no vdso");
+		return -1;
+	}
+	b->start = b->part_start[0];
+	b->end = b->part_end[b->nr - 1];
+	return 0;
+}
+
+static int image_vdso_block(const struct rst_ctx *rc, struct vdso_block *b)
+{
+	memset(b, 0, sizeof(*b));
+	for (size_t i = 0; i < rc->mm->n_vmas; i++) {
+		const VmaEntry *e = rc->mm->vmas[i];
+		if (!vma_is_vdso_part(e))
+			continue;
+		if (b->nr == 4) {
+			pr_err("image mm-%d.img has more vdso/vvar parts than this kernel", rc->pid);
+			return -1;
+		}
+		if (e->status & VMA_AREA_VDSO)
+			b->vdso = e->start;
+		b->part_start[b->nr] = e->start;
+		b->part_end[b->nr++] = e->end;
+	}
+	if (b->nr) {
+		b->start = b->part_start[0];
+		b->end = b->part_end[b->nr - 1];
+	}
+	return 0;
+}
+
+/* The vdso can only be moved if this kernel's has the image's layout. */
+static int vdso_layout_matches(const struct rst_ctx *rc, const struct vdso_block *own,
+			       const struct vdso_block *img)
+{
+	bool same = own->nr == img->nr && own->end - own->start == img->end - img->start &&
+		    own->vdso - own->start == img->vdso - img->start;
+	for (int i = 0; same && i < own->nr; i++)
+		same = own->part_start[i] - own->start == img->part_start[i] - img->start &&
+		       own->part_end[i] - own->part_start[i] == img->part_end[i] - img->part_start[i];
+	if (!same)
+		pr_err("pid %d: the image's vdso/vvar layout differs from this kernel's; "
+		       "restoring on another kernel is not supported yet", rc->pid);
+	return same ? 0 : -1;
+}
+
+static int move_vdso_block(struct rst_ctx *rc, struct vdso_block *from, uint64_t to)
+{
+	for (int i = 0; i < from->nr; i++) {
+		uint64_t len = from->part_end[i] - from->part_start[i];
+		uint64_t dst = to + (from->part_start[i] - from->start);
+		long ret;
+		if (rst_inject(rc, "vdso move", &ret, SYS_mremap, from->part_start[i], len, len,
+			       MREMAP_MAYMOVE | MREMAP_FIXED, dst, 0) < 0)
+			return -1;
+	}
+	uint64_t delta = to - from->start;
+	for (int i = 0; i < from->nr; i++) {
+		from->part_start[i] += delta;
+		from->part_end[i] += delta;
+	}
+	from->start += delta;
+	from->end += delta;
+	from->vdso += delta;
+	rc->v.syscall_ip += delta;
+	return 0;
+}
+
+/* Drops every mapping stasis had and puts the vdso where the image wants it. */
+static int clear_address_space(struct rst_ctx *rc)
+{
+	struct vdso_block own, img;
+
+	if (own_vdso_block(&own) < 0 || image_vdso_block(rc, &img) < 0)
+		return -1;
+	if (inject_ok(rc, "unmap of stasis", SYS_munmap, 0, own.start, 0, 0, 0, 0) < 0 ||
+	    inject_ok(rc, "unmap of stasis", SYS_munmap, own.end, TASK_SIZE_47 - own.end, 0, 0, 0, 0) < 0)
+		return -1;
+	if (!img.nr)	/* the task ran without a vdso */
+		return 0;
+	if (vdso_layout_matches(rc, &own, &img) < 0)
+		return -1;
+	if (own.start == img.start)
+		return 0;
+	if (overlaps(own.start, own.end, img.start, img.end)) {
+		struct range avoid = { own.start, own.end };
+		uint64_t park = find_hole(rc, own.end - own.start, &avoid);
+		if (!park || move_vdso_block(rc, &own, park) < 0)
+			return -1;
+	}
+	return move_vdso_block(rc, &own, img.start);
+}
+
+static int map_scratch(struct rst_ctx *rc)
+{
+	struct range avoid = { rc->v.syscall_ip & ~4095ul, (rc->v.syscall_ip & ~4095ul) + (1ul << 20) };
+	uint64_t at = find_hole(rc, RST_SCRATCH_SIZE, &avoid);
+	long ret;
+	if (!at) {
+		pr_err("pid %d: no room for a scratch area", rc->pid);
+		return -1;
+	}
+	if (rst_inject(rc, "scratch mapping", &ret, SYS_mmap, at, RST_SCRATCH_SIZE,
+		       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) < 0)
+		return -1;
+	rc->scratch = ret;
+	return 0;
+}
+
+static bool vma_gets_pages(const VmaEntry *e)
+{
+	return vma_has_pages(e->status);
+}
+
+static int map_one(struct rst_ctx *rc, size_t i)
+{
+	const VmaEntry *e = rc->mm->vmas[i];
+	int prot = e->prot | (vma_gets_pages(e) ? PROT_WRITE : 0);
+	int flags = (e->flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED;
+	long fd = -1;
+
+	if (e->end <= e->start || (e->start | e->end) & (PAGE_SZ - 1) || e->end > TASK_SIZE_47) {
+		pr_err("image mm-%d.img: bad mapping %#lx-%#lx", rc->pid, (unsigned long)e->start,
+		       (unsigned long)e->end);
+		return -1;
+	}
+	if (e->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
+		fd = rc->vma_fd[i];
+		flags &= ~MAP_ANONYMOUS;
+	} else {
+		flags |= MAP_ANONYMOUS;
+	}
+	long ret;
+	if (rst_inject(rc, "mapping", &ret, SYS_mmap, e->start, e->end - e->start, prot, flags, fd,
+		       fd >= 0 ? e->pgoff : 0) < 0)
+		return -1;
+	if ((uint64_t)ret != e->start) {
+		pr_err("pid %d: mapping %#lx landed at %#lx", rc->pid, (unsigned long)e->start, ret);
+		return -1;
+	}
+	return 0;
+}
+
+/* Pages go in with preadv batches straight from pages-1.img. Every entry is
+ * checked against the mappings: a corrupt pagemap can't write outside them. */
+static int check_page_run(const struct rst_ctx *rc, const PagemapEntry *pe)
+{
+	uint64_t end = pe->vaddr + (uint64_t)pe->nr_pages * PAGE_SZ;
+	if (pe->vaddr & (PAGE_SZ - 1) || end <= pe->vaddr)
+		goto bad;
+	for (size_t i = 0; i < rc->mm->n_vmas; i++) {
+		const VmaEntry *e = rc->mm->vmas[i];
+		if (pe->vaddr >= e->start && end <= e->end)
+			return vma_gets_pages(e) ? 0 : -1;
+	}
+	/* runs may span adjacent mappings: accept if fully covered */
+	for (uint64_t a = pe->vaddr; a < end;) {
+		const VmaEntry *hit = NULL;
+		for (size_t i = 0; i < rc->mm->n_vmas; i++)
+			if (a >= rc->mm->vmas[i]->start && a < rc->mm->vmas[i]->end)
+				hit = rc->mm->vmas[i];
+		if (!hit || !vma_gets_pages(hit))
+			goto bad;
+		a = hit->end;
+	}
+	return 0;
+bad:
+	pr_err("image pagemap-%d.img: page run %#lx+%u pages lies outside the mappings", rc->pid,
+	       (unsigned long)pe->vaddr, pe->nr_pages);
+	return -1;
+}
+
+static int read_batch(struct rst_ctx *rc, struct iovec *iov, int n, uint64_t off, uint64_t len)
+{
+	while (len) {
+		long ret;
+		if (rst_scratch_write(rc, 0, iov, n * sizeof(*iov)) < 0 ||
+		    rst_inject(rc, "page contents", &ret, SYS_preadv, rc->pages_fd, rc->scratch, n,
+			       off, 0, 0) < 0)
+			return -1;
+		if (ret == 0) {
+			pr_err("image pages-1.img is truncated (pagemap-%d.img wants more)", rc->pid);
+			return -1;
+		}
+		/* short read: drop what arrived and go on */
+		off += ret;
+		len -= ret;
+		while (ret && n) {
+			if ((uint64_t)ret >= iov->iov_len) {
+				ret -= iov->iov_len;
+				iov++;
+				n--;
+			} else {
+				iov->iov_base = (char *)iov->iov_base + ret;
+				iov->iov_len -= ret;
+				ret = 0;
+			}
+		}
+	}
+	return 0;
+}
+
+static int fill_pages(struct rst_ctx *rc)
+{
+	struct iovec iov[IOV_BATCH];
+	uint64_t off = 0, batch_off = 0, batch_len = 0;
+	int n = 0;
+
+	for (int i = 0; i < rc->nr_pagemap; i++) {
+		const PagemapEntry *pe = rc->pagemap[i];
+		if (pe->has_flags && !(pe->flags & PE_PRESENT))
+			continue;
+		if ((pe->has_in_parent && pe->in_parent) || check_page_run(rc, pe) < 0) {
+			if (pe->in_parent)
+				pr_err("image pagemap-%d.img refers to a parent image; incremental dumps are not supported yet", rc->pid);
+			return -1;
+		}
+		uint64_t len = (uint64_t)pe->nr_pages * PAGE_SZ;
+		if (n == IOV_BATCH) {
+			if (read_batch(rc, iov, n, batch_off, batch_len) < 0)
+				return -1;
+			n = 0;
+			batch_off = off;
+			batch_len = 0;
+		}
+		iov[n++] = (struct iovec){ (void *)pe->vaddr, len };
+		batch_len += len;
+		off += len;
+	}
+	return n ? read_batch(rc, iov, n, batch_off, batch_len) : 0;
+}
+
+static int finish_one(struct rst_ctx *rc, const VmaEntry *e)
+{
+	if (vma_gets_pages(e) && !(e->prot & PROT_WRITE) &&
+	    inject_ok(rc, "mapping protection", SYS_mprotect, e->start, e->end - e->start, e->prot, 0, 0, 0) < 0)
+		return -1;
+	for (int adv = 0; e->has_madv && adv < 64; adv++) {
+		if (!(e->madv & (1ull << adv)))
+			continue;
+		long ret;
+		if (rst_inject(rc, "memory advice", &ret, SYS_madvise, e->start, e->end - e->start, adv, 0, 0, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int rst_mem_rebuild(struct rst_ctx *rc)
+{
+	if (clear_address_space(rc) < 0 || map_scratch(rc) < 0)
+		return -1;
+	for (size_t i = 0; i < rc->mm->n_vmas; i++)
+		if (!vma_skipped(rc->mm->vmas[i]) && map_one(rc, i) < 0)
+			return -1;
+	if (fill_pages(rc) < 0)
+		return -1;
+	for (size_t i = 0; i < rc->mm->n_vmas; i++)
+		if (!vma_skipped(rc->mm->vmas[i]) && finish_one(rc, rc->mm->vmas[i]) < 0)
+			return -1;
+	return 0;
+}
+
+/* Kernel's struct prctl_mm_map. */
+struct mm_map {
+	uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	uint64_t auxv;
+	uint32_t auxv_size;
+	uint32_t exe_fd;
+};
+
+#define SCRATCH_MM_MAP 0
+#define SCRATCH_AUXV 256
+
+int rst_mm_fields(struct rst_ctx *rc)
+{
+	const MmEntry *mm = rc->mm;
+	struct mm_map m = {
+		.start_code = mm->mm_start_code, .end_code = mm->mm_end_code,
+		.start_data = mm->mm_start_data, .end_data = mm->mm_end_data,
+		.start_brk = mm->mm_start_brk, .brk = mm->mm_brk, .start_stack = mm->mm_start_stack,
+		.arg_start = mm->mm_arg_start, .arg_end = mm->mm_arg_end,
+		.env_start = mm->mm_env_start, .env_end = mm->mm_env_end,
+		.auxv = rc->scratch + SCRATCH_AUXV,
+		.auxv_size = mm->n_mm_saved_auxv * sizeof(uint64_t),
+		.exe_fd = rc->exe_fd,
+	};
+	if (mm->n_mm_saved_auxv > 128) {
+		pr_err("image mm-%d.img: auxv of %zu words is too long", rc->pid, mm->n_mm_saved_auxv);
+		return -1;
+	}
+	if (rst_scratch_write(rc, SCRATCH_AUXV, mm->mm_saved_auxv, m.auxv_size) < 0 ||
+	    rst_scratch_write(rc, SCRATCH_MM_MAP, &m, sizeof(m)) < 0)
+		return -1;
+	if (inject_ok(rc, "mm fields (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
+		      rc->scratch + SCRATCH_MM_MAP, sizeof(m), 0, 0) < 0)
+		return -1;
+	if (mm->has_dumpable &&
+	    inject_ok(rc, "dumpable flag", SYS_prctl, PR_SET_DUMPABLE, mm->dumpable, 0, 0, 0, 0) < 0)
+		return -1;
+	return 0;
+}

@@ -1,0 +1,291 @@
+/* Task state of the new task other than memory: set by injected syscalls
+ * after its memory is in place, registers last. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#include "image/regs_x86.h"
+#include "image/task_state.h"
+#include "restore/rst.h"
+#include "util/compat.h"
+#include "util/log.h"
+
+#ifndef PTRACE_SETSIGMASK
+#define PTRACE_SETSIGMASK 0x420b
+#endif
+
+/* Scratch layout for single-call arguments (the mm map uses offset 0..). */
+#define SCR_ARG 4096
+
+static int inject_ok(struct rst_ctx *rc, const char *what, long nr, long a1, long a2, long a3, long a4)
+{
+	long ret;
+	return rst_inject(rc, what, &ret, nr, a1, a2, a3, a4, 0, 0);
+}
+
+/* Copies arg into the scratch area and runs nr(a1, scratch, ...). */
+static int inject_with_arg(struct rst_ctx *rc, const char *what, const void *arg, size_t len,
+			   long nr, long a1, long a3, long a4)
+{
+	if (rst_scratch_write(rc, SCR_ARG, arg, len) < 0)
+		return -1;
+	return inject_ok(rc, what, nr, a1, rc->scratch + SCR_ARG, a3, a4);
+}
+
+static int rst_sigactions(struct rst_ctx *rc, const TaskCoreEntry *tc)
+{
+	size_t i = 0;
+	if (tc->n_sigactions != SIGACT_NR && tc->n_sigactions != 0) {
+		pr_err("image core-%d.img has %zu signal handlers, expected %d", rc->pid,
+		       tc->n_sigactions, SIGACT_NR);
+		return -1;
+	}
+	for (int sig = 1; sig <= 64 && tc->n_sigactions; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		const SaEntry *sa = tc->sigactions[i++];
+		struct kernel_sigaction ks = { sa->sigaction, sa->flags, sa->restorer, sa->mask };
+		if (inject_with_arg(rc, "signal handler", &ks, sizeof(ks), SYS_rt_sigaction, sig, 0, 8) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void itimer_to(struct itimerval *it, const ItimerEntry *e)
+{
+	it->it_interval.tv_sec = e->isec;
+	it->it_interval.tv_usec = e->iusec;
+	it->it_value.tv_sec = e->vsec;
+	it->it_value.tv_usec = e->vusec;
+}
+
+static int rst_itimers(struct rst_ctx *rc, const TaskTimersEntry *t)
+{
+	const ItimerEntry *e[3] = { t->real, t->virt, t->prof };
+	for (int which = 0; which < 3; which++) {
+		struct itimerval it;
+		if (!e[which])
+			continue;
+		itimer_to(&it, e[which]);
+		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+			continue;
+		if (it.it_value.tv_usec >= 1000000 || it.it_interval.tv_usec >= 1000000) {
+			pr_err("image core-%d.img: bad interval timer", rc->pid);
+			return -1;
+		}
+		if (inject_with_arg(rc, "interval timer", &it, sizeof(it), SYS_setitimer, which, 0, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int rst_rlimits(struct rst_ctx *rc, const TaskRlimitsEntry *rl)
+{
+	for (size_t r = 0; r < rl->n_rlimits && r < RLIM_NLIMITS; r++) {
+		struct rlimit lim = { rl->rlimits[r]->cur, rl->rlimits[r]->max };
+		if (rst_scratch_write(rc, SCR_ARG, &lim, sizeof(lim)) < 0 ||
+		    inject_ok(rc, "resource limit", SYS_prlimit64, 0, r, rc->scratch + SCR_ARG, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int rst_sas(struct rst_ctx *rc, const ThreadSasEntry *sas)
+{
+	stack_t ss = { .ss_sp = (void *)sas->ss_sp, .ss_size = sas->ss_size,
+		       .ss_flags = sas->ss_flags & ~SS_ONSTACK };
+	if (ss.ss_flags & SS_DISABLE)
+		return 0;
+	return rst_scratch_write(rc, SCR_ARG, &ss, sizeof(ss)) < 0 ? -1 :
+	       inject_ok(rc, "signal stack", SYS_sigaltstack, rc->scratch + SCR_ARG, 0, 0, 0);
+}
+
+/* Signals that were pending go back into the queues with their siginfo. */
+static int rst_pending(struct rst_ctx *rc, const SignalQueueEntry *q, bool shared)
+{
+	for (size_t i = 0; q && i < q->n_signals; i++) {
+		siginfo_t si;
+		if (q->signals[i]->siginfo.len != sizeof(si)) {
+			pr_err("image core-%d.img: pending signal %zu has a bad siginfo", rc->pid, i);
+			return -1;
+		}
+		memcpy(&si, q->signals[i]->siginfo.data, sizeof(si));
+		if (si.si_signo <= 0 || si.si_signo > 64) {
+			pr_err("image core-%d.img: pending signal number %d", rc->pid, si.si_signo);
+			return -1;
+		}
+		if (rst_scratch_write(rc, SCR_ARG, &si, sizeof(si)) < 0)
+			return -1;
+		int ok = shared ? inject_ok(rc, "pending signal", SYS_rt_sigqueueinfo, rc->pid,
+					    si.si_signo, rc->scratch + SCR_ARG, 0)
+				: inject_ok(rc, "pending signal", SYS_rt_tgsigqueueinfo, rc->pid, rc->pid,
+					    si.si_signo, rc->scratch + SCR_ARG);
+		if (ok < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int rst_comm(struct rst_ctx *rc, const char *comm)
+{
+	char name[16] = { 0 };
+	if (!comm)
+		return 0;
+	strncpy(name, comm, sizeof(name) - 1);
+	return inject_with_arg(rc, "process name", name, sizeof(name), SYS_prctl, PR_SET_NAME, 0, 0);
+}
+
+static int rst_rseq(struct rst_ctx *rc, const RseqEntry *r)
+{
+	if (!r || !r->rseq_abi_pointer)
+		return 0;
+	return inject_ok(rc, "rseq registration", SYS_rseq, r->rseq_abi_pointer, r->rseq_abi_size, 0,
+			 r->signature);
+}
+
+static uint64_t caps64(const uint32_t *c, size_t n)
+{
+	return n >= 2 ? (c[0] | ((uint64_t)c[1] << 32)) : n == 1 ? c[0] : 0;
+}
+
+/* Credentials last among the task's state: dropping root first would stop
+ * the calls after it. Root with every capability, the common case, is
+ * what the new task already has. */
+static int rst_creds(struct rst_ctx *rc, const CredsEntry *c)
+{
+	if (!c)
+		return 0;
+	if (c->n_groups > 65536) {
+		pr_err("image core-%d.img: %zu supplementary groups", rc->pid, c->n_groups);
+		return -1;
+	}
+	if (rst_scratch_write(rc, SCR_ARG, c->groups, c->n_groups * sizeof(uint32_t)) < 0 ||
+	    inject_ok(rc, "supplementary groups", SYS_setgroups, c->n_groups, rc->scratch + SCR_ARG, 0, 0) < 0)
+		return -1;
+	if (inject_ok(rc, "keep caps", SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0) < 0 ||
+	    inject_ok(rc, "group ids", SYS_setresgid, c->gid, c->egid, c->sgid, 0) < 0 ||
+	    inject_ok(rc, "fs group id", SYS_setfsgid, c->fsgid, 0, 0, 0) < 0 ||
+	    inject_ok(rc, "user ids", SYS_setresuid, c->uid, c->euid, c->suid, 0) < 0 ||
+	    inject_ok(rc, "fs user id", SYS_setfsuid, c->fsuid, 0, 0, 0) < 0)
+		return -1;
+	uint64_t bnd = caps64(c->cap_bnd, c->n_cap_bnd);
+	for (int cap = 0; cap < 64; cap++) {
+		long ret;
+		if (bnd & (1ull << cap))
+			continue;
+		if (rst_inject(rc, "capability bound", &ret, SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0, 0) < 0 &&
+		    ret != -EINVAL)
+			return -1;
+	}
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	for (int i = 0; i < 2; i++) {
+		data[i].effective = i < (int)c->n_cap_eff ? c->cap_eff[i] : 0;
+		data[i].permitted = i < (int)c->n_cap_prm ? c->cap_prm[i] : 0;
+		data[i].inheritable = i < (int)c->n_cap_inh ? c->cap_inh[i] : 0;
+	}
+	if (rst_scratch_write(rc, SCR_ARG, &hdr, sizeof(hdr)) < 0 ||
+	    rst_scratch_write(rc, SCR_ARG + 64, data, sizeof(data)) < 0 ||
+	    inject_ok(rc, "capabilities", SYS_capset, rc->scratch + SCR_ARG, rc->scratch + SCR_ARG + 64, 0, 0) < 0)
+		return -1;
+	return inject_ok(rc, "securebits", SYS_prctl, PR_SET_SECUREBITS, c->secbits, 0, 0);
+}
+
+static bool creds_are_ours(const CredsEntry *c)
+{
+	if (!c)
+		return true;
+	if (c->uid != getuid() || c->euid != geteuid() || c->suid != getuid() || c->fsuid != geteuid() ||
+	    c->gid != getgid() || c->egid != getegid() || c->sgid != getgid() || c->fsgid != getegid())
+		return false;
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return false;
+	gid_t groups[256];
+	int ng = getgroups(256, groups);
+	if (ng < 0 || (size_t)ng != c->n_groups)
+		return false;
+	for (int i = 0; i < ng; i++)
+		if (groups[i] != c->groups[i])
+			return false;
+	uint64_t eff = data[0].effective | ((uint64_t)data[1].effective << 32);
+	uint64_t prm = data[0].permitted | ((uint64_t)data[1].permitted << 32);
+	return eff == caps64(c->cap_eff, c->n_cap_eff) && prm == caps64(c->cap_prm, c->n_cap_prm) &&
+	       c->secbits == (uint32_t)prctl(PR_GET_SECUREBITS) &&
+	       caps64(c->cap_inh, c->n_cap_inh) == 0;
+}
+
+int rst_task_state(struct rst_ctx *rc)
+{
+	const TaskCoreEntry *tc = rc->core->tc;
+	const ThreadCoreEntry *th = rc->core->thread_core;
+
+	if (rst_sigactions(rc, tc) < 0)
+		return -1;
+	if (tc->timers && rst_itimers(rc, tc->timers) < 0)
+		return -1;
+	if (tc->rlimits && rst_rlimits(rc, tc->rlimits) < 0)
+		return -1;
+	if (inject_ok(rc, "personality", SYS_personality, tc->personality, 0, 0, 0) < 0 ||
+	    rst_comm(rc, tc->comm) < 0)
+		return -1;
+	if (tc->has_child_subreaper && tc->child_subreaper &&
+	    inject_ok(rc, "child subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0) < 0)
+		return -1;
+	if (th->sas && rst_sas(rc, th->sas) < 0)
+		return -1;
+	if (inject_ok(rc, "robust futex list", SYS_set_robust_list, th->futex_rla, th->futex_rla_len, 0, 0) < 0)
+		return -1;
+	if (rc->core->thread_info->clear_tid_addr &&
+	    inject_ok(rc, "clear_child_tid", SYS_set_tid_address, rc->core->thread_info->clear_tid_addr, 0, 0, 0) < 0)
+		return -1;
+	if (th->has_sched_nice && setpriority(PRIO_PROCESS, rc->pid, th->sched_nice) < 0)
+		pr_warn("pid %d: can't restore nice value %d: %m", rc->pid, th->sched_nice);
+	if (rst_rseq(rc, th->rseq_entry) < 0)
+		return -1;
+	if (rst_pending(rc, tc->signals_s, true) < 0 || rst_pending(rc, th->signals_p, false) < 0)
+		return -1;
+	/* The parent-death signal guarded the restore; now it is the task's own. */
+	if (inject_ok(rc, "parent death signal", SYS_prctl, PR_SET_PDEATHSIG,
+		      th->has_pdeath_sig ? th->pdeath_sig : 0, 0, 0) < 0)
+		return -1;
+	if (!creds_are_ours(th->creds) && rst_creds(rc, th->creds) < 0)
+		return -1;
+	return 0;
+}
+
+int rst_task_regs(struct rst_ctx *rc)
+{
+	struct user_regs_struct regs;
+	uint8_t xsave[XSAVE_BUF_MAX];
+	size_t xlen = sizeof(xsave);
+	const ThreadCoreEntry *th = rc->core->thread_core;
+	uint64_t mask = th->has_blk_sigset ? th->blk_sigset : rc->core->tc->blk_sigset;
+
+	if (infect_get_xsave(rc->pid, xsave, &xlen) < 0 ||
+	    regs_from_image(rc->core->thread_info, &regs, xsave, xlen) < 0)
+		return -1;
+	if (infect_set_xsave(rc->pid, xsave, xlen) < 0)
+		return -1;
+	if (ptrace(PTRACE_SETREGS, rc->pid, NULL, &regs) < 0) {
+		pr_perror("pid %d: can't set registers", rc->pid);
+		return -1;
+	}
+	mask &= ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
+	if (ptrace(PTRACE_SETSIGMASK, rc->pid, sizeof(mask), &mask) < 0) {
+		pr_perror("pid %d: can't set blocked signals", rc->pid);
+		return -1;
+	}
+	rc->v.sigmask_changed = false;
+	return 0;
+}

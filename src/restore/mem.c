@@ -315,8 +315,31 @@ bad:
 	return -1;
 }
 
+/* Faulting fresh pages in one by one from inside preadv costs more than
+ * allocating them in bulk first; small runs are not worth a syscall. */
+#define POPULATE_MIN (256u << 10)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static int populate(struct rst_ctx *rc, const struct iovec *iov, int n)
+{
+	for (int i = 0; i < n; i++) {
+		long ret;
+		if (iov[i].iov_len < POPULATE_MIN)
+			continue;
+		if (infect_syscall(&rc->v, &ret, SYS_madvise, (long)iov[i].iov_base, iov[i].iov_len,
+				   MADV_POPULATE_WRITE, 0, 0, 0) < 0)
+			return -1;
+		/* an old kernel without it just faults them in later */
+	}
+	return 0;
+}
+
 static int read_batch(struct rst_ctx *rc, struct iovec *iov, int n, uint64_t off, uint64_t len)
 {
+	if (populate(rc, iov, n) < 0)
+		return -1;
 	while (len) {
 		long ret;
 		if (rst_scratch_write(rc, 0, iov, n * sizeof(*iov)) < 0 ||

@@ -224,21 +224,36 @@ static int wait_pid_free(pid_t pid)
 	return 0;
 }
 
-static pid_t clone_with_pid(pid_t pid)
+static long clone3_set_tid(pid_t pid)
 {
 	struct clone_args args;
 	memset(&args, 0, sizeof(args));
 	args.exit_signal = SIGCHLD;
 	args.set_tid = (uint64_t)&pid;
 	args.set_tid_size = 1;
-	long ret = syscall(SYS_clone3, &args, sizeof(args));
-	if (ret < 0) {
-		if (errno == EEXIST)
-			pr_err("pid %d is busy: another process took it", pid);
-		else
+	return syscall(SYS_clone3, &args, sizeof(args));
+}
+
+/* A pid number stays allocated while it is still some live process's
+ * group or session id (children of the dumped task often are); those
+ * children may be about to exit, so retry for a while. */
+static pid_t clone_with_pid(pid_t pid)
+{
+	for (int ms = 0;; ms += 10) {
+		long ret = clone3_set_tid(pid);
+		if (ret >= 0)
+			return ret;
+		if (errno != EEXIST) {
 			pr_perror("can't create a process with pid %d", pid);
+			return -1;
+		}
+		if (ms >= PID_FREE_WAIT_MS) {
+			pr_err("pid %d is busy: it is still the process group or session id of "
+			       "other processes", pid);
+			return -1;
+		}
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
 	}
-	return ret;
 }
 
 /* ---- child side ---- */

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages stasis needs to build and test, if missing.
+# Run as root. Safe to run again: it installs only what is absent.
+set -euo pipefail
+
+need=()
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+have_hdr() { [ -e "/usr/include/$1" ]; }
+
+have_cmd gcc || need+=(gcc)
+have_cmd make || need+=(make)
+have_cmd protoc-c || need+=(protobuf-c-compiler)
+have_hdr protobuf-c/protobuf-c.h || need+=(libprotobuf-c-dev)
+have_cmd crit || need+=(criu)            # crit, to check every image we write
+have_cmd python3 || need+=(python3)
+have_cmd script || need+=(bsdutils)      # `script` gives tests a real terminal
+have_cmd setsid || need+=(util-linux)
+have_cmd bc || need+=(bc)
+have_cmd pgrep || need+=(procps)
+
+if [ ${#need[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "stasis needs these Debian packages: ${need[*]} (run as root to install them)" >&2
+	exit 1
+fi
+echo "installing: ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -57,12 +57,13 @@ static int tty_info_fill(TtyInfoEntry *ti, const struct fd_facts *f)
 	ti->termios = calloc(1, sizeof(*ti->termios));
 	ti->winsize = calloc(1, sizeof(*ti->winsize));
 	ti->pty = calloc(1, sizeof(*ti->pty));
-	if (!ti->termios || !ti->winsize || !ti->pty ||
-	    !(ti->termios->c_cc = calloc(NCCS, sizeof(uint32_t))))
+	if (!ti->termios || !ti->winsize || !ti->pty)
 		return -1;
 	termios_entry__init(ti->termios);
 	winsize_entry__init(ti->winsize);
 	tty_pty_entry__init(ti->pty);
+	if (!(ti->termios->c_cc = calloc(NCCS, sizeof(uint32_t))))
+		return -1;
 	ti->termios->c_iflag = tio.c_iflag;
 	ti->termios->c_oflag = tio.c_oflag;
 	ti->termios->c_cflag = tio.c_cflag;
@@ -110,13 +111,18 @@ static int tty_dump(struct file_table *t, const struct opts *o, const struct fd_
 		return -1;
 	}
 	TtyInfoEntry *ti = tty_info_get(t, f);
-	fe->tty = calloc(1, sizeof(*fe->tty));
-	if (!ti || !fe->tty || !(fe->tty->fown = calloc(1, sizeof(FownEntry)))) {
+	TtyFileEntry *tf = calloc(1, sizeof(*tf));
+	FownEntry *fown = calloc(1, sizeof(*fown));
+	if (!ti || !tf || !fown) {
+		free(tf);
+		free(fown);
 		pr_err("pid %d: can't record terminal of fd %d", f->pid, f->fd);
 		return -1;
 	}
-	tty_file_entry__init(fe->tty);
-	fown_entry__init(fe->tty->fown);
+	tty_file_entry__init(tf);
+	fown_entry__init(fown);
+	tf->fown = fown;
+	fe->tty = tf;
 	fe->tty->id = fe->id;
 	fe->tty->tty_info_id = ti->id;
 	fe->tty->flags = f->fi.flags & ~O_CLOEXEC;

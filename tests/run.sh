@@ -1,0 +1,856 @@
+#!/bin/bash
+#
+# run.sh - the Stasis test runner.
+#
+#   tests/run.sh [-k PATTERN] [-l]
+#
+#   -k PATTERN   run only tests whose name matches PATTERN (bash regex,
+#                e.g. -k mem_anon, -k '\.chain$', -k '^fail\.')
+#   -l           list test names and exit
+#
+# Needs root, `make` (build/stasis) and `make -C tests` (build/tests/*) done.
+# Prints "PASS name" / "FAIL name: reason" per test, then one final line
+# "N passed, N failed"; exits non-zero if anything failed.  Per-test logs
+# (stasis -v4 logs, program output, crit errors) stay in
+# /tmp/stasis-tests/<name>/.  See tests/README.md.
+#
+# Environment: STASIS (tool binary), STASIS_TEST_LOGS (log root),
+# STASIS_TEST_TIMEOUT (seconds for each wait, default 20),
+# STASIS_TEST_KEEP=1 (keep image and work directories).
+
+set -u
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STASIS=${STASIS:-$ROOT/build/stasis}
+BIN=$ROOT/build/tests
+LOGROOT=${STASIS_TEST_LOGS:-/tmp/stasis-tests}
+TMO=${STASIS_TEST_TIMEOUT:-20}
+KEEP=${STASIS_TEST_KEEP:-0}
+PYTHON=/usr/bin/python3
+CRIT=crit
+
+# Programs run through the dump/restore scenarios (bigmem is only used by
+# the failure tests: 512 MiB per dump is too slow for every scenario).
+PROGS=(mem_anon mem_file vector_regs signals files rlimits writer rseq_tls)
+
+PATTERN=
+LIST_ONLY=0
+N_PASS=0
+N_FAIL=0
+FAILED_NAMES=()
+
+usage() {
+	sed -n '3,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+	exit 2
+}
+
+while getopts "k:lh" opt; do
+	case $opt in
+	k) PATTERN=$OPTARG ;;
+	l) LIST_ONLY=1 ;;
+	*) usage ;;
+	esac
+done
+
+# ---------------------------------------------------------------------------
+# Per-test state.  run_test resets it; helpers fill it in.
+#   T_NAME   test name            T_LOG   its log dir (kept)
+#   T_WORK   scratch dir (removed): images in T_WORK/img*, program cwd in
+#            T_WORK/files
+#   T_FAIL   first failure reason T_FAIL_LOG  log to show on failure
+#   T_PIDS   pids to kill -9 at the end; T_SIDS sessions to kill;
+#   T_PGIDS  process groups (the `timeout` wrappers around stasis)
+# ---------------------------------------------------------------------------
+T_NAME= T_LOG= T_WORK= T_FILES= T_FAIL= T_FAIL_LOG=
+T_PIDS=() T_SIDS=() T_PGIDS=()
+
+note() { echo "[$(date +%T.%N | cut -c1-12)] $*" >> "$T_LOG/runner.log"; }
+
+# Record a failure.  Only the first reason is reported: later ones are
+# usually consequences.  Always returns 1 so callers can `|| return`.
+fail() {
+	note "FAIL: $1"
+	if [[ -z $T_FAIL ]]; then
+		T_FAIL=$1
+		T_FAIL_LOG=${2:-}
+	fi
+	return 1
+}
+
+# ---------------------------------------------------------------------------
+# Process inspection
+# ---------------------------------------------------------------------------
+
+# Field N (1-based, counting from "state") of /proc/PID/stat, after the
+# command name, which may itself contain spaces and parentheses.
+stat_field() {
+	local s f
+	{ read -r s < "/proc/$1/stat"; } 2>/dev/null || return 1
+	s=${s##*) }
+	read -r -a f <<< "$s"
+	echo "${f[$2 - 1]}"
+}
+
+proc_state() { stat_field "$1" 1; }
+proc_sid() { stat_field "$1" 4; }
+
+# Alive = exists and is not a zombie.
+alive() {
+	local st
+	st=$(proc_state "$1") || return 1
+	[[ $st != Z && $st != X ]]
+}
+
+status_field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# Running or sleeping normally: not stopped, not traced, not a zombie.
+runs_freely() {
+	local st
+	st=$(proc_state "$1") || return 1
+	[[ $st == [RSD] && $(status_field "$1" TracerPid) == 0 ]]
+}
+
+# Is SIGUSR1 caught (SigCgt bit 9)?  A restored process can take the signal
+# only once its handlers are back.
+catches_usr1() {
+	local cgt
+	cgt=$(status_field "$1" SigCgt) || return 1
+	(((0x$cgt >> 9) & 1))
+}
+
+# wait_until SECONDS CMD...: poll CMD every 50 ms; 1 on timeout.
+wait_until() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS >= end)) && return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+not_alive() { ! alive "$1"; }
+wait_gone() { wait_until "${2:-$TMO}" not_alive "$1"; }
+
+# wait_child PID [SECONDS]: wait for one of our own children with a
+# timeout; its exit status goes to CHILD_RC ("timeout" if it did not end).
+# Not usable inside $(...): a subshell cannot wait for our children.
+wait_child() {
+	CHILD_RC=timeout
+	wait_until "${2:-$TMO}" not_running "$1" || return 1
+	wait "$1" 2>/dev/null
+	CHILD_RC=$?
+}
+not_running() { ! kill -0 "$1" 2>/dev/null || [[ $(proc_state "$1") == Z ]]; }
+
+# ---------------------------------------------------------------------------
+# Starting and checking programs
+# ---------------------------------------------------------------------------
+
+# start_prog LABEL CMD...: run CMD in its own session (so it can be dumped
+# without --shell-job), cwd T_FILES, stdout/stderr to T_LOG/LABEL.out/.err.
+# Sets PROG_PID.  The subshell execs setsid, which execs CMD without
+# forking (we are not a process group leader), so $! is CMD's pid.
+start_prog() {
+	local label=$1
+	shift
+	(cd "$T_FILES" && exec setsid "$@" > "$T_LOG/$label.out" 2> "$T_LOG/$label.err" < /dev/null) &
+	PROG_PID=$!
+	T_PIDS+=("$PROG_PID")
+	T_SIDS+=("$PROG_PID")
+	note "started $label as pid $PROG_PID: $*"
+}
+
+has_line() { grep -qx -- "$2" "$1" 2>/dev/null; }
+ready_or_dead() { has_line "$1" READY || not_alive "$2"; }
+
+# Wait for a test program's READY line and check it is a session leader.
+wait_ready() {
+	local label=$1 pid=$2 out=$T_LOG/$1.out
+	if ! wait_until "$TMO" ready_or_dead "$out" "$pid"; then
+		fail "$label never printed READY within ${TMO}s" "$T_LOG/$label.err"
+		return 1
+	fi
+	if ! has_line "$out" READY; then
+		fail "$label died before READY: $(grep -m1 FAIL "$out" || tail -n1 "$T_LOG/$label.err")" \
+			"$T_LOG/$label.err"
+		return 1
+	fi
+	[[ $(proc_sid "$pid") == "$pid" ]] || fail "harness: $label (pid $pid) is not a session leader"
+}
+
+# Did the program report PASS and no FAIL?
+check_output() {
+	local label=$1 out=$T_LOG/$1.out
+	if grep -q '^FAIL' "$out"; then
+		fail "$label: $(grep '^FAIL' "$out" | head -n3 | tr '\n' ' ')" "$out"
+	elif ! has_line "$out" PASS; then
+		fail "$label printed no PASS (killed or crashed?)" "$T_LOG/$label.err"
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Running stasis
+# ---------------------------------------------------------------------------
+
+# stasis TAG ARGS...: run the tool in the foreground with a timeout; output
+# in T_LOG/TAG.{stdout,stderr}; the -v4 log is T_LOG/TAG.log.  Echoes rc.
+stasis() {
+	local tag=$1
+	shift
+	note "stasis $*"
+	timeout -k 5 "$TMO" "$STASIS" "$@" -o "$T_LOG/$tag.log" -v4 \
+		> "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null
+	local rc=$?
+	note "stasis $tag exited $rc"
+	echo "$rc"
+}
+
+# An exit status for messages: 124 and 137 come from `timeout`.
+rc_text() {
+	case $1 in
+	124 | 137) echo "$1 (timed out after ${TMO}s?)" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# First line of what the tool said about a failure: stderr, else the first
+# error line of its log.
+error_message() {
+	local tag=$1 msg
+	msg=$(grep -m1 . "$T_LOG/$tag.stderr" 2>/dev/null)
+	[[ -n $msg ]] || msg=$(grep -m1 -i 'error' "$T_LOG/$tag.log" 2>/dev/null)
+	echo "$msg"
+}
+
+# crit must decode every image except the raw pages-*.img.
+decode_images() {
+	local dir=$1 tag=$2 f n=0
+	[[ -f $dir/inventory.img ]] || fail "$tag: no inventory.img in the dump" "$T_LOG/$tag.log"
+	for f in "$dir"/*.img; do
+		[[ -e $f ]] || continue
+		[[ $(basename "$f") == pages-*.img ]] && continue
+		n=$((n + 1))
+		if ! timeout "$TMO" "$CRIT" decode -i "$f" > /dev/null 2>> "$T_LOG/crit-$tag.log"; then
+			echo "^^^ $f" >> "$T_LOG/crit-$tag.log"
+			fail "$tag: crit cannot decode $(basename "$f")" "$T_LOG/crit-$tag.log"
+		fi
+	done
+	note "$tag: decoded $n images: $(cd "$dir" && echo *.img)"
+	((n > 0)) || fail "$tag: no images in $dir"
+}
+
+# dump TAG PID DIR [ARGS...]: a dump that must succeed and decode.
+dump() {
+	local tag=$1 pid=$2 dir=$3 rc
+	shift 3
+	mkdir -p "$dir"
+	rc=$(stasis "$tag" dump -t "$pid" -D "$dir" "$@")
+	[[ $rc == 0 ]] || {
+		fail "$tag: stasis dump exited $(rc_text "$rc"): $(error_message "$tag")" "$T_LOG/$tag.log"
+		return 1
+	}
+	decode_images "$dir" "$tag"
+	return 0
+}
+
+# After a dump without --leave-running the whole tree must be gone (our
+# programs are session leaders, so the tree is the session).  If the root
+# is our child, reap it so its pid is free for the restore.
+expect_killed() {
+	local pid=$1
+	wait_gone "$pid" "$TMO" || {
+		fail "pid $pid still alive after dump without --leave-running"
+		return 1
+	}
+	wait "$pid" 2>/dev/null
+	wait_until "$TMO" session_empty "$pid" || {
+		fail "pid $pid is gone after the dump but its descendants $(live_session_members "$pid" | tr '\n' ' ')are still alive (not dumped?)"
+		return 1
+	}
+	return 0
+}
+
+live_session_members() {
+	local p
+	for p in $(session_members "$1"); do
+		alive "$p" && echo "$p"
+	done
+}
+session_empty() { [[ -z $(live_session_members "$1") ]]; }
+
+# The pid in a --pidfile, whitespace stripped ("" if not written yet).
+pidfile_pid() { tr -d ' \t\n' < "$1" 2>/dev/null; }
+
+# Conditions for "the restore is complete and the process runs on its own".
+restored_ready() {
+	local pid=$1 pidfile=$2 exe=$3 usr1=$4 rpid=$5
+	[[ -n $rpid ]] && not_running "$rpid" && return 0 # restore died: stop waiting
+	[[ $(pidfile_pid "$pidfile") == "$pid" ]] || return 1
+	runs_freely "$pid" || return 1
+	[[ -z $exe || $(readlink "/proc/$pid/exe") == "$exe" ]] || return 1
+	[[ $usr1 == 0 ]] || catches_usr1 "$pid"
+}
+
+# Explain which readiness condition did not hold.
+why_not_ready() {
+	local pid=$1 pidfile=$2 exe=$3
+	if [[ ! -s $pidfile ]]; then echo "pidfile $pidfile not written"
+	elif [[ $(pidfile_pid "$pidfile") != "$pid" ]]; then echo "pidfile says '$(pidfile_pid "$pidfile")', expected $pid"
+	elif ! alive "$pid"; then echo "pid $pid not running"
+	elif ! runs_freely "$pid"; then echo "pid $pid state $(proc_state "$pid"), TracerPid $(status_field "$pid" TracerPid)"
+	elif [[ -n $exe && $(readlink "/proc/$pid/exe") != "$exe" ]]; then echo "pid $pid exe is $(readlink "/proc/$pid/exe"), expected $exe"
+	else echo "pid $pid does not catch SIGUSR1"
+	fi
+}
+
+# wait_restored TAG PID EXE USR1 [RESTORE_PID]
+wait_restored() {
+	local tag=$1 pid=$2 exe=$3 usr1=$4 rpid=${5:-}
+	local pidfile=$T_WORK/$tag.pid
+	if ! wait_until "$TMO" restored_ready "$pid" "$pidfile" "$exe" "$usr1" "$rpid"; then
+		fail "$tag: restored process not ready after ${TMO}s: $(why_not_ready "$pid" "$pidfile" "$exe")" \
+			"$T_LOG/$tag.log"
+		return 1
+	fi
+	if [[ -n $rpid ]] && not_running "$rpid"; then
+		wait_child "$rpid" 1
+		fail "$tag: stasis restore exited $CHILD_RC before the process ran: $(error_message "$tag")" \
+			"$T_LOG/$tag.log"
+		return 1
+	fi
+	[[ $(stat_field "$pid" 4) == "$pid" ]] || fail "$tag: restored pid $pid is not a session leader any more"
+	note "$tag: pid $pid restored and running"
+}
+
+# restore_detached TAG DIR PID EXE USR1: `restore -d`, must succeed.
+restore_detached() {
+	local tag=$1 dir=$2 pid=$3 exe=$4 usr1=$5 rc
+	rc=$(stasis "$tag" restore -D "$dir" -d --pidfile "$T_WORK/$tag.pid")
+	[[ $rc == 0 ]] || {
+		fail "$tag: stasis restore -d exited $(rc_text "$rc"): $(error_message "$tag")" "$T_LOG/$tag.log"
+		return 1
+	}
+	wait_restored "$tag" "$pid" "$exe" "$usr1"
+}
+
+# restore_foreground TAG DIR: start a foreground restore in the background.
+# Sets RESTORE_PID (the `timeout` wrapper, which passes on the exit status
+# and is its own process group, so cleanup can kill the group).
+restore_foreground() {
+	local tag=$1 dir=$2
+	note "stasis restore -D $dir (foreground)"
+	timeout -k 5 $((TMO * 3)) "$STASIS" restore -D "$dir" -o "$T_LOG/$tag.log" -v4 \
+		--pidfile "$T_WORK/$tag.pid" > "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null &
+	RESTORE_PID=$!
+	T_PGIDS+=("$RESTORE_PID")
+}
+
+# ---------------------------------------------------------------------------
+# Per-test setup and cleanup
+# ---------------------------------------------------------------------------
+
+# Every process whose session id is $1.
+session_members() {
+	local d sid
+	for d in /proc/[0-9]*; do
+		sid=$(stat_field "${d#/proc/}" 4 2>/dev/null) || continue
+		[[ $sid == "$1" ]] && echo "${d#/proc/}"
+	done
+}
+
+kill_leftovers() {
+	local p g s
+	for g in "${T_PGIDS[@]}"; do kill -9 -- "-$g" 2>/dev/null; done
+	for s in "${T_SIDS[@]}"; do
+		for p in $(session_members "$s"); do
+			note "cleanup: kill -9 $p (session $s)"
+			kill -9 "$p" 2>/dev/null
+		done
+	done
+	for p in "${T_PIDS[@]}"; do
+		alive "$p" && note "cleanup: kill -9 $p" && kill -9 "$p" 2>/dev/null
+	done
+	for p in "${T_PIDS[@]}" "${T_PGIDS[@]}"; do
+		wait_gone "$p" 5 || note "cleanup: pid $p would not die"
+		not_running "$p" && wait "$p" 2>/dev/null # reap if it is our child
+	done
+	return 0
+}
+
+setup_test() {
+	T_NAME=$1 T_FAIL= T_FAIL_LOG= T_PIDS=() T_SIDS=() T_PGIDS=()
+	T_LOG=$LOGROOT/$T_NAME
+	rm -rf "$T_LOG"
+	mkdir -p "$T_LOG"
+	T_WORK=$(mktemp -d /tmp/stasis-work.XXXXXX)
+	T_FILES=$T_WORK/files
+	mkdir -p "$T_FILES"
+	note "test $T_NAME, work dir $T_WORK"
+}
+
+cleanup_test() {
+	kill_leftovers
+	if [[ $KEEP == 1 ]]; then
+		note "kept $T_WORK"
+	else
+		rm -rf "$T_WORK"
+	fi
+}
+
+report() {
+	if [[ -z $T_FAIL ]]; then
+		N_PASS=$((N_PASS + 1))
+		echo "PASS $T_NAME"
+		return
+	fi
+	N_FAIL=$((N_FAIL + 1))
+	FAILED_NAMES+=("$T_NAME")
+	echo "FAIL $T_NAME: $T_FAIL"
+	if [[ -n $T_FAIL_LOG && -s $T_FAIL_LOG ]]; then
+		echo "    --- tail of $T_FAIL_LOG"
+		tail -n 15 "$T_FAIL_LOG" | sed 's/^/    /'
+	fi
+	echo "    (logs: $T_LOG)"
+}
+
+# run_test NAME FUNCTION [ARGS...]
+run_test() {
+	local name=$1
+	shift
+	[[ -z $PATTERN || $name =~ $PATTERN ]] || return 0
+	if ((LIST_ONLY)); then
+		echo "$name"
+		return 0
+	fi
+	setup_test "$name"
+	CURRENT_TEST=1
+	# bash reports every background job that dies by a signal ("Killed");
+	# the dumps kill our programs on purpose, so keep that noise (and any
+	# shell error) in the test's runner.log instead of the summary.
+	"$@" 2>> "$T_LOG/runner.log"
+	CURRENT_TEST=0
+	cleanup_test 2>> "$T_LOG/runner.log"
+	report
+}
+
+on_interrupt() {
+	echo "interrupted"
+	((CURRENT_TEST)) && cleanup_test
+	echo "$N_PASS passed, $((N_FAIL + 1)) failed"
+	exit 130
+}
+
+# ---------------------------------------------------------------------------
+# Scenarios for the test programs in build/tests
+# ---------------------------------------------------------------------------
+
+# Extra checks after a program finished, by program name.
+postcheck() {
+	case $1 in
+	writer) check_sequence "$T_FILES/seq.txt" 8 ;;
+	esac
+}
+
+# check_sequence FILE [WIDTH]: lines 1, 2, 3, ... with no gap or repeat.
+check_sequence() {
+	local file=$1 width=${2:-0} bad
+	bad=$(awk -v w="$width" '
+		bad == "" && ($0 !~ /^[0-9]+$/ || (w > 0 && length($0) != w)) { bad = "line " NR " is \"" $0 "\"" }
+		bad == "" && $0 + 0 > NR { bad = "gap: line " NR " holds " $0 + 0 }
+		bad == "" && $0 + 0 < NR { bad = "repeat: line " NR " holds " $0 + 0 }
+		END { if (NR == 0) bad = "file is empty"; print bad }' "$file" 2>&1)
+	[[ -z $bad ]] || fail "$(basename "$file"): $bad" "$file"
+}
+
+# Plain run without the tool: proves the program itself passes.
+scenario_plain() {
+	local prog=$1
+	start_prog "$prog" "$BIN/$prog"
+	wait_ready "$prog" "$PROG_PID" || return
+	kill -USR1 "$PROG_PID"
+	wait_child "$PROG_PID"
+	check_output "$prog"
+	[[ $CHILD_RC == 0 ]] || fail "$prog exited $CHILD_RC" "$T_LOG/$prog.err"
+	postcheck "$prog"
+}
+
+# (a) dump -> foreground restore -> SIGUSR1 -> PASS, restore exits 0.
+scenario_restore() {
+	local prog=$1 exe pid
+	exe=$(readlink -f "$BIN/$prog")
+	start_prog "$prog" "$BIN/$prog"
+	pid=$PROG_PID
+	wait_ready "$prog" "$pid" || return
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	sleep 0.2
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output "$prog"
+	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the program's status)" "$T_LOG/restore.log"
+	postcheck "$prog"
+}
+
+# (b) dump -> restore -d -> dump -> restore -d -> SIGUSR1 -> PASS.
+scenario_chain() {
+	local prog=$1 exe pid
+	exe=$(readlink -f "$BIN/$prog")
+	start_prog "$prog" "$BIN/$prog"
+	pid=$PROG_PID
+	wait_ready "$prog" "$pid" || return
+	dump dump1 "$pid" "$T_WORK/img1" || return
+	expect_killed "$pid" || return
+	restore_detached restore1 "$T_WORK/img1" "$pid" "$exe" 1 || return
+	sleep 0.2
+	dump dump2 "$pid" "$T_WORK/img2" || return
+	expect_killed "$pid" || return
+	restore_detached restore2 "$T_WORK/img2" "$pid" "$exe" 1 || return
+	sleep 0.2
+	kill -USR1 "$pid"
+	# Not our child any more: poll until it is gone.
+	wait_gone "$pid" || fail "restored $prog did not exit after SIGUSR1" "$T_LOG/$prog.out"
+	check_output "$prog"
+	postcheck "$prog"
+}
+
+# (c) two --leave-running dumps; the original must not notice.
+scenario_leave_running() {
+	local prog=$1 pid i
+	start_prog "$prog" "$BIN/$prog"
+	pid=$PROG_PID
+	wait_ready "$prog" "$pid" || return
+	for i in 1 2; do
+		dump "dump$i" "$pid" "$T_WORK/img$i" --leave-running || return
+		wait_until 5 runs_freely "$pid" ||
+			fail "after --leave-running dump $i: pid $pid state $(proc_state "$pid"), TracerPid $(status_field "$pid" TracerPid)" \
+				"$T_LOG/dump$i.log" || return
+	done
+	kill -USR1 "$pid"
+	wait_child "$pid"
+	check_output "$prog"
+	[[ $CHILD_RC == 0 ]] || fail "$prog exited $CHILD_RC after --leave-running dumps" "$T_LOG/$prog.err"
+	postcheck "$prog"
+}
+
+# ---------------------------------------------------------------------------
+# Real programs
+# ---------------------------------------------------------------------------
+
+line_count() { wc -l < "$1" 2>/dev/null || echo 0; }
+has_lines() { (($(line_count "$1") >= $2)); }
+exe_is() { [[ $(readlink "/proc/$1/exe") == "$2" ]]; }
+
+# Shared part of the counter tests: counter program already started as
+# PROG_PID writing to T_LOG/LABEL.out; dump, restore (-d or foreground),
+# let it count on, kill it, check the sequence.
+counter_dump_restore() {
+	local label=$1 mode=$2 out=$T_LOG/$1.out pid=$PROG_PID exe n
+	wait_until "$TMO" has_lines "$out" 5 || {
+		fail "$label produced no output" "$T_LOG/$label.err"
+		return
+	}
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	n=$(line_count "$out")
+	if [[ $mode == detached ]]; then
+		restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 || return
+	else
+		restore_foreground restore "$T_WORK/img"
+		wait_restored restore "$pid" "$exe" 0 "$RESTORE_PID" || return
+	fi
+	wait_until "$TMO" has_lines "$out" $((n + 10)) ||
+		fail "$label did not continue after restore ($(line_count "$out") lines, $n at dump)" "$out"
+	kill_leftovers
+	check_sequence "$out"
+}
+
+test_python_counter() {
+	start_prog counter "$PYTHON" -u -c '
+import time
+i = 0
+while True:
+    i += 1
+    print(i, flush=True)
+    time.sleep(0.05)'
+	counter_dump_restore counter foreground
+}
+
+test_sh_counter() {
+	start_prog counter sh -c 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done'
+	counter_dump_restore counter detached
+}
+
+# `sleep 1000`: restored with the same pid, still sleeping; when killed the
+# foreground restore exits 128+9.
+test_sleep() {
+	local pid
+	start_prog sleep sleep 1000
+	pid=$PROG_PID
+	wait_until "$TMO" exe_is "$pid" /usr/bin/sleep || fail "sleep did not start" || return
+	sleep 0.1
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" /usr/bin/sleep 0 "$RESTORE_PID" || return
+	sleep 0.5
+	[[ $(stat_field "$pid" 1) == S ]] || fail "restored sleep is in state $(proc_state "$pid"), expected S"
+	[[ $(cat "/proc/$pid/comm" 2>/dev/null) == sleep ]] || fail "restored pid $pid is not 'sleep'"
+	kill -9 "$pid"
+	wait_child "$RESTORE_PID"
+	[[ $CHILD_RC == 137 ]] || fail "foreground restore exited $CHILD_RC after the process was killed by SIGKILL, expected 137" \
+		"$T_LOG/restore.log"
+}
+
+# A two-process tree (sh and its sleep child); the exit status of the
+# restored root (7) must come out of the foreground restore.
+test_exit_code() {
+	local pid child exe
+	start_prog tree sh -c 'sleep 1000; exit 7'
+	pid=$PROG_PID
+	wait_until "$TMO" child_of "$pid" > /dev/null || fail "sh did not start its child" || return
+	child=$(child_of "$pid")
+	wait_until "$TMO" exe_is "$child" /usr/bin/sleep || fail "child did not exec sleep" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 0 "$RESTORE_PID" || return
+	wait_until "$TMO" runs_freely "$child" || fail "child pid $child not restored" || return
+	[[ $(stat_field "$child" 2) == "$pid" ]] || fail "restored $child has parent $(stat_field "$child" 2), expected $pid"
+	kill -9 "$child"
+	wait_child "$RESTORE_PID"
+	[[ $CHILD_RC == 7 ]] || fail "foreground restore exited $CHILD_RC, expected the root's exit status 7" "$T_LOG/restore.log"
+}
+
+child_of() {
+	local c
+	c=$(cat "/proc/$1/task/$1/children" 2>/dev/null) || return 1
+	set -- $c
+	[[ -n ${1:-} ]] && echo "$1"
+}
+
+# ---------------------------------------------------------------------------
+# Failure tests
+# ---------------------------------------------------------------------------
+
+# A failed restore: non-zero (not a timeout), says something, and leaves
+# no process with the dumped pid.
+expect_restore_fails() {
+	local tag=$1 dir=$2 pid=$3 rc
+	rc=$(stasis "$tag" restore -D "$dir")
+	if [[ $rc == 0 ]]; then
+		fail "$tag: restore from a bad image succeeded" "$T_LOG/$tag.log"
+	elif [[ $rc == 124 || $rc == 137 ]]; then
+		fail "$tag: restore hung (killed after ${TMO}s)" "$T_LOG/$tag.log"
+	fi
+	[[ -n $(error_message "$tag") ]] || fail "$tag: no error message on stderr or in the log" "$T_LOG/$tag.log"
+	[[ -z $pid ]] && return
+	wait_gone "$pid" 5 || fail "$tag: a process with pid $pid is left running after the failed restore"
+}
+
+# Kill the dumper with SIGKILL DELAY seconds into dumping a 512 MiB process:
+# the target must carry on unharmed, the partial image must not restore.
+test_kill_dumper() {
+	local delay=$1 pid dpid
+	start_prog bigmem "$BIN/bigmem"
+	pid=$PROG_PID
+	wait_ready bigmem "$pid" || return
+	mkdir -p "$T_WORK/img"
+	# In its own session so that cleanup can kill any helper it forked.
+	setsid "$STASIS" dump -t "$pid" -D "$T_WORK/img" -o "$T_LOG/dump.log" -v4 \
+		> "$T_LOG/dump.stdout" 2> "$T_LOG/dump.stderr" < /dev/null &
+	dpid=$!
+	T_PIDS+=("$dpid")
+	T_SIDS+=("$dpid")
+	sleep "$delay"
+	if not_running "$dpid"; then
+		wait "$dpid"
+		fail "dump finished (rc $?) within ${delay}s, before it could be killed" "$T_LOG/dump.log"
+		return
+	fi
+	kill -9 "$dpid"
+	wait "$dpid" 2>/dev/null
+	note "killed dumper $dpid after ${delay}s"
+	wait_until 5 runs_freely "$pid" ||
+		fail "target left in state $(proc_state "$pid") (TracerPid $(status_field "$pid" TracerPid)) by the killed dumper" \
+			"$T_LOG/dump.log" || return
+	sleep 0.3
+	runs_freely "$pid" || fail "target died or stopped after the dumper was killed" || return
+	kill -USR1 "$pid"
+	wait_child "$pid"
+	check_output bigmem
+	[[ $CHILD_RC == 0 ]] || fail "target exited $CHILD_RC after the dumper was killed" "$T_LOG/bigmem.err"
+	expect_restore_fails restore "$T_WORK/img" "$pid"
+}
+
+# Dump mem_anon (killing it), damage one image, restore must fail cleanly.
+test_corrupt() {
+	local what=$1 pid f size
+	start_prog mem_anon "$BIN/mem_anon"
+	pid=$PROG_PID
+	wait_ready mem_anon "$pid" || return
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	case $what in
+	core)
+		f=$T_WORK/img/core-$pid.img
+		[[ -f $f ]] || fail "no core-$pid.img in the dump" || return
+		size=$(stat -c %s "$f")
+		truncate -s $((size / 2)) "$f"
+		note "truncated $f from $size to $((size / 2)) bytes"
+		;;
+	mm)
+		f=$T_WORK/img/mm-$pid.img
+		[[ -f $f ]] || fail "no mm-$pid.img in the dump" || return
+		flip_bytes "$f"
+		;;
+	inventory)
+		rm -f "$T_WORK/img/inventory.img"
+		;;
+	esac
+	expect_restore_fails restore "$T_WORK/img" "$pid"
+}
+
+# Invert the first entry's size field (bytes 8-11, after the two magics)
+# and 16 bytes in the middle: no reader can take this for a valid image.
+flip_bytes() {
+	"$PYTHON" - "$1" << 'EOF'
+import sys
+path = sys.argv[1]
+data = bytearray(open(path, 'rb').read())
+mid = len(data) // 2
+for i in list(range(8, 12)) + list(range(mid, min(mid + 16, len(data)))):
+    data[i] ^= 0xFF
+open(path, 'wb').write(bytes(data))
+EOF
+	note "flipped bytes 8-11 and 16 from the middle of $1"
+	if "$CRIT" decode -i "$1" > /dev/null 2>&1; then
+		note "warning: crit still decodes the damaged $1"
+	fi
+}
+
+# Restoring while the original still holds the pid must fail with "busy"
+# or "in use" and leave the original alone.
+test_pid_busy() {
+	local pid rc msg
+	start_prog mem_anon "$BIN/mem_anon"
+	pid=$PROG_PID
+	wait_ready mem_anon "$pid" || return
+	dump dump "$pid" "$T_WORK/img" --leave-running || return
+	rc=$(stasis restore restore -D "$T_WORK/img")
+	[[ $rc != 0 ]] || fail "restore succeeded although pid $pid is in use" "$T_LOG/restore.log"
+	[[ $rc != 124 && $rc != 137 ]] || fail "restore hung" "$T_LOG/restore.log"
+	msg="$(cat "$T_LOG/restore.stderr" 2>/dev/null) $(grep -i -m3 'busy\|in use' "$T_LOG/restore.log" 2>/dev/null)"
+	grep -qi 'busy\|in use' <<< "$msg" ||
+		fail "error message does not say 'busy' or 'in use': $(error_message restore)" "$T_LOG/restore.log"
+	runs_freely "$pid" || fail "original in state $(proc_state "$pid") after the refused restore" || return
+	kill -USR1 "$pid"
+	wait_child "$pid"
+	check_output mem_anon
+	[[ $CHILD_RC == 0 ]] || fail "original exited $CHILD_RC" "$T_LOG/mem_anon.err"
+}
+
+test_no_such_pid() {
+	local pid rc
+	sleep 0 &
+	pid=$!
+	wait "$pid"
+	alive "$pid" && fail "harness: pid $pid reused already" && return
+	mkdir -p "$T_WORK/img"
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || fail "dump of non-existent pid $pid succeeded" "$T_LOG/dump.log"
+	[[ -n $(error_message dump) ]] || fail "no error message for a non-existent pid" "$T_LOG/dump.log"
+	[[ ! -e $T_WORK/img/inventory.img ]] || fail "dump of non-existent pid left an inventory.img"
+}
+
+test_missing_dir() {
+	expect_restore_fails restore "$T_WORK/does-not-exist" ""
+}
+
+test_empty_dir() {
+	mkdir -p "$T_WORK/empty"
+	expect_restore_fails restore "$T_WORK/empty" ""
+}
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
+
+# Programs under test must not inherit descriptors from whoever started
+# us (CI pipes and the like): the tool may refuse to dump unknown fd types,
+# and the files test compares the fd table.  Keeps bash's own script fd.
+close_inherited_fds() {
+	local link fd script
+	script=$(readlink -f "${BASH_SOURCE[0]}")
+	for link in /proc/$$/fd/*; do
+		fd=${link##*/}
+		((fd > 2)) || continue
+		[[ $(readlink "$link") == "$script" ]] && continue
+		eval "exec $fd>&-" 2>/dev/null
+	done
+}
+
+preflight() {
+	local p missing=()
+	[[ $(id -u) == 0 ]] || missing+=("root privileges")
+	[[ -x $STASIS ]] || missing+=("$STASIS (run make)")
+	for p in "${PROGS[@]}" bigmem subreaper; do
+		[[ -x $BIN/$p ]] || missing+=("$BIN/$p (run make -C tests)")
+	done
+	command -v "$CRIT" > /dev/null || missing+=("crit (apt-get install criu)")
+	[[ -x $PYTHON ]] || PYTHON=$(command -v python3)
+	((${#missing[@]} == 0)) && return 0
+	printf 'run.sh: missing %s\n' "${missing[@]}" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+}
+
+main() {
+	local prog d
+	if ((!LIST_ONLY)); then
+		preflight
+		# Orphans of `restore -d` must be reaped (see tools/subreaper.c).
+		if [[ -z ${STASIS_TEST_SUBREAPER:-} ]]; then
+			export STASIS_TEST_SUBREAPER=1
+			exec "$BIN/subreaper" "$BASH" "${BASH_SOURCE[0]}" "$@"
+		fi
+		mkdir -p "$LOGROOT"
+		close_inherited_fds
+		trap on_interrupt INT TERM
+	fi
+	CURRENT_TEST=0
+
+	for prog in "${PROGS[@]}"; do
+		run_test "$prog.plain" scenario_plain "$prog"
+		run_test "$prog.restore" scenario_restore "$prog"
+		run_test "$prog.chain" scenario_chain "$prog"
+		run_test "$prog.leave_running" scenario_leave_running "$prog"
+	done
+
+	run_test real.python_counter test_python_counter
+	run_test real.sh_counter test_sh_counter
+	run_test real.sleep test_sleep
+	run_test real.exit_code test_exit_code
+
+	for d in 0.02 0.05 0.15; do
+		run_test "fail.kill_dumper_${d}s" test_kill_dumper "$d"
+	done
+	run_test fail.truncated_core test_corrupt core
+	run_test fail.damaged_mm test_corrupt mm
+	run_test fail.no_inventory test_corrupt inventory
+	run_test fail.pid_busy test_pid_busy
+	run_test fail.no_such_pid test_no_such_pid
+	run_test fail.missing_dir test_missing_dir
+	run_test fail.empty_dir test_empty_dir
+
+	((LIST_ONLY)) && exit 0
+	((N_FAIL == 0)) || echo "failed: ${FAILED_NAMES[*]}"
+	echo "$N_PASS passed, $N_FAIL failed"
+	((N_FAIL == 0))
+}
+
+main "$@"

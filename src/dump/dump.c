@@ -22,33 +22,21 @@
 #include "pstree.pb-c.h"
 #include "util/log.h"
 
-/* Ids of the task's kernel objects; one task shares nothing, so fixed. */
-enum { ID_VM = 1, ID_FILES = 1, ID_FS = 1, ID_SIGHAND = 1 };
-
 int dump_inject(struct dump_ctx *dc, long *ret, long nr, long a1, long a2, long a3, long a4)
 {
-	return infect_syscall(&dc->v, ret, nr, a1, a2, a3, a4, 0, 0);
-}
-
-static int check_single_threaded(pid_t pid)
-{
-	pid_t *tids;
-	int nr;
-	if (proc_list_threads(pid, &tids, &nr) < 0)
-		return -1;
-	free(tids);
-	if (nr != 1) {
-		pr_err("pid %d has %d threads; multi-threaded processes are not supported yet", pid, nr);
-		return -1;
-	}
-	return 0;
+	return infect_syscall(dc->cur, ret, nr, a1, a2, a3, a4, 0, 0);
 }
 
 static int find_vdso(struct dump_ctx *dc)
 {
-	for (int i = 0; i < dc->vmas.nr; i++)
-		if (dc->vmas.v[i].special == VMA_VDSO)
-			return infect_set_vdso(&dc->v, dc->vmas.v[i].start);
+	for (int i = 0; i < dc->vmas.nr; i++) {
+		if (dc->vmas.v[i].special != VMA_VDSO)
+			continue;
+		for (int t = 0; t < dc->nr_th; t++)
+			if (infect_set_vdso(&dc->th[t], dc->vmas.v[i].start) < 0)
+				return -1;
+		return 0;
+	}
 	pr_err("pid %d has no vdso; stasis needs it to run syscalls in the task", dc->pid);
 	return -1;
 }
@@ -73,6 +61,7 @@ static int scratch_unmap(struct dump_ctx *dc)
 	long ret;
 	if (!dc->scratch)
 		return 0;
+	dc->cur = &dc->th[0];
 	if (dump_inject(dc, &ret, SYS_munmap, dc->scratch, SCRATCH_SIZE, 0, 0) < 0 || ret) {
 		pr_err("pid %d: can't unmap the scratch page", dc->pid);
 		return -1;
@@ -81,16 +70,26 @@ static int scratch_unmap(struct dump_ctx *dc)
 	return 0;
 }
 
-/* What needs syscalls run inside the task; leaves no trace in it. */
+/* What needs syscalls run inside the task; leaves no trace in it, and
+ * parks every thread where a dying stasis would let it go on unharmed. */
 static int collect_by_injection(struct dump_ctx *dc)
 {
-	if (find_vdso(dc) < 0 || infect_block_signals(&dc->v) < 0 || scratch_map(dc) < 0)
+	dc->cur = &dc->th[0];
+	if (find_vdso(dc) < 0)
+		return -1;
+	for (int t = 0; t < dc->nr_th; t++)
+		if (infect_block_signals(&dc->th[t]) < 0)
+			return -1;
+	if (scratch_map(dc) < 0)
 		return -1;
 	if (dump_task_core(dc) < 0 || dump_task_mm_prepare(dc) < 0)
 		return -1;
 	if (scratch_unmap(dc) < 0)
 		return -1;
-	return infect_park(&dc->v);
+	for (int t = 0; t < dc->nr_th; t++)
+		if (infect_park(&dc->th[t]) < 0)
+			return -1;
+	return 0;
 }
 
 static int dump_fs(struct dump_ctx *dc)
@@ -108,140 +107,151 @@ static int dump_fs(struct dump_ctx *dc)
 			return -1;
 		}
 		path[n] = 0;
-		if (reg_file_add(&dc->files, path, O_RDONLY | O_DIRECTORY, 0, ids[i]) < 0)
+		if (reg_file_add(dc->files, path, O_RDONLY | O_DIRECTORY, 0, ids[i]) < 0)
 			return -1;
 	}
 	fs.has_umask = 1;
 	fs.umask = dc->status.umask;
-	snprintf(name, sizeof(name), "fs-%d.img", dc->pid);
+	snprintf(name, sizeof(name), "fs-%d.img", dc->ns_pid);
 	return img_store_one(dc->dirfd, name, FS_MAGIC, &fs.base);
 }
 
-static void fill_ids(TaskKobjIdsEntry *ids)
+/* Every process has its own files, fs, mm and handlers (no CLONE_FILES &
+ * co. between processes yet), so its ids are its index. */
+static void fill_ids(TaskKobjIdsEntry *ids, uint32_t id)
 {
-	ids->vm_id = ID_VM;
-	ids->files_id = ID_FILES;
-	ids->fs_id = ID_FS;
-	ids->sighand_id = ID_SIGHAND;
+	ids->vm_id = id;
+	ids->files_id = id;
+	ids->fs_id = id;
+	ids->sighand_id = id;
 }
 
-static int dump_ids_and_tree(struct dump_ctx *dc)
+static int dump_ids(struct dump_ctx *dc)
 {
 	char name[64];
 	TaskKobjIdsEntry ids = TASK_KOBJ_IDS_ENTRY__INIT;
-	PstreeEntry pe = PSTREE_ENTRY__INIT;
-	uint32_t tid = dc->pid;
+	fill_ids(&ids, dc->id);
+	snprintf(name, sizeof(name), "ids-%d.img", dc->ns_pid);
+	return img_store_one(dc->dirfd, name, IDS_MAGIC, &ids.base);
+}
 
-	fill_ids(&ids);
-	snprintf(name, sizeof(name), "ids-%d.img", dc->pid);
-	if (img_store_one(dc->dirfd, name, IDS_MAGIC, &ids.base) < 0)
+static int dump_pstree(struct dump_tree *tr)
+{
+	struct img img;
+	if (img_create(tr->dirfd, &img, "pstree.img", PSTREE_MAGIC) < 0)
 		return -1;
-	pe.pid = dc->pid;
-	pe.ppid = dc->stat.ppid;
-	pe.pgid = dc->stat.pgid;
-	pe.sid = dc->stat.sid;
-	pe.n_threads = 1;
-	pe.threads = &tid;
-	return img_store_one(dc->dirfd, "pstree.img", PSTREE_MAGIC, &pe.base);
+	for (int i = 0; i < tr->nr; i++) {
+		struct dump_ctx *dc = &tr->t[i];
+		PstreeEntry pe = PSTREE_ENTRY__INIT;
+		uint32_t *threads = calloc(dc->nr_th ? dc->nr_th : 1, sizeof(uint32_t));
+		if (!threads) {
+			img_abort(&img);
+			return -1;
+		}
+		pe.pid = dc->ns_pid;
+		pe.ppid = dc->ns_ppid;
+		pe.pgid = dc->ns_pgid;
+		pe.sid = dc->ns_sid;
+		pe.threads = threads;
+		pe.n_threads = dc->zombie ? 1 : dc->nr_th;
+		threads[0] = dc->ns_pid;
+		for (int t = 1; t < dc->nr_th; t++)
+			threads[t] = dc->ns_tid[t];
+		int ret = img_write(&img, &pe.base);
+		free(threads);
+		if (ret < 0) {
+			img_abort(&img);
+			return -1;
+		}
+	}
+	return img_finish(&img);
 }
 
 /* The commit point of a dump. */
-static int write_inventory(struct dump_ctx *dc)
+static int write_inventory(struct dump_tree *tr)
 {
 	InventoryEntry inv = INVENTORY_ENTRY__INIT;
 	TaskKobjIdsEntry ids = TASK_KOBJ_IDS_ENTRY__INIT;
 
-	fill_ids(&ids);
+	fill_ids(&ids, 1);
 	inv.img_version = IMG_VERSION;
 	inv.has_fdinfo_per_id = 1;
 	inv.fdinfo_per_id = true;
 	inv.root_ids = &ids;
 	inv.has_lsmtype = 1;
 	inv.lsmtype = 0;	/* no LSM */
-	if (img_store_one(dc->dirfd, "inventory.img.tmp", INVENTORY_MAGIC, &inv.base) < 0)
+	if (img_store_one(tr->dirfd, "inventory.img.tmp", INVENTORY_MAGIC, &inv.base) < 0)
 		return -1;
-	if (syncfs(dc->dirfd) < 0)
+	if (syncfs(tr->dirfd) < 0)
 		pr_warn("can't sync the images directory: %m");
-	if (renameat(dc->dirfd, "inventory.img.tmp", dc->dirfd, "inventory.img") < 0) {
+	if (renameat(tr->dirfd, "inventory.img.tmp", tr->dirfd, "inventory.img") < 0) {
 		pr_perror("can't commit inventory.img");
 		return -1;
 	}
 	return 0;
 }
 
-static int write_images(struct dump_ctx *dc)
+static int dump_one(struct dump_ctx *dc)
 {
+	if (dc->zombie)
+		return dump_zombie_core(dc);
+	if (proc_parse_smaps(dc->pid, &dc->vmas) < 0 || collect_by_injection(dc) < 0)
+		return -1;
 	if (dump_task_mm(dc) < 0)
 		return -1;
-	if (files_dump_fds(&dc->files, dc->o, dc->pid, dc->dirfd, ID_FILES) < 0)
+	if (files_dump_fds(dc->files, dc->o, dc->pid, dc->dirfd, dc->id) < 0)
 		return -1;
-	if (dump_fs(dc) < 0 || files_write(&dc->files, dc->dirfd) < 0)
-		return -1;
-	return dump_ids_and_tree(dc);
+	return dump_fs(dc) < 0 ? -1 : dump_ids(dc);
 }
 
-static void kill_dumped(struct dump_ctx *dc)
+/* Leaves a task as found: scratch page gone, registers and mask back. */
+static void undo_injection(struct dump_ctx *dc)
 {
-	int status;
-	kill(dc->pid, SIGKILL);
-	/* Reap the trace link so the real parent sees the death at once. */
-	while (waitpid(dc->pid, &status, __WALL) < 0 && errno == EINTR)
-		;
-}
-
-/* Leaves the task as found: scratch page gone, registers and mask back. */
-static void resume_on_error(struct dump_ctx *dc)
-{
-	if (!dc->seized)
-		return;
-	if (dc->scratch)
+	if (dc->seized && dc->scratch)
 		scratch_unmap(dc);
-	if (infect_cure(&dc->v) == 0)
-		pr_info("pid %d resumed unharmed after the failed dump", dc->pid);
 }
 
 int stasis_dump(const struct opts *o)
 {
-	struct dump_ctx dc = { .o = o, .pid = o->pid, .dirfd = -1 };
+	struct dump_tree tr = { .o = o, .dirfd = -1 };
 	int ret = -1;
 
 	if (o->pid <= 0) {
 		pr_err("dump needs the pid of the tree's root: -t PID");
 		return -1;
 	}
-	dc.dirfd = img_dir_open(o->images_dir, true);
-	if (dc.dirfd < 0)
+	tr.dirfd = img_dir_open(o->images_dir, true);
+	if (tr.dirfd < 0)
 		return -1;
 	/* From here until the new inventory lands, the directory is not a dump. */
-	if (unlinkat(dc.dirfd, "inventory.img", 0) < 0 && errno != ENOENT) {
+	if (unlinkat(tr.dirfd, "inventory.img", 0) < 0 && errno != ENOENT) {
 		pr_perror("can't remove the old inventory.img of %s", o->images_dir);
 		goto out;
 	}
-	if (kill(o->pid, 0) < 0 && errno == ESRCH) {
-		pr_err("pid %d: no such process", o->pid);
+	if (tree_seize(&tr, o->pid) < 0)
 		goto out;
-	}
-	if (check_single_threaded(o->pid) < 0 || infect_seize(&dc.v, o->pid) < 0)
-		goto out;
-	dc.seized = true;
-	if (check_single_threaded(o->pid) < 0 || proc_parse_stat(o->pid, &dc.stat) < 0 ||
-	    proc_parse_status(o->pid, &dc.status) < 0 || proc_parse_smaps(o->pid, &dc.vmas) < 0)
-		goto out;
-	if (collect_by_injection(&dc) < 0 || write_images(&dc) < 0 || write_inventory(&dc) < 0)
+	for (int i = 0; i < tr.nr; i++)
+		if (dump_one(&tr.t[i]) < 0)
+			goto out;
+	if (files_write(&tr.files, tr.dirfd) < 0 || dump_pstree(&tr) < 0 || write_inventory(&tr) < 0)
 		goto out;
 	ret = 0;
-	if (o->leave_running) {
-		ret = infect_cure(&dc.v);
-	} else {
-		kill_dumped(&dc);
-	}
-	dc.seized = false;
-	pr_info("Dumping finished successfully");
+	tree_release(&tr, !o->leave_running);
+	pr_info("Dumping finished successfully (%d processes)", tr.nr);
 out:
-	if (ret < 0)
-		resume_on_error(&dc);
-	proc_vmas_free(&dc.vmas);
-	files_free(&dc.files);
-	close(dc.dirfd);
+	if (ret < 0) {
+		for (int i = 0; i < tr.nr; i++)
+			undo_injection(&tr.t[i]);
+		tree_release(&tr, false);
+		pr_info("the tree of pid %d resumed unharmed after the failed dump", o->pid);
+	}
+	for (int i = 0; i < tr.nr; i++) {
+		proc_vmas_free(&tr.t[i].vmas);
+		free(tr.t[i].th);
+		free(tr.t[i].ns_tid);
+	}
+	free(tr.t);
+	files_free(&tr.files);
+	close(tr.dirfd);
 	return ret;
 }

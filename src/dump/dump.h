@@ -1,4 +1,4 @@
-/* Dump of one process: the state collected while it is stopped. */
+/* Dump of a process tree: the state collected while every task is stopped. */
 #ifndef STASIS_DUMP_H
 #define STASIS_DUMP_H
 
@@ -11,28 +11,59 @@
 /* Size of the scratch area injected into the task for syscall results. */
 #define SCRATCH_SIZE 4096
 
+/* One process of the tree, with its threads. */
 struct dump_ctx {
 	const struct opts *o;
 	int dirfd;
-	pid_t pid;
-	struct victim v;
-	bool seized;
+	struct file_table *files;	/* shared by the whole tree */
+	uint32_t id;			/* 1-based: pages-ID.img, fdinfo-ID.img */
+
+	pid_t pid;			/* in our pid namespace */
+	pid_t ns_pid;			/* as the tree sees itself: image names */
+	pid_t ns_ppid, ns_pgid, ns_sid;
+	int parent;			/* index in the tree, -1 for the root */
+
+	struct victim *th;		/* threads, the main one first */
+	pid_t *ns_tid;
+	int nr_th;
+	struct victim *cur;		/* the thread syscalls are injected into */
+	bool seized;			/* th[] are ours to resume */
+
+	bool zombie;
+	int exit_code;			/* of a zombie: wait status */
+	bool stopped;			/* in group stop (SIGSTOP & co.) */
+	int stop_sig;
+
 	uint64_t scratch;		/* address of the injected scratch page */
 	struct proc_stat stat;
 	struct proc_status status;
 	struct proc_vmas vmas;
-	struct file_table files;
 	MmEntry mm;			/* filled by dump_task_mm_prepare */
+};
+
+struct dump_tree {
+	const struct opts *o;
+	int dirfd;
+	struct dump_ctx *t;
+	int nr, cap;
+	int ns_level;			/* pid namespace level the tree's pids are read at */
+	struct file_table files;
 };
 
 int stasis_dump(const struct opts *o);
 
-/* dump/task.c: registers, signals, creds, limits... -> core-PID.img */
+/* dump/tree.c: seize the tree, all threads, rescanning until stable */
+int tree_seize(struct dump_tree *tr, pid_t root);
+/* Lets every task go (as found) or kills every one. */
+void tree_release(struct dump_tree *tr, bool kill_tasks);
+
+/* dump/task.c: registers, signals, creds, limits... -> core-TID.img */
 int dump_task_core(struct dump_ctx *dc);
-/* dump/mem.c: mappings -> mm-PID.img, pages -> pagemap-PID.img + pages-1.img */
+int dump_zombie_core(struct dump_ctx *dc);
+/* dump/mem.c: mappings -> mm-PID.img, pages -> pagemap-PID.img + pages-ID.img */
 int dump_task_mm_prepare(struct dump_ctx *dc);
 int dump_task_mm(struct dump_ctx *dc);
-/* Runs a syscall in the dumped task; *ret gets the result. */
+/* Runs a syscall in the dumped task's current thread; *ret gets the result. */
 int dump_inject(struct dump_ctx *dc, long *ret, long nr, long a1, long a2, long a3, long a4);
 
 #endif

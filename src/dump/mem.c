@@ -356,7 +356,7 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 	if (check_mapped_file(dc, v) < 0)
 		return -1;
 	uint32_t id, oflags = (v->shared && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
-	if (reg_file_add(&dc->files, v->path, oflags, 0, &id) < 0)
+	if (reg_file_add(dc->files, v->path, oflags, 0, &id) < 0)
 		return -1;
 	e->status = VMA_AREA_REGULAR | (v->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
 	e->shmid = id;
@@ -412,7 +412,7 @@ static int fill_mm_fields(struct dump_ctx *dc, MmEntry *mm)
 		return -1;
 	}
 	exe[n] = 0;
-	if (reg_file_add(&dc->files, exe, O_RDONLY, 0, &mm->exe_file_id) < 0)
+	if (reg_file_add(dc->files, exe, O_RDONLY, 0, &mm->exe_file_id) < 0)
 		return -1;
 	return read_auxv(dc, mm);
 }
@@ -446,10 +446,10 @@ static int write_pagemap(struct dump_ctx *dc, const struct page_runs *pr)
 	char name[64];
 	PagemapHead head = PAGEMAP_HEAD__INIT;
 
-	snprintf(name, sizeof(name), "pagemap-%d.img", dc->pid);
+	snprintf(name, sizeof(name), "pagemap-%d.img", dc->ns_pid);
 	if (img_create(dc->dirfd, &img, name, PAGEMAP_MAGIC) < 0)
 		return -1;
-	head.pages_id = 1;
+	head.pages_id = dc->id;
 	if (img_write(&img, &head.base) < 0)
 		goto err;
 	for (size_t i = 0; i < pr->nr; i++) {
@@ -493,15 +493,16 @@ int dump_task_mm(struct dump_ctx *dc)
 {
 	struct page_runs pr = { 0 };
 	struct img pages;
-	char name[64];
+	char name[64], pages_name[64];
 	int ret = -1;
 
-	snprintf(name, sizeof(name), "mm-%d.img", dc->pid);
+	snprintf(name, sizeof(name), "mm-%d.img", dc->ns_pid);
+	snprintf(pages_name, sizeof(pages_name), "pages-%u.img", dc->id);
 	if (img_store_one(dc->dirfd, name, MM_MAGIC, &dc->mm.base) < 0)
 		return -1;
 	if (find_pages(dc, &pr) < 0 || write_pagemap(dc, &pr) < 0)
 		goto out;
-	if (img_create_raw(dc->dirfd, &pages, "pages-1.img") < 0)
+	if (img_create_raw(dc->dirfd, &pages, pages_name) < 0)
 		goto out;
 	if (copy_pages(dc, &pr, &pages) < 0) {
 		img_abort(&pages);

@@ -29,7 +29,7 @@
 /* Reads a value the injected call wrote into the scratch page. */
 static int scratch_read(struct dump_ctx *dc, void *buf, size_t len)
 {
-	return infect_read(&dc->v, dc->scratch, buf, len);
+	return infect_read(dc->cur, dc->scratch, buf, len);
 }
 
 /* Runs a call that must succeed; names it in the error. */
@@ -173,7 +173,7 @@ static int peek_signals(pid_t tid, bool shared, SignalQueueEntry **out)
 /* A signal caught in delivery while seizing goes back in the queue. */
 static int queue_caught_signal(struct dump_ctx *dc, SignalQueueEntry *q)
 {
-	if (!dc->v.has_pending)
+	if (!dc->cur->has_pending)
 		return 0;
 	SiginfoEntry **ns = realloc(q->signals, (q->n_signals + 1) * sizeof(*ns));
 	SiginfoEntry *e = calloc(1, sizeof(*e));
@@ -182,7 +182,7 @@ static int queue_caught_signal(struct dump_ctx *dc, SignalQueueEntry *q)
 		return -1;
 	q->signals = ns;
 	siginfo_entry__init(e);
-	memcpy(data, &dc->v.pending, sizeof(siginfo_t));
+	memcpy(data, &dc->cur->pending, sizeof(siginfo_t));
 	e->siginfo.data = data;
 	e->siginfo.len = sizeof(siginfo_t);
 	q->signals[q->n_signals++] = e;
@@ -250,7 +250,7 @@ static int dump_sas(struct dump_ctx *dc, ThreadCoreEntry *th)
 static int dump_rseq(struct dump_ctx *dc, ThreadCoreEntry *th)
 {
 	struct rseq_config rc;
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, dc->pid, sizeof(rc), &rc) < 0) {
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, dc->cur->pid, sizeof(rc), &rc) < 0) {
 		pr_perror("pid %d: can't read rseq registration", dc->pid);
 		return -1;
 	}
@@ -277,27 +277,27 @@ static int dump_thread_misc(struct dump_ctx *dc, ThreadCoreEntry *th)
 		return -1;
 	th->has_pdeath_sig = 1;
 	th->pdeath_sig = pdeath;
-	if (syscall(SYS_get_robust_list, dc->pid, &head, &len) < 0) {
+	if (syscall(SYS_get_robust_list, dc->cur->pid, &head, &len) < 0) {
 		pr_perror("pid %d: can't read robust futex list", dc->pid);
 		return -1;
 	}
 	th->futex_rla = head;
 	th->futex_rla_len = len;
 	errno = 0;
-	int nice = getpriority(PRIO_PROCESS, dc->pid);
+	int nice = getpriority(PRIO_PROCESS, dc->cur->pid);
 	if (errno == 0) {
 		th->has_sched_nice = 1;
 		th->sched_nice = nice;
 	}
 	th->has_blk_sigset = 1;
-	th->blk_sigset = dc->v.sigmask;
+	th->blk_sigset = dc->cur->sigmask;
 	th->has_seccomp_mode = 1;
 	th->seccomp_mode = dc->status.seccomp;
 	if (dc->status.seccomp) {
 		pr_err("pid %d: uses seccomp, which stasis can't dump yet", dc->pid);
 		return -1;
 	}
-	if (peek_signals(dc->pid, false, &th->signals_p) < 0)
+	if (peek_signals(dc->cur->pid, false, &th->signals_p) < 0)
 		return -1;
 	return queue_caught_signal(dc, th->signals_p);
 }
@@ -334,7 +334,7 @@ static int dump_task_misc(struct dump_ctx *dc, TaskCoreEntry *tc)
 		return -1;
 	comm[strcspn(comm, "\n")] = 0;
 	tc->comm = strdup(comm);
-	tc->blk_sigset = dc->v.sigmask;
+	tc->blk_sigset = dc->cur->sigmask;
 	int subreaper = 0;
 	if (must_inject(dc, &v, "child subreaper flag", SYS_prctl, PR_GET_CHILD_SUBREAPER, dc->scratch, 0, 0) < 0 ||
 	    scratch_read(dc, &subreaper, sizeof(subreaper)) < 0)
@@ -370,11 +370,11 @@ static int dump_thread_info(struct dump_ctx *dc, CoreEntry *core)
 {
 	uint8_t xsave[XSAVE_BUF_MAX];
 	size_t xlen = sizeof(xsave);
-	struct user_regs_struct regs = dc->v.regs;
+	struct user_regs_struct regs = dc->cur->regs;
 	long ret;
 	uint64_t tid_addr = 0;
 
-	if (infect_get_xsave(dc->pid, xsave, &xlen) < 0)
+	if (infect_get_xsave(dc->cur->pid, xsave, &xlen) < 0)
 		return -1;
 	if (must_inject(dc, &ret, "clear_child_tid address", SYS_prctl, PR_GET_TID_ADDRESS, dc->scratch, 0, 0) < 0 ||
 	    scratch_read(dc, &tid_addr, sizeof(tid_addr)) < 0)
@@ -387,30 +387,54 @@ static int dump_thread_info(struct dump_ctx *dc, CoreEntry *core)
 	return 0;
 }
 
-int dump_task_core(struct dump_ctx *dc)
+static int thread_comm(struct dump_ctx *dc, char **out)
+{
+	char name[64], comm[32];
+	snprintf(name, sizeof(name), "task/%d/comm", dc->cur->pid);
+	if (proc_read_file(dc->pid, name, comm, sizeof(comm)) < 0) {
+		pr_perror("pid %d: can't read the name of thread %d", dc->pid, dc->cur->pid);
+		return -1;
+	}
+	comm[strcspn(comm, "\n")] = 0;
+	*out = strdup(comm);
+	return *out ? 0 : -1;
+}
+
+/* core-TID.img of one thread; the main thread's also holds what the whole
+ * process shares (tc: handlers, limits, timers, shared signals). */
+static int dump_thread_core(struct dump_ctx *dc, int idx)
 {
 	CoreEntry core = CORE_ENTRY__INIT;
-	TaskCoreEntry *tc = calloc(1, sizeof(*tc));
+	TaskCoreEntry *tc = NULL;
 	ThreadCoreEntry *th = calloc(1, sizeof(*th));
 	char name[64];
 	int ret = -1;
 
-	if (!tc || !th)
+	dc->cur = &dc->th[idx];
+	if (!th)
 		goto out;
-	task_core_entry__init(tc);
 	thread_core_entry__init(th);
 	core.mtype = CORE_ENTRY__MARCH__X86_64;
-	core.tc = tc;
 	core.thread_core = th;
-	if (dump_thread_info(dc, &core) < 0 || dump_task_misc(dc, tc) < 0 ||
-	    dump_sigactions(dc, tc) < 0 || dump_itimers(dc, tc) < 0 || dump_rlimits(dc, tc) < 0 ||
-	    dump_creds(dc, th) < 0 || dump_sas(dc, th) < 0 || dump_rseq(dc, th) < 0 ||
-	    dump_thread_misc(dc, th) < 0)
+	if (idx == 0) {
+		if (!(tc = calloc(1, sizeof(*tc))))
+			goto out;
+		task_core_entry__init(tc);
+		core.tc = tc;
+		if (dump_task_misc(dc, tc) < 0 || dump_sigactions(dc, tc) < 0 ||
+		    dump_itimers(dc, tc) < 0 || dump_rlimits(dc, tc) < 0)
+			goto out;
+		if (dc->stopped) {
+			tc->task_state = TASK_STOPPED;
+			tc->has_stop_signo = 1;
+			tc->stop_signo = dc->stop_sig;
+		}
+	}
+	if (dump_thread_info(dc, &core) < 0 || dump_creds(dc, th) < 0 || dump_sas(dc, th) < 0 ||
+	    dump_rseq(dc, th) < 0 || dump_thread_misc(dc, th) < 0 || thread_comm(dc, &th->comm) < 0)
 		goto out;
-	th->comm = tc->comm;
-	snprintf(name, sizeof(name), "core-%d.img", dc->pid);
+	snprintf(name, sizeof(name), "core-%d.img", dc->ns_tid[idx]);
 	ret = img_store_one(dc->dirfd, name, CORE_MAGIC, &core.base);
-	th->comm = NULL;
 out:
 	if (ret < 0 && errno == ENOMEM)
 		pr_err("pid %d: out of memory collecting task state", dc->pid);
@@ -419,4 +443,29 @@ out:
 	if (core.thread_info)
 		regs_free_thread_info(core.thread_info);
 	return ret;
+}
+
+int dump_task_core(struct dump_ctx *dc)
+{
+	for (int i = 0; i < dc->nr_th; i++)
+		if (dump_thread_core(dc, i) < 0)
+			return -1;
+	dc->cur = &dc->th[0];
+	return 0;
+}
+
+/* A zombie is only its exit status, in core-PID.img. */
+int dump_zombie_core(struct dump_ctx *dc)
+{
+	CoreEntry core = CORE_ENTRY__INIT;
+	TaskCoreEntry tc = TASK_CORE_ENTRY__INIT;
+	char name[64];
+
+	core.mtype = CORE_ENTRY__MARCH__X86_64;
+	core.tc = &tc;
+	tc.task_state = TASK_DEAD;
+	tc.exit_code = dc->exit_code;
+	tc.comm = (char *)"zombie";
+	snprintf(name, sizeof(name), "core-%d.img", dc->ns_pid);
+	return img_store_one(dc->dirfd, name, CORE_MAGIC, &core.base);
 }

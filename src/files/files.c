@@ -88,6 +88,7 @@ void files_free(struct file_table *t)
 		free(ti);
 	}
 	free(t->ttys);
+	free(t->seen);
 	free(t->e);
 	memset(t, 0, sizeof(*t));
 }
@@ -128,12 +129,30 @@ static FdTypes files_find_type(const struct file_table *t, uint32_t id)
 	return FD_TYPES__UND;
 }
 
-/* Two fds of one task that share an open file description share an id. */
-static int shared_with_earlier(pid_t pid, const int *fds, const uint32_t *ids, int i)
+/* fds (of this task or one dumped before) that share an open file
+ * description share an id: one file after restore, with one offset. */
+static uint32_t shared_with_earlier(const struct file_table *t, const struct fd_facts *f)
 {
-	for (int j = 0; j < i; j++)
-		if (syscall(SYS_kcmp, pid, pid, KCMP_FILE, fds[i], fds[j]) == 0)
-			return ids[j];
+	for (int i = 0; i < t->nr_seen; i++) {
+		const struct fd_seen *s = &t->seen[i];
+		if (s->dev == f->st.st_dev && s->ino == f->st.st_ino &&
+		    syscall(SYS_kcmp, f->pid, s->pid, KCMP_FILE, f->fd, s->fd) == 0)
+			return s->id;
+	}
+	return 0;
+}
+
+static int remember_fd(struct file_table *t, const struct fd_facts *f, uint32_t id)
+{
+	if (t->nr_seen == t->cap_seen) {
+		int cap = t->cap_seen ? t->cap_seen * 2 : 64;
+		struct fd_seen *n = realloc(t->seen, cap * sizeof(*n));
+		if (!n)
+			return -1;
+		t->seen = n;
+		t->cap_seen = cap;
+	}
+	t->seen[t->nr_seen++] = (struct fd_seen){ f->pid, f->fd, id, f->st.st_dev, f->st.st_ino };
 	return 0;
 }
 
@@ -166,7 +185,7 @@ int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int di
 
 	if (proc_list_fds(pid, &fds, &nr) < 0)
 		return -1;
-	ids = calloc(nr ? nr : 1, sizeof(*ids));
+	ids = calloc(nr ? nr : 1, sizeof(*ids));	/* per fd, this task */
 	snprintf(name, sizeof(name), "fdinfo-%u.img", files_id);
 	if (!ids || img_create(dirfd, &img, name, FDINFO_MAGIC) < 0)
 		goto out;
@@ -174,8 +193,10 @@ int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int di
 		struct fd_facts f;
 		if (fd_facts_read(pid, fds[i], &f) < 0)
 			goto abort;
-		ids[i] = shared_with_earlier(pid, fds, ids, i);
+		ids[i] = shared_with_earlier(t, &f);
 		if (!ids[i] && dump_one_fd(t, o, &f, &ids[i]) < 0)
+			goto abort;
+		if (remember_fd(t, &f, ids[i]) < 0)
 			goto abort;
 		FdinfoEntry fdi = FDINFO_ENTRY__INIT;
 		fdi.id = ids[i];

@@ -12,6 +12,15 @@
 #include "proc/proc.h"
 #include "files.pb-c.h"
 
+/* An fd already dumped, to find fds sharing its open file description. */
+struct fd_seen {
+	pid_t pid;
+	int fd;
+	uint32_t id;
+	dev_t dev;
+	ino_t ino;
+};
+
 struct file_table {
 	FileEntry **e;
 	int nr, cap;
@@ -19,6 +28,8 @@ struct file_table {
 	/* extra state of the kinds that need it (tty infos) */
 	TtyInfoEntry **ttys;
 	int nr_ttys;
+	struct fd_seen *seen;
+	int nr_seen, cap_seen;
 };
 
 /* What /proc and fstat tell about one fd of the dumped task. */

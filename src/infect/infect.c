@@ -125,17 +125,17 @@ int infect_seize(struct victim *v, pid_t pid)
 			pr_perror("pid %d: can't seize with ptrace", pid);
 		return -1;
 	}
+	v->attached = true;
 	if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0) {
 		pr_perror("pid %d: can't interrupt", pid);
 		goto detach;
 	}
 	if (wait_event_stop(v) < 0)
 		goto detach;
-	if (WSTOPSIG(v->stop_status) != SIGTRAP) {
-		pr_err("pid %d: is stopped (signal %d); stopped tasks are not supported yet", pid,
-		       WSTOPSIG(v->stop_status));
-		goto detach;
-	}
+	/* An interrupt stop reports SIGTRAP; a task in group stop reports
+	 * the signal that stopped it, and goes back to it when we let go. */
+	if (WSTOPSIG(v->stop_status) != SIGTRAP)
+		v->group_stop_sig = WSTOPSIG(v->stop_status);
 	if (read_state(v) < 0)
 		goto detach;
 	return 0;
@@ -178,6 +178,18 @@ int infect_attach_stopped(struct victim *v, pid_t pid)
 	return read_state(v);
 }
 
+int infect_attach_new_thread(struct victim *v, pid_t tid)
+{
+	int status;
+	memset(v, 0, sizeof(*v));
+	v->pid = tid;
+	v->attached = true;
+	if (wait_stop(tid, &status) < 0)
+		return -1;
+	v->stop_status = status;
+	return read_state(v);
+}
+
 int infect_block_signals(struct victim *v)
 {
 	uint64_t all = ~0ull;
@@ -214,6 +226,16 @@ int infect_syscall(struct victim *v, long *ret, long nr, long a1, long a2, long 
 	}
 	if (wait_stop(v->pid, &status) < 0)
 		return -1;
+	/* A clone we injected stops once more inside the syscall. */
+	while (status >> 16 == PTRACE_EVENT_CLONE) {
+		unsigned long child;
+		if (ptrace(PTRACE_GETEVENTMSG, v->pid, NULL, &child) < 0 ||
+		    ptrace(PTRACE_SINGLESTEP, v->pid, NULL, 0) < 0 || wait_stop(v->pid, &status) < 0) {
+			pr_perror("pid %d: can't step through injected clone", v->pid);
+			return -1;
+		}
+		v->last_clone = child;
+	}
 	if (WSTOPSIG(status) != SIGTRAP) {
 		pr_err("pid %d: unexpected stop (signal %d) in injected syscall %ld", v->pid,
 		       WSTOPSIG(status), nr);
@@ -266,6 +288,7 @@ int infect_detach(struct victim *v)
 		return -1;
 	}
 	v->sigmask_changed = false;
+	v->attached = false;
 	if (ptrace(PTRACE_DETACH, v->pid, NULL, 0) < 0) {
 		pr_perror("pid %d: can't detach", v->pid);
 		return -1;

@@ -23,6 +23,9 @@ struct victim {
 	int stop_status;		/* wait status of the seizing stop */
 	siginfo_t pending;		/* signal caught in delivery while seizing */
 	bool has_pending;
+	int group_stop_sig;		/* it was stopped by this signal, or 0 */
+	pid_t last_clone;		/* tid of what an injected clone made */
+	bool attached;
 };
 
 /* PTRACE_SEIZE + PTRACE_INTERRUPT and wait for the stop. On failure the
@@ -30,6 +33,9 @@ struct victim {
 int infect_seize(struct victim *v, pid_t pid);
 /* Attach to a child that has stopped itself for us (restore side). */
 int infect_attach_stopped(struct victim *v, pid_t pid);
+
+/* A thread born of an injected clone, auto-attached (PTRACE_O_TRACECLONE). */
+int infect_attach_new_thread(struct victim *v, pid_t tid);
 
 /* Locate the syscall instruction in a vdso that starts at vdso_start. */
 int infect_set_vdso(struct victim *v, uint64_t vdso_start);

@@ -205,6 +205,7 @@ int proc_parse_stat(pid_t pid, struct proc_stat *st)
 	st->arg_end = v[45];
 	st->env_start = v[46];
 	st->env_end = v[47];
+	st->exit_code = n > 48 ? (int)v[48] : 0;
 	return 0;
 bad:
 	pr_err("pid %d: can't parse /proc/%d/stat", pid, pid);
@@ -254,7 +255,15 @@ int proc_parse_status(pid_t pid, struct proc_status *st)
 			st->threads = atoi(val), found++;
 		else if (!strcmp(line, "Seccomp"))
 			st->seccomp = atoi(val);
-		else if (!strcmp(line, "SigBlk"))
+		else if (!strcmp(line, "NSpid")) {
+			char *end;
+			for (char *p = val; st->nr_nspid < 8; p = end) {
+				long n = strtol(p, &end, 10);
+				if (end == p)
+					break;
+				st->nspid[st->nr_nspid++] = n;
+			}
+		} else if (!strcmp(line, "SigBlk"))
 			st->sig_blk = strtoull(val, NULL, 16);
 		else if (!strcmp(line, "Groups")) {
 			char *end;
@@ -351,6 +360,46 @@ int proc_list_threads(pid_t pid, pid_t **tids, int *nr)
 	if (list_numeric_dir(path, tids, nr) < 0) {
 		pr_perror("pid %d: can't list %s", pid, path);
 		return -1;
+	}
+	return 0;
+}
+
+pid_t proc_ns_pid(pid_t pid, int level)
+{
+	struct proc_status st;
+	if (level == 0)
+		return pid;
+	if (proc_parse_status(pid, &st) < 0 || level >= st.nr_nspid)
+		return 0;
+	return st.nspid[level];
+}
+
+int proc_list_children(pid_t pid, pid_t tid, pid_t **kids, int *nr)
+{
+	char name[64], buf[65536];
+	snprintf(name, sizeof(name), "task/%d/children", tid);
+	*kids = NULL;
+	*nr = 0;
+	if (proc_read_file(pid, name, buf, sizeof(buf)) < 0) {
+		pr_perror("pid %d: can't list children of thread %d", pid, tid);
+		return -1;
+	}
+	int cap = 0;
+	char *end;
+	for (char *p = buf;; p = end) {
+		long c = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (*nr == cap) {
+			cap = cap ? cap * 2 : 16;
+			pid_t *n = realloc(*kids, cap * sizeof(pid_t));
+			if (!n) {
+				free(*kids);
+				return -1;
+			}
+			*kids = n;
+		}
+		(*kids)[(*nr)++] = c;
 	}
 	return 0;
 }

@@ -39,6 +39,7 @@ struct proc_stat {
 	unsigned long start_data, end_data, start_brk;
 	unsigned long arg_start, arg_end, env_start, env_end;
 	int exit_signal;
+	int exit_code;		/* wait status of a zombie */
 };
 
 int proc_parse_stat(pid_t pid, struct proc_stat *st);
@@ -54,9 +55,15 @@ struct proc_status {
 	int threads;
 	int seccomp;
 	uint64_t sig_blk;
+	pid_t nspid[8];		/* NSpid: our level first, innermost last */
+	int nr_nspid;
 };
 
 int proc_parse_status(pid_t pid, struct proc_status *st);
+/* pid (or tid) as seen at pid namespace level (0: ours); 0 if not there. */
+pid_t proc_ns_pid(pid_t pid, int level);
+/* Children of one thread, from /proc/PID/task/TID/children. */
+int proc_list_children(pid_t pid, pid_t tid, pid_t **kids, int *nr);
 
 /* Reads a whole small /proc file into buf (NUL-terminated). Returns length. */
 ssize_t proc_read_file(pid_t pid, const char *name, char *buf, size_t size);

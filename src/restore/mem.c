@@ -55,7 +55,7 @@ int rst_mem_open_fds(struct rst_ctx *rc)
 		const VmaEntry *e = rc->mm->vmas[i];
 		if (rc->vma_fd[i] < 0)
 			continue;
-		const FileEntry *fe = files_find(&rc->files, e->shmid);
+		const FileEntry *fe = files_find(rc->files, e->shmid);
 		if (!fe || !fe->reg) {
 			pr_err("image mm-%d.img: mapping %#lx refers to unknown file %lu", rc->pid,
 			       (unsigned long)e->start, (unsigned long)e->shmid);
@@ -207,7 +207,7 @@ static int move_vdso_block(struct rst_ctx *rc, struct vdso_block *from, uint64_t
 	from->start += delta;
 	from->end += delta;
 	from->vdso += delta;
-	rc->v.syscall_ip += delta;
+	rc->cur->syscall_ip += delta;
 	return 0;
 }
 
@@ -238,7 +238,7 @@ static int clear_address_space(struct rst_ctx *rc)
 
 static int map_scratch(struct rst_ctx *rc)
 {
-	struct range avoid = { rc->v.syscall_ip & ~4095ul, (rc->v.syscall_ip & ~4095ul) + (1ul << 20) };
+	struct range avoid = { rc->cur->syscall_ip & ~4095ul, (rc->cur->syscall_ip & ~4095ul) + (1ul << 20) };
 	uint64_t at = find_hole(rc, RST_SCRATCH_SIZE, &avoid);
 	long ret;
 	if (!at) {
@@ -328,7 +328,7 @@ static int populate(struct rst_ctx *rc, const struct iovec *iov, int n)
 		long ret;
 		if (iov[i].iov_len < POPULATE_MIN)
 			continue;
-		if (infect_syscall(&rc->v, &ret, SYS_madvise, (long)iov[i].iov_base, iov[i].iov_len,
+		if (infect_syscall(rc->cur, &ret, SYS_madvise, (long)iov[i].iov_base, iov[i].iov_len,
 				   MADV_POPULATE_WRITE, 0, 0, 0) < 0)
 			return -1;
 		/* an old kernel without it just faults them in later */
@@ -347,7 +347,7 @@ static int read_batch(struct rst_ctx *rc, struct iovec *iov, int n, uint64_t off
 			       off, 0, 0) < 0)
 			return -1;
 		if (ret == 0) {
-			pr_err("image pages-1.img is truncated (pagemap-%d.img wants more)", rc->pid);
+			pr_err("image %s is truncated (pagemap-%d.img wants more)", rc->pages_name, rc->pid);
 			return -1;
 		}
 		/* short read: drop what arrived and go on */

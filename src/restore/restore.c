@@ -1,10 +1,11 @@
 /* `stasis restore`: the order of the steps of a restore, top to bottom.
  *
- * The new task is forked with clone3(set_tid) so it has its old pid. As a
- * child it runs ordinary stasis code first (session, cwd, fds, the files
- * its mappings need) and stops for us. Then, as its tracer, we replace its
- * address space and state with injected syscalls and set its registers
- * last. Any failure kills it: a failed restore leaves nothing behind. */
+ * The tree is forked with clone3(set_tid) so every process has its old pid
+ * and parent (tree.c); each runs ordinary stasis code first (session, cwd,
+ * fds, the files its mappings need) and waits. Then, as their tracer, we
+ * replace each one's address space and state with injected syscalls,
+ * clone its threads, and set registers last. All resume together at the
+ * end. Any failure kills every process created: nothing is left behind. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -29,6 +30,8 @@
 #include "restore/restore.h"
 #include "restore/rst.h"
 #include "util/compat.h"
+#include "image/task_state.h"
+#include "proc/proc.h"
 #include "util/log.h"
 
 #define PID_FREE_WAIT_MS 5000
@@ -36,7 +39,7 @@
 int rst_inject(struct rst_ctx *rc, const char *what, long *ret, long nr, long a1, long a2,
 	       long a3, long a4, long a5, long a6)
 {
-	if (infect_syscall(&rc->v, ret, nr, a1, a2, a3, a4, a5, a6) < 0)
+	if (infect_syscall(rc->cur, ret, nr, a1, a2, a3, a4, a5, a6) < 0)
 		return -1;
 	if (*ret < 0 && *ret > -4096) {
 		errno = -*ret;
@@ -52,18 +55,18 @@ int rst_scratch_write(struct rst_ctx *rc, size_t off, const void *buf, size_t le
 		pr_err("pid %d: %zu bytes of syscall arguments don't fit the scratch area", rc->pid, len);
 		return -1;
 	}
-	return len ? infect_write(&rc->v, rc->scratch + off, buf, len) : 0;
+	return len ? infect_write(rc->cur, rc->scratch + off, buf, len) : 0;
 }
 
 /* ---- loading and checking the images ---- */
 
-static int load_inventory(struct rst_ctx *rc)
+static int load_inventory(struct rst_tree *tr)
 {
 	InventoryEntry *inv;
 	struct img img;
-	if (img_open(rc->dirfd, &img, "inventory.img", INVENTORY_MAGIC, true) < 0) {
+	if (img_open(tr->dirfd, &img, "inventory.img", INVENTORY_MAGIC, true) < 0) {
 		if (errno == ENOENT)
-			pr_err("%s holds no complete dump (no inventory.img)", rc->o->images_dir);
+			pr_err("%s holds no complete dump (no inventory.img)", tr->o->images_dir);
 		return -1;
 	}
 	int ret = img_read_one(&img, &inventory_entry__descriptor, (ProtobufCMessage **)&inv);
@@ -79,41 +82,15 @@ static int load_inventory(struct rst_ctx *rc)
 	return ret;
 }
 
-static int load_pstree(struct rst_ctx *rc)
-{
-	struct img img;
-	ProtobufCMessage *extra;
-	if (img_open(rc->dirfd, &img, "pstree.img", PSTREE_MAGIC, false) < 0)
-		return -1;
-	int ret = img_read_one(&img, &pstree_entry__descriptor, (ProtobufCMessage **)&rc->pe);
-	if (!ret && img_read(&img, &pstree_entry__descriptor, &extra) != 0) {
-		pr_err("pstree.img holds several processes; restoring process trees is not supported yet");
-		ret = -1;
-	}
-	img_close(&img);
-	if (ret < 0)
-		return -1;
-	if (rc->pe->pid < 1 || rc->pe->pid > 4194304) {
-		pr_err("pstree.img: bad pid %u", rc->pe->pid);
-		return -1;
-	}
-	if (rc->pe->n_threads != 1 || rc->pe->threads[0] != rc->pe->pid) {
-		pr_err("pid %u has %zu threads; multi-threaded processes are not supported yet",
-		       rc->pe->pid, rc->pe->n_threads);
-		return -1;
-	}
-	rc->pid = rc->pe->pid;
-	return 0;
-}
-
-static int load_all_entries(struct rst_ctx *rc, const char *name, uint32_t magic,
-			    const ProtobufCMessageDescriptor *desc, void ***out, int *nr, bool has_head)
+static int load_all(int dirfd, const char *name, uint32_t magic,
+		    const ProtobufCMessageDescriptor *desc, void ***out, int *nr, bool has_head,
+		    uint32_t *head_id)
 {
 	struct img img;
 	ProtobufCMessage *m;
 	int cap = 0, ret;
 
-	if (img_open(rc->dirfd, &img, name, magic, false) < 0)
+	if (img_open(dirfd, &img, name, magic, false) < 0)
 		return -1;
 	if (has_head) {	/* pagemap: its head first */
 		PagemapHead *h;
@@ -121,6 +98,7 @@ static int load_all_entries(struct rst_ctx *rc, const char *name, uint32_t magic
 			img_close(&img);
 			return -1;
 		}
+		*head_id = h->pages_id;
 		img_free(h);
 	}
 	while ((ret = img_read(&img, desc, &m)) == 1) {
@@ -140,32 +118,115 @@ static int load_all_entries(struct rst_ctx *rc, const char *name, uint32_t magic
 	return ret;
 }
 
-static int check_core(struct rst_ctx *rc)
+#define MAX_PID 4194304
+
+static int link_parent(struct rst_tree *tr, int i)
 {
-	CoreEntry *c = rc->core;
-	if (c->mtype != CORE_ENTRY__MARCH__X86_64 || !c->thread_info || !c->tc || !c->thread_core) {
+	struct rst_ctx *rc = &tr->t[i];
+	rc->parent = -1;
+	if (i == 0)
+		return 0;
+	for (int j = 0; j < i; j++)
+		if (tr->t[j].pid == (pid_t)rc->pe->ppid) {
+			if (tr->t[j].zombie) {
+				pr_err("pstree.img: pid %d has a zombie parent %d", rc->pid, tr->t[j].pid);
+				return -1;
+			}
+			rc->parent = j;
+			return 0;
+		}
+	pr_err("pstree.img: parent %u of pid %d is not earlier in the tree", rc->pe->ppid, rc->pid);
+	return -1;
+}
+
+static int load_pstree(struct rst_tree *tr)
+{
+	PstreeEntry **pe = NULL;
+	int nr = 0;
+	if (load_all(tr->dirfd, "pstree.img", PSTREE_MAGIC, &pstree_entry__descriptor, (void ***)&pe,
+		     &nr, false, NULL) < 0)
+		return -1;
+	if (!nr) {
+		pr_err("pstree.img is empty");
+		return -1;
+	}
+	tr->t = calloc(nr, sizeof(*tr->t));
+	if (!tr->t)
+		return -1;
+	tr->nr = nr;
+	for (int i = 0; i < nr; i++) {
+		struct rst_ctx *rc = &tr->t[i];
+		rc->o = tr->o;
+		rc->dirfd = tr->dirfd;
+		rc->files = &tr->files;
+		rc->pe = pe[i];
+		rc->pid = pe[i]->pid;
+		if (rc->pid < 1 || rc->pid > MAX_PID || pe[i]->n_threads < 1 || pe[i]->n_threads > 65536 ||
+		    pe[i]->threads[0] != pe[i]->pid) {
+			pr_err("pstree.img: entry %d (pid %u) is malformed", i, pe[i]->pid);
+			return -1;
+		}
+		for (int j = 0; j < i; j++)
+			if (tr->t[j].pid == rc->pid) {
+				pr_err("pstree.img: pid %d appears twice", rc->pid);
+				return -1;
+			}
+	}
+	free(pe);
+	return 0;
+}
+
+static int check_core(struct rst_ctx *rc, const CoreEntry *c, bool main)
+{
+	if (c->mtype != CORE_ENTRY__MARCH__X86_64 || (main && !c->tc)) {
 		pr_err("image core-%d.img is not a complete x86_64 task", rc->pid);
 		return -1;
 	}
-	if (c->tc->task_state != 1) {
-		pr_err("image core-%d.img: task state %u (only live tasks are supported yet)", rc->pid,
-		       c->tc->task_state);
+	if (main && c->tc->task_state == TASK_DEAD) {
+		rc->zombie = true;
+		return 0;
+	}
+	if (!c->thread_info || !c->thread_core || !c->thread_info->gpregs) {
+		pr_err("image core-%d.img lacks registers", rc->pid);
+		return -1;
+	}
+	if (main && c->tc->task_state != TASK_ALIVE && c->tc->task_state != TASK_STOPPED) {
+		pr_err("image core-%d.img: task state %u is not supported", rc->pid, c->tc->task_state);
 		return -1;
 	}
 	return 0;
 }
 
-static int load_images(struct rst_ctx *rc)
+static int load_cores(struct rst_ctx *rc)
+{
+	char name[64];
+	rc->core = calloc(rc->pe->n_threads, sizeof(CoreEntry *));
+	rc->th = calloc(rc->pe->n_threads, sizeof(struct victim));
+	if (!rc->core || !rc->th)
+		return -1;
+	for (size_t i = 0; i < rc->pe->n_threads; i++) {
+		snprintf(name, sizeof(name), "core-%u.img", rc->pe->threads[i]);
+		if (img_load_one(rc->dirfd, name, CORE_MAGIC, &core_entry__descriptor,
+				 (ProtobufCMessage **)&rc->core[i]) < 0 ||
+		    check_core(rc, rc->core[i], i == 0) < 0)
+			return -1;
+		if (rc->zombie)
+			return 0;
+	}
+	rc->nr_th = rc->pe->n_threads;
+	return 0;
+}
+
+static int load_task(struct rst_ctx *rc)
 {
 	char name[64];
 	TaskKobjIdsEntry *ids;
+	uint32_t pages_id = 0;
 
-	if (load_inventory(rc) < 0 || load_pstree(rc) < 0)
+	if (load_cores(rc) < 0)
 		return -1;
-	snprintf(name, sizeof(name), "core-%d.img", rc->pid);
-	if (img_load_one(rc->dirfd, name, CORE_MAGIC, &core_entry__descriptor, (ProtobufCMessage **)&rc->core) < 0 ||
-	    check_core(rc) < 0)
-		return -1;
+	if (rc->zombie)
+		return 0;
 	snprintf(name, sizeof(name), "mm-%d.img", rc->pid);
 	if (img_load_one(rc->dirfd, name, MM_MAGIC, &mm_entry__descriptor, (ProtobufCMessage **)&rc->mm) < 0)
 		return -1;
@@ -177,20 +238,33 @@ static int load_images(struct rst_ctx *rc)
 		return -1;
 	snprintf(name, sizeof(name), "fdinfo-%u.img", ids->files_id);
 	img_free(ids);
-	if (load_all_entries(rc, name, FDINFO_MAGIC, &fdinfo_entry__descriptor, (void ***)&rc->fdinfo,
-			     &rc->nr_fdinfo, false) < 0)
+	if (load_all(rc->dirfd, name, FDINFO_MAGIC, &fdinfo_entry__descriptor, (void ***)&rc->fdinfo,
+		     &rc->nr_fdinfo, false, NULL) < 0)
 		return -1;
 	snprintf(name, sizeof(name), "pagemap-%d.img", rc->pid);
-	if (load_all_entries(rc, name, PAGEMAP_MAGIC, &pagemap_entry__descriptor, (void ***)&rc->pagemap,
-			     &rc->nr_pagemap, true) < 0)
+	if (load_all(rc->dirfd, name, PAGEMAP_MAGIC, &pagemap_entry__descriptor, (void ***)&rc->pagemap,
+		     &rc->nr_pagemap, true, &pages_id) < 0)
 		return -1;
-	if (files_load(&rc->files, rc->dirfd) < 0)
-		return -1;
+	snprintf(rc->pages_name, sizeof(rc->pages_name), "pages-%u.img", pages_id);
 	rc->vma_fd = calloc(rc->mm->n_vmas + 1, sizeof(int));
 	return rc->vma_fd ? 0 : -1;
 }
 
-/* ---- the pid ---- */
+static int load_images(struct rst_tree *tr)
+{
+	if (load_inventory(tr) < 0 || load_pstree(tr) < 0)
+		return -1;
+	for (int i = 0; i < tr->nr; i++)
+		if (load_task(&tr->t[i]) < 0 || link_parent(tr, i) < 0)
+			return -1;
+	if (tr->t[0].zombie) {
+		pr_err("the root of the tree (pid %d) is a zombie", tr->t[0].pid);
+		return -1;
+	}
+	return files_load(&tr->files, tr->dirfd);
+}
+
+/* ---- pids ---- */
 
 static bool pid_taken(pid_t pid, char *state)
 {
@@ -224,39 +298,16 @@ static int wait_pid_free(pid_t pid)
 	return 0;
 }
 
-static long clone3_set_tid(pid_t pid)
+static int check_pids_free(struct rst_tree *tr)
 {
-	struct clone_args args;
-	memset(&args, 0, sizeof(args));
-	args.exit_signal = SIGCHLD;
-	args.set_tid = (uint64_t)&pid;
-	args.set_tid_size = 1;
-	return syscall(SYS_clone3, &args, sizeof(args));
+	if (tr->new_pidns)
+		return 0;
+	for (int i = 0; i < tr->nr; i++)
+		for (size_t t = 0; t < tr->t[i].pe->n_threads; t++)
+			if (wait_pid_free(tr->t[i].pe->threads[t]) < 0)
+				return -1;
+	return 0;
 }
-
-/* A pid number stays allocated while it is still some live process's
- * group or session id (children of the dumped task often are); those
- * children may be about to exit, so retry for a while. */
-static pid_t clone_with_pid(pid_t pid)
-{
-	for (int ms = 0;; ms += 10) {
-		long ret = clone3_set_tid(pid);
-		if (ret >= 0)
-			return ret;
-		if (errno != EEXIST) {
-			pr_perror("can't create a process with pid %d", pid);
-			return -1;
-		}
-		if (ms >= PID_FREE_WAIT_MS) {
-			pr_err("pid %d is busy: it is still the process group or session id of "
-			       "other processes", pid);
-			return -1;
-		}
-		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
-	}
-}
-
-/* ---- child side ---- */
 
 static int max_image_fd(const struct rst_ctx *rc)
 {
@@ -267,164 +318,28 @@ static int max_image_fd(const struct rst_ctx *rc)
 	return max;
 }
 
-static int install_fds(struct rst_ctx *rc)
-{
-	for (int i = 0; i < rc->nr_fdinfo; i++) {
-		const FdinfoEntry *fdi = rc->fdinfo[i];
-		int fd = -1;
-		if (fdi->fd >= (uint32_t)rc->service_base) {
-			pr_err("image fdinfo: fd %u out of range", fdi->fd);
-			return -1;
-		}
-		/* An earlier fd of the same file: share its description. */
-		for (int j = 0; j < i && fd < 0; j++)
-			if (rc->fdinfo[j]->id == fdi->id)
-				fd = dup(rc->fdinfo[j]->fd);
-		if (fd < 0) {
-			const FileEntry *fe = files_find(&rc->files, fdi->id);
-			const struct fd_kind *kind = fe ? fd_kind_of(fe->type) : NULL;
-			if (!kind) {
-				pr_err("image fdinfo: fd %u refers to %s file %u", fdi->fd,
-				       fe ? "an unsupported" : "a missing", fdi->id);
-				return -1;
-			}
-			fd = kind->open(&rc->files, fe, fdi->flags);
-		}
-		if (fd < 0)
-			return -1;
-		if (fd != (int)fdi->fd) {
-			if (dup2(fd, fdi->fd) < 0) {
-				pr_perror("can't install fd %u", fdi->fd);
-				return -1;
-			}
-			close(fd);
-		}
-		if (fcntl(fdi->fd, F_SETFD, fdi->flags & FD_CLOEXEC) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* Closes every fd below the service range that the image doesn't have. */
-static void close_foreign_fds(const struct rst_ctx *rc)
-{
-	for (int fd = 0; fd < rc->service_base; fd++) {
-		bool keep = false;
-		for (int i = 0; i < rc->nr_fdinfo && !keep; i++)
-			keep = rc->fdinfo[i]->fd == (uint32_t)fd;
-		if (!keep)
-			close(fd);
-	}
-}
-
-static int open_service(const char *what, int fd, int at)
-{
-	if (fd < 0)
-		return -1;
-	if (dup2(fd, at) < 0) {
-		pr_perror("can't place the %s fd", what);
-		return -1;
-	}
-	close(fd);
-	return at;
-}
-
 static void plan_service_fds(struct rst_ctx *rc)
 {
+	rc->service_base = max_image_fd(rc) + 1;
+	if (rc->service_base < 10)
+		rc->service_base = 10;
 	int next = rc->service_base;
 	rc->log_fd = next;
 	next += 2;
+	rc->sync_fd = next++;
 	rc->tty_fd = next++;
 	rc->pages_fd = next++;
 	rc->exe_fd = next++;
 	rst_mem_plan_fds(rc, &next);
 }
 
-static int child_service_fds(struct rst_ctx *rc)
-{
-	int next = rc->log_fd;
-	/* Our own logging must survive the fds being replaced. */
-	if (log_move_fds(&next) < 0)
-		return -1;
-	if (rc->o->shell_job) {
-		int t = isatty(0) ? 0 : isatty(1) ? 1 : isatty(2) ? 2 : -1;
-		rc->files.shell_tty_fd = t >= 0 ? open_service("terminal", dup(t), rc->tty_fd) : -1;
-	}
-	int pfd = openat(rc->dirfd, "pages-1.img", O_RDONLY | O_CLOEXEC);
-	if (pfd < 0)
-		pr_perror("can't open pages-1.img");
-	if (open_service("pages image", pfd, rc->pages_fd) < 0)
-		return -1;
-	const FileEntry *exe = files_find(&rc->files, rc->mm->exe_file_id);
-	if (!exe || !exe->reg) {
-		pr_err("image mm-%d.img: its executable (file %u) is not in files.img", rc->pid,
-		       rc->mm->exe_file_id);
-		return -1;
-	}
-	if (open_service("executable", reg_file_open(exe->reg, O_RDONLY), rc->exe_fd) < 0)
-		return -1;
-	return rst_mem_open_fds(rc);
-}
-
-static int child_session(struct rst_ctx *rc)
-{
-	if (rc->o->shell_job)
-		return 0;	/* stays in the session and group of the shell */
-	if (rc->pe->sid == (uint32_t)rc->pid && setsid() < 0) {
-		pr_perror("pid %d: can't become a session leader", rc->pid);
-		return -1;
-	}
-	if (rc->pe->pgid == (uint32_t)rc->pid && rc->pe->sid != (uint32_t)rc->pid && setpgid(0, 0) < 0) {
-		pr_perror("pid %d: can't lead its process group", rc->pid);
-		return -1;
-	}
-	return 0;
-}
-
-static int child_fs(struct rst_ctx *rc)
-{
-	const FileEntry *cwd = files_find(&rc->files, rc->fs->cwd_id);
-	const FileEntry *root = files_find(&rc->files, rc->fs->root_id);
-	if (!cwd || !cwd->reg || !root || !root->reg) {
-		pr_err("image fs-%d.img refers to missing files", rc->pid);
-		return -1;
-	}
-	if (strcmp(root->reg->name, "/") && chroot(root->reg->name) < 0) {
-		pr_perror("pid %d: can't change root to %s", rc->pid, root->reg->name);
-		return -1;
-	}
-	if (chdir(cwd->reg->name) < 0) {
-		pr_perror("pid %d: can't change directory to %s", rc->pid, cwd->reg->name);
-		return -1;
-	}
-	umask(rc->fs->has_umask ? rc->fs->umask : 022);
-	return 0;
-}
-
-static void restore_child(struct rst_ctx *rc, pid_t parent)
-{
-	/* If stasis dies before the task is complete, so does the task. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		_exit(1);
-	if (child_session(rc) < 0 || child_service_fds(rc) < 0 || child_fs(rc) < 0 ||
-	    install_fds(rc) < 0)
-		_exit(1);
-	close_foreign_fds(rc);
-	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0) {
-		pr_perror("pid %d: can't let stasis trace it", rc->pid);
-		_exit(1);
-	}
-	raise(SIGSTOP);
-	_exit(1);	/* not reached: stasis rebuilds us from here */
-}
-
-/* ---- tracer side ---- */
+/* ---- rebuilding each process ---- */
 
 static int unregister_own_rseq(struct rst_ctx *rc)
 {
 	struct rseq_config cfg;
 	long ret;
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, rc->pid, sizeof(cfg), &cfg) < 0) {
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, rc->real_pid, sizeof(cfg), &cfg) < 0) {
 		pr_perror("pid %d: can't read rseq registration", rc->pid);
 		return -1;
 	}
@@ -434,29 +349,52 @@ static int unregister_own_rseq(struct rst_ctx *rc)
 			  cfg.rseq_abi_size, RSEQ_FLAG_UNREGISTER, cfg.signature, 0, 0);
 }
 
-static int finish_task(struct rst_ctx *rc)
+static int drop_service(struct rst_ctx *rc)
 {
 	long ret;
 	/* service fds and the scratch area go; nothing of stasis is left */
+	rc->cur = &rc->th[0];
 	if (rst_inject(rc, "close of service fds", &ret, SYS_close_range, rc->service_base, ~0u, 0, 0, 0, 0) < 0 ||
 	    rst_inject(rc, "scratch unmap", &ret, SYS_munmap, rc->scratch, RST_SCRATCH_SIZE, 0, 0, 0, 0) < 0)
 		return -1;
-	return rst_task_regs(rc);
+	return 0;
 }
 
 static int rebuild_task(struct rst_ctx *rc)
 {
-	if (infect_attach_stopped(&rc->v, rc->pid) < 0)
+	rc->cur = &rc->th[0];
+	if (infect_seize(&rc->th[0], rc->real_pid) < 0)
 		return -1;
-	if (infect_set_vdso(&rc->v, getauxval(AT_SYSINFO_EHDR)) < 0 || infect_block_signals(&rc->v) < 0)
+	if (infect_set_vdso(rc->cur, getauxval(AT_SYSINFO_EHDR)) < 0 || infect_block_signals(rc->cur) < 0)
 		return -1;
 	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_mm_fields(rc) < 0)
 		return -1;
-	if (rst_task_state(rc) < 0 || finish_task(rc) < 0)
+	if (rst_process_state(rc) < 0 || rst_threads_create(rc) < 0)
 		return -1;
-	if (ptrace(PTRACE_DETACH, rc->pid, NULL, 0) < 0) {
-		pr_perror("pid %d: can't let it run", rc->pid);
+	for (int i = 0; i < rc->nr_th; i++)
+		if (rst_thread_state(rc, i) < 0)
+			return -1;
+	if (drop_service(rc) < 0)
 		return -1;
+	for (int i = 0; i < rc->nr_th; i++)
+		if (rst_thread_regs(rc, i) < 0)
+			return -1;
+	return 0;
+}
+
+/* Every process runs from here; a stopped one goes back to its stop. */
+static int resume_task(struct rst_ctx *rc)
+{
+	const TaskCoreEntry *tc = rc->core[0]->tc;
+	int stop = 0;
+	if (tc->task_state == TASK_STOPPED)
+		stop = tc->has_stop_signo && tc->stop_signo ? (int)tc->stop_signo : SIGSTOP;
+	for (int i = rc->nr_th - 1; i >= 0; i--) {
+		if (ptrace(PTRACE_DETACH, rc->th[i].pid, NULL, i == 0 ? stop : 0) < 0) {
+			pr_perror("pid %d: can't let thread %d run", rc->pid, rc->th[i].pid);
+			return -1;
+		}
+		rc->th[i].attached = false;
 	}
 	return 0;
 }
@@ -484,70 +422,81 @@ static int wait_restored(pid_t pid)
 	return 128 + WTERMSIG(status);
 }
 
-static void kill_created(pid_t pid)
+static void unload_task(struct rst_ctx *rc)
 {
-	int status;
-	if (pid <= 0)
-		return;
-	kill(pid, SIGKILL);
-	while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR)
-		;
-}
-
-static void unload(struct rst_ctx *rc)
-{
-	files_unload(&rc->files);
 	for (int i = 0; i < rc->nr_fdinfo; i++)
 		img_free(rc->fdinfo[i]);
 	for (int i = 0; i < rc->nr_pagemap; i++)
 		img_free(rc->pagemap[i]);
+	for (size_t i = 0; rc->core && rc->pe && i < rc->pe->n_threads; i++)
+		if (rc->core[i])
+			img_free(rc->core[i]);
+	free(rc->core);
+	free(rc->th);
 	free(rc->fdinfo);
 	free(rc->pagemap);
 	free(rc->vma_fd);
 	if (rc->pe) img_free(rc->pe);
-	if (rc->core) img_free(rc->core);
 	if (rc->mm) img_free(rc->mm);
 	if (rc->fs) img_free(rc->fs);
 }
 
+static void unload(struct rst_tree *tr)
+{
+	for (int i = 0; i < tr->nr; i++)
+		unload_task(&tr->t[i]);
+	free(tr->t);
+	files_unload(&tr->files);
+}
+
+static int restore_tree(struct rst_tree *tr)
+{
+	if (rst_tree_fork(tr) < 0)
+		return -1;
+	for (int i = 0; i < tr->nr; i++)
+		if (!tr->t[i].zombie && rebuild_task(&tr->t[i]) < 0)
+			return -1;
+	for (int i = 0; i < tr->nr; i++)
+		if (!tr->t[i].zombie && resume_task(&tr->t[i]) < 0)
+			return -1;
+	return 0;
+}
+
 int stasis_restore(const struct opts *o)
 {
-	struct rst_ctx rc = { .o = o };
-	pid_t pid = -1;
+	struct rst_tree tr = { .o = o, .sync = { -1, -1 } };
 	int ret = 1;
 
-	rc.files.o = o;
-	rc.files.shell_tty_fd = -1;
-	rc.dirfd = img_dir_open(o->images_dir, false);
-	if (rc.dirfd < 0)
+	tr.files.o = o;
+	tr.files.shell_tty_fd = -1;
+	tr.dirfd = img_dir_open(o->images_dir, false);
+	if (tr.dirfd < 0)
 		return 1;
-	if (load_images(&rc) < 0 || wait_pid_free(rc.pid) < 0)
+	if (load_images(&tr) < 0 || check_pids_free(&tr) < 0)
 		goto out;
-	rc.service_base = max_image_fd(&rc) + 1;
-	if (rc.service_base < 10)
-		rc.service_base = 10;
-	plan_service_fds(&rc);
-	pid_t parent = getpid();
-	pid = clone_with_pid(rc.pid);
-	if (pid == 0)
-		restore_child(&rc, parent);
-	if (pid < 0)
-		goto out;
-	if (pid != rc.pid) {
-		pr_err("pid %d: the kernel gave pid %d instead", rc.pid, pid);
+	for (int i = 0; i < tr.nr; i++)
+		if (!tr.t[i].zombie)
+			plan_service_fds(&tr.t[i]);
+	if (restore_tree(&tr) < 0) {
+		rst_tree_kill(&tr);
 		goto out;
 	}
-	if (rebuild_task(&rc) < 0)
+	pid_t root = tr.t[0].real_pid;
+	pr_info("Restore finished successfully: %d processes, root pid %d", tr.nr, root);
+	if (o->pidfile && write_pidfile(o->pidfile, root) < 0) {
+		rst_tree_kill(&tr);
 		goto out;
-	pr_info("Restore finished successfully: pid %d runs", pid);
-	if (o->pidfile && write_pidfile(o->pidfile, pid) < 0)
-		goto out;
-	ret = o->detach ? 0 : wait_restored(pid);
-	pid = -1;	/* it is the user's now */
+	}
+	close(tr.sync[0]);
+	close(tr.sync[1]);
+	tr.sync[0] = tr.sync[1] = -1;
+	ret = o->detach ? 0 : wait_restored(root);
 out:
-	if (pid > 0)
-		kill_created(pid);
-	unload(&rc);
-	close(rc.dirfd);
+	if (tr.sync[0] >= 0) {
+		close(tr.sync[0]);
+		close(tr.sync[1]);
+	}
+	unload(&tr);
+	close(tr.dirfd);
 	return ret;
 }

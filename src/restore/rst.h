@@ -1,5 +1,5 @@
-/* Restore of one process: what is loaded from the images and shared by the
- * steps of restore.c, mem.c and task.c. */
+/* Restore of a process tree: what is loaded from the images and shared by
+ * the steps of restore.c (order), tree.c (forking), mem.c and task.c. */
 #ifndef STASIS_RST_H
 #define STASIS_RST_H
 
@@ -14,31 +14,52 @@
 /* Scratch area mapped in the new task for syscall arguments. */
 #define RST_SCRATCH_SIZE (64u << 10)
 
+/* One process of the tree. */
 struct rst_ctx {
 	const struct opts *o;
 	int dirfd;
-	pid_t pid;
+	pid_t pid;		/* its pid, as the images and the task see it */
+	pid_t real_pid;		/* the same task in our pid namespace */
+	int parent;		/* index in the tree, -1 for the root */
+	bool zombie;
 	PstreeEntry *pe;
-	CoreEntry *core;
+	CoreEntry **core;	/* per thread, the main one first */
 	MmEntry *mm;
 	FsEntry *fs;
 	FdinfoEntry **fdinfo;
 	int nr_fdinfo;
 	PagemapEntry **pagemap;
 	int nr_pagemap;
-	struct rst_files files;
+	struct rst_files *files;	/* files.img, shared by the tree */
+	char pages_name[32];
 
 	/* Service fds of the new task, numbered from service_base: what the
 	 * injected syscalls use, closed before it runs. */
 	int service_base;
 	int log_fd;		/* first of two: log file, stderr */
 	int tty_fd;
-	int pages_fd, exe_fd;
+	int pages_fd, exe_fd, sync_fd;
 	int *vma_fd;		/* per VMA index, -1 if not file-backed */
 
-	struct victim v;
+	struct victim *th;	/* per thread; th[0] is the main thread */
+	int nr_th;
+	struct victim *cur;	/* where syscalls are injected */
 	uint64_t scratch;
 };
+
+struct rst_tree {
+	const struct opts *o;
+	int dirfd;
+	struct rst_ctx *t;
+	int nr;
+	struct rst_files files;
+	int sync[2];		/* tasks report ready (with their creds) here */
+	bool new_pidns;
+};
+
+/* restore/tree.c */
+int rst_tree_fork(struct rst_tree *tr);		/* creates every task, returns when all are ready */
+void rst_tree_kill(struct rst_tree *tr);	/* kills what was created */
 
 /* restore/mem.c */
 /* Service fd numbers are planned before the fork so that both sides know
@@ -48,10 +69,12 @@ int rst_mem_open_fds(struct rst_ctx *rc);			/* child side */
 int rst_mem_rebuild(struct rst_ctx *rc);			/* ptracer side */
 int rst_mm_fields(struct rst_ctx *rc);
 /* restore/task.c */
-int rst_task_state(struct rst_ctx *rc);
-int rst_task_regs(struct rst_ctx *rc);
+int rst_process_state(struct rst_ctx *rc);	/* process-wide, main thread */
+int rst_threads_create(struct rst_ctx *rc);
+int rst_thread_state(struct rst_ctx *rc, int idx);
+int rst_thread_regs(struct rst_ctx *rc, int idx);
 
-/* Injected syscall that must succeed; what names it in the error. */
+/* Injected syscall (into rc->cur) that must succeed; what names it in the error. */
 int rst_inject(struct rst_ctx *rc, const char *what, long *ret, long nr, long a1, long a2,
 	       long a3, long a4, long a5, long a6);
 int rst_scratch_write(struct rst_ctx *rc, size_t off, const void *buf, size_t len);

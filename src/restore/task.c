@@ -9,6 +9,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <sys/time.h>
 #include <unistd.h>
 #include <linux/capability.h>
@@ -225,35 +226,48 @@ static bool creds_are_ours(const CredsEntry *c)
 	       caps64(c->cap_inh, c->n_cap_inh) == 0;
 }
 
-int rst_task_state(struct rst_ctx *rc)
+/* What the whole process shares, set through its main thread. */
+int rst_process_state(struct rst_ctx *rc)
 {
-	const TaskCoreEntry *tc = rc->core->tc;
-	const ThreadCoreEntry *th = rc->core->thread_core;
+	const TaskCoreEntry *tc = rc->core[0]->tc;
 
+	rc->cur = &rc->th[0];
 	if (rst_sigactions(rc, tc) < 0)
 		return -1;
 	if (tc->timers && rst_itimers(rc, tc->timers) < 0)
 		return -1;
 	if (tc->rlimits && rst_rlimits(rc, tc->rlimits) < 0)
 		return -1;
-	if (inject_ok(rc, "personality", SYS_personality, tc->personality, 0, 0, 0) < 0 ||
-	    rst_comm(rc, tc->comm) < 0)
+	if (inject_ok(rc, "personality", SYS_personality, tc->personality, 0, 0, 0) < 0)
 		return -1;
 	if (tc->has_child_subreaper && tc->child_subreaper &&
 	    inject_ok(rc, "child subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0) < 0)
 		return -1;
+	return rst_pending(rc, tc->signals_s, true);
+}
+
+/* What each thread has of its own; credentials last, since dropping root
+ * would stop the calls after it. */
+int rst_thread_state(struct rst_ctx *rc, int idx)
+{
+	const CoreEntry *core = rc->core[idx];
+	const ThreadCoreEntry *th = core->thread_core;
+
+	rc->cur = &rc->th[idx];
 	if (th->sas && rst_sas(rc, th->sas) < 0)
 		return -1;
 	if (inject_ok(rc, "robust futex list", SYS_set_robust_list, th->futex_rla, th->futex_rla_len, 0, 0) < 0)
 		return -1;
-	if (rc->core->thread_info->clear_tid_addr &&
-	    inject_ok(rc, "clear_child_tid", SYS_set_tid_address, rc->core->thread_info->clear_tid_addr, 0, 0, 0) < 0)
+	if (core->thread_info->clear_tid_addr &&
+	    inject_ok(rc, "clear_child_tid", SYS_set_tid_address, core->thread_info->clear_tid_addr, 0, 0, 0) < 0)
 		return -1;
-	if (th->has_sched_nice && setpriority(PRIO_PROCESS, rc->pid, th->sched_nice) < 0)
+	if (th->has_sched_nice && setpriority(PRIO_PROCESS, rc->cur->pid, th->sched_nice) < 0)
 		pr_warn("pid %d: can't restore nice value %d: %m", rc->pid, th->sched_nice);
 	if (rst_rseq(rc, th->rseq_entry) < 0)
 		return -1;
-	if (rst_pending(rc, tc->signals_s, true) < 0 || rst_pending(rc, th->signals_p, false) < 0)
+	if (rst_comm(rc, th->comm ? th->comm : (idx == 0 ? core->tc->comm : NULL)) < 0)
+		return -1;
+	if (rst_pending(rc, th->signals_p, false) < 0)
 		return -1;
 	/* The parent-death signal guarded the restore; now it is the task's own. */
 	if (inject_ok(rc, "parent death signal", SYS_prctl, PR_SET_PDEATHSIG,
@@ -264,28 +278,81 @@ int rst_task_state(struct rst_ctx *rc)
 	return 0;
 }
 
-int rst_task_regs(struct rst_ctx *rc)
+int rst_thread_regs(struct rst_ctx *rc, int idx)
 {
 	struct user_regs_struct regs;
 	uint8_t xsave[XSAVE_BUF_MAX];
 	size_t xlen = sizeof(xsave);
-	const ThreadCoreEntry *th = rc->core->thread_core;
-	uint64_t mask = th->has_blk_sigset ? th->blk_sigset : rc->core->tc->blk_sigset;
+	const CoreEntry *core = rc->core[idx];
+	const ThreadCoreEntry *th = core->thread_core;
+	uint64_t mask = th->has_blk_sigset ? th->blk_sigset : rc->core[0]->tc->blk_sigset;
+	pid_t tid = rc->th[idx].pid;
 
-	if (infect_get_xsave(rc->pid, xsave, &xlen) < 0 ||
-	    regs_from_image(rc->core->thread_info, &regs, xsave, xlen) < 0)
+	if (infect_get_xsave(tid, xsave, &xlen) < 0 ||
+	    regs_from_image(core->thread_info, &regs, xsave, xlen) < 0)
 		return -1;
-	if (infect_set_xsave(rc->pid, xsave, xlen) < 0)
+	if (infect_set_xsave(tid, xsave, xlen) < 0)
 		return -1;
-	if (ptrace(PTRACE_SETREGS, rc->pid, NULL, &regs) < 0) {
-		pr_perror("pid %d: can't set registers", rc->pid);
+	if (ptrace(PTRACE_SETREGS, tid, NULL, &regs) < 0) {
+		pr_perror("pid %d: can't set registers of thread %d", rc->pid, tid);
 		return -1;
 	}
 	mask &= ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
-	if (ptrace(PTRACE_SETSIGMASK, rc->pid, sizeof(mask), &mask) < 0) {
-		pr_perror("pid %d: can't set blocked signals", rc->pid);
+	if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(mask), &mask) < 0) {
+		pr_perror("pid %d: can't set blocked signals of thread %d", rc->pid, tid);
 		return -1;
 	}
-	rc->v.sigmask_changed = false;
+	rc->th[idx].sigmask_changed = false;
+	return 0;
+}
+
+/* Threads are cloned by the main thread with their old tids; with
+ * PTRACE_O_TRACECLONE each comes to life stopped and traced by us. */
+struct clone3_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+		set_tid_size, cgroup;
+};
+
+#define SCR_CLONE (SCR_ARG + 1024)
+
+static int create_thread(struct rst_ctx *rc, int idx)
+{
+	pid_t tid = rc->pe->threads[idx];
+	struct clone3_args a = {
+		.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
+		.set_tid = rc->scratch + SCR_CLONE + sizeof(a),
+		.set_tid_size = 1,
+	};
+	long ret;
+
+	rc->cur = &rc->th[0];
+	if (rst_scratch_write(rc, SCR_CLONE, &a, sizeof(a)) < 0 ||
+	    rst_scratch_write(rc, SCR_CLONE + sizeof(a), &tid, sizeof(tid)) < 0)
+		return -1;
+	rc->th[0].last_clone = 0;
+	if (rst_inject(rc, "thread", &ret, SYS_clone3, rc->scratch + SCR_CLONE, sizeof(a), 0, 0, 0, 0) < 0)
+		return -1;
+	if (!rc->th[0].last_clone) {
+		pr_err("pid %d: thread %d was created but not reported to us", rc->pid, tid);
+		return -1;
+	}
+	struct victim *v = &rc->th[idx];
+	if (infect_attach_new_thread(v, rc->th[0].last_clone) < 0)
+		return -1;
+	v->syscall_ip = rc->th[0].syscall_ip;
+	return 0;
+}
+
+int rst_threads_create(struct rst_ctx *rc)
+{
+	if (rc->nr_th < 2)
+		return 0;
+	if (ptrace(PTRACE_SETOPTIONS, rc->th[0].pid, 0, PTRACE_O_TRACECLONE) < 0) {
+		pr_perror("pid %d: can't trace its thread creation", rc->pid);
+		return -1;
+	}
+	for (int i = 1; i < rc->nr_th; i++)
+		if (create_thread(rc, i) < 0)
+			return -1;
 	return 0;
 }

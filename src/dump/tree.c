@@ -1,0 +1,199 @@
+/* Seizing a whole tree: every thread of every process under the root,
+ * each stopped by ptrace. Threads are listed again until a listing brings
+ * nothing new (a thread may be cloning while we seize its siblings); once a
+ * process's threads are all stopped it can make no new children, so its
+ * children list is final. Zombies are recorded, not seized. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dump/dump.h"
+#include "util/log.h"
+
+static struct dump_ctx *tree_add(struct dump_tree *tr, pid_t pid, int parent)
+{
+	if (tr->nr == tr->cap) {
+		int cap = tr->cap ? tr->cap * 2 : 16;
+		struct dump_ctx *n = realloc(tr->t, cap * sizeof(*n));
+		if (!n) {
+			pr_err("out of memory listing the tree");
+			return NULL;
+		}
+		tr->t = n;
+		tr->cap = cap;
+	}
+	struct dump_ctx *dc = &tr->t[tr->nr++];
+	memset(dc, 0, sizeof(*dc));
+	dc->o = tr->o;
+	dc->dirfd = tr->dirfd;
+	dc->files = &tr->files;
+	dc->id = tr->nr;
+	dc->pid = pid;
+	dc->parent = parent;
+	return dc;
+}
+
+static bool have_thread(const struct dump_ctx *dc, pid_t tid)
+{
+	for (int i = 0; i < dc->nr_th; i++)
+		if (dc->th[i].pid == tid)
+			return true;
+	return false;
+}
+
+static int seize_thread(struct dump_ctx *dc, pid_t tid)
+{
+	struct victim *n = realloc(dc->th, (dc->nr_th + 1) * sizeof(*n));
+	pid_t *ns = realloc(dc->ns_tid, (dc->nr_th + 1) * sizeof(*ns));
+	if (n)
+		dc->th = n;
+	if (ns)
+		dc->ns_tid = ns;
+	if (!n || !ns) {
+		pr_err("out of memory");
+		return -1;
+	}
+	if (infect_seize(&dc->th[dc->nr_th], tid) < 0) {
+		/* a thread that exited under us is simply gone */
+		if (tid != dc->pid && kill(tid, 0) < 0 && errno == ESRCH)
+			return 0;
+		return -1;
+	}
+	dc->nr_th++;
+	dc->seized = true;
+	return 1;
+}
+
+/* Seizes threads until a fresh listing holds none we don't have. The main
+ * thread (tid == pid) is seized first and stays first. */
+static int seize_threads(struct dump_ctx *dc)
+{
+	int added;
+	if (seize_thread(dc, dc->pid) <= 0)
+		return -1;
+	do {
+		pid_t *tids;
+		int nr;
+		added = 0;
+		if (proc_list_threads(dc->pid, &tids, &nr) < 0)
+			return -1;
+		for (int i = 0; i < nr; i++) {
+			if (have_thread(dc, tids[i]))
+				continue;
+			int r = seize_thread(dc, tids[i]);
+			if (r < 0) {
+				free(tids);
+				return -1;
+			}
+			added += r;
+		}
+		free(tids);
+	} while (added);
+	dc->stopped = dc->th[0].group_stop_sig != 0;
+	dc->stop_sig = dc->th[0].group_stop_sig;
+	return 0;
+}
+
+static int translate_ids(struct dump_tree *tr, struct dump_ctx *dc)
+{
+	int lvl = tr->ns_level;
+	dc->ns_pid = proc_ns_pid(dc->pid, lvl);
+	for (int i = 0; i < dc->nr_th; i++)
+		dc->ns_tid[i] = proc_ns_pid(dc->th[i].pid, lvl);
+	dc->ns_ppid = dc->parent >= 0 ? tr->t[dc->parent].ns_pid : 0;
+	/* group and session leaders may have exited: keep the number then */
+	dc->ns_pgid = lvl ? proc_ns_pid(dc->stat.pgid, lvl) : dc->stat.pgid;
+	dc->ns_sid = lvl ? proc_ns_pid(dc->stat.sid, lvl) : dc->stat.sid;
+	if (!dc->ns_pid) {
+		pr_err("pid %d: can't tell its pid in the tree's namespace", dc->pid);
+		return -1;
+	}
+	if (lvl && (!dc->ns_pgid || !dc->ns_sid)) {
+		pr_err("pid %d: its process group or session is outside the tree's pid namespace", dc->pid);
+		return -1;
+	}
+	return 0;
+}
+
+static int seize_process(struct dump_tree *tr, pid_t pid, int parent);
+
+static int seize_children(struct dump_tree *tr, int idx)
+{
+	for (int i = 0; i < tr->t[idx].nr_th; i++) {
+		pid_t *kids;
+		int nr;
+		if (proc_list_children(tr->t[idx].pid, tr->t[idx].th[i].pid, &kids, &nr) < 0)
+			return -1;
+		for (int k = 0; k < nr; k++)
+			if (seize_process(tr, kids[k], idx) < 0) {
+				free(kids);
+				return -1;
+			}
+		free(kids);
+	}
+	return 0;
+}
+
+static int seize_process(struct dump_tree *tr, pid_t pid, int parent)
+{
+	struct dump_ctx *dc = tree_add(tr, pid, parent);
+	int idx = tr->nr - 1;
+
+	if (!dc || proc_parse_stat(pid, &dc->stat) < 0)
+		return -1;
+	if (dc->stat.state == 'Z' || dc->stat.state == 'X') {
+		dc->zombie = true;
+		dc->exit_code = dc->stat.exit_code;
+	} else if (seize_threads(dc) < 0) {
+		return -1;
+	}
+	/* re-read: the stat before the stop may be stale */
+	dc = &tr->t[idx];
+	if (!dc->zombie && (proc_parse_stat(pid, &dc->stat) < 0 || proc_parse_status(pid, &dc->status) < 0))
+		return -1;
+	if (translate_ids(tr, dc) < 0)
+		return -1;
+	return dc->zombie ? 0 : seize_children(tr, idx);
+}
+
+int tree_seize(struct dump_tree *tr, pid_t root)
+{
+	struct proc_status st;
+	if (kill(root, 0) < 0 && errno == ESRCH) {
+		pr_err("pid %d: no such process", root);
+		return -1;
+	}
+	if (proc_parse_status(root, &st) < 0)
+		return -1;
+	tr->ns_level = st.nr_nspid ? st.nr_nspid - 1 : 0;
+	return seize_process(tr, root, -1);
+}
+
+static void release_task(struct dump_ctx *dc, bool kill_tasks)
+{
+	int status;
+	if (!dc->seized)
+		return;
+	if (kill_tasks) {
+		kill(dc->pid, SIGKILL);
+		/* Reap the trace links so the real parent sees the death at once. */
+		for (int i = 0; i < dc->nr_th; i++)
+			while (waitpid(dc->th[i].pid, &status, __WALL) < 0 && errno == EINTR)
+				;
+	} else {
+		for (int i = 0; i < dc->nr_th; i++)
+			if (dc->th[i].attached)
+				infect_cure(&dc->th[i]);
+	}
+	dc->seized = false;
+}
+
+void tree_release(struct dump_tree *tr, bool kill_tasks)
+{
+	for (int i = 0; i < tr->nr; i++)
+		release_task(&tr->t[i], kill_tasks);
+}

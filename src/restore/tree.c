@@ -1,0 +1,368 @@
+/* Creating the tree: every process is forked by its own parent with
+ * clone3(set_tid), so parents, pids, sessions and groups come out as they
+ * were. Each new process runs stasis code first: it joins its session and
+ * group, forks its children, opens its fds and the files its mappings
+ * need, reports ready over a socket (whose credentials tell us its pid in
+ * our namespace) and waits for stasis to seize it. A zombie is forked and
+ * exits at once with its old status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/sched.h>
+
+#include "restore/rst.h"
+#include "util/log.h"
+
+#define PID_FREE_WAIT_MS 5000
+#define READY_TIMEOUT_MS 30000
+
+struct ready_msg {
+	int idx;
+	int ok;
+};
+
+static long clone3_set_tid(pid_t pid, uint64_t flags)
+{
+	struct clone_args args;
+	memset(&args, 0, sizeof(args));
+	args.flags = flags;
+	args.exit_signal = SIGCHLD;
+	args.set_tid = (uint64_t)&pid;
+	args.set_tid_size = 1;
+	return syscall(SYS_clone3, &args, sizeof(args));
+}
+
+/* A pid number stays allocated while it is still some live process's
+ * group or session id (children of a dumped task often are); those may be
+ * about to exit, so retry for a while. */
+static pid_t clone_with_pid(pid_t pid, uint64_t flags)
+{
+	for (int ms = 0;; ms += 10) {
+		long ret = clone3_set_tid(pid, flags);
+		if (ret >= 0)
+			return ret;
+		if (errno != EEXIST) {
+			pr_perror("can't create a process with pid %d", pid);
+			return -1;
+		}
+		if (ms >= PID_FREE_WAIT_MS) {
+			pr_err("pid %d is busy: it is still the process group or session id of "
+			       "other processes", pid);
+			return -1;
+		}
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	}
+}
+
+/* ---- in the new process ---- */
+
+static int install_fds(struct rst_ctx *rc)
+{
+	for (int i = 0; i < rc->nr_fdinfo; i++) {
+		const FdinfoEntry *fdi = rc->fdinfo[i];
+		int fd = -1;
+		if (fdi->fd >= (uint32_t)rc->service_base) {
+			pr_err("image fdinfo: fd %u out of range", fdi->fd);
+			return -1;
+		}
+		/* An earlier fd of the same file: share its description. */
+		for (int j = 0; j < i && fd < 0; j++)
+			if (rc->fdinfo[j]->id == fdi->id)
+				fd = dup(rc->fdinfo[j]->fd);
+		if (fd < 0) {
+			const FileEntry *fe = files_find(rc->files, fdi->id);
+			const struct fd_kind *kind = fe ? fd_kind_of(fe->type) : NULL;
+			if (!kind) {
+				pr_err("image fdinfo: fd %u refers to %s file %u", fdi->fd,
+				       fe ? "an unsupported" : "a missing", fdi->id);
+				return -1;
+			}
+			fd = kind->open(rc->files, fe, fdi->flags);
+		}
+		if (fd < 0)
+			return -1;
+		if (fd != (int)fdi->fd) {
+			if (dup2(fd, fdi->fd) < 0) {
+				pr_perror("can't install fd %u", fdi->fd);
+				return -1;
+			}
+			close(fd);
+		}
+		if (fcntl(fdi->fd, F_SETFD, fdi->flags & FD_CLOEXEC) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Closes every fd below the service range that the image doesn't have. */
+static void close_foreign_fds(const struct rst_ctx *rc)
+{
+	for (int fd = 0; fd < rc->service_base; fd++) {
+		bool keep = false;
+		for (int i = 0; i < rc->nr_fdinfo && !keep; i++)
+			keep = rc->fdinfo[i]->fd == (uint32_t)fd;
+		if (!keep)
+			close(fd);
+	}
+}
+
+static int open_service(const char *what, int fd, int at)
+{
+	if (fd < 0)
+		return -1;
+	if (dup2(fd, at) < 0) {
+		pr_perror("can't place the %s fd", what);
+		return -1;
+	}
+	if (fd != at)
+		close(fd);
+	return at;
+}
+
+static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
+{
+	int next = rc->log_fd;
+	/* Our own logging must survive the fds being replaced. */
+	if (log_move_fds(&next) < 0 || open_service("sync", dup(tr->sync[1]), rc->sync_fd) < 0)
+		return -1;
+	if (rc->o->shell_job) {
+		int t = isatty(0) ? 0 : isatty(1) ? 1 : isatty(2) ? 2 : -1;
+		rc->files->shell_tty_fd = t >= 0 ? open_service("terminal", dup(t), rc->tty_fd) : -1;
+	}
+	int pfd = openat(rc->dirfd, rc->pages_name, O_RDONLY | O_CLOEXEC);
+	if (pfd < 0)
+		pr_perror("can't open %s", rc->pages_name);
+	if (open_service("pages image", pfd, rc->pages_fd) < 0)
+		return -1;
+	const FileEntry *exe = files_find(rc->files, rc->mm->exe_file_id);
+	if (!exe || !exe->reg) {
+		pr_err("image mm-%d.img: its executable (file %u) is not in files.img", rc->pid,
+		       rc->mm->exe_file_id);
+		return -1;
+	}
+	if (open_service("executable", reg_file_open(exe->reg, O_RDONLY), rc->exe_fd) < 0)
+		return -1;
+	return rst_mem_open_fds(rc);
+}
+
+static bool in_tree(const struct rst_tree *tr, pid_t pid)
+{
+	for (int i = 0; i < tr->nr; i++)
+		if (tr->t[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* Session first (it must come before children are made), then group. A
+ * session or group led from outside the tree is not ours to recreate: the
+ * task stays in stasis's. With --shell-job the root stays in the shell's
+ * session and group (the terminal's foreground job), and so do tasks that
+ * were in the root's group. */
+static int child_session(const struct rst_tree *tr, const struct rst_ctx *rc)
+{
+	pid_t sid = rc->pe->sid, pgid = rc->pe->pgid, root = tr->t[0].pid;
+	bool job = rc->o->shell_job;
+
+	if (job && rc->parent < 0)
+		return 0;
+	if (sid == rc->pid) {
+		if (setsid() < 0) {
+			pr_perror("pid %d: can't become a session leader", rc->pid);
+			return -1;
+		}
+		return 0;
+	}
+	if ((job && pgid == root) || (pgid != rc->pid && !in_tree(tr, pgid)))
+		return 0;
+	if (getpgid(0) != pgid && setpgid(0, pgid) < 0) {
+		pr_perror("pid %d: can't join process group %d", rc->pid, pgid);
+		return -1;
+	}
+	return 0;
+}
+
+static int child_fs(const struct rst_ctx *rc)
+{
+	const FileEntry *cwd = files_find(rc->files, rc->fs->cwd_id);
+	const FileEntry *root = files_find(rc->files, rc->fs->root_id);
+	if (!cwd || !cwd->reg || !root || !root->reg) {
+		pr_err("image fs-%d.img refers to missing files", rc->pid);
+		return -1;
+	}
+	if (strcmp(root->reg->name, "/") && chroot(root->reg->name) < 0) {
+		pr_perror("pid %d: can't change root to %s", rc->pid, root->reg->name);
+		return -1;
+	}
+	if (chdir(cwd->reg->name) < 0) {
+		pr_perror("pid %d: can't change directory to %s", rc->pid, cwd->reg->name);
+		return -1;
+	}
+	umask(rc->fs->has_umask ? rc->fs->umask : 022);
+	return 0;
+}
+
+/* Tells stasis we are ready (or not); the kernel adds our pid as stasis
+ * sees it. */
+static void report(int fd, int idx, int ok)
+{
+	struct ready_msg m = { idx, ok };
+	struct ucred cred = { getpid(), getuid(), getgid() };
+	char cbuf[CMSG_SPACE(sizeof(cred))];
+	struct iovec iov = { &m, sizeof(m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_CREDENTIALS;
+	c->cmsg_len = CMSG_LEN(sizeof(cred));
+	memcpy(CMSG_DATA(c), &cred, sizeof(cred));
+	while (sendmsg(fd, &mh, 0) < 0 && errno == EINTR)
+		;
+}
+
+static void task_main(struct rst_tree *tr, int idx);
+
+static int fork_children(struct rst_tree *tr, int idx)
+{
+	for (int j = 0; j < tr->nr; j++) {
+		if (tr->t[j].parent != idx)
+			continue;
+		pid_t pid = clone_with_pid(tr->t[j].pid, 0);
+		if (pid == 0)
+			task_main(tr, j);
+		if (pid < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void zombie_main(struct rst_tree *tr, struct rst_ctx *rc)
+{
+	int status = rc->core[0]->tc->exit_code;
+	child_session(tr, rc);
+	if (WIFSIGNALED(status)) {
+		signal(WTERMSIG(status), SIG_DFL);
+		prctl(PR_SET_DUMPABLE, 0);	/* no core file for a replayed death */
+		kill(getpid(), WTERMSIG(status));
+	}
+	_exit(WEXITSTATUS(status));
+}
+
+static void task_main(struct rst_tree *tr, int idx)
+{
+	struct rst_ctx *rc = &tr->t[idx];
+
+	/* If our parent dies before the tree is complete, so do we. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (rc->zombie)
+		zombie_main(tr, rc);
+	if (child_session(tr, rc) < 0 || fork_children(tr, idx) < 0 ||
+	    child_service_fds(tr, rc) < 0 || child_fs(rc) < 0 || install_fds(rc) < 0) {
+		report(tr->sync[1], idx, 0);
+		_exit(1);
+	}
+	close_foreign_fds(rc);
+	report(rc->sync_fd, idx, 1);
+	for (;;)
+		pause();	/* stasis seizes us here and rebuilds us */
+}
+
+/* ---- in stasis ---- */
+
+static int recv_ready(struct rst_tree *tr, int *idx, pid_t *real)
+{
+	struct ready_msg m;
+	struct ucred cred;
+	char cbuf[CMSG_SPACE(sizeof(cred))];
+	struct iovec iov = { &m, sizeof(m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	if (recvmsg(tr->sync[0], &mh, MSG_DONTWAIT) != sizeof(m))
+		return -1;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	if (!c || c->cmsg_type != SCM_CREDENTIALS || m.idx < 0 || m.idx >= tr->nr)
+		return -1;
+	memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+	*idx = m.idx;
+	*real = cred.pid;
+	return m.ok ? 0 : -2;
+}
+
+static int wait_all_ready(struct rst_tree *tr, pid_t root)
+{
+	int want = 0, got = 0, status;
+	for (int i = 0; i < tr->nr; i++)
+		want += !tr->t[i].zombie;
+	for (int ms = 0; got < want; ) {
+		struct pollfd p = { tr->sync[0], POLLIN, 0 };
+		int n = poll(&p, 1, 100);
+		if (n > 0) {
+			int idx;
+			pid_t real;
+			int r = recv_ready(tr, &idx, &real);
+			if (r == -2)
+				return -1;	/* the task said why */
+			if (r == 0) {
+				tr->t[idx].real_pid = real;
+				got++;
+			}
+			continue;
+		}
+		ms += 100;
+		if (waitpid(root, &status, WNOHANG) == root) {
+			pr_err("pid %d: the root of the tree died while it was being restored", tr->t[0].pid);
+			return -1;
+		}
+		if (ms >= READY_TIMEOUT_MS) {
+			pr_err("only %d of %d processes of the tree came up in %d s", got, want,
+			       READY_TIMEOUT_MS / 1000);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int rst_tree_fork(struct rst_tree *tr)
+{
+	int one = 1;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, tr->sync) < 0 ||
+	    setsockopt(tr->sync[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
+		pr_perror("can't make the restore's sync socket");
+		return -1;
+	}
+	pid_t root = clone_with_pid(tr->t[0].pid, tr->new_pidns ? CLONE_NEWPID : 0);
+	if (root == 0)
+		task_main(tr, 0);
+	if (root < 0)
+		return -1;
+	tr->t[0].real_pid = root;
+	return wait_all_ready(tr, root);
+}
+
+void rst_tree_kill(struct rst_tree *tr)
+{
+	int status;
+	/* Children die with their parents (PDEATHSIG) until they are rebuilt;
+	 * the ones already rebuilt are killed one by one. */
+	for (int i = tr->nr - 1; i >= 0; i--)
+		if (tr->t[i].real_pid > 0)
+			kill(tr->t[i].real_pid, SIGKILL);
+	for (int i = 0; i < tr->nr; i++)
+		for (int t = 0; t < tr->t[i].nr_th; t++)
+			if (tr->t[i].th && tr->t[i].th[t].attached)
+				while (waitpid(tr->t[i].th[t].pid, &status, __WALL) < 0 && errno == EINTR)
+					;
+	if (tr->t[0].real_pid > 0)
+		while (waitpid(tr->t[0].real_pid, &status, 0) < 0 && errno == EINTR)
+			;
+}

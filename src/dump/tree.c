@@ -180,8 +180,9 @@ static void release_task(struct dump_ctx *dc, bool kill_tasks)
 		return;
 	if (kill_tasks) {
 		kill(dc->pid, SIGKILL);
-		/* Reap the trace links so the real parent sees the death at once. */
-		for (int i = 0; i < dc->nr_th; i++)
+		/* Reap the trace links so the real parent sees the death at once;
+		 * the leader's death is reported only after its threads'. */
+		for (int i = dc->nr_th - 1; i >= 0; i--)
 			while (waitpid(dc->th[i].pid, &status, __WALL) < 0 && errno == EINTR)
 				;
 	} else {

@@ -358,7 +358,7 @@ void rst_tree_kill(struct rst_tree *tr)
 		if (tr->t[i].real_pid > 0)
 			kill(tr->t[i].real_pid, SIGKILL);
 	for (int i = 0; i < tr->nr; i++)
-		for (int t = 0; t < tr->t[i].nr_th; t++)
+		for (int t = tr->t[i].nr_th - 1; t >= 0; t--)
 			if (tr->t[i].th && tr->t[i].th[t].attached)
 				while (waitpid(tr->t[i].th[t].pid, &status, __WALL) < 0 && errno == EINTR)
 					;

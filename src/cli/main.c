@@ -36,10 +36,12 @@ static void usage(FILE *f)
 "                          user's; restore puts it on the terminal of stasis\n"
 "  -d, --restore-detached  restore: return once the process runs\n"
 "      --pidfile FILE      restore: write the restored pid to FILE\n"
+"      --new-pidns         restore: into a new pid namespace whose init is stasis,\n"
+"                          so the old pids are always free (clones side by side)\n"
 "  -h, --help\n");
 }
 
-enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY };
+enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS };
 
 static int parse_verbosity(const char *arg, int *level)
 {
@@ -77,6 +79,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "shell-job", no_argument, NULL, 'j' },
 		{ "restore-detached", no_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+		{ "new-pidns", no_argument, NULL, OPT_NEW_PIDNS },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -100,6 +103,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'j': o->shell_job = true; break;
 		case 'd': o->detach = true; break;
 		case OPT_PIDFILE: o->pidfile = optarg; break;
+		case OPT_NEW_PIDNS: o->new_pidns = true; break;
 		case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: return -1;	/* getopt named the bad option */

@@ -15,6 +15,7 @@ struct opts {
 	bool shell_job;
 	bool detach;		/* restore -d */
 	const char *pidfile;
+	bool new_pidns;		/* restore into a fresh pid namespace */
 };
 
 #endif

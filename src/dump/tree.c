@@ -105,15 +105,12 @@ static int translate_ids(struct dump_tree *tr, struct dump_ctx *dc)
 	for (int i = 0; i < dc->nr_th; i++)
 		dc->ns_tid[i] = proc_ns_pid(dc->th[i].pid, lvl);
 	dc->ns_ppid = dc->parent >= 0 ? tr->t[dc->parent].ns_pid : 0;
-	/* group and session leaders may have exited: keep the number then */
+	/* A group or session led from outside the namespace is 0 there, as
+	 * getsid() inside tells; restore then leaves the task in its own. */
 	dc->ns_pgid = lvl ? proc_ns_pid(dc->stat.pgid, lvl) : dc->stat.pgid;
 	dc->ns_sid = lvl ? proc_ns_pid(dc->stat.sid, lvl) : dc->stat.sid;
 	if (!dc->ns_pid) {
 		pr_err("pid %d: can't tell its pid in the tree's namespace", dc->pid);
-		return -1;
-	}
-	if (lvl && (!dc->ns_pgid || !dc->ns_sid)) {
-		pr_err("pid %d: its process group or session is outside the tree's pid namespace", dc->pid);
 		return -1;
 	}
 	return 0;
@@ -173,28 +170,34 @@ int tree_seize(struct dump_tree *tr, pid_t root)
 	return seize_process(tr, root, -1);
 }
 
-static void release_task(struct dump_ctx *dc, bool kill_tasks)
+static void reap_traced(struct dump_ctx *dc)
 {
 	int status;
-	if (!dc->seized)
-		return;
-	if (kill_tasks) {
-		kill(dc->pid, SIGKILL);
-		/* Reap the trace links so the real parent sees the death at once;
-		 * the leader's death is reported only after its threads'. */
-		for (int i = dc->nr_th - 1; i >= 0; i--)
-			while (waitpid(dc->th[i].pid, &status, __WALL) < 0 && errno == EINTR)
-				;
-	} else {
-		for (int i = 0; i < dc->nr_th; i++)
-			if (dc->th[i].attached)
-				infect_cure(&dc->th[i]);
-	}
+	/* the leader's death is reported only after its threads' */
+	for (int i = dc->nr_th - 1; i >= 0; i--)
+		while (waitpid(dc->th[i].pid, &status, __WALL) < 0 && errno == EINTR)
+			;
 	dc->seized = false;
 }
 
 void tree_release(struct dump_tree *tr, bool kill_tasks)
 {
+	if (!kill_tasks) {
+		for (int i = 0; i < tr->nr; i++) {
+			struct dump_ctx *dc = &tr->t[i];
+			for (int t = 0; dc->seized && t < dc->nr_th; t++)
+				if (dc->th[t].attached)
+					infect_cure(&dc->th[t]);
+			dc->seized = false;
+		}
+		return;
+	}
 	for (int i = 0; i < tr->nr; i++)
-		release_task(&tr->t[i], kill_tasks);
+		if (tr->t[i].seized)
+			kill(tr->t[i].pid, SIGKILL);
+	/* Reap the trace links, children first: a dying namespace init
+	 * waits for its children, which wait for us. */
+	for (int i = tr->nr - 1; i >= 0; i--)
+		if (tr->t[i].seized)
+			reap_traced(&tr->t[i]);
 }

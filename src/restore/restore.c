@@ -464,7 +464,7 @@ static int restore_tree(struct rst_tree *tr)
 
 int stasis_restore(const struct opts *o)
 {
-	struct rst_tree tr = { .o = o, .sync = { -1, -1 } };
+	struct rst_tree tr = { .o = o, .sync = { -1, -1 }, .new_pidns = o->new_pidns };
 	int ret = 1;
 
 	tr.files.o = o;
@@ -472,12 +472,17 @@ int stasis_restore(const struct opts *o)
 	tr.dirfd = img_dir_open(o->images_dir, false);
 	if (tr.dirfd < 0)
 		return 1;
-	if (load_images(&tr) < 0 || check_pids_free(&tr) < 0)
+	if (load_images(&tr) < 0)
+		goto out;
+	/* A tree dumped as its own pid namespace (root pid 1) needs a new one. */
+	if (tr.t[0].pid == 1)
+		tr.new_pidns = true;
+	if (check_pids_free(&tr) < 0)
 		goto out;
 	for (int i = 0; i < tr.nr; i++)
 		if (!tr.t[i].zombie)
 			plan_service_fds(&tr.t[i]);
-	if (restore_tree(&tr) < 0) {
+	if (restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
 		rst_tree_kill(&tr);
 		goto out;
 	}
@@ -490,7 +495,7 @@ int stasis_restore(const struct opts *o)
 	close(tr.sync[0]);
 	close(tr.sync[1]);
 	tr.sync[0] = tr.sync[1] = -1;
-	ret = o->detach ? 0 : wait_restored(root);
+	ret = o->detach ? 0 : wait_restored(tr.first);
 out:
 	if (tr.sync[0] >= 0) {
 		close(tr.sync[0]);

@@ -55,11 +55,15 @@ struct rst_tree {
 	struct rst_files files;
 	int sync[2];		/* tasks report ready (with their creds) here */
 	bool new_pidns;
+	pid_t first;		/* our child: the root, or the namespace's init */
+	int init_ctl[2];	/* tells the init the restore is done */
+	bool has_init;
 };
 
 /* restore/tree.c */
 int rst_tree_fork(struct rst_tree *tr);		/* creates every task, returns when all are ready */
 void rst_tree_kill(struct rst_tree *tr);	/* kills what was created */
+int rst_tree_done(struct rst_tree *tr);	/* the init of --new-pidns may outlive us */
 
 /* restore/mem.c */
 /* Service fd numbers are planned before the fork so that both sides know

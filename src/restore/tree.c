@@ -31,14 +31,15 @@ struct ready_msg {
 	int ok;
 };
 
+/* pid 0: any pid. */
 static long clone3_set_tid(pid_t pid, uint64_t flags)
 {
 	struct clone_args args;
 	memset(&args, 0, sizeof(args));
 	args.flags = flags;
 	args.exit_signal = SIGCHLD;
-	args.set_tid = (uint64_t)&pid;
-	args.set_tid_size = 1;
+	args.set_tid = pid ? (uint64_t)&pid : 0;
+	args.set_tid_size = pid ? 1 : 0;
 	return syscall(SYS_clone3, &args, sizeof(args));
 }
 
@@ -320,7 +321,8 @@ static int wait_all_ready(struct rst_tree *tr, pid_t root)
 		}
 		ms += 100;
 		if (waitpid(root, &status, WNOHANG) == root) {
-			pr_err("pid %d: the root of the tree died while it was being restored", tr->t[0].pid);
+			pr_err("pid %d: the %s died while the tree was being restored", tr->t[0].pid,
+			       tr->has_init ? "init of its pid namespace" : "root of the tree");
 			return -1;
 		}
 		if (ms >= READY_TIMEOUT_MS) {
@@ -332,6 +334,40 @@ static int wait_all_ready(struct rst_tree *tr, pid_t root)
 	return 0;
 }
 
+/* The init of a --new-pidns restore (when the tree's root was not an
+ * init itself): it forks the root, and once stasis says the restore is
+ * done it stays as the namespace's reaper, exiting with the root's status.
+ * If stasis dies first, so does it, and with it the whole namespace. */
+static void init_main(struct rst_tree *tr)
+{
+	char c;
+	int status;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	close(tr->init_ctl[1]);
+	prctl(PR_SET_NAME, "stasis-init");
+	pid_t root = clone_with_pid(tr->t[0].pid, 0);
+	if (root == 0)
+		task_main(tr, 0);
+	if (root < 0)
+		_exit(1);
+	if (read(tr->init_ctl[0], &c, 1) != 1)
+		_exit(1);
+	prctl(PR_SET_PDEATHSIG, 0);
+	if (write(tr->init_ctl[0], "a", 1) != 1)
+		_exit(1);
+	/* From here on: a plain reaper. Drop what stasis had open. */
+	for (int fd = 0; fd < 1024; fd++)
+		close(fd);
+	for (;;) {
+		pid_t p = wait(&status);
+		if (p < 0 && errno == ECHILD)
+			_exit(0);
+		if (p == root)
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	}
+}
+
 int rst_tree_fork(struct rst_tree *tr)
 {
 	int one = 1;
@@ -340,13 +376,41 @@ int rst_tree_fork(struct rst_tree *tr)
 		pr_perror("can't make the restore's sync socket");
 		return -1;
 	}
-	pid_t root = clone_with_pid(tr->t[0].pid, tr->new_pidns ? CLONE_NEWPID : 0);
-	if (root == 0)
-		task_main(tr, 0);
-	if (root < 0)
+	/* A root that was pid 1 is the init of its new namespace itself. */
+	tr->has_init = tr->new_pidns && tr->t[0].pid != 1;
+	if (tr->has_init) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tr->init_ctl) < 0) {
+			pr_perror("can't make the init's control socket");
+			return -1;
+		}
+		tr->first = clone3_set_tid(0, CLONE_NEWPID);
+		if (tr->first == 0)
+			init_main(tr);
+		close(tr->init_ctl[0]);
+		if (tr->first < 0)
+			pr_perror("can't create a pid namespace");
+	} else {
+		tr->first = clone_with_pid(tr->t[0].pid, tr->new_pidns ? CLONE_NEWPID : 0);
+		if (tr->first == 0)
+			task_main(tr, 0);
+		tr->t[0].real_pid = tr->first;
+	}
+	if (tr->first < 0)
 		return -1;
-	tr->t[0].real_pid = root;
-	return wait_all_ready(tr, root);
+	return wait_all_ready(tr, tr->first);
+}
+
+int rst_tree_done(struct rst_tree *tr)
+{
+	char c;
+	if (!tr->has_init)
+		return 0;
+	if (write(tr->init_ctl[1], "g", 1) != 1 || read(tr->init_ctl[1], &c, 1) != 1) {
+		pr_err("the init of the new pid namespace died");
+		return -1;
+	}
+	close(tr->init_ctl[1]);
+	return 0;
 }
 
 void rst_tree_kill(struct rst_tree *tr)
@@ -362,7 +426,9 @@ void rst_tree_kill(struct rst_tree *tr)
 			if (tr->t[i].th && tr->t[i].th[t].attached)
 				while (waitpid(tr->t[i].th[t].pid, &status, __WALL) < 0 && errno == EINTR)
 					;
-	if (tr->t[0].real_pid > 0)
-		while (waitpid(tr->t[0].real_pid, &status, 0) < 0 && errno == EINTR)
+	if (tr->first > 0) {
+		kill(tr->first, SIGKILL);
+		while (waitpid(tr->first, &status, 0) < 0 && errno == EINTR)
 			;
+	}
 }

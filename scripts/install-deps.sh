@@ -8,6 +8,7 @@ have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_hdr() { [ -e "/usr/include/$1" ]; }
 
 have_cmd gcc || need+=(gcc)
+have_hdr assert.h || need+=(libc6-dev)
 have_cmd make || need+=(make)
 have_cmd protoc-c || need+=(protobuf-c-compiler)
 have_hdr protobuf-c/protobuf-c.h || need+=(libprotobuf-c-dev)
@@ -17,6 +18,7 @@ have_cmd script || need+=(bsdutils)      # `script` gives tests a real terminal
 have_cmd setsid || need+=(util-linux)
 have_cmd bc || need+=(bc)
 have_cmd pgrep || need+=(procps)
+have_cmd unshare || need+=(util-linux)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

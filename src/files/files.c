@@ -264,6 +264,14 @@ const FileEntry *files_find(const struct rst_files *rf, uint32_t id)
 	return NULL;
 }
 
+int files_index(const struct rst_files *rf, uint32_t id)
+{
+	for (int i = 0; i < rf->nr; i++)
+		if (rf->e[i]->id == id)
+			return i;
+	return -1;
+}
+
 const struct fd_kind *fd_kind_of(FdTypes type)
 {
 	for (size_t k = 0; k < NR_KINDS; k++)

@@ -78,6 +78,7 @@ int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int di
 /* Restore: load files.img and tty-info.img, find an entry by id. */
 int files_load(struct rst_files *rf, int dirfd);
 const FileEntry *files_find(const struct rst_files *rf, uint32_t id);
+int files_index(const struct rst_files *rf, uint32_t id);	/* -1 if absent */
 const struct fd_kind *fd_kind_of(FdTypes type);
 void files_unload(struct rst_files *rf);
 

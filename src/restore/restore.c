@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -309,6 +310,34 @@ static int check_pids_free(struct rst_tree *tr)
 	return 0;
 }
 
+/* The pool sits above every task's service fds and every fd stasis has. */
+static int plan_pool(struct rst_tree *tr)
+{
+	int *fds, nr, base = 0;
+	struct rlimit rl;
+
+	for (int i = 0; i < tr->nr; i++)
+		if (!tr->t[i].zombie && tr->t[i].service_end > base)
+			base = tr->t[i].service_end;
+	if (proc_list_fds(getpid(), &fds, &nr) < 0)
+		return -1;
+	if (nr && fds[nr - 1] >= base)
+		base = fds[nr - 1] + 1;
+	free(fds);
+	tr->pool_base = base;
+	/* Limits come back with each task's image; until then, room for all. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)(base + tr->files.nr) > rl.rlim_cur) {
+		pr_err("the tree needs fds up to %d, above the open files limit %lu", base + tr->files.nr,
+		       (unsigned long)rl.rlim_cur);
+		return -1;
+	}
+	return 0;
+}
+
 static int max_image_fd(const struct rst_ctx *rc)
 {
 	int max = 2;
@@ -327,10 +356,10 @@ static void plan_service_fds(struct rst_ctx *rc)
 	rc->log_fd = next;
 	next += 2;
 	rc->sync_fd = next++;
-	rc->tty_fd = next++;
 	rc->pages_fd = next++;
 	rc->exe_fd = next++;
 	rst_mem_plan_fds(rc, &next);
+	rc->service_end = next;
 }
 
 /* ---- rebuilding each process ---- */
@@ -482,6 +511,10 @@ int stasis_restore(const struct opts *o)
 	for (int i = 0; i < tr.nr; i++)
 		if (!tr.t[i].zombie)
 			plan_service_fds(&tr.t[i]);
+	if (plan_pool(&tr) < 0)
+		goto out;
+	if (o->shell_job)
+		tr.files.shell_tty_fd = isatty(0) ? 0 : isatty(1) ? 1 : isatty(2) ? 2 : -1;
 	if (restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
 		rst_tree_kill(&tr);
 		goto out;

@@ -37,9 +37,9 @@ struct rst_ctx {
 	 * injected syscalls use, closed before it runs. */
 	int service_base;
 	int log_fd;		/* first of two: log file, stderr */
-	int tty_fd;
 	int pages_fd, exe_fd, sync_fd;
 	int *vma_fd;		/* per VMA index, -1 if not file-backed */
+	int service_end;	/* one past the last service fd */
 
 	struct victim *th;	/* per thread; th[0] is the main thread */
 	int nr_th;
@@ -58,6 +58,7 @@ struct rst_tree {
 	pid_t first;		/* our child: the root, or the namespace's init */
 	int init_ctl[2];	/* tells the init the restore is done */
 	bool has_init;
+	int pool_base;		/* see tree.c: one fd per files.img entry */
 };
 
 /* restore/tree.c */

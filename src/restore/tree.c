@@ -67,37 +67,71 @@ static pid_t clone_with_pid(pid_t pid, uint64_t flags)
 
 /* ---- in the new process ---- */
 
-static int install_fds(struct rst_ctx *rc)
+/* The file pool: every open file description the tree needs is opened
+ * once, at pool_base + its index in files.img, by the highest process that
+ * needs it (itself or a descendant), before that process forks; its
+ * descendants inherit it. So fds shared across fork or dup stay one open
+ * file description, with one offset, as they were. */
+static bool is_ancestor_or_self(const struct rst_tree *tr, int a, int j)
+{
+	for (; j >= 0; j = tr->t[j].parent)
+		if (j == a)
+			return true;
+	return false;
+}
+
+static int pool_open_one(struct rst_tree *tr, const FdinfoEntry *fdi)
+{
+	int idx = files_index(&tr->files, fdi->id);
+	if (idx < 0) {
+		pr_err("image fdinfo: fd %u refers to a missing file %u", fdi->fd, fdi->id);
+		return -1;
+	}
+	int at = tr->pool_base + idx;
+	if (fcntl(at, F_GETFD) >= 0)
+		return 0;	/* inherited from an ancestor, or opened already */
+	const FileEntry *fe = tr->files.e[idx];
+	const struct fd_kind *kind = fd_kind_of(fe->type);
+	if (!kind) {
+		pr_err("image fdinfo: fd %u refers to file %u of an unsupported type", fdi->fd, fdi->id);
+		return -1;
+	}
+	int fd = kind->open(&tr->files, fe, fdi->flags);
+	if (fd < 0)
+		return -1;
+	if (dup2(fd, at) < 0) {
+		pr_perror("can't place file %u in the pool", fdi->id);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int pool_open(struct rst_tree *tr, int idx)
+{
+	for (int j = 0; j < tr->nr; j++) {
+		if (tr->t[j].zombie || !is_ancestor_or_self(tr, idx, j))
+			continue;
+		for (int i = 0; i < tr->t[j].nr_fdinfo; i++)
+			if (pool_open_one(tr, tr->t[j].fdinfo[i]) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+static int install_fds(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	for (int i = 0; i < rc->nr_fdinfo; i++) {
 		const FdinfoEntry *fdi = rc->fdinfo[i];
-		int fd = -1;
 		if (fdi->fd >= (uint32_t)rc->service_base) {
 			pr_err("image fdinfo: fd %u out of range", fdi->fd);
 			return -1;
 		}
-		/* An earlier fd of the same file: share its description. */
-		for (int j = 0; j < i && fd < 0; j++)
-			if (rc->fdinfo[j]->id == fdi->id)
-				fd = dup(rc->fdinfo[j]->fd);
-		if (fd < 0) {
-			const FileEntry *fe = files_find(rc->files, fdi->id);
-			const struct fd_kind *kind = fe ? fd_kind_of(fe->type) : NULL;
-			if (!kind) {
-				pr_err("image fdinfo: fd %u refers to %s file %u", fdi->fd,
-				       fe ? "an unsupported" : "a missing", fdi->id);
-				return -1;
-			}
-			fd = kind->open(rc->files, fe, fdi->flags);
-		}
-		if (fd < 0)
+		int from = tr->pool_base + files_index(&tr->files, fdi->id);
+		if (dup2(from, fdi->fd) < 0) {
+			pr_perror("can't install fd %u", fdi->fd);
 			return -1;
-		if (fd != (int)fdi->fd) {
-			if (dup2(fd, fdi->fd) < 0) {
-				pr_perror("can't install fd %u", fdi->fd);
-				return -1;
-			}
-			close(fd);
 		}
 		if (fcntl(fdi->fd, F_SETFD, fdi->flags & FD_CLOEXEC) < 0)
 			return -1;
@@ -136,10 +170,6 @@ static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 	/* Our own logging must survive the fds being replaced. */
 	if (log_move_fds(&next) < 0 || open_service("sync", dup(tr->sync[1]), rc->sync_fd) < 0)
 		return -1;
-	if (rc->o->shell_job) {
-		int t = isatty(0) ? 0 : isatty(1) ? 1 : isatty(2) ? 2 : -1;
-		rc->files->shell_tty_fd = t >= 0 ? open_service("terminal", dup(t), rc->tty_fd) : -1;
-	}
 	int pfd = openat(rc->dirfd, rc->pages_name, O_RDONLY | O_CLOEXEC);
 	if (pfd < 0)
 		pr_perror("can't open %s", rc->pages_name);
@@ -267,8 +297,8 @@ static void task_main(struct rst_tree *tr, int idx)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (rc->zombie)
 		zombie_main(tr, rc);
-	if (child_session(tr, rc) < 0 || fork_children(tr, idx) < 0 ||
-	    child_service_fds(tr, rc) < 0 || child_fs(rc) < 0 || install_fds(rc) < 0) {
+	if (child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 || fork_children(tr, idx) < 0 ||
+	    child_service_fds(tr, rc) < 0 || child_fs(rc) < 0 || install_fds(tr, rc) < 0) {
 		report(tr->sync[1], idx, 0);
 		_exit(1);
 	}

@@ -18,6 +18,7 @@
 #include "dump/dump.h"
 #include "image/img.h"
 #include "image/magic.h"
+#include "image/vma.h"
 #include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
 #include "util/log.h"
@@ -204,6 +205,29 @@ static int dump_one(struct dump_ctx *dc)
 	return dump_fs(dc) < 0 ? -1 : dump_ids(dc);
 }
 
+/* Shared anonymous memory that two processes map (made before a fork)
+ * would come back as two private copies: refuse it rather than split it. */
+static int check_shared_anon(struct dump_tree *tr, int upto)
+{
+	const struct dump_ctx *b = &tr->t[upto];
+	for (size_t v = 0; v < b->mm.n_vmas; v++) {
+		const VmaEntry *e = b->mm.vmas[v];
+		if (!(e->status & VMA_ANON_SHARED))
+			continue;
+		for (int i = 0; i < upto; i++) {
+			const struct dump_ctx *a = &tr->t[i];
+			for (size_t w = 0; w < a->mm.n_vmas; w++)
+				if ((a->mm.vmas[w]->status & VMA_ANON_SHARED) && a->mm.vmas[w]->shmid == e->shmid) {
+					pr_err("pid %d and pid %d share anonymous memory at %#lx; "
+					       "shared memory between processes is not supported yet",
+					       a->pid, b->pid, (unsigned long)e->start);
+					return -1;
+				}
+		}
+	}
+	return 0;
+}
+
 /* Leaves a task as found: scratch page gone, registers and mask back. */
 static void undo_injection(struct dump_ctx *dc)
 {
@@ -231,7 +255,7 @@ int stasis_dump(const struct opts *o)
 	if (tree_seize(&tr, o->pid) < 0)
 		goto out;
 	for (int i = 0; i < tr.nr; i++)
-		if (dump_one(&tr.t[i]) < 0)
+		if (dump_one(&tr.t[i]) < 0 || check_shared_anon(&tr, i) < 0)
 			goto out;
 	if (files_write(&tr.files, tr.dirfd) < 0 || dump_pstree(&tr) < 0 || write_inventory(&tr) < 0)
 		goto out;

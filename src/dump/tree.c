@@ -98,6 +98,16 @@ static int seize_threads(struct dump_ctx *dc)
 	return 0;
 }
 
+/* Lets go of the threads of a process we could not seize whole. */
+static void release_partial(struct dump_ctx *dc)
+{
+	for (int i = 0; i < dc->nr_th; i++)
+		if (dc->th[i].attached)
+			infect_cure(&dc->th[i]);
+	dc->nr_th = 0;
+	dc->seized = false;
+}
+
 static int translate_ids(struct dump_tree *tr, struct dump_ctx *dc)
 {
 	int lvl = tr->ns_level;
@@ -142,11 +152,24 @@ static int seize_process(struct dump_tree *tr, pid_t pid, int parent)
 
 	if (!dc || proc_parse_stat(pid, &dc->stat) < 0)
 		return -1;
+	if (dc->stat.state != 'Z' && dc->stat.state != 'X' && seize_threads(dc) < 0) {
+		/* It may have exited between the listing and the seize. */
+		release_partial(dc);
+		if (kill(pid, 0) < 0 && errno == ESRCH) {
+			pr_info("pid %d exited during the dump; it is not part of the tree any more", pid);
+			free(dc->th);
+			free(dc->ns_tid);
+			tr->nr--;
+			return 0;
+		}
+		if (proc_parse_stat(pid, &dc->stat) < 0)
+			return -1;
+		if (dc->stat.state != 'Z' && dc->stat.state != 'X')
+			return -1;
+	}
 	if (dc->stat.state == 'Z' || dc->stat.state == 'X') {
 		dc->zombie = true;
 		dc->exit_code = dc->stat.exit_code;
-	} else if (seize_threads(dc) < 0) {
-		return -1;
 	}
 	/* re-read: the stat before the stop may be stale */
 	dc = &tr->t[idx];

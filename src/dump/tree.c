@@ -190,7 +190,13 @@ int tree_seize(struct dump_tree *tr, pid_t root)
 	if (proc_parse_status(root, &st) < 0)
 		return -1;
 	tr->ns_level = st.nr_nspid ? st.nr_nspid - 1 : 0;
-	return seize_process(tr, root, -1);
+	if (seize_process(tr, root, -1) < 0)
+		return -1;
+	if (!tr->nr) {
+		pr_err("pid %d: no such process", root);
+		return -1;
+	}
+	return 0;
 }
 
 static void reap_traced(struct dump_ctx *dc)

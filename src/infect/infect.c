@@ -119,8 +119,8 @@ int infect_seize(struct victim *v, pid_t pid)
 	memset(v, 0, sizeof(*v));
 	v->pid = pid;
 	if (ptrace(PTRACE_SEIZE, pid, NULL, 0) < 0) {
-		if (errno == ESRCH)
-			pr_err("pid %d: no such process", pid);
+		if (errno == ESRCH)	/* gone: the caller knows whether that matters */
+			pr_debug("pid %d: no such process", pid);
 		else
 			pr_perror("pid %d: can't seize with ptrace", pid);
 		return -1;

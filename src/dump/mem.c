@@ -5,9 +5,10 @@
  * and in private file mappings only the pages the task wrote (anonymous
  * copies); the rest comes back from the file. Present pages are found with
  * PAGEMAP_SCAN (6.7+) or, on older kernels, by reading /proc/PID/pagemap.
- * The data moves with process_vm_readv into a large buffer and one write()
- * per buffer. */
+ * The data moves with process_vm_readv into a large buffer and one pwrite()
+ * per buffer, in two threads for large dumps. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -176,89 +177,180 @@ static int scan_vma(struct dump_ctx *dc, int pm, const struct proc_vma *v, bool 
 	return ret < 0 ? -1 : 0;
 }
 
-/* ---- copying them ---- */
+/* ---- copying them ----
+ *
+ * The runs are split in two halves by bytes and copied by two threads at
+ * once, each into its own part of the pages file (pwrite at known
+ * offsets): reading the task's memory and filling the page cache then
+ * proceed on both cores. */
 
-/* Pages the task may not read itself (PROT_NONE, write-only) come
- * through /proc/PID/mem, which reads as a debugger does. */
-static int copy_unreadable(struct dump_ctx *dc, int memfd, const struct page_run *r, struct img *pages, char *buf)
+struct copy_job {
+	pid_t pid;
+	int out;			/* pages-ID.img */
+	uint64_t off;			/* where this job's bytes go in it */
+	const struct page_run *r;
+	size_t nr;
+	uint64_t first_start;		/* the first run may start midway */
+	uint64_t last_end;		/* the last run may end midway */
+	int ret;
+};
+
+static int put(struct copy_job *j, const char *buf, size_t len)
 {
-	for (uint64_t a = r->start; a < r->end;) {
-		size_t len = r->end - a < COPY_BUF ? r->end - a : COPY_BUF;
-		if (pread(memfd, buf, len, a) != (ssize_t)len) {
-			pr_perror("pid %d: can't read memory at %#lx", dc->pid, (unsigned long)a);
+	while (len) {
+		ssize_t n = pwrite(j->out, buf, len, j->off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			pr_perror("can't write the pages image");
 			return -1;
 		}
-		if (img_write_raw(pages, buf, len) < 0)
-			return -1;
-		a += len;
+		buf += n;
+		len -= n;
+		j->off += n;
 	}
 	return 0;
 }
 
-static int flush_batch(struct dump_ctx *dc, struct iovec *remote, int niov, char *buf, size_t fill,
-		       struct img *pages)
+/* Pages the task may not read itself (PROT_NONE, write-only) come
+ * through /proc/PID/mem, which reads as a debugger does. */
+static int copy_unreadable(struct copy_job *j, uint64_t start, uint64_t end, char *buf)
 {
-	struct iovec local = { buf, fill };
-	if (!niov)
-		return 0;
-	ssize_t n = process_vm_readv(dc->pid, &local, 1, remote, niov, 0);
-	if (n != (ssize_t)fill) {
-		pr_perror("pid %d: can't read memory at %#lx (got %zd of %zu bytes)", dc->pid,
-			  (unsigned long)remote[0].iov_base, n, fill);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", j->pid);
+	int memfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (memfd < 0) {
+		pr_perror("pid %d: can't open %s", j->pid, path);
 		return -1;
 	}
-	return img_write_raw(pages, buf, fill);
+	for (uint64_t a = start; a < end;) {
+		size_t len = end - a < COPY_BUF ? end - a : COPY_BUF;
+		if (pread(memfd, buf, len, a) != (ssize_t)len) {
+			pr_perror("pid %d: can't read memory at %#lx", j->pid, (unsigned long)a);
+			close(memfd);
+			return -1;
+		}
+		if (put(j, buf, len) < 0) {
+			close(memfd);
+			return -1;
+		}
+		a += len;
+	}
+	close(memfd);
+	return 0;
 }
 
-static int copy_pages(struct dump_ctx *dc, const struct page_runs *pr, struct img *pages)
+static int flush_batch(struct copy_job *j, struct iovec *remote, int *niov, char *buf, size_t *fill)
 {
-	struct iovec remote[IOV_MAX];
-	char path[64];
-	int niov = 0, ret = -1, memfd = -1;
-	size_t fill = 0;
-	char *buf = mmap(NULL, COPY_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (buf == MAP_FAILED) {
-		pr_perror("can't allocate the copy buffer");
+	struct iovec local = { buf, *fill };
+	if (!*niov)
+		return 0;
+	ssize_t n = process_vm_readv(j->pid, &local, 1, remote, *niov, 0);
+	if (n != (ssize_t)*fill) {
+		pr_perror("pid %d: can't read memory at %#lx (got %zd of %zu bytes)", j->pid,
+			  (unsigned long)remote[0].iov_base, n, *fill);
 		return -1;
 	}
-	for (size_t i = 0; i < pr->nr; i++) {
-		const struct page_run *r = &pr->r[i];
-		if (!r->readable) {
-			if (flush_batch(dc, remote, niov, buf, fill, pages) < 0)
-				goto out;
-			niov = 0;
-			fill = 0;
-			snprintf(path, sizeof(path), "/proc/%d/mem", dc->pid);
-			if (memfd < 0 && (memfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-				pr_perror("pid %d: can't open %s", dc->pid, path);
-				goto out;
-			}
-			if (copy_unreadable(dc, memfd, r, pages, buf) < 0)
-				goto out;
+	*niov = 0;
+	*fill = 0;
+	return put(j, buf, n);
+}
+
+static int copy_job_run(struct copy_job *j, char *buf)
+{
+	struct iovec remote[IOV_MAX];
+	int niov = 0;
+	size_t fill = 0;
+
+	for (size_t i = 0; i < j->nr; i++) {
+		uint64_t start = i == 0 ? j->first_start : j->r[i].start;
+		uint64_t end = i == j->nr - 1 ? j->last_end : j->r[i].end;
+		if (!j->r[i].readable) {
+			if (flush_batch(j, remote, &niov, buf, &fill) < 0 ||
+			    copy_unreadable(j, start, end, buf) < 0)
+				return -1;
 			continue;
 		}
-		for (uint64_t a = r->start; a < r->end;) {
-			size_t len = r->end - a;
+		for (uint64_t a = start; a < end;) {
+			size_t len = end - a;
 			if (len > COPY_BUF - fill)
 				len = COPY_BUF - fill;
 			remote[niov++] = (struct iovec){ (void *)a, len };
 			fill += len;
 			a += len;
-			if (fill == COPY_BUF || niov == IOV_MAX) {
-				if (flush_batch(dc, remote, niov, buf, fill, pages) < 0)
-					goto out;
-				niov = 0;
-				fill = 0;
-			}
+			if ((fill == COPY_BUF || niov == IOV_MAX) && flush_batch(j, remote, &niov, buf, &fill) < 0)
+				return -1;
 		}
 	}
-	ret = flush_batch(dc, remote, niov, buf, fill, pages);
-out:
-	if (memfd >= 0)
-		close(memfd);
+	return flush_batch(j, remote, &niov, buf, &fill);
+}
+
+static void *copy_job_thread(void *arg)
+{
+	struct copy_job *j = arg;
+	char *buf = mmap(NULL, COPY_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED) {
+		pr_perror("can't allocate a copy buffer");
+		j->ret = -1;
+		return NULL;
+	}
+	j->ret = copy_job_run(j, buf);
 	munmap(buf, COPY_BUF);
-	return ret;
+	return NULL;
+}
+
+/* Splits the runs at the byte half-way mark, inside a run if need be:
+ * run i holds the mark; a gets runs 0..i up to it, b the rest. Only called
+ * with plenty of bytes, so the mark is past the first run's start. */
+static void split_jobs(const struct page_runs *pr, struct copy_job *a, struct copy_job *b)
+{
+	uint64_t half = pr->bytes / 2 / PAGE_SZ * PAGE_SZ, seen = 0;
+	size_t i = 0;
+	while (seen + (pr->r[i].end - pr->r[i].start) <= half) {
+		seen += pr->r[i].end - pr->r[i].start;
+		i++;
+	}
+	uint64_t split = pr->r[i].start + (half - seen);
+
+	a->r = pr->r;
+	a->first_start = pr->r[0].start;
+	if (split == pr->r[i].start) {
+		a->nr = i;
+		a->last_end = pr->r[i - 1].end;
+	} else {
+		a->nr = i + 1;
+		a->last_end = split;
+	}
+	b->r = pr->r + i;
+	b->nr = pr->nr - i;
+	b->first_start = split;
+	b->last_end = pr->r[pr->nr - 1].end;
+	b->off = half;
+}
+
+#define PARALLEL_MIN (64ul << 20)
+
+static int copy_pages(struct dump_ctx *dc, const struct page_runs *pr, int out)
+{
+	struct copy_job a = { .pid = dc->pid, .out = out }, b = a;
+	pthread_t th;
+
+	if (pr->bytes < PARALLEL_MIN) {
+		a.r = pr->r;
+		a.nr = pr->nr;
+		a.first_start = pr->nr ? pr->r[0].start : 0;
+		a.last_end = pr->nr ? pr->r[pr->nr - 1].end : 0;
+		copy_job_thread(&a);
+		return a.ret;
+	}
+	split_jobs(pr, &a, &b);
+	if (pthread_create(&th, NULL, copy_job_thread, &b) != 0) {
+		pr_err("can't start a copy thread");
+		return -1;
+	}
+	copy_job_thread(&a);
+	pthread_join(th, NULL);
+	return a.ret < 0 || b.ret < 0 ? -1 : 0;
 }
 
 /* ---- the mappings ---- */
@@ -504,7 +596,7 @@ int dump_task_mm(struct dump_ctx *dc)
 		goto out;
 	if (img_create_raw(dc->dirfd, &pages, pages_name) < 0)
 		goto out;
-	if (copy_pages(dc, &pr, &pages) < 0) {
+	if (copy_pages(dc, &pr, pages.fd) < 0) {
 		img_abort(&pages);
 		goto out;
 	}

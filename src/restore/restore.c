@@ -389,12 +389,14 @@ static int drop_service(struct rst_ctx *rc)
 	return 0;
 }
 
-static int rebuild_task(struct rst_ctx *rc)
+static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	rc->cur = &rc->th[0];
 	if (infect_seize(&rc->th[0], rc->real_pid) < 0)
 		return -1;
 	if (infect_set_vdso(rc->cur, getauxval(AT_SYSINFO_EHDR)) < 0 || infect_block_signals(rc->cur) < 0)
+		return -1;
+	if (rst_helpers_reap(tr, rc) < 0)
 		return -1;
 	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_mm_fields(rc) < 0)
 		return -1;
@@ -480,10 +482,10 @@ static void unload(struct rst_tree *tr)
 
 static int restore_tree(struct rst_tree *tr)
 {
-	if (rst_tree_fork(tr) < 0)
+	if (rst_helpers_plan(tr) < 0 || rst_tree_fork(tr) < 0 || rst_helpers_kill(tr) < 0)
 		return -1;
 	for (int i = 0; i < tr->nr; i++)
-		if (!tr->t[i].zombie && rebuild_task(&tr->t[i]) < 0)
+		if (!tr->t[i].zombie && rebuild_task(tr, &tr->t[i]) < 0)
 			return -1;
 	for (int i = 0; i < tr->nr; i++)
 		if (!tr->t[i].zombie && resume_task(&tr->t[i]) < 0)
@@ -534,6 +536,7 @@ out:
 		close(tr.sync[0]);
 		close(tr.sync[1]);
 	}
+	free(tr.helpers);
 	unload(&tr);
 	close(tr.dirfd);
 	return ret;

@@ -47,6 +47,15 @@ struct rst_ctx {
 	uint64_t scratch;
 };
 
+/* A stand-in for a process group leader that had exited: it takes the
+ * group's number so the members can join, then is killed and reaped by
+ * its parent before the tree runs. */
+struct rst_helper {
+	pid_t pid;		/* the group's number, in the tree's namespace */
+	int creator;		/* task that forks it; -1: stasis (or its init) */
+	pid_t real_pid;
+};
+
 struct rst_tree {
 	const struct opts *o;
 	int dirfd;
@@ -59,12 +68,17 @@ struct rst_tree {
 	int init_ctl[2];	/* tells the init the restore is done */
 	bool has_init;
 	int pool_base;		/* see tree.c: one fd per files.img entry */
+	struct rst_helper *helpers;
+	int nr_helpers;
 };
 
 /* restore/tree.c */
 int rst_tree_fork(struct rst_tree *tr);		/* creates every task, returns when all are ready */
 void rst_tree_kill(struct rst_tree *tr);	/* kills what was created */
 int rst_tree_done(struct rst_tree *tr);	/* the init of --new-pidns may outlive us */
+int rst_helpers_plan(struct rst_tree *tr);
+int rst_helpers_kill(struct rst_tree *tr);	/* after all are ready: they die as zombies */
+int rst_helpers_reap(struct rst_tree *tr, struct rst_ctx *rc);	/* in their creator */
 
 /* restore/mem.c */
 /* Service fd numbers are planned before the fork so that both sides know

@@ -21,6 +21,7 @@
 #include <linux/sched.h>
 
 #include "restore/rst.h"
+#include "proc/proc.h"
 #include "util/log.h"
 
 #define PID_FREE_WAIT_MS 5000
@@ -194,6 +195,14 @@ static bool in_tree(const struct rst_tree *tr, pid_t pid)
 	return false;
 }
 
+static const struct rst_helper *helper_of(const struct rst_tree *tr, pid_t pgid)
+{
+	for (int i = 0; i < tr->nr_helpers; i++)
+		if (tr->helpers[i].pid == pgid)
+			return &tr->helpers[i];
+	return NULL;
+}
+
 /* Session first (it must come before children are made), then group. A
  * session or group led from outside the tree is not ours to recreate: the
  * task stays in stasis's. With --shell-job the root stays in the shell's
@@ -213,12 +222,16 @@ static int child_session(const struct rst_tree *tr, const struct rst_ctx *rc)
 		}
 		return 0;
 	}
-	if ((job && pgid == root) || (pgid != rc->pid && !in_tree(tr, pgid)))
+	if ((job && pgid == root) || getpgid(0) == pgid)
 		return 0;
-	if (getpgid(0) != pgid && setpgid(0, pgid) < 0) {
+	if (setpgid(0, pgid) == 0)
+		return 0;
+	if (pgid == rc->pid || in_tree(tr, pgid) || helper_of(tr, pgid)) {
 		pr_perror("pid %d: can't join process group %d", rc->pid, pgid);
 		return -1;
 	}
+	/* a group led from outside, not in our session: keep stasis's */
+	pr_debug("pid %d: stays out of process group %d (not reachable)", rc->pid, pgid);
 	return 0;
 }
 
@@ -263,6 +276,35 @@ static void report(int fd, int idx, int ok)
 
 static void task_main(struct rst_tree *tr, int idx);
 
+static void helper_main(struct rst_tree *tr, int h)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	prctl(PR_SET_NAME, "stasis-helper");
+	if (setpgid(0, 0) < 0) {
+		pr_perror("can't lead process group %d", tr->helpers[h].pid);
+		report(tr->sync[1], tr->nr + h, 0);
+		_exit(1);
+	}
+	report(tr->sync[1], tr->nr + h, 1);
+	for (;;)
+		pause();	/* until stasis kills us */
+}
+
+/* Helpers go first: the creator's children may be members. */
+static int fork_helpers(struct rst_tree *tr, int creator)
+{
+	for (int h = 0; h < tr->nr_helpers; h++) {
+		if (tr->helpers[h].creator != creator)
+			continue;
+		pid_t pid = clone_with_pid(tr->helpers[h].pid, 0);
+		if (pid == 0)
+			helper_main(tr, h);
+		if (pid < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int fork_children(struct rst_tree *tr, int idx)
 {
 	for (int j = 0; j < tr->nr; j++) {
@@ -297,7 +339,8 @@ static void task_main(struct rst_tree *tr, int idx)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (rc->zombie)
 		zombie_main(tr, rc);
-	if (child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 || fork_children(tr, idx) < 0 ||
+	if (child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 || fork_helpers(tr, idx) < 0 ||
+	    fork_children(tr, idx) < 0 ||
 	    child_service_fds(tr, rc) < 0 || child_fs(rc) < 0 || install_fds(tr, rc) < 0) {
 		report(tr->sync[1], idx, 0);
 		_exit(1);
@@ -321,7 +364,7 @@ static int recv_ready(struct rst_tree *tr, int *idx, pid_t *real)
 	if (recvmsg(tr->sync[0], &mh, MSG_DONTWAIT) != sizeof(m))
 		return -1;
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	if (!c || c->cmsg_type != SCM_CREDENTIALS || m.idx < 0 || m.idx >= tr->nr)
+	if (!c || c->cmsg_type != SCM_CREDENTIALS || m.idx < 0 || m.idx >= tr->nr + tr->nr_helpers)
 		return -1;
 	memcpy(&cred, CMSG_DATA(c), sizeof(cred));
 	*idx = m.idx;
@@ -331,7 +374,7 @@ static int recv_ready(struct rst_tree *tr, int *idx, pid_t *real)
 
 static int wait_all_ready(struct rst_tree *tr, pid_t root)
 {
-	int want = 0, got = 0, status;
+	int want = tr->nr_helpers, got = 0, status;
 	for (int i = 0; i < tr->nr; i++)
 		want += !tr->t[i].zombie;
 	for (int ms = 0; got < want; ) {
@@ -344,7 +387,10 @@ static int wait_all_ready(struct rst_tree *tr, pid_t root)
 			if (r == -2)
 				return -1;	/* the task said why */
 			if (r == 0) {
-				tr->t[idx].real_pid = real;
+				if (idx < tr->nr)
+					tr->t[idx].real_pid = real;
+				else
+					tr->helpers[idx - tr->nr].real_pid = real;
 				got++;
 			}
 			continue;
@@ -376,6 +422,8 @@ static void init_main(struct rst_tree *tr)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	close(tr->init_ctl[1]);
 	prctl(PR_SET_NAME, "stasis-init");
+	if (fork_helpers(tr, -1) < 0)
+		_exit(1);
 	pid_t root = clone_with_pid(tr->t[0].pid, 0);
 	if (root == 0)
 		task_main(tr, 0);
@@ -406,8 +454,6 @@ int rst_tree_fork(struct rst_tree *tr)
 		pr_perror("can't make the restore's sync socket");
 		return -1;
 	}
-	/* A root that was pid 1 is the init of its new namespace itself. */
-	tr->has_init = tr->new_pidns && tr->t[0].pid != 1;
 	if (tr->has_init) {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tr->init_ctl) < 0) {
 			pr_perror("can't make the init's control socket");
@@ -420,6 +466,8 @@ int rst_tree_fork(struct rst_tree *tr)
 		if (tr->first < 0)
 			pr_perror("can't create a pid namespace");
 	} else {
+		if (fork_helpers(tr, -1) < 0)
+			return -1;
 		tr->first = clone_with_pid(tr->t[0].pid, tr->new_pidns ? CLONE_NEWPID : 0);
 		if (tr->first == 0)
 			task_main(tr, 0);
@@ -446,6 +494,12 @@ int rst_tree_done(struct rst_tree *tr)
 void rst_tree_kill(struct rst_tree *tr)
 {
 	int status;
+	for (int h = 0; h < tr->nr_helpers; h++)
+		if (tr->helpers[h].real_pid > 0) {
+			kill(tr->helpers[h].real_pid, SIGKILL);
+			if (tr->helpers[h].creator < 0 && !tr->has_init)
+				waitpid(tr->helpers[h].real_pid, &status, 0);
+		}
 	/* Children die with their parents (PDEATHSIG) until they are rebuilt;
 	 * the ones already rebuilt are killed one by one. */
 	for (int i = tr->nr - 1; i >= 0; i--)
@@ -461,4 +515,75 @@ void rst_tree_kill(struct rst_tree *tr)
 		while (waitpid(tr->first, &status, 0) < 0 && errno == EINTR)
 			;
 	}
+}
+
+/* ---- helpers for groups whose leader exited ---- */
+
+static bool number_in_use(pid_t n)
+{
+	return kill(n, 0) == 0 || errno != ESRCH || kill(-n, 0) == 0;
+}
+
+/* A group number no tree process has: if it is free here, a helper takes
+ * it; if it is in use (a live group outside the tree), members try to
+ * join it as they are. */
+int rst_helpers_plan(struct rst_tree *tr)
+{
+	tr->has_init = tr->new_pidns && tr->t[0].pid != 1;
+	for (int i = 0; i < tr->nr; i++) {
+		pid_t g = tr->t[i].pe->pgid;
+		if (!g || in_tree(tr, g) || helper_of(tr, g) || (tr->o->shell_job && i == 0))
+			continue;
+		if (!tr->new_pidns && number_in_use(g))
+			continue;
+		if (tr->t[i].parent < 0 && tr->new_pidns && !tr->has_init) {
+			pr_warn("pid %d: its process group %d can't be recreated", tr->t[i].pid, g);
+			continue;
+		}
+		struct rst_helper *n = realloc(tr->helpers, (tr->nr_helpers + 1) * sizeof(*n));
+		if (!n)
+			return -1;
+		tr->helpers = n;
+		tr->helpers[tr->nr_helpers++] = (struct rst_helper){ g, tr->t[i].parent, 0 };
+		pr_info("process group %d lost its leader: a helper will hold it", g);
+	}
+	return 0;
+}
+
+/* Helpers die before their creators are seized, so the SIGCHLD finds a
+ * creator still running stasis code (and ignoring it). */
+int rst_helpers_kill(struct rst_tree *tr)
+{
+	for (int h = 0; h < tr->nr_helpers; h++)
+		kill(tr->helpers[h].real_pid, SIGKILL);
+	for (int h = 0; h < tr->nr_helpers; h++) {
+		char buf[512], state = 0;
+		for (int ms = 0; ms < 5000; ms++) {
+			if (proc_read_file(tr->helpers[h].real_pid, "stat", buf, sizeof(buf)) <= 0)
+				break;
+			char *p = strrchr(buf, ')');
+			state = p && p[1] ? p[2] : 0;
+			if (state == 'Z')
+				break;
+			nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
+		}
+		if (tr->helpers[h].creator < 0 && !tr->has_init)
+			waitpid(tr->helpers[h].real_pid, NULL, 0);
+	}
+	return 0;
+}
+
+/* The creator reaps its helper's zombie itself, by an injected wait4. */
+int rst_helpers_reap(struct rst_tree *tr, struct rst_ctx *rc)
+{
+	int idx = rc - tr->t;
+	for (int h = 0; h < tr->nr_helpers; h++) {
+		long ret;
+		if (tr->helpers[h].creator != idx)
+			continue;
+		if (rst_inject(rc, "reap of a group helper", &ret, SYS_wait4, tr->helpers[h].pid, 0,
+			       __WALL, 0, 0, 0) < 0)
+			return -1;
+	}
+	return 0;
 }

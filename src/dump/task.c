@@ -170,6 +170,20 @@ static int peek_signals(pid_t tid, bool shared, SignalQueueEntry **out)
 	}
 }
 
+/* The SIGCONT stasis sent to wake a stopped task is not the task's. */
+static void drop_our_sigcont(SignalQueueEntry *q)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < q->n_signals; i++) {
+		siginfo_t si;
+		memcpy(&si, q->signals[i]->siginfo.data, sizeof(si));
+		if (si.si_signo == SIGCONT && si.si_pid == getpid())
+			continue;
+		q->signals[n++] = q->signals[i];
+	}
+	q->n_signals = n;
+}
+
 /* A signal caught in delivery while seizing goes back in the queue. */
 static int queue_caught_signal(struct dump_ctx *dc, SignalQueueEntry *q)
 {
@@ -343,6 +357,8 @@ static int dump_task_misc(struct dump_ctx *dc, TaskCoreEntry *tc)
 	tc->child_subreaper = subreaper;
 	if (peek_signals(dc->pid, true, &tc->signals_s) < 0)
 		return -1;
+	if (dc->stopped)
+		drop_our_sigcont(tc->signals_s);
 	return tc->comm ? 0 : -1;
 }
 
@@ -459,13 +475,16 @@ int dump_zombie_core(struct dump_ctx *dc)
 {
 	CoreEntry core = CORE_ENTRY__INIT;
 	TaskCoreEntry tc = TASK_CORE_ENTRY__INIT;
-	char name[64];
+	char name[64], comm[32] = "";
 
+	if (proc_read_file(dc->pid, "comm", comm, sizeof(comm)) < 0)
+		comm[0] = 0;	/* reaped meanwhile: the name matters little */
+	comm[strcspn(comm, "\n")] = 0;
 	core.mtype = CORE_ENTRY__MARCH__X86_64;
 	core.tc = &tc;
 	tc.task_state = TASK_DEAD;
 	tc.exit_code = dc->exit_code;
-	tc.comm = (char *)"zombie";
+	tc.comm = comm;
 	snprintf(name, sizeof(name), "core-%d.img", dc->ns_pid);
 	return img_store_one(dc->dirfd, name, CORE_MAGIC, &core.base);
 }

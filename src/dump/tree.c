@@ -95,12 +95,16 @@ static int seize_threads(struct dump_ctx *dc)
 	} while (added);
 	dc->stopped = dc->th[0].group_stop_sig != 0;
 	dc->stop_sig = dc->th[0].group_stop_sig;
-	return 0;
+	for (int i = 1; i < dc->nr_th && dc->stopped; i++)
+		dc->th[i].group_stop_sig = dc->stop_sig;
+	return dc->stopped ? infect_unstop(dc->th, dc->nr_th, dc->pid) : 0;
 }
 
 /* Lets go of the threads of a process we could not seize whole. */
 static void release_partial(struct dump_ctx *dc)
 {
+	if (dc->stopped)
+		kill(dc->pid, dc->stop_sig);
 	for (int i = 0; i < dc->nr_th; i++)
 		if (dc->th[i].attached)
 			infect_cure(&dc->th[i]);
@@ -214,6 +218,9 @@ void tree_release(struct dump_tree *tr, bool kill_tasks)
 	if (!kill_tasks) {
 		for (int i = 0; i < tr->nr; i++) {
 			struct dump_ctx *dc = &tr->t[i];
+			/* queued before we let go, so a stopped task never runs */
+			if (dc->seized && dc->stopped)
+				kill(dc->pid, dc->stop_sig);
 			for (int t = 0; dc->seized && t < dc->nr_th; t++)
 				if (dc->th[t].attached)
 					infect_cure(&dc->th[t]);

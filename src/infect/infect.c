@@ -101,7 +101,9 @@ static int wait_event_stop(struct victim *v)
 		if (status >> 16 == PTRACE_EVENT_STOP)
 			break;
 		int sig = WSTOPSIG(status);
-		if (!v->has_pending && ptrace(PTRACE_GETSIGINFO, v->pid, NULL, &v->pending) == 0)
+		if (sig == SIGCONT && v->group_stop_sig)
+			;	/* the SIGCONT we sent to wake a stopped task: drop it */
+		else if (!v->has_pending && ptrace(PTRACE_GETSIGINFO, v->pid, NULL, &v->pending) == 0)
 			v->has_pending = true;
 		else
 			pr_warn("pid %d: signal %d arrived while stopped and is dropped", v->pid, sig);
@@ -144,6 +146,21 @@ detach:
 	if (v->has_pending)
 		syscall(SYS_tgkill, pid, pid, v->pending.si_signo);
 	return -1;
+}
+
+int infect_unstop(struct victim *th, int nr, pid_t pid)
+{
+	kill(pid, SIGCONT);
+	for (int i = 0; i < nr; i++) {
+		if (ptrace(PTRACE_INTERRUPT, th[i].pid, NULL, NULL) < 0 ||
+		    ptrace(PTRACE_CONT, th[i].pid, NULL, 0) < 0) {
+			pr_perror("pid %d: can't wake stopped thread %d", pid, th[i].pid);
+			return -1;
+		}
+		if (wait_event_stop(&th[i]) < 0 || read_state(&th[i]) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int infect_park(struct victim *v)
@@ -226,15 +243,19 @@ int infect_syscall(struct victim *v, long *ret, long nr, long a1, long a2, long 
 	}
 	if (wait_stop(v->pid, &status) < 0)
 		return -1;
-	/* A clone we injected stops once more inside the syscall. */
-	while (status >> 16 == PTRACE_EVENT_CLONE) {
+	/* A clone we injected stops once more inside the syscall; a job
+	 * control notification (a SIGCONT queued) traps before the step. */
+	while (status >> 16 == PTRACE_EVENT_CLONE || status >> 16 == PTRACE_EVENT_STOP) {
 		unsigned long child;
-		if (ptrace(PTRACE_GETEVENTMSG, v->pid, NULL, &child) < 0 ||
-		    ptrace(PTRACE_SINGLESTEP, v->pid, NULL, 0) < 0 || wait_stop(v->pid, &status) < 0) {
-			pr_perror("pid %d: can't step through injected clone", v->pid);
+		if (status >> 16 == PTRACE_EVENT_CLONE) {
+			if (ptrace(PTRACE_GETEVENTMSG, v->pid, NULL, &child) < 0)
+				return -1;
+			v->last_clone = child;
+		}
+		if (ptrace(PTRACE_SINGLESTEP, v->pid, NULL, 0) < 0 || wait_stop(v->pid, &status) < 0) {
+			pr_perror("pid %d: can't step through injected syscall %ld", v->pid, nr);
 			return -1;
 		}
-		v->last_clone = child;
 	}
 	if (WSTOPSIG(status) != SIGTRAP) {
 		pr_err("pid %d: unexpected stop (signal %d) in injected syscall %ld", v->pid,

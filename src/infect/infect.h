@@ -31,6 +31,10 @@ struct victim {
 /* PTRACE_SEIZE + PTRACE_INTERRUPT and wait for the stop. On failure the
  * task is left untouched (detached). */
 int infect_seize(struct victim *v, pid_t pid);
+/* A process in group stop (SIGSTOP & co.) can't run injected syscalls:
+ * wake it with SIGCONT into plain interrupt stops (the caller stops it
+ * again when it lets go). */
+int infect_unstop(struct victim *th, int nr, pid_t pid);
 /* Attach to a child that has stopped itself for us (restore side). */
 int infect_attach_stopped(struct victim *v, pid_t pid);
 

@@ -420,8 +420,11 @@ static int resume_task(struct rst_ctx *rc)
 	int stop = 0;
 	if (tc->task_state == TASK_STOPPED)
 		stop = tc->has_stop_signo && tc->stop_signo ? (int)tc->stop_signo : SIGSTOP;
+	/* queued before we let go, so a stopped task never runs */
+	if (stop)
+		kill(rc->real_pid, stop);
 	for (int i = rc->nr_th - 1; i >= 0; i--) {
-		if (ptrace(PTRACE_DETACH, rc->th[i].pid, NULL, i == 0 ? stop : 0) < 0) {
+		if (ptrace(PTRACE_DETACH, rc->th[i].pid, NULL, 0) < 0) {
 			pr_perror("pid %d: can't let thread %d run", rc->pid, rc->th[i].pid);
 			return -1;
 		}

@@ -111,7 +111,7 @@ static int rst_sas(struct rst_ctx *rc, const ThreadSasEntry *sas)
 }
 
 /* Signals that were pending go back into the queues with their siginfo. */
-static int rst_pending(struct rst_ctx *rc, const SignalQueueEntry *q, bool shared)
+static int rst_pending(struct rst_ctx *rc, const SignalQueueEntry *q, bool shared, pid_t tid)
 {
 	for (size_t i = 0; q && i < q->n_signals; i++) {
 		siginfo_t si;
@@ -128,7 +128,7 @@ static int rst_pending(struct rst_ctx *rc, const SignalQueueEntry *q, bool share
 			return -1;
 		int ok = shared ? inject_ok(rc, "pending signal", SYS_rt_sigqueueinfo, rc->pid,
 					    si.si_signo, rc->scratch + SCR_ARG, 0)
-				: inject_ok(rc, "pending signal", SYS_rt_tgsigqueueinfo, rc->pid, rc->pid,
+				: inject_ok(rc, "pending signal", SYS_rt_tgsigqueueinfo, rc->pid, tid,
 					    si.si_signo, rc->scratch + SCR_ARG);
 		if (ok < 0)
 			return -1;
@@ -243,7 +243,7 @@ int rst_process_state(struct rst_ctx *rc)
 	if (tc->has_child_subreaper && tc->child_subreaper &&
 	    inject_ok(rc, "child subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0) < 0)
 		return -1;
-	return rst_pending(rc, tc->signals_s, true);
+	return rst_pending(rc, tc->signals_s, true, rc->pid);
 }
 
 /* What each thread has of its own; credentials last, since dropping root
@@ -267,7 +267,8 @@ int rst_thread_state(struct rst_ctx *rc, int idx)
 		return -1;
 	if (rst_comm(rc, th->comm ? th->comm : (idx == 0 ? core->tc->comm : NULL)) < 0)
 		return -1;
-	if (rst_pending(rc, th->signals_p, false) < 0)
+	/* queued by the thread itself: the kernel lets only it forge siginfo */
+	if (rst_pending(rc, th->signals_p, false, rc->pe->threads[idx]) < 0)
 		return -1;
 	/* The parent-death signal guarded the restore; now it is the task's own. */
 	if (inject_ok(rc, "parent death signal", SYS_prctl, PR_SET_PDEATHSIG,

@@ -276,6 +276,12 @@ static void report(int fd, int idx, int ok)
 
 static void task_main(struct rst_tree *tr, int idx);
 
+/* With --shell-job the root's group is the shell's: nobody makes it. */
+static bool rc_job_root_group(const struct rst_tree *tr, int j)
+{
+	return tr->o->shell_job && tr->t[j].pe->pgid == (uint32_t)tr->t[0].pid;
+}
+
 static void helper_main(struct rst_tree *tr, int h)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -301,6 +307,8 @@ static int fork_helpers(struct rst_tree *tr, int creator)
 			helper_main(tr, h);
 		if (pid < 0)
 			return -1;
+		/* here too, so the group exists before any member looks for it */
+		setpgid(pid, pid);
 	}
 	return 0;
 }
@@ -315,6 +323,12 @@ static int fork_children(struct rst_tree *tr, int idx)
 			task_main(tr, j);
 		if (pid < 0)
 			return -1;
+		/* A new group is made here too (the child does the same), so a
+		 * sibling forked next finds it; not for a future session leader,
+		 * whose setsid() a group would forbid. */
+		const PstreeEntry *pe = tr->t[j].pe;
+		if (pe->pgid == pe->pid && pe->sid != pe->pid && !(rc_job_root_group(tr, j)))
+			setpgid(pid, pid);
 	}
 	return 0;
 }
@@ -323,6 +337,8 @@ static void zombie_main(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	int status = rc->core[0]->tc->exit_code;
 	child_session(tr, rc);
+	if (rc->core[0]->tc->comm)
+		prctl(PR_SET_NAME, rc->core[0]->tc->comm);
 	if (WIFSIGNALED(status)) {
 		signal(WTERMSIG(status), SIG_DFL);
 		prctl(PR_SET_DUMPABLE, 0);	/* no core file for a replayed death */

@@ -46,18 +46,25 @@ static int must_inject(struct dump_ctx *dc, long *ret, const char *what, long nr
 	return 0;
 }
 
+/* Every injected call is a round trip through the scheduler, so only the
+ * handlers /proc says are set (caught or ignored) are asked for, and
+ * SIGCHLD, whose flags matter even at SIG_DFL (SA_NOCLDWAIT); the others
+ * are SIG_DFL. */
 static int dump_sigactions(struct dump_ctx *dc, TaskCoreEntry *tc)
 {
+	uint64_t set = dc->status.sig_cgt | dc->status.sig_ign | (1ull << (SIGCHLD - 1));
+
 	tc->sigactions = calloc(SIGACT_NR, sizeof(SaEntry *));
 	if (!tc->sigactions)
 		return -1;
 	for (int sig = 1; sig <= 64; sig++) {
-		struct kernel_sigaction ks;
+		struct kernel_sigaction ks = { 0 };
 		long ret;
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
-		if (must_inject(dc, &ret, "signal handlers", SYS_rt_sigaction, sig, 0, dc->scratch, 8) < 0 ||
-		    scratch_read(dc, &ks, sizeof(ks)) < 0)
+		if ((set & (1ull << (sig - 1))) &&
+		    (must_inject(dc, &ret, "signal handlers", SYS_rt_sigaction, sig, 0, dc->scratch, 8) < 0 ||
+		     scratch_read(dc, &ks, sizeof(ks)) < 0))
 			return -1;
 		SaEntry *sa = calloc(1, sizeof(*sa));
 		if (!sa)
@@ -108,10 +115,12 @@ static int dump_itimers(struct dump_ctx *dc, TaskCoreEntry *tc)
 	return 0;
 }
 
-/* Limits are read from inside the task: prlimit() from outside needs
- * CAP_SYS_RESOURCE over tasks of other users, which we may lack. */
+/* Limits come from /proc/PID/limits, which anyone may read: prlimit()
+ * from outside needs CAP_SYS_RESOURCE over tasks of other users, and
+ * asking the task itself costs an injected call per limit. */
 static int dump_rlimits(struct dump_ctx *dc, TaskCoreEntry *tc)
 {
+	struct rlimit lims[RLIM_NLIMITS];
 	TaskRlimitsEntry *rl = calloc(1, sizeof(*rl));
 	if (!rl)
 		return -1;
@@ -119,12 +128,10 @@ static int dump_rlimits(struct dump_ctx *dc, TaskCoreEntry *tc)
 	if (!(rl->rlimits = calloc(RLIM_NLIMITS, sizeof(RlimitEntry *))))
 		return -1;
 	tc->rlimits = rl;
+	if (proc_parse_limits(dc->pid, lims, RLIM_NLIMITS) < 0)
+		return -1;
 	for (int r = 0; r < RLIM_NLIMITS; r++) {
-		struct rlimit lim;
-		long ret;
-		if (must_inject(dc, &ret, "resource limits", SYS_prlimit64, 0, r, 0, dc->scratch) < 0 ||
-		    scratch_read(dc, &lim, sizeof(lim)) < 0)
-			return -1;
+		struct rlimit lim = lims[r];
 		RlimitEntry *e = calloc(1, sizeof(*e));
 		if (!e)
 			return -1;

@@ -263,7 +263,11 @@ int proc_parse_status(pid_t pid, struct proc_status *st)
 					break;
 				st->nspid[st->nr_nspid++] = n;
 			}
-		} else if (!strcmp(line, "SigBlk"))
+		} else if (!strcmp(line, "SigIgn"))
+			st->sig_ign = strtoull(val, NULL, 16);
+		else if (!strcmp(line, "SigCgt"))
+			st->sig_cgt = strtoull(val, NULL, 16);
+		else if (!strcmp(line, "SigBlk"))
 			st->sig_blk = strtoull(val, NULL, 16);
 		else if (!strcmp(line, "Groups")) {
 			char *end;
@@ -402,4 +406,43 @@ int proc_list_children(pid_t pid, pid_t tid, pid_t **kids, int *nr)
 		(*kids)[(*nr)++] = c;
 	}
 	return 0;
+}
+
+static int parse_limit(const char *s, rlim_t *v)
+{
+	char *end;
+	if (!strncmp(s, "unlimited", 9)) {
+		*v = RLIM_INFINITY;
+		return 0;
+	}
+	*v = strtoull(s, &end, 10);
+	return end == s ? -1 : 0;
+}
+
+/* Lines are "%-25s %-20s %-20s %-10s": name, soft, hard, unit, one per
+ * limit in RLIMIT_* order after a header line. */
+int proc_parse_limits(pid_t pid, struct rlimit *lims, int nr)
+{
+	char buf[4096];
+	if (proc_read_file(pid, "limits", buf, sizeof(buf)) <= 0) {
+		pr_perror("pid %d: can't read /proc/%d/limits", pid, pid);
+		return -1;
+	}
+	char *line = strchr(buf, '\n');
+	for (int r = 0; r < nr; r++) {
+		if (!line || strlen(++line) < 47)
+			goto bad;
+		char *soft = line + 26, *hard = soft;
+		while (*hard && *hard != ' ')
+			hard++;
+		while (*hard == ' ')
+			hard++;
+		if (parse_limit(soft, &lims[r].rlim_cur) < 0 || parse_limit(hard, &lims[r].rlim_max) < 0)
+			goto bad;
+		line = strchr(line, '\n');
+	}
+	return 0;
+bad:
+	pr_err("pid %d: can't parse /proc/%d/limits", pid, pid);
+	return -1;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <limits.h>
+#include <sys/resource.h>
 
 enum vma_special { VMA_NORMAL, VMA_HEAP, VMA_STACK, VMA_VDSO, VMA_VVAR, VMA_VSYSCALL, VMA_OTHER };
 
@@ -55,6 +56,7 @@ struct proc_status {
 	int threads;
 	int seccomp;
 	uint64_t sig_blk;
+	uint64_t sig_ign, sig_cgt;	/* ignored / caught signals */
 	pid_t nspid[8];		/* NSpid: our level first, innermost last */
 	int nr_nspid;
 };
@@ -73,6 +75,9 @@ struct proc_fdinfo {
 	int flags;		/* open flags, octal in fdinfo */
 	int mnt_id;
 };
+
+/* /proc/PID/limits, in RLIMIT_* order. */
+int proc_parse_limits(pid_t pid, struct rlimit *lims, int nr);
 
 int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi);
 /* Lists the fd numbers a task has open, sorted. */

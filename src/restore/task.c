@@ -54,7 +54,10 @@ static int rst_sigactions(struct rst_ctx *rc, const TaskCoreEntry *tc)
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
 		const SaEntry *sa = tc->sigactions[i++];
-		struct kernel_sigaction ks = { sa->sigaction, sa->flags, sa->restorer, sa->mask };
+		struct kernel_sigaction ks = { sa->sigaction, sa->flags, sa->restorer, sa->mask }, now;
+		/* The new task has our handlers (forked from us): skip equal ones. */
+		if (syscall(SYS_rt_sigaction, sig, NULL, &now, 8) == 0 && !memcmp(&now, &ks, sizeof(ks)))
+			continue;
 		if (inject_with_arg(rc, "signal handler", &ks, sizeof(ks), SYS_rt_sigaction, sig, 0, 8) < 0)
 			return -1;
 	}
@@ -92,7 +95,10 @@ static int rst_itimers(struct rst_ctx *rc, const TaskTimersEntry *t)
 static int rst_rlimits(struct rst_ctx *rc, const TaskRlimitsEntry *rl)
 {
 	for (size_t r = 0; r < rl->n_rlimits && r < RLIM_NLIMITS; r++) {
-		struct rlimit lim = { rl->rlimits[r]->cur, rl->rlimits[r]->max };
+		struct rlimit lim = { rl->rlimits[r]->cur, rl->rlimits[r]->max }, now;
+		/* The new task has our limits (forked from us): skip equal ones. */
+		if (getrlimit(r, &now) == 0 && now.rlim_cur == lim.rlim_cur && now.rlim_max == lim.rlim_max)
+			continue;
 		if (rst_scratch_write(rc, SCR_ARG, &lim, sizeof(lim)) < 0 ||
 		    inject_ok(rc, "resource limit", SYS_prlimit64, 0, r, rc->scratch + SCR_ARG, 0) < 0)
 			return -1;

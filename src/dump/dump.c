@@ -275,6 +275,7 @@ out:
 		free(tr.t[i].ns_tid);
 	}
 	free(tr.t);
+	dump_free_copy_bufs(&tr.bufs);
 	files_free(&tr.files);
 	close(tr.dirfd);
 	return ret;

@@ -11,11 +11,18 @@
 /* Size of the scratch area injected into the task for syscall results. */
 #define SCRATCH_SIZE 4096
 
+/* Copy buffers, made once per dump: fresh ones for every process cost a
+ * page fault and a page clearing per 4 KiB. */
+struct copy_bufs {
+	char *b[2];
+};
+
 /* One process of the tree, with its threads. */
 struct dump_ctx {
 	const struct opts *o;
 	int dirfd;
 	struct file_table *files;	/* shared by the whole tree */
+	struct copy_bufs *bufs;		/* likewise */
 	uint32_t id;			/* 1-based: pages-ID.img, fdinfo-ID.img */
 
 	pid_t pid;			/* in our pid namespace */
@@ -48,6 +55,7 @@ struct dump_tree {
 	int nr, cap;
 	int ns_level;			/* pid namespace level the tree's pids are read at */
 	struct file_table files;
+	struct copy_bufs bufs;
 };
 
 int stasis_dump(const struct opts *o);
@@ -63,6 +71,7 @@ int dump_zombie_core(struct dump_ctx *dc);
 /* dump/mem.c: mappings -> mm-PID.img, pages -> pagemap-PID.img + pages-ID.img */
 int dump_task_mm_prepare(struct dump_ctx *dc);
 int dump_task_mm(struct dump_ctx *dc);
+void dump_free_copy_bufs(struct copy_bufs *b);
 /* Runs a syscall in the dumped task's current thread; *ret gets the result. */
 int dump_inject(struct dump_ctx *dc, long *ret, long nr, long a1, long a2, long a3, long a4);
 

@@ -285,18 +285,32 @@ static int copy_job_run(struct copy_job *j, char *buf)
 	return flush_batch(j, remote, &niov, buf, &fill);
 }
 
+struct copy_arg {
+	struct copy_job *job;
+	char **buf;
+};
+
 static void *copy_job_thread(void *arg)
 {
-	struct copy_job *j = arg;
-	char *buf = mmap(NULL, COPY_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED) {
-		pr_perror("can't allocate a copy buffer");
-		j->ret = -1;
-		return NULL;
+	struct copy_arg *a = arg;
+	if (!*a->buf) {
+		*a->buf = mmap(NULL, COPY_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (*a->buf == MAP_FAILED) {
+			*a->buf = NULL;
+			pr_perror("can't allocate a copy buffer");
+			a->job->ret = -1;
+			return NULL;
+		}
 	}
-	j->ret = copy_job_run(j, buf);
-	munmap(buf, COPY_BUF);
+	a->job->ret = copy_job_run(a->job, *a->buf);
 	return NULL;
+}
+
+void dump_free_copy_bufs(struct copy_bufs *b)
+{
+	for (int i = 0; i < 2; i++)
+		if (b->b[i])
+			munmap(b->b[i], COPY_BUF);
 }
 
 /* Splits the runs at the byte half-way mark, inside a run if need be:
@@ -333,22 +347,25 @@ static void split_jobs(const struct page_runs *pr, struct copy_job *a, struct co
 static int copy_pages(struct dump_ctx *dc, const struct page_runs *pr, int out)
 {
 	struct copy_job a = { .pid = dc->pid, .out = out }, b = a;
+	struct copy_arg aa = { &a, &dc->bufs->b[0] }, ba = { &b, &dc->bufs->b[1] };
 	pthread_t th;
 
+	if (!pr->nr)
+		return 0;
 	if (pr->bytes < PARALLEL_MIN) {
 		a.r = pr->r;
 		a.nr = pr->nr;
-		a.first_start = pr->nr ? pr->r[0].start : 0;
-		a.last_end = pr->nr ? pr->r[pr->nr - 1].end : 0;
-		copy_job_thread(&a);
+		a.first_start = pr->r[0].start;
+		a.last_end = pr->r[pr->nr - 1].end;
+		copy_job_thread(&aa);
 		return a.ret;
 	}
 	split_jobs(pr, &a, &b);
-	if (pthread_create(&th, NULL, copy_job_thread, &b) != 0) {
+	if (pthread_create(&th, NULL, copy_job_thread, &ba) != 0) {
 		pr_err("can't start a copy thread");
 		return -1;
 	}
-	copy_job_thread(&a);
+	copy_job_thread(&aa);
 	pthread_join(th, NULL);
 	return a.ret < 0 || b.ret < 0 ? -1 : 0;
 }

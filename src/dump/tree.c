@@ -31,6 +31,7 @@ static struct dump_ctx *tree_add(struct dump_tree *tr, pid_t pid, int parent)
 	dc->o = tr->o;
 	dc->dirfd = tr->dirfd;
 	dc->files = &tr->files;
+	dc->bufs = &tr->bufs;
 	dc->id = tr->nr;
 	dc->pid = pid;
 	dc->parent = parent;

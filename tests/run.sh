@@ -32,6 +32,8 @@ CRIT=crit
 # Programs run through the dump/restore scenarios (bigmem is only used by
 # the failure tests: 512 MiB per dump is too slow for every scenario).
 PROGS=(mem_anon mem_file vector_regs signals files rlimits writer rseq_tls)
+# Multi-process and multi-threaded programs (tree_* scenarios, see below).
+TREE_PROGS=(forktree threads manythreads zombies sessions stopped forkloop treeexit)
 
 PATTERN=
 LIST_ONLY=0
@@ -223,19 +225,54 @@ error_message() {
 	echo "$msg"
 }
 
+# What `crit decode -i FILE` does (pycriu.images.load, then JSON), for
+# many files in one python process: a tree dump has a hundred images and
+# crit takes ~80 ms to start.  Prints the names that failed; exits 3 if
+# pycriu cannot be imported (then run.sh falls back to crit itself).
+CRIT_BATCH='
+import json, sys, traceback
+try:
+    import pycriu
+except Exception:
+    sys.exit(3)
+for path in sys.argv[1:]:
+    try:
+        with open(path, "rb") as f:
+            json.dumps(pycriu.images.load(f, False, False))
+    except Exception:
+        traceback.print_exc()
+        print("^^^ " + path, file=sys.stderr)
+        print(path)
+'
+
 # crit must decode every image except the raw pages-*.img.
 decode_images() {
-	local dir=$1 tag=$2 f n=0
+	local dir=$1 tag=$2 f n=0 files=() bad rc
 	[[ -f $dir/inventory.img ]] || fail "$tag: no inventory.img in the dump" "$T_LOG/$tag.log"
 	for f in "$dir"/*.img; do
 		[[ -e $f ]] || continue
 		[[ $(basename "$f") == pages-*.img ]] && continue
-		n=$((n + 1))
-		if ! timeout "$TMO" "$CRIT" decode -i "$f" > /dev/null 2>> "$T_LOG/crit-$tag.log"; then
-			echo "^^^ $f" >> "$T_LOG/crit-$tag.log"
-			fail "$tag: crit cannot decode $(basename "$f")" "$T_LOG/crit-$tag.log"
-		fi
+		files+=("$f")
 	done
+	n=${#files[@]}
+	if ((n > 0)); then
+		bad=$(timeout "$TMO" "$PYTHON" -c "$CRIT_BATCH" "${files[@]}" 2>> "$T_LOG/crit-$tag.log")
+		rc=$?
+		if ((rc == 3)); then
+			bad=
+			for f in "${files[@]}"; do
+				if ! timeout "$TMO" "$CRIT" decode -i "$f" > /dev/null 2>> "$T_LOG/crit-$tag.log"; then
+					echo "^^^ $f" >> "$T_LOG/crit-$tag.log"
+					bad+="$f"$'\n'
+				fi
+			done
+		elif ((rc != 0)); then
+			fail "$tag: the image decoder failed (rc $rc)" "$T_LOG/crit-$tag.log"
+		fi
+		for f in $bad; do
+			fail "$tag: crit cannot decode $(basename "$f")" "$T_LOG/crit-$tag.log"
+		done
+	fi
 	note "$tag: decoded $n images: $(cd "$dir" && echo *.img)"
 	((n > 0)) || fail "$tag: no images in $dir"
 }
@@ -359,9 +396,26 @@ session_members() {
 	done
 }
 
+# Orphans re-parented to the subreaper we run under (restored trees
+# after `restore -d`, the init of a --new-pidns restore, processes a
+# failed restore left behind): every child of the subreaper but us is a
+# leftover of the current test.  Kill each with all its descendants.
+sweep_orphans() {
+	local c p
+	[[ -n ${STASIS_TEST_SUBREAPER:-} && $(readlink "/proc/$PPID/exe") == "$BIN/subreaper" ]] || return 0
+	for c in $(cat /proc/$PPID/task/*/children 2>/dev/null); do
+		[[ $c == "$$" ]] && continue
+		for p in $(tree_members "$c"); do
+			note "cleanup: kill -9 $p (orphan under the subreaper: $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null))"
+			kill -9 "$p" 2>/dev/null
+		done
+	done
+}
+
 kill_leftovers() {
 	local p g s
 	for g in "${T_PGIDS[@]}"; do kill -9 -- "-$g" 2>/dev/null; done
+	sweep_orphans
 	for s in "${T_SIDS[@]}"; do
 		for p in $(session_members "$s"); do
 			note "cleanup: kill -9 $p (session $s)"
@@ -436,7 +490,13 @@ run_test() {
 
 on_interrupt() {
 	echo "interrupted"
-	((CURRENT_TEST)) && cleanup_test
+	if ((CURRENT_TEST)); then
+		cleanup_test
+		# a restore that was running when the signal came may have
+		# finished since: once more
+		sleep 1
+		kill_leftovers
+	fi
 	echo "$N_PASS passed, $((N_FAIL + 1)) failed"
 	exit 130
 }
@@ -634,6 +694,533 @@ child_of() {
 }
 
 # ---------------------------------------------------------------------------
+# Process trees
+# ---------------------------------------------------------------------------
+
+# tree_members PID: PID and all its descendants (pids as we see them),
+# each parent before its children.
+tree_members() {
+	local c
+	[[ -d /proc/$1 ]] || return 0
+	echo "$1"
+	for c in $(cat /proc/$1/task/*/children 2>/dev/null); do
+		tree_members "$c"
+	done
+}
+
+# ns_field FILE KEY: the last number of the "KEY:" line of a status file,
+# i.e. the value in the innermost pid namespace (NSpid, NSpgid, NSsid).
+ns_field() { awk -v k="$2:" '$1 == k { print $NF; exit }' "$1" 2>/dev/null; }
+
+# The pid of PID as its own pid namespace sees it.
+ns_pid() { ns_field "/proc/$1/status" NSpid; }
+
+# tree_signature ROOT: one line per process of the tree, as the tree's own
+# pid namespace sees it, sorted by pid:
+#   PID ppid=PPID pgid=G sid=S state=X comm=NAME tids=T1,T2,...
+# The root's ppid is "-" (a detached restore re-parents it).  The state is
+# Z, T or t as such, anything else (running, sleeping) "r".  A restore must
+# reproduce this exactly; a --leave-running dump must not change it.
+tree_signature() {
+	local root=$1 p st pp comm tids
+	for p in $(tree_members "$root"); do
+		st=$(proc_state "$p") || continue
+		case $st in Z | T | t) ;; *) st=r ;; esac
+		if [[ $p == "$root" ]]; then
+			pp=-
+		else
+			pp=$(ns_pid "$(status_field "$p" PPid)")
+		fi
+		comm=$(tr ' ' _ < "/proc/$p/comm" 2>/dev/null)
+		tids=$(awk '$1 == "NSpid:" { print $NF }' /proc/$p/task/*/status 2>/dev/null | sort -n | paste -sd, -)
+		echo "$(ns_pid "$p") ppid=$pp pgid=$(ns_field "/proc/$p/status" NSpgid)" \
+			"sid=$(ns_field "/proc/$p/status" NSsid) state=$st comm=$comm tids=$tids"
+	done | sort -n
+}
+
+tree_is() { [[ $(tree_signature "$1") == "$2" ]]; }
+
+# expect_tree TAG ROOT SIGNATURE: within 5 s the tree under ROOT must look
+# exactly like SIGNATURE (see tree_signature).  The difference goes to
+# T_LOG/TAG.tree-diff.
+expect_tree() {
+	local tag=$1 root=$2 want=$3 got first
+	wait_until 5 tree_is "$root" "$want" && return 0
+	got=$(tree_signature "$root")
+	diff -u <(echo "$want") <(echo "$got") > "$T_LOG/$tag.tree-diff"
+	first="$(grep -m1 '^-[0-9]' "$T_LOG/$tag.tree-diff") / $(grep -m1 '^+[0-9]' "$T_LOG/$tag.tree-diff")"
+	fail "$tag: the tree differs from the dumped one (want / got): $first" "$T_LOG/$tag.tree-diff"
+}
+
+# Add every process of the tree under ROOT to what cleanup kills.
+track_tree() {
+	local p
+	for p in $(tree_members "$1"); do
+		T_PIDS+=("$p")
+	done
+}
+
+# tree_start LABEL CMD...: start a tree program and wait for READY.  Sets
+# TREE_ROOT, TREE_EXE, TREE_PIDS (every process of the tree) and TREE_SIG.
+tree_start() {
+	local label=$1
+	shift
+	start_prog "$label" "$@"
+	TREE_ROOT=$PROG_PID
+	wait_ready "$label" "$TREE_ROOT" || return
+	tree_snapshot "$TREE_ROOT"
+}
+
+tree_snapshot() {
+	TREE_EXE=$(readlink "/proc/$1/exe")
+	mapfile -t TREE_PIDS < <(tree_members "$1")
+	T_PIDS+=("${TREE_PIDS[@]}")
+	TREE_SIG=$(tree_signature "$1")
+	echo "$TREE_SIG" > "$T_LOG/tree.txt"
+	note "tree under $1: ${#TREE_PIDS[@]} processes (T_LOG/tree.txt)"
+}
+
+# After a dump without --leave-running: every process of the tree is gone,
+# and no pid of it is held any more, not even by a zombie (the restore
+# needs them free).
+tree_gone() {
+	local p
+	for p in "$@"; do [[ -e /proc/$p ]] && return 1; done
+	return 0
+}
+live_pids() {
+	local p
+	for p in "$@"; do alive "$p" && echo "$p"; done
+}
+no_live_pids() { [[ -z $(live_pids "$@") ]]; }
+
+expect_tree_killed() {
+	wait_until "$TMO" no_live_pids "${TREE_PIDS[@]}" || {
+		fail "processes $(live_pids "${TREE_PIDS[@]}" | tr '\n' ' ')of the tree still alive after a dump without --leave-running"
+		return 1
+	}
+	wait "$TREE_ROOT" 2>/dev/null
+	wait_until 5 tree_gone "${TREE_PIDS[@]}" || {
+		fail "pids of the dumped tree still held (zombies?) 5 s after the dump"
+		return 1
+	}
+}
+
+# Checks that the runner makes from outside, by program (PHASE "ready":
+# after READY, before any dump; "restored": after the last restore,
+# before SIGUSR1).
+tree_hook() {
+	local phase=$1 label=$2 root=$3
+	case $label in
+	stopped) stopped_hook "$phase" "$root" ;;
+	esac
+}
+
+# stopped: the child S is stopped (every thread in state T) at READY and
+# after each restore; then it gets SIGCONT and must run on.
+stopped_pid() {
+	local p
+	for p in $(tree_members "$1"); do
+		[[ $(proc_state "$p") == T ]] && echo "$p" && return 0
+	done
+	return 1
+}
+all_threads_in() {
+	local t st
+	for t in /proc/$1/task/*; do
+		st=$(awk '{ s = $0; sub(/.*\) /, "", s); split(s, f, " "); print f[1] }' "$t/stat" 2>/dev/null)
+		# shellcheck disable=SC2053 # $2 is a pattern
+		[[ $st == $2 ]] || return 1
+	done
+}
+stopped_hook() {
+	local phase=$1 root=$2 s
+	s=$(stopped_pid "$root") || {
+		fail "$phase: no process of the tree is stopped (states: $(for p in $(tree_members "$root"); do echo -n "$p:$(proc_state "$p") "; done))"
+		return 1
+	}
+	wait_until 2 all_threads_in "$s" T ||
+		fail "$phase: not every thread of the stopped process $s is in state T" || return
+	[[ $phase == restored ]] || return 0
+	kill -CONT "$s"
+	wait_until 5 all_threads_in "$s" '[RSD]' ||
+		fail "stopped process $s did not run on after SIGCONT (state $(proc_state "$s"))" || return
+	note "sent SIGCONT to $s, it runs"
+}
+
+# The tree programs: LABEL [ARGS].  Every process of the tree must end
+# with the root (no helper left behind).
+tree_finished() {
+	wait_until 5 tree_gone "${TREE_PIDS[@]}" ||
+		fail "processes of the tree left after the root exited: $(for p in "${TREE_PIDS[@]}"; do [[ -e /proc/$p ]] && echo -n "$p ($(proc_state "$p")) "; done)"
+}
+
+tree_plain() {
+	local label=$1
+	shift
+	tree_start "$label" "$BIN/$label" "$@" || return
+	tree_hook ready "$label" "$TREE_ROOT" || return
+	tree_hook restored "$label" "$TREE_ROOT" || return
+	kill -USR1 "$TREE_ROOT"
+	wait_child "$TREE_ROOT"
+	check_output "$label"
+	[[ $CHILD_RC == 0 ]] || fail "$label exited $CHILD_RC" "$T_LOG/$label.out"
+	tree_finished
+}
+
+# dump -> foreground restore: same tree (pids, parents, groups, sessions,
+# states, threads) -> SIGUSR1 -> PASS, and restore exits 0.
+tree_restore() {
+	local label=$1
+	shift
+	tree_start "$label" "$BIN/$label" "$@" || return
+	tree_hook ready "$label" "$TREE_ROOT" || return
+	dump dump "$TREE_ROOT" "$T_WORK/img" || return
+	expect_tree_killed || return
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || {
+		not_running "$RESTORE_PID" && failed_restore_leftovers
+		return 1
+	}
+	# a different tree is reported, but the program still gets to run
+	# its own checks (their FAIL lines are in LABEL.out)
+	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
+	tree_hook restored "$label" "$TREE_ROOT" || return
+	kill -USR1 "$TREE_ROOT"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output "$label"
+	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the root's status)" "$T_LOG/$label.out"
+	tree_finished
+}
+
+# A restore that failed must not leave any process of the tree behind:
+# add those that are still there after 5 s to the failure reason.
+failed_restore_leftovers() {
+	wait_until 5 tree_gone "${TREE_PIDS[@]}" && return 0
+	T_FAIL+="; and it left processes behind: $(existing_pids "${TREE_PIDS[@]}")"
+	note "the failed restore left processes behind: $(existing_pids "${TREE_PIDS[@]}")"
+}
+
+# Three rounds of dump -> restore -d, then SIGUSR1 -> PASS.
+tree_chain() {
+	local label=$1 i rc
+	shift
+	tree_start "$label" "$BIN/$label" "$@" || return
+	for i in 1 2 3; do
+		dump "dump$i" "$TREE_ROOT" "$T_WORK/img$i" || return
+		expect_tree_killed || return
+		rc=$(stasis "restore$i" restore -D "$T_WORK/img$i" -d --pidfile "$T_WORK/restore$i.pid")
+		if [[ $rc != 0 ]]; then
+			fail "restore$i: stasis restore -d exited $(rc_text "$rc"): $(error_message "restore$i")" "$T_LOG/restore$i.log"
+			failed_restore_leftovers
+			return 1
+		fi
+		wait_restored "restore$i" "$TREE_ROOT" "$TREE_EXE" 1 || return
+		expect_tree "restore$i" "$TREE_ROOT" "$TREE_SIG"
+		sleep 0.2
+	done
+	kill -USR1 "$TREE_ROOT"
+	wait_gone "$TREE_ROOT" || fail "restored $label did not exit after SIGUSR1" "$T_LOG/$label.out"
+	check_output "$label"
+	tree_finished
+}
+
+# Two --leave-running dumps: the tree must be exactly as before, running.
+tree_leave_running() {
+	local label=$1 i
+	shift
+	tree_start "$label" "$BIN/$label" "$@" || return
+	for i in 1 2; do
+		dump "dump$i" "$TREE_ROOT" "$T_WORK/img$i" --leave-running || return
+		expect_tree "after-dump$i" "$TREE_ROOT" "$TREE_SIG" || return
+	done
+	kill -USR1 "$TREE_ROOT"
+	wait_child "$TREE_ROOT"
+	check_output "$label"
+	[[ $CHILD_RC == 0 ]] || fail "$label exited $CHILD_RC after --leave-running dumps" "$T_LOG/$label.out"
+	tree_finished
+}
+
+# A process forking children in a tight loop: three --leave-running dumps
+# (each must succeed, or fail cleanly and leave the process running), then
+# a dump that kills it (up to three tries), a restore, and the loop must
+# go on (SIGUSR2 marks its round counter before the dump and twice after
+# the restore; the program checks they grow).
+test_forkloop() {
+	local pid i rc ok=0 msgs=
+	start_prog forkloop "$BIN/forkloop"
+	pid=$PROG_PID
+	wait_ready forkloop "$pid" || return
+	kill -USR2 "$pid"
+	for i in 1 2 3; do
+		rc=$(stasis "dumpR$i" dump -t "$pid" -D "$T_WORK/imgR$i" --leave-running)
+		case $rc in
+		0) decode_images "$T_WORK/imgR$i" "dumpR$i" ;;
+		124 | 137) fail "dumpR$i: dump --leave-running hung" "$T_LOG/dumpR$i.log" || return ;;
+		*)
+			[[ -n $(error_message "dumpR$i") ]] || fail "dumpR$i failed (rc $rc) without a message" "$T_LOG/dumpR$i.log"
+			msgs+="dumpR$i: $(error_message "dumpR$i"); "
+			;;
+		esac
+		note "dumpR$i: rc $rc"
+		wait_until 5 runs_freely "$pid" ||
+			fail "dumpR$i (rc $rc): the process is left in state $(proc_state "$pid"), TracerPid $(status_field "$pid" TracerPid)" \
+				"$T_LOG/dumpR$i.log" || return
+	done
+	kill -USR2 "$pid"
+	for i in 1 2 3; do
+		rc=$(stasis "dump$i" dump -t "$pid" -D "$T_WORK/img$i")
+		note "dump$i: rc $rc"
+		if [[ $rc == 0 ]]; then
+			ok=$i
+			break
+		fi
+		[[ $rc != 124 && $rc != 137 ]] || fail "dump$i hung" "$T_LOG/dump$i.log" || return
+		msgs+="dump$i: $(error_message "dump$i"); "
+		wait_until 5 runs_freely "$pid" ||
+			fail "dump$i failed (rc $rc) and left the process in state $(proc_state "$pid")" "$T_LOG/dump$i.log" || return
+	done
+	((ok)) || fail "no dump of the forking process succeeded in 3 tries: $msgs" "$T_LOG/dump3.log" || return
+	[[ -z $msgs ]] || note "dumps that failed cleanly: $msgs"
+	decode_images "$T_WORK/img$ok" "dump$ok"
+	expect_killed "$pid" || return
+	restore_foreground restore "$T_WORK/img$ok"
+	wait_restored restore "$pid" "$(readlink -f "$BIN/forkloop")" 1 "$RESTORE_PID" || return
+	sleep 0.3
+	kill -USR2 "$pid"
+	sleep 0.3
+	kill -USR2 "$pid"
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output forkloop
+	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the program's status)" "$T_LOG/forkloop.out"
+}
+
+# A shell with two background jobs and a counter loop: the jobs come back
+# with their pids under the shell, and the count goes on without a gap.
+test_sh_bgjobs() {
+	local pid out=$T_LOG/counter.out n jobs=() p exe
+	start_prog counter sh -c 'sleep 1000 & sleep 1000 & i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done'
+	pid=$PROG_PID
+	wait_until "$TMO" has_lines "$out" 5 || fail "the shell produced no output" "$T_LOG/counter.err" || return
+	for p in $(cat /proc/$pid/task/*/children 2>/dev/null); do
+		[[ $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null) == "sleep 1000 " ]] && jobs+=("$p")
+	done
+	((${#jobs[@]} == 2)) || fail "expected 2 background sleeps under the shell, found ${#jobs[@]}" || return
+	T_PIDS+=("${jobs[@]}")
+	note "background jobs: ${jobs[*]}"
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	n=$(line_count "$out")
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 || return
+	for p in "${jobs[@]}"; do
+		wait_until 5 alive "$p" || fail "background job $p not restored" || return
+		[[ $(readlink "/proc/$p/exe") == /usr/bin/sleep ]] || fail "restored pid $p is $(readlink "/proc/$p/exe"), not sleep"
+		[[ $(stat_field "$p" 2) == "$pid" ]] || fail "background job $p has parent $(stat_field "$p" 2), expected the shell $pid"
+		[[ $(proc_state "$p") == S ]] || fail "background job $p in state $(proc_state "$p"), expected S"
+	done
+	wait_until "$TMO" has_lines "$out" $((n + 10)) ||
+		fail "the shell did not count on after the restore ($(line_count "$out") lines, $n at the dump)" "$out"
+	for p in "${jobs[@]}"; do
+		alive "$p" || fail "background job $p died after the restore"
+	done
+	kill_leftovers
+	check_sequence "$out"
+}
+
+# Python with 4 worker threads: all thread ids come back, the main thread
+# counts on without a gap, and on SIGUSR1 it checks that every worker still
+# makes progress, joins them and writes PASS to result.txt.
+test_python_threads() {
+	local pid out=$T_LOG/counter.out n tids exe
+	start_prog counter "$PYTHON" -u -c '
+import os, signal, threading, time
+N = 4
+counts = [0] * N
+total = [0]
+lock = threading.Lock()
+stop = threading.Event()
+def work(k):
+    while not stop.is_set():
+        with lock:
+            counts[k] += 1
+            total[0] += 1
+        time.sleep(0.005)
+threads = [threading.Thread(target=work, args=(k,)) for k in range(N)]
+for t in threads:
+    t.start()
+check = []
+signal.signal(signal.SIGUSR1, lambda s, f: check.append(1))
+i = 0
+while not check:
+    i += 1
+    print(i, flush=True)
+    time.sleep(0.05)
+before = list(counts)
+time.sleep(0.5)
+after = list(counts)
+stalled = [k for k in range(N) if after[k] <= before[k]]
+stop.set()
+for t in threads:
+    t.join(5)
+alive = [t.name for t in threads if t.is_alive()]
+with lock:
+    consistent = sum(counts) == total[0]
+ok = not stalled and not alive and consistent
+with open("result.txt", "w") as f:
+    f.write("PASS\n" if ok else "FAIL: stalled workers %s, not joined %s, counts consistent %s\n" % (stalled, alive, consistent))
+'
+	pid=$PROG_PID
+	wait_until "$TMO" has_lines "$out" 5 || fail "python produced no output" "$T_LOG/counter.err" || return
+	wait_until 5 task_count_is "$pid" 5 || fail "python has $(ls /proc/$pid/task | wc -l) threads, expected 5" || return
+	tids=$(ls "/proc/$pid/task" | sort -n | paste -sd, -)
+	exe=$(readlink "/proc/$pid/exe")
+	note "python threads: $tids"
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	n=$(line_count "$out")
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	wait_until 5 task_list_is "$pid" "$tids" ||
+		fail "thread ids after the restore: $(ls "/proc/$pid/task" | sort -n | paste -sd, -), expected $tids" || return
+	wait_until "$TMO" has_lines "$out" $((n + 10)) ||
+		fail "python did not count on after the restore ($(line_count "$out") lines, $n at the dump)" "$out" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (python's status)" "$T_LOG/counter.err"
+	has_line "$T_FILES/result.txt" PASS ||
+		fail "python: $(cat "$T_FILES/result.txt" 2>/dev/null || echo "no result.txt")" "$T_LOG/counter.err"
+	check_sequence "$out"
+}
+task_count_is() { (($(ls "/proc/$1/task" 2>/dev/null | wc -l) == $2)); }
+task_list_is() { [[ $(ls "/proc/$1/task" 2>/dev/null | sort -n | paste -sd, -) == "$2" ]]; }
+
+# ---------------------------------------------------------------------------
+# Pid namespaces
+# ---------------------------------------------------------------------------
+
+# The pid namespace of PID (an inode string).
+pidns_of() { readlink "/proc/$1/ns/pid" 2>/dev/null; }
+
+# wait_copy TAG [RESTORE_PID]: a --new-pidns restore wrote its pidfile;
+# the pid there (as we see it) must run freely, catch SIGUSR1, be our
+# binary, and be TREE_SIG's root pid inside its own new namespace.  Sets
+# COPY_PID, and tracks the copy (and the namespace's init) for cleanup.
+copy_ready() {
+	local pf=$1 rpid=$2 p
+	[[ -n $rpid ]] && not_running "$rpid" && return 0
+	p=$(pidfile_pid "$pf")
+	[[ -n $p ]] && runs_freely "$p" && catches_usr1 "$p"
+}
+wait_copy() {
+	local tag=$1 rpid=${2:-} pf=$T_WORK/$1.pid want_pid p init
+	want_pid=$(awk 'NR == 1 { print $1 }' <<< "$TREE_SIG")
+	COPY_PID=
+	if ! wait_until "$TMO" copy_ready "$pf" "$rpid"; then
+		fail "$tag: restored root not ready after ${TMO}s (pidfile '$(pidfile_pid "$pf")')" "$T_LOG/$tag.log"
+		return 1
+	fi
+	if [[ -n $rpid ]] && not_running "$rpid"; then
+		wait_child "$rpid" 1
+		fail "$tag: stasis restore exited $CHILD_RC before the tree ran: $(error_message "$tag")" "$T_LOG/$tag.log"
+		return 1
+	fi
+	COPY_PID=$(pidfile_pid "$pf")
+	T_PIDS+=("$COPY_PID")
+	init=$(status_field "$COPY_PID" PPid)
+	[[ $(ns_pid "$init") == 1 ]] && T_PIDS+=("$init")
+	track_tree "$COPY_PID"
+	note "$tag: root is pid $COPY_PID here, $(ns_pid "$COPY_PID") in $(pidns_of "$COPY_PID"); parent $init"
+	[[ $(readlink "/proc/$COPY_PID/exe") == "$TREE_EXE" ]] ||
+		fail "$tag: pid $COPY_PID is $(readlink "/proc/$COPY_PID/exe"), expected $TREE_EXE" || return
+	[[ $(pidns_of "$COPY_PID") != "$(pidns_of $$)" ]] ||
+		fail "$tag: the restored root $COPY_PID is in our pid namespace, not a new one" || return
+	[[ $(ns_pid "$COPY_PID") == "$want_pid" ]] ||
+		fail "$tag: the restored root is pid $(ns_pid "$COPY_PID") in its namespace, expected $want_pid" || return
+	expect_tree "$tag" "$COPY_PID" "$TREE_SIG"
+}
+
+# Three copies at once: the original (dumped with --leave-running) and two
+# `restore -d --new-pidns` of its image, side by side.  Each copy gets its
+# own output file: after each restore the file the copy opened is renamed
+# away and a copy of it put in its place for the next one.
+test_pidns_clones() {
+	local c p out=$T_LOG/forktree.out err=$T_LOG/forktree.err rc nss=
+	tree_start forktree "$BIN/forktree" || return
+	dump dump "$TREE_ROOT" "$T_WORK/img" --leave-running || return
+	expect_tree after-dump "$TREE_ROOT" "$TREE_SIG" || return
+	mv "$out" "$T_LOG/forktree-orig.out"
+	mv "$err" "$T_LOG/forktree-orig.err"
+	declare -A copy
+	for c in A B; do
+		cp "$T_LOG/forktree-orig.out" "$out"
+		cp "$T_LOG/forktree-orig.err" "$err"
+		rc=$(stasis "restore$c" restore -D "$T_WORK/img" -d --new-pidns --pidfile "$T_WORK/restore$c.pid")
+		[[ $rc == 0 ]] || fail "restore$c: stasis restore -d --new-pidns exited $(rc_text "$rc"): $(error_message "restore$c")" \
+			"$T_LOG/restore$c.log" || return
+		wait_copy "restore$c" || return
+		copy[$c]=$COPY_PID
+		[[ " $nss " != *" $(pidns_of "$COPY_PID") "* ]] || fail "restore$c: copy $COPY_PID shares the pid namespace of the other copy" || return
+		nss+=" $(pidns_of "$COPY_PID")"
+		mv "$out" "$T_LOG/forktree-$c.out"
+		mv "$err" "$T_LOG/forktree-$c.err"
+	done
+	note "three copies: original $TREE_ROOT, A ${copy[A]}, B ${copy[B]}"
+	for p in "$TREE_ROOT" "${copy[A]}" "${copy[B]}"; do
+		alive "$p" || fail "copy $p died before SIGUSR1" || return
+	done
+	kill -USR1 "$TREE_ROOT" "${copy[A]}" "${copy[B]}"
+	wait_child "$TREE_ROOT"
+	[[ $CHILD_RC == 0 ]] || fail "the original exited $CHILD_RC" "$T_LOG/forktree-orig.out"
+	for c in A B; do
+		wait_gone "${copy[$c]}" || fail "copy $c (${copy[$c]}) did not exit after SIGUSR1" "$T_LOG/forktree-$c.out"
+	done
+	for c in orig A B; do
+		check_output "forktree-$c"
+	done
+}
+
+# A tree that is a pid namespace of its own (its root is pid 1 there,
+# started by tools/pidns_run): restore must make a new namespace for it,
+# with or without --new-pidns.  MODE: foreground (no option) or new_pidns
+# (-d --new-pidns).
+test_pidns_own() {
+	local mode=$1 helper rc
+	start_prog forktree "$BIN/pidns_run" "$BIN/forktree"
+	helper=$PROG_PID
+	wait_ready forktree "$helper" || return
+	TREE_ROOT=$(child_of "$helper") || fail "pidns_run has no child" || return
+	[[ $(ns_pid "$TREE_ROOT") == 1 ]] || fail "harness: the root $TREE_ROOT is not pid 1 in its namespace" || return
+	tree_snapshot "$TREE_ROOT"
+	dump dump "$TREE_ROOT" "$T_WORK/img" || return
+	expect_tree_killed || return
+	wait_child "$helper"
+	note "pidns_run exited $CHILD_RC"
+	if [[ $mode == foreground ]]; then
+		note "stasis restore -D img (foreground, no --new-pidns)"
+		timeout -k 5 $((TMO * 3)) "$STASIS" restore -D "$T_WORK/img" -o "$T_LOG/restore.log" -v4 \
+			--pidfile "$T_WORK/restore.pid" > "$T_LOG/restore.stdout" 2> "$T_LOG/restore.stderr" < /dev/null &
+		RESTORE_PID=$!
+		T_PGIDS+=("$RESTORE_PID")
+		wait_copy restore "$RESTORE_PID" || return
+	else
+		rc=$(stasis restore restore -D "$T_WORK/img" -d --new-pidns --pidfile "$T_WORK/restore.pid")
+		[[ $rc == 0 ]] || fail "restore: stasis restore -d --new-pidns exited $(rc_text "$rc"): $(error_message restore)" \
+			"$T_LOG/restore.log" || return
+		wait_copy restore || return
+	fi
+	kill -USR1 "$COPY_PID"
+	if [[ $mode == foreground ]]; then
+		wait_child "$RESTORE_PID" $((TMO * 2))
+		[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the root's status)" "$T_LOG/forktree.out"
+	else
+		wait_gone "$COPY_PID" || fail "restored root $COPY_PID did not exit after SIGUSR1" "$T_LOG/forktree.out"
+	fi
+	check_output forktree
+}
+
+# ---------------------------------------------------------------------------
 # Failure tests
 # ---------------------------------------------------------------------------
 
@@ -776,6 +1363,140 @@ test_empty_dir() {
 	expect_restore_fails restore "$T_WORK/empty" ""
 }
 
+# A tree in which one process (child 2 of treeexit) exits about when the
+# dump starts, DELAY ms after its setup.  Either outcome is fine, but it
+# must be clean: a dump that succeeds restores to a tree that passes; a
+# dump that fails says why and leaves every other process running
+# (not stopped, not traced) and passing.
+exit_attempt() {
+	local n=$1 delay=$2 label=treeexit-$1 root rc exiter what p live
+	start_prog "$label" "$BIN/treeexit" "$delay" 8
+	root=$PROG_PID
+	wait_ready "$label" "$root" || return
+	rc=$(stasis "dump$n" dump -t "$root" -D "$T_WORK/img$n")
+	exiter=$(awk '$1 == "INFO" && $2 == "exiter" { print $3 }' "$T_LOG/$label.out")
+	case $rc in
+	0)
+		if [[ -f $T_WORK/img$n/core-$exiter.img ]]; then
+			what="dumped it as $(crit decode -i "$T_WORK/img$n/core-$exiter.img" 2>/dev/null |
+				"$PYTHON" -c 'import json,sys; print({1:"alive",2:"zombie",3:"stopped"}.get(json.load(sys.stdin)["entries"][0]["tc"]["task_state"],"?"))' 2>/dev/null)"
+		else
+			what="dumped the tree without it"
+		fi
+		note "attempt $n (delay ${delay} ms): the dump succeeded and $what"
+		decode_images "$T_WORK/img$n" "dump$n"
+		expect_killed "$root" || return
+		restore_foreground "restore$n" "$T_WORK/img$n"
+		wait_restored "restore$n" "$root" "$(readlink -f "$BIN/treeexit")" 1 "$RESTORE_PID" || return
+		kill -USR1 "$root"
+		wait_child "$RESTORE_PID" $((TMO * 2))
+		check_output "$label"
+		[[ $CHILD_RC == 0 ]] || fail "attempt $n: the dump succeeded ($what) but the restored root exited $CHILD_RC" \
+			"$T_LOG/$label.out"
+		;;
+	124 | 137)
+		fail "attempt $n (delay ${delay} ms): dump hung" "$T_LOG/dump$n.log"
+		;;
+	*)
+		note "attempt $n (delay ${delay} ms): the dump failed (rc $rc): $(error_message "dump$n")"
+		[[ -n $(error_message "dump$n") ]] || fail "attempt $n: the dump failed (rc $rc) without saying why" "$T_LOG/dump$n.log"
+		[[ ! -f $T_WORK/img$n/inventory.img ]] || fail "attempt $n: the failed dump left an inventory.img"
+		live=0
+		for p in $(tree_members "$root"); do
+			[[ $p == "$exiter" ]] && continue
+			wait_until 5 runs_freely "$p" ||
+				fail "attempt $n: after the failed dump pid $p is in state $(proc_state "$p"), TracerPid $(status_field "$p" TracerPid)" \
+					"$T_LOG/dump$n.log" || return
+			live=$((live + 1))
+		done
+		((live == 4)) || fail "attempt $n: $live processes of the tree left running after the failed dump, expected 4 (root and 3 children)" || return
+		kill -USR1 "$root"
+		wait_child "$root"
+		check_output "$label"
+		[[ $CHILD_RC == 0 ]] || fail "attempt $n: after the failed dump the tree exited $CHILD_RC" "$T_LOG/$label.out"
+		;;
+	esac
+}
+
+test_tree_exit_during_dump() {
+	local d n=0
+	for d in 0 5 15 40 100; do
+		n=$((n + 1))
+		exit_attempt "$n" "$d" || return
+		kill_leftovers
+	done
+}
+
+# the pids of the tree that still exist, with their state and command
+existing_pids() {
+	local p
+	for p in "$@"; do
+		[[ -e /proc/$p ]] && echo -n "$p ($(proc_state "$p"), $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | cut -c1-40)) "
+	done
+}
+
+# Dump forktree, damage the image of a grandchild, and restore: the
+# restore must fail (not hang), say why, and leave no process with any
+# pid of the tree behind.  Then the undamaged image must still restore
+# (nothing of the failed attempt is in the way).
+#   core:   core-G.img cut in half (the restore fails while reading images)
+#   rlimit: core-G.img decodes, but RLIMIT_CORE has cur > max: fails in the
+#           middle, once the tree has been forked and partly rebuilt
+#   pages:  G's pages-N.img cut in half: fails in the middle, while G's
+#           memory is read in
+test_tree_bad_image() {
+	local what=$1 g p pp f id rc img=$T_WORK/img
+	tree_start forktree "$BIN/forktree" || return
+	for p in "${TREE_PIDS[@]}"; do
+		pp=$(status_field "$p" PPid)
+		[[ $p != "$TREE_ROOT" && $pp != "$TREE_ROOT" && $(status_field "$pp" PPid) == "$TREE_ROOT" ]] && g=$p && break
+	done
+	[[ -n ${g:-} ]] || fail "harness: no grandchild in the tree" || return
+	dump dump "$TREE_ROOT" "$img" || return
+	expect_tree_killed || return
+	cp -a "$img" "$T_WORK/img.good"
+	case $what in
+	core)
+		f=$img/core-$g.img
+		truncate -s $(($(stat -c %s "$f") / 2)) "$f"
+		note "cut $f in half"
+		;;
+	rlimit)
+		f=$img/core-$g.img
+		"$PYTHON" - "$f" << 'PY' || fail "harness: could not edit $f" || return
+import sys
+import pycriu
+path = sys.argv[1]
+img = pycriu.images.load(open(path, 'rb'))
+lim = img['entries'][0]['tc']['rlimits']['rlimits'][4]   # RLIMIT_CORE
+lim['cur'], lim['max'] = 100, 10
+pycriu.images.dump(img, open(path, 'wb'))
+PY
+		note "set RLIMIT_CORE of $g to cur 100 > max 10 in $f"
+		;;
+	pages)
+		id=$(crit decode -i "$img/pagemap-$g.img" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["entries"][0]["pages_id"])')
+		f=$img/pages-$id.img
+		[[ -s $f ]] || fail "harness: $f is missing or empty" || return
+		truncate -s $(($(stat -c %s "$f") / 2)) "$f"
+		note "cut $f ($g's pages) in half"
+		;;
+	esac
+	rc=$(stasis restore restore -D "$img")
+	[[ $rc != 0 ]] || fail "restore with a damaged image of grandchild $g succeeded" "$T_LOG/restore.log" || return
+	[[ $rc != 124 && $rc != 137 ]] || fail "restore hung (killed after ${TMO}s)" "$T_LOG/restore.log" || return
+	[[ -n $(error_message restore) ]] || fail "no error message on stderr or in the log" "$T_LOG/restore.log"
+	note "restore failed: $(error_message restore)"
+	wait_until 5 tree_gone "${TREE_PIDS[@]}" ||
+		fail "the failed restore left processes behind: $(existing_pids "${TREE_PIDS[@]}")" "$T_LOG/restore.log" || return
+	[[ $what == core ]] && return
+	restore_detached restore-good "$T_WORK/img.good" "$TREE_ROOT" "$TREE_EXE" 1 || return
+	expect_tree restore-good "$TREE_ROOT" "$TREE_SIG" || return
+	kill -USR1 "$TREE_ROOT"
+	wait_gone "$TREE_ROOT" || fail "restored forktree did not exit after SIGUSR1" "$T_LOG/forktree.out"
+	check_output forktree
+}
+
 # ---------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------
@@ -798,7 +1519,7 @@ preflight() {
 	local p missing=()
 	[[ $(id -u) == 0 ]] || missing+=("root privileges")
 	[[ -x $STASIS ]] || missing+=("$STASIS (run make)")
-	for p in "${PROGS[@]}" bigmem subreaper; do
+	for p in "${PROGS[@]}" "${TREE_PROGS[@]}" bigmem subreaper pidns_run; do
 		[[ -x $BIN/$p ]] || missing+=("$BIN/$p (run make -C tests)")
 	done
 	command -v "$CRIT" > /dev/null || missing+=("crit (apt-get install criu)")
@@ -836,6 +1557,31 @@ main() {
 	run_test real.sleep test_sleep
 	run_test real.exit_code test_exit_code
 
+	# process trees and threads
+	for prog in forktree threads; do
+		run_test "tree.$prog.plain" tree_plain "$prog"
+		run_test "tree.$prog.restore" tree_restore "$prog"
+		run_test "tree.$prog.chain3" tree_chain "$prog"
+		run_test "tree.$prog.leave_running" tree_leave_running "$prog"
+	done
+	run_test tree.threads_pending.plain tree_plain threads pending
+	run_test tree.threads_pending.restore tree_restore threads pending
+	for prog in manythreads zombies sessions stopped; do
+		run_test "tree.$prog.plain" tree_plain "$prog"
+		run_test "tree.$prog.restore" tree_restore "$prog"
+	done
+	run_test tree.stopped_threads.plain tree_plain stopped threads
+	run_test tree.stopped_threads.restore tree_restore stopped threads
+	run_test tree.forkloop.plain scenario_plain forkloop
+	run_test tree.forkloop.dump test_forkloop
+	run_test real.sh_bgjobs test_sh_bgjobs
+	run_test real.python_threads test_python_threads
+
+	# pid namespaces
+	run_test pidns.clones test_pidns_clones
+	run_test pidns.own_ns.restore test_pidns_own foreground
+	run_test pidns.own_ns.new_pidns test_pidns_own new_pidns
+
 	for d in 0.02 0.05 0.15; do
 		run_test "fail.kill_dumper_${d}s" test_kill_dumper "$d"
 	done
@@ -846,6 +1592,10 @@ main() {
 	run_test fail.no_such_pid test_no_such_pid
 	run_test fail.missing_dir test_missing_dir
 	run_test fail.empty_dir test_empty_dir
+	run_test fail.tree_exit_during_dump test_tree_exit_during_dump
+	run_test fail.tree_corrupt_core test_tree_bad_image core
+	run_test fail.tree_bad_rlimit test_tree_bad_image rlimit
+	run_test fail.tree_truncated_pages test_tree_bad_image pages
 
 	((LIST_ONLY)) && exit 0
 	((N_FAIL == 0)) || echo "failed: ${FAILED_NAMES[*]}"
@@ -853,4 +1603,7 @@ main() {
 	((N_FAIL == 0))
 }
 
+# exit at once: bash reads a script as it runs it, and must not read on
+# into a file that was edited while the suite ran
 main "$@"
+exit

@@ -644,6 +644,43 @@ test_sh_counter() {
 	counter_dump_restore counter detached
 }
 
+# A job of an interactive terminal: a counter printing on the terminal
+# `script` gives it.  Without --shell-job the dump must refuse (naming the
+# option) and leave it running; with it, the job is dumped, then restored
+# with --shell-job from a second `script` session, where it must go on
+# counting on the new terminal, with no gap and no repeat overall.
+test_shell_job() {
+	local out1=$T_LOG/tty1.out out2=$T_LOG/tty2.out spid rpid pid n rc
+	script -qfec 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done' /dev/null \
+		> "$out1" 2>&1 < /dev/null &
+	spid=$!
+	T_PIDS+=("$spid")
+	wait_until "$TMO" has_lines "$out1" 5 || { fail "the job printed nothing on its terminal" "$out1"; return; }
+	pid=$(child_of "$spid") || { fail "script has no child"; return; }
+	T_PIDS+=("$pid")
+	[[ $(readlink "/proc/$pid/fd/1") == /dev/pts/* ]] || { fail "the job's stdout is not a terminal"; return; }
+
+	rc=$(stasis noshell dump -t "$pid" -D "$T_WORK/img0")
+	[[ $rc != 0 ]] || fail "dump of a terminal job without --shell-job succeeded"
+	grep -q -- "--shell-job" "$T_LOG/noshell.stderr" || fail "the refusal does not name --shell-job" "$T_LOG/noshell.stderr"
+	runs_freely "$pid" || { fail "the job is not running after the refused dump"; return; }
+
+	dump dump "$pid" "$T_WORK/img" --shell-job || return
+	wait_gone "$pid" "$TMO" || { fail "the job survived its dump"; return; }
+	n=$(line_count "$out1")
+	script -qfec "$STASIS restore -D $T_WORK/img --shell-job -o $T_LOG/restore.log -v4" /dev/null \
+		> "$out2" 2>&1 < /dev/null &
+	rpid=$!
+	T_PIDS+=("$rpid")
+	wait_until "$TMO" has_lines "$out2" 10 || { fail "the restored job printed nothing on the new terminal" "$T_LOG/restore.log"; return; }
+	[[ $(readlink "/proc/$pid/fd/1") == /dev/pts/* ]] || fail "the restored job's stdout is not a terminal"
+	kill -9 "$pid"
+	wait_gone "$pid" "$TMO"
+	cat "$out1" "$out2" | tr -d '\r' | grep -v '^$' > "$T_LOG/both.out"
+	check_sequence "$T_LOG/both.out"
+	note "$n lines before the dump, $(line_count "$out2") after"
+}
+
 # `sleep 1000`: restored with the same pid, still sleeping; when killed the
 # foreground restore exits 128+9.
 test_sleep() {
@@ -1556,6 +1593,7 @@ main() {
 	run_test real.sh_counter test_sh_counter
 	run_test real.sleep test_sleep
 	run_test real.exit_code test_exit_code
+	run_test real.shell_job test_shell_job
 
 	# process trees and threads
 	for prog in forktree threads; do

@@ -24,19 +24,20 @@
 
 long infect_vdso_syscall_offset(void)
 {
-	static long offset = -2;
-	if (offset != -2)
-		return offset;
-	offset = -1;
+	/* Threads may race here: each computes the same value. */
+	static volatile long cached = -2;
+	long offset = -1;
+
+	if (cached != -2)
+		return cached;
 	const uint8_t *vdso = (const uint8_t *)getauxval(AT_SYSINFO_EHDR);
-	if (!vdso)
-		return offset;
 	/* The x86_64 vdso is two pages; its clock fallbacks hold `syscall`. */
-	for (long i = 0; i + 1 < 8192; i++)
+	for (long i = 0; vdso && i + 1 < 8192; i++)
 		if (vdso[i] == 0x0f && vdso[i + 1] == 0x05) {
 			offset = i;
 			break;
 		}
+	cached = offset;
 	return offset;
 }
 

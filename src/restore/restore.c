@@ -8,7 +8,9 @@
  * end. Any failure kills every process created: nothing is left behind. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -483,17 +485,63 @@ static void unload(struct rst_tree *tr)
 	files_unload(&tr->files);
 }
 
+/* The processes are rebuilt by two threads, each the ptracer of every
+ * other process (ptrace belongs to the thread that attached): on two
+ * cores the injected syscalls of one overlap those of the next. Both
+ * wait at a barrier, so that the tree resumes only when all of it is
+ * ready, or, if any part failed, not at all (killed by the tracer
+ * thread before it lets go, so no half-built task ever runs). */
+#define REBUILDERS 2
+
+struct rebuilder {
+	struct rst_tree *tr;
+	int id;
+	pthread_barrier_t *bar;
+	atomic_int *failed;
+};
+
+static void *rebuild_share(void *arg)
+{
+	struct rebuilder *w = arg;
+	struct rst_tree *tr = w->tr;
+
+	for (int i = w->id; i < tr->nr && !*w->failed; i += REBUILDERS)
+		if (!tr->t[i].zombie && rebuild_task(tr, &tr->t[i]) < 0)
+			*w->failed = 1;
+	pthread_barrier_wait(w->bar);
+	for (int i = w->id; i < tr->nr; i += REBUILDERS) {
+		struct rst_ctx *rc = &tr->t[i];
+		if (rc->zombie || rc->real_pid <= 0)
+			continue;
+		if (*w->failed)
+			kill(rc->real_pid, SIGKILL);
+		else if (resume_task(rc) < 0)
+			*w->failed = 1;
+	}
+	return NULL;
+}
+
 static int restore_tree(struct rst_tree *tr)
 {
+	pthread_barrier_t bar;
+	atomic_int failed = 0;
+	struct rebuilder w[REBUILDERS];
+	pthread_t th;
+
 	if (rst_helpers_plan(tr) < 0 || rst_tree_fork(tr) < 0 || rst_helpers_kill(tr) < 0)
 		return -1;
-	for (int i = 0; i < tr->nr; i++)
-		if (!tr->t[i].zombie && rebuild_task(tr, &tr->t[i]) < 0)
-			return -1;
-	for (int i = 0; i < tr->nr; i++)
-		if (!tr->t[i].zombie && resume_task(&tr->t[i]) < 0)
-			return -1;
-	return 0;
+	pthread_barrier_init(&bar, NULL, REBUILDERS);
+	for (int i = 0; i < REBUILDERS; i++)
+		w[i] = (struct rebuilder){ tr, i, &bar, &failed };
+	if (pthread_create(&th, NULL, rebuild_share, &w[1]) != 0) {
+		pr_err("can't start a rebuild thread");
+		pthread_barrier_destroy(&bar);
+		return -1;
+	}
+	rebuild_share(&w[0]);
+	pthread_join(th, NULL);
+	pthread_barrier_destroy(&bar);
+	return failed ? -1 : 0;
 }
 
 int stasis_restore(const struct opts *o)

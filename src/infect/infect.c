@@ -285,21 +285,29 @@ int infect_read(struct victim *v, uint64_t addr, void *buf, size_t len)
 int infect_write(struct victim *v, uint64_t addr, const void *buf, size_t len)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/mem", v->pid);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0) {
-		pr_perror("pid %d: can't open %s", v->pid, path);
-		return -1;
+	/* opened once per task: a path walk per write adds up */
+	if (v->memfd <= 0) {
+		snprintf(path, sizeof(path), "/proc/%d/mem", v->pid);
+		v->memfd = open(path, O_WRONLY | O_CLOEXEC);
+		if (v->memfd < 0) {
+			pr_perror("pid %d: can't open %s", v->pid, path);
+			v->memfd = 0;
+			return -1;
+		}
 	}
-	ssize_t n = pwrite(fd, buf, len, addr);
-	int saved = errno;
-	close(fd);
+	ssize_t n = pwrite(v->memfd, buf, len, addr);
 	if (n != (ssize_t)len) {
-		errno = saved;
 		pr_perror("pid %d: can't write %zu bytes at %#lx", v->pid, len, (unsigned long)addr);
 		return -1;
 	}
 	return 0;
+}
+
+void infect_release(struct victim *v)
+{
+	if (v->memfd > 0)
+		close(v->memfd);
+	v->memfd = 0;
 }
 
 int infect_detach(struct victim *v)
@@ -311,6 +319,7 @@ int infect_detach(struct victim *v)
 	}
 	v->sigmask_changed = false;
 	v->attached = false;
+	infect_release(v);
 	if (ptrace(PTRACE_DETACH, v->pid, NULL, 0) < 0) {
 		pr_perror("pid %d: can't detach", v->pid);
 		return -1;

@@ -26,6 +26,7 @@ struct victim {
 	int group_stop_sig;		/* it was stopped by this signal, or 0 */
 	pid_t last_clone;		/* tid of what an injected clone made */
 	bool attached;
+	int memfd;			/* /proc/PID/mem for writes, 0 if not open */
 };
 
 /* PTRACE_SEIZE + PTRACE_INTERRUPT and wait for the stop. On failure the
@@ -61,6 +62,8 @@ int infect_write(struct victim *v, uint64_t addr, const void *buf, size_t len);
  * our last injected syscall into a plain interrupt stop: if stasis dies
  * from here on, the kernel lets the task go on exactly as it was. */
 int infect_park(struct victim *v);
+/* Closes what infect opened for the task (detach does it too). */
+void infect_release(struct victim *v);
 /* Registers and mask back as found, then detach and let it run. */
 int infect_cure(struct victim *v);
 /* Detach with whatever registers are set now. */

@@ -402,6 +402,7 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 		return -1;
 	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_mm_fields(rc) < 0)
 		return -1;
+	/* process state first: new threads inherit its name and limits */
 	if (rst_process_state(rc) < 0 || rst_threads_create(rc) < 0)
 		return -1;
 	for (int i = 0; i < rc->nr_th; i++)
@@ -431,6 +432,7 @@ static int resume_task(struct rst_ctx *rc)
 			return -1;
 		}
 		rc->th[i].attached = false;
+		infect_release(&rc->th[i]);
 	}
 	return 0;
 }

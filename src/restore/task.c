@@ -249,6 +249,9 @@ int rst_process_state(struct rst_ctx *rc)
 	if (tc->has_child_subreaper && tc->child_subreaper &&
 	    inject_ok(rc, "child subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0) < 0)
 		return -1;
+	/* the process name now, so threads cloned next inherit it */
+	if (rst_comm(rc, tc->comm) < 0)
+		return -1;
 	return rst_pending(rc, tc->signals_s, true, rc->pid);
 }
 
@@ -271,14 +274,17 @@ int rst_thread_state(struct rst_ctx *rc, int idx)
 		pr_warn("pid %d: can't restore nice value %d: %m", rc->pid, th->sched_nice);
 	if (rst_rseq(rc, th->rseq_entry) < 0)
 		return -1;
-	if (rst_comm(rc, th->comm ? th->comm : (idx == 0 ? core->tc->comm : NULL)) < 0)
+	const char *name = th->comm ? th->comm : NULL;
+	if (name && strcmp(name, rc->core[0]->tc->comm ? rc->core[0]->tc->comm : "") && rst_comm(rc, name) < 0)
 		return -1;
 	/* queued by the thread itself: the kernel lets only it forge siginfo */
 	if (rst_pending(rc, th->signals_p, false, rc->pe->threads[idx]) < 0)
 		return -1;
-	/* The parent-death signal guarded the restore; now it is the task's own. */
-	if (inject_ok(rc, "parent death signal", SYS_prctl, PR_SET_PDEATHSIG,
-		      th->has_pdeath_sig ? th->pdeath_sig : 0, 0, 0) < 0)
+	/* The parent-death signal guarded the restore (main thread; a new
+	 * thread starts without one); now it is the task's own. */
+	int pdeath = th->has_pdeath_sig ? th->pdeath_sig : 0;
+	if ((idx == 0 || pdeath) &&
+	    inject_ok(rc, "parent death signal", SYS_prctl, PR_SET_PDEATHSIG, pdeath, 0, 0) < 0)
 		return -1;
 	if (!creds_are_ours(th->creds) && rst_creds(rc, th->creds) < 0)
 		return -1;

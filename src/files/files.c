@@ -219,40 +219,12 @@ out:
 
 /* ---- restore side ---- */
 
-static int load_all(int dirfd, const char *name, uint32_t magic, bool optional,
-		    const ProtobufCMessageDescriptor *desc, void ***out, int *nr)
-{
-	struct img img;
-	ProtobufCMessage *m;
-	int ret, cap = 0;
-
-	*out = NULL;
-	*nr = 0;
-	if (img_open(dirfd, &img, name, magic, optional) < 0)
-		return (optional && errno == ENOENT) ? 0 : -1;
-	while ((ret = img_read(&img, desc, &m)) == 1) {
-		if (*nr == cap) {
-			cap = cap ? cap * 2 : 32;
-			void **n = realloc(*out, cap * sizeof(void *));
-			if (!n) {
-				img_free(m);
-				ret = -1;
-				break;
-			}
-			*out = n;
-		}
-		(*out)[(*nr)++] = m;
-	}
-	img_close(&img);
-	return ret;
-}
-
 int files_load(struct rst_files *rf, int dirfd)
 {
-	if (load_all(dirfd, "files.img", FILES_MAGIC, false, &file_entry__descriptor,
-		     (void ***)&rf->e, &rf->nr) < 0)
+	if (img_load_all(dirfd, "files.img", FILES_MAGIC, false, &file_entry__descriptor,
+			 (void ***)&rf->e, &rf->nr) < 0)
 		return -1;
-	return load_all(dirfd, "tty-info.img", TTY_INFO_MAGIC, true, &tty_info_entry__descriptor,
+	return img_load_all(dirfd, "tty-info.img", TTY_INFO_MAGIC, true, &tty_info_entry__descriptor,
 			(void ***)&rf->ttys, &rf->nr_ttys);
 }
 

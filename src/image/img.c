@@ -251,3 +251,39 @@ int img_store_one(int dirfd, const char *name, uint32_t magic, const ProtobufCMe
 	}
 	return img_finish(&img);
 }
+
+int img_read_all(struct img *img, const ProtobufCMessageDescriptor *desc, void ***out, int *nr)
+{
+	ProtobufCMessage *m;
+	int ret, cap = 0;
+
+	*out = NULL;
+	*nr = 0;
+	while ((ret = img_read(img, desc, &m)) == 1) {
+		if (*nr == cap) {
+			cap = cap ? cap * 2 : 32;
+			void **n = realloc(*out, cap * sizeof(void *));
+			if (!n) {
+				img_free(m);
+				pr_err("out of memory reading %s", img->name);
+				return -1;
+			}
+			*out = n;
+		}
+		(*out)[(*nr)++] = m;
+	}
+	return ret;
+}
+
+int img_load_all(int dirfd, const char *name, uint32_t magic, bool optional,
+		 const ProtobufCMessageDescriptor *desc, void ***out, int *nr)
+{
+	struct img img;
+	*out = NULL;
+	*nr = 0;
+	if (img_open(dirfd, &img, name, magic, optional) < 0)
+		return (optional && errno == ENOENT) ? 0 : -1;
+	int ret = img_read_all(&img, desc, out, nr);
+	img_close(&img);
+	return ret;
+}

@@ -37,6 +37,11 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCM
 /* Reads exactly one entry; a missing entry is an error. */
 int img_read_one(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
 void img_close(struct img *img);
+/* Every (remaining) entry into a growing array; 0 or -1 (reported). */
+int img_read_all(struct img *img, const ProtobufCMessageDescriptor *desc, void ***out, int *nr);
+/* Open, read all, close; a missing optional image is an empty one. */
+int img_load_all(int dirfd, const char *name, uint32_t magic, bool optional,
+		 const ProtobufCMessageDescriptor *desc, void ***out, int *nr);
 
 /* Convenience: open, read one entry, close. */
 int img_load_one(int dirfd, const char *name, uint32_t magic,

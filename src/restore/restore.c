@@ -85,37 +85,19 @@ static int load_inventory(struct rst_tree *tr)
 	return ret;
 }
 
-static int load_all(int dirfd, const char *name, uint32_t magic,
-		    const ProtobufCMessageDescriptor *desc, void ***out, int *nr, bool has_head,
-		    uint32_t *head_id)
+/* pagemap-PID.img: its head (which pages-ID.img) and then the entries. */
+static int load_pagemap(struct rst_ctx *rc, const char *name, uint32_t *pages_id)
 {
 	struct img img;
-	ProtobufCMessage *m;
-	int cap = 0, ret;
+	PagemapHead *h;
 
-	if (img_open(dirfd, &img, name, magic, false) < 0)
+	if (img_open(rc->dirfd, &img, name, PAGEMAP_MAGIC, false) < 0)
 		return -1;
-	if (has_head) {	/* pagemap: its head first */
-		PagemapHead *h;
-		if (img_read_one(&img, &pagemap_head__descriptor, (ProtobufCMessage **)&h) < 0) {
-			img_close(&img);
-			return -1;
-		}
-		*head_id = h->pages_id;
+	int ret = img_read_one(&img, &pagemap_head__descriptor, (ProtobufCMessage **)&h);
+	if (!ret) {
+		*pages_id = h->pages_id;
 		img_free(h);
-	}
-	while ((ret = img_read(&img, desc, &m)) == 1) {
-		if (*nr == cap) {
-			cap = cap ? cap * 2 : 64;
-			void **n = realloc(*out, cap * sizeof(void *));
-			if (!n) {
-				img_free(m);
-				ret = -1;
-				break;
-			}
-			*out = n;
-		}
-		(*out)[(*nr)++] = m;
+		ret = img_read_all(&img, &pagemap_entry__descriptor, (void ***)&rc->pagemap, &rc->nr_pagemap);
 	}
 	img_close(&img);
 	return ret;
@@ -146,8 +128,8 @@ static int load_pstree(struct rst_tree *tr)
 {
 	PstreeEntry **pe = NULL;
 	int nr = 0;
-	if (load_all(tr->dirfd, "pstree.img", PSTREE_MAGIC, &pstree_entry__descriptor, (void ***)&pe,
-		     &nr, false, NULL) < 0)
+	if (img_load_all(tr->dirfd, "pstree.img", PSTREE_MAGIC, false, &pstree_entry__descriptor,
+			 (void ***)&pe, &nr) < 0)
 		return -1;
 	if (!nr) {
 		pr_err("pstree.img is empty");
@@ -241,12 +223,11 @@ static int load_task(struct rst_ctx *rc)
 		return -1;
 	snprintf(name, sizeof(name), "fdinfo-%u.img", ids->files_id);
 	img_free(ids);
-	if (load_all(rc->dirfd, name, FDINFO_MAGIC, &fdinfo_entry__descriptor, (void ***)&rc->fdinfo,
-		     &rc->nr_fdinfo, false, NULL) < 0)
+	if (img_load_all(rc->dirfd, name, FDINFO_MAGIC, false, &fdinfo_entry__descriptor,
+			 (void ***)&rc->fdinfo, &rc->nr_fdinfo) < 0)
 		return -1;
 	snprintf(name, sizeof(name), "pagemap-%d.img", rc->pid);
-	if (load_all(rc->dirfd, name, PAGEMAP_MAGIC, &pagemap_entry__descriptor, (void ***)&rc->pagemap,
-		     &rc->nr_pagemap, true, &pages_id) < 0)
+	if (load_pagemap(rc, name, &pages_id) < 0)
 		return -1;
 	snprintf(rc->pages_name, sizeof(rc->pages_name), "pages-%u.img", pages_id);
 	rc->vma_fd = calloc(rc->mm->n_vmas + 1, sizeof(int));

@@ -79,8 +79,7 @@ static int collect_by_injection(struct dump_ctx *dc)
 	if (find_vdso(dc) < 0)
 		return -1;
 	for (int t = 0; t < dc->nr_th; t++)
-		if (infect_block_signals(&dc->th[t]) < 0)
-			return -1;
+		dc->th[t].careful = true;
 	if (scratch_map(dc) < 0)
 		return -1;
 	if (dump_task_core(dc) < 0 || dump_task_mm_prepare(dc) < 0)

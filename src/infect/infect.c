@@ -225,6 +225,8 @@ int infect_syscall(struct victim *v, long *ret, long nr, long a1, long a2, long 
 	struct user_regs_struct r = v->regs;
 	int status;
 
+	if (v->careful && infect_block_signals(v) < 0)
+		return -1;
 	r.rax = nr;
 	r.orig_rax = -1;	/* not in a syscall: no restart on our way out */
 	r.rdi = a1;
@@ -268,7 +270,9 @@ int infect_syscall(struct victim *v, long *ret, long nr, long a1, long a2, long 
 		return -1;
 	}
 	*ret = r.rax;
-	return 0;
+	/* Careful: back to the task's own registers and mask in a quiet stop
+	 * at once, so that stasis killed between two calls leaves it whole. */
+	return v->careful ? infect_park(v) : 0;
 }
 
 int infect_read(struct victim *v, uint64_t addr, void *buf, size_t len)

@@ -27,6 +27,10 @@ struct victim {
 	pid_t last_clone;		/* tid of what an injected clone made */
 	bool attached;
 	int memfd;			/* /proc/PID/mem for writes, 0 if not open */
+	/* Each injected syscall ends with the task's own registers and mask
+	 * back, in an interrupt stop (infect_park): if stasis dies, the task
+	 * runs on unharmed. Costs a round trip per call; dump uses it. */
+	bool careful;
 };
 
 /* PTRACE_SEIZE + PTRACE_INTERRUPT and wait for the stop. On failure the

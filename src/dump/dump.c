@@ -173,7 +173,10 @@ static int write_inventory(struct dump_tree *tr)
 	InventoryEntry inv = INVENTORY_ENTRY__INIT;
 	TaskKobjIdsEntry ids = TASK_KOBJ_IDS_ENTRY__INIT;
 
-	fill_ids(&ids, 1);
+	/* root_ids are the dumper's own objects (CRIU compares every task's
+	 * with them: equal files ids would mean a shared fd table); ours
+	 * are never a task's, whose ids start at 1. */
+	fill_ids(&ids, 0);
 	inv.img_version = IMG_VERSION;
 	inv.has_fdinfo_per_id = 1;
 	inv.fdinfo_per_id = true;

@@ -419,7 +419,7 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 		e->flags |= MAP_ANONYMOUS;
 		return 0;
 	case VMA_VDSO:
-		e->status = VMA_AREA_REGULAR | VMA_AREA_VDSO;
+		e->status = VMA_AREA_REGULAR | VMA_AREA_VDSO | VMA_ANON_PRIVATE;
 		e->flags |= MAP_ANONYMOUS;
 		return 0;
 	case VMA_VVAR:
@@ -475,17 +475,28 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 	return 0;
 }
 
+/* The saved auxv without its AT_NULL terminator (restore's PR_SET_MM_MAP
+ * ends it anyway): on this kernel that is 22 pairs, what CRIU's restore
+ * accepts at most, where the terminator would make one too many. */
 static int read_auxv(struct dump_ctx *dc, MmEntry *mm)
 {
-	static uint64_t auxv[128];
-	char buf[sizeof(auxv)];
+	char buf[128 * sizeof(uint64_t)];
 	ssize_t n = proc_read_file(dc->pid, "auxv", buf, sizeof(buf));
 	if (n <= 0) {
 		pr_perror("pid %d: can't read auxv", dc->pid);
 		return -1;
 	}
+	uint64_t *auxv = malloc(n);
+	if (!auxv)
+		return -1;
 	memcpy(auxv, buf, n);
-	mm->n_mm_saved_auxv = n / 8;
+	size_t words = n / 8;
+	for (size_t i = 0; i + 1 < words; i += 2)
+		if (auxv[i] == 0) {	/* AT_NULL */
+			words = i;
+			break;
+		}
+	mm->n_mm_saved_auxv = words;
 	mm->mm_saved_auxv = auxv;
 	return 0;
 }
@@ -564,7 +575,11 @@ static int write_pagemap(struct dump_ctx *dc, const struct page_runs *pr)
 	for (size_t i = 0; i < pr->nr; i++) {
 		PagemapEntry pe = PAGEMAP_ENTRY__INIT;
 		pe.vaddr = pr->r[i].start;
-		pe.nr_pages = (pr->r[i].end - pr->r[i].start) / PAGE_SZ;
+		uint64_t pages = (pr->r[i].end - pr->r[i].start) / PAGE_SZ;
+		/* both counts, for old and new readers */
+		pe.nr_pages = pages > UINT32_MAX ? 0 : pages;
+		pe.has_nr_pages_64 = 1;
+		pe.nr_pages_64 = pages;
 		pe.has_flags = 1;
 		pe.flags = PE_PRESENT;
 		if (img_write(&img, &pe.base) < 0)

@@ -176,8 +176,9 @@ int regs_from_image(const ThreadInfoX86 *ti, struct user_regs_struct *regs,
 	const UserX86FpregsEntry *f = ti->fpregs;
 	struct user_fpregs_struct fx;
 
-	if (!ti->gpregs || !f || f->n_st_space != 32 || f->n_xmm_space != 64 ||
-	    f->n_padding != 24) {
+	/* padding is the kernel's own bytes, which we don't use (CRIU
+	 * doesn't save them at all) */
+	if (!ti->gpregs || !f || f->n_st_space != 32 || f->n_xmm_space != 64) {
 		pr_err("image registers are incomplete (fpu state has wrong sizes)");
 		return -1;
 	}

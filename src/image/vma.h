@@ -20,12 +20,20 @@
 
 #define PAGE_SZ 4096ul
 
-/* Does the dump carry this mapping's page contents? */
+/* Does the dump carry this mapping's page contents? The vdso's are saved
+ * too, as CRIU does (its restore reads the old vdso from them), but
+ * restore puts this kernel's live vdso there instead. */
 static inline int vma_has_pages(unsigned status)
 {
 	return (status & VMA_AREA_REGULAR) &&
-	       !(status & (VMA_AREA_VDSO | VMA_AREA_VVAR | VMA_AREA_VSYSCALL)) &&
+	       !(status & (VMA_AREA_VVAR | VMA_AREA_VSYSCALL)) &&
 	       (status & (VMA_ANON_PRIVATE | VMA_ANON_SHARED | VMA_FILE_PRIVATE));
+}
+
+/* Does restore write the saved pages back into the mapping? */
+static inline int vma_restores_pages(unsigned status)
+{
+	return vma_has_pages(status) && !(status & VMA_AREA_VDSO);
 }
 
 #endif

@@ -174,15 +174,14 @@ static int image_vdso_block(const struct rst_ctx *rc, struct vdso_block *b)
 	return 0;
 }
 
-/* The vdso can only be moved if this kernel's has the image's layout. */
+/* The vdso can only be moved if this kernel's block has the image's size
+ * and the vdso at the same offset in it (vvar before it, in one piece or
+ * two: CRIU saves [vvar] and [vvar_vclock] as one mapping). */
 static int vdso_layout_matches(const struct rst_ctx *rc, const struct vdso_block *own,
 			       const struct vdso_block *img)
 {
-	bool same = own->nr == img->nr && own->end - own->start == img->end - img->start &&
+	bool same = own->end - own->start == img->end - img->start &&
 		    own->vdso - own->start == img->vdso - img->start;
-	for (int i = 0; same && i < own->nr; i++)
-		same = own->part_start[i] - own->start == img->part_start[i] - img->start &&
-		       own->part_end[i] - own->part_start[i] == img->part_end[i] - img->part_start[i];
 	if (!same)
 		pr_err("pid %d: the image's vdso/vvar layout differs from this kernel's; "
 		       "restoring on another kernel is not supported yet", rc->pid);
@@ -254,7 +253,7 @@ static int map_scratch(struct rst_ctx *rc)
 
 static bool vma_gets_pages(const VmaEntry *e)
 {
-	return vma_has_pages(e->status);
+	return vma_restores_pages(e->status);
 }
 
 static int map_one(struct rst_ctx *rc, size_t i)
@@ -288,15 +287,28 @@ static int map_one(struct rst_ctx *rc, size_t i)
 
 /* Pages go in with preadv batches straight from pages-1.img. Every entry is
  * checked against the mappings: a corrupt pagemap can't write outside them. */
+/* Every pagemap entry is checked against the mappings, so a corrupt one
+ * can't write outside them. 0: read it in; 1: saved pages restore does
+ * not use (the old vdso's); -1: bad (reported). */
+static uint64_t run_pages(const PagemapEntry *pe)
+{
+	return pe->has_nr_pages_64 ? pe->nr_pages_64 : pe->nr_pages;
+}
+
 static int check_page_run(const struct rst_ctx *rc, const PagemapEntry *pe)
 {
-	uint64_t end = pe->vaddr + (uint64_t)pe->nr_pages * PAGE_SZ;
-	if (pe->vaddr & (PAGE_SZ - 1) || end <= pe->vaddr)
+	uint64_t end = pe->vaddr + run_pages(pe) * PAGE_SZ;
+	if (pe->vaddr & (PAGE_SZ - 1) || run_pages(pe) > (1ull << 36) || end <= pe->vaddr)
 		goto bad;
 	for (size_t i = 0; i < rc->mm->n_vmas; i++) {
 		const VmaEntry *e = rc->mm->vmas[i];
-		if (pe->vaddr >= e->start && end <= e->end)
-			return vma_gets_pages(e) ? 0 : -1;
+		if (pe->vaddr < e->start || end > e->end)
+			continue;
+		if (vma_gets_pages(e))
+			return 0;
+		if (vma_has_pages(e->status))
+			return 1;
+		goto bad;
 	}
 	/* runs may span adjacent mappings: accept if fully covered */
 	for (uint64_t a = pe->vaddr; a < end;) {
@@ -310,8 +322,8 @@ static int check_page_run(const struct rst_ctx *rc, const PagemapEntry *pe)
 	}
 	return 0;
 bad:
-	pr_err("image pagemap-%d.img: page run %#lx+%u pages lies outside the mappings", rc->pid,
-	       (unsigned long)pe->vaddr, pe->nr_pages);
+	pr_err("image pagemap-%d.img: page run %#lx+%lu pages lies outside the mappings", rc->pid,
+	       (unsigned long)pe->vaddr, (unsigned long)run_pages(pe));
 	return -1;
 }
 
@@ -368,6 +380,9 @@ static int read_batch(struct rst_ctx *rc, struct iovec *iov, int n, uint64_t off
 	return 0;
 }
 
+/* Consecutive runs are read with one preadv of up to IOV_BATCH pieces; a
+ * run that is skipped ends the batch, since a batch is contiguous in the
+ * pages file. */
 static int fill_pages(struct rst_ctx *rc)
 {
 	struct iovec iov[IOV_BATCH];
@@ -378,22 +393,26 @@ static int fill_pages(struct rst_ctx *rc)
 		const PagemapEntry *pe = rc->pagemap[i];
 		if (pe->has_flags && !(pe->flags & PE_PRESENT))
 			continue;
-		if ((pe->has_in_parent && pe->in_parent) || check_page_run(rc, pe) < 0) {
-			if (pe->in_parent)
-				pr_err("image pagemap-%d.img refers to a parent image; incremental dumps are not supported yet", rc->pid);
+		if (pe->has_in_parent && pe->in_parent) {
+			pr_err("image pagemap-%d.img refers to a parent image; incremental dumps are not supported yet", rc->pid);
 			return -1;
 		}
-		uint64_t len = (uint64_t)pe->nr_pages * PAGE_SZ;
-		if (n == IOV_BATCH) {
-			if (read_batch(rc, iov, n, batch_off, batch_len) < 0)
+		int use = check_page_run(rc, pe);
+		if (use < 0)
+			return -1;
+		uint64_t len = run_pages(pe) * PAGE_SZ;
+		if (use == 1 || n == IOV_BATCH) {
+			if (n && read_batch(rc, iov, n, batch_off, batch_len) < 0)
 				return -1;
 			n = 0;
-			batch_off = off;
 			batch_len = 0;
+			batch_off = use == 1 ? off + len : off;
 		}
+		off += len;
+		if (use == 1)
+			continue;
 		iov[n++] = (struct iovec){ (void *)pe->vaddr, len };
 		batch_len += len;
-		off += len;
 	}
 	return n ? read_batch(rc, iov, n, batch_off, batch_len) : 0;
 }

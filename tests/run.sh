@@ -644,6 +644,44 @@ test_sh_counter() {
 	counter_dump_restore counter detached
 }
 
+# Images exchanged with a real CRIU (only when CRIU_BIN names one; not run,
+# and not counted, otherwise): a python counter dumped by stasis is
+# restored by CRIU, dumped again by CRIU and restored by stasis; the count
+# goes on with no gap or repeat through both.
+test_criu_interop() {
+	local out=$T_LOG/counter.out pid n rc
+	start_prog counter "$PYTHON" -u -c '
+import time
+i = 0
+while True:
+    i += 1
+    print(i, flush=True)
+    time.sleep(0.05)'
+	pid=$PROG_PID
+	wait_until "$TMO" has_lines "$out" 5 || { fail "counter produced no output"; return; }
+	dump dump "$pid" "$T_WORK/img1" || return
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after the dump"; return; }
+	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d -o "$T_LOG/criu-restore.log" -v4 \
+		> "$T_LOG/criu-restore.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
+	n=$(line_count "$out")
+	wait_until "$TMO" has_lines "$out" $((n + 5)) || { fail "the counter did not go on under CRIU's restore"; return; }
+	mkdir -p "$T_WORK/img2"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 \
+		> "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored counter (rc $rc)" "$T_LOG/criu-dump.log"; return; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
+	rc=$(stasis restore restore -D "$T_WORK/img2" -d)
+	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	n=$(line_count "$out")
+	wait_until "$TMO" has_lines "$out" $((n + 5)) || { fail "the counter did not go on under stasis's restore"; return; }
+	kill -9 "$pid"
+	wait_gone "$pid" "$TMO"
+	check_sequence "$out"
+}
+
 # A job of an interactive terminal: a counter printing on the terminal
 # `script` gives it.  Without --shell-job the dump must refuse (naming the
 # option) and leave it running; with it, the job is dumped, then restored
@@ -1594,6 +1632,11 @@ main() {
 	run_test real.sleep test_sleep
 	run_test real.exit_code test_exit_code
 	run_test real.shell_job test_shell_job
+	if [[ -n ${CRIU_BIN:-} ]]; then
+		run_test interop.criu test_criu_interop
+	else
+		echo "(interop.criu not run: set CRIU_BIN to a CRIU binary to exchange images with it)"
+	fi
 
 	# process trees and threads
 	for prog in forktree threads; do

@@ -613,6 +613,35 @@ static int find_pages(struct dump_ctx *dc, struct page_runs *pr)
 	return 0;
 }
 
+/* mm-PID.img, with [vvar] and [vvar_vclock] as one vvar mapping, as CRIU
+ * writes it (its restore looks for one vvar right before the vdso, and
+ * falls back to a vdso proxy otherwise); ours accepts either. */
+static int write_mm(struct dump_ctx *dc, const char *name)
+{
+	MmEntry mm = dc->mm;
+	VmaEntry **v = calloc(mm.n_vmas + 1, sizeof(*v)), merged[4];
+	int nm = 0;
+
+	if (!v)
+		return -1;
+	mm.n_vmas = 0;
+	for (size_t i = 0; i < dc->mm.n_vmas; i++) {
+		VmaEntry *e = dc->mm.vmas[i], *prev = mm.n_vmas ? v[mm.n_vmas - 1] : NULL;
+		if (prev && (prev->status & VMA_AREA_VVAR) && (e->status & VMA_AREA_VVAR) &&
+		    prev->end == e->start && prev->prot == e->prot && nm < 4) {
+			merged[nm] = *prev;
+			merged[nm].end = e->end;
+			v[mm.n_vmas - 1] = &merged[nm++];
+			continue;
+		}
+		v[mm.n_vmas++] = e;
+	}
+	mm.vmas = v;
+	int ret = img_store_one(dc->dirfd, name, MM_MAGIC, &mm.base);
+	free(v);
+	return ret;
+}
+
 int dump_task_mm(struct dump_ctx *dc)
 {
 	struct page_runs pr = { 0 };
@@ -622,7 +651,7 @@ int dump_task_mm(struct dump_ctx *dc)
 
 	snprintf(name, sizeof(name), "mm-%d.img", dc->ns_pid);
 	snprintf(pages_name, sizeof(pages_name), "pages-%u.img", dc->id);
-	if (img_store_one(dc->dirfd, name, MM_MAGIC, &dc->mm.base) < 0)
+	if (write_mm(dc, name) < 0)
 		return -1;
 	if (find_pages(dc, &pr) < 0 || write_pagemap(dc, &pr) < 0)
 		goto out;

@@ -184,18 +184,6 @@ int infect_park(struct victim *v)
 	return wait_event_stop(v);
 }
 
-int infect_attach_stopped(struct victim *v, pid_t pid)
-{
-	int status;
-
-	memset(v, 0, sizeof(*v));
-	v->pid = pid;
-	if (wait_stop(pid, &status) < 0)
-		return -1;
-	v->stop_status = status;
-	return read_state(v);
-}
-
 int infect_attach_new_thread(struct victim *v, pid_t tid)
 {
 	int status;

@@ -40,8 +40,6 @@ int infect_seize(struct victim *v, pid_t pid);
  * wake it with SIGCONT into plain interrupt stops (the caller stops it
  * again when it lets go). */
 int infect_unstop(struct victim *th, int nr, pid_t pid);
-/* Attach to a child that has stopped itself for us (restore side). */
-int infect_attach_stopped(struct victim *v, pid_t pid);
 
 /* A thread born of an injected clone, auto-attached (PTRACE_O_TRACECLONE). */
 int infect_attach_new_thread(struct victim *v, pid_t tid);

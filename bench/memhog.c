@@ -22,6 +22,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "hog.h"
+
 static volatile sig_atomic_t verify_requested;
 
 static void on_usr1(int sig)
@@ -38,20 +40,6 @@ static unsigned char page_byte(size_t i)
 static uint64_t page_tag(size_t i)
 {
 	return (uint64_t)i ^ 0x4d454d484f470000ull; /* "MEMHOG" */
-}
-
-static void write_all(int fd, const char *s, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, s, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		s += n;
-		len -= (size_t)n;
-	}
 }
 
 static void verify(unsigned char *mem, size_t npages, size_t psz)

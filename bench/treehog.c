@@ -40,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hog.h"
+
 static volatile sig_atomic_t verify_requested;
 
 /* per-process state; a child resets what it inherited */
@@ -66,35 +68,6 @@ static unsigned char page_byte(int idx, size_t i)
 static uint64_t page_tag(int idx, size_t i)
 {
 	return (uint64_t)i ^ ((uint64_t)idx << 40) ^ 0x5452454500000000ull; /* "TREE" */
-}
-
-static void write_all(int fd, const char *s, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, s, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		s += n;
-		len -= (size_t)n;
-	}
-}
-
-static void say(const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(buf) - 1)
-		n = (int)sizeof(buf) - 1;
-	if (n > 0)
-		write_all(1, buf, (size_t)n);
 }
 
 static void die(const char *what)

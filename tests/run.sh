@@ -523,6 +523,12 @@ check_sequence() {
 	[[ -z $bad ]] || fail "$(basename "$file"): $bad" "$file"
 }
 
+scenario_without_pagemap_scan() {
+	STASIS_NO_PAGEMAP_SCAN=1 scenario_restore "$@"
+	grep -q "reading pagemap instead" "$T_LOG/dump.log" ||
+		fail "the dump did not take the pagemap path" "$T_LOG/dump.log"
+}
+
 # Plain run without the tool: proves the program itself passes.
 scenario_plain() {
 	local prog=$1
@@ -1625,6 +1631,12 @@ main() {
 		run_test "$prog.restore" scenario_restore "$prog"
 		run_test "$prog.chain" scenario_chain "$prog"
 		run_test "$prog.leave_running" scenario_leave_running "$prog"
+	done
+
+	# Kernels before 6.7 (Debian 12's 6.1) have no PAGEMAP_SCAN: the dump
+	# must find pages by reading /proc/PID/pagemap instead.
+	for prog in mem_anon mem_file; do
+		run_test "$prog.pagemap_fallback" scenario_without_pagemap_scan "$prog"
 	done
 
 	run_test real.python_counter test_python_counter

@@ -154,6 +154,11 @@ static int scan_vma(struct dump_ctx *dc, int pm, const struct proc_vma *v, bool 
 		    struct page_runs *pr)
 {
 	int ret;
+	/* what a kernel before 6.7 does, for the tests on newer ones */
+	if (scan_supported == -1 && getenv("STASIS_NO_PAGEMAP_SCAN")) {
+		pr_info("PAGEMAP_SCAN turned off, reading pagemap instead");
+		scan_supported = 0;
+	}
 	if (scan_supported != 0) {
 		ret = scan_vma_ioctl(pm, v, anon_only, pr);
 		if (ret == 0) {

@@ -688,6 +688,56 @@ while True:
 	check_sequence "$out"
 }
 
+# Bytes in flight in a pipe: a python program fills a pipe it holds both
+# ends of (76800 bytes, in a pipe enlarged to 128 KiB) and, after the
+# restore, reads them back and checks them byte for byte, and the size.
+test_pipe_data() {
+	local pid exe
+	start_prog pipedata "$PYTHON" -c '
+import os, signal, time, fcntl
+r, w = os.pipe()
+data = bytes(range(256)) * 300
+fcntl.fcntl(w, 1031, 131072)        # F_SETPIPE_SZ
+os.write(w, data)
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+back = b""
+while len(back) < len(data):
+    back += os.read(r, 65536)
+size = fcntl.fcntl(w, 1032)         # F_GETPIPE_SZ
+print("PASS" if back == data and size >= 131072 else "FAIL: %d bytes back, size %d" % (len(back), size), flush=True)'
+	pid=$PROG_PID
+	wait_ready pipedata "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output pipedata
+}
+
+# The pipeline case: `sh -c 'producer | consumer > out'` dumped mid-stream
+# and restored; out goes on with no gap and no repeat.
+test_pipeline() {
+	start_prog pipeline sh -c "i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.01; done | cat > $T_FILES/out"
+	local pid=$PROG_PID exe n
+	wait_until "$TMO" has_lines "$T_FILES/out" 20 || { fail "the pipeline produced nothing"; return; }
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	n=$(line_count "$T_FILES/out")
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 || return
+	wait_until "$TMO" has_lines "$T_FILES/out" $((n + 30)) ||
+		fail "the pipeline did not go on after restore ($(line_count "$T_FILES/out") lines, $n at dump)"
+	kill_leftovers
+	check_sequence "$T_FILES/out"
+}
+
 # A job of an interactive terminal: a counter printing on the terminal
 # `script` gives it.  Without --shell-job the dump must refuse (naming the
 # option) and leave it running; with it, the job is dumped, then restored
@@ -1644,6 +1694,8 @@ main() {
 	run_test real.sleep test_sleep
 	run_test real.exit_code test_exit_code
 	run_test real.shell_job test_shell_job
+	run_test files.pipe_data test_pipe_data
+	run_test real.pipeline test_pipeline
 	if [[ -n ${CRIU_BIN:-} ]]; then
 		run_test interop.criu test_criu_interop
 	else

@@ -13,7 +13,7 @@
 #include "image/magic.h"
 #include "util/log.h"
 
-static const struct fd_kind *const fd_kinds[] = { &fd_kind_reg, &fd_kind_tty };
+static const struct fd_kind *const fd_kinds[] = { &fd_kind_reg, &fd_kind_tty, &fd_kind_pipe };
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
 
 FileEntry *files_new_entry(struct file_table *t, FdTypes type)
@@ -44,7 +44,7 @@ int files_write(struct file_table *t, int dirfd)
 	for (int i = 0; i < t->nr; i++)
 		if (img_write(&img, &t->e[i]->base) < 0)
 			goto err;
-	if (img_finish(&img) < 0)
+	if (img_finish(&img) < 0 || pipes_write_data(t, dirfd) < 0)
 		return -1;
 	if (!t->nr_ttys)
 		return 0;
@@ -71,6 +71,10 @@ static void free_entry(FileEntry *fe)
 		free(fe->tty->fown);
 		free(fe->tty);
 	}
+	if (fe->pipe) {
+		free(fe->pipe->fown);
+		free(fe->pipe);
+	}
 	free(fe);
 }
 
@@ -89,6 +93,9 @@ void files_free(struct file_table *t)
 	}
 	free(t->ttys);
 	free(t->seen);
+	for (int i = 0; i < t->nr_pipes; i++)
+		free(t->pipes[i].buf);
+	free(t->pipes);
 	free(t->e);
 	memset(t, 0, sizeof(*t));
 }
@@ -224,6 +231,8 @@ int files_load(struct rst_files *rf, int dirfd)
 	if (img_load_all(dirfd, "files.img", FILES_MAGIC, false, &file_entry__descriptor,
 			 (void ***)&rf->e, &rf->nr) < 0)
 		return -1;
+	if (pipes_load_data(rf, dirfd) < 0)
+		return -1;
 	return img_load_all(dirfd, "tty-info.img", TTY_INFO_MAGIC, true, &tty_info_entry__descriptor,
 			(void ***)&rf->ttys, &rf->nr_ttys);
 }
@@ -260,6 +269,10 @@ void files_unload(struct rst_files *rf)
 		img_free(rf->ttys[i]);
 	free(rf->e);
 	free(rf->ttys);
+	for (int i = 0; i < rf->nr_pipes; i++)
+		free(rf->pipes[i].buf);
+	free(rf->pipes);
+	free(rf->made);
 	rf->e = NULL;
 	rf->ttys = NULL;
 	rf->nr = rf->nr_ttys = 0;

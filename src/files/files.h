@@ -21,6 +21,14 @@ struct fd_seen {
 	ino_t ino;
 };
 
+/* A pipe's unread bytes, saved once per pipe (pipes-data.img). */
+struct pipe_data {
+	uint32_t pipe_id;
+	uint32_t size;		/* capacity */
+	uint32_t len;
+	uint8_t *buf;
+};
+
 struct file_table {
 	FileEntry **e;
 	int nr, cap;
@@ -30,6 +38,8 @@ struct file_table {
 	int nr_ttys;
 	struct fd_seen *seen;
 	int nr_seen, cap_seen;
+	struct pipe_data *pipes;
+	int nr_pipes;
 };
 
 /* What /proc and fstat tell about one fd of the dumped task. */
@@ -49,6 +59,11 @@ struct rst_files {
 	TtyInfoEntry **ttys;
 	int nr_ttys;
 	int shell_tty_fd;	/* restorer's terminal for --shell-job, or -1 */
+	struct pipe_data *pipes;	/* pipes-data.img */
+	int nr_pipes;
+	/* pipes made so far: both ends, for the entries of the other end */
+	struct made_pipe { uint32_t pipe_id; int fd[2]; } *made;
+	int nr_made;
 };
 
 struct fd_kind {
@@ -61,7 +76,11 @@ struct fd_kind {
 	int (*open)(struct rst_files *rf, const FileEntry *fe, int fdflags);
 };
 
-extern const struct fd_kind fd_kind_reg, fd_kind_tty;
+extern const struct fd_kind fd_kind_reg, fd_kind_tty, fd_kind_pipe;
+
+/* pipe.c: pipes-data.img */
+int pipes_write_data(struct file_table *t, int dirfd);
+int pipes_load_data(struct rst_files *rf, int dirfd);
 
 /* Table side. */
 FileEntry *files_new_entry(struct file_table *t, FdTypes type);

@@ -222,6 +222,15 @@ int img_read_one(struct img *img, const ProtobufCMessageDescriptor *desc, Protob
 	return ret == 1 ? 0 : -1;
 }
 
+int img_read_raw(struct img *img, void *buf, size_t len)
+{
+	if (read_full(img, buf, len) != (int)len) {
+		pr_err("image %s is truncated (%zu bytes of data cut short)", img->name, len);
+		return -1;
+	}
+	return 0;
+}
+
 void img_close(struct img *img)
 {
 	if (img->fd >= 0)

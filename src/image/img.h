@@ -37,6 +37,8 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCM
 /* Reads exactly one entry; a missing entry is an error. */
 int img_read_one(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
 void img_close(struct img *img);
+/* Raw bytes that follow an entry (pipe data); a short file is an error. */
+int img_read_raw(struct img *img, void *buf, size_t len);
 /* Every (remaining) entry into a growing array; 0 or -1 (reported). */
 int img_read_all(struct img *img, const ProtobufCMessageDescriptor *desc, void ***out, int *nr);
 /* Open, read all, close; a missing optional image is an empty one. */

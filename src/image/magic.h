@@ -16,6 +16,7 @@
 #define MM_MAGIC           0x57492820
 #define FILES_MAGIC        0x56303138
 #define TTY_INFO_MAGIC     0x59453036
+#define PIPES_DATA_MAGIC   0x56453709
 
 /* Version of the image set, as CRIU's CRTOOLS_IMAGES_V1_1. */
 #define IMG_VERSION 2

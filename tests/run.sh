@@ -738,6 +738,36 @@ test_pipeline() {
 	check_sequence "$T_FILES/out"
 }
 
+# --inherit-fd with a pipe from a wrapper: a counter writes into a pipe
+# that a `cat` outside the tree reads; it is restored with its stdout
+# replaced by our end of a new pipe, read by a new `cat`. The two outputs
+# joined go on with no gap and no repeat.
+test_inherit_fd_pipe() {
+	local out1=$T_FILES/out1 out2=$T_FILES/out2 pid ino w n exe
+	(setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.02; done' < /dev/null | cat > "$out1") &
+	T_PIDS+=($!)
+	wait_until "$TMO" has_lines "$out1" 10 || { fail "the counter wrote nothing into its pipe"; return; }
+	pid=$(pgrep -n -f "sleep 0.02; done$") || { fail "can't find the counter"; return; }
+	T_PIDS+=("$pid")
+	ino=$(readlink "/proc/$pid/fd/1")
+	[[ $ino == pipe:* ]] || { fail "the counter's stdout is $ino, not a pipe"; return; }
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	wait_gone "$pid" "$TMO" || { fail "the counter survived its dump"; return; }
+	n=$(line_count "$out1")
+	exec {w}> >(cat > "$out2")
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --inherit-fd "fd[$w]:$ino")
+	exec {w}>&-
+	[[ $rc == 0 ]] || { fail "restore with --inherit-fd failed: $(error_message restore)" "$T_LOG/restore.log"; return; }
+	wait_until "$TMO" has_lines "$out2" 10 || { fail "nothing came through the inherited pipe" "$T_LOG/restore.log"; return; }
+	kill -9 "$pid"
+	wait_gone "$pid" "$TMO"
+	sleep 0.2
+	cat "$out1" "$out2" > "$T_LOG/both.out"
+	check_sequence "$T_LOG/both.out"
+	note "$n lines before the dump, $(line_count "$out2") through the inherited pipe"
+}
+
 # A job of an interactive terminal: a counter printing on the terminal
 # `script` gives it.  Without --shell-job the dump must refuse (naming the
 # option) and leave it running; with it, the job is dumped, then restored
@@ -1696,6 +1726,7 @@ main() {
 	run_test real.shell_job test_shell_job
 	run_test files.pipe_data test_pipe_data
 	run_test real.pipeline test_pipeline
+	run_test files.inherit_fd_pipe test_inherit_fd_pipe
 	if [[ -n ${CRIU_BIN:-} ]]; then
 		run_test interop.criu test_criu_interop
 	else

@@ -2,6 +2,7 @@
  * to `stasis` in existing scripts. Options we do not support are refused by
  * name, never ignored. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -36,12 +37,14 @@ static void usage(FILE *f)
 "                          user's; restore puts it on the terminal of stasis\n"
 "  -d, --restore-detached  restore: return once the process runs\n"
 "      --pidfile FILE      restore: write the restored pid to FILE\n"
+"      --inherit-fd fd[N]:RESOURCE  restore: use our fd N for RESOURCE of the\n"
+"                          image (pipe:[INODE], or a file's path)\n"
 "      --new-pidns         restore: into a new pid namespace whose init is stasis,\n"
 "                          so the old pids are always free (clones side by side)\n"
 "  -h, --help\n");
 }
 
-enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS };
+enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERIT_FD };
 
 static int parse_verbosity(const char *arg, int *level)
 {
@@ -67,6 +70,26 @@ static int parse_pid(const char *arg, pid_t *pid)
 	return 0;
 }
 
+/* fd[N]:RESOURCE, as CRIU spells it; N must be open in stasis. */
+static int parse_inherit_fd(const char *arg, struct opts *o)
+{
+	int fd, n = 0;
+	if (sscanf(arg, "fd[%d]:%n", &fd, &n) != 1 || n == 0 || !arg[n] || fd < 0) {
+		fprintf(stderr, "Error: bad --inherit-fd '%s' (want fd[N]:RESOURCE)\n", arg);
+		return -1;
+	}
+	if (fcntl(fd, F_GETFD) < 0) {
+		fprintf(stderr, "Error: --inherit-fd %s: fd %d is not open\n", arg, fd);
+		return -1;
+	}
+	struct inherit_fd *in = realloc(o->inherit, (o->nr_inherit + 1) * sizeof(*in));
+	if (!in)
+		return -1;
+	o->inherit = in;
+	o->inherit[o->nr_inherit++] = (struct inherit_fd){ fd, arg + n };
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -80,6 +103,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "restore-detached", no_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "new-pidns", no_argument, NULL, OPT_NEW_PIDNS },
+		{ "inherit-fd", required_argument, NULL, OPT_INHERIT_FD },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -104,6 +128,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'd': o->detach = true; break;
 		case OPT_PIDFILE: o->pidfile = optarg; break;
 		case OPT_NEW_PIDNS: o->new_pidns = true; break;
+		case OPT_INHERIT_FD: if (parse_inherit_fd(optarg, o) < 0) return -1; break;
 		case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: return -1;	/* getopt named the bad option */

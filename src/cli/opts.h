@@ -16,6 +16,9 @@ struct opts {
 	bool detach;		/* restore -d */
 	const char *pidfile;
 	bool new_pidns;		/* restore into a fresh pid namespace */
+	/* --inherit-fd fd[N]:RESOURCE: our fd N stands for RESOURCE */
+	struct inherit_fd { int fd; const char *res; } *inherit;
+	int nr_inherit;
 };
 
 #endif

@@ -81,6 +81,27 @@ static bool is_ancestor_or_self(const struct rst_tree *tr, int a, int j)
 	return false;
 }
 
+/* --inherit-fd: the fd of ours that stands for this file, or -1. A path
+ * matches with or without its leading '/'. */
+static int inherited_fd(const struct opts *o, const FileEntry *fe)
+{
+	char res[64];
+	const char *name = NULL;
+
+	if (fe->type == FD_TYPES__PIPE && fe->pipe) {
+		snprintf(res, sizeof(res), "pipe:[%u]", fe->pipe->pipe_id);
+		name = res;
+	} else if (fe->type == FD_TYPES__REG && fe->reg) {
+		name = fe->reg->name;
+	}
+	for (int i = 0; name && i < o->nr_inherit; i++) {
+		const char *r = o->inherit[i].res;
+		if (!strcmp(r, name) || (name[0] == '/' && !strcmp(r, name + 1)))
+			return o->inherit[i].fd;
+	}
+	return -1;
+}
+
 static int pool_open_one(struct rst_tree *tr, const FdinfoEntry *fdi)
 {
 	int idx = files_index(&tr->files, fdi->id);
@@ -92,6 +113,14 @@ static int pool_open_one(struct rst_tree *tr, const FdinfoEntry *fdi)
 	if (fcntl(at, F_GETFD) >= 0)
 		return 0;	/* inherited from an ancestor, or opened already */
 	const FileEntry *fe = tr->files.e[idx];
+	int inherited = inherited_fd(tr->o, fe);
+	if (inherited >= 0) {
+		if (dup2(inherited, at) < 0) {
+			pr_perror("can't place inherited fd %d for file %u", inherited, fdi->id);
+			return -1;
+		}
+		return 0;
+	}
 	const struct fd_kind *kind = fd_kind_of(fe->type);
 	if (!kind) {
 		pr_err("image fdinfo: fd %u refers to file %u of an unsupported type", fdi->fd, fdi->id);

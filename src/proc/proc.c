@@ -212,6 +212,15 @@ bad:
 	return -1;
 }
 
+char proc_state(pid_t pid)
+{
+	char buf[512];
+	if (proc_read_file(pid, "stat", buf, sizeof(buf)) <= 0)
+		return 0;
+	char *p = strrchr(buf, ')');	/* comm may hold spaces and parens */
+	return p && p[1] ? p[2] : 0;
+}
+
 static void parse_ids(const char *s, unsigned *ids)
 {
 	sscanf(s, "%u %u %u %u", &ids[0], &ids[1], &ids[2], &ids[3]);

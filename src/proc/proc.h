@@ -44,6 +44,9 @@ struct proc_stat {
 };
 
 int proc_parse_stat(pid_t pid, struct proc_stat *st);
+/* The state letter of /proc/PID/stat (R, S, Z, ...), 0 if no such pid.
+ * Quiet: a missing pid is an answer, not an error. */
+char proc_state(pid_t pid);
 
 struct proc_status {
 	uid_t uid[4];		/* real, effective, saved, fs */

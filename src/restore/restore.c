@@ -37,7 +37,6 @@
 #include "proc/proc.h"
 #include "util/log.h"
 
-#define PID_FREE_WAIT_MS 5000
 
 int rst_inject(struct rst_ctx *rc, const char *what, long *ret, long nr, long a1, long a2,
 	       long a3, long a4, long a5, long a6)
@@ -250,25 +249,13 @@ static int load_images(struct rst_tree *tr)
 
 /* ---- pids ---- */
 
-static bool pid_taken(pid_t pid, char *state)
-{
-	char buf[512];
-	*state = 0;
-	if (proc_read_file(pid, "stat", buf, sizeof(buf)) <= 0)
-		return false;
-	char *p = strrchr(buf, ')');
-	if (p && p[1])
-		*state = p[2];
-	return true;
-}
-
 /* A just-killed original may linger as a zombie until its parent reaps it
  * (pid 1 of a container can be slow): wait a little for that, but a live
  * process holding the pid is an immediate error. */
 static int wait_pid_free(pid_t pid)
 {
 	char state;
-	for (int ms = 0; pid_taken(pid, &state); ms += 10) {
+	for (int ms = 0; (state = proc_state(pid)); ms += 10) {
 		if (state != 'Z' && state != 'X') {
 			pr_err("pid %d is busy: a running process holds it, so it can't be restored", pid);
 			return -1;

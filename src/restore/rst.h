@@ -11,6 +11,9 @@
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
 
+/* How long restore waits for a pid still held by a dying process. */
+#define PID_FREE_WAIT_MS 5000
+
 /* Scratch area mapped in the new task for syscall arguments. */
 #define RST_SCRATCH_SIZE (64u << 10)
 

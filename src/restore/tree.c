@@ -24,7 +24,6 @@
 #include "proc/proc.h"
 #include "util/log.h"
 
-#define PID_FREE_WAIT_MS 5000
 #define READY_TIMEOUT_MS 30000
 
 struct ready_msg {
@@ -602,13 +601,9 @@ int rst_helpers_kill(struct rst_tree *tr)
 	for (int h = 0; h < tr->nr_helpers; h++)
 		kill(tr->helpers[h].real_pid, SIGKILL);
 	for (int h = 0; h < tr->nr_helpers; h++) {
-		char buf[512], state = 0;
-		for (int ms = 0; ms < 5000; ms++) {
-			if (proc_read_file(tr->helpers[h].real_pid, "stat", buf, sizeof(buf)) <= 0)
-				break;
-			char *p = strrchr(buf, ')');
-			state = p && p[1] ? p[2] : 0;
-			if (state == 'Z')
+		for (int ms = 0; ms < PID_FREE_WAIT_MS; ms++) {
+			char state = proc_state(tr->helpers[h].real_pid);
+			if (!state || state == 'Z')
 				break;
 			nanosleep(&(struct timespec){ 0, 1000 * 1000 }, NULL);
 		}

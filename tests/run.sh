@@ -1691,6 +1691,18 @@ preflight() {
 	exit 1
 }
 
+# Test cases kept in files of their own (one per kind of fd, ...):
+# tests/cases/NAME.sh defines its test functions and ends with its
+# run_test lines; it may use every helper of this file.
+run_cases() {
+	local f
+	for f in "$ROOT"/tests/cases/*.sh; do
+		[[ -e $f ]] || continue
+		# shellcheck source=/dev/null
+		source "$f"
+	done
+}
+
 main() {
 	local prog d
 	if ((!LIST_ONLY)); then
@@ -1727,6 +1739,7 @@ main() {
 	run_test files.pipe_data test_pipe_data
 	run_test real.pipeline test_pipeline
 	run_test files.inherit_fd_pipe test_inherit_fd_pipe
+	run_cases
 	if [[ -n ${CRIU_BIN:-} ]]; then
 		run_test interop.criu test_criu_interop
 	else

@@ -42,60 +42,26 @@ int files_write(struct file_table *t, int dirfd)
 	if (img_create(dirfd, &img, "files.img", FILES_MAGIC) < 0)
 		return -1;
 	for (int i = 0; i < t->nr; i++)
-		if (img_write(&img, &t->e[i]->base) < 0)
-			goto err;
-	if (img_finish(&img) < 0 || pipes_write_data(t, dirfd) < 0)
+		if (img_write(&img, &t->e[i]->base) < 0) {
+			img_abort(&img);
+			return -1;
+		}
+	if (img_finish(&img) < 0)
 		return -1;
-	if (!t->nr_ttys)
-		return 0;
-	if (img_create(dirfd, &img, "tty-info.img", TTY_INFO_MAGIC) < 0)
-		return -1;
-	for (int i = 0; i < t->nr_ttys; i++)
-		if (img_write(&img, &t->ttys[i]->base) < 0)
-			goto err;
-	return img_finish(&img);
-err:
-	img_abort(&img);
-	return -1;
-}
-
-/* Entries are built by hand (not unpacked), so each kind frees its own. */
-static void free_entry(FileEntry *fe)
-{
-	if (fe->reg) {
-		free(fe->reg->name);
-		free(fe->reg->fown);
-		free(fe->reg);
-	}
-	if (fe->tty) {
-		free(fe->tty->fown);
-		free(fe->tty);
-	}
-	if (fe->pipe) {
-		free(fe->pipe->fown);
-		free(fe->pipe);
-	}
-	free(fe);
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->write_images && fd_kinds[k]->write_images(t, dirfd) < 0)
+			return -1;
+	return 0;
 }
 
 void files_free(struct file_table *t)
 {
 	for (int i = 0; i < t->nr; i++)
-		free_entry(t->e[i]);
-	for (int i = 0; i < t->nr_ttys; i++) {
-		TtyInfoEntry *ti = t->ttys[i];
-		if (ti->termios)
-			free(ti->termios->c_cc);
-		free(ti->termios);
-		free(ti->winsize);
-		free(ti->pty);
-		free(ti);
-	}
-	free(t->ttys);
+		protobuf_c_message_free_unpacked(&t->e[i]->base, NULL);
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->free_images)
+			fd_kinds[k]->free_images(t);
 	free(t->seen);
-	for (int i = 0; i < t->nr_pipes; i++)
-		free(t->pipes[i].buf);
-	free(t->pipes);
 	free(t->e);
 	memset(t, 0, sizeof(*t));
 }
@@ -231,10 +197,10 @@ int files_load(struct rst_files *rf, int dirfd)
 	if (img_load_all(dirfd, "files.img", FILES_MAGIC, false, &file_entry__descriptor,
 			 (void ***)&rf->e, &rf->nr) < 0)
 		return -1;
-	if (pipes_load_data(rf, dirfd) < 0)
-		return -1;
-	return img_load_all(dirfd, "tty-info.img", TTY_INFO_MAGIC, true, &tty_info_entry__descriptor,
-			(void ***)&rf->ttys, &rf->nr_ttys);
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->load_images && fd_kinds[k]->load_images(rf, dirfd) < 0)
+			return -1;
+	return 0;
 }
 
 const FileEntry *files_find(const struct rst_files *rf, uint32_t id)
@@ -265,15 +231,27 @@ void files_unload(struct rst_files *rf)
 {
 	for (int i = 0; i < rf->nr; i++)
 		img_free(rf->e[i]);
-	for (int i = 0; i < rf->nr_ttys; i++)
-		img_free(rf->ttys[i]);
 	free(rf->e);
-	free(rf->ttys);
-	for (int i = 0; i < rf->nr_pipes; i++)
-		free(rf->pipes[i].buf);
-	free(rf->pipes);
-	free(rf->made);
 	rf->e = NULL;
-	rf->ttys = NULL;
-	rf->nr = rf->nr_ttys = 0;
+	rf->nr = 0;
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->unload_images)
+			fd_kinds[k]->unload_images(rf);
+}
+
+int files_after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid)
+{
+	for (int i = 0; i < nr; i++) {
+		const FileEntry *fe = files_find(rf, fdi[i]->id);
+		const struct fd_kind *kind = fe ? fd_kind_of(fe->type) : NULL;
+		if (kind && kind->after_install && kind->after_install(rf, fe, fdi[i]->fd, pid) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+bool files_inherit_name(const FileEntry *fe, char *buf, size_t len)
+{
+	const struct fd_kind *kind = fd_kind_of(fe->type);
+	return kind && kind->inherit_name && kind->inherit_name(fe, buf, len);
 }

@@ -66,21 +66,37 @@ struct rst_files {
 	int nr_made;
 };
 
+/* One kind of fd. Only owns, dump and open are required. Entries of
+ * files.img are built from separately malloc'ed parts, so one
+ * protobuf_c_message_free_unpacked() frees any kind's entry. */
 struct fd_kind {
 	const char *name;
 	FdTypes type;
 	bool (*owns)(const struct fd_facts *f);
 	/* Fills fe (type/id already set) for the fd; returns 0 or -1 (reported). */
 	int (*dump)(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe);
-	/* Opens the file for restore; returns the new fd or -1 (reported). */
+	/* Opens the file for restore; returns the new fd or -1 (reported).
+	 * Runs in the highest restored process that needs the file, before
+	 * it forks (see restore/tree.c, the file pool). */
 	int (*open)(struct rst_files *rf, const FileEntry *fe, int fdflags);
+
+	/* Optional. Images of the kind besides files.img (written after it,
+	 * loaded before any open), and freeing their state. */
+	int (*write_images)(struct file_table *t, int dirfd);
+	void (*free_images)(struct file_table *t);
+	int (*load_images)(struct rst_files *rf, int dirfd);
+	void (*unload_images)(struct rst_files *rf);
+	/* Optional. In each restored process, once all its fds are in place
+	 * (numbers as in the image): state that needs the other fds or the
+	 * process itself (epoll sets, POSIX locks, controlling terminal).
+	 * fd is the fd number in this process. */
+	int (*after_install)(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid);
+	/* Optional. The name --inherit-fd fd[N]:NAME uses for this file
+	 * (pipe:[INODE], a path, ...); returns false if it has none. */
+	bool (*inherit_name)(const FileEntry *fe, char *buf, size_t len);
 };
 
 extern const struct fd_kind fd_kind_reg, fd_kind_tty, fd_kind_pipe;
-
-/* pipe.c: pipes-data.img */
-int pipes_write_data(struct file_table *t, int dirfd);
-int pipes_load_data(struct rst_files *rf, int dirfd);
 
 /* Table side. */
 FileEntry *files_new_entry(struct file_table *t, FdTypes type);
@@ -100,5 +116,10 @@ const FileEntry *files_find(const struct rst_files *rf, uint32_t id);
 int files_index(const struct rst_files *rf, uint32_t id);	/* -1 if absent */
 const struct fd_kind *fd_kind_of(FdTypes type);
 void files_unload(struct rst_files *rf);
+/* In a restored process whose fds are all in place: each kind's
+ * after_install for each of them. */
+int files_after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid);
+/* --inherit-fd: the name of a file for fd[N]:NAME, false if it has none. */
+bool files_inherit_name(const FileEntry *fe, char *buf, size_t len);
 
 #endif

@@ -100,7 +100,7 @@ static int pipe_dump(struct file_table *t, const struct opts *o, const struct fd
 	return have_data(t, p->pipe_id) ? 0 : save_data(t, f);
 }
 
-int pipes_write_data(struct file_table *t, int dirfd)
+static int pipes_write_data(struct file_table *t, int dirfd)
 {
 	struct img img;
 	if (!t->nr_pipes)
@@ -123,7 +123,7 @@ int pipes_write_data(struct file_table *t, int dirfd)
 
 /* ---- restore ---- */
 
-int pipes_load_data(struct rst_files *rf, int dirfd)
+static int pipes_load_data(struct rst_files *rf, int dirfd)
 {
 	struct img img;
 	PipeDataEntry *e;
@@ -210,7 +210,36 @@ static int pipe_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	return fd;
 }
 
+static void pipes_free_data(struct file_table *t)
+{
+	for (int i = 0; i < t->nr_pipes; i++)
+		free(t->pipes[i].buf);
+	free(t->pipes);
+}
+
+static void pipes_unload_data(struct rst_files *rf)
+{
+	for (int i = 0; i < rf->nr_pipes; i++)
+		free(rf->pipes[i].buf);
+	free(rf->pipes);
+	free(rf->made);
+	rf->pipes = NULL;
+	rf->made = NULL;
+	rf->nr_pipes = rf->nr_made = 0;
+}
+
+static bool pipe_inherit_name(const FileEntry *fe, char *buf, size_t len)
+{
+	if (!fe->pipe)
+		return false;
+	snprintf(buf, len, "pipe:[%u]", fe->pipe->pipe_id);
+	return true;
+}
+
 const struct fd_kind fd_kind_pipe = {
 	.name = "pipe", .type = FD_TYPES__PIPE,
 	.owns = pipe_owns, .dump = pipe_dump, .open = pipe_open,
+	.write_images = pipes_write_data, .free_images = pipes_free_data,
+	.load_images = pipes_load_data, .unload_images = pipes_unload_data,
+	.inherit_name = pipe_inherit_name,
 };

@@ -119,7 +119,16 @@ static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	return reg_file_open(fe->reg, fe->reg->flags);
 }
 
+static bool reg_inherit_name(const FileEntry *fe, char *buf, size_t len)
+{
+	if (!fe->reg || !fe->reg->name)
+		return false;
+	snprintf(buf, len, "%s", fe->reg->name);
+	return true;
+}
+
 const struct fd_kind fd_kind_reg = {
 	.name = "reg", .type = FD_TYPES__REG,
 	.owns = reg_owns, .dump = reg_dump, .open = reg_open,
+	.inherit_name = reg_inherit_name,
 };

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "files/files.h"
+#include "image/img.h"
+#include "image/magic.h"
 #include "util/log.h"
 
 #define PTS_MAJOR_FIRST 136
@@ -149,7 +151,47 @@ static int tty_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	return fd;
 }
 
+/* tty-info.img: one entry per terminal, shared by its files. */
+static int tty_write_info(struct file_table *t, int dirfd)
+{
+	struct img img;
+	if (!t->nr_ttys)
+		return 0;
+	if (img_create(dirfd, &img, "tty-info.img", TTY_INFO_MAGIC) < 0)
+		return -1;
+	for (int i = 0; i < t->nr_ttys; i++)
+		if (img_write(&img, &t->ttys[i]->base) < 0) {
+			img_abort(&img);
+			return -1;
+		}
+	return img_finish(&img);
+}
+
+static void tty_free_info(struct file_table *t)
+{
+	for (int i = 0; i < t->nr_ttys; i++)
+		protobuf_c_message_free_unpacked(&t->ttys[i]->base, NULL);
+	free(t->ttys);
+}
+
+static int tty_load_info(struct rst_files *rf, int dirfd)
+{
+	return img_load_all(dirfd, "tty-info.img", TTY_INFO_MAGIC, true, &tty_info_entry__descriptor,
+			    (void ***)&rf->ttys, &rf->nr_ttys);
+}
+
+static void tty_unload_info(struct rst_files *rf)
+{
+	for (int i = 0; i < rf->nr_ttys; i++)
+		img_free(rf->ttys[i]);
+	free(rf->ttys);
+	rf->ttys = NULL;
+	rf->nr_ttys = 0;
+}
+
 const struct fd_kind fd_kind_tty = {
 	.name = "tty", .type = FD_TYPES__TTY,
 	.owns = tty_owns, .dump = tty_dump, .open = tty_open,
+	.write_images = tty_write_info, .free_images = tty_free_info,
+	.load_images = tty_load_info, .unload_images = tty_unload_info,
 };

@@ -84,16 +84,11 @@ static bool is_ancestor_or_self(const struct rst_tree *tr, int a, int j)
  * matches with or without its leading '/'. */
 static int inherited_fd(const struct opts *o, const FileEntry *fe)
 {
-	char res[64];
-	const char *name = NULL;
+	char name[PATH_MAX];
 
-	if (fe->type == FD_TYPES__PIPE && fe->pipe) {
-		snprintf(res, sizeof(res), "pipe:[%u]", fe->pipe->pipe_id);
-		name = res;
-	} else if (fe->type == FD_TYPES__REG && fe->reg) {
-		name = fe->reg->name;
-	}
-	for (int i = 0; name && i < o->nr_inherit; i++) {
+	if (!files_inherit_name(fe, name, sizeof(name)))
+		return -1;
+	for (int i = 0; i < o->nr_inherit; i++) {
 		const char *r = o->inherit[i].res;
 		if (!strcmp(r, name) || (name[0] == '/' && !strcmp(r, name + 1)))
 			return o->inherit[i].fd;
@@ -385,7 +380,8 @@ static void task_main(struct rst_tree *tr, int idx)
 		zombie_main(tr, rc);
 	if (child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 || fork_helpers(tr, idx) < 0 ||
 	    fork_children(tr, idx) < 0 ||
-	    child_service_fds(tr, rc) < 0 || child_fs(rc) < 0 || install_fds(tr, rc) < 0) {
+	    child_service_fds(tr, rc) < 0 || child_fs(rc) < 0 || install_fds(tr, rc) < 0 ||
+	    files_after_install(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0) {
 		report(tr->sync[1], idx, 0);
 		_exit(1);
 	}

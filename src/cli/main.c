@@ -39,12 +39,18 @@ static void usage(FILE *f)
 "      --pidfile FILE      restore: write the restored pid to FILE\n"
 "      --inherit-fd fd[N]:RESOURCE  restore: use our fd N for RESOURCE of the\n"
 "                          image (pipe:[INODE], or a file's path)\n"
+"      --external RES      dump: RES is outside the tree, e.g. file[MNT_ID:INODE];\n"
+"                          restore gives it back with --inherit-fd\n"
+"      --ext-unix-sk[=INO] allow unix sockets whose peer is outside the tree\n"
+"                          (all, or the socket with inode INO; repeatable)\n"
+"  -l, --file-locks        dump and restore file locks (flock, POSIX)\n"
 "      --new-pidns         restore: into a new pid namespace whose init is stasis,\n"
 "                          so the old pids are always free (clones side by side)\n"
 "  -h, --help\n");
 }
 
-enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERIT_FD };
+enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERIT_FD, OPT_EXTERNAL,
+       OPT_EXT_UNIX_SK };
 
 static int parse_verbosity(const char *arg, int *level)
 {
@@ -90,6 +96,36 @@ static int parse_inherit_fd(const char *arg, struct opts *o)
 	return 0;
 }
 
+static int add_string(const char ***v, int *n, const char *s)
+{
+	const char **nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv)
+		return -1;
+	*v = nv;
+	nv[(*n)++] = s;
+	return 0;
+}
+
+/* --ext-unix-sk alone allows every external peer; =INO one socket. */
+static int parse_ext_unix_sk(const char *arg, struct opts *o)
+{
+	char *end;
+	o->ext_unix_sk = true;
+	if (!arg)
+		return 0;
+	unsigned long ino = strtoul(arg, &end, 10);
+	if (!*arg || *end || !ino) {
+		fprintf(stderr, "Error: bad --ext-unix-sk '%s' (want a socket inode number)\n", arg);
+		return -1;
+	}
+	unsigned long *n = realloc(o->ext_unix_sk_ino, (o->nr_ext_unix_sk_ino + 1) * sizeof(*n));
+	if (!n)
+		return -1;
+	o->ext_unix_sk_ino = n;
+	n[o->nr_ext_unix_sk_ino++] = ino;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -104,6 +140,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "new-pidns", no_argument, NULL, OPT_NEW_PIDNS },
 		{ "inherit-fd", required_argument, NULL, OPT_INHERIT_FD },
+		{ "external", required_argument, NULL, OPT_EXTERNAL },
+		{ "ext-unix-sk", optional_argument, NULL, OPT_EXT_UNIX_SK },
+		{ "file-locks", no_argument, NULL, 'l' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -111,7 +150,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	o->log_level = LOG_WARN;
-	while ((c = getopt_long(argc, argv, "t:D:W:o:v::Rjdh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:D:W:o:v::Rjdlh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': if (parse_pid(optarg, &o->pid) < 0) return -1; break;
 		case 'D': o->images_dir = optarg; break;
@@ -129,6 +168,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_PIDFILE: o->pidfile = optarg; break;
 		case OPT_NEW_PIDNS: o->new_pidns = true; break;
 		case OPT_INHERIT_FD: if (parse_inherit_fd(optarg, o) < 0) return -1; break;
+		case OPT_EXTERNAL:
+			if (add_string(&o->external, &o->nr_external, optarg) < 0)
+				return -1;
+			break;
+		case OPT_EXT_UNIX_SK: if (parse_ext_unix_sk(optarg, o) < 0) return -1; break;
+		case 'l': o->file_locks = true; break;
 		case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: return -1;	/* getopt named the bad option */

@@ -19,6 +19,16 @@ struct opts {
 	/* --inherit-fd fd[N]:RESOURCE: our fd N stands for RESOURCE */
 	struct inherit_fd { int fd; const char *res; } *inherit;
 	int nr_inherit;
+	/* --external RES (repeatable): resources the tree uses from outside,
+	 * e.g. file[MNT_ID:INODE]; kept as given */
+	const char **external;
+	int nr_external;
+	/* --ext-unix-sk[=INO]: unix sockets with a peer outside the tree are
+	 * allowed (all of them, or the listed socket inodes) */
+	bool ext_unix_sk;
+	unsigned long *ext_unix_sk_ino;
+	int nr_ext_unix_sk_ino;
+	bool file_locks;	/* --file-locks: dump and restore file locks */
 };
 
 #endif

@@ -132,7 +132,7 @@ static bool has_map_files(void)
 	return access("/proc/self/map_files", R_OK) == 0;
 }
 
-int stasis_check(void)
+int stasis_check(FILE *out)
 {
 	static const struct {
 		const char *name;
@@ -155,15 +155,18 @@ int stasis_check(void)
 
 	for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
 		bool ok = features[i].probe();
-		printf("%-34s %-4s %s%s\n", features[i].name, ok ? "yes" : "no", features[i].why,
+		if (out)
+			fprintf(out, "%-34s %-4s %s%s\n", features[i].name, ok ? "yes" : "no", features[i].why,
 		       !ok && features[i].required ? " (REQUIRED)" : "");
 		if (!ok && features[i].required)
 			missing_required = true;
 	}
 	if (missing_required) {
-		printf("Error: a required kernel feature is missing\n");
+		if (out)
+			fprintf(out, "Error: a required kernel feature is missing\n");
 		return -1;
 	}
-	printf("Looks good.\n");
+	if (out)
+		fprintf(out, "Looks good.\n");
 	return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "cli/opts.h"
 #include "cli/check.h"
+#include "rpc/rpc.h"
 #include "dump/dump.h"
 #include "restore/restore.h"
 #include "util/log.h"
@@ -24,6 +25,8 @@ static void usage(FILE *f)
 "  stasis dump -t PID -D DIR [options]     checkpoint a running process\n"
 "  stasis restore -D DIR [options]         restore it from DIR\n"
 "  stasis check                            check the kernel features stasis uses\n"
+"  stasis service --address SOCK [-d]      serve CRIU's RPC protocol on SOCK\n"
+"  stasis swrk FD                          serve one RPC client on socket FD\n"
 "  stasis --version\n"
 "\n"
 "Options:\n"
@@ -44,13 +47,19 @@ static void usage(FILE *f)
 "      --ext-unix-sk[=INO] allow unix sockets whose peer is outside the tree\n"
 "                          (all, or the socket with inode INO; repeatable)\n"
 "  -l, --file-locks        dump and restore file locks (flock, POSIX)\n"
+"      --action-script PATH  run PATH at each stage of dump and restore, with\n"
+"                          CRTOOLS_SCRIPT_ACTION set to the stage (repeatable)\n"
 "      --new-pidns         restore: into a new pid namespace whose init is stasis,\n"
 "                          so the old pids are always free (clones side by side)\n"
+"      --address SOCK      service: the unix socket to serve on\n"
+"      --socket-mode MODE  service: the socket's permissions (default 0600: root\n"
+"                          only); every request is checked against the client\n"
+"  -d                      service: run as a daemon once the socket is ready\n"
 "  -h, --help\n");
 }
 
 enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERIT_FD, OPT_EXTERNAL,
-       OPT_EXT_UNIX_SK };
+       OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT };
 
 static int parse_verbosity(const char *arg, int *level)
 {
@@ -143,6 +152,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "external", required_argument, NULL, OPT_EXTERNAL },
 		{ "ext-unix-sk", optional_argument, NULL, OPT_EXT_UNIX_SK },
 		{ "file-locks", no_argument, NULL, 'l' },
+		{ "address", required_argument, NULL, OPT_ADDRESS },
+		{ "action-script", required_argument, NULL, OPT_ACTION_SCRIPT },
+		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -150,6 +162,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	o->log_level = LOG_WARN;
+	o->socket_mode = -1;
 	while ((c = getopt_long(argc, argv, "t:D:W:o:v::Rjdlh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': if (parse_pid(optarg, &o->pid) < 0) return -1; break;
@@ -172,8 +185,23 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (add_string(&o->external, &o->nr_external, optarg) < 0)
 				return -1;
 			break;
+		case OPT_ACTION_SCRIPT:
+			if (add_string(&o->action_scripts, &o->nr_action_scripts, optarg) < 0)
+				return -1;
+			break;
 		case OPT_EXT_UNIX_SK: if (parse_ext_unix_sk(optarg, o) < 0) return -1; break;
 		case 'l': o->file_locks = true; break;
+		case OPT_ADDRESS: o->address = optarg; break;
+		case OPT_SOCKET_MODE: {
+			char *end;
+			long m = strtol(optarg, &end, 8);
+			if (!*optarg || *end || m < 0 || m > 0777) {
+				fprintf(stderr, "Error: bad --socket-mode '%s' (octal, e.g. 0660)\n", optarg);
+				return -1;
+			}
+			o->socket_mode = m;
+			break;
+		}
 		case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: return -1;	/* getopt named the bad option */
@@ -195,6 +223,20 @@ static char *in_work_dir(const struct opts *o, const char *path)
 	return full;
 }
 
+static int run_service(struct opts *o)
+{
+	if (!o->address) {
+		fprintf(stderr, "Error: service needs the socket to serve on: --address SOCK\n");
+		return 1;
+	}
+	if (log_init(o->log_file, o->log_level) < 0)
+		return 1;
+	int ret = stasis_service(o->address, o->detach, o->pidfile,
+				 o->socket_mode < 0 ? 0600 : o->socket_mode);
+	log_close();
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
@@ -210,7 +252,16 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[optind];
 	if (!strcmp(cmd, "check"))
-		return stasis_check() < 0 ? 1 : 0;
+		return stasis_check(stdout) < 0 ? 1 : 0;
+	if (!strcmp(cmd, "swrk")) {
+		if (optind + 1 >= argc) {
+			fprintf(stderr, "Error: swrk needs the fd of its socket: stasis swrk FD\n");
+			return 1;
+		}
+		return stasis_swrk(argv[optind + 1]);
+	}
+	if (!strcmp(cmd, "service"))
+		return run_service(&o);
 	if (strcmp(cmd, "dump") && strcmp(cmd, "restore")) {
 		fprintf(stderr, "Error: unknown command '%s'\n", cmd);
 		usage(stderr);

@@ -29,6 +29,26 @@ struct opts {
 	unsigned long *ext_unix_sk_ino;
 	int nr_ext_unix_sk_ino;
 	bool file_locks;	/* --file-locks: dump and restore file locks */
+
+	const char *address;	/* service --address SOCK */
+	int socket_mode;	/* service --socket-mode MODE (octal), -1: 0600 */
+	/* --action-script PATH (repeatable): run at each stage */
+	const char **action_scripts;
+	int nr_action_scripts;
+
+	/* Set by the RPC service, not the command line. */
+	pid_t *restored_pid;	/* restore: where to put the root's pid */
+	unsigned long service_sk_ino;	/* the service's end of the client's socket */
+	/* Each stage is also told to the RPC client, which may veto it (-1). */
+	int (*notify)(void *ctx, const char *stage, pid_t pid);
+	void *notify_ctx;
+	bool restore_sibling;	/* swrk: the restored root is the client's child */
+	/* A non-root client: restore must not give more than it has. */
+	bool unprivileged;
+	uid_t client_uid;
+	gid_t client_gid;
+	gid_t *client_groups;
+	int nr_client_groups;
 };
 
 #endif

@@ -21,6 +21,7 @@
 #include "image/vma.h"
 #include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
+#include "util/action.h"
 #include "util/log.h"
 
 int dump_inject(struct dump_ctx *dc, long *ret, long nr, long a1, long a2, long a3, long a4)
@@ -241,6 +242,7 @@ int stasis_dump(const struct opts *o)
 {
 	struct dump_tree tr = { .o = o, .dirfd = -1 };
 	int ret = -1;
+	bool released = false;
 
 	if (o->pid <= 0) {
 		pr_err("dump needs the pid of the tree's root: -t PID");
@@ -254,18 +256,35 @@ int stasis_dump(const struct opts *o)
 		pr_perror("can't remove the old inventory.img of %s", o->images_dir);
 		goto out;
 	}
-	if (tree_seize(&tr, o->pid) < 0)
+	/* A failing pre-dump script stops the dump before the tree is touched. */
+	if (action_run(o, ACT_PRE_DUMP, o->pid) < 0 || tree_seize(&tr, o->pid) < 0)
 		goto out;
+	if (action_run(o, ACT_NET_LOCK, o->pid) < 0)
+		goto unlock;
 	for (int i = 0; i < tr.nr; i++)
 		if (dump_one(&tr.t[i]) < 0 || check_shared_anon(&tr, i) < 0)
-			goto out;
+			goto unlock;
 	if (files_write(&tr.files, tr.dirfd) < 0 || dump_pstree(&tr) < 0 || write_inventory(&tr) < 0)
-		goto out;
+		goto unlock;
+	/* post-dump may still say no: then the tree resumes as if the dump
+	 * had failed (the images stay, but are not a dump it vouched for). */
+	if (action_run(o, ACT_POST_DUMP, o->pid) < 0) {
+		unlinkat(tr.dirfd, "inventory.img", 0);
+		goto unlock;
+	}
 	ret = 0;
+	released = true;
 	tree_release(&tr, !o->leave_running);
 	pr_info("Dumping finished successfully (%d processes)", tr.nr);
+	if (o->leave_running && action_run(o, ACT_NET_UNLOCK, o->pid) < 0)
+		ret = -1;
+	goto out;
+unlock:
+	/* the tree stays frozen through network-unlock, then resumes below */
+	if (tr.nr)
+		action_run(o, ACT_NET_UNLOCK, o->pid);
 out:
-	if (ret < 0) {
+	if (ret < 0 && !released) {
 		for (int i = 0; i < tr.nr; i++)
 			undo_injection(&tr.t[i]);
 		tree_release(&tr, false);

@@ -35,6 +35,7 @@
 #include "util/compat.h"
 #include "image/task_state.h"
 #include "proc/proc.h"
+#include "util/action.h"
 #include "util/log.h"
 
 
@@ -470,6 +471,15 @@ struct rebuilder {
 	atomic_int *failed;
 };
 
+static int restore_stages_before_resume(struct rst_tree *tr)
+{
+	pid_t root = tr->t[0].real_pid;
+	if (action_run(tr->o, ACT_NET_UNLOCK, root) < 0 || action_run(tr->o, ACT_POST_RESTORE, root) < 0 ||
+	    action_run(tr->o, ACT_PRE_RESUME, root) < 0)
+		return -1;
+	return 0;
+}
+
 static void *rebuild_share(void *arg)
 {
 	struct rebuilder *w = arg;
@@ -478,6 +488,11 @@ static void *rebuild_share(void *arg)
 	for (int i = w->id; i < tr->nr && !*w->failed; i += REBUILDERS)
 		if (!tr->t[i].zombie && rebuild_task(tr, &tr->t[i]) < 0)
 			*w->failed = 1;
+	pthread_barrier_wait(w->bar);
+	/* The whole tree is rebuilt and still stopped: the last word before
+	 * it runs is the user's (a failing script kills it instead). */
+	if (w->id == 0 && !*w->failed && restore_stages_before_resume(tr) < 0)
+		*w->failed = 1;
 	pthread_barrier_wait(w->bar);
 	for (int i = w->id; i < tr->nr; i += REBUILDERS) {
 		struct rst_ctx *rc = &tr->t[i];
@@ -499,6 +514,11 @@ static int restore_tree(struct rst_tree *tr)
 	pthread_t th;
 
 	if (rst_helpers_plan(tr) < 0 || rst_tree_fork(tr) < 0 || rst_helpers_kill(tr) < 0)
+		return -1;
+	/* No namespaces are made (the tree lives in ours), but scripts that
+	 * wait for these stages get them, once every process exists. */
+	if (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||
+	    action_run(tr->o, ACT_POST_SETUP_NS, tr->t[0].real_pid) < 0)
 		return -1;
 	pthread_barrier_init(&bar, NULL, REBUILDERS);
 	for (int i = 0; i < REBUILDERS; i++)
@@ -524,7 +544,9 @@ int stasis_restore(const struct opts *o)
 	tr.dirfd = img_dir_open(o->images_dir, false);
 	if (tr.dirfd < 0)
 		return 1;
-	if (load_images(&tr) < 0)
+	if (load_images(&tr) < 0 || (o->unprivileged && rst_check_unprivileged(&tr) < 0))
+		goto out;
+	if (action_run(o, ACT_PRE_RESTORE, 0) < 0)
 		goto out;
 	/* A tree dumped as its own pid namespace (root pid 1) needs a new one. */
 	if (tr.t[0].pid == 1)
@@ -544,10 +566,15 @@ int stasis_restore(const struct opts *o)
 	}
 	pid_t root = tr.t[0].real_pid;
 	pr_info("Restore finished successfully: %d processes, root pid %d", tr.nr, root);
+	/* The tree runs: a failure here can't be undone, only reported. */
+	if (action_run(o, ACT_POST_RESUME, root) < 0)
+		pr_warn("the restored tree (root pid %d) runs, but a post-resume action failed", root);
 	if (o->pidfile && write_pidfile(o->pidfile, root) < 0) {
 		rst_tree_kill(&tr);
 		goto out;
 	}
+	if (o->restored_pid)
+		*o->restored_pid = root;
 	close(tr.sync[0]);
 	close(tr.sync[1]);
 	tr.sync[0] = tr.sync[1] = -1;

@@ -96,6 +96,10 @@ int rst_threads_create(struct rst_ctx *rc);
 int rst_thread_state(struct rst_ctx *rc, int idx);
 int rst_thread_regs(struct rst_ctx *rc, int idx);
 
+/* restore/unpriv.c: limits of a restore for a non-root RPC client */
+int rst_check_unprivileged(struct rst_tree *tr);
+int rst_become_client_fs(const struct opts *o);	/* in each new process */
+
 /* Injected syscall (into rc->cur) that must succeed; what names it in the error. */
 int rst_inject(struct rst_ctx *rc, const char *what, long *ret, long nr, long a1, long a2,
 	       long a3, long a4, long a5, long a6);

@@ -11,10 +11,12 @@
 static FILE *log_file;
 static int log_level = LOG_WARN;
 static struct timespec log_start;
+static char first_error[512];
 
 int log_init(const char *path, int level)
 {
 	log_level = level;
+	first_error[0] = 0;
 	clock_gettime(CLOCK_MONOTONIC, &log_start);
 	if (!path || !strcmp(path, "-"))
 		return 0;
@@ -59,6 +61,11 @@ int log_move_fds(int *next)
 	return 0;
 }
 
+const char *log_first_error(void)
+{
+	return first_error;
+}
+
 void log_msg(int level, const char *fmt, ...)
 {
 	int saved = errno;
@@ -72,6 +79,10 @@ void log_msg(int level, const char *fmt, ...)
 	va_end(ap);
 	size_t n = strlen(line);
 	const char *nl = (n && line[n - 1] == '\n') ? "" : "\n";
+	if (level == LOG_ERROR && !first_error[0]) {
+		const char *m = strncmp(line, "Error: ", 7) ? line : line + 7;
+		snprintf(first_error, sizeof(first_error), "%.*s", (int)strcspn(m, "\n"), m);
+	}
 
 	if (log_file && level <= log_level) {
 		struct timespec now;

@@ -9,6 +9,9 @@ void log_close(void);
 /* Moves the log's fds (file and stderr) to *next and up, so that a
  * restored task's fds can take the low numbers. */
 int log_move_fds(int *next);
+/* The first error logged since log_init, without its "Error: " (for RPC
+ * replies); "" if none. */
+const char *log_first_error(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Errors go to the log and, when the log is a file, to stderr too, so the

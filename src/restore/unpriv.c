@@ -1,0 +1,99 @@
+/* Restore asked for by a non-root client of the RPC service: the images
+ * are the client's word, so nothing in them may give the restored tree
+ * more than the client has. Ids must be the client's, capabilities none,
+ * the root directory "/"; and the new processes open their files as the
+ * client (fs ids), so a file the client can't open can't be restored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <grp.h>
+#include <sys/fsuid.h>
+#include <unistd.h>
+
+#include "restore/rst.h"
+#include "util/log.h"
+
+static bool ids_are_clients(const struct opts *o, const CredsEntry *c)
+{
+	uid_t u = o->client_uid;
+	gid_t g = o->client_gid;
+	return c->uid == u && c->euid == u && c->suid == u && c->fsuid == u &&
+	       c->gid == g && c->egid == g && c->sgid == g && c->fsgid == g;
+}
+
+static bool has_caps(const uint32_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i])
+			return true;
+	return false;
+}
+
+static bool group_allowed(const struct opts *o, uint32_t gid)
+{
+	if (gid == o->client_gid)
+		return true;
+	for (int i = 0; i < o->nr_client_groups; i++)
+		if (o->client_groups[i] == gid)
+			return true;
+	return false;
+}
+
+static int check_creds(const struct rst_ctx *rc, const CredsEntry *c)
+{
+	const struct opts *o = rc->o;
+	if (!c || !ids_are_clients(o, c)) {
+		pr_err("image core-%d.img asks for user/group ids %d/%d; a client of uid %u may restore "
+		       "only its own", rc->pid, c ? (int)c->uid : 0, c ? (int)c->gid : 0, o->client_uid);
+		return -1;
+	}
+	if (has_caps(c->cap_prm, c->n_cap_prm) || has_caps(c->cap_eff, c->n_cap_eff) ||
+	    has_caps(c->cap_inh, c->n_cap_inh) || has_caps(c->cap_amb, c->n_cap_amb)) {
+		pr_err("image core-%d.img asks for capabilities, which a client of uid %u may not give",
+		       rc->pid, o->client_uid);
+		return -1;
+	}
+	for (size_t i = 0; i < c->n_groups; i++)
+		if (!group_allowed(o, c->groups[i])) {
+			pr_err("image core-%d.img asks for group %u, which uid %u is not in", rc->pid,
+			       c->groups[i], o->client_uid);
+			return -1;
+		}
+	return 0;
+}
+
+int rst_check_unprivileged(struct rst_tree *tr)
+{
+	for (int i = 0; i < tr->nr; i++) {
+		struct rst_ctx *rc = &tr->t[i];
+		if (rc->zombie)
+			continue;
+		for (size_t t = 0; t < rc->pe->n_threads; t++)
+			if (check_creds(rc, rc->core[t]->thread_core ? rc->core[t]->thread_core->creds : NULL) < 0)
+				return -1;
+		const FileEntry *root = files_find(rc->files, rc->fs->root_id);
+		if (!root || !root->reg || strcmp(root->reg->name, "/")) {
+			pr_err("image fs-%d.img: a client of uid %u may not restore into another root directory",
+			       rc->pid, tr->o->client_uid);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int rst_become_client_fs(const struct opts *o)
+{
+	if (!o->unprivileged)
+		return 0;
+	if (setgroups(o->nr_client_groups, o->client_groups) < 0) {
+		pr_perror("can't take the client's groups");
+		return -1;
+	}
+	setfsgid(o->client_gid);
+	setfsuid(o->client_uid);
+	if ((uid_t)setfsuid(-1) != o->client_uid) {
+		pr_err("can't take the client's file system ids (uid %u)", o->client_uid);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,131 @@
+/* What a non-root RPC client may ask for. The service runs as root; a
+ * client must get no more from it than it could do itself. The kernel
+ * answers that question best, so each check runs in a child that has
+ * become the client (its uid, gid and groups, no capabilities) and tries
+ * the access itself. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "rpc/rpc.h"
+#include "util/log.h"
+
+/* The client's supplementary groups, from /proc/PID/status. */
+int rpc_peer_groups(pid_t pid, gid_t *g, int max)
+{
+	char path[64], line[4096];
+	int n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Groups:", 7)) {
+			char *p = line + 7, *end;
+			for (unsigned long v; n < max && (v = strtoul(p, &end, 10), end != p); p = end)
+				g[n++] = v;
+			break;
+		}
+	fclose(f);
+	return n;
+}
+
+static int become_client(const struct rpc_conn *c)
+{
+	gid_t groups[RPC_MAX_GROUPS];
+	int n = rpc_peer_groups(c->peer_pid, groups, RPC_MAX_GROUPS);
+	if (n < 0 || setgroups(n, groups) < 0 || setresgid(c->peer_gid, c->peer_gid, c->peer_gid) < 0 ||
+	    setresuid(c->peer_uid, c->peer_uid, c->peer_uid) < 0)
+		return -1;
+	return 0;
+}
+
+/* Could the client ptrace pid and all its descendants? Opening
+ * /proc/PID/mem asks the kernel exactly that (PTRACE_MODE_ATTACH). */
+static bool may_ptrace_tree(pid_t pid, pid_t *denied)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		*denied = pid;
+		return false;
+	}
+	close(fd);
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return true;	/* exited meanwhile */
+	bool ok = true;
+	for (struct dirent *e; ok && (e = readdir(d));) {
+		char cpath[320];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", pid, e->d_name);
+		FILE *f = fopen(cpath, "re");
+		int child;
+		while (ok && f && fscanf(f, "%d", &child) == 1)
+			ok = may_ptrace_tree(child, denied);
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+	return ok;
+}
+
+/* Runs check in a child that is the client; its exit code says. */
+static int as_client(const struct rpc_conn *c, int (*check)(const void *arg), const void *arg)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		pr_perror("rpc: can't fork to check the client's rights");
+		return -1;
+	}
+	if (pid == 0)
+		_exit(become_client(c) < 0 ? 2 : check(arg));
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int check_dir_writable(const void *arg)
+{
+	return access(arg, W_OK | X_OK) == 0 ? 0 : 1;
+}
+
+static int check_ptrace(const void *arg)
+{
+	pid_t denied = 0;
+	if (may_ptrace_tree(*(const pid_t *)arg, &denied))
+		return 0;
+	/* the pid that failed, for the message (pids fit in 22 bits) */
+	return denied == *(const pid_t *)arg ? 1 : 3;
+}
+
+int rpc_may_dump(const struct rpc_conn *c, pid_t pid)
+{
+	int r = as_client(c, check_ptrace, &pid);
+	if (r != 0) {
+		pr_err("rpc: uid %u may not dump pid %d: it could not ptrace %s", c->peer_uid, pid,
+		       r == 1 ? "it" : "one of its descendants");
+		return -1;
+	}
+	return 0;
+}
+
+int rpc_may_write_dir(const struct rpc_conn *c, const char *dir)
+{
+	if (as_client(c, check_dir_writable, dir) != 0) {
+		pr_err("rpc: uid %u may not write into %s", c->peer_uid, dir);
+		return -1;
+	}
+	return 0;
+}

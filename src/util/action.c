@@ -1,0 +1,74 @@
+/* Action scripts, run as CRIU runs them: each script is executed (not
+ * through a shell) with CRTOOLS_SCRIPT_ACTION naming the stage,
+ * CRTOOLS_IMAGE_DIR the images directory and CRTOOLS_INIT_PID the root
+ * of the tree once there is one; a non-zero exit fails the stage. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/action.h"
+#include "util/log.h"
+
+static void script_child(const struct opts *o, const char *path, const char *stage, pid_t root)
+{
+	char dir[PATH_MAX], pid[16];
+	if (o->images_dir && realpath(o->images_dir, dir))
+		setenv("CRTOOLS_IMAGE_DIR", dir, 1);
+	setenv("CRTOOLS_SCRIPT_ACTION", stage, 1);
+	if (root > 0) {
+		snprintf(pid, sizeof(pid), "%d", root);
+		setenv("CRTOOLS_INIT_PID", pid, 1);
+	}
+	int null = open("/dev/null", O_RDONLY);
+	if (null >= 0 && null != 0) {
+		dup2(null, 0);
+		close(null);
+	}
+	execl(path, path, (char *)NULL);
+	fprintf(stderr, "Error: can't run action script %s: %m\n", path);
+	_exit(127);
+}
+
+static int run_script(const struct opts *o, const char *path, const char *stage, pid_t root)
+{
+	int status;
+	pid_t pid = fork();
+	if (pid < 0) {
+		pr_perror("can't start action script %s", path);
+		return -1;
+	}
+	if (pid == 0)
+		script_child(o, path, stage, root);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			pr_perror("can't wait for action script %s", path);
+			return -1;
+		}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status))
+		pr_err("action script %s failed at %s (exit %d)", path, stage, WEXITSTATUS(status));
+	else
+		pr_err("action script %s failed at %s (signal %d)", path, stage, WTERMSIG(status));
+	return -1;
+}
+
+int action_run(const struct opts *o, const char *stage, pid_t root_pid)
+{
+	if (o->notify) {
+		pr_debug("notifying the RPC client of %s", stage);
+		if (o->notify(o->notify_ctx, stage, root_pid) < 0)
+			return -1;
+	}
+	for (int i = 0; i < o->nr_action_scripts; i++) {
+		pr_debug("running action script %s for %s", o->action_scripts[i], stage);
+		if (run_script(o, o->action_scripts[i], stage, root_pid) < 0)
+			return -1;
+	}
+	return 0;
+}

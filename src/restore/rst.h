@@ -98,7 +98,7 @@ int rst_thread_regs(struct rst_ctx *rc, int idx);
 
 /* restore/unpriv.c: limits of a restore for a non-root RPC client */
 int rst_check_unprivileged(struct rst_tree *tr);
-int rst_become_client_fs(const struct opts *o);	/* in each new process */
+int rst_client_fs(const struct opts *o, bool client);	/* in each new process */
 
 /* Injected syscall (into rc->cur) that must succeed; what names it in the error. */
 int rst_inject(struct rst_ctx *rc, const char *what, long *ret, long nr, long a1, long a2,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <linux/securebits.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -164,6 +165,20 @@ static uint64_t caps64(const uint32_t *c, size_t n)
 	return n >= 2 ? (c[0] | ((uint64_t)c[1] << 32)) : n == 1 ? c[0] : 0;
 }
 
+/* The highest capability this kernel knows (cap_last_cap). */
+static int last_cap(void)
+{
+	static int last = -1;
+	if (last < 0) {
+		FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+		if (!f || fscanf(f, "%d", &last) != 1 || last < 0 || last > 63)
+			last = 40;	/* CAP_CHECKPOINT_RESTORE, 5.9+ */
+		if (f)
+			fclose(f);
+	}
+	return last;
+}
+
 /* Credentials last among the task's state: dropping root first would stop
  * the calls after it. Root with every capability, the common case, is
  * what the new task already has. */
@@ -178,21 +193,20 @@ static int rst_creds(struct rst_ctx *rc, const CredsEntry *c)
 	if (rst_scratch_write(rc, SCR_ARG, c->groups, c->n_groups * sizeof(uint32_t)) < 0 ||
 	    inject_ok(rc, "supplementary groups", SYS_setgroups, c->n_groups, rc->scratch + SCR_ARG, 0, 0) < 0)
 		return -1;
-	if (inject_ok(rc, "keep caps", SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0) < 0 ||
+	/* With SECBIT_NO_SETUID_FIXUP the kernel keeps our capabilities
+	 * across the change of ids, so the bounding set, securebits and the
+	 * task's own capabilities can still be set after it. */
+	if (inject_ok(rc, "securebits", SYS_prctl, PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0) < 0 ||
 	    inject_ok(rc, "group ids", SYS_setresgid, c->gid, c->egid, c->sgid, 0) < 0 ||
 	    inject_ok(rc, "fs group id", SYS_setfsgid, c->fsgid, 0, 0, 0) < 0 ||
 	    inject_ok(rc, "user ids", SYS_setresuid, c->uid, c->euid, c->suid, 0) < 0 ||
 	    inject_ok(rc, "fs user id", SYS_setfsuid, c->fsuid, 0, 0, 0) < 0)
 		return -1;
 	uint64_t bnd = caps64(c->cap_bnd, c->n_cap_bnd);
-	for (int cap = 0; cap < 64; cap++) {
-		long ret;
-		if (bnd & (1ull << cap))
-			continue;
-		if (rst_inject(rc, "capability bound", &ret, SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0, 0) < 0 &&
-		    ret != -EINVAL)
+	for (int cap = 0; cap <= last_cap(); cap++)
+		if (!(bnd & (1ull << cap)) &&
+		    inject_ok(rc, "capability bound", SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0) < 0)
 			return -1;
-	}
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
 	for (int i = 0; i < 2; i++) {
@@ -200,11 +214,11 @@ static int rst_creds(struct rst_ctx *rc, const CredsEntry *c)
 		data[i].permitted = i < (int)c->n_cap_prm ? c->cap_prm[i] : 0;
 		data[i].inheritable = i < (int)c->n_cap_inh ? c->cap_inh[i] : 0;
 	}
-	if (rst_scratch_write(rc, SCR_ARG, &hdr, sizeof(hdr)) < 0 ||
-	    rst_scratch_write(rc, SCR_ARG + 64, data, sizeof(data)) < 0 ||
-	    inject_ok(rc, "capabilities", SYS_capset, rc->scratch + SCR_ARG, rc->scratch + SCR_ARG + 64, 0, 0) < 0)
+	if (inject_ok(rc, "securebits", SYS_prctl, PR_SET_SECUREBITS, c->secbits, 0, 0) < 0 ||
+	    rst_scratch_write(rc, SCR_ARG, &hdr, sizeof(hdr)) < 0 ||
+	    rst_scratch_write(rc, SCR_ARG + 64, data, sizeof(data)) < 0)
 		return -1;
-	return inject_ok(rc, "securebits", SYS_prctl, PR_SET_SECUREBITS, c->secbits, 0, 0);
+	return inject_ok(rc, "capabilities", SYS_capset, rc->scratch + SCR_ARG, rc->scratch + SCR_ARG + 64, 0, 0);
 }
 
 static bool creds_are_ours(const CredsEntry *c)

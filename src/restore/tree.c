@@ -194,9 +194,14 @@ static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 	/* Our own logging must survive the fds being replaced. */
 	if (log_move_fds(&next) < 0 || open_service("sync", dup(tr->sync[1]), rc->sync_fd) < 0)
 		return -1;
+	/* the images are ours to read, not the client's (restore/unpriv.c) */
+	if (rst_client_fs(rc->o, false) < 0)
+		return -1;
 	int pfd = openat(rc->dirfd, rc->pages_name, O_RDONLY | O_CLOEXEC);
 	if (pfd < 0)
 		pr_perror("can't open %s", rc->pages_name);
+	if (rst_client_fs(rc->o, true) < 0)
+		return -1;
 	if (open_service("pages image", pfd, rc->pages_fd) < 0)
 		return -1;
 	const FileEntry *exe = files_find(rc->files, rc->mm->exe_file_id);
@@ -378,7 +383,7 @@ static void task_main(struct rst_tree *tr, int idx)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (rc->zombie)
 		zombie_main(tr, rc);
-	if (rst_become_client_fs(tr->o) < 0 || child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 || fork_helpers(tr, idx) < 0 ||
+	if (rst_client_fs(tr->o, true) < 0 || child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 || fork_helpers(tr, idx) < 0 ||
 	    fork_children(tr, idx) < 0 ||
 	    child_service_fds(tr, rc) < 0 || child_fs(rc) < 0 || install_fds(tr, rc) < 0 ||
 	    files_after_install(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0) {

@@ -81,18 +81,21 @@ int rst_check_unprivileged(struct rst_tree *tr)
 	return 0;
 }
 
-int rst_become_client_fs(const struct opts *o)
+/* The tree's files are opened as the client; stasis's own (the images)
+ * as root: switch with client true or false. */
+int rst_client_fs(const struct opts *o, bool client)
 {
 	if (!o->unprivileged)
 		return 0;
-	if (setgroups(o->nr_client_groups, o->client_groups) < 0) {
+	if (client && setgroups(o->nr_client_groups, o->client_groups) < 0) {
 		pr_perror("can't take the client's groups");
 		return -1;
 	}
-	setfsgid(o->client_gid);
-	setfsuid(o->client_uid);
-	if ((uid_t)setfsuid(-1) != o->client_uid) {
-		pr_err("can't take the client's file system ids (uid %u)", o->client_uid);
+	uid_t uid = client ? o->client_uid : 0;
+	setfsgid(client ? o->client_gid : 0);
+	setfsuid(uid);
+	if ((uid_t)setfsuid(-1) != uid) {
+		pr_err("can't take the file system ids of uid %u", uid);
 		return -1;
 	}
 	return 0;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,8 +124,11 @@ int rpc_may_dump(const struct rpc_conn *c, pid_t pid)
 
 int rpc_may_write_dir(const struct rpc_conn *c, const char *dir)
 {
+	char real[PATH_MAX];
 	if (as_client(c, check_dir_writable, dir) != 0) {
-		pr_err("rpc: uid %u may not write into %s", c->peer_uid, dir);
+		ssize_t n = readlink(dir, real, sizeof(real) - 1);	/* /proc/PID/fd/N */
+		real[n > 0 ? n : 0] = 0;
+		pr_err("rpc: uid %u may not write into %s", c->peer_uid, n > 0 ? real : dir);
 		return -1;
 	}
 	return 0;

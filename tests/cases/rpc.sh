@@ -1,0 +1,221 @@
+# The RPC protocol: stasis driven by Debian's pycriu, unchanged (through
+# `stasis swrk`, as pycriu's use_binary starts it, and through `stasis
+# service`), by raw criu_req messages (notifications, malformed input),
+# by several clients at once and by a client that is not root.
+
+RPC_DRIVE=$ROOT/tests/py/rpc_drive.py
+RPC_USER=stasis-rpc-test
+
+# rpc_run TAG ARGS...: rpc_drive.py ARGS, output in T_LOG/TAG.out; echoes
+# rc. rpc_user: the same, run as RPC_USER.
+rpc_run() {
+	local tag=$1
+	shift
+	note "rpc_drive $*"
+	timeout -k 5 "$TMO" "${RPC_AS[@]}" "$PYTHON" "$RPC_DRIVE" "$@" > "$T_LOG/$tag.out" 2> "$T_LOG/$tag.err" < /dev/null
+	echo $?
+}
+RPC_AS=()
+
+rpc_user() {
+	local RPC_AS=(runuser -u "$RPC_USER" --)
+	rpc_run "$@"
+}
+
+# Starts `stasis service` on T_WORK/stasis.sk (extra args: $@); SVC_SOCK.
+service_start() {
+	SVC_SOCK=$T_WORK/stasis.sk
+	"$STASIS" service --address "$SVC_SOCK" -d --pidfile "$T_WORK/service.pid" \
+		-o "$T_LOG/service.log" -v4 "$@" < /dev/null || {
+		fail "stasis service did not start" "$T_LOG/service.log"
+		return 1
+	}
+	SVC_PID=$(cat "$T_WORK/service.pid")
+	T_PIDS+=("$SVC_PID")
+	[[ -S $SVC_SOCK ]] || fail "stasis service made no socket at $SVC_SOCK"
+}
+
+# The transport arguments of rpc_drive.py for MODE (bin or sk).
+rpc_target() {
+	if [[ $1 == bin ]]; then
+		echo "--bin $STASIS"
+	else
+		echo "--sk $SVC_SOCK"
+	fi
+}
+
+start_counter() {
+	start_prog counter sh -c 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.02; done'
+	wait_until "$TMO" has_lines "$T_LOG/counter.out" 5 || { fail "the counter printed nothing"; return 1; }
+}
+
+# pycriu check(), dump() of a counter and restore(): the counter goes on
+# with the same pid, no gap, no repeat.
+test_rpc_pycriu() {
+	local mode=$1 pid rc n target out=$T_LOG/counter.out
+	[[ $mode == sk ]] && { service_start || return; }
+	target=$(rpc_target "$mode")
+	rc=$(rpc_run check $target check)
+	[[ $rc == 0 ]] || { fail "pycriu check() failed: $(cat "$T_LOG/check.out")" "$T_LOG/check.err"; return; }
+	start_counter || return
+	pid=$PROG_PID
+	rc=$(rpc_run dump $target dump "$pid" "$T_WORK/img")
+	[[ $rc == 0 ]] || { fail "pycriu dump() failed: $(cat "$T_LOG/dump.out")" "$T_WORK/img/dump.log"; return; }
+	grep -q "restored=False" "$T_LOG/dump.out" || fail "dump reply: $(cat "$T_LOG/dump.out")"
+	decode_images "$T_WORK/img" dump
+	expect_killed "$pid" || return
+	n=$(line_count "$out")
+	rc=$(rpc_run restore $target restore "$T_WORK/img")
+	[[ $rc == 0 ]] || { fail "pycriu restore() failed: $(cat "$T_LOG/restore.out")" "$T_WORK/img/restore.log"; return; }
+	has_line "$T_LOG/restore.out" "restored $pid" || fail "restore reply: $(cat "$T_LOG/restore.out"), want pid $pid"
+	wait_until "$TMO" has_lines "$out" $((n + 10)) || fail "the counter did not go on after the restore"
+	kill_leftovers
+	check_sequence "$out"
+}
+
+test_rpc_version() {
+	local mode=$1 rc
+	[[ $mode == sk ]] && { service_start || return; }
+	rc=$(rpc_run version $(rpc_target "$mode") version)
+	[[ $rc == 0 ]] && grep -q "^version stasis " "$T_LOG/version.out" ||
+		fail "VERSION: $(cat "$T_LOG/version.out")" "$T_LOG/version.err"
+}
+
+# Stages reach the client as notifications, in CRIU's order; a veto at
+# pre-dump leaves the process running untouched, at post-dump resumes it.
+test_rpc_notify() {
+	local mode=$1 pid rc target
+	[[ $mode == sk ]] && { service_start || return; }
+	target=$(rpc_target "$mode")
+	start_counter || return
+	pid=$PROG_PID
+	for veto in pre-dump post-dump; do
+		rc=$(rpc_run "veto-$veto" $target notify "$pid" "$T_WORK/img" "$veto")
+		[[ $rc == 0 ]] || { fail "notify client failed" "$T_LOG/veto-$veto.err"; return; }
+		grep -q "^dump failed .*vetoed the $veto stage" "$T_LOG/veto-$veto.out" ||
+			fail "veto at $veto: $(tr '\n' ' ' < "$T_LOG/veto-$veto.out")"
+		runs_freely "$pid" || { fail "the counter does not run freely after a veto at $veto"; return; }
+		[[ ! -e $T_WORK/img/inventory.img ]] || fail "a vetoed dump left an inventory.img"
+	done
+	rc=$(rpc_run notify $target notify "$pid" "$T_WORK/img")
+	has_line "$T_LOG/notify.out" "stages pre-dump,network-lock,post-dump" ||
+		fail "stages told: $(head -1 "$T_LOG/notify.out"), want pre-dump,network-lock,post-dump"
+	grep -q "^dump ok" "$T_LOG/notify.out" || fail "dump with notifications: $(cat "$T_LOG/notify.out")"
+	expect_killed "$pid"
+}
+
+# Malformed requests get an error reply (or a closed connection); the
+# service goes on serving.
+test_rpc_malformed() {
+	local mode=$1 kind rc target
+	[[ $mode == sk ]] && { service_start || return; }
+	target=$(rpc_target "$mode")
+	for kind in bytes truncated huge wrongtype; do
+		rc=$(rpc_run "garbage-$kind" $target garbage "$kind")
+		[[ $rc == 0 ]] || { fail "sending $kind garbage failed" "$T_LOG/garbage-$kind.err"; return; }
+		grep -qE "^reply success=False|^closed" "$T_LOG/garbage-$kind.out" ||
+			fail "$kind request: $(cat "$T_LOG/garbage-$kind.out")"
+	done
+	rc=$(rpc_run check $target check)
+	[[ $rc == 0 ]] || fail "check after malformed requests failed: $(cat "$T_LOG/check.out")"
+	[[ $mode == sk ]] && ! alive "$SVC_PID" && fail "the service died"
+	return 0
+}
+
+# Four clients dump four counters at once through one service (leaving
+# them running); every dump succeeds and decodes, every counter runs on.
+test_rpc_concurrent() {
+	local i pids=() cpids=() rc
+	service_start || return
+	for i in 1 2 3 4; do
+		start_prog "counter$i" sh -c 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.02; done'
+		pids+=("$PROG_PID")
+	done
+	for i in 1 2 3 4; do
+		wait_until "$TMO" has_lines "$T_LOG/counter$i.out" 3 || { fail "counter $i printed nothing"; return; }
+	done
+	for i in 1 2 3 4; do
+		timeout -k 5 "$TMO" "$PYTHON" "$RPC_DRIVE" --sk "$SVC_SOCK" dump "${pids[i - 1]}" \
+			"$T_WORK/img$i" --leave-running > "$T_LOG/dump$i.out" 2>&1 &
+		cpids+=($!)
+	done
+	for i in 1 2 3 4; do
+		wait "${cpids[i - 1]}"
+		rc=$?
+		[[ $rc == 0 ]] || fail "client $i failed (rc $rc): $(cat "$T_LOG/dump$i.out")" "$T_WORK/img$i/dump.log"
+		decode_images "$T_WORK/img$i" "dump$i"
+		runs_freely "${pids[i - 1]}" || fail "counter $i does not run after its dump"
+	done
+}
+
+# A client that is not root: may dump and restore its own process, may
+# not dump root's, nor restore an image that claims root, nor write
+# images where it can't write itself.
+rpc_user_setup() {
+	id "$RPC_USER" > /dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$RPC_USER" ||
+		{ fail "can't create user $RPC_USER"; return 1; }
+	chmod 755 "$T_WORK"
+	mkdir -p "$T_WORK/user" && chown "$RPC_USER:" "$T_WORK/user"
+}
+
+test_rpc_unprivileged() {
+	local upid rpid rc n uid
+	rpc_user_setup || return
+	service_start --socket-mode 0666 || return
+	# its own process: dump and restore work, with its ids
+	# (its output file is the user's own: a file only root could open would
+	# rightly stop the restore it asks for)
+	(cd "$T_WORK/user" && exec runuser -u "$RPC_USER" -- setsid sh -c \
+		'i=0; exec > count.out; while :; do i=$((i+1)); echo $i; sleep 0.02; done' 2>&1 < /dev/null) &
+	upid=$!
+	disown "$upid"
+	T_PIDS+=("$upid")
+	wait_until "$TMO" has_lines "$T_WORK/user/count.out" 5 || { fail "the user's counter printed nothing"; return; }
+	upid=$(pgrep -u "$RPC_USER" -f 'sleep 0.02; done$' | head -1)
+	T_PIDS+=("$upid")
+	rc=$(rpc_user udump --sk "$SVC_SOCK" dump "$upid" "$T_WORK/user/img")
+	[[ $rc == 0 ]] || { fail "the user could not dump its own process: $(cat "$T_LOG/udump.out")" "$T_WORK/user/img/dump.log"; return; }
+	wait_gone "$upid" "$TMO" || { fail "the user's process survived its dump"; return; }
+	n=$(line_count "$T_WORK/user/count.out")
+	rc=$(rpc_user urestore --sk "$SVC_SOCK" restore "$T_WORK/user/img")
+	[[ $rc == 0 ]] || { fail "the user could not restore its own process: $(cat "$T_LOG/urestore.out")" "$T_WORK/user/img/restore.log"; return; }
+	wait_until "$TMO" has_lines "$T_WORK/user/count.out" $((n + 5)) || fail "the user's counter did not go on"
+	uid=$(status_field "$upid" Uid)
+	[[ $uid == $(id -u "$RPC_USER") ]] || fail "the restored process has uid $uid"
+	kill -9 "$upid"
+	check_sequence "$T_WORK/user/count.out"
+
+	# root's process: refused, and it keeps running
+	start_counter || return
+	rpid=$PROG_PID
+	rc=$(rpc_user rootdump --sk "$SVC_SOCK" dump "$rpid" "$T_WORK/user/img2")
+	[[ $rc != 0 ]] || fail "the user dumped a root process"
+	grep -q "may not dump pid $rpid" "$T_WORK/user/img2/criu.log" "$T_LOG/service.log" 2>/dev/null ||
+		grep -q "FAIL" "$T_LOG/rootdump.out" || fail "no refusal message for the root dump"
+	runs_freely "$rpid" || fail "the root process does not run freely after the refused dump"
+
+	# an image that claims root: refused, nothing created
+	dump rdump "$rpid" "$T_WORK/rootimg" || return
+	expect_killed "$rpid" || return
+	cp -r "$T_WORK/rootimg" "$T_WORK/user/rootimg"
+	chown -R "$RPC_USER:" "$T_WORK/user/rootimg"
+	rc=$(rpc_user rootrestore --sk "$SVC_SOCK" restore "$T_WORK/user/rootimg")
+	[[ $rc != 0 ]] || fail "the user restored an image of a root process"
+	! alive "$rpid" || fail "pid $rpid exists after the refused restore"
+	grep -q "asks for user/group ids 0/0" "$T_WORK/user/rootimg/restore.log" ||
+		fail "no refusal naming the ids in restore.log" "$T_WORK/user/rootimg/restore.log"
+
+	# images into a directory the user can't write: refused
+	start_counter || return
+	rc=$(rpc_user nowrite --sk "$SVC_SOCK" dump "$PROG_PID" "$T_WORK/rootimg")
+	[[ $rc != 0 ]] || fail "the user had images written into a root directory"
+}
+
+for mode in bin sk; do
+	run_test "rpc.pycriu_$mode" test_rpc_pycriu "$mode"
+	run_test "rpc.version_$mode" test_rpc_version "$mode"
+	run_test "rpc.notify_$mode" test_rpc_notify "$mode"
+	run_test "rpc.malformed_$mode" test_rpc_malformed "$mode"
+done
+run_test rpc.concurrent test_rpc_concurrent
+run_test rpc.unprivileged test_rpc_unprivileged

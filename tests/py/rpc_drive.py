@@ -1,0 +1,183 @@
+#!/usr/bin/python3
+"""Drives stasis over CRIU's RPC protocol, for tests/cases/rpc.sh.
+
+    rpc_drive.py (--bin STASIS | --sk SOCKET) COMMAND [ARGS]
+
+Commands (each prints one result line, exits 0 on the expected outcome):
+  check                      pycriu check()
+  version                    raw VERSION request: prints "version NAME MAJOR.MINOR"
+  dump PID DIR [--leave-running]   pycriu dump() of another process
+  restore DIR                pycriu restore(): prints "restored PID"
+  notify PID DIR [VETO_STAGE]      raw DUMP with notify_scripts: prints the
+                             stages in order, answering no at VETO_STAGE
+  garbage KIND               sends a malformed request (bytes, truncated,
+                             huge, wrongtype) and prints what came back
+Uses Debian's pycriu, unchanged, where pycriu can do the job.
+"""
+import os
+import socket
+import struct
+import subprocess
+import sys
+
+import pycriu
+from pycriu import rpc_pb2 as rpc
+
+
+def client(args):
+    c = pycriu.criu()
+    if args[0] == "--bin":
+        c.use_binary(args[1])
+    else:
+        c.use_sk(args[1])
+    return c
+
+
+def open_dir(path):
+    os.makedirs(path, exist_ok=True)
+    return os.open(path, os.O_DIRECTORY)
+
+
+def raw_connect(mode, target):
+    """A socket to stasis: the service's, or one end of a socketpair whose
+    other end a `stasis swrk` we start holds (what pycriu does)."""
+    if mode == "--sk":
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect(target)
+        return s, None
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    p = subprocess.Popen([target, "swrk", str(b.fileno())], pass_fds=[b.fileno()])
+    b.close()
+    return a, p
+
+
+def recv_resp(s):
+    n = len(s.recv(1, socket.MSG_TRUNC | socket.MSG_PEEK))
+    buf = s.recv(n)
+    if not buf:
+        return None
+    r = rpc.criu_resp()
+    r.ParseFromString(buf)
+    return r
+
+
+def cmd_version(mode, target):
+    s, p = raw_connect(mode, target)
+    req = rpc.criu_req()
+    req.type = rpc.VERSION
+    s.send(req.SerializeToString())
+    r = recv_resp(s)
+    s.close()
+    if p:
+        p.wait()
+    if not r or not r.success:
+        print("FAIL: version request failed")
+        return 1
+    print("version %s %d.%d" % (r.version.name, r.version.major_number, r.version.minor_number))
+    return 0
+
+
+def cmd_notify(mode, target, pid, imgdir, veto):
+    s, p = raw_connect(mode, target)
+    req = rpc.criu_req()
+    req.type = rpc.DUMP
+    req.opts.pid = pid
+    req.opts.images_dir_fd = open_dir(imgdir)
+    req.opts.notify_scripts = True
+    req.opts.log_level = 4
+    req.opts.log_file = "notify-dump.log"
+    s.send(req.SerializeToString())
+    stages = []
+    while True:
+        r = recv_resp(s)
+        if r is None:
+            print("FAIL: connection closed after stages %s" % ",".join(stages))
+            return 1
+        if r.type != rpc.NOTIFY:
+            break
+        stages.append(r.notify.script)
+        ack = rpc.criu_req()
+        ack.type = rpc.NOTIFY
+        ack.notify_success = r.notify.script != veto
+        s.send(ack.SerializeToString())
+    s.close()
+    if p:
+        p.wait()
+    print("stages %s" % ",".join(stages))
+    print("dump %s %s" % ("ok" if r.success else "failed", r.cr_errmsg))
+    return 0
+
+
+def cmd_garbage(mode, target, kind):
+    s, p = raw_connect(mode, target)
+    if kind == "bytes":
+        s.send(b"\xff\xfe\x00garbage\x07\x08")
+    elif kind == "truncated":
+        req = rpc.criu_req()
+        req.type = rpc.DUMP
+        req.opts.images_dir_fd = 3
+        req.opts.log_file = "truncated-request.log"
+        s.send(req.SerializeToString()[:-3])
+    elif kind == "huge":
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        s.send(b"\x08\x01" + b"\x00" * (2 << 20))
+    elif kind == "wrongtype":
+        req = rpc.criu_req()
+        req.type = rpc.PAGE_SERVER
+        s.send(req.SerializeToString())
+    s.settimeout(20)
+    try:
+        r = recv_resp(s)
+    except Exception as e:
+        r = None
+        print("no reply (%s)" % e)
+    s.close()
+    if p:
+        p.wait()
+    if r is None:
+        print("closed")
+    else:
+        print("reply success=%s errno=%d msg=%s" % (r.success, r.cr_errno, r.cr_errmsg))
+    return 0
+
+
+def main(argv):
+    mode, target, cmd = argv[0], argv[1], argv[2]
+    rest = argv[3:]
+    if cmd == "check":
+        client(argv).check()
+        print("check ok")
+    elif cmd == "version":
+        return cmd_version(mode, target)
+    elif cmd == "dump":
+        c = client(argv)
+        c.opts.pid = int(rest[0])
+        c.opts.images_dir_fd = open_dir(rest[1])
+        c.opts.log_level = 4
+        c.opts.log_file = "dump.log"
+        c.opts.leave_running = "--leave-running" in rest
+        r = c.dump()
+        print("dumped restored=%s" % r.restored)
+    elif cmd == "restore":
+        c = client(argv)
+        c.opts.images_dir_fd = open_dir(rest[0])
+        c.opts.log_level = 4
+        c.opts.log_file = "restore.log"
+        r = c.restore()
+        print("restored %d" % r.pid)
+    elif cmd == "notify":
+        return cmd_notify(mode, target, int(rest[0]), rest[1], rest[2] if len(rest) > 2 else "")
+    elif cmd == "garbage":
+        return cmd_garbage(mode, target, rest[0])
+    else:
+        print("unknown command %s" % cmd, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except pycriu.CRIUException as e:
+        print("FAIL: %s" % e)
+        sys.exit(1)

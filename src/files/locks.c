@@ -138,8 +138,8 @@ static int add_lock(struct file_table *t, const struct lock_line *l, int type, p
 	d->maj = l->maj;
 	d->min = l->min;
 	d->ino = l->ino;
-	pr_info("pid %d: fd %d holds a %s %s lock, bytes %" PRId64 " len %" PRId64 " (0: to EOF)", pid, fd,
-		style_name(l->flag), type == F_WRLCK ? "write" : "read", l->start, l->len);
+	pr_info("pid %d: fd %d holds a lock: %s, %s, from byte %" PRId64 ", length %" PRId64 " (0: to EOF)",
+		pid, fd, style_name(l->flag), type == F_WRLCK ? "write" : "read", l->start, l->len);
 	return 0;
 }
 
@@ -156,14 +156,14 @@ static int note_lock(struct file_table *t, const struct opts *o, pid_t pid, pid_
 		return -1;
 	}
 	if (!l->flag || type < 0) {
-		pr_err("pid %d: fd %d (%s) holds a %s %s %s lock, which stasis can't dump", pid, fd, path,
+		pr_err("pid %d: fd %d (%s) holds a lock stasis can't dump: %s %s %s", pid, fd, path,
 		       l->style, l->mode, l->rw);
 		return -1;
 	}
 	if (l->flag == LOCK_FL_POSIX && l->pid != pid)
 		return 0;	/* another process's, through a shared description */
 	if (!o->file_locks) {
-		pr_err("pid %d: fd %d (%s) holds a %s lock; use --file-locks (-l) to dump file locks",
+		pr_err("pid %d: fd %d (%s) holds a file lock (%s); use --file-locks (-l) to dump file locks",
 		       pid, fd, path, style_name(l->flag));
 		return -1;
 	}
@@ -368,11 +368,13 @@ static int take_description_lock(const FileLockEntry *e, pid_t pid)
 	}
 	if (ret < 0) {
 		int err = errno;
-		pr_err("pid %d: can't take back its %s %s lock on fd %d (%s): %s%s", pid,
+		pr_err("pid %d: can't take back its lock (%s, %s) on fd %d (%s): %s%s", pid,
 		       style_name(e->flag), e->type == F_WRLCK ? "write" : "read", e->fd,
 		       fd_path(getpid(), e->fd, path, sizeof(path)), strerror(err), busy_hint(err));
 		return -1;
 	}
+	pr_info("pid %d: took back its lock (%s, %s) on fd %d", pid, style_name(e->flag),
+		e->type == F_WRLCK ? "write" : "read", e->fd);
 	return 0;
 }
 
@@ -410,6 +412,8 @@ static int take_posix_lock(struct rst_ctx *rc, const FileLockEntry *e)
 		       strerror(-ret), busy_hint(-ret));
 		return -1;
 	}
+	pr_info("pid %d: took back its lock (POSIX, %s) on fd %d, from byte %" PRId64 ", length %" PRId64,
+		rc->pid, e->type == F_WRLCK ? "write" : "read", e->fd, e->start, e->len);
 	return 0;
 }
 

@@ -178,8 +178,71 @@ test_locks_restore_without_option() {
 		fail "the restore did not warn that it left the locks out" "$T_LOG/restore.log"
 }
 
+# Both children of $1 listed as waiting in /proc/locks.
+waiters_waiting() {
+	local kids k n=0
+	kids=$(cat /proc/"$1"/task/*/children 2>/dev/null)
+	for k in $kids; do
+		awk -v p="$k" '$2 == "->" && $6 == p { f = 1 } END { exit !f }' /proc/locks && n=$((n + 1))
+	done
+	((n == 2))
+}
+
+# Processes blocked waiting for a lock held in the tree (F_SETLKW, flock):
+# freezing them for the dump interrupts the wait, which restarts after the
+# restore; once the holder lets go they get the locks.
+test_locks_waiters() {
+	local pid exe
+	start_prog waiters "$PYTHON" -c '
+import os, fcntl, signal, time
+fd = os.open("w.dat", os.O_RDWR | os.O_CREAT)
+os.ftruncate(fd, 100)
+fcntl.lockf(fd, fcntl.LOCK_EX, 10, 0)
+fcntl.flock(fd, fcntl.LOCK_EX)
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+kids = []
+for how in ("posix", "flock"):
+    pid = os.fork()
+    if pid == 0:
+        fd2 = os.open("w.dat", os.O_RDWR)
+        if how == "posix":
+            fcntl.lockf(fd2, fcntl.LOCK_EX, 10, 0)
+        else:
+            fcntl.flock(fd2, fcntl.LOCK_EX)
+        os._exit(0 if os.path.exists("released") else 3)    # not before the parent lets go
+    kids.append(pid)
+while sum(l.split()[5] in map(str, kids) for l in open("/proc/locks") if "->" in l) < 2:
+    time.sleep(0.01)
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+time.sleep(0.3)
+if any(os.waitpid(k, os.WNOHANG)[0] for k in kids):
+    print("FAIL: a waiter got its lock while the parent held it", flush=True)
+open("released", "w").close()
+fcntl.lockf(fd, fcntl.LOCK_UN, 10, 0)
+fcntl.flock(fd, fcntl.LOCK_UN)
+st = [os.waitpid(k, 0)[1] for k in kids]
+print("PASS" if st == [0, 0] else "FAIL: waiters exited %s" % st, flush=True)'
+	pid=$PROG_PID
+	wait_ready waiters "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" --file-locks || return
+	expect_killed "$pid" || return
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --file-locks --pidfile "$T_WORK/restore.pid")
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	wait_restored restore "$pid" "$exe" 1 || return
+	wait_until "$TMO" waiters_waiting "$pid" ||
+		fail "the restored waiters are not waiting again: $(grep -- "->" /proc/locks)"
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the restored tree did not finish" "$T_LOG/waiters.out"
+	check_output waiters
+}
+
 run_test locks.restore test_locks_restore
 run_test locks.need_option test_locks_need_option
 run_test locks.leave_running test_locks_leave_running
 run_test locks.chain test_locks_chain
 run_test locks.restore_without_option test_locks_restore_without_option
+run_test locks.waiters test_locks_waiters

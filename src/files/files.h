@@ -41,7 +41,7 @@ struct file_table {
 	int nr_seen, cap_seen;
 	struct pipe_data *pipes;
 	int nr_pipes;
-	struct dumped_lock *locks;	/* locks.c: file-lock.img entries */
+	struct dumped_lock *locks;	/* locks.c: filelocks.img entries */
 	int nr_locks;
 };
 
@@ -67,7 +67,7 @@ struct rst_files {
 	/* pipes made so far: both ends, for the entries of the other end */
 	struct made_pipe { uint32_t pipe_id; int fd[2]; } *made;
 	int nr_made;
-	FileLockEntry **locks;	/* locks.c: file-lock.img */
+	FileLockEntry **locks;	/* locks.c: filelocks.img */
 	int nr_locks;
 };
 

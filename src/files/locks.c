@@ -78,7 +78,7 @@ static int parse_lock_line(const char *s, struct lock_line *l)
 	return 0;
 }
 
-/* F_RDLCK/F_WRLCK, as file-lock.img holds them; -1 for anything else. */
+/* F_RDLCK/F_WRLCK, as filelocks.img holds them; -1 for anything else. */
 static int lock_type(const struct lock_line *l)
 {
 	if (strcmp(l->mode, "ADVISORY"))
@@ -264,7 +264,7 @@ out:
 int locks_write(struct file_table *t, int dirfd)
 {
 	struct img img;
-	if (img_create(dirfd, &img, "file-lock.img", FILE_LOCKS_MAGIC) < 0)
+	if (img_create(dirfd, &img, "filelocks.img", FILE_LOCKS_MAGIC) < 0)
 		return -1;
 	for (int i = 0; i < t->nr_locks; i++)
 		if (img_write(&img, &t->locks[i].e.base) < 0) {
@@ -286,13 +286,13 @@ void locks_free(struct file_table *t)
 static int check_entry(const FileLockEntry *e)
 {
 	if (e->flag == LOCK_FL_LEASE) {
-		pr_err("file-lock.img: pid %d holds a lease on fd %d; stasis can't restore leases",
+		pr_err("filelocks.img: pid %d holds a lease on fd %d; stasis can't restore leases",
 		       e->pid, e->fd);
 		return -1;
 	}
 	if ((e->flag != LOCK_FL_POSIX && e->flag != LOCK_FL_FLOCK && e->flag != LOCK_FL_OFD) ||
 	    (e->type != F_RDLCK && e->type != F_WRLCK) || e->start < 0 || e->len < 0) {
-		pr_err("file-lock.img: pid %d fd %d: lock style %u type %u bytes %" PRId64 " len %" PRId64
+		pr_err("filelocks.img: pid %d fd %d: lock style %u type %u bytes %" PRId64 " len %" PRId64
 		       " is not one stasis can restore", e->pid, e->fd, e->flag, e->type, e->start, e->len);
 		return -1;
 	}
@@ -301,7 +301,7 @@ static int check_entry(const FileLockEntry *e)
 
 int locks_load(struct rst_files *rf, int dirfd)
 {
-	if (img_load_all(dirfd, "file-lock.img", FILE_LOCKS_MAGIC, true, &file_lock_entry__descriptor,
+	if (img_load_all(dirfd, "filelocks.img", FILE_LOCKS_MAGIC, true, &file_lock_entry__descriptor,
 			 (void ***)&rf->locks, &rf->nr_locks) < 0)
 		return -1;
 	if (rf->nr_locks && !rf->o->file_locks) {
@@ -387,7 +387,7 @@ int locks_restore_task(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pi
 		if (!lock_is_for(e, pid, false))
 			continue;
 		if (!has_fd(fdi, nr, e->fd)) {
-			pr_err("file-lock.img: pid %d holds a lock on fd %d, which it doesn't have", pid, e->fd);
+			pr_err("filelocks.img: pid %d holds a lock on fd %d, which it doesn't have", pid, e->fd);
 			return -1;
 		}
 		if (take_description_lock(e, pid) < 0)
@@ -428,7 +428,7 @@ int locks_restore_posix(struct rst_ctx *rc)
 		if (!lock_is_for(e, rc->pid, true))
 			continue;
 		if (!has_fd(rc->fdinfo, rc->nr_fdinfo, e->fd)) {
-			pr_err("file-lock.img: pid %d holds a lock on fd %d, which it doesn't have",
+			pr_err("filelocks.img: pid %d holds a lock on fd %d, which it doesn't have",
 			       rc->pid, e->fd);
 			return -1;
 		}

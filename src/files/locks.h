@@ -1,5 +1,5 @@
 /* File locks (-l/--file-locks): flock, POSIX (fcntl/lockf) and OFD locks
- * held by the dumped tree, saved in file-lock.img and taken again by the
+ * held by the dumped tree, saved in filelocks.img and taken again by the
  * restored processes. Not an fd kind: a lock rides on fds the kinds
  * restore. */
 #ifndef STASIS_LOCKS_H
@@ -9,7 +9,7 @@
 
 #include "files/files.h"
 
-/* Lock styles, as file-lock.img's flag field spells them (CRIU's values). */
+/* Lock styles, as filelocks.img's flag field spells them (CRIU's values). */
 #define LOCK_FL_POSIX 1
 #define LOCK_FL_FLOCK 2
 #define LOCK_FL_OFD   4
@@ -30,11 +30,11 @@ struct dumped_lock {
  * /proc/PID/fdinfo. Runs after files_dump_fds() of that process (the fds'
  * file ids come from it). Without --file-locks any lock fails the dump. */
 int locks_dump_task(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid);
-/* file-lock.img, always written (empty when there is no lock). */
+/* filelocks.img, always written (empty when there is no lock). */
 int locks_write(struct file_table *t, int dirfd);
 void locks_free(struct file_table *t);
 
-/* Restore: file-lock.img (optional: older dumps lack it). Locks are taken
+/* Restore: filelocks.img (optional: older dumps lack it). Locks are taken
  * only with --file-locks, as CRIU does; without it they are dropped with
  * a warning. */
 int locks_load(struct rst_files *rf, int dirfd);

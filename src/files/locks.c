@@ -406,8 +406,8 @@ static int take_posix_lock(struct rst_ctx *rc, const FileLockEntry *e)
 	    infect_syscall(rc->cur, &ret, SYS_fcntl, e->fd, F_SETLK, rc->scratch, 0, 0, 0) < 0)
 		return -1;
 	if (ret < 0 && ret > -4096) {
-		pr_err("pid %d: can't take back its POSIX %s lock on fd %d (%s), bytes %" PRId64
-		       " len %" PRId64 ": %s%s", rc->pid, e->type == F_WRLCK ? "write" : "read", e->fd,
+		pr_err("pid %d: can't take back its POSIX %s lock on fd %d (%s), from byte %" PRId64
+		       ", length %" PRId64 ": %s%s", rc->pid, e->type == F_WRLCK ? "write" : "read", e->fd,
 		       fd_path(rc->real_pid, e->fd, path, sizeof(path)), e->start, e->len,
 		       strerror(-ret), busy_hint(-ret));
 		return -1;

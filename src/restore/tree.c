@@ -382,9 +382,13 @@ static void task_main(struct rst_tree *tr, int idx)
 	if (child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 || fork_helpers(tr, idx) < 0 ||
 	    fork_children(tr, idx) < 0 ||
 	    child_service_fds(tr, rc) < 0 || child_fs(rc) < 0 || install_fds(tr, rc) < 0 ||
-	    files_after_install(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0 ||
-	    locks_restore_task(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0) {
+	    files_after_install(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0) {
 		report(tr->sync[1], idx, 0);
+		_exit(1);
+	}
+	/* file locks (locks.c); install_fds may have replaced tr->sync[1] */
+	if (locks_restore_task(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0) {
+		report(rc->sync_fd, idx, 0);
 		_exit(1);
 	}
 	close_foreign_fds(rc);

@@ -270,12 +270,39 @@ test_locks_criu_interop() {
 	locks_outside "after stasis restored CRIU's images" criu
 }
 
+# A lock someone else took meanwhile: the restore fails, naming the file,
+# and leaves nothing of the tree behind.
+test_locks_busy() {
+	local rc holder msg
+	locks_start || return
+	dump dump "$LOCKS_PARENT" "$T_WORK/img" --file-locks || return
+	expect_killed "$LOCKS_PARENT" || return
+	"$PYTHON" -c '
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, 1, 12)
+print("HELD", flush=True)
+time.sleep(60)' "$T_FILES/posix.dat" > "$T_LOG/holder.out" 2>&1 &
+	holder=$!
+	T_PIDS+=("$holder")
+	wait_until "$TMO" has_line "$T_LOG/holder.out" HELD || { fail "the outside holder could not lock" "$T_LOG/holder.out"; return; }
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --file-locks --pidfile "$T_WORK/restore.pid")
+	msg=$(error_message restore)
+	[[ $rc != 0 ]] || { fail "the restore succeeded though posix.dat byte 12 is held from outside"; return; }
+	[[ $msg == *posix.dat* && $msg == *"pid $LOCKS_CHILD"* ]] ||
+		fail "the restore's error does not name the child and posix.dat: $msg" "$T_LOG/restore.log"
+	wait_gone "$LOCKS_PARENT" 5 && wait_gone "$LOCKS_CHILD" 5 ||
+		fail "the failed restore left processes behind"
+	kill "$holder"
+}
+
 run_test locks.restore test_locks_restore
 run_test locks.need_option test_locks_need_option
 run_test locks.leave_running test_locks_leave_running
 run_test locks.chain test_locks_chain
 run_test locks.restore_without_option test_locks_restore_without_option
 run_test locks.waiters test_locks_waiters
+run_test locks.busy test_locks_busy
 if [[ -n ${CRIU_BIN:-} ]]; then
 	run_test locks.criu_interop test_locks_criu_interop
 fi

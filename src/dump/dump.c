@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "dump/dump.h"
+#include "files/locks.h"
 #include "image/img.h"
 #include "image/magic.h"
 #include "image/vma.h"
@@ -203,7 +204,8 @@ static int dump_one(struct dump_ctx *dc)
 		return -1;
 	if (dump_task_mm(dc) < 0)
 		return -1;
-	if (files_dump_fds(dc->files, dc->o, dc->pid, dc->dirfd, dc->id) < 0)
+	if (files_dump_fds(dc->files, dc->o, dc->pid, dc->dirfd, dc->id) < 0 ||
+	    locks_dump_task(dc->files, dc->o, dc->pid, dc->ns_pid) < 0)
 		return -1;
 	return dump_fs(dc) < 0 ? -1 : dump_ids(dc);
 }
@@ -264,7 +266,8 @@ int stasis_dump(const struct opts *o)
 	for (int i = 0; i < tr.nr; i++)
 		if (dump_one(&tr.t[i]) < 0 || check_shared_anon(&tr, i) < 0)
 			goto unlock;
-	if (files_write(&tr.files, tr.dirfd) < 0 || dump_pstree(&tr) < 0 || write_inventory(&tr) < 0)
+	if (files_write(&tr.files, tr.dirfd) < 0 || locks_write(&tr.files, tr.dirfd) < 0 ||
+	    dump_pstree(&tr) < 0 || write_inventory(&tr) < 0)
 		goto unlock;
 	/* post-dump may still say no: then the tree resumes as if the dump
 	 * had failed (the images stay, but are not a dump it vouched for). */
@@ -297,6 +300,7 @@ out:
 	}
 	free(tr.t);
 	dump_free_copy_bufs(&tr.bufs);
+	locks_free(&tr.files);
 	files_free(&tr.files);
 	close(tr.dirfd);
 	return ret;

@@ -11,6 +11,7 @@
 #include "cli/opts.h"
 #include "proc/proc.h"
 #include "files.pb-c.h"
+#include "file-lock.pb-c.h"
 
 /* An fd already dumped, to find fds sharing its open file description. */
 struct fd_seen {
@@ -40,6 +41,8 @@ struct file_table {
 	int nr_seen, cap_seen;
 	struct pipe_data *pipes;
 	int nr_pipes;
+	struct dumped_lock *locks;	/* locks.c: filelocks.img entries */
+	int nr_locks;
 };
 
 /* What /proc and fstat tell about one fd of the dumped task. */
@@ -64,6 +67,8 @@ struct rst_files {
 	/* pipes made so far: both ends, for the entries of the other end */
 	struct made_pipe { uint32_t pipe_id; int fd[2]; } *made;
 	int nr_made;
+	FileLockEntry **locks;	/* locks.c: filelocks.img */
+	int nr_locks;
 };
 
 /* One kind of fd. Only owns, dump and open are required. Entries of

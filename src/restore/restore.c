@@ -32,6 +32,7 @@
 #include "inventory.pb-c.h"
 #include "restore/restore.h"
 #include "restore/rst.h"
+#include "files/locks.h"
 #include "util/compat.h"
 #include "image/task_state.h"
 #include "proc/proc.h"
@@ -245,7 +246,9 @@ static int load_images(struct rst_tree *tr)
 		pr_err("the root of the tree (pid %d) is a zombie", tr->t[0].pid);
 		return -1;
 	}
-	return files_load(&tr->files, tr->dirfd);
+	if (files_load(&tr->files, tr->dirfd) < 0)
+		return -1;
+	return locks_load(&tr->files, tr->dirfd);
 }
 
 /* ---- pids ---- */
@@ -355,6 +358,7 @@ static int drop_service(struct rst_ctx *rc)
 	/* service fds and the scratch area go; nothing of stasis is left */
 	rc->cur = &rc->th[0];
 	if (rst_inject(rc, "close of service fds", &ret, SYS_close_range, rc->service_base, ~0u, 0, 0, 0, 0) < 0 ||
+	    locks_restore_posix(rc) < 0 ||	/* after the last close: see locks.h */
 	    rst_inject(rc, "scratch unmap", &ret, SYS_munmap, rc->scratch, RST_SCRATCH_SIZE, 0, 0, 0, 0) < 0)
 		return -1;
 	return 0;
@@ -453,6 +457,7 @@ static void unload(struct rst_tree *tr)
 	for (int i = 0; i < tr->nr; i++)
 		unload_task(&tr->t[i]);
 	free(tr->t);
+	locks_unload(&tr->files);
 	files_unload(&tr->files);
 }
 

@@ -21,6 +21,7 @@
 #include <linux/sched.h>
 
 #include "restore/rst.h"
+#include "files/locks.h"
 #include "proc/proc.h"
 #include "util/log.h"
 
@@ -383,11 +384,17 @@ static void task_main(struct rst_tree *tr, int idx)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (rc->zombie)
 		zombie_main(tr, rc);
-	if (rst_client_fs(tr->o, true) < 0 || child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 || fork_helpers(tr, idx) < 0 ||
-	    fork_children(tr, idx) < 0 ||
-	    child_service_fds(tr, rc) < 0 || child_fs(rc) < 0 || install_fds(tr, rc) < 0 ||
-	    files_after_install(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0) {
+	if (rst_client_fs(tr->o, true) < 0 || child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
+	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx) < 0 || child_service_fds(tr, rc) < 0) {
 		report(tr->sync[1], idx, 0);
+		_exit(1);
+	}
+	/* From here our fds take the image's numbers, which may replace
+	 * tr->sync[1]: failures are told through our own copy. */
+	if (child_fs(rc) < 0 || install_fds(tr, rc) < 0 ||
+	    files_after_install(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0 ||
+	    locks_restore_task(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0) {
+		report(rc->sync_fd, idx, 0);
 		_exit(1);
 	}
 	close_foreign_fds(rc);

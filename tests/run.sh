@@ -360,10 +360,11 @@ wait_restored() {
 	note "$tag: pid $pid restored and running"
 }
 
-# restore_detached TAG DIR PID EXE USR1: `restore -d`, must succeed.
+# restore_detached TAG DIR PID EXE USR1 [ARGS...]: `restore -d ARGS`, must succeed.
 restore_detached() {
 	local tag=$1 dir=$2 pid=$3 exe=$4 usr1=$5 rc
-	rc=$(stasis "$tag" restore -D "$dir" -d --pidfile "$T_WORK/$tag.pid")
+	shift 5
+	rc=$(stasis "$tag" restore -D "$dir" -d --pidfile "$T_WORK/$tag.pid" "$@")
 	[[ $rc == 0 ]] || {
 		fail "$tag: stasis restore -d exited $(rc_text "$rc"): $(error_message "$tag")" "$T_LOG/$tag.log"
 		return 1

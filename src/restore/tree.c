@@ -38,7 +38,8 @@ static long clone3_set_tid(pid_t pid, uint64_t flags)
 	struct clone_args args;
 	memset(&args, 0, sizeof(args));
 	args.flags = flags;
-	args.exit_signal = SIGCHLD;
+	/* with CLONE_PARENT the kernel takes ours (and wants 0 here) */
+	args.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
 	args.set_tid = pid ? (uint64_t)&pid : 0;
 	args.set_tid_size = pid ? 1 : 0;
 	return syscall(SYS_clone3, &args, sizeof(args));
@@ -520,7 +521,9 @@ int rst_tree_fork(struct rst_tree *tr)
 	} else {
 		if (fork_helpers(tr, -1) < 0)
 			return -1;
-		tr->first = clone_with_pid(tr->t[0].pid, tr->new_pidns ? CLONE_NEWPID : 0);
+		/* swrk's rst_sibling: the root is our client's child, not ours */
+		uint64_t flags = tr->new_pidns ? CLONE_NEWPID : tr->o->restore_sibling ? CLONE_PARENT : 0;
+		tr->first = clone_with_pid(tr->t[0].pid, flags);
 		if (tr->first == 0)
 			task_main(tr, 0);
 		tr->t[0].real_pid = tr->first;

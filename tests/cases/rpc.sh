@@ -148,6 +148,24 @@ test_rpc_concurrent() {
 	done
 }
 
+# swrk's rst_sibling (what libcriu's criu_restore_child uses): the
+# restored root is the client's child, the client reaps it. The service
+# refuses it (the root can't be a child of a process that is not ours).
+test_rpc_sibling() {
+	local pid rc
+	start_counter || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	rc=$(rpc_run sibling --bin "$STASIS" sibling "$T_WORK/img")
+	[[ $rc == 0 ]] || { fail "restore with rst_sibling: $(cat "$T_LOG/sibling.out")" "$T_WORK/img/restore.log"; return; }
+	has_line "$T_LOG/sibling.out" "restored $pid child" || fail "rst_sibling: $(head -1 "$T_LOG/sibling.out")"
+	has_line "$T_LOG/sibling.out" "reaped $pid" || fail "the client could not reap its restored child"
+	service_start || return
+	rc=$(rpc_run sibling_sk --sk "$SVC_SOCK" sibling "$T_WORK/img")
+	grep -q "rst_sibling works only with swrk" "$T_LOG/sibling_sk.out" || fail "service with rst_sibling: $(cat "$T_LOG/sibling_sk.out")"
+}
+
 # A client that is not root: may dump and restore its own process, may
 # not dump root's, nor restore an image that claims root, nor write
 # images where it can't write itself.
@@ -218,4 +236,5 @@ for mode in bin sk; do
 	run_test "rpc.malformed_$mode" test_rpc_malformed "$mode"
 done
 run_test rpc.concurrent test_rpc_concurrent
+run_test rpc.rst_sibling test_rpc_sibling
 run_test rpc.unprivileged test_rpc_unprivileged

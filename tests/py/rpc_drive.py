@@ -10,6 +10,8 @@ Commands (each prints one result line, exits 0 on the expected outcome):
   restore DIR                pycriu restore(): prints "restored PID"
   notify PID DIR [VETO_STAGE]      raw DUMP with notify_scripts: prints the
                              stages in order, answering no at VETO_STAGE
+  sibling DIR                raw RESTORE with rst_sibling: prints "restored PID
+                             child" if the restored root is our child
   garbage KIND               sends a malformed request (bytes, truncated,
                              huge, wrongtype) and prints what came back
 Uses Debian's pycriu, unchanged, where pycriu can do the job.
@@ -108,6 +110,37 @@ def cmd_notify(mode, target, pid, imgdir, veto):
     return 0
 
 
+def cmd_sibling(mode, target, imgdir):
+    """RESTORE with rst_sibling (swrk only): the restored root must be our
+    own child, which we can wait for."""
+    s, p = raw_connect(mode, target)
+    req = rpc.criu_req()
+    req.type = rpc.RESTORE
+    req.opts.images_dir_fd = open_dir(imgdir)
+    req.opts.rst_sibling = True
+    req.opts.log_level = 4
+    req.opts.log_file = "restore.log"
+    s.send(req.SerializeToString())
+    r = recv_resp(s)
+    s.close()
+    if p:
+        p.wait()
+    if not r or not r.success:
+        print("FAIL: restore: %s" % (r.cr_errmsg if r else "no reply"))
+        return 1
+    pid = r.restore.pid
+    try:
+        mine = os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        mine = False
+    print("restored %d %s" % (pid, "child" if mine else "not-child"))
+    if mine:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        print("reaped %d" % pid)
+    return 0
+
+
 def cmd_garbage(mode, target, kind):
     s, p = raw_connect(mode, target)
     if kind == "bytes":
@@ -167,6 +200,8 @@ def main(argv):
         print("restored %d" % r.pid)
     elif cmd == "notify":
         return cmd_notify(mode, target, int(rest[0]), rest[1], rest[2] if len(rest) > 2 else "")
+    elif cmd == "sibling":
+        return cmd_sibling(mode, target, rest[0])
     elif cmd == "garbage":
         return cmd_garbage(mode, target, rest[0])
     else:

@@ -118,6 +118,32 @@ while True:
 	done
 }
 
+# Restore awareness by signal: a post-restore script queues SIGUSR2 for
+# the restored root (still stopped then); the program's handler runs as
+# soon as it resumes.
+test_action_restore_signal() {
+	local pid exe script=$T_WORK/signal.sh
+	printf '#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = post-restore ] && kill -USR2 "$CRTOOLS_INIT_PID"\nexit 0\n' > "$script"
+	chmod +x "$script"
+	start_prog sigprog "$PYTHON" -u -c '
+import signal, time
+got = []
+signal.signal(signal.SIGUSR2, lambda *a: got.append(1))
+print("READY", flush=True)
+while not got:
+    time.sleep(0.02)
+print("PASS", flush=True)
+while True:
+    time.sleep(1)'
+	pid=$PROG_PID
+	wait_ready sigprog "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 --action-script "$script" || return
+	wait_until "$TMO" has_line "$T_LOG/sigprog.out" PASS || fail "the program did not get the restorer's signal"
+}
+
 run_test actions.stages test_action_stages
 for stage in pre-dump network-lock post-dump; do
 	run_test "actions.dump_fails_at_$stage" test_action_dump_fails "$stage"
@@ -126,3 +152,4 @@ for stage in pre-restore setup-namespaces post-restore; do
 	run_test "actions.restore_fails_at_$stage" test_action_restore_fails "$stage"
 done
 run_test actions.restore_marker test_action_restore_marker
+run_test actions.restore_signal test_action_restore_signal

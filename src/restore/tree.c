@@ -378,7 +378,8 @@ static void task_main(struct rst_tree *tr, int idx)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (rc->zombie)
 		zombie_main(tr, rc);
-	if (child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 || fork_helpers(tr, idx) < 0 ||
+	if (child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
+	    tty_restore_ctty(rc->files, rc->pid, rc->pe->sid, rc->pe->pgid) < 0 || fork_helpers(tr, idx) < 0 ||
 	    fork_children(tr, idx) < 0 ||
 	    child_service_fds(tr, rc) < 0 || child_fs(rc) < 0 || install_fds(tr, rc) < 0 ||
 	    files_after_install(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0) {

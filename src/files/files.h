@@ -67,6 +67,8 @@ struct rst_files {
 	int nr_made;
 	struct made_pty *ptys;	/* pty pairs made so far (tty.c) */
 	int nr_ptys;
+	struct tty_queued *tty_queued;	/* tty-data.img (tty.c) */
+	int nr_tty_queued;
 };
 
 /* One kind of fd. Only owns, dump and open are required. Entries of

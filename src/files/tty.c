@@ -36,6 +36,7 @@
 #include "image/img.h"
 #include "image/magic.h"
 #include "util/log.h"
+#include "tty.pb-c.h"
 
 #define TTY_MAJOR 4
 #define TTYAUX_MAJOR 5
@@ -57,6 +58,11 @@
 /* c_cc entries of the kernel's struct termios (TCGETS), as CRIU saves. */
 #define KERNEL_NCCS 19
 
+/* Most bytes saved from one side of a pty (the kernel queues far less). */
+#define TTY_DATA_MAX (1u << 20)
+/* How long to wait for bytes written into a pty to reach its reader. */
+#define TTY_FLUSH_WAIT_MS 2000
+
 /* How many pty indices restore may hold while looking for the saved one. */
 #define PTMX_TRIES 64
 
@@ -68,6 +74,15 @@ struct tty_holder {
 	int fd;
 	char path[PATH_MAX];
 	bool foreign_ok;	/* --shell-job or --external tty[..]: may be the user's */
+	uint8_t *queued;	/* bytes waiting to be read at this side */
+	size_t nr_queued;
+};
+
+/* tty-data.img loaded for restore. */
+struct tty_queued {
+	uint32_t id;
+	uint8_t *data;
+	size_t len;
 };
 
 /* A pty pair made on restore (kept per process across fork). */
@@ -100,6 +115,12 @@ static bool tty_owns(const struct fd_facts *f)
 static uint32_t pts_index(dev_t rdev)
 {
 	return ((major(rdev) - PTS_MAJOR_FIRST) << 20) | minor(rdev);
+}
+
+static int set_lock(int master, bool on)
+{
+	int v = on;
+	return ioctl(master, TIOCSPTLCK, &v);
 }
 
 /* ---- dump ---- */
@@ -267,6 +288,7 @@ static TtyInfoEntry *tty_info_new(struct file_table *t, uint32_t id, TtyType typ
 	ti->id = id;
 	ti->type = type;
 	h = &t->tty_holders[t->nr_ttys];
+	memset(h, 0, sizeof(*h));
 	h->pid = f->pid;
 	h->fd = f->fd;
 	snprintf(h->path, sizeof(h->path), "%s", f->path);
@@ -284,16 +306,6 @@ static bool ext_tty_allowed(const struct opts *o, const struct fd_facts *f)
 		if (!strcmp(o->external[i], name))
 			return true;
 	return false;
-}
-
-/* Bytes waiting in the tty for whoever reads this fd: not saved. */
-static void warn_unread(int lfd, const struct fd_facts *f, enum tty_kind kind)
-{
-	int n = 0;
-	if (ioctl(lfd, FIONREAD, &n) == 0 && n > 0)
-		pr_warn("pid %d: fd %d (%s): %d bytes written to the %s side are not read yet; "
-			"they are not saved (a restore will miss them, a running tree keeps them)",
-			f->pid, f->fd, f->path, n, kind == TK_MASTER ? "slave" : "master");
 }
 
 /* Which info an fd belongs to: its id, type and (for ptys) index. */
@@ -357,8 +369,6 @@ static int tty_dump(struct file_table *t, const struct opts *o, const struct fd_
 		       "shell with --shell-job", f->pid, f->fd, f->path);
 		goto err;
 	}
-	if (kind == TK_MASTER || kind == TK_SLAVE)
-		warn_unread(lfd, f, kind);
 	TtyInfoEntry *ti = tty_info_find(t, id);
 	if (ti && kind == TK_CTTY && (ti->pty ? ti->pty->index : ~0u) != index) {
 		pr_err("pid %d: fd %d (/dev/tty) is another terminal than an earlier /dev/tty of the "
@@ -435,6 +445,276 @@ static int tty_check_owned(struct file_table *t)
 	return 0;
 }
 
+/* ---- dump: bytes queued inside a pair ----
+ *
+ * Reading a side takes its bytes; they are put straight back, written into
+ * the other side with the processing that would change them switched off
+ * for the moment (output processing for what the slave wrote; echo,
+ * signals and input mapping for what the master wrote), so the tree keeps
+ * them whether it goes on running or not. What can't be put back exactly
+ * is left alone and not saved: input for a slave reader in canonical mode
+ * (its line editing state can't be rebuilt) or with IXON. */
+
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* All that is queued for readers of fd (non-blocking). In packet mode
+ * each read starts with a status byte: data packets keep their data,
+ * status-only packets are dropped. */
+static int drain(int fd, bool packet, uint8_t **out, size_t *len)
+{
+	size_t cap = 0;
+	uint8_t *buf = NULL;
+
+	*len = 0;
+	for (;;) {
+		if (cap - *len < 4097) {
+			cap = cap ? cap * 2 : 16384;
+			uint8_t *n = cap <= TTY_DATA_MAX ? realloc(buf, cap) : NULL;
+			if (!n) {
+				errno = ENOBUFS;
+				goto err;
+			}
+			buf = n;
+		}
+		ssize_t n = read(fd, buf + *len, 4097);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EIO))
+			break;	/* EIO: the other side is closed, nothing more */
+		if (n < 0)
+			goto err;
+		if (n == 0)
+			break;
+		if (packet) {
+			if (buf[*len] != TIOCPKT_DATA)
+				continue;
+			memmove(buf + *len, buf + *len + 1, --n);
+		}
+		*len += n;
+	}
+	*out = buf;
+	return 0;
+err:
+	free(buf);
+	*out = NULL;
+	*len = 0;
+	return -1;
+}
+
+/* The slave's termios for a moment, with its locks lifted; undone by
+ * termios_back(). */
+struct termios_saved {
+	struct termios t, locked;
+};
+
+static int termios_for_now(int slave, struct termios_saved *sv, tcflag_t oflag_off,
+			   tcflag_t iflag_off, tcflag_t lflag_off)
+{
+	struct termios tmp, none;
+	memset(sv, 0, sizeof(*sv));
+	memset(&none, 0, sizeof(none));
+	if (ioctl(slave, TCGETS, &sv->t) < 0 || ioctl(slave, TIOCGLCKTRMIOS, &sv->locked) < 0 ||
+	    ioctl(slave, TIOCSLCKTRMIOS, &none) < 0)
+		return -1;
+	tmp = sv->t;
+	tmp.c_oflag &= ~oflag_off;
+	tmp.c_iflag &= ~iflag_off;
+	tmp.c_lflag &= ~lflag_off;
+	return ioctl(slave, TCSETS, &tmp);
+}
+
+static void termios_back(int slave, struct termios_saved *sv)
+{
+	ioctl(slave, TCSETS, &sv->t);
+	ioctl(slave, TIOCSLCKTRMIOS, &sv->locked);
+}
+
+#define INPUT_MAP_FLAGS (ISTRIP | INLCR | IGNCR | ICRNL | IUCLC | PARMRK)
+#define INPUT_LOCAL_FLAGS (ECHO | ECHONL | ISIG | IEXTEN)
+
+/* Until fd has at least len bytes to read (writes reach the other side's
+ * reader through a kernel work queue). */
+static bool wait_readable(int fd, size_t len)
+{
+	for (int ms = 0; ms < TTY_FLUSH_WAIT_MS; ms++) {
+		int n = 0;
+		if (ioctl(fd, FIONREAD, &n) == 0 && (size_t)n >= len)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* Copy of what the slave side wrote and the master's reader has not
+ * read: drained from the master, written back through our slave. */
+static int copy_master_queue(int master, int slave, bool packet, struct tty_holder *h, uint32_t index)
+{
+	struct termios_saved sv;
+
+	if (drain(master, packet, &h->queued, &h->nr_queued) < 0) {
+		pr_perror("pty %u: can't read the bytes queued at the master", index);
+		return -1;
+	}
+	if (!h->nr_queued)
+		return 0;
+	if (termios_for_now(slave, &sv, OPOST, 0, 0) < 0 || write_all(slave, h->queued, h->nr_queued) < 0) {
+		pr_perror("pty %u: can't put %zu queued bytes back for the master's reader", index,
+			  h->nr_queued);
+		termios_back(slave, &sv);
+		return -1;
+	}
+	termios_back(slave, &sv);
+	pr_info("pty %u: %zu bytes queued for the master's reader saved", index, h->nr_queued);
+	return 0;
+}
+
+/* Copy of what the master wrote and the slave's reader has not read. */
+static int copy_slave_queue(int master, int slave, struct tty_holder *h, uint32_t index)
+{
+	struct termios t;
+	struct termios_saved sv;
+	int avail = 0;
+
+	if (ioctl(slave, FIONREAD, &avail) < 0 || avail == 0 || ioctl(slave, TCGETS, &t) < 0)
+		return 0;
+	if ((t.c_lflag & ICANON) || (t.c_iflag & IXON) || (t.c_lflag & EXTPROC)) {
+		pr_warn("pty %u: %d bytes written into the master are not read yet by the slave's "
+			"reader and are not saved (canonical mode or IXON): they stay with a running "
+			"tree, a restore will not have them", index, avail);
+		return 0;
+	}
+	if (drain(slave, false, &h->queued, &h->nr_queued) < 0) {
+		pr_perror("pty %u: can't read the bytes queued at the slave", index);
+		return -1;
+	}
+	if (!h->nr_queued)
+		return 0;
+	int ret = termios_for_now(slave, &sv, 0, INPUT_MAP_FLAGS, INPUT_LOCAL_FLAGS);
+	if (ret == 0)
+		ret = write_all(master, h->queued, h->nr_queued);
+	if (ret == 0 && !wait_readable(slave, h->nr_queued)) {
+		errno = ETIMEDOUT;
+		ret = -1;
+	}
+	termios_back(slave, &sv);
+	if (ret < 0) {
+		pr_perror("pty %u: can't put %zu queued bytes back for the slave's reader", index,
+			  h->nr_queued);
+		return -1;
+	}
+	pr_info("pty %u: %zu bytes queued for the slave's reader saved", index, h->nr_queued);
+	return 0;
+}
+
+/* Both queues of a pair whose master the tree holds. Our own slave file
+ * reads and writes the slave side; the master's only file is the task's,
+ * made non-blocking for the moment. */
+static int pty_copy_queues(struct file_table *t, int mi)
+{
+	TtyInfoEntry *m = t->ttys[mi];
+	uint32_t index = m->pty->index;
+	int si = tty_info_index(t, PTY_ID(index, false));
+	struct tty_holder *mh = &t->tty_holders[mi];
+	struct fd_facts f = { .pid = mh->pid, .fd = mh->fd };
+	int ret = -1, slave = -1, lock = 0;
+
+	snprintf(f.path, sizeof(f.path), "%s", mh->path);
+	int master = take_fd(&f);
+	if (master < 0)
+		return -1;
+	int fl = fcntl(master, F_GETFL);
+	if (fl < 0 || fcntl(master, F_SETFL, fl | O_NONBLOCK) < 0)
+		goto out;
+	ioctl(master, TIOCGPTLCK, &lock);
+	if (lock)
+		set_lock(master, false);
+	slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (lock)
+		set_lock(master, true);
+	if (slave < 0) {
+		pr_perror("pty %u: can't open its slave to save the queued bytes", index);
+		goto out;
+	}
+	if (copy_master_queue(master, slave, m->packet_mode, mh, index) < 0)
+		goto out;
+	if (si >= 0 && copy_slave_queue(master, slave, &t->tty_holders[si], index) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (fl >= 0)
+		fcntl(master, F_SETFL, fl);
+	if (slave >= 0)
+		close(slave);
+	close(master);
+	return ret;
+}
+
+/* Bytes typed into a terminal the tree does not own: not saved. */
+static void warn_foreign_queue(const struct tty_holder *h)
+{
+	struct fd_facts f = { .pid = h->pid, .fd = h->fd };
+	int n = 0, fd = take_fd(&f);
+	if (fd >= 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0)
+		pr_warn("pid %d: fd %d (%s): %d bytes of input not read yet are not saved (the "
+			"terminal is not the tree's)", h->pid, h->fd, h->path, n);
+	if (fd >= 0)
+		close(fd);
+}
+
+static int tty_copy_queues(struct file_table *t)
+{
+	for (int i = 0; i < t->nr_ttys; i++) {
+		const TtyInfoEntry *ti = t->ttys[i];
+		if (ti->type != TTY_TYPE__PTY)
+			continue;
+		if (PTY_IS_MASTER(ti->id)) {
+			if (pty_copy_queues(t, i) < 0)
+				return -1;
+		} else if (!dump_has_master(t, ti)) {
+			warn_foreign_queue(&t->tty_holders[i]);
+		}
+	}
+	return 0;
+}
+
+static int tty_write_queued(struct file_table *t, int dirfd)
+{
+	struct img img;
+	bool any = false;
+	for (int i = 0; i < t->nr_ttys; i++)
+		any |= t->tty_holders[i].nr_queued > 0;
+	if (!any)
+		return 0;
+	if (img_create(dirfd, &img, "tty-data.img", TTY_DATA_MAGIC) < 0)
+		return -1;
+	for (int i = 0; i < t->nr_ttys; i++) {
+		const struct tty_holder *h = &t->tty_holders[i];
+		if (!h->nr_queued)
+			continue;
+		TtyDataEntry e = TTY_DATA_ENTRY__INIT;
+		e.tty_id = t->ttys[i]->id;
+		e.data.data = h->queued;
+		e.data.len = h->nr_queued;
+		if (img_write(&img, &e.base) < 0) {
+			img_abort(&img);
+			return -1;
+		}
+	}
+	return img_finish(&img);
+}
+
 /* tty-info.img: one entry per terminal, shared by its files. It is
  * written after every task is dumped: the place to refuse a terminal the
  * tree turned out not to own. */
@@ -443,7 +723,7 @@ static int tty_write_info(struct file_table *t, int dirfd)
 	struct img img;
 	if (!t->nr_ttys)
 		return 0;
-	if (tty_check_owned(t) < 0)
+	if (tty_check_owned(t) < 0 || tty_copy_queues(t) < 0)
 		return -1;
 	if (img_create(dirfd, &img, "tty-info.img", TTY_INFO_MAGIC) < 0)
 		return -1;
@@ -452,13 +732,15 @@ static int tty_write_info(struct file_table *t, int dirfd)
 			img_abort(&img);
 			return -1;
 		}
-	return img_finish(&img);
+	return img_finish(&img) < 0 ? -1 : tty_write_queued(t, dirfd);
 }
 
 static void tty_free_info(struct file_table *t)
 {
-	for (int i = 0; i < t->nr_ttys; i++)
+	for (int i = 0; i < t->nr_ttys; i++) {
 		protobuf_c_message_free_unpacked(&t->ttys[i]->base, NULL);
+		free(t->tty_holders[i].queued);
+	}
 	free(t->ttys);
 	free(t->tty_holders);
 }
@@ -482,6 +764,42 @@ static bool rst_owned(const struct rst_files *rf, const TtyInfoEntry *ti)
 	       rst_info(rf, PTY_ID(ti->pty->index, true));
 }
 
+static int tty_load_queued(struct rst_files *rf, int dirfd)
+{
+	TtyDataEntry **e = NULL;
+	int nr = 0;
+
+	if (img_load_all(dirfd, "tty-data.img", TTY_DATA_MAGIC, true, &tty_data_entry__descriptor,
+			 (void ***)&e, &nr) < 0)
+		return -1;
+	rf->tty_queued = calloc(nr ? nr : 1, sizeof(*rf->tty_queued));
+	for (int i = 0; i < nr; i++) {
+		struct tty_queued *q = rf->tty_queued ? &rf->tty_queued[i] : NULL;
+		if (q && e[i]->data.len <= TTY_DATA_MAX && (q->data = malloc(e[i]->data.len + 1))) {
+			q->id = e[i]->tty_id;
+			q->len = e[i]->data.len;
+			memcpy(q->data, e[i]->data.data, q->len);
+			rf->nr_tty_queued++;
+		} else {
+			pr_err("image tty-data.img: can't load %zu bytes for tty %u", e[i]->data.len,
+			       e[i]->tty_id);
+			nr = -nr;
+		}
+	}
+	for (int i = 0; i < (nr < 0 ? -nr : nr); i++)
+		img_free(e[i]);
+	free(e);
+	return nr < 0 ? -1 : 0;
+}
+
+static const struct tty_queued *rst_queued(const struct rst_files *rf, uint32_t id)
+{
+	for (int i = 0; i < rf->nr_tty_queued; i++)
+		if (rf->tty_queued[i].id == id)
+			return &rf->tty_queued[i];
+	return NULL;
+}
+
 static int tty_load_info(struct rst_files *rf, int dirfd)
 {
 	loaded = rf;
@@ -495,7 +813,7 @@ static int tty_load_info(struct rst_files *rf, int dirfd)
 			return -1;
 		}
 	}
-	return 0;
+	return tty_load_queued(rf, dirfd);
 }
 
 static void tty_unload_info(struct rst_files *rf)
@@ -504,6 +822,11 @@ static void tty_unload_info(struct rst_files *rf)
 		img_free(rf->ttys[i]);
 	free(rf->ttys);
 	free(rf->ptys);
+	for (int i = 0; i < rf->nr_tty_queued; i++)
+		free(rf->tty_queued[i].data);
+	free(rf->tty_queued);
+	rf->tty_queued = NULL;
+	rf->nr_tty_queued = 0;
 	rf->ttys = NULL;
 	rf->ptys = NULL;
 	rf->nr_ttys = rf->nr_ptys = 0;
@@ -559,12 +882,6 @@ static int open_ptmx(uint32_t want)
 	return fd;
 }
 
-static int set_lock(int master, bool on)
-{
-	int v = on;
-	return ioctl(master, TIOCSPTLCK, &v);
-}
-
 /* A new open file description of the pair's slave. */
 static int open_slave(const struct made_pty *p, int flags)
 {
@@ -608,6 +925,42 @@ static int pty_settings_restore(struct made_pty *p)
 	return 0;
 }
 
+/* The saved queued bytes into the new pair, before its settings: written
+ * with the processing that would change them off (see the dump side). */
+static int pty_queues_restore(struct rst_files *rf, struct made_pty *p)
+{
+	const struct tty_queued *for_master = rst_queued(rf, PTY_ID(p->index, true));
+	const struct tty_queued *for_slave = rst_queued(rf, PTY_ID(p->index, false));
+	struct termios tio;
+
+	if (!for_master && !for_slave)
+		return 0;
+	if (p->info->termios)
+		termios_from_entry(&tio, p->info->termios);
+	else if (ioctl(p->slave, TCGETS, &tio) < 0)
+		return -1;
+	tio.c_oflag &= ~OPOST;
+	if (for_slave) {
+		tio.c_iflag &= ~(INPUT_MAP_FLAGS | IXON);
+		tio.c_lflag &= ~(INPUT_LOCAL_FLAGS | ICANON);
+	}
+	if (ioctl(p->slave, TCSETS, &tio) < 0)
+		return -1;
+	if (for_slave && (write_all(p->master, for_slave->data, for_slave->len) < 0 ||
+			  !wait_readable(p->slave, for_slave->len))) {
+		pr_perror("pty %u: can't put back %zu bytes for the slave's reader", p->index, for_slave->len);
+		return -1;
+	}
+	if (for_master && write_all(p->slave, for_master->data, for_master->len) < 0) {
+		pr_perror("pty %u: can't put back %zu bytes for the master's reader", p->index,
+			  for_master->len);
+		return -1;
+	}
+	pr_info("pty %u: %zu + %zu queued bytes put back", p->index, for_master ? for_master->len : 0,
+		for_slave ? for_slave->len : 0);
+	return 0;
+}
+
 static struct made_pty *make_pty(struct rst_files *rf, uint32_t index)
 {
 	const TtyInfoEntry *si = rst_info(rf, PTY_ID(index, false));
@@ -625,7 +978,7 @@ static struct made_pty *make_pty(struct rst_files *rf, uint32_t index)
 		pr_perror("can't open the slave of the new pty for pty %u", index);
 		goto err;
 	}
-	if (pty_settings_restore(p) < 0) {
+	if (pty_queues_restore(rf, p) < 0 || pty_settings_restore(p) < 0) {
 		pr_perror("can't give pty %u its saved terminal settings", index);
 		goto err;
 	}

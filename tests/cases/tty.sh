@@ -66,6 +66,27 @@ test_pty_chain() {
 	check_output pty_pair
 }
 
+# Two --leave-running dumps of the pty tree: it must go on exactly as
+# before, bytes in flight included (the dump reads them and puts them back).
+test_pty_leave_running() {
+	local pid i
+	start_prog pty_pair "$BIN/pty_pair"
+	pid=$PROG_PID
+	wait_ready pty_pair "$pid" || return
+	pty_pids pty_pair || { fail "pty_pair printed no PIDS line"; return; }
+	T_PIDS+=("$PTY_CHILD" "$PTY_GRAND")
+	for i in 1 2; do
+		dump "dump$i" "$pid" "$T_WORK/img$i" --leave-running || return
+		runs_freely "$pid" && runs_freely "$PTY_CHILD" && runs_freely "$PTY_GRAND" ||
+			{ fail "the tree is not running freely after --leave-running dump $i"; return; }
+		grep -q "bytes queued for the master's reader saved" "$T_LOG/dump$i.log" ||
+			fail "dump $i did not save the bytes in flight" "$T_LOG/dump$i.log"
+	done
+	kill -USR1 "$pid"
+	wait_child "$pid"
+	check_output pty_pair
+}
+
 # (3) A job of the user's terminal (under `script`), with /dev/tty open
 # too: dumped with --shell-job, restored under a second `script`, dumped
 # again from there and restored under a third; its count goes on across
@@ -113,4 +134,5 @@ test_shell_job_redump() {
 
 run_test tty.pty_pair test_pty_pair
 run_test tty.pty_chain test_pty_chain
+run_test tty.pty_leave_running test_pty_leave_running
 run_test tty.shell_job_redump test_shell_job_redump

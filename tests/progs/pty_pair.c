@@ -8,12 +8,19 @@
  * to G, which answers "INT;". The pty is in a raw-ish mode with ISIG, a
  * custom window size, and locked (TIOCSPTLCK) once the slave is open.
  *
+ * A second pair stays in the root, both ends: master in packet mode, slave
+ * exclusive, raw with echo and output processing (ONLCR); bytes are left
+ * in flight both ways before READY ("abc" typed into the master, echoed,
+ * not read by the slave's reader; "x\n" written by the slave, not read at
+ * the master) and must come out exactly so after restore.
+ *
  * Prints "PIDS C G", then READY; after SIGUSR1 it checks that the pair
  * still talks, that termios, window size and lock state are as set, and
  * that C's controlling terminal is the pair's slave with G in the
  * foreground; prints PASS or FAIL: reason, kills C and G and exits. */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -32,7 +39,7 @@
 #define INTR_CHAR 0x07
 
 static volatile sig_atomic_t go;
-static int master = -1;
+static int master = -1, master2 = -1, slave2 = -1;
 static pid_t child, grand;
 
 static void on_usr1(int sig) { (void)sig; go = 1; }
@@ -239,6 +246,86 @@ static int check_after(char *why, size_t len)
 	return ask("bye.", "E:BYE;", why, len);
 }
 
+/* Reads want from fd (master2 in packet mode: status bytes stripped). */
+static int read_exact(int fd, bool packet, const char *want, char *why, size_t len)
+{
+	char got[256], buf[256];
+	size_t n = 0, w = strlen(want);
+	while (n < w) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		if (poll(&p, 1, 3000) <= 0)
+			break;
+		ssize_t k = read(fd, buf, sizeof(buf));
+		if (k <= 0)
+			break;
+		size_t from = packet ? 1 : 0;
+		if (packet && buf[0] != TIOCPKT_DATA)
+			continue;
+		for (size_t i = from; i < (size_t)k && n < sizeof(got) - 1; i++)
+			got[n++] = buf[i];
+	}
+	got[n] = 0;
+	if (n != w || memcmp(got, want, w)) {
+		snprintf(why, len, "second pty: expected '%s' (%zu bytes) on its %s, got '%s' (%zu bytes)",
+			 want, w, fd == master2 ? "master" : "slave", got, n);
+		return -1;
+	}
+	return 0;
+}
+
+static bool queued(int fd, int want)
+{
+	int n = 0;
+	for (int i = 0; i < 2000; i++) {
+		if (ioctl(fd, FIONREAD, &n) == 0 && n == want)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* The second pair, with bytes left in flight. */
+static int setup_pair2(void)
+{
+	struct termios tio;
+	int one = 1;
+
+	master2 = posix_openpt(O_RDWR | O_NOCTTY);
+	if (master2 < 0 || grantpt(master2) < 0 || unlockpt(master2) < 0)
+		return -1;
+	slave2 = open(ptsname(master2), O_RDWR | O_NOCTTY);
+	if (slave2 < 0 || tcgetattr(slave2, &tio) < 0)
+		return -1;
+	cfmakeraw(&tio);
+	tio.c_lflag |= ECHO;
+	tio.c_lflag &= ~ECHOCTL;
+	tio.c_oflag |= OPOST | ONLCR;
+	if (tcsetattr(slave2, TCSANOW, &tio) < 0 || ioctl(master2, TIOCPKT, &one) < 0 ||
+	    ioctl(slave2, TIOCEXCL) < 0)
+		return -1;
+	if (write(master2, "abc", 3) != 3 || !queued(slave2, 3) || write(slave2, "x\n", 2) != 2 ||
+	    !queued(master2, 6))
+		return -1;
+	return 0;
+}
+
+static int check_pair2(char *why, size_t len)
+{
+	int pkt = 0, excl = 0;
+	if (ioctl(master2, TIOCGPKT, &pkt) < 0 || !pkt || ioctl(slave2, TIOCGEXCL, &excl) < 0 || !excl) {
+		snprintf(why, len, "second pty: packet mode %d, exclusive %d, expected both on", pkt, excl);
+		return -1;
+	}
+	if (read_exact(master2, true, "abcx\r\n", why, len) < 0 ||
+	    read_exact(slave2, false, "abc", why, len) < 0)
+		return -1;
+	/* still a live pair with echo */
+	if (write(master2, "z", 1) != 1 || read_exact(slave2, false, "z", why, len) < 0 ||
+	    read_exact(master2, true, "z", why, len) < 0)
+		return -1;
+	return 0;
+}
+
 int main(void)
 {
 	char buf[160], why[256];
@@ -262,6 +349,10 @@ int main(void)
 		printf("FAIL: before dump: %s\n", why);
 		return 1;
 	}
+	if (setup_pair2() < 0) {
+		printf("FAIL: can't set up the second pty: %s\n", strerror(errno));
+		return 1;
+	}
 	int lock = 1;
 	if (ioctl(master, TIOCSPTLCK, &lock) < 0) {
 		printf("FAIL: can't lock the pty: %s\n", strerror(errno));
@@ -271,7 +362,7 @@ int main(void)
 	fflush(stdout);
 	while (!go)
 		usleep(10000);
-	if (check_after(why, sizeof(why)) < 0)
+	if (check_after(why, sizeof(why)) < 0 || check_pair2(why, sizeof(why)) < 0)
 		printf("FAIL: %s\n", why);
 	else
 		printf("PASS\n");

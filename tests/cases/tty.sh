@@ -132,7 +132,37 @@ test_shell_job_redump() {
 	note "$n1 lines on terminal 1, $n2 on terminal 2, $(line_count "$out3") on terminal 3"
 }
 
+# --external tty[RDEV:DEV] at dump, --inherit-fd fd[N]:tty[RDEV:DEV] at
+# restore: a wrapper (a second `script`) hands its own terminal to a job
+# of another terminal, restored without --shell-job.
+test_tty_inherit_fd() {
+	local out1=$T_LOG/tty1.out out2=$T_LOG/tty2.out spid pid name rc
+	script -qfec 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done' /dev/null > "$out1" 2>&1 < /dev/null &
+	spid=$!
+	T_PIDS+=("$spid")
+	wait_until "$TMO" has_lines "$out1" 5 || { fail "the job printed nothing on its terminal" "$out1"; return; }
+	pid=$(child_of "$spid") || { fail "script has no child"; return; }
+	T_PIDS+=("$pid")
+	name=$("$PYTHON" -c 'import os, sys; s = os.stat(sys.argv[1]); print("tty[%x:%x]" % (s.st_rdev, s.st_dev))' "/proc/$pid/fd/1")
+	dump dump "$pid" "$T_WORK/img" --external "$name" || return
+	wait_gone "$pid" "$TMO" || { fail "the job survived its dump"; return; }
+	rc=$(stasis noinherit restore -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "restore of a foreign terminal without --inherit-fd or --shell-job succeeded"; return; }
+	grep -qF -- "--inherit-fd fd[N]:$name" "$T_LOG/noinherit.stderr" ||
+		fail "the refusal does not name --inherit-fd fd[N]:$name" "$T_LOG/noinherit.stderr"
+	wait_gone "$pid" "$TMO"
+	script -qfec "$STASIS restore -D $T_WORK/img --inherit-fd 'fd[1]:$name' -o $T_LOG/restore.log -v4" /dev/null \
+		> "$out2" 2>&1 < /dev/null &
+	T_PIDS+=($!)
+	wait_until "$TMO" has_lines "$out2" 10 || { fail "the restored job printed nothing on the wrapper's terminal" "$T_LOG/restore.log"; return; }
+	kill -9 "$pid"
+	wait_gone "$pid" "$TMO"
+	cat "$out1" "$out2" | tr -d '\r' | grep -v '^$' > "$T_LOG/both.out"
+	check_sequence "$T_LOG/both.out"
+}
+
 run_test tty.pty_pair test_pty_pair
 run_test tty.pty_chain test_pty_chain
 run_test tty.pty_leave_running test_pty_leave_running
 run_test tty.shell_job_redump test_shell_job_redump
+run_test tty.inherit_fd test_tty_inherit_fd

@@ -3,7 +3,8 @@
  * The root holds the master. Its child C makes a session whose controlling
  * terminal is the slave, and a grandchild G (its own process group, the
  * terminal's foreground group) answers on the slave: "ping." gets
- * "E:PING;", "?." gets "S<sid>P<pgrp>;" as G sees its terminal, and the
+ * "E:PING;", "?." gets "S<sid>P<pgrp>;" as G sees its terminal, written
+ * through /dev/tty (opened by G as fd 3), and the
  * terminal's interrupt character (set to ^G) makes the kernel send SIGINT
  * to G, which answers "INT;". The pty is in a raw-ish mode with ISIG, a
  * custom window size, and locked (TIOCSPTLCK) once the slave is open.
@@ -58,7 +59,11 @@ static void reply(const char *msg, size_t n)
 	char out[160];
 	int len;
 	if (n == 1 && msg[0] == '?') {
-		len = snprintf(out, sizeof(out), "S%dP%d;", (int)tcgetsid(0), (int)tcgetpgrp(0));
+		/* through /dev/tty (fd 3), which must still be this terminal */
+		len = snprintf(out, sizeof(out), "S%dP%d;", (int)tcgetsid(3), (int)tcgetpgrp(3));
+		if (write(3, out, len) != len)
+			_exit(3);
+		return;
 	} else {
 		len = snprintf(out, sizeof(out), "E:");
 		for (size_t i = 0; i < n && len < (int)sizeof(out) - 2; i++)
@@ -77,6 +82,11 @@ static void grand_main(void)
 	signal(SIGINT, on_int);
 	while (tcgetpgrp(0) != getpid())
 		usleep(1000);
+	int tty = open("/dev/tty", O_RDWR);
+	if (tty < 0 || dup2(tty, 3) < 0)
+		_exit(2);
+	if (tty != 3)
+		close(tty);
 	char hello[32];
 	int len = snprintf(hello, sizeof(hello), "G%d;", (int)getpid());
 	if (write(1, hello, len) != len)

@@ -74,6 +74,7 @@ struct tty_holder {
 	int fd;
 	char path[PATH_MAX];
 	bool foreign_ok;	/* --shell-job or --external tty[..]: may be the user's */
+	uint32_t index;		/* the pty (of /dev/tty: the one it stands for), or ~0 */
 	uint8_t *queued;	/* bytes waiting to be read at this side */
 	size_t nr_queued;
 };
@@ -249,8 +250,8 @@ static int tty_info_fill(TtyInfoEntry *ti, enum tty_kind kind, uint32_t index, i
 		ti->sid = to_ns(sid, lvl);
 		ti->pgrp = to_ns(pgrp, lvl);
 	}
-	if (kind == TK_MASTER || kind == TK_SLAVE || (kind == TK_CTTY && ti->pty)) {
-		if (!ti->pty && !(ti->pty = calloc(1, sizeof(*ti->pty))))
+	if (kind == TK_MASTER || kind == TK_SLAVE) {
+		if (!(ti->pty = calloc(1, sizeof(*ti->pty))))
 			return -1;
 		tty_pty_entry__init(ti->pty);
 		ti->pty->index = index;
@@ -369,16 +370,18 @@ static int tty_dump(struct file_table *t, const struct opts *o, const struct fd_
 		       "shell with --shell-job", f->pid, f->fd, f->path);
 		goto err;
 	}
-	TtyInfoEntry *ti = tty_info_find(t, id);
-	if (ti && kind == TK_CTTY && (ti->pty ? ti->pty->index : ~0u) != index) {
+	int at = tty_info_index(t, id);
+	TtyInfoEntry *ti = at < 0 ? NULL : t->ttys[at];
+	if (ti && kind == TK_CTTY && t->tty_holders[at].index != index) {
 		pr_err("pid %d: fd %d (/dev/tty) is another terminal than an earlier /dev/tty of the "
 		       "tree; stasis can't dump /dev/tty opened on two terminals", f->pid, f->fd);
 		goto err;
 	}
 	if (!ti) {
 		ti = tty_info_new(t, id, type, f, foreign_ok);
-		if (ti && kind == TK_CTTY && index != ~0u && (ti->pty = calloc(1, sizeof(*ti->pty))))
-			tty_pty_entry__init(ti->pty);
+		if (ti)
+			t->tty_holders[t->nr_ttys - 1].index = kind == TK_MASTER || kind == TK_SLAVE ||
+							       kind == TK_CTTY ? index : ~0u;
 		if (!ti || tty_info_fill(ti, kind, index, lfd, f) < 0) {
 			pr_err("pid %d: can't record the terminal of fd %d (%s)", f->pid, f->fd, f->path);
 			goto err;
@@ -401,6 +404,10 @@ static int tty_dump(struct file_table *t, const struct opts *o, const struct fd_
 	tf->tty_info_id = id;
 	tf->flags = f->fi.flags & ~O_CLOEXEC;
 	fe->tty = tf;
+	/* The path too, as a regular file entry: CRIU opens terminals by it
+	 * (stasis opens ptys by the pair and index, not by path). */
+	if (f->path[0] == '/' && reg_file_add(t, f->path, tf->flags, 0, &tf->regf_id) == 0)
+		tf->has_regf_id = true;
 	return 0;
 err:
 	close(lfd);
@@ -409,9 +416,10 @@ err:
 
 /* The pty a slave-side info (pty slave or /dev/tty on one) belongs to,
  * if the tree holds its master. */
-static bool dump_has_master(const struct file_table *t, const TtyInfoEntry *ti)
+static const TtyInfoEntry *dump_master_of(const struct file_table *t, int i)
 {
-	return ti->pty && tty_info_find(t, PTY_ID(ti->pty->index, true));
+	uint32_t index = t->tty_holders[i].index;
+	return index < MAX_PTY_INDEX ? tty_info_find(t, PTY_ID(index, true)) : NULL;
 }
 
 /* Now that every task is dumped: a pty slave is the tree's own only if
@@ -426,7 +434,8 @@ static int tty_check_owned(struct file_table *t)
 				  ti->type == TTY_TYPE__CTTY;
 		if (!slave_side)
 			continue;
-		if (!dump_has_master(t, ti)) {
+		const TtyInfoEntry *m = dump_master_of(t, i);
+		if (!m) {
 			if (h->foreign_ok)
 				continue;
 			pr_err("pid %d: fd %d is a terminal (%s) the tree does not own (its master is "
@@ -434,10 +443,9 @@ static int tty_check_owned(struct file_table *t)
 			       h->pid, h->fd, h->path);
 			return -1;
 		}
-		const TtyInfoEntry *m = tty_info_find(t, PTY_ID(ti->pty->index, true));
 		ti->locked = m->locked;
 		ti->packet_mode = m->packet_mode;
-		if (!ti->sid) {
+		if (!ti->sid || ti->type == TTY_TYPE__CTTY) {
 			ti->sid = m->sid;
 			ti->pgrp = m->pgrp;
 		}
@@ -682,7 +690,7 @@ static int tty_copy_queues(struct file_table *t)
 		if (PTY_IS_MASTER(ti->id)) {
 			if (pty_copy_queues(t, i) < 0)
 				return -1;
-		} else if (!dump_has_master(t, ti)) {
+		} else if (!dump_master_of(t, i)) {
 			warn_foreign_queue(&t->tty_holders[i]);
 		}
 	}
@@ -758,10 +766,25 @@ static const TtyInfoEntry *rst_info(const struct rst_files *rf, uint32_t id)
 	return NULL;
 }
 
-static bool rst_owned(const struct rst_files *rf, const TtyInfoEntry *ti)
+/* The index of the tree's own pty a file is on: a pty side whose master
+ * is in the image, or /dev/tty standing for the pty whose session it is
+ * the controlling terminal of (CRIU's images don't say more). */
+static bool rst_owned(const struct rst_files *rf, const TtyInfoEntry *ti, uint32_t *index)
 {
-	return ti->pty && (ti->type == TTY_TYPE__PTY || ti->type == TTY_TYPE__CTTY) &&
-	       rst_info(rf, PTY_ID(ti->pty->index, true));
+	if (ti->type == TTY_TYPE__PTY && ti->pty) {
+		*index = ti->pty->index;
+		return rst_info(rf, PTY_ID(*index, true)) != NULL;
+	}
+	if (ti->type != TTY_TYPE__CTTY || !ti->sid)
+		return false;
+	for (int i = 0; i < rf->nr_ttys; i++) {
+		const TtyInfoEntry *m = rf->ttys[i];
+		if (m->type == TTY_TYPE__PTY && m->pty && PTY_IS_MASTER(m->id) && m->sid == ti->sid) {
+			*index = m->pty->index;
+			return true;
+		}
+	}
+	return false;
 }
 
 static int tty_load_queued(struct rst_files *rf, int dirfd)
@@ -1041,9 +1064,10 @@ static int tty_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		pr_err("image files.img: terminal file %u has no tty-info entry", fe->id);
 		return -1;
 	}
-	if (!rst_owned(rf, ti))
+	uint32_t index;
+	if (!rst_owned(rf, ti, &index))
 		return open_foreign(rf, fe, ti);
-	struct made_pty *p = get_pty(rf, ti->pty->index);
+	struct made_pty *p = get_pty(rf, index);
 	if (!p)
 		return -1;
 	int fd;
@@ -1058,7 +1082,7 @@ static int tty_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		fd = open_slave(p, fe->tty->flags);
 	}
 	if (fd < 0)
-		pr_perror("can't open file %u of pty %u", fe->id, ti->pty->index);
+		pr_perror("can't open file %u of pty %u", fe->id, index);
 	return fd;
 }
 

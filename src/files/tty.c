@@ -367,7 +367,8 @@ static int tty_dump(struct file_table *t, const struct opts *o, const struct fd_
 	bool foreign_ok = o->shell_job || ext_tty_allowed(o, f);
 	if (kind != TK_MASTER && kind != TK_SLAVE && !(kind == TK_CTTY && index != ~0u) && !foreign_ok) {
 		pr_err("pid %d: fd %d is a terminal (%s) the tree does not own; dump a job of your "
-		       "shell with --shell-job", f->pid, f->fd, f->path);
+		       "shell with --shell-job (or name it with --external tty[%lx:%lx])", f->pid, f->fd,
+		       f->path, (unsigned long)f->st.st_rdev, (unsigned long)f->st.st_dev);
 		goto err;
 	}
 	int at = tty_info_index(t, id);
@@ -439,8 +440,8 @@ static int tty_check_owned(struct file_table *t)
 			if (h->foreign_ok)
 				continue;
 			pr_err("pid %d: fd %d is a terminal (%s) the tree does not own (its master is "
-			       "not in the tree); dump a job of your shell with --shell-job",
-			       h->pid, h->fd, h->path);
+			       "not in the tree); dump a job of your shell with --shell-job (or name it "
+			       "with --external tty[%x:%x])", h->pid, h->fd, h->path, ti->rdev, ti->dev);
 			return -1;
 		}
 		ti->locked = m->locked;
@@ -1095,7 +1096,8 @@ int tty_restore_ctty(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid)
 	for (int i = 0; i < rf->nr_ptys; i++) {
 		const struct made_pty *p = &rf->ptys[i];
 		pid_t tsid = p->info->sid, tpgrp = p->info->pgrp;
-		if (!tsid || tsid != sid)
+		/* not in that session (--shell-job keeps the root in stasis's) */
+		if (!tsid || tsid != sid || getsid(0) != tsid)
 			continue;
 		if (pid == sid && ioctl(p->slave, TIOCSCTTY, 0) < 0) {
 			pr_perror("pid %d: can't take pty %u back as its controlling terminal", pid, p->index);

@@ -87,14 +87,15 @@ test_pty_leave_running() {
 	check_output pty_pair
 }
 
-# (3) A job of the user's terminal (under `script`), with /dev/tty open
-# too: dumped with --shell-job, restored under a second `script`, dumped
+# (3) A job of the user's terminal (under `script`) reading it, with
+# /dev/tty open too: dumped with --shell-job, restored under a second `script`, dumped
 # again from there and restored under a third; its count goes on across
 # the three terminals with no gap, and /dev/tty is /dev/tty again.
 test_shell_job_redump() {
 	local out1=$T_LOG/tty1.out out2=$T_LOG/tty2.out out3=$T_LOG/tty3.out spid pid n1 n2 rc
-	local loop='exec 3</dev/tty; i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done'
-	script -qfec "$loop" /dev/null > "$out1" 2>&1 < /dev/null &
+	# the job waits reading its terminal between lines
+	echo 'exec 3</dev/tty; i=0; while :; do i=$((i+1)); echo $i; read -t 0.05 x; done' > "$T_FILES/job.sh"
+	script -qfec "bash $T_FILES/job.sh" /dev/null > "$out1" 2>&1 < /dev/null &
 	spid=$!
 	T_PIDS+=("$spid")
 	wait_until "$TMO" has_lines "$out1" 5 || { fail "the job printed nothing on its terminal" "$out1"; return; }

@@ -133,6 +133,33 @@ test_shell_job_redump() {
 	note "$n1 lines on terminal 1, $n2 on terminal 2, $(line_count "$out3") on terminal 3"
 }
 
+# pty_pair as a job of the user's terminal: --shell-job for the user's
+# terminal, the tree's own pair restored as ever (its session leader is
+# below the root, which stays in stasis's session).
+test_pty_shell_job() {
+	local out1=$T_LOG/tty1.out out2=$T_LOG/tty2.out spid pid
+	script -qfec "$BIN/pty_pair" /dev/null > "$out1" 2>&1 < /dev/null &
+	spid=$!
+	T_PIDS+=("$spid")
+	wait_until "$TMO" has_line_cr "$out1" READY || { fail "pty_pair never printed READY on its terminal" "$out1"; return; }
+	pid=$(child_of "$spid") || { fail "script has no child"; return; }
+	PTY_CHILD=$(tr -d '\r' < "$out1" | awk '/^PIDS/ { print $2 }')
+	PTY_GRAND=$(tr -d '\r' < "$out1" | awk '/^PIDS/ { print $3 }')
+	T_PIDS+=("$pid" "$PTY_CHILD" "$PTY_GRAND")
+	dump dump "$pid" "$T_WORK/img" --shell-job || return
+	wait_gone "$pid" "$TMO" && wait_until "$TMO" pty_tree_gone || { fail "the tree survived its dump"; return; }
+	script -qfec "$STASIS restore -D $T_WORK/img --shell-job -o $T_LOG/restore.log -v4" /dev/null \
+		> "$out2" 2>&1 < /dev/null &
+	T_PIDS+=($!)
+	wait_until "$TMO" catches_usr1 "$pid" || { fail "pty_pair was not restored" "$T_LOG/restore.log"; return; }
+	pty_expect_back restore || return
+	sleep 0.2
+	kill -USR1 "$pid"
+	wait_until "$TMO" has_line_cr "$out2" PASS || fail "pty_pair: $(tr -d '\r' < "$out2" | grep -m1 FAIL || echo 'no PASS after restore')" "$out2"
+}
+
+has_line_cr() { tr -d '\r' < "$1" 2>/dev/null | grep -qx -- "$2"; }
+
 # --external tty[RDEV:DEV] at dump, --inherit-fd fd[N]:tty[RDEV:DEV] at
 # restore: a wrapper (a second `script`) hands its own terminal to a job
 # of another terminal, restored without --shell-job.
@@ -165,5 +192,6 @@ test_tty_inherit_fd() {
 run_test tty.pty_pair test_pty_pair
 run_test tty.pty_chain test_pty_chain
 run_test tty.pty_leave_running test_pty_leave_running
+run_test tty.pty_shell_job test_pty_shell_job
 run_test tty.shell_job_redump test_shell_job_redump
 run_test tty.inherit_fd test_tty_inherit_fd

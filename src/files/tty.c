@@ -16,10 +16,13 @@
  * Fds of the dumped tasks are read through pidfd_getfd(): opening
  * /proc/PID/fd/N of a master would make a brand new pair.
  *
- * Bytes in flight inside a pty (written to one side, not yet read on the
- * other) are not saved: reading them would take them from the task. The
- * dump says how many there are; they stay with the tree if it keeps
- * running and are missing after a restore. */
+ * Bytes in flight inside a pair of the tree (written at one side, not yet
+ * read at the other) are copied into tty-data.img (CRIU's format) and put
+ * back at once, so the tree keeps them whether it goes on running or not;
+ * restore writes them into the new pair. Input for a slave reader in
+ * canonical mode can't be put back exactly: it is left alone, not saved,
+ * and the dump says so. Bytes queued in a terminal that isn't the tree's
+ * are never touched (nor saved). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -53,7 +56,6 @@
 #define SERIAL_ID (1010 << 1)
 #define PTY_ID(index, master) (((index) << 1) + ((master) ? 1 : 0))
 #define PTY_IS_MASTER(id) ((id) & 1)
-#define PTY_INDEX(id) ((id) >> 1)
 
 /* c_cc entries of the kernel's struct termios (TCGETS), as CRIU saves. */
 #define KERNEL_NCCS 19
@@ -113,9 +115,10 @@ static bool tty_owns(const struct fd_facts *f)
 	return S_ISCHR(f->st.st_mode) && tty_kind_of(f->st.st_rdev) != TK_NONE;
 }
 
+/* devpts numbers every slave 136:INDEX (minors have 20 bits). */
 static uint32_t pts_index(dev_t rdev)
 {
-	return ((major(rdev) - PTS_MAJOR_FIRST) << 20) | minor(rdev);
+	return minor(rdev);
 }
 
 static int set_lock(int master, bool on)

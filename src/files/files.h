@@ -37,6 +37,7 @@ struct file_table {
 	/* extra state of the kinds that need it (tty infos) */
 	TtyInfoEntry **ttys;
 	int nr_ttys;
+	struct tty_holder *tty_holders;	/* per tty: an fd holding it (tty.c) */
 	struct fd_seen *seen;
 	int nr_seen, cap_seen;
 	struct pipe_data *pipes;
@@ -69,6 +70,10 @@ struct rst_files {
 	int nr_made;
 	FileLockEntry **locks;	/* locks.c: filelocks.img */
 	int nr_locks;
+	struct made_pty *ptys;	/* pty pairs made so far (tty.c) */
+	int nr_ptys;
+	struct tty_queued *tty_queued;	/* tty-data.img (tty.c) */
+	int nr_tty_queued;
 };
 
 /* One kind of fd. Only owns, dump and open are required. Entries of
@@ -124,6 +129,10 @@ void files_unload(struct rst_files *rf);
 /* In a restored process whose fds are all in place: each kind's
  * after_install for each of them. */
 int files_after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid);
+/* In a restored process after its session and group are set and its
+ * files opened, before it forks: the controlling terminal of a session
+ * leader and the foreground group of a pty of the tree (tty.c). */
+int tty_restore_ctty(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid);
 /* --inherit-fd: the name of a file for fd[N]:NAME, false if it has none. */
 bool files_inherit_name(const FileEntry *fe, char *buf, size_t len);
 

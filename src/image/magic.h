@@ -18,6 +18,7 @@
 #define TTY_INFO_MAGIC     0x59453036
 #define PIPES_DATA_MAGIC   0x56453709
 #define FILE_LOCKS_MAGIC   0x54323616
+#define TTY_DATA_MAGIC     0x59413026
 
 /* Version of the image set, as CRIU's CRTOOLS_IMAGES_V1_1. */
 #define IMG_VERSION 2

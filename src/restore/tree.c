@@ -386,6 +386,7 @@ static void task_main(struct rst_tree *tr, int idx)
 	if (rc->zombie)
 		zombie_main(tr, rc);
 	if (rst_client_fs(tr->o, true) < 0 || child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
+	    tty_restore_ctty(rc->files, rc->pid, rc->pe->sid, rc->pe->pgid) < 0 ||
 	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx) < 0 || child_service_fds(tr, rc) < 0) {
 		report(tr->sync[1], idx, 0);
 		_exit(1);

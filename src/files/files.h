@@ -97,6 +97,7 @@ struct fd_kind {
 };
 
 extern const struct fd_kind fd_kind_reg, fd_kind_tty, fd_kind_pipe;
+extern const struct fd_kind fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_epoll;
 
 /* Table side. */
 FileEntry *files_new_entry(struct file_table *t, FdTypes type);

@@ -1,0 +1,87 @@
+# eventfd, signalfd, timerfd, inotify and epoll (src/files/{eventfd,signalfd,
+# timerfd,inotify,epoll}.c), with build/tests/anonfds MODES: it sets its
+# fds up, and after the restore checks they still behave (see the program).
+
+# dump -> [pause] -> foreground restore -> SIGUSR1 -> PASS.
+# The pause makes the time spent dumped long enough for the timerfd check
+# (a one-shot timer resumes with the time it had left).
+anon_restore() {
+	local modes=$1 pause=${2:-0} exe pid
+	exe=$(readlink -f "$BIN/anonfds")
+	start_prog anonfds "$BIN/anonfds" "$modes"
+	pid=$PROG_PID
+	wait_ready anonfds "$pid" || return
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	sleep "$pause"
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output anonfds
+	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the program's status)" "$T_LOG/restore.log"
+}
+
+# dump -> restore -d -> dump -> restore -d -> SIGUSR1 -> PASS.
+anon_chain() {
+	local modes=$1 exe pid
+	exe=$(readlink -f "$BIN/anonfds")
+	start_prog anonfds "$BIN/anonfds" "$modes"
+	pid=$PROG_PID
+	wait_ready anonfds "$pid" || return
+	dump dump1 "$pid" "$T_WORK/img1" || return
+	expect_killed "$pid" || return
+	restore_detached restore1 "$T_WORK/img1" "$pid" "$exe" 1 || return
+	dump dump2 "$pid" "$T_WORK/img2" || return
+	expect_killed "$pid" || return
+	sleep 1
+	restore_detached restore2 "$T_WORK/img2" "$pid" "$exe" 1 || return
+	kill -USR1 "$pid"
+	wait_gone "$pid" $((TMO * 2)) || fail "restored anonfds did not exit after SIGUSR1" "$T_LOG/anonfds.out"
+	check_output anonfds
+}
+
+# --leave-running: the dump must not disturb the fds (counters, expiries
+# and queued events stay unread).
+anon_leave_running() {
+	local modes=$1 pid
+	start_prog anonfds "$BIN/anonfds" "$modes"
+	pid=$PROG_PID
+	wait_ready anonfds "$pid" || return
+	dump dump "$pid" "$T_WORK/img" --leave-running || return
+	wait_until 5 runs_freely "$pid" || { fail "pid $pid not running freely after the dump"; return; }
+	kill -USR1 "$pid"
+	wait_child "$pid" $((TMO * 2))
+	check_output anonfds
+}
+
+# An epoll watching an fd the process closed since: the dump must refuse,
+# name the fd, and leave the process running.
+anon_epoll_closed_target() {
+	local pid rc
+	start_prog epclosed "$PYTHON" -c '
+import os, select, signal, time
+ep = select.epoll()
+r, w = os.pipe()
+d = os.dup(r)
+ep.register(d, select.EPOLLIN)
+os.close(d)
+print("READY", flush=True)
+signal.pause()'
+	pid=$PROG_PID
+	wait_ready epclosed "$pid" || return
+	mkdir -p "$T_WORK/img"
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "the dump of an epoll with a closed target succeeded"; return; }
+	grep -q "epoll.*closed" "$T_LOG/dump.stderr" "$T_LOG/dump.log" ||
+		fail "the dump failed without saying the epoll target was closed: $(error_message dump)" "$T_LOG/dump.log"
+	wait_until 5 runs_freely "$pid" || fail "pid $pid not left running after the refused dump"
+}
+
+for m in eventfd signalfd inotify epoll shared; do
+	run_test "anon_fds.$m" anon_restore "$m"
+done
+run_test anon_fds.timerfd anon_restore timerfd 1
+run_test anon_fds.all.chain anon_chain all
+run_test anon_fds.all.leave_running anon_leave_running eventfd,signalfd,inotify,epoll,shared
+run_test anon_fds.epoll_closed_target anon_epoll_closed_target

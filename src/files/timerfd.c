@@ -68,6 +68,14 @@ static int timerfd_dump(struct file_table *t, const struct opts *o, const struct
 		pr_err("pid %d: fd %d (timerfd): can't parse its fdinfo", f->pid, f->fd);
 		return -1;
 	}
+	/* A periodic timer whose expiry was not read shows no time left (the
+	 * kernel moves it on when it is read); saved as due one period from
+	 * now, so a restorer that re-arms with the time left (CRIU) keeps it
+	 * ticking rather than disarmed. */
+	if (!e->vsec && !e->vnsec && (e->isec || e->insec)) {
+		e->vsec = e->isec;
+		e->vnsec = e->insec;
+	}
 	pr_debug("pid %d: fd %d: timerfd clock %u left %llu.%09llu period %llu.%09llu ticks %llu "
 		 "settime flags %#x", f->pid, f->fd, e->clockid, (unsigned long long)e->vsec,
 		 (unsigned long long)e->vnsec, (unsigned long long)e->isec,

@@ -19,6 +19,7 @@
 #include <linux/kcmp.h>
 
 #include "files/anonfd.h"
+#include "proc/proc.h"
 #include "util/log.h"
 
 #define FDINFO_MAX (1 << 20)
@@ -78,10 +79,78 @@ static int add_target(EventpollFileEntry *e, EventpollTfdEntry *t)
 	return 0;
 }
 
-/* The target must still be at its fd number, and be the only one of
- * that number (a closed fd's number reused for another watched file). */
-static int check_target(const struct fd_facts *f, const EventpollFileEntry *e, const EventpollTfdEntry *t)
+/* A process of the dumped tree holding the epoll, and its fd there. */
+struct holder {
+	pid_t pid;
+	int efd;
+};
+
+struct holders {
+	struct holder *h;
+	int nr;
+};
+
+static int holders_add(struct holders *hs, pid_t pid, int efd)
 {
+	struct holder *n = realloc(hs->h, (hs->nr + 1) * sizeof(*n));
+	if (!n)
+		return -1;
+	hs->h = n;
+	hs->h[hs->nr++] = (struct holder){ pid, efd };
+	return 0;
+}
+
+/* Adds pid if one of its fds is the epoll file (fd f->fd of f->pid). */
+static int find_holder(struct holders *hs, const struct fd_facts *f, pid_t pid)
+{
+	int *fds, nr, ret = 0;
+
+	if (proc_list_fds(pid, &fds, &nr) < 0)
+		return -1;
+	for (int i = 0; i < nr; i++)
+		if (syscall(SYS_kcmp, f->pid, pid, KCMP_FILE, f->fd, fds[i]) == 0) {
+			ret = holders_add(hs, pid, fds[i]);
+			break;
+		}
+	free(fds);
+	return ret;
+}
+
+/* The processes of the tree under pid that hold the epoll besides f->pid. */
+static int find_holders(struct holders *hs, const struct fd_facts *f, pid_t pid)
+{
+	pid_t *tids = NULL, *kids = NULL;
+	int nt = 0, nk = 0, ret = -1;
+
+	if (pid != f->pid && find_holder(hs, f, pid) < 0)
+		return -1;
+	if (proc_list_threads(pid, &tids, &nt) < 0)
+		return -1;
+	for (int t = 0; t < nt; t++) {
+		if (proc_list_children(pid, tids[t], &kids, &nk) < 0)
+			goto out;
+		for (int k = 0; k < nk; k++)
+			if (find_holders(hs, f, kids[k]) < 0)
+				goto out;
+		free(kids);
+		kids = NULL;
+	}
+	ret = 0;
+out:
+	free(kids);
+	free(tids);
+	return ret;
+}
+
+/* The restore re-adds a target in each process holding the epoll that
+ * has an fd of the target's number. So in every such process that fd
+ * must be the target, and at least one must have it; and the number must
+ * name one target only (not a closed fd's number reused for another). */
+static int check_target(const struct fd_facts *f, const EventpollFileEntry *e,
+			const EventpollTfdEntry *t, const struct holders *hs)
+{
+	bool found = false;
+
 	for (size_t i = 0; i + 1 < e->n_tfd; i++)
 		if (e->tfd[i]->tfd == t->tfd) {
 			pr_err("pid %d: fd %d (epoll) watches two files as fd %u: one was closed and "
@@ -89,22 +158,43 @@ static int check_target(const struct fd_facts *f, const EventpollFileEntry *e, c
 			       f->pid, f->fd, t->tfd);
 			return -1;
 		}
-	int r = target_is_fd(f->pid, f->fd, t->tfd);
-	if (r == 0)
-		return 0;
-	if (r < 0 && errno != EBADF && errno != ENOENT) {
-		pr_perror("pid %d: fd %d (epoll): can't check its target fd %u", f->pid, f->fd, t->tfd);
+	for (int i = 0; i < hs->nr; i++) {
+		const struct holder *h = &hs->h[i];
+		int r = target_is_fd(h->pid, h->efd, t->tfd);
+		if (r == 0) {
+			found = true;
+			continue;
+		}
+		if (r < 0 && errno == EBADF)
+			continue;	/* no such fd there: that process won't add it */
+		if (r < 0 && errno != ENOENT) {
+			pr_perror("pid %d: fd %d (epoll): can't check its target fd %u", h->pid, h->efd,
+				  t->tfd);
+			return -1;
+		}
+		pr_err("pid %d: fd %u is another file than the one the epoll it shares (pid %d fd %d) "
+		       "watches as fd %u; stasis can't restore such an epoll set", h->pid, t->tfd,
+		       f->pid, f->fd, t->tfd);
 		return -1;
 	}
-	pr_err("pid %d: fd %d (epoll) watches a file added as fd %u, which the process has %s; "
-	       "stasis can't restore such an epoll set (keep the fd open, or remove it from the "
-	       "epoll with EPOLL_CTL_DEL before closing it)", f->pid, f->fd, t->tfd,
-	       r < 0 ? "closed since" : "since reused for another file");
+	if (found)
+		return 0;
+	pr_err("pid %d: fd %d (epoll) watches a file added as fd %u, which no process holding the "
+	       "epoll has any more (closed since); stasis can't restore such an epoll set (keep the "
+	       "fd open, or remove it with EPOLL_CTL_DEL before closing it)", f->pid, f->fd, t->tfd);
 	return -1;
 }
 
-static int epoll_dump_targets(const struct fd_facts *f, const char *buf, EventpollFileEntry *e)
+static int epoll_dump_targets(const struct fd_facts *f, pid_t root, const char *buf,
+			      EventpollFileEntry *e)
 {
+	struct holders hs = { NULL, 0 };
+	int ret = -1;
+
+	if (holders_add(&hs, f->pid, f->fd) < 0 || find_holders(&hs, f, root ? root : f->pid) < 0) {
+		pr_err("pid %d: fd %d (epoll): can't find the processes sharing it", f->pid, f->fd);
+		goto out;
+	}
 	for (const char *l = buf; l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
 		if (strncmp(l, "tfd:", 4))
 			continue;
@@ -112,15 +202,18 @@ static int epoll_dump_targets(const struct fd_facts *f, const char *buf, Eventpo
 		if (!t || add_target(e, t) < 0) {
 			pr_err("pid %d: fd %d (epoll): can't parse target line \"%.80s\"", f->pid, f->fd, l);
 			free(t);
-			return -1;
+			goto out;
 		}
 		t->id = e->id;
-		if (check_target(f, e, t) < 0)
-			return -1;
+		if (check_target(f, e, t, &hs) < 0)
+			goto out;
 		pr_debug("pid %d: fd %d: epoll target fd %u events %#x data %#llx", f->pid, f->fd,
 			 t->tfd, t->events, (unsigned long long)t->data);
 	}
-	return 0;
+	ret = 0;
+out:
+	free(hs.h);
+	return ret;
 }
 
 static int epoll_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f,
@@ -140,7 +233,7 @@ static int epoll_dump(struct file_table *t, const struct opts *o, const struct f
 	e->flags = f->fi.flags & ~O_CLOEXEC;
 	if (!(e->fown = anon_fown_new()) || anon_fdinfo_read(f->pid, f->fd, buf, FDINFO_MAX) < 0)
 		goto out;
-	ret = epoll_dump_targets(f, buf, e);
+	ret = epoll_dump_targets(f, o->pid, buf, e);
 out:
 	free(buf);
 	return ret;
@@ -176,7 +269,7 @@ static int epoll_add_targets(struct rst_files *rf, const FileEntry *fe, int fd, 
 
 	for (size_t i = 0; e && i < e->n_tfd; i++) {
 		const EventpollTfdEntry *t = e->tfd[i];
-		if (fcntl(t->tfd, F_GETFD) < 0)
+		if (!files_task_has_fd(rf, t->tfd))
 			continue;	/* not ours: a process sharing the epoll adds it */
 		if (target_is_fd(getpid(), fd, t->tfd) >= 0)
 			continue;	/* added already */

@@ -64,6 +64,9 @@ struct rst_files {
 	/* pipes made so far: both ends, for the entries of the other end */
 	struct made_pipe { uint32_t pipe_id; int fd[2]; } *made;
 	int nr_made;
+	/* during files_after_install: the fds of the process (its fdinfo) */
+	FdinfoEntry *const *task_fdi;
+	int task_nr_fdi;
 };
 
 /* One kind of fd. Only owns, dump and open are required. Entries of
@@ -120,6 +123,9 @@ void files_unload(struct rst_files *rf);
 /* In a restored process whose fds are all in place: each kind's
  * after_install for each of them. */
 int files_after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid);
+/* During after_install: is fd one of the process's own (in its image)?
+ * Other fds may still be open then (not closed yet). */
+bool files_task_has_fd(const struct rst_files *rf, int fd);
 /* --inherit-fd: the name of a file for fd[N]:NAME, false if it has none. */
 bool files_inherit_name(const FileEntry *fe, char *buf, size_t len);
 

@@ -78,12 +78,12 @@ signal.pause()'
 	wait_until 5 runs_freely "$pid" || fail "pid $pid not left running after the refused dump"
 }
 
-for m in eventfd signalfd inotify epoll shared; do
+for m in eventfd signalfd inotify epoll shared shared_own; do
 	run_test "anon_fds.$m" anon_restore "$m"
 done
 run_test anon_fds.timerfd anon_restore timerfd 1
 run_test anon_fds.all.chain anon_chain all
-run_test anon_fds.all.leave_running anon_leave_running eventfd,signalfd,inotify,epoll,shared
+run_test anon_fds.all.leave_running anon_leave_running eventfd,signalfd,inotify,epoll,shared_own
 run_test anon_fds.epoll_closed_target anon_epoll_closed_target
 
 # With a real CRIU (CRIU_BIN): stasis's dump restored by CRIU, or CRIU's
@@ -123,3 +123,31 @@ if [[ -n ${CRIU_BIN:-} ]]; then
 	run_test anon_fds.interop.to_criu anon_criu to_criu signalfd,timerfd,inotify,epoll,shared
 	run_test anon_fds.interop.from_criu anon_criu from_criu signalfd,timerfd,inotify,epoll,shared
 fi
+
+# Two processes share an epoll, and the fd number of its target is
+# another file in the child: the restore could not tell which file to
+# watch, so the dump must refuse and leave the tree running.
+anon_epoll_ambiguous_target() {
+	local pid rc
+	start_prog epamb "$PYTHON" -c '
+import os, select, signal
+ep = select.epoll()
+r, w = os.pipe()
+ep.register(r, select.EPOLLIN)
+if os.fork() == 0:
+    os.close(r)
+    os.open("/dev/null", os.O_RDONLY)   # takes the number r had
+    signal.pause()
+print("READY", flush=True)
+signal.pause()'
+	pid=$PROG_PID
+	wait_ready epamb "$pid" || return
+	sleep 0.2
+	mkdir -p "$T_WORK/img"
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "the dump of an epoll whose target fd differs between processes succeeded"; return; }
+	grep -q "another file than the one the epoll" "$T_LOG/dump.stderr" "$T_LOG/dump.log" ||
+		fail "the dump failed for another reason: $(error_message dump)" "$T_LOG/dump.log"
+	wait_until 5 runs_freely "$pid" || fail "pid $pid not left running after the refused dump"
+}
+run_test anon_fds.epoll_ambiguous_target anon_epoll_ambiguous_target

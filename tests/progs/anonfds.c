@@ -2,7 +2,9 @@
  * anonfds.c - eventfd, signalfd, timerfd, inotify and epoll across a dump.
  *
  *   anonfds MODE[,MODE...]    MODE: eventfd signalfd timerfd inotify epoll
- *                             shared (fds shared with a child), all
+ *                             shared (fds shared with a child), shared_own
+ *                             (shared, and the child adds its own fd to the
+ *                             shared epoll), all
  *
  * Each mode sets its fds up before READY and, after SIGUSR1, checks that
  * they behave as before: counters, masks, timers ticking and firing on
@@ -399,7 +401,7 @@ static void epoll_check(void)
 
 /* ---------------- shared with a child ---------------- */
 
-static int sh_ev, sh_ep, sh_tm, sh_go[2], sh_res[2];
+static int sh_ev, sh_ep, sh_tm, sh_go[2], sh_res[2], sh_own, sh_with_own;
 static pid_t sh_child;
 
 static void shared_child(void)
@@ -411,6 +413,18 @@ static void shared_child(void)
 	ssize_t n;
 	int r;
 
+	/* shared_own: a target of the shared epoll that only the child has
+	 * (at a number the parent never uses) */
+	if (sh_with_own) {
+		int e = eventfd(0, EFD_NONBLOCK);
+		sh_own = fcntl(e, F_DUPFD, 300);
+		close(e);
+		ev.events = EPOLLIN;
+		ev.data.u64 = 0xc1d;
+		if (e < 0 || sh_own < 0 || epoll_ctl(sh_ep, EPOLL_CTL_ADD, sh_own, &ev) < 0)
+			snprintf(msg, sizeof(msg), "child: setup: %s", strerror(errno));
+	}
+	write_all(sh_res[1], "", 1);
 	while ((n = read(sh_go[0], &c, 1)) < 0 && errno == EINTR)
 		;
 	while ((r = epoll_wait(sh_ep, &ev, 1, 5000)) < 0 && errno == EINTR)
@@ -423,9 +437,19 @@ static void shared_child(void)
 		snprintf(msg, sizeof(msg), "child: shared eventfd read %llu, expected 10", (unsigned long long)v);
 	} else if (read_u64(sh_tm, &v) != 8 || v < 1) {
 		snprintf(msg, sizeof(msg), "child: shared timerfd read %llu", (unsigned long long)v);
+	} else if (sh_with_own && (write_u64(sh_own, 1), epoll_wait(sh_ep, &ev, 1, 1000) != 1 ||
+				   ev.data.u64 != 0xc1d)) {
+		snprintf(msg, sizeof(msg), "child: shared epoll does not report the child's own eventfd");
+	} else if (sh_with_own && (read_u64(sh_own, &v) != 8 || v != 1)) {
+		snprintf(msg, sizeof(msg), "child: own eventfd read %llu", (unsigned long long)v);
 	}
 	write_all(sh_res[1], msg, strlen(msg) + 1);
 	_exit(0);
+}
+
+static void shared_own_setup(void)
+{
+	sh_with_own = 1;
 }
 
 static void shared_setup(void)
@@ -444,6 +468,9 @@ static void shared_setup(void)
 		die("fork");
 	if (sh_child == 0)
 		shared_child();
+	char c;
+	if (read(sh_res[0], &c, 1) != 1)
+		die("child setup");
 }
 
 static int count_tfd_lines(int fd)
@@ -462,6 +489,10 @@ static int count_tfd_lines(int fd)
 	return n;
 }
 
+static void shared_own_check(void)
+{
+}
+
 static void shared_check(void)
 {
 	char msg[256] = "";
@@ -469,7 +500,9 @@ static void shared_check(void)
 	int status;
 	struct epoll_event ev;
 
-	CHECK(count_tfd_lines(sh_ep) == 1, "shared: epoll watches %d files, expected 1", count_tfd_lines(sh_ep));
+	int want = 1 + sh_with_own;
+	CHECK(count_tfd_lines(sh_ep) == want, "shared: epoll watches %d files, expected %d",
+	      count_tfd_lines(sh_ep), want);
 	if (write(sh_go[1], "g", 1) != 1)
 		fail("shared: can't start the child");
 	ssize_t n;
@@ -496,6 +529,7 @@ static const struct mode {
 	{ "signalfd", signalfd_setup, signalfd_check },
 	{ "inotify", inotify_setup, inotify_check },
 	{ "epoll", epoll_setup, epoll_check },
+	{ "shared_own", shared_own_setup, shared_own_check },	/* before shared: sets its flag */
 	{ "shared", shared_setup, shared_check },
 	{ "timerfd", timerfd_setup, timerfd_check },	/* last: it waits for its timers */
 };
@@ -509,7 +543,8 @@ int main(int argc, char **argv)
 	for (char *m = strtok(list, ","); m; m = strtok(NULL, ",")) {
 		size_t i;
 		for (i = 0; i < NR_MODES; i++)
-			if (!strcmp(m, "all") || !strcmp(m, modes[i].name))
+			if (!strcmp(m, "all") || !strcmp(m, modes[i].name) ||
+			    (!strcmp(m, "shared_own") && !strcmp(modes[i].name, "shared")))
 				on[i] = 1;
 		if (strcmp(m, "all")) {
 			for (i = 0; i < NR_MODES && strcmp(m, modes[i].name); i++)

@@ -1,13 +1,16 @@
 /* epoll: its flags and its watched files (fdinfo "tfd:" lines: fd number,
  * events, data). The kernel names a target by the fd number it had in the
- * process that added it; the dump checks with kcmp(KCMP_EPOLL_TFD) that
- * this fd of the dumped process still is that file, and refuses the dump
- * if not (fd closed or reused since), since the restore re-adds each
- * target by that fd number. Restore makes an empty epoll in the file
- * pool, and each process holding it adds the targets once all its fds are
- * in place (after_install); the first to do so wins, the others find each
- * target there already, so an epoll shared across fork is filled once.
- * What was ready is not saved: adding a target polls it anew. */
+ * process that added it, and the restore re-adds each target by that
+ * number: in each restored process holding the epoll, once all its fds
+ * are in place (after_install), the targets whose number is one of its
+ * own fds are added, unless a process sharing the epoll added them
+ * already (so an epoll shared across fork is filled once, and a target
+ * only a child has is added by that child). For this to be right, the
+ * dump checks with kcmp(KCMP_EPOLL_TFD), in every process of the tree
+ * holding the epoll, that a fd of that number is the target itself, and
+ * that at least one has it; otherwise (fd closed, or its number reused
+ * for another file) it refuses the dump. What was ready is not saved:
+ * adding a target polls it anew. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -201,7 +201,7 @@ static int inotify_dump_watches(const struct fd_facts *f, const char *buf, Inoti
 		w->id = e->id;
 		if (handle_to_path(w->s_dev, w->i_ino, w->f_handle, path, sizeof(path)) < 0) {
 			pr_perror("pid %d: fd %d (inotify): can't find a path for watch %u (inode %llu on "
-				  "device %u:%u); it may have been deleted", f->pid, f->fd, w->wd,
+				  "device %u:%u); a watch on a deleted file can't be restored", f->pid, f->fd, w->wd,
 				  (unsigned long long)w->i_ino, KDEV_MAJOR(w->s_dev), KDEV_MINOR(w->s_dev));
 			return -1;
 		}

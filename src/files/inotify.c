@@ -246,8 +246,9 @@ static int cmp_wd(const void *a, const void *b)
 
 /* Adds a watch so it gets number w->wd: INOTIFY_IOC_SETNEXTWD sets the
  * next number; without it (ENOTTY), watches are added and removed until
- * the number comes up (they are added in increasing wd order). */
-static int add_watch(int fd, const char *path, const InotifyWdEntry *w)
+ * the number comes up (they are added in increasing wd order), which
+ * queues an IN_IGNORED event per removal: *removed says so. */
+static int add_watch(int fd, const char *path, const InotifyWdEntry *w, bool *removed)
 {
 	uint32_t mask = w->mask & (IN_ALL_EVENTS | WATCH_FLAGS);
 	bool setnext = ioctl(fd, INOTIFY_IOC_SETNEXTWD, (unsigned long)w->wd) == 0;
@@ -265,6 +266,7 @@ static int add_watch(int fd, const char *path, const InotifyWdEntry *w)
 			return -1;
 		}
 		inotify_rm_watch(fd, wd);
+		*removed = true;
 	}
 }
 
@@ -293,7 +295,8 @@ static int inotify_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		return -1;
 	}
 	InotifyWdEntry **sorted = malloc((e->n_wd ? e->n_wd : 1) * sizeof(*sorted));
-	int fd = inotify_init1(0);
+	int fd = inotify_init1(IN_NONBLOCK);
+	bool removed = false;
 	if (fd < 0 || !sorted) {
 		pr_perror("can't make inotify %u", fe->id);
 		goto err;
@@ -301,8 +304,12 @@ static int inotify_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	memcpy(sorted, e->wd, e->n_wd * sizeof(*sorted));
 	qsort(sorted, e->n_wd, sizeof(*sorted), cmp_wd);
 	for (size_t i = 0; i < e->n_wd; i++)
-		if (watch_path(sorted[i], path, sizeof(path)) < 0 || add_watch(fd, path, sorted[i]) < 0)
+		if (watch_path(sorted[i], path, sizeof(path)) < 0 ||
+		    add_watch(fd, path, sorted[i], &removed) < 0)
 			goto err;
+	/* the IN_IGNORED of the watches removed: not events of the process */
+	while (removed && read(fd, path, sizeof(path)) > 0)
+		;
 	if (anon_set_status_flags(fd, e->flags) < 0) {
 		pr_perror("can't set the flags of inotify %u", fe->id);
 		goto err;

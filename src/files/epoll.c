@@ -175,9 +175,14 @@ static int check_target(const struct fd_facts *f, const EventpollFileEntry *e,
 				  t->tfd);
 			return -1;
 		}
-		pr_err("pid %d: fd %u is another file than the one the epoll it shares (pid %d fd %d) "
-		       "watches as fd %u; stasis can't restore such an epoll set", h->pid, t->tfd,
-		       f->pid, f->fd, t->tfd);
+		if (h->pid == f->pid)
+			pr_err("pid %d: fd %d (epoll) watches a file added as fd %u, but fd %u is "
+			       "another file now (closed and reused); stasis can't restore such an "
+			       "epoll set", f->pid, f->fd, t->tfd, t->tfd);
+		else
+			pr_err("pid %d: fd %u is another file than the one the epoll it shares (pid %d "
+			       "fd %d) watches as fd %u; stasis can't restore such an epoll set", h->pid,
+			       t->tfd, f->pid, f->fd, t->tfd);
 		return -1;
 	}
 	if (found)

@@ -116,6 +116,9 @@ static void signalfd_setup(void)
 	sfd = signalfd(-1, &m, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0)
 		die("signalfd");
+	/* pending across the dump, to be read from the signalfd after it */
+	if (sigqueue(getpid(), SIGRTMIN + 1, (union sigval){ .sival_int = 99 }))
+		die("sigqueue");
 }
 
 static void signalfd_check(void)
@@ -123,6 +126,10 @@ static void signalfd_check(void)
 	struct signalfd_siginfo si;
 
 	CHECK(nonblocking(sfd) && cloexec(sfd), "signalfd: flags lost");
+	memset(&si, 0, sizeof(si));
+	CHECK(read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == (unsigned)SIGRTMIN + 1 &&
+	      si.ssi_int == 99, "signalfd: the signal pending at dump not read (signo %u int %d)",
+	      si.ssi_signo, si.ssi_int);
 	CHECK(read(sfd, &si, sizeof(si)) < 0 && errno == EAGAIN, "signalfd: a signal before any was sent");
 	kill(getpid(), SIGUSR2);
 	memset(&si, 0, sizeof(si));

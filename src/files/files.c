@@ -13,7 +13,8 @@
 #include "image/magic.h"
 #include "util/log.h"
 
-static const struct fd_kind *const fd_kinds[] = { &fd_kind_reg, &fd_kind_tty, &fd_kind_pipe };
+static const struct fd_kind *const fd_kinds[] = { &fd_kind_reg, &fd_kind_tty, &fd_kind_pipe,
+	&fd_kind_eventfd, &fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_epoll };
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
 
 FileEntry *files_new_entry(struct file_table *t, FdTypes type)
@@ -241,13 +242,26 @@ void files_unload(struct rst_files *rf)
 
 int files_after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid)
 {
-	for (int i = 0; i < nr; i++) {
+	int ret = 0;
+	rf->task_fdi = fdi;
+	rf->task_nr_fdi = nr;
+	for (int i = 0; i < nr && !ret; i++) {
 		const FileEntry *fe = files_find(rf, fdi[i]->id);
 		const struct fd_kind *kind = fe ? fd_kind_of(fe->type) : NULL;
 		if (kind && kind->after_install && kind->after_install(rf, fe, fdi[i]->fd, pid) < 0)
-			return -1;
+			ret = -1;
 	}
-	return 0;
+	rf->task_fdi = NULL;
+	rf->task_nr_fdi = 0;
+	return ret;
+}
+
+bool files_task_has_fd(const struct rst_files *rf, int fd)
+{
+	for (int i = 0; i < rf->task_nr_fdi; i++)
+		if (rf->task_fdi[i]->fd == (uint32_t)fd)
+			return true;
+	return false;
 }
 
 bool files_inherit_name(const FileEntry *fe, char *buf, size_t len)

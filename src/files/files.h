@@ -74,6 +74,9 @@ struct rst_files {
 	int nr_ptys;
 	struct tty_queued *tty_queued;	/* tty-data.img (tty.c) */
 	int nr_tty_queued;
+	/* during files_after_install: the fds of the process (its fdinfo) */
+	FdinfoEntry *const *task_fdi;
+	int task_nr_fdi;
 };
 
 /* One kind of fd. Only owns, dump and open are required. Entries of
@@ -107,6 +110,7 @@ struct fd_kind {
 };
 
 extern const struct fd_kind fd_kind_reg, fd_kind_tty, fd_kind_pipe;
+extern const struct fd_kind fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_epoll;
 
 /* Table side. */
 FileEntry *files_new_entry(struct file_table *t, FdTypes type);
@@ -133,6 +137,9 @@ int files_after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, p
  * files opened, before it forks: the controlling terminal of a session
  * leader and the foreground group of a pty of the tree (tty.c). */
 int tty_restore_ctty(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid);
+/* During after_install: is fd one of the process's own (in its image)?
+ * Other fds may still be open then (not closed yet). */
+bool files_task_has_fd(const struct rst_files *rf, int fd);
 /* --inherit-fd: the name of a file for fd[N]:NAME, false if it has none. */
 bool files_inherit_name(const FileEntry *fe, char *buf, size_t len);
 

@@ -1,0 +1,178 @@
+# eventfd, signalfd, timerfd, inotify and epoll (src/files/{eventfd,signalfd,
+# timerfd,inotify,epoll}.c), with build/tests/anonfds MODES: it sets its
+# fds up, and after the restore checks they still behave (see the program).
+
+# dump -> [pause] -> foreground restore -> SIGUSR1 -> PASS.
+# The pause makes the time spent dumped long enough for the timerfd check
+# (a one-shot timer resumes with the time it had left).
+anon_restore() {
+	local modes=$1 pause=${2:-0} exe pid
+	exe=$(readlink -f "$BIN/anonfds")
+	start_prog anonfds "$BIN/anonfds" "$modes"
+	pid=$PROG_PID
+	wait_ready anonfds "$pid" || return
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	sleep "$pause"
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output anonfds
+	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the program's status)" "$T_LOG/restore.log"
+}
+
+# dump -> restore -d -> dump -> restore -d -> SIGUSR1 -> PASS.
+anon_chain() {
+	local modes=$1 exe pid
+	exe=$(readlink -f "$BIN/anonfds")
+	start_prog anonfds "$BIN/anonfds" "$modes"
+	pid=$PROG_PID
+	wait_ready anonfds "$pid" || return
+	dump dump1 "$pid" "$T_WORK/img1" || return
+	expect_killed "$pid" || return
+	restore_detached restore1 "$T_WORK/img1" "$pid" "$exe" 1 || return
+	dump dump2 "$pid" "$T_WORK/img2" || return
+	expect_killed "$pid" || return
+	sleep 1
+	restore_detached restore2 "$T_WORK/img2" "$pid" "$exe" 1 || return
+	kill -USR1 "$pid"
+	wait_gone "$pid" $((TMO * 2)) || fail "restored anonfds did not exit after SIGUSR1" "$T_LOG/anonfds.out"
+	check_output anonfds
+}
+
+# --leave-running: the dump must not disturb the fds (counters, expiries
+# and queued events stay unread).
+anon_leave_running() {
+	local modes=$1 pid
+	start_prog anonfds "$BIN/anonfds" "$modes"
+	pid=$PROG_PID
+	wait_ready anonfds "$pid" || return
+	dump dump "$pid" "$T_WORK/img" --leave-running || return
+	wait_until 5 runs_freely "$pid" || { fail "pid $pid not running freely after the dump"; return; }
+	kill -USR1 "$pid"
+	wait_child "$pid" $((TMO * 2))
+	check_output anonfds
+}
+
+# An epoll watching an fd the process closed since: the dump must refuse,
+# name the fd, and leave the process running.
+anon_epoll_closed_target() {
+	local pid rc
+	start_prog epclosed "$PYTHON" -c '
+import os, select, signal, time
+ep = select.epoll()
+r, w = os.pipe()
+d = os.dup(r)
+ep.register(d, select.EPOLLIN)
+os.close(d)
+print("READY", flush=True)
+signal.pause()'
+	pid=$PROG_PID
+	wait_ready epclosed "$pid" || return
+	mkdir -p "$T_WORK/img"
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "the dump of an epoll with a closed target succeeded"; return; }
+	grep -q "epoll.*closed" "$T_LOG/dump.stderr" "$T_LOG/dump.log" ||
+		fail "the dump failed without saying the epoll target was closed: $(error_message dump)" "$T_LOG/dump.log"
+	wait_until 5 runs_freely "$pid" || fail "pid $pid not left running after the refused dump"
+}
+
+for m in eventfd signalfd inotify epoll shared shared_own; do
+	run_test "anon_fds.$m" anon_restore "$m"
+done
+run_test anon_fds.timerfd anon_restore timerfd 1
+run_test anon_fds.all.chain anon_chain all
+run_test anon_fds.all.leave_running anon_leave_running eventfd,signalfd,inotify,epoll,shared_own
+run_test anon_fds.epoll_closed_target anon_epoll_closed_target
+
+# With a real CRIU (CRIU_BIN): stasis's dump restored by CRIU, or CRIU's
+# dump restored by stasis; the program must PASS either way. MODES leaves
+# eventfd out: CRIU does not keep EFD_SEMAPHORE.
+anon_criu() {
+	local dir=$1 modes=$2 pid rc
+	start_prog anonfds "$BIN/anonfds" "$modes"
+	pid=$PROG_PID
+	wait_ready anonfds "$pid" || return
+	mkdir -p "$T_WORK/img"
+	if [[ $dir == to_criu ]]; then
+		dump dump "$pid" "$T_WORK/img" || return
+	else
+		timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img" -o "$T_LOG/criu-dump.log" -v4 \
+			> "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+		rc=$?
+		[[ $rc == 0 ]] || { fail "CRIU could not dump (rc $rc)" "$T_LOG/criu-dump.log"; return; }
+	fi
+	expect_killed "$pid" || return
+	sleep 1
+	if [[ $dir == to_criu ]]; then
+		timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img" -d -o "$T_LOG/criu-restore.log" -v4 \
+			> "$T_LOG/criu-restore.out" 2>&1 < /dev/null
+		rc=$?
+		[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
+	else
+		restore_detached restore "$T_WORK/img" "$pid" "" 1 || return
+	fi
+	wait_until "$TMO" catches_usr1 "$pid" || { fail "restored pid $pid does not catch SIGUSR1"; return; }
+	kill -USR1 "$pid"
+	wait_gone "$pid" $((TMO * 2)) || fail "restored anonfds did not exit after SIGUSR1" "$T_LOG/anonfds.out"
+	check_output anonfds
+}
+
+if [[ -n ${CRIU_BIN:-} ]]; then
+	run_test anon_fds.interop.to_criu anon_criu to_criu signalfd,timerfd,inotify,epoll,shared
+	run_test anon_fds.interop.from_criu anon_criu from_criu signalfd,timerfd,inotify,epoll,shared
+fi
+
+# Two processes share an epoll, and the fd number of its target is
+# another file in the child: the restore could not tell which file to
+# watch, so the dump must refuse and leave the tree running.
+anon_epoll_ambiguous_target() {
+	local pid rc
+	start_prog epamb "$PYTHON" -c '
+import os, select, signal
+ep = select.epoll()
+r, w = os.pipe()
+ep.register(r, select.EPOLLIN)
+if os.fork() == 0:
+    os.close(r)
+    os.open("/dev/null", os.O_RDONLY)   # takes the number r had
+    signal.pause()
+print("READY", flush=True)
+signal.pause()'
+	pid=$PROG_PID
+	wait_ready epamb "$pid" || return
+	sleep 0.2
+	mkdir -p "$T_WORK/img"
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "the dump of an epoll whose target fd differs between processes succeeded"; return; }
+	grep -q "another file than the one the epoll" "$T_LOG/dump.stderr" "$T_LOG/dump.log" ||
+		fail "the dump failed for another reason: $(error_message dump)" "$T_LOG/dump.log"
+	wait_until 5 runs_freely "$pid" || fail "pid $pid not left running after the refused dump"
+}
+run_test anon_fds.epoll_ambiguous_target anon_epoll_ambiguous_target
+
+# An inotify watch on a file deleted since, kept alive by an open fd: no
+# path leads to it any more, so the dump must refuse, naming the watch.
+anon_inotify_deleted() {
+	local pid rc
+	start_prog ifydel "$PYTHON" -c '
+import ctypes, os, signal
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(0)
+keep = open("victim", "w")
+if fd < 0 or libc.inotify_add_watch(fd, b"victim", 2) < 0:
+    print("FAIL: setup", flush=True)
+os.unlink("victim")
+print("READY", flush=True)
+signal.pause()'
+	pid=$PROG_PID
+	wait_ready ifydel "$pid" || return
+	mkdir -p "$T_WORK/img"
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "the dump of an inotify watching a deleted file succeeded"; return; }
+	grep -q "inotify.*can't find a path for watch" "$T_LOG/dump.stderr" "$T_LOG/dump.log" ||
+		fail "the dump failed for another reason: $(error_message dump)" "$T_LOG/dump.log"
+	wait_until 5 runs_freely "$pid" || fail "pid $pid not left running after the refused dump"
+}
+run_test anon_fds.inotify_deleted anon_inotify_deleted

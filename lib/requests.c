@@ -180,8 +180,8 @@ int criu_local_feature_check(criu_opts *o, struct criu_feature_check *features, 
 	int ret;
 
 	lib_errno = 0;
-	if (!features || size > sizeof(want))
-		return finish(o, NULL, -EINVAL);
+	if (!features || size > sizeof(want))	/* -1 here, as libcriu */
+		return finish(o, NULL, -1);
 	memcpy(&want, features, size);
 	ask.has_mem_track = ask.mem_track = want.mem_track;
 	ask.has_lazy_pages = ask.lazy_pages = want.lazy_pages;

@@ -35,6 +35,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+/* libcriu's header reaches these through protobuf-c's; programs written
+ * for it may rely on them (PATH_MAX, uint32_t, ...). */
+#include <assert.h>
+#include <limits.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -203,9 +203,29 @@ test_lib_restore_child() {
 	check_sequence "$T_LOG/counter.out"
 }
 
+# A program that dumps itself (criu_dump with no pid): killed by the dump,
+# restored by the library, its restored copy sees criu_dump return 1.
+# Needs the unix socket kind (the client's swrk socket is in the dump).
+test_lib_selfdump() {
+	local img=$T_WORK/img pid out=$T_LOG/selfdump.out
+	mkdir -p "$img"
+	start_prog selfdump "$BIN/lib_client" -b "$STASIS" -D "$img" -W "$T_LOG" selfdump
+	pid=$PROG_PID
+	wait_ready selfdump "$pid" || return
+	wait_gone "$pid" || fail "the self-dumping client is still alive: $(tail -n1 "$out")" "$T_LOG/selfdump.log" || return
+	wait "$pid" 2>/dev/null
+	grep -q '^selfdump' "$out" && fail "the self-dump failed: $(grep '^selfdump' "$out")" "$T_LOG/selfdump.log" && return
+	lib_client restore -b "$STASIS" -D "$img" -W "$T_LOG" restore > /dev/null
+	lib_expect restore restore == "$pid" "$T_LOG/restore.log" || return
+	wait_until "$TMO" has_line "$out" PASS || fail "the restored copy did not print PASS: $(tail -n1 "$out")" "$out"
+	grep -qx 'selfdump 1 errno=0' "$out" || fail "criu_dump did not return 1 in the restored copy" "$out"
+}
+
 run_test lib.swrk test_lib_swrk
 run_test lib.service test_lib_service
 run_test lib.notify test_lib_notify
 run_test lib.veto test_lib_veto
 run_test lib.bad_service test_lib_bad_service
 run_test lib.restore_child test_lib_restore_child
+# pending the unix socket kind (fd-unix): a self-dump fails on its swrk socket
+# run_test lib.selfdump test_lib_selfdump

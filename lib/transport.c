@@ -29,10 +29,12 @@ static void swrk_child(const criu_opts *o, int sk, int report, bool detach)
 	int err;
 
 	/* stasis waits for its restored children: it needs SIGCHLD even if
-	 * the caller blocks it */
+	 * the caller blocks or ignores it (an ignored signal stays ignored
+	 * across exec, and children would then be reaped behind its back) */
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_UNBLOCK, &chld, NULL);
+	signal(SIGCHLD, SIG_DFL);
 	if (detach) {
 		/* out of the caller's tree and session: a self-dump must not
 		 * take its own dumper along */

@@ -227,5 +227,10 @@ run_test lib.notify test_lib_notify
 run_test lib.veto test_lib_veto
 run_test lib.bad_service test_lib_bad_service
 run_test lib.restore_child test_lib_restore_child
+# The library against CRIU itself (only when CRIU_BIN names a binary):
+# it speaks the protocol as libcriu does, not just as stasis expects.
+if [[ -n ${CRIU_BIN:-} ]]; then
+	run_test lib.criu_swrk lib_dump_restore -b "$CRIU_BIN"
+fi
 # pending the unix socket kind (fd-unix): a self-dump fails on its swrk socket
 # run_test lib.selfdump test_lib_selfdump

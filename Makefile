@@ -34,7 +34,7 @@ build/obj/%.o: src/%.c $(PROTO_H) $(wildcard src/*/*.h)
 LIB_SRCS   := $(wildcard lib/*.c)
 LIB_OBJS   := $(patsubst lib/%.c,build/lib/obj/%.o,$(LIB_SRCS)) build/lib/obj/rpc.pb-c.o
 LIB_SONAME := libstasis.so.1
-LIB_CFLAGS := $(CFLAGS) -fPIC -Iinclude -Ilib
+LIB_CFLAGS := $(CFLAGS) -fPIC -D_GNU_SOURCE -Iinclude -Ilib -Ibuild/proto
 
 lib: build/lib/$(LIB_SONAME) build/lib/libstasis.so build/lib/libstasis.a \
      build/lib/pkgconfig/libstasis.pc

@@ -265,43 +265,37 @@ static int ask_callback(const criu_opts *o, CriuResp *resp)
 	return o->notify(resp->notify->script ? resp->notify->script : "", resp->notify);
 }
 
-/* After a veto the server undoes what it did (a dump resumes the tree)
- * and then answers: wait for that, so that the caller gets control back
- * only once the tree is as it was. Any later stage is refused too. */
-static void drain_after_veto(int sk)
-{
-	CriuResp *resp;
-	while ((resp = recv_resp(sk))) {
-		bool notify = resp->type == CRIU_REQ_TYPE__NOTIFY;
-		criu_resp__free_unpacked(resp, NULL);
-		if (!notify || send_notify_answer(sk, false) < 0)
-			return;
-	}
-}
-
+/* Serves the notifications up to the final answer. After a veto the
+ * server undoes what it did (a dump resumes the tree) and then answers:
+ * waiting for that means the caller gets control back only once the tree
+ * is as it was. The callback still hears the stages of that cleanup
+ * (network-unlock after its network-lock); the request returns the
+ * first veto's value. */
 int lib_exchange(int sk, criu_opts *o, CriuReq *req, CriuResp **resp)
 {
+	int veto = 0;
+
 	*resp = NULL;
 	if (send_req(sk, req) < 0)
 		return -ECOMM;
 	for (;;) {
 		*resp = recv_resp(sk);
 		if (!*resp)
-			return -ECOMM;
+			return veto ? veto : -ECOMM;
 		if ((*resp)->type != CRIU_REQ_TYPE__NOTIFY)
 			break;
-		int veto = ask_callback(o, *resp);
+		int r = ask_callback(o, *resp);
 		criu_resp__free_unpacked(*resp, NULL);
 		*resp = NULL;
-		if (send_notify_answer(sk, veto == 0) < 0)
+		if (r && !veto)
+			veto = r;
+		if (send_notify_answer(sk, r == 0) < 0)
 			return veto ? veto : -ECOMM;
-		if (veto) {
-			drain_after_veto(sk);
-			return veto;
-		}
 	}
 	if ((*resp)->has_cr_errno)
 		lib_errno = (*resp)->cr_errno;
+	if (veto)
+		return veto;
 	if ((*resp)->type == req->type)
 		return 0;
 	/* a server that does not know a request type answers EMPTY */

@@ -159,9 +159,12 @@ void criu_set_mntns_compat_mode(bool val);
 int criu_set_config_file(const char *path);
 void criu_set_empty_ns(int namespaces);
 
-/* The callback is told each stage (pre-dump, post-dump, pre-restore,
- * post-restore, ...); returning non-zero vetoes it: the request fails
- * and returns that value. Setting a callback asks the server for them. */
+/* The callback is told each stage (pre-dump, network-lock, post-dump,
+ * pre-restore, post-restore, ...); returning non-zero vetoes it: the
+ * request fails and returns that value (use a negative one), once the
+ * server has undone its work (a vetoed dump leaves the tree running);
+ * the callback still hears the stages of that undoing (network-unlock).
+ * Setting a callback asks the server for notifications. */
 void criu_set_notify_cb(int (*cb)(char *action, criu_notify_arg_t na));
 /* The pid the notification is about, 0 if it names none. */
 int criu_notify_pid(criu_notify_arg_t na);

@@ -113,7 +113,7 @@ lib_stages() { awk '$1 == "notify" { printf "%s:%s ", $2, $3 }' "$T_LOG/$1.out";
 lib_stage_order() {
 	local tag=$1 pid=$2 seen
 	seen=$(lib_stages "$tag")
-	[[ " $seen" == *" $3:$pid "*" $4:$pid "* ]] ||
+	[[ " $seen" == *" $3:$pid "*"$4:$pid "* ]] ||
 		fail "$tag: the callback was not told $3 then $4 for pid $pid; it saw: ${seen:-nothing}" "$T_LOG/$tag.out"
 }
 
@@ -152,6 +152,8 @@ test_lib_veto() {
 			fail "veto-$stage: the callback was never asked about $stage" "$T_LOG/veto-$stage.out" || return
 		lib_expect "veto-$stage" dump == -1 "$T_LOG/dump.log" || return
 		[[ ! -e $img/inventory.img ]] || fail "veto-$stage: the vetoed dump left an inventory.img"
+		# the network locked before post-dump is unlocked, and the callback hears it
+		[[ $stage == pre-dump ]] || lib_stage_order "veto-$stage" "$pid" post-dump network-unlock
 		alive "$pid" || fail "veto-$stage: the counter was killed by a vetoed dump" || return
 		wait_until 5 runs_freely "$pid" ||
 			fail "veto-$stage: pid $pid does not run freely after the veto: state $(proc_state "$pid"), TracerPid $(status_field "$pid" TracerPid)" ||

@@ -39,8 +39,13 @@ static void swrk_child(const criu_opts *o, int sk, int report, bool detach)
 		/* out of the caller's tree and session: a self-dump must not
 		 * take its own dumper along */
 		pid_t p = fork();
-		if (p < 0)
+		if (p < 0) {
+			pid_t none = 0;	/* the report still starts with a pid */
+			err = errno;
+			if (write(report, &none, sizeof(none)) == sizeof(none))
+				errno = err;
 			goto fail;
+		}
 		if (p > 0)
 			_exit(0);
 		setsid();
@@ -71,7 +76,9 @@ static int swrk_read_report(int report, pid_t *pid)
 	do
 		n = read(report, &err, sizeof(err));
 	while (n < 0 && errno == EINTR);
-	return n == sizeof(err) ? err : 0;
+	if (n == sizeof(err))
+		return err ? err : ECHILD;
+	return *pid > 0 ? 0 : ECHILD;
 }
 
 static int swrk_connect(criu_opts *o, bool detach)

@@ -12,7 +12,7 @@ PROTO_H := $(PROTO_C:.c=.h)
 SRCS    := $(wildcard src/*/*.c)
 OBJS    := $(patsubst src/%.c,build/obj/%.o,$(SRCS)) $(PROTO_C:.c=.o)
 
-all: build/stasis
+all: build/stasis lib
 
 build/stasis: $(OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -28,7 +28,71 @@ build/obj/%.o: src/%.c $(PROTO_H) $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DSTASIS_VERSION='"$(VERSION)"' -c -o $@ $<
 
-tests: build/stasis
+# libstasis: libcriu's API (include/criu/criu.h) over the RPC protocol.
+# Position-independent objects of its own, the generated protobuf code
+# hidden inside it; only the criu_* API is exported.
+LIB_SRCS   := $(wildcard lib/*.c)
+LIB_OBJS   := $(patsubst lib/%.c,build/lib/obj/%.o,$(LIB_SRCS)) build/lib/obj/rpc.pb-c.o
+LIB_SONAME := libstasis.so.1
+LIB_CFLAGS := $(CFLAGS) -fPIC -D_GNU_SOURCE -Iinclude -Ilib -Ibuild/proto
+
+lib: build/lib/$(LIB_SONAME) build/lib/libstasis.so build/lib/libstasis.a \
+     build/lib/pkgconfig/libstasis.pc
+
+build/lib/obj/%.o: lib/%.c lib/internal.h include/criu/criu.h build/proto/rpc.pb-c.h
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -c -o $@ $<
+
+build/lib/obj/rpc.pb-c.o: build/proto/rpc.pb-c.c
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -fvisibility=hidden -c -o $@ $<
+
+build/lib/$(LIB_SONAME): $(LIB_OBJS)
+	$(CC) $(LIB_CFLAGS) -shared -Wl,-soname,$(LIB_SONAME) -o $@ $^ -lprotobuf-c
+
+build/lib/libstasis.so: build/lib/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $@
+
+build/lib/libstasis.a: $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+# pc_file PREFIX LIBDIR INCLUDEDIR: a pkg-config file for those places.
+define pc_file
+prefix=$(1)
+libdir=$(2)
+includedir=$(3)
+
+Name: libstasis
+Description: Stasis checkpoint/restore client library (libcriu API)
+Version: $(VERSION)
+Requires.private: libprotobuf-c
+Libs: -L$${libdir} -lstasis
+Cflags: -I$${includedir}
+endef
+export BUILD_PC := $(call pc_file,$(CURDIR)/build,$(CURDIR)/build/lib,$(CURDIR)/include)
+
+# In the build tree: PKG_CONFIG_PATH=build/lib/pkgconfig finds it.
+build/lib/pkgconfig/libstasis.pc: Makefile
+	@mkdir -p $(dir $@)
+	printf '%s\n' "$$BUILD_PC" > $@
+
+# make install [PREFIX=/usr/local] [LIBDIR=PREFIX/lib] [DESTDIR=]
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCDIR ?= $(PREFIX)/include
+export INSTALL_PC := $(call pc_file,$(PREFIX),$(LIBDIR),$(INCDIR))
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/criu
+	install -m 755 build/lib/$(LIB_SONAME) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libstasis.so
+	install -m 644 build/lib/libstasis.a $(DESTDIR)$(LIBDIR)/
+	install -m 644 include/criu/criu.h $(DESTDIR)$(INCDIR)/criu/
+	install -m 644 include/stasis.h $(DESTDIR)$(INCDIR)/
+	printf '%s\n' "$$INSTALL_PC" > $(DESTDIR)$(LIBDIR)/pkgconfig/libstasis.pc
+
+tests: build/stasis lib
 	$(MAKE) -C tests
 
 test: all tests
@@ -37,5 +101,5 @@ test: all tests
 clean:
 	rm -rf build
 
-.PHONY: all tests test clean
+.PHONY: all lib install tests test clean
 .SECONDARY: $(PROTO_C) $(PROTO_H)

@@ -261,10 +261,12 @@ static int wait_pid_free(pid_t pid)
 	char state;
 	for (int ms = 0; (state = proc_state(pid)); ms += 10) {
 		if (state != 'Z' && state != 'X') {
+			log_set_errno(EEXIST);
 			pr_err("pid %d is busy: a running process holds it, so it can't be restored", pid);
 			return -1;
 		}
 		if (ms >= PID_FREE_WAIT_MS) {
+			log_set_errno(EEXIST);
 			pr_err("pid %d is busy: held by a zombie its parent does not reap", pid);
 			return -1;
 		}

@@ -59,6 +59,7 @@ static pid_t clone_with_pid(pid_t pid, uint64_t flags)
 			return -1;
 		}
 		if (ms >= PID_FREE_WAIT_MS) {
+			log_set_errno(EEXIST);
 			pr_err("pid %d is busy: it is still the process group or session id of "
 			       "other processes", pid);
 			return -1;

@@ -16,7 +16,9 @@
 #include "rpc/rpc.h"
 #include "util/log.h"
 
-#define RPC_DEFAULT_LOG "criu.log"	/* CRIU's name, which its clients look for */
+#define RPC_DEFAULT_LOG "criu.log"
+#define CRIU_COMPAT_MAJOR 4
+#define CRIU_COMPAT_MINOR 2	/* CRIU's name, which its clients look for */
 
 /* What one request needs besides opts: paths built from the client's fds. */
 struct rpc_job {
@@ -218,6 +220,8 @@ static void job_free(struct rpc_job *j)
 static int reply_failure(struct rpc_conn *c, CriuReqType type, int err)
 {
 	const char *msg = log_first_error();
+	if (!err)
+		err = log_first_errno();
 	return rpc_send_error(c->sk, type, err, *msg ? msg : "failed (see the log)");
 }
 
@@ -296,14 +300,15 @@ static int serve_version(struct rpc_conn *c, const CriuReq *req)
 {
 	CriuResp resp = CRIU_RESP__INIT;
 	CriuVersion v = CRIU_VERSION__INIT;
-	int major = 0, minor = 0, sub = 0;
-
-	sscanf(STASIS_VERSION, "%d.%d.%d", &major, &minor, &sub);
-	v.major_number = major;
-	v.minor_number = minor;
+	/* Clients compare the numbers with CRIU's (libcriu's
+	 * criu_check_version): they are those of the CRIU release whose
+	 * behaviour stasis matches; name and gitid say what it really is. */
+	v.major_number = CRIU_COMPAT_MAJOR;
+	v.minor_number = CRIU_COMPAT_MINOR;
 	v.has_sublevel = true;
-	v.sublevel = sub;
+	v.sublevel = 0;
 	v.name = "stasis";
+	v.gitid = "stasis-" STASIS_VERSION;
 	resp.type = req->type;
 	resp.success = true;
 	resp.version = &v;

@@ -12,11 +12,13 @@ static FILE *log_file;
 static int log_level = LOG_WARN;
 static struct timespec log_start;
 static char first_error[512];
+static int first_errno;
 
 int log_init(const char *path, int level)
 {
 	log_level = level;
 	first_error[0] = 0;
+	first_errno = 0;
 	clock_gettime(CLOCK_MONOTONIC, &log_start);
 	if (!path || !strcmp(path, "-"))
 		return 0;
@@ -59,6 +61,17 @@ int log_move_fds(int *next)
 		return -1;
 	setvbuf(err_file, NULL, _IONBF, 0);
 	return 0;
+}
+
+void log_set_errno(int err)
+{
+	if (!first_errno)
+		first_errno = err;
+}
+
+int log_first_errno(void)
+{
+	return first_errno;
 }
 
 const char *log_first_error(void)

@@ -12,6 +12,10 @@ int log_move_fds(int *next);
 /* The first error logged since log_init, without its "Error: " (for RPC
  * replies); "" if none. */
 const char *log_first_error(void);
+/* An errno that says what failed, for RPC clients (cr_errno): the first
+ * one recorded since log_init wins; 0 if none. */
+void log_set_errno(int err);
+int log_first_errno(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Errors go to the log and, when the log is a file, to stderr too, so the

@@ -77,7 +77,7 @@ test_rpc_version() {
 	local mode=$1 rc
 	[[ $mode == sk ]] && { service_start || return; }
 	rc=$(rpc_run version $(rpc_target "$mode") version)
-	[[ $rc == 0 ]] && grep -q "^version stasis " "$T_LOG/version.out" ||
+	[[ $rc == 0 ]] && grep -q "^version stasis 4.2$" "$T_LOG/version.out" ||
 		fail "VERSION: $(cat "$T_LOG/version.out")" "$T_LOG/version.err"
 }
 
@@ -146,6 +146,20 @@ test_rpc_concurrent() {
 		decode_images "$T_WORK/img$i" "dump$i"
 		runs_freely "${pids[i - 1]}" || fail "counter $i does not run after its dump"
 	done
+}
+
+# A restore whose pid is taken fails with cr_errno EEXIST, which pycriu
+# shows as "Error(17)" (CRIU's errno for it), and creates nothing.
+test_rpc_pid_busy() {
+	local pid rc
+	start_counter || return
+	pid=$PROG_PID
+	rc=$(rpc_run dump --bin "$STASIS" dump "$pid" "$T_WORK/img" --leave-running)
+	[[ $rc == 0 ]] || { fail "dump failed: $(cat "$T_LOG/dump.out")"; return; }
+	rc=$(rpc_run restore --bin "$STASIS" restore "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "restore succeeded over a running pid $pid"; return; }
+	grep -q "Error(17)" "$T_LOG/restore.out" || fail "restore over a busy pid: $(cat "$T_LOG/restore.out"), want errno 17"
+	runs_freely "$pid" || fail "the original does not run freely"
 }
 
 # swrk's rst_sibling (what libcriu's criu_restore_child uses): the
@@ -237,4 +251,5 @@ for mode in bin sk; do
 done
 run_test rpc.concurrent test_rpc_concurrent
 run_test rpc.rst_sibling test_rpc_sibling
+run_test rpc.pid_busy test_rpc_pid_busy
 run_test rpc.unprivileged test_rpc_unprivileged

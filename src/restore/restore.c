@@ -38,6 +38,7 @@
 #include "proc/proc.h"
 #include "util/action.h"
 #include "util/log.h"
+#include "util/pidfile.h"
 
 
 int rst_inject(struct rst_ctx *rc, const char *what, long *ret, long nr, long a1, long a2,
@@ -408,16 +409,6 @@ static int resume_task(struct rst_ctx *rc)
 		}
 		rc->th[i].attached = false;
 		infect_release(&rc->th[i]);
-	}
-	return 0;
-}
-
-static int write_pidfile(const char *path, pid_t pid)
-{
-	FILE *f = fopen(path, "we");
-	if (!f || fprintf(f, "%d", pid) < 0 || fclose(f) != 0) {
-		pr_perror("can't write pidfile %s", path);
-		return -1;
 	}
 	return 0;
 }

@@ -18,6 +18,7 @@
 
 #include "rpc/rpc.h"
 #include "util/log.h"
+#include "util/pidfile.h"
 
 static int conn_init(struct rpc_conn *c, int sk, bool swrk)
 {
@@ -138,16 +139,6 @@ static int accept_loop(int lsk)
 		if (pid < 0)
 			pr_perror("service: can't fork a worker");
 		close(sk);
-	}
-	return 0;
-}
-
-static int write_pidfile(const char *path, pid_t pid)
-{
-	FILE *f = fopen(path, "we");
-	if (!f || fprintf(f, "%d\n", pid) < 0 || fclose(f) != 0) {
-		pr_perror("can't write pidfile %s", path);
-		return -1;
 	}
 	return 0;
 }

@@ -198,7 +198,7 @@ test_rpc_unprivileged() {
 	# (its output file is the user's own: a file only root could open would
 	# rightly stop the restore it asks for)
 	(cd "$T_WORK/user" && exec runuser -u "$RPC_USER" -- setsid sh -c \
-		'i=0; exec > count.out; while :; do i=$((i+1)); echo $i; sleep 0.02; done' 2>&1 < /dev/null) &
+		'i=0; exec > count.out; while :; do i=$((i+1)); echo $i; sleep 0.02; done' > /dev/null 2>&1 < /dev/null) &
 	upid=$!
 	disown "$upid"
 	T_PIDS+=("$upid")

@@ -44,13 +44,15 @@ static void usage(FILE *f)
 "      --ext-unix-sk[=INO] allow unix sockets whose peer is outside the tree\n"
 "                          (all, or the socket with inode INO; repeatable)\n"
 "  -l, --file-locks        dump and restore file locks (flock, POSIX)\n"
+"      --ghost-limit SIZE  dump: largest deleted-but-open file to save (bytes,\n"
+"                          or with K, M, G; default 1M)\n"
 "      --new-pidns         restore: into a new pid namespace whose init is stasis,\n"
 "                          so the old pids are always free (clones side by side)\n"
 "  -h, --help\n");
 }
 
 enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERIT_FD, OPT_EXTERNAL,
-       OPT_EXT_UNIX_SK };
+       OPT_EXT_UNIX_SK, OPT_GHOST_LIMIT };
 
 static int parse_verbosity(const char *arg, int *level)
 {
@@ -106,6 +108,25 @@ static int add_string(const char ***v, int *n, const char *s)
 	return 0;
 }
 
+/* A size in bytes, with an optional K, M or G suffix (as CRIU). */
+static int parse_size(const char *arg, unsigned long long *size)
+{
+	char *end;
+	unsigned long long v = strtoull(arg, &end, 10);
+	int shift = 0;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	}
+	if (!*arg || *end || arg[0] == '-' || v > (~0ULL >> shift)) {
+		fprintf(stderr, "Error: bad size '%s' (want bytes, or a number with K, M or G)\n", arg);
+		return -1;
+	}
+	*size = v << shift;
+	return 0;
+}
+
 /* --ext-unix-sk alone allows every external peer; =INO one socket. */
 static int parse_ext_unix_sk(const char *arg, struct opts *o)
 {
@@ -143,6 +164,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "external", required_argument, NULL, OPT_EXTERNAL },
 		{ "ext-unix-sk", optional_argument, NULL, OPT_EXT_UNIX_SK },
 		{ "file-locks", no_argument, NULL, 'l' },
+		{ "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -150,6 +172,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	o->log_level = LOG_WARN;
+	o->ghost_limit = 1 << 20;
 	while ((c = getopt_long(argc, argv, "t:D:W:o:v::Rjdlh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': if (parse_pid(optarg, &o->pid) < 0) return -1; break;
@@ -174,6 +197,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_EXT_UNIX_SK: if (parse_ext_unix_sk(optarg, o) < 0) return -1; break;
 		case 'l': o->file_locks = true; break;
+		case OPT_GHOST_LIMIT: if (parse_size(optarg, &o->ghost_limit) < 0) return -1; break;
 		case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: return -1;	/* getopt named the bad option */

@@ -29,6 +29,7 @@ struct opts {
 	unsigned long *ext_unix_sk_ino;
 	int nr_ext_unix_sk_ino;
 	bool file_locks;	/* --file-locks: dump and restore file locks */
+	unsigned long long ghost_limit;	/* --ghost-limit: largest deleted file saved */
 };
 
 #endif

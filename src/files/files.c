@@ -13,7 +13,8 @@
 #include "image/magic.h"
 #include "util/log.h"
 
-static const struct fd_kind *const fd_kinds[] = { &fd_kind_reg, &fd_kind_tty, &fd_kind_pipe };
+static const struct fd_kind *const fd_kinds[] = { &fd_kind_reg, &fd_kind_tty, &fd_kind_pipe,
+						  &fd_kind_fifo, &fd_kind_memfd };
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
 
 FileEntry *files_new_entry(struct file_table *t, FdTypes type)

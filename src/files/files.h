@@ -40,6 +40,9 @@ struct file_table {
 	int nr_seen, cap_seen;
 	struct pipe_data *pipes;
 	int nr_pipes;
+	struct reg_dump_state *reg;	/* reg.c: ghosts (deleted files) */
+	struct fifo_dump_state *fifo;	/* fifo.c: unread bytes */
+	struct memfd_dump_state *memfd;	/* memfd.c: inodes and contents */
 };
 
 /* What /proc and fstat tell about one fd of the dumped task. */
@@ -64,6 +67,9 @@ struct rst_files {
 	/* pipes made so far: both ends, for the entries of the other end */
 	struct made_pipe { uint32_t pipe_id; int fd[2]; } *made;
 	int nr_made;
+	struct reg_rst_state *reg;	/* reg.c: ghosts to recreate */
+	struct fifo_rst_state *fifo;	/* fifo.c: bytes, fifos opened */
+	struct memfd_rst_state *memfd;	/* memfd.c: inodes, memfds made */
 };
 
 /* One kind of fd. Only owns, dump and open are required. Entries of
@@ -97,6 +103,7 @@ struct fd_kind {
 };
 
 extern const struct fd_kind fd_kind_reg, fd_kind_tty, fd_kind_pipe;
+extern const struct fd_kind fd_kind_fifo, fd_kind_memfd;
 
 /* Table side. */
 FileEntry *files_new_entry(struct file_table *t, FdTypes type);

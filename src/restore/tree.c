@@ -96,7 +96,7 @@ static int inherited_fd(const struct opts *o, const FileEntry *fe)
 	return -1;
 }
 
-static int pool_open_one(struct rst_tree *tr, const FdinfoEntry *fdi)
+static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi)
 {
 	int idx = files_index(&tr->files, fdi->id);
 	if (idx < 0) {
@@ -121,8 +121,10 @@ static int pool_open_one(struct rst_tree *tr, const FdinfoEntry *fdi)
 		return -1;
 	}
 	int fd = kind->open(&tr->files, fe, fdi->flags);
-	if (fd < 0)
+	if (fd < 0) {
+		pr_err("can't restore fd %u of pid %d (file %u)", fdi->fd, pid, fdi->id);
 		return -1;
+	}
 	if (dup2(fd, at) < 0) {
 		pr_perror("can't place file %u in the pool", fdi->id);
 		close(fd);
@@ -138,7 +140,7 @@ static int pool_open(struct rst_tree *tr, int idx)
 		if (tr->t[j].zombie || !is_ancestor_or_self(tr, idx, j))
 			continue;
 		for (int i = 0; i < tr->t[j].nr_fdinfo; i++)
-			if (pool_open_one(tr, tr->t[j].fdinfo[i]) < 0)
+			if (pool_open_one(tr, tr->t[j].pid, tr->t[j].fdinfo[i]) < 0)
 				return -1;
 	}
 	return 0;

@@ -1,0 +1,411 @@
+/* Ghost files (see ghost.h). The whole content is kept in memory at dump,
+ * which --ghost-limit bounds. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "files/ghost.h"
+#include "ghost.pb-c.h"
+#include "image/img.h"
+#include "image/magic.h"
+#include "util/log.h"
+
+struct ghost {
+	uint32_t id;		/* remap_id: names ghost-file-ID.img */
+	dev_t dev;
+	ino_t ino;
+	struct stat st;
+	uint8_t *buf;
+	size_t len;
+};
+
+struct remap { uint32_t orig_id, remap_id; };
+
+struct reg_dump_state {
+	struct ghost *g;
+	int nr_g;
+	struct remap *r;
+	int nr_r;
+};
+
+/* On restore: a ghost, and once recreated the fd that holds it open. */
+struct rst_ghost {
+	uint32_t id;
+	GhostFileEntry *e;
+	uint8_t *buf;
+	size_t len;
+	int keeper;		/* made here or by an ancestor before it forked */
+};
+
+struct reg_rst_state {
+	RemapFilePathEntry **remaps;
+	int nr_remaps;
+	struct rst_ghost *g;
+	int nr_g;
+};
+
+/* ---- dump ---- */
+
+static struct reg_dump_state *dump_state(struct file_table *t)
+{
+	if (!t->reg)
+		t->reg = calloc(1, sizeof(*t->reg));
+	return t->reg;
+}
+
+static int add_remap(struct reg_dump_state *s, uint32_t orig_id, uint32_t remap_id)
+{
+	struct remap *n = realloc(s->r, (s->nr_r + 1) * sizeof(*n));
+	if (!n)
+		return -1;
+	s->r = n;
+	s->r[s->nr_r++] = (struct remap){ orig_id, remap_id };
+	return 0;
+}
+
+static int read_content(int fd, struct ghost *g, const char *what)
+{
+	size_t size = g->st.st_size;
+	g->buf = malloc(size ? size : 1);
+	if (!g->buf) {
+		pr_err("%s: no memory for its %zu bytes", what, size);
+		return -1;
+	}
+	while (g->len < size) {
+		ssize_t n = pread(fd, g->buf + g->len, size - g->len, g->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			pr_err("%s: can't read its bytes at offset %zu: %s", what, g->len,
+			       n < 0 ? strerror(errno) : "file shrank");
+			return -1;
+		}
+		g->len += n;
+	}
+	return 0;
+}
+
+int ghost_save(struct file_table *t, const struct opts *o, const char *src, const struct stat *st,
+	       uint32_t file_id, const char *what)
+{
+	struct reg_dump_state *s = dump_state(t);
+	if (!s)
+		return -1;
+	for (int i = 0; i < s->nr_g; i++)
+		if (s->g[i].dev == st->st_dev && s->g[i].ino == st->st_ino)
+			return add_remap(s, file_id, s->g[i].id);
+
+	if ((unsigned long long)st->st_size > o->ghost_limit) {
+		pr_err("%s is deleted and %lld bytes, more than the ghost limit of %llu bytes; "
+		       "raise it with --ghost-limit SIZE", what, (long long)st->st_size, o->ghost_limit);
+		return -1;
+	}
+	struct ghost *n = realloc(s->g, (s->nr_g + 1) * sizeof(*n));
+	if (!n)
+		return -1;
+	s->g = n;
+	struct ghost *g = &s->g[s->nr_g];
+	*g = (struct ghost){ .id = s->nr_g + 1, .dev = st->st_dev, .ino = st->st_ino, .st = *st };
+
+	/* Through /proc the fd's file opens for reading whatever its mode. */
+	int fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("%s: can't open it to save its bytes", what);
+		return -1;
+	}
+	int ret = read_content(fd, g, what);
+	close(fd);
+	if (ret < 0) {
+		free(g->buf);
+		return -1;
+	}
+	s->nr_g++;
+	return add_remap(s, file_id, g->id);
+}
+
+static int write_ghost(int dirfd, const struct ghost *g)
+{
+	char name[64];
+	struct img img;
+	GhostFileEntry e = GHOST_FILE_ENTRY__INIT;
+	Timeval atim = TIMEVAL__INIT, mtim = TIMEVAL__INIT;
+
+	e.uid = g->st.st_uid;
+	e.gid = g->st.st_gid;
+	e.mode = g->st.st_mode;
+	e.has_dev = 1;	/* the kernel's own encoding, as CRIU stores it */
+	e.dev = (major(g->st.st_dev) << 20) | minor(g->st.st_dev);
+	e.has_ino = 1;
+	e.ino = g->st.st_ino;
+	atim.tv_sec = g->st.st_atim.tv_sec;
+	atim.tv_usec = g->st.st_atim.tv_nsec / 1000;
+	mtim.tv_sec = g->st.st_mtim.tv_sec;
+	mtim.tv_usec = g->st.st_mtim.tv_nsec / 1000;
+	e.atim = &atim;
+	e.mtim = &mtim;
+	e.has_chunks = 1;
+	e.chunks = 0;	/* the bytes follow, whole */
+	e.has_size = 1;
+	e.size = g->len;
+
+	snprintf(name, sizeof(name), "ghost-file-%x.img", g->id);
+	if (img_create(dirfd, &img, name, GHOST_FILE_MAGIC) < 0)
+		return -1;
+	if (img_write(&img, &e.base) < 0 || img_write_raw(&img, g->buf, g->len) < 0) {
+		img_abort(&img);
+		return -1;
+	}
+	return img_finish(&img);
+}
+
+int ghost_write_images(struct file_table *t, int dirfd)
+{
+	struct reg_dump_state *s = t->reg;
+	struct img img;
+
+	if (!s || !s->nr_r)
+		return 0;
+	for (int i = 0; i < s->nr_g; i++)
+		if (write_ghost(dirfd, &s->g[i]) < 0)
+			return -1;
+	if (img_create(dirfd, &img, "remap-fpath.img", REMAP_FPATH_MAGIC) < 0)
+		return -1;
+	for (int i = 0; i < s->nr_r; i++) {
+		RemapFilePathEntry e = REMAP_FILE_PATH_ENTRY__INIT;
+		e.orig_id = s->r[i].orig_id;
+		e.remap_id = s->r[i].remap_id;
+		e.has_remap_type = 1;
+		e.remap_type = REMAP_TYPE__GHOST;
+		if (img_write(&img, &e.base) < 0) {
+			img_abort(&img);
+			return -1;
+		}
+	}
+	return img_finish(&img);
+}
+
+void ghost_free(struct file_table *t)
+{
+	struct reg_dump_state *s = t->reg;
+	if (!s)
+		return;
+	for (int i = 0; i < s->nr_g; i++)
+		free(s->g[i].buf);
+	free(s->g);
+	free(s->r);
+	free(s);
+	t->reg = NULL;
+}
+
+/* ---- restore ---- */
+
+/* The bytes after the entry: to the end of the image, or in chunks. */
+static int load_bytes(struct img *img, struct rst_ghost *g)
+{
+	const GhostFileEntry *e = g->e;
+	uint64_t size = e->has_size ? e->size : 0;
+	struct stat st;
+
+	if (!e->has_size) {
+		off_t at = lseek(img->fd, 0, SEEK_CUR);
+		if (at < 0 || fstat(img->fd, &st) < 0)
+			return -1;
+		size = st.st_size - at;
+	}
+	if (size > (1ULL << 40) || !(g->buf = calloc(1, size ? size : 1))) {
+		pr_err("image %s: can't hold a ghost file of %llu bytes", img->name,
+		       (unsigned long long)size);
+		return -1;
+	}
+	g->len = size;
+	if (!e->chunks)
+		return img_read_raw(img, g->buf, size);
+	GhostChunkEntry *c;
+	int ret;
+	while ((ret = img_read(img, &ghost_chunk_entry__descriptor, (ProtobufCMessage **)&c)) == 1) {
+		uint64_t off = c->off, len = c->len;
+		img_free(c);
+		if (off > size || len > size - off) {
+			pr_err("image %s: chunk %llu+%llu outside the file's %llu bytes", img->name,
+			       (unsigned long long)off, (unsigned long long)len, (unsigned long long)size);
+			return -1;
+		}
+		if (img_read_raw(img, g->buf + off, len) < 0)
+			return -1;
+	}
+	return ret;
+}
+
+static int load_ghost(struct reg_rst_state *s, int dirfd, uint32_t id)
+{
+	char name[64];
+	struct img img;
+
+	for (int i = 0; i < s->nr_g; i++)
+		if (s->g[i].id == id)
+			return 0;
+	struct rst_ghost *n = realloc(s->g, (s->nr_g + 1) * sizeof(*n));
+	if (!n)
+		return -1;
+	s->g = n;
+	struct rst_ghost *g = &s->g[s->nr_g];
+	*g = (struct rst_ghost){ .id = id, .keeper = -1 };
+	snprintf(name, sizeof(name), "ghost-file-%x.img", id);
+	if (img_open(dirfd, &img, name, GHOST_FILE_MAGIC, false) < 0)
+		return -1;
+	int ret = img_read_one(&img, &ghost_file_entry__descriptor, (ProtobufCMessage **)&g->e);
+	if (ret >= 0 && !S_ISREG(g->e->mode)) {
+		pr_err("image %s: only deleted regular files can be restored (mode %o)", name, g->e->mode);
+		ret = -1;
+	}
+	if (ret >= 0)
+		ret = load_bytes(&img, g);
+	img_close(&img);
+	s->nr_g++;	/* even half loaded: unload frees it */
+	return ret < 0 ? -1 : 0;
+}
+
+int ghost_load(struct rst_files *rf, int dirfd)
+{
+	struct reg_rst_state *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -1;
+	rf->reg = s;
+	if (img_load_all(dirfd, "remap-fpath.img", REMAP_FPATH_MAGIC, true,
+			 &remap_file_path_entry__descriptor, (void ***)&s->remaps, &s->nr_remaps) < 0)
+		return -1;
+	for (int i = 0; i < s->nr_remaps; i++) {
+		const RemapFilePathEntry *r = s->remaps[i];
+		if (!r->has_remap_type || r->remap_type != REMAP_TYPE__GHOST) {
+			pr_err("image remap-fpath.img: file %u is remapped in a way stasis can't "
+			       "restore (type %d; only ghost files are supported)", r->orig_id,
+			       r->has_remap_type ? (int)r->remap_type : 0);
+			return -1;
+		}
+		if (load_ghost(s, dirfd, r->remap_id) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void ghost_unload(struct rst_files *rf)
+{
+	struct reg_rst_state *s = rf->reg;
+	if (!s)
+		return;
+	for (int i = 0; i < s->nr_remaps; i++)
+		img_free(s->remaps[i]);
+	free(s->remaps);
+	for (int i = 0; i < s->nr_g; i++) {
+		if (s->g[i].e)
+			img_free(s->g[i].e);
+		free(s->g[i].buf);
+	}
+	free(s->g);
+	free(s);
+	rf->reg = NULL;
+}
+
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* A new file at path, or next to it if something is there now. */
+static int create_at(const char *path, uint32_t id, char *made, size_t len)
+{
+	snprintf(made, len, "%s", path);
+	int fd = open(made, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		snprintf(made, len, "%s.stasis-ghost.%x", path, id);
+		fd = open(made, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	}
+	if (fd < 0)
+		pr_perror("can't recreate deleted file %s (as %s)", path, made);
+	return fd;
+}
+
+/* Recreates the ghost with its bytes and attributes and unlinks it at
+ * once: only g->keeper holds it, as only the task held it at dump. */
+static int recreate(struct rst_ghost *g, const char *path)
+{
+	char made[PATH_MAX + 32];
+	const GhostFileEntry *e = g->e;
+	int fd = create_at(path, g->id, made, sizeof(made));
+	if (fd < 0)
+		return -1;
+	int ret = write_all(fd, g->buf, g->len);
+	if (ret == 0 && (uint64_t)g->len < e->size)
+		ret = ftruncate(fd, e->size);
+	if (ret == 0)
+		ret = fchown(fd, e->uid, e->gid);
+	if (ret == 0)
+		ret = fchmod(fd, e->mode & 07777);
+	if (ret == 0 && e->atim && e->mtim) {
+		struct timespec ts[2] = {
+			{ e->atim->tv_sec, e->atim->tv_usec * 1000 },
+			{ e->mtim->tv_sec, e->mtim->tv_usec * 1000 },
+		};
+		ret = futimens(fd, ts);
+	}
+	if (ret < 0)
+		pr_perror("can't fill recreated deleted file %s", made);
+	if (unlink(made) < 0 && ret == 0) {
+		pr_perror("can't unlink recreated deleted file %s", made);
+		ret = -1;
+	}
+	if (ret < 0) {
+		close(fd);
+		return -1;
+	}
+	g->keeper = fd;
+	return 0;
+}
+
+int ghost_open(struct rst_files *rf, const RegFileEntry *r)
+{
+	struct reg_rst_state *s = rf->reg;
+	struct rst_ghost *g = NULL;
+	char self[64];
+
+	for (int i = 0; s && i < s->nr_remaps && !g; i++) {
+		if (s->remaps[i]->orig_id != r->id)
+			continue;
+		for (int j = 0; j < s->nr_g; j++)
+			if (s->g[j].id == s->remaps[i]->remap_id)
+				g = &s->g[j];
+	}
+	if (!g)
+		return -2;
+	/* Our memory is our own since the fork: a keeper is here only if we
+	 * or an ancestor made it. One opened in another branch of the tree
+	 * can't be had: there the ghost is recreated (a separate copy). */
+	if (g->keeper < 0 && recreate(g, r->name) < 0)
+		return -1;
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", g->keeper);
+	int fd = open(self, (r->flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
+	if (fd < 0) {
+		pr_perror("can't reopen recreated deleted file %s", r->name);
+		return -1;
+	}
+	if (r->pos && lseek(fd, r->pos, SEEK_SET) != (off_t)r->pos) {
+		pr_perror("can't seek deleted file %s to %llu", r->name, (unsigned long long)r->pos);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}

@@ -392,6 +392,11 @@ static bool is_anon(const struct proc_vma *v)
 static int check_mapped_file(struct dump_ctx *dc, const struct proc_vma *v)
 {
 	struct stat st;
+	if (!strncmp(v->path, "/memfd:", 7)) {
+		pr_err("pid %d: mapping %#lx-%#lx is of a memfd (%s); stasis saves memfd fds but not "
+		       "memfd mappings yet", dc->pid, (unsigned long)v->start, (unsigned long)v->end, v->path);
+		return -1;
+	}
 	if (strstr(v->path, " (deleted)")) {
 		pr_err("pid %d: mapping %#lx-%#lx is of a deleted file (%s); not supported yet",
 		       dc->pid, (unsigned long)v->start, (unsigned long)v->end, v->path);

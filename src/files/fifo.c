@@ -221,16 +221,16 @@ static const struct pipe_data *find_data(const struct fifo_rst_state *s, uint32_
 }
 
 /* Opens the FIFO at path read-write (the keeper) and puts its bytes back. */
-static int open_keeper(struct fifo_rst_state *s, uint32_t pipe_id, const char *path)
+static int open_keeper(struct fifo_rst_state *s, uint32_t pipe_id, const char *path, const char *who)
 {
 	struct stat st;
 	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
-		pr_perror("can't reopen FIFO %s", path);
+		pr_perror("%s: can't reopen FIFO %s", who, path);
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
-		pr_err("%s was a FIFO at dump and is not one now", path);
+		pr_err("%s: %s was a FIFO at dump and is not one now", who, path);
 		goto err;
 	}
 	const struct pipe_data *d = find_data(s, pipe_id);
@@ -268,13 +268,13 @@ static int fifo_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	for (int i = 0; i < s->nr_made && keeper < 0; i++)
 		if (s->made[i].pipe_id == e->pipe_id)
 			keeper = s->made[i].keeper;
-	if (keeper < 0 && (keeper = open_keeper(s, e->pipe_id, r->name)) < 0)
+	if (keeper < 0 && (keeper = open_keeper(s, e->pipe_id, r->name, rf->who)) < 0)
 		return -1;
 	/* With the keeper open, neither end blocks or fails to open. */
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", keeper);
 	int fd = open(self, (r->flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0 || fcntl(fd, F_SETFL, r->flags & (O_NONBLOCK | O_APPEND | O_ASYNC | O_DIRECT)) < 0) {
-		pr_perror("can't open an end of FIFO %s", r->name);
+		pr_perror("%s: can't open an end of FIFO %s", rf->who, r->name);
 		if (fd >= 0)
 			close(fd);
 		return -1;

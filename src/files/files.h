@@ -67,6 +67,7 @@ struct rst_files {
 	/* pipes made so far: both ends, for the entries of the other end */
 	struct made_pipe { uint32_t pipe_id; int fd[2]; } *made;
 	int nr_made;
+	char who[64];			/* "fd N of pid P" being opened, for messages */
 	struct reg_rst_state *reg;	/* reg.c: ghosts to recreate */
 	struct fifo_rst_state *fifo;	/* fifo.c: bytes, fifos opened */
 	struct memfd_rst_state *memfd;	/* memfd.c: inodes, memfds made */

@@ -326,7 +326,7 @@ static int write_all(int fd, const uint8_t *buf, size_t len)
 }
 
 /* A new file at path, or next to it if something is there now. */
-static int create_at(const char *path, uint32_t id, char *made, size_t len)
+static int create_at(const char *who, const char *path, uint32_t id, char *made, size_t len)
 {
 	snprintf(made, len, "%s", path);
 	int fd = open(made, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -335,17 +335,17 @@ static int create_at(const char *path, uint32_t id, char *made, size_t len)
 		fd = open(made, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	}
 	if (fd < 0)
-		pr_perror("can't recreate deleted file %s (as %s)", path, made);
+		pr_perror("%s: can't recreate deleted file %s (as %s)", who, path, made);
 	return fd;
 }
 
 /* Recreates the ghost with its bytes and attributes and unlinks it at
  * once: only g->keeper holds it, as only the task held it at dump. */
-static int recreate(struct rst_ghost *g, const char *path)
+static int recreate(struct rst_ghost *g, const char *path, const char *who)
 {
 	char made[PATH_MAX + 32];
 	const GhostFileEntry *e = g->e;
-	int fd = create_at(path, g->id, made, sizeof(made));
+	int fd = create_at(who, path, g->id, made, sizeof(made));
 	if (fd < 0)
 		return -1;
 	int ret = write_all(fd, g->buf, g->len);
@@ -363,9 +363,9 @@ static int recreate(struct rst_ghost *g, const char *path)
 		ret = futimens(fd, ts);
 	}
 	if (ret < 0)
-		pr_perror("can't fill recreated deleted file %s", made);
+		pr_perror("%s: can't fill recreated deleted file %s", who, made);
 	if (unlink(made) < 0 && ret == 0) {
-		pr_perror("can't unlink recreated deleted file %s", made);
+		pr_perror("%s: can't unlink recreated deleted file %s", who, made);
 		ret = -1;
 	}
 	if (ret < 0) {
@@ -394,16 +394,16 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r)
 	/* Our memory is our own since the fork: a keeper is here only if we
 	 * or an ancestor made it. One opened in another branch of the tree
 	 * can't be had: there the ghost is recreated (a separate copy). */
-	if (g->keeper < 0 && recreate(g, r->name) < 0)
+	if (g->keeper < 0 && recreate(g, r->name, rf->who) < 0)
 		return -1;
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", g->keeper);
 	int fd = open(self, (r->flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
 	if (fd < 0) {
-		pr_perror("can't reopen recreated deleted file %s", r->name);
+		pr_perror("%s: can't reopen recreated deleted file %s", rf->who, r->name);
 		return -1;
 	}
 	if (r->pos && lseek(fd, r->pos, SEEK_SET) != (off_t)r->pos) {
-		pr_perror("can't seek deleted file %s to %llu", r->name, (unsigned long long)r->pos);
+		pr_perror("%s: can't seek deleted file %s to %llu", rf->who, r->name, (unsigned long long)r->pos);
 		close(fd);
 		return -1;
 	}

@@ -405,7 +405,7 @@ static int memfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", s->made[i]);
 	int fd = open(self, (m->flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
 	if (fd < 0) {
-		pr_perror("can't reopen memfd %s", s->in[i]->name);
+		pr_perror("%s: can't reopen memfd %s", rf->who, s->in[i]->name);
 		return -1;
 	}
 	if (m->pos && lseek(fd, m->pos, SEEK_SET) != (off_t)m->pos) {

@@ -165,22 +165,23 @@ static const char *type_name(mode_t m)
 
 /* The file at the path must still be the kind of file that was open, and
  * long enough for the saved position. */
-static int check_reopened(int fd, const RegFileEntry *r)
+static int check_reopened(int fd, const RegFileEntry *r, const char *who)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
-		pr_perror("can't stat reopened %s", r->name);
+		pr_perror("%s: can't stat reopened %s", who, r->name);
 		return -1;
 	}
 	if (r->has_mode && (st.st_mode & S_IFMT) != (r->mode & S_IFMT)) {
-		pr_err("%s was %s at dump and is now %s", r->name, type_name(r->mode), type_name(st.st_mode));
+		pr_err("%s: %s was %s at dump and is now %s", who, r->name, type_name(r->mode),
+		       type_name(st.st_mode));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode))
 		return 0;
 	if (r->pos > (uint64_t)st.st_size) {
-		pr_err("%s is now %lld bytes, shorter than the saved offset %llu (it was %llu bytes)",
-		       r->name, (long long)st.st_size, (unsigned long long)r->pos,
+		pr_err("%s: %s is now %lld bytes, shorter than the saved offset %llu (it was %llu bytes)",
+		       who, r->name, (long long)st.st_size, (unsigned long long)r->pos,
 		       (unsigned long long)r->size);
 		return -1;
 	}
@@ -190,24 +191,32 @@ static int check_reopened(int fd, const RegFileEntry *r)
 	return 0;
 }
 
-int reg_file_open(const RegFileEntry *r, uint32_t flags)
+/* who names the user of the file in messages. */
+static int reopen(const RegFileEntry *r, uint32_t flags, const char *who)
 {
 	flags &= ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
 	int fd = open(r->name, flags | O_NOCTTY, 0);
 	if (fd < 0) {
-		pr_perror("can't reopen %s", r->name);
+		pr_perror("%s: can't reopen %s", who, r->name);
 		return -1;
 	}
-	if (check_reopened(fd, r) < 0) {
+	if (check_reopened(fd, r, who) < 0) {
 		close(fd);
 		return -1;
 	}
 	if (r->pos && lseek(fd, r->pos, SEEK_SET) != (off_t)r->pos) {
-		pr_perror("can't seek %s to %lu", r->name, (unsigned long)r->pos);
+		pr_perror("%s: can't seek %s to %lu", who, r->name, (unsigned long)r->pos);
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+int reg_file_open(const RegFileEntry *r, uint32_t flags)
+{
+	char who[32];
+	snprintf(who, sizeof(who), "file %u", r->id);
+	return reopen(r, flags, who);
 }
 
 static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
@@ -217,14 +226,14 @@ static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		return -1;
 	}
 	if (fe->reg->ext) {
-		pr_err("file %s was external at dump: give it with --inherit-fd fd[N]:%s",
-		       fe->reg->name, fe->reg->name);
+		pr_err("%s: file %s was external at dump: give it with --inherit-fd fd[N]:%s",
+		       rf->who, fe->reg->name, fe->reg->name);
 		return -1;
 	}
 	int fd = ghost_open(rf, fe->reg);
 	if (fd != -2)
 		return fd;
-	return reg_file_open(fe->reg, fe->reg->flags);
+	return reopen(fe->reg, fe->reg->flags, rf->who);
 }
 
 static bool reg_inherit_name(const FileEntry *fe, char *buf, size_t len)

@@ -120,11 +120,10 @@ static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi)
 		pr_err("image fdinfo: fd %u refers to file %u of an unsupported type", fdi->fd, fdi->id);
 		return -1;
 	}
+	snprintf(tr->files.who, sizeof(tr->files.who), "fd %u of pid %d", fdi->fd, pid);
 	int fd = kind->open(&tr->files, fe, fdi->flags);
-	if (fd < 0) {
-		pr_err("can't restore fd %u of pid %d (file %u)", fdi->fd, pid, fdi->id);
+	if (fd < 0)
 		return -1;
-	}
 	if (dup2(fd, at) < 0) {
 		pr_perror("can't place file %u in the pool", fdi->id);
 		close(fd);

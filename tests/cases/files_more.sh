@@ -1,0 +1,205 @@
+# More kinds of files: deleted-but-open files (ghosts), FIFOs, memfds,
+# --external file[MNT_ID:INODE] with --inherit-fd, and files whose path
+# changed between dump and restore. Programs: tests/progs/*.py.
+
+PROGS_DIR=$ROOT/tests/progs
+
+# A python program of tests/progs dumped, restored in the foreground,
+# signalled and checked: it prints PASS or FAIL itself.
+# fm_dump_restore LABEL PROG.py [ARGS...]  (DUMP_ARGS: extra dump options)
+fm_dump_restore() {
+	local label=$1 prog=$2 pid exe
+	shift 2
+	start_prog "$label" "$PYTHON" "$PROGS_DIR/$prog" "$@"
+	pid=$PROG_PID
+	wait_ready "$label" "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" ${DUMP_ARGS:-} || return
+	expect_killed "$pid" || return
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output "$label"
+}
+
+# (1) A deleted file comes back deleted, with its bytes, size, mode and offset.
+test_ghost_file() {
+	fm_dump_restore ghost ghost.py "$T_FILES/ghost.dat" 100000 || return
+	[[ -z $(ls "$T_WORK/img"/ghost-file-*.img 2>/dev/null) ]] && fail "no ghost-file image written"
+	return 0
+}
+
+# (2) Over --ghost-limit the dump fails, naming the file and the option,
+# and the program runs on; a higher limit then lets it through.
+test_ghost_limit() {
+	local pid exe rc
+	start_prog ghost "$PYTHON" "$PROGS_DIR/ghost.py" "$T_FILES/big.dat" $((3 << 20))
+	pid=$PROG_PID
+	wait_ready ghost "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	rc=$(stasis dump1 dump -t "$pid" -D "$T_WORK/img1")
+	[[ $rc != 0 ]] || { fail "a 3 MiB deleted file was dumped under the default 1 MiB ghost limit"; return; }
+	grep -q -- "--ghost-limit" "$T_LOG/dump1.stderr" && grep -q "big.dat" "$T_LOG/dump1.stderr" ||
+		{ fail "the error does not name the file and --ghost-limit: $(error_message dump1)"; return; }
+	sleep 0.3
+	runs_freely "$pid" || { fail "the program does not run on after the refused dump"; return; }
+	dump dump "$pid" "$T_WORK/img" --ghost-limit 4M || return
+	expect_killed "$pid" || return
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output ghost
+}
+
+# A deleted directory held open is refused by name.
+test_ghost_dir() {
+	local pid rc
+	mkdir "$T_FILES/gone"
+	start_prog gdir "$PYTHON" -c '
+import os, time, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+os.rmdir(sys.argv[1])
+print("READY", flush=True)
+time.sleep(1000)' "$T_FILES/gone"
+	pid=$PROG_PID
+	wait_ready gdir "$pid" || return
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "a deleted directory was dumped"; return; }
+	grep -q "deleted directory" "$T_LOG/dump.stderr" ||
+		{ fail "the error does not say deleted directory: $(error_message dump)"; return; }
+	sleep 0.3
+	runs_freely "$pid" || fail "the program does not run on after the refused dump"
+}
+
+# (3) A FIFO between two processes, with unread bytes, byte-exact after
+# restore and still flowing.
+test_fifo() {
+	fm_dump_restore fifo fifo.py "$T_FILES/fifo" || return
+	[[ -s $T_WORK/img/fifo-data.img ]] || fail "no fifo-data.img written"
+}
+
+# (4) A memfd: bytes, hole, seals, name, offsets, one inode for all fds.
+test_memfd() {
+	fm_dump_restore memfd memfd.py
+}
+
+# A memfd mapped MAP_SHARED is refused clearly (not supported yet).
+test_memfd_mapped() {
+	local pid rc
+	start_prog mmfd "$PYTHON" -c '
+import os, mmap, time
+fd = os.memfd_create("mapped")
+os.ftruncate(fd, 8192)
+m = mmap.mmap(fd, 8192)
+m[0:5] = b"hello"
+print("READY", flush=True)
+time.sleep(1000)'
+	pid=$PROG_PID
+	wait_ready mmfd "$pid" || return
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "a mapped memfd was dumped (not supported: must be refused)"; return; }
+	grep -q "memfd" "$T_LOG/dump.stderr" || { fail "the error does not name the memfd: $(error_message dump)"; return; }
+	sleep 0.3
+	runs_freely "$pid" || fail "the program does not run on after the refused dump"
+}
+
+# (5) --external file[MNT:INO]: the file is not reopened by path; restore
+# needs --inherit-fd, and fails clearly without it.
+test_external_file() {
+	local pid exe mnt ino res rc w
+	start_prog ext "$PYTHON" "$PROGS_DIR/extfile.py" "$T_FILES/old.log"
+	pid=$PROG_PID
+	wait_ready ext "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	mnt=$(awk '$1 == "mnt_id:" { print $2 }' "/proc/$pid/fdinfo/7")
+	ino=$(stat -L -c %i "/proc/$pid/fd/7")
+	res=$(printf 'file[%x:%x]' "$mnt" "$ino")
+	dump dump "$pid" "$T_WORK/img" --external "$res" || return
+	expect_killed "$pid" || return
+	rm -f "$T_FILES/old.log"
+	rc=$(stasis restore1 restore -D "$T_WORK/img" -d --pidfile "$T_WORK/restore1.pid")
+	[[ $rc != 0 ]] || { fail "restore without --inherit-fd for $res succeeded"; return; }
+	grep -qF -- "--inherit-fd" "$T_LOG/restore1.stderr" && grep -qF "$res" "$T_LOG/restore1.stderr" ||
+		{ fail "the error does not name $res and --inherit-fd: $(error_message restore1)"; return; }
+	wait_gone "$pid" "$TMO" || { fail "the failed restore left pid $pid behind"; return; }
+	exec {w}>> "$T_FILES/new.log"
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --pidfile "$T_WORK/restore.pid" --inherit-fd "fd[$w]:$res")
+	exec {w}>&-
+	[[ $rc == 0 ]] || { fail "restore with --inherit-fd fd[N]:$res failed: $(error_message restore)" "$T_LOG/restore.log"; return; }
+	wait_restored restore "$pid" "$exe" 1 || return
+	kill -USR1 "$pid"
+	wait_until "$TMO" has_line "$T_FILES/new.log" "after restore" ||
+		{ fail "the restored process did not write into the inherited file"; return; }
+	[[ ! -e $T_FILES/old.log ]] || fail "the old path was recreated"
+	check_output ext
+}
+
+# (6) A file whose path changed: a directory in its place, then nothing.
+# Restore fails naming the path and the fd, and leaves nothing behind.
+test_missing_file() {
+	local pid exe rc
+	echo "some data" > "$T_FILES/data.txt"
+	start_prog miss "$PYTHON" -c '
+import os, time, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.dup2(fd, 9)
+os.close(fd)
+print("READY", flush=True)
+time.sleep(1000)' "$T_FILES/data.txt"
+	pid=$PROG_PID
+	wait_ready miss "$pid" || return
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	rm "$T_FILES/data.txt"
+	mkdir "$T_FILES/data.txt"
+	rc=$(stasis restore1 restore -D "$T_WORK/img" -d --pidfile "$T_WORK/restore1.pid")
+	[[ $rc != 0 ]] || { fail "restore succeeded with a directory where the file was"; return; }
+	grep -q "data.txt was a regular file at dump and is now a directory" "$T_LOG/restore1.stderr" ||
+		{ fail "the error does not explain the directory: $(error_message restore1)"; return; }
+	wait_gone "$pid" "$TMO" || { fail "the failed restore left pid $pid behind"; return; }
+	rmdir "$T_FILES/data.txt"
+	rc=$(stasis restore2 restore -D "$T_WORK/img" -d --pidfile "$T_WORK/restore2.pid")
+	[[ $rc != 0 ]] || { fail "restore succeeded with the file missing"; return; }
+	grep -q "data.txt" "$T_LOG/restore2.stderr" && grep -q "fd 9 of pid $pid" "$T_LOG/restore2.stderr" ||
+		{ fail "the error does not name the path and fd 9 of pid $pid: $(error_message restore2)"; return; }
+	wait_gone "$pid" "$TMO" || { fail "the failed restore left pid $pid behind"; return; }
+	[[ ! -e $T_FILES/data.txt ]] || fail "the restore created $T_FILES/data.txt"
+}
+
+# On dump: a path that now names another file is refused.
+test_replaced_file() {
+	local pid rc
+	echo "old" > "$T_FILES/r.txt"
+	start_prog repl "$PYTHON" -c '
+import os, time, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.rename(sys.argv[1], sys.argv[1] + ".moved")
+os.mkdir(sys.argv[1] + ".d")
+print("READY", flush=True)
+time.sleep(1000)' "$T_FILES/r.txt"
+	pid=$PROG_PID
+	wait_ready repl "$pid" || return
+	# the fd now shows r.txt.moved; bind-mount another file over it so the
+	# path names another inode
+	echo "new" > "$T_FILES/other.txt"
+	mount --bind "$T_FILES/other.txt" "$T_FILES/r.txt.moved" || { fail "can't bind-mount"; return; }
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	umount "$T_FILES/r.txt.moved"
+	[[ $rc != 0 ]] || { fail "a file hidden by another at its path was dumped"; return; }
+	grep -q "no longer names the open file" "$T_LOG/dump.stderr" ||
+		{ fail "the error does not explain the replaced path: $(error_message dump)"; return; }
+	sleep 0.3
+	runs_freely "$pid" || fail "the program does not run on after the refused dump"
+}
+
+run_test files.ghost test_ghost_file
+run_test files.ghost_limit test_ghost_limit
+run_test files.ghost_dir test_ghost_dir
+run_test files.fifo test_fifo
+run_test files.memfd test_memfd
+run_test files.memfd_mapped test_memfd_mapped
+run_test files.external test_external_file
+run_test files.missing test_missing_file
+run_test files.replaced test_replaced_file

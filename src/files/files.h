@@ -114,6 +114,12 @@ void files_free(struct file_table *t);
 /* Adds a regular file by path (used for exe, cwd, root, mapped files). */
 int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, uint32_t *id);
 int reg_file_open(const RegFileEntry *r, uint32_t flags_override);
+/* A deleted file (path ends in " (deleted)") mapped or executed, saved with
+ * its bytes; src is a /proc link that opens it. */
+int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, const char *src,
+		  uint32_t flags, uint32_t *id);
+/* reg_file_open, recreating the file first if it was saved deleted. */
+int reg_file_reopen(struct rst_files *rf, const RegFileEntry *r, uint32_t flags);
 
 /* Dump every fd of the task: files.img entries + fdinfo-ID.img. */
 int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int dirfd, uint32_t files_id);

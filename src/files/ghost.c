@@ -128,6 +128,14 @@ int ghost_save(struct file_table *t, const struct opts *o, const char *src, cons
 	return add_remap(s, file_id, g->id);
 }
 
+bool ghost_is_remapped(const struct file_table *t, uint32_t file_id)
+{
+	for (int i = 0; t->reg && i < t->reg->nr_r; i++)
+		if (t->reg->r[i].orig_id == file_id)
+			return true;
+	return false;
+}
+
 static int write_ghost(int dirfd, const struct ghost *g)
 {
 	char name[64];
@@ -376,7 +384,7 @@ static int recreate(struct rst_ghost *g, const char *path, const char *who)
 	return 0;
 }
 
-int ghost_open(struct rst_files *rf, const RegFileEntry *r)
+int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 {
 	struct reg_rst_state *s = rf->reg;
 	struct rst_ghost *g = NULL;
@@ -397,7 +405,7 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r)
 	if (g->keeper < 0 && recreate(g, r->name, rf->who) < 0)
 		return -1;
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", g->keeper);
-	int fd = open(self, (r->flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
+	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
 	if (fd < 0) {
 		pr_perror("%s: can't reopen recreated deleted file %s", rf->who, r->name);
 		return -1;

@@ -16,9 +16,12 @@ void ghost_free(struct file_table *t);
 
 int ghost_load(struct rst_files *rf, int dirfd);
 void ghost_unload(struct rst_files *rf);
-/* The reg_file_entry r is a ghost: opens (recreating it the first time)
- * with its flags and position. Returns the fd, -1 (reported), or -2 if r
- * is not a ghost. */
-int ghost_open(struct rst_files *rf, const RegFileEntry *r);
+/* Is file_id (a reg_file_entry) saved as a ghost? */
+bool ghost_is_remapped(const struct file_table *t, uint32_t file_id);
+
+/* If the reg_file_entry r is a ghost: opens it (recreating it the first
+ * time) with flags and r's position. Returns the fd, -1 (reported), or -2
+ * if r is not a ghost. */
+int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags);
 
 #endif

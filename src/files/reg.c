@@ -135,13 +135,14 @@ int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_
 	for (int i = 0; i < t->nr; i++) {
 		RegFileEntry *r = t->e[i]->reg;
 		if (r && t->e[i]->type == FD_TYPES__REG && !strcmp(r->name, path) &&
-		    r->flags == flags && r->pos == pos) {
+		    r->flags == flags && r->pos == pos && !ghost_is_remapped(t, r->id)) {
 			*id = r->id;
 			return 0;
 		}
 	}
 	if (path_is_deleted(path)) {
-		pr_err("%s is deleted; deleted files are not supported yet", path);
+		pr_err("%s is deleted; stasis can save deleted files that are open, "
+		       "mapped or executed, not this one", path);
 		return -1;
 	}
 	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);
@@ -151,6 +152,37 @@ int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_
 	}
 	*id = fe->id;
 	return 0;
+}
+
+int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, const char *src,
+		  uint32_t flags, uint32_t *id)
+{
+	char name[PATH_MAX], what[PATH_MAX + 128];
+	struct stat st;
+
+	snprintf(what, sizeof(what), "%s (mapped or executed: %s)", path, src);
+	if (stat(src, &st) < 0) {
+		pr_perror("can't inspect deleted file %s (through %s)", path, src);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		pr_err("%s is deleted and not a regular file; stasis can't save it", path);
+		return -1;
+	}
+	snprintf(name, sizeof(name), "%s", path);
+	if (path_is_deleted(name))
+		name[strlen(name) - (sizeof(deleted_suffix) - 1)] = 0;
+	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);
+	if (!fe || !(fe->reg = reg_entry_new(fe->id, name, flags, 0))) {
+		pr_err("out of memory");
+		return -1;
+	}
+	fe->reg->has_size = 1;
+	fe->reg->size = st.st_size;
+	fe->reg->has_mode = 1;
+	fe->reg->mode = st.st_mode;
+	*id = fe->id;
+	return ghost_save(t, o, src, &st, fe->id, what);
 }
 
 static const char *type_name(mode_t m)
@@ -219,6 +251,12 @@ int reg_file_open(const RegFileEntry *r, uint32_t flags)
 	return reopen(r, flags, who);
 }
 
+int reg_file_reopen(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
+{
+	int fd = ghost_open(rf, r, flags);
+	return fd != -2 ? fd : reg_file_open(r, flags);
+}
+
 static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 {
 	if (!fe->reg || !fe->reg->name) {
@@ -230,7 +268,7 @@ static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		       rf->who, fe->reg->name, fe->reg->name);
 		return -1;
 	}
-	int fd = ghost_open(rf, fe->reg);
+	int fd = ghost_open(rf, fe->reg, fe->reg->flags);
 	if (fd != -2)
 		return fd;
 	return reopen(fe->reg, fe->reg->flags, rf->who);

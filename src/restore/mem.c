@@ -62,9 +62,9 @@ int rst_mem_open_fds(struct rst_ctx *rc)
 			return -1;
 		}
 		uint32_t flags = e->has_fdflags ? e->fdflags : O_RDONLY;
-		int fd = reg_file_open(fe->reg, flags);
+		int fd = reg_file_reopen(rc->files, fe->reg, flags);
 		if (fd < 0 && (flags & O_ACCMODE) == O_RDWR && !(e->prot & PROT_WRITE))
-			fd = reg_file_open(fe->reg, O_RDONLY);
+			fd = reg_file_reopen(rc->files, fe->reg, O_RDONLY);
 		if (fd < 0)
 			return -1;
 		if (dup2(fd, rc->vma_fd[i]) < 0) {

@@ -206,7 +206,7 @@ static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 		       rc->mm->exe_file_id);
 		return -1;
 	}
-	if (open_service("executable", reg_file_open(exe->reg, O_RDONLY), rc->exe_fd) < 0)
+	if (open_service("executable", reg_file_reopen(rc->files, exe->reg, O_RDONLY), rc->exe_fd) < 0)
 		return -1;
 	return rst_mem_open_fds(rc);
 }

@@ -53,6 +53,28 @@ test_ghost_limit() {
 	check_output ghost
 }
 
+# Deleted files that are mapped: a data file (shared and private) and the
+# executable itself (a copy of python3, deleted once it runs).
+test_ghost_mapped() {
+	local pid exe size
+	cp "$(readlink -f "$PYTHON")" "$T_FILES/py-ghost"
+	size=$(stat -c %s "$T_FILES/py-ghost")
+	start_prog gmap "$T_FILES/py-ghost" "$PROGS_DIR/ghostmap.py" "$T_FILES/map.dat"
+	pid=$PROG_PID
+	wait_ready gmap "$pid" || return
+	rm "$T_FILES/py-ghost"
+	exe=$(readlink "/proc/$pid/exe")
+	[[ $exe == *" (deleted)" ]] || { fail "harness: exe is $exe, not deleted"; return; }
+	dump dump "$pid" "$T_WORK/img" --ghost-limit $((size + 4096)) || return
+	expect_killed "$pid" || return
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output gmap
+	[[ ! -e $T_FILES/py-ghost && ! -e $T_FILES/map.dat ]] || fail "a recreated ghost was left behind"
+}
+
 # A deleted directory held open is refused by name.
 test_ghost_dir() {
 	local pid rc
@@ -196,6 +218,7 @@ time.sleep(1000)' "$T_FILES/r.txt"
 
 run_test files.ghost test_ghost_file
 run_test files.ghost_limit test_ghost_limit
+run_test files.ghost_mapped test_ghost_mapped
 run_test files.ghost_dir test_ghost_dir
 run_test files.fifo test_fifo
 run_test files.memfd test_memfd

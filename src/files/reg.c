@@ -111,8 +111,8 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 	fe->reg = reg_entry_new(fe->id, external ? ext : path, f->fi.flags, f->fi.pos);
 	if (!fe->reg)
 		return -1;
-	fe->reg->has_mnt_id = f->fi.mnt_id >= 0;
-	fe->reg->mnt_id = f->fi.mnt_id;
+	/* No mnt_id: as CRIU, which records it only when it dumps mount
+	 * namespaces, and otherwise looks the mount up and fails (ghosts). */
 	fe->reg->has_size = S_ISREG(f->st.st_mode);
 	fe->reg->size = f->st.st_size;
 	fe->reg->has_mode = 1;

@@ -216,6 +216,41 @@ time.sleep(1000)' "$T_FILES/r.txt"
 	runs_freely "$pid" || fail "the program does not run on after the refused dump"
 }
 
+# With CRIU_BIN: a program of tests/progs dumped by stasis and restored by
+# CRIU, then dumped by CRIU and restored by stasis; it checks itself after
+# the second restore (and its images must have decoded the first time).
+# fm_interop LABEL PROG.py [ARGS...]
+fm_interop() {
+	local label=$1 prog=$2 pid exe rc
+	shift 2
+	start_prog "$label" "$PYTHON" "$PROGS_DIR/$prog" "$@"
+	pid=$PROG_PID
+	wait_ready "$label" "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img1" || return
+	expect_killed "$pid" || return
+	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d -o "$T_LOG/criu-restore.log" -v4 \
+		> "$T_LOG/criu-restore.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
+	mkdir -p "$T_WORK/img2"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 \
+		> "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not dump what it restored (rc $rc)" "$T_LOG/criu-dump.log"; return; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
+	wait_until "$TMO" session_empty "$pid" || { fail "the tree of $pid outlived CRIU's dump"; return; }
+	restore_foreground restore "$T_WORK/img2"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output "$label"
+}
+
+test_interop_ghost() { fm_interop ghost ghost.py "$T_FILES/ghost.dat" 100000; }
+test_interop_fifo() { fm_interop fifo fifo.py "$T_FILES/fifo"; }
+test_interop_memfd() { fm_interop memfd memfd.py; }
+
 run_test files.ghost test_ghost_file
 run_test files.ghost_limit test_ghost_limit
 run_test files.ghost_mapped test_ghost_mapped
@@ -226,3 +261,8 @@ run_test files.memfd_mapped test_memfd_mapped
 run_test files.external test_external_file
 run_test files.missing test_missing_file
 run_test files.replaced test_replaced_file
+if [[ -n ${CRIU_BIN:-} ]]; then
+	run_test interop.criu_ghost test_interop_ghost
+	run_test interop.criu_fifo test_interop_fifo
+	run_test interop.criu_memfd test_interop_memfd
+fi

@@ -333,17 +333,49 @@ static int write_all(int fd, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-/* A new file at path, or next to it if something is there now. */
+static int create_excl(const char *path)
+{
+	return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
+/* Drops the last directory of path, keeping the file name: /a/b/f -> /a/f.
+ * false at the root. */
+static bool up_one_dir(char *path)
+{
+	char *name = strrchr(path, '/');
+	if (!name || name == path)
+		return false;
+	*name = 0;
+	char *dir = strrchr(path, '/');
+	*name = '/';
+	if (!dir)
+		return false;
+	memmove(dir, name, strlen(name) + 1);
+	return true;
+}
+
+/* A new file at path, or next to it if something is there now. If its
+ * directory is gone too, in the nearest directory above that exists (the
+ * name the task sees then differs, the bytes don't). */
 static int create_at(const char *who, const char *path, uint32_t id, char *made, size_t len)
 {
+	int fd;
+
 	snprintf(made, len, "%s", path);
-	int fd = open(made, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 && errno == EEXIST) {
-		snprintf(made, len, "%s.stasis-ghost.%x", path, id);
-		fd = open(made, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	for (;;) {
+		fd = create_excl(made);
+		if (fd < 0 && errno == EEXIST) {
+			size_t n = strlen(made);
+			snprintf(made + n, len - n, ".stasis-ghost.%x", id);
+			fd = create_excl(made);
+		}
+		if (fd >= 0 || errno != ENOENT || !up_one_dir(made))
+			break;
 	}
 	if (fd < 0)
 		pr_perror("%s: can't recreate deleted file %s (as %s)", who, path, made);
+	else if (strcmp(made, path))
+		pr_info("%s: deleted file %s recreated as %s", who, path, made);
 	return fd;
 }
 

@@ -167,6 +167,17 @@ static int write_content(int dirfd, const struct dump_inode *d, uint32_t shmid)
 	if (img_write(&pm, &head.base) < 0)
 		goto err;
 	for (uint64_t off = 0; off < size; off += MEMFD_PAGE) {
+		/* holes (never written) are skipped whole */
+		off_t data = lseek(d->fd, off, SEEK_DATA);
+		if (data < 0 || (uint64_t)data >= size)
+			break;
+		if ((uint64_t)data >= off + MEMFD_PAGE) {
+			if (run_pages && write_run(&pm, run_start, run_pages) < 0)
+				goto err;
+			run_pages = 0;
+			off = (data & ~(off_t)(MEMFD_PAGE - 1)) - MEMFD_PAGE;
+			continue;
+		}
 		memset(page, 0, sizeof(page));
 		ssize_t n = pread(d->fd, page, sizeof(page), off);
 		if (n < 0) {

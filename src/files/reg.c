@@ -141,8 +141,7 @@ int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_
 		}
 	}
 	if (path_is_deleted(path)) {
-		pr_err("%s is deleted; stasis can save deleted files that are open, "
-		       "mapped or executed, not this one", path);
+		pr_err("%s is deleted: stasis can't restore a deleted working or root directory", path);
 		return -1;
 	}
 	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);

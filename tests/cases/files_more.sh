@@ -30,6 +30,14 @@ test_ghost_file() {
 	return 0
 }
 
+# A deleted file whose directory is gone too comes back (in the directory
+# above), and nothing is left behind.
+test_ghost_dir_gone() {
+	mkdir "$T_FILES/sub"
+	fm_dump_restore ghost ghost.py "$T_FILES/sub/g.dat" 5000 rmdir || return
+	[[ -z $(ls -A "$T_FILES") ]] || fail "left behind in $T_FILES: $(ls -A "$T_FILES")"
+}
+
 # (2) Over --ghost-limit the dump fails, naming the file and the option,
 # and the program runs on; a higher limit then lets it through.
 test_ghost_limit() {
@@ -138,9 +146,11 @@ test_external_file() {
 	mnt=$(awk '$1 == "mnt_id:" { print $2 }' "/proc/$pid/fdinfo/7")
 	ino=$(stat -L -c %i "/proc/$pid/fd/7")
 	res=$(printf 'file[%x:%x]' "$mnt" "$ino")
+	# unreachable by path: it would be a ghost file if it weren't external
+	rm -f "$T_FILES/old.log"
 	dump dump "$pid" "$T_WORK/img" --external "$res" || return
 	expect_killed "$pid" || return
-	rm -f "$T_FILES/old.log"
+	[[ -z $(ls "$T_WORK/img"/ghost-file-*.img 2>/dev/null) ]] || { fail "the external file was saved as a ghost"; return; }
 	rc=$(stasis restore1 restore -D "$T_WORK/img" -d --pidfile "$T_WORK/restore1.pid")
 	[[ $rc != 0 ]] || { fail "restore without --inherit-fd for $res succeeded"; return; }
 	grep -qF -- "--inherit-fd" "$T_LOG/restore1.stderr" && grep -qF "$res" "$T_LOG/restore1.stderr" ||
@@ -252,6 +262,7 @@ test_interop_fifo() { fm_interop fifo fifo.py "$T_FILES/fifo"; }
 test_interop_memfd() { fm_interop memfd memfd.py; }
 
 run_test files.ghost test_ghost_file
+run_test files.ghost_dir_gone test_ghost_dir_gone
 run_test files.ghost_limit test_ghost_limit
 run_test files.ghost_mapped test_ghost_mapped
 run_test files.ghost_dir test_ghost_dir

@@ -1,7 +1,7 @@
 # A deleted-but-open file (a "ghost"): written, unlinked, seeked. After
 # restore (SIGUSR1) the fd must still read the same bytes from the same
 # offset, with the same size and mode and no link, and still be writable.
-# argv: PATH SIZE
+# argv: PATH SIZE [rmdir]  (rmdir: its directory is removed too)
 import os, signal, stat, sys, time
 
 path, size = sys.argv[1], int(sys.argv[2])
@@ -10,6 +10,8 @@ fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o640)
 os.fchmod(fd, 0o640)
 os.write(fd, data)
 os.unlink(path)
+if sys.argv[3:] == ["rmdir"]:
+    os.rmdir(os.path.dirname(path))
 off = size // 3
 os.lseek(fd, off, os.SEEK_SET)
 got = []
@@ -41,7 +43,8 @@ def check():
     os.pwrite(fd, b"new", size)
     if os.pread(fd, 3, size) != b"new":
         return "can't write into the file any more"
-    if os.path.exists(path) or any(n.startswith(os.path.basename(path)) for n in os.listdir(os.path.dirname(path) or ".")):
+    d = os.path.dirname(path)
+    if os.path.exists(path) or (os.path.isdir(d) and any(n.startswith(os.path.basename(path)) for n in os.listdir(d))):
         return "a file is left at %s" % path
     return None
 

@@ -392,11 +392,6 @@ static bool is_anon(const struct proc_vma *v)
 static int check_mapped_file(struct dump_ctx *dc, const struct proc_vma *v)
 {
 	struct stat st;
-	if (!strncmp(v->path, "/memfd:", 7)) {
-		pr_err("pid %d: mapping %#lx-%#lx is of a memfd (%s); stasis saves memfd fds but not "
-		       "memfd mappings yet", dc->pid, (unsigned long)v->start, (unsigned long)v->end, v->path);
-		return -1;
-	}
 	if (strstr(v->path, " (deleted)"))
 		return 1;	/* saved whole, as a ghost file */
 	if (stat(v->path, &st) < 0 || st.st_ino != v->ino || st.st_dev != v->dev) {
@@ -469,17 +464,20 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 		       (unsigned long)v->start);
 		return -1;
 	}
-	int deleted = check_mapped_file(dc, v);
+	bool memfd = !strncmp(v->path, "/memfd:", 7);
+	int deleted = memfd ? 0 : check_mapped_file(dc, v);
 	if (deleted < 0)
 		return -1;
 	uint32_t id, oflags = (v->shared && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
 	char src[96];
 	snprintf(src, sizeof(src), "/proc/%d/map_files/%lx-%lx", dc->pid, (unsigned long)v->start,
 		 (unsigned long)v->end);
-	if (deleted ? reg_ghost_add(dc->files, dc->o, v->path, src, oflags, &id) < 0 :
+	if (memfd ? memfd_map_add(dc->files, v->path, src, oflags, &id) < 0 :
+	    deleted ? reg_ghost_add(dc->files, dc->o, v->path, src, oflags, &id) < 0 :
 		      reg_file_add(dc->files, v->path, oflags, 0, &id) < 0)
 		return -1;
-	e->status = VMA_AREA_REGULAR | (v->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
+	e->status = VMA_AREA_REGULAR | (v->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE) |
+		    (memfd ? VMA_AREA_MEMFD : 0);
 	e->shmid = id;
 	e->pgoff = v->pgoff;
 	e->has_fdflags = 1;

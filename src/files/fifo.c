@@ -221,8 +221,9 @@ static const struct pipe_data *find_data(const struct fifo_rst_state *s, uint32_
 }
 
 /* Opens the FIFO at path read-write (the keeper) and puts its bytes back. */
-static int open_keeper(struct fifo_rst_state *s, uint32_t pipe_id, const char *path, const char *who)
+static int open_keeper(struct rst_files *rf, uint32_t pipe_id, const char *path, const char *who)
 {
+	struct fifo_rst_state *s = rf->fifo;
 	struct stat st;
 	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
@@ -244,6 +245,8 @@ static int open_keeper(struct fifo_rst_state *s, uint32_t pipe_id, const char *p
 	if (!m)
 		goto err;
 	s->made = m;
+	if ((fd = files_keep_fd(rf, fd, path)) < 0)
+		return -1;
 	s->made[s->nr_made++] = (struct made_fifo){ pipe_id, fd };
 	return fd;
 err:
@@ -268,7 +271,7 @@ static int fifo_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	for (int i = 0; i < s->nr_made && keeper < 0; i++)
 		if (s->made[i].pipe_id == e->pipe_id)
 			keeper = s->made[i].keeper;
-	if (keeper < 0 && (keeper = open_keeper(s, e->pipe_id, r->name, rf->who)) < 0)
+	if (keeper < 0 && (keeper = open_keeper(rf, e->pipe_id, r->name, rf->who)) < 0)
 		return -1;
 	/* With the keeper open, neither end blocks or fails to open. */
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", keeper);

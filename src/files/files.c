@@ -256,3 +256,14 @@ bool files_inherit_name(const FileEntry *fe, char *buf, size_t len)
 	const struct fd_kind *kind = fd_kind_of(fe->type);
 	return kind && kind->inherit_name && kind->inherit_name(fe, buf, len);
 }
+
+int files_keep_fd(const struct rst_files *rf, int fd, const char *what)
+{
+	if (fd < 0 || fd >= rf->keep_base)
+		return fd;
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, rf->keep_base);
+	if (high < 0)
+		pr_perror("can't move the fd of %s above %d", what, rf->keep_base);
+	close(fd);
+	return high;
+}

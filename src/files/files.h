@@ -68,10 +68,17 @@ struct rst_files {
 	struct made_pipe { uint32_t pipe_id; int fd[2]; } *made;
 	int nr_made;
 	char who[64];			/* "fd N of pid P" being opened, for messages */
+	int keep_base;			/* fds from here up are clear of the pool and
+					 * service fds: for the fds kinds keep open */
 	struct reg_rst_state *reg;	/* reg.c: ghosts to recreate */
 	struct fifo_rst_state *fifo;	/* fifo.c: bytes, fifos opened */
 	struct memfd_rst_state *memfd;	/* memfd.c: inodes, memfds made */
 };
+
+/* An fd a kind keeps for later opens (a recreated ghost, a FIFO, a made
+ * memfd), moved where the fds of the image and of the restore can't land
+ * on it; -1 (reported) on failure, fd closed either way. */
+int files_keep_fd(const struct rst_files *rf, int fd, const char *what);
 
 /* One kind of fd. Only owns, dump and open are required. Entries of
  * files.img are built from separately malloc'ed parts, so one
@@ -120,6 +127,13 @@ int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, 
 		  uint32_t flags, uint32_t *id);
 /* reg_file_open, recreating the file first if it was saved deleted. */
 int reg_file_reopen(struct rst_files *rf, const RegFileEntry *r, uint32_t flags);
+/* Restore: file id is mapped; if it is made rather than reopened (a ghost,
+ * a memfd), make it now so that the processes forked next share it. */
+int reg_prepare_mapped(struct rst_files *rf, uint32_t id);
+/* Restore: opens memfd file entry fe (made once) with flags, for a mapping. */
+int memfd_open_mapped(struct rst_files *rf, const FileEntry *fe, uint32_t flags);
+/* Dump: a memfd mapped at src (/proc/PID/map_files/...); its file id. */
+int memfd_map_add(struct file_table *t, const char *path, const char *src, uint32_t flags, uint32_t *id);
 
 /* Dump every fd of the task: files.img entries + fdinfo-ID.img. */
 int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int dirfd, uint32_t files_id);

@@ -381,7 +381,7 @@ static int create_at(const char *who, const char *path, uint32_t id, char *made,
 
 /* Recreates the ghost with its bytes and attributes and unlinks it at
  * once: only g->keeper holds it, as only the task held it at dump. */
-static int recreate(struct rst_ghost *g, const char *path, const char *who)
+static int recreate(struct rst_files *rf, struct rst_ghost *g, const char *path, const char *who)
 {
 	char made[PATH_MAX + 32];
 	const GhostFileEntry *e = g->e;
@@ -412,8 +412,8 @@ static int recreate(struct rst_ghost *g, const char *path, const char *who)
 		close(fd);
 		return -1;
 	}
-	g->keeper = fd;
-	return 0;
+	g->keeper = files_keep_fd(rf, fd, path);
+	return g->keeper < 0 ? -1 : 0;
 }
 
 int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
@@ -434,7 +434,7 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 	/* Our memory is our own since the fork: a keeper is here only if we
 	 * or an ancestor made it. One opened in another branch of the tree
 	 * can't be had: there the ghost is recreated (a separate copy). */
-	if (g->keeper < 0 && recreate(g, r->name, rf->who) < 0)
+	if (g->keeper < 0 && recreate(rf, g, r->name, rf->who) < 0)
 		return -1;
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", g->keeper);
 	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);

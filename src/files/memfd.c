@@ -21,6 +21,10 @@
 #include "pagemap.pb-c.h"
 #include "util/log.h"
 
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+
 #define MEMFD_PREFIX "/memfd:"
 #define MEMFD_PAGE 4096u
 /* pages-N.img ids of memfd contents, clear of the tasks' ids (1, 2, ...) */
@@ -63,16 +67,16 @@ static char *memfd_name(const char *path)
 	return strndup(name, n);
 }
 
-static struct dump_inode *add_inode(struct memfd_dump_state *s, const struct fd_facts *f, const char *what)
+/* The memfd open at src (a /proc link), named path in /proc. */
+static struct dump_inode *add_inode(struct memfd_dump_state *s, const char *path, const char *src,
+				    const struct stat *st, const char *what)
 {
-	char src[64];
 	struct dump_inode *n = realloc(s->in, (s->nr + 1) * sizeof(*n));
 	if (!n)
 		return NULL;
 	s->in = n;
 	struct dump_inode *d = &s->in[s->nr];
-	*d = (struct dump_inode){ .ino = f->st.st_ino, .id = s->nr + 1, .st = f->st };
-	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
+	*d = (struct dump_inode){ .ino = st->st_ino, .id = s->nr + 1, .st = *st };
 	d->fd = open(src, O_RDONLY | O_CLOEXEC);
 	if (d->fd < 0) {
 		pr_perror("%s: can't open the memfd to save it", what);
@@ -85,7 +89,7 @@ static struct dump_inode *add_inode(struct memfd_dump_state *s, const struct fd_
 		return NULL;
 	}
 	d->seals = seals;
-	if (!(d->name = memfd_name(f->path))) {
+	if (!(d->name = memfd_name(path))) {
 		close(d->fd);
 		return NULL;
 	}
@@ -93,35 +97,82 @@ static struct dump_inode *add_inode(struct memfd_dump_state *s, const struct fd_
 	return d;
 }
 
-static int memfd_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
+static struct dump_inode *find_inode(struct file_table *t, const char *path, const char *src,
+				     const struct stat *st, const char *what)
 {
-	char what[PATH_MAX + 64];
-	struct dump_inode *d = NULL;
-
-	snprintf(what, sizeof(what), "pid %d: fd %d (%s)", f->pid, f->fd, f->path);
 	if (!t->memfd && !(t->memfd = calloc(1, sizeof(*t->memfd))))
-		return -1;
-	for (int i = 0; i < t->memfd->nr && !d; i++)
-		if (t->memfd->in[i].ino == f->st.st_ino)
-			d = &t->memfd->in[i];
-	if (!d && !(d = add_inode(t->memfd, f, what)))
-		return -1;
+		return NULL;
+	for (int i = 0; i < t->memfd->nr; i++)
+		if (t->memfd->in[i].ino == st->st_ino)
+			return &t->memfd->in[i];
+	return add_inode(t->memfd, path, src, st, what);
+}
 
+static MemfdFileEntry *file_entry_new(uint32_t id, uint32_t flags, uint64_t pos, uint32_t inode_id)
+{
 	MemfdFileEntry *e = calloc(1, sizeof(*e));
 	FownEntry *fown = calloc(1, sizeof(*fown));
 	if (!e || !fown) {
 		free(e);
 		free(fown);
-		return -1;
+		return NULL;
 	}
 	memfd_file_entry__init(e);
 	fown_entry__init(fown);
-	e->id = fe->id;
-	e->flags = f->fi.flags & ~O_CLOEXEC;
-	e->pos = f->fi.pos;
+	e->id = id;
+	e->flags = flags & ~O_CLOEXEC;
+	e->pos = pos;
 	e->fown = fown;
-	e->inode_id = d->id;
-	fe->memfd = e;
+	e->inode_id = inode_id;
+	return e;
+}
+
+static int memfd_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
+{
+	char what[PATH_MAX + 64], src[64];
+
+	snprintf(what, sizeof(what), "pid %d: fd %d (%s)", f->pid, f->fd, f->path);
+	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
+	struct dump_inode *d = find_inode(t, f->path, src, &f->st, what);
+	if (!d || !(fe->memfd = file_entry_new(fe->id, f->fi.flags, f->fi.pos, d->id)))
+		return -1;
+	return 0;
+}
+
+/* Mappings of a memfd: one entry per inode and open mode, as for files. */
+int memfd_map_add(struct file_table *t, const char *path, const char *src, uint32_t flags, uint32_t *id)
+{
+	char what[PATH_MAX + 128];
+	struct stat st;
+
+	snprintf(what, sizeof(what), "mapping of %s (%s)", path, src);
+	if (stat(src, &st) < 0) {
+		pr_perror("%s: can't inspect the memfd", what);
+		return -1;
+	}
+	struct dump_inode *d = find_inode(t, path, src, &st, what);
+	if (!d)
+		return -1;
+	/* Restore maps after the seals are back, and this seal forbids new
+	 * writable shared mappings. */
+	if ((flags & O_ACCMODE) == O_RDWR && (d->seals & F_SEAL_FUTURE_WRITE)) {
+		pr_err("%s: the memfd is mapped shared and writable but sealed with F_SEAL_FUTURE_WRITE; "
+		       "stasis can't restore that", what);
+		return -1;
+	}
+	for (int i = 0; i < t->nr; i++) {
+		const MemfdFileEntry *m = t->e[i]->memfd;
+		if (m && m->inode_id == d->id && m->flags == flags && m->pos == 0) {
+			*id = m->id;
+			return 0;
+		}
+	}
+	FileEntry *fe = files_new_entry(t, FD_TYPES__MEMFD);
+	if (!fe || !(fe->memfd = file_entry_new(fe->id, flags, 0, d->id))) {
+		pr_err("out of memory");
+		return -1;
+	}
+	*id = fe->id;
 	return 0;
 }
 
@@ -365,7 +416,7 @@ static int fill_content(int dirfd, int fd, const MemfdInodeEntry *e)
 
 /* CRIU's convention: seals of only F_SEAL_SEAL mean sealing was never
  * allowed (what memfd_create without MFD_ALLOW_SEALING gives). */
-static int make_memfd(struct memfd_rst_state *s, const MemfdInodeEntry *e)
+static int make_memfd(struct rst_files *rf, struct memfd_rst_state *s, const MemfdInodeEntry *e)
 {
 	bool sealing = e->seals != F_SEAL_SEAL;
 	if (e->has_hugetlb_flag && e->hugetlb_flag) {
@@ -388,10 +439,10 @@ static int make_memfd(struct memfd_rst_state *s, const MemfdInodeEntry *e)
 		close(fd);
 		return -1;
 	}
-	return fd;
+	return files_keep_fd(rf, fd, e->name);
 }
 
-static int memfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
+static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
 {
 	struct memfd_rst_state *s = rf->memfd;
 	const MemfdFileEntry *m = fe->memfd;
@@ -411,10 +462,10 @@ static int memfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	}
 	/* Our memory is ours since the fork: a made memfd here was made by us
 	 * or an ancestor, and its fd is open in this process. */
-	if (s->made[i] < 0 && (s->made[i] = make_memfd(s, s->in[i])) < 0)
+	if (s->made[i] < 0 && (s->made[i] = make_memfd(rf, s, s->in[i])) < 0)
 		return -1;
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", s->made[i]);
-	int fd = open(self, (m->flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
+	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
 	if (fd < 0) {
 		pr_perror("%s: can't reopen memfd %s", rf->who, s->in[i]->name);
 		return -1;
@@ -425,6 +476,16 @@ static int memfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		return -1;
 	}
 	return fd;
+}
+
+static int memfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
+{
+	return open_with(rf, fe, fe->memfd ? fe->memfd->flags : 0);
+}
+
+int memfd_open_mapped(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
+{
+	return open_with(rf, fe, flags);
 }
 
 const struct fd_kind fd_kind_memfd = {

@@ -256,6 +256,25 @@ int reg_file_reopen(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 	return fd != -2 ? fd : reg_file_open(r, flags);
 }
 
+int reg_prepare_mapped(struct rst_files *rf, uint32_t id)
+{
+	const FileEntry *fe = files_find(rf, id);
+	int fd = -2;
+
+	if (!fe)
+		return 0;	/* reported where the mapping is restored */
+	snprintf(rf->who, sizeof(rf->who), "mapping of file %u", id);
+	if (fe->type == FD_TYPES__MEMFD)
+		fd = memfd_open_mapped(rf, fe, O_RDONLY);
+	else if (fe->reg)
+		fd = ghost_open(rf, fe->reg, O_RDONLY);
+	if (fd == -1)
+		return -1;
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
 static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 {
 	if (!fe->reg || !fe->reg->name) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <linux/sched.h>
 
+#include "image/vma.h"
 #include "restore/rst.h"
 #include "proc/proc.h"
 #include "util/log.h"
@@ -141,6 +142,13 @@ static int pool_open(struct rst_tree *tr, int idx)
 		for (int i = 0; i < tr->t[j].nr_fdinfo; i++)
 			if (pool_open_one(tr, tr->t[j].pid, tr->t[j].fdinfo[i]) < 0)
 				return -1;
+		/* files made for mappings (ghosts, memfds) are shared the same way */
+		for (size_t v = 0; tr->t[j].mm && v < tr->t[j].mm->n_vmas; v++) {
+			const VmaEntry *e = tr->t[j].mm->vmas[v];
+			if ((e->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) &&
+			    reg_prepare_mapped(&tr->files, e->shmid) < 0)
+				return -1;
+		}
 	}
 	return 0;
 }

@@ -115,22 +115,28 @@ test_memfd() {
 	fm_dump_restore memfd memfd.py
 }
 
-# A memfd mapped MAP_SHARED is refused clearly (not supported yet).
+# A memfd held only by mappings, shared by two processes and private.
 test_memfd_mapped() {
+	fm_dump_restore memfdmap memfd_map.py
+}
+
+# A memfd mapped shared and writable, then sealed F_SEAL_FUTURE_WRITE, can't
+# be mapped writable again: refused by name.
+test_memfd_future_write() {
 	local pid rc
 	start_prog mmfd "$PYTHON" -c '
-import os, mmap, time
-fd = os.memfd_create("mapped")
+import os, mmap, time, fcntl
+fd = os.memfd_create("fw", os.MFD_ALLOW_SEALING)
 os.ftruncate(fd, 8192)
 m = mmap.mmap(fd, 8192)
-m[0:5] = b"hello"
+fcntl.fcntl(fd, 1033, 0x10)   # F_ADD_SEALS F_SEAL_FUTURE_WRITE
 print("READY", flush=True)
 time.sleep(1000)'
 	pid=$PROG_PID
 	wait_ready mmfd "$pid" || return
 	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
-	[[ $rc != 0 ]] || { fail "a mapped memfd was dumped (not supported: must be refused)"; return; }
-	grep -q "memfd" "$T_LOG/dump.stderr" || { fail "the error does not name the memfd: $(error_message dump)"; return; }
+	[[ $rc != 0 ]] || { fail "a memfd mapped writable under F_SEAL_FUTURE_WRITE was dumped"; return; }
+	grep -q "F_SEAL_FUTURE_WRITE" "$T_LOG/dump.stderr" || { fail "the error does not explain: $(error_message dump)"; return; }
 	sleep 0.3
 	runs_freely "$pid" || fail "the program does not run on after the refused dump"
 }
@@ -260,6 +266,7 @@ fm_interop() {
 test_interop_ghost() { fm_interop ghost ghost.py "$T_FILES/ghost.dat" 100000; }
 test_interop_fifo() { fm_interop fifo fifo.py "$T_FILES/fifo"; }
 test_interop_memfd() { fm_interop memfd memfd.py; }
+test_interop_memfd_map() { fm_interop memfdmap memfd_map.py; }
 
 run_test files.ghost test_ghost_file
 run_test files.ghost_dir_gone test_ghost_dir_gone
@@ -269,6 +276,7 @@ run_test files.ghost_dir test_ghost_dir
 run_test files.fifo test_fifo
 run_test files.memfd test_memfd
 run_test files.memfd_mapped test_memfd_mapped
+run_test files.memfd_future_write test_memfd_future_write
 run_test files.external test_external_file
 run_test files.missing test_missing_file
 run_test files.replaced test_replaced_file
@@ -276,4 +284,5 @@ if [[ -n ${CRIU_BIN:-} ]]; then
 	run_test interop.criu_ghost test_interop_ghost
 	run_test interop.criu_fifo test_interop_fifo
 	run_test interop.criu_memfd test_interop_memfd
+	run_test interop.criu_memfd_map test_interop_memfd_map
 fi

@@ -412,7 +412,15 @@ static int recreate(struct rst_files *rf, struct rst_ghost *g, const char *path,
 		close(fd);
 		return -1;
 	}
-	g->keeper = files_keep_fd(rf, fd, path);
+	/* The keeper only reads: a file open for writing can't become a
+	 * task's executable (PR_SET_MM_MAP fails with EACCES). */
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	int ro = open(self, O_RDONLY | O_CLOEXEC);
+	if (ro < 0)
+		pr_perror("%s: can't reopen recreated deleted file %s", who, path);
+	close(fd);
+	g->keeper = files_keep_fd(rf, ro, path);
 	return g->keeper < 0 ? -1 : 0;
 }
 

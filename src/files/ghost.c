@@ -1,5 +1,6 @@
-/* Ghost files (see ghost.h). The whole content is kept in memory at dump,
- * which --ghost-limit bounds. */
+/* Ghost files (see ghost.h). The bytes are copied from an fd of ours on
+ * the file when the images are written, in chunks that skip holes, and
+ * on restore straight from the image into the recreated file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,13 +16,13 @@
 #include "image/magic.h"
 #include "util/log.h"
 
+#define COPY_BUF (64u << 10)
+
 struct ghost {
 	uint32_t id;		/* remap_id: names ghost-file-ID.img */
-	dev_t dev;
-	ino_t ino;
 	struct stat st;
-	uint8_t *buf;
-	size_t len;
+	int fd;			/* ours, open on the file until the images are written */
+	char *what;		/* names it in errors */
 };
 
 struct remap { uint32_t orig_id, remap_id; };
@@ -37,8 +38,6 @@ struct reg_dump_state {
 struct rst_ghost {
 	uint32_t id;
 	GhostFileEntry *e;
-	uint8_t *buf;
-	size_t len;
 	int keeper;		/* made here or by an ancestor before it forked */
 };
 
@@ -47,6 +46,7 @@ struct reg_rst_state {
 	int nr_remaps;
 	struct rst_ghost *g;
 	int nr_g;
+	int dirfd;		/* the images, for the bytes */
 };
 
 /* ---- dump ---- */
@@ -68,28 +68,6 @@ static int add_remap(struct reg_dump_state *s, uint32_t orig_id, uint32_t remap_
 	return 0;
 }
 
-static int read_content(int fd, struct ghost *g, const char *what)
-{
-	size_t size = g->st.st_size;
-	g->buf = malloc(size ? size : 1);
-	if (!g->buf) {
-		pr_err("%s: no memory for its %zu bytes", what, size);
-		return -1;
-	}
-	while (g->len < size) {
-		ssize_t n = pread(fd, g->buf + g->len, size - g->len, g->len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			pr_err("%s: can't read its bytes at offset %zu: %s", what, g->len,
-			       n < 0 ? strerror(errno) : "file shrank");
-			return -1;
-		}
-		g->len += n;
-	}
-	return 0;
-}
-
 int ghost_save(struct file_table *t, const struct opts *o, const char *src, const struct stat *st,
 	       uint32_t file_id, const char *what)
 {
@@ -97,12 +75,14 @@ int ghost_save(struct file_table *t, const struct opts *o, const char *src, cons
 	if (!s)
 		return -1;
 	for (int i = 0; i < s->nr_g; i++)
-		if (s->g[i].dev == st->st_dev && s->g[i].ino == st->st_ino)
+		if (s->g[i].st.st_dev == st->st_dev && s->g[i].st.st_ino == st->st_ino)
 			return add_remap(s, file_id, s->g[i].id);
 
-	if ((unsigned long long)st->st_size > o->ghost_limit) {
-		pr_err("%s is deleted and %lld bytes, more than the ghost limit of %llu bytes; "
-		       "raise it with --ghost-limit SIZE", what, (long long)st->st_size, o->ghost_limit);
+	/* As CRIU: the space the file takes (holes are not saved). */
+	unsigned long long used = (unsigned long long)st->st_blocks * 512;
+	if (used > o->ghost_limit) {
+		pr_err("%s is deleted and takes %llu bytes, more than the ghost limit of %llu bytes; "
+		       "raise it with --ghost-limit SIZE", what, used, o->ghost_limit);
 		return -1;
 	}
 	struct ghost *n = realloc(s->g, (s->nr_g + 1) * sizeof(*n));
@@ -110,18 +90,15 @@ int ghost_save(struct file_table *t, const struct opts *o, const char *src, cons
 		return -1;
 	s->g = n;
 	struct ghost *g = &s->g[s->nr_g];
-	*g = (struct ghost){ .id = s->nr_g + 1, .dev = st->st_dev, .ino = st->st_ino, .st = *st };
-
-	/* Through /proc the fd's file opens for reading whatever its mode. */
-	int fd = open(src, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	*g = (struct ghost){ .id = s->nr_g + 1, .st = *st };
+	/* Through /proc the file opens for reading whatever the fd's mode. */
+	g->fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (g->fd < 0) {
 		pr_perror("%s: can't open it to save its bytes", what);
 		return -1;
 	}
-	int ret = read_content(fd, g, what);
-	close(fd);
-	if (ret < 0) {
-		free(g->buf);
+	if (!(g->what = strdup(what))) {
+		close(g->fd);
 		return -1;
 	}
 	s->nr_g++;
@@ -134,6 +111,58 @@ bool ghost_is_remapped(const struct file_table *t, uint32_t file_id)
 		if (t->reg->r[i].orig_id == file_id)
 			return true;
 	return false;
+}
+
+static int copy_range(struct img *img, const struct ghost *g, uint8_t *buf, uint64_t off, uint64_t len)
+{
+	while (len) {
+		size_t want = len < COPY_BUF ? len : COPY_BUF;
+		ssize_t n = pread(g->fd, buf, want, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			pr_err("%s: can't read its bytes at offset %llu: %s", g->what,
+			       (unsigned long long)off, n < 0 ? strerror(errno) : "the file shrank");
+			return -1;
+		}
+		if (img_write_raw(img, buf, n) < 0)
+			return -1;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* The data of the file as (chunk entry, bytes) pairs, holes left out. */
+static int write_chunks(struct img *img, const struct ghost *g)
+{
+	uint64_t size = g->st.st_size, off = 0;
+	uint8_t *buf = malloc(COPY_BUF);
+	int ret = 0;
+
+	if (!buf)
+		return -1;
+	while (off < size && ret == 0) {
+		off_t data = lseek(g->fd, off, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break;		/* a hole to the end */
+		if (data < 0)
+			data = off;	/* no hole support: all data */
+		if ((uint64_t)data >= size)
+			break;
+		off_t hole = lseek(g->fd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > size)
+			hole = size;
+		GhostChunkEntry c = GHOST_CHUNK_ENTRY__INIT;
+		c.off = data;
+		c.len = hole - data;
+		ret = img_write(img, &c.base);
+		if (ret == 0)
+			ret = copy_range(img, g, buf, c.off, c.len);
+		off = hole;
+	}
+	free(buf);
+	return ret;
 }
 
 static int write_ghost(int dirfd, const struct ghost *g)
@@ -157,14 +186,14 @@ static int write_ghost(int dirfd, const struct ghost *g)
 	e.atim = &atim;
 	e.mtim = &mtim;
 	e.has_chunks = 1;
-	e.chunks = 0;	/* the bytes follow, whole */
+	e.chunks = 1;
 	e.has_size = 1;
-	e.size = g->len;
+	e.size = g->st.st_size;
 
 	snprintf(name, sizeof(name), "ghost-file-%x.img", g->id);
 	if (img_create(dirfd, &img, name, GHOST_FILE_MAGIC) < 0)
 		return -1;
-	if (img_write(&img, &e.base) < 0 || img_write_raw(&img, g->buf, g->len) < 0) {
+	if (img_write(&img, &e.base) < 0 || write_chunks(&img, g) < 0) {
 		img_abort(&img);
 		return -1;
 	}
@@ -202,8 +231,10 @@ void ghost_free(struct file_table *t)
 	struct reg_dump_state *s = t->reg;
 	if (!s)
 		return;
-	for (int i = 0; i < s->nr_g; i++)
-		free(s->g[i].buf);
+	for (int i = 0; i < s->nr_g; i++) {
+		close(s->g[i].fd);
+		free(s->g[i].what);
+	}
 	free(s->g);
 	free(s->r);
 	free(s);
@@ -211,43 +242,6 @@ void ghost_free(struct file_table *t)
 }
 
 /* ---- restore ---- */
-
-/* The bytes after the entry: to the end of the image, or in chunks. */
-static int load_bytes(struct img *img, struct rst_ghost *g)
-{
-	const GhostFileEntry *e = g->e;
-	uint64_t size = e->has_size ? e->size : 0;
-	struct stat st;
-
-	if (!e->has_size) {
-		off_t at = lseek(img->fd, 0, SEEK_CUR);
-		if (at < 0 || fstat(img->fd, &st) < 0)
-			return -1;
-		size = st.st_size - at;
-	}
-	if (size > (1ULL << 40) || !(g->buf = calloc(1, size ? size : 1))) {
-		pr_err("image %s: can't hold a ghost file of %llu bytes", img->name,
-		       (unsigned long long)size);
-		return -1;
-	}
-	g->len = size;
-	if (!e->chunks)
-		return img_read_raw(img, g->buf, size);
-	GhostChunkEntry *c;
-	int ret;
-	while ((ret = img_read(img, &ghost_chunk_entry__descriptor, (ProtobufCMessage **)&c)) == 1) {
-		uint64_t off = c->off, len = c->len;
-		img_free(c);
-		if (off > size || len > size - off) {
-			pr_err("image %s: chunk %llu+%llu outside the file's %llu bytes", img->name,
-			       (unsigned long long)off, (unsigned long long)len, (unsigned long long)size);
-			return -1;
-		}
-		if (img_read_raw(img, g->buf + off, len) < 0)
-			return -1;
-	}
-	return ret;
-}
 
 static int load_ghost(struct reg_rst_state *s, int dirfd, uint32_t id)
 {
@@ -267,15 +261,15 @@ static int load_ghost(struct reg_rst_state *s, int dirfd, uint32_t id)
 	if (img_open(dirfd, &img, name, GHOST_FILE_MAGIC, false) < 0)
 		return -1;
 	int ret = img_read_one(&img, &ghost_file_entry__descriptor, (ProtobufCMessage **)&g->e);
-	if (ret >= 0 && !S_ISREG(g->e->mode)) {
-		pr_err("image %s: only deleted regular files can be restored (mode %o)", name, g->e->mode);
-		ret = -1;
-	}
-	if (ret >= 0)
-		ret = load_bytes(&img, g);
 	img_close(&img);
-	s->nr_g++;	/* even half loaded: unload frees it */
-	return ret < 0 ? -1 : 0;
+	if (ret < 0)
+		return -1;
+	s->nr_g++;
+	if (!S_ISREG(g->e->mode)) {
+		pr_err("image %s: only deleted regular files can be restored (mode %o)", name, g->e->mode);
+		return -1;
+	}
+	return 0;
 }
 
 int ghost_load(struct rst_files *rf, int dirfd)
@@ -283,6 +277,7 @@ int ghost_load(struct rst_files *rf, int dirfd)
 	struct reg_rst_state *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -1;
+	s->dirfd = -1;
 	rf->reg = s;
 	if (img_load_all(dirfd, "remap-fpath.img", REMAP_FPATH_MAGIC, true,
 			 &remap_file_path_entry__descriptor, (void ***)&s->remaps, &s->nr_remaps) < 0)
@@ -298,6 +293,10 @@ int ghost_load(struct rst_files *rf, int dirfd)
 		if (load_ghost(s, dirfd, r->remap_id) < 0)
 			return -1;
 	}
+	if (s->nr_g && (s->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		pr_perror("can't keep the images directory for the ghost files");
+		return -1;
+	}
 	return 0;
 }
 
@@ -309,28 +308,95 @@ void ghost_unload(struct rst_files *rf)
 	for (int i = 0; i < s->nr_remaps; i++)
 		img_free(s->remaps[i]);
 	free(s->remaps);
-	for (int i = 0; i < s->nr_g; i++) {
+	for (int i = 0; i < s->nr_g; i++)
 		if (s->g[i].e)
 			img_free(s->g[i].e);
-		free(s->g[i].buf);
-	}
 	free(s->g);
+	if (s->dirfd >= 0)
+		close(s->dirfd);
 	free(s);
 	rf->reg = NULL;
 }
 
-static int write_all(int fd, const uint8_t *buf, size_t len)
+static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
 {
 	while (len) {
-		ssize_t n = write(fd, buf, len);
+		ssize_t n = pwrite(fd, buf, len, off);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
+		if (n <= 0)
 			return -1;
 		buf += n;
 		len -= n;
+		off += n;
 	}
 	return 0;
+}
+
+/* len bytes of the image (to its end if len is -1) into fd at off. */
+static int copy_out(struct img *img, int fd, uint8_t *buf, uint64_t off, uint64_t len)
+{
+	while (len) {
+		size_t want = len < COPY_BUF ? len : COPY_BUF;
+		ssize_t n = read(img->fd, buf, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (n == 0 && len != (uint64_t)-1)) {
+			pr_err("image %s is truncated", img->name);
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+		if (pwrite_all(fd, buf, n, off) < 0) {
+			pr_perror("can't write the bytes of image %s", img->name);
+			return -1;
+		}
+		off += n;
+		if (len != (uint64_t)-1)
+			len -= n;
+	}
+	return 0;
+}
+
+/* The bytes of ghost g into fd: whole or in chunks, as the image has them. */
+static int fill_bytes(int dirfd, const struct rst_ghost *g, int fd)
+{
+	char name[64];
+	struct img img;
+	GhostFileEntry *e;
+	GhostChunkEntry *c;
+	uint64_t size = g->e->has_size ? g->e->size : 0;
+	uint8_t *buf = malloc(COPY_BUF);
+	int ret;
+
+	snprintf(name, sizeof(name), "ghost-file-%x.img", g->id);
+	if (!buf || img_open(dirfd, &img, name, GHOST_FILE_MAGIC, false) < 0) {
+		free(buf);
+		return -1;
+	}
+	ret = img_read_one(&img, &ghost_file_entry__descriptor, (ProtobufCMessage **)&e);
+	if (ret >= 0)
+		img_free(e);
+	if (ret >= 0 && !g->e->chunks)
+		ret = copy_out(&img, fd, buf, 0, (uint64_t)-1);
+	else if (ret >= 0) {
+		while ((ret = img_read(&img, &ghost_chunk_entry__descriptor, (ProtobufCMessage **)&c)) == 1) {
+			uint64_t off = c->off, len = c->len;
+			img_free(c);
+			if (off > size || len > size - off) {
+				pr_err("image %s: chunk %llu+%llu outside the file's %llu bytes", name,
+				       (unsigned long long)off, (unsigned long long)len,
+				       (unsigned long long)size);
+				ret = -1;
+				break;
+			}
+			if ((ret = copy_out(&img, fd, buf, off, len)) < 0)
+				break;
+		}
+	}
+	img_close(&img);
+	free(buf);
+	return ret < 0 ? -1 : 0;
 }
 
 static int create_excl(const char *path)
@@ -388,22 +454,22 @@ static int recreate(struct rst_files *rf, struct rst_ghost *g, const char *path,
 	int fd = create_at(who, path, g->id, made, sizeof(made));
 	if (fd < 0)
 		return -1;
-	int ret = write_all(fd, g->buf, g->len);
-	if (ret == 0 && (uint64_t)g->len < e->size)
-		ret = ftruncate(fd, e->size);
-	if (ret == 0)
-		ret = fchown(fd, e->uid, e->gid);
-	if (ret == 0)
-		ret = fchmod(fd, e->mode & 07777);
+	int ret = fill_bytes(rf->reg->dirfd, g, fd);
+	if (ret < 0)
+		pr_err("%s: can't fill recreated deleted file %s", who, made);
+	else if ((e->has_size && ftruncate(fd, e->size) < 0) || fchown(fd, e->uid, e->gid) < 0 ||
+		 fchmod(fd, e->mode & 07777) < 0) {
+		pr_perror("%s: can't give recreated deleted file %s its size, owner and mode", who, made);
+		ret = -1;
+	}
 	if (ret == 0 && e->atim && e->mtim) {
 		struct timespec ts[2] = {
 			{ e->atim->tv_sec, e->atim->tv_usec * 1000 },
 			{ e->mtim->tv_sec, e->mtim->tv_usec * 1000 },
 		};
-		ret = futimens(fd, ts);
+		if (futimens(fd, ts) < 0)
+			pr_warn("%s: can't give recreated deleted file %s its times: %m", who, made);
 	}
-	if (ret < 0)
-		pr_perror("%s: can't fill recreated deleted file %s", who, made);
 	if (unlink(made) < 0 && ret == 0) {
 		pr_perror("%s: can't unlink recreated deleted file %s", who, made);
 		ret = -1;
@@ -440,8 +506,8 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 	if (!g)
 		return -2;
 	/* Our memory is our own since the fork: a keeper is here only if we
-	 * or an ancestor made it. One opened in another branch of the tree
-	 * can't be had: there the ghost is recreated (a separate copy). */
+	 * or an ancestor made it. The root's file pool opens every file and
+	 * mapped ghost of the tree first, so that is the usual case. */
 	if (g->keeper < 0 && recreate(rf, g, r->name, rf->who) < 0)
 		return -1;
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", g->keeper);

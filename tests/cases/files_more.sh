@@ -38,6 +38,46 @@ test_ghost_dir_gone() {
 	[[ -z $(ls -A "$T_FILES") ]] || fail "left behind in $T_FILES: $(ls -A "$T_FILES")"
 }
 
+# A sparse deleted file, far bigger than --ghost-limit but with little
+# data: saved without its holes (the limit counts the space it takes).
+test_ghost_sparse() {
+	start_prog sparse "$PYTHON" -c '
+import os, signal, sys, time
+path = sys.argv[1]
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+os.pwrite(fd, b"head" * 1000, 0)
+os.pwrite(fd, b"middle" * 1000, 40 << 20)
+os.ftruncate(fd, 64 << 20)
+os.unlink(path)
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+st = os.fstat(fd)
+err = None
+if st.st_size != 64 << 20 or st.st_nlink != 0:
+    err = "size %d nlink %d" % (st.st_size, st.st_nlink)
+elif os.pread(fd, 4000, 0) != b"head" * 1000 or os.pread(fd, 6000, 40 << 20) != b"middle" * 1000:
+    err = "the data is not back"
+elif os.pread(fd, 65536, 20 << 20) != bytes(65536):
+    err = "the hole is not zeros"
+print("FAIL: " + err if err else "PASS", flush=True)' "$T_FILES/sparse.dat"
+	local pid=$PROG_PID exe
+	wait_ready sparse "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	local bytes
+	bytes=$(du -cb "$T_WORK/img"/ghost-file-*.img | tail -n1 | cut -f1)
+	((bytes < 1048576)) || { fail "the sparse file's ghost image is $bytes bytes"; return; }
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output sparse
+}
+
 # (2) Over --ghost-limit the dump fails, naming the file and the option,
 # and the program runs on; a higher limit then lets it through.
 test_ghost_limit() {
@@ -270,6 +310,7 @@ test_interop_memfd_map() { fm_interop memfdmap memfd_map.py; }
 
 run_test files.ghost test_ghost_file
 run_test files.ghost_dir_gone test_ghost_dir_gone
+run_test files.ghost_sparse test_ghost_sparse
 run_test files.ghost_limit test_ghost_limit
 run_test files.ghost_mapped test_ghost_mapped
 run_test files.ghost_dir test_ghost_dir

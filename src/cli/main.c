@@ -49,6 +49,8 @@ static void usage(FILE *f)
 "  -l, --file-locks        dump and restore file locks (flock, POSIX)\n"
 "      --action-script PATH  run PATH at each stage of dump and restore, with\n"
 "                          CRTOOLS_SCRIPT_ACTION set to the stage (repeatable)\n"
+"      --ghost-limit SIZE  dump: largest deleted-but-open file to save (bytes,\n"
+"                          or with K, M, G; default 1M)\n"
 "      --new-pidns         restore: into a new pid namespace whose init is stasis,\n"
 "                          so the old pids are always free (clones side by side)\n"
 "      --address SOCK      service: the unix socket to serve on\n"
@@ -59,7 +61,7 @@ static void usage(FILE *f)
 }
 
 enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERIT_FD, OPT_EXTERNAL,
-       OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT };
+       OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT };
 
 static int parse_verbosity(const char *arg, int *level)
 {
@@ -115,6 +117,25 @@ static int add_string(const char ***v, int *n, const char *s)
 	return 0;
 }
 
+/* A size in bytes, with an optional K, M or G suffix (as CRIU). */
+static int parse_size(const char *arg, unsigned long long *size)
+{
+	char *end;
+	unsigned long long v = strtoull(arg, &end, 10);
+	int shift = 0;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	}
+	if (!*arg || *end || arg[0] == '-' || v > (~0ULL >> shift)) {
+		fprintf(stderr, "Error: bad size '%s' (want bytes, or a number with K, M or G)\n", arg);
+		return -1;
+	}
+	*size = v << shift;
+	return 0;
+}
+
 /* --ext-unix-sk alone allows every external peer; =INO one socket. */
 static int parse_ext_unix_sk(const char *arg, struct opts *o)
 {
@@ -155,6 +176,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "address", required_argument, NULL, OPT_ADDRESS },
 		{ "action-script", required_argument, NULL, OPT_ACTION_SCRIPT },
 		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+		{ "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -163,6 +185,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 	o->log_level = LOG_WARN;
 	o->socket_mode = -1;
+	o->ghost_limit = 1 << 20;
 	while ((c = getopt_long(argc, argv, "t:D:W:o:v::Rjdlh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': if (parse_pid(optarg, &o->pid) < 0) return -1; break;
@@ -202,6 +225,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->socket_mode = m;
 			break;
 		}
+		case OPT_GHOST_LIMIT: if (parse_size(optarg, &o->ghost_limit) < 0) return -1; break;
 		case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: return -1;	/* getopt named the bad option */

@@ -49,6 +49,7 @@ struct opts {
 	gid_t client_gid;
 	gid_t *client_groups;
 	int nr_client_groups;
+	unsigned long long ghost_limit;	/* --ghost-limit: largest deleted file saved */
 };
 
 #endif

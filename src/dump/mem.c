@@ -388,15 +388,12 @@ static bool is_anon(const struct proc_vma *v)
 }
 
 /* The file behind a mapping must still be at its path, or we could not
- * map it again. */
+ * map it again; 1 if it was deleted (then its bytes are saved). */
 static int check_mapped_file(struct dump_ctx *dc, const struct proc_vma *v)
 {
 	struct stat st;
-	if (strstr(v->path, " (deleted)")) {
-		pr_err("pid %d: mapping %#lx-%#lx is of a deleted file (%s); not supported yet",
-		       dc->pid, (unsigned long)v->start, (unsigned long)v->end, v->path);
-		return -1;
-	}
+	if (strstr(v->path, " (deleted)"))
+		return 1;	/* saved whole, as a ghost file */
 	if (stat(v->path, &st) < 0 || st.st_ino != v->ino || st.st_dev != v->dev) {
 		pr_err("pid %d: mapped file %s was replaced or moved since it was mapped", dc->pid, v->path);
 		return -1;
@@ -467,12 +464,20 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 		       (unsigned long)v->start);
 		return -1;
 	}
-	if (check_mapped_file(dc, v) < 0)
+	bool memfd = !strncmp(v->path, "/memfd:", 7);
+	int deleted = memfd ? 0 : check_mapped_file(dc, v);
+	if (deleted < 0)
 		return -1;
 	uint32_t id, oflags = (v->shared && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
-	if (reg_file_add(dc->files, v->path, oflags, 0, &id) < 0)
+	char src[96];
+	snprintf(src, sizeof(src), "/proc/%d/map_files/%lx-%lx", dc->pid, (unsigned long)v->start,
+		 (unsigned long)v->end);
+	if (memfd ? memfd_map_add(dc->files, v->path, src, oflags, &id) < 0 :
+	    deleted ? reg_ghost_add(dc->files, dc->o, v->path, src, oflags, &id) < 0 :
+		      reg_file_add(dc->files, v->path, oflags, 0, &id) < 0)
 		return -1;
-	e->status = VMA_AREA_REGULAR | (v->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE);
+	e->status = VMA_AREA_REGULAR | (v->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE) |
+		    (memfd ? VMA_AREA_MEMFD : 0);
 	e->shmid = id;
 	e->pgoff = v->pgoff;
 	e->has_fdflags = 1;
@@ -537,7 +542,8 @@ static int fill_mm_fields(struct dump_ctx *dc, MmEntry *mm)
 		return -1;
 	}
 	exe[n] = 0;
-	if (reg_file_add(dc->files, exe, O_RDONLY, 0, &mm->exe_file_id) < 0)
+	if (strstr(exe, " (deleted)") ? reg_ghost_add(dc->files, dc->o, exe, link, O_RDONLY, &mm->exe_file_id) < 0 :
+					reg_file_add(dc->files, exe, O_RDONLY, 0, &mm->exe_file_id) < 0)
 		return -1;
 	return read_auxv(dc, mm);
 }

@@ -14,7 +14,8 @@
 #include "util/log.h"
 
 static const struct fd_kind *const fd_kinds[] = { &fd_kind_reg, &fd_kind_tty, &fd_kind_pipe,
-	&fd_kind_eventfd, &fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_epoll };
+	&fd_kind_eventfd, &fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_epoll,
+	&fd_kind_fifo, &fd_kind_memfd };
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
 
 FileEntry *files_new_entry(struct file_table *t, FdTypes type)
@@ -268,4 +269,15 @@ bool files_inherit_name(const FileEntry *fe, char *buf, size_t len)
 {
 	const struct fd_kind *kind = fd_kind_of(fe->type);
 	return kind && kind->inherit_name && kind->inherit_name(fe, buf, len);
+}
+
+int files_keep_fd(const struct rst_files *rf, int fd, const char *what)
+{
+	if (fd < 0 || fd >= rf->keep_base)
+		return fd;
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, rf->keep_base);
+	if (high < 0)
+		pr_perror("can't move the fd of %s above %d", what, rf->keep_base);
+	close(fd);
+	return high;
 }

@@ -44,6 +44,9 @@ struct file_table {
 	int nr_pipes;
 	struct dumped_lock *locks;	/* locks.c: filelocks.img entries */
 	int nr_locks;
+	struct reg_dump_state *reg;	/* reg.c: ghosts (deleted files) */
+	struct fifo_dump_state *fifo;	/* fifo.c: unread bytes */
+	struct memfd_dump_state *memfd;	/* memfd.c: inodes and contents */
 };
 
 /* What /proc and fstat tell about one fd of the dumped task. */
@@ -77,7 +80,18 @@ struct rst_files {
 	/* during files_after_install: the fds of the process (its fdinfo) */
 	FdinfoEntry *const *task_fdi;
 	int task_nr_fdi;
+	char who[64];			/* "fd N of pid P" being opened, for messages */
+	int keep_base;			/* fds from here up are clear of the pool and
+					 * service fds: for the fds kinds keep open */
+	struct reg_rst_state *reg;	/* reg.c: ghosts to recreate */
+	struct fifo_rst_state *fifo;	/* fifo.c: bytes, fifos opened */
+	struct memfd_rst_state *memfd;	/* memfd.c: inodes, memfds made */
 };
+
+/* An fd a kind keeps for later opens (a recreated ghost, a FIFO, a made
+ * memfd), moved where the fds of the image and of the restore can't land
+ * on it; -1 (reported) on failure, fd closed either way. */
+int files_keep_fd(const struct rst_files *rf, int fd, const char *what);
 
 /* One kind of fd. Only owns, dump and open are required. Entries of
  * files.img are built from separately malloc'ed parts, so one
@@ -111,6 +125,7 @@ struct fd_kind {
 
 extern const struct fd_kind fd_kind_reg, fd_kind_tty, fd_kind_pipe;
 extern const struct fd_kind fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_epoll;
+extern const struct fd_kind fd_kind_fifo, fd_kind_memfd;
 
 /* Table side. */
 FileEntry *files_new_entry(struct file_table *t, FdTypes type);
@@ -120,6 +135,19 @@ void files_free(struct file_table *t);
 /* Adds a regular file by path (used for exe, cwd, root, mapped files). */
 int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, uint32_t *id);
 int reg_file_open(const RegFileEntry *r, uint32_t flags_override);
+/* A deleted file (path ends in " (deleted)") mapped or executed, saved with
+ * its bytes; src is a /proc link that opens it. */
+int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, const char *src,
+		  uint32_t flags, uint32_t *id);
+/* reg_file_open, recreating the file first if it was saved deleted. */
+int reg_file_reopen(struct rst_files *rf, const RegFileEntry *r, uint32_t flags);
+/* Restore: file id is mapped; if it is made rather than reopened (a ghost,
+ * a memfd), make it now so that the processes forked next share it. */
+int reg_prepare_mapped(struct rst_files *rf, uint32_t id);
+/* Restore: opens memfd file entry fe (made once) with flags, for a mapping. */
+int memfd_open_mapped(struct rst_files *rf, const FileEntry *fe, uint32_t flags);
+/* Dump: a memfd mapped at src (/proc/PID/map_files/...); its file id. */
+int memfd_map_add(struct file_table *t, const char *path, const char *src, uint32_t flags, uint32_t *id);
 
 /* Dump every fd of the task: files.img entries + fdinfo-ID.img. */
 int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int dirfd, uint32_t files_id);

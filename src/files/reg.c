@@ -9,12 +9,20 @@
 #include <unistd.h>
 
 #include "files/files.h"
+#include "files/ghost.h"
 #include "util/log.h"
 
 #define MEM_MAJOR 1	/* /dev/null, /dev/zero, /dev/full, /dev/[u]random */
 
+static bool is_memfd_path(const char *path)
+{
+	return !strncmp(path, "/memfd:", 7);
+}
+
 static bool reg_owns(const struct fd_facts *f)
 {
+	if (is_memfd_path(f->path))
+		return false;	/* memfd.c */
 	return S_ISREG(f->st.st_mode) || S_ISDIR(f->st.st_mode) ||
 	       (S_ISCHR(f->st.st_mode) && major(f->st.st_rdev) == MEM_MAJOR);
 }
@@ -46,27 +54,78 @@ static RegFileEntry *reg_entry_new(uint32_t id, const char *path, uint32_t flags
 	return r;
 }
 
+/* CRIU's name of a file for --external and --inherit-fd. */
+static void external_name(const struct fd_facts *f, char *buf, size_t len)
+{
+	snprintf(buf, len, "file[%x:%llx]", f->fi.mnt_id, (unsigned long long)f->st.st_ino);
+}
+
+static bool is_external(const struct opts *o, const char *name)
+{
+	for (int i = 0; i < o->nr_external; i++)
+		if (!strcmp(o->external[i], name))
+			return true;
+	return false;
+}
+
+/* The path must still name the open file, or restore would open another
+ * one (the file was moved and something else put at its path, or a mount
+ * now hides it). */
+static int check_path_names_fd(const struct fd_facts *f)
+{
+	struct stat st;
+	if (stat(f->path, &st) == 0 && st.st_dev == f->st.st_dev && st.st_ino == f->st.st_ino)
+		return 0;
+	pr_err("pid %d: fd %d: path %s no longer names the open file (it was moved or replaced, "
+	       "or is hidden by a mount); give it with --external file[%x:%llx] and restore with --inherit-fd",
+	       f->pid, f->fd, f->path, f->fi.mnt_id, (unsigned long long)f->st.st_ino);
+	return -1;
+}
+
 static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
 {
-	if (path_is_deleted(f->path)) {
-		pr_err("pid %d: fd %d refers to a deleted file (%s); deleted files are not supported yet",
-		       f->pid, f->fd, f->path);
+	char path[PATH_MAX], ext[64], src[64], what[PATH_MAX + 64];
+	bool deleted = path_is_deleted(f->path);
+
+	snprintf(path, sizeof(path), "%s", f->path);
+	if (deleted)
+		path[strlen(path) - (sizeof(deleted_suffix) - 1)] = 0;
+	external_name(f, ext, sizeof(ext));
+	bool external = is_external(o, ext);
+	snprintf(what, sizeof(what), "pid %d: fd %d (%s)", f->pid, f->fd, f->path);
+
+	if (!external && f->path[0] != '/') {
+		pr_err("%s has no reachable path", what);
 		return -1;
 	}
-	if (f->path[0] != '/') {
-		pr_err("pid %d: fd %d has no reachable path (%s)", f->pid, f->fd, f->path);
+	if (!external && deleted && !S_ISREG(f->st.st_mode)) {
+		pr_err("%s is a deleted %s: stasis can only save deleted regular files "
+		       "(or give it with --external %s)", what,
+		       S_ISDIR(f->st.st_mode) ? "directory" : "device", ext);
 		return -1;
 	}
-	fe->reg = reg_entry_new(fe->id, f->path, f->fi.flags, f->fi.pos);
+	if (!external && !deleted && check_path_names_fd(f) < 0)
+		return -1;
+	/* An external file is found by its file[...] name on restore (its
+	 * path may be gone), as CRIU records it. */
+	fe->reg = reg_entry_new(fe->id, external ? ext : path, f->fi.flags, f->fi.pos);
 	if (!fe->reg)
 		return -1;
-	fe->reg->has_mnt_id = f->fi.mnt_id >= 0;
-	fe->reg->mnt_id = f->fi.mnt_id;
+	/* No mnt_id: as CRIU, which records it only when it dumps mount
+	 * namespaces, and otherwise looks the mount up and fails (ghosts). */
 	fe->reg->has_size = S_ISREG(f->st.st_mode);
 	fe->reg->size = f->st.st_size;
 	fe->reg->has_mode = 1;
 	fe->reg->mode = f->st.st_mode;
-	return 0;
+	if (external) {
+		fe->reg->has_ext = 1;
+		fe->reg->ext = 1;
+		return 0;
+	}
+	if (!deleted)
+		return 0;
+	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
+	return ghost_save(t, o, src, &f->st, fe->id, what);
 }
 
 int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, uint32_t *id)
@@ -76,13 +135,13 @@ int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_
 	for (int i = 0; i < t->nr; i++) {
 		RegFileEntry *r = t->e[i]->reg;
 		if (r && t->e[i]->type == FD_TYPES__REG && !strcmp(r->name, path) &&
-		    r->flags == flags && r->pos == pos) {
+		    r->flags == flags && r->pos == pos && !ghost_is_remapped(t, r->id)) {
 			*id = r->id;
 			return 0;
 		}
 	}
 	if (path_is_deleted(path)) {
-		pr_err("%s is deleted; deleted files are not supported yet", path);
+		pr_err("%s is deleted: stasis can't restore a deleted working or root directory", path);
 		return -1;
 	}
 	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);
@@ -94,20 +153,126 @@ int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_
 	return 0;
 }
 
-int reg_file_open(const RegFileEntry *r, uint32_t flags)
+int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, const char *src,
+		  uint32_t flags, uint32_t *id)
+{
+	char name[PATH_MAX], what[PATH_MAX + 128];
+	struct stat st;
+
+	snprintf(what, sizeof(what), "%s (mapped or executed: %s)", path, src);
+	if (stat(src, &st) < 0) {
+		pr_perror("can't inspect deleted file %s (through %s)", path, src);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		pr_err("%s is deleted and not a regular file; stasis can't save it", path);
+		return -1;
+	}
+	snprintf(name, sizeof(name), "%s", path);
+	if (path_is_deleted(name))
+		name[strlen(name) - (sizeof(deleted_suffix) - 1)] = 0;
+	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);
+	if (!fe || !(fe->reg = reg_entry_new(fe->id, name, flags, 0))) {
+		pr_err("out of memory");
+		return -1;
+	}
+	fe->reg->has_size = 1;
+	fe->reg->size = st.st_size;
+	fe->reg->has_mode = 1;
+	fe->reg->mode = st.st_mode;
+	*id = fe->id;
+	return ghost_save(t, o, src, &st, fe->id, what);
+}
+
+static const char *type_name(mode_t m)
+{
+	if (S_ISREG(m)) return "a regular file";
+	if (S_ISDIR(m)) return "a directory";
+	if (S_ISCHR(m)) return "a character device";
+	if (S_ISFIFO(m)) return "a FIFO";
+	if (S_ISLNK(m)) return "a symlink";
+	return "a special file";
+}
+
+/* The file at the path must still be the kind of file that was open, and
+ * long enough for the saved position. */
+static int check_reopened(int fd, const RegFileEntry *r, const char *who)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		pr_perror("%s: can't stat reopened %s", who, r->name);
+		return -1;
+	}
+	if (r->has_mode && (st.st_mode & S_IFMT) != (r->mode & S_IFMT)) {
+		pr_err("%s: %s was %s at dump and is now %s", who, r->name, type_name(r->mode),
+		       type_name(st.st_mode));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	if (r->pos > (uint64_t)st.st_size) {
+		pr_err("%s: %s is now %lld bytes, shorter than the saved offset %llu (it was %llu bytes)",
+		       who, r->name, (long long)st.st_size, (unsigned long long)r->pos,
+		       (unsigned long long)r->size);
+		return -1;
+	}
+	if (r->has_size && r->size != (uint64_t)st.st_size)
+		pr_warn("%s is now %lld bytes, it was %llu at dump", r->name, (long long)st.st_size,
+			(unsigned long long)r->size);
+	return 0;
+}
+
+/* who names the user of the file in messages. */
+static int reopen(const RegFileEntry *r, uint32_t flags, const char *who)
 {
 	flags &= ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
 	int fd = open(r->name, flags | O_NOCTTY, 0);
 	if (fd < 0) {
-		pr_perror("can't reopen %s", r->name);
+		pr_perror("%s: can't reopen %s", who, r->name);
+		return -1;
+	}
+	if (check_reopened(fd, r, who) < 0) {
+		close(fd);
 		return -1;
 	}
 	if (r->pos && lseek(fd, r->pos, SEEK_SET) != (off_t)r->pos) {
-		pr_perror("can't seek %s to %lu", r->name, (unsigned long)r->pos);
+		pr_perror("%s: can't seek %s to %lu", who, r->name, (unsigned long)r->pos);
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+int reg_file_open(const RegFileEntry *r, uint32_t flags)
+{
+	char who[32];
+	snprintf(who, sizeof(who), "file %u", r->id);
+	return reopen(r, flags, who);
+}
+
+int reg_file_reopen(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
+{
+	int fd = ghost_open(rf, r, flags);
+	return fd != -2 ? fd : reg_file_open(r, flags);
+}
+
+int reg_prepare_mapped(struct rst_files *rf, uint32_t id)
+{
+	const FileEntry *fe = files_find(rf, id);
+	int fd = -2;
+
+	if (!fe)
+		return 0;	/* reported where the mapping is restored */
+	snprintf(rf->who, sizeof(rf->who), "mapping of file %u", id);
+	if (fe->type == FD_TYPES__MEMFD)
+		fd = memfd_open_mapped(rf, fe, O_RDONLY);
+	else if (fe->reg)
+		fd = ghost_open(rf, fe->reg, O_RDONLY);
+	if (fd == -1)
+		return -1;
+	if (fd >= 0)
+		close(fd);
+	return 0;
 }
 
 static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
@@ -116,7 +281,15 @@ static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		pr_err("image files.img: regular file %u has no path", fe->id);
 		return -1;
 	}
-	return reg_file_open(fe->reg, fe->reg->flags);
+	if (fe->reg->ext) {
+		pr_err("%s: file %s was external at dump: give it with --inherit-fd fd[N]:%s",
+		       rf->who, fe->reg->name, fe->reg->name);
+		return -1;
+	}
+	int fd = ghost_open(rf, fe->reg, fe->reg->flags);
+	if (fd != -2)
+		return fd;
+	return reopen(fe->reg, fe->reg->flags, rf->who);
 }
 
 static bool reg_inherit_name(const FileEntry *fe, char *buf, size_t len)
@@ -131,4 +304,6 @@ const struct fd_kind fd_kind_reg = {
 	.name = "reg", .type = FD_TYPES__REG,
 	.owns = reg_owns, .dump = reg_dump, .open = reg_open,
 	.inherit_name = reg_inherit_name,
+	.write_images = ghost_write_images, .free_images = ghost_free,
+	.load_images = ghost_load, .unload_images = ghost_unload,
 };

@@ -13,6 +13,7 @@
 #define VMA_ANON_PRIVATE  (1 << 9)
 #define VMA_AREA_SYSVIPC  (1 << 10)
 #define VMA_AREA_VVAR     (1 << 12)
+#define VMA_AREA_MEMFD    (1 << 14)
 
 #define PE_PARENT  (1 << 0)
 #define PE_LAZY    (1 << 1)

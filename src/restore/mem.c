@@ -56,19 +56,27 @@ int rst_mem_open_fds(struct rst_ctx *rc)
 		if (rc->vma_fd[i] < 0)
 			continue;
 		const FileEntry *fe = files_find(rc->files, e->shmid);
-		if (!fe || !fe->reg) {
+		bool memfd = fe && fe->type == FD_TYPES__MEMFD && fe->memfd;
+		if (!fe || (!fe->reg && !memfd)) {
 			pr_err("image mm-%d.img: mapping %#lx refers to unknown file %lu", rc->pid,
 			       (unsigned long)e->start, (unsigned long)e->shmid);
 			return -1;
 		}
+		int fd;
 		uint32_t flags = e->has_fdflags ? e->fdflags : O_RDONLY;
-		int fd = reg_file_open(fe->reg, flags);
-		if (fd < 0 && (flags & O_ACCMODE) == O_RDWR && !(e->prot & PROT_WRITE))
-			fd = reg_file_open(fe->reg, O_RDONLY);
+		if (memfd) {
+			snprintf(rc->files->who, sizeof(rc->files->who), "mapping %#lx of pid %d",
+				 (unsigned long)e->start, rc->pid);
+			fd = memfd_open_mapped(rc->files, fe, flags);
+		} else {
+			fd = reg_file_reopen(rc->files, fe->reg, flags);
+			if (fd < 0 && (flags & O_ACCMODE) == O_RDWR && !(e->prot & PROT_WRITE))
+				fd = reg_file_reopen(rc->files, fe->reg, O_RDONLY);
+		}
 		if (fd < 0)
 			return -1;
 		if (dup2(fd, rc->vma_fd[i]) < 0) {
-			pr_perror("can't move the fd of %s", fe->reg->name);
+			pr_perror("can't move the fd of mapping %#lx", (unsigned long)e->start);
 			return -1;
 		}
 		close(fd);

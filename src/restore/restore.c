@@ -302,6 +302,7 @@ static int plan_pool(struct rst_tree *tr)
 		base = fds[nr - 1] + 1;
 	free(fds);
 	tr->pool_base = base;
+	tr->files.keep_base = base + tr->files.nr;
 	/* Limits come back with each task's image; until then, room for all. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;

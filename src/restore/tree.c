@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <linux/sched.h>
 
+#include "image/vma.h"
 #include "restore/rst.h"
 #include "files/locks.h"
 #include "proc/proc.h"
@@ -99,7 +100,7 @@ static int inherited_fd(const struct opts *o, const FileEntry *fe)
 	return -1;
 }
 
-static int pool_open_one(struct rst_tree *tr, const FdinfoEntry *fdi)
+static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi)
 {
 	int idx = files_index(&tr->files, fdi->id);
 	if (idx < 0) {
@@ -123,6 +124,7 @@ static int pool_open_one(struct rst_tree *tr, const FdinfoEntry *fdi)
 		pr_err("image fdinfo: fd %u refers to file %u of an unsupported type", fdi->fd, fdi->id);
 		return -1;
 	}
+	snprintf(tr->files.who, sizeof(tr->files.who), "fd %u of pid %d", fdi->fd, pid);
 	int fd = kind->open(&tr->files, fe, fdi->flags);
 	if (fd < 0)
 		return -1;
@@ -141,8 +143,15 @@ static int pool_open(struct rst_tree *tr, int idx)
 		if (tr->t[j].zombie || !is_ancestor_or_self(tr, idx, j))
 			continue;
 		for (int i = 0; i < tr->t[j].nr_fdinfo; i++)
-			if (pool_open_one(tr, tr->t[j].fdinfo[i]) < 0)
+			if (pool_open_one(tr, tr->t[j].pid, tr->t[j].fdinfo[i]) < 0)
 				return -1;
+		/* files made for mappings (ghosts, memfds) are shared the same way */
+		for (size_t v = 0; tr->t[j].mm && v < tr->t[j].mm->n_vmas; v++) {
+			const VmaEntry *e = tr->t[j].mm->vmas[v];
+			if ((e->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) &&
+			    reg_prepare_mapped(&tr->files, e->shmid) < 0)
+				return -1;
+		}
 	}
 	return 0;
 }
@@ -213,7 +222,7 @@ static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 		       rc->mm->exe_file_id);
 		return -1;
 	}
-	if (open_service("executable", reg_file_open(exe->reg, O_RDONLY), rc->exe_fd) < 0)
+	if (open_service("executable", reg_file_reopen(rc->files, exe->reg, O_RDONLY), rc->exe_fd) < 0)
 		return -1;
 	return rst_mem_open_fds(rc);
 }

@@ -185,6 +185,7 @@ static int job_setup(struct rpc_job *j, struct rpc_conn *c, const CriuReq *req, 
 	j->o.leave_running = r->has_leave_running && r->leave_running;
 	j->o.shell_job = r->has_shell_job && r->shell_job;
 	j->o.file_locks = r->has_file_locks && r->file_locks;
+	j->o.ghost_limit = r->ghost_limit;	/* CRIU's default, 1 MiB, if unset */
 	j->o.detach = true;
 	j->o.restored_pid = &j->restored_pid;
 	j->o.external = (const char **)r->external;

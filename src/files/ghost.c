@@ -1,0 +1,525 @@
+/* Ghost files (see ghost.h). The bytes are copied from an fd of ours on
+ * the file when the images are written, in chunks that skip holes, and
+ * on restore straight from the image into the recreated file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "files/ghost.h"
+#include "ghost.pb-c.h"
+#include "image/img.h"
+#include "image/magic.h"
+#include "util/log.h"
+
+#define COPY_BUF (64u << 10)
+
+struct ghost {
+	uint32_t id;		/* remap_id: names ghost-file-ID.img */
+	struct stat st;
+	int fd;			/* ours, open on the file until the images are written */
+	char *what;		/* names it in errors */
+};
+
+struct remap { uint32_t orig_id, remap_id; };
+
+struct reg_dump_state {
+	struct ghost *g;
+	int nr_g;
+	struct remap *r;
+	int nr_r;
+};
+
+/* On restore: a ghost, and once recreated the fd that holds it open. */
+struct rst_ghost {
+	uint32_t id;
+	GhostFileEntry *e;
+	int keeper;		/* made here or by an ancestor before it forked */
+};
+
+struct reg_rst_state {
+	RemapFilePathEntry **remaps;
+	int nr_remaps;
+	struct rst_ghost *g;
+	int nr_g;
+	int dirfd;		/* the images, for the bytes */
+};
+
+/* ---- dump ---- */
+
+static struct reg_dump_state *dump_state(struct file_table *t)
+{
+	if (!t->reg)
+		t->reg = calloc(1, sizeof(*t->reg));
+	return t->reg;
+}
+
+static int add_remap(struct reg_dump_state *s, uint32_t orig_id, uint32_t remap_id)
+{
+	struct remap *n = realloc(s->r, (s->nr_r + 1) * sizeof(*n));
+	if (!n)
+		return -1;
+	s->r = n;
+	s->r[s->nr_r++] = (struct remap){ orig_id, remap_id };
+	return 0;
+}
+
+int ghost_save(struct file_table *t, const struct opts *o, const char *src, const struct stat *st,
+	       uint32_t file_id, const char *what)
+{
+	struct reg_dump_state *s = dump_state(t);
+	if (!s)
+		return -1;
+	for (int i = 0; i < s->nr_g; i++)
+		if (s->g[i].st.st_dev == st->st_dev && s->g[i].st.st_ino == st->st_ino)
+			return add_remap(s, file_id, s->g[i].id);
+
+	/* As CRIU: the space the file takes (holes are not saved). */
+	unsigned long long used = (unsigned long long)st->st_blocks * 512;
+	if (used > o->ghost_limit) {
+		pr_err("%s is deleted and takes %llu bytes, more than the ghost limit of %llu bytes; "
+		       "raise it with --ghost-limit SIZE", what, used, o->ghost_limit);
+		return -1;
+	}
+	struct ghost *n = realloc(s->g, (s->nr_g + 1) * sizeof(*n));
+	if (!n)
+		return -1;
+	s->g = n;
+	struct ghost *g = &s->g[s->nr_g];
+	*g = (struct ghost){ .id = s->nr_g + 1, .st = *st };
+	/* Through /proc the file opens for reading whatever the fd's mode. */
+	g->fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (g->fd < 0) {
+		pr_perror("%s: can't open it to save its bytes", what);
+		return -1;
+	}
+	if (!(g->what = strdup(what))) {
+		close(g->fd);
+		return -1;
+	}
+	s->nr_g++;
+	return add_remap(s, file_id, g->id);
+}
+
+bool ghost_is_remapped(const struct file_table *t, uint32_t file_id)
+{
+	for (int i = 0; t->reg && i < t->reg->nr_r; i++)
+		if (t->reg->r[i].orig_id == file_id)
+			return true;
+	return false;
+}
+
+static int copy_range(struct img *img, const struct ghost *g, uint8_t *buf, uint64_t off, uint64_t len)
+{
+	while (len) {
+		size_t want = len < COPY_BUF ? len : COPY_BUF;
+		ssize_t n = pread(g->fd, buf, want, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			pr_err("%s: can't read its bytes at offset %llu: %s", g->what,
+			       (unsigned long long)off, n < 0 ? strerror(errno) : "the file shrank");
+			return -1;
+		}
+		if (img_write_raw(img, buf, n) < 0)
+			return -1;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* The data of the file as (chunk entry, bytes) pairs, holes left out. */
+static int write_chunks(struct img *img, const struct ghost *g)
+{
+	uint64_t size = g->st.st_size, off = 0;
+	uint8_t *buf = malloc(COPY_BUF);
+	int ret = 0;
+
+	if (!buf)
+		return -1;
+	while (off < size && ret == 0) {
+		off_t data = lseek(g->fd, off, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break;		/* a hole to the end */
+		if (data < 0)
+			data = off;	/* no hole support: all data */
+		if ((uint64_t)data >= size)
+			break;
+		off_t hole = lseek(g->fd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > size)
+			hole = size;
+		GhostChunkEntry c = GHOST_CHUNK_ENTRY__INIT;
+		c.off = data;
+		c.len = hole - data;
+		ret = img_write(img, &c.base);
+		if (ret == 0)
+			ret = copy_range(img, g, buf, c.off, c.len);
+		off = hole;
+	}
+	free(buf);
+	return ret;
+}
+
+static int write_ghost(int dirfd, const struct ghost *g)
+{
+	char name[64];
+	struct img img;
+	GhostFileEntry e = GHOST_FILE_ENTRY__INIT;
+	Timeval atim = TIMEVAL__INIT, mtim = TIMEVAL__INIT;
+
+	e.uid = g->st.st_uid;
+	e.gid = g->st.st_gid;
+	e.mode = g->st.st_mode;
+	e.has_dev = 1;	/* the kernel's own encoding, as CRIU stores it */
+	e.dev = (major(g->st.st_dev) << 20) | minor(g->st.st_dev);
+	e.has_ino = 1;
+	e.ino = g->st.st_ino;
+	atim.tv_sec = g->st.st_atim.tv_sec;
+	atim.tv_usec = g->st.st_atim.tv_nsec / 1000;
+	mtim.tv_sec = g->st.st_mtim.tv_sec;
+	mtim.tv_usec = g->st.st_mtim.tv_nsec / 1000;
+	e.atim = &atim;
+	e.mtim = &mtim;
+	e.has_chunks = 1;
+	e.chunks = 1;
+	e.has_size = 1;
+	e.size = g->st.st_size;
+
+	snprintf(name, sizeof(name), "ghost-file-%x.img", g->id);
+	if (img_create(dirfd, &img, name, GHOST_FILE_MAGIC) < 0)
+		return -1;
+	if (img_write(&img, &e.base) < 0 || write_chunks(&img, g) < 0) {
+		img_abort(&img);
+		return -1;
+	}
+	return img_finish(&img);
+}
+
+int ghost_write_images(struct file_table *t, int dirfd)
+{
+	struct reg_dump_state *s = t->reg;
+	struct img img;
+
+	if (!s || !s->nr_r)
+		return 0;
+	for (int i = 0; i < s->nr_g; i++)
+		if (write_ghost(dirfd, &s->g[i]) < 0)
+			return -1;
+	if (img_create(dirfd, &img, "remap-fpath.img", REMAP_FPATH_MAGIC) < 0)
+		return -1;
+	for (int i = 0; i < s->nr_r; i++) {
+		RemapFilePathEntry e = REMAP_FILE_PATH_ENTRY__INIT;
+		e.orig_id = s->r[i].orig_id;
+		e.remap_id = s->r[i].remap_id;
+		e.has_remap_type = 1;
+		e.remap_type = REMAP_TYPE__GHOST;
+		if (img_write(&img, &e.base) < 0) {
+			img_abort(&img);
+			return -1;
+		}
+	}
+	return img_finish(&img);
+}
+
+void ghost_free(struct file_table *t)
+{
+	struct reg_dump_state *s = t->reg;
+	if (!s)
+		return;
+	for (int i = 0; i < s->nr_g; i++) {
+		close(s->g[i].fd);
+		free(s->g[i].what);
+	}
+	free(s->g);
+	free(s->r);
+	free(s);
+	t->reg = NULL;
+}
+
+/* ---- restore ---- */
+
+static int load_ghost(struct reg_rst_state *s, int dirfd, uint32_t id)
+{
+	char name[64];
+	struct img img;
+
+	for (int i = 0; i < s->nr_g; i++)
+		if (s->g[i].id == id)
+			return 0;
+	struct rst_ghost *n = realloc(s->g, (s->nr_g + 1) * sizeof(*n));
+	if (!n)
+		return -1;
+	s->g = n;
+	struct rst_ghost *g = &s->g[s->nr_g];
+	*g = (struct rst_ghost){ .id = id, .keeper = -1 };
+	snprintf(name, sizeof(name), "ghost-file-%x.img", id);
+	if (img_open(dirfd, &img, name, GHOST_FILE_MAGIC, false) < 0)
+		return -1;
+	int ret = img_read_one(&img, &ghost_file_entry__descriptor, (ProtobufCMessage **)&g->e);
+	img_close(&img);
+	if (ret < 0)
+		return -1;
+	s->nr_g++;
+	if (!S_ISREG(g->e->mode)) {
+		pr_err("image %s: only deleted regular files can be restored (mode %o)", name, g->e->mode);
+		return -1;
+	}
+	return 0;
+}
+
+int ghost_load(struct rst_files *rf, int dirfd)
+{
+	struct reg_rst_state *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -1;
+	s->dirfd = -1;
+	rf->reg = s;
+	if (img_load_all(dirfd, "remap-fpath.img", REMAP_FPATH_MAGIC, true,
+			 &remap_file_path_entry__descriptor, (void ***)&s->remaps, &s->nr_remaps) < 0)
+		return -1;
+	for (int i = 0; i < s->nr_remaps; i++) {
+		const RemapFilePathEntry *r = s->remaps[i];
+		if (!r->has_remap_type || r->remap_type != REMAP_TYPE__GHOST) {
+			pr_err("image remap-fpath.img: file %u is remapped in a way stasis can't "
+			       "restore (type %d; only ghost files are supported)", r->orig_id,
+			       r->has_remap_type ? (int)r->remap_type : 0);
+			return -1;
+		}
+		if (load_ghost(s, dirfd, r->remap_id) < 0)
+			return -1;
+	}
+	if (s->nr_g && (s->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		pr_perror("can't keep the images directory for the ghost files");
+		return -1;
+	}
+	return 0;
+}
+
+void ghost_unload(struct rst_files *rf)
+{
+	struct reg_rst_state *s = rf->reg;
+	if (!s)
+		return;
+	for (int i = 0; i < s->nr_remaps; i++)
+		img_free(s->remaps[i]);
+	free(s->remaps);
+	for (int i = 0; i < s->nr_g; i++)
+		if (s->g[i].e)
+			img_free(s->g[i].e);
+	free(s->g);
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	free(s);
+	rf->reg = NULL;
+}
+
+static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, buf, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+/* len bytes of the image (to its end if len is -1) into fd at off. */
+static int copy_out(struct img *img, int fd, uint8_t *buf, uint64_t off, uint64_t len)
+{
+	while (len) {
+		size_t want = len < COPY_BUF ? len : COPY_BUF;
+		ssize_t n = read(img->fd, buf, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (n == 0 && len != (uint64_t)-1)) {
+			pr_err("image %s is truncated", img->name);
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+		if (pwrite_all(fd, buf, n, off) < 0) {
+			pr_perror("can't write the bytes of image %s", img->name);
+			return -1;
+		}
+		off += n;
+		if (len != (uint64_t)-1)
+			len -= n;
+	}
+	return 0;
+}
+
+/* The bytes of ghost g into fd: whole or in chunks, as the image has them. */
+static int fill_bytes(int dirfd, const struct rst_ghost *g, int fd)
+{
+	char name[64];
+	struct img img;
+	GhostFileEntry *e;
+	GhostChunkEntry *c;
+	uint64_t size = g->e->has_size ? g->e->size : 0;
+	uint8_t *buf = malloc(COPY_BUF);
+	int ret;
+
+	snprintf(name, sizeof(name), "ghost-file-%x.img", g->id);
+	if (!buf || img_open(dirfd, &img, name, GHOST_FILE_MAGIC, false) < 0) {
+		free(buf);
+		return -1;
+	}
+	ret = img_read_one(&img, &ghost_file_entry__descriptor, (ProtobufCMessage **)&e);
+	if (ret >= 0)
+		img_free(e);
+	if (ret >= 0 && !g->e->chunks)
+		ret = copy_out(&img, fd, buf, 0, (uint64_t)-1);
+	else if (ret >= 0) {
+		while ((ret = img_read(&img, &ghost_chunk_entry__descriptor, (ProtobufCMessage **)&c)) == 1) {
+			uint64_t off = c->off, len = c->len;
+			img_free(c);
+			if (off > size || len > size - off) {
+				pr_err("image %s: chunk %llu+%llu outside the file's %llu bytes", name,
+				       (unsigned long long)off, (unsigned long long)len,
+				       (unsigned long long)size);
+				ret = -1;
+				break;
+			}
+			if ((ret = copy_out(&img, fd, buf, off, len)) < 0)
+				break;
+		}
+	}
+	img_close(&img);
+	free(buf);
+	return ret < 0 ? -1 : 0;
+}
+
+static int create_excl(const char *path)
+{
+	return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
+/* Drops the last directory of path, keeping the file name: /a/b/f -> /a/f.
+ * false at the root. */
+static bool up_one_dir(char *path)
+{
+	char *name = strrchr(path, '/');
+	if (!name || name == path)
+		return false;
+	*name = 0;
+	char *dir = strrchr(path, '/');
+	*name = '/';
+	if (!dir)
+		return false;
+	memmove(dir, name, strlen(name) + 1);
+	return true;
+}
+
+/* A new file at path, or next to it if something is there now. If its
+ * directory is gone too, in the nearest directory above that exists (the
+ * name the task sees then differs, the bytes don't). */
+static int create_at(const char *who, const char *path, uint32_t id, char *made, size_t len)
+{
+	int fd;
+
+	snprintf(made, len, "%s", path);
+	for (;;) {
+		fd = create_excl(made);
+		if (fd < 0 && errno == EEXIST) {
+			size_t n = strlen(made);
+			snprintf(made + n, len - n, ".stasis-ghost.%x", id);
+			fd = create_excl(made);
+		}
+		if (fd >= 0 || errno != ENOENT || !up_one_dir(made))
+			break;
+	}
+	if (fd < 0)
+		pr_perror("%s: can't recreate deleted file %s (as %s)", who, path, made);
+	else if (strcmp(made, path))
+		pr_info("%s: deleted file %s recreated as %s", who, path, made);
+	return fd;
+}
+
+/* Recreates the ghost with its bytes and attributes and unlinks it at
+ * once: only g->keeper holds it, as only the task held it at dump. */
+static int recreate(struct rst_files *rf, struct rst_ghost *g, const char *path, const char *who)
+{
+	char made[PATH_MAX + 32];
+	const GhostFileEntry *e = g->e;
+	int fd = create_at(who, path, g->id, made, sizeof(made));
+	if (fd < 0)
+		return -1;
+	int ret = fill_bytes(rf->reg->dirfd, g, fd);
+	if (ret < 0)
+		pr_err("%s: can't fill recreated deleted file %s", who, made);
+	else if ((e->has_size && ftruncate(fd, e->size) < 0) || fchown(fd, e->uid, e->gid) < 0 ||
+		 fchmod(fd, e->mode & 07777) < 0) {
+		pr_perror("%s: can't give recreated deleted file %s its size, owner and mode", who, made);
+		ret = -1;
+	}
+	if (ret == 0 && e->atim && e->mtim) {
+		struct timespec ts[2] = {
+			{ e->atim->tv_sec, e->atim->tv_usec * 1000 },
+			{ e->mtim->tv_sec, e->mtim->tv_usec * 1000 },
+		};
+		if (futimens(fd, ts) < 0)
+			pr_warn("%s: can't give recreated deleted file %s its times: %m", who, made);
+	}
+	if (unlink(made) < 0 && ret == 0) {
+		pr_perror("%s: can't unlink recreated deleted file %s", who, made);
+		ret = -1;
+	}
+	if (ret < 0) {
+		close(fd);
+		return -1;
+	}
+	/* The keeper only reads: a file open for writing can't become a
+	 * task's executable (PR_SET_MM_MAP fails with EACCES). */
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	int ro = open(self, O_RDONLY | O_CLOEXEC);
+	if (ro < 0)
+		pr_perror("%s: can't reopen recreated deleted file %s", who, path);
+	close(fd);
+	g->keeper = files_keep_fd(rf, ro, path);
+	return g->keeper < 0 ? -1 : 0;
+}
+
+int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
+{
+	struct reg_rst_state *s = rf->reg;
+	struct rst_ghost *g = NULL;
+	char self[64];
+
+	for (int i = 0; s && i < s->nr_remaps && !g; i++) {
+		if (s->remaps[i]->orig_id != r->id)
+			continue;
+		for (int j = 0; j < s->nr_g; j++)
+			if (s->g[j].id == s->remaps[i]->remap_id)
+				g = &s->g[j];
+	}
+	if (!g)
+		return -2;
+	/* Our memory is our own since the fork: a keeper is here only if we
+	 * or an ancestor made it. The root's file pool opens every file and
+	 * mapped ghost of the tree first, so that is the usual case. */
+	if (g->keeper < 0 && recreate(rf, g, r->name, rf->who) < 0)
+		return -1;
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", g->keeper);
+	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
+	if (fd < 0) {
+		pr_perror("%s: can't reopen recreated deleted file %s", rf->who, r->name);
+		return -1;
+	}
+	if (r->pos && lseek(fd, r->pos, SEEK_SET) != (off_t)r->pos) {
+		pr_perror("%s: can't seek deleted file %s to %llu", rf->who, r->name, (unsigned long long)r->pos);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}

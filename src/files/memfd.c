@@ -1,0 +1,496 @@
+/* memfds (memfd_create): a memfd_file_entry per open file description
+ * (flags, position) pointing to a memfd_inode_entry (memfd.img: name, size,
+ * mode, seals), once per inode. As CRIU does, the bytes are stored like
+ * shared memory: pagemap-shmem-SHMID.img (offsets in the file as vaddr,
+ * all-zero pages left out) and its pages-N.img. On restore the first fd
+ * of an inode makes the memfd (bytes, then seals); the others reopen it
+ * through /proc, so it stays one file shared by all. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "files/files.h"
+#include "image/img.h"
+#include "image/magic.h"
+#include "image/vma.h"
+#include "memfd.pb-c.h"
+#include "pagemap.pb-c.h"
+#include "util/log.h"
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+
+#define MEMFD_PREFIX "/memfd:"
+#define MEMFD_PAGE 4096u
+/* pages-N.img ids of memfd contents, clear of the tasks' ids (1, 2, ...) */
+#define MEMFD_PAGES_ID_BASE 0x40000000u
+
+struct dump_inode {
+	ino_t ino;
+	uint32_t id;
+	int fd;			/* ours, open on the memfd until the images are written */
+	char *name;
+	struct stat st;
+	unsigned seals;
+};
+
+struct memfd_dump_state {
+	struct dump_inode *in;
+	int nr;
+};
+
+struct memfd_rst_state {
+	MemfdInodeEntry **in;
+	int nr;
+	int *made;		/* per inode: the memfd made (here or by an ancestor), or -1 */
+	int dirfd;		/* the images, for the contents */
+};
+
+static bool memfd_owns(const struct fd_facts *f)
+{
+	return S_ISREG(f->st.st_mode) && !strncmp(f->path, MEMFD_PREFIX, strlen(MEMFD_PREFIX));
+}
+
+/* "/memfd:NAME (deleted)" -> NAME */
+static char *memfd_name(const char *path)
+{
+	const char *name = path + strlen(MEMFD_PREFIX);
+	size_t n = strlen(name);
+	const char *suffix = " (deleted)";
+	if (n >= strlen(suffix) && !strcmp(name + n - strlen(suffix), suffix))
+		n -= strlen(suffix);
+	return strndup(name, n);
+}
+
+/* The memfd open at src (a /proc link), named path in /proc. */
+static struct dump_inode *add_inode(struct memfd_dump_state *s, const char *path, const char *src,
+				    const struct stat *st, const char *what)
+{
+	struct dump_inode *n = realloc(s->in, (s->nr + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	s->in = n;
+	struct dump_inode *d = &s->in[s->nr];
+	*d = (struct dump_inode){ .ino = st->st_ino, .id = s->nr + 1, .st = *st };
+	d->fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (d->fd < 0) {
+		pr_perror("%s: can't open the memfd to save it", what);
+		return NULL;
+	}
+	int seals = fcntl(d->fd, F_GET_SEALS);
+	if (seals < 0) {
+		pr_perror("%s: can't read the memfd's seals", what);
+		close(d->fd);
+		return NULL;
+	}
+	d->seals = seals;
+	if (!(d->name = memfd_name(path))) {
+		close(d->fd);
+		return NULL;
+	}
+	s->nr++;
+	return d;
+}
+
+static struct dump_inode *find_inode(struct file_table *t, const char *path, const char *src,
+				     const struct stat *st, const char *what)
+{
+	if (!t->memfd && !(t->memfd = calloc(1, sizeof(*t->memfd))))
+		return NULL;
+	for (int i = 0; i < t->memfd->nr; i++)
+		if (t->memfd->in[i].ino == st->st_ino)
+			return &t->memfd->in[i];
+	return add_inode(t->memfd, path, src, st, what);
+}
+
+static MemfdFileEntry *file_entry_new(uint32_t id, uint32_t flags, uint64_t pos, uint32_t inode_id)
+{
+	MemfdFileEntry *e = calloc(1, sizeof(*e));
+	FownEntry *fown = calloc(1, sizeof(*fown));
+	if (!e || !fown) {
+		free(e);
+		free(fown);
+		return NULL;
+	}
+	memfd_file_entry__init(e);
+	fown_entry__init(fown);
+	e->id = id;
+	e->flags = flags & ~O_CLOEXEC;
+	e->pos = pos;
+	e->fown = fown;
+	e->inode_id = inode_id;
+	return e;
+}
+
+static int memfd_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
+{
+	char what[PATH_MAX + 64], src[64];
+
+	snprintf(what, sizeof(what), "pid %d: fd %d (%s)", f->pid, f->fd, f->path);
+	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
+	struct dump_inode *d = find_inode(t, f->path, src, &f->st, what);
+	if (!d || !(fe->memfd = file_entry_new(fe->id, f->fi.flags, f->fi.pos, d->id)))
+		return -1;
+	return 0;
+}
+
+/* Mappings of a memfd: one entry per inode and open mode, as for files. */
+int memfd_map_add(struct file_table *t, const char *path, const char *src, uint32_t flags, uint32_t *id)
+{
+	char what[PATH_MAX + 128];
+	struct stat st;
+
+	snprintf(what, sizeof(what), "mapping of %s (%s)", path, src);
+	if (stat(src, &st) < 0) {
+		pr_perror("%s: can't inspect the memfd", what);
+		return -1;
+	}
+	struct dump_inode *d = find_inode(t, path, src, &st, what);
+	if (!d)
+		return -1;
+	/* Restore maps after the seals are back, and this seal forbids new
+	 * writable shared mappings. */
+	if ((flags & O_ACCMODE) == O_RDWR && (d->seals & F_SEAL_FUTURE_WRITE)) {
+		pr_err("%s: the memfd is mapped shared and writable but sealed with F_SEAL_FUTURE_WRITE; "
+		       "stasis can't restore that", what);
+		return -1;
+	}
+	for (int i = 0; i < t->nr; i++) {
+		const MemfdFileEntry *m = t->e[i]->memfd;
+		if (m && m->inode_id == d->id && m->flags == flags && m->pos == 0) {
+			*id = m->id;
+			return 0;
+		}
+	}
+	FileEntry *fe = files_new_entry(t, FD_TYPES__MEMFD);
+	if (!fe || !(fe->memfd = file_entry_new(fe->id, flags, 0, d->id))) {
+		pr_err("out of memory");
+		return -1;
+	}
+	*id = fe->id;
+	return 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* One run of present pages at off, as a pagemap entry. */
+static int write_run(struct img *pm, uint64_t off, uint64_t pages)
+{
+	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
+	pe.vaddr = off;
+	pe.nr_pages = pages > UINT32_MAX ? 0 : pages;
+	pe.has_nr_pages_64 = 1;
+	pe.nr_pages_64 = pages;
+	pe.has_flags = 1;
+	pe.flags = PE_PRESENT;
+	return img_write(pm, &pe.base);
+}
+
+/* pagemap-shmem-SHMID.img and pages-ID.img of one memfd. */
+static int write_content(int dirfd, const struct dump_inode *d, uint32_t shmid)
+{
+	char name[64];
+	struct img pm, pg;
+	uint8_t page[MEMFD_PAGE];
+	PagemapHead head = PAGEMAP_HEAD__INIT;
+	uint64_t size = d->st.st_size, run_start = 0, run_pages = 0;
+
+	head.pages_id = MEMFD_PAGES_ID_BASE + d->id;
+	snprintf(name, sizeof(name), "pagemap-shmem-%u.img", shmid);
+	if (img_create(dirfd, &pm, name, PAGEMAP_MAGIC) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "pages-%u.img", head.pages_id);
+	if (img_create_raw(dirfd, &pg, name) < 0) {
+		img_abort(&pm);
+		return -1;
+	}
+	if (img_write(&pm, &head.base) < 0)
+		goto err;
+	for (uint64_t off = 0; off < size; off += MEMFD_PAGE) {
+		/* holes (never written) are skipped whole */
+		off_t data = lseek(d->fd, off, SEEK_DATA);
+		if (data < 0 || (uint64_t)data >= size)
+			break;
+		if ((uint64_t)data >= off + MEMFD_PAGE) {
+			if (run_pages && write_run(&pm, run_start, run_pages) < 0)
+				goto err;
+			run_pages = 0;
+			off = (data & ~(off_t)(MEMFD_PAGE - 1)) - MEMFD_PAGE;
+			continue;
+		}
+		memset(page, 0, sizeof(page));
+		ssize_t n = pread(d->fd, page, sizeof(page), off);
+		if (n < 0) {
+			pr_perror("memfd %s: can't read its bytes at %llu", d->name, (unsigned long long)off);
+			goto err;
+		}
+		if (n == 0 || all_zero(page, n)) {
+			if (run_pages && write_run(&pm, run_start, run_pages) < 0)
+				goto err;
+			run_pages = 0;
+			continue;
+		}
+		if (!run_pages)
+			run_start = off;
+		run_pages++;
+		if (img_write_raw(&pg, page, sizeof(page)) < 0)
+			goto err;
+	}
+	if (run_pages && write_run(&pm, run_start, run_pages) < 0)
+		goto err;
+	if (img_finish(&pm) < 0) {
+		img_abort(&pg);
+		return -1;
+	}
+	return img_finish(&pg);
+err:
+	img_abort(&pm);
+	img_abort(&pg);
+	return -1;
+}
+
+static int memfd_write_images(struct file_table *t, int dirfd)
+{
+	struct memfd_dump_state *s = t->memfd;
+	struct img img;
+
+	if (!s || !s->nr)
+		return 0;
+	if (img_create(dirfd, &img, "memfd.img", MEMFD_INODE_MAGIC) < 0)
+		return -1;
+	for (int i = 0; i < s->nr; i++) {
+		const struct dump_inode *d = &s->in[i];
+		MemfdInodeEntry e = MEMFD_INODE_ENTRY__INIT;
+		e.name = d->name;
+		e.uid = d->st.st_uid;
+		e.gid = d->st.st_gid;
+		e.size = d->st.st_size;
+		e.shmid = d->ino;	/* as CRIU: the inode, the id shared memory has */
+		e.seals = d->seals;
+		e.inode_id = d->id;
+		e.has_mode = 1;
+		e.mode = d->st.st_mode;
+		if (img_write(&img, &e.base) < 0 || write_content(dirfd, d, e.shmid) < 0) {
+			img_abort(&img);
+			return -1;
+		}
+	}
+	return img_finish(&img);
+}
+
+static void memfd_free(struct file_table *t)
+{
+	struct memfd_dump_state *s = t->memfd;
+	if (!s)
+		return;
+	for (int i = 0; i < s->nr; i++) {
+		close(s->in[i].fd);
+		free(s->in[i].name);
+	}
+	free(s->in);
+	free(s);
+	t->memfd = NULL;
+}
+
+/* ---- restore ---- */
+
+static int memfd_load(struct rst_files *rf, int dirfd)
+{
+	struct memfd_rst_state *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -1;
+	s->dirfd = -1;
+	rf->memfd = s;
+	if (img_load_all(dirfd, "memfd.img", MEMFD_INODE_MAGIC, true, &memfd_inode_entry__descriptor,
+			 (void ***)&s->in, &s->nr) < 0)
+		return -1;
+	if (!s->nr)
+		return 0;
+	s->made = malloc(s->nr * sizeof(*s->made));
+	s->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	if (!s->made || s->dirfd < 0) {
+		pr_perror("can't prepare the restore of memfds");
+		return -1;
+	}
+	for (int i = 0; i < s->nr; i++)
+		s->made[i] = -1;
+	return 0;
+}
+
+static void memfd_unload(struct rst_files *rf)
+{
+	struct memfd_rst_state *s = rf->memfd;
+	if (!s)
+		return;
+	for (int i = 0; i < s->nr; i++)
+		img_free(s->in[i]);
+	free(s->in);
+	free(s->made);
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	free(s);
+	rf->memfd = NULL;
+}
+
+static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, buf, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+/* The saved pages back into the memfd (absent image: all zeros). */
+static int fill_content(int dirfd, int fd, const MemfdInodeEntry *e)
+{
+	char name[64];
+	struct img pm, pg;
+	PagemapHead *head;
+	PagemapEntry *pe;
+	uint8_t page[MEMFD_PAGE];
+	int ret;
+
+	snprintf(name, sizeof(name), "pagemap-shmem-%u.img", e->shmid);
+	if (img_open(dirfd, &pm, name, PAGEMAP_MAGIC, true) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (img_read_one(&pm, &pagemap_head__descriptor, (ProtobufCMessage **)&head) < 0) {
+		img_close(&pm);
+		return -1;
+	}
+	snprintf(name, sizeof(name), "pages-%u.img", head->pages_id);
+	img_free(head);
+	pg.fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	snprintf(pg.name, sizeof(pg.name), "%s", name);
+	if (pg.fd < 0) {
+		pr_perror("can't open image %s (bytes of memfd %s)", name, e->name);
+		img_close(&pm);
+		return -1;
+	}
+	while ((ret = img_read(&pm, &pagemap_entry__descriptor, (ProtobufCMessage **)&pe)) == 1) {
+		uint64_t off = pe->vaddr;
+		uint64_t pages = pe->has_nr_pages_64 ? pe->nr_pages_64 : pe->nr_pages;
+		bool present = !pe->has_flags || (pe->flags & PE_PRESENT);
+		img_free(pe);
+		if (!present)
+			continue;
+		if (off > e->size || pages > (e->size - off + MEMFD_PAGE - 1) / MEMFD_PAGE) {
+			pr_err("image pagemap-shmem-%u.img: pages at %llu lie outside memfd %s", e->shmid,
+			       (unsigned long long)off, e->name);
+			ret = -1;
+			break;
+		}
+		for (; pages; pages--, off += MEMFD_PAGE) {
+			size_t len = e->size - off < MEMFD_PAGE ? e->size - off : MEMFD_PAGE;
+			if (img_read_raw(&pg, page, sizeof(page)) < 0 ||
+			    pwrite_all(fd, page, len, off) < 0) {
+				pr_perror("can't put the bytes of memfd %s back", e->name);
+				ret = -1;
+				break;
+			}
+		}
+		if (ret < 0)
+			break;
+	}
+	img_close(&pg);
+	img_close(&pm);
+	return ret;
+}
+
+/* CRIU's convention: seals of only F_SEAL_SEAL mean sealing was never
+ * allowed (what memfd_create without MFD_ALLOW_SEALING gives). */
+static int make_memfd(struct rst_files *rf, struct memfd_rst_state *s, const MemfdInodeEntry *e)
+{
+	bool sealing = e->seals != F_SEAL_SEAL;
+	if (e->has_hugetlb_flag && e->hugetlb_flag) {
+		pr_err("memfd %s is on hugetlbfs, which stasis can't restore", e->name);
+		return -1;
+	}
+	int fd = memfd_create(e->name, MFD_CLOEXEC | (sealing ? MFD_ALLOW_SEALING : 0));
+	if (fd < 0) {
+		pr_perror("can't make memfd %s", e->name);
+		return -1;
+	}
+	if (ftruncate(fd, e->size) < 0 || fill_content(s->dirfd, fd, e) < 0 ||
+	    fchown(fd, e->uid, e->gid) < 0 || (e->has_mode && fchmod(fd, e->mode & 07777) < 0)) {
+		pr_perror("can't fill memfd %s", e->name);
+		close(fd);
+		return -1;
+	}
+	if (sealing && e->seals && fcntl(fd, F_ADD_SEALS, e->seals) < 0) {
+		pr_perror("can't seal memfd %s with %#x", e->name, e->seals);
+		close(fd);
+		return -1;
+	}
+	return files_keep_fd(rf, fd, e->name);
+}
+
+static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
+{
+	struct memfd_rst_state *s = rf->memfd;
+	const MemfdFileEntry *m = fe->memfd;
+	char self[64];
+	int i;
+
+	if (!m) {
+		pr_err("image files.img: memfd entry %u is empty", fe->id);
+		return -1;
+	}
+	for (i = 0; i < s->nr; i++)
+		if (s->in[i]->inode_id == m->inode_id)
+			break;
+	if (i == s->nr) {
+		pr_err("image memfd.img: no memfd inode %u (for file %u)", m->inode_id, fe->id);
+		return -1;
+	}
+	/* Our memory is ours since the fork: a made memfd here was made by us
+	 * or an ancestor, and its fd is open in this process. */
+	if (s->made[i] < 0 && (s->made[i] = make_memfd(rf, s, s->in[i])) < 0)
+		return -1;
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", s->made[i]);
+	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
+	if (fd < 0) {
+		pr_perror("%s: can't reopen memfd %s", rf->who, s->in[i]->name);
+		return -1;
+	}
+	if (m->pos && lseek(fd, m->pos, SEEK_SET) != (off_t)m->pos) {
+		pr_perror("can't seek memfd %s to %llu", s->in[i]->name, (unsigned long long)m->pos);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int memfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
+{
+	return open_with(rf, fe, fe->memfd ? fe->memfd->flags : 0);
+}
+
+int memfd_open_mapped(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
+{
+	return open_with(rf, fe, flags);
+}
+
+const struct fd_kind fd_kind_memfd = {
+	.name = "memfd", .type = FD_TYPES__MEMFD,
+	.owns = memfd_owns, .dump = memfd_dump, .open = memfd_open,
+	.write_images = memfd_write_images, .free_images = memfd_free,
+	.load_images = memfd_load, .unload_images = memfd_unload,
+};

@@ -1,0 +1,329 @@
+# More kinds of files: deleted-but-open files (ghosts), FIFOs, memfds,
+# --external file[MNT_ID:INODE] with --inherit-fd, and files whose path
+# changed between dump and restore. Programs: tests/progs/*.py.
+
+PROGS_DIR=$ROOT/tests/progs
+
+# A python program of tests/progs dumped, restored in the foreground,
+# signalled and checked: it prints PASS or FAIL itself.
+# fm_dump_restore LABEL PROG.py [ARGS...]  (DUMP_ARGS: extra dump options)
+fm_dump_restore() {
+	local label=$1 prog=$2 pid exe
+	shift 2
+	start_prog "$label" "$PYTHON" "$PROGS_DIR/$prog" "$@"
+	pid=$PROG_PID
+	wait_ready "$label" "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" ${DUMP_ARGS:-} || return
+	expect_killed "$pid" || return
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output "$label"
+}
+
+# (1) A deleted file comes back deleted, with its bytes, size, mode and offset.
+test_ghost_file() {
+	fm_dump_restore ghost ghost.py "$T_FILES/ghost.dat" 100000 || return
+	[[ -z $(ls "$T_WORK/img"/ghost-file-*.img 2>/dev/null) ]] && fail "no ghost-file image written"
+	return 0
+}
+
+# A deleted file whose directory is gone too comes back (in the directory
+# above), and nothing is left behind.
+test_ghost_dir_gone() {
+	mkdir "$T_FILES/sub"
+	fm_dump_restore ghost ghost.py "$T_FILES/sub/g.dat" 5000 rmdir || return
+	[[ -z $(ls -A "$T_FILES") ]] || fail "left behind in $T_FILES: $(ls -A "$T_FILES")"
+}
+
+# A sparse deleted file, far bigger than --ghost-limit but with little
+# data: saved without its holes (the limit counts the space it takes).
+test_ghost_sparse() {
+	start_prog sparse "$PYTHON" -c '
+import os, signal, sys, time
+path = sys.argv[1]
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+os.pwrite(fd, b"head" * 1000, 0)
+os.pwrite(fd, b"middle" * 1000, 40 << 20)
+os.ftruncate(fd, 64 << 20)
+os.unlink(path)
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+st = os.fstat(fd)
+err = None
+if st.st_size != 64 << 20 or st.st_nlink != 0:
+    err = "size %d nlink %d" % (st.st_size, st.st_nlink)
+elif os.pread(fd, 4000, 0) != b"head" * 1000 or os.pread(fd, 6000, 40 << 20) != b"middle" * 1000:
+    err = "the data is not back"
+elif os.pread(fd, 65536, 20 << 20) != bytes(65536):
+    err = "the hole is not zeros"
+print("FAIL: " + err if err else "PASS", flush=True)' "$T_FILES/sparse.dat"
+	local pid=$PROG_PID exe
+	wait_ready sparse "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	local bytes
+	bytes=$(du -cb "$T_WORK/img"/ghost-file-*.img | tail -n1 | cut -f1)
+	((bytes < 1048576)) || { fail "the sparse file's ghost image is $bytes bytes"; return; }
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output sparse
+}
+
+# (2) Over --ghost-limit the dump fails, naming the file and the option,
+# and the program runs on; a higher limit then lets it through.
+test_ghost_limit() {
+	local pid exe rc
+	start_prog ghost "$PYTHON" "$PROGS_DIR/ghost.py" "$T_FILES/big.dat" $((3 << 20))
+	pid=$PROG_PID
+	wait_ready ghost "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	rc=$(stasis dump1 dump -t "$pid" -D "$T_WORK/img1")
+	[[ $rc != 0 ]] || { fail "a 3 MiB deleted file was dumped under the default 1 MiB ghost limit"; return; }
+	grep -q -- "--ghost-limit" "$T_LOG/dump1.stderr" && grep -q "big.dat" "$T_LOG/dump1.stderr" ||
+		{ fail "the error does not name the file and --ghost-limit: $(error_message dump1)"; return; }
+	sleep 0.3
+	runs_freely "$pid" || { fail "the program does not run on after the refused dump"; return; }
+	dump dump "$pid" "$T_WORK/img" --ghost-limit 4M || return
+	expect_killed "$pid" || return
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output ghost
+}
+
+# Deleted files that are mapped: a data file (shared and private) and the
+# executable itself (a copy of python3, deleted once it runs).
+test_ghost_mapped() {
+	local pid exe size
+	cp "$(readlink -f "$PYTHON")" "$T_FILES/py-ghost"
+	size=$(stat -c %s "$T_FILES/py-ghost")
+	start_prog gmap "$T_FILES/py-ghost" "$PROGS_DIR/ghostmap.py" "$T_FILES/map.dat"
+	pid=$PROG_PID
+	wait_ready gmap "$pid" || return
+	rm "$T_FILES/py-ghost"
+	exe=$(readlink "/proc/$pid/exe")
+	[[ $exe == *" (deleted)" ]] || { fail "harness: exe is $exe, not deleted"; return; }
+	dump dump "$pid" "$T_WORK/img" --ghost-limit $((size + 4096)) || return
+	expect_killed "$pid" || return
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output gmap
+	[[ ! -e $T_FILES/py-ghost && ! -e $T_FILES/map.dat ]] || fail "a recreated ghost was left behind"
+}
+
+# A deleted directory held open is refused by name.
+test_ghost_dir() {
+	local pid rc
+	mkdir "$T_FILES/gone"
+	start_prog gdir "$PYTHON" -c '
+import os, time, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+os.rmdir(sys.argv[1])
+print("READY", flush=True)
+time.sleep(1000)' "$T_FILES/gone"
+	pid=$PROG_PID
+	wait_ready gdir "$pid" || return
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "a deleted directory was dumped"; return; }
+	grep -q "deleted directory" "$T_LOG/dump.stderr" ||
+		{ fail "the error does not say deleted directory: $(error_message dump)"; return; }
+	sleep 0.3
+	runs_freely "$pid" || fail "the program does not run on after the refused dump"
+}
+
+# (3) A FIFO between two processes, with unread bytes, byte-exact after
+# restore and still flowing.
+test_fifo() {
+	fm_dump_restore fifo fifo.py "$T_FILES/fifo" || return
+	[[ -s $T_WORK/img/fifo-data.img ]] || fail "no fifo-data.img written"
+}
+
+# (4) A memfd: bytes, hole, seals, name, offsets, one inode for all fds.
+test_memfd() {
+	fm_dump_restore memfd memfd.py
+}
+
+# A memfd held only by mappings, shared by two processes and private.
+test_memfd_mapped() {
+	fm_dump_restore memfdmap memfd_map.py
+}
+
+# A memfd mapped shared and writable, then sealed F_SEAL_FUTURE_WRITE, can't
+# be mapped writable again: refused by name.
+test_memfd_future_write() {
+	local pid rc
+	start_prog mmfd "$PYTHON" -c '
+import os, mmap, time, fcntl
+fd = os.memfd_create("fw", os.MFD_ALLOW_SEALING)
+os.ftruncate(fd, 8192)
+m = mmap.mmap(fd, 8192)
+fcntl.fcntl(fd, 1033, 0x10)   # F_ADD_SEALS F_SEAL_FUTURE_WRITE
+print("READY", flush=True)
+time.sleep(1000)'
+	pid=$PROG_PID
+	wait_ready mmfd "$pid" || return
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "a memfd mapped writable under F_SEAL_FUTURE_WRITE was dumped"; return; }
+	grep -q "F_SEAL_FUTURE_WRITE" "$T_LOG/dump.stderr" || { fail "the error does not explain: $(error_message dump)"; return; }
+	sleep 0.3
+	runs_freely "$pid" || fail "the program does not run on after the refused dump"
+}
+
+# (5) --external file[MNT:INO]: the file is not reopened by path; restore
+# needs --inherit-fd, and fails clearly without it.
+test_external_file() {
+	local pid exe mnt ino res rc w
+	start_prog ext "$PYTHON" "$PROGS_DIR/extfile.py" "$T_FILES/old.log"
+	pid=$PROG_PID
+	wait_ready ext "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	mnt=$(awk '$1 == "mnt_id:" { print $2 }' "/proc/$pid/fdinfo/7")
+	ino=$(stat -L -c %i "/proc/$pid/fd/7")
+	res=$(printf 'file[%x:%x]' "$mnt" "$ino")
+	# unreachable by path: it would be a ghost file if it weren't external
+	rm -f "$T_FILES/old.log"
+	dump dump "$pid" "$T_WORK/img" --external "$res" || return
+	expect_killed "$pid" || return
+	[[ -z $(ls "$T_WORK/img"/ghost-file-*.img 2>/dev/null) ]] || { fail "the external file was saved as a ghost"; return; }
+	rc=$(stasis restore1 restore -D "$T_WORK/img" -d --pidfile "$T_WORK/restore1.pid")
+	[[ $rc != 0 ]] || { fail "restore without --inherit-fd for $res succeeded"; return; }
+	grep -qF -- "--inherit-fd" "$T_LOG/restore1.stderr" && grep -qF "$res" "$T_LOG/restore1.stderr" ||
+		{ fail "the error does not name $res and --inherit-fd: $(error_message restore1)"; return; }
+	wait_gone "$pid" "$TMO" || { fail "the failed restore left pid $pid behind"; return; }
+	exec {w}>> "$T_FILES/new.log"
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --pidfile "$T_WORK/restore.pid" --inherit-fd "fd[$w]:$res")
+	exec {w}>&-
+	[[ $rc == 0 ]] || { fail "restore with --inherit-fd fd[N]:$res failed: $(error_message restore)" "$T_LOG/restore.log"; return; }
+	wait_restored restore "$pid" "$exe" 1 || return
+	kill -USR1 "$pid"
+	wait_until "$TMO" has_line "$T_FILES/new.log" "after restore" ||
+		{ fail "the restored process did not write into the inherited file"; return; }
+	[[ ! -e $T_FILES/old.log ]] || fail "the old path was recreated"
+	check_output ext
+}
+
+# (6) A file whose path changed: a directory in its place, then nothing.
+# Restore fails naming the path and the fd, and leaves nothing behind.
+test_missing_file() {
+	local pid exe rc
+	echo "some data" > "$T_FILES/data.txt"
+	start_prog miss "$PYTHON" -c '
+import os, time, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.dup2(fd, 9)
+os.close(fd)
+print("READY", flush=True)
+time.sleep(1000)' "$T_FILES/data.txt"
+	pid=$PROG_PID
+	wait_ready miss "$pid" || return
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	rm "$T_FILES/data.txt"
+	mkdir "$T_FILES/data.txt"
+	rc=$(stasis restore1 restore -D "$T_WORK/img" -d --pidfile "$T_WORK/restore1.pid")
+	[[ $rc != 0 ]] || { fail "restore succeeded with a directory where the file was"; return; }
+	grep -q "data.txt was a regular file at dump and is now a directory" "$T_LOG/restore1.stderr" ||
+		{ fail "the error does not explain the directory: $(error_message restore1)"; return; }
+	wait_gone "$pid" "$TMO" || { fail "the failed restore left pid $pid behind"; return; }
+	rmdir "$T_FILES/data.txt"
+	rc=$(stasis restore2 restore -D "$T_WORK/img" -d --pidfile "$T_WORK/restore2.pid")
+	[[ $rc != 0 ]] || { fail "restore succeeded with the file missing"; return; }
+	grep -q "data.txt" "$T_LOG/restore2.stderr" && grep -q "fd 9 of pid $pid" "$T_LOG/restore2.stderr" ||
+		{ fail "the error does not name the path and fd 9 of pid $pid: $(error_message restore2)"; return; }
+	wait_gone "$pid" "$TMO" || { fail "the failed restore left pid $pid behind"; return; }
+	[[ ! -e $T_FILES/data.txt ]] || fail "the restore created $T_FILES/data.txt"
+}
+
+# On dump: a path that now names another file is refused.
+test_replaced_file() {
+	local pid rc
+	echo "old" > "$T_FILES/r.txt"
+	start_prog repl "$PYTHON" -c '
+import os, time, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.rename(sys.argv[1], sys.argv[1] + ".moved")
+os.mkdir(sys.argv[1] + ".d")
+print("READY", flush=True)
+time.sleep(1000)' "$T_FILES/r.txt"
+	pid=$PROG_PID
+	wait_ready repl "$pid" || return
+	# the fd now shows r.txt.moved; bind-mount another file over it so the
+	# path names another inode
+	echo "new" > "$T_FILES/other.txt"
+	mount --bind "$T_FILES/other.txt" "$T_FILES/r.txt.moved" || { fail "can't bind-mount"; return; }
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	umount "$T_FILES/r.txt.moved"
+	[[ $rc != 0 ]] || { fail "a file hidden by another at its path was dumped"; return; }
+	grep -q "no longer names the open file" "$T_LOG/dump.stderr" ||
+		{ fail "the error does not explain the replaced path: $(error_message dump)"; return; }
+	sleep 0.3
+	runs_freely "$pid" || fail "the program does not run on after the refused dump"
+}
+
+# With CRIU_BIN: a program of tests/progs dumped by stasis and restored by
+# CRIU, then dumped by CRIU and restored by stasis; it checks itself after
+# the second restore (and its images must have decoded the first time).
+# fm_interop LABEL PROG.py [ARGS...]
+fm_interop() {
+	local label=$1 prog=$2 pid exe rc
+	shift 2
+	start_prog "$label" "$PYTHON" "$PROGS_DIR/$prog" "$@"
+	pid=$PROG_PID
+	wait_ready "$label" "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img1" || return
+	expect_killed "$pid" || return
+	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d -o "$T_LOG/criu-restore.log" -v4 \
+		> "$T_LOG/criu-restore.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
+	mkdir -p "$T_WORK/img2"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 \
+		> "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not dump what it restored (rc $rc)" "$T_LOG/criu-dump.log"; return; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
+	wait_until "$TMO" session_empty "$pid" || { fail "the tree of $pid outlived CRIU's dump"; return; }
+	restore_foreground restore "$T_WORK/img2"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output "$label"
+}
+
+test_interop_ghost() { fm_interop ghost ghost.py "$T_FILES/ghost.dat" 100000; }
+test_interop_fifo() { fm_interop fifo fifo.py "$T_FILES/fifo"; }
+test_interop_memfd() { fm_interop memfd memfd.py; }
+test_interop_memfd_map() { fm_interop memfdmap memfd_map.py; }
+
+run_test files.ghost test_ghost_file
+run_test files.ghost_dir_gone test_ghost_dir_gone
+run_test files.ghost_sparse test_ghost_sparse
+run_test files.ghost_limit test_ghost_limit
+run_test files.ghost_mapped test_ghost_mapped
+run_test files.ghost_dir test_ghost_dir
+run_test files.fifo test_fifo
+run_test files.memfd test_memfd
+run_test files.memfd_mapped test_memfd_mapped
+run_test files.memfd_future_write test_memfd_future_write
+run_test files.external test_external_file
+run_test files.missing test_missing_file
+run_test files.replaced test_replaced_file
+if [[ -n ${CRIU_BIN:-} ]]; then
+	run_test interop.criu_ghost test_interop_ghost
+	run_test interop.criu_fifo test_interop_fifo
+	run_test interop.criu_memfd test_interop_memfd
+	run_test interop.criu_memfd_map test_interop_memfd_map
+fi

@@ -40,6 +40,7 @@ struct file_table {
 	int nr_seen, cap_seen;
 	struct pipe_data *pipes;
 	int nr_pipes;
+	struct unix_dump *unix_sk;	/* unix.c's state of the dump */
 };
 
 /* What /proc and fstat tell about one fd of the dumped task. */
@@ -64,6 +65,7 @@ struct rst_files {
 	/* pipes made so far: both ends, for the entries of the other end */
 	struct made_pipe { uint32_t pipe_id; int fd[2]; } *made;
 	int nr_made;
+	struct unix_rst *unix_sk;	/* unix.c's sockets made so far, queues */
 };
 
 /* One kind of fd. Only owns, dump and open are required. Entries of
@@ -80,8 +82,9 @@ struct fd_kind {
 	 * it forks (see restore/tree.c, the file pool). */
 	int (*open)(struct rst_files *rf, const FileEntry *fe, int fdflags);
 
-	/* Optional. Images of the kind besides files.img (written after it,
-	 * loaded before any open), and freeing their state. */
+	/* Optional. Images of the kind besides files.img (written before it,
+	 * once every task is dumped, and may still add entries to it; loaded
+	 * before any open), and freeing their state. */
 	int (*write_images)(struct file_table *t, int dirfd);
 	void (*free_images)(struct file_table *t);
 	int (*load_images)(struct rst_files *rf, int dirfd);
@@ -97,6 +100,7 @@ struct fd_kind {
 };
 
 extern const struct fd_kind fd_kind_reg, fd_kind_tty, fd_kind_pipe;
+extern const struct fd_kind fd_kind_unix;
 
 /* Table side. */
 FileEntry *files_new_entry(struct file_table *t, FdTypes type);

@@ -17,6 +17,7 @@
 #define FILES_MAGIC        0x56303138
 #define TTY_INFO_MAGIC     0x59453036
 #define PIPES_DATA_MAGIC   0x56453709
+#define SK_QUEUES_MAGIC    0x56264026
 
 /* Version of the image set, as CRIU's CRTOOLS_IMAGES_V1_1. */
 #define IMG_VERSION 2

@@ -4,3 +4,9 @@
 for s in plain restore chain leave_running; do
 	run_test "unix.pairs.$s" "scenario_$s" unix_pairs
 done
+
+# (2) a server with path, abstract and seqpacket listeners, a child client
+# with data in flight both ways and a connection waiting to be accepted.
+for s in plain restore leave_running; do
+	run_test "unix.server.$s" "scenario_$s" unix_server
+done

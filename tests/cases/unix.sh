@@ -10,3 +10,8 @@ done
 for s in plain restore leave_running; do
 	run_test "unix.server.$s" "scenario_$s" unix_server
 done
+
+# (3) bound datagram sockets with queued messages from several senders.
+for s in plain restore leave_running; do
+	run_test "unix.dgram.$s" "scenario_$s" unix_dgram
+done

@@ -80,6 +80,7 @@ struct usk_diag {
 	uint32_t ino, peer;
 	uint8_t type, state, shutdown;
 	uint32_t rq, wq;
+	uint32_t vfs_ino;	/* a path name's file */
 	char name[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int namelen;
 	uint32_t *icons;
@@ -149,6 +150,10 @@ static int diag_add(struct unix_dump *u, const struct nlmsghdr *h)
 			d.namelen = n < sizeof(d.name) ? n : sizeof(d.name);
 			memcpy(d.name, p, d.namelen);
 			break;
+		case UNIX_DIAG_VFS:
+			if (n >= sizeof(struct unix_diag_vfs))
+				d.vfs_ino = ((struct unix_diag_vfs *)p)->udiag_vfs_ino;
+			break;
 		case UNIX_DIAG_PEER:
 			if (n >= 4)
 				memcpy(&d.peer, p, 4);
@@ -193,7 +198,7 @@ static int diag_load(struct unix_dump *u)
 		.h = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
 		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
 		.r = { .sdiag_family = AF_UNIX, .udiag_states = ~0u,
-		       .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS |
+		       .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS |
 				     UDIAG_SHOW_RQLEN },	/* shutdown bits always come */
 	};
 	static char buf[65536] __attribute__((aligned(NLMSG_ALIGNTO)));
@@ -567,8 +572,31 @@ static bool ext_allowed(const struct opts *o, uint32_t ino, uint32_t peer)
 	return false;
 }
 
+/* The directory of an outside peer's relative name: we have no fd of it,
+ * but the task connected to it by that name, most likely from its cwd;
+ * the file found there must be the peer's. */
+static int external_name_dir(UnixSkEntry *ue, const struct usk_diag *d, pid_t pid)
+{
+	char cwd[64], dir[PATH_MAX], path[PATH_MAX + sizeof(d->name) + 2];
+	struct stat st;
+
+	if (!d->namelen || !d->name[0] || d->name[0] == '/')
+		return 0;
+	snprintf(cwd, sizeof(cwd), "/proc/%d/cwd", pid);
+	ssize_t n = readlink(cwd, dir, sizeof(dir) - 1);
+	if (n > 0) {
+		dir[n] = 0;
+		snprintf(path, sizeof(path), "%s/%.*s", dir, d->namelen, d->name);
+		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == d->vfs_ino)
+			return (ue->name_dir = strdup(dir)) ? 0 : -1;
+	}
+	pr_warn("can't tell the directory of %.*s, the name of unix socket %u outside the tree: it is "
+		"taken relative to the restore's directory", d->namelen, d->name, d->ino);
+	return 0;
+}
+
 /* An entry (no fd) for a peer outside the tree: its name, to reconnect. */
-static int add_external(struct file_table *t, struct unix_dump *u, uint32_t ino)
+static int add_external(struct file_table *t, struct unix_dump *u, uint32_t ino, pid_t pid)
 {
 	for (int i = 0; i < u->nr_ext; i++)
 		if (u->ext[i] == ino)
@@ -590,7 +618,9 @@ static int add_external(struct file_table *t, struct unix_dump *u, uint32_t ino)
 	ue->type = d ? d->type : SOCK_DGRAM;
 	ue->state = d ? d->state : ST_LISTEN;
 	ue->uflags = USK_EXTERN;
-	return set_name(ue, d);
+	if (set_name(ue, d) < 0)
+		return -1;
+	return d ? external_name_dir(ue, d, pid) : 0;
 }
 
 static void refuse_external(const struct usk_dumped *s, const struct usk_diag *pd, uint32_t peer)
@@ -626,7 +656,7 @@ static int resolve_icon_client(struct file_table *t, struct unix_dump *u, struct
 			refuse_external(s, l, l->ino);
 			return -1;
 		}
-		if (add_external(t, u, l->ino) < 0)
+		if (add_external(t, u, l->ino, s->pid) < 0)
 			return -1;
 	}
 	s->ue->peer = l->ino;
@@ -662,7 +692,7 @@ static int resolve_peer(struct file_table *t, struct unix_dump *u, struct usk_du
 	}
 	pr_info("pid %d: fd %d: unix socket %u: its peer %u (%s) is outside the tree", s->pid, s->fd,
 		ue->ino, ue->peer, pd ? name_str(pd->name, pd->namelen, (char[128]){ 0 }, 128) : "unknown");
-	return add_external(t, u, ue->peer);
+	return add_external(t, u, ue->peer, s->pid);
 }
 
 /* Connections waiting in a dumped listener's accept queue must have their

@@ -942,8 +942,9 @@ static int bind_name(int fd, const UnixSkEntry *ue)
 	path[sizeof(a.sun_path)] = 0;
 	if (is_path(ue) && lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			pr_err("can't bind unix socket %u to %s: a %s is in the way", ue->ino, path,
-			       type_str(st.st_mode));
+			pr_err("can't bind unix socket %u to %s%s%s: a %s is in the way (remove it?)", ue->ino,
+			       path[0] != '/' && ue->name_dir ? ue->name_dir : "",
+			       path[0] != '/' && ue->name_dir ? "/" : "", path, type_str(st.st_mode));
 			goto out;
 		}
 		if (unlink(path) < 0) {

@@ -7,12 +7,40 @@ done
 
 # (2) a server with path, abstract and seqpacket listeners, a child client
 # with data in flight both ways and a connection waiting to be accepted.
-for s in plain restore leave_running; do
+for s in plain restore chain leave_running; do
 	run_test "unix.server.$s" "scenario_$s" unix_server
 done
 
+# A restore must not remove anything but a stale socket at a bound path:
+# with a regular file at srv.sock it fails naming the path and leaves the
+# file alone; once the file is gone it works.
+test_unix_in_the_way() {
+	local pid exe rc
+	exe=$(readlink -f "$BIN/unix_server")
+	start_prog unix_server "$BIN/unix_server"
+	pid=$PROG_PID
+	wait_ready unix_server "$pid" || return
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	rm -f "$T_FILES/srv.sock"
+	echo precious > "$T_FILES/srv.sock"
+	rc=$(stasis blocked restore -D "$T_WORK/img" -d --pidfile "$T_WORK/blocked.pid")
+	[[ $rc != 0 ]] || { fail "restore went on with a regular file at srv.sock"; return; }
+	grep -q "$T_FILES/srv.sock: a regular file is in the way" "$T_LOG/blocked.stderr" ||
+		fail "the failed restore does not name the path: $(error_message blocked)" "$T_LOG/blocked.log"
+	[[ $(cat "$T_FILES/srv.sock") == precious ]] || fail "the regular file at srv.sock was changed"
+	wait_gone "$pid" || { fail "pid $pid still alive after the failed restore"; return; }
+	rm -f "$T_FILES/srv.sock"
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output unix_server
+}
+run_test unix.server.in_the_way test_unix_in_the_way
+
 # (3) bound datagram sockets with queued messages from several senders.
-for s in plain restore leave_running; do
+for s in plain restore chain leave_running; do
 	run_test "unix.dgram.$s" "scenario_$s" unix_dgram
 done
 

@@ -99,3 +99,67 @@ test_unix_ext() {
 		fail "ext-dg.sock never got the datagram sent after restore" "$T_FILES/ext-dg.log"
 }
 run_test unix.ext test_unix_ext
+
+# Holds one end of a socketpair outside the tree; the other end is fd 10 of
+# unix_echo (fd 10), started in a session of its own. Says the echo's pid.
+UNIX_HOLDER='
+import os, socket, subprocess, sys, time
+a, b = socket.socketpair()
+os.dup2(b.fileno(), 10, inheritable=True)
+p = subprocess.Popen([sys.argv[1], "10"], pass_fds=(10,), start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=open(sys.argv[2], "ab", 0), stderr=subprocess.STDOUT)
+os.close(10)
+b.close()
+a.sendall(b"one")
+ok = a.recv(10) == b"one"
+print("PID %d" % p.pid, flush=True)
+print("READY" if ok else "FAIL: no echo before the dump", flush=True)
+p.wait()
+time.sleep(3600)
+'
+
+# Gives the restored echo a new socket (--inherit-fd fd[N]:socket:[INO])
+# and talks to it through the other end.
+UNIX_INHERIT='
+import socket, subprocess, sys
+x, y = socket.socketpair()
+stasis, img, ino, pidfile, log = sys.argv[1:6]
+rc = subprocess.call([stasis, "restore", "-D", img, "-d", "--pidfile", pidfile, "-o", log, "-v4",
+                      "--inherit-fd", "fd[%d]:socket:[%s]" % (x.fileno(), ino)], pass_fds=(x.fileno(),))
+if rc:
+    sys.exit("restore exited %d" % rc)
+x.close()
+y.sendall(b"two")
+got = y.recv(10)
+y.sendall(b"quit")
+sys.exit(0 if got == b"two" else "no echo after restore: %r" % got)
+'
+
+# A stream socket whose peer (a socketpair end) is outside the tree: it
+# dumps with --ext-unix-sk; the restore fails naming the socket and
+# --inherit-fd, as the peer has no name; with --inherit-fd the echo goes
+# on on the socket given.
+test_unix_inherit() {
+	local pid ino rc
+	start_prog unix_holder "$PYTHON" -c "$UNIX_HOLDER" "$BIN/unix_echo" "$T_LOG/unix_echo.out"
+	wait_ready unix_holder "$PROG_PID" 2> /dev/null
+	has_line "$T_LOG/unix_holder.out" READY || { fail "holder: $(tail -n1 "$T_LOG/unix_holder.out")" "$T_LOG/unix_holder.err"; return; }
+	pid=$(awk '$1 == "PID" { print $2 }' "$T_LOG/unix_holder.out")
+	T_PIDS+=("$pid")
+	T_SIDS+=("$pid")
+	ino=$(readlink "/proc/$pid/fd/10")
+	ino=${ino#socket:[}
+	ino=${ino%]}
+	dump dump "$pid" "$T_WORK/img" --ext-unix-sk || return
+	wait_gone "$pid" || { fail "pid $pid still alive after the dump"; return; }
+	rc=$(stasis noname restore -D "$T_WORK/img" -d --pidfile "$T_WORK/noname.pid")
+	[[ $rc != 0 ]] || { fail "restore connected a socket to a peer that has no name"; return; }
+	grep -q "unix socket $ino .*no name.*--inherit-fd fd\[N\]:socket:\[$ino\]" "$T_LOG/noname.stderr" ||
+		fail "the failed restore does not name the socket and --inherit-fd: $(error_message noname)" "$T_LOG/noname.log"
+	wait_gone "$pid" || { fail "pid $pid still alive after the failed restore"; return; }
+	"$PYTHON" -c "$UNIX_INHERIT" "$STASIS" "$T_WORK/img" "$ino" "$T_WORK/inherit.pid" "$T_LOG/inherit.log" \
+		> "$T_LOG/inherit.out" 2>&1 || { fail "inherit: $(tail -n1 "$T_LOG/inherit.out")" "$T_LOG/inherit.log"; return; }
+	wait_gone "$pid" || fail "the restored echo did not finish after quit"
+	check_output unix_echo
+}
+run_test unix.inherit_fd test_unix_inherit

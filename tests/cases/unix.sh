@@ -101,7 +101,7 @@ test_unix_ext() {
 run_test unix.ext test_unix_ext
 
 # Holds one end of a socketpair outside the tree; the other end is fd 10 of
-# unix_echo (fd 10), started in a session of its own. Says the echo's pid.
+# unix_echo, started in a session of its own. Says the echo's pid.
 UNIX_HOLDER='
 import os, socket, subprocess, sys, time
 a, b = socket.socketpair()

@@ -741,6 +741,65 @@ static int write_queues(struct unix_dump *u, int dirfd)
 	return img_finish(&img);
 }
 
+static int dump_index(const struct unix_dump *u, uint32_t ino)
+{
+	for (int i = 0; i < u->nr_sk; i++)
+		if (u->sk[i].ue->ino == ino)
+			return i;
+	return -1;
+}
+
+/* Appends socket i to order[], then those waiting for it. */
+static void put_in_order(const struct unix_dump *u, int i, const int *waits_for, int *order, int *n)
+{
+	order[(*n)++] = i;
+	for (int k = 0; k < u->nr_sk; k++)
+		if (waits_for[k] == i)
+			put_in_order(u, k, waits_for, order, n);
+}
+
+/* CRIU's restore (4.2) gets socketpairs shared across fork wrong unless
+ * files.img lists a socket after its peer whenever the peer was dumped
+ * later (the order CRIU's own dump writes them in). We keep CRIU's order
+ * so that it can restore our images; our restore does not care. */
+static int order_like_criu(struct file_table *t, struct unix_dump *u)
+{
+	int n = 0, *waits_for = calloc(u->nr_sk + 1, sizeof(int)), *order = calloc(u->nr_sk + 1, sizeof(int));
+	int *slot = calloc(u->nr_sk + 1, sizeof(int));
+	FileEntry **fe = calloc(u->nr_sk + 1, sizeof(*fe));
+	int ret = -1;
+
+	if (!waits_for || !order || !slot || !fe)
+		goto out;
+	for (int i = 0; i < u->nr_sk; i++) {
+		int p = u->sk[i].ue->peer ? dump_index(u, u->sk[i].ue->peer) : -1;
+		waits_for[i] = p > i ? p : -1;
+	}
+	for (int i = 0; i < u->nr_sk; i++)
+		if (waits_for[i] < 0)
+			put_in_order(u, i, waits_for, order, &n);
+	/* the slots of our entries in the table, in table order */
+	int ns = 0;
+	for (int e = 0; e < t->nr && ns < u->nr_sk; e++)
+		for (int i = 0; i < u->nr_sk; i++)
+			if (t->e[e]->usk == u->sk[i].ue) {
+				slot[ns] = e;
+				fe[i] = t->e[e];
+				ns++;
+				break;
+			}
+	if (n == u->nr_sk && ns == u->nr_sk)
+		for (int k = 0; k < n; k++)
+			t->e[slot[k]] = fe[order[k]];
+	ret = 0;
+out:
+	free(waits_for);
+	free(order);
+	free(slot);
+	free(fe);
+	return ret;
+}
+
 static int unix_write_images(struct file_table *t, int dirfd)
 {
 	struct unix_dump *u = t->unix_sk;
@@ -750,6 +809,8 @@ static int unix_write_images(struct file_table *t, int dirfd)
 		if (resolve_peer(t, u, &u->sk[i]) < 0 ||
 		    (u->sk[i].d->state == ST_LISTEN && check_listener(u, &u->sk[i]) < 0))
 			return -1;
+	if (order_like_criu(t, u) < 0)
+		return -1;
 	return write_queues(u, dirfd);
 }
 

@@ -937,6 +937,11 @@ static bool is_path(const UnixSkEntry *ue)
 	return ue->name.len && ue->name.data[0];
 }
 
+static bool deleted(const UnixSkEntry *ue)
+{
+	return ue->has_deleted && ue->deleted;
+}
+
 static int sk_addr(const UnixSkEntry *ue, struct sockaddr_un *a, socklen_t *len)
 {
 	if (!ue->name.len || ue->name.len > sizeof(a->sun_path)) {
@@ -1001,6 +1006,13 @@ static int bind_name(int fd, const UnixSkEntry *ue)
 		return -1;
 	memcpy(path, a.sun_path, sizeof(a.sun_path));
 	path[sizeof(a.sun_path)] = 0;
+	if (is_path(ue) && deleted(ue) && lstat(path, &st) == 0) {
+		/* whatever is there now is not ours */
+		pr_warn("unix socket %u was bound to %s, since deleted and taken again by a %s: it is "
+			"restored without a name", ue->ino, path, type_str(st.st_mode));
+		ret = 0;
+		goto out;
+	}
 	if (is_path(ue) && lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			pr_err("can't bind unix socket %u to %s%s%s: a %s is in the way (remove it?)", ue->ino,
@@ -1275,14 +1287,6 @@ static int make_listener(struct rst_files *rf, const UnixSkEntry *l)
 		    c->state == ST_ESTABLISHED && made_fd(rf, c->ino) < 0 && make_waiting(rf, l, c) < 0)
 			return -1;
 	}
-	if (l->has_deleted && l->deleted && is_path(l)) {
-		int back = enter_name_dir(l);
-		if (back == -1)
-			return -1;
-		if (unlink((const char *)l->name.data) < 0)
-			pr_warn("can't remove %s again (it was deleted): %m", NAME(l));
-		leave_name_dir(back);
-	}
 	return finish(lfd, l);
 }
 
@@ -1393,6 +1397,33 @@ static int unix_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	return fd;
 }
 
+/* A socket whose file was deleted is bound again (its name and the
+ * connections made to it by name come back); once every fd of the tree is
+ * open its file goes again, if it still is this socket's. */
+static int unix_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid)
+{
+	const UnixSkEntry *ue = fe->usk;
+	struct stat mine, there;
+
+	if (!ue || !is_path(ue) || !deleted(ue) || ue->name.len > sizeof(((struct sockaddr_un *)0)->sun_path))
+		return 0;
+	int pf = ioctl(fd, SIOCUNIXFILE);
+	if (pf < 0)
+		return 0;	/* not bound (its path was taken), or removed already */
+	int ok = fstat(pf, &mine);
+	close(pf);
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1] = { 0 };
+	memcpy(path, ue->name.data, ue->name.len);
+	int back = enter_name_dir(ue);
+	if (back == -1)
+		return -1;
+	if (!ok && lstat(path, &there) == 0 && there.st_ino == mine.st_ino && there.st_dev == mine.st_dev &&
+	    unlink(path) < 0)
+		pr_warn("pid %d: can't remove %s again (it was deleted): %m", pid, path);
+	leave_name_dir(back);
+	return 0;
+}
+
 static bool unix_inherit_name(const FileEntry *fe, char *buf, size_t len)
 {
 	if (!fe->usk)
@@ -1406,5 +1437,5 @@ const struct fd_kind fd_kind_unix = {
 	.owns = unix_owns, .dump = unix_dump, .open = unix_open,
 	.write_images = unix_write_images, .free_images = unix_free_images,
 	.load_images = unix_load_images, .unload_images = unix_unload_images,
-	.inherit_name = unix_inherit_name,
+	.after_install = unix_after_install, .inherit_name = unix_inherit_name,
 };

@@ -3,8 +3,9 @@
  * child, with messages queued both ways, must come back byte-exact with
  * their boundaries, and keep talking. Also: a stream pair shut down for
  * writing on one side (data then EOF; EPIPE on the other), options
- * (SO_RCVBUF, SO_PASSCRED, O_NONBLOCK), and one socket shared by parent
- * and child across fork (still one open file: kcmp).
+ * (SO_RCVBUF, SO_PASSCRED, O_NONBLOCK), one socket shared by parent
+ * and child across fork (still one open file: kcmp), and a stream pair
+ * whose child end wrote and closed (data, then EOF, in the parent).
  */
 #include "unix_common.h"
 
@@ -17,7 +18,7 @@ static const int types[NT] = { SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET };
 static const char *tname[NT] = { "stream", "dgram", "seqpacket" };
 static const size_t sizes[NM] = { 1, 10, 1000, 30000, 7 };
 
-static int sp[NT][2], sh[2];
+static int sp[NT][2], sh[2], cl[2];
 
 static unsigned seed(int dir, int t, int i)
 {
@@ -82,6 +83,9 @@ static int child_main(int ready)
 	close(sp[1][0]);
 	close(sp[2][0]);	/* keeps sp[0][0], shared with the parent */
 	close(sh[0]);
+	close(cl[0]);
+	send_all(cl[1], "last-words", 10, "closed pair");
+	close(cl[1]);
 	/* CRIU can't dump queues with credentials in them: its interop test
 	 * goes without */
 	int passcred = !getenv("UNIX_NO_PASSCRED");
@@ -116,7 +120,8 @@ int main(void)
 	for (int t = 0; t < NT; t++)
 		if (socketpair(AF_UNIX, types[t], 0, sp[t]) < 0)
 			die("socketpair");
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sh) < 0 || pipe(sync) < 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sh) < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, cl) < 0 ||
+	    pipe(sync) < 0)
 		die("socketpair");
 	if (setsockopt(sp[0][0], SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0 ||
 	    getsockopt(sp[0][0], SOL_SOCKET, SO_RCVBUF, &before, &l) < 0)
@@ -132,6 +137,7 @@ int main(void)
 	for (int t = 0; t < NT; t++)
 		close(sp[t][1]);
 	close(sh[1]);
+	close(cl[1]);
 	send_queue(0, 1);
 	sync_read(sync[0], 'c');
 	close(sync[0]);
@@ -151,6 +157,9 @@ int main(void)
 	char buf[16] = { 0 };
 	CHECK(recv_all(sh[0], buf, 8) == 0 && !memcmp(buf, "bye-data", 8), "parent: data before the shutdown lost");
 	CHECK(recv(sh[0], buf, 1, 0) == 0, "parent: no EOF after the peer's shutdown");
+	CHECK(recv_all(cl[0], buf, 10) == 0 && !memcmp(buf, "last-words", 10), "parent: the closed peer's data lost");
+	CHECK(recv(cl[0], buf, 1, 0) == 0, "parent: no EOF after the peer closed");
+	CHECK(send(cl[0], "x", 1, MSG_NOSIGNAL) < 0 && errno == EPIPE, "parent: can send to a closed peer");
 	reap(child);
 	return proto_finish();
 }

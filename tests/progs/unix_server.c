@@ -7,15 +7,17 @@
  * data is read back exactly, the names are the same (getsockname,
  * getpeername), the waiting connection is accepted and talks, the old
  * connections still talk and new clients can connect to the three names.
+ * A fourth listener (gone.sock) had its file removed after accepting a
+ * connection: it keeps its name, the file stays away, the connection talks.
  */
 #include "unix_common.h"
 
 #define BIG 50000
 
 static char abs_name[64];
-static int l_path, l_abs, l_seq;	/* server */
-static int a_path, a_abs, a_seq;	/* server's accepted ends */
-static int c_path, c_abs, c_seq, c_wait;	/* client */
+static int l_path, l_abs, l_seq, l_gone;	/* server */
+static int a_path, a_abs, a_seq, a_gone;	/* server's accepted ends */
+static int c_path, c_abs, c_seq, c_wait, c_gone;	/* client */
 
 static void check_name(int fd, int peer, const char *want, int abstract, const char *what)
 {
@@ -52,8 +54,9 @@ static int child_main(int to_parent, int from_parent)
 	c_path = un_socket(SOCK_STREAM, NULL, 0);
 	c_abs = un_socket(SOCK_STREAM, NULL, 0);
 	c_seq = un_socket(SOCK_SEQPACKET, NULL, 0);
+	c_gone = un_socket(SOCK_STREAM, NULL, 0);
 	if (un_connect(c_path, "srv.sock", 0) < 0 || un_connect(c_abs, abs_name, 1) < 0 ||
-	    un_connect(c_seq, "seq.sock", 0) < 0)
+	    un_connect(c_seq, "seq.sock", 0) < 0 || un_connect(c_gone, "gone.sock", 0) < 0)
 		die("connect");
 	sync_write(to_parent, 'a');
 	sync_read(from_parent, 'b');
@@ -81,6 +84,8 @@ static int child_main(int to_parent, int from_parent)
 	expect_stream(c_path, 88, 32, "client path after");
 	send_pattern(c_seq, 99, 33, "client seqpacket after");
 	expect_msg(c_seq, 111, 34, "client seqpacket after");
+	expect_stream(c_gone, 9, 41, "client of the deleted listener");
+	send_pattern(c_gone, 10, 42, "client of the deleted listener after");
 	return failures ? 1 : 0;
 }
 
@@ -93,7 +98,8 @@ int main(void)
 	l_path = un_socket(SOCK_STREAM, "srv.sock", 0);
 	l_abs = un_socket(SOCK_STREAM, abs_name, 1);
 	l_seq = un_socket(SOCK_SEQPACKET, "seq.sock", 0);
-	if (listen(l_path, 5) < 0 || listen(l_abs, 3) < 0 || listen(l_seq, 4) < 0)
+	l_gone = un_socket(SOCK_STREAM, "gone.sock", 0);
+	if (listen(l_path, 5) < 0 || listen(l_abs, 3) < 0 || listen(l_seq, 4) < 0 || listen(l_gone, 2) < 0)
 		die("listen");
 	if (pipe(up) < 0 || pipe(down) < 0)
 		die("pipe");
@@ -106,6 +112,7 @@ int main(void)
 		close(l_path);
 		close(l_abs);
 		close(l_seq);
+		close(l_gone);
 		_exit(child_main(up[1], down[0]));
 	}
 	close(up[1]);
@@ -114,8 +121,10 @@ int main(void)
 	a_path = accept(l_path, NULL, NULL);
 	a_abs = accept(l_abs, NULL, NULL);
 	a_seq = accept(l_seq, NULL, NULL);
-	if (a_path < 0 || a_abs < 0 || a_seq < 0)
+	a_gone = accept(l_gone, NULL, NULL);
+	if (a_path < 0 || a_abs < 0 || a_seq < 0 || a_gone < 0 || unlink("gone.sock") < 0)
 		die("accept");
+	send_pattern(a_gone, 9, 41, "server of the deleted listener");
 	send_pattern(a_path, BIG, 21, "server path");
 	send_pattern(a_abs, 3000, 22, "server abstract");
 	send_pattern(a_seq, 5, 23, "server seqpacket");
@@ -147,6 +156,9 @@ int main(void)
 	send_pattern(a_path, 88, 32, "server path after");
 	expect_msg(a_seq, 99, 33, "server seqpacket after");
 	send_pattern(a_seq, 111, 34, "server seqpacket after");
+	expect_stream(a_gone, 10, 42, "server of the deleted listener after");
+	check_name(l_gone, 0, "gone.sock", 0, "deleted listener");
+	CHECK(access("gone.sock", F_OK) < 0 && errno == ENOENT, "gone.sock is back in the filesystem");
 	new_client("srv.sock", 0, SOCK_STREAM, l_path, "path listener");
 	new_client(abs_name, 1, SOCK_STREAM, l_abs, "abstract listener");
 	new_client("seq.sock", 0, SOCK_SEQPACKET, l_seq, "seqpacket listener");

@@ -88,7 +88,18 @@ test_unix_ext() {
 	grep -q "pid $pid: fd [0-9]*: unix socket .*--ext-unix-sk" "$T_LOG/refused.stderr" ||
 		fail "the refusal does not name the pid, fd and --ext-unix-sk: $(error_message refused)" "$T_LOG/refused.log"
 	wait_until 5 runs_freely "$pid" || { fail "after the refused dump pid $pid is not running freely"; return; }
-	dump dump "$pid" "$T_WORK/img" --ext-unix-sk || return
+	# allowed for other sockets only: refused too
+	rc=$(stasis narrow dump -t "$pid" -D "$T_WORK/img1" --ext-unix-sk=1)
+	[[ $rc != 0 ]] || { fail "--ext-unix-sk=1 (none of the tree's sockets) let the dump through"; return; }
+	wait_until 5 runs_freely "$pid" || { fail "after the second refused dump pid $pid is not running freely"; return; }
+	# allowed for the program's two sockets by inode
+	local f ino args=()
+	for f in 3 4; do
+		ino=$(readlink "/proc/$pid/fd/$f")
+		ino=${ino#socket:[}
+		args+=("--ext-unix-sk=${ino%]}")
+	done
+	dump dump "$pid" "$T_WORK/img" "${args[@]}" || return
 	expect_killed "$pid" || return
 	restore_foreground restore "$T_WORK/img"
 	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return

@@ -45,7 +45,6 @@
 
 /* The kernel's socket states as sock_diag reports them. */
 #define ST_ESTABLISHED 1
-#define ST_CLOSE 7
 #define ST_LISTEN 10
 
 #define USK_EXTERN 1u			/* uflags: a peer outside the tree, no fd */
@@ -340,9 +339,13 @@ static int check_cmsgs(struct msghdr *mh, const struct fd_facts *f)
 
 /* Copies the socket's unread data without taking it: MSG_PEEK walking
  * with SO_PEEK_OFF, which is put back as it was. A datagram longer than
- * our buffer comes in several pieces (MSG_TRUNC until its end). */
-static int peek_queue(struct unix_dump *u, int sk, uint32_t id, uint32_t type, const struct fd_facts *f)
+ * our buffer comes in several pieces (MSG_TRUNC until its end); an empty
+ * one is kept too (the next peek goes past it), except in a socket shut
+ * down for reading, where it can't be told from the end. */
+static int peek_queue(struct unix_dump *u, int sk, uint32_t id, const struct usk_diag *d,
+		      const struct fd_facts *f)
 {
+	uint32_t type = d->type;
 	int orig = -1, zero = 0, ret = -1;
 	socklen_t l = sizeof(orig);
 	uint8_t *msg = NULL, *chunk = malloc(PEEK_CHUNK);
@@ -370,8 +373,13 @@ static int peek_queue(struct unix_dump *u, int sk, uint32_t id, uint32_t type, c
 		}
 		if (check_cmsgs(&mh, f) < 0)
 			goto out;
-		if (n == 0 && !(mh.msg_flags & MSG_TRUNC))
-			break;	/* end of stream, or an empty datagram (not kept) */
+		if (n == 0 && !(mh.msg_flags & MSG_TRUNC) && (type == SOCK_STREAM || (d->shutdown & 1)))
+			break;	/* the end */
+		if (n == 0 && !mlen) {	/* an empty datagram */
+			if (add_packet(u, id, chunk, 0) < 0)
+				goto out;
+			continue;
+		}
 		total += n;
 		if (total > QUEUE_MAX) {
 			pr_err("pid %d: fd %d: unix socket holds more than %u MiB unread", f->pid, f->fd,
@@ -530,7 +538,7 @@ static int unix_dump(struct file_table *t, const struct opts *o, const struct fd
 		goto out;
 	/* a datagram's rq is only its first message's length, maybe 0 */
 	bool queued = d->type == SOCK_DGRAM || (d->state == ST_ESTABLISHED && d->rq);
-	if (queued && peek_queue(u, sk, fe->id, d->type, f) < 0)
+	if (queued && peek_queue(u, sk, fe->id, d, f) < 0)
 		goto out;
 	ret = remember(u, f, ue, d);
 	pr_debug("pid %d: fd %d: unix socket %u type %u state %u peer %u name %s", f->pid, f->fd, d->ino,

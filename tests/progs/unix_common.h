@@ -59,7 +59,7 @@ static inline int un_connect(int fd, const char *name, int abstract)
 static inline void send_all(int fd, const void *buf, size_t len, const char *what)
 {
 	const char *p = buf;
-	while (len) {
+	do {	/* once at least: an empty datagram is a message too */
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -69,7 +69,7 @@ static inline void send_all(int fd, const void *buf, size_t len, const char *wha
 		}
 		p += n;
 		len -= n;
-	}
+	} while (len);
 }
 
 /* Reads exactly len bytes of a stream (blocking; the fd's O_NONBLOCK is

@@ -13,10 +13,11 @@
 #include <sys/syscall.h>
 
 #define NT 3
-#define NM 5
+#define NM 6
 static const int types[NT] = { SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET };
 static const char *tname[NT] = { "stream", "dgram", "seqpacket" };
-static const size_t sizes[NM] = { 1, 10, 1000, 30000, 7 };
+static const size_t sizes[NM] = { 1, 10, 0, 1000, 30000, 7 };	/* 0: an empty datagram */
+static int like_criu;	/* for the CRIU interop test: what CRIU can't do is left out */
 
 static int sp[NT][2], sh[2], cl[2];
 
@@ -29,7 +30,8 @@ static void send_queue(int side, int dir)
 {
 	for (int t = 0; t < NT; t++)
 		for (int i = 0; i < NM; i++)
-			send_pattern(sp[t][side], sizes[i], seed(dir, t, i), tname[t]);
+			if (sizes[i] || !like_criu)	/* CRIU's dump stops at an empty one */
+				send_pattern(sp[t][side], sizes[i], seed(dir, t, i), tname[t]);
 }
 
 static void check_queue(int side, int dir, const char *who)
@@ -54,7 +56,8 @@ static void check_queue(int side, int dir, const char *who)
 			free(want);
 		} else {
 			for (int i = 0; i < NM; i++)
-				expect_msg(sp[t][side], sizes[i], seed(dir, t, i), what);
+				if (sizes[i] || !like_criu)
+					expect_msg(sp[t][side], sizes[i], seed(dir, t, i), what);
 		}
 	}
 }
@@ -86,9 +89,7 @@ static int child_main(int ready)
 	close(cl[0]);
 	send_all(cl[1], "last-words", 10, "closed pair");
 	close(cl[1]);
-	/* CRIU can't dump queues with credentials in them: its interop test
-	 * goes without */
-	int passcred = !getenv("UNIX_NO_PASSCRED");
+	int passcred = !like_criu;	/* CRIU can't dump queued credentials */
 	if (passcred && setsockopt(sp[1][1], SOL_SOCKET, SO_PASSCRED, &v, sizeof(v)) < 0)
 		die("SO_PASSCRED");
 	send_queue(1, 2);
@@ -117,6 +118,7 @@ int main(void)
 	socklen_t l = sizeof(before);
 
 	proto_init();
+	like_criu = getenv("UNIX_LIKE_CRIU") != NULL;
 	for (int t = 0; t < NT; t++)
 		if (socketpair(AF_UNIX, types[t], 0, sp[t]) < 0)
 			die("socketpair");

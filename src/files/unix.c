@@ -326,8 +326,8 @@ static int check_cmsgs(struct msghdr *mh, const struct fd_facts *f)
 		int n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (int i = 0; i < n; i++)
 			close(((int *)CMSG_DATA(c))[i]);
-		pr_err("pid %d: fd %d: unix socket has file descriptors in flight (SCM_RIGHTS) in its "
-		       "queue, which stasis can't dump", f->pid, f->fd);
+		pr_err("pid %d: fd %d: unix socket %lu has file descriptors in flight (SCM_RIGHTS) in its "
+		       "queue, which stasis can't dump", f->pid, f->fd, (unsigned long)f->st.st_ino);
 		return -1;
 	}
 	if (mh->msg_flags & MSG_CTRUNC) {
@@ -654,8 +654,8 @@ static int resolve_icon_client(struct file_table *t, struct unix_dump *u, struct
 		return -1;
 	}
 	if (s->d->wq) {
-		pr_err("pid %d: fd %d: unix socket %u sent %u bytes on a connection to %s that is not "
-		       "accepted yet; those bytes can't be saved: dump once it is accepted", s->pid, s->fd,
+		pr_err("pid %d: fd %d: unix socket %u sent data (%u bytes of buffer) on a connection to %s "
+		       "that is not accepted yet; it can't be saved: dump once it is accepted", s->pid, s->fd,
 		       s->ue->ino, s->d->wq, name_str(l->name, l->namelen, (char[128]){ 0 }, 128));
 		return -1;
 	}

@@ -209,3 +209,58 @@ if [[ -n ${CRIU_BIN:-} ]]; then
 		run_test "unix.criu_interop.${p#unix_}" test_unix_criu_interop "$p"
 	done
 fi
+
+# What the dump refuses must cost the program nothing: "fds" has a file
+# descriptor in flight (SCM_RIGHTS) in a socketpair, "unaccepted" a
+# client that sent bytes on a connection its server has not accepted
+# yet. The dump fails saying why; then the program gets everything.
+UNIX_REFUSED='
+import array, os, signal, socket, sys, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+if sys.argv[1] == "fds":
+    a, b = socket.socketpair()
+    r, w = os.pipe()
+    os.write(w, b"through-the-fd")
+    b.sendmsg([b"data-before"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [r]))])
+    os.close(r)
+    b.send(b"data-after")
+else:
+    l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    l.bind("\0stasis-test-unaccepted-%d" % os.getpid())
+    l.listen(1)
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect("\0stasis-test-unaccepted-%d" % os.getpid())
+    c.send(b"early-bytes")
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+if sys.argv[1] == "fds":
+    msg, anc, flags, addr = a.recvmsg(11, socket.CMSG_SPACE(4))
+    fds = array.array("i")
+    for level, kind, data in anc:
+        fds.frombytes(data)
+    ok = msg == b"data-before" and len(fds) == 1 and os.read(fds[0], 100) == b"through-the-fd"
+    ok = ok and a.recv(100) == b"data-after"
+else:
+    s, _ = l.accept()
+    ok = s.recv(100) == b"early-bytes"
+print("PASS" if ok else "FAIL: the program lost data to the refused dump", flush=True)
+'
+
+test_unix_refused() {
+	local what=$1 pid rc
+	start_prog refused "$PYTHON" -c "$UNIX_REFUSED" "$what"
+	pid=$PROG_PID
+	wait_ready refused "$pid" || return
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img" --ext-unix-sk)
+	[[ $rc != 0 ]] || { fail "the dump went through"; return; }
+	grep -q "pid $pid: fd [0-9]*: .*$2" "$T_LOG/dump.stderr" ||
+		fail "the refusal does not say '$2' for pid $pid: $(error_message dump)" "$T_LOG/dump.log"
+	wait_until 5 runs_freely "$pid" || { fail "after the refused dump pid $pid is not running freely"; return; }
+	kill -USR1 "$pid"
+	wait_child "$pid"
+	check_output refused
+}
+run_test unix.refused.fds_in_flight test_unix_refused fds "SCM_RIGHTS"
+run_test unix.refused.unaccepted_data test_unix_refused unaccepted "not accepted yet"

@@ -766,11 +766,42 @@ static void put_in_order(const struct unix_dump *u, int i, const int *waits_for,
 			put_in_order(u, k, waits_for, order, n);
 }
 
-/* CRIU's restore (4.2) gets socketpairs shared across fork wrong unless
- * files.img lists a socket after its peer whenever the peer was dumped
- * later (the order CRIU's own dump writes them in). We keep CRIU's order
- * so that it can restore our images; our restore does not care. */
-static int order_like_criu(struct file_table *t, struct unix_dump *u)
+/* Where client c waits in the accept queue of its listener, or -1 if it
+ * is not waiting (its peer was set to the listener by resolve_icon_client). */
+static int queue_place(const struct unix_dump *u, const struct usk_dumped *c)
+{
+	const struct usk_diag *l = c->d->peer || !c->ue->peer ? NULL : diag_find(u, c->ue->peer);
+	for (int k = 0; l && k < l->nr_icons; k++)
+		if (l->icons[k] == c->ue->ino)
+			return k;
+	return -1;
+}
+
+/* Clients waiting on one listener in the order of its queue (our restore
+ * connects them in files.img order): a selection sort among their places
+ * in order[]. */
+static void order_waiting(const struct unix_dump *u, int *order, int n)
+{
+	for (int a = 0; a < n; a++) {
+		int qa = queue_place(u, &u->sk[order[a]]);
+		for (int b = a + 1; qa >= 0 && b < n; b++) {
+			int qb = queue_place(u, &u->sk[order[b]]);
+			if (qb >= 0 && qb < qa && u->sk[order[b]].ue->peer == u->sk[order[a]].ue->peer) {
+				int tmp = order[a];
+				order[a] = order[b];
+				order[b] = tmp;
+				qa = qb;
+			}
+		}
+	}
+}
+
+/* The order of our entries in files.img. CRIU's restore (4.2) gets
+ * socketpairs shared across fork wrong unless a socket comes after its
+ * peer whenever the peer was dumped later (the order CRIU's own dump
+ * writes them in), so we keep that order; and clients waiting to be
+ * accepted come in their queue's order. */
+static int order_entries(struct file_table *t, struct unix_dump *u)
 {
 	int n = 0, *waits_for = calloc(u->nr_sk + 1, sizeof(int)), *order = calloc(u->nr_sk + 1, sizeof(int));
 	int *slot = calloc(u->nr_sk + 1, sizeof(int));
@@ -786,6 +817,7 @@ static int order_like_criu(struct file_table *t, struct unix_dump *u)
 	for (int i = 0; i < u->nr_sk; i++)
 		if (waits_for[i] < 0)
 			put_in_order(u, i, waits_for, order, &n);
+	order_waiting(u, order, n);
 	/* the slots of our entries in the table, in table order */
 	int ns = 0;
 	for (int e = 0; e < t->nr && ns < u->nr_sk; e++)
@@ -817,7 +849,7 @@ static int unix_write_images(struct file_table *t, int dirfd)
 		if (resolve_peer(t, u, &u->sk[i]) < 0 ||
 		    (u->sk[i].d->state == ST_LISTEN && check_listener(u, &u->sk[i]) < 0))
 			return -1;
-	if (order_like_criu(t, u) < 0)
+	if (order_entries(t, u) < 0)
 		return -1;
 	return write_queues(u, dirfd);
 }

@@ -177,9 +177,9 @@ run_test unix.inherit_fd test_unix_inherit
 
 # Images exchanged with CRIU (CRIU_BIN): stasis dump -> CRIU restore ->
 # CRIU dump -> stasis restore -> SIGUSR1 -> PASS. CRIU can't dump queued
-# credentials (SO_PASSCRED) nor datagrams after an empty one, and gives
-# connected stream sockets no names: with UNIX_LIKE_CRIU the programs
-# leave those out.
+# credentials (SO_PASSCRED) nor datagrams after an empty one, gives
+# connected stream sockets no names and connects waiting clients in its
+# own order: with UNIX_LIKE_CRIU the programs leave those out.
 test_unix_criu_interop() {
 	local prog=$1 exe pid rc
 	exe=$(readlink -f "$BIN/$prog")

@@ -15,7 +15,7 @@
 
 static const struct fd_kind *const fd_kinds[] = { &fd_kind_reg, &fd_kind_tty, &fd_kind_pipe,
 	&fd_kind_eventfd, &fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_epoll,
-	&fd_kind_fifo, &fd_kind_memfd };
+	&fd_kind_fifo, &fd_kind_memfd, &fd_kind_unix };
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
 
 FileEntry *files_new_entry(struct file_table *t, FdTypes type)
@@ -41,6 +41,11 @@ FileEntry *files_new_entry(struct file_table *t, FdTypes type)
 int files_write(struct file_table *t, int dirfd)
 {
 	struct img img;
+	/* The kinds' images first: a kind may still add or amend entries of
+	 * files.img once every task is dumped (unix peers outside the tree). */
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->write_images && fd_kinds[k]->write_images(t, dirfd) < 0)
+			return -1;
 	if (img_create(dirfd, &img, "files.img", FILES_MAGIC) < 0)
 		return -1;
 	for (int i = 0; i < t->nr; i++)
@@ -48,12 +53,7 @@ int files_write(struct file_table *t, int dirfd)
 			img_abort(&img);
 			return -1;
 		}
-	if (img_finish(&img) < 0)
-		return -1;
-	for (size_t k = 0; k < NR_KINDS; k++)
-		if (fd_kinds[k]->write_images && fd_kinds[k]->write_images(t, dirfd) < 0)
-			return -1;
-	return 0;
+	return img_finish(&img);
 }
 
 void files_free(struct file_table *t)

@@ -47,6 +47,7 @@ struct file_table {
 	struct reg_dump_state *reg;	/* reg.c: ghosts (deleted files) */
 	struct fifo_dump_state *fifo;	/* fifo.c: unread bytes */
 	struct memfd_dump_state *memfd;	/* memfd.c: inodes and contents */
+	struct unix_dump *unix_sk;	/* unix.c's state of the dump */
 };
 
 /* What /proc and fstat tell about one fd of the dumped task. */
@@ -86,6 +87,7 @@ struct rst_files {
 	struct reg_rst_state *reg;	/* reg.c: ghosts to recreate */
 	struct fifo_rst_state *fifo;	/* fifo.c: bytes, fifos opened */
 	struct memfd_rst_state *memfd;	/* memfd.c: inodes, memfds made */
+	struct unix_rst *unix_sk;	/* unix.c's sockets made so far, queues */
 };
 
 /* An fd a kind keeps for later opens (a recreated ghost, a FIFO, a made
@@ -107,8 +109,9 @@ struct fd_kind {
 	 * it forks (see restore/tree.c, the file pool). */
 	int (*open)(struct rst_files *rf, const FileEntry *fe, int fdflags);
 
-	/* Optional. Images of the kind besides files.img (written after it,
-	 * loaded before any open), and freeing their state. */
+	/* Optional. Images of the kind besides files.img (written before it,
+	 * once every task is dumped, and may still add entries to it; loaded
+	 * before any open), and freeing their state. */
 	int (*write_images)(struct file_table *t, int dirfd);
 	void (*free_images)(struct file_table *t);
 	int (*load_images)(struct rst_files *rf, int dirfd);
@@ -126,6 +129,7 @@ struct fd_kind {
 extern const struct fd_kind fd_kind_reg, fd_kind_tty, fd_kind_pipe;
 extern const struct fd_kind fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_epoll;
 extern const struct fd_kind fd_kind_fifo, fd_kind_memfd;
+extern const struct fd_kind fd_kind_unix;
 
 /* Table side. */
 FileEntry *files_new_entry(struct file_table *t, FdTypes type);

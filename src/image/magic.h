@@ -23,6 +23,7 @@
 #define GHOST_FILE_MAGIC   0x52583605
 #define FIFO_DATA_MAGIC    0x59333054
 #define MEMFD_INODE_MAGIC  0x48453499
+#define SK_QUEUES_MAGIC    0x56264026
 
 /* Version of the image set, as CRIU's CRTOOLS_IMAGES_V1_1. */
 #define IMG_VERSION 2

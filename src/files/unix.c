@@ -32,6 +32,7 @@
 #include <linux/unix_diag.h>
 
 #include "files/files.h"
+#include "rpc.pb-c.h"
 #include "image/img.h"
 #include "image/magic.h"
 #include "util/log.h"
@@ -48,6 +49,9 @@
 #define ST_LISTEN 10
 
 #define USK_EXTERN 1u			/* uflags: a peer outside the tree, no fd */
+#define USK_SERVICE (1u << 1)		/* uflags: the task's connection to the RPC
+					 * service that dumps it (a self-dump) */
+#define ST_CLOSE 7
 #define QUEUE_MAX (256u << 20)		/* sanity bound on one socket's saved queue */
 #define PEEK_CHUNK (256u << 10)
 
@@ -500,6 +504,18 @@ static int remember(struct unix_dump *u, const struct fd_facts *f, UnixSkEntry *
 	return 0;
 }
 
+/* A task that asked the RPC service to dump it waits for the answer on
+ * this socket. It is saved as a closed socket marked USK_SERVICE, as CRIU
+ * does; restore gives it a socket holding the answer "restored". */
+static int dump_service_sk(UnixSkEntry *ue, const struct fd_facts *f)
+{
+	ue->state = ST_CLOSE;
+	ue->peer = 0;
+	ue->uflags |= USK_SERVICE;
+	pr_info("pid %d: fd %d: its connection to the RPC service (a self-dump)", f->pid, f->fd);
+	return 0;
+}
+
 static int unix_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
 {
 	struct unix_dump *u = dump_state(t, o);
@@ -526,6 +542,8 @@ static int unix_dump(struct file_table *t, const struct opts *o, const struct fd
 	ue->shutdown = d->shutdown & 3;
 	if (set_name(ue, d) < 0)
 		return -1;
+	if (o->service_sk_ino && d->peer == o->service_sk_ino)
+		return dump_service_sk(ue, f);
 
 	int sk = grab_fd(f), ret = -1;
 	if (sk < 0)
@@ -1415,6 +1433,35 @@ static int make(struct rst_files *rf, const UnixSkEntry *ue)
 	return finish(fd, ue);
 }
 
+/* The restored copy of a self-dumping task finds the service's answer
+ * waiting: its dump succeeded and it was restored. */
+static int open_service_sk(const UnixSkEntry *ue)
+{
+	CriuResp resp = CRIU_RESP__INIT;
+	CriuDumpResp dr = CRIU_DUMP_RESP__INIT;
+	uint8_t buf[64];
+	int sk[2];
+
+	resp.type = CRIU_REQ_TYPE__DUMP;
+	resp.success = true;
+	dr.has_restored = true;
+	dr.restored = true;
+	resp.dump = &dr;
+	size_t len = criu_resp__pack(&resp, buf);
+	if (socketpair(AF_UNIX, ue->type | SOCK_CLOEXEC, 0, sk) < 0) {
+		pr_perror("can't make the socket of the RPC answer for unix socket %u", ue->ino);
+		return -1;
+	}
+	if (send(sk[1], buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		pr_perror("can't put the RPC answer into unix socket %u", ue->ino);
+		close(sk[0]);
+		close(sk[1]);
+		return -1;
+	}
+	close(sk[1]);
+	return sk[0];
+}
+
 static int unix_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 {
 	const UnixSkEntry *ue = fe->usk;
@@ -1422,6 +1469,8 @@ static int unix_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		pr_err("image files.img: unix socket entry %u is empty", fe->id);
 		return -1;
 	}
+	if (ue->uflags & USK_SERVICE)
+		return open_service_sk(ue);
 	if (!rf->unix_sk && !(rf->unix_sk = calloc(1, sizeof(*rf->unix_sk))))
 		return -1;
 	if (make(rf, ue) < 0)

@@ -207,7 +207,6 @@ test_lib_restore_child() {
 
 # A program that dumps itself (criu_dump with no pid): killed by the dump,
 # restored by the library, its restored copy sees criu_dump return 1.
-# Needs the unix socket kind (the client's swrk socket is in the dump).
 test_lib_selfdump() {
 	local img=$T_WORK/img pid out=$T_LOG/selfdump.out
 	mkdir -p "$img"
@@ -234,5 +233,4 @@ run_test lib.restore_child test_lib_restore_child
 if [[ -n ${CRIU_BIN:-} ]]; then
 	run_test lib.criu_swrk lib_dump_restore -b "$CRIU_BIN"
 fi
-# pending the unix socket kind (fd-unix): a self-dump fails on its swrk socket
-# run_test lib.selfdump test_lib_selfdump
+run_test lib.selfdump test_lib_selfdump

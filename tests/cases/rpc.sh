@@ -148,6 +148,29 @@ test_rpc_concurrent() {
 	done
 }
 
+# A python program that checkpoints itself through pycriu (no pid in the
+# request: the client itself), twice; each restored copy learns from the
+# reply that it was restored (tests/py/selfdump.py) and counts on.
+test_rpc_selfdump() {
+	local mode=$1 pid exe r out=$T_LOG/selfdump.out
+	[[ $mode == sk ]] && { service_start || return; }
+	start_prog selfdump "$PYTHON" "$ROOT/tests/py/selfdump.py" $(rpc_target "$mode") "$T_WORK/img" 2
+	pid=$PROG_PID
+	exe=$(readlink "/proc/$pid/exe")
+	for r in 1 2; do
+		wait_until "$TMO" test -e "$T_WORK/img/$r/inventory.img" ||
+			{ fail "self-dump $r made no images: $(grep -h FAIL "$out" "$T_LOG/selfdump.err")" "$T_WORK/img/$r/dump.log"; return; }
+		expect_killed "$pid" || return
+		decode_images "$T_WORK/img/$r" "dump$r"
+		restore_detached "restore$r" "$T_WORK/img/$r" "$pid" "$exe" 0 || return
+		wait_until "$TMO" has_line "$T_LOG/selfdump.err" "RESTORED $r" ||
+			{ fail "the restored copy did not learn it was restored ($r): $(tail -2 "$T_LOG/selfdump.err")"; return; }
+	done
+	wait_gone "$pid" "$TMO" || fail "the program did not finish after its second restore"
+	grep -q FAIL "$out" && fail "$(grep -m1 FAIL "$out")"
+	check_sequence "$out"
+}
+
 # A restore whose pid is taken fails with cr_errno EEXIST, which pycriu
 # shows as "Error(17)" (CRIU's errno for it), and creates nothing.
 test_rpc_pid_busy() {
@@ -248,6 +271,7 @@ for mode in bin sk; do
 	run_test "rpc.version_$mode" test_rpc_version "$mode"
 	run_test "rpc.notify_$mode" test_rpc_notify "$mode"
 	run_test "rpc.malformed_$mode" test_rpc_malformed "$mode"
+	run_test "rpc.selfdump_$mode" test_rpc_selfdump "$mode"
 done
 run_test rpc.concurrent test_rpc_concurrent
 run_test rpc.rst_sibling test_rpc_sibling

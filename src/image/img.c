@@ -275,11 +275,20 @@ int img_read_all(struct img *img, const ProtobufCMessageDescriptor *desc, void *
 			if (!n) {
 				img_free(m);
 				pr_err("out of memory reading %s", img->name);
-				return -1;
+				ret = -1;
+				break;
 			}
 			*out = n;
 		}
 		(*out)[(*nr)++] = m;
+	}
+	if (ret < 0) {
+		/* all or nothing: the caller has no half-read table to free */
+		for (int i = 0; i < *nr; i++)
+			img_free((*out)[i]);
+		free(*out);
+		*out = NULL;
+		*nr = 0;
 	}
 	return ret;
 }

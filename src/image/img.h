@@ -39,7 +39,8 @@ int img_read_one(struct img *img, const ProtobufCMessageDescriptor *desc, Protob
 void img_close(struct img *img);
 /* Raw bytes that follow an entry (pipe data); a short file is an error. */
 int img_read_raw(struct img *img, void *buf, size_t len);
-/* Every (remaining) entry into a growing array; 0 or -1 (reported). */
+/* Every (remaining) entry into a growing array; 0 or -1 (reported, and
+ * then nothing is left allocated: *out NULL, *nr 0). */
 int img_read_all(struct img *img, const ProtobufCMessageDescriptor *desc, void ***out, int *nr);
 /* Open, read all, close; a missing optional image is an empty one. */
 int img_load_all(int dirfd, const char *name, uint32_t magic, bool optional,

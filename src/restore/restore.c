@@ -104,6 +104,7 @@ static int load_pagemap(struct rst_ctx *rc, const char *name, uint32_t *pages_id
 }
 
 #define MAX_PID 4194304
+#define MAX_FD (1u << 30)	/* fs.nr_open can't go much higher (INT_MAX) */
 
 static int link_parent(struct rst_tree *tr, int i)
 {
@@ -232,6 +233,12 @@ static int load_task(struct rst_ctx *rc)
 	if (img_load_all(rc->dirfd, name, FDINFO_MAGIC, false, &fdinfo_entry__descriptor,
 			 (void ***)&rc->fdinfo, &rc->nr_fdinfo) < 0)
 		return -1;
+	/* service fds are planned above the highest fd: it must leave room */
+	for (int i = 0; i < rc->nr_fdinfo; i++)
+		if (rc->fdinfo[i]->fd >= MAX_FD) {
+			pr_err("image %s: fd %u is beyond any fd table", name, rc->fdinfo[i]->fd);
+			return -1;
+		}
 	snprintf(name, sizeof(name), "pagemap-%d.img", rc->pid);
 	if (load_pagemap(rc, name, &pages_id) < 0)
 		return -1;

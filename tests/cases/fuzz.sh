@@ -2,8 +2,10 @@
 # loading, each run for STASIS_FUZZ_SECONDS (default 25) under libFuzzer
 # with ASan/UBSan/LSan. Seeds are made here: requests packed by
 # gen_rpc_seeds, and a real dump of build/tests/fuzz (which must restore
-# and PASS, so the seed is known good). A crash, leak, sanitizer report,
-# hang (-timeout) or runaway memory (-rss_limit_mb) fails the test and
+# and PASS, so the seed is known good), a --shell-job dump of it (ttys),
+# and fuzz/regressions.py's inputs for the bugs found so far. A crash,
+# leak, sanitizer report, hang (-timeout), fd left open, or an allocation
+# of 32 MiB or more (-malloc_limit_mb) fails the test and
 # leaves the reproducer in the test's log directory. No clang/libFuzzer
 # is a failure too (scripts/install-deps.sh installs them).
 
@@ -17,7 +19,7 @@ fuzz_run() {
 	mkdir -p "$corpus"
 	note "fuzzing $name for ${FUZZ_SECONDS}s"
 	(cd "$T_WORK" && exec nice "$ROOT/build/fuzz/$name" -max_total_time="$FUZZ_SECONDS" \
-		-timeout=10 -rss_limit_mb=1024 -close_fd_mask=2 -print_final_stats=1 \
+		-timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=32 -close_fd_mask=2 -print_final_stats=1 \
 		-artifact_prefix="$T_LOG/$name-" "$@" "$corpus" "$seeds") > "$log" 2>&1
 	rc=$?
 	note "$name: $(grep -m1 -o 'Done [0-9]* runs in [0-9]* second(s)' "$log"), $(grep 'DONE\|#[0-9]*.*cov:' "$log" | tail -n1 | grep -o 'cov: [0-9]* ft: [0-9]* corp: [^ ]*'), exec/s $(awk '/stat::average_exec_per_sec/ { print $2 }' "$log"), exit $rc"
@@ -27,6 +29,32 @@ fuzz_run() {
 		return 1
 	fi
 	grep -q 'Done [0-9]* runs' "$log" || fail "$name did not run (see $log)" "$log"
+}
+
+# A terminal job's dump (--shell-job) adds tty files and tty-info.img.
+shell_job_seed() {
+	local out=$T_LOG/ttyseed.out spid pid
+	(cd "$T_FILES" && exec script -qfec "$BIN/fuzz" /dev/null > "$out" 2>&1 < /dev/null) &
+	spid=$!
+	T_PIDS+=("$spid")
+	wait_until "$TMO" grep -q READY "$out" || { fail "the terminal seed program printed no READY" "$out"; return 1; }
+	pid=$(child_of "$spid") || { fail "script has no child"; return 1; }
+	T_PIDS+=("$pid")
+	dump ttydump "$pid" "$T_WORK/img_tty" --shell-job || return 1
+	[[ -s $T_WORK/img_tty/tty-info.img ]] || { fail "the --shell-job dump has no tty-info.img"; return 1; }
+	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_tty" "$T_WORK/image_seeds/shell_job" >> "$T_LOG/runner.log"
+}
+
+# An image that is a FIFO (a non-root RPC client chooses the directory)
+# must fail the restore at once, not hang it.
+fifo_image_refused() {
+	local pid=$1 rc
+	cp -r "$T_WORK/img" "$T_WORK/img_fifo"
+	rm "$T_WORK/img_fifo/core-$pid.img"
+	mkfifo "$T_WORK/img_fifo/core-$pid.img"
+	rc=$(stasis fifo restore -D "$T_WORK/img_fifo")
+	[[ $rc != 0 && $rc != 124 && $rc != 137 ]] || { fail "restore with a FIFO for core-$pid.img exited $(rc_text "$rc")" "$T_LOG/fifo.log"; return 1; }
+	grep -q "not a regular file" "$T_LOG/fifo.stderr" || fail "the FIFO image is not named as such" "$T_LOG/fifo.stderr"
 }
 
 test_fuzz() {
@@ -55,6 +83,10 @@ test_fuzz() {
 	wait_child "$RESTORE_PID" $((TMO * 2))
 	check_output seedprog
 	[[ -z $T_FAIL ]] || return
+	fifo_image_refused "$pid" || return
+	shell_job_seed || return
+	"$PYTHON" "$ROOT/fuzz/regressions.py" "$T_WORK/img" "$T_WORK/image_seeds" >> "$T_LOG/runner.log" ||
+		{ fail "regressions.py failed"; return; }
 
 	fuzz_run fuzz_rpc "$T_WORK/rpc_corpus" "$T_WORK/rpc_seeds" -max_len=65536
 	fuzz_run fuzz_image "$T_WORK/image_corpus" "$T_WORK/image_seeds" -max_len=262144

@@ -38,7 +38,7 @@ test: all tests
 # image readers, every stasis object but main built again with clang and
 # ASan/UBSan; the seed generator is a plain program.
 FUZZ_CC     ?= clang
-FUZZ_CFLAGS ?= -O1 -g -fno-omit-frame-pointer
+FUZZ_CFLAGS ?= -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_OBJS   := $(patsubst build/obj/%,build/fuzz/obj/%,$(filter-out build/obj/cli/main.o,$(OBJS:build/proto/%=build/obj/proto/%)))
 FUZZERS     := build/fuzz/fuzz_rpc build/fuzz/fuzz_image

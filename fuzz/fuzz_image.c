@@ -131,25 +131,59 @@ static size_t serialize(const struct member *m, int n, uint8_t *out, size_t max)
 	return off;
 }
 
+/* What the directory holds now: only files that change are rewritten (a
+ * mutation changes one), which keeps the runs fast. */
+static struct {
+	char name[NAME_MAX_LEN + 1];
+	uint8_t *data;
+	size_t len;
+	bool keep;
+} on_disk[2 * MAX_FILES];	/* the last input's files and this one's */
+static int nr_on_disk;
+
 static void write_file(const struct member *m)
 {
+	for (int i = 0; i < nr_on_disk; i++)
+		if (!strcmp(on_disk[i].name, m->name)) {
+			on_disk[i].keep = true;
+			if (on_disk[i].len == m->len && !memcmp(on_disk[i].data, m->data, m->len))
+				return;
+			free(on_disk[i].data);
+			on_disk[i].data = NULL;
+			on_disk[i].len = 0;
+			break;
+		}
 	int fd = openat(work_fd, m->name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, m->data, m->len) != (ssize_t)m->len) {
 		perror("fuzz_image: writing an image");
 		abort();
 	}
 	close(fd);
+	int i;
+	for (i = 0; i < nr_on_disk && strcmp(on_disk[i].name, m->name); i++)
+		;
+	if (i == nr_on_disk)
+		snprintf(on_disk[nr_on_disk++].name, NAME_MAX_LEN + 1, "%s", m->name);
+	on_disk[i].data = malloc(m->len ? m->len : 1);
+	memcpy(on_disk[i].data, m->data, m->len);
+	on_disk[i].len = m->len;
+	on_disk[i].keep = true;
 }
 
-static void empty_work(void)
+/* Files of the last input that this one does not have go. */
+static void remove_stale(void)
 {
-	DIR *d = opendir(work);
-	struct dirent *de;
-	while (d && (de = readdir(d)))
-		if (de->d_name[0] != '.')
-			unlinkat(dirfd(d), de->d_name, 0);
-	if (d)
-		closedir(d);
+	int n = 0;
+	for (int i = 0; i < nr_on_disk; i++) {
+		if (on_disk[i].keep) {
+			on_disk[i].keep = false;
+			on_disk[n++] = on_disk[i];
+			continue;
+		}
+		unlinkat(work_fd, on_disk[i].name, 0);
+		free(on_disk[i].data);
+	}
+	nr_on_disk = n;
 }
 
 static void load(bool unprivileged)
@@ -170,10 +204,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int n = parse(data, size, m, MAX_FILES);
 	int fd_mark = lowest_free_fd();
 
-	empty_work();
 	for (int i = 0; i < n; i++)
 		if (name_ok(m[i].name))
 			write_file(&m[i]);
+	remove_stale();
 	load(false);
 	load(true);
 	if (lowest_free_fd() != fd_mark) {

@@ -59,7 +59,12 @@ static void decode(const CriuReq *req, bool swrk)
 		for (int i = 0; i < j->o.nr_inherit; i++)
 			if (!j->o.inherit[i].res)
 				abort();
-		if (j->o.images_dir && strnlen(j->o.images_dir, sizeof(j->images_dir)) == sizeof(j->images_dir))
+		/* a path is taken whole or refused, never cut short */
+		const CriuOpts *r = req->opts;
+		if (r && r->images_dir_fd < 0 && r->images_dir && strcmp(r->images_dir, j->images_dir))
+			abort();
+		if (r && r->log_file && j->log_path[0] &&
+		    strcmp(strrchr(j->log_path, '/') + 1, r->log_file))
 			abort();
 	}
 	rpc_job_release(j);

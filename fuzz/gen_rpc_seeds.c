@@ -4,6 +4,7 @@
  * Usage: gen_rpc_seeds DIR */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rpc.pb-c.h"
 
@@ -107,6 +108,15 @@ static void restore_requests(void)
 	o.root = NULL;
 	o.has_lazy_pages = o.lazy_pages = 1;
 	save("restore_lazy", &req);
+
+	/* over PATH_MAX: once cut short silently (fuzz_rpc's check) */
+	static char long_dir[5000];
+	memset(long_dir, 'a', sizeof(long_dir) - 1);
+	long_dir[0] = '/';
+	o.has_lazy_pages = 0;
+	o.images_dir_fd = -1;
+	o.images_dir = long_dir;
+	save("restore_long_dir", &req);
 }
 
 static void other_requests(void)

@@ -50,6 +50,11 @@ static int job_paths(struct rpc_job *j, const struct rpc_conn *c, const CriuOpts
 {
 	const char *log_name = r->log_file ? r->log_file : RPC_DEFAULT_LOG;
 
+	/* refused, not cut short: a truncated path names another directory */
+	if ((r->images_dir && strlen(r->images_dir) >= PATH_MAX) || strlen(log_name) > NAME_MAX) {
+		pr_err("rpc: the request's images_dir or log_file is longer than a path can be");
+		return -1;
+	}
 	if (r->images_dir_fd >= 0)
 		peer_fd_path(j->images_dir, sizeof(j->images_dir), c->peer_pid, r->images_dir_fd);
 	else if (r->images_dir)
@@ -168,7 +173,7 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 		pr_err("rpc: rst_sibling works only with swrk");
 		return -1;
 	}
-	j->o.log_level = r->log_level;
+	j->o.log_level = j->log_level;
 	j->o.leave_running = r->has_leave_running && r->leave_running;
 	j->o.shell_job = r->has_shell_job && r->shell_job;
 	j->o.file_locks = r->has_file_locks && r->file_locks;

@@ -6,8 +6,9 @@
  * rst_load_images(), the code `stasis restore` runs before it forks
  * anything: inventory, pstree, core, mm, fs, ids, fdinfo, pagemap,
  * files, tty-info, pipes-data through img_open/img_read/img_read_raw,
- * their checks, the limits of an unprivileged client and the plan of the
- * service fds. Then everything is unloaded: ASan/LSan see every leak.
+ * their checks, the limits of an unprivileged client, the plan of the
+ * service fds and of the process group helpers. Then everything is
+ * unloaded: ASan/LSan see every leak.
  *
  * The custom mutator changes one file of the archive at a time (or, now
  * and then, the archive as bytes), so the other files stay valid and the
@@ -194,7 +195,13 @@ static void load(bool unprivileged)
 
 	tr.files.o = &o;
 	tr.files.shell_tty_fd = -1;
-	rst_load_images(&tr);
+	/* then the plan of the process group helpers, as in a new pid
+	 * namespace: the only way it looks at nothing but the images */
+	if (rst_load_images(&tr) == 0) {
+		tr.new_pidns = true;
+		rst_helpers_plan(&tr);
+		free(tr.helpers);
+	}
 	rst_unload_images(&tr);
 }
 

@@ -2,12 +2,12 @@
 # loading, each run for STASIS_FUZZ_SECONDS (default 25) under libFuzzer
 # with ASan/UBSan/LSan. Seeds are made here: requests packed by
 # gen_rpc_seeds, and a real dump of build/tests/fuzz (which must restore
-# and PASS, so the seed is known good), a --shell-job dump of it (ttys),
-# and fuzz/regressions.py's inputs for the bugs found so far. A crash,
-# leak, sanitizer report, hang (-timeout), fd left open, or an allocation
-# of 32 MiB or more (-malloc_limit_mb) fails the test and
-# leaves the reproducer in the test's log directory. No clang/libFuzzer
-# is a failure too (scripts/install-deps.sh installs them).
+# and PASS, so the seed is known good), a dump of it as uid 1000, a
+# --shell-job dump of it (ttys), and fuzz/regressions.py's inputs for the
+# bugs found so far. A crash, leak, sanitizer report, hang (-timeout), fd
+# left open, or an allocation of 32 MiB or more (-malloc_limit_mb) fails
+# the test and leaves the reproducer in the test's log directory. No
+# clang/libFuzzer is a failure too (scripts/install-deps.sh installs them).
 
 FUZZ_SECONDS=${STASIS_FUZZ_SECONDS:-25}
 
@@ -43,6 +43,26 @@ shell_job_seed() {
 	dump ttydump "$pid" "$T_WORK/img_tty" --shell-job || return 1
 	[[ -s $T_WORK/img_tty/tty-info.img ]] || { fail "the --shell-job dump has no tty-info.img"; return 1; }
 	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_tty" "$T_WORK/image_seeds/shell_job" >> "$T_LOG/runner.log"
+}
+
+# The same program as uid 1000 without capabilities, what fuzz_image's
+# unprivileged client is: its images pass those checks and reach further.
+# (Dumped only: restoring a non-root process is not what is tested here.)
+uid1000_seed() {
+	local pid
+	cp "$BIN/fuzz" "$T_WORK/seedprog"
+	chmod 0755 "$T_WORK" "$T_WORK/seedprog"
+	mkdir -p "$T_WORK/files1000"
+	chmod 0777 "$T_WORK/files1000"
+	(cd "$T_WORK/files1000" && exec setsid setpriv --reuid=1000 --regid=1000 --clear-groups \
+		"$T_WORK/seedprog" > "$T_LOG/seed1000.out" 2> "$T_LOG/seed1000.err" < /dev/null) &
+	pid=$!
+	T_PIDS+=("$pid")
+	T_SIDS+=("$pid")
+	wait_ready seed1000 "$pid" || return 1
+	dump dump1000 "$pid" "$T_WORK/img1000" || return 1
+	expect_killed "$pid" || return 1
+	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img1000" "$T_WORK/image_seeds/tree_uid1000" >> "$T_LOG/runner.log"
 }
 
 # An image that is a FIFO (a non-root RPC client chooses the directory)
@@ -84,6 +104,7 @@ test_fuzz() {
 	check_output seedprog
 	[[ -z $T_FAIL ]] || return
 	fifo_image_refused "$pid" || return
+	uid1000_seed || return
 	shell_job_seed || return
 	"$PYTHON" "$ROOT/fuzz/regressions.py" "$T_WORK/img" "$T_WORK/image_seeds" >> "$T_LOG/runner.log" ||
 		{ fail "regressions.py failed"; return; }

@@ -40,7 +40,7 @@ struct member {
 	size_t len;
 };
 
-static char work[64];		/* the images directory, on tmpfs if there is one */
+static char work[4096];		/* the images directory, on tmpfs if there is one */
 static int work_fd = -1;
 
 static void remove_work(void)
@@ -65,8 +65,12 @@ static int lowest_free_fd(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	snprintf(work, sizeof(work), "%s/stasis-fuzz-image-XXXXXX",
-		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	/* STASIS_FUZZ_TMP: where to make it (the test removes that directory
+	 * even after a crash, when our atexit does not run) */
+	const char *parent = getenv("STASIS_FUZZ_TMP");
+	if (!parent)
+		parent = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	snprintf(work, sizeof(work), "%.*s/stasis-fuzz-image-XXXXXX", (int)sizeof(work) - 32, parent);
 	if (!mkdtemp(work) || (work_fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		perror("fuzz_image: work directory");
 		exit(1);

@@ -18,10 +18,14 @@ fuzz_run() {
 	shift 3
 	mkdir -p "$corpus"
 	note "fuzzing $name for ${FUZZ_SECONDS}s"
-	(cd "$T_WORK" && exec nice "$ROOT/build/fuzz/$name" -max_total_time="$FUZZ_SECONDS" \
+	# fuzz_image's scratch directory: on tmpfs for speed, ours to remove
+	local tmp
+	tmp=$(mktemp -d /dev/shm/stasis-fuzz.XXXXXX 2>/dev/null || mktemp -d "$T_WORK/fuzztmp.XXXXXX")
+	(cd "$T_WORK" && STASIS_FUZZ_TMP=$tmp exec nice "$ROOT/build/fuzz/$name" -max_total_time="$FUZZ_SECONDS" \
 		-timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=32 -close_fd_mask=2 -print_final_stats=1 \
 		-artifact_prefix="$T_LOG/$name-" "$@" "$corpus" "$seeds") > "$log" 2>&1
 	rc=$?
+	rm -rf "$tmp"
 	note "$name: $(grep -m1 -o 'Done [0-9]* runs in [0-9]* second(s)' "$log"), $(grep 'DONE\|#[0-9]*.*cov:' "$log" | tail -n1 | grep -o 'cov: [0-9]* ft: [0-9]* corp: [^ ]*'), exec/s $(awk '/stat::average_exec_per_sec/ { print $2 }' "$log"), exit $rc"
 	found=$(ls "$T_LOG/$name"-* 2>/dev/null | head -n1)
 	if [[ $rc != 0 || -n $found ]]; then

@@ -21,7 +21,7 @@ fuzz_run() {
 	# fuzz_image's scratch directory: on tmpfs for speed, ours to remove
 	local tmp
 	tmp=$(mktemp -d /dev/shm/stasis-fuzz.XXXXXX 2>/dev/null || mktemp -d "$T_WORK/fuzztmp.XXXXXX")
-	(cd "$T_WORK" && STASIS_FUZZ_TMP=$tmp exec nice "$ROOT/build/fuzz/$name" -max_total_time="$FUZZ_SECONDS" \
+	(cd "$T_WORK" && STASIS_FUZZ_TMP=$tmp exec timeout -k 5 $((FUZZ_SECONDS + 60)) nice "$ROOT/build/fuzz/$name" -max_total_time="$FUZZ_SECONDS" \
 		-timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=32 -close_fd_mask=2 -print_final_stats=1 \
 		-artifact_prefix="$T_LOG/$name-" "$@" "$corpus" "$seeds") > "$log" 2>&1
 	rc=$?

@@ -98,8 +98,36 @@ tests: build/stasis lib
 test: all tests
 	tests/run.sh
 
+# Fuzzers (fuzz/README.md): libFuzzer targets over the RPC decoder and the
+# image readers, every stasis object but main built again with clang and
+# ASan/UBSan; the seed generator is a plain program.
+FUZZ_CC     ?= clang
+FUZZ_CFLAGS ?= -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJS   := $(patsubst build/obj/%,build/fuzz/obj/%,$(filter-out build/obj/cli/main.o,$(OBJS:build/proto/%=build/obj/proto/%)))
+FUZZERS     := build/fuzz/fuzz_rpc build/fuzz/fuzz_image
+
+fuzz: $(FUZZERS) build/fuzz/gen_rpc_seeds
+
+build/fuzz/obj/%.o: build/%.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -std=gnu11 -D_GNU_SOURCE -Isrc -Ibuild/proto -c -o $@ $<
+
+build/fuzz/obj/%.o: src/%.c $(PROTO_H) $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -std=gnu11 -D_GNU_SOURCE -Isrc -Ibuild/proto \
+		-DSTASIS_VERSION='"$(VERSION)"' -c -o $@ $<
+
+build/fuzz/%: fuzz/%.c $(FUZZ_OBJS) $(wildcard src/*/*.h)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -std=gnu11 -D_GNU_SOURCE -Isrc -Ibuild/proto \
+		-o $@ $< $(FUZZ_OBJS) $(LDLIBS) -lpthread
+
+build/fuzz/gen_rpc_seeds: fuzz/gen_rpc_seeds.c build/proto/rpc.pb-c.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< build/proto/rpc.pb-c.c $(LDLIBS)
+
 clean:
 	rm -rf build
 
-.PHONY: all lib install tests test clean
-.SECONDARY: $(PROTO_C) $(PROTO_H)
+.PHONY: all lib install tests test clean fuzz
+.SECONDARY: $(PROTO_C) $(PROTO_H) $(FUZZ_OBJS)

@@ -19,6 +19,10 @@ have_cmd setsid || need+=(util-linux)
 have_cmd bc || need+=(bc)
 have_cmd pgrep || need+=(procps)
 have_cmd unshare || need+=(util-linux)
+# the fuzz test (tests/cases/fuzz.sh): clang, and libFuzzer + sanitizer runtimes
+have_cmd clang || need+=(clang)
+compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null ||
+	need+=(libclang-rt-dev)
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

@@ -135,13 +135,13 @@ static int pipes_load_data(struct rst_files *rf, int dirfd)
 		struct pipe_data d = { e->pipe_id, e->has_size ? e->size : 0, e->bytes, NULL };
 		img_free(e);
 		struct pipe_data *np = realloc(rf->pipes, (rf->nr_pipes + 1) * sizeof(*np));
-		if (!np || d.len > PIPE_DATA_MAX || !(d.buf = malloc(d.len ? d.len : 1))) {
+		if (np)
+			rf->pipes = np;	/* the old array may be gone: keep the new one, even on error */
+		if (!np || d.len > PIPE_DATA_MAX || !img_has(&img, d.len) || !(d.buf = malloc(d.len ? d.len : 1))) {
 			pr_err("image pipes-data.img: bad entry for pipe %u (%u bytes)", d.pipe_id, d.len);
-			free(np == rf->pipes ? NULL : np);
 			ret = -1;
 			break;
 		}
-		rf->pipes = np;
 		if (img_read_raw(&img, d.buf, d.len) < 0) {
 			free(d.buf);
 			ret = -1;

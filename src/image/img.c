@@ -11,6 +11,10 @@
 #include "util/log.h"
 
 #define IMG_WBUF (1u << 16)
+/* Entries above this size are checked against what is left of the file
+ * before their buffer is allocated: a few bytes of image can't make us
+ * allocate IMG_MAX_ENTRY. */
+#define IMG_CHECK_LEFT (1u << 16)
 
 int img_dir_open(const char *path, bool create)
 {
@@ -158,10 +162,19 @@ int img_open(int dirfd, struct img *img, const char *name, uint32_t magic, bool 
 
 	memset(img, 0, sizeof(*img));
 	snprintf(img->name, sizeof(img->name), "%s", name);
-	img->fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted in the directory must not hang us */
+	img->fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (img->fd < 0) {
 		if (!(optional && errno == ENOENT))
 			pr_perror("can't open image %s", name);
+		return -1;
+	}
+	struct stat st;
+	if (fstat(img->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		pr_err("image %s is not a regular file", name);
+		close(img->fd);
+		img->fd = -1;
+		errno = EINVAL;
 		return -1;
 	}
 	if (read_full(img, &m, 4) != 4)
@@ -180,6 +193,13 @@ bad:
 	return -1;
 }
 
+bool img_has(struct img *img, uint64_t len)
+{
+	struct stat st;
+	off_t pos = lseek(img->fd, 0, SEEK_CUR);
+	return pos >= 0 && fstat(img->fd, &st) == 0 && st.st_size >= pos && (uint64_t)(st.st_size - pos) >= len;
+}
+
 int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
 {
 	uint32_t len;
@@ -193,6 +213,10 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCM
 	}
 	if (len > IMG_MAX_ENTRY) {
 		pr_err("image %s is corrupt: entry of %u bytes", img->name, len);
+		return -1;
+	}
+	if (len > IMG_CHECK_LEFT && !img_has(img, len)) {
+		pr_err("image %s is truncated (entry of %u bytes cut short)", img->name, len);
 		return -1;
 	}
 	uint8_t *buf = malloc(len ? len : 1);
@@ -275,11 +299,20 @@ int img_read_all(struct img *img, const ProtobufCMessageDescriptor *desc, void *
 			if (!n) {
 				img_free(m);
 				pr_err("out of memory reading %s", img->name);
-				return -1;
+				ret = -1;
+				break;
 			}
 			*out = n;
 		}
 		(*out)[(*nr)++] = m;
+	}
+	if (ret < 0) {
+		/* all or nothing: the caller has no half-read table to free */
+		for (int i = 0; i < *nr; i++)
+			img_free((*out)[i]);
+		free(*out);
+		*out = NULL;
+		*nr = 0;
 	}
 	return ret;
 }

@@ -37,9 +37,13 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCM
 /* Reads exactly one entry; a missing entry is an error. */
 int img_read_one(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
 void img_close(struct img *img);
+/* Whether len more bytes are left in an image opened with img_open (a
+ * length read from the image is checked before it is allocated). */
+bool img_has(struct img *img, uint64_t len);
 /* Raw bytes that follow an entry (pipe data); a short file is an error. */
 int img_read_raw(struct img *img, void *buf, size_t len);
-/* Every (remaining) entry into a growing array; 0 or -1 (reported). */
+/* Every (remaining) entry into a growing array; 0 or -1 (reported, and
+ * then nothing is left allocated: *out NULL, *nr 0). */
 int img_read_all(struct img *img, const ProtobufCMessageDescriptor *desc, void ***out, int *nr);
 /* Open, read all, close; a missing optional image is an empty one. */
 int img_load_all(int dirfd, const char *name, uint32_t magic, bool optional,

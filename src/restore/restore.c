@@ -106,6 +106,7 @@ static int load_pagemap(struct rst_ctx *rc, const char *name, uint32_t *pages_id
 }
 
 #define MAX_PID 4194304
+#define MAX_FD (1u << 30)	/* fs.nr_open can't go much higher (INT_MAX) */
 
 static int link_parent(struct rst_tree *tr, int i)
 {
@@ -138,19 +139,26 @@ static int load_pstree(struct rst_tree *tr)
 		return -1;
 	}
 	tr->t = calloc(nr, sizeof(*tr->t));
-	if (!tr->t)
+	if (!tr->t) {
+		for (int i = 0; i < nr; i++)
+			img_free(pe[i]);
+		free(pe);
 		return -1;
+	}
+	/* the entries are the tree's from here, freed by unload even if bad */
 	tr->nr = nr;
+	for (int i = 0; i < nr; i++)
+		tr->t[i].pe = pe[i];
+	free(pe);
 	for (int i = 0; i < nr; i++) {
 		struct rst_ctx *rc = &tr->t[i];
 		rc->o = tr->o;
 		rc->dirfd = tr->dirfd;
 		rc->files = &tr->files;
-		rc->pe = pe[i];
-		rc->pid = pe[i]->pid;
-		if (rc->pid < 1 || rc->pid > MAX_PID || pe[i]->n_threads < 1 || pe[i]->n_threads > 65536 ||
-		    pe[i]->threads[0] != pe[i]->pid) {
-			pr_err("pstree.img: entry %d (pid %u) is malformed", i, pe[i]->pid);
+		rc->pid = rc->pe->pid;
+		if (rc->pid < 1 || rc->pid > MAX_PID || rc->pe->n_threads < 1 || rc->pe->n_threads > 65536 ||
+		    rc->pe->threads[0] != rc->pe->pid) {
+			pr_err("pstree.img: entry %d (pid %u) is malformed", i, rc->pe->pid);
 			return -1;
 		}
 		for (int j = 0; j < i; j++)
@@ -159,7 +167,6 @@ static int load_pstree(struct rst_tree *tr)
 				return -1;
 			}
 	}
-	free(pe);
 	return 0;
 }
 
@@ -228,6 +235,12 @@ static int load_task(struct rst_ctx *rc)
 	if (img_load_all(rc->dirfd, name, FDINFO_MAGIC, false, &fdinfo_entry__descriptor,
 			 (void ***)&rc->fdinfo, &rc->nr_fdinfo) < 0)
 		return -1;
+	/* service fds are planned above the highest fd: it must leave room */
+	for (int i = 0; i < rc->nr_fdinfo; i++)
+		if (rc->fdinfo[i]->fd >= MAX_FD) {
+			pr_err("image %s: fd %u is beyond any fd table", name, rc->fdinfo[i]->fd);
+			return -1;
+		}
 	snprintf(name, sizeof(name), "pagemap-%d.img", rc->pid);
 	if (load_pagemap(rc, name, &pages_id) < 0)
 		return -1;
@@ -340,6 +353,16 @@ static void plan_service_fds(struct rst_ctx *rc)
 	rc->service_end = next;
 }
 
+int rst_load_images(struct rst_tree *tr)
+{
+	if (load_images(tr) < 0 || (tr->o->unprivileged && rst_check_unprivileged(tr) < 0))
+		return -1;
+	for (int i = 0; i < tr->nr; i++)
+		if (!tr->t[i].zombie)
+			plan_service_fds(&tr->t[i]);
+	return 0;
+}
+
 /* ---- rebuilding each process ---- */
 
 static int unregister_own_rseq(struct rst_ctx *rc)
@@ -446,7 +469,7 @@ static void unload_task(struct rst_ctx *rc)
 	if (rc->fs) img_free(rc->fs);
 }
 
-static void unload(struct rst_tree *tr)
+void rst_unload_images(struct rst_tree *tr)
 {
 	for (int i = 0; i < tr->nr; i++)
 		unload_task(&tr->t[i]);
@@ -543,7 +566,7 @@ int stasis_restore(const struct opts *o)
 	tr.dirfd = img_dir_open(o->images_dir, false);
 	if (tr.dirfd < 0)
 		return 1;
-	if (load_images(&tr) < 0 || (o->unprivileged && rst_check_unprivileged(&tr) < 0))
+	if (rst_load_images(&tr) < 0)
 		goto out;
 	if (action_run(o, ACT_PRE_RESTORE, 0) < 0)
 		goto out;
@@ -552,9 +575,6 @@ int stasis_restore(const struct opts *o)
 		tr.new_pidns = true;
 	if (check_pids_free(&tr) < 0)
 		goto out;
-	for (int i = 0; i < tr.nr; i++)
-		if (!tr.t[i].zombie)
-			plan_service_fds(&tr.t[i]);
 	if (plan_pool(&tr) < 0)
 		goto out;
 	if (o->shell_job)
@@ -584,7 +604,7 @@ out:
 		close(tr.sync[1]);
 	}
 	free(tr.helpers);
-	unload(&tr);
+	rst_unload_images(&tr);
 	close(tr.dirfd);
 	return ret;
 }

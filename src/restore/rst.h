@@ -75,6 +75,13 @@ struct rst_tree {
 	int nr_helpers;
 };
 
+/* restore/restore.c: loads and checks every image of the dump in
+ * tr->dirfd (the limits of an unprivileged client too) and plans each
+ * task's service fds, touching no process: what fuzz/fuzz_image.c drives.
+ * 0 or -1 (reported); unload frees what load made, even after a failure. */
+int rst_load_images(struct rst_tree *tr);
+void rst_unload_images(struct rst_tree *tr);
+
 /* restore/tree.c */
 int rst_tree_fork(struct rst_tree *tr);		/* creates every task, returns when all are ready */
 void rst_tree_kill(struct rst_tree *tr);	/* kills what was created */

@@ -20,18 +20,6 @@
 #define CRIU_COMPAT_MAJOR 4
 #define CRIU_COMPAT_MINOR 2	/* CRIU's name, which its clients look for */
 
-/* What one request needs besides opts: paths built from the client's fds. */
-struct rpc_job {
-	struct opts o;
-	char images_dir[64 + PATH_MAX];
-	char work_dir[64 + PATH_MAX];
-	char log_path[2 * PATH_MAX];
-	pid_t restored_pid;
-	int status_fd;
-	gid_t client_groups[RPC_MAX_GROUPS];
-	int client_groups_n;
-};
-
 /* Options that change what a dump or restore means, which stasis does not
  * do: a request with one of them is refused by name, not half obeyed. */
 static const char *unsupported_option(const CriuOpts *r)
@@ -58,8 +46,17 @@ static int peer_fd_path(char *buf, size_t len, pid_t peer, int fd)
 	return snprintf(buf, len, "/proc/%d/fd/%d", peer, fd) < (int)len ? 0 : -1;
 }
 
-static int job_dirs(struct rpc_job *j, const struct rpc_conn *c, const CriuOpts *r, bool need_images)
+/* The directories and the log file the request names, as paths (checked
+ * for access later, by job_setup). */
+static int job_paths(struct rpc_job *j, const struct rpc_conn *c, const CriuOpts *r, bool need_images)
 {
+	const char *log_name = r->log_file ? r->log_file : RPC_DEFAULT_LOG;
+
+	/* refused, not cut short: a truncated path names another directory */
+	if ((r->images_dir && strlen(r->images_dir) >= PATH_MAX) || strlen(log_name) > NAME_MAX) {
+		pr_err("rpc: the request's images_dir or log_file is longer than a path can be");
+		return -1;
+	}
 	if (r->images_dir_fd >= 0)
 		peer_fd_path(j->images_dir, sizeof(j->images_dir), c->peer_pid, r->images_dir_fd);
 	else if (r->images_dir)
@@ -72,28 +69,16 @@ static int job_dirs(struct rpc_job *j, const struct rpc_conn *c, const CriuOpts 
 		peer_fd_path(j->work_dir, sizeof(j->work_dir), c->peer_pid, r->work_dir_fd);
 	else
 		snprintf(j->work_dir, sizeof(j->work_dir), "%s", j->images_dir);
-	if (j->images_dir[0] && access(j->images_dir, R_OK | X_OK) < 0) {
-		pr_perror("rpc: can't use the images directory %s", j->images_dir);
-		return -1;
-	}
 	j->o.images_dir = j->images_dir[0] ? j->images_dir : NULL;
 	j->o.work_dir = j->work_dir[0] ? j->work_dir : NULL;
-	return 0;
-}
-
-static int job_logging(struct rpc_job *j, const CriuOpts *r)
-{
-	const char *name = r->log_file ? r->log_file : RPC_DEFAULT_LOG;
-	int level = r->log_level < 0 ? 0 : r->log_level > 4 ? 4 : r->log_level;
-
-	if (strchr(name, '/')) {
-		pr_err("rpc: log_file %s must be a plain name (it goes in the work directory)", name);
+	if (strchr(log_name, '/')) {
+		pr_err("rpc: log_file %s must be a plain name (it goes in the work directory)", log_name);
 		return -1;
 	}
-	if ((r->has_log_to_stderr && r->log_to_stderr) || !j->work_dir[0])
-		return log_init(NULL, level);
-	snprintf(j->log_path, sizeof(j->log_path), "%s/%s", j->work_dir, name);
-	return log_init(j->log_path, level);
+	j->log_level = r->log_level < 0 ? 0 : r->log_level > 4 ? 4 : r->log_level;
+	if (!(r->has_log_to_stderr && r->log_to_stderr) && j->work_dir[0])
+		snprintf(j->log_path, sizeof(j->log_path), "%s/%s", j->work_dir, log_name);
+	return 0;
 }
 
 static int job_inherit_fds(struct rpc_job *j, const struct rpc_conn *c, const CriuOpts *r)
@@ -109,12 +94,19 @@ static int job_inherit_fds(struct rpc_job *j, const struct rpc_conn *c, const Cr
 		return -1;
 	for (size_t i = 0; i < r->n_inherit_fd; i++) {
 		const InheritFd *in = r->inherit_fd[i];
-		if (fcntl(in->fd, F_GETFD) < 0) {
-			pr_err("rpc: inherit_fd %s: fd %d is not open in stasis swrk", in->key, in->fd);
-			return -1;
-		}
 		j->o.inherit[j->o.nr_inherit++] = (struct inherit_fd){ in->fd, in->key };
 	}
+	return 0;
+}
+
+static int job_check_inherit_fds(const struct rpc_job *j)
+{
+	for (int i = 0; i < j->o.nr_inherit; i++)
+		if (fcntl(j->o.inherit[i].fd, F_GETFD) < 0) {
+			pr_err("rpc: inherit_fd %s: fd %d is not open in stasis swrk", j->o.inherit[i].res,
+			       j->o.inherit[i].fd);
+			return -1;
+		}
 	return 0;
 }
 
@@ -158,21 +150,23 @@ static int job_check_client(struct rpc_job *j, const struct rpc_conn *c, CriuReq
 	return 0;
 }
 
-/* criu_opts -> opts. Logging is set up first so that every later error
- * lands in the client's log file too. */
-static int job_setup(struct rpc_job *j, struct rpc_conn *c, const CriuReq *req, bool need_images)
+int rpc_job_paths(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req, bool need_images)
+{
+	static CriuOpts empty = CRIU_OPTS__INIT;
+	const CriuOpts *r = req->opts ? req->opts : &empty;
+
+	memset(j, 0, sizeof(*j));
+	j->status_fd = -1;
+	j->o.pid = r->has_pid ? r->pid : c->peer_pid;
+	return job_paths(j, c, r, need_images);
+}
+
+int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req)
 {
 	static CriuOpts empty = CRIU_OPTS__INIT;
 	const CriuOpts *r = req->opts ? req->opts : &empty;
 	const char *bad;
 
-	memset(j, 0, sizeof(*j));
-	j->status_fd = -1;
-	log_init(NULL, LOG_WARN);	/* until the client's log file is known */
-	j->o.pid = r->has_pid ? r->pid : c->peer_pid;
-	if (job_dirs(j, c, r, need_images) < 0 || job_check_client(j, c, req->type) < 0 ||
-	    job_logging(j, r) < 0)
-		return -1;
 	if ((bad = unsupported_option(r))) {
 		pr_err("rpc: option %s is not supported by stasis", bad);
 		return -1;
@@ -181,7 +175,7 @@ static int job_setup(struct rpc_job *j, struct rpc_conn *c, const CriuReq *req, 
 		pr_err("rpc: rst_sibling works only with swrk");
 		return -1;
 	}
-	j->o.log_level = r->log_level;
+	j->o.log_level = j->log_level;
 	j->o.leave_running = r->has_leave_running && r->leave_running;
 	j->o.shell_job = r->has_shell_job && r->shell_job;
 	j->o.file_locks = r->has_file_locks && r->file_locks;
@@ -192,9 +186,41 @@ static int job_setup(struct rpc_job *j, struct rpc_conn *c, const CriuReq *req, 
 	j->o.nr_external = r->n_external;
 	if (r->notify_scripts) {
 		j->o.notify = rpc_notify;
-		j->o.notify_ctx = c;
+		j->o.notify_ctx = (void *)c;
 	}
-	if (r->has_status_fd) {
+	return job_inherit_fds(j, c, r) < 0 || job_ext_unix(j, r) < 0 ? -1 : 0;
+}
+
+void rpc_job_release(struct rpc_job *j)
+{
+	free(j->o.inherit);
+	free(j->o.ext_unix_sk_ino);
+	j->o.inherit = NULL;
+	j->o.ext_unix_sk_ino = NULL;
+	if (j->status_fd >= 0)
+		close(j->status_fd);
+	j->status_fd = -1;
+}
+
+/* criu_opts -> opts: the request alone first (rpc_job_paths), then what
+ * it names on this machine. Logging is set up early so that every later
+ * error lands in the client's log file too. */
+static int job_setup(struct rpc_job *j, struct rpc_conn *c, const CriuReq *req, bool need_images)
+{
+	const CriuOpts *r = req->opts;
+
+	log_init(NULL, LOG_WARN);	/* until the client's log file is known */
+	if (rpc_job_paths(j, c, req, need_images) < 0)
+		return -1;
+	if (j->images_dir[0] && access(j->images_dir, R_OK | X_OK) < 0) {
+		pr_perror("rpc: can't use the images directory %s", j->images_dir);
+		return -1;
+	}
+	if (job_check_client(j, c, req->type) < 0 || log_init(j->log_path[0] ? j->log_path : NULL, j->log_level) < 0)
+		return -1;
+	if (rpc_job_opts(j, c, req) < 0)
+		return -1;
+	if (r && r->has_status_fd) {
 		char path[64];
 		peer_fd_path(path, sizeof(path), c->peer_pid, r->status_fd);
 		j->status_fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -206,15 +232,12 @@ static int job_setup(struct rpc_job *j, struct rpc_conn *c, const CriuReq *req, 
 	struct stat st;
 	if (fstat(c->sk, &st) == 0)
 		j->o.service_sk_ino = st.st_ino;
-	return job_inherit_fds(j, c, r) < 0 || job_ext_unix(j, r) < 0 ? -1 : 0;
+	return job_check_inherit_fds(j);
 }
 
 static void job_free(struct rpc_job *j)
 {
-	free(j->o.inherit);
-	free(j->o.ext_unix_sk_ino);
-	if (j->status_fd >= 0)
-		close(j->status_fd);
+	rpc_job_release(j);
 	log_close();
 }
 

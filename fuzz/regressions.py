@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Writes fuzz_image inputs for the bugs the fuzzers found, each made from
+a good dump with one image replaced, so that every fuzz run replays them.
+Usage: regressions.py IMAGES_DIR OUT_DIR (IMAGES_DIR: a dump of one tree)"""
+import os
+import struct
+import sys
+
+COMMON = 0x54564319
+MAGIC = {"pipes-data": 0x56453709, "fdinfo": 0x56213732, "core": 0x55053847,
+         "pstree": 0x50273030}
+
+
+def varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        if not n:
+            return out + bytes([b])
+        out += bytes([b | 0x80])
+
+
+def field(num, value):          # varint field
+    return varint(num << 3) + varint(value)
+
+
+def entry(e):
+    return struct.pack("<I", len(e)) + e
+
+
+def image(kind, *entries):
+    """entries: protobuf entries, or raw bytes given as ("raw", bytes)"""
+    body = b"".join(e[1] if isinstance(e, tuple) else entry(e) for e in entries)
+    return struct.pack("<II", COMMON, MAGIC[kind]) + body
+
+
+def pack(files):
+    blob = b""
+    for name in sorted(files):
+        raw = name.encode()
+        blob += struct.pack("<B", len(raw)) + raw + struct.pack("<I", len(files[name])) + files[name]
+    return blob
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    src, out = sys.argv[1], sys.argv[2]
+    base = {}
+    for n in os.listdir(src):
+        if n.endswith(".img") and not n.startswith("pages-"):
+            with open(os.path.join(src, n), "rb") as f:
+                base[n] = f.read()
+    root = min(int(n[5:-4]) for n in base if n.startswith("core-"))
+    fdinfo = sorted(n for n in base if n.startswith("fdinfo-"))[0]
+    cases = {
+        # second pipe's data too big: the realloc'ed table was freed twice
+        "pipes_double_free": {"pipes-data.img": image(
+            "pipes-data", field(1, 1) + field(2, 3), ("raw", b"abc"), field(1, 2) + field(2, 100000000))},
+        # an entry length far beyond the file: no 60 MiB buffer for it
+        "core_huge_entry": {"core-%d.img" % root: image("core") + struct.pack("<I", 60 << 20) + b"\x08\x01"},
+        # a good pstree entry, then a malformed one: both must be freed
+        "pstree_bad_second": {"pstree.img": image(
+            "pstree", field(1, root) + field(2, 0) + field(3, root) + field(4, root) + field(5, root),
+            field(1, 0) + field(2, 0) + field(3, 0) + field(4, 0) + field(5, 7))},
+        # an fd number near INT_MAX: the service fds planned above it
+        "fdinfo_fd_int_max": {fdinfo: image(
+            "fdinfo", field(1, 1) + field(2, 0) + field(3, 1) + field(4, 0x7FFFFFFF))},
+    }
+    for name, repl in cases.items():
+        files = dict(base)
+        files.update(repl)
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(pack(files))
+    print("%d regression inputs in %s" % (len(cases), out))
+
+
+main()

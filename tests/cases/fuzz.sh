@@ -1,0 +1,120 @@
+# Fuzzing (fuzz/README.md): the RPC request decoder and restore's image
+# loading, each run for STASIS_FUZZ_SECONDS (default 25) under libFuzzer
+# with ASan/UBSan/LSan. Seeds are made here: requests packed by
+# gen_rpc_seeds, and a real dump of build/tests/fuzz (which must restore
+# and PASS, so the seed is known good), a dump of it as uid 1000, a
+# --shell-job dump of it (ttys), and fuzz/regressions.py's inputs for the
+# bugs found so far. A crash, leak, sanitizer report, hang (-timeout), fd
+# left open, or an allocation of 32 MiB or more (-malloc_limit_mb) fails
+# the test and leaves the reproducer in the test's log directory. No
+# clang/libFuzzer is a failure too (scripts/install-deps.sh installs them).
+
+FUZZ_SECONDS=${STASIS_FUZZ_SECONDS:-25}
+
+# fuzz_run NAME CORPUS SEEDS [LIBFUZZER ARGS...]: runs one fuzzer, notes
+# its figures; fails with the reproducer's path on any finding.
+fuzz_run() {
+	local name=$1 corpus=$2 seeds=$3 log=$T_LOG/$1.log rc found
+	shift 3
+	mkdir -p "$corpus"
+	note "fuzzing $name for ${FUZZ_SECONDS}s"
+	# fuzz_image's scratch directory: on tmpfs for speed, ours to remove
+	local tmp
+	tmp=$(mktemp -d /dev/shm/stasis-fuzz.XXXXXX 2>/dev/null || mktemp -d "$T_WORK/fuzztmp.XXXXXX")
+	(cd "$T_WORK" && STASIS_FUZZ_TMP=$tmp exec timeout -k 5 $((FUZZ_SECONDS + 60)) nice "$ROOT/build/fuzz/$name" -max_total_time="$FUZZ_SECONDS" \
+		-timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=32 -close_fd_mask=2 -print_final_stats=1 \
+		-artifact_prefix="$T_LOG/$name-" "$@" "$corpus" "$seeds") > "$log" 2>&1
+	rc=$?
+	rm -rf "$tmp"
+	note "$name: $(grep -m1 -o 'Done [0-9]* runs in [0-9]* second(s)' "$log"), $(grep 'DONE\|#[0-9]*.*cov:' "$log" | tail -n1 | grep -o 'cov: [0-9]* ft: [0-9]* corp: [^ ]*'), exec/s $(awk '/stat::average_exec_per_sec/ { print $2 }' "$log"), exit $rc"
+	found=$(ls "$T_LOG/$name"-* 2>/dev/null | head -n1)
+	if [[ $rc != 0 || -n $found ]]; then
+		fail "$name found a bug (exit $rc): reproduce with build/fuzz/$name ${found:-(no artifact, see the log)}" "$log"
+		return 1
+	fi
+	grep -q 'Done [0-9]* runs' "$log" || fail "$name did not run (see $log)" "$log"
+}
+
+# A terminal job's dump (--shell-job) adds tty files and tty-info.img.
+shell_job_seed() {
+	local out=$T_LOG/ttyseed.out spid pid
+	(cd "$T_FILES" && exec script -qfec "$BIN/fuzz" /dev/null > "$out" 2>&1 < /dev/null) &
+	spid=$!
+	T_PIDS+=("$spid")
+	wait_until "$TMO" grep -q READY "$out" || { fail "the terminal seed program printed no READY" "$out"; return 1; }
+	pid=$(child_of "$spid") || { fail "script has no child"; return 1; }
+	T_PIDS+=("$pid")
+	dump ttydump "$pid" "$T_WORK/img_tty" --shell-job || return 1
+	[[ -s $T_WORK/img_tty/tty-info.img ]] || { fail "the --shell-job dump has no tty-info.img"; return 1; }
+	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_tty" "$T_WORK/image_seeds/shell_job" >> "$T_LOG/runner.log"
+}
+
+# The same program as uid 1000 without capabilities, what fuzz_image's
+# unprivileged client is: its images pass those checks and reach further.
+# (Dumped only: restoring a non-root process is not what is tested here.)
+uid1000_seed() {
+	local pid
+	cp "$BIN/fuzz" "$T_WORK/seedprog"
+	chmod 0755 "$T_WORK" "$T_WORK/seedprog"
+	mkdir -p "$T_WORK/files1000"
+	chmod 0777 "$T_WORK/files1000"
+	(cd "$T_WORK/files1000" && exec setsid setpriv --reuid=1000 --regid=1000 --clear-groups \
+		"$T_WORK/seedprog" > "$T_LOG/seed1000.out" 2> "$T_LOG/seed1000.err" < /dev/null) &
+	pid=$!
+	T_PIDS+=("$pid")
+	T_SIDS+=("$pid")
+	wait_ready seed1000 "$pid" || return 1
+	dump dump1000 "$pid" "$T_WORK/img1000" || return 1
+	expect_killed "$pid" || return 1
+	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img1000" "$T_WORK/image_seeds/tree_uid1000" >> "$T_LOG/runner.log"
+}
+
+# An image that is a FIFO (a non-root RPC client chooses the directory)
+# must fail the restore at once, not hang it.
+fifo_image_refused() {
+	local pid=$1 rc
+	cp -r "$T_WORK/img" "$T_WORK/img_fifo"
+	rm "$T_WORK/img_fifo/core-$pid.img"
+	mkfifo "$T_WORK/img_fifo/core-$pid.img"
+	rc=$(stasis fifo restore -D "$T_WORK/img_fifo")
+	[[ $rc != 0 && $rc != 124 && $rc != 137 ]] || { fail "restore with a FIFO for core-$pid.img exited $(rc_text "$rc")" "$T_LOG/fifo.log"; return 1; }
+	grep -q "not a regular file" "$T_LOG/fifo.stderr" || fail "the FIFO image is not named as such" "$T_LOG/fifo.stderr"
+}
+
+test_fuzz() {
+	local pid exe
+	note "building the fuzzers (make fuzz)"
+	if ! make -s -C "$ROOT" -j"$(nproc)" fuzz > "$T_LOG/make-fuzz.log" 2>&1; then
+		fail "can't build the fuzzers with clang and libFuzzer (Debian: clang libclang-rt-14-dev; see scripts/install-deps.sh)" \
+			"$T_LOG/make-fuzz.log"
+		return
+	fi
+	mkdir -p "$T_WORK/rpc_seeds" "$T_WORK/image_seeds"
+	"$ROOT/build/fuzz/gen_rpc_seeds" "$T_WORK/rpc_seeds" >> "$T_LOG/runner.log" ||
+		{ fail "gen_rpc_seeds failed"; return; }
+
+	start_prog seedprog "$BIN/fuzz"
+	pid=$PROG_PID
+	wait_ready seedprog "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img" "$T_WORK/image_seeds/tree" >> "$T_LOG/runner.log" ||
+		{ fail "pack_images.py failed"; return; }
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output seedprog
+	[[ -z $T_FAIL ]] || return
+	fifo_image_refused "$pid" || return
+	uid1000_seed || return
+	shell_job_seed || return
+	"$PYTHON" "$ROOT/fuzz/regressions.py" "$T_WORK/img" "$T_WORK/image_seeds" >> "$T_LOG/runner.log" ||
+		{ fail "regressions.py failed"; return; }
+
+	fuzz_run fuzz_rpc "$T_WORK/rpc_corpus" "$T_WORK/rpc_seeds" -max_len=65536
+	fuzz_run fuzz_image "$T_WORK/image_corpus" "$T_WORK/image_seeds" -max_len=262144
+}
+
+run_test fuzz.decoders test_fuzz

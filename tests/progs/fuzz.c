@@ -1,0 +1,62 @@
+/*
+ * fuzz.c - a small tree whose dump is the seed of the image fuzzer
+ * (tests/cases/fuzz.sh): something for every image restore loads.
+ *
+ *   - a child process (pstree with two entries, ppid links);
+ *   - a second thread (two core images for one process);
+ *   - a pipe with unread bytes (files.img pipe entries, pipes-data.img);
+ *   - a regular file open at an offset, a file mapping (mm, files.img).
+ *
+ * Protocol as every test program: READY, wait for SIGUSR1, check, PASS.
+ * After a restore the pipe still holds its bytes and the file its offset.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "common.h"
+
+static const char pipe_bytes[] = "bytes left in the pipe for the fuzz seed";
+
+static void *idle_thread(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+int main(void)
+{
+	int p[2], fd;
+	pthread_t th;
+	char back[sizeof(pipe_bytes)];
+
+	proto_init();
+	if (pipe(p) < 0 || write(p[1], pipe_bytes, sizeof(pipe_bytes)) != sizeof(pipe_bytes))
+		die("pipe");
+	fd = open("data.txt", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, "0123456789", 10) != 10 || lseek(fd, 4, SEEK_SET) != 4)
+		die("data.txt");
+	if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+		die("mmap data.txt");
+	if (pthread_create(&th, NULL, idle_thread, NULL) != 0)
+		die("pthread_create");
+	pid_t child = fork();
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		for (;;)
+			pause();
+	}
+	proto_ready();
+	proto_wait();
+	CHECK(read(p[0], back, sizeof(back)) == (ssize_t)sizeof(back) && !memcmp(back, pipe_bytes, sizeof(back)),
+	      "the pipe lost its bytes");
+	CHECK(lseek(fd, 0, SEEK_CUR) == 4, "data.txt is not at offset 4");
+	CHECK(kill(child, 0) == 0, "the child %d is gone", child);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	return proto_finish();
+}

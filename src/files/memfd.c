@@ -377,7 +377,7 @@ static int fill_content(int dirfd, int fd, const MemfdInodeEntry *e)
 	}
 	snprintf(name, sizeof(name), "pages-%u.img", head->pages_id);
 	img_free(head);
-	pg.fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	pg.fd = img_open_regular(dirfd, name);
 	snprintf(pg.name, sizeof(pg.name), "%s", name);
 	if (pg.fd < 0) {
 		pr_perror("can't open image %s (bytes of memfd %s)", name, e->name);

@@ -156,25 +156,44 @@ static int read_full(struct img *img, void *p, size_t len)
 	return got;
 }
 
+/* Images may come from a user who is not root (RPC clients): what is
+ * opened must be a regular file in the directory itself, never a symlink
+ * out of it, a FIFO that would hang us, or a device whose open does
+ * something. O_PATH opens nothing; the file is opened for real only once
+ * it is known to be regular. */
+int img_open_regular(int dirfd, const char *name)
+{
+	struct stat st;
+	char self[64];
+	int p = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (p < 0)
+		return -1;
+	if (fstat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(p);
+		errno = S_ISLNK(st.st_mode) ? ELOOP : EINVAL;
+		return -1;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", p);
+	int fd = open(self, O_RDONLY | O_CLOEXEC);
+	int saved = errno;
+	close(p);
+	errno = saved;
+	return fd;
+}
+
 int img_open(int dirfd, struct img *img, const char *name, uint32_t magic, bool optional)
 {
 	uint32_t m;
 
 	memset(img, 0, sizeof(*img));
 	snprintf(img->name, sizeof(img->name), "%s", name);
-	/* O_NONBLOCK: a FIFO planted in the directory must not hang us */
-	img->fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	img->fd = img_open_regular(dirfd, name);
 	if (img->fd < 0) {
-		if (!(optional && errno == ENOENT))
+		if (errno == ELOOP || errno == EINVAL)
+			pr_err("image %s is not a regular file (%s)", name,
+			       errno == ELOOP ? "a symlink" : "a FIFO, device or directory");
+		else if (!(optional && errno == ENOENT))
 			pr_perror("can't open image %s", name);
-		return -1;
-	}
-	struct stat st;
-	if (fstat(img->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		pr_err("image %s is not a regular file", name);
-		close(img->fd);
-		img->fd = -1;
-		errno = EINVAL;
 		return -1;
 	}
 	if (read_full(img, &m, 4) != 4)

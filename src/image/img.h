@@ -31,6 +31,9 @@ void img_abort(struct img *img);
 
 /* Returns -1 with errno ENOENT silently when the file does not exist and
  * optional is true; any other failure is reported. */
+/* A regular file of the images directory, opened read-only; -1 (errno:
+ * ELOOP symlink, EINVAL not a regular file) otherwise. Not reported. */
+int img_open_regular(int dirfd, const char *name);
 int img_open(int dirfd, struct img *img, const char *name, uint32_t magic, bool optional);
 /* 1: *out holds an entry; 0: clean end of file; -1: error (reported). */
 int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);

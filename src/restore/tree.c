@@ -22,6 +22,7 @@
 
 #include "image/vma.h"
 #include "restore/rst.h"
+#include "image/img.h"
 #include "files/locks.h"
 #include "proc/proc.h"
 #include "util/log.h"
@@ -209,7 +210,7 @@ static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 	/* the images are ours to read, not the client's (restore/unpriv.c) */
 	if (rst_client_fs(rc->o, false) < 0)
 		return -1;
-	int pfd = openat(rc->dirfd, rc->pages_name, O_RDONLY | O_CLOEXEC);
+	int pfd = img_open_regular(rc->dirfd, rc->pages_name);
 	if (pfd < 0)
 		pr_perror("can't open %s", rc->pages_name);
 	if (rst_client_fs(rc->o, true) < 0)

@@ -16,9 +16,10 @@
 #include "rpc/rpc.h"
 #include "util/log.h"
 
-#define RPC_DEFAULT_LOG "criu.log"
+#define RPC_DEFAULT_LOG "criu.log"	/* CRIU's name, which its clients look for */
+/* The CRIU release whose behaviour stasis matches (VERSION replies). */
 #define CRIU_COMPAT_MAJOR 4
-#define CRIU_COMPAT_MINOR 2	/* CRIU's name, which its clients look for */
+#define CRIU_COMPAT_MINOR 2
 
 /* Options that change what a dump or restore means, which stasis does not
  * do: a request with one of them is refused by name, not half obeyed. */

@@ -19,6 +19,9 @@ have_cmd setsid || need+=(util-linux)
 have_cmd bc || need+=(bc)
 have_cmd pgrep || need+=(procps)
 have_cmd unshare || need+=(util-linux)
+have_cmd pkg-config || need+=(pkg-config)   # the libstasis tests build through its .pc file
+have_cmd runuser || need+=(util-linux)    # the non-root RPC client test
+have_cmd useradd || need+=(passwd)
 # the fuzz test (tests/cases/fuzz.sh): clang, and libFuzzer + sanitizer runtimes
 have_cmd clang || need+=(clang)
 compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null ||

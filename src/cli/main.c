@@ -23,6 +23,8 @@ static void usage(FILE *f)
 	fprintf(f,
 "Usage:\n"
 "  stasis dump -t PID -D DIR [options]     checkpoint a running process\n"
+"  stasis pre-dump -t PID -D DIR [options] save its memory, leave it running:\n"
+"                                          the next dump saves only what changed\n"
 "  stasis restore -D DIR [options]         restore it from DIR\n"
 "  stasis check                            check the kernel features stasis uses\n"
 "  stasis service --address SOCK [-d]      serve CRIU's RPC protocol on SOCK\n"
@@ -47,6 +49,10 @@ static void usage(FILE *f)
 "      --ext-unix-sk[=INO] allow unix sockets whose peer is outside the tree\n"
 "                          (all, or the socket with inode INO; repeatable)\n"
 "  -l, --file-locks        dump and restore file locks (flock, POSIX)\n"
+"      --prev-images-dir DIR  dump: DIR (relative to -D) holds a pre-dump or\n"
+"                          dump of the same tree: pages unchanged since stay there\n"
+"      --track-mem         dump: track memory writes for a later dump (pre-dump\n"
+"                          always does)\n"
 "      --action-script PATH  run PATH at each stage of dump and restore, with\n"
 "                          CRTOOLS_SCRIPT_ACTION set to the stage (repeatable)\n"
 "      --ghost-limit SIZE  dump: largest deleted-but-open file to save (bytes,\n"
@@ -61,7 +67,8 @@ static void usage(FILE *f)
 }
 
 enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERIT_FD, OPT_EXTERNAL,
-       OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT };
+       OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT,
+       OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM };
 
 static int parse_verbosity(const char *arg, int *level)
 {
@@ -174,6 +181,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "ext-unix-sk", optional_argument, NULL, OPT_EXT_UNIX_SK },
 		{ "file-locks", no_argument, NULL, 'l' },
 		{ "address", required_argument, NULL, OPT_ADDRESS },
+		{ "prev-images-dir", required_argument, NULL, OPT_PREV_IMAGES_DIR },
+		{ "track-mem", no_argument, NULL, OPT_TRACK_MEM },
 		{ "action-script", required_argument, NULL, OPT_ACTION_SCRIPT },
 		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 		{ "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
@@ -208,6 +217,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (add_string(&o->external, &o->nr_external, optarg) < 0)
 				return -1;
 			break;
+		case OPT_PREV_IMAGES_DIR: o->prev_images_dir = optarg; break;
+		case OPT_TRACK_MEM: o->track_mem = true; break;
 		case OPT_ACTION_SCRIPT:
 			if (add_string(&o->action_scripts, &o->nr_action_scripts, optarg) < 0)
 				return -1;
@@ -286,6 +297,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "service"))
 		return run_service(&o);
+	if (!strcmp(cmd, "pre-dump")) {
+		o.pre_dump = true;
+		cmd = "dump";
+	}
 	if (strcmp(cmd, "dump") && strcmp(cmd, "restore")) {
 		fprintf(stderr, "Error: unknown command '%s'\n", cmd);
 		usage(stderr);

@@ -29,6 +29,9 @@ struct opts {
 	unsigned long *ext_unix_sk_ino;
 	int nr_ext_unix_sk_ino;
 	bool file_locks;	/* --file-locks: dump and restore file locks */
+	bool pre_dump;		/* pre-dump: memory only, the tree runs on */
+	bool track_mem;		/* --track-mem: leave a tracker for the next dump */
+	const char *prev_images_dir;	/* --prev-images-dir: the parent dump */
 
 	const char *address;	/* service --address SOCK */
 	int socket_mode;	/* service --socket-mode MODE (octal), -1: 0600 */

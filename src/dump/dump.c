@@ -22,6 +22,7 @@
 #include "image/vma.h"
 #include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
+#include "dump/track.h"
 #include "util/action.h"
 #include "util/log.h"
 
@@ -85,6 +86,8 @@ static int collect_by_injection(struct dump_ctx *dc)
 	if (scratch_map(dc) < 0)
 		return -1;
 	if (dump_task_core(dc) < 0 || dump_task_mm_prepare(dc) < 0)
+		return -1;
+	if ((dc->o->track_mem || dc->o->pre_dump) && track_start(dc) < 0)
 		return -1;
 	if (scratch_unmap(dc) < 0)
 		return -1;
@@ -204,7 +207,9 @@ static int dump_one(struct dump_ctx *dc)
 		return -1;
 	if (dump_task_mm(dc) < 0)
 		return -1;
-	if (files_dump_fds(dc->files, dc->o, dc->pid, dc->dirfd, dc->id) < 0 ||
+	if (dc->o->pre_dump)
+		return 0;	/* memory only */
+	if (files_dump_fds(dc->files, dc->o, dc->pid, dc->dirfd, dc->id, dc->track_task_fd) < 0 ||
 	    locks_dump_task(dc->files, dc->o, dc->pid, dc->ns_pid) < 0)
 		return -1;
 	return dump_fs(dc) < 0 ? -1 : dump_ids(dc);
@@ -240,11 +245,45 @@ static void undo_injection(struct dump_ctx *dc)
 		scratch_unmap(dc);
 }
 
+/* --prev-images-dir DIR (relative to the images directory, as in CRIU):
+ * linked as "parent", where restore looks for the pages this dump leaves
+ * to its parent. */
+static int open_parent(struct dump_tree *tr)
+{
+	const char *prev = tr->o->prev_images_dir;
+	if (!prev)
+		return 0;
+	unlinkat(tr->dirfd, "parent", 0);	/* the link of an earlier dump */
+	if (symlinkat(prev, tr->dirfd, "parent") < 0) {
+		pr_perror("can't link the parent dump %s as %s/parent", prev, tr->o->images_dir);
+		return -1;
+	}
+	tr->parentfd = openat(tr->dirfd, "parent", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tr->parentfd < 0) {
+		pr_perror("can't open the parent dump %s (--prev-images-dir is relative to %s)", prev,
+			  tr->o->images_dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* A pre-dump leaves memory only, and no inventory: it is a parent for
+ * the next dump, not something to restore. */
+static int write_tree_images(struct dump_tree *tr)
+{
+	if (track_write_list(tr) < 0 || dump_pstree(tr) < 0)
+		return -1;
+	if (tr->o->pre_dump)
+		return 0;
+	return files_write(&tr->files, tr->dirfd) < 0 || locks_write(&tr->files, tr->dirfd) < 0 ||
+	       write_inventory(tr) < 0 ? -1 : 0;
+}
+
 int stasis_dump(const struct opts *o)
 {
-	struct dump_tree tr = { .o = o, .dirfd = -1 };
+	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1 };
 	int ret = -1;
-	bool released = false;
+	bool released = false, running = o->leave_running || o->pre_dump;
 
 	if (o->pid <= 0) {
 		pr_err("dump needs the pid of the tree's root: -t PID");
@@ -259,15 +298,16 @@ int stasis_dump(const struct opts *o)
 		goto out;
 	}
 	/* A failing pre-dump script stops the dump before the tree is touched. */
-	if (action_run(o, ACT_PRE_DUMP, o->pid) < 0 || tree_seize(&tr, o->pid) < 0)
+	if (open_parent(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0 || tree_seize(&tr, o->pid) < 0)
 		goto out;
 	if (action_run(o, ACT_NET_LOCK, o->pid) < 0)
 		goto unlock;
 	for (int i = 0; i < tr.nr; i++)
-		if (dump_one(&tr.t[i]) < 0 || check_shared_anon(&tr, i) < 0)
+		if ((!tr.t[i].zombie && (tr.parentfd >= 0 ? track_adopt(&tr.t[i], tr.parentfd) :
+						       track_find(&tr.t[i])) < 0) ||
+		    dump_one(&tr.t[i]) < 0 || check_shared_anon(&tr, i) < 0)
 			goto unlock;
-	if (files_write(&tr.files, tr.dirfd) < 0 || locks_write(&tr.files, tr.dirfd) < 0 ||
-	    dump_pstree(&tr) < 0 || write_inventory(&tr) < 0)
+	if (write_tree_images(&tr) < 0)
 		goto unlock;
 	/* post-dump may still say no: then the tree resumes as if the dump
 	 * had failed (the images stay, but are not a dump it vouched for). */
@@ -277,9 +317,9 @@ int stasis_dump(const struct opts *o)
 	}
 	ret = 0;
 	released = true;
-	tree_release(&tr, !o->leave_running);
-	pr_info("Dumping finished successfully (%d processes)", tr.nr);
-	if (o->leave_running && action_run(o, ACT_NET_UNLOCK, o->pid) < 0)
+	tree_release(&tr, !running);
+	pr_info("%s finished successfully (%d processes)", o->pre_dump ? "Pre-dump" : "Dumping", tr.nr);
+	if (running && action_run(o, ACT_NET_UNLOCK, o->pid) < 0)
 		ret = -1;
 	goto out;
 unlock:
@@ -288,12 +328,15 @@ unlock:
 		action_run(o, ACT_NET_UNLOCK, o->pid);
 out:
 	if (ret < 0 && !released) {
-		for (int i = 0; i < tr.nr; i++)
+		for (int i = 0; i < tr.nr; i++) {
+			track_undo(&tr.t[i]);
 			undo_injection(&tr.t[i]);
+		}
 		tree_release(&tr, false);
 		pr_info("the tree of pid %d resumed unharmed after the failed dump", o->pid);
 	}
 	for (int i = 0; i < tr.nr; i++) {
+		track_free(&tr.t[i]);
 		proc_vmas_free(&tr.t[i].vmas);
 		free(tr.t[i].th);
 		free(tr.t[i].ns_tid);
@@ -302,6 +345,8 @@ out:
 	dump_free_copy_bufs(&tr.bufs);
 	locks_free(&tr.files);
 	files_free(&tr.files);
+	if (tr.parentfd >= 0)
+		close(tr.parentfd);
 	close(tr.dirfd);
 	return ret;
 }

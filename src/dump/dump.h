@@ -42,6 +42,13 @@ struct dump_ctx {
 	int stop_sig;
 
 	uint64_t scratch;		/* address of the injected scratch page */
+
+	/* Memory tracking (track.c): the tracker's fd in the task (-1: none),
+	 * ours, whether this dump made it, and what the parent dump holds. */
+	int track_task_fd;
+	int uffd;
+	bool track_new;
+	struct parent_cover *cover;
 	struct proc_stat stat;
 	struct proc_status status;
 	struct proc_vmas vmas;
@@ -56,6 +63,7 @@ struct dump_tree {
 	int ns_level;			/* pid namespace level the tree's pids are read at */
 	struct file_table files;
 	struct copy_bufs bufs;
+	int parentfd;			/* --prev-images-dir, or -1 */
 };
 
 int stasis_dump(const struct opts *o);

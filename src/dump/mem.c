@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "dump/dump.h"
+#include "dump/pages.h"
+#include "dump/track.h"
 #include "pagemap.pb-c.h"
 #include "image/img.h"
 #include "image/magic.h"
@@ -32,18 +34,7 @@
 #define COPY_BUF (8ul << 20)
 #define SCAN_VEC 512
 
-struct page_run {
-	uint64_t start, end;
-	bool readable;		/* process_vm_readv can read it */
-};
-
-struct page_runs {
-	struct page_run *r;
-	size_t nr, cap;
-	uint64_t bytes;
-};
-
-static int runs_add(struct page_runs *pr, uint64_t start, uint64_t end, bool readable)
+int page_runs_add(struct page_runs *pr, uint64_t start, uint64_t end, bool readable)
 {
 	if (pr->nr && pr->r[pr->nr - 1].end == start && pr->r[pr->nr - 1].readable == readable) {
 		pr->r[pr->nr - 1].end = end;
@@ -68,6 +59,33 @@ static int runs_add(struct page_runs *pr, uint64_t start, uint64_t end, bool rea
 
 static int scan_supported = -1;	/* PAGEMAP_SCAN: unknown, no, yes */
 
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+#define PM_FILE    (1ull << 61)
+#define PM_PFN     ((1ull << 55) - 1)
+#define PM_SWAP_TYPE(e) ((e) & 0x1f)
+/* The swap "type" of a pte marker: userfaultfd-wp leaves these on pages
+ * that were never there or were dropped (MADV_DONTNEED); pagemap, and
+ * PAGEMAP_SCAN, report them as swapped. */
+#define SWP_PTE_MARKER 31
+
+/* Pages PAGEMAP_SCAN says are swapped (not present): only the real swap
+ * entries, not the markers of a tracked (write-protected) range. Error:
+ * -2 out of memory, -1 pagemap read (errno). */
+static int add_swapped(int pm, struct page_runs *pr, uint64_t start, uint64_t end, bool readable)
+{
+	for (uint64_t addr = start; addr < end; addr += PAGE_SZ) {
+		uint64_t e;
+		if (pread(pm, &e, 8, addr / PAGE_SZ * 8) != 8)
+			return -1;
+		if (!(e & PM_SWAPPED) || PM_SWAP_TYPE(e & PM_PFN) == SWP_PTE_MARKER)
+			continue;
+		if (page_runs_add(pr, addr, addr + PAGE_SZ, readable) < 0)
+			return -2;
+	}
+	return 0;
+}
+
 static int scan_vma_ioctl(int pm, const struct proc_vma *v, bool anon_only, struct page_runs *pr)
 {
 	struct page_region vec[SCAN_VEC];
@@ -88,20 +106,19 @@ static int scan_vma_ioctl(int pm, const struct proc_vma *v, bool anon_only, stru
 		long n = ioctl(pm, PAGEMAP_SCAN, &a);
 		if (n < 0)
 			return -1;
-		for (long i = 0; i < n; i++)
-			if (runs_add(pr, vec[i].start, vec[i].end, readable) < 0)
-				return -2;
+		for (long i = 0; i < n; i++) {
+			int r = vec[i].categories & PAGE_IS_PRESENT ?
+				page_runs_add(pr, vec[i].start, vec[i].end, readable) :
+				add_swapped(pm, pr, vec[i].start, vec[i].end, readable);
+			if (r < 0)
+				return r == -1 ? -2 : -1;
+		}
 		if (a.walk_end <= a.start && n == 0)
 			break;
 		a.start = a.walk_end;
 	}
 	return 0;
 }
-
-#define PM_PRESENT (1ull << 63)
-#define PM_SWAPPED (1ull << 62)
-#define PM_FILE    (1ull << 61)
-#define PM_PFN     ((1ull << 55) - 1)
 
 /* The pfn the kernel's zero page has, read from our own pagemap. */
 static uint64_t zero_pfn(void)
@@ -139,11 +156,13 @@ static int scan_vma_pagemap(int pm, const struct proc_vma *v, bool anon_only, st
 			uint64_t e = buf[i];
 			if (!(e & (PM_PRESENT | PM_SWAPPED)))
 				continue;
+			if (!(e & PM_PRESENT) && PM_SWAP_TYPE(e & PM_PFN) == SWP_PTE_MARKER)
+				continue;
 			if (anon_only && (e & PM_FILE))
 				continue;
 			if ((e & PM_PRESENT) && (e & PM_PFN) && (e & PM_PFN) == zpfn)
 				continue;
-			if (runs_add(pr, addr, addr + PAGE_SZ, readable) < 0)
+			if (page_runs_add(pr, addr, addr + PAGE_SZ, readable) < 0)
 				return -2;
 		}
 	}
@@ -571,11 +590,28 @@ int dump_task_mm_prepare(struct dump_ctx *dc)
 	return 0;
 }
 
-static int write_pagemap(struct dump_ctx *dc, const struct page_runs *pr)
+static int write_entry(struct img *img, const struct page_run *r, uint32_t flags)
+{
+	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
+	uint64_t pages = (r->end - r->start) / PAGE_SZ;
+	pe.vaddr = r->start;
+	/* both counts, for old and new readers */
+	pe.nr_pages = pages > UINT32_MAX ? 0 : pages;
+	pe.has_nr_pages_64 = 1;
+	pe.nr_pages_64 = pages;
+	pe.has_flags = 1;
+	pe.flags = flags;
+	return img_write(img, &pe.base);
+}
+
+/* The saved runs (PE_PRESENT: their bytes follow in pages-ID.img in this
+ * order) and the ones the parent dump holds (PE_PARENT), by address. */
+static int write_pagemap(struct dump_ctx *dc, const struct page_runs *pr, const struct page_runs *par)
 {
 	struct img img;
 	char name[64];
 	PagemapHead head = PAGEMAP_HEAD__INIT;
+	size_t i = 0, k = 0;
 
 	snprintf(name, sizeof(name), "pagemap-%d.img", dc->ns_pid);
 	if (img_create(dc->dirfd, &img, name, PAGEMAP_MAGIC) < 0)
@@ -583,17 +619,10 @@ static int write_pagemap(struct dump_ctx *dc, const struct page_runs *pr)
 	head.pages_id = dc->id;
 	if (img_write(&img, &head.base) < 0)
 		goto err;
-	for (size_t i = 0; i < pr->nr; i++) {
-		PagemapEntry pe = PAGEMAP_ENTRY__INIT;
-		pe.vaddr = pr->r[i].start;
-		uint64_t pages = (pr->r[i].end - pr->r[i].start) / PAGE_SZ;
-		/* both counts, for old and new readers */
-		pe.nr_pages = pages > UINT32_MAX ? 0 : pages;
-		pe.has_nr_pages_64 = 1;
-		pe.nr_pages_64 = pages;
-		pe.has_flags = 1;
-		pe.flags = PE_PRESENT;
-		if (img_write(&img, &pe.base) < 0)
+	while (i < pr->nr || k < par->nr) {
+		bool own = k == par->nr || (i < pr->nr && pr->r[i].start < par->r[k].start);
+		if (own ? write_entry(&img, &pr->r[i++], PE_PRESENT) < 0 :
+			  write_entry(&img, &par->r[k++], PE_PARENT) < 0)
 			goto err;
 	}
 	return img_finish(&img);
@@ -655,7 +684,7 @@ static int write_mm(struct dump_ctx *dc, const char *name)
 
 int dump_task_mm(struct dump_ctx *dc)
 {
-	struct page_runs pr = { 0 };
+	struct page_runs pr = { 0 }, par = { 0 };
 	struct img pages;
 	char name[64], pages_name[64];
 	int ret = -1;
@@ -664,7 +693,7 @@ int dump_task_mm(struct dump_ctx *dc)
 	snprintf(pages_name, sizeof(pages_name), "pages-%u.img", dc->id);
 	if (write_mm(dc, name) < 0)
 		return -1;
-	if (find_pages(dc, &pr) < 0 || write_pagemap(dc, &pr) < 0)
+	if (find_pages(dc, &pr) < 0 || track_split(dc, &pr, &par) < 0 || write_pagemap(dc, &pr, &par) < 0)
 		goto out;
 	if (img_create_raw(dc->dirfd, &pages, pages_name) < 0)
 		goto out;
@@ -673,9 +702,12 @@ int dump_task_mm(struct dump_ctx *dc)
 		goto out;
 	}
 	ret = img_finish(&pages);
+	if (!ret)
+		ret = track_protect(dc, &pr);
 	pr_info("pid %d: %zu page runs, %lu MiB of memory saved", dc->pid, pr.nr,
 		(unsigned long)(pr.bytes >> 20));
 out:
 	free(pr.r);
+	free(par.r);
 	return ret;
 }

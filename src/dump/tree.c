@@ -35,6 +35,8 @@ static struct dump_ctx *tree_add(struct dump_tree *tr, pid_t pid, int parent)
 	dc->id = tr->nr;
 	dc->pid = pid;
 	dc->parent = parent;
+	dc->track_task_fd = -1;
+	dc->uffd = -1;
 	return dc;
 }
 

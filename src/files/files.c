@@ -151,7 +151,8 @@ static int dump_one_fd(struct file_table *t, const struct opts *o, const struct 
 	return -1;
 }
 
-int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int dirfd, uint32_t files_id)
+int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int dirfd, uint32_t files_id,
+		   int skip_fd)
 {
 	int *fds = NULL, nr = 0, ret = -1;
 	uint32_t *ids = NULL;
@@ -166,6 +167,8 @@ int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int di
 		goto out;
 	for (int i = 0; i < nr; i++) {
 		struct fd_facts f;
+		if (fds[i] == skip_fd)
+			continue;
 		if (fd_facts_read(pid, fds[i], &f) < 0)
 			goto abort;
 		ids[i] = shared_with_earlier(t, &f);

@@ -153,8 +153,10 @@ int memfd_open_mapped(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
 /* Dump: a memfd mapped at src (/proc/PID/map_files/...); its file id. */
 int memfd_map_add(struct file_table *t, const char *path, const char *src, uint32_t flags, uint32_t *id);
 
-/* Dump every fd of the task: files.img entries + fdinfo-ID.img. */
-int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int dirfd, uint32_t files_id);
+/* Dump every fd of the task but skip_fd (stasis's own memory tracker, or
+ * -1): files.img entries + fdinfo-ID.img. */
+int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int dirfd, uint32_t files_id,
+		   int skip_fd);
 
 /* Restore: load files.img and tty-info.img, find an entry by id. */
 int files_load(struct rst_files *rf, int dirfd);

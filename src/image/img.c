@@ -348,3 +348,24 @@ int img_load_all(int dirfd, const char *name, uint32_t magic, bool optional,
 	img_close(&img);
 	return ret;
 }
+
+int img_load_headed(int dirfd, const char *name, uint32_t magic, const ProtobufCMessageDescriptor *head_desc,
+		    ProtobufCMessage **head, const ProtobufCMessageDescriptor *desc, void ***out, int *nr)
+{
+	struct img img;
+	*head = NULL;
+	*out = NULL;
+	*nr = 0;
+	if (img_open(dirfd, &img, name, magic, false) < 0)
+		return -1;
+	int ret = img_read_one(&img, head_desc, head);
+	if (!ret) {
+		ret = img_read_all(&img, desc, out, nr);
+		if (ret < 0) {
+			img_free(*head);
+			*head = NULL;
+		}
+	}
+	img_close(&img);
+	return ret;
+}

@@ -49,6 +49,10 @@ int img_read_raw(struct img *img, void *buf, size_t len);
  * then nothing is left allocated: *out NULL, *nr 0). */
 int img_read_all(struct img *img, const ProtobufCMessageDescriptor *desc, void ***out, int *nr);
 /* Open, read all, close; a missing optional image is an empty one. */
+/* An image whose first record is a head of another type (pagemap):
+ * head, then all the rest; all or nothing. */
+int img_load_headed(int dirfd, const char *name, uint32_t magic, const ProtobufCMessageDescriptor *head_desc,
+		    ProtobufCMessage **head, const ProtobufCMessageDescriptor *desc, void ***out, int *nr);
 int img_load_all(int dirfd, const char *name, uint32_t magic, bool optional,
 		 const ProtobufCMessageDescriptor *desc, void ***out, int *nr);
 

@@ -66,6 +66,8 @@ static void vma_parse_vmflags(struct proc_vma *v, const char *flags)
 			break;
 		if (p[0] == 'g' && p[1] == 'd')
 			v->growsdown = true;
+		if (p[0] == 'u' && p[1] == 'w')
+			v->uffd_wp = true;
 		for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
 			if (p[0] == hints[i].code[0] && p[1] == hints[i].code[1])
 				v->madv |= 1ull << hints[i].madv;

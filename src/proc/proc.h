@@ -16,6 +16,7 @@ struct proc_vma {
 	int prot;		/* PROT_* */
 	bool shared;		/* 's' in maps */
 	bool growsdown;		/* "gd" in VmFlags */
+	bool uffd_wp;		/* "uw": registered for userfaultfd write-protect */
 	bool has_file;		/* backed by a file (map_files has it) */
 	enum vma_special special;
 	uint64_t madv;		/* 1 << MADV_* hints seen in VmFlags */

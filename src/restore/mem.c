@@ -399,15 +399,23 @@ static int fill_pages(struct rst_ctx *rc)
 
 	for (int i = 0; i < rc->nr_pagemap; i++) {
 		const PagemapEntry *pe = rc->pagemap[i];
-		if (pe->has_flags && !(pe->flags & PE_PRESENT))
+		bool in_parent = (pe->has_flags && (pe->flags & PE_PARENT)) || (pe->has_in_parent && pe->in_parent);
+		if (!in_parent && pe->has_flags && !(pe->flags & PE_PRESENT))
 			continue;
-		if (pe->has_in_parent && pe->in_parent) {
-			pr_err("image pagemap-%d.img refers to a parent image; incremental dumps are not supported yet", rc->pid);
-			return -1;
-		}
 		int use = check_page_run(rc, pe);
 		if (use < 0)
 			return -1;
+		if (in_parent) {
+			/* not in our pages file: the batch so far is read first */
+			if (n && read_batch(rc, iov, n, batch_off, batch_len) < 0)
+				return -1;
+			n = 0;
+			batch_len = 0;
+			batch_off = off;
+			if (use == 0 && rst_parent_pages(rc, pe->vaddr, run_pages(pe) * PAGE_SZ) < 0)
+				return -1;
+			continue;
+		}
 		uint64_t len = run_pages(pe) * PAGE_SZ;
 		if (use == 1 || n == IOV_BATCH) {
 			if (n && read_batch(rc, iov, n, batch_off, batch_len) < 0)

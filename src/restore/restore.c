@@ -90,19 +90,13 @@ static int load_inventory(struct rst_tree *tr)
 /* pagemap-PID.img: its head (which pages-ID.img) and then the entries. */
 static int load_pagemap(struct rst_ctx *rc, const char *name, uint32_t *pages_id)
 {
-	struct img img;
 	PagemapHead *h;
-
-	if (img_open(rc->dirfd, &img, name, PAGEMAP_MAGIC, false) < 0)
+	if (img_load_headed(rc->dirfd, name, PAGEMAP_MAGIC, &pagemap_head__descriptor, (ProtobufCMessage **)&h,
+			    &pagemap_entry__descriptor, (void ***)&rc->pagemap, &rc->nr_pagemap) < 0)
 		return -1;
-	int ret = img_read_one(&img, &pagemap_head__descriptor, (ProtobufCMessage **)&h);
-	if (!ret) {
-		*pages_id = h->pages_id;
-		img_free(h);
-		ret = img_read_all(&img, &pagemap_entry__descriptor, (void ***)&rc->pagemap, &rc->nr_pagemap);
-	}
-	img_close(&img);
-	return ret;
+	*pages_id = h->pages_id;
+	img_free(h);
+	return 0;
 }
 
 #define MAX_PID 4194304
@@ -464,6 +458,7 @@ static void unload_task(struct rst_ctx *rc)
 	free(rc->fdinfo);
 	free(rc->pagemap);
 	free(rc->vma_fd);
+	rst_parent_free(rc);
 	if (rc->pe) img_free(rc->pe);
 	if (rc->mm) img_free(rc->mm);
 	if (rc->fs) img_free(rc->fs);

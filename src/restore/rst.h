@@ -48,6 +48,7 @@ struct rst_ctx {
 	int nr_th;
 	struct victim *cur;	/* where syscalls are injected */
 	uint64_t scratch;
+	struct parent_level *parent_pages;	/* parent.c: the parent dumps' pages */
 };
 
 /* A stand-in for a process group leader that had exited: it takes the
@@ -102,6 +103,10 @@ int rst_process_state(struct rst_ctx *rc);	/* process-wide, main thread */
 int rst_threads_create(struct rst_ctx *rc);
 int rst_thread_state(struct rst_ctx *rc, int idx);
 int rst_thread_regs(struct rst_ctx *rc, int idx);
+
+/* restore/parent.c: pages left in the parent dump (PE_PARENT) */
+int rst_parent_pages(struct rst_ctx *rc, uint64_t addr, uint64_t len);
+void rst_parent_free(struct rst_ctx *rc);
 
 /* restore/unpriv.c: limits of a restore for a non-root RPC client */
 int rst_check_unprivileged(struct rst_tree *tr);

@@ -26,8 +26,6 @@
 static const char *unsupported_option(const CriuOpts *r)
 {
 	if (r->ps) return "ps (page server)";
-	if (r->parent_img) return "parent_img (incremental dumps)";
-	if (r->has_track_mem && r->track_mem) return "track_mem";
 	if (r->has_lazy_pages && r->lazy_pages) return "lazy_pages";
 	if (r->has_auto_dedup && r->auto_dedup) return "auto_dedup";
 	if (r->root) return "root";
@@ -181,6 +179,13 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 	j->o.shell_job = r->has_shell_job && r->shell_job;
 	j->o.file_locks = r->has_file_locks && r->file_locks;
 	j->o.ghost_limit = r->ghost_limit;	/* CRIU's default, 1 MiB, if unset */
+	j->o.pre_dump = req->type == CRIU_REQ_TYPE__PRE_DUMP;
+	j->o.track_mem = r->has_track_mem && r->track_mem;
+	j->o.prev_images_dir = r->parent_img;	/* relative to the images dir, as CRIU */
+	if (r->parent_img && c->peer_uid != 0) {
+		pr_err("rpc: parent_img (incremental dumps) is for root clients only");
+		return -1;
+	}
 	j->o.detach = true;
 	j->o.restored_pid = &j->restored_pid;
 	j->o.external = (const char **)r->external;
@@ -273,7 +278,7 @@ static int serve_dump(struct rpc_conn *c, const CriuReq *req)
 	}
 	/* A client that dumped itself, and was not left running, is gone: its
 	 * restored copy gets the reply (restored = true) from restore. */
-	if (self && !j.o.leave_running) {
+	if (self && !j.o.leave_running && !j.o.pre_dump) {
 		job_free(&j);
 		return 0;
 	}
@@ -360,6 +365,7 @@ static int serve_one(struct rpc_conn *c, const CriuReq *req)
 {
 	switch (req->type) {
 	case CRIU_REQ_TYPE__DUMP:
+	case CRIU_REQ_TYPE__PRE_DUMP:
 		return serve_dump(c, req);
 	case CRIU_REQ_TYPE__RESTORE:
 		return serve_restore(c, req);

@@ -37,6 +37,14 @@ struct page_region {
 #define PAGE_IS_HUGE      (1 << 6)
 #endif
 
+/* userfaultfd write-protect in async mode (6.7) */
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+
 /* rseq(2) */
 #ifndef RSEQ_FLAG_UNREGISTER
 #define RSEQ_FLAG_UNREGISTER 1

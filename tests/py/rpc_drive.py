@@ -6,7 +6,9 @@
 Commands (each prints one result line, exits 0 on the expected outcome):
   check                      pycriu check()
   version                    raw VERSION request: prints "version NAME MAJOR.MINOR"
-  dump PID DIR [--leave-running]   pycriu dump() of another process
+  dump PID DIR [--leave-running] [--parent REL]   pycriu dump() of another
+                             process (parent_img REL, with track_mem)
+  predump PID DIR [--parent REL]   pycriu pre_dump()
   restore DIR                pycriu restore(): prints "restored PID"
   notify PID DIR [VETO_STAGE]      raw DUMP with notify_scripts: prints the
                              stages in order, answering no at VETO_STAGE
@@ -182,15 +184,18 @@ def main(argv):
         print("check ok")
     elif cmd == "version":
         return cmd_version(mode, target)
-    elif cmd == "dump":
+    elif cmd in ("dump", "predump"):
         c = client(argv)
         c.opts.pid = int(rest[0])
         c.opts.images_dir_fd = open_dir(rest[1])
         c.opts.log_level = 4
         c.opts.log_file = "dump.log"
         c.opts.leave_running = "--leave-running" in rest
-        r = c.dump()
-        print("dumped restored=%s" % r.restored)
+        if "--parent" in rest:
+            c.opts.parent_img = rest[rest.index("--parent") + 1]
+            c.opts.track_mem = True
+        r = c.pre_dump() if cmd == "predump" else c.dump()
+        print("%s restored=%s" % ("predumped" if cmd == "predump" else "dumped", r.restored))
     elif cmd == "restore":
         c = client(argv)
         c.opts.images_dir_fd = open_dir(rest[0])

@@ -1,0 +1,137 @@
+# pre-dump and incremental dumps: memory saved while the program runs,
+# then a dump that saves only the pages written since (tests/progs/
+# dirtier.c rewrites pages all the time and checks every page after the
+# restore).
+
+DIRTIER_MIB=64
+
+# pre-dump DIR [ARGS]: must succeed and leave the program running.
+pre_dump() {
+	local tag=$1 dir=$2 rc
+	shift 2
+	mkdir -p "$dir"
+	rc=$(stasis "$tag" pre-dump -t "$PROG_PID" -D "$dir" "$@")
+	[[ $rc == 0 ]] || { fail "$tag: pre-dump exited $(rc_text "$rc"): $(error_message "$tag")" "$T_LOG/$tag.log"; return 1; }
+	[[ ! -e $dir/inventory.img ]] || fail "$tag: a pre-dump wrote inventory.img (it is not a dump to restore)"
+	runs_freely "$PROG_PID" || { fail "$tag: the program does not run freely after the pre-dump"; return 1; }
+	local f
+	for f in "$dir"/pagemap-*.img "$dir"/mm-*.img; do
+		timeout "$TMO" "$CRIT" decode -i "$f" > /dev/null 2>> "$T_LOG/crit-$tag.log" ||
+			fail "$tag: crit cannot decode $(basename "$f")" "$T_LOG/crit-$tag.log"
+	done
+}
+
+pages_bytes() { stat -c %s "$1"/pages-*.img | awk '{ s += $1 } END { print s + 0 }'; }
+
+restore_and_check() {
+	local dir=$1 pid=$2 exe=$3
+	restore_foreground restore "$dir"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output dirtier
+}
+
+# Two pre-dumps, each the parent of the next, then the dump: the dump
+# saves a fraction of the memory, and the restore takes the rest from its
+# parent and grandparent.
+test_predump_chain() {
+	local pid exe full last
+	start_prog dirtier "$BIN/dirtier" "$DIRTIER_MIB"
+	pid=$PROG_PID
+	wait_ready dirtier "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	pre_dump pre1 "$T_WORK/img/1" || return
+	sleep 0.3
+	pre_dump pre2 "$T_WORK/img/2" --prev-images-dir ../1 || return
+	sleep 0.3
+	dump dump "$pid" "$T_WORK/img/3" --prev-images-dir ../2 || return
+	expect_killed "$pid" || return
+	full=$(pages_bytes "$T_WORK/img/1")
+	last=$(pages_bytes "$T_WORK/img/3")
+	note "pages saved: pre-dump 1 $full bytes, dump $last bytes"
+	((full >= DIRTIER_MIB << 20)) || fail "the first pre-dump saved only $full bytes"
+	((last * 4 < full)) || fail "the dump saved $last bytes of $full: it did not use its parents"
+	restore_and_check "$T_WORK/img/3" "$pid" "$exe"
+}
+
+# A parent that is not the last tracked dump (a pre-dump came after it):
+# the dump must not take pages from it that changed since; it saves all.
+test_predump_stale_parent() {
+	local pid exe full last
+	start_prog dirtier "$BIN/dirtier" "$DIRTIER_MIB"
+	pid=$PROG_PID
+	wait_ready dirtier "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	pre_dump pre1 "$T_WORK/img/1" || return
+	sleep 0.2
+	pre_dump pre2 "$T_WORK/img/2" --prev-images-dir ../1 || return
+	sleep 0.2
+	dump dump "$pid" "$T_WORK/img/3" --prev-images-dir ../1 || return
+	expect_killed "$pid" || return
+	full=$(pages_bytes "$T_WORK/img/1")
+	last=$(pages_bytes "$T_WORK/img/3")
+	((last * 10 >= full * 9)) || fail "the dump over a stale parent saved only $last bytes of $full"
+	grep -q "not the last one that tracked" "$T_LOG/dump.log" || fail "no warning about the stale parent" "$T_LOG/dump.log"
+	restore_and_check "$T_WORK/img/3" "$pid" "$exe"
+}
+
+# After a pre-dump, a plain dump (no parent) works: the tracker the
+# pre-dump left in the program is not one of its fds to save.
+test_predump_then_plain_dump() {
+	local pid exe
+	start_prog dirtier "$BIN/dirtier" "$DIRTIER_MIB"
+	pid=$PROG_PID
+	wait_ready dirtier "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	pre_dump pre1 "$T_WORK/img/1" || return
+	dump dump "$pid" "$T_WORK/img/2" || return
+	expect_killed "$pid" || return
+	restore_and_check "$T_WORK/img/2" "$pid" "$exe"
+}
+
+# --leave-running dumps with --track-mem, each the parent of the next:
+# snapshots that cost only what changed; the last one is restored.
+test_track_mem_snapshots() {
+	local pid exe
+	start_prog dirtier "$BIN/dirtier" "$DIRTIER_MIB"
+	pid=$PROG_PID
+	wait_ready dirtier "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump1 "$pid" "$T_WORK/img/1" -R --track-mem || return
+	sleep 0.2
+	dump dump2 "$pid" "$T_WORK/img/2" -R --track-mem --prev-images-dir ../1 || return
+	runs_freely "$pid" || { fail "the program does not run after the snapshots"; return; }
+	((2 * $(pages_bytes "$T_WORK/img/2") < $(pages_bytes "$T_WORK/img/1"))) || fail "the second snapshot saved as much as the first"
+	kill -9 "$pid"
+	wait_gone "$pid" "$TMO" || return
+	restore_and_check "$T_WORK/img/2" "$pid" "$exe"
+}
+
+# The same through RPC: pycriu's pre_dump(), then dump() with parent_img
+# and track_mem, through swrk.
+test_predump_rpc() {
+	local pid exe rc
+	start_prog dirtier "$BIN/dirtier" "$DIRTIER_MIB"
+	pid=$PROG_PID
+	wait_ready dirtier "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	rc=$(timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" predump "$pid" "$T_WORK/img/1" \
+		> "$T_LOG/predump.out" 2>&1; echo $?)
+	[[ $rc == 0 ]] || { fail "pycriu pre_dump(): $(cat "$T_LOG/predump.out")" "$T_WORK/img/1/dump.log"; return; }
+	runs_freely "$pid" || { fail "the program does not run freely after pre_dump()"; return; }
+	sleep 0.3
+	rc=$(timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" dump "$pid" "$T_WORK/img/2" \
+		--parent ../1 > "$T_LOG/dump.out" 2>&1; echo $?)
+	[[ $rc == 0 ]] || { fail "pycriu dump() with parent_img: $(cat "$T_LOG/dump.out")" "$T_WORK/img/2/dump.log"; return; }
+	expect_killed "$pid" || return
+	decode_images "$T_WORK/img/2" dump
+	((4 * $(pages_bytes "$T_WORK/img/2") < $(pages_bytes "$T_WORK/img/1"))) || fail "the dump did not use its parent"
+	restore_and_check "$T_WORK/img/2" "$pid" "$exe"
+}
+
+run_test predump.chain test_predump_chain
+run_test predump.rpc test_predump_rpc
+run_test predump.stale_parent test_predump_stale_parent
+run_test predump.then_plain_dump test_predump_then_plain_dump
+run_test predump.track_mem_snapshots test_track_mem_snapshots

@@ -94,7 +94,7 @@ static bool has_pagemap_scan(void)
 	return ok;
 }
 
-static bool has_uffd_wp_async(void)
+bool stasis_has_mem_track(void)
 {
 	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
@@ -147,7 +147,7 @@ int stasis_check(FILE *out)
 		{ "ptrace rseq configuration", has_rseq_config, true, "save glibc's rseq" },
 		{ "/proc/PID/map_files", has_map_files, false, "inspect mapped files" },
 		{ "PAGEMAP_SCAN", has_pagemap_scan, false, "fast present-page scan (else pagemap)" },
-		{ "userfaultfd write-protect async", has_uffd_wp_async, false, "dirty tracking for pre-dump" },
+		{ "userfaultfd write-protect async", stasis_has_mem_track, false, "dirty tracking for pre-dump" },
 		{ "time namespaces", has_time_ns, false, "monotonic clocks across machines" },
 		{ "pidfd_getfd", has_pidfd_getfd, false, "take fds from tasks" },
 	};

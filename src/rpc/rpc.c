@@ -353,6 +353,7 @@ static int serve_features(struct rpc_conn *c, const CriuReq *req)
 	const CriuFeatures *asked = req->features;
 
 	f.has_mem_track = asked && asked->has_mem_track;
+	f.mem_track = f.has_mem_track && stasis_has_mem_track();
 	f.has_lazy_pages = asked && asked->has_lazy_pages;
 	f.has_pidfd_store = asked && asked->has_pidfd_store;
 	resp.type = req->type;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <linux/kcmp.h>
 
@@ -96,6 +98,40 @@ static const char *describe_mode(mode_t m)
 	return "special file";
 }
 
+/* Says which kind of thing an fd of no known kind is: the socket family
+ * and type (asked of a copy of the fd), the anon inode's name, the
+ * device numbers. */
+static void describe_unsupported(const struct fd_facts *f, char *buf, size_t len)
+{
+	static const char *const families[] = { [AF_INET] = "an IPv4", [AF_INET6] = "an IPv6",
+						[AF_NETLINK] = "a netlink", [AF_PACKET] = "a packet" };
+	if (S_ISSOCK(f->st.st_mode)) {
+		int domain = -1, type = -1;
+		socklen_t l = sizeof(int);
+		int pidfd = syscall(SYS_pidfd_open, f->pid, 0);
+		int fd = pidfd >= 0 ? syscall(SYS_pidfd_getfd, pidfd, f->fd, 0) : -1;
+		if (fd >= 0) {
+			getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l);
+			l = sizeof(int);
+			getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l);
+			close(fd);
+		}
+		if (pidfd >= 0)
+			close(pidfd);
+		const char *fam = domain >= 0 && domain < (int)(sizeof(families) / sizeof(families[0])) &&
+				  families[domain] ? families[domain] : "a";
+		snprintf(buf, len, "%s %s socket", fam, type == SOCK_STREAM ? "stream" : type == SOCK_DGRAM ?
+			 "datagram" : type == SOCK_RAW ? "raw" : "");
+	} else if (!strncmp(f->path, "anon_inode:", 11)) {
+		snprintf(buf, len, "a %s", f->path + 11);
+	} else if (S_ISCHR(f->st.st_mode) || S_ISBLK(f->st.st_mode)) {
+		snprintf(buf, len, "a %s (%u:%u)", describe_mode(f->st.st_mode), major(f->st.st_rdev),
+			 minor(f->st.st_rdev));
+	} else {
+		snprintf(buf, len, "a %s", describe_mode(f->st.st_mode));
+	}
+}
+
 static FdTypes files_find_type(const struct file_table *t, uint32_t id)
 {
 	for (int i = 0; i < t->nr; i++)
@@ -146,8 +182,10 @@ static int dump_one_fd(struct file_table *t, const struct opts *o, const struct 
 		*id = fe->id;
 		return kind->dump(t, o, f, fe);
 	}
-	pr_err("pid %d: fd %d (%s) is a %s, which stasis can't dump yet", f->pid, f->fd, f->path,
-	       describe_mode(f->st.st_mode));
+	char what[96];
+	describe_unsupported(f, what, sizeof(what));
+	pr_err("pid %d: fd %d (%s) is %s, which stasis can't dump; close it before the dump "
+	       "(or leave that process out of the tree)", f->pid, f->fd, f->path, what);
 	return -1;
 }
 

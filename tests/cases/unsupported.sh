@@ -1,0 +1,24 @@
+# An fd of a kind stasis does not handle: the dump fails with one line
+# naming the pid, the fd and what it is, and the tree runs on untouched.
+test_unsupported_fd() {
+	local pid rc
+	start_prog tcp "$PYTHON" -c '
+import socket, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+print("READY", flush=True)
+while True:
+    time.sleep(0.1)'
+	pid=$PROG_PID
+	wait_ready tcp "$pid" || return
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "a TCP listener was dumped"; return; }
+	grep -qE "^Error: pid $pid: fd 3 \(socket:\[[0-9]+\]\) is an IPv4 stream socket, which stasis can't dump" \
+		"$T_LOG/dump.stderr" || fail "message: $(error_message dump)"
+	(($(wc -l < "$T_LOG/dump.stderr") == 1)) || fail "more than one line on stderr" "$T_LOG/dump.stderr"
+	[[ ! -e $T_WORK/img/inventory.img ]] || fail "the failed dump left an inventory.img"
+	runs_freely "$pid" || fail "the program does not run freely after the refused dump"
+}
+
+run_test files.unsupported_fd test_unsupported_fd

@@ -28,6 +28,10 @@ TMO=${STASIS_TEST_TIMEOUT:-20}
 KEEP=${STASIS_TEST_KEEP:-0}
 PYTHON=/usr/bin/python3
 CRIT=crit
+# `script -c CMD` runs CMD with $SHELL, which a bare environment (CI's
+# `env -i`) leaves unset (then /bin/sh, which forks for it): the terminal
+# tests want CMD to be script's own child.
+export SHELL=/bin/bash
 
 # Programs run through the dump/restore scenarios (bigmem is only used by
 # the failure tests: 512 MiB per dump is too slow for every scenario).

@@ -51,6 +51,17 @@ static void unescape(char *s)
 	*d = 0;
 }
 
+/* In a chroot, mountinfo leaves out the mounts it can't reach, often the
+ * one the chroot lives on: our root, if on that filesystem, serves too. */
+static int open_root_on(uint32_t kdev)
+{
+	struct stat st;
+	if (stat("/", &st) == 0 && major(st.st_dev) == KDEV_MAJOR(kdev) && minor(st.st_dev) == KDEV_MINOR(kdev))
+		return open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	errno = ENOENT;
+	return -1;
+}
+
 /* An fd on a mount of the filesystem with device kdev, for
  * open_by_handle_at; a mount of the filesystem's root is preferred, as
  * every inode of it is reachable from there. */
@@ -71,10 +82,8 @@ static int open_mount_of(uint32_t kdev)
 			break;
 	}
 	fclose(f);
-	if (!best[0]) {
-		errno = ENOENT;
-		return -1;
-	}
+	if (!best[0])
+		return open_root_on(kdev);
 	unescape(best);
 	int fd = open(best, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return fd >= 0 ? fd : open(best, O_PATH | O_CLOEXEC);

@@ -18,7 +18,9 @@ rpc_run() {
 RPC_AS=()
 
 rpc_user() {
-	local RPC_AS=(runuser -u "$RPC_USER" --)
+	# a copy the user can read (the checkout may be under root's 0700 home)
+	local RPC_AS=(runuser -u "$RPC_USER" --) RPC_DRIVE=$T_WORK/rpc_drive.py
+	install -m 644 "$ROOT/tests/py/rpc_drive.py" "$RPC_DRIVE"
 	rpc_run "$@"
 }
 

@@ -106,6 +106,26 @@ test_rpc_notify() {
 	expect_killed "$pid"
 }
 
+# A client that goes away in the middle of its dump (at the post-dump
+# notification, the tree frozen and its images written) leaves the tree
+# running as it was, not frozen, and no dump behind.
+test_rpc_hangup() {
+	local mode=$1 pid rc n target
+	[[ $mode == sk ]] && { service_start || return; }
+	target=$(rpc_target "$mode")
+	start_counter || return
+	pid=$PROG_PID
+	rc=$(rpc_run hangup $target notify "$pid" "$T_WORK/img" hangup:post-dump)
+	has_line "$T_LOG/hangup.out" "hung up at post-dump" || { fail "client: $(cat "$T_LOG/hangup.out")" "$T_LOG/hangup.err"; return; }
+	wait_until "$TMO" runs_freely "$pid" || { fail "the counter is not running freely after the client left"; return; }
+	[[ ! -e $T_WORK/img/inventory.img ]] || fail "a dump whose client left has an inventory.img"
+	n=$(line_count "$T_LOG/counter.out")
+	wait_until "$TMO" has_lines "$T_LOG/counter.out" $((n + 5)) || fail "the counter does not count"
+	[[ $mode == sk ]] && ! alive "$SVC_PID" && fail "the service died"
+	kill_leftovers
+	check_sequence "$T_LOG/counter.out"
+}
+
 # Malformed requests get an error reply (or a closed connection); the
 # service goes on serving.
 test_rpc_malformed() {
@@ -273,6 +293,7 @@ for mode in bin sk; do
 	run_test "rpc.version_$mode" test_rpc_version "$mode"
 	run_test "rpc.notify_$mode" test_rpc_notify "$mode"
 	run_test "rpc.malformed_$mode" test_rpc_malformed "$mode"
+	run_test "rpc.hangup_$mode" test_rpc_hangup "$mode"
 	run_test "rpc.selfdump_$mode" test_rpc_selfdump "$mode"
 done
 run_test rpc.concurrent test_rpc_concurrent

@@ -12,6 +12,7 @@ Commands (each prints one result line, exits 0 on the expected outcome):
   restore DIR                pycriu restore(): prints "restored PID"
   notify PID DIR [VETO_STAGE]      raw DUMP with notify_scripts: prints the
                              stages in order, answering no at VETO_STAGE
+                             (hangup:STAGE: closes the connection there)
   sibling DIR                raw RESTORE with rst_sibling: prints "restored PID
                              child" if the restored root is our child
   garbage KIND               sends a malformed request (bytes, truncated,
@@ -100,6 +101,13 @@ def cmd_notify(mode, target, pid, imgdir, veto):
         if r.type != rpc.NOTIFY:
             break
         stages.append(r.notify.script)
+        if veto == "hangup:" + r.notify.script:
+            # the client goes away mid-request
+            s.close()
+            if p:
+                p.wait()
+            print("hung up at %s" % r.notify.script)
+            return 0
         ack = rpc.criu_req()
         ack.type = rpc.NOTIFY
         ack.notify_success = r.notify.script != veto

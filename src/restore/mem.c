@@ -412,7 +412,9 @@ static int fill_pages(struct rst_ctx *rc)
 			n = 0;
 			batch_len = 0;
 			batch_off = off;
-			if (use == 0 && rst_parent_pages(rc, pe->vaddr, run_pages(pe) * PAGE_SZ) < 0)
+			struct iovec whole = { (void *)pe->vaddr, run_pages(pe) * PAGE_SZ };
+			if (use == 0 && (populate(rc, &whole, 1) < 0 ||
+					 rst_parent_pages(rc, pe->vaddr, whole.iov_len) < 0))
 				return -1;
 			continue;
 		}

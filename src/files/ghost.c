@@ -14,6 +14,7 @@
 #include "ghost.pb-c.h"
 #include "image/img.h"
 #include "image/magic.h"
+#include "util/io.h"
 #include "util/log.h"
 
 #define COPY_BUF (64u << 10)
@@ -316,21 +317,6 @@ void ghost_unload(struct rst_files *rf)
 		close(s->dirfd);
 	free(s);
 	rf->reg = NULL;
-}
-
-static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, buf, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= n;
-		off += n;
-	}
-	return 0;
 }
 
 /* len bytes of the image (to its end if len is -1) into fd at off. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "files/files.h"
+#include "util/io.h"
 #include "image/img.h"
 #include "image/magic.h"
 #include "image/vma.h"
@@ -341,21 +342,6 @@ static void memfd_unload(struct rst_files *rf)
 		close(s->dirfd);
 	free(s);
 	rf->memfd = NULL;
-}
-
-static int pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, buf, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= n;
-		off += n;
-	}
-	return 0;
 }
 
 /* The saved pages back into the memfd (absent image: all zeros). */

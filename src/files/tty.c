@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "files/files.h"
+#include "util/io.h"
 #include "image/img.h"
 #include "image/magic.h"
 #include "util/log.h"
@@ -466,20 +467,6 @@ static int tty_check_owned(struct file_table *t)
  * them whether it goes on running or not. What can't be put back exactly
  * is left alone and not saved: input for a slave reader in canonical mode
  * (its line editing state can't be rebuilt) or with IXON. */
-
-static int write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
 
 /* All that is queued for readers of fd (non-blocking). In packet mode
  * each read starts with a status byte: data packets keep their data,

@@ -8,6 +8,7 @@
 
 #include "image/img.h"
 #include "image/magic.h"
+#include "util/io.h"
 #include "util/log.h"
 
 #define IMG_WBUF (1u << 16)
@@ -26,21 +27,6 @@ int img_dir_open(const char *path, bool create)
 	if (fd < 0)
 		pr_perror("can't open images directory %s", path);
 	return fd;
-}
-
-static int write_all(int fd, const void *p, size_t len)
-{
-	const char *c = p;
-	while (len) {
-		ssize_t n = write(fd, c, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		c += n;
-		len -= n;
-	}
-	return 0;
 }
 
 static int img_flush(struct img *img)

@@ -1,0 +1,9 @@
+/* Whole writes, retried on EINTR and short writes. */
+#ifndef STASIS_IO_H
+#define STASIS_IO_H
+#include <stddef.h>
+#include <stdint.h>
+/* 0, or -1 with errno (a write that wrote nothing counts as an error). */
+int write_all(int fd, const void *buf, size_t len);
+int pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+#endif

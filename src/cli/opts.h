@@ -48,6 +48,7 @@ struct opts {
 	bool restore_sibling;	/* swrk: the restored root is the client's child */
 	/* A non-root client: restore must not give more than it has. */
 	bool unprivileged;
+	pid_t client_pid;
 	uid_t client_uid;
 	gid_t client_gid;
 	gid_t *client_groups;

@@ -300,7 +300,16 @@ int rst_thread_state(struct rst_ctx *rc, int idx)
 	if ((idx == 0 || pdeath) &&
 	    inject_ok(rc, "parent death signal", SYS_prctl, PR_SET_PDEATHSIG, pdeath, 0, 0) < 0)
 		return -1;
-	if (!creds_are_ours(th->creds) && rst_creds(rc, th->creds) < 0)
+	if (creds_are_ours(th->creds))
+		return 0;
+	if (rst_creds(rc, th->creds) < 0)
+		return -1;
+	/* A change of ids resets the parent-death signal and the dumpable
+	 * flag (commit_creds): both again, as the task had them. */
+	if (pdeath && inject_ok(rc, "parent death signal", SYS_prctl, PR_SET_PDEATHSIG, pdeath, 0, 0) < 0)
+		return -1;
+	if (idx == 0 && rc->mm->has_dumpable &&
+	    inject_ok(rc, "dumpable flag", SYS_prctl, PR_SET_DUMPABLE, rc->mm->dumpable, 0, 0) < 0)
 		return -1;
 	return 0;
 }

@@ -8,8 +8,10 @@
 #include <string.h>
 #include <grp.h>
 #include <sys/fsuid.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include "proc/proc.h"
 #include "restore/rst.h"
 #include "util/log.h"
 
@@ -62,8 +64,31 @@ static int check_creds(const struct rst_ctx *rc, const CredsEntry *c)
 	return 0;
 }
 
+/* Hard limits above the client's own: only root may raise them. */
+static int check_rlimits(const struct rst_ctx *rc, const struct rlimit *mine, int nr)
+{
+	const TaskCoreEntry *tc = rc->core[0]->tc;
+	if (!tc || !tc->rlimits)
+		return 0;
+	for (size_t i = 0; i < tc->rlimits->n_rlimits && (int)i < nr; i++) {
+		const RlimitEntry *l = tc->rlimits->rlimits[i];
+		if (l->max > (uint64_t)mine[i].rlim_max) {
+			pr_err("image core-%d.img asks for a hard limit %zu of %llu, above the %llu of the client "
+			       "(uid %u)", rc->pid, i, (unsigned long long)l->max,
+			       (unsigned long long)mine[i].rlim_max, rc->o->client_uid);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int rst_check_unprivileged(struct rst_tree *tr)
 {
+	struct rlimit mine[RLIM_NLIMITS];
+	if (proc_parse_limits(tr->o->client_pid, mine, RLIM_NLIMITS) < 0) {
+		pr_err("can't read the limits of the client (pid %d)", tr->o->client_pid);
+		return -1;
+	}
 	for (int i = 0; i < tr->nr; i++) {
 		struct rst_ctx *rc = &tr->t[i];
 		if (rc->zombie)
@@ -71,6 +96,8 @@ int rst_check_unprivileged(struct rst_tree *tr)
 		for (size_t t = 0; t < rc->pe->n_threads; t++)
 			if (check_creds(rc, rc->core[t]->thread_core ? rc->core[t]->thread_core->creds : NULL) < 0)
 				return -1;
+		if (check_rlimits(rc, mine, RLIM_NLIMITS) < 0)
+			return -1;
 		const FileEntry *root = files_find(rc->files, rc->fs->root_id);
 		if (!root || !root->reg || strcmp(root->reg->name, "/")) {
 			pr_err("image fs-%d.img: a client of uid %u may not restore into another root directory",

@@ -137,6 +137,7 @@ static int job_check_client(struct rpc_job *j, const struct rpc_conn *c, CriuReq
 		return rpc_may_dump(c, j->o.pid);
 	}
 	j->o.unprivileged = true;
+	j->o.client_pid = c->peer_pid;
 	j->o.client_uid = c->peer_uid;
 	j->o.client_gid = c->peer_gid;
 	j->client_groups_n = rpc_peer_groups(c->peer_pid, j->client_groups, RPC_MAX_GROUPS);

@@ -16,10 +16,11 @@ rpc_run() {
 	echo $?
 }
 RPC_AS=()
+RPC_PRE=()	# rpc_user: a command to run runuser under (prlimit ...)
 
 rpc_user() {
 	# a copy the user can read (the checkout may be under root's 0700 home)
-	local RPC_AS=(runuser -u "$RPC_USER" --) RPC_DRIVE=$T_WORK/rpc_drive.py
+	local RPC_AS=("${RPC_PRE[@]}" runuser -u "$RPC_USER" --) RPC_DRIVE=$T_WORK/rpc_drive.py
 	install -m 644 "$ROOT/tests/py/rpc_drive.py" "$RPC_DRIVE"
 	rpc_run "$@"
 }
@@ -259,7 +260,17 @@ test_rpc_unprivileged() {
 	wait_until "$TMO" has_lines "$T_WORK/user/count.out" $((n + 5)) || fail "the user's counter did not go on"
 	uid=$(status_field "$upid" Uid)
 	[[ $uid == $(id -u "$RPC_USER") ]] || fail "the restored process has uid $uid"
-	kill -9 "$upid"
+	# a client whose own hard limits are lower may not restore higher ones
+	rc=$(rpc_user udump2 --sk "$SVC_SOCK" dump "$upid" "$T_WORK/user/img3")
+	[[ $rc == 0 ]] || { fail "the user could not dump its process again: $(cat "$T_LOG/udump2.out")"; return; }
+	wait_gone "$upid" "$TMO" || { fail "the user's process survived its second dump"; return; }
+	RPC_PRE=(prlimit --nofile=64:64 --)
+	rc=$(rpc_user ulimited --sk "$SVC_SOCK" restore "$T_WORK/user/img3")
+	RPC_PRE=()
+	[[ $rc != 0 ]] || fail "a client with a hard limit of 64 fds restored a process with a higher one"
+	grep -q "asks for a hard limit 7 of" "$T_WORK/user/img3/restore.log" ||
+		fail "no refusal naming the limit" "$T_WORK/user/img3/restore.log"
+	! alive "$upid" || fail "pid $upid exists after the refused restore"
 	check_sequence "$T_WORK/user/count.out"
 
 	# root's process: refused, and it keeps running

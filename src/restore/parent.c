@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -15,7 +17,7 @@
 #include "util/log.h"
 
 #define PARENT_CHAIN_MAX 64	/* a loop of parent links ends here */
-#define COPY_CHUNK (1u << 20)
+#define COPY_CHUNK (64u << 20)
 
 struct parent_level {
 	int dirfd, pages_fd;
@@ -99,29 +101,39 @@ err:
 	return NULL;
 }
 
-static int copy_from(struct rst_ctx *rc, struct parent_level *l, uint64_t addr, uint64_t len, char *buf);
+static int copy_from(struct rst_ctx *rc, struct parent_level *l, uint64_t addr, uint64_t len);
 
 /* [addr, addr + len) lies in entry i of level l. */
-static int copy_entry(struct rst_ctx *rc, struct parent_level *l, int i, uint64_t addr, uint64_t len,
-		      char *buf)
+static int copy_entry(struct rst_ctx *rc, struct parent_level *l, int i, uint64_t addr, uint64_t len)
 {
 	const PagemapEntry *pe = l->e[i];
 	if (entry_in_parent(pe)) {
 		if (!l->up && !(l->up = level_open(l->dirfd, rc->pid, l->depth + 1)))
 			return -1;
-		return copy_from(rc, l->up, addr, len, buf);
+		return copy_from(rc, l->up, addr, len);
 	}
 	if (!entry_saved(pe))
 		return -1;
+	/* The pages file is mapped, not read: process_vm_writev then copies
+	 * straight from the page cache into the task. Offsets and lengths are
+	 * whole pages. */
 	uint64_t off = l->off[i] + (addr - pe->vaddr);
+	struct stat st;
+	if (fstat(l->pages_fd, &st) < 0 || off + len > (uint64_t)st.st_size) {
+		pr_err("pid %d: a parent dump's pages image is short at %#lx", rc->pid, (unsigned long)addr);
+		return -1;
+	}
 	while (len) {
 		size_t n = len < COPY_CHUNK ? len : COPY_CHUNK;
-		struct iovec local = { buf, n }, remote = { (void *)addr, n };
-		if (pread(l->pages_fd, buf, n, off) != (ssize_t)n) {
-			pr_err("pid %d: a parent dump's pages image is short at %#lx", rc->pid, (unsigned long)addr);
+		void *src = mmap(NULL, n, PROT_READ, MAP_SHARED | MAP_POPULATE, l->pages_fd, off);
+		if (src == MAP_FAILED) {
+			pr_perror("pid %d: can't map a parent dump's pages", rc->pid);
 			return -1;
 		}
-		if (process_vm_writev(rc->real_pid, &local, 1, &remote, 1, 0) != (ssize_t)n) {
+		struct iovec local = { src, n }, remote = { (void *)addr, n };
+		ssize_t w = process_vm_writev(rc->real_pid, &local, 1, &remote, 1, 0);
+		munmap(src, n);
+		if (w != (ssize_t)n) {
 			pr_perror("pid %d: can't write the parent dump's pages at %#lx", rc->pid, (unsigned long)addr);
 			return -1;
 		}
@@ -132,7 +144,7 @@ static int copy_entry(struct rst_ctx *rc, struct parent_level *l, int i, uint64_
 	return 0;
 }
 
-static int copy_from(struct rst_ctx *rc, struct parent_level *l, uint64_t addr, uint64_t len, char *buf)
+static int copy_from(struct rst_ctx *rc, struct parent_level *l, uint64_t addr, uint64_t len)
 {
 	uint64_t end = addr + len;
 	for (int i = 0; i < l->n && addr < end; i++) {
@@ -142,7 +154,7 @@ static int copy_from(struct rst_ctx *rc, struct parent_level *l, uint64_t addr, 
 		if (s > addr)
 			break;	/* a hole: entries are sorted */
 		uint64_t upto = e < end ? e : end;
-		if (copy_entry(rc, l, i, addr, upto - addr, buf) < 0)
+		if (copy_entry(rc, l, i, addr, upto - addr) < 0)
 			return -1;
 		addr = upto;
 	}
@@ -164,12 +176,7 @@ int rst_parent_pages(struct rst_ctx *rc, uint64_t addr, uint64_t len)
 	}
 	if (!rc->parent_pages && !(rc->parent_pages = level_open(rc->dirfd, rc->pid, 1)))
 		return -1;
-	char *buf = malloc(COPY_CHUNK);
-	if (!buf)
-		return -1;
-	int ret = copy_from(rc, rc->parent_pages, addr, len, buf);
-	free(buf);
-	return ret;
+	return copy_from(rc, rc->parent_pages, addr, len);
 }
 
 void rst_parent_free(struct rst_ctx *rc)

@@ -1,33 +1,26 @@
 /* FIFOs (named pipes): a fifo_entry per open file description, with the
  * FIFO's path in a reg_file_entry (regf_id) and its inode as pipe_id.
- * Unread bytes are saved once per FIFO in fifo-data.img (the format of
- * pipes-data.img), copied with tee() so the task loses nothing. On
+ * Unread bytes are saved once per FIFO in fifo-data.img, the format of
+ * pipes-data.img and the same code (pipe.c's pipe_data_*). On
  * restore the FIFO is first opened read-write, which never blocks and
  * keeps it alive while the bytes go back in and the ends open; that
  * "keeper" fd goes away with the other foreign fds of the process. */
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "files/files.h"
-#include "image/img.h"
 #include "image/magic.h"
 #include "util/log.h"
 
-#define FIFO_DATA_MAX (64u << 20)
-
 struct fifo_dump_state {
-	struct pipe_data *data;
-	int nr;
+	struct pipe_data_set data;
 };
 
 struct fifo_rst_state {
-	struct pipe_data *data;
-	int nr;
+	struct pipe_data_set data;
 	struct made_fifo { uint32_t pipe_id; int keeper; } *made;
 	int nr_made;
 };
@@ -35,74 +28,6 @@ struct fifo_rst_state {
 static bool fifo_owns(const struct fd_facts *f)
 {
 	return S_ISFIFO(f->st.st_mode) && strncmp(f->path, "pipe:[", 6) != 0;
-}
-
-static bool have_data(const struct fifo_dump_state *s, uint32_t pipe_id)
-{
-	for (int i = 0; i < s->nr; i++)
-		if (s->data[i].pipe_id == pipe_id)
-			return true;
-	return false;
-}
-
-/* Copies the unread bytes through a read end of our own (the FIFO opened
- * again through /proc) and a pipe of ours, leaving them in place. */
-static int copy_bytes(int rd, struct pipe_data *d, const char *what)
-{
-	int tmp[2], avail = 0, ret = -1;
-	int size = fcntl(rd, F_GETPIPE_SZ);
-
-	if (size <= 0 || ioctl(rd, FIONREAD, &avail) < 0 || pipe2(tmp, O_CLOEXEC | O_NONBLOCK) < 0) {
-		pr_perror("%s: can't inspect the FIFO", what);
-		return -1;
-	}
-	d->size = size;
-	if (avail == 0) {
-		ret = 0;
-		goto out;
-	}
-	if (fcntl(tmp[1], F_SETPIPE_SZ, size) < size || !(d->buf = malloc(avail))) {
-		pr_perror("%s: can't make room for the %d unread bytes", what, avail);
-		goto out;
-	}
-	ssize_t n = tee(rd, tmp[1], avail, SPLICE_F_NONBLOCK);
-	if (n != avail || read(tmp[0], d->buf, n) != n) {
-		pr_perror("%s: can't copy the %d unread bytes", what, avail);
-		free(d->buf);
-		d->buf = NULL;
-		goto out;
-	}
-	d->len = n;
-	ret = 0;
-out:
-	close(tmp[0]);
-	close(tmp[1]);
-	return ret;
-}
-
-static int save_data(struct fifo_dump_state *s, const struct fd_facts *f, const char *what)
-{
-	char path[64];
-	struct pipe_data d = { .pipe_id = f->st.st_ino };
-
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", f->pid, f->fd);
-	int rd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (rd < 0) {
-		pr_perror("%s: can't open the FIFO to read its unread bytes", what);
-		return -1;
-	}
-	int ret = copy_bytes(rd, &d, what);
-	close(rd);
-	if (ret < 0)
-		return -1;
-	struct pipe_data *n = realloc(s->data, (s->nr + 1) * sizeof(*n));
-	if (!n) {
-		free(d.buf);
-		return -1;
-	}
-	s->data = n;
-	s->data[s->nr++] = d;
-	return 0;
 }
 
 static int fifo_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
@@ -128,38 +53,19 @@ static int fifo_dump(struct file_table *t, const struct opts *o, const struct fd
 	e->has_regf_id = 1;
 	e->regf_id = regf_id;
 	fe->fifo = e;
-	return have_data(t->fifo, e->pipe_id) ? 0 : save_data(t->fifo, f, what);
+	return pipe_data_save(&t->fifo->data, f, what);
 }
 
 static int fifo_write_data(struct file_table *t, int dirfd)
 {
-	struct img img;
-	if (!t->fifo || !t->fifo->nr)
-		return 0;
-	if (img_create(dirfd, &img, "fifo-data.img", FIFO_DATA_MAGIC) < 0)
-		return -1;
-	for (int i = 0; i < t->fifo->nr; i++) {
-		const struct pipe_data *d = &t->fifo->data[i];
-		PipeDataEntry e = PIPE_DATA_ENTRY__INIT;
-		e.pipe_id = d->pipe_id;
-		e.bytes = d->len;
-		e.has_size = 1;
-		e.size = d->size;
-		if (img_write(&img, &e.base) < 0 || img_write_raw(&img, d->buf, d->len) < 0) {
-			img_abort(&img);
-			return -1;
-		}
-	}
-	return img_finish(&img);
+	return t->fifo ? pipe_data_write(&t->fifo->data, dirfd, "fifo-data.img", FIFO_DATA_MAGIC) : 0;
 }
 
 static void fifo_free_data(struct file_table *t)
 {
 	if (!t->fifo)
 		return;
-	for (int i = 0; i < t->fifo->nr; i++)
-		free(t->fifo->data[i].buf);
-	free(t->fifo->data);
+	pipe_data_free(&t->fifo->data);
 	free(t->fifo);
 	t->fifo = NULL;
 }
@@ -168,35 +74,9 @@ static void fifo_free_data(struct file_table *t)
 
 static int fifo_load_data(struct rst_files *rf, int dirfd)
 {
-	struct img img;
-	PipeDataEntry *e;
-	int ret;
-
 	if (!(rf->fifo = calloc(1, sizeof(*rf->fifo))))
 		return -1;
-	struct fifo_rst_state *s = rf->fifo;
-	if (img_open(dirfd, &img, "fifo-data.img", FIFO_DATA_MAGIC, true) < 0)
-		return errno == ENOENT ? 0 : -1;
-	while ((ret = img_read(&img, &pipe_data_entry__descriptor, (ProtobufCMessage **)&e)) == 1) {
-		struct pipe_data d = { e->pipe_id, e->has_size ? e->size : 0, e->bytes, NULL };
-		img_free(e);
-		struct pipe_data *n = realloc(s->data, (s->nr + 1) * sizeof(*n));
-		if (n)
-			s->data = n;
-		if (!n || d.len > FIFO_DATA_MAX || !(d.buf = malloc(d.len ? d.len : 1))) {
-			pr_err("image fifo-data.img: bad entry for FIFO %u (%u bytes)", d.pipe_id, d.len);
-			ret = -1;
-			break;
-		}
-		if (img_read_raw(&img, d.buf, d.len) < 0) {
-			free(d.buf);
-			ret = -1;
-			break;
-		}
-		s->data[s->nr++] = d;
-	}
-	img_close(&img);
-	return ret;
+	return pipe_data_load(&rf->fifo->data, dirfd, "fifo-data.img", FIFO_DATA_MAGIC);
 }
 
 static void fifo_unload_data(struct rst_files *rf)
@@ -204,20 +84,10 @@ static void fifo_unload_data(struct rst_files *rf)
 	struct fifo_rst_state *s = rf->fifo;
 	if (!s)
 		return;
-	for (int i = 0; i < s->nr; i++)
-		free(s->data[i].buf);
-	free(s->data);
+	pipe_data_free(&s->data);
 	free(s->made);
 	free(s);
 	rf->fifo = NULL;
-}
-
-static const struct pipe_data *find_data(const struct fifo_rst_state *s, uint32_t pipe_id)
-{
-	for (int i = 0; i < s->nr; i++)
-		if (s->data[i].pipe_id == pipe_id)
-			return &s->data[i];
-	return NULL;
 }
 
 /* Opens the FIFO at path read-write (the keeper) and puts its bytes back. */
@@ -234,13 +104,10 @@ static int open_keeper(struct rst_files *rf, uint32_t pipe_id, const char *path,
 		pr_err("%s: %s was a FIFO at dump and is not one now", who, path);
 		goto err;
 	}
-	const struct pipe_data *d = find_data(s, pipe_id);
-	if (d && d->size && fcntl(fd, F_SETPIPE_SZ, d->size) < 0)
-		pr_warn("can't give FIFO %s its capacity of %u bytes: %m", path, d->size);
-	if (d && d->len && write(fd, d->buf, d->len) != (ssize_t)d->len) {
-		pr_perror("can't put %u bytes back into FIFO %s", d->len, path);
+	char what[PATH_MAX + 8];
+	snprintf(what, sizeof(what), "FIFO %s", path);
+	if (pipe_data_put_back(fd, pipe_data_find(&s->data, pipe_id), what) < 0)
 		goto err;
-	}
 	struct made_fifo *m = realloc(s->made, (s->nr_made + 1) * sizeof(*m));
 	if (!m)
 		goto err;

@@ -22,12 +22,18 @@ struct fd_seen {
 	ino_t ino;
 };
 
-/* A pipe's unread bytes, saved once per pipe (pipes-data.img). */
+/* A pipe's or FIFO's unread bytes, saved once per pipe (pipes-data.img,
+ * fifo-data.img). */
 struct pipe_data {
 	uint32_t pipe_id;
 	uint32_t size;		/* capacity */
 	uint32_t len;
 	uint8_t *buf;
+};
+
+struct pipe_data_set {
+	struct pipe_data *d;
+	int nr;
 };
 
 struct file_table {
@@ -40,8 +46,7 @@ struct file_table {
 	struct tty_holder *tty_holders;	/* per tty: an fd holding it (tty.c) */
 	struct fd_seen *seen;
 	int nr_seen, cap_seen;
-	struct pipe_data *pipes;
-	int nr_pipes;
+	struct pipe_data_set pipes;	/* pipe.c */
 	struct dumped_lock *locks;	/* locks.c: filelocks.img entries */
 	int nr_locks;
 	struct reg_dump_state *reg;	/* reg.c: ghosts (deleted files) */
@@ -67,8 +72,7 @@ struct rst_files {
 	TtyInfoEntry **ttys;
 	int nr_ttys;
 	int shell_tty_fd;	/* restorer's terminal for --shell-job, or -1 */
-	struct pipe_data *pipes;	/* pipes-data.img */
-	int nr_pipes;
+	struct pipe_data_set pipes;	/* pipes-data.img */
 	/* pipes made so far: both ends, for the entries of the other end */
 	struct made_pipe { uint32_t pipe_id; int fd[2]; } *made;
 	int nr_made;
@@ -130,6 +134,16 @@ extern const struct fd_kind fd_kind_reg, fd_kind_tty, fd_kind_pipe;
 extern const struct fd_kind fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_epoll;
 extern const struct fd_kind fd_kind_fifo, fd_kind_memfd;
 extern const struct fd_kind fd_kind_unix;
+
+/* pipe.c: unread bytes of pipes and FIFOs, one format, two images.
+ * save: copies them (tee: the task keeps them) once per pipe_id;
+ * put_back: capacity and bytes into a new pipe's write end. */
+int pipe_data_save(struct pipe_data_set *s, const struct fd_facts *f, const char *what);
+int pipe_data_write(const struct pipe_data_set *s, int dirfd, const char *name, uint32_t magic);
+int pipe_data_load(struct pipe_data_set *s, int dirfd, const char *name, uint32_t magic);
+const struct pipe_data *pipe_data_find(const struct pipe_data_set *s, uint32_t pipe_id);
+int pipe_data_put_back(int fd, const struct pipe_data *d, const char *what);
+void pipe_data_free(struct pipe_data_set *s);
 
 /* Table side. */
 FileEntry *files_new_entry(struct file_table *t, FdTypes type);

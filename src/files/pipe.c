@@ -23,62 +23,75 @@ static bool pipe_owns(const struct fd_facts *f)
 	return S_ISFIFO(f->st.st_mode) && !strncmp(f->path, "pipe:[", 6);
 }
 
-static bool have_data(const struct file_table *t, uint32_t pipe_id)
+const struct pipe_data *pipe_data_find(const struct pipe_data_set *s, uint32_t pipe_id)
 {
-	for (int i = 0; i < t->nr_pipes; i++)
-		if (t->pipes[i].pipe_id == pipe_id)
-			return true;
-	return false;
+	for (int i = 0; i < s->nr; i++)
+		if (s->d[i].pipe_id == pipe_id)
+			return &s->d[i];
+	return NULL;
 }
 
-/* Copies the unread bytes without taking them: tee() into a pipe of our
- * own, read from that. */
-static int save_data(struct file_table *t, const struct fd_facts *f)
+/* Copies the unread bytes of rd without taking them: tee() into a pipe
+ * of our own, read from that. */
+static int copy_unread(int rd, struct pipe_data *d, const char *what)
 {
-	char path[64];
-	int rd, tmp[2] = { -1, -1 }, avail = 0, ret = -1;
-	struct pipe_data d = { .pipe_id = f->st.st_ino };
+	int tmp[2], avail = 0, ret = -1;
+	int size = fcntl(rd, F_GETPIPE_SZ);
 
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", f->pid, f->fd);
-	rd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (rd < 0) {
-		pr_perror("pid %d: can't open pipe of fd %d to read its data", f->pid, f->fd);
+	if (size <= 0 || ioctl(rd, FIONREAD, &avail) < 0 || pipe2(tmp, O_CLOEXEC | O_NONBLOCK) < 0) {
+		pr_perror("%s: can't inspect the pipe", what);
 		return -1;
 	}
-	int size = fcntl(rd, F_GETPIPE_SZ);
-	if (size <= 0 || ioctl(rd, FIONREAD, &avail) < 0 || pipe2(tmp, O_CLOEXEC | O_NONBLOCK) < 0) {
-		pr_perror("pid %d: can't inspect pipe of fd %d", f->pid, f->fd);
+	d->size = size;
+	if (avail == 0) {
+		ret = 0;
 		goto out;
 	}
-	d.size = size;
-	if (avail > 0) {
-		if (fcntl(tmp[1], F_SETPIPE_SZ, size) < size || !(d.buf = malloc(avail))) {
-			pr_perror("pid %d: can't make room for the %d bytes in pipe of fd %d", f->pid, avail, f->fd);
-			goto out;
-		}
-		ssize_t n = tee(rd, tmp[1], avail, SPLICE_F_NONBLOCK);
-		if (n != avail || read(tmp[0], d.buf, n) != n) {
-			pr_perror("pid %d: can't copy the %d bytes in pipe of fd %d", f->pid, avail, f->fd);
-			free(d.buf);
-			goto out;
-		}
-		d.len = n;
-	}
-	struct pipe_data *np = realloc(t->pipes, (t->nr_pipes + 1) * sizeof(*np));
-	if (!np) {
-		free(d.buf);
+	if (fcntl(tmp[1], F_SETPIPE_SZ, size) < size || !(d->buf = malloc(avail))) {
+		pr_perror("%s: can't make room for the %d unread bytes", what, avail);
 		goto out;
 	}
-	t->pipes = np;
-	t->pipes[t->nr_pipes++] = d;
+	ssize_t n = tee(rd, tmp[1], avail, SPLICE_F_NONBLOCK);
+	if (n != avail || read(tmp[0], d->buf, n) != n) {
+		pr_perror("%s: can't copy the %d unread bytes", what, avail);
+		free(d->buf);
+		d->buf = NULL;
+		goto out;
+	}
+	d->len = n;
 	ret = 0;
 out:
-	close(rd);
-	if (tmp[0] >= 0) {
-		close(tmp[0]);
-		close(tmp[1]);
-	}
+	close(tmp[0]);
+	close(tmp[1]);
 	return ret;
+}
+
+int pipe_data_save(struct pipe_data_set *s, const struct fd_facts *f, const char *what)
+{
+	char path[64];
+	struct pipe_data d = { .pipe_id = f->st.st_ino };
+
+	if (pipe_data_find(s, d.pipe_id))
+		return 0;
+	/* a read end of our own: the task's fd may be the write end */
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", f->pid, f->fd);
+	int rd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (rd < 0) {
+		pr_perror("%s: can't open the pipe to read its unread bytes", what);
+		return -1;
+	}
+	int ret = copy_unread(rd, &d, what);
+	close(rd);
+	if (ret < 0)
+		return -1;
+	struct pipe_data *n = realloc(s->d, (s->nr + 1) * sizeof(*n));
+	if (!n) {
+		free(d.buf);
+		return -1;
+	}
+	s->d = n;
+	s->d[s->nr++] = d;
+	return 0;
 }
 
 static int pipe_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
@@ -97,23 +110,26 @@ static int pipe_dump(struct file_table *t, const struct opts *o, const struct fd
 	p->flags = f->fi.flags & ~O_CLOEXEC;
 	p->fown = fown;
 	fe->pipe = p;
-	return have_data(t, p->pipe_id) ? 0 : save_data(t, f);
+	char what[64];
+	snprintf(what, sizeof(what), "pid %d: fd %d (pipe)", f->pid, f->fd);
+	return pipe_data_save(&t->pipes, f, what);
 }
 
-static int pipes_write_data(struct file_table *t, int dirfd)
+int pipe_data_write(const struct pipe_data_set *s, int dirfd, const char *name, uint32_t magic)
 {
 	struct img img;
-	if (!t->nr_pipes)
+	if (!s->nr)
 		return 0;
-	if (img_create(dirfd, &img, "pipes-data.img", PIPES_DATA_MAGIC) < 0)
+	if (img_create(dirfd, &img, name, magic) < 0)
 		return -1;
-	for (int i = 0; i < t->nr_pipes; i++) {
+	for (int i = 0; i < s->nr; i++) {
+		const struct pipe_data *d = &s->d[i];
 		PipeDataEntry e = PIPE_DATA_ENTRY__INIT;
-		e.pipe_id = t->pipes[i].pipe_id;
-		e.bytes = t->pipes[i].len;
+		e.pipe_id = d->pipe_id;
+		e.bytes = d->len;
 		e.has_size = 1;
-		e.size = t->pipes[i].size;
-		if (img_write(&img, &e.base) < 0 || img_write_raw(&img, t->pipes[i].buf, t->pipes[i].len) < 0) {
+		e.size = d->size;
+		if (img_write(&img, &e.base) < 0 || img_write_raw(&img, d->buf, d->len) < 0) {
 			img_abort(&img);
 			return -1;
 		}
@@ -121,24 +137,29 @@ static int pipes_write_data(struct file_table *t, int dirfd)
 	return img_finish(&img);
 }
 
+static int pipes_write_data(struct file_table *t, int dirfd)
+{
+	return pipe_data_write(&t->pipes, dirfd, "pipes-data.img", PIPES_DATA_MAGIC);
+}
+
 /* ---- restore ---- */
 
-static int pipes_load_data(struct rst_files *rf, int dirfd)
+int pipe_data_load(struct pipe_data_set *s, int dirfd, const char *name, uint32_t magic)
 {
 	struct img img;
 	PipeDataEntry *e;
 	int ret;
 
-	if (img_open(dirfd, &img, "pipes-data.img", PIPES_DATA_MAGIC, true) < 0)
+	if (img_open(dirfd, &img, name, magic, true) < 0)
 		return errno == ENOENT ? 0 : -1;
 	while ((ret = img_read(&img, &pipe_data_entry__descriptor, (ProtobufCMessage **)&e)) == 1) {
 		struct pipe_data d = { e->pipe_id, e->has_size ? e->size : 0, e->bytes, NULL };
 		img_free(e);
-		struct pipe_data *np = realloc(rf->pipes, (rf->nr_pipes + 1) * sizeof(*np));
-		if (np)
-			rf->pipes = np;	/* the old array may be gone: keep the new one, even on error */
-		if (!np || d.len > PIPE_DATA_MAX || !img_has(&img, d.len) || !(d.buf = malloc(d.len ? d.len : 1))) {
-			pr_err("image pipes-data.img: bad entry for pipe %u (%u bytes)", d.pipe_id, d.len);
+		struct pipe_data *n = realloc(s->d, (s->nr + 1) * sizeof(*n));
+		if (n)
+			s->d = n;	/* the old array may be gone: keep the new one, even on error */
+		if (!n || d.len > PIPE_DATA_MAX || !img_has(&img, d.len) || !(d.buf = malloc(d.len ? d.len : 1))) {
+			pr_err("image %s: bad entry for pipe %u (%u bytes)", name, d.pipe_id, d.len);
 			ret = -1;
 			break;
 		}
@@ -147,18 +168,37 @@ static int pipes_load_data(struct rst_files *rf, int dirfd)
 			ret = -1;
 			break;
 		}
-		rf->pipes[rf->nr_pipes++] = d;
+		s->d[s->nr++] = d;
 	}
 	img_close(&img);
 	return ret;
 }
 
-static const struct pipe_data *find_data(const struct rst_files *rf, uint32_t pipe_id)
+static int pipes_load_data(struct rst_files *rf, int dirfd)
 {
-	for (int i = 0; i < rf->nr_pipes; i++)
-		if (rf->pipes[i].pipe_id == pipe_id)
-			return &rf->pipes[i];
-	return NULL;
+	return pipe_data_load(&rf->pipes, dirfd, "pipes-data.img", PIPES_DATA_MAGIC);
+}
+
+int pipe_data_put_back(int fd, const struct pipe_data *d, const char *what)
+{
+	if (!d)
+		return 0;
+	if (d->size && fcntl(fd, F_SETPIPE_SZ, d->size) < 0)
+		pr_warn("can't give %s its capacity of %u bytes: %m", what, d->size);
+	if (d->len && write(fd, d->buf, d->len) != (ssize_t)d->len) {
+		pr_perror("can't put %u bytes back into %s", d->len, what);
+		return -1;
+	}
+	return 0;
+}
+
+void pipe_data_free(struct pipe_data_set *s)
+{
+	for (int i = 0; i < s->nr; i++)
+		free(s->d[i].buf);
+	free(s->d);
+	s->d = NULL;
+	s->nr = 0;
 }
 
 /* A new pipe with the saved capacity and unread bytes. */
@@ -174,11 +214,9 @@ static struct made_pipe *make_pipe(struct rst_files *rf, uint32_t pipe_id)
 		return NULL;
 	}
 	m->pipe_id = pipe_id;
-	const struct pipe_data *d = find_data(rf, pipe_id);
-	if (d && d->size && fcntl(m->fd[1], F_SETPIPE_SZ, d->size) < 0)
-		pr_warn("can't give pipe %u its capacity of %u bytes: %m", pipe_id, d->size);
-	if (d && d->len && write(m->fd[1], d->buf, d->len) != (ssize_t)d->len) {
-		pr_perror("can't put %u bytes back into pipe %u", d->len, pipe_id);
+	char what[32];
+	snprintf(what, sizeof(what), "pipe %u", pipe_id);
+	if (pipe_data_put_back(m->fd[1], pipe_data_find(&rf->pipes, pipe_id), what) < 0) {
 		close(m->fd[0]);
 		close(m->fd[1]);
 		return NULL;
@@ -212,20 +250,15 @@ static int pipe_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 
 static void pipes_free_data(struct file_table *t)
 {
-	for (int i = 0; i < t->nr_pipes; i++)
-		free(t->pipes[i].buf);
-	free(t->pipes);
+	pipe_data_free(&t->pipes);
 }
 
 static void pipes_unload_data(struct rst_files *rf)
 {
-	for (int i = 0; i < rf->nr_pipes; i++)
-		free(rf->pipes[i].buf);
-	free(rf->pipes);
+	pipe_data_free(&rf->pipes);
 	free(rf->made);
-	rf->pipes = NULL;
 	rf->made = NULL;
-	rf->nr_pipes = rf->nr_made = 0;
+	rf->nr_made = 0;
 }
 
 static bool pipe_inherit_name(const FileEntry *fe, char *buf, size_t len)

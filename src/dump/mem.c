@@ -26,6 +26,7 @@
 #include "dump/track.h"
 #include "pagemap.pb-c.h"
 #include "image/img.h"
+#include "image/pagemap.h"
 #include "image/magic.h"
 #include "image/vma.h"
 #include "util/compat.h"
@@ -592,16 +593,7 @@ int dump_task_mm_prepare(struct dump_ctx *dc)
 
 static int write_entry(struct img *img, const struct page_run *r, uint32_t flags)
 {
-	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
-	uint64_t pages = (r->end - r->start) / PAGE_SZ;
-	pe.vaddr = r->start;
-	/* both counts, for old and new readers */
-	pe.nr_pages = pages > UINT32_MAX ? 0 : pages;
-	pe.has_nr_pages_64 = 1;
-	pe.nr_pages_64 = pages;
-	pe.has_flags = 1;
-	pe.flags = flags;
-	return img_write(img, &pe.base);
+	return pagemap_write_run(img, r->start, (r->end - r->start) / PAGE_SZ, flags);
 }
 
 /* The saved runs (PE_PRESENT: their bytes follow in pages-ID.img in this

@@ -27,6 +27,7 @@
 
 #include "dump/track.h"
 #include "image/img.h"
+#include "image/pagemap.h"
 #include "image/magic.h"
 #include "image/vma.h"
 #include "proc/proc.h"
@@ -71,7 +72,7 @@ static int cover_load(struct dump_ctx *dc, int parentfd, struct parent_cover *c)
 	img_free(head);
 	for (int i = 0; i < n && !ret; i++) {
 		const PagemapEntry *pe = e[i];
-		uint64_t pages = pe->has_nr_pages_64 ? pe->nr_pages_64 : pe->nr_pages;
+		uint64_t pages = pagemap_run_pages(pe);
 		if (pages > (1ull << 36) || pe->vaddr & (PAGE_SZ - 1)) {
 			pr_err("parent image %s: bad page run at %#lx", name, (unsigned long)pe->vaddr);
 			ret = -1;

@@ -16,6 +16,7 @@
 #include "files/files.h"
 #include "util/io.h"
 #include "image/img.h"
+#include "image/pagemap.h"
 #include "image/magic.h"
 #include "image/vma.h"
 #include "memfd.pb-c.h"
@@ -185,19 +186,6 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
-/* One run of present pages at off, as a pagemap entry. */
-static int write_run(struct img *pm, uint64_t off, uint64_t pages)
-{
-	PagemapEntry pe = PAGEMAP_ENTRY__INIT;
-	pe.vaddr = off;
-	pe.nr_pages = pages > UINT32_MAX ? 0 : pages;
-	pe.has_nr_pages_64 = 1;
-	pe.nr_pages_64 = pages;
-	pe.has_flags = 1;
-	pe.flags = PE_PRESENT;
-	return img_write(pm, &pe.base);
-}
-
 /* pagemap-shmem-SHMID.img and pages-ID.img of one memfd. */
 static int write_content(int dirfd, const struct dump_inode *d, uint32_t shmid)
 {
@@ -224,7 +212,7 @@ static int write_content(int dirfd, const struct dump_inode *d, uint32_t shmid)
 		if (data < 0 || (uint64_t)data >= size)
 			break;
 		if ((uint64_t)data >= off + MEMFD_PAGE) {
-			if (run_pages && write_run(&pm, run_start, run_pages) < 0)
+			if (run_pages && pagemap_write_run(&pm, run_start, run_pages, PE_PRESENT) < 0)
 				goto err;
 			run_pages = 0;
 			off = (data & ~(off_t)(MEMFD_PAGE - 1)) - MEMFD_PAGE;
@@ -237,7 +225,7 @@ static int write_content(int dirfd, const struct dump_inode *d, uint32_t shmid)
 			goto err;
 		}
 		if (n == 0 || all_zero(page, n)) {
-			if (run_pages && write_run(&pm, run_start, run_pages) < 0)
+			if (run_pages && pagemap_write_run(&pm, run_start, run_pages, PE_PRESENT) < 0)
 				goto err;
 			run_pages = 0;
 			continue;
@@ -248,7 +236,7 @@ static int write_content(int dirfd, const struct dump_inode *d, uint32_t shmid)
 		if (img_write_raw(&pg, page, sizeof(page)) < 0)
 			goto err;
 	}
-	if (run_pages && write_run(&pm, run_start, run_pages) < 0)
+	if (run_pages && pagemap_write_run(&pm, run_start, run_pages, PE_PRESENT) < 0)
 		goto err;
 	if (img_finish(&pm) < 0) {
 		img_abort(&pg);
@@ -372,7 +360,7 @@ static int fill_content(int dirfd, int fd, const MemfdInodeEntry *e)
 	}
 	while ((ret = img_read(&pm, &pagemap_entry__descriptor, (ProtobufCMessage **)&pe)) == 1) {
 		uint64_t off = pe->vaddr;
-		uint64_t pages = pe->has_nr_pages_64 ? pe->nr_pages_64 : pe->nr_pages;
+		uint64_t pages = pagemap_run_pages(pe);
 		bool present = !pe->has_flags || (pe->flags & PE_PRESENT);
 		img_free(pe);
 		if (!present)

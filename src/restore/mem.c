@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <linux/prctl.h>
 
+#include "image/pagemap.h"
 #include "image/vma.h"
 #include "proc/proc.h"
 #include "restore/rst.h"
@@ -298,15 +299,10 @@ static int map_one(struct rst_ctx *rc, size_t i)
 /* Every pagemap entry is checked against the mappings, so a corrupt one
  * can't write outside them. 0: read it in; 1: saved pages restore does
  * not use (the old vdso's); -1: bad (reported). */
-static uint64_t run_pages(const PagemapEntry *pe)
-{
-	return pe->has_nr_pages_64 ? pe->nr_pages_64 : pe->nr_pages;
-}
-
 static int check_page_run(const struct rst_ctx *rc, const PagemapEntry *pe)
 {
-	uint64_t end = pe->vaddr + run_pages(pe) * PAGE_SZ;
-	if (pe->vaddr & (PAGE_SZ - 1) || run_pages(pe) > (1ull << 36) || end <= pe->vaddr)
+	uint64_t end = pe->vaddr + pagemap_run_pages(pe) * PAGE_SZ;
+	if (pe->vaddr & (PAGE_SZ - 1) || pagemap_run_pages(pe) > (1ull << 36) || end <= pe->vaddr)
 		goto bad;
 	for (size_t i = 0; i < rc->mm->n_vmas; i++) {
 		const VmaEntry *e = rc->mm->vmas[i];
@@ -331,7 +327,7 @@ static int check_page_run(const struct rst_ctx *rc, const PagemapEntry *pe)
 	return 0;
 bad:
 	pr_err("image pagemap-%d.img: page run %#lx+%lu pages lies outside the mappings", rc->pid,
-	       (unsigned long)pe->vaddr, (unsigned long)run_pages(pe));
+	       (unsigned long)pe->vaddr, (unsigned long)pagemap_run_pages(pe));
 	return -1;
 }
 
@@ -412,13 +408,13 @@ static int fill_pages(struct rst_ctx *rc)
 			n = 0;
 			batch_len = 0;
 			batch_off = off;
-			struct iovec whole = { (void *)pe->vaddr, run_pages(pe) * PAGE_SZ };
+			struct iovec whole = { (void *)pe->vaddr, pagemap_run_pages(pe) * PAGE_SZ };
 			if (use == 0 && (populate(rc, &whole, 1) < 0 ||
 					 rst_parent_pages(rc, pe->vaddr, whole.iov_len) < 0))
 				return -1;
 			continue;
 		}
-		uint64_t len = run_pages(pe) * PAGE_SZ;
+		uint64_t len = pagemap_run_pages(pe) * PAGE_SZ;
 		if (use == 1 || n == IOV_BATCH) {
 			if (n && read_batch(rc, iov, n, batch_off, batch_len) < 0)
 				return -1;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "image/img.h"
+#include "image/pagemap.h"
 #include "image/magic.h"
 #include "image/vma.h"
 #include "restore/rst.h"
@@ -27,11 +28,6 @@ struct parent_level {
 	struct parent_level *up;
 	int depth;
 };
-
-static uint64_t entry_pages(const PagemapEntry *pe)
-{
-	return pe->has_nr_pages_64 ? pe->nr_pages_64 : pe->nr_pages;
-}
 
 static bool entry_in_parent(const PagemapEntry *pe)
 {
@@ -93,7 +89,7 @@ static struct parent_level *level_open(int dirfd, pid_t pid, int depth)
 	for (int i = 0; i < l->n; i++) {
 		l->off[i] = off;
 		if (entry_saved(l->e[i]))
-			off += entry_pages(l->e[i]) * PAGE_SZ;
+			off += pagemap_run_pages(l->e[i]) * PAGE_SZ;
 	}
 	return l;
 err:
@@ -148,7 +144,7 @@ static int copy_from(struct rst_ctx *rc, struct parent_level *l, uint64_t addr, 
 {
 	uint64_t end = addr + len;
 	for (int i = 0; i < l->n && addr < end; i++) {
-		uint64_t s = l->e[i]->vaddr, e = s + entry_pages(l->e[i]) * PAGE_SZ;
+		uint64_t s = l->e[i]->vaddr, e = s + pagemap_run_pages(l->e[i]) * PAGE_SZ;
 		if (e <= addr || s >= end)
 			continue;
 		if (s > addr)

@@ -115,11 +115,7 @@ static bool is_uffd(pid_t pid, int fd)
 /* Our own handle on the task's tracker. */
 static int grab_tracker(struct dump_ctx *dc)
 {
-	int pidfd = syscall(SYS_pidfd_open, dc->pid, 0);
-	if (pidfd < 0)
-		return -1;
-	dc->uffd = syscall(SYS_pidfd_getfd, pidfd, dc->track_task_fd, 0);
-	close(pidfd);
+	dc->uffd = proc_take_fd(dc->pid, dc->track_task_fd);
 	return dc->uffd < 0 ? -1 : 0;
 }
 

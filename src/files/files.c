@@ -108,16 +108,13 @@ static void describe_unsupported(const struct fd_facts *f, char *buf, size_t len
 	if (S_ISSOCK(f->st.st_mode)) {
 		int domain = -1, type = -1;
 		socklen_t l = sizeof(int);
-		int pidfd = syscall(SYS_pidfd_open, f->pid, 0);
-		int fd = pidfd >= 0 ? syscall(SYS_pidfd_getfd, pidfd, f->fd, 0) : -1;
+		int fd = proc_take_fd(f->pid, f->fd);
 		if (fd >= 0) {
 			getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l);
 			l = sizeof(int);
 			getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l);
 			close(fd);
 		}
-		if (pidfd >= 0)
-			close(pidfd);
 		const char *fam = domain >= 0 && domain < (int)(sizeof(families) / sizeof(families[0])) &&
 				  families[domain] ? families[domain] : "a";
 		snprintf(buf, len, "%s %s socket", fam, type == SOCK_STREAM ? "stream" : type == SOCK_DGRAM ?

@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
@@ -133,12 +132,9 @@ static int set_lock(int master, bool on)
 /* A duplicate of the task's fd (the same open file description). */
 static int take_fd(const struct fd_facts *f)
 {
-	int pidfd = syscall(SYS_pidfd_open, f->pid, 0);
-	int fd = pidfd < 0 ? -1 : syscall(SYS_pidfd_getfd, pidfd, f->fd, 0);
+	int fd = proc_take_fd(f->pid, f->fd);
 	if (fd < 0)
 		pr_perror("pid %d: can't take fd %d (%s) to read its terminal", f->pid, f->fd, f->path);
-	if (pidfd >= 0)
-		close(pidfd);
 	return fd;
 }
 

@@ -21,7 +21,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -255,12 +254,9 @@ static struct unix_dump *dump_state(struct file_table *t, const struct opts *o)
 /* Our own fd for the task's socket (the same open file description). */
 static int grab_fd(const struct fd_facts *f)
 {
-	int pidfd = syscall(SYS_pidfd_open, f->pid, 0);
-	int fd = pidfd < 0 ? -1 : syscall(SYS_pidfd_getfd, pidfd, f->fd, 0);
+	int fd = proc_take_fd(f->pid, f->fd);
 	if (fd < 0)
 		pr_perror("pid %d: can't take fd %d (a unix socket) to inspect it", f->pid, f->fd);
-	if (pidfd >= 0)
-		close(pidfd);
 	return fd;
 }
 

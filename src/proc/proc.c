@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "proc/proc.h"
@@ -456,4 +457,16 @@ int proc_parse_limits(pid_t pid, struct rlimit *lims, int nr)
 bad:
 	pr_err("pid %d: can't parse /proc/%d/limits", pid, pid);
 	return -1;
+}
+
+int proc_take_fd(pid_t pid, int fd)
+{
+	int pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return -1;
+	int ours = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	int err = errno;
+	close(pidfd);
+	errno = err;
+	return ours;
 }

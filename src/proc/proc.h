@@ -84,6 +84,9 @@ struct proc_fdinfo {
 int proc_parse_limits(pid_t pid, struct rlimit *lims, int nr);
 
 int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi);
+/* Our own duplicate of fd N of pid (the same open file description), by
+ * pidfd_getfd; -1 with errno, not reported. */
+int proc_take_fd(pid_t pid, int fd);
 /* Lists the fd numbers a task has open, sorted. */
 int proc_list_fds(pid_t pid, int **fds, int *nr);
 /* Lists thread ids of a process. */

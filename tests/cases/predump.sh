@@ -21,6 +21,13 @@ pre_dump() {
 	done
 }
 
+# Starts the dirtier (PROG_PID) and waits for it; DIRTIER_EXE its exe.
+start_dirtier() {
+	start_prog dirtier "$BIN/dirtier" "$DIRTIER_MIB"
+	wait_ready dirtier "$PROG_PID" || return
+	DIRTIER_EXE=$(readlink "/proc/$PROG_PID/exe")
+}
+
 pages_bytes() { stat -c %s "$1"/pages-*.img | awk '{ s += $1 } END { print s + 0 }'; }
 
 restore_and_check() {
@@ -37,10 +44,8 @@ restore_and_check() {
 # parent and grandparent.
 test_predump_chain() {
 	local pid exe full last
-	start_prog dirtier "$BIN/dirtier" "$DIRTIER_MIB"
-	pid=$PROG_PID
-	wait_ready dirtier "$pid" || return
-	exe=$(readlink "/proc/$pid/exe")
+	start_dirtier || return
+	pid=$PROG_PID exe=$DIRTIER_EXE
 	pre_dump pre1 "$T_WORK/img/1" || return
 	sleep 0.3
 	pre_dump pre2 "$T_WORK/img/2" --prev-images-dir ../1 || return
@@ -59,10 +64,8 @@ test_predump_chain() {
 # the dump must not take pages from it that changed since; it saves all.
 test_predump_stale_parent() {
 	local pid exe full last
-	start_prog dirtier "$BIN/dirtier" "$DIRTIER_MIB"
-	pid=$PROG_PID
-	wait_ready dirtier "$pid" || return
-	exe=$(readlink "/proc/$pid/exe")
+	start_dirtier || return
+	pid=$PROG_PID exe=$DIRTIER_EXE
 	pre_dump pre1 "$T_WORK/img/1" || return
 	sleep 0.2
 	pre_dump pre2 "$T_WORK/img/2" --prev-images-dir ../1 || return
@@ -80,10 +83,8 @@ test_predump_stale_parent() {
 # pre-dump left in the program is not one of its fds to save.
 test_predump_then_plain_dump() {
 	local pid exe
-	start_prog dirtier "$BIN/dirtier" "$DIRTIER_MIB"
-	pid=$PROG_PID
-	wait_ready dirtier "$pid" || return
-	exe=$(readlink "/proc/$pid/exe")
+	start_dirtier || return
+	pid=$PROG_PID exe=$DIRTIER_EXE
 	pre_dump pre1 "$T_WORK/img/1" || return
 	dump dump "$pid" "$T_WORK/img/2" || return
 	expect_killed "$pid" || return
@@ -94,10 +95,8 @@ test_predump_then_plain_dump() {
 # snapshots that cost only what changed; the last one is restored.
 test_track_mem_snapshots() {
 	local pid exe
-	start_prog dirtier "$BIN/dirtier" "$DIRTIER_MIB"
-	pid=$PROG_PID
-	wait_ready dirtier "$pid" || return
-	exe=$(readlink "/proc/$pid/exe")
+	start_dirtier || return
+	pid=$PROG_PID exe=$DIRTIER_EXE
 	dump dump1 "$pid" "$T_WORK/img/1" -R --track-mem || return
 	sleep 0.2
 	dump dump2 "$pid" "$T_WORK/img/2" -R --track-mem --prev-images-dir ../1 || return
@@ -112,10 +111,8 @@ test_track_mem_snapshots() {
 # and track_mem, through swrk.
 test_predump_rpc() {
 	local pid exe rc
-	start_prog dirtier "$BIN/dirtier" "$DIRTIER_MIB"
-	pid=$PROG_PID
-	wait_ready dirtier "$pid" || return
-	exe=$(readlink "/proc/$pid/exe")
+	start_dirtier || return
+	pid=$PROG_PID exe=$DIRTIER_EXE
 	rc=$(timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" predump "$pid" "$T_WORK/img/1" \
 		> "$T_LOG/predump.out" 2>&1; echo $?)
 	[[ $rc == 0 ]] || { fail "pycriu pre_dump(): $(cat "$T_LOG/predump.out")" "$T_WORK/img/1/dump.log"; return; }

@@ -66,15 +66,21 @@ def recv_resp(s):
     return r
 
 
-def cmd_version(mode, target):
+def raw_request(mode, target, req):
+    """One request on a new connection; its reply (None if none came)."""
     s, p = raw_connect(mode, target)
-    req = rpc.criu_req()
-    req.type = rpc.VERSION
     s.send(req.SerializeToString())
     r = recv_resp(s)
     s.close()
     if p:
         p.wait()
+    return r
+
+
+def cmd_version(mode, target):
+    req = rpc.criu_req()
+    req.type = rpc.VERSION
+    r = raw_request(mode, target, req)
     if not r or not r.success:
         print("FAIL: version request failed")
         return 1
@@ -123,18 +129,13 @@ def cmd_notify(mode, target, pid, imgdir, veto):
 def cmd_sibling(mode, target, imgdir):
     """RESTORE with rst_sibling (swrk only): the restored root must be our
     own child, which we can wait for."""
-    s, p = raw_connect(mode, target)
     req = rpc.criu_req()
     req.type = rpc.RESTORE
     req.opts.images_dir_fd = open_dir(imgdir)
     req.opts.rst_sibling = True
     req.opts.log_level = 4
     req.opts.log_file = "restore.log"
-    s.send(req.SerializeToString())
-    r = recv_resp(s)
-    s.close()
-    if p:
-        p.wait()
+    r = raw_request(mode, target, req)
     if not r or not r.success:
         print("FAIL: restore: %s" % (r.cr_errmsg if r else "no reply"))
         return 1

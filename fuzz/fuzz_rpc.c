@@ -63,8 +63,7 @@ static void decode(const CriuReq *req, bool swrk)
 		const CriuOpts *r = req->opts;
 		if (r && r->images_dir_fd < 0 && r->images_dir && strcmp(r->images_dir, j->images_dir))
 			abort();
-		if (r && r->log_file && j->log_path[0] &&
-		    strcmp(strrchr(j->log_path, '/') + 1, r->log_file))
+		if (r && r->log_file && j->log_name[0] && strcmp(j->log_name, r->log_file))
 			abort();
 	}
 	rpc_job_release(j);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,13 +63,16 @@ static void usage(FILE *f)
 "      --address SOCK      service: the unix socket to serve on\n"
 "      --socket-mode MODE  service: the socket's permissions (default 0600: root\n"
 "                          only); every request is checked against the client\n"
+"      --allow-users LIST  service: also serve these users (names or uids, comma-\n"
+"                          separated, repeatable); without it only root is\n"
+"                          served (see the README's security section)\n"
 "  -d                      service: run as a daemon once the socket is ready\n"
 "  -h, --help\n");
 }
 
 enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERIT_FD, OPT_EXTERNAL,
        OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT,
-       OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM };
+       OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM, OPT_ALLOW_USERS };
 
 static int parse_verbosity(const char *arg, int *level)
 {
@@ -185,6 +189,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "track-mem", no_argument, NULL, OPT_TRACK_MEM },
 		{ "action-script", required_argument, NULL, OPT_ACTION_SCRIPT },
 		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+		{ "allow-users", required_argument, NULL, OPT_ALLOW_USERS },
 		{ "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
@@ -194,6 +199,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 	o->log_level = LOG_WARN;
 	o->socket_mode = -1;
+	o->images_dirfd = o->work_dirfd = -1;
 	o->ghost_limit = 1 << 20;
 	while ((c = getopt_long(argc, argv, "t:D:W:o:v::Rjdlh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -236,6 +242,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->socket_mode = m;
 			break;
 		}
+		case OPT_ALLOW_USERS:
+			if (add_string(&o->allow_users, &o->nr_allow_users, optarg) < 0)
+				return -1;
+			break;
 		case OPT_GHOST_LIMIT: if (parse_size(optarg, &o->ghost_limit) < 0) return -1; break;
 		case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
@@ -258,17 +268,55 @@ static char *in_work_dir(const struct opts *o, const char *path)
 	return full;
 }
 
+/* One user of --allow-users: a name, or a number. */
+static int parse_user(const char *name, uid_t *uid)
+{
+	char *end;
+	struct passwd *pw = getpwnam(name);
+	if (pw) {
+		*uid = pw->pw_uid;
+		return 0;
+	}
+	unsigned long v = strtoul(name, &end, 10);
+	if (!*name || *end || v >= (uid_t)-1) {
+		fprintf(stderr, "Error: --allow-users: no user '%s'\n", name);
+		return -1;
+	}
+	*uid = v;
+	return 0;
+}
+
+static int parse_allowed(const struct opts *o, struct rpc_allowed *a)
+{
+	for (int i = 0; i < o->nr_allow_users; i++) {
+		char *list = strdup(o->allow_users[i]), *save = NULL;
+		for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+			uid_t *n = realloc(a->uids, (a->nr + 1) * sizeof(*n));
+			if (!n || parse_user(u, &n[a->nr]) < 0) {
+				free(list);
+				return -1;
+			}
+			a->uids = n;
+			a->nr++;
+		}
+		free(list);
+	}
+	return 0;
+}
+
 static int run_service(struct opts *o)
 {
+	struct rpc_allowed allowed = { NULL, 0 };
 	if (!o->address) {
 		fprintf(stderr, "Error: service needs the socket to serve on: --address SOCK\n");
 		return 1;
 	}
-	if (log_init(o->log_file, o->log_level) < 0)
+	if (parse_allowed(o, &allowed) < 0 || log_init(o->log_file, o->log_level) < 0)
 		return 1;
 	int ret = stasis_service(o->address, o->detach, o->pidfile,
-				 o->socket_mode < 0 ? 0600 : o->socket_mode);
+				 o->socket_mode < 0 ? 0600 : o->socket_mode, &allowed);
 	log_close();
+	free(allowed.uids);
 	return ret;
 }
 

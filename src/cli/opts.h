@@ -8,6 +8,10 @@
 struct opts {
 	const char *images_dir;	/* -D */
 	const char *work_dir;	/* -W */
+	/* The same two as open directories (RPC: the client's own fds), used
+	 * instead of the paths when >= 0; the paths then only name them. */
+	int images_dirfd;
+	int work_dirfd;
 	const char *log_file;	/* -o */
 	int log_level;		/* -v */
 	pid_t pid;		/* -t */
@@ -35,6 +39,10 @@ struct opts {
 
 	const char *address;	/* service --address SOCK */
 	int socket_mode;	/* service --socket-mode MODE (octal), -1: 0600 */
+	/* service --allow-users USER[,USER...] (repeatable): the non-root
+	 * users it serves; none: root only */
+	const char **allow_users;
+	int nr_allow_users;
 	/* --action-script PATH (repeatable): run at each stage */
 	const char **action_scripts;
 	int nr_action_scripts;
@@ -46,6 +54,11 @@ struct opts {
 	int (*notify)(void *ctx, const char *stage, pid_t pid);
 	void *notify_ctx;
 	bool restore_sibling;	/* swrk: the restored root is the client's child */
+	/* Dump: called on the seized tree (every thread of every process,
+	 * stopped) before anything of it is read; -1 refuses the dump. The
+	 * RPC service checks there that the client may dump what was seized. */
+	int (*check_seized)(void *ctx, const pid_t *tids, int nr);
+	void *check_ctx;
 	/* A non-root client: restore must not give more than it has. */
 	bool unprivileged;
 	pid_t client_pid;

@@ -24,6 +24,7 @@
 #include "pstree.pb-c.h"
 #include "dump/track.h"
 #include "util/action.h"
+#include "util/fsop.h"
 #include "util/log.h"
 
 int dump_inject(struct dump_ctx *dc, long *ret, long nr, long a1, long a2, long a3, long a4)
@@ -192,7 +193,7 @@ static int write_inventory(struct dump_tree *tr)
 		return -1;
 	if (syncfs(tr->dirfd) < 0)
 		pr_warn("can't sync the images directory: %m");
-	if (renameat(tr->dirfd, "inventory.img.tmp", tr->dirfd, "inventory.img") < 0) {
+	if (fs_rename(tr->dirfd, "inventory.img.tmp", "inventory.img") < 0) {
 		pr_perror("can't commit inventory.img");
 		return -1;
 	}
@@ -253,8 +254,8 @@ static int open_parent(struct dump_tree *tr)
 	const char *prev = tr->o->prev_images_dir;
 	if (!prev)
 		return 0;
-	unlinkat(tr->dirfd, "parent", 0);	/* the link of an earlier dump */
-	if (symlinkat(prev, tr->dirfd, "parent") < 0) {
+	fs_unlink(tr->dirfd, "parent");	/* the link of an earlier dump */
+	if (fs_symlink(prev, tr->dirfd, "parent") < 0) {
 		pr_perror("can't link the parent dump %s as %s/parent", prev, tr->o->images_dir);
 		return -1;
 	}
@@ -265,6 +266,31 @@ static int open_parent(struct dump_tree *tr)
 		return -1;
 	}
 	return 0;
+}
+
+/* What was seized is what the caller's check sees: every thread of
+ * every process, stopped, so none of them can exec or change ids
+ * between the check and the dump. */
+static int check_seized(struct dump_tree *tr)
+{
+	const struct opts *o = tr->o;
+	if (!o->check_seized)
+		return 0;
+	int n = 0;
+	for (int i = 0; i < tr->nr; i++)
+		n += tr->t[i].zombie ? 0 : tr->t[i].nr_th;
+	pid_t *tids = malloc((n ? n : 1) * sizeof(*tids));
+	if (!tids) {
+		pr_err("out of memory");
+		return -1;
+	}
+	n = 0;
+	for (int i = 0; i < tr->nr; i++)
+		for (int t = 0; !tr->t[i].zombie && t < tr->t[i].nr_th; t++)
+			tids[n++] = tr->t[i].th[t].pid;
+	int ret = o->check_seized(o->check_ctx, tids, n);
+	free(tids);
+	return ret;
 }
 
 /* A pre-dump leaves memory only, and no inventory: it is a parent for
@@ -289,16 +315,18 @@ int stasis_dump(const struct opts *o)
 		pr_err("dump needs the pid of the tree's root: -t PID");
 		return -1;
 	}
-	tr.dirfd = img_dir_open(o->images_dir, true);
+	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd, true);
 	if (tr.dirfd < 0)
 		return -1;
 	/* From here until the new inventory lands, the directory is not a dump. */
-	if (unlinkat(tr.dirfd, "inventory.img", 0) < 0 && errno != ENOENT) {
+	if (fs_unlink(tr.dirfd, "inventory.img") < 0 && errno != ENOENT) {
 		pr_perror("can't remove the old inventory.img of %s", o->images_dir);
 		goto out;
 	}
 	/* A failing pre-dump script stops the dump before the tree is touched. */
 	if (open_parent(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0 || tree_seize(&tr, o->pid) < 0)
+		goto out;
+	if (check_seized(&tr) < 0)
 		goto out;
 	if (action_run(o, ACT_NET_LOCK, o->pid) < 0)
 		goto unlock;
@@ -312,7 +340,7 @@ int stasis_dump(const struct opts *o)
 	/* post-dump may still say no: then the tree resumes as if the dump
 	 * had failed (the images stay, but are not a dump it vouched for). */
 	if (action_run(o, ACT_POST_DUMP, o->pid) < 0) {
-		unlinkat(tr.dirfd, "inventory.img", 0);
+		fs_unlink(tr.dirfd, "inventory.img");
 		goto unlock;
 	}
 	ret = 0;

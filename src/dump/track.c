@@ -33,6 +33,7 @@
 #include "proc/proc.h"
 #include "pagemap.pb-c.h"
 #include "util/compat.h"
+#include "util/fsop.h"
 #include "util/log.h"
 
 #define TRACK_FD_MIN 512
@@ -417,7 +418,7 @@ int track_write_list(struct dump_tree *tr)
 		any |= tr->t[i].track_task_fd >= 0;
 	if (!any)
 		return 0;
-	int fd = openat(tr->dirfd, TRACK_LIST, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = fs_create(tr->dirfd, TRACK_LIST, O_WRONLY, 0600);
 	if (fd < 0) {
 		pr_perror("can't write %s", TRACK_LIST);
 		return -1;

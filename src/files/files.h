@@ -3,6 +3,7 @@
 #ifndef STASIS_FILES_H
 #define STASIS_FILES_H
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -63,6 +64,13 @@ struct fd_facts {
 	struct stat st;
 	struct proc_fdinfo fi;
 };
+
+/* Whether an fd with these (fdinfo) flags reads its file: not O_PATH,
+ * not write-only. */
+static inline bool fd_reads(uint32_t flags)
+{
+	return !(flags & O_PATH) && (flags & O_ACCMODE) != O_WRONLY;
+}
 
 /* Restore-side context each kind's open() gets. */
 struct rst_files {

@@ -14,6 +14,7 @@
 #include "ghost.pb-c.h"
 #include "image/img.h"
 #include "image/magic.h"
+#include "util/fsop.h"
 #include "util/io.h"
 #include "util/log.h"
 
@@ -69,8 +70,8 @@ static int add_remap(struct reg_dump_state *s, uint32_t orig_id, uint32_t remap_
 	return 0;
 }
 
-int ghost_save(struct file_table *t, const struct opts *o, const char *src, const struct stat *st,
-	       uint32_t file_id, const char *what)
+int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool readable,
+	       const struct stat *st, uint32_t file_id, const char *what)
 {
 	struct reg_dump_state *s = dump_state(t);
 	if (!s)
@@ -92,10 +93,12 @@ int ghost_save(struct file_table *t, const struct opts *o, const char *src, cons
 	s->g = n;
 	struct ghost *g = &s->g[s->nr_g];
 	*g = (struct ghost){ .id = s->nr_g + 1, .st = *st };
-	/* Through /proc the file opens for reading whatever the fd's mode. */
-	g->fd = open(src, O_RDONLY | O_CLOEXEC);
+	/* Through /proc the file opens for reading whatever the fd's mode:
+	 * so as the task could read it, or else as the client (util/fsop.h) */
+	g->fd = fs_open_task_file(src, readable);
 	if (g->fd < 0) {
-		pr_perror("%s: can't open it to save its bytes", what);
+		pr_perror("%s: can't open it to save its bytes%s", what,
+			  readable ? "" : " (the task's fd does not read it, nor may the client)");
 		return -1;
 	}
 	if (!(g->what = strdup(what))) {

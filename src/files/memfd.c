@@ -21,6 +21,7 @@
 #include "image/vma.h"
 #include "memfd.pb-c.h"
 #include "pagemap.pb-c.h"
+#include "util/fsop.h"
 #include "util/log.h"
 
 #ifndef F_SEAL_FUTURE_WRITE
@@ -71,7 +72,7 @@ static char *memfd_name(const char *path)
 
 /* The memfd open at src (a /proc link), named path in /proc. */
 static struct dump_inode *add_inode(struct memfd_dump_state *s, const char *path, const char *src,
-				    const struct stat *st, const char *what)
+				    bool readable, const struct stat *st, const char *what)
 {
 	struct dump_inode *n = realloc(s->in, (s->nr + 1) * sizeof(*n));
 	if (!n)
@@ -79,7 +80,7 @@ static struct dump_inode *add_inode(struct memfd_dump_state *s, const char *path
 	s->in = n;
 	struct dump_inode *d = &s->in[s->nr];
 	*d = (struct dump_inode){ .ino = st->st_ino, .id = s->nr + 1, .st = *st };
-	d->fd = open(src, O_RDONLY | O_CLOEXEC);
+	d->fd = fs_open_task_file(src, readable);
 	if (d->fd < 0) {
 		pr_perror("%s: can't open the memfd to save it", what);
 		return NULL;
@@ -100,14 +101,14 @@ static struct dump_inode *add_inode(struct memfd_dump_state *s, const char *path
 }
 
 static struct dump_inode *find_inode(struct file_table *t, const char *path, const char *src,
-				     const struct stat *st, const char *what)
+				     bool readable, const struct stat *st, const char *what)
 {
 	if (!t->memfd && !(t->memfd = calloc(1, sizeof(*t->memfd))))
 		return NULL;
 	for (int i = 0; i < t->memfd->nr; i++)
 		if (t->memfd->in[i].ino == st->st_ino)
 			return &t->memfd->in[i];
-	return add_inode(t->memfd, path, src, st, what);
+	return add_inode(t->memfd, path, src, readable, st, what);
 }
 
 static MemfdFileEntry *file_entry_new(uint32_t id, uint32_t flags, uint64_t pos, uint32_t inode_id)
@@ -135,7 +136,7 @@ static int memfd_dump(struct file_table *t, const struct opts *o, const struct f
 
 	snprintf(what, sizeof(what), "pid %d: fd %d (%s)", f->pid, f->fd, f->path);
 	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
-	struct dump_inode *d = find_inode(t, f->path, src, &f->st, what);
+	struct dump_inode *d = find_inode(t, f->path, src, fd_reads(f->fi.flags), &f->st, what);
 	if (!d || !(fe->memfd = file_entry_new(fe->id, f->fi.flags, f->fi.pos, d->id)))
 		return -1;
 	return 0;
@@ -152,7 +153,7 @@ int memfd_map_add(struct file_table *t, const char *path, const char *src, uint3
 		pr_perror("%s: can't inspect the memfd", what);
 		return -1;
 	}
-	struct dump_inode *d = find_inode(t, path, src, &st, what);
+	struct dump_inode *d = find_inode(t, path, src, true, &st, what);	/* mmap reads */
 	if (!d)
 		return -1;
 	/* Restore maps after the seals are back, and this seal forbids new

@@ -125,7 +125,7 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 	if (!deleted)
 		return 0;
 	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
-	return ghost_save(t, o, src, &f->st, fe->id, what);
+	return ghost_save(t, o, src, fd_reads(f->fi.flags), &f->st, fe->id, what);
 }
 
 int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, uint32_t *id)
@@ -181,7 +181,8 @@ int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, 
 	fe->reg->has_mode = 1;
 	fe->reg->mode = st.st_mode;
 	*id = fe->id;
-	return ghost_save(t, o, src, &st, fe->id, what);
+	/* a mapping: mmap needs a file opened for reading */
+	return ghost_save(t, o, src, true, &st, fe->id, what);
 }
 
 static const char *type_name(mode_t m)

@@ -8,6 +8,7 @@
 
 #include "image/img.h"
 #include "image/magic.h"
+#include "util/fsop.h"
 #include "util/io.h"
 #include "util/log.h"
 
@@ -17,15 +18,11 @@
  * allocate IMG_MAX_ENTRY. */
 #define IMG_CHECK_LEFT (1u << 16)
 
-int img_dir_open(const char *path, bool create)
+int img_dir_open(const char *path, int given, bool create)
 {
-	if (create && mkdir(path, 0700) < 0 && errno != EEXIST) {
-		pr_perror("can't create images directory %s", path);
-		return -1;
-	}
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = given >= 0 ? fcntl(given, F_DUPFD_CLOEXEC, 3) : fs_open_dir(path, create);
 	if (fd < 0)
-		pr_perror("can't open images directory %s", path);
+		pr_perror("can't %s images directory %s", create ? "make or open" : "open", path);
 	return fd;
 }
 
@@ -59,7 +56,7 @@ int img_create_raw(int dirfd, struct img *img, const char *name)
 {
 	memset(img, 0, sizeof(*img));
 	snprintf(img->name, sizeof(img->name), "%s", name);
-	img->fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	img->fd = fs_create(dirfd, name, O_WRONLY, 0600);
 	if (img->fd < 0) {
 		pr_perror("can't create image %s", name);
 		return -1;
@@ -142,29 +139,9 @@ static int read_full(struct img *img, void *p, size_t len)
 	return got;
 }
 
-/* Images may come from a user who is not root (RPC clients): what is
- * opened must be a regular file in the directory itself, never a symlink
- * out of it, a FIFO that would hang us, or a device whose open does
- * something. O_PATH opens nothing; the file is opened for real only once
- * it is known to be regular. */
 int img_open_regular(int dirfd, const char *name)
 {
-	struct stat st;
-	char self[64];
-	int p = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (p < 0)
-		return -1;
-	if (fstat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(p);
-		errno = S_ISLNK(st.st_mode) ? ELOOP : EINVAL;
-		return -1;
-	}
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", p);
-	int fd = open(self, O_RDONLY | O_CLOEXEC);
-	int saved = errno;
-	close(p);
-	errno = saved;
-	return fd;
+	return fs_open_read(dirfd, name);
 }
 
 int img_open(int dirfd, struct img *img, const char *name, uint32_t magic, bool optional)

@@ -20,7 +20,9 @@ struct img {
 	size_t len;
 };
 
-int img_dir_open(const char *path, bool create);
+/* The images directory: a dup of given when it is an fd (RPC), else path
+ * (made when create). Files in it are made and read through util/fsop. */
+int img_dir_open(const char *path, int given, bool create);
 int img_create(int dirfd, struct img *img, const char *name, uint32_t magic);
 /* A file without magic header (pages-N.img holds raw pages). */
 int img_create_raw(int dirfd, struct img *img, const char *name);
@@ -32,7 +34,9 @@ void img_abort(struct img *img);
 /* Returns -1 with errno ENOENT silently when the file does not exist and
  * optional is true; any other failure is reported. */
 /* A regular file of the images directory, opened read-only; -1 (errno:
- * ELOOP symlink, EINVAL not a regular file) otherwise. Not reported. */
+ * ELOOP symlink, EINVAL not a regular file) otherwise. Not reported.
+ * Never a symlink out of it, a FIFO that would hang us, or a device
+ * whose open does something (images may come from a non-root client). */
 int img_open_regular(int dirfd, const char *name);
 int img_open(int dirfd, struct img *img, const char *name, uint32_t magic, bool optional);
 /* 1: *out holds an entry; 0: clean end of file; -1: error (reported). */

@@ -558,7 +558,7 @@ int stasis_restore(const struct opts *o)
 
 	tr.files.o = o;
 	tr.files.shell_tty_fd = -1;
-	tr.dirfd = img_dir_open(o->images_dir, false);
+	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd, false);
 	if (tr.dirfd < 0)
 		return 1;
 	if (rst_load_images(&tr) < 0)

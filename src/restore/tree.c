@@ -204,16 +204,24 @@ static int open_service(const char *what, int fd, int at)
 static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	int next = rc->log_fd;
-	/* Our own logging must survive the fds being replaced. */
-	if (log_move_fds(&next) < 0 || open_service("sync", dup(tr->sync[1]), rc->sync_fd) < 0)
-		return -1;
-	/* the images are ours to read, not the client's (restore/unpriv.c) */
+	/* the images are ours to read, not the client's (restore/unpriv.c);
+	 * read before the service range is filled, which may replace the
+	 * images directory's fd, and kept above that range */
 	if (rst_client_fs(rc->o, false) < 0)
 		return -1;
 	int pfd = img_open_regular(rc->dirfd, rc->pages_name);
 	if (pfd < 0)
 		pr_perror("can't open %s", rc->pages_name);
 	if (rst_client_fs(rc->o, true) < 0)
+		return -1;
+	if (pfd >= 0 && pfd < rc->service_end) {
+		int high = fcntl(pfd, F_DUPFD_CLOEXEC, rc->service_end);
+		close(pfd);
+		pfd = high;
+	}
+	int sync = fcntl(tr->sync[1], F_DUPFD_CLOEXEC, rc->service_end);
+	/* Our own logging must survive the fds being replaced. */
+	if (log_move_fds(&next) < 0 || open_service("sync", sync, rc->sync_fd) < 0)
 		return -1;
 	if (open_service("pages image", pfd, rc->pages_fd) < 0)
 		return -1;

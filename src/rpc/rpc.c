@@ -14,6 +14,7 @@
 #include "dump/dump.h"
 #include "restore/restore.h"
 #include "rpc/rpc.h"
+#include "util/fsop.h"
 #include "util/log.h"
 
 #define RPC_DEFAULT_LOG "criu.log"	/* CRIU's name, which its clients look for */
@@ -40,14 +41,9 @@ static const char *unsupported_option(const CriuOpts *r)
 	return NULL;
 }
 
-static int peer_fd_path(char *buf, size_t len, pid_t peer, int fd)
-{
-	return snprintf(buf, len, "/proc/%d/fd/%d", peer, fd) < (int)len ? 0 : -1;
-}
-
-/* The directories and the log file the request names, as paths (checked
- * for access later, by job_setup). */
-static int job_paths(struct rpc_job *j, const struct rpc_conn *c, const CriuOpts *r, bool need_images)
+/* The directories and the log file the request names: fd numbers and
+ * names only (the client's fds are taken later, by job_open_dirs). */
+static int job_paths(struct rpc_job *j, const CriuOpts *r, bool need_images)
 {
 	const char *log_name = r->log_file ? r->log_file : RPC_DEFAULT_LOG;
 
@@ -56,27 +52,24 @@ static int job_paths(struct rpc_job *j, const struct rpc_conn *c, const CriuOpts
 		pr_err("rpc: the request's images_dir or log_file is longer than a path can be");
 		return -1;
 	}
-	if (r->images_dir_fd >= 0)
-		peer_fd_path(j->images_dir, sizeof(j->images_dir), c->peer_pid, r->images_dir_fd);
+	if (strchr(log_name, '/') || !strcmp(log_name, ".") || !strcmp(log_name, "..")) {
+		pr_err("rpc: log_file %s must be a plain name (it goes in the work directory)", log_name);
+		return -1;
+	}
+	j->images_fd_no = r->images_dir_fd >= 0 ? r->images_dir_fd : -1;
+	j->work_fd_no = r->has_work_dir_fd ? r->work_dir_fd : -1;
+	if (j->images_fd_no >= 0)
+		snprintf(j->images_dir, sizeof(j->images_dir), "images_dir_fd %d", j->images_fd_no);
 	else if (r->images_dir)
 		snprintf(j->images_dir, sizeof(j->images_dir), "%s", r->images_dir);
 	else if (need_images) {
 		pr_err("rpc: the request names no images directory (images_dir_fd or images_dir)");
 		return -1;
 	}
-	if (r->has_work_dir_fd)
-		peer_fd_path(j->work_dir, sizeof(j->work_dir), c->peer_pid, r->work_dir_fd);
-	else
-		snprintf(j->work_dir, sizeof(j->work_dir), "%s", j->images_dir);
 	j->o.images_dir = j->images_dir[0] ? j->images_dir : NULL;
-	j->o.work_dir = j->work_dir[0] ? j->work_dir : NULL;
-	if (strchr(log_name, '/')) {
-		pr_err("rpc: log_file %s must be a plain name (it goes in the work directory)", log_name);
-		return -1;
-	}
 	j->log_level = r->log_level < 0 ? 0 : r->log_level > 4 ? 4 : r->log_level;
-	if (!(r->has_log_to_stderr && r->log_to_stderr) && j->work_dir[0])
-		snprintf(j->log_path, sizeof(j->log_path), "%s/%s", j->work_dir, log_name);
+	if (!(r->has_log_to_stderr && r->log_to_stderr) && (j->work_fd_no >= 0 || j->images_dir[0]))
+		snprintf(j->log_name, sizeof(j->log_name), "%s", log_name);
 	return 0;
 }
 
@@ -123,30 +116,26 @@ static int job_ext_unix(struct rpc_job *j, const CriuOpts *r)
 }
 
 /* A non-root client gets no more than it could do itself: it must be
- * able to write where the log and images go, to ptrace what it dumps,
- * and a restore it asks for runs with its ids (see restore/unpriv.c). */
+ * able to write where the images go and to ptrace what it dumps (checked
+ * again on what is seized), and a restore it asks for runs with its ids
+ * (see restore/unpriv.c). Its files are all made by the broker. */
 static int job_check_client(struct rpc_job *j, const struct rpc_conn *c, CriuReqType type)
 {
 	if (c->peer_uid == 0)
 		return 0;
-	if (j->o.work_dir && rpc_may_write_dir(c, j->o.work_dir) < 0)
-		return -1;
-	if (type == CRIU_REQ_TYPE__DUMP) {
-		if (j->o.images_dir && rpc_may_write_dir(c, j->o.images_dir) < 0)
+	if (type == CRIU_REQ_TYPE__DUMP || type == CRIU_REQ_TYPE__PRE_DUMP) {
+		if (rpc_may_write_dir(c, j->o.images_dirfd, j->images_dir) < 0)
 			return -1;
+		j->o.check_seized = rpc_may_dump_seized;
+		j->o.check_ctx = (void *)c;
 		return rpc_may_dump(c, j->o.pid);
 	}
 	j->o.unprivileged = true;
 	j->o.client_pid = c->peer_pid;
 	j->o.client_uid = c->peer_uid;
 	j->o.client_gid = c->peer_gid;
-	j->client_groups_n = rpc_peer_groups(c->peer_pid, j->client_groups, RPC_MAX_GROUPS);
-	if (j->client_groups_n < 0) {
-		pr_err("rpc: can't read the groups of client pid %d", c->peer_pid);
-		return -1;
-	}
-	j->o.client_groups = j->client_groups;
-	j->o.nr_client_groups = j->client_groups_n;
+	j->o.client_groups = (gid_t *)c->groups;
+	j->o.nr_client_groups = c->ngroups;
 	return 0;
 }
 
@@ -157,8 +146,9 @@ int rpc_job_paths(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *re
 
 	memset(j, 0, sizeof(*j));
 	j->status_fd = -1;
+	j->o.images_dirfd = j->o.work_dirfd = -1;
 	j->o.pid = r->has_pid ? r->pid : c->peer_pid;
-	return job_paths(j, c, r, need_images);
+	return job_paths(j, r, need_images);
 }
 
 int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req)
@@ -207,35 +197,87 @@ void rpc_job_release(struct rpc_job *j)
 	if (j->status_fd >= 0)
 		close(j->status_fd);
 	j->status_fd = -1;
+	if (j->o.images_dirfd >= 0)
+		close(j->o.images_dirfd);
+	if (j->o.work_dirfd >= 0)
+		close(j->o.work_dirfd);
+	j->o.images_dirfd = j->o.work_dirfd = -1;
+}
+
+/* The real name of a directory we hold, for messages. */
+static void name_dir(char *buf, size_t len, int fd)
+{
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(self, buf, len - 1);
+	if (n > 0)
+		buf[n] = 0;
+}
+
+/* One of the request's directories: the client's own fd, or the path
+ * it names opened here (by the broker, for a non-root client). */
+static int open_dir(const struct rpc_conn *c, int fd_no, const char *what, const char *path, bool create)
+{
+	if (fd_no >= 0)
+		return rpc_take_dir(c, fd_no, what);
+	int fd = fs_open_dir(path, create);
+	if (fd < 0)
+		pr_perror("rpc: can't open the %s %s", what, path);
+	return fd;
+}
+
+static int job_open_dirs(struct rpc_job *j, const struct rpc_conn *c, bool dump)
+{
+	if (j->o.images_dir) {
+		j->o.images_dirfd = open_dir(c, j->images_fd_no, "images_dir_fd", j->images_dir, dump);
+		if (j->o.images_dirfd < 0)
+			return -1;
+		name_dir(j->images_dir, sizeof(j->images_dir), j->o.images_dirfd);
+	}
+	if (j->work_fd_no >= 0) {
+		j->o.work_dirfd = rpc_take_dir(c, j->work_fd_no, "work_dir_fd");
+		if (j->o.work_dirfd < 0)
+			return -1;
+		name_dir(j->work_dir, sizeof(j->work_dir), j->o.work_dirfd);
+		j->o.work_dir = j->work_dir;
+	}
+	return 0;
+}
+
+static int job_log(struct rpc_job *j)
+{
+	int dirfd = j->o.work_dirfd >= 0 ? j->o.work_dirfd : j->o.images_dirfd;
+	if (!j->log_name[0] || dirfd < 0)
+		return 0;
+	return log_init_at(dirfd, j->log_name, j->log_level);
 }
 
 /* criu_opts -> opts: the request alone first (rpc_job_paths), then what
- * it names on this machine. Logging is set up early so that every later
- * error lands in the client's log file too. */
+ * it names on this machine. For a non-root client the broker is started
+ * before anything is opened, and opens all of it. Logging is set up
+ * early so that every later error lands in the client's log file too. */
 static int job_setup(struct rpc_job *j, struct rpc_conn *c, const CriuReq *req, bool need_images)
 {
 	const CriuOpts *r = req->opts;
+	bool dump = req->type == CRIU_REQ_TYPE__DUMP || req->type == CRIU_REQ_TYPE__PRE_DUMP;
 
 	log_init(NULL, LOG_WARN);	/* until the client's log file is known */
-	if (rpc_job_paths(j, c, req, need_images) < 0)
-		return -1;
-	if (j->images_dir[0] && access(j->images_dir, R_OK | X_OK) < 0) {
-		pr_perror("rpc: can't use the images directory %s", j->images_dir);
+	if (rpc_job_paths(j, c, req, need_images) < 0) {
+		j->err = EBADRQC;
 		return -1;
 	}
-	if (job_check_client(j, c, req->type) < 0 || log_init(j->log_path[0] ? j->log_path : NULL, j->log_level) < 0)
+	if (c->peer_uid != 0 && fs_broker_start(c->peer_uid, c->peer_gid, c->groups, c->ngroups) < 0)
 		return -1;
-	if (rpc_job_opts(j, c, req) < 0)
+	if (job_open_dirs(j, c, dump) < 0 || job_log(j) < 0)
 		return -1;
-	if (r && r->has_status_fd) {
-		char path[64];
-		peer_fd_path(path, sizeof(path), c->peer_pid, r->status_fd);
-		j->status_fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (j->status_fd < 0) {
-			pr_perror("rpc: can't open the client's status_fd %d", r->status_fd);
-			return -1;
-		}
+	if (job_check_client(j, c, req->type) < 0)
+		return -1;
+	if (rpc_job_opts(j, c, req) < 0) {
+		j->err = EBADRQC;
+		return -1;
 	}
+	if (r && r->has_status_fd && (j->status_fd = rpc_take_writable(c, r->status_fd, "status_fd")) < 0)
+		return -1;
 	struct stat st;
 	if (fstat(c->sk, &st) == 0)
 		j->o.service_sk_ino = st.st_ino;
@@ -245,15 +287,20 @@ static int job_setup(struct rpc_job *j, struct rpc_conn *c, const CriuReq *req, 
 static void job_free(struct rpc_job *j)
 {
 	rpc_job_release(j);
+	fs_broker_stop();
 	log_close();
 }
 
+/* The reply names the cause: the first error logged, and an errno
+ * (pycriu and libcriu show cr_errno; 0 would read "Unknown"). */
 static int reply_failure(struct rpc_conn *c, CriuReqType type, int err)
 {
 	const char *msg = log_first_error();
-	if (!err)
+	if (log_first_errno())
 		err = log_first_errno();
-	return rpc_send_error(c->sk, type, err, *msg ? msg : "failed (see the log)");
+	if (!err)
+		err = ECANCELED;
+	return rpc_send_error(c->sk, type, err, *msg ? msg : "failed for a reason stasis did not record");
 }
 
 static int serve_dump(struct rpc_conn *c, const CriuReq *req)
@@ -265,7 +312,7 @@ static int serve_dump(struct rpc_conn *c, const CriuReq *req)
 
 	if (job_setup(&j, c, req, true) < 0) {
 		job_free(&j);
-		return reply_failure(c, req->type, EBADRQC);
+		return reply_failure(c, req->type, j.err);
 	}
 	if (kill(j.o.pid, 0) < 0 && errno == ESRCH) {
 		pr_err("rpc: no process with pid %d to dump", j.o.pid);
@@ -300,7 +347,7 @@ static int serve_restore(struct rpc_conn *c, const CriuReq *req)
 
 	if (job_setup(&j, c, req, true) < 0) {
 		job_free(&j);
-		return reply_failure(c, req->type, EBADRQC);
+		return reply_failure(c, req->type, j.err);
 	}
 	j.o.restore_sibling = req->opts && req->opts->has_rst_sibling && req->opts->rst_sibling;
 	if (stasis_restore(&j.o) != 0) {
@@ -386,6 +433,17 @@ static int serve_one(struct rpc_conn *c, const CriuReq *req)
 	}
 }
 
+/* Without --allow-users the service is root's alone: serving a user
+ * lends it root's powers to pick pids and the exe link (README). */
+static int refuse_user(struct rpc_conn *c, CriuReqType type)
+{
+	char msg[160];
+	snprintf(msg, sizeof(msg), "uid %u may not use this stasis service (it serves root%s)", c->peer_uid,
+		 c->allowed && c->allowed->nr ? " and the users of --allow-users" : " only");
+	pr_err("rpc: %s", msg);
+	return rpc_send_error(c->sk, type, EPERM, msg);
+}
+
 int rpc_serve(struct rpc_conn *c)
 {
 	for (;;) {
@@ -400,6 +458,11 @@ int rpc_serve(struct rpc_conn *c)
 			return -1;
 		}
 		bool keep = req->has_keep_open && req->keep_open;
+		if (!rpc_uid_allowed(c)) {
+			int ret = refuse_user(c, req->type);
+			criu_req__free_unpacked(req, NULL);
+			return ret;
+		}
 		int ret = serve_one(c, req);
 		criu_req__free_unpacked(req, NULL);
 		if (ret < 0)

@@ -17,13 +17,24 @@
 
 #define RPC_MAX_GROUPS 256	/* of a non-root client (rpc_perm.c) */
 
-/* One client connection: its socket and who is on the other end. */
+/* Non-root users the service serves (--allow-users); root always. */
+struct rpc_allowed {
+	uid_t *uids;
+	int nr;
+};
+
+/* One client connection: its socket and who is on the other end, as
+ * the kernel recorded it at connect (rpc_peer.c). */
 struct rpc_conn {
 	int sk;
 	pid_t peer_pid;
 	uid_t peer_uid;
 	gid_t peer_gid;
+	gid_t groups[RPC_MAX_GROUPS];
+	int ngroups;
+	int pidfd;		/* the client process, pinned */
 	bool swrk;		/* swrk allows inherit_fd and rst_sibling */
+	const struct rpc_allowed *allowed;
 };
 
 /* rpc_msg.c: framing. recv returns 1 with a request, 0 when the client
@@ -33,17 +44,18 @@ int rpc_send(int sk, const CriuResp *resp);
 /* Sends an error reply naming the request type; msg may be NULL. */
 int rpc_send_error(int sk, CriuReqType type, int err, const char *msg);
 
-/* What one request needs besides opts: paths built from the client's fds. */
+/* What one request needs besides opts: its directories (fds taken from
+ * the client, or paths it named), their names for messages, the log. */
 struct rpc_job {
 	struct opts o;
-	char images_dir[64 + PATH_MAX];
-	char work_dir[64 + PATH_MAX];
-	char log_path[2 * PATH_MAX];
+	int images_fd_no, work_fd_no;	/* the client's fd numbers, or -1 */
+	char images_dir[PATH_MAX];
+	char work_dir[PATH_MAX];
+	char log_name[NAME_MAX + 1];	/* in the work directory; "" for stderr */
 	int log_level;
 	pid_t restored_pid;
 	int status_fd;
-	gid_t client_groups[RPC_MAX_GROUPS];
-	int client_groups_n;
+	int err;		/* cr_errno of a refusal, when it is not in the log */
 };
 
 /* rpc.c: the part of a request that looks at nothing but the request (no
@@ -62,13 +74,24 @@ int rpc_serve(struct rpc_conn *conn);
  * criu_notify and waits for the client's answer; -1 if it vetoed. */
 int rpc_notify(void *conn, const char *stage, pid_t pid);
 
+/* rpc_peer.c: who the client is (0, or -1 reported), whether it is still
+ * there, whether the service serves it, and the fds it names by number,
+ * taken from it (never reopened), checked for what we do with them. */
+int rpc_conn_init(struct rpc_conn *c, int sk, bool swrk);
+bool rpc_peer_alive(const struct rpc_conn *c);
+bool rpc_uid_allowed(const struct rpc_conn *c);
+int rpc_take_dir(const struct rpc_conn *c, int n, const char *what);
+int rpc_take_writable(const struct rpc_conn *c, int n, const char *what);
+
 /* rpc_perm.c: what a non-root client may ask (errors reported). */
 int rpc_may_dump(const struct rpc_conn *c, pid_t pid);
-int rpc_may_write_dir(const struct rpc_conn *c, const char *dir);
-int rpc_peer_groups(pid_t pid, gid_t *g, int max);
+/* opts.check_seized for a non-root client's dump (ctx: the conn). */
+int rpc_may_dump_seized(void *ctx, const pid_t *tids, int nr);
+int rpc_may_write_dir(const struct rpc_conn *c, int dirfd, const char *name);
 
 /* service.c: the commands. */
 int stasis_swrk(const char *fd_arg);
-int stasis_service(const char *address, bool daemonize, const char *pidfile, mode_t mode);
+int stasis_service(const char *address, bool daemonize, const char *pidfile, mode_t mode,
+		   const struct rpc_allowed *allowed);
 
 #endif

@@ -17,31 +17,9 @@
 #include "rpc/rpc.h"
 #include "util/log.h"
 
-/* The client's supplementary groups, from /proc/PID/status. */
-int rpc_peer_groups(pid_t pid, gid_t *g, int max)
-{
-	char path[64], line[4096];
-	int n = 0;
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "Groups:", 7)) {
-			char *p = line + 7, *end;
-			for (unsigned long v; n < max && (v = strtoul(p, &end, 10), end != p); p = end)
-				g[n++] = v;
-			break;
-		}
-	fclose(f);
-	return n;
-}
-
 static int become_client(const struct rpc_conn *c)
 {
-	gid_t groups[RPC_MAX_GROUPS];
-	int n = rpc_peer_groups(c->peer_pid, groups, RPC_MAX_GROUPS);
-	if (n < 0 || setgroups(n, groups) < 0 || setresgid(c->peer_gid, c->peer_gid, c->peer_gid) < 0 ||
+	if (setgroups(c->ngroups, c->groups) < 0 || setresgid(c->peer_gid, c->peer_gid, c->peer_gid) < 0 ||
 	    setresuid(c->peer_uid, c->peer_uid, c->peer_uid) < 0)
 		return -1;
 	return 0;
@@ -99,7 +77,7 @@ static int as_client(const struct rpc_conn *c, int (*check)(const void *arg), co
 
 static int check_dir_writable(const void *arg)
 {
-	return access(arg, W_OK | X_OK) == 0 ? 0 : 1;
+	return faccessat(*(const int *)arg, ".", W_OK | X_OK, AT_EACCESS) == 0 ? 0 : 1;
 }
 
 static int check_ptrace(const void *arg)
@@ -117,18 +95,54 @@ int rpc_may_dump(const struct rpc_conn *c, pid_t pid)
 	if (r != 0) {
 		pr_err("rpc: uid %u may not dump pid %d: it could not ptrace %s", c->peer_uid, pid,
 		       r == 1 ? "it" : "one of its descendants");
+		log_set_errno(EPERM);
 		return -1;
 	}
 	return 0;
 }
 
-int rpc_may_write_dir(const struct rpc_conn *c, const char *dir)
+/* Each seized thread, as it is now (stopped: it can't exec or change
+ * ids any more): the client must be able to ptrace it. A process that
+ * became another (exec of a setuid binary, or of anything after the
+ * first check) is caught here, after the seize, before a byte of it is
+ * read. */
+struct seized { const pid_t *tids; int nr; };
+
+static int check_seized(const void *arg)
 {
-	char real[PATH_MAX];
-	if (as_client(c, check_dir_writable, dir) != 0) {
-		ssize_t n = readlink(dir, real, sizeof(real) - 1);	/* /proc/PID/fd/N */
-		real[n > 0 ? n : 0] = 0;
-		pr_err("rpc: uid %u may not write into %s", c->peer_uid, n > 0 ? real : dir);
+	const struct seized *s = arg;
+	char path[64];
+	for (int i = 0; i < s->nr; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/mem", s->tids[i]);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return 10 + i < 250 ? 10 + i : 250;
+		close(fd);
+	}
+	return 0;
+}
+
+int rpc_may_dump_seized(void *ctx, const pid_t *tids, int nr)
+{
+	const struct rpc_conn *c = ctx;
+	struct seized s = { tids, nr };
+	int r = as_client(c, check_seized, &s);
+	if (r == 0)
+		return 0;
+	if (r >= 10 && r < 250)
+		pr_err("rpc: uid %u may not dump thread %d, which it could not ptrace once seized",
+		       c->peer_uid, tids[r - 10]);
+	else
+		pr_err("rpc: uid %u may not dump what was seized (it could not ptrace all of it)", c->peer_uid);
+	log_set_errno(EPERM);
+	return -1;
+}
+
+int rpc_may_write_dir(const struct rpc_conn *c, int dirfd, const char *name)
+{
+	if (as_client(c, check_dir_writable, &dirfd) != 0) {
+		pr_err("rpc: uid %u may not write into %s", c->peer_uid, name);
+		log_set_errno(EACCES);
 		return -1;
 	}
 	return 0;

@@ -20,19 +20,6 @@
 #include "util/log.h"
 #include "util/pidfile.h"
 
-static int conn_init(struct rpc_conn *c, int sk, bool swrk)
-{
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
-	if (getsockopt(sk, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
-		pr_perror("rpc: can't learn who the client is");
-		return -1;
-	}
-	*c = (struct rpc_conn){ .sk = sk, .peer_pid = cr.pid, .peer_uid = cr.uid,
-				.peer_gid = cr.gid, .swrk = swrk };
-	return 0;
-}
-
 /* A client may exec us with 0-2 closed: fds opened later would land there
  * and be taken for stdio. */
 static void fill_stdio(void)
@@ -55,7 +42,7 @@ int stasis_swrk(const char *fd_arg)
 		return 1;
 	}
 	fill_stdio();
-	if (conn_init(&c, fd, true) < 0)
+	if (rpc_conn_init(&c, fd, true) < 0)
 		return 1;
 	return rpc_serve(&c) < 0 ? 1 : 0;
 }
@@ -100,13 +87,16 @@ static int service_socket(const char *address, mode_t mode)
 	return sk;
 }
 
-static void serve_connection(int lsk, int sk)
+static void serve_connection(int lsk, int sk, const struct rpc_allowed *allowed)
 {
 	struct rpc_conn c;
 	close(lsk);
 	signal(SIGCHLD, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
-	_exit(conn_init(&c, sk, false) < 0 || rpc_serve(&c) < 0 ? 1 : 0);
+	if (rpc_conn_init(&c, sk, false) < 0)
+		_exit(1);
+	c.allowed = allowed;
+	_exit(rpc_serve(&c) < 0 ? 1 : 0);
 }
 
 static volatile sig_atomic_t stop;
@@ -118,7 +108,7 @@ static void reap_workers(void)
 		;
 }
 
-static int accept_loop(int lsk)
+static int accept_loop(int lsk, const struct rpc_allowed *allowed)
 {
 	struct sigaction sa = { .sa_handler = on_term };
 	sigaction(SIGTERM, &sa, NULL);
@@ -135,7 +125,7 @@ static int accept_loop(int lsk)
 			continue;
 		pid_t pid = fork();
 		if (pid == 0)
-			serve_connection(lsk, sk);
+			serve_connection(lsk, sk, allowed);
 		if (pid < 0)
 			pr_perror("service: can't fork a worker");
 		close(sk);
@@ -143,7 +133,8 @@ static int accept_loop(int lsk)
 	return 0;
 }
 
-int stasis_service(const char *address, bool daemonize, const char *pidfile, mode_t mode)
+int stasis_service(const char *address, bool daemonize, const char *pidfile, mode_t mode,
+		   const struct rpc_allowed *allowed)
 {
 	int lsk = service_socket(address, mode);
 	if (lsk < 0)
@@ -170,8 +161,9 @@ int stasis_service(const char *address, bool daemonize, const char *pidfile, mod
 	} else if (pidfile && write_pidfile(pidfile, getpid()) < 0) {
 		return 1;
 	}
-	pr_info("service: serving on %s", address);
-	accept_loop(lsk);
+	pr_info("service: serving on %s (root%s)", address,
+		allowed->nr ? " and the users of --allow-users" : " only");
+	accept_loop(lsk, allowed);
 	close(lsk);
 	unlink(address);
 	return 0;

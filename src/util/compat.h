@@ -65,4 +65,9 @@ struct rseq_config {
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
+/* A pidfd of a unix socket's peer, pinned at connect (6.5) */
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
 #endif

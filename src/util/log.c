@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "util/fsop.h"
 #include "util/log.h"
 
 static FILE *log_file;
@@ -14,21 +15,55 @@ static struct timespec log_start;
 static char first_error[512];
 static int first_errno;
 
-int log_init(const char *path, int level)
+static void log_reset(int level)
 {
 	log_level = level;
 	first_error[0] = 0;
 	first_errno = 0;
 	clock_gettime(CLOCK_MONOTONIC, &log_start);
-	if (!path || !strcmp(path, "-"))
-		return 0;
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		fprintf(stderr, "Error: can't open log file %s: %m\n", path);
+}
+
+static int log_use_fd(int fd)
+{
+	log_file = fdopen(fd, "a");
+	if (!log_file) {
+		close(fd);
 		return -1;
 	}
-	log_file = fdopen(fd, "a");
 	setvbuf(log_file, NULL, _IOLBF, 0);
+	return 0;
+}
+
+/* Opened like every file made for someone (util/fsop.h): relative to
+ * its directory, never through a symlink, only a regular file. */
+int log_init(const char *path, int level)
+{
+	char *dir;
+	const char *name;
+
+	log_reset(level);
+	if (!path || !strcmp(path, "-"))
+		return 0;
+	int dirfd = fs_split(path, &dir, &name) < 0 ? -1 : fs_open_dir(dir, false);
+	int fd = dirfd < 0 ? -1 : fs_open_append(dirfd, name);
+	if (fd < 0 || log_use_fd(fd) < 0) {
+		fprintf(stderr, "Error: can't open log file %s: %m\n", path);
+		if (dirfd >= 0)
+			close(dirfd);
+		return -1;
+	}
+	close(dirfd);
+	return 0;
+}
+
+int log_init_at(int dirfd, const char *name, int level)
+{
+	log_reset(level);
+	int fd = fs_open_append(dirfd, name);
+	if (fd < 0 || log_use_fd(fd) < 0) {
+		pr_perror("can't open log file %s", name);
+		return -1;
+	}
 	return 0;
 }
 

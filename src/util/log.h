@@ -5,6 +5,8 @@
 enum log_level { LOG_ERROR = 1, LOG_WARN = 2, LOG_INFO = 3, LOG_DEBUG = 4 };
 
 int log_init(const char *path, int level);
+/* The log in an open directory (the RPC client's work directory). */
+int log_init_at(int dirfd, const char *name, int level);
 void log_close(void);
 /* Moves the log's fds (file and stderr) to *next and up, so that a
  * restored task's fds can take the low numbers. */

@@ -239,7 +239,7 @@ rpc_user_setup() {
 test_rpc_unprivileged() {
 	local upid rpid rc n uid
 	rpc_user_setup || return
-	service_start --socket-mode 0666 || return
+	service_start --socket-mode 0666 --allow-users "$RPC_USER" || return
 	# its own process: dump and restore work, with its ids
 	# (its output file is the user's own: a file only root could open would
 	# rightly stop the restore it asks for)

@@ -1,0 +1,399 @@
+/* Files made or read on someone's behalf (see fsop.h): the operations,
+ * and the broker that makes them as a non-root client. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/fsop.h"
+#include "util/log.h"
+
+enum fs_op { OP_OPEN_DIR, OP_MAKE_DIR, OP_CREATE, OP_APPEND, OP_READ, OP_PATH_READ,
+	     OP_RENAME, OP_UNLINK, OP_SYMLINK, OP_HELLO };
+
+/* Whether an operation's answer is a new fd. */
+static bool op_gives_fd(int op)
+{
+	return op != OP_RENAME && op != OP_UNLINK && op != OP_SYMLINK && op != OP_HELLO;
+}
+
+struct fs_req {
+	int op;
+	int flags;
+	mode_t mode;
+	char a[PATH_MAX];
+	char b[PATH_MAX];
+};
+
+struct fs_rep {
+	int ret;
+	int err;
+};
+
+/* ---- the operations, in whichever process makes them ---- */
+
+static int plain_name(const char *name)
+{
+	if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+/* An fd opened O_NONBLOCK (a FIFO planted under the name can't hang the
+ * open) is kept only if regular, and then made blocking. */
+static int keep_regular(int fd, int flags)
+{
+	struct stat st = { 0 };
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || fcntl(fd, F_SETFL, flags) < 0) {
+		close(fd);
+		errno = S_ISLNK(st.st_mode) ? ELOOP : EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
+static int op_open_dir(const char *path, bool create)
+{
+	if (create && mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static int op_create(int dirfd, const char *name, int flags, mode_t mode)
+{
+	if (plain_name(name) < 0)
+		return -1;
+	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+		return -1;
+	flags &= O_ACCMODE | O_APPEND | O_TRUNC;
+	return openat(dirfd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0777);
+}
+
+static int op_append(int dirfd, const char *name)
+{
+	if (plain_name(name) < 0)
+		return -1;
+	int fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+			O_CLOEXEC, 0600);
+	return keep_regular(fd, O_APPEND);
+}
+
+/* O_PATH opens nothing: the file is opened for real only once it is
+ * known to be a regular file of the directory itself. */
+static int op_read(int dirfd, const char *name)
+{
+	struct stat st = { 0 };
+	char self[64];
+	if (plain_name(name) < 0)
+		return -1;
+	int p = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (p < 0)
+		return -1;
+	if (fstat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(p);
+		errno = S_ISLNK(st.st_mode) ? ELOOP : EINVAL;
+		return -1;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", p);
+	int fd = open(self, O_RDONLY | O_CLOEXEC);
+	int saved = errno;
+	close(p);
+	errno = saved;
+	return fd;
+}
+
+static int op_path_read(const char *path)
+{
+	return keep_regular(open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC), 0);
+}
+
+static int op_two_names(int op, int dirfd, const char *a, const char *b)
+{
+	if (op != OP_SYMLINK && plain_name(a) < 0)
+		return -1;
+	if (op != OP_UNLINK && plain_name(b) < 0)
+		return -1;
+	switch (op) {
+	case OP_RENAME: return renameat(dirfd, a, dirfd, b);
+	case OP_UNLINK: return unlinkat(dirfd, a, 0);
+	default: return symlinkat(a, dirfd, b);
+	}
+}
+
+static int op_run(const struct fs_req *r, int dirfd)
+{
+	switch (r->op) {
+	case OP_OPEN_DIR: return op_open_dir(r->a, false);
+	case OP_MAKE_DIR: return op_open_dir(r->a, true);
+	case OP_CREATE: return op_create(dirfd, r->a, r->flags, r->mode);
+	case OP_APPEND: return op_append(dirfd, r->a);
+	case OP_READ: return op_read(dirfd, r->a);
+	case OP_PATH_READ: return op_path_read(r->a);
+	case OP_RENAME: case OP_UNLINK: case OP_SYMLINK: return op_two_names(r->op, dirfd, r->a, r->b);
+	case OP_HELLO: return 0;
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+/* ---- one message with at most one fd ---- */
+
+static ssize_t msg_send(int sk, const void *buf, size_t len, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (fd >= 0) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	ssize_t n;
+	do
+		n = sendmsg(sk, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+static ssize_t msg_recv(int sk, void *buf, size_t len, int *fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	ssize_t n;
+	*fd = -1;
+	do
+		n = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+	    c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	return n;
+}
+
+/* ---- the broker ---- */
+
+static int broker_sk = -1;
+static pid_t broker_pid;
+static pthread_mutex_t broker_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void broker_serve(int sk)
+{
+	static struct fs_req r;	/* 8 KiB: not on the stack */
+	for (;;) {
+		int dirfd, fd;
+		ssize_t n = msg_recv(sk, &r, sizeof(r), &dirfd);
+		if (n != sizeof(r))
+			_exit(n == 0 ? 0 : 1);
+		r.a[PATH_MAX - 1] = r.b[PATH_MAX - 1] = 0;
+		int ret = op_run(&r, dirfd);
+		struct fs_rep rep = { ret < 0 ? -1 : 0, ret < 0 ? errno : 0 };
+		fd = ret >= 0 && op_gives_fd(r.op) ? ret : -1;
+		if (msg_send(sk, &rep, sizeof(rep), fd) != sizeof(rep))
+			_exit(1);
+		if (fd >= 0)
+			close(fd);
+		if (dirfd >= 0)
+			close(dirfd);
+	}
+}
+
+/* The client's ids and groups; giving up uid 0 without keep-caps drops
+ * every capability. Not dumpable: the client may not ptrace it. */
+static int become(uid_t uid, gid_t gid, const gid_t *groups, int ngroups)
+{
+	if (uid == 0 || setgroups(ngroups, groups) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0)
+		return -1;
+	if (prctl(PR_SET_DUMPABLE, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	return geteuid() == uid && getegid() == gid ? 0 : -1;
+}
+
+static int call(int op, int dirfd, const char *a, const char *b, int flags, mode_t mode);
+
+int fs_broker_start(uid_t uid, gid_t gid, const gid_t *groups, int ngroups)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		pr_perror("can't make the file broker's socket");
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		pr_perror("can't fork the file broker");
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (dup2(sv[1], 3) < 0 || syscall(SYS_close_range, 4, ~0u, 0) < 0 ||
+		    become(uid, gid, groups, ngroups) < 0)
+			_exit(1);
+		broker_serve(3);
+	}
+	close(sv[1]);
+	broker_sk = sv[0];
+	broker_pid = pid;
+	if (call(OP_HELLO, -1, "", "", 0, 0) < 0) {
+		pr_err("the file broker could not become uid %u", uid);
+		fs_broker_stop();
+		return -1;
+	}
+	return 0;
+}
+
+void fs_broker_stop(void)
+{
+	if (broker_sk < 0)
+		return;
+	close(broker_sk);
+	broker_sk = -1;
+	while (waitpid(broker_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+bool fs_brokered(void)
+{
+	return broker_sk >= 0;
+}
+
+static int broker_call(const struct fs_req *r, int dirfd)
+{
+	struct fs_rep rep;
+	int fd = -1;
+	pthread_mutex_lock(&broker_lock);
+	bool ok = msg_send(broker_sk, r, sizeof(*r), dirfd) == sizeof(*r) &&
+		  msg_recv(broker_sk, &rep, sizeof(rep), &fd) == sizeof(rep);
+	pthread_mutex_unlock(&broker_lock);
+	if (!ok) {
+		if (fd >= 0)
+			close(fd);
+		errno = EPIPE;	/* the broker is gone */
+		return -1;
+	}
+	if (rep.ret < 0) {
+		if (fd >= 0)
+			close(fd);
+		errno = rep.err;
+		return -1;
+	}
+	if (!op_gives_fd(r->op))
+		return 0;
+	if (fd < 0)
+		errno = EPROTO;
+	return fd;
+}
+
+static int call(int op, int dirfd, const char *a, const char *b, int flags, mode_t mode)
+{
+	static __thread struct fs_req r;
+	if (strlen(a) >= PATH_MAX || strlen(b) >= PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	r.op = op;
+	r.flags = flags;
+	r.mode = mode;
+	strcpy(r.a, a);
+	strcpy(r.b, b);
+	return broker_sk < 0 ? op_run(&r, dirfd) : broker_call(&r, dirfd);
+}
+
+/* ---- the interface ---- */
+
+int fs_open_dir(const char *path, bool create)
+{
+	return call(create ? OP_MAKE_DIR : OP_OPEN_DIR, -1, path, "", 0, 0);
+}
+
+int fs_create(int dirfd, const char *name, int flags, mode_t mode)
+{
+	return call(OP_CREATE, dirfd, name, "", flags, mode);
+}
+
+int fs_open_append(int dirfd, const char *name)
+{
+	return call(OP_APPEND, dirfd, name, "", 0, 0);
+}
+
+int fs_open_read(int dirfd, const char *name)
+{
+	return call(OP_READ, dirfd, name, "", 0, 0);
+}
+
+int fs_open_path_read(const char *path)
+{
+	return call(OP_PATH_READ, -1, path, "", 0, 0);
+}
+
+int fs_open_task_file(const char *src, bool readable)
+{
+	if (readable || broker_sk < 0)
+		return op_path_read(src);
+	return fs_open_path_read(src);
+}
+
+int fs_rename(int dirfd, const char *from, const char *to)
+{
+	return call(OP_RENAME, dirfd, from, to, 0, 0);
+}
+
+int fs_unlink(int dirfd, const char *name)
+{
+	return call(OP_UNLINK, dirfd, name, "", 0, 0);
+}
+
+int fs_symlink(const char *target, int dirfd, const char *name)
+{
+	return call(OP_SYMLINK, dirfd, target, name, 0, 0);
+}
+
+int fs_split(const char *path, char **dir, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	*name = slash ? slash + 1 : path;
+	if (plain_name(*name) < 0)
+		return -1;
+	*dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	return *dir ? 0 : -1;
+}
+
+int fs_create_path(const char *path, int flags, mode_t mode)
+{
+	char *dir;
+	const char *name;
+	if (fs_split(path, &dir, &name) < 0)
+		return -1;
+	int dirfd = fs_open_dir(dir, false);
+	free(dir);
+	if (dirfd < 0)
+		return -1;
+	int fd = fs_create(dirfd, name, flags, mode);
+	int saved = errno;
+	close(dirfd);
+	errno = saved;
+	return fd;
+}

@@ -1,0 +1,211 @@
+# The service as an attacker sees it: a local user with no privileges,
+# talking to `stasis service` (root) through its socket, tries to get
+# root's powers. Each test mounts one attack; it passes when the attack
+# is refused, nothing is written and no privilege is seen. Run against a
+# stasis without the guard, each of them fails (see the README).
+#
+# SEC_SVC_ARGS: how the service lets the user in (an older stasis, which
+# has no --allow-users, can be tested with SEC_SVC_ARGS=" ").
+
+RPC_ATTACK=$ROOT/tests/py/rpc_attack.py
+
+# attack TAG ARGS...: rpc_attack.py SOCK ARGS as RPC_USER; its line in
+# T_LOG/TAG.out, rc echoed.
+attack() {
+	local tag=$1
+	shift
+	install -m 644 "$RPC_ATTACK" "$T_WORK/rpc_attack.py"
+	note "attack $tag: $*"
+	timeout -k 5 "$TMO" runuser -u "$RPC_USER" -- "$PYTHON" "$T_WORK/rpc_attack.py" "$SVC_SOCK" "$@" \
+		> "$T_LOG/$tag.out" 2> "$T_LOG/$tag.err" < /dev/null
+	echo $?
+}
+
+# as_user CMD...: a command run as RPC_USER (planting links, making dirs).
+as_user() { runuser -u "$RPC_USER" -- "$@"; }
+
+# The service with a user allowed in, a root-only directory with a file
+# only root may read or write, and a place of the user's own.
+sec_setup() {
+	rpc_user_setup || return
+	service_start --socket-mode 0666 ${SEC_SVC_ARGS:---allow-users $RPC_USER} || return
+	mkdir -m 700 "$T_WORK/rootonly"
+	echo untouched > "$T_WORK/rootonly/secret"
+	chmod 600 "$T_WORK/rootonly/secret"
+}
+
+secret_untouched() {
+	[[ $(cat "$T_WORK/rootonly/secret") == untouched ]] ||
+		fail "root's file was written through the client: $(head -c 60 "$T_WORK/rootonly/secret" | tr -cd '[:print:]')"
+}
+
+# user_prog NAME CMD...: CMD as RPC_USER in its own session, in
+# T_WORK/user; its pid in UPID once it is running.
+user_prog() {
+	local name=$1
+	shift
+	# its output file is its own, so that its restore may reopen it
+	: > "$T_WORK/user/$name.out"
+	chown "$RPC_USER:" "$T_WORK/user/$name.out"
+	(cd "$T_WORK/user" && exec runuser -u "$RPC_USER" -- setsid "$@" > "$T_WORK/user/$name.out" 2>&1 < /dev/null) &
+	disown $!
+	T_PIDS+=($!)
+	wait_until "$TMO" has_lines "$T_WORK/user/$name.out" 1 || { fail "$name printed nothing"; return 1; }
+	UPID=$(pgrep -u "$RPC_USER" -f "$name-marker" | head -1)
+	[[ -n $UPID ]] || { fail "can't find $name"; return 1; }
+	T_PIDS+=("$UPID")
+}
+
+user_counter() {
+	user_prog "$1" sh -c ": $1-marker; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.02; done"
+}
+
+# 1. Symlinks planted where the service writes for the client: the image
+# names and the log name. Root's file stays as it was, nothing appears in
+# root's directory, and the images are the client's own files.
+test_sec_symlinks() {
+	local rc img=$T_WORK/user/img
+	sec_setup || return
+	user_counter victim || return
+	as_user mkdir "$img"
+	as_user ln -s "$T_WORK/rootonly/secret" "$img/core-$UPID.img"
+	as_user ln -s "$T_WORK/rootonly/secret" "$img/pstree.img"
+	as_user ln -s "$T_WORK/rootonly/made" "$img/inventory.img.tmp"
+	as_user ln -s "$T_WORK/rootonly/made" "$img/pages-1.img"
+	rc=$(attack dump dump "$UPID" "$img")
+	grep -q "success=True" "$T_LOG/dump.out" || { fail "the user's dump failed: $(cat "$T_LOG/dump.out")"; return; }
+	secret_untouched || return
+	[[ ! -e $T_WORK/rootonly/made ]] || { fail "root made a file in a root-only directory for the client"; return; }
+	local f owner
+	for f in "core-$UPID.img" pstree.img pages-1.img inventory.img; do
+		owner=$(stat -c %U "$img/$f" 2>/dev/null)
+		[[ -f $img/$f && ! -L $img/$f && $owner == "$RPC_USER" ]] ||
+			{ fail "$f is not a regular file of the client's (owner '$owner')"; return; }
+	done
+	# the log name: refused, and the program runs on
+	user_counter victim2 || return
+	as_user ln -s "$T_WORK/rootonly/secret" "$img/evil.log"
+	rc=$(attack logdump dump "$UPID" "$img" evil.log)
+	grep -q "success=False errno=[1-9]" "$T_LOG/logdump.out" ||
+		{ fail "a dump whose log is a symlink was not refused: $(cat "$T_LOG/logdump.out")"; return; }
+	grep -q "log file evil.log" "$T_LOG/logdump.out" || fail "the refusal does not name the log: $(cat "$T_LOG/logdump.out")"
+	secret_untouched || return
+	runs_freely "$UPID" || fail "the user's program does not run on after the refused dump"
+}
+
+# 1b. Root dumping (command line) into a directory anyone may write: a
+# symlink planted there by a user is not followed.
+test_sec_symlinks_root_dump() {
+	rpc_user_setup || return
+	mkdir -m 700 "$T_WORK/rootonly"
+	echo untouched > "$T_WORK/rootonly/secret"
+	mkdir -m 777 "$T_WORK/shared"
+	start_counter || return
+	as_user ln -s "$T_WORK/rootonly/secret" "$T_WORK/shared/core-$PROG_PID.img"
+	as_user ln -s "$T_WORK/rootonly/secret" "$T_WORK/shared/dump.log"
+	dump rootdump "$PROG_PID" "$T_WORK/shared" -o dump.log 2> /dev/null
+	secret_untouched
+}
+
+# 2. An O_PATH fd (search permission is enough for one) given as the
+# status fd: the service must not turn it into a root open for writing.
+test_sec_opath_status_fd() {
+	local rc img=$T_WORK/user/img
+	sec_setup || return
+	echo "root's byte" > "$T_WORK/pubfile"	# 0644 root: the user may read, not write
+	user_counter victim || return
+	as_user mkdir "$img"
+	rc=$(attack dump dump "$UPID" "$img")
+	grep -q "success=True" "$T_LOG/dump.out" || { fail "the user's dump failed: $(cat "$T_LOG/dump.out")"; return; }
+	wait_gone "$UPID" || { fail "the user's program survived its dump"; return; }
+	rc=$(attack restore restore "$img" --status-opath "$T_WORK/pubfile")
+	[[ $(cat "$T_WORK/pubfile") == "root's byte" ]] || { fail "root wrote into a file through the client's O_PATH fd"; return; }
+	grep -q "success=False errno=[1-9].*status_fd.*not open for writing" "$T_LOG/restore.out" ||
+		fail "the O_PATH status_fd was not refused by name: $(cat "$T_LOG/restore.out")"
+	! alive "$UPID" || fail "pid $UPID was restored despite the refusal"
+}
+
+# 4. The target execs a setuid program between the first check and the
+# seize (at the pre-dump notification): what was seized is checked.
+test_sec_exec_at_predump() {
+	local rc img=$T_WORK/user/img
+	sec_setup || return
+	install -m 4755 "$(command -v sleep)" "$T_WORK/suid_sleep"
+	user_prog setuid sh -c ": setuid-marker; trap 'exec $T_WORK/suid_sleep 300' USR1; echo up; while :; do sleep 0.05; done" || return
+	as_user mkdir "$img"
+	rc=$(attack exec exec-at-predump "$UPID" "$img")
+	grep -q "success=False errno=1 .*could not ptrace once seized" "$T_LOG/exec.out" ||
+		{ fail "the dump of a process that became setuid root was not refused: $(cat "$T_LOG/exec.out")"; return; }
+	local euid
+	euid=$(awk '/^Uid:/ { print $3 }' "/proc/$UPID/status")
+	[[ $euid == 0 ]] || { fail "the target did not become setuid root (euid $euid)"; return; }
+	! compgen -G "$img/pages-*.img" > /dev/null || fail "memory of a setuid root process was written for the client"
+	runs_freely "$UPID" || fail "the setuid process does not run on after the refused dump"
+}
+
+# 5. A deleted root-only file the user's process holds by an O_PATH fd:
+# its bytes are not saved for the client; the dump is refused by name.
+test_sec_opath_ghost() {
+	local rc img=$T_WORK/user/img
+	sec_setup || return
+	mkdir -m 711 "$T_WORK/hid"
+	echo ROOTSECRETBYTES > "$T_WORK/hid/secret"
+	chmod 600 "$T_WORK/hid/secret"
+	user_prog holder "$PYTHON" -c "
+import os, time
+fd = os.open('$T_WORK/hid/secret', os.O_PATH)
+print('holder-marker', fd, flush=True)
+time.sleep(300)" || return
+	rm "$T_WORK/hid/secret"
+	as_user mkdir "$img"
+	rc=$(attack dump dump "$UPID" "$img")
+	! grep -rq ROOTSECRETBYTES "$img" || { fail "a root-only file's bytes were saved for the client"; return; }
+	grep -q "success=False errno=[1-9].*nor may the client" "$T_LOG/dump.out" ||
+		fail "the dump was not refused by name: $(cat "$T_LOG/dump.out")"
+	runs_freely "$UPID" || fail "the user's program does not run on after the refused dump"
+}
+
+# 5b. An O_PATH fd on a deleted file comes back as an O_PATH fd, with the
+# file's bytes (root's own dump: root may read them).
+test_sec_opath_restored() {
+	local fl
+	echo KEPTBYTES > "$T_WORK/kept"
+	start_prog holder "$PYTHON" -c "
+import os, time
+fd = os.open('$T_WORK/kept', os.O_PATH)
+os.dup2(fd, 7)
+print('READY', flush=True)
+while True:
+    time.sleep(0.05)"
+	wait_until "$TMO" has_line "$T_LOG/holder.out" READY || { fail "holder not ready"; return; }
+	rm "$T_WORK/kept"
+	dump opath "$PROG_PID" "$T_WORK/img" || return
+	expect_killed "$PROG_PID" || return
+	restore_detached ropath "$T_WORK/img" "$PROG_PID" "" 0 || return
+	fl=$(awk '/^flags:/ { print $2 }' "/proc/$PROG_PID/fdinfo/7")
+	((8#$fl & 8#10000000)) || fail "fd 7 came back without O_PATH (flags $fl)"
+}
+
+# 6. A service started without --allow-users serves root only, and says
+# so with an errno pycriu shows.
+test_sec_root_only() {
+	local rc
+	rpc_user_setup || return
+	service_start --socket-mode 0666 || return
+	user_counter victim || return
+	as_user mkdir "$T_WORK/user/img"
+	rc=$(attack dump dump "$UPID" "$T_WORK/user/img")
+	grep -q "success=False errno=1 msg=uid [0-9]* may not use this stasis service" "$T_LOG/dump.out" ||
+		{ fail "a user not allowed in was served: $(cat "$T_LOG/dump.out")"; return; }
+	runs_freely "$UPID" || fail "the user's program does not run on after the refusal"
+	rc=$(rpc_user pycriu --sk "$SVC_SOCK" dump "$UPID" "$T_WORK/user/img")
+	grep -q "Error(1)" "$T_LOG/pycriu.out" || fail "pycriu does not show the refusal's errno: $(cat "$T_LOG/pycriu.out")"
+}
+
+run_test sec.symlinks test_sec_symlinks
+run_test sec.symlinks_root_dump test_sec_symlinks_root_dump
+run_test sec.opath_status_fd test_sec_opath_status_fd
+run_test sec.exec_at_predump test_sec_exec_at_predump
+run_test sec.opath_ghost test_sec_opath_ghost
+run_test sec.opath_restored test_sec_opath_restored
+run_test sec.root_only test_sec_root_only

@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""Requests a hostile local user sends to `stasis service`, for
+tests/cases/security.sh. Each prints one line saying what came back:
+"reply success=B errno=N msg=TEXT" (or "no reply").
+
+    rpc_attack.py SOCK dump PID DIR [LOG]
+        DUMP of PID into DIR (images_dir_fd), log file LOG
+    rpc_attack.py SOCK restore DIR [--status-opath FILE]
+        RESTORE from DIR; with --status-opath, status_fd is an O_PATH fd
+        of FILE (which the user may not open for writing)
+    rpc_attack.py SOCK exec-at-predump PID DIR
+        DUMP of PID with notifications; at the pre-dump stage PID is sent
+        SIGUSR1 (on which it execs a setuid program) and the answer waits
+        until its /proc/PID/exe has changed
+"""
+import os
+import signal
+import socket
+import sys
+import time
+
+from pycriu import rpc_pb2 as rpc
+
+
+def recv_resp(s):
+    n = len(s.recv(1, socket.MSG_TRUNC | socket.MSG_PEEK))
+    buf = s.recv(n)
+    if not buf:
+        return None
+    r = rpc.criu_resp()
+    r.ParseFromString(buf)
+    return r
+
+
+def connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(path)
+    return s
+
+
+def show(r):
+    if r is None:
+        print("no reply")
+    else:
+        print("reply success=%s errno=%d msg=%s" % (r.success, r.cr_errno, r.cr_errmsg))
+    return 0
+
+
+def dump_req(pid, imgdir, log):
+    req = rpc.criu_req()
+    req.type = rpc.DUMP
+    req.opts.pid = pid
+    req.opts.images_dir_fd = os.open(imgdir, os.O_DIRECTORY)
+    req.opts.log_level = 4
+    req.opts.log_file = log
+    return req
+
+
+def cmd_dump(sk, pid, imgdir, log="dump.log"):
+    s = connect(sk)
+    s.send(dump_req(pid, imgdir, log).SerializeToString())
+    return show(recv_resp(s))
+
+
+def cmd_restore(sk, imgdir, rest):
+    req = rpc.criu_req()
+    req.type = rpc.RESTORE
+    req.opts.images_dir_fd = os.open(imgdir, os.O_DIRECTORY)
+    req.opts.log_level = 4
+    req.opts.log_file = "restore.log"
+    if rest[:1] == ["--status-opath"]:
+        req.opts.status_fd = os.open(rest[1], os.O_PATH)
+    s = connect(sk)
+    s.send(req.SerializeToString())
+    return show(recv_resp(s))
+
+
+def cmd_exec_at_predump(sk, pid, imgdir):
+    req = dump_req(pid, imgdir, "dump.log")
+    req.opts.notify_scripts = True
+    s = connect(sk)
+    s.send(req.SerializeToString())
+    while True:
+        r = recv_resp(s)
+        if r is None or r.type != rpc.NOTIFY:
+            return show(r)
+        if r.notify.script == "pre-dump":
+            before = os.readlink("/proc/%d/exe" % pid)
+            os.kill(pid, signal.SIGUSR1)
+            for _ in range(500):
+                try:
+                    if os.readlink("/proc/%d/exe" % pid) != before:
+                        break
+                except PermissionError:
+                    break  # it is setuid now: not ours to look at
+                time.sleep(0.01)
+            print("target exec'd at pre-dump")
+        ack = rpc.criu_req()
+        ack.type = rpc.NOTIFY
+        ack.notify_success = True
+        s.send(ack.SerializeToString())
+
+
+def main(argv):
+    sk, cmd, rest = argv[0], argv[1], argv[2:]
+    if cmd == "dump":
+        return cmd_dump(sk, int(rest[0]), *rest[1:])
+    if cmd == "restore":
+        return cmd_restore(sk, rest[0], rest[1:])
+    if cmd == "exec-at-predump":
+        return cmd_exec_at_predump(sk, int(rest[0]), rest[1])
+    print("unknown command %s" % cmd, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -193,7 +193,8 @@ static void remove_stale(void)
 
 static void load(bool unprivileged)
 {
-	struct opts o = { .images_dir = work, .images_dirfd = -1, .work_dirfd = -1, .unprivileged = unprivileged, .client_pid = getpid(), .client_uid = 1000,
+	struct opts o = { .images_dir = work, .images_dirfd = -1, .work_dirfd = -1, .unprivileged = unprivileged, .client_pid = getpid(), .client_pidfd = -1,
+			  .client_uid = 1000,
 			  .client_gid = 1000 };
 	struct rst_tree tr = { .o = &o, .dirfd = work_fd, .sync = { -1, -1 } };
 

@@ -62,6 +62,8 @@ struct opts {
 	/* A non-root client: restore must not give more than it has. */
 	bool unprivileged;
 	pid_t client_pid;
+	int client_pidfd;	/* the same process, pinned: what is read of it by
+				 * pid holds only while it is still alive; -1 */
 	uid_t client_uid;
 	gid_t client_gid;
 	gid_t *client_groups;

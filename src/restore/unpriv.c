@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <sys/fsuid.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "proc/proc.h"
@@ -85,7 +86,9 @@ static int check_rlimits(const struct rst_ctx *rc, const struct rlimit *mine, in
 int rst_check_unprivileged(struct rst_tree *tr)
 {
 	struct rlimit mine[RLIM_NLIMITS];
-	if (proc_parse_limits(tr->o->client_pid, mine, RLIM_NLIMITS) < 0) {
+	/* read by pid: they are the client's only if it is still there */
+	if (proc_parse_limits(tr->o->client_pid, mine, RLIM_NLIMITS) < 0 ||
+	    (tr->o->client_pidfd >= 0 && syscall(SYS_pidfd_send_signal, tr->o->client_pidfd, 0, NULL, 0) < 0)) {
 		pr_err("can't read the limits of the client (pid %d)", tr->o->client_pid);
 		return -1;
 	}

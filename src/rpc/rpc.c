@@ -132,6 +132,7 @@ static int job_check_client(struct rpc_job *j, const struct rpc_conn *c, CriuReq
 	}
 	j->o.unprivileged = true;
 	j->o.client_pid = c->peer_pid;
+	j->o.client_pidfd = c->pidfd;
 	j->o.client_uid = c->peer_uid;
 	j->o.client_gid = c->peer_gid;
 	j->o.client_groups = (gid_t *)c->groups;
@@ -229,7 +230,8 @@ static int open_dir(const struct rpc_conn *c, int fd_no, const char *what, const
 static int job_open_dirs(struct rpc_job *j, const struct rpc_conn *c, bool dump)
 {
 	if (j->o.images_dir) {
-		j->o.images_dirfd = open_dir(c, j->images_fd_no, "images_dir_fd", j->images_dir, dump);
+		j->o.images_dirfd = open_dir(c, j->images_fd_no, j->images_fd_no >= 0 ? "images_dir_fd" : "images_dir",
+					     j->images_dir, dump);
 		if (j->o.images_dirfd < 0)
 			return -1;
 		name_dir(j->images_dir, sizeof(j->images_dir), j->o.images_dirfd);

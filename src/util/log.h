@@ -2,6 +2,8 @@
 #ifndef STASIS_LOG_H
 #define STASIS_LOG_H
 
+#include <errno.h>
+
 enum log_level { LOG_ERROR = 1, LOG_WARN = 2, LOG_INFO = 3, LOG_DEBUG = 4 };
 
 int log_init(const char *path, int level);
@@ -26,6 +28,7 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 #define pr_warn(fmt, ...)  log_msg(LOG_WARN, "Warn: " fmt, ##__VA_ARGS__)
 #define pr_info(fmt, ...)  log_msg(LOG_INFO, fmt, ##__VA_ARGS__)
 #define pr_debug(fmt, ...) log_msg(LOG_DEBUG, fmt, ##__VA_ARGS__)
-#define pr_perror(fmt, ...) pr_err(fmt ": %m", ##__VA_ARGS__)
+/* The errno also becomes the RPC reply's cr_errno, if it is the first. */
+#define pr_perror(fmt, ...) (log_set_errno(errno), pr_err(fmt ": %m", ##__VA_ARGS__))
 
 #endif

@@ -186,6 +186,21 @@ while True:
 	((8#$fl & 8#10000000)) || fail "fd 7 came back without O_PATH (flags $fl)"
 }
 
+# Restore reads only images the client could read: root's dump of the
+# user's own process, in root's 0700 directory, named by its path.
+test_sec_unreadable_images() {
+	local rc
+	sec_setup || return
+	user_counter victim || return
+	mkdir -m 700 "$T_WORK/rootimg"
+	dump rootdump "$UPID" "$T_WORK/rootimg" || return
+	wait_gone "$UPID" || { fail "the dumped program survived"; return; }
+	rc=$(attack restore restore-path "$T_WORK/rootimg" "$T_WORK/user")
+	grep -q "success=False errno=13 .*images_dir.*Permission denied" "$T_LOG/restore.out" ||
+		{ fail "the user restored images it can't read: $(cat "$T_LOG/restore.out")"; return; }
+	! alive "$UPID" || fail "pid $UPID was restored from images the user can't read"
+}
+
 # 6. A service started without --allow-users serves root only, and says
 # so with an errno pycriu shows.
 test_sec_root_only() {
@@ -208,4 +223,5 @@ run_test sec.opath_status_fd test_sec_opath_status_fd
 run_test sec.exec_at_predump test_sec_exec_at_predump
 run_test sec.opath_ghost test_sec_opath_ghost
 run_test sec.opath_restored test_sec_opath_restored
+run_test sec.unreadable_images test_sec_unreadable_images
 run_test sec.root_only test_sec_root_only

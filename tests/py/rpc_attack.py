@@ -8,6 +8,9 @@ tests/cases/security.sh. Each prints one line saying what came back:
     rpc_attack.py SOCK restore DIR [--status-opath FILE]
         RESTORE from DIR; with --status-opath, status_fd is an O_PATH fd
         of FILE (which the user may not open for writing)
+    rpc_attack.py SOCK restore-path DIR WORKDIR
+        RESTORE from DIR named by its path (images_dir), which the user
+        may not be able to open itself; the log in WORKDIR (work_dir_fd)
     rpc_attack.py SOCK exec-at-predump PID DIR
         DUMP of PID with notifications; at the pre-dump stage PID is sent
         SIGUSR1 (on which it execs a setuid program) and the answer waits
@@ -75,6 +78,29 @@ def cmd_restore(sk, imgdir, rest):
     return show(recv_resp(s))
 
 
+def varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def cmd_restore_path(sk, imgdir, workdir):
+    req = rpc.criu_req()
+    req.type = rpc.RESTORE
+    req.opts.images_dir_fd = -1
+    req.opts.work_dir_fd = os.open(workdir, os.O_DIRECTORY)
+    # criu_opts.images_dir (field 68) is newer than Debian's pycriu: sent
+    # as a second opts (field 2), which the receiver merges into the first
+    path = imgdir.encode()
+    extra = varint(68 << 3 | 2) + varint(len(path)) + path
+    s = connect(sk)
+    s.send(req.SerializeToString() + b"\x12" + varint(len(extra)) + extra)
+    return show(recv_resp(s))
+
+
 def cmd_exec_at_predump(sk, pid, imgdir):
     req = dump_req(pid, imgdir, "dump.log")
     req.opts.notify_scripts = True
@@ -107,6 +133,8 @@ def main(argv):
         return cmd_dump(sk, int(rest[0]), *rest[1:])
     if cmd == "restore":
         return cmd_restore(sk, rest[0], rest[1:])
+    if cmd == "restore-path":
+        return cmd_restore_path(sk, rest[0], rest[1])
     if cmd == "exec-at-predump":
         return cmd_exec_at_predump(sk, int(rest[0]), rest[1])
     print("unknown command %s" % cmd, file=sys.stderr)

@@ -84,12 +84,17 @@ static int op_create(int dirfd, const char *name, int flags, mode_t mode)
 	return openat(dirfd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0777);
 }
 
+/* A log may also be a terminal or /dev/null (a character device): its
+ * opener had the right to open it, as root or as the client. */
 static int op_append(int dirfd, const char *name)
 {
+	struct stat st;
 	if (plain_name(name) < 0)
 		return -1;
 	int fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
 			O_CLOEXEC, 0600);
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISCHR(st.st_mode))
+		return fcntl(fd, F_SETFL, O_APPEND) < 0 ? (close(fd), -1) : fd;
 	return keep_regular(fd, O_APPEND);
 }
 

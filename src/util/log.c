@@ -44,6 +44,15 @@ int log_init(const char *path, int level)
 	log_reset(level);
 	if (!path || !strcmp(path, "-"))
 		return 0;
+	/* /dev/stderr, /proc/self/fd/N: links that no user can plant */
+	if (!strncmp(path, "/dev/std", 8) || !strncmp(path, "/dev/fd/", 8) || !strncmp(path, "/proc/self/fd/", 14)) {
+		int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0 || log_use_fd(fd) < 0) {
+			fprintf(stderr, "Error: can't open log file %s: %m\n", path);
+			return -1;
+		}
+		return 0;
+	}
 	int dirfd = fs_split(path, &dir, &name) < 0 ? -1 : fs_open_dir(dir, false);
 	int fd = dirfd < 0 ? -1 : fs_open_append(dirfd, name);
 	if (fd < 0 || log_use_fd(fd) < 0) {

@@ -14,7 +14,7 @@ RPC_ATTACK=$ROOT/tests/py/rpc_attack.py
 attack() {
 	local tag=$1
 	shift
-	install -m 644 "$RPC_ATTACK" "$T_WORK/rpc_attack.py"
+	install -m 644 "$RPC_ATTACK" "$ROOT/tests/py/rpc_drive.py" "$T_WORK/"
 	note "attack $tag: $*"
 	timeout -k 5 "$TMO" runuser -u "$RPC_USER" -- "$PYTHON" "$T_WORK/rpc_attack.py" "$SVC_SOCK" "$@" \
 		> "$T_LOG/$tag.out" 2> "$T_LOG/$tag.err" < /dev/null

@@ -24,15 +24,7 @@ import time
 
 from pycriu import rpc_pb2 as rpc
 
-
-def recv_resp(s):
-    n = len(s.recv(1, socket.MSG_TRUNC | socket.MSG_PEEK))
-    buf = s.recv(n)
-    if not buf:
-        return None
-    r = rpc.criu_resp()
-    r.ParseFromString(buf)
-    return r
+from rpc_drive import recv_resp
 
 
 def connect(path):

@@ -121,7 +121,7 @@ static int job_ext_unix(struct rpc_job *j, const CriuOpts *r)
  * (see restore/unpriv.c). Its files are all made by the broker. */
 static int job_check_client(struct rpc_job *j, const struct rpc_conn *c, CriuReqType type)
 {
-	if (c->peer_uid == 0)
+	if (!rpc_lends_root(c))
 		return 0;
 	if (type == CRIU_REQ_TYPE__DUMP || type == CRIU_REQ_TYPE__PRE_DUMP) {
 		if (rpc_may_write_dir(c, j->o.images_dirfd, j->images_dir) < 0)
@@ -268,7 +268,7 @@ static int job_setup(struct rpc_job *j, struct rpc_conn *c, const CriuReq *req, 
 		j->err = EBADRQC;
 		return -1;
 	}
-	if (c->peer_uid != 0 && fs_broker_start(c->peer_uid, c->peer_gid, c->groups, c->ngroups) < 0)
+	if (rpc_lends_root(c) && fs_broker_start(c->peer_uid, c->peer_gid, c->groups, c->ngroups) < 0)
 		return -1;
 	if (job_open_dirs(j, c, dump) < 0 || job_log(j) < 0)
 		return -1;

@@ -80,6 +80,7 @@ int rpc_notify(void *conn, const char *stage, pid_t pid);
 int rpc_conn_init(struct rpc_conn *c, int sk, bool swrk);
 bool rpc_peer_alive(const struct rpc_conn *c);
 bool rpc_uid_allowed(const struct rpc_conn *c);
+bool rpc_lends_root(const struct rpc_conn *c);
 int rpc_take_dir(const struct rpc_conn *c, int n, const char *what);
 int rpc_take_writable(const struct rpc_conn *c, int n, const char *what);
 

@@ -162,6 +162,14 @@ int rpc_take_writable(const struct rpc_conn *c, int n, const char *what)
 	return fd;
 }
 
+/* Whether serving the client is done with more than its own rights (a
+ * root service, a non-root client): then everything is checked, and its
+ * files are made by the broker. swrk started by a user is that user. */
+bool rpc_lends_root(const struct rpc_conn *c)
+{
+	return geteuid() == 0 && c->peer_uid != 0;
+}
+
 bool rpc_uid_allowed(const struct rpc_conn *c)
 {
 	if (c->peer_uid == 0 || c->swrk)

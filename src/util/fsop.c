@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,21 +155,21 @@ static int op_run(const struct fs_req *r, int dirfd)
 	return -1;
 }
 
-/* ---- one message with at most one fd ---- */
+/* ---- one message with up to two fds ---- */
 
-static ssize_t msg_send(int sk, const void *buf, size_t len, int fd)
+static ssize_t msg_send(int sk, const void *buf, size_t len, const int *fds, int nfds)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char cbuf[CMSG_SPACE(2 * sizeof(int))] = { 0 };
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (fd >= 0) {
+	if (nfds) {
 		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
 		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 	}
 	ssize_t n;
 	do
@@ -179,21 +178,23 @@ static ssize_t msg_send(int sk, const void *buf, size_t len, int fd)
 	return n;
 }
 
-static ssize_t msg_recv(int sk, void *buf, size_t len, int *fd)
+/* fds[0..1] get what came, in order, -1 for the rest. */
+static ssize_t msg_recv(int sk, void *buf, size_t len, int fds[2])
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
+	char cbuf[CMSG_SPACE(2 * sizeof(int))];
 	struct iovec iov = { buf, len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			     .msg_controllen = sizeof(cbuf) };
 	ssize_t n;
-	*fd = -1;
+	fds[0] = fds[1] = -1;
 	do
 		n = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL;
-	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-	    c->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+		size_t got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		memcpy(fds, CMSG_DATA(c), (got > 2 ? 2 : got) * sizeof(int));
+	}
 	return n;
 }
 
@@ -201,26 +202,30 @@ static ssize_t msg_recv(int sk, void *buf, size_t len, int *fd)
 
 static int broker_sk = -1;
 static pid_t broker_pid;
-static pthread_mutex_t broker_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Each request brings the socket its answer goes to (and the directory
+ * it is about): processes forked from the one that started the broker
+ * (restore's new tasks) share the request socket, never an answer. */
 static void broker_serve(int sk)
 {
 	static struct fs_req r;	/* 8 KiB: not on the stack */
 	for (;;) {
-		int dirfd, fd;
-		ssize_t n = msg_recv(sk, &r, sizeof(r), &dirfd);
-		if (n != sizeof(r))
-			_exit(n == 0 ? 0 : 1);
-		r.a[PATH_MAX - 1] = r.b[PATH_MAX - 1] = 0;
-		int ret = op_run(&r, dirfd);
-		struct fs_rep rep = { ret < 0 ? -1 : 0, ret < 0 ? errno : 0 };
-		fd = ret >= 0 && op_gives_fd(r.op) ? ret : -1;
-		if (msg_send(sk, &rep, sizeof(rep), fd) != sizeof(rep))
-			_exit(1);
-		if (fd >= 0)
-			close(fd);
-		if (dirfd >= 0)
-			close(dirfd);
+		int fds[2], fd;
+		ssize_t n = msg_recv(sk, &r, sizeof(r), fds);
+		if (n == 0)
+			_exit(0);
+		if (n == sizeof(r) && fds[0] >= 0) {
+			r.a[PATH_MAX - 1] = r.b[PATH_MAX - 1] = 0;
+			int ret = op_run(&r, fds[1]);
+			struct fs_rep rep = { ret < 0 ? -1 : 0, ret < 0 ? errno : 0 };
+			fd = ret >= 0 && op_gives_fd(r.op) ? ret : -1;
+			msg_send(fds[0], &rep, sizeof(rep), &fd, fd >= 0);
+			if (fd >= 0)
+				close(fd);
+		}
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
 	}
 }
 
@@ -253,9 +258,9 @@ int fs_broker_start(uid_t uid, gid_t gid, const gid_t *groups, int ngroups)
 		return -1;
 	}
 	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* after the change of ids, which clears the death signal */
 		if (dup2(sv[1], 3) < 0 || syscall(SYS_close_range, 4, ~0u, 0) < 0 ||
-		    become(uid, gid, groups, ngroups) < 0)
+		    become(uid, gid, groups, ngroups) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
 			_exit(1);
 		broker_serve(3);
 	}
@@ -288,21 +293,19 @@ bool fs_brokered(void)
 static int broker_call(const struct fs_req *r, int dirfd)
 {
 	struct fs_rep rep;
-	int fd = -1;
-	pthread_mutex_lock(&broker_lock);
-	bool ok = msg_send(broker_sk, r, sizeof(*r), dirfd) == sizeof(*r) &&
-		  msg_recv(broker_sk, &rep, sizeof(rep), &fd) == sizeof(rep);
-	pthread_mutex_unlock(&broker_lock);
-	if (!ok) {
-		if (fd >= 0)
-			close(fd);
-		errno = EPIPE;	/* the broker is gone */
+	int fds[2], answer[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, answer) < 0)
 		return -1;
-	}
-	if (rep.ret < 0) {
+	int sent[2] = { answer[1], dirfd };
+	bool ok = msg_send(broker_sk, r, sizeof(*r), sent, dirfd >= 0 ? 2 : 1) == sizeof(*r);
+	close(answer[1]);
+	ok = ok && msg_recv(answer[0], &rep, sizeof(rep), fds) == sizeof(rep);
+	close(answer[0]);
+	int fd = ok ? fds[0] : -1;
+	if (!ok || rep.ret < 0) {
 		if (fd >= 0)
 			close(fd);
-		errno = rep.err;
+		errno = ok ? rep.err : EPIPE;	/* EPIPE: the broker is gone */
 		return -1;
 	}
 	if (!op_gives_fd(r->op))

@@ -201,6 +201,24 @@ test_sec_unreadable_images() {
 	! alive "$UPID" || fail "pid $UPID was restored from images the user can't read"
 }
 
+# A tree of the user's, dumped and restored through the service: its
+# processes read their images through the one broker at the same time.
+test_sec_user_tree() {
+	local rc img=$T_WORK/user/img before after
+	sec_setup || return
+	user_prog tree sh -c ": tree-marker; for i in 1 2 3 4 5 6; do (while :; do sleep 0.05; done) & done; while :; do echo x; sleep 0.05; done" || return
+	wait_until "$TMO" eval '(($(pgrep -s "$UPID" -x sh | wc -l) == 7))' || { fail "the tree did not start"; return; }
+	before=$(pgrep -s "$UPID" -x sh | sort -n | tr '\n' ' ')
+	as_user mkdir "$img"
+	rc=$(attack dump dump "$UPID" "$img")
+	grep -q "success=True" "$T_LOG/dump.out" || { fail "the user's dump failed: $(cat "$T_LOG/dump.out")"; return; }
+	wait_gone "$UPID" || { fail "the tree survived its dump"; return; }
+	rc=$(rpc_user urestore --sk "$SVC_SOCK" restore "$img")
+	[[ $rc == 0 ]] || { fail "the user could not restore its tree: $(cat "$T_LOG/urestore.out")" "$img/restore.log"; return; }
+	after=$(pgrep -s "$UPID" -x sh | sort -n | tr '\n' ' ')
+	[[ $after == "$before" ]] || fail "the tree came back as '$after', not '$before'"
+}
+
 # 6. A service started without --allow-users serves root only, and says
 # so with an errno pycriu shows.
 test_sec_root_only() {
@@ -224,4 +242,5 @@ run_test sec.exec_at_predump test_sec_exec_at_predump
 run_test sec.opath_ghost test_sec_opath_ghost
 run_test sec.opath_restored test_sec_opath_restored
 run_test sec.unreadable_images test_sec_unreadable_images
+run_test sec.user_tree test_sec_user_tree
 run_test sec.root_only test_sec_root_only

@@ -135,6 +135,37 @@ test_tracker_fork_copy() {
 	check_output trackfork
 }
 
+nulled_line() { grep -q '^NULLED ' "$1"; }
+
+# The program puts /dev/null over its tracker (dup2): the next pre-dump
+# saves everything (nothing tracked its writes) and arms a new tracker on
+# another fd, leaving the program's /dev/null alone; the dump over that
+# pre-dump restores right, with the program's fds.
+test_tracker_overwritten() {
+	local pid exe slot before full second new
+	start_prog trackfork "$BIN/trackfork" 16
+	wait_ready trackfork "$PROG_PID" || return
+	pid=$PROG_PID exe=$(readlink "/proc/$PROG_PID/exe")
+	pre_dump pre1 "$T_WORK/img/1" || return
+	slot=$(uffd_fds "$pid")
+	kill -HUP "$pid"
+	wait_until "$TMO" nulled_line "$T_LOG/trackfork.out" || { fail "trackfork did not put /dev/null over its tracker"; return; }
+	before=$(fd_list "$pid")
+	[[ $before == *"$slot /dev/null"* ]] || { fail "harness: fd $slot is not /dev/null: $(oneline "$before")"; return; }
+	pre_dump pre2 "$T_WORK/img/2" --prev-images-dir ../1 || return
+	full=$(pages_bytes "$T_WORK/img/1") second=$(pages_bytes "$T_WORK/img/2")
+	((second >= full)) || fail "the pre-dump after the tracker was overwritten saved $second bytes of $full"
+	grep -q "no memory tracker from the parent dump" "$T_LOG/pre2.log" || fail "no warning that the tracker is gone" "$T_LOG/pre2.log"
+	new=$(uffd_fds "$pid")
+	[[ -n $new && $new != "$slot" ]] || fail "the new tracker is on fd '$new' (the program's /dev/null is on $slot)"
+	[[ $(fd_list "$pid") == "$(printf '%s\n%s anon_inode:[userfaultfd]\n' "$before" "$new" | sort -n)" ]] ||
+		fail "the pre-dump left fds $(oneline "$(fd_list "$pid")"); before it: $(oneline "$before")"
+	dump dump "$pid" "$T_WORK/img/3" --prev-images-dir ../2 || return
+	expect_killed "$pid" || return
+	grep -q "every page is saved" "$T_LOG/dump.log" && fail "the dump did not use its parent" "$T_LOG/dump.log"
+	restore_expect_fds "$T_WORK/img/3" "$pid" "$exe" "$before" trackfork
+}
+
 # A program with its own userfaultfd (write-protect, async, at the fd
 # stasis would pick): a pre-dump and a second one over it leave it alone
 # and put the tracker elsewhere; the dump refuses it by name, the program
@@ -170,4 +201,5 @@ test_tracker_own_uffd() {
 run_test tracker.low_limit test_tracker_low_limit
 run_test tracker.many_predumps test_tracker_many_predumps
 run_test tracker.fork_copy test_tracker_fork_copy
+run_test tracker.overwritten test_tracker_overwritten
 run_test tracker.own_uffd test_tracker_own_uffd

@@ -116,6 +116,17 @@ static bool covered(const struct parent_cover *c, uint64_t start, uint64_t end)
 
 /* ---- stasis's note of the trackers it made ---- */
 
+static bool is_uffd(pid_t pid, int fd)
+{
+	char link[64], target[64];
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = 0;
+	return !strcmp(target, "anon_inode:[userfaultfd]");
+}
+
 /* Our pid namespace: the pids of notes written from another one mean
  * nothing here. */
 static unsigned long pidns_ino(void)
@@ -170,21 +181,23 @@ static pid_t registry_owner(uint64_t ino)
 	return n.pidns == pidns_ino() ? n.pid : 0;
 }
 
-/* Does any fd of pid hold this inode? */
-static bool holds_inode(pid_t pid, uint64_t ino)
+/* Does any fd of pid hold this userfaultfd? Quiet: the process may be
+ * gone, which is an answer. */
+static bool holds_uffd(pid_t pid, uint64_t ino)
 {
 	char path[64];
 	struct stat st;
-	int *fds = NULL, nr = 0;
+	struct dirent *de;
 	bool found = false;
-	snprintf(path, sizeof(path), "/proc/%d", pid);
-	if (stat(path, &st) < 0 || proc_list_fds(pid, &fds, &nr) < 0)
-		return false;
-	for (int i = 0; i < nr && !found; i++) {
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fds[i]);
-		found = stat(path, &st) == 0 && st.st_ino == ino;
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	DIR *d = opendir(path);
+	while (d && !found && (de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+		found = de->d_name[0] != '.' && stat(path, &st) == 0 && st.st_ino == ino && is_uffd(pid, fd);
 	}
-	free(fds);
+	if (d)
+		closedir(d);
 	return found;
 }
 
@@ -212,7 +225,7 @@ static void registry_prune(void)
 		unsigned long ino = strtoul(de->d_name, &end, 10);
 		if (*end || !ino || !registry_read(dirfd, de->d_name, &n) || n.pidns != ns)
 			continue;
-		if (!holds_inode(n.pid, ino))
+		if (!holds_uffd(n.pid, ino))
 			unlinkat(dirfd, de->d_name, 0);
 	}
 	closedir(d);
@@ -255,17 +268,6 @@ static void registry_del(uint64_t ino)
 }
 
 /* ---- finding the tracker in the task ---- */
-
-static bool is_uffd(pid_t pid, int fd)
-{
-	char link[64], target[64];
-	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
-	ssize_t n = readlink(link, target, sizeof(target) - 1);
-	if (n < 0)
-		return false;
-	target[n] = 0;
-	return !strcmp(target, "anon_inode:[userfaultfd]");
-}
 
 static int fd_inode(pid_t pid, int fd, uint64_t *ino)
 {
@@ -487,8 +489,8 @@ static int pick_slot(struct dump_ctx *dc, int tmp, int *slot)
 		}
 	}
 	free(fds);
-	pr_err("pid %d: no free fd from 3 to %lu for the memory tracker (its soft limit of open files is %lu)",
-	       dc->pid, (unsigned long)top - 1, (unsigned long)lim[RLIMIT_NOFILE].rlim_cur);
+	pr_err("pid %d: no free fd for the memory tracker: fds 3 to %ld are all open (its soft limit of open files is %lu)",
+	       dc->pid, (long)top - 1, (unsigned long)lim[RLIMIT_NOFILE].rlim_cur);
 	return -1;
 }
 
@@ -536,16 +538,16 @@ static void register_vmas(struct dump_ctx *dc)
 	}
 }
 
-/* A new tracker in the old one's place; our copy of the old one goes
- * last, so that the kernel lets it go while the task is still stopped. */
+/* A new tracker in the old one's place. The old one keeps our memory
+ * until the new one has its fd and its note (a dump failing before that
+ * leaves the task as it was); our copy of the old one goes last, so that
+ * the kernel lets it go while the task is still stopped. */
 static int rearm(struct dump_ctx *dc)
 {
 	int tmp, ours, slot;
 	uint64_t ino;
 	struct stat st;
 
-	if (dc->uffd >= 0)
-		release_old(dc);
 	if (make_uffd(dc, &tmp, &ours) < 0)
 		return -1;
 	if (fstat(ours, &st) < 0 || pick_slot(dc, tmp, &slot) < 0 || registry_add(dc, st.st_ino, slot) < 0) {
@@ -555,6 +557,8 @@ static int rearm(struct dump_ctx *dc)
 		return -1;
 	}
 	ino = st.st_ino;
+	if (dc->uffd >= 0)
+		release_old(dc);
 	if (place(dc, tmp, slot) < 0) {
 		long r;
 		close(ours);

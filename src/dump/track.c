@@ -14,17 +14,22 @@
  * always saved whole.
  *
  * The tracker is known by its inode, never by where it sits: the kernel
- * makes a new anonymous inode for every userfaultfd, so an inode names
- * one tracker of one dump. Each tracked dump makes a new tracker and puts
- * it on the fd of the old one (dup3), so the task keeps one tracker fd at
- * one number, and the inode says which dump armed it: a dump whose parent
- * recorded another inode (TRACK_LIST) saves everything. Stasis also notes
- * every tracker it made in TRACK_REGISTRY, so that a dump without a parent
- * tells its own trackers (skipped, or closed where fork copied them) from
- * a userfaultfd of the program (left alone). */
+ * makes a new anonymous inode for every userfaultfd. Stasis notes every
+ * tracker it makes in TRACK_REGISTRY, so that any later dump, with a
+ * parent or not, tells the task's tracker from a copy fork gave it (which
+ * it closes) and from a userfaultfd of the program (left alone). The task
+ * keeps one tracker, on one fd: the highest free one below its soft limit
+ * of open files, close-on-exec. Each tracked dump arms it again where it
+ * is, drawing a random number that it notes and records in its TRACK_LIST
+ * with the inode; a dump whose parent recorded another inode or another
+ * number is not over the last arming, and saves everything. When the note
+ * is lost (the tracker is known only from the parent's record) the
+ * tracker is replaced by a new one on the same fd (dup3): a new inode
+ * makes every record of the old one stale, whatever any other stasis
+ * noted. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +38,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <linux/userfaultfd.h>
@@ -143,11 +149,14 @@ static int registry_open(bool create)
 	return open(TRACK_REGISTRY, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 }
 
-/* One note: the file named by the tracker's inode holds "PIDNS PID FD". */
+/* One note: the file named by the tracker's inode holds "PIDNS PID FD
+ * ARMED": ARMED is a random number drawn by the last dump that protected
+ * the task's memory with it, which that dump records too. */
 struct reg_note {
 	unsigned long pidns;
 	pid_t pid;
 	int fd;
+	unsigned long armed;
 };
 
 static bool registry_read(int dirfd, const char *name, struct reg_note *n)
@@ -161,12 +170,13 @@ static bool registry_read(int dirfd, const char *name, struct reg_note *n)
 	if (len <= 0)
 		return false;
 	buf[len] = 0;
-	return sscanf(buf, "%lu %d %d", &n->pidns, &n->pid, &n->fd) == 3;
+	return sscanf(buf, "%lu %d %d %lu", &n->pidns, &n->pid, &n->fd, &n->armed) == 4;
 }
 
 /* Who the tracker with this inode was made for: its pid; 0 if it was
- * made from another pid namespace; -1 if stasis did not make it. */
-static pid_t registry_owner(uint64_t ino)
+ * made from another pid namespace; -1 if stasis did not make it. *armed:
+ * what its last arming dump drew. */
+static pid_t registry_lookup(uint64_t ino, uint64_t *armed)
 {
 	char name[32];
 	struct reg_note n;
@@ -178,6 +188,7 @@ static pid_t registry_owner(uint64_t ino)
 	close(dirfd);
 	if (!found)
 		return -1;
+	*armed = n.armed;
 	return n.pidns == pidns_ino() ? n.pid : 0;
 }
 
@@ -234,7 +245,7 @@ static void registry_prune(void)
 
 /* Written whole or not at all (a rename): a half note would make the
  * tracker look like the program's. */
-static int registry_add(const struct dump_ctx *dc, uint64_t ino, int fd)
+static int registry_add(const struct dump_ctx *dc, uint64_t ino, int fd, uint64_t armed)
 {
 	char name[32], tmp[64], buf[96];
 	unsigned long ns = pidns_ino();
@@ -245,7 +256,7 @@ static int registry_add(const struct dump_ctx *dc, uint64_t ino, int fd)
 	}
 	snprintf(name, sizeof(name), "%lu", (unsigned long)ino);
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", name, getpid());
-	int len = snprintf(buf, sizeof(buf), "%lu %d %d\n", ns, dc->pid, fd);
+	int len = snprintf(buf, sizeof(buf), "%lu %d %d %lu\n", ns, dc->pid, fd, (unsigned long)armed);
 	int f = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	bool ok = f >= 0 && write(f, buf, len) == len;
 	if (f >= 0 && close(f) < 0)
@@ -280,41 +291,45 @@ static int fd_inode(pid_t pid, int fd, uint64_t *ino)
 	return 0;
 }
 
-/* The inode the parent dump recorded for this process's tracker, 0 if
- * none ("PID FD INO" lines; older dumps wrote "PID FD": none). */
-static uint64_t parent_tracker_ino(int parentfd, pid_t ns_pid)
+/* The tracker the parent dump recorded for this process: its inode and
+ * the number its arming dump drew; 0 0 if none ("PID FD INODE ARMED"
+ * lines; older dumps wrote "PID FD": none). */
+static void parent_tracker(int parentfd, pid_t ns_pid, struct parent_cover *c)
 {
 	int fd = openat(parentfd, TRACK_LIST, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 	char line[128];
-	unsigned long ino, found = 0;
+	unsigned long ino, armed;
 	int pid, tfd;
 	if (!f) {
 		if (fd >= 0)
 			close(fd);
-		return 0;
+		return;
 	}
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%d %d %lu", &pid, &tfd, &ino) == 3 && pid == ns_pid)
-			found = ino;
+		if (sscanf(line, "%d %d %lu %lu", &pid, &tfd, &ino, &armed) == 4 && pid == ns_pid) {
+			c->tracker_ino = ino;
+			c->tracker_armed = armed;
+		}
 	fclose(f);
-	return found;
 }
 
 enum tracker_kind { NOT_OURS, OWN, COPY };
 
-/* A userfaultfd of the task is ours if the parent dump recorded it as
- * this process's tracker, or if stasis noted it; noted for another
- * process, it is a copy that fork gave this one. Anything else is the
- * program's. */
-static enum tracker_kind classify(const struct dump_ctx *dc, uint64_t ino)
+/* A userfaultfd of the task is ours if stasis noted it (for this
+ * process: its tracker; for another: a copy that fork gave this one), or
+ * if the parent dump recorded it as this process's tracker (its note is
+ * lost: the tracker is then replaced, see track_protect). Anything else
+ * is the program's. */
+static enum tracker_kind classify(const struct dump_ctx *dc, uint64_t ino, uint64_t *armed)
 {
-	if (dc->cover && dc->cover->tracker_ino == ino)
+	pid_t owner = registry_lookup(ino, armed);
+	if (owner > 0 && owner == dc->pid)
 		return OWN;
-	pid_t owner = registry_owner(ino);
-	if (owner < 0)
-		return NOT_OURS;
-	return owner == dc->pid ? OWN : COPY;
+	if (owner >= 0)
+		return COPY;
+	*armed = 0;	/* not noted: no arming can be vouched for */
+	return dc->cover && dc->cover->tracker_ino == ino ? OWN : NOT_OURS;
 }
 
 /* A copy is useless to the task (its memory is not registered with it)
@@ -354,14 +369,19 @@ static void mark_own_vmas(struct dump_ctx *dc)
 }
 
 /* The parent holds the pages the task did not write since only if it is
- * the dump that armed the tracker the task has now. */
+ * the last dump that armed the tracker the task has now: same inode, and
+ * the number the note says the last arming drew. */
 static void judge_parent(struct dump_ctx *dc)
 {
-	if (!dc->cover || (dc->track_task_fd >= 0 && dc->track_ino == dc->cover->tracker_ino))
+	if (!dc->cover || (dc->track_task_fd >= 0 && dc->track_ino == dc->cover->tracker_ino &&
+			   dc->track_armed && dc->track_armed == dc->cover->tracker_armed))
 		return;
-	pr_warn("pid %d: %s: every page is saved", dc->pid,
-		dc->track_task_fd < 0 ? "no memory tracker from the parent dump" :
-		"the parent dump is not the last one that tracked its memory");
+	const char *why = "the parent dump is not the last one that tracked its memory";
+	if (dc->track_task_fd < 0)
+		why = "no memory tracker from the parent dump";
+	else if (!dc->track_armed)
+		why = "no note of its memory tracker in " TRACK_REGISTRY ", so no telling when it was armed";
+	pr_warn("pid %d: %s: every page is saved", dc->pid, why);
 	free(dc->cover->r);
 	free(dc->cover);
 	dc->cover = NULL;
@@ -376,10 +396,12 @@ int track_prepare(struct dump_ctx *dc)
 		uint64_t ino;
 		if (!is_uffd(dc->pid, fds[i]) || fd_inode(dc->pid, fds[i], &ino) < 0)
 			continue;
-		enum tracker_kind k = classify(dc, ino);
+		uint64_t armed = 0;
+		enum tracker_kind k = classify(dc, ino, &armed);
 		if (k == OWN && dc->track_task_fd < 0) {
 			dc->track_task_fd = fds[i];
 			dc->track_ino = ino;
+			dc->track_armed = armed;
 			pr_info("pid %d: fd %d is its memory tracker (inode %lu)", dc->pid, fds[i], (unsigned long)ino);
 		} else if (k != NOT_OURS) {
 			ret = close_copy(dc, fds[i]);
@@ -411,7 +433,7 @@ int track_adopt(struct dump_ctx *dc, int parentfd)
 		free(c);
 		return -1;
 	}
-	c->tracker_ino = parent_tracker_ino(parentfd, dc->ns_pid);
+	parent_tracker(parentfd, dc->ns_pid, c);
 	dc->cover = c;
 	return 0;
 }
@@ -466,13 +488,22 @@ static int make_uffd(struct dump_ctx *dc, int *tmp, int *ours)
  * open files allows it; else the highest free fd below that limit (and
  * TRACK_FD_CEIL), so the program's next open() never meets it, and never
  * 0-2, which a program that closed them expects open() to refill. */
-static int pick_slot(struct dump_ctx *dc, int tmp, int *slot)
+static int fd_top(struct dump_ctx *dc, rlim_t *top, rlim_t *soft)
 {
 	struct rlimit lim[RLIMIT_NOFILE + 1];
-	int *fds = NULL, nr = 0;
 	if (proc_parse_limits(dc->pid, lim, RLIMIT_NOFILE + 1) < 0)
 		return -1;
-	rlim_t top = lim[RLIMIT_NOFILE].rlim_cur < TRACK_FD_CEIL ? lim[RLIMIT_NOFILE].rlim_cur : TRACK_FD_CEIL;
+	*soft = lim[RLIMIT_NOFILE].rlim_cur;
+	*top = *soft < TRACK_FD_CEIL ? *soft : TRACK_FD_CEIL;
+	return 0;
+}
+
+static int pick_slot(struct dump_ctx *dc, int tmp, int *slot)
+{
+	int *fds = NULL, nr = 0;
+	rlim_t top, soft;
+	if (fd_top(dc, &top, &soft) < 0)
+		return -1;
 	if (dc->track_task_fd >= 0 && (rlim_t)dc->track_task_fd < top) {
 		*slot = dc->track_task_fd;
 		return 0;
@@ -490,7 +521,7 @@ static int pick_slot(struct dump_ctx *dc, int tmp, int *slot)
 	}
 	free(fds);
 	pr_err("pid %d: no free fd for the memory tracker: fds 3 to %ld are all open (its soft limit of open files is %lu)",
-	       dc->pid, (long)top - 1, (unsigned long)lim[RLIMIT_NOFILE].rlim_cur);
+	       dc->pid, (long)top - 1, (unsigned long)soft);
 	return -1;
 }
 
@@ -538,19 +569,32 @@ static void register_vmas(struct dump_ctx *dc)
 	}
 }
 
-/* A new tracker in the old one's place. The old one keeps our memory
+/* The number an arming draws, never 0 (0: none). */
+static int draw_armed(uint64_t *armed)
+{
+	do {
+		if (getrandom(armed, sizeof(*armed), 0) != sizeof(*armed)) {
+			pr_perror("can't draw a random number to arm a memory tracker");
+			return -1;
+		}
+	} while (!*armed);
+	return 0;
+}
+
+/* A new tracker in the old one's place (a new inode: every record of the
+ * old one is stale from now on). The old one keeps our memory
  * until the new one has its fd and its note (a dump failing before that
  * leaves the task as it was); our copy of the old one goes last, so that
  * the kernel lets it go while the task is still stopped. */
-static int rearm(struct dump_ctx *dc)
+static int replace(struct dump_ctx *dc)
 {
 	int tmp, ours, slot;
-	uint64_t ino;
+	uint64_t ino, armed;
 	struct stat st;
 
-	if (make_uffd(dc, &tmp, &ours) < 0)
+	if (draw_armed(&armed) < 0 || make_uffd(dc, &tmp, &ours) < 0)
 		return -1;
-	if (fstat(ours, &st) < 0 || pick_slot(dc, tmp, &slot) < 0 || registry_add(dc, st.st_ino, slot) < 0) {
+	if (fstat(ours, &st) < 0 || pick_slot(dc, tmp, &slot) < 0 || registry_add(dc, st.st_ino, slot, armed) < 0) {
 		long r;
 		close(ours);
 		dump_inject(dc, &r, SYS_close, tmp, 0, 0, 0);
@@ -573,6 +617,7 @@ static int rearm(struct dump_ctx *dc)
 	dc->uffd = ours;
 	dc->track_task_fd = slot;
 	dc->track_ino = ino;
+	dc->track_armed = armed;
 	dc->track_new = true;
 	register_vmas(dc);
 	pr_info("pid %d: memory tracker on fd %d (inode %lu)", dc->pid, slot, (unsigned long)ino);
@@ -674,14 +719,43 @@ static int protect_runs(struct dump_ctx *dc, const struct page_runs *pr)
 	return 0;
 }
 
-/* A tracked dump arms a new tracker (a new inode: this dump's) and
- * protects every page it holds, saved now or left to its parents: the
- * next dump then saves what is written from now on. */
+/* The tracker the task has, noted by stasis, can be armed again where it
+ * is: pages the parent holds and the task did not write are still
+ * protected, and stay so. */
+static bool can_rearm(struct dump_ctx *dc)
+{
+	rlim_t top, soft;
+	return dc->track_task_fd >= 0 && dc->track_armed && fd_top(dc, &top, &soft) == 0 &&
+	       (rlim_t)dc->track_task_fd < top;
+}
+
+/* Arms it again: mappings made since are registered, and a new number is
+ * drawn and noted before any page is protected. A dump that fails after
+ * that leaves a number no dump records: every parent is then stale (the
+ * next dump saves everything), never wrongly the last. */
+static int rearm(struct dump_ctx *dc)
+{
+	uint64_t armed;
+	register_vmas(dc);
+	if (draw_armed(&armed) < 0 || registry_add(dc, dc->track_ino, dc->track_task_fd, armed) < 0)
+		return -1;
+	dc->track_armed = armed;
+	pr_info("pid %d: memory tracker on fd %d (inode %lu) armed again", dc->pid, dc->track_task_fd,
+		(unsigned long)dc->track_ino);
+	return 0;
+}
+
+/* A tracked dump arms the tracker and protects every page it saved; a new
+ * tracker (none yet, or one that can't stay: its note is lost, or the
+ * limit of open files went below its fd) also every page left to the
+ * parents. The next dump then saves what is written from now on. */
 int track_protect(struct dump_ctx *dc, const struct page_runs *saved, const struct page_runs *in_parent)
 {
 	if (!dc->o->track_mem && !dc->o->pre_dump)
 		return 0;
-	if (rearm(dc) < 0)
+	if (can_rearm(dc))
+		return rearm(dc) < 0 || protect_runs(dc, saved) < 0 ? -1 : 0;
+	if (replace(dc) < 0)
 		return -1;
 	return protect_runs(dc, saved) < 0 || protect_runs(dc, in_parent) < 0 ? -1 : 0;
 }
@@ -736,8 +810,8 @@ int track_write_list(struct dump_tree *tr)
 		const struct dump_ctx *dc = &tr->t[i];
 		if (dc->track_task_fd < 0)
 			continue;
-		int n = snprintf(buf, sizeof(buf), "%d %d %lu\n", dc->ns_pid, dc->track_task_fd,
-				 (unsigned long)dc->track_ino);
+		int n = snprintf(buf, sizeof(buf), "%d %d %lu %lu\n", dc->ns_pid, dc->track_task_fd,
+				 (unsigned long)dc->track_ino, (unsigned long)dc->track_armed);
 		if (write(fd, buf, n) != n) {
 			pr_perror("can't write %s", TRACK_LIST);
 			close(fd);

@@ -7,23 +7,24 @@
 #include "dump/pages.h"
 
 /* The file, next to the images, that lists each tracked process and its
- * tracker: "PID FD INODE" lines (PID as the tree sees it). Not an image:
- * crit has no schema. */
+ * tracker: "PID FD INODE ARMED" lines (PID as the tree sees it, ARMED the
+ * number the tracker's last arming drew). Not an image: crit has no
+ * schema. */
 #define TRACK_LIST "stasis-track"
 
-/* Where stasis notes each tracker it made, for dumps without a parent:
- * one file per tracker, named by its inode, holding "PIDNS PID FD" (the
- * inode of the pid namespace the dumper ran in, the pid there, the fd).
- * Notes of trackers that are gone are pruned by the next tracked dump. */
+/* Where stasis notes each tracker it made: one file per tracker, named by
+ * its inode, holding "PIDNS PID FD ARMED" (the inode of the pid namespace
+ * the dumper ran in, the pid there, the fd, the number its last arming
+ * drew). Notes of trackers that are gone are pruned by later dumps. */
 #define TRACK_RUN_DIR "/run/stasis"
 #define TRACK_REGISTRY TRACK_RUN_DIR "/trackers"
 
-/* Parent dump's pages of one process, as address ranges, and the inode
- * of the tracker it armed in the process (0: none). */
+/* Parent dump's pages of one process, as address ranges, and the
+ * tracker it recorded for the process: inode and arming (0: none). */
 struct parent_cover {
 	uint64_t (*r)[2];
 	size_t nr;
-	uint64_t tracker_ino;
+	uint64_t tracker_ino, tracker_armed;
 };
 
 /* With a parent (parentfd >= 0): what the parent holds and which
@@ -37,8 +38,8 @@ int track_prepare(struct dump_ctx *dc);
  * *in_parent; the rest stay in *pr. */
 int track_split(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *in_parent);
 /* After the pages are saved, if this dump tracks (pre-dump, --track-mem):
- * arms a new tracker on the old one's fd and protects every page the
- * dump holds, so the next dump sees only what is written from now on. */
+ * arms the tracker (the task's, or a new one on its fd) and protects the
+ * pages, so the next dump sees only what is written from now on. */
 int track_protect(struct dump_ctx *dc, const struct page_runs *saved, const struct page_runs *in_parent);
 /* A failed dump takes back a tracker it armed; then frees our side. */
 void track_undo(struct dump_ctx *dc);

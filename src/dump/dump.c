@@ -88,7 +88,7 @@ static int collect_by_injection(struct dump_ctx *dc)
 		return -1;
 	if (dump_task_core(dc) < 0 || dump_task_mm_prepare(dc) < 0)
 		return -1;
-	if ((dc->o->track_mem || dc->o->pre_dump) && track_start(dc) < 0)
+	if (track_prepare(dc) < 0)
 		return -1;
 	if (scratch_unmap(dc) < 0)
 		return -1;
@@ -331,8 +331,7 @@ int stasis_dump(const struct opts *o)
 	if (action_run(o, ACT_NET_LOCK, o->pid) < 0)
 		goto unlock;
 	for (int i = 0; i < tr.nr; i++)
-		if ((!tr.t[i].zombie && (tr.parentfd >= 0 ? track_adopt(&tr.t[i], tr.parentfd) :
-						       track_find(&tr.t[i])) < 0) ||
+		if ((!tr.t[i].zombie && track_adopt(&tr.t[i], tr.parentfd) < 0) ||
 		    dump_one(&tr.t[i]) < 0 || check_shared_anon(&tr, i) < 0)
 			goto unlock;
 	if (write_tree_images(&tr) < 0)

@@ -44,8 +44,11 @@ struct dump_ctx {
 	uint64_t scratch;		/* address of the injected scratch page */
 
 	/* Memory tracking (track.c): the tracker's fd in the task (-1: none),
-	 * ours, whether this dump made it, and what the parent dump holds. */
+	 * its inode and the number its last arming drew (0: unknown), the
+	 * inode of one it replaced, ours, whether this dump made it, and
+	 * what the parent dump holds. */
 	int track_task_fd;
+	uint64_t track_ino, track_armed, track_old_ino;
 	int uffd;
 	bool track_new;
 	struct parent_cover *cover;

@@ -695,7 +695,7 @@ int dump_task_mm(struct dump_ctx *dc)
 	}
 	ret = img_finish(&pages);
 	if (!ret)
-		ret = track_protect(dc, &pr);
+		ret = track_protect(dc, &pr, &par);
 	pr_info("pid %d: %zu page runs, %lu MiB of memory saved", dc->pid, pr.nr,
 		(unsigned long)(pr.bytes >> 20));
 out:

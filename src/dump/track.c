@@ -6,22 +6,40 @@
  * PAGE_IS_WRITTEN. So a dump that will be a parent (pre-dump, or dump
  * --track-mem) leaves a userfaultfd in the task (the tracker: the
  * protection lives as long as it is open), registers the task's private
- * anonymous memory with it and protects every page it saved. The next
- * dump, given the parent's directory, saves only the pages written since
- * (or not in the parent), and marks the others "in parent" (PE_PARENT).
+ * anonymous memory with it and protects every page the dump holds. The
+ * next dump, given the parent's directory, saves only the pages written
+ * since (or not in the parent), and marks the others "in parent"
+ * (PE_PARENT). Memory that can't be registered (file mappings, shared
+ * memory, memory the program registered with its own userfaultfd) is
+ * always saved whole.
  *
- * The tracker is the task's fd (close-on-exec, at 512 or above, listed
- * in TRACK_LIST): stasis ignores it when it dumps the task's fds. Memory
- * that can't be registered (file mappings, shared memory) is always
- * saved whole. */
+ * The tracker is known by its inode, never by where it sits: the kernel
+ * makes a new anonymous inode for every userfaultfd. Stasis notes every
+ * tracker it makes in TRACK_REGISTRY, so that any later dump, with a
+ * parent or not, tells the task's tracker from a copy fork gave it (which
+ * it closes) and from a userfaultfd of the program (left alone). The task
+ * keeps one tracker, on one fd: the highest free one below its soft limit
+ * of open files, close-on-exec. Each tracked dump arms it again where it
+ * is, drawing a random number that it notes and records in its TRACK_LIST
+ * with the inode; a dump whose parent recorded another inode or another
+ * number is not over the last arming, and saves everything. When the note
+ * is lost (the tracker is known only from the parent's record) the
+ * tracker is replaced by a new one on the same fd (dup3): a new inode
+ * makes every record of the old one stale, whatever any other stasis
+ * noted. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <linux/userfaultfd.h>
 
@@ -36,7 +54,10 @@
 #include "util/fsop.h"
 #include "util/log.h"
 
-#define TRACK_FD_MIN 512
+/* The tracker goes on the highest free fd below the task's soft limit of
+ * open files, and below this: the kernel sizes a task's fd table to its
+ * highest fd, and a limit of a million would cost it 8 MiB. */
+#define TRACK_FD_CEIL 1024
 
 /* ---- the parent's pages ---- */
 
@@ -100,7 +121,7 @@ static bool covered(const struct parent_cover *c, uint64_t start, uint64_t end)
 	return lo && c->r[lo - 1][1] >= end;
 }
 
-/* ---- the tracker ---- */
+/* ---- stasis's note of the trackers it made ---- */
 
 static bool is_uffd(pid_t pid, int fd)
 {
@@ -113,73 +134,299 @@ static bool is_uffd(pid_t pid, int fd)
 	return !strcmp(target, "anon_inode:[userfaultfd]");
 }
 
-/* Our own handle on the task's tracker. */
-static int grab_tracker(struct dump_ctx *dc)
+/* Our pid namespace: the pids of notes written from another one mean
+ * nothing here. */
+static unsigned long pidns_ino(void)
 {
-	dc->uffd = proc_take_fd(dc->pid, dc->track_task_fd);
-	return dc->uffd < 0 ? -1 : 0;
+	struct stat st;
+	return stat("/proc/self/ns/pid", &st) < 0 ? 0 : (unsigned long)st.st_ino;
 }
 
-static int read_tracker_fd(int parentfd, pid_t ns_pid)
+static int registry_open(bool create)
 {
-	int fd = openat(parentfd, TRACK_LIST, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
-	int pid, tfd, found = -1;
-	if (!f) {
+	if (create && ((mkdir(TRACK_RUN_DIR, 0700) < 0 && errno != EEXIST) ||
+		       (mkdir(TRACK_REGISTRY, 0700) < 0 && errno != EEXIST)))
+		return -1;
+	return open(TRACK_REGISTRY, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+/* One note: the file named by the tracker's inode holds "PIDNS PID FD
+ * ARMED": ARMED is a random number drawn by the last dump that protected
+ * the task's memory with it, which that dump records too. */
+struct reg_note {
+	unsigned long pidns;
+	pid_t pid;
+	int fd;
+	unsigned long armed;
+};
+
+static bool registry_read(int dirfd, const char *name, struct reg_note *n)
+{
+	char buf[96];
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	ssize_t len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return false;
+	buf[len] = 0;
+	return sscanf(buf, "%lu %d %d %lu", &n->pidns, &n->pid, &n->fd, &n->armed) == 4;
+}
+
+/* Who the tracker with this inode was made for: its pid; 0 if it was
+ * made from another pid namespace; -1 if stasis did not make it. *armed:
+ * what its last arming dump drew. */
+static pid_t registry_lookup(uint64_t ino, uint64_t *armed)
+{
+	char name[32];
+	struct reg_note n;
+	int dirfd = registry_open(false);
+	if (dirfd < 0)
+		return -1;
+	snprintf(name, sizeof(name), "%lu", (unsigned long)ino);
+	bool found = registry_read(dirfd, name, &n);
+	close(dirfd);
+	if (!found)
+		return -1;
+	*armed = n.armed;
+	return n.pidns == pidns_ino() ? n.pid : 0;
+}
+
+/* Does any fd of pid hold this userfaultfd? Quiet: the process may be
+ * gone, which is an answer. */
+static bool holds_uffd(pid_t pid, uint64_t ino)
+{
+	char path[64];
+	struct stat st;
+	struct dirent *de;
+	bool found = false;
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	DIR *d = opendir(path);
+	while (d && !found && (de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+		found = de->d_name[0] != '.' && stat(path, &st) == 0 && st.st_ino == ino && is_uffd(pid, fd);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* Notes of trackers that are gone: their process ended (or a dump killed
+ * it), or closed the tracker (copies that fork made elsewhere lose their
+ * note with it). Any fd counts, not only the noted one: a stasis placing
+ * a new tracker has it on a passing fd for a moment. */
+static void registry_prune(void)
+{
+	unsigned long ns = pidns_ino();
+	int dirfd = registry_open(false);
+	int fd = dirfd >= 0 ? fcntl(dirfd, F_DUPFD_CLOEXEC, 0) : -1;
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	if (!d) {
 		if (fd >= 0)
 			close(fd);
+		if (dirfd >= 0)
+			close(dirfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		char *end;
+		struct reg_note n;
+		unsigned long ino = strtoul(de->d_name, &end, 10);
+		if (*end || !ino || !registry_read(dirfd, de->d_name, &n) || n.pidns != ns)
+			continue;
+		if (!holds_uffd(n.pid, ino))
+			unlinkat(dirfd, de->d_name, 0);
+	}
+	closedir(d);
+	close(dirfd);
+}
+
+/* Written whole or not at all (a rename): a half note would make the
+ * tracker look like the program's. */
+static int registry_add(const struct dump_ctx *dc, uint64_t ino, int fd, uint64_t armed)
+{
+	char name[32], tmp[64], buf[96];
+	unsigned long ns = pidns_ino();
+	int dirfd = registry_open(true);
+	if (dirfd < 0) {
+		pr_perror("pid %d: can't note its memory tracker in %s", dc->pid, TRACK_REGISTRY);
 		return -1;
 	}
-	while (fscanf(f, "%d %d", &pid, &tfd) == 2)
-		if (pid == ns_pid && tfd >= 0)
-			found = tfd;
-	fclose(f);
-	return found;
+	snprintf(name, sizeof(name), "%lu", (unsigned long)ino);
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", name, getpid());
+	int len = snprintf(buf, sizeof(buf), "%lu %d %d %lu\n", ns, dc->pid, fd, (unsigned long)armed);
+	int f = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	bool ok = f >= 0 && write(f, buf, len) == len;
+	if (f >= 0 && close(f) < 0)
+		ok = false;
+	if (ok && renameat(dirfd, tmp, dirfd, name) < 0)
+		ok = false;
+	if (!ok) {
+		pr_perror("pid %d: can't note its memory tracker in %s/%s", dc->pid, TRACK_REGISTRY, name);
+		unlinkat(dirfd, tmp, 0);
+	}
+	close(dirfd);
+	return ok ? 0 : -1;
 }
 
-/* The features of a userfaultfd, from its fdinfo ("API:\tapi:features:ioctls"). */
-static bool uffd_features(pid_t pid, int fd, unsigned long *features)
+static void registry_del(uint64_t ino)
 {
-	char path[64], line[128];
-	bool found = false;
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-	FILE *f = fopen(path, "re");
-	while (f && !found && fgets(line, sizeof(line), f))
-		found = sscanf(line, "API:\t%*x:%lx:", features) == 1;
-	if (f)
-		fclose(f);
-	return found;
+	char path[sizeof(TRACK_REGISTRY) + 32];
+	snprintf(path, sizeof(path), "%s/%lu", TRACK_REGISTRY, (unsigned long)ino);
+	unlink(path);
 }
 
-/* A tracker an earlier stasis left (dumped without its parent now): it is
- * ours, not the program's, if it sits where we put trackers and tracks
- * writes the way we do, which a program's own userfaultfd hardly does. */
-static int find_own_tracker(struct dump_ctx *dc)
+/* ---- finding the tracker in the task ---- */
+
+static int fd_inode(pid_t pid, int fd, uint64_t *ino)
 {
-	int *fds = NULL, nr = 0;
-	unsigned long features;
-	if (proc_list_fds(dc->pid, &fds, &nr) < 0)
+	char path[64];
+	struct stat st;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	if (stat(path, &st) < 0)
 		return -1;
-	for (int i = 0; i < nr; i++)
-		if (fds[i] >= TRACK_FD_MIN && is_uffd(dc->pid, fds[i]) &&
-		    uffd_features(dc->pid, fds[i], &features) && (features & UFFD_FEATURE_WP_ASYNC)) {
-			dc->track_task_fd = fds[i];
-			pr_info("pid %d: fd %d is stasis's memory tracker from an earlier dump", dc->pid, fds[i]);
-			break;
-		}
-	free(fds);
+	*ino = st.st_ino;
 	return 0;
 }
 
-int track_find(struct dump_ctx *dc)
+/* The tracker the parent dump recorded for this process: its inode and
+ * the number its arming dump drew; 0 0 if none ("PID FD INODE ARMED"
+ * lines; older dumps wrote "PID FD": none). */
+static void parent_tracker(int parentfd, pid_t ns_pid, struct parent_cover *c)
 {
-	if (dc->track_task_fd >= 0)
-		return 0;
-	return find_own_tracker(dc);
+	int fd = openat(parentfd, TRACK_LIST, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	char line[128];
+	unsigned long ino, armed;
+	int pid, tfd;
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%d %d %lu %lu", &pid, &tfd, &ino, &armed) == 4 && pid == ns_pid) {
+			c->tracker_ino = ino;
+			c->tracker_armed = armed;
+		}
+	fclose(f);
+}
+
+enum tracker_kind { NOT_OURS, OWN, COPY };
+
+/* A userfaultfd of the task is ours if stasis noted it (for this
+ * process: its tracker; for another: a copy that fork gave this one), or
+ * if the parent dump recorded it as this process's tracker (its note is
+ * lost: the tracker is then replaced, see track_protect). Anything else
+ * is the program's. */
+static enum tracker_kind classify(const struct dump_ctx *dc, uint64_t ino, uint64_t *armed)
+{
+	pid_t owner = registry_lookup(ino, armed);
+	if (owner > 0 && owner == dc->pid)
+		return OWN;
+	if (owner >= 0)
+		return COPY;
+	*armed = 0;	/* not noted: no arming can be vouched for */
+	return dc->cover && dc->cover->tracker_ino == ino ? OWN : NOT_OURS;
+}
+
+/* A copy is useless to the task (its memory is not registered with it)
+ * and would pin a tracker of another process: it goes. */
+static int close_copy(struct dump_ctx *dc, int fd)
+{
+	long r;
+	if (dump_inject(dc, &r, SYS_close, fd, 0, 0, 0) < 0)
+		return -1;
+	if (r < 0) {
+		errno = -r;
+		pr_perror("pid %d: can't close fd %d, a copy of a memory tracker of stasis", dc->pid, fd);
+		return -1;
+	}
+	pr_info("pid %d: closed fd %d, a copy of a memory tracker of stasis (made by a fork)", dc->pid, fd);
+	return 0;
+}
+
+/* Which mappings are registered with our tracker, not with a
+ * userfaultfd of the program ("uw" in smaps says only "some"): only
+ * there does PAGE_IS_WRITTEN tell what the task wrote since our dump.
+ * Registering a range again with the context it has is a no-op; with
+ * another context the kernel says EBUSY. */
+static void mark_own_vmas(struct dump_ctx *dc)
+{
+	for (int i = 0; i < dc->vmas.nr; i++) {
+		struct proc_vma *v = &dc->vmas.v[i];
+		if (!v->uffd_wp)
+			continue;
+		struct uffdio_register r = { .range = { v->start, v->end - v->start },
+					     .mode = UFFDIO_REGISTER_MODE_WP };
+		v->uffd_wp = dc->uffd >= 0 && ioctl(dc->uffd, UFFDIO_REGISTER, &r) == 0;
+		if (!v->uffd_wp)
+			pr_debug("pid %d: %#lx-%#lx is registered with a userfaultfd of its own: saved whole",
+				 dc->pid, (unsigned long)v->start, (unsigned long)v->end);
+	}
+}
+
+/* The parent holds the pages the task did not write since only if it is
+ * the last dump that armed the tracker the task has now: same inode, and
+ * the number the note says the last arming drew. */
+static void judge_parent(struct dump_ctx *dc)
+{
+	if (!dc->cover || (dc->track_task_fd >= 0 && dc->track_ino == dc->cover->tracker_ino &&
+			   dc->track_armed && dc->track_armed == dc->cover->tracker_armed))
+		return;
+	const char *why = "the parent dump is not the last one that tracked its memory";
+	if (dc->track_task_fd < 0)
+		why = "no memory tracker from the parent dump";
+	else if (!dc->track_armed)
+		why = "no note of its memory tracker in " TRACK_REGISTRY ", so no telling when it was armed";
+	pr_warn("pid %d: %s: every page is saved", dc->pid, why);
+	free(dc->cover->r);
+	free(dc->cover);
+	dc->cover = NULL;
+}
+
+int track_prepare(struct dump_ctx *dc)
+{
+	int *fds = NULL, nr = 0, ret = 0;
+	if (proc_list_fds(dc->pid, &fds, &nr) < 0)
+		return -1;
+	for (int i = 0; i < nr && !ret; i++) {
+		uint64_t ino;
+		if (!is_uffd(dc->pid, fds[i]) || fd_inode(dc->pid, fds[i], &ino) < 0)
+			continue;
+		uint64_t armed = 0;
+		enum tracker_kind k = classify(dc, ino, &armed);
+		if (k == OWN && dc->track_task_fd < 0) {
+			dc->track_task_fd = fds[i];
+			dc->track_ino = ino;
+			dc->track_armed = armed;
+			pr_info("pid %d: fd %d is its memory tracker (inode %lu)", dc->pid, fds[i], (unsigned long)ino);
+		} else if (k != NOT_OURS) {
+			ret = close_copy(dc, fds[i]);
+		}
+	}
+	free(fds);
+	if (!ret && dc->track_task_fd >= 0) {
+		dc->uffd = proc_take_fd(dc->pid, dc->track_task_fd);
+		if (dc->uffd < 0) {
+			pr_perror("pid %d: can't take its memory tracker (fd %d)", dc->pid, dc->track_task_fd);
+			ret = -1;
+		}
+	}
+	if (!ret) {
+		mark_own_vmas(dc);
+		judge_parent(dc);
+	}
+	return ret;
 }
 
 int track_adopt(struct dump_ctx *dc, int parentfd)
 {
+	if (parentfd < 0)
+		return 0;
 	struct parent_cover *c = calloc(1, sizeof(*c));
 	if (!c || cover_load(dc, parentfd, c) < 0) {
 		if (c)
@@ -187,35 +434,32 @@ int track_adopt(struct dump_ctx *dc, int parentfd)
 		free(c);
 		return -1;
 	}
-	int listed = read_tracker_fd(parentfd, dc->ns_pid);
-	if (find_own_tracker(dc) < 0) {
-		free(c->r);
-		free(c);
-		return -1;
-	}
-	/* Every tracked dump moves the tracker to a new fd (track_protect):
-	 * the parent is the last one only if it left it where it is now. */
-	if (dc->track_task_fd < 0 || dc->track_task_fd != listed) {
-		pr_warn("pid %d: %s: every page is saved", dc->pid,
-			dc->track_task_fd < 0 ? "no memory tracker from the parent dump" :
-			"the parent dump is not the last one that tracked its memory");
-		free(c->r);
-		free(c);
-	} else {
-		dc->cover = c;
-	}
-	if (dc->track_task_fd >= 0 && grab_tracker(dc) < 0) {
-		pr_perror("pid %d: can't take its memory tracker (fd %d)", dc->pid, dc->track_task_fd);
-		return -1;
-	}
+	parent_tracker(parentfd, dc->ns_pid, c);
+	dc->cover = c;
 	return 0;
 }
 
-/* userfaultfd() in the task: the tracker must be the task's, or the
- * protection would end with stasis. */
-static int make_tracker(struct dump_ctx *dc)
+/* ---- arming a new tracker ---- */
+
+/* The old tracker lets go of our memory (its protection goes with it),
+ * so that the new one can register it, whoever else holds the old one. */
+static void release_old(struct dump_ctx *dc)
 {
-	long fd, hi, r;
+	for (int i = 0; i < dc->vmas.nr; i++) {
+		struct proc_vma *v = &dc->vmas.v[i];
+		struct uffdio_range r = { v->start, v->end - v->start };
+		if (v->uffd_wp && ioctl(dc->uffd, UFFDIO_UNREGISTER, &r) < 0)
+			pr_debug("pid %d: can't unregister %#lx-%#lx from its old tracker: %m", dc->pid,
+				 (unsigned long)v->start, (unsigned long)v->end);
+		v->uffd_wp = false;
+	}
+}
+
+/* userfaultfd() in the task: the tracker must be the task's, or the
+ * protection would end with stasis. *tmp: its fd there; *ours: our copy. */
+static int make_uffd(struct dump_ctx *dc, int *tmp, int *ours)
+{
+	long fd, r;
 	if (dump_inject(dc, &fd, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0) < 0)
 		return -1;
 	if (fd == -EPERM && dump_inject(dc, &fd, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY,
@@ -226,41 +470,94 @@ static int make_tracker(struct dump_ctx *dc)
 		pr_perror("pid %d: can't make a userfaultfd to track its memory", dc->pid);
 		return -1;
 	}
-	/* out of the way of the task's own fds */
-	if (dump_inject(dc, &hi, SYS_fcntl, fd, F_DUPFD_CLOEXEC, TRACK_FD_MIN, 0) < 0)
-		return -1;
-	if (hi >= 0 && dump_inject(dc, &r, SYS_close, fd, 0, 0, 0) < 0)
-		return -1;
-	dc->track_task_fd = hi >= 0 ? hi : fd;
-	dc->track_new = true;
-	if (grab_tracker(dc) < 0) {
-		pr_perror("pid %d: can't take the memory tracker it made", dc->pid);
-		return -1;
-	}
+	*tmp = fd;
+	*ours = proc_take_fd(dc->pid, fd);
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC };
-	if (ioctl(dc->uffd, UFFDIO_API, &api) < 0) {
+	if (*ours < 0)
+		pr_perror("pid %d: can't take the memory tracker it made", dc->pid);
+	else if (ioctl(*ours, UFFDIO_API, &api) < 0)
 		pr_perror("pid %d: this kernel can't track memory writes (userfaultfd WP_ASYNC, 6.7+)", dc->pid);
+	else
+		return 0;
+	if (*ours >= 0)
+		close(*ours);
+	dump_inject(dc, &r, SYS_close, fd, 0, 0, 0);
+	return -1;
+}
+
+/* Where the tracker lives: where it was, while the task's soft limit of
+ * open files allows it; else the highest free fd below that limit (and
+ * TRACK_FD_CEIL), so the program's next open() never meets it, and never
+ * 0-2, which a program that closed them expects open() to refill. */
+static int fd_top(struct dump_ctx *dc, rlim_t *top, rlim_t *soft)
+{
+	struct rlimit lim[RLIMIT_NOFILE + 1];
+	if (proc_parse_limits(dc->pid, lim, RLIMIT_NOFILE + 1) < 0)
+		return -1;
+	*soft = lim[RLIMIT_NOFILE].rlim_cur;
+	*top = *soft < TRACK_FD_CEIL ? *soft : TRACK_FD_CEIL;
+	return 0;
+}
+
+static int pick_slot(struct dump_ctx *dc, int tmp, int *slot)
+{
+	int *fds = NULL, nr = 0;
+	rlim_t top, soft;
+	if (fd_top(dc, &top, &soft) < 0)
+		return -1;
+	if (dc->track_task_fd >= 0 && (rlim_t)dc->track_task_fd < top) {
+		*slot = dc->track_task_fd;
+		return 0;
+	}
+	if (proc_list_fds(dc->pid, &fds, &nr) < 0)
+		return -1;
+	for (long f = (long)top - 1, j = nr - 1; f >= 3; f--) {
+		while (j >= 0 && fds[j] > f)
+			j--;
+		if (j < 0 || fds[j] != f || f == tmp) {
+			*slot = f;
+			free(fds);
+			return 0;
+		}
+	}
+	free(fds);
+	pr_err("pid %d: no free fd for the memory tracker: fds 3 to %ld are all open (its soft limit of open files is %lu)",
+	       dc->pid, (long)top - 1, (unsigned long)soft);
+	return -1;
+}
+
+/* The new tracker onto its slot (over the old one, which goes with it),
+ * close-on-exec so that an exec drops it. */
+static int place(struct dump_ctx *dc, int tmp, int slot)
+{
+	long r = slot;
+	if (tmp != slot && dump_inject(dc, &r, SYS_dup3, tmp, slot, O_CLOEXEC, 0) < 0)
+		return -1;
+	if (r != slot) {
+		errno = -r;
+		pr_perror("pid %d: can't put its memory tracker on fd %d", dc->pid, slot);
 		return -1;
 	}
+	if (tmp != slot && dump_inject(dc, &r, SYS_close, tmp, 0, 0, 0) < 0)
+		return -1;
+	if (dc->track_task_fd >= 0 && dc->track_task_fd != slot &&
+	    dump_inject(dc, &r, SYS_close, dc->track_task_fd, 0, 0, 0) < 0)
+		return -1;
 	return 0;
 }
 
 static bool trackable(const struct proc_vma *v, const VmaEntry *e)
 {
-	return !v->uffd_wp && !v->shared && !v->has_file && (v->prot & PROT_WRITE) &&
+	return !v->shared && !v->has_file && (v->prot & PROT_WRITE) &&
 	       (e->status & VMA_ANON_PRIVATE) && !(e->status & (VMA_AREA_VDSO | VMA_AREA_VVAR));
 }
 
-int track_start(struct dump_ctx *dc)
+/* Memory the program registered with a userfaultfd of its own stays its
+ * own (EBUSY): saved whole each time. */
+static void register_vmas(struct dump_ctx *dc)
 {
-	if (dc->track_task_fd < 0 && make_tracker(dc) < 0)
-		return -1;
-	if (dc->uffd < 0 && grab_tracker(dc) < 0) {
-		pr_perror("pid %d: can't take its memory tracker (fd %d)", dc->pid, dc->track_task_fd);
-		return -1;
-	}
 	for (size_t i = 0; i < dc->mm.n_vmas; i++) {
-		const struct proc_vma *v = &dc->vmas.v[i];
+		struct proc_vma *v = &dc->vmas.v[i];
 		if (!trackable(v, dc->mm.vmas[i]))
 			continue;
 		struct uffdio_register r = { .range = { v->start, v->end - v->start },
@@ -269,8 +566,62 @@ int track_start(struct dump_ctx *dc)
 			pr_debug("pid %d: %#lx-%#lx can't be tracked (%m): saved whole each time", dc->pid,
 				 (unsigned long)v->start, (unsigned long)v->end);
 		else
-			dc->vmas.v[i].uffd_wp = true;
+			v->uffd_wp = true;
 	}
+}
+
+/* The number an arming draws, never 0 (0: none). */
+static int draw_armed(uint64_t *armed)
+{
+	do {
+		if (getrandom(armed, sizeof(*armed), 0) != sizeof(*armed)) {
+			pr_perror("can't draw a random number to arm a memory tracker");
+			return -1;
+		}
+	} while (!*armed);
+	return 0;
+}
+
+/* A new tracker in the old one's place (a new inode: every record of the
+ * old one is stale from now on). The old one keeps our memory
+ * until the new one has its fd and its note (a dump failing before that
+ * leaves the task as it was); our copy of the old one goes last, so that
+ * the kernel lets it go while the task is still stopped. */
+static int replace(struct dump_ctx *dc)
+{
+	int tmp, ours, slot;
+	uint64_t ino, armed;
+	struct stat st;
+
+	if (draw_armed(&armed) < 0 || make_uffd(dc, &tmp, &ours) < 0)
+		return -1;
+	if (fstat(ours, &st) < 0 || pick_slot(dc, tmp, &slot) < 0 || registry_add(dc, st.st_ino, slot, armed) < 0) {
+		long r;
+		close(ours);
+		dump_inject(dc, &r, SYS_close, tmp, 0, 0, 0);
+		return -1;
+	}
+	ino = st.st_ino;
+	if (dc->uffd >= 0)
+		release_old(dc);
+	if (place(dc, tmp, slot) < 0) {
+		long r;
+		close(ours);
+		dump_inject(dc, &r, SYS_close, tmp, 0, 0, 0);
+		registry_del(ino);
+		return -1;
+	}
+	if (dc->track_task_fd >= 0)
+		dc->track_old_ino = dc->track_ino;	/* its note goes last: see track_free */
+	if (dc->uffd >= 0)
+		close(dc->uffd);
+	dc->uffd = ours;
+	dc->track_task_fd = slot;
+	dc->track_ino = ino;
+	dc->track_armed = armed;
+	dc->track_new = true;
+	register_vmas(dc);
+	pr_info("pid %d: memory tracker on fd %d (inode %lu)", dc->pid, slot, (unsigned long)ino);
 	return 0;
 }
 
@@ -349,31 +700,9 @@ int track_split(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *in_
 	return 0;
 }
 
-/* A new fd number for the tracker at each tracked dump, recorded in the
- * dump's TRACK_LIST: a later dump can tell whether its parent is the
- * last dump that protected the memory (else pages written between them
- * would be taken from a parent that has them old). Numbers only grow. */
-static int move_tracker(struct dump_ctx *dc)
-{
-	long fd, r;
-	if (dump_inject(dc, &fd, SYS_fcntl, dc->track_task_fd, F_DUPFD_CLOEXEC, dc->track_task_fd + 1, 0) < 0)
-		return -1;
-	if (fd < 0) {
-		errno = -fd;
-		pr_perror("pid %d: can't move its memory tracker", dc->pid);
-		return -1;
-	}
-	if (dump_inject(dc, &r, SYS_close, dc->track_task_fd, 0, 0, 0) < 0)
-		return -1;
-	dc->track_task_fd = fd;
-	return 0;
-}
-
 /* Runs may span several mappings: protect each part inside a tracked one. */
-int track_protect(struct dump_ctx *dc, const struct page_runs *pr)
+static int protect_runs(struct dump_ctx *dc, const struct page_runs *pr)
 {
-	if (dc->uffd < 0)
-		return 0;
 	for (size_t i = 0; i < pr->nr; i++)
 		for (int k = 0; k < dc->vmas.nr; k++) {
 			const struct proc_vma *v = &dc->vmas.v[k];
@@ -388,19 +717,74 @@ int track_protect(struct dump_ctx *dc, const struct page_runs *pr)
 				return -1;
 			}
 		}
-	return move_tracker(dc);
+	return 0;
 }
 
+/* The tracker the task has, noted by stasis, can be armed again where it
+ * is: pages the parent holds and the task did not write are still
+ * protected, and stay so. */
+static bool can_rearm(struct dump_ctx *dc)
+{
+	rlim_t top, soft;
+	return dc->track_task_fd >= 0 && dc->track_armed && fd_top(dc, &top, &soft) == 0 &&
+	       (rlim_t)dc->track_task_fd < top;
+}
+
+/* Arms it again: mappings made since are registered, and a new number is
+ * drawn and noted before any page is protected. A dump that fails after
+ * that leaves a number no dump records: every parent is then stale (the
+ * next dump saves everything), never wrongly the last. */
+static int rearm(struct dump_ctx *dc)
+{
+	uint64_t armed;
+	register_vmas(dc);
+	if (draw_armed(&armed) < 0 || registry_add(dc, dc->track_ino, dc->track_task_fd, armed) < 0)
+		return -1;
+	dc->track_armed = armed;
+	pr_info("pid %d: memory tracker on fd %d (inode %lu) armed again", dc->pid, dc->track_task_fd,
+		(unsigned long)dc->track_ino);
+	return 0;
+}
+
+/* A tracked dump arms the tracker and protects every page it saved; a new
+ * tracker (none yet, or one that can't stay: its note is lost, or the
+ * limit of open files went below its fd) also every page left to the
+ * parents. The next dump then saves what is written from now on. */
+int track_protect(struct dump_ctx *dc, const struct page_runs *saved, const struct page_runs *in_parent)
+{
+	if (!dc->o->track_mem && !dc->o->pre_dump)
+		return 0;
+	if (can_rearm(dc))
+		return rearm(dc) < 0 || protect_runs(dc, saved) < 0 ? -1 : 0;
+	if (replace(dc) < 0)
+		return -1;
+	return protect_runs(dc, saved) < 0 || protect_runs(dc, in_parent) < 0 ? -1 : 0;
+}
+
+/* A failed dump takes back the tracker it armed: no dump records its
+ * inode, so it could only cost the task an fd. The old one is gone; the
+ * next dump saves everything. */
 void track_undo(struct dump_ctx *dc)
 {
 	long r;
-	if (dc->track_new && dc->track_task_fd >= 0 && dc->seized)
+	if (dc->track_new && dc->track_task_fd >= 0 && dc->seized) {
 		dump_inject(dc, &r, SYS_close, dc->track_task_fd, 0, 0, 0);
+		registry_del(dc->track_ino);
+		dc->track_task_fd = -1;
+	}
 	dc->track_new = false;
 }
 
+/* Notes go once every process of the tree is done: until then, one
+ * processed later may hold a copy of a replaced tracker, known by its
+ * note. */
 void track_free(struct dump_ctx *dc)
 {
+	if (dc->track_old_ino)
+		registry_del(dc->track_old_ino);
+	if (dc->track_task_fd >= 0 || dc->track_old_ino)
+		registry_prune();
+	dc->track_old_ino = 0;
 	if (dc->uffd >= 0)
 		close(dc->uffd);
 	dc->uffd = -1;
@@ -412,7 +796,7 @@ void track_free(struct dump_ctx *dc)
 
 int track_write_list(struct dump_tree *tr)
 {
-	char buf[64];
+	char buf[96];
 	bool any = false;
 	for (int i = 0; i < tr->nr; i++)
 		any |= tr->t[i].track_task_fd >= 0;
@@ -424,9 +808,11 @@ int track_write_list(struct dump_tree *tr)
 		return -1;
 	}
 	for (int i = 0; i < tr->nr; i++) {
-		if (tr->t[i].track_task_fd < 0)
+		const struct dump_ctx *dc = &tr->t[i];
+		if (dc->track_task_fd < 0)
 			continue;
-		int n = snprintf(buf, sizeof(buf), "%d %d\n", tr->t[i].ns_pid, tr->t[i].track_task_fd);
+		int n = snprintf(buf, sizeof(buf), "%d %d %lu %lu\n", dc->ns_pid, dc->track_task_fd,
+				 (unsigned long)dc->track_ino, (unsigned long)dc->track_armed);
 		if (write(fd, buf, n) != n) {
 			pr_perror("can't write %s", TRACK_LIST);
 			close(fd);

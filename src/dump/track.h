@@ -6,32 +6,42 @@
 #include "dump/dump.h"
 #include "dump/pages.h"
 
-/* The file, next to the images, that lists each tracked process and the
- * fd of its tracker: "PID FD" lines. Not an image: crit has no schema. */
+/* The file, next to the images, that lists each tracked process and its
+ * tracker: "PID FD INODE ARMED" lines (PID as the tree sees it, ARMED the
+ * number the tracker's last arming drew). Not an image: crit has no
+ * schema. */
 #define TRACK_LIST "stasis-track"
 
-/* Parent dump's pages of one process, as address ranges. */
+/* Where stasis notes each tracker it made: one file per tracker, named by
+ * its inode, holding "PIDNS PID FD ARMED" (the inode of the pid namespace
+ * the dumper ran in, the pid there, the fd, the number its last arming
+ * drew). Notes of trackers that are gone are pruned by later dumps. */
+#define TRACK_RUN_DIR "/run/stasis"
+#define TRACK_REGISTRY TRACK_RUN_DIR "/trackers"
+
+/* Parent dump's pages of one process, as address ranges, and the
+ * tracker it recorded for the process: inode and arming (0: none). */
 struct parent_cover {
 	uint64_t (*r)[2];
 	size_t nr;
+	uint64_t tracker_ino, tracker_armed;
 };
 
-/* With a parent: finds the tracker left in the task and what the parent
- * holds (before the task is touched). */
+/* With a parent (parentfd >= 0): what the parent holds and which
+ * tracker it left (before the task is touched). */
 int track_adopt(struct dump_ctx *dc, int parentfd);
-/* Without a parent: a tracker an earlier stasis left in the task, so
- * that its fds are dumped without it. */
-int track_find(struct dump_ctx *dc);
-/* Injected: makes a tracker in the task if it has none (--track-mem) and
- * registers its private anonymous memory. */
-int track_start(struct dump_ctx *dc);
+/* Injected, every dump: finds the task's tracker by its inode, closes
+ * copies of trackers that fork gave it, and drops the parent's pages if
+ * the parent is not the dump that armed the tracker. */
+int track_prepare(struct dump_ctx *dc);
 /* Moves the runs the parent holds and the task did not write since into
  * *in_parent; the rest stay in *pr. */
 int track_split(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *in_parent);
-/* After the pages are saved: protect them again, so the next dump sees
- * only what is written from now on. */
-int track_protect(struct dump_ctx *dc, const struct page_runs *pr);
-/* A failed dump takes back a tracker it made; then frees our side. */
+/* After the pages are saved, if this dump tracks (pre-dump, --track-mem):
+ * arms the tracker (the task's, or a new one on its fd) and protects the
+ * pages, so the next dump sees only what is written from now on. */
+int track_protect(struct dump_ctx *dc, const struct page_runs *saved, const struct page_runs *in_parent);
+/* A failed dump takes back a tracker it armed; then frees our side. */
 void track_undo(struct dump_ctx *dc);
 void track_free(struct dump_ctx *dc);
 /* TRACK_LIST of the dump. */

@@ -56,7 +56,11 @@ test_predump_chain() {
 	last=$(pages_bytes "$T_WORK/img/3")
 	note "pages saved: pre-dump 1 $full bytes, dump $last bytes"
 	((full >= DIRTIER_MIB << 20)) || fail "the first pre-dump saved only $full bytes"
-	((last * 4 < full)) || fail "the dump saved $last bytes of $full: it did not use its parents"
+	# the log says whether the parents were used; the bytes only roughly
+	# (the program writes all the time, more of it on a loaded machine)
+	grep -q "KiB in the parent dump" "$T_LOG/dump.log" && ! grep -q "every page is saved" "$T_LOG/dump.log" ||
+		fail "the dump did not use its parents" "$T_LOG/dump.log"
+	((last * 2 < full)) || fail "the dump saved $last bytes of $full: it did not use its parents"
 	restore_and_check "$T_WORK/img/3" "$pid" "$exe"
 }
 

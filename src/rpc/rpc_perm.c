@@ -32,6 +32,8 @@ static bool may_ptrace_tree(pid_t pid, pid_t *denied)
 	char path[96];
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && (errno == ENOENT || errno == ESRCH))
+		return true;	/* gone since it was listed: it won't be dumped */
 	if (fd < 0) {
 		*denied = pid;
 		return false;

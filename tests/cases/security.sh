@@ -128,10 +128,22 @@ test_sec_opath_status_fd() {
 # 4. The target execs a setuid program between the first check and the
 # seize (at the pre-dump notification): what was seized is checked.
 test_sec_exec_at_predump() {
-	local rc img=$T_WORK/user/img
+	# setuid programs on a file system of our own (/tmp may be nosuid)
+	local suid=$T_WORK/suidfs
+	mkdir -p "$suid" && mount -t tmpfs -o size=16m,mode=755 stasis-suid "$suid" ||
+		{ fail "can't mount a file system for a setuid program"; return; }
+	exec_at_predump "$suid"
+	alive "$UPID" && kill -9 "$UPID" && wait_gone "$UPID"
+	umount -l "$suid"
+}
+
+exec_at_predump() {
+	local rc img=$T_WORK/user/img suid=$1
 	sec_setup || return
-	install -m 4755 "$(command -v sleep)" "$T_WORK/suid_sleep"
-	user_prog setuid sh -c ": setuid-marker; trap 'exec $T_WORK/suid_sleep 300' USR1; echo up; while :; do sleep 0.05; done" || return
+	install -m 4755 "$(command -v sleep)" "$suid/sleep"
+	install -m 4755 "$(command -v id)" "$suid/id"
+	[[ $(as_user "$suid/id" -u) == 0 ]] || { fail "a setuid root program does not run as root here"; return; }
+	user_prog setuid sh -c ": setuid-marker; trap 'exec $suid/sleep 300' USR1; echo up; while :; do sleep 0.05; done" || return
 	as_user mkdir "$img"
 	rc=$(attack exec exec-at-predump "$UPID" "$img")
 	grep -q "success=False errno=1 .*could not ptrace once seized" "$T_LOG/exec.out" ||
@@ -201,21 +213,22 @@ test_sec_unreadable_images() {
 	! alive "$UPID" || fail "pid $UPID was restored from images the user can't read"
 }
 
-# A tree of the user's, dumped and restored through the service: its
-# processes read their images through the one broker at the same time.
+# A tree of the user's (a shell and six children), dumped and restored
+# through the service: its processes read their images through the one
+# broker at the same time.
 test_sec_user_tree() {
 	local rc img=$T_WORK/user/img before after
 	sec_setup || return
-	user_prog tree sh -c ": tree-marker; for i in 1 2 3 4 5 6; do (while :; do sleep 0.05; done) & done; while :; do echo x; sleep 0.05; done" || return
-	wait_until "$TMO" eval '(($(pgrep -s "$UPID" -x sh | wc -l) == 7))' || { fail "the tree did not start"; return; }
-	before=$(pgrep -s "$UPID" -x sh | sort -n | tr '\n' ' ')
+	user_prog tree sh -c ": tree-marker; for i in 1 2 3 4 5 6; do sleep 1000 & done; while :; do echo x; sleep 0.05; done" || return
+	wait_until "$TMO" eval '(($(pgrep -s "$UPID" -f "^sleep 1000" | wc -l) == 6))' || { fail "the tree did not start"; return; }
+	before=$(pgrep -s "$UPID" -f "^sleep 1000" | sort -n | tr '\n' ' ')
 	as_user mkdir "$img"
 	rc=$(attack dump dump "$UPID" "$img")
 	grep -q "success=True" "$T_LOG/dump.out" || { fail "the user's dump failed: $(cat "$T_LOG/dump.out")"; return; }
 	wait_gone "$UPID" || { fail "the tree survived its dump"; return; }
 	rc=$(rpc_user urestore --sk "$SVC_SOCK" restore "$img")
 	[[ $rc == 0 ]] || { fail "the user could not restore its tree: $(cat "$T_LOG/urestore.out")" "$img/restore.log"; return; }
-	after=$(pgrep -s "$UPID" -x sh | sort -n | tr '\n' ' ')
+	after=$(pgrep -s "$UPID" -f "^sleep 1000" | sort -n | tr '\n' ' ')
 	[[ $after == "$before" ]] || fail "the tree came back as '$after', not '$before'"
 }
 

@@ -16,11 +16,12 @@ rpc_run() {
 	echo $?
 }
 RPC_AS=()
-RPC_PRE=()	# rpc_user: a command to run runuser under (prlimit ...)
+RPC_PRE=()	# rpc_user: a command runuser runs the client under (prlimit ...):
+		# after runuser, whose PAM session may set limits of its own
 
 rpc_user() {
 	# a copy the user can read (the checkout may be under root's 0700 home)
-	local RPC_AS=("${RPC_PRE[@]}" runuser -u "$RPC_USER" --) RPC_DRIVE=$T_WORK/rpc_drive.py
+	local RPC_AS=(runuser -u "$RPC_USER" -- "${RPC_PRE[@]}") RPC_DRIVE=$T_WORK/rpc_drive.py
 	install -m 644 "$ROOT/tests/py/rpc_drive.py" "$RPC_DRIVE"
 	rpc_run "$@"
 }

@@ -252,8 +252,8 @@ run_test seccomp.strict.restore test_seccomp_strict
 run_test seccomp.strict.leave_running test_seccomp_strict_leave_running
 run_test seccomp.filter.restore_twice test_seccomp_filter
 run_test seccomp.filter.leave_running test_seccomp_filter_leave_running
-run_test seccomp.threads.mixed test_seccomp_threads mixed "T0 filter 0;T1 strict -;T2 filter 1;filter 0 9 - 0;filter 1 9 2 0;filter 2 7 - 0"
-run_test seccomp.threads.tsync test_seccomp_threads tsync "T0 filter 0;T1 disabled -;T2 disabled -;filter 0 9 - 1"
+run_test seccomp.threads.mixed test_seccomp_threads mixed "T0 filter 0;T1 strict -;T2 filter 1;filter 0 11 - 0;filter 1 11 2 0;filter 2 7 - 0"
+run_test seccomp.threads.tsync test_seccomp_threads tsync "T0 filter 0;T1 disabled -;T2 disabled -;filter 0 11 - 1"
 run_test seccomp.failed_dump.strict test_seccomp_failed_dump_strict
 run_test seccomp.failed_dump.filter test_seccomp_failed_dump_filter
 run_test seccomp.refused.no_sys_admin test_seccomp_no_sys_admin

@@ -2,8 +2,9 @@
  * seccomp_threads: threads with seccomp states of their own.
  *
  * `mixed`:  thread S went into strict mode before anything else; then the
- *           main thread installed filter 1 (getppid -> EPERM, getitimer
- *           -> kill) under no_new_privs, and created thread A, which
+ *           main thread installed filter 1 (getppid -> EPERM; getitimer
+ *           and munmap, which restore injects last, kill) under
+ *           no_new_privs, and created thread A, which
  *           inherited it and added filter 2 (getppid -> EACCES). Three
  *           chains: main [1], A [1, 2], S strict.
  * `tsync`:  two threads, then the main thread installed filter 1 with
@@ -39,6 +40,7 @@ static int tsync;
 
 static const struct rule rule1[] = {
 	{ SYS_getitimer, SECCOMP_RET_KILL_PROCESS },
+	{ SYS_munmap, SECCOMP_RET_KILL_PROCESS },
 	{ SYS_getppid, SECCOMP_RET_ERRNO | EPERM },
 };
 static const struct rule rule2[] = { { SYS_getppid, SECCOMP_RET_ERRNO | EACCES } };
@@ -101,7 +103,7 @@ static void check(void)
 static void setup_mixed(void)
 {
 	start(&w[0], "strict thread S", 1);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || install_rules(rule1, 2, 0) < 0)
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || install_rules(rule1, 3, 0) < 0)
 		die("first filter");
 	w[1].errno_want = EACCES;
 	start(&w[1], "thread A", 0);
@@ -115,7 +117,7 @@ static void setup_tsync(void)
 	start(&w[1], "thread 2", 0);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die("no_new_privs");
-	long r = install_rules(rule1, 2, SECCOMP_FILTER_FLAG_TSYNC);
+	long r = install_rules(rule1, 3, SECCOMP_FILTER_FLAG_TSYNC);
 	if (r != 0)
 		die("first filter with TSYNC");
 	for (int i = 0; i < 2; i++) {

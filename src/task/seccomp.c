@@ -478,8 +478,16 @@ static int install_filter(struct rst_ctx *rc, const SeccompFilter *f, uint32_t f
 	if (rst_scratch_write(rc, SCR_FPROG, &prog, sizeof(prog)) < 0 ||
 	    rst_scratch_write(rc, SCR_INSNS, f->filter.data, f->filter.len) < 0)
 		return -1;
-	return rst_inject(rc, "seccomp filter", &ret, SYS_seccomp, SECCOMP_SET_MODE_FILTER, f->flags | flags,
-			  rc->scratch + SCR_FPROG, 0, 0, 0);
+	if (rst_inject(rc, "seccomp filter", &ret, SYS_seccomp, SECCOMP_SET_MODE_FILTER, f->flags | flags,
+		       rc->scratch + SCR_FPROG, 0, 0, 0) < 0)
+		return -1;
+	/* a TSYNC install that a thread can't follow names that thread */
+	if (ret > 0) {
+		pr_err("pid %d: thread %ld can't take the seccomp filter its thread %d installs with TSYNC",
+		       rc->pid, ret, rc->cur->pid);
+		return -1;
+	}
+	return 0;
 }
 
 static int install_mode(struct rst_ctx *rc, const struct sc_plan *p)

@@ -248,6 +248,29 @@ test_seccomp_user_notif() {
 	[[ $CHILD_RC == 159 ]] || fail "getitimer after the refused dump: exit $CHILD_RC, expected 159 (SIGSYS)"
 }
 
+# A seccomp.img whose chain loops (filter 1 links back to filter 0): the
+# restore must say so and leave no process, not hang.
+test_seccomp_corrupt_chain() {
+	local pid rc
+	start_prog filter "$BIN/seccomp_filter"
+	pid=$PROG_PID
+	wait_ready filter "$pid" || return
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	"$PYTHON" -c '
+import sys, pycriu
+path = sys.argv[1] + "/seccomp.img"
+img = pycriu.images.load(open(path, "rb"))
+img["entries"][0]["seccomp_filters"][1]["prev"] = 0
+pycriu.images.dump(img, open(path, "wb"))' "$T_WORK/img" 2>> "$T_LOG/runner.log" ||
+		{ fail "can't rewrite seccomp.img with pycriu"; return; }
+	rc=$(stasis restore restore -D "$T_WORK/img" -d)
+	[[ $rc != 0 && $rc != 124 && $rc != 137 ]] || { fail "restore of a looping chain exited $(rc_text "$rc")"; return; }
+	grep -q "the filter chain of thread $pid (pid $pid) loops" "$T_LOG/restore.stderr" ||
+		fail "message: $(error_message restore)"
+	wait_gone "$pid" || fail "pid $pid is alive after the failed restore"
+}
+
 run_test seccomp.strict.restore test_seccomp_strict
 run_test seccomp.strict.leave_running test_seccomp_strict_leave_running
 run_test seccomp.filter.restore_twice test_seccomp_filter
@@ -258,3 +281,4 @@ run_test seccomp.failed_dump.strict test_seccomp_failed_dump_strict
 run_test seccomp.failed_dump.filter test_seccomp_failed_dump_filter
 run_test seccomp.refused.no_sys_admin test_seccomp_no_sys_admin
 run_test seccomp.refused.user_notif test_seccomp_user_notif
+run_test seccomp.corrupt_chain test_seccomp_corrupt_chain

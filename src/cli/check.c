@@ -51,6 +51,20 @@ static bool has_ptrace_seize(void)
 	return ok;
 }
 
+/* Seccomp'd tasks: our injected calls must bypass their seccomp (needs
+ * CAP_SYS_ADMIN and a kernel with CONFIG_CHECKPOINT_RESTORE). */
+static bool has_suspend_seccomp(void)
+{
+	pid_t pid = stopped_child();
+	int status;
+	bool ok = pid > 0 && ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_SUSPEND_SECCOMP) == 0;
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, __WALL);
+	}
+	return ok;
+}
+
 static bool has_rseq_config(void)
 {
 	pid_t pid = stopped_child();
@@ -150,6 +164,7 @@ int stasis_check(FILE *out)
 		{ "userfaultfd write-protect async", stasis_has_mem_track, false, "dirty tracking for pre-dump" },
 		{ "time namespaces", has_time_ns, false, "monotonic clocks across machines" },
 		{ "pidfd_getfd", has_pidfd_getfd, false, "take fds from tasks" },
+		{ "ptrace suspend seccomp", has_suspend_seccomp, false, "dump and restore seccomp'd tasks" },
 	};
 	bool missing_required = false;
 

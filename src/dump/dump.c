@@ -23,6 +23,7 @@
 #include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
 #include "dump/track.h"
+#include "task/seccomp.h"
 #include "util/action.h"
 #include "util/fsop.h"
 #include "util/log.h"
@@ -302,7 +303,7 @@ static int write_tree_images(struct dump_tree *tr)
 	if (tr->o->pre_dump)
 		return 0;
 	return files_write(&tr->files, tr->dirfd) < 0 || locks_write(&tr->files, tr->dirfd) < 0 ||
-	       write_inventory(tr) < 0 ? -1 : 0;
+	       seccomp_dump_write(tr) < 0 || write_inventory(tr) < 0 ? -1 : 0;
 }
 
 int stasis_dump(const struct opts *o)
@@ -323,8 +324,11 @@ int stasis_dump(const struct opts *o)
 		pr_perror("can't remove the old inventory.img of %s", o->images_dir);
 		goto out;
 	}
-	/* A failing pre-dump script stops the dump before the tree is touched. */
-	if (open_parent(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0 || tree_seize(&tr, o->pid) < 0)
+	/* A failing pre-dump script stops the dump before the tree is touched.
+	 * Seccomp is looked at before anything is injected into any task:
+	 * suspended for our calls, or the dump refused right there. */
+	if (open_parent(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0 || tree_seize(&tr, o->pid) < 0 ||
+	    seccomp_dump_collect(&tr) < 0)
 		goto out;
 	if (check_seized(&tr) < 0)
 		goto out;
@@ -364,6 +368,7 @@ out:
 	}
 	for (int i = 0; i < tr.nr; i++) {
 		track_free(&tr.t[i]);
+		seccomp_dump_free(&tr.t[i]);
 		proc_vmas_free(&tr.t[i].vmas);
 		free(tr.t[i].th);
 		free(tr.t[i].ns_tid);

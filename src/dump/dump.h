@@ -52,6 +52,7 @@ struct dump_ctx {
 	int uffd;
 	bool track_new;
 	struct parent_cover *cover;
+	struct seccomp_task *seccomp;	/* task/seccomp.c: every thread's mode and filters */
 	struct proc_stat stat;
 	struct proc_status status;
 	struct proc_vmas vmas;

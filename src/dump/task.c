@@ -18,6 +18,7 @@
 #include "image/magic.h"
 #include "image/regs_x86.h"
 #include "image/task_state.h"
+#include "task/seccomp.h"
 #include "util/compat.h"
 #include "util/log.h"
 
@@ -312,12 +313,6 @@ static int dump_thread_misc(struct dump_ctx *dc, ThreadCoreEntry *th)
 	}
 	th->has_blk_sigset = 1;
 	th->blk_sigset = dc->cur->sigmask;
-	th->has_seccomp_mode = 1;
-	th->seccomp_mode = dc->status.seccomp;
-	if (dc->status.seccomp) {
-		pr_err("pid %d: uses seccomp, which stasis can't dump yet", dc->pid);
-		return -1;
-	}
 	if (peek_signals(dc->cur->pid, false, &th->signals_p) < 0)
 		return -1;
 	return queue_caught_signal(dc, th->signals_p);
@@ -456,6 +451,7 @@ static int dump_thread_core(struct dump_ctx *dc, int idx)
 	if (dump_thread_info(dc, &core) < 0 || dump_creds(dc, th) < 0 || dump_sas(dc, th) < 0 ||
 	    dump_rseq(dc, th) < 0 || dump_thread_misc(dc, th) < 0 || thread_comm(dc, &th->comm) < 0)
 		goto out;
+	seccomp_dump_thread(dc, idx, th);	/* after the creds: it sets their no_new_privs */
 	snprintf(name, sizeof(name), "core-%d.img", dc->ns_tid[idx]);
 	ret = img_store_one(dc->dirfd, name, CORE_MAGIC, &core.base);
 out:

@@ -24,6 +24,7 @@
 #define FIFO_DATA_MAGIC    0x59333054
 #define MEMFD_INODE_MAGIC  0x48453499
 #define SK_QUEUES_MAGIC    0x56264026
+#define SECCOMP_MAGIC      0x64413049
 
 /* Version of the image set, as CRIU's CRTOOLS_IMAGES_V1_1. */
 #define IMG_VERSION 2

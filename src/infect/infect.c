@@ -149,6 +149,14 @@ detach:
 	return -1;
 }
 
+int infect_set_options(struct victim *v, unsigned long options)
+{
+	if (ptrace(PTRACE_SETOPTIONS, v->pid, NULL, options) < 0)
+		return -1;
+	v->options = options;
+	return 0;
+}
+
 int infect_unstop(struct victim *th, int nr, pid_t pid)
 {
 	kill(pid, SIGCONT);

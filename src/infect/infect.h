@@ -31,11 +31,16 @@ struct victim {
 	 * back, in an interrupt stop (infect_park): if stasis dies, the task
 	 * runs on unharmed. Costs a round trip per call; dump uses it. */
 	bool careful;
+	unsigned long options;		/* PTRACE_O_* set by infect_set_options */
 };
 
 /* PTRACE_SEIZE + PTRACE_INTERRUPT and wait for the stop. On failure the
  * task is left untouched (detached). */
 int infect_seize(struct victim *v, pid_t pid);
+/* Sets the task's ptrace options to `options` (the whole set: add to
+ * v->options to keep what is there). -1 with errno, not reported: the
+ * caller knows what the option was for. */
+int infect_set_options(struct victim *v, unsigned long options);
 /* A process in group stop (SIGSTOP & co.) can't run injected syscalls:
  * wake it with SIGCONT into plain interrupt stops (the caller stops it
  * again when it lets go). */

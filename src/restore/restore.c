@@ -32,6 +32,7 @@
 #include "inventory.pb-c.h"
 #include "restore/restore.h"
 #include "restore/rst.h"
+#include "task/seccomp.h"
 #include "files/locks.h"
 #include "util/compat.h"
 #include "image/task_state.h"
@@ -254,7 +255,7 @@ static int load_images(struct rst_tree *tr)
 		pr_err("the root of the tree (pid %d) is a zombie", tr->t[0].pid);
 		return -1;
 	}
-	if (files_load(&tr->files, tr->dirfd) < 0)
+	if (files_load(&tr->files, tr->dirfd) < 0 || seccomp_restore_load(tr) < 0)
 		return -1;
 	return locks_load(&tr->files, tr->dirfd);
 }
@@ -469,6 +470,7 @@ void rst_unload_images(struct rst_tree *tr)
 	for (int i = 0; i < tr->nr; i++)
 		unload_task(&tr->t[i]);
 	free(tr->t);
+	seccomp_restore_unload(tr);
 	locks_unload(&tr->files);
 	files_unload(&tr->files);
 }

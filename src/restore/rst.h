@@ -10,6 +10,7 @@
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
+#include "seccomp.pb-c.h"
 
 /* How long restore waits for a pid still held by a dying process. */
 #define PID_FREE_WAIT_MS 5000
@@ -49,6 +50,7 @@ struct rst_ctx {
 	struct victim *cur;	/* where syscalls are injected */
 	uint64_t scratch;
 	struct parent_level *parent_pages;	/* parent.c: the parent dumps' pages */
+	const SeccompEntry *seccomp;	/* the tree's seccomp.img, or NULL */
 };
 
 /* A stand-in for a process group leader that had exited: it takes the
@@ -74,6 +76,7 @@ struct rst_tree {
 	int pool_base;		/* see tree.c: one fd per files.img entry */
 	struct rst_helper *helpers;
 	int nr_helpers;
+	SeccompEntry *seccomp;	/* seccomp.img (task/seccomp.c), or NULL */
 };
 
 /* restore/restore.c: loads and checks every image of the dump in

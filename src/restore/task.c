@@ -18,6 +18,7 @@
 #include "image/regs_x86.h"
 #include "image/task_state.h"
 #include "restore/rst.h"
+#include "task/seccomp.h"
 #include "util/compat.h"
 #include "util/log.h"
 
@@ -300,6 +301,10 @@ int rst_thread_state(struct rst_ctx *rc, int idx)
 	if ((idx == 0 || pdeath) &&
 	    inject_ok(rc, "parent death signal", SYS_prctl, PR_SET_PDEATHSIG, pdeath, 0, 0) < 0)
 		return -1;
+	/* Seccomp before the creds: a filter's install may need root or
+	 * no_new_privs; our calls after it are not filtered (suspended). */
+	if (seccomp_restore_thread(rc, idx) < 0)
+		return -1;
 	if (creds_are_ours(th->creds))
 		return 0;
 	if (rst_creds(rc, th->creds) < 0)
@@ -383,7 +388,7 @@ int rst_threads_create(struct rst_ctx *rc)
 {
 	if (rc->nr_th < 2)
 		return 0;
-	if (ptrace(PTRACE_SETOPTIONS, rc->th[0].pid, 0, PTRACE_O_TRACECLONE) < 0) {
+	if (infect_set_options(&rc->th[0], rc->th[0].options | PTRACE_O_TRACECLONE) < 0) {
 		pr_perror("pid %d: can't trace its thread creation", rc->pid);
 		return -1;
 	}

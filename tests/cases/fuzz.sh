@@ -3,7 +3,8 @@
 # with ASan/UBSan/LSan. Seeds are made here: requests packed by
 # gen_rpc_seeds, and a real dump of build/tests/fuzz (which must restore
 # and PASS, so the seed is known good), a dump of it as uid 1000, a
-# --shell-job dump of it (ttys), and fuzz/regressions.py's inputs for the
+# --shell-job dump of it (ttys), a dump of seccomp_threads (seccomp.img),
+# and fuzz/regressions.py's inputs for the
 # bugs found so far. A crash, leak, sanitizer report, hang (-timeout), fd
 # left open, or an allocation of 32 MiB or more (-malloc_limit_mb) fails
 # the test and leaves the reproducer in the test's log directory. No
@@ -69,6 +70,18 @@ uid1000_seed() {
 	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img1000" "$T_WORK/image_seeds/tree_uid1000" >> "$T_LOG/runner.log"
 }
 
+# Threads with seccomp filters and strict mode (seccomp.img and the
+# thread cores' seccomp fields; tests/cases/seccomp.sh restores the like).
+seccomp_seed() {
+	local pid
+	start_prog seccompseed "$BIN/seccomp_threads" mixed
+	pid=$PROG_PID
+	wait_ready seccompseed "$pid" || return 1
+	dump dumpseccomp "$pid" "$T_WORK/img_seccomp" || return 1
+	[[ -s $T_WORK/img_seccomp/seccomp.img ]] || { fail "the seccomp seed has no seccomp.img"; return 1; }
+	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_seccomp" "$T_WORK/image_seeds/seccomp" >> "$T_LOG/runner.log"
+}
+
 # An image that is a FIFO (a non-root RPC client chooses the directory)
 # must fail the restore at once, not hang it.
 fifo_image_refused() {
@@ -110,6 +123,7 @@ test_fuzz() {
 	fifo_image_refused "$pid" || return
 	uid1000_seed || return
 	shell_job_seed || return
+	seccomp_seed || return
 	"$PYTHON" "$ROOT/fuzz/regressions.py" "$T_WORK/img" "$T_WORK/image_seeds" >> "$T_LOG/runner.log" ||
 		{ fail "regressions.py failed"; return; }
 

@@ -1,0 +1,528 @@
+/* Seccomp, dump and restore side (see seccomp.h for when each runs).
+ *
+ * The kernel numbers a thread's filters from 0, the one installed first,
+ * and ptrace reads them one by one (PTRACE_SECCOMP_GET_FILTER) with their
+ * flags (PTRACE_SECCOMP_GET_METADATA). Filters are evaluated all together,
+ * and among equal actions the one installed last gives its data (the errno
+ * of SECCOMP_RET_ERRNO, say): order matters, and restore installs them
+ * first to last.
+ *
+ * Threads that inherited one chain share the kernel's filter objects;
+ * ptrace can't tell that from identical copies, and a later TSYNC install
+ * by the program works only if the objects are shared. As CRIU does, when
+ * every thread of a process has the same chain, the main thread's filters
+ * are marked SECCOMP_FILTER_FLAG_TSYNC and the other threads are written
+ * without a mode of their own: one install gives the chain to them all.
+ * Other chains are restored per thread, as copies. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#include "dump/dump.h"
+#include "image/img.h"
+#include "image/magic.h"
+#include "restore/rst.h"
+#include "task/seccomp.h"
+#include "util/log.h"
+#include "seccomp.pb-c.h"
+
+/* What restore may install a filter with: TSYNC, LOG, SPEC_ALLOW. A new
+ * listener fd, or anything newer, is not something an image can ask for. */
+#define FLAGS_RESTORABLE (SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_LOG | \
+			  SECCOMP_FILTER_FLAG_SPEC_ALLOW)
+
+static const char *mode_name(int mode)
+{
+	return mode == SECCOMP_MODE_STRICT ? "seccomp strict mode" : "a seccomp filter";
+}
+
+/* ---- dump ---- */
+
+struct sc_filter {
+	struct sock_filter *insns;
+	uint32_t nr_insns;
+	uint32_t flags;
+};
+
+struct sc_thread {
+	int mode;			/* SECCOMP_MODE_* */
+	bool nnp;			/* no_new_privs: per thread, like the mode */
+	struct sc_filter *f;		/* installed first .. installed last */
+	int nr;
+	bool in_image;			/* its chain has entries of its own in seccomp.img */
+	uint32_t first;			/* seccomp.img index of f[0] */
+};
+
+struct seccomp_task {
+	struct sc_thread *th;		/* as dc->th */
+	int nr_th;
+};
+
+/* Seccomp and NoNewPrivs of one thread from /proc/PID/task/TID/status
+ * (a kernel without seccomp has no Seccomp line: mode 0). */
+static int read_thread_status(const struct dump_ctx *dc, int idx, struct sc_thread *t)
+{
+	char name[64], buf[8192];
+	const char *s;
+
+	snprintf(name, sizeof(name), "task/%d/status", dc->th[idx].pid);
+	if (proc_read_file(dc->pid, name, buf, sizeof(buf)) <= 0) {
+		pr_perror("pid %d: can't read /proc/%d/%s", dc->pid, dc->pid, name);
+		return -1;
+	}
+	t->mode = (s = strstr(buf, "\nSeccomp:")) ? atoi(s + 9) : 0;
+	t->nnp = (s = strstr(buf, "\nNoNewPrivs:")) && atoi(s + 12);
+	return 0;
+}
+
+/* While every thread is stopped: each thread's mode can change no more
+ * (a TSYNC install would need a running thread of the process). */
+static int read_modes(const struct dump_ctx *dc, struct seccomp_task *sc, bool *any)
+{
+	*any = false;
+	for (int i = 0; i < sc->nr_th; i++) {
+		struct sc_thread *t = &sc->th[i];
+		/* the main thread's status was read once all were stopped */
+		if (i == 0) {
+			t->mode = dc->status.seccomp;
+			t->nnp = dc->status.no_new_privs;
+		} else if (read_thread_status(dc, i, t) < 0) {
+			return -1;
+		}
+		if (t->mode != SECCOMP_MODE_DISABLED && t->mode != SECCOMP_MODE_STRICT &&
+		    t->mode != SECCOMP_MODE_FILTER) {
+			pr_err("pid %d: thread %d is in seccomp mode %d, which stasis does not know",
+			       dc->pid, dc->th[i].pid, t->mode);
+			return -1;
+		}
+		*any |= t->mode != SECCOMP_MODE_DISABLED;
+	}
+	return 0;
+}
+
+/* Our injected calls must not meet the task's seccomp: suspended on every
+ * thread (a call may go to any of them). */
+static int suspend_threads(struct victim *th, int nr, pid_t pid, int mode, const char *doing)
+{
+	for (int i = 0; i < nr; i++)
+		if (!(th[i].options & PTRACE_O_SUSPEND_SECCOMP) &&
+		    infect_set_options(&th[i], th[i].options | PTRACE_O_SUSPEND_SECCOMP) < 0) {
+			pr_err("pid %d uses %s, which stasis can %s only with CAP_SYS_ADMIN: the calls it injects "
+			       "must bypass seccomp (PTRACE_O_SUSPEND_SECCOMP on thread %d: %s)",
+			       pid, mode_name(mode), doing, th[i].pid, strerror(errno));
+			return -1;
+		}
+	return 0;
+}
+
+/* A filter that passes syscalls to a supervisor (SECCOMP_RET_USER_NOTIF)
+ * works only with the supervisor's listener fd, which is not the task's
+ * and which a filter installed again can't have. */
+static bool asks_supervisor(const struct sc_filter *f)
+{
+	for (uint32_t i = 0; i < f->nr_insns; i++) {
+		const struct sock_filter *in = &f->insns[i];
+		if (BPF_CLASS(in->code) == BPF_RET && BPF_RVAL(in->code) == BPF_K &&
+		    (in->k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF)
+			return true;
+	}
+	return false;
+}
+
+/* Filter number i of the thread (0: installed first), with its flags;
+ * 1 past the last one. */
+static int copy_filter(pid_t pid, pid_t tid, unsigned long i, struct sc_filter *f)
+{
+	struct __ptrace_seccomp_metadata md = { .filter_off = i };
+	long n = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, i, NULL);	/* its length */
+
+	if (n < 0 && errno == ENOENT && i > 0)
+		return 1;
+	if (n <= 0 || n > BPF_MAXINSNS) {
+		if (n >= 0)
+			errno = EINVAL;
+		pr_perror("pid %d: can't read seccomp filter %lu of thread %d", pid, i, tid);
+		return -1;
+	}
+	f->insns = calloc(n, sizeof(*f->insns));
+	if (!f->insns) {
+		pr_err("pid %d: out of memory for its seccomp filters", pid);
+		return -1;
+	}
+	f->nr_insns = n;
+	if (ptrace(PTRACE_SECCOMP_GET_FILTER, tid, i, f->insns) != n ||
+	    ptrace(PTRACE_SECCOMP_GET_METADATA, tid, sizeof(md), &md) < 0) {
+		pr_perror("pid %d: can't read seccomp filter %lu of thread %d", pid, i, tid);
+		return -1;
+	}
+	f->flags = md.flags;
+	return 0;
+}
+
+static int copy_chain(const struct dump_ctx *dc, int idx, struct sc_thread *t)
+{
+	pid_t tid = dc->th[idx].pid;
+
+	for (unsigned long i = 0;; i++) {
+		struct sc_filter *n = realloc(t->f, (t->nr + 1) * sizeof(*n));
+		if (!n) {
+			pr_err("pid %d: out of memory for its seccomp filters", dc->pid);
+			return -1;
+		}
+		t->f = n;
+		memset(&t->f[t->nr], 0, sizeof(*n));
+		int r = copy_filter(dc->pid, tid, i, &t->f[t->nr]);
+		if (r)
+			return r < 0 ? -1 : 0;
+		if (asks_supervisor(&t->f[t->nr++])) {
+			pr_err("pid %d: seccomp filter %lu of thread %d passes syscalls to a supervisor "
+			       "(SECCOMP_RET_USER_NOTIF), which stasis can't dump", dc->pid, i, tid);
+			return -1;
+		}
+	}
+}
+
+static bool same_chain(const struct sc_thread *a, const struct sc_thread *b)
+{
+	if (a->mode != SECCOMP_MODE_FILTER || b->mode != SECCOMP_MODE_FILTER || a->nr != b->nr)
+		return false;
+	for (int i = 0; i < a->nr; i++)
+		if (a->f[i].nr_insns != b->f[i].nr_insns || a->f[i].flags != b->f[i].flags ||
+		    memcmp(a->f[i].insns, b->f[i].insns, a->f[i].nr_insns * sizeof(struct sock_filter)))
+			return false;
+	return true;
+}
+
+/* One chain for the whole process: the main thread installs it with
+ * TSYNC, the others get it from there (see the top of this file). */
+static void share_by_tsync(struct seccomp_task *sc)
+{
+	if (sc->nr_th < 2)
+		return;
+	for (int i = 1; i < sc->nr_th; i++)
+		if (!same_chain(&sc->th[0], &sc->th[i]))
+			return;
+	for (int i = 0; i < sc->th[0].nr; i++)
+		sc->th[0].f[i].flags |= SECCOMP_FILTER_FLAG_TSYNC;
+	for (int i = 1; i < sc->nr_th; i++)
+		sc->th[i].in_image = false;
+}
+
+static int collect_task(struct dump_ctx *dc)
+{
+	struct seccomp_task *sc = calloc(1, sizeof(*sc));
+	bool any;
+
+	if (!sc || !(sc->th = calloc(dc->nr_th, sizeof(*sc->th)))) {
+		free(sc);
+		pr_err("pid %d: out of memory", dc->pid);
+		return -1;
+	}
+	sc->nr_th = dc->nr_th;
+	dc->seccomp = sc;
+	if (read_modes(dc, sc, &any) < 0)
+		return -1;
+	if (!any)
+		return 0;
+	int mode = SECCOMP_MODE_DISABLED;
+	for (int i = 0; i < sc->nr_th; i++)
+		if (sc->th[i].mode > mode)
+			mode = sc->th[i].mode;
+	if (suspend_threads(dc->th, dc->nr_th, dc->pid, mode, "dump") < 0)
+		return -1;
+	for (int i = 0; i < sc->nr_th; i++) {
+		sc->th[i].in_image = sc->th[i].mode == SECCOMP_MODE_FILTER;
+		if (sc->th[i].in_image && copy_chain(dc, i, &sc->th[i]) < 0)
+			return -1;
+	}
+	share_by_tsync(sc);
+	pr_info("pid %d uses %s: suspended for the dump", dc->pid, mode_name(mode));
+	return 0;
+}
+
+/* seccomp.img order: process by process, thread by thread, each chain
+ * from its first filter to its last. Dump and write walk it alike. */
+static uint32_t number_chains(struct dump_tree *tr)
+{
+	uint32_t next = 0;
+	for (int i = 0; i < tr->nr; i++) {
+		struct seccomp_task *sc = tr->t[i].seccomp;
+		for (int t = 0; sc && t < sc->nr_th; t++)
+			if (sc->th[t].in_image) {
+				sc->th[t].first = next;
+				next += sc->th[t].nr;
+			}
+	}
+	return next;
+}
+
+int seccomp_dump_collect(struct dump_tree *tr)
+{
+	for (int i = 0; i < tr->nr; i++)
+		if (!tr->t[i].zombie && collect_task(&tr->t[i]) < 0)
+			return -1;
+	number_chains(tr);
+	return 0;
+}
+
+void seccomp_dump_thread(const struct dump_ctx *dc, int idx, ThreadCoreEntry *th)
+{
+	const struct sc_thread *t = dc->seccomp ? &dc->seccomp->th[idx] : NULL;
+
+	if (!t)
+		return;
+	/* a thread whose chain comes with the main thread's TSYNC has, in
+	 * the image, no mode of its own (CRIU reads it so too) */
+	th->has_seccomp_mode = 1;
+	th->seccomp_mode = t->mode == SECCOMP_MODE_FILTER && !t->in_image ? SECCOMP_MODE_DISABLED : t->mode;
+	if (t->in_image) {
+		th->has_seccomp_filter = 1;
+		th->seccomp_filter = t->first;
+	}
+	if (th->creds) {
+		th->creds->has_no_new_privs = 1;
+		th->creds->no_new_privs = t->nnp;
+	}
+}
+
+int seccomp_dump_write(struct dump_tree *tr)
+{
+	SeccompEntry se = SECCOMP_ENTRY__INIT;
+	uint32_t nr = number_chains(tr), k = 0;
+	int ret = -1;
+
+	if (!nr)
+		return 0;
+	SeccompFilter *f = calloc(nr, sizeof(*f));
+	se.seccomp_filters = calloc(nr, sizeof(*se.seccomp_filters));
+	if (!f || !se.seccomp_filters) {
+		pr_err("out of memory writing seccomp.img");
+		goto out;
+	}
+	se.n_seccomp_filters = nr;
+	for (int i = 0; i < tr->nr; i++) {
+		const struct seccomp_task *sc = tr->t[i].seccomp;
+		for (int t = 0; sc && t < sc->nr_th; t++) {
+			const struct sc_thread *th = &sc->th[t];
+			for (int j = 0; th->in_image && j < th->nr; j++, k++) {
+				seccomp_filter__init(&f[k]);
+				f[k].filter.data = (uint8_t *)th->f[j].insns;
+				f[k].filter.len = th->f[j].nr_insns * sizeof(struct sock_filter);
+				f[k].has_flags = 1;
+				f[k].flags = th->f[j].flags;
+				f[k].has_prev = j + 1 < th->nr;	/* the next one installed */
+				f[k].prev = k + 1;
+				se.seccomp_filters[k] = &f[k];
+			}
+		}
+	}
+	ret = img_store_one(tr->dirfd, "seccomp.img", SECCOMP_MAGIC, &se.base);
+out:
+	free(f);
+	free(se.seccomp_filters);
+	return ret;
+}
+
+void seccomp_dump_free(struct dump_ctx *dc)
+{
+	struct seccomp_task *sc = dc->seccomp;
+	for (int t = 0; sc && t < sc->nr_th; t++) {
+		for (int j = 0; j < sc->th[t].nr; j++)
+			free(sc->th[t].f[j].insns);
+		free(sc->th[t].f);
+	}
+	if (sc)
+		free(sc->th);
+	free(sc);
+	dc->seccomp = NULL;
+}
+
+/* ---- restore ---- */
+
+/* Scratch layout of a filter install: its sock_fprog, then the program
+ * (at most BPF_MAXINSNS * 8 = 32 KiB, inside RST_SCRATCH_SIZE). */
+#define SCR_FPROG 8192
+#define SCR_INSNS (SCR_FPROG + 64)
+
+/* A thread's mode and first filter. CRIU images from before per-thread
+ * seccomp carry them in the process's core, for every thread: the main
+ * thread then installs the chain with TSYNC. */
+struct sc_plan {
+	uint32_t mode;
+	uint32_t first;
+	bool force_tsync;
+};
+
+static struct sc_plan thread_plan(const struct rst_ctx *rc, int idx)
+{
+	const ThreadCoreEntry *th = rc->core[idx]->thread_core;
+	const TaskCoreEntry *tc = rc->core[0]->tc;
+	struct sc_plan p = { 0 };
+
+	if (th->has_seccomp_mode) {
+		p.mode = th->seccomp_mode;
+		p.first = th->seccomp_filter;
+	} else if (idx == 0 && tc->has_old_seccomp_mode) {
+		p.mode = tc->old_seccomp_mode;
+		p.first = tc->old_seccomp_filter;
+		p.force_tsync = true;
+	}
+	return p;
+}
+
+/* Every index, length and flag of a chain, before anything is forked;
+ * a loop in the links is an error, not a hang. */
+static int check_chain(const SeccompEntry *se, pid_t pid, pid_t tid, uint32_t i)
+{
+	size_t steps = 0;
+	for (;;) {
+		if (!se || i >= se->n_seccomp_filters) {
+			pr_err("image core-%d.img: seccomp filter %u of thread %d is not in seccomp.img", pid, i, tid);
+			return -1;
+		}
+		if (++steps > se->n_seccomp_filters) {
+			pr_err("seccomp.img: the filter chain of thread %d (pid %d) loops", tid, pid);
+			return -1;
+		}
+		const SeccompFilter *f = se->seccomp_filters[i];
+		size_t len = f->filter.len;
+		if (!len || len % sizeof(struct sock_filter) || len / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+			pr_err("seccomp.img: filter %u has a bad length %zu", i, len);
+			return -1;
+		}
+		if (f->flags & ~(uint32_t)FLAGS_RESTORABLE) {
+			pr_err("seccomp.img: filter %u has flags %#x, which stasis does not restore", i, f->flags);
+			return -1;
+		}
+		if (!f->has_prev)
+			return 0;
+		i = f->prev;
+	}
+}
+
+static int check_task(struct rst_ctx *rc, const SeccompEntry *se)
+{
+	for (int t = 0; t < rc->nr_th; t++) {
+		struct sc_plan p = thread_plan(rc, t);
+		pid_t tid = rc->pe->threads[t];
+		if (p.mode > SECCOMP_MODE_FILTER) {
+			pr_err("image core-%d.img: thread %d has seccomp mode %u, which stasis does not know",
+			       rc->pid, tid, p.mode);
+			return -1;
+		}
+		if (p.mode == SECCOMP_MODE_FILTER && check_chain(se, rc->pid, tid, p.first) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int seccomp_restore_load(struct rst_tree *tr)
+{
+	SeccompEntry **e = NULL;
+	int nr = 0;
+
+	if (img_load_all(tr->dirfd, "seccomp.img", SECCOMP_MAGIC, true, &seccomp_entry__descriptor,
+			 (void ***)&e, &nr) < 0)
+		return -1;
+	for (int i = 1; i < nr; i++)
+		img_free(e[i]);
+	tr->seccomp = nr ? e[0] : NULL;
+	free(e);
+	if (nr > 1) {
+		pr_err("seccomp.img holds %d entries; one is expected", nr);
+		return -1;
+	}
+	for (int i = 0; i < tr->nr; i++) {
+		struct rst_ctx *rc = &tr->t[i];
+		rc->seccomp = tr->seccomp;
+		if (!rc->zombie && check_task(rc, tr->seccomp) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void seccomp_restore_unload(struct rst_tree *tr)
+{
+	if (tr->seccomp)
+		img_free(tr->seccomp);
+	tr->seccomp = NULL;
+}
+
+/* Any thread of the process with a mode: all its threads are suspended
+ * (a TSYNC install reaches all of them). */
+static int suspend_for_restore(struct rst_ctx *rc)
+{
+	for (int t = 0; t < rc->nr_th; t++) {
+		struct sc_plan p = thread_plan(rc, t);
+		if (p.mode != SECCOMP_MODE_DISABLED)
+			return suspend_threads(rc->th, rc->nr_th, rc->pid, p.mode, "restore");
+	}
+	return 0;
+}
+
+static int install_filter(struct rst_ctx *rc, const SeccompFilter *f, uint32_t flags)
+{
+	struct sock_fprog prog = {
+		.len = f->filter.len / sizeof(struct sock_filter),
+		.filter = (struct sock_filter *)(uintptr_t)(rc->scratch + SCR_INSNS),
+	};
+	long ret;
+
+	if (rst_scratch_write(rc, SCR_FPROG, &prog, sizeof(prog)) < 0 ||
+	    rst_scratch_write(rc, SCR_INSNS, f->filter.data, f->filter.len) < 0)
+		return -1;
+	if (rst_inject(rc, "seccomp filter", &ret, SYS_seccomp, SECCOMP_SET_MODE_FILTER, f->flags | flags,
+		       rc->scratch + SCR_FPROG, 0, 0, 0) < 0)
+		return -1;
+	/* a TSYNC install that a thread can't follow names that thread */
+	if (ret > 0) {
+		pr_err("pid %d: thread %ld can't take the seccomp filter its thread %d installs with TSYNC",
+		       rc->pid, ret, rc->cur->pid);
+		return -1;
+	}
+	return 0;
+}
+
+static int install_mode(struct rst_ctx *rc, const struct sc_plan *p)
+{
+	long ret;
+
+	if (p->mode == SECCOMP_MODE_STRICT)
+		return rst_inject(rc, "seccomp strict mode", &ret, SYS_prctl, PR_SET_SECCOMP,
+				  SECCOMP_MODE_STRICT, 0, 0, 0, 0);
+	if (p->mode != SECCOMP_MODE_FILTER)
+		return 0;
+	/* checked at load: every index is in range and the chain ends */
+	for (uint32_t i = p->first;; i = rc->seccomp->seccomp_filters[i]->prev) {
+		const SeccompFilter *f = rc->seccomp->seccomp_filters[i];
+		if (install_filter(rc, f, p->force_tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0) < 0)
+			return -1;
+		if (!f->has_prev)
+			return 0;
+	}
+}
+
+int seccomp_restore_thread(struct rst_ctx *rc, int idx)
+{
+	const CredsEntry *c = rc->core[idx]->thread_core->creds;
+	struct sc_plan p = thread_plan(rc, idx);
+	long ret;
+
+	if (idx == 0 && suspend_for_restore(rc) < 0)
+		return -1;
+	/* no_new_privs first: a filter of a task without CAP_SYS_ADMIN was
+	 * installed under it, and it can't be taken back anyway */
+	if (c && c->has_no_new_privs && c->no_new_privs &&
+	    rst_inject(rc, "no_new_privs", &ret, SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0) < 0)
+		return -1;
+	if (p.mode != SECCOMP_MODE_DISABLED)
+		pr_debug("pid %d: thread %d gets %s back", rc->pid, rc->cur->pid, mode_name(p.mode));
+	return install_mode(rc, &p);
+}

@@ -1847,7 +1847,7 @@ main() {
 	# entry and exit stops, half way out (mask back, then registers), and
 	# once the scratch area is taken; :N is the Nth time (the 1st call, a
 	# later one, a thread switch).
-	for p in after-scratch-map way-back-written way-back-written:3 set-regs set-regs:2 \
+	for p in scratch-taken way-back-written way-back-written:3 set-regs set-regs:2 \
 		set-regs:17 mask-blocked resumed resumed:9 syscall-entry syscall-entry:21 \
 		resumed-exit resumed-exit:14 syscall-exit syscall-exit:24 park-mask park-mask:2 \
 		park-regs park-regs:3; do

@@ -47,7 +47,7 @@ static int find_vdso(struct dump_ctx *dc)
  * added to the task, so a dump killed at any moment leaves none behind;
  * what was there is put back all the same. A part not mapped yet (the
  * stack grows on the syscall's write) has nothing to put back. */
-static int scratch_map(struct dump_ctx *dc)
+static int scratch_take(struct dump_ctx *dc)
 {
 	uint64_t at = (dc->th[0].regs.rsp - 128 - SCRATCH_SIZE) & ~63ull;
 	struct iovec local = { dc->scratch_saved, SCRATCH_SIZE }, remote = { (void *)at, SCRATCH_SIZE };
@@ -55,11 +55,11 @@ static int scratch_map(struct dump_ctx *dc)
 
 	dc->scratch_saved_len = n > 0 ? n : 0;
 	dc->scratch = at;
-	infect_test_point("after-scratch-map");
+	infect_test_point("scratch-taken");
 	return 0;
 }
 
-static int scratch_unmap(struct dump_ctx *dc)
+static int scratch_return(struct dump_ctx *dc)
 {
 	if (!dc->scratch)
 		return 0;
@@ -79,13 +79,13 @@ static int collect_by_injection(struct dump_ctx *dc)
 	dc->cur = &dc->th[0];
 	if (find_vdso(dc) < 0)
 		return -1;
-	if (scratch_map(dc) < 0)
+	if (scratch_take(dc) < 0)
 		return -1;
 	if (dump_task_core(dc) < 0 || dump_task_mm_prepare(dc) < 0)
 		return -1;
 	if ((dc->o->track_mem || dc->o->pre_dump) && track_start(dc) < 0)
 		return -1;
-	if (scratch_unmap(dc) < 0)
+	if (scratch_return(dc) < 0)
 		return -1;
 	return infect_careful_end(dc->th, dc->nr_th);
 }
@@ -237,7 +237,7 @@ static void undo_injection(struct dump_ctx *dc)
 {
 	if (!dc->seized)
 		return;
-	scratch_unmap(dc);
+	scratch_return(dc);
 	infect_careful_end(dc->th, dc->nr_th);
 }
 

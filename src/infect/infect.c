@@ -372,7 +372,8 @@ static int tramp_prepare(struct victim *v)
 	resume_point(&v->regs, &h.ip, &h.ax);
 	rseq_resume_ip(v, &h.ip);
 	tramp_fill(buf, &h);
-	if (write_text(v, v->tramp, buf, tramp_size()) < 0)
+	/* through the main thread's /proc/PID/mem: one open per process */
+	if (write_text(l, v->tramp, buf, tramp_size()) < 0)
 		return -1;
 	l->tramp_written = true;
 	l->tramp_user = v;

@@ -1450,6 +1450,21 @@ dump_killed_at() {
 		fail "the dump was not killed at $point (exit $rc): fewer calls than that?" "$T_LOG/killed.log"
 }
 
+# The last 512 bytes of a process's vdso, in hex: the padding where
+# careful calls put their trampoline (src/infect/x86.c).
+vdso_tail() {
+	"$PYTHON" - "$1" <<'EOF'
+import sys
+pid = sys.argv[1]
+for line in open(f"/proc/{pid}/maps"):
+    if line.rstrip().endswith("[vdso]"):
+        end = int(line.split("-")[1].split()[0], 16)
+with open(f"/proc/{pid}/mem", "rb") as mem:
+    mem.seek(end - 512)
+    print(mem.read(512).hex())
+EOF
+}
+
 # After the dumper's death: untraced, not stopped, and still so a moment later.
 goes_on() {
 	local pid=$1 label=$2
@@ -1466,16 +1481,19 @@ goes_on() {
 # unharmed, with not one mapping more; a second dump must work on what
 # the killed one left; the killed one's directory must not restore.
 test_kill_dumper_at() {
-	local point=$1 pid maps
+	local point=$1 pid maps vdso
 	start_prog crashcheck "$BIN/crashcheck"
 	pid=$PROG_PID
 	wait_ready crashcheck "$pid" || return
 	maps=$(grep -v '\[stack\]' "/proc/$pid/maps")
+	vdso=$(vdso_tail "$pid")
 	dump_killed_at "$point" "$pid" || return
 	goes_on "$pid" crashcheck || return
 	[[ $(grep -v '\[stack\]' "/proc/$pid/maps") == "$maps" ]] ||
 		fail "the killed dump left the target's mappings changed" || return
 	dump again "$pid" "$T_WORK/again" --leave-running || return
+	[[ $(vdso_tail "$pid") == "$vdso" ]] ||
+		fail "the end of the vdso (where the trampoline goes) differs after a dump" || return
 	kill -USR1 "$pid"
 	wait_child "$pid"
 	check_output crashcheck

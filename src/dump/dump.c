@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,41 +36,38 @@ int dump_inject(struct dump_ctx *dc, long *ret, long nr, long a1, long a2, long 
 
 static int find_vdso(struct dump_ctx *dc)
 {
-	for (int i = 0; i < dc->vmas.nr; i++) {
-		if (dc->vmas.v[i].special != VMA_VDSO)
-			continue;
-		for (int t = 0; t < dc->nr_th; t++)
-			if (infect_set_vdso(&dc->th[t], dc->vmas.v[i].start) < 0)
-				return -1;
-		return 0;
-	}
+	for (int i = 0; i < dc->vmas.nr; i++)
+		if (dc->vmas.v[i].special == VMA_VDSO)
+			return infect_careful(dc->th, dc->nr_th, dc->vmas.v[i].start);
 	pr_err("pid %d has no vdso; stasis needs it to run syscalls in the task", dc->pid);
 	return -1;
 }
 
-static int scratch_map(struct dump_ctx *dc)
+/* The results of injected syscalls land on the main thread's stack, just
+ * below its red zone: memory the ABI lets a signal frame overwrite at any
+ * moment, so nothing lives there, and the thread is stopped. No mapping is
+ * added to the task, so a dump killed at any moment leaves none behind;
+ * what was there is put back all the same. A part not mapped yet (the
+ * stack grows on the syscall's write) has nothing to put back. */
+static int scratch_take(struct dump_ctx *dc)
 {
-	long addr;
-	if (dump_inject(dc, &addr, SYS_mmap, 0, SCRATCH_SIZE, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS) < 0)
-		return -1;
-	if (addr < 0 && addr > -4096) {
-		errno = -addr;
-		pr_perror("pid %d: can't map a scratch page in the task", dc->pid);
-		return -1;
-	}
-	dc->scratch = addr;
+	uint64_t at = (dc->th[0].regs.rsp - 128 - SCRATCH_SIZE) & ~63ull;
+	struct iovec local = { dc->scratch_saved, SCRATCH_SIZE }, remote = { (void *)at, SCRATCH_SIZE };
+	ssize_t n = process_vm_readv(dc->pid, &local, 1, &remote, 1, 0);
+
+	dc->scratch_saved_len = n > 0 ? n : 0;
+	dc->scratch = at;
+	infect_test_point("scratch-taken");
 	return 0;
 }
 
-static int scratch_unmap(struct dump_ctx *dc)
+static int scratch_return(struct dump_ctx *dc)
 {
-	long ret;
 	if (!dc->scratch)
 		return 0;
-	dc->cur = &dc->th[0];
-	if (dump_inject(dc, &ret, SYS_munmap, dc->scratch, SCRATCH_SIZE, 0, 0) < 0 || ret) {
-		pr_err("pid %d: can't unmap the scratch page", dc->pid);
+	if (dc->scratch_saved_len &&
+	    infect_write(&dc->th[0], dc->scratch, dc->scratch_saved, dc->scratch_saved_len) < 0) {
+		pr_err("pid %d: can't put back the stack bytes under the scratch area", dc->pid);
 		return -1;
 	}
 	dc->scratch = 0;
@@ -83,20 +81,15 @@ static int collect_by_injection(struct dump_ctx *dc)
 	dc->cur = &dc->th[0];
 	if (find_vdso(dc) < 0)
 		return -1;
-	for (int t = 0; t < dc->nr_th; t++)
-		dc->th[t].careful = true;
-	if (scratch_map(dc) < 0)
+	if (scratch_take(dc) < 0)
 		return -1;
 	if (dump_task_core(dc) < 0 || dump_task_mm_prepare(dc) < 0)
 		return -1;
 	if (track_prepare(dc) < 0)
 		return -1;
-	if (scratch_unmap(dc) < 0)
+	if (scratch_return(dc) < 0)
 		return -1;
-	for (int t = 0; t < dc->nr_th; t++)
-		if (infect_park(&dc->th[t]) < 0)
-			return -1;
-	return 0;
+	return infect_careful_end(dc->th, dc->nr_th);
 }
 
 static int dump_fs(struct dump_ctx *dc)
@@ -240,11 +233,14 @@ static int check_shared_anon(struct dump_tree *tr, int upto)
 	return 0;
 }
 
-/* Leaves a task as found: scratch page gone, registers and mask back. */
+/* Leaves a task as found: scratch area back, every thread parked with its
+ * registers and mask, no trampoline left in its vdso. */
 static void undo_injection(struct dump_ctx *dc)
 {
-	if (dc->seized && dc->scratch)
-		scratch_unmap(dc);
+	if (!dc->seized)
+		return;
+	scratch_return(dc);
+	infect_careful_end(dc->th, dc->nr_th);
 }
 
 /* --prev-images-dir DIR (relative to the images directory, as in CRIU):

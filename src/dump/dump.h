@@ -8,8 +8,9 @@
 #include "files/files.h"
 #include "mm.pb-c.h"
 
-/* Size of the scratch area injected into the task for syscall results. */
-#define SCRATCH_SIZE 4096
+/* Size of the scratch area for the results of injected syscalls: borrowed
+ * from the main thread's stack, below its red zone (dump.c). */
+#define SCRATCH_SIZE 256
 
 /* Copy buffers, made once per dump: fresh ones for every process cost a
  * page fault and a page clearing per 4 KiB. */
@@ -41,7 +42,9 @@ struct dump_ctx {
 	bool stopped;			/* in group stop (SIGSTOP & co.) */
 	int stop_sig;
 
-	uint64_t scratch;		/* address of the injected scratch page */
+	uint64_t scratch;		/* address of the scratch area, 0: none */
+	uint8_t scratch_saved[SCRATCH_SIZE];	/* what was there */
+	size_t scratch_saved_len;
 
 	/* Memory tracking (track.c): the tracker's fd in the task (-1: none),
 	 * its inode and the number its last arming drew (0: unknown), the

@@ -11,7 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "infect/arch.h"
 #include "infect/infect.h"
+#include "util/compat.h"
 #include "util/log.h"
 
 #ifndef PTRACE_GETSIGMASK
@@ -91,6 +93,18 @@ static int read_state(struct victim *v)
 	return 0;
 }
 
+/* A signal met while we wait for a stop of ours (the task at a signal
+ * delivery stop): the first one is kept, to be put back when we let go. */
+static void keep_signal(struct victim *v, int sig)
+{
+	if (sig == SIGCONT && v->group_stop_sig)
+		;	/* the SIGCONT we sent to wake a stopped task: drop it */
+	else if (!v->has_pending && ptrace(PTRACE_GETSIGINFO, v->pid, NULL, &v->pending) == 0)
+		v->has_pending = true;
+	else
+		pr_warn("pid %d: signal %d arrived while stopped and is dropped", v->pid, sig);
+}
+
 /* Waits for the PTRACE_EVENT_STOP an interrupt brings. A signal met on the
  * way is kept (the first one) to be put back when we let go. */
 static int wait_event_stop(struct victim *v)
@@ -101,13 +115,7 @@ static int wait_event_stop(struct victim *v)
 			return -1;
 		if (status >> 16 == PTRACE_EVENT_STOP)
 			break;
-		int sig = WSTOPSIG(status);
-		if (sig == SIGCONT && v->group_stop_sig)
-			;	/* the SIGCONT we sent to wake a stopped task: drop it */
-		else if (!v->has_pending && ptrace(PTRACE_GETSIGINFO, v->pid, NULL, &v->pending) == 0)
-			v->has_pending = true;
-		else
-			pr_warn("pid %d: signal %d arrived while stopped and is dropped", v->pid, sig);
+		keep_signal(v, WSTOPSIG(status));
 		if (ptrace(PTRACE_CONT, v->pid, NULL, 0) < 0) {
 			pr_perror("pid %d: can't continue to the interrupt stop", v->pid);
 			return -1;
@@ -121,7 +129,10 @@ int infect_seize(struct victim *v, pid_t pid)
 {
 	memset(v, 0, sizeof(*v));
 	v->pid = pid;
-	if (ptrace(PTRACE_SEIZE, pid, NULL, 0) < 0) {
+	/* TRACESYSGOOD: a tracer that dies while the task heads for a syscall
+	 * stop makes the kernel send it the stop's code as a signal; SIGTRAP
+	 * would kill it, SIGTRAP|0x80 is no signal and is dropped. */
+	if (ptrace(PTRACE_SEIZE, pid, NULL, PTRACE_O_TRACESYSGOOD) < 0) {
 		if (errno == ESRCH)	/* gone: the caller knows whether that matters */
 			pr_debug("pid %d: no such process", pid);
 		else
@@ -129,6 +140,7 @@ int infect_seize(struct victim *v, pid_t pid)
 		return -1;
 	}
 	v->attached = true;
+	v->options = PTRACE_O_TRACESYSGOOD;	/* kept by infect_set_options callers */
 	if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0) {
 		pr_perror("pid %d: can't interrupt", pid);
 		goto detach;
@@ -172,7 +184,20 @@ int infect_unstop(struct victim *th, int nr, pid_t pid)
 	return 0;
 }
 
-int infect_park(struct victim *v)
+/* From any ptrace stop into a plain interrupt stop, where a tracer's death
+ * lets the task go on as its registers say. */
+static int to_interrupt_stop(struct victim *v)
+{
+	if (ptrace(PTRACE_INTERRUPT, v->pid, NULL, NULL) < 0 ||
+	    ptrace(PTRACE_CONT, v->pid, NULL, 0) < 0) {
+		pr_perror("pid %d: can't move to a quiet stop", v->pid);
+		return -1;
+	}
+	return wait_event_stop(v);
+}
+
+/* Registers and mask back, then into an interrupt stop. */
+static int park_thread(struct victim *v)
 {
 	if (ptrace(PTRACE_SETREGS, v->pid, NULL, &v->regs) < 0) {
 		pr_perror("pid %d: can't restore registers", v->pid);
@@ -184,12 +209,8 @@ int infect_park(struct victim *v)
 		return -1;
 	}
 	v->sigmask_changed = false;
-	if (ptrace(PTRACE_INTERRUPT, v->pid, NULL, NULL) < 0 ||
-	    ptrace(PTRACE_CONT, v->pid, NULL, 0) < 0) {
-		pr_perror("pid %d: can't move to a quiet stop", v->pid);
-		return -1;
-	}
-	return wait_event_stop(v);
+	v->moved = false;
+	return to_interrupt_stop(v);
 }
 
 int infect_attach_new_thread(struct victim *v, pid_t tid)
@@ -215,27 +236,45 @@ int infect_block_signals(struct victim *v)
 	return 0;
 }
 
-int infect_syscall(struct victim *v, long *ret, long nr, long a1, long a2, long a3,
-		   long a4, long a5, long a6)
+void infect_test_point(const char *name)
 {
-	struct user_regs_struct r = v->regs;
+	static bool parsed;
+	static char point[64];
+	static long want, seen;
+
+	if (!parsed) {
+		const char *e = getenv("STASIS_TEST_DIE_AT");
+		const char *colon = e ? strchr(e, ':') : NULL;
+		size_t n = e ? (colon ? (size_t)(colon - e) : strlen(e)) : 0;
+		parsed = true;
+		if (n && n < sizeof(point)) {
+			memcpy(point, e, n);
+			want = colon ? atol(colon + 1) : 1;
+		}
+	}
+	if (want <= 0 || strcmp(point, name) || ++seen != want)
+		return;
+	pr_info("test hook: killed at %s #%ld (STASIS_TEST_DIE_AT)", name, want);
+	kill(getpid(), SIGKILL);
+}
+
+/* A plain call, from the vdso's syscall instruction by a single step. A
+ * careful one blocks every signal first and parks the task after. */
+static int step_call(struct victim *v, long *ret, struct user_regs_struct *r)
+{
+	long nr = r->rax;
 	int status;
 
 	if (v->careful && infect_block_signals(v) < 0)
 		return -1;
-	r.rax = nr;
-	r.orig_rax = -1;	/* not in a syscall: no restart on our way out */
-	r.rdi = a1;
-	r.rsi = a2;
-	r.rdx = a3;
-	r.r10 = a4;
-	r.r8 = a5;
-	r.r9 = a6;
-	r.rip = v->syscall_ip;
-	if (ptrace(PTRACE_SETREGS, v->pid, NULL, &r) < 0) {
+	r->rip = v->syscall_ip;
+	if (ptrace(PTRACE_SETREGS, v->pid, NULL, r) < 0) {
 		pr_perror("pid %d: can't set registers for syscall %ld", v->pid, nr);
 		return -1;
 	}
+	v->moved = true;
+	if (v->careful)
+		infect_test_point("set-regs");
 	if (ptrace(PTRACE_SINGLESTEP, v->pid, NULL, 0) < 0) {
 		pr_perror("pid %d: can't step over syscall %ld", v->pid, nr);
 		return -1;
@@ -261,14 +300,264 @@ int infect_syscall(struct victim *v, long *ret, long nr, long a1, long a2, long 
 		       WSTOPSIG(status), nr);
 		return -1;
 	}
-	if (ptrace(PTRACE_GETREGS, v->pid, NULL, &r) < 0) {
+	if (ptrace(PTRACE_GETREGS, v->pid, NULL, r) < 0) {
 		pr_perror("pid %d: can't read result of syscall %ld", v->pid, nr);
 		return -1;
 	}
-	*ret = r.rax;
+	*ret = r->rax;
 	/* Careful: back to the task's own registers and mask in a quiet stop
 	 * at once, so that stasis killed between two calls leaves it whole. */
-	return v->careful ? infect_park(v) : 0;
+	return v->careful ? park_thread(v) : 0;
+}
+
+/* Reads the task's memory, quietly: for what may well be absent. */
+static bool peek(struct victim *v, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)addr, len };
+	return process_vm_readv(v->pid, &local, 1, &remote, 1, 0) == (ssize_t)len;
+}
+
+/* A thread stopped inside an rseq critical section goes on at the
+ * section's abort handler: that is where the kernel sends it when it
+ * returns to user space there. The way back enters user space at the
+ * trampoline, outside the section (the kernel then forgets the section),
+ * so it must jump to the abort handler itself. */
+static void rseq_resume_ip(struct victim *v, uint64_t *ip)
+{
+	struct rseq_config rc;
+	uint64_t cs_addr;
+	struct {
+		uint32_t version, flags;
+		uint64_t start_ip, post_commit_offset, abort_ip;
+	} cs;
+
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, v->pid, sizeof(rc), &rc) < 0 || !rc.rseq_abi_pointer)
+		return;	/* no rseq registered */
+	/* struct rseq: u32 cpu_id_start, u32 cpu_id, u64 rseq_cs, ... */
+	if (!peek(v, rc.rseq_abi_pointer + 8, &cs_addr, sizeof(cs_addr)) || !cs_addr ||
+	    !peek(v, cs_addr, &cs, sizeof(cs)))
+		return;
+	if (*ip - cs.start_ip < cs.post_commit_offset)
+		*ip = cs.abort_ip;
+}
+
+/* The vdso is not writable: /proc/PID/mem writes into it all the same (into
+ * a private copy of the page, as a debugger's breakpoints do), unless the
+ * kernel forbids such forced writes; PTRACE_POKEDATA always may. */
+static int write_text(struct victim *v, uint64_t addr, const uint8_t *buf, size_t len)
+{
+	char path[64];
+	if (v->memfd <= 0) {
+		snprintf(path, sizeof(path), "/proc/%d/mem", v->pid);
+		v->memfd = open(path, O_WRONLY | O_CLOEXEC);
+		if (v->memfd < 0)
+			v->memfd = 0;
+	}
+	if (v->memfd > 0 && pwrite(v->memfd, buf, len, addr) == (ssize_t)len)
+		return 0;
+	for (size_t i = 0; i < len; i += sizeof(long)) {
+		long word;
+		memcpy(&word, buf + i, sizeof(word));	/* len is a multiple of 8 */
+		if (ptrace(PTRACE_POKEDATA, v->pid, addr + i, word) < 0) {
+			pr_perror("pid %d: can't write the trampoline at %#lx", v->pid, (unsigned long)addr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+#define TRAMP_MAX 512
+
+/* A thread's stay in the trampoline starts: the thread that was in it
+ * leaves first, then the way back gets this one's state. */
+static int tramp_prepare(struct victim *v)
+{
+	struct victim *l = v->leader;
+	struct way_home h = { .regs = &v->regs, .sigmask = v->sigmask };
+	uint8_t buf[TRAMP_MAX];
+
+	if (l->tramp_user && l->tramp_user != v && infect_park(l->tramp_user) < 0)
+		return -1;
+	resume_point(&v->regs, &h.ip, &h.ax);
+	rseq_resume_ip(v, &h.ip);
+	tramp_fill(buf, &h);
+	/* through the main thread's /proc/PID/mem: one open per process */
+	if (write_text(l, v->tramp, buf, tramp_size()) < 0)
+		return -1;
+	l->tramp_written = true;
+	l->tramp_user = v;
+	infect_test_point("way-back-written");
+	return 0;
+}
+
+/* Runs the task on to its next syscall stop. Group stop notifications on
+ * the way are passed over; a signal that can't be blocked (SIGSTOP) is
+ * kept for when we let go, as while seizing. */
+static int to_syscall_stop(struct victim *v, const char *point)
+{
+	int status;
+	for (;;) {
+		if (ptrace(PTRACE_SYSCALL, v->pid, NULL, 0) < 0) {
+			pr_perror("pid %d: can't run the injected syscall", v->pid);
+			return -1;
+		}
+		infect_test_point(point);
+		if (wait_stop(v->pid, &status) < 0)
+			return -1;
+		if (WSTOPSIG(status) == (SIGTRAP | 0x80))
+			return 0;
+		if (status >> 16 == 0)
+			keep_signal(v, WSTOPSIG(status));
+	}
+}
+
+/* A careful call from the trampoline: from the moment its registers point
+ * there, a tracer's death costs the task nothing (x86.c). Between calls
+ * the thread stays at the syscall-exit stop, inside the trampoline, with
+ * every signal blocked (they stay queued). */
+static int tramp_call(struct victim *v, long *ret, struct user_regs_struct *r)
+{
+	long nr = r->rax;
+	bool entering = !v->in_tramp;
+
+	if (entering && tramp_prepare(v) < 0)
+		return -1;
+	r->rip = v->tramp;
+	if (ptrace(PTRACE_SETREGS, v->pid, NULL, r) < 0) {
+		pr_perror("pid %d: can't set registers for syscall %ld", v->pid, nr);
+		return -1;
+	}
+	v->in_tramp = true;
+	infect_test_point("set-regs");
+	/* only now: the way back puts the mask back too */
+	if (entering) {
+		if (infect_block_signals(v) < 0)
+			return -1;
+		infect_test_point("mask-blocked");
+	}
+	if (to_syscall_stop(v, "resumed") < 0)
+		return -1;
+	infect_test_point("syscall-entry");
+	if (to_syscall_stop(v, "resumed-exit") < 0)
+		return -1;
+	if (ptrace(PTRACE_GETREGS, v->pid, NULL, r) < 0) {
+		pr_perror("pid %d: can't read result of syscall %ld", v->pid, nr);
+		return -1;
+	}
+	if (r->rip != v->tramp + TRAMP_SYSCALL_LEN) {
+		pr_err("pid %d: injected syscall %ld stopped at %#llx, not in the trampoline", v->pid, nr,
+		       r->rip);
+		return -1;
+	}
+	*ret = r->rax;
+	infect_test_point("syscall-exit");
+	return 0;
+}
+
+/* Out of the trampoline, into an interrupt stop with its own state. The
+ * mask goes back first: until the registers follow, a tracer's death
+ * still sends the task through the way back, which sets the same mask. */
+static int tramp_leave(struct victim *v)
+{
+	if (ptrace(PTRACE_SETSIGMASK, v->pid, sizeof(v->sigmask), &v->sigmask) < 0) {
+		pr_perror("pid %d: can't restore blocked mask", v->pid);
+		return -1;
+	}
+	v->sigmask_changed = false;
+	infect_test_point("park-mask");
+	if (ptrace(PTRACE_SETREGS, v->pid, NULL, &v->regs) < 0) {
+		pr_perror("pid %d: can't restore registers", v->pid);
+		return -1;
+	}
+	v->in_tramp = false;
+	if (v->leader->tramp_user == v)
+		v->leader->tramp_user = NULL;
+	/* At its syscall-exit stop with its own registers: let go now, the
+	 * kernel restarts an interrupted syscall of its as usual. */
+	infect_test_point("park-regs");
+	return to_interrupt_stop(v);
+}
+
+int infect_park(struct victim *v)
+{
+	if (v->in_tramp)
+		return tramp_leave(v);
+	return v->moved ? park_thread(v) : 0;
+}
+
+int infect_syscall(struct victim *v, long *ret, long nr, long a1, long a2, long a3,
+		   long a4, long a5, long a6)
+{
+	struct user_regs_struct r = v->regs;
+
+	r.rax = nr;
+	r.orig_rax = -1;	/* not in a syscall: no restart on our way out */
+	r.rdi = a1;
+	r.rsi = a2;
+	r.rdx = a3;
+	r.r10 = a4;
+	r.r8 = a5;
+	r.r9 = a6;
+	if (v->careful && v->tramp)
+		return tramp_call(v, ret, &r);
+	return step_call(v, ret, &r);
+}
+
+/* Where the trampoline goes in this task's vdso: at the same offset as in
+ * ours (same kernel), over zeros, or over the trampoline a killed dump
+ * left there. 0 if there is no room. */
+static uint64_t tramp_place(struct victim *v, uint64_t vdso_start)
+{
+	long off = tramp_vdso_offset();
+	size_t n = tramp_size();
+	uint8_t buf[TRAMP_MAX], ours[TRAMP_MAX];
+	bool zero = true;
+
+	if (off < 0 || n > TRAMP_MAX || !peek(v, vdso_start + off, buf, n)) {
+		pr_warn("pid %d: no room for a trampoline in the vdso: a dump killed during an injected "
+			"syscall may harm the task", v->pid);
+		return 0;
+	}
+	struct way_home h = { .regs = &v->regs };
+	tramp_fill(ours, &h);
+	for (size_t i = 0; i < n; i++)
+		zero = zero && !buf[i];
+	if (!zero && memcmp(buf, ours, tramp_code_size())) {
+		pr_warn("pid %d: the vdso's padding is not empty: no trampoline, a dump killed during an "
+			"injected syscall may harm the task", v->pid);
+		return 0;
+	}
+	return vdso_start + off;
+}
+
+int infect_careful(struct victim *th, int nr, uint64_t vdso_start)
+{
+	uint64_t tramp = tramp_place(&th[0], vdso_start);
+	for (int i = 0; i < nr; i++) {
+		if (infect_set_vdso(&th[i], vdso_start) < 0)
+			return -1;
+		th[i].careful = true;
+		th[i].tramp = tramp;
+		th[i].leader = &th[0];
+	}
+	return 0;
+}
+
+int infect_careful_end(struct victim *th, int nr)
+{
+	static const uint8_t zeros[TRAMP_MAX];
+	int ret = 0;
+
+	for (int i = 0; i < nr; i++)
+		if (infect_park(&th[i]) < 0)
+			ret = -1;
+	/* no thread is in it any more: the padding goes back to zeros */
+	if (!ret && th[0].tramp_written) {
+		if (write_text(&th[0], th[0].tramp, zeros, tramp_size()) < 0)
+			return -1;
+		th[0].tramp_written = false;
+	}
+	return ret;
 }
 
 int infect_read(struct victim *v, uint64_t addr, void *buf, size_t len)
@@ -329,6 +618,8 @@ int infect_detach(struct victim *v)
 
 int infect_cure(struct victim *v)
 {
+	if (v->in_tramp && tramp_leave(v) < 0)
+		return -1;
 	if (ptrace(PTRACE_SETREGS, v->pid, NULL, &v->regs) < 0) {
 		pr_perror("pid %d: can't restore registers", v->pid);
 		return -1;

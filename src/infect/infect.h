@@ -3,8 +3,13 @@
  *
  * A syscall is injected by pointing the task's ip at a `syscall`
  * instruction inside its vdso and single-stepping over it. Nothing is ever
- * written into the task's code, so a tracer killed mid-way leaves no patched
- * instructions behind, only (at worst) registers we had not put back yet. */
+ * written into the task's code.
+ *
+ * Careful calls (dump) must leave the task unharmed if stasis is killed at
+ * any moment: they run from a trampoline in the unused padding of the
+ * task's vdso whose way back restores everything (x86.c), and are stepped
+ * with PTRACE_SYSCALL (a tracer that dies mid single-step leaves the trap
+ * flag set, and the task dies of the SIGTRAP). */
 #ifndef STASIS_INFECT_H
 #define STASIS_INFECT_H
 
@@ -27,11 +32,21 @@ struct victim {
 	pid_t last_clone;		/* tid of what an injected clone made */
 	bool attached;
 	int memfd;			/* /proc/PID/mem for writes, 0 if not open */
-	/* Each injected syscall ends with the task's own registers and mask
-	 * back, in an interrupt stop (infect_park): if stasis dies, the task
-	 * runs on unharmed. Costs a round trip per call; dump uses it. */
+	/* Careful mode (dump): if stasis dies at any moment, the task runs
+	 * on unharmed. Between calls a thread waits at the syscall-exit stop
+	 * of its last one, inside the trampoline (tramp, in_tramp), whose way
+	 * back holds its registers; infect_park moves it back out. Without
+	 * room for a trampoline each call ends with a park instead. */
 	bool careful;
 	unsigned long options;		/* PTRACE_O_* set by infect_set_options */
+	uint64_t tramp;			/* trampoline in its vdso, 0: none */
+	bool in_tramp;			/* between calls in it, signals blocked */
+	bool moved;			/* registers not its own (plain careful call) */
+	/* The way back holds one thread's registers: one thread of a process
+	 * at a time is in the trampoline; the main thread's victim knows which. */
+	struct victim *leader;
+	struct victim *tramp_user;	/* leader only */
+	bool tramp_written;		/* leader only: to wipe at the end */
 };
 
 /* PTRACE_SEIZE + PTRACE_INTERRUPT and wait for the stop. On failure the
@@ -51,6 +66,11 @@ int infect_attach_new_thread(struct victim *v, pid_t tid);
 
 /* Locate the syscall instruction in a vdso that starts at vdso_start. */
 int infect_set_vdso(struct victim *v, uint64_t vdso_start);
+/* Careful mode for the nr threads of one process (th[0] the main one),
+ * whose vdso starts at vdso_start. */
+int infect_careful(struct victim *th, int nr, uint64_t vdso_start);
+/* Every thread parked, and the trampoline wiped from the vdso. */
+int infect_careful_end(struct victim *th, int nr);
 /* Block every signal while we inject, so none is delivered in between. */
 int infect_block_signals(struct victim *v);
 
@@ -67,7 +87,8 @@ int infect_write(struct victim *v, uint64_t addr, const void *buf, size_t len);
 
 /* Registers and mask back as found, and the task moved from the trap of
  * our last injected syscall into a plain interrupt stop: if stasis dies
- * from here on, the kernel lets the task go on exactly as it was. */
+ * from here on, the kernel lets the task go on exactly as it was. A no-op
+ * for a thread already there. */
 int infect_park(struct victim *v);
 /* Closes what infect opened for the task (detach does it too). */
 void infect_release(struct victim *v);
@@ -82,5 +103,15 @@ int infect_set_xsave(pid_t tid, const uint8_t *buf, size_t len);
 
 /* Offset of a `syscall` instruction inside our own vdso (same kernel). */
 long infect_vdso_syscall_offset(void);
+
+/* Test hook: with STASIS_TEST_DIE_AT=NAME[:N] in the environment, stasis
+ * kills itself with SIGKILL the Nth time (default 1) it passes the point
+ * NAME, so that the tests can kill a dump inside the windows they check.
+ * The points of a careful call: way-back-written (a thread's stay in the
+ * trampoline starts), set-regs, mask-blocked (first call of a stay),
+ * resumed and resumed-exit (on the way to the entry and exit stops),
+ * syscall-entry, syscall-exit; of leaving the trampoline: park-mask (mask
+ * back, registers not yet), park-regs. dump.c adds scratch-taken. */
+void infect_test_point(const char *name);
 
 #endif

@@ -18,6 +18,7 @@
 #include <linux/kcmp.h>
 
 #include "cli/check.h"
+#include "dump/track_backend.h"
 #include "util/compat.h"
 
 #ifndef UFFD_FEATURE_WP_ASYNC
@@ -108,7 +109,7 @@ static bool has_pagemap_scan(void)
 	return ok;
 }
 
-bool stasis_has_mem_track(void)
+static bool has_uffd_wp_async(void)
 {
 	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
@@ -117,6 +118,23 @@ bool stasis_has_mem_track(void)
 	if (fd >= 0)
 		close(fd);
 	return ok;
+}
+
+static bool has_soft_dirty(void)
+{
+	return sd_kernel_has();
+}
+
+bool stasis_has_mem_track(void)
+{
+	return track_method() != TRACK_NONE;
+}
+
+/* Which of the two pre-dump tracks with here. */
+static const char *mem_track_how(void)
+{
+	const char *how = track_method_name(track_method());
+	return how ? how : "pre-dump and --track-mem (needs one of the two above)";
 }
 
 static bool has_time_ns(void)
@@ -152,7 +170,7 @@ int stasis_check(FILE *out)
 		const char *name;
 		bool (*probe)(void);
 		bool required;
-		const char *why;
+		const char *why;	/* NULL: mem_track_how() */
 	} features[] = {
 		{ "ptrace seize", has_ptrace_seize, true, "stop tasks without signals" },
 		{ "clone3 set_tid", has_clone3_set_tid, true, "restore with the same pids" },
@@ -161,7 +179,9 @@ int stasis_check(FILE *out)
 		{ "ptrace rseq configuration", has_rseq_config, true, "save glibc's rseq" },
 		{ "/proc/PID/map_files", has_map_files, false, "inspect mapped files" },
 		{ "PAGEMAP_SCAN", has_pagemap_scan, false, "fast present-page scan (else pagemap)" },
-		{ "userfaultfd write-protect async", stasis_has_mem_track, false, "dirty tracking for pre-dump" },
+		{ "userfaultfd write-protect async", has_uffd_wp_async, false, "dirty tracking for pre-dump (6.7+)" },
+		{ "soft-dirty bits", has_soft_dirty, false, "dirty tracking for pre-dump (else)" },
+		{ "memory tracking", stasis_has_mem_track, false, NULL },
 		{ "time namespaces", has_time_ns, false, "monotonic clocks across machines" },
 		{ "pidfd_getfd", has_pidfd_getfd, false, "take fds from tasks" },
 		{ "ptrace suspend seccomp", has_suspend_seccomp, false, "dump and restore seccomp'd tasks" },
@@ -171,7 +191,8 @@ int stasis_check(FILE *out)
 	for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++) {
 		bool ok = features[i].probe();
 		if (out)
-			fprintf(out, "%-34s %-4s %s%s\n", features[i].name, ok ? "yes" : "no", features[i].why,
+			fprintf(out, "%-34s %-4s %s%s\n", features[i].name, ok ? "yes" : "no",
+				features[i].why ? features[i].why : mem_track_how(),
 		       !ok && features[i].required ? " (REQUIRED)" : "");
 		if (!ok && features[i].required)
 			missing_required = true;

@@ -55,6 +55,10 @@ struct dump_ctx {
 	int uffd;
 	bool track_new;
 	struct parent_cover *cover;
+	/* Soft-dirty tracking (softdirty.c), where the kernel has no
+	 * userfaultfd tracker: the process's start time, and the number
+	 * this dump's clear of its bits drew (0: not cleared). */
+	uint64_t sd_start, sd_armed;
 	struct seccomp_task *seccomp;	/* task/seccomp.c: every thread's mode and filters */
 	struct proc_stat stat;
 	struct proc_status status;

@@ -1,7 +1,9 @@
-/* Which pages changed since the last dump.
+/* Which pages changed since the last dump: the interface dump.c and
+ * mem.c use, which hands over to softdirty.c on kernels with soft-dirty
+ * bits and no userfaultfd WP_ASYNC (track_method), and the userfaultfd
+ * tracker.
  *
- * This kernel has no soft-dirty bits; it has userfaultfd write-protection
- * in async mode: a write to a protected page is let through at once and
+ * Kernels since 6.7 have userfaultfd write-protection in async mode: a write to a protected page is let through at once and
  * only clears the page's protection, which PAGEMAP_SCAN reports as
  * PAGE_IS_WRITTEN. So a dump that will be a parent (pre-dump, or dump
  * --track-mem) leaves a userfaultfd in the task (the tracker: the
@@ -43,7 +45,7 @@
 #include <unistd.h>
 #include <linux/userfaultfd.h>
 
-#include "dump/track.h"
+#include "dump/track_backend.h"
 #include "image/img.h"
 #include "image/pagemap.h"
 #include "image/magic.h"
@@ -108,7 +110,7 @@ static int cover_load(struct dump_ctx *dc, int parentfd, struct parent_cover *c)
 	return ret;
 }
 
-static bool covered(const struct parent_cover *c, uint64_t start, uint64_t end)
+bool track_parent_covers(const struct parent_cover *c, uint64_t start, uint64_t end)
 {
 	size_t lo = 0, hi = c->nr;
 	while (lo < hi) {	/* the last range starting at or before start */
@@ -382,13 +384,18 @@ static void judge_parent(struct dump_ctx *dc)
 		why = "no memory tracker from the parent dump";
 	else if (!dc->track_armed)
 		why = "no note of its memory tracker in " TRACK_REGISTRY ", so no telling when it was armed";
+	track_drop_parent(dc, why);
+}
+
+void track_drop_parent(struct dump_ctx *dc, const char *why)
+{
 	pr_warn("pid %d: %s: every page is saved", dc->pid, why);
 	free(dc->cover->r);
 	free(dc->cover);
 	dc->cover = NULL;
 }
 
-int track_prepare(struct dump_ctx *dc)
+static int uffd_prepare(struct dump_ctx *dc)
 {
 	int *fds = NULL, nr = 0, ret = 0;
 	if (proc_list_fds(dc->pid, &fds, &nr) < 0)
@@ -426,7 +433,7 @@ int track_prepare(struct dump_ctx *dc)
 int track_adopt(struct dump_ctx *dc, int parentfd)
 {
 	if (parentfd < 0)
-		return 0;
+		return track_method() == TRACK_SOFT_DIRTY ? sd_adopt(dc, parentfd) : 0;
 	struct parent_cover *c = calloc(1, sizeof(*c));
 	if (!c || cover_load(dc, parentfd, c) < 0) {
 		if (c)
@@ -434,8 +441,10 @@ int track_adopt(struct dump_ctx *dc, int parentfd)
 		free(c);
 		return -1;
 	}
-	parent_tracker(parentfd, dc->ns_pid, c);
 	dc->cover = c;
+	if (track_method() == TRACK_SOFT_DIRTY)
+		return sd_adopt(dc, parentfd);
+	parent_tracker(parentfd, dc->ns_pid, c);
 	return 0;
 }
 
@@ -546,7 +555,7 @@ static int place(struct dump_ctx *dc, int tmp, int slot)
 	return 0;
 }
 
-static bool trackable(const struct proc_vma *v, const VmaEntry *e)
+bool track_vma_trackable(const struct proc_vma *v, const VmaEntry *e)
 {
 	return !v->shared && !v->has_file && (v->prot & PROT_WRITE) &&
 	       (e->status & VMA_ANON_PRIVATE) && !(e->status & (VMA_AREA_VDSO | VMA_AREA_VVAR));
@@ -558,7 +567,7 @@ static void register_vmas(struct dump_ctx *dc)
 {
 	for (size_t i = 0; i < dc->mm.n_vmas; i++) {
 		struct proc_vma *v = &dc->vmas.v[i];
-		if (!trackable(v, dc->mm.vmas[i]))
+		if (!track_vma_trackable(v, dc->mm.vmas[i]))
 			continue;
 		struct uffdio_register r = { .range = { v->start, v->end - v->start },
 					     .mode = UFFDIO_REGISTER_MODE_WP };
@@ -570,8 +579,7 @@ static void register_vmas(struct dump_ctx *dc)
 	}
 }
 
-/* The number an arming draws, never 0 (0: none). */
-static int draw_armed(uint64_t *armed)
+int track_draw_armed(uint64_t *armed)
 {
 	do {
 		if (getrandom(armed, sizeof(*armed), 0) != sizeof(*armed)) {
@@ -593,7 +601,7 @@ static int replace(struct dump_ctx *dc)
 	uint64_t ino, armed;
 	struct stat st;
 
-	if (draw_armed(&armed) < 0 || make_uffd(dc, &tmp, &ours) < 0)
+	if (track_draw_armed(&armed) < 0 || make_uffd(dc, &tmp, &ours) < 0)
 		return -1;
 	if (fstat(ours, &st) < 0 || pick_slot(dc, tmp, &slot) < 0 || registry_add(dc, st.st_ino, slot, armed) < 0) {
 		long r;
@@ -645,7 +653,7 @@ static int split_run(struct dump_ctx *dc, int pm, const struct page_run *run, st
 		for (long i = 0; i < n; i++) {
 			uint64_t s = vec[i].start > at ? vec[i].start : at, e = vec[i].end;
 			bool unwritten = !(vec[i].categories & PAGE_IS_WRITTEN);
-			struct page_runs *to = unwritten && covered(dc->cover, s, e) ? in_parent : pr;
+			struct page_runs *to = unwritten && track_parent_covers(dc->cover, s, e) ? in_parent : pr;
 			if (s < e && page_runs_add(to, s, e, run->readable) < 0)
 				return -1;
 			at = e;
@@ -666,7 +674,7 @@ static bool in_tracked_vma(const struct dump_ctx *dc, uint64_t start, uint64_t e
 	return false;
 }
 
-int track_split(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *in_parent)
+static int uffd_split(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *in_parent)
 {
 	struct page_runs out = { 0 };
 	char path[64];
@@ -738,7 +746,7 @@ static int rearm(struct dump_ctx *dc)
 {
 	uint64_t armed;
 	register_vmas(dc);
-	if (draw_armed(&armed) < 0 || registry_add(dc, dc->track_ino, dc->track_task_fd, armed) < 0)
+	if (track_draw_armed(&armed) < 0 || registry_add(dc, dc->track_ino, dc->track_task_fd, armed) < 0)
 		return -1;
 	dc->track_armed = armed;
 	pr_info("pid %d: memory tracker on fd %d (inode %lu) armed again", dc->pid, dc->track_task_fd,
@@ -750,10 +758,8 @@ static int rearm(struct dump_ctx *dc)
  * tracker (none yet, or one that can't stay: its note is lost, or the
  * limit of open files went below its fd) also every page left to the
  * parents. The next dump then saves what is written from now on. */
-int track_protect(struct dump_ctx *dc, const struct page_runs *saved, const struct page_runs *in_parent)
+static int uffd_protect(struct dump_ctx *dc, const struct page_runs *saved, const struct page_runs *in_parent)
 {
-	if (!dc->o->track_mem && !dc->o->pre_dump)
-		return 0;
 	if (can_rearm(dc))
 		return rearm(dc) < 0 || protect_runs(dc, saved) < 0 ? -1 : 0;
 	if (replace(dc) < 0)
@@ -766,6 +772,8 @@ int track_protect(struct dump_ctx *dc, const struct page_runs *saved, const stru
  * next dump saves everything. */
 void track_undo(struct dump_ctx *dc)
 {
+	/* soft-dirty: a clear can't be taken back; its new note makes every
+	 * parent stale (softdirty.c) */
 	long r;
 	if (dc->track_new && dc->track_task_fd >= 0 && dc->seized) {
 		dump_inject(dc, &r, SYS_close, dc->track_task_fd, 0, 0, 0);
@@ -799,7 +807,7 @@ int track_write_list(struct dump_tree *tr)
 	char buf[96];
 	bool any = false;
 	for (int i = 0; i < tr->nr; i++)
-		any |= tr->t[i].track_task_fd >= 0;
+		any |= tr->t[i].track_task_fd >= 0 || tr->t[i].sd_armed;
 	if (!any)
 		return 0;
 	int fd = fs_create(tr->dirfd, TRACK_LIST, O_WRONLY, 0600);
@@ -809,10 +817,11 @@ int track_write_list(struct dump_tree *tr)
 	}
 	for (int i = 0; i < tr->nr; i++) {
 		const struct dump_ctx *dc = &tr->t[i];
-		if (dc->track_task_fd < 0)
-			continue;
-		int n = snprintf(buf, sizeof(buf), "%d %d %lu %lu\n", dc->ns_pid, dc->track_task_fd,
+		int n = dc->track_task_fd < 0 ? sd_list_line(dc, buf, sizeof(buf)) :
+			snprintf(buf, sizeof(buf), "%d %d %lu %lu\n", dc->ns_pid, dc->track_task_fd,
 				 (unsigned long)dc->track_ino, (unsigned long)dc->track_armed);
+		if (!n)
+			continue;
 		if (write(fd, buf, n) != n) {
 			pr_perror("can't write %s", TRACK_LIST);
 			close(fd);
@@ -820,4 +829,67 @@ int track_write_list(struct dump_tree *tr)
 		}
 	}
 	return close(fd);
+}
+
+/* ---- which tracker: chosen once, by what this kernel has ---- */
+
+static bool uffd_wp_async(void)
+{
+	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
+	bool ok = fd >= 0 && ioctl(fd, UFFDIO_API, &api) == 0 && (api.features & UFFD_FEATURE_WP_ASYNC);
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* The userfaultfd tracker where the kernel has it (6.7+: it also sees
+ * writes a clear_refs by anyone else would hide); soft-dirty bits where
+ * it has those (CONFIG_MEM_SOFT_DIRTY, e.g. Debian's 6.1). */
+enum track_method track_method(void)
+{
+	static int m = -1;
+	if (m < 0)
+		m = uffd_wp_async() ? TRACK_UFFD_WP : sd_kernel_has() ? TRACK_SOFT_DIRTY : TRACK_NONE;
+	return m;
+}
+
+const char *track_method_name(enum track_method m)
+{
+	switch (m) {
+	case TRACK_UFFD_WP:
+		return "userfaultfd write-protect (async)";
+	case TRACK_SOFT_DIRTY:
+		return "soft-dirty bits";
+	default:
+		return NULL;
+	}
+}
+
+int track_prepare(struct dump_ctx *dc)
+{
+	/* soft-dirty: judged in track_adopt, before anything is written
+	 * into the task */
+	return track_method() == TRACK_SOFT_DIRTY ? 0 : uffd_prepare(dc);
+}
+
+int track_split(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *in_parent)
+{
+	return track_method() == TRACK_SOFT_DIRTY ? sd_split(dc, pr, in_parent) : uffd_split(dc, pr, in_parent);
+}
+
+int track_protect(struct dump_ctx *dc, const struct page_runs *saved, const struct page_runs *in_parent)
+{
+	if (!dc->o->track_mem && !dc->o->pre_dump)
+		return 0;
+	switch (track_method()) {
+	case TRACK_SOFT_DIRTY:
+		return sd_protect(dc);
+	case TRACK_UFFD_WP:
+		return uffd_protect(dc, saved, in_parent);
+	default:
+		pr_err("pid %d: this kernel can't track memory writes (neither soft-dirty bits nor "
+		       "userfaultfd WP_ASYNC, 6.7+)", dc->pid);
+		return -1;
+	}
 }

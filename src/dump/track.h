@@ -1,5 +1,7 @@
 /* Memory changes between dumps (pre-dump, then a dump whose parent it
- * is), tracked with userfaultfd write-protection in async mode. */
+ * is), tracked with userfaultfd write-protection in async mode or with
+ * soft-dirty bits, whichever the kernel has: dump.c and mem.c see one
+ * interface. */
 #ifndef STASIS_DUMP_TRACK_H
 #define STASIS_DUMP_TRACK_H
 
@@ -26,6 +28,14 @@ struct parent_cover {
 	size_t nr;
 	uint64_t tracker_ino, tracker_armed;
 };
+
+/* How this kernel lets stasis see what a task wrote: userfaultfd
+ * write-protection in async mode (6.7+; track.c), soft-dirty bits
+ * (CONFIG_MEM_SOFT_DIRTY; softdirty.c), or neither. Probed once. */
+enum track_method { TRACK_NONE, TRACK_UFFD_WP, TRACK_SOFT_DIRTY };
+enum track_method track_method(void);
+/* For people: "soft-dirty bits", ...; NULL for TRACK_NONE. */
+const char *track_method_name(enum track_method m);
 
 /* With a parent (parentfd >= 0): what the parent holds and which
  * tracker it left (before the task is touched). */

@@ -1,36 +1,244 @@
 /* eventfd: its counter and mode. fdinfo shows the counter (hex) and,
- * since Linux 6.3, whether it counts as a semaphore. The mode is kept in
- * bit 0 of the entry's flags (EFD_SEMAPHORE): an eventfd is always
- * O_RDWR, so that bit is free, and CRIU ignores it. */
+ * since Linux 6.5, whether it counts as a semaphore ("eventfd-semaphore";
+ * 6.1 has no such line). The mode is kept in bit 0 of the entry's flags
+ * (EFD_SEMAPHORE): an eventfd is always O_RDWR, so that bit is free, and
+ * CRIU ignores it.
+ *
+ * Where fdinfo does not say, the mode is found by a probe on the task's
+ * own open file (taken with pidfd_getfd while the tree is stopped): a
+ * read of a count of 2 or more gives 1 in semaphore mode and the whole
+ * count otherwise. A count of 0 or 1 is raised by 2 first (a read of 1
+ * tells nothing). Then the probe gives back exactly what it took, so the
+ * count is as it was: nobody in the tree can see the difference, as every
+ * thread of it is stopped, out of any read or poll. Only a holder outside
+ * the tree could, and would see a count that is briefly not the
+ * program's: a probe is refused when another process holds the eventfd
+ * (found by its eventfd-id in every fdinfo stasis can see), and so is a
+ * count too close to the maximum to be put back for sure. Kernel users
+ * (io_uring, aio, KVM) only add to the count, which the probe allows for.
+ * Such a refusal fails the dump, naming the fd: an eventfd never comes
+ * back in the wrong mode. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "files/anonfd.h"
+#include "proc/proc.h"
 #include "util/log.h"
+
+/* A count above this is not probed: a read takes all of it, and what
+ * the kernel adds meanwhile must still fit when it is given back. */
+#define PROBE_MAX_COUNT (1ull << 62)
 
 static bool eventfd_owns(const struct fd_facts *f)
 {
 	return anon_link_is(f, "[eventfd]");
 }
 
+/* The count and the eventfd-id (5.2+; 0 if absent) of an fdinfo text. */
+static int parse_fdinfo(const char *buf, uint64_t *count, unsigned long *id)
+{
+	const char *c = anon_fdinfo_value(buf, "eventfd-count"), *i = anon_fdinfo_value(buf, "eventfd-id");
+	if (!c)
+		return -1;
+	*count = strtoull(c, NULL, 16);
+	*id = i ? strtoul(i, NULL, 10) : 0;
+	return 0;
+}
+
+/* ---- who else holds it ---- */
+
+/* Is pid stopped by this stasis (so: one of the tree)? Quiet. */
+static bool traced_by_us(pid_t pid)
+{
+	char buf[4096];
+	ssize_t n = proc_read_file(pid, "status", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	const char *t = strstr(buf, "\nTracerPid:");
+	return t && atoi(t + 11) == getpid();
+}
+
+/* Does pid hold the eventfd with this id? *fd: where. Quiet: processes
+ * come and go. */
+static bool holds_eventfd(pid_t pid, unsigned long id, int *fd)
+{
+	char path[64], link[32], buf[1024];
+	struct dirent *de;
+	bool found = false;
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	DIR *d = opendir(path);
+	while (d && !found && (de = readdir(d))) {
+		int n_fd = atoi(de->d_name);
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, n_fd);
+		ssize_t n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0 || (size_t)n != strlen("anon_inode:[eventfd]") || memcmp(link, "anon_inode:[eventfd]", n))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, n_fd);
+		int f = open(path, O_RDONLY | O_CLOEXEC);
+		n = f >= 0 ? read(f, buf, sizeof(buf) - 1) : -1;
+		if (f >= 0)
+			close(f);
+		uint64_t count;
+		unsigned long other;
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		if (parse_fdinfo(buf, &count, &other) == 0 && other == id) {
+			*fd = n_fd;
+			found = true;
+		}
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* A process outside the tree (not stopped by us, not us) holding the
+ * eventfd; 0 if none that we can see. */
+static pid_t outside_holder(unsigned long id, int *fd)
+{
+	struct dirent *de;
+	pid_t found = 0;
+	DIR *d = opendir("/proc");
+	while (d && !found && (de = readdir(d))) {
+		pid_t pid = atoi(de->d_name);
+		if (pid > 0 && pid != getpid() && holds_eventfd(pid, id, fd) && !traced_by_us(pid))
+			found = pid;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* ---- the probe ---- */
+
+/* On our copy of the task's file, O_NONBLOCK: what a read gives, then
+ * the count put back. -1 (errno) before anything changed; -2 if the
+ * count could not be put back. */
+static int probe_io(int fd, uint64_t count, bool *sem)
+{
+	uint64_t raise = count < 2 ? 2 : 0, v;
+	if (raise && write(fd, &raise, 8) != 8)
+		return -1;
+	if (read(fd, &v, 8) != 8)
+		return raise ? -2 : -1;
+	*sem = v == 1;
+	if (*sem) {
+		/* took 1: give it back, or take the rest of the raise */
+		uint64_t one = 1;
+		return (raise ? read(fd, &v, 8) : write(fd, &one, 8)) == 8 ? 0 : -2;
+	}
+	/* took everything: the count, the raise, whatever the kernel added */
+	v -= raise;
+	return !v || write(fd, &v, 8) == 8 ? 0 : -2;
+}
+
+static int probe_semaphore(const struct fd_facts *f, uint64_t count, bool *sem)
+{
+	int fd = proc_take_fd(f->pid, f->fd);
+	if (fd < 0) {
+		pr_perror("pid %d: fd %d (eventfd): can't take it to find its mode", f->pid, f->fd);
+		return -1;
+	}
+	/* the open file is the task's: its O_NONBLOCK goes back as it was */
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		pr_perror("pid %d: fd %d (eventfd): can't make it non-blocking to find its mode", f->pid, f->fd);
+		close(fd);
+		return -1;
+	}
+	int r = probe_io(fd, count, sem), err = errno;
+	if (fcntl(fd, F_SETFL, fl) < 0) {
+		pr_perror("pid %d: fd %d (eventfd): can't put its flags back after finding its mode", f->pid, f->fd);
+		r = r ? r : -1;
+	}
+	close(fd);
+	errno = err;
+	if (r == -2)
+		pr_perror("pid %d: fd %d (eventfd): its count of %llu may have changed while stasis found its mode",
+			  f->pid, f->fd, (unsigned long long)count);
+	else if (r < 0)
+		pr_perror("pid %d: fd %d (eventfd): can't find whether it is a semaphore", f->pid, f->fd);
+	return r < 0 ? -1 : 0;
+}
+
+/* The probe must leave the count as it found it (or higher: the kernel
+ * may add to it); checked, not assumed. */
+static int check_count_kept(const struct fd_facts *f, uint64_t before)
+{
+	char buf[1024];
+	uint64_t now;
+	unsigned long id;
+	if (anon_fdinfo_read(f->pid, f->fd, buf, sizeof(buf)) < 0 || parse_fdinfo(buf, &now, &id) < 0)
+		return -1;
+	if (now < before) {
+		pr_err("pid %d: fd %d (eventfd): its count went from %llu to %llu while stasis found its mode",
+		       f->pid, f->fd, (unsigned long long)before, (unsigned long long)now);
+		return -1;
+	}
+	return 0;
+}
+
+/* Where fdinfo does not say: the probe, if it can't be seen. */
+static int find_semaphore(const struct fd_facts *f, uint64_t count, unsigned long id, bool *sem)
+{
+	static const char *why = "this kernel (before 6.5) does not show whether an eventfd is a semaphore";
+	pid_t other;
+	int ofd = -1;
+
+	if (count > PROBE_MAX_COUNT) {
+		pr_err("pid %d: fd %d (eventfd): %s, and its count %#llx is too close to the maximum to find out "
+		       "safely", f->pid, f->fd, why, (unsigned long long)count);
+		return -1;
+	}
+	if (!id) {
+		pr_err("pid %d: fd %d (eventfd): %s, nor which other processes hold it", f->pid, f->fd, why);
+		return -1;
+	}
+	other = outside_holder(id, &ofd);
+	if (other) {
+		pr_err("pid %d: fd %d (eventfd): %s, and pid %d (fd %d), outside the tree, holds it too: stasis "
+		       "can't find out without that process seeing it; dump it with the tree, or close that fd",
+		       f->pid, f->fd, why, other, ofd);
+		return -1;
+	}
+	if (probe_semaphore(f, count, sem) < 0 || check_count_kept(f, count) < 0)
+		return -1;
+	pr_info("pid %d: fd %d: eventfd mode found by a probe: %s", f->pid, f->fd, *sem ? "semaphore" : "counter");
+	return 0;
+}
+
 static int eventfd_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f,
 			FileEntry *fe)
 {
 	char buf[1024];
-	const char *count, *sem;
+	uint64_t count;
+	unsigned long id;
+	bool sem;
 
 	if (anon_fdinfo_read(f->pid, f->fd, buf, sizeof(buf)) < 0)
 		return -1;
-	count = anon_fdinfo_value(buf, "eventfd-count");
-	sem = anon_fdinfo_value(buf, "eventfd-semaphore");
-	if (!count) {
+	if (parse_fdinfo(buf, &count, &id) < 0) {
 		pr_err("pid %d: fd %d (eventfd): fdinfo has no eventfd-count", f->pid, f->fd);
 		return -1;
 	}
+	/* STASIS_EVENTFD_PROBE: what a kernel before 6.5 makes us do, for the
+	 * tests on newer ones */
+	const char *line = getenv("STASIS_EVENTFD_PROBE") ? NULL : anon_fdinfo_value(buf, "eventfd-semaphore");
+	if (line)
+		sem = atoi(line) != 0;
+	else if (find_semaphore(f, count, id, &sem) < 0)
+		return -1;
+
 	EventfdFileEntry *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -1;
@@ -39,13 +247,8 @@ static int eventfd_dump(struct file_table *t, const struct opts *o, const struct
 	if (!(e->fown = anon_fown_new()))
 		return -1;
 	e->id = fe->id;
-	e->counter = strtoull(count, NULL, 16);
-	e->flags = f->fi.flags & ~O_CLOEXEC;
-	if (sem && atoi(sem))
-		e->flags |= EFD_SEMAPHORE;
-	else if (!sem)
-		pr_warn("pid %d: fd %d (eventfd): this kernel does not tell whether it is a "
-			"semaphore; restored as a plain counter", f->pid, f->fd);
+	e->counter = count;
+	e->flags = (f->fi.flags & ~O_CLOEXEC) | (sem ? EFD_SEMAPHORE : 0);
 	pr_debug("pid %d: fd %d: eventfd counter %llu flags %#x", f->pid, f->fd,
 		 (unsigned long long)e->counter, e->flags);
 	return 0;

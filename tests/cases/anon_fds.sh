@@ -82,6 +82,59 @@ for m in eventfd signalfd inotify epoll shared shared_own; do
 	run_test "anon_fds.$m" anon_restore "$m"
 done
 run_test anon_fds.timerfd anon_restore timerfd 1
+
+# Kernels before 6.5 (Debian 12's 6.1) don't show in fdinfo whether an
+# eventfd is a semaphore: the dump probes the task's eventfd, and must
+# leave its count and flags exactly as they were (--leave-running, then
+# the dump whose images are restored). Newer kernels are made to probe
+# too (STASIS_EVENTFD_PROBE).
+anon_eventfd_probe() {
+	local exe pid
+	exe=$(readlink -f "$BIN/anonfds")
+	start_prog anonfds "$BIN/anonfds" evmodes
+	pid=$PROG_PID
+	wait_ready anonfds "$pid" || return
+	dump dumpR "$pid" "$T_WORK/imgR" --leave-running || return
+	wait_until 5 runs_freely "$pid" || { fail "pid $pid not running freely after the dump"; return; }
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	grep -q "eventfd mode found by a probe" "$T_LOG/dump.log" || fail "the dump did not probe the eventfds" "$T_LOG/dump.log"
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output anonfds
+}
+STASIS_EVENTFD_PROBE=1 run_test anon_fds.eventfd_probe anon_eventfd_probe
+
+# ... and refuses to probe an eventfd that a process outside the tree
+# holds too (it would see the count change for a moment): the dump of
+# the child fails naming the fd and the parent, and the count stays.
+anon_eventfd_outside() {
+	local pid rc parent
+	start_prog evshare "$PYTHON" -c '
+import os, signal, sys
+e = os.eventfd(3, os.EFD_SEMAPHORE)
+pid = os.fork()
+if pid == 0:
+    print("READY", flush=True)
+    signal.pause()
+    sys.exit(0)
+print("CHILD", pid, flush=True)
+os.waitpid(pid, 0)'
+	parent=$PROG_PID
+	wait_until "$TMO" grep -q '^CHILD ' "$T_LOG/evshare.out" || { fail "harness: no child"; return; }
+	pid=$(awk '$1 == "CHILD" { print $2 }' "$T_LOG/evshare.out")
+	T_PIDS+=("$pid")
+	mkdir -p "$T_WORK/img"
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "the dump of an eventfd shared with a process outside the tree succeeded"; return; }
+	error_message dump | grep -q "eventfd.*pid $parent" ||
+		fail "the refusal does not name the eventfd and pid $parent: $(error_message dump)" "$T_LOG/dump.log"
+	wait_until 5 runs_freely "$pid" || fail "pid $pid not left running after the refused dump"
+	grep -q "eventfd-count: *3$" /proc/"$pid"/fdinfo/* || fail "the eventfd's count is not 3 after the refused dump"
+}
+STASIS_EVENTFD_PROBE=1 run_test anon_fds.eventfd_outside anon_eventfd_outside
 run_test anon_fds.all.chain anon_chain all
 run_test anon_fds.all.leave_running anon_leave_running eventfd,signalfd,inotify,epoll,shared_own
 run_test anon_fds.epoll_closed_target anon_epoll_closed_target

@@ -4,7 +4,9 @@
  *   anonfds MODE[,MODE...]    MODE: eventfd signalfd timerfd inotify epoll
  *                             shared (fds shared with a child), shared_own
  *                             (shared, and the child adds its own fd to the
- *                             shared epoll), all
+ *                             shared epoll), evmodes (eventfds in both
+ *                             modes with counts 0, 1, 2 and 2^40,
+ *                             blocking or not), all
  *
  * Each mode sets its fds up before READY and, after SIGUSR1, checks that
  * they behave as before: counters, masks, timers ticking and firing on
@@ -99,6 +101,67 @@ static void eventfd_check(void)
 	write_u64(ev_block, 7);
 	CHECK(read_u64(ev_block, &v) == 8 && v == 7, "eventfd: blocking one read %llu, expected 7",
 	      (unsigned long long)v);
+}
+
+/* ---------------- evmodes ----------------
+ * Semaphore or counter, for the counts where a probe of the mode (6.1's
+ * fdinfo does not say it) has to be careful: 0 and 1 (a read of 1 tells
+ * nothing), 2 (the least a read tells on), a large one; blocking or not
+ * (a probe must not block, nor leave O_NONBLOCK changed). After the
+ * restore each count must be exactly as set, and the mode as made. */
+
+static const struct evm {
+	uint64_t count;
+	int sem, nonblock;
+} evm[] = {
+	{ 0, 1, 1 }, { 1, 1, 0 }, { 2, 1, 1 }, { 1ull << 40, 1, 0 },
+	{ 0, 0, 0 }, { 1, 0, 1 }, { 2, 0, 0 }, { 1ull << 40, 0, 1 },
+};
+#define NR_EVM (sizeof(evm) / sizeof(evm[0]))
+static int evm_fd[NR_EVM];
+
+static void evmodes_setup(void)
+{
+	for (size_t i = 0; i < NR_EVM; i++) {
+		evm_fd[i] = eventfd(0, (evm[i].sem ? EFD_SEMAPHORE : 0) | (evm[i].nonblock ? EFD_NONBLOCK : 0));
+		if (evm_fd[i] < 0)
+			die("eventfd");
+		if (evm[i].count)
+			write_u64(evm_fd[i], evm[i].count);
+	}
+}
+
+/* The count as the kernel shows it (hex), without touching it. */
+static uint64_t fdinfo_count(int fd)
+{
+	char path[64], line[256];
+	unsigned long long v = ~0ull;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	FILE *f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "eventfd-count: %llx", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static void evmodes_check(void)
+{
+	for (size_t i = 0; i < NR_EVM; i++) {
+		const struct evm *m = &evm[i];
+		uint64_t v = 0, c = fdinfo_count(evm_fd[i]);
+		CHECK(c == m->count, "evmodes %zu: count %llu, expected %llu", i, (unsigned long long)c,
+		      (unsigned long long)m->count);
+		CHECK(nonblocking(evm_fd[i]) == m->nonblock, "evmodes %zu: O_NONBLOCK is %d, expected %d", i,
+		      nonblocking(evm_fd[i]), m->nonblock);
+		/* 2 more, so that the mode shows whatever the count was */
+		write_u64(evm_fd[i], 2);
+		CHECK(read_u64(evm_fd[i], &v) == 8 && v == (m->sem ? 1 : c + 2),
+		      "evmodes %zu: read %llu, expected %llu: the %s came back as a %s", i, (unsigned long long)v,
+		      (unsigned long long)(m->sem ? 1 : c + 2), m->sem ? "semaphore" : "counter",
+		      m->sem ? "counter" : "semaphore (or another count)");
+	}
 }
 
 /* ---------------- signalfd ---------------- */
@@ -536,6 +599,7 @@ static const struct mode {
 	void (*setup)(void), (*check)(void);
 } modes[] = {
 	{ "eventfd", eventfd_setup, eventfd_check },
+	{ "evmodes", evmodes_setup, evmodes_check },
 	{ "signalfd", signalfd_setup, signalfd_check },
 	{ "inotify", inotify_setup, inotify_check },
 	{ "epoll", epoll_setup, epoll_check },

@@ -158,7 +158,19 @@ test_predump_foreign_clear() {
 	restore_and_check "$T_WORK/img/2" "$pid" "$exe"
 }
 
+# RPC FEATURE_CHECK says mem_track exactly where pre-dump can track
+# (`stasis check`: userfaultfd WP_ASYNC, or soft-dirty bits on 6.1).
+test_predump_feature_check() {
+	local out want=True
+	[[ $(mem_track_method) != none ]] || want=False
+	out=$(timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" features 2>&1)
+	note "FEATURE_CHECK: $out; stasis check: $(mem_track_method)"
+	[[ $out == "mem_track $want" ]] ||
+		fail "FEATURE_CHECK answers '$out', but stasis check says the tracking is '$(mem_track_method)'"
+}
+
 run_test predump.chain test_predump_chain
+run_test predump.feature_check test_predump_feature_check
 run_test predump.foreign_clear test_predump_foreign_clear
 run_test predump.rpc test_predump_rpc
 run_test predump.stale_parent test_predump_stale_parent

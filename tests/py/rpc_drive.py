@@ -6,6 +6,8 @@
 Commands (each prints one result line, exits 0 on the expected outcome):
   check                      pycriu check()
   version                    raw VERSION request: prints "version NAME MAJOR.MINOR"
+  features                   raw FEATURE_CHECK asking for mem_track: prints
+                             "mem_track True|False"
   dump PID DIR [--leave-running] [--parent REL]   pycriu dump() of another
                              process (parent_img REL, with track_mem)
   predump PID DIR [--parent REL]   pycriu pre_dump()
@@ -86,6 +88,18 @@ def cmd_version(mode, target):
         print("FAIL: version request failed")
         return 1
     print("version %s %d.%d" % (r.version.name, r.version.major_number, r.version.minor_number))
+    return 0
+
+
+def cmd_features(mode, target):
+    req = rpc.criu_req()
+    req.type = rpc.FEATURE_CHECK
+    req.features.mem_track = True
+    r = raw_request(mode, target, req)
+    if not r or not r.success or not r.HasField("features"):
+        print("FAIL: feature check failed")
+        return 1
+    print("mem_track %s" % (r.features.HasField("mem_track") and r.features.mem_track))
     return 0
 
 
@@ -206,6 +220,8 @@ def main(argv):
         print("check ok")
     elif cmd == "version":
         return cmd_version(mode, target)
+    elif cmd == "features":
+        return cmd_features(mode, target)
     elif cmd in ("dump", "predump"):
         c = client(argv)
         c.opts.pid = int(rest[0])

@@ -1,7 +1,6 @@
 /* `stasis check`: probes, one by one, the kernel features stasis uses. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/userfaultfd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -18,12 +17,9 @@
 #include <linux/kcmp.h>
 
 #include "cli/check.h"
-#include "dump/track_backend.h"
+#include "dump/track.h"
 #include "util/compat.h"
 
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC (1 << 15)
-#endif
 #ifndef __NR_clone3
 #define __NR_clone3 435
 #endif
@@ -109,22 +105,6 @@ static bool has_pagemap_scan(void)
 	return ok;
 }
 
-static bool has_uffd_wp_async(void)
-{
-	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
-	bool ok = fd >= 0 && ioctl(fd, UFFDIO_API, &api) == 0 &&
-		  (api.features & UFFD_FEATURE_WP_ASYNC);
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static bool has_soft_dirty(void)
-{
-	return sd_kernel_has();
-}
-
 bool stasis_has_mem_track(void)
 {
 	return track_method() != TRACK_NONE;
@@ -179,8 +159,8 @@ int stasis_check(FILE *out)
 		{ "ptrace rseq configuration", has_rseq_config, true, "save glibc's rseq" },
 		{ "/proc/PID/map_files", has_map_files, false, "inspect mapped files" },
 		{ "PAGEMAP_SCAN", has_pagemap_scan, false, "fast present-page scan (else pagemap)" },
-		{ "userfaultfd write-protect async", has_uffd_wp_async, false, "dirty tracking for pre-dump (6.7+)" },
-		{ "soft-dirty bits", has_soft_dirty, false, "dirty tracking for pre-dump (else)" },
+		{ "userfaultfd write-protect async", track_has_uffd_wp_async, false, "dirty tracking for pre-dump (6.7+)" },
+		{ "soft-dirty bits", track_has_soft_dirty, false, "dirty tracking for pre-dump (else)" },
 		{ "memory tracking", stasis_has_mem_track, false, NULL },
 		{ "time namespaces", has_time_ns, false, "monotonic clocks across machines" },
 		{ "pidfd_getfd", has_pidfd_getfd, false, "take fds from tasks" },

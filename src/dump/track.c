@@ -833,7 +833,7 @@ int track_write_list(struct dump_tree *tr)
 
 /* ---- which tracker: chosen once, by what this kernel has ---- */
 
-static bool uffd_wp_async(void)
+bool track_has_uffd_wp_async(void)
 {
 	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
@@ -850,8 +850,13 @@ enum track_method track_method(void)
 {
 	static int m = -1;
 	if (m < 0)
-		m = uffd_wp_async() ? TRACK_UFFD_WP : sd_kernel_has() ? TRACK_SOFT_DIRTY : TRACK_NONE;
+		m = track_has_uffd_wp_async() ? TRACK_UFFD_WP : sd_kernel_has() ? TRACK_SOFT_DIRTY : TRACK_NONE;
 	return m;
+}
+
+bool track_has_soft_dirty(void)
+{
+	return sd_kernel_has();
 }
 
 const char *track_method_name(enum track_method m)

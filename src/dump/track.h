@@ -36,6 +36,9 @@ enum track_method { TRACK_NONE, TRACK_UFFD_WP, TRACK_SOFT_DIRTY };
 enum track_method track_method(void);
 /* For people: "soft-dirty bits", ...; NULL for TRACK_NONE. */
 const char *track_method_name(enum track_method m);
+/* The two probes, for `stasis check`. */
+bool track_has_uffd_wp_async(void);
+bool track_has_soft_dirty(void);
 
 /* With a parent (parentfd >= 0): what the parent holds and which
  * tracker it left (before the task is touched). */

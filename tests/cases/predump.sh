@@ -30,6 +30,31 @@ start_dirtier() {
 
 pages_bytes() { stat -c %s "$1"/pages-*.img | awk '{ s += $1 } END { print s + 0 }'; }
 
+# The KiB a dump's log (LOG) says it left to its parents, and the KiB it
+# says it saved ("pid N: X KiB in the parent dump, Y KiB changed or new").
+log_kib() {
+	awk -v which="$2" '/KiB in the parent dump/ {
+		for (i = 1; i < NF; i++) if ($(i + 1) == "KiB") { if (++k % 2 == (which == "parent")) s += $i }
+	} END { print s + 0 }' "$1"
+}
+
+# Did the dump TAG (its images in DIR) take pages from its parents? The
+# log must say it left some to them and saved the rest, and the pages in
+# DIR must be what it says it saved. How much was left depends on how
+# fast the program writes against how fast stasis works: under a software
+# CPU (the 6.1 VM) the dirtier rewrites most of its memory while stasis
+# starts, so no fixed fraction holds everywhere.
+dump_used_parent() {
+	local tag=$1 dir=$2 parent saved bytes
+	parent=$(log_kib "$T_LOG/$tag.log" parent) saved=$(log_kib "$T_LOG/$tag.log" saved)
+	bytes=$(pages_bytes "$dir")
+	note "$tag: $parent KiB left to the parents, $saved KiB saved, $bytes bytes of pages"
+	! grep -q "every page is saved" "$T_LOG/$tag.log" && ((parent > 0)) ||
+		{ fail "$tag did not use its parents ($parent KiB left to them)" "$T_LOG/$tag.log"; return 1; }
+	((bytes == saved * 1024)) ||
+		{ fail "$tag says it saved $saved KiB, its pages are $bytes bytes" "$T_LOG/$tag.log"; return 1; }
+}
+
 restore_and_check() {
 	local dir=$1 pid=$2 exe=$3
 	restore_foreground restore "$dir"
@@ -56,11 +81,7 @@ test_predump_chain() {
 	last=$(pages_bytes "$T_WORK/img/3")
 	note "pages saved: pre-dump 1 $full bytes, dump $last bytes"
 	((full >= DIRTIER_MIB << 20)) || fail "the first pre-dump saved only $full bytes"
-	# the log says whether the parents were used; the bytes only roughly
-	# (the program writes all the time, more of it on a loaded machine)
-	grep -q "KiB in the parent dump" "$T_LOG/dump.log" && ! grep -q "every page is saved" "$T_LOG/dump.log" ||
-		fail "the dump did not use its parents" "$T_LOG/dump.log"
-	((last * 2 < full)) || fail "the dump saved $last bytes of $full: it did not use its parents"
+	dump_used_parent dump "$T_WORK/img/3"
 	restore_and_check "$T_WORK/img/3" "$pid" "$exe"
 }
 
@@ -105,7 +126,7 @@ test_track_mem_snapshots() {
 	sleep 0.2
 	dump dump2 "$pid" "$T_WORK/img/2" -R --track-mem --prev-images-dir ../1 || return
 	runs_freely "$pid" || { fail "the program does not run after the snapshots"; return; }
-	((2 * $(pages_bytes "$T_WORK/img/2") < $(pages_bytes "$T_WORK/img/1"))) || fail "the second snapshot saved as much as the first"
+	dump_used_parent dump2 "$T_WORK/img/2"
 	kill -9 "$pid"
 	wait_gone "$pid" "$TMO" || return
 	restore_and_check "$T_WORK/img/2" "$pid" "$exe"
@@ -127,7 +148,8 @@ test_predump_rpc() {
 	[[ $rc == 0 ]] || { fail "pycriu dump() with parent_img: $(cat "$T_LOG/dump.out")" "$T_WORK/img/2/dump.log"; return; }
 	expect_killed "$pid" || return
 	decode_images "$T_WORK/img/2" dump
-	((4 * $(pages_bytes "$T_WORK/img/2") < $(pages_bytes "$T_WORK/img/1"))) || fail "the dump did not use its parent"
+	cp "$T_WORK/img/2/dump.log" "$T_LOG/rpcdump.log"
+	dump_used_parent rpcdump "$T_WORK/img/2"
 	restore_and_check "$T_WORK/img/2" "$pid" "$exe"
 }
 

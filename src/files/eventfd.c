@@ -40,14 +40,17 @@ static bool eventfd_owns(const struct fd_facts *f)
 	return anon_link_is(f, "[eventfd]");
 }
 
-/* The count and the eventfd-id (5.2+; 0 if absent) of an fdinfo text. */
+/* The eventfd-id (5.2+) the kernel gives no eventfd: ids start at 0. */
+#define NO_ID (~0ul)
+
+/* The count and the eventfd-id (NO_ID if absent) of an fdinfo text. */
 static int parse_fdinfo(const char *buf, uint64_t *count, unsigned long *id)
 {
 	const char *c = anon_fdinfo_value(buf, "eventfd-count"), *i = anon_fdinfo_value(buf, "eventfd-id");
 	if (!c)
 		return -1;
 	*count = strtoull(c, NULL, 16);
-	*id = i ? strtoul(i, NULL, 10) : 0;
+	*id = i ? strtoul(i, NULL, 10) : NO_ID;
 	return 0;
 }
 
@@ -200,7 +203,7 @@ static int find_semaphore(const struct fd_facts *f, uint64_t count, unsigned lon
 		       "safely", f->pid, f->fd, why, (unsigned long long)count);
 		return -1;
 	}
-	if (!id) {
+	if (id == NO_ID) {
 		pr_err("pid %d: fd %d (eventfd): %s, nor which other processes hold it", f->pid, f->fd, why);
 		return -1;
 	}

@@ -56,8 +56,20 @@ static int parse_fdinfo(const char *buf, uint64_t *count, unsigned long *id)
 
 /* ---- who else holds it ---- */
 
+/* Our pid as /proc numbers processes (stasis may run in a pid
+ * namespace whose /proc is its parent's). */
+static pid_t proc_self(void)
+{
+	char buf[32];
+	ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return getpid();
+	buf[n] = 0;
+	return atoi(buf);
+}
+
 /* Is pid stopped by this stasis (so: one of the tree)? Quiet. */
-static bool traced_by_us(pid_t pid)
+static bool traced_by_us(pid_t pid, pid_t self)
 {
 	char buf[4096];
 	ssize_t n = proc_read_file(pid, "status", buf, sizeof(buf) - 1);
@@ -65,7 +77,7 @@ static bool traced_by_us(pid_t pid)
 		return false;
 	buf[n] = 0;
 	const char *t = strstr(buf, "\nTracerPid:");
-	return t && atoi(t + 11) == getpid();
+	return t && atoi(t + 11) == self;
 }
 
 /* Does pid hold the eventfd with this id? *fd: where. Quiet: processes
@@ -110,11 +122,11 @@ static bool holds_eventfd(pid_t pid, unsigned long id, int *fd)
 static pid_t outside_holder(unsigned long id, int *fd)
 {
 	struct dirent *de;
-	pid_t found = 0;
+	pid_t found = 0, self = proc_self();
 	DIR *d = opendir("/proc");
 	while (d && !found && (de = readdir(d))) {
 		pid_t pid = atoi(de->d_name);
-		if (pid > 0 && pid != getpid() && holds_eventfd(pid, id, fd) && !traced_by_us(pid))
+		if (pid > 0 && pid != self && holds_eventfd(pid, id, fd) && !traced_by_us(pid, self))
 			found = pid;
 	}
 	if (d)

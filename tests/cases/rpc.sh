@@ -329,15 +329,16 @@ user_prog() {
 		{ fail "$label never printed READY" "$f.err"; return 1; }
 }
 
-# The credentials of every thread of every process under pid $1, as
-# /proc/TID/status has them (ids, groups, capabilities, no_new_privs).
+# The credentials of the threads of every process under pid $1, as
+# /proc/TID/status has them (ids, groups, capabilities, no_new_privs):
+# each kind of line with how many threads have it.
 tree_creds() {
 	local p t
 	for p in $(tree_members "$1"); do
 		for t in /proc/$p/task/*; do
-			grep -E '^(Uid|Gid|Groups|Cap[A-Za-z]+|NoNewPrivs):' "$t/status" | sed "s|^|${t##*/} |"
+			grep -E '^(Uid|Gid|Groups|Cap[A-Za-z]+|NoNewPrivs):' "$t/status"
 		done
-	done
+	done | sort | uniq -c
 }
 
 # user_dump_restore LABEL: the user dumps UPID's tree into
@@ -360,6 +361,8 @@ user_dump_restore() {
 	wait_until 5 tree_gone "${U_PIDS[@]}" || { fail "pids of the user's $label still held after its dump"; return 1; }
 	rc=$(rpc_user "${label}_restore" --sk "$SVC_SOCK" restore "$img")
 	[[ $rc == 0 ]] || { fail "the user could not restore its $label: $(cat "$T_LOG/${label}_restore.out")" "$img/restore.log"; return 1; }
+	UPID=$(awk '$1 == "restored" { print $2 }' "$T_LOG/${label}_restore.out")	# a new pid namespace: another pid here
+	T_PIDS+=("$UPID")
 	tree_creds "$UPID" > "$T_LOG/$label.creds.after"
 	diff "$T_LOG/$label.creds.before" "$T_LOG/$label.creds.after" > "$T_LOG/$label.creds.diff" ||
 		{ fail "the restored $label has other credentials than before its dump" "$T_LOG/$label.creds.diff"; return 1; }
@@ -455,6 +458,20 @@ test_rpc_unpriv_tree() {
 		ROOT_DUMP=$([[ $prog == zombies ]] && echo 1) user_dump_restore "$prog" || return
 		user_finish "$prog" || return
 	done
+	# a tree that is a pid namespace of its own (root starts it, as the
+	# user, and dumps it): the restore makes a new namespace, where the
+	# user's processes create each other with their pids
+	install -m 644 /dev/null "$T_WORK/user/pidns.out"
+	chown "$RPC_USER:" "$T_WORK/user/pidns.out"
+	(cd "$T_WORK/user" && exec setsid "$BIN/pidns_run" setpriv --reuid "$RPC_USER" --regid "$RPC_USER" \
+		--clear-groups "$T_WORK/user/forktree" >> pidns.out 2>&1 < /dev/null) &
+	T_PIDS+=($!)
+	wait_until "$TMO" has_line "$T_WORK/user/pidns.out" READY || { fail "the user's pid namespace did not start"; return; }
+	UPID=$(child_of $!) || { fail "pidns_run has no child"; return; }
+	[[ $(ns_pid "$UPID") == 1 ]] || { fail "harness: $UPID is not pid 1 in its namespace"; return; }
+	ROOT_DUMP=1 user_dump_restore pidns || return
+	[[ $(ns_pid "$UPID") == 1 ]] || fail "the restored root $UPID is not pid 1 in a namespace of its own"
+	user_finish pidns
 }
 
 for mode in bin sk; do

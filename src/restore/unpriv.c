@@ -102,11 +102,10 @@ static int check_creds(const struct rst_ctx *rc, const CredsEntry *c)
 	return 0;
 }
 
-/* The securebits a thread may end with. Only the keep-caps bit can be
- * set without CAP_SETPCAP (PR_SET_KEEPCAPS); and the processes stasis
- * forks need it set to keep CAP_CHECKPOINT_RESTORE across their change
- * of uid, so it must not be locked off. */
-static bool secbits_other(uint32_t a, uint32_t b)
+/* Whether two threads' securebits differ in more than the keep-caps bit,
+ * which a thread may change itself (PR_SET_KEEPCAPS) unless it is locked;
+ * the others take CAP_SETPCAP. */
+static bool secbits_differ(uint32_t a, uint32_t b)
 {
 	uint32_t free = (a & SECBIT_KEEP_CAPS_LOCKED) ? 0 : SECBIT_KEEP_CAPS;
 	return (a & ~free) != (b & ~free);
@@ -120,13 +119,15 @@ static int check_same_as_tree(const struct rst_tree *tr, const struct rst_ctx *r
 	bool same = c->n_groups == tree->n_groups &&
 		    !memcmp(c->groups, tree->groups, c->n_groups * sizeof(*c->groups)) &&
 		    caps64(c->cap_bnd, c->n_cap_bnd) == caps64(tree->cap_bnd, tree->n_cap_bnd) &&
-		    !secbits_other(c->secbits, tree->secbits);
+		    !secbits_differ(c->secbits, tree->secbits);
 	if (!same) {
 		pr_err("image core-%d.img: its groups, capability bounding set or securebits differ from "
 		       "those of pid %d; in a restore for a client of uid %u every process inherits them "
 		       "and can't change them", rc->pid, tr->t[0].pid, rc->o->client_uid);
 		return -1;
 	}
+	/* the processes stasis forks set keep-caps to keep CAP_CHECKPOINT_RESTORE
+	 * across their change of uid: it can't be locked off */
 	if ((c->secbits & SECBIT_KEEP_CAPS_LOCKED) && !(c->secbits & SECBIT_KEEP_CAPS)) {
 		pr_err("image core-%d.img: securebits %#x lock keep-caps off, which a restore for a client "
 		       "of uid %u can't do", rc->pid, c->secbits, rc->o->client_uid);

@@ -330,14 +330,19 @@ user_prog() {
 }
 
 # The credentials of the threads of every process under pid $1, as
-# /proc/TID/status has them (ids, groups, capabilities, no_new_privs):
-# each kind of line with how many threads have it.
+# /proc/TID/status has them (ids, groups, capabilities, no_new_privs),
+# with each live process's limits and the owner of its /proc directory (root's
+# if it is not dumpable): each line with how many threads or processes
+# have it.
 tree_creds() {
 	local p t
 	for p in $(tree_members "$1"); do
 		for t in /proc/$p/task/*; do
 			grep -E '^(Uid|Gid|Groups|Cap[A-Za-z]+|NoNewPrivs):' "$t/status"
 		done
+		# a zombie's image is its exit status: its limits are not kept
+		[[ $(proc_state "$p") == Z ]] || cat "/proc/$p/limits"
+		stat -c '/proc/PID owned by %u:%g' "/proc/$p"
 	done | sort | uniq -c
 }
 

@@ -222,7 +222,11 @@ static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 	/* Our own logging must survive the fds being replaced; the sync
 	 * socket is kept clear of where the log goes (it may be there now). */
 	int sync = fcntl(tr->sync[1], F_DUPFD_CLOEXEC, rc->service_end);
-	if (sync < 0 || log_move_fds(&next) < 0 || open_service("sync", sync, rc->sync_fd) < 0)
+	if (sync < 0) {
+		pr_perror("pid %d: can't keep the sync socket", rc->pid);
+		return -1;
+	}
+	if (log_move_fds(&next) < 0 || open_service("sync", sync, rc->sync_fd) < 0)
 		return -1;
 	/* the images are stasis's to read, not the client's: opened before
 	 * the fork (restore.c) */

@@ -229,6 +229,10 @@ test_rpc_sibling() {
 # A client that is not root: may dump and restore its own process, may
 # not dump root's, nor restore an image that claims root, nor write
 # images where it can't write itself.
+# The service's options for the tests of non-root clients (one place for
+# what it needs to serve them).
+SVC_USER_ARGS=(--socket-mode 0666)
+
 rpc_user_setup() {
 	id "$RPC_USER" > /dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$RPC_USER" ||
 		{ fail "can't create user $RPC_USER"; return 1; }
@@ -239,7 +243,7 @@ rpc_user_setup() {
 test_rpc_unprivileged() {
 	local upid rpid rc n uid
 	rpc_user_setup || return
-	service_start --socket-mode 0666 || return
+	service_start "${SVC_USER_ARGS[@]}" || return
 	# its own process: dump and restore work, with its ids
 	# (its output file is the user's own: a file only root could open would
 	# rightly stop the restore it asks for)
@@ -307,10 +311,6 @@ test_rpc_unprivileged() {
 # a process (sockets bound, connected, listening, paired; deleted files;
 # memfds) carries the credentials the process had then, and must show the
 # user's, never root's.
-
-# The service's options for these tests (one place for what it will need
-# to serve users).
-SVC_USER_ARGS=(--socket-mode 0666)
 
 # user_prog LABEL CMD...: CMD as RPC_USER (a copy of each file of ours it
 # needs must be in T_WORK/user: the checkout may be unreadable to it),

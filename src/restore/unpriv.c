@@ -211,8 +211,10 @@ static int clamp_limits(const struct rst_tree *tr)
 {
 	for (int r = 0; r < RLIM_NLIMITS; r++) {
 		struct rlimit l;
-		if (getrlimit(r, &l) < 0)
+		if (getrlimit(r, &l) < 0) {
+			pr_perror("can't read resource limit %d", r);
 			return -1;
+		}
 		if (l.rlim_max > tr->client_lim[r].rlim_max)
 			l.rlim_max = tr->client_lim[r].rlim_max;
 		if (l.rlim_cur > l.rlim_max)

@@ -117,7 +117,7 @@ static int check_same_as_tree(const struct rst_tree *tr, const struct rst_ctx *r
 {
 	const CredsEntry *tree = tr->creds;
 	bool same = c->n_groups == tree->n_groups &&
-		    !memcmp(c->groups, tree->groups, c->n_groups * sizeof(*c->groups)) &&
+		    (!c->n_groups || !memcmp(c->groups, tree->groups, c->n_groups * sizeof(*c->groups))) &&
 		    caps64(c->cap_bnd, c->n_cap_bnd) == caps64(tree->cap_bnd, tree->n_cap_bnd) &&
 		    !secbits_differ(c->secbits, tree->secbits);
 	if (!same) {

@@ -55,6 +55,7 @@ struct rst_ctx {
 	struct victim *cur;	/* where syscalls are injected */
 	uint64_t scratch;
 	struct parent_level *parent_pages;	/* parent.c: the parent dumps' pages */
+	bool client_nnp;	/* unpriv.c: it must end with no_new_privs */
 };
 
 /* A stand-in for a process group leader that had exited: it takes the
@@ -84,6 +85,7 @@ struct rst_tree {
 	 * process takes, and the client's limits */
 	const CredsEntry *creds;
 	struct rlimit client_lim[RLIM_NLIMITS];
+	bool client_nnp;	/* the client has no_new_privs: so must they */
 };
 
 /* restore/restore.c: loads and checks every image of the dump in

@@ -156,6 +156,7 @@ static int check_rlimits(const struct rst_ctx *rc, const struct rlimit *mine, in
 
 static int check_task(struct rst_tree *tr, struct rst_ctx *rc)
 {
+	rc->client_nnp = tr->client_nnp;
 	for (size_t t = 0; t < rc->pe->n_threads; t++) {
 		const CredsEntry *c = rc->core[t]->thread_core ? rc->core[t]->thread_core->creds : NULL;
 		if (check_creds(rc, c) < 0)
@@ -178,10 +179,13 @@ static int check_task(struct rst_tree *tr, struct rst_ctx *rc)
 
 int rst_check_unprivileged(struct rst_tree *tr)
 {
-	if (proc_parse_limits(tr->o->client_pid, tr->client_lim, RLIM_NLIMITS) < 0) {
-		pr_err("can't read the limits of the client (pid %d)", tr->o->client_pid);
+	struct proc_status st;
+	if (proc_parse_limits(tr->o->client_pid, tr->client_lim, RLIM_NLIMITS) < 0 ||
+	    proc_parse_status(tr->o->client_pid, &st) < 0) {
+		pr_err("can't read the limits and status of the client (pid %d)", tr->o->client_pid);
 		return -1;
 	}
+	tr->client_nnp = st.no_new_privs;
 	tr->creds = NULL;
 	for (int i = 0; i < tr->nr; i++)
 		if (!tr->t[i].zombie && check_task(tr, &tr->t[i]) < 0)
@@ -239,6 +243,12 @@ static int drop_root(const struct rst_tree *tr)
 
 	if (clamp_limits(tr) < 0)
 		return -1;
+	/* a client that can't gain privileges by execve can't make processes
+	 * that can (it may be a sandbox restoring its own image) */
+	if (tr->client_nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		pr_perror("can't take the client's no_new_privs");
+		return -1;
+	}
 	for (int cap = 0; cap < 64; cap++)
 		if (!(bnd & (1ull << cap)) && prctl(PR_CAPBSET_DROP, cap) < 0 && errno != EINVAL) {
 			pr_perror("can't drop capability %d from the bounding set", cap);
@@ -336,7 +346,7 @@ int rst_client_lend_inject(struct rst_ctx *rc, int idx, bool on)
 }
 
 /* The thread holds what its image says, and nothing lent. */
-static int check_final(struct rst_ctx *rc, int idx, const CredsEntry *c)
+static int check_final(struct rst_ctx *rc, int idx, const CredsEntry *c, bool nnp)
 {
 	struct proc_status st;
 	pid_t tid = rc->th[idx].pid;
@@ -349,13 +359,15 @@ static int check_final(struct rst_ctx *rc, int idx, const CredsEntry *c)
 		  st.uid[3] == c->fsuid && st.gid[0] == c->gid && st.gid[1] == c->egid &&
 		  st.gid[2] == c->sgid && st.gid[3] == c->fsgid && st.ngroups == (int)c->n_groups &&
 		  !st.cap_inh && !st.cap_prm && !st.cap_eff && !st.cap_amb &&
-		  !(st.cap_bnd & ~caps64(c->cap_bnd, c->n_cap_bnd)) && (uint32_t)secbits == c->secbits;
+		  !(st.cap_bnd & ~caps64(c->cap_bnd, c->n_cap_bnd)) && (uint32_t)secbits == c->secbits &&
+		  st.no_new_privs == nnp;
 	for (int i = 0; ok && i < st.ngroups; i++)
 		ok = st.groups[i] == c->groups[i];
 	if (!ok) {
 		pr_err("pid %d: thread %d ends with credentials other than its image's (uid %u, permitted "
-		       "%#llx, effective %#llx, securebits %#lx)", rc->pid, tid, st.uid[0],
-		       (unsigned long long)st.cap_prm, (unsigned long long)st.cap_eff, secbits);
+		       "%#llx, effective %#llx, securebits %#lx, no_new_privs %d)", rc->pid, tid, st.uid[0],
+		       (unsigned long long)st.cap_prm, (unsigned long long)st.cap_eff, secbits,
+		       st.no_new_privs);
 		return -1;
 	}
 	return 0;
@@ -364,6 +376,7 @@ static int check_final(struct rst_ctx *rc, int idx, const CredsEntry *c)
 int rst_client_final(struct rst_ctx *rc, int idx)
 {
 	const CredsEntry *c = rc->core[idx]->thread_core->creds;
+	bool nnp = (c->has_no_new_privs && c->no_new_privs) || rc->client_nnp;
 	long ret;
 
 	rc->cur = &rc->th[idx];
@@ -371,7 +384,9 @@ int rst_client_final(struct rst_ctx *rc, int idx)
 	    rst_inject(rc, "keep-caps securebit", &ret, SYS_prctl, PR_SET_KEEPCAPS,
 		       !!(c->secbits & SECBIT_KEEP_CAPS), 0, 0, 0, 0) < 0)
 		return -1;
+	if (nnp && rst_inject(rc, "no_new_privs", &ret, SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0) < 0)
+		return -1;
 	if (inject_caps(rc, 0, 0) < 0)
 		return -1;
-	return check_final(rc, idx, c);
+	return check_final(rc, idx, c, nnp);
 }

@@ -479,6 +479,35 @@ test_rpc_unpriv_tree() {
 	user_finish pidns
 }
 
+# user_nnp_case LABEL WRAP...: the user's sleeper, started under WRAP
+# (setpriv --no-new-privs, or nothing), dumped by the user and restored by
+# the user under RPC_PRE; sets NNP to the restored process's NoNewPrivs.
+user_nnp_case() {
+	local label=$1 rc img=$T_WORK/user/$1.img
+	shift
+	user_prog "$label" "$@" sh -c 'echo READY; while :; do sleep 0.05; done' || return
+	rc=$(rpc_user "${label}_dump" --sk "$SVC_SOCK" dump "$UPID" "$img")
+	[[ $rc == 0 ]] || { fail "the user could not dump its $label: $(cat "$T_LOG/${label}_dump.out")"; return 1; }
+	wait_gone "$UPID" || { fail "the user's $label survived its dump"; return 1; }
+	rc=$(rpc_user "${label}_restore" --sk "$SVC_SOCK" restore "$img")
+	[[ $rc == 0 ]] || { fail "the user could not restore its $label: $(cat "$T_LOG/${label}_restore.out")" "$img/restore.log"; return 1; }
+	NNP=$(status_field "$UPID" NoNewPrivs)
+}
+
+# A client that can't gain privileges through execve (no_new_privs: a
+# sandbox, say) can't have processes restored that could; and a process
+# that had no_new_privs has it again.
+test_rpc_unpriv_nnp() {
+	rpc_user_setup || return
+	service_start "${SVC_USER_ARGS[@]}" || return
+	RPC_PRE=(setpriv --no-new-privs --)
+	user_nnp_case plain
+	RPC_PRE=()
+	[[ -n $T_FAIL || $NNP == 1 ]] || fail "a client with no_new_privs restored a process without it (NoNewPrivs: ${NNP:-?})"
+	user_nnp_case sandboxed setpriv --no-new-privs -- || return
+	[[ $NNP == 1 ]] || fail "a process with no_new_privs was restored without it (NoNewPrivs: ${NNP:-?})"
+}
+
 for mode in bin sk; do
 	run_test "rpc.pycriu_$mode" test_rpc_pycriu "$mode"
 	run_test "rpc.version_$mode" test_rpc_version "$mode"
@@ -494,3 +523,4 @@ run_test rpc.unprivileged test_rpc_unprivileged
 run_test rpc.unpriv_creds test_rpc_unpriv_creds
 run_test rpc.unpriv_files test_rpc_unpriv_files
 run_test rpc.unpriv_tree test_rpc_unpriv_tree
+run_test rpc.unpriv_nnp test_rpc_unpriv_nnp

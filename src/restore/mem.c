@@ -499,7 +499,8 @@ int rst_mm_fields(struct rst_ctx *rc)
 		      rc->scratch + SCRATCH_MM_MAP, sizeof(m), 0, 0) < 0 ||
 	    rst_client_lend_inject(rc, 0, false) < 0)
 		return -1;
-	if (mm->has_dumpable &&
+	/* a non-root client's task gets it last (rst_client_dumpable) */
+	if (mm->has_dumpable && !rc->o->unprivileged &&
 	    inject_ok(rc, "dumpable flag", SYS_prctl, PR_SET_DUMPABLE, mm->dumpable, 0, 0, 0, 0) < 0)
 		return -1;
 	return 0;

@@ -133,6 +133,7 @@ int rst_client_become(const struct rst_tree *tr, bool lend);
 int rst_client_lend(const struct opts *o, bool on);	/* o NULL: stasis's own, no-op */
 int rst_client_lend_inject(struct rst_ctx *rc, int idx, bool on);
 int rst_client_final(struct rst_ctx *rc, int idx);
+int rst_client_dumpable(struct rst_ctx *rc);	/* after the service fds are closed */
 
 /* Injected syscall (into rc->cur) that must succeed; what names it in the error. */
 int rst_inject(struct rst_ctx *rc, const char *what, long *ret, long nr, long a1, long a2,

@@ -306,6 +306,11 @@ int rst_client_become(const struct rst_tree *tr, bool lend)
 		pr_perror("can't drop capabilities");
 		return -1;
 	}
+	/* whatever fs.suid_dumpable says: see rst_client_dumpable */
+	if (prctl(PR_SET_DUMPABLE, 0) < 0) {
+		pr_perror("can't make the process not dumpable");
+		return -1;
+	}
 	return check_became(tr, lent);
 }
 
@@ -389,4 +394,17 @@ int rst_client_final(struct rst_ctx *rc, int idx)
 	if (inject_caps(rc, 0, 0) < 0)
 		return -1;
 	return check_final(rc, idx, c, nnp);
+}
+
+/* Until now the process was not dumpable (the change of uid made it so),
+ * so the client could neither ptrace it nor take its fds (pidfd_getfd)
+ * while it still held what stasis opened for it: its image's flag only
+ * once those are closed. */
+int rst_client_dumpable(struct rst_ctx *rc)
+{
+	long ret;
+	if (!rc->o->unprivileged || !rc->mm->has_dumpable)
+		return 0;
+	rc->cur = &rc->th[0];
+	return rst_inject(rc, "dumpable flag", &ret, SYS_prctl, PR_SET_DUMPABLE, rc->mm->dumpable, 0, 0, 0, 0);
 }

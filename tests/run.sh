@@ -752,7 +752,7 @@ test_inherit_fd_pipe() {
 	(setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.02; done' < /dev/null | cat > "$out1") &
 	T_PIDS+=($!)
 	wait_until "$TMO" has_lines "$out1" 10 || { fail "the counter wrote nothing into its pipe"; return; }
-	pid=$(pgrep -n -f "sleep 0.02; done$") || { fail "can't find the counter"; return; }
+	pid=$(pgrep -o -f "sleep 0.02; done$") || { fail "can't find the counter"; return; }
 	T_PIDS+=("$pid")
 	ino=$(readlink "/proc/$pid/fd/1")
 	[[ $ino == pipe:* ]] || { fail "the counter's stdout is $ino, not a pipe"; return; }

@@ -254,7 +254,7 @@ test_rpc_unprivileged() {
 	disown "$upid"
 	T_PIDS+=("$upid")
 	wait_until "$TMO" has_lines "$T_WORK/user/count.out" 5 || { fail "the user's counter printed nothing"; return; }
-	upid=$(pgrep -u "$RPC_USER" -f 'sleep 0.02; done$' | head -1)
+	upid=$(pgrep -o -u "$RPC_USER" -f 'sleep 0.02; done$')
 	T_PIDS+=("$upid")
 	rc=$(rpc_user udump --sk "$SVC_SOCK" dump "$upid" "$T_WORK/user/img")
 	[[ $rc == 0 ]] || { fail "the user could not dump its own process: $(cat "$T_LOG/udump.out")" "$T_WORK/user/img/dump.log"; return; }

@@ -779,10 +779,13 @@ test_pipeline() {
 # joined go on with no gap and no repeat.
 test_inherit_fd_pipe() {
 	local out1=$T_FILES/out1 out2=$T_FILES/out2 pid ino w n exe
+	local sub
 	(setsid sh -c 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.02; done' < /dev/null | cat > "$out1") &
-	T_PIDS+=($!)
+	sub=$!
+	T_PIDS+=("$sub")
 	wait_until "$TMO" has_lines "$out1" 10 || { fail "the counter wrote nothing into its pipe"; return; }
-	pid=$(pgrep -n -f "sleep 0.02; done$") || { fail "can't find the counter"; return; }
+	# ours (a child of the subshell), and not a fork of it about to exec sleep
+	pid=$(pgrep -o -P "$sub" -f "sleep 0.02; done$") || { fail "can't find the counter"; return; }
 	T_PIDS+=("$pid")
 	ino=$(readlink "/proc/$pid/fd/1")
 	[[ $ino == pipe:* ]] || { fail "the counter's stdout is $ino, not a pipe"; return; }

@@ -40,6 +40,13 @@ struct reg_dump_state {
 struct rst_ghost {
 	uint32_t id;
 	GhostFileEntry *e;
+	/* Its image, opened by stasis at load and left just past the entry,
+	 * where its bytes begin: the process that recreates the file reads
+	 * them from here. That process may be a non-root client's, which
+	 * can't open stasis's images itself (restore/unpriv.c). Only one
+	 * process reads it: the highest that needs the file, before it
+	 * forks (the keeper is inherited from there). */
+	struct img img;
 	int keeper;		/* made here or by an ancestor before it forked */
 };
 
@@ -48,7 +55,6 @@ struct reg_rst_state {
 	int nr_remaps;
 	struct rst_ghost *g;
 	int nr_g;
-	int dirfd;		/* the images, for the bytes */
 };
 
 /* ---- dump ---- */
@@ -260,14 +266,15 @@ static int load_ghost(struct reg_rst_state *s, int dirfd, uint32_t id)
 		return -1;
 	s->g = n;
 	struct rst_ghost *g = &s->g[s->nr_g];
-	*g = (struct rst_ghost){ .id = id, .keeper = -1 };
+	*g = (struct rst_ghost){ .id = id, .keeper = -1, .img.fd = -1 };
 	snprintf(name, sizeof(name), "ghost-file-%x.img", id);
 	if (img_open(dirfd, &img, name, GHOST_FILE_MAGIC, false) < 0)
 		return -1;
-	int ret = img_read_one(&img, &ghost_file_entry__descriptor, (ProtobufCMessage **)&g->e);
-	img_close(&img);
-	if (ret < 0)
+	if (img_read_one(&img, &ghost_file_entry__descriptor, (ProtobufCMessage **)&g->e) < 0) {
+		img_close(&img);
 		return -1;
+	}
+	g->img = img;
 	s->nr_g++;
 	if (!S_ISREG(g->e->mode)) {
 		pr_err("image %s: only deleted regular files can be restored (mode %o)", name, g->e->mode);
@@ -281,7 +288,6 @@ int ghost_load(struct rst_files *rf, int dirfd)
 	struct reg_rst_state *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -1;
-	s->dirfd = -1;
 	rf->reg = s;
 	if (img_load_all(dirfd, "remap-fpath.img", REMAP_FPATH_MAGIC, true,
 			 &remap_file_path_entry__descriptor, (void ***)&s->remaps, &s->nr_remaps) < 0)
@@ -297,10 +303,6 @@ int ghost_load(struct rst_files *rf, int dirfd)
 		if (load_ghost(s, dirfd, r->remap_id) < 0)
 			return -1;
 	}
-	if (s->nr_g && (s->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)) < 0) {
-		pr_perror("can't keep the images directory for the ghost files");
-		return -1;
-	}
 	return 0;
 }
 
@@ -312,12 +314,12 @@ void ghost_unload(struct rst_files *rf)
 	for (int i = 0; i < s->nr_remaps; i++)
 		img_free(s->remaps[i]);
 	free(s->remaps);
-	for (int i = 0; i < s->nr_g; i++)
+	for (int i = 0; i < s->nr_g; i++) {
 		if (s->g[i].e)
 			img_free(s->g[i].e);
+		img_close(&s->g[i].img);
+	}
 	free(s->g);
-	if (s->dirfd >= 0)
-		close(s->dirfd);
 	free(s);
 	rf->reg = NULL;
 }
@@ -347,43 +349,40 @@ static int copy_out(struct img *img, int fd, uint8_t *buf, uint64_t off, uint64_
 	return 0;
 }
 
-/* The bytes of ghost g into fd: whole or in chunks, as the image has them. */
-static int fill_bytes(int dirfd, const struct rst_ghost *g, int fd)
+/* The bytes of ghost g into fd: whole or in chunks, as the image has
+ * them; its image is used up (see struct rst_ghost). */
+static int fill_bytes(struct rst_ghost *g, int fd)
 {
-	char name[64];
-	struct img img;
-	GhostFileEntry *e;
+	struct img *img = &g->img;
 	GhostChunkEntry *c;
 	uint64_t size = g->e->has_size ? g->e->size : 0;
 	uint8_t *buf = malloc(COPY_BUF);
-	int ret;
+	int ret = 0;
 
-	snprintf(name, sizeof(name), "ghost-file-%x.img", g->id);
-	if (!buf || img_open(dirfd, &img, name, GHOST_FILE_MAGIC, false) < 0) {
+	if (!buf || img->fd < 0) {
+		if (buf)
+			pr_err("image %s was read already", img->name);
 		free(buf);
 		return -1;
 	}
-	ret = img_read_one(&img, &ghost_file_entry__descriptor, (ProtobufCMessage **)&e);
-	if (ret >= 0)
-		img_free(e);
-	if (ret >= 0 && !g->e->chunks)
-		ret = copy_out(&img, fd, buf, 0, (uint64_t)-1);
-	else if (ret >= 0) {
-		while ((ret = img_read(&img, &ghost_chunk_entry__descriptor, (ProtobufCMessage **)&c)) == 1) {
+	if (!g->e->chunks)
+		ret = copy_out(img, fd, buf, 0, (uint64_t)-1);
+	else {
+		while ((ret = img_read(img, &ghost_chunk_entry__descriptor, (ProtobufCMessage **)&c)) == 1) {
 			uint64_t off = c->off, len = c->len;
 			img_free(c);
 			if (off > size || len > size - off) {
-				pr_err("image %s: chunk %llu+%llu outside the file's %llu bytes", name,
+				pr_err("image %s: chunk %llu+%llu outside the file's %llu bytes", img->name,
 				       (unsigned long long)off, (unsigned long long)len,
 				       (unsigned long long)size);
 				ret = -1;
 				break;
 			}
-			if ((ret = copy_out(&img, fd, buf, off, len)) < 0)
+			if ((ret = copy_out(img, fd, buf, off, len)) < 0)
 				break;
 		}
 	}
-	img_close(&img);
+	img_close(img);
 	free(buf);
 	return ret < 0 ? -1 : 0;
 }
@@ -443,7 +442,7 @@ static int recreate(struct rst_files *rf, struct rst_ghost *g, const char *path,
 	int fd = create_at(who, path, g->id, made, sizeof(made));
 	if (fd < 0)
 		return -1;
-	int ret = fill_bytes(rf->reg->dirfd, g, fd);
+	int ret = fill_bytes(g, fd);
 	if (ret < 0)
 		pr_err("%s: can't fill recreated deleted file %s", who, made);
 	else if ((e->has_size && ftruncate(fd, e->size) < 0) || fchown(fd, e->uid, e->gid) < 0 ||

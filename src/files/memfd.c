@@ -47,11 +47,21 @@ struct memfd_dump_state {
 	int nr;
 };
 
+/* The images of one memfd's contents, opened by stasis at load: the
+ * process that makes the memfd (the highest that needs it, before it
+ * forks; maybe a non-root client's, which can't open stasis's images,
+ * see restore/unpriv.c) reads them once from here. */
+struct memfd_content {
+	struct img pm;		/* pagemap-shmem-SHMID.img, past its head; fd -1: no image */
+	struct img pg;		/* its pages-N.img */
+	bool used;
+};
+
 struct memfd_rst_state {
 	MemfdInodeEntry **in;
 	int nr;
 	int *made;		/* per inode: the memfd made (here or by an ancestor), or -1 */
-	int dirfd;		/* the images, for the contents */
+	struct memfd_content *content;	/* per inode */
 };
 
 static bool memfd_owns(const struct fd_facts *f)
@@ -295,12 +305,33 @@ static void memfd_free(struct file_table *t)
 
 /* ---- restore ---- */
 
+/* Opens the content images of memfd e; none at all means all zeros. */
+static int open_content(int dirfd, const MemfdInodeEntry *e, struct memfd_content *c)
+{
+	char name[64];
+	PagemapHead *head;
+
+	snprintf(name, sizeof(name), "pagemap-shmem-%u.img", e->shmid);
+	if (img_open(dirfd, &c->pm, name, PAGEMAP_MAGIC, true) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (img_read_one(&c->pm, &pagemap_head__descriptor, (ProtobufCMessage **)&head) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "pages-%u.img", head->pages_id);
+	img_free(head);
+	c->pg.fd = img_open_regular(dirfd, name);
+	snprintf(c->pg.name, sizeof(c->pg.name), "%s", name);
+	if (c->pg.fd < 0) {
+		pr_perror("can't open image %s (bytes of memfd %s)", name, e->name);
+		return -1;
+	}
+	return 0;
+}
+
 static int memfd_load(struct rst_files *rf, int dirfd)
 {
 	struct memfd_rst_state *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -1;
-	s->dirfd = -1;
 	rf->memfd = s;
 	if (img_load_all(dirfd, "memfd.img", MEMFD_INODE_MAGIC, true, &memfd_inode_entry__descriptor,
 			 (void ***)&s->in, &s->nr) < 0)
@@ -308,13 +339,18 @@ static int memfd_load(struct rst_files *rf, int dirfd)
 	if (!s->nr)
 		return 0;
 	s->made = malloc(s->nr * sizeof(*s->made));
-	s->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-	if (!s->made || s->dirfd < 0) {
+	s->content = calloc(s->nr, sizeof(*s->content));
+	if (!s->made || !s->content) {
 		pr_perror("can't prepare the restore of memfds");
 		return -1;
 	}
-	for (int i = 0; i < s->nr; i++)
+	for (int i = 0; i < s->nr; i++) {
 		s->made[i] = -1;
+		s->content[i].pm.fd = s->content[i].pg.fd = -1;
+	}
+	for (int i = 0; i < s->nr; i++)
+		if (open_content(dirfd, s->in[i], &s->content[i]) < 0)
+			return -1;
 	return 0;
 }
 
@@ -323,43 +359,37 @@ static void memfd_unload(struct rst_files *rf)
 	struct memfd_rst_state *s = rf->memfd;
 	if (!s)
 		return;
-	for (int i = 0; i < s->nr; i++)
+	for (int i = 0; i < s->nr; i++) {
 		img_free(s->in[i]);
+		if (s->content) {
+			img_close(&s->content[i].pm);
+			img_close(&s->content[i].pg);
+		}
+	}
 	free(s->in);
 	free(s->made);
-	if (s->dirfd >= 0)
-		close(s->dirfd);
+	free(s->content);
 	free(s);
 	rf->memfd = NULL;
 }
 
-/* The saved pages back into the memfd (absent image: all zeros). */
-static int fill_content(int dirfd, int fd, const MemfdInodeEntry *e)
+/* The saved pages back into the memfd (absent image: all zeros); the
+ * images are used up. */
+static int fill_content(struct memfd_content *c, int fd, const MemfdInodeEntry *e)
 {
-	char name[64];
-	struct img pm, pg;
-	PagemapHead *head;
+	struct img *pm = &c->pm, *pg = &c->pg;
 	PagemapEntry *pe;
 	uint8_t page[MEMFD_PAGE];
 	int ret;
 
-	snprintf(name, sizeof(name), "pagemap-shmem-%u.img", e->shmid);
-	if (img_open(dirfd, &pm, name, PAGEMAP_MAGIC, true) < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (img_read_one(&pm, &pagemap_head__descriptor, (ProtobufCMessage **)&head) < 0) {
-		img_close(&pm);
+	if (c->used) {
+		pr_err("the contents of memfd %s were read already", e->name);
 		return -1;
 	}
-	snprintf(name, sizeof(name), "pages-%u.img", head->pages_id);
-	img_free(head);
-	pg.fd = img_open_regular(dirfd, name);
-	snprintf(pg.name, sizeof(pg.name), "%s", name);
-	if (pg.fd < 0) {
-		pr_perror("can't open image %s (bytes of memfd %s)", name, e->name);
-		img_close(&pm);
-		return -1;
-	}
-	while ((ret = img_read(&pm, &pagemap_entry__descriptor, (ProtobufCMessage **)&pe)) == 1) {
+	c->used = true;
+	if (pm->fd < 0)
+		return 0;
+	while ((ret = img_read(pm, &pagemap_entry__descriptor, (ProtobufCMessage **)&pe)) == 1) {
 		uint64_t off = pe->vaddr;
 		uint64_t pages = pagemap_run_pages(pe);
 		bool present = !pe->has_flags || (pe->flags & PE_PRESENT);
@@ -374,7 +404,7 @@ static int fill_content(int dirfd, int fd, const MemfdInodeEntry *e)
 		}
 		for (; pages; pages--, off += MEMFD_PAGE) {
 			size_t len = e->size - off < MEMFD_PAGE ? e->size - off : MEMFD_PAGE;
-			if (img_read_raw(&pg, page, sizeof(page)) < 0 ||
+			if (img_read_raw(pg, page, sizeof(page)) < 0 ||
 			    pwrite_all(fd, page, len, off) < 0) {
 				pr_perror("can't put the bytes of memfd %s back", e->name);
 				ret = -1;
@@ -384,15 +414,16 @@ static int fill_content(int dirfd, int fd, const MemfdInodeEntry *e)
 		if (ret < 0)
 			break;
 	}
-	img_close(&pg);
-	img_close(&pm);
+	img_close(pg);
+	img_close(pm);
 	return ret;
 }
 
 /* CRIU's convention: seals of only F_SEAL_SEAL mean sealing was never
  * allowed (what memfd_create without MFD_ALLOW_SEALING gives). */
-static int make_memfd(struct rst_files *rf, struct memfd_rst_state *s, const MemfdInodeEntry *e)
+static int make_memfd(struct rst_files *rf, struct memfd_rst_state *s, int i)
 {
+	const MemfdInodeEntry *e = s->in[i];
 	bool sealing = e->seals != F_SEAL_SEAL;
 	if (e->has_hugetlb_flag && e->hugetlb_flag) {
 		pr_err("memfd %s is on hugetlbfs, which stasis can't restore", e->name);
@@ -403,7 +434,7 @@ static int make_memfd(struct rst_files *rf, struct memfd_rst_state *s, const Mem
 		pr_perror("can't make memfd %s", e->name);
 		return -1;
 	}
-	if (ftruncate(fd, e->size) < 0 || fill_content(s->dirfd, fd, e) < 0 ||
+	if (ftruncate(fd, e->size) < 0 || fill_content(&s->content[i], fd, e) < 0 ||
 	    fchown(fd, e->uid, e->gid) < 0 || (e->has_mode && fchmod(fd, e->mode & 07777) < 0)) {
 		pr_perror("can't fill memfd %s", e->name);
 		close(fd);
@@ -437,7 +468,7 @@ static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
 	}
 	/* Our memory is ours since the fork: a made memfd here was made by us
 	 * or an ancestor, and its fd is open in this process. */
-	if (s->made[i] < 0 && (s->made[i] = make_memfd(rf, s, s->in[i])) < 0)
+	if (s->made[i] < 0 && (s->made[i] = make_memfd(rf, s, i)) < 0)
 		return -1;
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", s->made[i]);
 	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);

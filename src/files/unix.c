@@ -1158,6 +1158,16 @@ static int fill_queue(struct rst_files *rf, int from, const UnixSkEntry *to, int
 	return 0;
 }
 
+/* A buffer size as the dump saw it. Forcing it past net.core.[wr]mem_max
+ * takes CAP_NET_ADMIN, which a non-root client's process has not got
+ * (restore/unpriv.c): it gets what the plain option allows it. */
+static int set_buf(int fd, int force, int plain, int val)
+{
+	if (set_int(fd, force, val) == 0)
+		return 0;
+	return errno == EPERM ? set_int(fd, plain, val) : -1;
+}
+
 static int apply_opts(int fd, const UnixSkEntry *ue)
 {
 	const SkOptsEntry *so = ue->opts;
@@ -1166,8 +1176,8 @@ static int apply_opts(int fd, const UnixSkEntry *ue)
 	int ret = 0;
 
 	/* the kernel doubles what it is given */
-	ret |= set_int(fd, SO_SNDBUFFORCE, so->so_sndbuf / 2);
-	ret |= set_int(fd, SO_RCVBUFFORCE, so->so_rcvbuf / 2);
+	ret |= set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, so->so_sndbuf / 2);
+	ret |= set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, so->so_rcvbuf / 2);
 	if (so->has_so_buf_lock)
 		ret |= set_int(fd, SO_BUF_LOCK, so->so_buf_lock);
 	ret |= setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));

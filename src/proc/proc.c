@@ -238,7 +238,9 @@ int proc_parse_status(pid_t pid, struct proc_status *st)
 	}
 	memset(st, 0, sizeof(*st));
 	int found = 0;
-	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+	char *save;
+	/* strtok_r: restore's rebuild threads parse at the same time */
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *val = strchr(line, ':');
 		if (!val)
 			continue;

@@ -493,10 +493,14 @@ int rst_mm_fields(struct rst_ctx *rc)
 	if (rst_scratch_write(rc, SCRATCH_AUXV, mm->mm_saved_auxv, m.auxv_size) < 0 ||
 	    rst_scratch_write(rc, SCRATCH_MM_MAP, &m, sizeof(m)) < 0)
 		return -1;
-	if (inject_ok(rc, "mm fields (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
-		      rc->scratch + SCRATCH_MM_MAP, sizeof(m), 0, 0) < 0)
+	/* the exe link is lent to a non-root client's task (unpriv.c) */
+	if (rst_client_lend_inject(rc, 0, true) < 0 ||
+	    inject_ok(rc, "mm fields (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
+		      rc->scratch + SCRATCH_MM_MAP, sizeof(m), 0, 0) < 0 ||
+	    rst_client_lend_inject(rc, 0, false) < 0)
 		return -1;
-	if (mm->has_dumpable &&
+	/* a non-root client's task gets it last (rst_client_dumpable) */
+	if (mm->has_dumpable && !rc->o->unprivileged &&
 	    inject_ok(rc, "dumpable flag", SYS_prctl, PR_SET_DUMPABLE, mm->dumpable, 0, 0, 0, 0) < 0)
 		return -1;
 	return 0;

@@ -142,8 +142,10 @@ static int load_pstree(struct rst_tree *tr)
 	}
 	/* the entries are the tree's from here, freed by unload even if bad */
 	tr->nr = nr;
-	for (int i = 0; i < nr; i++)
+	for (int i = 0; i < nr; i++) {
 		tr->t[i].pe = pe[i];
+		tr->t[i].pages_img = -1;
+	}
 	free(pe);
 	for (int i = 0; i < nr; i++) {
 		struct rst_ctx *rc = &tr->t[i];
@@ -311,15 +313,43 @@ static int plan_pool(struct rst_tree *tr)
 	free(fds);
 	tr->pool_base = base;
 	tr->files.keep_base = base + tr->files.nr;
-	/* Limits come back with each task's image; until then, room for all. */
+	/* Limits come back with each task's image; until then, room for all
+	 * (the pool, then the pages images and what the kinds keep). A
+	 * non-root client's processes have no more than the client's. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)(base + tr->files.nr) > rl.rlim_cur) {
-		pr_err("the tree needs fds up to %d, above the open files limit %lu", base + tr->files.nr,
-		       (unsigned long)rl.rlim_cur);
+	rlim_t room = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : RLIM_INFINITY;
+	if (tr->o->unprivileged && tr->client_lim[RLIMIT_NOFILE].rlim_max < room)
+		room = tr->client_lim[RLIMIT_NOFILE].rlim_max;
+	int need = tr->files.keep_base + tr->nr;
+	if ((rlim_t)need > room) {
+		pr_err("the tree needs fds up to %d, above the open files limit %lu", need,
+		       (unsigned long)room);
 		return -1;
+	}
+	return 0;
+}
+
+/* Each process's pages image, opened here and kept above the pool: the
+ * processes inherit it and move their own into place (tree.c). The
+ * images are stasis's to read; a non-root client's processes are the
+ * client from their start (unpriv.c) and may not be able to. */
+static int open_pages_images(struct rst_tree *tr)
+{
+	for (int i = 0; i < tr->nr; i++) {
+		struct rst_ctx *rc = &tr->t[i];
+		if (rc->zombie)
+			continue;
+		int fd = img_open_regular(tr->dirfd, rc->pages_name);
+		if (fd < 0) {
+			pr_perror("can't open %s", rc->pages_name);
+			return -1;
+		}
+		rc->pages_img = files_keep_fd(&tr->files, fd, rc->pages_name);
+		if (rc->pages_img < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -403,7 +433,7 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	for (int i = 0; i < rc->nr_th; i++)
 		if (rst_thread_state(rc, i) < 0)
 			return -1;
-	if (drop_service(rc) < 0)
+	if (drop_service(rc) < 0 || rst_client_dumpable(rc) < 0)
 		return -1;
 	for (int i = 0; i < rc->nr_th; i++)
 		if (rst_thread_regs(rc, i) < 0)
@@ -459,6 +489,8 @@ static void unload_task(struct rst_ctx *rc)
 	free(rc->fdinfo);
 	free(rc->pagemap);
 	free(rc->vma_fd);
+	if (rc->pages_img >= 0)
+		close(rc->pages_img);
 	rst_parent_free(rc);
 	if (rc->pe) img_free(rc->pe);
 	if (rc->mm) img_free(rc->mm);
@@ -572,7 +604,7 @@ int stasis_restore(const struct opts *o)
 		tr.new_pidns = true;
 	if (check_pids_free(&tr) < 0)
 		goto out;
-	if (plan_pool(&tr) < 0)
+	if (plan_pool(&tr) < 0 || open_pages_images(&tr) < 0)
 		goto out;
 	if (o->shell_job)
 		tr.files.shell_tty_fd = isatty(0) ? 0 : isatty(1) ? 1 : isatty(2) ? 2 : -1;

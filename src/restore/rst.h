@@ -3,6 +3,8 @@
 #ifndef STASIS_RST_H
 #define STASIS_RST_H
 
+#include <sys/resource.h>
+
 #include "cli/opts.h"
 #include "files/files.h"
 #include "infect/infect.h"
@@ -17,6 +19,9 @@
 
 /* Scratch area mapped in the new task for syscall arguments. */
 #define RST_SCRATCH_SIZE (64u << 10)
+/* Where in it unpriv.c puts capset's arguments (each injected call's
+ * arguments are used up by that call, so places may overlap). */
+#define RST_SCR_CREDS (8u << 10)
 
 /* One process of the tree. */
 struct rst_ctx {
@@ -42,6 +47,7 @@ struct rst_ctx {
 	int service_base;
 	int log_fd;		/* first of two: log file, stderr */
 	int pages_fd, exe_fd, sync_fd;
+	int pages_img;		/* pages image opened by stasis (inherited), or -1 */
 	int *vma_fd;		/* per VMA index, -1 if not file-backed */
 	int service_end;	/* one past the last service fd */
 
@@ -51,6 +57,7 @@ struct rst_ctx {
 	uint64_t scratch;
 	struct parent_level *parent_pages;	/* parent.c: the parent dumps' pages */
 	const SeccompEntry *seccomp;	/* the tree's seccomp.img, or NULL */
+	bool client_nnp;	/* unpriv.c: it must end with no_new_privs */
 };
 
 /* A stand-in for a process group leader that had exited: it takes the
@@ -77,6 +84,11 @@ struct rst_tree {
 	struct rst_helper *helpers;
 	int nr_helpers;
 	SeccompEntry *seccomp;	/* seccomp.img (task/seccomp.c), or NULL */
+	/* restore for a non-root client (unpriv.c): the credentials every
+	 * process takes, and the client's limits */
+	const CredsEntry *creds;
+	struct rlimit client_lim[RLIM_NLIMITS];
+	bool client_nnp;	/* the client has no_new_privs: so must they */
 };
 
 /* restore/restore.c: loads and checks every image of the dump in
@@ -111,9 +123,20 @@ int rst_thread_regs(struct rst_ctx *rc, int idx);
 int rst_parent_pages(struct rst_ctx *rc, uint64_t addr, uint64_t len);
 void rst_parent_free(struct rst_ctx *rc);
 
-/* restore/unpriv.c: limits of a restore for a non-root RPC client */
+/* restore/unpriv.c: a restore for a non-root RPC client. The images are
+ * checked against the client (at load); each new process becomes the
+ * client first thing, keeping CAP_CHECKPOINT_RESTORE permitted only if
+ * lend (it forks with set_tid or is rebuilt); it is raised around the
+ * set_tid clones (rst_client_lend in the process, rst_client_lend_inject
+ * for threads and PR_SET_MM_MAP) and dropped for good by
+ * rst_client_final, which checks each thread's credentials against its
+ * image. All are no-ops for a root restore. */
 int rst_check_unprivileged(struct rst_tree *tr);
-int rst_client_fs(const struct opts *o, bool client);	/* in each new process */
+int rst_client_become(const struct rst_tree *tr, bool lend);
+int rst_client_lend(const struct opts *o, bool on);	/* o NULL: stasis's own, no-op */
+int rst_client_lend_inject(struct rst_ctx *rc, int idx, bool on);
+int rst_client_final(struct rst_ctx *rc, int idx);
+int rst_client_dumpable(struct rst_ctx *rc);	/* after the service fds are closed */
 
 /* Injected syscall (into rc->cur) that must succeed; what names it in the error. */
 int rst_inject(struct rst_ctx *rc, const char *what, long *ret, long nr, long a1, long a2,

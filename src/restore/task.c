@@ -98,8 +98,10 @@ static int rst_rlimits(struct rst_ctx *rc, const TaskRlimitsEntry *rl)
 {
 	for (size_t r = 0; r < rl->n_rlimits && r < RLIM_NLIMITS; r++) {
 		struct rlimit lim = { rl->rlimits[r]->cur, rl->rlimits[r]->max }, now;
-		/* The new task has our limits (forked from us): skip equal ones. */
-		if (getrlimit(r, &now) == 0 && now.rlim_cur == lim.rlim_cur && now.rlim_max == lim.rlim_max)
+		/* The new task has our limits (forked from us): skip equal ones.
+		 * Not a non-root client's, which took the client's (unpriv.c). */
+		if (!rc->o->unprivileged && getrlimit(r, &now) == 0 && now.rlim_cur == lim.rlim_cur &&
+		    now.rlim_max == lim.rlim_max)
 			continue;
 		if (rst_scratch_write(rc, SCR_ARG, &lim, sizeof(lim)) < 0 ||
 		    inject_ok(rc, "resource limit", SYS_prlimit64, 0, r, rc->scratch + SCR_ARG, 0) < 0)
@@ -270,6 +272,22 @@ int rst_process_state(struct rst_ctx *rc)
 	return rst_pending(rc, tc->signals_s, true, rc->pid);
 }
 
+/* Lowering a nice value (a higher priority) takes CAP_SYS_NICE or room in
+ * RLIMIT_NICE: for a non-root client the thread asks itself, so the
+ * kernel weighs the client's rights, not ours. Not fatal, as for root. */
+static void rst_nice(struct rst_ctx *rc, int nice)
+{
+	long ret = 0;
+	if (!rc->o->unprivileged) {
+		if (setpriority(PRIO_PROCESS, rc->cur->pid, nice) < 0)
+			ret = -errno;
+	} else if (infect_syscall(rc->cur, &ret, SYS_setpriority, PRIO_PROCESS, 0, nice, 0, 0, 0) < 0) {
+		ret = -EIO;
+	}
+	if (ret < 0)
+		pr_warn("pid %d: can't restore nice value %d: %s", rc->pid, nice, strerror(-ret));
+}
+
 /* What each thread has of its own; credentials last, since dropping root
  * would stop the calls after it. */
 int rst_thread_state(struct rst_ctx *rc, int idx)
@@ -285,8 +303,8 @@ int rst_thread_state(struct rst_ctx *rc, int idx)
 	if (core->thread_info->clear_tid_addr &&
 	    inject_ok(rc, "clear_child_tid", SYS_set_tid_address, core->thread_info->clear_tid_addr, 0, 0, 0) < 0)
 		return -1;
-	if (th->has_sched_nice && setpriority(PRIO_PROCESS, rc->cur->pid, th->sched_nice) < 0)
-		pr_warn("pid %d: can't restore nice value %d: %m", rc->pid, th->sched_nice);
+	if (th->has_sched_nice)
+		rst_nice(rc, th->sched_nice);
 	if (rst_rseq(rc, th->rseq_entry) < 0)
 		return -1;
 	const char *name = th->comm ? th->comm : NULL;
@@ -305,6 +323,10 @@ int rst_thread_state(struct rst_ctx *rc, int idx)
 	 * no_new_privs; our calls after it are not filtered (suspended). */
 	if (seccomp_restore_thread(rc, idx) < 0)
 		return -1;
+	/* A non-root client's thread has its ids already: it drops what was
+	 * lent and is checked (unpriv.c); the change resets nothing. */
+	if (rc->o->unprivileged)
+		return rst_client_final(rc, idx);
 	if (creds_are_ours(th->creds))
 		return 0;
 	if (rst_creds(rc, th->creds) < 0)
@@ -392,8 +414,12 @@ int rst_threads_create(struct rst_ctx *rc)
 		pr_perror("pid %d: can't trace its thread creation", rc->pid);
 		return -1;
 	}
+	/* set_tid is lent to a non-root client's main thread for these
+	 * clones; each new thread starts with it raised and lowers it */
+	if (rst_client_lend_inject(rc, 0, true) < 0)
+		return -1;
 	for (int i = 1; i < rc->nr_th; i++)
-		if (create_thread(rc, i) < 0)
+		if (create_thread(rc, i) < 0 || rst_client_lend_inject(rc, i, false) < 0)
 			return -1;
-	return 0;
+	return rst_client_lend_inject(rc, 0, false);
 }

@@ -50,7 +50,7 @@ static long clone3_set_tid(pid_t pid, uint64_t flags)
 /* A pid number stays allocated while it is still some live process's
  * group or session id (children of a dumped task often are); those may be
  * about to exit, so retry for a while. */
-static pid_t clone_with_pid(pid_t pid, uint64_t flags)
+static pid_t clone_retrying(pid_t pid, uint64_t flags)
 {
 	for (int ms = 0;; ms += 10) {
 		long ret = clone3_set_tid(pid, flags);
@@ -68,6 +68,21 @@ static pid_t clone_with_pid(pid_t pid, uint64_t flags)
 		}
 		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
 	}
+}
+
+/* lend: the caller is a process of a non-root client's tree, whose
+ * CAP_CHECKPOINT_RESTORE is raised for set_tid only (restore/unpriv.c);
+ * NULL when it is stasis or its init. */
+static pid_t clone_with_pid(pid_t pid, uint64_t flags, const struct opts *lend)
+{
+	if (rst_client_lend(lend, true) < 0)
+		return -1;
+	long ret = clone_retrying(pid, flags);
+	if (ret == 0)
+		return 0;	/* the child lowers its own (rst_client_become) */
+	if (rst_client_lend(lend, false) < 0)
+		return -1;	/* the child dies with us (PDEATHSIG) */
+	return ret;
 }
 
 /* ---- in the new process ---- */
@@ -204,26 +219,18 @@ static int open_service(const char *what, int fd, int at)
 static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	int next = rc->log_fd;
-	/* the images are ours to read, not the client's (restore/unpriv.c);
-	 * read before the service range is filled, which may replace the
-	 * images directory's fd, and kept above that range */
-	if (rst_client_fs(rc->o, false) < 0)
-		return -1;
-	int pfd = img_open_regular(rc->dirfd, rc->pages_name);
-	if (pfd < 0)
-		pr_perror("can't open %s", rc->pages_name);
-	if (rst_client_fs(rc->o, true) < 0)
-		return -1;
-	if (pfd >= 0 && pfd < rc->service_end) {
-		int high = fcntl(pfd, F_DUPFD_CLOEXEC, rc->service_end);
-		close(pfd);
-		pfd = high;
-	}
+	/* Our own logging must survive the fds being replaced; the sync
+	 * socket is kept clear of where the log goes (it may be there now). */
 	int sync = fcntl(tr->sync[1], F_DUPFD_CLOEXEC, rc->service_end);
-	/* Our own logging must survive the fds being replaced. */
+	if (sync < 0) {
+		pr_perror("pid %d: can't keep the sync socket", rc->pid);
+		return -1;
+	}
 	if (log_move_fds(&next) < 0 || open_service("sync", sync, rc->sync_fd) < 0)
 		return -1;
-	if (open_service("pages image", pfd, rc->pages_fd) < 0)
+	/* the images are stasis's to read, not the client's: opened before
+	 * the fork (restore.c) */
+	if (open_service("pages image", dup(rc->pages_img), rc->pages_fd) < 0)
 		return -1;
 	const FileEntry *exe = files_find(rc->files, rc->mm->exe_file_id);
 	if (!exe || !exe->reg) {
@@ -334,6 +341,11 @@ static bool rc_job_root_group(const struct rst_tree *tr, int j)
 static void helper_main(struct rst_tree *tr, int h)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (rst_client_become(tr, false) < 0) {
+		report(tr->sync[1], tr->nr + h, 0);
+		_exit(1);
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* again: a change of ids resets it */
 	prctl(PR_SET_NAME, "stasis-helper");
 	if (setpgid(0, 0) < 0) {
 		pr_perror("can't lead process group %d", tr->helpers[h].pid);
@@ -351,7 +363,7 @@ static int fork_helpers(struct rst_tree *tr, int creator)
 	for (int h = 0; h < tr->nr_helpers; h++) {
 		if (tr->helpers[h].creator != creator)
 			continue;
-		pid_t pid = clone_with_pid(tr->helpers[h].pid, 0);
+		pid_t pid = clone_with_pid(tr->helpers[h].pid, 0, creator >= 0 ? tr->o : NULL);
 		if (pid == 0)
 			helper_main(tr, h);
 		if (pid < 0)
@@ -367,7 +379,7 @@ static int fork_children(struct rst_tree *tr, int idx)
 	for (int j = 0; j < tr->nr; j++) {
 		if (tr->t[j].parent != idx)
 			continue;
-		pid_t pid = clone_with_pid(tr->t[j].pid, 0);
+		pid_t pid = clone_with_pid(tr->t[j].pid, 0, tr->o);
 		if (pid == 0)
 			task_main(tr, j);
 		if (pid < 0)
@@ -402,9 +414,16 @@ static void task_main(struct rst_tree *tr, int idx)
 
 	/* If our parent dies before the tree is complete, so do we. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* A non-root client's process is the client before it does anything
+	 * (restore/unpriv.c); a zombie needs nothing lent. */
+	if (rst_client_become(tr, !rc->zombie) < 0) {
+		report(tr->sync[1], idx, 0);
+		_exit(1);
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* again: a change of ids resets it */
 	if (rc->zombie)
 		zombie_main(tr, rc);
-	if (rst_client_fs(tr->o, true) < 0 || child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
+	if (child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
 	    tty_restore_ctty(rc->files, rc->pid, rc->pe->sid, rc->pe->pgid) < 0 ||
 	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx) < 0 || child_service_fds(tr, rc) < 0) {
 		report(tr->sync[1], idx, 0);
@@ -497,11 +516,15 @@ static void init_main(struct rst_tree *tr)
 	prctl(PR_SET_NAME, "stasis-init");
 	if (fork_helpers(tr, -1) < 0)
 		_exit(1);
-	pid_t root = clone_with_pid(tr->t[0].pid, 0);
+	pid_t root = clone_with_pid(tr->t[0].pid, 0, NULL);
 	if (root == 0)
 		task_main(tr, 0);
 	if (root < 0)
 		_exit(1);
+	/* The reaper of a non-root client's tree is the client too. */
+	if (rst_client_become(tr, false) < 0)
+		_exit(1);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (read(tr->init_ctl[0], &c, 1) != 1)
 		_exit(1);
 	prctl(PR_SET_PDEATHSIG, 0);
@@ -543,7 +566,7 @@ int rst_tree_fork(struct rst_tree *tr)
 			return -1;
 		/* swrk's rst_sibling: the root is our client's child, not ours */
 		uint64_t flags = tr->new_pidns ? CLONE_NEWPID : tr->o->restore_sibling ? CLONE_PARENT : 0;
-		tr->first = clone_with_pid(tr->t[0].pid, flags);
+		tr->first = clone_with_pid(tr->t[0].pid, flags, NULL);
 		if (tr->first == 0)
 			task_main(tr, 0);
 		tr->t[0].real_pid = tr->first;

@@ -31,7 +31,14 @@ static bool may_ptrace_tree(pid_t pid, pid_t *denied)
 {
 	char path[96];
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	/* A child caught in fork, exec or exit is refused for an instant
+	 * (seen: about 1 in 200 opens of a shell's short-lived children):
+	 * only a refusal that lasts counts. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	for (int i = 0; i < 5 && fd < 0 && (errno == EACCES || errno == EPERM); i++) {
+		usleep(20000);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
 	if (fd < 0 && (errno == ENOENT || errno == ESRCH))
 		return true;	/* gone since it was listed: it won't be dumped */
 	if (fd < 0) {

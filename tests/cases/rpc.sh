@@ -230,6 +230,10 @@ test_rpc_sibling() {
 # A client that is not root: may dump and restore its own process, may
 # not dump root's, nor restore an image that claims root, nor write
 # images where it can't write itself.
+# The service's options for the tests of non-root clients (one place for
+# what it needs to serve them).
+SVC_USER_ARGS=(--socket-mode 0666 --allow-users "$RPC_USER")
+
 rpc_user_setup() {
 	id "$RPC_USER" > /dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$RPC_USER" ||
 		{ fail "can't create user $RPC_USER"; return 1; }
@@ -240,7 +244,7 @@ rpc_user_setup() {
 test_rpc_unprivileged() {
 	local upid rpid rc n uid
 	rpc_user_setup || return
-	service_start --socket-mode 0666 --allow-users "$RPC_USER" || return
+	service_start "${SVC_USER_ARGS[@]}" || return
 	# its own process: dump and restore work, with its ids
 	# (its output file is the user's own: a file only root could open would
 	# rightly stop the restore it asks for)
@@ -250,7 +254,7 @@ test_rpc_unprivileged() {
 	disown "$upid"
 	T_PIDS+=("$upid")
 	wait_until "$TMO" has_lines "$T_WORK/user/count.out" 5 || { fail "the user's counter printed nothing"; return; }
-	upid=$(pgrep -u "$RPC_USER" -f 'sleep 0.02; done$' | head -1)
+	upid=$(pgrep -o -u "$RPC_USER" -f 'sleep 0.02; done$')
 	T_PIDS+=("$upid")
 	rc=$(rpc_user udump --sk "$SVC_SOCK" dump "$upid" "$T_WORK/user/img")
 	[[ $rc == 0 ]] || { fail "the user could not dump its own process: $(cat "$T_LOG/udump.out")" "$T_WORK/user/img/dump.log"; return; }
@@ -300,6 +304,211 @@ test_rpc_unprivileged() {
 	[[ $rc != 0 ]] || fail "the user had images written into a root directory"
 }
 
+# ---- a non-root client's restore never lends root (restore/unpriv.c) ----
+#
+# The user's programs run as RPC_USER in a session of their own, in
+# T_WORK/user, with their output in files the user owns; the user dumps
+# and restores them through the service. What the restore re-makes inside
+# a process (sockets bound, connected, listening, paired; deleted files;
+# memfds) carries the credentials the process had then, and must show the
+# user's, never root's.
+
+# user_prog LABEL CMD...: CMD as RPC_USER (a copy of each file of ours it
+# needs must be in T_WORK/user: the checkout may be unreadable to it),
+# output in T_WORK/user/LABEL.out; waits for READY. Sets UPID.
+user_prog() {
+	local label=$1 f=$T_WORK/user/$1
+	shift
+	(cd "$T_WORK/user" && exec runuser -u "$RPC_USER" -- setsid sh -c \
+		'echo $$ > "$0.pid"; exec "$@" > "$0.out" 2> "$0.err" < /dev/null' "$f" "$@" > /dev/null 2>&1 < /dev/null) &
+	disown $!
+	wait_until "$TMO" test -s "$f.pid" || { fail "$label did not start"; return 1; }
+	UPID=$(cat "$f.pid")
+	T_PIDS+=("$UPID")
+	T_SIDS+=("$UPID")
+	wait_until "$TMO" ready_or_dead "$f.out" "$UPID" && has_line "$f.out" READY ||
+		{ fail "$label never printed READY" "$f.err"; return 1; }
+}
+
+# The credentials of the threads of every process under pid $1, as
+# /proc/TID/status has them (ids, groups, capabilities, no_new_privs),
+# with each live process's limits and the owner of its /proc directory (root's
+# if it is not dumpable): each line with how many threads or processes
+# have it.
+tree_creds() {
+	local p t
+	for p in $(tree_members "$1"); do
+		for t in /proc/$p/task/*; do
+			grep -E '^(Uid|Gid|Groups|Cap[A-Za-z]+|NoNewPrivs):' "$t/status"
+		done
+		# a zombie's image is its exit status: its limits are not kept
+		[[ $(proc_state "$p") == Z ]] || cat "/proc/$p/limits"
+		stat -c '/proc/PID owned by %u:%g' "/proc/$p"
+	done | sort | uniq -c
+}
+
+# user_dump_restore LABEL: the user dumps UPID's tree into
+# T_WORK/user/LABEL.img and restores it (EXTRA_DUMP: more rpc_drive dump
+# options; ROOT_DUMP=1: root dumps it and gives the images to the user);
+# the tree's credentials must be the same before and after.
+user_dump_restore() {
+	local label=$1 rc img=$T_WORK/user/$1.img
+	tree_creds "$UPID" > "$T_LOG/$label.creds.before"
+	mapfile -t U_PIDS < <(tree_members "$UPID")
+	T_PIDS+=("${U_PIDS[@]}")
+	if [[ ${ROOT_DUMP:-0} == 1 ]]; then
+		dump "${label}_dump" "$UPID" "$img" || return
+		chown -R "$RPC_USER:" "$img"
+	else
+		rc=$(rpc_user "${label}_dump" --sk "$SVC_SOCK" dump "$UPID" "$img" ${EXTRA_DUMP:-})
+		[[ $rc == 0 ]] || { fail "the user could not dump its $label: $(cat "$T_LOG/${label}_dump.out")" "$img/dump.log"; return 1; }
+	fi
+	wait_until "$TMO" no_live_pids "${U_PIDS[@]}" || { fail "the user's $label survived its dump"; return 1; }
+	wait_until 5 tree_gone "${U_PIDS[@]}" || { fail "pids of the user's $label still held after its dump"; return 1; }
+	rc=$(rpc_user "${label}_restore" --sk "$SVC_SOCK" restore "$img")
+	[[ $rc == 0 ]] || { fail "the user could not restore its $label: $(cat "$T_LOG/${label}_restore.out")" "$img/restore.log"; return 1; }
+	UPID=$(awk '$1 == "restored" { print $2 }' "$T_LOG/${label}_restore.out")	# a new pid namespace: another pid here
+	T_PIDS+=("$UPID")
+	tree_creds "$UPID" > "$T_LOG/$label.creds.after"
+	diff "$T_LOG/$label.creds.before" "$T_LOG/$label.creds.after" > "$T_LOG/$label.creds.diff" ||
+		{ fail "the restored $label has other credentials than before its dump" "$T_LOG/$label.creds.diff"; return 1; }
+}
+
+# user_finish LABEL: SIGUSR1 to UPID, which must print PASS and end.
+user_finish() {
+	local label=$1 out=$T_WORK/user/$1.out
+	kill -USR1 "$UPID"
+	wait_until "$TMO" grep -q '^\(PASS\|FAIL\)' "$out" || { fail "$label printed no PASS after restore" "$T_WORK/user/$label.err"; return 1; }
+	grep -q '^FAIL' "$out" && { fail "$label: $(grep '^FAIL' "$out" | head -n3 | tr '\n' ' ')" "$out"; return 1; }
+	wait_gone "$UPID" || fail "$label did not end after PASS"
+}
+
+peer_uid_of() {
+	"$PYTHON" -c 'import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+print(struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1])' "$1"
+}
+
+# What the restore does inside the user's process is done as the user:
+# the connection it makes again to a listener outside the tree (which
+# trusts SO_PEERCRED), the socket it re-binds and listens on, the
+# socketpair it makes; and the restored process has the credentials it
+# had (ids, groups, no capabilities, the same bounding set), every thread
+# and the child too.
+test_rpc_unpriv_creds() {
+	local uid gid log=$T_WORK/peercred.log
+	rpc_user_setup || return
+	service_start "${SVC_USER_ARGS[@]}" || return
+	uid=$(id -u "$RPC_USER") gid=$(id -g "$RPC_USER")
+	"$PYTHON" "$ROOT/tests/py/peercred_listener.py" "$T_WORK/ext.sk" "$log" 2> "$T_LOG/listener.err" &
+	T_PIDS+=($!)
+	wait_until "$TMO" test -S "$T_WORK/ext.sk" || { fail "the listener did not start" "$T_LOG/listener.err"; return; }
+	install -m 644 "$ROOT/tests/py/unpriv_prog.py" "$T_WORK/user/"
+	user_prog uprog "$PYTHON" "$T_WORK/user/unpriv_prog.py" "$T_WORK/ext.sk" "$T_WORK/user/prog.sk" || return
+	wait_until "$TMO" has_lines "$log" 1 || { fail "the user's program did not connect"; return; }
+	EXTRA_DUMP=--ext-unix-sk user_dump_restore uprog || return
+	wait_until "$TMO" has_lines "$log" 2 || { fail "the restore did not connect to the listener again" "$log"; return; }
+	[[ $(sed -n 2p "$log") == "uid $uid gid $gid" ]] ||
+		fail "the listener saw the restore connect as $(sed -n 2p "$log"), not as uid $uid gid $gid"
+	[[ $(peer_uid_of "$T_WORK/user/prog.sk") == "$uid" ]] ||
+		fail "the restored listening socket has the credentials of uid $(peer_uid_of "$T_WORK/user/prog.sk"), not $uid"
+	[[ $(stat -c %u:%g "$T_WORK/user/prog.sk") == "$uid:$gid" ]] ||
+		fail "the re-bound socket file is owned by $(stat -c %u:%g "$T_WORK/user/prog.sk")"
+	user_finish uprog || return
+	wait_until "$TMO" has_lines "$log" 3 || { fail "the restored program could not connect again" "$log"; return; }
+	[[ $(grep -vcx "uid $uid gid $gid" "$log") == 0 ]] || fail "the listener saw other credentials: $(tr '\n' ' ' < "$log")"
+}
+
+# A deleted-but-open file and memfds (one held only by mappings shared
+# with a child) come back for a user, made by the user: contents, size,
+# offset and mode checked by the programs, the owner here.
+test_rpc_unpriv_files() {
+	local uid prog fd
+	rpc_user_setup || return
+	service_start "${SVC_USER_ARGS[@]}" || return
+	uid=$(id -u "$RPC_USER")
+	for prog in ghost memfd memfd_map; do
+		install -m 644 "$ROOT/tests/progs/$prog.py" "$T_WORK/user/"
+	done
+	user_prog ghost "$PYTHON" "$T_WORK/user/ghost.py" "$T_WORK/user/ghost.dat" 100000 || return
+	user_dump_restore ghost || return
+	fd=$(find "/proc/$UPID/fd" -lname '*ghost.dat (deleted)' | head -1)
+	[[ -n $fd && $(stat -L -c %u "$fd") == "$uid" ]] ||
+		fail "the recreated deleted file ${fd:-(none)} is owned by uid $(stat -L -c %u "$fd" 2>/dev/null)"
+	user_finish ghost || return
+	[[ -z $(ls "$T_WORK/user" | grep ghost.dat) ]] || fail "a recreated ghost file was left in $T_WORK/user"
+	user_prog memfd "$PYTHON" "$T_WORK/user/memfd.py" || return
+	user_dump_restore memfd || return
+	fd=$(find "/proc/$UPID/fd" -lname '/memfd:*' | head -1)
+	[[ -n $fd && $(stat -L -c %u "$fd") == "$uid" ]] ||
+		fail "the memfd ${fd:-(none)} is owned by uid $(stat -L -c %u "$fd" 2>/dev/null)"
+	user_finish memfd || return
+	user_prog memfdmap "$PYTHON" "$T_WORK/user/memfd_map.py" || return
+	user_dump_restore memfdmap || return
+	user_finish memfdmap
+}
+
+# Trees: threads cloned with their tids, zombies, a group whose leader is
+# gone (a helper holds it), sessions: every process and thread ends with
+# the user's credentials, and the programs find their state whole.
+test_rpc_unpriv_tree() {
+	local prog
+	rpc_user_setup || return
+	service_start "${SVC_USER_ARGS[@]}" || return
+	for prog in threads zombies sessions forktree; do
+		install -m 755 "$BIN/$prog" "$T_WORK/user/"
+		user_prog "$prog" "$T_WORK/user/$prog" || return
+		# the service does not dump zombies for a user (it can't ptrace
+		# them): root does, the user restores
+		ROOT_DUMP=$([[ $prog == zombies ]] && echo 1) user_dump_restore "$prog" || return
+		user_finish "$prog" || return
+	done
+	# a tree that is a pid namespace of its own (root starts it, as the
+	# user, and dumps it): the restore makes a new namespace, where the
+	# user's processes create each other with their pids
+	install -m 644 /dev/null "$T_WORK/user/pidns.out"
+	chown "$RPC_USER:" "$T_WORK/user/pidns.out"
+	(cd "$T_WORK/user" && exec setsid "$BIN/pidns_run" setpriv --reuid "$RPC_USER" --regid "$RPC_USER" \
+		--clear-groups "$T_WORK/user/forktree" >> pidns.out 2>&1 < /dev/null) &
+	T_PIDS+=($!)
+	wait_until "$TMO" has_line "$T_WORK/user/pidns.out" READY || { fail "the user's pid namespace did not start"; return; }
+	UPID=$(child_of $!) || { fail "pidns_run has no child"; return; }
+	[[ $(ns_pid "$UPID") == 1 ]] || { fail "harness: $UPID is not pid 1 in its namespace"; return; }
+	ROOT_DUMP=1 user_dump_restore pidns || return
+	[[ $(ns_pid "$UPID") == 1 ]] || fail "the restored root $UPID is not pid 1 in a namespace of its own"
+	user_finish pidns
+}
+
+# user_nnp_case LABEL WRAP...: the user's sleeper, started under WRAP
+# (setpriv --no-new-privs, or nothing), dumped by the user and restored by
+# the user under RPC_PRE; sets NNP to the restored process's NoNewPrivs.
+user_nnp_case() {
+	local label=$1 rc img=$T_WORK/user/$1.img
+	shift
+	user_prog "$label" "$@" sh -c 'echo READY; while :; do sleep 0.05; done' || return
+	rc=$(rpc_user "${label}_dump" --sk "$SVC_SOCK" dump "$UPID" "$img")
+	[[ $rc == 0 ]] || { fail "the user could not dump its $label: $(cat "$T_LOG/${label}_dump.out")"; return 1; }
+	wait_gone "$UPID" || { fail "the user's $label survived its dump"; return 1; }
+	rc=$(rpc_user "${label}_restore" --sk "$SVC_SOCK" restore "$img")
+	[[ $rc == 0 ]] || { fail "the user could not restore its $label: $(cat "$T_LOG/${label}_restore.out")" "$img/restore.log"; return 1; }
+	NNP=$(status_field "$UPID" NoNewPrivs)
+}
+
+# A client that can't gain privileges through execve (no_new_privs: a
+# sandbox, say) can't have processes restored that could; and a process
+# that had no_new_privs has it again.
+test_rpc_unpriv_nnp() {
+	rpc_user_setup || return
+	service_start "${SVC_USER_ARGS[@]}" || return
+	RPC_PRE=(setpriv --no-new-privs --)
+	user_nnp_case plain
+	RPC_PRE=()
+	[[ -n $T_FAIL || $NNP == 1 ]] || fail "a client with no_new_privs restored a process without it (NoNewPrivs: ${NNP:-?})"
+	user_nnp_case sandboxed setpriv --no-new-privs -- || return
+	[[ $NNP == 1 ]] || fail "a process with no_new_privs was restored without it (NoNewPrivs: ${NNP:-?})"
+}
+
 for mode in bin sk; do
 	run_test "rpc.pycriu_$mode" test_rpc_pycriu "$mode"
 	run_test "rpc.version_$mode" test_rpc_version "$mode"
@@ -312,3 +521,7 @@ run_test rpc.concurrent test_rpc_concurrent
 run_test rpc.rst_sibling test_rpc_sibling
 run_test rpc.pid_busy test_rpc_pid_busy
 run_test rpc.unprivileged test_rpc_unprivileged
+run_test rpc.unpriv_creds test_rpc_unpriv_creds
+run_test rpc.unpriv_files test_rpc_unpriv_files
+run_test rpc.unpriv_tree test_rpc_unpriv_tree
+run_test rpc.unpriv_nnp test_rpc_unpriv_nnp

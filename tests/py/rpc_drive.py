@@ -8,8 +8,9 @@ Commands (each prints one result line, exits 0 on the expected outcome):
   version                    raw VERSION request: prints "version NAME MAJOR.MINOR"
   features                   raw FEATURE_CHECK asking for mem_track: prints
                              "mem_track True|False"
-  dump PID DIR [--leave-running] [--parent REL]   pycriu dump() of another
-                             process (parent_img REL, with track_mem)
+  dump PID DIR [--leave-running] [--parent REL] [--ext-unix-sk]   pycriu
+                             dump() of another process (parent_img REL, with
+                             track_mem)
   predump PID DIR [--parent REL]   pycriu pre_dump()
   restore DIR                pycriu restore(): prints "restored PID"
   notify PID DIR [VETO_STAGE]      raw DUMP with notify_scripts: prints the
@@ -229,6 +230,8 @@ def main(argv):
         c.opts.log_level = 4
         c.opts.log_file = "dump.log"
         c.opts.leave_running = "--leave-running" in rest
+        if "--ext-unix-sk" in rest:
+            c.opts.ext_unix_sk = True
         if "--parent" in rest:
             c.opts.parent_img = rest[rest.index("--parent") + 1]
             c.opts.track_mem = True

@@ -46,6 +46,7 @@
 #include "dump/track_backend.h"
 #include "image/vma.h"
 #include "util/fsop.h"
+#include "util/io.h"
 #include "util/log.h"
 
 #define SD_NOTES TRACK_RUN_DIR "/softdirty"
@@ -130,15 +131,8 @@ static int notes_open(bool create)
 static bool note_read_at(int dirfd, const char *name, uint64_t *start, uint64_t *armed)
 {
 	char buf[64];
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	return sscanf(buf, "%lu %lu", (unsigned long *)start, (unsigned long *)armed) == 2;
+	return read_note(dirfd, name, buf, sizeof(buf)) &&
+	       sscanf(buf, "%lu %lu", (unsigned long *)start, (unsigned long *)armed) == 2;
 }
 
 static bool note_read(pid_t pid, uint64_t *start, uint64_t *armed)
@@ -293,7 +287,7 @@ static int mark_set(pid_t pid, uint64_t page)
  * NULL if they can. */
 static const char *parent_stale(struct dump_ctx *dc, int parentfd)
 {
-	uint64_t rec_start, rec_armed, note_start, note_armed, e;
+	uint64_t rec_start = 0, rec_armed = 0, note_start = 0, note_armed = 0, e;
 	if (!parent_record(parentfd, dc->ns_pid, &rec_start, &rec_armed))
 		return "the parent dump did not track its memory with soft-dirty bits";
 	if (rec_start != dc->sd_start)

@@ -54,6 +54,7 @@
 #include "pagemap.pb-c.h"
 #include "util/compat.h"
 #include "util/fsop.h"
+#include "util/io.h"
 #include "util/log.h"
 
 /* The tracker goes on the highest free fd below the task's soft limit of
@@ -165,15 +166,8 @@ struct reg_note {
 static bool registry_read(int dirfd, const char *name, struct reg_note *n)
 {
 	char buf[96];
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return false;
-	ssize_t len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return false;
-	buf[len] = 0;
-	return sscanf(buf, "%lu %d %d %lu", &n->pidns, &n->pid, &n->fd, &n->armed) == 4;
+	return read_note(dirfd, name, buf, sizeof(buf)) &&
+	       sscanf(buf, "%lu %d %d %lu", &n->pidns, &n->pid, &n->fd, &n->armed) == 4;
 }
 
 /* Who the tracker with this inode was made for: its pid; 0 if it was

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "util/io.h"
@@ -32,4 +33,17 @@ int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 		off += n;
 	}
 	return 0;
+}
+
+bool read_note(int dirfd, const char *name, char *buf, size_t len)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return true;
 }

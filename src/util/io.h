@@ -6,4 +6,9 @@
 /* 0, or -1 with errno (a write that wrote nothing counts as an error). */
 int write_all(int fd, const void *buf, size_t len);
 int pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+/* A small text file of dirfd (a note), never through a symlink, read
+ * whole into buf (len bytes at most, NUL-terminated); false if it isn't
+ * there or is empty. */
+#include <stdbool.h>
+bool read_note(int dirfd, const char *name, char *buf, size_t len);
 #endif

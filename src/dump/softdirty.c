@@ -77,30 +77,9 @@ bool sd_kernel_has(void)
 
 /* ---- who the process is ---- */
 
-/* Its start time (field 22 of /proc/PID/stat, after the command name,
- * which may hold anything): with the pid, it names one process. Quiet:
- * -1 if the process is gone (errno) or its stat makes no sense (EINVAL). */
-static int read_start_time(pid_t pid, uint64_t *t)
-{
-	char buf[1024];
-	ssize_t n = proc_read_file(pid, "stat", buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	char *s = strrchr(buf, ')');
-	/* after ") ": state is field 3, start time field 22 */
-	for (int field = 2; s && field < 22; field++)
-		s = strchr(s + 1, ' ');
-	if (!s || sscanf(s + 1, "%lu", (unsigned long *)t) != 1) {
-		errno = EINVAL;
-		return -1;
-	}
-	return 0;
-}
-
 static int start_time(pid_t pid, uint64_t *t)
 {
-	if (read_start_time(pid, t) == 0)
+	if (proc_start_time(pid, t) == 0)
 		return 0;
 	pr_perror("pid %d: can't read its start time from /proc/%d/stat", pid, pid);
 	return -1;
@@ -188,7 +167,7 @@ static void notes_prune(void)
 		if (sscanf(de->d_name, "%lu-%d%n", &nns, &pid, &end) != 2 || de->d_name[end] || nns != ns ||
 		    !note_read_at(dirfd, de->d_name, &start, &armed))
 			continue;
-		if (read_start_time(pid, &now) < 0 || now != start)
+		if (proc_start_time(pid, &now) < 0 || now != start)
 			unlinkat(dirfd, de->d_name, 0);
 	}
 	if (d)

@@ -160,6 +160,24 @@ err:
 	return -1;
 }
 
+int proc_start_time(pid_t pid, uint64_t *t)
+{
+	char buf[1024];
+	ssize_t n = proc_read_file(pid, "stat", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *s = strrchr(buf, ')');	/* comm may hold spaces and parens */
+	/* after ") ": state is field 3, start time field 22 */
+	for (int field = 2; s && field < 22; field++)
+		s = strchr(s + 1, ' ');
+	if (!s || sscanf(s + 1, "%lu", (unsigned long *)t) != 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
 void proc_vmas_free(struct proc_vmas *v)
 {
 	free(v->v);

@@ -45,6 +45,10 @@ struct proc_stat {
 };
 
 int proc_parse_stat(pid_t pid, struct proc_stat *st);
+/* When pid started, in clock ticks since boot (field 22 of its stat):
+ * with the pid, it names one process. Quiet: -1 if the process is gone
+ * (errno) or its stat makes no sense (EINVAL). */
+int proc_start_time(pid_t pid, uint64_t *t);
 /* The state letter of /proc/PID/stat (R, S, Z, ...), 0 if no such pid.
  * Quiet: a missing pid is an answer, not an error. */
 char proc_state(pid_t pid);

@@ -17,29 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc/proc.h"
 #include "rpc/rpc.h"
 #include "util/compat.h"
 #include "util/log.h"
-
-/* When pid started, in clock ticks since boot (/proc/PID/stat field 22). */
-static long long start_ticks(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');	/* comm may hold spaces and parens */
-	long long v = -1;
-	for (int field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		v = strtoll(p + 1, NULL, 10);
-	return v;
-}
 
 static long long now_ticks(void)
 {
@@ -63,8 +44,8 @@ static int peer_pidfd(int sk, pid_t pid, long long accepted)
 	fd = syscall(SYS_pidfd_open, pid, 0);
 	if (fd < 0)
 		return -1;
-	long long started = start_ticks(pid);
-	if (started < 0 || started > accepted) {
+	uint64_t started;
+	if (proc_start_time(pid, &started) < 0 || (long long)started > accepted) {
 		close(fd);
 		errno = ESRCH;
 		return -1;

@@ -12,15 +12,23 @@
 # for the next run while the tools are unchanged. Under TCG (no usable KVM
 # here) the guest runs about 8x slower than the host.
 #
-# Without -k it runs every test but fuzz.decoders: the fuzzer exercises the
-# image decoders, which do not touch the kernel, and takes ~8 min of
-# emulated CPU. Test lines are printed as the runner prints them, with the
+# Without -k it runs every test that exercises stasis on the kernel, which
+# is all but these (listed in SKIP_ON_VM below, ~50 of ~235): the `.plain`
+# runs, which run a test program without stasis; fuzz.decoders, which
+# exercises the image decoders only (no kernel) for ~8 min of emulated CPU;
+# the kills after a fixed delay, whose timing means nothing under emulation
+# (the kills at named steps stay); the repeats of a named step at a later
+# count; and a program's `.restore` where its `.chain` dumps and restores
+# the same state twice. Test lines are printed as the runner prints them,
 # names prefixed "6.1:"; the last line is the runner's `N passed, N failed`.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=${STASIS_KVM_TOOLS:-$ROOT/../shared/tools/kvm}
 VMDIR=${STASIS_VM_DIR:-/var/tmp/stasis-vm61}
-PATTERN='^(?!fuzz\.)'
+PATTERN=
+SKIP_ON_VM='\.plain$|^fuzz\.|^fail\.kill_dumper_[0-9.]+s$|^fail\.kill_dumper_(at|counter)\..*_[0-9]+$'
+SKIP_ON_VM+='|^(mem_anon|mem_file|vector_regs|signals|files|rlimits|writer|rseq_tls)\.restore$'
+SKIP_ON_VM+='|^(unix\.(pairs|server|dgram)|tree\.(forktree|threads))\.restore$'
 TIMEOUT=${STASIS_VM_TIMEOUT:-2700}
 
 die() { echo "vm61: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
@@ -48,11 +56,10 @@ if [ "$(cat "$VMDIR/stasis.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -r "$VMDIR/
 	echo "$stamp" > "$VMDIR/stasis.stamp"
 fi
 
-# The runner takes a bash regex, which has no negative lookahead: a pattern
-# of the form '^(?!X)' is turned into a list of names without X's.
-if [[ $PATTERN == '^(?!'*')' ]]; then
-	skip=${PATTERN#'^(?!'}; skip=${skip%')'}
-	names=$("$ROOT/tests/run.sh" -l | grep -v -E "^$skip" | sed 's/[].[\\*^$()+?{}|]/\\&/g' | paste -sd'|')
+# The runner takes one bash regex: the chosen names become one, exactly.
+if [ -z "$PATTERN" ]; then
+	names=$("$ROOT/tests/run.sh" -l | grep -E '^[a-z]' | grep -v -E "$SKIP_ON_VM" |
+		sed 's/[].[\\*^$()+?{}|]/\\&/g' | paste -sd'|')
 	PATTERN="^($names)\$"
 fi
 

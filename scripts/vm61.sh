@@ -45,12 +45,22 @@ done
 [ -x "$ROOT/build/stasis" ] && [ -d "$ROOT/build/tests" ] ||
 	die "build the tree first (./test.sh, or make && make -C tests)"
 
+# The archive of a suite in /etc/apt/sources.list ("deb URI SUITE ..."), if any.
+list_mirror() {
+	awk -v want="$1" '$1 == "deb" && $3 == want { print $2; exit }' /etc/apt/sources.list 2>/dev/null
+}
+
 # The image is rebuilt when the tools that make it change.
 stamp=$(cat "$TOOLS"/build-vm.sh "$TOOLS"/vm-init "$TOOLS"/initrd-init.c | sha256sum | cut -c1-16)
 if [ "$(cat "$VMDIR/stasis.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -r "$VMDIR/rootfs.img" ]; then
 	echo "vm61: building the Debian 12 VM image in $VMDIR (about 3 minutes)" >&2
 	rm -rf "$VMDIR" && mkdir -p "$VMDIR" && cp "$TOOLS"/* "$VMDIR"/ ||
 		die "can't copy the VM tools to $VMDIR"
+	# build-vm.sh finds the archive in deb822 sources; a fresh debootstrapped
+	# root has a one-line sources.list instead
+	export MIRROR=${MIRROR:-$(list_mirror bookworm)} SECMIRROR=${SECMIRROR:-$(list_mirror bookworm-security)}
+	[ -n "$MIRROR" ] || unset MIRROR
+	[ -n "$SECMIRROR" ] || unset SECMIRROR
 	"$VMDIR/build-vm.sh" > "$VMDIR/build.log" 2>&1 ||
 		die "building the VM image failed: $(tail -n 3 "$VMDIR/build.log" | tr '\n' ' ')"
 	echo "$stamp" > "$VMDIR/stasis.stamp"

@@ -47,7 +47,9 @@ done
 
 # The archive of a suite in /etc/apt/sources.list ("deb URI SUITE ..."), if any.
 list_mirror() {
-	awk -v want="$1" '$1 == "deb" && $3 == want { print $2; exit }' /etc/apt/sources.list 2>/dev/null
+	awk -v want="$1" '$1 == "deb" {
+		i = 2; if ($2 ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }
+		if ($(i + 1) == want) { print $i; exit } }' /etc/apt/sources.list 2>/dev/null
 }
 
 # The image is rebuilt when the tools that make it change.

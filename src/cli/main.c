@@ -14,6 +14,7 @@
 
 #include "cli/opts.h"
 #include "cli/check.h"
+#include "cli/config.h"
 #include "rpc/rpc.h"
 #include "dump/dump.h"
 #include "restore/restore.h"
@@ -67,16 +68,29 @@ static void usage(FILE *f)
 "                          separated, repeatable); without it only root is\n"
 "                          served (see the README's security section)\n"
 "  -d                      service: run as a daemon once the socket is ready\n"
+"      --config FILE       read options from FILE (CRIU's syntax: one option a\n"
+"                          line, without its \"--\"), instead of the default files\n"
+"                          /etc/criu/default.conf and ~/.criu/default.conf\n"
+"      --no-default-config don't read the default files\n"
+"      --timeout N, --pre-dump-mode splice|read  CRIU's tuning, accepted\n"
 "  -h, --help\n");
 }
 
 enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERIT_FD, OPT_EXTERNAL,
        OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT,
-       OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM, OPT_ALLOW_USERS };
+       OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM, OPT_ALLOW_USERS, OPT_CONFIG, OPT_NO_DEFAULT_CONFIG,
+       OPT_TIMEOUT, OPT_PRE_DUMP_MODE };
 
+/* -vN or --verbosity=N sets the level; CRIU's -vv, -vvv... add one per v. */
 static int parse_verbosity(const char *arg, int *level)
 {
 	char *end;
+	if (arg[strspn(arg, "v")] == 0) {
+		*level += strlen(arg) + 1;
+		if (*level > LOG_DEBUG)
+			*level = LOG_DEBUG;
+		return 0;
+	}
 	long v = strtol(arg, &end, 10);
 	if (*arg == 0 || *end || v < 0 || v > 4) {
 		fprintf(stderr, "Error: bad verbosity '%s' (0-4)\n", arg);
@@ -167,6 +181,30 @@ static int parse_ext_unix_sk(const char *arg, struct opts *o)
 	return 0;
 }
 
+/* CRIU's --timeout bounds how long it waits for the tree to stop; stasis
+ * stops a tree without such a wait, so the value is checked and not used. */
+static int parse_timeout(const char *arg)
+{
+	char *end;
+	long t = strtol(arg, &end, 10);
+	if (!*arg || *end || t < 0) {
+		fprintf(stderr, "Error: bad --timeout '%s' (seconds)\n", arg);
+		return -1;
+	}
+	return 0;
+}
+
+/* CRIU's --pre-dump-mode picks how a pre-dump copies pages (splice or
+ * read); stasis has one way, so both are accepted and mean the same. */
+static int parse_pre_dump_mode(const char *arg)
+{
+	if (strcmp(arg, "splice") && strcmp(arg, "read")) {
+		fprintf(stderr, "Error: bad --pre-dump-mode '%s' (splice or read)\n", arg);
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -191,6 +229,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 		{ "allow-users", required_argument, NULL, OPT_ALLOW_USERS },
 		{ "ghost-limit", required_argument, NULL, OPT_GHOST_LIMIT },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "no-default-config", no_argument, NULL, OPT_NO_DEFAULT_CONFIG },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "pre-dump-mode", required_argument, NULL, OPT_PRE_DUMP_MODE },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -247,6 +289,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return -1;
 			break;
 		case OPT_GHOST_LIMIT: if (parse_size(optarg, &o->ghost_limit) < 0) return -1; break;
+		/* read by config_args before the options themselves */
+		case OPT_CONFIG: case OPT_NO_DEFAULT_CONFIG: break;
+		case OPT_TIMEOUT: if (parse_timeout(optarg) < 0) return -1; break;
+		case OPT_PRE_DUMP_MODE: if (parse_pre_dump_mode(optarg) < 0) return -1; break;
 		case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: return -1;	/* getopt named the bad option */
@@ -325,6 +371,8 @@ int main(int argc, char **argv)
 	struct opts o = { 0 };
 	int ret;
 
+	if (config_args(argc, argv, &argc, &argv) < 0)
+		return 1;
 	if (parse_args(argc, argv, &o) < 0) {
 		fprintf(stderr, "Try 'stasis --help'.\n");
 		return 1;

@@ -1,0 +1,112 @@
+# CRIU's configuration files: the default ones, $CRIU_CONFIG_FILE, --config,
+# --no-default-config, and the command line over all of them.
+
+# A sleeping program to dump; its pid in $PROG_PID.
+config_sleeper() {
+	start_prog sleep sleep 1000
+	wait_until "$TMO" exe_is "$PROG_PID" /usr/bin/sleep || fail "sleep did not start"
+}
+
+# stasis run with the environment given before the command (no -o or -v
+# of the runner's: the configuration decides them); prints the status.
+config_stasis() {
+	local tag=$1
+	shift
+	note "config: $*"
+	timeout -k 5 "$TMO" env "$@" > "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null
+	echo $?
+}
+
+# The user's ~/.criu/default.conf is read: its log file, verbosity and
+# --leave-running (with a comment and a quoted value) decide the dump;
+# --no-default-config makes the same dump ignore it.
+test_config_default_files() {
+	local home=$T_WORK/home pid rc
+	mkdir -p "$home/.criu" && cat > "$home/.criu/default.conf" <<-'CONF'
+		# what every dump here does
+		log-file "from config.log"
+		verbosity 4   # all of it
+		leave-running
+	CONF
+	config_sleeper || return
+	pid=$PROG_PID
+	rc=$(config_stasis dump HOME="$home" "$STASIS" dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc == 0 ]] || { fail "dump exited $rc: $(error_message dump)"; return; }
+	[[ -s "$T_WORK/img/from config.log" ]] || fail "the configured log file was not written"
+	# the fds' lines are written at level 4 only
+	grep -q 'fd [0-9]* -> file' "$T_WORK/img/from config.log" ||
+		fail "the log is not at the configured verbosity 4" "$T_WORK/img/from config.log"
+	runs_freely "$pid" || { fail "leave-running from the configuration was not applied"; return; }
+
+	rc=$(config_stasis dump2 HOME="$home" "$STASIS" dump --no-default-config -t "$pid" -D "$T_WORK/img2")
+	[[ $rc == 0 ]] || { fail "dump --no-default-config exited $rc: $(error_message dump2)"; return; }
+	[[ ! -e "$T_WORK/img2/from config.log" ]] || fail "--no-default-config still read ~/.criu/default.conf"
+	wait_gone "$pid" 5 || fail "--no-default-config still left the tree running"
+}
+
+# $CRIU_CONFIG_FILE, then --config, then the command line: each later one
+# wins; --config also skips the default files.
+test_config_precedence() {
+	local home=$T_WORK/home pid rc
+	mkdir -p "$home/.criu" "$T_WORK/img"
+	echo "log-file home.log" > "$home/.criu/default.conf"
+	printf 'log-file env.log\nleave-running\n' > "$T_WORK/env.conf"
+	printf 'log-file cfg.log\n' > "$T_WORK/cfg.conf"
+	config_sleeper || return
+	pid=$PROG_PID
+	rc=$(config_stasis d1 HOME="$home" CRIU_CONFIG_FILE="$T_WORK/env.conf" \
+		"$STASIS" dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc == 0 ]] || { fail "dump with CRIU_CONFIG_FILE exited $rc: $(error_message d1)"; return; }
+	[[ -e $T_WORK/img/env.log && ! -e $T_WORK/img/home.log ]] ||
+		fail "CRIU_CONFIG_FILE did not override the default file: $(ls "$T_WORK/img" | grep log)"
+	rm -f "$T_WORK"/img/*.log
+	rc=$(config_stasis d2 HOME="$home" CRIU_CONFIG_FILE="$T_WORK/env.conf" \
+		"$STASIS" dump --config "$T_WORK/cfg.conf" -t "$pid" -D "$T_WORK/img")
+	[[ $rc == 0 ]] || { fail "dump with --config exited $rc: $(error_message d2)"; return; }
+	[[ -e $T_WORK/img/cfg.log && ! -e $T_WORK/img/env.log ]] ||
+		fail "--config did not override CRIU_CONFIG_FILE: $(ls "$T_WORK/img" | grep log)"
+	rm -f "$T_WORK"/img/*.log
+	rc=$(config_stasis d3 HOME="$home" CRIU_CONFIG_FILE="$T_WORK/env.conf" \
+		"$STASIS" dump --config="$T_WORK/cfg.conf" -o cli.log -t "$pid" -D "$T_WORK/img")
+	[[ $rc == 0 ]] || { fail "dump with -o exited $rc: $(error_message d3)"; return; }
+	[[ -e $T_WORK/img/cli.log && ! -e $T_WORK/img/cfg.log ]] ||
+		fail "the command line did not override --config: $(ls "$T_WORK/img" | grep log)"
+}
+
+# A broken file or an unknown option in it: one line naming it, no dump.
+test_config_bad() {
+	local pid rc
+	config_sleeper || return
+	pid=$PROG_PID
+	printf 'log-file "no end\n' > "$T_WORK/quote.conf"
+	rc=$(config_stasis q "$STASIS" dump --config "$T_WORK/quote.conf" -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || fail "a file with an unclosed quote was accepted"
+	grep -q "quote.conf:1: .*quote" "$T_LOG/q.stderr" || fail "message: $(error_message q)"
+	printf 'no-such-option 1\n' > "$T_WORK/opt.conf"
+	rc=$(config_stasis o "$STASIS" dump --config "$T_WORK/opt.conf" -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || fail "an unknown option in the file was accepted"
+	grep -q "no-such-option" "$T_LOG/o.stderr" || fail "message: $(error_message o)"
+	runs_freely "$pid" || fail "the tree does not run freely after the refused dumps"
+}
+
+# zdtm's and runtimes' tuning options and CRIU's -vvvv are accepted.
+test_config_criu_tuning() {
+	local pid rc
+	config_sleeper || return
+	pid=$PROG_PID
+	rc=$(config_stasis d "$STASIS" dump --no-default-config --timeout 10 --pre-dump-mode splice \
+		-vvvv -o d.log -t "$pid" -D "$T_WORK/img")
+	[[ $rc == 0 ]] || { fail "dump exited $rc: $(error_message d)"; return; }
+	expect_killed "$pid" || return
+	rc=$(config_stasis r "$STASIS" restore --no-default-config --timeout=10 -d -D "$T_WORK/img" -o r.log)
+	[[ $rc == 0 ]] || { fail "restore exited $rc: $(error_message r)"; return; }
+	wait_until "$TMO" exe_is "$pid" /usr/bin/sleep || fail "the sleeper was not restored"
+	T_PIDS+=("$pid")
+	rc=$(config_stasis m "$STASIS" dump --pre-dump-mode copy -t "$pid" -D "$T_WORK/img2")
+	[[ $rc != 0 ]] && grep -q "pre-dump-mode" "$T_LOG/m.stderr" || fail "a bad --pre-dump-mode was accepted"
+}
+
+run_test config.default_files test_config_default_files
+run_test config.precedence test_config_precedence
+run_test config.bad test_config_bad
+run_test config.criu_tuning test_config_criu_tuning

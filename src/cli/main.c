@@ -14,6 +14,7 @@
 
 #include "cli/opts.h"
 #include "cli/check.h"
+#include "cli/kinds.h"
 #include "rpc/rpc.h"
 #include "dump/dump.h"
 #include "restore/restore.h"
@@ -30,6 +31,8 @@ static void usage(FILE *f)
 "  stasis check                            check the kernel features stasis uses\n"
 "  stasis service --address SOCK [-d]      serve CRIU's RPC protocol on SOCK\n"
 "  stasis swrk FD                          serve one RPC client on socket FD\n"
+"  stasis image-kinds                      list the kinds of image file: name,\n"
+"                                          magic, header, entry types, optional\n"
 "  stasis --version\n"
 "\n"
 "Options:\n"
@@ -336,6 +339,10 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	if (!strcmp(cmd, "check"))
 		return stasis_check(stdout) < 0 ? 1 : 0;
+	if (!strcmp(cmd, "image-kinds")) {
+		print_image_kinds(stdout);
+		return 0;
+	}
 	if (!strcmp(cmd, "swrk")) {
 		if (optind + 1 >= argc) {
 			fprintf(stderr, "Error: swrk needs the fd of its socket: stasis swrk FD\n");

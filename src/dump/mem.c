@@ -1,5 +1,5 @@
 /* Memory: the mappings (mm-PID.img) and the contents of the pages that
- * matter (pagemap-PID.img + pages-1.img).
+ * matter (pagemap-PID.img + pages-ID.img).
  *
  * Only pages that are present or swapped are saved, never the zero page,
  * and in private file mappings only the pages the task wrote (anonymous

@@ -1,5 +1,5 @@
 /* Task state other than memory and files: registers, signals, credentials,
- * limits, timers, rseq, ... -> core-PID.img. Values only the task can tell
+ * limits, timers, rseq, ... -> core-TID.img. Values only the task can tell
  * are asked for by syscalls injected into it, results in the scratch page. */
 #include <errno.h>
 #include <fcntl.h>

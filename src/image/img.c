@@ -52,22 +52,18 @@ int img_write_raw(struct img *img, const void *data, size_t len)
 	return 0;
 }
 
-static int create_as(int dirfd, struct img *img, enum img_kind kind, const char *name)
+/* img (its fd set, its name given) made ready for writing, its header
+ * written. */
+static int start_writing(struct img *img, enum img_kind kind)
 {
 	const struct img_kind_desc *k = &img_kinds[kind];
 	uint32_t head[2] = { IMG_COMMON_MAGIC, k->magic };
 
-	memset(img, 0, sizeof(*img));
-	snprintf(img->name, sizeof(img->name), "%s", name);
-	img->fd = fs_create(dirfd, name, O_WRONLY, 0600);
-	if (img->fd < 0) {
-		pr_perror("can't create image %s", name);
-		return -1;
-	}
 	img->buf = malloc(IMG_WBUF);
 	if (!img->buf) {
 		close(img->fd);
-		pr_err("out of memory for image %s", name);
+		img->fd = -1;
+		pr_err("out of memory for image %s", img->name);
 		return -1;
 	}
 	switch (k->header) {
@@ -79,6 +75,26 @@ static int create_as(int dirfd, struct img *img, enum img_kind kind, const char 
 		break;
 	}
 	return 0;
+}
+
+static int create_as(int dirfd, struct img *img, enum img_kind kind, const char *name)
+{
+	memset(img, 0, sizeof(*img));
+	snprintf(img->name, sizeof(img->name), "%s", name);
+	img->fd = fs_create(dirfd, name, O_WRONLY, 0600);
+	if (img->fd < 0) {
+		pr_perror("can't create image %s", name);
+		return -1;
+	}
+	return start_writing(img, kind);
+}
+
+int img_create_fd(struct img *img, int fd, const char *name, enum img_kind kind)
+{
+	memset(img, 0, sizeof(*img));
+	snprintf(img->name, sizeof(img->name), "%s", name);
+	img->fd = fd;
+	return start_writing(img, kind);
 }
 
 int img_create(int dirfd, struct img *img, enum img_kind kind, uint32_t id)
@@ -189,6 +205,27 @@ int img_open(int dirfd, struct img *img, enum img_kind kind, uint32_t id)
 		errno = EINVAL;
 		return -1;
 	}
+	return 0;
+}
+
+int img_open_fd(struct img *img, int fd, const char *name, enum img_kind *kind)
+{
+	uint32_t m;
+
+	memset(img, 0, sizeof(*img));
+	snprintf(img->name, sizeof(img->name), "%s", name);
+	img->fd = fd;
+	if (read_full(img, &m, 4) != 4 ||
+	    ((m == IMG_COMMON_MAGIC || m == IMG_SERVICE_MAGIC) && read_full(img, &m, 4) != 4)) {
+		pr_err("%s is not an image: it has no magic", name);
+		return -1;
+	}
+	int k = img_kind_by_magic(m);
+	if (k < 0) {
+		pr_err("%s: unknown magic %#x (a raw image, pages-ID.img, has none)", name, m);
+		return -1;
+	}
+	*kind = k;
 	return 0;
 }
 

@@ -67,6 +67,11 @@ int img_store_one(int dirfd, enum img_kind kind, uint32_t id, const ProtobufCMes
  * directory is synced: the image appears whole and after every image
  * written before it (the inventory, which commits a dump). */
 int img_commit_one(int dirfd, enum img_kind kind, uint32_t id, const ProtobufCMessage *msg);
+/* An image of any kind read from fd, not a file of an images directory
+ * (crit's input): its magic tells *kind. name is for messages. */
+int img_open_fd(struct img *img, int fd, const char *name, enum img_kind *kind);
+/* An image of kind written to fd (crit's output); img_finish closes fd. */
+int img_create_fd(struct img *img, int fd, const char *name, enum img_kind kind);
 /* Unlinks it; -1 with errno when that fails (ENOENT: there was none). */
 int img_remove(int dirfd, enum img_kind kind, uint32_t id);
 

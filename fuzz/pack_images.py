@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
 """Packs an images directory into one fuzz_image input (see fuzz_image.c):
-repeated [u8 name length][name][u32 LE data length][data]. pages-*.img
-(raw memory, read only after the fork) are left out.
+repeated [u8 name length][name][u32 LE data length][data]. Raw images
+(pages-ID.img: memory, read only after the fork) are left out, and files
+that are no image of stasis's table (image_kinds.py).
 Usage: pack_images.py IMAGES_DIR OUT_FILE [SKIP_NAME...]"""
 import os
 import struct
 import sys
+
+import image_kinds
 
 
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     src, out, skip = sys.argv[1], sys.argv[2], set(sys.argv[3:])
+    table = image_kinds.kinds()
     blob = b""
     for name in sorted(os.listdir(src)):
-        if not name.endswith(".img") or name.startswith("pages-") or name in skip:
+        kind = image_kinds.kind_of(name, table)
+        if not kind or kind.header == "none" or name in skip:
             continue
         with open(os.path.join(src, name), "rb") as f:
             data = f.read()

@@ -6,9 +6,10 @@ import os
 import struct
 import sys
 
-COMMON = 0x54564319
-MAGIC = {"pipes-data": 0x56453709, "fdinfo": 0x56213732, "core": 0x55053847,
-         "pstree": 0x50273030}
+import image_kinds
+
+TABLE = image_kinds.kinds()
+KINDS = image_kinds.by_name(TABLE)
 
 
 def varint(n):
@@ -29,9 +30,10 @@ def entry(e):
 
 
 def image(kind, *entries):
-    """entries: protobuf entries, or raw bytes given as ("raw", bytes)"""
+    """kind: its name in the table (core-%u.img); entries: protobuf
+    entries, or raw bytes given as ("raw", bytes)"""
     body = b"".join(e[1] if isinstance(e, tuple) else entry(e) for e in entries)
-    return struct.pack("<II", COMMON, MAGIC[kind]) + body
+    return KINDS[kind].header_bytes() + body
 
 
 def pack(files):
@@ -48,24 +50,26 @@ def main():
     src, out = sys.argv[1], sys.argv[2]
     base = {}
     for n in os.listdir(src):
-        if n.endswith(".img") and not n.startswith("pages-"):
+        kind = image_kinds.kind_of(n, TABLE)
+        if kind and kind.header != "none":
             with open(os.path.join(src, n), "rb") as f:
                 base[n] = f.read()
-    root = min(int(n[5:-4]) for n in base if n.startswith("core-"))
-    fdinfo = sorted(n for n in base if n.startswith("fdinfo-"))[0]
+    core = KINDS["core-%u.img"]
+    root = min(int(n[5:-4]) for n in base if core.pattern.match(n))
+    fdinfo = sorted(n for n in base if KINDS["fdinfo-%u.img"].pattern.match(n))[0]
     cases = {
         # second pipe's data too big: the realloc'ed table was freed twice
         "pipes_double_free": {"pipes-data.img": image(
-            "pipes-data", field(1, 1) + field(2, 3), ("raw", b"abc"), field(1, 2) + field(2, 100000000))},
+            "pipes-data.img", field(1, 1) + field(2, 3), ("raw", b"abc"), field(1, 2) + field(2, 100000000))},
         # an entry length far beyond the file: no 60 MiB buffer for it
-        "core_huge_entry": {"core-%d.img" % root: image("core") + struct.pack("<I", 60 << 20) + b"\x08\x01"},
+        "core_huge_entry": {core.file_name(root): image("core-%u.img") + struct.pack("<I", 60 << 20) + b"\x08\x01"},
         # a good pstree entry, then a malformed one: both must be freed
         "pstree_bad_second": {"pstree.img": image(
-            "pstree", field(1, root) + field(2, 0) + field(3, root) + field(4, root) + field(5, root),
+            "pstree.img", field(1, root) + field(2, 0) + field(3, root) + field(4, root) + field(5, root),
             field(1, 0) + field(2, 0) + field(3, 0) + field(4, 0) + field(5, 7))},
         # an fd number near INT_MAX: the service fds planned above it
         "fdinfo_fd_int_max": {fdinfo: image(
-            "fdinfo", field(1, 1) + field(2, 0) + field(3, 1) + field(4, 0x7FFFFFFF))},
+            "fdinfo-%u.img", field(1, 1) + field(2, 0) + field(3, 1) + field(4, 0x7FFFFFFF))},
     }
     for name, repl in cases.items():
         files = dict(base)

@@ -272,13 +272,19 @@ for path in sys.argv[1:]:
         print(path)
 '
 
-# crit must decode every image except the raw pages-*.img.
+# The raw image kinds (pages-%u.img: no entries to decode) as globs, from
+# stasis's table of image kinds.
+raw_image_globs() {
+	"$STASIS" image-kinds | awk -F'\t' '$3 == "none" { gsub(/%[ux]/, "*", $1); print $1 }'
+}
+
+# crit must decode every image except the raw ones.
 decode_images() {
-	local dir=$1 tag=$2 f n=0 files=() bad rc
+	local dir=$1 tag=$2 f g n=0 files=() bad rc
 	[[ -f $dir/inventory.img ]] || fail "$tag: no inventory.img in the dump" "$T_LOG/$tag.log"
 	for f in "$dir"/*.img; do
 		[[ -e $f ]] || continue
-		[[ $(basename "$f") == pages-*.img ]] && continue
+		for g in "${RAW_IMAGES[@]}"; do [[ $(basename "$f") == $g ]] && continue 2; done
 		files+=("$f")
 	done
 	n=${#files[@]}
@@ -1832,6 +1838,7 @@ main() {
 			exec "$BIN/subreaper" "$BASH" "${BASH_SOURCE[0]}" "$@"
 		fi
 		mkdir -p "$LOGROOT"
+		mapfile -t RAW_IMAGES < <(raw_image_globs)
 		close_inherited_fds
 		trap on_interrupt INT TERM
 	fi

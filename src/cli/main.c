@@ -15,6 +15,8 @@
 #include "cli/opts.h"
 #include "cli/check.h"
 #include "cli/config.h"
+#include "cli/kinds.h"
+#include "crit/crit.h"
 #include "rpc/rpc.h"
 #include "dump/dump.h"
 #include "restore/restore.h"
@@ -31,6 +33,10 @@ static void usage(FILE *f)
 "  stasis check                            check the kernel features stasis uses\n"
 "  stasis service --address SOCK [-d]      serve CRIU's RPC protocol on SOCK\n"
 "  stasis swrk FD                          serve one RPC client on socket FD\n"
+"  stasis crit CMD ...                     CRIU's crit: decode, encode, info, show,\n"
+"                                          x (stasis crit --help; or run as crit)\n"
+"  stasis image-kinds                      list the kinds of image file: name,\n"
+"                                          magic, header, entry types, optional\n"
 "  stasis --version\n"
 "\n"
 "Options:\n"
@@ -371,6 +377,12 @@ int main(int argc, char **argv)
 	struct opts o = { 0 };
 	int ret;
 
+	/* crit's options are its own (its -o is no log file) */
+	const char *self = strrchr(argv[0], '/');
+	if (!strcmp(self ? self + 1 : argv[0], "crit"))
+		return crit_main(argc, argv);
+	if (argc > 1 && !strcmp(argv[1], "crit"))
+		return crit_main(argc - 1, argv + 1);
 	if (config_args(argc, argv, &argc, &argv) < 0)
 		return 1;
 	if (parse_args(argc, argv, &o) < 0) {
@@ -384,6 +396,10 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	if (!strcmp(cmd, "check"))
 		return stasis_check(stdout) < 0 ? 1 : 0;
+	if (!strcmp(cmd, "image-kinds")) {
+		print_image_kinds(stdout);
+		return 0;
+	}
 	if (!strcmp(cmd, "swrk")) {
 		if (optind + 1 >= argc) {
 			fprintf(stderr, "Error: swrk needs the fd of its socket: stasis swrk FD\n");

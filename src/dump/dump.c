@@ -94,7 +94,7 @@ static int collect_by_injection(struct dump_ctx *dc)
 
 static int dump_fs(struct dump_ctx *dc)
 {
-	char name[64], link[64], path[PATH_MAX];
+	char link[64], path[PATH_MAX];
 	FsEntry fs = FS_ENTRY__INIT;
 	const char *which[2] = { "cwd", "root" };
 	uint32_t *ids[2] = { &fs.cwd_id, &fs.root_id };
@@ -112,8 +112,7 @@ static int dump_fs(struct dump_ctx *dc)
 	}
 	fs.has_umask = 1;
 	fs.umask = dc->status.umask;
-	snprintf(name, sizeof(name), "fs-%d.img", dc->ns_pid);
-	return img_store_one(dc->dirfd, name, FS_MAGIC, &fs.base);
+	return img_store_one(dc->dirfd, IMG_FS, dc->ns_pid, &fs.base);
 }
 
 /* Every process has its own files, fs, mm and handlers (no CLONE_FILES &
@@ -128,17 +127,15 @@ static void fill_ids(TaskKobjIdsEntry *ids, uint32_t id)
 
 static int dump_ids(struct dump_ctx *dc)
 {
-	char name[64];
 	TaskKobjIdsEntry ids = TASK_KOBJ_IDS_ENTRY__INIT;
 	fill_ids(&ids, dc->id);
-	snprintf(name, sizeof(name), "ids-%d.img", dc->ns_pid);
-	return img_store_one(dc->dirfd, name, IDS_MAGIC, &ids.base);
+	return img_store_one(dc->dirfd, IMG_IDS, dc->ns_pid, &ids.base);
 }
 
 static int dump_pstree(struct dump_tree *tr)
 {
 	struct img img;
-	if (img_create(tr->dirfd, &img, "pstree.img", PSTREE_MAGIC) < 0)
+	if (img_create(tr->dirfd, &img, IMG_PSTREE, 0) < 0)
 		return -1;
 	for (int i = 0; i < tr->nr; i++) {
 		struct dump_ctx *dc = &tr->t[i];
@@ -183,15 +180,7 @@ static int write_inventory(struct dump_tree *tr)
 	inv.root_ids = &ids;
 	inv.has_lsmtype = 1;
 	inv.lsmtype = 0;	/* no LSM */
-	if (img_store_one(tr->dirfd, "inventory.img.tmp", INVENTORY_MAGIC, &inv.base) < 0)
-		return -1;
-	if (syncfs(tr->dirfd) < 0)
-		pr_warn("can't sync the images directory: %m");
-	if (fs_rename(tr->dirfd, "inventory.img.tmp", "inventory.img") < 0) {
-		pr_perror("can't commit inventory.img");
-		return -1;
-	}
-	return 0;
+	return img_commit_one(tr->dirfd, IMG_INVENTORY, 0, &inv.base);
 }
 
 static int dump_one(struct dump_ctx *dc)
@@ -316,7 +305,7 @@ int stasis_dump(const struct opts *o)
 	if (tr.dirfd < 0)
 		return -1;
 	/* From here until the new inventory lands, the directory is not a dump. */
-	if (fs_unlink(tr.dirfd, "inventory.img") < 0 && errno != ENOENT) {
+	if (img_remove(tr.dirfd, IMG_INVENTORY, 0) < 0 && errno != ENOENT) {
 		pr_perror("can't remove the old inventory.img of %s", o->images_dir);
 		goto out;
 	}
@@ -339,7 +328,7 @@ int stasis_dump(const struct opts *o)
 	/* post-dump may still say no: then the tree resumes as if the dump
 	 * had failed (the images stay, but are not a dump it vouched for). */
 	if (action_run(o, ACT_POST_DUMP, o->pid) < 0) {
-		fs_unlink(tr.dirfd, "inventory.img");
+		img_remove(tr.dirfd, IMG_INVENTORY, 0);
 		goto unlock;
 	}
 	ret = 0;

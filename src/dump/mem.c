@@ -1,5 +1,5 @@
 /* Memory: the mappings (mm-PID.img) and the contents of the pages that
- * matter (pagemap-PID.img + pages-1.img).
+ * matter (pagemap-PID.img + pages-ID.img).
  *
  * Only pages that are present or swapped are saved, never the zero page,
  * and in private file mappings only the pages the task wrote (anonymous
@@ -27,7 +27,6 @@
 #include "pagemap.pb-c.h"
 #include "image/img.h"
 #include "image/pagemap.h"
-#include "image/magic.h"
 #include "image/vma.h"
 #include "util/compat.h"
 #include "util/log.h"
@@ -601,12 +600,10 @@ static int write_entry(struct img *img, const struct page_run *r, uint32_t flags
 static int write_pagemap(struct dump_ctx *dc, const struct page_runs *pr, const struct page_runs *par)
 {
 	struct img img;
-	char name[64];
 	PagemapHead head = PAGEMAP_HEAD__INIT;
 	size_t i = 0, k = 0;
 
-	snprintf(name, sizeof(name), "pagemap-%d.img", dc->ns_pid);
-	if (img_create(dc->dirfd, &img, name, PAGEMAP_MAGIC) < 0)
+	if (img_create(dc->dirfd, &img, IMG_PAGEMAP, dc->ns_pid) < 0)
 		return -1;
 	head.pages_id = dc->id;
 	if (img_write(&img, &head.base) < 0)
@@ -648,7 +645,7 @@ static int find_pages(struct dump_ctx *dc, struct page_runs *pr)
 /* mm-PID.img, with [vvar] and [vvar_vclock] as one vvar mapping, as CRIU
  * writes it (its restore looks for one vvar right before the vdso, and
  * falls back to a vdso proxy otherwise); ours accepts either. */
-static int write_mm(struct dump_ctx *dc, const char *name)
+static int write_mm(struct dump_ctx *dc)
 {
 	MmEntry mm = dc->mm;
 	VmaEntry **v = calloc(mm.n_vmas + 1, sizeof(*v)), merged[4];
@@ -669,7 +666,7 @@ static int write_mm(struct dump_ctx *dc, const char *name)
 		v[mm.n_vmas++] = e;
 	}
 	mm.vmas = v;
-	int ret = img_store_one(dc->dirfd, name, MM_MAGIC, &mm.base);
+	int ret = img_store_one(dc->dirfd, IMG_MM, dc->ns_pid, &mm.base);
 	free(v);
 	return ret;
 }
@@ -678,16 +675,13 @@ int dump_task_mm(struct dump_ctx *dc)
 {
 	struct page_runs pr = { 0 }, par = { 0 };
 	struct img pages;
-	char name[64], pages_name[64];
 	int ret = -1;
 
-	snprintf(name, sizeof(name), "mm-%d.img", dc->ns_pid);
-	snprintf(pages_name, sizeof(pages_name), "pages-%u.img", dc->id);
-	if (write_mm(dc, name) < 0)
+	if (write_mm(dc) < 0)
 		return -1;
 	if (find_pages(dc, &pr) < 0 || track_split(dc, &pr, &par) < 0 || write_pagemap(dc, &pr, &par) < 0)
 		goto out;
-	if (img_create_raw(dc->dirfd, &pages, pages_name) < 0)
+	if (img_create(dc->dirfd, &pages, IMG_PAGES, dc->id) < 0)
 		goto out;
 	if (copy_pages(dc, &pr, pages.fd) < 0) {
 		img_abort(&pages);

@@ -1,5 +1,5 @@
 /* Task state other than memory and files: registers, signals, credentials,
- * limits, timers, rseq, ... -> core-PID.img. Values only the task can tell
+ * limits, timers, rseq, ... -> core-TID.img. Values only the task can tell
  * are asked for by syscalls injected into it, results in the scratch page. */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,6 @@
 
 #include "dump/dump.h"
 #include "image/img.h"
-#include "image/magic.h"
 #include "image/regs_x86.h"
 #include "image/task_state.h"
 #include "task/seccomp.h"
@@ -425,7 +424,6 @@ static int dump_thread_core(struct dump_ctx *dc, int idx)
 	CoreEntry core = CORE_ENTRY__INIT;
 	TaskCoreEntry *tc = NULL;
 	ThreadCoreEntry *th = calloc(1, sizeof(*th));
-	char name[64];
 	int ret = -1;
 
 	dc->cur = &dc->th[idx];
@@ -452,8 +450,7 @@ static int dump_thread_core(struct dump_ctx *dc, int idx)
 	    dump_rseq(dc, th) < 0 || dump_thread_misc(dc, th) < 0 || thread_comm(dc, &th->comm) < 0)
 		goto out;
 	seccomp_dump_thread(dc, idx, th);	/* after the creds: it sets their no_new_privs */
-	snprintf(name, sizeof(name), "core-%d.img", dc->ns_tid[idx]);
-	ret = img_store_one(dc->dirfd, name, CORE_MAGIC, &core.base);
+	ret = img_store_one(dc->dirfd, IMG_CORE, dc->ns_tid[idx], &core.base);
 out:
 	if (ret < 0 && errno == ENOMEM)
 		pr_err("pid %d: out of memory collecting task state", dc->pid);
@@ -478,7 +475,7 @@ int dump_zombie_core(struct dump_ctx *dc)
 {
 	CoreEntry core = CORE_ENTRY__INIT;
 	TaskCoreEntry tc = TASK_CORE_ENTRY__INIT;
-	char name[64], comm[32] = "";
+	char comm[32] = "";
 
 	if (proc_read_file(dc->pid, "comm", comm, sizeof(comm)) < 0)
 		comm[0] = 0;	/* reaped meanwhile: the name matters little */
@@ -488,6 +485,5 @@ int dump_zombie_core(struct dump_ctx *dc)
 	tc.task_state = TASK_DEAD;
 	tc.exit_code = dc->exit_code;
 	tc.comm = comm;
-	snprintf(name, sizeof(name), "core-%d.img", dc->ns_pid);
-	return img_store_one(dc->dirfd, name, CORE_MAGIC, &core.base);
+	return img_store_one(dc->dirfd, IMG_CORE, dc->ns_pid, &core.base);
 }

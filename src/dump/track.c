@@ -48,7 +48,6 @@
 #include "dump/track_backend.h"
 #include "image/img.h"
 #include "image/pagemap.h"
-#include "image/magic.h"
 #include "image/vma.h"
 #include "proc/proc.h"
 #include "pagemap.pb-c.h"
@@ -88,11 +87,10 @@ static int cover_load(struct dump_ctx *dc, int parentfd, struct parent_cover *c)
 	ProtobufCMessage *head;
 	int n, ret = 0;
 
-	snprintf(name, sizeof(name), "pagemap-%d.img", dc->ns_pid);
+	img_name(name, sizeof(name), IMG_PAGEMAP, dc->ns_pid);
 	if (faccessat(parentfd, name, F_OK, 0) < 0)
 		return 0;	/* not in the parent: a new process */
-	if (img_load_headed(parentfd, name, PAGEMAP_MAGIC, &pagemap_head__descriptor, &head,
-			    &pagemap_entry__descriptor, (void ***)&e, &n) < 0)
+	if (img_load_headed(parentfd, IMG_PAGEMAP, dc->ns_pid, &head, (void ***)&e, &n) < 0)
 		return -1;
 	img_free(head);
 	for (int i = 0; i < n && !ret; i++) {

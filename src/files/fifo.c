@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "files/files.h"
-#include "image/magic.h"
 #include "util/log.h"
 
 struct fifo_dump_state {
@@ -58,7 +57,7 @@ static int fifo_dump(struct file_table *t, const struct opts *o, const struct fd
 
 static int fifo_write_data(struct file_table *t, int dirfd)
 {
-	return t->fifo ? pipe_data_write(&t->fifo->data, dirfd, "fifo-data.img", FIFO_DATA_MAGIC) : 0;
+	return t->fifo ? pipe_data_write(&t->fifo->data, dirfd, IMG_FIFO_DATA) : 0;
 }
 
 static void fifo_free_data(struct file_table *t)
@@ -76,7 +75,7 @@ static int fifo_load_data(struct rst_files *rf, int dirfd)
 {
 	if (!(rf->fifo = calloc(1, sizeof(*rf->fifo))))
 		return -1;
-	return pipe_data_load(&rf->fifo->data, dirfd, "fifo-data.img", FIFO_DATA_MAGIC);
+	return pipe_data_load(&rf->fifo->data, dirfd, IMG_FIFO_DATA);
 }
 
 static void fifo_unload_data(struct rst_files *rf)

@@ -12,7 +12,6 @@
 
 #include "files/files.h"
 #include "image/img.h"
-#include "image/magic.h"
 #include "util/log.h"
 
 static const struct fd_kind *const fd_kinds[] = { &fd_kind_reg, &fd_kind_tty, &fd_kind_pipe,
@@ -48,7 +47,7 @@ int files_write(struct file_table *t, int dirfd)
 	for (size_t k = 0; k < NR_KINDS; k++)
 		if (fd_kinds[k]->write_images && fd_kinds[k]->write_images(t, dirfd) < 0)
 			return -1;
-	if (img_create(dirfd, &img, "files.img", FILES_MAGIC) < 0)
+	if (img_create(dirfd, &img, IMG_FILES, 0) < 0)
 		return -1;
 	for (int i = 0; i < t->nr; i++)
 		if (img_write(&img, &t->e[i]->base) < 0) {
@@ -191,14 +190,12 @@ int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int di
 {
 	int *fds = NULL, nr = 0, ret = -1;
 	uint32_t *ids = NULL;
-	char name[64];
 	struct img img;
 
 	if (proc_list_fds(pid, &fds, &nr) < 0)
 		return -1;
 	ids = calloc(nr ? nr : 1, sizeof(*ids));	/* per fd, this task */
-	snprintf(name, sizeof(name), "fdinfo-%u.img", files_id);
-	if (!ids || img_create(dirfd, &img, name, FDINFO_MAGIC) < 0)
+	if (!ids || img_create(dirfd, &img, IMG_FDINFO, files_id) < 0)
 		goto out;
 	for (int i = 0; i < nr; i++) {
 		struct fd_facts f;
@@ -234,8 +231,7 @@ out:
 
 int files_load(struct rst_files *rf, int dirfd)
 {
-	if (img_load_all(dirfd, "files.img", FILES_MAGIC, false, &file_entry__descriptor,
-			 (void ***)&rf->e, &rf->nr) < 0)
+	if (img_load_all(dirfd, IMG_FILES, 0, (void ***)&rf->e, &rf->nr) < 0)
 		return -1;
 	for (size_t k = 0; k < NR_KINDS; k++)
 		if (fd_kinds[k]->load_images && fd_kinds[k]->load_images(rf, dirfd) < 0)

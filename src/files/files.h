@@ -10,6 +10,7 @@
 #include <limits.h>
 
 #include "cli/opts.h"
+#include "image/kinds.h"
 #include "proc/proc.h"
 #include "files.pb-c.h"
 #include "file-lock.pb-c.h"
@@ -147,8 +148,8 @@ extern const struct fd_kind fd_kind_unix;
  * save: copies them (tee: the task keeps them) once per pipe_id;
  * put_back: capacity and bytes into a new pipe's write end. */
 int pipe_data_save(struct pipe_data_set *s, const struct fd_facts *f, const char *what);
-int pipe_data_write(const struct pipe_data_set *s, int dirfd, const char *name, uint32_t magic);
-int pipe_data_load(struct pipe_data_set *s, int dirfd, const char *name, uint32_t magic);
+int pipe_data_write(const struct pipe_data_set *s, int dirfd, enum img_kind kind);
+int pipe_data_load(struct pipe_data_set *s, int dirfd, enum img_kind kind);
 const struct pipe_data *pipe_data_find(const struct pipe_data_set *s, uint32_t pipe_id);
 int pipe_data_put_back(int fd, const struct pipe_data *d, const char *what);
 void pipe_data_free(struct pipe_data_set *s);

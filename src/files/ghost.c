@@ -13,7 +13,6 @@
 #include "files/ghost.h"
 #include "ghost.pb-c.h"
 #include "image/img.h"
-#include "image/magic.h"
 #include "util/fsop.h"
 #include "util/io.h"
 #include "util/log.h"
@@ -177,7 +176,6 @@ static int write_chunks(struct img *img, const struct ghost *g)
 
 static int write_ghost(int dirfd, const struct ghost *g)
 {
-	char name[64];
 	struct img img;
 	GhostFileEntry e = GHOST_FILE_ENTRY__INIT;
 	Timeval atim = TIMEVAL__INIT, mtim = TIMEVAL__INIT;
@@ -200,8 +198,7 @@ static int write_ghost(int dirfd, const struct ghost *g)
 	e.has_size = 1;
 	e.size = g->st.st_size;
 
-	snprintf(name, sizeof(name), "ghost-file-%x.img", g->id);
-	if (img_create(dirfd, &img, name, GHOST_FILE_MAGIC) < 0)
+	if (img_create(dirfd, &img, IMG_GHOST_FILE, g->id) < 0)
 		return -1;
 	if (img_write(&img, &e.base) < 0 || write_chunks(&img, g) < 0) {
 		img_abort(&img);
@@ -220,7 +217,7 @@ int ghost_write_images(struct file_table *t, int dirfd)
 	for (int i = 0; i < s->nr_g; i++)
 		if (write_ghost(dirfd, &s->g[i]) < 0)
 			return -1;
-	if (img_create(dirfd, &img, "remap-fpath.img", REMAP_FPATH_MAGIC) < 0)
+	if (img_create(dirfd, &img, IMG_REMAP_FPATH, 0) < 0)
 		return -1;
 	for (int i = 0; i < s->nr_r; i++) {
 		RemapFilePathEntry e = REMAP_FILE_PATH_ENTRY__INIT;
@@ -255,7 +252,6 @@ void ghost_free(struct file_table *t)
 
 static int load_ghost(struct reg_rst_state *s, int dirfd, uint32_t id)
 {
-	char name[64];
 	struct img img;
 
 	for (int i = 0; i < s->nr_g; i++)
@@ -267,8 +263,7 @@ static int load_ghost(struct reg_rst_state *s, int dirfd, uint32_t id)
 	s->g = n;
 	struct rst_ghost *g = &s->g[s->nr_g];
 	*g = (struct rst_ghost){ .id = id, .keeper = -1, .img.fd = -1 };
-	snprintf(name, sizeof(name), "ghost-file-%x.img", id);
-	if (img_open(dirfd, &img, name, GHOST_FILE_MAGIC, false) < 0)
+	if (img_open(dirfd, &img, IMG_GHOST_FILE, id) < 0)
 		return -1;
 	if (img_read_one(&img, &ghost_file_entry__descriptor, (ProtobufCMessage **)&g->e) < 0) {
 		img_close(&img);
@@ -277,7 +272,7 @@ static int load_ghost(struct reg_rst_state *s, int dirfd, uint32_t id)
 	g->img = img;
 	s->nr_g++;
 	if (!S_ISREG(g->e->mode)) {
-		pr_err("image %s: only deleted regular files can be restored (mode %o)", name, g->e->mode);
+		pr_err("image %s: only deleted regular files can be restored (mode %o)", g->img.name, g->e->mode);
 		return -1;
 	}
 	return 0;
@@ -289,8 +284,7 @@ int ghost_load(struct rst_files *rf, int dirfd)
 	if (!s)
 		return -1;
 	rf->reg = s;
-	if (img_load_all(dirfd, "remap-fpath.img", REMAP_FPATH_MAGIC, true,
-			 &remap_file_path_entry__descriptor, (void ***)&s->remaps, &s->nr_remaps) < 0)
+	if (img_load_all(dirfd, IMG_REMAP_FPATH, 0, (void ***)&s->remaps, &s->nr_remaps) < 0)
 		return -1;
 	for (int i = 0; i < s->nr_remaps; i++) {
 		const RemapFilePathEntry *r = s->remaps[i];

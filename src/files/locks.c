@@ -25,7 +25,6 @@
 
 #include "files/locks.h"
 #include "image/img.h"
-#include "image/magic.h"
 #include "restore/rst.h"
 #include "util/log.h"
 
@@ -264,7 +263,7 @@ out:
 int locks_write(struct file_table *t, int dirfd)
 {
 	struct img img;
-	if (img_create(dirfd, &img, "filelocks.img", FILE_LOCKS_MAGIC) < 0)
+	if (img_create(dirfd, &img, IMG_FILE_LOCKS, 0) < 0)
 		return -1;
 	for (int i = 0; i < t->nr_locks; i++)
 		if (img_write(&img, &t->locks[i].e.base) < 0) {
@@ -301,8 +300,7 @@ static int check_entry(const FileLockEntry *e)
 
 int locks_load(struct rst_files *rf, int dirfd)
 {
-	if (img_load_all(dirfd, "filelocks.img", FILE_LOCKS_MAGIC, true, &file_lock_entry__descriptor,
-			 (void ***)&rf->locks, &rf->nr_locks) < 0)
+	if (img_load_all(dirfd, IMG_FILE_LOCKS, 0, (void ***)&rf->locks, &rf->nr_locks) < 0)
 		return -1;
 	if (rf->nr_locks && !rf->o->file_locks) {
 		/* CRIU's rule: without the option, locks in the image are ignored */

@@ -17,7 +17,6 @@
 #include "util/io.h"
 #include "image/img.h"
 #include "image/pagemap.h"
-#include "image/magic.h"
 #include "image/vma.h"
 #include "memfd.pb-c.h"
 #include "pagemap.pb-c.h"
@@ -200,18 +199,15 @@ static bool all_zero(const uint8_t *p, size_t n)
 /* pagemap-shmem-SHMID.img and pages-ID.img of one memfd. */
 static int write_content(int dirfd, const struct dump_inode *d, uint32_t shmid)
 {
-	char name[64];
 	struct img pm, pg;
 	uint8_t page[MEMFD_PAGE];
 	PagemapHead head = PAGEMAP_HEAD__INIT;
 	uint64_t size = d->st.st_size, run_start = 0, run_pages = 0;
 
 	head.pages_id = MEMFD_PAGES_ID_BASE + d->id;
-	snprintf(name, sizeof(name), "pagemap-shmem-%u.img", shmid);
-	if (img_create(dirfd, &pm, name, PAGEMAP_MAGIC) < 0)
+	if (img_create(dirfd, &pm, IMG_PAGEMAP_SHMEM, shmid) < 0)
 		return -1;
-	snprintf(name, sizeof(name), "pages-%u.img", head.pages_id);
-	if (img_create_raw(dirfd, &pg, name) < 0) {
+	if (img_create(dirfd, &pg, IMG_PAGES, head.pages_id) < 0) {
 		img_abort(&pm);
 		return -1;
 	}
@@ -267,7 +263,7 @@ static int memfd_write_images(struct file_table *t, int dirfd)
 
 	if (!s || !s->nr)
 		return 0;
-	if (img_create(dirfd, &img, "memfd.img", MEMFD_INODE_MAGIC) < 0)
+	if (img_create(dirfd, &img, IMG_MEMFD_INODE, 0) < 0)
 		return -1;
 	for (int i = 0; i < s->nr; i++) {
 		const struct dump_inode *d = &s->in[i];
@@ -311,12 +307,11 @@ static int open_content(int dirfd, const MemfdInodeEntry *e, struct memfd_conten
 	char name[64];
 	PagemapHead *head;
 
-	snprintf(name, sizeof(name), "pagemap-shmem-%u.img", e->shmid);
-	if (img_open(dirfd, &c->pm, name, PAGEMAP_MAGIC, true) < 0)
+	if (img_open(dirfd, &c->pm, IMG_PAGEMAP_SHMEM, e->shmid) < 0)
 		return errno == ENOENT ? 0 : -1;
 	if (img_read_one(&c->pm, &pagemap_head__descriptor, (ProtobufCMessage **)&head) < 0)
 		return -1;
-	snprintf(name, sizeof(name), "pages-%u.img", head->pages_id);
+	img_name(name, sizeof(name), IMG_PAGES, head->pages_id);
 	img_free(head);
 	c->pg.fd = img_open_regular(dirfd, name);
 	snprintf(c->pg.name, sizeof(c->pg.name), "%s", name);
@@ -333,8 +328,7 @@ static int memfd_load(struct rst_files *rf, int dirfd)
 	if (!s)
 		return -1;
 	rf->memfd = s;
-	if (img_load_all(dirfd, "memfd.img", MEMFD_INODE_MAGIC, true, &memfd_inode_entry__descriptor,
-			 (void ***)&s->in, &s->nr) < 0)
+	if (img_load_all(dirfd, IMG_MEMFD_INODE, 0, (void ***)&s->in, &s->nr) < 0)
 		return -1;
 	if (!s->nr)
 		return 0;

@@ -13,7 +13,6 @@
 
 #include "files/files.h"
 #include "image/img.h"
-#include "image/magic.h"
 #include "util/log.h"
 
 #define PIPE_DATA_MAX (64u << 20)	/* F_SETPIPE_SZ can't exceed 1 MiB by default anyway */
@@ -115,12 +114,12 @@ static int pipe_dump(struct file_table *t, const struct opts *o, const struct fd
 	return pipe_data_save(&t->pipes, f, what);
 }
 
-int pipe_data_write(const struct pipe_data_set *s, int dirfd, const char *name, uint32_t magic)
+int pipe_data_write(const struct pipe_data_set *s, int dirfd, enum img_kind kind)
 {
 	struct img img;
 	if (!s->nr)
 		return 0;
-	if (img_create(dirfd, &img, name, magic) < 0)
+	if (img_create(dirfd, &img, kind, 0) < 0)
 		return -1;
 	for (int i = 0; i < s->nr; i++) {
 		const struct pipe_data *d = &s->d[i];
@@ -139,18 +138,18 @@ int pipe_data_write(const struct pipe_data_set *s, int dirfd, const char *name, 
 
 static int pipes_write_data(struct file_table *t, int dirfd)
 {
-	return pipe_data_write(&t->pipes, dirfd, "pipes-data.img", PIPES_DATA_MAGIC);
+	return pipe_data_write(&t->pipes, dirfd, IMG_PIPES_DATA);
 }
 
 /* ---- restore ---- */
 
-int pipe_data_load(struct pipe_data_set *s, int dirfd, const char *name, uint32_t magic)
+int pipe_data_load(struct pipe_data_set *s, int dirfd, enum img_kind kind)
 {
 	struct img img;
 	PipeDataEntry *e;
 	int ret;
 
-	if (img_open(dirfd, &img, name, magic, true) < 0)
+	if (img_open(dirfd, &img, kind, 0) < 0)
 		return errno == ENOENT ? 0 : -1;
 	while ((ret = img_read(&img, &pipe_data_entry__descriptor, (ProtobufCMessage **)&e)) == 1) {
 		struct pipe_data d = { e->pipe_id, e->has_size ? e->size : 0, e->bytes, NULL };
@@ -159,7 +158,7 @@ int pipe_data_load(struct pipe_data_set *s, int dirfd, const char *name, uint32_
 		if (n)
 			s->d = n;	/* the old array may be gone: keep the new one, even on error */
 		if (!n || d.len > PIPE_DATA_MAX || !img_has(&img, d.len) || !(d.buf = malloc(d.len ? d.len : 1))) {
-			pr_err("image %s: bad entry for pipe %u (%u bytes)", name, d.pipe_id, d.len);
+			pr_err("image %s: bad entry for pipe %u (%u bytes)", img.name, d.pipe_id, d.len);
 			ret = -1;
 			break;
 		}
@@ -176,7 +175,7 @@ int pipe_data_load(struct pipe_data_set *s, int dirfd, const char *name, uint32_
 
 static int pipes_load_data(struct rst_files *rf, int dirfd)
 {
-	return pipe_data_load(&rf->pipes, dirfd, "pipes-data.img", PIPES_DATA_MAGIC);
+	return pipe_data_load(&rf->pipes, dirfd, IMG_PIPES_DATA);
 }
 
 int pipe_data_put_back(int fd, const struct pipe_data *d, const char *what)

@@ -37,7 +37,6 @@
 #include "files/files.h"
 #include "util/io.h"
 #include "image/img.h"
-#include "image/magic.h"
 #include "util/log.h"
 #include "tty.pb-c.h"
 
@@ -692,7 +691,7 @@ static int tty_write_queued(struct file_table *t, int dirfd)
 		any |= t->tty_holders[i].nr_queued > 0;
 	if (!any)
 		return 0;
-	if (img_create(dirfd, &img, "tty-data.img", TTY_DATA_MAGIC) < 0)
+	if (img_create(dirfd, &img, IMG_TTY_DATA, 0) < 0)
 		return -1;
 	for (int i = 0; i < t->nr_ttys; i++) {
 		const struct tty_holder *h = &t->tty_holders[i];
@@ -720,7 +719,7 @@ static int tty_write_info(struct file_table *t, int dirfd)
 		return 0;
 	if (tty_check_owned(t) < 0 || tty_copy_queues(t) < 0)
 		return -1;
-	if (img_create(dirfd, &img, "tty-info.img", TTY_INFO_MAGIC) < 0)
+	if (img_create(dirfd, &img, IMG_TTY_INFO, 0) < 0)
 		return -1;
 	for (int i = 0; i < t->nr_ttys; i++)
 		if (img_write(&img, &t->ttys[i]->base) < 0) {
@@ -779,8 +778,7 @@ static int tty_load_queued(struct rst_files *rf, int dirfd)
 	TtyDataEntry **e = NULL;
 	int nr = 0;
 
-	if (img_load_all(dirfd, "tty-data.img", TTY_DATA_MAGIC, true, &tty_data_entry__descriptor,
-			 (void ***)&e, &nr) < 0)
+	if (img_load_all(dirfd, IMG_TTY_DATA, 0, (void ***)&e, &nr) < 0)
 		return -1;
 	rf->tty_queued = calloc(nr ? nr : 1, sizeof(*rf->tty_queued));
 	for (int i = 0; i < nr; i++) {
@@ -813,8 +811,7 @@ static const struct tty_queued *rst_queued(const struct rst_files *rf, uint32_t 
 static int tty_load_info(struct rst_files *rf, int dirfd)
 {
 	loaded = rf;
-	if (img_load_all(dirfd, "tty-info.img", TTY_INFO_MAGIC, true, &tty_info_entry__descriptor,
-			 (void ***)&rf->ttys, &rf->nr_ttys) < 0)
+	if (img_load_all(dirfd, IMG_TTY_INFO, 0, (void ***)&rf->ttys, &rf->nr_ttys) < 0)
 		return -1;
 	for (int i = 0; i < rf->nr_ttys; i++) {
 		const TtyInfoEntry *ti = rf->ttys[i];

@@ -33,7 +33,6 @@
 #include "files/files.h"
 #include "rpc.pb-c.h"
 #include "image/img.h"
-#include "image/magic.h"
 #include "util/log.h"
 
 #ifndef SIOCUNIXFILE
@@ -749,7 +748,7 @@ static int write_queues(struct unix_dump *u, int dirfd)
 	struct img img;
 	if (!u->nr_pk)
 		return 0;
-	if (img_create(dirfd, &img, "sk-queues.img", SK_QUEUES_MAGIC) < 0)
+	if (img_create(dirfd, &img, IMG_SK_QUEUES, 0) < 0)
 		return -1;
 	for (int i = 0; i < u->nr_pk; i++) {
 		SkPacketEntry e = SK_PACKET_ENTRY__INIT;
@@ -908,7 +907,7 @@ static int unix_load_images(struct rst_files *rf, int dirfd)
 	if (!(rf->unix_sk = calloc(1, sizeof(*rf->unix_sk))))
 		return -1;
 	struct unix_rst *r = rf->unix_sk;
-	if (img_open(dirfd, &img, "sk-queues.img", SK_QUEUES_MAGIC, true) < 0)
+	if (img_open(dirfd, &img, IMG_SK_QUEUES, 0) < 0)
 		return errno == ENOENT ? 0 : -1;
 	while ((ret = img_read(&img, &sk_packet_entry__descriptor, (ProtobufCMessage **)&e)) == 1) {
 		struct usk_packet p = { e->id_for, e->length, NULL };

@@ -52,7 +52,32 @@ int img_write_raw(struct img *img, const void *data, size_t len)
 	return 0;
 }
 
-int img_create_raw(int dirfd, struct img *img, const char *name)
+/* img (its fd set, its name given) made ready for writing, its header
+ * written. */
+static int start_writing(struct img *img, enum img_kind kind)
+{
+	const struct img_kind_desc *k = &img_kinds[kind];
+	uint32_t head[2] = { IMG_COMMON_MAGIC, k->magic };
+
+	img->buf = malloc(IMG_WBUF);
+	if (!img->buf) {
+		close(img->fd);
+		img->fd = -1;
+		pr_err("out of memory for image %s", img->name);
+		return -1;
+	}
+	switch (k->header) {
+	case IMG_HDR_COMMON:
+		return img_write_raw(img, head, sizeof(head));
+	case IMG_HDR_OWN:
+		return img_write_raw(img, &head[1], 4);
+	case IMG_HDR_NONE:
+		break;
+	}
+	return 0;
+}
+
+static int create_as(int dirfd, struct img *img, enum img_kind kind, const char *name)
 {
 	memset(img, 0, sizeof(*img));
 	snprintf(img->name, sizeof(img->name), "%s", name);
@@ -61,23 +86,22 @@ int img_create_raw(int dirfd, struct img *img, const char *name)
 		pr_perror("can't create image %s", name);
 		return -1;
 	}
-	img->buf = malloc(IMG_WBUF);
-	if (!img->buf) {
-		close(img->fd);
-		pr_err("out of memory for image %s", name);
-		return -1;
-	}
-	return 0;
+	return start_writing(img, kind);
 }
 
-int img_create(int dirfd, struct img *img, const char *name, uint32_t magic)
+int img_create_fd(struct img *img, int fd, const char *name, enum img_kind kind)
 {
-	if (img_create_raw(dirfd, img, name) < 0)
-		return -1;
-	uint32_t head[2] = { IMG_COMMON_MAGIC, magic };
-	if (magic == INVENTORY_MAGIC)	/* the inventory carries only its own magic */
-		return img_write_raw(img, &head[1], 4);
-	return img_write_raw(img, head, sizeof(head));
+	memset(img, 0, sizeof(*img));
+	snprintf(img->name, sizeof(img->name), "%s", name);
+	img->fd = fd;
+	return start_writing(img, kind);
+}
+
+int img_create(int dirfd, struct img *img, enum img_kind kind, uint32_t id)
+{
+	char name[IMG_NAME_MAX];
+	img_name(name, sizeof(name), kind, id);
+	return create_as(dirfd, img, kind, name);
 }
 
 int img_write(struct img *img, const ProtobufCMessage *msg)
@@ -144,35 +168,65 @@ int img_open_regular(int dirfd, const char *name)
 	return fs_open_read(dirfd, name);
 }
 
-int img_open(int dirfd, struct img *img, const char *name, uint32_t magic, bool optional)
+/* The kind's header; for a common one CRIU's service magic is taken too. */
+static int read_header(struct img *img, const struct img_kind_desc *k)
+{
+	uint32_t m;
+
+	if (k->header == IMG_HDR_NONE)
+		return 0;
+	if (read_full(img, &m, 4) != 4)
+		return -1;
+	if (k->header == IMG_HDR_COMMON && (m == IMG_COMMON_MAGIC || m == IMG_SERVICE_MAGIC) &&
+	    read_full(img, &m, 4) != 4)
+		return -1;
+	return m == k->magic ? 0 : -1;
+}
+
+int img_open(int dirfd, struct img *img, enum img_kind kind, uint32_t id)
+{
+	const struct img_kind_desc *k = &img_kinds[kind];
+
+	memset(img, 0, sizeof(*img));
+	img_name(img->name, sizeof(img->name), kind, id);
+	img->fd = img_open_regular(dirfd, img->name);
+	if (img->fd < 0) {
+		if (errno == ELOOP || errno == EINVAL)
+			pr_err("image %s is not a regular file (%s)", img->name,
+			       errno == ELOOP ? "a symlink" : "a FIFO, device or directory");
+		else if (!(k->optional && errno == ENOENT))
+			pr_perror("can't open image %s", img->name);
+		return -1;
+	}
+	if (read_header(img, k) < 0) {
+		pr_err("image %s is corrupt: bad or missing magic header", img->name);
+		close(img->fd);
+		img->fd = -1;
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+int img_open_fd(struct img *img, int fd, const char *name, enum img_kind *kind)
 {
 	uint32_t m;
 
 	memset(img, 0, sizeof(*img));
 	snprintf(img->name, sizeof(img->name), "%s", name);
-	img->fd = img_open_regular(dirfd, name);
-	if (img->fd < 0) {
-		if (errno == ELOOP || errno == EINVAL)
-			pr_err("image %s is not a regular file (%s)", name,
-			       errno == ELOOP ? "a symlink" : "a FIFO, device or directory");
-		else if (!(optional && errno == ENOENT))
-			pr_perror("can't open image %s", name);
+	img->fd = fd;
+	if (read_full(img, &m, 4) != 4 ||
+	    ((m == IMG_COMMON_MAGIC || m == IMG_SERVICE_MAGIC) && read_full(img, &m, 4) != 4)) {
+		pr_err("%s is not an image: it has no magic", name);
 		return -1;
 	}
-	if (read_full(img, &m, 4) != 4)
-		goto bad;
-	if (m == IMG_COMMON_MAGIC || m == IMG_SERVICE_MAGIC)
-		if (read_full(img, &m, 4) != 4)
-			goto bad;
-	if (m != magic)
-		goto bad;
+	int k = img_kind_by_magic(m);
+	if (k < 0) {
+		pr_err("%s: unknown magic %#x (a raw image, pages-ID.img, has none)", name, m);
+		return -1;
+	}
+	*kind = k;
 	return 0;
-bad:
-	pr_err("image %s is corrupt: bad or missing magic header", name);
-	close(img->fd);
-	img->fd = -1;
-	errno = EINVAL;
-	return -1;
 }
 
 bool img_has(struct img *img, uint64_t len)
@@ -244,27 +298,56 @@ void img_close(struct img *img)
 	img->fd = -1;
 }
 
-int img_load_one(int dirfd, const char *name, uint32_t magic,
-		 const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
+int img_load_one(int dirfd, enum img_kind kind, uint32_t id, ProtobufCMessage **out)
 {
 	struct img img;
-	if (img_open(dirfd, &img, name, magic, false) < 0)
+	if (img_open(dirfd, &img, kind, id) < 0)
 		return -1;
-	int ret = img_read_one(&img, desc, out);
+	int ret = img_read_one(&img, img_kinds[kind].entry, out);
 	img_close(&img);
 	return ret;
 }
 
-int img_store_one(int dirfd, const char *name, uint32_t magic, const ProtobufCMessage *msg)
+static int store_as(int dirfd, enum img_kind kind, const char *name, const ProtobufCMessage *msg)
 {
 	struct img img;
-	if (img_create(dirfd, &img, name, magic) < 0)
+	if (create_as(dirfd, &img, kind, name) < 0)
 		return -1;
 	if (img_write(&img, msg) < 0) {
 		img_abort(&img);
 		return -1;
 	}
 	return img_finish(&img);
+}
+
+int img_store_one(int dirfd, enum img_kind kind, uint32_t id, const ProtobufCMessage *msg)
+{
+	char name[IMG_NAME_MAX];
+	img_name(name, sizeof(name), kind, id);
+	return store_as(dirfd, kind, name, msg);
+}
+
+int img_commit_one(int dirfd, enum img_kind kind, uint32_t id, const ProtobufCMessage *msg)
+{
+	char name[IMG_NAME_MAX], tmp[IMG_NAME_MAX + 4];
+	img_name(name, sizeof(name), kind, id);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	if (store_as(dirfd, kind, tmp, msg) < 0)
+		return -1;
+	if (syncfs(dirfd) < 0)
+		pr_warn("can't sync the images directory: %m");
+	if (fs_rename(dirfd, tmp, name) < 0) {
+		pr_perror("can't commit %s", name);
+		return -1;
+	}
+	return 0;
+}
+
+int img_remove(int dirfd, enum img_kind kind, uint32_t id)
+{
+	char name[IMG_NAME_MAX];
+	img_name(name, sizeof(name), kind, id);
+	return fs_unlink(dirfd, name);
 }
 
 int img_read_all(struct img *img, const ProtobufCMessageDescriptor *desc, void ***out, int *nr)
@@ -299,31 +382,30 @@ int img_read_all(struct img *img, const ProtobufCMessageDescriptor *desc, void *
 	return ret;
 }
 
-int img_load_all(int dirfd, const char *name, uint32_t magic, bool optional,
-		 const ProtobufCMessageDescriptor *desc, void ***out, int *nr)
+int img_load_all(int dirfd, enum img_kind kind, uint32_t id, void ***out, int *nr)
 {
 	struct img img;
 	*out = NULL;
 	*nr = 0;
-	if (img_open(dirfd, &img, name, magic, optional) < 0)
-		return (optional && errno == ENOENT) ? 0 : -1;
-	int ret = img_read_all(&img, desc, out, nr);
+	if (img_open(dirfd, &img, kind, id) < 0)
+		return (img_kinds[kind].optional && errno == ENOENT) ? 0 : -1;
+	int ret = img_read_all(&img, img_kinds[kind].entry, out, nr);
 	img_close(&img);
 	return ret;
 }
 
-int img_load_headed(int dirfd, const char *name, uint32_t magic, const ProtobufCMessageDescriptor *head_desc,
-		    ProtobufCMessage **head, const ProtobufCMessageDescriptor *desc, void ***out, int *nr)
+int img_load_headed(int dirfd, enum img_kind kind, uint32_t id, ProtobufCMessage **head, void ***out, int *nr)
 {
+	const struct img_kind_desc *k = &img_kinds[kind];
 	struct img img;
 	*head = NULL;
 	*out = NULL;
 	*nr = 0;
-	if (img_open(dirfd, &img, name, magic, false) < 0)
+	if (img_open(dirfd, &img, kind, id) < 0)
 		return -1;
-	int ret = img_read_one(&img, head_desc, head);
+	int ret = img_read_one(&img, k->head, head);
 	if (!ret) {
-		ret = img_read_all(&img, desc, out, nr);
+		ret = img_read_all(&img, k->entry, out, nr);
 		if (ret < 0) {
 			img_free(*head);
 			*head = NULL;

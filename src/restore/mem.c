@@ -1,7 +1,7 @@
 /* Rebuilding the address space of the new task, from outside, by syscalls
  * injected into it: everything of stasis is unmapped, the vdso is moved
  * where the image had it, the image's mappings are created, their pages
- * read from pages-1.img straight into place (one copy), protections and
+ * read from pages-ID.img straight into place (one copy), protections and
  * hints set, and last the mm fields (brk, arg/env, auxv, exe) with
  * PR_SET_MM_MAP. */
 #include <errno.h>
@@ -294,7 +294,7 @@ static int map_one(struct rst_ctx *rc, size_t i)
 	return 0;
 }
 
-/* Pages go in with preadv batches straight from pages-1.img. Every entry is
+/* Pages go in with preadv batches straight from pages-ID.img. Every entry is
  * checked against the mappings: a corrupt pagemap can't write outside them. */
 /* Every pagemap entry is checked against the mappings, so a corrupt one
  * can't write outside them. 0: read it in; 1: saved pages restore does

@@ -12,7 +12,6 @@
 
 #include "image/img.h"
 #include "image/pagemap.h"
-#include "image/magic.h"
 #include "image/vma.h"
 #include "restore/rst.h"
 #include "util/log.h"
@@ -73,11 +72,9 @@ static struct parent_level *level_open(int dirfd, pid_t pid, int depth)
 			  pid);
 		goto err;
 	}
-	snprintf(name, sizeof(name), "pagemap-%d.img", pid);
-	if (img_load_headed(l->dirfd, name, PAGEMAP_MAGIC, &pagemap_head__descriptor, (ProtobufCMessage **)&h,
-			    &pagemap_entry__descriptor, (void ***)&l->e, &l->n) < 0)
+	if (img_load_headed(l->dirfd, IMG_PAGEMAP, pid, (ProtobufCMessage **)&h, (void ***)&l->e, &l->n) < 0)
 		goto err;
-	snprintf(name, sizeof(name), "pages-%u.img", h->pages_id);
+	img_name(name, sizeof(name), IMG_PAGES, h->pages_id);
 	img_free(h);
 	l->pages_fd = img_open_regular(l->dirfd, name);
 	l->off = calloc(l->n ? l->n : 1, sizeof(*l->off));

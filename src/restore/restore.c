@@ -70,7 +70,7 @@ static int load_inventory(struct rst_tree *tr)
 {
 	InventoryEntry *inv;
 	struct img img;
-	if (img_open(tr->dirfd, &img, "inventory.img", INVENTORY_MAGIC, true) < 0) {
+	if (img_open(tr->dirfd, &img, IMG_INVENTORY, 0) < 0) {
 		if (errno == ENOENT)
 			pr_err("%s holds no complete dump (no inventory.img)", tr->o->images_dir);
 		return -1;
@@ -89,11 +89,11 @@ static int load_inventory(struct rst_tree *tr)
 }
 
 /* pagemap-PID.img: its head (which pages-ID.img) and then the entries. */
-static int load_pagemap(struct rst_ctx *rc, const char *name, uint32_t *pages_id)
+static int load_pagemap(struct rst_ctx *rc, uint32_t *pages_id)
 {
 	PagemapHead *h;
-	if (img_load_headed(rc->dirfd, name, PAGEMAP_MAGIC, &pagemap_head__descriptor, (ProtobufCMessage **)&h,
-			    &pagemap_entry__descriptor, (void ***)&rc->pagemap, &rc->nr_pagemap) < 0)
+	if (img_load_headed(rc->dirfd, IMG_PAGEMAP, rc->pid, (ProtobufCMessage **)&h, (void ***)&rc->pagemap,
+			    &rc->nr_pagemap) < 0)
 		return -1;
 	*pages_id = h->pages_id;
 	img_free(h);
@@ -126,8 +126,7 @@ static int load_pstree(struct rst_tree *tr)
 {
 	PstreeEntry **pe = NULL;
 	int nr = 0;
-	if (img_load_all(tr->dirfd, "pstree.img", PSTREE_MAGIC, false, &pstree_entry__descriptor,
-			 (void ***)&pe, &nr) < 0)
+	if (img_load_all(tr->dirfd, IMG_PSTREE, 0, (void ***)&pe, &nr) < 0)
 		return -1;
 	if (!nr) {
 		pr_err("pstree.img is empty");
@@ -190,15 +189,12 @@ static int check_core(struct rst_ctx *rc, const CoreEntry *c, bool main)
 
 static int load_cores(struct rst_ctx *rc)
 {
-	char name[64];
 	rc->core = calloc(rc->pe->n_threads, sizeof(CoreEntry *));
 	rc->th = calloc(rc->pe->n_threads, sizeof(struct victim));
 	if (!rc->core || !rc->th)
 		return -1;
 	for (size_t i = 0; i < rc->pe->n_threads; i++) {
-		snprintf(name, sizeof(name), "core-%u.img", rc->pe->threads[i]);
-		if (img_load_one(rc->dirfd, name, CORE_MAGIC, &core_entry__descriptor,
-				 (ProtobufCMessage **)&rc->core[i]) < 0 ||
+		if (img_load_one(rc->dirfd, IMG_CORE, rc->pe->threads[i], (ProtobufCMessage **)&rc->core[i]) < 0 ||
 		    check_core(rc, rc->core[i], i == 0) < 0)
 			return -1;
 		if (rc->zombie)
@@ -210,38 +206,34 @@ static int load_cores(struct rst_ctx *rc)
 
 static int load_task(struct rst_ctx *rc)
 {
-	char name[64];
+	char name[IMG_NAME_MAX];
 	TaskKobjIdsEntry *ids;
-	uint32_t pages_id = 0;
+	uint32_t files_id, pages_id = 0;
 
 	if (load_cores(rc) < 0)
 		return -1;
 	if (rc->zombie)
 		return 0;
-	snprintf(name, sizeof(name), "mm-%d.img", rc->pid);
-	if (img_load_one(rc->dirfd, name, MM_MAGIC, &mm_entry__descriptor, (ProtobufCMessage **)&rc->mm) < 0)
+	if (img_load_one(rc->dirfd, IMG_MM, rc->pid, (ProtobufCMessage **)&rc->mm) < 0)
 		return -1;
-	snprintf(name, sizeof(name), "fs-%d.img", rc->pid);
-	if (img_load_one(rc->dirfd, name, FS_MAGIC, &fs_entry__descriptor, (ProtobufCMessage **)&rc->fs) < 0)
+	if (img_load_one(rc->dirfd, IMG_FS, rc->pid, (ProtobufCMessage **)&rc->fs) < 0)
 		return -1;
-	snprintf(name, sizeof(name), "ids-%d.img", rc->pid);
-	if (img_load_one(rc->dirfd, name, IDS_MAGIC, &task_kobj_ids_entry__descriptor, (ProtobufCMessage **)&ids) < 0)
+	if (img_load_one(rc->dirfd, IMG_IDS, rc->pid, (ProtobufCMessage **)&ids) < 0)
 		return -1;
-	snprintf(name, sizeof(name), "fdinfo-%u.img", ids->files_id);
+	files_id = ids->files_id;
 	img_free(ids);
-	if (img_load_all(rc->dirfd, name, FDINFO_MAGIC, false, &fdinfo_entry__descriptor,
-			 (void ***)&rc->fdinfo, &rc->nr_fdinfo) < 0)
+	if (img_load_all(rc->dirfd, IMG_FDINFO, files_id, (void ***)&rc->fdinfo, &rc->nr_fdinfo) < 0)
 		return -1;
 	/* service fds are planned above the highest fd: it must leave room */
 	for (int i = 0; i < rc->nr_fdinfo; i++)
 		if (rc->fdinfo[i]->fd >= MAX_FD) {
+			img_name(name, sizeof(name), IMG_FDINFO, files_id);
 			pr_err("image %s: fd %u is beyond any fd table", name, rc->fdinfo[i]->fd);
 			return -1;
 		}
-	snprintf(name, sizeof(name), "pagemap-%d.img", rc->pid);
-	if (load_pagemap(rc, name, &pages_id) < 0)
+	if (load_pagemap(rc, &pages_id) < 0)
 		return -1;
-	snprintf(rc->pages_name, sizeof(rc->pages_name), "pages-%u.img", pages_id);
+	img_name(rc->pages_name, sizeof(rc->pages_name), IMG_PAGES, pages_id);
 	rc->vma_fd = calloc(rc->mm->n_vmas + 1, sizeof(int));
 	return rc->vma_fd ? 0 : -1;
 }

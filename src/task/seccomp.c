@@ -27,7 +27,6 @@
 
 #include "dump/dump.h"
 #include "image/img.h"
-#include "image/magic.h"
 #include "restore/rst.h"
 #include "task/seccomp.h"
 #include "util/log.h"
@@ -323,7 +322,7 @@ int seccomp_dump_write(struct dump_tree *tr)
 			}
 		}
 	}
-	ret = img_store_one(tr->dirfd, "seccomp.img", SECCOMP_MAGIC, &se.base);
+	ret = img_store_one(tr->dirfd, IMG_SECCOMP, 0, &se.base);
 out:
 	free(f);
 	free(se.seccomp_filters);
@@ -428,8 +427,7 @@ int seccomp_restore_load(struct rst_tree *tr)
 	SeccompEntry **e = NULL;
 	int nr = 0;
 
-	if (img_load_all(tr->dirfd, "seccomp.img", SECCOMP_MAGIC, true, &seccomp_entry__descriptor,
-			 (void ***)&e, &nr) < 0)
+	if (img_load_all(tr->dirfd, IMG_SECCOMP, 0, (void ***)&e, &nr) < 0)
 		return -1;
 	for (int i = 1; i < nr; i++)
 		img_free(e[i]);

@@ -1,0 +1,250 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crit/codec.h"
+#include "crit/imgjson.h"
+#include "crit/pbjson.h"
+#include "util/log.h"
+
+/* ---- image to JSON ---- */
+
+/* As crit's human_readable: "512B", "4KB", "1.5MB". */
+static struct json *size_text(uint64_t n)
+{
+	static const char *const units[] = { "", "K", "M", "G", "T", "P", "E", "Z" };
+	char s[64];
+	double v = n;
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++, v /= 1024.0)
+		if (v < 1024.0) {
+			if (v == (double)(uint64_t)v)
+				snprintf(s, sizeof(s), "... <%llu%sB>", (unsigned long long)v, units[i]);
+			else
+				snprintf(s, sizeof(s), "... <%.1f%sB>", v, units[i]);
+			return json_str(s);
+		}
+	snprintf(s, sizeof(s), "... <%.1fYB>", v);
+	return json_str(s);
+}
+
+static uint64_t bytes_left(struct img *img)
+{
+	struct stat st;
+	off_t pos = lseek(img->fd, 0, SEEK_CUR);
+	return pos >= 0 && fstat(img->fd, &st) == 0 && st.st_size > pos ? (uint64_t)(st.st_size - pos) : 0;
+}
+
+/* The next n raw bytes of img, as base64; nopl: skipped, as their size
+ * (or, keep_size false, as nothing: crit shows no size for a ghost's). */
+static struct json *read_extra(struct img *img, uint64_t n, bool nopl, bool keep_size)
+{
+	size_t len;
+
+	if (!img_has(img, n)) {
+		pr_err("image %s is truncated (%llu bytes of data cut short)", img->name, (unsigned long long)n);
+		return NULL;
+	}
+	if (nopl) {
+		lseek(img->fd, n, SEEK_CUR);
+		return keep_size ? size_text(n) : json_new(JSON_NULL);
+	}
+	uint8_t *buf = malloc(n ? n : 1);
+	if (!buf || img_read_raw(img, buf, n) < 0) {
+		if (!buf)
+			pr_err("out of memory reading %s", img->name);
+		free(buf);
+		return NULL;
+	}
+	char *text = base64_encode(buf, n, &len);
+	free(buf);
+	struct json *v = text ? json_string(text, len) : NULL;
+	free(text);
+	if (!v)
+		pr_err("out of memory reading %s", img->name);
+	return v;
+}
+
+/* The extra of entry m (the first one if first) into e, when the kind has
+ * one; *last when nothing can follow it. */
+static int load_extra(struct img *img, const struct img_kind_desc *k, const ProtobufCMessage *m, bool first,
+		      bool nopl, struct json *e, bool *last)
+{
+	uint64_t n = 0, chunks = 0;
+	struct json *x;
+
+	switch (k->extra) {
+	case IMG_EXTRA_NONE:
+		return 0;
+	case IMG_EXTRA_EACH:
+		pb_get_uint(m, k->extra_len, &n);
+		x = read_extra(img, n, nopl, true);
+		break;
+	case IMG_EXTRA_CHUNKS:
+		if (first && pb_get_uint(m, "chunks", &chunks) && chunks)
+			return 0;	/* chunk entries follow, each with its bytes */
+		if (first) {
+			*last = true;	/* no chunks: all the rest is the head's */
+			n = bytes_left(img);
+		} else {
+			pb_get_uint(m, k->extra_len, &n);
+		}
+		x = read_extra(img, n, nopl, false);
+		break;
+	default:
+		return 0;
+	}
+	if (x && x->type == JSON_NULL) {
+		json_free(x);
+		return 0;
+	}
+	return x && json_set(e, "extra", x) == 0 ? 0 : -1;
+}
+
+static struct json *load_entries(struct img *img, const struct img_kind_desc *k, bool pretty, bool nopl)
+{
+	struct json *entries = json_new(JSON_ARRAY);
+	bool last = false;
+
+	while (entries && !last) {
+		bool first = entries->n == 0;
+		ProtobufCMessage *m;
+		int ret = img_read(img, first && k->head ? k->head : k->entry, &m);
+		if (ret <= 0) {
+			if (ret < 0) {
+				json_free(entries);
+				entries = NULL;
+			}
+			break;
+		}
+		struct json *e = pb_to_json(m, pretty);
+		bool failed = !e || load_extra(img, k, m, first, nopl, e, &last) < 0;
+		if (failed) {
+			json_free(e);
+		} else if (json_push(entries, e) < 0) {
+			pr_err("out of memory reading %s", img->name);
+			failed = true;
+		}
+		if (failed) {
+			json_free(entries);
+			entries = NULL;
+		}
+		img_free(m);
+	}
+	return entries;
+}
+
+struct json *crit_load(struct img *img, enum img_kind kind, bool pretty, bool nopl)
+{
+	const struct img_kind_desc *k = &img_kinds[kind];
+	struct json *image = json_new(JSON_OBJECT), *entries;
+
+	if (!image || json_set(image, "magic", json_str(k->magic_name)) < 0) {
+		json_free(image);
+		pr_err("out of memory reading %s", img->name);
+		return NULL;
+	}
+	entries = load_entries(img, k, pretty, nopl);
+	if (!entries || json_set(image, "entries", entries) < 0) {
+		if (entries)
+			pr_err("out of memory reading %s", img->name);
+		json_free(image);
+		return NULL;
+	}
+	return image;
+}
+
+/* ---- JSON to image ---- */
+
+static int kind_by_magic_name(const char *name)
+{
+	for (int k = 0; k < IMG_NR_KINDS; k++)
+		if (img_kinds[k].magic_name && !strcmp(img_kinds[k].magic_name, name))
+			return k;
+	return -1;
+}
+
+static int write_extra(struct img *img, const struct json *e, const char *where)
+{
+	const struct json *x = json_get(e, "extra");
+	size_t n;
+
+	if (!x || (x->type == JSON_STRING && !x->len))
+		return 0;
+	uint8_t *data = x->type == JSON_STRING ? base64_decode(x->text, x->len, &n) : NULL;
+	if (!data) {
+		pr_err("%s: its extra is not base64", where);
+		return -1;
+	}
+	int ret = img_write_raw(img, data, n);
+	free(data);
+	return ret;
+}
+
+/* After entry m (the first one if first): its extra, if the kind has one;
+ * *last when crit writes no more entries. */
+static int store_extra(struct img *img, const struct img_kind_desc *k, const ProtobufCMessage *m,
+		       const struct json *e, bool first, const char *where, bool *last)
+{
+	uint64_t chunks = 0;
+
+	switch (k->extra) {
+	case IMG_EXTRA_EACH:
+		return write_extra(img, e, where);
+	case IMG_EXTRA_CHUNKS:
+		if (first && pb_get_uint(m, "chunks", &chunks) && chunks)
+			return 0;
+		*last = first;
+		return write_extra(img, e, where);
+	default:
+		return 0;
+	}
+}
+
+static int store_entries(struct img *img, const struct img_kind_desc *k, const struct json *entries,
+			 const char *from)
+{
+	bool last = false;
+
+	for (size_t i = 0; i < entries->n && !last; i++) {
+		char where[300];
+		snprintf(where, sizeof(where), "%s: entry %zu", from, i);
+		ProtobufCMessage *m = pb_from_json(i == 0 && k->head ? k->head : k->entry, entries->items[i], where);
+		if (!m)
+			return -1;
+		int ret = img_write(img, m);
+		if (!ret)
+			ret = store_extra(img, k, m, entries->items[i], i == 0, where, &last);
+		protobuf_c_message_free_unpacked(m, NULL);
+		if (ret < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int crit_store(const struct json *image, const char *from, int fd, const char *to)
+{
+	const struct json *magic = json_get(image, "magic"), *entries = json_get(image, "entries");
+	struct img img;
+
+	if (!magic || magic->type != JSON_STRING || !entries || entries->type != JSON_ARRAY) {
+		pr_err("%s: not an image: it needs a \"magic\" and a list of \"entries\"", from);
+		close(fd);
+		return -1;
+	}
+	int kind = kind_by_magic_name(magic->text);
+	if (kind < 0) {
+		pr_err("%s: magic %s is no kind of image stasis knows", from, magic->text);
+		close(fd);
+		return -1;
+	}
+	if (img_create_fd(&img, fd, to, kind) < 0)
+		return -1;
+	if (store_entries(&img, &img_kinds[kind], entries, from) < 0) {
+		img_abort(&img);
+		return -1;
+	}
+	return img_finish(&img);
+}

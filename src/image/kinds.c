@@ -1,0 +1,71 @@
+#include <stdio.h>
+
+#include "image/kinds.h"
+#include "core.pb-c.h"
+#include "file-lock.pb-c.h"
+#include "files.pb-c.h"
+#include "ghost.pb-c.h"
+#include "inventory.pb-c.h"
+#include "memfd.pb-c.h"
+#include "mm.pb-c.h"
+#include "pagemap.pb-c.h"
+#include "pstree.pb-c.h"
+#include "seccomp.pb-c.h"
+#include "sk-unix.pb-c.h"
+#include "tty.pb-c.h"
+
+/* A new image: a kind in kinds.h, a row here. Magics and their names
+ * are CRIU's. Columns: name, magic, magic's name, header, entry type,
+ * head type, then the optional ones by name. */
+const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
+	/* absent: no dump, which restore says itself */
+	[IMG_INVENTORY] = { "inventory.img", 0x58313116, "INVENTORY", IMG_HDR_OWN, &inventory_entry__descriptor,
+			    .optional = true },
+	[IMG_PSTREE] = { "pstree.img", 0x50273030, "PSTREE", IMG_HDR_COMMON, &pstree_entry__descriptor },
+	[IMG_CORE] = { "core-%u.img", 0x55053847, "CORE", IMG_HDR_COMMON, &core_entry__descriptor },
+	[IMG_MM] = { "mm-%u.img", 0x57492820, "MM", IMG_HDR_COMMON, &mm_entry__descriptor },
+	[IMG_FS] = { "fs-%u.img", 0x51403912, "FS", IMG_HDR_COMMON, &fs_entry__descriptor },
+	[IMG_IDS] = { "ids-%u.img", 0x54432030, "IDS", IMG_HDR_COMMON, &task_kobj_ids_entry__descriptor },
+	[IMG_FDINFO] = { "fdinfo-%u.img", 0x56213732, "FDINFO", IMG_HDR_COMMON, &fdinfo_entry__descriptor },
+	[IMG_PAGEMAP] = { "pagemap-%u.img", 0x56084025, "PAGEMAP", IMG_HDR_COMMON, &pagemap_entry__descriptor,
+			  &pagemap_head__descriptor },
+	/* a memfd with no page but zeros has none */
+	[IMG_PAGEMAP_SHMEM] = { "pagemap-shmem-%u.img", 0x56084025, "PAGEMAP", IMG_HDR_COMMON,
+				&pagemap_entry__descriptor, &pagemap_head__descriptor, .optional = true },
+	[IMG_PAGES] = { "pages-%u.img", 0, NULL, IMG_HDR_NONE },
+	[IMG_FILES] = { "files.img", 0x56303138, "FILES", IMG_HDR_COMMON, &file_entry__descriptor },
+	[IMG_TTY_INFO] = { "tty-info.img", 0x59453036, "TTY_INFO", IMG_HDR_COMMON, &tty_info_entry__descriptor,
+			   .optional = true },
+	[IMG_TTY_DATA] = { "tty-data.img", 0x59413026, "TTY_DATA", IMG_HDR_COMMON, &tty_data_entry__descriptor,
+			   .optional = true },
+	[IMG_PIPES_DATA] = { "pipes-data.img", 0x56453709, "PIPES_DATA", IMG_HDR_COMMON, &pipe_data_entry__descriptor,
+			     .optional = true, .extra = IMG_EXTRA_EACH, .extra_len = "bytes" },
+	[IMG_FIFO_DATA] = { "fifo-data.img", 0x59333054, "FIFO_DATA", IMG_HDR_COMMON, &pipe_data_entry__descriptor,
+			    .optional = true, .extra = IMG_EXTRA_EACH, .extra_len = "bytes" },
+	[IMG_FILE_LOCKS] = { "filelocks.img", 0x54323616, "FILE_LOCKS", IMG_HDR_COMMON, &file_lock_entry__descriptor,
+			     .optional = true },
+	[IMG_REMAP_FPATH] = { "remap-fpath.img", 0x59133954, "REMAP_FPATH", IMG_HDR_COMMON,
+			      &remap_file_path_entry__descriptor, .optional = true },
+	[IMG_GHOST_FILE] = { "ghost-file-%x.img", 0x52583605, "GHOST_FILE", IMG_HDR_COMMON,
+			     &ghost_chunk_entry__descriptor, &ghost_file_entry__descriptor, .extra = IMG_EXTRA_CHUNKS,
+			     .extra_len = "len" },
+	[IMG_MEMFD_INODE] = { "memfd.img", 0x48453499, "MEMFD_INODE", IMG_HDR_COMMON, &memfd_inode_entry__descriptor,
+			      .optional = true },
+	[IMG_SK_QUEUES] = { "sk-queues.img", 0x56264026, "SK_QUEUES", IMG_HDR_COMMON, &sk_packet_entry__descriptor,
+			    .optional = true, .extra = IMG_EXTRA_EACH, .extra_len = "length" },
+	[IMG_SECCOMP] = { "seccomp.img", 0x64413049, "SECCOMP", IMG_HDR_COMMON, &seccomp_entry__descriptor,
+			  .optional = true },
+};
+
+void img_name(char *buf, size_t size, enum img_kind kind, uint32_t id)
+{
+	snprintf(buf, size, img_kinds[kind].name, id);
+}
+
+int img_kind_by_magic(uint32_t magic)
+{
+	for (int k = 0; k < IMG_NR_KINDS; k++)
+		if (magic && img_kinds[k].magic == magic)
+			return k;
+	return -1;
+}

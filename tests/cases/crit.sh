@@ -1,0 +1,51 @@
+# `stasis crit` (src/crit) against CRIU's crit, on dumps that hold every
+# kind of image `stasis image-kinds` lists: tests/py/crit_check.py decodes
+# and encodes each image both ways, compares show, info and the x
+# explorers, and names the kinds no dump here had (a new kind of image
+# needs a program below).
+
+# crit_seed NAME CMD...: a dump of CMD (which the dump kills) into
+# T_WORK/crit/NAME; CRIT_DUMP_ARGS: more dump options.
+crit_seed() {
+	local name=$1
+	shift
+	start_prog "$name" "$@"
+	wait_ready "$name" "$PROG_PID" || return 1
+	dump "dump_$name" "$PROG_PID" "$T_WORK/crit/$name" ${CRIT_DUMP_ARGS:-}
+}
+
+# Run by the name crit (a link to stasis), stasis is crit.
+crit_by_name() {
+	ln -s "$STASIS" "$T_WORK/crit-link/crit"
+	"$T_WORK/crit-link/crit" x "$T_WORK/crit/tree" ps > "$T_LOG/crit-link.out" 2>&1 ||
+		{ fail "stasis run as crit failed" "$T_LOG/crit-link.out"; return 1; }
+	"$CRIT" x "$T_WORK/crit/tree" ps | cmp -s - "$T_LOG/crit-link.out" ||
+		fail "stasis run as crit printed another process tree than crit" "$T_LOG/crit-link.out"
+}
+
+test_crit() {
+	local out=$T_LOG/crit_check.out rc unseen
+	mkdir -p "$T_WORK/crit" "$T_WORK/crit-link"
+	crit_seed tree "$BIN/fuzz" || return
+	crit_seed pty "$BIN/pty_pair" || return
+	crit_seed pairs "$BIN/unix_pairs" || return
+	crit_seed server "$BIN/unix_server" || return
+	crit_seed memfd "$PYTHON" "$ROOT/tests/progs/memfd.py" || return
+	crit_seed fifo "$PYTHON" "$ROOT/tests/progs/fifo.py" "$T_FILES/fifo" || return
+	crit_seed ghost "$PYTHON" "$ROOT/tests/progs/ghost.py" "$T_FILES/ghost.dat" 100000 || return
+	crit_seed seccomp "$BIN/seccomp_threads" mixed || return
+	CRIT_DUMP_ARGS=--file-locks crit_seed locks "$BIN/locks" || return
+	crit_by_name || return
+	"$PYTHON" "$ROOT/tests/py/crit_check.py" "$STASIS" "$T_WORK"/crit/* > "$out" 2>&1
+	rc=$?
+	note "crit_check.py: $(grep '^KINDS' "$out")"
+	if grep -q '^FAIL' "$out"; then
+		fail "stasis crit differs from crit: $(grep -m1 '^FAIL' "$out" | cut -c1-400)" "$out"
+		return
+	fi
+	((rc == 0)) || { fail "crit_check.py failed (rc $rc)" "$out"; return; }
+	unseen=$(sed -n 's/^UNSEEN //p' "$out")
+	[[ -z $unseen ]] || fail "no dump here had these kinds of image: $unseen" "$out"
+}
+
+run_test crit.against_crit test_crit

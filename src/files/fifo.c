@@ -11,13 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "files/files.h"
+#include "files/pipe.h"
+#include "files/reg.h"
 #include "image/magic.h"
 #include "util/log.h"
 
-struct fifo_dump_state {
-	struct pipe_data_set data;
-};
+extern const struct fd_kind fd_kind_fifo;
 
 struct fifo_rst_state {
 	struct pipe_data_set data;
@@ -40,8 +39,6 @@ static int fifo_dump(struct file_table *t, const struct opts *o, const struct fd
 		pr_err("%s has no path to reopen it by (deleted?); stasis can't dump it", what);
 		return -1;
 	}
-	if (!t->fifo && !(t->fifo = calloc(1, sizeof(*t->fifo))))
-		return -1;
 	if (reg_file_add(t, f->path, f->fi.flags & ~O_CLOEXEC, 0, &regf_id) < 0)
 		return -1;
 	FifoEntry *e = calloc(1, sizeof(*e));
@@ -53,47 +50,38 @@ static int fifo_dump(struct file_table *t, const struct opts *o, const struct fd
 	e->has_regf_id = 1;
 	e->regf_id = regf_id;
 	fe->fifo = e;
-	return pipe_data_save(&t->fifo->data, f, what);
+	return pipe_data_save(files_dump_state(t, &fd_kind_fifo), f, what);
 }
 
 static int fifo_write_data(struct file_table *t, int dirfd)
 {
-	return t->fifo ? pipe_data_write(&t->fifo->data, dirfd, "fifo-data.img", FIFO_DATA_MAGIC) : 0;
+	return pipe_data_write(files_dump_state(t, &fd_kind_fifo), dirfd, "fifo-data.img", FIFO_DATA_MAGIC);
 }
 
 static void fifo_free_data(struct file_table *t)
 {
-	if (!t->fifo)
-		return;
-	pipe_data_free(&t->fifo->data);
-	free(t->fifo);
-	t->fifo = NULL;
+	pipe_data_free(files_dump_state(t, &fd_kind_fifo));
 }
 
 /* ---- restore ---- */
 
 static int fifo_load_data(struct rst_files *rf, int dirfd)
 {
-	if (!(rf->fifo = calloc(1, sizeof(*rf->fifo))))
-		return -1;
-	return pipe_data_load(&rf->fifo->data, dirfd, "fifo-data.img", FIFO_DATA_MAGIC);
+	struct fifo_rst_state *s = files_rst_state(rf, &fd_kind_fifo);
+	return pipe_data_load(&s->data, dirfd, "fifo-data.img", FIFO_DATA_MAGIC);
 }
 
 static void fifo_unload_data(struct rst_files *rf)
 {
-	struct fifo_rst_state *s = rf->fifo;
-	if (!s)
-		return;
+	struct fifo_rst_state *s = files_rst_state(rf, &fd_kind_fifo);
 	pipe_data_free(&s->data);
 	free(s->made);
-	free(s);
-	rf->fifo = NULL;
 }
 
 /* Opens the FIFO at path read-write (the keeper) and puts its bytes back. */
 static int open_keeper(struct rst_files *rf, uint32_t pipe_id, const char *path, const char *who)
 {
-	struct fifo_rst_state *s = rf->fifo;
+	struct fifo_rst_state *s = files_rst_state(rf, &fd_kind_fifo);
 	struct stat st;
 	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
@@ -125,7 +113,7 @@ static int fifo_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 {
 	const FifoEntry *e = fe->fifo;
 	const FileEntry *path_fe = e && e->has_regf_id ? files_find(rf, e->regf_id) : NULL;
-	struct fifo_rst_state *s = rf->fifo;
+	struct fifo_rst_state *s = files_rst_state(rf, &fd_kind_fifo);
 	int keeper = -1;
 	char self[64];
 
@@ -152,7 +140,7 @@ static int fifo_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	return fd;
 }
 
-static bool fifo_inherit_name(const FileEntry *fe, char *buf, size_t len)
+static bool fifo_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)
 {
 	if (!fe->fifo)
 		return false;
@@ -162,6 +150,7 @@ static bool fifo_inherit_name(const FileEntry *fe, char *buf, size_t len)
 
 const struct fd_kind fd_kind_fifo = {
 	.name = "fifo", .type = FD_TYPES__FIFO,
+	.dump_state = sizeof(struct pipe_data_set), .rst_state = sizeof(struct fifo_rst_state),
 	.owns = fifo_owns, .dump = fifo_dump, .open = fifo_open,
 	.write_images = fifo_write_data, .free_images = fifo_free_data,
 	.load_images = fifo_load_data, .unload_images = fifo_unload_data,

@@ -1,6 +1,7 @@
-/* Ghost files (see ghost.h). The bytes are copied from an fd of ours on
- * the file when the images are written, in chunks that skip holes, and
- * on restore straight from the image into the recreated file. */
+/* Ghost files (see ghost.h): a row of the table of kinds without a type
+ * of its own, for its state and images. The bytes are copied from an fd
+ * of ours on the file when the images are written, in chunks that skip
+ * holes, and on restore straight from the image into the recreated file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,7 +30,9 @@ struct ghost {
 
 struct remap { uint32_t orig_id, remap_id; };
 
-struct reg_dump_state {
+extern const struct fd_kind fd_kind_ghost;
+
+struct ghost_dump {
 	struct ghost *g;
 	int nr_g;
 	struct remap *r;
@@ -44,13 +47,13 @@ struct rst_ghost {
 	 * where its bytes begin: the process that recreates the file reads
 	 * them from here. That process may be a non-root client's, which
 	 * can't open stasis's images itself (restore/unpriv.c). Only one
-	 * process reads it: the highest that needs the file, before it
-	 * forks (the keeper is inherited from there). */
+	 * process reads it: the root of the tree, which opens every file
+	 * before it forks (the keeper is inherited from there). */
 	struct img img;
 	int keeper;		/* made here or by an ancestor before it forked */
 };
 
-struct reg_rst_state {
+struct ghost_rst {
 	RemapFilePathEntry **remaps;
 	int nr_remaps;
 	struct rst_ghost *g;
@@ -59,14 +62,7 @@ struct reg_rst_state {
 
 /* ---- dump ---- */
 
-static struct reg_dump_state *dump_state(struct file_table *t)
-{
-	if (!t->reg)
-		t->reg = calloc(1, sizeof(*t->reg));
-	return t->reg;
-}
-
-static int add_remap(struct reg_dump_state *s, uint32_t orig_id, uint32_t remap_id)
+static int add_remap(struct ghost_dump *s, uint32_t orig_id, uint32_t remap_id)
 {
 	struct remap *n = realloc(s->r, (s->nr_r + 1) * sizeof(*n));
 	if (!n)
@@ -79,9 +75,7 @@ static int add_remap(struct reg_dump_state *s, uint32_t orig_id, uint32_t remap_
 int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool readable,
 	       const struct stat *st, uint32_t file_id, const char *what)
 {
-	struct reg_dump_state *s = dump_state(t);
-	if (!s)
-		return -1;
+	struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
 	for (int i = 0; i < s->nr_g; i++)
 		if (s->g[i].st.st_dev == st->st_dev && s->g[i].st.st_ino == st->st_ino)
 			return add_remap(s, file_id, s->g[i].id);
@@ -117,8 +111,9 @@ int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool
 
 bool ghost_is_remapped(const struct file_table *t, uint32_t file_id)
 {
-	for (int i = 0; t->reg && i < t->reg->nr_r; i++)
-		if (t->reg->r[i].orig_id == file_id)
+	const struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
+	for (int i = 0; i < s->nr_r; i++)
+		if (s->r[i].orig_id == file_id)
 			return true;
 	return false;
 }
@@ -210,12 +205,12 @@ static int write_ghost(int dirfd, const struct ghost *g)
 	return img_finish(&img);
 }
 
-int ghost_write_images(struct file_table *t, int dirfd)
+static int ghost_write_images(struct file_table *t, int dirfd)
 {
-	struct reg_dump_state *s = t->reg;
+	struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
 	struct img img;
 
-	if (!s || !s->nr_r)
+	if (!s->nr_r)
 		return 0;
 	for (int i = 0; i < s->nr_g; i++)
 		if (write_ghost(dirfd, &s->g[i]) < 0)
@@ -236,24 +231,20 @@ int ghost_write_images(struct file_table *t, int dirfd)
 	return img_finish(&img);
 }
 
-void ghost_free(struct file_table *t)
+static void ghost_free(struct file_table *t)
 {
-	struct reg_dump_state *s = t->reg;
-	if (!s)
-		return;
+	struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
 	for (int i = 0; i < s->nr_g; i++) {
 		close(s->g[i].fd);
 		free(s->g[i].what);
 	}
 	free(s->g);
 	free(s->r);
-	free(s);
-	t->reg = NULL;
 }
 
 /* ---- restore ---- */
 
-static int load_ghost(struct reg_rst_state *s, int dirfd, uint32_t id)
+static int load_ghost(struct ghost_rst *s, int dirfd, uint32_t id)
 {
 	char name[64];
 	struct img img;
@@ -283,12 +274,9 @@ static int load_ghost(struct reg_rst_state *s, int dirfd, uint32_t id)
 	return 0;
 }
 
-int ghost_load(struct rst_files *rf, int dirfd)
+static int ghost_load(struct rst_files *rf, int dirfd)
 {
-	struct reg_rst_state *s = calloc(1, sizeof(*s));
-	if (!s)
-		return -1;
-	rf->reg = s;
+	struct ghost_rst *s = files_rst_state(rf, &fd_kind_ghost);
 	if (img_load_all(dirfd, "remap-fpath.img", REMAP_FPATH_MAGIC, true,
 			 &remap_file_path_entry__descriptor, (void ***)&s->remaps, &s->nr_remaps) < 0)
 		return -1;
@@ -306,11 +294,9 @@ int ghost_load(struct rst_files *rf, int dirfd)
 	return 0;
 }
 
-void ghost_unload(struct rst_files *rf)
+static void ghost_unload(struct rst_files *rf)
 {
-	struct reg_rst_state *s = rf->reg;
-	if (!s)
-		return;
+	struct ghost_rst *s = files_rst_state(rf, &fd_kind_ghost);
 	for (int i = 0; i < s->nr_remaps; i++)
 		img_free(s->remaps[i]);
 	free(s->remaps);
@@ -320,8 +306,6 @@ void ghost_unload(struct rst_files *rf)
 		img_close(&s->g[i].img);
 	}
 	free(s->g);
-	free(s);
-	rf->reg = NULL;
 }
 
 /* len bytes of the image (to its end if len is -1) into fd at off. */
@@ -480,11 +464,11 @@ static int recreate(struct rst_files *rf, struct rst_ghost *g, const char *path,
 
 int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 {
-	struct reg_rst_state *s = rf->reg;
+	struct ghost_rst *s = files_rst_state(rf, &fd_kind_ghost);
 	struct rst_ghost *g = NULL;
 	char self[64];
 
-	for (int i = 0; s && i < s->nr_remaps && !g; i++) {
+	for (int i = 0; i < s->nr_remaps && !g; i++) {
 		if (s->remaps[i]->orig_id != r->id)
 			continue;
 		for (int j = 0; j < s->nr_g; j++)
@@ -511,3 +495,9 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 	}
 	return fd;
 }
+
+const struct fd_kind fd_kind_ghost = {
+	.name = "ghost", .dump_state = sizeof(struct ghost_dump), .rst_state = sizeof(struct ghost_rst),
+	.write_images = ghost_write_images, .free_images = ghost_free,
+	.load_images = ghost_load, .unload_images = ghost_unload,
+};

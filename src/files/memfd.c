@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "files/files.h"
+#include "files/kind.h"
 #include "util/io.h"
 #include "image/img.h"
 #include "image/pagemap.h"
@@ -48,9 +48,9 @@ struct memfd_dump_state {
 };
 
 /* The images of one memfd's contents, opened by stasis at load: the
- * process that makes the memfd (the highest that needs it, before it
- * forks; maybe a non-root client's, which can't open stasis's images,
- * see restore/unpriv.c) reads them once from here. */
+ * process that makes the memfd (the root of the tree, before it forks;
+ * maybe a non-root client's, which can't open stasis's images, see
+ * restore/unpriv.c) reads them once from here. */
 struct memfd_content {
 	struct img pm;		/* pagemap-shmem-SHMID.img, past its head; fd -1: no image */
 	struct img pg;		/* its pages-N.img */
@@ -64,9 +64,24 @@ struct memfd_rst_state {
 	struct memfd_content *content;	/* per inode */
 };
 
+extern const struct fd_kind fd_kind_memfd;
+
+/* How /proc names a memfd: "/memfd:NAME (deleted)". */
+static bool is_memfd_path(const char *path)
+{
+	return !strncmp(path, MEMFD_PREFIX, strlen(MEMFD_PREFIX));
+}
+
 static bool memfd_owns(const struct fd_facts *f)
 {
-	return S_ISREG(f->st.st_mode) && !strncmp(f->path, MEMFD_PREFIX, strlen(MEMFD_PREFIX));
+	return S_ISREG(f->st.st_mode) && is_memfd_path(f->path);
+}
+
+/* A mapped memfd. (A memfd run as the executable is saved as a deleted
+ * file, by path.) */
+static bool memfd_owns_path(const struct path_facts *p)
+{
+	return p->mapped && is_memfd_path(p->path);
 }
 
 /* "/memfd:NAME (deleted)" -> NAME */
@@ -113,12 +128,11 @@ static struct dump_inode *add_inode(struct memfd_dump_state *s, const char *path
 static struct dump_inode *find_inode(struct file_table *t, const char *path, const char *src,
 				     bool readable, const struct stat *st, const char *what)
 {
-	if (!t->memfd && !(t->memfd = calloc(1, sizeof(*t->memfd))))
-		return NULL;
-	for (int i = 0; i < t->memfd->nr; i++)
-		if (t->memfd->in[i].ino == st->st_ino)
-			return &t->memfd->in[i];
-	return add_inode(t->memfd, path, src, readable, st, what);
+	struct memfd_dump_state *s = files_dump_state(t, &fd_kind_memfd);
+	for (int i = 0; i < s->nr; i++)
+		if (s->in[i].ino == st->st_ino)
+			return &s->in[i];
+	return add_inode(s, path, src, readable, st, what);
 }
 
 static MemfdFileEntry *file_entry_new(uint32_t id, uint32_t flags, uint64_t pos, uint32_t inode_id)
@@ -153,9 +167,11 @@ static int memfd_dump(struct file_table *t, const struct opts *o, const struct f
 }
 
 /* Mappings of a memfd: one entry per inode and open mode, as for files. */
-int memfd_map_add(struct file_table *t, const char *path, const char *src, uint32_t flags, uint32_t *id)
+static int memfd_dump_path(struct file_table *t, const struct opts *o, const struct path_facts *p, uint32_t *id)
 {
 	char what[PATH_MAX + 128];
+	const char *path = p->path, *src = p->link;
+	uint32_t flags = p->flags;
 	struct stat st;
 
 	snprintf(what, sizeof(what), "mapping of %s (%s)", path, src);
@@ -262,10 +278,10 @@ err:
 
 static int memfd_write_images(struct file_table *t, int dirfd)
 {
-	struct memfd_dump_state *s = t->memfd;
+	struct memfd_dump_state *s = files_dump_state(t, &fd_kind_memfd);
 	struct img img;
 
-	if (!s || !s->nr)
+	if (!s->nr)
 		return 0;
 	if (img_create(dirfd, &img, "memfd.img", MEMFD_INODE_MAGIC) < 0)
 		return -1;
@@ -291,16 +307,12 @@ static int memfd_write_images(struct file_table *t, int dirfd)
 
 static void memfd_free(struct file_table *t)
 {
-	struct memfd_dump_state *s = t->memfd;
-	if (!s)
-		return;
+	struct memfd_dump_state *s = files_dump_state(t, &fd_kind_memfd);
 	for (int i = 0; i < s->nr; i++) {
 		close(s->in[i].fd);
 		free(s->in[i].name);
 	}
 	free(s->in);
-	free(s);
-	t->memfd = NULL;
 }
 
 /* ---- restore ---- */
@@ -329,10 +341,7 @@ static int open_content(int dirfd, const MemfdInodeEntry *e, struct memfd_conten
 
 static int memfd_load(struct rst_files *rf, int dirfd)
 {
-	struct memfd_rst_state *s = calloc(1, sizeof(*s));
-	if (!s)
-		return -1;
-	rf->memfd = s;
+	struct memfd_rst_state *s = files_rst_state(rf, &fd_kind_memfd);
 	if (img_load_all(dirfd, "memfd.img", MEMFD_INODE_MAGIC, true, &memfd_inode_entry__descriptor,
 			 (void ***)&s->in, &s->nr) < 0)
 		return -1;
@@ -356,9 +365,7 @@ static int memfd_load(struct rst_files *rf, int dirfd)
 
 static void memfd_unload(struct rst_files *rf)
 {
-	struct memfd_rst_state *s = rf->memfd;
-	if (!s)
-		return;
+	struct memfd_rst_state *s = files_rst_state(rf, &fd_kind_memfd);
 	for (int i = 0; i < s->nr; i++) {
 		img_free(s->in[i]);
 		if (s->content) {
@@ -369,8 +376,6 @@ static void memfd_unload(struct rst_files *rf)
 	free(s->in);
 	free(s->made);
 	free(s->content);
-	free(s);
-	rf->memfd = NULL;
 }
 
 /* The saved pages back into the memfd (absent image: all zeros); the
@@ -450,7 +455,7 @@ static int make_memfd(struct rst_files *rf, struct memfd_rst_state *s, int i)
 
 static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
 {
-	struct memfd_rst_state *s = rf->memfd;
+	struct memfd_rst_state *s = files_rst_state(rf, &fd_kind_memfd);
 	const MemfdFileEntry *m = fe->memfd;
 	char self[64];
 	int i;
@@ -489,14 +494,22 @@ static int memfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	return open_with(rf, fe, fe->memfd ? fe->memfd->flags : 0);
 }
 
-int memfd_open_mapped(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
+/* Made once, by the first to open it: the root, for the pool. */
+static int memfd_make(struct rst_files *rf, const FileEntry *fe)
 {
-	return open_with(rf, fe, flags);
+	int fd = open_with(rf, fe, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
 }
 
 const struct fd_kind fd_kind_memfd = {
 	.name = "memfd", .type = FD_TYPES__MEMFD,
+	.dump_state = sizeof(struct memfd_dump_state), .rst_state = sizeof(struct memfd_rst_state),
 	.owns = memfd_owns, .dump = memfd_dump, .open = memfd_open,
+	.owns_path = memfd_owns_path, .dump_path = memfd_dump_path, .open_path = open_with,
+	.make_path = memfd_make,
 	.write_images = memfd_write_images, .free_images = memfd_free,
 	.load_images = memfd_load, .unload_images = memfd_unload,
 };

@@ -34,7 +34,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "files/files.h"
+#include "files/reg.h"
 #include "util/io.h"
 #include "image/img.h"
 #include "image/magic.h"
@@ -94,6 +94,26 @@ struct made_pty {
 	int master, slave;	/* slave: for TIOCSCTTY / TIOCSPGRP */
 	bool locked;
 	const TtyInfoEntry *info;	/* the slave's info, else the master's */
+};
+
+extern const struct fd_kind fd_kind_tty;
+
+/* Dump: tty-info.img's entries, and per entry an fd holding it. */
+struct tty_dump {
+	TtyInfoEntry **ttys;
+	int nr_ttys;
+	struct tty_holder *holders;
+};
+
+/* Restore: tty-info.img, tty-data.img, the pairs made so far. */
+struct tty_rst {
+	TtyInfoEntry **ttys;
+	int nr_ttys;
+	int shell_tty_fd;	/* restorer's terminal for --shell-job, or -1 */
+	struct made_pty *ptys;
+	int nr_ptys;
+	struct tty_queued *queued;
+	int nr_queued;
 };
 
 static enum tty_kind tty_kind_of(dev_t rdev)
@@ -261,40 +281,43 @@ static int tty_info_fill(TtyInfoEntry *ti, enum tty_kind kind, uint32_t index, i
 
 static int tty_info_index(const struct file_table *t, uint32_t id)
 {
-	for (int i = 0; i < t->nr_ttys; i++)
-		if (t->ttys[i]->id == id)
+	struct tty_dump *d = files_dump_state(t, &fd_kind_tty);
+	for (int i = 0; i < d->nr_ttys; i++)
+		if (d->ttys[i]->id == id)
 			return i;
 	return -1;
 }
 
 static TtyInfoEntry *tty_info_find(const struct file_table *t, uint32_t id)
 {
+	struct tty_dump *d = files_dump_state(t, &fd_kind_tty);
 	int i = tty_info_index(t, id);
-	return i < 0 ? NULL : t->ttys[i];
+	return i < 0 ? NULL : d->ttys[i];
 }
 
 static TtyInfoEntry *tty_info_new(struct file_table *t, uint32_t id, TtyType type,
 				  const struct fd_facts *f, bool foreign_ok)
 {
-	TtyInfoEntry **n = realloc(t->ttys, (t->nr_ttys + 1) * sizeof(*n));
+	struct tty_dump *d = files_dump_state(t, &fd_kind_tty);
+	TtyInfoEntry **n = realloc(d->ttys, (d->nr_ttys + 1) * sizeof(*n));
 	if (n)
-		t->ttys = n;
-	struct tty_holder *h = realloc(t->tty_holders, (t->nr_ttys + 1) * sizeof(*h));
+		d->ttys = n;
+	struct tty_holder *h = realloc(d->holders, (d->nr_ttys + 1) * sizeof(*h));
 	if (h)
-		t->tty_holders = h;
+		d->holders = h;
 	TtyInfoEntry *ti = n && h ? calloc(1, sizeof(*ti)) : NULL;
 	if (!ti)
 		return NULL;
 	tty_info_entry__init(ti);
 	ti->id = id;
 	ti->type = type;
-	h = &t->tty_holders[t->nr_ttys];
+	h = &d->holders[d->nr_ttys];
 	memset(h, 0, sizeof(*h));
 	h->pid = f->pid;
 	h->fd = f->fd;
 	snprintf(h->path, sizeof(h->path), "%s", f->path);
 	h->foreign_ok = foreign_ok;
-	t->ttys[t->nr_ttys++] = ti;
+	d->ttys[d->nr_ttys++] = ti;
 	return ti;
 }
 
@@ -354,6 +377,7 @@ static int tty_classify(int lfd, const struct fd_facts *f, enum tty_kind *kind, 
 
 static int tty_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
 {
+	struct tty_dump *d = files_dump_state(t, &fd_kind_tty);
 	enum tty_kind kind;
 	uint32_t id = 0, index;
 	TtyType type = TTY_TYPE__TTY_UNKNOWN;
@@ -372,8 +396,8 @@ static int tty_dump(struct file_table *t, const struct opts *o, const struct fd_
 		goto err;
 	}
 	int at = tty_info_index(t, id);
-	TtyInfoEntry *ti = at < 0 ? NULL : t->ttys[at];
-	if (ti && kind == TK_CTTY && t->tty_holders[at].index != index) {
+	TtyInfoEntry *ti = at < 0 ? NULL : d->ttys[at];
+	if (ti && kind == TK_CTTY && d->holders[at].index != index) {
 		pr_err("pid %d: fd %d (/dev/tty) is another terminal than an earlier /dev/tty of the "
 		       "tree; stasis can't dump /dev/tty opened on two terminals", f->pid, f->fd);
 		goto err;
@@ -381,7 +405,7 @@ static int tty_dump(struct file_table *t, const struct opts *o, const struct fd_
 	if (!ti) {
 		ti = tty_info_new(t, id, type, f, foreign_ok);
 		if (ti)
-			t->tty_holders[t->nr_ttys - 1].index = kind == TK_MASTER || kind == TK_SLAVE ||
+			d->holders[d->nr_ttys - 1].index = kind == TK_MASTER || kind == TK_SLAVE ||
 							       kind == TK_CTTY ? index : ~0u;
 		if (!ti || tty_info_fill(ti, kind, index, lfd, f) < 0) {
 			pr_err("pid %d: can't record the terminal of fd %d (%s)", f->pid, f->fd, f->path);
@@ -419,7 +443,8 @@ err:
  * if the tree holds its master. */
 static const TtyInfoEntry *dump_master_of(const struct file_table *t, int i)
 {
-	uint32_t index = t->tty_holders[i].index;
+	struct tty_dump *d = files_dump_state(t, &fd_kind_tty);
+	uint32_t index = d->holders[i].index;
 	return index < MAX_PTY_INDEX ? tty_info_find(t, PTY_ID(index, true)) : NULL;
 }
 
@@ -428,9 +453,10 @@ static const TtyInfoEntry *dump_master_of(const struct file_table *t, int i)
  * packet state (only the master can tell those). */
 static int tty_check_owned(struct file_table *t)
 {
-	for (int i = 0; i < t->nr_ttys; i++) {
-		TtyInfoEntry *ti = t->ttys[i];
-		const struct tty_holder *h = &t->tty_holders[i];
+	struct tty_dump *d = files_dump_state(t, &fd_kind_tty);
+	for (int i = 0; i < d->nr_ttys; i++) {
+		TtyInfoEntry *ti = d->ttys[i];
+		const struct tty_holder *h = &d->holders[i];
 		bool slave_side = (ti->type == TTY_TYPE__PTY && !PTY_IS_MASTER(ti->id)) ||
 				  ti->type == TTY_TYPE__CTTY;
 		if (!slave_side)
@@ -618,10 +644,11 @@ static int copy_slave_queue(int master, int slave, struct tty_holder *h, uint32_
  * made non-blocking for the moment. */
 static int pty_copy_queues(struct file_table *t, int mi)
 {
-	TtyInfoEntry *m = t->ttys[mi];
+	struct tty_dump *d = files_dump_state(t, &fd_kind_tty);
+	TtyInfoEntry *m = d->ttys[mi];
 	uint32_t index = m->pty->index;
 	int si = tty_info_index(t, PTY_ID(index, false));
-	struct tty_holder *mh = &t->tty_holders[mi];
+	struct tty_holder *mh = &d->holders[mi];
 	struct fd_facts f = { .pid = mh->pid, .fd = mh->fd };
 	int ret = -1, slave = -1, lock = 0;
 
@@ -644,7 +671,7 @@ static int pty_copy_queues(struct file_table *t, int mi)
 	}
 	if (copy_master_queue(master, slave, m->packet_mode, mh, index) < 0)
 		goto out;
-	if (si >= 0 && copy_slave_queue(master, slave, &t->tty_holders[si], index) < 0)
+	if (si >= 0 && copy_slave_queue(master, slave, &d->holders[si], index) < 0)
 		goto out;
 	ret = 0;
 out:
@@ -670,15 +697,16 @@ static void warn_foreign_queue(const struct tty_holder *h)
 
 static int tty_copy_queues(struct file_table *t)
 {
-	for (int i = 0; i < t->nr_ttys; i++) {
-		const TtyInfoEntry *ti = t->ttys[i];
+	struct tty_dump *d = files_dump_state(t, &fd_kind_tty);
+	for (int i = 0; i < d->nr_ttys; i++) {
+		const TtyInfoEntry *ti = d->ttys[i];
 		if (ti->type != TTY_TYPE__PTY)
 			continue;
 		if (PTY_IS_MASTER(ti->id)) {
 			if (pty_copy_queues(t, i) < 0)
 				return -1;
 		} else if (!dump_master_of(t, i)) {
-			warn_foreign_queue(&t->tty_holders[i]);
+			warn_foreign_queue(&d->holders[i]);
 		}
 	}
 	return 0;
@@ -686,20 +714,21 @@ static int tty_copy_queues(struct file_table *t)
 
 static int tty_write_queued(struct file_table *t, int dirfd)
 {
+	struct tty_dump *d = files_dump_state(t, &fd_kind_tty);
 	struct img img;
 	bool any = false;
-	for (int i = 0; i < t->nr_ttys; i++)
-		any |= t->tty_holders[i].nr_queued > 0;
+	for (int i = 0; i < d->nr_ttys; i++)
+		any |= d->holders[i].nr_queued > 0;
 	if (!any)
 		return 0;
 	if (img_create(dirfd, &img, "tty-data.img", TTY_DATA_MAGIC) < 0)
 		return -1;
-	for (int i = 0; i < t->nr_ttys; i++) {
-		const struct tty_holder *h = &t->tty_holders[i];
+	for (int i = 0; i < d->nr_ttys; i++) {
+		const struct tty_holder *h = &d->holders[i];
 		if (!h->nr_queued)
 			continue;
 		TtyDataEntry e = TTY_DATA_ENTRY__INIT;
-		e.tty_id = t->ttys[i]->id;
+		e.tty_id = d->ttys[i]->id;
 		e.data.data = h->queued;
 		e.data.len = h->nr_queued;
 		if (img_write(&img, &e.base) < 0) {
@@ -715,15 +744,16 @@ static int tty_write_queued(struct file_table *t, int dirfd)
  * tree turned out not to own. */
 static int tty_write_info(struct file_table *t, int dirfd)
 {
+	struct tty_dump *d = files_dump_state(t, &fd_kind_tty);
 	struct img img;
-	if (!t->nr_ttys)
+	if (!d->nr_ttys)
 		return 0;
 	if (tty_check_owned(t) < 0 || tty_copy_queues(t) < 0)
 		return -1;
 	if (img_create(dirfd, &img, "tty-info.img", TTY_INFO_MAGIC) < 0)
 		return -1;
-	for (int i = 0; i < t->nr_ttys; i++)
-		if (img_write(&img, &t->ttys[i]->base) < 0) {
+	for (int i = 0; i < d->nr_ttys; i++)
+		if (img_write(&img, &d->ttys[i]->base) < 0) {
 			img_abort(&img);
 			return -1;
 		}
@@ -732,24 +762,23 @@ static int tty_write_info(struct file_table *t, int dirfd)
 
 static void tty_free_info(struct file_table *t)
 {
-	for (int i = 0; i < t->nr_ttys; i++) {
-		protobuf_c_message_free_unpacked(&t->ttys[i]->base, NULL);
-		free(t->tty_holders[i].queued);
+	struct tty_dump *d = files_dump_state(t, &fd_kind_tty);
+	for (int i = 0; i < d->nr_ttys; i++) {
+		protobuf_c_message_free_unpacked(&d->ttys[i]->base, NULL);
+		free(d->holders[i].queued);
 	}
-	free(t->ttys);
-	free(t->tty_holders);
+	free(d->ttys);
+	free(d->holders);
 }
 
 /* ---- restore ---- */
 
-/* The loaded infos, for inherit_name (which gets only the file entry). */
-static const struct rst_files *loaded;
-
 static const TtyInfoEntry *rst_info(const struct rst_files *rf, uint32_t id)
 {
-	for (int i = 0; i < rf->nr_ttys; i++)
-		if (rf->ttys[i]->id == id)
-			return rf->ttys[i];
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	for (int i = 0; i < s->nr_ttys; i++)
+		if (s->ttys[i]->id == id)
+			return s->ttys[i];
 	return NULL;
 }
 
@@ -758,14 +787,15 @@ static const TtyInfoEntry *rst_info(const struct rst_files *rf, uint32_t id)
  * the controlling terminal of (CRIU's images don't say more). */
 static bool rst_owned(const struct rst_files *rf, const TtyInfoEntry *ti, uint32_t *index)
 {
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
 	if (ti->type == TTY_TYPE__PTY && ti->pty) {
 		*index = ti->pty->index;
 		return rst_info(rf, PTY_ID(*index, true)) != NULL;
 	}
 	if (ti->type != TTY_TYPE__CTTY || !ti->sid)
 		return false;
-	for (int i = 0; i < rf->nr_ttys; i++) {
-		const TtyInfoEntry *m = rf->ttys[i];
+	for (int i = 0; i < s->nr_ttys; i++) {
+		const TtyInfoEntry *m = s->ttys[i];
 		if (m->type == TTY_TYPE__PTY && m->pty && PTY_IS_MASTER(m->id) && m->sid == ti->sid) {
 			*index = m->pty->index;
 			return true;
@@ -776,20 +806,21 @@ static bool rst_owned(const struct rst_files *rf, const TtyInfoEntry *ti, uint32
 
 static int tty_load_queued(struct rst_files *rf, int dirfd)
 {
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
 	TtyDataEntry **e = NULL;
 	int nr = 0;
 
 	if (img_load_all(dirfd, "tty-data.img", TTY_DATA_MAGIC, true, &tty_data_entry__descriptor,
 			 (void ***)&e, &nr) < 0)
 		return -1;
-	rf->tty_queued = calloc(nr ? nr : 1, sizeof(*rf->tty_queued));
+	s->queued = calloc(nr ? nr : 1, sizeof(*s->queued));
 	for (int i = 0; i < nr; i++) {
-		struct tty_queued *q = rf->tty_queued ? &rf->tty_queued[i] : NULL;
+		struct tty_queued *q = s->queued ? &s->queued[i] : NULL;
 		if (q && e[i]->data.len <= TTY_DATA_MAX && (q->data = malloc(e[i]->data.len + 1))) {
 			q->id = e[i]->tty_id;
 			q->len = e[i]->data.len;
 			memcpy(q->data, e[i]->data.data, q->len);
-			rf->nr_tty_queued++;
+			s->nr_queued++;
 		} else {
 			pr_err("image tty-data.img: can't load %zu bytes for tty %u", e[i]->data.len,
 			       e[i]->tty_id);
@@ -804,20 +835,23 @@ static int tty_load_queued(struct rst_files *rf, int dirfd)
 
 static const struct tty_queued *rst_queued(const struct rst_files *rf, uint32_t id)
 {
-	for (int i = 0; i < rf->nr_tty_queued; i++)
-		if (rf->tty_queued[i].id == id)
-			return &rf->tty_queued[i];
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	for (int i = 0; i < s->nr_queued; i++)
+		if (s->queued[i].id == id)
+			return &s->queued[i];
 	return NULL;
 }
 
 static int tty_load_info(struct rst_files *rf, int dirfd)
 {
-	loaded = rf;
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	/* --shell-job: the terminal stasis runs on stands for the user's */
+	s->shell_tty_fd = !rf->o->shell_job ? -1 : isatty(0) ? 0 : isatty(1) ? 1 : isatty(2) ? 2 : -1;
 	if (img_load_all(dirfd, "tty-info.img", TTY_INFO_MAGIC, true, &tty_info_entry__descriptor,
-			 (void ***)&rf->ttys, &rf->nr_ttys) < 0)
+			 (void ***)&s->ttys, &s->nr_ttys) < 0)
 		return -1;
-	for (int i = 0; i < rf->nr_ttys; i++) {
-		const TtyInfoEntry *ti = rf->ttys[i];
+	for (int i = 0; i < s->nr_ttys; i++) {
+		const TtyInfoEntry *ti = s->ttys[i];
 		if (ti->type == TTY_TYPE__PTY && !ti->pty) {
 			pr_err("image tty-info.img: pty %u has no index", ti->id);
 			return -1;
@@ -828,19 +862,14 @@ static int tty_load_info(struct rst_files *rf, int dirfd)
 
 static void tty_unload_info(struct rst_files *rf)
 {
-	for (int i = 0; i < rf->nr_ttys; i++)
-		img_free(rf->ttys[i]);
-	free(rf->ttys);
-	free(rf->ptys);
-	for (int i = 0; i < rf->nr_tty_queued; i++)
-		free(rf->tty_queued[i].data);
-	free(rf->tty_queued);
-	rf->tty_queued = NULL;
-	rf->nr_tty_queued = 0;
-	rf->ttys = NULL;
-	rf->ptys = NULL;
-	rf->nr_ttys = rf->nr_ptys = 0;
-	loaded = NULL;
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	for (int i = 0; i < s->nr_ttys; i++)
+		img_free(s->ttys[i]);
+	free(s->ttys);
+	free(s->ptys);
+	for (int i = 0; i < s->nr_queued; i++)
+		free(s->queued[i].data);
+	free(s->queued);
 }
 
 static void termios_from_entry(struct termios *tio, const TermiosEntry *e)
@@ -973,13 +1002,14 @@ static int pty_queues_restore(struct rst_files *rf, struct made_pty *p)
 
 static struct made_pty *make_pty(struct rst_files *rf, uint32_t index)
 {
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
 	const TtyInfoEntry *si = rst_info(rf, PTY_ID(index, false));
 	const TtyInfoEntry *mi = rst_info(rf, PTY_ID(index, true));
-	struct made_pty *n = realloc(rf->ptys, (rf->nr_ptys + 1) * sizeof(*n));
+	struct made_pty *n = realloc(s->ptys, (s->nr_ptys + 1) * sizeof(*n));
 	if (!n)
 		return NULL;
-	rf->ptys = n;
-	struct made_pty *p = &rf->ptys[rf->nr_ptys];
+	s->ptys = n;
+	struct made_pty *p = &s->ptys[s->nr_ptys];
 	*p = (struct made_pty){ .index = index, .master = -1, .slave = -1, .info = si ? si : mi };
 	p->master = open_ptmx(index);
 	if (p->master < 0)
@@ -1000,7 +1030,7 @@ static struct made_pty *make_pty(struct rst_files *rf, uint32_t index)
 	unsigned now = index;
 	ioctl(p->master, TIOCGPTN, &now);
 	pr_info("pty %u restored as /dev/pts/%u", index, now);
-	rf->nr_ptys++;
+	s->nr_ptys++;
 	return p;
 err:
 	close(p->master);
@@ -1011,19 +1041,21 @@ err:
 
 static struct made_pty *get_pty(struct rst_files *rf, uint32_t index)
 {
-	for (int i = 0; i < rf->nr_ptys; i++)
-		if (rf->ptys[i].index == index)
-			return &rf->ptys[i];
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	for (int i = 0; i < s->nr_ptys; i++)
+		if (s->ptys[i].index == index)
+			return &s->ptys[i];
 	return make_pty(rf, index);
 }
 
 /* The user's terminal: for --shell-job, the one stasis runs on. */
 static int open_foreign(struct rst_files *rf, const FileEntry *fe, const TtyInfoEntry *ti)
 {
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
 	char path[64];
 	int flags = (fe->tty->flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY;
 
-	if (!rf->o->shell_job || rf->shell_tty_fd < 0) {
+	if (!rf->o->shell_job || s->shell_tty_fd < 0) {
 		pr_err("the image holds a terminal the tree does not own (tty[%x:%x]); restore it "
 		       "from a terminal with --shell-job, or hand one in with --inherit-fd "
 		       "fd[N]:tty[%x:%x]", ti->rdev, ti->dev, ti->rdev, ti->dev);
@@ -1037,7 +1069,7 @@ static int open_foreign(struct rst_files *rf, const FileEntry *fe, const TtyInfo
 		return fd;
 	}
 	/* a fresh open file description on our terminal, with the saved flags */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", rf->shell_tty_fd);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->shell_tty_fd);
 	int fd = open(path, flags);
 	if (fd < 0)
 		pr_perror("can't reopen the terminal for --shell-job");
@@ -1077,10 +1109,11 @@ static int tty_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
  * (before it forks: children inherit it); then a member of the terminal's
  * foreground group makes that group the foreground again (the group
  * exists once its members have joined it). */
-int tty_restore_ctty(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid)
+static int tty_restore_ctty(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid)
 {
-	for (int i = 0; i < rf->nr_ptys; i++) {
-		const struct made_pty *p = &rf->ptys[i];
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	for (int i = 0; i < s->nr_ptys; i++) {
+		const struct made_pty *p = &s->ptys[i];
 		pid_t tsid = p->info->sid, tpgrp = p->info->pgrp;
 		/* not in that session (--shell-job keeps the root in stasis's) */
 		if (!tsid || tsid != sid || getsid(0) != tsid)
@@ -1107,9 +1140,9 @@ int tty_restore_ctty(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid)
 }
 
 /* --inherit-fd fd[N]:tty[RDEV:DEV], as CRIU names a terminal. */
-static bool tty_inherit_name(const FileEntry *fe, char *buf, size_t len)
+static bool tty_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)
 {
-	const TtyInfoEntry *ti = fe->tty && loaded ? rst_info(loaded, fe->tty->tty_info_id) : NULL;
+	const TtyInfoEntry *ti = fe->tty ? rst_info(rf, fe->tty->tty_info_id) : NULL;
 	if (!ti)
 		return false;
 	snprintf(buf, len, "tty[%x:%x]", ti->rdev, ti->has_dev ? ti->dev : 0);
@@ -1118,8 +1151,9 @@ static bool tty_inherit_name(const FileEntry *fe, char *buf, size_t len)
 
 const struct fd_kind fd_kind_tty = {
 	.name = "tty", .type = FD_TYPES__TTY,
+	.dump_state = sizeof(struct tty_dump), .rst_state = sizeof(struct tty_rst),
 	.owns = tty_owns, .dump = tty_dump, .open = tty_open,
+	.inherit_name = tty_inherit_name, .before_fork = tty_restore_ctty,
 	.write_images = tty_write_info, .free_images = tty_free_info,
 	.load_images = tty_load_info, .unload_images = tty_unload_info,
-	.inherit_name = tty_inherit_name,
 };

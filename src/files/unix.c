@@ -30,7 +30,7 @@
 #include <linux/sockios.h>
 #include <linux/unix_diag.h>
 
-#include "files/files.h"
+#include "files/kind.h"
 #include "rpc.pb-c.h"
 #include "image/img.h"
 #include "image/magic.h"
@@ -100,6 +100,8 @@ struct usk_packet {
 	uint32_t id_for, len;
 	uint8_t *buf;
 };
+
+extern const struct fd_kind fd_kind_unix;
 
 struct unix_dump {
 	const struct opts *o;
@@ -243,12 +245,11 @@ out:
 
 static struct unix_dump *dump_state(struct file_table *t, const struct opts *o)
 {
-	if (!t->unix_sk && !(t->unix_sk = calloc(1, sizeof(*t->unix_sk))))
+	struct unix_dump *u = files_dump_state(t, &fd_kind_unix);
+	u->o = o;
+	if (!u->loaded && diag_load(u) < 0)
 		return NULL;
-	t->unix_sk->o = o;
-	if (!t->unix_sk->loaded && diag_load(t->unix_sk) < 0)
-		return NULL;
-	return t->unix_sk;
+	return u;
 }
 
 /* Our own fd for the task's socket (the same open file description). */
@@ -856,9 +857,9 @@ out:
 
 static int unix_write_images(struct file_table *t, int dirfd)
 {
-	struct unix_dump *u = t->unix_sk;
-	if (!u)
-		return 0;
+	struct unix_dump *u = files_dump_state(t, &fd_kind_unix);
+	if (!u->loaded)
+		return 0;	/* no unix socket in the tree */
 	for (int i = 0; i < u->nr_sk; i++)
 		if (resolve_peer(t, u, &u->sk[i]) < 0 ||
 		    (u->sk[i].d->state == ST_LISTEN && check_listener(u, &u->sk[i]) < 0))
@@ -870,9 +871,7 @@ static int unix_write_images(struct file_table *t, int dirfd)
 
 static void unix_free_images(struct file_table *t)
 {
-	struct unix_dump *u = t->unix_sk;
-	if (!u)
-		return;
+	struct unix_dump *u = files_dump_state(t, &fd_kind_unix);
 	for (int i = 0; i < u->nr_diag; i++)
 		free(u->diag[i].icons);
 	for (int i = 0; i < u->nr_pk; i++)
@@ -881,8 +880,6 @@ static void unix_free_images(struct file_table *t)
 	free(u->sk);
 	free(u->pk);
 	free(u->ext);
-	free(u);
-	t->unix_sk = NULL;
 }
 
 /* ============================== restore ============================== */
@@ -905,9 +902,7 @@ static int unix_load_images(struct rst_files *rf, int dirfd)
 	SkPacketEntry *e;
 	int ret;
 
-	if (!(rf->unix_sk = calloc(1, sizeof(*rf->unix_sk))))
-		return -1;
-	struct unix_rst *r = rf->unix_sk;
+	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
 	if (img_open(dirfd, &img, "sk-queues.img", SK_QUEUES_MAGIC, true) < 0)
 		return errno == ENOENT ? 0 : -1;
 	while ((ret = img_read(&img, &sk_packet_entry__descriptor, (ProtobufCMessage **)&e)) == 1) {
@@ -941,15 +936,11 @@ static int unix_load_images(struct rst_files *rf, int dirfd)
 
 static void unix_unload_images(struct rst_files *rf)
 {
-	struct unix_rst *r = rf->unix_sk;
-	if (!r)
-		return;
+	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
 	for (int i = 0; i < r->nr_q; i++)
 		free(r->q[i].buf);
 	free(r->q);
 	free(r->m);
-	free(r);
-	rf->unix_sk = NULL;
 }
 
 static const UnixSkEntry *by_ino(const struct rst_files *rf, uint32_t ino)
@@ -962,15 +953,16 @@ static const UnixSkEntry *by_ino(const struct rst_files *rf, uint32_t ino)
 
 static int made_fd(const struct rst_files *rf, uint32_t ino)
 {
-	for (int i = 0; i < rf->unix_sk->nr_m; i++)
-		if (rf->unix_sk->m[i].ino == ino)
-			return rf->unix_sk->m[i].fd;
+	const struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
+	for (int i = 0; i < r->nr_m; i++)
+		if (r->m[i].ino == ino)
+			return r->m[i].fd;
 	return -1;
 }
 
 static int made_add(struct rst_files *rf, uint32_t ino, int fd)
 {
-	struct unix_rst *r = rf->unix_sk;
+	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
 	struct usk_made *n = realloc(r->m, (r->nr_m + 1) * sizeof(*n));
 	if (!n) {
 		close(fd);
@@ -1128,7 +1120,7 @@ static int set_int(int fd, int name, int val)
  * `from`, with room enough in both for the whole queue. */
 static int fill_queue(struct rst_files *rf, int from, const UnixSkEntry *to, int to_fd)
 {
-	struct unix_rst *r = rf->unix_sk;
+	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
 	size_t total = 0;
 
 	for (int i = 0; i < r->nr_q; i++)
@@ -1270,8 +1262,9 @@ static int make_filled(struct rst_files *rf, const UnixSkEntry *ue)
 
 static bool has_queue(const struct rst_files *rf, const UnixSkEntry *ue)
 {
-	for (int i = 0; i < rf->unix_sk->nr_q; i++)
-		if (rf->unix_sk->q[i].id_for == ue->id)
+	const struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
+	for (int i = 0; i < r->nr_q; i++)
+		if (r->q[i].id_for == ue->id)
 			return true;
 	return false;
 }
@@ -1477,8 +1470,6 @@ static int unix_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	}
 	if (ue->uflags & USK_SERVICE)
 		return open_service_sk(ue);
-	if (!rf->unix_sk && !(rf->unix_sk = calloc(1, sizeof(*rf->unix_sk))))
-		return -1;
 	if (make(rf, ue) < 0)
 		return -1;
 	int fd = made_fd(rf, ue->ino);
@@ -1519,7 +1510,7 @@ static int unix_after_install(struct rst_files *rf, const FileEntry *fe, int fd,
 	return 0;
 }
 
-static bool unix_inherit_name(const FileEntry *fe, char *buf, size_t len)
+static bool unix_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)
 {
 	if (!fe->usk)
 		return false;
@@ -1529,6 +1520,7 @@ static bool unix_inherit_name(const FileEntry *fe, char *buf, size_t len)
 
 const struct fd_kind fd_kind_unix = {
 	.name = "unix socket", .type = FD_TYPES__UNIXSK,
+	.dump_state = sizeof(struct unix_dump), .rst_state = sizeof(struct unix_rst),
 	.owns = unix_owns, .dump = unix_dump, .open = unix_open,
 	.write_images = unix_write_images, .free_images = unix_free_images,
 	.load_images = unix_load_images, .unload_images = unix_unload_images,

@@ -146,12 +146,12 @@ static int fd_facts_read(pid_t pid, int fd, struct fd_facts *f)
 	return proc_parse_fdinfo(pid, fd, &f->fi);
 }
 
-int files_take_fd(const struct fd_facts *f, const char *why)
+int files_take_fd(pid_t pid, int fd, const char *what)
 {
-	int fd = proc_take_fd(f->pid, f->fd);
-	if (fd < 0)
-		pr_perror("pid %d: can't take fd %d (%s) %s", f->pid, f->fd, f->path, why);
-	return fd;
+	int ours = proc_take_fd(pid, fd);
+	if (ours < 0)
+		pr_perror("pid %d: can't take fd %d (%s) to inspect it", pid, fd, what);
+	return ours;
 }
 
 static const char *describe_mode(mode_t m)

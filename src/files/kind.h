@@ -101,9 +101,9 @@ FileEntry *files_new_entry(struct file_table *t, FdTypes type);
 /* The id of the file fd of pid was dumped as; 0 if it wasn't. */
 uint32_t files_id_of_fd(const struct file_table *t, pid_t pid, int fd);
 
-/* Our own fd on the task's open file description (pidfd_getfd), to
- * inspect it; -1 (reported, why saying what for) if it can't be taken. */
-int files_take_fd(const struct fd_facts *f, const char *why);
+/* Our own fd on the open file description of fd of pid (pidfd_getfd),
+ * to inspect it; -1 (reported, what naming it) if it can't be taken. */
+int files_take_fd(pid_t pid, int fd, const char *what);
 
 /* During after_install: is fd one of the process's own (in its image)?
  * Other fds may still be open then (not closed yet). */

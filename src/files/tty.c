@@ -149,15 +149,6 @@ static int set_lock(int master, bool on)
 
 /* ---- dump ---- */
 
-/* A duplicate of the task's fd (the same open file description). */
-static int take_fd(const struct fd_facts *f)
-{
-	int fd = proc_take_fd(f->pid, f->fd);
-	if (fd < 0)
-		pr_perror("pid %d: can't take fd %d (%s) to read its terminal", f->pid, f->fd, f->path);
-	return fd;
-}
-
 /* The pid namespace level the task's pids are recorded at (its own). */
 static int ns_level(pid_t pid)
 {
@@ -382,7 +373,7 @@ static int tty_dump(struct file_table *t, const struct opts *o, const struct fd_
 	uint32_t id = 0, index;
 	TtyType type = TTY_TYPE__TTY_UNKNOWN;
 
-	int lfd = take_fd(f);
+	int lfd = files_take_fd(f->pid, f->fd, f->path);
 	if (lfd < 0)
 		return -1;
 	if (tty_classify(lfd, f, &kind, &id, &type, &index) < 0)
@@ -649,16 +640,16 @@ static int pty_copy_queues(struct file_table *t, int mi)
 	uint32_t index = m->pty->index;
 	int si = tty_info_index(t, PTY_ID(index, false));
 	struct tty_holder *mh = &d->holders[mi];
-	struct fd_facts f = { .pid = mh->pid, .fd = mh->fd };
 	int ret = -1, slave = -1, lock = 0;
 
-	snprintf(f.path, sizeof(f.path), "%s", mh->path);
-	int master = take_fd(&f);
+	int master = files_take_fd(mh->pid, mh->fd, mh->path);
 	if (master < 0)
 		return -1;
 	int fl = fcntl(master, F_GETFL);
-	if (fl < 0 || fcntl(master, F_SETFL, fl | O_NONBLOCK) < 0)
+	if (fl < 0 || fcntl(master, F_SETFL, fl | O_NONBLOCK) < 0) {
+		pr_perror("pty %u: can't make its master non-blocking to save the queued bytes", index);
 		goto out;
+	}
 	ioctl(master, TIOCGPTLCK, &lock);
 	if (lock)
 		set_lock(master, false);
@@ -686,8 +677,7 @@ out:
 /* Bytes typed into a terminal the tree does not own: not saved. */
 static void warn_foreign_queue(const struct tty_holder *h)
 {
-	struct fd_facts f = { .pid = h->pid, .fd = h->fd };
-	int n = 0, fd = take_fd(&f);
+	int n = 0, fd = files_take_fd(h->pid, h->fd, h->path);
 	if (fd >= 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0)
 		pr_warn("pid %d: fd %d (%s): %d bytes of input not read yet are not saved (the "
 			"terminal is not the tree's)", h->pid, h->fd, h->path, n);

@@ -142,15 +142,6 @@ static struct unix_dump *dump_state(struct file_table *t, const struct opts *o)
 	return u;
 }
 
-/* Our own fd for the task's socket (the same open file description). */
-static int grab_fd(const struct fd_facts *f)
-{
-	int fd = proc_take_fd(f->pid, f->fd);
-	if (fd < 0)
-		pr_perror("pid %d: can't take fd %d (a unix socket) to inspect it", f->pid, f->fd);
-	return fd;
-}
-
 static int getopt_int(int sk, int name, uint32_t *val)
 {
 	int v = 0;
@@ -325,7 +316,7 @@ int unix_dump(struct file_table *t, const struct opts *o, const struct fd_facts 
 	if (o->service_sk_ino && d->peer == o->service_sk_ino)
 		return dump_service_sk(ue, f);
 
-	int sk = grab_fd(f), ret = -1;
+	int sk = files_take_fd(f->pid, f->fd, f->path), ret = -1;
 	if (sk < 0)
 		return -1;
 	if (dump_opts(sk, ue->opts) < 0) {

@@ -254,11 +254,11 @@ static int eventfd_dump(struct file_table *t, const struct opts *o, const struct
 
 	EventfdFileEntry *e = calloc(1, sizeof(*e));
 	if (!e)
-		return -1;
+		return files_oom(f);
 	eventfd_file_entry__init(e);
 	fe->efd = e;
 	if (!(e->fown = anon_fown_new()))
-		return -1;
+		return files_oom(f);
 	e->id = fe->id;
 	e->counter = count;
 	e->flags = (f->fi.flags & ~O_CLOEXEC) | (sem ? EFD_SEMAPHORE : 0);

@@ -43,7 +43,7 @@ static int fifo_dump(struct file_table *t, const struct opts *o, const struct fd
 		return -1;
 	FifoEntry *e = calloc(1, sizeof(*e));
 	if (!e)
-		return -1;
+		return files_oom(f);
 	fifo_entry__init(e);
 	e->id = fe->id;
 	e->pipe_id = f->st.st_ino;
@@ -97,8 +97,10 @@ static int open_keeper(struct rst_files *rf, uint32_t pipe_id, const char *path,
 	if (pipe_data_put_back(fd, pipe_data_find(&s->data, pipe_id), what) < 0)
 		goto err;
 	struct made_fifo *m = realloc(s->made, (s->nr_made + 1) * sizeof(*m));
-	if (!m)
+	if (!m) {
+		pr_err("%s: out of memory opening FIFO %s", who, path);
 		goto err;
+	}
 	s->made = m;
 	if ((fd = files_keep_fd(rf, fd, path)) < 0)
 		return -1;

@@ -146,6 +146,12 @@ static int fd_facts_read(pid_t pid, int fd, struct fd_facts *f)
 	return proc_parse_fdinfo(pid, fd, &f->fi);
 }
 
+int files_oom(const struct fd_facts *f)
+{
+	pr_err("pid %d: fd %d (%s): out of memory recording it", f->pid, f->fd, f->path);
+	return -1;
+}
+
 int files_take_fd(pid_t pid, int fd, const char *what)
 {
 	int ours = proc_take_fd(pid, fd);

@@ -62,11 +62,13 @@ struct ghost_rst {
 
 /* ---- dump ---- */
 
-static int add_remap(struct ghost_dump *s, uint32_t orig_id, uint32_t remap_id)
+static int add_remap(struct ghost_dump *s, uint32_t orig_id, uint32_t remap_id, const char *what)
 {
 	struct remap *n = realloc(s->r, (s->nr_r + 1) * sizeof(*n));
-	if (!n)
+	if (!n) {
+		pr_err("%s: out of memory saving it as a deleted file", what);
 		return -1;
+	}
 	s->r = n;
 	s->r[s->nr_r++] = (struct remap){ orig_id, remap_id };
 	return 0;
@@ -78,7 +80,7 @@ int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool
 	struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
 	for (int i = 0; i < s->nr_g; i++)
 		if (s->g[i].st.st_dev == st->st_dev && s->g[i].st.st_ino == st->st_ino)
-			return add_remap(s, file_id, s->g[i].id);
+			return add_remap(s, file_id, s->g[i].id, what);
 
 	/* As CRIU: the space the file takes (holes are not saved). */
 	unsigned long long used = (unsigned long long)st->st_blocks * 512;
@@ -88,8 +90,10 @@ int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool
 		return -1;
 	}
 	struct ghost *n = realloc(s->g, (s->nr_g + 1) * sizeof(*n));
-	if (!n)
+	if (!n) {
+		pr_err("%s: out of memory saving it as a deleted file", what);
 		return -1;
+	}
 	s->g = n;
 	struct ghost *g = &s->g[s->nr_g];
 	*g = (struct ghost){ .id = s->nr_g + 1, .st = *st };
@@ -102,11 +106,12 @@ int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool
 		return -1;
 	}
 	if (!(g->what = strdup(what))) {
+		pr_err("%s: out of memory saving it as a deleted file", what);
 		close(g->fd);
 		return -1;
 	}
 	s->nr_g++;
-	return add_remap(s, file_id, g->id);
+	return add_remap(s, file_id, g->id, what);
 }
 
 bool ghost_is_remapped(const struct file_table *t, uint32_t file_id)
@@ -145,8 +150,10 @@ static int write_chunks(struct img *img, const struct ghost *g)
 	uint8_t *buf = malloc(COPY_BUF);
 	int ret = 0;
 
-	if (!buf)
+	if (!buf) {
+		pr_err("%s: out of memory copying its bytes", g->what);
 		return -1;
+	}
 	while (off < size && ret == 0) {
 		off_t data = lseek(g->fd, off, SEEK_DATA);
 		if (data < 0 && errno == ENXIO)
@@ -253,8 +260,10 @@ static int load_ghost(struct ghost_rst *s, int dirfd, uint32_t id)
 		if (s->g[i].id == id)
 			return 0;
 	struct rst_ghost *n = realloc(s->g, (s->nr_g + 1) * sizeof(*n));
-	if (!n)
+	if (!n) {
+		pr_err("out of memory loading ghost file %x", id);
 		return -1;
+	}
 	s->g = n;
 	struct rst_ghost *g = &s->g[s->nr_g];
 	*g = (struct rst_ghost){ .id = id, .keeper = -1, .img.fd = -1 };
@@ -343,9 +352,12 @@ static int fill_bytes(struct rst_ghost *g, int fd)
 	uint8_t *buf = malloc(COPY_BUF);
 	int ret = 0;
 
-	if (!buf || img->fd < 0) {
-		if (buf)
-			pr_err("image %s was read already", img->name);
+	if (!buf) {
+		pr_err("image %s: out of memory to copy it", img->name);
+		return -1;
+	}
+	if (img->fd < 0) {
+		pr_err("image %s was read already", img->name);
 		free(buf);
 		return -1;
 	}

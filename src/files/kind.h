@@ -96,6 +96,9 @@ struct fd_kind {
 void *files_dump_state(const struct file_table *t, const struct fd_kind *k);
 void *files_rst_state(const struct rst_files *rf, const struct fd_kind *k);
 
+/* Out of memory while recording fd f: reported with f named; -1. */
+int files_oom(const struct fd_facts *f);
+
 /* A new files.img entry (id set); NULL (reported) if out of memory. */
 FileEntry *files_new_entry(struct file_table *t, FdTypes type);
 /* The id of the file fd of pid was dumped as; 0 if it wasn't. */

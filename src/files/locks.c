@@ -284,7 +284,11 @@ static int locks_dump_task(struct file_table *t, const struct opts *o, pid_t pid
 	int *fds = NULL, nr = 0, ret = -1;
 	char *buf = malloc(FDINFO_MAX);
 
-	if (!buf || refuse_waiter(pid) < 0 || proc_list_fds(pid, &fds, &nr) < 0)
+	if (!buf) {
+		pr_err("pid %d: out of memory to read its locks", pid);
+		goto out;
+	}
+	if (refuse_waiter(pid) < 0 || proc_list_fds(pid, &fds, &nr) < 0)
 		goto out;
 	for (int i = 0; i < nr; i++)
 		if (dump_fd_locks(t, o, pid, ns_pid, fds[i], buf) < 0)

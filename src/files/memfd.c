@@ -100,8 +100,10 @@ static struct dump_inode *add_inode(struct memfd_dump_state *s, const char *path
 				    bool readable, const struct stat *st, const char *what)
 {
 	struct dump_inode *n = realloc(s->in, (s->nr + 1) * sizeof(*n));
-	if (!n)
+	if (!n) {
+		pr_err("%s: out of memory saving the memfd", what);
 		return NULL;
+	}
 	s->in = n;
 	struct dump_inode *d = &s->in[s->nr];
 	*d = (struct dump_inode){ .ino = st->st_ino, .id = s->nr + 1, .st = *st };
@@ -118,6 +120,7 @@ static struct dump_inode *add_inode(struct memfd_dump_state *s, const char *path
 	}
 	d->seals = seals;
 	if (!(d->name = memfd_name(path))) {
+		pr_err("%s: out of memory saving the memfd", what);
 		close(d->fd);
 		return NULL;
 	}
@@ -161,8 +164,10 @@ static int memfd_dump(struct file_table *t, const struct opts *o, const struct f
 	snprintf(what, sizeof(what), "pid %d: fd %d (%s)", f->pid, f->fd, f->path);
 	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
 	struct dump_inode *d = find_inode(t, f->path, src, fd_reads(f->fi.flags), &f->st, what);
-	if (!d || !(fe->memfd = file_entry_new(fe->id, f->fi.flags, f->fi.pos, d->id)))
+	if (!d)
 		return -1;
+	if (!(fe->memfd = file_entry_new(fe->id, f->fi.flags, f->fi.pos, d->id)))
+		return files_oom(f);
 	return 0;
 }
 
@@ -197,8 +202,10 @@ static int memfd_dump_path(struct file_table *t, const struct opts *o, const str
 		}
 	}
 	FileEntry *fe = files_new_entry(t, FD_TYPES__MEMFD);
-	if (!fe || !(fe->memfd = file_entry_new(fe->id, flags, 0, d->id))) {
-		pr_err("out of memory");
+	if (!fe)
+		return -1;
+	if (!(fe->memfd = file_entry_new(fe->id, flags, 0, d->id))) {
+		pr_err("%s: out of memory recording it", what);
 		return -1;
 	}
 	*id = fe->id;

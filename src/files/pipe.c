@@ -97,6 +97,7 @@ int pipe_data_save(struct pipe_data_set *s, const struct fd_facts *f, const char
 	struct pipe_data *n = realloc(s->d, (s->nr + 1) * sizeof(*n));
 	if (!n) {
 		free(d.buf);
+		pr_err("%s: out of memory saving the unread bytes", what);
 		return -1;
 	}
 	s->d = n;
@@ -111,7 +112,7 @@ static int pipe_dump(struct file_table *t, const struct opts *o, const struct fd
 	if (!p || !fown) {
 		free(p);
 		free(fown);
-		return -1;
+		return files_oom(f);
 	}
 	pipe_entry__init(p);
 	fown_entry__init(fown);

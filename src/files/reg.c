@@ -106,7 +106,7 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 	 * path may be gone), as CRIU records it. */
 	fe->reg = reg_entry_new(fe->id, external ? ext : path, f->fi.flags, f->fi.pos);
 	if (!fe->reg)
-		return -1;
+		return files_oom(f);
 	/* No mnt_id: as CRIU, which records it only when it dumps mount
 	 * namespaces, and otherwise looks the mount up and fails (ghosts). */
 	fe->reg->has_size = S_ISREG(f->st.st_mode);

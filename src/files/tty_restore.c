@@ -180,8 +180,10 @@ static struct made_pty *make_pty(struct rst_files *rf, uint32_t index)
 	const TtyInfoEntry *si = rst_info(rf, PTY_ID(index, false));
 	const TtyInfoEntry *mi = rst_info(rf, PTY_ID(index, true));
 	struct made_pty *n = realloc(s->ptys, (s->nr_ptys + 1) * sizeof(*n));
-	if (!n)
+	if (!n) {
+		pr_err("out of memory making pty %u", index);
 		return NULL;
+	}
 	s->ptys = n;
 	struct made_pty *p = &s->ptys[s->nr_ptys];
 	*p = (struct made_pty){ .index = index, .master = -1, .slave = -1, .info = si ? si : mi };

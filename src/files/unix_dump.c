@@ -212,7 +212,7 @@ static int dump_name_file(int sk, const struct usk_diag *d, UnixSkEntry *ue, con
 	}
 	FilePermsEntry *p = malloc(sizeof(*p));
 	if (!p)
-		return -1;
+		return files_oom(f);
 	file_perms_entry__init(p);
 	p->mode = st.st_mode;
 	p->uid = st.st_uid;
@@ -226,7 +226,7 @@ static int dump_name_file(int sk, const struct usk_diag *d, UnixSkEntry *ue, con
 		if ((size_t)n > nl + 1 && !strcmp(path + n - nl, name) && path[n - nl - 1] == '/') {
 			path[n - nl - 1] = 0;
 			if (!(ue->name_dir = strdup(path[0] ? path : "/")))
-				return -1;
+				return files_oom(f);
 		} else {
 			pr_warn("pid %d: fd %d: can't tell the directory of unix socket %s (file %s)", f->pid,
 				f->fd, name, path);
@@ -269,7 +269,7 @@ static int remember(struct unix_dump *u, const struct fd_facts *f, UnixSkEntry *
 {
 	struct usk_dumped *n = realloc(u->sk, (u->nr_sk + 1) * sizeof(*n));
 	if (!n)
-		return -1;
+		return files_oom(f);
 	u->sk = n;
 	u->sk[u->nr_sk++] = (struct usk_dumped){ f->pid, f->fd, ue, d };
 	return 0;
@@ -300,7 +300,7 @@ int unix_dump(struct file_table *t, const struct opts *o, const struct fd_facts 
 	}
 	UnixSkEntry *ue = new_usk();
 	if (!ue)
-		return -1;
+		return files_oom(f);
 	fe->usk = ue;
 	ue->id = fe->id;
 	ue->ino = d->ino;
@@ -312,7 +312,7 @@ int unix_dump(struct file_table *t, const struct opts *o, const struct fd_facts 
 	ue->has_shutdown = d->shutdown != 0;
 	ue->shutdown = d->shutdown & 3;
 	if (set_name(ue, d) < 0)
-		return -1;
+		return files_oom(f);
 	if (o->service_sk_ino && d->peer == o->service_sk_ino)
 		return dump_service_sk(ue, f);
 

@@ -57,8 +57,13 @@ static int external_name_dir(UnixSkEntry *ue, const struct usk_diag *d, pid_t pi
 	if (n > 0) {
 		dir[n] = 0;
 		snprintf(path, sizeof(path), "%s/%.*s", dir, d->namelen, d->name);
-		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == d->vfs_ino)
-			return (ue->name_dir = strdup(dir)) ? 0 : -1;
+		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == d->vfs_ino) {
+			if (!(ue->name_dir = strdup(dir))) {
+				pr_err("out of memory recording unix socket %u outside the tree", d->ino);
+				return -1;
+			}
+			return 0;
+		}
 	}
 	pr_warn("can't tell the directory of %.*s, the name of unix socket %u outside the tree: it is "
 		"taken relative to the restore's directory", d->namelen, d->name, d->ino);
@@ -73,15 +78,17 @@ static int add_external(struct file_table *t, struct unix_dump *u, uint32_t ino,
 			return 0;
 	uint32_t *ne = realloc(u->ext, (u->nr_ext + 1) * sizeof(*ne));
 	if (!ne)
-		return -1;
+		goto oom;
 	u->ext = ne;
 	u->ext[u->nr_ext++] = ino;
 
 	const struct usk_diag *d = diag_find(u, ino);
 	FileEntry *fe = files_new_entry(t, FD_TYPES__UNIXSK);
-	UnixSkEntry *ue = fe ? new_usk() : NULL;
-	if (!ue)
+	if (!fe)
 		return -1;
+	UnixSkEntry *ue = new_usk();
+	if (!ue)
+		goto oom;
 	fe->usk = ue;
 	ue->id = fe->id;
 	ue->ino = ino;
@@ -89,8 +96,11 @@ static int add_external(struct file_table *t, struct unix_dump *u, uint32_t ino,
 	ue->state = d ? d->state : ST_LISTEN;
 	ue->uflags = USK_EXTERN;
 	if (set_name(ue, d) < 0)
-		return -1;
+		goto oom;
 	return d ? external_name_dir(ue, d, pid) : 0;
+oom:
+	pr_err("out of memory recording unix socket %u outside the tree", ino);
+	return -1;
 }
 
 static void refuse_external(const struct usk_dumped *s, const struct usk_diag *pd, uint32_t peer)
@@ -251,8 +261,10 @@ static int order_entries(struct file_table *t, struct unix_dump *u)
 	FileEntry **fe = calloc(u->nr_sk + 1, sizeof(*fe));
 	int ret = -1;
 
-	if (!waits_for || !order || !slot || !fe)
+	if (!waits_for || !order || !slot || !fe) {
+		pr_err("out of memory ordering the %d unix sockets", u->nr_sk);
 		goto out;
+	}
 	for (int i = 0; i < u->nr_sk; i++) {
 		int p = u->sk[i].ue->peer ? dump_index(u, u->sk[i].ue->peer) : -1;
 		waits_for[i] = p > i ? p : -1;

@@ -66,7 +66,7 @@ int peek_queue(struct unix_dump *u, int sk, uint32_t id, const struct usk_diag *
 	size_t mlen = 0, total = 0;
 
 	if (!chunk)
-		return -1;
+		return files_oom(f);
 	if (getsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &orig, &l) < 0 ||
 	    setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0) {
 		pr_perror("pid %d: fd %d: can't peek at the unix socket's queue", f->pid, f->fd);
@@ -91,7 +91,7 @@ int peek_queue(struct unix_dump *u, int sk, uint32_t id, const struct usk_diag *
 			break;	/* the end */
 		if (n == 0 && !mlen) {	/* an empty datagram */
 			if (add_packet(u, id, chunk, 0) < 0)
-				goto out;
+				goto oom;
 			continue;
 		}
 		total += n;
@@ -102,17 +102,20 @@ int peek_queue(struct unix_dump *u, int sk, uint32_t id, const struct usk_diag *
 		}
 		uint8_t *nm = realloc(msg, mlen + n);
 		if (!nm)
-			goto out;
+			goto oom;
 		msg = nm;
 		memcpy(msg + mlen, chunk, n);
 		mlen += n;
 		if (type != SOCK_STREAM && (mh.msg_flags & MSG_TRUNC))
 			continue;	/* the rest of this datagram comes next */
 		if (add_packet(u, id, msg, mlen) < 0)
-			goto out;
+			goto oom;
 		mlen = 0;
 	}
 	ret = 0;
+	goto out;
+oom:
+	files_oom(f);
 out:
 	if (setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &orig, sizeof(orig)) < 0) {
 		pr_perror("pid %d: fd %d: can't put back the unix socket's peek offset", f->pid, f->fd);
@@ -165,6 +168,8 @@ int unix_load_images(struct rst_files *rf, int dirfd)
 		if (!nq || !(p.buf = malloc(p.len ? p.len : 1))) {
 			if (nq)
 				r->q = nq;
+			pr_err("image sk-queues.img: out of memory loading %u bytes for socket file %u",
+			       p.len, p.id_for);
 			ret = -1;
 			break;
 		}

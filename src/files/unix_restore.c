@@ -50,6 +50,7 @@ static int made_add(struct rst_files *rf, uint32_t ino, int fd)
 	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
 	struct usk_made *n = realloc(r->m, (r->nr_m + 1) * sizeof(*n));
 	if (!n) {
+		pr_err("out of memory keeping unix socket %u", ino);
 		close(fd);
 		return -1;
 	}

@@ -160,14 +160,15 @@ int files_take_fd(pid_t pid, int fd, const char *what)
 	return ours;
 }
 
-static const char *describe_mode(mode_t m)
+const char *files_mode_name(mode_t m)
 {
+	if (S_ISREG(m)) return "regular file";
+	if (S_ISDIR(m)) return "directory";
 	if (S_ISSOCK(m)) return "socket";
-	if (S_ISFIFO(m)) return "pipe/fifo";
+	if (S_ISFIFO(m)) return "FIFO";
 	if (S_ISCHR(m)) return "character device";
 	if (S_ISBLK(m)) return "block device";
-	if (S_ISDIR(m)) return "directory";
-	if (S_ISREG(m)) return "regular file";
+	if (S_ISLNK(m)) return "symlink";
 	return "special file";
 }
 
@@ -195,10 +196,10 @@ static void describe_unsupported(const struct fd_facts *f, char *buf, size_t len
 	} else if (!strncmp(f->path, "anon_inode:", 11)) {
 		snprintf(buf, len, "a %s", f->path + 11);
 	} else if (S_ISCHR(f->st.st_mode) || S_ISBLK(f->st.st_mode)) {
-		snprintf(buf, len, "a %s (%u:%u)", describe_mode(f->st.st_mode), major(f->st.st_rdev),
+		snprintf(buf, len, "a %s (%u:%u)", files_mode_name(f->st.st_mode), major(f->st.st_rdev),
 			 minor(f->st.st_rdev));
 	} else {
-		snprintf(buf, len, "a %s", describe_mode(f->st.st_mode));
+		snprintf(buf, len, "a %s", files_mode_name(f->st.st_mode));
 	}
 }
 

@@ -96,6 +96,9 @@ struct fd_kind {
 void *files_dump_state(const struct file_table *t, const struct fd_kind *k);
 void *files_rst_state(const struct rst_files *rf, const struct fd_kind *k);
 
+/* What a file of mode m is, for messages: "regular file", "FIFO", ... */
+const char *files_mode_name(mode_t m);
+
 /* Out of memory while recording fd f: reported with f named; -1. */
 int files_oom(const struct fd_facts *f);
 

@@ -200,16 +200,6 @@ static int reg_dump_path(struct file_table *t, const struct opts *o, const struc
 	return reg_file_add(t, p->path, p->flags, 0, id);
 }
 
-static const char *type_name(mode_t m)
-{
-	if (S_ISREG(m)) return "a regular file";
-	if (S_ISDIR(m)) return "a directory";
-	if (S_ISCHR(m)) return "a character device";
-	if (S_ISFIFO(m)) return "a FIFO";
-	if (S_ISLNK(m)) return "a symlink";
-	return "a special file";
-}
-
 /* The file at the path must still be the kind of file that was open, and
  * long enough for the saved position. */
 static int check_reopened(int fd, const RegFileEntry *r, const char *who)
@@ -220,8 +210,8 @@ static int check_reopened(int fd, const RegFileEntry *r, const char *who)
 		return -1;
 	}
 	if (r->has_mode && (st.st_mode & S_IFMT) != (r->mode & S_IFMT)) {
-		pr_err("%s: %s was %s at dump and is now %s", who, r->name, type_name(r->mode),
-		       type_name(st.st_mode));
+		pr_err("%s: %s was a %s at dump and is now a %s", who, r->name, files_mode_name(r->mode),
+		       files_mode_name(st.st_mode));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode))

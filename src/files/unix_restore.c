@@ -113,12 +113,6 @@ static void leave_name_dir(int back)
 	close(back);
 }
 
-static const char *type_str(mode_t m)
-{
-	return S_ISREG(m) ? "regular file" : S_ISDIR(m) ? "directory" : S_ISFIFO(m) ? "fifo" :
-	       S_ISLNK(m) ? "symlink" : "special file";
-}
-
 /* Binds fd to ue's name; a stale socket file at the path goes, anything
  * else there is an error. The file gets back its mode and owner. */
 static int bind_name(int fd, const UnixSkEntry *ue)
@@ -141,7 +135,7 @@ static int bind_name(int fd, const UnixSkEntry *ue)
 	if (is_path(ue) && deleted(ue) && lstat(path, &st) == 0) {
 		/* whatever is there now is not ours */
 		pr_warn("unix socket %u was bound to %s, since deleted and taken again by a %s: it is "
-			"restored without a name", ue->ino, path, type_str(st.st_mode));
+			"restored without a name", ue->ino, path, files_mode_name(st.st_mode));
 		ret = 0;
 		goto out;
 	}
@@ -149,7 +143,7 @@ static int bind_name(int fd, const UnixSkEntry *ue)
 		if (!S_ISSOCK(st.st_mode)) {
 			pr_err("can't bind unix socket %u to %s%s%s: a %s is in the way (remove it?)", ue->ino,
 			       path[0] != '/' && ue->name_dir ? ue->name_dir : "",
-			       path[0] != '/' && ue->name_dir ? "/" : "", path, type_str(st.st_mode));
+			       path[0] != '/' && ue->name_dir ? "/" : "", path, files_mode_name(st.st_mode));
 			goto out;
 		}
 		if (unlink(path) < 0) {

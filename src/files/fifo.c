@@ -4,7 +4,8 @@
  * pipes-data.img and the same code (pipe.c's pipe_data_*). On
  * restore the FIFO is first opened read-write, which never blocks and
  * keeps it alive while the bytes go back in and the ends open; that
- * "keeper" fd goes away with the other foreign fds of the process. */
+ * "keeper" fd is kept above the pool (files_keep_fd) and closed with
+ * stasis's other fds in each process before it runs. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,7 +118,7 @@ static int fifo_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	const FileEntry *path_fe = e && e->has_regf_id ? files_find(rf, e->regf_id) : NULL;
 	struct fifo_rst_state *s = files_rst_state(rf, &fd_kind_fifo);
 	int keeper = -1;
-	char self[64];
+	char what[PATH_MAX + 16];
 
 	if (!path_fe || !path_fe->reg || !path_fe->reg->name) {
 		pr_err("image files.img: FIFO entry %u has no path", fe->id);
@@ -131,12 +132,11 @@ static int fifo_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	if (keeper < 0 && (keeper = open_keeper(rf, e->pipe_id, r->name, rf->who)) < 0)
 		return -1;
 	/* With the keeper open, neither end blocks or fails to open. */
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", keeper);
-	int fd = open(self, (r->flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0 || fcntl(fd, F_SETFL, r->flags & (O_NONBLOCK | O_APPEND | O_ASYNC | O_DIRECT)) < 0) {
-		pr_perror("%s: can't open an end of FIFO %s", rf->who, r->name);
-		if (fd >= 0)
-			close(fd);
+	snprintf(what, sizeof(what), "FIFO %s", r->name);
+	int fd = files_reopen_kept(rf, keeper, r->flags | O_NONBLOCK, 0, what);
+	if (fd >= 0 && fcntl(fd, F_SETFL, r->flags & (O_NONBLOCK | O_APPEND | O_ASYNC | O_DIRECT)) < 0) {
+		pr_perror("%s: can't set the flags of an end of FIFO %s", rf->who, r->name);
+		close(fd);
 		return -1;
 	}
 	return fd;

@@ -425,6 +425,7 @@ int files_make_path(struct rst_files *rf, uint32_t id)
 	const struct fd_kind *kind = fe ? kind_of(fe->type) : NULL;
 	if (!kind || !kind->make_path)
 		return 0;	/* reported where it is opened */
+	snprintf(rf->who, sizeof(rf->who), "mapping of file %u", id);
 	return kind->make_path(rf, fe);
 }
 
@@ -466,6 +467,24 @@ int files_after_service_close(struct rst_ctx *rc)
 		if (fd_kinds[k]->after_service_close && fd_kinds[k]->after_service_close(rc) < 0)
 			return -1;
 	return 0;
+}
+
+int files_reopen_kept(const struct rst_files *rf, int kept, uint32_t flags, uint64_t pos, const char *what)
+{
+	char self[64];
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", kept);
+	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
+	if (fd < 0) {
+		pr_perror("%s: can't reopen %s", rf->who, what);
+		return -1;
+	}
+	if (pos && lseek(fd, pos, SEEK_SET) != (off_t)pos) {
+		pr_perror("%s: can't seek %s to %llu", rf->who, what, (unsigned long long)pos);
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 bool files_task_has_fd(const struct rst_files *rf, int fd)

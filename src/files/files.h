@@ -32,7 +32,8 @@ struct rst_files {
 	const struct opts *o;
 	FileEntry **e;
 	int nr;
-	char who[64];		/* "fd N of pid P" being opened, for messages */
+	char who[64];		/* whose file is being opened ("fd N of pid P",
+				 * "mapping A of pid P"), for messages */
 	int keep_base;		/* fds from here up are clear of the pool and
 				 * service fds: for the fds kinds keep open */
 	/* during files_after_install: the fds of the process (its fdinfo) */

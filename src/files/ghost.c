@@ -478,7 +478,7 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 {
 	struct ghost_rst *s = files_rst_state(rf, &fd_kind_ghost);
 	struct rst_ghost *g = NULL;
-	char self[64];
+	char what[PATH_MAX + 32];
 
 	for (int i = 0; i < s->nr_remaps && !g; i++) {
 		if (s->remaps[i]->orig_id != r->id)
@@ -494,18 +494,8 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 	 * mapped ghost of the tree first, so that is the usual case. */
 	if (g->keeper < 0 && recreate(rf, g, r->name, rf->who) < 0)
 		return -1;
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", g->keeper);
-	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
-	if (fd < 0) {
-		pr_perror("%s: can't reopen recreated deleted file %s", rf->who, r->name);
-		return -1;
-	}
-	if (r->pos && lseek(fd, r->pos, SEEK_SET) != (off_t)r->pos) {
-		pr_perror("%s: can't seek deleted file %s to %llu", rf->who, r->name, (unsigned long long)r->pos);
-		close(fd);
-		return -1;
-	}
-	return fd;
+	snprintf(what, sizeof(what), "recreated deleted file %s", r->name);
+	return files_reopen_kept(rf, g->keeper, flags, r->pos, what);
 }
 
 const struct fd_kind fd_kind_ghost = {

@@ -8,8 +8,8 @@
 
 #include "files/kind.h"
 
-/* Saves the deleted file open at src (a /proc/PID/fd/N link) for the
- * reg_file_entry file_id, once per inode. readable: the task's fd or
+/* Saves the deleted file open at src (a /proc link: fd/N, map_files/A-B,
+ * exe) for the reg_file_entry file_id, once per inode. readable: the task's fd or
  * mapping reads the file (fs_open_task_file). what names it in errors. */
 int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool readable,
 	       const struct stat *st, uint32_t file_id, const char *what);

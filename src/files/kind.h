@@ -111,6 +111,11 @@ uint32_t files_id_of_fd(const struct file_table *t, pid_t pid, int fd);
  * to inspect it; -1 (reported, what naming it) if it can't be taken. */
 int files_take_fd(pid_t pid, int fd, const char *what);
 
+/* A new open file description, with flags (O_CREAT & co. left out) and
+ * at pos, of the file a kind made once and keeps open on kept (a ghost, a
+ * memfd), reopened through /proc/self/fd. what names the file in errors,
+ * rf->who its user. The new fd or -1 (reported). */
+int files_reopen_kept(const struct rst_files *rf, int kept, uint32_t flags, uint64_t pos, const char *what);
 /* During after_install: is fd one of the process's own (in its image)?
  * Other fds may still be open then (not closed yet). */
 bool files_task_has_fd(const struct rst_files *rf, int fd);

@@ -2,9 +2,10 @@
  * (flags, position) pointing to a memfd_inode_entry (memfd.img: name, size,
  * mode, seals), once per inode. As CRIU does, the bytes are stored like
  * shared memory: pagemap-shmem-SHMID.img (offsets in the file as vaddr,
- * all-zero pages left out) and its pages-N.img. On restore the first fd
- * of an inode makes the memfd (bytes, then seals); the others reopen it
- * through /proc, so it stays one file shared by all. */
+ * all-zero pages left out) and its pages-N.img. On restore the first to
+ * open an inode (the root, filling the pool) makes the memfd (bytes, then
+ * seals); every open, that one too, reopens it through /proc, so it stays
+ * one file shared by all. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -464,7 +465,7 @@ static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
 {
 	struct memfd_rst_state *s = files_rst_state(rf, &fd_kind_memfd);
 	const MemfdFileEntry *m = fe->memfd;
-	char self[64];
+	char what[PATH_MAX + 16];
 	int i;
 
 	if (!m) {
@@ -482,18 +483,8 @@ static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
 	 * or an ancestor, and its fd is open in this process. */
 	if (s->made[i] < 0 && (s->made[i] = make_memfd(rf, s, i)) < 0)
 		return -1;
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", s->made[i]);
-	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
-	if (fd < 0) {
-		pr_perror("%s: can't reopen memfd %s", rf->who, s->in[i]->name);
-		return -1;
-	}
-	if (m->pos && lseek(fd, m->pos, SEEK_SET) != (off_t)m->pos) {
-		pr_perror("can't seek memfd %s to %llu", s->in[i]->name, (unsigned long long)m->pos);
-		close(fd);
-		return -1;
-	}
-	return fd;
+	snprintf(what, sizeof(what), "memfd %s", s->in[i]->name);
+	return files_reopen_kept(rf, s->made[i], flags, m->pos, what);
 }
 
 static int memfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)

@@ -199,7 +199,6 @@ static void load(bool unprivileged)
 	struct rst_tree tr = { .o = &o, .dirfd = work_fd, .sync = { -1, -1 } };
 
 	tr.files.o = &o;
-	tr.files.shell_tty_fd = -1;
 	/* then the plan of the process group helpers, as in a new pid
 	 * namespace: the only way it looks at nothing but the images */
 	if (rst_load_images(&tr) == 0) {

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "dump/dump.h"
-#include "files/locks.h"
 #include "image/img.h"
 #include "image/magic.h"
 #include "image/vma.h"
@@ -107,7 +106,8 @@ static int dump_fs(struct dump_ctx *dc)
 			return -1;
 		}
 		path[n] = 0;
-		if (reg_file_add(dc->files, path, O_RDONLY | O_DIRECTORY, 0, ids[i]) < 0)
+		struct path_facts p = { dc->pid, path, link, O_RDONLY | O_DIRECTORY, false };
+		if (files_dump_path(dc->files, dc->o, &p, ids[i]) < 0)
 			return -1;
 	}
 	fs.has_umask = 1;
@@ -193,8 +193,7 @@ static int dump_one(struct dump_ctx *dc)
 		return -1;
 	if (dc->o->pre_dump)
 		return 0;	/* memory only */
-	if (files_dump_fds(dc->files, dc->o, dc->pid, dc->dirfd, dc->id, dc->track_task_fd) < 0 ||
-	    locks_dump_task(dc->files, dc->o, dc->pid, dc->ns_pid) < 0)
+	if (files_dump_fds(dc->files, dc->o, dc->pid, dc->ns_pid, dc->dirfd, dc->id, dc->track_task_fd) < 0)
 		return -1;
 	return dump_fs(dc) < 0 ? -1 : dump_ids(dc);
 }
@@ -287,8 +286,8 @@ static int write_tree_images(struct dump_tree *tr)
 		return -1;
 	if (tr->o->pre_dump)
 		return 0;
-	return files_write(&tr->files, tr->dirfd) < 0 || locks_write(&tr->files, tr->dirfd) < 0 ||
-	       seccomp_dump_write(tr) < 0 || write_inventory(tr) < 0 ? -1 : 0;
+	return files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(tr) < 0 ||
+	       write_inventory(tr) < 0 ? -1 : 0;
 }
 
 int stasis_dump(const struct opts *o)
@@ -312,8 +311,8 @@ int stasis_dump(const struct opts *o)
 	/* A failing pre-dump script stops the dump before the tree is touched.
 	 * Seccomp is looked at before anything is injected into any task:
 	 * suspended for our calls, or the dump refused right there. */
-	if (open_parent(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0 || tree_seize(&tr, o->pid) < 0 ||
-	    seccomp_dump_collect(&tr) < 0)
+	if (files_dump_begin(&tr.files) < 0 || open_parent(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0 ||
+	    tree_seize(&tr, o->pid) < 0 || seccomp_dump_collect(&tr) < 0)
 		goto out;
 	if (check_seized(&tr) < 0)
 		goto out;
@@ -360,7 +359,6 @@ out:
 	}
 	free(tr.t);
 	dump_free_copy_bufs(&tr.bufs);
-	locks_free(&tr.files);
 	files_free(&tr.files);
 	if (tr.parentfd >= 0)
 		close(tr.parentfd);

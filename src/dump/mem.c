@@ -483,18 +483,16 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 		       (unsigned long)v->start);
 		return -1;
 	}
-	bool memfd = !strncmp(v->path, "/memfd:", 7);
-	int deleted = memfd ? 0 : check_mapped_file(dc, v);
-	if (deleted < 0)
+	if (check_mapped_file(dc, v) < 0)
 		return -1;
 	uint32_t id, oflags = (v->shared && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
 	char src[96];
 	snprintf(src, sizeof(src), "/proc/%d/map_files/%lx-%lx", dc->pid, (unsigned long)v->start,
 		 (unsigned long)v->end);
-	if (memfd ? memfd_map_add(dc->files, v->path, src, oflags, &id) < 0 :
-	    deleted ? reg_ghost_add(dc->files, dc->o, v->path, src, oflags, &id) < 0 :
-		      reg_file_add(dc->files, v->path, oflags, 0, &id) < 0)
+	struct path_facts p = { dc->pid, v->path, src, oflags, true };
+	if (files_dump_path(dc->files, dc->o, &p, &id) < 0)
 		return -1;
+	bool memfd = files_type(dc->files, id) == FD_TYPES__MEMFD;
 	e->status = VMA_AREA_REGULAR | (v->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE) |
 		    (memfd ? VMA_AREA_MEMFD : 0);
 	e->shmid = id;
@@ -561,8 +559,8 @@ static int fill_mm_fields(struct dump_ctx *dc, MmEntry *mm)
 		return -1;
 	}
 	exe[n] = 0;
-	if (strstr(exe, " (deleted)") ? reg_ghost_add(dc->files, dc->o, exe, link, O_RDONLY, &mm->exe_file_id) < 0 :
-					reg_file_add(dc->files, exe, O_RDONLY, 0, &mm->exe_file_id) < 0)
+	struct path_facts p = { dc->pid, exe, link, O_RDONLY, false };
+	if (files_dump_path(dc->files, dc->o, &p, &mm->exe_file_id) < 0)
 		return -1;
 	return read_auxv(dc, mm);
 }

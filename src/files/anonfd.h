@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "files/files.h"
+#include "files/kind.h"
 
 /* Is the fd's link "anon_inode:NAME" (NAME as "[eventfd]", "inotify")? */
 bool anon_link_is(const struct fd_facts *f, const char *name);

@@ -233,13 +233,18 @@ static int epoll_dump(struct file_table *t, const struct opts *o, const struct f
 
 	if (!buf || !e) {
 		free(e);
+		files_oom(f);
 		goto out;
 	}
 	eventpoll_file_entry__init(e);
 	fe->epfd = e;
 	e->id = fe->id;
 	e->flags = f->fi.flags & ~O_CLOEXEC;
-	if (!(e->fown = anon_fown_new()) || anon_fdinfo_read(f->pid, f->fd, buf, FDINFO_MAX) < 0)
+	if (!(e->fown = anon_fown_new())) {
+		files_oom(f);
+		goto out;
+	}
+	if (anon_fdinfo_read(f->pid, f->fd, buf, FDINFO_MAX) < 0)
 		goto out;
 	ret = epoll_dump_targets(f, o->pid, buf, e);
 out:

@@ -159,11 +159,9 @@ static int probe_io(int fd, uint64_t count, bool *sem)
 
 static int probe_semaphore(const struct fd_facts *f, uint64_t count, bool *sem)
 {
-	int fd = proc_take_fd(f->pid, f->fd);
-	if (fd < 0) {
-		pr_perror("pid %d: fd %d (eventfd): can't take it to find its mode", f->pid, f->fd);
+	int fd = files_take_fd(f->pid, f->fd, f->path);
+	if (fd < 0)
 		return -1;
-	}
 	/* the open file is the task's: its O_NONBLOCK goes back as it was */
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
@@ -256,11 +254,11 @@ static int eventfd_dump(struct file_table *t, const struct opts *o, const struct
 
 	EventfdFileEntry *e = calloc(1, sizeof(*e));
 	if (!e)
-		return -1;
+		return files_oom(f);
 	eventfd_file_entry__init(e);
 	fe->efd = e;
 	if (!(e->fown = anon_fown_new()))
-		return -1;
+		return files_oom(f);
 	e->id = fe->id;
 	e->counter = count;
 	e->flags = (f->fi.flags & ~O_CLOEXEC) | (sem ? EFD_SEMAPHORE : 0);

@@ -4,19 +4,19 @@
  * pipes-data.img and the same code (pipe.c's pipe_data_*). On
  * restore the FIFO is first opened read-write, which never blocks and
  * keeps it alive while the bytes go back in and the ends open; that
- * "keeper" fd goes away with the other foreign fds of the process. */
+ * "keeper" fd is kept above the pool (files_keep_fd) and closed with
+ * stasis's other fds in each process before it runs. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "files/files.h"
+#include "files/pipe.h"
+#include "files/reg.h"
 #include "util/log.h"
 
-struct fifo_dump_state {
-	struct pipe_data_set data;
-};
+extern const struct fd_kind fd_kind_fifo;
 
 struct fifo_rst_state {
 	struct pipe_data_set data;
@@ -39,60 +39,49 @@ static int fifo_dump(struct file_table *t, const struct opts *o, const struct fd
 		pr_err("%s has no path to reopen it by (deleted?); stasis can't dump it", what);
 		return -1;
 	}
-	if (!t->fifo && !(t->fifo = calloc(1, sizeof(*t->fifo))))
-		return -1;
 	if (reg_file_add(t, f->path, f->fi.flags & ~O_CLOEXEC, 0, &regf_id) < 0)
 		return -1;
 	FifoEntry *e = calloc(1, sizeof(*e));
 	if (!e)
-		return -1;
+		return files_oom(f);
 	fifo_entry__init(e);
 	e->id = fe->id;
 	e->pipe_id = f->st.st_ino;
 	e->has_regf_id = 1;
 	e->regf_id = regf_id;
 	fe->fifo = e;
-	return pipe_data_save(&t->fifo->data, f, what);
+	return pipe_data_save(files_dump_state(t, &fd_kind_fifo), f, what);
 }
 
 static int fifo_write_data(struct file_table *t, int dirfd)
 {
-	return t->fifo ? pipe_data_write(&t->fifo->data, dirfd, IMG_FIFO_DATA) : 0;
+	return pipe_data_write(files_dump_state(t, &fd_kind_fifo), dirfd, IMG_FIFO_DATA);
 }
 
 static void fifo_free_data(struct file_table *t)
 {
-	if (!t->fifo)
-		return;
-	pipe_data_free(&t->fifo->data);
-	free(t->fifo);
-	t->fifo = NULL;
+	pipe_data_free(files_dump_state(t, &fd_kind_fifo));
 }
 
 /* ---- restore ---- */
 
 static int fifo_load_data(struct rst_files *rf, int dirfd)
 {
-	if (!(rf->fifo = calloc(1, sizeof(*rf->fifo))))
-		return -1;
-	return pipe_data_load(&rf->fifo->data, dirfd, IMG_FIFO_DATA);
+	struct fifo_rst_state *s = files_rst_state(rf, &fd_kind_fifo);
+	return pipe_data_load(&s->data, dirfd, IMG_FIFO_DATA);
 }
 
 static void fifo_unload_data(struct rst_files *rf)
 {
-	struct fifo_rst_state *s = rf->fifo;
-	if (!s)
-		return;
+	struct fifo_rst_state *s = files_rst_state(rf, &fd_kind_fifo);
 	pipe_data_free(&s->data);
 	free(s->made);
-	free(s);
-	rf->fifo = NULL;
 }
 
 /* Opens the FIFO at path read-write (the keeper) and puts its bytes back. */
 static int open_keeper(struct rst_files *rf, uint32_t pipe_id, const char *path, const char *who)
 {
-	struct fifo_rst_state *s = rf->fifo;
+	struct fifo_rst_state *s = files_rst_state(rf, &fd_kind_fifo);
 	struct stat st;
 	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
@@ -108,8 +97,10 @@ static int open_keeper(struct rst_files *rf, uint32_t pipe_id, const char *path,
 	if (pipe_data_put_back(fd, pipe_data_find(&s->data, pipe_id), what) < 0)
 		goto err;
 	struct made_fifo *m = realloc(s->made, (s->nr_made + 1) * sizeof(*m));
-	if (!m)
+	if (!m) {
+		pr_err("%s: out of memory opening FIFO %s", who, path);
 		goto err;
+	}
 	s->made = m;
 	if ((fd = files_keep_fd(rf, fd, path)) < 0)
 		return -1;
@@ -124,9 +115,9 @@ static int fifo_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 {
 	const FifoEntry *e = fe->fifo;
 	const FileEntry *path_fe = e && e->has_regf_id ? files_find(rf, e->regf_id) : NULL;
-	struct fifo_rst_state *s = rf->fifo;
+	struct fifo_rst_state *s = files_rst_state(rf, &fd_kind_fifo);
 	int keeper = -1;
-	char self[64];
+	char what[PATH_MAX + 16];
 
 	if (!path_fe || !path_fe->reg || !path_fe->reg->name) {
 		pr_err("image files.img: FIFO entry %u has no path", fe->id);
@@ -140,18 +131,17 @@ static int fifo_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	if (keeper < 0 && (keeper = open_keeper(rf, e->pipe_id, r->name, rf->who)) < 0)
 		return -1;
 	/* With the keeper open, neither end blocks or fails to open. */
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", keeper);
-	int fd = open(self, (r->flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0 || fcntl(fd, F_SETFL, r->flags & (O_NONBLOCK | O_APPEND | O_ASYNC | O_DIRECT)) < 0) {
-		pr_perror("%s: can't open an end of FIFO %s", rf->who, r->name);
-		if (fd >= 0)
-			close(fd);
+	snprintf(what, sizeof(what), "FIFO %s", r->name);
+	int fd = files_reopen_kept(rf, keeper, r->flags | O_NONBLOCK, 0, what);
+	if (fd >= 0 && fcntl(fd, F_SETFL, r->flags & (O_NONBLOCK | O_APPEND | O_ASYNC | O_DIRECT)) < 0) {
+		pr_perror("%s: can't set the flags of an end of FIFO %s", rf->who, r->name);
+		close(fd);
 		return -1;
 	}
 	return fd;
 }
 
-static bool fifo_inherit_name(const FileEntry *fe, char *buf, size_t len)
+static bool fifo_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)
 {
 	if (!fe->fifo)
 		return false;
@@ -161,6 +151,7 @@ static bool fifo_inherit_name(const FileEntry *fe, char *buf, size_t len)
 
 const struct fd_kind fd_kind_fifo = {
 	.name = "fifo", .type = FD_TYPES__FIFO,
+	.dump_state = sizeof(struct pipe_data_set), .rst_state = sizeof(struct fifo_rst_state),
 	.owns = fifo_owns, .dump = fifo_dump, .open = fifo_open,
 	.write_images = fifo_write_data, .free_images = fifo_free_data,
 	.load_images = fifo_load_data, .unload_images = fifo_unload_data,

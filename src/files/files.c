@@ -1,4 +1,5 @@
-/* The file table (files.img) and the per-task fd loop shared by all kinds. */
+/* The file table (files.img), the per-task fd loop shared by all kinds,
+ * and the table of kinds through which dump and restore reach them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,14 +11,62 @@
 #include <unistd.h>
 #include <linux/kcmp.h>
 
-#include "files/files.h"
+#include "files/kind.h"
 #include "image/img.h"
 #include "util/log.h"
 
-static const struct fd_kind *const fd_kinds[] = { &fd_kind_reg, &fd_kind_tty, &fd_kind_pipe,
-	&fd_kind_eventfd, &fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_epoll,
-	&fd_kind_fifo, &fd_kind_memfd, &fd_kind_unix };
+/* The kinds, one row each. owns and owns_path are asked in this order:
+ * memfds before regular files (a memfd is a regular file too). */
+extern const struct fd_kind fd_kind_memfd, fd_kind_reg, fd_kind_ghost, fd_kind_tty, fd_kind_pipe,
+	fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_epoll, fd_kind_fifo,
+	fd_kind_unix, fd_kind_locks;
+static const struct fd_kind *const fd_kinds[] = {
+	&fd_kind_memfd, &fd_kind_reg, &fd_kind_ghost, &fd_kind_tty, &fd_kind_pipe, &fd_kind_eventfd,
+	&fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_epoll, &fd_kind_fifo,
+	&fd_kind_unix, &fd_kind_locks,
+};
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
+_Static_assert(NR_KINDS <= FILES_MAX_KINDS, "FILES_MAX_KINDS is too small for the table of kinds");
+
+/* An fd already dumped, to find fds sharing its open file description. */
+struct fd_seen {
+	pid_t pid;
+	int fd;
+	uint32_t id;
+	dev_t dev;
+	ino_t ino;
+};
+
+static int kind_slot(const struct fd_kind *k)
+{
+	for (size_t i = 0; i < NR_KINDS; i++)
+		if (fd_kinds[i] == k)
+			return i;
+	return -1;	/* not reached: every kind is a row */
+}
+
+void *files_dump_state(const struct file_table *t, const struct fd_kind *k)
+{
+	return t->kind[kind_slot(k)];
+}
+
+void *files_rst_state(const struct rst_files *rf, const struct fd_kind *k)
+{
+	return rf->kind[kind_slot(k)];
+}
+
+/* Each kind's zeroed state of size (dump_state or rst_state) in slots. */
+static int make_states(void **slots, bool rst)
+{
+	for (size_t k = 0; k < NR_KINDS; k++) {
+		size_t size = rst ? fd_kinds[k]->rst_state : fd_kinds[k]->dump_state;
+		if (size && !slots[k] && !(slots[k] = calloc(1, size))) {
+			pr_err("out of memory for the state of the %s files", fd_kinds[k]->name);
+			return -1;
+		}
+	}
+	return 0;
+}
 
 FileEntry *files_new_entry(struct file_table *t, FdTypes type)
 {
@@ -25,18 +74,26 @@ FileEntry *files_new_entry(struct file_table *t, FdTypes type)
 		int cap = t->cap ? t->cap * 2 : 32;
 		FileEntry **n = realloc(t->e, cap * sizeof(*n));
 		if (!n)
-			return NULL;
+			goto oom;
 		t->e = n;
 		t->cap = cap;
 	}
 	FileEntry *fe = calloc(1, sizeof(*fe));
 	if (!fe)
-		return NULL;
+		goto oom;
 	file_entry__init(fe);
 	fe->type = type;
 	fe->id = ++t->next_id;
 	t->e[t->nr++] = fe;
 	return fe;
+oom:
+	pr_err("out of memory for entry %d of files.img", t->nr + 1);
+	return NULL;
+}
+
+int files_dump_begin(struct file_table *t)
+{
+	return make_states(t->kind, false);
 }
 
 int files_write(struct file_table *t, int dirfd)
@@ -61,9 +118,11 @@ void files_free(struct file_table *t)
 {
 	for (int i = 0; i < t->nr; i++)
 		protobuf_c_message_free_unpacked(&t->e[i]->base, NULL);
-	for (size_t k = 0; k < NR_KINDS; k++)
-		if (fd_kinds[k]->free_images)
+	for (size_t k = 0; k < NR_KINDS; k++) {
+		if (fd_kinds[k]->free_images && (t->kind[k] || !fd_kinds[k]->dump_state))
 			fd_kinds[k]->free_images(t);
+		free(t->kind[k]);
+	}
 	free(t->seen);
 	free(t->e);
 	memset(t, 0, sizeof(*t));
@@ -86,20 +145,35 @@ static int fd_facts_read(pid_t pid, int fd, struct fd_facts *f)
 	return proc_parse_fdinfo(pid, fd, &f->fi);
 }
 
-static const char *describe_mode(mode_t m)
+int files_oom(const struct fd_facts *f)
 {
+	pr_err("pid %d: fd %d (%s): out of memory recording it", f->pid, f->fd, f->path);
+	return -1;
+}
+
+int files_take_fd(pid_t pid, int fd, const char *what)
+{
+	int ours = proc_take_fd(pid, fd);
+	if (ours < 0)
+		pr_perror("pid %d: can't take fd %d (%s) to inspect it", pid, fd, what);
+	return ours;
+}
+
+const char *files_mode_name(mode_t m)
+{
+	if (S_ISREG(m)) return "regular file";
+	if (S_ISDIR(m)) return "directory";
 	if (S_ISSOCK(m)) return "socket";
-	if (S_ISFIFO(m)) return "pipe/fifo";
+	if (S_ISFIFO(m)) return "FIFO";
 	if (S_ISCHR(m)) return "character device";
 	if (S_ISBLK(m)) return "block device";
-	if (S_ISDIR(m)) return "directory";
-	if (S_ISREG(m)) return "regular file";
+	if (S_ISLNK(m)) return "symlink";
 	return "special file";
 }
 
 /* Says which kind of thing an fd of no known kind is: the socket family
- * and type (asked of a copy of the fd), the anon inode's name, the
- * device numbers. */
+ * and type (asked of a copy of the fd, if one can be taken), the anon
+ * inode's name, the device numbers. */
 static void describe_unsupported(const struct fd_facts *f, char *buf, size_t len)
 {
 	static const char *const families[] = { [AF_INET] = "an IPv4", [AF_INET6] = "an IPv6",
@@ -121,14 +195,14 @@ static void describe_unsupported(const struct fd_facts *f, char *buf, size_t len
 	} else if (!strncmp(f->path, "anon_inode:", 11)) {
 		snprintf(buf, len, "a %s", f->path + 11);
 	} else if (S_ISCHR(f->st.st_mode) || S_ISBLK(f->st.st_mode)) {
-		snprintf(buf, len, "a %s (%u:%u)", describe_mode(f->st.st_mode), major(f->st.st_rdev),
+		snprintf(buf, len, "a %s (%u:%u)", files_mode_name(f->st.st_mode), major(f->st.st_rdev),
 			 minor(f->st.st_rdev));
 	} else {
-		snprintf(buf, len, "a %s", describe_mode(f->st.st_mode));
+		snprintf(buf, len, "a %s", files_mode_name(f->st.st_mode));
 	}
 }
 
-static FdTypes files_find_type(const struct file_table *t, uint32_t id)
+FdTypes files_type(const struct file_table *t, uint32_t id)
 {
 	for (int i = 0; i < t->nr; i++)
 		if (t->e[i]->id == id)
@@ -154,12 +228,22 @@ static int remember_fd(struct file_table *t, const struct fd_facts *f, uint32_t 
 	if (t->nr_seen == t->cap_seen) {
 		int cap = t->cap_seen ? t->cap_seen * 2 : 64;
 		struct fd_seen *n = realloc(t->seen, cap * sizeof(*n));
-		if (!n)
+		if (!n) {
+			pr_err("out of memory recording fd %d of pid %d", f->fd, f->pid);
 			return -1;
+		}
 		t->seen = n;
 		t->cap_seen = cap;
 	}
 	t->seen[t->nr_seen++] = (struct fd_seen){ f->pid, f->fd, id, f->st.st_dev, f->st.st_ino };
+	return 0;
+}
+
+uint32_t files_id_of_fd(const struct file_table *t, pid_t pid, int fd)
+{
+	for (int i = 0; i < t->nr_seen; i++)
+		if (t->seen[i].pid == pid && t->seen[i].fd == fd)
+			return t->seen[i].id;
 	return 0;
 }
 
@@ -168,13 +252,11 @@ static int dump_one_fd(struct file_table *t, const struct opts *o, const struct 
 {
 	for (size_t k = 0; k < NR_KINDS; k++) {
 		const struct fd_kind *kind = fd_kinds[k];
-		if (!kind->owns(f))
+		if (!kind->owns || !kind->owns(f))
 			continue;
 		FileEntry *fe = files_new_entry(t, kind->type);
-		if (!fe) {
-			pr_err("out of memory");
+		if (!fe)
 			return -1;
-		}
 		*id = fe->id;
 		return kind->dump(t, o, f, fe);
 	}
@@ -185,8 +267,9 @@ static int dump_one_fd(struct file_table *t, const struct opts *o, const struct 
 	return -1;
 }
 
-int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int dirfd, uint32_t files_id,
-		   int skip_fd)
+/* files.img entries for the task's fds + fdinfo-ID.img. */
+static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int dirfd, uint32_t files_id,
+		    int skip_fd)
 {
 	int *fds = NULL, nr = 0, ret = -1;
 	uint32_t *ids = NULL;
@@ -195,7 +278,11 @@ int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int di
 	if (proc_list_fds(pid, &fds, &nr) < 0)
 		return -1;
 	ids = calloc(nr ? nr : 1, sizeof(*ids));	/* per fd, this task */
-	if (!ids || img_create(dirfd, &img, IMG_FDINFO, files_id) < 0)
+	if (!ids) {
+		pr_err("out of memory for the %d fds of pid %d", nr, pid);
+		goto out;
+	}
+	if (img_create(dirfd, &img, IMG_FDINFO, files_id) < 0)
 		goto out;
 	for (int i = 0; i < nr; i++) {
 		struct fd_facts f;
@@ -212,7 +299,7 @@ int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int di
 		fdi.id = ids[i];
 		fdi.flags = (f.fi.flags & O_CLOEXEC) ? FD_CLOEXEC : 0;
 		fdi.fd = fds[i];
-		fdi.type = files_find_type(t, ids[i]);
+		fdi.type = files_type(t, ids[i]);
 		if (img_write(&img, &fdi.base) < 0)
 			goto abort;
 		pr_debug("pid %d: fd %d -> file %u (%s)", pid, fds[i], ids[i], f.path);
@@ -227,16 +314,53 @@ out:
 	return ret;
 }
 
+int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid, int dirfd,
+		   uint32_t files_id, int skip_fd)
+{
+	if (dump_fds(t, o, pid, dirfd, files_id, skip_fd) < 0)
+		return -1;
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->dump_task && fd_kinds[k]->dump_task(t, o, pid, ns_pid) < 0)
+			return -1;
+	return 0;
+}
+
+int files_dump_path(struct file_table *t, const struct opts *o, const struct path_facts *p, uint32_t *id)
+{
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->owns_path && fd_kinds[k]->owns_path(p))
+			return fd_kinds[k]->dump_path(t, o, p, id);
+	pr_err("pid %d: %s is no file stasis can save", p->pid, p->path);
+	return -1;
+}
+
 /* ---- restore side ---- */
 
 int files_load(struct rst_files *rf, int dirfd)
 {
+	if (make_states(rf->kind, true) < 0)
+		return -1;
 	if (img_load_all(dirfd, IMG_FILES, 0, (void ***)&rf->e, &rf->nr) < 0)
 		return -1;
 	for (size_t k = 0; k < NR_KINDS; k++)
 		if (fd_kinds[k]->load_images && fd_kinds[k]->load_images(rf, dirfd) < 0)
 			return -1;
 	return 0;
+}
+
+void files_unload(struct rst_files *rf)
+{
+	for (int i = 0; i < rf->nr; i++)
+		img_free(rf->e[i]);
+	free(rf->e);
+	rf->e = NULL;
+	rf->nr = 0;
+	for (size_t k = 0; k < NR_KINDS; k++) {
+		if (fd_kinds[k]->unload_images && (rf->kind[k] || !fd_kinds[k]->rst_state))
+			fd_kinds[k]->unload_images(rf);
+		free(rf->kind[k]);
+		rf->kind[k] = NULL;
+	}
 }
 
 const FileEntry *files_find(const struct rst_files *rf, uint32_t id)
@@ -255,40 +379,108 @@ int files_index(const struct rst_files *rf, uint32_t id)
 	return -1;
 }
 
-const struct fd_kind *fd_kind_of(FdTypes type)
+/* The kind of fd of entries of this type, or NULL. */
+static const struct fd_kind *kind_of(FdTypes type)
 {
 	for (size_t k = 0; k < NR_KINDS; k++)
-		if (fd_kinds[k]->type == type)
+		if (fd_kinds[k]->type == type && fd_kinds[k]->open)
 			return fd_kinds[k];
 	return NULL;
 }
 
-void files_unload(struct rst_files *rf)
+int files_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 {
-	for (int i = 0; i < rf->nr; i++)
-		img_free(rf->e[i]);
-	free(rf->e);
-	rf->e = NULL;
-	rf->nr = 0;
+	const struct fd_kind *kind = kind_of(fe->type);
+	if (!kind) {
+		pr_err("%s: file %u is of a type stasis can't restore (%d)", rf->who, fe->id, fe->type);
+		return -1;
+	}
+	return kind->open(rf, fe, fdflags);
+}
+
+bool files_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)
+{
+	const struct fd_kind *kind = kind_of(fe->type);
+	return kind && kind->inherit_name && kind->inherit_name(rf, fe, buf, len);
+}
+
+int files_open_path(struct rst_files *rf, uint32_t id, uint32_t flags)
+{
+	const FileEntry *fe = files_find(rf, id);
+	const struct fd_kind *kind = fe ? kind_of(fe->type) : NULL;
+	if (!kind || !kind->open_path) {
+		pr_err("%s: file %u is %s", rf->who, id, fe ? "not one a process can map" : "not in files.img");
+		return -1;
+	}
+	return kind->open_path(rf, fe, flags);
+}
+
+int files_make_path(struct rst_files *rf, uint32_t id)
+{
+	const FileEntry *fe = files_find(rf, id);
+	const struct fd_kind *kind = fe ? kind_of(fe->type) : NULL;
+	if (!kind || !kind->make_path)
+		return 0;	/* reported where it is opened */
+	snprintf(rf->who, sizeof(rf->who), "mapping of file %u", id);
+	return kind->make_path(rf, fe);
+}
+
+int files_before_fork(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid)
+{
 	for (size_t k = 0; k < NR_KINDS; k++)
-		if (fd_kinds[k]->unload_images)
-			fd_kinds[k]->unload_images(rf);
+		if (fd_kinds[k]->before_fork && fd_kinds[k]->before_fork(rf, pid, sid, pgid) < 0)
+			return -1;
+	return 0;
+}
+
+static int after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid)
+{
+	for (int i = 0; i < nr; i++) {
+		const FileEntry *fe = files_find(rf, fdi[i]->id);
+		const struct fd_kind *kind = fe ? kind_of(fe->type) : NULL;
+		if (kind && kind->after_install && kind->after_install(rf, fe, fdi[i]->fd, pid) < 0)
+			return -1;
+	}
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->after_install_task && fd_kinds[k]->after_install_task(rf, fdi, nr, pid) < 0)
+			return -1;
+	return 0;
 }
 
 int files_after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid)
 {
-	int ret = 0;
 	rf->task_fdi = fdi;
 	rf->task_nr_fdi = nr;
-	for (int i = 0; i < nr && !ret; i++) {
-		const FileEntry *fe = files_find(rf, fdi[i]->id);
-		const struct fd_kind *kind = fe ? fd_kind_of(fe->type) : NULL;
-		if (kind && kind->after_install && kind->after_install(rf, fe, fdi[i]->fd, pid) < 0)
-			ret = -1;
-	}
+	int ret = after_install(rf, fdi, nr, pid);
 	rf->task_fdi = NULL;
 	rf->task_nr_fdi = 0;
 	return ret;
+}
+
+int files_after_service_close(struct rst_ctx *rc)
+{
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->after_service_close && fd_kinds[k]->after_service_close(rc) < 0)
+			return -1;
+	return 0;
+}
+
+int files_reopen_kept(const struct rst_files *rf, int kept, uint32_t flags, uint64_t pos, const char *what)
+{
+	char self[64];
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", kept);
+	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
+	if (fd < 0) {
+		pr_perror("%s: can't reopen %s", rf->who, what);
+		return -1;
+	}
+	if (pos && lseek(fd, pos, SEEK_SET) != (off_t)pos) {
+		pr_perror("%s: can't seek %s to %llu", rf->who, what, (unsigned long long)pos);
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 bool files_task_has_fd(const struct rst_files *rf, int fd)
@@ -297,12 +489,6 @@ bool files_task_has_fd(const struct rst_files *rf, int fd)
 		if (rf->task_fdi[i]->fd == (uint32_t)fd)
 			return true;
 	return false;
-}
-
-bool files_inherit_name(const FileEntry *fe, char *buf, size_t len)
-{
-	const struct fd_kind *kind = fd_kind_of(fe->type);
-	return kind && kind->inherit_name && kind->inherit_name(fe, buf, len);
 }
 
 int files_keep_fd(const struct rst_files *rf, int fd, const char *what)

@@ -1,6 +1,7 @@
-/* Ghost files (see ghost.h). The bytes are copied from an fd of ours on
- * the file when the images are written, in chunks that skip holes, and
- * on restore straight from the image into the recreated file. */
+/* Ghost files (see ghost.h): a row of the table of kinds without a type
+ * of its own, for its state and images. The bytes are copied from an fd
+ * of ours on the file when the images are written, in chunks that skip
+ * holes, and on restore straight from the image into the recreated file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,7 +29,9 @@ struct ghost {
 
 struct remap { uint32_t orig_id, remap_id; };
 
-struct reg_dump_state {
+extern const struct fd_kind fd_kind_ghost;
+
+struct ghost_dump {
 	struct ghost *g;
 	int nr_g;
 	struct remap *r;
@@ -43,13 +46,13 @@ struct rst_ghost {
 	 * where its bytes begin: the process that recreates the file reads
 	 * them from here. That process may be a non-root client's, which
 	 * can't open stasis's images itself (restore/unpriv.c). Only one
-	 * process reads it: the highest that needs the file, before it
-	 * forks (the keeper is inherited from there). */
+	 * process reads it: the root of the tree, which opens every file
+	 * before it forks (the keeper is inherited from there). */
 	struct img img;
 	int keeper;		/* made here or by an ancestor before it forked */
 };
 
-struct reg_rst_state {
+struct ghost_rst {
 	RemapFilePathEntry **remaps;
 	int nr_remaps;
 	struct rst_ghost *g;
@@ -58,18 +61,13 @@ struct reg_rst_state {
 
 /* ---- dump ---- */
 
-static struct reg_dump_state *dump_state(struct file_table *t)
-{
-	if (!t->reg)
-		t->reg = calloc(1, sizeof(*t->reg));
-	return t->reg;
-}
-
-static int add_remap(struct reg_dump_state *s, uint32_t orig_id, uint32_t remap_id)
+static int add_remap(struct ghost_dump *s, uint32_t orig_id, uint32_t remap_id, const char *what)
 {
 	struct remap *n = realloc(s->r, (s->nr_r + 1) * sizeof(*n));
-	if (!n)
+	if (!n) {
+		pr_err("%s: out of memory saving it as a deleted file", what);
 		return -1;
+	}
 	s->r = n;
 	s->r[s->nr_r++] = (struct remap){ orig_id, remap_id };
 	return 0;
@@ -78,12 +76,10 @@ static int add_remap(struct reg_dump_state *s, uint32_t orig_id, uint32_t remap_
 int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool readable,
 	       const struct stat *st, uint32_t file_id, const char *what)
 {
-	struct reg_dump_state *s = dump_state(t);
-	if (!s)
-		return -1;
+	struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
 	for (int i = 0; i < s->nr_g; i++)
 		if (s->g[i].st.st_dev == st->st_dev && s->g[i].st.st_ino == st->st_ino)
-			return add_remap(s, file_id, s->g[i].id);
+			return add_remap(s, file_id, s->g[i].id, what);
 
 	/* As CRIU: the space the file takes (holes are not saved). */
 	unsigned long long used = (unsigned long long)st->st_blocks * 512;
@@ -93,8 +89,10 @@ int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool
 		return -1;
 	}
 	struct ghost *n = realloc(s->g, (s->nr_g + 1) * sizeof(*n));
-	if (!n)
+	if (!n) {
+		pr_err("%s: out of memory saving it as a deleted file", what);
 		return -1;
+	}
 	s->g = n;
 	struct ghost *g = &s->g[s->nr_g];
 	*g = (struct ghost){ .id = s->nr_g + 1, .st = *st };
@@ -107,17 +105,19 @@ int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool
 		return -1;
 	}
 	if (!(g->what = strdup(what))) {
+		pr_err("%s: out of memory saving it as a deleted file", what);
 		close(g->fd);
 		return -1;
 	}
 	s->nr_g++;
-	return add_remap(s, file_id, g->id);
+	return add_remap(s, file_id, g->id, what);
 }
 
 bool ghost_is_remapped(const struct file_table *t, uint32_t file_id)
 {
-	for (int i = 0; t->reg && i < t->reg->nr_r; i++)
-		if (t->reg->r[i].orig_id == file_id)
+	const struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
+	for (int i = 0; i < s->nr_r; i++)
+		if (s->r[i].orig_id == file_id)
 			return true;
 	return false;
 }
@@ -149,8 +149,10 @@ static int write_chunks(struct img *img, const struct ghost *g)
 	uint8_t *buf = malloc(COPY_BUF);
 	int ret = 0;
 
-	if (!buf)
+	if (!buf) {
+		pr_err("%s: out of memory copying its bytes", g->what);
 		return -1;
+	}
 	while (off < size && ret == 0) {
 		off_t data = lseek(g->fd, off, SEEK_DATA);
 		if (data < 0 && errno == ENXIO)
@@ -207,12 +209,12 @@ static int write_ghost(int dirfd, const struct ghost *g)
 	return img_finish(&img);
 }
 
-int ghost_write_images(struct file_table *t, int dirfd)
+static int ghost_write_images(struct file_table *t, int dirfd)
 {
-	struct reg_dump_state *s = t->reg;
+	struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
 	struct img img;
 
-	if (!s || !s->nr_r)
+	if (!s->nr_r)
 		return 0;
 	for (int i = 0; i < s->nr_g; i++)
 		if (write_ghost(dirfd, &s->g[i]) < 0)
@@ -233,24 +235,20 @@ int ghost_write_images(struct file_table *t, int dirfd)
 	return img_finish(&img);
 }
 
-void ghost_free(struct file_table *t)
+static void ghost_free(struct file_table *t)
 {
-	struct reg_dump_state *s = t->reg;
-	if (!s)
-		return;
+	struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
 	for (int i = 0; i < s->nr_g; i++) {
 		close(s->g[i].fd);
 		free(s->g[i].what);
 	}
 	free(s->g);
 	free(s->r);
-	free(s);
-	t->reg = NULL;
 }
 
 /* ---- restore ---- */
 
-static int load_ghost(struct reg_rst_state *s, int dirfd, uint32_t id)
+static int load_ghost(struct ghost_rst *s, int dirfd, uint32_t id)
 {
 	struct img img;
 
@@ -258,8 +256,10 @@ static int load_ghost(struct reg_rst_state *s, int dirfd, uint32_t id)
 		if (s->g[i].id == id)
 			return 0;
 	struct rst_ghost *n = realloc(s->g, (s->nr_g + 1) * sizeof(*n));
-	if (!n)
+	if (!n) {
+		pr_err("out of memory loading ghost file %x", id);
 		return -1;
+	}
 	s->g = n;
 	struct rst_ghost *g = &s->g[s->nr_g];
 	*g = (struct rst_ghost){ .id = id, .keeper = -1, .img.fd = -1 };
@@ -278,12 +278,9 @@ static int load_ghost(struct reg_rst_state *s, int dirfd, uint32_t id)
 	return 0;
 }
 
-int ghost_load(struct rst_files *rf, int dirfd)
+static int ghost_load(struct rst_files *rf, int dirfd)
 {
-	struct reg_rst_state *s = calloc(1, sizeof(*s));
-	if (!s)
-		return -1;
-	rf->reg = s;
+	struct ghost_rst *s = files_rst_state(rf, &fd_kind_ghost);
 	if (img_load_all(dirfd, IMG_REMAP_FPATH, 0, (void ***)&s->remaps, &s->nr_remaps) < 0)
 		return -1;
 	for (int i = 0; i < s->nr_remaps; i++) {
@@ -300,11 +297,9 @@ int ghost_load(struct rst_files *rf, int dirfd)
 	return 0;
 }
 
-void ghost_unload(struct rst_files *rf)
+static void ghost_unload(struct rst_files *rf)
 {
-	struct reg_rst_state *s = rf->reg;
-	if (!s)
-		return;
+	struct ghost_rst *s = files_rst_state(rf, &fd_kind_ghost);
 	for (int i = 0; i < s->nr_remaps; i++)
 		img_free(s->remaps[i]);
 	free(s->remaps);
@@ -314,8 +309,6 @@ void ghost_unload(struct rst_files *rf)
 		img_close(&s->g[i].img);
 	}
 	free(s->g);
-	free(s);
-	rf->reg = NULL;
 }
 
 /* len bytes of the image (to its end if len is -1) into fd at off. */
@@ -353,9 +346,12 @@ static int fill_bytes(struct rst_ghost *g, int fd)
 	uint8_t *buf = malloc(COPY_BUF);
 	int ret = 0;
 
-	if (!buf || img->fd < 0) {
-		if (buf)
-			pr_err("image %s was read already", img->name);
+	if (!buf) {
+		pr_err("image %s: out of memory to copy it", img->name);
+		return -1;
+	}
+	if (img->fd < 0) {
+		pr_err("image %s was read already", img->name);
 		free(buf);
 		return -1;
 	}
@@ -474,11 +470,11 @@ static int recreate(struct rst_files *rf, struct rst_ghost *g, const char *path,
 
 int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 {
-	struct reg_rst_state *s = rf->reg;
+	struct ghost_rst *s = files_rst_state(rf, &fd_kind_ghost);
 	struct rst_ghost *g = NULL;
-	char self[64];
+	char what[PATH_MAX + 32];
 
-	for (int i = 0; s && i < s->nr_remaps && !g; i++) {
+	for (int i = 0; i < s->nr_remaps && !g; i++) {
 		if (s->remaps[i]->orig_id != r->id)
 			continue;
 		for (int j = 0; j < s->nr_g; j++)
@@ -492,16 +488,12 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 	 * mapped ghost of the tree first, so that is the usual case. */
 	if (g->keeper < 0 && recreate(rf, g, r->name, rf->who) < 0)
 		return -1;
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", g->keeper);
-	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
-	if (fd < 0) {
-		pr_perror("%s: can't reopen recreated deleted file %s", rf->who, r->name);
-		return -1;
-	}
-	if (r->pos && lseek(fd, r->pos, SEEK_SET) != (off_t)r->pos) {
-		pr_perror("%s: can't seek deleted file %s to %llu", rf->who, r->name, (unsigned long long)r->pos);
-		close(fd);
-		return -1;
-	}
-	return fd;
+	snprintf(what, sizeof(what), "recreated deleted file %s", r->name);
+	return files_reopen_kept(rf, g->keeper, flags, r->pos, what);
 }
+
+const struct fd_kind fd_kind_ghost = {
+	.name = "ghost", .dump_state = sizeof(struct ghost_dump), .rst_state = sizeof(struct ghost_rst),
+	.write_images = ghost_write_images, .free_images = ghost_free,
+	.load_images = ghost_load, .unload_images = ghost_unload,
+};

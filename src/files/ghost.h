@@ -1,22 +1,18 @@
 /* Ghost files: regular files that were deleted while open. Their bytes are
  * saved (ghost-file-ID.img, linked to the reg_file_entry by remap-fpath.img)
  * and, on restore, written to a new file at the old path, which is opened
- * and unlinked again. Used by reg.c only. */
+ * and unlinked again. Used by reg.c only; ghost.c's own row of the table
+ * of kinds holds their state and images. */
 #ifndef STASIS_GHOST_H
 #define STASIS_GHOST_H
 
-#include "files/files.h"
+#include "files/kind.h"
 
-/* Saves the deleted file open at src (a /proc/PID/fd/N link) for the
- * reg_file_entry file_id, once per inode. readable: the task's fd or
+/* Saves the deleted file open at src (a /proc link: fd/N, map_files/A-B,
+ * exe) for the reg_file_entry file_id, once per inode. readable: the task's fd or
  * mapping reads the file (fs_open_task_file). what names it in errors. */
 int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool readable,
 	       const struct stat *st, uint32_t file_id, const char *what);
-int ghost_write_images(struct file_table *t, int dirfd);
-void ghost_free(struct file_table *t);
-
-int ghost_load(struct rst_files *rf, int dirfd);
-void ghost_unload(struct rst_files *rf);
 /* Is file_id (a reg_file_entry) saved as a ghost? */
 bool ghost_is_remapped(const struct file_table *t, uint32_t file_id);
 

@@ -215,7 +215,7 @@ static int inotify_dump_watches(const struct fd_facts *f, const char *buf, Inoti
 			return -1;
 		}
 		if (!(w->f_handle->path = strdup(path)))
-			return -1;
+			return files_oom(f);
 		pr_debug("pid %d: fd %d: inotify watch %u on %s mask %#x", f->pid, f->fd, w->wd, path,
 			 w->mask);
 	}
@@ -231,13 +231,18 @@ static int inotify_dump(struct file_table *t, const struct opts *o, const struct
 
 	if (!buf || !e) {
 		free(e);
+		files_oom(f);
 		goto out;
 	}
 	inotify_file_entry__init(e);
 	fe->ify = e;
 	e->id = fe->id;
 	e->flags = f->fi.flags & ~O_CLOEXEC;
-	if (!(e->fown = anon_fown_new()) || anon_fdinfo_read(f->pid, f->fd, buf, FDINFO_MAX) < 0)
+	if (!(e->fown = anon_fown_new())) {
+		files_oom(f);
+		goto out;
+	}
+	if (anon_fdinfo_read(f->pid, f->fd, buf, FDINFO_MAX) < 0)
 		goto out;
 	ret = inotify_dump_watches(f, buf, e);
 out:

@@ -12,7 +12,13 @@
  *  - POSIX locks belong to the process (its fd table): each process takes
  *    its own ranges in itself. The kernel shows them on every fd of the
  *    description they were taken through, in every process sharing it:
- *    only the owner's pid counts. */
+ *    only the owner's pid counts.
+ *
+ * Not a kind of fd: a row of the table of kinds without a type, whose
+ * hooks run per process (after its fds are dumped; once its fds are in
+ * place; once stasis's own fds in it are closed). Locks are taken back
+ * only with --file-locks, as CRIU does; without it they are dropped with
+ * a warning. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -23,12 +29,44 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "files/locks.h"
+#include "file-lock.pb-c.h"
+#include "files/kind.h"
 #include "image/img.h"
 #include "restore/rst.h"
 #include "util/log.h"
 
 #define FDINFO_MAX (256u << 10)	/* fdinfo of an fd with a few thousand locks */
+
+/* Lock styles, as filelocks.img's flag field spells them (CRIU's values). */
+#define LOCK_FL_POSIX 1
+#define LOCK_FL_FLOCK 2
+#define LOCK_FL_OFD   4
+#define LOCK_FL_LEASE 8
+
+extern const struct fd_kind fd_kind_locks;
+
+/* A lock found at dump. flock and OFD locks belong to an open file
+ * description (file_id, as in files.img): one entry however many fds or
+ * processes share it. POSIX locks belong to a process. */
+struct dumped_lock {
+	FileLockEntry e;
+	uint32_t file_id;	/* flock/OFD: the description holding it */
+	pid_t real_pid;		/* e.pid in our pid namespace */
+	unsigned maj, min;	/* the locked inode */
+	unsigned long ino;
+};
+
+/* Dump: filelocks.img's entries. */
+struct locks_dump {
+	struct dumped_lock *locks;
+	int nr_locks;
+};
+
+/* Restore: filelocks.img (optional: older dumps lack it). */
+struct locks_rst {
+	FileLockEntry **locks;
+	int nr_locks;
+};
 
 /* One "lock:" line of fdinfo (the format of /proc/locks):
  * "1: POSIX  ADVISORY  WRITE 1234 fe:00:5678 5 14" (end: a byte or EOF). */
@@ -91,19 +129,12 @@ static int lock_type(const struct lock_line *l)
 
 /* ---- dump ---- */
 
-static uint32_t file_id_of(const struct file_table *t, pid_t pid, int fd)
-{
-	for (int i = 0; i < t->nr_seen; i++)
-		if (t->seen[i].pid == pid && t->seen[i].fd == fd)
-			return t->seen[i].id;
-	return 0;
-}
-
 static struct dumped_lock *find_same(struct file_table *t, const struct lock_line *l, pid_t pid,
 				     uint32_t file_id)
 {
-	for (int i = 0; i < t->nr_locks; i++) {
-		struct dumped_lock *d = &t->locks[i];
+	struct locks_dump *ld = files_dump_state(t, &fd_kind_locks);
+	for (int i = 0; i < ld->nr_locks; i++) {
+		struct dumped_lock *d = &ld->locks[i];
 		if ((int)d->e.flag != l->flag || d->e.start != l->start)
 			continue;
 		if (l->flag == LOCK_FL_POSIX ? d->real_pid == pid && d->maj == l->maj &&
@@ -117,13 +148,14 @@ static struct dumped_lock *find_same(struct file_table *t, const struct lock_lin
 static int add_lock(struct file_table *t, const struct lock_line *l, int type, pid_t pid,
 		    pid_t ns_pid, int fd, uint32_t file_id)
 {
-	struct dumped_lock *n = realloc(t->locks, (t->nr_locks + 1) * sizeof(*n));
+	struct locks_dump *ld = files_dump_state(t, &fd_kind_locks);
+	struct dumped_lock *n = realloc(ld->locks, (ld->nr_locks + 1) * sizeof(*n));
 	if (!n) {
 		pr_err("out of memory");
 		return -1;
 	}
-	t->locks = n;
-	struct dumped_lock *d = &t->locks[t->nr_locks++];
+	ld->locks = n;
+	struct dumped_lock *d = &ld->locks[ld->nr_locks++];
 	memset(d, 0, sizeof(*d));
 	file_lock_entry__init(&d->e);
 	d->e.flag = l->flag;
@@ -166,7 +198,7 @@ static int note_lock(struct file_table *t, const struct opts *o, pid_t pid, pid_
 		       pid, fd, path, style_name(l->flag));
 		return -1;
 	}
-	uint32_t file_id = file_id_of(t, pid, fd);
+	uint32_t file_id = files_id_of_fd(t, pid, fd);
 	if (!file_id) {
 		pr_err("pid %d: fd %d (%s) holds a lock but was not dumped as a file", pid, fd, path);
 		return -1;
@@ -243,12 +275,19 @@ static int refuse_waiter(pid_t pid)
 	return ret;
 }
 
-int locks_dump_task(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid)
+/* The locks one process of the (frozen) tree holds, read from its
+ * /proc/PID/fdinfo, once its fds are dumped (their file ids come from
+ * there). Without --file-locks any lock fails the dump. */
+static int locks_dump_task(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid)
 {
 	int *fds = NULL, nr = 0, ret = -1;
 	char *buf = malloc(FDINFO_MAX);
 
-	if (!buf || refuse_waiter(pid) < 0 || proc_list_fds(pid, &fds, &nr) < 0)
+	if (!buf) {
+		pr_err("pid %d: out of memory to read its locks", pid);
+		goto out;
+	}
+	if (refuse_waiter(pid) < 0 || proc_list_fds(pid, &fds, &nr) < 0)
 		goto out;
 	for (int i = 0; i < nr; i++)
 		if (dump_fd_locks(t, o, pid, ns_pid, fds[i], buf) < 0)
@@ -260,24 +299,25 @@ out:
 	return ret;
 }
 
-int locks_write(struct file_table *t, int dirfd)
+/* filelocks.img, always written (empty when there is no lock). */
+static int locks_write(struct file_table *t, int dirfd)
 {
+	struct locks_dump *ld = files_dump_state(t, &fd_kind_locks);
 	struct img img;
 	if (img_create(dirfd, &img, IMG_FILE_LOCKS, 0) < 0)
 		return -1;
-	for (int i = 0; i < t->nr_locks; i++)
-		if (img_write(&img, &t->locks[i].e.base) < 0) {
+	for (int i = 0; i < ld->nr_locks; i++)
+		if (img_write(&img, &ld->locks[i].e.base) < 0) {
 			img_abort(&img);
 			return -1;
 		}
 	return img_finish(&img);
 }
 
-void locks_free(struct file_table *t)
+static void locks_free(struct file_table *t)
 {
-	free(t->locks);
-	t->locks = NULL;
-	t->nr_locks = 0;
+	struct locks_dump *ld = files_dump_state(t, &fd_kind_locks);
+	free(ld->locks);
 }
 
 /* ---- restore ---- */
@@ -298,29 +338,29 @@ static int check_entry(const FileLockEntry *e)
 	return 0;
 }
 
-int locks_load(struct rst_files *rf, int dirfd)
+static int locks_load(struct rst_files *rf, int dirfd)
 {
-	if (img_load_all(dirfd, IMG_FILE_LOCKS, 0, (void ***)&rf->locks, &rf->nr_locks) < 0)
+	struct locks_rst *s = files_rst_state(rf, &fd_kind_locks);
+	if (img_load_all(dirfd, IMG_FILE_LOCKS, 0, (void ***)&s->locks, &s->nr_locks) < 0)
 		return -1;
-	if (rf->nr_locks && !rf->o->file_locks) {
+	if (s->nr_locks && !rf->o->file_locks) {
 		/* CRIU's rule: without the option, locks in the image are ignored */
 		pr_warn("the images hold %d file locks; restoring without them (use --file-locks to "
-			"take them back)", rf->nr_locks);
+			"take them back)", s->nr_locks);
 		return 0;
 	}
-	for (int i = 0; i < rf->nr_locks; i++)
-		if (check_entry(rf->locks[i]) < 0)
+	for (int i = 0; i < s->nr_locks; i++)
+		if (check_entry(s->locks[i]) < 0)
 			return -1;
 	return 0;
 }
 
-void locks_unload(struct rst_files *rf)
+static void locks_unload(struct rst_files *rf)
 {
-	for (int i = 0; i < rf->nr_locks; i++)
-		img_free(rf->locks[i]);
-	free(rf->locks);
-	rf->locks = NULL;
-	rf->nr_locks = 0;
+	struct locks_rst *s = files_rst_state(rf, &fd_kind_locks);
+	for (int i = 0; i < s->nr_locks; i++)
+		img_free(s->locks[i]);
+	free(s->locks);
 }
 
 static bool has_fd(FdinfoEntry *const *fdi, int nr, int fd)
@@ -376,12 +416,16 @@ static int take_description_lock(const FileLockEntry *e, pid_t pid)
 	return 0;
 }
 
-int locks_restore_task(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid)
+/* In a restored process with all its fds in place: its flock and OFD
+ * locks (they belong to descriptions, which later closes of other fds
+ * don't touch). */
+static int locks_restore_task(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid)
 {
+	struct locks_rst *s = files_rst_state(rf, &fd_kind_locks);
 	if (!rf->o->file_locks)
 		return 0;
-	for (int i = 0; i < rf->nr_locks; i++) {
-		const FileLockEntry *e = rf->locks[i];
+	for (int i = 0; i < s->nr_locks; i++) {
+		const FileLockEntry *e = s->locks[i];
 		if (!lock_is_for(e, pid, false))
 			continue;
 		if (!has_fd(fdi, nr, e->fd)) {
@@ -415,14 +459,19 @@ static int take_posix_lock(struct rst_ctx *rc, const FileLockEntry *e)
 	return 0;
 }
 
-int locks_restore_posix(struct rst_ctx *rc)
+/* Its POSIX locks, injected by the ptracer once the service fds are
+ * closed: any close() of an fd on a locked file drops the process's
+ * POSIX locks on it, so they can only be taken after the last stasis
+ * close. */
+static int locks_restore_posix(struct rst_ctx *rc)
 {
 	struct rst_files *rf = rc->files;
+	struct locks_rst *s = files_rst_state(rf, &fd_kind_locks);
 
 	if (!rf->o->file_locks)
 		return 0;
-	for (int i = 0; i < rf->nr_locks; i++) {
-		const FileLockEntry *e = rf->locks[i];
+	for (int i = 0; i < s->nr_locks; i++) {
+		const FileLockEntry *e = s->locks[i];
 		if (!lock_is_for(e, rc->pid, true))
 			continue;
 		if (!has_fd(rc->fdinfo, rc->nr_fdinfo, e->fd)) {
@@ -435,3 +484,11 @@ int locks_restore_posix(struct rst_ctx *rc)
 	}
 	return 0;
 }
+
+const struct fd_kind fd_kind_locks = {
+	.name = "file lock", .dump_state = sizeof(struct locks_dump), .rst_state = sizeof(struct locks_rst),
+	.dump_task = locks_dump_task, .after_install_task = locks_restore_task,
+	.after_service_close = locks_restore_posix,
+	.write_images = locks_write, .free_images = locks_free,
+	.load_images = locks_load, .unload_images = locks_unload,
+};

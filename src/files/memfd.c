@@ -2,9 +2,10 @@
  * (flags, position) pointing to a memfd_inode_entry (memfd.img: name, size,
  * mode, seals), once per inode. As CRIU does, the bytes are stored like
  * shared memory: pagemap-shmem-SHMID.img (offsets in the file as vaddr,
- * all-zero pages left out) and its pages-N.img. On restore the first fd
- * of an inode makes the memfd (bytes, then seals); the others reopen it
- * through /proc, so it stays one file shared by all. */
+ * all-zero pages left out) and its pages-N.img. On restore the first to
+ * open an inode (the root, filling the pool) makes the memfd (bytes, then
+ * seals); every open, that one too, reopens it through /proc, so it stays
+ * one file shared by all. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "files/files.h"
+#include "files/kind.h"
 #include "util/io.h"
 #include "image/img.h"
 #include "image/pagemap.h"
@@ -47,9 +48,9 @@ struct memfd_dump_state {
 };
 
 /* The images of one memfd's contents, opened by stasis at load: the
- * process that makes the memfd (the highest that needs it, before it
- * forks; maybe a non-root client's, which can't open stasis's images,
- * see restore/unpriv.c) reads them once from here. */
+ * process that makes the memfd (the root of the tree, before it forks;
+ * maybe a non-root client's, which can't open stasis's images, see
+ * restore/unpriv.c) reads them once from here. */
 struct memfd_content {
 	struct img pm;		/* pagemap-shmem-SHMID.img, past its head; fd -1: no image */
 	struct img pg;		/* its pages-N.img */
@@ -63,9 +64,24 @@ struct memfd_rst_state {
 	struct memfd_content *content;	/* per inode */
 };
 
+extern const struct fd_kind fd_kind_memfd;
+
+/* How /proc names a memfd: "/memfd:NAME (deleted)". */
+static bool is_memfd_path(const char *path)
+{
+	return !strncmp(path, MEMFD_PREFIX, strlen(MEMFD_PREFIX));
+}
+
 static bool memfd_owns(const struct fd_facts *f)
 {
-	return S_ISREG(f->st.st_mode) && !strncmp(f->path, MEMFD_PREFIX, strlen(MEMFD_PREFIX));
+	return S_ISREG(f->st.st_mode) && is_memfd_path(f->path);
+}
+
+/* A mapped memfd. (A memfd run as the executable is saved as a deleted
+ * file, by path.) */
+static bool memfd_owns_path(const struct path_facts *p)
+{
+	return p->mapped && is_memfd_path(p->path);
 }
 
 /* "/memfd:NAME (deleted)" -> NAME */
@@ -84,8 +100,10 @@ static struct dump_inode *add_inode(struct memfd_dump_state *s, const char *path
 				    bool readable, const struct stat *st, const char *what)
 {
 	struct dump_inode *n = realloc(s->in, (s->nr + 1) * sizeof(*n));
-	if (!n)
+	if (!n) {
+		pr_err("%s: out of memory saving the memfd", what);
 		return NULL;
+	}
 	s->in = n;
 	struct dump_inode *d = &s->in[s->nr];
 	*d = (struct dump_inode){ .ino = st->st_ino, .id = s->nr + 1, .st = *st };
@@ -102,6 +120,7 @@ static struct dump_inode *add_inode(struct memfd_dump_state *s, const char *path
 	}
 	d->seals = seals;
 	if (!(d->name = memfd_name(path))) {
+		pr_err("%s: out of memory saving the memfd", what);
 		close(d->fd);
 		return NULL;
 	}
@@ -112,12 +131,11 @@ static struct dump_inode *add_inode(struct memfd_dump_state *s, const char *path
 static struct dump_inode *find_inode(struct file_table *t, const char *path, const char *src,
 				     bool readable, const struct stat *st, const char *what)
 {
-	if (!t->memfd && !(t->memfd = calloc(1, sizeof(*t->memfd))))
-		return NULL;
-	for (int i = 0; i < t->memfd->nr; i++)
-		if (t->memfd->in[i].ino == st->st_ino)
-			return &t->memfd->in[i];
-	return add_inode(t->memfd, path, src, readable, st, what);
+	struct memfd_dump_state *s = files_dump_state(t, &fd_kind_memfd);
+	for (int i = 0; i < s->nr; i++)
+		if (s->in[i].ino == st->st_ino)
+			return &s->in[i];
+	return add_inode(s, path, src, readable, st, what);
 }
 
 static MemfdFileEntry *file_entry_new(uint32_t id, uint32_t flags, uint64_t pos, uint32_t inode_id)
@@ -146,15 +164,19 @@ static int memfd_dump(struct file_table *t, const struct opts *o, const struct f
 	snprintf(what, sizeof(what), "pid %d: fd %d (%s)", f->pid, f->fd, f->path);
 	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
 	struct dump_inode *d = find_inode(t, f->path, src, fd_reads(f->fi.flags), &f->st, what);
-	if (!d || !(fe->memfd = file_entry_new(fe->id, f->fi.flags, f->fi.pos, d->id)))
+	if (!d)
 		return -1;
+	if (!(fe->memfd = file_entry_new(fe->id, f->fi.flags, f->fi.pos, d->id)))
+		return files_oom(f);
 	return 0;
 }
 
 /* Mappings of a memfd: one entry per inode and open mode, as for files. */
-int memfd_map_add(struct file_table *t, const char *path, const char *src, uint32_t flags, uint32_t *id)
+static int memfd_dump_path(struct file_table *t, const struct opts *o, const struct path_facts *p, uint32_t *id)
 {
 	char what[PATH_MAX + 128];
+	const char *path = p->path, *src = p->link;
+	uint32_t flags = p->flags;
 	struct stat st;
 
 	snprintf(what, sizeof(what), "mapping of %s (%s)", path, src);
@@ -180,8 +202,10 @@ int memfd_map_add(struct file_table *t, const char *path, const char *src, uint3
 		}
 	}
 	FileEntry *fe = files_new_entry(t, FD_TYPES__MEMFD);
-	if (!fe || !(fe->memfd = file_entry_new(fe->id, flags, 0, d->id))) {
-		pr_err("out of memory");
+	if (!fe)
+		return -1;
+	if (!(fe->memfd = file_entry_new(fe->id, flags, 0, d->id))) {
+		pr_err("%s: out of memory recording it", what);
 		return -1;
 	}
 	*id = fe->id;
@@ -258,10 +282,10 @@ err:
 
 static int memfd_write_images(struct file_table *t, int dirfd)
 {
-	struct memfd_dump_state *s = t->memfd;
+	struct memfd_dump_state *s = files_dump_state(t, &fd_kind_memfd);
 	struct img img;
 
-	if (!s || !s->nr)
+	if (!s->nr)
 		return 0;
 	if (img_create(dirfd, &img, IMG_MEMFD_INODE, 0) < 0)
 		return -1;
@@ -287,16 +311,12 @@ static int memfd_write_images(struct file_table *t, int dirfd)
 
 static void memfd_free(struct file_table *t)
 {
-	struct memfd_dump_state *s = t->memfd;
-	if (!s)
-		return;
+	struct memfd_dump_state *s = files_dump_state(t, &fd_kind_memfd);
 	for (int i = 0; i < s->nr; i++) {
 		close(s->in[i].fd);
 		free(s->in[i].name);
 	}
 	free(s->in);
-	free(s);
-	t->memfd = NULL;
 }
 
 /* ---- restore ---- */
@@ -324,10 +344,7 @@ static int open_content(int dirfd, const MemfdInodeEntry *e, struct memfd_conten
 
 static int memfd_load(struct rst_files *rf, int dirfd)
 {
-	struct memfd_rst_state *s = calloc(1, sizeof(*s));
-	if (!s)
-		return -1;
-	rf->memfd = s;
+	struct memfd_rst_state *s = files_rst_state(rf, &fd_kind_memfd);
 	if (img_load_all(dirfd, IMG_MEMFD_INODE, 0, (void ***)&s->in, &s->nr) < 0)
 		return -1;
 	if (!s->nr)
@@ -350,9 +367,7 @@ static int memfd_load(struct rst_files *rf, int dirfd)
 
 static void memfd_unload(struct rst_files *rf)
 {
-	struct memfd_rst_state *s = rf->memfd;
-	if (!s)
-		return;
+	struct memfd_rst_state *s = files_rst_state(rf, &fd_kind_memfd);
 	for (int i = 0; i < s->nr; i++) {
 		img_free(s->in[i]);
 		if (s->content) {
@@ -363,8 +378,6 @@ static void memfd_unload(struct rst_files *rf)
 	free(s->in);
 	free(s->made);
 	free(s->content);
-	free(s);
-	rf->memfd = NULL;
 }
 
 /* The saved pages back into the memfd (absent image: all zeros); the
@@ -444,9 +457,9 @@ static int make_memfd(struct rst_files *rf, struct memfd_rst_state *s, int i)
 
 static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
 {
-	struct memfd_rst_state *s = rf->memfd;
+	struct memfd_rst_state *s = files_rst_state(rf, &fd_kind_memfd);
 	const MemfdFileEntry *m = fe->memfd;
-	char self[64];
+	char what[PATH_MAX + 16];
 	int i;
 
 	if (!m) {
@@ -464,18 +477,8 @@ static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
 	 * or an ancestor, and its fd is open in this process. */
 	if (s->made[i] < 0 && (s->made[i] = make_memfd(rf, s, i)) < 0)
 		return -1;
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", s->made[i]);
-	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
-	if (fd < 0) {
-		pr_perror("%s: can't reopen memfd %s", rf->who, s->in[i]->name);
-		return -1;
-	}
-	if (m->pos && lseek(fd, m->pos, SEEK_SET) != (off_t)m->pos) {
-		pr_perror("can't seek memfd %s to %llu", s->in[i]->name, (unsigned long long)m->pos);
-		close(fd);
-		return -1;
-	}
-	return fd;
+	snprintf(what, sizeof(what), "memfd %s", s->in[i]->name);
+	return files_reopen_kept(rf, s->made[i], flags, m->pos, what);
 }
 
 static int memfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
@@ -483,14 +486,22 @@ static int memfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	return open_with(rf, fe, fe->memfd ? fe->memfd->flags : 0);
 }
 
-int memfd_open_mapped(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
+/* Made once, by the first to open it: the root, for the pool. */
+static int memfd_make(struct rst_files *rf, const FileEntry *fe)
 {
-	return open_with(rf, fe, flags);
+	int fd = open_with(rf, fe, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
 }
 
 const struct fd_kind fd_kind_memfd = {
 	.name = "memfd", .type = FD_TYPES__MEMFD,
+	.dump_state = sizeof(struct memfd_dump_state), .rst_state = sizeof(struct memfd_rst_state),
 	.owns = memfd_owns, .dump = memfd_dump, .open = memfd_open,
+	.owns_path = memfd_owns_path, .dump_path = memfd_dump_path, .open_path = open_with,
+	.make_path = memfd_make,
 	.write_images = memfd_write_images, .free_images = memfd_free,
 	.load_images = memfd_load, .unload_images = memfd_unload,
 };

@@ -11,11 +11,21 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "files/files.h"
+#include "files/pipe.h"
 #include "image/img.h"
 #include "util/log.h"
 
 #define PIPE_DATA_MAX (64u << 20)	/* F_SETPIPE_SZ can't exceed 1 MiB by default anyway */
+
+extern const struct fd_kind fd_kind_pipe;
+
+/* Restore: the bytes, and the pipes made so far (both ends, for the
+ * entries of the other end). */
+struct pipe_rst {
+	struct pipe_data_set data;
+	struct made_pipe { uint32_t pipe_id; int fd[2]; } *made;
+	int nr_made;
+};
 
 static bool pipe_owns(const struct fd_facts *f)
 {
@@ -86,6 +96,7 @@ int pipe_data_save(struct pipe_data_set *s, const struct fd_facts *f, const char
 	struct pipe_data *n = realloc(s->d, (s->nr + 1) * sizeof(*n));
 	if (!n) {
 		free(d.buf);
+		pr_err("%s: out of memory saving the unread bytes", what);
 		return -1;
 	}
 	s->d = n;
@@ -100,7 +111,7 @@ static int pipe_dump(struct file_table *t, const struct opts *o, const struct fd
 	if (!p || !fown) {
 		free(p);
 		free(fown);
-		return -1;
+		return files_oom(f);
 	}
 	pipe_entry__init(p);
 	fown_entry__init(fown);
@@ -111,7 +122,7 @@ static int pipe_dump(struct file_table *t, const struct opts *o, const struct fd
 	fe->pipe = p;
 	char what[64];
 	snprintf(what, sizeof(what), "pid %d: fd %d (pipe)", f->pid, f->fd);
-	return pipe_data_save(&t->pipes, f, what);
+	return pipe_data_save(files_dump_state(t, &fd_kind_pipe), f, what);
 }
 
 int pipe_data_write(const struct pipe_data_set *s, int dirfd, enum img_kind kind)
@@ -138,7 +149,7 @@ int pipe_data_write(const struct pipe_data_set *s, int dirfd, enum img_kind kind
 
 static int pipes_write_data(struct file_table *t, int dirfd)
 {
-	return pipe_data_write(&t->pipes, dirfd, IMG_PIPES_DATA);
+	return pipe_data_write(files_dump_state(t, &fd_kind_pipe), dirfd, IMG_PIPES_DATA);
 }
 
 /* ---- restore ---- */
@@ -175,7 +186,8 @@ int pipe_data_load(struct pipe_data_set *s, int dirfd, enum img_kind kind)
 
 static int pipes_load_data(struct rst_files *rf, int dirfd)
 {
-	return pipe_data_load(&rf->pipes, dirfd, IMG_PIPES_DATA);
+	struct pipe_rst *s = files_rst_state(rf, &fd_kind_pipe);
+	return pipe_data_load(&s->data, dirfd, IMG_PIPES_DATA);
 }
 
 int pipe_data_put_back(int fd, const struct pipe_data *d, const char *what)
@@ -201,13 +213,15 @@ void pipe_data_free(struct pipe_data_set *s)
 }
 
 /* A new pipe with the saved capacity and unread bytes. */
-static struct made_pipe *make_pipe(struct rst_files *rf, uint32_t pipe_id)
+static struct made_pipe *make_pipe(struct pipe_rst *s, uint32_t pipe_id)
 {
-	struct made_pipe *m = realloc(rf->made, (rf->nr_made + 1) * sizeof(*m));
-	if (!m)
+	struct made_pipe *m = realloc(s->made, (s->nr_made + 1) * sizeof(*m));
+	if (!m) {
+		pr_err("out of memory making pipe %u", pipe_id);
 		return NULL;
-	rf->made = m;
-	m = &rf->made[rf->nr_made];
+	}
+	s->made = m;
+	m = &s->made[s->nr_made];
 	if (pipe2(m->fd, 0) < 0) {
 		pr_perror("can't make pipe %u", pipe_id);
 		return NULL;
@@ -215,28 +229,29 @@ static struct made_pipe *make_pipe(struct rst_files *rf, uint32_t pipe_id)
 	m->pipe_id = pipe_id;
 	char what[32];
 	snprintf(what, sizeof(what), "pipe %u", pipe_id);
-	if (pipe_data_put_back(m->fd[1], pipe_data_find(&rf->pipes, pipe_id), what) < 0) {
+	if (pipe_data_put_back(m->fd[1], pipe_data_find(&s->data, pipe_id), what) < 0) {
 		close(m->fd[0]);
 		close(m->fd[1]);
 		return NULL;
 	}
-	rf->nr_made++;
+	s->nr_made++;
 	return m;
 }
 
 static int pipe_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 {
 	const PipeEntry *p = fe->pipe;
+	struct pipe_rst *s = files_rst_state(rf, &fd_kind_pipe);
 	struct made_pipe *m = NULL;
 
 	if (!p) {
 		pr_err("image files.img: pipe entry %u is empty", fe->id);
 		return -1;
 	}
-	for (int i = 0; i < rf->nr_made && !m; i++)
-		if (rf->made[i].pipe_id == p->pipe_id)
-			m = &rf->made[i];
-	if (!m && !(m = make_pipe(rf, p->pipe_id)))
+	for (int i = 0; i < s->nr_made && !m; i++)
+		if (s->made[i].pipe_id == p->pipe_id)
+			m = &s->made[i];
+	if (!m && !(m = make_pipe(s, p->pipe_id)))
 		return -1;
 	int end = (p->flags & O_ACCMODE) == O_RDONLY ? 0 : 1;
 	int fd = dup(m->fd[end]);
@@ -249,18 +264,17 @@ static int pipe_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 
 static void pipes_free_data(struct file_table *t)
 {
-	pipe_data_free(&t->pipes);
+	pipe_data_free(files_dump_state(t, &fd_kind_pipe));
 }
 
 static void pipes_unload_data(struct rst_files *rf)
 {
-	pipe_data_free(&rf->pipes);
-	free(rf->made);
-	rf->made = NULL;
-	rf->nr_made = 0;
+	struct pipe_rst *s = files_rst_state(rf, &fd_kind_pipe);
+	pipe_data_free(&s->data);
+	free(s->made);
 }
 
-static bool pipe_inherit_name(const FileEntry *fe, char *buf, size_t len)
+static bool pipe_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)
 {
 	if (!fe->pipe)
 		return false;
@@ -270,6 +284,7 @@ static bool pipe_inherit_name(const FileEntry *fe, char *buf, size_t len)
 
 const struct fd_kind fd_kind_pipe = {
 	.name = "pipe", .type = FD_TYPES__PIPE,
+	.dump_state = sizeof(struct pipe_data_set), .rst_state = sizeof(struct pipe_rst),
 	.owns = pipe_owns, .dump = pipe_dump, .open = pipe_open,
 	.write_images = pipes_write_data, .free_images = pipes_free_data,
 	.load_images = pipes_load_data, .unload_images = pipes_unload_data,

@@ -1,5 +1,7 @@
 /* Regular files, directories and the harmless memory devices (/dev/null,
- * /dev/zero, ...): reopened by path, with flags and position. */
+ * /dev/zero, ...): reopened by path, with flags and position. Also every
+ * file used by path (mapped, executed, cwd and root) that no kind before
+ * it in the table claims. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,21 +10,15 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "files/files.h"
 #include "files/ghost.h"
+#include "files/reg.h"
 #include "util/log.h"
 
 #define MEM_MAJOR 1	/* /dev/null, /dev/zero, /dev/full, /dev/[u]random */
 
-static bool is_memfd_path(const char *path)
-{
-	return !strncmp(path, "/memfd:", 7);
-}
-
+/* (memfds, regular files too, are claimed first: memfd.c) */
 static bool reg_owns(const struct fd_facts *f)
 {
-	if (is_memfd_path(f->path))
-		return false;	/* memfd.c */
 	return S_ISREG(f->st.st_mode) || S_ISDIR(f->st.st_mode) ||
 	       (S_ISCHR(f->st.st_mode) && major(f->st.st_rdev) == MEM_MAJOR);
 }
@@ -110,7 +106,7 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 	 * path may be gone), as CRIU records it. */
 	fe->reg = reg_entry_new(fe->id, external ? ext : path, f->fi.flags, f->fi.pos);
 	if (!fe->reg)
-		return -1;
+		return files_oom(f);
 	/* No mnt_id: as CRIU, which records it only when it dumps mount
 	 * namespaces, and otherwise looks the mount up and fails (ghosts). */
 	fe->reg->has_size = S_ISREG(f->st.st_mode);
@@ -145,16 +141,20 @@ int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_
 		return -1;
 	}
 	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);
-	if (!fe || !(fe->reg = reg_entry_new(fe->id, path, flags, pos))) {
-		pr_err("out of memory");
+	if (!fe)
+		return -1;
+	if (!(fe->reg = reg_entry_new(fe->id, path, flags, pos))) {
+		pr_err("out of memory recording %s", path);
 		return -1;
 	}
 	*id = fe->id;
 	return 0;
 }
 
-int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, const char *src,
-		  uint32_t flags, uint32_t *id)
+/* A deleted file (path ends in " (deleted)") mapped or executed, saved with
+ * its bytes; src is a /proc link that opens it. */
+static int ghost_add(struct file_table *t, const struct opts *o, const char *path, const char *src,
+		     uint32_t flags, uint32_t *id)
 {
 	char name[PATH_MAX], what[PATH_MAX + 128];
 	struct stat st;
@@ -172,8 +172,10 @@ int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, 
 	if (path_is_deleted(name))
 		name[strlen(name) - (sizeof(deleted_suffix) - 1)] = 0;
 	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);
-	if (!fe || !(fe->reg = reg_entry_new(fe->id, name, flags, 0))) {
-		pr_err("out of memory");
+	if (!fe)
+		return -1;
+	if (!(fe->reg = reg_entry_new(fe->id, name, flags, 0))) {
+		pr_err("out of memory recording %s", what);
 		return -1;
 	}
 	fe->reg->has_size = 1;
@@ -185,14 +187,17 @@ int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, 
 	return ghost_save(t, o, src, true, &st, fe->id, what);
 }
 
-static const char *type_name(mode_t m)
+static bool reg_owns_path(const struct path_facts *p)
 {
-	if (S_ISREG(m)) return "a regular file";
-	if (S_ISDIR(m)) return "a directory";
-	if (S_ISCHR(m)) return "a character device";
-	if (S_ISFIFO(m)) return "a FIFO";
-	if (S_ISLNK(m)) return "a symlink";
-	return "a special file";
+	return true;	/* the last resort */
+}
+
+/* A deleted working or root directory can't be saved: reg_file_add says so. */
+static int reg_dump_path(struct file_table *t, const struct opts *o, const struct path_facts *p, uint32_t *id)
+{
+	if (path_is_deleted(p->path) && !(p->flags & O_DIRECTORY))
+		return ghost_add(t, o, p->path, p->link, p->flags, id);
+	return reg_file_add(t, p->path, p->flags, 0, id);
 }
 
 /* The file at the path must still be the kind of file that was open, and
@@ -205,8 +210,8 @@ static int check_reopened(int fd, const RegFileEntry *r, const char *who)
 		return -1;
 	}
 	if (r->has_mode && (st.st_mode & S_IFMT) != (r->mode & S_IFMT)) {
-		pr_err("%s: %s was %s at dump and is now %s", who, r->name, type_name(r->mode),
-		       type_name(st.st_mode));
+		pr_err("%s: %s was a %s at dump and is now a %s", who, r->name, files_mode_name(r->mode),
+		       files_mode_name(st.st_mode));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode))
@@ -244,31 +249,21 @@ static int reopen(const RegFileEntry *r, uint32_t flags, const char *who)
 	return fd;
 }
 
-int reg_file_open(const RegFileEntry *r, uint32_t flags)
+/* The file, recreated first if it was saved deleted, opened anew. */
+static int reg_open_path(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
 {
-	char who[32];
-	snprintf(who, sizeof(who), "file %u", r->id);
-	return reopen(r, flags, who);
+	if (!fe->reg || !fe->reg->name) {
+		pr_err("image files.img: regular file %u has no path", fe->id);
+		return -1;
+	}
+	int fd = ghost_open(rf, fe->reg, flags);
+	return fd != -2 ? fd : reopen(fe->reg, flags, rf->who);
 }
 
-int reg_file_reopen(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
+/* Only a ghost is made (recreated) rather than reopened. */
+static int reg_make_path(struct rst_files *rf, const FileEntry *fe)
 {
-	int fd = ghost_open(rf, r, flags);
-	return fd != -2 ? fd : reg_file_open(r, flags);
-}
-
-int reg_prepare_mapped(struct rst_files *rf, uint32_t id)
-{
-	const FileEntry *fe = files_find(rf, id);
-	int fd = -2;
-
-	if (!fe)
-		return 0;	/* reported where the mapping is restored */
-	snprintf(rf->who, sizeof(rf->who), "mapping of file %u", id);
-	if (fe->type == FD_TYPES__MEMFD)
-		fd = memfd_open_mapped(rf, fe, O_RDONLY);
-	else if (fe->reg)
-		fd = ghost_open(rf, fe->reg, O_RDONLY);
+	int fd = fe->reg ? ghost_open(rf, fe->reg, O_RDONLY) : -2;
 	if (fd == -1)
 		return -1;
 	if (fd >= 0)
@@ -293,7 +288,7 @@ static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	return reopen(fe->reg, fe->reg->flags, rf->who);
 }
 
-static bool reg_inherit_name(const FileEntry *fe, char *buf, size_t len)
+static bool reg_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)
 {
 	if (!fe->reg || !fe->reg->name)
 		return false;
@@ -305,6 +300,6 @@ const struct fd_kind fd_kind_reg = {
 	.name = "reg", .type = FD_TYPES__REG,
 	.owns = reg_owns, .dump = reg_dump, .open = reg_open,
 	.inherit_name = reg_inherit_name,
-	.write_images = ghost_write_images, .free_images = ghost_free,
-	.load_images = ghost_load, .unload_images = ghost_unload,
+	.owns_path = reg_owns_path, .dump_path = reg_dump_path, .open_path = reg_open_path,
+	.make_path = reg_make_path,
 };

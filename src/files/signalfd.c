@@ -32,11 +32,11 @@ static int signalfd_dump(struct file_table *t, const struct opts *o, const struc
 	}
 	SignalfdEntry *s = calloc(1, sizeof(*s));
 	if (!s)
-		return -1;
+		return files_oom(f);
 	signalfd_entry__init(s);
 	fe->sgfd = s;
 	if (!(s->fown = anon_fown_new()))
-		return -1;
+		return files_oom(f);
 	s->id = fe->id;
 	s->flags = f->fi.flags & ~O_CLOEXEC;
 	s->sigmask = strtoull(mask, NULL, 16);

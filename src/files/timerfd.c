@@ -57,11 +57,11 @@ static int timerfd_dump(struct file_table *t, const struct opts *o, const struct
 		return -1;
 	TimerfdEntry *e = calloc(1, sizeof(*e));
 	if (!e)
-		return -1;
+		return files_oom(f);
 	timerfd_entry__init(e);
 	fe->tfd = e;
 	if (!(e->fown = anon_fown_new()))
-		return -1;
+		return files_oom(f);
 	e->id = fe->id;
 	e->flags = f->fi.flags & ~O_CLOEXEC;
 	if (parse_timerfd(buf, e) < 0) {

@@ -56,24 +56,18 @@ int rst_mem_open_fds(struct rst_ctx *rc)
 		const VmaEntry *e = rc->mm->vmas[i];
 		if (rc->vma_fd[i] < 0)
 			continue;
-		const FileEntry *fe = files_find(rc->files, e->shmid);
-		bool memfd = fe && fe->type == FD_TYPES__MEMFD && fe->memfd;
-		if (!fe || (!fe->reg && !memfd)) {
+		if (!files_find(rc->files, e->shmid)) {
 			pr_err("image mm-%d.img: mapping %#lx refers to unknown file %lu", rc->pid,
 			       (unsigned long)e->start, (unsigned long)e->shmid);
 			return -1;
 		}
-		int fd;
 		uint32_t flags = e->has_fdflags ? e->fdflags : O_RDONLY;
-		if (memfd) {
-			snprintf(rc->files->who, sizeof(rc->files->who), "mapping %#lx of pid %d",
-				 (unsigned long)e->start, rc->pid);
-			fd = memfd_open_mapped(rc->files, fe, flags);
-		} else {
-			fd = reg_file_reopen(rc->files, fe->reg, flags);
-			if (fd < 0 && (flags & O_ACCMODE) == O_RDWR && !(e->prot & PROT_WRITE))
-				fd = reg_file_reopen(rc->files, fe->reg, O_RDONLY);
-		}
+		snprintf(rc->files->who, sizeof(rc->files->who), "mapping %#lx of pid %d",
+			 (unsigned long)e->start, rc->pid);
+		int fd = files_open_path(rc->files, e->shmid, flags);
+		/* shared and writable once, read-only now: reading will do */
+		if (fd < 0 && (flags & O_ACCMODE) == O_RDWR && !(e->prot & PROT_WRITE))
+			fd = files_open_path(rc->files, e->shmid, O_RDONLY);
 		if (fd < 0)
 			return -1;
 		if (dup2(fd, rc->vma_fd[i]) < 0) {

@@ -33,7 +33,6 @@
 #include "restore/restore.h"
 #include "restore/rst.h"
 #include "task/seccomp.h"
-#include "files/locks.h"
 #include "util/compat.h"
 #include "image/task_state.h"
 #include "proc/proc.h"
@@ -249,9 +248,7 @@ static int load_images(struct rst_tree *tr)
 		pr_err("the root of the tree (pid %d) is a zombie", tr->t[0].pid);
 		return -1;
 	}
-	if (files_load(&tr->files, tr->dirfd) < 0 || seccomp_restore_load(tr) < 0)
-		return -1;
-	return locks_load(&tr->files, tr->dirfd);
+	return files_load(&tr->files, tr->dirfd) < 0 || seccomp_restore_load(tr) < 0 ? -1 : 0;
 }
 
 /* ---- pids ---- */
@@ -402,7 +399,7 @@ static int drop_service(struct rst_ctx *rc)
 	/* service fds and the scratch area go; nothing of stasis is left */
 	rc->cur = &rc->th[0];
 	if (rst_inject(rc, "close of service fds", &ret, SYS_close_range, rc->service_base, ~0u, 0, 0, 0, 0) < 0 ||
-	    locks_restore_posix(rc) < 0 ||	/* after the last close: see locks.h */
+	    files_after_service_close(rc) < 0 ||	/* its POSIX locks: after the last close */
 	    rst_inject(rc, "scratch unmap", &ret, SYS_munmap, rc->scratch, RST_SCRATCH_SIZE, 0, 0, 0, 0) < 0)
 		return -1;
 	return 0;
@@ -495,7 +492,6 @@ void rst_unload_images(struct rst_tree *tr)
 		unload_task(&tr->t[i]);
 	free(tr->t);
 	seccomp_restore_unload(tr);
-	locks_unload(&tr->files);
 	files_unload(&tr->files);
 }
 
@@ -583,7 +579,6 @@ int stasis_restore(const struct opts *o)
 	int ret = 1;
 
 	tr.files.o = o;
-	tr.files.shell_tty_fd = -1;
 	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd, false);
 	if (tr.dirfd < 0)
 		return 1;
@@ -598,8 +593,6 @@ int stasis_restore(const struct opts *o)
 		goto out;
 	if (plan_pool(&tr) < 0 || open_pages_images(&tr) < 0)
 		goto out;
-	if (o->shell_job)
-		tr.files.shell_tty_fd = isatty(0) ? 0 : isatty(1) ? 1 : isatty(2) ? 2 : -1;
 	if (restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
 		rst_tree_kill(&tr);
 		goto out;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -23,7 +24,6 @@
 #include "image/vma.h"
 #include "restore/rst.h"
 #include "image/img.h"
-#include "files/locks.h"
 #include "proc/proc.h"
 #include "util/log.h"
 
@@ -88,10 +88,11 @@ static pid_t clone_with_pid(pid_t pid, uint64_t flags, const struct opts *lend)
 /* ---- in the new process ---- */
 
 /* The file pool: every open file description the tree needs is opened
- * once, at pool_base + its index in files.img, by the highest process that
- * needs it (itself or a descendant), before that process forks; its
- * descendants inherit it. So fds shared across fork or dup stay one open
- * file description, with one offset, as they were. */
+ * once, at pool_base + its index in files.img, by the root of the tree
+ * before it forks (it is everyone's ancestor); the others inherit it. So
+ * fds shared across fork or dup stay one open file description, with one
+ * offset, as they were. Each process still walks the pool for itself and
+ * its descendants: what is open already is skipped. */
 static bool is_ancestor_or_self(const struct rst_tree *tr, int a, int j)
 {
 	for (; j >= 0; j = tr->t[j].parent)
@@ -102,11 +103,11 @@ static bool is_ancestor_or_self(const struct rst_tree *tr, int a, int j)
 
 /* --inherit-fd: the fd of ours that stands for this file, or -1. A path
  * matches with or without its leading '/'. */
-static int inherited_fd(const struct opts *o, const FileEntry *fe)
+static int inherited_fd(const struct opts *o, const struct rst_files *rf, const FileEntry *fe)
 {
 	char name[PATH_MAX];
 
-	if (!files_inherit_name(fe, name, sizeof(name)))
+	if (!files_inherit_name(rf, fe, name, sizeof(name)))
 		return -1;
 	for (int i = 0; i < o->nr_inherit; i++) {
 		const char *r = o->inherit[i].res;
@@ -127,7 +128,7 @@ static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi)
 	if (fcntl(at, F_GETFD) >= 0)
 		return 0;	/* inherited from an ancestor, or opened already */
 	const FileEntry *fe = tr->files.e[idx];
-	int inherited = inherited_fd(tr->o, fe);
+	int inherited = inherited_fd(tr->o, &tr->files, fe);
 	if (inherited >= 0) {
 		if (dup2(inherited, at) < 0) {
 			pr_perror("can't place inherited fd %d for file %u", inherited, fdi->id);
@@ -135,13 +136,8 @@ static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi)
 		}
 		return 0;
 	}
-	const struct fd_kind *kind = fd_kind_of(fe->type);
-	if (!kind) {
-		pr_err("image fdinfo: fd %u refers to file %u of an unsupported type", fdi->fd, fdi->id);
-		return -1;
-	}
 	snprintf(tr->files.who, sizeof(tr->files.who), "fd %u of pid %d", fdi->fd, pid);
-	int fd = kind->open(&tr->files, fe, fdi->flags);
+	int fd = files_open(&tr->files, fe, fdi->flags);
 	if (fd < 0)
 		return -1;
 	if (dup2(fd, at) < 0) {
@@ -165,7 +161,7 @@ static int pool_open(struct rst_tree *tr, int idx)
 		for (size_t v = 0; tr->t[j].mm && v < tr->t[j].mm->n_vmas; v++) {
 			const VmaEntry *e = tr->t[j].mm->vmas[v];
 			if ((e->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) &&
-			    reg_prepare_mapped(&tr->files, e->shmid) < 0)
+			    files_make_path(&tr->files, e->shmid) < 0)
 				return -1;
 		}
 	}
@@ -232,13 +228,13 @@ static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 	 * the fork (restore.c) */
 	if (open_service("pages image", dup(rc->pages_img), rc->pages_fd) < 0)
 		return -1;
-	const FileEntry *exe = files_find(rc->files, rc->mm->exe_file_id);
-	if (!exe || !exe->reg) {
+	if (!files_find(rc->files, rc->mm->exe_file_id)) {
 		pr_err("image mm-%d.img: its executable (file %u) is not in files.img", rc->pid,
 		       rc->mm->exe_file_id);
 		return -1;
 	}
-	if (open_service("executable", reg_file_reopen(rc->files, exe->reg, O_RDONLY), rc->exe_fd) < 0)
+	snprintf(rc->files->who, sizeof(rc->files->who), "executable of pid %d", rc->pid);
+	if (open_service("executable", files_open_path(rc->files, rc->mm->exe_file_id, O_RDONLY), rc->exe_fd) < 0)
 		return -1;
 	return rst_mem_open_fds(rc);
 }
@@ -424,7 +420,7 @@ static void task_main(struct rst_tree *tr, int idx)
 	if (rc->zombie)
 		zombie_main(tr, rc);
 	if (child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
-	    tty_restore_ctty(rc->files, rc->pid, rc->pe->sid, rc->pe->pgid) < 0 ||
+	    files_before_fork(rc->files, rc->pid, rc->pe->sid, rc->pe->pgid) < 0 ||
 	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx) < 0 || child_service_fds(tr, rc) < 0) {
 		report(tr->sync[1], idx, 0);
 		_exit(1);
@@ -432,8 +428,7 @@ static void task_main(struct rst_tree *tr, int idx)
 	/* From here our fds take the image's numbers, which may replace
 	 * tr->sync[1]: failures are told through our own copy. */
 	if (child_fs(rc) < 0 || install_fds(tr, rc) < 0 ||
-	    files_after_install(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0 ||
-	    locks_restore_task(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0) {
+	    files_after_install(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0) {
 		report(rc->sync_fd, idx, 0);
 		_exit(1);
 	}

@@ -1,0 +1,123 @@
+/* The kinds' side of the file table: what one kind of file implements (its
+ * row in files.c's table) and the helpers the kinds share. Only the
+ * modules of src/files include this; dump and restore use files.h. */
+#ifndef STASIS_FILES_KIND_H
+#define STASIS_FILES_KIND_H
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "files/files.h"
+#include "proc/proc.h"
+
+/* What /proc and fstat tell about one fd of the dumped task. */
+struct fd_facts {
+	pid_t pid;
+	int fd;
+	char path[PATH_MAX];	/* readlink of /proc/PID/fd/N */
+	struct stat st;
+	struct proc_fdinfo fi;
+};
+
+/* Whether an fd with these (fdinfo) flags reads its file: not O_PATH,
+ * not write-only. */
+static inline bool fd_reads(uint32_t flags)
+{
+	return !(flags & O_PATH) && (flags & O_ACCMODE) != O_WRONLY;
+}
+
+/* One kind of file: a row of files.c's table. Every hook is optional.
+ *
+ * A kind of fd has a type and owns, dump and open. A row without a type
+ * (FD_TYPES__UND) is no kind of fd but state riding on the fds of the
+ * others (ghosts of deleted files, file locks): it has only the hooks of
+ * the whole tree and of a whole process.
+ *
+ * Its own state lives behind the table, not in files.h: dump_state and
+ * rst_state bytes, zeroed, made before any hook runs and freed after
+ * free_images / unload_images (files_dump_state, files_rst_state).
+ * Entries of files.img are built from separately malloc'ed parts, so one
+ * protobuf_c_message_free_unpacked() frees any kind's entry. */
+struct fd_kind {
+	const char *name;
+	FdTypes type;
+	size_t dump_state, rst_state;
+
+	/* One fd. owns: is the fd of this kind (asked in table order)?
+	 * dump fills fe (type/id already set): 0 or -1 (reported). open
+	 * makes the open file description for restore: the new fd or -1
+	 * (reported); the root of the tree opens every file of the tree
+	 * this way before it forks (restore/tree.c, the file pool). */
+	bool (*owns)(const struct fd_facts *f);
+	int (*dump)(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe);
+	int (*open)(struct rst_files *rf, const FileEntry *fe, int fdflags);
+	/* In each restored process, once all its fds are in place (numbers
+	 * as in the image): state that needs the other fds of the process
+	 * (epoll targets, a deleted socket file). fd is its number here. */
+	int (*after_install)(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid);
+	/* The name --inherit-fd fd[N]:NAME uses for this file (pipe:[INODE],
+	 * a path, ...); false if it has none. */
+	bool (*inherit_name)(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len);
+
+	/* A file used by path (files_dump_path; owns_path is asked in table
+	 * order): its entry and id. open_path opens it anew with flags (a
+	 * mapping, the executable); make_path makes it now if it is made
+	 * rather than reopened (a ghost, a memfd), so that the processes
+	 * forked next share it. */
+	bool (*owns_path)(const struct path_facts *p);
+	int (*dump_path)(struct file_table *t, const struct opts *o, const struct path_facts *p, uint32_t *id);
+	int (*open_path)(struct rst_files *rf, const FileEntry *fe, uint32_t flags);
+	int (*make_path)(struct rst_files *rf, const FileEntry *fe);
+
+	/* A whole process. dump_task: once its fds are dumped. before_fork:
+	 * in the restored process, its session and group set and its files
+	 * opened. after_install_task: after the after_install of each of
+	 * its fds. after_service_close: by its ptracer, once stasis's fds
+	 * in it are closed (state a close() would drop). */
+	int (*dump_task)(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid);
+	int (*before_fork)(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid);
+	int (*after_install_task)(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid);
+	int (*after_service_close)(struct rst_ctx *rc);
+
+	/* The whole tree: images of the kind besides files.img, written
+	 * before it once every task is dumped (and may still add entries to
+	 * it), loaded before any open; freeing what the state holds. */
+	int (*write_images)(struct file_table *t, int dirfd);
+	void (*free_images)(struct file_table *t);
+	int (*load_images)(struct rst_files *rf, int dirfd);
+	void (*unload_images)(struct rst_files *rf);
+};
+
+/* The state of kind k (see struct fd_kind); NULL for a kind without. */
+void *files_dump_state(const struct file_table *t, const struct fd_kind *k);
+void *files_rst_state(const struct rst_files *rf, const struct fd_kind *k);
+
+/* What a file of mode m is, for messages: "regular file", "FIFO", ... */
+const char *files_mode_name(mode_t m);
+
+/* Out of memory while recording fd f: reported with f named; -1. */
+int files_oom(const struct fd_facts *f);
+
+/* A new files.img entry (id set); NULL (reported) if out of memory. */
+FileEntry *files_new_entry(struct file_table *t, FdTypes type);
+/* The id of the file fd of pid was dumped as; 0 if it wasn't. */
+uint32_t files_id_of_fd(const struct file_table *t, pid_t pid, int fd);
+
+/* Our own fd on the open file description of fd of pid (pidfd_getfd),
+ * to inspect it; -1 (reported, what naming it) if it can't be taken. */
+int files_take_fd(pid_t pid, int fd, const char *what);
+
+/* A new open file description, with flags (O_CREAT & co. left out) and
+ * at pos, of the file a kind made once and keeps open on kept (a ghost, a
+ * memfd), reopened through /proc/self/fd. what names the file in errors,
+ * rf->who its user. The new fd or -1 (reported). */
+int files_reopen_kept(const struct rst_files *rf, int kept, uint32_t flags, uint64_t pos, const char *what);
+/* During after_install: is fd one of the process's own (in its image)?
+ * Other fds may still be open then (not closed yet). */
+bool files_task_has_fd(const struct rst_files *rf, int fd);
+
+#endif

@@ -1,0 +1,12 @@
+/* Regular files by path, for the kinds whose entries point to one (a
+ * FIFO's path, a terminal's). */
+#ifndef STASIS_FILES_REG_H
+#define STASIS_FILES_REG_H
+
+#include "files/kind.h"
+
+/* The entry of path opened with flags at pos: one per path, flags and
+ * pos; its id. 0 or -1 (reported). */
+int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, uint32_t *id);
+
+#endif

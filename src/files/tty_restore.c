@@ -1,0 +1,324 @@
+/* Terminals, restore: a pty pair of the tree is made anew (the same
+ * index when it is free) with its settings and queued bytes, each of its
+ * files opened on it; a terminal that is not the tree's is the user's
+ * (--shell-job: the one stasis runs on). A session leader takes its pty
+ * back as its controlling terminal before it forks. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "files/tty.h"
+#include "image/img.h"
+#include "util/log.h"
+
+/* How many pty indices restore may hold while looking for the saved one. */
+#define PTMX_TRIES 64
+
+static const TtyInfoEntry *rst_info(const struct rst_files *rf, uint32_t id)
+{
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	for (int i = 0; i < s->nr_ttys; i++)
+		if (s->ttys[i]->id == id)
+			return s->ttys[i];
+	return NULL;
+}
+
+/* The index of the tree's own pty a file is on: a pty side whose master
+ * is in the image, or /dev/tty standing for the pty whose session it is
+ * the controlling terminal of (CRIU's images don't say more). */
+static bool rst_owned(const struct rst_files *rf, const TtyInfoEntry *ti, uint32_t *index)
+{
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	if (ti->type == TTY_TYPE__PTY && ti->pty) {
+		*index = ti->pty->index;
+		return rst_info(rf, PTY_ID(*index, true)) != NULL;
+	}
+	if (ti->type != TTY_TYPE__CTTY || !ti->sid)
+		return false;
+	for (int i = 0; i < s->nr_ttys; i++) {
+		const TtyInfoEntry *m = s->ttys[i];
+		if (m->type == TTY_TYPE__PTY && m->pty && PTY_IS_MASTER(m->id) && m->sid == ti->sid) {
+			*index = m->pty->index;
+			return true;
+		}
+	}
+	return false;
+}
+
+int tty_load_info(struct rst_files *rf, int dirfd)
+{
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	/* --shell-job: the terminal stasis runs on stands for the user's */
+	s->shell_tty_fd = !rf->o->shell_job ? -1 : isatty(0) ? 0 : isatty(1) ? 1 : isatty(2) ? 2 : -1;
+	if (img_load_all(dirfd, IMG_TTY_INFO, 0, (void ***)&s->ttys, &s->nr_ttys) < 0)
+		return -1;
+	for (int i = 0; i < s->nr_ttys; i++) {
+		const TtyInfoEntry *ti = s->ttys[i];
+		if (ti->type == TTY_TYPE__PTY && !ti->pty) {
+			pr_err("image tty-info.img: pty %u has no index", ti->id);
+			return -1;
+		}
+	}
+	return tty_load_queued(rf, dirfd);
+}
+
+void tty_unload_info(struct rst_files *rf)
+{
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	for (int i = 0; i < s->nr_ttys; i++)
+		img_free(s->ttys[i]);
+	free(s->ttys);
+	free(s->ptys);
+	for (int i = 0; i < s->nr_queued; i++)
+		free(s->queued[i].data);
+	free(s->queued);
+}
+
+void termios_from_entry(struct termios *tio, const TermiosEntry *e)
+{
+	memset(tio, 0, sizeof(*tio));
+	tio->c_iflag = e->c_iflag;
+	tio->c_oflag = e->c_oflag;
+	tio->c_cflag = e->c_cflag;
+	tio->c_lflag = e->c_lflag;
+	tio->c_line = e->c_line;
+	for (size_t i = 0; i < e->n_c_cc && i < KERNEL_NCCS; i++)
+		tio->c_cc[i] = e->c_cc[i];
+	/* the speeds are in c_cflag (CBAUD) for the kernel */
+}
+
+/* /dev/ptmx until it hands out the saved index: the kernel gives the
+ * lowest free one, so lower ones are held meanwhile. If the index is
+ * taken, the pair gets another one (the tasks see a new /dev/pts/N). */
+static int open_ptmx(uint32_t want)
+{
+	int held[PTMX_TRIES], nr = 0, fd = -1;
+
+	while (nr < PTMX_TRIES) {
+		int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (m < 0 && errno == ENOENT)
+			m = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		unsigned idx;
+		if (m < 0 || ioctl(m, TIOCGPTN, &idx) < 0) {
+			pr_perror("can't open /dev/ptmx for pty %u", want);
+			if (m >= 0)
+				close(m);
+			break;
+		}
+		if (idx == want || idx > want) {
+			if (idx != want)
+				pr_warn("pty %u is taken: the pair is restored as pty %u", want, idx);
+			fd = m;
+			break;
+		}
+		held[nr++] = m;
+	}
+	if (fd < 0 && nr == PTMX_TRIES) {
+		/* the lowest one we held will do */
+		pr_warn("pty %u is out of reach: the pair gets another index", want);
+		fd = held[--nr];
+	}
+	while (nr > 0)
+		close(held[--nr]);
+	return fd;
+}
+
+/* A new open file description of the pair's slave. */
+static int open_slave(const struct made_pty *p, int flags)
+{
+	if (p->locked && set_lock(p->master, false) < 0)
+		return -1;
+	int fd = ioctl(p->master, TIOCGPTPEER, (flags & (O_ACCMODE | O_NONBLOCK)) | O_NOCTTY);
+	int err = errno;
+	if (p->locked)
+		set_lock(p->master, true);
+	errno = err;
+	return fd;
+}
+
+/* The saved terminal settings onto the new pair (through its slave). */
+static int pty_settings_restore(struct made_pty *p)
+{
+	const TtyInfoEntry *ti = p->info;
+	struct termios tio;
+
+	if (ti->termios_locked) {
+		termios_from_entry(&tio, ti->termios_locked);
+		if (ioctl(p->slave, TIOCSLCKTRMIOS, &tio) < 0)
+			return -1;
+	}
+	if (ti->termios) {
+		termios_from_entry(&tio, ti->termios);
+		if (ioctl(p->slave, TCSETS, &tio) < 0)
+			return -1;
+	}
+	if (ti->winsize) {
+		struct winsize ws = { ti->winsize->ws_row, ti->winsize->ws_col, ti->winsize->ws_xpixel,
+				      ti->winsize->ws_ypixel };
+		if (ioctl(p->slave, TIOCSWINSZ, &ws) < 0)
+			return -1;
+	}
+	int pkt = ti->packet_mode;
+	if (pkt && ioctl(p->master, TIOCPKT, &pkt) < 0)
+		return -1;
+	if (ti->exclusive && ioctl(p->slave, TIOCEXCL) < 0)
+		return -1;
+	return 0;
+}
+
+static struct made_pty *make_pty(struct rst_files *rf, uint32_t index)
+{
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	const TtyInfoEntry *si = rst_info(rf, PTY_ID(index, false));
+	const TtyInfoEntry *mi = rst_info(rf, PTY_ID(index, true));
+	struct made_pty *n = realloc(s->ptys, (s->nr_ptys + 1) * sizeof(*n));
+	if (!n) {
+		pr_err("out of memory making pty %u", index);
+		return NULL;
+	}
+	s->ptys = n;
+	struct made_pty *p = &s->ptys[s->nr_ptys];
+	*p = (struct made_pty){ .index = index, .master = -1, .slave = -1, .info = si ? si : mi };
+	p->master = open_ptmx(index);
+	if (p->master < 0)
+		return NULL;
+	if (set_lock(p->master, false) < 0 || (p->slave = open_slave(p, O_RDWR)) < 0) {
+		pr_perror("can't open the slave of the new pty for pty %u", index);
+		goto err;
+	}
+	if (pty_queues_restore(rf, p) < 0 || pty_settings_restore(p) < 0) {
+		pr_perror("can't give pty %u its saved terminal settings", index);
+		goto err;
+	}
+	p->locked = mi->locked;
+	if (p->locked && set_lock(p->master, true) < 0) {
+		pr_perror("can't lock pty %u", index);
+		goto err;
+	}
+	unsigned now = index;
+	ioctl(p->master, TIOCGPTN, &now);
+	pr_info("pty %u restored as /dev/pts/%u", index, now);
+	s->nr_ptys++;
+	return p;
+err:
+	close(p->master);
+	if (p->slave >= 0)
+		close(p->slave);
+	return NULL;
+}
+
+static struct made_pty *get_pty(struct rst_files *rf, uint32_t index)
+{
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	for (int i = 0; i < s->nr_ptys; i++)
+		if (s->ptys[i].index == index)
+			return &s->ptys[i];
+	return make_pty(rf, index);
+}
+
+/* The user's terminal: for --shell-job, the one stasis runs on. */
+static int open_foreign(struct rst_files *rf, const FileEntry *fe, const TtyInfoEntry *ti)
+{
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	char path[64];
+	int flags = (fe->tty->flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY;
+
+	if (!rf->o->shell_job || s->shell_tty_fd < 0) {
+		pr_err("the image holds a terminal the tree does not own (tty[%x:%x]); restore it "
+		       "from a terminal with --shell-job, or hand one in with --inherit-fd "
+		       "fd[N]:tty[%x:%x]", ti->rdev, ti->dev, ti->rdev, ti->dev);
+		return -1;
+	}
+	if (ti->type == TTY_TYPE__CTTY) {
+		/* stasis's own controlling terminal, which the job keeps */
+		int fd = open("/dev/tty", flags);
+		if (fd < 0)
+			pr_perror("can't open /dev/tty (stasis's controlling terminal) for --shell-job");
+		return fd;
+	}
+	/* a fresh open file description on our terminal, with the saved flags */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->shell_tty_fd);
+	int fd = open(path, flags);
+	if (fd < 0)
+		pr_perror("can't reopen the terminal for --shell-job");
+	return fd;
+}
+
+int tty_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
+{
+	const TtyInfoEntry *ti = fe->tty ? rst_info(rf, fe->tty->tty_info_id) : NULL;
+	if (!ti) {
+		pr_err("image files.img: terminal file %u has no tty-info entry", fe->id);
+		return -1;
+	}
+	uint32_t index;
+	if (!rst_owned(rf, ti, &index))
+		return open_foreign(rf, fe, ti);
+	struct made_pty *p = get_pty(rf, index);
+	if (!p)
+		return -1;
+	int fd;
+	if (ti->type == TTY_TYPE__PTY && PTY_IS_MASTER(ti->id)) {
+		fd = dup(p->master);
+		if (fd >= 0 && fcntl(fd, F_SETFL, fe->tty->flags & O_NONBLOCK) < 0) {
+			close(fd);
+			fd = -1;
+		}
+	} else {
+		/* a pty slave, or /dev/tty on it (restored as the slave itself) */
+		fd = open_slave(p, fe->tty->flags);
+	}
+	if (fd < 0)
+		pr_perror("can't open file %u of pty %u", fe->id, index);
+	return fd;
+}
+
+/* A session leader takes back the pty that was its controlling terminal
+ * (before it forks: children inherit it); then a member of the terminal's
+ * foreground group makes that group the foreground again (the group
+ * exists once its members have joined it). */
+int tty_restore_ctty(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid)
+{
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	for (int i = 0; i < s->nr_ptys; i++) {
+		const struct made_pty *p = &s->ptys[i];
+		pid_t tsid = p->info->sid, tpgrp = p->info->pgrp;
+		/* not in that session (--shell-job keeps the root in stasis's) */
+		if (!tsid || tsid != sid || getsid(0) != tsid)
+			continue;
+		if (pid == sid && ioctl(p->slave, TIOCSCTTY, 0) < 0) {
+			pr_perror("pid %d: can't take pty %u back as its controlling terminal", pid, p->index);
+			return -1;
+		}
+		if (!tpgrp || tpgrp != pgid)
+			continue;
+		/* a background group asking would get SIGTTOU */
+		sigset_t ttou, old;
+		sigemptyset(&ttou);
+		sigaddset(&ttou, SIGTTOU);
+		sigprocmask(SIG_BLOCK, &ttou, &old);
+		int ret = ioctl(p->slave, TIOCSPGRP, &tpgrp);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (ret < 0) {
+			pr_perror("pid %d: can't make group %d the foreground of pty %u", pid, tpgrp, p->index);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* --inherit-fd fd[N]:tty[RDEV:DEV], as CRIU names a terminal. */
+bool tty_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)
+{
+	const TtyInfoEntry *ti = fe->tty ? rst_info(rf, fe->tty->tty_info_id) : NULL;
+	if (!ti)
+		return false;
+	snprintf(buf, len, "tty[%x:%x]", ti->rdev, ti->has_dev ? ti->dev : 0);
+	return true;
+}

@@ -1,0 +1,543 @@
+/* Unix sockets, restore: every socket is made once (the pool keeps it)
+ * together with the sockets it is tied to: a socketpair for two sockets
+ * connected to each other; a listener with, right away, the connections
+ * it had accepted (connect to it and accept, so both ends keep the names
+ * they had) and then the ones waiting to be accepted. Unread data goes
+ * back (unix_queue.c) before options and shutdown are set. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "files/unix.h"
+#include "rpc.pb-c.h"
+#include "util/log.h"
+
+void unix_unload_images(struct rst_files *rf)
+{
+	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
+	for (int i = 0; i < r->nr_q; i++)
+		free(r->q[i].buf);
+	free(r->q);
+	free(r->m);
+}
+
+static const UnixSkEntry *by_ino(const struct rst_files *rf, uint32_t ino)
+{
+	for (int i = 0; i < rf->nr; i++)
+		if (rf->e[i]->type == FD_TYPES__UNIXSK && rf->e[i]->usk && rf->e[i]->usk->ino == ino)
+			return rf->e[i]->usk;
+	return NULL;
+}
+
+static int made_fd(const struct rst_files *rf, uint32_t ino)
+{
+	const struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
+	for (int i = 0; i < r->nr_m; i++)
+		if (r->m[i].ino == ino)
+			return r->m[i].fd;
+	return -1;
+}
+
+static int made_add(struct rst_files *rf, uint32_t ino, int fd)
+{
+	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
+	struct usk_made *n = realloc(r->m, (r->nr_m + 1) * sizeof(*n));
+	if (!n) {
+		pr_err("out of memory keeping unix socket %u", ino);
+		close(fd);
+		return -1;
+	}
+	r->m = n;
+	r->m[r->nr_m++] = (struct usk_made){ ino, fd };
+	return 0;
+}
+
+static bool same_name(const UnixSkEntry *a, const UnixSkEntry *b)
+{
+	return a->name.len && a->name.len == b->name.len && !memcmp(a->name.data, b->name.data, a->name.len);
+}
+
+static bool is_path(const UnixSkEntry *ue)
+{
+	return ue->name.len && ue->name.data[0];
+}
+
+static bool deleted(const UnixSkEntry *ue)
+{
+	return ue->has_deleted && ue->deleted;
+}
+
+static int sk_addr(const UnixSkEntry *ue, struct sockaddr_un *a, socklen_t *len)
+{
+	if (!ue->name.len || ue->name.len > sizeof(a->sun_path)) {
+		pr_err("image files.img: unix socket %u has a bad name (%zu bytes)", ue->ino, ue->name.len);
+		return -1;
+	}
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	memcpy(a->sun_path, ue->name.data, ue->name.len);
+	*len = offsetof(struct sockaddr_un, sun_path) + ue->name.len;
+	return 0;
+}
+
+/* A relative name is relative to the directory it was bound in: we work
+ * from there for a moment. Returns the fd of our directory to go back to,
+ * AT_FDCWD if there was no need, or -1. */
+static int enter_name_dir(const UnixSkEntry *ue)
+{
+	if (!is_path(ue) || ue->name.data[0] == '/' || !ue->name_dir)
+		return AT_FDCWD;
+	int back = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (back < 0 || chdir(ue->name_dir) < 0) {
+		pr_perror("can't go to %s, the directory of unix socket %u (%s)", ue->name_dir, ue->ino, NAME(ue));
+		if (back >= 0)
+			close(back);
+		return -1;
+	}
+	return back;
+}
+
+static void leave_name_dir(int back)
+{
+	if (back == AT_FDCWD)
+		return;
+	if (fchdir(back) < 0)
+		pr_perror("can't go back to the restore's directory");
+	close(back);
+}
+
+/* Binds fd to ue's name; a stale socket file at the path goes, anything
+ * else there is an error. The file gets back its mode and owner. */
+static int bind_name(int fd, const UnixSkEntry *ue)
+{
+	struct sockaddr_un a;
+	socklen_t len;
+	struct stat st;
+	char path[sizeof(a.sun_path) + 1];
+	int ret = -1;
+
+	if (!ue->name.len)
+		return 0;
+	if (sk_addr(ue, &a, &len) < 0)
+		return -1;
+	int back = enter_name_dir(ue);
+	if (back == -1)
+		return -1;
+	memcpy(path, a.sun_path, sizeof(a.sun_path));
+	path[sizeof(a.sun_path)] = 0;
+	if (is_path(ue) && deleted(ue) && lstat(path, &st) == 0) {
+		/* whatever is there now is not ours */
+		pr_warn("unix socket %u was bound to %s, since deleted and taken again by a %s: it is "
+			"restored without a name", ue->ino, path, files_mode_name(st.st_mode));
+		ret = 0;
+		goto out;
+	}
+	if (is_path(ue) && lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			pr_err("can't bind unix socket %u to %s%s%s: a %s is in the way (remove it?)", ue->ino,
+			       path[0] != '/' && ue->name_dir ? ue->name_dir : "",
+			       path[0] != '/' && ue->name_dir ? "/" : "", path, files_mode_name(st.st_mode));
+			goto out;
+		}
+		if (unlink(path) < 0) {
+			pr_perror("can't remove the stale socket file %s", path);
+			goto out;
+		}
+		pr_info("removed the stale socket file %s", path);
+	}
+	if (bind(fd, (struct sockaddr *)&a, len) < 0) {
+		pr_perror("can't bind unix socket %u to %s%s", ue->ino, NAME(ue),
+			  errno == EADDRINUSE ? " (is the dumped program still running?)" : "");
+		goto out;
+	}
+	if (is_path(ue) && ue->file_perms) {
+		const FilePermsEntry *p = ue->file_perms;
+		if (chmod(path, p->mode & 07777) < 0 || lchown(path, p->uid, p->gid) < 0)
+			pr_warn("can't give %s its mode %o and owner %u:%u: %m", path, p->mode & 07777, p->uid,
+				p->gid);
+	}
+	ret = 0;
+out:
+	leave_name_dir(back);
+	return ret;
+}
+
+static int connect_name(int fd, const UnixSkEntry *ue, const UnixSkEntry *peer)
+{
+	struct sockaddr_un a;
+	socklen_t len;
+
+	if (!peer->name.len) {
+		pr_err("can't connect unix socket %u again to its peer %u outside the tree: the peer has no "
+		       "name (use --inherit-fd fd[N]:socket:[%u] to give one)", ue->ino, peer->ino, ue->ino);
+		return -1;
+	}
+	if (sk_addr(peer, &a, &len) < 0)
+		return -1;
+	int back = enter_name_dir(peer);
+	if (back == -1)
+		return -1;
+	int ret = connect(fd, (struct sockaddr *)&a, len);
+	if (ret < 0)
+		pr_perror("can't connect unix socket %u to %s (socket %u)", ue->ino, NAME(peer), peer->ino);
+	leave_name_dir(back);
+	return ret;
+}
+
+/* A buffer size as the dump saw it. Forcing it past net.core.[wr]mem_max
+ * takes CAP_NET_ADMIN, which a non-root client's process has not got
+ * (restore/unpriv.c): it gets what the plain option allows it. */
+static int set_buf(int fd, int force, int plain, int val)
+{
+	if (set_int(fd, force, val) == 0)
+		return 0;
+	return errno == EPERM ? set_int(fd, plain, val) : -1;
+}
+
+static int apply_opts(int fd, const UnixSkEntry *ue)
+{
+	const SkOptsEntry *so = ue->opts;
+	struct timeval snd = { so->so_snd_tmo_sec, so->so_snd_tmo_usec };
+	struct timeval rcv = { so->so_rcv_tmo_sec, so->so_rcv_tmo_usec };
+	int ret = 0;
+
+	/* the kernel doubles what it is given */
+	ret |= set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, so->so_sndbuf / 2);
+	ret |= set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, so->so_rcvbuf / 2);
+	if (so->has_so_buf_lock)
+		ret |= set_int(fd, SO_BUF_LOCK, so->so_buf_lock);
+	ret |= setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
+	ret |= setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
+	if (so->has_so_passcred && so->so_passcred)
+		ret |= set_int(fd, SO_PASSCRED, 1);
+	if (so->has_so_passsec && so->so_passsec)
+		ret |= set_int(fd, SO_PASSSEC, 1);
+	if (so->has_so_priority)
+		ret |= set_int(fd, SO_PRIORITY, so->so_priority);
+	if (so->has_so_rcvlowat)
+		ret |= set_int(fd, SO_RCVLOWAT, so->so_rcvlowat);
+	if (so->has_so_mark && so->so_mark)
+		ret |= set_int(fd, SO_MARK, so->so_mark);
+	if (ret)
+		pr_perror("can't set the options of unix socket %u", ue->ino);
+	return ret ? -1 : 0;
+}
+
+/* Last touches once its data is in: options, shutdown, file flags. */
+static int finish(int fd, const UnixSkEntry *ue)
+{
+	if (apply_opts(fd, ue) < 0)
+		return -1;
+	if (ue->has_shutdown && ue->shutdown != SK_SHUTDOWN__NONE &&
+	    shutdown(fd, ue->shutdown - 1) < 0) {	/* READ 1 -> SHUT_RD 0, ... */
+		pr_perror("can't shut down unix socket %u", ue->ino);
+		return -1;
+	}
+	if (fcntl(fd, F_SETFL, ue->flags & O_NONBLOCK) < 0) {
+		pr_perror("can't set the file flags of unix socket %u", ue->ino);
+		return -1;
+	}
+	return 0;
+}
+
+static int new_socket(const UnixSkEntry *ue)
+{
+	int fd = socket(AF_UNIX, ue->type, 0);
+	if (fd < 0)
+		pr_perror("can't make unix socket %u (type %u)", ue->ino, ue->type);
+	return fd;
+}
+
+/* Two sockets connected to each other. A connected stream socket keeps no
+ * name (it can't be bound to its listener's); datagram ones do. */
+static int make_pair(struct rst_files *rf, const UnixSkEntry *a, const UnixSkEntry *b)
+{
+	int sk[2];
+	if (socketpair(AF_UNIX, a->type, 0, sk) < 0) {
+		pr_perror("can't make the pair of unix sockets %u and %u", a->ino, b->ino);
+		return -1;
+	}
+	if (made_add(rf, a->ino, sk[0]) < 0 || made_add(rf, b->ino, sk[1]) < 0)
+		return -1;
+	if (a->type == SOCK_DGRAM && (bind_name(sk[0], a) < 0 || bind_name(sk[1], b) < 0))
+		return -1;
+	if (fill_queue(rf, sk[1], a, sk[0]) < 0 || fill_queue(rf, sk[0], b, sk[1]) < 0)
+		return -1;
+	return finish(sk[0], a) < 0 || finish(sk[1], b) < 0 ? -1 : 0;
+}
+
+/* A socket alone whose queue must be filled: born as one end of a pair,
+ * the other end sends the data and goes. For a stream socket that leaves
+ * it as it was, its peer closed (EOF after the data); a datagram socket is
+ * disconnected first, or it could not be connected elsewhere without
+ * losing its queue. */
+static int make_filled(struct rst_files *rf, const UnixSkEntry *ue)
+{
+	int sk[2];
+	if (socketpair(AF_UNIX, ue->type, 0, sk) < 0) {
+		pr_perror("can't make unix socket %u", ue->ino);
+		return -1;
+	}
+	struct sockaddr sa = { .sa_family = AF_UNSPEC };
+	if (ue->type == SOCK_DGRAM && connect(sk[0], &sa, sizeof(sa.sa_family)) < 0) {
+		pr_perror("can't make unix socket %u", ue->ino);
+		close(sk[0]);
+		close(sk[1]);
+		return -1;
+	}
+	int ret = fill_queue(rf, sk[1], ue, sk[0]);
+	close(sk[1]);
+	if (ret < 0) {
+		close(sk[0]);
+		return -1;
+	}
+	return sk[0];
+}
+
+/* The listener in the tree whose accepted connection a or b is (the
+ * accepted end has the listener's name). */
+static const UnixSkEntry *listener_of(const struct rst_files *rf, const UnixSkEntry *a, const UnixSkEntry *b)
+{
+	for (int i = 0; i < rf->nr; i++) {
+		const UnixSkEntry *l = rf->e[i]->type == FD_TYPES__UNIXSK ? rf->e[i]->usk : NULL;
+		if (l && !(l->uflags & USK_EXTERN) && l->state == ST_LISTEN && l->type == a->type &&
+		    (same_name(l, a) || same_name(l, b)))
+			return l;
+	}
+	return NULL;
+}
+
+/* A connection accepted by listener l (fd lfd): client c connects to it
+ * again and it is accepted, so that both ends keep their names. */
+static int make_accepted(struct rst_files *rf, int lfd, const UnixSkEntry *l, const UnixSkEntry *s,
+			 const UnixSkEntry *c)
+{
+	int cfd = new_socket(c);
+	if (cfd < 0 || made_add(rf, c->ino, cfd) < 0)
+		return -1;
+	if ((!same_name(c, l) && bind_name(cfd, c) < 0) || connect_name(cfd, c, l) < 0)
+		return -1;
+	int sfd = accept(lfd, NULL, NULL);
+	if (sfd < 0) {
+		pr_perror("can't accept the connection of unix socket %u on %s again", c->ino, NAME(l));
+		return -1;
+	}
+	if (made_add(rf, s->ino, sfd) < 0)
+		return -1;
+	if (fill_queue(rf, cfd, s, sfd) < 0 || fill_queue(rf, sfd, c, cfd) < 0)
+		return -1;
+	return finish(cfd, c) < 0 || finish(sfd, s) < 0 ? -1 : 0;
+}
+
+/* A client whose connection waited to be accepted: it waits again. */
+static int make_waiting(struct rst_files *rf, const UnixSkEntry *l, const UnixSkEntry *c)
+{
+	int cfd = new_socket(c);
+	if (cfd < 0 || made_add(rf, c->ino, cfd) < 0 || fcntl(cfd, F_SETFL, O_NONBLOCK) < 0)
+		return -1;
+	if (c->name.len && bind_name(cfd, c) < 0)
+		return -1;
+	if (connect_name(cfd, c, l) < 0)
+		return -1;
+	return finish(cfd, c);
+}
+
+/* A listener, then the connections it had accepted, then those waiting
+ * in its queue (in this order, so accept() takes the right ones). */
+static int make_listener(struct rst_files *rf, const UnixSkEntry *l)
+{
+	int lfd = new_socket(l);
+	if (lfd < 0 || made_add(rf, l->ino, lfd) < 0 || bind_name(lfd, l) < 0)
+		return -1;
+	if (listen(lfd, l->backlog) < 0) {
+		pr_perror("can't listen on unix socket %u (%s)", l->ino, NAME(l));
+		return -1;
+	}
+	for (int i = 0; i < rf->nr; i++) {
+		const UnixSkEntry *s = rf->e[i]->type == FD_TYPES__UNIXSK ? rf->e[i]->usk : NULL;
+		if (!s || s == l || (s->uflags & USK_EXTERN) || s->type != l->type ||
+		    s->state != ST_ESTABLISHED || !same_name(s, l) || made_fd(rf, s->ino) >= 0)
+			continue;
+		const UnixSkEntry *c = by_ino(rf, s->peer);
+		if (c && !(c->uflags & USK_EXTERN) && c->peer == s->ino && made_fd(rf, c->ino) < 0 &&
+		    make_accepted(rf, lfd, l, s, c) < 0)
+			return -1;
+	}
+	for (int i = 0; i < rf->nr; i++) {
+		const UnixSkEntry *c = rf->e[i]->type == FD_TYPES__UNIXSK ? rf->e[i]->usk : NULL;
+		if (c && c != l && !(c->uflags & USK_EXTERN) && c->peer == l->ino &&
+		    c->state == ST_ESTABLISHED && made_fd(rf, c->ino) < 0 && make_waiting(rf, l, c) < 0)
+			return -1;
+	}
+	return finish(lfd, l);
+}
+
+static int make(struct rst_files *rf, const UnixSkEntry *ue);
+
+/* A datagram socket: its queue, its name, then its peer if it has one. */
+static int make_dgram(struct rst_files *rf, const UnixSkEntry *ue)
+{
+	int fd = has_queue(rf, ue) ? make_filled(rf, ue) : new_socket(ue);
+	if (fd < 0 || made_add(rf, ue->ino, fd) < 0 || bind_name(fd, ue) < 0)
+		return -1;
+	if (ue->peer) {
+		const UnixSkEntry *p = by_ino(rf, ue->peer);
+		if (!p) {
+			pr_err("image files.img: the peer %u of unix socket %u is missing", ue->peer, ue->ino);
+			return -1;
+		}
+		if (p != ue && !(p->uflags & USK_EXTERN) && make(rf, p) < 0)
+			return -1;
+		if (connect_name(fd, ue, p) < 0)
+			return -1;
+	}
+	return finish(fd, ue);
+}
+
+/* A connected stream socket whose peer is outside the tree: connected
+ * again to the peer's name (a new connection to its server). */
+static int make_to_outside(struct rst_files *rf, const UnixSkEntry *ue, const UnixSkEntry *p)
+{
+	int fd = new_socket(ue);
+	if (fd < 0 || made_add(rf, ue->ino, fd) < 0 || connect_name(fd, ue, p) < 0)
+		return -1;
+	return finish(fd, ue);
+}
+
+static int make_connected(struct rst_files *rf, const UnixSkEntry *ue)
+{
+	const UnixSkEntry *p = ue->peer ? by_ino(rf, ue->peer) : NULL;
+	if (ue->peer && !p) {
+		pr_err("image files.img: the peer %u of unix socket %u is missing", ue->peer, ue->ino);
+		return -1;
+	}
+	if (!p) {	/* its peer closed */
+		int fd = make_filled(rf, ue);
+		if (fd < 0 || made_add(rf, ue->ino, fd) < 0)
+			return -1;
+		return finish(fd, ue);
+	}
+	if (p->uflags & USK_EXTERN)
+		return make_to_outside(rf, ue, p);
+	if (p->state == ST_LISTEN)	/* waiting to be accepted */
+		return make(rf, p);
+	const UnixSkEntry *l = listener_of(rf, ue, p);
+	if (l)
+		return make(rf, l);
+	return make_pair(rf, ue, p);
+}
+
+/* Makes the socket of ue (and those it is tied to) unless made already. */
+static int make(struct rst_files *rf, const UnixSkEntry *ue)
+{
+	if (made_fd(rf, ue->ino) >= 0)
+		return 0;
+	if (ue->uflags & USK_EXTERN) {
+		pr_err("unix socket %u is outside the tree: it can't be opened", ue->ino);
+		return -1;
+	}
+	if (ue->type == SOCK_DGRAM) {
+		const UnixSkEntry *p = ue->peer ? by_ino(rf, ue->peer) : NULL;
+		if (p && p != ue && !(p->uflags & USK_EXTERN) && p->peer == ue->ino)
+			return make_pair(rf, ue, p);
+		return make_dgram(rf, ue);
+	}
+	if (!connection_type(ue->type)) {
+		pr_err("image files.img: unix socket %u has unknown type %u", ue->ino, ue->type);
+		return -1;
+	}
+	if (ue->state == ST_LISTEN)
+		return make_listener(rf, ue);
+	if (ue->state == ST_ESTABLISHED)
+		return make_connected(rf, ue);
+	/* not connected: maybe bound */
+	int fd = has_queue(rf, ue) ? make_filled(rf, ue) : new_socket(ue);
+	if (fd < 0 || made_add(rf, ue->ino, fd) < 0 || bind_name(fd, ue) < 0)
+		return -1;
+	return finish(fd, ue);
+}
+
+/* The restored copy of a self-dumping task finds the service's answer
+ * waiting: its dump succeeded and it was restored. */
+static int open_service_sk(const UnixSkEntry *ue)
+{
+	CriuResp resp = CRIU_RESP__INIT;
+	CriuDumpResp dr = CRIU_DUMP_RESP__INIT;
+	uint8_t buf[64];
+	int sk[2];
+
+	resp.type = CRIU_REQ_TYPE__DUMP;
+	resp.success = true;
+	dr.has_restored = true;
+	dr.restored = true;
+	resp.dump = &dr;
+	size_t len = criu_resp__pack(&resp, buf);
+	if (socketpair(AF_UNIX, ue->type | SOCK_CLOEXEC, 0, sk) < 0) {
+		pr_perror("can't make the socket of the RPC answer for unix socket %u", ue->ino);
+		return -1;
+	}
+	if (send(sk[1], buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		pr_perror("can't put the RPC answer into unix socket %u", ue->ino);
+		close(sk[0]);
+		close(sk[1]);
+		return -1;
+	}
+	close(sk[1]);
+	return sk[0];
+}
+
+int unix_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
+{
+	const UnixSkEntry *ue = fe->usk;
+	if (!ue || !ue->opts) {
+		pr_err("image files.img: unix socket entry %u is empty", fe->id);
+		return -1;
+	}
+	if (ue->uflags & USK_SERVICE)
+		return open_service_sk(ue);
+	if (make(rf, ue) < 0)
+		return -1;
+	int fd = made_fd(rf, ue->ino);
+	if (fd < 0) {
+		pr_err("unix socket %u was not made (its peer %u is not what the image says)", ue->ino, ue->peer);
+		return -1;
+	}
+	fd = dup(fd);
+	if (fd < 0)
+		pr_perror("can't dup unix socket %u", ue->ino);
+	return fd;
+}
+
+/* A socket whose file was deleted is bound again (its name and the
+ * connections made to it by name come back); once every fd of the tree is
+ * open its file goes again, if it still is this socket's. */
+int unix_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid)
+{
+	const UnixSkEntry *ue = fe->usk;
+	struct stat mine, there;
+
+	if (!ue || !is_path(ue) || !deleted(ue) || ue->name.len > sizeof(((struct sockaddr_un *)0)->sun_path))
+		return 0;
+	int pf = ioctl(fd, SIOCUNIXFILE);
+	if (pf < 0)
+		return 0;	/* not bound (its path was taken), or removed already */
+	int ok = fstat(pf, &mine);
+	close(pf);
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1] = { 0 };
+	memcpy(path, ue->name.data, ue->name.len);
+	int back = enter_name_dir(ue);
+	if (back == -1)
+		return -1;
+	if (!ok && lstat(path, &there) == 0 && there.st_ino == mine.st_ino && there.st_dev == mine.st_dev &&
+	    unlink(path) < 0)
+		pr_warn("pid %d: can't remove %s again (it was deleted): %m", pid, path);
+	leave_name_dir(back);
+	return 0;
+}

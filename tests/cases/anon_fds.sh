@@ -174,10 +174,8 @@ anon_criu() {
 	check_output anonfds
 }
 
-if [[ -n ${CRIU_BIN:-} ]]; then
-	run_test anon_fds.interop.to_criu anon_criu to_criu signalfd,timerfd,inotify,epoll,shared
-	run_test anon_fds.interop.from_criu anon_criu from_criu signalfd,timerfd,inotify,epoll,shared
-fi
+run_test --needs criu anon_fds.interop.to_criu anon_criu to_criu signalfd,timerfd,inotify,epoll,shared
+run_test --needs criu anon_fds.interop.from_criu anon_criu from_criu signalfd,timerfd,inotify,epoll,shared
 
 # Two processes share an epoll, and the fd number of its target is
 # another file in the child: the restore could not tell which file to

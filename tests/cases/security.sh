@@ -51,7 +51,7 @@ sec_user_prog() {
 	disown $!
 	T_PIDS+=($!)
 	wait_until "$TMO" has_lines "$T_WORK/user/$name.out" 1 || { fail "$name printed nothing"; return 1; }
-	UPID=$(pgrep -o -u "$RPC_USER" -f "$name-marker")
+	UPID=$(user_pid "$name-marker")
 	[[ -n $UPID ]] || { fail "can't find $name"; return 1; }
 	T_PIDS+=("$UPID")
 }

@@ -26,6 +26,7 @@
 #include "dump/track.h"
 #include "task/seccomp.h"
 #include "util/action.h"
+#include "util/fault.h"
 #include "util/fsop.h"
 #include "util/log.h"
 
@@ -57,7 +58,7 @@ static int scratch_take(struct dump_ctx *dc)
 
 	dc->scratch_saved_len = n > 0 ? n : 0;
 	dc->scratch = at;
-	infect_test_point("scratch-taken");
+	fault_point("scratch-taken");
 	return 0;
 }
 
@@ -187,15 +188,18 @@ static int write_inventory(struct dump_tree *tr)
 		return -1;
 	if (syncfs(tr->dirfd) < 0)
 		pr_warn("can't sync the images directory: %m");
+	fault_point("inventory-tmp-written");
 	if (fs_rename(tr->dirfd, "inventory.img.tmp", "inventory.img") < 0) {
 		pr_perror("can't commit inventory.img");
 		return -1;
 	}
+	fault_point("inventory-renamed");
 	return 0;
 }
 
 static int dump_one(struct dump_ctx *dc)
 {
+	fault_point("task-dump");
 	if (dc->zombie)
 		return dump_zombie_core(dc);
 	if (proc_parse_smaps(dc->pid, &dc->vmas) < 0 || collect_by_injection(dc) < 0)
@@ -328,6 +332,7 @@ int stasis_dump(const struct opts *o)
 		goto out;
 	if (check_seized(&tr) < 0)
 		goto out;
+	fault_point("seized");
 	if (action_run(o, ACT_NET_LOCK, o->pid) < 0)
 		goto unlock;
 	for (int i = 0; i < tr.nr; i++)

@@ -30,6 +30,7 @@
 #include "image/magic.h"
 #include "image/vma.h"
 #include "util/compat.h"
+#include "util/fault.h"
 #include "util/log.h"
 
 #define COPY_BUF (8ul << 20)
@@ -234,6 +235,7 @@ static int put(struct copy_job *j, const char *buf, size_t len)
 		len -= n;
 		j->off += n;
 	}
+	fault_point("pages-written");
 	return 0;
 }
 

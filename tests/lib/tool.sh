@@ -206,3 +206,14 @@ expect_restore_fails() {
 	wait_gone "$pid" 5 || fail "$tag: a process with pid $pid is left running after the failed restore"
 }
 
+
+# stasis_killed_at TAG POINT ARGS...: `stasis ARGS` killed at the fault
+# point POINT[:N] (STASIS_TEST_DIE_AT, src/util/fault.h); it must have
+# died there.
+stasis_killed_at() {
+	local tag=$1 point=$2 rc
+	shift 2
+	rc=$(STASIS_TEST_DIE_AT=$point stasis "$tag" "$@")
+	[[ $rc == 137 ]] && grep -q "test hook: killed at ${point%%:*} " "$T_LOG/$tag.log" ||
+		fail "$tag: stasis was not killed at $point (exit $rc): does it pass there that often?" "$T_LOG/$tag.log"
+}

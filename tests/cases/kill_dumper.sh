@@ -116,7 +116,6 @@ while True:
 	check_sequence "$out"
 }
 
-
 # Timed: they hope to land inside a step, and run alone, so that the
 # load of other tests does not move what a delay lands in.
 for d in 0.02 0.05 0.15; do

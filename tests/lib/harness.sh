@@ -85,7 +85,6 @@ check_output() {
 	fi
 }
 
-
 # check_sequence FILE [WIDTH]: lines 1, 2, 3, ... with no gap or repeat.
 check_sequence() {
 	local file=$1 width=${2:-0} bad

@@ -132,7 +132,8 @@ stopped_hook() {
 	note "sent SIGCONT to $s, it runs"
 }
 
-
+# A tree program's plain run (LABEL [ARGS]), without the tool: it and the
+# checks from outside pass, and no process of the tree is left.
 tree_plain() {
 	local label=$1
 	shift
@@ -210,11 +211,6 @@ tree_leave_running() {
 	[[ $CHILD_RC == 0 ]] || fail "$label exited $CHILD_RC after --leave-running dumps" "$T_LOG/$label.out"
 	tree_finished
 }
-
-# A process forking children in a tight loop: three --leave-running dumps
-# (each must succeed, or fail cleanly and leave the process running), then
-# a dump that kills it (up to three tries), a restore, and the loop must
-# go on (SIGUSR2 marks its round counter before the dump and twice after
 
 # ---------------------------------------------------------------------------
 # Declaring a program's tests in its source

@@ -206,7 +206,6 @@ expect_restore_fails() {
 	wait_gone "$pid" 5 || fail "$tag: a process with pid $pid is left running after the failed restore"
 }
 
-
 # stasis_killed_at TAG POINT ARGS...: `stasis ARGS` killed at the fault
 # point POINT[:N] (STASIS_TEST_DIE_AT, src/util/fault.h); it must have
 # died there.

@@ -25,6 +25,7 @@
 #include "dump/track.h"
 #include "task/seccomp.h"
 #include "util/action.h"
+#include "util/fault.h"
 #include "util/fsop.h"
 #include "util/log.h"
 
@@ -56,7 +57,7 @@ static int scratch_take(struct dump_ctx *dc)
 
 	dc->scratch_saved_len = n > 0 ? n : 0;
 	dc->scratch = at;
-	infect_test_point("scratch-taken");
+	fault_point("scratch-taken");
 	return 0;
 }
 
@@ -180,11 +181,15 @@ static int write_inventory(struct dump_tree *tr)
 	inv.root_ids = &ids;
 	inv.has_lsmtype = 1;
 	inv.lsmtype = 0;	/* no LSM */
-	return img_commit_one(tr->dirfd, IMG_INVENTORY, 0, &inv.base);
+	if (img_commit_one(tr->dirfd, IMG_INVENTORY, 0, &inv.base) < 0)
+		return -1;
+	fault_point("inventory-renamed");
+	return 0;
 }
 
 static int dump_one(struct dump_ctx *dc)
 {
+	fault_point("task-dump");
 	if (dc->zombie)
 		return dump_zombie_core(dc);
 	if (proc_parse_smaps(dc->pid, &dc->vmas) < 0 || collect_by_injection(dc) < 0)
@@ -316,6 +321,7 @@ int stasis_dump(const struct opts *o)
 		goto out;
 	if (check_seized(&tr) < 0)
 		goto out;
+	fault_point("seized");
 	if (action_run(o, ACT_NET_LOCK, o->pid) < 0)
 		goto unlock;
 	for (int i = 0; i < tr.nr; i++)

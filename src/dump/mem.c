@@ -29,6 +29,7 @@
 #include "image/pagemap.h"
 #include "image/vma.h"
 #include "util/compat.h"
+#include "util/fault.h"
 #include "util/log.h"
 
 #define COPY_BUF (8ul << 20)
@@ -233,6 +234,7 @@ static int put(struct copy_job *j, const char *buf, size_t len)
 		len -= n;
 		j->off += n;
 	}
+	fault_point("pages-written");
 	return 0;
 }
 

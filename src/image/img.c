@@ -10,6 +10,7 @@
 #include "image/magic.h"
 #include "util/fsop.h"
 #include "util/io.h"
+#include "util/fault.h"
 #include "util/log.h"
 
 #define IMG_WBUF (1u << 16)
@@ -336,6 +337,9 @@ int img_commit_one(int dirfd, enum img_kind kind, uint32_t id, const ProtobufCMe
 		return -1;
 	if (syncfs(dirfd) < 0)
 		pr_warn("can't sync the images directory: %m");
+	char point[IMG_NAME_MAX + 16];	/* e.g. inventory-tmp-written */
+	snprintf(point, sizeof(point), "%.*s-tmp-written", (int)(strcspn(name, ".")), name);
+	fault_point(point);
 	if (fs_rename(dirfd, tmp, name) < 0) {
 		pr_perror("can't commit %s", name);
 		return -1;

@@ -14,6 +14,7 @@
 #include "infect/arch.h"
 #include "infect/infect.h"
 #include "util/compat.h"
+#include "util/fault.h"
 #include "util/log.h"
 
 #ifndef PTRACE_GETSIGMASK
@@ -238,24 +239,7 @@ int infect_block_signals(struct victim *v)
 
 void infect_test_point(const char *name)
 {
-	static bool parsed;
-	static char point[64];
-	static long want, seen;
-
-	if (!parsed) {
-		const char *e = getenv("STASIS_TEST_DIE_AT");
-		const char *colon = e ? strchr(e, ':') : NULL;
-		size_t n = e ? (colon ? (size_t)(colon - e) : strlen(e)) : 0;
-		parsed = true;
-		if (n && n < sizeof(point)) {
-			memcpy(point, e, n);
-			want = colon ? atol(colon + 1) : 1;
-		}
-	}
-	if (want <= 0 || strcmp(point, name) || ++seen != want)
-		return;
-	pr_info("test hook: killed at %s #%ld (STASIS_TEST_DIE_AT)", name, want);
-	kill(getpid(), SIGKILL);
+	fault_point(name);
 }
 
 /* A plain call, from the vdso's syscall instruction by a single step. A

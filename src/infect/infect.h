@@ -104,14 +104,12 @@ int infect_set_xsave(pid_t tid, const uint8_t *buf, size_t len);
 /* Offset of a `syscall` instruction inside our own vdso (same kernel). */
 long infect_vdso_syscall_offset(void);
 
-/* Test hook: with STASIS_TEST_DIE_AT=NAME[:N] in the environment, stasis
- * kills itself with SIGKILL the Nth time (default 1) it passes the point
- * NAME, so that the tests can kill a dump inside the windows they check.
- * The points of a careful call: way-back-written (a thread's stay in the
- * trampoline starts), set-regs, mask-blocked (first call of a stay),
- * resumed and resumed-exit (on the way to the entry and exit stops),
- * syscall-entry, syscall-exit; of leaving the trampoline: park-mask (mask
- * back, registers not yet), park-regs. dump.c adds scratch-taken. */
+/* The fault points of a careful call (util/fault.h), where the tests
+ * kill a dump inside the windows they check: way-back-written (a thread's
+ * stay in the trampoline starts), set-regs, mask-blocked (first call of a
+ * stay), resumed and resumed-exit (on the way to the entry and exit
+ * stops), syscall-entry, syscall-exit; of leaving the trampoline:
+ * park-mask (mask back, registers not yet), park-regs. */
 void infect_test_point(const char *name);
 
 #endif

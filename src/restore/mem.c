@@ -22,6 +22,7 @@
 #include "proc/proc.h"
 #include "restore/rst.h"
 #include "util/compat.h"
+#include "util/fault.h"
 #include "util/log.h"
 
 #define TASK_SIZE_47 0x7ffffffff000ul
@@ -375,6 +376,7 @@ static int read_batch(struct rst_ctx *rc, struct iovec *iov, int n, uint64_t off
 			}
 		}
 	}
+	fault_point("pages-read");
 	return 0;
 }
 

@@ -37,6 +37,7 @@
 #include "image/task_state.h"
 #include "proc/proc.h"
 #include "util/action.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/pidfile.h"
 
@@ -427,6 +428,7 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	for (int i = 0; i < rc->nr_th; i++)
 		if (rst_thread_regs(rc, i) < 0)
 			return -1;
+	fault_point("task-rebuilt");
 	return 0;
 }
 
@@ -513,6 +515,7 @@ struct rebuilder {
 static int restore_stages_before_resume(struct rst_tree *tr)
 {
 	pid_t root = tr->t[0].real_pid;
+	fault_point("tree-rebuilt");
 	if (action_run(tr->o, ACT_NET_UNLOCK, root) < 0 || action_run(tr->o, ACT_POST_RESTORE, root) < 0 ||
 	    action_run(tr->o, ACT_PRE_RESUME, root) < 0)
 		return -1;
@@ -554,6 +557,7 @@ static int restore_tree(struct rst_tree *tr)
 
 	if (rst_helpers_plan(tr) < 0 || rst_tree_fork(tr) < 0 || rst_helpers_kill(tr) < 0)
 		return -1;
+	fault_point("tree-forked");
 	/* No namespaces are made (the tree lives in ours), but scripts that
 	 * wait for these stages get them, once every process exists. */
 	if (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||

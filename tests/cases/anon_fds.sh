@@ -90,6 +90,7 @@ run_test anon_fds.timerfd anon_restore timerfd 1
 # too (STASIS_EVENTFD_PROBE).
 anon_eventfd_probe() {
 	local exe pid
+	local -x STASIS_EVENTFD_PROBE=1
 	exe=$(readlink -f "$BIN/anonfds")
 	start_prog anonfds "$BIN/anonfds" evmodes
 	pid=$PROG_PID
@@ -105,13 +106,14 @@ anon_eventfd_probe() {
 	wait_child "$RESTORE_PID" $((TMO * 2))
 	check_output anonfds
 }
-STASIS_EVENTFD_PROBE=1 run_test anon_fds.eventfd_probe anon_eventfd_probe
+run_test anon_fds.eventfd_probe anon_eventfd_probe
 
 # ... and refuses to probe an eventfd that a process outside the tree
 # holds too (it would see the count change for a moment): the dump of
 # the child fails naming the fd and the parent, and the count stays.
 anon_eventfd_outside() {
 	local pid rc parent
+	local -x STASIS_EVENTFD_PROBE=1
 	start_prog evshare "$PYTHON" -c '
 import os, signal, sys
 e = os.eventfd(3, os.EFD_SEMAPHORE)
@@ -134,7 +136,7 @@ os.waitpid(pid, 0)'
 	wait_until 5 runs_freely "$pid" || fail "pid $pid not left running after the refused dump"
 	grep -q "eventfd-count: *3$" /proc/"$pid"/fdinfo/* || fail "the eventfd's count is not 3 after the refused dump"
 }
-STASIS_EVENTFD_PROBE=1 run_test anon_fds.eventfd_outside anon_eventfd_outside
+run_test anon_fds.eventfd_outside anon_eventfd_outside
 run_test anon_fds.all.chain anon_chain all
 run_test anon_fds.all.leave_running anon_leave_running eventfd,signalfd,inotify,epoll,shared_own
 run_test anon_fds.epoll_closed_target anon_epoll_closed_target
@@ -172,10 +174,8 @@ anon_criu() {
 	check_output anonfds
 }
 
-if [[ -n ${CRIU_BIN:-} ]]; then
-	run_test anon_fds.interop.to_criu anon_criu to_criu signalfd,timerfd,inotify,epoll,shared
-	run_test anon_fds.interop.from_criu anon_criu from_criu signalfd,timerfd,inotify,epoll,shared
-fi
+run_test --needs criu anon_fds.interop.to_criu anon_criu to_criu signalfd,timerfd,inotify,epoll,shared
+run_test --needs criu anon_fds.interop.from_criu anon_criu from_criu signalfd,timerfd,inotify,epoll,shared
 
 # Two processes share an epoll, and the fd number of its target is
 # another file in the child: the restore could not tell which file to

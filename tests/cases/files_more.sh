@@ -321,9 +321,7 @@ run_test files.memfd_future_write test_memfd_future_write
 run_test files.external test_external_file
 run_test files.missing test_missing_file
 run_test files.replaced test_replaced_file
-if [[ -n ${CRIU_BIN:-} ]]; then
-	run_test interop.criu_ghost test_interop_ghost
-	run_test interop.criu_fifo test_interop_fifo
-	run_test interop.criu_memfd test_interop_memfd
-	run_test interop.criu_memfd_map test_interop_memfd_map
-fi
+run_test --needs criu interop.criu_ghost test_interop_ghost
+run_test --needs criu interop.criu_fifo test_interop_fifo
+run_test --needs criu interop.criu_memfd test_interop_memfd
+run_test --needs criu interop.criu_memfd_map test_interop_memfd_map

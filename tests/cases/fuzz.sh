@@ -131,4 +131,6 @@ test_fuzz() {
 	fuzz_run fuzz_image "$T_WORK/image_corpus" "$T_WORK/image_seeds" -max_len=262144
 }
 
-run_test fuzz.decoders test_fuzz
+# Alone: it keeps every CPU busy for its whole run, and would slow the
+# tests beside it past their timeouts.
+run_test --alone fuzz.decoders test_fuzz

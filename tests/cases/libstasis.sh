@@ -82,6 +82,12 @@ test_lib_swrk() {
 	lib_dump_restore -b "$STASIS"
 }
 
+# The library against CRIU itself (CRIU_BIN): it speaks the protocol as
+# libcriu does, not just as stasis expects.
+test_lib_criu_swrk() {
+	lib_dump_restore -b "$CRIU_BIN"
+}
+
 # `stasis service -d` in the background for this test (LIB_SOCK).
 lib_service_start() {
 	local rc
@@ -228,9 +234,5 @@ run_test lib.notify test_lib_notify
 run_test lib.veto test_lib_veto
 run_test lib.bad_service test_lib_bad_service
 run_test lib.restore_child test_lib_restore_child
-# The library against CRIU itself (only when CRIU_BIN names a binary):
-# it speaks the protocol as libcriu does, not just as stasis expects.
-if [[ -n ${CRIU_BIN:-} ]]; then
-	run_test lib.criu_swrk lib_dump_restore -b "$CRIU_BIN"
-fi
+run_test --needs criu lib.criu_swrk test_lib_criu_swrk
 run_test lib.selfdump test_lib_selfdump

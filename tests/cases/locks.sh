@@ -303,6 +303,4 @@ run_test locks.chain test_locks_chain
 run_test locks.restore_without_option test_locks_restore_without_option
 run_test locks.waiters test_locks_waiters
 run_test locks.busy test_locks_busy
-if [[ -n ${CRIU_BIN:-} ]]; then
-	run_test locks.criu_interop test_locks_criu_interop
-fi
+run_test --needs criu locks.criu_interop test_locks_criu_interop

@@ -234,11 +234,25 @@ test_rpc_sibling() {
 # what it needs to serve them).
 SVC_USER_ARGS=(--socket-mode 0666 --allow-users "$RPC_USER")
 
+# The user is made by the first test that needs it; one useradd at a
+# time, for tests running together may both find it missing.
 rpc_user_setup() {
-	id "$RPC_USER" > /dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$RPC_USER" ||
+	flock /tmp/stasis-tests.useradd.lock sh -c \
+		'id "$1" > /dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$1"' sh "$RPC_USER" ||
 		{ fail "can't create user $RPC_USER"; return 1; }
 	chmod 755 "$T_WORK"
 	mkdir -p "$T_WORK/user" && chown "$RPC_USER:" "$T_WORK/user"
+}
+
+# user_pid PATTERN: a process of RPC_USER whose command line matches
+# PATTERN and that runs in this test's T_WORK/user: the user's programs
+# of tests running beside this one may look the same.
+user_pid() {
+	local p
+	for p in $(pgrep -u "$RPC_USER" -f "$1"); do
+		[[ $(readlink "/proc/$p/cwd") == "$T_WORK/user" ]] && echo "$p" && return 0
+	done
+	return 1
 }
 
 test_rpc_unprivileged() {
@@ -254,7 +268,7 @@ test_rpc_unprivileged() {
 	disown "$upid"
 	T_PIDS+=("$upid")
 	wait_until "$TMO" has_lines "$T_WORK/user/count.out" 5 || { fail "the user's counter printed nothing"; return; }
-	upid=$(pgrep -o -u "$RPC_USER" -f 'sleep 0.02; done$')
+	upid=$(user_pid 'sleep 0.02; done$')
 	T_PIDS+=("$upid")
 	rc=$(rpc_user udump --sk "$SVC_SOCK" dump "$upid" "$T_WORK/user/img")
 	[[ $rc == 0 ]] || { fail "the user could not dump its own process: $(cat "$T_LOG/udump.out")" "$T_WORK/user/img/dump.log"; return; }

@@ -39,9 +39,9 @@ secret_untouched() {
 		fail "root's file was written through the client: $(head -c 60 "$T_WORK/rootonly/secret" | tr -cd '[:print:]')"
 }
 
-# user_prog NAME CMD...: CMD as RPC_USER in its own session, in
+# sec_user_prog NAME CMD...: CMD as RPC_USER in its own session, in
 # T_WORK/user; its pid in UPID once it is running.
-user_prog() {
+sec_user_prog() {
 	local name=$1
 	shift
 	# its output file is its own, so that its restore may reopen it
@@ -51,13 +51,13 @@ user_prog() {
 	disown $!
 	T_PIDS+=($!)
 	wait_until "$TMO" has_lines "$T_WORK/user/$name.out" 1 || { fail "$name printed nothing"; return 1; }
-	UPID=$(pgrep -o -u "$RPC_USER" -f "$name-marker")
+	UPID=$(user_pid "$name-marker")
 	[[ -n $UPID ]] || { fail "can't find $name"; return 1; }
 	T_PIDS+=("$UPID")
 }
 
 user_counter() {
-	user_prog "$1" sh -c ": $1-marker; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.02; done"
+	sec_user_prog "$1" sh -c ": $1-marker; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.02; done"
 }
 
 # 1. Symlinks planted where the service writes for the client: the image
@@ -143,7 +143,7 @@ exec_at_predump() {
 	install -m 4755 "$(command -v sleep)" "$suid/sleep"
 	install -m 4755 "$(command -v id)" "$suid/id"
 	[[ $(as_user "$suid/id" -u) == 0 ]] || { fail "a setuid root program does not run as root here"; return; }
-	user_prog setuid sh -c ": setuid-marker; trap 'exec $suid/sleep 300' USR1; echo up; while :; do sleep 0.05; done" || return
+	sec_user_prog setuid sh -c ": setuid-marker; trap 'exec $suid/sleep 300' USR1; echo up; while :; do sleep 0.05; done" || return
 	as_user mkdir "$img"
 	rc=$(attack exec exec-at-predump "$UPID" "$img")
 	grep -q "success=False errno=1 .*could not ptrace once seized" "$T_LOG/exec.out" ||
@@ -163,7 +163,7 @@ test_sec_opath_ghost() {
 	mkdir -m 711 "$T_WORK/hid"
 	echo ROOTSECRETBYTES > "$T_WORK/hid/secret"
 	chmod 600 "$T_WORK/hid/secret"
-	user_prog holder "$PYTHON" -c "
+	sec_user_prog holder "$PYTHON" -c "
 import os, time
 fd = os.open('$T_WORK/hid/secret', os.O_PATH)
 print('holder-marker', fd, flush=True)
@@ -219,7 +219,7 @@ test_sec_unreadable_images() {
 test_sec_user_tree() {
 	local rc img=$T_WORK/user/img before after
 	sec_setup || return
-	user_prog tree sh -c ": tree-marker; for i in 1 2 3 4 5 6; do sleep 1000 & done; while :; do echo x; sleep 0.05; done" || return
+	sec_user_prog tree sh -c ": tree-marker; for i in 1 2 3 4 5 6; do sleep 1000 & done; while :; do echo x; sleep 0.05; done" || return
 	wait_until "$TMO" eval '(($(pgrep -s "$UPID" -f "^sleep 1000" | wc -l) == 6))' || { fail "the tree did not start"; return; }
 	before=$(pgrep -s "$UPID" -f "^sleep 1000" | sort -n | tr '\n' ' ')
 	as_user mkdir "$img"

@@ -26,13 +26,6 @@ tracker_notes() {
 	fi
 }
 
-# The test is about the userfaultfd tracker's fd: a kernel without
-# userfaultfd WP_ASYNC (6.1) tracks with soft-dirty bits and has none.
-needs_uffd_tracker() {
-	[[ $(mem_track_method) == uffd ]] ||
-		skip "no userfaultfd WP_ASYNC on this kernel (6.7+): pre-dump tracks with soft-dirty bits, no tracker fd"
-}
-
 # Did the dump TAG take pages from its parent for every process? Asked of
 # its log: how many bytes it saved depends on how much the program wrote
 # meanwhile, which a busy machine stretches.
@@ -62,7 +55,6 @@ restore_expect_fds() {
 # its own fds only and every page right.
 test_tracker_low_limit() {
 	local pid exe before after1 slot
-	needs_uffd_tracker || return
 	start_prog dirtier bash -c 'ulimit -n 64 && exec "$0" "$@" 0<&-' "$BIN/dirtier" "$DIRTIER_MIB"
 	wait_ready dirtier "$PROG_PID" || return
 	pid=$PROG_PID exe=$(readlink "/proc/$PROG_PID/exe")
@@ -130,7 +122,6 @@ child_line() { grep -q '^CHILD ' "$1"; }
 # no tracker among their fds.
 test_tracker_fork_copy() {
 	local pid exe child slot before
-	needs_uffd_tracker || return
 	start_prog trackfork "$BIN/trackfork" 16
 	wait_ready trackfork "$PROG_PID" || return
 	pid=$PROG_PID exe=$(readlink "/proc/$PROG_PID/exe")
@@ -201,7 +192,6 @@ nulled_line() { grep -q '^NULLED ' "$1"; }
 # pre-dump restores right, with the program's fds.
 test_tracker_overwritten() {
 	local pid exe slot before full second new
-	needs_uffd_tracker || return
 	start_prog trackfork "$BIN/trackfork" 16
 	wait_ready trackfork "$PROG_PID" || return
 	pid=$PROG_PID exe=$(readlink "/proc/$PROG_PID/exe")
@@ -231,7 +221,6 @@ test_tracker_overwritten() {
 # runs on, and its own protection is intact.
 test_tracker_own_uffd() {
 	local pid own ino slot rc
-	needs_uffd_tracker || return
 	start_prog ownuffd "$BIN/ownuffd"
 	wait_ready ownuffd "$PROG_PID" || return
 	pid=$PROG_PID
@@ -258,9 +247,11 @@ test_tracker_own_uffd() {
 	check_output ownuffd
 }
 
-run_test tracker.low_limit test_tracker_low_limit
+# The tests of the userfaultfd tracker's fd need one: a kernel without
+# userfaultfd WP_ASYNC (6.1) tracks with soft-dirty bits and has none.
+run_test --needs uffd tracker.low_limit test_tracker_low_limit
 run_test tracker.many_predumps test_tracker_many_predumps
-run_test tracker.fork_copy test_tracker_fork_copy
+run_test --needs uffd tracker.fork_copy test_tracker_fork_copy
 run_test tracker.note_lost test_tracker_note_lost
-run_test tracker.overwritten test_tracker_overwritten
-run_test tracker.own_uffd test_tracker_own_uffd
+run_test --needs uffd tracker.overwritten test_tracker_overwritten
+run_test --needs uffd tracker.own_uffd test_tracker_own_uffd

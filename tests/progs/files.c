@@ -15,6 +15,8 @@
  *   dir    "." as O_DIRECTORY
  *
  * The set of open fd numbers must also be unchanged (no leaked tool fds).
+ *
+ * test files: plain restore chain leave_running
  */
 #include "common.h"
 

@@ -12,6 +12,10 @@
  * marks taken before the dump and after the restore must grow (the loop
  * runs after the restore).  After SIGUSR1 the loop stops, 200 more rounds
  * must work, and no child may be left over.
+ *
+ * It runs alone: its forks go round all the pids in seconds, and would
+ * take those of another test's dumped tree before their restore.
+ * test tree.forkloop: plain --alone
  */
 #include "common.h"
 

@@ -26,6 +26,8 @@
  * After SIGUSR1 every process forwards it to its children, checks itself,
  * reaps its children (each must exit 0) and exits 0 or 1; the root prints
  * PASS only if the whole tree passed.
+ *
+ * test tree.forktree: tree.plain tree.restore tree.chain3 tree.leave_running
  */
 #include "tree.h"
 

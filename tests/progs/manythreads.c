@@ -9,6 +9,8 @@
  * recorded tids (exactly 129 entries), sets `released` and broadcasts; each
  * thread checks its tid and canary and returns index+1; every join must
  * succeed within 10 s with that value.
+ *
+ * test tree.manythreads: tree.plain tree.restore
  */
 #include "common.h"
 

@@ -11,6 +11,8 @@
  *   - heap: small and big malloc blocks, and sbrk() growth
  *   - a MAP_GROWSDOWN mapping (VmFlags "gd" kept)
  *   - initialised data and bss globals
+ *
+ * test mem_anon: plain restore chain leave_running pagemap_fallback
  */
 #include "common.h"
 

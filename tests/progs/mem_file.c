@@ -11,6 +11,8 @@
  *   - read-only mappings (shared, and private at a non-zero file offset).
  *
  * The files live in the current directory, which the harness provides.
+ *
+ * test mem_file: plain restore chain leave_running pagemap_fallback
  */
 #include "common.h"
 

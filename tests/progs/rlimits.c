@@ -11,6 +11,8 @@
  *     remaining time plausible
  *   - PR_SET_PDEATHSIG (SIGWINCH: harmless if it fires when a restorer
  *     parent exits), PR_SET_DUMPABLE 0
+ *
+ * test rlimits: plain restore chain leave_running
  */
 #include "common.h"
 

@@ -13,6 +13,8 @@
  *   - the kernel keeps the area's cpu_id up to date: pinned to each allowed
  *     CPU in turn, cpu_id, cpu_id_start and sched_getcpu() (which reads the
  *     area) all follow the getcpu syscall.
+ *
+ * test rseq_tls: plain restore chain leave_running
  */
 #include "common.h"
 

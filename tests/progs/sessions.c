@@ -15,6 +15,8 @@
  * Each process records getpid(), getppid(), getsid(0) and getpgid(0)
  * before READY and compares after SIGUSR1, which each forwards to its
  * children.  The root also checks the layout itself before READY.
+ *
+ * test tree.sessions: tree.plain tree.restore
  */
 #include "tree.h"
 

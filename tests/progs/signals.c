@@ -16,6 +16,8 @@
  * (raw rt_sigaction, so sa_restorer and glibc's own signals are covered),
  * the mask, the alt stack and the pending sets must be as set up, and the
  * handlers must then run with the right siginfo, in order.
+ *
+ * test signals: plain restore chain leave_running
  */
 #include "common.h"
 

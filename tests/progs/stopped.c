@@ -16,6 +16,9 @@
  * continued), S must have run its SIGCONT handler exactly once (the one
  * SIGCONT of the runner: a restore must not send its own), its second
  * thread (if any) must be alive and joinable, and memory, pids and parents must be as before.
+ *
+ * test tree.stopped: tree.plain tree.restore
+ * test tree.stopped_threads (threads): tree.plain tree.restore
  */
 #include "tree.h"
 

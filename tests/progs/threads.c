@@ -25,6 +25,9 @@
  * SIGUSR1 it checks /proc/self/task (the same 9 tids, each named as
  * before) while the workers check themselves, then releases and joins
  * them.
+ *
+ * test tree.threads: tree.plain tree.restore tree.chain3 tree.leave_running
+ * test tree.threads_pending (pending): tree.plain tree.restore
  */
 #include "common.h"
 

@@ -10,6 +10,8 @@
  * dump happens while we spin.  After SIGUSR1 the same asm block stores
  * everything back and C code compares.  Nothing between load and store is
  * compiled code, so the compiler cannot spill or reuse the registers.
+ *
+ * test vector_regs: plain restore chain leave_running
  */
 #include "common.h"
 

@@ -8,6 +8,8 @@
  * restored file offset that is off).  The harness checks seq.txt too.
  *
  * Plain O_WRONLY, not O_APPEND: the restored file offset must be right.
+ *
+ * test writer: plain restore chain leave_running
  */
 #include "common.h"
 

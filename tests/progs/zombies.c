@@ -13,6 +13,8 @@
  * each pid and checks each status, then reaps C; C reaps Z4.  Nobody may
  * have any other child (a zombie restored twice, or as a live process,
  * would show up here).
+ *
+ * test tree.zombies: tree.plain tree.restore
  */
 #include "tree.h"
 

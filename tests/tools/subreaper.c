@@ -7,7 +7,9 @@
  * normally re-parented to pid 1, and a pid 1 that never calls wait() (as in
  * some sandboxes) keeps them as zombies forever: their pids stay taken, and
  * the next restore of the same pid fails.  run.sh re-executes itself under
- * this helper, so orphans come here instead and are reaped at once.
+ * this helper, and starts each test's worker under one more: a test's
+ * orphans come to its own subreaper, are reaped at once, and are the
+ * test's alone to sweep.
  *
  * Exits with CMD's exit status (128+signal if it was killed).  SIGINT,
  * SIGTERM and SIGHUP are forwarded to CMD.

@@ -1,0 +1,136 @@
+# Fault points (src/util/fault.h): stasis killed at a named step of a
+# dump or a restore, with STASIS_TEST_DIE_AT=POINT[:N], where the timed
+# kills of kill_dumper.sh only hope to land.
+#
+# A dump cut short must leave the tree running as it was (untraced, its
+# own check passing after) and a directory that restore refuses, until
+# inventory.img is renamed into place: from then on it is a complete
+# dump. A restore cut short must leave nothing: no process of the tree,
+# no other orphan, nothing in the way of the next restore of the same
+# images.
+
+# The tree under TREE_ROOT runs as it did at READY: the same signature
+# (no process stopped or traced by a dead tracer), every process free.
+tree_runs_on() {
+	local tag=$1 p
+	expect_tree "$tag" "$TREE_ROOT" "$TREE_SIG" || return
+	for p in "${TREE_PIDS[@]}"; do
+		runs_freely "$p" ||
+			fail "$tag: pid $p is in state $(proc_state "$p"), TracerPid $(status_field "$p" TracerPid)" \
+				"$T_LOG/$tag.log" || return
+	done
+}
+
+# The tree's own check after SIGUSR1: every process passes and ends.
+tree_passes() {
+	local label=$1
+	kill -USR1 "$TREE_ROOT"
+	wait_child "$TREE_ROOT"
+	check_output "$label"
+	[[ $CHILD_RC == 0 ]] || fail "$label exited $CHILD_RC" "$T_LOG/$label.out"
+	tree_finished
+}
+
+# A dump of PROG cut at POINT: the tree runs on, the directory holds no
+# inventory.img and does not restore; a dump into the same directory then
+# works (what the cut one left is not in its way), and the tree passes.
+test_dump_cut() {
+	local point=$1 prog=$2 img=$T_WORK/img
+	tree_start "$prog" "$BIN/$prog" || return
+	mkdir -p "$img"
+	stasis_killed_at cut "$point" dump -t "$TREE_ROOT" -D "$img" || return
+	tree_runs_on cut || return
+	[[ ! -e $img/inventory.img ]] || fail "the cut dump left an inventory.img" || return
+	# refused for that, not for the pids the tree still holds
+	expect_restore_fails refused "$img" ""
+	grep -q "holds no complete dump" "$T_LOG/refused.stderr" ||
+		fail "the restore of the cut dump failed for another reason: $(error_message refused)" "$T_LOG/refused.log"
+	dump again "$TREE_ROOT" "$img" --leave-running || return
+	tree_runs_on again || return
+	tree_passes "$prog"
+}
+
+# A dump of forktree cut right after inventory.img was renamed into
+# place, before the tree was killed: the dump is complete (it decodes),
+# the tree runs on and passes, and the images then restore a tree that
+# passes too.
+test_dump_committed() {
+	local point=$1 img=$T_WORK/img
+	tree_start forktree "$BIN/forktree" || return
+	mkdir -p "$img"
+	stasis_killed_at cut "$point" dump -t "$TREE_ROOT" -D "$img" || return
+	decode_images "$img" cut
+	cp "$T_LOG/forktree.out" "$T_WORK/forktree.out.at-dump"
+	tree_runs_on cut || return
+	tree_passes forktree || return
+	# the copy restored writes on where the output was at the dump
+	mv "$T_LOG/forktree.out" "$T_LOG/forktree-orig.out"
+	cp "$T_WORK/forktree.out.at-dump" "$T_LOG/forktree.out"
+	restore_foreground restore "$img"
+	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || return
+	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
+	kill -USR1 "$TREE_ROOT"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output forktree
+	[[ $CHILD_RC == 0 ]] || fail "the restored forktree exited $CHILD_RC" "$T_LOG/forktree.out"
+	tree_finished
+}
+
+# Children of this test's subreaper but the worker: what a restore that
+# died left behind (its tree's root is stasis's child).
+orphans() {
+	local c
+	for c in $(cat /proc/$PPID/task/*/children 2> /dev/null); do
+		[[ $c == "$$" ]] || existing_pids "$c"
+	done
+}
+no_orphans() { [[ -z $(orphans) ]]; }
+
+# PROG dumped, then restored by a stasis cut at POINT: within 5 s no pid
+# of the tree is held and no orphan is left; the same images then
+# restore whole, and the tree passes.
+test_restore_cut() {
+	local point=$1 prog=$2 img=$T_WORK/img
+	tree_start "$prog" "$BIN/$prog" || return
+	dump dump "$TREE_ROOT" "$img" || return
+	expect_tree_killed || return
+	stasis_killed_at cut "$point" restore -D "$img" || return
+	wait_until 5 tree_gone "${TREE_PIDS[@]}" ||
+		fail "the cut restore left processes of the tree: $(existing_pids "${TREE_PIDS[@]}")" "$T_LOG/cut.log" ||
+		return
+	wait_until 5 no_orphans || fail "the cut restore left processes: $(orphans)" "$T_LOG/cut.log" || return
+	restore_foreground restore "$img"
+	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || return
+	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
+	kill -USR1 "$TREE_ROOT"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output "$prog"
+	[[ $CHILD_RC == 0 ]] || fail "the restored $prog exited $CHILD_RC" "$T_LOG/$prog.out"
+	tree_finished
+}
+
+# Dump: every process seized and stopped, nothing injected yet; the 5th
+# process's dump about to begin (four dumped and still stopped); page
+# contents being written (bigmem's 512 MiB go in 64 writes by two
+# threads; in forktree, a write of each process); inventory.img.tmp
+# written, not yet renamed.
+run_test fail.dump_cut.seized test_dump_cut seized forktree
+run_test fail.dump_cut.task-dump_5 test_dump_cut task-dump:5 forktree
+run_test fail.dump_cut.pages-written_1 test_dump_cut pages-written:1 bigmem
+run_test fail.dump_cut.pages-written_30 test_dump_cut pages-written:30 bigmem
+run_test fail.dump_cut.pages-written_7 test_dump_cut pages-written:7 forktree
+run_test fail.dump_cut.inventory-tmp-written test_dump_cut inventory-tmp-written forktree
+run_test fail.dump_cut.inventory-renamed test_dump_committed inventory-renamed
+# Restore: every process forked and waiting in stasis's code (sessions has
+# a helper process for a group whose leader is gone); the first page
+# contents read into a process. Until a process is rebuilt, each has
+# SIGKILL as its parent-death signal, and the tree dies with stasis.
+run_test fail.restore_cut.tree-forked test_restore_cut tree-forked forktree
+run_test fail.restore_cut.tree-forked_helpers test_restore_cut tree-forked sessions
+run_test fail.restore_cut.pages-read_1 test_restore_cut pages-read:1 forktree
+# Not yet: once a process is rebuilt (task-rebuilt, tree-rebuilt, a
+# pages-read after the first process's), a restore cut short leaves the tree
+# behind: the rebuilt processes have their own parent-death signal back
+# and run on once their tracer is gone, the others wait in stasis's code
+# for ever (test_restore_cut shows it with those points). Stasis's seize
+# for the rebuild has no PTRACE_O_EXITKILL yet.

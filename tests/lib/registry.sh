@@ -1,0 +1,113 @@
+# The declared tests. The runner reads every tests/cases/*.sh, whose
+# run_test lines record their tests here (nothing runs yet), and the
+# "test" lines of progs/*.c (lib/scenarios.sh); then it knows each test's
+# name, command and needs before it starts any. A worker reads the same
+# files for their functions only (its run_test does nothing).
+
+DECL_NAMES=() DECL_CMDS=() DECL_NEEDS=() DECL_ALONE=()
+declare -A DECL_SEEN=()
+
+declaration_error() {
+	echo "run.sh: declaration error: $*" >&2
+	exit 2
+}
+
+# run_test [--alone] [--needs NEED]... NAME FUNCTION [ARGS...]
+#   --alone       run with no other test at the same time: the test
+#                 depends on something global (pid numbering, a system
+#                 setting), on its timing, or loads the whole machine
+#   --needs NEED  skipped, saying why, where NEED does not hold (need_reason)
+# Names must be unique; -k PATTERN selects by name.
+run_test() {
+	local alone=0 needs=() name
+	while [[ ${1:-} == --* ]]; do
+		case $1 in
+		--alone) alone=1 ;;
+		--needs)
+			need_known "${2:-}" || declaration_error "run_test: no need '${2:-}' (see need_reason)"
+			needs+=("$2")
+			shift
+			;;
+		*) declaration_error "run_test: unknown option $1" ;;
+		esac
+		shift
+	done
+	name=${1:-}
+	(($# >= 2)) || declaration_error "run_test $name: no function to run"
+	shift
+	[[ -z ${DECL_SEEN[$name]:-} ]] || declaration_error "test $name is declared twice"
+	DECL_SEEN[$name]=1
+	[[ -z $PATTERN || $name =~ $PATTERN ]] || return 0
+	DECL_NAMES+=("$name")
+	DECL_CMDS+=("$(printf '%q ' "$@")")
+	DECL_NEEDS+=("${needs[*]}")
+	DECL_ALONE+=("$alone")
+}
+
+# Every test function must exist: a misspelt one is found before the run.
+check_declared_functions() {
+	local i fn
+	for i in "${!DECL_CMDS[@]}"; do
+		eval "set -- ${DECL_CMDS[i]}"
+		fn=$1
+		declare -F "$fn" > /dev/null || declaration_error "test ${DECL_NAMES[i]}: no function $fn"
+	done
+}
+
+# ---------------------------------------------------------------------------
+# Needs
+# ---------------------------------------------------------------------------
+
+need_known() {
+	case $1 in
+	criu | uffd | memtrack | kernel:?*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+# need_reason NEED: nothing if this machine has NEED, else why not.
+#   criu          CRIU_BIN names a CRIU binary (images exchanged with it)
+#   uffd          pre-dump tracks memory with a userfaultfd (6.7+)
+#   memtrack      pre-dump can track memory writes at all
+#   kernel:NAME   `stasis check` answers yes for NAME (spaces as _, e.g.
+#                 kernel:time_namespaces, kernel:PAGEMAP_SCAN)
+need_reason() {
+	case $1 in
+	criu)
+		[[ -n ${CRIU_BIN:-} && -x ${CRIU_BIN:-} ]] ||
+			echo "CRIU_BIN does not name a CRIU binary (set it to exchange images with CRIU)"
+		;;
+	uffd)
+		[[ $(mem_track_method) == uffd ]] ||
+			echo "no userfaultfd WP_ASYNC on this kernel (6.7+): pre-dump tracks with soft-dirty bits, no tracker fd"
+		;;
+	memtrack)
+		[[ $(mem_track_method) != none ]] ||
+			echo "this kernel can't track memory writes (no soft-dirty bits, no userfaultfd WP_ASYNC)"
+		;;
+	kernel:*)
+		kernel_has "${1#kernel:}" || echo "this kernel lacks ${1#kernel:} (stasis check)"
+		;;
+	esac
+}
+
+# kernel_has NAME: `stasis check` has a line "NAME  yes ...", NAME with
+# its spaces written as _.
+kernel_has() {
+	local line
+	while IFS= read -r line; do
+		[[ $line =~ ^(.*[^ ])\ +(yes|no)(\ |$) ]] || continue
+		[[ ${BASH_REMATCH[1]// /_} == "$1" ]] && [[ ${BASH_REMATCH[2]} == yes ]] && return 0
+	done < <("$STASIS" check 2> /dev/null)
+	return 1
+}
+
+# How this kernel lets pre-dump track memory writes, as `stasis check`
+# says: uffd (userfaultfd WP_ASYNC, 6.7+), softdirty, or none.
+mem_track_method() {
+	case $("$STASIS" check 2> /dev/null | grep '^memory tracking ') in
+	*userfaultfd*) echo uffd ;;
+	*soft-dirty*) echo softdirty ;;
+	*) echo none ;;
+	esac
+}

@@ -140,9 +140,10 @@ static int fifo_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 			keeper = s->made[i].keeper;
 	if (keeper < 0 && (keeper = open_keeper(rf, e->pipe_id, r->name, rf->who)) < 0)
 		return -1;
-	/* With the keeper open, neither end blocks or fails to open. */
+	/* With the keeper open, neither end blocks or fails to open; without
+	 * O_NOFOLLOW, which would refuse the /proc link. */
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", keeper);
-	int fd = open(self, (r->flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NONBLOCK | O_NOCTTY);
+	int fd = open(self, (r->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOFOLLOW)) | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0 || fcntl(fd, F_SETFL, r->flags & (O_NONBLOCK | O_APPEND | O_ASYNC | O_DIRECT)) < 0) {
 		pr_perror("%s: can't open an end of FIFO %s", rf->who, r->name);
 		if (fd >= 0)

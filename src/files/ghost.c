@@ -499,7 +499,8 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 	if (g->keeper < 0 && recreate(rf, g, r->name, rf->who) < 0)
 		return -1;
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", g->keeper);
-	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
+	/* without O_NOFOLLOW (mkstemp's), which would refuse the /proc link */
+	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOFOLLOW)) | O_NOCTTY);
 	if (fd < 0) {
 		pr_perror("%s: can't reopen recreated deleted file %s", rf->who, r->name);
 		return -1;

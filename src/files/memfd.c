@@ -471,7 +471,8 @@ static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
 	if (s->made[i] < 0 && (s->made[i] = make_memfd(rf, s, i)) < 0)
 		return -1;
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", s->made[i]);
-	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
+	/* without O_NOFOLLOW, which would refuse the /proc link */
+	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOFOLLOW)) | O_NOCTTY);
 	if (fd < 0) {
 		pr_perror("%s: can't reopen memfd %s", rf->who, s->in[i]->name);
 		return -1;

@@ -1,0 +1,74 @@
+# Shared anonymous memory of a process tree (src/dump/shmem.c,
+# src/restore/shmem.c), with build/tests/shmem: areas shared across fork
+# (MAP_SHARED|MAP_ANONYMOUS and /dev/zero), one mapped at an offset, one
+# page of a process that exited, and areas one process maps alone; after
+# the restore every process checks the contents and that writes still
+# reach the others (see the program). And Python's multiprocessing, which
+# shares memory every way it can.
+
+# Every dump saves shared memory whole, a dump over a parent too: after a
+# first dump that tracks memory (a pre-dump, or a --track-mem snapshot)
+# every process of the tree writes its shared pages again (SIGUSR2: the
+# program prints "GEN 2" once all have), then the dump over that parent
+# must hold the new pages, which the restored tree checks.
+shmem_incremental() {
+	local how=$1 rc args=(pre-dump)
+	[[ $how == snapshot ]] && args=(dump -R --track-mem)
+	tree_start shmem "$BIN/shmem" || return
+	mkdir -p "$T_WORK/img1"
+	rc=$(stasis first "${args[@]}" -t "$TREE_ROOT" -D "$T_WORK/img1")
+	[[ $rc == 0 ]] || {
+		fail "first: stasis ${args[*]} exited $(rc_text "$rc"): $(error_message first)" "$T_LOG/first.log"
+		return
+	}
+	expect_tree first "$TREE_ROOT" "$TREE_SIG" || return
+	kill -USR2 "$TREE_ROOT"
+	wait_until "$TMO" has_line "$T_LOG/shmem.out" "GEN 2" ||
+		fail "shmem did not write its second generation" "$T_LOG/shmem.out" || return
+	dump dump "$TREE_ROOT" "$T_WORK/img2" --prev-images-dir ../img1 || return
+	expect_tree_killed || return
+	restore_foreground restore "$T_WORK/img2"
+	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || return
+	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
+	kill -USR1 "$TREE_ROOT"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output shmem
+	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the root's status)" "$T_LOG/shmem.out"
+	tree_finished
+}
+
+# The last line of FILE is a number of at least N.
+progress_at_least() { (($(tail -n1 "$1" 2>/dev/null || echo 0) >= $2)) 2>/dev/null; }
+
+# Python multiprocessing (tests/progs/mp_shared.py): the parent, its
+# resource tracker and three forked workers, dumped mid-work (the total
+# progress printed every 50 ms is past 30 of 900 steps); restored, the
+# workers finish and the parent checks every shared result (result.txt).
+test_python_multiprocessing() {
+	local out=$T_LOG/mp.out pid exe n at_dump
+	start_prog mp "$PYTHON" -u "$ROOT/tests/progs/mp_shared.py"
+	pid=$PROG_PID
+	wait_until "$TMO" progress_at_least "$out" 30 || fail "the workers made no progress" "$T_LOG/mp.err" || return
+	n=$(tree_members "$pid" | wc -l)
+	((n == 5)) || fail "python has $n processes, expected 5 (itself, the resource tracker, 3 workers)" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	at_dump=$(tail -n1 "$out")
+	((at_dump < 900)) || fail "the workers were done before the dump ($at_dump steps)" || return
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 0 "$RESTORE_PID" || return
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (python's status)" "$T_LOG/mp.err"
+	has_line "$out" done || fail "python did not finish after the restore (dumped at $at_dump steps)" "$T_LOG/mp.err"
+	has_line "$T_FILES/result.txt" PASS ||
+		fail "python: $(cat "$T_FILES/result.txt" 2>/dev/null || echo "no result.txt")" "$T_LOG/mp.err"
+}
+
+run_test shmem.plain tree_plain shmem
+run_test shmem.restore tree_restore shmem
+run_test shmem.chain3 tree_chain shmem
+run_test shmem.leave_running tree_leave_running shmem
+run_test shmem.predump shmem_incremental pre-dump
+run_test shmem.track_mem shmem_incremental snapshot
+run_test real.python_multiprocessing test_python_multiprocessing

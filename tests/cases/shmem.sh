@@ -112,3 +112,31 @@ if [[ -n ${CRIU_BIN:-} ]]; then
 	run_test shmem.interop.to_criu shmem_criu to_criu
 	run_test shmem.interop.from_criu shmem_criu from_criu
 fi
+
+# For a non-root client of the service: the client's tree dumped and
+# restored through the service, its shared memory made by stasis and
+# mapped by the client's processes. With the helpers of cases/rpc.sh
+# (rpc_user_setup, service_start, user_dump_restore, user_finish), but
+# not its user_prog, which cases/security.sh replaces with its own.
+shmem_user_prog() {
+	local f=$T_WORK/user/shmem
+	(cd "$T_WORK/user" && exec runuser -u "$RPC_USER" -- setsid sh -c \
+		'echo $$ > "$0.pid"; exec "$@" > "$0.out" 2> "$0.err" < /dev/null' "$f" "$f" > /dev/null 2>&1 < /dev/null) &
+	disown $!
+	wait_until "$TMO" test -s "$f.pid" || { fail "shmem did not start"; return 1; }
+	UPID=$(cat "$f.pid")
+	T_PIDS+=("$UPID")
+	T_SIDS+=("$UPID")
+	wait_until "$TMO" ready_or_dead "$f.out" "$UPID" && has_line "$f.out" READY ||
+		{ fail "shmem never printed READY" "$f.err"; return 1; }
+}
+
+test_shmem_unpriv() {
+	rpc_user_setup || return
+	service_start "${SVC_USER_ARGS[@]}" || return
+	install -m 755 "$BIN/shmem" "$T_WORK/user/"
+	shmem_user_prog || return
+	user_dump_restore shmem || return
+	user_finish shmem
+}
+run_test shmem.rpc_unprivileged test_shmem_unpriv

@@ -40,65 +40,31 @@ shmem_incremental() {
 # The last line of FILE is a number of at least N.
 progress_at_least() { (($(tail -n1 "$1" 2>/dev/null || echo 0) >= $2)) 2>/dev/null; }
 
-# Python multiprocessing (tests/progs/mp_shared.py): the parent, its
-# resource tracker and three forked workers, dumped mid-work (the total
-# progress printed every 50 ms is past 30 of 900 steps); restored, the
-# workers finish and the parent checks every shared result (result.txt).
-test_python_multiprocessing() {
-	local out=$T_LOG/mp.out pid exe n at_dump
-	start_prog mp "$PYTHON" -u "$ROOT/tests/progs/mp_shared.py"
+# Python's multiprocessing, PROG (in tests/progs) of PROCS processes,
+# dumped mid-work (its progress, one number a line, is past 30 of TOTAL
+# steps); restored, it finishes and checks every shared result itself
+# (result.txt). mp_shared.py: the parent, its resource tracker and three
+# workers sharing a Value, an Array, a SharedMemory and an anonymous mmap;
+# mp_pool.py: a Pool of three.
+python_mp() {
+	local prog=$1 total=$2 procs=$3 out=$T_LOG/mp.out pid exe n at_dump
+	start_prog mp "$PYTHON" -u "$ROOT/tests/progs/$prog"
 	pid=$PROG_PID
-	wait_until "$TMO" progress_at_least "$out" 30 || fail "the workers made no progress" "$T_LOG/mp.err" || return
+	wait_until "$TMO" progress_at_least "$out" 30 || fail "$prog made no progress" "$T_LOG/mp.err" || return
 	n=$(tree_members "$pid" | wc -l)
-	((n == 5)) || fail "python has $n processes, expected 5 (itself, the resource tracker, 3 workers)" || return
+	((n == procs)) || fail "python has $n processes, expected $procs" || return
 	exe=$(readlink "/proc/$pid/exe")
 	dump dump "$pid" "$T_WORK/img" || return
 	expect_killed "$pid" || return
 	at_dump=$(tail -n1 "$out")
-	((at_dump < 900)) || fail "the workers were done before the dump ($at_dump steps)" || return
+	((at_dump < total)) || fail "$prog was done before the dump ($at_dump steps)" || return
 	restore_foreground restore "$T_WORK/img"
 	wait_restored restore "$pid" "$exe" 0 "$RESTORE_PID" || return
 	wait_child "$RESTORE_PID" $((TMO * 2))
 	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (python's status)" "$T_LOG/mp.err"
-	has_line "$out" done || fail "python did not finish after the restore (dumped at $at_dump steps)" "$T_LOG/mp.err"
+	has_line "$out" done || fail "$prog did not finish after the restore (dumped at $at_dump steps)" "$T_LOG/mp.err"
 	has_line "$T_FILES/result.txt" PASS ||
-		fail "python: $(cat "$T_FILES/result.txt" 2>/dev/null || echo "no result.txt")" "$T_LOG/mp.err"
-}
-
-# With a real CRIU (CRIU_BIN): the tree dumped by stasis and restored by
-# CRIU, or dumped by CRIU and restored by stasis; it must PASS either way.
-# CRIU (4.2) makes memfds of shared anonymous memory: its restore maps
-# one where stasis's images say anonymous, and its dump saves the
-# mappings as memfds named /dev/zero (which stasis restores as memfds).
-# So the program is told not to insist on /dev/zero mappings (any-name).
-shmem_criu() {
-	local dir=$1 rc
-	tree_start shmem "$BIN/shmem" any-name || return
-	mkdir -p "$T_WORK/img"
-	if [[ $dir == to_criu ]]; then
-		dump dump "$TREE_ROOT" "$T_WORK/img" || return
-	else
-		timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$TREE_ROOT" -D "$T_WORK/img" -o "$T_LOG/criu-dump.log" -v4 \
-			> "$T_LOG/criu-dump.out" 2>&1 < /dev/null
-		rc=$?
-		[[ $rc == 0 ]] || { fail "CRIU could not dump (rc $rc)" "$T_LOG/criu-dump.log"; return; }
-		decode_images "$T_WORK/img" criu-dump
-	fi
-	expect_tree_killed || return
-	if [[ $dir == to_criu ]]; then
-		timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img" -d -o "$T_LOG/criu-restore.log" -v4 \
-			> "$T_LOG/criu-restore.out" 2>&1 < /dev/null
-		rc=$?
-		[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
-	else
-		restore_detached restore "$T_WORK/img" "$TREE_ROOT" "" 1 || return
-	fi
-	wait_until "$TMO" catches_usr1 "$TREE_ROOT" || { fail "restored pid $TREE_ROOT does not catch SIGUSR1"; return; }
-	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
-	kill -USR1 "$TREE_ROOT"
-	wait_gone "$TREE_ROOT" $((TMO * 2)) || fail "restored shmem did not exit after SIGUSR1" "$T_LOG/shmem.out"
-	check_output shmem
-	tree_finished
+		fail "$prog: $(cat "$T_FILES/result.txt" 2>/dev/null || echo "no result.txt")" "$T_LOG/mp.err"
 }
 
 run_test shmem.plain tree_plain shmem
@@ -107,7 +73,8 @@ run_test shmem.chain3 tree_chain shmem
 run_test shmem.leave_running tree_leave_running shmem
 run_test shmem.predump shmem_incremental pre-dump
 run_test shmem.track_mem shmem_incremental snapshot
-run_test real.python_multiprocessing test_python_multiprocessing
+run_test real.python_multiprocessing python_mp mp_shared.py 900 5
+run_test real.python_pool python_mp mp_pool.py 400 4
 if [[ -n ${CRIU_BIN:-} ]]; then
 	run_test shmem.interop.to_criu shmem_criu to_criu
 	run_test shmem.interop.from_criu shmem_criu from_criu

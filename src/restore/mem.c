@@ -57,10 +57,15 @@ void rst_mem_plan_fds(struct rst_ctx *rc, int *next_fd)
 static int open_shmem(struct rst_ctx *rc, const VmaEntry *e)
 {
 	int made = rst_shmem_fd(rc->shmem, e->shmid);
-	int fd = made < 0 ? -1 : dup(made);
+	if (made < 0) {
+		pr_err("pid %d: shared memory %lu of mapping %#lx was not made", rc->pid,
+		       (unsigned long)e->shmid, (unsigned long)e->start);
+		return -1;
+	}
+	int fd = dup(made);
 	if (fd < 0)
-		pr_perror("pid %d: no shared memory %lu for mapping %#lx", rc->pid, (unsigned long)e->shmid,
-			  (unsigned long)e->start);
+		pr_perror("pid %d: can't take shared memory %lu for mapping %#lx", rc->pid,
+			  (unsigned long)e->shmid, (unsigned long)e->start);
 	return fd;
 }
 

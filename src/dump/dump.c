@@ -203,29 +203,6 @@ static int dump_one(struct dump_ctx *dc)
 	return dump_fs(dc) < 0 ? -1 : dump_ids(dc);
 }
 
-/* Shared anonymous memory that two processes map (made before a fork)
- * would come back as two private copies: refuse it rather than split it. */
-static int check_shared_anon(struct dump_tree *tr, int upto)
-{
-	const struct dump_ctx *b = &tr->t[upto];
-	for (size_t v = 0; v < b->mm.n_vmas; v++) {
-		const VmaEntry *e = b->mm.vmas[v];
-		if (!(e->status & VMA_ANON_SHARED))
-			continue;
-		for (int i = 0; i < upto; i++) {
-			const struct dump_ctx *a = &tr->t[i];
-			for (size_t w = 0; w < a->mm.n_vmas; w++)
-				if ((a->mm.vmas[w]->status & VMA_ANON_SHARED) && a->mm.vmas[w]->shmid == e->shmid) {
-					pr_err("pid %d and pid %d share anonymous memory at %#lx; "
-					       "shared memory between processes is not supported yet",
-					       a->pid, b->pid, (unsigned long)e->start);
-					return -1;
-				}
-		}
-	}
-	return 0;
-}
-
 /* Leaves a task as found: scratch area back, every thread parked with its
  * registers and mask, no trampoline left in its vdso. */
 static void undo_injection(struct dump_ctx *dc)
@@ -284,14 +261,17 @@ static int check_seized(struct dump_tree *tr)
 }
 
 /* A pre-dump leaves memory only, and no inventory: it is a parent for
- * the next dump, not something to restore. */
+ * the next dump, not something to restore. Shared memory is not in it:
+ * every dump saves it whole (dump/shmem.c). Its pages ids follow the
+ * processes' (1 to nr), as CRIU counts them. */
 static int write_tree_images(struct dump_tree *tr)
 {
 	if (track_write_list(tr) < 0 || dump_pstree(tr) < 0)
 		return -1;
 	if (tr->o->pre_dump)
 		return 0;
-	return files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(tr) < 0 ||
+	return shmem_dump_write(&tr->shmem, tr->dirfd, tr->nr + 1) < 0 ||
+	       files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(tr) < 0 ||
 	       write_inventory(tr) < 0 ? -1 : 0;
 }
 
@@ -326,7 +306,7 @@ int stasis_dump(const struct opts *o)
 		goto unlock;
 	for (int i = 0; i < tr.nr; i++)
 		if ((!tr.t[i].zombie && track_adopt(&tr.t[i], tr.parentfd) < 0) ||
-		    dump_one(&tr.t[i]) < 0 || check_shared_anon(&tr, i) < 0)
+		    dump_one(&tr.t[i]) < 0 || shmem_dump_collect(&tr.shmem, &tr.t[i]) < 0)
 			goto unlock;
 	if (write_tree_images(&tr) < 0)
 		goto unlock;
@@ -365,6 +345,7 @@ out:
 	}
 	free(tr.t);
 	dump_free_copy_bufs(&tr.bufs);
+	shmem_dump_free(&tr.shmem);
 	files_free(&tr.files);
 	if (tr.parentfd >= 0)
 		close(tr.parentfd);

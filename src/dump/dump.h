@@ -3,6 +3,7 @@
 #define STASIS_DUMP_H
 
 #include "cli/opts.h"
+#include "dump/shmem.h"
 #include "infect/infect.h"
 #include "proc/proc.h"
 #include "files/files.h"
@@ -74,6 +75,7 @@ struct dump_tree {
 	int ns_level;			/* pid namespace level the tree's pids are read at */
 	struct file_table files;
 	struct copy_bufs bufs;
+	struct dump_shmem shmem;	/* shared anonymous memory (shmem.c) */
 	int parentfd;			/* --prev-images-dir, or -1 */
 };
 

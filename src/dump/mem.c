@@ -1,5 +1,6 @@
 /* Memory: the mappings (mm-PID.img) and the contents of the pages that
- * matter (pagemap-PID.img + pages-ID.img).
+ * matter (pagemap-PID.img + pages-ID.img). Shared anonymous memory is
+ * not in them: it is saved once for the tree (dump/shmem.c).
  *
  * Only pages that are present or swapped are saved, never the zero page,
  * and in private file mappings only the pages the task wrote (anonymous
@@ -468,16 +469,18 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 	default:
 		break;
 	}
-	if (is_shared_anon(v)) {
+	/* shared anonymous memory: the object (its inode) and where in it
+	 * the mapping starts; its pages are saved once (dump/shmem.c) */
+	if (is_shared_anon(v) || (is_anon(v) && v->shared)) {
 		e->status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
 		e->flags |= MAP_ANONYMOUS;
 		e->shmid = v->ino;
+		e->pgoff = v->pgoff;
 		return 0;
 	}
 	if (is_anon(v)) {
-		e->status = VMA_AREA_REGULAR | (v->shared ? VMA_ANON_SHARED : VMA_ANON_PRIVATE);
+		e->status = VMA_AREA_REGULAR | VMA_ANON_PRIVATE;
 		e->flags |= MAP_ANONYMOUS;
-		e->shmid = v->shared ? v->ino : 0;
 		return 0;
 	}
 	if (!strncmp(v->path, "/SYSV", 5)) {

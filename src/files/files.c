@@ -470,7 +470,8 @@ int files_reopen_kept(const struct rst_files *rf, int kept, uint32_t flags, uint
 	char self[64];
 
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", kept);
-	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL)) | O_NOCTTY);
+	/* without O_NOFOLLOW (mkstemp's, say), which would refuse the /proc link */
+	int fd = open(self, (flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_NOFOLLOW)) | O_NOCTTY);
 	if (fd < 0) {
 		pr_perror("%s: can't reopen %s", rf->who, what);
 		return -1;

@@ -21,14 +21,16 @@
 
 #define PAGE_SZ 4096ul
 
-/* Does the dump carry this mapping's page contents? The vdso's are saved
- * too, as CRIU does (its restore reads the old vdso from them), but
- * restore puts this kernel's live vdso there instead. */
+/* Does the process's pagemap carry this mapping's page contents? Private
+ * memory only, as in CRIU: shared anonymous memory is saved once per
+ * object (pagemap-shmem-SHMID.img), shared files stay in their files.
+ * The vdso's are saved too, as CRIU does (its restore reads the old vdso
+ * from them), but restore puts this kernel's live vdso there instead. */
 static inline int vma_has_pages(unsigned status)
 {
 	return (status & VMA_AREA_REGULAR) &&
 	       !(status & (VMA_AREA_VVAR | VMA_AREA_VSYSCALL)) &&
-	       (status & (VMA_ANON_PRIVATE | VMA_ANON_SHARED | VMA_FILE_PRIVATE));
+	       (status & (VMA_ANON_PRIVATE | VMA_FILE_PRIVATE));
 }
 
 /* Does restore write the saved pages back into the mapping? */

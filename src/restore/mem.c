@@ -1,9 +1,10 @@
 /* Rebuilding the address space of the new task, from outside, by syscalls
  * injected into it: everything of stasis is unmapped, the vdso is moved
- * where the image had it, the image's mappings are created, their pages
- * read from pages-ID.img straight into place (one copy), protections and
- * hints set, and last the mm fields (brk, arg/env, auxv, exe) with
- * PR_SET_MM_MAP. */
+ * where the image had it, the image's mappings are created (shared
+ * anonymous memory from the object stasis made and filled already,
+ * restore/shmem.c), the pages of private ones read from pages-ID.img
+ * straight into place (one copy), protections and hints set, and last
+ * the mm fields (brk, arg/env, auxv, exe) with PR_SET_MM_MAP. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -40,9 +41,11 @@ static bool vma_skipped(const VmaEntry *e)
 
 /* ---- child side: files the mappings need, opened before it stops ---- */
 
+/* A file mapping, or shared anonymous memory: mapped from the object
+ * stasis made (restore/shmem.c). */
 static bool vma_needs_file(const VmaEntry *e)
 {
-	return (e->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) && !vma_skipped(e);
+	return (e->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_ANON_SHARED)) && !vma_skipped(e);
 }
 
 void rst_mem_plan_fds(struct rst_ctx *rc, int *next_fd)
@@ -51,24 +54,46 @@ void rst_mem_plan_fds(struct rst_ctx *rc, int *next_fd)
 		rc->vma_fd[i] = vma_needs_file(rc->mm->vmas[i]) ? (*next_fd)++ : -1;
 }
 
+/* The object stasis made, inherited: a copy of its fd. */
+static int open_shmem(struct rst_ctx *rc, const VmaEntry *e)
+{
+	int made = rst_shmem_fd(rc->shmem, e->shmid);
+	if (made < 0) {
+		pr_err("pid %d: shared memory %lu of mapping %#lx was not made", rc->pid,
+		       (unsigned long)e->shmid, (unsigned long)e->start);
+		return -1;
+	}
+	int fd = dup(made);
+	if (fd < 0)
+		pr_perror("pid %d: can't take shared memory %lu for mapping %#lx", rc->pid,
+			  (unsigned long)e->shmid, (unsigned long)e->start);
+	return fd;
+}
+
+static int open_file(struct rst_ctx *rc, const VmaEntry *e)
+{
+	if (!files_find(rc->files, e->shmid)) {
+		pr_err("image mm-%d.img: mapping %#lx refers to unknown file %lu", rc->pid,
+		       (unsigned long)e->start, (unsigned long)e->shmid);
+		return -1;
+	}
+	uint32_t flags = e->has_fdflags ? e->fdflags : O_RDONLY;
+	snprintf(rc->files->who, sizeof(rc->files->who), "mapping %#lx of pid %d",
+		 (unsigned long)e->start, rc->pid);
+	int fd = files_open_path(rc->files, e->shmid, flags);
+	/* shared and writable once, read-only now: reading will do */
+	if (fd < 0 && (flags & O_ACCMODE) == O_RDWR && !(e->prot & PROT_WRITE))
+		fd = files_open_path(rc->files, e->shmid, O_RDONLY);
+	return fd;
+}
+
 int rst_mem_open_fds(struct rst_ctx *rc)
 {
 	for (size_t i = 0; i < rc->mm->n_vmas; i++) {
 		const VmaEntry *e = rc->mm->vmas[i];
 		if (rc->vma_fd[i] < 0)
 			continue;
-		if (!files_find(rc->files, e->shmid)) {
-			pr_err("image mm-%d.img: mapping %#lx refers to unknown file %lu", rc->pid,
-			       (unsigned long)e->start, (unsigned long)e->shmid);
-			return -1;
-		}
-		uint32_t flags = e->has_fdflags ? e->fdflags : O_RDONLY;
-		snprintf(rc->files->who, sizeof(rc->files->who), "mapping %#lx of pid %d",
-			 (unsigned long)e->start, rc->pid);
-		int fd = files_open_path(rc->files, e->shmid, flags);
-		/* shared and writable once, read-only now: reading will do */
-		if (fd < 0 && (flags & O_ACCMODE) == O_RDWR && !(e->prot & PROT_WRITE))
-			fd = files_open_path(rc->files, e->shmid, O_RDONLY);
+		int fd = e->status & VMA_ANON_SHARED ? open_shmem(rc, e) : open_file(rc, e);
 		if (fd < 0)
 			return -1;
 		if (dup2(fd, rc->vma_fd[i]) < 0) {
@@ -255,9 +280,13 @@ static int map_scratch(struct rst_ctx *rc)
 	return 0;
 }
 
+/* Pages restore writes into the mapping from the process's pagemap:
+ * those of private memory, and of shared anonymous memory that an older
+ * stasis saved there (the object's own are in its pagemap-shmem image,
+ * already in it). */
 static bool vma_gets_pages(const VmaEntry *e)
 {
-	return vma_restores_pages(e->status);
+	return vma_restores_pages(e->status) || (e->status & VMA_ANON_SHARED);
 }
 
 static int map_one(struct rst_ctx *rc, size_t i)
@@ -272,7 +301,7 @@ static int map_one(struct rst_ctx *rc, size_t i)
 		       (unsigned long)e->end);
 		return -1;
 	}
-	if (e->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) {
+	if (vma_needs_file(e)) {
 		fd = rc->vma_fd[i];
 		flags &= ~MAP_ANONYMOUS;
 	} else {

@@ -249,7 +249,8 @@ static int load_images(struct rst_tree *tr)
 		pr_err("the root of the tree (pid %d) is a zombie", tr->t[0].pid);
 		return -1;
 	}
-	return files_load(&tr->files, tr->dirfd) < 0 || seccomp_restore_load(tr) < 0 ? -1 : 0;
+	return files_load(&tr->files, tr->dirfd) < 0 || seccomp_restore_load(tr) < 0 ||
+	       rst_shmem_load(tr) < 0 ? -1 : 0;
 }
 
 /* ---- pids ---- */
@@ -304,8 +305,9 @@ static int plan_pool(struct rst_tree *tr)
 	tr->pool_base = base;
 	tr->files.keep_base = base + tr->files.nr;
 	/* Limits come back with each task's image; until then, room for all
-	 * (the pool, then the pages images and what the kinds keep). A
-	 * non-root client's processes have no more than the client's. */
+	 * (the pool, then the pages images, the shared memory objects and
+	 * what the kinds keep). A non-root client's processes have no more
+	 * than the client's. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
@@ -313,7 +315,7 @@ static int plan_pool(struct rst_tree *tr)
 	rlim_t room = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : RLIM_INFINITY;
 	if (tr->o->unprivileged && tr->client_lim[RLIMIT_NOFILE].rlim_max < room)
 		room = tr->client_lim[RLIMIT_NOFILE].rlim_max;
-	int need = tr->files.keep_base + tr->nr;
+	int need = tr->files.keep_base + tr->nr + tr->shmem.nr;
 	if ((rlim_t)need > room) {
 		pr_err("the tree needs fds up to %d, above the open files limit %lu", need,
 		       (unsigned long)room);
@@ -494,6 +496,7 @@ void rst_unload_images(struct rst_tree *tr)
 		unload_task(&tr->t[i]);
 	free(tr->t);
 	seccomp_restore_unload(tr);
+	rst_shmem_unload(tr);
 	files_unload(&tr->files);
 }
 
@@ -595,7 +598,7 @@ int stasis_restore(const struct opts *o)
 		tr.new_pidns = true;
 	if (check_pids_free(&tr) < 0)
 		goto out;
-	if (plan_pool(&tr) < 0 || open_pages_images(&tr) < 0)
+	if (plan_pool(&tr) < 0 || open_pages_images(&tr) < 0 || rst_shmem_make(&tr) < 0)
 		goto out;
 	if (restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
 		rst_tree_kill(&tr);

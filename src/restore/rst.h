@@ -23,6 +23,12 @@
  * arguments are used up by that call, so places may overlap). */
 #define RST_SCR_CREDS (8u << 10)
 
+/* Shared anonymous memory objects of the tree (shmem.c). */
+struct rst_shmem {
+	struct rst_shmem_obj *o;
+	int nr;
+};
+
 /* One process of the tree. */
 struct rst_ctx {
 	const struct opts *o;
@@ -40,6 +46,7 @@ struct rst_ctx {
 	PagemapEntry **pagemap;
 	int nr_pagemap;
 	struct rst_files *files;	/* files.img, shared by the tree */
+	const struct rst_shmem *shmem;	/* the tree's shared memory objects */
 	char pages_name[32];
 
 	/* Service fds of the new task, numbered from service_base: what the
@@ -75,6 +82,7 @@ struct rst_tree {
 	struct rst_ctx *t;
 	int nr;
 	struct rst_files files;
+	struct rst_shmem shmem;
 	int sync[2];		/* tasks report ready (with their creds) here */
 	bool new_pidns;
 	pid_t first;		/* our child: the root, or the namespace's init */
@@ -113,6 +121,14 @@ void rst_mem_plan_fds(struct rst_ctx *rc, int *next_fd);
 int rst_mem_open_fds(struct rst_ctx *rc);			/* child side */
 int rst_mem_rebuild(struct rst_ctx *rc);			/* ptracer side */
 int rst_mm_fields(struct rst_ctx *rc);
+/* restore/shmem.c: shared anonymous memory. load: every object the
+ * tree's mappings name, with its size (in rst_load_images, touching no
+ * process); make: each made and filled by stasis, its fd kept for the
+ * tree to inherit (before the fork); fd: that fd (-1: no such object). */
+int rst_shmem_load(struct rst_tree *tr);
+void rst_shmem_unload(struct rst_tree *tr);
+int rst_shmem_make(struct rst_tree *tr);
+int rst_shmem_fd(const struct rst_shmem *s, uint64_t shmid);
 /* restore/task.c */
 int rst_process_state(struct rst_ctx *rc);	/* process-wide, main thread */
 int rst_threads_create(struct rst_ctx *rc);

@@ -1,0 +1,116 @@
+/* Shared anonymous memory: each process's mm-PID.img names the object of
+ * each such mapping by its inode (VmaEntry.shmid, with the mapping's
+ * offset in it in pgoff), and the object's pages are saved once, in
+ * pagemap-shmem-SHMID.img, not in any process's pagemap.
+ *
+ * The object is read through a /proc/PID/map_files link of any process
+ * that maps it: the link opens the object itself (the shmem file), so
+ * every page of it is there, whoever wrote it, even one that no living
+ * process has in its page tables (a child wrote it and exited) or one
+ * swapped out; nothing is injected and the process's memory is only read.
+ *
+ * The pages are written whole at every dump: a process's memory tracker
+ * (userfaultfd or soft-dirty bits, dump/track.c) sees only that process's
+ * own writes through its own page tables, not what another process wrote
+ * into the same object, so a parent dump's copy could not be trusted. A
+ * pre-dump therefore saves none of them. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dump/dump.h"
+#include "dump/shmem.h"
+#include "image/shmem_pages.h"
+#include "image/vma.h"
+#include "util/fsop.h"
+#include "util/log.h"
+
+static struct shmem_obj *find(struct dump_shmem *s, uint64_t shmid)
+{
+	for (int i = 0; i < s->nr; i++)
+		if (s->o[i].shmid == shmid)
+			return &s->o[i];
+	return NULL;
+}
+
+static struct shmem_obj *add(struct dump_shmem *s, uint64_t shmid)
+{
+	if (s->nr == s->cap) {
+		int cap = s->cap ? s->cap * 2 : 8;
+		struct shmem_obj *n = realloc(s->o, cap * sizeof(*n));
+		if (!n) {
+			pr_err("out of memory listing shared memory");
+			return NULL;
+		}
+		s->o = n;
+		s->cap = cap;
+	}
+	struct shmem_obj *o = &s->o[s->nr++];
+	*o = (struct shmem_obj){ .shmid = shmid };
+	return o;
+}
+
+int shmem_dump_collect(struct dump_shmem *s, const struct dump_ctx *dc)
+{
+	for (size_t i = 0; i < dc->mm.n_vmas; i++) {
+		const VmaEntry *e = dc->mm.vmas[i];
+		if (!(e->status & VMA_ANON_SHARED))
+			continue;
+		struct shmem_obj *o = find(s, e->shmid);
+		if (!o && !(o = add(s, e->shmid)))
+			return -1;
+		if (!o->pid) {
+			o->pid = dc->pid;
+			o->start = e->start;
+			o->end = e->end;
+		}
+		if (o->size < e->pgoff + (e->end - e->start))
+			o->size = e->pgoff + (e->end - e->start);
+	}
+	return 0;
+}
+
+static int write_one(const struct shmem_obj *o, int dirfd, uint32_t pages_id)
+{
+	char src[96], what[160];
+	struct stat st;
+	uint64_t saved = 0;
+
+	snprintf(src, sizeof(src), "/proc/%d/map_files/%lx-%lx", o->pid, (unsigned long)o->start,
+		 (unsigned long)o->end);
+	snprintf(what, sizeof(what), "shared memory %lu (pid %d at %#lx)", (unsigned long)o->shmid, o->pid,
+		 (unsigned long)o->start);
+	int fd = fs_open_task_file(src, true);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		pr_perror("%s: can't open it through %s", what, src);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	/* Past the object's end nothing can be read (nor was mapped there:
+	 * a mapping reaching beyond it faults with SIGBUS). */
+	uint64_t size = o->size < (uint64_t)st.st_size ? o->size : (uint64_t)st.st_size;
+	int ret = shmem_pages_write(dirfd, o->shmid, pages_id, fd, size, what, &saved);
+	close(fd);
+	if (!ret)
+		pr_info("%s: %lu KiB of %lu saved", what, (unsigned long)(saved >> 10),
+			(unsigned long)(o->size >> 10));
+	return ret;
+}
+
+int shmem_dump_write(const struct dump_shmem *s, int dirfd, uint32_t first_pages_id)
+{
+	for (int i = 0; i < s->nr; i++)
+		if (write_one(&s->o[i], dirfd, first_pages_id + i) < 0)
+			return -1;
+	return 0;
+}
+
+void shmem_dump_free(struct dump_shmem *s)
+{
+	free(s->o);
+	s->o = NULL;
+	s->nr = s->cap = 0;
+}

@@ -1,0 +1,32 @@
+/* Shared anonymous memory of the dumped tree (MAP_SHARED|MAP_ANONYMOUS,
+ * /dev/zero mapped shared): one object per shmem inode, however many
+ * processes and mappings share it, saved once. */
+#ifndef STASIS_DUMP_SHMEM_H
+#define STASIS_DUMP_SHMEM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct shmem_obj {
+	uint64_t shmid;		/* the object's inode, the mappings' VmaEntry.shmid */
+	uint64_t size;		/* bytes the mappings reach (pgoff + length) */
+	pid_t pid;		/* a process that maps it, and where: to open it */
+	uint64_t start, end;
+};
+
+struct dump_shmem {
+	struct shmem_obj *o;
+	int nr, cap;
+};
+
+struct dump_ctx;
+
+/* Notes the shared anonymous mappings of a process whose mm is
+ * classified (dump_task_mm_prepare). */
+int shmem_dump_collect(struct dump_shmem *s, const struct dump_ctx *dc);
+/* pagemap-shmem-SHMID.img and its pages-N.img for every object, while
+ * the tree is still stopped; pages ids from first_pages_id up. */
+int shmem_dump_write(const struct dump_shmem *s, int dirfd, uint32_t first_pages_id);
+void shmem_dump_free(struct dump_shmem *s);
+
+#endif

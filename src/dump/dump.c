@@ -31,7 +31,7 @@
 
 int dump_inject(struct dump_ctx *dc, long *ret, long nr, long a1, long a2, long a3, long a4)
 {
-	return infect_syscall(dc->cur, ret, nr, a1, a2, a3, a4, 0, 0);
+	return infect_syscall(dc->cur, ret, nr, (const long[6]){ a1, a2, a3, a4 });
 }
 
 static int find_vdso(struct dump_ctx *dc)

@@ -403,7 +403,7 @@ static int take_posix_lock(struct rst_ctx *rc, const FileLockEntry *e)
 	long ret;
 
 	if (rst_scratch_write(rc, 0, &fl, sizeof(fl)) < 0 ||
-	    infect_syscall(rc->cur, &ret, SYS_fcntl, e->fd, F_SETLK, rc->scratch, 0, 0, 0) < 0)
+	    infect_syscall(rc->cur, &ret, SYS_fcntl, (const long[6]){ e->fd, F_SETLK, rc->scratch }) < 0)
 		return -1;
 	if (ret < 0 && ret > -4096) {
 		pr_err("pid %d: can't take back its POSIX %s lock on fd %d (%s), from byte %" PRId64

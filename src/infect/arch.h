@@ -1,11 +1,34 @@
-/* What infect.c needs from the architecture for careful calls (x86.c):
- * the trampoline with its way back, and where it goes in the vdso. */
+/* What infect.c needs from the architecture (x86.c): the syscall
+ * instruction and the registers of a call, and for careful calls the
+ * trampoline with its way back and where it goes in the vdso. */
 #ifndef STASIS_INFECT_ARCH_H
 #define STASIS_INFECT_ARCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/user.h>
+
+/* ---- one call ---- */
+
+/* Length of the syscall instruction: the ip after it is the ip at it
+ * plus this. */
+#define ARCH_SYSCALL_LEN 2
+/* Is there a syscall instruction at insn (ARCH_SYSCALL_LEN bytes)? */
+bool arch_is_syscall(const uint8_t *insn);
+/* Offset of a syscall instruction inside our own vdso (the task's is the
+ * same kernel's), -1 if there is none. */
+long arch_vdso_syscall_offset(void);
+
+/* r set up for syscall nr with args from the instruction at ip; not in a
+ * syscall, so nothing is restarted on the way out. */
+void arch_set_call(struct user_regs_struct *r, uint64_t ip, long nr, const long args[6]);
+long arch_call_nr(const struct user_regs_struct *r);
+/* The result of the call r stopped after: a negative errno on failure. */
+long arch_call_result(const struct user_regs_struct *r);
+uint64_t arch_ip(const struct user_regs_struct *r);
+
+/* ---- careful calls ---- */
 
 /* The task's own state, as the way back puts it back. */
 struct way_home {
@@ -22,9 +45,8 @@ size_t tramp_size(void);
 size_t tramp_code_size(void);
 /* The trampoline for one thread, into buf (tramp_size() bytes). */
 void tramp_fill(uint8_t *buf, const struct way_home *h);
-/* Offset, in the vdso, of the syscall instruction that starts the
- * trampoline: the next instruction is the way back. */
-#define TRAMP_SYSCALL_LEN 2
+/* The trampoline starts with its syscall instruction: the next
+ * instruction, ARCH_SYSCALL_LEN bytes on, is the way back. */
 
 /* Offset in the vdso where the trampoline fits into the zero padding
  * after the image, or -1 if it does not. */

@@ -1,10 +1,8 @@
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/syscall.h>
@@ -20,42 +18,19 @@
 #define PTRACE_GETSIGMASK 0x420a
 #define PTRACE_SETSIGMASK 0x420b
 #endif
-#ifndef NT_X86_XSTATE
-#define NT_X86_XSTATE 0x202
-#endif
-
-long infect_vdso_syscall_offset(void)
-{
-	/* Threads may race here: each computes the same value. */
-	static volatile long cached = -2;
-	long offset = -1;
-
-	if (cached != -2)
-		return cached;
-	const uint8_t *vdso = (const uint8_t *)getauxval(AT_SYSINFO_EHDR);
-	/* The x86_64 vdso is two pages; its clock fallbacks hold `syscall`. */
-	for (long i = 0; vdso && i + 1 < 8192; i++)
-		if (vdso[i] == 0x0f && vdso[i + 1] == 0x05) {
-			offset = i;
-			break;
-		}
-	cached = offset;
-	return offset;
-}
-
 int infect_set_vdso(struct victim *v, uint64_t vdso_start)
 {
-	long off = infect_vdso_syscall_offset();
-	uint8_t insn[2];
+	long off = arch_vdso_syscall_offset();
+	uint8_t insn[ARCH_SYSCALL_LEN];
 
 	if (off < 0) {
 		pr_err("no syscall instruction found in the vdso");
 		return -1;
 	}
 	v->syscall_ip = vdso_start + off;
-	if (infect_read(v, v->syscall_ip, insn, 2) < 0)
+	if (infect_read(v, v->syscall_ip, insn, sizeof(insn)) < 0)
 		return -1;
-	if (insn[0] != 0x0f || insn[1] != 0x05) {
+	if (!arch_is_syscall(insn)) {
 		pr_err("pid %d: vdso at %#lx differs from ours (no syscall instruction at +%#lx)",
 		       v->pid, (unsigned long)vdso_start, off);
 		return -1;
@@ -262,12 +237,11 @@ void infect_test_point(const char *name)
  * careful one blocks every signal first and parks the task after. */
 static int step_call(struct victim *v, long *ret, struct user_regs_struct *r)
 {
-	long nr = r->rax;
+	long nr = arch_call_nr(r);
 	int status;
 
 	if (v->careful && infect_block_signals(v) < 0)
 		return -1;
-	r->rip = v->syscall_ip;
 	if (ptrace(PTRACE_SETREGS, v->pid, NULL, r) < 0) {
 		pr_perror("pid %d: can't set registers for syscall %ld", v->pid, nr);
 		return -1;
@@ -304,7 +278,7 @@ static int step_call(struct victim *v, long *ret, struct user_regs_struct *r)
 		pr_perror("pid %d: can't read result of syscall %ld", v->pid, nr);
 		return -1;
 	}
-	*ret = r->rax;
+	*ret = arch_call_result(r);
 	/* Careful: back to the task's own registers and mask in a quiet stop
 	 * at once, so that stasis killed between two calls leaves it whole. */
 	return v->careful ? park_thread(v) : 0;
@@ -417,12 +391,11 @@ static int to_syscall_stop(struct victim *v, const char *point)
  * every signal blocked (they stay queued). */
 static int tramp_call(struct victim *v, long *ret, struct user_regs_struct *r)
 {
-	long nr = r->rax;
+	long nr = arch_call_nr(r);
 	bool entering = !v->in_tramp;
 
 	if (entering && tramp_prepare(v) < 0)
 		return -1;
-	r->rip = v->tramp;
 	if (ptrace(PTRACE_SETREGS, v->pid, NULL, r) < 0) {
 		pr_perror("pid %d: can't set registers for syscall %ld", v->pid, nr);
 		return -1;
@@ -444,12 +417,12 @@ static int tramp_call(struct victim *v, long *ret, struct user_regs_struct *r)
 		pr_perror("pid %d: can't read result of syscall %ld", v->pid, nr);
 		return -1;
 	}
-	if (r->rip != v->tramp + TRAMP_SYSCALL_LEN) {
-		pr_err("pid %d: injected syscall %ld stopped at %#llx, not in the trampoline", v->pid, nr,
-		       r->rip);
+	if (arch_ip(r) != v->tramp + ARCH_SYSCALL_LEN) {
+		pr_err("pid %d: injected syscall %ld stopped at %#lx, not in the trampoline", v->pid, nr,
+		       (unsigned long)arch_ip(r));
 		return -1;
 	}
-	*ret = r->rax;
+	*ret = arch_call_result(r);
 	infect_test_point("syscall-exit");
 	return 0;
 }
@@ -485,22 +458,13 @@ int infect_park(struct victim *v)
 	return v->moved ? park_thread(v) : 0;
 }
 
-int infect_syscall(struct victim *v, long *ret, long nr, long a1, long a2, long a3,
-		   long a4, long a5, long a6)
+int infect_syscall(struct victim *v, long *ret, long nr, const long args[6])
 {
 	struct user_regs_struct r = v->regs;
+	bool tramp = v->careful && v->tramp;
 
-	r.rax = nr;
-	r.orig_rax = -1;	/* not in a syscall: no restart on our way out */
-	r.rdi = a1;
-	r.rsi = a2;
-	r.rdx = a3;
-	r.r10 = a4;
-	r.r8 = a5;
-	r.r9 = a6;
-	if (v->careful && v->tramp)
-		return tramp_call(v, ret, &r);
-	return step_call(v, ret, &r);
+	arch_set_call(&r, tramp ? v->tramp : v->syscall_ip, nr, args);
+	return tramp ? tramp_call(v, ret, &r) : step_call(v, ret, &r);
 }
 
 /* Where the trampoline goes in this task's vdso: at the same offset as in
@@ -630,26 +594,5 @@ int infect_cure(struct victim *v)
 	 * siginfo becomes a plain kill's, as a kernel signal can't be forged). */
 	if (v->has_pending)
 		syscall(SYS_tgkill, v->pid, v->pid, v->pending.si_signo);
-	return 0;
-}
-
-int infect_get_xsave(pid_t tid, uint8_t *buf, size_t *len)
-{
-	struct iovec iov = { buf, *len };
-	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
-		pr_perror("pid %d: can't read xsave state", tid);
-		return -1;
-	}
-	*len = iov.iov_len;
-	return 0;
-}
-
-int infect_set_xsave(pid_t tid, const uint8_t *buf, size_t len)
-{
-	struct iovec iov = { (void *)buf, len };
-	if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
-		pr_perror("pid %d: can't set xsave state", tid);
-		return -1;
-	}
 	return 0;
 }

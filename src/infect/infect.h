@@ -77,8 +77,7 @@ int infect_block_signals(struct victim *v);
 /* Runs syscall nr with args inside the task. Returns the raw result (a
  * negative errno on failure) in *ret; the function itself returns -1 only
  * when ptrace failed (already reported). */
-int infect_syscall(struct victim *v, long *ret, long nr, long a1, long a2, long a3,
-		   long a4, long a5, long a6);
+int infect_syscall(struct victim *v, long *ret, long nr, const long args[6]);
 
 /* Memory of the stopped task. Writes go through /proc/PID/mem, which
  * ignores page protections as a debugger's writes do. */
@@ -97,12 +96,9 @@ int infect_cure(struct victim *v);
 /* Detach with whatever registers are set now. */
 int infect_detach(struct victim *v);
 
-/* The whole xsave area in standard (non-compacted) format. */
+/* The whole xsave area in standard (non-compacted) format (x86.c). */
 int infect_get_xsave(pid_t tid, uint8_t *buf, size_t *len);
 int infect_set_xsave(pid_t tid, const uint8_t *buf, size_t len);
-
-/* Offset of a `syscall` instruction inside our own vdso (same kernel). */
-long infect_vdso_syscall_offset(void);
 
 /* Test hook: with STASIS_TEST_DIE_AT=NAME[:N] in the environment, stasis
  * kills itself with SIGKILL the Nth time (default 1) it passes the point

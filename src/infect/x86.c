@@ -1,4 +1,6 @@
-/* x86_64 side of careful calls: the trampoline and its way back.
+/* x86_64 side of injection: the registers of a call, the syscall
+ * instruction in the vdso, xsave state, and for careful calls the
+ * trampoline and its way back.
  *
  * A careful call (dump) does not use the vdso's own `syscall` instruction:
  * that instruction is followed by vdso code, so a task the kernel lets go
@@ -25,9 +27,94 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 
 #include "infect/arch.h"
+#include "infect/infect.h"
+#include "util/log.h"
+
+#ifndef NT_X86_XSTATE
+#define NT_X86_XSTATE 0x202
+#endif
+
+/* ---- one call ---- */
+
+bool arch_is_syscall(const uint8_t *insn)
+{
+	return insn[0] == 0x0f && insn[1] == 0x05;
+}
+
+long arch_vdso_syscall_offset(void)
+{
+	/* Threads may race here: each computes the same value. */
+	static volatile long cached = -2;
+	long offset = -1;
+
+	if (cached != -2)
+		return cached;
+	const uint8_t *vdso = (const uint8_t *)getauxval(AT_SYSINFO_EHDR);
+	/* The x86_64 vdso is two pages; its clock fallbacks hold `syscall`. */
+	for (long i = 0; vdso && i + 1 < 8192; i++)
+		if (arch_is_syscall(vdso + i)) {
+			offset = i;
+			break;
+		}
+	cached = offset;
+	return offset;
+}
+
+void arch_set_call(struct user_regs_struct *r, uint64_t ip, long nr, const long args[6])
+{
+	r->rip = ip;
+	r->rax = nr;
+	r->orig_rax = -1;	/* not in a syscall: no restart on our way out */
+	r->rdi = args[0];
+	r->rsi = args[1];
+	r->rdx = args[2];
+	r->r10 = args[3];
+	r->r8 = args[4];
+	r->r9 = args[5];
+}
+
+long arch_call_nr(const struct user_regs_struct *r)
+{
+	return r->rax;
+}
+
+long arch_call_result(const struct user_regs_struct *r)
+{
+	return r->rax;
+}
+
+uint64_t arch_ip(const struct user_regs_struct *r)
+{
+	return r->rip;
+}
+
+int infect_get_xsave(pid_t tid, uint8_t *buf, size_t *len)
+{
+	struct iovec iov = { buf, *len };
+	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
+		pr_perror("pid %d: can't read xsave state", tid);
+		return -1;
+	}
+	*len = iov.iov_len;
+	return 0;
+}
+
+int infect_set_xsave(pid_t tid, const uint8_t *buf, size_t len)
+{
+	struct iovec iov = { (void *)buf, len };
+	if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
+		pr_perror("pid %d: can't set xsave state", tid);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- careful calls ---- */
 
 /* The way back's data, right after its code (offsets used in the asm). */
 struct wb_data {

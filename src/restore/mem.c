@@ -344,8 +344,8 @@ static int populate(struct rst_ctx *rc, const struct iovec *iov, int n)
 		long ret;
 		if (iov[i].iov_len < POPULATE_MIN)
 			continue;
-		if (infect_syscall(rc->cur, &ret, SYS_madvise, (long)iov[i].iov_base, iov[i].iov_len,
-				   MADV_POPULATE_WRITE, 0, 0, 0) < 0)
+		if (infect_syscall(rc->cur, &ret, SYS_madvise,
+				   (const long[6]){ (long)iov[i].iov_base, iov[i].iov_len, MADV_POPULATE_WRITE }) < 0)
 			return -1;
 		/* an old kernel without it just faults them in later */
 	}

@@ -45,7 +45,7 @@
 int rst_inject(struct rst_ctx *rc, const char *what, long *ret, long nr, long a1, long a2,
 	       long a3, long a4, long a5, long a6)
 {
-	if (infect_syscall(rc->cur, ret, nr, a1, a2, a3, a4, a5, a6) < 0)
+	if (infect_syscall(rc->cur, ret, nr, (const long[6]){ a1, a2, a3, a4, a5, a6 }) < 0)
 		return -1;
 	if (*ret < 0 && *ret > -4096) {
 		errno = -*ret;

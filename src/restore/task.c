@@ -281,7 +281,7 @@ static void rst_nice(struct rst_ctx *rc, int nice)
 	if (!rc->o->unprivileged) {
 		if (setpriority(PRIO_PROCESS, rc->cur->pid, nice) < 0)
 			ret = -errno;
-	} else if (infect_syscall(rc->cur, &ret, SYS_setpriority, PRIO_PROCESS, 0, nice, 0, 0, 0) < 0) {
+	} else if (infect_syscall(rc->cur, &ret, SYS_setpriority, (const long[6]){ PRIO_PROCESS, 0, nice }) < 0) {
 		ret = -EIO;
 	}
 	if (ret < 0)

@@ -548,10 +548,10 @@ static int fill_mm_fields(struct dump_ctx *dc, MmEntry *mm)
 	mm->mm_arg_end = s->arg_end;
 	mm->mm_env_start = s->env_start;
 	mm->mm_env_end = s->env_end;
-	if (dump_inject(dc, &dumpable, SYS_brk, 0, 0, 0, 0) < 0)
+	if (inj_call(&dc->inj, &dumpable, INJ(SYS_brk)) < 0)
 		return -1;
 	mm->mm_brk = dumpable;	/* brk(0) answers the current break */
-	if (dump_inject(dc, &dumpable, SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0) < 0)
+	if (inj_call(&dc->inj, &dumpable, INJ(SYS_prctl, PR_GET_DUMPABLE)) < 0)
 		return -1;
 	mm->has_dumpable = 1;
 	mm->dumpable = dumpable;

@@ -26,7 +26,7 @@
 #include "files/locks.h"
 #include "image/img.h"
 #include "image/magic.h"
-#include "restore/rst.h"
+#include "infect/inject.h"
 #include "util/log.h"
 
 #define FDINFO_MAX (256u << 10)	/* fdinfo of an fd with a few thousand locks */
@@ -396,43 +396,45 @@ int locks_restore_task(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pi
 	return 0;
 }
 
-static int take_posix_lock(struct rst_ctx *rc, const FileLockEntry *e)
+static int take_posix_lock(struct inj *ij, const FileLockEntry *e)
 {
 	struct flock fl = { .l_type = e->type, .l_whence = SEEK_SET, .l_start = e->start, .l_len = e->len };
 	char path[PATH_MAX];
+	size_t mark = inj_args_mark(ij);
+	uint64_t at;
 	long ret;
+	int failed = inj_arg(ij, &fl, sizeof(fl), &at) < 0 ||
+		     inj_call(ij, &ret, INJ(SYS_fcntl, e->fd, F_SETLK, at)) < 0;
 
-	if (rst_scratch_write(rc, 0, &fl, sizeof(fl)) < 0 ||
-	    infect_syscall(rc->cur, &ret, SYS_fcntl, (const long[6]){ e->fd, F_SETLK, rc->scratch }) < 0)
+	inj_args_release(ij, mark);
+	if (failed)
 		return -1;
 	if (ret < 0 && ret > -4096) {
 		pr_err("pid %d: can't take back its POSIX %s lock on fd %d (%s), from byte %" PRId64
-		       ", length %" PRId64 ": %s%s", rc->pid, e->type == F_WRLCK ? "write" : "read", e->fd,
-		       fd_path(rc->real_pid, e->fd, path, sizeof(path)), e->start, e->len,
+		       ", length %" PRId64 ": %s%s", ij->pid, e->type == F_WRLCK ? "write" : "read", e->fd,
+		       fd_path(ij->th[0].pid, e->fd, path, sizeof(path)), e->start, e->len,
 		       strerror(-ret), busy_hint(-ret));
 		return -1;
 	}
 	pr_info("pid %d: took back its lock (POSIX, %s) on fd %d, from byte %" PRId64 ", length %" PRId64,
-		rc->pid, e->type == F_WRLCK ? "write" : "read", e->fd, e->start, e->len);
+		ij->pid, e->type == F_WRLCK ? "write" : "read", e->fd, e->start, e->len);
 	return 0;
 }
 
-int locks_restore_posix(struct rst_ctx *rc)
+int locks_restore_posix(struct rst_files *rf, struct inj *ij, FdinfoEntry *const *fdi, int nr)
 {
-	struct rst_files *rf = rc->files;
-
 	if (!rf->o->file_locks)
 		return 0;
 	for (int i = 0; i < rf->nr_locks; i++) {
 		const FileLockEntry *e = rf->locks[i];
-		if (!lock_is_for(e, rc->pid, true))
+		if (!lock_is_for(e, ij->pid, true))
 			continue;
-		if (!has_fd(rc->fdinfo, rc->nr_fdinfo, e->fd)) {
+		if (!has_fd(fdi, nr, e->fd)) {
 			pr_err("filelocks.img: pid %d holds a lock on fd %d, which it doesn't have",
-			       rc->pid, e->fd);
+			       ij->pid, e->fd);
 			return -1;
 		}
-		if (take_posix_lock(rc, e) < 0)
+		if (take_posix_lock(ij, e) < 0)
 			return -1;
 	}
 	return 0;

@@ -44,10 +44,10 @@ void locks_unload(struct rst_files *rf);
  * don't touch). */
 int locks_restore_task(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid);
 
-struct rst_ctx;
+struct inj;
 /* Its POSIX locks, injected by the ptracer once the service fds are closed:
  * any close() of an fd on a locked file drops the process's POSIX locks
  * on it, so they can only be taken after the last stasis close. */
-int locks_restore_posix(struct rst_ctx *rc);
+int locks_restore_posix(struct rst_files *rf, struct inj *ij, FdinfoEntry *const *fdi, int nr);
 
 #endif

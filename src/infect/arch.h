@@ -28,6 +28,11 @@ long arch_call_nr(const struct user_regs_struct *r);
 long arch_call_result(const struct user_regs_struct *r);
 uint64_t arch_ip(const struct user_regs_struct *r);
 
+/* Where a dump's scratch of len bytes goes on the stack of a thread with
+ * registers r: below what the ABI lets the thread use, so nothing of its
+ * lives there (x86_64: below the red zone). */
+uint64_t arch_stack_scratch(const struct user_regs_struct *r, size_t len);
+
 /* ---- careful calls ---- */
 
 /* The task's own state, as the way back puts it back. */

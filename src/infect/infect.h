@@ -107,7 +107,7 @@ int infect_set_xsave(pid_t tid, const uint8_t *buf, size_t len);
  * trampoline starts), set-regs, mask-blocked (first call of a stay),
  * resumed and resumed-exit (on the way to the entry and exit stops),
  * syscall-entry, syscall-exit; of leaving the trampoline: park-mask (mask
- * back, registers not yet), park-regs. dump.c adds scratch-taken. */
+ * back, registers not yet), park-regs; inject.c adds scratch-taken. */
 void infect_test_point(const char *name);
 
 #endif

@@ -93,6 +93,12 @@ uint64_t arch_ip(const struct user_regs_struct *r)
 	return r->rip;
 }
 
+uint64_t arch_stack_scratch(const struct user_regs_struct *r, size_t len)
+{
+	/* a signal frame may overwrite this at any moment: nothing lives there */
+	return (r->rsp - 128 - len) & ~63ull;
+}
+
 int infect_get_xsave(pid_t tid, uint8_t *buf, size_t *len)
 {
 	struct iovec iov = { buf, *len };

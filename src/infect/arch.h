@@ -1,6 +1,7 @@
-/* What infect.c needs from the architecture (x86.c): the syscall
- * instruction and the registers of a call, and for careful calls the
- * trampoline with its way back and where it goes in the vdso. */
+/* What infect.c and inject.c need from the architecture (x86.c): the
+ * syscall instruction and the registers of a call, the code of a batch of
+ * calls, and for careful calls the trampoline with its way back and where
+ * it goes in the vdso. */
 #ifndef STASIS_INFECT_ARCH_H
 #define STASIS_INFECT_ARCH_H
 
@@ -32,6 +33,21 @@ uint64_t arch_ip(const struct user_regs_struct *r);
  * registers r: below what the ABI lets the thread use, so nothing of its
  * lives there (x86_64: below the red zone). */
 uint64_t arch_stack_scratch(const struct user_regs_struct *r, size_t len);
+
+/* ---- a batch of calls ---- */
+
+/* One call of a batch, as the batch code reads it from the task's memory
+ * and writes its result back. */
+struct arch_batch_call {
+	int64_t nr;
+	int64_t args[6];
+	int64_t ret;
+};
+/* The code that runs a table of calls in order and then traps
+ * (breakpoint): copied into the task, never run here. */
+const uint8_t *arch_batch_code(size_t *len);
+/* r set up to run the n calls of the table at table with the code at code. */
+void arch_set_batch(struct user_regs_struct *r, uint64_t code, uint64_t table, long n);
 
 /* ---- careful calls ---- */
 

@@ -467,6 +467,42 @@ int infect_syscall(struct victim *v, long *ret, long nr, const long args[6])
 	return tramp ? tramp_call(v, ret, &r) : step_call(v, ret, &r);
 }
 
+int infect_run_batch(struct victim *v, uint64_t code, size_t code_len, uint64_t table, long n)
+{
+	struct user_regs_struct r = v->regs;
+	int status;
+
+	arch_set_batch(&r, code, table, n);
+	if (ptrace(PTRACE_SETREGS, v->pid, NULL, &r) < 0) {
+		pr_perror("pid %d: can't set registers for a batch of %ld syscalls", v->pid, n);
+		return -1;
+	}
+	v->moved = true;
+	for (;;) {
+		if (ptrace(PTRACE_CONT, v->pid, NULL, 0) < 0) {
+			pr_perror("pid %d: can't run a batch of %ld syscalls", v->pid, n);
+			return -1;
+		}
+		if (wait_stop(v->pid, &status) < 0)
+			return -1;
+		if (status >> 16 == 0 && WSTOPSIG(status) == SIGTRAP)
+			break;
+		/* a job control notification passes; a signal is kept, as while seizing */
+		if (status >> 16 == 0)
+			keep_signal(v, WSTOPSIG(status));
+	}
+	if (ptrace(PTRACE_GETREGS, v->pid, NULL, &r) < 0) {
+		pr_perror("pid %d: can't read the end of a batch of syscalls", v->pid);
+		return -1;
+	}
+	if (arch_ip(&r) != code + code_len) {
+		pr_err("pid %d: a batch of syscalls stopped at %#lx, not at its end", v->pid,
+		       (unsigned long)arch_ip(&r));
+		return -1;
+	}
+	return 0;
+}
+
 /* Where the trampoline goes in this task's vdso: at the same offset as in
  * ours (same kernel), over zeros, or over the trampoline a killed dump
  * left there. 0 if there is no room. */

@@ -1,9 +1,11 @@
-/* Running code inside a stopped task through ptrace: our equivalent of
- * CRIU's compel, used by both dump and restore.
+/* Running code inside a stopped task through ptrace, one thread (a
+ * victim) at a time: what the injection context (inject.h), through which
+ * dump and restore reach a task, is built on.
  *
  * A syscall is injected by pointing the task's ip at a `syscall`
  * instruction inside its vdso and single-stepping over it. Nothing is ever
- * written into the task's code.
+ * written into the task's own code; a batch of calls (restore) runs code
+ * of ours from a mapping of ours, which goes at the end.
  *
  * Careful calls (dump) must leave the task unharmed if stasis is killed at
  * any moment: they run from a trampoline in the unused padding of the
@@ -78,6 +80,11 @@ int infect_block_signals(struct victim *v);
  * negative errno on failure) in *ret; the function itself returns -1 only
  * when ptrace failed (already reported). */
 int infect_syscall(struct victim *v, long *ret, long nr, const long args[6]);
+/* Not careful: runs the code at code (code_len bytes, arch_batch_code's,
+ * copied into the task) over the n calls of the table at table, until
+ * its breakpoint at the end. The results are in the table. -1 only when
+ * ptrace failed or the task stopped elsewhere (reported). */
+int infect_run_batch(struct victim *v, uint64_t code, size_t code_len, uint64_t table, long n);
 
 /* Memory of the stopped task. Writes go through /proc/PID/mem, which
  * ignores page protections as a debugger's writes do. */

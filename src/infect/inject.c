@@ -11,6 +11,7 @@
 #include "infect/inject.h"
 #include "util/log.h"
 
+#define PAGE 4096ul
 #define ARG_ALIGN 16
 
 void inj_init(struct inj *ij, pid_t pid, const char *doing)
@@ -138,6 +139,27 @@ void inj_vdso_moved(struct inj *ij, int64_t delta)
 
 /* ---- scratch ---- */
 
+/* The batch code in the scratch's first page, made executable: where
+ * that is refused (a W^X policy), calls go one by one. */
+static int install_batch_code(struct inj *ij)
+{
+	size_t len;
+	const uint8_t *code = arch_batch_code(&len);
+	long ret;
+
+	if (ij->scr_size < 2 * PAGE || inj_write(ij, ij->scr_at, code, len) < 0)
+		return -1;
+	if (inj_call(ij, &ret, INJ(SYS_mprotect, ij->scr_at, PAGE, PROT_READ | PROT_EXEC)) < 0)
+		return -1;
+	if (ret < 0) {
+		pr_debug("pid %d: no batch code (%s): injected calls go one by one", ij->pid, strerror(-ret));
+		return 0;
+	}
+	ij->batch_code = ij->scr_at;
+	ij->scr_base = ij->scr_used = PAGE;
+	return 0;
+}
+
 int inj_scratch_map(struct inj *ij, uint64_t at, size_t size)
 {
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
@@ -149,14 +171,14 @@ int inj_scratch_map(struct inj *ij, uint64_t at, size_t size)
 	ij->scr_size = size;
 	ij->scr_base = ij->scr_used = 0;
 	ij->scr_mapped = true;
-	return 0;
+	return install_batch_code(ij);
 }
 
 int inj_scratch_unmap(struct inj *ij)
 {
 	if (inj_must(ij, "scratch unmap", NULL, INJ(SYS_munmap, ij->scr_at, ij->scr_size)) < 0)
 		return -1;
-	ij->scr_at = 0;
+	ij->scr_at = ij->batch_code = 0;
 	ij->scr_mapped = false;
 	return 0;
 }
@@ -259,6 +281,71 @@ int inj_must_out(struct inj *ij, const char *what, struct inj_call c, int arg, v
 	}
 	inj_args_release(ij, mark);
 	return ret;
+}
+
+/* ---- batches ---- */
+
+static int batch_one_by_one(struct inj *ij, const struct inj_batch *b, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (inj_must(ij, b->what[i], NULL, b->call[i]) < 0)
+			return -1;
+	return 0;
+}
+
+/* The table in the scratch, one round trip, the results back. */
+static int batch_at_once(struct inj *ij, const struct inj_batch *b, int n)
+{
+	struct arch_batch_call t[INJ_BATCH_MAX];
+	size_t mark = inj_args_mark(ij), code_len;
+	uint64_t at;
+	int ret = -1;
+
+	arch_batch_code(&code_len);
+	for (int i = 0; i < n; i++) {
+		t[i].nr = b->call[i].nr;
+		for (int a = 0; a < 6; a++)
+			t[i].args[a] = b->call[i].a[a];
+		t[i].ret = 0;
+	}
+	if (inj_arg(ij, t, n * sizeof(t[0]), &at) == 0 &&
+	    infect_run_batch(ij->cur, ij->batch_code, code_len, at, n) == 0 &&
+	    inj_read(ij, at, t, n * sizeof(t[0])) == 0)
+		ret = 0;
+	inj_args_release(ij, mark);
+	for (int i = 0; !ret && i < n; i++)
+		if (failed(t[i].ret))
+			ret = report(ij, b->what[i], t[i].ret);
+	return ret;
+}
+
+int inj_batch_run(struct inj *ij, struct inj_batch *b)
+{
+	int n = b->n;
+
+	b->n = 0;
+	if (n == 1 || !ij->batch_code || ij->cur->careful)
+		return batch_one_by_one(ij, b, n);
+	return batch_at_once(ij, b, n);
+}
+
+int inj_batch_add(struct inj *ij, struct inj_batch *b, const char *what, struct inj_call c)
+{
+	if (b->n == INJ_BATCH_MAX && inj_batch_run(ij, b) < 0)
+		return -1;
+	b->call[b->n] = c;
+	b->what[b->n++] = what;
+	return 0;
+}
+
+int inj_batch_add_in(struct inj *ij, struct inj_batch *b, const char *what, struct inj_call c, int arg,
+		     const void *in, size_t len)
+{
+	uint64_t at;
+	if (inj_arg(ij, in, len, &at) < 0)
+		return -1;
+	c.a[arg] = at;
+	return inj_batch_add(ij, b, what, c);
 }
 
 /* ---- undo ---- */

@@ -2,8 +2,8 @@
  * (and the fd kinds, locks and seccomp on their behalf) run syscalls in a
  * task. It owns the task's threads (victims, infect.h), the thread calls
  * go to, the scratch memory in the task where arguments and results live
- * (with a small allocator for them), the calls, careful mode, and the undo
- * that leaves the task as found.
+ * (with a small allocator for them), the calls, one at a time or in a
+ * batch, careful mode, and the undo that leaves the task as found.
  * dump_ctx and rst_ctx each hold one. */
 #ifndef STASIS_INFECT_INJECT_H
 #define STASIS_INFECT_INJECT_H
@@ -32,10 +32,12 @@ struct inj {
 	int nr_th;
 	struct victim *cur;		/* the thread calls go to */
 
-	/* Scratch memory in the task, [scr_at, scr_at + scr_size): call
-	 * arguments, handed out from the bottom (scr_used bytes are out). */
+	/* Scratch memory in the task, [scr_at, scr_at + scr_size): the
+	 * batch code at its start (restore), then call arguments, handed
+	 * out from the bottom (scr_used bytes are out). */
 	uint64_t scr_at;		/* 0: none */
 	size_t scr_size, scr_base, scr_used;
+	uint64_t batch_code;		/* 0: no batch code, calls one by one */
 	bool scr_mapped;		/* restore: our own mapping, unmapped at the end */
 	uint8_t scr_saved[INJ_STACK_SCRATCH];	/* dump: the stack bytes it covers */
 	size_t scr_saved_len;
@@ -73,7 +75,8 @@ void inj_vdso_moved(struct inj *ij, int64_t delta);
 
 /* ---- scratch ---- */
 
-/* Restore: maps the scratch at `at` (size bytes, page aligned). */
+/* Restore: maps the scratch at `at` (size bytes, page aligned) with the
+ * batch code at its start. */
 int inj_scratch_map(struct inj *ij, uint64_t at, size_t size);
 /* Restore: unmaps it, the last trace of stasis in the task. */
 int inj_scratch_unmap(struct inj *ij);
@@ -110,6 +113,26 @@ int inj_must_ins(struct inj *ij, const char *what, struct inj_call c, const stru
 /* A call that must succeed and writes len bytes at its argument number
  * arg (0-based), which point into the scratch: those bytes into out. */
 int inj_must_out(struct inj *ij, const char *what, struct inj_call c, int arg, void *out, size_t len);
+
+/* Calls that need no order among them, each of which must succeed: run
+ * in one ptrace round trip where the scratch has the batch code
+ * (restore), else one by one. A failed call does not stop the others of
+ * its batch; the first failure is reported. */
+#define INJ_BATCH_MAX 64
+struct inj_batch {
+	int n;
+	struct inj_call call[INJ_BATCH_MAX];
+	const char *what[INJ_BATCH_MAX];
+};
+/* Adds a call; a full batch is run first. Arguments given with inj_arg
+ * must stay until the batch has run. */
+int inj_batch_add(struct inj *ij, struct inj_batch *b, const char *what, struct inj_call c);
+/* Adds a call whose argument number arg is len bytes of in, copied into
+ * the scratch (freed with the caller's mark, after the run). */
+int inj_batch_add_in(struct inj *ij, struct inj_batch *b, const char *what, struct inj_call c, int arg,
+		     const void *in, size_t len);
+/* Runs what was added (nothing: 0) and empties the batch. */
+int inj_batch_run(struct inj *ij, struct inj_batch *b);
 
 /* ---- undo ---- */
 

@@ -1,6 +1,6 @@
 /* x86_64 side of injection: the registers of a call, the syscall
- * instruction in the vdso, xsave state, and for careful calls the
- * trampoline and its way back.
+ * instruction in the vdso, the code of a batch, xsave state, and for
+ * careful calls the trampoline and its way back.
  *
  * A careful call (dump) does not use the vdso's own `syscall` instruction:
  * that instruction is followed by vdso code, so a task the kernel lets go
@@ -118,6 +118,53 @@ int infect_set_xsave(pid_t tid, const uint8_t *buf, size_t len)
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- a batch of calls ---- */
+
+/* rbx walks the table (struct arch_batch_call: nr, six arguments, result),
+ * r12 counts the calls left; the breakpoint at the end hands the task back
+ * to us. Both registers are the task's to lose: a batch runs only where
+ * its registers are set from the image afterwards (restore). */
+__asm__(".section .rodata\n\t"
+	".globl infect_batch\n\t"
+	".hidden infect_batch\n"
+	"infect_batch:\n"
+	"1:\n\t"
+	"mov 0(%rbx), %rax\n\t"
+	"mov 8(%rbx), %rdi\n\t"
+	"mov 16(%rbx), %rsi\n\t"
+	"mov 24(%rbx), %rdx\n\t"
+	"mov 32(%rbx), %r10\n\t"
+	"mov 40(%rbx), %r8\n\t"
+	"mov 48(%rbx), %r9\n\t"
+	"syscall\n\t"
+	"mov %rax, 56(%rbx)\n\t"
+	"add $64, %rbx\n\t"
+	"dec %r12\n\t"
+	"jnz 1b\n\t"
+	"int3\n\t"
+	".globl infect_batch_end\n\t"
+	".hidden infect_batch_end\n"
+	"infect_batch_end:\n\t"
+	".previous\n");
+
+extern const uint8_t infect_batch[], infect_batch_end[];
+
+_Static_assert(sizeof(struct arch_batch_call) == 64, "the batch code's offsets");
+
+const uint8_t *arch_batch_code(size_t *len)
+{
+	*len = infect_batch_end - infect_batch;
+	return infect_batch;
+}
+
+void arch_set_batch(struct user_regs_struct *r, uint64_t code, uint64_t table, long n)
+{
+	r->rip = code;
+	r->orig_rax = -1;
+	r->rbx = table;
+	r->r12 = n;
 }
 
 /* ---- careful calls ---- */

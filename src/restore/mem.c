@@ -423,17 +423,18 @@ static int fill_pages(struct rst_ctx *rc)
 	return n ? read_batch(rc, iov, n, batch_off, batch_len) : 0;
 }
 
-static int finish_one(struct rst_ctx *rc, const VmaEntry *e)
+/* Its protection and advice, once its pages are in: each mapping's own. */
+static int finish_one(struct rst_ctx *rc, struct inj_batch *b, const VmaEntry *e)
 {
 	uint64_t len = e->end - e->start;
 
 	if (vma_gets_pages(e) && !(e->prot & PROT_WRITE) &&
-	    inj_must(&rc->inj, "mapping protection", NULL, INJ(SYS_mprotect, e->start, len, e->prot)) < 0)
+	    inj_batch_add(&rc->inj, b, "mapping protection", INJ(SYS_mprotect, e->start, len, e->prot)) < 0)
 		return -1;
 	for (int adv = 0; e->has_madv && adv < 64; adv++) {
 		if (!(e->madv & (1ull << adv)))
 			continue;
-		if (inj_must(&rc->inj, "memory advice", NULL, INJ(SYS_madvise, e->start, len, adv)) < 0)
+		if (inj_batch_add(&rc->inj, b, "memory advice", INJ(SYS_madvise, e->start, len, adv)) < 0)
 			return -1;
 	}
 	return 0;
@@ -448,10 +449,11 @@ int rst_mem_rebuild(struct rst_ctx *rc)
 			return -1;
 	if (fill_pages(rc) < 0)
 		return -1;
+	struct inj_batch b = { 0 };
 	for (size_t i = 0; i < rc->mm->n_vmas; i++)
-		if (!vma_skipped(rc->mm->vmas[i]) && finish_one(rc, rc->mm->vmas[i]) < 0)
+		if (!vma_skipped(rc->mm->vmas[i]) && finish_one(rc, &b, rc->mm->vmas[i]) < 0)
 			return -1;
-	return 0;
+	return inj_batch_run(&rc->inj, &b);
 }
 
 /* Kernel's struct prctl_mm_map. */

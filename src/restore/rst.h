@@ -18,8 +18,8 @@
 #define PID_FREE_WAIT_MS 5000
 
 /* Scratch area mapped in the new task for syscall arguments (inject.h):
- * room for the largest seccomp filter (32 KiB) or a preadv of IOV_BATCH
- * pieces (16 KiB), each freed after its call. */
+ * room for the batch code, the largest seccomp filter (32 KiB) and a
+ * preadv of IOV_BATCH pieces (16 KiB), each freed after its call. */
 #define RST_SCRATCH_SIZE (64u << 10)
 
 /* One process of the tree. */

@@ -1,5 +1,6 @@
 /* Task state of the new task other than memory: set by injected syscalls
- * after its memory is in place, registers last. */
+ * after its memory is in place, registers last. Calls that need no order
+ * among them go in batches (inject.h). */
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>
@@ -27,7 +28,7 @@
 #define PTRACE_SETSIGMASK 0x420b
 #endif
 
-static int rst_sigactions(struct rst_ctx *rc, const TaskCoreEntry *tc)
+static int rst_sigactions(struct rst_ctx *rc, struct inj_batch *b, const TaskCoreEntry *tc)
 {
 	size_t i = 0;
 	if (tc->n_sigactions != SIGACT_NR && tc->n_sigactions != 0) {
@@ -43,7 +44,8 @@ static int rst_sigactions(struct rst_ctx *rc, const TaskCoreEntry *tc)
 		/* The new task has our handlers (forked from us): skip equal ones. */
 		if (syscall(SYS_rt_sigaction, sig, NULL, &now, 8) == 0 && !memcmp(&now, &ks, sizeof(ks)))
 			continue;
-		if (inj_must_in(&rc->inj, "signal handler", INJ(SYS_rt_sigaction, sig, 0, 0, 8), 1, &ks, sizeof(ks)) < 0)
+		if (inj_batch_add_in(&rc->inj, b, "signal handler", INJ(SYS_rt_sigaction, sig, 0, 0, 8), 1, &ks,
+				     sizeof(ks)) < 0)
 			return -1;
 	}
 	return 0;
@@ -57,7 +59,7 @@ static void itimer_to(struct itimerval *it, const ItimerEntry *e)
 	it->it_value.tv_usec = e->vusec;
 }
 
-static int rst_itimers(struct rst_ctx *rc, const TaskTimersEntry *t)
+static int rst_itimers(struct rst_ctx *rc, struct inj_batch *b, const TaskTimersEntry *t)
 {
 	const ItimerEntry *e[3] = { t->real, t->virt, t->prof };
 	for (int which = 0; which < 3; which++) {
@@ -71,13 +73,14 @@ static int rst_itimers(struct rst_ctx *rc, const TaskTimersEntry *t)
 			pr_err("image core-%d.img: bad interval timer", rc->pid);
 			return -1;
 		}
-		if (inj_must_in(&rc->inj, "interval timer", INJ(SYS_setitimer, which, 0, 0), 1, &it, sizeof(it)) < 0)
+		if (inj_batch_add_in(&rc->inj, b, "interval timer", INJ(SYS_setitimer, which, 0, 0), 1, &it,
+				     sizeof(it)) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int rst_rlimits(struct rst_ctx *rc, const TaskRlimitsEntry *rl)
+static int rst_rlimits(struct rst_ctx *rc, struct inj_batch *b, const TaskRlimitsEntry *rl)
 {
 	for (size_t r = 0; r < rl->n_rlimits && r < RLIM_NLIMITS; r++) {
 		struct rlimit lim = { rl->rlimits[r]->cur, rl->rlimits[r]->max }, now;
@@ -86,19 +89,20 @@ static int rst_rlimits(struct rst_ctx *rc, const TaskRlimitsEntry *rl)
 		if (!rc->o->unprivileged && getrlimit(r, &now) == 0 && now.rlim_cur == lim.rlim_cur &&
 		    now.rlim_max == lim.rlim_max)
 			continue;
-		if (inj_must_in(&rc->inj, "resource limit", INJ(SYS_prlimit64, 0, r, 0, 0), 2, &lim, sizeof(lim)) < 0)
+		if (inj_batch_add_in(&rc->inj, b, "resource limit", INJ(SYS_prlimit64, 0, r, 0, 0), 2, &lim,
+				     sizeof(lim)) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int rst_sas(struct rst_ctx *rc, const ThreadSasEntry *sas)
+static int rst_sas(struct rst_ctx *rc, struct inj_batch *b, const ThreadSasEntry *sas)
 {
 	stack_t ss = { .ss_sp = (void *)sas->ss_sp, .ss_size = sas->ss_size,
 		       .ss_flags = sas->ss_flags & ~SS_ONSTACK };
 	if (ss.ss_flags & SS_DISABLE)
 		return 0;
-	return inj_must_in(&rc->inj, "signal stack", INJ(SYS_sigaltstack, 0, 0), 0, &ss, sizeof(ss));
+	return inj_batch_add_in(&rc->inj, b, "signal stack", INJ(SYS_sigaltstack, 0, 0), 0, &ss, sizeof(ss));
 }
 
 /* Signals that were pending go back into the queues with their siginfo. */
@@ -124,21 +128,22 @@ static int rst_pending(struct rst_ctx *rc, const SignalQueueEntry *q, bool share
 	return 0;
 }
 
-static int rst_comm(struct rst_ctx *rc, const char *comm)
+static int rst_comm(struct rst_ctx *rc, struct inj_batch *b, const char *comm)
 {
 	char name[16] = { 0 };
 	if (!comm)
 		return 0;
 	strncpy(name, comm, sizeof(name) - 1);
-	return inj_must_in(&rc->inj, "process name", INJ(SYS_prctl, PR_SET_NAME, 0), 1, name, sizeof(name));
+	return inj_batch_add_in(&rc->inj, b, "process name", INJ(SYS_prctl, PR_SET_NAME, 0), 1, name,
+				sizeof(name));
 }
 
-static int rst_rseq(struct rst_ctx *rc, const RseqEntry *r)
+static int rst_rseq(struct rst_ctx *rc, struct inj_batch *b, const RseqEntry *r)
 {
 	if (!r || !r->rseq_abi_pointer)
 		return 0;
-	return inj_must(&rc->inj, "rseq registration", NULL,
-			INJ(SYS_rseq, r->rseq_abi_pointer, r->rseq_abi_size, 0, r->signature));
+	return inj_batch_add(&rc->inj, b, "rseq registration",
+			     INJ(SYS_rseq, r->rseq_abi_pointer, r->rseq_abi_size, 0, r->signature));
 }
 
 static uint64_t caps64(const uint32_t *c, size_t n)
@@ -226,25 +231,37 @@ static bool creds_are_ours(const CredsEntry *c)
 	       caps64(c->cap_inh, c->n_cap_inh) == 0;
 }
 
-/* What the whole process shares, set through its main thread. */
+/* What the whole process shares, set through its main thread: one batch,
+ * then the pending signals, which a handler still SIG_IGN would drop. */
+static int process_batch(struct rst_ctx *rc, struct inj_batch *b, const TaskCoreEntry *tc)
+{
+	if (rst_sigactions(rc, b, tc) < 0)
+		return -1;
+	if (tc->timers && rst_itimers(rc, b, tc->timers) < 0)
+		return -1;
+	if (tc->rlimits && rst_rlimits(rc, b, tc->rlimits) < 0)
+		return -1;
+	if (inj_batch_add(&rc->inj, b, "personality", INJ(SYS_personality, tc->personality)) < 0)
+		return -1;
+	if (tc->has_child_subreaper && tc->child_subreaper &&
+	    inj_batch_add(&rc->inj, b, "child subreaper", INJ(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1)) < 0)
+		return -1;
+	/* the process name now, so threads cloned next inherit it */
+	if (rst_comm(rc, b, tc->comm) < 0)
+		return -1;
+	return inj_batch_run(&rc->inj, b);
+}
+
 int rst_process_state(struct rst_ctx *rc)
 {
 	const TaskCoreEntry *tc = rc->core[0]->tc;
+	struct inj_batch b = { 0 };
+	size_t mark = inj_args_mark(&rc->inj);
 
 	inj_use(&rc->inj, 0);
-	if (rst_sigactions(rc, tc) < 0)
-		return -1;
-	if (tc->timers && rst_itimers(rc, tc->timers) < 0)
-		return -1;
-	if (tc->rlimits && rst_rlimits(rc, tc->rlimits) < 0)
-		return -1;
-	if (inj_must(&rc->inj, "personality", NULL, INJ(SYS_personality, tc->personality)) < 0)
-		return -1;
-	if (tc->has_child_subreaper && tc->child_subreaper &&
-	    inj_must(&rc->inj, "child subreaper", NULL, INJ(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1)) < 0)
-		return -1;
-	/* the process name now, so threads cloned next inherit it */
-	if (rst_comm(rc, tc->comm) < 0)
+	int ret = process_batch(rc, &b, tc);
+	inj_args_release(&rc->inj, mark);
+	if (ret < 0)
 		return -1;
 	return rst_pending(rc, tc->signals_s, true, rc->pid);
 }
@@ -265,29 +282,45 @@ static void rst_nice(struct rst_ctx *rc, int nice)
 		pr_warn("pid %d: can't restore nice value %d: %s", rc->pid, nice, strerror(-ret));
 }
 
+/* A thread's own state that needs no order: one batch. */
+static int thread_batch(struct rst_ctx *rc, struct inj_batch *b, int idx)
+{
+	const CoreEntry *core = rc->core[idx];
+	const ThreadCoreEntry *th = core->thread_core;
+
+	if (th->sas && rst_sas(rc, b, th->sas) < 0)
+		return -1;
+	if (inj_batch_add(&rc->inj, b, "robust futex list",
+			  INJ(SYS_set_robust_list, th->futex_rla, th->futex_rla_len)) < 0)
+		return -1;
+	if (core->thread_info->clear_tid_addr &&
+	    inj_batch_add(&rc->inj, b, "clear_child_tid",
+			  INJ(SYS_set_tid_address, core->thread_info->clear_tid_addr)) < 0)
+		return -1;
+	if (rst_rseq(rc, b, th->rseq_entry) < 0)
+		return -1;
+	const char *name = th->comm ? th->comm : NULL;
+	if (name && strcmp(name, rc->core[0]->tc->comm ? rc->core[0]->tc->comm : "") && rst_comm(rc, b, name) < 0)
+		return -1;
+	return inj_batch_run(&rc->inj, b);
+}
+
 /* What each thread has of its own; credentials last, since dropping root
  * would stop the calls after it. */
 int rst_thread_state(struct rst_ctx *rc, int idx)
 {
 	const CoreEntry *core = rc->core[idx];
 	const ThreadCoreEntry *th = core->thread_core;
+	struct inj_batch b = { 0 };
+	size_t mark = inj_args_mark(&rc->inj);
 
 	inj_use(&rc->inj, idx);
-	if (th->sas && rst_sas(rc, th->sas) < 0)
-		return -1;
-	if (inj_must(&rc->inj, "robust futex list", NULL,
-		     INJ(SYS_set_robust_list, th->futex_rla, th->futex_rla_len)) < 0)
-		return -1;
-	if (core->thread_info->clear_tid_addr &&
-	    inj_must(&rc->inj, "clear_child_tid", NULL, INJ(SYS_set_tid_address, core->thread_info->clear_tid_addr)) < 0)
+	int ret = thread_batch(rc, &b, idx);
+	inj_args_release(&rc->inj, mark);
+	if (ret < 0)
 		return -1;
 	if (th->has_sched_nice)
 		rst_nice(rc, th->sched_nice);
-	if (rst_rseq(rc, th->rseq_entry) < 0)
-		return -1;
-	const char *name = th->comm ? th->comm : NULL;
-	if (name && strcmp(name, rc->core[0]->tc->comm ? rc->core[0]->tc->comm : "") && rst_comm(rc, name) < 0)
-		return -1;
 	/* queued by the thread itself: the kernel lets only it forge siginfo */
 	if (rst_pending(rc, th->signals_p, false, rc->pe->threads[idx]) < 0)
 		return -1;

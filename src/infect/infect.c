@@ -616,6 +616,21 @@ int infect_detach(struct victim *v)
 	return 0;
 }
 
+int infect_set_own_state(struct victim *v, const struct user_regs_struct *regs, uint64_t mask)
+{
+	if (ptrace(PTRACE_SETREGS, v->pid, NULL, regs) < 0) {
+		pr_perror("thread %d: can't set its registers", v->pid);
+		return -1;
+	}
+	if (ptrace(PTRACE_SETSIGMASK, v->pid, sizeof(mask), &mask) < 0) {
+		pr_perror("thread %d: can't set its blocked signals", v->pid);
+		return -1;
+	}
+	v->sigmask_changed = false;
+	v->moved = false;
+	return 0;
+}
+
 int infect_cure(struct victim *v)
 {
 	if (v->in_tramp && tramp_leave(v) < 0)

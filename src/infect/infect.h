@@ -102,6 +102,9 @@ void infect_release(struct victim *v);
 int infect_cure(struct victim *v);
 /* Detach with whatever registers are set now. */
 int infect_detach(struct victim *v);
+/* Restore: the registers and blocked mask the thread goes on with when
+ * let go (infect_detach), its own from now on. */
+int infect_set_own_state(struct victim *v, const struct user_regs_struct *regs, uint64_t mask);
 
 /* The whole xsave area in standard (non-compacted) format (x86.c). */
 int infect_get_xsave(pid_t tid, uint8_t *buf, size_t *len);

@@ -348,7 +348,15 @@ int inj_batch_add_in(struct inj *ij, struct inj_batch *b, const char *what, stru
 	return inj_batch_add(ij, b, what, c);
 }
 
-/* ---- undo ---- */
+/* ---- the end ---- */
+
+int inj_let_go(struct inj *ij)
+{
+	for (int i = ij->nr_th - 1; i >= 0; i--)
+		if (infect_detach(&ij->th[i]) < 0)
+			return -1;
+	return 0;
+}
 
 int inj_undo(struct inj *ij)
 {

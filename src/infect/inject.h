@@ -134,7 +134,11 @@ int inj_batch_add_in(struct inj *ij, struct inj_batch *b, const char *what, stru
 /* Runs what was added (nothing: 0) and empties the batch. */
 int inj_batch_run(struct inj *ij, struct inj_batch *b);
 
-/* ---- undo ---- */
+/* ---- the end ---- */
+
+/* Restore: every thread let go with the registers and mask set now, the
+ * main thread last. */
+int inj_let_go(struct inj *ij);
 
 /* Dump: the borrowed stack bytes back, every thread parked with its own
  * registers and mask, and the trampoline wiped from the vdso. Goes on

@@ -427,15 +427,7 @@ static int resume_task(struct rst_ctx *rc)
 	/* queued before we let go, so a stopped task never runs */
 	if (stop)
 		kill(rc->real_pid, stop);
-	for (int i = rc->inj.nr_th - 1; i >= 0; i--) {
-		if (ptrace(PTRACE_DETACH, rc->inj.th[i].pid, NULL, 0) < 0) {
-			pr_perror("pid %d: can't let thread %d run", rc->pid, rc->inj.th[i].pid);
-			return -1;
-		}
-		rc->inj.th[i].attached = false;
-		infect_release(&rc->inj.th[i]);
-	}
-	return 0;
+	return inj_let_go(&rc->inj);
 }
 
 static int wait_restored(pid_t pid)

@@ -24,10 +24,6 @@
 #include "util/compat.h"
 #include "util/log.h"
 
-#ifndef PTRACE_SETSIGMASK
-#define PTRACE_SETSIGMASK 0x420b
-#endif
-
 static int rst_sigactions(struct rst_ctx *rc, struct inj_batch *b, const TaskCoreEntry *tc)
 {
 	size_t i = 0;
@@ -367,17 +363,8 @@ int rst_thread_regs(struct rst_ctx *rc, int idx)
 		return -1;
 	if (infect_set_xsave(tid, xsave, xlen) < 0)
 		return -1;
-	if (ptrace(PTRACE_SETREGS, tid, NULL, &regs) < 0) {
-		pr_perror("pid %d: can't set registers of thread %d", rc->pid, tid);
-		return -1;
-	}
 	mask &= ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
-	if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(mask), &mask) < 0) {
-		pr_perror("pid %d: can't set blocked signals of thread %d", rc->pid, tid);
-		return -1;
-	}
-	rc->inj.th[idx].sigmask_changed = false;
-	return 0;
+	return infect_set_own_state(&rc->inj.th[idx], &regs, mask);
 }
 
 /* Threads are cloned by the main thread with their old tids; with

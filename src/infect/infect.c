@@ -38,7 +38,9 @@ int infect_set_vdso(struct victim *v, uint64_t vdso_start)
 	return 0;
 }
 
-static int wait_stop(pid_t pid, int *status)
+/* The next ptrace stop: 0; -1 on error (reported); -2 if the task
+ * exited instead (not reported: the caller knows what that means). */
+static int wait_any(pid_t pid, int *status)
 {
 	for (;;) {
 		if (waitpid(pid, status, __WALL) == pid)
@@ -48,11 +50,20 @@ static int wait_stop(pid_t pid, int *status)
 			return -1;
 		}
 	}
-	if (!WIFSTOPPED(*status)) {
-		pr_err("pid %d: exited while stopped by stasis (status %#x)", pid, *status);
-		return -1;
-	}
-	return 0;
+	return WIFSTOPPED(*status) ? 0 : -2;
+}
+
+static void report_exit(pid_t pid, int status)
+{
+	pr_err("pid %d: exited while stopped by stasis (status %#x)", pid, status);
+}
+
+static int wait_stop(pid_t pid, int *status)
+{
+	int ret = wait_any(pid, status);
+	if (ret == -2)
+		report_exit(pid, *status);
+	return ret < 0 ? -1 : 0;
 }
 
 static int read_state(struct victim *v)
@@ -81,12 +92,21 @@ static void keep_signal(struct victim *v, int sig)
 }
 
 /* Waits for the PTRACE_EVENT_STOP an interrupt brings. A signal met on the
- * way is kept (the first one) to be put back when we let go. */
-static int wait_event_stop(struct victim *v)
+ * way is kept (the first one) to be put back when we let go. A task that
+ * exits while being seized is gone, as if PTRACE_SEIZE had found none
+ * (errno ESRCH, not reported: the caller knows whether that matters). */
+static int wait_event_stop(struct victim *v, bool seizing)
 {
-	int status;
+	int status, ret;
 	for (;;) {
-		if (wait_stop(v->pid, &status) < 0)
+		if ((ret = wait_any(v->pid, &status)) == -2 && seizing) {
+			pr_debug("pid %d: exited while being seized", v->pid);
+			errno = ESRCH;
+			return -1;
+		}
+		if (ret == -2)
+			report_exit(v->pid, status);
+		if (ret < 0)
 			return -1;
 		if (status >> 16 == PTRACE_EVENT_STOP)
 			break;
@@ -117,10 +137,11 @@ int infect_seize(struct victim *v, pid_t pid)
 	v->attached = true;
 	v->options = PTRACE_O_TRACESYSGOOD;	/* kept by infect_set_options callers */
 	if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0) {
-		pr_perror("pid %d: can't interrupt", pid);
+		if (errno != ESRCH)
+			pr_perror("pid %d: can't interrupt", pid);
 		goto detach;
 	}
-	if (wait_event_stop(v) < 0)
+	if (wait_event_stop(v, true) < 0)
 		goto detach;
 	/* An interrupt stop reports SIGTRAP; a task in group stop reports
 	 * the signal that stopped it, and goes back to it when we let go. */
@@ -129,10 +150,12 @@ int infect_seize(struct victim *v, pid_t pid)
 	if (read_state(v) < 0)
 		goto detach;
 	return 0;
-detach:
+detach:;
+	int err = errno;
 	ptrace(PTRACE_DETACH, pid, NULL, 0);
 	if (v->has_pending)
 		syscall(SYS_tgkill, pid, pid, v->pending.si_signo);
+	errno = err;
 	return -1;
 }
 
@@ -153,7 +176,7 @@ int infect_unstop(struct victim *th, int nr, pid_t pid)
 			pr_perror("pid %d: can't wake stopped thread %d", pid, th[i].pid);
 			return -1;
 		}
-		if (wait_event_stop(&th[i]) < 0 || read_state(&th[i]) < 0)
+		if (wait_event_stop(&th[i], false) < 0 || read_state(&th[i]) < 0)
 			return -1;
 	}
 	return 0;
@@ -168,7 +191,7 @@ static int to_interrupt_stop(struct victim *v)
 		pr_perror("pid %d: can't move to a quiet stop", v->pid);
 		return -1;
 	}
-	return wait_event_stop(v);
+	return wait_event_stop(v, false);
 }
 
 /* Registers and mask back, then into an interrupt stop. */

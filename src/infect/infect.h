@@ -52,7 +52,9 @@ struct victim {
 };
 
 /* PTRACE_SEIZE + PTRACE_INTERRUPT and wait for the stop. On failure the
- * task is left untouched (detached). */
+ * task is left untouched (detached). A task that is gone, or exits while
+ * being seized, fails with errno ESRCH and is not reported: the caller
+ * knows whether that matters. */
 int infect_seize(struct victim *v, pid_t pid);
 /* Sets the task's ptrace options to `options` (the whole set: add to
  * v->options to keep what is there). -1 with errno, not reported: the

@@ -397,7 +397,12 @@ static int drop_service(struct rst_ctx *rc)
 static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	inj_use(&rc->inj, 0);
-	if (infect_seize(&rc->inj.th[0], rc->real_pid) < 0 || inj_start_plain(&rc->inj) < 0)
+	if (infect_seize(&rc->inj.th[0], rc->real_pid) < 0) {
+		if (errno == ESRCH)
+			pr_err("pid %d: the new process is gone before it could be rebuilt", rc->pid);
+		return -1;
+	}
+	if (inj_start_plain(&rc->inj) < 0)
 		return -1;
 	if (rst_helpers_reap(tr, rc) < 0)
 		return -1;

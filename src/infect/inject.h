@@ -33,8 +33,8 @@ struct inj {
 	struct victim *cur;		/* the thread calls go to */
 
 	/* Scratch memory in the task, [scr_at, scr_at + scr_size): the
-	 * batch code at its start (restore), then call arguments, handed
-	 * out from the bottom (scr_used bytes are out). */
+	 * batch code at its start (restore), then from scr_base on call
+	 * arguments, handed out from the bottom (up to scr_used). */
 	uint64_t scr_at;		/* 0: none */
 	size_t scr_size, scr_base, scr_used;
 	uint64_t batch_code;		/* 0: no batch code, calls one by one */

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,67 +28,27 @@
 #include "util/fsop.h"
 #include "util/log.h"
 
-int dump_inject(struct dump_ctx *dc, long *ret, long nr, long a1, long a2, long a3, long a4)
-{
-	return infect_syscall(dc->cur, ret, nr, a1, a2, a3, a4, 0, 0);
-}
-
-static int find_vdso(struct dump_ctx *dc)
+/* Calls are careful, from the task's vdso. */
+static int start_injection(struct dump_ctx *dc)
 {
 	for (int i = 0; i < dc->vmas.nr; i++)
 		if (dc->vmas.v[i].special == VMA_VDSO)
-			return infect_careful(dc->th, dc->nr_th, dc->vmas.v[i].start);
+			return inj_start_careful(&dc->inj, dc->vmas.v[i].start);
 	pr_err("pid %d has no vdso; stasis needs it to run syscalls in the task", dc->pid);
 	return -1;
-}
-
-/* The results of injected syscalls land on the main thread's stack, just
- * below its red zone: memory the ABI lets a signal frame overwrite at any
- * moment, so nothing lives there, and the thread is stopped. No mapping is
- * added to the task, so a dump killed at any moment leaves none behind;
- * what was there is put back all the same. A part not mapped yet (the
- * stack grows on the syscall's write) has nothing to put back. */
-static int scratch_take(struct dump_ctx *dc)
-{
-	uint64_t at = (dc->th[0].regs.rsp - 128 - SCRATCH_SIZE) & ~63ull;
-	struct iovec local = { dc->scratch_saved, SCRATCH_SIZE }, remote = { (void *)at, SCRATCH_SIZE };
-	ssize_t n = process_vm_readv(dc->pid, &local, 1, &remote, 1, 0);
-
-	dc->scratch_saved_len = n > 0 ? n : 0;
-	dc->scratch = at;
-	fault_point("scratch-taken");
-	return 0;
-}
-
-static int scratch_return(struct dump_ctx *dc)
-{
-	if (!dc->scratch)
-		return 0;
-	if (dc->scratch_saved_len &&
-	    infect_write(&dc->th[0], dc->scratch, dc->scratch_saved, dc->scratch_saved_len) < 0) {
-		pr_err("pid %d: can't put back the stack bytes under the scratch area", dc->pid);
-		return -1;
-	}
-	dc->scratch = 0;
-	return 0;
 }
 
 /* What needs syscalls run inside the task; leaves no trace in it, and
  * parks every thread where a dying stasis would let it go on unharmed. */
 static int collect_by_injection(struct dump_ctx *dc)
 {
-	dc->cur = &dc->th[0];
-	if (find_vdso(dc) < 0)
-		return -1;
-	if (scratch_take(dc) < 0)
+	if (start_injection(dc) < 0)
 		return -1;
 	if (dump_task_core(dc) < 0 || dump_task_mm_prepare(dc) < 0)
 		return -1;
 	if (track_prepare(dc) < 0)
 		return -1;
-	if (scratch_return(dc) < 0)
-		return -1;
-	return infect_careful_end(dc->th, dc->nr_th);
+	return inj_undo(&dc->inj);
 }
 
 static int dump_fs(struct dump_ctx *dc)
@@ -141,8 +100,9 @@ static int dump_pstree(struct dump_tree *tr)
 	for (int i = 0; i < tr->nr; i++) {
 		struct dump_ctx *dc = &tr->t[i];
 		PstreeEntry pe = PSTREE_ENTRY__INIT;
-		uint32_t *threads = calloc(dc->nr_th ? dc->nr_th : 1, sizeof(uint32_t));
+		uint32_t *threads = calloc(dc->inj.nr_th ? dc->inj.nr_th : 1, sizeof(uint32_t));
 		if (!threads) {
+			pr_err("out of memory writing pstree.img");
 			img_abort(&img);
 			return -1;
 		}
@@ -151,9 +111,9 @@ static int dump_pstree(struct dump_tree *tr)
 		pe.pgid = dc->ns_pgid;
 		pe.sid = dc->ns_sid;
 		pe.threads = threads;
-		pe.n_threads = dc->zombie ? 1 : dc->nr_th;
+		pe.n_threads = dc->zombie ? 1 : dc->inj.nr_th;
 		threads[0] = dc->ns_pid;
-		for (int t = 1; t < dc->nr_th; t++)
+		for (int t = 1; t < dc->inj.nr_th; t++)
 			threads[t] = dc->ns_tid[t];
 		int ret = img_write(&img, &pe.base);
 		free(threads);
@@ -203,14 +163,12 @@ static int dump_one(struct dump_ctx *dc)
 	return dump_fs(dc) < 0 ? -1 : dump_ids(dc);
 }
 
-/* Leaves a task as found: scratch area back, every thread parked with its
- * registers and mask, no trampoline left in its vdso. */
+/* After a failure: what injection changed in a seized task goes back as
+ * far as it can (inj_undo), before tree_release lets the task go. */
 static void undo_injection(struct dump_ctx *dc)
 {
-	if (!dc->seized)
-		return;
-	scratch_return(dc);
-	infect_careful_end(dc->th, dc->nr_th);
+	if (dc->seized)
+		inj_undo(&dc->inj);
 }
 
 /* --prev-images-dir DIR (relative to the images directory, as in CRIU):
@@ -245,7 +203,7 @@ static int check_seized(struct dump_tree *tr)
 		return 0;
 	int n = 0;
 	for (int i = 0; i < tr->nr; i++)
-		n += tr->t[i].zombie ? 0 : tr->t[i].nr_th;
+		n += tr->t[i].zombie ? 0 : tr->t[i].inj.nr_th;
 	pid_t *tids = malloc((n ? n : 1) * sizeof(*tids));
 	if (!tids) {
 		pr_err("out of memory");
@@ -253,8 +211,8 @@ static int check_seized(struct dump_tree *tr)
 	}
 	n = 0;
 	for (int i = 0; i < tr->nr; i++)
-		for (int t = 0; !tr->t[i].zombie && t < tr->t[i].nr_th; t++)
-			tids[n++] = tr->t[i].th[t].pid;
+		for (int t = 0; !tr->t[i].zombie && t < tr->t[i].inj.nr_th; t++)
+			tids[n++] = tr->t[i].inj.th[t].pid;
 	int ret = o->check_seized(o->check_ctx, tids, n);
 	free(tids);
 	return ret;
@@ -340,7 +298,7 @@ out:
 		track_free(&tr.t[i]);
 		seccomp_dump_free(&tr.t[i]);
 		proc_vmas_free(&tr.t[i].vmas);
-		free(tr.t[i].th);
+		inj_free(&tr.t[i].inj);
 		free(tr.t[i].ns_tid);
 	}
 	free(tr.t);

@@ -4,14 +4,10 @@
 
 #include "cli/opts.h"
 #include "dump/shmem.h"
-#include "infect/infect.h"
+#include "infect/inject.h"
 #include "proc/proc.h"
 #include "files/files.h"
 #include "mm.pb-c.h"
-
-/* Size of the scratch area for the results of injected syscalls: borrowed
- * from the main thread's stack, below its red zone (dump.c). */
-#define SCRATCH_SIZE 256
 
 /* Copy buffers, made once per dump: fresh ones for every process cost a
  * page fault and a page clearing per 4 KiB. */
@@ -32,20 +28,14 @@ struct dump_ctx {
 	pid_t ns_ppid, ns_pgid, ns_sid;
 	int parent;			/* index in the tree, -1 for the root */
 
-	struct victim *th;		/* threads, the main one first */
-	pid_t *ns_tid;
-	int nr_th;
-	struct victim *cur;		/* the thread syscalls are injected into */
-	bool seized;			/* th[] are ours to resume */
+	struct inj inj;			/* its threads, the main one first, and the calls run in it */
+	pid_t *ns_tid;			/* as inj.th */
+	bool seized;			/* inj.th[] are ours to resume */
 
 	bool zombie;
 	int exit_code;			/* of a zombie: wait status */
 	bool stopped;			/* in group stop (SIGSTOP & co.) */
 	int stop_sig;
-
-	uint64_t scratch;		/* address of the scratch area, 0: none */
-	uint8_t scratch_saved[SCRATCH_SIZE];	/* what was there */
-	size_t scratch_saved_len;
 
 	/* Memory tracking (track.c): the tracker's fd in the task (-1: none),
 	 * its inode and the number its last arming drew (0: unknown), the
@@ -93,7 +83,5 @@ int dump_zombie_core(struct dump_ctx *dc);
 int dump_task_mm_prepare(struct dump_ctx *dc);
 int dump_task_mm(struct dump_ctx *dc);
 void dump_free_copy_bufs(struct copy_bufs *b);
-/* Runs a syscall in the dumped task's current thread; *ret gets the result. */
-int dump_inject(struct dump_ctx *dc, long *ret, long nr, long a1, long a2, long a3, long a4);
 
 #endif

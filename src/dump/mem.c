@@ -36,27 +36,6 @@
 #define COPY_BUF (8ul << 20)
 #define SCAN_VEC 512
 
-int page_runs_add(struct page_runs *pr, uint64_t start, uint64_t end, bool readable)
-{
-	if (pr->nr && pr->r[pr->nr - 1].end == start && pr->r[pr->nr - 1].readable == readable) {
-		pr->r[pr->nr - 1].end = end;
-	} else {
-		if (pr->nr == pr->cap) {
-			size_t cap = pr->cap ? pr->cap * 2 : 256;
-			struct page_run *n = realloc(pr->r, cap * sizeof(*n));
-			if (!n) {
-				pr_err("out of memory listing pages");
-				return -1;
-			}
-			pr->r = n;
-			pr->cap = cap;
-		}
-		pr->r[pr->nr++] = (struct page_run){ start, end, readable };
-	}
-	pr->bytes += end - start;
-	return 0;
-}
-
 /* ---- finding the pages to save ---- */
 
 static int scan_supported = -1;	/* PAGEMAP_SCAN: unknown, no, yes */
@@ -550,10 +529,10 @@ static int fill_mm_fields(struct dump_ctx *dc, MmEntry *mm)
 	mm->mm_arg_end = s->arg_end;
 	mm->mm_env_start = s->env_start;
 	mm->mm_env_end = s->env_end;
-	if (dump_inject(dc, &dumpable, SYS_brk, 0, 0, 0, 0) < 0)
+	if (inj_call(&dc->inj, &dumpable, INJ(SYS_brk)) < 0)
 		return -1;
 	mm->mm_brk = dumpable;	/* brk(0) answers the current break */
-	if (dump_inject(dc, &dumpable, SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0) < 0)
+	if (inj_call(&dc->inj, &dumpable, INJ(SYS_prctl, PR_GET_DUMPABLE)) < 0)
 		return -1;
 	mm->has_dumpable = 1;
 	mm->dumpable = dumpable;

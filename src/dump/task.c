@@ -1,6 +1,6 @@
 /* Task state other than memory and files: registers, signals, credentials,
  * limits, timers, rseq, ... -> core-TID.img. Values only the task can tell
- * are asked for by syscalls injected into it, results in the scratch page. */
+ * are asked for by syscalls injected into it (inject.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,26 +26,6 @@
 #endif
 #define PEEKSIGINFO_SHARED 1
 
-/* Reads a value the injected call wrote into the scratch page. */
-static int scratch_read(struct dump_ctx *dc, void *buf, size_t len)
-{
-	return infect_read(dc->cur, dc->scratch, buf, len);
-}
-
-/* Runs a call that must succeed; names it in the error. */
-static int must_inject(struct dump_ctx *dc, long *ret, const char *what, long nr, long a1, long a2,
-		       long a3, long a4)
-{
-	if (dump_inject(dc, ret, nr, a1, a2, a3, a4) < 0)
-		return -1;
-	if (*ret < 0 && *ret > -4096) {
-		errno = -*ret;
-		pr_perror("pid %d: can't get %s", dc->pid, what);
-		return -1;
-	}
-	return 0;
-}
-
 /* Every injected call is a round trip through the scheduler, so only the
  * handlers /proc says are set (caught or ignored) are asked for, and
  * SIGCHLD, whose flags matter even at SIG_DFL (SA_NOCLDWAIT); the others
@@ -59,12 +39,11 @@ static int dump_sigactions(struct dump_ctx *dc, TaskCoreEntry *tc)
 		return -1;
 	for (int sig = 1; sig <= 64; sig++) {
 		struct kernel_sigaction ks = { 0 };
-		long ret;
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
 		if ((set & (1ull << (sig - 1))) &&
-		    (must_inject(dc, &ret, "signal handlers", SYS_rt_sigaction, sig, 0, dc->scratch, 8) < 0 ||
-		     scratch_read(dc, &ks, sizeof(ks)) < 0))
+		    inj_must_out(&dc->inj, "signal handlers", INJ(SYS_rt_sigaction, sig, 0, 0, 8), 2, &ks,
+				 sizeof(ks)) < 0)
 			return -1;
 		SaEntry *sa = calloc(1, sizeof(*sa));
 		if (!sa)
@@ -105,9 +84,7 @@ static int dump_itimers(struct dump_ctx *dc, TaskCoreEntry *tc)
 	slots[ITIMER_PROF] = &t->prof;
 	for (int which = 0; which < 3; which++) {
 		struct itimerval it;
-		long ret;
-		if (must_inject(dc, &ret, "interval timers", SYS_getitimer, which, dc->scratch, 0, 0) < 0 ||
-		    scratch_read(dc, &it, sizeof(it)) < 0)
+		if (inj_must_out(&dc->inj, "interval timers", INJ(SYS_getitimer, which), 1, &it, sizeof(it)) < 0)
 			return -1;
 		if (!(*slots[which] = itimer_new(&it)))
 			return -1;
@@ -194,7 +171,7 @@ static void drop_our_sigcont(SignalQueueEntry *q)
 /* A signal caught in delivery while seizing goes back in the queue. */
 static int queue_caught_signal(struct dump_ctx *dc, SignalQueueEntry *q)
 {
-	if (!dc->cur->has_pending)
+	if (!dc->inj.cur->has_pending)
 		return 0;
 	SiginfoEntry **ns = realloc(q->signals, (q->n_signals + 1) * sizeof(*ns));
 	SiginfoEntry *e = calloc(1, sizeof(*e));
@@ -203,7 +180,7 @@ static int queue_caught_signal(struct dump_ctx *dc, SignalQueueEntry *q)
 		return -1;
 	q->signals = ns;
 	siginfo_entry__init(e);
-	memcpy(data, &dc->cur->pending, sizeof(siginfo_t));
+	memcpy(data, &dc->inj.cur->pending, sizeof(siginfo_t));
 	e->siginfo.data = data;
 	e->siginfo.len = sizeof(siginfo_t);
 	q->signals[q->n_signals++] = e;
@@ -229,7 +206,7 @@ static int dump_creds(struct dump_ctx *dc, ThreadCoreEntry *th)
 		return -1;
 	creds_entry__init(c);
 	th->creds = c;
-	if (must_inject(dc, &secbits, "securebits", SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0) < 0)
+	if (inj_must(&dc->inj, "securebits", &secbits, INJ(SYS_prctl, PR_GET_SECUREBITS)) < 0)
 		return -1;
 	c->uid = s->uid[0]; c->euid = s->uid[1]; c->suid = s->uid[2]; c->fsuid = s->uid[3];
 	c->gid = s->gid[0]; c->egid = s->gid[1]; c->sgid = s->gid[2]; c->fsgid = s->gid[3];
@@ -254,9 +231,7 @@ static int dump_creds(struct dump_ctx *dc, ThreadCoreEntry *th)
 static int dump_sas(struct dump_ctx *dc, ThreadCoreEntry *th)
 {
 	stack_t ss;
-	long ret;
-	if (must_inject(dc, &ret, "signal stack", SYS_sigaltstack, 0, dc->scratch, 0, 0) < 0 ||
-	    scratch_read(dc, &ss, sizeof(ss)) < 0)
+	if (inj_must_out(&dc->inj, "signal stack", INJ(SYS_sigaltstack, 0, 0), 1, &ss, sizeof(ss)) < 0)
 		return -1;
 	th->sas = calloc(1, sizeof(*th->sas));
 	if (!th->sas)
@@ -271,7 +246,7 @@ static int dump_sas(struct dump_ctx *dc, ThreadCoreEntry *th)
 static int dump_rseq(struct dump_ctx *dc, ThreadCoreEntry *th)
 {
 	struct rseq_config rc;
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, dc->cur->pid, sizeof(rc), &rc) < 0) {
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, dc->inj.cur->pid, sizeof(rc), &rc) < 0) {
 		pr_perror("pid %d: can't read rseq registration", dc->pid);
 		return -1;
 	}
@@ -289,30 +264,29 @@ static int dump_rseq(struct dump_ctx *dc, ThreadCoreEntry *th)
 
 static int dump_thread_misc(struct dump_ctx *dc, ThreadCoreEntry *th)
 {
-	long ret;
 	int pdeath;
 	uint64_t head, len;
 
-	if (must_inject(dc, &ret, "parent death signal", SYS_prctl, PR_GET_PDEATHSIG, dc->scratch, 0, 0) < 0 ||
-	    scratch_read(dc, &pdeath, sizeof(pdeath)) < 0)
+	if (inj_must_out(&dc->inj, "parent death signal", INJ(SYS_prctl, PR_GET_PDEATHSIG, 0), 1, &pdeath,
+			 sizeof(pdeath)) < 0)
 		return -1;
 	th->has_pdeath_sig = 1;
 	th->pdeath_sig = pdeath;
-	if (syscall(SYS_get_robust_list, dc->cur->pid, &head, &len) < 0) {
+	if (syscall(SYS_get_robust_list, dc->inj.cur->pid, &head, &len) < 0) {
 		pr_perror("pid %d: can't read robust futex list", dc->pid);
 		return -1;
 	}
 	th->futex_rla = head;
 	th->futex_rla_len = len;
 	errno = 0;
-	int nice = getpriority(PRIO_PROCESS, dc->cur->pid);
+	int nice = getpriority(PRIO_PROCESS, dc->inj.cur->pid);
 	if (errno == 0) {
 		th->has_sched_nice = 1;
 		th->sched_nice = nice;
 	}
 	th->has_blk_sigset = 1;
-	th->blk_sigset = dc->cur->sigmask;
-	if (peek_signals(dc->cur->pid, false, &th->signals_p) < 0)
+	th->blk_sigset = dc->inj.cur->sigmask;
+	if (peek_signals(dc->inj.cur->pid, false, &th->signals_p) < 0)
 		return -1;
 	return queue_caught_signal(dc, th->signals_p);
 }
@@ -349,10 +323,10 @@ static int dump_task_misc(struct dump_ctx *dc, TaskCoreEntry *tc)
 		return -1;
 	comm[strcspn(comm, "\n")] = 0;
 	tc->comm = strdup(comm);
-	tc->blk_sigset = dc->cur->sigmask;
+	tc->blk_sigset = dc->inj.cur->sigmask;
 	int subreaper = 0;
-	if (must_inject(dc, &v, "child subreaper flag", SYS_prctl, PR_GET_CHILD_SUBREAPER, dc->scratch, 0, 0) < 0 ||
-	    scratch_read(dc, &subreaper, sizeof(subreaper)) < 0)
+	if (inj_must_out(&dc->inj, "child subreaper flag", INJ(SYS_prctl, PR_GET_CHILD_SUBREAPER, 0), 1,
+			 &subreaper, sizeof(subreaper)) < 0)
 		return -1;
 	tc->has_child_subreaper = 1;
 	tc->child_subreaper = subreaper;
@@ -387,14 +361,13 @@ static int dump_thread_info(struct dump_ctx *dc, CoreEntry *core)
 {
 	uint8_t xsave[XSAVE_BUF_MAX];
 	size_t xlen = sizeof(xsave);
-	struct user_regs_struct regs = dc->cur->regs;
-	long ret;
+	struct user_regs_struct regs = dc->inj.cur->regs;
 	uint64_t tid_addr = 0;
 
-	if (infect_get_xsave(dc->cur->pid, xsave, &xlen) < 0)
+	if (infect_get_xsave(dc->inj.cur->pid, xsave, &xlen) < 0)
 		return -1;
-	if (must_inject(dc, &ret, "clear_child_tid address", SYS_prctl, PR_GET_TID_ADDRESS, dc->scratch, 0, 0) < 0 ||
-	    scratch_read(dc, &tid_addr, sizeof(tid_addr)) < 0)
+	if (inj_must_out(&dc->inj, "clear_child_tid address", INJ(SYS_prctl, PR_GET_TID_ADDRESS, 0), 1,
+			 &tid_addr, sizeof(tid_addr)) < 0)
 		return -1;
 	regs_for_image(&regs);
 	core->thread_info = calloc(1, sizeof(*core->thread_info));
@@ -407,9 +380,9 @@ static int dump_thread_info(struct dump_ctx *dc, CoreEntry *core)
 static int thread_comm(struct dump_ctx *dc, char **out)
 {
 	char name[64], comm[32];
-	snprintf(name, sizeof(name), "task/%d/comm", dc->cur->pid);
+	snprintf(name, sizeof(name), "task/%d/comm", dc->inj.cur->pid);
 	if (proc_read_file(dc->pid, name, comm, sizeof(comm)) < 0) {
-		pr_perror("pid %d: can't read the name of thread %d", dc->pid, dc->cur->pid);
+		pr_perror("pid %d: can't read the name of thread %d", dc->pid, dc->inj.cur->pid);
 		return -1;
 	}
 	comm[strcspn(comm, "\n")] = 0;
@@ -426,7 +399,7 @@ static int dump_thread_core(struct dump_ctx *dc, int idx)
 	ThreadCoreEntry *th = calloc(1, sizeof(*th));
 	int ret = -1;
 
-	dc->cur = &dc->th[idx];
+	inj_use(&dc->inj, idx);
 	if (!th)
 		goto out;
 	thread_core_entry__init(th);
@@ -463,10 +436,10 @@ out:
 
 int dump_task_core(struct dump_ctx *dc)
 {
-	for (int i = 0; i < dc->nr_th; i++)
+	for (int i = 0; i < dc->inj.nr_th; i++)
 		if (dump_thread_core(dc, i) < 0)
 			return -1;
-	dc->cur = &dc->th[0];
+	inj_use(&dc->inj, 0);
 	return 0;
 }
 

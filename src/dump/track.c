@@ -332,7 +332,7 @@ static enum tracker_kind classify(const struct dump_ctx *dc, uint64_t ino, uint6
 static int close_copy(struct dump_ctx *dc, int fd)
 {
 	long r;
-	if (dump_inject(dc, &r, SYS_close, fd, 0, 0, 0) < 0)
+	if (inj_call(&dc->inj, &r, INJ(SYS_close, fd)) < 0)
 		return -1;
 	if (r < 0) {
 		errno = -r;
@@ -461,10 +461,10 @@ static void release_old(struct dump_ctx *dc)
 static int make_uffd(struct dump_ctx *dc, int *tmp, int *ours)
 {
 	long fd, r;
-	if (dump_inject(dc, &fd, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0) < 0)
+	if (inj_call(&dc->inj, &fd, INJ(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK)) < 0)
 		return -1;
-	if (fd == -EPERM && dump_inject(dc, &fd, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY,
-					0, 0, 0) < 0)
+	if (fd == -EPERM &&
+	    inj_call(&dc->inj, &fd, INJ(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY)) < 0)
 		return -1;
 	if (fd < 0) {
 		errno = -fd;
@@ -482,7 +482,7 @@ static int make_uffd(struct dump_ctx *dc, int *tmp, int *ours)
 		return 0;
 	if (*ours >= 0)
 		close(*ours);
-	dump_inject(dc, &r, SYS_close, fd, 0, 0, 0);
+	inj_call(&dc->inj, &r, INJ(SYS_close, fd));
 	return -1;
 }
 
@@ -532,17 +532,17 @@ static int pick_slot(struct dump_ctx *dc, int tmp, int *slot)
 static int place(struct dump_ctx *dc, int tmp, int slot)
 {
 	long r = slot;
-	if (tmp != slot && dump_inject(dc, &r, SYS_dup3, tmp, slot, O_CLOEXEC, 0) < 0)
+	if (tmp != slot && inj_call(&dc->inj, &r, INJ(SYS_dup3, tmp, slot, O_CLOEXEC)) < 0)
 		return -1;
 	if (r != slot) {
 		errno = -r;
 		pr_perror("pid %d: can't put its memory tracker on fd %d", dc->pid, slot);
 		return -1;
 	}
-	if (tmp != slot && dump_inject(dc, &r, SYS_close, tmp, 0, 0, 0) < 0)
+	if (tmp != slot && inj_call(&dc->inj, &r, INJ(SYS_close, tmp)) < 0)
 		return -1;
 	if (dc->track_task_fd >= 0 && dc->track_task_fd != slot &&
-	    dump_inject(dc, &r, SYS_close, dc->track_task_fd, 0, 0, 0) < 0)
+	    inj_call(&dc->inj, &r, INJ(SYS_close, dc->track_task_fd)) < 0)
 		return -1;
 	return 0;
 }
@@ -598,7 +598,7 @@ static int replace(struct dump_ctx *dc)
 	if (fstat(ours, &st) < 0 || pick_slot(dc, tmp, &slot) < 0 || registry_add(dc, st.st_ino, slot, armed) < 0) {
 		long r;
 		close(ours);
-		dump_inject(dc, &r, SYS_close, tmp, 0, 0, 0);
+		inj_call(&dc->inj, &r, INJ(SYS_close, tmp));
 		return -1;
 	}
 	ino = st.st_ino;
@@ -607,7 +607,7 @@ static int replace(struct dump_ctx *dc)
 	if (place(dc, tmp, slot) < 0) {
 		long r;
 		close(ours);
-		dump_inject(dc, &r, SYS_close, tmp, 0, 0, 0);
+		inj_call(&dc->inj, &r, INJ(SYS_close, tmp));
 		registry_del(ino);
 		return -1;
 	}
@@ -768,7 +768,7 @@ void track_undo(struct dump_ctx *dc)
 	 * parent stale (softdirty.c) */
 	long r;
 	if (dc->track_new && dc->track_task_fd >= 0 && dc->seized) {
-		dump_inject(dc, &r, SYS_close, dc->track_task_fd, 0, 0, 0);
+		inj_call(&dc->inj, &r, INJ(SYS_close, dc->track_task_fd));
 		registry_del(dc->track_ino);
 		dc->track_task_fd = -1;
 	}

@@ -34,6 +34,7 @@ static struct dump_ctx *tree_add(struct dump_tree *tr, pid_t pid, int parent)
 	dc->bufs = &tr->bufs;
 	dc->id = tr->nr;
 	dc->pid = pid;
+	inj_init(&dc->inj, pid, "get");
 	dc->parent = parent;
 	dc->track_task_fd = -1;
 	dc->uffd = -1;
@@ -42,31 +43,26 @@ static struct dump_ctx *tree_add(struct dump_tree *tr, pid_t pid, int parent)
 
 static bool have_thread(const struct dump_ctx *dc, pid_t tid)
 {
-	for (int i = 0; i < dc->nr_th; i++)
-		if (dc->th[i].pid == tid)
+	for (int i = 0; i < dc->inj.nr_th; i++)
+		if (dc->inj.th[i].pid == tid)
 			return true;
 	return false;
 }
 
 static int seize_thread(struct dump_ctx *dc, pid_t tid)
 {
-	struct victim *n = realloc(dc->th, (dc->nr_th + 1) * sizeof(*n));
-	pid_t *ns = realloc(dc->ns_tid, (dc->nr_th + 1) * sizeof(*ns));
-	if (n)
-		dc->th = n;
-	if (ns)
-		dc->ns_tid = ns;
-	if (!n || !ns) {
-		pr_err("out of memory");
+	pid_t *ns = realloc(dc->ns_tid, (dc->inj.nr_th + 1) * sizeof(*ns));
+	if (!ns) {
+		pr_err("pid %d: out of memory seizing thread %d", dc->pid, tid);
 		return -1;
 	}
-	if (infect_seize(&dc->th[dc->nr_th], tid) < 0) {
+	dc->ns_tid = ns;
+	if (inj_seize_thread(&dc->inj, tid) < 0) {
 		/* a thread that exited under us is simply gone */
 		if (tid != dc->pid && kill(tid, 0) < 0 && errno == ESRCH)
 			return 0;
 		return -1;
 	}
-	dc->nr_th++;
 	dc->seized = true;
 	return 1;
 }
@@ -96,11 +92,11 @@ static int seize_threads(struct dump_ctx *dc)
 		}
 		free(tids);
 	} while (added);
-	dc->stopped = dc->th[0].group_stop_sig != 0;
-	dc->stop_sig = dc->th[0].group_stop_sig;
-	for (int i = 1; i < dc->nr_th && dc->stopped; i++)
-		dc->th[i].group_stop_sig = dc->stop_sig;
-	return dc->stopped ? infect_unstop(dc->th, dc->nr_th, dc->pid) : 0;
+	dc->stopped = dc->inj.th[0].group_stop_sig != 0;
+	dc->stop_sig = dc->inj.th[0].group_stop_sig;
+	for (int i = 1; i < dc->inj.nr_th && dc->stopped; i++)
+		dc->inj.th[i].group_stop_sig = dc->stop_sig;
+	return dc->stopped ? infect_unstop(dc->inj.th, dc->inj.nr_th, dc->pid) : 0;
 }
 
 /* Lets go of the threads of a process we could not seize whole. */
@@ -108,10 +104,10 @@ static void release_partial(struct dump_ctx *dc)
 {
 	if (dc->stopped)
 		kill(dc->pid, dc->stop_sig);
-	for (int i = 0; i < dc->nr_th; i++)
-		if (dc->th[i].attached)
-			infect_cure(&dc->th[i]);
-	dc->nr_th = 0;
+	for (int i = 0; i < dc->inj.nr_th; i++)
+		if (dc->inj.th[i].attached)
+			infect_cure(&dc->inj.th[i]);
+	dc->inj.nr_th = 0;
 	dc->seized = false;
 }
 
@@ -119,8 +115,8 @@ static int translate_ids(struct dump_tree *tr, struct dump_ctx *dc)
 {
 	int lvl = tr->ns_level;
 	dc->ns_pid = proc_ns_pid(dc->pid, lvl);
-	for (int i = 0; i < dc->nr_th; i++)
-		dc->ns_tid[i] = proc_ns_pid(dc->th[i].pid, lvl);
+	for (int i = 0; i < dc->inj.nr_th; i++)
+		dc->ns_tid[i] = proc_ns_pid(dc->inj.th[i].pid, lvl);
 	dc->ns_ppid = dc->parent >= 0 ? tr->t[dc->parent].ns_pid : 0;
 	/* A group or session led from outside the namespace is 0 there, as
 	 * getsid() inside tells; restore then leaves the task in its own. */
@@ -137,10 +133,10 @@ static int seize_process(struct dump_tree *tr, pid_t pid, int parent);
 
 static int seize_children(struct dump_tree *tr, int idx)
 {
-	for (int i = 0; i < tr->t[idx].nr_th; i++) {
+	for (int i = 0; i < tr->t[idx].inj.nr_th; i++) {
 		pid_t *kids;
 		int nr;
-		if (proc_list_children(tr->t[idx].pid, tr->t[idx].th[i].pid, &kids, &nr) < 0)
+		if (proc_list_children(tr->t[idx].pid, tr->t[idx].inj.th[i].pid, &kids, &nr) < 0)
 			return -1;
 		for (int k = 0; k < nr; k++)
 			if (seize_process(tr, kids[k], idx) < 0) {
@@ -164,7 +160,7 @@ static int seize_process(struct dump_tree *tr, pid_t pid, int parent)
 		release_partial(dc);
 		if (kill(pid, 0) < 0 && errno == ESRCH) {
 			pr_info("pid %d exited during the dump; it is not part of the tree any more", pid);
-			free(dc->th);
+			inj_free(&dc->inj);
 			free(dc->ns_tid);
 			tr->nr--;
 			return 0;
@@ -210,8 +206,8 @@ static void reap_traced(struct dump_ctx *dc)
 {
 	int status;
 	/* the leader's death is reported only after its threads' */
-	for (int i = dc->nr_th - 1; i >= 0; i--)
-		while (waitpid(dc->th[i].pid, &status, __WALL) < 0 && errno == EINTR)
+	for (int i = dc->inj.nr_th - 1; i >= 0; i--)
+		while (waitpid(dc->inj.th[i].pid, &status, __WALL) < 0 && errno == EINTR)
 			;
 	dc->seized = false;
 }
@@ -224,9 +220,9 @@ void tree_release(struct dump_tree *tr, bool kill_tasks)
 			/* queued before we let go, so a stopped task never runs */
 			if (dc->seized && dc->stopped)
 				kill(dc->pid, dc->stop_sig);
-			for (int t = 0; dc->seized && t < dc->nr_th; t++)
-				if (dc->th[t].attached)
-					infect_cure(&dc->th[t]);
+			for (int t = 0; dc->seized && t < dc->inj.nr_th; t++)
+				if (dc->inj.th[t].attached)
+					infect_cure(&dc->inj.th[t]);
 			dc->seized = false;
 		}
 		return;

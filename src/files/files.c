@@ -457,12 +457,17 @@ int files_after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, p
 	return ret;
 }
 
-int files_after_service_close(struct rst_ctx *rc)
+int files_after_service_close(struct rst_files *rf, struct inj *ij, FdinfoEntry *const *fdi, int nr)
 {
-	for (size_t k = 0; k < NR_KINDS; k++)
-		if (fd_kinds[k]->after_service_close && fd_kinds[k]->after_service_close(rc) < 0)
-			return -1;
-	return 0;
+	int ret = 0;
+	rf->task_fdi = fdi;
+	rf->task_nr_fdi = nr;
+	for (size_t k = 0; ret == 0 && k < NR_KINDS; k++)
+		if (fd_kinds[k]->after_service_close && fd_kinds[k]->after_service_close(rf, ij) < 0)
+			ret = -1;
+	rf->task_fdi = NULL;
+	rf->task_nr_fdi = 0;
+	return ret;
 }
 
 int files_reopen_kept(const struct rst_files *rf, int kept, uint32_t flags, uint64_t pos, const char *what)

@@ -101,11 +101,11 @@ int files_before_fork(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid);
 /* In a restored process whose fds are all in place: what each needs of
  * the others (epoll targets), then the process's flock and OFD locks. */
 int files_after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid);
-struct rst_ctx;
-/* By the ptracer of a restored process, once the service fds in it are
- * closed: its POSIX locks (any close() of an fd on a locked file would
- * drop them). */
-int files_after_service_close(struct rst_ctx *rc);
+struct inj;
+/* By the ptracer of a restored process (ij: its injection context), once
+ * the service fds in it are closed: its POSIX locks (any close() of an fd
+ * on a locked file would drop them). fdi: the process's fds. */
+int files_after_service_close(struct rst_files *rf, struct inj *ij, FdinfoEntry *const *fdi, int nr);
 
 /* An fd kept open through the forks for later use (a kind's keeper, a
  * pages image), moved where the fds of the image and of the restore

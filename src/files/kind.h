@@ -15,6 +15,8 @@
 #include "proc/proc.h"
 
 /* What /proc and fstat tell about one fd of the dumped task. */
+struct inj;
+
 struct fd_facts {
 	pid_t pid;
 	int fd;
@@ -77,11 +79,12 @@ struct fd_kind {
 	 * in the restored process, its session and group set and its files
 	 * opened. after_install_task: after the after_install of each of
 	 * its fds. after_service_close: by its ptracer, once stasis's fds
-	 * in it are closed (state a close() would drop). */
+	 * in it are closed (state a close() would drop), with calls injected
+	 * into the process through ij; the process's fds are rf's task_fdi. */
 	int (*dump_task)(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid);
 	int (*before_fork)(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid);
 	int (*after_install_task)(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid);
-	int (*after_service_close)(struct rst_ctx *rc);
+	int (*after_service_close)(struct rst_files *rf, struct inj *ij);
 
 	/* The whole tree: images of the kind besides files.img, written
 	 * before it once every task is dumped (and may still add entries to

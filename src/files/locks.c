@@ -32,7 +32,7 @@
 #include "file-lock.pb-c.h"
 #include "files/kind.h"
 #include "image/img.h"
-#include "restore/rst.h"
+#include "infect/inject.h"
 #include "util/log.h"
 
 #define FDINFO_MAX (256u << 10)	/* fdinfo of an fd with a few thousand locks */
@@ -363,14 +363,6 @@ static void locks_unload(struct rst_files *rf)
 	free(s->locks);
 }
 
-static bool has_fd(FdinfoEntry *const *fdi, int nr, int fd)
-{
-	for (int i = 0; i < nr; i++)
-		if ((int)fdi[i]->fd == fd)
-			return true;
-	return false;
-}
-
 static const char *fd_path(pid_t real_pid, int fd, char *buf, size_t len)
 {
 	char link[64];
@@ -428,7 +420,7 @@ static int locks_restore_task(struct rst_files *rf, FdinfoEntry *const *fdi, int
 		const FileLockEntry *e = s->locks[i];
 		if (!lock_is_for(e, pid, false))
 			continue;
-		if (!has_fd(fdi, nr, e->fd)) {
+		if (!files_task_has_fd(rf, e->fd)) {
 			pr_err("filelocks.img: pid %d holds a lock on fd %d, which it doesn't have", pid, e->fd);
 			return -1;
 		}
@@ -438,24 +430,28 @@ static int locks_restore_task(struct rst_files *rf, FdinfoEntry *const *fdi, int
 	return 0;
 }
 
-static int take_posix_lock(struct rst_ctx *rc, const FileLockEntry *e)
+static int take_posix_lock(struct inj *ij, const FileLockEntry *e)
 {
 	struct flock fl = { .l_type = e->type, .l_whence = SEEK_SET, .l_start = e->start, .l_len = e->len };
 	char path[PATH_MAX];
+	size_t mark = inj_args_mark(ij);
+	uint64_t at;
 	long ret;
+	int failed = inj_arg(ij, &fl, sizeof(fl), &at) < 0 ||
+		     inj_call(ij, &ret, INJ(SYS_fcntl, e->fd, F_SETLK, at)) < 0;
 
-	if (rst_scratch_write(rc, 0, &fl, sizeof(fl)) < 0 ||
-	    infect_syscall(rc->cur, &ret, SYS_fcntl, e->fd, F_SETLK, rc->scratch, 0, 0, 0) < 0)
+	inj_args_release(ij, mark);
+	if (failed)
 		return -1;
 	if (ret < 0 && ret > -4096) {
 		pr_err("pid %d: can't take back its POSIX %s lock on fd %d (%s), from byte %" PRId64
-		       ", length %" PRId64 ": %s%s", rc->pid, e->type == F_WRLCK ? "write" : "read", e->fd,
-		       fd_path(rc->real_pid, e->fd, path, sizeof(path)), e->start, e->len,
+		       ", length %" PRId64 ": %s%s", ij->pid, e->type == F_WRLCK ? "write" : "read", e->fd,
+		       fd_path(ij->th[0].pid, e->fd, path, sizeof(path)), e->start, e->len,
 		       strerror(-ret), busy_hint(-ret));
 		return -1;
 	}
 	pr_info("pid %d: took back its lock (POSIX, %s) on fd %d, from byte %" PRId64 ", length %" PRId64,
-		rc->pid, e->type == F_WRLCK ? "write" : "read", e->fd, e->start, e->len);
+		ij->pid, e->type == F_WRLCK ? "write" : "read", e->fd, e->start, e->len);
 	return 0;
 }
 
@@ -463,23 +459,22 @@ static int take_posix_lock(struct rst_ctx *rc, const FileLockEntry *e)
  * closed: any close() of an fd on a locked file drops the process's
  * POSIX locks on it, so they can only be taken after the last stasis
  * close. */
-static int locks_restore_posix(struct rst_ctx *rc)
+static int locks_restore_posix(struct rst_files *rf, struct inj *ij)
 {
-	struct rst_files *rf = rc->files;
 	struct locks_rst *s = files_rst_state(rf, &fd_kind_locks);
 
 	if (!rf->o->file_locks)
 		return 0;
 	for (int i = 0; i < s->nr_locks; i++) {
 		const FileLockEntry *e = s->locks[i];
-		if (!lock_is_for(e, rc->pid, true))
+		if (!lock_is_for(e, ij->pid, true))
 			continue;
-		if (!has_fd(rc->fdinfo, rc->nr_fdinfo, e->fd)) {
+		if (!files_task_has_fd(rf, e->fd)) {
 			pr_err("filelocks.img: pid %d holds a lock on fd %d, which it doesn't have",
-			       rc->pid, e->fd);
+			       ij->pid, e->fd);
 			return -1;
 		}
-		if (take_posix_lock(rc, e) < 0)
+		if (take_posix_lock(ij, e) < 0)
 			return -1;
 	}
 	return 0;

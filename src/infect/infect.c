@@ -1,10 +1,8 @@
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/syscall.h>
@@ -21,42 +19,19 @@
 #define PTRACE_GETSIGMASK 0x420a
 #define PTRACE_SETSIGMASK 0x420b
 #endif
-#ifndef NT_X86_XSTATE
-#define NT_X86_XSTATE 0x202
-#endif
-
-long infect_vdso_syscall_offset(void)
-{
-	/* Threads may race here: each computes the same value. */
-	static volatile long cached = -2;
-	long offset = -1;
-
-	if (cached != -2)
-		return cached;
-	const uint8_t *vdso = (const uint8_t *)getauxval(AT_SYSINFO_EHDR);
-	/* The x86_64 vdso is two pages; its clock fallbacks hold `syscall`. */
-	for (long i = 0; vdso && i + 1 < 8192; i++)
-		if (vdso[i] == 0x0f && vdso[i + 1] == 0x05) {
-			offset = i;
-			break;
-		}
-	cached = offset;
-	return offset;
-}
-
 int infect_set_vdso(struct victim *v, uint64_t vdso_start)
 {
-	long off = infect_vdso_syscall_offset();
-	uint8_t insn[2];
+	long off = arch_vdso_syscall_offset();
+	uint8_t insn[ARCH_SYSCALL_LEN];
 
 	if (off < 0) {
 		pr_err("no syscall instruction found in the vdso");
 		return -1;
 	}
 	v->syscall_ip = vdso_start + off;
-	if (infect_read(v, v->syscall_ip, insn, 2) < 0)
+	if (infect_read(v, v->syscall_ip, insn, sizeof(insn)) < 0)
 		return -1;
-	if (insn[0] != 0x0f || insn[1] != 0x05) {
+	if (!arch_is_syscall(insn)) {
 		pr_err("pid %d: vdso at %#lx differs from ours (no syscall instruction at +%#lx)",
 		       v->pid, (unsigned long)vdso_start, off);
 		return -1;
@@ -64,7 +39,9 @@ int infect_set_vdso(struct victim *v, uint64_t vdso_start)
 	return 0;
 }
 
-static int wait_stop(pid_t pid, int *status)
+/* The next ptrace stop: 0; -1 on error (reported); -2 if the task
+ * exited instead (not reported: the caller knows what that means). */
+static int wait_any(pid_t pid, int *status)
 {
 	for (;;) {
 		if (waitpid(pid, status, __WALL) == pid)
@@ -74,11 +51,20 @@ static int wait_stop(pid_t pid, int *status)
 			return -1;
 		}
 	}
-	if (!WIFSTOPPED(*status)) {
-		pr_err("pid %d: exited while stopped by stasis (status %#x)", pid, *status);
-		return -1;
-	}
-	return 0;
+	return WIFSTOPPED(*status) ? 0 : -2;
+}
+
+static void report_exit(pid_t pid, int status)
+{
+	pr_err("pid %d: exited while stopped by stasis (status %#x)", pid, status);
+}
+
+static int wait_stop(pid_t pid, int *status)
+{
+	int ret = wait_any(pid, status);
+	if (ret == -2)
+		report_exit(pid, *status);
+	return ret < 0 ? -1 : 0;
 }
 
 static int read_state(struct victim *v)
@@ -107,12 +93,21 @@ static void keep_signal(struct victim *v, int sig)
 }
 
 /* Waits for the PTRACE_EVENT_STOP an interrupt brings. A signal met on the
- * way is kept (the first one) to be put back when we let go. */
-static int wait_event_stop(struct victim *v)
+ * way is kept (the first one) to be put back when we let go. A task that
+ * exits while being seized is gone, as if PTRACE_SEIZE had found none
+ * (errno ESRCH, not reported: the caller knows whether that matters). */
+static int wait_event_stop(struct victim *v, bool seizing)
 {
-	int status;
+	int status, ret;
 	for (;;) {
-		if (wait_stop(v->pid, &status) < 0)
+		if ((ret = wait_any(v->pid, &status)) == -2 && seizing) {
+			pr_debug("pid %d: exited while being seized", v->pid);
+			errno = ESRCH;
+			return -1;
+		}
+		if (ret == -2)
+			report_exit(v->pid, status);
+		if (ret < 0)
 			return -1;
 		if (status >> 16 == PTRACE_EVENT_STOP)
 			break;
@@ -143,10 +138,11 @@ int infect_seize(struct victim *v, pid_t pid)
 	v->attached = true;
 	v->options = PTRACE_O_TRACESYSGOOD;	/* kept by infect_set_options callers */
 	if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0) {
-		pr_perror("pid %d: can't interrupt", pid);
+		if (errno != ESRCH)
+			pr_perror("pid %d: can't interrupt", pid);
 		goto detach;
 	}
-	if (wait_event_stop(v) < 0)
+	if (wait_event_stop(v, true) < 0)
 		goto detach;
 	/* An interrupt stop reports SIGTRAP; a task in group stop reports
 	 * the signal that stopped it, and goes back to it when we let go. */
@@ -155,10 +151,12 @@ int infect_seize(struct victim *v, pid_t pid)
 	if (read_state(v) < 0)
 		goto detach;
 	return 0;
-detach:
+detach:;
+	int err = errno;
 	ptrace(PTRACE_DETACH, pid, NULL, 0);
 	if (v->has_pending)
 		syscall(SYS_tgkill, pid, pid, v->pending.si_signo);
+	errno = err;
 	return -1;
 }
 
@@ -179,7 +177,7 @@ int infect_unstop(struct victim *th, int nr, pid_t pid)
 			pr_perror("pid %d: can't wake stopped thread %d", pid, th[i].pid);
 			return -1;
 		}
-		if (wait_event_stop(&th[i]) < 0 || read_state(&th[i]) < 0)
+		if (wait_event_stop(&th[i], false) < 0 || read_state(&th[i]) < 0)
 			return -1;
 	}
 	return 0;
@@ -194,7 +192,7 @@ static int to_interrupt_stop(struct victim *v)
 		pr_perror("pid %d: can't move to a quiet stop", v->pid);
 		return -1;
 	}
-	return wait_event_stop(v);
+	return wait_event_stop(v, false);
 }
 
 /* Registers and mask back, then into an interrupt stop. */
@@ -237,28 +235,22 @@ int infect_block_signals(struct victim *v)
 	return 0;
 }
 
-void infect_test_point(const char *name)
-{
-	fault_point(name);
-}
-
 /* A plain call, from the vdso's syscall instruction by a single step. A
  * careful one blocks every signal first and parks the task after. */
 static int step_call(struct victim *v, long *ret, struct user_regs_struct *r)
 {
-	long nr = r->rax;
+	long nr = arch_call_nr(r);
 	int status;
 
 	if (v->careful && infect_block_signals(v) < 0)
 		return -1;
-	r->rip = v->syscall_ip;
 	if (ptrace(PTRACE_SETREGS, v->pid, NULL, r) < 0) {
 		pr_perror("pid %d: can't set registers for syscall %ld", v->pid, nr);
 		return -1;
 	}
 	v->moved = true;
 	if (v->careful)
-		infect_test_point("set-regs");
+		fault_point("set-regs");
 	if (ptrace(PTRACE_SINGLESTEP, v->pid, NULL, 0) < 0) {
 		pr_perror("pid %d: can't step over syscall %ld", v->pid, nr);
 		return -1;
@@ -288,7 +280,7 @@ static int step_call(struct victim *v, long *ret, struct user_regs_struct *r)
 		pr_perror("pid %d: can't read result of syscall %ld", v->pid, nr);
 		return -1;
 	}
-	*ret = r->rax;
+	*ret = arch_call_result(r);
 	/* Careful: back to the task's own registers and mask in a quiet stop
 	 * at once, so that stasis killed between two calls leaves it whole. */
 	return v->careful ? park_thread(v) : 0;
@@ -370,7 +362,7 @@ static int tramp_prepare(struct victim *v)
 		return -1;
 	l->tramp_written = true;
 	l->tramp_user = v;
-	infect_test_point("way-back-written");
+	fault_point("way-back-written");
 	return 0;
 }
 
@@ -385,7 +377,7 @@ static int to_syscall_stop(struct victim *v, const char *point)
 			pr_perror("pid %d: can't run the injected syscall", v->pid);
 			return -1;
 		}
-		infect_test_point(point);
+		fault_point(point);
 		if (wait_stop(v->pid, &status) < 0)
 			return -1;
 		if (WSTOPSIG(status) == (SIGTRAP | 0x80))
@@ -401,40 +393,39 @@ static int to_syscall_stop(struct victim *v, const char *point)
  * every signal blocked (they stay queued). */
 static int tramp_call(struct victim *v, long *ret, struct user_regs_struct *r)
 {
-	long nr = r->rax;
+	long nr = arch_call_nr(r);
 	bool entering = !v->in_tramp;
 
 	if (entering && tramp_prepare(v) < 0)
 		return -1;
-	r->rip = v->tramp;
 	if (ptrace(PTRACE_SETREGS, v->pid, NULL, r) < 0) {
 		pr_perror("pid %d: can't set registers for syscall %ld", v->pid, nr);
 		return -1;
 	}
 	v->in_tramp = true;
-	infect_test_point("set-regs");
+	fault_point("set-regs");
 	/* only now: the way back puts the mask back too */
 	if (entering) {
 		if (infect_block_signals(v) < 0)
 			return -1;
-		infect_test_point("mask-blocked");
+		fault_point("mask-blocked");
 	}
 	if (to_syscall_stop(v, "resumed") < 0)
 		return -1;
-	infect_test_point("syscall-entry");
+	fault_point("syscall-entry");
 	if (to_syscall_stop(v, "resumed-exit") < 0)
 		return -1;
 	if (ptrace(PTRACE_GETREGS, v->pid, NULL, r) < 0) {
 		pr_perror("pid %d: can't read result of syscall %ld", v->pid, nr);
 		return -1;
 	}
-	if (r->rip != v->tramp + TRAMP_SYSCALL_LEN) {
-		pr_err("pid %d: injected syscall %ld stopped at %#llx, not in the trampoline", v->pid, nr,
-		       r->rip);
+	if (arch_ip(r) != v->tramp + ARCH_SYSCALL_LEN) {
+		pr_err("pid %d: injected syscall %ld stopped at %#lx, not in the trampoline", v->pid, nr,
+		       (unsigned long)arch_ip(r));
 		return -1;
 	}
-	*ret = r->rax;
-	infect_test_point("syscall-exit");
+	*ret = arch_call_result(r);
+	fault_point("syscall-exit");
 	return 0;
 }
 
@@ -448,7 +439,7 @@ static int tramp_leave(struct victim *v)
 		return -1;
 	}
 	v->sigmask_changed = false;
-	infect_test_point("park-mask");
+	fault_point("park-mask");
 	if (ptrace(PTRACE_SETREGS, v->pid, NULL, &v->regs) < 0) {
 		pr_perror("pid %d: can't restore registers", v->pid);
 		return -1;
@@ -458,7 +449,7 @@ static int tramp_leave(struct victim *v)
 		v->leader->tramp_user = NULL;
 	/* At its syscall-exit stop with its own registers: let go now, the
 	 * kernel restarts an interrupted syscall of its as usual. */
-	infect_test_point("park-regs");
+	fault_point("park-regs");
 	return to_interrupt_stop(v);
 }
 
@@ -469,22 +460,49 @@ int infect_park(struct victim *v)
 	return v->moved ? park_thread(v) : 0;
 }
 
-int infect_syscall(struct victim *v, long *ret, long nr, long a1, long a2, long a3,
-		   long a4, long a5, long a6)
+int infect_syscall(struct victim *v, long *ret, long nr, const long args[6])
 {
 	struct user_regs_struct r = v->regs;
+	bool tramp = v->careful && v->tramp;
 
-	r.rax = nr;
-	r.orig_rax = -1;	/* not in a syscall: no restart on our way out */
-	r.rdi = a1;
-	r.rsi = a2;
-	r.rdx = a3;
-	r.r10 = a4;
-	r.r8 = a5;
-	r.r9 = a6;
-	if (v->careful && v->tramp)
-		return tramp_call(v, ret, &r);
-	return step_call(v, ret, &r);
+	arch_set_call(&r, tramp ? v->tramp : v->syscall_ip, nr, args);
+	return tramp ? tramp_call(v, ret, &r) : step_call(v, ret, &r);
+}
+
+int infect_run_batch(struct victim *v, uint64_t code, size_t code_len, uint64_t table, long n)
+{
+	struct user_regs_struct r = v->regs;
+	int status;
+
+	arch_set_batch(&r, code, table, n);
+	if (ptrace(PTRACE_SETREGS, v->pid, NULL, &r) < 0) {
+		pr_perror("pid %d: can't set registers for a batch of %ld syscalls", v->pid, n);
+		return -1;
+	}
+	v->moved = true;
+	for (;;) {
+		if (ptrace(PTRACE_CONT, v->pid, NULL, 0) < 0) {
+			pr_perror("pid %d: can't run a batch of %ld syscalls", v->pid, n);
+			return -1;
+		}
+		if (wait_stop(v->pid, &status) < 0)
+			return -1;
+		if (status >> 16 == 0 && WSTOPSIG(status) == SIGTRAP)
+			break;
+		/* a job control notification passes; a signal is kept, as while seizing */
+		if (status >> 16 == 0)
+			keep_signal(v, WSTOPSIG(status));
+	}
+	if (ptrace(PTRACE_GETREGS, v->pid, NULL, &r) < 0) {
+		pr_perror("pid %d: can't read the end of a batch of syscalls", v->pid);
+		return -1;
+	}
+	if (arch_ip(&r) != code + code_len) {
+		pr_err("pid %d: a batch of syscalls stopped at %#lx, not at its end", v->pid,
+		       (unsigned long)arch_ip(&r));
+		return -1;
+	}
+	return 0;
 }
 
 /* Where the trampoline goes in this task's vdso: at the same offset as in
@@ -600,6 +618,21 @@ int infect_detach(struct victim *v)
 	return 0;
 }
 
+int infect_set_own_state(struct victim *v, const struct user_regs_struct *regs, uint64_t mask)
+{
+	if (ptrace(PTRACE_SETREGS, v->pid, NULL, regs) < 0) {
+		pr_perror("thread %d: can't set its registers", v->pid);
+		return -1;
+	}
+	if (ptrace(PTRACE_SETSIGMASK, v->pid, sizeof(mask), &mask) < 0) {
+		pr_perror("thread %d: can't set its blocked signals", v->pid);
+		return -1;
+	}
+	v->sigmask_changed = false;
+	v->moved = false;
+	return 0;
+}
+
 int infect_cure(struct victim *v)
 {
 	if (v->in_tramp && tramp_leave(v) < 0)
@@ -614,26 +647,5 @@ int infect_cure(struct victim *v)
 	 * siginfo becomes a plain kill's, as a kernel signal can't be forged). */
 	if (v->has_pending)
 		syscall(SYS_tgkill, v->pid, v->pid, v->pending.si_signo);
-	return 0;
-}
-
-int infect_get_xsave(pid_t tid, uint8_t *buf, size_t *len)
-{
-	struct iovec iov = { buf, *len };
-	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
-		pr_perror("pid %d: can't read xsave state", tid);
-		return -1;
-	}
-	*len = iov.iov_len;
-	return 0;
-}
-
-int infect_set_xsave(pid_t tid, const uint8_t *buf, size_t len)
-{
-	struct iovec iov = { (void *)buf, len };
-	if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
-		pr_perror("pid %d: can't set xsave state", tid);
-		return -1;
-	}
 	return 0;
 }

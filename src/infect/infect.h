@@ -1,9 +1,11 @@
-/* Running code inside a stopped task through ptrace: our equivalent of
- * CRIU's compel, used by both dump and restore.
+/* Running code inside a stopped task through ptrace, one thread (a
+ * victim) at a time: what the injection context (inject.h), through which
+ * dump and restore reach a task, is built on.
  *
  * A syscall is injected by pointing the task's ip at a `syscall`
  * instruction inside its vdso and single-stepping over it. Nothing is ever
- * written into the task's code.
+ * written into the task's own code; a batch of calls (restore) runs code
+ * of ours from a mapping of ours, which goes at the end.
  *
  * Careful calls (dump) must leave the task unharmed if stasis is killed at
  * any moment: they run from a trampoline in the unused padding of the
@@ -50,7 +52,9 @@ struct victim {
 };
 
 /* PTRACE_SEIZE + PTRACE_INTERRUPT and wait for the stop. On failure the
- * task is left untouched (detached). */
+ * task is left untouched (detached). A task that is gone, or exits while
+ * being seized, fails with errno ESRCH and is not reported: the caller
+ * knows whether that matters. */
 int infect_seize(struct victim *v, pid_t pid);
 /* Sets the task's ptrace options to `options` (the whole set: add to
  * v->options to keep what is there). -1 with errno, not reported: the
@@ -77,8 +81,12 @@ int infect_block_signals(struct victim *v);
 /* Runs syscall nr with args inside the task. Returns the raw result (a
  * negative errno on failure) in *ret; the function itself returns -1 only
  * when ptrace failed (already reported). */
-int infect_syscall(struct victim *v, long *ret, long nr, long a1, long a2, long a3,
-		   long a4, long a5, long a6);
+int infect_syscall(struct victim *v, long *ret, long nr, const long args[6]);
+/* Not careful: runs the code at code (code_len bytes, arch_batch_code's,
+ * copied into the task) over the n calls of the table at table, until
+ * its breakpoint at the end. The results are in the table. -1 only when
+ * ptrace failed or the task stopped elsewhere (reported). */
+int infect_run_batch(struct victim *v, uint64_t code, size_t code_len, uint64_t table, long n);
 
 /* Memory of the stopped task. Writes go through /proc/PID/mem, which
  * ignores page protections as a debugger's writes do. */
@@ -96,20 +104,20 @@ void infect_release(struct victim *v);
 int infect_cure(struct victim *v);
 /* Detach with whatever registers are set now. */
 int infect_detach(struct victim *v);
+/* Restore: the registers and blocked mask the thread goes on with when
+ * let go (infect_detach), its own from now on. */
+int infect_set_own_state(struct victim *v, const struct user_regs_struct *regs, uint64_t mask);
 
-/* The whole xsave area in standard (non-compacted) format. */
+/* The whole xsave area in standard (non-compacted) format (x86.c). */
 int infect_get_xsave(pid_t tid, uint8_t *buf, size_t *len);
 int infect_set_xsave(pid_t tid, const uint8_t *buf, size_t len);
-
-/* Offset of a `syscall` instruction inside our own vdso (same kernel). */
-long infect_vdso_syscall_offset(void);
 
 /* The fault points of a careful call (util/fault.h), where the tests
  * kill a dump inside the windows they check: way-back-written (a thread's
  * stay in the trampoline starts), set-regs, mask-blocked (first call of a
  * stay), resumed and resumed-exit (on the way to the entry and exit
  * stops), syscall-entry, syscall-exit; of leaving the trampoline:
- * park-mask (mask back, registers not yet), park-regs. */
-void infect_test_point(const char *name);
+ * park-mask (mask back, registers not yet), park-regs; inject.c adds
+ * scratch-taken. */
 
 #endif

@@ -1,4 +1,6 @@
-/* x86_64 side of careful calls: the trampoline and its way back.
+/* x86_64 side of injection: the registers of a call, the syscall
+ * instruction in the vdso, the code of a batch, xsave state, and for
+ * careful calls the trampoline and its way back.
  *
  * A careful call (dump) does not use the vdso's own `syscall` instruction:
  * that instruction is followed by vdso code, so a task the kernel lets go
@@ -25,9 +27,147 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 
 #include "infect/arch.h"
+#include "infect/infect.h"
+#include "util/log.h"
+
+#ifndef NT_X86_XSTATE
+#define NT_X86_XSTATE 0x202
+#endif
+
+/* ---- one call ---- */
+
+bool arch_is_syscall(const uint8_t *insn)
+{
+	return insn[0] == 0x0f && insn[1] == 0x05;
+}
+
+long arch_vdso_syscall_offset(void)
+{
+	/* Threads may race here: each computes the same value. */
+	static volatile long cached = -2;
+	long offset = -1;
+
+	if (cached != -2)
+		return cached;
+	const uint8_t *vdso = (const uint8_t *)getauxval(AT_SYSINFO_EHDR);
+	/* The x86_64 vdso is two pages; its clock fallbacks hold `syscall`. */
+	for (long i = 0; vdso && i + 1 < 8192; i++)
+		if (arch_is_syscall(vdso + i)) {
+			offset = i;
+			break;
+		}
+	cached = offset;
+	return offset;
+}
+
+void arch_set_call(struct user_regs_struct *r, uint64_t ip, long nr, const long args[6])
+{
+	r->rip = ip;
+	r->rax = nr;
+	r->orig_rax = -1;	/* not in a syscall: no restart on our way out */
+	r->rdi = args[0];
+	r->rsi = args[1];
+	r->rdx = args[2];
+	r->r10 = args[3];
+	r->r8 = args[4];
+	r->r9 = args[5];
+}
+
+long arch_call_nr(const struct user_regs_struct *r)
+{
+	return r->rax;
+}
+
+long arch_call_result(const struct user_regs_struct *r)
+{
+	return r->rax;
+}
+
+uint64_t arch_ip(const struct user_regs_struct *r)
+{
+	return r->rip;
+}
+
+uint64_t arch_stack_scratch(const struct user_regs_struct *r, size_t len)
+{
+	/* a signal frame may overwrite this at any moment: nothing lives there */
+	return (r->rsp - 128 - len) & ~63ull;
+}
+
+int infect_get_xsave(pid_t tid, uint8_t *buf, size_t *len)
+{
+	struct iovec iov = { buf, *len };
+	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
+		pr_perror("pid %d: can't read xsave state", tid);
+		return -1;
+	}
+	*len = iov.iov_len;
+	return 0;
+}
+
+int infect_set_xsave(pid_t tid, const uint8_t *buf, size_t len)
+{
+	struct iovec iov = { (void *)buf, len };
+	if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &iov) < 0) {
+		pr_perror("pid %d: can't set xsave state", tid);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- a batch of calls ---- */
+
+/* rbx walks the table (struct arch_batch_call: nr, six arguments, result),
+ * r12 counts the calls left; the breakpoint at the end hands the task back
+ * to us. Both registers are the task's to lose: a batch runs only where
+ * its registers are set from the image afterwards (restore). */
+__asm__(".section .rodata\n\t"
+	".globl infect_batch\n\t"
+	".hidden infect_batch\n"
+	"infect_batch:\n"
+	"1:\n\t"
+	"mov 0(%rbx), %rax\n\t"
+	"mov 8(%rbx), %rdi\n\t"
+	"mov 16(%rbx), %rsi\n\t"
+	"mov 24(%rbx), %rdx\n\t"
+	"mov 32(%rbx), %r10\n\t"
+	"mov 40(%rbx), %r8\n\t"
+	"mov 48(%rbx), %r9\n\t"
+	"syscall\n\t"
+	"mov %rax, 56(%rbx)\n\t"
+	"add $64, %rbx\n\t"
+	"dec %r12\n\t"
+	"jnz 1b\n\t"
+	"int3\n\t"
+	".globl infect_batch_end\n\t"
+	".hidden infect_batch_end\n"
+	"infect_batch_end:\n\t"
+	".previous\n");
+
+extern const uint8_t infect_batch[], infect_batch_end[];
+
+_Static_assert(sizeof(struct arch_batch_call) == 64, "the batch code's offsets");
+
+const uint8_t *arch_batch_code(size_t *len)
+{
+	*len = infect_batch_end - infect_batch;
+	return infect_batch;
+}
+
+void arch_set_batch(struct user_regs_struct *r, uint64_t code, uint64_t table, long n)
+{
+	r->rip = code;
+	r->orig_rax = -1;
+	r->rbx = table;
+	r->r12 = n;
+}
+
+/* ---- careful calls ---- */
 
 /* The way back's data, right after its code (offsets used in the asm). */
 struct wb_data {

@@ -107,13 +107,6 @@ int rst_mem_open_fds(struct rst_ctx *rc)
 
 /* ---- ptracer side ---- */
 
-static int inject_ok(struct rst_ctx *rc, const char *what, long nr, long a1, long a2, long a3,
-		     long a4, long a5, long a6)
-{
-	long ret;
-	return rst_inject(rc, what, &ret, nr, a1, a2, a3, a4, a5, a6);
-}
-
 struct range {
 	uint64_t start, end;
 };
@@ -222,9 +215,8 @@ static int move_vdso_block(struct rst_ctx *rc, struct vdso_block *from, uint64_t
 	for (int i = 0; i < from->nr; i++) {
 		uint64_t len = from->part_end[i] - from->part_start[i];
 		uint64_t dst = to + (from->part_start[i] - from->start);
-		long ret;
-		if (rst_inject(rc, "vdso move", &ret, SYS_mremap, from->part_start[i], len, len,
-			       MREMAP_MAYMOVE | MREMAP_FIXED, dst, 0) < 0)
+		if (inj_must(&rc->inj, "vdso move", NULL,
+			     INJ(SYS_mremap, from->part_start[i], len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst)) < 0)
 			return -1;
 	}
 	uint64_t delta = to - from->start;
@@ -235,7 +227,7 @@ static int move_vdso_block(struct rst_ctx *rc, struct vdso_block *from, uint64_t
 	from->start += delta;
 	from->end += delta;
 	from->vdso += delta;
-	rc->cur->syscall_ip += delta;
+	inj_vdso_moved(&rc->inj, delta);
 	return 0;
 }
 
@@ -246,8 +238,8 @@ static int clear_address_space(struct rst_ctx *rc)
 
 	if (own_vdso_block(&own) < 0 || image_vdso_block(rc, &img) < 0)
 		return -1;
-	if (inject_ok(rc, "unmap of stasis", SYS_munmap, 0, own.start, 0, 0, 0, 0) < 0 ||
-	    inject_ok(rc, "unmap of stasis", SYS_munmap, own.end, TASK_SIZE_47 - own.end, 0, 0, 0, 0) < 0)
+	if (inj_must(&rc->inj, "unmap of stasis", NULL, INJ(SYS_munmap, 0, own.start)) < 0 ||
+	    inj_must(&rc->inj, "unmap of stasis", NULL, INJ(SYS_munmap, own.end, TASK_SIZE_47 - own.end)) < 0)
 		return -1;
 	if (!img.nr)	/* the task ran without a vdso */
 		return 0;
@@ -266,18 +258,14 @@ static int clear_address_space(struct rst_ctx *rc)
 
 static int map_scratch(struct rst_ctx *rc)
 {
-	struct range avoid = { rc->cur->syscall_ip & ~4095ul, (rc->cur->syscall_ip & ~4095ul) + (1ul << 20) };
+	uint64_t vdso = rc->inj.cur->syscall_ip & ~4095ul;
+	struct range avoid = { vdso, vdso + (1ul << 20) };
 	uint64_t at = find_hole(rc, RST_SCRATCH_SIZE, &avoid);
-	long ret;
 	if (!at) {
 		pr_err("pid %d: no room for a scratch area", rc->pid);
 		return -1;
 	}
-	if (rst_inject(rc, "scratch mapping", &ret, SYS_mmap, at, RST_SCRATCH_SIZE,
-		       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) < 0)
-		return -1;
-	rc->scratch = ret;
-	return 0;
+	return inj_scratch_map(&rc->inj, at, RST_SCRATCH_SIZE);
 }
 
 /* Pages restore writes into the mapping from the process's pagemap:
@@ -308,8 +296,8 @@ static int map_one(struct rst_ctx *rc, size_t i)
 		flags |= MAP_ANONYMOUS;
 	}
 	long ret;
-	if (rst_inject(rc, "mapping", &ret, SYS_mmap, e->start, e->end - e->start, prot, flags, fd,
-		       fd >= 0 ? e->pgoff : 0) < 0)
+	if (inj_must(&rc->inj, "mapping", &ret,
+		     INJ(SYS_mmap, e->start, e->end - e->start, prot, flags, fd, fd >= 0 ? e->pgoff : 0)) < 0)
 		return -1;
 	if ((uint64_t)ret != e->start) {
 		pr_err("pid %d: mapping %#lx landed at %#lx", rc->pid, (unsigned long)e->start, ret);
@@ -368,8 +356,8 @@ static int populate(struct rst_ctx *rc, const struct iovec *iov, int n)
 		long ret;
 		if (iov[i].iov_len < POPULATE_MIN)
 			continue;
-		if (infect_syscall(rc->cur, &ret, SYS_madvise, (long)iov[i].iov_base, iov[i].iov_len,
-				   MADV_POPULATE_WRITE, 0, 0, 0) < 0)
+		if (inj_call(&rc->inj, &ret, INJ(SYS_madvise, (long)iov[i].iov_base, iov[i].iov_len,
+						 MADV_POPULATE_WRITE)) < 0)
 			return -1;
 		/* an old kernel without it just faults them in later */
 	}
@@ -381,10 +369,14 @@ static int read_batch(struct rst_ctx *rc, struct iovec *iov, int n, uint64_t off
 	if (populate(rc, iov, n) < 0)
 		return -1;
 	while (len) {
+		size_t mark = inj_args_mark(&rc->inj);
+		uint64_t at;
 		long ret;
-		if (rst_scratch_write(rc, 0, iov, n * sizeof(*iov)) < 0 ||
-		    rst_inject(rc, "page contents", &ret, SYS_preadv, rc->pages_fd, rc->scratch, n,
-			       off, 0, 0) < 0)
+		int failed = inj_arg(&rc->inj, iov, n * sizeof(*iov), &at) < 0 ||
+			     inj_must(&rc->inj, "page contents", &ret,
+				      INJ(SYS_preadv, rc->pages_fd, at, n, off)) < 0;
+		inj_args_release(&rc->inj, mark);
+		if (failed)
 			return -1;
 		if (ret == 0) {
 			pr_err("image %s is truncated (pagemap-%d.img wants more)", rc->pages_name, rc->pid);
@@ -456,16 +448,18 @@ static int fill_pages(struct rst_ctx *rc)
 	return n ? read_batch(rc, iov, n, batch_off, batch_len) : 0;
 }
 
-static int finish_one(struct rst_ctx *rc, const VmaEntry *e)
+/* Its protection and advice, once its pages are in: each mapping's own. */
+static int finish_one(struct rst_ctx *rc, struct inj_batch *b, const VmaEntry *e)
 {
+	uint64_t len = e->end - e->start;
+
 	if (vma_gets_pages(e) && !(e->prot & PROT_WRITE) &&
-	    inject_ok(rc, "mapping protection", SYS_mprotect, e->start, e->end - e->start, e->prot, 0, 0, 0) < 0)
+	    inj_batch_add(&rc->inj, b, "mapping protection", INJ(SYS_mprotect, e->start, len, e->prot)) < 0)
 		return -1;
 	for (int adv = 0; e->has_madv && adv < 64; adv++) {
 		if (!(e->madv & (1ull << adv)))
 			continue;
-		long ret;
-		if (rst_inject(rc, "memory advice", &ret, SYS_madvise, e->start, e->end - e->start, adv, 0, 0, 0) < 0)
+		if (inj_batch_add(&rc->inj, b, "memory advice", INJ(SYS_madvise, e->start, len, adv)) < 0)
 			return -1;
 	}
 	return 0;
@@ -480,10 +474,11 @@ int rst_mem_rebuild(struct rst_ctx *rc)
 			return -1;
 	if (fill_pages(rc) < 0)
 		return -1;
+	struct inj_batch b = { 0 };
 	for (size_t i = 0; i < rc->mm->n_vmas; i++)
-		if (!vma_skipped(rc->mm->vmas[i]) && finish_one(rc, rc->mm->vmas[i]) < 0)
+		if (!vma_skipped(rc->mm->vmas[i]) && finish_one(rc, &b, rc->mm->vmas[i]) < 0)
 			return -1;
-	return 0;
+	return inj_batch_run(&rc->inj, &b);
 }
 
 /* Kernel's struct prctl_mm_map. */
@@ -495,8 +490,15 @@ struct mm_map {
 	uint32_t exe_fd;
 };
 
-#define SCRATCH_MM_MAP 0
-#define SCRATCH_AUXV 256
+/* The exe link is lent to a non-root client's task (unpriv.c). */
+static int set_mm_map(struct rst_ctx *rc, const struct mm_map *m)
+{
+	struct inj_call c = INJ(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, 0, sizeof(*m));
+	if (rst_client_lend_inject(rc, 0, true) < 0 ||
+	    inj_must_in(&rc->inj, "mm fields (PR_SET_MM_MAP)", c, 2, m, sizeof(*m)) < 0)
+		return -1;
+	return rst_client_lend_inject(rc, 0, false);
+}
 
 int rst_mm_fields(struct rst_ctx *rc)
 {
@@ -507,7 +509,6 @@ int rst_mm_fields(struct rst_ctx *rc)
 		.start_brk = mm->mm_start_brk, .brk = mm->mm_brk, .start_stack = mm->mm_start_stack,
 		.arg_start = mm->mm_arg_start, .arg_end = mm->mm_arg_end,
 		.env_start = mm->mm_env_start, .env_end = mm->mm_env_end,
-		.auxv = rc->scratch + SCRATCH_AUXV,
 		.auxv_size = mm->n_mm_saved_auxv * sizeof(uint64_t),
 		.exe_fd = rc->exe_fd,
 	};
@@ -515,18 +516,15 @@ int rst_mm_fields(struct rst_ctx *rc)
 		pr_err("image mm-%d.img: auxv of %zu words is too long", rc->pid, mm->n_mm_saved_auxv);
 		return -1;
 	}
-	if (rst_scratch_write(rc, SCRATCH_AUXV, mm->mm_saved_auxv, m.auxv_size) < 0 ||
-	    rst_scratch_write(rc, SCRATCH_MM_MAP, &m, sizeof(m)) < 0)
-		return -1;
-	/* the exe link is lent to a non-root client's task (unpriv.c) */
-	if (rst_client_lend_inject(rc, 0, true) < 0 ||
-	    inject_ok(rc, "mm fields (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
-		      rc->scratch + SCRATCH_MM_MAP, sizeof(m), 0, 0) < 0 ||
-	    rst_client_lend_inject(rc, 0, false) < 0)
+	size_t mark = inj_args_mark(&rc->inj);
+	int failed = inj_arg(&rc->inj, mm->mm_saved_auxv, m.auxv_size, &m.auxv) < 0 ||
+		     set_mm_map(rc, &m) < 0;
+	inj_args_release(&rc->inj, mark);
+	if (failed)
 		return -1;
 	/* a non-root client's task gets it last (rst_client_dumpable) */
 	if (mm->has_dumpable && !rc->o->unprivileged &&
-	    inject_ok(rc, "dumpable flag", SYS_prctl, PR_SET_DUMPABLE, mm->dumpable, 0, 0, 0, 0) < 0)
+	    inj_must(&rc->inj, "dumpable flag", NULL, INJ(SYS_prctl, PR_SET_DUMPABLE, mm->dumpable)) < 0)
 		return -1;
 	return 0;
 }

@@ -42,28 +42,6 @@
 #include "util/pidfile.h"
 
 
-int rst_inject(struct rst_ctx *rc, const char *what, long *ret, long nr, long a1, long a2,
-	       long a3, long a4, long a5, long a6)
-{
-	if (infect_syscall(rc->cur, ret, nr, a1, a2, a3, a4, a5, a6) < 0)
-		return -1;
-	if (*ret < 0 && *ret > -4096) {
-		errno = -*ret;
-		pr_perror("pid %d: can't restore %s", rc->pid, what);
-		return -1;
-	}
-	return 0;
-}
-
-int rst_scratch_write(struct rst_ctx *rc, size_t off, const void *buf, size_t len)
-{
-	if (off + len > RST_SCRATCH_SIZE) {
-		pr_err("pid %d: %zu bytes of syscall arguments don't fit the scratch area", rc->pid, len);
-		return -1;
-	}
-	return len ? infect_write(rc->cur, rc->scratch + off, buf, len) : 0;
-}
-
 /* ---- loading and checking the images ---- */
 
 static int load_inventory(struct rst_tree *tr)
@@ -152,6 +130,7 @@ static int load_pstree(struct rst_tree *tr)
 		rc->dirfd = tr->dirfd;
 		rc->files = &tr->files;
 		rc->pid = rc->pe->pid;
+		inj_init(&rc->inj, rc->pid, "restore");
 		if (rc->pid < 1 || rc->pid > MAX_PID || rc->pe->n_threads < 1 || rc->pe->n_threads > 65536 ||
 		    rc->pe->threads[0] != rc->pe->pid) {
 			pr_err("pstree.img: entry %d (pid %u) is malformed", i, rc->pe->pid);
@@ -190,9 +169,10 @@ static int check_core(struct rst_ctx *rc, const CoreEntry *c, bool main)
 static int load_cores(struct rst_ctx *rc)
 {
 	rc->core = calloc(rc->pe->n_threads, sizeof(CoreEntry *));
-	rc->th = calloc(rc->pe->n_threads, sizeof(struct victim));
-	if (!rc->core || !rc->th)
+	if (!rc->core) {
+		pr_err("pid %d: out of memory loading its cores", rc->pid);
 		return -1;
+	}
 	for (size_t i = 0; i < rc->pe->n_threads; i++) {
 		if (img_load_one(rc->dirfd, IMG_CORE, rc->pe->threads[i], (ProtobufCMessage **)&rc->core[i]) < 0 ||
 		    check_core(rc, rc->core[i], i == 0) < 0)
@@ -200,8 +180,7 @@ static int load_cores(struct rst_ctx *rc)
 		if (rc->zombie)
 			return 0;
 	}
-	rc->nr_th = rc->pe->n_threads;
-	return 0;
+	return inj_alloc_threads(&rc->inj, rc->pe->n_threads);
 }
 
 static int load_task(struct rst_ctx *rc)
@@ -385,35 +364,37 @@ int rst_load_images(struct rst_tree *tr)
 static int unregister_own_rseq(struct rst_ctx *rc)
 {
 	struct rseq_config cfg;
-	long ret;
 	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, rc->real_pid, sizeof(cfg), &cfg) < 0) {
 		pr_perror("pid %d: can't read rseq registration", rc->pid);
 		return -1;
 	}
 	if (!cfg.rseq_abi_pointer)
 		return 0;
-	return rst_inject(rc, "rseq unregistration", &ret, SYS_rseq, cfg.rseq_abi_pointer,
-			  cfg.rseq_abi_size, RSEQ_FLAG_UNREGISTER, cfg.signature, 0, 0);
+	struct inj_call c = INJ(SYS_rseq, cfg.rseq_abi_pointer, cfg.rseq_abi_size, RSEQ_FLAG_UNREGISTER, cfg.signature);
+	return inj_must(&rc->inj, "rseq unregistration", NULL, c);
 }
 
 static int drop_service(struct rst_ctx *rc)
 {
-	long ret;
-	/* service fds and the scratch area go; nothing of stasis is left */
-	rc->cur = &rc->th[0];
-	if (rst_inject(rc, "close of service fds", &ret, SYS_close_range, rc->service_base, ~0u, 0, 0, 0, 0) < 0 ||
-	    files_after_service_close(rc) < 0 ||	/* its POSIX locks: after the last close */
-	    rst_inject(rc, "scratch unmap", &ret, SYS_munmap, rc->scratch, RST_SCRATCH_SIZE, 0, 0, 0, 0) < 0)
+	/* service fds and the scratch area go; nothing of stasis is left;
+	 * POSIX locks after the last close (files_after_service_close) */
+	inj_use(&rc->inj, 0);
+	if (inj_must(&rc->inj, "close of service fds", NULL, INJ(SYS_close_range, rc->service_base, ~0u)) < 0 ||
+	    files_after_service_close(rc->files, &rc->inj, rc->fdinfo, rc->nr_fdinfo) < 0 ||
+	    inj_scratch_unmap(&rc->inj) < 0)
 		return -1;
 	return 0;
 }
 
 static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 {
-	rc->cur = &rc->th[0];
-	if (infect_seize(&rc->th[0], rc->real_pid) < 0)
+	inj_use(&rc->inj, 0);
+	if (infect_seize(&rc->inj.th[0], rc->real_pid) < 0) {
+		if (errno == ESRCH)
+			pr_err("pid %d: the new process is gone before it could be rebuilt", rc->pid);
 		return -1;
-	if (infect_set_vdso(rc->cur, getauxval(AT_SYSINFO_EHDR)) < 0 || infect_block_signals(rc->cur) < 0)
+	}
+	if (inj_start_plain(&rc->inj) < 0)
 		return -1;
 	if (rst_helpers_reap(tr, rc) < 0)
 		return -1;
@@ -422,12 +403,12 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	/* process state first: new threads inherit its name and limits */
 	if (rst_process_state(rc) < 0 || rst_threads_create(rc) < 0)
 		return -1;
-	for (int i = 0; i < rc->nr_th; i++)
+	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_state(rc, i) < 0)
 			return -1;
 	if (drop_service(rc) < 0 || rst_client_dumpable(rc) < 0)
 		return -1;
-	for (int i = 0; i < rc->nr_th; i++)
+	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_regs(rc, i) < 0)
 			return -1;
 	fault_point("task-rebuilt");
@@ -444,15 +425,7 @@ static int resume_task(struct rst_ctx *rc)
 	/* queued before we let go, so a stopped task never runs */
 	if (stop)
 		kill(rc->real_pid, stop);
-	for (int i = rc->nr_th - 1; i >= 0; i--) {
-		if (ptrace(PTRACE_DETACH, rc->th[i].pid, NULL, 0) < 0) {
-			pr_perror("pid %d: can't let thread %d run", rc->pid, rc->th[i].pid);
-			return -1;
-		}
-		rc->th[i].attached = false;
-		infect_release(&rc->th[i]);
-	}
-	return 0;
+	return inj_let_go(&rc->inj);
 }
 
 static int wait_restored(pid_t pid)
@@ -478,7 +451,7 @@ static void unload_task(struct rst_ctx *rc)
 		if (rc->core[i])
 			img_free(rc->core[i]);
 	free(rc->core);
-	free(rc->th);
+	inj_free(&rc->inj);
 	free(rc->fdinfo);
 	free(rc->pagemap);
 	free(rc->vma_fd);

@@ -7,7 +7,7 @@
 
 #include "cli/opts.h"
 #include "files/files.h"
-#include "infect/infect.h"
+#include "infect/inject.h"
 #include "core.pb-c.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
@@ -17,11 +17,10 @@
 /* How long restore waits for a pid still held by a dying process. */
 #define PID_FREE_WAIT_MS 5000
 
-/* Scratch area mapped in the new task for syscall arguments. */
+/* Scratch area mapped in the new task for syscall arguments (inject.h):
+ * room for the batch code, the largest seccomp filter (32 KiB) and a
+ * preadv of IOV_BATCH pieces (16 KiB), each freed after its call. */
 #define RST_SCRATCH_SIZE (64u << 10)
-/* Where in it unpriv.c puts capset's arguments (each injected call's
- * arguments are used up by that call, so places may overlap). */
-#define RST_SCR_CREDS (8u << 10)
 
 /* Shared anonymous memory objects of the tree (shmem.c). */
 struct rst_shmem {
@@ -58,10 +57,7 @@ struct rst_ctx {
 	int *vma_fd;		/* per VMA index, -1 if not file-backed */
 	int service_end;	/* one past the last service fd */
 
-	struct victim *th;	/* per thread; th[0] is the main thread */
-	int nr_th;
-	struct victim *cur;	/* where syscalls are injected */
-	uint64_t scratch;
+	struct inj inj;		/* its threads (the main one first), the calls run in it */
 	struct parent_level *parent_pages;	/* parent.c: the parent dumps' pages */
 	const SeccompEntry *seccomp;	/* the tree's seccomp.img, or NULL */
 	bool client_nnp;	/* unpriv.c: it must end with no_new_privs */
@@ -153,10 +149,5 @@ int rst_client_lend(const struct opts *o, bool on);	/* o NULL: stasis's own, no-
 int rst_client_lend_inject(struct rst_ctx *rc, int idx, bool on);
 int rst_client_final(struct rst_ctx *rc, int idx);
 int rst_client_dumpable(struct rst_ctx *rc);	/* after the service fds are closed */
-
-/* Injected syscall (into rc->cur) that must succeed; what names it in the error. */
-int rst_inject(struct rst_ctx *rc, const char *what, long *ret, long nr, long a1, long a2,
-	       long a3, long a4, long a5, long a6);
-int rst_scratch_write(struct rst_ctx *rc, size_t off, const void *buf, size_t len);
 
 #endif

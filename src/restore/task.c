@@ -1,7 +1,9 @@
 /* Task state of the new task other than memory: set by injected syscalls
- * after its memory is in place, registers last. */
+ * after its memory is in place, registers last. Calls that need no order
+ * among them go in batches (inject.h). */
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,29 +24,7 @@
 #include "util/compat.h"
 #include "util/log.h"
 
-#ifndef PTRACE_SETSIGMASK
-#define PTRACE_SETSIGMASK 0x420b
-#endif
-
-/* Scratch layout for single-call arguments (the mm map uses offset 0..). */
-#define SCR_ARG 4096
-
-static int inject_ok(struct rst_ctx *rc, const char *what, long nr, long a1, long a2, long a3, long a4)
-{
-	long ret;
-	return rst_inject(rc, what, &ret, nr, a1, a2, a3, a4, 0, 0);
-}
-
-/* Copies arg into the scratch area and runs nr(a1, scratch, ...). */
-static int inject_with_arg(struct rst_ctx *rc, const char *what, const void *arg, size_t len,
-			   long nr, long a1, long a3, long a4)
-{
-	if (rst_scratch_write(rc, SCR_ARG, arg, len) < 0)
-		return -1;
-	return inject_ok(rc, what, nr, a1, rc->scratch + SCR_ARG, a3, a4);
-}
-
-static int rst_sigactions(struct rst_ctx *rc, const TaskCoreEntry *tc)
+static int rst_sigactions(struct rst_ctx *rc, struct inj_batch *b, const TaskCoreEntry *tc)
 {
 	size_t i = 0;
 	if (tc->n_sigactions != SIGACT_NR && tc->n_sigactions != 0) {
@@ -60,7 +40,8 @@ static int rst_sigactions(struct rst_ctx *rc, const TaskCoreEntry *tc)
 		/* The new task has our handlers (forked from us): skip equal ones. */
 		if (syscall(SYS_rt_sigaction, sig, NULL, &now, 8) == 0 && !memcmp(&now, &ks, sizeof(ks)))
 			continue;
-		if (inject_with_arg(rc, "signal handler", &ks, sizeof(ks), SYS_rt_sigaction, sig, 0, 8) < 0)
+		if (inj_batch_add_in(&rc->inj, b, "signal handler", INJ(SYS_rt_sigaction, sig, 0, 0, 8), 1, &ks,
+				     sizeof(ks)) < 0)
 			return -1;
 	}
 	return 0;
@@ -74,7 +55,7 @@ static void itimer_to(struct itimerval *it, const ItimerEntry *e)
 	it->it_value.tv_usec = e->vusec;
 }
 
-static int rst_itimers(struct rst_ctx *rc, const TaskTimersEntry *t)
+static int rst_itimers(struct rst_ctx *rc, struct inj_batch *b, const TaskTimersEntry *t)
 {
 	const ItimerEntry *e[3] = { t->real, t->virt, t->prof };
 	for (int which = 0; which < 3; which++) {
@@ -88,13 +69,14 @@ static int rst_itimers(struct rst_ctx *rc, const TaskTimersEntry *t)
 			pr_err("image core-%d.img: bad interval timer", rc->pid);
 			return -1;
 		}
-		if (inject_with_arg(rc, "interval timer", &it, sizeof(it), SYS_setitimer, which, 0, 0) < 0)
+		if (inj_batch_add_in(&rc->inj, b, "interval timer", INJ(SYS_setitimer, which, 0, 0), 1, &it,
+				     sizeof(it)) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int rst_rlimits(struct rst_ctx *rc, const TaskRlimitsEntry *rl)
+static int rst_rlimits(struct rst_ctx *rc, struct inj_batch *b, const TaskRlimitsEntry *rl)
 {
 	for (size_t r = 0; r < rl->n_rlimits && r < RLIM_NLIMITS; r++) {
 		struct rlimit lim = { rl->rlimits[r]->cur, rl->rlimits[r]->max }, now;
@@ -103,21 +85,20 @@ static int rst_rlimits(struct rst_ctx *rc, const TaskRlimitsEntry *rl)
 		if (!rc->o->unprivileged && getrlimit(r, &now) == 0 && now.rlim_cur == lim.rlim_cur &&
 		    now.rlim_max == lim.rlim_max)
 			continue;
-		if (rst_scratch_write(rc, SCR_ARG, &lim, sizeof(lim)) < 0 ||
-		    inject_ok(rc, "resource limit", SYS_prlimit64, 0, r, rc->scratch + SCR_ARG, 0) < 0)
+		if (inj_batch_add_in(&rc->inj, b, "resource limit", INJ(SYS_prlimit64, 0, r, 0, 0), 2, &lim,
+				     sizeof(lim)) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int rst_sas(struct rst_ctx *rc, const ThreadSasEntry *sas)
+static int rst_sas(struct rst_ctx *rc, struct inj_batch *b, const ThreadSasEntry *sas)
 {
 	stack_t ss = { .ss_sp = (void *)sas->ss_sp, .ss_size = sas->ss_size,
 		       .ss_flags = sas->ss_flags & ~SS_ONSTACK };
 	if (ss.ss_flags & SS_DISABLE)
 		return 0;
-	return rst_scratch_write(rc, SCR_ARG, &ss, sizeof(ss)) < 0 ? -1 :
-	       inject_ok(rc, "signal stack", SYS_sigaltstack, rc->scratch + SCR_ARG, 0, 0, 0);
+	return inj_batch_add_in(&rc->inj, b, "signal stack", INJ(SYS_sigaltstack, 0, 0), 0, &ss, sizeof(ss));
 }
 
 /* Signals that were pending go back into the queues with their siginfo. */
@@ -134,33 +115,31 @@ static int rst_pending(struct rst_ctx *rc, const SignalQueueEntry *q, bool share
 			pr_err("image core-%d.img: pending signal number %d", rc->pid, si.si_signo);
 			return -1;
 		}
-		if (rst_scratch_write(rc, SCR_ARG, &si, sizeof(si)) < 0)
-			return -1;
-		int ok = shared ? inject_ok(rc, "pending signal", SYS_rt_sigqueueinfo, rc->pid,
-					    si.si_signo, rc->scratch + SCR_ARG, 0)
-				: inject_ok(rc, "pending signal", SYS_rt_tgsigqueueinfo, rc->pid, tid,
-					    si.si_signo, rc->scratch + SCR_ARG);
-		if (ok < 0)
+		/* the siginfo is the last argument of either */
+		struct inj_call c = shared ? INJ(SYS_rt_sigqueueinfo, rc->pid, si.si_signo)
+					   : INJ(SYS_rt_tgsigqueueinfo, rc->pid, tid, si.si_signo);
+		if (inj_must_in(&rc->inj, "pending signal", c, shared ? 2 : 3, &si, sizeof(si)) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int rst_comm(struct rst_ctx *rc, const char *comm)
+static int rst_comm(struct rst_ctx *rc, struct inj_batch *b, const char *comm)
 {
 	char name[16] = { 0 };
 	if (!comm)
 		return 0;
 	strncpy(name, comm, sizeof(name) - 1);
-	return inject_with_arg(rc, "process name", name, sizeof(name), SYS_prctl, PR_SET_NAME, 0, 0);
+	return inj_batch_add_in(&rc->inj, b, "process name", INJ(SYS_prctl, PR_SET_NAME, 0), 1, name,
+				sizeof(name));
 }
 
-static int rst_rseq(struct rst_ctx *rc, const RseqEntry *r)
+static int rst_rseq(struct rst_ctx *rc, struct inj_batch *b, const RseqEntry *r)
 {
 	if (!r || !r->rseq_abi_pointer)
 		return 0;
-	return inject_ok(rc, "rseq registration", SYS_rseq, r->rseq_abi_pointer, r->rseq_abi_size, 0,
-			 r->signature);
+	return inj_batch_add(&rc->inj, b, "rseq registration",
+			     INJ(SYS_rseq, r->rseq_abi_pointer, r->rseq_abi_size, 0, r->signature));
 }
 
 static uint64_t caps64(const uint32_t *c, size_t n)
@@ -193,22 +172,22 @@ static int rst_creds(struct rst_ctx *rc, const CredsEntry *c)
 		pr_err("image core-%d.img: %zu supplementary groups", rc->pid, c->n_groups);
 		return -1;
 	}
-	if (rst_scratch_write(rc, SCR_ARG, c->groups, c->n_groups * sizeof(uint32_t)) < 0 ||
-	    inject_ok(rc, "supplementary groups", SYS_setgroups, c->n_groups, rc->scratch + SCR_ARG, 0, 0) < 0)
+	if (inj_must_in(&rc->inj, "supplementary groups", INJ(SYS_setgroups, c->n_groups, 0), 1, c->groups,
+			c->n_groups * sizeof(uint32_t)) < 0)
 		return -1;
 	/* With SECBIT_NO_SETUID_FIXUP the kernel keeps our capabilities
 	 * across the change of ids, so the bounding set, securebits and the
 	 * task's own capabilities can still be set after it. */
-	if (inject_ok(rc, "securebits", SYS_prctl, PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0) < 0 ||
-	    inject_ok(rc, "group ids", SYS_setresgid, c->gid, c->egid, c->sgid, 0) < 0 ||
-	    inject_ok(rc, "fs group id", SYS_setfsgid, c->fsgid, 0, 0, 0) < 0 ||
-	    inject_ok(rc, "user ids", SYS_setresuid, c->uid, c->euid, c->suid, 0) < 0 ||
-	    inject_ok(rc, "fs user id", SYS_setfsuid, c->fsuid, 0, 0, 0) < 0)
+	if (inj_must(&rc->inj, "securebits", NULL, INJ(SYS_prctl, PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP)) < 0 ||
+	    inj_must(&rc->inj, "group ids", NULL, INJ(SYS_setresgid, c->gid, c->egid, c->sgid)) < 0 ||
+	    inj_must(&rc->inj, "fs group id", NULL, INJ(SYS_setfsgid, c->fsgid)) < 0 ||
+	    inj_must(&rc->inj, "user ids", NULL, INJ(SYS_setresuid, c->uid, c->euid, c->suid)) < 0 ||
+	    inj_must(&rc->inj, "fs user id", NULL, INJ(SYS_setfsuid, c->fsuid)) < 0)
 		return -1;
 	uint64_t bnd = caps64(c->cap_bnd, c->n_cap_bnd);
 	for (int cap = 0; cap <= last_cap(); cap++)
 		if (!(bnd & (1ull << cap)) &&
-		    inject_ok(rc, "capability bound", SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0) < 0)
+		    inj_must(&rc->inj, "capability bound", NULL, INJ(SYS_prctl, PR_CAPBSET_DROP, cap)) < 0)
 			return -1;
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
@@ -217,11 +196,10 @@ static int rst_creds(struct rst_ctx *rc, const CredsEntry *c)
 		data[i].permitted = i < (int)c->n_cap_prm ? c->cap_prm[i] : 0;
 		data[i].inheritable = i < (int)c->n_cap_inh ? c->cap_inh[i] : 0;
 	}
-	if (inject_ok(rc, "securebits", SYS_prctl, PR_SET_SECUREBITS, c->secbits, 0, 0) < 0 ||
-	    rst_scratch_write(rc, SCR_ARG, &hdr, sizeof(hdr)) < 0 ||
-	    rst_scratch_write(rc, SCR_ARG + 64, data, sizeof(data)) < 0)
+	if (inj_must(&rc->inj, "securebits", NULL, INJ(SYS_prctl, PR_SET_SECUREBITS, c->secbits)) < 0)
 		return -1;
-	return inject_ok(rc, "capabilities", SYS_capset, rc->scratch + SCR_ARG, rc->scratch + SCR_ARG + 64, 0, 0);
+	return inj_must_ins(&rc->inj, "capabilities", INJ(SYS_capset),
+			    (struct inj_in[]){ { 0, &hdr, sizeof(hdr) }, { 1, data, sizeof(data) } }, 2);
 }
 
 static bool creds_are_ours(const CredsEntry *c)
@@ -249,25 +227,37 @@ static bool creds_are_ours(const CredsEntry *c)
 	       caps64(c->cap_inh, c->n_cap_inh) == 0;
 }
 
-/* What the whole process shares, set through its main thread. */
+/* What the whole process shares, set through its main thread: one batch,
+ * then the pending signals, which a handler still SIG_IGN would drop. */
+static int process_batch(struct rst_ctx *rc, struct inj_batch *b, const TaskCoreEntry *tc)
+{
+	if (rst_sigactions(rc, b, tc) < 0)
+		return -1;
+	if (tc->timers && rst_itimers(rc, b, tc->timers) < 0)
+		return -1;
+	if (tc->rlimits && rst_rlimits(rc, b, tc->rlimits) < 0)
+		return -1;
+	if (inj_batch_add(&rc->inj, b, "personality", INJ(SYS_personality, tc->personality)) < 0)
+		return -1;
+	if (tc->has_child_subreaper && tc->child_subreaper &&
+	    inj_batch_add(&rc->inj, b, "child subreaper", INJ(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1)) < 0)
+		return -1;
+	/* the process name now, so threads cloned next inherit it */
+	if (rst_comm(rc, b, tc->comm) < 0)
+		return -1;
+	return inj_batch_run(&rc->inj, b);
+}
+
 int rst_process_state(struct rst_ctx *rc)
 {
 	const TaskCoreEntry *tc = rc->core[0]->tc;
+	struct inj_batch b = { 0 };
+	size_t mark = inj_args_mark(&rc->inj);
 
-	rc->cur = &rc->th[0];
-	if (rst_sigactions(rc, tc) < 0)
-		return -1;
-	if (tc->timers && rst_itimers(rc, tc->timers) < 0)
-		return -1;
-	if (tc->rlimits && rst_rlimits(rc, tc->rlimits) < 0)
-		return -1;
-	if (inject_ok(rc, "personality", SYS_personality, tc->personality, 0, 0, 0) < 0)
-		return -1;
-	if (tc->has_child_subreaper && tc->child_subreaper &&
-	    inject_ok(rc, "child subreaper", SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0) < 0)
-		return -1;
-	/* the process name now, so threads cloned next inherit it */
-	if (rst_comm(rc, tc->comm) < 0)
+	inj_use(&rc->inj, 0);
+	int ret = process_batch(rc, &b, tc);
+	inj_args_release(&rc->inj, mark);
+	if (ret < 0)
 		return -1;
 	return rst_pending(rc, tc->signals_s, true, rc->pid);
 }
@@ -279,13 +269,36 @@ static void rst_nice(struct rst_ctx *rc, int nice)
 {
 	long ret = 0;
 	if (!rc->o->unprivileged) {
-		if (setpriority(PRIO_PROCESS, rc->cur->pid, nice) < 0)
+		if (setpriority(PRIO_PROCESS, rc->inj.cur->pid, nice) < 0)
 			ret = -errno;
-	} else if (infect_syscall(rc->cur, &ret, SYS_setpriority, PRIO_PROCESS, 0, nice, 0, 0, 0) < 0) {
+	} else if (inj_call(&rc->inj, &ret, INJ(SYS_setpriority, PRIO_PROCESS, 0, nice)) < 0) {
 		ret = -EIO;
 	}
 	if (ret < 0)
 		pr_warn("pid %d: can't restore nice value %d: %s", rc->pid, nice, strerror(-ret));
+}
+
+/* A thread's own state that needs no order: one batch. */
+static int thread_batch(struct rst_ctx *rc, struct inj_batch *b, int idx)
+{
+	const CoreEntry *core = rc->core[idx];
+	const ThreadCoreEntry *th = core->thread_core;
+
+	if (th->sas && rst_sas(rc, b, th->sas) < 0)
+		return -1;
+	if (inj_batch_add(&rc->inj, b, "robust futex list",
+			  INJ(SYS_set_robust_list, th->futex_rla, th->futex_rla_len)) < 0)
+		return -1;
+	if (core->thread_info->clear_tid_addr &&
+	    inj_batch_add(&rc->inj, b, "clear_child_tid",
+			  INJ(SYS_set_tid_address, core->thread_info->clear_tid_addr)) < 0)
+		return -1;
+	if (rst_rseq(rc, b, th->rseq_entry) < 0)
+		return -1;
+	const char *name = th->comm ? th->comm : NULL;
+	if (name && strcmp(name, rc->core[0]->tc->comm ? rc->core[0]->tc->comm : "") && rst_comm(rc, b, name) < 0)
+		return -1;
+	return inj_batch_run(&rc->inj, b);
 }
 
 /* What each thread has of its own; credentials last, since dropping root
@@ -294,22 +307,16 @@ int rst_thread_state(struct rst_ctx *rc, int idx)
 {
 	const CoreEntry *core = rc->core[idx];
 	const ThreadCoreEntry *th = core->thread_core;
+	struct inj_batch b = { 0 };
+	size_t mark = inj_args_mark(&rc->inj);
 
-	rc->cur = &rc->th[idx];
-	if (th->sas && rst_sas(rc, th->sas) < 0)
-		return -1;
-	if (inject_ok(rc, "robust futex list", SYS_set_robust_list, th->futex_rla, th->futex_rla_len, 0, 0) < 0)
-		return -1;
-	if (core->thread_info->clear_tid_addr &&
-	    inject_ok(rc, "clear_child_tid", SYS_set_tid_address, core->thread_info->clear_tid_addr, 0, 0, 0) < 0)
+	inj_use(&rc->inj, idx);
+	int ret = thread_batch(rc, &b, idx);
+	inj_args_release(&rc->inj, mark);
+	if (ret < 0)
 		return -1;
 	if (th->has_sched_nice)
 		rst_nice(rc, th->sched_nice);
-	if (rst_rseq(rc, th->rseq_entry) < 0)
-		return -1;
-	const char *name = th->comm ? th->comm : NULL;
-	if (name && strcmp(name, rc->core[0]->tc->comm ? rc->core[0]->tc->comm : "") && rst_comm(rc, name) < 0)
-		return -1;
 	/* queued by the thread itself: the kernel lets only it forge siginfo */
 	if (rst_pending(rc, th->signals_p, false, rc->pe->threads[idx]) < 0)
 		return -1;
@@ -317,7 +324,7 @@ int rst_thread_state(struct rst_ctx *rc, int idx)
 	 * thread starts without one); now it is the task's own. */
 	int pdeath = th->has_pdeath_sig ? th->pdeath_sig : 0;
 	if ((idx == 0 || pdeath) &&
-	    inject_ok(rc, "parent death signal", SYS_prctl, PR_SET_PDEATHSIG, pdeath, 0, 0) < 0)
+	    inj_must(&rc->inj, "parent death signal", NULL, INJ(SYS_prctl, PR_SET_PDEATHSIG, pdeath)) < 0)
 		return -1;
 	/* Seccomp before the creds: a filter's install may need root or
 	 * no_new_privs; our calls after it are not filtered (suspended). */
@@ -333,10 +340,10 @@ int rst_thread_state(struct rst_ctx *rc, int idx)
 		return -1;
 	/* A change of ids resets the parent-death signal and the dumpable
 	 * flag (commit_creds): both again, as the task had them. */
-	if (pdeath && inject_ok(rc, "parent death signal", SYS_prctl, PR_SET_PDEATHSIG, pdeath, 0, 0) < 0)
+	if (pdeath && inj_must(&rc->inj, "parent death signal", NULL, INJ(SYS_prctl, PR_SET_PDEATHSIG, pdeath)) < 0)
 		return -1;
 	if (idx == 0 && rc->mm->has_dumpable &&
-	    inject_ok(rc, "dumpable flag", SYS_prctl, PR_SET_DUMPABLE, rc->mm->dumpable, 0, 0) < 0)
+	    inj_must(&rc->inj, "dumpable flag", NULL, INJ(SYS_prctl, PR_SET_DUMPABLE, rc->mm->dumpable)) < 0)
 		return -1;
 	return 0;
 }
@@ -349,24 +356,15 @@ int rst_thread_regs(struct rst_ctx *rc, int idx)
 	const CoreEntry *core = rc->core[idx];
 	const ThreadCoreEntry *th = core->thread_core;
 	uint64_t mask = th->has_blk_sigset ? th->blk_sigset : rc->core[0]->tc->blk_sigset;
-	pid_t tid = rc->th[idx].pid;
+	pid_t tid = rc->inj.th[idx].pid;
 
 	if (infect_get_xsave(tid, xsave, &xlen) < 0 ||
 	    regs_from_image(core->thread_info, &regs, xsave, xlen) < 0)
 		return -1;
 	if (infect_set_xsave(tid, xsave, xlen) < 0)
 		return -1;
-	if (ptrace(PTRACE_SETREGS, tid, NULL, &regs) < 0) {
-		pr_perror("pid %d: can't set registers of thread %d", rc->pid, tid);
-		return -1;
-	}
 	mask &= ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
-	if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(mask), &mask) < 0) {
-		pr_perror("pid %d: can't set blocked signals of thread %d", rc->pid, tid);
-		return -1;
-	}
-	rc->th[idx].sigmask_changed = false;
-	return 0;
+	return infect_set_own_state(&rc->inj.th[idx], &regs, mask);
 }
 
 /* Threads are cloned by the main thread with their old tids; with
@@ -376,41 +374,39 @@ struct clone3_args {
 		set_tid_size, cgroup;
 };
 
-#define SCR_CLONE (SCR_ARG + 1024)
+/* clone3's arguments and the one tid they point to, written as one. */
+struct clone_thread_args {
+	struct clone3_args a;
+	pid_t tid;
+};
 
 static int create_thread(struct rst_ctx *rc, int idx)
 {
-	pid_t tid = rc->pe->threads[idx];
-	struct clone3_args a = {
-		.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
-		.set_tid = rc->scratch + SCR_CLONE + sizeof(a),
-		.set_tid_size = 1,
+	struct clone_thread_args c = {
+		.a.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
+		.a.set_tid_size = 1,
+		.tid = rc->pe->threads[idx],
 	};
-	long ret;
+	size_t mark = inj_args_mark(&rc->inj);
+	uint64_t at;
 
-	rc->cur = &rc->th[0];
-	if (rst_scratch_write(rc, SCR_CLONE, &a, sizeof(a)) < 0 ||
-	    rst_scratch_write(rc, SCR_CLONE + sizeof(a), &tid, sizeof(tid)) < 0)
+	inj_use(&rc->inj, 0);
+	/* set_tid points inside the block: its place is known before the write */
+	if (inj_arg(&rc->inj, NULL, sizeof(c), &at) < 0)
 		return -1;
-	rc->th[0].last_clone = 0;
-	if (rst_inject(rc, "thread", &ret, SYS_clone3, rc->scratch + SCR_CLONE, sizeof(a), 0, 0, 0, 0) < 0)
-		return -1;
-	if (!rc->th[0].last_clone) {
-		pr_err("pid %d: thread %d was created but not reported to us", rc->pid, tid);
-		return -1;
-	}
-	struct victim *v = &rc->th[idx];
-	if (infect_attach_new_thread(v, rc->th[0].last_clone) < 0)
-		return -1;
-	v->syscall_ip = rc->th[0].syscall_ip;
-	return 0;
+	c.a.set_tid = at + offsetof(struct clone_thread_args, tid);
+	int ret = inj_write(&rc->inj, at, &c, sizeof(c)) < 0 ||
+		  inj_must(&rc->inj, "thread", NULL, INJ(SYS_clone3, at, sizeof(c.a))) < 0 ||
+		  inj_adopt_clone(&rc->inj, idx) < 0 ? -1 : 0;
+	inj_args_release(&rc->inj, mark);
+	return ret;
 }
 
 int rst_threads_create(struct rst_ctx *rc)
 {
-	if (rc->nr_th < 2)
+	if (rc->inj.nr_th < 2)
 		return 0;
-	if (infect_set_options(&rc->th[0], rc->th[0].options | PTRACE_O_TRACECLONE) < 0) {
+	if (infect_set_options(&rc->inj.th[0], rc->inj.th[0].options | PTRACE_O_TRACECLONE) < 0) {
 		pr_perror("pid %d: can't trace its thread creation", rc->pid);
 		return -1;
 	}
@@ -418,7 +414,7 @@ int rst_threads_create(struct rst_ctx *rc)
 	 * clones; each new thread starts with it raised and lowers it */
 	if (rst_client_lend_inject(rc, 0, true) < 0)
 		return -1;
-	for (int i = 1; i < rc->nr_th; i++)
+	for (int i = 1; i < rc->inj.nr_th; i++)
 		if (create_thread(rc, i) < 0 || rst_client_lend_inject(rc, i, false) < 0)
 			return -1;
 	return rst_client_lend_inject(rc, 0, false);

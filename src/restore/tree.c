@@ -599,9 +599,9 @@ void rst_tree_kill(struct rst_tree *tr)
 		if (tr->t[i].real_pid > 0)
 			kill(tr->t[i].real_pid, SIGKILL);
 	for (int i = 0; i < tr->nr; i++)
-		for (int t = tr->t[i].nr_th - 1; t >= 0; t--)
-			if (tr->t[i].th && tr->t[i].th[t].attached)
-				while (waitpid(tr->t[i].th[t].pid, &status, __WALL) < 0 && errno == EINTR)
+		for (int t = tr->t[i].inj.nr_th - 1; t >= 0; t--)
+			if (tr->t[i].inj.th && tr->t[i].inj.th[t].attached)
+				while (waitpid(tr->t[i].inj.th[t].pid, &status, __WALL) < 0 && errno == EINTR)
 					;
 	if (tr->first > 0) {
 		kill(tr->first, SIGKILL);
@@ -667,11 +667,10 @@ int rst_helpers_reap(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	int idx = rc - tr->t;
 	for (int h = 0; h < tr->nr_helpers; h++) {
-		long ret;
 		if (tr->helpers[h].creator != idx)
 			continue;
-		if (rst_inject(rc, "reap of a group helper", &ret, SYS_wait4, tr->helpers[h].pid, 0,
-			       __WALL, 0, 0, 0) < 0)
+		struct inj_call c = INJ(SYS_wait4, tr->helpers[h].pid, 0, __WALL);
+		if (inj_must(&rc->inj, "reap of a group helper", NULL, c) < 0)
 			return -1;
 	}
 	return 0;

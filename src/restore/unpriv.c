@@ -336,19 +336,15 @@ static int inject_caps(struct rst_ctx *rc, uint64_t prm, uint64_t eff)
 		{ .effective = (uint32_t)eff, .permitted = (uint32_t)prm },
 		{ .effective = (uint32_t)(eff >> 32), .permitted = (uint32_t)(prm >> 32) },
 	};
-	long ret;
-	if (rst_scratch_write(rc, RST_SCR_CREDS, &hdr, sizeof(hdr)) < 0 ||
-	    rst_scratch_write(rc, RST_SCR_CREDS + 64, d, sizeof(d)) < 0)
-		return -1;
-	return rst_inject(rc, "capabilities", &ret, SYS_capset, rc->scratch + RST_SCR_CREDS,
-			  rc->scratch + RST_SCR_CREDS + 64, 0, 0, 0, 0);
+	return inj_must_ins(&rc->inj, "capabilities", INJ(SYS_capset),
+			    (struct inj_in[]){ { 0, &hdr, sizeof(hdr) }, { 1, d, sizeof(d) } }, 2);
 }
 
 int rst_client_lend_inject(struct rst_ctx *rc, int idx, bool on)
 {
 	if (!rc->o->unprivileged)
 		return 0;
-	rc->cur = &rc->th[idx];
+	inj_use(&rc->inj, idx);
 	return inject_caps(rc, LENT_CAPS, on ? LENT_CAPS : 0);
 }
 
@@ -356,10 +352,10 @@ int rst_client_lend_inject(struct rst_ctx *rc, int idx, bool on)
 static int check_final(struct rst_ctx *rc, int idx, const CredsEntry *c, bool nnp)
 {
 	struct proc_status st;
-	pid_t tid = rc->th[idx].pid;
+	pid_t tid = rc->inj.th[idx].pid;
 	long secbits;
 
-	if (rst_inject(rc, "securebits read", &secbits, SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0) < 0 ||
+	if (inj_must(&rc->inj, "securebits read", &secbits, INJ(SYS_prctl, PR_GET_SECUREBITS)) < 0 ||
 	    proc_parse_status(tid, &st) < 0)
 		return -1;
 	bool ok = st.uid[0] == c->uid && st.uid[1] == c->euid && st.uid[2] == c->suid &&
@@ -384,14 +380,13 @@ int rst_client_final(struct rst_ctx *rc, int idx)
 {
 	const CredsEntry *c = rc->core[idx]->thread_core->creds;
 	bool nnp = (c->has_no_new_privs && c->no_new_privs) || rc->client_nnp;
-	long ret;
 
-	rc->cur = &rc->th[idx];
+	inj_use(&rc->inj, idx);
 	if (!(c->secbits & SECBIT_KEEP_CAPS_LOCKED) &&
-	    rst_inject(rc, "keep-caps securebit", &ret, SYS_prctl, PR_SET_KEEPCAPS,
-		       !!(c->secbits & SECBIT_KEEP_CAPS), 0, 0, 0, 0) < 0)
+	    inj_must(&rc->inj, "keep-caps securebit", NULL,
+		     INJ(SYS_prctl, PR_SET_KEEPCAPS, !!(c->secbits & SECBIT_KEEP_CAPS))) < 0)
 		return -1;
-	if (nnp && rst_inject(rc, "no_new_privs", &ret, SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0) < 0)
+	if (nnp && inj_must(&rc->inj, "no_new_privs", NULL, INJ(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1)) < 0)
 		return -1;
 	if (inject_caps(rc, 0, 0) < 0)
 		return -1;
@@ -404,9 +399,8 @@ int rst_client_final(struct rst_ctx *rc, int idx)
  * once those are closed. */
 int rst_client_dumpable(struct rst_ctx *rc)
 {
-	long ret;
 	if (!rc->o->unprivileged || !rc->mm->has_dumpable)
 		return 0;
-	rc->cur = &rc->th[0];
-	return rst_inject(rc, "dumpable flag", &ret, SYS_prctl, PR_SET_DUMPABLE, rc->mm->dumpable, 0, 0, 0, 0);
+	inj_use(&rc->inj, 0);
+	return inj_must(&rc->inj, "dumpable flag", NULL, INJ(SYS_prctl, PR_SET_DUMPABLE, rc->mm->dumpable));
 }

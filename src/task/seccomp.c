@@ -60,7 +60,7 @@ struct sc_thread {
 };
 
 struct seccomp_task {
-	struct sc_thread *th;		/* as dc->th */
+	struct sc_thread *th;		/* as dc->inj.th */
 	int nr_th;
 };
 
@@ -71,7 +71,7 @@ static int read_thread_status(const struct dump_ctx *dc, int idx, struct sc_thre
 	char name[64], buf[8192];
 	const char *s;
 
-	snprintf(name, sizeof(name), "task/%d/status", dc->th[idx].pid);
+	snprintf(name, sizeof(name), "task/%d/status", dc->inj.th[idx].pid);
 	if (proc_read_file(dc->pid, name, buf, sizeof(buf)) <= 0) {
 		pr_perror("pid %d: can't read /proc/%d/%s", dc->pid, dc->pid, name);
 		return -1;
@@ -98,7 +98,7 @@ static int read_modes(const struct dump_ctx *dc, struct seccomp_task *sc, bool *
 		if (t->mode != SECCOMP_MODE_DISABLED && t->mode != SECCOMP_MODE_STRICT &&
 		    t->mode != SECCOMP_MODE_FILTER) {
 			pr_err("pid %d: thread %d is in seccomp mode %d, which stasis does not know",
-			       dc->pid, dc->th[i].pid, t->mode);
+			       dc->pid, dc->inj.th[i].pid, t->mode);
 			return -1;
 		}
 		*any |= t->mode != SECCOMP_MODE_DISABLED;
@@ -108,16 +108,18 @@ static int read_modes(const struct dump_ctx *dc, struct seccomp_task *sc, bool *
 
 /* Our injected calls must not meet the task's seccomp: suspended on every
  * thread (a call may go to any of them). */
-static int suspend_threads(struct victim *th, int nr, pid_t pid, int mode, const char *doing)
+static int suspend_threads(struct inj *ij, int mode, const char *doing)
 {
-	for (int i = 0; i < nr; i++)
-		if (!(th[i].options & PTRACE_O_SUSPEND_SECCOMP) &&
-		    infect_set_options(&th[i], th[i].options | PTRACE_O_SUSPEND_SECCOMP) < 0) {
+	for (int i = 0; i < ij->nr_th; i++) {
+		struct victim *v = &ij->th[i];
+		if (!(v->options & PTRACE_O_SUSPEND_SECCOMP) &&
+		    infect_set_options(v, v->options | PTRACE_O_SUSPEND_SECCOMP) < 0) {
 			pr_err("pid %d uses %s, which stasis can %s only with CAP_SYS_ADMIN: the calls it injects "
 			       "must bypass seccomp (PTRACE_O_SUSPEND_SECCOMP on thread %d: %s)",
-			       pid, mode_name(mode), doing, th[i].pid, strerror(errno));
+			       ij->pid, mode_name(mode), doing, v->pid, strerror(errno));
 			return -1;
 		}
+	}
 	return 0;
 }
 
@@ -167,7 +169,7 @@ static int copy_filter(pid_t pid, pid_t tid, unsigned long i, struct sc_filter *
 
 static int copy_chain(const struct dump_ctx *dc, int idx, struct sc_thread *t)
 {
-	pid_t tid = dc->th[idx].pid;
+	pid_t tid = dc->inj.th[idx].pid;
 
 	for (unsigned long i = 0;; i++) {
 		struct sc_filter *n = realloc(t->f, (t->nr + 1) * sizeof(*n));
@@ -219,12 +221,12 @@ static int collect_task(struct dump_ctx *dc)
 	struct seccomp_task *sc = calloc(1, sizeof(*sc));
 	bool any;
 
-	if (!sc || !(sc->th = calloc(dc->nr_th, sizeof(*sc->th)))) {
+	if (!sc || !(sc->th = calloc(dc->inj.nr_th, sizeof(*sc->th)))) {
 		free(sc);
 		pr_err("pid %d: out of memory", dc->pid);
 		return -1;
 	}
-	sc->nr_th = dc->nr_th;
+	sc->nr_th = dc->inj.nr_th;
 	dc->seccomp = sc;
 	if (read_modes(dc, sc, &any) < 0)
 		return -1;
@@ -234,7 +236,7 @@ static int collect_task(struct dump_ctx *dc)
 	for (int i = 0; i < sc->nr_th; i++)
 		if (sc->th[i].mode > mode)
 			mode = sc->th[i].mode;
-	if (suspend_threads(dc->th, dc->nr_th, dc->pid, mode, "dump") < 0)
+	if (suspend_threads(&dc->inj, mode, "dump") < 0)
 		return -1;
 	for (int i = 0; i < sc->nr_th; i++) {
 		sc->th[i].in_image = sc->th[i].mode == SECCOMP_MODE_FILTER;
@@ -345,11 +347,6 @@ void seccomp_dump_free(struct dump_ctx *dc)
 
 /* ---- restore ---- */
 
-/* Scratch layout of a filter install: its sock_fprog, then the program
- * (at most BPF_MAXINSNS * 8 = 32 KiB, inside RST_SCRATCH_SIZE). */
-#define SCR_FPROG 8192
-#define SCR_INSNS (SCR_FPROG + 64)
-
 /* A thread's mode and first filter. CRIU images from before per-thread
  * seccomp carry them in the process's core, for every thread: the main
  * thread then installs the chain with TSYNC. */
@@ -408,7 +405,7 @@ static int check_chain(const SeccompEntry *se, pid_t pid, pid_t tid, uint32_t i)
 
 static int check_task(struct rst_ctx *rc, const SeccompEntry *se)
 {
-	for (int t = 0; t < rc->nr_th; t++) {
+	for (int t = 0; t < rc->inj.nr_th; t++) {
 		struct sc_plan p = thread_plan(rc, t);
 		pid_t tid = rc->pe->threads[t];
 		if (p.mode > SECCOMP_MODE_FILTER) {
@@ -457,32 +454,35 @@ void seccomp_restore_unload(struct rst_tree *tr)
  * (a TSYNC install reaches all of them). */
 static int suspend_for_restore(struct rst_ctx *rc)
 {
-	for (int t = 0; t < rc->nr_th; t++) {
+	for (int t = 0; t < rc->inj.nr_th; t++) {
 		struct sc_plan p = thread_plan(rc, t);
 		if (p.mode != SECCOMP_MODE_DISABLED)
-			return suspend_threads(rc->th, rc->nr_th, rc->pid, p.mode, "restore");
+			return suspend_threads(&rc->inj, p.mode, "restore");
 	}
 	return 0;
 }
 
-static int install_filter(struct rst_ctx *rc, const SeccompFilter *f, uint32_t flags)
+/* The program (at most BPF_MAXINSNS * 8 = 32 KiB: RST_SCRATCH_SIZE has
+ * room), then the sock_fprog that points to it. */
+static int install_filter(struct inj *ij, const SeccompFilter *f, uint32_t flags)
 {
-	struct sock_fprog prog = {
-		.len = f->filter.len / sizeof(struct sock_filter),
-		.filter = (struct sock_filter *)(uintptr_t)(rc->scratch + SCR_INSNS),
-	};
+	struct sock_fprog prog = { .len = f->filter.len / sizeof(struct sock_filter) };
+	size_t mark = inj_args_mark(ij);
+	uint64_t insns, at;
 	long ret;
 
-	if (rst_scratch_write(rc, SCR_FPROG, &prog, sizeof(prog)) < 0 ||
-	    rst_scratch_write(rc, SCR_INSNS, f->filter.data, f->filter.len) < 0)
-		return -1;
-	if (rst_inject(rc, "seccomp filter", &ret, SYS_seccomp, SECCOMP_SET_MODE_FILTER, f->flags | flags,
-		       rc->scratch + SCR_FPROG, 0, 0, 0) < 0)
+	int failed = inj_arg(ij, f->filter.data, f->filter.len, &insns) < 0;
+	prog.filter = (struct sock_filter *)(uintptr_t)insns;
+	failed = failed || inj_arg(ij, &prog, sizeof(prog), &at) < 0 ||
+		 inj_must(ij, "seccomp filter", &ret,
+			  INJ(SYS_seccomp, SECCOMP_SET_MODE_FILTER, f->flags | flags, at)) < 0;
+	inj_args_release(ij, mark);
+	if (failed)
 		return -1;
 	/* a TSYNC install that a thread can't follow names that thread */
 	if (ret > 0) {
 		pr_err("pid %d: thread %ld can't take the seccomp filter its thread %d installs with TSYNC",
-		       rc->pid, ret, rc->cur->pid);
+		       ij->pid, ret, ij->cur->pid);
 		return -1;
 	}
 	return 0;
@@ -490,17 +490,15 @@ static int install_filter(struct rst_ctx *rc, const SeccompFilter *f, uint32_t f
 
 static int install_mode(struct rst_ctx *rc, const struct sc_plan *p)
 {
-	long ret;
-
 	if (p->mode == SECCOMP_MODE_STRICT)
-		return rst_inject(rc, "seccomp strict mode", &ret, SYS_prctl, PR_SET_SECCOMP,
-				  SECCOMP_MODE_STRICT, 0, 0, 0, 0);
+		return inj_must(&rc->inj, "seccomp strict mode", NULL,
+				INJ(SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT));
 	if (p->mode != SECCOMP_MODE_FILTER)
 		return 0;
 	/* checked at load: every index is in range and the chain ends */
 	for (uint32_t i = p->first;; i = rc->seccomp->seccomp_filters[i]->prev) {
 		const SeccompFilter *f = rc->seccomp->seccomp_filters[i];
-		if (install_filter(rc, f, p->force_tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0) < 0)
+		if (install_filter(&rc->inj, f, p->force_tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0) < 0)
 			return -1;
 		if (!f->has_prev)
 			return 0;
@@ -511,16 +509,15 @@ int seccomp_restore_thread(struct rst_ctx *rc, int idx)
 {
 	const CredsEntry *c = rc->core[idx]->thread_core->creds;
 	struct sc_plan p = thread_plan(rc, idx);
-	long ret;
 
 	if (idx == 0 && suspend_for_restore(rc) < 0)
 		return -1;
 	/* no_new_privs first: a filter of a task without CAP_SYS_ADMIN was
 	 * installed under it, and it can't be taken back anyway */
 	if (c && c->has_no_new_privs && c->no_new_privs &&
-	    rst_inject(rc, "no_new_privs", &ret, SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0) < 0)
+	    inj_must(&rc->inj, "no_new_privs", NULL, INJ(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1)) < 0)
 		return -1;
 	if (p.mode != SECCOMP_MODE_DISABLED)
-		pr_debug("pid %d: thread %d gets %s back", rc->pid, rc->cur->pid, mode_name(p.mode));
+		pr_debug("pid %d: thread %d gets %s back", rc->pid, rc->inj.cur->pid, mode_name(p.mode));
 	return install_mode(rc, &p);
 }

@@ -1,0 +1,27 @@
+/* Runs of pages (pages.h): what mem.c finds and track.c and softdirty.c
+ * sort into saved here or left to the parent dump. */
+#include <stdlib.h>
+
+#include "dump/pages.h"
+#include "util/log.h"
+
+int page_runs_add(struct page_runs *pr, uint64_t start, uint64_t end, bool readable)
+{
+	if (pr->nr && pr->r[pr->nr - 1].end == start && pr->r[pr->nr - 1].readable == readable) {
+		pr->r[pr->nr - 1].end = end;
+	} else {
+		if (pr->nr == pr->cap) {
+			size_t cap = pr->cap ? pr->cap * 2 : 256;
+			struct page_run *n = realloc(pr->r, cap * sizeof(*n));
+			if (!n) {
+				pr_err("out of memory listing pages");
+				return -1;
+			}
+			pr->r = n;
+			pr->cap = cap;
+		}
+		pr->r[pr->nr++] = (struct page_run){ start, end, readable };
+	}
+	pr->bytes += end - start;
+	return 0;
+}

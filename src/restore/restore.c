@@ -394,6 +394,12 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 			pr_err("pid %d: the new process is gone before it could be rebuilt", rc->pid);
 		return -1;
 	}
+	/* A restore that dies before letting the tree go must not leave it
+	 * half made: the kernel kills what we trace when we die (its threads,
+	 * cloned later, inherit the option), and the processes not rebuilt
+	 * yet die with their parent (their parent-death signal). */
+	if (infect_set_options(&rc->inj.th[0], rc->inj.th[0].options | PTRACE_O_EXITKILL) < 0)
+		return -1;
 	if (inj_start_plain(&rc->inj) < 0)
 		return -1;
 	if (rst_helpers_reap(tr, rc) < 0)

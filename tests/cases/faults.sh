@@ -128,9 +128,14 @@ run_test fail.dump_cut.inventory-renamed test_dump_committed inventory-renamed
 run_test fail.restore_cut.tree-forked test_restore_cut tree-forked forktree
 run_test fail.restore_cut.tree-forked_helpers test_restore_cut tree-forked sessions
 run_test fail.restore_cut.pages-read_1 test_restore_cut pages-read:1 forktree
-# Not yet: once a process is rebuilt (task-rebuilt, tree-rebuilt, a
-# pages-read after the first process's), a restore cut short leaves the tree
-# behind: the rebuilt processes have their own parent-death signal back
-# and run on once their tracer is gone, the others wait in stasis's code
-# for ever (test_restore_cut shows it with those points). Stasis's seize
-# for the rebuild has no PTRACE_O_EXITKILL yet.
+# Once a process is rebuilt it is traced with PTRACE_O_EXITKILL: the
+# kernel kills it if stasis dies, and those not rebuilt yet die with it.
+# The cuts: the first process rebuilt (forktree; sessions, with a helper
+# for a group whose leader is gone), a later one's pages being read, the
+# whole tree rebuilt and not yet let go.
+run_test fail.restore_cut.task-rebuilt test_restore_cut task-rebuilt forktree
+run_test fail.restore_cut.task-rebuilt_helpers test_restore_cut task-rebuilt sessions
+run_test fail.restore_cut.task-rebuilt_3 test_restore_cut task-rebuilt:3 forktree
+run_test fail.restore_cut.pages-read_5 test_restore_cut pages-read:5 forktree
+run_test fail.restore_cut.tree-rebuilt test_restore_cut tree-rebuilt forktree
+run_test fail.restore_cut.tree-rebuilt_threads test_restore_cut tree-rebuilt threads

@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/opts.h"
-#include "cli/check.h"
+#include "util/opts.h"
+#include "dump/check.h"
 #include "cli/config.h"
 #include "cli/kinds.h"
 #include "crit/crit.h"

@@ -2,7 +2,7 @@
 #ifndef STASIS_DUMP_H
 #define STASIS_DUMP_H
 
-#include "cli/opts.h"
+#include "util/opts.h"
 #include "dump/shmem.h"
 #include "infect/inject.h"
 #include "proc/proc.h"

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "cli/opts.h"
+#include "util/opts.h"
 #include "files.pb-c.h"
 
 /* Slots for the kinds' own state: at least the rows of files.c's table. */

@@ -5,7 +5,7 @@
 
 #include <sys/resource.h>
 
-#include "cli/opts.h"
+#include "util/opts.h"
 #include "files/files.h"
 #include "infect/inject.h"
 #include "core.pb-c.h"

@@ -9,9 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/check.h"
-#include "cli/opts.h"
+#include "util/opts.h"
 #include "dump/dump.h"
+#include "dump/check.h"
+#include "dump/track.h"
 #include "restore/restore.h"
 #include "rpc/rpc.h"
 #include "util/fsop.h"
@@ -403,7 +404,7 @@ static int serve_features(struct rpc_conn *c, const CriuReq *req)
 	const CriuFeatures *asked = req->features;
 
 	f.has_mem_track = asked && asked->has_mem_track;
-	f.mem_track = f.has_mem_track && stasis_has_mem_track();
+	f.mem_track = f.has_mem_track && track_method() != TRACK_NONE;
 	f.has_lazy_pages = asked && asked->has_lazy_pages;
 	f.has_pidfd_store = asked && asked->has_pidfd_store;
 	resp.type = req->type;

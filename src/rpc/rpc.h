@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "cli/opts.h"
+#include "util/opts.h"
 #include "rpc.pb-c.h"
 
 /* Largest request accepted: far above any real one (a few KiB), small

@@ -4,7 +4,7 @@
 #define STASIS_ACTION_H
 
 #include <sys/types.h>
-#include "cli/opts.h"
+#include "util/opts.h"
 
 /* CRIU's stage names, given in CRTOOLS_SCRIPT_ACTION. */
 #define ACT_PRE_DUMP		"pre-dump"

@@ -1,4 +1,5 @@
-/* `stasis check`: probes, one by one, the kernel features stasis uses. */
+/* `stasis check` and RPC CHECK: probes, one by one, the kernel features
+ * dump and restore use (kept beside dump, whose tracking probes it asks). */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -16,7 +17,7 @@
 #include <unistd.h>
 #include <linux/kcmp.h>
 
-#include "cli/check.h"
+#include "dump/check.h"
 #include "dump/track.h"
 #include "util/compat.h"
 
@@ -105,7 +106,7 @@ static bool has_pagemap_scan(void)
 	return ok;
 }
 
-bool stasis_has_mem_track(void)
+static bool has_mem_track(void)
 {
 	return track_method() != TRACK_NONE;
 }
@@ -161,7 +162,7 @@ int stasis_check(FILE *out)
 		{ "PAGEMAP_SCAN", has_pagemap_scan, false, "fast present-page scan (else pagemap)" },
 		{ "userfaultfd write-protect async", track_has_uffd_wp_async, false, "dirty tracking for pre-dump (6.7+)" },
 		{ "soft-dirty bits", track_has_soft_dirty, false, "dirty tracking for pre-dump (else)" },
-		{ "memory tracking", stasis_has_mem_track, false, NULL },
+		{ "memory tracking", has_mem_track, false, NULL },
 		{ "time namespaces", has_time_ns, false, "monotonic clocks across machines" },
 		{ "pidfd_getfd", has_pidfd_getfd, false, "take fds from tasks" },
 		{ "ptrace suspend seccomp", has_suspend_seccomp, false, "dump and restore seccomp'd tasks" },

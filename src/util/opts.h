@@ -1,4 +1,6 @@
-/* Options shared by every command, filled by the command line (and later RPC). */
+/* What a dump or restore is asked to do: the interface of stasis_dump and
+ * stasis_restore, filled by the command line (cli/main.c) or an RPC
+ * request (rpc/rpc.c), and read by the modules below them. */
 #ifndef STASIS_OPTS_H
 #define STASIS_OPTS_H
 

@@ -77,20 +77,35 @@ build/lib/pkgconfig/libstasis.pc: Makefile
 	@mkdir -p $(dir $@)
 	printf '%s\n' "$$BUILD_PC" > $@
 
-# make install [PREFIX=/usr/local] [LIBDIR=PREFIX/lib] [DESTDIR=]
+# make install [PREFIX=/usr/local] [LIBDIR=PREFIX/lib] [DESTDIR=]: the
+# binary in sbin (as CRIU's /usr/sbin/criu), libstasis with its headers
+# and .pc file, and the manual page stasis(8).
 PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
 LIBDIR ?= $(PREFIX)/lib
 INCDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
 export INSTALL_PC := $(call pc_file,$(PREFIX),$(LIBDIR),$(INCDIR))
 
-install: lib
+install: build/stasis lib
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/criu
+	install -m 755 build/stasis $(DESTDIR)$(SBINDIR)/stasis
+	install -m 644 doc/stasis.8 $(DESTDIR)$(MANDIR)/man8/stasis.8
 	install -m 755 build/lib/$(LIB_SONAME) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libstasis.so
 	install -m 644 build/lib/libstasis.a $(DESTDIR)$(LIBDIR)/
 	install -m 644 include/criu/criu.h $(DESTDIR)$(INCDIR)/criu/
 	install -m 644 include/stasis.h $(DESTDIR)$(INCDIR)/
 	printf '%s\n' "$$INSTALL_PC" > $(DESTDIR)$(LIBDIR)/pkgconfig/libstasis.pc
+
+# Removes what install put there (and the criu include directory if empty).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/stasis $(DESTDIR)$(MANDIR)/man8/stasis.8
+	rm -f $(DESTDIR)$(LIBDIR)/$(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libstasis.so
+	rm -f $(DESTDIR)$(LIBDIR)/libstasis.a $(DESTDIR)$(LIBDIR)/pkgconfig/libstasis.pc
+	rm -f $(DESTDIR)$(INCDIR)/criu/criu.h $(DESTDIR)$(INCDIR)/stasis.h
+	-rmdir $(DESTDIR)$(INCDIR)/criu 2>/dev/null
 
 tests: build/stasis lib
 	$(MAKE) -C tests
@@ -129,5 +144,5 @@ build/fuzz/gen_rpc_seeds: fuzz/gen_rpc_seeds.c build/proto/rpc.pb-c.c $(PROTO_H)
 clean:
 	rm -rf build
 
-.PHONY: all lib install tests test clean fuzz
+.PHONY: all lib install uninstall tests test clean fuzz
 .SECONDARY: $(PROTO_C) $(PROTO_H) $(FUZZ_OBJS)

@@ -44,7 +44,7 @@ static void usage(FILE *f)
 "  -D, --images-dir DIR    directory of the image files\n"
 "  -W, --work-dir DIR      directory for logs and pidfiles (default: DIR of -D)\n"
 "  -o, --log-file FILE     log to FILE (relative to the work directory)\n"
-"  -v[N], --verbosity N    log level 0-4 (-v alone adds one level)\n"
+"  -v[N], --verbosity=N    log level 0-4 (-v alone adds one level)\n"
 "  -R, --leave-running     dump: let the process run after the dump\n"
 "  -j, --shell-job         the process is a job of a shell: its terminal is the\n"
 "                          user's; restore puts it on the terminal of stasis\n"

@@ -38,7 +38,7 @@ struct dump_ctx {
 	bool stopped;			/* in group stop (SIGSTOP & co.) */
 	int stop_sig;
 
-	/* Memory tracking (track.c): the tracker's fd in the task (-1: none),
+	/* Memory tracking (track_uffd.c): the tracker's fd in the task (-1: none),
 	 * its inode and the number its last arming drew (0: unknown), the
 	 * inode of one it replaced, ours, whether this dump made it, and
 	 * what the parent dump holds. */

@@ -229,8 +229,18 @@ static int write_tree_images(struct dump_tree *tr)
 	if (tr->o->pre_dump)
 		return 0;
 	return shmem_dump_write(&tr->shmem, tr->dirfd, tr->nr + 1) < 0 ||
-	       files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(tr) < 0 ||
+	       files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(&tr->seccomp, tr->dirfd) < 0 ||
 	       write_inventory(tr) < 0 ? -1 : 0;
+}
+
+static int collect_seccomp(struct dump_tree *tr)
+{
+	for (int i = 0; i < tr->nr; i++) {
+		struct dump_ctx *dc = &tr->t[i];
+		if (!dc->zombie && seccomp_dump_collect(&tr->seccomp, &dc->inj, &dc->status, &dc->seccomp) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int stasis_dump(const struct opts *o)
@@ -255,7 +265,7 @@ int stasis_dump(const struct opts *o)
 	 * Seccomp is looked at before anything is injected into any task:
 	 * suspended for our calls, or the dump refused right there. */
 	if (files_dump_begin(&tr.files) < 0 || open_parent(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0 ||
-	    tree_seize(&tr, o->pid) < 0 || seccomp_dump_collect(&tr) < 0)
+	    tree_seize(&tr, o->pid) < 0 || collect_seccomp(&tr) < 0)
 		goto out;
 	if (check_seized(&tr) < 0)
 		goto out;
@@ -296,12 +306,12 @@ out:
 	}
 	for (int i = 0; i < tr.nr; i++) {
 		track_free(&tr.t[i]);
-		seccomp_dump_free(&tr.t[i]);
 		proc_vmas_free(&tr.t[i].vmas);
 		inj_free(&tr.t[i].inj);
 		free(tr.t[i].ns_tid);
 	}
 	free(tr.t);
+	seccomp_dump_free(&tr.seccomp);
 	dump_free_copy_bufs(&tr.bufs);
 	shmem_dump_free(&tr.shmem);
 	files_free(&tr.files);

@@ -7,6 +7,7 @@
 #include "infect/inject.h"
 #include "proc/proc.h"
 #include "files/files.h"
+#include "task/seccomp.h"
 #include "mm.pb-c.h"
 
 /* Copy buffers, made once per dump: fresh ones for every process cost a
@@ -37,7 +38,7 @@ struct dump_ctx {
 	bool stopped;			/* in group stop (SIGSTOP & co.) */
 	int stop_sig;
 
-	/* Memory tracking (track.c): the tracker's fd in the task (-1: none),
+	/* Memory tracking (track_uffd.c): the tracker's fd in the task (-1: none),
 	 * its inode and the number its last arming drew (0: unknown), the
 	 * inode of one it replaced, ours, whether this dump made it, and
 	 * what the parent dump holds. */
@@ -50,7 +51,7 @@ struct dump_ctx {
 	 * userfaultfd tracker: the process's start time, and the number
 	 * this dump's clear of its bits drew (0: not cleared). */
 	uint64_t sd_start, sd_armed;
-	struct seccomp_task *seccomp;	/* task/seccomp.c: every thread's mode and filters */
+	struct seccomp_task *seccomp;	/* every thread's mode and filters, in dump_tree.seccomp */
 	struct proc_stat stat;
 	struct proc_status status;
 	struct proc_vmas vmas;
@@ -66,6 +67,7 @@ struct dump_tree {
 	struct file_table files;
 	struct copy_bufs bufs;
 	struct dump_shmem shmem;	/* shared anonymous memory (shmem.c) */
+	struct seccomp_chains seccomp;	/* every process's, for seccomp.img */
 	int parentfd;			/* --prev-images-dir, or -1 */
 };
 

@@ -30,7 +30,7 @@ struct parent_cover {
 };
 
 /* How this kernel lets stasis see what a task wrote: userfaultfd
- * write-protection in async mode (6.7+; track.c), soft-dirty bits
+ * write-protection in async mode (6.7+; track_uffd.c), soft-dirty bits
  * (CONFIG_MEM_SOFT_DIRTY; softdirty.c), or neither. Probed once. */
 enum track_method { TRACK_NONE, TRACK_UFFD_WP, TRACK_SOFT_DIRTY };
 enum track_method track_method(void);

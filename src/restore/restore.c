@@ -217,6 +217,20 @@ static int load_task(struct rst_ctx *rc)
 	return rc->vma_fd ? 0 : -1;
 }
 
+/* seccomp.img, and every live process's plan checked against it */
+static int load_seccomp(struct rst_tree *tr)
+{
+	if (seccomp_restore_load(tr->dirfd, &tr->seccomp) < 0)
+		return -1;
+	for (int i = 0; i < tr->nr; i++) {
+		struct rst_ctx *rc = &tr->t[i];
+		if (!rc->zombie && seccomp_restore_plan(tr->seccomp, rc->pid, rc->core, rc->pe->threads,
+							rc->inj.nr_th, &rc->seccomp) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int load_images(struct rst_tree *tr)
 {
 	if (load_inventory(tr) < 0 || load_pstree(tr) < 0)
@@ -228,7 +242,7 @@ static int load_images(struct rst_tree *tr)
 		pr_err("the root of the tree (pid %d) is a zombie", tr->t[0].pid);
 		return -1;
 	}
-	return files_load(&tr->files, tr->dirfd) < 0 || seccomp_restore_load(tr) < 0 ||
+	return files_load(&tr->files, tr->dirfd) < 0 || load_seccomp(tr) < 0 ||
 	       rst_shmem_load(tr) < 0 ? -1 : 0;
 }
 
@@ -457,6 +471,7 @@ static void unload_task(struct rst_ctx *rc)
 		if (rc->core[i])
 			img_free(rc->core[i]);
 	free(rc->core);
+	seccomp_plan_free(rc->seccomp);
 	inj_free(&rc->inj);
 	free(rc->fdinfo);
 	free(rc->pagemap);
@@ -474,7 +489,8 @@ void rst_unload_images(struct rst_tree *tr)
 	for (int i = 0; i < tr->nr; i++)
 		unload_task(&tr->t[i]);
 	free(tr->t);
-	seccomp_restore_unload(tr);
+	seccomp_restore_unload(tr->seccomp);
+	tr->seccomp = NULL;
 	rst_shmem_unload(tr);
 	files_unload(&tr->files);
 }

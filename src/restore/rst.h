@@ -8,6 +8,7 @@
 #include "util/opts.h"
 #include "files/files.h"
 #include "infect/inject.h"
+#include "task/seccomp.h"
 #include "core.pb-c.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
@@ -59,7 +60,7 @@ struct rst_ctx {
 
 	struct inj inj;		/* its threads (the main one first), the calls run in it */
 	struct parent_level *parent_pages;	/* parent.c: the parent dumps' pages */
-	const SeccompEntry *seccomp;	/* the tree's seccomp.img, or NULL */
+	struct seccomp_plan *seccomp;	/* what its threads get back (task/seccomp.c) */
 	bool client_nnp;	/* unpriv.c: it must end with no_new_privs */
 };
 

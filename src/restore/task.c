@@ -328,7 +328,7 @@ int rst_thread_state(struct rst_ctx *rc, int idx)
 		return -1;
 	/* Seccomp before the creds: a filter's install may need root or
 	 * no_new_privs; our calls after it are not filtered (suspended). */
-	if (seccomp_restore_thread(rc, idx) < 0)
+	if (seccomp_restore_thread(rc->seccomp, &rc->inj, idx) < 0)
 		return -1;
 	/* A non-root client's thread has its ids already: it drops what was
 	 * lent and is checked (unpriv.c); the change resets nothing. */

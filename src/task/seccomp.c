@@ -25,9 +25,9 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 
-#include "dump/dump.h"
 #include "image/img.h"
-#include "restore/rst.h"
+#include "infect/inject.h"
+#include "proc/proc.h"
 #include "task/seccomp.h"
 #include "util/log.h"
 #include "seccomp.pb-c.h"
@@ -60,20 +60,21 @@ struct sc_thread {
 };
 
 struct seccomp_task {
-	struct sc_thread *th;		/* as dc->inj.th */
+	struct sc_thread *th;		/* as the process's inj.th */
 	int nr_th;
+	struct seccomp_task *next;	/* the next process in seccomp_chains */
 };
 
 /* Seccomp and NoNewPrivs of one thread from /proc/PID/task/TID/status
  * (a kernel without seccomp has no Seccomp line: mode 0). */
-static int read_thread_status(const struct dump_ctx *dc, int idx, struct sc_thread *t)
+static int read_thread_status(const struct inj *ij, int idx, struct sc_thread *t)
 {
 	char name[64], buf[8192];
 	const char *s;
 
-	snprintf(name, sizeof(name), "task/%d/status", dc->inj.th[idx].pid);
-	if (proc_read_file(dc->pid, name, buf, sizeof(buf)) <= 0) {
-		pr_perror("pid %d: can't read /proc/%d/%s", dc->pid, dc->pid, name);
+	snprintf(name, sizeof(name), "task/%d/status", ij->th[idx].pid);
+	if (proc_read_file(ij->pid, name, buf, sizeof(buf)) <= 0) {
+		pr_perror("pid %d: can't read /proc/%d/%s", ij->pid, ij->pid, name);
 		return -1;
 	}
 	t->mode = (s = strstr(buf, "\nSeccomp:")) ? atoi(s + 9) : 0;
@@ -82,23 +83,24 @@ static int read_thread_status(const struct dump_ctx *dc, int idx, struct sc_thre
 }
 
 /* While every thread is stopped: each thread's mode can change no more
- * (a TSYNC install would need a running thread of the process). */
-static int read_modes(const struct dump_ctx *dc, struct seccomp_task *sc, bool *any)
+ * (a TSYNC install would need a running thread of the process). The
+ * main thread's status was read once all were stopped. */
+static int read_modes(const struct inj *ij, const struct proc_status *main_st,
+		      struct seccomp_task *sc, bool *any)
 {
 	*any = false;
 	for (int i = 0; i < sc->nr_th; i++) {
 		struct sc_thread *t = &sc->th[i];
-		/* the main thread's status was read once all were stopped */
 		if (i == 0) {
-			t->mode = dc->status.seccomp;
-			t->nnp = dc->status.no_new_privs;
-		} else if (read_thread_status(dc, i, t) < 0) {
+			t->mode = main_st->seccomp;
+			t->nnp = main_st->no_new_privs;
+		} else if (read_thread_status(ij, i, t) < 0) {
 			return -1;
 		}
 		if (t->mode != SECCOMP_MODE_DISABLED && t->mode != SECCOMP_MODE_STRICT &&
 		    t->mode != SECCOMP_MODE_FILTER) {
 			pr_err("pid %d: thread %d is in seccomp mode %d, which stasis does not know",
-			       dc->pid, dc->inj.th[i].pid, t->mode);
+			       ij->pid, ij->th[i].pid, t->mode);
 			return -1;
 		}
 		*any |= t->mode != SECCOMP_MODE_DISABLED;
@@ -167,24 +169,24 @@ static int copy_filter(pid_t pid, pid_t tid, unsigned long i, struct sc_filter *
 	return 0;
 }
 
-static int copy_chain(const struct dump_ctx *dc, int idx, struct sc_thread *t)
+static int copy_chain(const struct inj *ij, int idx, struct sc_thread *t)
 {
-	pid_t tid = dc->inj.th[idx].pid;
+	pid_t pid = ij->pid, tid = ij->th[idx].pid;
 
 	for (unsigned long i = 0;; i++) {
 		struct sc_filter *n = realloc(t->f, (t->nr + 1) * sizeof(*n));
 		if (!n) {
-			pr_err("pid %d: out of memory for its seccomp filters", dc->pid);
+			pr_err("pid %d: out of memory for its seccomp filters", pid);
 			return -1;
 		}
 		t->f = n;
 		memset(&t->f[t->nr], 0, sizeof(*n));
-		int r = copy_filter(dc->pid, tid, i, &t->f[t->nr]);
+		int r = copy_filter(pid, tid, i, &t->f[t->nr]);
 		if (r)
 			return r < 0 ? -1 : 0;
 		if (asks_supervisor(&t->f[t->nr++])) {
 			pr_err("pid %d: seccomp filter %lu of thread %d passes syscalls to a supervisor "
-			       "(SECCOMP_RET_USER_NOTIF), which stasis can't dump", dc->pid, i, tid);
+			       "(SECCOMP_RET_USER_NOTIF), which stasis can't dump", pid, i, tid);
 			return -1;
 		}
 	}
@@ -216,66 +218,74 @@ static void share_by_tsync(struct seccomp_task *sc)
 		sc->th[i].in_image = false;
 }
 
-static int collect_task(struct dump_ctx *dc)
+/* A new seccomp_task for the process, owned by the list from now on
+ * (freed with it, even if the collect fails). */
+static struct seccomp_task *append_task(struct seccomp_chains *all, const struct inj *ij)
 {
 	struct seccomp_task *sc = calloc(1, sizeof(*sc));
-	bool any;
 
-	if (!sc || !(sc->th = calloc(dc->inj.nr_th, sizeof(*sc->th)))) {
+	if (!sc || !(sc->th = calloc(ij->nr_th, sizeof(*sc->th)))) {
 		free(sc);
-		pr_err("pid %d: out of memory", dc->pid);
-		return -1;
+		pr_err("pid %d: out of memory", ij->pid);
+		return NULL;
 	}
-	sc->nr_th = dc->inj.nr_th;
-	dc->seccomp = sc;
-	if (read_modes(dc, sc, &any) < 0)
-		return -1;
-	if (!any)
-		return 0;
+	sc->nr_th = ij->nr_th;
+	if (all->last)
+		all->last->next = sc;
+	else
+		all->first = sc;
+	all->last = sc;
+	return sc;
+}
+
+/* seccomp.img order: process by process as collected, thread by thread,
+ * each chain from its first filter to its last. Write walks it alike. */
+static void number_chains(struct seccomp_chains *all, struct seccomp_task *sc)
+{
+	for (int t = 0; t < sc->nr_th; t++)
+		if (sc->th[t].in_image) {
+			sc->th[t].first = all->nr_filters;
+			all->nr_filters += sc->th[t].nr;
+		}
+}
+
+static int copy_chains(struct inj *ij, struct seccomp_task *sc)
+{
 	int mode = SECCOMP_MODE_DISABLED;
+
 	for (int i = 0; i < sc->nr_th; i++)
 		if (sc->th[i].mode > mode)
 			mode = sc->th[i].mode;
-	if (suspend_threads(&dc->inj, mode, "dump") < 0)
+	if (suspend_threads(ij, mode, "dump") < 0)
 		return -1;
 	for (int i = 0; i < sc->nr_th; i++) {
 		sc->th[i].in_image = sc->th[i].mode == SECCOMP_MODE_FILTER;
-		if (sc->th[i].in_image && copy_chain(dc, i, &sc->th[i]) < 0)
+		if (sc->th[i].in_image && copy_chain(ij, i, &sc->th[i]) < 0)
 			return -1;
 	}
 	share_by_tsync(sc);
-	pr_info("pid %d uses %s: suspended for the dump", dc->pid, mode_name(mode));
+	pr_info("pid %d uses %s: suspended for the dump", ij->pid, mode_name(mode));
 	return 0;
 }
 
-/* seccomp.img order: process by process, thread by thread, each chain
- * from its first filter to its last. Dump and write walk it alike. */
-static uint32_t number_chains(struct dump_tree *tr)
+int seccomp_dump_collect(struct seccomp_chains *all, struct inj *ij, const struct proc_status *main_st,
+			 struct seccomp_task **out)
 {
-	uint32_t next = 0;
-	for (int i = 0; i < tr->nr; i++) {
-		struct seccomp_task *sc = tr->t[i].seccomp;
-		for (int t = 0; sc && t < sc->nr_th; t++)
-			if (sc->th[t].in_image) {
-				sc->th[t].first = next;
-				next += sc->th[t].nr;
-			}
-	}
-	return next;
-}
+	struct seccomp_task *sc = append_task(all, ij);
+	bool any;
 
-int seccomp_dump_collect(struct dump_tree *tr)
-{
-	for (int i = 0; i < tr->nr; i++)
-		if (!tr->t[i].zombie && collect_task(&tr->t[i]) < 0)
-			return -1;
-	number_chains(tr);
+	*out = sc;
+	if (!sc || read_modes(ij, main_st, sc, &any) < 0)
+		return -1;
+	if (any && copy_chains(ij, sc) < 0)
+		return -1;
+	number_chains(all, sc);
 	return 0;
 }
 
-void seccomp_dump_thread(const struct dump_ctx *dc, int idx, ThreadCoreEntry *th)
+void seccomp_dump_thread(const struct seccomp_task *sc, int idx, ThreadCoreEntry *th)
 {
-	const struct sc_thread *t = dc->seccomp ? &dc->seccomp->th[idx] : NULL;
+	const struct sc_thread *t = sc ? &sc->th[idx] : NULL;
 
 	if (!t)
 		return;
@@ -293,10 +303,10 @@ void seccomp_dump_thread(const struct dump_ctx *dc, int idx, ThreadCoreEntry *th
 	}
 }
 
-int seccomp_dump_write(struct dump_tree *tr)
+int seccomp_dump_write(const struct seccomp_chains *all, int dirfd)
 {
 	SeccompEntry se = SECCOMP_ENTRY__INIT;
-	uint32_t nr = number_chains(tr), k = 0;
+	uint32_t nr = all->nr_filters, k = 0;
 	int ret = -1;
 
 	if (!nr)
@@ -308,9 +318,8 @@ int seccomp_dump_write(struct dump_tree *tr)
 		goto out;
 	}
 	se.n_seccomp_filters = nr;
-	for (int i = 0; i < tr->nr; i++) {
-		const struct seccomp_task *sc = tr->t[i].seccomp;
-		for (int t = 0; sc && t < sc->nr_th; t++) {
+	for (const struct seccomp_task *sc = all->first; sc; sc = sc->next) {
+		for (int t = 0; t < sc->nr_th; t++) {
 			const struct sc_thread *th = &sc->th[t];
 			for (int j = 0; th->in_image && j < th->nr; j++, k++) {
 				seccomp_filter__init(&f[k]);
@@ -324,25 +333,31 @@ int seccomp_dump_write(struct dump_tree *tr)
 			}
 		}
 	}
-	ret = img_store_one(tr->dirfd, IMG_SECCOMP, 0, &se.base);
+	ret = img_store_one(dirfd, IMG_SECCOMP, 0, &se.base);
 out:
 	free(f);
 	free(se.seccomp_filters);
 	return ret;
 }
 
-void seccomp_dump_free(struct dump_ctx *dc)
+static void free_task(struct seccomp_task *sc)
 {
-	struct seccomp_task *sc = dc->seccomp;
-	for (int t = 0; sc && t < sc->nr_th; t++) {
+	for (int t = 0; t < sc->nr_th; t++) {
 		for (int j = 0; j < sc->th[t].nr; j++)
 			free(sc->th[t].f[j].insns);
 		free(sc->th[t].f);
 	}
-	if (sc)
-		free(sc->th);
+	free(sc->th);
 	free(sc);
-	dc->seccomp = NULL;
+}
+
+void seccomp_dump_free(struct seccomp_chains *all)
+{
+	for (struct seccomp_task *sc = all->first, *next; sc; sc = next) {
+		next = sc->next;
+		free_task(sc);
+	}
+	*all = (struct seccomp_chains){ 0 };
 }
 
 /* ---- restore ---- */
@@ -354,12 +369,19 @@ struct sc_plan {
 	uint32_t mode;
 	uint32_t first;
 	bool force_tsync;
+	bool nnp;			/* no_new_privs, from its creds */
 };
 
-static struct sc_plan thread_plan(const struct rst_ctx *rc, int idx)
+struct seccomp_plan {
+	const SeccompEntry *img;	/* the tree's seccomp.img, or NULL */
+	struct sc_plan *th;		/* per thread, the main one first */
+	int nr_th;
+};
+
+static struct sc_plan thread_plan(CoreEntry *const *core, int idx)
 {
-	const ThreadCoreEntry *th = rc->core[idx]->thread_core;
-	const TaskCoreEntry *tc = rc->core[0]->tc;
+	const ThreadCoreEntry *th = core[idx]->thread_core;
+	const TaskCoreEntry *tc = core[0]->tc;
 	struct sc_plan p = { 0 };
 
 	if (th->has_seccomp_mode) {
@@ -370,6 +392,7 @@ static struct sc_plan thread_plan(const struct rst_ctx *rc, int idx)
 		p.first = tc->old_seccomp_filter;
 		p.force_tsync = true;
 	}
+	p.nnp = th->creds && th->creds->has_no_new_privs && th->creds->no_new_privs;
 	return p;
 }
 
@@ -403,67 +426,82 @@ static int check_chain(const SeccompEntry *se, pid_t pid, pid_t tid, uint32_t i)
 	}
 }
 
-static int check_task(struct rst_ctx *rc, const SeccompEntry *se)
+static int check_thread(const SeccompEntry *se, pid_t pid, pid_t tid, const struct sc_plan *p)
 {
-	for (int t = 0; t < rc->inj.nr_th; t++) {
-		struct sc_plan p = thread_plan(rc, t);
-		pid_t tid = rc->pe->threads[t];
-		if (p.mode > SECCOMP_MODE_FILTER) {
-			pr_err("image core-%d.img: thread %d has seccomp mode %u, which stasis does not know",
-			       rc->pid, tid, p.mode);
-			return -1;
-		}
-		if (p.mode == SECCOMP_MODE_FILTER && check_chain(se, rc->pid, tid, p.first) < 0)
-			return -1;
+	if (p->mode > SECCOMP_MODE_FILTER) {
+		pr_err("image core-%d.img: thread %d has seccomp mode %u, which stasis does not know",
+		       pid, tid, p->mode);
+		return -1;
 	}
+	if (p->mode == SECCOMP_MODE_FILTER && check_chain(se, pid, tid, p->first) < 0)
+		return -1;
 	return 0;
 }
 
-int seccomp_restore_load(struct rst_tree *tr)
+int seccomp_restore_load(int dirfd, SeccompEntry **img)
 {
 	SeccompEntry **e = NULL;
 	int nr = 0;
 
-	if (img_load_all(tr->dirfd, IMG_SECCOMP, 0, (void ***)&e, &nr) < 0)
+	*img = NULL;
+	if (img_load_all(dirfd, IMG_SECCOMP, 0, (void ***)&e, &nr) < 0)
 		return -1;
 	for (int i = 1; i < nr; i++)
 		img_free(e[i]);
-	tr->seccomp = nr ? e[0] : NULL;
+	*img = nr ? e[0] : NULL;
 	free(e);
 	if (nr > 1) {
 		pr_err("seccomp.img holds %d entries; one is expected", nr);
 		return -1;
 	}
-	for (int i = 0; i < tr->nr; i++) {
-		struct rst_ctx *rc = &tr->t[i];
-		rc->seccomp = tr->seccomp;
-		if (!rc->zombie && check_task(rc, tr->seccomp) < 0)
+	return 0;
+}
+
+void seccomp_restore_unload(SeccompEntry *img)
+{
+	if (img)
+		img_free(img);
+}
+
+int seccomp_restore_plan(const SeccompEntry *img, pid_t pid, CoreEntry *const *core, const uint32_t *tids,
+			 int nr_th, struct seccomp_plan **out)
+{
+	struct seccomp_plan *p = calloc(1, sizeof(*p));
+
+	*out = p;
+	if (!p || !(p->th = calloc(nr_th, sizeof(*p->th)))) {
+		pr_err("pid %d: out of memory", pid);
+		return -1;
+	}
+	p->img = img;
+	p->nr_th = nr_th;
+	for (int t = 0; t < nr_th; t++) {
+		p->th[t] = thread_plan(core, t);
+		if (check_thread(img, pid, tids[t], &p->th[t]) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-void seccomp_restore_unload(struct rst_tree *tr)
+void seccomp_plan_free(struct seccomp_plan *p)
 {
-	if (tr->seccomp)
-		img_free(tr->seccomp);
-	tr->seccomp = NULL;
+	if (p)
+		free(p->th);
+	free(p);
 }
 
 /* Any thread of the process with a mode: all its threads are suspended
  * (a TSYNC install reaches all of them). */
-static int suspend_for_restore(struct rst_ctx *rc)
+static int suspend_for_restore(const struct seccomp_plan *p, struct inj *ij)
 {
-	for (int t = 0; t < rc->inj.nr_th; t++) {
-		struct sc_plan p = thread_plan(rc, t);
-		if (p.mode != SECCOMP_MODE_DISABLED)
-			return suspend_threads(&rc->inj, p.mode, "restore");
-	}
+	for (int t = 0; t < p->nr_th; t++)
+		if (p->th[t].mode != SECCOMP_MODE_DISABLED)
+			return suspend_threads(ij, p->th[t].mode, "restore");
 	return 0;
 }
 
-/* The program (at most BPF_MAXINSNS * 8 = 32 KiB: RST_SCRATCH_SIZE has
- * room), then the sock_fprog that points to it. */
+/* The program (at most BPF_MAXINSNS * 8 = 32 KiB: restore's
+ * RST_SCRATCH_SIZE has room), then the sock_fprog that points to it. */
 static int install_filter(struct inj *ij, const SeccompFilter *f, uint32_t flags)
 {
 	struct sock_fprog prog = { .len = f->filter.len / sizeof(struct sock_filter) };
@@ -488,36 +526,34 @@ static int install_filter(struct inj *ij, const SeccompFilter *f, uint32_t flags
 	return 0;
 }
 
-static int install_mode(struct rst_ctx *rc, const struct sc_plan *p)
+static int install_mode(const SeccompEntry *img, struct inj *ij, const struct sc_plan *p)
 {
 	if (p->mode == SECCOMP_MODE_STRICT)
-		return inj_must(&rc->inj, "seccomp strict mode", NULL,
+		return inj_must(ij, "seccomp strict mode", NULL,
 				INJ(SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT));
 	if (p->mode != SECCOMP_MODE_FILTER)
 		return 0;
-	/* checked at load: every index is in range and the chain ends */
-	for (uint32_t i = p->first;; i = rc->seccomp->seccomp_filters[i]->prev) {
-		const SeccompFilter *f = rc->seccomp->seccomp_filters[i];
-		if (install_filter(&rc->inj, f, p->force_tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0) < 0)
+	/* checked by the plan: every index is in range and the chain ends */
+	for (uint32_t i = p->first;; i = img->seccomp_filters[i]->prev) {
+		const SeccompFilter *f = img->seccomp_filters[i];
+		if (install_filter(ij, f, p->force_tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0) < 0)
 			return -1;
 		if (!f->has_prev)
 			return 0;
 	}
 }
 
-int seccomp_restore_thread(struct rst_ctx *rc, int idx)
+int seccomp_restore_thread(const struct seccomp_plan *p, struct inj *ij, int idx)
 {
-	const CredsEntry *c = rc->core[idx]->thread_core->creds;
-	struct sc_plan p = thread_plan(rc, idx);
+	const struct sc_plan *t = &p->th[idx];
 
-	if (idx == 0 && suspend_for_restore(rc) < 0)
+	if (idx == 0 && suspend_for_restore(p, ij) < 0)
 		return -1;
 	/* no_new_privs first: a filter of a task without CAP_SYS_ADMIN was
 	 * installed under it, and it can't be taken back anyway */
-	if (c && c->has_no_new_privs && c->no_new_privs &&
-	    inj_must(&rc->inj, "no_new_privs", NULL, INJ(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1)) < 0)
+	if (t->nnp && inj_must(ij, "no_new_privs", NULL, INJ(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1)) < 0)
 		return -1;
-	if (p.mode != SECCOMP_MODE_DISABLED)
-		pr_debug("pid %d: thread %d gets %s back", rc->pid, rc->inj.cur->pid, mode_name(p.mode));
-	return install_mode(rc, &p);
+	if (t->mode != SECCOMP_MODE_DISABLED)
+		pr_debug("pid %d: thread %d gets %s back", ij->pid, ij->cur->pid, mode_name(t->mode));
+	return install_mode(p->img, ij, t);
 }

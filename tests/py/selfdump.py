@@ -7,7 +7,10 @@ Counts on stdout, one line per 20 ms; every 20 lines it asks stasis to dump
 it (no pid: the requesting process itself). dump() returns in the original
 with restored=False only if it keeps running; here the original is killed
 by its dump, and returns in the restored copy with restored=True: it then
-prints "RESTORED n" and goes on counting. After ROUNDS restores it exits 0.
+prints "RESTORED n", waits for the file IMGDIR/go-n (the test has seen
+the restored copy run: without the wait, a slow machine can see it dumped
+and killed again before it looks) and goes on counting. After ROUNDS
+restores it exits 0.
 """
 import os
 import sys
@@ -44,6 +47,8 @@ def main(mode, target, imgdir, rounds):
             return 1
         restored += 1
         print("RESTORED %d" % restored, file=sys.stderr, flush=True)
+        while not os.path.exists("%s/go-%d" % (imgdir, restored)):
+            time.sleep(0.02)
 
 
 if __name__ == "__main__":

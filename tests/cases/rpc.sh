@@ -180,7 +180,8 @@ test_rpc_selfdump() {
 	[[ $mode == sk ]] && { service_start || return; }
 	start_prog selfdump "$PYTHON" "$ROOT/tests/py/selfdump.py" $(rpc_target "$mode") "$T_WORK/img" 2
 	pid=$PROG_PID
-	exe=$(readlink "/proc/$pid/exe")
+	exe=$(readlink -f "$PYTHON")	# once setsid has exec'd it
+	wait_until "$TMO" exe_is "$pid" "$exe" || { fail "python did not start"; return; }
 	for r in 1 2; do
 		wait_until "$TMO" test -e "$T_WORK/img/$r/inventory.img" ||
 			{ fail "self-dump $r made no images: $(grep -h FAIL "$out" "$T_LOG/selfdump.err")" "$T_WORK/img/$r/dump.log"; return; }

@@ -79,18 +79,28 @@ static void usage(FILE *f)
 "                          /etc/criu/default.conf and ~/.criu/default.conf\n"
 "      --no-default-config don't read the default files\n"
 "      --timeout N, --pre-dump-mode splice|read  CRIU's tuning, accepted\n"
+"      --link-remap        accepted: deleted files come back either way\n"
+"      --feature NAME      check: only NAME, by CRIU's names (list: all of them)\n"
 "  -h, --help\n");
 }
 
 enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERIT_FD, OPT_EXTERNAL,
        OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT,
        OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM, OPT_ALLOW_USERS, OPT_CONFIG, OPT_NO_DEFAULT_CONFIG,
-       OPT_TIMEOUT, OPT_PRE_DUMP_MODE };
+       OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP };
+
+/* check --feature NAME (repeatable): CRIU's names of kernel features. */
+static const char *check_features[32];
+static int nr_check_features;
 
 /* -vN or --verbosity=N sets the level; CRIU's -vv, -vvv... add one per v. */
 static int parse_verbosity(const char *arg, int *level)
 {
 	char *end;
+	/* CRIU's zdtm writes -verbosity=N, which getopt reads as -v with the
+	 * value "erbosity=N"; CRIU takes it as level N, and so do we */
+	if (!strncmp(arg, "erbosity=", 9))
+		arg += 9;
 	if (arg[strspn(arg, "v")] == 0) {
 		*level += strlen(arg) + 1;
 		if (*level > LOG_DEBUG)
@@ -239,6 +249,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "no-default-config", no_argument, NULL, OPT_NO_DEFAULT_CONFIG },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "pre-dump-mode", required_argument, NULL, OPT_PRE_DUMP_MODE },
+		{ "feature", required_argument, NULL, OPT_FEATURE },
+		{ "link-remap", no_argument, NULL, OPT_LINK_REMAP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -299,6 +311,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_CONFIG: case OPT_NO_DEFAULT_CONFIG: break;
 		case OPT_TIMEOUT: if (parse_timeout(optarg) < 0) return -1; break;
 		case OPT_PRE_DUMP_MODE: if (parse_pre_dump_mode(optarg) < 0) return -1; break;
+		case OPT_FEATURE:
+			if (nr_check_features == (int)(sizeof(check_features) / sizeof(check_features[0]))) {
+				fprintf(stderr, "Error: too many --feature\n");
+				return -1;
+			}
+			check_features[nr_check_features++] = optarg;
+			break;
+		/* CRIU links a deleted file back in place; stasis saves its bytes
+		 * and recreates it (ghost files) either way */
+		case OPT_LINK_REMAP: break;
 		case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: return -1;	/* getopt named the bad option */
@@ -356,6 +378,19 @@ static int parse_allowed(const struct opts *o, struct rpc_allowed *a)
 	return 0;
 }
 
+/* check: every feature, or those named by --feature (CRIU's exit status:
+ * 0 if all are there). */
+static int run_check(void)
+{
+	if (!nr_check_features)
+		return stasis_check(stdout) < 0 ? 1 : 0;
+	int ret = 0;
+	for (int i = 0; i < nr_check_features; i++)
+		if (stasis_check_feature(check_features[i], stdout) != 0)
+			ret = 1;
+	return ret;
+}
+
 static int run_service(struct opts *o)
 {
 	struct rpc_allowed allowed = { NULL, 0 };
@@ -395,7 +430,7 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[optind];
 	if (!strcmp(cmd, "check"))
-		return stasis_check(stdout) < 0 ? 1 : 0;
+		return run_check();
 	if (!strcmp(cmd, "image-kinds")) {
 		print_image_kinds(stdout);
 		return 0;

@@ -5,4 +5,7 @@
 /* Probes (and prints to out, unless NULL) the kernel features stasis
  * relies on; -1 if a required one is missing. */
 int stasis_check(FILE *out);
+/* `check --feature NAME`, by CRIU's names: 0 supported, 1 not, -1 no such
+ * feature (reported); "list" prints the names. */
+int stasis_check_feature(const char *name, FILE *out);
 #endif

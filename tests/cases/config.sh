@@ -110,3 +110,21 @@ run_test config.default_files test_config_default_files
 run_test config.precedence test_config_precedence
 run_test config.bad test_config_bad
 run_test config.criu_tuning test_config_criu_tuning
+
+# check --feature NAME as zdtm and runtimes ask it (with zdtm's own
+# spelling -verbosity=0): 0 for what stasis handles, 1 for what it does
+# not, an error naming an unknown feature; the list names them all.
+test_check_feature() {
+	local rc
+	rc=$(config_stasis ok "$STASIS" check --no-default-config -verbosity=0 --feature kcmp_epoll --feature timerfd)
+	[[ $rc == 0 ]] || fail "check --feature kcmp_epoll timerfd exited $rc: $(cat "$T_LOG/ok.stdout" "$T_LOG/ok.stderr")"
+	rc=$(config_stasis no "$STASIS" check --feature uffd)
+	[[ $rc == 1 ]] && grep -qx "uffd is not supported" "$T_LOG/no.stdout" ||
+		fail "check --feature uffd (lazy pages, not in stasis) exited $rc: $(cat "$T_LOG/no.stdout")"
+	rc=$(config_stasis bad "$STASIS" check --feature no_such_thing)
+	[[ $rc == 1 ]] && grep -q "unknown feature no_such_thing" "$T_LOG/bad.stderr" ||
+		fail "an unknown feature: exit $rc, $(cat "$T_LOG/bad.stderr")"
+	rc=$(config_stasis list "$STASIS" check --feature list)
+	[[ $rc == 0 ]] && grep -qw mem_dirty_track "$T_LOG/list.stdout" || fail "the feature list: $(cat "$T_LOG/list.stdout")"
+}
+run_test config.check_feature test_check_feature

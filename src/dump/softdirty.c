@@ -85,18 +85,12 @@ static int start_time(pid_t pid, uint64_t *t)
 	return -1;
 }
 
-static unsigned long pidns_ino(void)
-{
-	struct stat st;
-	return stat("/proc/self/ns/pid", &st) < 0 ? 0 : (unsigned long)st.st_ino;
-}
-
 /* ---- stasis's notes: the last arming of each process ----
  * SD_NOTES/PIDNS-PID holds "START ARMED". */
 
 static void note_name(char *buf, size_t len, pid_t pid)
 {
-	snprintf(buf, len, "%lu-%d", pidns_ino(), pid);
+	snprintf(buf, len, "%lu-%d", track_pidns_ino(), pid);
 }
 
 static int notes_open(bool create)
@@ -129,34 +123,26 @@ static bool note_read(pid_t pid, uint64_t *start, uint64_t *armed)
 /* Whole or not at all (a rename): a torn note must never match. */
 static int note_write(pid_t pid, uint64_t start, uint64_t armed)
 {
-	char name[48], tmp[80], buf[64];
+	char name[48], buf[64];
 	int dirfd = notes_open(true);
 	if (dirfd < 0) {
 		pr_perror("pid %d: can't note its memory tracking in %s", pid, SD_NOTES);
 		return -1;
 	}
 	note_name(name, sizeof(name), pid);
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", name, getpid());
 	int len = snprintf(buf, sizeof(buf), "%lu %lu\n", (unsigned long)start, (unsigned long)armed);
-	int f = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	bool ok = f >= 0 && write(f, buf, len) == len;
-	if (f >= 0 && close(f) < 0)
-		ok = false;
-	if (ok && renameat(dirfd, tmp, dirfd, name) < 0)
-		ok = false;
-	if (!ok) {
+	int ret = write_note(dirfd, name, buf, len);
+	if (ret < 0)
 		pr_perror("pid %d: can't note its memory tracking in %s/%s", pid, SD_NOTES, name);
-		unlinkat(dirfd, tmp, 0);
-	}
 	close(dirfd);
-	return ok ? 0 : -1;
+	return ret;
 }
 
 /* Notes of processes that are gone (their pid is free or another
  * process's now), from our pid namespace. */
 static void notes_prune(void)
 {
-	unsigned long ns = pidns_ino(), nns;
+	unsigned long ns = track_pidns_ino(), nns;
 	int dirfd = notes_open(false);
 	int fd = dirfd >= 0 ? fcntl(dirfd, F_DUPFD_CLOEXEC, 0) : -1;
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;

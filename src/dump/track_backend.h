@@ -19,6 +19,9 @@ bool track_vma_trackable(const struct proc_vma *v, const VmaEntry *e);
 void track_drop_parent(struct dump_ctx *dc, const char *why);
 /* A random number for an arming, never 0 (0: none). */
 int track_draw_armed(uint64_t *armed);
+/* Our pid namespace's inode: the pids in notes written from another
+ * namespace mean nothing here. */
+unsigned long track_pidns_ino(void);
 
 /* ---- track_uffd.c ---- */
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dump/track_backend.h"
 #include "dump/track_registry.h"
 #include "util/io.h"
 #include "util/log.h"
@@ -25,14 +26,6 @@ bool is_uffd(pid_t pid, int fd)
 		return false;
 	target[n] = 0;
 	return !strcmp(target, "anon_inode:[userfaultfd]");
-}
-
-/* Our pid namespace: the pids of notes written from another one mean
- * nothing here. */
-static unsigned long pidns_ino(void)
-{
-	struct stat st;
-	return stat("/proc/self/ns/pid", &st) < 0 ? 0 : (unsigned long)st.st_ino;
 }
 
 static int registry_open(bool create)
@@ -76,7 +69,7 @@ pid_t registry_lookup(uint64_t ino, uint64_t *armed)
 	if (!found)
 		return -1;
 	*armed = n.armed;
-	return n.pidns == pidns_ino() ? n.pid : 0;
+	return n.pidns == track_pidns_ino() ? n.pid : 0;
 }
 
 /* Does any fd of pid hold this userfaultfd? Quiet: the process may be
@@ -105,7 +98,7 @@ static bool holds_uffd(pid_t pid, uint64_t ino)
  * a new tracker has it on a passing fd for a moment. */
 void registry_prune(void)
 {
-	unsigned long ns = pidns_ino();
+	unsigned long ns = track_pidns_ino();
 	int dirfd = registry_open(false);
 	int fd = dirfd >= 0 ? fcntl(dirfd, F_DUPFD_CLOEXEC, 0) : -1;
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -134,28 +127,20 @@ void registry_prune(void)
  * tracker look like the program's. */
 int registry_add(const struct dump_ctx *dc, uint64_t ino, int fd, uint64_t armed)
 {
-	char name[32], tmp[64], buf[96];
-	unsigned long ns = pidns_ino();
+	char name[32], buf[96];
+	unsigned long ns = track_pidns_ino();
 	int dirfd = registry_open(true);
 	if (dirfd < 0) {
 		pr_perror("pid %d: can't note its memory tracker in %s", dc->pid, TRACK_REGISTRY);
 		return -1;
 	}
 	snprintf(name, sizeof(name), "%lu", (unsigned long)ino);
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", name, getpid());
 	int len = snprintf(buf, sizeof(buf), "%lu %d %d %lu\n", ns, dc->pid, fd, (unsigned long)armed);
-	int f = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	bool ok = f >= 0 && write(f, buf, len) == len;
-	if (f >= 0 && close(f) < 0)
-		ok = false;
-	if (ok && renameat(dirfd, tmp, dirfd, name) < 0)
-		ok = false;
-	if (!ok) {
+	int ret = write_note(dirfd, name, buf, len);
+	if (ret < 0)
 		pr_perror("pid %d: can't note its memory tracker in %s/%s", dc->pid, TRACK_REGISTRY, name);
-		unlinkat(dirfd, tmp, 0);
-	}
 	close(dirfd);
-	return ok ? 0 : -1;
+	return ret;
 }
 
 void registry_del(uint64_t ino)

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "util/io.h"
@@ -46,4 +47,27 @@ bool read_note(int dirfd, const char *name, char *buf, size_t len)
 		return false;
 	buf[n] = 0;
 	return true;
+}
+
+int write_note(int dirfd, const char *name, const char *buf, size_t len)
+{
+	char tmp[256];
+	if (snprintf(tmp, sizeof(tmp), "%s.%d.tmp", name, getpid()) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	int f = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (f < 0)
+		return -1;
+	int ret = write_all(f, buf, len);
+	if (close(f) < 0)
+		ret = -1;
+	if (ret == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		ret = -1;
+	if (ret < 0) {
+		int e = errno;
+		unlinkat(dirfd, tmp, 0);
+		errno = e;
+	}
+	return ret;
 }

@@ -11,4 +11,8 @@ int pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
  * there or is empty. */
 #include <stdbool.h>
 bool read_note(int dirfd, const char *name, char *buf, size_t len);
+/* Replaces note name of dirfd with len bytes of buf at once (a temporary
+ * file renamed over it, never through a symlink); 0, or -1 with errno
+ * and nothing left behind. */
+int write_note(int dirfd, const char *name, const char *buf, size_t len);
 #endif

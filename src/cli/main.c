@@ -78,7 +78,8 @@ static void usage(FILE *f)
 "                          line, without its \"--\"), instead of the default files\n"
 "                          /etc/criu/default.conf and ~/.criu/default.conf\n"
 "      --no-default-config don't read the default files\n"
-"      --timeout N, --pre-dump-mode splice|read  CRIU's tuning, accepted\n"
+"      --timeout N         seconds dump waits for a task to stop (default 10)\n"
+"      --pre-dump-mode splice|read  CRIU's tuning, accepted\n"
 "      --link-remap        accepted: deleted files come back either way\n"
 "      --feature NAME      check: only NAME, by CRIU's names (list: all of them)\n"
 "  -h, --help\n");
@@ -197,9 +198,8 @@ static int parse_ext_unix_sk(const char *arg, struct opts *o)
 	return 0;
 }
 
-/* CRIU's --timeout bounds how long it waits for the tree to stop; stasis
- * stops a tree without such a wait, so the value is checked and not used. */
-static int parse_timeout(const char *arg)
+/* CRIU's --timeout: how long the dump waits for each task to stop. */
+static int parse_timeout(const char *arg, struct opts *o)
 {
 	char *end;
 	long t = strtol(arg, &end, 10);
@@ -207,6 +207,7 @@ static int parse_timeout(const char *arg)
 		fprintf(stderr, "Error: bad --timeout '%s' (seconds)\n", arg);
 		return -1;
 	}
+	o->timeout = t > 3600 ? 3600 : (unsigned)t;
 	return 0;
 }
 
@@ -309,7 +310,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_GHOST_LIMIT: if (parse_size(optarg, &o->ghost_limit) < 0) return -1; break;
 		/* read by config_args before the options themselves */
 		case OPT_CONFIG: case OPT_NO_DEFAULT_CONFIG: break;
-		case OPT_TIMEOUT: if (parse_timeout(optarg) < 0) return -1; break;
+		case OPT_TIMEOUT: if (parse_timeout(optarg, o) < 0) return -1; break;
 		case OPT_PRE_DUMP_MODE: if (parse_pre_dump_mode(optarg) < 0) return -1; break;
 		case OPT_FEATURE:
 			if (nr_check_features == (int)(sizeof(check_features) / sizeof(check_features[0]))) {

@@ -253,6 +253,7 @@ int stasis_dump(const struct opts *o)
 		pr_err("dump needs the pid of the tree's root: -t PID");
 		return -1;
 	}
+	infect_set_stop_timeout(o->timeout);
 	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd, true);
 	if (tr.dirfd < 0)
 		return -1;

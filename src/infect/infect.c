@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 #include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "infect/arch.h"
@@ -92,6 +94,96 @@ static void keep_signal(struct victim *v, int sig)
 		pr_warn("pid %d: signal %d arrived while stopped and is dropped", v->pid, sig);
 }
 
+/* How long a seize waits for the interrupt stop (CRIU's --timeout). */
+static unsigned stop_timeout_ms = 10 * 1000;
+
+void infect_set_stop_timeout(unsigned seconds)
+{
+	stop_timeout_ms = (seconds ? seconds : 10) * 1000;
+}
+
+static long elapsed_us(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+/* What /proc says a task that won't stop is doing: its state letter and
+ * the kernel function it sleeps in ("?" if unknown). */
+static char blocked_state(pid_t pid, char *where, size_t len)
+{
+	char path[64], buf[512];
+	char state = '?';
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		char *p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+		if (p && p[1] == ' ')
+			state = p[2];
+		fclose(f);
+	}
+	snprintf(where, len, "?");
+	snprintf(path, sizeof(path), "/proc/%d/wchan", pid);
+	if ((f = fopen(path, "re"))) {
+		if (fgets(buf, sizeof(buf), f) && buf[0] && strcmp(buf, "0"))
+			snprintf(where, len, "%.*s", (int)len - 1, buf);
+		fclose(f);
+	}
+	return state;
+}
+
+/* A vfork() parent sleeps in kernel_clone, killable but deaf to a ptrace
+ * interrupt, until its child execs or exits: in a stopped tree, never.
+ * Anything else that sleeps uninterruptibly gets the deadline. */
+static int refuse_unstoppable(pid_t pid, bool late)
+{
+	char where[64];
+	char state = blocked_state(pid, where, sizeof(where));
+	if (state == 'D' && !strcmp(where, "kernel_clone")) {
+		pr_err("pid %d is inside vfork(), waiting for its child to exec or exit; "
+		       "a tree can't be dumped then (dump again once the child has run exec)", pid);
+		return -1;
+	}
+	if (!late)
+		return 0;
+	pr_err("pid %d did not stop within %u s (state %c, in %s); the dump gives up "
+	       "(--timeout sets the wait)", pid, stop_timeout_ms / 1000, state, where);
+	return -1;
+}
+
+/* waitpid for a task just interrupted, bounded: a task asleep in the
+ * kernel where an interrupt can't reach it would otherwise hang the dump.
+ * Polls, first by yielding (a stop comes within microseconds), then with
+ * sleeps growing to 5 ms. Same returns as wait_any. */
+static int wait_any_bounded(pid_t pid, int *status)
+{
+	struct timespec t0, nap = { 0, 20 * 1000 };
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int round = 0;; round++) {
+		pid_t r = waitpid(pid, status, __WALL | WNOHANG);
+		if (r == pid)
+			return WIFSTOPPED(*status) ? 0 : -2;
+		if (r < 0 && errno != EINTR) {
+			pr_perror("pid %d: waitpid failed", pid);
+			return -1;
+		}
+		if (round < 64) {
+			sched_yield();
+			continue;
+		}
+		long us = elapsed_us(&t0);
+		if ((round % 16 == 0 && refuse_unstoppable(pid, false) < 0) ||
+		    (us >= stop_timeout_ms * 1000L && refuse_unstoppable(pid, true) < 0)) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		nanosleep(&nap, NULL);
+		if (nap.tv_nsec < 5 * 1000 * 1000)
+			nap.tv_nsec *= 2;
+	}
+}
+
 /* Waits for the PTRACE_EVENT_STOP an interrupt brings. A signal met on the
  * way is kept (the first one) to be put back when we let go. A task that
  * exits while being seized is gone, as if PTRACE_SEIZE had found none
@@ -100,7 +192,8 @@ static int wait_event_stop(struct victim *v, bool seizing)
 {
 	int status, ret;
 	for (;;) {
-		if ((ret = wait_any(v->pid, &status)) == -2 && seizing) {
+		ret = seizing ? wait_any_bounded(v->pid, &status) : wait_any(v->pid, &status);
+		if (ret == -2 && seizing) {
 			pr_debug("pid %d: exited while being seized", v->pid);
 			errno = ESRCH;
 			return -1;

@@ -56,6 +56,9 @@ struct victim {
  * being seized, fails with errno ESRCH and is not reported: the caller
  * knows whether that matters. */
 int infect_seize(struct victim *v, pid_t pid);
+/* How long infect_seize waits for a task to stop (0: CRIU's default, 10 s);
+ * a task that won't, or that sits in vfork() (never will), fails the seize. */
+void infect_set_stop_timeout(unsigned seconds);
 /* Sets the task's ptrace options to `options` (the whole set: add to
  * v->options to keep what is there). -1 with errno, not reported: the
  * caller knows what the option was for. */

@@ -168,6 +168,7 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 		return -1;
 	}
 	j->o.log_level = j->log_level;
+	j->o.timeout = r->has_timeout ? r->timeout : 0;
 	j->o.leave_running = r->has_leave_running && r->leave_running;
 	j->o.shell_job = r->has_shell_job && r->shell_job;
 	j->o.file_locks = r->has_file_locks && r->file_locks;

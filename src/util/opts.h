@@ -16,6 +16,7 @@ struct opts {
 	int work_dirfd;
 	const char *log_file;	/* -o */
 	int log_level;		/* -v */
+	unsigned timeout;	/* --timeout: seconds a seize waits for a stop, 0: 10 */
 	pid_t pid;		/* -t */
 	bool leave_running;
 	bool shell_job;

@@ -22,3 +22,28 @@ while True:
 }
 
 run_test files.unsupported_fd test_unsupported_fd
+
+# A process inside vfork() sleeps in the kernel until its child execs or
+# exits; no interrupt stops it. The dump says so at once (not after the
+# 10 s stop timeout, never a hang) and both processes run on.
+test_vfork_pending() {
+	local pid rc kid
+	start_prog vfork_wait "$BIN/vfork_wait"
+	pid=$PROG_PID
+	wait_ready vfork_wait "$pid" || return
+	kid=$(pgrep -P "$pid")
+	[[ $(proc_state "$pid") == D ]] || { fail "pid $pid is not in vfork (state $(proc_state "$pid"))"; return; }
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img" --timeout 30)
+	[[ $rc != 0 ]] || { fail "a tree inside vfork() was dumped"; return; }
+	grep -qE "^Error: pid $pid is inside vfork\(\), waiting for its child to exec or exit" \
+		"$T_LOG/dump.stderr" || fail "message: $(error_message dump)"
+	(($(wc -l < "$T_LOG/dump.stderr") == 1)) || fail "more than one line on stderr" "$T_LOG/dump.stderr"
+	[[ $(status_field "$pid" TracerPid) == 0 && $(status_field "$kid" TracerPid) == 0 ]] ||
+		fail "still traced after the refused dump"
+	runs_freely "$kid" || fail "the vfork child does not run freely after the refused dump"
+	kill -USR1 "$kid"
+	wait_child "$pid"
+	check_output vfork_wait
+}
+
+run_test tree.vfork_pending test_vfork_pending

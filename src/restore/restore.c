@@ -579,9 +579,10 @@ int stasis_restore(const struct opts *o)
 {
 	struct rst_tree tr = { .o = o, .sync = { -1, -1 }, .new_pidns = o->new_pidns };
 	int ret = 1;
+	bool reaper = false;
 
 	tr.files.o = o;
-	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd, false);
+	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)
 		return 1;
 	if (rst_load_images(&tr) < 0)
@@ -613,7 +614,10 @@ int stasis_restore(const struct opts *o)
 	close(tr.sync[0]);
 	close(tr.sync[1]);
 	tr.sync[0] = tr.sync[1] = -1;
-	ret = o->detach ? 0 : wait_restored(tr.first);
+	/* Stasis as pid 1 of the namespace it restored into (as criu-ns runs
+	 * it): leaving would kill the tree, so it stays as its reaper. */
+	reaper = getpid() == 1;
+	ret = o->detach || reaper ? 0 : wait_restored(tr.first);
 out:
 	if (tr.sync[0] >= 0) {
 		close(tr.sync[0]);
@@ -622,5 +626,9 @@ out:
 	free(tr.helpers);
 	rst_unload_images(&tr);
 	close(tr.dirfd);
+	if (reaper) {
+		pr_info("pid 1 of the tree's namespace: reaping until every process of it is gone");
+		ret = rst_reap_namespace(tr.first);
+	}
 	return ret;
 }

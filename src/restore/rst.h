@@ -107,6 +107,10 @@ void rst_unload_images(struct rst_tree *tr);
 int rst_tree_fork(struct rst_tree *tr);		/* creates every task, returns when all are ready */
 void rst_tree_kill(struct rst_tree *tr);	/* kills what was created */
 int rst_tree_done(struct rst_tree *tr);	/* the init of --new-pidns may outlive us */
+/* As the init of a pid namespace: reaps until no process of it is left
+ * (an init that exits kills them all), then the root's exit status (128 +
+ * signal if killed). */
+int rst_reap_namespace(pid_t root);
 int rst_helpers_plan(struct rst_tree *tr);
 int rst_helpers_kill(struct rst_tree *tr);	/* after all are ready: they die as zombies */
 int rst_helpers_reap(struct rst_tree *tr, struct rst_ctx *rc);	/* in their creator */

@@ -497,14 +497,25 @@ static int wait_all_ready(struct rst_tree *tr, pid_t root)
 	return 0;
 }
 
+int rst_reap_namespace(pid_t root)
+{
+	int status, root_status = -1;
+	for (;;) {
+		pid_t p = wait(&status);
+		if (p == root)
+			root_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (p < 0 && errno == ECHILD)
+			return root_status < 0 ? 0 : root_status;
+	}
+}
+
 /* The init of a --new-pidns restore (when the tree's root was not an
  * init itself): it forks the root, and once stasis says the restore is
- * done it stays as the namespace's reaper, exiting with the root's status.
- * If stasis dies first, so does it, and with it the whole namespace. */
+ * done it stays as the namespace's reaper (see rst_reap_namespace). If
+ * stasis dies first, so does it, and with it the whole namespace. */
 static void init_main(struct rst_tree *tr)
 {
 	char c;
-	int status;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	close(tr->init_ctl[1]);
@@ -528,13 +539,7 @@ static void init_main(struct rst_tree *tr)
 	/* From here on: a plain reaper. Drop what stasis had open. */
 	for (int fd = 0; fd < 1024; fd++)
 		close(fd);
-	for (;;) {
-		pid_t p = wait(&status);
-		if (p < 0 && errno == ECHILD)
-			_exit(0);
-		if (p == root)
-			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-	}
+	_exit(rst_reap_namespace(root));
 }
 
 int rst_tree_fork(struct rst_tree *tr)

@@ -458,9 +458,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "Error: %s needs the images directory: -D DIR\n", cmd);
 		return 1;
 	}
-	/* The log may live in the images directory a dump is about to make. */
-	if (!strcmp(cmd, "dump") && mkdir(o.images_dir, 0700) < 0 && errno != EEXIST) {
-		fprintf(stderr, "Error: can't create images directory %s: %m\n", o.images_dir);
+	/* Checked before the log, which may live in it. Never made: as with
+	 * CRIU, a mistyped -D fails instead of filling a new directory. */
+	struct stat st;
+	int bad = stat(o.images_dir, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+	if (bad) {
+		fprintf(stderr, "Error: can't use images directory %s: %s\n", o.images_dir, strerror(bad));
 		return 1;
 	}
 	char *log = in_work_dir(&o, o.log_file);

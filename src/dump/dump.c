@@ -254,7 +254,7 @@ int stasis_dump(const struct opts *o)
 		return -1;
 	}
 	infect_set_stop_timeout(o->timeout);
-	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd, true);
+	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)
 		return -1;
 	/* From here until the new inventory lands, the directory is not a dump. */

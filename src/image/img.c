@@ -19,11 +19,11 @@
  * allocate IMG_MAX_ENTRY. */
 #define IMG_CHECK_LEFT (1u << 16)
 
-int img_dir_open(const char *path, int given, bool create)
+int img_dir_open(const char *path, int given)
 {
-	int fd = given >= 0 ? fcntl(given, F_DUPFD_CLOEXEC, 3) : fs_open_dir(path, create);
+	int fd = given >= 0 ? fcntl(given, F_DUPFD_CLOEXEC, 3) : fs_open_dir(path);
 	if (fd < 0)
-		pr_perror("can't %s images directory %s", create ? "make or open" : "open", path);
+		pr_perror("can't open images directory %s", path);
 	return fd;
 }
 

@@ -23,9 +23,9 @@ struct img {
 	size_t len;
 };
 
-/* The images directory: a dup of given when it is an fd (RPC), else path
- * (made when create). Files in it are made and read through util/fsop. */
-int img_dir_open(const char *path, int given, bool create);
+/* The images directory: a dup of given when it is an fd (RPC), else path,
+ * which must exist. Files in it are made and read through util/fsop. */
+int img_dir_open(const char *path, int given);
 /* A new image of kind (id: see enum img_kind), its header written. */
 int img_create(int dirfd, struct img *img, enum img_kind kind, uint32_t id);
 int img_write(struct img *img, const ProtobufCMessage *msg);

@@ -12,6 +12,9 @@ config_sleeper() {
 config_stasis() {
 	local tag=$1
 	shift
+	local -a cmd=("$@")
+	while [[ ${cmd[0]} == *=* ]]; do cmd=("${cmd[@]:1}"); done
+	make_images_dir "${cmd[@]:1}"	# past the binary
 	note "config: $*"
 	timeout -k 5 "$TMO" env "$@" > "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null
 	echo $?

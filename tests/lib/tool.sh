@@ -7,12 +7,23 @@
 stasis() {
 	local tag=$1
 	shift
+	make_images_dir "$@"
 	note "stasis $*"
 	timeout -k 5 "$TMO" "$STASIS" "$@" -o "$T_LOG/$tag.log" -v4 \
 		> "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null
 	local rc=$?
 	note "stasis $tag exited $rc"
 	echo "$rc"
+}
+
+# A dump's images directory must exist (as with CRIU, stasis never makes
+# it): made here, as a user would make it, for the -D of a dump or pre-dump.
+make_images_dir() {
+	[[ $1 == dump || $1 == pre-dump ]] || return 0
+	while (($#)); do
+		[[ $1 == -D && -n ${2-} ]] && { mkdir -p "$2"; return; }
+		shift
+	done
 }
 
 # An exit status for messages: 124 and 137 come from `timeout`.

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -243,6 +244,22 @@ static int collect_seccomp(struct dump_tree *tr)
 	return 0;
 }
 
+static bool own_netns(pid_t pid)
+{
+	char path[64];
+	struct stat tree_ns, our_ns;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	return stat(path, &tree_ns) == 0 && stat("/proc/self/ns/net", &our_ns) == 0 &&
+	       (tree_ns.st_ino != our_ns.st_ino || tree_ns.st_dev != our_ns.st_dev);
+}
+
+/* As CRIU: the network-lock and -unlock stages are for a tree with a
+ * network namespace of its own, the thing a script there would lock. */
+static int net_action(const struct dump_tree *tr, const char *stage)
+{
+	return tr->own_netns ? action_run(tr->o, stage, tr->o->pid) : 0;
+}
+
 int stasis_dump(const struct opts *o)
 {
 	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1 };
@@ -271,7 +288,8 @@ int stasis_dump(const struct opts *o)
 	if (check_seized(&tr) < 0)
 		goto out;
 	fault_point("seized");
-	if (action_run(o, ACT_NET_LOCK, o->pid) < 0)
+	tr.own_netns = own_netns(o->pid);
+	if (net_action(&tr, ACT_NET_LOCK) < 0)
 		goto unlock;
 	for (int i = 0; i < tr.nr; i++)
 		if ((!tr.t[i].zombie && track_adopt(&tr.t[i], tr.parentfd) < 0) ||
@@ -289,13 +307,13 @@ int stasis_dump(const struct opts *o)
 	released = true;
 	tree_release(&tr, !running);
 	pr_info("%s finished successfully (%d processes)", o->pre_dump ? "Pre-dump" : "Dumping", tr.nr);
-	if (running && action_run(o, ACT_NET_UNLOCK, o->pid) < 0)
+	if (running && net_action(&tr, ACT_NET_UNLOCK) < 0)
 		ret = -1;
 	goto out;
 unlock:
 	/* the tree stays frozen through network-unlock, then resumes below */
 	if (tr.nr)
-		action_run(o, ACT_NET_UNLOCK, o->pid);
+		net_action(&tr, ACT_NET_UNLOCK);
 out:
 	if (ret < 0 && !released) {
 		for (int i = 0; i < tr.nr; i++) {

@@ -69,6 +69,7 @@ struct dump_tree {
 	struct dump_shmem shmem;	/* shared anonymous memory (shmem.c) */
 	struct seccomp_chains seccomp;	/* every process's, for seccomp.img */
 	int parentfd;			/* --prev-images-dir, or -1 */
+	bool own_netns;			/* the root's network namespace is not ours */
 };
 
 int stasis_dump(const struct opts *o);

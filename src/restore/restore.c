@@ -514,8 +514,9 @@ static int restore_stages_before_resume(struct rst_tree *tr)
 {
 	pid_t root = tr->t[0].real_pid;
 	fault_point("tree-rebuilt");
-	if (action_run(tr->o, ACT_NET_UNLOCK, root) < 0 || action_run(tr->o, ACT_POST_RESTORE, root) < 0 ||
-	    action_run(tr->o, ACT_PRE_RESUME, root) < 0)
+	/* No network-unlock: as CRIU, that stage is for a network namespace
+	 * the restore made, and stasis restores into the one it runs in. */
+	if (action_run(tr->o, ACT_POST_RESTORE, root) < 0 || action_run(tr->o, ACT_PRE_RESUME, root) < 0)
 		return -1;
 	return 0;
 }
@@ -556,10 +557,10 @@ static int restore_tree(struct rst_tree *tr)
 	if (rst_helpers_plan(tr) < 0 || rst_tree_fork(tr) < 0 || rst_helpers_kill(tr) < 0)
 		return -1;
 	fault_point("tree-forked");
-	/* No namespaces are made (the tree lives in ours), but scripts that
-	 * wait for these stages get them, once every process exists. */
-	if (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||
-	    action_run(tr->o, ACT_POST_SETUP_NS, tr->t[0].real_pid) < 0)
+	/* As CRIU: the namespace stages only when the restore made one (the
+	 * pid namespace of --new-pidns), once every process exists. */
+	if (tr->new_pidns && (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||
+			      action_run(tr->o, ACT_POST_SETUP_NS, tr->t[0].real_pid) < 0))
 		return -1;
 	pthread_barrier_init(&bar, NULL, REBUILDERS);
 	for (int i = 0; i < REBUILDERS; i++)

@@ -229,9 +229,11 @@ static int write_tree_images(struct dump_tree *tr)
 		return -1;
 	if (tr->o->pre_dump)
 		return 0;
-	return shmem_dump_write(&tr->shmem, tr->dirfd, tr->nr + 1) < 0 ||
-	       files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(&tr->seccomp, tr->dirfd) < 0 ||
-	       write_inventory(tr) < 0 ? -1 : 0;
+	if (shmem_dump_write(&tr->shmem, tr->dirfd, tr->nr + 1, &tr->stats.shpages_written) < 0 ||
+	    files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(&tr->seccomp, tr->dirfd) < 0)
+		return -1;
+	tr->stats.shpages_written += tr->files.memfd_pages;
+	return write_inventory(tr);
 }
 
 static int collect_seccomp(struct dump_tree *tr)
@@ -242,6 +244,20 @@ static int collect_seccomp(struct dump_tree *tr)
 			return -1;
 	}
 	return 0;
+}
+
+/* The dump is whole without them: a failure is only a warning. */
+static void write_stats(const struct dump_tree *tr)
+{
+	const struct dump_stats *s = &tr->stats;
+	if (stats_write_dump(tr->dirfd, s) < 0)
+		pr_warn("the dump is complete, but without its stats-dump");
+	pr_info("frozen %lu us (seizing %lu us), memory %lu us (copying %lu us); pages: %lu scanned, "
+		"%lu left to the parent, %lu written, %lu shared written",
+		(unsigned long)s->frozen_us, (unsigned long)s->freezing_us, (unsigned long)s->memdump_us,
+		(unsigned long)s->memwrite_us, (unsigned long)s->pages_scanned,
+		(unsigned long)s->pages_skipped_parent, (unsigned long)s->pages_written,
+		(unsigned long)s->shpages_written);
 }
 
 static bool own_netns(pid_t pid)
@@ -282,9 +298,13 @@ int stasis_dump(const struct opts *o)
 	/* A failing pre-dump script stops the dump before the tree is touched.
 	 * Seccomp is looked at before anything is injected into any task:
 	 * suspended for our calls, or the dump refused right there. */
-	if (files_dump_begin(&tr.files) < 0 || open_parent(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0 ||
-	    tree_seize(&tr, o->pid) < 0 || collect_seccomp(&tr) < 0)
+	if (files_dump_begin(&tr.files) < 0 || open_parent(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0)
 		goto out;
+	uint64_t t_seize = stats_now_us();
+	if (tree_seize(&tr, o->pid) < 0 || collect_seccomp(&tr) < 0)
+		goto out;
+	uint64_t t_frozen = stats_now_us();
+	tr.stats.freezing_us = t_frozen - t_seize;
 	if (check_seized(&tr) < 0)
 		goto out;
 	fault_point("seized");
@@ -306,7 +326,9 @@ int stasis_dump(const struct opts *o)
 	ret = 0;
 	released = true;
 	tree_release(&tr, !running);
+	tr.stats.frozen_us = stats_now_us() - t_frozen;
 	pr_info("%s finished successfully (%d processes)", o->pre_dump ? "Pre-dump" : "Dumping", tr.nr);
+	write_stats(&tr);
 	if (running && net_action(&tr, ACT_NET_UNLOCK) < 0)
 		ret = -1;
 	goto out;

@@ -28,6 +28,7 @@
 #include "pagemap.pb-c.h"
 #include "image/img.h"
 #include "image/pagemap.h"
+#include "image/stats.h"
 #include "image/vma.h"
 #include "util/compat.h"
 #include "util/fault.h"
@@ -658,23 +659,32 @@ int dump_task_mm(struct dump_ctx *dc)
 	struct page_runs pr = { 0 }, par = { 0 };
 	struct img pages;
 	int ret = -1;
+	uint64_t t0 = stats_now_us(), t1;
 
 	if (write_mm(dc) < 0)
 		return -1;
-	if (find_pages(dc, &pr) < 0 || track_split(dc, &pr, &par) < 0 || write_pagemap(dc, &pr, &par) < 0)
+	if (find_pages(dc, &pr) < 0)
+		goto out;
+	dc->stats->pages_scanned += pr.bytes / PAGE_SZ;
+	if (track_split(dc, &pr, &par) < 0 || write_pagemap(dc, &pr, &par) < 0)
 		goto out;
 	if (img_create(dc->dirfd, &pages, IMG_PAGES, dc->id) < 0)
 		goto out;
+	t1 = stats_now_us();
 	if (copy_pages(dc, &pr, pages.fd) < 0) {
 		img_abort(&pages);
 		goto out;
 	}
+	dc->stats->memwrite_us += stats_now_us() - t1;
+	dc->stats->pages_written += pr.bytes / PAGE_SZ;
+	dc->stats->pages_skipped_parent += par.bytes / PAGE_SZ;
 	ret = img_finish(&pages);
 	if (!ret)
 		ret = track_protect(dc, &pr, &par);
 	pr_info("pid %d: %zu page runs, %lu MiB of memory saved", dc->pid, pr.nr,
 		(unsigned long)(pr.bytes >> 20));
 out:
+	dc->stats->memdump_us += stats_now_us() - t0;
 	free(pr.r);
 	free(par.r);
 	return ret;

@@ -24,6 +24,7 @@ struct file_table {
 	struct fd_seen *seen;	/* the fds dumped so far (files.c) */
 	int nr_seen, cap_seen;
 	void *kind[FILES_MAX_KINDS];	/* each kind's own state */
+	uint64_t memfd_pages;		/* memfd contents written, in pages (stats) */
 };
 
 /* Restore: files.img loaded, shared by the tree (each restored process

@@ -58,7 +58,7 @@ int img_write_raw(struct img *img, const void *data, size_t len)
 static int start_writing(struct img *img, enum img_kind kind)
 {
 	const struct img_kind_desc *k = &img_kinds[kind];
-	uint32_t head[2] = { IMG_COMMON_MAGIC, k->magic };
+	uint32_t head[2] = { k->header == IMG_HDR_SERVICE ? IMG_SERVICE_MAGIC : IMG_COMMON_MAGIC, k->magic };
 
 	img->buf = malloc(IMG_WBUF);
 	if (!img->buf) {
@@ -69,6 +69,7 @@ static int start_writing(struct img *img, enum img_kind kind)
 	}
 	switch (k->header) {
 	case IMG_HDR_COMMON:
+	case IMG_HDR_SERVICE:
 		return img_write_raw(img, head, sizeof(head));
 	case IMG_HDR_OWN:
 		return img_write_raw(img, &head[1], 4);
@@ -178,7 +179,8 @@ static int read_header(struct img *img, const struct img_kind_desc *k)
 		return 0;
 	if (read_full(img, &m, 4) != 4)
 		return -1;
-	if (k->header == IMG_HDR_COMMON && (m == IMG_COMMON_MAGIC || m == IMG_SERVICE_MAGIC) &&
+	if ((k->header == IMG_HDR_COMMON || k->header == IMG_HDR_SERVICE) &&
+	    (m == IMG_COMMON_MAGIC || m == IMG_SERVICE_MAGIC) &&
 	    read_full(img, &m, 4) != 4)
 		return -1;
 	return m == k->magic ? 0 : -1;

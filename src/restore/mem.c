@@ -368,6 +368,7 @@ static int read_batch(struct rst_ctx *rc, struct iovec *iov, int n, uint64_t off
 {
 	if (populate(rc, iov, n) < 0)
 		return -1;
+	rc->pages_read += len;
 	while (len) {
 		size_t mark = inj_args_mark(&rc->inj);
 		uint64_t at;

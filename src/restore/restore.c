@@ -28,6 +28,7 @@
 
 #include "image/img.h"
 #include "image/magic.h"
+#include "image/stats.h"
 #include "image/vma.h"
 #include "inventory.pb-c.h"
 #include "restore/restore.h"
@@ -554,8 +555,10 @@ static int restore_tree(struct rst_tree *tr)
 	struct rebuilder w[REBUILDERS];
 	pthread_t th;
 
+	uint64_t t0 = stats_now_us();
 	if (rst_helpers_plan(tr) < 0 || rst_tree_fork(tr) < 0 || rst_helpers_kill(tr) < 0)
 		return -1;
+	tr->forking_us = stats_now_us() - t0;
 	fault_point("tree-forked");
 	/* As CRIU: the namespace stages only when the restore made one (the
 	 * pid namespace of --new-pidns), once every process exists. */
@@ -582,6 +585,9 @@ int stasis_restore(const struct opts *o)
 	int ret = 1;
 	bool reaper = false;
 
+	struct restore_stats stats = { 0 };
+	uint64_t t_start = stats_now_us();
+
 	tr.files.o = o;
 	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)
@@ -603,6 +609,12 @@ int stasis_restore(const struct opts *o)
 	}
 	pid_t root = tr.t[0].real_pid;
 	pr_info("Restore finished successfully: %d processes, root pid %d", tr.nr, root);
+	stats.restore_us = stats_now_us() - t_start;
+	stats.forking_us = tr.forking_us;
+	for (int i = 0; i < tr.nr; i++)
+		stats.pages_restored += tr.t[i].pages_read / PAGE_SZ;
+	if (stats_write_restore(tr.dirfd, &stats) < 0)
+		pr_warn("the tree is restored, but stats-restore could not be written");
 	/* The tree runs: a failure here can't be undone, only reported. */
 	if (action_run(o, ACT_POST_RESUME, root) < 0)
 		pr_warn("the restored tree (root pid %d) runs, but a post-resume action failed", root);

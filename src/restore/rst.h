@@ -62,6 +62,7 @@ struct rst_ctx {
 	struct parent_level *parent_pages;	/* parent.c: the parent dumps' pages */
 	struct seccomp_plan *seccomp;	/* what its threads get back (task/seccomp.c) */
 	bool client_nnp;	/* unpriv.c: it must end with no_new_privs */
+	uint64_t pages_read;	/* mem.c: bytes of its pages images read (stats) */
 };
 
 /* A stand-in for a process group leader that had exited: it takes the
@@ -94,6 +95,7 @@ struct rst_tree {
 	const CredsEntry *creds;
 	struct rlimit client_lim[RLIM_NLIMITS];
 	bool client_nnp;	/* the client has no_new_privs: so must they */
+	uint64_t forking_us;	/* making every process (stats) */
 };
 
 /* restore/restore.c: loads and checks every image of the dump in

@@ -569,6 +569,9 @@ int dump_task_mm_prepare(struct dump_ctx *dc)
 		mm->vmas[mm->n_vmas++] = e;
 		if (vma_classify(dc, &dc->vmas.v[i], e) < 0)
 			return -1;
+		pr_debug("pid %d: vma %lx-%lx prot %lx flags %#x status %#x pgoff %#lx %s", dc->pid,
+			 (unsigned long)e->start, (unsigned long)e->end, (unsigned long)e->prot, e->flags,
+			 e->status, (unsigned long)e->pgoff, dc->vmas.v[i].path);
 	}
 	return 0;
 }

@@ -120,6 +120,8 @@ int img_write(struct img *img, const ProtobufCMessage *msg)
 	int ret = img_write_raw(img, &len, 4);
 	if (!ret)
 		ret = img_write_raw(img, p, sz);
+	if (!ret)
+		img->entries++;
 	if (p != small)
 		free(p);
 	return ret;
@@ -128,6 +130,9 @@ int img_write(struct img *img, const ProtobufCMessage *msg)
 int img_finish(struct img *img)
 {
 	int ret = img_flush(img);
+	struct stat st;
+	if (!ret && fstat(img->fd, &st) == 0)
+		pr_debug("wrote %s: %u entries, %lld bytes", img->name, img->entries, (long long)st.st_size);
 	free(img->buf);
 	img->buf = NULL;
 	if (close(img->fd) < 0 && !ret) {
@@ -208,6 +213,7 @@ int img_open(int dirfd, struct img *img, enum img_kind kind, uint32_t id)
 		errno = EINVAL;
 		return -1;
 	}
+	pr_debug("reading %s", img->name);
 	return 0;
 }
 

@@ -21,6 +21,7 @@ struct img {
 	/* write side: buffered so small entries don't cost a syscall each */
 	uint8_t *buf;
 	size_t len;
+	unsigned entries;	/* written or read so far, for the log */
 };
 
 /* The images directory: a dup of given when it is an fd (RPC), else path,

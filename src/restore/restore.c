@@ -371,6 +371,7 @@ int rst_load_images(struct rst_tree *tr)
 	for (int i = 0; i < tr->nr; i++)
 		if (!tr->t[i].zombie)
 			plan_service_fds(&tr->t[i]);
+	pr_info("loaded the images of %d processes, root pid %d, %d files", tr->nr, tr->t[0].pid, tr->files.nr);
 	return 0;
 }
 
@@ -419,11 +420,15 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 		return -1;
 	if (rst_helpers_reap(tr, rc) < 0)
 		return -1;
+	pr_debug("pid %d: seized as %d, rebuilding", rc->pid, rc->real_pid);
 	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_mm_fields(rc) < 0)
 		return -1;
+	pr_debug("pid %d: memory rebuilt: %zu mappings, %llu KiB of pages read", rc->pid,
+		 rc->mm ? rc->mm->n_vmas : 0, (unsigned long long)(rc->pages_read >> 10));
 	/* process state first: new threads inherit its name and limits */
 	if (rst_process_state(rc) < 0 || rst_threads_create(rc) < 0)
 		return -1;
+	pr_debug("pid %d: process state set, %d thread%s", rc->pid, rc->inj.nr_th, rc->inj.nr_th == 1 ? "" : "s");
 	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_state(rc, i) < 0)
 			return -1;
@@ -432,6 +437,7 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_regs(rc, i) < 0)
 			return -1;
+	pr_debug("pid %d: rebuilt (%d fds), registers set", rc->pid, rc->nr_fdinfo);
 	fault_point("task-rebuilt");
 	return 0;
 }

@@ -474,10 +474,13 @@ static int wait_all_ready(struct rst_tree *tr, pid_t root)
 			if (r == -2)
 				return -1;	/* the task said why */
 			if (r == 0) {
-				if (idx < tr->nr)
+				if (idx < tr->nr) {
 					tr->t[idx].real_pid = real;
-				else
+					pr_debug("pid %d: made, pid %d here", tr->t[idx].pid, real);
+				} else {
 					tr->helpers[idx - tr->nr].real_pid = real;
+					pr_debug("group helper %d: made, pid %d here", tr->helpers[idx - tr->nr].pid, real);
+				}
 				got++;
 			}
 			continue;

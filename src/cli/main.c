@@ -51,7 +51,8 @@ static void usage(FILE *f)
 "  -d, --restore-detached  restore: return once the process runs\n"
 "      --pidfile FILE      restore: write the restored pid to FILE\n"
 "      --inherit-fd fd[N]:RESOURCE  restore: use our fd N for RESOURCE of the\n"
-"                          image (pipe:[INODE], or a file's path)\n"
+"                          image (pipe:[INODE], or a file's path);\n"
+"                          debug[N]:TEXT writes TEXT to our fd N, as CRIU\n"
 "      --external RES      dump: RES is outside the tree, e.g. file[MNT_ID:INODE];\n"
 "                          restore gives it back with --inherit-fd\n"
 "      --ext-unix-sk[=INO] allow unix sockets whose peer is outside the tree\n"
@@ -129,12 +130,31 @@ static int parse_pid(const char *arg, pid_t *pid)
 	return 0;
 }
 
+/* CRIU's debug[N]:TEXT: TEXT written to our fd N right away (a mark in
+ * a log the caller shares with us, say). */
+static int inherit_fd_debug(const char *arg)
+{
+	int fd, n = 0;
+	if (sscanf(arg, "debug[%d]:%n", &fd, &n) != 1 || n == 0 || !arg[n] || fd < 0) {
+		fprintf(stderr, "Error: bad --inherit-fd '%s' (want debug[N]:TEXT)\n", arg);
+		return -1;
+	}
+	size_t len = strlen(arg + n);
+	if (write(fd, arg + n, len) != (ssize_t)len) {
+		fprintf(stderr, "Error: --inherit-fd %s: can't write to fd %d: %m\n", arg, fd);
+		return -1;
+	}
+	return 0;
+}
+
 /* fd[N]:RESOURCE, as CRIU spells it; N must be open in stasis. */
 static int parse_inherit_fd(const char *arg, struct opts *o)
 {
 	int fd, n = 0;
+	if (!strncmp(arg, "debug[", 6))
+		return inherit_fd_debug(arg);
 	if (sscanf(arg, "fd[%d]:%n", &fd, &n) != 1 || n == 0 || !arg[n] || fd < 0) {
-		fprintf(stderr, "Error: bad --inherit-fd '%s' (want fd[N]:RESOURCE)\n", arg);
+		fprintf(stderr, "Error: bad --inherit-fd '%s' (want fd[N]:RESOURCE or debug[N]:TEXT)\n", arg);
 		return -1;
 	}
 	if (fcntl(fd, F_GETFD) < 0) {

@@ -109,6 +109,20 @@ test_config_criu_tuning() {
 	[[ $rc != 0 ]] && grep -q "pre-dump-mode" "$T_LOG/m.stderr" || fail "a bad --pre-dump-mode was accepted"
 }
 
+# CRIU's --inherit-fd debug[N]:TEXT writes TEXT to fd N when the option
+# is read, whatever follows (here a restore that fails: no such directory).
+test_inherit_fd_debug() {
+	local rc
+	"$STASIS" restore -D "$T_WORK/none" --inherit-fd 'debug[3]:MARK-one' --inherit-fd 'debug[3]:-two' \
+		3> "$T_WORK/mark" > "$T_LOG/r.stdout" 2> "$T_LOG/r.stderr" < /dev/null
+	rc=$?
+	[[ $rc != 0 ]] || fail "a restore of a missing directory succeeded"
+	[[ $(cat "$T_WORK/mark") == MARK-one-two ]] || fail "fd 3 got '$(cat "$T_WORK/mark")', want MARK-one-two"
+	"$STASIS" restore -D "$T_WORK/none" --inherit-fd 'debug[9]:x' > /dev/null 2> "$T_LOG/r2.stderr" < /dev/null
+	grep -qx "Error: --inherit-fd debug\[9\]:x: can't write to fd 9: Bad file descriptor" "$T_LOG/r2.stderr" ||
+		fail "a closed fd: $(head -n1 "$T_LOG/r2.stderr")"
+}
+
 run_test config.default_files test_config_default_files
 run_test config.precedence test_config_precedence
 run_test config.bad test_config_bad
@@ -131,3 +145,4 @@ test_check_feature() {
 	[[ $rc == 0 ]] && grep -qw mem_dirty_track "$T_LOG/list.stdout" || fail "the feature list: $(cat "$T_LOG/list.stdout")"
 }
 run_test config.check_feature test_check_feature
+run_test config.inherit_fd_debug test_inherit_fd_debug

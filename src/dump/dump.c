@@ -286,6 +286,8 @@ int stasis_dump(const struct opts *o)
 		pr_err("dump needs the pid of the tree's root: -t PID");
 		return -1;
 	}
+	if (proc_check_ours() < 0)
+		return -1;
 	infect_set_stop_timeout(o->timeout);
 	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)

@@ -594,6 +594,8 @@ int stasis_restore(const struct opts *o)
 	struct restore_stats stats = { 0 };
 	uint64_t t_start = stats_now_us();
 
+	if (proc_check_ours() < 0)
+		return 1;
 	tr.files.o = o;
 	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)

@@ -186,3 +186,30 @@ test_pidns_stasis_is_init() {
 
 run_test pidns.init_outlives_root test_pidns_init_outlives_root
 run_test pidns.stasis_is_init test_pidns_stasis_is_init
+
+# Stasis in a new pid namespace that still sees the old /proc: /proc/PID
+# there is another process than PID is for stasis. Dump and restore are
+# refused in one line, before anything is touched.
+test_pidns_foreign_proc() {
+	local pid rc
+	start_prog mem_anon "$BIN/mem_anon"
+	pid=$PROG_PID
+	wait_ready mem_anon "$pid" || return
+	mkdir -p "$T_WORK/img"
+	note "unshare -pf stasis dump -t $pid (the host's /proc)"
+	unshare -pf "$STASIS" dump -t "$pid" -D "$T_WORK/img" > /dev/null 2> "$T_LOG/dump.stderr" < /dev/null
+	rc=$?
+	[[ $rc != 0 ]] || fail "a dump through another namespace's /proc succeeded"
+	grep -q "^Error: /proc belongs to another pid namespace than stasis runs in" "$T_LOG/dump.stderr" ||
+		fail "message: $(head -n1 "$T_LOG/dump.stderr")"
+	(($(wc -l < "$T_LOG/dump.stderr") == 1)) || fail "more than one line on stderr" "$T_LOG/dump.stderr"
+	runs_freely "$pid" || fail "pid $pid in state $(proc_state "$pid") after the refused dump" || return
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	unshare -pf "$STASIS" restore -D "$T_WORK/img" > /dev/null 2> "$T_LOG/restore.stderr" < /dev/null
+	[[ $? != 0 ]] || fail "a restore through another namespace's /proc succeeded"
+	grep -q "^Error: /proc belongs to another pid namespace" "$T_LOG/restore.stderr" ||
+		fail "restore message: $(head -n1 "$T_LOG/restore.stderr")"
+}
+
+run_test pidns.foreign_proc test_pidns_foreign_proc

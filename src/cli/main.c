@@ -15,6 +15,7 @@
 #include "util/opts.h"
 #include "dump/check.h"
 #include "cli/config.h"
+#include "cli/criu_opts.h"
 #include "cli/kinds.h"
 #include "crit/crit.h"
 #include "rpc/rpc.h"
@@ -48,14 +49,14 @@ static void usage(FILE *f)
 "  -R, --leave-running     dump: let the process run after the dump\n"
 "  -j, --shell-job         the process is a job of a shell: its terminal is the\n"
 "                          user's; restore puts it on the terminal of stasis\n"
-"  -d, --restore-detached  restore: return once the process runs\n"
+"  -d, --restore-detached  restore: return once the process runs (or --daemon)\n"
 "      --pidfile FILE      restore: write the restored pid to FILE\n"
 "      --inherit-fd fd[N]:RESOURCE  restore: use our fd N for RESOURCE of the\n"
 "                          image (pipe:[INODE], or a file's path);\n"
 "                          debug[N]:TEXT writes TEXT to our fd N, as CRIU\n"
 "      --external RES      dump: RES is outside the tree, e.g. file[MNT_ID:INODE];\n"
 "                          restore gives it back with --inherit-fd\n"
-"      --ext-unix-sk[=INO] allow unix sockets whose peer is outside the tree\n"
+"  -x, --ext-unix-sk[=INO] allow unix sockets whose peer is outside the tree\n"
 "                          (all, or the socket with inode INO; repeatable)\n"
 "  -l, --file-locks        dump and restore file locks (flock, POSIX)\n"
 "      --prev-images-dir DIR  dump: DIR (relative to -D) holds a pre-dump or\n"
@@ -83,13 +84,18 @@ static void usage(FILE *f)
 "      --pre-dump-mode splice|read  CRIU's tuning, accepted\n"
 "      --link-remap        accepted: deleted files come back either way\n"
 "      --feature NAME      check: only NAME, by CRIU's names (list: all of them)\n"
+"      --display-stats     dump, restore: print CRIU's statistics at the end\n"
+"  CRIU's other options are refused by name (--no-SWITCH for one of its\n"
+"  switches, off by default, is accepted)\n"
 "  -h, --help\n");
 }
 
 enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERIT_FD, OPT_EXTERNAL,
        OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT,
        OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM, OPT_ALLOW_USERS, OPT_CONFIG, OPT_NO_DEFAULT_CONFIG,
-       OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP };
+       OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP, OPT_DISPLAY_STATS,
+       /* CRIU's --no-SWITCH forms of the switches stasis has */
+       OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP };
 
 /* check --feature NAME (repeatable): CRIU's names of kernel features. */
 static const char *check_features[32];
@@ -253,6 +259,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "leave-running", no_argument, NULL, 'R' },
 		{ "shell-job", no_argument, NULL, 'j' },
 		{ "restore-detached", no_argument, NULL, 'd' },
+		{ "daemon", no_argument, NULL, 'd' },	/* CRIU's other name for it */
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "new-pidns", no_argument, NULL, OPT_NEW_PIDNS },
 		{ "inherit-fd", required_argument, NULL, OPT_INHERIT_FD },
@@ -272,6 +279,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "pre-dump-mode", required_argument, NULL, OPT_PRE_DUMP_MODE },
 		{ "feature", required_argument, NULL, OPT_FEATURE },
 		{ "link-remap", no_argument, NULL, OPT_LINK_REMAP },
+		{ "display-stats", no_argument, NULL, OPT_DISPLAY_STATS },
+		{ "no-shell-job", no_argument, NULL, OPT_NO_SHELL_JOB },
+		{ "no-file-locks", no_argument, NULL, OPT_NO_FILE_LOCKS },
+		{ "no-restore-detached", no_argument, NULL, OPT_NO_DETACH },
+		{ "no-daemon", no_argument, NULL, OPT_NO_DETACH },
+		{ "no-track-mem", no_argument, NULL, OPT_NO_TRACK_MEM },
+		{ "no-display-stats", no_argument, NULL, OPT_NO_DISPLAY_STATS },
+		{ "no-link-remap", no_argument, NULL, OPT_NO_LINK_REMAP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -282,7 +297,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->socket_mode = -1;
 	o->images_dirfd = o->work_dirfd = -1;
 	o->ghost_limit = 1 << 20;
-	while ((c = getopt_long(argc, argv, "t:D:W:o:v::Rjdlh", longopts, NULL)) != -1) {
+	opterr = 0;	/* what getopt does not know is refused below, by name */
+	while ((c = getopt_long(argc, argv, ":t:D:W:o:v::Rjdlhx::V", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': if (parse_pid(optarg, &o->pid) < 0) return -1; break;
 		case 'D': o->images_dir = optarg; break;
@@ -310,7 +326,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (add_string(&o->action_scripts, &o->nr_action_scripts, optarg) < 0)
 				return -1;
 			break;
-		case OPT_EXT_UNIX_SK: if (parse_ext_unix_sk(optarg, o) < 0) return -1; break;
+		case 'x': case OPT_EXT_UNIX_SK: if (parse_ext_unix_sk(optarg, o) < 0) return -1; break;
+		case OPT_DISPLAY_STATS: o->display_stats = true; break;
+		case OPT_NO_SHELL_JOB: o->shell_job = false; break;
+		case OPT_NO_FILE_LOCKS: o->file_locks = false; break;
+		case OPT_NO_DETACH: o->detach = false; break;
+		case OPT_NO_TRACK_MEM: o->track_mem = false; break;
+		case OPT_NO_DISPLAY_STATS: o->display_stats = false; break;
+		case OPT_NO_LINK_REMAP: break;
 		case 'l': o->file_locks = true; break;
 		case OPT_ADDRESS: o->address = optarg; break;
 		case OPT_SOCKET_MODE: {
@@ -342,9 +365,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		/* CRIU links a deleted file back in place; stasis saves its bytes
 		 * and recreates it (ghost files) either way */
 		case OPT_LINK_REMAP: break;
-		case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
+		case 'V': case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
-		default: return -1;	/* getopt named the bad option */
+		case ':':
+			fprintf(stderr, "Error: option %s needs a value\n", argv[optind - 1]);
+			return -1;
+		default:
+			if (criu_opt_unknown(argv, optind, optopt) < 0)
+				return -1;
+			break;
 		}
 	}
 	return 0;
@@ -441,10 +470,8 @@ int main(int argc, char **argv)
 		return crit_main(argc - 1, argv + 1);
 	if (config_args(argc, argv, &argc, &argv) < 0)
 		return 1;
-	if (parse_args(argc, argv, &o) < 0) {
-		fprintf(stderr, "Try 'stasis --help'.\n");
-		return 1;
-	}
+	if (parse_args(argc, argv, &o) < 0)
+		return 1;	/* said in one line */
 	if (optind >= argc) {
 		usage(stderr);
 		return 1;

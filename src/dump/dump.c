@@ -252,6 +252,8 @@ static void write_stats(const struct dump_tree *tr)
 	const struct dump_stats *s = &tr->stats;
 	if (stats_write_dump(tr->dirfd, s) < 0)
 		pr_warn("the dump is complete, but without its stats-dump");
+	if (tr->o->display_stats)
+		stats_print_dump(stdout, s);
 	pr_info("frozen %lu us (seizing %lu us), memory %lu us (copying %lu us); pages: %lu scanned, "
 		"%lu left to the parent, %lu written, %lu shared written",
 		(unsigned long)s->frozen_us, (unsigned long)s->freezing_us, (unsigned long)s->memdump_us,

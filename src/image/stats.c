@@ -47,3 +47,32 @@ int stats_write_restore(int dirfd, const struct restore_stats *s)
 	e.restore = &r;
 	return img_store_one(dirfd, IMG_STATS_RESTORE, 0, &e.base);
 }
+
+static void print_count(FILE *out, const char *what, uint64_t n)
+{
+	fprintf(out, "%s: %llu (0x%llx)\n", what, (unsigned long long)n, (unsigned long long)n);
+}
+
+void stats_print_dump(FILE *out, const struct dump_stats *s)
+{
+	fprintf(out, "Displaying dump stats:\n");
+	fprintf(out, "Freezing time: %u us\n", us32(s->freezing_us));
+	fprintf(out, "Frozen time: %u us\n", us32(s->frozen_us));
+	fprintf(out, "Memory dump time: %u us\n", us32(s->memdump_us));
+	fprintf(out, "Memory write time: %u us\n", us32(s->memwrite_us));
+	print_count(out, "Memory pages scanned", s->pages_scanned);
+	print_count(out, "Memory pages skipped from parent", s->pages_skipped_parent);
+	print_count(out, "Memory pages written", s->pages_written);
+	print_count(out, "Lazy memory pages", 0);
+	print_count(out, "Shared memory pages written", s->shpages_written);
+}
+
+void stats_print_restore(FILE *out, const struct restore_stats *s)
+{
+	fprintf(out, "Displaying restore stats:\n");
+	print_count(out, "Pages compared", 0);
+	print_count(out, "Pages skipped COW", 0);
+	print_count(out, "Pages restored", s->pages_restored);
+	fprintf(out, "Restore time: %u us\n", us32(s->restore_us));
+	fprintf(out, "Forking time: %u us\n", us32(s->forking_us));
+}

@@ -6,6 +6,7 @@
 #define STASIS_IMAGE_STATS_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 /* Times in microseconds; counts in pages. */
 struct dump_stats {
@@ -25,5 +26,9 @@ uint64_t stats_now_us(void);
 /* Write the file into dirfd (replacing an old one); 0, or -1 (reported). */
 int stats_write_dump(int dirfd, const struct dump_stats *s);
 int stats_write_restore(int dirfd, const struct restore_stats *s);
+
+/* CRIU's --display-stats: the same, in CRIU's words, one per line. */
+void stats_print_dump(FILE *out, const struct dump_stats *s);
+void stats_print_restore(FILE *out, const struct restore_stats *s);
 
 #endif

@@ -623,6 +623,8 @@ int stasis_restore(const struct opts *o)
 		stats.pages_restored += tr.t[i].pages_read / PAGE_SZ;
 	if (stats_write_restore(tr.dirfd, &stats) < 0)
 		pr_warn("the tree is restored, but stats-restore could not be written");
+	if (o->display_stats)
+		stats_print_restore(stdout, &stats);
 	/* The tree runs: a failure here can't be undone, only reported. */
 	if (action_run(o, ACT_POST_RESUME, root) < 0)
 		pr_warn("the restored tree (root pid %d) runs, but a post-resume action failed", root);

@@ -30,6 +30,7 @@
 #include "image/pagemap.h"
 #include "image/stats.h"
 #include "image/vma.h"
+#include "task/sysv_shm.h"
 #include "util/compat.h"
 #include "util/fault.h"
 #include "util/log.h"
@@ -463,11 +464,8 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 		e->flags |= MAP_ANONYMOUS;
 		return 0;
 	}
-	if (!strncmp(v->path, "/SYSV", 5)) {
-		pr_err("pid %d: System V shared memory at %#lx is not supported yet", dc->pid,
-		       (unsigned long)v->start);
-		return -1;
-	}
+	if (!strncmp(v->path, "/SYSV", 5))
+		return sysv_shm_dump_vma(dc->pid, v->start, v->end, v->ino, v->pgoff, e);
 	if (check_mapped_file(dc, v) < 0)
 		return -1;
 	uint32_t id, oflags = (v->shared && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;

@@ -56,7 +56,8 @@ int shmem_dump_collect(struct dump_shmem *s, const struct dump_ctx *dc)
 {
 	for (size_t i = 0; i < dc->mm.n_vmas; i++) {
 		const VmaEntry *e = dc->mm.vmas[i];
-		if (!(e->status & VMA_ANON_SHARED))
+		/* a System V segment stays in the kernel (task/sysv_shm.c) */
+		if (!(e->status & VMA_ANON_SHARED) || (e->status & VMA_AREA_SYSVIPC))
 			continue;
 		struct shmem_obj *o = find(s, e->shmid);
 		if (!o && !(o = add(s, e->shmid)))

@@ -389,9 +389,44 @@ int tty_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
  * (before it forks: children inherit it); then a member of the terminal's
  * foreground group makes that group the foreground again (the group
  * exists once its members have joined it). */
+/* TIOCSPGRP from a group that may be in the background (which the
+ * kernel would stop with SIGTTOU). */
+static int set_foreground(int fd, pid_t pgrp)
+{
+	sigset_t ttou, old;
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &ttou, &old);
+	int ret = ioctl(fd, TIOCSPGRP, &pgrp);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
+/* --shell-job, a root that leads its own group again (restore/tree.c):
+ * the user's terminal had stasis's group in the foreground, so it gives
+ * the root's group the foreground instead (as CRIU), or the job would be
+ * stopped reading it. */
+static int shell_job_foreground(struct rst_files *rf, pid_t pid, pid_t pgid)
+{
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	if (!rf->o->shell_job || s->shell_tty_fd < 0 || pid != rf->root_pid || pgid != pid ||
+	    getpgid(0) != pid)
+		return 0;
+	pid_t fg = tcgetpgrp(s->shell_tty_fd), ours = getpgid(getppid());
+	if (fg <= 0 || fg != ours)
+		return 0;	/* not our controlling terminal, or not our job's */
+	if (set_foreground(s->shell_tty_fd, pid) < 0) {
+		pr_perror("pid %d: can't give its group the foreground of the terminal", pid);
+		return -1;
+	}
+	return 0;
+}
+
 int tty_restore_ctty(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid)
 {
 	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	if (shell_job_foreground(rf, pid, pgid) < 0)
+		return -1;
 	for (int i = 0; i < s->nr_ptys; i++) {
 		const struct made_pty *p = &s->ptys[i];
 		pid_t tsid = p->info->sid, tpgrp = p->info->pgrp;
@@ -404,14 +439,7 @@ int tty_restore_ctty(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid)
 		}
 		if (!tpgrp || tpgrp != pgid)
 			continue;
-		/* a background group asking would get SIGTTOU */
-		sigset_t ttou, old;
-		sigemptyset(&ttou);
-		sigaddset(&ttou, SIGTTOU);
-		sigprocmask(SIG_BLOCK, &ttou, &old);
-		int ret = ioctl(p->slave, TIOCSPGRP, &tpgrp);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		if (ret < 0) {
+		if (set_foreground(p->slave, tpgrp) < 0) {
 			pr_perror("pid %d: can't make group %d the foreground of pty %u", pid, tpgrp, p->index);
 			return -1;
 		}

@@ -12,6 +12,7 @@
  * writes them into the new pair the same way. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,12 @@ static int pty_input_put(int master, int slave, const struct termios *saved, con
 	if (!wait_readable(slave, visible)) {
 		errno = ETIMEDOUT;
 		return -1;
+	}
+	/* a line not ended yet counts nowhere; polling a reader that has
+	 * no whole line makes the kernel finish passing on what was written */
+	if (visible < len) {
+		struct pollfd p = { slave, POLLIN, 0 };
+		poll(&p, 1, 0);
 	}
 	return 0;
 }

@@ -39,7 +39,7 @@ static int fifo_dump(struct file_table *t, const struct opts *o, const struct fd
 		pr_err("%s has no path to reopen it by (deleted?); stasis can't dump it", what);
 		return -1;
 	}
-	if (reg_file_add(t, f->path, f->fi.flags & ~O_CLOEXEC, 0, &regf_id) < 0)
+	if (reg_file_add(t, f->path, f->fi.flags & ~O_CLOEXEC, 0, 0, &regf_id) < 0)
 		return -1;
 	FifoEntry *e = calloc(1, sizeof(*e));
 	if (!e)

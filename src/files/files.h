@@ -31,6 +31,7 @@ struct file_table {
  * has its own copy from its fork on). */
 struct rst_files {
 	const struct opts *o;
+	pid_t root_pid;		/* the tree's root, as the images number it */
 	FileEntry **e;
 	int nr;
 	char who[64];		/* whose file is being opened ("fd N of pid P",

@@ -602,6 +602,7 @@ int stasis_restore(const struct opts *o)
 		return 1;
 	if (rst_load_images(&tr) < 0)
 		goto out;
+	tr.files.root_pid = tr.t[0].pid;
 	if (action_run(o, ACT_PRE_RESTORE, 0) < 0)
 		goto out;
 	/* A tree dumped as its own pid namespace (root pid 1) needs a new one. */

@@ -257,16 +257,26 @@ static const struct rst_helper *helper_of(const struct rst_tree *tr, pid_t pgid)
 
 /* Session first (it must come before children are made), then group. A
  * session or group led from outside the tree is not ours to recreate: the
- * task stays in stasis's. With --shell-job the root stays in the shell's
- * session and group (the terminal's foreground job), and so do tasks that
- * were in the root's group. */
+ * task stays in stasis's. With --shell-job the root stays in stasis's
+ * session (the user's terminal is its controlling terminal); a root that
+ * led its group (a session leader did) leads it again there, as CRIU does,
+ * so kill(0, sig) does not reach stasis's group (the terminal then gives
+ * the root's group the foreground: tty_restore_ctty); one that didn't
+ * stays in stasis's group. */
 static int child_session(const struct rst_tree *tr, const struct rst_ctx *rc)
 {
-	pid_t sid = rc->pe->sid, pgid = rc->pe->pgid, root = tr->t[0].pid;
+	pid_t sid = rc->pe->sid, pgid = rc->pe->pgid;
 	bool job = rc->o->shell_job;
 
-	if (job && rc->parent < 0)
+	if (job && rc->parent < 0) {
+		if (pgid != rc->pid || getpgid(0) == rc->pid)
+			return 0;
+		if (setpgid(0, 0) < 0) {
+			pr_perror("pid %d: can't lead its process group again", rc->pid);
+			return -1;
+		}
 		return 0;
+	}
 	if (sid == rc->pid) {
 		if (setsid() < 0) {
 			pr_perror("pid %d: can't become a session leader", rc->pid);
@@ -274,7 +284,7 @@ static int child_session(const struct rst_tree *tr, const struct rst_ctx *rc)
 		}
 		return 0;
 	}
-	if ((job && pgid == root) || getpgid(0) == pgid)
+	if (getpgid(0) == pgid)
 		return 0;
 	if (setpgid(0, pgid) == 0)
 		return 0;
@@ -328,12 +338,6 @@ static void report(int fd, int idx, int ok)
 
 static void task_main(struct rst_tree *tr, int idx);
 
-/* With --shell-job the root's group is the shell's: nobody makes it. */
-static bool rc_job_root_group(const struct rst_tree *tr, int j)
-{
-	return tr->o->shell_job && tr->t[j].pe->pgid == (uint32_t)tr->t[0].pid;
-}
-
 static void helper_main(struct rst_tree *tr, int h)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -384,7 +388,7 @@ static int fork_children(struct rst_tree *tr, int idx)
 		 * sibling forked next finds it; not for a future session leader,
 		 * whose setsid() a group would forbid. */
 		const PstreeEntry *pe = tr->t[j].pe;
-		if (pe->pgid == pe->pid && pe->sid != pe->pid && !(rc_job_root_group(tr, j)))
+		if (pe->pgid == pe->pid && pe->sid != pe->pid)
 			setpgid(pid, pid);
 	}
 	return 0;

@@ -118,7 +118,25 @@ test_pidns_own() {
 	check_output forktree
 }
 
+# sessions (tests/progs/sessions.c: sessions and groups led by others than
+# the root, a group whose leader is gone) restored into a new pid
+# namespace: each process finds its session and group as they were.
+test_pidns_sessions() {
+	local rc
+	tree_start sessions "$BIN/sessions" || return
+	dump dump "$TREE_ROOT" "$T_WORK/img" || return
+	expect_tree_killed || return
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --new-pidns --pidfile "$T_WORK/restore.pid")
+	[[ $rc == 0 ]] || fail "restore: stasis restore -d --new-pidns exited $(rc_text "$rc"): $(error_message restore)" \
+		"$T_LOG/restore.log" || return
+	wait_copy restore || return
+	kill -USR1 "$COPY_PID"
+	wait_gone "$COPY_PID" || fail "restored root $COPY_PID did not exit after SIGUSR1" "$T_LOG/sessions.out"
+	check_output sessions
+}
+
 run_test pidns.clones test_pidns_clones
+run_test pidns.sessions test_pidns_sessions
 run_test pidns.own_ns.restore test_pidns_own foreground
 run_test pidns.own_ns.new_pidns test_pidns_own new_pidns
 

@@ -27,6 +27,7 @@
 #define USK_SERVICE (1u << 1)		/* uflags: the task's connection to the RPC
 					 * service that dumps it (a self-dump) */
 #define ST_CLOSE 7
+#define SCM_MAX_FD 253			/* the kernel's bound on fds in one message */
 #define QUEUE_MAX (256u << 20)		/* sanity bound on one socket's saved queue */
 
 extern const struct fd_kind fd_kind_unix;
@@ -62,10 +63,13 @@ struct usk_dumped {
 	const struct usk_diag *d;
 };
 
-/* Unread data for socket file id_for: a message, or stream bytes. */
+/* Unread data for socket file id_for: a message, or stream bytes, and
+ * the files passed with it (SCM_RIGHTS), by file id. */
 struct usk_packet {
 	uint32_t id_for, len;
 	uint8_t *buf;
+	uint32_t *rights;
+	int nr_rights;
 };
 
 /* The kind's state in a dump. */
@@ -91,7 +95,7 @@ void unix_free_images(struct file_table *t);
 /* unix_peers.c */
 int unix_write_images(struct file_table *t, int dirfd);
 /* unix_queue.c */
-int peek_queue(struct unix_dump *u, int sk, uint32_t id, const struct usk_diag *d, const struct fd_facts *f);
+int peek_queue(struct file_table *t, struct unix_dump *u, int sk, uint32_t id, const struct usk_diag *d, const struct fd_facts *f);
 int write_queues(struct unix_dump *u, int dirfd);
 
 /* ---- restore ---- */

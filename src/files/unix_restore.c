@@ -22,8 +22,10 @@
 void unix_unload_images(struct rst_files *rf)
 {
 	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
-	for (int i = 0; i < r->nr_q; i++)
+	for (int i = 0; i < r->nr_q; i++) {
 		free(r->q[i].buf);
+		free(r->q[i].rights);
+	}
 	free(r->q);
 	free(r->m);
 }

@@ -252,13 +252,19 @@ uint32_t files_id_of_fd(const struct file_table *t, pid_t pid, int fd)
 
 /* Its entry, remembered before the kind dumps it: a file found again
  * while it is dumped (a socket passed over itself) shares its id. */
+static const struct fd_kind *kind_owning(const struct fd_facts *f)
+{
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->owns && fd_kinds[k]->owns(f))
+			return fd_kinds[k];
+	return NULL;
+}
+
 static int dump_one_fd(struct file_table *t, const struct opts *o, const struct fd_facts *f,
 		       uint32_t *id)
 {
-	for (size_t k = 0; k < NR_KINDS; k++) {
-		const struct fd_kind *kind = fd_kinds[k];
-		if (!kind->owns || !kind->owns(f))
-			continue;
+	const struct fd_kind *kind = kind_owning(f);
+	if (kind) {
 		FileEntry *fe = files_new_entry(t, kind->type);
 		if (!fe)
 			return -1;
@@ -335,6 +341,14 @@ int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, con
 	if (*id) {
 		close(fd);
 		return 0;
+	}
+	if (!kind_owning(&f)) {
+		char what[96];
+		describe_unsupported(&f, what, sizeof(what));
+		pr_err("%s holds in its queue a file in flight (passed with SCM_RIGHTS, %s) that is %s, "
+		       "which stasis can't dump; dump once the message is read", where, f.path, what);
+		close(fd);
+		return -1;
 	}
 	pr_info("%s: a file in flight, %s, dumped from our fd %d", where, f.path, fd);
 	if (dump_one_fd(t, o, &f, id) == 0)

@@ -103,6 +103,7 @@ int write_queues(struct unix_dump *u, int dirfd);
 struct usk_made {
 	uint32_t ino;
 	int fd;
+	int ghost;	/* O_PATH fd of its deleted file (unix_ghost.c), or -1 */
 };
 
 /* The kind's state in a restore. */
@@ -118,6 +119,14 @@ static inline int set_int(int fd, int name, int val)
 	return setsockopt(fd, SOL_SOCKET, name, &val, sizeof(val));
 }
 
+/* unix_restore.c: for the modules of the restore */
+bool is_path(const UnixSkEntry *ue);
+int enter_name_dir(const UnixSkEntry *ue);
+void leave_name_dir(int back);
+void restore_perms(const UnixSkEntry *ue, const char *path);
+/* unix_ghost.c: binds fd to the name of ue, whose file was deleted, for
+ * a moment; the O_PATH fd of its file, to connect to it, or -1 (reported). */
+int bind_deleted(int fd, const UnixSkEntry *ue, const struct sockaddr_un *a, socklen_t len);
 /* unix_queue.c */
 int unix_load_images(struct rst_files *rf, int dirfd);
 int fill_queue(struct rst_files *rf, int from, const UnixSkEntry *to, int to_fd);
@@ -125,6 +134,5 @@ bool has_queue(const struct rst_files *rf, const UnixSkEntry *ue);
 /* unix_restore.c */
 void unix_unload_images(struct rst_files *rf);
 int unix_open(struct rst_files *rf, const FileEntry *fe, int fdflags);
-int unix_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid);
 
 #endif

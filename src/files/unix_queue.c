@@ -49,8 +49,8 @@ static int take_rights(struct file_table *t, struct unix_dump *u, struct msghdr 
 		       const struct fd_facts *f, uint32_t **rights, int *nr)
 {
 	char where[96];
-	snprintf(where, sizeof(where), "unix socket %lu (fd %d of pid %d)", (unsigned long)f->st.st_ino,
-		 f->fd, f->pid);
+	snprintf(where, sizeof(where), "pid %d: fd %d: unix socket %lu", f->pid, f->fd,
+		 (unsigned long)f->st.st_ino);
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;

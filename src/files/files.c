@@ -327,7 +327,8 @@ out:
 	return ret;
 }
 
-int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, const char *where, uint32_t *id)
+int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, pid_t via, const char *where,
+			 uint32_t *id)
 {
 	struct fd_facts f;
 
@@ -336,6 +337,7 @@ int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, con
 		close(fd);
 		return -1;
 	}
+	f.via = via;
 	f.fi.flags &= ~O_CLOEXEC;	/* ours; an fd's flag, not the file's */
 	*id = shared_with_earlier(t, &f);
 	if (*id) {
@@ -558,6 +560,15 @@ int files_reopen_kept(const struct rst_files *rf, int kept, uint32_t flags, uint
 		return -1;
 	}
 	return fd;
+}
+
+int files_after_install_in_flight(struct rst_files *rf, uint32_t id, pid_t pid)
+{
+	int idx = files_index(rf, id);
+	const struct fd_kind *kind = idx < 0 ? NULL : kind_of(rf->e[idx]->type);
+	if (!kind || !kind->after_install)
+		return 0;
+	return kind->after_install(rf, rf->e[idx], rf->pool_base + idx, pid);
 }
 
 bool files_task_has_fd(const struct rst_files *rf, int fd)

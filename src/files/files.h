@@ -70,12 +70,13 @@ int files_dump_path(struct file_table *t, const struct opts *o, const struct pat
 /* The type of entry id (FD_TYPES__UND if there is none). */
 FdTypes files_type(const struct file_table *t, uint32_t id);
 
-/* A file in flight (an fd passed with SCM_RIGHTS, waiting in a socket's
- * queue; where names that socket): fd is our own on it (taken over: kept
+/* A file in flight (an fd passed with SCM_RIGHTS, waiting in the queue
+ * of a socket of process via; where names that socket): fd is our own on it (taken over: kept
  * open until files_free, so the fds dumped later are compared with it).
  * It is dumped like a task's fd, or shares the id of one with the same
  * open file description. 0 (id set) or -1 (reported). */
-int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, const char *where, uint32_t *id);
+int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, pid_t via, const char *where,
+			 uint32_t *id);
 
 /* Once every task is dumped: the kinds' images, then files.img. */
 int files_write(struct file_table *t, int dirfd);

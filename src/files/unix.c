@@ -60,5 +60,5 @@ const struct fd_kind fd_kind_unix = {
 	.owns = unix_owns, .dump = unix_dump, .open = unix_open,
 	.write_images = unix_write_images, .free_images = unix_free_images,
 	.load_images = unix_load_images, .unload_images = unix_unload_images,
-	.inherit_name = unix_inherit_name,
+	.after_install = unix_after_install, .inherit_name = unix_inherit_name,
 };

@@ -131,6 +131,9 @@ int bind_deleted(int fd, const UnixSkEntry *ue, const struct sockaddr_un *a, soc
 int unix_load_images(struct rst_files *rf, int dirfd);
 int fill_queue(struct rst_files *rf, int from, const UnixSkEntry *to, int to_fd);
 bool has_queue(const struct rst_files *rf, const UnixSkEntry *ue);
+/* The after_install of the files in flight in the socket's queue, in
+ * the process holding it (an epoll's targets are its fd numbers). */
+int unix_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid);
 /* unix_restore.c */
 void unix_unload_images(struct rst_files *rf);
 int unix_open(struct rst_files *rf, const FileEntry *fe, int fdflags);

@@ -67,7 +67,8 @@ static int take_rights(struct file_table *t, struct unix_dump *u, struct msghdr 
 		}
 		*rights = nr_;
 		for (int i = 0; i < n; i++)
-			if (files_dump_in_flight(t, u->o, fds[i], where, &(*rights)[(*nr)++]) < 0) {
+			if (files_dump_in_flight(t, u->o, fds[i], f->via ? f->via : f->pid, where,
+						 &(*rights)[(*nr)++]) < 0) {
 				close_fds(fds + i + 1, n - i - 1);
 				return -1;
 			}
@@ -332,6 +333,28 @@ int fill_queue(struct rst_files *rf, int from, const UnixSkEntry *to, int to_fd)
 		} while (off < p->len);
 	}
 	return 0;
+}
+
+/* Sockets in flight in sockets in flight: so deep at most (a cycle of
+ * sockets passed over each other would not end). */
+#define NESTING_MAX 4
+
+int unix_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid)
+{
+	static int nesting;
+	const struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
+	int ret = 0;
+
+	(void)fd;
+	if (nesting >= NESTING_MAX)
+		return 0;
+	nesting++;
+	for (int i = 0; fe->usk && i < r->nr_q && !ret; i++)
+		for (int k = 0; r->q[i].id_for == fe->usk->id && k < r->q[i].nr_rights && !ret; k++)
+			if (r->q[i].rights[k] != fe->id)
+				ret = files_after_install_in_flight(rf, r->q[i].rights[k], pid);
+	nesting--;
+	return ret;
 }
 
 bool has_queue(const struct rst_files *rf, const UnixSkEntry *ue)

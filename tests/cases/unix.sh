@@ -204,7 +204,7 @@ test_unix_criu_interop() {
 	wait_gone "$pid" || fail "restored $prog did not exit after SIGUSR1" "$T_LOG/$prog.out"
 	check_output "$prog"
 }
-for p in unix_pairs unix_dgram unix_server; do
+for p in unix_pairs unix_dgram unix_server unix_scm unix_deleted; do
 	run_test --needs criu "unix.criu_interop.${p#unix_}" test_unix_criu_interop "$p"
 done
 

@@ -11,6 +11,8 @@
  *    still listens;
  *  - a datagram socket whose path now holds a FIFO, open in the program.
  * The removed directories stay removed, nothing is left beside the FIFO.
+ * UNIX_LIKE_CRIU: the first name is absolute too (CRIU's restore leaves
+ * behind the directory it makes for a relative one).
  *
  * test unix.deleted: plain restore chain leave_running
  */
@@ -42,18 +44,23 @@ static int client_of(const char *name)
 
 static void setup(void)
 {
-	if (mkdir("gone", 0755) < 0 && errno != EEXIST)
-		die("mkdir gone");
-	dsrv = un_socket(SOCK_DGRAM, "gone/dg.sock", 0);
-	dcli = socket(AF_UNIX, SOCK_DGRAM, 0);
-	if (dcli < 0 || un_connect(dcli, "gone/dg.sock", 0) < 0)
-		die("connect gone/dg.sock");
-	send_all(dcli, "queued", 6, "dgram in a removed directory");
-	if (unlink("gone/dg.sock") < 0 || rmdir("gone") < 0)
-		die("remove gone");
-
+	char dg_name[PATH_MAX + 16] = "gone/dg.sock";
 	if (!getcwd(abs_dir, sizeof(abs_dir) - 16))
 		die("getcwd");
+	if (getenv("UNIX_LIKE_CRIU"))	/* CRIU leaves the directory of a relative name */
+		snprintf(dg_name, sizeof(dg_name), "%s/gone/dg.sock", abs_dir);
+	if (strlen(dg_name) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		snprintf(dg_name, sizeof(dg_name), "%s", "gone/dg.sock");	/* a deep work dir */
+	if (mkdir("gone", 0755) < 0 && errno != EEXIST)
+		die("mkdir gone");
+	dsrv = un_socket(SOCK_DGRAM, dg_name, 0);
+	dcli = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (dcli < 0 || un_connect(dcli, dg_name, 0) < 0)
+		die("connect gone/dg.sock");
+	send_all(dcli, "queued", 6, "dgram in a removed directory");
+	if (unlink(dg_name) < 0 || rmdir("gone") < 0)
+		die("remove gone");
+
 	strcat(abs_dir, "/gone-abs");
 	snprintf(abs_name, sizeof(abs_name), "%s/st.sock", abs_dir);
 	if (strlen(abs_name) >= sizeof(((struct sockaddr_un *)0)->sun_path))

@@ -250,8 +250,6 @@ uint32_t files_id_of_fd(const struct file_table *t, pid_t pid, int fd)
 	return 0;
 }
 
-/* Its entry, remembered before the kind dumps it: a file found again
- * while it is dumped (a socket passed over itself) shares its id. */
 static const struct fd_kind *kind_owning(const struct fd_facts *f)
 {
 	for (size_t k = 0; k < NR_KINDS; k++)
@@ -260,6 +258,8 @@ static const struct fd_kind *kind_owning(const struct fd_facts *f)
 	return NULL;
 }
 
+/* Its entry, remembered before the kind dumps it: a file found again
+ * while it is dumped (a socket passed over itself) shares its id. */
 static int dump_one_fd(struct file_table *t, const struct opts *o, const struct fd_facts *f,
 		       uint32_t *id)
 {

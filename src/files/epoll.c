@@ -36,12 +36,12 @@ static bool epoll_owns(const struct fd_facts *f)
 	return anon_link_is(f, "[eventpoll]");
 }
 
-/* 0: fd tfd of pid is the file the epoll (fd efd) watches as tfd, 1:
- * another file, -1 (errno): fd tfd not open or no such target. */
-static int target_is_fd(pid_t pid, int efd, int tfd)
+/* 0: fd tfd of pid is the file the epoll (fd efd of epid) watches as
+ * tfd, 1: another file, -1 (errno): fd tfd not open or no such target. */
+static int target_is_fd(pid_t pid, pid_t epid, int efd, int tfd)
 {
 	struct epoll_slot slot = { efd, tfd, 0 };
-	long r = syscall(SYS_kcmp, pid, pid, KCMP_EPOLL_TFD, tfd, &slot);
+	long r = syscall(SYS_kcmp, pid, epid, KCMP_EPOLL_TFD, tfd, &slot);
 	return r < 0 ? -1 : r != 0;
 }
 
@@ -82,9 +82,11 @@ static int add_target(EventpollFileEntry *e, EventpollTfdEntry *t)
 	return 0;
 }
 
-/* A process of the dumped tree holding the epoll, and its fd there. */
+/* A process of the dumped tree holding the epoll, and its fd there (in
+ * process epid: pid itself, or we for an epoll in flight, whose targets
+ * are the fds of the process holding the socket that carries it). */
 struct holder {
-	pid_t pid;
+	pid_t pid, epid;
 	int efd;
 };
 
@@ -93,13 +95,13 @@ struct holders {
 	int nr;
 };
 
-static int holders_add(struct holders *hs, pid_t pid, int efd)
+static int holders_add(struct holders *hs, pid_t pid, pid_t epid, int efd)
 {
 	struct holder *n = realloc(hs->h, (hs->nr + 1) * sizeof(*n));
 	if (!n)
 		return -1;
 	hs->h = n;
-	hs->h[hs->nr++] = (struct holder){ pid, efd };
+	hs->h[hs->nr++] = (struct holder){ pid, epid, efd };
 	return 0;
 }
 
@@ -112,7 +114,7 @@ static int find_holder(struct holders *hs, const struct fd_facts *f, pid_t pid)
 		return -1;
 	for (int i = 0; i < nr; i++)
 		if (syscall(SYS_kcmp, f->pid, pid, KCMP_FILE, f->fd, fds[i]) == 0) {
-			ret = holders_add(hs, pid, fds[i]);
+			ret = holders_add(hs, pid, pid, fds[i]);
 			break;
 		}
 	free(fds);
@@ -163,7 +165,7 @@ static int check_target(const struct fd_facts *f, const EventpollFileEntry *e,
 		}
 	for (int i = 0; i < hs->nr; i++) {
 		const struct holder *h = &hs->h[i];
-		int r = target_is_fd(h->pid, h->efd, t->tfd);
+		int r = target_is_fd(h->pid, h->epid, h->efd, t->tfd);
 		if (r == 0) {
 			found = true;
 			continue;
@@ -175,7 +177,11 @@ static int check_target(const struct fd_facts *f, const EventpollFileEntry *e,
 				  t->tfd);
 			return -1;
 		}
-		if (h->pid == f->pid)
+		if (f->via && h->epid != h->pid)
+			pr_err("pid %d: an epoll in flight in the queue of one of its unix sockets watches a "
+			       "file added as fd %u, which is another file in this process; stasis can't "
+			       "restore such an epoll set", h->pid, t->tfd);
+		else if (h->pid == f->pid)
 			pr_err("pid %d: fd %d (epoll) watches a file added as fd %u, but fd %u is "
 			       "another file now (closed and reused); stasis can't restore such an "
 			       "epoll set", f->pid, f->fd, t->tfd, t->tfd);
@@ -187,6 +193,12 @@ static int check_target(const struct fd_facts *f, const EventpollFileEntry *e,
 	}
 	if (found)
 		return 0;
+	if (f->via) {
+		pr_err("pid %d: an epoll in flight in the queue of one of its unix sockets watches a file "
+		       "added as fd %u, which the process has no more; stasis can't restore such an epoll "
+		       "set", f->via, t->tfd);
+		return -1;
+	}
 	pr_err("pid %d: fd %d (epoll) watches a file added as fd %u, which no process holding the "
 	       "epoll has any more (closed since); stasis can't restore such an epoll set (keep the "
 	       "fd open, or remove it with EPOLL_CTL_DEL before closing it)", f->pid, f->fd, t->tfd);
@@ -199,7 +211,9 @@ static int epoll_dump_targets(const struct fd_facts *f, pid_t root, const char *
 	struct holders hs = { NULL, 0 };
 	int ret = -1;
 
-	if (holders_add(&hs, f->pid, f->fd) < 0 || find_holders(&hs, f, root ? root : f->pid) < 0) {
+	/* in flight: restore adds its targets in the process holding the socket */
+	if (holders_add(&hs, f->via ? f->via : f->pid, f->pid, f->fd) < 0 ||
+	    find_holders(&hs, f, root ? root : f->pid) < 0) {
 		pr_err("pid %d: fd %d (epoll): can't find the processes sharing it", f->pid, f->fd);
 		goto out;
 	}
@@ -284,7 +298,7 @@ static int epoll_add_targets(struct rst_files *rf, const FileEntry *fe, int fd, 
 		const EventpollTfdEntry *t = e->tfd[i];
 		if (!files_task_has_fd(rf, t->tfd))
 			continue;	/* not ours: a process sharing the epoll adds it */
-		if (target_is_fd(getpid(), fd, t->tfd) >= 0)
+		if (target_is_fd(getpid(), getpid(), fd, t->tfd) >= 0)
 			continue;	/* added already */
 		struct epoll_event ev = { .events = t->events, .data.u64 = t->data };
 		if (epoll_ctl(fd, EPOLL_CTL_ADD, t->tfd, &ev) < 0 && errno != EEXIST) {

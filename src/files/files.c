@@ -116,6 +116,9 @@ int files_write(struct file_table *t, int dirfd)
 
 void files_free(struct file_table *t)
 {
+	for (int i = 0; i < t->nr_seen; i++)
+		if (t->seen[i].pid == getpid())
+			close(t->seen[i].fd);	/* files in flight (files_dump_in_flight) */
 	for (int i = 0; i < t->nr; i++)
 		protobuf_c_message_free_unpacked(&t->e[i]->base, NULL);
 	for (size_t k = 0; k < NR_KINDS; k++) {
@@ -247,17 +250,27 @@ uint32_t files_id_of_fd(const struct file_table *t, pid_t pid, int fd)
 	return 0;
 }
 
+static const struct fd_kind *kind_owning(const struct fd_facts *f)
+{
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->owns && fd_kinds[k]->owns(f))
+			return fd_kinds[k];
+	return NULL;
+}
+
+/* Its entry, remembered before the kind dumps it: a file found again
+ * while it is dumped (a socket passed over itself) shares its id. */
 static int dump_one_fd(struct file_table *t, const struct opts *o, const struct fd_facts *f,
 		       uint32_t *id)
 {
-	for (size_t k = 0; k < NR_KINDS; k++) {
-		const struct fd_kind *kind = fd_kinds[k];
-		if (!kind->owns || !kind->owns(f))
-			continue;
+	const struct fd_kind *kind = kind_owning(f);
+	if (kind) {
 		FileEntry *fe = files_new_entry(t, kind->type);
 		if (!fe)
 			return -1;
 		*id = fe->id;
+		if (remember_fd(t, f, fe->id) < 0)
+			return -1;
 		return kind->dump(t, o, f, fe);
 	}
 	char what[96];
@@ -293,7 +306,7 @@ static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int d
 		ids[i] = shared_with_earlier(t, &f);
 		if (!ids[i] && dump_one_fd(t, o, &f, &ids[i]) < 0)
 			goto abort;
-		if (remember_fd(t, &f, ids[i]) < 0)
+		if (!files_id_of_fd(t, pid, fds[i]) && remember_fd(t, &f, ids[i]) < 0)
 			goto abort;
 		FdinfoEntry fdi = FDINFO_ENTRY__INIT;
 		fdi.id = ids[i];
@@ -312,6 +325,39 @@ out:
 	free(ids);
 	free(fds);
 	return ret;
+}
+
+int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, pid_t via, const char *where,
+			 uint32_t *id)
+{
+	struct fd_facts f;
+
+	if (fd_facts_read(getpid(), fd, &f) < 0) {
+		pr_err("can't inspect a file in flight in %s", where);
+		close(fd);
+		return -1;
+	}
+	f.via = via;
+	f.fi.flags &= ~O_CLOEXEC;	/* ours; an fd's flag, not the file's */
+	*id = shared_with_earlier(t, &f);
+	if (*id) {
+		close(fd);
+		return 0;
+	}
+	if (!kind_owning(&f)) {
+		char what[96];
+		describe_unsupported(&f, what, sizeof(what));
+		pr_err("%s holds in its queue a file in flight (passed with SCM_RIGHTS, %s) that is %s, "
+		       "which stasis can't dump; dump once the message is read", where, f.path, what);
+		close(fd);
+		return -1;
+	}
+	pr_info("%s: a file in flight, %s, dumped from our fd %d", where, f.path, fd);
+	if (dump_one_fd(t, o, &f, id) == 0)
+		return 0;
+	if (!files_id_of_fd(t, getpid(), fd))
+		close(fd);	/* else files_free closes it */
+	return -1;
 }
 
 int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid, int dirfd,
@@ -396,6 +442,33 @@ int files_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		return -1;
 	}
 	return kind->open(rf, fe, fdflags);
+}
+
+int files_pool_fd(struct rst_files *rf, uint32_t id, const char *where)
+{
+	int idx = files_index(rf, id);
+	if (idx < 0) {
+		pr_err("image: %s holds file %u in flight, which files.img lacks", where, id);
+		return -1;
+	}
+	int at = rf->pool_base + idx;
+	if (fcntl(at, F_GETFD) >= 0)
+		return at;
+	char who[sizeof(rf->who)];
+	memcpy(who, rf->who, sizeof(who));
+	snprintf(rf->who, sizeof(rf->who), "file %u in flight in %s", id, where);
+	int fd = files_open(rf, rf->e[idx], 0);
+	memcpy(rf->who, who, sizeof(who));
+	if (fd < 0)
+		return -1;
+	if (fd != at && dup2(fd, at) < 0) {
+		pr_perror("can't place file %u, in flight in %s, in the pool", id, where);
+		close(fd);
+		return -1;
+	}
+	if (fd != at)
+		close(fd);
+	return at;
 }
 
 bool files_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)
@@ -487,6 +560,15 @@ int files_reopen_kept(const struct rst_files *rf, int kept, uint32_t flags, uint
 		return -1;
 	}
 	return fd;
+}
+
+int files_after_install_in_flight(struct rst_files *rf, uint32_t id, pid_t pid)
+{
+	int idx = files_index(rf, id);
+	const struct fd_kind *kind = idx < 0 ? NULL : kind_of(rf->e[idx]->type);
+	if (!kind || !kind->after_install)
+		return 0;
+	return kind->after_install(rf, rf->e[idx], rf->pool_base + idx, pid);
 }
 
 bool files_task_has_fd(const struct rst_files *rf, int fd)

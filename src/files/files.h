@@ -36,6 +36,8 @@ struct rst_files {
 	int nr;
 	char who[64];		/* whose file is being opened ("fd N of pid P",
 				 * "mapping A of pid P"), for messages */
+	int pool_base;		/* the pool: file i of files.img at pool_base + i
+				 * (restore/tree.c), while the tree is made */
 	int keep_base;		/* fds from here up are clear of the pool and
 				 * service fds: for the fds kinds keep open */
 	/* during files_after_install: the fds of the process (its fdinfo) */
@@ -70,6 +72,14 @@ int files_dump_path(struct file_table *t, const struct opts *o, const struct pat
 /* The type of entry id (FD_TYPES__UND if there is none). */
 FdTypes files_type(const struct file_table *t, uint32_t id);
 
+/* A file in flight (an fd passed with SCM_RIGHTS, waiting in the queue
+ * of a socket of process via; where names that socket): fd is our own on it (taken over: kept
+ * open until files_free, so the fds dumped later are compared with it).
+ * It is dumped like a task's fd, or shares the id of one with the same
+ * open file description. 0 (id set) or -1 (reported). */
+int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, pid_t via, const char *where,
+			 uint32_t *id);
+
 /* Once every task is dumped: the kinds' images, then files.img. */
 int files_write(struct file_table *t, int dirfd);
 void files_free(struct file_table *t);
@@ -86,6 +96,10 @@ int files_index(const struct rst_files *rf, uint32_t id);	/* -1 if absent */
 /* The open file description of fe, made anew (rf->who names its user);
  * the new fd or -1 (reported). */
 int files_open(struct rst_files *rf, const FileEntry *fe, int fdflags);
+/* File id, in flight in a socket's queue (where names it), in the pool:
+ * opened there now if no fd of a process opened it yet. The pool's fd
+ * (not to be closed) or -1 (reported). */
+int files_pool_fd(struct rst_files *rf, uint32_t id, const char *where);
 /* --inherit-fd: the name of a file for fd[N]:NAME, false if it has none. */
 bool files_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len);
 

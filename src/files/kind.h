@@ -20,6 +20,8 @@ struct inj;
 struct fd_facts {
 	pid_t pid;
 	int fd;
+	pid_t via;		/* a file in flight (pid, fd: ours): the process
+				 * holding the socket whose queue carries it */
 	char path[PATH_MAX];	/* readlink of /proc/PID/fd/N */
 	struct stat st;
 	struct proc_fdinfo fi;
@@ -59,7 +61,8 @@ struct fd_kind {
 	int (*open)(struct rst_files *rf, const FileEntry *fe, int fdflags);
 	/* In each restored process, once all its fds are in place (numbers
 	 * as in the image): state that needs the other fds of the process
-	 * (epoll targets, a deleted socket file). fd is its number here. */
+	 * (epoll targets). fd is its number here; for a file in flight (in
+	 * the process holding the socket that carries it), its pool fd. */
 	int (*after_install)(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid);
 	/* The name --inherit-fd fd[N]:NAME uses for this file (pipe:[INODE],
 	 * a path, ...); false if it has none. */
@@ -119,6 +122,9 @@ int files_take_fd(pid_t pid, int fd, const char *what);
  * memfd), reopened through /proc/self/fd. what names the file in errors,
  * rf->who its user. The new fd or -1 (reported). */
 int files_reopen_kept(const struct rst_files *rf, int kept, uint32_t flags, uint64_t pos, const char *what);
+/* During after_install, for a file in flight (id) in the queue of a
+ * socket of this process: its kind's after_install, on its pool fd. */
+int files_after_install_in_flight(struct rst_files *rf, uint32_t id, pid_t pid);
 /* During after_install: is fd one of the process's own (in its image)?
  * Other fds may still be open then (not closed yet). */
 bool files_task_has_fd(const struct rst_files *rf, int fd);

@@ -27,6 +27,7 @@
 #define USK_SERVICE (1u << 1)		/* uflags: the task's connection to the RPC
 					 * service that dumps it (a self-dump) */
 #define ST_CLOSE 7
+#define SCM_MAX_FD 253			/* the kernel's bound on fds in one message */
 #define QUEUE_MAX (256u << 20)		/* sanity bound on one socket's saved queue */
 
 extern const struct fd_kind fd_kind_unix;
@@ -62,10 +63,13 @@ struct usk_dumped {
 	const struct usk_diag *d;
 };
 
-/* Unread data for socket file id_for: a message, or stream bytes. */
+/* Unread data for socket file id_for: a message, or stream bytes, and
+ * the files passed with it (SCM_RIGHTS), by file id. */
 struct usk_packet {
 	uint32_t id_for, len;
 	uint8_t *buf;
+	uint32_t *rights;
+	int nr_rights;
 };
 
 /* The kind's state in a dump. */
@@ -91,7 +95,7 @@ void unix_free_images(struct file_table *t);
 /* unix_peers.c */
 int unix_write_images(struct file_table *t, int dirfd);
 /* unix_queue.c */
-int peek_queue(struct unix_dump *u, int sk, uint32_t id, const struct usk_diag *d, const struct fd_facts *f);
+int peek_queue(struct file_table *t, struct unix_dump *u, int sk, uint32_t id, const struct usk_diag *d, const struct fd_facts *f);
 int write_queues(struct unix_dump *u, int dirfd);
 
 /* ---- restore ---- */
@@ -99,6 +103,7 @@ int write_queues(struct unix_dump *u, int dirfd);
 struct usk_made {
 	uint32_t ino;
 	int fd;
+	int ghost;	/* O_PATH fd of its deleted file (unix_ghost.c), or -1 */
 };
 
 /* The kind's state in a restore. */
@@ -114,13 +119,23 @@ static inline int set_int(int fd, int name, int val)
 	return setsockopt(fd, SOL_SOCKET, name, &val, sizeof(val));
 }
 
+/* unix_restore.c: for the modules of the restore */
+bool is_path(const UnixSkEntry *ue);
+int enter_name_dir(const UnixSkEntry *ue);
+void leave_name_dir(int back);
+void restore_perms(const UnixSkEntry *ue, const char *path);
+/* unix_ghost.c: binds fd to the name of ue, whose file was deleted, for
+ * a moment; the O_PATH fd of its file, to connect to it, or -1 (reported). */
+int bind_deleted(int fd, const UnixSkEntry *ue, const struct sockaddr_un *a, socklen_t len);
 /* unix_queue.c */
 int unix_load_images(struct rst_files *rf, int dirfd);
 int fill_queue(struct rst_files *rf, int from, const UnixSkEntry *to, int to_fd);
 bool has_queue(const struct rst_files *rf, const UnixSkEntry *ue);
+/* The after_install of the files in flight in the socket's queue, in
+ * the process holding it (an epoll's targets are its fd numbers). */
+int unix_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid);
 /* unix_restore.c */
 void unix_unload_images(struct rst_files *rf);
 int unix_open(struct rst_files *rf, const FileEntry *fe, int fdflags);
-int unix_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid);
 
 #endif

@@ -327,7 +327,7 @@ int unix_dump(struct file_table *t, const struct opts *o, const struct fd_facts 
 		goto out;
 	/* a datagram's rq is only its first message's length, maybe 0 */
 	bool queued = d->type == SOCK_DGRAM || (d->state == ST_ESTABLISHED && d->rq);
-	if (queued && peek_queue(u, sk, fe->id, d, f) < 0)
+	if (queued && peek_queue(t, u, sk, fe->id, d, f) < 0)
 		goto out;
 	ret = remember(u, f, ue, d);
 	pr_debug("pid %d: fd %d: unix socket %u type %u state %u peer %u name %s", f->pid, f->fd, d->ino,
@@ -342,8 +342,10 @@ void unix_free_images(struct file_table *t)
 	struct unix_dump *u = files_dump_state(t, &fd_kind_unix);
 	for (int i = 0; i < u->nr_diag; i++)
 		free(u->diag[i].icons);
-	for (int i = 0; i < u->nr_pk; i++)
+	for (int i = 0; i < u->nr_pk; i++) {
 		free(u->pk[i].buf);
+		free(u->pk[i].rights);
+	}
 	free(u->diag);
 	free(u->sk);
 	free(u->pk);

@@ -15,33 +15,63 @@
 
 #define PEEK_CHUNK (256u << 10)
 
-static int add_packet(struct unix_dump *u, uint32_t id, const uint8_t *data, size_t len)
+/* Takes over rights (nr of them): freed with the packet. */
+static int add_packet(struct unix_dump *u, uint32_t id, const uint8_t *data, size_t len, uint32_t *rights,
+		      int nr)
 {
 	struct usk_packet *np = realloc(u->pk, (u->nr_pk + 1) * sizeof(*np));
-	if (!np)
+	if (!np) {
+		free(rights);
 		return -1;
+	}
 	u->pk = np;
-	struct usk_packet p = { id, len, malloc(len ? len : 1) };
-	if (!p.buf)
+	struct usk_packet p = { id, len, malloc(len ? len : 1), rights, nr };
+	if (!p.buf) {
+		free(rights);
 		return -1;
+	}
 	memcpy(p.buf, data, len);
 	u->pk[u->nr_pk++] = p;
 	return 0;
 }
 
-/* Control messages of a peeked message: credentials are dropped (the
- * restored data carries the restorer's); passed fds are refused. */
-static int check_cmsgs(struct msghdr *mh, const struct fd_facts *f)
+static void close_fds(const int *fds, int n)
 {
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* The files passed with a peeked message (SCM_RIGHTS): each dumped as a
+ * file of its own (files_dump_in_flight), its id added to *rights. Only
+ * the first piece of a message counts (each peek passes them anew).
+ * Credentials are dropped: the restored data carries the restorer's. */
+static int take_rights(struct file_table *t, struct unix_dump *u, struct msghdr *mh, bool first,
+		       const struct fd_facts *f, uint32_t **rights, int *nr)
+{
+	char where[96];
+	snprintf(where, sizeof(where), "pid %d: fd %d: unix socket %lu", f->pid, f->fd,
+		 (unsigned long)f->st.st_ino);
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		int n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int *fds = (int *)CMSG_DATA(c);
+		if (!first) {
+			close_fds(fds, n);
+			continue;
+		}
+		uint32_t *nr_ = realloc(*rights, (*nr + n + 1) * sizeof(**rights));
+		if (!nr_) {
+			close_fds(fds, n);
+			return files_oom(f);
+		}
+		*rights = nr_;
 		for (int i = 0; i < n; i++)
-			close(((int *)CMSG_DATA(c))[i]);
-		pr_err("pid %d: fd %d: unix socket %lu has file descriptors in flight (SCM_RIGHTS) in its "
-		       "queue, which stasis can't dump", f->pid, f->fd, (unsigned long)f->st.st_ino);
-		return -1;
+			if (files_dump_in_flight(t, u->o, fds[i], f->via ? f->via : f->pid, where,
+						 &(*rights)[(*nr)++]) < 0) {
+				close_fds(fds + i + 1, n - i - 1);
+				return -1;
+			}
 	}
 	if (mh->msg_flags & MSG_CTRUNC) {
 		pr_err("pid %d: fd %d: unix socket queue holds more control data than expected", f->pid, f->fd);
@@ -55,7 +85,7 @@ static int check_cmsgs(struct msghdr *mh, const struct fd_facts *f)
  * our buffer comes in several pieces (MSG_TRUNC until its end); an empty
  * one is kept too (the next peek goes past it), except in a socket shut
  * down for reading, where it can't be told from the end. */
-int peek_queue(struct unix_dump *u, int sk, uint32_t id, const struct usk_diag *d,
+int peek_queue(struct file_table *t, struct unix_dump *u, int sk, uint32_t id, const struct usk_diag *d,
 		      const struct fd_facts *f)
 {
 	uint32_t type = d->type;
@@ -63,6 +93,8 @@ int peek_queue(struct unix_dump *u, int sk, uint32_t id, const struct usk_diag *
 	socklen_t l = sizeof(orig);
 	uint8_t *msg = NULL, *chunk = malloc(PEEK_CHUNK);
 	size_t mlen = 0, total = 0;
+	uint32_t *rights = NULL;
+	int nr_rights = 0;
 
 	if (!chunk)
 		return files_oom(f);
@@ -73,7 +105,7 @@ int peek_queue(struct unix_dump *u, int sk, uint32_t id, const struct usk_diag *
 		return -1;
 	}
 	for (;;) {
-		char cbuf[CMSG_SPACE(sizeof(int) * 253) + CMSG_SPACE(sizeof(struct ucred)) + 256];
+		char cbuf[CMSG_SPACE(sizeof(int) * SCM_MAX_FD) + CMSG_SPACE(sizeof(struct ucred)) + 256];
 		struct iovec iov = { chunk, PEEK_CHUNK };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 				     .msg_controllen = sizeof(cbuf) };
@@ -84,12 +116,15 @@ int peek_queue(struct unix_dump *u, int sk, uint32_t id, const struct usk_diag *
 			pr_perror("pid %d: fd %d: can't peek at the unix socket's queue", f->pid, f->fd);
 			goto out;
 		}
-		if (check_cmsgs(&mh, f) < 0)
+		if (take_rights(t, u, &mh, !mlen, f, &rights, &nr_rights) < 0)
 			goto out;
 		if (n == 0 && !(mh.msg_flags & MSG_TRUNC) && (type == SOCK_STREAM || (d->shutdown & 1)))
 			break;	/* the end */
 		if (n == 0 && !mlen) {	/* an empty datagram */
-			if (add_packet(u, id, chunk, 0) < 0)
+			int err = add_packet(u, id, chunk, 0, rights, nr_rights);
+			rights = NULL;
+			nr_rights = 0;
+			if (err < 0)
 				goto oom;
 			continue;
 		}
@@ -107,7 +142,10 @@ int peek_queue(struct unix_dump *u, int sk, uint32_t id, const struct usk_diag *
 		mlen += n;
 		if (type != SOCK_STREAM && (mh.msg_flags & MSG_TRUNC))
 			continue;	/* the rest of this datagram comes next */
-		if (add_packet(u, id, msg, mlen) < 0)
+		int err = add_packet(u, id, msg, mlen, rights, nr_rights);
+		rights = NULL;
+		nr_rights = 0;
+		if (err < 0)
 			goto oom;
 		mlen = 0;
 	}
@@ -120,6 +158,7 @@ out:
 		pr_perror("pid %d: fd %d: can't put back the unix socket's peek offset", f->pid, f->fd);
 		ret = -1;
 	}
+	free(rights);
 	free(msg);
 	free(chunk);
 	return ret;
@@ -134,14 +173,52 @@ int write_queues(struct unix_dump *u, int dirfd)
 		return -1;
 	for (int i = 0; i < u->nr_pk; i++) {
 		SkPacketEntry e = SK_PACKET_ENTRY__INIT;
+		ScmEntry scm = SCM_ENTRY__INIT, *scms[1] = { &scm };
 		e.id_for = u->pk[i].id_for;
 		e.length = u->pk[i].len;
+		if (u->pk[i].nr_rights) {
+			scm.type = SCM_RIGHTS;
+			scm.n_rights = u->pk[i].nr_rights;
+			scm.rights = u->pk[i].rights;
+			e.n_scm = 1;
+			e.scm = scms;
+		}
 		if (img_write(&img, &e.base) < 0 || img_write_raw(&img, u->pk[i].buf, u->pk[i].len) < 0) {
 			img_abort(&img);
 			return -1;
 		}
 	}
 	return img_finish(&img);
+}
+
+/* The files passed with a message (SCM_RIGHTS entries): their ids in
+ * p->rights. Other control messages are not saved by any dump. */
+static int load_rights(const SkPacketEntry *e, struct usk_packet *p)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < e->n_scm; i++) {
+		if (e->scm[i]->type != SCM_RIGHTS) {
+			pr_err("image sk-queues.img: a message for socket file %u carries control data of "
+			       "type %u, which stasis can't restore", e->id_for, e->scm[i]->type);
+			return -1;
+		}
+		n += e->scm[i]->n_rights;
+	}
+	if (!n)
+		return 0;
+	if (n > SCM_MAX_FD) {
+		pr_err("image sk-queues.img: a message for socket file %u passes %zu files (at most %d)",
+		       e->id_for, n, SCM_MAX_FD);
+		return -1;
+	}
+	if (!(p->rights = malloc(n * sizeof(*p->rights)))) {
+		pr_err("out of memory loading the passed files of socket file %u", e->id_for);
+		return -1;
+	}
+	for (size_t i = 0; i < e->n_scm; i++)
+		for (size_t k = 0; k < e->scm[i]->n_rights; k++)
+			p->rights[p->nr_rights++] = e->scm[i]->rights[k];
+	return 0;
 }
 
 int unix_load_images(struct rst_files *rf, int dirfd)
@@ -154,12 +231,17 @@ int unix_load_images(struct rst_files *rf, int dirfd)
 	if (img_open(dirfd, &img, IMG_SK_QUEUES, 0) < 0)
 		return errno == ENOENT ? 0 : -1;
 	while ((ret = img_read(&img, &sk_packet_entry__descriptor, (ProtobufCMessage **)&e)) == 1) {
-		struct usk_packet p = { e->id_for, e->length, NULL };
-		bool scm = e->n_scm > 0;
+		struct usk_packet p = { e->id_for, e->length, NULL, NULL, 0 };
+		int err = load_rights(e, &p);
 		img_free(e);
-		if (scm || p.len > QUEUE_MAX) {
-			pr_err("image sk-queues.img: unsupported entry for socket file %u (%u bytes%s)",
-			       p.id_for, p.len, scm ? ", passed fds" : "");
+		if (err < 0) {
+			ret = -1;
+			break;
+		}
+		if (p.len > QUEUE_MAX) {
+			pr_err("image sk-queues.img: unsupported entry for socket file %u (%u bytes)",
+			       p.id_for, p.len);
+			free(p.rights);
 			ret = -1;
 			break;
 		}
@@ -169,12 +251,14 @@ int unix_load_images(struct rst_files *rf, int dirfd)
 				r->q = nq;
 			pr_err("image sk-queues.img: out of memory loading %u bytes for socket file %u",
 			       p.len, p.id_for);
+			free(p.rights);
 			ret = -1;
 			break;
 		}
 		r->q = nq;
 		if (img_read_raw(&img, p.buf, p.len) < 0) {
 			free(p.buf);
+			free(p.rights);
 			ret = -1;
 			break;
 		}
@@ -184,6 +268,34 @@ int unix_load_images(struct rst_files *rf, int dirfd)
 	return ret;
 }
 
+/* Sends len bytes of p from offset off, with p's passed files on the
+ * first send (their fds in the pool, opened now if need be). */
+static ssize_t send_part(struct rst_files *rf, int from, const struct usk_packet *p, size_t off,
+			 const UnixSkEntry *to)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * SCM_MAX_FD)] = { 0 };
+	struct iovec iov = { p->buf + off, p->len - off };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (!off && p->nr_rights) {
+		char where[64];
+		snprintf(where, sizeof(where), "the queue of unix socket %u", to->ino);
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * p->nr_rights);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * p->nr_rights);
+		for (int i = 0; i < p->nr_rights; i++) {
+			int fd = files_pool_fd(rf, p->rights[i], where);
+			if (fd < 0)
+				return -2;
+			memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
+		}
+	}
+	return sendmsg(from, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 /* Puts back the unread data of socket `to` (fd to_fd) by sending it from
  * `from`, with room enough in both for the whole queue. */
 int fill_queue(struct rst_files *rf, int from, const UnixSkEntry *to, int to_fd)
@@ -191,10 +303,13 @@ int fill_queue(struct rst_files *rf, int from, const UnixSkEntry *to, int to_fd)
 	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
 	size_t total = 0;
 
+	bool any = false;
 	for (int i = 0; i < r->nr_q; i++)
-		if (r->q[i].id_for == to->id)
+		if (r->q[i].id_for == to->id) {
 			total += r->q[i].len;
-	if (!total)
+			any = true;
+		}
+	if (!any)
 		return 0;
 	int room = total + (1 << 20);
 	if (set_int(from, SO_SNDBUFFORCE, room) < 0 || set_int(to_fd, SO_RCVBUFFORCE, room) < 0)
@@ -205,7 +320,9 @@ int fill_queue(struct rst_files *rf, int from, const UnixSkEntry *to, int to_fd)
 			continue;
 		size_t off = 0;
 		do {	/* a stream may take its bytes in several sends */
-			ssize_t n = send(from, p->buf + off, p->len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+			ssize_t n = send_part(rf, from, p, off, to);
+			if (n == -2)
+				return -1;
 			if (n < 0 || (to->type != SOCK_STREAM && (size_t)n != p->len)) {
 				pr_perror("can't put %u unread bytes back into unix socket %u%s", p->len, to->ino,
 					  errno == EAGAIN && to->type == SOCK_DGRAM ?
@@ -216,6 +333,28 @@ int fill_queue(struct rst_files *rf, int from, const UnixSkEntry *to, int to_fd)
 		} while (off < p->len);
 	}
 	return 0;
+}
+
+/* Sockets in flight in sockets in flight: so deep at most (a cycle of
+ * sockets passed over each other would not end). */
+#define NESTING_MAX 4
+
+int unix_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid)
+{
+	static int nesting;
+	const struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
+	int ret = 0;
+
+	(void)fd;
+	if (nesting >= NESTING_MAX)
+		return 0;
+	nesting++;
+	for (int i = 0; fe->usk && i < r->nr_q && !ret; i++)
+		for (int k = 0; r->q[i].id_for == fe->usk->id && k < r->q[i].nr_rights && !ret; k++)
+			if (r->q[i].rights[k] != fe->id)
+				ret = files_after_install_in_flight(rf, r->q[i].rights[k], pid);
+	nesting--;
+	return ret;
 }
 
 bool has_queue(const struct rst_files *rf, const UnixSkEntry *ue)

@@ -22,8 +22,13 @@
 void unix_unload_images(struct rst_files *rf)
 {
 	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
-	for (int i = 0; i < r->nr_q; i++)
+	for (int i = 0; i < r->nr_m; i++)
+		if (r->m[i].ghost >= 0)
+			close(r->m[i].ghost);
+	for (int i = 0; i < r->nr_q; i++) {
 		free(r->q[i].buf);
+		free(r->q[i].rights);
+	}
 	free(r->q);
 	free(r->m);
 }
@@ -45,6 +50,15 @@ static int made_fd(const struct rst_files *rf, uint32_t ino)
 	return -1;
 }
 
+static struct usk_made *made_find(const struct rst_files *rf, uint32_t ino)
+{
+	const struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
+	for (int i = 0; i < r->nr_m; i++)
+		if (r->m[i].ino == ino)
+			return &r->m[i];
+	return NULL;
+}
+
 static int made_add(struct rst_files *rf, uint32_t ino, int fd)
 {
 	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
@@ -55,7 +69,7 @@ static int made_add(struct rst_files *rf, uint32_t ino, int fd)
 		return -1;
 	}
 	r->m = n;
-	r->m[r->nr_m++] = (struct usk_made){ ino, fd };
+	r->m[r->nr_m++] = (struct usk_made){ ino, fd, -1 };
 	return 0;
 }
 
@@ -64,7 +78,7 @@ static bool same_name(const UnixSkEntry *a, const UnixSkEntry *b)
 	return a->name.len && a->name.len == b->name.len && !memcmp(a->name.data, b->name.data, a->name.len);
 }
 
-static bool is_path(const UnixSkEntry *ue)
+bool is_path(const UnixSkEntry *ue)
 {
 	return ue->name.len && ue->name.data[0];
 }
@@ -90,7 +104,7 @@ static int sk_addr(const UnixSkEntry *ue, struct sockaddr_un *a, socklen_t *len)
 /* A relative name is relative to the directory it was bound in: we work
  * from there for a moment. Returns the fd of our directory to go back to,
  * AT_FDCWD if there was no need, or -1. */
-static int enter_name_dir(const UnixSkEntry *ue)
+int enter_name_dir(const UnixSkEntry *ue)
 {
 	if (!is_path(ue) || ue->name.data[0] == '/' || !ue->name_dir)
 		return AT_FDCWD;
@@ -104,7 +118,7 @@ static int enter_name_dir(const UnixSkEntry *ue)
 	return back;
 }
 
-static void leave_name_dir(int back)
+void leave_name_dir(int back)
 {
 	if (back == AT_FDCWD)
 		return;
@@ -113,9 +127,31 @@ static void leave_name_dir(int back)
 	close(back);
 }
 
+void restore_perms(const UnixSkEntry *ue, const char *path)
+{
+	const FilePermsEntry *p = ue->file_perms;
+	if (p && (chmod(path, p->mode & 07777) < 0 || lchown(path, p->uid, p->gid) < 0))
+		pr_warn("can't give %s its mode %o and owner %u:%u: %m", path, p->mode & 07777, p->uid, p->gid);
+}
+
+/* A socket whose file was deleted: bound for a moment (unix_ghost.c). */
+static int bind_ghost(struct rst_files *rf, int fd, const UnixSkEntry *ue, const struct sockaddr_un *a,
+		      socklen_t len)
+{
+	struct usk_made *m = made_find(rf, ue->ino);
+	int ghost = bind_deleted(fd, ue, a, len);
+	if (ghost < 0)
+		return -1;
+	if (m)
+		m->ghost = ghost;
+	else
+		close(ghost);
+	return 0;
+}
+
 /* Binds fd to ue's name; a stale socket file at the path goes, anything
  * else there is an error. The file gets back its mode and owner. */
-static int bind_name(int fd, const UnixSkEntry *ue)
+static int bind_name(struct rst_files *rf, int fd, const UnixSkEntry *ue)
 {
 	struct sockaddr_un a;
 	socklen_t len;
@@ -127,18 +163,13 @@ static int bind_name(int fd, const UnixSkEntry *ue)
 		return 0;
 	if (sk_addr(ue, &a, &len) < 0)
 		return -1;
+	if (is_path(ue) && deleted(ue))
+		return bind_ghost(rf, fd, ue, &a, len);
 	int back = enter_name_dir(ue);
 	if (back == -1)
 		return -1;
 	memcpy(path, a.sun_path, sizeof(a.sun_path));
 	path[sizeof(a.sun_path)] = 0;
-	if (is_path(ue) && deleted(ue) && lstat(path, &st) == 0) {
-		/* whatever is there now is not ours */
-		pr_warn("unix socket %u was bound to %s, since deleted and taken again by a %s: it is "
-			"restored without a name", ue->ino, path, files_mode_name(st.st_mode));
-		ret = 0;
-		goto out;
-	}
 	if (is_path(ue) && lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			pr_err("can't bind unix socket %u to %s%s%s: a %s is in the way (remove it?)", ue->ino,
@@ -157,22 +188,31 @@ static int bind_name(int fd, const UnixSkEntry *ue)
 			  errno == EADDRINUSE ? " (is the dumped program still running?)" : "");
 		goto out;
 	}
-	if (is_path(ue) && ue->file_perms) {
-		const FilePermsEntry *p = ue->file_perms;
-		if (chmod(path, p->mode & 07777) < 0 || lchown(path, p->uid, p->gid) < 0)
-			pr_warn("can't give %s its mode %o and owner %u:%u: %m", path, p->mode & 07777, p->uid,
-				p->gid);
-	}
+	if (is_path(ue))
+		restore_perms(ue, path);
 	ret = 0;
 out:
 	leave_name_dir(back);
 	return ret;
 }
 
-static int connect_name(int fd, const UnixSkEntry *ue, const UnixSkEntry *peer)
+/* Connects fd to peer by its name, or through its file if it was
+ * deleted (bound for a moment, bind_ghost). */
+static int connect_name(struct rst_files *rf, int fd, const UnixSkEntry *ue, const UnixSkEntry *peer)
 {
 	struct sockaddr_un a;
 	socklen_t len;
+	const struct usk_made *m = made_find(rf, peer->ino);
+
+	if (m && m->ghost >= 0) {
+		memset(&a, 0, sizeof(a));
+		a.sun_family = AF_UNIX;
+		snprintf(a.sun_path, sizeof(a.sun_path), "/proc/self/fd/%d", m->ghost);
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			return 0;
+		pr_perror("can't connect unix socket %u to deleted %s (socket %u)", ue->ino, NAME(peer), peer->ino);
+		return -1;
+	}
 
 	if (!peer->name.len) {
 		pr_err("can't connect unix socket %u again to its peer %u outside the tree: the peer has no "
@@ -266,7 +306,7 @@ static int make_pair(struct rst_files *rf, const UnixSkEntry *a, const UnixSkEnt
 	}
 	if (made_add(rf, a->ino, sk[0]) < 0 || made_add(rf, b->ino, sk[1]) < 0)
 		return -1;
-	if (a->type == SOCK_DGRAM && (bind_name(sk[0], a) < 0 || bind_name(sk[1], b) < 0))
+	if (a->type == SOCK_DGRAM && (bind_name(rf, sk[0], a) < 0 || bind_name(rf, sk[1], b) < 0))
 		return -1;
 	if (fill_queue(rf, sk[1], a, sk[0]) < 0 || fill_queue(rf, sk[0], b, sk[1]) < 0)
 		return -1;
@@ -322,7 +362,7 @@ static int make_accepted(struct rst_files *rf, int lfd, const UnixSkEntry *l, co
 	int cfd = new_socket(c);
 	if (cfd < 0 || made_add(rf, c->ino, cfd) < 0)
 		return -1;
-	if ((!same_name(c, l) && bind_name(cfd, c) < 0) || connect_name(cfd, c, l) < 0)
+	if ((!same_name(c, l) && bind_name(rf, cfd, c) < 0) || connect_name(rf, cfd, c, l) < 0)
 		return -1;
 	int sfd = accept(lfd, NULL, NULL);
 	if (sfd < 0) {
@@ -342,9 +382,9 @@ static int make_waiting(struct rst_files *rf, const UnixSkEntry *l, const UnixSk
 	int cfd = new_socket(c);
 	if (cfd < 0 || made_add(rf, c->ino, cfd) < 0 || fcntl(cfd, F_SETFL, O_NONBLOCK) < 0)
 		return -1;
-	if (c->name.len && bind_name(cfd, c) < 0)
+	if (c->name.len && bind_name(rf, cfd, c) < 0)
 		return -1;
-	if (connect_name(cfd, c, l) < 0)
+	if (connect_name(rf, cfd, c, l) < 0)
 		return -1;
 	return finish(cfd, c);
 }
@@ -354,7 +394,7 @@ static int make_waiting(struct rst_files *rf, const UnixSkEntry *l, const UnixSk
 static int make_listener(struct rst_files *rf, const UnixSkEntry *l)
 {
 	int lfd = new_socket(l);
-	if (lfd < 0 || made_add(rf, l->ino, lfd) < 0 || bind_name(lfd, l) < 0)
+	if (lfd < 0 || made_add(rf, l->ino, lfd) < 0 || bind_name(rf, lfd, l) < 0)
 		return -1;
 	if (listen(lfd, l->backlog) < 0) {
 		pr_perror("can't listen on unix socket %u (%s)", l->ino, NAME(l));
@@ -385,7 +425,7 @@ static int make(struct rst_files *rf, const UnixSkEntry *ue);
 static int make_dgram(struct rst_files *rf, const UnixSkEntry *ue)
 {
 	int fd = has_queue(rf, ue) ? make_filled(rf, ue) : new_socket(ue);
-	if (fd < 0 || made_add(rf, ue->ino, fd) < 0 || bind_name(fd, ue) < 0)
+	if (fd < 0 || made_add(rf, ue->ino, fd) < 0 || bind_name(rf, fd, ue) < 0)
 		return -1;
 	if (ue->peer) {
 		const UnixSkEntry *p = by_ino(rf, ue->peer);
@@ -395,7 +435,7 @@ static int make_dgram(struct rst_files *rf, const UnixSkEntry *ue)
 		}
 		if (p != ue && !(p->uflags & USK_EXTERN) && make(rf, p) < 0)
 			return -1;
-		if (connect_name(fd, ue, p) < 0)
+		if (connect_name(rf, fd, ue, p) < 0)
 			return -1;
 	}
 	return finish(fd, ue);
@@ -406,7 +446,7 @@ static int make_dgram(struct rst_files *rf, const UnixSkEntry *ue)
 static int make_to_outside(struct rst_files *rf, const UnixSkEntry *ue, const UnixSkEntry *p)
 {
 	int fd = new_socket(ue);
-	if (fd < 0 || made_add(rf, ue->ino, fd) < 0 || connect_name(fd, ue, p) < 0)
+	if (fd < 0 || made_add(rf, ue->ino, fd) < 0 || connect_name(rf, fd, ue, p) < 0)
 		return -1;
 	return finish(fd, ue);
 }
@@ -459,7 +499,7 @@ static int make(struct rst_files *rf, const UnixSkEntry *ue)
 		return make_connected(rf, ue);
 	/* not connected: maybe bound */
 	int fd = has_queue(rf, ue) ? make_filled(rf, ue) : new_socket(ue);
-	if (fd < 0 || made_add(rf, ue->ino, fd) < 0 || bind_name(fd, ue) < 0)
+	if (fd < 0 || made_add(rf, ue->ino, fd) < 0 || bind_name(rf, fd, ue) < 0)
 		return -1;
 	return finish(fd, ue);
 }
@@ -513,31 +553,4 @@ int unix_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	if (fd < 0)
 		pr_perror("can't dup unix socket %u", ue->ino);
 	return fd;
-}
-
-/* A socket whose file was deleted is bound again (its name and the
- * connections made to it by name come back); once every fd of the tree is
- * open its file goes again, if it still is this socket's. */
-int unix_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid)
-{
-	const UnixSkEntry *ue = fe->usk;
-	struct stat mine, there;
-
-	if (!ue || !is_path(ue) || !deleted(ue) || ue->name.len > sizeof(((struct sockaddr_un *)0)->sun_path))
-		return 0;
-	int pf = ioctl(fd, SIOCUNIXFILE);
-	if (pf < 0)
-		return 0;	/* not bound (its path was taken), or removed already */
-	int ok = fstat(pf, &mine);
-	close(pf);
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1] = { 0 };
-	memcpy(path, ue->name.data, ue->name.len);
-	int back = enter_name_dir(ue);
-	if (back == -1)
-		return -1;
-	if (!ok && lstat(path, &there) == 0 && there.st_ino == mine.st_ino && there.st_dev == mine.st_dev &&
-	    unlink(path) < 0)
-		pr_warn("pid %d: can't remove %s again (it was deleted): %m", pid, path);
-	leave_name_dir(back);
-	return 0;
 }

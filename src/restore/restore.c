@@ -296,7 +296,7 @@ static int plan_pool(struct rst_tree *tr)
 	if (nr && fds[nr - 1] >= base)
 		base = fds[nr - 1] + 1;
 	free(fds);
-	tr->pool_base = base;
+	tr->pool_base = tr->files.pool_base = base;
 	tr->files.keep_base = base + tr->files.nr;
 	/* Limits come back with each task's image; until then, room for all
 	 * (the pool, then the pages images, the shared memory objects and

@@ -204,12 +204,14 @@ test_unix_criu_interop() {
 	wait_gone "$pid" || fail "restored $prog did not exit after SIGUSR1" "$T_LOG/$prog.out"
 	check_output "$prog"
 }
-for p in unix_pairs unix_dgram unix_server; do
+for p in unix_pairs unix_dgram unix_server unix_scm unix_deleted; do
 	run_test --needs criu "unix.criu_interop.${p#unix_}" test_unix_criu_interop "$p"
 done
 
-# What the dump refuses must cost the program nothing: "fds" has a file
-# descriptor in flight (SCM_RIGHTS) in a socketpair, "unaccepted" a
+# What the dump refuses must cost the program nothing: "fds" has in
+# flight (SCM_RIGHTS) in a socketpair a pipe, then a UDP socket, which
+# stasis can't dump (the pipe, dumped first, must not be lost either);
+# "unaccepted" a
 # client that sent bytes on a connection its server has not accepted
 # yet. The dump fails saying why; then the program gets everything.
 UNIX_REFUSED='
@@ -220,8 +222,11 @@ if sys.argv[1] == "fds":
     a, b = socket.socketpair()
     r, w = os.pipe()
     os.write(w, b"through-the-fd")
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     b.sendmsg([b"data-before"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [r]))])
+    b.sendmsg([b"data-udp"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [u.fileno()]))])
     os.close(r)
+    u.close()
     b.send(b"data-after")
 else:
     l = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -239,6 +244,12 @@ if sys.argv[1] == "fds":
     for level, kind, data in anc:
         fds.frombytes(data)
     ok = msg == b"data-before" and len(fds) == 1 and os.read(fds[0], 100) == b"through-the-fd"
+    msg, anc, flags, addr = a.recvmsg(8, socket.CMSG_SPACE(4))
+    fds = array.array("i")
+    for level, kind, data in anc:
+        fds.frombytes(data)
+    ok = ok and msg == b"data-udp" and len(fds) == 1
+    ok = ok and socket.socket(fileno=fds[0]).type == socket.SOCK_DGRAM
     ok = ok and a.recv(100) == b"data-after"
 else:
     s, _ = l.accept()
@@ -260,5 +271,5 @@ test_unix_refused() {
 	wait_child "$pid"
 	check_output refused
 }
-run_test unix.refused.fds_in_flight test_unix_refused fds "SCM_RIGHTS"
+run_test unix.refused.fds_in_flight test_unix_refused fds "file in flight (passed with SCM_RIGHTS.*IPv4 datagram socket"
 run_test unix.refused.unaccepted_data test_unix_refused unaccepted "not accepted yet"

@@ -5,14 +5,19 @@
  *   - a child process (pstree with two entries, ppid links);
  *   - a second thread (two core images for one process);
  *   - a pipe with unread bytes (files.img pipe entries, pipes-data.img);
- *   - a regular file open at an offset, a file mapping (mm, files.img).
+ *   - a regular file open at an offset, a file mapping (mm, files.img);
+ *   - a datagram socketpair holding a message that carries the read end
+ *     of another pipe, only in flight (unix entries, sk-queues.img with
+ *     SCM_RIGHTS).
  *
  * Protocol as every test program: READY, wait for SIGUSR1, check, PASS.
- * After a restore the pipe still holds its bytes and the file its offset.
+ * After a restore the pipe still holds its bytes, the file its offset,
+ * and the message its pipe.
  */
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "common.h"
@@ -41,6 +46,21 @@ int main(void)
 		die("data.txt");
 	if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
 		die("mmap data.txt");
+	int sk[2], q[2];
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 }, c = 'm';
+	struct iovec iov = { &c, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sk) < 0 || pipe(q) < 0 || write(q[1], "q", 1) != 1)
+		die("socketpair");
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &q[0], sizeof(int));
+	if (sendmsg(sk[0], &mh, 0) != 1)
+		die("sendmsg");
+	close(q[0]);
+	close(q[1]);
 	if (pthread_create(&th, NULL, idle_thread, NULL) != 0)
 		die("pthread_create");
 	pid_t child = fork();
@@ -55,6 +75,12 @@ int main(void)
 	CHECK(read(p[0], back, sizeof(back)) == (ssize_t)sizeof(back) && !memcmp(back, pipe_bytes, sizeof(back)),
 	      "the pipe lost its bytes");
 	CHECK(lseek(fd, 0, SEEK_CUR) == 4, "data.txt is not at offset 4");
+	c = 0;
+	int got = -1;
+	if (recvmsg(sk[1], &mh, MSG_DONTWAIT) == 1 && c == 'm' && (cm = CMSG_FIRSTHDR(&mh)) &&
+	    cm->cmsg_type == SCM_RIGHTS)
+		memcpy(&got, CMSG_DATA(cm), sizeof(int));
+	CHECK(got >= 0 && read(got, &c, 1) == 1 && c == 'q', "the message lost its pipe");
 	CHECK(kill(child, 0) == 0, "the child %d is gone", child);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);

@@ -32,6 +32,7 @@
 #include "inventory.pb-c.h"
 #include "restore/restore.h"
 #include "restore/rst.h"
+#include "task/posix_timers.h"
 #include "task/seccomp.h"
 #include "util/compat.h"
 #include "image/task_state.h"
@@ -163,7 +164,7 @@ static int check_core(struct rst_ctx *rc, const CoreEntry *c, bool main)
 		pr_err("image core-%d.img: task state %u is not supported", rc->pid, c->tc->task_state);
 		return -1;
 	}
-	return 0;
+	return main ? ptimers_check(rc->pid, c->tc->timers) : 0;
 }
 
 static int load_cores(struct rst_ctx *rc)
@@ -421,12 +422,13 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_mm_fields(rc) < 0)
 		return -1;
 	/* process state first: new threads inherit its name and limits */
-	if (rst_process_state(rc) < 0 || rst_threads_create(rc) < 0)
+	if (rst_process_state(rc) < 0 || rst_threads_create(rc) < 0 ||
+	    ptimers_create(&rc->inj, rc->core[0]->tc->timers) < 0)
 		return -1;
 	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_state(rc, i) < 0)
 			return -1;
-	if (drop_service(rc) < 0 || rst_client_dumpable(rc) < 0)
+	if (ptimers_arm(&rc->inj, rc->core[0]->tc->timers) < 0 || drop_service(rc) < 0 || rst_client_dumpable(rc) < 0)
 		return -1;
 	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_regs(rc, i) < 0)

@@ -94,6 +94,8 @@ struct rst_tree {
 	const CredsEntry *creds;
 	struct rlimit client_lim[RLIM_NLIMITS];
 	bool client_nnp;	/* the client has no_new_privs: so must they */
+	long long client_oom_adj;	/* its oom_score_adj and loginuid */
+	long long client_loginuid;	/* (-1: the kernel has none) */
 };
 
 /* restore/restore.c: loads and checks every image of the dump in

@@ -360,6 +360,8 @@ static void plan_service_fds(struct rst_ctx *rc)
 	rc->sync_fd = next++;
 	rc->pages_fd = next++;
 	rc->exe_fd = next++;
+	rc->oom_fd = next++;
+	rc->loginuid_fd = next++;
 	rst_mem_plan_fds(rc, &next);
 	rc->service_end = next;
 }

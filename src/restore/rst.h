@@ -54,6 +54,11 @@ struct rst_ctx {
 	int service_base;
 	int log_fd;		/* first of two: log file, stderr */
 	int pages_fd, exe_fd, sync_fd;
+	/* its own /proc/self/oom_score_adj and loginuid, opened for writing
+	 * before it drops root (task/own_proc.h); in the child, first where
+	 * they were opened (-1: none) */
+	int oom_fd, loginuid_fd;
+	int oom_open, loginuid_open;
 	int pages_img;		/* pages image opened by stasis (inherited), or -1 */
 	int *vma_fd;		/* per VMA index, -1 if not file-backed */
 	int service_end;	/* one past the last service fd */

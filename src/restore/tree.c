@@ -417,9 +417,10 @@ static void task_main(struct rst_tree *tr, int idx)
 	/* Its own /proc files, where only the process may write (loginuid)
 	 * or its rights are weighed (oom_score_adj), opened while it may
 	 * still open them: a non-root client's process is not dumpable
-	 * until the end, which makes them root's. */
-	rc->oom_open = own_proc_open("oom_score_adj", rc->service_end);
-	rc->loginuid_open = own_proc_open("loginuid", rc->service_end);
+	 * until the end, which makes them root's. Above the pool, where
+	 * fds are taken as they come (restore.c, plan_pool). */
+	rc->oom_open = own_proc_open("oom_score_adj", tr->files.keep_base);
+	rc->loginuid_open = own_proc_open("loginuid", tr->files.keep_base);
 	/* A non-root client's process is the client before it does anything
 	 * (restore/unpriv.c); a zombie needs nothing lent. */
 	if (rst_client_become(tr, !rc->zombie) < 0) {

@@ -129,7 +129,8 @@ int ptimers_check(pid_t pid, const TaskTimersEntry *t)
 		}
 	}
 	/* sorted by id once: the order of creation */
-	qsort(t->posix, t->n_posix, sizeof(*t->posix), by_id);
+	if (t->n_posix > 1)
+		qsort(t->posix, t->n_posix, sizeof(*t->posix), by_id);
 	return 0;
 }
 

@@ -6,7 +6,7 @@
  * timer_getoverrun, injected).
  *
  * Restore: each comes back with its old id, which programs hold as their
- * timer_t. Kernels with PR_TIMER_CREATE_RESTORE_IDS (6.17+) create a
+ * timer_t. Kernels with PR_TIMER_CREATE_RESTORE_IDS (6.18 has it) create a
  * timer with the id asked for; older ones hand out ids in order from 0
  * in a new process, so timers are created in the order of their ids and
  * the ids in between are taken and given back. Created after the threads

@@ -203,6 +203,21 @@ static bool never(void)
 	return false;
 }
 
+/* loginuid is saved and restored where the kernel has it
+ * (CONFIG_AUDITSYSCALL) and we may set ours: our own value written back
+ * (CRIU asks the same; unset, anyone may; set, CAP_AUDIT_CONTROL). */
+static bool has_loginuid(void)
+{
+	char buf[16];
+	int fd = open("/proc/self/loginuid", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	bool ok = n > 0 && pwrite(fd, buf, n, 0) == n;
+	close(fd);
+	return ok;
+}
+
 static const struct {
 	const char *name;
 	bool (*probe)(void);
@@ -219,7 +234,7 @@ static const struct {
 	{ "pagemap_scan", has_pagemap_scan },
 	{ "ns_pid", always },			/* NSpid in status (4.1+) */
 	{ "aio_remap", never }, { "tun", never }, { "tun_ns", never }, { "userns", never },
-	{ "loginuid", never }, { "cgroupns", never }, { "autofs", never }, { "compat_cr", never },
+	{ "loginuid", has_loginuid }, { "cgroupns", never }, { "autofs", never }, { "compat_cr", never },
 	{ "uffd", never }, { "uffd-noncoop", never }, { "can_map_vdso", never }, { "sk_ns", never },
 	{ "sk_unix_file", never }, { "net_diag_raw", never }, { "nsid", never }, { "link_nsid", never },
 	{ "timens", never }, { "external_net_ns", never }, { "newifindex", never }, { "nftables", never },

@@ -3,6 +3,7 @@
  * are asked for by syscalls injected into it (inject.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "image/img.h"
 #include "image/regs_x86.h"
 #include "image/task_state.h"
+#include "task/posix_timers.h"
 #include "task/seccomp.h"
 #include "util/compat.h"
 #include "util/log.h"
@@ -89,7 +91,7 @@ static int dump_itimers(struct dump_ctx *dc, TaskCoreEntry *tc)
 		if (!(*slots[which] = itimer_new(&it)))
 			return -1;
 	}
-	return 0;
+	return ptimers_dump(&dc->inj, dc->pid, dc->ns_tid, t);
 }
 
 /* Limits come from /proc/PID/limits, which anyone may read: prlimit()
@@ -262,6 +264,29 @@ static int dump_rseq(struct dump_ctx *dc, ThreadCoreEntry *th)
 	return 0;
 }
 
+/* Policy (with SCHED_RESET_ON_FORK), its priority, and the nice value,
+ * which only the normal policies use: asked from outside, as anyone may. */
+static int dump_sched(struct dump_ctx *dc, ThreadCoreEntry *th)
+{
+	pid_t tid = dc->inj.cur->pid;
+	struct sched_param sp;
+	int policy = sched_getscheduler(tid);
+	if (policy < 0 || sched_getparam(tid, &sp) < 0) {
+		pr_perror("pid %d: can't read the scheduling policy of thread %d", dc->pid, tid);
+		return -1;
+	}
+	th->has_sched_policy = th->has_sched_prio = 1;
+	th->sched_policy = policy;
+	th->sched_prio = sp.sched_priority;
+	errno = 0;
+	int nice = getpriority(PRIO_PROCESS, tid);
+	if (errno == 0) {
+		th->has_sched_nice = 1;
+		th->sched_nice = nice;
+	}
+	return 0;
+}
+
 static int dump_thread_misc(struct dump_ctx *dc, ThreadCoreEntry *th)
 {
 	int pdeath;
@@ -278,12 +303,8 @@ static int dump_thread_misc(struct dump_ctx *dc, ThreadCoreEntry *th)
 	}
 	th->futex_rla = head;
 	th->futex_rla_len = len;
-	errno = 0;
-	int nice = getpriority(PRIO_PROCESS, dc->inj.cur->pid);
-	if (errno == 0) {
-		th->has_sched_nice = 1;
-		th->sched_nice = nice;
-	}
+	if (dump_sched(dc, th) < 0)
+		return -1;
 	th->has_blk_sigset = 1;
 	th->blk_sigset = dc->inj.cur->sigmask;
 	if (peek_signals(dc->inj.cur->pid, false, &th->signals_p) < 0)

@@ -325,6 +325,8 @@ int inj_batch_run(struct inj *ij, struct inj_batch *b)
 	int n = b->n;
 
 	b->n = 0;
+	if (n == 0)
+		return 0;	/* the batch code would run garbage */
 	if (n == 1 || !ij->batch_code || ij->cur->careful)
 		return batch_one_by_one(ij, b, n);
 	return batch_at_once(ij, b, n);

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -507,4 +508,62 @@ int proc_check_ours(void)
 		return -1;
 	}
 	return 0;
+}
+
+/* "notify: signal/pid.N": how (none, signal or thread, SIGEV_THREAD
+ * being glibc's, which the kernel treats as signal) and to whom (pid: the
+ * process, tid: one thread, SIGEV_THREAD_ID). */
+static int timer_notify(const char *how, const char *whom)
+{
+	int n = !strcmp(how, "none") ? SIGEV_NONE : !strcmp(how, "thread") ? SIGEV_THREAD : SIGEV_SIGNAL;
+	return strcmp(whom, "tid") ? n : n | SIGEV_THREAD_ID;
+}
+
+/* Four lines a timer: "ID: N", "signal: SIG/VALUE", "notify: HOW/WHOM.TID",
+ * "ClockID: N" (fs/proc/base.c, show_timer). */
+int proc_parse_timers(pid_t pid, struct proc_timer **out, int *nr)
+{
+	char path[64], line[128], how[8], whom[4], val[24];
+	struct proc_timer *t = NULL, cur = { 0 };
+	int n = 0, cap = 0, field = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/timers", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		bool ok;
+		switch (field) {
+		case 0: ok = sscanf(line, "ID: %d", &cur.id) == 1; break;
+		case 1: ok = sscanf(line, "signal: %d/%23s", &cur.signo, val) == 2; break;
+		case 2: ok = sscanf(line, "notify: %7[a-z]/%3[a-z].%d", how, whom, &cur.tid) == 3; break;
+		default: ok = sscanf(line, "ClockID: %d", &cur.clock) == 1; break;
+		}
+		if (!ok)
+			goto bad;
+		if (++field < 4)
+			continue;
+		field = 0;
+		cur.notify = timer_notify(how, whom);
+		cur.sival = strcmp(val, "(null)") ? strtoull(val, NULL, 16) : 0;
+		if (n == cap) {
+			struct proc_timer *nt = realloc(t, (cap = cap ? 2 * cap : 8) * sizeof(*t));
+			if (!nt)
+				goto fail;
+			t = nt;
+		}
+		t[n++] = cur;
+	}
+	if (field)
+		goto bad;
+	fclose(f);
+	*out = t;
+	*nr = n;
+	return 0;
+bad:
+	errno = EINVAL;
+fail:
+	fclose(f);
+	free(t);
+	return -1;
 }

@@ -100,4 +100,16 @@ int proc_list_threads(pid_t pid, pid_t **tids, int *nr);
  * restore would mix two processes' state: -1 (reported). */
 int proc_check_ours(void);
 
+/* One POSIX timer of /proc/PID/timers (what timer_create was given). */
+struct proc_timer {
+	int id;
+	int clock;
+	int signo;
+	int notify;		/* SIGEV_*, with SIGEV_THREAD_ID when tid is a thread */
+	pid_t tid;		/* the task signalled, in our pid namespace */
+	uint64_t sival;		/* sigev_value */
+};
+/* Every timer of a process, in *out (malloc'd, free it), 0 or -1 (errno). */
+int proc_parse_timers(pid_t pid, struct proc_timer **out, int *nr);
+
 #endif

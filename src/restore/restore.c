@@ -33,6 +33,7 @@
 #include "inventory.pb-c.h"
 #include "restore/restore.h"
 #include "restore/rst.h"
+#include "task/posix_timers.h"
 #include "task/seccomp.h"
 #include "util/compat.h"
 #include "image/task_state.h"
@@ -164,7 +165,7 @@ static int check_core(struct rst_ctx *rc, const CoreEntry *c, bool main)
 		pr_err("image core-%d.img: task state %u is not supported", rc->pid, c->tc->task_state);
 		return -1;
 	}
-	return 0;
+	return main ? ptimers_check(rc->pid, c->tc->timers) : 0;
 }
 
 static int load_cores(struct rst_ctx *rc)
@@ -309,7 +310,7 @@ static int plan_pool(struct rst_tree *tr)
 	rlim_t room = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : RLIM_INFINITY;
 	if (tr->o->unprivileged && tr->client_lim[RLIMIT_NOFILE].rlim_max < room)
 		room = tr->client_lim[RLIMIT_NOFILE].rlim_max;
-	int need = tr->files.keep_base + tr->nr + tr->shmem.nr;
+	int need = tr->files.keep_base + tr->nr + tr->shmem.nr + 2;	/* 2: tree.c, own_proc_open */
 	if ((rlim_t)need > room) {
 		pr_err("the tree needs fds up to %d, above the open files limit %lu", need,
 		       (unsigned long)room);
@@ -360,6 +361,8 @@ static void plan_service_fds(struct rst_ctx *rc)
 	rc->sync_fd = next++;
 	rc->pages_fd = next++;
 	rc->exe_fd = next++;
+	rc->oom_fd = next++;
+	rc->loginuid_fd = next++;
 	rst_mem_plan_fds(rc, &next);
 	rc->service_end = next;
 }
@@ -426,13 +429,14 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	pr_debug("pid %d: memory rebuilt: %zu mappings, %llu KiB of pages read", rc->pid,
 		 rc->mm ? rc->mm->n_vmas : 0, (unsigned long long)(rc->pages_read >> 10));
 	/* process state first: new threads inherit its name and limits */
-	if (rst_process_state(rc) < 0 || rst_threads_create(rc) < 0)
+	if (rst_process_state(rc) < 0 || rst_threads_create(rc) < 0 ||
+	    ptimers_create(&rc->inj, rc->core[0]->tc->timers) < 0)
 		return -1;
 	pr_debug("pid %d: process state set, %d thread%s", rc->pid, rc->inj.nr_th, rc->inj.nr_th == 1 ? "" : "s");
 	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_state(rc, i) < 0)
 			return -1;
-	if (drop_service(rc) < 0 || rst_client_dumpable(rc) < 0)
+	if (ptimers_arm(&rc->inj, rc->core[0]->tc->timers) < 0 || drop_service(rc) < 0 || rst_client_dumpable(rc) < 0)
 		return -1;
 	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_regs(rc, i) < 0)

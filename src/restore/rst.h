@@ -54,6 +54,11 @@ struct rst_ctx {
 	int service_base;
 	int log_fd;		/* first of two: log file, stderr */
 	int pages_fd, exe_fd, sync_fd;
+	/* its own /proc/self/oom_score_adj and loginuid, opened for writing
+	 * before it drops root (task/own_proc.h); in the child, first where
+	 * they were opened (-1: none) */
+	int oom_fd, loginuid_fd;
+	int oom_open, loginuid_open;
 	int pages_img;		/* pages image opened by stasis (inherited), or -1 */
 	int *vma_fd;		/* per VMA index, -1 if not file-backed */
 	int service_end;	/* one past the last service fd */
@@ -96,6 +101,8 @@ struct rst_tree {
 	struct rlimit client_lim[RLIM_NLIMITS];
 	bool client_nnp;	/* the client has no_new_privs: so must they */
 	uint64_t forking_us;	/* making every process (stats) */
+	long long client_oom_adj;	/* its oom_score_adj and loginuid */
+	long long client_loginuid;	/* (-1: the kernel has none) */
 };
 
 /* restore/restore.c: loads and checks every image of the dump in

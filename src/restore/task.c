@@ -20,6 +20,7 @@
 #include "image/regs_x86.h"
 #include "image/task_state.h"
 #include "restore/rst.h"
+#include "task/own_proc.h"
 #include "task/seccomp.h"
 #include "util/compat.h"
 #include "util/log.h"
@@ -161,6 +162,18 @@ static int last_cap(void)
 	return last;
 }
 
+/* The ambient set, raised one capability at a time once the permitted
+ * and inheritable sets hold them (the kernel wants a capability in both). */
+static int rst_ambient(struct rst_ctx *rc, uint64_t amb)
+{
+	for (int cap = 0; cap <= last_cap(); cap++)
+		if ((amb & (1ull << cap)) &&
+		    inj_must(&rc->inj, "ambient capability", NULL,
+			     INJ(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0)) < 0)
+			return -1;
+	return 0;
+}
+
 /* Credentials last among the task's state: dropping root first would stop
  * the calls after it. Root with every capability, the common case, is
  * what the new task already has. */
@@ -198,8 +211,10 @@ static int rst_creds(struct rst_ctx *rc, const CredsEntry *c)
 	}
 	if (inj_must(&rc->inj, "securebits", NULL, INJ(SYS_prctl, PR_SET_SECUREBITS, c->secbits)) < 0)
 		return -1;
-	return inj_must_ins(&rc->inj, "capabilities", INJ(SYS_capset),
-			    (struct inj_in[]){ { 0, &hdr, sizeof(hdr) }, { 1, data, sizeof(data) } }, 2);
+	if (inj_must_ins(&rc->inj, "capabilities", INJ(SYS_capset),
+			 (struct inj_in[]){ { 0, &hdr, sizeof(hdr) }, { 1, data, sizeof(data) } }, 2) < 0)
+		return -1;
+	return rst_ambient(rc, caps64(c->cap_amb, c->n_cap_amb));
 }
 
 static bool creds_are_ours(const CredsEntry *c)
@@ -224,7 +239,7 @@ static bool creds_are_ours(const CredsEntry *c)
 	uint64_t prm = data[0].permitted | ((uint64_t)data[1].permitted << 32);
 	return eff == caps64(c->cap_eff, c->n_cap_eff) && prm == caps64(c->cap_prm, c->n_cap_prm) &&
 	       c->secbits == (uint32_t)prctl(PR_GET_SECUREBITS) &&
-	       caps64(c->cap_inh, c->n_cap_inh) == 0;
+	       caps64(c->cap_inh, c->n_cap_inh) == 0 && caps64(c->cap_amb, c->n_cap_amb) == 0;
 }
 
 /* What the whole process shares, set through its main thread: one batch,
@@ -257,25 +272,56 @@ int rst_process_state(struct rst_ctx *rc)
 	inj_use(&rc->inj, 0);
 	int ret = process_batch(rc, &b, tc);
 	inj_args_release(&rc->inj, mark);
-	if (ret < 0)
+	if (ret < 0 || own_proc_restore(&rc->inj, rc->real_pid, tc, rc->oom_fd, rc->loginuid_fd) < 0)
 		return -1;
 	return rst_pending(rc, tc->signals_s, true, rc->pid);
 }
 
-/* Lowering a nice value (a higher priority) takes CAP_SYS_NICE or room in
- * RLIMIT_NICE: for a non-root client the thread asks itself, so the
- * kernel weighs the client's rights, not ours. Not fatal, as for root. */
-static void rst_nice(struct rst_ctx *rc, int nice)
+/* Lowering a nice value (a higher priority) or a real-time policy takes
+ * CAP_SYS_NICE or room in RLIMIT_NICE / RLIMIT_RTPRIO: for a non-root
+ * client the thread asks itself, so the kernel weighs the client's
+ * rights, not ours. Not fatal, as for CRIU. -errno. */
+static long set_nice(struct rst_ctx *rc, pid_t tid, int nice)
 {
 	long ret = 0;
-	if (!rc->o->unprivileged) {
-		if (setpriority(PRIO_PROCESS, rc->inj.cur->pid, nice) < 0)
-			ret = -errno;
-	} else if (inj_call(&rc->inj, &ret, INJ(SYS_setpriority, PRIO_PROCESS, 0, nice)) < 0) {
+	if (!rc->o->unprivileged)
+		return setpriority(PRIO_PROCESS, tid, nice) < 0 ? -errno : 0;
+	if (inj_call(&rc->inj, &ret, INJ(SYS_setpriority, PRIO_PROCESS, 0, nice)) < 0)
+		return -EIO;
+	return ret;
+}
+
+static long set_policy(struct rst_ctx *rc, pid_t tid, int policy, const struct sched_param *sp)
+{
+	long ret = 0;
+	uint64_t at;
+	if (!rc->o->unprivileged)
+		return sched_setscheduler(tid, policy, sp) < 0 ? -errno : 0;
+	size_t mark = inj_args_mark(&rc->inj);
+	if (inj_arg(&rc->inj, sp, sizeof(*sp), &at) < 0 ||
+	    inj_call(&rc->inj, &ret, INJ(SYS_sched_setscheduler, 0, policy, at)) < 0)
 		ret = -EIO;
-	}
-	if (ret < 0)
-		pr_warn("pid %d: can't restore nice value %d: %s", rc->pid, nice, strerror(-ret));
+	inj_args_release(&rc->inj, mark);
+	return ret;
+}
+
+/* Nice value, then policy (with SCHED_RESET_ON_FORK) and priority: after
+ * the threads are made, which a reset-on-fork policy would not reach. */
+static void rst_sched(struct rst_ctx *rc, const ThreadCoreEntry *th)
+{
+	pid_t tid = rc->inj.cur->pid;
+	long ret;
+	if (th->has_sched_nice && (ret = set_nice(rc, tid, th->sched_nice)) < 0)
+		pr_warn("pid %d: can't restore nice value %d: %s", rc->pid, th->sched_nice, strerror(-ret));
+	if (!th->has_sched_policy)
+		return;
+	struct sched_param sp = { .sched_priority = th->has_sched_prio ? th->sched_prio : 0 }, now;
+	if (sched_getscheduler(tid) == (int)th->sched_policy && sched_getparam(tid, &now) == 0 &&
+	    now.sched_priority == sp.sched_priority)
+		return;	/* ours, inherited */
+	if ((ret = set_policy(rc, tid, th->sched_policy, &sp)) < 0)
+		pr_warn("pid %d: can't restore scheduling policy %u priority %d of thread %d: %s", rc->pid,
+			th->sched_policy, sp.sched_priority, tid, strerror(-ret));
 }
 
 /* A thread's own state that needs no order: one batch. */
@@ -315,8 +361,7 @@ int rst_thread_state(struct rst_ctx *rc, int idx)
 	inj_args_release(&rc->inj, mark);
 	if (ret < 0)
 		return -1;
-	if (th->has_sched_nice)
-		rst_nice(rc, th->sched_nice);
+	rst_sched(rc, th);
 	/* queued by the thread itself: the kernel lets only it forge siginfo */
 	if (rst_pending(rc, th->signals_p, false, rc->pe->threads[idx]) < 0)
 		return -1;

@@ -23,6 +23,7 @@
 
 #include "image/vma.h"
 #include "restore/rst.h"
+#include "task/own_proc.h"
 #include "image/img.h"
 #include "proc/proc.h"
 #include "util/log.h"
@@ -228,6 +229,9 @@ static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 	 * the fork (restore.c) */
 	if (open_service("pages image", dup(rc->pages_img), rc->pages_fd) < 0)
 		return -1;
+	if ((rc->oom_open >= 0 && open_service("oom_score_adj", rc->oom_open, rc->oom_fd) < 0) ||
+	    (rc->loginuid_open >= 0 && open_service("loginuid", rc->loginuid_open, rc->loginuid_fd) < 0))
+		return -1;
 	if (!files_find(rc->files, rc->mm->exe_file_id)) {
 		pr_err("image mm-%d.img: its executable (file %u) is not in files.img", rc->pid,
 		       rc->mm->exe_file_id);
@@ -414,6 +418,13 @@ static void task_main(struct rst_tree *tr, int idx)
 
 	/* If our parent dies before the tree is complete, so do we. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* Its own /proc files, where only the process may write (loginuid)
+	 * or its rights are weighed (oom_score_adj), opened while it may
+	 * still open them: a non-root client's process is not dumpable
+	 * until the end, which makes them root's. Above the pool, where
+	 * fds are taken as they come (restore.c, plan_pool). */
+	rc->oom_open = own_proc_open("oom_score_adj", tr->files.keep_base);
+	rc->loginuid_open = own_proc_open("loginuid", tr->files.keep_base);
 	/* A non-root client's process is the client before it does anything
 	 * (restore/unpriv.c); a zombie needs nothing lent. */
 	if (rst_client_become(tr, !rc->zombie) < 0) {

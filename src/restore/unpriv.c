@@ -39,6 +39,7 @@
 
 #include "proc/proc.h"
 #include "restore/rst.h"
+#include "task/own_proc.h"
 #include "util/log.h"
 
 #ifndef CAP_CHECKPOINT_RESTORE
@@ -154,8 +155,45 @@ static int check_rlimits(const struct rst_ctx *rc, const struct rlimit *mine, in
 	return 0;
 }
 
+/* An oom_score_adj below the client's own is one it may not have been
+ * able to set (that takes CAP_SYS_RESOURCE below its minimum, which can't
+ * be read): the client's own instead, as for a missing one, so nothing of
+ * the service's is inherited either. */
+static void clamp_oom_adj(const struct rst_tree *tr, const struct rst_ctx *rc, TaskCoreEntry *tc)
+{
+	if (tc->has_oom_score_adj && tc->oom_score_adj >= tr->client_oom_adj)
+		return;
+	if (tc->has_oom_score_adj)
+		pr_warn("image core-%d.img: oom_score_adj %d is below the %lld of the client (uid %u), which it "
+			"gets instead", rc->pid, tc->oom_score_adj, tr->client_oom_adj, rc->o->client_uid);
+	tc->has_oom_score_adj = 1;
+	tc->oom_score_adj = tr->client_oom_adj;
+}
+
+/* A loginuid is the client's own, or any where the client's is unset (it
+ * may set one itself); a missing one becomes the client's, never the
+ * service's inherited. */
+static int check_loginuid(const struct rst_tree *tr, const struct rst_ctx *rc, TaskCoreEntry *tc)
+{
+	if (tr->client_loginuid < 0)
+		return 0;	/* the kernel has none */
+	if (!tc->has_loginuid) {
+		tc->has_loginuid = 1;
+		tc->loginuid = tr->client_loginuid;
+		return 0;
+	}
+	if (tc->loginuid == tr->client_loginuid || tr->client_loginuid == LOGINUID_UNSET)
+		return 0;
+	pr_err("image core-%d.img asks for loginuid %u; a client of uid %u and loginuid %lld may restore "
+	       "only its own", rc->pid, tc->loginuid, rc->o->client_uid, tr->client_loginuid);
+	return -1;
+}
+
 static int check_task(struct rst_tree *tr, struct rst_ctx *rc)
 {
+	if (check_loginuid(tr, rc, rc->core[0]->tc) < 0)
+		return -1;
+	clamp_oom_adj(tr, rc, rc->core[0]->tc);
 	rc->client_nnp = tr->client_nnp;
 	for (size_t t = 0; t < rc->pe->n_threads; t++) {
 		const CredsEntry *c = rc->core[t]->thread_core ? rc->core[t]->thread_core->creds : NULL;
@@ -181,10 +219,13 @@ int rst_check_unprivileged(struct rst_tree *tr)
 {
 	struct proc_status st;
 	/* read by pid: they are the client's only if it is still there */
+	tr->client_loginuid = -1;
 	if (proc_parse_limits(tr->o->client_pid, tr->client_lim, RLIM_NLIMITS) < 0 ||
 	    proc_parse_status(tr->o->client_pid, &st) < 0 ||
+	    own_proc_read(tr->o->client_pid, "oom_score_adj", &tr->client_oom_adj) < 0 ||
+	    (own_proc_read(tr->o->client_pid, "loginuid", &tr->client_loginuid) < 0 && errno != ENOENT) ||
 	    (tr->o->client_pidfd >= 0 && syscall(SYS_pidfd_send_signal, tr->o->client_pidfd, 0, NULL, 0) < 0)) {
-		pr_err("can't read the limits and status of the client (pid %d)", tr->o->client_pid);
+		pr_err("can't read the limits, status, oom_score_adj and loginuid of the client (pid %d)", tr->o->client_pid);
 		return -1;
 	}
 	tr->client_nnp = st.no_new_privs;

@@ -4,6 +4,7 @@
 # gen_rpc_seeds, and a real dump of build/tests/fuzz (which must restore
 # and PASS, so the seed is known good), a dump of it as uid 1000, a
 # --shell-job dump of it (ttys), a dump of seccomp_threads (seccomp.img),
+# a dump of posix_timers (POSIX timers in the core),
 # and fuzz/regressions.py's inputs for the
 # bugs found so far. A crash, leak, sanitizer report, hang (-timeout), fd
 # left open, or an allocation of 32 MiB or more (-malloc_limit_mb) fails
@@ -82,6 +83,16 @@ seccomp_seed() {
 	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_seccomp" "$T_WORK/image_seeds/seccomp" >> "$T_LOG/runner.log"
 }
 
+# POSIX timers (the main core's task_timers_entry.posix, checked at load).
+timers_seed() {
+	local pid
+	start_prog timersseed "$BIN/posix_timers"
+	pid=$PROG_PID
+	wait_ready timersseed "$pid" || return 1
+	dump dumptimers "$pid" "$T_WORK/img_timers" || return 1
+	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_timers" "$T_WORK/image_seeds/timers" >> "$T_LOG/runner.log"
+}
+
 # An image that is a FIFO (a non-root RPC client chooses the directory)
 # must fail the restore at once, not hang it.
 fifo_image_refused() {
@@ -124,6 +135,7 @@ test_fuzz() {
 	uid1000_seed || return
 	shell_job_seed || return
 	seccomp_seed || return
+	timers_seed || return
 	"$PYTHON" "$ROOT/fuzz/regressions.py" "$T_WORK/img" "$T_WORK/image_seeds" >> "$T_LOG/runner.log" ||
 		{ fail "regressions.py failed"; return; }
 

@@ -66,3 +66,36 @@ test_criu_interop_tty() {
 
 run_test --needs criu interop.criu test_criu_interop
 run_test --needs criu interop.criu_tty test_criu_interop_tty
+
+# A test program through both tools: dumped by stasis, restored by CRIU,
+# dumped by CRIU, restored by stasis, then it checks its own state
+# (posix_timers: timers and their ids; task_attrs: oom_score_adj,
+# loginuid, scheduling policies, ambient capabilities).
+test_criu_prog() {
+	local prog=$1 pid rc exe
+	exe=$(readlink -f "$BIN/$prog")
+	start_prog "$prog" "$BIN/$prog"
+	pid=$PROG_PID
+	wait_ready "$prog" "$pid" || return
+	dump dump "$pid" "$T_WORK/img1" || return
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after the dump"; return; }
+	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d -o "$T_LOG/criu-restore.log" -v4 \
+		> "$T_LOG/criu-restore.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
+	sleep 0.2
+	mkdir -p "$T_WORK/img2"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 \
+		> "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored $prog (rc $rc)" "$T_LOG/criu-dump.log"; return; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
+	restore_detached restore "$T_WORK/img2" "$pid" "$exe" 1 || return
+	sleep 0.2
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "restored $prog did not exit after SIGUSR1" "$T_LOG/$prog.out"
+	check_output "$prog"
+}
+
+run_test --needs criu interop.criu_posix_timers test_criu_prog posix_timers
+run_test --needs criu interop.criu_task_attrs test_criu_prog task_attrs

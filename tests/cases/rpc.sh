@@ -534,6 +534,52 @@ for mode in bin sk; do
 	run_test "rpc.hangup_$mode" test_rpc_hangup "$mode"
 	run_test "rpc.selfdump_$mode" test_rpc_selfdump "$mode"
 done
+# set_core_field IMG FIELD VALUE: the main thread's tc.FIELD in core-PID.img
+# of a dump of UPID made VALUE, as a client could write it.
+set_core_field() {
+	local core=$1/core-$UPID.img
+	"$STASIS" crit decode -i "$core" | "$PYTHON" -c 'import json, sys
+img = json.load(sys.stdin)
+img["entries"][0]["tc"][sys.argv[1]] = int(sys.argv[2])
+json.dump(img, sys.stdout)' "$2" "$3" | "$STASIS" crit encode -o "$core.new" && mv "$core.new" "$core"
+}
+
+# What a process sets on itself (oom_score_adj, loginuid, nice, policy)
+# comes back for a user, set by the process itself; what the images ask
+# beyond the client's own does not: an oom_score_adj below the client's
+# becomes the client's, a loginuid other than the client's fails the
+# restore. The client sets its own loginuid (1500, as the program does:
+# an unset one anyone may set).
+test_rpc_unpriv_attrs() {
+	local rc img=$T_WORK/user/attrs.img
+	rpc_user_setup || return
+	service_start "${SVC_USER_ARGS[@]}" || return
+	install -m 755 "$BIN/task_attrs" "$T_WORK/user/"
+	RPC_PRE=(sh -c 'echo 1500 > /proc/self/loginuid && exec "$@"' client)
+	user_prog attrs "$T_WORK/user/task_attrs" user || return
+	user_dump_restore attrs || return
+	user_finish attrs || return
+	user_prog attrs2 "$T_WORK/user/task_attrs" user || return
+	rc=$(rpc_user attrs2_dump --sk "$SVC_SOCK" dump "$UPID" "$img")
+	[[ $rc == 0 ]] || { fail "the user could not dump: $(cat "$T_LOG/attrs2_dump.out")"; return; }
+	wait_gone "$UPID" || { fail "the user's program survived its dump"; return; }
+	set_core_field "$img" loginuid 1600 && set_core_field "$img" oom_score_adj -500 ||
+		{ fail "harness: can't edit core-$UPID.img"; return; }
+	rc=$(rpc_user attrs2_restore --sk "$SVC_SOCK" restore "$img")
+	[[ $rc != 0 ]] || { fail "a user restored a process with loginuid 1600, not its own 1500"; return; }
+	grep -q "asks for loginuid 1600" "$img/restore.log" ||
+		fail "the refused restore does not say why" "$img/restore.log"
+	set_core_field "$img" loginuid 1500 || { fail "harness: can't edit core-$UPID.img"; return; }
+	rc=$(rpc_user attrs2_restore2 --sk "$SVC_SOCK" restore "$img")
+	[[ $rc == 0 ]] || { fail "the user could not restore: $(cat "$T_LOG/attrs2_restore2.out")" "$img/restore.log"; return; }
+	T_PIDS+=("$UPID")
+	[[ $(cat "/proc/$UPID/oom_score_adj") == 0 ]] ||
+		fail "the restored oom_score_adj is $(cat "/proc/$UPID/oom_score_adj"), not the client's 0 (the image asked -500)"
+	grep -q "oom_score_adj -500 is below" "$img/restore.log" || fail "the restore did not warn of the oom_score_adj it changed" "$img/restore.log"
+	[[ $(cat "/proc/$UPID/loginuid") == 1500 ]] || fail "the restored loginuid is $(cat "/proc/$UPID/loginuid"), not 1500"
+	RPC_PRE=()
+}
+
 run_test rpc.concurrent test_rpc_concurrent
 run_test rpc.rst_sibling test_rpc_sibling
 run_test rpc.pid_busy test_rpc_pid_busy
@@ -542,3 +588,4 @@ run_test rpc.unpriv_creds test_rpc_unpriv_creds
 run_test rpc.unpriv_files test_rpc_unpriv_files
 run_test rpc.unpriv_tree test_rpc_unpriv_tree
 run_test rpc.unpriv_nnp test_rpc_unpriv_nnp
+run_test rpc.unpriv_attrs test_rpc_unpriv_attrs

@@ -18,6 +18,12 @@ scenario_pagemap_fallback() {
 		fail "the dump did not take the pagemap path" "$T_LOG/dump.log"
 }
 
+scenario_timer_ids_fallback() {
+	STASIS_NO_TIMER_RESTORE_IDS=1 scenario_restore "$@"
+	grep -q "timers made in order" "$T_LOG/restore.log" ||
+		fail "the restore did not make its timers in order" "$T_LOG/restore.log"
+}
+
 # Plain run without the tool: proves the program itself passes.
 scenario_plain() {
 	local prog=$1
@@ -221,6 +227,7 @@ tree_leave_running() {
 declare -A SCENARIOS=(
 	[plain]=scenario_plain [restore]=scenario_restore [chain]=scenario_chain
 	[leave_running]=scenario_leave_running [pagemap_fallback]=scenario_pagemap_fallback
+	[timer_ids_fallback]=scenario_timer_ids_fallback
 	[tree.plain]=tree_plain [tree.restore]=tree_restore [tree.chain3]=tree_chain
 	[tree.leave_running]=tree_leave_running
 )

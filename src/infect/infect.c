@@ -147,7 +147,7 @@ static int refuse_unstoppable(pid_t pid, bool late)
 	}
 	if (!late)
 		return 0;
-	pr_err("pid %d did not stop within %u s (state %c, in %s); the dump gives up "
+	pr_err("pid %d did not stop within %u s (state %c, in %s); given up on it "
 	       "(--timeout sets the wait)", pid, stop_timeout_ms / 1000, state, where);
 	return -1;
 }

@@ -4,6 +4,7 @@
 # gen_rpc_seeds, and a real dump of build/tests/fuzz (which must restore
 # and PASS, so the seed is known good), a dump of it as uid 1000, a
 # --shell-job dump of it (ttys), a dump of seccomp_threads (seccomp.img),
+# dumps of notify.sh's programs (pidfds, epoll targets moved),
 # and fuzz/regressions.py's inputs for the
 # bugs found so far. A crash, leak, sanitizer report, hang (-timeout), fd
 # left open, or an allocation of 32 MiB or more (-malloc_limit_mb) fails
@@ -82,6 +83,21 @@ seccomp_seed() {
 	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_seccomp" "$T_WORK/image_seeds/seccomp" >> "$T_LOG/runner.log"
 }
 
+# fds of tests/cases/notify.sh's kinds (pidfds, live and dead; an epoll
+# whose targets moved), dumped from their programs there.
+notify_seed() {
+	local prog label pid
+	for prog in pidfds epoll_moved; do
+		label=seed_$prog
+		start_prog "$label" "$PYTHON" "$ROOT/tests/progs/$prog.py"
+		pid=$PROG_PID
+		wait_ready "$label" "$pid" || return 1
+		dump "dump_$prog" "$pid" "$T_WORK/img_$prog" || return 1
+		expect_killed "$pid" || return 1
+		"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_$prog" "$T_WORK/image_seeds/$prog" >> "$T_LOG/runner.log"
+	done
+}
+
 # An image that is a FIFO (a non-root RPC client chooses the directory)
 # must fail the restore at once, not hang it.
 fifo_image_refused() {
@@ -124,6 +140,7 @@ test_fuzz() {
 	uid1000_seed || return
 	shell_job_seed || return
 	seccomp_seed || return
+	notify_seed || return
 	"$PYTHON" "$ROOT/fuzz/regressions.py" "$T_WORK/img" "$T_WORK/image_seeds" >> "$T_LOG/runner.log" ||
 		{ fail "regressions.py failed"; return; }
 

@@ -51,3 +51,34 @@ nf_interop() {
 
 run_test notify.epoll_moved nf_dump_restore epoll epoll_moved.py
 run_test --needs criu interop.criu_epoll_moved nf_interop epoll epoll_moved.py
+
+run_test notify.pidfds nf_dump_restore pidfds pidfds.py
+run_test --needs criu interop.criu_pidfds nf_interop pidfds pidfds.py
+
+# A pidfd of a process outside the dumped tree (the parent of its root):
+# it would name nothing after the restore, so the dump must refuse,
+# naming the fd and the pid, and leave the tree running.
+nf_pidfd_outside() {
+	local pid rc parent
+	start_prog pfout "$PYTHON" -c '
+import os, signal
+me = os.pidfd_open(os.getpid())
+pid = os.fork()
+if pid == 0:
+    print("READY", flush=True)
+    signal.pause()
+    os._exit(0)
+print("CHILD", pid, flush=True)
+os.waitpid(pid, 0)'
+	parent=$PROG_PID
+	wait_until "$TMO" grep -q '^CHILD ' "$T_LOG/pfout.out" || { fail "harness: no child"; return; }
+	pid=$(awk '$1 == "CHILD" { print $2 }' "$T_LOG/pfout.out")
+	T_PIDS+=("$pid")
+	mkdir -p "$T_WORK/img"
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "the dump of a pidfd of a process outside the tree succeeded"; return; }
+	error_message dump | grep -q "pidfd of pid $parent, which is not in the dumped tree" ||
+		fail "the refusal does not name the pidfd and pid $parent: $(error_message dump)" "$T_LOG/dump.log"
+	wait_until 5 runs_freely "$pid" || fail "pid $pid not left running after the refused dump"
+}
+run_test notify.pidfd_outside nf_pidfd_outside

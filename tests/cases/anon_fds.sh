@@ -180,27 +180,3 @@ anon_criu() {
 run_test --needs criu anon_fds.interop.to_criu anon_criu to_criu signalfd,timerfd,inotify,epoll,shared
 run_test --needs criu anon_fds.interop.from_criu anon_criu from_criu signalfd,timerfd,inotify,epoll,shared
 
-# An inotify watch on a file deleted since, kept alive by an open fd: no
-# path leads to it any more, so the dump must refuse, naming the watch.
-anon_inotify_deleted() {
-	local pid rc
-	start_prog ifydel "$PYTHON" -c '
-import ctypes, os, signal
-libc = ctypes.CDLL(None, use_errno=True)
-fd = libc.inotify_init1(0)
-keep = open("victim", "w")
-if fd < 0 or libc.inotify_add_watch(fd, b"victim", 2) < 0:
-    print("FAIL: setup", flush=True)
-os.unlink("victim")
-print("READY", flush=True)
-signal.pause()'
-	pid=$PROG_PID
-	wait_ready ifydel "$pid" || return
-	mkdir -p "$T_WORK/img"
-	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
-	[[ $rc != 0 ]] || { fail "the dump of an inotify watching a deleted file succeeded"; return; }
-	grep -q "inotify.*can't find a path for watch" "$T_LOG/dump.stderr" "$T_LOG/dump.log" ||
-		fail "the dump failed for another reason: $(error_message dump)" "$T_LOG/dump.log"
-	wait_until 5 runs_freely "$pid" || fail "pid $pid not left running after the refused dump"
-}
-run_test anon_fds.inotify_deleted anon_inotify_deleted

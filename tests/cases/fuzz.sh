@@ -84,12 +84,14 @@ seccomp_seed() {
 }
 
 # fds of tests/cases/notify.sh's kinds (pidfds, live and dead; an epoll
-# whose targets moved), dumped from their programs there.
+# whose targets moved; inotify on a deleted file), dumped from their
+# programs there.
 notify_seed() {
 	local prog label pid
-	for prog in pidfds epoll_moved; do
+	mkdir -p "$T_FILES/notify"
+	for prog in pidfds epoll_moved inotify_deleted; do
 		label=seed_$prog
-		start_prog "$label" "$PYTHON" "$ROOT/tests/progs/$prog.py"
+		start_prog "$label" "$PYTHON" "$ROOT/tests/progs/$prog.py" "$T_FILES/notify"
 		pid=$PROG_PID
 		wait_ready "$label" "$pid" || return 1
 		dump "dump_$prog" "$pid" "$T_WORK/img_$prog" || return 1

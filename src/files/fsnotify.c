@@ -16,7 +16,7 @@
 extern const struct fd_kind fd_kind_fsnotify;
 
 /* Undoes mountinfo's octal escapes (\040 for a space) in place. */
-static void unescape(char *s)
+void fsn_unescape(char *s)
 {
 	char *d = s;
 	for (; *s; s++, d++) {
@@ -63,7 +63,7 @@ static int open_mount_of(uint32_t kdev)
 	fclose(f);
 	if (!best[0])
 		return open_root_on(kdev);
-	unescape(best);
+	fsn_unescape(best);
 	int fd = open(best, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return fd >= 0 ? fd : open(best, O_PATH | O_CLOEXEC);
 }

@@ -13,6 +13,9 @@
 #define KDEV_MAJOR(d) ((unsigned)(d) >> 20)
 #define KDEV_MINOR(d) ((unsigned)(d) & 0xfffff)
 
+/* Undoes mountinfo's octal escapes (\040 for a space) in place. */
+void fsn_unescape(char *s);
+
 /* A handle of bytes bytes of type type from fdinfo's hex text (f_handle:
  * or fhandle:), in CRIU's form; NULL if out of memory or malformed. */
 FhEntry *fsn_parse_handle(unsigned bytes, int type, const char *hex);

@@ -84,12 +84,12 @@ seccomp_seed() {
 }
 
 # fds of tests/cases/notify.sh's kinds (pidfds, live and dead; an epoll
-# whose targets moved; inotify on a deleted file), dumped from their
+# whose targets moved; inotify and fanotify on a deleted file), dumped from their
 # programs there.
 notify_seed() {
 	local prog label pid
 	mkdir -p "$T_FILES/notify"
-	for prog in pidfds epoll_moved inotify_deleted; do
+	for prog in pidfds epoll_moved inotify_deleted fanotify_marks; do
 		label=seed_$prog
 		start_prog "$label" "$PYTHON" "$ROOT/tests/progs/$prog.py" "$T_FILES/notify"
 		pid=$PROG_PID

@@ -165,3 +165,40 @@ nf_irmap_opts() {
 	DUMP_ARGS="--force-irmap --irmap-scan-path $T_FILES" nf_dump_restore ify inotify_deleted.py "$T_FILES" linked
 }
 run_test notify.inotify_irmap_opts nf_irmap_opts
+
+# A fanotify group with inode marks (one on a deleted file still open)
+# and mount marks (zdtm fanotify00). With CRIU: both ways with the file
+# left in place, and CRIU's dump restored by stasis with it deleted (CRIU
+# 4.2 loses the mark on a deleted file when it restores its own ghost, as
+# for inotify above).
+nf_fanotify() { nf_dump_restore fan fanotify_marks.py "$T_FILES"; }
+nf_fanotify_criu() { nf_from_criu fan fanotify_marks.py "$T_FILES"; }
+nf_fanotify_linked_criu() { nf_interop fan fanotify_marks.py "$T_FILES" linked; }
+run_test notify.fanotify nf_fanotify
+run_test --needs criu interop.criu_fanotify nf_fanotify_linked_criu
+run_test --needs criu interop.criu_fanotify.from_criu nf_fanotify_criu
+
+# A fanotify mark on a whole filesystem (FAN_MARK_FILESYSTEM), which CRIU
+# does not save either: the dump must refuse, naming the fd, and leave the
+# process running.
+nf_fanotify_fs_mark() {
+	local pid rc
+	start_prog fanfs "$PYTHON" -c '
+import ctypes, os, signal
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fanotify_mark.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_uint64, ctypes.c_int, ctypes.c_char_p]
+fa = libc.fanotify_init(0, os.O_RDONLY)
+if fa < 0 or libc.fanotify_mark(fa, 0x1 | 0x100, 0x2, -100, b".") < 0:
+    print("FAIL: setup", os.strerror(ctypes.get_errno()), flush=True)
+print("READY", flush=True)
+signal.pause()'
+	pid=$PROG_PID
+	wait_ready fanfs "$pid" || return
+	mkdir -p "$T_WORK/img"
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "the dump of a fanotify filesystem mark succeeded"; return; }
+	error_message dump | grep -q "fd 3 (fanotify) has a mark stasis can't dump" ||
+		fail "the refusal does not name the fanotify fd: $(error_message dump)" "$T_LOG/dump.log"
+	wait_until 5 runs_freely "$pid" || fail "pid $pid not left running after the refused dump"
+}
+run_test notify.fanotify_fs_mark nf_fanotify_fs_mark

@@ -4,11 +4,13 @@
  * a dup) or reused for another file. As CRIU does, the dump saves each
  * target as an fd of the process it dumps the epoll from (the first of
  * the tree holding it) that is that very file, found with
- * kcmp(KCMP_EPOLL_TFD); a target that process has no fd of any more is
- * refused. The restore adds the targets in that same process (the first
- * in pstree.img holding the epoll), once all its fds are in place; the
- * other processes sharing the epoll share them. What was ready is not
- * saved: adding a target polls it anew. */
+ * kcmp(KCMP_EPOLL_TFD). Beyond CRIU, a target only another process
+ * sharing the epoll has an fd of is saved as that fd, if no other holder
+ * has an fd of that number. A target no holder has an fd of is refused.
+ * The restore adds each target in the first process in pstree.img that
+ * holds the epoll and has an fd of its number, once all its fds are in
+ * place; the other processes sharing the epoll share it. What was ready
+ * is not saved: adding a target polls it anew. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -402,11 +402,6 @@ bool files_earlier_holder_has(const struct rst_files *rf, uint32_t id, pid_t pid
 	return false;
 }
 
-bool files_first_holder(const struct rst_files *rf, uint32_t id, pid_t pid)
-{
-	return !files_earlier_holder_has(rf, id, pid, -1);
-}
-
 int files_index(const struct rst_files *rf, uint32_t id)
 {
 	for (int i = 0; i < rf->nr; i++)

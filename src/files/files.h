@@ -91,9 +91,8 @@ struct files_task {
 };
 int files_note_task(struct rst_files *rf, pid_t pid, FdinfoEntry *const *fdi, int nr);
 /* Whether a process before pid in that order holds file id and has an fd
- * numbered fd; first: whether pid is the first holding id. */
+ * numbered fd (any fd if fd < 0). */
 bool files_earlier_holder_has(const struct rst_files *rf, uint32_t id, pid_t pid, int fd);
-bool files_first_holder(const struct rst_files *rf, uint32_t id, pid_t pid);
 int files_index(const struct rst_files *rf, uint32_t id);	/* -1 if absent */
 
 /* The open file description of fe, made anew (rf->who names its user);

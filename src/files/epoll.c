@@ -205,12 +205,38 @@ static int find_target_fd(const struct fd_facts *f, const EventpollFileEntry *e,
  * first of the tree holding the epoll (the one dumping it, hs->h[0]) if
  * it has an fd of it, as CRIU saves it; else another holder with an fd of
  * it at a number none of the others has (CRIU refuses those). */
+/* Is fd of pid a pidfd of a live process? Those are opened only once the
+ * tree exists, after the epoll's targets are added (files/pidfd.c). */
+static bool is_live_pidfd(pid_t pid, int fd)
+{
+	char link[64], target[32], info[512], name[32];
+
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = 0;
+	if (strcmp(target, "anon_inode:[pidfd]"))
+		return false;
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	if (proc_read_file(pid, name, info, sizeof(info)) <= 0)
+		return false;
+	const char *p = strstr(info, "\nPid:");
+	return p && atoi(p + 5) != -1;
+}
+
 static int target_number(const struct fd_facts *f, const EventpollFileEntry *e, size_t i,
 			 const struct holders *hs)
 {
-	int fd = find_target_fd(f, e, i, hs, &hs->h[0], false);
-	for (int k = 1; fd < 0 && k < hs->nr; k++)
+	int fd = find_target_fd(f, e, i, hs, &hs->h[0], false), k = 0;
+	while (fd < 0 && ++k < hs->nr)
 		fd = find_target_fd(f, e, i, hs, &hs->h[k], true);
+	if (fd >= 0 && is_live_pidfd(hs->h[k].pid, fd)) {
+		pr_err("pid %d: fd %d (epoll) watches a pidfd of a live process (fd %d of pid %d), "
+		       "which stasis can't restore yet; remove it from the epoll before the dump",
+		       f->pid, f->fd, fd, hs->h[k].pid);
+		return -1;
+	}
 	if (fd < 0)
 		pr_err("pid %d: fd %d (epoll) watches a file added as fd %u that no process holding "
 		       "the epoll has an fd of any more (closed since), or has at a number another "

@@ -202,3 +202,31 @@ signal.pause()'
 	wait_until 5 runs_freely "$pid" || fail "pid $pid not left running after the refused dump"
 }
 run_test notify.fanotify_fs_mark nf_fanotify_fs_mark
+
+# An epoll watching a pidfd of a live process: that pidfd is opened only
+# once the whole tree exists, after the epoll's targets are added, so the
+# dump refuses it (naming the epoll and the pidfd) and leaves the tree
+# running, rather than restore an epoll watching something else.
+nf_epoll_pidfd() {
+	local pid rc
+	start_prog eppfd "$PYTHON" -c '
+import os, select, signal
+ep = select.epoll()
+pid = os.fork()
+if pid == 0:
+    signal.pause()
+    os._exit(0)
+p = os.pidfd_open(pid)
+ep.register(p, select.EPOLLIN)
+print("READY", flush=True)
+signal.pause()'
+	pid=$PROG_PID
+	wait_ready eppfd "$pid" || return
+	mkdir -p "$T_WORK/img"
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "the dump of an epoll watching a live pidfd succeeded"; return; }
+	error_message dump | grep -q "(epoll) watches a pidfd of a live process" ||
+		fail "the refusal does not name the epoll and the pidfd: $(error_message dump)" "$T_LOG/dump.log"
+	wait_until 5 runs_freely "$pid" || fail "pid $pid not left running after the refused dump"
+}
+run_test notify.epoll_pidfd_refused nf_epoll_pidfd

@@ -83,6 +83,12 @@ static void usage(FILE *f)
 "      --timeout N         seconds dump waits for a task to stop (default 10)\n"
 "      --pre-dump-mode splice|read  CRIU's tuning, accepted\n"
 "      --link-remap        accepted: deleted files come back either way\n"
+"      --force-irmap       dump: an inotify or fanotify watch whose file its\n"
+"                          handle gives no path to is looked for by inode in\n"
+"                          the --irmap-scan-path directories, then CRIU's (/etc,\n"
+"                          /var/log, ...); without it, saved without a path\n"
+"      --irmap-scan-path DIR  dump: a directory --force-irmap scans first\n"
+"                          (repeatable)\n"
 "      --feature NAME      check: only NAME, by CRIU's names (list: all of them)\n"
 "      --display-stats     dump, restore: print CRIU's statistics at the end\n"
 "  CRIU's other options are refused by name (--no-SWITCH for one of its\n"
@@ -95,7 +101,8 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM, OPT_ALLOW_USERS, OPT_CONFIG, OPT_NO_DEFAULT_CONFIG,
        OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP, OPT_DISPLAY_STATS,
        /* CRIU's --no-SWITCH forms of the switches stasis has */
-       OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP };
+       OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
+       OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH };
 
 /* check --feature NAME (repeatable): CRIU's names of kernel features. */
 static const char *check_features[32];
@@ -287,6 +294,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "no-track-mem", no_argument, NULL, OPT_NO_TRACK_MEM },
 		{ "no-display-stats", no_argument, NULL, OPT_NO_DISPLAY_STATS },
 		{ "no-link-remap", no_argument, NULL, OPT_NO_LINK_REMAP },
+		{ "force-irmap", no_argument, NULL, OPT_FORCE_IRMAP },
+		{ "irmap-scan-path", required_argument, NULL, OPT_IRMAP_SCAN_PATH },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -366,6 +375,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		 * and recreates it (ghost files) either way */
 		case OPT_LINK_REMAP: break;
 		case 'V': case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
+		case OPT_FORCE_IRMAP: o->force_irmap = true; break;
+		case OPT_IRMAP_SCAN_PATH:
+			if (add_string(&o->irmap_scan_paths, &o->nr_irmap_scan_paths, optarg) < 0)
+				return -1;
+			break;
 		case 'h': usage(stdout); exit(0);
 		case ':':
 			fprintf(stderr, "Error: option %s needs a value\n", argv[optind - 1]);

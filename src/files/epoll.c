@@ -1,16 +1,16 @@
 /* epoll: its flags and its watched files (fdinfo "tfd:" lines: fd number,
- * events, data). The kernel names a target by the fd number it had in the
- * process that added it, and the restore re-adds each target by that
- * number: in each restored process holding the epoll, once all its fds
- * are in place (after_install), the targets whose number is one of its
- * own fds are added, unless a process sharing the epoll added them
- * already (so an epoll shared across fork is filled once, and a target
- * only a child has is added by that child). For this to be right, the
- * dump checks with kcmp(KCMP_EPOLL_TFD), in every process of the tree
- * holding the epoll, that a fd of that number is the target itself, and
- * that at least one has it; otherwise (fd closed, or its number reused
- * for another file) it refuses the dump. What was ready is not saved:
- * adding a target polls it anew. */
+ * events, data). The kernel names a target by the fd number it was added
+ * under, which may since be closed (the file still open as another fd,
+ * a dup) or reused for another file. As CRIU does, the dump saves each
+ * target as an fd of the process it dumps the epoll from (the first of
+ * the tree holding it) that is that very file, found with
+ * kcmp(KCMP_EPOLL_TFD). Beyond CRIU, a target only another process
+ * sharing the epoll has an fd of is saved as that fd, if no other holder
+ * has an fd of that number. A target no holder has an fd of is refused.
+ * The restore adds each target in the first process in pstree.img that
+ * holds the epoll and has an fd of its number, once all its fds are in
+ * place; the other processes sharing the epoll share it. What was ready
+ * is not saved: adding a target polls it anew. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -36,12 +36,12 @@ static bool epoll_owns(const struct fd_facts *f)
 	return anon_link_is(f, "[eventpoll]");
 }
 
-/* 0: fd tfd of pid is the file the epoll (fd efd of epid) watches as
- * tfd, 1: another file, -1 (errno): fd tfd not open or no such target. */
-static int target_is_fd(pid_t pid, pid_t epid, int efd, int tfd)
+/* 0: fd tfd of pid is the file the epoll (fd efd) watches as tfd, 1:
+ * another file, -1 (errno): fd tfd not open or no such target. */
+static int target_is_fd(pid_t pid, int efd, int tfd)
 {
 	struct epoll_slot slot = { efd, tfd, 0 };
-	long r = syscall(SYS_kcmp, pid, epid, KCMP_EPOLL_TFD, tfd, &slot);
+	long r = syscall(SYS_kcmp, pid, pid, KCMP_EPOLL_TFD, tfd, &slot);
 	return r < 0 ? -1 : r != 0;
 }
 
@@ -82,11 +82,11 @@ static int add_target(EventpollFileEntry *e, EventpollTfdEntry *t)
 	return 0;
 }
 
-/* A process of the dumped tree holding the epoll, and its fd there (in
- * process epid: pid itself, or we for an epoll in flight, whose targets
- * are the fds of the process holding the socket that carries it). */
+/* A process of the dumped tree holding the epoll, and its fd there (the
+ * first: for an epoll in flight, the process holding the socket, with
+ * stasis's own fd on the epoll). */
 struct holder {
-	pid_t pid, epid;
+	pid_t pid;
 	int efd;
 };
 
@@ -95,13 +95,13 @@ struct holders {
 	int nr;
 };
 
-static int holders_add(struct holders *hs, pid_t pid, pid_t epid, int efd)
+static int holders_add(struct holders *hs, pid_t pid, int efd)
 {
 	struct holder *n = realloc(hs->h, (hs->nr + 1) * sizeof(*n));
 	if (!n)
 		return -1;
 	hs->h = n;
-	hs->h[hs->nr++] = (struct holder){ pid, epid, efd };
+	hs->h[hs->nr++] = (struct holder){ pid, efd };
 	return 0;
 }
 
@@ -114,7 +114,7 @@ static int find_holder(struct holders *hs, const struct fd_facts *f, pid_t pid)
 		return -1;
 	for (int i = 0; i < nr; i++)
 		if (syscall(SYS_kcmp, f->pid, pid, KCMP_FILE, f->fd, fds[i]) == 0) {
-			ret = holders_add(hs, pid, pid, fds[i]);
+			ret = holders_add(hs, pid, fds[i]);
 			break;
 		}
 	free(fds);
@@ -147,76 +147,141 @@ out:
 	return ret;
 }
 
-/* The restore re-adds a target in each process holding the epoll that
- * has an fd of the target's number. So in every such process that fd
- * must be the target, and at least one must have it; and the number must
- * name one target only (not a closed fd's number reused for another). */
-static int check_target(const struct fd_facts *f, const EventpollFileEntry *e,
-			const EventpollTfdEntry *t, const struct holders *hs)
+/* How many targets before target i in e share its number: kcmp's toff. */
+static uint32_t target_offset(const EventpollFileEntry *e, size_t i)
 {
-	bool found = false;
+	uint32_t off = 0;
+	for (size_t j = 0; j < i; j++)
+		off += e->tfd[j]->tfd == e->tfd[i]->tfd;
+	return off;
+}
 
-	for (size_t i = 0; i + 1 < e->n_tfd; i++)
-		if (e->tfd[i]->tfd == t->tfd) {
-			pr_err("pid %d: fd %d (epoll) watches two files as fd %u: one was closed and "
-			       "the number reused; stasis can't restore such an epoll set",
-			       f->pid, f->fd, t->tfd);
-			return -1;
-		}
+/* Whether fd of pid is target t of the epoll (efd of ep), whose toff
+ * tells apart targets added under one number (kcmp's slot). */
+static bool fd_is_target(pid_t pid, int fd, pid_t ep, int efd, const EventpollTfdEntry *t,
+			 uint32_t toff)
+{
+	struct epoll_slot slot = { efd, t->tfd, toff };
+	return syscall(SYS_kcmp, pid, ep, KCMP_EPOLL_TFD, fd, &slot) == 0;
+}
+
+/* Whether a holder other than h has an fd numbered fd. */
+static bool other_has_fd(const struct holders *hs, const struct holder *h, int fd)
+{
+	char link[64], buf[8];
 	for (int i = 0; i < hs->nr; i++) {
-		const struct holder *h = &hs->h[i];
-		int r = target_is_fd(h->pid, h->epid, h->efd, t->tfd);
-		if (r == 0) {
-			found = true;
+		if (&hs->h[i] == h)
 			continue;
-		}
-		if (r < 0 && errno == EBADF)
-			continue;	/* no such fd there: that process won't add it */
-		if (r < 0 && errno != ENOENT) {
-			pr_perror("pid %d: fd %d (epoll): can't check its target fd %u", h->pid, h->efd,
-				  t->tfd);
-			return -1;
-		}
-		if (f->via && h->epid != h->pid)
-			pr_err("pid %d: an epoll in flight in the queue of one of its unix sockets watches a "
-			       "file added as fd %u, which is another file in this process; stasis can't "
-			       "restore such an epoll set", h->pid, t->tfd);
-		else if (h->pid == f->pid)
-			pr_err("pid %d: fd %d (epoll) watches a file added as fd %u, but fd %u is "
-			       "another file now (closed and reused); stasis can't restore such an "
-			       "epoll set", f->pid, f->fd, t->tfd, t->tfd);
-		else
-			pr_err("pid %d: fd %u is another file than the one the epoll it shares (pid %d "
-			       "fd %d) watches as fd %u; stasis can't restore such an epoll set", h->pid,
-			       t->tfd, f->pid, f->fd, t->tfd);
+		snprintf(link, sizeof(link), "/proc/%d/fd/%d", hs->h[i].pid, fd);
+		if (readlink(link, buf, sizeof(buf)) >= 0)
+			return true;
+	}
+	return false;
+}
+
+/* An fd of holder h that is target i of e: its own number if that fd
+ * still is the target, else any that is (added through a dup since
+ * closed, or the number reused). With only, an fd no other holder has a
+ * fd of that number (so the restore knows h must add it). -1 if none. */
+static int find_target_fd(const struct fd_facts *f, const EventpollFileEntry *e, size_t i,
+			  const struct holders *hs, const struct holder *h, bool only)
+{
+	const EventpollTfdEntry *t = e->tfd[i];
+	uint32_t toff = target_offset(e, i);
+	int *fds, nr, found = -1;
+
+	if (fd_is_target(h->pid, t->tfd, f->pid, f->fd, t, toff) &&
+	    !(only && other_has_fd(hs, h, t->tfd)))
+		return t->tfd;
+	if (proc_list_fds(h->pid, &fds, &nr) < 0)
+		return -1;
+	for (int k = 0; k < nr && found < 0; k++)
+		if (fd_is_target(h->pid, fds[k], f->pid, f->fd, t, toff) &&
+		    !(only && other_has_fd(hs, h, fds[k])))
+			found = fds[k];
+	free(fds);
+	return found;
+}
+
+/* Target i as an fd number of the process the restore adds it in: the
+ * first of the tree holding the epoll (the one dumping it, hs->h[0]) if
+ * it has an fd of it, as CRIU saves it; else another holder with an fd of
+ * it at a number none of the others has (CRIU refuses those). */
+/* Is fd of pid a pidfd of a live process? Those are opened only once the
+ * tree exists, after the epoll's targets are added (files/pidfd.c). */
+static bool is_live_pidfd(pid_t pid, int fd)
+{
+	char link[64], target[32], info[512], name[32];
+
+	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = 0;
+	if (strcmp(target, "anon_inode:[pidfd]"))
+		return false;
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	if (proc_read_file(pid, name, info, sizeof(info)) <= 0)
+		return false;
+	const char *p = strstr(info, "\nPid:");
+	return p && atoi(p + 5) != -1;
+}
+
+static int target_number(const struct fd_facts *f, const EventpollFileEntry *e, size_t i,
+			 const struct holders *hs)
+{
+	int fd = find_target_fd(f, e, i, hs, &hs->h[0], false), k = 0;
+	while (fd < 0 && ++k < hs->nr)
+		fd = find_target_fd(f, e, i, hs, &hs->h[k], true);
+	if (fd >= 0 && is_live_pidfd(hs->h[k].pid, fd)) {
+		pr_err("pid %d: fd %d (epoll) watches a pidfd of a live process (fd %d of pid %d), "
+		       "which stasis can't restore yet; remove it from the epoll before the dump",
+		       f->pid, f->fd, fd, hs->h[k].pid);
 		return -1;
 	}
-	if (found)
-		return 0;
-	if (f->via) {
-		pr_err("pid %d: an epoll in flight in the queue of one of its unix sockets watches a file "
-		       "added as fd %u, which the process has no more; stasis can't restore such an epoll "
-		       "set", f->via, t->tfd);
-		return -1;
+	if (fd < 0)
+		pr_err("pid %d: fd %d (epoll) watches a file added as fd %u that no process holding "
+		       "the epoll has an fd of any more (closed since), or has at a number another "
+		       "holder uses too; stasis can't restore such an epoll set (keep an fd of it open "
+		       "in pid %d, or remove it with EPOLL_CTL_DEL before closing it)", f->pid, f->fd,
+		       e->tfd[i]->tfd, f->pid);
+	return fd;
+}
+
+static int epoll_number_targets(const struct fd_facts *f, pid_t root, EventpollFileEntry *e)
+{
+	struct holders hs = { NULL, 0 };
+	int *fd = calloc(e->n_tfd ? e->n_tfd : 1, sizeof(*fd)), ret = -1;
+
+	if (!fd)
+		return files_oom(f);
+	/* an epoll in flight (f->via): its targets are the fds of the process
+	 * holding the socket that carries it, where restore adds them */
+	if (holders_add(&hs, f->via ? f->via : f->pid, f->fd) < 0 ||
+	    find_holders(&hs, f, root ? root : f->pid) < 0) {
+		pr_err("pid %d: fd %d (epoll): can't find the processes sharing it", f->pid, f->fd);
+		goto out;
 	}
-	pr_err("pid %d: fd %d (epoll) watches a file added as fd %u, which no process holding the "
-	       "epoll has any more (closed since); stasis can't restore such an epoll set (keep the "
-	       "fd open, or remove it with EPOLL_CTL_DEL before closing it)", f->pid, f->fd, t->tfd);
-	return -1;
+	for (size_t i = 0; i < e->n_tfd; i++)
+		if ((fd[i] = target_number(f, e, i, &hs)) < 0)
+			goto out;
+	/* renumbered once all are found: toff counts the old numbers */
+	for (size_t i = 0; i < e->n_tfd; i++) {
+		if ((uint32_t)fd[i] != e->tfd[i]->tfd)
+			pr_debug("pid %d: fd %d: epoll target added as fd %u is fd %d now", f->pid,
+				 f->fd, e->tfd[i]->tfd, fd[i]);
+		e->tfd[i]->tfd = fd[i];
+	}
+	ret = 0;
+out:
+	free(hs.h);
+	free(fd);
+	return ret;
 }
 
 static int epoll_dump_targets(const struct fd_facts *f, pid_t root, const char *buf,
 			      EventpollFileEntry *e)
 {
-	struct holders hs = { NULL, 0 };
-	int ret = -1;
-
-	/* in flight: restore adds its targets in the process holding the socket */
-	if (holders_add(&hs, f->via ? f->via : f->pid, f->pid, f->fd) < 0 ||
-	    find_holders(&hs, f, root ? root : f->pid) < 0) {
-		pr_err("pid %d: fd %d (epoll): can't find the processes sharing it", f->pid, f->fd);
-		goto out;
-	}
 	for (const char *l = buf; l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
 		if (strncmp(l, "tfd:", 4))
 			continue;
@@ -224,18 +289,13 @@ static int epoll_dump_targets(const struct fd_facts *f, pid_t root, const char *
 		if (!t || add_target(e, t) < 0) {
 			pr_err("pid %d: fd %d (epoll): can't parse target line \"%.80s\"", f->pid, f->fd, l);
 			free(t);
-			goto out;
+			return -1;
 		}
 		t->id = e->id;
-		if (check_target(f, e, t, &hs) < 0)
-			goto out;
 		pr_debug("pid %d: fd %d: epoll target fd %u events %#x data %#llx", f->pid, f->fd,
 			 t->tfd, t->events, (unsigned long long)t->data);
 	}
-	ret = 0;
-out:
-	free(hs.h);
-	return ret;
+	return epoll_number_targets(f, root, e);
 }
 
 static int epoll_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f,
@@ -288,18 +348,19 @@ static int epoll_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	return fd;
 }
 
-/* In a process whose fds are in place: adds the targets it has at their
- * fd numbers and that no process sharing this epoll added already. */
+/* In the process the dump took the epoll from, its fds in place: adds
+ * the targets, each its fd of that number; the others sharing the epoll
+ * share its targets. */
 static int epoll_add_targets(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid)
 {
 	const EventpollFileEntry *e = fe->epfd;
 
 	for (size_t i = 0; e && i < e->n_tfd; i++) {
 		const EventpollTfdEntry *t = e->tfd[i];
-		if (!files_task_has_fd(rf, t->tfd))
-			continue;	/* not ours: a process sharing the epoll adds it */
-		if (target_is_fd(getpid(), getpid(), fd, t->tfd) >= 0)
-			continue;	/* added already */
+		if (!files_task_has_fd(rf, t->tfd) || files_earlier_holder_has(rf, fe->id, pid, t->tfd))
+			continue;	/* added by the first holder with that fd */
+		if (target_is_fd(getpid(), fd, t->tfd) >= 0)
+			continue;	/* added already (the epoll has two fds here) */
 		struct epoll_event ev = { .events = t->events, .data.u64 = t->data };
 		if (epoll_ctl(fd, EPOLL_CTL_ADD, t->tfd, &ev) < 0 && errno != EEXIST) {
 			pr_perror("pid %d: can't add fd %u to epoll fd %d (events %#x)", pid, t->tfd, fd,

@@ -18,12 +18,12 @@
 /* The kinds, one row each. owns and owns_path are asked in this order:
  * memfds before regular files (a memfd is a regular file too). */
 extern const struct fd_kind fd_kind_memfd, fd_kind_reg, fd_kind_ghost, fd_kind_tty, fd_kind_pipe,
-	fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_epoll, fd_kind_fifo,
-	fd_kind_unix, fd_kind_locks;
+	fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_fanotify, fd_kind_epoll, fd_kind_fifo,
+	fd_kind_unix, fd_kind_pidfd, fd_kind_fsnotify, fd_kind_locks;
 static const struct fd_kind *const fd_kinds[] = {
 	&fd_kind_memfd, &fd_kind_reg, &fd_kind_ghost, &fd_kind_tty, &fd_kind_pipe, &fd_kind_eventfd,
-	&fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_epoll, &fd_kind_fifo,
-	&fd_kind_unix, &fd_kind_locks,
+	&fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_fanotify, &fd_kind_epoll, &fd_kind_fifo,
+	&fd_kind_unix, &fd_kind_pidfd, &fd_kind_fsnotify, &fd_kind_locks,
 };
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
 _Static_assert(NR_KINDS <= FILES_MAX_KINDS, "FILES_MAX_KINDS is too small for the table of kinds");
@@ -401,6 +401,9 @@ void files_unload(struct rst_files *rf)
 	free(rf->e);
 	rf->e = NULL;
 	rf->nr = 0;
+	free(rf->tasks);
+	rf->tasks = NULL;
+	rf->nr_tasks = 0;
 	for (size_t k = 0; k < NR_KINDS; k++) {
 		if (fd_kinds[k]->unload_images && (rf->kind[k] || !fd_kinds[k]->rst_state))
 			fd_kinds[k]->unload_images(rf);
@@ -415,6 +418,34 @@ const FileEntry *files_find(const struct rst_files *rf, uint32_t id)
 		if (rf->e[i]->id == id)
 			return rf->e[i];
 	return NULL;
+}
+
+int files_note_task(struct rst_files *rf, pid_t pid, FdinfoEntry *const *fdi, int nr)
+{
+	struct files_task *n = realloc(rf->tasks, (rf->nr_tasks + 1) * sizeof(*n));
+	if (!n) {
+		pr_err("out of memory noting the fds of pid %d", pid);
+		return -1;
+	}
+	rf->tasks = n;
+	rf->tasks[rf->nr_tasks++] = (struct files_task){ pid, fdi, nr };
+	return 0;
+}
+
+static bool task_has(const struct files_task *t, bool by_id, uint32_t v)
+{
+	for (int i = 0; i < t->nr; i++)
+		if ((by_id ? t->fdi[i]->id : t->fdi[i]->fd) == v)
+			return true;
+	return false;
+}
+
+bool files_earlier_holder_has(const struct rst_files *rf, uint32_t id, pid_t pid, int fd)
+{
+	for (int i = 0; i < rf->nr_tasks && rf->tasks[i].pid != pid; i++)
+		if (task_has(&rf->tasks[i], true, id) && (fd < 0 || task_has(&rf->tasks[i], false, fd)))
+			return true;
+	return false;
 }
 
 int files_index(const struct rst_files *rf, uint32_t id)

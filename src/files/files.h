@@ -14,7 +14,7 @@
 #include "files.pb-c.h"
 
 /* Slots for the kinds' own state: at least the rows of files.c's table. */
-#define FILES_MAX_KINDS 16
+#define FILES_MAX_KINDS 32
 
 /* Dump: the entries of files.img, shared by the whole tree. */
 struct file_table {
@@ -43,6 +43,8 @@ struct rst_files {
 	/* during files_after_install: the fds of the process (its fdinfo) */
 	FdinfoEntry *const *task_fdi;
 	int task_nr_fdi;
+	struct files_task *tasks;	/* files_note_task, in pstree.img order */
+	int nr_tasks;
 	void *kind[FILES_MAX_KINDS];	/* each kind's own state */
 };
 
@@ -91,6 +93,18 @@ void files_free(struct file_table *t);
 int files_load(struct rst_files *rf, int dirfd);
 void files_unload(struct rst_files *rf);
 const FileEntry *files_find(const struct rst_files *rf, uint32_t id);
+/* After files_load, each process's fds in pstree.img order (the order of
+ * the dump), so that a kind can tell which process holding a file comes
+ * first (the one whose fd numbers its entry speaks of: epoll targets). */
+struct files_task {
+	pid_t pid;
+	FdinfoEntry *const *fdi;
+	int nr;
+};
+int files_note_task(struct rst_files *rf, pid_t pid, FdinfoEntry *const *fdi, int nr);
+/* Whether a process before pid in that order holds file id and has an fd
+ * numbered fd (any fd if fd < 0). */
+bool files_earlier_holder_has(const struct rst_files *rf, uint32_t id, pid_t pid, int fd);
 int files_index(const struct rst_files *rf, uint32_t id);	/* -1 if absent */
 
 /* The open file description of fe, made anew (rf->who names its user);

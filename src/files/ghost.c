@@ -122,6 +122,16 @@ bool ghost_is_remapped(const struct file_table *t, uint32_t file_id)
 	return false;
 }
 
+bool ghost_has_inode(const struct file_table *t, uint32_t kdev, uint64_t ino)
+{
+	const struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
+	for (int i = 0; i < s->nr_g; i++)
+		if (s->g[i].st.st_ino == ino &&
+		    ((major(s->g[i].st.st_dev) << 20) | minor(s->g[i].st.st_dev)) == kdev)
+			return true;
+	return false;
+}
+
 static int copy_range(struct img *img, const struct ghost *g, uint8_t *buf, uint64_t off, uint64_t len)
 {
 	while (len) {
@@ -490,6 +500,25 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 		return -1;
 	snprintf(what, sizeof(what), "recreated deleted file %s", r->name);
 	return files_reopen_kept(rf, g->keeper, flags, r->pos, what);
+}
+
+int ghost_open_inode(struct rst_files *rf, uint32_t kdev, uint64_t ino, uint32_t flags)
+{
+	struct ghost_rst *s = files_rst_state(rf, &fd_kind_ghost);
+
+	for (int i = 0; i < s->nr_remaps; i++) {
+		const FileEntry *fe = files_find(rf, s->remaps[i]->orig_id);
+		for (int j = 0; fe && fe->reg && j < s->nr_g; j++) {
+			const GhostFileEntry *e = s->g[j].e;
+			if (s->g[j].id != s->remaps[i]->remap_id || !e->has_dev || !e->has_ino ||
+			    e->dev != kdev || e->ino != ino)
+				continue;
+			RegFileEntry r = *fe->reg;
+			r.pos = 0;
+			return ghost_open(rf, &r, flags);
+		}
+	}
+	return -2;
 }
 
 const struct fd_kind fd_kind_ghost = {

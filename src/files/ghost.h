@@ -16,6 +16,15 @@ int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool
 /* Is file_id (a reg_file_entry) saved as a ghost? */
 bool ghost_is_remapped(const struct file_table *t, uint32_t file_id);
 
+/* Is the inode ino of device kdev (the kernel's encoding) saved as a
+ * ghost (so far: call it once every task is dumped)? */
+bool ghost_has_inode(const struct file_table *t, uint32_t kdev, uint64_t ino);
+
+/* A new fd (flags) on the ghost that was inode ino of device kdev,
+ * recreated the first time: the fd, -1 (reported), or -2 if no ghost was
+ * that inode. For a watch on a deleted file (inotify, fanotify). */
+int ghost_open_inode(struct rst_files *rf, uint32_t kdev, uint64_t ino, uint32_t flags);
+
 /* If the reg_file_entry r is a ghost: opens it (recreating it the first
  * time) with flags and r's position. Returns the fd, -1 (reported), or -2
  * if r is not a ghost. */

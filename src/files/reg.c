@@ -219,7 +219,10 @@ static int check_reopened(int fd, const RegFileEntry *r, const char *who)
 	}
 	if (!S_ISREG(st.st_mode))
 		return 0;
-	if (r->pos > (uint64_t)st.st_size) {
+	/* a file whose size says nothing of where one reads (/proc's, size
+	 * 0) was past its end at dump already: that is no shrinking */
+	bool past_end_at_dump = r->has_size && r->pos > r->size;
+	if (r->pos > (uint64_t)st.st_size && !past_end_at_dump) {
 		pr_err("%s: %s is now %lld bytes, shorter than the saved offset %llu (it was %llu bytes)",
 		       who, r->name, (long long)st.st_size, (unsigned long long)r->pos,
 		       (unsigned long long)r->size);

@@ -244,8 +244,12 @@ static int load_images(struct rst_tree *tr)
 		pr_err("the root of the tree (pid %d) is a zombie", tr->t[0].pid);
 		return -1;
 	}
-	return files_load(&tr->files, tr->dirfd) < 0 || load_seccomp(tr) < 0 ||
-	       rst_shmem_load(tr) < 0 ? -1 : 0;
+	if (files_load(&tr->files, tr->dirfd) < 0)
+		return -1;
+	for (int i = 0; i < tr->nr; i++)
+		if (files_note_task(&tr->files, tr->t[i].pid, tr->t[i].fdinfo, tr->t[i].nr_fdinfo) < 0)
+			return -1;
+	return load_seccomp(tr) < 0 || rst_shmem_load(tr) < 0 ? -1 : 0;
 }
 
 /* ---- pids ---- */

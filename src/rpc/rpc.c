@@ -173,6 +173,15 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 	j->o.shell_job = r->has_shell_job && r->shell_job;
 	j->o.file_locks = r->has_file_locks && r->file_locks;
 	j->o.ghost_limit = r->ghost_limit;	/* CRIU's default, 1 MiB, if unset */
+	/* a scan of the filesystem by stasis would show a client paths it
+	 * may not reach itself */
+	if (((r->has_force_irmap && r->force_irmap) || r->n_irmap_scan_paths) && c->peer_uid != 0) {
+		pr_err("rpc: force_irmap and irmap_scan_paths are for root clients only");
+		return -1;
+	}
+	j->o.force_irmap = r->has_force_irmap && r->force_irmap;
+	j->o.irmap_scan_paths = (const char **)r->irmap_scan_paths;
+	j->o.nr_irmap_scan_paths = r->n_irmap_scan_paths;
 	j->o.pre_dump = req->type == CRIU_REQ_TYPE__PRE_DUMP;
 	j->o.track_mem = r->has_track_mem && r->track_mem;
 	j->o.prev_images_dir = r->parent_img;	/* relative to the images dir, as CRIU */

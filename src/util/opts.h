@@ -73,6 +73,12 @@ struct opts {
 	gid_t *client_groups;
 	int nr_client_groups;
 	unsigned long long ghost_limit;	/* --ghost-limit: largest deleted file saved */
+	/* --force-irmap: a watched inode without a path from its handle is
+	 * looked for in the directories below (files/irmap.c); else it is
+	 * saved without one. --irmap-scan-path: directories scanned first. */
+	bool force_irmap;
+	const char **irmap_scan_paths;
+	int nr_irmap_scan_paths;
 };
 
 #endif

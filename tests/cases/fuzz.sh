@@ -5,6 +5,7 @@
 # and PASS, so the seed is known good), a dump of it as uid 1000, a
 # --shell-job dump of it (ttys), a dump of seccomp_threads (seccomp.img),
 # a dump of posix_timers (POSIX timers in the core),
+# dumps of notify.sh's programs (pidfds, epoll targets moved),
 # and fuzz/regressions.py's inputs for the
 # bugs found so far. A crash, leak, sanitizer report, hang (-timeout), fd
 # left open, or an allocation of 32 MiB or more (-malloc_limit_mb) fails
@@ -93,6 +94,23 @@ timers_seed() {
 	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_timers" "$T_WORK/image_seeds/timers" >> "$T_LOG/runner.log"
 }
 
+# fds of tests/cases/notify.sh's kinds (pidfds, live and dead; an epoll
+# whose targets moved; inotify and fanotify on a deleted file), dumped from their
+# programs there.
+notify_seed() {
+	local prog label pid
+	mkdir -p "$T_FILES/notify"
+	for prog in pidfds epoll_moved inotify_deleted fanotify_marks; do
+		label=seed_$prog
+		start_prog "$label" "$PYTHON" "$ROOT/tests/progs/$prog.py" "$T_FILES/notify"
+		pid=$PROG_PID
+		wait_ready "$label" "$pid" || return 1
+		dump "dump_$prog" "$pid" "$T_WORK/img_$prog" || return 1
+		expect_killed "$pid" || return 1
+		"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_$prog" "$T_WORK/image_seeds/$prog" >> "$T_LOG/runner.log"
+	done
+}
+
 # An image that is a FIFO (a non-root RPC client chooses the directory)
 # must fail the restore at once, not hang it.
 fifo_image_refused() {
@@ -136,6 +154,7 @@ test_fuzz() {
 	shell_job_seed || return
 	seccomp_seed || return
 	timers_seed || return
+	notify_seed || return
 	"$PYTHON" "$ROOT/fuzz/regressions.py" "$T_WORK/img" "$T_WORK/image_seeds" >> "$T_LOG/runner.log" ||
 		{ fail "regressions.py failed"; return; }
 

@@ -134,18 +134,28 @@ static char blocked_state(pid_t pid, char *where, size_t len)
 }
 
 /* A vfork() parent sleeps in kernel_clone, killable but deaf to a ptrace
- * interrupt, until its child execs or exits: in a stopped tree, never.
- * Anything else that sleeps uninterruptibly gets the deadline. */
-static int refuse_unstoppable(pid_t pid, bool late)
+ * interrupt, until its child execs or exits. That is a moment in a shell
+ * or Python starting a program (we seize parents first, so the child runs
+ * on to its exec); a child that never gets there (stopped, or waiting for
+ * something) keeps the parent there for good: given VFORK_GRACE_US, then
+ * refused. Anything else that sleeps uninterruptibly gets the deadline.
+ * 0: wait on; -1: given up (reported). */
+#define VFORK_GRACE_US (2 * 1000 * 1000L)
+
+static int refuse_unstoppable(pid_t pid, long waited_us)
 {
 	char where[64];
 	char state = blocked_state(pid, where, sizeof(where));
-	if (state == 'D' && !strcmp(where, "kernel_clone")) {
-		pr_err("pid %d is inside vfork(), waiting for its child to exec or exit; "
-		       "a tree can't be dumped then (dump again once the child has run exec)", pid);
+	bool vfork = state == 'D' && !strcmp(where, "kernel_clone");
+	long limit = stop_timeout_ms * 1000L;
+
+	if (vfork && waited_us >= (VFORK_GRACE_US < limit ? VFORK_GRACE_US : limit)) {
+		pr_err("pid %d is inside vfork(), waiting for its child to exec or exit, and its child did not "
+		       "in %ld ms; a tree can't be dumped then (dump again once the child has run exec)", pid,
+		       waited_us / 1000);
 		return -1;
 	}
-	if (!late)
+	if (waited_us < limit)
 		return 0;
 	pr_err("pid %d did not stop within %u s (state %c, in %s); given up on it "
 	       "(--timeout sets the wait)", pid, stop_timeout_ms / 1000, state, where);
@@ -172,9 +182,7 @@ static int wait_any_bounded(pid_t pid, int *status)
 			sched_yield();
 			continue;
 		}
-		long us = elapsed_us(&t0);
-		if ((round % 16 == 0 && refuse_unstoppable(pid, false) < 0) ||
-		    (us >= stop_timeout_ms * 1000L && refuse_unstoppable(pid, true) < 0)) {
+		if (round % 16 == 0 && refuse_unstoppable(pid, elapsed_us(&t0)) < 0) {
 			errno = ETIMEDOUT;
 			return -1;
 		}

@@ -253,10 +253,18 @@ static int pipe_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 			m = &s->made[i];
 	if (!m && !(m = make_pipe(s, p->pipe_id)))
 		return -1;
+	/* Each entry is an open file description of its own, with its own
+	 * status flags: reopened through /proc, not dup()ed, which would
+	 * share the flags of every end opened so far. The made ends keep the
+	 * pipe alive, so neither open blocks. */
 	int end = (p->flags & O_ACCMODE) == O_RDONLY ? 0 : 1;
-	int fd = dup(m->fd[end]);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", m->fd[end]);
+	int fd = open(path, (end ? O_WRONLY : O_RDONLY) | O_NONBLOCK);
 	if (fd < 0 || fcntl(fd, F_SETFL, p->flags & (O_NONBLOCK | O_DIRECT)) < 0) {
 		pr_perror("can't open an end of pipe %u", p->pipe_id);
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
 	return fd;

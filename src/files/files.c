@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <linux/kcmp.h>
 
+#include "files/fown.h"
 #include "files/kind.h"
 #include "image/img.h"
 #include "util/log.h"
@@ -19,11 +20,11 @@
  * memfds before regular files (a memfd is a regular file too). */
 extern const struct fd_kind fd_kind_memfd, fd_kind_reg, fd_kind_ghost, fd_kind_tty, fd_kind_pipe,
 	fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_epoll, fd_kind_fifo,
-	fd_kind_unix, fd_kind_locks;
+	fd_kind_unix, fd_kind_locks, fd_kind_fown;
 static const struct fd_kind *const fd_kinds[] = {
 	&fd_kind_memfd, &fd_kind_reg, &fd_kind_ghost, &fd_kind_tty, &fd_kind_pipe, &fd_kind_eventfd,
 	&fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_epoll, &fd_kind_fifo,
-	&fd_kind_unix, &fd_kind_locks,
+	&fd_kind_unix, &fd_kind_locks, &fd_kind_fown,
 };
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
 _Static_assert(NR_KINDS <= FILES_MAX_KINDS, "FILES_MAX_KINDS is too small for the table of kinds");
@@ -258,7 +259,9 @@ static int dump_one_fd(struct file_table *t, const struct opts *o, const struct 
 		if (!fe)
 			return -1;
 		*id = fe->id;
-		return kind->dump(t, o, f, fe);
+		if (kind->dump(t, o, f, fe) < 0)
+			return -1;
+		return fown_dump(t, f, fe);
 	}
 	char what[96];
 	describe_unsupported(f, what, sizeof(what));
@@ -452,6 +455,19 @@ int files_after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, p
 	rf->task_fdi = fdi;
 	rf->task_nr_fdi = nr;
 	int ret = after_install(rf, fdi, nr, pid);
+	rf->task_fdi = NULL;
+	rf->task_nr_fdi = 0;
+	return ret;
+}
+
+int files_before_creds(struct rst_files *rf, struct inj *ij, FdinfoEntry *const *fdi, int nr)
+{
+	int ret = 0;
+	rf->task_fdi = fdi;
+	rf->task_nr_fdi = nr;
+	for (size_t k = 0; ret == 0 && k < NR_KINDS; k++)
+		if (fd_kinds[k]->before_creds && fd_kinds[k]->before_creds(rf, ij) < 0)
+			ret = -1;
 	rf->task_fdi = NULL;
 	rf->task_nr_fdi = 0;
 	return ret;

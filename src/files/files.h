@@ -109,6 +109,11 @@ struct inj;
  * on a locked file would drop them). fdi: the process's fds. */
 int files_after_service_close(struct rst_files *rf, struct inj *ij, FdinfoEntry *const *fdi, int nr);
 
+/* By the ptracer of a restored process, once every process of the tree
+ * exists and before its credentials are restored: the owners of its fds
+ * (F_SETOWN_EX records the caller's uids). fdi: the process's fds. */
+int files_before_creds(struct rst_files *rf, struct inj *ij, FdinfoEntry *const *fdi, int nr);
+
 /* An fd kept open through the forks for later use (a kind's keeper, a
  * pages image), moved where the fds of the image and of the restore
  * can't land on it; -1 (reported) on failure, fd closed either way. */

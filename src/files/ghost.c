@@ -581,6 +581,14 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 	 * mapped ghost of the tree first, so that is the usual case. */
 	if (g->keeper < 0 && recreate(rf, g, r->name, rf->who) < 0)
 		return -1;
+	if (S_ISLNK(g->e->mode)) {
+		/* O_PATH, nothing of its own: through /proc it would lose
+		 * O_NOFOLLOW, which opens the /proc link itself */
+		int fd = dup(g->keeper);
+		if (fd < 0)
+			pr_perror("%s: can't reopen recreated deleted symlink %s", rf->who, r->name);
+		return fd;
+	}
 	snprintf(what, sizeof(what), "recreated deleted file %s", r->name);
 	return files_reopen_kept(rf, g->keeper, flags, r->pos, what);
 }

@@ -421,7 +421,8 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	if (rst_helpers_reap(tr, rc) < 0)
 		return -1;
 	pr_debug("pid %d: seized as %d, rebuilding", rc->pid, rc->real_pid);
-	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_mm_fields(rc) < 0)
+	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_mm_fields(rc) < 0 ||
+	    files_before_creds(rc->files, &rc->inj, rc->fdinfo, rc->nr_fdinfo) < 0)
 		return -1;
 	pr_debug("pid %d: memory rebuilt: %zu mappings, %llu KiB of pages read", rc->pid,
 		 rc->mm ? rc->mm->n_vmas : 0, (unsigned long long)(rc->pages_read >> 10));

@@ -270,9 +270,10 @@ static int dump_one_fd(struct file_table *t, const struct opts *o, const struct 
 	return -1;
 }
 
-/* files.img entries for the task's fds + fdinfo-ID.img. */
+/* files.img entries for the task's fds + fdinfo-ID.img (unless the table
+ * is shared with a process dumped before, which wrote it). */
 static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int dirfd, uint32_t files_id,
-		    int skip_fd)
+		    bool shared, int skip_fd)
 {
 	int *fds = NULL, nr = 0, ret = -1;
 	uint32_t *ids = NULL;
@@ -285,7 +286,7 @@ static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int d
 		pr_err("out of memory for the %d fds of pid %d", nr, pid);
 		goto out;
 	}
-	if (img_create(dirfd, &img, IMG_FDINFO, files_id) < 0)
+	if (!shared && img_create(dirfd, &img, IMG_FDINFO, files_id) < 0)
 		goto out;
 	for (int i = 0; i < nr; i++) {
 		struct fd_facts f;
@@ -303,14 +304,15 @@ static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int d
 		fdi.flags = (f.fi.flags & O_CLOEXEC) ? FD_CLOEXEC : 0;
 		fdi.fd = fds[i];
 		fdi.type = files_type(t, ids[i]);
-		if (img_write(&img, &fdi.base) < 0)
+		if (!shared && img_write(&img, &fdi.base) < 0)
 			goto abort;
 		pr_debug("pid %d: fd %d -> file %u (%s)", pid, fds[i], ids[i], f.path);
 	}
-	ret = img_finish(&img);
+	ret = shared ? 0 : img_finish(&img);
 	goto out;
 abort:
-	img_abort(&img);
+	if (!shared)
+		img_abort(&img);
 out:
 	free(ids);
 	free(fds);
@@ -318,9 +320,9 @@ out:
 }
 
 int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid, int dirfd,
-		   uint32_t files_id, int skip_fd)
+		   uint32_t files_id, bool shared, int skip_fd)
 {
-	if (dump_fds(t, o, pid, dirfd, files_id, skip_fd) < 0)
+	if (dump_fds(t, o, pid, dirfd, files_id, shared, skip_fd) < 0)
 		return -1;
 	for (size_t k = 0; k < NR_KINDS; k++)
 		if (fd_kinds[k]->dump_task && fd_kinds[k]->dump_task(t, o, pid, ns_pid) < 0)

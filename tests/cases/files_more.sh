@@ -313,6 +313,8 @@ test_interop_memfd() { fm_interop memfd memfd.py; }
 test_interop_memfd_map() { fm_interop memfdmap memfd_map.py; }
 # status flags per open file description, fds' owners, O_PATH on symlinks
 test_interop_fdflags() { fm_interop fdflags fdflags; }
+# processes sharing one fd table (CLONE_FILES): ids' files_id
+test_interop_fdt_shared() { fm_interop fdt_shared fdt_shared; }
 
 run_test files.ghost test_ghost_file
 run_test files.ghost_dir_gone test_ghost_dir_gone
@@ -332,3 +334,4 @@ run_test --needs criu interop.criu_fifo test_interop_fifo
 run_test --needs criu interop.criu_memfd test_interop_memfd
 run_test --needs criu interop.criu_memfd_map test_interop_memfd_map
 run_test --needs criu interop.criu_fdflags test_interop_fdflags
+run_test --needs criu interop.criu_fdt_shared test_interop_fdt_shared

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/kcmp.h>
 
 #include "dump/dump.h"
 #include "image/img.h"
@@ -76,12 +77,13 @@ static int dump_fs(struct dump_ctx *dc)
 	return img_store_one(dc->dirfd, IMG_FS, dc->ns_pid, &fs.base);
 }
 
-/* Every process has its own files, fs, mm and handlers (no CLONE_FILES &
- * co. between processes yet), so its ids are its index. */
-static void fill_ids(TaskKobjIdsEntry *ids, uint32_t id)
+/* Every process has its own fs, mm and handlers (no CLONE_FS & co.
+ * between processes yet), so those ids are its index; its fd table may be
+ * shared (files_id). */
+static void fill_ids(TaskKobjIdsEntry *ids, uint32_t id, uint32_t files_id)
 {
 	ids->vm_id = id;
-	ids->files_id = id;
+	ids->files_id = files_id;
 	ids->fs_id = id;
 	ids->sighand_id = id;
 }
@@ -89,7 +91,7 @@ static void fill_ids(TaskKobjIdsEntry *ids, uint32_t id)
 static int dump_ids(struct dump_ctx *dc)
 {
 	TaskKobjIdsEntry ids = TASK_KOBJ_IDS_ENTRY__INIT;
-	fill_ids(&ids, dc->id);
+	fill_ids(&ids, dc->id, dc->files_id);
 	return img_store_one(dc->dirfd, IMG_IDS, dc->ns_pid, &ids.base);
 }
 
@@ -135,7 +137,7 @@ static int write_inventory(struct dump_tree *tr)
 	/* root_ids are the dumper's own objects (CRIU compares every task's
 	 * with them: equal files ids would mean a shared fd table); ours
 	 * are never a task's, whose ids start at 1. */
-	fill_ids(&ids, 0);
+	fill_ids(&ids, 0, 0);
 	inv.img_version = IMG_VERSION;
 	inv.has_fdinfo_per_id = 1;
 	inv.fdinfo_per_id = true;
@@ -159,7 +161,8 @@ static int dump_one(struct dump_ctx *dc)
 		return -1;
 	if (dc->o->pre_dump)
 		return 0;	/* memory only */
-	if (files_dump_fds(dc->files, dc->o, dc->pid, dc->ns_pid, dc->dirfd, dc->id, dc->track_task_fd) < 0)
+	if (files_dump_fds(dc->files, dc->o, dc->pid, dc->ns_pid, dc->dirfd, dc->files_id,
+			   dc->files_id != dc->id, dc->track_task_fd) < 0)
 		return -1;
 	return dump_fs(dc) < 0 ? -1 : dump_ids(dc);
 }
@@ -234,6 +237,23 @@ static int write_tree_images(struct dump_tree *tr)
 		return -1;
 	tr->stats.shpages_written += tr->files.memfd_pages;
 	return write_inventory(tr);
+}
+
+/* Processes sharing one fd table (CLONE_FILES) share its files_id: the
+ * first one's id, whose fdinfo image is the table's. */
+static void find_shared_fd_tables(struct dump_tree *tr)
+{
+	for (int i = 0; i < tr->nr; i++) {
+		struct dump_ctx *dc = &tr->t[i];
+		dc->files_id = dc->id;
+		for (int j = 0; j < i && !dc->zombie; j++)
+			if (!tr->t[j].zombie && tr->t[j].files_id == tr->t[j].id &&
+			    syscall(SYS_kcmp, dc->pid, tr->t[j].pid, KCMP_FILES, 0, 0) == 0) {
+				dc->files_id = tr->t[j].id;
+				pr_info("pid %d shares the fd table of pid %d", dc->ns_pid, tr->t[j].ns_pid);
+				break;
+			}
+	}
 }
 
 static int collect_seccomp(struct dump_tree *tr)
@@ -315,6 +335,7 @@ int stasis_dump(const struct opts *o)
 	tr.own_netns = own_netns(o->pid);
 	if (net_action(&tr, ACT_NET_LOCK) < 0)
 		goto unlock;
+	find_shared_fd_tables(&tr);
 	for (int i = 0; i < tr.nr; i++)
 		if ((!tr.t[i].zombie && track_adopt(&tr.t[i], tr.parentfd) < 0) ||
 		    dump_one(&tr.t[i]) < 0 || shmem_dump_collect(&tr.shmem, &tr.t[i]) < 0)

@@ -25,6 +25,8 @@ struct dump_ctx {
 	struct copy_bufs *bufs;		/* likewise */
 	struct dump_stats *stats;	/* likewise */
 	uint32_t id;			/* 1-based: pages-ID.img, fdinfo-ID.img */
+	uint32_t files_id;		/* its fd table's: the id of the first process
+					 * of the tree sharing it (CLONE_FILES) */
 
 	pid_t pid;			/* in our pid namespace */
 	pid_t ns_pid;			/* as the tree sees itself: image names */

@@ -133,7 +133,8 @@ static int fifo_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	/* With the keeper open, neither end blocks or fails to open. */
 	snprintf(what, sizeof(what), "FIFO %s", r->name);
 	int fd = files_reopen_kept(rf, keeper, r->flags | O_NONBLOCK, 0, what);
-	if (fd >= 0 && fcntl(fd, F_SETFL, r->flags & (O_NONBLOCK | O_APPEND | O_ASYNC | O_DIRECT)) < 0) {
+	/* (O_ASYNC is set by the process itself: fown.c) */
+	if (fd >= 0 && fcntl(fd, F_SETFL, r->flags & (O_NONBLOCK | O_APPEND | O_DIRECT)) < 0) {
 		pr_perror("%s: can't set the flags of an end of FIFO %s", rf->who, r->name);
 		close(fd);
 		return -1;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <linux/kcmp.h>
 
+#include "files/fown.h"
 #include "files/kind.h"
 #include "image/img.h"
 #include "util/log.h"
@@ -19,11 +20,11 @@
  * memfds before regular files (a memfd is a regular file too). */
 extern const struct fd_kind fd_kind_memfd, fd_kind_reg, fd_kind_ghost, fd_kind_tty, fd_kind_pipe,
 	fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_fanotify, fd_kind_epoll, fd_kind_fifo,
-	fd_kind_unix, fd_kind_pidfd, fd_kind_fsnotify, fd_kind_locks;
+	fd_kind_unix, fd_kind_pidfd, fd_kind_fsnotify, fd_kind_locks, fd_kind_fown;
 static const struct fd_kind *const fd_kinds[] = {
 	&fd_kind_memfd, &fd_kind_reg, &fd_kind_ghost, &fd_kind_tty, &fd_kind_pipe, &fd_kind_eventfd,
 	&fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_fanotify, &fd_kind_epoll, &fd_kind_fifo,
-	&fd_kind_unix, &fd_kind_pidfd, &fd_kind_fsnotify, &fd_kind_locks,
+	&fd_kind_unix, &fd_kind_pidfd, &fd_kind_fsnotify, &fd_kind_locks, &fd_kind_fown,
 };
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
 _Static_assert(NR_KINDS <= FILES_MAX_KINDS, "FILES_MAX_KINDS is too small for the table of kinds");
@@ -269,9 +270,9 @@ static int dump_one_fd(struct file_table *t, const struct opts *o, const struct 
 		if (!fe)
 			return -1;
 		*id = fe->id;
-		if (remember_fd(t, f, fe->id) < 0)
+		if (remember_fd(t, f, fe->id) < 0 || kind->dump(t, o, f, fe) < 0)
 			return -1;
-		return kind->dump(t, o, f, fe);
+		return fown_dump(t, f, fe);
 	}
 	char what[96];
 	describe_unsupported(f, what, sizeof(what));
@@ -280,9 +281,10 @@ static int dump_one_fd(struct file_table *t, const struct opts *o, const struct 
 	return -1;
 }
 
-/* files.img entries for the task's fds + fdinfo-ID.img. */
+/* files.img entries for the task's fds + fdinfo-ID.img (unless the table
+ * is shared with a process dumped before, which wrote it). */
 static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int dirfd, uint32_t files_id,
-		    int skip_fd)
+		    bool shared, int skip_fd)
 {
 	int *fds = NULL, nr = 0, ret = -1;
 	uint32_t *ids = NULL;
@@ -295,7 +297,7 @@ static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int d
 		pr_err("out of memory for the %d fds of pid %d", nr, pid);
 		goto out;
 	}
-	if (img_create(dirfd, &img, IMG_FDINFO, files_id) < 0)
+	if (!shared && img_create(dirfd, &img, IMG_FDINFO, files_id) < 0)
 		goto out;
 	for (int i = 0; i < nr; i++) {
 		struct fd_facts f;
@@ -313,14 +315,15 @@ static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int d
 		fdi.flags = (f.fi.flags & O_CLOEXEC) ? FD_CLOEXEC : 0;
 		fdi.fd = fds[i];
 		fdi.type = files_type(t, ids[i]);
-		if (img_write(&img, &fdi.base) < 0)
+		if (!shared && img_write(&img, &fdi.base) < 0)
 			goto abort;
 		pr_debug("pid %d: fd %d -> file %u (%s)", pid, fds[i], ids[i], f.path);
 	}
-	ret = img_finish(&img);
+	ret = shared ? 0 : img_finish(&img);
 	goto out;
 abort:
-	img_abort(&img);
+	if (!shared)
+		img_abort(&img);
 out:
 	free(ids);
 	free(fds);
@@ -361,9 +364,9 @@ int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, pid
 }
 
 int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid, int dirfd,
-		   uint32_t files_id, int skip_fd)
+		   uint32_t files_id, bool shared, int skip_fd)
 {
-	if (dump_fds(t, o, pid, dirfd, files_id, skip_fd) < 0)
+	if (dump_fds(t, o, pid, dirfd, files_id, shared, skip_fd) < 0)
 		return -1;
 	for (size_t k = 0; k < NR_KINDS; k++)
 		if (fd_kinds[k]->dump_task && fd_kinds[k]->dump_task(t, o, pid, ns_pid) < 0)
@@ -556,6 +559,19 @@ int files_after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, p
 	rf->task_fdi = fdi;
 	rf->task_nr_fdi = nr;
 	int ret = after_install(rf, fdi, nr, pid);
+	rf->task_fdi = NULL;
+	rf->task_nr_fdi = 0;
+	return ret;
+}
+
+int files_before_creds(struct rst_files *rf, struct inj *ij, FdinfoEntry *const *fdi, int nr)
+{
+	int ret = 0;
+	rf->task_fdi = fdi;
+	rf->task_nr_fdi = nr;
+	for (size_t k = 0; ret == 0 && k < NR_KINDS; k++)
+		if (fd_kinds[k]->before_creds && fd_kinds[k]->before_creds(rf, ij) < 0)
+			ret = -1;
 	rf->task_fdi = NULL;
 	rf->task_nr_fdi = 0;
 	return ret;

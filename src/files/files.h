@@ -54,10 +54,11 @@ struct rst_files {
 int files_dump_begin(struct file_table *t);
 
 /* Every fd of the task but skip_fd (stasis's own memory tracker, or -1):
- * files.img entries + fdinfo-ID.img; then what the kinds take from the
- * whole process (its file locks). ns_pid: its pid as the tree sees it. */
+ * files.img entries + fdinfo-ID.img (not if shared: the fd table is that
+ * of a process dumped before, CLONE_FILES); then what the kinds take from
+ * the whole process (its file locks). ns_pid: its pid as the tree sees it. */
 int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid, int dirfd,
-		   uint32_t files_id, int skip_fd);
+		   uint32_t files_id, bool shared, int skip_fd);
 
 /* A file a process uses by path, not through an fd: a mapping's file,
  * its executable, its working or root directory. */
@@ -136,6 +137,11 @@ struct inj;
  * the service fds in it are closed: its POSIX locks (any close() of an fd
  * on a locked file would drop them). fdi: the process's fds. */
 int files_after_service_close(struct rst_files *rf, struct inj *ij, FdinfoEntry *const *fdi, int nr);
+
+/* By the ptracer of a restored process, once every process of the tree
+ * exists and before its credentials are restored: the owners of its fds
+ * (F_SETOWN_EX records the caller's uids). fdi: the process's fds. */
+int files_before_creds(struct rst_files *rf, struct inj *ij, FdinfoEntry *const *fdi, int nr);
 
 /* An fd kept open through the forks for later use (a kind's keeper, a
  * pages image), moved where the fds of the image and of the restore

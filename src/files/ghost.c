@@ -24,6 +24,7 @@ struct ghost {
 	uint32_t id;		/* remap_id: names ghost-file-ID.img */
 	struct stat st;
 	int fd;			/* ours, open on the file until the images are written */
+	char *target;		/* a symlink's: what it points to (it has no bytes) */
 	char *what;		/* names it in errors */
 };
 
@@ -73,6 +74,27 @@ static int add_remap(struct ghost_dump *s, uint32_t orig_id, uint32_t remap_id, 
 	return 0;
 }
 
+/* What the deleted symlink src (a /proc link to an O_PATH fd on it) points
+ * to, malloc'ed; NULL (reported) if it can't be read whole. */
+static char *read_target(const char *src, const struct stat *st, const char *what)
+{
+	char buf[PATH_MAX];
+	/* the /proc link leads to the symlink itself, not followed further */
+	int fd = open(src, O_PATH | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : readlinkat(fd, "", buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n < 0 || n != st->st_size) {
+		pr_perror("%s: can't read what the deleted symlink points to", what);
+		return NULL;
+	}
+	buf[n] = 0;
+	char *t = strdup(buf);
+	if (!t)
+		pr_err("%s: out of memory saving it as a deleted symlink", what);
+	return t;
+}
+
 int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool readable,
 	       const struct stat *st, uint32_t file_id, const char *what)
 {
@@ -95,18 +117,24 @@ int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool
 	}
 	s->g = n;
 	struct ghost *g = &s->g[s->nr_g];
-	*g = (struct ghost){ .id = s->nr_g + 1, .st = *st };
-	/* Through /proc the file opens for reading whatever the fd's mode:
-	 * so as the task could read it, or else as the client (util/fsop.h) */
-	g->fd = fs_open_task_file(src, readable);
-	if (g->fd < 0) {
+	*g = (struct ghost){ .id = s->nr_g + 1, .st = *st, .fd = -1 };
+	if (S_ISLNK(st->st_mode)) {
+		if (!(g->target = read_target(src, st, what)))
+			return -1;
+	} else
+		/* Through /proc the file opens for reading whatever the fd's mode:
+		 * so as the task could read it, or else as the client (util/fsop.h) */
+		g->fd = fs_open_task_file(src, readable);
+	if (g->fd < 0 && !g->target) {
 		pr_perror("%s: can't open it to save its bytes%s", what,
 			  readable ? "" : " (the task's fd does not read it, nor may the client)");
 		return -1;
 	}
 	if (!(g->what = strdup(what))) {
 		pr_err("%s: out of memory saving it as a deleted file", what);
-		close(g->fd);
+		if (g->fd >= 0)
+			close(g->fd);
+		free(g->target);
 		return -1;
 	}
 	s->nr_g++;
@@ -205,14 +233,18 @@ static int write_ghost(int dirfd, const struct ghost *g)
 	mtim.tv_usec = g->st.st_mtim.tv_nsec / 1000;
 	e.atim = &atim;
 	e.mtim = &mtim;
-	e.has_chunks = 1;
-	e.chunks = 1;
-	e.has_size = 1;
-	e.size = g->st.st_size;
+	if (g->target) {
+		e.symlnk_target = g->target;	/* and no bytes */
+	} else {
+		e.has_chunks = 1;
+		e.chunks = 1;
+		e.has_size = 1;
+		e.size = g->st.st_size;
+	}
 
 	if (img_create(dirfd, &img, IMG_GHOST_FILE, g->id) < 0)
 		return -1;
-	if (img_write(&img, &e.base) < 0 || write_chunks(&img, g) < 0) {
+	if (img_write(&img, &e.base) < 0 || (!g->target && write_chunks(&img, g) < 0)) {
 		img_abort(&img);
 		return -1;
 	}
@@ -249,7 +281,9 @@ static void ghost_free(struct file_table *t)
 {
 	struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
 	for (int i = 0; i < s->nr_g; i++) {
-		close(s->g[i].fd);
+		if (s->g[i].fd >= 0)
+			close(s->g[i].fd);
+		free(s->g[i].target);
 		free(s->g[i].what);
 	}
 	free(s->g);
@@ -281,8 +315,13 @@ static int load_ghost(struct ghost_rst *s, int dirfd, uint32_t id)
 	}
 	g->img = img;
 	s->nr_g++;
-	if (!S_ISREG(g->e->mode)) {
-		pr_err("image %s: only deleted regular files can be restored (mode %o)", g->img.name, g->e->mode);
+	if (S_ISLNK(g->e->mode) && !g->e->symlnk_target) {
+		pr_err("image %s: deleted symlink without its target", g->img.name);
+		return -1;
+	}
+	if (!S_ISREG(g->e->mode) && !S_ISLNK(g->e->mode)) {
+		pr_err("image %s: only deleted regular files and symlinks can be restored (mode %o)",
+		       g->img.name, g->e->mode);
 		return -1;
 	}
 	return 0;
@@ -387,9 +426,19 @@ static int fill_bytes(struct rst_ghost *g, int fd)
 	return ret < 0 ? -1 : 0;
 }
 
-static int create_excl(const char *path)
+/* A new file at path, failing with EEXIST if something is there: a
+ * regular file open for writing, or the symlink to target (when given)
+ * open as O_PATH. */
+static int create_excl(const char *path, const char *target)
 {
-	return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (!target)
+		return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (symlink(target, path) < 0)
+		return -1;
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		unlink(path);
+	return fd;
 }
 
 /* Drops the last directory of path, keeping the file name: /a/b/f -> /a/f.
@@ -411,17 +460,18 @@ static bool up_one_dir(char *path)
 /* A new file at path, or next to it if something is there now. If its
  * directory is gone too, in the nearest directory above that exists (the
  * name the task sees then differs, the bytes don't). */
-static int create_at(const char *who, const char *path, uint32_t id, char *made, size_t len)
+static int create_at(const char *who, const char *path, const char *target, uint32_t id, char *made,
+		     size_t len)
 {
 	int fd;
 
 	snprintf(made, len, "%s", path);
 	for (;;) {
-		fd = create_excl(made);
+		fd = create_excl(made, target);
 		if (fd < 0 && errno == EEXIST) {
 			size_t n = strlen(made);
 			snprintf(made + n, len - n, ".stasis-ghost.%x", id);
-			fd = create_excl(made);
+			fd = create_excl(made, target);
 		}
 		if (fd >= 0 || errno != ENOENT || !up_one_dir(made))
 			break;
@@ -433,13 +483,56 @@ static int create_at(const char *who, const char *path, uint32_t id, char *made,
 	return fd;
 }
 
+/* A deleted symlink, made again at made (fd: O_PATH on it): its owner and
+ * times; its mode is always 0777. */
+static int symlink_attrs(int fd, const GhostFileEntry *e, const char *made, const char *who)
+{
+	if (fchownat(fd, "", e->uid, e->gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		pr_perror("%s: can't give recreated deleted symlink %s its owner", who, made);
+		return -1;
+	}
+	if (e->atim && e->mtim) {
+		struct timespec ts[2] = {
+			{ e->atim->tv_sec, e->atim->tv_usec * 1000 },
+			{ e->mtim->tv_sec, e->mtim->tv_usec * 1000 },
+		};
+		if (utimensat(AT_FDCWD, made, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			pr_warn("%s: can't give recreated deleted symlink %s its times: %m", who, made);
+	}
+	return 0;
+}
+
+/* Recreates the deleted symlink and unlinks it at once: its O_PATH fd is
+ * the keeper. */
+static int recreate_symlink(struct rst_files *rf, struct rst_ghost *g, const char *path, const char *who)
+{
+	char made[PATH_MAX + 32];
+	int fd = create_at(who, path, g->e->symlnk_target, g->id, made, sizeof(made));
+	if (fd < 0)
+		return -1;
+	img_close(&g->img);	/* no bytes */
+	int ret = symlink_attrs(fd, g->e, made, who);
+	if (unlink(made) < 0 && ret == 0) {
+		pr_perror("%s: can't unlink recreated deleted symlink %s", who, made);
+		ret = -1;
+	}
+	if (ret < 0) {
+		close(fd);
+		return -1;
+	}
+	g->keeper = files_keep_fd(rf, fd, path);
+	return g->keeper < 0 ? -1 : 0;
+}
+
 /* Recreates the ghost with its bytes and attributes and unlinks it at
  * once: only g->keeper holds it, as only the task held it at dump. */
 static int recreate(struct rst_files *rf, struct rst_ghost *g, const char *path, const char *who)
 {
 	char made[PATH_MAX + 32];
 	const GhostFileEntry *e = g->e;
-	int fd = create_at(who, path, g->id, made, sizeof(made));
+	if (S_ISLNK(e->mode))
+		return recreate_symlink(rf, g, path, who);
+	int fd = create_at(who, path, NULL, g->id, made, sizeof(made));
 	if (fd < 0)
 		return -1;
 	int ret = fill_bytes(g, fd);
@@ -498,6 +591,14 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 	 * mapped ghost of the tree first, so that is the usual case. */
 	if (g->keeper < 0 && recreate(rf, g, r->name, rf->who) < 0)
 		return -1;
+	if (S_ISLNK(g->e->mode)) {
+		/* O_PATH, nothing of its own: through /proc it would lose
+		 * O_NOFOLLOW, which opens the /proc link itself */
+		int fd = dup(g->keeper);
+		if (fd < 0)
+			pr_perror("%s: can't reopen recreated deleted symlink %s", rf->who, r->name);
+		return fd;
+	}
 	snprintf(what, sizeof(what), "recreated deleted file %s", r->name);
 	return files_reopen_kept(rf, g->keeper, flags, r->pos, what);
 }

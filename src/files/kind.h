@@ -88,6 +88,10 @@ struct fd_kind {
 	int (*before_fork)(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid);
 	int (*after_install_task)(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid);
 	int (*after_service_close)(struct rst_files *rf, struct inj *ij);
+	/* before_creds: by its ptracer too, once every process of the tree
+	 * exists and before the process's credentials are restored (state
+	 * the kernel records with the caller's ids: an fd's owner). */
+	int (*before_creds)(struct rst_files *rf, struct inj *ij);
 
 	/* The whole tree: images of the kind besides files.img, written
 	 * before it once every task is dumped (and may still add entries to

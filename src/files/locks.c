@@ -5,10 +5,11 @@
  * every lock as it was.
  *
  * Ownership decides who takes a lock back on restore:
- *  - flock and OFD locks belong to the open file description. A shared
- *    description (inherited or dup'ed) is one files.img entry, restored
- *    as one description, so the lock is saved and taken once, through one
- *    of its fds (the process that took it originally, if it has one).
+ *  - flock and OFD locks and leases (F_SETLEASE) belong to the open file
+ *    description. A shared description (inherited or dup'ed) is one
+ *    files.img entry, restored as one description, so the lock is saved
+ *    and taken once, through one of its fds (the process that took it
+ *    originally, if it has one). A lease being broken is refused.
  *  - POSIX locks belong to the process (its fd table): each process takes
  *    its own ranges in itself. The kernel shows them on every fd of the
  *    description they were taken through, in every process sharing it:
@@ -42,6 +43,7 @@
 #define LOCK_FL_FLOCK 2
 #define LOCK_FL_OFD   4
 #define LOCK_FL_LEASE 8
+#define LEASE_BREAKING 4	/* in a lease's type: being broken, to the type it holds */
 
 extern const struct fd_kind fd_kind_locks;
 
@@ -115,10 +117,11 @@ static int parse_lock_line(const char *s, struct lock_line *l)
 	return 0;
 }
 
-/* F_RDLCK/F_WRLCK, as filelocks.img holds them; -1 for anything else. */
+/* F_RDLCK/F_WRLCK, as filelocks.img holds them; -1 for anything else
+ * (a lease being broken among them). */
 static int lock_type(const struct lock_line *l)
 {
-	if (strcmp(l->mode, "ADVISORY"))
+	if (strcmp(l->mode, l->flag == LOCK_FL_LEASE ? "ACTIVE" : "ADVISORY"))
 		return -1;	/* MSNFS, mandatory: gone from today's kernels */
 	if (!strcmp(l->rw, "READ"))
 		return F_RDLCK;
@@ -181,9 +184,9 @@ static int note_lock(struct file_table *t, const struct opts *o, pid_t pid, pid_
 {
 	int type = lock_type(l);
 
-	if (l->flag == LOCK_FL_LEASE) {
-		pr_err("pid %d: fd %d (%s) holds a file lease (F_SETLEASE); stasis can't dump leases",
-		       pid, fd, path);
+	if (l->flag == LOCK_FL_LEASE && type < 0) {
+		pr_err("pid %d: fd %d (%s) holds a file lease that is being broken (%s %s); stasis can't "
+		       "dump it: let the lease break finish first", pid, fd, path, l->mode, l->rw);
 		return -1;
 	}
 	if (!l->flag || type < 0) {
@@ -207,7 +210,7 @@ static int note_lock(struct file_table *t, const struct opts *o, pid_t pid, pid_
 	if (!same)
 		return add_lock(t, l, type, pid, ns_pid, fd, file_id);
 	/* a shared description's lock: its taker, if ours, takes it back */
-	if (l->flag == LOCK_FL_FLOCK && l->pid == pid && same->real_pid != pid) {
+	if ((l->flag == LOCK_FL_FLOCK || l->flag == LOCK_FL_LEASE) && l->pid == pid && same->real_pid != pid) {
 		same->real_pid = pid;
 		same->e.pid = ns_pid;
 		same->e.fd = fd;
@@ -324,12 +327,13 @@ static void locks_free(struct file_table *t)
 
 static int check_entry(const FileLockEntry *e)
 {
-	if (e->flag == LOCK_FL_LEASE) {
-		pr_err("filelocks.img: pid %d holds a lease on fd %d; stasis can't restore leases",
-		       e->pid, e->fd);
+	if (e->flag == LOCK_FL_LEASE && (e->type & LEASE_BREAKING)) {
+		pr_err("filelocks.img: pid %d holds a lease being broken on fd %d; stasis can't "
+		       "restore a lease break", e->pid, e->fd);
 		return -1;
 	}
-	if ((e->flag != LOCK_FL_POSIX && e->flag != LOCK_FL_FLOCK && e->flag != LOCK_FL_OFD) ||
+	if ((e->flag != LOCK_FL_POSIX && e->flag != LOCK_FL_FLOCK && e->flag != LOCK_FL_OFD &&
+	     e->flag != LOCK_FL_LEASE) ||
 	    (e->type != F_RDLCK && e->type != F_WRLCK) || e->start < 0 || e->len < 0) {
 		pr_err("filelocks.img: pid %d fd %d: lock style %u type %u bytes %" PRId64 " len %" PRId64
 		       " is not one stasis can restore", e->pid, e->fd, e->flag, e->type, e->start, e->len);
@@ -391,6 +395,10 @@ static int take_description_lock(const FileLockEntry *e, pid_t pid)
 
 	if (e->flag == LOCK_FL_FLOCK) {
 		ret = flock(e->fd, (e->type == F_WRLCK ? LOCK_EX : LOCK_SH) | LOCK_NB);
+	} else if (e->flag == LOCK_FL_LEASE) {
+		/* the restored process is root, or the client, who may lease
+		 * only its own files (as it could before) */
+		ret = fcntl(e->fd, F_SETLEASE, e->type);
 	} else {
 		struct flock fl = { .l_type = e->type, .l_whence = SEEK_SET, .l_start = e->start,
 				    .l_len = e->len };

@@ -23,7 +23,11 @@ extern const struct fd_kind fd_kind_pipe;
  * entries of the other end). */
 struct pipe_rst {
 	struct pipe_data_set data;
-	struct made_pipe { uint32_t pipe_id; int fd[2]; } *made;
+	struct made_pipe {
+		uint32_t pipe_id;
+		int fd[2];
+		bool given[2];	/* the end's own description is some entry's */
+	} *made;
 	int nr_made;
 };
 
@@ -227,6 +231,7 @@ static struct made_pipe *make_pipe(struct pipe_rst *s, uint32_t pipe_id)
 		return NULL;
 	}
 	m->pipe_id = pipe_id;
+	m->given[0] = m->given[1] = false;
 	char what[32];
 	snprintf(what, sizeof(what), "pipe %u", pipe_id);
 	if (pipe_data_put_back(m->fd[1], pipe_data_find(&s->data, pipe_id), what) < 0) {
@@ -253,10 +258,25 @@ static int pipe_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 			m = &s->made[i];
 	if (!m && !(m = make_pipe(s, p->pipe_id)))
 		return -1;
+	/* Each entry is an open file description of its own, with its own
+	 * status flags. The end pipe() made is one (the only kind without
+	 * O_LARGEFILE, which open() adds and F_SETFL can't take away); any
+	 * other is reopened through /proc, which the made ends keep from
+	 * blocking. */
 	int end = (p->flags & O_ACCMODE) == O_RDONLY ? 0 : 1;
-	int fd = dup(m->fd[end]);
+	int fd;
+	if (!(p->flags & O_LARGEFILE) && !m->given[end]) {
+		m->given[end] = true;
+		fd = dup(m->fd[end]);
+	} else {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", m->fd[end]);
+		fd = open(path, (end ? O_WRONLY : O_RDONLY) | O_NONBLOCK);
+	}
 	if (fd < 0 || fcntl(fd, F_SETFL, p->flags & (O_NONBLOCK | O_DIRECT)) < 0) {
 		pr_perror("can't open an end of pipe %u", p->pipe_id);
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
 	return fd;

@@ -1,5 +1,7 @@
-/* Regular files, directories and the harmless memory devices (/dev/null,
- * /dev/zero, ...): reopened by path, with flags and position. Also every
+/* Regular files, directories, the harmless memory devices (/dev/null,
+ * /dev/zero, ...) and symlinks (an O_PATH | O_NOFOLLOW fd is the only
+ * kind an fd on a symlink can be): reopened by path, with flags and
+ * position. Also every
  * file used by path (mapped, executed, cwd and root) that no kind before
  * it in the table claims. */
 #include <errno.h>
@@ -19,7 +21,7 @@
 /* (memfds, regular files too, are claimed first: memfd.c) */
 static bool reg_owns(const struct fd_facts *f)
 {
-	return S_ISREG(f->st.st_mode) || S_ISDIR(f->st.st_mode) ||
+	return S_ISREG(f->st.st_mode) || S_ISDIR(f->st.st_mode) || S_ISLNK(f->st.st_mode) ||
 	       (S_ISCHR(f->st.st_mode) && major(f->st.st_rdev) == MEM_MAJOR);
 }
 
@@ -70,7 +72,8 @@ static bool is_external(const struct opts *o, const char *name)
 static int check_path_names_fd(const struct fd_facts *f)
 {
 	struct stat st;
-	if (stat(f->path, &st) == 0 && st.st_dev == f->st.st_dev && st.st_ino == f->st.st_ino)
+	int ret = S_ISLNK(f->st.st_mode) ? lstat(f->path, &st) : stat(f->path, &st);
+	if (ret == 0 && st.st_dev == f->st.st_dev && st.st_ino == f->st.st_ino)
 		return 0;
 	pr_err("pid %d: fd %d: path %s no longer names the open file (it was moved or replaced, "
 	       "or is hidden by a mount); give it with --external file[%x:%llx] and restore with --inherit-fd",
@@ -94,8 +97,8 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 		pr_err("%s has no reachable path", what);
 		return -1;
 	}
-	if (!external && deleted && !S_ISREG(f->st.st_mode)) {
-		pr_err("%s is a deleted %s: stasis can only save deleted regular files "
+	if (!external && deleted && !S_ISREG(f->st.st_mode) && !S_ISLNK(f->st.st_mode)) {
+		pr_err("%s is a deleted %s: stasis can only save deleted regular files and symlinks "
 		       "(or give it with --external %s)", what,
 		       S_ISDIR(f->st.st_mode) ? "directory" : "device", ext);
 		return -1;

@@ -202,6 +202,7 @@ static int load_task(struct rst_ctx *rc)
 	if (img_load_one(rc->dirfd, IMG_IDS, rc->pid, (ProtobufCMessage **)&ids) < 0)
 		return -1;
 	files_id = ids->files_id;
+	rc->files_id = files_id;
 	img_free(ids);
 	if (img_load_all(rc->dirfd, IMG_FDINFO, files_id, (void ***)&rc->fdinfo, &rc->nr_fdinfo) < 0)
 		return -1;
@@ -354,11 +355,45 @@ static int max_image_fd(const struct rst_ctx *rc)
 	return max;
 }
 
-static void plan_service_fds(struct rst_ctx *rc)
+/* Processes sharing an fd table: each with its parent (CLONE_FILES), the
+ * only way such a table is made. One shared otherwise (the process that
+ * made it exited, or gave it by CLONE_PARENT) can't be made again. */
+static int plan_fd_tables(struct rst_tree *tr)
+{
+	for (int i = 0; i < tr->nr; i++) {
+		struct rst_ctx *rc = &tr->t[i];
+		int p = rc->parent;
+		rc->fdt_root = i;
+		rc->shares_fdt = !rc->zombie && p >= 0 && p < i && !tr->t[p].zombie &&
+				 tr->t[p].files_id == rc->files_id;
+		if (rc->shares_fdt) {
+			rc->fdt_root = tr->t[p].fdt_root;
+			tr->t[rc->fdt_root].fdt_left++;
+			continue;
+		}
+		tr->t[i].fdt_left++;
+		for (int j = 0; j < i && !rc->zombie; j++)
+			if (!tr->t[j].zombie && tr->t[j].files_id == rc->files_id) {
+				pr_err("pid %d shares the fd table of pid %d, which is not its parent; stasis "
+				       "can restore an fd table shared only along CLONE_FILES from parent to "
+				       "child", rc->pid, tr->t[j].pid);
+				return -1;
+			}
+	}
+	return 0;
+}
+
+/* A member of a shared fd table has its service fds above those of the
+ * members before it (fdt_base: the table's first). */
+static void plan_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	rc->service_base = max_image_fd(rc) + 1;
 	if (rc->service_base < 10)
 		rc->service_base = 10;
+	for (int j = 0; rc->shares_fdt && j < tr->nr; j++)
+		if (&tr->t[j] != rc && tr->t[j].fdt_root == rc->fdt_root && tr->t[j].service_end > rc->service_base)
+			rc->service_base = tr->t[j].service_end;
+	rc->fdt_base = rc->shares_fdt ? tr->t[rc->fdt_root].service_base : rc->service_base;
 	int next = rc->service_base;
 	rc->log_fd = next;
 	next += 2;
@@ -375,9 +410,11 @@ int rst_load_images(struct rst_tree *tr)
 {
 	if (load_images(tr) < 0 || (tr->o->unprivileged && rst_check_unprivileged(tr) < 0))
 		return -1;
+	if (plan_fd_tables(tr) < 0)
+		return -1;
 	for (int i = 0; i < tr->nr; i++)
 		if (!tr->t[i].zombie)
-			plan_service_fds(&tr->t[i]);
+			plan_service_fds(tr, &tr->t[i]);
 	pr_info("loaded the images of %d processes, root pid %d, %d files", tr->nr, tr->t[0].pid, tr->files.nr);
 	return 0;
 }
@@ -397,12 +434,28 @@ static int unregister_own_rseq(struct rst_ctx *rc)
 	return inj_must(&rc->inj, "rseq unregistration", NULL, c);
 }
 
-static int drop_service(struct rst_ctx *rc)
+/* The first service fd to close: all from there up, or, in a shared fd
+ * table whose other members are not rebuilt yet, only its own. */
+static void service_range(struct rst_tree *tr, struct rst_ctx *rc, unsigned *from, unsigned *to)
 {
+	*from = rc->service_base;
+	*to = ~0u;
+	if (!rc->shares_fdt && __atomic_load_n(&rc->fdt_left, __ATOMIC_ACQUIRE) <= 1)
+		return;
+	if (__atomic_sub_fetch(&tr->t[rc->fdt_root].fdt_left, 1, __ATOMIC_ACQ_REL) == 0)
+		*from = rc->fdt_base;	/* the last: the pool and the others' too */
+	else
+		*to = rc->service_end - 1;
+}
+
+static int drop_service(struct rst_tree *tr, struct rst_ctx *rc)
+{
+	unsigned from, to;
 	/* service fds and the scratch area go; nothing of stasis is left;
 	 * POSIX locks after the last close (files_after_service_close) */
 	inj_use(&rc->inj, 0);
-	if (inj_must(&rc->inj, "close of service fds", NULL, INJ(SYS_close_range, rc->service_base, ~0u)) < 0 ||
+	service_range(tr, rc, &from, &to);
+	if (inj_must(&rc->inj, "close of service fds", NULL, INJ(SYS_close_range, from, to)) < 0 ||
 	    files_after_service_close(rc->files, &rc->inj, rc->fdinfo, rc->nr_fdinfo) < 0 ||
 	    inj_scratch_unmap(&rc->inj) < 0)
 		return -1;
@@ -428,7 +481,8 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	if (rst_helpers_reap(tr, rc) < 0)
 		return -1;
 	pr_debug("pid %d: seized as %d, rebuilding", rc->pid, rc->real_pid);
-	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_mm_fields(rc) < 0)
+	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_mm_fields(rc) < 0 ||
+	    files_before_creds(rc->files, &rc->inj, rc->fdinfo, rc->nr_fdinfo) < 0)
 		return -1;
 	pr_debug("pid %d: memory rebuilt: %zu mappings, %llu KiB of pages read", rc->pid,
 		 rc->mm ? rc->mm->n_vmas : 0, (unsigned long long)(rc->pages_read >> 10));
@@ -440,7 +494,7 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_state(rc, i) < 0)
 			return -1;
-	if (ptimers_arm(&rc->inj, rc->core[0]->tc->timers) < 0 || drop_service(rc) < 0 || rst_client_dumpable(rc) < 0)
+	if (ptimers_arm(&rc->inj, rc->core[0]->tc->timers) < 0 || drop_service(tr, rc) < 0 || rst_client_dumpable(rc) < 0)
 		return -1;
 	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_regs(rc, i) < 0)

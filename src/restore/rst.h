@@ -63,6 +63,18 @@ struct rst_ctx {
 	int *vma_fd;		/* per VMA index, -1 if not file-backed */
 	int service_end;	/* one past the last service fd */
 
+	/* Its fd table (files_id), maybe shared with its parent (CLONE_FILES):
+	 * then the first process of the table (fdt_root, else its own index)
+	 * opens and installs the fds of all, each member's service fds at its
+	 * own numbers, and the last of them rebuilt closes what is left from
+	 * fdt_base (the lowest service fd of the table) up (fdt_left, kept
+	 * by the fdt_root: members not rebuilt yet). */
+	uint32_t files_id;
+	bool shares_fdt;
+	int fdt_root;
+	int fdt_base;
+	int fdt_left;
+
 	struct inj inj;		/* its threads (the main one first), the calls run in it */
 	struct parent_level *parent_pages;	/* parent.c: the parent dumps' pages */
 	struct seccomp_plan *seccomp;	/* what its threads get back (task/seccomp.c) */

@@ -188,10 +188,11 @@ static int install_fds(struct rst_tree *tr, struct rst_ctx *rc)
 	return 0;
 }
 
-/* Closes every fd below the service range that the image doesn't have. */
+/* Closes every fd below the service range that the image doesn't have
+ * (the first of the fd table's, if it is shared). */
 static void close_foreign_fds(const struct rst_ctx *rc)
 {
-	for (int fd = 0; fd < rc->service_base; fd++) {
+	for (int fd = 0; fd < rc->fdt_base; fd++) {
 		bool keep = false;
 		for (int i = 0; i < rc->nr_fdinfo && !keep; i++)
 			keep = rc->fdinfo[i]->fd == (uint32_t)fd;
@@ -213,17 +214,20 @@ static int open_service(const char *what, int fd, int at)
 	return at;
 }
 
-static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
+/* The service fds of rc, made in this process: itself, or a member of
+ * its fd table (then the log stays ours, which it shares). The sync
+ * socket is taken from sync_src first, and kept clear of where the log
+ * goes (it may be there now). */
+static int service_fds(struct rst_tree *tr, struct rst_ctx *rc, int sync_src, bool own_log)
 {
 	int next = rc->log_fd;
-	/* Our own logging must survive the fds being replaced; the sync
-	 * socket is kept clear of where the log goes (it may be there now). */
-	int sync = fcntl(tr->sync[1], F_DUPFD_CLOEXEC, rc->service_end);
+	int sync = fcntl(sync_src, F_DUPFD_CLOEXEC, rc->service_end);
 	if (sync < 0) {
 		pr_perror("pid %d: can't keep the sync socket", rc->pid);
 		return -1;
 	}
-	if (log_move_fds(&next) < 0 || open_service("sync", sync, rc->sync_fd) < 0)
+	/* our own logging must survive the fds being replaced */
+	if ((own_log && log_move_fds(&next) < 0) || open_service("sync", sync, rc->sync_fd) < 0)
 		return -1;
 	/* the images are stasis's to read, not the client's: opened before
 	 * the fork (restore.c) */
@@ -241,6 +245,27 @@ static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 	if (open_service("executable", files_open_path(rc->files, rc->mm->exe_file_id, O_RDONLY), rc->exe_fd) < 0)
 		return -1;
 	return rst_mem_open_fds(rc);
+}
+
+/* Our service fds. A parent sharing its fd table forked us once its fds
+ * had the image's numbers, which may have replaced tr->sync[1]: our sync
+ * socket comes from the parent's then. */
+static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
+{
+	const struct rst_ctx *p = rc->parent >= 0 ? &tr->t[rc->parent] : NULL;
+	return service_fds(tr, rc, p && p->shares_fdt ? p->sync_fd : tr->sync[1], true);
+}
+
+/* The first process of a shared fd table makes the service fds of the
+ * others, before its fds take the image's numbers: they are forked into
+ * the table after that, and find theirs in place. */
+static int fdt_members_service_fds(struct rst_tree *tr, int idx)
+{
+	for (int j = 0; j < tr->nr; j++)
+		if (j != idx && tr->t[j].shares_fdt && tr->t[j].fdt_root == idx &&
+		    service_fds(tr, &tr->t[j], tr->sync[1], false) < 0)
+			return -1;
+	return 0;
 }
 
 static bool in_tree(const struct rst_tree *tr, pid_t pid)
@@ -378,12 +403,14 @@ static int fork_helpers(struct rst_tree *tr, int creator)
 	return 0;
 }
 
-static int fork_children(struct rst_tree *tr, int idx)
+/* Our children with a table of their own (a copy of ours), or those that
+ * share ours (CLONE_FILES). */
+static int fork_children(struct rst_tree *tr, int idx, bool sharing)
 {
 	for (int j = 0; j < tr->nr; j++) {
-		if (tr->t[j].parent != idx)
+		if (tr->t[j].parent != idx || tr->t[j].shares_fdt != sharing)
 			continue;
-		pid_t pid = clone_with_pid(tr->t[j].pid, 0, tr->o);
+		pid_t pid = clone_with_pid(tr->t[j].pid, sharing ? CLONE_FILES : 0, tr->o);
 		if (pid == 0)
 			task_main(tr, j);
 		if (pid < 0)
@@ -434,20 +461,31 @@ static void task_main(struct rst_tree *tr, int idx)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* again: a change of ids resets it */
 	if (rc->zombie)
 		zombie_main(tr, rc);
+	/* A member of a shared fd table finds its fds, and its service fds,
+	 * in place (made by the table's first process before it forked the
+	 * table's other members). */
+	bool own_fdt = !rc->shares_fdt;
+	int sync = own_fdt ? tr->sync[1] : rc->sync_fd;
 	if (child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
 	    files_before_fork(rc->files, rc->pid, rc->pe->sid, rc->pe->pgid) < 0 ||
-	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx) < 0 || child_service_fds(tr, rc) < 0) {
-		report(tr->sync[1], idx, 0);
+	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx, false) < 0 ||
+	    (own_fdt && (child_service_fds(tr, rc) < 0 || fdt_members_service_fds(tr, idx) < 0))) {
+		report(sync, idx, 0);
 		_exit(1);
 	}
 	/* From here our fds take the image's numbers, which may replace
 	 * tr->sync[1]: failures are told through our own copy. */
-	if (child_fs(rc) < 0 || install_fds(tr, rc) < 0 ||
+	if (child_fs(rc) < 0 || (own_fdt && install_fds(tr, rc) < 0) ||
 	    files_after_install(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0) {
 		report(rc->sync_fd, idx, 0);
 		_exit(1);
 	}
-	close_foreign_fds(rc);
+	if (own_fdt)
+		close_foreign_fds(rc);
+	if (fork_children(tr, idx, true) < 0) {
+		report(rc->sync_fd, idx, 0);
+		_exit(1);
+	}
 	report(rc->sync_fd, idx, 1);
 	for (;;)
 		pause();	/* stasis seizes us here and rebuilds us */

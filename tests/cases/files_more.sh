@@ -275,11 +275,15 @@ time.sleep(1000)' "$T_FILES/r.txt"
 # With CRIU_BIN: a program of tests/progs dumped by stasis and restored by
 # CRIU, then dumped by CRIU and restored by stasis; it checks itself after
 # the second restore (and its images must have decoded the first time).
-# fm_interop LABEL PROG.py [ARGS...]
+# fm_interop LABEL PROG.py|PROG [ARGS...] (PROG: a C program of tests/progs)
 fm_interop() {
 	local label=$1 prog=$2 pid exe rc
 	shift 2
-	start_prog "$label" "$PYTHON" "$PROGS_DIR/$prog" "$@"
+	if [[ $prog == *.py ]]; then
+		start_prog "$label" "$PYTHON" "$PROGS_DIR/$prog" "$@"
+	else
+		start_prog "$label" "$BIN/$prog" "$@"
+	fi
 	pid=$PROG_PID
 	wait_ready "$label" "$pid" || return
 	exe=$(readlink "/proc/$pid/exe")
@@ -307,6 +311,10 @@ test_interop_ghost() { fm_interop ghost ghost.py "$T_FILES/ghost.dat" 100000; }
 test_interop_fifo() { fm_interop fifo fifo.py "$T_FILES/fifo"; }
 test_interop_memfd() { fm_interop memfd memfd.py; }
 test_interop_memfd_map() { fm_interop memfdmap memfd_map.py; }
+# status flags per open file description, fds' owners, O_PATH on symlinks
+test_interop_fdflags() { fm_interop fdflags fdflags; }
+# processes sharing one fd table (CLONE_FILES): ids' files_id
+test_interop_fdt_shared() { fm_interop fdt_shared fdt_shared; }
 
 run_test files.ghost test_ghost_file
 run_test files.ghost_dir_gone test_ghost_dir_gone
@@ -325,3 +333,5 @@ run_test --needs criu interop.criu_ghost test_interop_ghost
 run_test --needs criu interop.criu_fifo test_interop_fifo
 run_test --needs criu interop.criu_memfd test_interop_memfd
 run_test --needs criu interop.criu_memfd_map test_interop_memfd_map
+run_test --needs criu interop.criu_fdflags test_interop_fdflags
+run_test --needs criu interop.criu_fdt_shared test_interop_fdt_shared

@@ -245,6 +245,27 @@ print("PASS" if st == [0, 0] else "FAIL: waiters exited %s" % st, flush=True)'
 	check_output waiters
 }
 
+# File leases (F_SETLEASE) belong to their open file description, as
+# flock locks do: a read lease, a write lease, and a description of the
+# read-leased file without one come back as they were, and each lease
+# still works (a non-blocking open that conflicts with it fails with
+# EWOULDBLOCK and signals the holder).
+test_locks_leases() {
+	local pid exe rc
+	start_prog leases "$PYTHON" "$PROGS_DIR/leases.py"
+	pid=$PROG_PID
+	wait_ready leases "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" --file-locks || return
+	expect_killed "$pid" || return
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --file-locks --pidfile "$T_WORK/restore.pid")
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	wait_restored restore "$pid" "$exe" 1 || return
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the restored program did not finish" "$T_LOG/leases.out"
+	check_output leases
+}
+
 # With a real CRIU (CRIU_BIN): stasis's dump restored by CRIU, CRIU's
 # dump of that restored by stasis, locks held all along; but for the
 # child's POSIX lock, which CRIU 4.2's dump drops (it keeps only the locks
@@ -268,6 +289,34 @@ test_locks_criu_interop() {
 	wait_gone "$LOCKS_PARENT" || { fail "the tree survived CRIU's dump"; return; }
 	locks_restore_detached restore "$T_WORK/img2" --file-locks || return
 	locks_outside "after stasis restored CRIU's images" criu
+}
+
+# With a real CRIU (CRIU_BIN): the leases dumped by stasis, restored and
+# dumped by CRIU, restored by stasis, which the program checks.
+test_locks_leases_criu_interop() {
+	local pid exe rc
+	start_prog leases "$PYTHON" "$PROGS_DIR/leases.py"
+	pid=$PROG_PID
+	wait_ready leases "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img1" --file-locks || return
+	expect_killed "$pid" || return
+	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d --file-locks -o "$T_LOG/criu-restore.log" \
+		-v4 > "$T_LOG/criu-restore.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
+	mkdir -p "$T_WORK/img2"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" --file-locks \
+		-o "$T_LOG/criu-dump.log" -v4 > "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not dump what it restored (rc $rc)" "$T_LOG/criu-dump.log"; return; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
+	rc=$(stasis restore restore -D "$T_WORK/img2" -d --file-locks --pidfile "$T_WORK/restore.pid")
+	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	wait_restored restore "$pid" "$exe" 1 || return
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the restored program did not finish" "$T_LOG/leases.out"
+	check_output leases
 }
 
 # A lock someone else took meanwhile: the restore fails, naming the file,
@@ -298,6 +347,8 @@ time.sleep(60)' "$T_FILES/posix.dat" > "$T_LOG/holder.out" 2>&1 &
 
 run_test locks.restore test_locks_restore
 run_test locks.need_option test_locks_need_option
+run_test locks.leases test_locks_leases
+run_test --needs criu locks.leases_criu_interop test_locks_leases_criu_interop
 run_test locks.leave_running test_locks_leave_running
 run_test locks.chain test_locks_chain
 run_test locks.restore_without_option test_locks_restore_without_option

@@ -214,6 +214,15 @@ static int open_service(const char *what, int fd, int at)
 	return at;
 }
 
+/* Its own /proc files (task_main opened them), at their service fds. */
+static int own_proc_fds(struct rst_ctx *rc)
+{
+	if ((rc->oom_open >= 0 && open_service("oom_score_adj", rc->oom_open, rc->oom_fd) < 0) ||
+	    (rc->loginuid_open >= 0 && open_service("loginuid", rc->loginuid_open, rc->loginuid_fd) < 0))
+		return -1;
+	return 0;
+}
+
 /* The service fds of rc, made in this process: itself, or a member of
  * its fd table (then the log stays ours, which it shares). The sync
  * socket is taken from sync_src first, and kept clear of where the log
@@ -233,8 +242,8 @@ static int service_fds(struct rst_tree *tr, struct rst_ctx *rc, int sync_src, bo
 	 * the fork (restore.c) */
 	if (open_service("pages image", dup(rc->pages_img), rc->pages_fd) < 0)
 		return -1;
-	if ((rc->oom_open >= 0 && open_service("oom_score_adj", rc->oom_open, rc->oom_fd) < 0) ||
-	    (rc->loginuid_open >= 0 && open_service("loginuid", rc->loginuid_open, rc->loginuid_fd) < 0))
+	/* a member of our table opens its own /proc files itself (task_main) */
+	if (own_log && own_proc_fds(rc) < 0)
 		return -1;
 	if (!files_find(rc->files, rc->mm->exe_file_id)) {
 		pr_err("image mm-%d.img: its executable (file %u) is not in files.img", rc->pid,
@@ -466,7 +475,7 @@ static void task_main(struct rst_tree *tr, int idx)
 	 * table's other members). */
 	bool own_fdt = !rc->shares_fdt;
 	int sync = own_fdt ? tr->sync[1] : rc->sync_fd;
-	if (child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
+	if ((!own_fdt && own_proc_fds(rc) < 0) || child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
 	    files_before_fork(rc->files, rc->pid, rc->pe->sid, rc->pe->pgid) < 0 ||
 	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx, false) < 0 ||
 	    (own_fdt && (child_service_fds(tr, rc) < 0 || fdt_members_service_fds(tr, idx) < 0))) {

@@ -412,7 +412,10 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 	e->end = v->end;
 	e->prot = v->prot;
 	e->fd = -1;
-	e->flags = (v->shared ? MAP_SHARED : MAP_PRIVATE) | (v->growsdown ? MAP_GROWSDOWN : 0);
+	e->flags = (v->shared ? MAP_SHARED : MAP_PRIVATE) | (v->growsdown ? MAP_GROWSDOWN : 0) | v->mapflags;
+	/* droppable is a mapping type of its own, in place of private */
+	if (v->mapflags & MAP_DROPPABLE)
+		e->flags &= ~MAP_PRIVATE;
 	e->has_madv = v->madv != 0;
 	e->madv = v->madv;
 
@@ -536,6 +539,11 @@ static int fill_mm_fields(struct dump_ctx *dc, MmEntry *mm)
 		return -1;
 	mm->has_dumpable = 1;
 	mm->dumpable = dumpable;
+	long thp_off;
+	if (inj_call(&dc->inj, &thp_off, INJ(SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0)) < 0)
+		return -1;
+	mm->has_thp_disabled = 1;
+	mm->thp_disabled = thp_off != 0;
 	snprintf(link, sizeof(link), "/proc/%d/exe", dc->pid);
 	ssize_t n = readlink(link, exe, sizeof(exe) - 1);
 	if (n < 0) {
@@ -613,7 +621,9 @@ static int find_pages(struct dump_ctx *dc, struct page_runs *pr)
 	}
 	for (size_t i = 0; i < dc->mm.n_vmas; i++) {
 		const VmaEntry *e = dc->mm.vmas[i];
-		if (!vma_has_pages(e->status))
+		/* the kernel may drop a droppable mapping's pages at any
+		 * time: they are not saved, as in CRIU */
+		if (!vma_has_pages(e->status) || (e->flags & MAP_DROPPABLE))
 			continue;
 		if (scan_vma(dc, pm, &dc->vmas.v[i], e->status & VMA_FILE_PRIVATE, pr) < 0) {
 			close(pm);

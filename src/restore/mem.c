@@ -277,11 +277,15 @@ static bool vma_gets_pages(const VmaEntry *e)
 	return vma_restores_pages(e->status) || (e->status & VMA_ANON_SHARED);
 }
 
+/* The mmap flags of the image that restore makes the mapping with; its
+ * type (shared, private, droppable) among them. */
+#define MAP_FLAGS_KEPT (MAP_TYPE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE)
+
 static int map_one(struct rst_ctx *rc, size_t i)
 {
 	const VmaEntry *e = rc->mm->vmas[i];
 	int prot = e->prot | (vma_gets_pages(e) ? PROT_WRITE : 0);
-	int flags = (e->flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED;
+	int flags = (e->flags & MAP_FLAGS_KEPT) | MAP_FIXED;
 	long fd = -1;
 
 	if (e->end <= e->start || (e->start | e->end) & (PAGE_SZ - 1) || e->end > TASK_SIZE_47) {
@@ -521,6 +525,11 @@ int rst_mm_fields(struct rst_ctx *rc)
 		     set_mm_map(rc, &m) < 0;
 	inj_args_release(&rc->inj, mark);
 	if (failed)
+		return -1;
+	/* the new task is stasis's fork, whose huge pages are on */
+	if (mm->has_thp_disabled && mm->thp_disabled &&
+	    inj_must(&rc->inj, "THP off (PR_SET_THP_DISABLE)", NULL,
+		     INJ(SYS_prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0)) < 0)
 		return -1;
 	/* a non-root client's task gets it last (rst_client_dumpable) */
 	if (mm->has_dumpable && !rc->o->unprivileged &&

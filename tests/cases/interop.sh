@@ -36,3 +36,35 @@ while True:
 }
 
 run_test --needs criu interop.criu test_criu_interop
+
+# A test program (tests/progs) through the same round trip, for the image
+# fields it exercises: stasis dump, CRIU restore, CRIU dump, stasis
+# restore, then it checks itself and must print PASS.
+criu_prog_roundtrip() {
+	local prog=$1 pid rc
+	start_prog "$prog" "$BIN/$prog"
+	pid=$PROG_PID
+	wait_ready "$prog" "$pid" || return
+	dump dump "$pid" "$T_WORK/img1" || return
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after the dump"; return; }
+	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d -o "$T_LOG/criu-restore.log" -v4 \
+		> "$T_LOG/criu-restore.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
+	mkdir -p "$T_WORK/img2"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 \
+		> "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored $prog (rc $rc)" "$T_LOG/criu-dump.log"; return; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
+	rc=$(stasis restore restore -D "$T_WORK/img2" -d)
+	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	sleep 0.2
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "restored $prog did not exit after SIGUSR1" "$T_LOG/$prog.out"
+	check_output "$prog"
+}
+
+# mmap flags, madvise hints, THP off (VmaEntry.flags and .madv, MmEntry.thp_disabled)
+test_criu_mem_flags() { criu_prog_roundtrip mem_flags; }
+run_test --needs criu interop.criu_mem_flags test_criu_mem_flags

@@ -70,7 +70,7 @@ static int open_shmem(struct rst_ctx *rc, const VmaEntry *e)
 	return fd;
 }
 
-static int open_file(struct rst_ctx *rc, const VmaEntry *e)
+int rst_mem_open_file(struct rst_ctx *rc, const VmaEntry *e)
 {
 	if (!files_find(rc->files, e->shmid)) {
 		pr_err("image mm-%d.img: mapping %#lx refers to unknown file %lu", rc->pid,
@@ -93,7 +93,7 @@ int rst_mem_open_fds(struct rst_ctx *rc)
 		const VmaEntry *e = rc->mm->vmas[i];
 		if (rc->vma_fd[i] < 0)
 			continue;
-		int fd = e->status & VMA_ANON_SHARED ? open_shmem(rc, e) : open_file(rc, e);
+		int fd = e->status & VMA_ANON_SHARED ? open_shmem(rc, e) : rst_mem_open_file(rc, e);
 		if (fd < 0)
 			return -1;
 		if (dup2(fd, rc->vma_fd[i]) < 0) {
@@ -231,6 +231,40 @@ static int move_vdso_block(struct rst_ctx *rc, struct vdso_block *from, uint64_t
 	return 0;
 }
 
+static int unmap_gap(struct rst_ctx *rc, uint64_t from, uint64_t to)
+{
+	if (from >= to)
+		return 0;
+	return inj_must(&rc->inj, "unmap of stasis", NULL, INJ(SYS_munmap, from, to - from));
+}
+
+/* Everything but the vdso and the mappings the process premapped itself
+ * (premap.c), which are image mappings, in order, and so never overlap
+ * the vdso block (it was mapped when they were made). */
+static int unmap_all_but(struct rst_ctx *rc, const struct vdso_block *own)
+{
+	uint64_t at = 0;
+	bool vdso_done = false;
+
+	for (size_t i = 0; i <= rc->mm->n_vmas; i++) {
+		const VmaEntry *e = i < rc->mm->n_vmas ? rc->mm->vmas[i] : NULL;
+		if (e && !rst_premapped(rc, i))
+			continue;
+		uint64_t next = e ? e->start : TASK_SIZE_47;
+		if (!vdso_done && own->start < next) {
+			if (unmap_gap(rc, at, own->start) < 0)
+				return -1;
+			at = own->end;
+			vdso_done = true;
+		}
+		if (unmap_gap(rc, at, next) < 0)
+			return -1;
+		if (e)
+			at = e->end;
+	}
+	return 0;
+}
+
 /* Drops every mapping stasis had and puts the vdso where the image wants it. */
 static int clear_address_space(struct rst_ctx *rc)
 {
@@ -238,8 +272,7 @@ static int clear_address_space(struct rst_ctx *rc)
 
 	if (own_vdso_block(&own) < 0 || image_vdso_block(rc, &img) < 0)
 		return -1;
-	if (inj_must(&rc->inj, "unmap of stasis", NULL, INJ(SYS_munmap, 0, own.start)) < 0 ||
-	    inj_must(&rc->inj, "unmap of stasis", NULL, INJ(SYS_munmap, own.end, TASK_SIZE_47 - own.end)) < 0)
+	if (unmap_all_but(rc, &own) < 0)
 		return -1;
 	if (!img.nr)	/* the task ran without a vdso */
 		return 0;
@@ -288,6 +321,8 @@ static int map_one(struct rst_ctx *rc, size_t i)
 	int flags = (e->flags & MAP_FLAGS_KEPT) | MAP_FIXED;
 	long fd = -1;
 
+	if (rst_premapped(rc, i))
+		return 0;	/* in place, filled (premap.c) */
 	if (e->end <= e->start || (e->start | e->end) & (PAGE_SZ - 1) || e->end > TASK_SIZE_47) {
 		pr_err("image mm-%d.img: bad mapping %#lx-%#lx", rc->pid, (unsigned long)e->start,
 		       (unsigned long)e->end);
@@ -314,7 +349,7 @@ static int map_one(struct rst_ctx *rc, size_t i)
  * checked against the mappings: a corrupt pagemap can't write outside them. */
 /* Every pagemap entry is checked against the mappings, so a corrupt one
  * can't write outside them. 0: read it in; 1: saved pages restore does
- * not use (the old vdso's); -1: bad (reported). */
+ * not use (the old vdso's, a premapped mapping's); -1: bad (reported). */
 static int check_page_run(const struct rst_ctx *rc, const PagemapEntry *pe)
 {
 	uint64_t end = pe->vaddr + pagemap_run_pages(pe) * PAGE_SZ;
@@ -324,6 +359,8 @@ static int check_page_run(const struct rst_ctx *rc, const PagemapEntry *pe)
 		const VmaEntry *e = rc->mm->vmas[i];
 		if (pe->vaddr < e->start || end > e->end)
 			continue;
+		if (rst_premapped(rc, i))
+			return 1;	/* its process wrote them in (premap.c) */
 		if (vma_gets_pages(e))
 			return 0;
 		if (vma_has_pages(e->status))

@@ -486,6 +486,7 @@ static void unload_task(struct rst_ctx *rc)
 
 void rst_unload_images(struct rst_tree *tr)
 {
+	rst_premap_free(tr);
 	for (int i = 0; i < tr->nr; i++)
 		unload_task(&tr->t[i]);
 	free(tr->t);

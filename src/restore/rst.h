@@ -57,6 +57,8 @@ struct rst_ctx {
 	int pages_img;		/* pages image opened by stasis (inherited), or -1 */
 	int *vma_fd;		/* per VMA index, -1 if not file-backed */
 	int service_end;	/* one past the last service fd */
+	bool *premapped;	/* premap.c: per VMA, made by the process itself
+				 * (shared by the tree), or NULL */
 
 	struct inj inj;		/* its threads (the main one first), the calls run in it */
 	struct parent_level *parent_pages;	/* parent.c: the parent dumps' pages */
@@ -94,6 +96,8 @@ struct rst_tree {
 	const CredsEntry *creds;
 	struct rlimit client_lim[RLIM_NLIMITS];
 	bool client_nnp;	/* the client has no_new_privs: so must they */
+	void *premap_table;	/* premap.c: the processes' premapped flags */
+	size_t premap_len;
 };
 
 /* restore/restore.c: loads and checks every image of the dump in
@@ -116,6 +120,7 @@ int rst_helpers_reap(struct rst_tree *tr, struct rst_ctx *rc);	/* in their creat
  * them; the child then opens the files into them. */
 void rst_mem_plan_fds(struct rst_ctx *rc, int *next_fd);
 int rst_mem_open_fds(struct rst_ctx *rc);			/* child side */
+int rst_mem_open_file(struct rst_ctx *rc, const VmaEntry *e);	/* the file of a mapping */
 int rst_mem_rebuild(struct rst_ctx *rc);			/* ptracer side */
 int rst_mm_fields(struct rst_ctx *rc);
 /* restore/shmem.c: shared anonymous memory. load: every object the
@@ -126,6 +131,15 @@ int rst_shmem_load(struct rst_tree *tr);
 void rst_shmem_unload(struct rst_tree *tr);
 int rst_shmem_make(struct rst_tree *tr);
 int rst_shmem_fd(const struct rst_shmem *s, uint64_t shmid);
+/* restore/premap.c: private anonymous memory made by each process before
+ * it forks, so that its children share what they had in common with it
+ * (copy-on-write). plan: the table they fill, shared (before the fork);
+ * premap: in the new process, before it forks its children; premapped:
+ * is this VMA in place already (the rebuild leaves it as it is). */
+int rst_premap_plan(struct rst_tree *tr);
+void rst_premap_free(struct rst_tree *tr);
+int rst_premap(struct rst_tree *tr, struct rst_ctx *rc);
+bool rst_premapped(const struct rst_ctx *rc, size_t vma);
 /* restore/task.c */
 int rst_process_state(struct rst_ctx *rc);	/* process-wide, main thread */
 int rst_threads_create(struct rst_ctx *rc);

@@ -419,7 +419,7 @@ static void task_main(struct rst_tree *tr, int idx)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* again: a change of ids resets it */
 	if (rc->zombie)
 		zombie_main(tr, rc);
-	if (child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
+	if (child_session(tr, rc) < 0 || rst_premap(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
 	    files_before_fork(rc->files, rc->pid, rc->pe->sid, rc->pe->pgid) < 0 ||
 	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx) < 0 || child_service_fds(tr, rc) < 0) {
 		report(tr->sync[1], idx, 0);
@@ -540,6 +540,8 @@ static void init_main(struct rst_tree *tr)
 int rst_tree_fork(struct rst_tree *tr)
 {
 	int one = 1;
+	if (rst_premap_plan(tr) < 0)
+		return -1;
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, tr->sync) < 0 ||
 	    setsockopt(tr->sync[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
 		pr_perror("can't make the restore's sync socket");

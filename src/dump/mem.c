@@ -406,6 +406,24 @@ static int check_mapped_file(struct dump_ctx *dc, const struct proc_vma *v)
 	return 0;
 }
 
+/* How the file of a mapping was opened, so restore opens it so again and
+ * a later mprotect works as before: the mode of its map_files link says
+ * (r for read, w for write). Without the link, a guess from the mapping. */
+static uint32_t map_open_flags(const struct proc_vma *v, const char *link)
+{
+	struct stat st;
+	if (lstat(link, &st) < 0)
+		return (v->shared && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
+	switch (st.st_mode & 0600) {
+	case 0600:
+		return O_RDWR;
+	case 0200:
+		return O_WRONLY;
+	default:
+		return O_RDONLY;
+	}
+}
+
 static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry *e)
 {
 	e->start = v->start;
@@ -472,10 +490,10 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 	}
 	if (check_mapped_file(dc, v) < 0)
 		return -1;
-	uint32_t id, oflags = (v->shared && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
 	char src[96];
 	snprintf(src, sizeof(src), "/proc/%d/map_files/%lx-%lx", dc->pid, (unsigned long)v->start,
 		 (unsigned long)v->end);
+	uint32_t id, oflags = map_open_flags(v, src);
 	struct path_facts p = { dc->pid, v->path, src, oflags, true };
 	if (files_dump_path(dc->files, dc->o, &p, &id) < 0)
 		return -1;

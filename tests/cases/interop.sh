@@ -68,3 +68,7 @@ criu_prog_roundtrip() {
 # mmap flags, madvise hints, THP off (VmaEntry.flags and .madv, MmEntry.thp_disabled)
 test_criu_mem_flags() { criu_prog_roundtrip mem_flags; }
 run_test --needs criu interop.criu_mem_flags test_criu_mem_flags
+
+# file mappings opened again with the program's access (VmaEntry.fdflags)
+test_criu_mem_file() { criu_prog_roundtrip mem_file; }
+run_test --needs criu interop.criu_mem_file test_criu_mem_file

@@ -61,6 +61,7 @@ struct memfd_rst_state {
 	MemfdInodeEntry **in;
 	int nr;
 	int *made;		/* per inode: the memfd made (here or by an ancestor), or -1 */
+	bool *rw_given;		/* per inode: its original description went to an fd */
 	struct memfd_content *content;	/* per inode */
 };
 
@@ -351,7 +352,8 @@ static int memfd_load(struct rst_files *rf, int dirfd)
 		return 0;
 	s->made = malloc(s->nr * sizeof(*s->made));
 	s->content = calloc(s->nr, sizeof(*s->content));
-	if (!s->made || !s->content) {
+	s->rw_given = calloc(s->nr, sizeof(*s->rw_given));
+	if (!s->made || !s->content || !s->rw_given) {
 		pr_perror("can't prepare the restore of memfds");
 		return -1;
 	}
@@ -378,6 +380,7 @@ static void memfd_unload(struct rst_files *rf)
 	free(s->in);
 	free(s->made);
 	free(s->content);
+	free(s->rw_given);
 }
 
 /* The saved pages back into the memfd (absent image: all zeros); the
@@ -455,7 +458,27 @@ static int make_memfd(struct rst_files *rf, struct memfd_rst_state *s, int i)
 	return files_keep_fd(rf, fd, e->name);
 }
 
-static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
+/* The memfd_create description itself, as a new fd: unlike any reopen
+ * for writing, it does not count as a writer of the inode, so an
+ * execveat() of the memfd does not fail with ETXTBSY (the kernel refuses
+ * to run a file open for writing). */
+static int original(const struct rst_files *rf, int made, uint32_t flags, uint64_t pos, const char *what)
+{
+	int fd = dup(made);
+	if (fd < 0 || fcntl(fd, F_SETFL, flags) < 0 || (pos && lseek(fd, pos, SEEK_SET) != (off_t)pos)) {
+		pr_perror("%s: can't take %s", rf->who, what);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* map: for a mapping, which may share the description (its offset and
+ * flags mean nothing to it); an fd gets it for the first read-write
+ * open, as CRIU does, where a program that made a memfd to run it holds
+ * it: a second writer would make it busy anyway. */
+static int open_memfd(struct rst_files *rf, const FileEntry *fe, uint32_t flags, bool map)
 {
 	struct memfd_rst_state *s = files_rst_state(rf, &fd_kind_memfd);
 	const MemfdFileEntry *m = fe->memfd;
@@ -478,12 +501,21 @@ static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
 	if (s->made[i] < 0 && (s->made[i] = make_memfd(rf, s, i)) < 0)
 		return -1;
 	snprintf(what, sizeof(what), "memfd %s", s->in[i]->name);
+	if ((flags & O_ACCMODE) == O_RDWR && (map || !s->rw_given[i])) {
+		s->rw_given[i] |= !map;
+		return original(rf, s->made[i], flags, map ? 0 : m->pos, what);
+	}
 	return files_reopen_kept(rf, s->made[i], flags, m->pos, what);
 }
 
 static int memfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 {
-	return open_with(rf, fe, fe->memfd ? fe->memfd->flags : 0);
+	return open_memfd(rf, fe, fe->memfd ? fe->memfd->flags : 0, false);
+}
+
+static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
+{
+	return open_memfd(rf, fe, flags, true);
 }
 
 /* Made once, by the first to open it: the root, for the pool. */

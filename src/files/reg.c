@@ -216,7 +216,10 @@ static int check_reopened(int fd, const RegFileEntry *r, const char *who)
 	}
 	if (!S_ISREG(st.st_mode))
 		return 0;
-	if (r->pos > (uint64_t)st.st_size) {
+	/* a /proc or sysfs file says 0 bytes and reads more: its offset was
+	 * past its size at dump already */
+	bool pseudo = r->has_size && r->pos > r->size;
+	if (r->pos > (uint64_t)st.st_size && !pseudo) {
 		pr_err("%s: %s is now %lld bytes, shorter than the saved offset %llu (it was %llu bytes)",
 		       who, r->name, (long long)st.st_size, (unsigned long long)r->pos,
 		       (unsigned long long)r->size);

@@ -388,6 +388,24 @@ static bool is_anon(const struct proc_vma *v)
 	return !v->path[0] || !strncmp(v->path, "[anon:", 6) || !strncmp(v->path, "[stack:", 7);
 }
 
+/* MAP_HUGETLB|MAP_ANONYMOUS memory: a file of the kernel's own hugetlbfs
+ * mount, named so. */
+static bool is_anon_hugetlb(const struct proc_vma *v)
+{
+	return (v->mapflags & MAP_HUGETLB) && !strncmp(v->path, "/anon_hugepage", 14);
+}
+
+/* MAP_HUGE_* of a page size: its log2 above MAP_HUGE_SHIFT. */
+static int huge_size_flag(unsigned long kb)
+{
+	int shift = 10;
+	while (kb > 1 && shift < 10 + 63) {
+		kb >>= 1;
+		shift++;
+	}
+	return (shift & MAP_HUGE_MASK) << MAP_HUGE_SHIFT;
+}
+
 /* The file behind a mapping must still be at its path, or we could not
  * map it again; 1 if it was deleted (then its bytes are saved). */
 static int check_mapped_file(struct dump_ctx *dc, const struct proc_vma *v)
@@ -468,6 +486,17 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 		return -1;
 	default:
 		break;
+	}
+	if (is_anon_hugetlb(v)) {
+		/* the kernel's hugetlbfs object behind MAP_HUGETLB: anonymous
+		 * memory in huge pages, as CRIU saves it */
+		e->flags |= MAP_ANONYMOUS | huge_size_flag(v->page_kb);
+		e->status = VMA_AREA_REGULAR | (v->shared ? VMA_ANON_SHARED : VMA_ANON_PRIVATE);
+		if (v->shared) {
+			e->shmid = v->ino;
+			e->pgoff = v->pgoff;
+		}
+		return 0;
 	}
 	/* shared anonymous memory: the object (its inode) and where in it
 	 * the mapping starts; its pages are saved once (dump/shmem.c) */

@@ -385,7 +385,17 @@ static void memfd_unload(struct rst_files *rf)
 
 /* The saved pages back into the memfd (absent image: all zeros); the
  * images are used up. */
-static int fill_content(struct memfd_content *c, int fd, const MemfdInodeEntry *e)
+/* A page of it back: written, or copied into its mapping (map: hugetlbfs
+ * has no write()). */
+static int put_page(int fd, uint8_t *map, const uint8_t *page, size_t len, uint64_t off)
+{
+	if (!map)
+		return pwrite_all(fd, page, len, off);
+	memcpy(map + off, page, len);
+	return 0;
+}
+
+static int fill_content(struct memfd_content *c, int fd, uint8_t *map, const MemfdInodeEntry *e)
 {
 	struct img *pm = &c->pm, *pg = &c->pg;
 	PagemapEntry *pe;
@@ -415,7 +425,7 @@ static int fill_content(struct memfd_content *c, int fd, const MemfdInodeEntry *
 		for (; pages; pages--, off += MEMFD_PAGE) {
 			size_t len = e->size - off < MEMFD_PAGE ? e->size - off : MEMFD_PAGE;
 			if (img_read_raw(pg, page, sizeof(page)) < 0 ||
-			    pwrite_all(fd, page, len, off) < 0) {
+			    put_page(fd, map, page, len, off) < 0) {
 				pr_perror("can't put the bytes of memfd %s back", e->name);
 				ret = -1;
 				break;
@@ -435,17 +445,25 @@ static int make_memfd(struct rst_files *rf, struct memfd_rst_state *s, int i)
 {
 	const MemfdInodeEntry *e = s->in[i];
 	bool sealing = e->seals != F_SEAL_SEAL;
-	if (e->has_hugetlb_flag && e->hugetlb_flag) {
-		pr_err("memfd %s is on hugetlbfs, which stasis can't restore", e->name);
-		return -1;
-	}
-	int fd = memfd_create(e->name, MFD_CLOEXEC | (sealing ? MFD_ALLOW_SEALING : 0));
+	/* CRIU's hugetlb_flag: MFD_HUGETLB and the page size, as memfd_create
+	 * takes them (MFD_HUGE_* are MAP_HUGE_*) */
+	unsigned huge = e->has_hugetlb_flag ? e->hugetlb_flag & (MFD_HUGETLB | (MAP_HUGE_MASK << MAP_HUGE_SHIFT)) : 0;
+	int fd = memfd_create(e->name, MFD_CLOEXEC | (sealing ? MFD_ALLOW_SEALING : 0) | huge);
 	if (fd < 0) {
 		pr_perror("can't make memfd %s", e->name);
 		return -1;
 	}
-	if (ftruncate(fd, e->size) < 0 || fill_content(&s->content[i], fd, e) < 0 ||
-	    fchown(fd, e->uid, e->gid) < 0 || (e->has_mode && fchmod(fd, e->mode & 07777) < 0)) {
+	uint8_t *map = NULL;
+	if (ftruncate(fd, e->size) < 0 ||
+	    (huge && e->size && (map = mmap(NULL, e->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)) {
+		pr_perror("can't size memfd %s", e->name);
+		close(fd);
+		return -1;
+	}
+	int filled = fill_content(&s->content[i], fd, map, e);
+	if (map)
+		munmap(map, e->size);
+	if (filled < 0 || fchown(fd, e->uid, e->gid) < 0 || (e->has_mode && fchmod(fd, e->mode & 07777) < 0)) {
 		pr_perror("can't fill memfd %s", e->name);
 		close(fd);
 		return -1;

@@ -153,6 +153,8 @@ int proc_parse_smaps(pid_t pid, struct proc_vmas *out)
 				goto err;
 			}
 			have = true;
+		} else if (have && !strncmp(line, "KernelPageSize:", 15)) {
+			cur.page_kb = strtoul(line + 15, NULL, 10);
 		} else if (have && !strncmp(line, "VmFlags:", 8)) {
 			vma_parse_vmflags(&cur, line + 8);
 		}

@@ -21,6 +21,7 @@ struct proc_vma {
 	enum vma_special special;
 	uint64_t madv;		/* 1 << MADV_* hints seen in VmFlags */
 	int mapflags;		/* MAP_LOCKED, MAP_NORESERVE, MAP_HUGETLB, MAP_DROPPABLE seen there */
+	unsigned long page_kb;	/* KernelPageSize: its pages' size (hugetlb: the huge one) */
 	dev_t dev;
 	ino_t ino;
 	char path[PATH_MAX];	/* file path or [name] */

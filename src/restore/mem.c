@@ -312,7 +312,8 @@ static bool vma_gets_pages(const VmaEntry *e)
 
 /* The mmap flags of the image that restore makes the mapping with; its
  * type (shared, private, droppable) among them. */
-#define MAP_FLAGS_KEPT (MAP_TYPE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE)
+#define MAP_FLAGS_KEPT (MAP_TYPE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE | \
+			MAP_HUGETLB | (MAP_HUGE_MASK << MAP_HUGE_SHIFT))
 
 static int map_one(struct rst_ctx *rc, size_t i)
 {

@@ -70,13 +70,14 @@ bool rst_premapped(const struct rst_ctx *rc, size_t vma)
 
 /* What can be made here: private memory of the program, anonymous or
  * copied from a file, not the kernel's areas, not a stack that grows
- * (its guard gap) nor locked memory (charged to stasis's limits now). */
+ * (its guard gap), locked memory (charged to stasis's limits now) nor
+ * huge pages (a scarce pool: no copy of a parent's to compare). */
 static bool premappable(const VmaEntry *e)
 {
 	return (e->status & VMA_AREA_REGULAR) && (e->status & (VMA_ANON_PRIVATE | VMA_FILE_PRIVATE)) &&
 	       !(e->status & (VMA_AREA_VDSO | VMA_AREA_VVAR | VMA_AREA_VSYSCALL | VMA_ANON_SHARED |
 			      VMA_FILE_SHARED | VMA_AREA_MEMFD)) &&
-	       !(e->flags & (MAP_SHARED | MAP_GROWSDOWN | MAP_LOCKED)) &&
+	       !(e->flags & (MAP_SHARED | MAP_GROWSDOWN | MAP_LOCKED | MAP_HUGETLB)) &&
 	       e->start < e->end && e->end <= TASK_SIZE_47 && !((e->start | e->end) & (PAGE_SZ - 1));
 }
 

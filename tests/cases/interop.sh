@@ -72,3 +72,7 @@ run_test --needs criu interop.criu_mem_flags test_criu_mem_flags
 # file mappings opened again with the program's access (VmaEntry.fdflags)
 test_criu_mem_file() { criu_prog_roundtrip mem_file; }
 run_test --needs criu interop.criu_mem_file test_criu_mem_file
+
+# MAP_HUGETLB memory, private and shared (MAP_HUGE_* in VmaEntry.flags)
+test_criu_mem_huge() { criu_prog_roundtrip mem_huge; }
+run_test --needs criu --needs hugepages interop.criu_mem_huge test_criu_mem_huge

@@ -76,3 +76,7 @@ run_test --needs criu interop.criu_mem_file test_criu_mem_file
 # MAP_HUGETLB memory, private and shared (MAP_HUGE_* in VmaEntry.flags)
 test_criu_mem_huge() { criu_prog_roundtrip mem_huge; }
 run_test --needs criu --needs hugepages interop.criu_mem_huge test_criu_mem_huge
+
+# membarrier() registrations (TaskCoreEntry.membarrier_registration_mask)
+test_criu_membarrier() { criu_prog_roundtrip membarrier; }
+run_test --needs criu interop.criu_membarrier test_criu_membarrier

@@ -498,6 +498,10 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 		}
 		return 0;
 	}
+	if (!strncmp(v->path, "/[aio]", 6)) {
+		e->status = VMA_AREA_AIORING;	/* an io_setup() ring: mm.c's aios */
+		return 0;
+	}
 	/* shared anonymous memory: the object (its inode) and where in it
 	 * the mapping starts; its pages are saved once (dump/shmem.c) */
 	if (is_shared_anon(v) || (is_anon(v) && v->shared)) {
@@ -604,6 +608,42 @@ static int fill_mm_fields(struct dump_ctx *dc, MmEntry *mm)
 	return read_auxv(dc, mm);
 }
 
+/* The kernel's struct aio_ring, at the start of the ring's mapping. */
+struct aio_ring_head {
+	uint32_t id, nr, head, tail, magic, compat_features, incompat_features, header_length;
+};
+#define AIO_RING_MAGIC 0xa10a10a1
+#define AIO_EVENT_SIZE 32	/* struct io_event */
+
+/* An io_setup() ring (MmEntry.aios, as CRIU): its address (the context
+ * id), length, and the nr_events of the io_setup() that makes a ring of
+ * that length again (the kernel doubles the request and adds 2, then
+ * rounds up to pages: this undoes it). */
+static int add_aio_ring(struct dump_ctx *dc, MmEntry *mm, const VmaEntry *e)
+{
+	struct aio_ring_head h;
+	struct iovec local = { &h, sizeof(h) }, remote = { (void *)e->start, sizeof(h) };
+	if (process_vm_readv(dc->pid, &local, 1, &remote, 1, 0) != sizeof(h) || h.magic != AIO_RING_MAGIC ||
+	    h.header_length != sizeof(h)) {
+		pr_err("pid %d: aio ring at %#lx is not one stasis knows", dc->pid, (unsigned long)e->start);
+		return -1;
+	}
+	uint64_t len = e->end - e->start, max_events = (len - sizeof(h)) / AIO_EVENT_SIZE;
+	AioRingEntry *a = calloc(1, sizeof(*a));
+	AioRingEntry **n = realloc(mm->aios, (mm->n_aios + 1) * sizeof(*n));
+	if (!a || !n) {
+		free(a);
+		return -1;
+	}
+	mm->aios = n;
+	aio_ring_entry__init(a);
+	a->id = e->start;
+	a->ring_len = len;
+	a->nr_req = max_events > 2 ? (max_events - 2) / 2 : 1;
+	mm->aios[mm->n_aios++] = a;
+	return 0;
+}
+
 /* Collects what needs the task's help (brk, dumpable) and classifies the
  * mappings; called while injection is still possible. */
 int dump_task_mm_prepare(struct dump_ctx *dc)
@@ -622,6 +662,8 @@ int dump_task_mm_prepare(struct dump_ctx *dc)
 		vma_entry__init(e);
 		mm->vmas[mm->n_vmas++] = e;
 		if (vma_classify(dc, &dc->vmas.v[i], e) < 0)
+			return -1;
+		if ((e->status & VMA_AREA_AIORING) && add_aio_ring(dc, mm, e) < 0)
 			return -1;
 	}
 	return 0;
@@ -672,6 +714,15 @@ static int find_pages(struct dump_ctx *dc, struct page_runs *pr)
 		 * time: they are not saved, as in CRIU */
 		if (!vma_has_pages(e->status) || (e->flags & MAP_DROPPABLE))
 			continue;
+		/* the kernel writes the ring through its own mapping: the
+		 * task's page tables may not have its pages */
+		if (e->status & VMA_AREA_AIORING) {
+			if (page_runs_add(pr, e->start, e->end, true) < 0) {
+				close(pm);
+				return -1;
+			}
+			continue;
+		}
 		if (scan_vma(dc, pm, &dc->vmas.v[i], e->status & VMA_FILE_PRIVATE, pr) < 0) {
 			close(pm);
 			return -1;

@@ -329,7 +329,10 @@ static int map_one(struct rst_ctx *rc, size_t i)
 		       (unsigned long)e->end);
 		return -1;
 	}
-	if (vma_needs_file(e)) {
+	if (e->status & VMA_AREA_AIORING) {
+		/* the saved ring as plain memory, until aio.c puts a new one over it */
+		flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+	} else if (vma_needs_file(e)) {
 		fd = rc->vma_fd[i];
 		flags &= ~MAP_ANONYMOUS;
 	} else {
@@ -520,7 +523,9 @@ int rst_mem_rebuild(struct rst_ctx *rc)
 	for (size_t i = 0; i < rc->mm->n_vmas; i++)
 		if (!vma_skipped(rc->mm->vmas[i]) && finish_one(rc, &b, rc->mm->vmas[i]) < 0)
 			return -1;
-	return inj_batch_run(&rc->inj, &b);
+	if (inj_batch_run(&rc->inj, &b) < 0)
+		return -1;
+	return rst_aio_rings(rc);
 }
 
 /* Kernel's struct prctl_mm_map. */

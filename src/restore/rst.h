@@ -140,6 +140,8 @@ int rst_premap_plan(struct rst_tree *tr);
 void rst_premap_free(struct rst_tree *tr);
 int rst_premap(struct rst_tree *tr, struct rst_ctx *rc);
 bool rst_premapped(const struct rst_ctx *rc, size_t vma);
+/* restore/aio.c: the io_setup() rings, once the memory is in place */
+int rst_aio_rings(struct rst_ctx *rc);
 /* restore/task.c */
 int rst_process_state(struct rst_ctx *rc);	/* process-wide, main thread */
 int rst_threads_create(struct rst_ctx *rc);

@@ -80,3 +80,7 @@ run_test --needs criu --needs hugepages interop.criu_mem_huge test_criu_mem_huge
 # membarrier() registrations (TaskCoreEntry.membarrier_registration_mask)
 test_criu_membarrier() { criu_prog_roundtrip membarrier; }
 run_test --needs criu interop.criu_membarrier test_criu_membarrier
+
+# io_setup() rings (MmEntry.aios, VMA_AREA_AIORING)
+test_criu_aio() { criu_prog_roundtrip aio_ring; }
+run_test --needs criu interop.criu_aio test_criu_aio

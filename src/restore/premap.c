@@ -273,6 +273,8 @@ static void drop_parents(const struct rst_ctx *par, const bool *keep)
 int rst_premap(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	const struct rst_ctx *par = rc->parent >= 0 ? &tr->t[rc->parent] : NULL;
+	if (par && (par->zombie || !par->mm))
+		par = NULL;	/* made nothing */
 	size_t n = rc->mm->n_vmas;
 	struct vma_runs *vr = calloc(n + 1, sizeof(*vr));
 	int *from = calloc(n + 1, sizeof(*from));

@@ -494,11 +494,15 @@ static int fill_pages(struct rst_ctx *rc)
 }
 
 /* Its protection and advice, once its pages are in: each mapping's own. */
-static int finish_one(struct rst_ctx *rc, struct inj_batch *b, const VmaEntry *e)
+static int finish_one(struct rst_ctx *rc, struct inj_batch *b, size_t i)
 {
+	const VmaEntry *e = rc->mm->vmas[i];
 	uint64_t len = e->end - e->start;
+	/* made writable to take its pages; premap.c made it read-write */
+	bool made_other = rst_premapped(rc, i) ? e->prot != (PROT_READ | PROT_WRITE) :
+			  vma_gets_pages(e) && !(e->prot & PROT_WRITE);
 
-	if (vma_gets_pages(e) && !(e->prot & PROT_WRITE) &&
+	if (made_other &&
 	    inj_batch_add(&rc->inj, b, "mapping protection", INJ(SYS_mprotect, e->start, len, e->prot)) < 0)
 		return -1;
 	for (int adv = 0; e->has_madv && adv < 64; adv++) {
@@ -521,7 +525,7 @@ int rst_mem_rebuild(struct rst_ctx *rc)
 		return -1;
 	struct inj_batch b = { 0 };
 	for (size_t i = 0; i < rc->mm->n_vmas; i++)
-		if (!vma_skipped(rc->mm->vmas[i]) && finish_one(rc, &b, rc->mm->vmas[i]) < 0)
+		if (!vma_skipped(rc->mm->vmas[i]) && finish_one(rc, &b, i) < 0)
 			return -1;
 	if (inj_batch_run(&rc->inj, &b) < 0)
 		return -1;

@@ -328,6 +328,17 @@ static void report(int fd, int idx, int ok)
 
 static void task_main(struct rst_tree *tr, int idx);
 
+/* The process that forked us, as it saw itself before the fork: if it
+ * died before our parent-death signal was set, we would never get it. */
+static pid_t forker;
+
+static void die_with_parent(void)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (forker && getppid() != forker)
+		_exit(1);
+}
+
 /* With --shell-job the root's group is the shell's: nobody makes it. */
 static bool rc_job_root_group(const struct rst_tree *tr, int j)
 {
@@ -336,12 +347,12 @@ static bool rc_job_root_group(const struct rst_tree *tr, int j)
 
 static void helper_main(struct rst_tree *tr, int h)
 {
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	die_with_parent();
 	if (rst_client_become(tr, false) < 0) {
 		report(tr->sync[1], tr->nr + h, 0);
 		_exit(1);
 	}
-	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* again: a change of ids resets it */
+	die_with_parent();	/* again: a change of ids resets it */
 	prctl(PR_SET_NAME, "stasis-helper");
 	if (setpgid(0, 0) < 0) {
 		pr_perror("can't lead process group %d", tr->helpers[h].pid);
@@ -359,6 +370,7 @@ static int fork_helpers(struct rst_tree *tr, int creator)
 	for (int h = 0; h < tr->nr_helpers; h++) {
 		if (tr->helpers[h].creator != creator)
 			continue;
+		forker = getpid();
 		pid_t pid = clone_with_pid(tr->helpers[h].pid, 0, creator >= 0 ? tr->o : NULL);
 		if (pid == 0)
 			helper_main(tr, h);
@@ -375,6 +387,7 @@ static int fork_children(struct rst_tree *tr, int idx)
 	for (int j = 0; j < tr->nr; j++) {
 		if (tr->t[j].parent != idx)
 			continue;
+		forker = getpid();
 		pid_t pid = clone_with_pid(tr->t[j].pid, 0, tr->o);
 		if (pid == 0)
 			task_main(tr, j);
@@ -409,14 +422,14 @@ static void task_main(struct rst_tree *tr, int idx)
 	struct rst_ctx *rc = &tr->t[idx];
 
 	/* If our parent dies before the tree is complete, so do we. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	die_with_parent();
 	/* A non-root client's process is the client before it does anything
 	 * (restore/unpriv.c); a zombie needs nothing lent. */
 	if (rst_client_become(tr, !rc->zombie) < 0) {
 		report(tr->sync[1], idx, 0);
 		_exit(1);
 	}
-	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* again: a change of ids resets it */
+	die_with_parent();	/* again: a change of ids resets it */
 	if (rc->zombie)
 		zombie_main(tr, rc);
 	if (child_session(tr, rc) < 0 || rst_premap(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
@@ -563,6 +576,7 @@ int rst_tree_fork(struct rst_tree *tr)
 			return -1;
 		/* swrk's rst_sibling: the root is our client's child, not ours */
 		uint64_t flags = tr->new_pidns ? CLONE_NEWPID : tr->o->restore_sibling ? CLONE_PARENT : 0;
+		forker = 0;	/* its parent may not be us (CLONE_PARENT, CLONE_NEWPID) */
 		tr->first = clone_with_pid(tr->t[0].pid, flags, NULL);
 		if (tr->first == 0)
 			task_main(tr, 0);

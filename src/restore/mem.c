@@ -289,6 +289,19 @@ static int clear_address_space(struct rst_ctx *rc)
 	return move_vdso_block(rc, &own, img.start);
 }
 
+int rst_mem_drop_vdso(struct rst_ctx *rc)
+{
+	struct vdso_block own, img;
+	if (image_vdso_block(rc, &img) < 0)
+		return -1;
+	if (img.nr)
+		return 0;
+	if (own_vdso_block(&own) < 0)
+		return -1;
+	inj_use(&rc->inj, 0);
+	return inj_must(&rc->inj, "unmap of the vdso", NULL, INJ(SYS_munmap, own.start, own.end - own.start));
+}
+
 static int map_scratch(struct rst_ctx *rc)
 {
 	uint64_t vdso = rc->inj.cur->syscall_ip & ~4095ul;

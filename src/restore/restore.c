@@ -426,7 +426,7 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_state(rc, i) < 0)
 			return -1;
-	if (drop_service(rc) < 0 || rst_client_dumpable(rc) < 0)
+	if (drop_service(rc) < 0 || rst_client_dumpable(rc) < 0 || rst_mem_drop_vdso(rc) < 0)
 		return -1;
 	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_regs(rc, i) < 0)

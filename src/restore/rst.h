@@ -123,6 +123,9 @@ int rst_mem_open_fds(struct rst_ctx *rc);			/* child side */
 int rst_mem_open_file(struct rst_ctx *rc, const VmaEntry *e);	/* the file of a mapping */
 int rst_mem_rebuild(struct rst_ctx *rc);			/* ptracer side */
 int rst_mm_fields(struct rst_ctx *rc);
+/* A task that had unmapped its vdso loses the one it has of ours: the
+ * last call injected (it runs from that vdso, and nothing runs there after). */
+int rst_mem_drop_vdso(struct rst_ctx *rc);
 /* restore/shmem.c: shared anonymous memory. load: every object the
  * tree's mappings name, with its size (in rst_load_images, touching no
  * process); make: each made and filled by stasis, its fd kept for the

@@ -46,7 +46,7 @@ static int move_tail(struct rst_ctx *rc, uint64_t ctx, const struct aio_ring_hea
 		batch = SUBMIT_MAX;
 	size_t mark = inj_args_mark(&rc->inj);
 	uint64_t path_at, cb_at, ptrs_at;
-	long fd = -1;
+	long fd = -1, closed;
 	int ret = -1;
 
 	if (inj_arg(&rc->inj, "/dev/null", 10, &path_at) < 0 ||
@@ -81,7 +81,6 @@ static int move_tail(struct rst_ctx *rc, uint64_t ctx, const struct aio_ring_hea
 	}
 	ret = failed ? -1 : 0;
 out:
-	long closed;
 	if (fd >= 0)
 		inj_call(&rc->inj, &closed, INJ(SYS_close, fd));
 	inj_args_release(&rc->inj, mark);

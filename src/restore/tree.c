@@ -432,7 +432,9 @@ static void task_main(struct rst_tree *tr, int idx)
 	die_with_parent();	/* again: a change of ids resets it */
 	if (rc->zombie)
 		zombie_main(tr, rc);
-	if (child_session(tr, rc) < 0 || rst_premap(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
+	/* premap after the pool: a written private mapping of a deleted
+	 * file needs its ghost, made there */
+	if (child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 || rst_premap(tr, rc) < 0 ||
 	    files_before_fork(rc->files, rc->pid, rc->pe->sid, rc->pe->pgid) < 0 ||
 	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx) < 0 || child_service_fds(tr, rc) < 0) {
 		report(tr->sync[1], idx, 0);

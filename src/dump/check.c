@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/aio_abi.h>
 #include <linux/kcmp.h>
 
 #include "dump/check.h"
@@ -218,6 +219,32 @@ static bool has_loginuid(void)
 	return ok;
 }
 
+/* An io_setup() ring moved elsewhere still works: how restore puts one
+ * back at its old address (restore/aio.c). */
+static bool has_aio_remap(void)
+{
+	aio_context_t ctx = 0;
+	if (syscall(SYS_io_setup, 16, &ctx) < 0)
+		return false;
+	long page = sysconf(_SC_PAGESIZE);
+	/* its length: the header and nr events of 32 bytes (struct aio_ring) */
+	unsigned nr = ((volatile unsigned *)ctx)[1];
+	long len = (32 + (long)nr * 32 + page - 1) / page * page;
+	void *to = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool ok = false;
+	if (to != MAP_FAILED) {
+		void *moved = mremap((void *)ctx, len, len, MREMAP_FIXED | MREMAP_MAYMOVE, to);
+		if (moved == to) {
+			ctx = (aio_context_t)to;
+			ok = syscall(SYS_io_getevents, ctx, 0, 1, NULL, NULL) == 0;
+		} else {
+			munmap(to, len);
+		}
+	}
+	syscall(SYS_io_destroy, ctx);
+	return ok;
+}
+
 static const struct {
 	const char *name;
 	bool (*probe)(void);
@@ -233,7 +260,7 @@ static const struct {
 	{ "get_rseq_conf", has_rseq_config },
 	{ "pagemap_scan", has_pagemap_scan },
 	{ "ns_pid", always },			/* NSpid in status (4.1+) */
-	{ "aio_remap", never }, { "tun", never }, { "tun_ns", never }, { "userns", never },
+	{ "aio_remap", has_aio_remap }, { "tun", never }, { "tun_ns", never }, { "userns", never },
 	{ "loginuid", has_loginuid }, { "cgroupns", never }, { "autofs", never }, { "compat_cr", never },
 	{ "uffd", never }, { "uffd-noncoop", never }, { "can_map_vdso", never }, { "sk_ns", never },
 	{ "sk_unix_file", never }, { "net_diag_raw", never }, { "nsid", never }, { "link_nsid", never },

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/kcmp.h>
@@ -21,6 +22,7 @@
 #include "image/img.h"
 #include "image/magic.h"
 #include "image/vma.h"
+#include "infect/arch.h"
 #include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
 #include "dump/track.h"
@@ -30,14 +32,51 @@
 #include "util/fsop.h"
 #include "util/log.h"
 
-/* Calls are careful, from the task's vdso. */
+#define CODE_SCAN (64u << 10)
+
+/* A syscall instruction in the task's own code (its executable file
+ * mappings), for a task that unmapped its vdso; 0 if none. Any two bytes
+ * that read as one will do: the task never runs on past it. */
+static uint64_t find_syscall_insn(struct dump_ctx *dc)
+{
+	uint8_t *buf = malloc(CODE_SCAN + ARCH_SYSCALL_LEN);
+	uint64_t found = 0;
+
+	for (int i = 0; buf && !found && i < dc->vmas.nr; i++) {
+		const struct proc_vma *v = &dc->vmas.v[i];
+		if (!(v->prot & PROT_EXEC) || !(v->prot & PROT_READ) || v->special != VMA_NORMAL)
+			continue;
+		for (uint64_t at = v->start; !found && at < v->end; at += CODE_SCAN) {
+			size_t len = v->end - at < CODE_SCAN ? v->end - at : CODE_SCAN;
+			struct iovec local = { buf, len }, remote = { (void *)at, len };
+			if (process_vm_readv(dc->pid, &local, 1, &remote, 1, 0) != (ssize_t)len)
+				break;
+			for (size_t k = 0; k + ARCH_SYSCALL_LEN <= len; k++)
+				if (arch_is_syscall(buf + k)) {
+					found = at + k;
+					break;
+				}
+		}
+	}
+	free(buf);
+	return found;
+}
+
+/* Calls are careful, from the task's vdso (or, without one, its code). */
 static int start_injection(struct dump_ctx *dc)
 {
 	for (int i = 0; i < dc->vmas.nr; i++)
 		if (dc->vmas.v[i].special == VMA_VDSO)
 			return inj_start_careful(&dc->inj, dc->vmas.v[i].start);
-	pr_err("pid %d has no vdso; stasis needs it to run syscalls in the task", dc->pid);
-	return -1;
+	uint64_t ip = find_syscall_insn(dc);
+	if (!ip) {
+		pr_err("pid %d has no vdso and no syscall instruction in its code; stasis needs one to "
+		       "run syscalls in the task", dc->pid);
+		return -1;
+	}
+	pr_warn("pid %d has no vdso: syscalls run from its code at %#lx, with no trampoline (a dump "
+		"killed during one may harm the task)", dc->pid, (unsigned long)ip);
+	return inj_start_careful_at(&dc->inj, ip);
 }
 
 /* What needs syscalls run inside the task; leaves no trace in it, and

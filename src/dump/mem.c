@@ -390,6 +390,24 @@ static bool is_anon(const struct proc_vma *v)
 	return !v->path[0] || !strncmp(v->path, "[anon:", 6) || !strncmp(v->path, "[stack:", 7);
 }
 
+/* MAP_HUGETLB|MAP_ANONYMOUS memory: a file of the kernel's own hugetlbfs
+ * mount, named so. */
+static bool is_anon_hugetlb(const struct proc_vma *v)
+{
+	return (v->mapflags & MAP_HUGETLB) && !strncmp(v->path, "/anon_hugepage", 14);
+}
+
+/* MAP_HUGE_* of a page size: its log2 above MAP_HUGE_SHIFT. */
+static int huge_size_flag(unsigned long kb)
+{
+	int shift = 10;
+	while (kb > 1 && shift < 10 + 63) {
+		kb >>= 1;
+		shift++;
+	}
+	return (shift & MAP_HUGE_MASK) << MAP_HUGE_SHIFT;
+}
+
 /* The file behind a mapping must still be at its path, or we could not
  * map it again; 1 if it was deleted (then its bytes are saved). */
 static int check_mapped_file(struct dump_ctx *dc, const struct proc_vma *v)
@@ -408,13 +426,34 @@ static int check_mapped_file(struct dump_ctx *dc, const struct proc_vma *v)
 	return 0;
 }
 
+/* How the file of a mapping was opened, so restore opens it so again and
+ * a later mprotect works as before: the mode of its map_files link says
+ * (r for read, w for write). Without the link, a guess from the mapping. */
+static uint32_t map_open_flags(const struct proc_vma *v, const char *link)
+{
+	struct stat st;
+	if (lstat(link, &st) < 0)
+		return (v->shared && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
+	switch (st.st_mode & 0600) {
+	case 0600:
+		return O_RDWR;
+	case 0200:
+		return O_WRONLY;
+	default:
+		return O_RDONLY;
+	}
+}
+
 static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry *e)
 {
 	e->start = v->start;
 	e->end = v->end;
 	e->prot = v->prot;
 	e->fd = -1;
-	e->flags = (v->shared ? MAP_SHARED : MAP_PRIVATE) | (v->growsdown ? MAP_GROWSDOWN : 0);
+	e->flags = (v->shared ? MAP_SHARED : MAP_PRIVATE) | (v->growsdown ? MAP_GROWSDOWN : 0) | v->mapflags;
+	/* droppable is a mapping type of its own, in place of private */
+	if (v->mapflags & MAP_DROPPABLE)
+		e->flags &= ~MAP_PRIVATE;
 	e->has_madv = v->madv != 0;
 	e->madv = v->madv;
 
@@ -450,6 +489,21 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 	default:
 		break;
 	}
+	if (is_anon_hugetlb(v)) {
+		/* the kernel's hugetlbfs object behind MAP_HUGETLB: anonymous
+		 * memory in huge pages, as CRIU saves it */
+		e->flags |= MAP_ANONYMOUS | huge_size_flag(v->page_kb);
+		e->status = VMA_AREA_REGULAR | (v->shared ? VMA_ANON_SHARED : VMA_ANON_PRIVATE);
+		if (v->shared) {
+			e->shmid = v->ino;
+			e->pgoff = v->pgoff;
+		}
+		return 0;
+	}
+	if (!strncmp(v->path, "/[aio]", 6)) {
+		e->status = VMA_AREA_AIORING;	/* an io_setup() ring: mm.c's aios */
+		return 0;
+	}
 	/* shared anonymous memory: the object (its inode) and where in it
 	 * the mapping starts; its pages are saved once (dump/shmem.c) */
 	if (is_shared_anon(v) || (is_anon(v) && v->shared)) {
@@ -468,10 +522,10 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 		return sysv_shm_dump_vma(dc->pid, v->start, v->end, v->ino, v->pgoff, e);
 	if (check_mapped_file(dc, v) < 0)
 		return -1;
-	uint32_t id, oflags = (v->shared && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
 	char src[96];
 	snprintf(src, sizeof(src), "/proc/%d/map_files/%lx-%lx", dc->pid, (unsigned long)v->start,
 		 (unsigned long)v->end);
+	uint32_t id, oflags = map_open_flags(v, src);
 	struct path_facts p = { dc->pid, v->path, src, oflags, true };
 	if (files_dump_path(dc->files, dc->o, &p, &id) < 0)
 		return -1;
@@ -535,6 +589,11 @@ static int fill_mm_fields(struct dump_ctx *dc, MmEntry *mm)
 		return -1;
 	mm->has_dumpable = 1;
 	mm->dumpable = dumpable;
+	long thp_off;
+	if (inj_call(&dc->inj, &thp_off, INJ(SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0)) < 0)
+		return -1;
+	mm->has_thp_disabled = 1;
+	mm->thp_disabled = thp_off != 0;
 	snprintf(link, sizeof(link), "/proc/%d/exe", dc->pid);
 	ssize_t n = readlink(link, exe, sizeof(exe) - 1);
 	if (n < 0) {
@@ -546,6 +605,42 @@ static int fill_mm_fields(struct dump_ctx *dc, MmEntry *mm)
 	if (files_dump_path(dc->files, dc->o, &p, &mm->exe_file_id) < 0)
 		return -1;
 	return read_auxv(dc, mm);
+}
+
+/* The kernel's struct aio_ring, at the start of the ring's mapping. */
+struct aio_ring_head {
+	uint32_t id, nr, head, tail, magic, compat_features, incompat_features, header_length;
+};
+#define AIO_RING_MAGIC 0xa10a10a1
+#define AIO_EVENT_SIZE 32	/* struct io_event */
+
+/* An io_setup() ring (MmEntry.aios, as CRIU): its address (the context
+ * id), length, and the nr_events of the io_setup() that makes a ring of
+ * that length again (the kernel doubles the request and adds 2, then
+ * rounds up to pages: this undoes it). */
+static int add_aio_ring(struct dump_ctx *dc, MmEntry *mm, const VmaEntry *e)
+{
+	struct aio_ring_head h;
+	struct iovec local = { &h, sizeof(h) }, remote = { (void *)e->start, sizeof(h) };
+	if (process_vm_readv(dc->pid, &local, 1, &remote, 1, 0) != sizeof(h) || h.magic != AIO_RING_MAGIC ||
+	    h.header_length != sizeof(h)) {
+		pr_err("pid %d: aio ring at %#lx is not one stasis knows", dc->pid, (unsigned long)e->start);
+		return -1;
+	}
+	uint64_t len = e->end - e->start, max_events = (len - sizeof(h)) / AIO_EVENT_SIZE;
+	AioRingEntry *a = calloc(1, sizeof(*a));
+	AioRingEntry **n = realloc(mm->aios, (mm->n_aios + 1) * sizeof(*n));
+	if (!a || !n) {
+		free(a);
+		return -1;
+	}
+	mm->aios = n;
+	aio_ring_entry__init(a);
+	a->id = e->start;
+	a->ring_len = len;
+	a->nr_req = max_events > 2 ? (max_events - 2) / 2 : 1;
+	mm->aios[mm->n_aios++] = a;
+	return 0;
 }
 
 /* Collects what needs the task's help (brk, dumpable) and classifies the
@@ -570,6 +665,8 @@ int dump_task_mm_prepare(struct dump_ctx *dc)
 		pr_debug("pid %d: vma %lx-%lx prot %lx flags %#x status %#x pgoff %#lx %s", dc->pid,
 			 (unsigned long)e->start, (unsigned long)e->end, (unsigned long)e->prot, e->flags,
 			 e->status, (unsigned long)e->pgoff, dc->vmas.v[i].path);
+		if ((e->status & VMA_AREA_AIORING) && add_aio_ring(dc, mm, e) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -615,8 +712,19 @@ static int find_pages(struct dump_ctx *dc, struct page_runs *pr)
 	}
 	for (size_t i = 0; i < dc->mm.n_vmas; i++) {
 		const VmaEntry *e = dc->mm.vmas[i];
-		if (!vma_has_pages(e->status))
+		/* the kernel may drop a droppable mapping's pages at any
+		 * time: they are not saved, as in CRIU */
+		if (!vma_has_pages(e->status) || (e->flags & MAP_DROPPABLE))
 			continue;
+		/* the kernel writes the ring through its own mapping: the
+		 * task's page tables may not have its pages */
+		if (e->status & VMA_AREA_AIORING) {
+			if (page_runs_add(pr, e->start, e->end, true) < 0) {
+				close(pm);
+				return -1;
+			}
+			continue;
+		}
 		if (scan_vma(dc, pm, &dc->vmas.v[i], e->status & VMA_FILE_PRIVATE, pr) < 0) {
 			close(pm);
 			return -1;

@@ -323,6 +323,35 @@ static int read_proc_u32(pid_t pid, const char *name, int base, long *out)
 	return 0;
 }
 
+#define MEMBARRIER_GET_REGISTRATIONS (1 << 9)
+
+/* The process's membarrier() registrations, as a mask of the commands
+ * that made them. Kernels before 6.3 can't tell: then a private barrier
+ * of each kind is tried (it succeeds only when registered, and costs the
+ * process nothing but a barrier); the global registration stays unknown. */
+static int dump_membarrier(struct dump_ctx *dc, TaskCoreEntry *tc)
+{
+	long ret;
+	if (inj_call(&dc->inj, &ret, INJ(SYS_membarrier, MEMBARRIER_GET_REGISTRATIONS, 0, 0)) < 0)
+		return -1;
+	if (ret < 0) {
+		static const int private_cmds[] = { 1 << 3, 1 << 5, 1 << 7 };
+		ret = 0;
+		for (int i = 0; i < 3; i++) {
+			long r;
+			if (inj_call(&dc->inj, &r, INJ(SYS_membarrier, private_cmds[i], 0, 0)) < 0)
+				return -1;
+			if (r == 0)
+				ret |= private_cmds[i] << 1;	/* REGISTER_x is x << 1 */
+		}
+	}
+	if (ret) {
+		tc->has_membarrier_registration_mask = 1;
+		tc->membarrier_registration_mask = ret;
+	}
+	return 0;
+}
+
 static int dump_task_misc(struct dump_ctx *dc, TaskCoreEntry *tc)
 {
 	char comm[32];
@@ -351,6 +380,8 @@ static int dump_task_misc(struct dump_ctx *dc, TaskCoreEntry *tc)
 		return -1;
 	tc->has_child_subreaper = 1;
 	tc->child_subreaper = subreaper;
+	if (dump_membarrier(dc, tc) < 0)
+		return -1;
 	if (peek_signals(dc->pid, true, &tc->signals_s) < 0)
 		return -1;
 	if (dc->stopped)

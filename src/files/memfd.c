@@ -61,6 +61,7 @@ struct memfd_rst_state {
 	MemfdInodeEntry **in;
 	int nr;
 	int *made;		/* per inode: the memfd made (here or by an ancestor), or -1 */
+	bool *rw_given;		/* per inode: its original description went to an fd */
 	struct memfd_content *content;	/* per inode */
 };
 
@@ -352,7 +353,8 @@ static int memfd_load(struct rst_files *rf, int dirfd)
 		return 0;
 	s->made = malloc(s->nr * sizeof(*s->made));
 	s->content = calloc(s->nr, sizeof(*s->content));
-	if (!s->made || !s->content) {
+	s->rw_given = calloc(s->nr, sizeof(*s->rw_given));
+	if (!s->made || !s->content || !s->rw_given) {
 		pr_perror("can't prepare the restore of memfds");
 		return -1;
 	}
@@ -379,11 +381,22 @@ static void memfd_unload(struct rst_files *rf)
 	free(s->in);
 	free(s->made);
 	free(s->content);
+	free(s->rw_given);
 }
 
 /* The saved pages back into the memfd (absent image: all zeros); the
  * images are used up. */
-static int fill_content(struct memfd_content *c, int fd, const MemfdInodeEntry *e)
+/* A page of it back: written, or copied into its mapping (map: hugetlbfs
+ * has no write()). */
+static int put_page(int fd, uint8_t *map, const uint8_t *page, size_t len, uint64_t off)
+{
+	if (!map)
+		return pwrite_all(fd, page, len, off);
+	memcpy(map + off, page, len);
+	return 0;
+}
+
+static int fill_content(struct memfd_content *c, int fd, uint8_t *map, const MemfdInodeEntry *e)
 {
 	struct img *pm = &c->pm, *pg = &c->pg;
 	PagemapEntry *pe;
@@ -413,7 +426,7 @@ static int fill_content(struct memfd_content *c, int fd, const MemfdInodeEntry *
 		for (; pages; pages--, off += MEMFD_PAGE) {
 			size_t len = e->size - off < MEMFD_PAGE ? e->size - off : MEMFD_PAGE;
 			if (img_read_raw(pg, page, sizeof(page)) < 0 ||
-			    pwrite_all(fd, page, len, off) < 0) {
+			    put_page(fd, map, page, len, off) < 0) {
 				pr_perror("can't put the bytes of memfd %s back", e->name);
 				ret = -1;
 				break;
@@ -433,17 +446,25 @@ static int make_memfd(struct rst_files *rf, struct memfd_rst_state *s, int i)
 {
 	const MemfdInodeEntry *e = s->in[i];
 	bool sealing = e->seals != F_SEAL_SEAL;
-	if (e->has_hugetlb_flag && e->hugetlb_flag) {
-		pr_err("memfd %s is on hugetlbfs, which stasis can't restore", e->name);
-		return -1;
-	}
-	int fd = memfd_create(e->name, MFD_CLOEXEC | (sealing ? MFD_ALLOW_SEALING : 0));
+	/* CRIU's hugetlb_flag: MFD_HUGETLB and the page size, as memfd_create
+	 * takes them (MFD_HUGE_* are MAP_HUGE_*) */
+	unsigned huge = e->has_hugetlb_flag ? e->hugetlb_flag & (MFD_HUGETLB | (MAP_HUGE_MASK << MAP_HUGE_SHIFT)) : 0;
+	int fd = memfd_create(e->name, MFD_CLOEXEC | (sealing ? MFD_ALLOW_SEALING : 0) | huge);
 	if (fd < 0) {
 		pr_perror("can't make memfd %s", e->name);
 		return -1;
 	}
-	if (ftruncate(fd, e->size) < 0 || fill_content(&s->content[i], fd, e) < 0 ||
-	    fchown(fd, e->uid, e->gid) < 0 || (e->has_mode && fchmod(fd, e->mode & 07777) < 0)) {
+	uint8_t *map = NULL;
+	if (ftruncate(fd, e->size) < 0 ||
+	    (huge && e->size && (map = mmap(NULL, e->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)) {
+		pr_perror("can't size memfd %s", e->name);
+		close(fd);
+		return -1;
+	}
+	int filled = fill_content(&s->content[i], fd, map, e);
+	if (map)
+		munmap(map, e->size);
+	if (filled < 0 || fchown(fd, e->uid, e->gid) < 0 || (e->has_mode && fchmod(fd, e->mode & 07777) < 0)) {
 		pr_perror("can't fill memfd %s", e->name);
 		close(fd);
 		return -1;
@@ -456,7 +477,27 @@ static int make_memfd(struct rst_files *rf, struct memfd_rst_state *s, int i)
 	return files_keep_fd(rf, fd, e->name);
 }
 
-static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
+/* The memfd_create description itself, as a new fd: unlike any reopen
+ * for writing, it does not count as a writer of the inode, so an
+ * execveat() of the memfd does not fail with ETXTBSY (the kernel refuses
+ * to run a file open for writing). */
+static int original(const struct rst_files *rf, int made, uint32_t flags, uint64_t pos, const char *what)
+{
+	int fd = dup(made);
+	if (fd < 0 || fcntl(fd, F_SETFL, flags) < 0 || (pos && lseek(fd, pos, SEEK_SET) != (off_t)pos)) {
+		pr_perror("%s: can't take %s", rf->who, what);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* map: for a mapping, which may share the description (its offset and
+ * flags mean nothing to it); an fd gets it for the first read-write
+ * open, as CRIU does, where a program that made a memfd to run it holds
+ * it: a second writer would make it busy anyway. */
+static int open_memfd(struct rst_files *rf, const FileEntry *fe, uint32_t flags, bool map)
 {
 	struct memfd_rst_state *s = files_rst_state(rf, &fd_kind_memfd);
 	const MemfdFileEntry *m = fe->memfd;
@@ -479,12 +520,21 @@ static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
 	if (s->made[i] < 0 && (s->made[i] = make_memfd(rf, s, i)) < 0)
 		return -1;
 	snprintf(what, sizeof(what), "memfd %s", s->in[i]->name);
+	if ((flags & O_ACCMODE) == O_RDWR && (map || !s->rw_given[i])) {
+		s->rw_given[i] |= !map;
+		return original(rf, s->made[i], flags, map ? 0 : m->pos, what);
+	}
 	return files_reopen_kept(rf, s->made[i], flags, m->pos, what);
 }
 
 static int memfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 {
-	return open_with(rf, fe, fe->memfd ? fe->memfd->flags : 0);
+	return open_memfd(rf, fe, fe->memfd ? fe->memfd->flags : 0, false);
+}
+
+static int open_with(struct rst_files *rf, const FileEntry *fe, uint32_t flags)
+{
+	return open_memfd(rf, fe, flags, true);
 }
 
 /* Made once, by the first to open it: the root, for the pool. */

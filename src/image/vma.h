@@ -13,6 +13,7 @@
 #define VMA_ANON_PRIVATE  (1 << 9)
 #define VMA_AREA_SYSVIPC  (1 << 10)
 #define VMA_AREA_VVAR     (1 << 12)
+#define VMA_AREA_AIORING  (1 << 13)	/* alone: not VMA_AREA_REGULAR, as CRIU */
 #define VMA_AREA_MEMFD    (1 << 14)
 
 #define PE_PARENT  (1 << 0)
@@ -28,6 +29,8 @@
  * from them), but restore puts this kernel's live vdso there instead. */
 static inline int vma_has_pages(unsigned status)
 {
+	if (status & VMA_AREA_AIORING)
+		return 1;	/* the ring, whole: restore copies it into a new one */
 	return (status & VMA_AREA_REGULAR) &&
 	       !(status & (VMA_AREA_VVAR | VMA_AREA_VSYSCALL)) &&
 	       (status & (VMA_ANON_PRIVATE | VMA_FILE_PRIVATE));

@@ -646,6 +646,17 @@ int infect_careful(struct victim *th, int nr, uint64_t vdso_start)
 	return 0;
 }
 
+int infect_careful_at(struct victim *th, int nr, uint64_t syscall_ip)
+{
+	for (int i = 0; i < nr; i++) {
+		th[i].syscall_ip = syscall_ip;
+		th[i].careful = true;
+		th[i].tramp = 0;
+		th[i].leader = &th[0];
+	}
+	return 0;
+}
+
 int infect_careful_end(struct victim *th, int nr)
 {
 	static const uint8_t zeros[TRAMP_MAX];

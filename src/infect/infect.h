@@ -76,6 +76,10 @@ int infect_set_vdso(struct victim *v, uint64_t vdso_start);
 /* Careful mode for the nr threads of one process (th[0] the main one),
  * whose vdso starts at vdso_start. */
 int infect_careful(struct victim *th, int nr, uint64_t vdso_start);
+/* Careful mode without a vdso (the task unmapped it): from a syscall
+ * instruction of its own code at syscall_ip, with no trampoline (a
+ * dumper killed during a call harms the task). */
+int infect_careful_at(struct victim *th, int nr, uint64_t syscall_ip);
 /* Every thread parked, and the trampoline wiped from the vdso. */
 int infect_careful_end(struct victim *th, int nr);
 /* Block every signal while we inject, so none is delivered in between. */

@@ -123,6 +123,15 @@ int inj_start_careful(struct inj *ij, uint64_t vdso_start)
 	return 0;
 }
 
+int inj_start_careful_at(struct inj *ij, uint64_t syscall_ip)
+{
+	ij->cur = &ij->th[0];
+	if (infect_careful_at(ij->th, ij->nr_th, syscall_ip) < 0)
+		return -1;
+	scratch_borrow(ij);
+	return 0;
+}
+
 int inj_start_plain(struct inj *ij)
 {
 	ij->cur = &ij->th[0];

@@ -67,6 +67,9 @@ int inj_adopt_clone(struct inj *ij, int idx);
 /* Dump: careful calls (infect.h), for a task whose vdso starts at
  * vdso_start, results into scratch borrowed from the main thread's stack. */
 int inj_start_careful(struct inj *ij, uint64_t vdso_start);
+/* The same for a task without a vdso: from a syscall instruction of its
+ * code at syscall_ip. */
+int inj_start_careful_at(struct inj *ij, uint64_t syscall_ip);
 /* Restore: plain calls from the vdso the task has of ours (it is our
  * fork), every signal of the main thread blocked. */
 int inj_start_plain(struct inj *ij);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "proc/proc.h"
+#include "util/compat.h"
 #include "util/log.h"
 
 ssize_t proc_read_file(pid_t pid, const char *name, char *buf, size_t size)
@@ -53,9 +54,14 @@ static void vma_set_special(struct proc_vma *v)
 			v->special = names[i].kind;
 }
 
-/* VmFlags two-letter codes we keep as madvise hints (CRIU's madv bits). */
+/* VmFlags two-letter codes we keep: madvise hints (CRIU's madv bits) and
+ * the mmap flags the mapping was made with (CRIU's VmaEntry.flags). */
 static void vma_parse_vmflags(struct proc_vma *v, const char *flags)
 {
+	static const struct { const char code[3]; int flag; } mmap_flags[] = {
+		{ "lo", MAP_LOCKED }, { "nr", MAP_NORESERVE }, { "ht", MAP_HUGETLB },
+		{ "dp", MAP_DROPPABLE },
+	};
 	static const struct { const char code[3]; int madv; } hints[] = {
 		{ "sr", MADV_SEQUENTIAL }, { "rr", MADV_RANDOM }, { "dc", MADV_DONTFORK },
 		{ "dd", MADV_DONTDUMP }, { "mg", MADV_MERGEABLE }, { "hg", MADV_HUGEPAGE },
@@ -73,6 +79,9 @@ static void vma_parse_vmflags(struct proc_vma *v, const char *flags)
 		for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
 			if (p[0] == hints[i].code[0] && p[1] == hints[i].code[1])
 				v->madv |= 1ull << hints[i].madv;
+		for (size_t i = 0; i < sizeof(mmap_flags) / sizeof(mmap_flags[0]); i++)
+			if (p[0] == mmap_flags[i].code[0] && p[1] == mmap_flags[i].code[1])
+				v->mapflags |= mmap_flags[i].flag;
 		p += 2;
 	}
 }
@@ -145,6 +154,8 @@ int proc_parse_smaps(pid_t pid, struct proc_vmas *out)
 				goto err;
 			}
 			have = true;
+		} else if (have && !strncmp(line, "KernelPageSize:", 15)) {
+			cur.page_kb = strtoul(line + 15, NULL, 10);
 		} else if (have && !strncmp(line, "VmFlags:", 8)) {
 			vma_parse_vmflags(&cur, line + 8);
 		}

@@ -20,6 +20,8 @@ struct proc_vma {
 	bool has_file;		/* backed by a file (map_files has it) */
 	enum vma_special special;
 	uint64_t madv;		/* 1 << MADV_* hints seen in VmFlags */
+	int mapflags;		/* MAP_LOCKED, MAP_NORESERVE, MAP_HUGETLB, MAP_DROPPABLE seen there */
+	unsigned long page_kb;	/* KernelPageSize: its pages' size (hugetlb: the huge one) */
 	dev_t dev;
 	ino_t ino;
 	char path[PATH_MAX];	/* file path or [name] */

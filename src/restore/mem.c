@@ -72,7 +72,7 @@ static int open_shmem(struct rst_ctx *rc, const VmaEntry *e)
 	return fd;
 }
 
-static int open_file(struct rst_ctx *rc, const VmaEntry *e)
+int rst_mem_open_file(struct rst_ctx *rc, const VmaEntry *e)
 {
 	if (!files_find(rc->files, e->shmid)) {
 		pr_err("image mm-%d.img: mapping %#lx refers to unknown file %lu", rc->pid,
@@ -95,7 +95,7 @@ int rst_mem_open_fds(struct rst_ctx *rc)
 		const VmaEntry *e = rc->mm->vmas[i];
 		if (rc->vma_fd[i] < 0)
 			continue;
-		int fd = e->status & VMA_ANON_SHARED ? open_shmem(rc, e) : open_file(rc, e);
+		int fd = e->status & VMA_ANON_SHARED ? open_shmem(rc, e) : rst_mem_open_file(rc, e);
 		if (fd < 0)
 			return -1;
 		if (dup2(fd, rc->vma_fd[i]) < 0) {
@@ -233,6 +233,40 @@ static int move_vdso_block(struct rst_ctx *rc, struct vdso_block *from, uint64_t
 	return 0;
 }
 
+static int unmap_gap(struct rst_ctx *rc, uint64_t from, uint64_t to)
+{
+	if (from >= to)
+		return 0;
+	return inj_must(&rc->inj, "unmap of stasis", NULL, INJ(SYS_munmap, from, to - from));
+}
+
+/* Everything but the vdso and the mappings the process premapped itself
+ * (premap.c), which are image mappings, in order, and so never overlap
+ * the vdso block (it was mapped when they were made). */
+static int unmap_all_but(struct rst_ctx *rc, const struct vdso_block *own)
+{
+	uint64_t at = 0;
+	bool vdso_done = false;
+
+	for (size_t i = 0; i <= rc->mm->n_vmas; i++) {
+		const VmaEntry *e = i < rc->mm->n_vmas ? rc->mm->vmas[i] : NULL;
+		if (e && !rst_premapped(rc, i))
+			continue;
+		uint64_t next = e ? e->start : TASK_SIZE_47;
+		if (!vdso_done && own->start < next) {
+			if (unmap_gap(rc, at, own->start) < 0)
+				return -1;
+			at = own->end;
+			vdso_done = true;
+		}
+		if (unmap_gap(rc, at, next) < 0)
+			return -1;
+		if (e)
+			at = e->end;
+	}
+	return 0;
+}
+
 /* Drops every mapping stasis had and puts the vdso where the image wants it. */
 static int clear_address_space(struct rst_ctx *rc)
 {
@@ -240,8 +274,7 @@ static int clear_address_space(struct rst_ctx *rc)
 
 	if (own_vdso_block(&own) < 0 || image_vdso_block(rc, &img) < 0)
 		return -1;
-	if (inj_must(&rc->inj, "unmap of stasis", NULL, INJ(SYS_munmap, 0, own.start)) < 0 ||
-	    inj_must(&rc->inj, "unmap of stasis", NULL, INJ(SYS_munmap, own.end, TASK_SIZE_47 - own.end)) < 0)
+	if (unmap_all_but(rc, &own) < 0)
 		return -1;
 	if (!img.nr)	/* the task ran without a vdso */
 		return 0;
@@ -256,6 +289,19 @@ static int clear_address_space(struct rst_ctx *rc)
 			return -1;
 	}
 	return move_vdso_block(rc, &own, img.start);
+}
+
+int rst_mem_drop_vdso(struct rst_ctx *rc)
+{
+	struct vdso_block own, img;
+	if (image_vdso_block(rc, &img) < 0)
+		return -1;
+	if (img.nr)
+		return 0;
+	if (own_vdso_block(&own) < 0)
+		return -1;
+	inj_use(&rc->inj, 0);
+	return inj_must(&rc->inj, "unmap of the vdso", NULL, INJ(SYS_munmap, own.start, own.end - own.start));
 }
 
 static int map_scratch(struct rst_ctx *rc)
@@ -298,13 +344,20 @@ static int attach_sysv(struct rst_ctx *rc, const VmaEntry *e)
 	return 0;
 }
 
+/* The mmap flags of the image that restore makes the mapping with; its
+ * type (shared, private, droppable) among them. */
+#define MAP_FLAGS_KEPT (MAP_TYPE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE | \
+			MAP_HUGETLB | (MAP_HUGE_MASK << MAP_HUGE_SHIFT))
+
 static int map_one(struct rst_ctx *rc, size_t i)
 {
 	const VmaEntry *e = rc->mm->vmas[i];
 	int prot = e->prot | (vma_gets_pages(e) ? PROT_WRITE : 0);
-	int flags = (e->flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED;
+	int flags = (e->flags & MAP_FLAGS_KEPT) | MAP_FIXED;
 	long fd = -1;
 
+	if (rst_premapped(rc, i))
+		return 0;	/* in place, filled (premap.c) */
 	if (e->end <= e->start || (e->start | e->end) & (PAGE_SZ - 1) || e->end > TASK_SIZE_47) {
 		pr_err("image mm-%d.img: bad mapping %#lx-%#lx", rc->pid, (unsigned long)e->start,
 		       (unsigned long)e->end);
@@ -312,7 +365,10 @@ static int map_one(struct rst_ctx *rc, size_t i)
 	}
 	if (e->status & VMA_AREA_SYSVIPC)
 		return attach_sysv(rc, e);
-	if (vma_needs_file(e)) {
+	if (e->status & VMA_AREA_AIORING) {
+		/* the saved ring as plain memory, until aio.c puts a new one over it */
+		flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+	} else if (vma_needs_file(e)) {
 		fd = rc->vma_fd[i];
 		flags &= ~MAP_ANONYMOUS;
 	} else {
@@ -333,7 +389,7 @@ static int map_one(struct rst_ctx *rc, size_t i)
  * checked against the mappings: a corrupt pagemap can't write outside them. */
 /* Every pagemap entry is checked against the mappings, so a corrupt one
  * can't write outside them. 0: read it in; 1: saved pages restore does
- * not use (the old vdso's); -1: bad (reported). */
+ * not use (the old vdso's, a premapped mapping's); -1: bad (reported). */
 static int check_page_run(const struct rst_ctx *rc, const PagemapEntry *pe)
 {
 	uint64_t end = pe->vaddr + pagemap_run_pages(pe) * PAGE_SZ;
@@ -343,6 +399,8 @@ static int check_page_run(const struct rst_ctx *rc, const PagemapEntry *pe)
 		const VmaEntry *e = rc->mm->vmas[i];
 		if (pe->vaddr < e->start || end > e->end)
 			continue;
+		if (rst_premapped(rc, i))
+			return 1;	/* its process wrote them in (premap.c) */
 		if (vma_gets_pages(e))
 			return 0;
 		if (vma_has_pages(e->status))
@@ -473,11 +531,15 @@ static int fill_pages(struct rst_ctx *rc)
 }
 
 /* Its protection and advice, once its pages are in: each mapping's own. */
-static int finish_one(struct rst_ctx *rc, struct inj_batch *b, const VmaEntry *e)
+static int finish_one(struct rst_ctx *rc, struct inj_batch *b, size_t i)
 {
+	const VmaEntry *e = rc->mm->vmas[i];
 	uint64_t len = e->end - e->start;
+	/* made writable to take its pages; premap.c made it read-write */
+	bool made_other = rst_premapped(rc, i) ? e->prot != (PROT_READ | PROT_WRITE) :
+			  vma_gets_pages(e) && !(e->prot & PROT_WRITE);
 
-	if (vma_gets_pages(e) && !(e->prot & PROT_WRITE) &&
+	if (made_other &&
 	    inj_batch_add(&rc->inj, b, "mapping protection", INJ(SYS_mprotect, e->start, len, e->prot)) < 0)
 		return -1;
 	for (int adv = 0; e->has_madv && adv < 64; adv++) {
@@ -500,9 +562,11 @@ int rst_mem_rebuild(struct rst_ctx *rc)
 		return -1;
 	struct inj_batch b = { 0 };
 	for (size_t i = 0; i < rc->mm->n_vmas; i++)
-		if (!vma_skipped(rc->mm->vmas[i]) && finish_one(rc, &b, rc->mm->vmas[i]) < 0)
+		if (!vma_skipped(rc->mm->vmas[i]) && finish_one(rc, &b, i) < 0)
 			return -1;
-	return inj_batch_run(&rc->inj, &b);
+	if (inj_batch_run(&rc->inj, &b) < 0)
+		return -1;
+	return rst_aio_rings(rc);
 }
 
 /* Kernel's struct prctl_mm_map. */
@@ -545,6 +609,11 @@ int rst_mm_fields(struct rst_ctx *rc)
 		     set_mm_map(rc, &m) < 0;
 	inj_args_release(&rc->inj, mark);
 	if (failed)
+		return -1;
+	/* the new task is stasis's fork, whose huge pages are on */
+	if (mm->has_thp_disabled && mm->thp_disabled &&
+	    inj_must(&rc->inj, "THP off (PR_SET_THP_DISABLE)", NULL,
+		     INJ(SYS_prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0)) < 0)
 		return -1;
 	/* a non-root client's task gets it last (rst_client_dumpable) */
 	if (mm->has_dumpable && !rc->o->unprivileged &&

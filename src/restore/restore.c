@@ -494,7 +494,8 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_state(rc, i) < 0)
 			return -1;
-	if (ptimers_arm(&rc->inj, rc->core[0]->tc->timers) < 0 || drop_service(tr, rc) < 0 || rst_client_dumpable(rc) < 0)
+	if (ptimers_arm(&rc->inj, rc->core[0]->tc->timers) < 0 || drop_service(tr, rc) < 0 ||
+	    rst_client_dumpable(rc) < 0 || rst_mem_drop_vdso(rc) < 0)
 		return -1;
 	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_regs(rc, i) < 0)
@@ -555,6 +556,7 @@ static void unload_task(struct rst_ctx *rc)
 
 void rst_unload_images(struct rst_tree *tr)
 {
+	rst_premap_free(tr);
 	for (int i = 0; i < tr->nr; i++)
 		unload_task(&tr->t[i]);
 	free(tr->t);

@@ -62,6 +62,8 @@ struct rst_ctx {
 	int pages_img;		/* pages image opened by stasis (inherited), or -1 */
 	int *vma_fd;		/* per VMA index, -1 if not file-backed */
 	int service_end;	/* one past the last service fd */
+	bool *premapped;	/* premap.c: per VMA, made by the process itself
+				 * (shared by the tree), or NULL */
 
 	/* Its fd table (files_id), maybe shared with its parent (CLONE_FILES):
 	 * then the first process of the table (fdt_root, else its own index)
@@ -115,6 +117,8 @@ struct rst_tree {
 	uint64_t forking_us;	/* making every process (stats) */
 	long long client_oom_adj;	/* its oom_score_adj and loginuid */
 	long long client_loginuid;	/* (-1: the kernel has none) */
+	void *premap_table;	/* premap.c: the processes' premapped flags */
+	size_t premap_len;
 };
 
 /* restore/restore.c: loads and checks every image of the dump in
@@ -141,8 +145,12 @@ int rst_helpers_reap(struct rst_tree *tr, struct rst_ctx *rc);	/* in their creat
  * them; the child then opens the files into them. */
 void rst_mem_plan_fds(struct rst_ctx *rc, int *next_fd);
 int rst_mem_open_fds(struct rst_ctx *rc);			/* child side */
+int rst_mem_open_file(struct rst_ctx *rc, const VmaEntry *e);	/* the file of a mapping */
 int rst_mem_rebuild(struct rst_ctx *rc);			/* ptracer side */
 int rst_mm_fields(struct rst_ctx *rc);
+/* A task that had unmapped its vdso loses the one it has of ours: the
+ * last call injected (it runs from that vdso, and nothing runs there after). */
+int rst_mem_drop_vdso(struct rst_ctx *rc);
 /* restore/shmem.c: shared anonymous memory. load: every object the
  * tree's mappings name, with its size (in rst_load_images, touching no
  * process); make: each made and filled by stasis, its fd kept for the
@@ -151,6 +159,17 @@ int rst_shmem_load(struct rst_tree *tr);
 void rst_shmem_unload(struct rst_tree *tr);
 int rst_shmem_make(struct rst_tree *tr);
 int rst_shmem_fd(const struct rst_shmem *s, uint64_t shmid);
+/* restore/premap.c: private anonymous memory made by each process before
+ * it forks, so that its children share what they had in common with it
+ * (copy-on-write). plan: the table they fill, shared (before the fork);
+ * premap: in the new process, before it forks its children; premapped:
+ * is this VMA in place already (the rebuild leaves it as it is). */
+int rst_premap_plan(struct rst_tree *tr);
+void rst_premap_free(struct rst_tree *tr);
+int rst_premap(struct rst_tree *tr, struct rst_ctx *rc);
+bool rst_premapped(const struct rst_ctx *rc, size_t vma);
+/* restore/aio.c: the io_setup() rings, once the memory is in place */
+int rst_aio_rings(struct rst_ctx *rc);
 /* restore/task.c */
 int rst_process_state(struct rst_ctx *rc);	/* process-wide, main thread */
 int rst_threads_create(struct rst_ctx *rc);

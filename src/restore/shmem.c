@@ -7,7 +7,8 @@
  * pool, so every process of the tree inherits it, and each maps it
  * MAP_SHARED at its mappings' addresses and offsets (restore/mem.c): one
  * object again, shared by all, and still anonymous ("/dev/zero (deleted)"
- * in /proc/PID/maps, as before the dump, for the next dump to find). */
+ * in /proc/PID/maps, as before the dump, for the next dump to find).
+ * Memory of MAP_HUGETLB mappings is made so too, in huge pages. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 struct rst_shmem_obj {
 	uint64_t shmid;
 	uint64_t size;
+	int huge;		/* MAP_HUGETLB and its page size, for huge pages */
 	int fd;			/* kept, once made; -1 before */
 };
 
@@ -80,6 +82,7 @@ static int collect_task(struct rst_shmem *s, const struct rst_ctx *rc)
 			return -1;
 		if (o->size < e->pgoff + (e->end - e->start))
 			o->size = e->pgoff + (e->end - e->start);
+		o->huge |= e->flags & (MAP_HUGETLB | (MAP_HUGE_MASK << MAP_HUGE_SHIFT));
 	}
 	return 0;
 }
@@ -108,7 +111,7 @@ void rst_shmem_unload(struct rst_tree *tr)
 static int make_one(int dirfd, const struct rst_shmem_obj *o)
 {
 	char path[96];
-	uint8_t *mem = mmap(NULL, o->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint8_t *mem = mmap(NULL, o->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | o->huge, -1, 0);
 	if (mem == MAP_FAILED) {
 		pr_perror("can't make shared memory %lu (%lu bytes)", (unsigned long)o->shmid,
 			  (unsigned long)o->size);

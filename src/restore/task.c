@@ -257,6 +257,10 @@ static int process_batch(struct rst_ctx *rc, struct inj_batch *b, const TaskCore
 	if (tc->has_child_subreaper && tc->child_subreaper &&
 	    inj_batch_add(&rc->inj, b, "child subreaper", INJ(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1)) < 0)
 		return -1;
+	for (int bit = 0; tc->has_membarrier_registration_mask && bit < 32; bit++)
+		if ((tc->membarrier_registration_mask & (1u << bit)) &&
+		    inj_batch_add(&rc->inj, b, "membarrier registration", INJ(SYS_membarrier, 1u << bit, 0, 0)) < 0)
+			return -1;
 	/* the process name now, so threads cloned next inherit it */
 	if (rst_comm(rc, b, tc->comm) < 0)
 		return -1;

@@ -376,14 +376,31 @@ static void report(int fd, int idx, int ok)
 
 static void task_main(struct rst_tree *tr, int idx);
 
-static void helper_main(struct rst_tree *tr, int h)
+/* The process that forked us, as it saw itself before the fork: if it
+ * died before our parent-death signal was set, we would never get it. */
+static pid_t forker;
+
+static void die_with_parent(void)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (forker && getppid() != forker)
+		_exit(1);
+}
+
+/* With --shell-job the root's group is the shell's: nobody makes it. */
+static bool rc_job_root_group(const struct rst_tree *tr, int j)
+{
+	return tr->o->shell_job && tr->t[j].pe->pgid == (uint32_t)tr->t[0].pid;
+}
+
+static void helper_main(struct rst_tree *tr, int h)
+{
+	die_with_parent();
 	if (rst_client_become(tr, false) < 0) {
 		report(tr->sync[1], tr->nr + h, 0);
 		_exit(1);
 	}
-	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* again: a change of ids resets it */
+	die_with_parent();	/* again: a change of ids resets it */
 	prctl(PR_SET_NAME, "stasis-helper");
 	if (setpgid(0, 0) < 0) {
 		pr_perror("can't lead process group %d", tr->helpers[h].pid);
@@ -401,6 +418,7 @@ static int fork_helpers(struct rst_tree *tr, int creator)
 	for (int h = 0; h < tr->nr_helpers; h++) {
 		if (tr->helpers[h].creator != creator)
 			continue;
+		forker = getpid();
 		pid_t pid = clone_with_pid(tr->helpers[h].pid, 0, creator >= 0 ? tr->o : NULL);
 		if (pid == 0)
 			helper_main(tr, h);
@@ -419,6 +437,7 @@ static int fork_children(struct rst_tree *tr, int idx, bool sharing)
 	for (int j = 0; j < tr->nr; j++) {
 		if (tr->t[j].parent != idx || tr->t[j].shares_fdt != sharing)
 			continue;
+		forker = getpid();
 		pid_t pid = clone_with_pid(tr->t[j].pid, sharing ? CLONE_FILES : 0, tr->o);
 		if (pid == 0)
 			task_main(tr, j);
@@ -453,7 +472,7 @@ static void task_main(struct rst_tree *tr, int idx)
 	struct rst_ctx *rc = &tr->t[idx];
 
 	/* If our parent dies before the tree is complete, so do we. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	die_with_parent();
 	/* Its own /proc files, where only the process may write (loginuid)
 	 * or its rights are weighed (oom_score_adj), opened while it may
 	 * still open them: a non-root client's process is not dumpable
@@ -467,7 +486,7 @@ static void task_main(struct rst_tree *tr, int idx)
 		report(tr->sync[1], idx, 0);
 		_exit(1);
 	}
-	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* again: a change of ids resets it */
+	die_with_parent();	/* again: a change of ids resets it */
 	if (rc->zombie)
 		zombie_main(tr, rc);
 	/* A member of a shared fd table finds its fds, and its service fds,
@@ -475,7 +494,10 @@ static void task_main(struct rst_tree *tr, int idx)
 	 * table's other members). */
 	bool own_fdt = !rc->shares_fdt;
 	int sync = own_fdt ? tr->sync[1] : rc->sync_fd;
+	/* premap after the pool: a written private mapping of a deleted
+	 * file needs its ghost, made there */
 	if ((!own_fdt && own_proc_fds(rc) < 0) || child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
+	    rst_premap(tr, rc) < 0 ||
 	    files_before_fork(rc->files, rc->pid, rc->pe->sid, rc->pe->pgid) < 0 ||
 	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx, false) < 0 ||
 	    (own_fdt && (child_service_fds(tr, rc) < 0 || fdt_members_service_fds(tr, idx) < 0))) {
@@ -610,6 +632,8 @@ static void init_main(struct rst_tree *tr)
 int rst_tree_fork(struct rst_tree *tr)
 {
 	int one = 1;
+	if (rst_premap_plan(tr) < 0)
+		return -1;
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, tr->sync) < 0 ||
 	    setsockopt(tr->sync[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
 		pr_perror("can't make the restore's sync socket");
@@ -631,6 +655,7 @@ int rst_tree_fork(struct rst_tree *tr)
 			return -1;
 		/* swrk's rst_sibling: the root is our client's child, not ours */
 		uint64_t flags = tr->new_pidns ? CLONE_NEWPID : tr->o->restore_sibling ? CLONE_PARENT : 0;
+		forker = 0;	/* its parent may not be us (CLONE_PARENT, CLONE_NEWPID) */
 		tr->first = clone_with_pid(tr->t[0].pid, flags, NULL);
 		if (tr->first == 0)
 			task_main(tr, 0);

@@ -61,6 +61,11 @@ struct rseq_config {
 	uint32_t pad;
 };
 
+/* 6.11: private anonymous memory the kernel may drop under pressure */
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE 0x08
+#endif
+
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif

@@ -99,3 +99,17 @@ test_criu_prog() {
 
 run_test --needs criu interop.criu_posix_timers test_criu_prog posix_timers
 run_test --needs criu interop.criu_task_attrs test_criu_prog task_attrs
+# mmap flags, madvise hints, THP off (VmaEntry.flags and .madv, MmEntry.thp_disabled)
+run_test --needs criu interop.criu_mem_flags test_criu_prog mem_flags
+
+# file mappings opened again with the program's access (VmaEntry.fdflags)
+run_test --needs criu interop.criu_mem_file test_criu_prog mem_file
+
+# MAP_HUGETLB memory, private and shared (MAP_HUGE_* in VmaEntry.flags)
+run_test --needs criu --needs hugepages interop.criu_mem_huge test_criu_prog mem_huge
+
+# membarrier() registrations (TaskCoreEntry.membarrier_registration_mask)
+run_test --needs criu interop.criu_membarrier test_criu_prog membarrier
+
+# io_setup() rings (MmEntry.aios, VMA_AREA_AIORING)
+run_test --needs criu interop.criu_aio test_criu_prog aio_ring

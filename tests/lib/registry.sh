@@ -60,7 +60,7 @@ check_declared_functions() {
 
 need_known() {
 	case $1 in
-	criu | uffd | memtrack | kernel:?*) return 0 ;;
+	criu | uffd | memtrack | hugepages | kernel:?*) return 0 ;;
 	*) return 1 ;;
 	esac
 }
@@ -69,6 +69,7 @@ need_known() {
 #   criu          CRIU_BIN names a CRIU binary (images exchanged with it)
 #   uffd          pre-dump tracks memory with a userfaultfd (6.7+)
 #   memtrack      pre-dump can track memory writes at all
+#   hugepages     at least 8 free huge pages (vm.nr_hugepages) for MAP_HUGETLB
 #   kernel:NAME   `stasis check` answers yes for NAME (spaces as _, e.g.
 #                 kernel:time_namespaces, kernel:PAGEMAP_SCAN)
 need_reason() {
@@ -84,6 +85,10 @@ need_reason() {
 	memtrack)
 		[[ $(mem_track_method) != none ]] ||
 			echo "this kernel can't track memory writes (no soft-dirty bits, no userfaultfd WP_ASYNC)"
+		;;
+	hugepages)
+		(($(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo) >= 8)) ||
+			echo "fewer than 8 free huge pages (raise vm.nr_hugepages)"
 		;;
 	kernel:*)
 		kernel_has "${1#kernel:}" || echo "this kernel lacks ${1#kernel:} (stasis check)"

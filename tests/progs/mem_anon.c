@@ -7,7 +7,7 @@
  *     still read as zero
  *   - a MAP_SHARED|MAP_ANONYMOUS area
  *   - a PROT_NONE area (still there as ---p)
- *   - a read-only area with content (r--p)
+ *   - a read-only area with content (r--p), and an rwx one (rwxp)
  *   - heap: small and big malloc blocks, and sbrk() growth
  *   - a MAP_GROWSDOWN mapping (VmFlags "gd" kept)
  *   - initialised data and bss globals
@@ -104,7 +104,7 @@ int data_const = 0x12345678;
 static unsigned char bss_arr[3 * PAGE + 17];
 
 static struct {
-	uint8_t *one, *sixty4k, *odd, *big, *shared, *none, *ro, *gd;
+	uint8_t *one, *sixty4k, *odd, *big, *shared, *none, *ro, *gd, *rwx;
 	uint8_t *small[N_SMALL];
 	size_t small_len[N_SMALL];
 	uint8_t *malloc_big;
@@ -143,6 +143,9 @@ static void setup(void)
 	fill(m.ro, RO_SIZE, 6);
 	if (mprotect(m.ro, RO_SIZE, PROT_READ))
 		die("mprotect");
+
+	m.rwx = map(RO_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE);
+	fill(m.rwx, RO_SIZE, 11);
 
 	m.gd = map(GD_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_GROWSDOWN);
 	fill(m.gd, GD_SIZE, 7);
@@ -271,6 +274,8 @@ static void check_all(void)
 	check_range("PROT_NONE area", m.none, NONE_SIZE, "---p");
 	check_range("read-only area", m.ro, RO_SIZE, "r--p");
 	check_fill("read-only area", m.ro, RO_SIZE, 6);
+	check_range("rwx area", m.rwx, RO_SIZE, "rwxp");
+	check_fill("rwx area", m.rwx, RO_SIZE, 11);
 	check_range("growsdown area", m.gd, GD_SIZE, "rw-p");
 	check_fill("growsdown area", m.gd, GD_SIZE, 7);
 	CHECK(vma_has_flag(m.gd, "gd"), "growsdown area lost VM_GROWSDOWN (no 'gd' in VmFlags)");

@@ -8,7 +8,10 @@
  *     do not follow the file;
  *   - MAP_SHARED, writable: written through the map; after restore the map
  *     and the file agree, in both directions;
- *   - read-only mappings (shared, and private at a non-zero file offset).
+ *   - read-only mappings (shared, and private at a non-zero file offset);
+ *   - a read-only shared mapping of a file opened read-write: after
+ *     restore mprotect makes it writable, as it could before (the file is
+ *     opened again with the access the program had).
  *
  * The files live in the current directory, which the harness provides.
  *
@@ -120,7 +123,7 @@ static void check_backing(const char *what, const void *addr, const char *name,
 	      vi.pgoff + ((unsigned long)addr - vi.start), pgoff);
 }
 
-static uint8_t *priv, *sh, *ro, *ro_off;
+static uint8_t *priv, *sh, *ro, *ro_off, *lateprot;
 
 #define PRIV_BASE 10 /* page i of mf_private.dat has tag PRIV_BASE+i */
 #define SH_BASE 40
@@ -148,6 +151,29 @@ static void setup(void)
 
 	ro = map_file("mf_ro.dat", RO_PAGES * PAGE, PROT_READ, MAP_SHARED, 0);
 	ro_off = map_file("mf_ro.dat", 2 * PAGE, PROT_READ, MAP_PRIVATE, PAGE);
+
+	make_file("mf_lateprot.dat", 2, RO_BASE);
+	int fd = open("mf_lateprot.dat", O_RDWR);
+	if (fd < 0)
+		die("mf_lateprot.dat");
+	lateprot = mmap(NULL, 2 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+	if (lateprot == MAP_FAILED)
+		die("mmap");
+	close(fd);
+}
+
+/* Only after the final check: writes the file. */
+static void check_late_mprotect(void)
+{
+	uint8_t disk[PAGE];
+
+	if (mprotect(lateprot, 2 * PAGE, PROT_READ | PROT_WRITE)) {
+		fail("read-only shared map of a read-write file: mprotect to writable: %s", strerror(errno));
+		return;
+	}
+	fill_page(lateprot + PAGE, WRITTEN + 77);
+	read_file_page("mf_lateprot.dat", 1, disk);
+	CHECK(page_is(disk, WRITTEN + 77), "made-writable shared map: write not seen in the file");
 }
 
 static void check_private(void)
@@ -239,5 +265,6 @@ int main(void)
 	check_all();
 	check_private_follows_file();
 	check_shared_coherent();
+	check_late_mprotect();
 	return proto_finish();
 }

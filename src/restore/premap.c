@@ -1,0 +1,319 @@
+/* Private anonymous memory a process shares with its parent, copy-on-write,
+ * as it did before the dump: a forking server's children all read the
+ * heap of their parent without a copy of their own.
+ *
+ * Each new process, still running stasis code and before it forks its
+ * children, maps its private anonymous mappings at their final addresses
+ * and fills them from its pages image (the "premapped" ones). A child
+ * finds its parent's there, inherited by fork: where one of its own
+ * mappings is the same range, it keeps it, writes only the pages whose
+ * saved contents differ and drops the ones it did not have; the rest of
+ * the parent's it unmaps. The pages it leaves alone stay shared with the
+ * parent. A mapping that can't be put in place now (stasis itself is
+ * there, its pages are not plain runs of the pages image) is left to the
+ * rebuild, which makes it as before (mem.c); which ones were premapped
+ * the processes tell stasis through a table they all share. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "image/pagemap.h"
+#include "image/vma.h"
+#include "restore/rst.h"
+#include "util/compat.h"
+#include "util/log.h"
+
+#define TASK_SIZE_47 0x7ffffffff000ul
+#define CMP_BUF (1ul << 20)
+
+int rst_premap_plan(struct rst_tree *tr)
+{
+	size_t total = 0;
+	for (int i = 0; i < tr->nr; i++)
+		if (!tr->t[i].zombie)
+			total += tr->t[i].mm->n_vmas;
+	if (!total)
+		return 0;
+	tr->premap_len = (total + PAGE_SZ - 1) & ~(PAGE_SZ - 1);
+	char *p = mmap(NULL, tr->premap_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		pr_perror("can't map the table of premapped memory");
+		tr->premap_len = 0;
+		return -1;
+	}
+	tr->premap_table = p;
+	for (int i = 0; i < tr->nr; i++)
+		if (!tr->t[i].zombie) {
+			tr->t[i].premapped = (bool *)p;
+			p += tr->t[i].mm->n_vmas;
+		}
+	return 0;
+}
+
+void rst_premap_free(struct rst_tree *tr)
+{
+	if (tr->premap_table)
+		munmap(tr->premap_table, tr->premap_len);
+	tr->premap_table = NULL;
+	for (int i = 0; tr->t && i < tr->nr; i++)
+		tr->t[i].premapped = NULL;
+}
+
+bool rst_premapped(const struct rst_ctx *rc, size_t vma)
+{
+	return rc->premapped && rc->premapped[vma];
+}
+
+/* ---- in the new process ---- */
+
+/* What can be made here: private memory of the program, anonymous or
+ * copied from a file, not the kernel's areas, not a stack that grows
+ * (its guard gap), locked memory (charged to stasis's limits now) nor
+ * huge pages (a scarce pool: no copy of a parent's to compare). */
+static bool premappable(const VmaEntry *e)
+{
+	return (e->status & VMA_AREA_REGULAR) && (e->status & (VMA_ANON_PRIVATE | VMA_FILE_PRIVATE)) &&
+	       !(e->status & (VMA_AREA_VDSO | VMA_AREA_VVAR | VMA_AREA_VSYSCALL | VMA_ANON_SHARED |
+			      VMA_FILE_SHARED | VMA_AREA_MEMFD)) &&
+	       !(e->flags & (MAP_SHARED | MAP_GROWSDOWN | MAP_LOCKED | MAP_HUGETLB)) &&
+	       e->start < e->end && e->end <= TASK_SIZE_47 && !((e->start | e->end) & (PAGE_SZ - 1));
+}
+
+/* The pages of one mapping: runs first..last-1 of the pagemap, whose
+ * bytes start at off in the pages image. */
+struct vma_runs {
+	bool ok;
+	int first, last;
+	uint64_t off;
+};
+
+/* Only pagemaps whose every run is in this dump's pages image (not in a
+ * parent dump, not lazy): then a run's offset is the sum of those before. */
+static bool pagemap_plain(const struct rst_ctx *rc)
+{
+	for (int i = 0; i < rc->nr_pagemap; i++) {
+		const PagemapEntry *pe = rc->pagemap[i];
+		if ((pe->has_in_parent && pe->in_parent) || (pe->has_flags && pe->flags != PE_PRESENT))
+			return false;
+	}
+	return true;
+}
+
+/* The mapping holding addr, by bisection (the image lists them by
+ * address; if it does not, a run is just not found and its mapping is
+ * not premapped). -1 if none. */
+static int vma_at(const MmEntry *mm, uint64_t addr)
+{
+	size_t lo = 0, hi = mm->n_vmas;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (addr < mm->vmas[mid]->start)
+			hi = mid;
+		else if (addr >= mm->vmas[mid]->end)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
+/* Which mappings can be premapped, and where their runs are: every run
+ * must lie inside one mapping, and a mapping's runs come one after the
+ * other, by address. */
+static void plan_runs(const struct rst_ctx *rc, struct vma_runs *vr)
+{
+	const MmEntry *mm = rc->mm;
+	uint64_t off = 0, prev_end = 0;
+	int prev = -1;
+
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		vr[i] = (struct vma_runs){ premappable(mm->vmas[i]), -1, -1, 0 };
+	for (int i = 0; i < rc->nr_pagemap; i++) {
+		const PagemapEntry *pe = rc->pagemap[i];
+		uint64_t len = pagemap_run_pages(pe) * PAGE_SZ, end = pe->vaddr + len;
+		int v = vma_at(mm, pe->vaddr);
+		if (v >= 0 && (end > mm->vmas[v]->end || end <= pe->vaddr || (pe->vaddr & (PAGE_SZ - 1))))
+			vr[v].ok = false;
+		if (v >= 0 && vr[v].first >= 0 && (v != prev || pe->vaddr < prev_end))
+			vr[v].ok = false;	/* its runs are not together, in order */
+		if (v >= 0 && vr[v].first < 0) {
+			vr[v].first = i;
+			vr[v].off = off;
+		}
+		if (v >= 0)
+			vr[v].last = i + 1;
+		prev = v;
+		prev_end = end;
+		off += len;
+	}
+}
+
+/* The parent's premapped mapping of the same range, or -1. */
+static int inherited(const struct rst_ctx *rc, const struct rst_ctx *par, size_t i)
+{
+	const VmaEntry *e = rc->mm->vmas[i];
+	int k = vma_at(par->mm, e->start);
+	if (k < 0 || !rst_premapped(par, k))
+		return -1;
+	const VmaEntry *pe = par->mm->vmas[k];
+	bool same = pe->start == e->start && pe->end == e->end &&
+		    (pe->flags & MAP_TYPE) == (e->flags & MAP_TYPE) &&
+		    (pe->status & VMA_FILE_PRIVATE) == (e->status & VMA_FILE_PRIVATE);
+	if (same && (e->status & VMA_FILE_PRIVATE))
+		same = pe->shmid == e->shmid && pe->pgoff == e->pgoff;
+	return same ? k : -1;
+}
+
+static int read_at(int fd, void *buf, uint64_t len, uint64_t off, const struct rst_ctx *rc)
+{
+	while (len) {
+		ssize_t n = pread(fd, buf, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			pr_perror("pid %d: can't read %s at %lu", rc->pid, rc->pages_name, (unsigned long)off);
+			return -1;
+		}
+		buf = (char *)buf + n;
+		len -= n;
+		off += n;
+	}
+	return 0;
+}
+
+/* A new mapping, filled straight from the pages image. 0 if it could
+ * not be put there (left to the rebuild), 1 if done, -1 on error. */
+static int premap_new(struct rst_ctx *rc, size_t i, const struct vma_runs *vr)
+{
+	const VmaEntry *e = rc->mm->vmas[i];
+	int flags = (e->flags & (MAP_TYPE | MAP_NORESERVE)) | MAP_FIXED_NOREPLACE, fd = -1;
+	if (e->status & VMA_FILE_PRIVATE) {
+		/* the file's own pages are shared through the page cache
+		 * anyway: only worth it for the ones the process wrote */
+		if (vr->first < 0)
+			return 0;
+		fd = rst_mem_open_file(rc, e);
+		if (fd < 0)
+			return -1;
+	} else {
+		flags |= MAP_ANONYMOUS;
+	}
+	void *p = mmap((void *)e->start, e->end - e->start, PROT_READ | PROT_WRITE, flags, fd,
+		       fd >= 0 ? e->pgoff : 0);
+	if (fd >= 0)
+		close(fd);
+	if (p == MAP_FAILED)
+		return 0;
+	if (p != (void *)e->start) {	/* a kernel before 4.17 took it as a hint */
+		munmap(p, e->end - e->start);
+		return 0;
+	}
+	uint64_t off = vr->off;
+	for (int r = vr->first; r >= 0 && r < vr->last; r++) {
+		const PagemapEntry *pe = rc->pagemap[r];
+		uint64_t len = pagemap_run_pages(pe) * PAGE_SZ;
+		if (read_at(rc->pages_img, (void *)pe->vaddr, len, off, rc) < 0)
+			return -1;
+		off += len;
+	}
+	return 1;
+}
+
+static void drop_range(uint64_t from, uint64_t to)
+{
+	if (from < to)
+		madvise((void *)from, to - from, MADV_DONTNEED);
+}
+
+/* The parent's mapping, kept: pages the image has are written where they
+ * differ, those it has not are dropped (zero, never touched, or the
+ * file's own again). */
+static int premap_inherited(struct rst_ctx *rc, size_t i, const struct vma_runs *vr, char *buf,
+			    uint64_t *same)
+{
+	const VmaEntry *e = rc->mm->vmas[i];
+	uint64_t off = vr->off, at = e->start;
+
+	for (int r = vr->first; r >= 0 && r < vr->last; r++) {
+		const PagemapEntry *pe = rc->pagemap[r];
+		uint64_t len = pagemap_run_pages(pe) * PAGE_SZ;
+		drop_range(at, pe->vaddr);
+		for (uint64_t done = 0; done < len;) {
+			uint64_t n = len - done < CMP_BUF ? len - done : CMP_BUF;
+			if (read_at(rc->pages_img, buf, n, off + done, rc) < 0)
+				return -1;
+			for (uint64_t pg = 0; pg < n; pg += PAGE_SZ) {
+				char *to = (char *)pe->vaddr + done + pg;
+				if (!memcmp(to, buf + pg, PAGE_SZ))
+					(*same)++;
+				else
+					memcpy(to, buf + pg, PAGE_SZ);
+			}
+			done += n;
+		}
+		off += len;
+		at = pe->vaddr + len;
+	}
+	drop_range(at, e->end);
+	return 1;
+}
+
+/* Unmaps the parent's premapped mappings this process does not keep. */
+static void drop_parents(const struct rst_ctx *par, const bool *keep)
+{
+	for (size_t k = 0; k < par->mm->n_vmas; k++)
+		if (rst_premapped(par, k) && !keep[k])
+			munmap((void *)par->mm->vmas[k]->start, par->mm->vmas[k]->end - par->mm->vmas[k]->start);
+}
+
+int rst_premap(struct rst_tree *tr, struct rst_ctx *rc)
+{
+	const struct rst_ctx *par = rc->parent >= 0 ? &tr->t[rc->parent] : NULL;
+	if (par && (par->zombie || !par->mm))
+		par = NULL;	/* made nothing */
+	size_t n = rc->mm->n_vmas;
+	struct vma_runs *vr = calloc(n + 1, sizeof(*vr));
+	int *from = calloc(n + 1, sizeof(*from));
+	bool *keep = par ? calloc(par->mm->n_vmas + 1, sizeof(*keep)) : NULL;
+	char *buf = malloc(CMP_BUF);
+	uint64_t same = 0, kept = 0;
+	int ret = -1;
+
+	if (!vr || !from || !buf || (par && !keep)) {
+		pr_err("pid %d: out of memory", rc->pid);
+		goto out;
+	}
+	bool plain = rc->premapped && pagemap_plain(rc);
+	if (plain)
+		plan_runs(rc, vr);
+	for (size_t i = 0; i < n; i++) {
+		from[i] = plain && vr[i].ok && par ? inherited(rc, par, i) : -1;
+		if (from[i] >= 0)
+			keep[from[i]] = true;
+	}
+	if (par)
+		drop_parents(par, keep);
+	for (size_t i = 0; plain && i < n; i++) {
+		if (!vr[i].ok)
+			continue;
+		int r = from[i] >= 0 ? premap_inherited(rc, i, &vr[i], buf, &same) : premap_new(rc, i, &vr[i]);
+		if (r < 0)
+			goto out;
+		rc->premapped[i] = r;
+		kept += from[i] >= 0;
+	}
+	if (kept)
+		pr_info("pid %d: %lu mappings of its parent kept, %lu pages still shared with it", rc->pid,
+			(unsigned long)kept, (unsigned long)same);
+	ret = 0;
+out:
+	free(vr);
+	free(from);
+	free(keep);
+	free(buf);
+	return ret;
+}

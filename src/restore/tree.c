@@ -387,12 +387,6 @@ static void die_with_parent(void)
 		_exit(1);
 }
 
-/* With --shell-job the root's group is the shell's: nobody makes it. */
-static bool rc_job_root_group(const struct rst_tree *tr, int j)
-{
-	return tr->o->shell_job && tr->t[j].pe->pgid == (uint32_t)tr->t[0].pid;
-}
-
 static void helper_main(struct rst_tree *tr, int h)
 {
 	die_with_parent();

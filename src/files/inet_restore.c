@@ -81,7 +81,7 @@ static socklen_t sockaddr_of(const InetSkEntry *ie, const uint32_t *addr, uint32
 }
 
 /* An IPv6 address may still be "tentative" (just configured): it binds
- * only with IP_FREEBIND, on for the bind unless the socket had it. */
+ * only with IP_FREEBIND, lent for the bind if the socket hadn't it. */
 static int bind_to(int sk, const InetSkEntry *ie)
 {
 	struct sockaddr_storage ss;
@@ -95,8 +95,11 @@ static int bind_to(int sk, const InetSkEntry *ie)
 	socklen_t len = sockaddr_of(ie, ie->src_addr, ie->src_port, ifindex, &ss);
 	bool freebind = ie->ip_opts && ie->ip_opts->has_freebind && ie->ip_opts->freebind;
 	bool lend = ie->family == AF_INET6 && !freebind;
-	if (lend && set_opt(sk, SOL_IP, IP_FREEBIND, 1) < 0)
-		lend = false;
+	/* a socket that had it may be bound to an address not (yet) here */
+	if ((freebind || lend) && set_opt(sk, SOL_IP, IP_FREEBIND, 1) < 0 && freebind) {
+		pr_perror("can't set IP_FREEBIND on socket %u", ie->ino);
+		return -1;
+	}
 	if (bind(sk, (struct sockaddr *)&ss, len) < 0) {
 		pr_perror("can't bind %s socket %u to %s%s", inet_proto_name(ie->family, ie->proto), ie->ino,
 			  SRC_STR(ie), errno == EADDRINUSE ? " (is the dumped program still running?)" :

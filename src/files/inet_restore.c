@@ -103,7 +103,8 @@ static int bind_to(int sk, const InetSkEntry *ie)
 	if (bind(sk, (struct sockaddr *)&ss, len) < 0) {
 		pr_perror("can't bind %s socket %u to %s%s", inet_proto_name(ie->family, ie->proto), ie->ino,
 			  SRC_STR(ie), errno == EADDRINUSE ? " (is the dumped program still running?)" :
-				       errno == EACCES ? " (a privileged port: the process lacks the right)" : "");
+				       errno == EACCES ? " (a privileged port: binding it needs CAP_NET_BIND_SERVICE, "
+							 "which the restored process has not)" : "");
 		return -1;
 	}
 	if (lend && set_opt(sk, SOL_IP, IP_FREEBIND, 0) < 0) {

@@ -66,3 +66,34 @@ test_criu_interop_tty() {
 
 run_test --needs criu interop.criu test_criu_interop
 run_test --needs criu interop.criu_tty test_criu_interop_tty
+
+# IPv4 and IPv6 sockets (tests/progs/inet.c: listeners, bound and
+# unbound TCP sockets, UDP pairs, options): stasis dumps, CRIU restores
+# and dumps, stasis restores, and the program checks every socket and
+# that the listeners accept and the UDP pairs exchange.
+test_criu_interop_inet() {
+	local pid exe rc
+	exe=$(readlink -f "$BIN/inet")
+	start_prog inet "$BIN/inet"
+	pid=$PROG_PID
+	wait_ready inet "$pid" || return
+	dump dump "$pid" "$T_WORK/img1" || return
+	expect_killed "$pid" || return
+	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d -o "$T_LOG/criu-restore.log" -v4 \
+		> "$T_LOG/criu-restore.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
+	wait_until "$TMO" runs_freely "$pid" || { fail "pid $pid not running after CRIU's restore"; return; }
+	mkdir -p "$T_WORK/img2"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 \
+		> "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored inet (rc $rc)" "$T_LOG/criu-dump.log"; return; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
+	restore_detached restore "$T_WORK/img2" "$pid" "$exe" 1 || return
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "restored inet did not exit after SIGUSR1" "$T_LOG/inet.out"
+	check_output inet
+}
+
+run_test --needs criu interop.criu_inet test_criu_interop_inet

@@ -5,14 +5,17 @@
  *   - a child process (pstree with two entries, ppid links);
  *   - a second thread (two core images for one process);
  *   - a pipe with unread bytes (files.img pipe entries, pipes-data.img);
- *   - a regular file open at an offset, a file mapping (mm, files.img).
+ *   - a regular file open at an offset, a file mapping (mm, files.img);
+ *   - a TCP listener and a UDP socket (files.img inet entries).
  *
  * Protocol as every test program: READY, wait for SIGUSR1, check, PASS.
  * After a restore the pipe still holds its bytes and the file its offset.
  */
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "common.h"
@@ -41,6 +44,12 @@ int main(void)
 		die("data.txt");
 	if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
 		die("mmap data.txt");
+	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) }, got;
+	socklen_t len = sizeof(got);
+	int tcp = socket(AF_INET, SOCK_STREAM, 0), udp = socket(AF_INET, SOCK_DGRAM, 0);
+	if (tcp < 0 || udp < 0 || bind(tcp, (struct sockaddr *)&lo, sizeof(lo)) < 0 || listen(tcp, 3) < 0 ||
+	    bind(udp, (struct sockaddr *)&lo, sizeof(lo)) < 0 || getsockname(tcp, (struct sockaddr *)&lo, &len) < 0)
+		die("sockets");
 	if (pthread_create(&th, NULL, idle_thread, NULL) != 0)
 		die("pthread_create");
 	pid_t child = fork();
@@ -56,6 +65,9 @@ int main(void)
 	      "the pipe lost its bytes");
 	CHECK(lseek(fd, 0, SEEK_CUR) == 4, "data.txt is not at offset 4");
 	CHECK(kill(child, 0) == 0, "the child %d is gone", child);
+	len = sizeof(got);
+	CHECK(getsockname(tcp, (struct sockaddr *)&got, &len) == 0 && got.sin_port == lo.sin_port,
+	      "the TCP listener lost its port");
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 	return proto_finish();

@@ -1,6 +1,7 @@
 /* IPv4 and IPv6 sockets, as CRIU saves them (an inet_sk_entry in
  * files.img): TCP sockets listening, bound or not yet bound; UDP,
- * UDP-lite and ICMP ping sockets, bound, connected, shut down. Dump reads
+ * UDP-lite and ICMP ping sockets, bound, connected, shut down; raw
+ * sockets with their header and ICMP filter options. Dump reads
  * the socket (our own fd on it, from pidfd_getfd): its addresses, state,
  * options; the kernel's socket list (sock_diag) adds a listener's backlog
  * and the connections waiting in its queue, and shutdown bits. An
@@ -48,11 +49,11 @@ const char *inet_addr_str(uint32_t family, const uint32_t *addr, size_t n, uint3
 }
 
 /* The socket's protocol, as the kernel names it (net/ipv4/af_inet.c and
- * friends): the kinds we can dump, a raw socket being none of them. */
+ * friends): the kinds we can dump. */
 static bool inet_owns(const struct fd_facts *f)
 {
 	static const char *const ours[] = { "TCP", "TCPv6", "UDP", "UDPv6", "UDP-Lite", "UDPLITEv6",
-					    "PING", "PINGv6" };
+					    "PING", "PINGv6", "RAW", "RAWv6" };
 	char link[64], proto[32];
 
 	if (!S_ISSOCK(f->st.st_mode))

@@ -27,6 +27,15 @@
 #ifndef IPV6_FREEBIND
 #define IPV6_FREEBIND 78
 #endif
+#ifndef IP_NODEFRAG
+#define IP_NODEFRAG 22
+#endif
+#ifndef IPV6_HDRINCL
+#define IPV6_HDRINCL 36
+#endif
+#ifndef SOL_ICMPV6
+#define SOL_ICMPV6 58
+#endif
 
 /* ---- the kernel's socket list ---- */
 
@@ -194,6 +203,40 @@ static bool needs_scope(const uint32_t *a)
 	return b[0] == 0xfe && (b[1] & 0xc0) == 0x80;
 }
 
+/* A raw socket's own options (CRIU's ip_opts_raw_entry): whether it
+ * writes the IP header, IP_NODEFRAG, and the ICMP (v6) type filter. */
+static int dump_raw_opts(int sk, InetSkEntry *ie, IpOptsEntry *io)
+{
+	IpOptsRawEntry *r = calloc(1, sizeof(*r));
+	bool icmp = ie->proto == (ie->family == AF_INET6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+	size_t words = ie->family == AF_INET6 ? 8 : 1;	/* struct icmp6_filter, icmp_filter */
+	int v, ret = 0;
+
+	if (!r)
+		return -1;
+	ip_opts_raw_entry__init(r);
+	io->raw = r;
+	if (ie->family == AF_INET6) {
+		ret |= get_opt(sk, SOL_IPV6, IPV6_HDRINCL, &v);
+		r->has_hdrincl = r->hdrincl = v != 0;
+	} else {
+		ret |= get_opt(sk, SOL_IP, IP_HDRINCL, &v);
+		r->has_hdrincl = r->hdrincl = v != 0;
+		ret |= get_opt(sk, SOL_IP, IP_NODEFRAG, &v);
+		r->has_nodefrag = r->nodefrag = v != 0;
+	}
+	if (!icmp)
+		return ret;
+	if (!(r->icmpv_filter = calloc(words, sizeof(uint32_t))))
+		return -1;
+	r->n_icmpv_filter = words;
+	socklen_t l = words * sizeof(uint32_t);
+	if (getsockopt(sk, ie->family == AF_INET6 ? SOL_ICMPV6 : SOL_RAW, 1 /* ICMP(V6)_FILTER */,
+		       r->icmpv_filter, &l) < 0)
+		return -1;
+	return ret;
+}
+
 static int dump_ip_opts(int sk, InetSkEntry *ie)
 {
 	IpOptsEntry *io = calloc(1, sizeof(*io));
@@ -203,6 +246,8 @@ static int dump_ip_opts(int sk, InetSkEntry *ie)
 		return -1;
 	ip_opts_entry__init(io);
 	ie->ip_opts = io;
+	if (ie->type == SOCK_RAW && dump_raw_opts(sk, ie, io) < 0)
+		return -1;
 	if (ie->family == AF_INET6) {
 		if (get_opt(sk, SOL_IPV6, IPV6_FREEBIND, &v) < 0)	/* before Linux 5.?: IP_FREEBIND */
 			ret |= get_opt(sk, SOL_IP, IP_FREEBIND, &v);
@@ -329,6 +374,21 @@ static int dump_dgram(struct file_table *t, int sk, const struct fd_facts *f, In
 	return 0;
 }
 
+static bool peer_set(const InetSkEntry *ie)
+{
+	for (size_t i = 0; i < ie->n_dst_addr; i++)
+		if (ie->dst_addr[i])
+			return true;
+	return false;
+}
+
+/* A raw socket: connected (to an address, no port) or not. */
+static int dump_raw(InetSkEntry *ie)
+{
+	ie->state = peer_set(ie) ? TCP_ESTABLISHED : TCP_CLOSE;
+	return 0;
+}
+
 static InetSkEntry *new_isk(void)
 {
 	InetSkEntry *ie = calloc(1, sizeof(*ie));
@@ -395,6 +455,8 @@ int inet_dump(struct file_table *t, const struct opts *o, const struct fd_facts 
 		ret = dump_tcp(t, sk, f, ie);
 	else if (ie->type == SOCK_DGRAM)
 		ret = dump_dgram(t, sk, f, ie);
+	else if (ie->type == SOCK_RAW)	/* its "port" is its protocol */
+		ret = dump_raw(ie);
 	else
 		pr_err("pid %d: fd %d: an IP socket of type %u protocol %u, which stasis can't dump", f->pid,
 		       f->fd, ie->type, ie->proto);

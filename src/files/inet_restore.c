@@ -22,6 +22,15 @@
 #ifndef IPV6_FREEBIND
 #define IPV6_FREEBIND 78
 #endif
+#ifndef IP_NODEFRAG
+#define IP_NODEFRAG 22
+#endif
+#ifndef IPV6_HDRINCL
+#define IPV6_HDRINCL 36
+#endif
+#ifndef SOL_ICMPV6
+#define SOL_ICMPV6 58
+#endif
 
 static int set_opt(int sk, int level, int name, int val)
 {
@@ -48,7 +57,8 @@ static int check_entry(const FileEntry *fe)
 	bool tcp = ie->type == SOCK_STREAM && ie->proto == IPPROTO_TCP;
 	bool dgram = ie->type == SOCK_DGRAM && (ie->proto == IPPROTO_UDP || ie->proto == IPPROTO_UDPLITE ||
 						ie->proto == IPPROTO_ICMP || ie->proto == IPPROTO_ICMPV6);
-	if (!tcp && !dgram) {
+	bool raw = ie->type == SOCK_RAW;	/* any protocol: the kernel checks it */
+	if (!tcp && !dgram && !raw) {
 		pr_err("image files.img: inet socket %u has type %u protocol %u, which stasis can't restore",
 		       ie->ino, ie->type, ie->proto);
 		return -1;
@@ -80,6 +90,15 @@ static socklen_t sockaddr_of(const InetSkEntry *ie, const uint32_t *addr, uint32
 	return sizeof(*a);
 }
 
+/* IP_FREEBIND, which an IPv6 raw socket knows only as IPV6_FREEBIND
+ * (an IPv6 UDP or TCP one as both). */
+static int set_freebind(int sk, const InetSkEntry *ie, int val)
+{
+	if (ie->family == AF_INET6 && !set_opt(sk, SOL_IPV6, IPV6_FREEBIND, val))
+		return 0;
+	return set_opt(sk, SOL_IP, IP_FREEBIND, val);
+}
+
 /* An IPv6 address may still be "tentative" (just configured): it binds
  * only with IP_FREEBIND, lent for the bind if the socket hadn't it. */
 static int bind_to(int sk, const InetSkEntry *ie)
@@ -94,9 +113,9 @@ static int bind_to(int sk, const InetSkEntry *ie)
 	}
 	socklen_t len = sockaddr_of(ie, ie->src_addr, ie->src_port, ifindex, &ss);
 	bool freebind = ie->ip_opts && ie->ip_opts->has_freebind && ie->ip_opts->freebind;
-	bool lend = ie->family == AF_INET6 && !freebind;
+	bool lend = ie->family == AF_INET6 && ie->type != SOCK_RAW && !freebind;
 	/* a socket that had it may be bound to an address not (yet) here */
-	if ((freebind || lend) && set_opt(sk, SOL_IP, IP_FREEBIND, 1) < 0 && freebind) {
+	if ((freebind || lend) && set_freebind(sk, ie, 1) < 0 && freebind) {
 		pr_perror("can't set IP_FREEBIND on socket %u", ie->ino);
 		return -1;
 	}
@@ -107,11 +126,35 @@ static int bind_to(int sk, const InetSkEntry *ie)
 							 "which the restored process has not)" : "");
 		return -1;
 	}
-	if (lend && set_opt(sk, SOL_IP, IP_FREEBIND, 0) < 0) {
+	if (lend && set_freebind(sk, ie, 0) < 0) {
 		pr_perror("can't set IP_FREEBIND back on socket %u", ie->ino);
 		return -1;
 	}
 	return 0;
+}
+
+static int restore_raw_opts(int sk, const InetSkEntry *ie, const IpOptsRawEntry *r)
+{
+	bool v6 = ie->family == AF_INET6;
+	size_t words = v6 ? 8 : 1;	/* struct icmp6_filter, icmp_filter */
+	int ret = 0;
+
+	if (r->n_icmpv_filter && ie->proto == (v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP)) {
+		if (r->n_icmpv_filter != words) {
+			pr_err("image files.img: raw socket %u has an ICMP filter of %zu words", ie->ino,
+			       r->n_icmpv_filter);
+			return -1;
+		}
+		ret |= setsockopt(sk, v6 ? SOL_ICMPV6 : SOL_RAW, 1 /* ICMP(V6)_FILTER */, r->icmpv_filter,
+				  words * sizeof(uint32_t));
+	}
+	if (r->has_nodefrag && !v6)
+		ret |= set_opt(sk, SOL_IP, IP_NODEFRAG, r->nodefrag);
+	if (r->has_hdrincl)
+		ret |= set_opt(sk, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_HDRINCL : IP_HDRINCL, r->hdrincl);
+	if (ret)
+		pr_perror("can't set the options of raw socket %u", ie->ino);
+	return ret;
 }
 
 static int restore_ip_opts(int sk, const InetSkEntry *ie)
@@ -121,9 +164,11 @@ static int restore_ip_opts(int sk, const InetSkEntry *ie)
 
 	if (!io)
 		return 0;
+	if (io->raw && ie->type == SOCK_RAW && restore_raw_opts(sk, ie, io->raw) < 0)
+		return -1;
 	if (ie->family == AF_INET6) {
-		if (io->has_freebind && set_opt(sk, SOL_IPV6, IPV6_FREEBIND, io->freebind) < 0)
-			ret |= set_opt(sk, SOL_IP, IP_FREEBIND, io->freebind);
+		if (io->has_freebind)
+			ret |= set_freebind(sk, ie, io->freebind);
 		if (io->has_pktinfo)
 			ret |= set_opt(sk, SOL_IPV6, IPV6_RECVPKTINFO, io->pktinfo);
 	} else {
@@ -203,8 +248,10 @@ static int finish(int sk, const InetSkEntry *ie, char *what)
 		return -1;
 	if (ie->proto == IPPROTO_TCP && restore_tcp_opts(sk, ie) < 0)
 		return -1;
-	if (ie->has_shutdown && ie->shutdown != SK_SHUTDOWN__NONE && ie->proto != IPPROTO_ICMP &&
-	    ie->proto != IPPROTO_ICMPV6 && shutdown(sk, ie->shutdown - 1) < 0 &&	/* READ 1 -> SHUT_RD 0 */
+	bool shuts = ie->type != SOCK_RAW && (ie->proto == IPPROTO_TCP || ie->proto == IPPROTO_UDP ||
+					      ie->proto == IPPROTO_UDPLITE);
+	if (ie->has_shutdown && ie->shutdown != SK_SHUTDOWN__NONE && shuts &&
+	    shutdown(sk, ie->shutdown - 1) < 0 &&	/* READ 1 -> SHUT_RD 0 */
 	    errno != ENOTCONN) {	/* not connected: the bits are set all the same */
 		pr_perror("can't shut down %s", what);
 		return -1;

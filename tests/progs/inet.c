@@ -6,7 +6,8 @@
  * and connected pairs (v4, v6, UDP-lite), one shut down for writing, a
  * broadcast one; and options: buffers, timeouts, keepalive and its TCP
  * timers, TCP_NODELAY, SO_LINGER, priority, TOS, TTL, IP_FREEBIND, a
- * socket filter. After restore every socket has its address, state and
+ * socket filter; raw ICMP and ICMPv6 sockets with their type filters and
+ * IP_HDRINCL. After restore every socket has its address, state and
  * options again, each listener accepts a new connection, the unbound one
  * connects, and the UDP pairs exchange datagrams.
  *
@@ -17,6 +18,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/icmp.h>
+#include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -25,13 +28,13 @@
 #define IPPROTO_UDPLITE 136
 #endif
 
-enum { L4, L6, LDUAL, LV6ONLY, LRP1, LRP2, BOUND, UNBOUND, U4A, U4B, U6A, U6B, ULA, ULB, UBC, NSK };
+enum { L4, L6, LDUAL, LV6ONLY, LRP1, LRP2, BOUND, UNBOUND, U4A, U4B, U6A, U6B, ULA, ULB, UBC, RAW, RAW6, NSK };
 static int sk[NSK];
 static struct sockaddr_storage name[NSK];
 static const char *const what[NSK] = { "listener 127.0.0.1", "listener ::1", "dual-stack listener",
 	"v6only listener", "reuseport listener 1", "reuseport listener 2", "bound TCP socket",
 	"unbound TCP socket", "UDP a", "UDP b", "UDPv6 a", "UDPv6 b", "UDP-lite a", "UDP-lite b",
-	"broadcast UDP" };
+	"broadcast UDP", "raw ICMP", "raw ICMPv6" };
 
 static int set(int s, int level, int opt, int val)
 {
@@ -129,6 +132,8 @@ static void check_names(void)
 		struct sockaddr_storage ss;
 		socklen_t l = sizeof(ss);
 		getsockname(sk[i], (struct sockaddr *)&ss, &l);
+		if (i == RAW || i == RAW6)
+			continue;
 		if (i == UNBOUND)
 			CHECK(port_of(&ss) == 0, "%s: bound to port %d", what[i], port_of(&ss));
 		else
@@ -172,6 +177,16 @@ static void check_opts(void)
 	CHECK(get(sk[BOUND], SOL_SOCKET, SO_ACCEPTCONN) == 0, "the bound socket listens");
 	CHECK(fcntl(sk[L6], F_GETFL) & O_NONBLOCK, "O_NONBLOCK lost");
 	CHECK(!(fcntl(sk[L4], F_GETFL) & O_NONBLOCK), "O_NONBLOCK set on a blocking socket");
+	struct icmp_filter f4 = { 0 };
+	struct icmp6_filter f6;
+	memset(&f6, 0, sizeof(f6));
+	l = sizeof(f4);
+	CHECK(!getsockopt(sk[RAW], SOL_RAW, ICMP_FILTER, &f4, &l) && f4.data == ~(1u << ICMP_ECHOREPLY),
+	      "the ICMP filter is %#x", f4.data);
+	l = sizeof(f6);
+	CHECK(!getsockopt(sk[RAW6], SOL_ICMPV6, ICMP6_FILTER, &f6, &l) && !ICMP6_FILTER_WILLBLOCK(ICMP6_ECHO_REPLY, &f6) &&
+	      ICMP6_FILTER_WILLBLOCK(ICMP6_ECHO_REQUEST, &f6), "the ICMPv6 filter is lost");
+	CHECK(get(sk[RAW], SOL_IP, IP_HDRINCL) == 1, "IP_HDRINCL lost");
 	socklen_t n = 0;
 	CHECK(!getsockopt(sk[U6A], SOL_SOCKET, SO_GET_FILTER, NULL, &n) && n == 2, "the socket filter is lost (%u)", n);
 	/* shut down for writing: sending fails, receiving works */
@@ -267,6 +282,16 @@ int main(void)
 	shutdown(sk[ULA], SHUT_WR);
 	make(UBC, AF_INET, SOCK_DGRAM, 0, "0.0.0.0", 0);
 	set(sk[UBC], SOL_SOCKET, SO_BROADCAST, 1);
+
+	make(RAW, AF_INET, SOCK_RAW, IPPROTO_ICMP, NULL, 0);
+	struct icmp_filter f4 = { ~(1u << ICMP_ECHOREPLY) };
+	struct icmp6_filter f6;
+	ICMP6_FILTER_SETBLOCKALL(&f6);
+	ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &f6);
+	make(RAW6, AF_INET6, SOCK_RAW, IPPROTO_ICMPV6, NULL, 0);
+	if (setsockopt(sk[RAW], SOL_RAW, ICMP_FILTER, &f4, sizeof(f4)) < 0 || set(sk[RAW], SOL_IP, IP_HDRINCL, 1) ||
+	    setsockopt(sk[RAW6], SOL_ICMPV6, ICMP6_FILTER, &f6, sizeof(f6)) < 0)
+		die("raw socket options");
 
 	check_names();
 	check_opts();

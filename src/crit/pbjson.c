@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -205,6 +206,22 @@ static struct json *value_to_json(const ProtobufCFieldDescriptor *f, const struc
 	return is_signed(f->type) ? json_int(s) : json_uint(u);
 }
 
+/* An address as crit shows it: a list of its text, IPv4 for one word
+ * and IPv6 for more (CRIU's pb2dict takes the first four). */
+static struct json *ipaddr_to_json(const uint32_t *w, size_t n)
+{
+	char a[INET6_ADDRSTRLEN];
+	uint32_t six[4] = { 0 };
+	struct json *v = json_new(JSON_ARRAY);
+
+	memcpy(six, w, (n < 4 ? n : 4) * sizeof(*w));
+	if (!v || !inet_ntop(n == 1 ? AF_INET : AF_INET6, six, a, sizeof(a)) || json_push(v, json_str(a)) < 0) {
+		json_free(v);
+		return NULL;
+	}
+	return v;
+}
+
 /* hex: the field holding m is marked hex, which all its numbers are. */
 static struct json *message_to_json(const ProtobufCMessage *m, bool pretty, bool hex)
 {
@@ -221,7 +238,9 @@ static struct json *message_to_json(const ProtobufCMessage *m, bool pretty, bool
 
 		if (!n)
 			continue;
-		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+		if (f->label == PROTOBUF_C_LABEL_REPEATED && pretty && pf && pf->kind == PRETTY_IPADDR) {
+			v = ipaddr_to_json((const uint32_t *)p, n);
+		} else if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			v = json_new(JSON_ARRAY);
 			for (size_t k = 0; v && k < n; k++)
 				if (json_push(v, value_to_json(f, pf, p + k * size, pretty, fhex)) < 0) {
@@ -418,6 +437,30 @@ static int value_from_json(const ProtobufCFieldDescriptor *f, const struct prett
 	return 0;
 }
 
+/* ["127.0.0.1"] or ["::1"], as ipaddr_to_json shows them: one word or four. */
+static int ipaddr_from_json(const ProtobufCFieldDescriptor *f, const struct json *v, ProtobufCMessage *m,
+			    const char *where)
+{
+	uint32_t w[4];
+	size_t k;
+
+	if (v->n != 1 || f->type != PROTOBUF_C_TYPE_UINT32)
+		return bad(where, f->name, "not one address");
+	if (inet_pton(AF_INET, v->items[0]->text, w) == 1)
+		k = 1;
+	else if (inet_pton(AF_INET6, v->items[0]->text, w) == 1)
+		k = 4;
+	else
+		return bad(where, f->name, "not an IPv4 or IPv6 address");
+	uint32_t *arr = malloc(k * sizeof(*arr));
+	if (!arr)
+		return bad(where, f->name, "out of memory");
+	memcpy(arr, w, k * sizeof(*arr));
+	*(void **)at(m, f->offset) = arr;
+	*(size_t *)at(m, f->quantifier_offset) = k;
+	return 0;
+}
+
 static int repeated_from_json(const ProtobufCFieldDescriptor *f, const struct pretty_field *pf,
 			      const struct json *v, ProtobufCMessage *m, const char *where)
 {
@@ -428,6 +471,8 @@ static int repeated_from_json(const ProtobufCFieldDescriptor *f, const struct pr
 		return bad(where, f->name, "not a list");
 	if (!v->n)
 		return 0;
+	if (pf && pf->kind == PRETTY_IPADDR && v->items[0]->type == JSON_STRING)
+		return ipaddr_from_json(f, v, m, where);
 	arr = calloc(v->n, size);
 	if (!arr)
 		return bad(where, f->name, "out of memory");

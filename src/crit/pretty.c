@@ -50,6 +50,14 @@ static const struct pretty_name sk_states[] = {
 	{ "TIME_WAIT", 6 }, { "CLOSE", 7 }, { "CLOSE_WAIT", 8 }, { "LAST_ACK", 9 }, { "LISTEN", 10 }, { NULL, 0 },
 };
 
+static const struct pretty_name sk_families[] = {
+	{ "UNIX", 1 }, { "INET", 2 }, { "INET6", 10 }, { "NETLINK", 16 }, { "PACKET", 17 }, { NULL, 0 },
+};
+
+static const struct pretty_name sk_protos[] = {
+	{ "IP", 0 }, { "TCP", 6 }, { "UDP", 17 }, { "UDPLITE", 136 }, { NULL, 0 },
+};
+
 static const struct pretty_name lsm_types[] = {
 	{ "NO_LSM", 0 }, { "SELINUX", 1 }, { "APPARMOR", 2 }, { NULL, 0 },
 };
@@ -95,6 +103,13 @@ static const struct pretty_field fields[] = {
 	{ "unix_sk_entry", "state", PRETTY_DICT, sk_states },
 	HEX("unix_sk_entry", "flags"), HEX("unix_sk_entry", "uflags"),
 	{ "unix_sk_entry", "name", PRETTY_UNIX_NAME, NULL },
+	{ "inet_sk_entry", "family", PRETTY_DICT, sk_families },
+	{ "inet_sk_entry", "type", PRETTY_DICT, sk_types },
+	{ "inet_sk_entry", "proto", PRETTY_DICT, sk_protos },
+	{ "inet_sk_entry", "state", PRETTY_DICT, sk_states },
+	HEX("inet_sk_entry", "flags"),
+	{ "inet_sk_entry", "src_addr", PRETTY_IPADDR, NULL },
+	{ "inet_sk_entry", "dst_addr", PRETTY_IPADDR, NULL },
 	HEX("pipe_entry", "flags"),
 	HEX("tty_file_entry", "flags"),
 	{ "memfd_file_entry", "flags", PRETTY_FLAGS, open_flags },

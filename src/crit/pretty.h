@@ -17,6 +17,7 @@ enum pretty_kind {
 	PRETTY_ODEV,		/* "8:1", as glibc's makedev encodes it */
 	PRETTY_DICT,		/* a value's name, or the number without one */
 	PRETTY_UNIX_NAME,	/* bytes as quoted-printable, pretty or not */
+	PRETTY_IPADDR,		/* repeated words of an address: ["::1"] ("127.0.0.1" for one) */
 	/* A number CRIU declares an enum (the same varint): its value's
 	 * name, pretty or not; the number without one. */
 	PRETTY_ENUM,

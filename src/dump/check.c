@@ -11,12 +11,14 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/aio_abi.h>
 #include <linux/kcmp.h>
+#include <netinet/in.h>
 
 #include "dump/check.h"
 #include "dump/track.h"
@@ -245,6 +247,28 @@ static bool has_aio_remap(void)
 	return ok;
 }
 
+/* A socket option of a level the kernel knows (inet sockets save and
+ * restore it): IPV6_FREEBIND (4.15+), SO_BUF_LOCK (5.14+). */
+static bool has_sockopt(int family, int level, int opt)
+{
+	int v = 0, sk = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	socklen_t l = sizeof(v);
+	bool ok = sk >= 0 && getsockopt(sk, level, opt, &v, &l) == 0;
+	if (sk >= 0)
+		close(sk);
+	return ok;
+}
+
+static bool has_ipv6_freebind(void)
+{
+	return has_sockopt(AF_INET6, SOL_IPV6, 78 /* IPV6_FREEBIND */);
+}
+
+static bool has_sockopt_buf_lock(void)
+{
+	return has_sockopt(AF_INET, SOL_SOCKET, 72 /* SO_BUF_LOCK */);
+}
+
 static const struct {
 	const char *name;
 	bool (*probe)(void);
@@ -259,15 +283,18 @@ static const struct {
 	{ "clone3_set_tid", has_clone3_set_tid },
 	{ "get_rseq_conf", has_rseq_config },
 	{ "pagemap_scan", has_pagemap_scan },
+	{ "ipv6_freebind", has_ipv6_freebind },
+	{ "net_diag_raw", always },		/* raw sockets: stasis reads them without sock_diag */
+	{ "sockopt_buf_lock", has_sockopt_buf_lock },
 	{ "ns_pid", always },			/* NSpid in status (4.1+) */
 	{ "aio_remap", has_aio_remap }, { "tun", never }, { "tun_ns", never }, { "userns", never },
 	{ "loginuid", has_loginuid }, { "cgroupns", never }, { "autofs", never }, { "compat_cr", never },
 	{ "uffd", never }, { "uffd-noncoop", never }, { "can_map_vdso", never }, { "sk_ns", never },
-	{ "sk_unix_file", never }, { "net_diag_raw", never }, { "nsid", never }, { "link_nsid", never },
+	{ "sk_unix_file", never }, { "nsid", never }, { "link_nsid", never },
 	{ "timens", never }, { "external_net_ns", never }, { "newifindex", never }, { "nftables", never },
 	{ "has_ipt_legacy", never }, { "pidfd_store", never }, { "apparmor_stacking", never },
-	{ "network_lock_nftables", never }, { "sockopt_buf_lock", never }, { "memfd_hugetlb", never },
-	{ "move_mount_set_group", never }, { "openat2", never }, { "ipv6_freebind", never },
+	{ "network_lock_nftables", never }, { "memfd_hugetlb", never },
+	{ "move_mount_set_group", never }, { "openat2", never },
 };
 
 int stasis_check_feature(const char *name, FILE *out)

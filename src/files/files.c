@@ -20,11 +20,11 @@
  * memfds before regular files (a memfd is a regular file too). */
 extern const struct fd_kind fd_kind_memfd, fd_kind_reg, fd_kind_ghost, fd_kind_tty, fd_kind_pipe,
 	fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_fanotify, fd_kind_epoll, fd_kind_fifo,
-	fd_kind_unix, fd_kind_pidfd, fd_kind_fsnotify, fd_kind_locks, fd_kind_fown;
+	fd_kind_unix, fd_kind_inet, fd_kind_pidfd, fd_kind_fsnotify, fd_kind_locks, fd_kind_fown;
 static const struct fd_kind *const fd_kinds[] = {
 	&fd_kind_memfd, &fd_kind_reg, &fd_kind_ghost, &fd_kind_tty, &fd_kind_pipe, &fd_kind_eventfd,
 	&fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_fanotify, &fd_kind_epoll, &fd_kind_fifo,
-	&fd_kind_unix, &fd_kind_pidfd, &fd_kind_fsnotify, &fd_kind_locks, &fd_kind_fown,
+	&fd_kind_unix, &fd_kind_inet, &fd_kind_pidfd, &fd_kind_fsnotify, &fd_kind_locks, &fd_kind_fown,
 };
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
 _Static_assert(NR_KINDS <= FILES_MAX_KINDS, "FILES_MAX_KINDS is too small for the table of kinds");

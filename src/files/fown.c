@@ -38,6 +38,8 @@ static FownEntry *fown_of(const FileEntry *fe, const FileEntry *reg, uint32_t *f
 	case FD_TYPES__SIGNALFD: FOWN(fe->sgfd);
 	case FD_TYPES__TIMERFD: FOWN(fe->tfd);
 	case FD_TYPES__INOTIFY: FOWN(fe->ify);
+	case FD_TYPES__FANOTIFY: FOWN(fe->ffy);
+	case FD_TYPES__INETSK: FOWN(fe->isk);
 	default: return NULL;
 	}
 #undef FOWN

@@ -113,3 +113,8 @@ run_test --needs criu interop.criu_membarrier test_criu_prog membarrier
 
 # io_setup() rings (MmEntry.aios, VMA_AREA_AIORING)
 run_test --needs criu interop.criu_aio test_criu_prog aio_ring
+
+# IPv4 and IPv6 sockets (tests/progs/inet.c: listeners, bound and unbound
+# TCP sockets, UDP pairs, options): the program checks every socket, that
+# the listeners accept and the UDP pairs exchange
+run_test --needs criu interop.criu_inet test_criu_prog inet

@@ -2,19 +2,17 @@
 # naming the pid, the fd and what it is, and the tree runs on untouched.
 test_unsupported_fd() {
 	local pid rc
-	start_prog tcp "$PYTHON" -c '
+	start_prog netlink "$PYTHON" -c '
 import socket, time
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen()
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
 print("READY", flush=True)
 while True:
     time.sleep(0.1)'
 	pid=$PROG_PID
-	wait_ready tcp "$pid" || return
+	wait_ready netlink "$pid" || return
 	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
-	[[ $rc != 0 ]] || { fail "a TCP listener was dumped"; return; }
-	grep -qE "^Error: pid $pid: fd 3 \(socket:\[[0-9]+\]\) is an IPv4 stream socket, which stasis can't dump" \
+	[[ $rc != 0 ]] || { fail "a netlink socket was dumped"; return; }
+	grep -qE "^Error: pid $pid: fd 3 \(socket:\[[0-9]+\]\) is a netlink raw socket, which stasis can't dump" \
 		"$T_LOG/dump.stderr" || fail "message: $(error_message dump)"
 	(($(wc -l < "$T_LOG/dump.stderr") == 1)) || fail "more than one line on stderr" "$T_LOG/dump.stderr"
 	[[ ! -e $T_WORK/img/inventory.img ]] || fail "the failed dump left an inventory.img"

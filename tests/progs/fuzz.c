@@ -9,12 +9,14 @@
  *   - a datagram socketpair holding a message that carries the read end
  *     of another pipe, only in flight (unix entries, sk-queues.img with
  *     SCM_RIGHTS).
+ *   - a TCP listener and a UDP socket (files.img inet entries).
  *
  * Protocol as every test program: READY, wait for SIGUSR1, check, PASS.
  * After a restore the pipe still holds its bytes, the file its offset,
  * and the message its pipe.
  */
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -61,6 +63,12 @@ int main(void)
 		die("sendmsg");
 	close(q[0]);
 	close(q[1]);
+	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) }, got;
+	socklen_t len = sizeof(got);
+	int tcp = socket(AF_INET, SOCK_STREAM, 0), udp = socket(AF_INET, SOCK_DGRAM, 0);
+	if (tcp < 0 || udp < 0 || bind(tcp, (struct sockaddr *)&lo, sizeof(lo)) < 0 || listen(tcp, 3) < 0 ||
+	    bind(udp, (struct sockaddr *)&lo, sizeof(lo)) < 0 || getsockname(tcp, (struct sockaddr *)&lo, &len) < 0)
+		die("sockets");
 	if (pthread_create(&th, NULL, idle_thread, NULL) != 0)
 		die("pthread_create");
 	pid_t child = fork();
@@ -82,6 +90,9 @@ int main(void)
 		memcpy(&got, CMSG_DATA(cm), sizeof(int));
 	CHECK(got >= 0 && read(got, &c, 1) == 1 && c == 'q', "the message lost its pipe");
 	CHECK(kill(child, 0) == 0, "the child %d is gone", child);
+	len = sizeof(got);
+	CHECK(getsockname(tcp, (struct sockaddr *)&got, &len) == 0 && got.sin_port == lo.sin_port,
+	      "the TCP listener lost its port");
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 	return proto_finish();

@@ -8,12 +8,12 @@
  *   - a regular file open at an offset, a file mapping (mm, files.img);
  *   - a datagram socketpair holding a message that carries the read end
  *     of another pipe, only in flight (unix entries, sk-queues.img with
- *     SCM_RIGHTS).
+ *     SCM_RIGHTS);
  *   - a TCP listener and a UDP socket (files.img inet entries).
  *
  * Protocol as every test program: READY, wait for SIGUSR1, check, PASS.
  * After a restore the pipe still holds its bytes, the file its offset,
- * and the message its pipe.
+ * the message its pipe, and the listener its port.
  */
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -84,11 +84,11 @@ int main(void)
 	      "the pipe lost its bytes");
 	CHECK(lseek(fd, 0, SEEK_CUR) == 4, "data.txt is not at offset 4");
 	c = 0;
-	int got = -1;
+	int passed = -1;
 	if (recvmsg(sk[1], &mh, MSG_DONTWAIT) == 1 && c == 'm' && (cm = CMSG_FIRSTHDR(&mh)) &&
 	    cm->cmsg_type == SCM_RIGHTS)
-		memcpy(&got, CMSG_DATA(cm), sizeof(int));
-	CHECK(got >= 0 && read(got, &c, 1) == 1 && c == 'q', "the message lost its pipe");
+		memcpy(&passed, CMSG_DATA(cm), sizeof(int));
+	CHECK(passed >= 0 && read(passed, &c, 1) == 1 && c == 'q', "the message lost its pipe");
 	CHECK(kill(child, 0) == 0, "the child %d is gone", child);
 	len = sizeof(got);
 	CHECK(getsockname(tcp, (struct sockaddr *)&got, &len) == 0 && got.sin_port == lo.sin_port,

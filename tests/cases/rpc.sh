@@ -578,6 +578,8 @@ test_rpc_unpriv_attrs() {
 	grep -q "oom_score_adj -500 is below" "$img/restore.log" || fail "the restore did not warn of the oom_score_adj it changed" "$img/restore.log"
 	[[ $(cat "/proc/$UPID/loginuid") == 1500 ]] || fail "the restored loginuid is $(cat "/proc/$UPID/loginuid"), not 1500"
 	RPC_PRE=()
+}
+
 # tcp_owner PORT: the uid owning the TCP listener on PORT (/proc/net/tcp).
 tcp_owner() {
 	awk -v p="$(printf ':%04X' "$1")" '$4 == "0A" && substr($2, length($2) - 4) == p { print $8 }' /proc/net/tcp

@@ -222,9 +222,9 @@ if sys.argv[1] == "fds":
     a, b = socket.socketpair()
     r, w = os.pipe()
     os.write(w, b"through-the-fd")
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
     b.sendmsg([b"data-before"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [r]))])
-    b.sendmsg([b"data-udp"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [u.fileno()]))])
+    b.sendmsg([b"data-nl"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [u.fileno()]))])
     os.close(r)
     u.close()
     b.send(b"data-after")
@@ -244,12 +244,12 @@ if sys.argv[1] == "fds":
     for level, kind, data in anc:
         fds.frombytes(data)
     ok = msg == b"data-before" and len(fds) == 1 and os.read(fds[0], 100) == b"through-the-fd"
-    msg, anc, flags, addr = a.recvmsg(8, socket.CMSG_SPACE(4))
+    msg, anc, flags, addr = a.recvmsg(7, socket.CMSG_SPACE(4))
     fds = array.array("i")
     for level, kind, data in anc:
         fds.frombytes(data)
-    ok = ok and msg == b"data-udp" and len(fds) == 1
-    ok = ok and socket.socket(fileno=fds[0]).type == socket.SOCK_DGRAM
+    ok = ok and msg == b"data-nl" and len(fds) == 1
+    ok = ok and socket.socket(fileno=fds[0]).family == socket.AF_NETLINK
     ok = ok and a.recv(100) == b"data-after"
 else:
     s, _ = l.accept()
@@ -271,5 +271,5 @@ test_unix_refused() {
 	wait_child "$pid"
 	check_output refused
 }
-run_test unix.refused.fds_in_flight test_unix_refused fds "file in flight (passed with SCM_RIGHTS.*IPv4 datagram socket"
+run_test unix.refused.fds_in_flight test_unix_refused fds "file in flight (passed with SCM_RIGHTS.*netlink"
 run_test unix.refused.unaccepted_data test_unix_refused unaccepted "not accepted yet"

@@ -98,15 +98,19 @@ int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool
 	*g = (struct ghost){ .id = s->nr_g + 1, .st = *st };
 	/* Through /proc the file opens for reading whatever the fd's mode:
 	 * so as the task could read it, or else as the client (util/fsop.h) */
-	g->fd = fs_open_task_file(src, readable);
-	if (g->fd < 0) {
+	/* Only a regular file has bytes to save: a directory, FIFO or
+	 * device is remade from its entry alone (opening those could block
+	 * or act on the device). */
+	g->fd = S_ISREG(st->st_mode) ? fs_open_task_file(src, readable) : -1;
+	if (S_ISREG(st->st_mode) && g->fd < 0) {
 		pr_perror("%s: can't open it to save its bytes%s", what,
 			  readable ? "" : " (the task's fd does not read it, nor may the client)");
 		return -1;
 	}
 	if (!(g->what = strdup(what))) {
 		pr_err("%s: out of memory saving it as a deleted file", what);
-		close(g->fd);
+		if (g->fd >= 0)
+			close(g->fd);
 		return -1;
 	}
 	s->nr_g++;
@@ -195,14 +199,20 @@ static int write_ghost(int dirfd, const struct ghost *g)
 	mtim.tv_usec = g->st.st_mtim.tv_nsec / 1000;
 	e.atim = &atim;
 	e.mtim = &mtim;
-	e.has_chunks = 1;
-	e.chunks = 1;
-	e.has_size = 1;
-	e.size = g->st.st_size;
+	if (S_ISCHR(g->st.st_mode) || S_ISBLK(g->st.st_mode)) {
+		e.has_rdev = 1;	/* as stat gives it, mknod takes it (as CRIU) */
+		e.rdev = g->st.st_rdev;
+	}
+	if (S_ISREG(g->st.st_mode)) {
+		e.has_chunks = 1;
+		e.chunks = 1;
+		e.has_size = 1;
+		e.size = g->st.st_size;
+	}
 
 	if (img_create(dirfd, &img, IMG_GHOST_FILE, g->id) < 0)
 		return -1;
-	if (img_write(&img, &e.base) < 0 || write_chunks(&img, g) < 0) {
+	if (img_write(&img, &e.base) < 0 || (S_ISREG(g->st.st_mode) && write_chunks(&img, g) < 0)) {
 		img_abort(&img);
 		return -1;
 	}
@@ -239,7 +249,8 @@ static void ghost_free(struct file_table *t)
 {
 	struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
 	for (int i = 0; i < s->nr_g; i++) {
-		close(s->g[i].fd);
+		if (s->g[i].fd >= 0)
+			close(s->g[i].fd);
 		free(s->g[i].what);
 	}
 	free(s->g);
@@ -271,8 +282,14 @@ static int load_ghost(struct ghost_rst *s, int dirfd, uint32_t id)
 	}
 	g->img = img;
 	s->nr_g++;
-	if (!S_ISREG(g->e->mode)) {
-		pr_err("image %s: only deleted regular files can be restored (mode %o)", g->img.name, g->e->mode);
+	mode_t m = g->e->mode;
+	if (!S_ISREG(m) && !S_ISDIR(m) && !S_ISFIFO(m) && !S_ISCHR(m) && !S_ISBLK(m)) {
+		pr_err("image %s: stasis can't recreate a deleted %s (mode %o)", g->img.name,
+		       files_mode_name(m), m);
+		return -1;
+	}
+	if ((S_ISCHR(m) || S_ISBLK(m)) && !g->e->has_rdev) {
+		pr_err("image %s: a deleted device without its device number", g->img.name);
 		return -1;
 	}
 	return 0;
@@ -377,9 +394,39 @@ static int fill_bytes(struct rst_ghost *g, int fd)
 	return ret < 0 ? -1 : 0;
 }
 
-static int create_excl(const char *path)
+static void remove_node(const char *path, mode_t mode)
 {
-	return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (S_ISDIR(mode))
+		rmdir(path);
+	else
+		unlink(path);
+}
+
+/* A new node at path of ghost e's kind, opened: a regular file to be
+ * filled, a directory, a FIFO read-write (which never blocks), a device
+ * by O_PATH only (opening it could act on the device). The fd, or -1
+ * with errno set. */
+static int make_node(const char *path, const GhostFileEntry *e)
+{
+	mode_t type = e->mode & S_IFMT;
+	int fd, err;
+
+	if (S_ISREG(type))
+		return open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (S_ISDIR(type) ? mkdir(path, 0700) : mknod(path, type | 0600, e->rdev))
+		return -1;
+	if (S_ISDIR(type))
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	else if (S_ISFIFO(type))
+		fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	else
+		fd = open(path, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		err = errno;
+		remove_node(path, type);
+		errno = err;
+	}
+	return fd;
 }
 
 /* Drops the last directory of path, keeping the file name: /a/b/f -> /a/f.
@@ -401,70 +448,102 @@ static bool up_one_dir(char *path)
 /* A new file at path, or next to it if something is there now. If its
  * directory is gone too, in the nearest directory above that exists (the
  * name the task sees then differs, the bytes don't). */
-static int create_at(const char *who, const char *path, uint32_t id, char *made, size_t len)
+static int create_at(const char *who, const char *path, const GhostFileEntry *e, uint32_t id,
+		     char *made, size_t len)
 {
 	int fd;
 
 	snprintf(made, len, "%s", path);
 	for (;;) {
-		fd = create_excl(made);
+		fd = make_node(made, e);
 		if (fd < 0 && errno == EEXIST) {
 			size_t n = strlen(made);
 			snprintf(made + n, len - n, ".stasis-ghost.%x", id);
-			fd = create_excl(made);
+			fd = make_node(made, e);
 		}
 		if (fd >= 0 || errno != ENOENT || !up_one_dir(made))
 			break;
 	}
 	if (fd < 0)
-		pr_perror("%s: can't recreate deleted file %s (as %s)", who, path, made);
+		pr_perror("%s: can't recreate deleted %s %s (as %s)", who, files_mode_name(e->mode), path, made);
 	else if (strcmp(made, path))
 		pr_info("%s: deleted file %s recreated as %s", who, path, made);
 	return fd;
 }
 
-/* Recreates the ghost with its bytes and attributes and unlinks it at
- * once: only g->keeper holds it, as only the task held it at dump. */
-static int recreate(struct rst_files *rf, struct rst_ghost *g, const char *path, const char *who)
+/* Owner, mode and times of ghost e onto the node open at fd, through
+ * its /proc link (an O_PATH fd takes no fchmod). */
+static int apply_attrs(int fd, const GhostFileEntry *e, const char *who, const char *made)
 {
-	char made[PATH_MAX + 32];
-	const GhostFileEntry *e = g->e;
-	int fd = create_at(who, path, g->id, made, sizeof(made));
-	if (fd < 0)
+	char self[64];
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (chown(self, e->uid, e->gid) < 0 || chmod(self, e->mode & 07777) < 0) {
+		pr_perror("%s: can't give recreated deleted file %s its owner and mode", who, made);
 		return -1;
-	int ret = fill_bytes(g, fd);
-	if (ret < 0)
-		pr_err("%s: can't fill recreated deleted file %s", who, made);
-	else if ((e->has_size && ftruncate(fd, e->size) < 0) || fchown(fd, e->uid, e->gid) < 0 ||
-		 fchmod(fd, e->mode & 07777) < 0) {
-		pr_perror("%s: can't give recreated deleted file %s its size, owner and mode", who, made);
-		ret = -1;
 	}
-	if (ret == 0 && e->atim && e->mtim) {
+	if (e->atim && e->mtim) {
 		struct timespec ts[2] = {
 			{ e->atim->tv_sec, e->atim->tv_usec * 1000 },
 			{ e->mtim->tv_sec, e->mtim->tv_usec * 1000 },
 		};
-		if (futimens(fd, ts) < 0)
+		if (utimensat(AT_FDCWD, self, ts, 0) < 0)
 			pr_warn("%s: can't give recreated deleted file %s its times: %m", who, made);
 	}
-	if (unlink(made) < 0 && ret == 0) {
-		pr_perror("%s: can't unlink recreated deleted file %s", who, made);
-		ret = -1;
-	}
-	if (ret < 0) {
-		close(fd);
+	return 0;
+}
+
+/* A regular ghost's bytes and size. */
+static int fill_file(struct rst_ghost *g, int fd, const char *who, const char *made)
+{
+	if (fill_bytes(g, fd) < 0) {
+		pr_err("%s: can't fill recreated deleted file %s", who, made);
 		return -1;
 	}
-	/* The keeper only reads: a file open for writing can't become a
-	 * task's executable (PR_SET_MM_MAP fails with EACCES). */
+	if (g->e->has_size && ftruncate(fd, g->e->size) < 0) {
+		pr_perror("%s: can't give recreated deleted file %s its size", who, made);
+		return -1;
+	}
+	return 0;
+}
+
+/* The fd that holds a recreated regular file: read-only, as a file open
+ * for writing can't become a task's executable (PR_SET_MM_MAP fails
+ * with EACCES). Others are held by the fd they were made with. */
+static int keeper_of(int fd, mode_t mode, const char *who, const char *path)
+{
+	if (!S_ISREG(mode))
+		return fd;
 	char self[64];
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
 	int ro = open(self, O_RDONLY | O_CLOEXEC);
 	if (ro < 0)
 		pr_perror("%s: can't reopen recreated deleted file %s", who, path);
 	close(fd);
-	g->keeper = files_keep_fd(rf, ro, path);
+	return ro;
+}
+
+/* Recreates the ghost with its bytes and attributes and removes it at
+ * once: only g->keeper holds it, as only the task held it at dump. */
+static int recreate(struct rst_files *rf, struct rst_ghost *g, const char *path, const char *who)
+{
+	char made[PATH_MAX + 32];
+	const GhostFileEntry *e = g->e;
+	int fd = create_at(who, path, e, g->id, made, sizeof(made));
+	if (fd < 0)
+		return -1;
+	int ret = S_ISREG(e->mode) ? fill_file(g, fd, who, made) : 0;
+	if (ret == 0)
+		ret = apply_attrs(fd, e, who, made);
+	if ((S_ISDIR(e->mode) ? rmdir(made) : unlink(made)) < 0 && ret == 0) {
+		pr_perror("%s: can't remove recreated deleted file %s", who, made);
+		ret = -1;
+	}
+	if (ret < 0) {
+		close(fd);
+		return -1;
+	}
+	g->keeper = files_keep_fd(rf, keeper_of(fd, e->mode, who, path), path);
 	return g->keeper < 0 ? -1 : 0;
 }
 

@@ -64,6 +64,12 @@ static bool is_external(const struct opts *o, const char *name)
 	return false;
 }
 
+/* A deleted path under /proc: an entry of a process that is gone. */
+static bool on_procfs(const char *path)
+{
+	return !strncmp(path, "/proc/", 6);
+}
+
 /* The path must still name the open file, or restore would open another
  * one (the file was moved and something else put at its path, or a mount
  * now hides it). */
@@ -94,10 +100,9 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 		pr_err("%s has no reachable path", what);
 		return -1;
 	}
-	if (!external && deleted && !S_ISREG(f->st.st_mode)) {
-		pr_err("%s is a deleted %s: stasis can only save deleted regular files "
-		       "(or give it with --external %s)", what,
-		       S_ISDIR(f->st.st_mode) ? "directory" : "device", ext);
+	if (!external && deleted && on_procfs(f->path)) {
+		pr_err("%s is the /proc entry of a dead process: stasis can't restore it "
+		       "(or give it with --external %s)", what, ext);
 		return -1;
 	}
 	if (!external && !deleted && check_path_names_fd(f) < 0)
@@ -137,7 +142,7 @@ int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_
 		}
 	}
 	if (path_is_deleted(path)) {
-		pr_err("%s is deleted: stasis can't restore a deleted working or root directory", path);
+		pr_err("%s is deleted: it needs its bytes saved (stasis bug: reg_ghost_add is the way)", path);
 		return -1;
 	}
 	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);
@@ -151,21 +156,23 @@ int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_
 	return 0;
 }
 
-/* A deleted file (path ends in " (deleted)") mapped or executed, saved with
- * its bytes; src is a /proc link that opens it. */
-static int ghost_add(struct file_table *t, const struct opts *o, const char *path, const char *src,
-		     uint32_t flags, uint32_t *id)
+int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, const char *src,
+		  uint32_t flags, const char *use, uint32_t *id)
 {
 	char name[PATH_MAX], what[PATH_MAX + 128];
 	struct stat st;
 
-	snprintf(what, sizeof(what), "%s (mapped or executed: %s)", path, src);
+	snprintf(what, sizeof(what), "%s (%s: %s)", path, use, src);
 	if (stat(src, &st) < 0) {
 		pr_perror("can't inspect deleted file %s (through %s)", path, src);
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		pr_err("%s is deleted and not a regular file; stasis can't save it", path);
+	if (on_procfs(path)) {
+		pr_err("%s is the /proc entry of a dead process: stasis can't restore it", what);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+		pr_err("%s is a deleted %s; stasis can't save it", what, files_mode_name(st.st_mode));
 		return -1;
 	}
 	snprintf(name, sizeof(name), "%s", path);
@@ -178,7 +185,7 @@ static int ghost_add(struct file_table *t, const struct opts *o, const char *pat
 		pr_err("out of memory recording %s", what);
 		return -1;
 	}
-	fe->reg->has_size = 1;
+	fe->reg->has_size = S_ISREG(st.st_mode);
 	fe->reg->size = st.st_size;
 	fe->reg->has_mode = 1;
 	fe->reg->mode = st.st_mode;
@@ -192,11 +199,11 @@ static bool reg_owns_path(const struct path_facts *p)
 	return true;	/* the last resort */
 }
 
-/* A deleted working or root directory can't be saved: reg_file_add says so. */
 static int reg_dump_path(struct file_table *t, const struct opts *o, const struct path_facts *p, uint32_t *id)
 {
-	if (path_is_deleted(p->path) && !(p->flags & O_DIRECTORY))
-		return ghost_add(t, o, p->path, p->link, p->flags, id);
+	if (path_is_deleted(p->path))
+		return reg_ghost_add(t, o, p->path, p->link, p->flags,
+				     p->flags & O_DIRECTORY ? "working or root directory" : "mapped or executed", id);
 	return reg_file_add(t, p->path, p->flags, 0, id);
 }
 

@@ -157,6 +157,9 @@ static int pool_open(struct rst_tree *tr, int idx)
 		for (int i = 0; i < tr->t[j].nr_fdinfo; i++)
 			if (pool_open_one(tr, tr->t[j].pid, tr->t[j].fdinfo[i]) < 0)
 				return -1;
+		/* a deleted working directory, made once and shared the same way */
+		if (tr->t[j].fs && files_make_path(&tr->files, tr->t[j].fs->cwd_id) < 0)
+			return -1;
 		/* files made for mappings (ghosts, memfds) are shared the same way */
 		for (size_t v = 0; tr->t[j].mm && v < tr->t[j].mm->n_vmas; v++) {
 			const VmaEntry *e = tr->t[j].mm->vmas[v];
@@ -299,10 +302,17 @@ static int child_fs(const struct rst_ctx *rc)
 		pr_perror("pid %d: can't change root to %s", rc->pid, root->reg->name);
 		return -1;
 	}
-	if (chdir(cwd->reg->name) < 0) {
-		pr_perror("pid %d: can't change directory to %s", rc->pid, cwd->reg->name);
+	/* By the files of the tree, which recreate a deleted directory; a
+	 * path-only fd, as chdir needs no read permission. */
+	int fd = files_open_path(rc->files, rc->fs->cwd_id, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
 		return -1;
-	}
+	int ret = fchdir(fd);
+	if (ret < 0)
+		pr_perror("pid %d: can't change directory to %s", rc->pid, cwd->reg->name);
+	close(fd);
+	if (ret < 0)
+		return -1;
 	umask(rc->fs->has_umask ? rc->fs->umask : 022);
 	return 0;
 }

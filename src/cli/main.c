@@ -65,6 +65,9 @@ static void usage(FILE *f)
 "                          CRTOOLS_SCRIPT_ACTION set to the stage (repeatable)\n"
 "      --ghost-limit SIZE  dump: largest deleted-but-open file to save (bytes,\n"
 "                          or with K, M, G; default 1M)\n"
+"      --ghost-fiemap, --no-ghost-fiemap  dump: find the data of a deleted file\n"
+"                          by its extents (FS_IOC_FIEMAP, the default) or by\n"
+"                          SEEK_DATA/SEEK_HOLE; its holes stay holes either way\n"
 "      --new-pidns         restore: into a new pid namespace whose init is stasis,\n"
 "                          so the old pids are always free (clones side by side)\n"
 "      --address SOCK      service: the unix socket to serve on\n"
@@ -88,7 +91,8 @@ static void usage(FILE *f)
 enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERIT_FD, OPT_EXTERNAL,
        OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT,
        OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM, OPT_ALLOW_USERS, OPT_CONFIG, OPT_NO_DEFAULT_CONFIG,
-       OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP };
+       OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP,
+       OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP };
 
 /* check --feature NAME (repeatable): CRIU's names of kernel features. */
 static const char *check_features[32];
@@ -252,6 +256,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "pre-dump-mode", required_argument, NULL, OPT_PRE_DUMP_MODE },
 		{ "feature", required_argument, NULL, OPT_FEATURE },
 		{ "link-remap", no_argument, NULL, OPT_LINK_REMAP },
+		{ "ghost-fiemap", no_argument, NULL, OPT_GHOST_FIEMAP },
+		{ "no-ghost-fiemap", no_argument, NULL, OPT_NO_GHOST_FIEMAP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -322,6 +328,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		/* CRIU links a deleted file back in place; stasis saves its bytes
 		 * and recreates it (ghost files) either way */
 		case OPT_LINK_REMAP: break;
+		case OPT_GHOST_FIEMAP: o->no_ghost_fiemap = false; break;
+		case OPT_NO_GHOST_FIEMAP: o->no_ghost_fiemap = true; break;
 		case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: return -1;	/* getopt named the bad option */

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -24,6 +27,7 @@ struct ghost {
 	uint32_t id;		/* remap_id: names ghost-file-ID.img */
 	struct stat st;
 	int fd;			/* ours, open on the file until the images are written */
+	bool fiemap;		/* its data found by its extents (--ghost-fiemap) */
 	char *what;		/* names it in errors */
 };
 
@@ -95,7 +99,7 @@ int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool
 	}
 	s->g = n;
 	struct ghost *g = &s->g[s->nr_g];
-	*g = (struct ghost){ .id = s->nr_g + 1, .st = *st };
+	*g = (struct ghost){ .id = s->nr_g + 1, .st = *st, .fiemap = !o->no_ghost_fiemap };
 	/* Through /proc the file opens for reading whatever the fd's mode:
 	 * so as the task could read it, or else as the client (util/fsop.h) */
 	/* Only a regular file has bytes to save: a directory, FIFO or
@@ -146,17 +150,23 @@ static int copy_range(struct img *img, const struct ghost *g, uint8_t *buf, uint
 	return 0;
 }
 
-/* The data of the file as (chunk entry, bytes) pairs, holes left out. */
-static int write_chunks(struct img *img, const struct ghost *g)
+static int write_chunk(struct img *img, const struct ghost *g, uint8_t *buf, uint64_t off, uint64_t len)
+{
+	GhostChunkEntry c = GHOST_CHUNK_ENTRY__INIT;
+	c.off = off;
+	c.len = len;
+	if (img_write(img, &c.base) < 0)
+		return -1;
+	return copy_range(img, g, buf, off, len);
+}
+
+/* The data of the file as (chunk entry, bytes) pairs, holes left out,
+ * found by SEEK_DATA and SEEK_HOLE. */
+static int write_data_ranges(struct img *img, const struct ghost *g, uint8_t *buf)
 {
 	uint64_t size = g->st.st_size, off = 0;
-	uint8_t *buf = malloc(COPY_BUF);
 	int ret = 0;
 
-	if (!buf) {
-		pr_err("%s: out of memory copying its bytes", g->what);
-		return -1;
-	}
 	while (off < size && ret == 0) {
 		off_t data = lseek(g->fd, off, SEEK_DATA);
 		if (data < 0 && errno == ENXIO)
@@ -168,14 +178,75 @@ static int write_chunks(struct img *img, const struct ghost *g)
 		off_t hole = lseek(g->fd, data, SEEK_HOLE);
 		if (hole < 0 || (uint64_t)hole > size)
 			hole = size;
-		GhostChunkEntry c = GHOST_CHUNK_ENTRY__INIT;
-		c.off = data;
-		c.len = hole - data;
-		ret = img_write(img, &c.base);
-		if (ret == 0)
-			ret = copy_range(img, g, buf, c.off, c.len);
+		ret = write_chunk(img, g, buf, data, hole - data);
 		off = hole;
 	}
+	return ret;
+}
+
+#define EXTENTS_AT_ONCE 64
+
+/* The same, the data being the file's extents (FS_IOC_FIEMAP, after a
+ * sync; preallocated extents count as data). -2 if the file system
+ * can't tell them. */
+static int write_extents(struct img *img, const struct ghost *g, uint8_t *buf)
+{
+	size_t len = sizeof(struct fiemap) + EXTENTS_AT_ONCE * sizeof(struct fiemap_extent);
+	struct fiemap *fm = malloc(len);
+	uint64_t size = g->st.st_size, pos = 0;
+	bool last = false;
+	int ret = 0;
+
+	if (!fm) {
+		pr_err("%s: out of memory mapping its extents", g->what);
+		return -1;
+	}
+	while (!last && pos < size && ret == 0) {
+		memset(fm, 0, len);
+		fm->fm_start = pos;
+		fm->fm_length = size - pos;
+		fm->fm_flags = FIEMAP_FLAG_SYNC;
+		fm->fm_extent_count = EXTENTS_AT_ONCE;
+		if (ioctl(g->fd, FS_IOC_FIEMAP, fm) < 0) {
+			if (errno == EOPNOTSUPP)
+				ret = -2;
+			else
+				ret = -1, pr_perror("%s: can't map its extents", g->what);
+			break;
+		}
+		if (!fm->fm_mapped_extents)
+			break;
+		for (unsigned i = 0; i < fm->fm_mapped_extents && !last && ret == 0; i++) {
+			const struct fiemap_extent *x = &fm->fm_extents[i];
+			uint64_t start = x->fe_logical > pos ? x->fe_logical : pos;
+			uint64_t end = x->fe_logical + x->fe_length;
+			last = x->fe_flags & FIEMAP_EXTENT_LAST;
+			if (end > size)
+				end = size;
+			if (start < end)
+				ret = write_chunk(img, g, buf, start, end - start);
+			if (x->fe_logical + x->fe_length > pos)
+				pos = x->fe_logical + x->fe_length;
+		}
+	}
+	free(fm);
+	return ret;
+}
+
+/* The data of the file, holes left out, as --ghost-fiemap says to find
+ * it (as CRIU: by seeking where the file system maps no extents). */
+static int write_chunks(struct img *img, const struct ghost *g)
+{
+	uint8_t *buf = malloc(COPY_BUF);
+	int ret;
+
+	if (!buf) {
+		pr_err("%s: out of memory copying its bytes", g->what);
+		return -1;
+	}
+	ret = g->fiemap ? write_extents(img, g, buf) : -2;
+	if (ret == -2)
+		ret = write_data_ranges(img, g, buf);
 	free(buf);
 	return ret;
 }

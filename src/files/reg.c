@@ -84,6 +84,14 @@ static int check_path_names_fd(const struct fd_facts *f)
 	return -1;
 }
 
+/* Restore refuses a file whose size changed since the dump (it is not
+ * the file the task had), but for one only appended to (a log: as
+ * CRIU, its size is not saved). */
+static bool size_matters(uint32_t flags)
+{
+	return !((flags & O_ACCMODE) == O_WRONLY && (flags & O_APPEND));
+}
+
 static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
 {
 	char path[PATH_MAX], ext[64], src[64], what[PATH_MAX + 64];
@@ -114,7 +122,7 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 		return files_oom(f);
 	/* No mnt_id: as CRIU, which records it only when it dumps mount
 	 * namespaces, and otherwise looks the mount up and fails (ghosts). */
-	fe->reg->has_size = S_ISREG(f->st.st_mode);
+	fe->reg->has_size = S_ISREG(f->st.st_mode) && size_matters(f->fi.flags);
 	fe->reg->size = f->st.st_size;
 	fe->reg->has_mode = 1;
 	fe->reg->mode = f->st.st_mode;
@@ -208,7 +216,8 @@ static int reg_dump_path(struct file_table *t, const struct opts *o, const struc
 }
 
 /* The file at the path must still be the kind of file that was open, and
- * long enough for the saved position. */
+ * of the same size if it was saved (as CRIU: files on /proc and /sys
+ * are 0 bytes both times, whatever they read). */
 static int check_reopened(int fd, const RegFileEntry *r, const char *who)
 {
 	struct stat st;
@@ -221,17 +230,12 @@ static int check_reopened(int fd, const RegFileEntry *r, const char *who)
 		       files_mode_name(st.st_mode));
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode))
-		return 0;
-	if (r->pos > (uint64_t)st.st_size) {
-		pr_err("%s: %s is now %lld bytes, shorter than the saved offset %llu (it was %llu bytes)",
-		       who, r->name, (long long)st.st_size, (unsigned long long)r->pos,
+	if (S_ISREG(st.st_mode) && r->has_size && r->size != (uint64_t)st.st_size) {
+		pr_err("%s: %s is now %lld bytes, it was %llu at dump: not the file the task had "
+		       "(it changed since the dump)", who, r->name, (long long)st.st_size,
 		       (unsigned long long)r->size);
 		return -1;
 	}
-	if (r->has_size && r->size != (uint64_t)st.st_size)
-		pr_warn("%s is now %lld bytes, it was %llu at dump", r->name, (long long)st.st_size,
-			(unsigned long long)r->size);
 	return 0;
 }
 
@@ -289,10 +293,15 @@ static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		       rf->who, fe->reg->name, fe->reg->name);
 		return -1;
 	}
-	int fd = ghost_open(rf, fe->reg, fe->reg->flags);
+	uint32_t flags = fe->reg->flags;
+	/* An unnamed temporary file comes back as a ghost: opened, not made
+	 * anew (O_TMPFILE holds O_DIRECTORY) */
+	if (flags & __O_TMPFILE)
+		flags &= ~O_TMPFILE;
+	int fd = ghost_open(rf, fe->reg, flags);
 	if (fd != -2)
 		return fd;
-	return reopen(fe->reg, fe->reg->flags, rf->who);
+	return reopen(fe->reg, flags, rf->who);
 }
 
 static bool reg_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)

@@ -72,6 +72,9 @@ struct opts {
 	gid_t *client_groups;
 	int nr_client_groups;
 	unsigned long long ghost_limit;	/* --ghost-limit: largest deleted file saved */
+	/* --no-ghost-fiemap: a deleted file's data found by SEEK_DATA and
+	 * SEEK_HOLE rather than by its extents (FS_IOC_FIEMAP, the default) */
+	bool no_ghost_fiemap;
 };
 
 #endif

@@ -14,6 +14,9 @@
 #include "files/reg.h"
 #include "util/log.h"
 
+/* The bit of O_TMPFILE that is not O_DIRECTORY (glibc's __O_TMPFILE
+ * holds both) */
+#define O_TMPFILE_ONLY 020000000
 #define MEM_MAJOR 1	/* /dev/null, /dev/zero, /dev/full, /dev/[u]random */
 
 /* (memfds, regular files too, are claimed first: memfd.c) */
@@ -296,7 +299,7 @@ static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	uint32_t flags = fe->reg->flags;
 	/* An unnamed temporary file comes back as a ghost: opened, not made
 	 * anew (O_TMPFILE holds O_DIRECTORY) */
-	if (flags & __O_TMPFILE)
+	if (flags & O_TMPFILE_ONLY)
 		flags &= ~O_TMPFILE;
 	int fd = ghost_open(rf, fe->reg, flags);
 	if (fd != -2)

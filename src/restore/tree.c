@@ -117,17 +117,64 @@ static int inherited_fd(const struct opts *o, const struct rst_files *rf, const 
 	return -1;
 }
 
-static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi)
+static bool in_tree(const struct rst_tree *tr, pid_t pid)
+{
+	for (int i = 0; i < tr->nr; i++)
+		if (tr->t[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* A file of /proc/PID where PID is a process of the tree: its PID, or 0.
+ * It can only be opened once that process is there. */
+static pid_t tree_proc_pid(const struct rst_tree *tr, const FileEntry *fe)
+{
+	char *end;
+
+	if (fe->type != FD_TYPES__REG || !fe->reg || !fe->reg->name || strncmp(fe->reg->name, "/proc/", 6))
+		return 0;
+	long pid = strtol(fe->reg->name + 6, &end, 10);
+	if (end == fe->reg->name + 6 || (*end && *end != '/') || pid <= 0 || !in_tree(tr, pid))
+		return 0;
+	return pid;
+}
+
+/* The processes of the tree are all being made: one named by a file is
+ * there soon (a grandchild is forked by its own parent, in parallel). */
+static int wait_for_process(pid_t pid, const char *what)
+{
+	char dir[32];
+
+	snprintf(dir, sizeof(dir), "/proc/%d", pid);
+	for (int ms = 0; ms < READY_TIMEOUT_MS; ms++) {
+		if (access(dir, F_OK) == 0)
+			return 0;
+		usleep(1000);
+	}
+	pr_err("%s: process %d of the tree, which it names, did not come", what, pid);
+	return -1;
+}
+
+/* Opens the file of fdi into the pool, unless an ancestor did. The files
+ * of /proc/PID of the tree's processes are opened late, once this task
+ * forked its children (before, none else). */
+static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi, bool late)
 {
 	int idx = files_index(&tr->files, fdi->id);
 	if (idx < 0) {
 		pr_err("image fdinfo: fd %u refers to a missing file %u", fdi->fd, fdi->id);
 		return -1;
 	}
+	const FileEntry *fe = tr->files.e[idx];
+	pid_t named = tree_proc_pid(tr, fe);
+	if ((named != 0) != late)
+		return 0;
 	int at = tr->pool_base + idx;
 	if (fcntl(at, F_GETFD) >= 0)
 		return 0;	/* inherited from an ancestor, or opened already */
-	const FileEntry *fe = tr->files.e[idx];
+	snprintf(tr->files.who, sizeof(tr->files.who), "fd %u of pid %d", fdi->fd, pid);
+	if (named && wait_for_process(named, tr->files.who) < 0)
+		return -1;
 	int inherited = inherited_fd(tr->o, &tr->files, fe);
 	if (inherited >= 0) {
 		if (dup2(inherited, at) < 0) {
@@ -136,7 +183,6 @@ static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi)
 		}
 		return 0;
 	}
-	snprintf(tr->files.who, sizeof(tr->files.who), "fd %u of pid %d", fdi->fd, pid);
 	int fd = files_open(&tr->files, fe, fdi->flags);
 	if (fd < 0)
 		return -1;
@@ -149,14 +195,16 @@ static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi)
 	return 0;
 }
 
-static int pool_open(struct rst_tree *tr, int idx)
+static int pool_open(struct rst_tree *tr, int idx, bool late)
 {
 	for (int j = 0; j < tr->nr; j++) {
 		if (tr->t[j].zombie || !is_ancestor_or_self(tr, idx, j))
 			continue;
 		for (int i = 0; i < tr->t[j].nr_fdinfo; i++)
-			if (pool_open_one(tr, tr->t[j].pid, tr->t[j].fdinfo[i]) < 0)
+			if (pool_open_one(tr, tr->t[j].pid, tr->t[j].fdinfo[i], late) < 0)
 				return -1;
+		if (late)
+			continue;
 		/* a deleted working directory, made once and shared the same way */
 		if (tr->t[j].fs && files_make_path(&tr->files, tr->t[j].fs->cwd_id) < 0)
 			return -1;
@@ -240,14 +288,6 @@ static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 	if (open_service("executable", files_open_path(rc->files, rc->mm->exe_file_id, O_RDONLY), rc->exe_fd) < 0)
 		return -1;
 	return rst_mem_open_fds(rc);
-}
-
-static bool in_tree(const struct rst_tree *tr, pid_t pid)
-{
-	for (int i = 0; i < tr->nr; i++)
-		if (tr->t[i].pid == pid)
-			return true;
-	return false;
 }
 
 static const struct rst_helper *helper_of(const struct rst_tree *tr, pid_t pgid)
@@ -429,9 +469,10 @@ static void task_main(struct rst_tree *tr, int idx)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* again: a change of ids resets it */
 	if (rc->zombie)
 		zombie_main(tr, rc);
-	if (child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
+	if (child_session(tr, rc) < 0 || pool_open(tr, idx, false) < 0 ||
 	    files_before_fork(rc->files, rc->pid, rc->pe->sid, rc->pe->pgid) < 0 ||
-	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx) < 0 || child_service_fds(tr, rc) < 0) {
+	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx) < 0 || pool_open(tr, idx, true) < 0 ||
+	    child_service_fds(tr, rc) < 0) {
 		report(tr->sync[1], idx, 0);
 		_exit(1);
 	}

@@ -194,6 +194,42 @@ elif os.lseek(maps, 0, os.SEEK_CUR) != 100:
 print("FAIL: " + err if err else "PASS", flush=True)'
 }
 
+# Files of /proc/PID of processes of the tree (a child, a grandchild) are
+# opened once those processes are back, and show them.
+test_proc_of_tree() {
+	fm_dump_restore proctree -c '
+import os, signal, time
+def sleeper():
+    signal.pause()
+    os._exit(0)
+child = os.fork()
+if child == 0:
+    grand = os.fork()
+    if grand == 0:
+        sleeper()
+    sleeper()
+while True:
+    kids = open("/proc/%d/task/%d/children" % (child, child)).read().split()
+    if kids:
+        break
+    time.sleep(0.01)
+grand = int(kids[0])
+fds = {pid: os.open("/proc/%d/stat" % pid, os.O_RDONLY) for pid in (child, grand)}
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+err = None
+for pid, fd in fds.items():
+    line = os.pread(fd, 200, 0).decode()
+    if not line.startswith("%d (" % pid):
+        err = "/proc/%d/stat reads %r" % (pid, line[:40])
+os.kill(grand, 9)
+os.kill(child, 9)
+print("FAIL: " + err if err else "PASS", flush=True)'
+}
+
 # A regular file whose size changed since the dump is not the file the
 # task had: restore refuses it, naming it (as CRIU). A file only appended
 # to (O_WRONLY|O_APPEND, a log) may grow.
@@ -408,6 +444,7 @@ run_test files.ghost_fiemap test_ghost_fiemap
 run_test files.ghost_mapped test_ghost_mapped
 run_test files.ghost_nodes test_ghost_nodes
 run_test files.proc_files test_proc_files
+run_test files.proc_of_tree test_proc_of_tree
 run_test files.size_changed test_size_changed
 run_test files.fifo test_fifo
 run_test files.memfd test_memfd

@@ -16,12 +16,13 @@
 #include "util/log.h"
 
 /* The kinds, one row each. owns and owns_path are asked in this order:
- * memfds before regular files (a memfd is a regular file too). */
+ * memfds and namespaces before regular files (they are regular files
+ * too). */
 extern const struct fd_kind fd_kind_memfd, fd_kind_reg, fd_kind_ghost, fd_kind_tty, fd_kind_pipe,
 	fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_epoll, fd_kind_fifo,
-	fd_kind_unix, fd_kind_locks;
+	fd_kind_unix, fd_kind_locks, fd_kind_ns;
 static const struct fd_kind *const fd_kinds[] = {
-	&fd_kind_memfd, &fd_kind_reg, &fd_kind_ghost, &fd_kind_tty, &fd_kind_pipe, &fd_kind_eventfd,
+	&fd_kind_memfd, &fd_kind_ns, &fd_kind_reg, &fd_kind_ghost, &fd_kind_tty, &fd_kind_pipe, &fd_kind_eventfd,
 	&fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_epoll, &fd_kind_fifo,
 	&fd_kind_unix, &fd_kind_locks,
 };

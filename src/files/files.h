@@ -53,6 +53,14 @@ int files_dump_begin(struct file_table *t);
 int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid, int dirfd,
 		   uint32_t files_id, int skip_fd);
 
+/* The namespaces of process pid, in the order of ids-PID.img's fields
+ * (pid, net, ipc, uts, mnt, user, cgroup, time), numbered as CRIU does:
+ * one id per namespace of the tree, unique across kinds; 0 for a kind
+ * the kernel lacks. fds on namespaces name them by these ids (nsfile.c).
+ * 0 or -1 (reported). */
+#define FILES_NR_NS 8
+int files_task_ns_ids(struct file_table *t, pid_t pid, uint32_t ids[FILES_NR_NS]);
+
 /* A file a process uses by path, not through an fd: a mapping's file,
  * its executable, its working or root directory. */
 struct path_facts {

@@ -230,6 +230,42 @@ os.kill(child, 9)
 print("FAIL: " + err if err else "PASS", flush=True)'
 }
 
+# fds on namespaces (/proc/self/ns/NAME) come back on the namespaces the
+# process is restored in.
+test_ns_files() {
+	fm_dump_restore nsfd nsfd.py
+}
+
+# An fd on a namespace no process of the tree is in is refused at dump,
+# naming the fd (as CRIU), and the tree runs on.
+test_ns_file_foreign() {
+	local pid rc
+	start_prog nsout "$PYTHON" -c '
+import ctypes, os, time
+r, w = os.pipe()
+child = os.fork()
+if child == 0:
+    ctypes.CDLL(None, use_errno=True).unshare(0x04000000)   # CLONE_NEWUTS
+    os.write(w, b"x")
+    time.sleep(1000)
+os.read(r, 1)
+fd = os.open("/proc/%d/ns/uts" % child, os.O_RDONLY)
+os.kill(child, 9)
+os.waitpid(child, 0)
+os.dup2(fd, 7)
+os.close(fd)
+print("READY", flush=True)
+time.sleep(1000)'
+	pid=$PROG_PID
+	wait_ready nsout "$pid" || return
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "an fd on a namespace of no process of the tree was dumped"; return; }
+	grep -q "pid $pid: fd 7 (namespace uts:.*no process of the tree" "$T_LOG/dump.stderr" ||
+		{ fail "the error does not name the fd: $(error_message dump)"; return; }
+	sleep 0.3
+	runs_freely "$pid" || fail "the program does not run on after the refused dump"
+}
+
 # A regular file whose size changed since the dump is not the file the
 # task had: restore refuses it, naming it (as CRIU). A file only appended
 # to (O_WRONLY|O_APPEND, a log) may grow.
@@ -432,6 +468,7 @@ fm_interop() {
 
 test_interop_ghost() { fm_interop ghost ghost.py "$T_FILES/ghost.dat" 100000; }
 test_interop_ghost_nodes() { mkdir "$T_FILES/nodes"; fm_interop nodes ghost_nodes.py "$T_FILES/nodes"; }
+test_interop_ns_files() { fm_interop nsfd nsfd.py; }
 test_interop_fifo() { fm_interop fifo fifo.py "$T_FILES/fifo"; }
 test_interop_memfd() { fm_interop memfd memfd.py; }
 test_interop_memfd_map() { fm_interop memfdmap memfd_map.py; }
@@ -445,6 +482,8 @@ run_test files.ghost_mapped test_ghost_mapped
 run_test files.ghost_nodes test_ghost_nodes
 run_test files.proc_files test_proc_files
 run_test files.proc_of_tree test_proc_of_tree
+run_test files.ns_files test_ns_files
+run_test files.ns_file_foreign test_ns_file_foreign
 run_test files.size_changed test_size_changed
 run_test files.fifo test_fifo
 run_test files.memfd test_memfd
@@ -456,5 +495,6 @@ run_test files.replaced test_replaced_file
 run_test --needs criu interop.criu_ghost test_interop_ghost
 run_test --needs criu interop.criu_fifo test_interop_fifo
 run_test --needs criu interop.criu_ghost_nodes test_interop_ghost_nodes
+run_test --needs criu interop.criu_ns_files test_interop_ns_files
 run_test --needs criu interop.criu_memfd test_interop_memfd
 run_test --needs criu interop.criu_memfd_map test_interop_memfd_map

@@ -53,6 +53,11 @@ int files_dump_begin(struct file_table *t);
 int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid, int dirfd,
 		   uint32_t files_id, int skip_fd);
 
+/* Restore: the pids of dead processes whose /proc entries files of the
+ * tree are (remap-fpath.img): each must be held by a process of that pid
+ * while the files are opened. Their number; *pids is the files'. */
+int files_dead_pids(const struct rst_files *rf, const pid_t **pids);
+
 /* The namespaces of process pid, in the order of ids-PID.img's fields
  * (pid, net, ipc, uts, mnt, user, cgroup, time), numbered as CRIU does:
  * one id per namespace of the tree, unique across kinds; 0 for a kind

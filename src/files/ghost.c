@@ -31,7 +31,10 @@ struct ghost {
 	char *what;		/* names it in errors */
 };
 
-struct remap { uint32_t orig_id, remap_id; };
+/* remap_id: a ghost's id, or for REMAP_TYPE__PROCFS the pid of a dead
+ * process whose /proc entry the file is (restore holds the pid by a
+ * helper process while the file is opened). */
+struct remap { uint32_t orig_id, remap_id; RemapType type; };
 
 extern const struct fd_kind fd_kind_ghost;
 
@@ -59,6 +62,8 @@ struct rst_ghost {
 struct ghost_rst {
 	RemapFilePathEntry **remaps;
 	int nr_remaps;
+	pid_t *dead;		/* pids of PROCFS remaps */
+	int nr_dead;
 	struct rst_ghost *g;
 	int nr_g;
 };
@@ -73,7 +78,20 @@ static int add_remap(struct ghost_dump *s, uint32_t orig_id, uint32_t remap_id, 
 		return -1;
 	}
 	s->r = n;
-	s->r[s->nr_r++] = (struct remap){ orig_id, remap_id };
+	s->r[s->nr_r++] = (struct remap){ orig_id, remap_id, REMAP_TYPE__GHOST };
+	return 0;
+}
+
+int ghost_save_dead_pid(struct file_table *t, uint32_t file_id, pid_t pid, const char *what)
+{
+	struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
+	/* once per pid, as CRIU: one helper holds it for all its files */
+	for (int i = 0; i < s->nr_r; i++)
+		if (s->r[i].type == REMAP_TYPE__PROCFS && s->r[i].remap_id == (uint32_t)pid)
+			return 0;
+	if (add_remap(s, file_id, pid, what) < 0)
+		return -1;
+	s->r[s->nr_r - 1].type = REMAP_TYPE__PROCFS;
 	return 0;
 }
 
@@ -125,7 +143,7 @@ bool ghost_is_remapped(const struct file_table *t, uint32_t file_id)
 {
 	const struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
 	for (int i = 0; i < s->nr_r; i++)
-		if (s->r[i].orig_id == file_id)
+		if (s->r[i].orig_id == file_id && s->r[i].type == REMAP_TYPE__GHOST)
 			return true;
 	return false;
 }
@@ -307,7 +325,7 @@ static int ghost_write_images(struct file_table *t, int dirfd)
 		e.orig_id = s->r[i].orig_id;
 		e.remap_id = s->r[i].remap_id;
 		e.has_remap_type = 1;
-		e.remap_type = REMAP_TYPE__GHOST;
+		e.remap_type = s->r[i].type;
 		if (img_write(&img, &e.base) < 0) {
 			img_abort(&img);
 			return -1;
@@ -366,6 +384,32 @@ static int load_ghost(struct ghost_rst *s, int dirfd, uint32_t id)
 	return 0;
 }
 
+static int add_dead_pid(struct ghost_rst *s, uint32_t pid)
+{
+	if (!pid || pid > INT32_MAX) {
+		pr_err("image remap-fpath.img: bad pid %u of a dead process", pid);
+		return -1;
+	}
+	for (int i = 0; i < s->nr_dead; i++)
+		if (s->dead[i] == (pid_t)pid)
+			return 0;
+	pid_t *n = realloc(s->dead, (s->nr_dead + 1) * sizeof(*n));
+	if (!n) {
+		pr_err("out of memory loading remap-fpath.img");
+		return -1;
+	}
+	s->dead = n;
+	s->dead[s->nr_dead++] = pid;
+	return 0;
+}
+
+int files_dead_pids(const struct rst_files *rf, const pid_t **pids)
+{
+	const struct ghost_rst *s = files_rst_state(rf, &fd_kind_ghost);
+	*pids = s->dead;
+	return s->nr_dead;
+}
+
 static int ghost_load(struct rst_files *rf, int dirfd)
 {
 	struct ghost_rst *s = files_rst_state(rf, &fd_kind_ghost);
@@ -373,10 +417,15 @@ static int ghost_load(struct rst_files *rf, int dirfd)
 		return -1;
 	for (int i = 0; i < s->nr_remaps; i++) {
 		const RemapFilePathEntry *r = s->remaps[i];
+		if (r->has_remap_type && r->remap_type == REMAP_TYPE__PROCFS) {
+			if (add_dead_pid(s, r->remap_id) < 0)
+				return -1;
+			continue;
+		}
 		if (!r->has_remap_type || r->remap_type != REMAP_TYPE__GHOST) {
 			pr_err("image remap-fpath.img: file %u is remapped in a way stasis can't "
-			       "restore (type %d; only ghost files are supported)", r->orig_id,
-			       r->has_remap_type ? (int)r->remap_type : 0);
+			       "restore (type %d; only ghost files and dead processes' /proc "
+			       "entries are supported)", r->orig_id, r->has_remap_type ? (int)r->remap_type : 0);
 			return -1;
 		}
 		if (load_ghost(s, dirfd, r->remap_id) < 0)
@@ -391,6 +440,7 @@ static void ghost_unload(struct rst_files *rf)
 	for (int i = 0; i < s->nr_remaps; i++)
 		img_free(s->remaps[i]);
 	free(s->remaps);
+	free(s->dead);
 	for (int i = 0; i < s->nr_g; i++) {
 		if (s->g[i].e)
 			img_free(s->g[i].e);
@@ -625,7 +675,7 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 	char what[PATH_MAX + 32];
 
 	for (int i = 0; i < s->nr_remaps && !g; i++) {
-		if (s->remaps[i]->orig_id != r->id)
+		if (s->remaps[i]->orig_id != r->id || s->remaps[i]->remap_type != REMAP_TYPE__GHOST)
 			continue;
 		for (int j = 0; j < s->nr_g; j++)
 			if (s->g[j].id == s->remaps[i]->remap_id)

@@ -13,6 +13,10 @@
  * mapping reads the file (fs_open_task_file). what names it in errors. */
 int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool readable,
 	       const struct stat *st, uint32_t file_id, const char *what);
+/* The reg_file_entry file_id is the /proc entry of pid, a dead process:
+ * restore makes a helper process of that pid while the file is opened
+ * (as CRIU, a PROCFS remap). what names it in errors. */
+int ghost_save_dead_pid(struct file_table *t, uint32_t file_id, pid_t pid, const char *what);
 /* Is file_id (a reg_file_entry) saved as a ghost? */
 bool ghost_is_remapped(const struct file_table *t, uint32_t file_id);
 

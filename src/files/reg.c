@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -73,6 +75,37 @@ static bool on_procfs(const char *path)
 	return !strncmp(path, "/proc/", 6);
 }
 
+/* The pid of a /proc/PID[/...] path (on procfs, as src, a /proc link to
+ * the file, shows); 0 if it is no process's entry. */
+static pid_t proc_entry_pid(const char *path, const char *src)
+{
+	struct statfs sf;
+	char *end;
+
+	if (!on_procfs(path) || statfs(src, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC)
+		return 0;
+	long pid = strtol(path + 6, &end, 10);
+	if (end == path + 6 || (*end && *end != '/' && *end != ' ') || pid <= 0 || pid > INT32_MAX)
+		return 0;
+	return pid;
+}
+
+/* The entry of a dead process's /proc entry (path without " (deleted)"):
+ * opened again on restore while a helper holds its pid (as CRIU). */
+static int dead_proc_add(struct file_table *t, const char *path, pid_t pid, uint32_t flags, uint64_t pos,
+			 const char *what, FileEntry **out)
+{
+	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);
+	if (!fe)
+		return -1;
+	if (!(fe->reg = reg_entry_new(fe->id, path, flags, pos))) {
+		pr_err("%s: out of memory recording it", what);
+		return -1;
+	}
+	*out = fe;
+	return ghost_save_dead_pid(t, fe->id, pid, what);
+}
+
 /* The path must still name the open file, or restore would open another
  * one (the file was moved and something else put at its path, or a mount
  * now hides it). */
@@ -111,8 +144,10 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 		pr_err("%s has no reachable path", what);
 		return -1;
 	}
-	if (!external && deleted && on_procfs(f->path)) {
-		pr_err("%s is the /proc entry of a dead process: stasis can't restore it "
+	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
+	pid_t dead = !external && deleted ? proc_entry_pid(path, src) : 0;
+	if (!external && deleted && on_procfs(path) && !dead) {
+		pr_err("%s is a deleted entry of /proc: stasis can't restore it "
 		       "(or give it with --external %s)", what, ext);
 		return -1;
 	}
@@ -136,7 +171,8 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 	}
 	if (!deleted)
 		return 0;
-	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
+	if (dead)
+		return ghost_save_dead_pid(t, fe->id, dead, what);
 	return ghost_save(t, o, src, fd_reads(f->fi.flags), &f->st, fe->id, what);
 }
 
@@ -178,17 +214,25 @@ int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, 
 		pr_perror("can't inspect deleted file %s (through %s)", path, src);
 		return -1;
 	}
-	if (on_procfs(path)) {
-		pr_err("%s is the /proc entry of a dead process: stasis can't restore it", what);
+	snprintf(name, sizeof(name), "%s", path);
+	if (path_is_deleted(name))
+		name[strlen(name) - (sizeof(deleted_suffix) - 1)] = 0;
+	pid_t dead = proc_entry_pid(name, src);
+	if (dead) {
+		FileEntry *fe;
+		if (dead_proc_add(t, name, dead, flags, 0, what, &fe) < 0)
+			return -1;
+		*id = fe->id;
+		return 0;
+	}
+	if (on_procfs(name)) {
+		pr_err("%s is a deleted entry of /proc: stasis can't restore it", what);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISFIFO(st.st_mode)) {
 		pr_err("%s is a deleted %s; stasis can't save it", what, files_mode_name(st.st_mode));
 		return -1;
 	}
-	snprintf(name, sizeof(name), "%s", path);
-	if (path_is_deleted(name))
-		name[strlen(name) - (sizeof(deleted_suffix) - 1)] = 0;
 	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);
 	if (!fe)
 		return -1;

@@ -125,8 +125,17 @@ static bool in_tree(const struct rst_tree *tr, pid_t pid)
 	return false;
 }
 
-/* A file of /proc/PID where PID is a process of the tree: its PID, or 0.
- * It can only be opened once that process is there. */
+static const struct rst_helper *helper_of(const struct rst_tree *tr, pid_t pgid)
+{
+	for (int i = 0; i < tr->nr_helpers; i++)
+		if (tr->helpers[i].pid == pgid)
+			return &tr->helpers[i];
+	return NULL;
+}
+
+/* A file of /proc/PID where PID is a process of the tree (or a helper
+ * holding a dead one's pid): its PID, or 0. It can only be opened once
+ * that process is there. */
 static pid_t tree_proc_pid(const struct rst_tree *tr, const FileEntry *fe)
 {
 	char *end;
@@ -134,7 +143,8 @@ static pid_t tree_proc_pid(const struct rst_tree *tr, const FileEntry *fe)
 	if (fe->type != FD_TYPES__REG || !fe->reg || !fe->reg->name || strncmp(fe->reg->name, "/proc/", 6))
 		return 0;
 	long pid = strtol(fe->reg->name + 6, &end, 10);
-	if (end == fe->reg->name + 6 || (*end && *end != '/') || pid <= 0 || !in_tree(tr, pid))
+	if (end == fe->reg->name + 6 || (*end && *end != '/') || pid <= 0 ||
+	    (!in_tree(tr, pid) && !helper_of(tr, pid)))
 		return 0;
 	return pid;
 }
@@ -290,14 +300,6 @@ static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 	return rst_mem_open_fds(rc);
 }
 
-static const struct rst_helper *helper_of(const struct rst_tree *tr, pid_t pgid)
-{
-	for (int i = 0; i < tr->nr_helpers; i++)
-		if (tr->helpers[i].pid == pgid)
-			return &tr->helpers[i];
-	return NULL;
-}
-
 /* Session first (it must come before children are made), then group. A
  * session or group led from outside the tree is not ours to recreate: the
  * task stays in stasis's. With --shell-job the root stays in the shell's
@@ -393,7 +395,7 @@ static void helper_main(struct rst_tree *tr, int h)
 	}
 	prctl(PR_SET_PDEATHSIG, SIGKILL);	/* again: a change of ids resets it */
 	prctl(PR_SET_NAME, "stasis-helper");
-	if (setpgid(0, 0) < 0) {
+	if (!tr->helpers[h].dead_pid && setpgid(0, 0) < 0) {
 		pr_perror("can't lead process group %d", tr->helpers[h].pid);
 		report(tr->sync[1], tr->nr + h, 0);
 		_exit(1);
@@ -415,7 +417,8 @@ static int fork_helpers(struct rst_tree *tr, int creator)
 		if (pid < 0)
 			return -1;
 		/* here too, so the group exists before any member looks for it */
-		setpgid(pid, pid);
+		if (!tr->helpers[h].dead_pid)
+			setpgid(pid, pid);
 	}
 	return 0;
 }
@@ -668,6 +671,40 @@ static bool number_in_use(pid_t n)
 	return kill(n, 0) == 0 || errno != ESRCH || kill(-n, 0) == 0;
 }
 
+/* A dead process whose /proc entry a file of the tree is: a helper of
+ * the root holds its pid while the files are opened, and dies with the
+ * other helpers, leaving the entry unhashed as it was (as CRIU). */
+static int plan_dead_pids(struct rst_tree *tr)
+{
+	const pid_t *dead;
+	int n = files_dead_pids(&tr->files, &dead);
+
+	for (int i = 0; i < n; i++) {
+		pid_t pid = dead[i];
+		if (in_tree(tr, pid))
+			continue;	/* the pid is a process of the tree's again */
+		if (helper_of(tr, pid)) {
+			pr_err("pid %d: a dead process whose /proc entry is open, and a process "
+			       "group: stasis can't hold both", pid);
+			return -1;
+		}
+		if (!tr->new_pidns && number_in_use(pid)) {
+			pr_err("pid %d, a dead process whose /proc entry the tree has open, is in use "
+			       "now: its entry can't be opened again (restore with --new-pidns)", pid);
+			return -1;
+		}
+		struct rst_helper *h = realloc(tr->helpers, (tr->nr_helpers + 1) * sizeof(*h));
+		if (!h) {
+			pr_err("out of memory planning helper processes");
+			return -1;
+		}
+		tr->helpers = h;
+		tr->helpers[tr->nr_helpers++] = (struct rst_helper){ pid, tr->has_init ? -1 : 0, 0, true };
+		pr_info("pid %d: a helper holds it for its /proc entry", pid);
+	}
+	return 0;
+}
+
 /* A group number no tree process has: if it is free here, a helper takes
  * it; if it is in use (a live group outside the tree), members try to
  * join it as they are. */
@@ -688,10 +725,10 @@ int rst_helpers_plan(struct rst_tree *tr)
 		if (!n)
 			return -1;
 		tr->helpers = n;
-		tr->helpers[tr->nr_helpers++] = (struct rst_helper){ g, tr->t[i].parent, 0 };
+		tr->helpers[tr->nr_helpers++] = (struct rst_helper){ g, tr->t[i].parent, 0, false };
 		pr_info("process group %d lost its leader: a helper will hold it", g);
 	}
-	return 0;
+	return plan_dead_pids(tr);
 }
 
 /* Helpers die before their creators are seized, so the SIGCHLD finds a

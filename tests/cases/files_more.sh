@@ -230,6 +230,13 @@ os.kill(child, 9)
 print("FAIL: " + err if err else "PASS", flush=True)'
 }
 
+# The /proc entry of a dead process (cwd and fd) comes back unhashed: a
+# helper holds the pid while it is opened (as CRIU).
+test_dead_proc() {
+	fm_dump_restore deadproc deadproc.py || return
+	[[ -n $(ls "$T_WORK/img"/remap-fpath.img 2>/dev/null) ]] || fail "no remap-fpath.img written"
+}
+
 # fds on namespaces (/proc/self/ns/NAME) come back on the namespaces the
 # process is restored in.
 test_ns_files() {
@@ -469,6 +476,7 @@ fm_interop() {
 test_interop_ghost() { fm_interop ghost ghost.py "$T_FILES/ghost.dat" 100000; }
 test_interop_ghost_nodes() { mkdir "$T_FILES/nodes"; fm_interop nodes ghost_nodes.py "$T_FILES/nodes"; }
 test_interop_ns_files() { fm_interop nsfd nsfd.py; }
+test_interop_dead_proc() { fm_interop deadproc deadproc.py; }
 test_interop_fifo() { fm_interop fifo fifo.py "$T_FILES/fifo"; }
 test_interop_memfd() { fm_interop memfd memfd.py; }
 test_interop_memfd_map() { fm_interop memfdmap memfd_map.py; }
@@ -483,6 +491,7 @@ run_test files.ghost_nodes test_ghost_nodes
 run_test files.proc_files test_proc_files
 run_test files.proc_of_tree test_proc_of_tree
 run_test files.ns_files test_ns_files
+run_test files.dead_proc test_dead_proc
 run_test files.ns_file_foreign test_ns_file_foreign
 run_test files.size_changed test_size_changed
 run_test files.fifo test_fifo
@@ -496,5 +505,6 @@ run_test --needs criu interop.criu_ghost test_interop_ghost
 run_test --needs criu interop.criu_fifo test_interop_fifo
 run_test --needs criu interop.criu_ghost_nodes test_interop_ghost_nodes
 run_test --needs criu interop.criu_ns_files test_interop_ns_files
+run_test --needs criu interop.criu_dead_proc test_interop_dead_proc
 run_test --needs criu interop.criu_memfd test_interop_memfd
 run_test --needs criu interop.criu_memfd_map test_interop_memfd_map

@@ -83,7 +83,9 @@ static void usage(FILE *f)
 "      --no-default-config don't read the default files\n"
 "      --timeout N         seconds dump waits for a task to stop (default 10)\n"
 "      --pre-dump-mode splice|read  CRIU's tuning, accepted\n"
-"      --link-remap        accepted: deleted files come back either way\n"
+"      --link-remap        dump: a deleted file with another hard link is kept\n"
+"                          by a new link next to it (the same file on restore),\n"
+"                          not saved as a copy\n"
 "      --feature NAME      check: only NAME, by CRIU's names (list: all of them)\n"
 "  -h, --help\n");
 }
@@ -325,9 +327,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			}
 			check_features[nr_check_features++] = optarg;
 			break;
-		/* CRIU links a deleted file back in place; stasis saves its bytes
-		 * and recreates it (ghost files) either way */
-		case OPT_LINK_REMAP: break;
+		case OPT_LINK_REMAP: o->link_remap = true; break;
 		case OPT_GHOST_FIEMAP: o->no_ghost_fiemap = false; break;
 		case OPT_NO_GHOST_FIEMAP: o->no_ghost_fiemap = true; break;
 		case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);

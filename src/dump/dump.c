@@ -331,6 +331,7 @@ out:
 			undo_injection(&tr.t[i]);
 		}
 		tree_release(&tr, false);
+		files_dump_failed(&tr.files);
 		pr_info("the tree of pid %d resumed unharmed after the failed dump", o->pid);
 	}
 	for (int i = 0; i < tr.nr; i++) {

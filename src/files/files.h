@@ -83,6 +83,8 @@ FdTypes files_type(const struct file_table *t, uint32_t id);
 
 /* Once every task is dumped: the kinds' images, then files.img. */
 int files_write(struct file_table *t, int dirfd);
+/* The dump failed: the kinds undo what they made outside the images. */
+void files_dump_failed(struct file_table *t);
 void files_free(struct file_table *t);
 
 /* ---- restore ---- */
@@ -91,6 +93,9 @@ void files_free(struct file_table *t);
  * it made, even after a failure. */
 int files_load(struct rst_files *rf, int dirfd);
 void files_unload(struct rst_files *rf);
+/* The restore succeeded: the kinds put away what the images needed
+ * outside them (link remaps). */
+void files_restored(struct rst_files *rf);
 const FileEntry *files_find(const struct rst_files *rf, uint32_t id);
 int files_index(const struct rst_files *rf, uint32_t id);	/* -1 if absent */
 

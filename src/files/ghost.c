@@ -82,6 +82,15 @@ static int add_remap(struct ghost_dump *s, uint32_t orig_id, uint32_t remap_id, 
 	return 0;
 }
 
+int ghost_save_linked(struct file_table *t, uint32_t file_id, uint32_t link_id, const char *what)
+{
+	struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
+	if (add_remap(s, file_id, link_id, what) < 0)
+		return -1;
+	s->r[s->nr_r - 1].type = REMAP_TYPE__LINKED;
+	return 0;
+}
+
 int ghost_save_dead_pid(struct file_table *t, uint32_t file_id, pid_t pid, const char *what)
 {
 	struct ghost_dump *s = files_dump_state(t, &fd_kind_ghost);
@@ -403,6 +412,21 @@ static int add_dead_pid(struct ghost_rst *s, uint32_t pid)
 	return 0;
 }
 
+const RegFileEntry *ghost_link_of(const struct rst_files *rf, uint32_t file_id, int nth)
+{
+	const struct ghost_rst *s = files_rst_state(rf, &fd_kind_ghost);
+	for (int i = 0; i < s->nr_remaps; i++) {
+		const RemapFilePathEntry *r = s->remaps[i];
+		if (r->has_remap_type && r->remap_type != REMAP_TYPE__LINKED)
+			continue;
+		if (file_id ? r->orig_id != file_id : nth--)
+			continue;
+		const FileEntry *l = files_find(rf, r->remap_id);
+		return l ? l->reg : NULL;
+	}
+	return NULL;
+}
+
 int files_dead_pids(const struct rst_files *rf, const pid_t **pids)
 {
 	const struct ghost_rst *s = files_rst_state(rf, &fd_kind_ghost);
@@ -420,6 +444,16 @@ static int ghost_load(struct rst_files *rf, int dirfd)
 		if (r->has_remap_type && r->remap_type == REMAP_TYPE__PROCFS) {
 			if (add_dead_pid(s, r->remap_id) < 0)
 				return -1;
+			continue;
+		}
+		if (!r->has_remap_type || r->remap_type == REMAP_TYPE__LINKED) {
+			/* (no type: an old CRIU's linked remap) */
+			const FileEntry *l = files_find(rf, r->remap_id);
+			if (!l || !l->reg || !l->reg->name) {
+				pr_err("image remap-fpath.img: file %u is linked as file %u, which "
+				       "files.img lacks", r->orig_id, r->remap_id);
+				return -1;
+			}
 			continue;
 		}
 		if (!r->has_remap_type || r->remap_type != REMAP_TYPE__GHOST) {

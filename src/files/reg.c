@@ -36,7 +36,7 @@ static bool path_is_deleted(const char *path)
 	return n > s && !strcmp(path + n - s, deleted_suffix);
 }
 
-static RegFileEntry *reg_entry_new(uint32_t id, const char *path, uint32_t flags, uint64_t pos)
+RegFileEntry *reg_entry_new(uint32_t id, const char *path, uint32_t flags, uint64_t pos)
 {
 	RegFileEntry *r = calloc(1, sizeof(*r));
 	FownEntry *fown = calloc(1, sizeof(*fown));
@@ -173,6 +173,10 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 		return 0;
 	if (dead)
 		return ghost_save_dead_pid(t, fe->id, dead, what);
+	/* still named elsewhere: the same file on restore, if asked (as
+	 * CRIU; without --link-remap CRIU refuses it, stasis saves a copy) */
+	if (o->link_remap && S_ISREG(f->st.st_mode) && f->st.st_nlink > 0)
+		return link_remap_save(t, src, path, fe->id, what);
 	return ghost_save(t, o, src, fd_reads(f->fi.flags), &f->st, fe->id, what);
 }
 
@@ -286,13 +290,14 @@ static int check_reopened(int fd, const RegFileEntry *r, const char *who)
 	return 0;
 }
 
-/* who names the user of the file in messages. */
-static int reopen(const RegFileEntry *r, uint32_t flags, const char *who)
+/* r opened by name (r's own, or where it was put back); who names the
+ * user of the file in messages. */
+static int reopen_at(const RegFileEntry *r, const char *name, uint32_t flags, const char *who)
 {
 	flags &= ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
-	int fd = open(r->name, flags | O_NOCTTY, 0);
+	int fd = open(name, flags | O_NOCTTY, 0);
 	if (fd < 0) {
-		pr_perror("%s: can't reopen %s", who, r->name);
+		pr_perror("%s: can't reopen %s", who, name);
 		return -1;
 	}
 	if (check_reopened(fd, r, who) < 0) {
@@ -301,6 +306,28 @@ static int reopen(const RegFileEntry *r, uint32_t flags, const char *who)
 	}
 	if (r->pos && lseek(fd, r->pos, SEEK_SET) != (off_t)r->pos) {
 		pr_perror("%s: can't seek %s to %lu", who, r->name, (unsigned long)r->pos);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int reopen(const RegFileEntry *r, uint32_t flags, const char *who)
+{
+	return reopen_at(r, r->name, flags, who);
+}
+
+/* A file kept by a link remap: put back at its path, opened there, and
+ * unlinked again (deleted, as the task had it). -2 if r is not one. */
+static int reopen_linked(const struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
+{
+	char made[PATH_MAX + 16];
+	int placed = link_remap_place(rf, r, made, sizeof(made));
+	if (placed < 0)
+		return placed;
+	int fd = reopen_at(r, made, flags, rf->who);
+	if (placed == 0 && unlink(made) < 0 && fd >= 0) {
+		pr_perror("%s: can't unlink %s again", rf->who, made);
 		close(fd);
 		return -1;
 	}
@@ -346,6 +373,8 @@ static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	if (flags & O_TMPFILE_ONLY)
 		flags &= ~O_TMPFILE;
 	int fd = ghost_open(rf, fe->reg, flags);
+	if (fd == -2)
+		fd = reopen_linked(rf, fe->reg, flags);
 	if (fd != -2)
 		return fd;
 	return reopen(fe->reg, flags, rf->who);

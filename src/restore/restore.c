@@ -601,6 +601,7 @@ int stasis_restore(const struct opts *o)
 	}
 	pid_t root = tr.t[0].real_pid;
 	pr_info("Restore finished successfully: %d processes, root pid %d", tr.nr, root);
+	files_restored(&tr.files);
 	/* The tree runs: a failure here can't be undone, only reported. */
 	if (action_run(o, ACT_POST_RESUME, root) < 0)
 		pr_warn("the restored tree (root pid %d) runs, but a post-resume action failed", root);

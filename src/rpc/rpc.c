@@ -172,6 +172,7 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 	j->o.leave_running = r->has_leave_running && r->leave_running;
 	j->o.shell_job = r->has_shell_job && r->shell_job;
 	j->o.file_locks = r->has_file_locks && r->file_locks;
+	j->o.link_remap = r->has_link_remap && r->link_remap;
 	j->o.ghost_limit = r->ghost_limit;	/* CRIU's default, 1 MiB, if unset */
 	j->o.pre_dump = req->type == CRIU_REQ_TYPE__PRE_DUMP;
 	j->o.track_mem = r->has_track_mem && r->track_mem;

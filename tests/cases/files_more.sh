@@ -230,6 +230,30 @@ os.kill(child, 9)
 print("FAIL: " + err if err else "PASS", flush=True)'
 }
 
+# --link-remap: a deleted file still named elsewhere is kept by a new
+# hard link, and is the same file after restore; the link is gone then.
+test_link_remap() {
+	mkdir "$T_FILES/d"
+	DUMP_ARGS=--link-remap fm_dump_restore lremap linkremap.py "$T_FILES/d/f" "$T_FILES/other" || return
+	[[ $(ls -A "$T_FILES/d") == "" ]] || fail "left behind in the directory: $(ls -A "$T_FILES/d")"
+}
+
+# A dump that fails after making a link remap removes it: the tree goes
+# on as it was, and its directory too.
+test_link_remap_undo() {
+	local pid rc
+	mkdir "$T_FILES/d"
+	printf '#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = post-dump ] && exit 1\nexit 0\n' > "$T_WORK/fail-post.sh"
+	chmod +x "$T_WORK/fail-post.sh"
+	start_prog lremap "$PYTHON" "$PROGS_DIR/linkremap.py" "$T_FILES/d/f" "$T_FILES/other"
+	pid=$PROG_PID
+	wait_ready lremap "$pid" || return
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img" --link-remap --action-script "$T_WORK/fail-post.sh")
+	[[ $rc != 0 ]] || { fail "the dump succeeded though post-dump said no"; return; }
+	[[ $(ls -A "$T_FILES/d") == "" ]] || fail "the failed dump left $(ls -A "$T_FILES/d")"
+	runs_freely "$pid" || fail "the program does not run on after the failed dump"
+}
+
 # The /proc entry of a dead process (cwd and fd) comes back unhashed: a
 # helper holds the pid while it is opened (as CRIU).
 test_dead_proc() {
@@ -445,7 +469,7 @@ time.sleep(1000)' "$T_FILES/r.txt"
 # With CRIU_BIN: a program of tests/progs dumped by stasis and restored by
 # CRIU, then dumped by CRIU and restored by stasis; it checks itself after
 # the second restore (and its images must have decoded the first time).
-# fm_interop LABEL PROG.py [ARGS...]
+# fm_interop LABEL PROG.py [ARGS...]  (DUMP_ARGS, CRIU_DUMP_ARGS: extra dump options)
 fm_interop() {
 	local label=$1 prog=$2 pid exe rc
 	shift 2
@@ -453,14 +477,14 @@ fm_interop() {
 	pid=$PROG_PID
 	wait_ready "$label" "$pid" || return
 	exe=$(readlink "/proc/$pid/exe")
-	dump dump "$pid" "$T_WORK/img1" || return
+	dump dump "$pid" "$T_WORK/img1" ${DUMP_ARGS:-} || return
 	expect_killed "$pid" || return
 	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d -o "$T_LOG/criu-restore.log" -v4 \
 		> "$T_LOG/criu-restore.out" 2>&1 < /dev/null
 	rc=$?
 	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
 	mkdir -p "$T_WORK/img2"
-	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 \
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" ${CRIU_DUMP_ARGS:-} -o "$T_LOG/criu-dump.log" -v4 \
 		> "$T_LOG/criu-dump.out" 2>&1 < /dev/null
 	rc=$?
 	[[ $rc == 0 ]] || { fail "CRIU could not dump what it restored (rc $rc)" "$T_LOG/criu-dump.log"; return; }
@@ -477,6 +501,10 @@ test_interop_ghost() { fm_interop ghost ghost.py "$T_FILES/ghost.dat" 100000; }
 test_interop_ghost_nodes() { mkdir "$T_FILES/nodes"; fm_interop nodes ghost_nodes.py "$T_FILES/nodes"; }
 test_interop_ns_files() { fm_interop nsfd nsfd.py; }
 test_interop_dead_proc() { fm_interop deadproc deadproc.py; }
+test_interop_link_remap() {
+	mkdir "$T_FILES/d"
+	DUMP_ARGS=--link-remap CRIU_DUMP_ARGS=--link-remap fm_interop lremap linkremap.py "$T_FILES/d/f" "$T_FILES/other"
+}
 test_interop_fifo() { fm_interop fifo fifo.py "$T_FILES/fifo"; }
 test_interop_memfd() { fm_interop memfd memfd.py; }
 test_interop_memfd_map() { fm_interop memfdmap memfd_map.py; }
@@ -492,6 +520,8 @@ run_test files.proc_files test_proc_files
 run_test files.proc_of_tree test_proc_of_tree
 run_test files.ns_files test_ns_files
 run_test files.dead_proc test_dead_proc
+run_test files.link_remap test_link_remap
+run_test files.link_remap_undo test_link_remap_undo
 run_test files.ns_file_foreign test_ns_file_foreign
 run_test files.size_changed test_size_changed
 run_test files.fifo test_fifo
@@ -506,5 +536,6 @@ run_test --needs criu interop.criu_fifo test_interop_fifo
 run_test --needs criu interop.criu_ghost_nodes test_interop_ghost_nodes
 run_test --needs criu interop.criu_ns_files test_interop_ns_files
 run_test --needs criu interop.criu_dead_proc test_interop_dead_proc
+run_test --needs criu interop.criu_link_remap test_interop_link_remap
 run_test --needs criu interop.criu_memfd test_interop_memfd
 run_test --needs criu interop.criu_memfd_map test_interop_memfd_map

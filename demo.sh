@@ -25,6 +25,7 @@ disown "$pid"	# no job notice when the dump kills it
 sleep 1
 echo "== a program counts into count.txt, pid $pid; last lines: $(tail -n 3 "$work/count.txt" | tr '\n' ' ')"
 
+mkdir -p "$work/img"
 build/stasis dump -t "$pid" -D "$work/img" -o dump.log -v4
 echo "== dumped to $work/img: $(ls "$work/img" | grep -c img) image files; the program is gone:"
 ps -p "$pid" >/dev/null && { echo "   still running?!"; exit 1; } || echo "   no process $pid"

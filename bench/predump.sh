@@ -29,7 +29,7 @@ secs() { local a b; a=$(date +%s%N); "$@" > /dev/null 2>&1 || { echo "failed: $*
 best_plain= best_pre= best_final=
 min() { [[ -z $1 ]] && echo "$2" || echo "if ($2 < $1) $2 else $1" | bc; }
 for ((run = 1; run <= RUNS; run++)); do
-	rm -rf "$D"; mkdir -p "$D"
+	rm -rf "$D"; mkdir -p "$D/plain" "$D/1" "$D/2"
 	setsid "${TARGET[@]}" > "$D.out" 2>&1 < /dev/null &
 	pid=$!
 	for _ in $(seq 200); do grep -q READY "$D.out" 2>/dev/null && break; sleep 0.05; done

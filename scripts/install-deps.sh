@@ -24,6 +24,8 @@ have_cmd runuser || need+=(util-linux)    # the non-root RPC client test
 have_cmd useradd || need+=(passwd)
 have_cmd mount || need+=(mount)            # a test hides a file under a bind mount
 have_cmd man || need+=(man-db)             # install.make_install renders the manual page
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null ||
+	need+=(postgresql)                 # real.postgresql: a database checkpointed
 # the fuzz test (tests/cases/fuzz.sh): clang, and libFuzzer + sanitizer runtimes
 have_cmd clang || need+=(clang)
 compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null ||

@@ -15,6 +15,7 @@
 #include "util/opts.h"
 #include "dump/check.h"
 #include "cli/config.h"
+#include "cli/criu_opts.h"
 #include "cli/kinds.h"
 #include "crit/crit.h"
 #include "rpc/rpc.h"
@@ -48,13 +49,14 @@ static void usage(FILE *f)
 "  -R, --leave-running     dump: let the process run after the dump\n"
 "  -j, --shell-job         the process is a job of a shell: its terminal is the\n"
 "                          user's; restore puts it on the terminal of stasis\n"
-"  -d, --restore-detached  restore: return once the process runs\n"
+"  -d, --restore-detached  restore: return once the process runs (or --daemon)\n"
 "      --pidfile FILE      restore: write the restored pid to FILE\n"
 "      --inherit-fd fd[N]:RESOURCE  restore: use our fd N for RESOURCE of the\n"
-"                          image (pipe:[INODE], or a file's path)\n"
+"                          image (pipe:[INODE], or a file's path);\n"
+"                          debug[N]:TEXT writes TEXT to our fd N, as CRIU\n"
 "      --external RES      dump: RES is outside the tree, e.g. file[MNT_ID:INODE];\n"
 "                          restore gives it back with --inherit-fd\n"
-"      --ext-unix-sk[=INO] allow unix sockets whose peer is outside the tree\n"
+"  -x, --ext-unix-sk[=INO] allow unix sockets whose peer is outside the tree\n"
 "                          (all, or the socket with inode INO; repeatable)\n"
 "  -l, --file-locks        dump and restore file locks (flock, POSIX)\n"
 "      --prev-images-dir DIR  dump: DIR (relative to -D) holds a pre-dump or\n"
@@ -87,14 +89,19 @@ static void usage(FILE *f)
 "                          by a new link next to it (the same file on restore),\n"
 "                          not saved as a copy\n"
 "      --feature NAME      check: only NAME, by CRIU's names (list: all of them)\n"
+"      --display-stats     dump, restore: print CRIU's statistics at the end\n"
+"  CRIU's other options are refused by name (--no-SWITCH for one of its\n"
+"  switches, off by default, is accepted)\n"
 "  -h, --help\n");
 }
 
 enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERIT_FD, OPT_EXTERNAL,
        OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT,
        OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM, OPT_ALLOW_USERS, OPT_CONFIG, OPT_NO_DEFAULT_CONFIG,
-       OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP,
-       OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP };
+       OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP, OPT_DISPLAY_STATS,
+       OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP,
+       /* CRIU's --no-SWITCH forms of the switches stasis has */
+       OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP };
 
 /* check --feature NAME (repeatable): CRIU's names of kernel features. */
 static const char *check_features[32];
@@ -135,12 +142,31 @@ static int parse_pid(const char *arg, pid_t *pid)
 	return 0;
 }
 
+/* CRIU's debug[N]:TEXT: TEXT written to our fd N right away (a mark in
+ * a log the caller shares with us, say). */
+static int inherit_fd_debug(const char *arg)
+{
+	int fd, n = 0;
+	if (sscanf(arg, "debug[%d]:%n", &fd, &n) != 1 || n == 0 || !arg[n] || fd < 0) {
+		fprintf(stderr, "Error: bad --inherit-fd '%s' (want debug[N]:TEXT)\n", arg);
+		return -1;
+	}
+	size_t len = strlen(arg + n);
+	if (write(fd, arg + n, len) != (ssize_t)len) {
+		fprintf(stderr, "Error: --inherit-fd %s: can't write to fd %d: %m\n", arg, fd);
+		return -1;
+	}
+	return 0;
+}
+
 /* fd[N]:RESOURCE, as CRIU spells it; N must be open in stasis. */
 static int parse_inherit_fd(const char *arg, struct opts *o)
 {
 	int fd, n = 0;
+	if (!strncmp(arg, "debug[", 6))
+		return inherit_fd_debug(arg);
 	if (sscanf(arg, "fd[%d]:%n", &fd, &n) != 1 || n == 0 || !arg[n] || fd < 0) {
-		fprintf(stderr, "Error: bad --inherit-fd '%s' (want fd[N]:RESOURCE)\n", arg);
+		fprintf(stderr, "Error: bad --inherit-fd '%s' (want fd[N]:RESOURCE or debug[N]:TEXT)\n", arg);
 		return -1;
 	}
 	if (fcntl(fd, F_GETFD) < 0) {
@@ -239,6 +265,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "leave-running", no_argument, NULL, 'R' },
 		{ "shell-job", no_argument, NULL, 'j' },
 		{ "restore-detached", no_argument, NULL, 'd' },
+		{ "daemon", no_argument, NULL, 'd' },	/* CRIU's other name for it */
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "new-pidns", no_argument, NULL, OPT_NEW_PIDNS },
 		{ "inherit-fd", required_argument, NULL, OPT_INHERIT_FD },
@@ -260,6 +287,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "link-remap", no_argument, NULL, OPT_LINK_REMAP },
 		{ "ghost-fiemap", no_argument, NULL, OPT_GHOST_FIEMAP },
 		{ "no-ghost-fiemap", no_argument, NULL, OPT_NO_GHOST_FIEMAP },
+		{ "display-stats", no_argument, NULL, OPT_DISPLAY_STATS },
+		{ "no-shell-job", no_argument, NULL, OPT_NO_SHELL_JOB },
+		{ "no-file-locks", no_argument, NULL, OPT_NO_FILE_LOCKS },
+		{ "no-restore-detached", no_argument, NULL, OPT_NO_DETACH },
+		{ "no-daemon", no_argument, NULL, OPT_NO_DETACH },
+		{ "no-track-mem", no_argument, NULL, OPT_NO_TRACK_MEM },
+		{ "no-display-stats", no_argument, NULL, OPT_NO_DISPLAY_STATS },
+		{ "no-link-remap", no_argument, NULL, OPT_NO_LINK_REMAP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -270,7 +305,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->socket_mode = -1;
 	o->images_dirfd = o->work_dirfd = -1;
 	o->ghost_limit = 1 << 20;
-	while ((c = getopt_long(argc, argv, "t:D:W:o:v::Rjdlh", longopts, NULL)) != -1) {
+	opterr = 0;	/* what getopt does not know is refused below, by name */
+	while ((c = getopt_long(argc, argv, ":t:D:W:o:v::Rjdlhx::V", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': if (parse_pid(optarg, &o->pid) < 0) return -1; break;
 		case 'D': o->images_dir = optarg; break;
@@ -298,7 +334,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (add_string(&o->action_scripts, &o->nr_action_scripts, optarg) < 0)
 				return -1;
 			break;
-		case OPT_EXT_UNIX_SK: if (parse_ext_unix_sk(optarg, o) < 0) return -1; break;
+		case 'x': case OPT_EXT_UNIX_SK: if (parse_ext_unix_sk(optarg, o) < 0) return -1; break;
+		case OPT_DISPLAY_STATS: o->display_stats = true; break;
+		case OPT_NO_SHELL_JOB: o->shell_job = false; break;
+		case OPT_NO_FILE_LOCKS: o->file_locks = false; break;
+		case OPT_NO_DETACH: o->detach = false; break;
+		case OPT_NO_TRACK_MEM: o->track_mem = false; break;
+		case OPT_NO_DISPLAY_STATS: o->display_stats = false; break;
+		case OPT_NO_LINK_REMAP: o->link_remap = false; break;
 		case 'l': o->file_locks = true; break;
 		case OPT_ADDRESS: o->address = optarg; break;
 		case OPT_SOCKET_MODE: {
@@ -330,9 +373,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_LINK_REMAP: o->link_remap = true; break;
 		case OPT_GHOST_FIEMAP: o->no_ghost_fiemap = false; break;
 		case OPT_NO_GHOST_FIEMAP: o->no_ghost_fiemap = true; break;
-		case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
+		case 'V': case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
-		default: return -1;	/* getopt named the bad option */
+		case ':':
+			fprintf(stderr, "Error: option %s needs a value\n", argv[optind - 1]);
+			return -1;
+		default:
+			if (criu_opt_unknown(argv, optind, optopt) < 0)
+				return -1;
+			break;
 		}
 	}
 	return 0;
@@ -429,10 +478,8 @@ int main(int argc, char **argv)
 		return crit_main(argc - 1, argv + 1);
 	if (config_args(argc, argv, &argc, &argv) < 0)
 		return 1;
-	if (parse_args(argc, argv, &o) < 0) {
-		fprintf(stderr, "Try 'stasis --help'.\n");
-		return 1;
-	}
+	if (parse_args(argc, argv, &o) < 0)
+		return 1;	/* said in one line */
 	if (optind >= argc) {
 		usage(stderr);
 		return 1;
@@ -466,9 +513,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "Error: %s needs the images directory: -D DIR\n", cmd);
 		return 1;
 	}
-	/* The log may live in the images directory a dump is about to make. */
-	if (!strcmp(cmd, "dump") && mkdir(o.images_dir, 0700) < 0 && errno != EEXIST) {
-		fprintf(stderr, "Error: can't create images directory %s: %m\n", o.images_dir);
+	/* Checked before the log, which may live in it. Never made: as with
+	 * CRIU, a mistyped -D fails instead of filling a new directory. */
+	struct stat st;
+	int bad = stat(o.images_dir, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+	if (bad) {
+		fprintf(stderr, "Error: can't use images directory %s: %s\n", o.images_dir, strerror(bad));
 		return 1;
 	}
 	char *log = in_work_dir(&o, o.log_file);

@@ -329,7 +329,7 @@ int crit_explore(const char *dir, const char *what, FILE *out)
 	for (size_t i = 0; i < sizeof(explorers) / sizeof(explorers[0]); i++) {
 		if (strcmp(explorers[i].name, what))
 			continue;
-		d.dirfd = img_dir_open(dir, -1, false);
+		d.dirfd = img_dir_open(dir, -1);
 		if (d.dirfd < 0)
 			return -1;
 		ret = explorers[i].fn(&d);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -256,9 +257,11 @@ static int write_tree_images(struct dump_tree *tr)
 		return -1;
 	if (tr->o->pre_dump)
 		return 0;
-	return shmem_dump_write(&tr->shmem, tr->dirfd, tr->nr + 1) < 0 ||
-	       files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(&tr->seccomp, tr->dirfd) < 0 ||
-	       write_inventory(tr) < 0 ? -1 : 0;
+	if (shmem_dump_write(&tr->shmem, tr->dirfd, tr->nr + 1, &tr->stats.shpages_written) < 0 ||
+	    files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(&tr->seccomp, tr->dirfd) < 0)
+		return -1;
+	tr->stats.shpages_written += tr->files.memfd_pages;
+	return write_inventory(tr);
 }
 
 static int collect_seccomp(struct dump_tree *tr)
@@ -271,6 +274,38 @@ static int collect_seccomp(struct dump_tree *tr)
 	return 0;
 }
 
+/* The dump is whole without them: a failure is only a warning. */
+static void write_stats(const struct dump_tree *tr)
+{
+	const struct dump_stats *s = &tr->stats;
+	if (stats_write_dump(tr->dirfd, s) < 0)
+		pr_warn("the dump is complete, but without its stats-dump");
+	if (tr->o->display_stats)
+		stats_print_dump(stdout, s);
+	pr_info("frozen %lu us (seizing %lu us), memory %lu us (copying %lu us); pages: %lu scanned, "
+		"%lu left to the parent, %lu written, %lu shared written",
+		(unsigned long)s->frozen_us, (unsigned long)s->freezing_us, (unsigned long)s->memdump_us,
+		(unsigned long)s->memwrite_us, (unsigned long)s->pages_scanned,
+		(unsigned long)s->pages_skipped_parent, (unsigned long)s->pages_written,
+		(unsigned long)s->shpages_written);
+}
+
+static bool own_netns(pid_t pid)
+{
+	char path[64];
+	struct stat tree_ns, our_ns;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	return stat(path, &tree_ns) == 0 && stat("/proc/self/ns/net", &our_ns) == 0 &&
+	       (tree_ns.st_ino != our_ns.st_ino || tree_ns.st_dev != our_ns.st_dev);
+}
+
+/* As CRIU: the network-lock and -unlock stages are for a tree with a
+ * network namespace of its own, the thing a script there would lock. */
+static int net_action(const struct dump_tree *tr, const char *stage)
+{
+	return tr->own_netns ? action_run(tr->o, stage, tr->o->pid) : 0;
+}
+
 int stasis_dump(const struct opts *o)
 {
 	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1 };
@@ -281,8 +316,10 @@ int stasis_dump(const struct opts *o)
 		pr_err("dump needs the pid of the tree's root: -t PID");
 		return -1;
 	}
+	if (proc_check_ours() < 0)
+		return -1;
 	infect_set_stop_timeout(o->timeout);
-	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd, true);
+	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)
 		return -1;
 	/* From here until the new inventory lands, the directory is not a dump. */
@@ -293,13 +330,18 @@ int stasis_dump(const struct opts *o)
 	/* A failing pre-dump script stops the dump before the tree is touched.
 	 * Seccomp is looked at before anything is injected into any task:
 	 * suspended for our calls, or the dump refused right there. */
-	if (files_dump_begin(&tr.files) < 0 || open_parent(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0 ||
-	    tree_seize(&tr, o->pid) < 0 || collect_seccomp(&tr) < 0)
+	if (files_dump_begin(&tr.files) < 0 || open_parent(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0)
 		goto out;
+	uint64_t t_seize = stats_now_us();
+	if (tree_seize(&tr, o->pid) < 0 || collect_seccomp(&tr) < 0)
+		goto out;
+	uint64_t t_frozen = stats_now_us();
+	tr.stats.freezing_us = t_frozen - t_seize;
 	if (check_seized(&tr) < 0)
 		goto out;
 	fault_point("seized");
-	if (action_run(o, ACT_NET_LOCK, o->pid) < 0)
+	tr.own_netns = own_netns(o->pid);
+	if (net_action(&tr, ACT_NET_LOCK) < 0)
 		goto unlock;
 	for (int i = 0; i < tr.nr; i++)
 		if ((!tr.t[i].zombie && track_adopt(&tr.t[i], tr.parentfd) < 0) ||
@@ -316,14 +358,16 @@ int stasis_dump(const struct opts *o)
 	ret = 0;
 	released = true;
 	tree_release(&tr, !running);
+	tr.stats.frozen_us = stats_now_us() - t_frozen;
 	pr_info("%s finished successfully (%d processes)", o->pre_dump ? "Pre-dump" : "Dumping", tr.nr);
-	if (running && action_run(o, ACT_NET_UNLOCK, o->pid) < 0)
+	write_stats(&tr);
+	if (running && net_action(&tr, ACT_NET_UNLOCK) < 0)
 		ret = -1;
 	goto out;
 unlock:
 	/* the tree stays frozen through network-unlock, then resumes below */
 	if (tr.nr)
-		action_run(o, ACT_NET_UNLOCK, o->pid);
+		net_action(&tr, ACT_NET_UNLOCK);
 out:
 	if (ret < 0 && !released) {
 		for (int i = 0; i < tr.nr; i++) {

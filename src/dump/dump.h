@@ -4,6 +4,7 @@
 
 #include "util/opts.h"
 #include "dump/shmem.h"
+#include "image/stats.h"
 #include "infect/inject.h"
 #include "proc/proc.h"
 #include "files/files.h"
@@ -22,6 +23,7 @@ struct dump_ctx {
 	int dirfd;
 	struct file_table *files;	/* shared by the whole tree */
 	struct copy_bufs *bufs;		/* likewise */
+	struct dump_stats *stats;	/* likewise */
 	uint32_t id;			/* 1-based: pages-ID.img, fdinfo-ID.img */
 
 	pid_t pid;			/* in our pid namespace */
@@ -69,6 +71,8 @@ struct dump_tree {
 	struct dump_shmem shmem;	/* shared anonymous memory (shmem.c) */
 	struct seccomp_chains seccomp;	/* every process's, for seccomp.img */
 	int parentfd;			/* --prev-images-dir, or -1 */
+	bool own_netns;			/* the root's network namespace is not ours */
+	struct dump_stats stats;	/* for stats-dump */
 };
 
 int stasis_dump(const struct opts *o);

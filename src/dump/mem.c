@@ -28,7 +28,9 @@
 #include "pagemap.pb-c.h"
 #include "image/img.h"
 #include "image/pagemap.h"
+#include "image/stats.h"
 #include "image/vma.h"
+#include "task/sysv_shm.h"
 #include "util/compat.h"
 #include "util/fault.h"
 #include "util/log.h"
@@ -462,11 +464,8 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 		e->flags |= MAP_ANONYMOUS;
 		return 0;
 	}
-	if (!strncmp(v->path, "/SYSV", 5)) {
-		pr_err("pid %d: System V shared memory at %#lx is not supported yet", dc->pid,
-		       (unsigned long)v->start);
-		return -1;
-	}
+	if (!strncmp(v->path, "/SYSV", 5))
+		return sysv_shm_dump_vma(dc->pid, v->start, v->end, v->ino, v->pgoff, e);
 	if (check_mapped_file(dc, v) < 0)
 		return -1;
 	uint32_t id, oflags = (v->shared && (v->prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
@@ -568,6 +567,9 @@ int dump_task_mm_prepare(struct dump_ctx *dc)
 		mm->vmas[mm->n_vmas++] = e;
 		if (vma_classify(dc, &dc->vmas.v[i], e) < 0)
 			return -1;
+		pr_debug("pid %d: vma %lx-%lx prot %lx flags %#x status %#x pgoff %#lx %s", dc->pid,
+			 (unsigned long)e->start, (unsigned long)e->end, (unsigned long)e->prot, e->flags,
+			 e->status, (unsigned long)e->pgoff, dc->vmas.v[i].path);
 	}
 	return 0;
 }
@@ -658,23 +660,32 @@ int dump_task_mm(struct dump_ctx *dc)
 	struct page_runs pr = { 0 }, par = { 0 };
 	struct img pages;
 	int ret = -1;
+	uint64_t t0 = stats_now_us(), t1;
 
 	if (write_mm(dc) < 0)
 		return -1;
-	if (find_pages(dc, &pr) < 0 || track_split(dc, &pr, &par) < 0 || write_pagemap(dc, &pr, &par) < 0)
+	if (find_pages(dc, &pr) < 0)
+		goto out;
+	dc->stats->pages_scanned += pr.bytes / PAGE_SZ;
+	if (track_split(dc, &pr, &par) < 0 || write_pagemap(dc, &pr, &par) < 0)
 		goto out;
 	if (img_create(dc->dirfd, &pages, IMG_PAGES, dc->id) < 0)
 		goto out;
+	t1 = stats_now_us();
 	if (copy_pages(dc, &pr, pages.fd) < 0) {
 		img_abort(&pages);
 		goto out;
 	}
+	dc->stats->memwrite_us += stats_now_us() - t1;
+	dc->stats->pages_written += pr.bytes / PAGE_SZ;
+	dc->stats->pages_skipped_parent += par.bytes / PAGE_SZ;
 	ret = img_finish(&pages);
 	if (!ret)
 		ret = track_protect(dc, &pr, &par);
 	pr_info("pid %d: %zu page runs, %lu MiB of memory saved", dc->pid, pr.nr,
 		(unsigned long)(pr.bytes >> 20));
 out:
+	dc->stats->memdump_us += stats_now_us() - t0;
 	free(pr.r);
 	free(par.r);
 	return ret;

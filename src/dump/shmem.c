@@ -56,7 +56,8 @@ int shmem_dump_collect(struct dump_shmem *s, const struct dump_ctx *dc)
 {
 	for (size_t i = 0; i < dc->mm.n_vmas; i++) {
 		const VmaEntry *e = dc->mm.vmas[i];
-		if (!(e->status & VMA_ANON_SHARED))
+		/* a System V segment stays in the kernel (task/sysv_shm.c) */
+		if (!(e->status & VMA_ANON_SHARED) || (e->status & VMA_AREA_SYSVIPC))
 			continue;
 		struct shmem_obj *o = find(s, e->shmid);
 		if (!o && !(o = add(s, e->shmid)))
@@ -72,7 +73,7 @@ int shmem_dump_collect(struct dump_shmem *s, const struct dump_ctx *dc)
 	return 0;
 }
 
-static int write_one(const struct shmem_obj *o, int dirfd, uint32_t pages_id)
+static int write_one(const struct shmem_obj *o, int dirfd, uint32_t pages_id, uint64_t *pages)
 {
 	char src[96], what[160];
 	struct stat st;
@@ -97,13 +98,14 @@ static int write_one(const struct shmem_obj *o, int dirfd, uint32_t pages_id)
 	if (!ret)
 		pr_info("%s: %lu KiB of %lu saved", what, (unsigned long)(saved >> 10),
 			(unsigned long)(o->size >> 10));
+	*pages += saved / PAGE_SZ;
 	return ret;
 }
 
-int shmem_dump_write(const struct dump_shmem *s, int dirfd, uint32_t first_pages_id)
+int shmem_dump_write(const struct dump_shmem *s, int dirfd, uint32_t first_pages_id, uint64_t *pages)
 {
 	for (int i = 0; i < s->nr; i++)
-		if (write_one(&s->o[i], dirfd, first_pages_id + i) < 0)
+		if (write_one(&s->o[i], dirfd, first_pages_id + i, pages) < 0)
 			return -1;
 	return 0;
 }

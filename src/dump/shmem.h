@@ -26,7 +26,7 @@ struct dump_ctx;
 int shmem_dump_collect(struct dump_shmem *s, const struct dump_ctx *dc);
 /* pagemap-shmem-SHMID.img and its pages-N.img for every object, while
  * the tree is still stopped; pages ids from first_pages_id up. */
-int shmem_dump_write(const struct dump_shmem *s, int dirfd, uint32_t first_pages_id);
+int shmem_dump_write(const struct dump_shmem *s, int dirfd, uint32_t first_pages_id, uint64_t *pages);
 void shmem_dump_free(struct dump_shmem *s);
 
 #endif

@@ -32,6 +32,7 @@ static struct dump_ctx *tree_add(struct dump_tree *tr, pid_t pid, int parent)
 	dc->dirfd = tr->dirfd;
 	dc->files = &tr->files;
 	dc->bufs = &tr->bufs;
+	dc->stats = &tr->stats;
 	dc->id = tr->nr;
 	dc->pid = pid;
 	inj_init(&dc->inj, pid, "get");
@@ -180,6 +181,12 @@ static int seize_process(struct dump_tree *tr, pid_t pid, int parent)
 		return -1;
 	if (translate_ids(tr, dc) < 0)
 		return -1;
+	if (dc->zombie)
+		pr_debug("pid %d (%d in the tree): a zombie, exit status %#x", pid, dc->ns_pid, dc->exit_code);
+	else
+		pr_debug("pid %d (%d in the tree): seized with %d thread%s, parent %d, group %d, session %d%s",
+			 pid, dc->ns_pid, dc->inj.nr_th, dc->inj.nr_th == 1 ? "" : "s", dc->ns_ppid,
+			 dc->ns_pgid, dc->ns_sid, dc->stopped ? ", stopped" : "");
 	return dc->zombie ? 0 : seize_children(tr, idx);
 }
 
@@ -199,6 +206,7 @@ int tree_seize(struct dump_tree *tr, pid_t root)
 		pr_err("pid %d: no such process", root);
 		return -1;
 	}
+	pr_info("seized the tree of pid %d: %d processes (pid namespace level %d)", root, tr->nr, tr->ns_level);
 	return 0;
 }
 

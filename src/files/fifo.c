@@ -53,7 +53,7 @@ static int fifo_dump(struct file_table *t, const struct opts *o, const struct fd
 	char src[64];
 	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
 	if ((deleted(f->path) ? reg_ghost_add(t, o, f->path, src, flags, "FIFO", &regf_id)
-			      : reg_file_add(t, f->path, flags, 0, &regf_id)) < 0)
+			      : reg_file_add(t, f->path, flags, 0, 0, &regf_id)) < 0)
 		return -1;
 	FifoEntry *e = calloc(1, sizeof(*e));
 	if (!e)

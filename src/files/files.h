@@ -24,12 +24,14 @@ struct file_table {
 	struct fd_seen *seen;	/* the fds dumped so far (files.c) */
 	int nr_seen, cap_seen;
 	void *kind[FILES_MAX_KINDS];	/* each kind's own state */
+	uint64_t memfd_pages;		/* memfd contents written, in pages (stats) */
 };
 
 /* Restore: files.img loaded, shared by the tree (each restored process
  * has its own copy from its fork on). */
 struct rst_files {
 	const struct opts *o;
+	pid_t root_pid;		/* the tree's root, as the images number it */
 	FileEntry **e;
 	int nr;
 	char who[64];		/* whose file is being opened ("fd N of pid P",

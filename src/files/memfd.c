@@ -221,7 +221,7 @@ static bool all_zero(const uint8_t *p, size_t n)
 }
 
 /* pagemap-shmem-SHMID.img and pages-ID.img of one memfd. */
-static int write_content(int dirfd, const struct dump_inode *d, uint32_t shmid)
+static int write_content(int dirfd, const struct dump_inode *d, uint32_t shmid, uint64_t *pages)
 {
 	struct img pm, pg;
 	uint8_t page[MEMFD_PAGE];
@@ -266,6 +266,7 @@ static int write_content(int dirfd, const struct dump_inode *d, uint32_t shmid)
 		run_pages++;
 		if (img_write_raw(&pg, page, sizeof(page)) < 0)
 			goto err;
+		*pages += MEMFD_PAGE / 4096;
 	}
 	if (run_pages && pagemap_write_run(&pm, run_start, run_pages, PE_PRESENT) < 0)
 		goto err;
@@ -301,7 +302,7 @@ static int memfd_write_images(struct file_table *t, int dirfd)
 		e.inode_id = d->id;
 		e.has_mode = 1;
 		e.mode = d->st.st_mode;
-		if (img_write(&img, &e.base) < 0 || write_content(dirfd, d, e.shmid) < 0) {
+		if (img_write(&img, &e.base) < 0 || write_content(dirfd, d, e.shmid, &t->memfd_pages) < 0) {
 			img_abort(&img);
 			return -1;
 		}

@@ -180,14 +180,15 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 	return ghost_save(t, o, src, fd_reads(f->fi.flags), &f->st, fe->id, what);
 }
 
-int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, uint32_t *id)
+int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, mode_t mode,
+		 uint32_t *id)
 {
 	/* The same path opened the same way is one entry (shared libraries
 	 * appear in several mappings). */
 	for (int i = 0; i < t->nr; i++) {
 		RegFileEntry *r = t->e[i]->reg;
 		if (r && t->e[i]->type == FD_TYPES__REG && !strcmp(r->name, path) &&
-		    r->flags == flags && r->pos == pos && !ghost_is_remapped(t, r->id)) {
+		    r->flags == flags && r->pos == pos && (!mode || r->mode == mode) && !ghost_is_remapped(t, r->id)) {
 			*id = r->id;
 			return 0;
 		}
@@ -203,6 +204,8 @@ int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_
 		pr_err("out of memory recording %s", path);
 		return -1;
 	}
+	fe->reg->has_mode = mode != 0;
+	fe->reg->mode = mode;
 	*id = fe->id;
 	return 0;
 }
@@ -263,7 +266,7 @@ static int reg_dump_path(struct file_table *t, const struct opts *o, const struc
 	if (path_is_deleted(p->path))
 		return reg_ghost_add(t, o, p->path, p->link, p->flags,
 				     p->flags & O_DIRECTORY ? "working or root directory" : "mapped or executed", id);
-	return reg_file_add(t, p->path, p->flags, 0, id);
+	return reg_file_add(t, p->path, p->flags, 0, 0, id);
 }
 
 /* The file at the path must still be the kind of file that was open, and

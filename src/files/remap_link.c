@@ -44,7 +44,7 @@ static bool up_dir(char *dir)
 static int make_link(const char *src, char *dir, const char *name, const char *what)
 {
 	for (;;) {
-		int dfd = fs_open_dir(dir, false);
+		int dfd = fs_open_dir(dir);
 		if (dfd < 0 && errno == ENOENT && up_dir(dir))
 			continue;
 		if (dfd < 0) {
@@ -96,7 +96,7 @@ int link_remap_save(struct file_table *t, const char *src, const char *path, uin
 /* Unlinks dir/name as the client; quiet if it is gone already. */
 static void remove_link(const char *dir, const char *name)
 {
-	int dfd = fs_open_dir(dir, false);
+	int dfd = fs_open_dir(dir);
 	if (dfd < 0 || (fs_unlink(dfd, name) < 0 && errno != ENOENT))
 		pr_warn("can't remove the link remap %s/%s: %m", dir, name);
 	if (dfd >= 0)

@@ -9,9 +9,12 @@
  * A pty pair is the tree's own when some fd of the tree holds its master:
  * restore makes a new pair (the same index when it is free), gives it the
  * saved settings, and session leaders get it back as their controlling
- * terminal. A pty slave (or any other terminal) whose master is not in the
- * tree is the user's: with --shell-job it is replaced on restore by the
- * terminal stasis runs on; --inherit-fd fd[N]:tty[RDEV:DEV] hands one in.
+ * terminal; so is a slave hung up by its closed master, restored hung up.
+ * The console and virtual terminals are reopened by their path, as CRIU
+ * does (a vt under --shell-job is the user's). Any other pty slave (or
+ * terminal) whose master is not in the tree is the user's: with
+ * --shell-job it is replaced on restore by the terminal stasis runs on;
+ * --inherit-fd fd[N]:tty[RDEV:DEV] hands one in.
  *
  * Fds of the dumped tasks are read through pidfd_getfd(): opening
  * /proc/PID/fd/N of a master would make a brand new pair.
@@ -20,9 +23,10 @@
  * read at the other) are copied into tty-data.img (CRIU's format) and put
  * back at once, so the tree keeps them whether it goes on running or not;
  * restore writes them into the new pair. Input for a slave reader in
- * canonical mode can't be put back exactly: it is left alone, not saved,
- * and the dump says so. Bytes queued in a terminal that isn't the tree's
- * are never touched (nor saved). */
+ * canonical mode goes back in canonical mode, so its lines form again;
+ * only input under external line editing (EXTPROC) is left alone, not
+ * saved, and the dump says so. Bytes queued in a terminal that isn't the
+ * tree's are never touched (nor saved). */
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>

@@ -239,6 +239,14 @@ static int tty_classify(int lfd, const struct fd_facts *f, enum tty_kind *kind, 
 	return 0;
 }
 
+static void strip_deleted(char *path)
+{
+	static const char suffix[] = " (deleted)";
+	size_t n = strlen(path), k = sizeof(suffix) - 1;
+	if (n > k && !strcmp(path + n - k, suffix))
+		path[n - k] = '\0';
+}
+
 int tty_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
 {
 	struct tty_dump *d = files_dump_state(t, &fd_kind_tty);
@@ -251,9 +259,12 @@ int tty_dump(struct file_table *t, const struct opts *o, const struct fd_facts *
 		return -1;
 	if (tty_classify(lfd, f, &kind, &id, &type, &index) < 0)
 		goto err;
-	/* Only ptys can be the tree's own; other terminals are the user's. */
+	/* Ptys can be the tree's own; the console and virtual terminals are
+	 * reopened by path (as CRIU); other terminals are the user's. */
 	bool foreign_ok = o->shell_job || ext_tty_allowed(o, f);
-	if (kind != TK_MASTER && kind != TK_SLAVE && !(kind == TK_CTTY && index != ~0u) && !foreign_ok) {
+	bool by_path = kind == TK_CONSOLE || kind == TK_VT;
+	if (kind != TK_MASTER && kind != TK_SLAVE && !(kind == TK_CTTY && index != ~0u) && !by_path &&
+	    !foreign_ok) {
 		pr_err("pid %d: fd %d is a terminal (%s) the tree does not own; dump a job of your "
 		       "shell with --shell-job (or name it with --external tty[%lx:%lx])", f->pid, f->fd,
 		       f->path, (unsigned long)f->st.st_rdev, (unsigned long)f->st.st_dev);
@@ -293,9 +304,15 @@ int tty_dump(struct file_table *t, const struct opts *o, const struct fd_facts *
 	tf->tty_info_id = id;
 	tf->flags = f->fi.flags & ~O_CLOEXEC;
 	fe->tty = tf;
-	/* The path too, as a regular file entry: CRIU opens terminals by it
-	 * (stasis opens ptys by the pair and index, not by path). */
-	if (f->path[0] == '/' && reg_file_add(t, f->path, tf->flags, 0, &tf->regf_id) == 0)
+	/* The path too, as a regular file entry with the file's mode: CRIU
+	 * opens terminals by it (stasis opens ptys by the pair and index, not
+	 * by path). A slave whose master is closed is gone from devpts: its
+	 * name is still the one to open. */
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s", f->path);
+	if (kind == TK_SLAVE)
+		strip_deleted(path);
+	if (path[0] == '/' && reg_file_add(t, path, tf->flags, 0, f->st.st_mode, &tf->regf_id) == 0)
 		tf->has_regf_id = true;
 	return 0;
 err:
@@ -326,6 +343,9 @@ static int tty_check_owned(struct file_table *t)
 		if (!slave_side)
 			continue;
 		const TtyInfoEntry *m = dump_master_of(t, i);
+		/* hung up (its master closed): the tree's own, restored hung up */
+		if (!m && ti->type == TTY_TYPE__PTY && !ti->termios)
+			continue;
 		if (!m) {
 			if (h->foreign_ok)
 				continue;

@@ -5,12 +5,14 @@
  * written into the other side with the processing that would change them
  * switched off for the moment (output processing for what the slave
  * wrote; echo, signals and input mapping for what the master wrote), so
- * the tree keeps them whether it goes on running or not. What can't be
- * put back exactly is left alone and not saved: input for a slave reader
- * in canonical mode (its line editing state can't be rebuilt) or with
- * IXON. Restore writes them into the new pair the same way. */
+ * the tree keeps them whether it goes on running or not. Input for a
+ * slave reader in canonical mode is written back in canonical mode, so its
+ * lines form again (as CRIU, which saves it too); only input under
+ * external line editing (EXTPROC) is left alone and not saved. Restore
+ * writes them into the new pair the same way. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,40 +140,95 @@ static int copy_master_queue(int master, int slave, bool packet, struct tty_hold
 	return 0;
 }
 
-/* Copy of what the master wrote and the slave's reader has not read. */
+/* Bytes before the end of the last complete line of data: what a
+ * canonical reader can see of it (FIONREAD counts whole lines only). */
+static size_t canon_lines_len(const struct termios *t, const uint8_t *data, size_t len)
+{
+	for (size_t i = len; i > 0; i--) {
+		uint8_t c = data[i - 1];
+		if (c == '\n' || (c && (c == t->c_cc[VEOL] || c == t->c_cc[VEOL2])))
+			return i;
+	}
+	return 0;
+}
+
+/* Bytes a canonical reader would take for line editing if written again
+ * (a byte once escaped with ^V, an end of file): the lines may differ. */
+static bool canon_specials_in(const struct termios *t, const uint8_t *data, size_t len)
+{
+	const int special[] = { VEOF, VERASE, VKILL, VWERASE, VREPRINT };
+	for (size_t i = 0; i < len; i++)
+		for (size_t k = 0; k < sizeof(special) / sizeof(special[0]); k++)
+			if (data[i] == t->c_cc[special[k]] && data[i])
+				return true;
+	return false;
+}
+
+/* Writes bytes into the master for the slave's reader with the input
+ * processing that would change them off (echo, signals, mapping, flow
+ * control), keeping canonical mode so lines form again as they were, and
+ * waits until the slave's reader can see them. */
+static int pty_input_put(int master, int slave, const struct termios *saved, const uint8_t *data, size_t len)
+{
+	struct termios tmp = *saved;
+	tmp.c_iflag &= ~(INPUT_MAP_FLAGS | IXON);
+	tmp.c_lflag &= ~INPUT_LOCAL_FLAGS;
+	if (ioctl(slave, TCSETS, &tmp) < 0 || write_all(master, data, len) < 0)
+		return -1;
+	size_t visible = tmp.c_lflag & ICANON ? canon_lines_len(&tmp, data, len) : len;
+	if (!wait_readable(slave, visible)) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	/* a line not ended yet counts nowhere; polling a reader that has
+	 * no whole line makes the kernel finish passing on what was written */
+	if (visible < len) {
+		struct pollfd p = { slave, POLLIN, 0 };
+		poll(&p, 1, 0);
+	}
+	return 0;
+}
+
+/* Copy of what the master wrote and the slave's reader has not read.
+ * A canonical reader's queue is read with canonical mode off for the
+ * moment, so a line not ended yet comes out too (after the whole ones);
+ * written back in canonical mode, the lines form again. */
 static int copy_slave_queue(int master, int slave, struct tty_holder *h, uint32_t index)
 {
 	struct termios t;
 	struct termios_saved sv;
-	int avail = 0;
 
-	if (ioctl(slave, FIONREAD, &avail) < 0 || avail == 0 || ioctl(slave, TCGETS, &t) < 0)
+	if (ioctl(slave, TCGETS, &t) < 0)
 		return 0;
-	if ((t.c_lflag & ICANON) || (t.c_iflag & IXON) || (t.c_lflag & EXTPROC)) {
-		pr_warn("pty %u: %d bytes written into the master are not read yet by the slave's "
-			"reader and are not saved (canonical mode or IXON): they stay with a running "
-			"tree, a restore will not have them", index, avail);
+	if (t.c_lflag & EXTPROC) {
+		int avail = 0;
+		if (ioctl(slave, FIONREAD, &avail) == 0 && avail > 0)
+			pr_warn("pty %u: %d bytes written into the master are not read yet by the slave's "
+				"reader and are not saved (external line editing, EXTPROC): they stay with "
+				"a running tree, a restore will not have them", index, avail);
 		return 0;
 	}
-	if (drain(slave, false, &h->queued, &h->nr_queued) < 0) {
-		pr_perror("pty %u: can't read the bytes queued at the slave", index);
+	if (termios_for_now(slave, &sv, 0, 0, ICANON) < 0) {
+		pr_perror("pty %u: can't switch canonical mode off to read its input queue", index);
+		termios_back(slave, &sv);
 		return -1;
 	}
-	if (!h->nr_queued)
-		return 0;
-	int ret = termios_for_now(slave, &sv, 0, INPUT_MAP_FLAGS, INPUT_LOCAL_FLAGS);
-	if (ret == 0)
-		ret = write_all(master, h->queued, h->nr_queued);
-	if (ret == 0 && !wait_readable(slave, h->nr_queued)) {
-		errno = ETIMEDOUT;
-		ret = -1;
-	}
+	int ret = drain(slave, false, &h->queued, &h->nr_queued);
+	if (ret < 0)
+		pr_perror("pty %u: can't read the bytes queued at the slave", index);
+	else if (h->nr_queued)
+		ret = pty_input_put(master, slave, &t, h->queued, h->nr_queued);
 	termios_back(slave, &sv);
 	if (ret < 0) {
 		pr_perror("pty %u: can't put %zu queued bytes back for the slave's reader", index,
 			  h->nr_queued);
 		return -1;
 	}
+	if (!h->nr_queued)
+		return 0;
+	if ((t.c_lflag & ICANON) && canon_specials_in(&t, h->queued, h->nr_queued))
+		pr_warn("pty %u: the input queued for the slave's reader holds line editing characters "
+			"taken as data: a restore may divide its lines otherwise", index);
 	pr_info("pty %u: %zu bytes queued for the slave's reader saved", index, h->nr_queued);
 	return 0;
 }
@@ -327,17 +384,12 @@ int pty_queues_restore(struct rst_files *rf, struct made_pty *p)
 	else if (ioctl(p->slave, TCGETS, &tio) < 0)
 		return -1;
 	tio.c_oflag &= ~OPOST;
-	if (for_slave) {
-		tio.c_iflag &= ~(INPUT_MAP_FLAGS | IXON);
-		tio.c_lflag &= ~(INPUT_LOCAL_FLAGS | ICANON);
-	}
-	if (ioctl(p->slave, TCSETS, &tio) < 0)
-		return -1;
-	if (for_slave && (write_all(p->master, for_slave->data, for_slave->len) < 0 ||
-			  !wait_readable(p->slave, for_slave->len))) {
+	if (for_slave && pty_input_put(p->master, p->slave, &tio, for_slave->data, for_slave->len) < 0) {
 		pr_perror("pty %u: can't put back %zu bytes for the slave's reader", p->index, for_slave->len);
 		return -1;
 	}
+	if (ioctl(p->slave, TCSETS, &tio) < 0)
+		return -1;
 	if (for_master && write_all(p->slave, for_master->data, for_master->len) < 0) {
 		pr_perror("pty %u: can't put back %zu bytes for the master's reader", p->index,
 			  for_master->len);

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -29,6 +31,14 @@ static const TtyInfoEntry *rst_info(const struct rst_files *rf, uint32_t id)
 	return NULL;
 }
 
+/* A pty slave hung up at dump (its master was closed): no settings, and
+ * the tree's own, as CRIU sees it. Restored on a new pair whose master is
+ * closed once restore is done, so it is hung up again. */
+static bool pty_hung_up(const TtyInfoEntry *ti)
+{
+	return ti->type == TTY_TYPE__PTY && !PTY_IS_MASTER(ti->id) && !ti->termios;
+}
+
 /* The index of the tree's own pty a file is on: a pty side whose master
  * is in the image, or /dev/tty standing for the pty whose session it is
  * the controlling terminal of (CRIU's images don't say more). */
@@ -37,7 +47,7 @@ static bool rst_owned(const struct rst_files *rf, const TtyInfoEntry *ti, uint32
 	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
 	if (ti->type == TTY_TYPE__PTY && ti->pty) {
 		*index = ti->pty->index;
-		return rst_info(rf, PTY_ID(*index, true)) != NULL;
+		return rst_info(rf, PTY_ID(*index, true)) != NULL || pty_hung_up(ti);
 	}
 	if (ti->type != TTY_TYPE__CTTY || !ti->sid)
 		return false;
@@ -196,7 +206,7 @@ static struct made_pty *make_pty(struct rst_files *rf, uint32_t index)
 		pr_perror("can't give pty %u its saved terminal settings", index);
 		goto err;
 	}
-	p->locked = mi->locked;
+	p->locked = mi && mi->locked;
 	if (p->locked && set_lock(p->master, true) < 0) {
 		pr_perror("can't lock pty %u", index);
 		goto err;
@@ -250,6 +260,96 @@ static int open_foreign(struct rst_files *rf, const FileEntry *fe, const TtyInfo
 	return fd;
 }
 
+/* A terminal's owner and mode as they were (devpts gives a new slave the
+ * restorer's uid, the mount's gid and mode): the mode from the path's
+ * entry, as CRIU keeps it. A change the restoring user may not make (a
+ * client's restore is the client) fails as the kernel says. */
+static int owner_restore(struct rst_files *rf, const FileEntry *fe, const TtyInfoEntry *ti, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		pr_perror("%s: can't stat the terminal", rf->who);
+		return -1;
+	}
+	uid_t uid = ti->has_uid ? ti->uid : st.st_uid;
+	gid_t gid = ti->has_gid ? ti->gid : st.st_gid;
+	if ((uid != st.st_uid || gid != st.st_gid) && fchown(fd, uid, gid) < 0) {
+		pr_perror("%s: can't give the terminal its owner %u:%u back", rf->who, uid, gid);
+		return -1;
+	}
+	const FileEntry *r = fe->tty->has_regf_id ? files_find(rf, fe->tty->regf_id) : NULL;
+	mode_t mode = r && r->reg && r->reg->has_mode ? r->reg->mode & 07777 : st.st_mode & 07777;
+	if (mode != (st.st_mode & 07777) && fchmod(fd, mode) < 0) {
+		pr_perror("%s: can't give the terminal its mode %o back", rf->who, mode);
+		return -1;
+	}
+	return 0;
+}
+
+/* The saved settings onto a terminal reopened by its path, where they
+ * differ (the terminal may be shared: what is already so is left be). */
+static int simple_params_restore(struct rst_files *rf, const TtyInfoEntry *ti, int fd)
+{
+	struct termios now, want;
+	struct winsize ws;
+
+	memset(&now, 0, sizeof(now));
+	if (ti->termios_locked && ioctl(fd, TIOCGLCKTRMIOS, &now) == 0) {
+		termios_from_entry(&want, ti->termios_locked);
+		if (memcmp(&now, &want, sizeof(now)) && ioctl(fd, TIOCSLCKTRMIOS, &want) < 0)
+			goto err;
+	}
+	memset(&now, 0, sizeof(now));
+	if (ti->termios && ioctl(fd, TCGETS, &now) == 0) {
+		termios_from_entry(&want, ti->termios);
+		if (memcmp(&now, &want, sizeof(now)) && ioctl(fd, TCSETS, &want) < 0)
+			goto err;
+	}
+	if (ti->winsize && ioctl(fd, TIOCGWINSZ, &ws) == 0 &&
+	    (ws.ws_row != ti->winsize->ws_row || ws.ws_col != ti->winsize->ws_col ||
+	     ws.ws_xpixel != ti->winsize->ws_xpixel || ws.ws_ypixel != ti->winsize->ws_ypixel)) {
+		ws = (struct winsize){ ti->winsize->ws_row, ti->winsize->ws_col, ti->winsize->ws_xpixel,
+				       ti->winsize->ws_ypixel };
+		if (ioctl(fd, TIOCSWINSZ, &ws) < 0)
+			goto err;
+	}
+	return 0;
+err:
+	pr_perror("%s: can't give the terminal its saved settings", rf->who);
+	return -1;
+}
+
+/* The console, or a virtual terminal (as CRIU: unless --shell-job, which
+ * hands the job the user's terminal instead), is reopened by its path,
+ * which must still be that device. */
+static bool opened_by_path(const struct rst_files *rf, const TtyInfoEntry *ti)
+{
+	return ti->type == TTY_TYPE__CONSOLE || (ti->type == TTY_TYPE__VT && !rf->o->shell_job);
+}
+
+static int open_by_path(struct rst_files *rf, const FileEntry *fe, const TtyInfoEntry *ti)
+{
+	struct stat st;
+	if (!fe->tty->has_regf_id) {
+		pr_err("%s: terminal file %u has no path to reopen it by", rf->who, fe->id);
+		return -1;
+	}
+	int fd = files_open_path(rf, fe->tty->regf_id, fe->tty->flags);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || st.st_rdev != ti->rdev) {
+		pr_err("%s: the terminal's path is no longer device %u:%u", rf->who, major(ti->rdev),
+		       minor(ti->rdev));
+		goto err;
+	}
+	if (owner_restore(rf, fe, ti, fd) < 0 || simple_params_restore(rf, ti, fd) < 0)
+		goto err;
+	return fd;
+err:
+	close(fd);
+	return -1;
+}
+
 int tty_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 {
 	const TtyInfoEntry *ti = fe->tty ? rst_info(rf, fe->tty->tty_info_id) : NULL;
@@ -257,6 +357,8 @@ int tty_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		pr_err("image files.img: terminal file %u has no tty-info entry", fe->id);
 		return -1;
 	}
+	if (opened_by_path(rf, ti))
+		return open_by_path(rf, fe, ti);
 	uint32_t index;
 	if (!rst_owned(rf, ti, &index))
 		return open_foreign(rf, fe, ti);
@@ -273,6 +375,10 @@ int tty_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	} else {
 		/* a pty slave, or /dev/tty on it (restored as the slave itself) */
 		fd = open_slave(p, fe->tty->flags);
+		if (fd >= 0 && ti->type == TTY_TYPE__PTY && owner_restore(rf, fe, ti, fd) < 0) {
+			close(fd);
+			return -1;
+		}
 	}
 	if (fd < 0)
 		pr_perror("can't open file %u of pty %u", fe->id, index);
@@ -283,9 +389,44 @@ int tty_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
  * (before it forks: children inherit it); then a member of the terminal's
  * foreground group makes that group the foreground again (the group
  * exists once its members have joined it). */
+/* TIOCSPGRP from a group that may be in the background (which the
+ * kernel would stop with SIGTTOU). */
+static int set_foreground(int fd, pid_t pgrp)
+{
+	sigset_t ttou, old;
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &ttou, &old);
+	int ret = ioctl(fd, TIOCSPGRP, &pgrp);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
+/* --shell-job, a root that leads its own group again (restore/tree.c):
+ * the user's terminal had stasis's group in the foreground, so it gives
+ * the root's group the foreground instead (as CRIU), or the job would be
+ * stopped reading it. */
+static int shell_job_foreground(struct rst_files *rf, pid_t pid, pid_t pgid)
+{
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	if (!rf->o->shell_job || s->shell_tty_fd < 0 || pid != rf->root_pid || pgid != pid ||
+	    getpgid(0) != pid)
+		return 0;
+	pid_t fg = tcgetpgrp(s->shell_tty_fd), ours = getpgid(getppid());
+	if (fg <= 0 || fg != ours)
+		return 0;	/* not our controlling terminal, or not our job's */
+	if (set_foreground(s->shell_tty_fd, pid) < 0) {
+		pr_perror("pid %d: can't give its group the foreground of the terminal", pid);
+		return -1;
+	}
+	return 0;
+}
+
 int tty_restore_ctty(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid)
 {
 	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	if (shell_job_foreground(rf, pid, pgid) < 0)
+		return -1;
 	for (int i = 0; i < s->nr_ptys; i++) {
 		const struct made_pty *p = &s->ptys[i];
 		pid_t tsid = p->info->sid, tpgrp = p->info->pgrp;
@@ -298,14 +439,7 @@ int tty_restore_ctty(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid)
 		}
 		if (!tpgrp || tpgrp != pgid)
 			continue;
-		/* a background group asking would get SIGTTOU */
-		sigset_t ttou, old;
-		sigemptyset(&ttou);
-		sigaddset(&ttou, SIGTTOU);
-		sigprocmask(SIG_BLOCK, &ttou, &old);
-		int ret = ioctl(p->slave, TIOCSPGRP, &tpgrp);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		if (ret < 0) {
+		if (set_foreground(p->slave, tpgrp) < 0) {
 			pr_perror("pid %d: can't make group %d the foreground of pty %u", pid, tpgrp, p->index);
 			return -1;
 		}

@@ -19,11 +19,11 @@
  * allocate IMG_MAX_ENTRY. */
 #define IMG_CHECK_LEFT (1u << 16)
 
-int img_dir_open(const char *path, int given, bool create)
+int img_dir_open(const char *path, int given)
 {
-	int fd = given >= 0 ? fcntl(given, F_DUPFD_CLOEXEC, 3) : fs_open_dir(path, create);
+	int fd = given >= 0 ? fcntl(given, F_DUPFD_CLOEXEC, 3) : fs_open_dir(path);
 	if (fd < 0)
-		pr_perror("can't %s images directory %s", create ? "make or open" : "open", path);
+		pr_perror("can't open images directory %s", path);
 	return fd;
 }
 
@@ -58,7 +58,7 @@ int img_write_raw(struct img *img, const void *data, size_t len)
 static int start_writing(struct img *img, enum img_kind kind)
 {
 	const struct img_kind_desc *k = &img_kinds[kind];
-	uint32_t head[2] = { IMG_COMMON_MAGIC, k->magic };
+	uint32_t head[2] = { k->header == IMG_HDR_SERVICE ? IMG_SERVICE_MAGIC : IMG_COMMON_MAGIC, k->magic };
 
 	img->buf = malloc(IMG_WBUF);
 	if (!img->buf) {
@@ -69,6 +69,7 @@ static int start_writing(struct img *img, enum img_kind kind)
 	}
 	switch (k->header) {
 	case IMG_HDR_COMMON:
+	case IMG_HDR_SERVICE:
 		return img_write_raw(img, head, sizeof(head));
 	case IMG_HDR_OWN:
 		return img_write_raw(img, &head[1], 4);
@@ -119,6 +120,8 @@ int img_write(struct img *img, const ProtobufCMessage *msg)
 	int ret = img_write_raw(img, &len, 4);
 	if (!ret)
 		ret = img_write_raw(img, p, sz);
+	if (!ret)
+		img->entries++;
 	if (p != small)
 		free(p);
 	return ret;
@@ -127,6 +130,9 @@ int img_write(struct img *img, const ProtobufCMessage *msg)
 int img_finish(struct img *img)
 {
 	int ret = img_flush(img);
+	struct stat st;
+	if (!ret && fstat(img->fd, &st) == 0)
+		pr_debug("wrote %s: %u entries, %lld bytes", img->name, img->entries, (long long)st.st_size);
 	free(img->buf);
 	img->buf = NULL;
 	if (close(img->fd) < 0 && !ret) {
@@ -178,7 +184,8 @@ static int read_header(struct img *img, const struct img_kind_desc *k)
 		return 0;
 	if (read_full(img, &m, 4) != 4)
 		return -1;
-	if (k->header == IMG_HDR_COMMON && (m == IMG_COMMON_MAGIC || m == IMG_SERVICE_MAGIC) &&
+	if ((k->header == IMG_HDR_COMMON || k->header == IMG_HDR_SERVICE) &&
+	    (m == IMG_COMMON_MAGIC || m == IMG_SERVICE_MAGIC) &&
 	    read_full(img, &m, 4) != 4)
 		return -1;
 	return m == k->magic ? 0 : -1;
@@ -206,6 +213,7 @@ int img_open(int dirfd, struct img *img, enum img_kind kind, uint32_t id)
 		errno = EINVAL;
 		return -1;
 	}
+	pr_debug("reading %s", img->name);
 	return 0;
 }
 

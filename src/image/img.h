@@ -21,11 +21,12 @@ struct img {
 	/* write side: buffered so small entries don't cost a syscall each */
 	uint8_t *buf;
 	size_t len;
+	unsigned entries;	/* written or read so far, for the log */
 };
 
-/* The images directory: a dup of given when it is an fd (RPC), else path
- * (made when create). Files in it are made and read through util/fsop. */
-int img_dir_open(const char *path, int given, bool create);
+/* The images directory: a dup of given when it is an fd (RPC), else path,
+ * which must exist. Files in it are made and read through util/fsop. */
+int img_dir_open(const char *path, int given);
 /* A new image of kind (id: see enum img_kind), its header written. */
 int img_create(int dirfd, struct img *img, enum img_kind kind, uint32_t id);
 int img_write(struct img *img, const ProtobufCMessage *msg);

@@ -12,6 +12,7 @@
 #include "pstree.pb-c.h"
 #include "seccomp.pb-c.h"
 #include "sk-unix.pb-c.h"
+#include "stats.pb-c.h"
 #include "tty.pb-c.h"
 
 /* A new image: a kind in kinds.h, a row here. Magics and their names
@@ -55,6 +56,11 @@ const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
 			    .optional = true, .extra = IMG_EXTRA_EACH, .extra_len = "length" },
 	[IMG_SECCOMP] = { "seccomp.img", 0x64413049, "SECCOMP", IMG_HDR_COMMON, &seccomp_entry__descriptor,
 			  .optional = true },
+	/* no .img in their names, as CRIU's */
+	[IMG_STATS_DUMP] = { "stats-dump", 0x57093306, "STATS", IMG_HDR_SERVICE, &stats_entry__descriptor,
+			     .optional = true },
+	[IMG_STATS_RESTORE] = { "stats-restore", 0x57093306, "STATS", IMG_HDR_SERVICE, &stats_entry__descriptor,
+				.optional = true },
 };
 
 void img_name(char *buf, size_t size, enum img_kind kind, uint32_t id)

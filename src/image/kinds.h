@@ -35,6 +35,8 @@ enum img_kind {
 	IMG_MEMFD_INODE,
 	IMG_SK_QUEUES,
 	IMG_SECCOMP,
+	IMG_STATS_DUMP,
+	IMG_STATS_RESTORE,
 	IMG_NR_KINDS
 };
 
@@ -42,6 +44,7 @@ enum img_kind {
 enum img_header {
 	IMG_HDR_COMMON,		/* CRIU's common magic, then the kind's */
 	IMG_HDR_OWN,		/* the kind's magic alone (the inventory) */
+	IMG_HDR_SERVICE,	/* CRIU's service magic, then the kind's (stats) */
 	IMG_HDR_NONE,		/* nothing: raw bytes, no entries (pages) */
 };
 

@@ -490,3 +490,21 @@ int proc_take_fd(pid_t pid, int fd)
 	errno = err;
 	return ours;
 }
+
+int proc_check_ours(void)
+{
+	char buf[32];
+	ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+	if (n <= 0) {
+		pr_perror("can't read /proc/self (is /proc mounted?)");
+		return -1;
+	}
+	buf[n] = 0;
+	if (atoi(buf) != getpid()) {
+		pr_err("/proc belongs to another pid namespace than stasis runs in (/proc/self is %s, stasis is "
+		       "pid %d here): mount this namespace's own /proc first (unshare --mount-proc, or "
+		       "mount -t proc proc /proc in a new mount namespace)", buf, getpid());
+		return -1;
+	}
+	return 0;
+}

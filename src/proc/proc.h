@@ -95,5 +95,9 @@ int proc_take_fd(pid_t pid, int fd);
 int proc_list_fds(pid_t pid, int **fds, int *nr);
 /* Lists thread ids of a process. */
 int proc_list_threads(pid_t pid, pid_t **tids, int *nr);
+/* /proc is that of our own pid namespace: /proc/self is us. Otherwise
+ * /proc/PID names another process than PID does for us, and a dump or
+ * restore would mix two processes' state: -1 (reported). */
+int proc_check_ours(void);
 
 #endif

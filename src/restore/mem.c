@@ -22,6 +22,7 @@
 #include "image/vma.h"
 #include "proc/proc.h"
 #include "restore/rst.h"
+#include "task/sysv_shm.h"
 #include "util/compat.h"
 #include "util/fault.h"
 #include "util/log.h"
@@ -45,7 +46,8 @@ static bool vma_skipped(const VmaEntry *e)
  * stasis made (restore/shmem.c). */
 static bool vma_needs_file(const VmaEntry *e)
 {
-	return (e->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_ANON_SHARED)) && !vma_skipped(e);
+	return (e->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_ANON_SHARED)) &&
+	       !(e->status & VMA_AREA_SYSVIPC) && !vma_skipped(e);
 }
 
 void rst_mem_plan_fds(struct rst_ctx *rc, int *next_fd)
@@ -274,7 +276,26 @@ static int map_scratch(struct rst_ctx *rc)
  * already in it). */
 static bool vma_gets_pages(const VmaEntry *e)
 {
-	return vma_restores_pages(e->status) || (e->status & VMA_ANON_SHARED);
+	return vma_restores_pages(e->status) || ((e->status & VMA_ANON_SHARED) && !(e->status & VMA_AREA_SYSVIPC));
+}
+
+/* System V shared memory: the segment attached again where it was, by the
+ * task itself (with its own rights to it), then given its protection. */
+static int attach_sysv(struct rst_ctx *rc, const VmaEntry *e)
+{
+	long ret;
+	if (inj_must(&rc->inj, "System V shared memory attach", &ret,
+		     INJ(SYS_shmat, e->shmid, e->start, sysv_shm_attach_flags(e))) < 0)
+		return -1;
+	if ((uint64_t)ret != e->start) {
+		pr_err("pid %d: System V shared memory %lu landed at %#lx, not %#lx", rc->pid,
+		       (unsigned long)e->shmid, ret, (unsigned long)e->start);
+		return -1;
+	}
+	if (!(e->prot & PROT_READ) &&
+	    inj_must(&rc->inj, "mapping protection", NULL, INJ(SYS_mprotect, e->start, e->end - e->start, e->prot)) < 0)
+		return -1;
+	return 0;
 }
 
 static int map_one(struct rst_ctx *rc, size_t i)
@@ -289,6 +310,8 @@ static int map_one(struct rst_ctx *rc, size_t i)
 		       (unsigned long)e->end);
 		return -1;
 	}
+	if (e->status & VMA_AREA_SYSVIPC)
+		return attach_sysv(rc, e);
 	if (vma_needs_file(e)) {
 		fd = rc->vma_fd[i];
 		flags &= ~MAP_ANONYMOUS;
@@ -368,6 +391,7 @@ static int read_batch(struct rst_ctx *rc, struct iovec *iov, int n, uint64_t off
 {
 	if (populate(rc, iov, n) < 0)
 		return -1;
+	rc->pages_read += len;
 	while (len) {
 		size_t mark = inj_args_mark(&rc->inj);
 		uint64_t at;

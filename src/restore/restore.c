@@ -28,6 +28,7 @@
 
 #include "image/img.h"
 #include "image/magic.h"
+#include "image/stats.h"
 #include "image/vma.h"
 #include "inventory.pb-c.h"
 #include "restore/restore.h"
@@ -370,6 +371,7 @@ int rst_load_images(struct rst_tree *tr)
 	for (int i = 0; i < tr->nr; i++)
 		if (!tr->t[i].zombie)
 			plan_service_fds(&tr->t[i]);
+	pr_info("loaded the images of %d processes, root pid %d, %d files", tr->nr, tr->t[0].pid, tr->files.nr);
 	return 0;
 }
 
@@ -418,11 +420,15 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 		return -1;
 	if (rst_helpers_reap(tr, rc) < 0)
 		return -1;
+	pr_debug("pid %d: seized as %d, rebuilding", rc->pid, rc->real_pid);
 	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_mm_fields(rc) < 0)
 		return -1;
+	pr_debug("pid %d: memory rebuilt: %zu mappings, %llu KiB of pages read", rc->pid,
+		 rc->mm ? rc->mm->n_vmas : 0, (unsigned long long)(rc->pages_read >> 10));
 	/* process state first: new threads inherit its name and limits */
 	if (rst_process_state(rc) < 0 || rst_threads_create(rc) < 0)
 		return -1;
+	pr_debug("pid %d: process state set, %d thread%s", rc->pid, rc->inj.nr_th, rc->inj.nr_th == 1 ? "" : "s");
 	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_state(rc, i) < 0)
 			return -1;
@@ -431,6 +437,7 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	for (int i = 0; i < rc->inj.nr_th; i++)
 		if (rst_thread_regs(rc, i) < 0)
 			return -1;
+	pr_debug("pid %d: rebuilt (%d fds), registers set", rc->pid, rc->nr_fdinfo);
 	fault_point("task-rebuilt");
 	return 0;
 }
@@ -514,8 +521,9 @@ static int restore_stages_before_resume(struct rst_tree *tr)
 {
 	pid_t root = tr->t[0].real_pid;
 	fault_point("tree-rebuilt");
-	if (action_run(tr->o, ACT_NET_UNLOCK, root) < 0 || action_run(tr->o, ACT_POST_RESTORE, root) < 0 ||
-	    action_run(tr->o, ACT_PRE_RESUME, root) < 0)
+	/* No network-unlock: as CRIU, that stage is for a network namespace
+	 * the restore made, and stasis restores into the one it runs in. */
+	if (action_run(tr->o, ACT_POST_RESTORE, root) < 0 || action_run(tr->o, ACT_PRE_RESUME, root) < 0)
 		return -1;
 	return 0;
 }
@@ -553,13 +561,15 @@ static int restore_tree(struct rst_tree *tr)
 	struct rebuilder w[REBUILDERS];
 	pthread_t th;
 
+	uint64_t t0 = stats_now_us();
 	if (rst_helpers_plan(tr) < 0 || rst_tree_fork(tr) < 0 || rst_helpers_kill(tr) < 0)
 		return -1;
+	tr->forking_us = stats_now_us() - t0;
 	fault_point("tree-forked");
-	/* No namespaces are made (the tree lives in ours), but scripts that
-	 * wait for these stages get them, once every process exists. */
-	if (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||
-	    action_run(tr->o, ACT_POST_SETUP_NS, tr->t[0].real_pid) < 0)
+	/* As CRIU: the namespace stages only when the restore made one (the
+	 * pid namespace of --new-pidns), once every process exists. */
+	if (tr->new_pidns && (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||
+			      action_run(tr->o, ACT_POST_SETUP_NS, tr->t[0].real_pid) < 0))
 		return -1;
 	pthread_barrier_init(&bar, NULL, REBUILDERS);
 	for (int i = 0; i < REBUILDERS; i++)
@@ -579,13 +589,20 @@ int stasis_restore(const struct opts *o)
 {
 	struct rst_tree tr = { .o = o, .sync = { -1, -1 }, .new_pidns = o->new_pidns };
 	int ret = 1;
+	bool reaper = false;
 
+	struct restore_stats stats = { 0 };
+	uint64_t t_start = stats_now_us();
+
+	if (proc_check_ours() < 0)
+		return 1;
 	tr.files.o = o;
-	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd, false);
+	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)
 		return 1;
 	if (rst_load_images(&tr) < 0)
 		goto out;
+	tr.files.root_pid = tr.t[0].pid;
 	if (action_run(o, ACT_PRE_RESTORE, 0) < 0)
 		goto out;
 	/* A tree dumped as its own pid namespace (root pid 1) needs a new one. */
@@ -602,6 +619,14 @@ int stasis_restore(const struct opts *o)
 	pid_t root = tr.t[0].real_pid;
 	pr_info("Restore finished successfully: %d processes, root pid %d", tr.nr, root);
 	files_restored(&tr.files);
+	stats.restore_us = stats_now_us() - t_start;
+	stats.forking_us = tr.forking_us;
+	for (int i = 0; i < tr.nr; i++)
+		stats.pages_restored += tr.t[i].pages_read / PAGE_SZ;
+	if (stats_write_restore(tr.dirfd, &stats) < 0)
+		pr_warn("the tree is restored, but stats-restore could not be written");
+	if (o->display_stats)
+		stats_print_restore(stdout, &stats);
 	/* The tree runs: a failure here can't be undone, only reported. */
 	if (action_run(o, ACT_POST_RESUME, root) < 0)
 		pr_warn("the restored tree (root pid %d) runs, but a post-resume action failed", root);
@@ -614,7 +639,10 @@ int stasis_restore(const struct opts *o)
 	close(tr.sync[0]);
 	close(tr.sync[1]);
 	tr.sync[0] = tr.sync[1] = -1;
-	ret = o->detach ? 0 : wait_restored(tr.first);
+	/* Stasis as pid 1 of the namespace it restored into (as criu-ns runs
+	 * it): leaving would kill the tree, so it stays as its reaper. */
+	reaper = getpid() == 1;
+	ret = o->detach || reaper ? 0 : wait_restored(tr.first);
 out:
 	if (tr.sync[0] >= 0) {
 		close(tr.sync[0]);
@@ -623,5 +651,9 @@ out:
 	free(tr.helpers);
 	rst_unload_images(&tr);
 	close(tr.dirfd);
+	if (reaper) {
+		pr_info("pid 1 of the tree's namespace: reaping until every process of it is gone");
+		ret = rst_reap_namespace(tr.first);
+	}
 	return ret;
 }

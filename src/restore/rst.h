@@ -62,6 +62,7 @@ struct rst_ctx {
 	struct parent_level *parent_pages;	/* parent.c: the parent dumps' pages */
 	struct seccomp_plan *seccomp;	/* what its threads get back (task/seccomp.c) */
 	bool client_nnp;	/* unpriv.c: it must end with no_new_privs */
+	uint64_t pages_read;	/* mem.c: bytes of its pages images read (stats) */
 };
 
 /* A stand-in for a process group leader that had exited: it takes the
@@ -96,6 +97,7 @@ struct rst_tree {
 	const CredsEntry *creds;
 	struct rlimit client_lim[RLIM_NLIMITS];
 	bool client_nnp;	/* the client has no_new_privs: so must they */
+	uint64_t forking_us;	/* making every process (stats) */
 };
 
 /* restore/restore.c: loads and checks every image of the dump in
@@ -109,6 +111,10 @@ void rst_unload_images(struct rst_tree *tr);
 int rst_tree_fork(struct rst_tree *tr);		/* creates every task, returns when all are ready */
 void rst_tree_kill(struct rst_tree *tr);	/* kills what was created */
 int rst_tree_done(struct rst_tree *tr);	/* the init of --new-pidns may outlive us */
+/* As the init of a pid namespace: reaps until no process of it is left
+ * (an init that exits kills them all), then the root's exit status (128 +
+ * signal if killed). */
+int rst_reap_namespace(pid_t root);
 int rst_helpers_plan(struct rst_tree *tr);
 int rst_helpers_kill(struct rst_tree *tr);	/* after all are ready: they die as zombies */
 int rst_helpers_reap(struct rst_tree *tr, struct rst_ctx *rc);	/* in their creator */

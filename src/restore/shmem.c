@@ -18,6 +18,7 @@
 #include "image/shmem_pages.h"
 #include "image/vma.h"
 #include "restore/rst.h"
+#include "task/sysv_shm.h"
 #include "util/log.h"
 
 #define SHMEM_MAX_SIZE (1ul << 47)
@@ -51,11 +52,6 @@ static struct rst_shmem_obj *add(struct rst_shmem *s, uint64_t shmid)
 
 static int check_mapping(const struct rst_ctx *rc, const VmaEntry *e)
 {
-	if (e->status & VMA_AREA_SYSVIPC) {
-		pr_err("image mm-%d.img: System V shared memory at %#lx is not supported", rc->pid,
-		       (unsigned long)e->start);
-		return -1;
-	}
 	if (e->end <= e->start || e->end - e->start > SHMEM_MAX_SIZE || e->pgoff > SHMEM_MAX_SIZE ||
 	    (e->pgoff & (PAGE_SZ - 1))) {
 		pr_err("image mm-%d.img: bad shared memory mapping %#lx-%#lx at offset %#lx", rc->pid,
@@ -71,6 +67,12 @@ static int collect_task(struct rst_shmem *s, const struct rst_ctx *rc)
 		const VmaEntry *e = rc->mm->vmas[i];
 		if (!(e->status & VMA_ANON_SHARED))
 			continue;
+		/* attached again as it is, if it is still here */
+		if (e->status & VMA_AREA_SYSVIPC) {
+			if (sysv_shm_check(rc->pid, e) < 0)
+				return -1;
+			continue;
+		}
 		if (check_mapping(rc, e) < 0)
 			return -1;
 		struct rst_shmem_obj *o = find(s, e->shmid);

@@ -302,16 +302,26 @@ static int child_service_fds(struct rst_tree *tr, struct rst_ctx *rc)
 
 /* Session first (it must come before children are made), then group. A
  * session or group led from outside the tree is not ours to recreate: the
- * task stays in stasis's. With --shell-job the root stays in the shell's
- * session and group (the terminal's foreground job), and so do tasks that
- * were in the root's group. */
+ * task stays in stasis's. With --shell-job the root stays in stasis's
+ * session (the user's terminal is its controlling terminal); a root that
+ * led its group (a session leader did) leads it again there, as CRIU does,
+ * so kill(0, sig) does not reach stasis's group (the terminal then gives
+ * the root's group the foreground: tty_restore_ctty); one that didn't
+ * stays in stasis's group. */
 static int child_session(const struct rst_tree *tr, const struct rst_ctx *rc)
 {
-	pid_t sid = rc->pe->sid, pgid = rc->pe->pgid, root = tr->t[0].pid;
+	pid_t sid = rc->pe->sid, pgid = rc->pe->pgid;
 	bool job = rc->o->shell_job;
 
-	if (job && rc->parent < 0)
+	if (job && rc->parent < 0) {
+		if (pgid != rc->pid || getpgid(0) == rc->pid)
+			return 0;
+		if (setpgid(0, 0) < 0) {
+			pr_perror("pid %d: can't lead its process group again", rc->pid);
+			return -1;
+		}
 		return 0;
+	}
 	if (sid == rc->pid) {
 		if (setsid() < 0) {
 			pr_perror("pid %d: can't become a session leader", rc->pid);
@@ -319,7 +329,7 @@ static int child_session(const struct rst_tree *tr, const struct rst_ctx *rc)
 		}
 		return 0;
 	}
-	if ((job && pgid == root) || getpgid(0) == pgid)
+	if (getpgid(0) == pgid)
 		return 0;
 	if (setpgid(0, pgid) == 0)
 		return 0;
@@ -380,12 +390,6 @@ static void report(int fd, int idx, int ok)
 
 static void task_main(struct rst_tree *tr, int idx);
 
-/* With --shell-job the root's group is the shell's: nobody makes it. */
-static bool rc_job_root_group(const struct rst_tree *tr, int j)
-{
-	return tr->o->shell_job && tr->t[j].pe->pgid == (uint32_t)tr->t[0].pid;
-}
-
 static void helper_main(struct rst_tree *tr, int h)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -437,7 +441,7 @@ static int fork_children(struct rst_tree *tr, int idx)
 		 * sibling forked next finds it; not for a future session leader,
 		 * whose setsid() a group would forbid. */
 		const PstreeEntry *pe = tr->t[j].pe;
-		if (pe->pgid == pe->pid && pe->sid != pe->pid && !(rc_job_root_group(tr, j)))
+		if (pe->pgid == pe->pid && pe->sid != pe->pid)
 			setpgid(pid, pid);
 	}
 	return 0;
@@ -528,10 +532,13 @@ static int wait_all_ready(struct rst_tree *tr, pid_t root)
 			if (r == -2)
 				return -1;	/* the task said why */
 			if (r == 0) {
-				if (idx < tr->nr)
+				if (idx < tr->nr) {
 					tr->t[idx].real_pid = real;
-				else
+					pr_debug("pid %d: made, pid %d here", tr->t[idx].pid, real);
+				} else {
 					tr->helpers[idx - tr->nr].real_pid = real;
+					pr_debug("group helper %d: made, pid %d here", tr->helpers[idx - tr->nr].pid, real);
+				}
 				got++;
 			}
 			continue;
@@ -551,14 +558,25 @@ static int wait_all_ready(struct rst_tree *tr, pid_t root)
 	return 0;
 }
 
+int rst_reap_namespace(pid_t root)
+{
+	int status, root_status = -1;
+	for (;;) {
+		pid_t p = wait(&status);
+		if (p == root)
+			root_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (p < 0 && errno == ECHILD)
+			return root_status < 0 ? 0 : root_status;
+	}
+}
+
 /* The init of a --new-pidns restore (when the tree's root was not an
  * init itself): it forks the root, and once stasis says the restore is
- * done it stays as the namespace's reaper, exiting with the root's status.
- * If stasis dies first, so does it, and with it the whole namespace. */
+ * done it stays as the namespace's reaper (see rst_reap_namespace). If
+ * stasis dies first, so does it, and with it the whole namespace. */
 static void init_main(struct rst_tree *tr)
 {
 	char c;
-	int status;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	close(tr->init_ctl[1]);
@@ -582,13 +600,7 @@ static void init_main(struct rst_tree *tr)
 	/* From here on: a plain reaper. Drop what stasis had open. */
 	for (int fd = 0; fd < 1024; fd++)
 		close(fd);
-	for (;;) {
-		pid_t p = wait(&status);
-		if (p < 0 && errno == ECHILD)
-			_exit(0);
-		if (p == root)
-			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-	}
+	_exit(rst_reap_namespace(root));
 }
 
 int rst_tree_fork(struct rst_tree *tr)

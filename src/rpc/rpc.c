@@ -220,21 +220,21 @@ static void name_dir(char *buf, size_t len, int fd)
 
 /* One of the request's directories: the client's own fd, or the path
  * it names opened here (by the broker, for a non-root client). */
-static int open_dir(const struct rpc_conn *c, int fd_no, const char *what, const char *path, bool create)
+static int open_dir(const struct rpc_conn *c, int fd_no, const char *what, const char *path)
 {
 	if (fd_no >= 0)
 		return rpc_take_dir(c, fd_no, what);
-	int fd = fs_open_dir(path, create);
+	int fd = fs_open_dir(path);
 	if (fd < 0)
 		pr_perror("rpc: can't open the %s %s", what, path);
 	return fd;
 }
 
-static int job_open_dirs(struct rpc_job *j, const struct rpc_conn *c, bool dump)
+static int job_open_dirs(struct rpc_job *j, const struct rpc_conn *c)
 {
 	if (j->o.images_dir) {
 		j->o.images_dirfd = open_dir(c, j->images_fd_no, j->images_fd_no >= 0 ? "images_dir_fd" : "images_dir",
-					     j->images_dir, dump);
+					     j->images_dir);
 		if (j->o.images_dirfd < 0)
 			return -1;
 		name_dir(j->images_dir, sizeof(j->images_dir), j->o.images_dirfd);
@@ -264,8 +264,6 @@ static int job_log(struct rpc_job *j)
 static int job_setup(struct rpc_job *j, struct rpc_conn *c, const CriuReq *req, bool need_images)
 {
 	const CriuOpts *r = req->opts;
-	bool dump = req->type == CRIU_REQ_TYPE__DUMP || req->type == CRIU_REQ_TYPE__PRE_DUMP;
-
 	log_init(NULL, LOG_WARN);	/* until the client's log file is known */
 	if (rpc_job_paths(j, c, req, need_images) < 0) {
 		j->err = EBADRQC;
@@ -273,7 +271,7 @@ static int job_setup(struct rpc_job *j, struct rpc_conn *c, const CriuReq *req, 
 	}
 	if (rpc_lends_root(c) && fs_broker_start(c->peer_uid, c->peer_gid, c->groups, c->ngroups) < 0)
 		return -1;
-	if (job_open_dirs(j, c, dump) < 0 || job_log(j) < 0)
+	if (job_open_dirs(j, c) < 0 || job_log(j) < 0)
 		return -1;
 	if (job_check_client(j, c, req->type) < 0)
 		return -1;

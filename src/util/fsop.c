@@ -18,7 +18,7 @@
 #include "util/fsop.h"
 #include "util/log.h"
 
-enum fs_op { OP_OPEN_DIR, OP_MAKE_DIR, OP_CREATE, OP_APPEND, OP_READ, OP_PATH_READ,
+enum fs_op { OP_OPEN_DIR, OP_CREATE, OP_APPEND, OP_READ, OP_PATH_READ,
 	     OP_RENAME, OP_UNLINK, OP_SYMLINK, OP_LINK, OP_HELLO };
 
 /* Whether an operation's answer is a new fd. */
@@ -66,10 +66,8 @@ static int keep_regular(int fd, int flags)
 	return fd;
 }
 
-static int op_open_dir(const char *path, bool create)
+static int op_open_dir(const char *path)
 {
-	if (create && mkdir(path, 0700) < 0 && errno != EEXIST)
-		return -1;
 	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
@@ -144,8 +142,7 @@ static int op_two_names(int op, int dirfd, const char *a, const char *b)
 static int op_run(const struct fs_req *r, int dirfd)
 {
 	switch (r->op) {
-	case OP_OPEN_DIR: return op_open_dir(r->a, false);
-	case OP_MAKE_DIR: return op_open_dir(r->a, true);
+	case OP_OPEN_DIR: return op_open_dir(r->a);
 	case OP_CREATE: return op_create(dirfd, r->a, r->flags, r->mode);
 	case OP_APPEND: return op_append(dirfd, r->a);
 	case OP_READ: return op_read(dirfd, r->a);
@@ -335,9 +332,9 @@ static int call(int op, int dirfd, const char *a, const char *b, int flags, mode
 
 /* ---- the interface ---- */
 
-int fs_open_dir(const char *path, bool create)
+int fs_open_dir(const char *path)
 {
-	return call(create ? OP_MAKE_DIR : OP_OPEN_DIR, -1, path, "", 0, 0);
+	return call(OP_OPEN_DIR, -1, path, "", 0, 0);
 }
 
 int fs_create(int dirfd, const char *name, int flags, mode_t mode)
@@ -403,7 +400,7 @@ int fs_create_path(const char *path, int flags, mode_t mode)
 	const char *name;
 	if (fs_split(path, &dir, &name) < 0)
 		return -1;
-	int dirfd = fs_open_dir(dir, false);
+	int dirfd = fs_open_dir(dir);
 	free(dir);
 	if (dirfd < 0)
 		return -1;

@@ -24,8 +24,9 @@ int fs_broker_start(uid_t uid, gid_t gid, const gid_t *groups, int ngroups);
 void fs_broker_stop(void);
 bool fs_brokered(void);
 
-/* A directory, made first (0700) if create and absent. */
-int fs_open_dir(const char *path, bool create);
+/* An existing directory (dump and restore both refuse a missing one, as
+ * CRIU does: a typo must not scatter images in a new directory). */
+int fs_open_dir(const char *path);
 /* A new regular file name in dirfd, replacing an old one; flags are
  * O_WRONLY or O_RDWR plus O_APPEND/O_TRUNC. */
 int fs_create(int dirfd, const char *name, int flags, mode_t mode);

@@ -53,7 +53,7 @@ int log_init(const char *path, int level)
 		}
 		return 0;
 	}
-	int dirfd = fs_split(path, &dir, &name) < 0 ? -1 : fs_open_dir(dir, false);
+	int dirfd = fs_split(path, &dir, &name) < 0 ? -1 : fs_open_dir(dir);
 	int fd = dirfd < 0 ? -1 : fs_open_append(dirfd, name);
 	if (fd < 0 || log_use_fd(fd) < 0) {
 		fprintf(stderr, "Error: can't open log file %s: %m\n", path);

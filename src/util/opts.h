@@ -17,6 +17,7 @@ struct opts {
 	const char *log_file;	/* -o */
 	int log_level;		/* -v */
 	unsigned timeout;	/* --timeout: seconds a seize waits for a stop, 0: 10 */
+	bool display_stats;	/* --display-stats: print stats-dump/-restore on stdout */
 	pid_t pid;		/* -t */
 	bool leave_running;
 	bool shell_job;

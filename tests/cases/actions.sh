@@ -1,15 +1,16 @@
-# Action scripts (--action-script): every stage of dump and restore, in
-# CRIU's order, with CRIU's environment; a script failing at a stage
-# undoes what that stage allows to undo.
+# Action scripts (--action-script): the stages of dump and restore CRIU
+# runs in each situation, in CRIU's order, with CRIU's environment and in
+# the work directory; a script failing at a stage undoes what that stage
+# allows to undo.
 
-# A script that logs "STAGE INIT_PID IMAGE_DIR" and fails (exit 3) at
+# A script that logs "STAGE INIT_PID IMAGE_DIR CWD" and fails (exit 3) at
 # $FAIL_AT; written into T_WORK by make_action_script.
 make_action_script() {
 	ACTION_SCRIPT=$T_WORK/action.sh
 	ACTION_LOG=$T_WORK/actions.log
 	cat > "$ACTION_SCRIPT" <<-SCRIPT
 	#!/bin/sh
-	echo "\$CRTOOLS_SCRIPT_ACTION \${CRTOOLS_INIT_PID:--} \$CRTOOLS_IMAGE_DIR" >> "$ACTION_LOG"
+	echo "\$CRTOOLS_SCRIPT_ACTION \${CRTOOLS_INIT_PID:--} \$CRTOOLS_IMAGE_DIR \$(pwd -P)" >> "$ACTION_LOG"
 	[ "\$CRTOOLS_SCRIPT_ACTION" = "\${FAIL_AT:-}" ] && exit 3
 	exit 0
 	SCRIPT
@@ -19,8 +20,9 @@ make_action_script() {
 
 action_stages() { awk '{ print $1 }' "$ACTION_LOG" | paste -sd, -; }
 
+# start_action_counter [WRAPPER...]: the counter, run through WRAPPER.
 start_action_counter() {
-	start_prog counter sh -c 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.02; done'
+	start_prog counter "$@" sh -c 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.02; done'
 	wait_until "$TMO" has_lines "$T_LOG/counter.out" 5 || { fail "the counter printed nothing"; return 1; }
 }
 
@@ -33,27 +35,57 @@ test_action_stages() {
 	dump dump "$pid" "$T_WORK/img" --action-script "$ACTION_SCRIPT" || return
 	expect_killed "$pid" || return
 	stages=$(action_stages)
-	[[ $stages == pre-dump,network-lock,post-dump ]] || fail "dump stages: $stages"
-	grep -q "^pre-dump $pid $T_WORK/img\$" "$ACTION_LOG" ||
-		fail "pre-dump environment: $(head -1 "$ACTION_LOG"), want pid $pid and $T_WORK/img"
+	# no network-lock: the tree shares our network namespace (as CRIU)
+	[[ $stages == pre-dump,post-dump ]] || fail "dump stages: $stages"
+	local img
+	img=$(realpath "$T_WORK/img")
+	grep -q "^pre-dump $pid $img $img\$" "$ACTION_LOG" ||
+		fail "pre-dump environment and directory: $(head -1 "$ACTION_LOG"), want pid $pid and $img twice"
 	: > "$ACTION_LOG"
 	n=$(line_count "$T_LOG/counter.out")
 	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 --action-script "$ACTION_SCRIPT" || return
 	stages=$(action_stages)
-	[[ $stages == pre-restore,setup-namespaces,post-setup-namespaces,network-unlock,post-restore,pre-resume,post-resume ]] ||
-		fail "restore stages: $stages"
+	# no namespace stages: the restore made no namespace (as CRIU)
+	[[ $stages == pre-restore,post-restore,pre-resume,post-resume ]] || fail "restore stages: $stages"
 	grep -q "^post-restore $pid " "$ACTION_LOG" || fail "post-restore got no CRTOOLS_INIT_PID $pid"
 	wait_until "$TMO" has_lines "$T_LOG/counter.out" $((n + 10)) || fail "the counter did not go on"
 	kill_leftovers
 	check_sequence "$T_LOG/counter.out"
 }
 
+# A tree in a network namespace of its own, restored into a new pid
+# namespace: now CRIU's network and namespace stages run too.
+test_action_stages_ns() {
+	local pid stages rc root
+	make_action_script
+	start_action_counter unshare -n || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" --action-script "$ACTION_SCRIPT" || return
+	expect_killed "$pid" || return
+	stages=$(action_stages)
+	[[ $stages == pre-dump,network-lock,post-dump ]] || fail "dump stages: $stages"
+	: > "$ACTION_LOG"
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --new-pidns --pidfile "$T_WORK/r.pid" --action-script "$ACTION_SCRIPT")
+	[[ $rc == 0 ]] || { fail "restore -d --new-pidns exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	root=$(pidfile_pid "$T_WORK/r.pid")
+	T_PIDS+=("$root" "$(status_field "$root" PPid)")
+	stages=$(action_stages)
+	[[ $stages == pre-restore,setup-namespaces,post-setup-namespaces,post-restore,pre-resume,post-resume ]] ||
+		fail "restore stages: $stages"
+	grep -q "^post-setup-namespaces $root " "$ACTION_LOG" || fail "post-setup-namespaces got no CRTOOLS_INIT_PID $root"
+}
+
 # A dump whose script fails at STAGE: no dump, the counter runs on
-# untouched (not stopped, not traced), and keeps counting.
+# untouched (not stopped, not traced), and keeps counting. network-lock
+# runs only for a tree with a network namespace of its own.
 test_action_dump_fails() {
 	local stage=$1 pid rc n
 	make_action_script
-	start_action_counter || return
+	if [[ $stage == network-lock ]]; then
+		start_action_counter unshare -n || return
+	else
+		start_action_counter || return
+	fi
 	pid=$PROG_PID
 	rc=$(FAIL_AT=$stage stasis dump dump -t "$pid" -D "$T_WORK/img" --action-script "$ACTION_SCRIPT")
 	[[ $rc != 0 ]] || { fail "the dump succeeded although $stage failed"; return; }
@@ -67,18 +99,26 @@ test_action_dump_fails() {
 }
 
 # A restore whose script fails at STAGE: restore fails, no process of the
-# tree is left.
+# tree is left. setup-namespaces runs only when the restore makes one.
 test_action_restore_fails() {
-	local stage=$1 pid rc
+	local stage=$1 pid rc ns=()
+	[[ $stage == setup-namespaces ]] && ns=(--new-pidns)
 	make_action_script
 	start_action_counter || return
 	pid=$PROG_PID
 	dump dump "$pid" "$T_WORK/img" || return
 	expect_killed "$pid" || return
-	rc=$(FAIL_AT=$stage stasis restore restore -D "$T_WORK/img" -d --action-script "$ACTION_SCRIPT")
+	rc=$(FAIL_AT=$stage stasis restore restore -D "$T_WORK/img" -d "${ns[@]}" --action-script "$ACTION_SCRIPT")
 	[[ $rc != 0 ]] || fail "the restore succeeded although $stage failed"
 	grep -q "failed at $stage" "$T_LOG/restore.stderr" || fail "no error naming $stage: $(error_message restore)"
 	wait_gone "$pid" "$TMO" || fail "pid $pid is alive after the failed restore"
+	# in a new pid namespace its pid differs: no counter may be left in one
+	# (other tests' counters run in ours)
+	local p
+	sleep 0.2
+	for p in $(pgrep -f 'i=\$((i+1))'); do
+		[[ $(pidns_of "$p") == "$(pidns_of $$)" ]] || fail "counter $p runs in a new pid namespace after the failed restore"
+	done
 }
 
 # The README's example of restore awareness: a post-restore script leaves
@@ -145,6 +185,7 @@ while True:
 }
 
 run_test actions.stages test_action_stages
+run_test actions.stages_ns test_action_stages_ns
 for stage in pre-dump network-lock post-dump; do
 	run_test "actions.dump_fails_at_$stage" test_action_dump_fails "$stage"
 done

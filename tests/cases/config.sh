@@ -12,6 +12,9 @@ config_sleeper() {
 config_stasis() {
 	local tag=$1
 	shift
+	local -a cmd=("$@")
+	while [[ ${cmd[0]} == *=* ]]; do cmd=("${cmd[@]:1}"); done
+	make_images_dir "${cmd[@]:1}"	# past the binary
 	note "config: $*"
 	timeout -k 5 "$TMO" env "$@" > "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null
 	echo $?
@@ -106,7 +109,61 @@ test_config_criu_tuning() {
 	[[ $rc != 0 ]] && grep -q "pre-dump-mode" "$T_LOG/m.stderr" || fail "a bad --pre-dump-mode was accepted"
 }
 
+# CRIU's --inherit-fd debug[N]:TEXT writes TEXT to fd N when the option
+# is read, whatever follows (here a restore that fails: no such directory).
+test_inherit_fd_debug() {
+	local rc
+	"$STASIS" restore -D "$T_WORK/none" --inherit-fd 'debug[3]:MARK-one' --inherit-fd 'debug[3]:-two' \
+		3> "$T_WORK/mark" > "$T_LOG/r.stdout" 2> "$T_LOG/r.stderr" < /dev/null
+	rc=$?
+	[[ $rc != 0 ]] || fail "a restore of a missing directory succeeded"
+	[[ $(cat "$T_WORK/mark") == MARK-one-two ]] || fail "fd 3 got '$(cat "$T_WORK/mark")', want MARK-one-two"
+	"$STASIS" restore -D "$T_WORK/none" --inherit-fd 'debug[9]:x' > /dev/null 2> "$T_LOG/r2.stderr" < /dev/null
+	grep -qx "Error: --inherit-fd debug\[9\]:x: can't write to fd 9: Bad file descriptor" "$T_LOG/r2.stderr" ||
+		fail "a closed fd: $(head -n1 "$T_LOG/r2.stderr")"
+}
+
+# CRIU's options stasis lacks are refused by name in one line, saying what
+# they are for; --no-SWITCH of an off-by-default switch is accepted; CRIU's
+# other spellings (-V, --daemon, -x) and --display-stats work.
+test_config_criu_options() {
+	local pid rc opt
+	for opt in --manage-cgroups --tcp-established -s "--cgroup-root=/x" "-J net:/x" --lazy-pages; do
+		"$STASIS" dump $opt -t 1 -D "$T_WORK" > /dev/null 2> "$T_LOG/opt.stderr" < /dev/null
+		rc=$?
+		[[ $rc != 0 ]] || fail "$opt: accepted"
+		grep -qE "^Error: (-[a-zA-Z] \()?--[a-z-]+\)?: CRIU's option that .*; stasis does not support it$" \
+			"$T_LOG/opt.stderr" || fail "$opt: $(head -n1 "$T_LOG/opt.stderr")"
+		(($(wc -l < "$T_LOG/opt.stderr") == 1)) || fail "$opt: more than one line" "$T_LOG/opt.stderr"
+	done
+	"$STASIS" dump --bogus -t 1 -D "$T_WORK" > /dev/null 2> "$T_LOG/opt.stderr" < /dev/null
+	[[ $(cat "$T_LOG/opt.stderr") == "Error: unknown option --bogus" ]] || fail "--bogus: $(cat "$T_LOG/opt.stderr")"
+	[[ $("$STASIS" -V) == "$("$STASIS" --version)" ]] || fail "-V differs from --version"
+	start_prog mem_anon "$BIN/mem_anon"
+	pid=$PROG_PID
+	wait_ready mem_anon "$pid" || return
+	mkdir -p "$T_WORK/img"
+	"$STASIS" dump --no-tcp-established --no-manage-cgroups=x -t "$pid" -D "$T_WORK/img" > /dev/null \
+		2> "$T_LOG/no.stderr" < /dev/null
+	rc=$?
+	[[ $rc != 0 ]] || fail "--no-manage-cgroups=x (not a switch) accepted"
+	rc=$(stasis dump dump --no-tcp-established --no-shell-job --display-stats -x -t "$pid" -D "$T_WORK/img")
+	[[ $rc == 0 ]] || { fail "dump with --no- switches and --display-stats: $(error_message dump)"; return; }
+	grep -qx "Memory pages written: [0-9]* (0x[0-9a-f]*)" "$T_LOG/dump.stdout" ||
+		fail "--display-stats printed no pages written" "$T_LOG/dump.stdout"
+	expect_killed "$pid" || return
+	rc=$(stasis restore restore -D "$T_WORK/img" --daemon --display-stats --pidfile "$T_WORK/r.pid")
+	[[ $rc == 0 ]] || { fail "restore --daemon: $(error_message restore)"; return; }
+	T_PIDS+=("$(pidfile_pid "$T_WORK/r.pid")")
+	grep -qx "Pages restored: [1-9][0-9]* (0x[0-9a-f]*)" "$T_LOG/restore.stdout" ||
+		fail "--display-stats printed no pages restored" "$T_LOG/restore.stdout"
+	kill -USR1 "$pid"
+	wait_until "$TMO" not_running "$pid" || fail "the restored program did not finish"
+	check_output mem_anon
+}
+
 run_test config.default_files test_config_default_files
+run_test config.criu_options test_config_criu_options
 run_test config.precedence test_config_precedence
 run_test config.bad test_config_bad
 run_test config.criu_tuning test_config_criu_tuning
@@ -128,3 +185,4 @@ test_check_feature() {
 	[[ $rc == 0 ]] && grep -qw mem_dirty_track "$T_LOG/list.stdout" || fail "the feature list: $(cat "$T_LOG/list.stdout")"
 }
 run_test config.check_feature test_check_feature
+run_test config.inherit_fd_debug test_inherit_fd_debug

@@ -35,6 +35,12 @@ test_crit() {
 	crit_seed ghost "$PYTHON" "$ROOT/tests/progs/ghost.py" "$T_FILES/ghost.dat" 100000 || return
 	crit_seed seccomp "$BIN/seccomp_threads" mixed || return
 	CRIT_DUMP_ARGS=--file-locks crit_seed locks "$BIN/locks" || return
+	crit_seed restored "$BIN/mem_anon" || return	# restored: its stats-restore
+	local pid=$PROG_PID exe
+	exe=$(readlink "$BIN/mem_anon" -f)
+	expect_killed "$pid" || return
+	restore_detached restore "$T_WORK/crit/restored" "$pid" "$exe" 1 || return
+	kill -KILL "$pid"
 	crit_by_name || return
 	"$PYTHON" "$ROOT/tests/py/crit_check.py" "$STASIS" "$T_WORK"/crit/* > "$out" 2>&1
 	rc=$?

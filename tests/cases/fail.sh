@@ -86,6 +86,28 @@ test_missing_dir() {
 	expect_restore_fails restore "$T_WORK/does-not-exist" ""
 }
 
+# A dump into a directory that does not exist is refused (as CRIU does:
+# a mistyped -D must not scatter images in a new directory), in one line
+# naming it, before the tree is touched; nothing is made.
+test_dump_missing_dir() {
+	local pid rc dir=$T_WORK/no-such-dir
+	start_prog mem_anon "$BIN/mem_anon"
+	pid=$PROG_PID
+	wait_ready mem_anon "$pid" || return
+	note "stasis dump -t $pid -D $dir (not made)"
+	"$STASIS" dump -t "$pid" -D "$dir" > "$T_LOG/dump.stdout" 2> "$T_LOG/dump.stderr" < /dev/null
+	rc=$?
+	[[ $rc != 0 ]] || fail "dump into a missing directory succeeded"
+	grep -qx "Error: can't use images directory $dir: No such file or directory" "$T_LOG/dump.stderr" ||
+		fail "message: $(head -n3 "$T_LOG/dump.stderr")"
+	(($(wc -l < "$T_LOG/dump.stderr") == 1)) || fail "more than one line on stderr" "$T_LOG/dump.stderr"
+	[[ ! -e $dir ]] || fail "the dump made $dir"
+	runs_freely "$pid" || fail "pid $pid in state $(proc_state "$pid") after the refused dump" || return
+	kill -USR1 "$pid"
+	wait_child "$pid"
+	check_output mem_anon
+}
+
 test_empty_dir() {
 	mkdir -p "$T_WORK/empty"
 	expect_restore_fails restore "$T_WORK/empty" ""
@@ -224,6 +246,7 @@ run_test fail.pid_busy test_pid_busy
 run_test fail.no_such_pid test_no_such_pid
 run_test fail.missing_dir test_missing_dir
 run_test fail.empty_dir test_empty_dir
+run_test fail.dump_missing_dir test_dump_missing_dir
 run_test fail.tree_exit_during_dump test_tree_exit_during_dump
 run_test fail.tree_corrupt_core test_tree_bad_image core
 run_test fail.tree_bad_rlimit test_tree_bad_image rlimit

@@ -33,8 +33,9 @@ lib_expect() {
 }
 
 # A single-process python counter, one line every 50 ms (PROG_PID).
+# lib_counter_start [WRAPPER...]: the counter, run through WRAPPER if given.
 lib_counter_start() {
-	start_prog counter "$PYTHON" -u -c '
+	start_prog counter "$@" "$PYTHON" -u -c '
 import time
 i = 0
 while True:
@@ -147,7 +148,8 @@ test_lib_notify() {
 # and the counter goes on as if nothing had happened.
 test_lib_veto() {
 	local img pid stage n
-	lib_counter_start || return
+	# in a network namespace of its own: a dump locks only that (as CRIU)
+	lib_counter_start unshare -n || return
 	pid=$PROG_PID
 	for stage in pre-dump post-dump; do
 		img=$T_WORK/img-$stage

@@ -118,6 +118,116 @@ test_pidns_own() {
 	check_output forktree
 }
 
+# sessions (tests/progs/sessions.c: sessions and groups led by others than
+# the root, a group whose leader is gone) restored into a new pid
+# namespace: each process finds its session and group as they were.
+test_pidns_sessions() {
+	local rc
+	tree_start sessions "$BIN/sessions" || return
+	dump dump "$TREE_ROOT" "$T_WORK/img" || return
+	expect_tree_killed || return
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --new-pidns --pidfile "$T_WORK/restore.pid")
+	[[ $rc == 0 ]] || fail "restore: stasis restore -d --new-pidns exited $(rc_text "$rc"): $(error_message restore)" \
+		"$T_LOG/restore.log" || return
+	wait_copy restore || return
+	kill -USR1 "$COPY_PID"
+	wait_gone "$COPY_PID" || fail "restored root $COPY_PID did not exit after SIGUSR1" "$T_LOG/sessions.out"
+	check_output sessions
+}
+
 run_test pidns.clones test_pidns_clones
+run_test pidns.sessions test_pidns_sessions
 run_test pidns.own_ns.restore test_pidns_own foreground
 run_test pidns.own_ns.new_pidns test_pidns_own new_pidns
+
+# The init of a namespace a restore made, or stasis itself as pid 1 of the
+# namespace it restores into (as CRIU's criu-ns runs it), outlives the root:
+# an init that exits kills every process of its namespace, so it reaps
+# until none is left, and then ends with the root's exit status.
+orphan_start() {
+	start_prog orphan "$PYTHON" "$ROOT/tests/progs/orphan.py" "$T_WORK/done"
+	ORPHAN_PID=$PROG_PID
+	wait_ready orphan "$ORPHAN_PID" || return
+	wait_until "$TMO" eval '[[ -n $(pgrep -P "$ORPHAN_PID") ]]' || { fail "orphan.py never forked"; return 1; }
+	dump dump "$ORPHAN_PID" "$T_WORK/img" || return
+	expect_killed "$ORPHAN_PID"
+}
+
+# orphan_finish ROOT: the restored ROOT exits on SIGUSR1; its child must
+# still run then, and finish on SIGUSR2.
+orphan_finish() {
+	local root=$1 kid
+	kid=$(pgrep -P "$root")
+	[[ -n $kid ]] || { fail "the restored root $root has no child"; return 1; }
+	T_PIDS+=("$kid")
+	kill -USR1 "$root"
+	wait_until "$TMO" not_running "$root" || { fail "the restored root $root did not exit on SIGUSR1"; return 1; }
+	sleep 0.3
+	runs_freely "$kid" || { fail "the root's child $kid died with the root (state $(proc_state "$kid"))"; return 1; }
+	kill -USR2 "$kid"
+	wait_until "$TMO" eval '[[ -s $T_WORK/done ]]' || fail "the child never wrote its file"
+	[[ $(cat "$T_WORK/done" 2>/dev/null) == "CHILD DONE" ]] || fail "the child's file holds '$(cat "$T_WORK/done" 2>/dev/null)'"
+}
+
+test_pidns_init_outlives_root() {
+	local rc root init
+	orphan_start || return
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --new-pidns --pidfile "$T_WORK/r.pid")
+	[[ $rc == 0 ]] || { fail "restore -d --new-pidns exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	root=$(pidfile_pid "$T_WORK/r.pid")
+	init=$(status_field "$root" PPid)
+	T_PIDS+=("$root" "$init")
+	[[ $(ns_pid "$init") == 1 ]] || { fail "the root's parent $init is not the init of its namespace"; return; }
+	orphan_finish "$root" || return
+	wait_until "$TMO" not_running "$init" || fail "stasis-init $init still runs with no process left"
+}
+
+test_pidns_stasis_is_init() {
+	local rc unsh=$T_WORK/unshare.pid st root
+	orphan_start || return
+	note "unshare -pf --mount-proc stasis restore -D img (stasis is pid 1 there)"
+	(exec unshare -pf --mount-proc "$STASIS" restore -D "$T_WORK/img" -o "$T_LOG/restore.log" -v4 \
+		> "$T_LOG/restore.stdout" 2> "$T_LOG/restore.stderr" < /dev/null) &
+	local upid=$!
+	T_PIDS+=("$upid")
+	wait_until "$TMO" eval '[[ -n $(pgrep -P "$upid") ]]' || { fail "unshare started nothing"; return; }
+	st=$(pgrep -P "$upid")
+	T_PIDS+=("$st")
+	wait_until "$TMO" eval 'root=$(pgrep -P "$st" | head -n1); [[ -n $root ]] && catches_usr1 "$root"' ||
+		{ fail "no restored root under stasis $st: $(error_message restore)" "$T_LOG/restore.log"; return; }
+	root=$(pgrep -P "$st" | head -n1)
+	[[ $(ns_pid "$st") == 1 ]] || { fail "stasis $st is pid $(ns_pid "$st") in its namespace, not 1"; return; }
+	orphan_finish "$root" || return
+	wait_child "$upid"
+	[[ $CHILD_RC == 3 ]] || fail "stasis (pid 1) ended with $CHILD_RC, expected the root's status 3" "$T_LOG/restore.log"
+}
+
+run_test pidns.init_outlives_root test_pidns_init_outlives_root
+run_test pidns.stasis_is_init test_pidns_stasis_is_init
+
+# Stasis in a new pid namespace that still sees the old /proc: /proc/PID
+# there is another process than PID is for stasis. Dump and restore are
+# refused in one line, before anything is touched.
+test_pidns_foreign_proc() {
+	local pid rc
+	start_prog mem_anon "$BIN/mem_anon"
+	pid=$PROG_PID
+	wait_ready mem_anon "$pid" || return
+	mkdir -p "$T_WORK/img"
+	note "unshare -pf stasis dump -t $pid (the host's /proc)"
+	unshare -pf "$STASIS" dump -t "$pid" -D "$T_WORK/img" > /dev/null 2> "$T_LOG/dump.stderr" < /dev/null
+	rc=$?
+	[[ $rc != 0 ]] || fail "a dump through another namespace's /proc succeeded"
+	grep -q "^Error: /proc belongs to another pid namespace than stasis runs in" "$T_LOG/dump.stderr" ||
+		fail "message: $(head -n1 "$T_LOG/dump.stderr")"
+	(($(wc -l < "$T_LOG/dump.stderr") == 1)) || fail "more than one line on stderr" "$T_LOG/dump.stderr"
+	runs_freely "$pid" || fail "pid $pid in state $(proc_state "$pid") after the refused dump" || return
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	unshare -pf "$STASIS" restore -D "$T_WORK/img" > /dev/null 2> "$T_LOG/restore.stderr" < /dev/null
+	[[ $? != 0 ]] || fail "a restore through another namespace's /proc succeeded"
+	grep -q "^Error: /proc belongs to another pid namespace" "$T_LOG/restore.stderr" ||
+		fail "restore message: $(head -n1 "$T_LOG/restore.stderr")"
+}
+
+run_test pidns.foreign_proc test_pidns_foreign_proc

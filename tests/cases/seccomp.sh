@@ -207,6 +207,7 @@ sc_refused() {
 	local label=$1 pid=$2 msg=$3 rc
 	shift 3
 	note "stasis dump (through: $*)"
+	mkdir -p "$T_WORK/img"
 	timeout -k 5 "$TMO" "$@" "$STASIS" dump -t "$pid" -D "$T_WORK/img" -o "$T_LOG/dump.log" -v4 \
 		> "$T_LOG/dump.stdout" 2> "$T_LOG/dump.stderr" < /dev/null
 	rc=$?

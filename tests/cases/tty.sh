@@ -158,6 +158,38 @@ test_pty_shell_job() {
 	wait_until "$TMO" has_line_cr "$out2" PASS || fail "pty_pair: $(tr -d '\r' < "$out2" | grep -m1 FAIL || echo 'no PASS after restore')" "$out2"
 }
 
+# A process's group, and its terminal's foreground group.
+pgid_of() { stat_field "$1" 3; }
+tpgid_of() { stat_field "$1" 6; }
+
+# A job of the user's terminal that leads its own group (below `sh -c`):
+# a --shell-job restore under a second terminal gives it its group back
+# and the terminal's foreground (as CRIU), and kill(0, sig) from it
+# reaches only its group, not the restoring stasis (job_pgrp.c).
+test_shell_job_pgrp() {
+	local out1=$T_LOG/tty1.out out2=$T_LOG/tty2.out spid pid rc
+	script -qfec "sh -c '$BIN/job_pgrp; exit \$?'" /dev/null > "$out1" 2>&1 < /dev/null &
+	spid=$!
+	T_PIDS+=("$spid")
+	wait_until "$TMO" has_line_cr "$out1" READY || { fail "job_pgrp never printed READY on its terminal" "$out1"; return; }
+	pid=$(tr -d '\r' < "$out1" | awk '/^PGRP/ { print $2 }')
+	T_PIDS+=("$pid")
+	[[ $(pgid_of "$pid") == "$pid" ]] || { fail "harness: job_pgrp $pid does not lead its group"; return; }
+	dump dump "$pid" "$T_WORK/img" --shell-job || return
+	wait_gone "$pid" "$TMO" || { fail "the job survived its dump"; return; }
+	script -qfec "$STASIS restore -D $T_WORK/img --shell-job -o $T_LOG/restore.log -v4" /dev/null \
+		> "$out2" 2>&1 < /dev/null &
+	spid=$!
+	T_PIDS+=("$spid")
+	wait_until "$TMO" catches_usr1 "$pid" || { fail "job_pgrp was not restored" "$T_LOG/restore.log"; return; }
+	[[ $(pgid_of "$pid") == "$pid" ]] || fail "the restored job is in group $(pgid_of "$pid"), not its own $pid"
+	[[ $(tpgid_of "$pid") == "$pid" ]] || fail "the terminal's foreground is group $(tpgid_of "$pid"), not the job's $pid"
+	kill -USR1 "$pid"
+	wait_until "$TMO" has_line_cr "$out2" PASS || fail "job_pgrp: $(tr -d '\r' < "$out2" | grep -m1 FAIL || echo 'no PASS after restore')" "$out2"
+	wait_child "$spid" "$TMO"
+	[[ $CHILD_RC == 0 ]] || fail "the restore under script exited $CHILD_RC (a signal to the job's group reached it?)" "$T_LOG/restore.log"
+}
+
 has_line_cr() { tr -d '\r' < "$1" 2>/dev/null | grep -qx -- "$2"; }
 
 # --external tty[RDEV:DEV] at dump, --inherit-fd fd[N]:tty[RDEV:DEV] at
@@ -195,3 +227,4 @@ run_test tty.pty_leave_running test_pty_leave_running
 run_test tty.pty_shell_job test_pty_shell_job
 run_test tty.shell_job_redump test_shell_job_redump
 run_test tty.inherit_fd test_tty_inherit_fd
+run_test tty.shell_job_pgrp test_shell_job_pgrp

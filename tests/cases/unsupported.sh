@@ -47,3 +47,24 @@ test_vfork_pending() {
 }
 
 run_test tree.vfork_pending test_vfork_pending
+
+# System V shared memory removed with IPC_RMID while attached goes away
+# with the last process attached: a dump that kills the tree would lose
+# it. Refused in one line naming it; the tree runs on.
+test_sysv_shm_removed() {
+	local pid rc
+	start_prog sysv_shm "$BIN/sysv_shm" rmid
+	pid=$PROG_PID
+	wait_ready sysv_shm "$pid" || return
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "a removed System V segment was dumped"; return; }
+	grep -qE "^Error: pid $pid: System V shared memory [0-9]+ at 0x[0-9a-f]+ was removed \(IPC_RMID\)" \
+		"$T_LOG/dump.stderr" || fail "message: $(error_message dump)"
+	(($(wc -l < "$T_LOG/dump.stderr") == 1)) || fail "more than one line on stderr" "$T_LOG/dump.stderr"
+	runs_freely "$pid" || { fail "the program does not run freely after the refused dump"; return; }
+	kill -USR1 "$pid"
+	wait_child "$pid"
+	check_output sysv_shm
+}
+
+run_test mem.sysv_shm_removed test_sysv_shm_removed

@@ -7,12 +7,23 @@
 stasis() {
 	local tag=$1
 	shift
+	make_images_dir "$@"
 	note "stasis $*"
 	timeout -k 5 "$TMO" "$STASIS" "$@" -o "$T_LOG/$tag.log" -v4 \
 		> "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null
 	local rc=$?
 	note "stasis $tag exited $rc"
 	echo "$rc"
+}
+
+# A dump's images directory must exist (as with CRIU, stasis never makes
+# it): made here, as a user would make it, for the -D of a dump or pre-dump.
+make_images_dir() {
+	[[ $1 == dump || $1 == pre-dump ]] || return 0
+	while (($#)); do
+		[[ $1 == -D && -n ${2-} ]] && { mkdir -p "$2"; return; }
+		shift
+	done
 }
 
 # An exit status for messages: 124 and 137 come from `timeout`.
@@ -221,4 +232,32 @@ stasis_killed_at() {
 	rc=$(STASIS_TEST_DIE_AT=$point stasis "$tag" "$@")
 	[[ $rc == 137 ]] && grep -q "test hook: killed at ${point%%:*} " "$T_LOG/$tag.log" ||
 		fail "$tag: stasis was not killed at $point (exit $rc): does it pass there that often?" "$T_LOG/$tag.log"
+}
+
+# check_dump_stats TAG DIR: DIR's stats-dump decodes with crit, and its
+# pages written (private and shared) are exactly the pages in DIR's pages
+# images, as CRIU's test suite checks. Sets STATS_SCANNED, STATS_PARENT.
+check_dump_stats() {
+	local tag=$1 dir=$2 json real
+	json=$(timeout "$TMO" "$CRIT" decode -i "$dir/stats-dump" 2>> "$T_LOG/crit-$tag.log") ||
+		{ fail "$tag: crit cannot decode stats-dump" "$T_LOG/crit-$tag.log"; return 1; }
+	read -r STATS_WRITTEN STATS_SCANNED STATS_PARENT < <("$PYTHON" -c '
+import json, sys
+d = json.loads(sys.argv[1])["entries"][0]["dump"]
+print(int(d["pages_written"]) + int(d.get("shpages_written", 0)), d["pages_scanned"], d["pages_skipped_parent"])' "$json")
+	real=$(stat -c %s "$dir"/pages-*.img 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+	note "$tag: stats-dump: $STATS_WRITTEN pages written, $STATS_SCANNED scanned, $STATS_PARENT in the parent; pages images $real bytes"
+	((STATS_WRITTEN * 4096 == real)) ||
+		fail "$tag: stats-dump says $STATS_WRITTEN pages written, the pages images hold $real bytes"
+}
+
+# check_restore_stats TAG DIR MIN: DIR's stats-restore decodes and counts at
+# least MIN pages restored.
+check_restore_stats() {
+	local tag=$1 dir=$2 min=$3 json n
+	json=$(timeout "$TMO" "$CRIT" decode -i "$dir/stats-restore" 2>> "$T_LOG/crit-$tag.log") ||
+		{ fail "$tag: crit cannot decode stats-restore" "$T_LOG/crit-$tag.log"; return 1; }
+	n=$("$PYTHON" -c 'import json, sys; print(json.loads(sys.argv[1])["entries"][0]["restore"]["pages_restored"])' "$json")
+	note "$tag: stats-restore: $n pages restored"
+	((n >= min)) || fail "$tag: stats-restore says $n pages restored, expected at least $min"
 }

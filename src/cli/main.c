@@ -67,6 +67,9 @@ static void usage(FILE *f)
 "                          CRTOOLS_SCRIPT_ACTION set to the stage (repeatable)\n"
 "      --ghost-limit SIZE  dump: largest deleted-but-open file to save (bytes,\n"
 "                          or with K, M, G; default 1M)\n"
+"      --ghost-fiemap, --no-ghost-fiemap  dump: find the data of a deleted file\n"
+"                          by its extents (FS_IOC_FIEMAP, the default) or by\n"
+"                          SEEK_DATA/SEEK_HOLE; its holes stay holes either way\n"
 "      --new-pidns         restore: into a new pid namespace whose init is stasis,\n"
 "                          so the old pids are always free (clones side by side)\n"
 "      --address SOCK      service: the unix socket to serve on\n"
@@ -82,7 +85,9 @@ static void usage(FILE *f)
 "      --no-default-config don't read the default files\n"
 "      --timeout N         seconds dump waits for a task to stop (default 10)\n"
 "      --pre-dump-mode splice|read  CRIU's tuning, accepted\n"
-"      --link-remap        accepted: deleted files come back either way\n"
+"      --link-remap        dump: a deleted file with another hard link is kept\n"
+"                          by a new link next to it (the same file on restore),\n"
+"                          not saved as a copy\n"
 "      --force-irmap       dump: an inotify or fanotify watch whose file its\n"
 "                          handle gives no path to is looked for by inode in\n"
 "                          the --irmap-scan-path directories, then CRIU's (/etc,\n"
@@ -100,6 +105,7 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT,
        OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM, OPT_ALLOW_USERS, OPT_CONFIG, OPT_NO_DEFAULT_CONFIG,
        OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP, OPT_DISPLAY_STATS,
+       OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP,
        /* CRIU's --no-SWITCH forms of the switches stasis has */
        OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
        OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH };
@@ -286,6 +292,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "pre-dump-mode", required_argument, NULL, OPT_PRE_DUMP_MODE },
 		{ "feature", required_argument, NULL, OPT_FEATURE },
 		{ "link-remap", no_argument, NULL, OPT_LINK_REMAP },
+		{ "ghost-fiemap", no_argument, NULL, OPT_GHOST_FIEMAP },
+		{ "no-ghost-fiemap", no_argument, NULL, OPT_NO_GHOST_FIEMAP },
 		{ "display-stats", no_argument, NULL, OPT_DISPLAY_STATS },
 		{ "no-shell-job", no_argument, NULL, OPT_NO_SHELL_JOB },
 		{ "no-file-locks", no_argument, NULL, OPT_NO_FILE_LOCKS },
@@ -342,7 +350,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_NO_DETACH: o->detach = false; break;
 		case OPT_NO_TRACK_MEM: o->track_mem = false; break;
 		case OPT_NO_DISPLAY_STATS: o->display_stats = false; break;
-		case OPT_NO_LINK_REMAP: break;
+		case OPT_NO_LINK_REMAP: o->link_remap = false; break;
 		case 'l': o->file_locks = true; break;
 		case OPT_ADDRESS: o->address = optarg; break;
 		case OPT_SOCKET_MODE: {
@@ -371,9 +379,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			}
 			check_features[nr_check_features++] = optarg;
 			break;
-		/* CRIU links a deleted file back in place; stasis saves its bytes
-		 * and recreates it (ghost files) either way */
-		case OPT_LINK_REMAP: break;
+		case OPT_LINK_REMAP: o->link_remap = true; break;
+		case OPT_GHOST_FIEMAP: o->no_ghost_fiemap = false; break;
+		case OPT_NO_GHOST_FIEMAP: o->no_ghost_fiemap = true; break;
 		case 'V': case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
 		case OPT_FORCE_IRMAP: o->force_irmap = true; break;
 		case OPT_IRMAP_SCAN_PATH:

@@ -127,10 +127,33 @@ static void fill_ids(TaskKobjIdsEntry *ids, uint32_t id, uint32_t files_id)
 	ids->sighand_id = id;
 }
 
+/* The namespaces of pid by id (as CRIU: fds on namespaces name them so). */
+static int fill_ns_ids(struct file_table *t, pid_t pid, TaskKobjIdsEntry *ids)
+{
+	uint32_t ns[FILES_NR_NS];
+	protobuf_c_boolean *has[FILES_NR_NS] = {
+		&ids->has_pid_ns_id, &ids->has_net_ns_id, &ids->has_ipc_ns_id, &ids->has_uts_ns_id,
+		&ids->has_mnt_ns_id, &ids->has_user_ns_id, &ids->has_cgroup_ns_id, &ids->has_time_ns_id,
+	};
+	uint32_t *id[FILES_NR_NS] = {
+		&ids->pid_ns_id, &ids->net_ns_id, &ids->ipc_ns_id, &ids->uts_ns_id,
+		&ids->mnt_ns_id, &ids->user_ns_id, &ids->cgroup_ns_id, &ids->time_ns_id,
+	};
+	if (files_task_ns_ids(t, pid, ns) < 0)
+		return -1;
+	for (int k = 0; k < FILES_NR_NS; k++) {
+		*has[k] = ns[k] != 0;
+		*id[k] = ns[k];
+	}
+	return 0;
+}
+
 static int dump_ids(struct dump_ctx *dc)
 {
 	TaskKobjIdsEntry ids = TASK_KOBJ_IDS_ENTRY__INIT;
 	fill_ids(&ids, dc->id, dc->files_id);
+	if (fill_ns_ids(dc->files, dc->pid, &ids) < 0)
+		return -1;
 	return img_store_one(dc->dirfd, IMG_IDS, dc->ns_pid, &ids.base);
 }
 
@@ -177,6 +200,11 @@ static int write_inventory(struct dump_tree *tr)
 	 * with them: equal files ids would mean a shared fd table); ours
 	 * are never a task's, whose ids start at 1. */
 	fill_ids(&ids, 0, 0);
+	/* The root's namespaces: stasis restores a tree into the namespaces
+	 * it restores in, and CRIU, which makes new ones for a task whose
+	 * namespaces are not these, then does the same. */
+	if (fill_ns_ids(&tr->files, tr->t[0].pid, &ids) < 0)
+		return -1;
 	inv.img_version = IMG_VERSION;
 	inv.has_fdinfo_per_id = 1;
 	inv.fdinfo_per_id = true;
@@ -407,6 +435,7 @@ out:
 			undo_injection(&tr.t[i]);
 		}
 		tree_release(&tr, false);
+		files_dump_failed(&tr.files);
 		pr_info("the tree of pid %d resumed unharmed after the failed dump", o->pid);
 	}
 	for (int i = 0; i < tr.nr; i++) {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files/ghost.h"
 #include "files/pipe.h"
 #include "files/reg.h"
 #include "util/log.h"
@@ -29,17 +30,30 @@ static bool fifo_owns(const struct fd_facts *f)
 	return S_ISFIFO(f->st.st_mode) && strncmp(f->path, "pipe:[", 6) != 0;
 }
 
+static bool deleted(const char *path)
+{
+	static const char suffix[] = " (deleted)";
+	size_t n = strlen(path), k = sizeof(suffix) - 1;
+	return n > k && !strcmp(path + n - k, suffix);
+}
+
 static int fifo_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
 {
 	char what[PATH_MAX + 64];
 	uint32_t regf_id;
 
 	snprintf(what, sizeof(what), "pid %d: fd %d (FIFO %s)", f->pid, f->fd, f->path);
-	if (f->path[0] != '/' || strstr(f->path, " (deleted)")) {
-		pr_err("%s has no path to reopen it by (deleted?); stasis can't dump it", what);
+	if (f->path[0] != '/') {
+		pr_err("%s has no path to reopen it by; stasis can't dump it", what);
 		return -1;
 	}
-	if (reg_file_add(t, f->path, f->fi.flags & ~O_CLOEXEC, 0, 0, &regf_id) < 0)
+	/* A deleted FIFO is remade at its path and removed again on restore
+	 * (a ghost, as CRIU does it). */
+	uint32_t flags = f->fi.flags & ~O_CLOEXEC;
+	char src[64];
+	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
+	if ((deleted(f->path) ? reg_ghost_add(t, o, f->path, src, flags, "FIFO", &regf_id)
+			      : reg_file_add(t, f->path, flags, 0, 0, &regf_id)) < 0)
 		return -1;
 	FifoEntry *e = calloc(1, sizeof(*e));
 	if (!e)
@@ -78,12 +92,18 @@ static void fifo_unload_data(struct rst_files *rf)
 	free(s->made);
 }
 
-/* Opens the FIFO at path read-write (the keeper) and puts its bytes back. */
-static int open_keeper(struct rst_files *rf, uint32_t pipe_id, const char *path, const char *who)
+/* Opens the FIFO of r read-write (the keeper), recreating it first if it
+ * was deleted, and puts its bytes back. */
+static int open_keeper(struct rst_files *rf, uint32_t pipe_id, const RegFileEntry *r, const char *who)
 {
 	struct fifo_rst_state *s = files_rst_state(rf, &fd_kind_fifo);
+	const char *path = r->name;
 	struct stat st;
-	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	int fd = ghost_open(rf, r, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (fd == -2)
+		fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		pr_perror("%s: can't reopen FIFO %s", who, path);
 		return -1;
@@ -128,7 +148,7 @@ static int fifo_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	for (int i = 0; i < s->nr_made && keeper < 0; i++)
 		if (s->made[i].pipe_id == e->pipe_id)
 			keeper = s->made[i].keeper;
-	if (keeper < 0 && (keeper = open_keeper(rf, e->pipe_id, r->name, rf->who)) < 0)
+	if (keeper < 0 && (keeper = open_keeper(rf, e->pipe_id, r, rf->who)) < 0)
 		return -1;
 	/* With the keeper open, neither end blocks or fails to open. */
 	snprintf(what, sizeof(what), "FIFO %s", r->name);

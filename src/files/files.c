@@ -17,14 +17,17 @@
 #include "util/log.h"
 
 /* The kinds, one row each. owns and owns_path are asked in this order:
- * memfds before regular files (a memfd is a regular file too). */
+ * memfds and namespaces before regular files (they are regular files
+ * too). */
 extern const struct fd_kind fd_kind_memfd, fd_kind_reg, fd_kind_ghost, fd_kind_tty, fd_kind_pipe,
 	fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_fanotify, fd_kind_epoll, fd_kind_fifo,
-	fd_kind_unix, fd_kind_inet, fd_kind_pidfd, fd_kind_fsnotify, fd_kind_locks, fd_kind_fown;
+	fd_kind_unix, fd_kind_inet, fd_kind_pidfd, fd_kind_fsnotify, fd_kind_locks, fd_kind_fown, fd_kind_ns,
+	fd_kind_link_remap;
 static const struct fd_kind *const fd_kinds[] = {
-	&fd_kind_memfd, &fd_kind_reg, &fd_kind_ghost, &fd_kind_tty, &fd_kind_pipe, &fd_kind_eventfd,
+	&fd_kind_memfd, &fd_kind_ns, &fd_kind_reg, &fd_kind_ghost, &fd_kind_tty, &fd_kind_pipe, &fd_kind_eventfd,
 	&fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_fanotify, &fd_kind_epoll, &fd_kind_fifo,
 	&fd_kind_unix, &fd_kind_inet, &fd_kind_pidfd, &fd_kind_fsnotify, &fd_kind_locks, &fd_kind_fown,
+	&fd_kind_link_remap,
 };
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
 _Static_assert(NR_KINDS <= FILES_MAX_KINDS, "FILES_MAX_KINDS is too small for the table of kinds");
@@ -113,6 +116,20 @@ int files_write(struct file_table *t, int dirfd)
 			return -1;
 		}
 	return img_finish(&img);
+}
+
+void files_dump_failed(struct file_table *t)
+{
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->dump_failed && (t->kind[k] || !fd_kinds[k]->dump_state))
+			fd_kinds[k]->dump_failed(t);
+}
+
+void files_restored(struct rst_files *rf)
+{
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->restored && (rf->kind[k] || !fd_kinds[k]->rst_state))
+			fd_kinds[k]->restored(rf);
 }
 
 void files_free(struct file_table *t)

@@ -60,6 +60,19 @@ int files_dump_begin(struct file_table *t);
 int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid, int dirfd,
 		   uint32_t files_id, bool shared, int skip_fd);
 
+/* Restore: the pids of dead processes whose /proc entries files of the
+ * tree are (remap-fpath.img): each must be held by a process of that pid
+ * while the files are opened. Their number; *pids is the files'. */
+int files_dead_pids(const struct rst_files *rf, const pid_t **pids);
+
+/* The namespaces of process pid, in the order of ids-PID.img's fields
+ * (pid, net, ipc, uts, mnt, user, cgroup, time), numbered as CRIU does:
+ * one id per namespace of the tree, unique across kinds; 0 for a kind
+ * the kernel lacks. fds on namespaces name them by these ids (nsfile.c).
+ * 0 or -1 (reported). */
+#define FILES_NR_NS 8
+int files_task_ns_ids(struct file_table *t, pid_t pid, uint32_t ids[FILES_NR_NS]);
+
 /* A file a process uses by path, not through an fd: a mapping's file,
  * its executable, its working or root directory. */
 struct path_facts {
@@ -85,6 +98,8 @@ int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, pid
 
 /* Once every task is dumped: the kinds' images, then files.img. */
 int files_write(struct file_table *t, int dirfd);
+/* The dump failed: the kinds undo what they made outside the images. */
+void files_dump_failed(struct file_table *t);
 void files_free(struct file_table *t);
 
 /* ---- restore ---- */
@@ -93,6 +108,9 @@ void files_free(struct file_table *t);
  * it made, even after a failure. */
 int files_load(struct rst_files *rf, int dirfd);
 void files_unload(struct rst_files *rf);
+/* The restore succeeded: the kinds put away what the images needed
+ * outside them (link remaps). */
+void files_restored(struct rst_files *rf);
 const FileEntry *files_find(const struct rst_files *rf, uint32_t id);
 /* After files_load, each process's fds in pstree.img order (the order of
  * the dump), so that a kind can tell which process holding a file comes

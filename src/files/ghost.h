@@ -13,6 +13,16 @@
  * mapping reads the file (fs_open_task_file). what names it in errors. */
 int ghost_save(struct file_table *t, const struct opts *o, const char *src, bool readable,
 	       const struct stat *st, uint32_t file_id, const char *what);
+/* The reg_file_entry file_id is the /proc entry of pid, a dead process:
+ * restore makes a helper process of that pid while the file is opened
+ * (as CRIU, a PROCFS remap). what names it in errors. */
+int ghost_save_dead_pid(struct file_table *t, uint32_t file_id, pid_t pid, const char *what);
+/* The reg_file_entry file_id is kept by a new hard link, the file
+ * link_id (CRIU's linked remap: remap_link.c). */
+int ghost_save_linked(struct file_table *t, uint32_t file_id, uint32_t link_id, const char *what);
+/* Restore: the link that keeps file_id (a linked remap), or NULL; with
+ * file_id 0, the nth link of the images (NULL past the last). */
+const RegFileEntry *ghost_link_of(const struct rst_files *rf, uint32_t file_id, int nth);
 /* Is file_id (a reg_file_entry) saved as a ghost? */
 bool ghost_is_remapped(const struct file_table *t, uint32_t file_id);
 

@@ -100,6 +100,11 @@ struct fd_kind {
 	void (*free_images)(struct file_table *t);
 	int (*load_images)(struct rst_files *rf, int dirfd);
 	void (*unload_images)(struct rst_files *rf);
+	/* What a kind made outside the images for them: undone when the dump
+	 * fails (dump_failed), put away once a restore of them succeeded
+	 * (restored); a failed restore leaves it for the next try. */
+	void (*dump_failed)(struct file_table *t);
+	void (*restored)(struct rst_files *rf);
 };
 
 /* The state of kind k (see struct fd_kind); NULL for a kind without. */

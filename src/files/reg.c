@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -16,6 +18,9 @@
 #include "files/reg.h"
 #include "util/log.h"
 
+/* The bit of O_TMPFILE that is not O_DIRECTORY (glibc's __O_TMPFILE
+ * holds both) */
+#define O_TMPFILE_ONLY 020000000
 #define MEM_MAJOR 1	/* /dev/null, /dev/zero, /dev/full, /dev/[u]random */
 
 /* (memfds, regular files too, are claimed first: memfd.c) */
@@ -33,7 +38,7 @@ static bool path_is_deleted(const char *path)
 	return n > s && !strcmp(path + n - s, deleted_suffix);
 }
 
-static RegFileEntry *reg_entry_new(uint32_t id, const char *path, uint32_t flags, uint64_t pos)
+RegFileEntry *reg_entry_new(uint32_t id, const char *path, uint32_t flags, uint64_t pos)
 {
 	RegFileEntry *r = calloc(1, sizeof(*r));
 	FownEntry *fown = calloc(1, sizeof(*fown));
@@ -66,6 +71,43 @@ static bool is_external(const struct opts *o, const char *name)
 	return false;
 }
 
+/* A deleted path under /proc: an entry of a process that is gone. */
+static bool on_procfs(const char *path)
+{
+	return !strncmp(path, "/proc/", 6);
+}
+
+/* The pid of a /proc/PID[/...] path (on procfs, as src, a /proc link to
+ * the file, shows); 0 if it is no process's entry. */
+static pid_t proc_entry_pid(const char *path, const char *src)
+{
+	struct statfs sf;
+	char *end;
+
+	if (!on_procfs(path) || statfs(src, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC)
+		return 0;
+	long pid = strtol(path + 6, &end, 10);
+	if (end == path + 6 || (*end && *end != '/' && *end != ' ') || pid <= 0 || pid > INT32_MAX)
+		return 0;
+	return pid;
+}
+
+/* The entry of a dead process's /proc entry (path without " (deleted)"):
+ * opened again on restore while a helper holds its pid (as CRIU). */
+static int dead_proc_add(struct file_table *t, const char *path, pid_t pid, uint32_t flags, uint64_t pos,
+			 const char *what, FileEntry **out)
+{
+	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);
+	if (!fe)
+		return -1;
+	if (!(fe->reg = reg_entry_new(fe->id, path, flags, pos))) {
+		pr_err("%s: out of memory recording it", what);
+		return -1;
+	}
+	*out = fe;
+	return ghost_save_dead_pid(t, fe->id, pid, what);
+}
+
 /* The path must still name the open file, or restore would open another
  * one (the file was moved and something else put at its path, or a mount
  * now hides it). */
@@ -79,6 +121,14 @@ static int check_path_names_fd(const struct fd_facts *f)
 	       "or is hidden by a mount); give it with --external file[%x:%llx] and restore with --inherit-fd",
 	       f->pid, f->fd, f->path, f->fi.mnt_id, (unsigned long long)f->st.st_ino);
 	return -1;
+}
+
+/* Restore refuses a file whose size changed since the dump (it is not
+ * the file the task had), but for one only appended to (a log: as
+ * CRIU, its size is not saved). */
+static bool size_matters(uint32_t flags)
+{
+	return !((flags & O_ACCMODE) == O_WRONLY && (flags & O_APPEND));
 }
 
 static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
@@ -97,10 +147,11 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 		pr_err("%s has no reachable path", what);
 		return -1;
 	}
-	if (!external && deleted && !S_ISREG(f->st.st_mode) && !S_ISLNK(f->st.st_mode)) {
-		pr_err("%s is a deleted %s: stasis can only save deleted regular files and symlinks "
-		       "(or give it with --external %s)", what,
-		       S_ISDIR(f->st.st_mode) ? "directory" : "device", ext);
+	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
+	pid_t dead = !external && deleted ? proc_entry_pid(path, src) : 0;
+	if (!external && deleted && on_procfs(path) && !dead) {
+		pr_err("%s is a deleted entry of /proc: stasis can't restore it "
+		       "(or give it with --external %s)", what, ext);
 		return -1;
 	}
 	if (!external && !deleted && check_path_names_fd(f) < 0)
@@ -112,7 +163,7 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 		return files_oom(f);
 	/* No mnt_id: as CRIU, which records it only when it dumps mount
 	 * namespaces, and otherwise looks the mount up and fails (ghosts). */
-	fe->reg->has_size = S_ISREG(f->st.st_mode);
+	fe->reg->has_size = S_ISREG(f->st.st_mode) && size_matters(f->fi.flags);
 	fe->reg->size = f->st.st_size;
 	fe->reg->has_mode = 1;
 	fe->reg->mode = f->st.st_mode;
@@ -123,7 +174,12 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 	}
 	if (!deleted)
 		return 0;
-	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
+	if (dead)
+		return ghost_save_dead_pid(t, fe->id, dead, what);
+	/* still named elsewhere: the same file on restore, if asked (as
+	 * CRIU; without --link-remap CRIU refuses it, stasis saves a copy) */
+	if (o->link_remap && S_ISREG(f->st.st_mode) && f->st.st_nlink > 0)
+		return link_remap_save(t, src, path, fe->id, what);
 	return ghost_save(t, o, src, fd_reads(f->fi.flags), &f->st, fe->id, what);
 }
 
@@ -141,7 +197,7 @@ int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_
 		}
 	}
 	if (path_is_deleted(path)) {
-		pr_err("%s is deleted: stasis can't restore a deleted working or root directory", path);
+		pr_err("%s is deleted: it needs its bytes saved (stasis bug: reg_ghost_add is the way)", path);
 		return -1;
 	}
 	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);
@@ -157,26 +213,36 @@ int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_
 	return 0;
 }
 
-/* A deleted file (path ends in " (deleted)") mapped or executed, saved with
- * its bytes; src is a /proc link that opens it. */
-static int ghost_add(struct file_table *t, const struct opts *o, const char *path, const char *src,
-		     uint32_t flags, uint32_t *id)
+int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, const char *src,
+		  uint32_t flags, const char *use, uint32_t *id)
 {
 	char name[PATH_MAX], what[PATH_MAX + 128];
 	struct stat st;
 
-	snprintf(what, sizeof(what), "%s (mapped or executed: %s)", path, src);
+	snprintf(what, sizeof(what), "%s (%s: %s)", path, use, src);
 	if (stat(src, &st) < 0) {
 		pr_perror("can't inspect deleted file %s (through %s)", path, src);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		pr_err("%s is deleted and not a regular file; stasis can't save it", path);
 		return -1;
 	}
 	snprintf(name, sizeof(name), "%s", path);
 	if (path_is_deleted(name))
 		name[strlen(name) - (sizeof(deleted_suffix) - 1)] = 0;
+	pid_t dead = proc_entry_pid(name, src);
+	if (dead) {
+		FileEntry *fe;
+		if (dead_proc_add(t, name, dead, flags, 0, what, &fe) < 0)
+			return -1;
+		*id = fe->id;
+		return 0;
+	}
+	if (on_procfs(name)) {
+		pr_err("%s is a deleted entry of /proc: stasis can't restore it", what);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+		pr_err("%s is a deleted %s; stasis can't save it", what, files_mode_name(st.st_mode));
+		return -1;
+	}
 	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);
 	if (!fe)
 		return -1;
@@ -184,7 +250,7 @@ static int ghost_add(struct file_table *t, const struct opts *o, const char *pat
 		pr_err("out of memory recording %s", what);
 		return -1;
 	}
-	fe->reg->has_size = 1;
+	fe->reg->has_size = S_ISREG(st.st_mode);
 	fe->reg->size = st.st_size;
 	fe->reg->has_mode = 1;
 	fe->reg->mode = st.st_mode;
@@ -198,16 +264,17 @@ static bool reg_owns_path(const struct path_facts *p)
 	return true;	/* the last resort */
 }
 
-/* A deleted working or root directory can't be saved: reg_file_add says so. */
 static int reg_dump_path(struct file_table *t, const struct opts *o, const struct path_facts *p, uint32_t *id)
 {
-	if (path_is_deleted(p->path) && !(p->flags & O_DIRECTORY))
-		return ghost_add(t, o, p->path, p->link, p->flags, id);
+	if (path_is_deleted(p->path))
+		return reg_ghost_add(t, o, p->path, p->link, p->flags,
+				     p->flags & O_DIRECTORY ? "working or root directory" : "mapped or executed", id);
 	return reg_file_add(t, p->path, p->flags, 0, 0, id);
 }
 
 /* The file at the path must still be the kind of file that was open, and
- * long enough for the saved position. */
+ * of the same size if it was saved (as CRIU: files on /proc and /sys
+ * are 0 bytes both times, whatever they read). */
 static int check_reopened(int fd, const RegFileEntry *r, const char *who)
 {
 	struct stat st;
@@ -220,30 +287,23 @@ static int check_reopened(int fd, const RegFileEntry *r, const char *who)
 		       files_mode_name(st.st_mode));
 		return -1;
 	}
-	if (!S_ISREG(st.st_mode))
-		return 0;
-	/* a file whose size says nothing of where one reads (/proc's, size
-	 * 0) was past its end at dump already: that is no shrinking */
-	bool past_end_at_dump = r->has_size && r->pos > r->size;
-	if (r->pos > (uint64_t)st.st_size && !past_end_at_dump) {
-		pr_err("%s: %s is now %lld bytes, shorter than the saved offset %llu (it was %llu bytes)",
-		       who, r->name, (long long)st.st_size, (unsigned long long)r->pos,
+	if (S_ISREG(st.st_mode) && r->has_size && r->size != (uint64_t)st.st_size) {
+		pr_err("%s: %s is now %lld bytes, it was %llu at dump: not the file the task had "
+		       "(it changed since the dump)", who, r->name, (long long)st.st_size,
 		       (unsigned long long)r->size);
 		return -1;
 	}
-	if (r->has_size && r->size != (uint64_t)st.st_size)
-		pr_warn("%s is now %lld bytes, it was %llu at dump", r->name, (long long)st.st_size,
-			(unsigned long long)r->size);
 	return 0;
 }
 
-/* who names the user of the file in messages. */
-static int reopen(const RegFileEntry *r, uint32_t flags, const char *who)
+/* r opened by name (r's own, or where it was put back); who names the
+ * user of the file in messages. */
+static int reopen_at(const RegFileEntry *r, const char *name, uint32_t flags, const char *who)
 {
 	flags &= ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
-	int fd = open(r->name, flags | O_NOCTTY, 0);
+	int fd = open(name, flags | O_NOCTTY, 0);
 	if (fd < 0) {
-		pr_perror("%s: can't reopen %s", who, r->name);
+		pr_perror("%s: can't reopen %s", who, name);
 		return -1;
 	}
 	if (check_reopened(fd, r, who) < 0) {
@@ -252,6 +312,28 @@ static int reopen(const RegFileEntry *r, uint32_t flags, const char *who)
 	}
 	if (r->pos && lseek(fd, r->pos, SEEK_SET) != (off_t)r->pos) {
 		pr_perror("%s: can't seek %s to %lu", who, r->name, (unsigned long)r->pos);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int reopen(const RegFileEntry *r, uint32_t flags, const char *who)
+{
+	return reopen_at(r, r->name, flags, who);
+}
+
+/* A file kept by a link remap: put back at its path, opened there, and
+ * unlinked again (deleted, as the task had it). -2 if r is not one. */
+static int reopen_linked(const struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
+{
+	char made[PATH_MAX + 16];
+	int placed = link_remap_place(rf, r, made, sizeof(made));
+	if (placed < 0)
+		return placed;
+	int fd = reopen_at(r, made, flags, rf->who);
+	if (placed == 0 && unlink(made) < 0 && fd >= 0) {
+		pr_perror("%s: can't unlink %s again", rf->who, made);
 		close(fd);
 		return -1;
 	}
@@ -291,10 +373,17 @@ static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		       rf->who, fe->reg->name, fe->reg->name);
 		return -1;
 	}
-	int fd = ghost_open(rf, fe->reg, fe->reg->flags);
+	uint32_t flags = fe->reg->flags;
+	/* An unnamed temporary file comes back as a ghost: opened, not made
+	 * anew (O_TMPFILE holds O_DIRECTORY) */
+	if (flags & O_TMPFILE_ONLY)
+		flags &= ~O_TMPFILE;
+	int fd = ghost_open(rf, fe->reg, flags);
+	if (fd == -2)
+		fd = reopen_linked(rf, fe->reg, flags);
 	if (fd != -2)
 		return fd;
-	return reopen(fe->reg, fe->reg->flags, rf->who);
+	return reopen(fe->reg, flags, rf->who);
 }
 
 static bool reg_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)

@@ -12,5 +12,25 @@
  * (reported). */
 int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, mode_t mode,
 		 uint32_t *id);
+/* A deleted file (path ends in " (deleted)"; a regular file, directory
+ * or FIFO) used by path, saved as a ghost (ghost.h); src is a /proc link
+ * that opens it, use says how it is used (in messages). Its entry's id. */
+int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, const char *src,
+		  uint32_t flags, const char *use, uint32_t *id);
+
+/* A new reg_file_entry (fown empty, O_CLOEXEC left out of flags); NULL
+ * if out of memory. */
+RegFileEntry *reg_entry_new(uint32_t id, const char *path, uint32_t flags, uint64_t pos);
+
+/* Linked remaps (remap_link.c). Dump: the deleted file at src (a /proc
+ * link), still named elsewhere, once at path, is kept by a new hard link
+ * next to path for the reg_file_entry file_id. */
+int link_remap_save(struct file_table *t, const char *src, const char *path, uint32_t file_id,
+		    const char *what);
+/* Restore: if r is kept by a link remap, its name is put back at r's
+ * path (or next to it), into made: 0, to be unlinked once opened; 1: made
+ * is the link itself (r's directory is gone), to be left; -1 (reported);
+ * -2 if r is not linked. */
+int link_remap_place(const struct rst_files *rf, const RegFileEntry *r, char *made, size_t len);
 
 #endif

@@ -682,6 +682,7 @@ int stasis_restore(const struct opts *o)
 	}
 	pid_t root = tr.t[0].real_pid;
 	pr_info("Restore finished successfully: %d processes, root pid %d", tr.nr, root);
+	files_restored(&tr.files);
 	stats.restore_us = stats_now_us() - t_start;
 	stats.forking_us = tr.forking_us;
 	for (int i = 0; i < tr.nr; i++)

@@ -91,6 +91,8 @@ struct rst_helper {
 	pid_t pid;		/* the group's number, in the tree's namespace */
 	int creator;		/* task that forks it; -1: stasis (or its init) */
 	pid_t real_pid;
+	bool dead_pid;		/* holds a dead process's pid for its /proc entry
+				 * (no group of its own), not a group */
 };
 
 struct rst_tree {

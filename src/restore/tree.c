@@ -118,17 +118,74 @@ static int inherited_fd(const struct opts *o, const struct rst_files *rf, const 
 	return -1;
 }
 
-static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi)
+static bool in_tree(const struct rst_tree *tr, pid_t pid)
+{
+	for (int i = 0; i < tr->nr; i++)
+		if (tr->t[i].pid == pid)
+			return true;
+	return false;
+}
+
+static const struct rst_helper *helper_of(const struct rst_tree *tr, pid_t pgid)
+{
+	for (int i = 0; i < tr->nr_helpers; i++)
+		if (tr->helpers[i].pid == pgid)
+			return &tr->helpers[i];
+	return NULL;
+}
+
+/* A file of /proc/PID where PID is a process of the tree (or a helper
+ * holding a dead one's pid): its PID, or 0. It can only be opened once
+ * that process is there. */
+static pid_t tree_proc_pid(const struct rst_tree *tr, const FileEntry *fe)
+{
+	char *end;
+
+	if (fe->type != FD_TYPES__REG || !fe->reg || !fe->reg->name || strncmp(fe->reg->name, "/proc/", 6))
+		return 0;
+	long pid = strtol(fe->reg->name + 6, &end, 10);
+	if (end == fe->reg->name + 6 || (*end && *end != '/') || pid <= 0 ||
+	    (!in_tree(tr, pid) && !helper_of(tr, pid)))
+		return 0;
+	return pid;
+}
+
+/* The processes of the tree are all being made: one named by a file is
+ * there soon (a grandchild is forked by its own parent, in parallel). */
+static int wait_for_process(pid_t pid, const char *what)
+{
+	char dir[32];
+
+	snprintf(dir, sizeof(dir), "/proc/%d", pid);
+	for (int ms = 0; ms < READY_TIMEOUT_MS; ms++) {
+		if (access(dir, F_OK) == 0)
+			return 0;
+		usleep(1000);
+	}
+	pr_err("%s: process %d of the tree, which it names, did not come", what, pid);
+	return -1;
+}
+
+/* Opens the file of fdi into the pool, unless an ancestor did. The files
+ * of /proc/PID of the tree's processes are opened late, once this task
+ * forked its children (before, none else). */
+static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi, bool late)
 {
 	int idx = files_index(&tr->files, fdi->id);
 	if (idx < 0) {
 		pr_err("image fdinfo: fd %u refers to a missing file %u", fdi->fd, fdi->id);
 		return -1;
 	}
+	const FileEntry *fe = tr->files.e[idx];
+	pid_t named = tree_proc_pid(tr, fe);
+	if ((named != 0) != late)
+		return 0;
 	int at = tr->pool_base + idx;
 	if (fcntl(at, F_GETFD) >= 0)
 		return 0;	/* inherited from an ancestor, or opened already */
-	const FileEntry *fe = tr->files.e[idx];
+	snprintf(tr->files.who, sizeof(tr->files.who), "fd %u of pid %d", fdi->fd, pid);
+	if (named && wait_for_process(named, tr->files.who) < 0)
+		return -1;
 	int inherited = inherited_fd(tr->o, &tr->files, fe);
 	if (inherited >= 0) {
 		if (dup2(inherited, at) < 0) {
@@ -137,7 +194,6 @@ static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi)
 		}
 		return 0;
 	}
-	snprintf(tr->files.who, sizeof(tr->files.who), "fd %u of pid %d", fdi->fd, pid);
 	int fd = files_open(&tr->files, fe, fdi->flags);
 	if (fd < 0)
 		return -1;
@@ -150,14 +206,19 @@ static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi)
 	return 0;
 }
 
-static int pool_open(struct rst_tree *tr, int idx)
+static int pool_open(struct rst_tree *tr, int idx, bool late)
 {
 	for (int j = 0; j < tr->nr; j++) {
 		if (tr->t[j].zombie || !is_ancestor_or_self(tr, idx, j))
 			continue;
 		for (int i = 0; i < tr->t[j].nr_fdinfo; i++)
-			if (pool_open_one(tr, tr->t[j].pid, tr->t[j].fdinfo[i]) < 0)
+			if (pool_open_one(tr, tr->t[j].pid, tr->t[j].fdinfo[i], late) < 0)
 				return -1;
+		if (late)
+			continue;
+		/* a deleted working directory, made once and shared the same way */
+		if (tr->t[j].fs && files_make_path(&tr->files, tr->t[j].fs->cwd_id) < 0)
+			return -1;
 		/* files made for mappings (ghosts, memfds) are shared the same way */
 		for (size_t v = 0; tr->t[j].mm && v < tr->t[j].mm->n_vmas; v++) {
 			const VmaEntry *e = tr->t[j].mm->vmas[v];
@@ -277,22 +338,6 @@ static int fdt_members_service_fds(struct rst_tree *tr, int idx)
 	return 0;
 }
 
-static bool in_tree(const struct rst_tree *tr, pid_t pid)
-{
-	for (int i = 0; i < tr->nr; i++)
-		if (tr->t[i].pid == pid)
-			return true;
-	return false;
-}
-
-static const struct rst_helper *helper_of(const struct rst_tree *tr, pid_t pgid)
-{
-	for (int i = 0; i < tr->nr_helpers; i++)
-		if (tr->helpers[i].pid == pgid)
-			return &tr->helpers[i];
-	return NULL;
-}
-
 /* Session first (it must come before children are made), then group. A
  * session or group led from outside the tree is not ours to recreate: the
  * task stays in stasis's. With --shell-job the root stays in stasis's
@@ -347,10 +392,17 @@ static int child_fs(const struct rst_ctx *rc)
 		pr_perror("pid %d: can't change root to %s", rc->pid, root->reg->name);
 		return -1;
 	}
-	if (chdir(cwd->reg->name) < 0) {
-		pr_perror("pid %d: can't change directory to %s", rc->pid, cwd->reg->name);
+	/* By the files of the tree, which recreate a deleted directory; a
+	 * path-only fd, as chdir needs no read permission. */
+	int fd = files_open_path(rc->files, rc->fs->cwd_id, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
 		return -1;
-	}
+	int ret = fchdir(fd);
+	if (ret < 0)
+		pr_perror("pid %d: can't change directory to %s", rc->pid, cwd->reg->name);
+	close(fd);
+	if (ret < 0)
+		return -1;
 	umask(rc->fs->has_umask ? rc->fs->umask : 022);
 	return 0;
 }
@@ -396,7 +448,7 @@ static void helper_main(struct rst_tree *tr, int h)
 	}
 	die_with_parent();	/* again: a change of ids resets it */
 	prctl(PR_SET_NAME, "stasis-helper");
-	if (setpgid(0, 0) < 0) {
+	if (!tr->helpers[h].dead_pid && setpgid(0, 0) < 0) {
 		pr_perror("can't lead process group %d", tr->helpers[h].pid);
 		report(tr->sync[1], tr->nr + h, 0);
 		_exit(1);
@@ -419,7 +471,8 @@ static int fork_helpers(struct rst_tree *tr, int creator)
 		if (pid < 0)
 			return -1;
 		/* here too, so the group exists before any member looks for it */
-		setpgid(pid, pid);
+		if (!tr->helpers[h].dead_pid)
+			setpgid(pid, pid);
 	}
 	return 0;
 }
@@ -489,11 +542,12 @@ static void task_main(struct rst_tree *tr, int idx)
 	bool own_fdt = !rc->shares_fdt;
 	int sync = own_fdt ? tr->sync[1] : rc->sync_fd;
 	/* premap after the pool: a written private mapping of a deleted
-	 * file needs its ghost, made there */
-	if ((!own_fdt && own_proc_fds(rc) < 0) || child_session(tr, rc) < 0 || pool_open(tr, idx) < 0 ||
-	    rst_premap(tr, rc) < 0 ||
+	 * file needs its ghost, made there. The files of /proc/PID of the
+	 * tree's processes are opened once our children are forked. */
+	if ((!own_fdt && own_proc_fds(rc) < 0) || child_session(tr, rc) < 0 ||
+	    pool_open(tr, idx, false) < 0 || rst_premap(tr, rc) < 0 ||
 	    files_before_fork(rc->files, rc->pid, rc->pe->sid, rc->pe->pgid) < 0 ||
-	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx, false) < 0 ||
+	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx, false) < 0 || pool_open(tr, idx, true) < 0 ||
 	    (own_fdt && (child_service_fds(tr, rc) < 0 || fdt_members_service_fds(tr, idx) < 0))) {
 		report(sync, idx, 0);
 		_exit(1);
@@ -706,6 +760,40 @@ static bool number_in_use(pid_t n)
 	return kill(n, 0) == 0 || errno != ESRCH || kill(-n, 0) == 0;
 }
 
+/* A dead process whose /proc entry a file of the tree is: a helper of
+ * the root holds its pid while the files are opened, and dies with the
+ * other helpers, leaving the entry unhashed as it was (as CRIU). */
+static int plan_dead_pids(struct rst_tree *tr)
+{
+	const pid_t *dead;
+	int n = files_dead_pids(&tr->files, &dead);
+
+	for (int i = 0; i < n; i++) {
+		pid_t pid = dead[i];
+		if (in_tree(tr, pid))
+			continue;	/* the pid is a process of the tree's again */
+		if (helper_of(tr, pid)) {
+			pr_err("pid %d: a dead process whose /proc entry is open, and a process "
+			       "group: stasis can't hold both", pid);
+			return -1;
+		}
+		if (!tr->new_pidns && number_in_use(pid)) {
+			pr_err("pid %d, a dead process whose /proc entry the tree has open, is in use "
+			       "now: its entry can't be opened again (restore with --new-pidns)", pid);
+			return -1;
+		}
+		struct rst_helper *h = realloc(tr->helpers, (tr->nr_helpers + 1) * sizeof(*h));
+		if (!h) {
+			pr_err("out of memory planning helper processes");
+			return -1;
+		}
+		tr->helpers = h;
+		tr->helpers[tr->nr_helpers++] = (struct rst_helper){ pid, tr->has_init ? -1 : 0, 0, true };
+		pr_info("pid %d: a helper holds it for its /proc entry", pid);
+	}
+	return 0;
+}
+
 /* A group number no tree process has: if it is free here, a helper takes
  * it; if it is in use (a live group outside the tree), members try to
  * join it as they are. */
@@ -726,10 +814,10 @@ int rst_helpers_plan(struct rst_tree *tr)
 		if (!n)
 			return -1;
 		tr->helpers = n;
-		tr->helpers[tr->nr_helpers++] = (struct rst_helper){ g, tr->t[i].parent, 0 };
+		tr->helpers[tr->nr_helpers++] = (struct rst_helper){ g, tr->t[i].parent, 0, false };
 		pr_info("process group %d lost its leader: a helper will hold it", g);
 	}
-	return 0;
+	return plan_dead_pids(tr);
 }
 
 /* Helpers die before their creators are seized, so the SIGCHLD finds a

@@ -19,12 +19,12 @@
 #include "util/log.h"
 
 enum fs_op { OP_OPEN_DIR, OP_CREATE, OP_APPEND, OP_READ, OP_PATH_READ,
-	     OP_RENAME, OP_UNLINK, OP_SYMLINK, OP_HELLO };
+	     OP_RENAME, OP_UNLINK, OP_SYMLINK, OP_LINK, OP_HELLO };
 
 /* Whether an operation's answer is a new fd. */
 static bool op_gives_fd(int op)
 {
-	return op != OP_RENAME && op != OP_UNLINK && op != OP_SYMLINK && op != OP_HELLO;
+	return op != OP_RENAME && op != OP_UNLINK && op != OP_SYMLINK && op != OP_LINK && op != OP_HELLO;
 }
 
 struct fs_req {
@@ -126,13 +126,15 @@ static int op_path_read(const char *path)
 
 static int op_two_names(int op, int dirfd, const char *a, const char *b)
 {
-	if (op != OP_SYMLINK && plain_name(a) < 0)
+	if (op != OP_SYMLINK && op != OP_LINK && plain_name(a) < 0)
 		return -1;
 	if (op != OP_UNLINK && plain_name(b) < 0)
 		return -1;
 	switch (op) {
 	case OP_RENAME: return renameat(dirfd, a, dirfd, b);
 	case OP_UNLINK: return unlinkat(dirfd, a, 0);
+	/* a's file (a /proc link followed) gets the new name b */
+	case OP_LINK: return linkat(AT_FDCWD, a, dirfd, b, AT_SYMLINK_FOLLOW);
 	default: return symlinkat(a, dirfd, b);
 	}
 }
@@ -145,7 +147,8 @@ static int op_run(const struct fs_req *r, int dirfd)
 	case OP_APPEND: return op_append(dirfd, r->a);
 	case OP_READ: return op_read(dirfd, r->a);
 	case OP_PATH_READ: return op_path_read(r->a);
-	case OP_RENAME: case OP_UNLINK: case OP_SYMLINK: return op_two_names(r->op, dirfd, r->a, r->b);
+	case OP_RENAME: case OP_UNLINK: case OP_SYMLINK: case OP_LINK:
+		return op_two_names(r->op, dirfd, r->a, r->b);
 	case OP_HELLO: return 0;
 	}
 	errno = EINVAL;
@@ -374,6 +377,11 @@ int fs_unlink(int dirfd, const char *name)
 int fs_symlink(const char *target, int dirfd, const char *name)
 {
 	return call(OP_SYMLINK, dirfd, target, name, 0, 0);
+}
+
+int fs_link(const char *src, int dirfd, const char *name)
+{
+	return call(OP_LINK, dirfd, src, name, 0, 0);
 }
 
 int fs_split(const char *path, char **dir, const char **name)

@@ -45,6 +45,9 @@ int fs_open_task_file(const char *src, bool readable);
 int fs_rename(int dirfd, const char *from, const char *to);
 int fs_unlink(int dirfd, const char *name);
 int fs_symlink(const char *target, int dirfd, const char *name);
+/* A new hard link name in dirfd to the file src names (followed: a /proc
+ * link to a deleted file that still has a name elsewhere). */
+int fs_link(const char *src, int dirfd, const char *name);
 
 /* A path split into the directory it names and its last component; the
  * caller frees *dir. -1 when the last component is empty, "." or "..". */

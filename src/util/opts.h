@@ -79,6 +79,12 @@ struct opts {
 	bool force_irmap;
 	const char **irmap_scan_paths;
 	int nr_irmap_scan_paths;
+	/* --no-ghost-fiemap: a deleted file's data found by SEEK_DATA and
+	 * SEEK_HOLE rather than by its extents (FS_IOC_FIEMAP, the default) */
+	bool no_ghost_fiemap;
+	/* --link-remap: a deleted file that still has another name is saved
+	 * as a new hard link next to it (CRIU's linked remap), not a copy */
+	bool link_remap;
 };
 
 #endif

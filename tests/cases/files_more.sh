@@ -6,11 +6,12 @@ PROGS_DIR=$ROOT/tests/progs
 
 # A python program of tests/progs dumped, restored in the foreground,
 # signalled and checked: it prints PASS or FAIL itself.
-# fm_dump_restore LABEL PROG.py [ARGS...]  (DUMP_ARGS: extra dump options)
+# fm_dump_restore LABEL PROG.py|-c [ARGS...]  (DUMP_ARGS: extra dump options)
 fm_dump_restore() {
-	local label=$1 prog=$2 pid exe
+	local label=$1 prog=$PROGS_DIR/$2 pid exe
+	[[ $2 == -c ]] && prog=-c
 	shift 2
-	start_prog "$label" "$PYTHON" "$PROGS_DIR/$prog" "$@"
+	start_prog "$label" "$PYTHON" "$prog" "$@"
 	pid=$PROG_PID
 	wait_ready "$label" "$pid" || return
 	exe=$(readlink "/proc/$pid/exe")
@@ -78,6 +79,44 @@ print("FAIL: " + err if err else "PASS", flush=True)' "$T_FILES/sparse.dat"
 	check_output sparse
 }
 
+# --ghost-fiemap (the default) finds a deleted file's data by its extents,
+# so preallocated space is saved (as zeros); --no-ghost-fiemap seeks the
+# data, where a file system may count preallocated space as a hole. The
+# file comes back with its data either way.
+test_ghost_fiemap() {
+	start_prog fiemap "$PYTHON" -c '
+import os, signal, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+os.pwrite(fd, b"data" * 1024, 0)
+os.posix_fallocate(fd, 1 << 20, 256 << 10)
+os.ftruncate(fd, 2 << 20)
+os.unlink(sys.argv[1])
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+ok = os.pread(fd, 4096, 0) == b"data" * 1024 and os.pread(fd, 4096, 1 << 20) == bytes(4096)
+ok = ok and os.fstat(fd).st_size == 2 << 20
+print("PASS" if ok else "FAIL: the data is not back", flush=True)' "$T_FILES/prealloc.dat"
+	local pid=$PROG_PID exe seek map
+	wait_ready fiemap "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump1 "$pid" "$T_WORK/img1" -R --no-ghost-fiemap || return
+	dump dump2 "$pid" "$T_WORK/img2" --ghost-fiemap || return
+	expect_killed "$pid" || return
+	seek=$(du -cb "$T_WORK/img1"/ghost-file-*.img | tail -n1 | cut -f1)
+	map=$(du -cb "$T_WORK/img2"/ghost-file-*.img | tail -n1 | cut -f1)
+	restore_foreground restore "$T_WORK/img2"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output fiemap || return
+	[[ $(stat -f -c %T "$T_FILES") == ext* ]] || { skip "extents compared on ext4 only"; return; }
+	((map > 256 * 1024 && seek < 64 * 1024)) ||
+		fail "ghost images: $map bytes by extents, $seek by seeking (want > 256K and < 64K)"
+}
+
 # (2) Over --ghost-limit the dump fails, naming the file and the option,
 # and the program runs on; a higher limit then lets it through.
 test_ghost_limit() {
@@ -123,24 +162,179 @@ test_ghost_mapped() {
 	[[ ! -e $T_FILES/py-ghost && ! -e $T_FILES/map.dat ]] || fail "a recreated ghost was left behind"
 }
 
-# A deleted directory held open is refused by name.
-test_ghost_dir() {
-	local pid rc
-	mkdir "$T_FILES/gone"
-	start_prog gdir "$PYTHON" -c '
-import os, time, sys
-fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
-os.rmdir(sys.argv[1])
+# Deleted directories (an fd and the working directory), FIFOs and device
+# nodes come back deleted, as ghosts recreated at their path and removed.
+test_ghost_nodes() {
+	mkdir "$T_FILES/nodes"
+	fm_dump_restore nodes ghost_nodes.py "$T_FILES/nodes" || return
+	[[ -z $(ls -A "$T_FILES/nodes") ]] || fail "left behind: $(ls -A "$T_FILES/nodes")"
+}
+
+# Files on /proc read part way: their size (0) means nothing, and the
+# offset comes back (it was refused as past the end of the file).
+test_proc_files() {
+	fm_dump_restore procf -c '
+import os, signal, time
+fd = os.open("/proc/sys/fs/nr_open", os.O_RDONLY)
+want = os.read(fd, 3)
+rest = os.pread(fd, 64, 3)
+maps = os.open("/proc/self/maps", os.O_RDONLY)
+os.read(maps, 100)
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
 print("READY", flush=True)
-time.sleep(1000)' "$T_FILES/gone"
+while not got:
+    time.sleep(0.05)
+pos = os.lseek(fd, 0, os.SEEK_CUR)
+err = None
+if pos != 3 or os.read(fd, 64) != rest:
+    err = "nr_open at %d, not 3, or reads another rest" % pos
+elif os.lseek(maps, 0, os.SEEK_CUR) != 100:
+    err = "maps at %d, not 100" % os.lseek(maps, 0, os.SEEK_CUR)
+print("FAIL: " + err if err else "PASS", flush=True)'
+}
+
+# Files of /proc/PID of processes of the tree (a child, a grandchild) are
+# opened once those processes are back, and show them.
+test_proc_of_tree() {
+	fm_dump_restore proctree -c '
+import os, signal, time
+def sleeper():
+    signal.pause()
+    os._exit(0)
+child = os.fork()
+if child == 0:
+    grand = os.fork()
+    if grand == 0:
+        sleeper()
+    sleeper()
+while True:
+    kids = open("/proc/%d/task/%d/children" % (child, child)).read().split()
+    if kids:
+        break
+    time.sleep(0.01)
+grand = int(kids[0])
+fds = {pid: os.open("/proc/%d/stat" % pid, os.O_RDONLY) for pid in (child, grand)}
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+err = None
+for pid, fd in fds.items():
+    line = os.pread(fd, 200, 0).decode()
+    if not line.startswith("%d (" % pid):
+        err = "/proc/%d/stat reads %r" % (pid, line[:40])
+os.kill(grand, 9)
+os.kill(child, 9)
+print("FAIL: " + err if err else "PASS", flush=True)'
+}
+
+# --link-remap: a deleted file still named elsewhere is kept by a new
+# hard link, and is the same file after restore; the link is gone then.
+test_link_remap() {
+	mkdir "$T_FILES/d"
+	DUMP_ARGS=--link-remap fm_dump_restore lremap linkremap.py "$T_FILES/d/f" "$T_FILES/other" || return
+	[[ $(ls -A "$T_FILES/d") == "" ]] || fail "left behind in the directory: $(ls -A "$T_FILES/d")"
+}
+
+# A dump that fails after making a link remap removes it: the tree goes
+# on as it was, and its directory too.
+test_link_remap_undo() {
+	local pid rc
+	mkdir "$T_FILES/d"
+	printf '#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = post-dump ] && exit 1\nexit 0\n' > "$T_WORK/fail-post.sh"
+	chmod +x "$T_WORK/fail-post.sh"
+	start_prog lremap "$PYTHON" "$PROGS_DIR/linkremap.py" "$T_FILES/d/f" "$T_FILES/other"
 	pid=$PROG_PID
-	wait_ready gdir "$pid" || return
+	wait_ready lremap "$pid" || return
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img" --link-remap --action-script "$T_WORK/fail-post.sh")
+	[[ $rc != 0 ]] || { fail "the dump succeeded though post-dump said no"; return; }
+	[[ $(ls -A "$T_FILES/d") == "" ]] || fail "the failed dump left $(ls -A "$T_FILES/d")"
+	runs_freely "$pid" || fail "the program does not run on after the failed dump"
+}
+
+# The /proc entry of a dead process (cwd and fd) comes back unhashed: a
+# helper holds the pid while it is opened (as CRIU).
+test_dead_proc() {
+	fm_dump_restore deadproc deadproc.py || return
+	[[ -n $(ls "$T_WORK/img"/remap-fpath.img 2>/dev/null) ]] || fail "no remap-fpath.img written"
+}
+
+# fds on namespaces (/proc/self/ns/NAME) come back on the namespaces the
+# process is restored in.
+test_ns_files() {
+	fm_dump_restore nsfd nsfd.py
+}
+
+# An fd on a namespace no process of the tree is in is refused at dump,
+# naming the fd (as CRIU), and the tree runs on.
+test_ns_file_foreign() {
+	local pid rc
+	start_prog nsout "$PYTHON" -c '
+import ctypes, os, time
+r, w = os.pipe()
+child = os.fork()
+if child == 0:
+    ctypes.CDLL(None, use_errno=True).unshare(0x04000000)   # CLONE_NEWUTS
+    os.write(w, b"x")
+    time.sleep(1000)
+os.read(r, 1)
+fd = os.open("/proc/%d/ns/uts" % child, os.O_RDONLY)
+os.kill(child, 9)
+os.waitpid(child, 0)
+os.dup2(fd, 7)
+os.close(fd)
+print("READY", flush=True)
+time.sleep(1000)'
+	pid=$PROG_PID
+	wait_ready nsout "$pid" || return
 	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
-	[[ $rc != 0 ]] || { fail "a deleted directory was dumped"; return; }
-	grep -q "deleted directory" "$T_LOG/dump.stderr" ||
-		{ fail "the error does not say deleted directory: $(error_message dump)"; return; }
+	[[ $rc != 0 ]] || { fail "an fd on a namespace of no process of the tree was dumped"; return; }
+	grep -q "pid $pid: fd 7 (namespace uts:.*no process of the tree" "$T_LOG/dump.stderr" ||
+		{ fail "the error does not name the fd: $(error_message dump)"; return; }
 	sleep 0.3
 	runs_freely "$pid" || fail "the program does not run on after the refused dump"
+}
+
+# A regular file whose size changed since the dump is not the file the
+# task had: restore refuses it, naming it (as CRIU). A file only appended
+# to (O_WRONLY|O_APPEND, a log) may grow.
+test_size_changed() {
+	local pid exe rc
+	printf 'twelve bytes' > "$T_FILES/data"
+	: > "$T_FILES/log"
+	start_prog sized "$PYTHON" -c '
+import os, signal, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+log = os.open(sys.argv[2], os.O_WRONLY | os.O_APPEND)
+os.write(log, b"one\n")
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+os.write(log, b"three\n")
+ok = os.pread(fd, 64, 0) == b"twelve bytes" and os.fstat(log).st_size == 14
+print("PASS" if ok else "FAIL: the files are not back", flush=True)' "$T_FILES/data" "$T_FILES/log"
+	pid=$PROG_PID
+	wait_ready sized "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	echo "two" >> "$T_FILES/log"
+	echo "grown" >> "$T_FILES/data"
+	rc=$(stasis restore1 restore -D "$T_WORK/img" -d --pidfile "$T_WORK/restore1.pid")
+	[[ $rc != 0 ]] || { fail "restore succeeded with a file grown since the dump"; return; }
+	grep -q "data is now 18 bytes, it was 12 at dump" "$T_LOG/restore1.stderr" ||
+		{ fail "the error does not name the file and its sizes: $(error_message restore1)"; return; }
+	wait_gone "$pid" "$TMO" || { fail "the failed restore left pid $pid behind"; return; }
+	printf 'twelve bytes' > "$T_FILES/data"
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output sized
 }
 
 # (3) A FIFO between two processes, with unread bytes, byte-exact after
@@ -275,7 +469,8 @@ time.sleep(1000)' "$T_FILES/r.txt"
 # With CRIU_BIN: a program of tests/progs dumped by stasis and restored by
 # CRIU, then dumped by CRIU and restored by stasis; it checks itself after
 # the second restore (and its images must have decoded the first time).
-# fm_interop LABEL PROG.py|PROG [ARGS...] (PROG: a C program of tests/progs)
+# fm_interop LABEL PROG.py|PROG [ARGS...]  (PROG: a C program of tests/progs;
+# DUMP_ARGS, CRIU_DUMP_ARGS: extra dump options)
 fm_interop() {
 	local label=$1 prog=$2 pid exe rc
 	shift 2
@@ -287,14 +482,14 @@ fm_interop() {
 	pid=$PROG_PID
 	wait_ready "$label" "$pid" || return
 	exe=$(readlink "/proc/$pid/exe")
-	dump dump "$pid" "$T_WORK/img1" || return
+	dump dump "$pid" "$T_WORK/img1" ${DUMP_ARGS:-} || return
 	expect_killed "$pid" || return
 	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d -o "$T_LOG/criu-restore.log" -v4 \
 		> "$T_LOG/criu-restore.out" 2>&1 < /dev/null
 	rc=$?
 	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
 	mkdir -p "$T_WORK/img2"
-	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 \
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" ${CRIU_DUMP_ARGS:-} -o "$T_LOG/criu-dump.log" -v4 \
 		> "$T_LOG/criu-dump.out" 2>&1 < /dev/null
 	rc=$?
 	[[ $rc == 0 ]] || { fail "CRIU could not dump what it restored (rc $rc)" "$T_LOG/criu-dump.log"; return; }
@@ -308,6 +503,13 @@ fm_interop() {
 }
 
 test_interop_ghost() { fm_interop ghost ghost.py "$T_FILES/ghost.dat" 100000; }
+test_interop_ghost_nodes() { mkdir "$T_FILES/nodes"; fm_interop nodes ghost_nodes.py "$T_FILES/nodes"; }
+test_interop_ns_files() { fm_interop nsfd nsfd.py; }
+test_interop_dead_proc() { fm_interop deadproc deadproc.py; }
+test_interop_link_remap() {
+	mkdir "$T_FILES/d"
+	DUMP_ARGS=--link-remap CRIU_DUMP_ARGS=--link-remap fm_interop lremap linkremap.py "$T_FILES/d/f" "$T_FILES/other"
+}
 test_interop_fifo() { fm_interop fifo fifo.py "$T_FILES/fifo"; }
 test_interop_memfd() { fm_interop memfd memfd.py; }
 test_interop_memfd_map() { fm_interop memfdmap memfd_map.py; }
@@ -320,8 +522,17 @@ run_test files.ghost test_ghost_file
 run_test files.ghost_dir_gone test_ghost_dir_gone
 run_test files.ghost_sparse test_ghost_sparse
 run_test files.ghost_limit test_ghost_limit
+run_test files.ghost_fiemap test_ghost_fiemap
 run_test files.ghost_mapped test_ghost_mapped
-run_test files.ghost_dir test_ghost_dir
+run_test files.ghost_nodes test_ghost_nodes
+run_test files.proc_files test_proc_files
+run_test files.proc_of_tree test_proc_of_tree
+run_test files.ns_files test_ns_files
+run_test files.dead_proc test_dead_proc
+run_test files.link_remap test_link_remap
+run_test files.link_remap_undo test_link_remap_undo
+run_test files.ns_file_foreign test_ns_file_foreign
+run_test files.size_changed test_size_changed
 run_test files.fifo test_fifo
 run_test files.memfd test_memfd
 run_test files.memfd_mapped test_memfd_mapped
@@ -331,6 +542,10 @@ run_test files.missing test_missing_file
 run_test files.replaced test_replaced_file
 run_test --needs criu interop.criu_ghost test_interop_ghost
 run_test --needs criu interop.criu_fifo test_interop_fifo
+run_test --needs criu interop.criu_ghost_nodes test_interop_ghost_nodes
+run_test --needs criu interop.criu_ns_files test_interop_ns_files
+run_test --needs criu interop.criu_dead_proc test_interop_dead_proc
+run_test --needs criu interop.criu_link_remap test_interop_link_remap
 run_test --needs criu interop.criu_memfd test_interop_memfd
 run_test --needs criu interop.criu_memfd_map test_interop_memfd_map
 run_test --needs criu interop.criu_fdflags test_interop_fdflags

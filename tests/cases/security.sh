@@ -44,10 +44,13 @@ secret_untouched() {
 sec_user_prog() {
 	local name=$1
 	shift
-	# its output file is its own, so that its restore may reopen it
+	# its output file is its own, so that its restore may reopen it; a log
+	# appended to (runuser, outside the tree, may still write to it after
+	# the dump, and restore refuses a file whose size changed, but for one
+	# only appended to)
 	: > "$T_WORK/user/$name.out"
 	chown "$RPC_USER:" "$T_WORK/user/$name.out"
-	(cd "$T_WORK/user" && exec runuser -u "$RPC_USER" -- setsid "$@" > "$T_WORK/user/$name.out" 2>&1 < /dev/null) &
+	(cd "$T_WORK/user" && exec runuser -u "$RPC_USER" -- setsid "$@" >> "$T_WORK/user/$name.out" 2>&1 < /dev/null) &
 	disown $!
 	T_PIDS+=($!)
 	wait_until "$TMO" has_lines "$T_WORK/user/$name.out" 1 || { fail "$name printed nothing"; return 1; }

@@ -1,0 +1,166 @@
+/* Linked remaps (CRIU's, with --link-remap): a regular file deleted at
+ * the path the task opened it by but still named elsewhere (another hard
+ * link) is the same file on restore, not a copy. Dump gives it a new name
+ * next to its old path, "link_remap.ID" (ID: the reg_file_entry of that
+ * name), made as the client; remap-fpath.img ties the task's file to it
+ * (ghost.c writes and reads that image). Restore links it back at the old
+ * path, opens it there and unlinks it again, so the task sees the name it
+ * had, "(deleted)"; once the restore succeeded the link_remap names go.
+ * A failed dump removes them; a failed restore leaves them for the next. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "files/ghost.h"
+#include "files/reg.h"
+#include "util/fsop.h"
+#include "util/log.h"
+
+extern const struct fd_kind fd_kind_link_remap;
+
+struct made_link { char *dir, *name; };
+
+struct link_dump {
+	struct made_link *made;
+	int nr;
+};
+
+/* Cuts the last component off dir; false at the root. */
+static bool up_dir(char *dir)
+{
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return false;
+	*slash = 0;
+	return true;
+}
+
+/* The new name of the file at src in dir (or, if dir is gone too, in
+ * the nearest directory above, as CRIU), as the client: dir is left
+ * naming the directory used. */
+static int make_link(const char *src, char *dir, const char *name, const char *what)
+{
+	for (;;) {
+		int dfd = fs_open_dir(dir);
+		if (dfd < 0 && errno == ENOENT && up_dir(dir))
+			continue;
+		if (dfd < 0) {
+			pr_perror("%s: can't open directory %s for its link remap", what, dir);
+			return -1;
+		}
+		int ret = fs_link(src, dfd, name);
+		int err = errno;
+		close(dfd);
+		if (ret == 0)
+			return 0;
+		errno = err;
+		pr_perror("%s: can't link it as %s/%s (a linked remap, --link-remap)", what, dir, name);
+		return -1;
+	}
+}
+
+int link_remap_save(struct file_table *t, const char *src, const char *path, uint32_t file_id,
+		    const char *what)
+{
+	struct link_dump *s = files_dump_state(t, &fd_kind_link_remap);
+	char dir[PATH_MAX], name[32], full[PATH_MAX + 32];
+
+	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);
+	if (!fe)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (!up_dir(dir))
+		snprintf(dir, sizeof(dir), "/");
+	snprintf(name, sizeof(name), "link_remap.%u", fe->id);
+	struct made_link *m = realloc(s->made, (s->nr + 1) * sizeof(*m));
+	if (!m) {
+		pr_err("%s: out of memory making its link remap", what);
+		return -1;
+	}
+	s->made = m;
+	if (make_link(src, dir, name, what) < 0)
+		return -1;
+	s->made[s->nr++] = (struct made_link){ strdup(dir), strdup(name) };
+	snprintf(full, sizeof(full), "%s/%s", strcmp(dir, "/") ? dir : "", name);
+	if (!(fe->reg = reg_entry_new(fe->id, full, O_RDONLY, 0))) {
+		pr_err("%s: out of memory recording its link remap", what);
+		return -1;
+	}
+	pr_info("%s: deleted, kept by the link %s", what, full);
+	return ghost_save_linked(t, file_id, fe->id, what);
+}
+
+/* Unlinks dir/name as the client; quiet if it is gone already. */
+static void remove_link(const char *dir, const char *name)
+{
+	int dfd = fs_open_dir(dir);
+	if (dfd < 0 || (fs_unlink(dfd, name) < 0 && errno != ENOENT))
+		pr_warn("can't remove the link remap %s/%s: %m", dir, name);
+	if (dfd >= 0)
+		close(dfd);
+}
+
+static void link_dump_failed(struct file_table *t)
+{
+	struct link_dump *s = files_dump_state(t, &fd_kind_link_remap);
+	for (int i = 0; i < s->nr; i++)
+		if (s->made[i].dir && s->made[i].name)
+			remove_link(s->made[i].dir, s->made[i].name);
+}
+
+static void link_free(struct file_table *t)
+{
+	struct link_dump *s = files_dump_state(t, &fd_kind_link_remap);
+	for (int i = 0; i < s->nr; i++) {
+		free(s->made[i].dir);
+		free(s->made[i].name);
+	}
+	free(s->made);
+}
+
+/* ---- restore ---- */
+
+int link_remap_place(const struct rst_files *rf, const RegFileEntry *r, char *made, size_t len)
+{
+	const RegFileEntry *l = ghost_link_of(rf, r->id, 0);
+	if (!l)
+		return -2;
+	snprintf(made, len, "%s", r->name);
+	if (link(l->name, made) == 0)
+		return 0;
+	if (errno == EEXIST) {
+		/* another file has the name now: a name of our own, as CRIU */
+		snprintf(made, len, "%s.cr_link", r->name);
+		if (link(l->name, made) == 0)
+			return 0;
+	}
+	if (errno == ENOENT && access(l->name, F_OK) == 0) {
+		/* its directory is gone: opened by the link's name */
+		pr_info("%s: %s opened as %s (its directory is gone)", rf->who, r->name, l->name);
+		snprintf(made, len, "%s", l->name);
+		return 1;
+	}
+	pr_perror("%s: can't link %s back at %s (its link remap)", rf->who, l->name, made);
+	return -1;
+}
+
+static void link_restored(struct rst_files *rf)
+{
+	const RegFileEntry *l;
+	for (int i = 0; (l = ghost_link_of(rf, 0, i)); i++) {
+		char *dir;
+		const char *name;
+		if (fs_split(l->name, &dir, &name) < 0)
+			continue;
+		remove_link(dir, name);
+		free(dir);
+	}
+}
+
+const struct fd_kind fd_kind_link_remap = {
+	.name = "link_remap", .dump_state = sizeof(struct link_dump),
+	.free_images = link_free, .dump_failed = link_dump_failed, .restored = link_restored,
+};

@@ -388,15 +388,18 @@ static int child_fs(const struct rst_ctx *rc)
 		pr_err("image fs-%d.img refers to missing files", rc->pid);
 		return -1;
 	}
-	if (strcmp(root->reg->name, "/") && chroot(root->reg->name) < 0) {
-		pr_perror("pid %d: can't change root to %s", rc->pid, root->reg->name);
-		return -1;
-	}
 	/* By the files of the tree, which recreate a deleted directory; a
-	 * path-only fd, as chdir needs no read permission. */
+	 * path-only fd, as chdir needs no read permission. Opened before the
+	 * chroot: the image's paths are the dumper's, outside the new root
+	 * (a chrooted process's cwd may even lie outside its root). */
 	int fd = files_open_path(rc->files, rc->fs->cwd_id, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
+	if (strcmp(root->reg->name, "/") && chroot(root->reg->name) < 0) {
+		pr_perror("pid %d: can't change root to %s", rc->pid, root->reg->name);
+		close(fd);
+		return -1;
+	}
 	int ret = fchdir(fd);
 	if (ret < 0)
 		pr_perror("pid %d: can't change directory to %s", rc->pid, cwd->reg->name);

@@ -24,6 +24,12 @@ fm_dump_restore() {
 	check_output "$label"
 }
 
+# A chrooted process whose cwd is outside its root (zdtm chroot): both
+# come back, and paths resolve inside the root again.
+test_chroot() {
+	fm_dump_restore chroot chroot.py "$T_FILES/newroot"
+}
+
 # (1) A deleted file comes back deleted, with its bytes, size, mode and offset.
 test_ghost_file() {
 	fm_dump_restore ghost ghost.py "$T_FILES/ghost.dat" 100000 || return
@@ -518,6 +524,7 @@ test_interop_fdflags() { fm_interop fdflags fdflags; }
 # processes sharing one fd table (CLONE_FILES): ids' files_id
 test_interop_fdt_shared() { fm_interop fdt_shared fdt_shared; }
 
+run_test files.chroot test_chroot
 run_test files.ghost test_ghost_file
 run_test files.ghost_dir_gone test_ghost_dir_gone
 run_test files.ghost_sparse test_ghost_sparse

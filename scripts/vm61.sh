@@ -13,7 +13,7 @@
 # here) the guest runs about 8x slower than the host.
 #
 # Without -k it runs every test that exercises stasis on the kernel, which
-# is all but these (listed in SKIP_ON_VM below, ~50 of ~280): the `.plain`
+# is all but these (listed in SKIP_ON_VM below, ~70 of ~400): the `.plain`
 # runs, which run a test program without stasis; fuzz.decoders, which
 # exercises the image decoders only (no kernel) for ~8 min of emulated CPU;
 # the kills after a fixed delay, whose timing means nothing under emulation

@@ -333,11 +333,14 @@ test_rpc_unprivileged() {
 # user_prog LABEL CMD...: CMD as RPC_USER (a copy of each file of ours it
 # needs must be in T_WORK/user: the checkout may be unreadable to it),
 # output in T_WORK/user/LABEL.out; waits for READY. Sets UPID.
+# (Its output is opened for appending, as a log: it grows after a restore,
+# and a file opened otherwise whose size changed is refused by the next
+# restore of the same images, as CRIU does.)
 user_prog() {
 	local label=$1 f=$T_WORK/user/$1
 	shift
 	(cd "$T_WORK/user" && exec runuser -u "$RPC_USER" -- setsid sh -c \
-		'echo $$ > "$0.pid"; exec "$@" > "$0.out" 2> "$0.err" < /dev/null' "$f" "$@" > /dev/null 2>&1 < /dev/null) &
+		'echo $$ > "$0.pid"; exec "$@" >> "$0.out" 2>> "$0.err" < /dev/null' "$f" "$@" > /dev/null 2>&1 < /dev/null) &
 	disown $!
 	wait_until "$TMO" test -s "$f.pid" || { fail "$label did not start"; return 1; }
 	UPID=$(cat "$f.pid")

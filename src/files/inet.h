@@ -52,4 +52,18 @@ void inet_free_images(struct file_table *t);
 int inet_open(struct rst_files *rf, const FileEntry *fe, int fdflags);
 int inet_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid);
 
+/* Options older headers may lack (both sides use them). */
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78
+#endif
+#ifndef IP_NODEFRAG
+#define IP_NODEFRAG 22
+#endif
+#ifndef IPV6_HDRINCL
+#define IPV6_HDRINCL 36
+#endif
+#ifndef SOL_ICMPV6
+#define SOL_ICMPV6 58
+#endif
+
 #endif

@@ -24,19 +24,6 @@
 #include "files/sockopts.h"
 #include "util/log.h"
 
-#ifndef IPV6_FREEBIND
-#define IPV6_FREEBIND 78
-#endif
-#ifndef IP_NODEFRAG
-#define IP_NODEFRAG 22
-#endif
-#ifndef IPV6_HDRINCL
-#define IPV6_HDRINCL 36
-#endif
-#ifndef SOL_ICMPV6
-#define SOL_ICMPV6 58
-#endif
-
 /* ---- the kernel's socket list ---- */
 
 static int diag_add(struct isk_diag_list *l, const struct nlmsghdr *h)

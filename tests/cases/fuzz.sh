@@ -98,11 +98,14 @@ timers_seed() {
 # whose targets moved; inotify and fanotify on a deleted file), dumped from their
 # programs there.
 notify_seed() {
-	local prog label pid
+	local prog label pid dir
 	mkdir -p "$T_FILES/notify"
+	make_shm_dir || return 1
 	for prog in pidfds epoll_moved inotify_deleted fanotify_marks; do
 		label=seed_$prog
-		start_prog "$label" "$PYTHON" "$ROOT/tests/progs/$prog.py" "$T_FILES/notify"
+		dir=$T_FILES/notify
+		[[ $prog == fanotify_marks ]] && dir=$SHM_DIR	# a mount it sees (notify.sh)
+		start_prog "$label" "$PYTHON" "$ROOT/tests/progs/$prog.py" "$dir"
 		pid=$PROG_PID
 		wait_ready "$label" "$pid" || return 1
 		dump "dump_$prog" "$pid" "$T_WORK/img_$prog" || return 1

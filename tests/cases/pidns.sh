@@ -185,8 +185,14 @@ test_pidns_init_outlives_root() {
 test_pidns_stasis_is_init() {
 	local rc unsh=$T_WORK/unshare.pid st root
 	orphan_start || return
-	note "unshare -pf --mount-proc stasis restore -D img (stasis is pid 1 there)"
-	(exec unshare -pf --mount-proc "$STASIS" restore -D "$T_WORK/img" -o "$T_LOG/restore.log" -v4 \
+	# unshare's --mount-proc makes / private first, which a chroot into a
+	# directory that is no mount point (a fresh root in CI) refuses: the
+	# new /proc is mounted by hand, /proc made private first so that it
+	# stays in the new mount namespace.
+	note "unshare -pf --mount: stasis restore -D img, pid 1 there, with its own /proc"
+	(exec unshare -pf --mount --propagation unchanged sh -c \
+		'mount --make-rprivate /proc && mount -t proc proc /proc && exec "$@"' sh \
+		"$STASIS" restore -D "$T_WORK/img" -o "$T_LOG/restore.log" -v4 \
 		> "$T_LOG/restore.stdout" 2> "$T_LOG/restore.stderr" < /dev/null) &
 	local upid=$!
 	T_PIDS+=("$upid")

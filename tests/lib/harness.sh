@@ -13,7 +13,7 @@
 #   T_PGIDS  process groups (the `timeout` wrappers around stasis)
 # ---------------------------------------------------------------------------
 T_NAME= T_LOG= T_WORK= T_FILES= T_FAIL= T_FAIL_LOG= T_SKIP=
-T_PIDS=() T_SIDS=() T_PGIDS=()
+T_PIDS=() T_SIDS=() T_PGIDS=() T_DIRS=()
 
 note() { echo "[$(date +%T.%N | cut -c1-12)] $*" >> "$T_LOG/runner.log"; }
 
@@ -141,7 +141,7 @@ kill_leftovers() {
 }
 
 setup_test() {
-	T_NAME=$1 T_FAIL= T_FAIL_LOG= T_SKIP= T_PIDS=() T_SIDS=() T_PGIDS=()
+	T_NAME=$1 T_FAIL= T_FAIL_LOG= T_SKIP= T_PIDS=() T_SIDS=() T_PGIDS=() T_DIRS=()
 	T_LOG=$LOGROOT/$T_NAME
 	rm -rf "$T_LOG"
 	mkdir -p "$T_LOG"
@@ -154,10 +154,19 @@ setup_test() {
 cleanup_test() {
 	kill_leftovers
 	if [[ $KEEP == 1 ]]; then
-		note "kept $T_WORK"
+		note "kept $T_WORK ${T_DIRS[*]}"
 	else
-		rm -rf "$T_WORK"
+		rm -rf "$T_WORK" "${T_DIRS[@]}"
 	fi
+}
+
+# A directory of the test's own on a mount every /proc/PID/mountinfo of
+# ours lists (/dev/shm's tmpfs), in SHM_DIR; removed with the test. For
+# what names a mount: under a chroot into a directory that is no mount
+# point (a fresh root in CI), the mount of /tmp is nobody's to see.
+make_shm_dir() {
+	SHM_DIR=$(mktemp -d /dev/shm/stasis-files.XXXXXX) || { fail "can't make a directory in /dev/shm"; return 1; }
+	T_DIRS+=("$SHM_DIR")
 }
 
 # The test's one line, PASS, FAIL (with the tail of the log that shows

@@ -210,14 +210,16 @@ int ptimers_create(struct inj *ij, const TaskTimersEntry *t)
 		return -1;
 	/* what a kernel before it does, for the tests on newer ones */
 	if (on == 0 && getenv("STASIS_NO_TIMER_RESTORE_IDS")) {
-		pr_info("pid %d: PR_TIMER_CREATE_RESTORE_IDS turned off, timers made in order", ij->pid);
+		pr_info("pid %d: PR_TIMER_CREATE_RESTORE_IDS turned off", ij->pid);
 		if (inj_must(ij, "PR_TIMER_CREATE_RESTORE_IDS off", NULL,
 			     INJ(SYS_prctl, PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_OFF, 0, 0, 0)) < 0)
 			return -1;
 		on = -EINVAL;
 	}
-	if (on == -EINVAL)
+	if (on == -EINVAL) {	/* a kernel before 6.18, or the above */
+		pr_info("pid %d: timers made in order, to reach their ids", ij->pid);
 		return create_in_order(ij, t);
+	}
 	if (on < 0) {
 		pr_err("pid %d: can't turn PR_TIMER_CREATE_RESTORE_IDS on: %s", ij->pid, strerror(-on));
 		return -1;

@@ -212,6 +212,11 @@ static int premap_new(struct rst_ctx *rc, size_t i, const struct vma_runs *vr)
 		munmap(p, e->end - e->start);
 		return 0;
 	}
+	/* A mapping the program kept out of huge pages is filled as it
+	 * asked: with THP on always, filling it first would make huge pages
+	 * (the rebuild sets every hint again later, as before). */
+	if (e->has_madv && (e->madv & (1ull << MADV_NOHUGEPAGE)))
+		madvise(p, e->end - e->start, MADV_NOHUGEPAGE);
 	uint64_t off = vr->off;
 	for (int r = vr->first; r >= 0 && r < vr->last; r++) {
 		const PagemapEntry *pe = rc->pagemap[r];

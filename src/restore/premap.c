@@ -206,8 +206,11 @@ static int premap_new(struct rst_ctx *rc, size_t i, const struct vma_runs *vr)
 		       fd >= 0 ? e->pgoff : 0);
 	if (fd >= 0)
 		close(fd);
-	if (p == MAP_FAILED)
+	if (p == MAP_FAILED) {
+		pr_debug("pid %d: mapping %#lx-%#lx not premapped (%m): the rebuild makes it", rc->pid,
+			 (unsigned long)e->start, (unsigned long)e->end);
 		return 0;
+	}
 	if (p != (void *)e->start) {	/* a kernel before 4.17 took it as a hint */
 		munmap(p, e->end - e->start);
 		return 0;

@@ -4,35 +4,15 @@
 
 PROGS_DIR=$ROOT/tests/progs
 
-# A python program of tests/progs dumped, restored in the foreground,
-# signalled and checked: it prints PASS or FAIL itself.
-# fm_dump_restore LABEL PROG.py|-c [ARGS...]  (DUMP_ARGS: extra dump options)
-fm_dump_restore() {
-	local label=$1 prog=$PROGS_DIR/$2 pid exe
-	[[ $2 == -c ]] && prog=-c
-	shift 2
-	start_prog "$label" "$PYTHON" "$prog" "$@"
-	pid=$PROG_PID
-	wait_ready "$label" "$pid" || return
-	exe=$(readlink "/proc/$pid/exe")
-	dump dump "$pid" "$T_WORK/img" ${DUMP_ARGS:-} || return
-	expect_killed "$pid" || return
-	restore_foreground restore "$T_WORK/img"
-	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
-	kill -USR1 "$pid"
-	wait_child "$RESTORE_PID" $((TMO * 2))
-	check_output "$label"
-}
-
 # A chrooted process whose cwd is outside its root (zdtm chroot): both
 # come back, and paths resolve inside the root again.
 test_chroot() {
-	fm_dump_restore chroot chroot.py "$T_FILES/newroot"
+	py_dump_restore chroot chroot.py "$T_FILES/newroot"
 }
 
 # (1) A deleted file comes back deleted, with its bytes, size, mode and offset.
 test_ghost_file() {
-	fm_dump_restore ghost ghost.py "$T_FILES/ghost.dat" 100000 || return
+	py_dump_restore ghost ghost.py "$T_FILES/ghost.dat" 100000 || return
 	[[ -z $(ls "$T_WORK/img"/ghost-file-*.img 2>/dev/null) ]] && fail "no ghost-file image written"
 	return 0
 }
@@ -41,7 +21,7 @@ test_ghost_file() {
 # above), and nothing is left behind.
 test_ghost_dir_gone() {
 	mkdir "$T_FILES/sub"
-	fm_dump_restore ghost ghost.py "$T_FILES/sub/g.dat" 5000 rmdir || return
+	py_dump_restore ghost ghost.py "$T_FILES/sub/g.dat" 5000 rmdir || return
 	[[ -z $(ls -A "$T_FILES") ]] || fail "left behind in $T_FILES: $(ls -A "$T_FILES")"
 }
 
@@ -180,14 +160,14 @@ nodes_allowed() {
 test_ghost_nodes() {
 	mkdir "$T_FILES/nodes"
 	nodes_allowed "$T_FILES/nodes" || return
-	fm_dump_restore nodes ghost_nodes.py "$T_FILES/nodes" || return
+	py_dump_restore nodes ghost_nodes.py "$T_FILES/nodes" || return
 	[[ -z $(ls -A "$T_FILES/nodes") ]] || fail "left behind: $(ls -A "$T_FILES/nodes")"
 }
 
 # Files on /proc read part way: their size (0) means nothing, and the
 # offset comes back (it was refused as past the end of the file).
 test_proc_files() {
-	fm_dump_restore procf -c '
+	py_dump_restore procf -c '
 import os, signal, time
 fd = os.open("/proc/sys/fs/nr_open", os.O_RDONLY)
 want = os.read(fd, 3)
@@ -211,7 +191,7 @@ print("FAIL: " + err if err else "PASS", flush=True)'
 # Files of /proc/PID of processes of the tree (a child, a grandchild) are
 # opened once those processes are back, and show them.
 test_proc_of_tree() {
-	fm_dump_restore proctree -c '
+	py_dump_restore proctree -c '
 import os, signal, time
 def sleeper():
     signal.pause()
@@ -248,7 +228,7 @@ print("FAIL: " + err if err else "PASS", flush=True)'
 # hard link, and is the same file after restore; the link is gone then.
 test_link_remap() {
 	mkdir "$T_FILES/d"
-	DUMP_ARGS=--link-remap fm_dump_restore lremap linkremap.py "$T_FILES/d/f" "$T_FILES/other" || return
+	DUMP_ARGS=--link-remap py_dump_restore lremap linkremap.py "$T_FILES/d/f" "$T_FILES/other" || return
 	[[ $(ls -A "$T_FILES/d") == "" ]] || fail "left behind in the directory: $(ls -A "$T_FILES/d")"
 }
 
@@ -271,14 +251,14 @@ test_link_remap_undo() {
 # The /proc entry of a dead process (cwd and fd) comes back unhashed: a
 # helper holds the pid while it is opened (as CRIU).
 test_dead_proc() {
-	fm_dump_restore deadproc deadproc.py || return
+	py_dump_restore deadproc deadproc.py || return
 	[[ -n $(ls "$T_WORK/img"/remap-fpath.img 2>/dev/null) ]] || fail "no remap-fpath.img written"
 }
 
 # fds on namespaces (/proc/self/ns/NAME) come back on the namespaces the
 # process is restored in.
 test_ns_files() {
-	fm_dump_restore nsfd nsfd.py
+	py_dump_restore nsfd nsfd.py
 }
 
 # An fd on a namespace no process of the tree is in is refused at dump,
@@ -354,18 +334,18 @@ print("PASS" if ok else "FAIL: the files are not back", flush=True)' "$T_FILES/d
 # (3) A FIFO between two processes, with unread bytes, byte-exact after
 # restore and still flowing.
 test_fifo() {
-	fm_dump_restore fifo fifo.py "$T_FILES/fifo" || return
+	py_dump_restore fifo fifo.py "$T_FILES/fifo" || return
 	[[ -s $T_WORK/img/fifo-data.img ]] || fail "no fifo-data.img written"
 }
 
 # (4) A memfd: bytes, hole, seals, name, offsets, one inode for all fds.
 test_memfd() {
-	fm_dump_restore memfd memfd.py
+	py_dump_restore memfd memfd.py
 }
 
 # A memfd held only by mappings, shared by two processes and private.
 test_memfd_mapped() {
-	fm_dump_restore memfdmap memfd_map.py
+	py_dump_restore memfdmap memfd_map.py
 }
 
 # A memfd mapped shared and writable, then sealed F_SEAL_FUTURE_WRITE, can't

@@ -2,24 +2,6 @@
 # fanotify groups and pidfds (src/files/{epoll,inotify,fanotify,pidfd}.c):
 # python programs of tests/progs that check from inside after restore.
 
-# A python program dumped, restored in the foreground, signalled, checked:
-# it prints PASS or FAIL itself.  nf_dump_restore LABEL PROG.py [ARGS...]
-nf_dump_restore() {
-	local label=$1 prog=$2 pid exe
-	shift 2
-	start_prog "$label" "$PYTHON" "$ROOT/tests/progs/$prog" "$@"
-	pid=$PROG_PID
-	wait_ready "$label" "$pid" || return
-	exe=$(readlink "/proc/$pid/exe")
-	dump dump "$pid" "$T_WORK/img" ${DUMP_ARGS:-} || return
-	expect_killed "$pid" || return
-	restore_foreground restore "$T_WORK/img"
-	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
-	kill -USR1 "$pid"
-	wait_child "$RESTORE_PID" $((TMO * 2))
-	check_output "$label"
-}
-
 # The same through CRIU both ways: stasis's dump restored by CRIU, CRIU's
 # dump of that restored by stasis.  nf_interop LABEL PROG.py [ARGS...]
 nf_interop() {
@@ -70,10 +52,10 @@ nf_from_criu() {
 	check_output "$label"
 }
 
-run_test notify.epoll_moved nf_dump_restore epoll epoll_moved.py
+run_test notify.epoll_moved py_dump_restore epoll epoll_moved.py
 run_test --needs criu interop.criu_epoll_moved nf_interop epoll epoll_moved.py
 
-run_test notify.pidfds nf_dump_restore pidfds pidfds.py
+run_test notify.pidfds py_dump_restore pidfds pidfds.py
 run_test --needs criu interop.criu_pidfds nf_interop pidfds pidfds.py
 
 # A pidfd of a process outside the dumped tree (the parent of its root):
@@ -110,7 +92,7 @@ run_test notify.pidfd_outside nf_pidfd_outside
 # the ghost's second name, the one the watch was added through, and the
 # kernel then removes the inode's marks), so stasis's images are not
 # restored by CRIU here; zdtm's inotify00 runs with --link-remap.
-nf_inotify_deleted() { nf_dump_restore ify inotify_deleted.py "$T_FILES"; }
+nf_inotify_deleted() { py_dump_restore ify inotify_deleted.py "$T_FILES"; }
 nf_inotify_deleted_criu() { nf_from_criu ify inotify_deleted.py "$T_FILES"; }
 run_test notify.inotify_deleted nf_inotify_deleted
 run_test --needs criu interop.criu_inotify_deleted.from_criu nf_inotify_deleted_criu
@@ -162,7 +144,7 @@ run_test notify.inotify_deleted_outside nf_inotify_deleted_outside
 # with watches whose handle gives their path: the path is used, and the
 # watches work after the restore.
 nf_irmap_opts() {
-	DUMP_ARGS="--force-irmap --irmap-scan-path $T_FILES" nf_dump_restore ify inotify_deleted.py "$T_FILES" linked
+	DUMP_ARGS="--force-irmap --irmap-scan-path $T_FILES" py_dump_restore ify inotify_deleted.py "$T_FILES" linked
 }
 run_test notify.inotify_irmap_opts nf_irmap_opts
 
@@ -174,7 +156,7 @@ run_test notify.inotify_irmap_opts nf_irmap_opts
 # (its files on /dev/shm: the mount it marks must be one the process sees,
 # and under a chroot the mount of /tmp may not be; with CRIU in /tmp, as
 # CRIU's irmap finds no path for a deleted file on tmpfs)
-nf_fanotify() { make_shm_dir && nf_dump_restore fan fanotify_marks.py "$SHM_DIR"; }
+nf_fanotify() { make_shm_dir && py_dump_restore fan fanotify_marks.py "$SHM_DIR"; }
 nf_fanotify_criu() { nf_from_criu fan fanotify_marks.py "$T_FILES"; }
 nf_fanotify_linked_criu() { nf_interop fan fanotify_marks.py "$T_FILES" linked; }
 run_test notify.fanotify nf_fanotify

@@ -261,3 +261,23 @@ check_restore_stats() {
 	note "$tag: stats-restore: $n pages restored"
 	((n >= min)) || fail "$tag: stats-restore says $n pages restored, expected at least $min"
 }
+
+# A python program of tests/progs dumped, restored in the foreground,
+# signalled and checked: it prints PASS or FAIL itself.
+# py_dump_restore LABEL PROG.py|-c [ARGS...]  (DUMP_ARGS: extra dump options)
+py_dump_restore() {
+	local label=$1 prog=$ROOT/tests/progs/$2 pid exe
+	[[ $2 == -c ]] && prog=-c
+	shift 2
+	start_prog "$label" "$PYTHON" "$prog" "$@"
+	pid=$PROG_PID
+	wait_ready "$label" "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" ${DUMP_ARGS:-} || return
+	expect_killed "$pid" || return
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output "$label"
+}

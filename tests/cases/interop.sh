@@ -39,42 +39,18 @@ while True:
 # in canonical mode, which CRIU echoes again): a pty slave's owner and
 # mode, hung-up slaves, the console and a virtual terminal; stasis dumps,
 # CRIU restores and dumps, stasis restores, and the program checks them.
-test_criu_interop_tty() {
-	local pid rc
-	start_prog pty_kinds "$BIN/pty_kinds" nocanon
-	pid=$PROG_PID
-	wait_ready pty_kinds "$pid" || return
-	dump dump "$pid" "$T_WORK/img1" || return
-	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after the dump"; return; }
-	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d -o "$T_LOG/criu-restore.log" -v4 \
-		> "$T_LOG/criu-restore.out" 2>&1 < /dev/null
-	rc=$?
-	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
-	mkdir -p "$T_WORK/img2"
-	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 \
-		> "$T_LOG/criu-dump.out" 2>&1 < /dev/null
-	rc=$?
-	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored pty_kinds (rc $rc)" "$T_LOG/criu-dump.log"; return; }
-	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
-	rc=$(stasis restore restore -D "$T_WORK/img2" -d)
-	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return; }
-	wait_until "$TMO" catches_usr1 "$pid" || { fail "pty_kinds was not restored" "$T_LOG/restore.log"; return; }
-	kill -USR1 "$pid"
-	wait_gone "$pid" "$TMO" || fail "pty_kinds did not exit after SIGUSR1" "$T_LOG/pty_kinds.out"
-	check_output pty_kinds
-}
-
 run_test --needs criu interop.criu test_criu_interop
-run_test --needs criu interop.criu_tty test_criu_interop_tty
+run_test --needs criu interop.criu_tty test_criu_prog pty_kinds nocanon
 
 # A test program through both tools: dumped by stasis, restored by CRIU,
 # dumped by CRIU, restored by stasis, then it checks its own state
 # (posix_timers: timers and their ids; task_attrs: oom_score_adj,
 # loginuid, scheduling policies, ambient capabilities).
+# test_criu_prog PROG [ARGS...]
 test_criu_prog() {
 	local prog=$1 pid rc exe
 	exe=$(readlink -f "$BIN/$prog")
-	start_prog "$prog" "$BIN/$prog"
+	start_prog "$prog" "$BIN/$prog" "${@:2}"
 	pid=$PROG_PID
 	wait_ready "$prog" "$pid" || return
 	dump dump "$pid" "$T_WORK/img1" || return

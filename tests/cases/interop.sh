@@ -35,11 +35,13 @@ while True:
 	check_sequence "$out"
 }
 
+run_test --needs criu interop.criu test_criu_interop
+
 # Terminals of each kind (tests/progs/pty_kinds.c, but for input in flight
 # in canonical mode, which CRIU echoes again): a pty slave's owner and
 # mode, hung-up slaves, the console and a virtual terminal; stasis dumps,
-# CRIU restores and dumps, stasis restores, and the program checks them.
-run_test --needs criu interop.criu test_criu_interop
+# CRIU restores and dumps, stasis restores, and the program checks them
+# (test_criu_prog, below).
 run_test --needs criu interop.criu_tty test_criu_prog pty_kinds nocanon
 
 # A test program through both tools: dumped by stasis, restored by CRIU,

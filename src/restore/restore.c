@@ -610,9 +610,10 @@ static void *rebuild_share(void *arg)
 		struct rst_ctx *rc = &tr->t[i];
 		if (rc->zombie || rc->real_pid <= 0)
 			continue;
-		if (*w->failed)
+		if (*w->failed) {
 			kill(rc->real_pid, SIGKILL);
-		else if (resume_task(rc) < 0)
+			rst_task_reap_traced(rc);
+		} else if (resume_task(rc) < 0)
 			*w->failed = 1;
 	}
 	return NULL;

@@ -133,6 +133,7 @@ void rst_unload_images(struct rst_tree *tr);
 /* restore/tree.c */
 int rst_tree_fork(struct rst_tree *tr);		/* creates every task, returns when all are ready */
 void rst_tree_kill(struct rst_tree *tr);	/* kills what was created */
+void rst_task_reap_traced(struct rst_ctx *rc);	/* by the thread that traces it */
 int rst_tree_done(struct rst_tree *tr);	/* the init of --new-pidns may outlive us */
 /* As the init of a pid namespace: reaps until no process of it is left
  * (an init that exits kills them all), then the root's exit status (128 +

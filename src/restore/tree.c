@@ -730,6 +730,22 @@ int rst_tree_done(struct rst_tree *tr)
 	return 0;
 }
 
+/* Waits for the killed threads of a task we still trace. Only the thread
+ * that seized them may do it: once a rebuild thread has exited, a wait
+ * by another thread on its former tracees can sleep forever (the kernel
+ * hands them to their real parents without waking us). */
+void rst_task_reap_traced(struct rst_ctx *rc)
+{
+	int status;
+	for (int t = rc->inj.nr_th - 1; t >= 0; t--) {
+		if (!rc->inj.th || !rc->inj.th[t].attached)
+			continue;
+		while (waitpid(rc->inj.th[t].pid, &status, __WALL) < 0 && errno == EINTR)
+			;
+		rc->inj.th[t].attached = false;
+	}
+}
+
 void rst_tree_kill(struct rst_tree *tr)
 {
 	int status;
@@ -745,10 +761,7 @@ void rst_tree_kill(struct rst_tree *tr)
 		if (tr->t[i].real_pid > 0)
 			kill(tr->t[i].real_pid, SIGKILL);
 	for (int i = 0; i < tr->nr; i++)
-		for (int t = tr->t[i].inj.nr_th - 1; t >= 0; t--)
-			if (tr->t[i].inj.th && tr->t[i].inj.th[t].attached)
-				while (waitpid(tr->t[i].inj.th[t].pid, &status, __WALL) < 0 && errno == EINTR)
-					;
+		rst_task_reap_traced(&tr->t[i]);
 	if (tr->first > 0) {
 		kill(tr->first, SIGKILL);
 		while (waitpid(tr->first, &status, 0) < 0 && errno == EINTR)

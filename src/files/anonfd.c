@@ -38,6 +38,22 @@ int anon_fdinfo_read(pid_t pid, int fd, char *buf, size_t size)
 	return 0;
 }
 
+#define FDINFO_LIST_MAX (1 << 20)
+
+char *anon_fdinfo_load(const struct fd_facts *f)
+{
+	char *buf = malloc(FDINFO_LIST_MAX);
+	if (!buf) {
+		files_oom(f);
+		return NULL;
+	}
+	if (anon_fdinfo_read(f->pid, f->fd, buf, FDINFO_LIST_MAX) < 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
 const char *anon_fdinfo_value(const char *text, const char *key)
 {
 	size_t len = strlen(key);

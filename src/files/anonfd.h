@@ -18,6 +18,10 @@ FownEntry *anon_fown_new(void);
 
 /* The whole /proc/PID/fdinfo/FD text into buf; -1 (reported) if unreadable. */
 int anon_fdinfo_read(pid_t pid, int fd, char *buf, size_t size);
+/* The same for the kinds with a list in it (epoll targets, inotify and
+ * fanotify marks): a buffer of up to 1 MiB to free; NULL if unreadable or
+ * out of memory (reported). */
+char *anon_fdinfo_load(const struct fd_facts *f);
 
 /* The value of the first line "KEY:..." in an fdinfo text (spaces after
  * the colon skipped), or NULL. */

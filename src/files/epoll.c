@@ -25,7 +25,6 @@
 #include "proc/proc.h"
 #include "util/log.h"
 
-#define FDINFO_MAX (1 << 20)
 
 struct epoll_slot {	/* kcmp's struct kcmp_epoll_slot */
 	uint32_t efd, tfd, toff;
@@ -301,14 +300,13 @@ static int epoll_dump_targets(const struct fd_facts *f, pid_t root, const char *
 static int epoll_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f,
 		      FileEntry *fe)
 {
-	char *buf = malloc(FDINFO_MAX);
 	EventpollFileEntry *e = calloc(1, sizeof(*e));
+	char *buf = NULL;
 	int ret = -1;
 
-	if (!buf || !e) {
-		free(e);
+	if (!e) {
 		files_oom(f);
-		goto out;
+		return -1;
 	}
 	eventpoll_file_entry__init(e);
 	fe->epfd = e;
@@ -316,12 +314,11 @@ static int epoll_dump(struct file_table *t, const struct opts *o, const struct f
 	e->flags = f->fi.flags & ~O_CLOEXEC;
 	if (!(e->fown = anon_fown_new())) {
 		files_oom(f);
-		goto out;
+		return -1;
 	}
-	if (anon_fdinfo_read(f->pid, f->fd, buf, FDINFO_MAX) < 0)
-		goto out;
+	if (!(buf = anon_fdinfo_load(f)))
+		return -1;
 	ret = epoll_dump_targets(f, o->pid, buf, e);
-out:
 	free(buf);
 	return ret;
 }

@@ -20,7 +20,6 @@
 #include "proc/proc.h"
 #include "util/log.h"
 
-#define FDINFO_MAX (1 << 20)
 #define MOUNTINFO_MAX (1 << 20)
 
 static bool fanotify_owns(const struct fd_facts *f)
@@ -187,14 +186,13 @@ static int fanotify_parse(const struct fd_facts *f, const char *buf, FanotifyFil
 static int fanotify_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f,
 			 FileEntry *fe)
 {
-	char *buf = malloc(FDINFO_MAX);
 	FanotifyFileEntry *e = calloc(1, sizeof(*e));
+	char *buf = NULL;
 	int ret = -1;
 
-	if (!buf || !e) {
-		free(e);
+	if (!e) {
 		files_oom(f);
-		goto out;
+		return -1;
 	}
 	fanotify_file_entry__init(e);
 	fe->ffy = e;
@@ -202,9 +200,11 @@ static int fanotify_dump(struct file_table *t, const struct opts *o, const struc
 	e->flags = f->fi.flags & ~O_CLOEXEC;
 	if (!(e->fown = anon_fown_new())) {
 		files_oom(f);
-		goto out;
+		return -1;
 	}
-	if (anon_fdinfo_read(f->pid, f->fd, buf, FDINFO_MAX) < 0 || fanotify_parse(f, buf, e) < 0)
+	if (!(buf = anon_fdinfo_load(f)))
+		return -1;
+	if (fanotify_parse(f, buf, e) < 0)
 		goto out;
 	ret = fanotify_marks(t, o, f, e);
 	pr_debug("pid %d: fd %d: fanotify flags %#x event flags %#x, %zu marks", f->pid, f->fd,

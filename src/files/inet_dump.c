@@ -21,13 +21,15 @@
 #include <linux/sock_diag.h>
 
 #include "files/inet.h"
+#include "files/sock_diag.h"
 #include "files/sockopts.h"
 #include "util/log.h"
 
 /* ---- the kernel's socket list ---- */
 
-static int diag_add(struct isk_diag_list *l, const struct nlmsghdr *h)
+static int diag_add(const struct nlmsghdr *h, void *arg)
 {
+	struct isk_diag_list *l = arg;
 	const struct inet_diag_msg *m = NLMSG_DATA(h);
 	struct isk_diag d = { .ino = m->idiag_inode, .state = m->idiag_state, .rq = m->idiag_rqueue,
 			      .wq = m->idiag_wqueue };
@@ -44,54 +46,21 @@ static int diag_add(struct isk_diag_list *l, const struct nlmsghdr *h)
 	return 0;
 }
 
-/* Every socket of family and proto in our network namespace (the tree
- * is frozen: what it says of the tree's sockets holds). */
+/* Every socket of family and proto in our network namespace. */
 static int diag_load(struct isk_diag_list *l)
 {
 	struct {
 		struct nlmsghdr h;
 		struct inet_diag_req_v2 r;
 	} req = {
-		.h = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
 		.r = { .sdiag_family = l->family, .sdiag_protocol = l->proto,
 		       /* TCP: listeners only (the others are read from the socket) */
 		       .idiag_states = l->proto == IPPROTO_TCP ? 1u << TCP_LISTEN : ~0u },
 	};
-	static char buf[65536] __attribute__((aligned(NLMSG_ALIGNTO)));
-	const char *what = inet_proto_name(l->family, l->proto);
-	int ret = -1, nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	char what[64];
 
-	if (nl < 0 || send(nl, &req, sizeof(req), 0) != sizeof(req)) {
-		pr_perror("can't ask sock_diag for the %s sockets", what);
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = recv(nl, buf, sizeof(buf), 0);
-		if (n <= 0) {
-			pr_perror("can't read the %s sockets from sock_diag", what);
-			goto out;
-		}
-		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type == NLMSG_DONE) {
-				ret = 0;
-				goto out;
-			}
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				errno = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
-				pr_perror("sock_diag refused to list the %s sockets", what);
-				goto out;
-			}
-			if (diag_add(l, h) < 0) {
-				pr_err("out of memory listing the %s sockets", what);
-				goto out;
-			}
-		}
-	}
-out:
-	if (nl >= 0)
-		close(nl);
-	return ret;
+	snprintf(what, sizeof(what), "the %s sockets", inet_proto_name(l->family, l->proto));
+	return sock_diag_list(&req, sizeof(req), what, diag_add, l);
 }
 
 /* What sock_diag says of socket ino (of family, proto); NULL if it is

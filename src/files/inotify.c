@@ -23,7 +23,6 @@
 #define INOTIFY_IOC_SETNEXTWD _IOW('I', 0, int32_t)
 #endif
 
-#define FDINFO_MAX (1 << 20)
 /* What a watch's mask may hold besides events. */
 #define WATCH_FLAGS (IN_EXCL_UNLINK | IN_ONESHOT)
 
@@ -100,14 +99,13 @@ static int inotify_dump_watches(struct file_table *t, const struct opts *o, cons
 static int inotify_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f,
 			FileEntry *fe)
 {
-	char *buf = malloc(FDINFO_MAX);
 	InotifyFileEntry *e = calloc(1, sizeof(*e));
+	char *buf = NULL;
 	int ret = -1;
 
-	if (!buf || !e) {
-		free(e);
+	if (!e) {
 		files_oom(f);
-		goto out;
+		return -1;
 	}
 	inotify_file_entry__init(e);
 	fe->ify = e;
@@ -115,12 +113,11 @@ static int inotify_dump(struct file_table *t, const struct opts *o, const struct
 	e->flags = f->fi.flags & ~O_CLOEXEC;
 	if (!(e->fown = anon_fown_new())) {
 		files_oom(f);
-		goto out;
+		return -1;
 	}
-	if (anon_fdinfo_read(f->pid, f->fd, buf, FDINFO_MAX) < 0)
-		goto out;
+	if (!(buf = anon_fdinfo_load(f)))
+		return -1;
 	ret = inotify_dump_watches(t, o, f, buf, e);
-out:
 	free(buf);
 	return ret;
 }

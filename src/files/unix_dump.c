@@ -14,6 +14,7 @@
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 
+#include "files/sock_diag.h"
 #include "files/unix.h"
 #include "util/log.h"
 
@@ -29,8 +30,9 @@ const struct usk_diag *diag_find(const struct unix_dump *u, uint32_t ino)
 	return bsearch(&key, u->diag, u->nr_diag, sizeof(key), diag_cmp);
 }
 
-static int diag_add(struct unix_dump *u, const struct nlmsghdr *h)
+static int diag_add(const struct nlmsghdr *h, void *arg)
 {
+	struct unix_dump *u = arg;
 	const struct unix_diag_msg *m = NLMSG_DATA(h);
 	struct usk_diag d = { .ino = m->udiag_ino, .type = m->udiag_type, .state = m->udiag_state };
 	int len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
@@ -81,52 +83,19 @@ static int diag_add(struct unix_dump *u, const struct nlmsghdr *h)
 	return 0;
 }
 
-/* One sock_diag dump of every unix socket of our network namespace: the
- * tree is frozen, so what it says of the tree's sockets holds. */
+/* Every unix socket of our network namespace, sorted by inode. */
 static int diag_load(struct unix_dump *u)
 {
 	struct {
 		struct nlmsghdr h;
 		struct unix_diag_req r;
 	} req = {
-		.h = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
 		.r = { .sdiag_family = AF_UNIX, .udiag_states = ~0u,
 		       .udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS |
 				     UDIAG_SHOW_RQLEN },	/* shutdown bits always come */
 	};
-	static char buf[65536] __attribute__((aligned(NLMSG_ALIGNTO)));
-	int ret = -1, nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	int ret = sock_diag_list(&req, sizeof(req), "the unix sockets", diag_add, u);
 
-	if (nl < 0 || send(nl, &req, sizeof(req), 0) != sizeof(req)) {
-		pr_perror("can't ask sock_diag for the unix sockets");
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = recv(nl, buf, sizeof(buf), 0);
-		if (n <= 0) {
-			pr_perror("can't read the unix sockets from sock_diag");
-			goto out;
-		}
-		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type == NLMSG_DONE) {
-				ret = 0;
-				goto out;
-			}
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				errno = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
-				pr_perror("sock_diag refused to list the unix sockets");
-				goto out;
-			}
-			if (diag_add(u, h) < 0) {
-				pr_err("out of memory");
-				goto out;
-			}
-		}
-	}
-out:
-	if (nl >= 0)
-		close(nl);
 	if (!ret)
 		qsort(u->diag, u->nr_diag, sizeof(*u->diag), diag_cmp);
 	u->loaded = !ret;

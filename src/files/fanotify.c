@@ -37,7 +37,9 @@ static int add_mark(FanotifyFileEntry *e, FanotifyMarkEntry *m)
 	return 0;
 }
 
-static FanotifyMarkEntry *new_mark(FanotifyFileEntry *e)
+/* A new mark of e, with the fields every type has. */
+static FanotifyMarkEntry *new_mark(FanotifyFileEntry *e, MarkType type, unsigned mflags, unsigned mask,
+				   unsigned ignored)
 {
 	FanotifyMarkEntry *m = calloc(1, sizeof(*m));
 	if (!m)
@@ -48,6 +50,10 @@ static FanotifyMarkEntry *new_mark(FanotifyFileEntry *e)
 		return NULL;
 	}
 	m->id = e->id;
+	m->type = type;
+	m->mflags = mflags;
+	m->mask = mask;
+	m->ignored_mask = ignored;
 	return m;
 }
 
@@ -62,7 +68,7 @@ static int parse_inode_mark(FanotifyFileEntry *e, const char *l)
 		   "fhandle-type:%x f_handle: %n", &ino, &sdev, &mflags, &mask, &ign, &bytes, &type,
 		   &hoff) != 7 || !hoff)
 		return -1;
-	FanotifyMarkEntry *m = new_mark(e);
+	FanotifyMarkEntry *m = new_mark(e, MARK_TYPE__INODE, mflags, mask, ign);
 	FanotifyInodeMarkEntry *ie = calloc(1, sizeof(*ie));
 	if (!m || !ie) {
 		free(ie);
@@ -70,11 +76,7 @@ static int parse_inode_mark(FanotifyFileEntry *e, const char *l)
 	}
 	fanotify_inode_mark_entry__init(ie);
 	m->ie = ie;
-	m->type = MARK_TYPE__INODE;
 	m->s_dev = sdev;
-	m->mflags = mflags;
-	m->mask = mask;
-	m->ignored_mask = ign;
 	ie->i_ino = ino;
 	return (ie->f_handle = fsn_parse_handle(bytes, type, l + hoff)) ? 0 : -1;
 }
@@ -87,7 +89,7 @@ static int parse_mount_mark(FanotifyFileEntry *e, const char *l)
 	if (sscanf(l, "fanotify mnt_id:%x mflags:%x mask:%x ignored_mask:%x", &mnt_id, &mflags, &mask,
 		   &ign) != 4)
 		return -1;
-	FanotifyMarkEntry *m = new_mark(e);
+	FanotifyMarkEntry *m = new_mark(e, MARK_TYPE__MOUNT, mflags, mask, ign);
 	FanotifyMountMarkEntry *me = calloc(1, sizeof(*me));
 	if (!m || !me) {
 		free(me);
@@ -95,10 +97,6 @@ static int parse_mount_mark(FanotifyFileEntry *e, const char *l)
 	}
 	fanotify_mount_mark_entry__init(me);
 	m->me = me;
-	m->type = MARK_TYPE__MOUNT;
-	m->mflags = mflags;
-	m->mask = mask;
-	m->ignored_mask = ign;
 	me->mnt_id = mnt_id;
 	return 0;
 }

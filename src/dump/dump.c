@@ -5,6 +5,7 @@
  * happened. inventory.img is written last, through a rename, so that a dump
  * cut short at any moment leaves a directory restore refuses. */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include "image/magic.h"
 #include "image/vma.h"
 #include "infect/arch.h"
+#include "ns/ns.h"
 #include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
 #include "dump/track.h"
@@ -127,10 +129,16 @@ static void fill_ids(TaskKobjIdsEntry *ids, uint32_t id, uint32_t files_id)
 	ids->sighand_id = id;
 }
 
-/* The namespaces of pid by id (as CRIU: fds on namespaces name them so). */
-static int fill_ns_ids(struct file_table *t, pid_t pid, TaskKobjIdsEntry *ids)
+/* The namespaces' ids into ids (as CRIU: fds on namespaces name them so);
+ * kinds the tree takes with it (taken, CLONE_NEW* flags) get the
+ * dumper's own instead: the inventory's root_ids. */
+static void set_ns_ids(TaskKobjIdsEntry *ids, const uint32_t ns[FILES_NR_NS], const uint32_t own[FILES_NR_NS],
+		       unsigned long taken)
 {
-	uint32_t ns[FILES_NR_NS];
+	static const unsigned long cflag[FILES_NR_NS] = {
+		CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS,
+		CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWCGROUP, 0x80 /* CLONE_NEWTIME */,
+	};
 	protobuf_c_boolean *has[FILES_NR_NS] = {
 		&ids->has_pid_ns_id, &ids->has_net_ns_id, &ids->has_ipc_ns_id, &ids->has_uts_ns_id,
 		&ids->has_mnt_ns_id, &ids->has_user_ns_id, &ids->has_cgroup_ns_id, &ids->has_time_ns_id,
@@ -139,12 +147,18 @@ static int fill_ns_ids(struct file_table *t, pid_t pid, TaskKobjIdsEntry *ids)
 		&ids->pid_ns_id, &ids->net_ns_id, &ids->ipc_ns_id, &ids->uts_ns_id,
 		&ids->mnt_ns_id, &ids->user_ns_id, &ids->cgroup_ns_id, &ids->time_ns_id,
 	};
+	for (int k = 0; k < FILES_NR_NS; k++) {
+		*id[k] = (taken & cflag[k]) ? own[k] : ns[k];
+		*has[k] = *id[k] != 0;
+	}
+}
+
+static int fill_ns_ids(struct file_table *t, pid_t pid, TaskKobjIdsEntry *ids)
+{
+	uint32_t ns[FILES_NR_NS];
 	if (files_task_ns_ids(t, pid, ns) < 0)
 		return -1;
-	for (int k = 0; k < FILES_NR_NS; k++) {
-		*has[k] = ns[k] != 0;
-		*id[k] = ns[k];
-	}
+	set_ns_ids(ids, ns, ns, 0);
 	return 0;
 }
 
@@ -199,15 +213,21 @@ static int write_inventory(struct dump_tree *tr)
 	/* root_ids are the dumper's own objects (CRIU compares every task's
 	 * with them: equal files ids would mean a shared fd table); ours
 	 * are never a task's, whose ids start at 1. */
+	uint32_t ns[FILES_NR_NS], own[FILES_NR_NS];
+
 	fill_ids(&ids, 0, 0);
-	/* The root's namespaces: stasis restores a tree into the namespaces
-	 * it restores in, and CRIU, which makes new ones for a task whose
-	 * namespaces are not these, then does the same. */
-	if (fill_ns_ids(&tr->files, tr->t[0].pid, &ids) < 0)
+	/* The root's namespaces, but the dumper's for the kinds the tree
+	 * takes with it (ns/ns.h): a restore, stasis's or CRIU's, makes new
+	 * ones of those, and restores into the namespaces it runs in the
+	 * others. */
+	if (files_task_ns_ids(&tr->files, tr->t[0].pid, ns) < 0 || files_own_ns_ids(&tr->files, own) < 0)
 		return -1;
+	set_ns_ids(&ids, ns, own, tr->ns_taken);
 	inv.img_version = IMG_VERSION;
 	inv.has_fdinfo_per_id = 1;
 	inv.fdinfo_per_id = true;
+	inv.has_ns_per_id = 1;	/* utsns-ID.img & co. are named by namespace id */
+	inv.ns_per_id = true;
 	inv.root_ids = &ids;
 	inv.has_lsmtype = 1;
 	inv.lsmtype = 0;	/* no LSM */
@@ -215,6 +235,27 @@ static int write_inventory(struct dump_tree *tr)
 		return -1;
 	fault_point("inventory-renamed");
 	return 0;
+}
+
+/* The namespaces of the tree's own (ns/ns.h), checked and saved before
+ * anything else: a nested one stops the dump at once. */
+static int dump_namespaces(struct dump_tree *tr)
+{
+	TaskKobjIdsEntry ids = TASK_KOBJ_IDS_ENTRY__INIT;
+	pid_t *pids = calloc(tr->nr > 0 ? (size_t)tr->nr : 1, sizeof(*pids));
+	int n = 0, ret = -1;
+
+	if (!pids) {
+		pr_err("out of memory");
+		return -1;
+	}
+	for (int i = 0; i < tr->nr; i++)
+		if (!tr->t[i].zombie)
+			pids[n++] = tr->t[i].pid;
+	if (fill_ns_ids(&tr->files, tr->t[0].pid, &ids) == 0)
+		ret = ns_dump(tr->dirfd, tr->t[0].pid, pids, n, &ids, &tr->ns_taken);
+	free(pids);
+	return ret;
 }
 
 static int dump_one(struct dump_ctx *dc)
@@ -403,6 +444,8 @@ int stasis_dump(const struct opts *o)
 	if (net_action(&tr, ACT_NET_LOCK) < 0)
 		goto unlock;
 	find_shared_fd_tables(&tr);
+	if (!o->pre_dump && dump_namespaces(&tr) < 0)
+		goto unlock;
 	for (int i = 0; i < tr.nr; i++)
 		if ((!tr.t[i].zombie && track_adopt(&tr.t[i], tr.parentfd) < 0) ||
 		    dump_one(&tr.t[i]) < 0 || shmem_dump_collect(&tr.shmem, &tr.t[i]) < 0)

@@ -74,6 +74,7 @@ struct dump_tree {
 	struct seccomp_chains seccomp;	/* every process's, for seccomp.img */
 	int parentfd;			/* --prev-images-dir, or -1 */
 	bool own_netns;			/* the root's network namespace is not ours */
+	unsigned long ns_taken;		/* CLONE_NEW* kinds the tree takes (ns/ns.h) */
 	struct dump_stats stats;	/* for stats-dump */
 };
 

@@ -72,6 +72,9 @@ int files_dead_pids(const struct rst_files *rf, const pid_t **pids);
  * 0 or -1 (reported). */
 #define FILES_NR_NS 8
 int files_task_ns_ids(struct file_table *t, pid_t pid, uint32_t ids[FILES_NR_NS]);
+/* The same numbering for stasis's own namespaces (the inventory's root_ids
+ * of a tree with namespaces of its own, see ns/ns.h). */
+int files_own_ns_ids(struct file_table *t, uint32_t ids[FILES_NR_NS]);
 
 /* A file a process uses by path, not through an fd: a mapping's file,
  * its executable, its working or root directory. */

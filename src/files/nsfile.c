@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "files/kind.h"
 #include "util/log.h"
@@ -91,7 +92,7 @@ static struct ns_seen *ns_lookup(struct ns_dump *s, int kind, ino_t ino)
 	return n;
 }
 
-int files_task_ns_ids(struct file_table *t, pid_t pid, uint32_t ids[FILES_NR_NS])
+static int ns_ids_of(struct file_table *t, pid_t pid, uint32_t ids[FILES_NR_NS], bool of_task)
 {
 	struct ns_dump *s = files_dump_state(t, &fd_kind_ns);
 	char path[64];
@@ -105,10 +106,20 @@ int files_task_ns_ids(struct file_table *t, pid_t pid, uint32_t ids[FILES_NR_NS]
 		struct ns_seen *n = ns_lookup(s, k, st.st_ino);
 		if (!n)
 			return -1;
-		n->of_task = true;
+		n->of_task |= of_task;
 		ids[k] = n->id;
 	}
 	return 0;
+}
+
+int files_task_ns_ids(struct file_table *t, pid_t pid, uint32_t ids[FILES_NR_NS])
+{
+	return ns_ids_of(t, pid, ids, true);
+}
+
+int files_own_ns_ids(struct file_table *t, uint32_t ids[FILES_NR_NS])
+{
+	return ns_ids_of(t, getpid(), ids, false);
 }
 
 static int ns_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)

@@ -14,6 +14,7 @@
 #include "sk-unix.pb-c.h"
 #include "stats.pb-c.h"
 #include "tty.pb-c.h"
+#include "utsns.pb-c.h"
 
 /* A new image: a kind in kinds.h, a row here. Magics and their names
  * are CRIU's. Columns: name, magic, magic's name, header, entry type,
@@ -56,6 +57,7 @@ const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
 			    .optional = true, .extra = IMG_EXTRA_EACH, .extra_len = "length" },
 	[IMG_SECCOMP] = { "seccomp.img", 0x64413049, "SECCOMP", IMG_HDR_COMMON, &seccomp_entry__descriptor,
 			  .optional = true },
+	[IMG_UTSNS] = { "utsns-%u.img", 0x54473203, "UTSNS", IMG_HDR_COMMON, &utsns_entry__descriptor },
 	/* no .img in their names, as CRIU's */
 	[IMG_STATS_DUMP] = { "stats-dump", 0x57093306, "STATS", IMG_HDR_SERVICE, &stats_entry__descriptor,
 			     .optional = true },

@@ -35,6 +35,7 @@ enum img_kind {
 	IMG_MEMFD_INODE,
 	IMG_SK_QUEUES,
 	IMG_SECCOMP,
+	IMG_UTSNS,		/* uts_ns_id of the root's ids-PID.img */
 	IMG_STATS_DUMP,
 	IMG_STATS_RESTORE,
 	IMG_NR_KINDS

@@ -37,6 +37,7 @@
 #include "task/seccomp.h"
 #include "util/compat.h"
 #include "image/task_state.h"
+#include "ns/ns.h"
 #include "proc/proc.h"
 #include "util/action.h"
 #include "util/fault.h"
@@ -62,9 +63,26 @@ static int load_inventory(struct rst_tree *tr)
 	if (inv->img_version != IMG_VERSION) {
 		pr_err("inventory.img: image version %u is not supported (want %u)", inv->img_version,
 		       IMG_VERSION);
-		ret = -1;
+		img_free(inv);
+		return -1;
 	}
-	img_free(inv);
+	tr->inventory = inv;
+	return 0;
+}
+
+/* The namespaces the tree has of its own (ns/ns.h): made only for root. */
+static int load_namespaces(struct rst_tree *tr)
+{
+	TaskKobjIdsEntry *ids;
+	if (img_load_one(tr->dirfd, IMG_IDS, tr->t[0].pid, (ProtobufCMessage **)&ids) < 0)
+		return -1;
+	int ret = ns_restore_load(tr->dirfd, tr->inventory, tr->t[0].pid, ids, &tr->ns);
+	img_free(ids);
+	if (ret == 0 && tr->ns.flags && tr->o->unprivileged) {
+		pr_err("the tree has a %s namespace of its own: only root may restore it",
+		       ns_name(tr->ns.flags & -tr->ns.flags));
+		return -1;
+	}
 	return ret;
 }
 
@@ -245,7 +263,7 @@ static int load_images(struct rst_tree *tr)
 		pr_err("the root of the tree (pid %d) is a zombie", tr->t[0].pid);
 		return -1;
 	}
-	if (files_load(&tr->files, tr->dirfd) < 0)
+	if (load_namespaces(tr) < 0 || files_load(&tr->files, tr->dirfd) < 0)
 		return -1;
 	for (int i = 0; i < tr->nr; i++)
 		if (files_note_task(&tr->files, tr->t[i].pid, tr->t[i].fdinfo, tr->t[i].nr_fdinfo) < 0)
@@ -564,6 +582,10 @@ void rst_unload_images(struct rst_tree *tr)
 	tr->seccomp = NULL;
 	rst_shmem_unload(tr);
 	files_unload(&tr->files);
+	ns_restore_free(&tr->ns);
+	if (tr->inventory)
+		img_free(tr->inventory);
+	tr->inventory = NULL;
 }
 
 /* The processes are rebuilt by two threads, each the ptracer of every

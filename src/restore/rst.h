@@ -8,7 +8,9 @@
 #include "util/opts.h"
 #include "files/files.h"
 #include "infect/inject.h"
+#include "ns/ns.h"
 #include "task/seccomp.h"
+#include "inventory.pb-c.h"
 #include "core.pb-c.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
@@ -119,6 +121,8 @@ struct rst_tree {
 	uint64_t forking_us;	/* making every process (stats) */
 	long long client_oom_adj;	/* its oom_score_adj and loginuid */
 	long long client_loginuid;	/* (-1: the kernel has none) */
+	InventoryEntry *inventory;
+	struct ns_restore ns;	/* the tree's own namespaces (ns/ns.h) */
 	void *premap_table;	/* premap.c: the processes' premapped flags */
 	size_t premap_len;
 };

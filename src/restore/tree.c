@@ -530,6 +530,11 @@ static void task_main(struct rst_tree *tr, int idx)
 	 * fds are taken as they come (restore.c, plan_pool). */
 	rc->oom_open = own_proc_open("oom_score_adj", tr->files.keep_base);
 	rc->loginuid_open = own_proc_open("loginuid", tr->files.keep_base);
+	/* The root made the tree's own namespaces (but for an init's): their state */
+	if (idx == 0 && !tr->has_init && ns_restore_fill(&tr->ns) < 0) {
+		report(tr->sync[1], idx, 0);
+		_exit(1);
+	}
 	/* A non-root client's process is the client before it does anything
 	 * (restore/unpriv.c); a zombie needs nothing lent. */
 	if (rst_client_become(tr, !rc->zombie) < 0) {
@@ -658,7 +663,7 @@ static void init_main(struct rst_tree *tr)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	close(tr->init_ctl[1]);
 	prctl(PR_SET_NAME, "stasis-init");
-	if (fork_helpers(tr, -1) < 0)
+	if (ns_restore_fill(&tr->ns) < 0 || fork_helpers(tr, -1) < 0)
 		_exit(1);
 	pid_t root = clone_with_pid(tr->t[0].pid, 0, NULL);
 	if (root == 0)
@@ -695,7 +700,7 @@ int rst_tree_fork(struct rst_tree *tr)
 			pr_perror("can't make the init's control socket");
 			return -1;
 		}
-		tr->first = clone3_set_tid(0, CLONE_NEWPID);
+		tr->first = clone3_set_tid(0, CLONE_NEWPID | tr->ns.flags);
 		if (tr->first == 0)
 			init_main(tr);
 		close(tr->init_ctl[0]);
@@ -706,6 +711,7 @@ int rst_tree_fork(struct rst_tree *tr)
 			return -1;
 		/* swrk's rst_sibling: the root is our client's child, not ours */
 		uint64_t flags = tr->new_pidns ? CLONE_NEWPID : tr->o->restore_sibling ? CLONE_PARENT : 0;
+		flags |= tr->ns.flags;
 		forker = 0;	/* its parent may not be us (CLONE_PARENT, CLONE_NEWPID) */
 		tr->first = clone_with_pid(tr->t[0].pid, flags, NULL);
 		if (tr->first == 0)

@@ -1,0 +1,116 @@
+/* Which namespaces a tree has of its own, and the checks that hold for
+ * all kinds (see ns.h). The state of each kind is in its own file. */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image/img.h"
+#include "ns/ns.h"
+#include "util/log.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+/* The kinds a process of the tree shares with its root (pid aside: a
+ * tree may be, or hold, a pid namespace of its own). */
+static const struct {
+	unsigned long cflag;
+	const char *name, *what;
+} kinds[] = {
+	{ CLONE_NEWNET, "net", "network" }, { CLONE_NEWIPC, "ipc", "IPC" },
+	{ CLONE_NEWUTS, "uts", "UTS" },	    { CLONE_NEWNS, "mnt", "mount" },
+	{ CLONE_NEWUSER, "user", "user" },  { CLONE_NEWCGROUP, "cgroup", "cgroup" },
+	{ CLONE_NEWTIME, "time", "time" },
+};
+#define NR_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+const char *ns_name(unsigned long cflag)
+{
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (kinds[k].cflag == cflag)
+			return kinds[k].name;
+	return cflag == CLONE_NEWPID ? "pid" : "?";
+}
+
+/* 1: the same namespace of kind k; 0: not; -1: unreadable (a kind this
+ * kernel lacks, or a process gone: nothing to compare). */
+static int same_ns(pid_t a, pid_t b, size_t k)
+{
+	char pa[64], pb[64];
+	struct stat sa, sb;
+	snprintf(pa, sizeof(pa), "/proc/%d/ns/%s", a, kinds[k].name);
+	snprintf(pb, sizeof(pb), "/proc/%d/ns/%s", b, kinds[k].name);
+	if (stat(pa, &sa) < 0 || stat(pb, &sb) < 0)
+		return -1;
+	return sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
+static int check_not_nested(pid_t root, const pid_t *pids, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (pids[i] == root)
+			continue;
+		for (size_t k = 0; k < NR_KINDS; k++)
+			if (same_ns(root, pids[i], k) == 0) {
+				pr_err("pid %d is in a %s namespace other than its root's (pid %d): stasis, as "
+				       "CRIU, can't dump a namespace nested in the tree's", pids[i], kinds[k].what,
+				       root);
+				return -1;
+			}
+	}
+	return 0;
+}
+
+int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEntry *root_ids,
+	    unsigned long *taken)
+{
+	pid_t self = getpid();
+
+	*taken = 0;
+	if (check_not_nested(root, pids, n) < 0)
+		return -1;
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if ((kinds[k].cflag & NS_TAKEN_MASK) && same_ns(root, self, k) == 0)
+			*taken |= kinds[k].cflag;
+	if (*taken & CLONE_NEWUTS) {
+		pr_info("pid %d has a UTS namespace of its own: its names are saved", root);
+		if (uts_dump(dirfd, root, root_ids->uts_ns_id) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const TaskKobjIdsEntry *root_ids,
+		    struct ns_restore *nr)
+{
+	const TaskKobjIdsEntry *inv_ids = inv->root_ids;
+
+	*nr = (struct ns_restore){ 0 };
+	if (!inv_ids)
+		return 0;	/* no dumper's ids: nothing to compare with */
+	/* images of older dumps are named by the root's pid */
+	bool per_id = inv->has_ns_per_id && inv->ns_per_id;
+	if (inv_ids->has_uts_ns_id && root_ids->has_uts_ns_id && inv_ids->uts_ns_id != root_ids->uts_ns_id) {
+		if (uts_load(dirfd, per_id ? root_ids->uts_ns_id : (uint32_t)root, &nr->uts) < 0)
+			return -1;
+		nr->flags |= CLONE_NEWUTS;
+	}
+	return 0;
+}
+
+int ns_restore_fill(const struct ns_restore *nr)
+{
+	return nr->uts ? uts_fill(nr->uts) : 0;
+}
+
+void ns_restore_free(struct ns_restore *nr)
+{
+	if (nr->uts)
+		img_free(nr->uts);
+	nr->uts = NULL;
+}

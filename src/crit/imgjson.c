@@ -79,7 +79,10 @@ static int load_extra(struct img *img, const struct img_kind_desc *k, const Prot
 	case IMG_EXTRA_NONE:
 		return 0;
 	case IMG_EXTRA_EACH:
-		pb_get_uint(m, k->extra_len, &n);
+		if (k->extra_size)
+			n = k->extra_size(m);
+		else
+			pb_get_uint(m, k->extra_len, &n);
 		x = read_extra(img, n, nopl, true);
 		break;
 	case IMG_EXTRA_CHUNKS:

@@ -36,6 +36,10 @@ enum img_kind {
 	IMG_SK_QUEUES,
 	IMG_SECCOMP,
 	IMG_UTSNS,		/* uts_ns_id of the root's ids-PID.img */
+	IMG_IPC_VAR,		/* ipc_ns_id of the root's ids-PID.img, and the three below */
+	IMG_IPCNS_SHM,
+	IMG_IPCNS_SEM,
+	IMG_IPCNS_MSG,
 	IMG_STATS_DUMP,
 	IMG_STATS_RESTORE,
 	IMG_NR_KINDS
@@ -74,6 +78,8 @@ struct img_kind_desc {
 	bool optional;
 	enum img_extra extra;
 	const char *extra_len;	/* the field of an entry that counts its extra bytes */
+	/* or, for IMG_EXTRA_EACH, the count of them (padding in) from the entry */
+	uint64_t (*extra_size)(const ProtobufCMessage *entry);
 };
 
 extern const struct img_kind_desc img_kinds[IMG_NR_KINDS];

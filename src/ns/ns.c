@@ -1,6 +1,8 @@
 /* Which namespaces a tree has of its own, and the checks that hold for
  * all kinds (see ns.h). The state of each kind is in its own file. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +37,50 @@ const char *ns_name(unsigned long cflag)
 		if (kinds[k].cflag == cflag)
 			return kinds[k].name;
 	return cflag == CLONE_NEWPID ? "pid" : "?";
+}
+
+struct in_thread {
+	int nsfd;
+	unsigned long cflag;
+	int (*fn)(void *);
+	void *arg;
+	int ret;
+};
+
+static void *run_in(void *p)
+{
+	struct in_thread *t = p;
+	if (setns(t->nsfd, t->cflag) < 0) {
+		pr_perror("can't join a %s namespace", ns_name(t->cflag));
+		t->ret = -1;
+	} else {
+		t->ret = t->fn(t->arg);
+	}
+	return NULL;
+}
+
+int ns_in_thread(pid_t pid, unsigned long cflag, int (*fn)(void *), void *arg)
+{
+	struct in_thread t = { .cflag = cflag, .fn = fn, .arg = arg, .ret = -1 };
+	char path[64];
+	pthread_t th;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, ns_name(cflag));
+	t.nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (t.nsfd < 0) {
+		pr_perror("pid %d: can't open its %s namespace", pid, ns_name(cflag));
+		return -1;
+	}
+	int e = pthread_create(&th, NULL, run_in, &t);
+	if (e == 0)
+		pthread_join(th, NULL);
+	close(t.nsfd);
+	if (e) {
+		errno = e;
+		pr_perror("pid %d: can't start a thread to join its %s namespace", pid, ns_name(cflag));
+		return -1;
+	}
+	return t.ret;
 }
 
 /* 1: the same namespace of kind k; 0: not; -1: unreadable (a kind this
@@ -82,7 +128,18 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEn
 		if (uts_dump(dirfd, root, root_ids->uts_ns_id) < 0)
 			return -1;
 	}
+	if (*taken & CLONE_NEWIPC) {
+		pr_info("pid %d has an IPC namespace of its own: its objects are saved", root);
+		if (ipc_dump(dirfd, root, root_ids->ipc_ns_id) < 0)
+			return -1;
+	}
 	return 0;
+}
+
+/* Differs: the root's namespace of a kind is not the dumper's. */
+static bool differs(protobuf_c_boolean has_inv, uint32_t inv, protobuf_c_boolean has_root, uint32_t root)
+{
+	return has_inv && has_root && inv != root;
 }
 
 int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const TaskKobjIdsEntry *root_ids,
@@ -95,17 +152,25 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 		return 0;	/* no dumper's ids: nothing to compare with */
 	/* images of older dumps are named by the root's pid */
 	bool per_id = inv->has_ns_per_id && inv->ns_per_id;
-	if (inv_ids->has_uts_ns_id && root_ids->has_uts_ns_id && inv_ids->uts_ns_id != root_ids->uts_ns_id) {
+	nr->dirfd = dirfd;
+	if (differs(inv_ids->has_uts_ns_id, inv_ids->uts_ns_id, root_ids->has_uts_ns_id, root_ids->uts_ns_id)) {
+		nr->flags |= CLONE_NEWUTS;
 		if (uts_load(dirfd, per_id ? root_ids->uts_ns_id : (uint32_t)root, &nr->uts) < 0)
 			return -1;
-		nr->flags |= CLONE_NEWUTS;
+	}
+	if (differs(inv_ids->has_ipc_ns_id, inv_ids->ipc_ns_id, root_ids->has_ipc_ns_id, root_ids->ipc_ns_id)) {
+		nr->flags |= CLONE_NEWIPC;
+		if (ipc_load(dirfd, per_id ? root_ids->ipc_ns_id : (uint32_t)root, &nr->ipc) < 0)
+			return -1;
 	}
 	return 0;
 }
 
 int ns_restore_fill(const struct ns_restore *nr)
 {
-	return nr->uts ? uts_fill(nr->uts) : 0;
+	if (nr->uts && uts_fill(nr->uts) < 0)
+		return -1;
+	return nr->ipc.var ? ipc_fill(nr->dirfd, &nr->ipc) : 0;
 }
 
 void ns_restore_free(struct ns_restore *nr)
@@ -113,4 +178,5 @@ void ns_restore_free(struct ns_restore *nr)
 	if (nr->uts)
 		img_free(nr->uts);
 	nr->uts = NULL;
+	ipc_free(&nr->ipc);
 }

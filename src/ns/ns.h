@@ -12,10 +12,20 @@
 
 #include "core.pb-c.h"
 #include "inventory.pb-c.h"
+#include "ipc-msg.pb-c.h"
+#include "ipc-sem.pb-c.h"
+#include "ipc-shm.pb-c.h"
+#include "ipc-var.pb-c.h"
+#include "mm.pb-c.h"
 #include "utsns.pb-c.h"
 
 /* Namespace kinds: the CLONE_NEW* flag of each, and its /proc/PID/ns name. */
 const char *ns_name(unsigned long cflag);
+
+/* Runs fn(arg) in a thread of ours that joined pid's namespace of kind
+ * cflag (UTS, IPC, network: kinds a thread may join alone); fn's return,
+ * or -1 (reported) if the namespace could not be joined. */
+int ns_in_thread(pid_t pid, unsigned long cflag, int (*fn)(void *), void *arg);
 
 /* dump: refuses a process of the tree in a namespace not its root's (of
  * any kind but pid); then saves each kind the root has of its own and
@@ -24,13 +34,38 @@ const char *ns_name(unsigned long cflag);
 int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEntry *root_ids,
 	    unsigned long *taken);
 
-/* The kinds a tree takes with it (CLONE_NEWUTS). */
-#define NS_TAKEN_MASK CLONE_NEWUTS
+/* The kinds a tree takes with it. */
+#define NS_TAKEN_MASK (CLONE_NEWUTS | CLONE_NEWIPC)
+
+/* An IPC namespace's objects as restore loads them: each entry, and the
+ * bytes that followed it (a segment's, unless in pagemaps; a semaphore
+ * set's values). */
+struct ipc_ns_obj {
+	union {
+		ProtobufCMessage *entry;
+		IpcShmEntry *shm;
+		IpcSemEntry *sem;
+		IpcMsgEntry *msg;
+	};
+	void *data;
+};
+
+struct ipc_ns_objs {
+	struct ipc_ns_obj *o;
+	int nr;
+};
+
+struct ipc_ns {
+	IpcVarEntry *var;
+	struct ipc_ns_objs shm, sem, msg;
+};
 
 /* restore: what the tree's own namespaces need. */
 struct ns_restore {
 	unsigned long flags;	/* CLONE_NEW* for the first process */
+	int dirfd;		/* the images (a segment's pages) */
 	UtsnsEntry *uts;
+	struct ipc_ns ipc;
 };
 
 /* The kinds in which the root's ids differ from the inventory's
@@ -45,5 +80,14 @@ void ns_restore_free(struct ns_restore *nr);
 int uts_dump(int dirfd, pid_t root, uint32_t id);
 int uts_load(int dirfd, uint32_t id, UtsnsEntry **e);
 int uts_fill(const UtsnsEntry *e);
+
+/* ipc.c */
+int ipc_dump(int dirfd, pid_t root, uint32_t id);
+int ipc_load(int dirfd, uint32_t id, struct ipc_ns *ns);
+int ipc_fill(int dirfd, const struct ipc_ns *ns);
+void ipc_free(struct ipc_ns *ns);
+/* A task's attachment v of a segment of the IPC namespace: one of its
+ * saved segments, whole. 0, or -1 (reported). */
+int ns_ipc_check_shm(const struct ipc_ns *ns, pid_t pid, const VmaEntry *v);
 
 #endif

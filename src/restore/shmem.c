@@ -10,6 +10,7 @@
  * in /proc/PID/maps, as before the dump, for the next dump to find).
  * Memory of MAP_HUGETLB mappings is made so too, in huge pages. */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,15 +64,17 @@ static int check_mapping(const struct rst_ctx *rc, const VmaEntry *e)
 	return 0;
 }
 
-static int collect_task(struct rst_shmem *s, const struct rst_ctx *rc)
+static int collect_task(struct rst_shmem *s, const struct rst_ctx *rc, const struct ns_restore *ns)
 {
 	for (size_t i = 0; i < rc->mm->n_vmas; i++) {
 		const VmaEntry *e = rc->mm->vmas[i];
 		if (!(e->status & VMA_ANON_SHARED))
 			continue;
-		/* attached again as it is, if it is still here */
+		/* attached again as it is: a segment of the tree's own IPC
+		 * namespace, made at restore, or one still here */
 		if (e->status & VMA_AREA_SYSVIPC) {
-			if (sysv_shm_check(rc->pid, e) < 0)
+			if ((ns->flags & CLONE_NEWIPC) ? ns_ipc_check_shm(&ns->ipc, rc->pid, e) < 0
+						      : sysv_shm_check(rc->pid, e) < 0)
 				return -1;
 			continue;
 		}
@@ -91,7 +94,7 @@ int rst_shmem_load(struct rst_tree *tr)
 {
 	for (int i = 0; i < tr->nr; i++) {
 		tr->t[i].shmem = &tr->shmem;
-		if (!tr->t[i].zombie && collect_task(&tr->shmem, &tr->t[i]) < 0)
+		if (!tr->t[i].zombie && collect_task(&tr->shmem, &tr->t[i], &tr->ns) < 0)
 			return -1;
 	}
 	return 0;

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "image/vma.h"
+#include "ns/ns.h"
 #include "task/sysv_shm.h"
 #include "util/log.h"
 
@@ -24,16 +26,40 @@ static uint64_t page_up(uint64_t n)
 	return (n + PAGE_SZ - 1) & ~(PAGE_SZ - 1);
 }
 
+struct shm_stat {
+	int shmid;
+	struct shmid_ds *ds;
+	int err;
+};
+
+static int stat_here(void *arg)
+{
+	struct shm_stat *s = arg;
+	if (shmctl(s->shmid, IPC_STAT, s->ds) == 0)
+		return 0;
+	s->err = errno;
+	return -1;
+}
+
+/* IPC_STAT in pid's IPC namespace: ours, or the tree's own (saved whole
+ * by ns/ipc.c, and looked at from inside). */
+static int shm_stat(pid_t pid, uint64_t shmid, struct shmid_ds *ds)
+{
+	struct shm_stat s = { (int)shmid, ds, 0 };
+	if (shmid > INT32_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	int ret = same_ipc_ns(pid) ? stat_here(&s) : ns_in_thread(pid, CLONE_NEWIPC, stat_here, &s);
+	errno = s.err ? s.err : errno;
+	return ret;
+}
+
 int sysv_shm_dump_vma(pid_t pid, uint64_t start, uint64_t end, uint64_t shmid, uint64_t pgoff, VmaEntry *e)
 {
 	struct shmid_ds ds;
 
-	if (!same_ipc_ns(pid)) {
-		pr_err("pid %d: System V shared memory %lu at %#lx is in another IPC namespace than stasis; "
-		       "run stasis in the tree's IPC namespace", pid, (unsigned long)shmid, (unsigned long)start);
-		return -1;
-	}
-	if (shmid > INT32_MAX || shmctl((int)shmid, IPC_STAT, &ds) < 0) {
+	if (shm_stat(pid, shmid, &ds) < 0) {
 		pr_perror("pid %d: can't look at System V shared memory %lu at %#lx", pid, (unsigned long)shmid,
 			  (unsigned long)start);
 		return -1;

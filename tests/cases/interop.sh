@@ -96,3 +96,9 @@ run_test --needs criu interop.criu_aio test_criu_prog aio_ring
 # TCP sockets, UDP pairs, options): the program checks every socket, that
 # the listeners accept and the UDP pairs exchange
 run_test --needs criu interop.criu_inet test_criu_prog inet
+
+# A tree in an IPC namespace of its own (ipcns-var/shm/sem/msg images,
+# ns_per_id): stasis writes a segment's bytes after its entry, CRIU in
+# pagemap-shmem images; each restores the other's (CRIU does not keep a
+# message queue's size: "criu" tells the program)
+run_test --needs criu interop.criu_ipc_ns test_criu_prog ipc_ns criu

@@ -21,8 +21,12 @@ pg_ready() { [[ $(pg_sql 'select 1') == 1 ]]; }
 # leads a session of its own)
 pg_procs() { { pgrep -u postgres -x postgres | grep -x "$PG_PID"; pgrep -P "$PG_PID"; } | sort -n | paste -sd' '; }
 
+# test_postgresql [ipcns]: ipcns runs the server in an IPC namespace of its
+# own (as in a container): its segment is then saved with the namespace,
+# and the restored server must be in a new one, not ours.
 test_postgresql() {
-	local pid exe rc before after
+	local pid exe rc before after wrap=()
+	[[ ${1-} == ipcns ]] && wrap=(unshare --ipc)
 	PG_BIN=$(pg_bin)
 	[[ -x $PG_BIN/initdb ]] || { fail "no PostgreSQL server (scripts/install-deps.sh installs it)"; return; }
 	PG_DIR=$T_WORK/pg
@@ -31,7 +35,7 @@ test_postgresql() {
 	runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust > "$T_LOG/initdb.log" 2>&1 ||
 		{ fail "initdb failed" "$T_LOG/initdb.log"; return; }
 	# unix socket only: TCP connections are another issue's
-	start_prog postgres setpriv --reuid=postgres --regid=postgres --init-groups \
+	start_prog postgres "${wrap[@]}" setpriv --reuid=postgres --regid=postgres --init-groups \
 		"$PG_BIN/postgres" -D "$PG_DIR/data" -c listen_addresses= -c unix_socket_directories="$PG_DIR/sock" \
 		-c shared_buffers=32MB
 	pid=$PROG_PID PG_PID=$PROG_PID
@@ -53,6 +57,10 @@ test_postgresql() {
 	T_PIDS+=($procs)
 	[[ $(pidfile_pid "$T_WORK/r.pid") == "$pid" ]] || fail "restored root $(pidfile_pid "$T_WORK/r.pid"), want $pid"
 	[[ $(pg_procs) == "$procs" ]] || fail "restored processes: $(pg_procs), want $procs"
+	if ((${#wrap[@]})); then
+		[[ $(readlink "/proc/$pid/ns/ipc") != "$(readlink /proc/self/ns/ipc)" ]] ||
+			fail "the restored server is in our IPC namespace, not one of its own"
+	fi
 	after=$(pg_sql "select count(*), sum(id), max(v) from t")
 	[[ $after == "$before" ]] || { fail "after the restore the table holds '$after', before '$before'" "$T_LOG/psql.err"; return; }
 	pg_sql "insert into t select g, 'after' from generate_series(20001, 20100) g; update t set v = 'x' where id = 1" ||
@@ -71,3 +79,4 @@ test_postgresql() {
 }
 
 run_test real.postgresql test_postgresql
+run_test real.postgresql_ipcns test_postgresql ipcns

@@ -8,6 +8,9 @@
 #include "crit/imgjson.h"
 #include "crit/pbjson.h"
 #include "util/log.h"
+#include "ipc-msg.pb-c.h"
+#include "ipc-sem.pb-c.h"
+#include "ipc-shm.pb-c.h"
 
 /* ---- image to JSON ---- */
 
@@ -67,10 +70,120 @@ static struct json *read_extra(struct img *img, uint64_t n, bool nopl, bool keep
 	return v;
 }
 
+/* ---- System V objects (CRIU's crit shows them so) ---- */
+
+#define ROUND_UP(n, a) (((n) + (a) - 1) / (a) * (a))
+
+static int skip_pad(struct img *img, uint64_t pad)
+{
+	if (!img_has(img, pad)) {
+		pr_err("image %s is truncated (padding cut short)", img->name);
+		return -1;
+	}
+	lseek(img->fd, pad, SEEK_CUR);
+	return 0;
+}
+
+/* A segment's bytes, without their padding to 4 (none when they are in
+ * pagemaps). */
+static struct json *shm_load(struct img *img, const IpcShmEntry *e, bool nopl)
+{
+	if (e->has_in_pagemaps && e->in_pagemaps)
+		return json_new(JSON_NULL);
+	struct json *x = read_extra(img, e->size, nopl, true);
+	if (x && skip_pad(img, ROUND_UP(e->size, 4) - e->size) < 0) {
+		json_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* A semaphore set's values, as numbers. */
+static struct json *sem_load(struct img *img, const IpcSemEntry *e, bool nopl)
+{
+	uint64_t size = (uint64_t)e->nsems * 2;
+	if (nopl) {
+		struct json *x = read_extra(img, size, true, true);
+		if (x && skip_pad(img, ROUND_UP(size, 8) - size) < 0) {
+			json_free(x);
+			return NULL;
+		}
+		return x;
+	}
+	struct json *a = json_new(JSON_ARRAY);
+	uint16_t v;
+	for (uint32_t i = 0; a && i < e->nsems; i++) {
+		struct json *n = img_read_raw(img, &v, 2) < 0 ? NULL : json_uint(v);
+		if (!n || json_push(a, n) < 0) {
+			json_free(n);
+			json_free(a);
+			return NULL;
+		}
+	}
+	if (a && skip_pad(img, ROUND_UP(size, 8) - size) < 0) {
+		json_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* One message of a queue into a (NULL: nopl, its size added to *pl). */
+static int msg_load_one(struct img *img, struct json *a, bool pretty, uint64_t *pl)
+{
+	ProtobufCMessage *pm;
+	off_t at = lseek(img->fd, 0, SEEK_CUR);
+
+	if (img_read(img, &ipc_msg__descriptor, &pm) <= 0)
+		return -1;
+	uint32_t msize = ((const IpcMsg *)pm)->msize;
+	*pl += lseek(img->fd, 0, SEEK_CUR) - at - 4 + msize;
+	struct json *me = a ? pb_to_json(pm, pretty) : NULL;
+	img_free(pm);
+	if (a && (!me || json_push(a, me) < 0)) {
+		json_free(me);
+		return -1;
+	}
+	struct json *x = read_extra(img, msize, !a, true);
+	if (!x || !a)
+		json_free(x);
+	else if (json_push(a, x) < 0) {
+		json_free(x);
+		return -1;
+	}
+	return x ? skip_pad(img, ROUND_UP(msize, 8) - msize) : -1;
+}
+
+/* A queue's messages: [message, bytes, message, bytes, ...]; nopl: their
+ * size, each message's entry counted (crit's way). */
+static struct json *msg_load(struct img *img, const IpcMsgEntry *e, bool pretty, bool nopl)
+{
+	struct json *a = nopl ? NULL : json_new(JSON_ARRAY);
+	uint64_t pl = 0;
+
+	if (!nopl && !a)
+		return NULL;
+	for (uint32_t i = 0; i < e->qnum; i++)
+		if (msg_load_one(img, a, pretty, &pl) < 0) {
+			json_free(a);
+			return NULL;
+		}
+	return nopl ? size_text(pl) : a;
+}
+
+static struct json *sysv_load(struct img *img, const struct img_kind_desc *k, const ProtobufCMessage *m,
+			      bool pretty, bool nopl)
+{
+	if (k == &img_kinds[IMG_IPCNS_SHM])
+		return shm_load(img, (const IpcShmEntry *)m, nopl);
+	if (k == &img_kinds[IMG_IPCNS_SEM])
+		return sem_load(img, (const IpcSemEntry *)m, nopl);
+	return msg_load(img, (const IpcMsgEntry *)m, pretty, nopl);
+}
+
 /* The extra of entry m (the first one if first) into e, when the kind has
  * one; *last when nothing can follow it. */
 static int load_extra(struct img *img, const struct img_kind_desc *k, const ProtobufCMessage *m, bool first,
-		      bool nopl, struct json *e, bool *last)
+		      bool pretty, bool nopl, struct json *e, bool *last)
 {
 	uint64_t n = 0, chunks = 0;
 	struct json *x;
@@ -79,10 +192,7 @@ static int load_extra(struct img *img, const struct img_kind_desc *k, const Prot
 	case IMG_EXTRA_NONE:
 		return 0;
 	case IMG_EXTRA_EACH:
-		if (k->extra_size)
-			n = k->extra_size(m);
-		else
-			pb_get_uint(m, k->extra_len, &n);
+		pb_get_uint(m, k->extra_len, &n);
 		x = read_extra(img, n, nopl, true);
 		break;
 	case IMG_EXTRA_CHUNKS:
@@ -95,6 +205,9 @@ static int load_extra(struct img *img, const struct img_kind_desc *k, const Prot
 			pb_get_uint(m, k->extra_len, &n);
 		}
 		x = read_extra(img, n, nopl, false);
+		break;
+	case IMG_EXTRA_SYSV:
+		x = sysv_load(img, k, m, pretty, nopl);
 		break;
 	default:
 		return 0;
@@ -123,7 +236,7 @@ static struct json *load_entries(struct img *img, const struct img_kind_desc *k,
 			break;
 		}
 		struct json *e = pb_to_json(m, pretty);
-		bool failed = !e || load_extra(img, k, m, first, nopl, e, &last) < 0;
+		bool failed = !e || load_extra(img, k, m, first, pretty, nopl, e, &last) < 0;
 		if (failed) {
 			json_free(e);
 		} else if (json_push(entries, e) < 0) {
@@ -169,9 +282,10 @@ static int kind_by_magic_name(const char *name)
 	return -1;
 }
 
-static int write_extra(struct img *img, const struct json *e, const char *where)
+/* x (base64 bytes, or nothing) raw into img, cut or padded with zeros to
+ * len when len is not -1. */
+static int write_data(struct img *img, const struct json *x, int64_t len, const char *where)
 {
-	const struct json *x = json_get(e, "extra");
 	size_t n;
 
 	if (!x || (x->type == JSON_STRING && !x->len))
@@ -181,9 +295,75 @@ static int write_extra(struct img *img, const struct json *e, const char *where)
 		pr_err("%s: its extra is not base64", where);
 		return -1;
 	}
-	int ret = img_write_raw(img, data, n);
+	if (len >= 0 && (size_t)len > n) {
+		uint8_t *d = realloc(data, len);
+		if (!d) {
+			free(data);
+			pr_err("out of memory writing %s", img->name);
+			return -1;
+		}
+		memset(d + n, 0, len - n);
+		data = d;
+	}
+	int ret = img_write_raw(img, data, len >= 0 ? (size_t)len : n);
 	free(data);
 	return ret;
+}
+
+static int write_extra(struct img *img, const struct json *e, const char *where)
+{
+	return write_data(img, json_get(e, "extra"), -1, where);
+}
+
+static const uint8_t zeros[8];
+
+static int sem_store(struct img *img, const IpcSemEntry *e, const struct json *x, const char *where)
+{
+	if (!x || x->type != JSON_ARRAY || x->n != e->nsems) {
+		pr_err("%s: its extra is not the set's %u values", where, e->nsems);
+		return -1;
+	}
+	for (size_t i = 0; i < x->n; i++) {
+		uint16_t v = x->items[i]->type == JSON_NUMBER ? (uint16_t)strtoul(x->items[i]->text, NULL, 10) : 0;
+		if (img_write_raw(img, &v, 2) < 0)
+			return -1;
+	}
+	return img_write_raw(img, zeros, ROUND_UP(x->n * 2, 8) - x->n * 2);
+}
+
+static int msg_store(struct img *img, const struct json *x, const char *where)
+{
+	if (!x)
+		return 0;
+	if (x->type != JSON_ARRAY || x->n % 2) {
+		pr_err("%s: its extra is not a list of messages and their bytes", where);
+		return -1;
+	}
+	for (size_t i = 0; i < x->n; i += 2) {
+		IpcMsg *m = (IpcMsg *)pb_from_json(&ipc_msg__descriptor, x->items[i], where);
+		if (!m)
+			return -1;
+		int ret = img_write(img, &m->base);
+		uint32_t msize = m->msize;
+		protobuf_c_message_free_unpacked(&m->base, NULL);
+		if (ret < 0 || write_data(img, x->items[i + 1], ROUND_UP(msize, 8), where) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int sysv_store(struct img *img, const struct img_kind_desc *k, const ProtobufCMessage *m,
+		      const struct json *e, const char *where)
+{
+	const struct json *x = json_get(e, "extra");
+	if (k == &img_kinds[IMG_IPCNS_SHM]) {
+		const IpcShmEntry *se = (const IpcShmEntry *)m;
+		bool none = se->has_in_pagemaps && se->in_pagemaps;
+		return none ? 0 : write_data(img, x, ROUND_UP(se->size, 4), where);
+	}
+	if (k == &img_kinds[IMG_IPCNS_SEM])
+		return sem_store(img, (const IpcSemEntry *)m, x, where);
+	return msg_store(img, x, where);
 }
 
 /* After entry m (the first one if first): its extra, if the kind has one;
@@ -201,6 +381,8 @@ static int store_extra(struct img *img, const struct img_kind_desc *k, const Pro
 			return 0;
 		*last = first;
 		return write_extra(img, e, where);
+	case IMG_EXTRA_SYSV:
+		return sysv_store(img, k, m, e, where);
 	default:
 		return 0;
 	}

@@ -20,19 +20,6 @@
 #include "tty.pb-c.h"
 #include "utsns.pb-c.h"
 
-/* The bytes after a System V segment's entry (none when they are in
- * pagemaps), and after a semaphore set's (its 16-bit values). */
-static uint64_t shm_bytes(const ProtobufCMessage *m)
-{
-	const IpcShmEntry *e = (const IpcShmEntry *)m;
-	return e->has_in_pagemaps && e->in_pagemaps ? 0 : (e->size + 3) / 4 * 4;
-}
-
-static uint64_t sem_bytes(const ProtobufCMessage *m)
-{
-	return ((uint64_t)((const IpcSemEntry *)m)->nsems * 2 + 7) / 8 * 8;
-}
-
 /* A new image: a kind in kinds.h, a row here. Magics and their names
  * are CRIU's. Columns: name, magic, magic's name, header, entry type,
  * head type, then the optional ones by name. */
@@ -77,12 +64,11 @@ const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
 	[IMG_UTSNS] = { "utsns-%u.img", 0x54473203, "UTSNS", IMG_HDR_COMMON, &utsns_entry__descriptor },
 	[IMG_IPC_VAR] = { "ipcns-var-%u.img", 0x53115007, "IPC_VAR", IMG_HDR_COMMON, &ipc_var_entry__descriptor },
 	[IMG_IPCNS_SHM] = { "ipcns-shm-%u.img", 0x46283044, "IPCNS_SHM", IMG_HDR_COMMON, &ipc_shm_entry__descriptor,
-			    .optional = true, .extra = IMG_EXTRA_EACH, .extra_size = shm_bytes },
+			    .optional = true, .extra = IMG_EXTRA_SYSV },
 	[IMG_IPCNS_SEM] = { "ipcns-sem-%u.img", 0x59573019, "IPCNS_SEM", IMG_HDR_COMMON, &ipc_sem_entry__descriptor,
-			    .optional = true, .extra = IMG_EXTRA_EACH, .extra_size = sem_bytes },
-	/* messages are not kept yet: a queue's entry alone (qnum 0) */
+			    .optional = true, .extra = IMG_EXTRA_SYSV },
 	[IMG_IPCNS_MSG] = { "ipcns-msg-%u.img", 0x55453737, "IPCNS_MSG", IMG_HDR_COMMON, &ipc_msg_entry__descriptor,
-			    .optional = true },
+			    .optional = true, .extra = IMG_EXTRA_SYSV },
 	/* no .img in their names, as CRIU's */
 	[IMG_STATS_DUMP] = { "stats-dump", 0x57093306, "STATS", IMG_HDR_SERVICE, &stats_entry__descriptor,
 			     .optional = true },

@@ -61,6 +61,10 @@ enum img_extra {
 	/* A ghost file's: after each chunk entry (extra_len), or all the rest
 	 * of the file after a head whose chunks is unset. */
 	IMG_EXTRA_CHUNKS,
+	/* System V objects of an IPC namespace (after a segment's entry its
+	 * bytes, a semaphore set's values, a queue's messages, each padded):
+	 * crit shows each kind its own way (crit/imgjson.c) */
+	IMG_EXTRA_SYSV,
 };
 
 struct img_kind_desc {
@@ -78,8 +82,6 @@ struct img_kind_desc {
 	bool optional;
 	enum img_extra extra;
 	const char *extra_len;	/* the field of an entry that counts its extra bytes */
-	/* or, for IMG_EXTRA_EACH, the count of them (padding in) from the entry */
-	uint64_t (*extra_size)(const ProtobufCMessage *entry);
 };
 
 extern const struct img_kind_desc img_kinds[IMG_NR_KINDS];

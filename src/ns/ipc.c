@@ -1,8 +1,7 @@
 /* An IPC namespace of the tree's own: its tunables (ipcns-var-ID.img),
  * its shared memory segments with their bytes (ipcns-shm-ID.img), its
  * semaphore sets with their values (ipcns-sem-ID.img) and its message
- * queues (ipcns-msg-ID.img; stasis saves empty ones, and refuses a queue
- * holding messages). Read by a thread of ours in the namespace (System V
+ * queues with their messages (ipcns-msg-ID.img). Read by a thread of ours in the namespace (System V
  * calls and /proc/sys act on the caller's); made again by the tree's
  * first process in the new one, each object with its id (the *_next_id
  * tunable set before it is made), key, owner and mode. */
@@ -378,6 +377,38 @@ static int sem_restore_one(const struct ipc_ns_obj *o)
 
 /* ---- message queues ---- */
 
+/* Each message of queue id, copied (MSG_COPY leaves it queued). */
+static int msg_dump_messages(struct img *img, int id, unsigned long qnum)
+{
+	long long msgmax;
+	if (sysctl_read("kernel/msgmax", &msgmax, 1) < 0)
+		return -1;
+	struct {
+		long mtype;
+		char mtext[];
+	} *buf = malloc(sizeof(long) + msgmax + 8);
+	if (!buf) {
+		pr_err("out of memory saving message queue %d", id);
+		return -1;
+	}
+	int ret = 0;
+	for (unsigned long n = 0; n < qnum && ret == 0; n++) {
+		IpcMsg m = IPC_MSG__INIT;
+		ssize_t len = msgrcv(id, buf, msgmax, n, IPC_NOWAIT | MSG_COPY | MSG_NOERROR);
+		if (len < 0) {
+			pr_perror("can't copy message %lu of System V message queue %d", n, id);
+			ret = -1;
+			break;
+		}
+		m.mtype = buf->mtype;
+		m.msize = len;
+		memset(buf->mtext + len, 0, ROUND_UP(len, 8) - len);
+		ret = img_write(img, &m.base) < 0 || img_write_raw(img, buf->mtext, ROUND_UP(len, 8)) < 0 ? -1 : 0;
+	}
+	free(buf);
+	return ret;
+}
+
 static int msg_dump(int dirfd, uint32_t ns_id)
 {
 	struct msginfo info;
@@ -397,17 +428,11 @@ static int msg_dump(int dirfd, uint32_t ns_id)
 		int id = msgctl(i, MSG_STAT_ANY, &ds);
 		if (id < 0)
 			continue;
-		if (ds.msg_qnum) {
-			pr_err("System V message queue %d of the tree's IPC namespace holds %lu messages: stasis "
-			       "saves empty queues only", id, (unsigned long)ds.msg_qnum);
-			img_abort(&img);
-			return -1;
-		}
 		desc_fill(&d, id, &ds.msg_perm);
 		e.desc = &d;
 		e.qbytes = ds.msg_qbytes;
-		e.qnum = 0;
-		if (img_write(&img, &e.base) < 0) {
+		e.qnum = ds.msg_qnum;
+		if (img_write(&img, &e.base) < 0 || msg_dump_messages(&img, id, ds.msg_qnum) < 0) {
 			img_abort(&img);
 			return -1;
 		}
@@ -431,6 +456,16 @@ static int msg_restore_one(const struct ipc_ns_obj *o)
 	if (msgctl(e->desc->id, IPC_SET, &ds) < 0) {
 		pr_perror("can't set the owner, mode and size of System V message queue %u", e->desc->id);
 		return -1;
+	}
+	for (uint32_t i = 0; i < o->nr_msgs; i++) {
+		const struct ipc_msg_item *m = &o->msgs[i];
+		/* the message's type just before its bytes, as msgsnd wants it */
+		long *buf = (long *)m->data - 1;
+		*buf = m->m->mtype;
+		if (msgsnd(e->desc->id, buf, m->m->msize, IPC_NOWAIT) < 0) {
+			pr_perror("can't put message %u back into System V message queue %u", i, e->desc->id);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -476,6 +511,37 @@ int ipc_dump(int dirfd, pid_t root, uint32_t id)
 	return ns_in_thread(root, CLONE_NEWIPC, dump_in_ns, &a);
 }
 
+/* A queue's messages: each one's bytes are kept after room for its
+ * type, so that msgsnd takes them where they are. */
+static int load_messages(struct img *img, struct ipc_ns_obj *o)
+{
+	uint32_t n = o->msg->qnum;
+
+	if (n > SEM_MAX_NSEMS || !(o->msgs = calloc(n, sizeof(*o->msgs)))) {
+		pr_err("image %s: message queue %u with %u messages", img->name, o->msg->desc->id, n);
+		return -1;
+	}
+	for (; o->nr_msgs < n; o->nr_msgs++) {
+		struct ipc_msg_item *m = &o->msgs[o->nr_msgs];
+		ProtobufCMessage *pm;
+		if (img_read(img, &ipc_msg__descriptor, &pm) <= 0) {
+			pr_err("image %s: message queue %u ends after %u of its %u messages", img->name,
+			       o->msg->desc->id, o->nr_msgs, n);
+			return -1;
+		}
+		m->m = (IpcMsg *)pm;
+		uint64_t len = ROUND_UP((uint64_t)m->m->msize, 8);
+		if (m->m->mtype < 1 || len > IMG_MAX_ENTRY || !img_has(img, len) ||
+		    !(m->buf = malloc(sizeof(long) + len)) || img_read_raw(img, (char *)m->buf + sizeof(long), len) < 0) {
+			pr_err("image %s: message %u of queue %u (type %lld, %u bytes) is bad or cut short", img->name,
+			       o->nr_msgs, o->msg->desc->id, (long long)m->m->mtype, m->m->msize);
+			return -1;
+		}
+		m->data = (char *)m->buf + sizeof(long);
+	}
+	return 1;
+}
+
 /* An object's entry and the data after it, checked. */
 static int load_obj(struct img *img, struct ipc_ns_obj *o, int kind)
 {
@@ -504,9 +570,7 @@ static int load_obj(struct img *img, struct ipc_ns_obj *o, int kind)
 		}
 		len = ROUND_UP(o->sem->nsems * 2, 8);
 	} else if (o->msg->qnum) {
-		pr_err("image %s: message queue %u holds %u messages, which stasis does not restore", img->name,
-		       o->msg->desc->id, o->msg->qnum);
-		return -1;
+		return load_messages(img, o);
 	}
 	if (len && (!img_has(img, len) || !(o->data = malloc(len)) || img_read_raw(img, o->data, len) < 0)) {
 		pr_err("image %s: the data of object %u is cut short or too large", img->name,
@@ -550,6 +614,8 @@ int ipc_load(int dirfd, uint32_t id, struct ipc_ns *ns)
 		       : 0;
 }
 
+/* The tunables first (a queue's messages may need its msgmax), the
+ * objects, then the next ids, which making each object has used. */
 int ipc_fill(int dirfd, const struct ipc_ns *ns)
 {
 	if (var_restore(ns->var) < 0)
@@ -569,8 +635,17 @@ int ipc_fill(int dirfd, const struct ipc_ns *ns)
 static void free_objs(struct ipc_ns_objs *l)
 {
 	for (int i = 0; i < l->nr; i++) {
-		img_free(l->o[i].entry);
-		free(l->o[i].data);
+		struct ipc_ns_obj *o = &l->o[i];
+		/* a queue's messages: qnum were allocated, zeroed, the first
+		 * nr_msgs read (one more, maybe, in part) */
+		for (uint32_t m = 0; o->msgs && m < o->msg->qnum; m++) {
+			if (o->msgs[m].m)
+				img_free(o->msgs[m].m);
+			free(o->msgs[m].buf);
+		}
+		free(o->msgs);
+		img_free(o->entry);
+		free(o->data);
 	}
 	free(l->o);
 	*l = (struct ipc_ns_objs){ 0 };

@@ -39,7 +39,13 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEn
 
 /* An IPC namespace's objects as restore loads them: each entry, and the
  * bytes that followed it (a segment's, unless in pagemaps; a semaphore
- * set's values). */
+ * set's values; a queue's messages). */
+struct ipc_msg_item {
+	IpcMsg *m;
+	void *buf;		/* room for the type, then the bytes */
+	void *data;		/* the bytes */
+};
+
 struct ipc_ns_obj {
 	union {
 		ProtobufCMessage *entry;
@@ -48,6 +54,8 @@ struct ipc_ns_obj {
 		IpcMsgEntry *msg;
 	};
 	void *data;
+	struct ipc_msg_item *msgs;	/* a queue's */
+	uint32_t nr_msgs;
 };
 
 struct ipc_ns_objs {

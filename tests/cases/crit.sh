@@ -34,6 +34,8 @@ test_crit() {
 	crit_seed fifo "$PYTHON" "$ROOT/tests/progs/fifo.py" "$T_FILES/fifo" || return
 	crit_seed ghost "$PYTHON" "$ROOT/tests/progs/ghost.py" "$T_FILES/ghost.dat" 100000 || return
 	crit_seed seccomp "$BIN/seccomp_threads" mixed || return
+	# UTS and IPC namespaces of its own (System V objects, messages too)
+	crit_seed ns unshare --uts "$BIN/ipc_ns" || return
 	CRIT_DUMP_ARGS=--file-locks crit_seed locks "$BIN/locks" || return
 	crit_seed restored "$BIN/mem_anon" || return	# restored: its stats-restore
 	local pid=$PROG_PID exe

@@ -4,8 +4,8 @@
 # gen_rpc_seeds, and a real dump of build/tests/fuzz (which must restore
 # and PASS, so the seed is known good), a dump of it as uid 1000, a
 # --shell-job dump of it (ttys), a dump of seccomp_threads (seccomp.img),
-# a dump of posix_timers (POSIX timers in the core), the same in a UTS
-# namespace of its own,
+# a dump of posix_timers (POSIX timers in the core), one of ipc_ns in UTS
+# and IPC namespaces of its own,
 # dumps of notify.sh's programs (pidfds, epoll targets moved),
 # and fuzz/regressions.py's inputs for the
 # bugs found so far. A crash, leak, sanitizer report, hang (-timeout), fd
@@ -95,16 +95,18 @@ timers_seed() {
 	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_timers" "$T_WORK/image_seeds/timers" >> "$T_LOG/runner.log"
 }
 
-# A tree with a UTS namespace of its own (utsns-ID.img, ns ids compared
-# with the inventory's at load).
-uts_seed() {
+# A tree with UTS and IPC namespaces of its own (utsns and ipcns-*
+# images: System V objects, a queue's messages; ns ids compared with the
+# inventory's at load).
+ns_seed() {
 	local pid
-	start_prog utsseed unshare -u "$BIN/posix_timers"
+	start_prog nsseed unshare -u "$BIN/ipc_ns"
 	pid=$PROG_PID
-	wait_ready utsseed "$pid" || return 1
-	dump dumputs "$pid" "$T_WORK/img_uts" || return 1
-	ls "$T_WORK"/img_uts/utsns-*.img > /dev/null || { fail "the UTS seed has no utsns image"; return 1; }
-	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_uts" "$T_WORK/image_seeds/uts" >> "$T_LOG/runner.log"
+	wait_ready nsseed "$pid" || return 1
+	dump dumpns "$pid" "$T_WORK/img_ns" || return 1
+	ls "$T_WORK"/img_ns/utsns-*.img "$T_WORK"/img_ns/ipcns-msg-*.img > /dev/null ||
+		{ fail "the namespace seed has no utsns or ipcns images"; return 1; }
+	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_ns" "$T_WORK/image_seeds/ns" >> "$T_LOG/runner.log"
 }
 
 # fds of tests/cases/notify.sh's kinds (pidfds, live and dead; an epoll
@@ -170,7 +172,7 @@ test_fuzz() {
 	shell_job_seed || return
 	seccomp_seed || return
 	timers_seed || return
-	uts_seed || return
+	ns_seed || return
 	notify_seed || return
 	"$PYTHON" "$ROOT/fuzz/regressions.py" "$T_WORK/img" "$T_WORK/image_seeds" >> "$T_LOG/runner.log" ||
 		{ fail "regressions.py failed"; return; }

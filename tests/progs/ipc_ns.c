@@ -13,13 +13,18 @@
  *   U  a 1-page segment (IPC_PRIVATE) no one has attached, filled and
  *      detached before READY: only the namespace holds it.
  *   M  a set of 4 semaphores (key 0x5355) with values 1, 2, 300, 32767.
- *   Q  an empty message queue (key 0x5356, mode 0620) whose size is 8192
- *      bytes; it must carry a message after the restore.
- *   kernel/msgmnb set to 32768 and kernel/sem to "200 32000 32 100".
+ *   Q  a message queue (key 0x5356, mode 0620) of 24576 bytes holding
+ *      three messages: type 1 "first", type 5 with 10000 bytes (more
+ *      than the default msgmax: the tunable must be back before the
+ *      message is), type 2 "third"; they must come out the same, in
+ *      order, and the queue must carry a new message after the restore.
+ *   kernel/msgmnb set to 32768, kernel/msgmax to 16384 and kernel/sem to
+ *   "200 32000 32 100".
  *
- * With the argument "criu" (the images went through CRIU, which makes a
- * queue again with the namespace's default size, msgmnb) Q's size must be
- * 32768 instead.
+ * With the argument "criu" (the images go through CRIU, which makes a
+ * queue again with the namespace's default size, msgmnb, and takes no
+ * message over 8192 bytes) Q's size must be 32768, and message 2 has
+ * 8000 bytes.
  *
  * test ns.ipc: tree.plain tree.restore tree.chain3
  */
@@ -35,7 +40,19 @@
 #define Q_KEY 0x5356
 
 static int s_id, u_id, m_id, q_id;
-static unsigned long q_bytes = 8192;
+static unsigned long q_bytes = 24576;
+static int big_len = 10000;
+
+struct msg {
+	long type;
+	char text[16384];
+};
+static struct msg msg_buf;
+
+static char big_byte(int i)
+{
+	return (char)(i * 7 + 3);
+}
 static volatile uint32_t *s_mem;
 
 static void sysctl_set(const char *path, const char *val)
@@ -65,6 +82,11 @@ static void make_objects(void)
 {
 	unsigned short vals[4] = { 1, 2, 300, 32767 };
 	struct msqid_ds q;
+
+	/* first: a queue may grow up to msgmnb without CAP_SYS_RESOURCE */
+	sysctl_set("/proc/sys/kernel/msgmnb", "32768");
+	sysctl_set("/proc/sys/kernel/msgmax", "16384");
+	sysctl_set("/proc/sys/kernel/sem", "200 32000 32 100");
 	if ((s_id = shmget(S_KEY, 2 * 4096, IPC_CREAT | IPC_EXCL | 0640)) < 0 ||
 	    (u_id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600)) < 0)
 		die("shmget");
@@ -80,11 +102,41 @@ static void make_objects(void)
 		die("semaphores");
 	if ((q_id = msgget(Q_KEY, IPC_CREAT | IPC_EXCL | 0620)) < 0 || msgctl(q_id, IPC_STAT, &q) < 0)
 		die("msgget");
-	q.msg_qbytes = 8192;
+	q.msg_qbytes = 24576;
 	if (msgctl(q_id, IPC_SET, &q) < 0)
 		die("msgctl(IPC_SET)");
-	sysctl_set("/proc/sys/kernel/msgmnb", "32768");
-	sysctl_set("/proc/sys/kernel/sem", "200 32000 32 100");
+	msg_buf.type = 1;
+	strcpy(msg_buf.text, "first");
+	if (msgsnd(q_id, &msg_buf, 6, IPC_NOWAIT) < 0)
+		die("msgsnd 1");
+	msg_buf.type = 5;
+	for (int i = 0; i < big_len; i++)
+		msg_buf.text[i] = big_byte(i);
+	if (msgsnd(q_id, &msg_buf, big_len, IPC_NOWAIT) < 0)
+		die("msgsnd 2");
+	msg_buf.type = 2;
+	strcpy(msg_buf.text, "third");
+	if (msgsnd(q_id, &msg_buf, 6, IPC_NOWAIT) < 0)
+		die("msgsnd 3");
+}
+
+/* The three messages, in order, then none. */
+static void check_messages(void)
+{
+	ssize_t n = msgrcv(q_id, &msg_buf, sizeof(msg_buf.text), 0, IPC_NOWAIT);
+	CHECK(n == 6 && msg_buf.type == 1 && !strcmp(msg_buf.text, "first"), "message 1: %zd bytes, type %ld", n,
+	      msg_buf.type);
+	n = msgrcv(q_id, &msg_buf, sizeof(msg_buf.text), 0, IPC_NOWAIT);
+	int bad = 0;
+	for (int i = 0; n == big_len && i < big_len; i++)
+		bad += msg_buf.text[i] != big_byte(i);
+	CHECK(n == big_len && msg_buf.type == 5 && !bad, "message 2: %zd bytes, type %ld, %d bytes changed", n,
+	      msg_buf.type, bad);
+	n = msgrcv(q_id, &msg_buf, sizeof(msg_buf.text), 0, IPC_NOWAIT);
+	CHECK(n == 6 && msg_buf.type == 2 && !strcmp(msg_buf.text, "third"), "message 3: %zd bytes, type %ld", n,
+	      msg_buf.type);
+	CHECK(msgrcv(q_id, &msg_buf, sizeof(msg_buf.text), 0, IPC_NOWAIT) < 0 && errno == ENOMSG,
+	      "a fourth message in the queue");
 }
 
 static void check_objects(void)
@@ -115,10 +167,12 @@ static void check_objects(void)
 	CHECK(msgget(Q_KEY, 0) == q_id, "key %#x names queue %d, not %d", Q_KEY, msgget(Q_KEY, 0), q_id);
 	CHECK(msgctl(q_id, IPC_STAT, &q) == 0 && q.msg_qbytes == q_bytes && (q.msg_perm.mode & 0777) == 0620,
 	      "queue: %lu bytes (want %lu), mode %o", (unsigned long)q.msg_qbytes, q_bytes, q.msg_perm.mode & 0777);
+	check_messages();
 	CHECK(msgsnd(q_id, &msg, 6, IPC_NOWAIT) == 0 && msgrcv(q_id, &got, sizeof(got.text), 7, IPC_NOWAIT) == 6 &&
 		      !strcmp(got.text, "hello"),
 	      "the queue carries no message: %s", strerror(errno));
 	sysctl_check("/proc/sys/kernel/msgmnb", "32768");
+	sysctl_check("/proc/sys/kernel/msgmax", "16384");
 	sysctl_check("/proc/sys/kernel/sem", "200 32000 32 100");
 }
 
@@ -139,9 +193,11 @@ int main(int argc, char **argv)
 	tree_init();
 	if (unshare(CLONE_NEWIPC) < 0)
 		die("unshare(CLONE_NEWIPC)");
-	make_objects();
-	if (argc > 1 && !strcmp(argv[1], "criu"))
+	if (argc > 1 && !strcmp(argv[1], "criu")) {
 		q_bytes = 32768;
+		big_len = 8000;
+	}
+	make_objects();
 	tree_sync_init();
 	tree_fork(1, child, 0);
 	tree_sync_wait();

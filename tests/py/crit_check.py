@@ -48,8 +48,15 @@ def crit_json(data, pretty=False, nopl=False):
 
 
 def crit_encode(text):
+    image = json.loads(text)
+    if image["magic"] == "IPCNS_SHM":
+        # pycriu's shm handler decodes its extra with base64.decodebytes,
+        # which takes bytes, not the text its own load gave: as bytes here
+        for e in image["entries"]:
+            if isinstance(e.get("extra"), str):
+                e["extra"] = e["extra"].encode()
     out = io.BytesIO()
-    pycriu.images.dump(json.loads(text), out)
+    pycriu.images.dump(image, out)
     return out.getvalue()
 
 

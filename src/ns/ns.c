@@ -31,6 +31,14 @@ static const struct {
 };
 #define NR_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
+const char *ns_what(unsigned long cflag)
+{
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (kinds[k].cflag == cflag)
+			return kinds[k].what;
+	return cflag == CLONE_NEWPID ? "pid" : "?";
+}
+
 const char *ns_name(unsigned long cflag)
 {
 	for (size_t k = 0; k < NR_KINDS; k++)

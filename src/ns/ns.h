@@ -19,8 +19,10 @@
 #include "mm.pb-c.h"
 #include "utsns.pb-c.h"
 
-/* Namespace kinds: the CLONE_NEW* flag of each, and its /proc/PID/ns name. */
+/* Namespace kinds by CLONE_NEW* flag: the /proc/PID/ns name ("uts"), and
+ * the word for messages ("UTS"). */
 const char *ns_name(unsigned long cflag);
+const char *ns_what(unsigned long cflag);
 
 /* Runs fn(arg) in a thread of ours that joined pid's namespace of kind
  * cflag (UTS, IPC, network: kinds a thread may join alone); fn's return,

@@ -80,7 +80,7 @@ static int load_namespaces(struct rst_tree *tr)
 	img_free(ids);
 	if (ret == 0 && tr->ns.flags && tr->o->unprivileged) {
 		pr_err("the tree has a %s namespace of its own: only root may restore it",
-		       ns_name(tr->ns.flags & -tr->ns.flags));
+		       ns_what(tr->ns.flags & -tr->ns.flags));
 		return -1;
 	}
 	return ret;

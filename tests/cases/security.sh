@@ -235,6 +235,38 @@ test_sec_user_tree() {
 	[[ $after == "$before" ]] || fail "the tree came back as '$after', not '$before'"
 }
 
+# Images of the user's own dump, edited by the user to claim a UTS
+# namespace of the tree's own (whose host name restore would set): the
+# service must refuse to make namespaces for a client, and the host name
+# stays ours.
+test_sec_forged_uts() {
+	local rc img=$T_WORK/user/img host
+	host=$(hostname)
+	sec_setup || return
+	user_counter victim || return
+	as_user mkdir "$img"
+	rc=$(attack dump dump "$UPID" "$img")
+	grep -q "success=True" "$T_LOG/dump.out" || { fail "the user's dump failed: $(cat "$T_LOG/dump.out")"; return; }
+	wait_gone "$UPID" || { fail "the counter survived its dump"; return; }
+	as_user "$PYTHON" - "$img" "$UPID" << 'PY' || { fail "harness: could not forge the images"; return; }
+import sys
+import pycriu
+d, pid = sys.argv[1], sys.argv[2]
+path = "%s/ids-%s.img" % (d, pid)
+ids = pycriu.images.load(open(path, "rb"))
+ids["entries"][0]["uts_ns_id"] = 999
+pycriu.images.dump(ids, open(path, "wb"))
+uts = {"magic": "UTSNS", "entries": [{"nodename": "pwned", "domainname": "pwned"}]}
+pycriu.images.dump(uts, open("%s/utsns-999.img" % d, "wb"))
+PY
+	rc=$(rpc_user urestore --sk "$SVC_SOCK" restore "$img")
+	[[ $rc != 0 ]] || { fail "the service restored a forged UTS namespace for the user"; return; }
+	grep -q "UTS namespace of its own: only root may restore it" "$img/restore.log" ||
+		fail "the restore's log names no UTS namespace: $(grep -m1 Error "$img/restore.log")"
+	[[ $(hostname) == "$host" ]] || fail "the host name is now $(hostname)"
+	! alive "$UPID" || fail "pid $UPID was restored"
+}
+
 # 6. A service started without --allow-users serves root only, and says
 # so with an errno pycriu shows.
 test_sec_root_only() {
@@ -260,3 +292,4 @@ run_test sec.opath_restored test_sec_opath_restored
 run_test sec.unreadable_images test_sec_unreadable_images
 run_test sec.user_tree test_sec_user_tree
 run_test sec.root_only test_sec_root_only
+run_test sec.forged_uts test_sec_forged_uts

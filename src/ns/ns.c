@@ -121,7 +121,7 @@ static int check_not_nested(pid_t root, const pid_t *pids, int n)
 }
 
 int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEntry *root_ids,
-	    unsigned long *taken)
+	    bool unprivileged, unsigned long *taken)
 {
 	pid_t self = getpid();
 
@@ -137,6 +137,12 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEn
 			return -1;
 	}
 	if (*taken & CLONE_NEWIPC) {
+		/* its segments, semaphores and queues may be anyone's in it */
+		if (unprivileged) {
+			pr_err("pid %d has an IPC namespace of its own: only root may dump it (its objects "
+			       "need not be the client's)", root);
+			return -1;
+		}
 		pr_info("pid %d has an IPC namespace of its own: its objects are saved", root);
 		if (ipc_dump(dirfd, root, root_ids->ipc_ns_id) < 0)
 			return -1;

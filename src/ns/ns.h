@@ -32,9 +32,10 @@ int ns_in_thread(pid_t pid, unsigned long cflag, int (*fn)(void *), void *arg);
 /* dump: refuses a process of the tree in a namespace not its root's (of
  * any kind but pid); then saves each kind the root has of its own and
  * stasis takes (ns_taken_mask) into dirfd, naming it by root_ids. *taken:
- * the kinds saved. 0, or -1 (reported). */
+ * the kinds saved; unprivileged (a non-root client) may not take an IPC
+ * namespace, whose objects need not be its own. 0, or -1 (reported). */
 int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEntry *root_ids,
-	    unsigned long *taken);
+	    bool unprivileged, unsigned long *taken);
 
 /* The kinds a tree takes with it. */
 #define NS_TAKEN_MASK (CLONE_NEWUTS | CLONE_NEWIPC)

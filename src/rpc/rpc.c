@@ -129,6 +129,7 @@ static int job_check_client(struct rpc_job *j, const struct rpc_conn *c, CriuReq
 			return -1;
 		j->o.check_seized = rpc_may_dump_seized;
 		j->o.check_ctx = (void *)c;
+		j->o.unprivileged = true;
 		return rpc_may_dump(c, j->o.pid);
 	}
 	j->o.unprivileged = true;

@@ -63,7 +63,7 @@ struct opts {
 	 * RPC service checks there that the client may dump what was seized. */
 	int (*check_seized)(void *ctx, const pid_t *tids, int nr);
 	void *check_ctx;
-	/* A non-root client: restore must not give more than it has. */
+	/* A non-root client: dump and restore must not give more than it has. */
 	bool unprivileged;
 	pid_t client_pid;
 	int client_pidfd;	/* the same process, pinned: what is read of it by

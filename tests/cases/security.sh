@@ -267,6 +267,25 @@ PY
 	! alive "$UPID" || fail "pid $UPID was restored"
 }
 
+# The user's own process in an IPC namespace of its own (made in a user
+# namespace of the user's): the service would read every segment there as
+# root, and the namespace's objects need not be the user's: refused, and
+# the process runs on.
+test_sec_ipc_ns_dump() {
+	local rc
+	sec_setup || return
+	sec_user_prog ipcuser unshare -Ur -i sh -c ": ipcuser-marker; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.02; done" ||
+		return
+	[[ $(readlink "/proc/$UPID/ns/ipc") != "$(readlink /proc/self/ns/ipc)" ]] ||
+		{ fail "harness: the user's program is not in an IPC namespace of its own"; return; }
+	as_user mkdir "$T_WORK/user/img"
+	rc=$(attack dump dump "$UPID" "$T_WORK/user/img")
+	grep -q "success=False" "$T_LOG/dump.out" || { fail "the service dumped the user's IPC namespace: $(cat "$T_LOG/dump.out")"; return; }
+	grep -q "IPC namespace of its own: only root may dump it" "$T_WORK/user/img/dump.log" ||
+		fail "the dump's log names no IPC namespace: $(grep -m1 Error "$T_WORK/user/img/dump.log")"
+	wait_until 5 runs_freely "$UPID" || fail "the user's program does not run on after the refusal"
+}
+
 # 6. A service started without --allow-users serves root only, and says
 # so with an errno pycriu shows.
 test_sec_root_only() {
@@ -293,3 +312,4 @@ run_test sec.unreadable_images test_sec_unreadable_images
 run_test sec.user_tree test_sec_user_tree
 run_test sec.root_only test_sec_root_only
 run_test sec.forged_uts test_sec_forged_uts
+run_test sec.ipc_ns_dump test_sec_ipc_ns_dump

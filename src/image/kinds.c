@@ -1,6 +1,7 @@
 #include <stdio.h>
 
 #include "image/kinds.h"
+#include "cgroup.pb-c.h"
 #include "core.pb-c.h"
 #include "file-lock.pb-c.h"
 #include "files.pb-c.h"
@@ -56,6 +57,8 @@ const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
 			    .optional = true, .extra = IMG_EXTRA_EACH, .extra_len = "length" },
 	[IMG_SECCOMP] = { "seccomp.img", 0x64413049, "SECCOMP", IMG_HDR_COMMON, &seccomp_entry__descriptor,
 			  .optional = true },
+	[IMG_CGROUP] = { "cgroup.img", 0x59383330, "CGROUP", IMG_HDR_COMMON, &cgroup_entry__descriptor,
+			 .optional = true },
 	/* no .img in their names, as CRIU's */
 	[IMG_STATS_DUMP] = { "stats-dump", 0x57093306, "STATS", IMG_HDR_SERVICE, &stats_entry__descriptor,
 			     .optional = true },

@@ -8,6 +8,7 @@
 #include "util/opts.h"
 #include "files/files.h"
 #include "infect/inject.h"
+#include "task/cgroup.h"
 #include "task/seccomp.h"
 #include "core.pb-c.h"
 #include "mm.pb-c.h"
@@ -119,6 +120,8 @@ struct rst_tree {
 	uint64_t forking_us;	/* making every process (stats) */
 	long long client_oom_adj;	/* its oom_score_adj and loginuid */
 	long long client_loginuid;	/* (-1: the kernel has none) */
+	uint32_t root_cg_set;	/* inventory.img: the dumper's own cgroup set */
+	struct cg_rst cg;	/* cgroup.img (task/cgroup.h) */
 	void *premap_table;	/* premap.c: the processes' premapped flags */
 	size_t premap_len;
 };
@@ -177,6 +180,8 @@ int rst_process_state(struct rst_ctx *rc);	/* process-wide, main thread */
 int rst_threads_create(struct rst_ctx *rc);
 int rst_thread_state(struct rst_ctx *rc, int idx);
 int rst_thread_regs(struct rst_ctx *rc, int idx);
+/* The cgroup set of thread idx (core.img), 0: none. */
+uint32_t rst_cg_set(const struct rst_ctx *rc, int idx);
 
 /* restore/parent.c: pages left in the parent dump (PE_PARENT) */
 int rst_parent_pages(struct rst_ctx *rc, uint64_t addr, uint64_t len);

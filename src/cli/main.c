@@ -608,11 +608,15 @@ int main(int argc, char **argv)
 	free(log);
 	char *pidfile = in_work_dir(&o, o.pidfile);
 	o.pidfile = pidfile;
+	/* CRIU runs in its work directory: a relative yard is found from there */
+	char *yard = in_work_dir(&o, o.cgroup_yard);
+	o.cgroup_yard = yard;
 	if (!strcmp(cmd, "dump"))
 		ret = stasis_dump(&o) < 0 ? 1 : 0;
 	else
 		ret = stasis_restore(&o);
 	log_close();
 	free(pidfile);
+	free(yard);
 	return ret;
 }

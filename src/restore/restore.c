@@ -489,6 +489,7 @@ static int move_threads(struct rst_tree *tr, struct rst_ctx *rc)
  * its memory or threads; then the cgroups' properties. */
 static int move_tasks(struct rst_tree *tr)
 {
+	cg_rst_ns_close(&tr->cg);	/* the root made its namespace with them */
 	for (int i = 0; i < tr->nr; i++)
 		if (!tr->t[i].zombie && cg_rst_move(&tr->cg, tr->t[i].real_pid, rst_cg_set(&tr->t[i], 0), false) < 0)
 			return -1;
@@ -712,7 +713,8 @@ int stasis_restore(const struct opts *o)
 		goto out;
 	if (plan_pool(&tr) < 0 || open_pages_images(&tr) < 0 || rst_shmem_make(&tr) < 0)
 		goto out;
-	if (cg_rst_prepare(&tr.cg) < 0 || restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
+	if (cg_rst_prepare(&tr.cg) < 0 || cg_rst_ns_prepare(&tr.cg, rst_cg_set(&tr.t[0], 0)) < 0 ||
+	    restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
 		rst_tree_kill(&tr);
 		cg_rst_undo(&tr.cg);
 		goto out;

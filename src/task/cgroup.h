@@ -36,7 +36,6 @@ struct cg_dump {
 	struct cg_dump_ctl *ctls;	/* the hierarchies, ours first */
 	int nr_ctls;
 	int root_set;			/* index of the tree root's set, -1 before it */
-	char *cgns_root;		/* the root's cgroup namespace, as its /proc/PID/cgroup, or NULL */
 };
 
 /* Our own set (id 1, the inventory's root_cg_set) and hierarchies. */
@@ -58,6 +57,10 @@ struct cg_rst {
 	int *yard;		/* per controller of img: its hierarchy's root, or -1 */
 	char **made;		/* directories made, "CTL_INDEX:path", undone on failure */
 	int nr_made;
+	/* The root's cgroup namespace: the cgroup.procs of its root in each
+	 * hierarchy (the set's paths up to their cgns_prefix). */
+	int *ns_fds;
+	int nr_ns_fds;
 };
 
 /* Loads cgroup.img (rewritten by --cgroup-root) and checks it; no process
@@ -65,6 +68,12 @@ struct cg_rst {
 int cg_rst_load(struct cg_rst *cg, const struct opts *o, int dirfd, uint32_t root_set);
 /* Opens the hierarchies and makes the missing directories, by mode. */
 int cg_rst_prepare(struct cg_rst *cg);
+/* The root's cgroup namespace, if it had one of its own: opened by
+ * stasis (ns_prepare), then made by the root itself, first thing in it
+ * (ns_enter: it joins the namespace's root cgroups and unshares). */
+int cg_rst_ns_prepare(struct cg_rst *cg, uint32_t root_task_set);
+int cg_rst_ns_enter(struct cg_rst *cg);
+void cg_rst_ns_close(struct cg_rst *cg);
 /* Moves a process (thread false: all its threads) or one thread (real
  * ids) into set; no-op for 0 or the dumper's set. */
 int cg_rst_move(struct cg_rst *cg, pid_t real, uint32_t set, bool thread);

@@ -1,6 +1,8 @@
 /* cgroups at dump: each thread's set, and the directories and properties
  * below the sets' cgroups (see cgroup.h). */
 #include <dirent.h>
+#include <sched.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -78,15 +80,10 @@ static int add_member(struct cg_dump_set *s, const char *name, const char *path)
 
 /* "ID:NAME:PATH" lines; hierarchies --cgroup-dump-controller leaves out
  * are not members. */
-static int parse_cgroup_file(const struct cg_dump *cg, const char *file, struct cg_dump_set *s)
+static int parse_cgroups(const struct cg_dump *cg, FILE *f, const char *file, struct cg_dump_set *s)
 {
-	FILE *f = fopen(file, "re");
 	char line[PATH_MAX + 256];
 	int ret = 0;
-	if (!f) {
-		pr_perror("can't read %s", file);
-		return -1;
-	}
 	while (ret == 0 && fgets(line, sizeof(line), f)) {
 		char *name = strchr(line, ':'), *path = name ? strchr(name + 1, ':') : NULL;
 		if (!path) {
@@ -99,10 +96,121 @@ static int parse_cgroup_file(const struct cg_dump *cg, const char *file, struct 
 		if (!cgp_skip_controller(&cg->props, ++name))
 			ret = add_member(s, name, path);
 	}
-	fclose(f);
 	if (ret < 0)
 		set_free(s);
 	return ret;
+}
+
+static int parse_cgroup_file(const struct cg_dump *cg, const char *file, struct cg_dump_set *s)
+{
+	FILE *f = fopen(file, "re");
+	if (!f) {
+		pr_perror("can't read %s", file);
+		return -1;
+	}
+	int ret = parse_cgroups(cg, f, file, s);
+	fclose(f);
+	return ret;
+}
+
+/* ---- cgroup namespaces ---- */
+
+static bool own_cgns(pid_t pid)
+{
+	char path[64];
+	struct stat a, b;
+	snprintf(path, sizeof(path), "/proc/%d/ns/cgroup", pid);
+	return stat(path, &a) < 0 || stat("/proc/self/ns/cgroup", &b) < 0 ||
+	       (a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+}
+
+/* The thread's cgroups as it sees them itself: read by a child of ours
+ * that joined its cgroup namespace (the kernel shows paths from the
+ * reader's namespace root). */
+static int ns_view(const struct cg_dump *cg, pid_t pid, pid_t tid, struct cg_dump_set *in)
+{
+	char file[64], buf[16384];
+	int p[2];
+	snprintf(file, sizeof(file), "/proc/%d/task/%d/cgroup", pid, tid);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid_t child = fork();
+	if (child == 0) {
+		char ns[64];
+		snprintf(ns, sizeof(ns), "/proc/%d/ns/cgroup", pid);
+		int nsfd = open(ns, O_RDONLY | O_CLOEXEC), fd = -1;
+		ssize_t n = -1;
+		if (nsfd >= 0 && setns(nsfd, CLONE_NEWCGROUP) == 0 && (fd = open(file, O_RDONLY | O_CLOEXEC)) >= 0)
+			n = read(fd, buf, sizeof(buf));
+		_exit(n <= 0 || write(p[1], buf, n) != n);
+	}
+	close(p[1]);
+	size_t len = 0;
+	ssize_t n;
+	while (child > 0 && len < sizeof(buf) && (n = read(p[0], buf + len, sizeof(buf) - len)) > 0)
+		len += n;
+	close(p[0]);
+	int status;
+	if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) || !len) {
+		pr_err("can't read %s from inside the cgroup namespace of pid %d", file, pid);
+		return -1;
+	}
+	FILE *f = fmemopen(buf, len, "r");
+	if (!f)
+		return -1;
+	int ret = parse_cgroups(cg, f, file, in);
+	fclose(f);
+	return ret;
+}
+
+/* As CRIU: the part of each path above the namespace's root is its
+ * prefix (restore makes the namespace there). */
+static int cgns_prefixes(const struct cg_dump *cg, pid_t pid, pid_t tid, struct cg_dump_set *s)
+{
+	struct cg_dump_set in = { 0 };
+	if (own_cgns(pid))
+		return 0;
+	if (ns_view(cg, pid, tid, &in) < 0)
+		return -1;
+	int ret = 0;
+	for (int i = 0; i < in.nr && ret == 0; i++)
+		for (int k = 0; k < s->nr; k++) {
+			struct cg_member *ext = &s->m[k];
+			const char *inner = in.m[i].path + 1;
+			if (strcmp(ext->name, in.m[i].name) || !strcmp(ext->path, in.m[i].path))
+				continue;
+			size_t el = strlen(ext->path), il = strlen(inner);
+			if (il > el || strcmp(ext->path + el - il, inner)) {
+				pr_err("pid %d: cgroup %s is not below %s, its path in its cgroup namespace", pid,
+				       ext->path, in.m[i].path);
+				ret = -1;
+				break;
+			}
+			ext->cgns_prefix = el - il;
+			if (ext->cgns_prefix && ext->path[ext->cgns_prefix - 1] == '/')
+				ext->cgns_prefix--;
+		}
+	set_free(&in);
+	return ret;
+}
+
+/* A task below the root in one cgroup namespace (stasis saves one, the
+ * root's): the root's prefixes. */
+static int stray_prefixes(const struct cg_dump *cg, struct cg_dump_set *s)
+{
+	const struct cg_dump_set *root = &cg->sets[cg->root_set];
+	for (int i = 0; i < root->nr; i++)
+		for (int k = 0; k < s->nr; k++) {
+			if (strcmp(root->m[i].name, s->m[k].name))
+				continue;
+			if (strlen(s->m[k].path) < root->m[i].cgns_prefix) {
+				pr_err("cgroup %s is above the root's cgroup namespace (%.*s)", s->m[k].path,
+				       (int)root->m[i].cgns_prefix, root->m[i].path);
+				return -1;
+			}
+			s->m[k].cgns_prefix = root->m[i].cgns_prefix;
+		}
+	return 0;
 }
 
 static bool same_set(const struct cg_dump_set *a, const struct cg_dump_set *b)
@@ -484,6 +592,11 @@ int cg_dump_thread(struct cg_dump *cg, pid_t pid, pid_t tid, bool root, uint32_t
 	snprintf(file, sizeof(file), "/proc/%d/task/%d/cgroup", pid, tid);
 	if (parse_cgroup_file(cg, file, &s) < 0)
 		return -1;
+	int ret = root ? cgns_prefixes(cg, pid, tid, &s) : cg->root_set >= 0 ? stray_prefixes(cg, &s) : 0;
+	if (ret < 0) {
+		set_free(&s);
+		return -1;
+	}
 	int i = get_set(cg, &s, true);
 	if (i < 0)
 		return -1;
@@ -642,7 +755,6 @@ void cg_dump_free(struct cg_dump *cg)
 	}
 	free(cg->sets);
 	free(cg->ctls);
-	free(cg->cgns_root);
 	cgp_free(&cg->props);
 	memset(cg, 0, sizeof(*cg));
 }

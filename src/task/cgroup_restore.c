@@ -2,6 +2,7 @@
  * process and thread moved into its set, then the properties. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,6 +444,68 @@ int cg_rst_move(struct cg_rst *cg, pid_t real, uint32_t set, bool thread)
 	return 0;
 }
 
+int cg_rst_ns_prepare(struct cg_rst *cg, uint32_t root_task_set)
+{
+	if (!cg->img || !root_task_set || root_task_set == cg->root_set)
+		return 0;
+	CgSetEntry *s = find_set(cg, root_task_set);
+	if (!s) {
+		pr_err("cgroup.img has no set %u (of the tree's root)", root_task_set);
+		return -1;
+	}
+	for (size_t i = 0; i < s->n_ctls; i++) {
+		CgMemberEntry *m = s->ctls[i];
+		if (!m->has_cgns_prefix || !m->cgns_prefix)
+			continue;
+		if (cg->o->unprivileged) {
+			pr_err("the tree had a cgroup namespace of its own, which a non-root client can't make");
+			return -1;
+		}
+		int *v = realloc(cg->ns_fds, (cg->nr_ns_fds + 1) * sizeof(*v));
+		if (!v)
+			return -1;
+		cg->ns_fds = v;
+		char root[PATH_MAX];
+		snprintf(root, sizeof(root), "%.*s", (int)m->cgns_prefix, m->path);
+		int dirfd = open_cgroup(cg, ctl_of(cg, m->name), root);
+		if (dirfd < 0)
+			return -1;
+		v[cg->nr_ns_fds] = fs_open_write(dirfd, "cgroup.procs", false);
+		close(dirfd);
+		if (v[cg->nr_ns_fds] < 0) {
+			pr_perror("can't open cgroup.procs of %s, the root of the tree's cgroup namespace", root);
+			return -1;
+		}
+		cg->nr_ns_fds++;
+		pr_info("the tree's cgroup namespace: rooted at %s in hierarchy '%s'", root, m->name);
+	}
+	return 0;
+}
+
+int cg_rst_ns_enter(struct cg_rst *cg)
+{
+	for (int i = 0; i < cg->nr_ns_fds; i++)
+		if (write_all(cg->ns_fds[i], "0", 1) < 0) {
+			pr_perror("can't join the root cgroup of the tree's cgroup namespace");
+			return -1;
+		}
+	if (cg->nr_ns_fds && unshare(CLONE_NEWCGROUP) < 0) {
+		pr_perror("can't make the tree's cgroup namespace");
+		return -1;
+	}
+	cg_rst_ns_close(cg);
+	return 0;
+}
+
+void cg_rst_ns_close(struct cg_rst *cg)
+{
+	for (int i = 0; i < cg->nr_ns_fds; i++)
+		close(cg->ns_fds[i]);
+	free(cg->ns_fds);
+	cg->ns_fds = NULL;
+	cg->nr_ns_fds = 0;
+}
+
 static int dir_props(struct cg_rst *cg, int ci, const char *base, CgroupDirEntry **d, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -503,6 +566,7 @@ void cg_rst_undo(struct cg_rst *cg)
 
 void cg_rst_free(struct cg_rst *cg)
 {
+	cg_rst_ns_close(cg);
 	for (size_t i = 0; cg->yard && cg->img && i < cg->img->n_controllers; i++)
 		if (cg->yard[i] >= 0)
 			close(cg->yard[i]);

@@ -96,3 +96,9 @@ run_test --needs criu interop.criu_aio test_criu_prog aio_ring
 # TCP sockets, UDP pairs, options): the program checks every socket, that
 # the listeners accept and the UDP pairs exchange
 run_test --needs criu interop.criu_inet test_criu_prog inet
+
+# cgroups (cases/cgroup.sh): the tree of cgtree.py in cgroups of its own,
+# dumped by one with --manage-cgroups, its cgroups removed, restored by
+# the other: the cgroups and their limits are back, each process in its own.
+run_test --needs criu interop.criu_cgroup_to_criu cg_tree stasis criu
+run_test --needs criu interop.criu_cgroup_from_criu cg_tree criu stasis

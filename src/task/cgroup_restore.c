@@ -412,6 +412,28 @@ static CgSetEntry *find_set(const struct cg_rst *cg, uint32_t id)
 	return NULL;
 }
 
+/* Whether the task is in cgroup path of hierarchy name already (it
+ * inherited ours): no write then, which a client may not be allowed
+ * (the cgroup.procs of a cgroup of root's it is in all the same). */
+static bool already_in(pid_t real, const char *name, const char *path)
+{
+	char file[64], line[PATH_MAX + 256];
+	bool in = false;
+	snprintf(file, sizeof(file), "/proc/%d/task/%d/cgroup", real, real);
+	FILE *f = fopen(file, "re");
+	while (f && !in && fgets(line, sizeof(line), f)) {
+		char *n = strchr(line, ':'), *p = n ? strchr(n + 1, ':') : NULL;
+		if (!p)
+			break;
+		*p++ = 0;
+		p[strcspn(p, "\n")] = 0;
+		in = !strcmp(n + 1, name) && !strcmp(p, path);
+	}
+	if (f)
+		fclose(f);
+	return in;
+}
+
 int cg_rst_move(struct cg_rst *cg, pid_t real, uint32_t set, bool thread)
 {
 	if (!cg->img || !set || set == cg->root_set)
@@ -425,6 +447,8 @@ int cg_rst_move(struct cg_rst *cg, pid_t real, uint32_t set, bool thread)
 	int len = snprintf(buf, sizeof(buf), "%d", real);
 	for (size_t i = 0; i < s->n_ctls; i++) {
 		int ci = ctl_of(cg, s->ctls[i]->name);
+		if (!thread && already_in(real, s->ctls[i]->name, s->ctls[i]->path))
+			continue;
 		int dirfd = open_cgroup(cg, ci, s->ctls[i]->path);
 		if (dirfd < 0)
 			return -1;

@@ -4,7 +4,8 @@
 # gen_rpc_seeds, and a real dump of build/tests/fuzz (which must restore
 # and PASS, so the seed is known good), a dump of it as uid 1000, a
 # --shell-job dump of it (ttys), a dump of seccomp_threads (seccomp.img),
-# a dump of posix_timers (POSIX timers in the core),
+# a dump of posix_timers (POSIX timers in the core), a dump of cgtree.py
+# in cgroups (cgroup.img),
 # dumps of notify.sh's programs (pidfds, epoll targets moved),
 # and fuzz/regressions.py's inputs for the
 # bugs found so far. A crash, leak, sanitizer report, hang (-timeout), fd
@@ -85,6 +86,18 @@ seccomp_seed() {
 }
 
 # POSIX timers (the main core's task_timers_entry.posix, checked at load).
+# cgroup.img: cgtree.py in cgroups of its own (cases/cgroup.sh).
+cgroup_seed() {
+	CG_NOSKIP=1 cg_layout || return 0	# no cgroups to be in
+	cg_remove && cg_make || return 1
+	start_prog cgseed "$PYTHON" -u "$ROOT/tests/progs/cgtree.py" $(cg_args)
+	wait_ready cgseed "$PROG_PID" || return 1
+	dump dumpcgroup "$PROG_PID" "$T_WORK/img_cgroup" --manage-cgroups || return 1
+	[[ -s $T_WORK/img_cgroup/cgroup.img ]] || { fail "the cgroup seed has no cgroup.img"; return 1; }
+	cg_remove || return 1
+	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_cgroup" "$T_WORK/image_seeds/cgroup" >> "$T_LOG/runner.log"
+}
+
 timers_seed() {
 	local pid
 	start_prog timersseed "$BIN/posix_timers"
@@ -157,6 +170,7 @@ test_fuzz() {
 	shell_job_seed || return
 	seccomp_seed || return
 	timers_seed || return
+	cgroup_seed || return
 	notify_seed || return
 	"$PYTHON" "$ROOT/fuzz/regressions.py" "$T_WORK/img" "$T_WORK/image_seeds" >> "$T_LOG/runner.log" ||
 		{ fail "regressions.py failed"; return; }

@@ -295,8 +295,30 @@ static int record_made(struct cg_rst *cg, int ci, const char *path)
 	return asprintf(&v[cg->nr_made++], "%d:%s", ci, path) < 0 ? -1 : 0;
 }
 
-/* mkdir -p of path in controller ci, each directory made recorded. */
-static int make_path(struct cg_rst *cg, int ci, const char *path)
+/* v2: the controllers a cgroup's properties belong to ("+memory +pids"),
+ * which a parent made here must give its children. */
+static void controllers_of(const CgroupDirEntry *e, char *buf, size_t size)
+{
+	size_t off = 0;
+	buf[0] = 0;
+	for (size_t k = 0; k < e->n_properties; k++) {
+		const char *n = e->properties[k]->name, *dot = strchr(n, '.');
+		char want[64];
+		if (!dot || dot - n >= 60 || !strncmp(n, "cgroup.", 7))
+			continue;
+		snprintf(want, sizeof(want), "+%.*s", (int)(dot - n), n);
+		bool dup = false;
+		for (const char *at = buf; (at = strstr(at, want)); at++)
+			dup |= (at[strlen(want)] == ' ' || !at[strlen(want)]);
+		if (!dup && off + strlen(want) + 2 < size)
+			off += snprintf(buf + off, size - off, "%s%s", off ? " " : "", want);
+	}
+}
+
+/* mkdir -p of path in controller ci, each directory made recorded; on
+ * v2 each one made above the last gets the controllers enable (what
+ * the last one's properties need). */
+static int make_path(struct cg_rst *cg, int ci, const char *path, const char *enable)
 {
 	char sub[PATH_MAX];
 	size_t len = strlen(path);
@@ -324,7 +346,26 @@ static int make_path(struct cg_rst *cg, int ci, const char *path)
 		pr_info("cgroup %s made", sub);
 		if (record_made(cg, ci, sub) < 0)
 			return -1;
+		if (at < len && *enable) {
+			int fd = open_cgroup(cg, ci, sub);
+			ret = fd < 0 ? -1 : write_prop(fd, sub, "cgroup.subtree_control", enable, NULL, false, false);
+			if (fd >= 0)
+				close(fd);
+			if (ret < 0)
+				return -1;
+		}
 	}
+	return 0;
+}
+
+/* v2: a cgroup made here gives its children their controllers at once
+ * (their own properties are written before the late ones, and need them). */
+static int early_subtree_control(int dirfd, const char *path, const CgroupDirEntry *e)
+{
+	for (size_t k = 0; k < e->n_properties; k++)
+		if (!strcmp(e->properties[k]->name, "cgroup.subtree_control") && *e->properties[k]->value)
+			return write_prop(dirfd, path, "cgroup.subtree_control", e->properties[k]->value,
+					  e->properties[k]->perms, false, false);
 	return 0;
 }
 
@@ -352,9 +393,14 @@ static int prepare_dirs(struct cg_rst *cg, int ci, const char *base, CgroupDirEn
 				       mode == CG_MODE_NONE ? "none" : "props");
 				return -1;
 			}
-			if (make_path(cg, ci, path) < 0 || (dirfd = open_cgroup(cg, ci, path)) < 0)
+			char enable[256] = "";
+			if (v2(cg->img->controllers[ci]))
+				controllers_of(e, enable, sizeof(enable));
+			if (make_path(cg, ci, path, enable) < 0 || (dirfd = open_cgroup(cg, ci, path)) < 0)
 				return -1;
 			ret = set_perms(dirfd, ".", e->dir_perms);
+			if (ret == 0 && v2(cg->img->controllers[ci]))
+				ret = early_subtree_control(dirfd, path, e);
 			for (size_t k = 0; ret == 0 && k < e->n_properties; k++)
 				if (is_special(e->properties[k]->name))
 					ret = special_prop(dirfd, path, e->properties[k]);

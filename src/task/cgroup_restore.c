@@ -295,7 +295,7 @@ static int record_made(struct cg_rst *cg, int ci, const char *path)
 	return asprintf(&v[cg->nr_made++], "%d:%s", ci, path) < 0 ? -1 : 0;
 }
 
-/* v2: the controllers a cgroup's properties belong to ("+memory +pids"),
+/* v2: the controllers a cgroup's properties belong to ("memory pids"),
  * which a parent made here must give its children. */
 static void controllers_of(const CgroupDirEntry *e, char *buf, size_t size)
 {
@@ -306,10 +306,10 @@ static void controllers_of(const CgroupDirEntry *e, char *buf, size_t size)
 		char want[64];
 		if (!dot || dot - n >= 60 || !strncmp(n, "cgroup.", 7))
 			continue;
-		snprintf(want, sizeof(want), "+%.*s", (int)(dot - n), n);
+		snprintf(want, sizeof(want), "%.*s", (int)(dot - n), n);
 		bool dup = false;
 		for (const char *at = buf; (at = strstr(at, want)); at++)
-			dup |= (at[strlen(want)] == ' ' || !at[strlen(want)]);
+			dup |= (at == buf || at[-1] == ' ') && (at[strlen(want)] == ' ' || !at[strlen(want)]);
 		if (!dup && off + strlen(want) + 2 < size)
 			off += snprintf(buf + off, size - off, "%s%s", off ? " " : "", want);
 	}

@@ -94,6 +94,16 @@ static void usage(FILE *f)
 "                          /var/log, ...); without it, saved without a path\n"
 "      --irmap-scan-path DIR  dump: a directory --force-irmap scans first\n"
 "                          (repeatable)\n"
+"      --manage-cgroups[=MODE]  dump/restore the tree's cgroups (CRIU's modes:\n"
+"                          ignore, none, props, soft (default, also without the\n"
+"                          option), full, strict)\n"
+"      --cgroup-root [CTL:]/PATH  restore: the tree's cgroups go under PATH (of\n"
+"                          controller CTL, or of all); dump: walk from PATH\n"
+"      --cgroup-props STR, --cgroup-props-file FILE  dump: properties to save\n"
+"                          (CRIU's format)\n"
+"      --cgroup-dump-controller NAME  dump: only these controllers (repeatable)\n"
+"      --cgroup-yard DIR   the cgroup hierarchies mounted there, one directory\n"
+"                          each, instead of mounted by stasis\n"
 "      --feature NAME      check: only NAME, by CRIU's names (list: all of them)\n"
 "      --display-stats     dump, restore: print CRIU's statistics at the end\n"
 "  CRIU's other options are refused by name (--no-SWITCH for one of its\n"
@@ -108,7 +118,8 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP,
        /* CRIU's --no-SWITCH forms of the switches stasis has */
        OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
-       OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH };
+       OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH, OPT_MANAGE_CGROUPS, OPT_CGROUP_ROOT, OPT_CGROUP_PROPS,
+       OPT_CGROUP_PROPS_FILE, OPT_CGROUP_DUMP_CTL, OPT_CGROUP_YARD };
 
 /* check --feature NAME (repeatable): CRIU's names of kernel features. */
 static const char *check_features[32];
@@ -195,6 +206,47 @@ static int add_string(const char ***v, int *n, const char *s)
 		return -1;
 	*v = nv;
 	nv[(*n)++] = s;
+	return 0;
+}
+
+/* --manage-cgroups[=MODE]: CRIU's names; no value is soft. */
+static int parse_cg_mode(const char *arg, struct opts *o)
+{
+	static const char *names[] = { [CG_MODE_IGNORE] = "ignore", [CG_MODE_NONE] = "none",
+		[CG_MODE_PROPS] = "props", [CG_MODE_SOFT] = "soft", [CG_MODE_FULL] = "full",
+		[CG_MODE_STRICT] = "strict" };
+	if (!arg) {
+		o->cg_mode = CG_MODE_SOFT;
+		return 0;
+	}
+	for (int m = CG_MODE_IGNORE; m <= CG_MODE_STRICT; m++)
+		if (!strcmp(arg, names[m])) {
+			o->cg_mode = m;
+			return 0;
+		}
+	fprintf(stderr, "Error: unknown cgroups mode '%s' (ignore, none, props, soft, full or strict)\n", arg);
+	return -1;
+}
+
+/* --cgroup-root [CONTROLLER:]/PATH */
+static int parse_cg_root(const char *arg, struct opts *o)
+{
+	const char *colon = strchr(arg, ':');
+	struct cg_root r = { NULL, arg };
+	if (colon) {
+		if (!(r.ctl = strndup(arg, colon - arg)))
+			return -1;
+		r.path = colon + 1;
+	}
+	if (r.path[0] != '/') {
+		fprintf(stderr, "Error: --cgroup-root %s: the new root must be an absolute path\n", arg);
+		return -1;
+	}
+	struct cg_root *v = realloc(o->cg_roots, (o->nr_cg_roots + 1) * sizeof(*v));
+	if (!v)
+		return -1;
+	o->cg_roots = v;
+	v[o->nr_cg_roots++] = r;
 	return 0;
 }
 
@@ -304,6 +356,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "no-link-remap", no_argument, NULL, OPT_NO_LINK_REMAP },
 		{ "force-irmap", no_argument, NULL, OPT_FORCE_IRMAP },
 		{ "irmap-scan-path", required_argument, NULL, OPT_IRMAP_SCAN_PATH },
+		{ "manage-cgroups", optional_argument, NULL, OPT_MANAGE_CGROUPS },
+		{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
+		{ "cgroup-props", required_argument, NULL, OPT_CGROUP_PROPS },
+		{ "cgroup-props-file", required_argument, NULL, OPT_CGROUP_PROPS_FILE },
+		{ "cgroup-dump-controller", required_argument, NULL, OPT_CGROUP_DUMP_CTL },
+		{ "cgroup-yard", required_argument, NULL, OPT_CGROUP_YARD },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -388,6 +446,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (add_string(&o->irmap_scan_paths, &o->nr_irmap_scan_paths, optarg) < 0)
 				return -1;
 			break;
+		case OPT_MANAGE_CGROUPS: if (parse_cg_mode(optarg, o) < 0) return -1; break;
+		case OPT_CGROUP_ROOT: if (parse_cg_root(optarg, o) < 0) return -1; break;
+		case OPT_CGROUP_PROPS: o->cgroup_props = optarg; break;
+		case OPT_CGROUP_PROPS_FILE: o->cgroup_props_file = optarg; break;
+		case OPT_CGROUP_DUMP_CTL:
+			if (add_string(&o->cgroup_dump_ctls, &o->nr_cgroup_dump_ctls, optarg) < 0)
+				return -1;
+			break;
+		case OPT_CGROUP_YARD: o->cgroup_yard = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case ':':
 			fprintf(stderr, "Error: option %s needs a value\n", argv[optind - 1]);
@@ -541,11 +608,15 @@ int main(int argc, char **argv)
 	free(log);
 	char *pidfile = in_work_dir(&o, o.pidfile);
 	o.pidfile = pidfile;
+	/* CRIU runs in its work directory: a relative yard is found from there */
+	char *yard = in_work_dir(&o, o.cgroup_yard);
+	o.cgroup_yard = yard;
 	if (!strcmp(cmd, "dump"))
 		ret = stasis_dump(&o) < 0 ? 1 : 0;
 	else
 		ret = stasis_restore(&o);
 	log_close();
 	free(pidfile);
+	free(yard);
 	return ret;
 }

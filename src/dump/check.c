@@ -288,7 +288,7 @@ static const struct {
 	{ "sockopt_buf_lock", has_sockopt_buf_lock },
 	{ "ns_pid", always },			/* NSpid in status (4.1+) */
 	{ "aio_remap", has_aio_remap }, { "tun", never }, { "tun_ns", never }, { "userns", never },
-	{ "loginuid", has_loginuid }, { "cgroupns", never }, { "autofs", never }, { "compat_cr", never },
+	{ "loginuid", has_loginuid }, { "cgroupns", cg_ns_supported }, { "autofs", never }, { "compat_cr", never },
 	{ "uffd", never }, { "uffd-noncoop", never }, { "can_map_vdso", never }, { "sk_ns", never },
 	{ "sk_unix_file", never }, { "nsid", never }, { "link_nsid", never },
 	{ "timens", never }, { "external_net_ns", never }, { "newifindex", never }, { "nftables", never },

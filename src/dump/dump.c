@@ -229,6 +229,8 @@ static int write_inventory(struct dump_tree *tr)
 	inv.has_ns_per_id = 1;	/* utsns-ID.img & co. are named by namespace id */
 	inv.ns_per_id = true;
 	inv.root_ids = &ids;
+	inv.has_root_cg_set = 1;
+	inv.root_cg_set = cg_dump_own_set(&tr->cg);
 	inv.has_lsmtype = 1;
 	inv.lsmtype = 0;	/* no LSM */
 	if (img_commit_one(tr->dirfd, IMG_INVENTORY, 0, &inv.base) < 0)
@@ -341,7 +343,8 @@ static int write_tree_images(struct dump_tree *tr)
 	if (tr->o->pre_dump)
 		return 0;
 	if (shmem_dump_write(&tr->shmem, tr->dirfd, tr->nr + 1, &tr->stats.shpages_written) < 0 ||
-	    files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(&tr->seccomp, tr->dirfd) < 0)
+	    files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(&tr->seccomp, tr->dirfd) < 0 ||
+	    cg_dump_write(&tr->cg, tr->dirfd) < 0)
 		return -1;
 	tr->stats.shpages_written += tr->files.memfd_pages;
 	return write_inventory(tr);
@@ -430,7 +433,8 @@ int stasis_dump(const struct opts *o)
 	/* A failing pre-dump script stops the dump before the tree is touched.
 	 * Seccomp is looked at before anything is injected into any task:
 	 * suspended for our calls, or the dump refused right there. */
-	if (files_dump_begin(&tr.files) < 0 || open_parent(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0)
+	if (files_dump_begin(&tr.files) < 0 || cg_dump_begin(&tr.cg, o) < 0 || open_parent(&tr) < 0 ||
+	    action_run(o, ACT_PRE_DUMP, o->pid) < 0)
 		goto out;
 	uint64_t t_seize = stats_now_us();
 	if (tree_seize(&tr, o->pid) < 0 || collect_seccomp(&tr) < 0)
@@ -489,6 +493,7 @@ out:
 	}
 	free(tr.t);
 	seccomp_dump_free(&tr.seccomp);
+	cg_dump_free(&tr.cg);
 	dump_free_copy_bufs(&tr.bufs);
 	shmem_dump_free(&tr.shmem);
 	files_free(&tr.files);

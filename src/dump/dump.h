@@ -8,6 +8,7 @@
 #include "infect/inject.h"
 #include "proc/proc.h"
 #include "files/files.h"
+#include "task/cgroup.h"
 #include "task/seccomp.h"
 #include "mm.pb-c.h"
 
@@ -55,6 +56,7 @@ struct dump_ctx {
 	 * userfaultfd tracker: the process's start time, and the number
 	 * this dump's clear of its bits drew (0: not cleared). */
 	uint64_t sd_start, sd_armed;
+	struct cg_dump *cg;		/* the tree's cgroup sets (task/cgroup.h) */
 	struct seccomp_task *seccomp;	/* every thread's mode and filters, in dump_tree.seccomp */
 	struct proc_stat stat;
 	struct proc_status status;
@@ -72,6 +74,7 @@ struct dump_tree {
 	struct copy_bufs bufs;
 	struct dump_shmem shmem;	/* shared anonymous memory (shmem.c) */
 	struct seccomp_chains seccomp;	/* every process's, for seccomp.img */
+	struct cg_dump cg;		/* cgroup sets and directories, for cgroup.img */
 	int parentfd;			/* --prev-images-dir, or -1 */
 	bool own_netns;			/* the root's network namespace is not ours */
 	unsigned long ns_taken;		/* CLONE_NEW* kinds the tree takes (ns/ns.h) */

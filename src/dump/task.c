@@ -474,6 +474,10 @@ static int dump_thread_core(struct dump_ctx *dc, int idx)
 	if (dump_thread_info(dc, &core) < 0 || dump_creds(dc, th) < 0 || dump_sas(dc, th) < 0 ||
 	    dump_rseq(dc, th) < 0 || dump_thread_misc(dc, th) < 0 || thread_comm(dc, &th->comm) < 0)
 		goto out;
+	/* a pre-dump is memory only: no cgroups walked for it */
+	th->has_cg_set = !dc->o->pre_dump;
+	if (th->has_cg_set && cg_dump_thread(dc->cg, dc->pid, dc->inj.th[idx].pid, dc->parent < 0, &th->cg_set) < 0)
+		goto out;
 	seccomp_dump_thread(dc->seccomp, idx, th);	/* after the creds: it sets their no_new_privs */
 	ret = img_store_one(dc->dirfd, IMG_CORE, dc->ns_tid[idx], &core.base);
 out:

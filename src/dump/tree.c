@@ -32,6 +32,7 @@ static struct dump_ctx *tree_add(struct dump_tree *tr, pid_t pid, int parent)
 	dc->dirfd = tr->dirfd;
 	dc->files = &tr->files;
 	dc->bufs = &tr->bufs;
+	dc->cg = &tr->cg;
 	dc->stats = &tr->stats;
 	dc->id = tr->nr;
 	dc->pid = pid;

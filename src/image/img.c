@@ -245,6 +245,52 @@ bool img_has(struct img *img, uint64_t len)
 	return pos >= 0 && fstat(img->fd, &st) == 0 && st.st_size >= pos && (uint64_t)(st.st_size - pos) >= len;
 }
 
+/* Messages nest at most this deep (cgroup.img's directories are a tree;
+ * protobuf-c unpacks a nested message by recursion, so an entry nesting
+ * without end would run it out of stack). */
+#define IMG_MAX_NESTING 128
+
+static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; *p < end && shift < 64; shift += 7) {
+		uint8_t b = *(*p)++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return true;
+	}
+	return false;
+}
+
+/* Whether the message in buf nests no deeper than depth allows; a
+ * malformed one passes (unpacking it fails then, saying so). */
+static bool nesting_ok(const ProtobufCMessageDescriptor *desc, const uint8_t *p, const uint8_t *end, int depth)
+{
+	uint64_t key, len;
+	if (depth > IMG_MAX_NESTING)
+		return false;
+	while (p < end) {
+		if (!varint(&p, end, &key))
+			return true;
+		switch (key & 7) {
+		case 0: if (!varint(&p, end, &len)) return true; break;
+		case 1: p += 8; break;
+		case 5: p += 4; break;
+		case 2: {
+			if (!varint(&p, end, &len) || len > (uint64_t)(end - p))
+				return true;
+			const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(desc, key >> 3);
+			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && !nesting_ok(f->descriptor, p, p + len, depth + 1))
+				return false;
+			p += len;
+			break;
+		}
+		default: return true;
+		}
+	}
+	return true;
+}
+
 int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
 {
 	uint32_t len;
@@ -271,6 +317,11 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCM
 	}
 	if (read_full(img, buf, len) != (int)len) {
 		pr_err("image %s is truncated (entry of %u bytes cut short)", img->name, len);
+		free(buf);
+		return -1;
+	}
+	if (!nesting_ok(desc, buf, buf + len, 0)) {
+		pr_err("image %s is corrupt: a %s entry nests deeper than %d", img->name, desc->name, IMG_MAX_NESTING);
 		free(buf);
 		return -1;
 	}

@@ -1,6 +1,7 @@
 #include <stdio.h>
 
 #include "image/kinds.h"
+#include "cgroup.pb-c.h"
 #include "core.pb-c.h"
 #include "file-lock.pb-c.h"
 #include "files.pb-c.h"
@@ -69,6 +70,8 @@ const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
 			    .optional = true, .extra = IMG_EXTRA_SYSV },
 	[IMG_IPCNS_MSG] = { "ipcns-msg-%u.img", 0x55453737, "IPCNS_MSG", IMG_HDR_COMMON, &ipc_msg_entry__descriptor,
 			    .optional = true, .extra = IMG_EXTRA_SYSV },
+	[IMG_CGROUP] = { "cgroup.img", 0x59383330, "CGROUP", IMG_HDR_COMMON, &cgroup_entry__descriptor,
+			 .optional = true },
 	/* no .img in their names, as CRIU's */
 	[IMG_STATS_DUMP] = { "stats-dump", 0x57093306, "STATS", IMG_HDR_SERVICE, &stats_entry__descriptor,
 			     .optional = true },

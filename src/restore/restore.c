@@ -66,6 +66,7 @@ static int load_inventory(struct rst_tree *tr)
 		img_free(inv);
 		return -1;
 	}
+	tr->root_cg_set = inv->has_root_cg_set ? inv->root_cg_set : 0;
 	tr->inventory = inv;
 	return 0;
 }
@@ -268,7 +269,8 @@ static int load_images(struct rst_tree *tr)
 	for (int i = 0; i < tr->nr; i++)
 		if (files_note_task(&tr->files, tr->t[i].pid, tr->t[i].fdinfo, tr->t[i].nr_fdinfo) < 0)
 			return -1;
-	return load_seccomp(tr) < 0 || rst_shmem_load(tr) < 0 ? -1 : 0;
+	return load_seccomp(tr) < 0 || rst_shmem_load(tr) < 0 ||
+	       cg_rst_load(&tr->cg, tr->o, tr->dirfd, tr->root_cg_set) < 0 ? -1 : 0;
 }
 
 /* ---- pids ---- */
@@ -480,6 +482,38 @@ static int drop_service(struct rst_tree *tr, struct rst_ctx *rc)
 	return 0;
 }
 
+uint32_t rst_cg_set(const struct rst_ctx *rc, int idx)
+{
+	const CoreEntry *c = rc->core[idx];
+	if (c->thread_core && c->thread_core->has_cg_set)
+		return c->thread_core->cg_set;
+	return c->tc && c->tc->has_cg_set ? c->tc->cg_set : 0;
+}
+
+/* Threads in cgroups of their own (v1, or v2 threaded ones); the others
+ * are in the process's, as cloned. */
+static int move_threads(struct rst_tree *tr, struct rst_ctx *rc)
+{
+	uint32_t own = rst_cg_set(rc, 0);
+	for (int i = 1; i < rc->inj.nr_th; i++) {
+		uint32_t set = rst_cg_set(rc, i);
+		if (set && set != own && cg_rst_move(&tr->cg, rc->inj.th[i].pid, set, true) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Every process into its cgroups once all exist, before any of them has
+ * its memory or threads; then the cgroups' properties. */
+static int move_tasks(struct rst_tree *tr)
+{
+	cg_rst_ns_close(&tr->cg);	/* the root made its namespace with them */
+	for (int i = 0; i < tr->nr; i++)
+		if (!tr->t[i].zombie && cg_rst_move(&tr->cg, tr->t[i].real_pid, rst_cg_set(&tr->t[i], 0), false) < 0)
+			return -1;
+	return cg_rst_props(&tr->cg);
+}
+
 static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	inj_use(&rc->inj, 0);
@@ -505,7 +539,7 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	pr_debug("pid %d: memory rebuilt: %zu mappings, %llu KiB of pages read", rc->pid,
 		 rc->mm ? rc->mm->n_vmas : 0, (unsigned long long)(rc->pages_read >> 10));
 	/* process state first: new threads inherit its name and limits */
-	if (rst_process_state(rc) < 0 || rst_threads_create(rc) < 0 ||
+	if (rst_process_state(rc) < 0 || rst_threads_create(rc) < 0 || move_threads(tr, rc) < 0 ||
 	    ptimers_create(&rc->inj, rc->core[0]->tc->timers) < 0)
 		return -1;
 	pr_debug("pid %d: process state set, %d thread%s", rc->pid, rc->inj.nr_th, rc->inj.nr_th == 1 ? "" : "s");
@@ -581,6 +615,7 @@ void rst_unload_images(struct rst_tree *tr)
 	seccomp_restore_unload(tr->seccomp);
 	tr->seccomp = NULL;
 	rst_shmem_unload(tr);
+	cg_rst_free(&tr->cg);
 	files_unload(&tr->files);
 	ns_restore_free(&tr->ns);
 	if (tr->inventory)
@@ -653,6 +688,8 @@ static int restore_tree(struct rst_tree *tr)
 		return -1;
 	tr->forking_us = stats_now_us() - t0;
 	fault_point("tree-forked");
+	if (move_tasks(tr) < 0)
+		return -1;
 	/* As CRIU: the namespace stages only when the restore made one (the
 	 * pid namespace of --new-pidns), once every process exists. */
 	if (tr->new_pidns && (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||
@@ -699,8 +736,10 @@ int stasis_restore(const struct opts *o)
 		goto out;
 	if (plan_pool(&tr) < 0 || open_pages_images(&tr) < 0 || rst_shmem_make(&tr) < 0)
 		goto out;
-	if (restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
+	if (cg_rst_prepare(&tr.cg) < 0 || cg_rst_ns_prepare(&tr.cg, rst_cg_set(&tr.t[0], 0)) < 0 ||
+	    restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
 		rst_tree_kill(&tr);
+		cg_rst_undo(&tr.cg);
 		goto out;
 	}
 	pid_t root = tr.t[0].real_pid;

@@ -9,6 +9,7 @@
 #include "files/files.h"
 #include "infect/inject.h"
 #include "ns/ns.h"
+#include "task/cgroup.h"
 #include "task/seccomp.h"
 #include "inventory.pb-c.h"
 #include "core.pb-c.h"
@@ -123,6 +124,8 @@ struct rst_tree {
 	long long client_loginuid;	/* (-1: the kernel has none) */
 	InventoryEntry *inventory;
 	struct ns_restore ns;	/* the tree's own namespaces (ns/ns.h) */
+	uint32_t root_cg_set;	/* inventory.img: the dumper's own cgroup set */
+	struct cg_rst cg;	/* cgroup.img (task/cgroup.h) */
 	void *premap_table;	/* premap.c: the processes' premapped flags */
 	size_t premap_len;
 };
@@ -182,6 +185,8 @@ int rst_process_state(struct rst_ctx *rc);	/* process-wide, main thread */
 int rst_threads_create(struct rst_ctx *rc);
 int rst_thread_state(struct rst_ctx *rc, int idx);
 int rst_thread_regs(struct rst_ctx *rc, int idx);
+/* The cgroup set of thread idx (core.img), 0: none. */
+uint32_t rst_cg_set(const struct rst_ctx *rc, int idx);
 
 /* restore/parent.c: pages left in the parent dump (PE_PARENT) */
 int rst_parent_pages(struct rst_ctx *rc, uint64_t addr, uint64_t len);

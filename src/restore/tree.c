@@ -523,6 +523,12 @@ static void task_main(struct rst_tree *tr, int idx)
 
 	/* If our parent dies before the tree is complete, so do we. */
 	die_with_parent();
+	/* The root makes the tree's cgroup namespace, before anything else:
+	 * what it forks is in it. The others drop its fds. */
+	if ((idx == 0 ? cg_rst_ns_enter(&tr->cg) : (cg_rst_ns_close(&tr->cg), 0)) < 0) {
+		report(tr->sync[1], idx, 0);
+		_exit(1);
+	}
 	/* Its own /proc files, where only the process may write (loginuid)
 	 * or its rights are weighed (oom_score_adj), opened while it may
 	 * still open them: a non-root client's process is not dumpable

@@ -142,6 +142,47 @@ static int job_check_client(struct rpc_job *j, const struct rpc_conn *c, CriuReq
 	return 0;
 }
 
+/* CRIU's cgroup fields: manage_cgroups is soft (or ignore), and an
+ * explicit manage_cgroups_mode wins. What stasis opens for them (the yard,
+ * the props file) a non-root client's broker opens (util/fsop.h). */
+static int job_cgroups(struct rpc_job *j, const CriuOpts *r)
+{
+	static const enum cg_mode modes[] = {
+		[CRIU_CG_MODE__IGNORE] = CG_MODE_IGNORE, [CRIU_CG_MODE__CG_NONE] = CG_MODE_NONE,
+		[CRIU_CG_MODE__PROPS] = CG_MODE_PROPS, [CRIU_CG_MODE__SOFT] = CG_MODE_SOFT,
+		[CRIU_CG_MODE__FULL] = CG_MODE_FULL, [CRIU_CG_MODE__STRICT] = CG_MODE_STRICT,
+		[CRIU_CG_MODE__DEFAULT] = CG_MODE_DEFAULT };
+
+	if (r->has_manage_cgroups)
+		j->o.cg_mode = r->manage_cgroups ? CG_MODE_SOFT : CG_MODE_IGNORE;
+	if (r->has_manage_cgroups_mode) {
+		if ((unsigned)r->manage_cgroups_mode >= sizeof(modes) / sizeof(modes[0])) {
+			pr_err("rpc: manage_cgroups_mode %d is not one of CRIU's", r->manage_cgroups_mode);
+			return -1;
+		}
+		j->o.cg_mode = modes[r->manage_cgroups_mode];
+	}
+	if (r->n_cg_root) {
+		j->o.cg_roots = calloc(r->n_cg_root, sizeof(*j->o.cg_roots));
+		if (!j->o.cg_roots)
+			return -1;
+		for (size_t i = 0; i < r->n_cg_root; i++) {
+			if (!r->cg_root[i]->path || r->cg_root[i]->path[0] != '/') {
+				pr_err("rpc: cg_root %s is not an absolute path", r->cg_root[i]->path);
+				return -1;
+			}
+			j->o.cg_roots[i] = (struct cg_root){ r->cg_root[i]->ctrl, r->cg_root[i]->path };
+		}
+		j->o.nr_cg_roots = r->n_cg_root;
+	}
+	j->o.cgroup_props = r->cgroup_props;
+	j->o.cgroup_props_file = r->cgroup_props_file;
+	j->o.cgroup_dump_ctls = (const char **)r->cgroup_dump_controller;
+	j->o.nr_cgroup_dump_ctls = r->n_cgroup_dump_controller;
+	j->o.cgroup_yard = r->cgroup_yard;
+	return 0;
+}
+
 int rpc_job_paths(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req, bool need_images)
 {
 	static CriuOpts empty = CRIU_OPTS__INIT;
@@ -181,6 +222,8 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 		pr_err("rpc: force_irmap and irmap_scan_paths are for root clients only");
 		return -1;
 	}
+	if (job_cgroups(j, r) < 0)
+		return -1;
 	j->o.force_irmap = r->has_force_irmap && r->force_irmap;
 	j->o.irmap_scan_paths = (const char **)r->irmap_scan_paths;
 	j->o.nr_irmap_scan_paths = r->n_irmap_scan_paths;
@@ -205,6 +248,7 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 void rpc_job_release(struct rpc_job *j)
 {
 	free(j->o.inherit);
+	free(j->o.cg_roots);
 	free(j->o.ext_unix_sk_ino);
 	j->o.inherit = NULL;
 	j->o.ext_unix_sk_ino = NULL;

@@ -19,18 +19,21 @@
 #include "util/log.h"
 
 enum fs_op { OP_OPEN_DIR, OP_CREATE, OP_APPEND, OP_READ, OP_PATH_READ,
-	     OP_RENAME, OP_UNLINK, OP_SYMLINK, OP_LINK, OP_HELLO };
+	     OP_RENAME, OP_UNLINK, OP_SYMLINK, OP_LINK, OP_HELLO, OP_MKDIR, OP_OPEN_WRITE, OP_CHPERM };
 
 /* Whether an operation's answer is a new fd. */
 static bool op_gives_fd(int op)
 {
-	return op != OP_RENAME && op != OP_UNLINK && op != OP_SYMLINK && op != OP_LINK && op != OP_HELLO;
+	return op != OP_RENAME && op != OP_UNLINK && op != OP_SYMLINK && op != OP_LINK && op != OP_HELLO &&
+	       op != OP_MKDIR && op != OP_CHPERM;
 }
 
 struct fs_req {
 	int op;
 	int flags;
 	mode_t mode;
+	uid_t uid;		/* OP_CHPERM */
+	gid_t gid;
 	char a[PATH_MAX];
 	char b[PATH_MAX];
 };
@@ -139,6 +142,37 @@ static int op_two_names(int op, int dirfd, const char *a, const char *b)
 	}
 }
 
+/* An existing file of dirfd itself, for writing (a cgroup's property). */
+static int op_open_write(int dirfd, const char *name, int flags)
+{
+	if (plain_name(name) < 0)
+		return -1;
+	return openat(dirfd, name, (flags & O_ACCMODE) | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+}
+
+/* Owner, group and mode of a file or directory of dirfd, each changed
+ * only if it differs (what the caller may change, the kernel says). */
+static int op_chperm(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode)
+{
+	struct stat st;
+	char self[64];
+	if (strcmp(name, ".") && plain_name(name) < 0)	/* ".": dirfd itself */
+		return -1;
+	int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int ret = fstat(fd, &st);
+	if (ret == 0 && (st.st_uid != uid || st.st_gid != gid))
+		ret = fchownat(fd, "", uid, gid, AT_EMPTY_PATH);
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (ret == 0 && (st.st_mode & 07777) != (mode & 07777))
+		ret = chmod(self, mode & 07777);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return ret;
+}
+
 static int op_run(const struct fs_req *r, int dirfd)
 {
 	switch (r->op) {
@@ -150,6 +184,9 @@ static int op_run(const struct fs_req *r, int dirfd)
 	case OP_RENAME: case OP_UNLINK: case OP_SYMLINK: case OP_LINK:
 		return op_two_names(r->op, dirfd, r->a, r->b);
 	case OP_HELLO: return 0;
+	case OP_MKDIR: return plain_name(r->a) < 0 ? -1 : mkdirat(dirfd, r->a, r->mode & 0777);
+	case OP_OPEN_WRITE: return op_open_write(dirfd, r->a, r->flags);
+	case OP_CHPERM: return op_chperm(dirfd, r->a, r->uid, r->gid, r->mode);
 	}
 	errno = EINVAL;
 	return -1;
@@ -315,7 +352,8 @@ static int broker_call(const struct fs_req *r, int dirfd)
 	return fd;
 }
 
-static int call(int op, int dirfd, const char *a, const char *b, int flags, mode_t mode)
+static int call_ids(int op, int dirfd, const char *a, const char *b, int flags, mode_t mode, uid_t uid,
+		    gid_t gid)
 {
 	static __thread struct fs_req r;
 	if (strlen(a) >= PATH_MAX || strlen(b) >= PATH_MAX) {
@@ -325,12 +363,34 @@ static int call(int op, int dirfd, const char *a, const char *b, int flags, mode
 	r.op = op;
 	r.flags = flags;
 	r.mode = mode;
+	r.uid = uid;
+	r.gid = gid;
 	strcpy(r.a, a);
 	strcpy(r.b, b);
 	return broker_sk < 0 ? op_run(&r, dirfd) : broker_call(&r, dirfd);
 }
 
+static int call(int op, int dirfd, const char *a, const char *b, int flags, mode_t mode)
+{
+	return call_ids(op, dirfd, a, b, flags, mode, 0, 0);
+}
+
 /* ---- the interface ---- */
+
+int fs_mkdir(int dirfd, const char *name, mode_t mode)
+{
+	return call(OP_MKDIR, dirfd, name, "", 0, mode);
+}
+
+int fs_open_write(int dirfd, const char *name, bool rdwr)
+{
+	return call(OP_OPEN_WRITE, dirfd, name, "", rdwr ? O_RDWR : O_WRONLY, 0);
+}
+
+int fs_chperm(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode)
+{
+	return call_ids(OP_CHPERM, dirfd, name, "", 0, mode, uid, gid);
+}
 
 int fs_open_dir(const char *path)
 {

@@ -49,6 +49,15 @@ int fs_symlink(const char *target, int dirfd, const char *name);
  * link to a deleted file that still has a name elsewhere). */
 int fs_link(const char *src, int dirfd, const char *name);
 
+/* For cgroups (task/cgroup_restore.c), in a directory of a cgroup file
+ * system: a new directory name; an existing file of dirfd opened for
+ * writing (rdwr: reading too); owner, group and mode of a file or
+ * directory (".": dirfd's own) set to these (only what differs is
+ * changed). */
+int fs_mkdir(int dirfd, const char *name, mode_t mode);
+int fs_open_write(int dirfd, const char *name, bool rdwr);
+int fs_chperm(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode);
+
 /* A path split into the directory it names and its last component; the
  * caller frees *dir. -1 when the last component is empty, "." or "..". */
 int fs_split(const char *path, char **dir, const char **name);

@@ -7,6 +7,15 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* CRIU's --manage-cgroups modes (what restore does with a cgroup that
+ * exists or not): ignore (nothing), none (all must exist; no property
+ * written), props (all must exist; their properties written), soft
+ * (missing ones made with their properties; existing ones left as they
+ * are), full (properties written to existing ones too), strict (all must
+ * be missing). DEFAULT is soft, CRIU's default with or without the option. */
+enum cg_mode { CG_MODE_DEFAULT, CG_MODE_IGNORE, CG_MODE_NONE, CG_MODE_PROPS, CG_MODE_SOFT,
+	       CG_MODE_FULL, CG_MODE_STRICT };
+
 struct opts {
 	const char *images_dir;	/* -D */
 	const char *work_dir;	/* -W */
@@ -85,6 +94,22 @@ struct opts {
 	/* --link-remap: a deleted file that still has another name is saved
 	 * as a new hard link next to it (CRIU's linked remap), not a copy */
 	bool link_remap;
+
+	/* cgroups (task/cgroup.c), as CRIU: --manage-cgroups[=MODE] (the
+	 * mode; CG_MODE_DEFAULT, soft, also without the option),
+	 * --cgroup-root [CONTROLLER:]/PATH (repeatable; no controller: every
+	 * one), --cgroup-props STRING, --cgroup-props-file FILE (the
+	 * properties saved, task/cgroup_props.c), --cgroup-dump-controller
+	 * NAME (repeatable: only these are saved), --cgroup-yard DIR (the
+	 * hierarchies are mounted there by the caller, not by stasis) */
+	enum cg_mode cg_mode;
+	struct cg_root { const char *ctl; const char *path; } *cg_roots;
+	int nr_cg_roots;
+	const char *cgroup_props;
+	const char *cgroup_props_file;
+	const char **cgroup_dump_ctls;
+	int nr_cgroup_dump_ctls;
+	const char *cgroup_yard;
 };
 
 #endif

@@ -37,6 +37,10 @@ test_crit() {
 	# UTS and IPC namespaces of its own (System V objects, messages too)
 	crit_seed ns unshare --uts "$BIN/ipc_ns" || return
 	CRIT_DUMP_ARGS=--file-locks crit_seed locks "$BIN/locks" || return
+	# cgroup.img: cgtree.py in cgroups of its own (cases/cgroup.sh)
+	CG_NOSKIP=1 cg_layout && cg_remove && cg_make || return
+	CRIT_DUMP_ARGS=--manage-cgroups crit_seed cgroup "$PYTHON" -u "$ROOT/tests/progs/cgtree.py" $(cg_args) || return
+	cg_remove || return
 	crit_seed restored "$BIN/mem_anon" || return	# restored: its stats-restore
 	local pid=$PROG_PID exe
 	exe=$(readlink "$BIN/mem_anon" -f)

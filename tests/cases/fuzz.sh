@@ -6,6 +6,8 @@
 # --shell-job dump of it (ttys), a dump of seccomp_threads (seccomp.img),
 # a dump of posix_timers (POSIX timers in the core), one of ipc_ns in UTS
 # and IPC namespaces of its own,
+# a dump of posix_timers (POSIX timers in the core), a dump of cgtree.py
+# in cgroups (cgroup.img),
 # dumps of notify.sh's programs (pidfds, epoll targets moved),
 # and fuzz/regressions.py's inputs for the
 # bugs found so far. A crash, leak, sanitizer report, hang (-timeout), fd
@@ -86,6 +88,18 @@ seccomp_seed() {
 }
 
 # POSIX timers (the main core's task_timers_entry.posix, checked at load).
+# cgroup.img: cgtree.py in cgroups of its own (cases/cgroup.sh).
+cgroup_seed() {
+	CG_NOSKIP=1 cg_layout || return 0	# no cgroups to be in
+	cg_remove && cg_make || return 1
+	start_prog cgseed "$PYTHON" -u "$ROOT/tests/progs/cgtree.py" $(cg_args)
+	wait_ready cgseed "$PROG_PID" || return 1
+	dump dumpcgroup "$PROG_PID" "$T_WORK/img_cgroup" --manage-cgroups || return 1
+	[[ -s $T_WORK/img_cgroup/cgroup.img ]] || { fail "the cgroup seed has no cgroup.img"; return 1; }
+	cg_remove || return 1
+	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_cgroup" "$T_WORK/image_seeds/cgroup" >> "$T_LOG/runner.log"
+}
+
 timers_seed() {
 	local pid
 	start_prog timersseed "$BIN/posix_timers"
@@ -173,6 +187,7 @@ test_fuzz() {
 	seccomp_seed || return
 	timers_seed || return
 	ns_seed || return
+	cgroup_seed || return
 	notify_seed || return
 	"$PYTHON" "$ROOT/fuzz/regressions.py" "$T_WORK/img" "$T_WORK/image_seeds" >> "$T_LOG/runner.log" ||
 		{ fail "regressions.py failed"; return; }

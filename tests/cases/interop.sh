@@ -102,3 +102,8 @@ run_test --needs criu interop.criu_inet test_criu_prog inet
 # pagemap-shmem images; each restores the other's (CRIU does not keep a
 # message queue's size: "criu" tells the program)
 run_test --needs criu interop.criu_ipc_ns test_criu_prog ipc_ns criu
+# cgroups (cases/cgroup.sh): the tree of cgtree.py in cgroups of its own,
+# dumped by one with --manage-cgroups, its cgroups removed, restored by
+# the other: the cgroups and their limits are back, each process in its own.
+run_test --needs criu interop.criu_cgroup_to_criu cg_tree stasis criu
+run_test --needs criu interop.criu_cgroup_from_criu cg_tree criu stasis

@@ -617,6 +617,76 @@ test_rpc_unpriv_inet() {
 	[[ -z $(tcp_owner 80) ]] || fail "something listens on port 80 after the refused restore"
 }
 
+# cg_user_counter: the user's counter, started in cgroup x of every
+# hierarchy of the test (cases/cgroup.sh's layout), as UPID.
+cg_user_counter() {
+	local h
+	rm -f "$T_WORK/user/count.out"
+	(cd "$T_WORK/user" && exec runuser -u "$RPC_USER" -- setsid sh -c \
+		'i=0; exec > count.out; while :; do i=$((i+1)); echo $i; sleep 0.02; done' > /dev/null 2>&1 < /dev/null) &
+	disown $!
+	wait_until "$TMO" has_lines "$T_WORK/user/count.out" 5 || { fail "the user's counter printed nothing"; return 1; }
+	UPID=$(user_pid 'sleep 0.02; done$')
+	T_PIDS+=("$UPID")
+	for h in "${CG_DIRS[@]}"; do echo "$UPID" > "$h/$CG_T/x/cgroup.procs"; done
+}
+
+# A client may make and join only the cgroups it could itself: its
+# process, put by root into a cgroup of root's, dumped by the client.
+# With the cgroup there, --manage-cgroups=full may not write its limits
+# (nor move the process into it); with the cgroup removed, the client's
+# restore may not make it again (the broker's mkdir, as the client, is
+# refused). Either way the restore fails and leaves nothing. On v1, a
+# cgroup delegated to the user (all its own) is made and joined for it.
+test_rpc_unpriv_cgroup() {
+	local rc h img=$T_WORK/user/img prop
+	cg_layout || return
+	rpc_user_setup || return
+	service_start "${SVC_USER_ARGS[@]}" || return
+	cg_remove || return
+	for h in "${CG_DIRS[@]}"; do mkdir -p "$h/$CG_T/x" || { fail "can't make $h/$CG_T/x"; return; }; done
+	cg_user_counter || return
+	prop=${CG_PROPS[0]%%=*}
+	echo 50 > "${CG_DIRS[0]}/$CG_T/x/$prop" 2> /dev/null || prop=
+	rc=$(rpc_user cgdump --sk "$SVC_SOCK" dump "$UPID" "$img" --manage-cgroups soft)
+	[[ $rc == 0 ]] || { fail "the user could not dump its process: $(cat "$T_LOG/cgdump.out")" "$img/dump.log"; return; }
+	wait_gone "$UPID" "$TMO" || { fail "the user's process survived its dump"; return; }
+	[[ -z $prop ]] || echo 60 > "${CG_DIRS[0]}/$CG_T/x/$prop"
+	rc=$(rpc_user cgfull --sk "$SVC_SOCK" restore "$img" --manage-cgroups full)
+	[[ $rc != 0 ]] || fail "the user restored into root's cgroup $CG_T/x with --manage-cgroups=full"
+	! alive "$UPID" || { fail "pid $UPID runs after the refused restore"; return; }
+	[[ -z $prop || $(cat "${CG_DIRS[0]}/$CG_T/x/$prop") == 60 ]] ||
+		fail "$prop of root's cgroup $CG_T/x was written for the user: $(cat "${CG_DIRS[0]}/$CG_T/x/$prop")"
+	for h in "${CG_DIRS[@]}"; do rmdir "$h/$CG_T/x"; done
+	rc=$(rpc_user cgmake --sk "$SVC_SOCK" restore "$img")
+	[[ $rc != 0 ]] || fail "the user restored into a cgroup of root's it made"
+	grep -q "can't make cgroup /$CG_T/x: Permission denied" "$img/restore.log" ||
+		fail "no refusal naming the cgroup" "$img/restore.log"
+	for h in "${CG_DIRS[@]}"; do
+		[[ ! -d $h/$CG_T/x ]] || fail "the user's restore made $h/$CG_T/x"
+	done
+	! alive "$UPID" || fail "pid $UPID runs after the refused restore"
+	# v2 would also want the cgroup.procs of the common ancestor
+	if ((!CG_V2)); then
+		for h in "${CG_DIRS[@]}"; do mkdir "$h/$CG_T/x" && chown -R "$RPC_USER:" "$h/$CG_T"; done
+		cg_user_counter || return
+		img=$T_WORK/user/img2
+		rc=$(rpc_user cgdump2 --sk "$SVC_SOCK" dump "$UPID" "$img")
+		[[ $rc == 0 ]] || { fail "the user could not dump its process: $(cat "$T_LOG/cgdump2.out")" "$img/dump.log"; return; }
+		wait_gone "$UPID" "$TMO" || { fail "the user's process survived its dump"; return; }
+		for h in "${CG_DIRS[@]}"; do rmdir "$h/$CG_T/x"; done
+		rc=$(rpc_user cgown --sk "$SVC_SOCK" restore "$img")
+		[[ $rc == 0 ]] || { fail "the user could not restore into its own cgroup: $(cat "$T_LOG/cgown.out")" "$img/restore.log"; return; }
+		for h in "${CG_DIRS[@]}"; do
+			[[ $(stat -c %U "$h/$CG_T/x" 2> /dev/null) == "$RPC_USER" ]] || fail "$h/$CG_T/x is not the user's"
+			grep -qx "$UPID" "$h/$CG_T/x/cgroup.procs" || fail "pid $UPID is not in $h/$CG_T/x"
+		done
+		kill -9 "$UPID"
+		wait_gone "$UPID" "$TMO"
+	fi
+	cg_remove
+}
+
 run_test rpc.concurrent test_rpc_concurrent
 run_test rpc.rst_sibling test_rpc_sibling
 run_test rpc.pid_busy test_rpc_pid_busy
@@ -627,3 +697,4 @@ run_test rpc.unpriv_tree test_rpc_unpriv_tree
 run_test rpc.unpriv_nnp test_rpc_unpriv_nnp
 run_test rpc.unpriv_attrs test_rpc_unpriv_attrs
 run_test rpc.unpriv_inet test_rpc_unpriv_inet
+run_test rpc.unpriv_cgroup test_rpc_unpriv_cgroup

@@ -3,10 +3,10 @@
 # the parent's handler threads collecting results. The parent prints how
 # many results it has (so the runner dumps it mid-work), then checks that
 # every result came, once and right; result.txt gets PASS or what is
-# wrong.
-import multiprocessing as mp, time
+# wrong. The number of tasks is the argument (default 400).
+import multiprocessing as mp, sys, time
 
-N = 400
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 400
 
 
 def slow(x):

@@ -213,6 +213,13 @@ def cmd_garbage(mode, target, kind):
     return 0
 
 
+# --manage-cgroups MODE (CRIU's criu_cg_mode names: soft, full, ...)
+def cg_opts(c, rest):
+    if "--manage-cgroups" in rest:
+        mode = rest[rest.index("--manage-cgroups") + 1]
+        c.opts.manage_cgroups_mode = getattr(rpc, mode.upper())
+
+
 def main(argv):
     mode, target, cmd = argv[0], argv[1], argv[2]
     rest = argv[3:]
@@ -235,6 +242,7 @@ def main(argv):
         if "--parent" in rest:
             c.opts.parent_img = rest[rest.index("--parent") + 1]
             c.opts.track_mem = True
+        cg_opts(c, rest)
         r = c.pre_dump() if cmd == "predump" else c.dump()
         print("%s restored=%s" % ("predumped" if cmd == "predump" else "dumped", r.restored))
     elif cmd == "restore":
@@ -242,6 +250,7 @@ def main(argv):
         c.opts.images_dir_fd = open_dir(rest[0])
         c.opts.log_level = 4
         c.opts.log_file = "restore.log"
+        cg_opts(c, rest)
         r = c.restore()
         print("restored %d" % r.pid)
     elif cmd == "notify":

@@ -8,6 +8,7 @@
 #include "infect/inject.h"
 #include "proc/proc.h"
 #include "files/files.h"
+#include "net/netlock.h"
 #include "task/seccomp.h"
 #include "mm.pb-c.h"
 
@@ -74,6 +75,7 @@ struct dump_tree {
 	struct seccomp_chains seccomp;	/* every process's, for seccomp.img */
 	int parentfd;			/* --prev-images-dir, or -1 */
 	bool own_netns;			/* the root's network namespace is not ours */
+	struct netlock netlock;		/* from the freeze until the tree is let go */
 	struct dump_stats stats;	/* for stats-dump */
 };
 

@@ -7,6 +7,7 @@
 
 #include "util/opts.h"
 #include "files/files.h"
+#include "net/netlock.h"
 #include "infect/inject.h"
 #include "task/seccomp.h"
 #include "core.pb-c.h"
@@ -121,6 +122,7 @@ struct rst_tree {
 	long long client_loginuid;	/* (-1: the kernel has none) */
 	void *premap_table;	/* premap.c: the processes' premapped flags */
 	size_t premap_len;
+	struct netlock netlock;	/* the dump's lock, lifted right before the tree resumes */
 };
 
 /* restore/restore.c: loads and checks every image of the dump in

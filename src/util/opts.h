@@ -85,6 +85,9 @@ struct opts {
 	/* --link-remap: a deleted file that still has another name is saved
 	 * as a new hard link next to it (CRIU's linked remap), not a copy */
 	bool link_remap;
+	/* --network-lock: enum netlock_method (net/netlock.h); 0 is CRIU's
+	 * default, iptables. A restore takes the dump's, from the inventory. */
+	int network_lock;
 };
 
 #endif

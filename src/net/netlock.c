@@ -1,0 +1,372 @@
+/* The network lock (see netlock.h): nftables through libnftables, whose
+ * commands for one lock go as one batch (all or nothing); iptables by
+ * running iptables-restore / iptables as CRIU does. The rules are
+ * CRIU 4.2's, so that either tool unlocks what the other locked. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nftables/libnftables.h>
+
+#include "net/netlock.h"
+#include "util/log.h"
+
+#define MARK_STR "0xC114"	/* NETLOCK_MARK, as the rules spell it */
+
+int netlock_parse(const char *name, enum netlock_method *m)
+{
+	if (!strcmp(name, "iptables"))
+		*m = NETLOCK_IPTABLES;
+	else if (!strcmp(name, "nftables"))
+		*m = NETLOCK_NFTABLES;
+	else if (!strcmp(name, "skip") || !strcmp(name, "none"))
+		*m = NETLOCK_SKIP;
+	else
+		return -1;
+	return 0;
+}
+
+const char *netlock_name(enum netlock_method m)
+{
+	switch (m) {
+	case NETLOCK_IPTABLES: return "iptables";
+	case NETLOCK_NFTABLES: return "nftables";
+	case NETLOCK_SKIP: return "skip";
+	}
+	return "?";
+}
+
+int netlock_new_run_id(char *buf)
+{
+	int fd = open("/proc/sys/kernel/random/uuid", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, NETLOCK_RUN_ID_LEN - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n != NETLOCK_RUN_ID_LEN - 1) {
+		pr_perror("can't make a run id (/proc/sys/kernel/random/uuid)");
+		return -1;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+/* ---- running in the tree's network namespace ---- */
+
+/* setns of this thread only (CLONE_NEWNET is per thread), back after. */
+static int netns_enter(pid_t pid, int *back)
+{
+	char path[64];
+	*back = -1;
+	if (!pid)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	*back = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || *back < 0 || setns(fd, CLONE_NEWNET) < 0) {
+		pr_perror("can't enter the network namespace of pid %d to lock it", pid);
+		if (fd >= 0)
+			close(fd);
+		if (*back >= 0)
+			close(*back);
+		*back = -1;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int netns_leave(int back)
+{
+	if (back < 0)
+		return 0;
+	int ret = setns(back, CLONE_NEWNET);
+	if (ret < 0)
+		pr_perror("can't return to our network namespace");
+	close(back);
+	return ret;
+}
+
+/* ---- nftables ---- */
+
+static int nft_run(const char *cmds, bool quiet_missing)
+{
+	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (!nft) {
+		pr_err("can't make an nftables context");
+		return -1;
+	}
+	nft_ctx_buffer_output(nft);
+	nft_ctx_buffer_error(nft);
+	int ret = nft_run_cmd_from_buffer(nft, cmds);
+	if (ret) {
+		const char *e = nft_ctx_get_error_buffer(nft);
+		if (quiet_missing)
+			pr_info("nft: %s", e);
+		else
+			pr_err("nft failed: %s(commands: %s)", e, cmds);
+	} else
+		pr_debug("nft: %s", cmds);
+	nft_ctx_free(nft);
+	return ret ? -1 : 0;
+}
+
+#define TABLE "inet CRIU-%s"
+
+/* The whole namespace: everything dropped but the marked. */
+static int nft_lock_netns(const struct netlock *nl)
+{
+	char cmds[1024];
+	const char *id = nl->run_id;
+	snprintf(cmds, sizeof(cmds),
+		 "create table " TABLE "\n"
+		 "add chain " TABLE " output { type filter hook output priority 0; policy drop; }\n"
+		 "add rule " TABLE " output meta mark " MARK_STR " accept\n"
+		 "add chain " TABLE " input { type filter hook input priority 0; policy drop; }\n"
+		 "add rule " TABLE " input meta mark " MARK_STR " accept\n",
+		 id, id, id, id, id);
+	return nft_run(cmds, false);
+}
+
+/* Host mode: a table whose sets the connections are added to. */
+static int nft_lock_host(const struct netlock *nl)
+{
+	char cmds[2048];
+	const char *id = nl->run_id;
+	snprintf(cmds, sizeof(cmds),
+		 "create table " TABLE "\n"
+		 "add chain " TABLE " output { type filter hook output priority 0; }\n"
+		 "add rule " TABLE " output meta mark " MARK_STR " accept\n"
+		 "add chain " TABLE " input { type filter hook input priority 0; }\n"
+		 "add rule " TABLE " input meta mark " MARK_STR " accept\n"
+		 "add set " TABLE " conns4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }\n"
+		 "add rule " TABLE " output ip saddr . tcp sport . ip daddr . tcp dport @conns4 drop\n"
+		 "add rule " TABLE " input ip saddr . tcp sport . ip daddr . tcp dport @conns4 drop\n"
+		 "add set " TABLE " conns6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }\n"
+		 "add rule " TABLE " output ip6 saddr . tcp sport . ip6 daddr . tcp dport @conns6 drop\n"
+		 "add rule " TABLE " input ip6 saddr . tcp sport . ip6 daddr . tcp dport @conns6 drop\n",
+		 id, id, id, id, id, id, id, id, id, id, id);
+	return nft_run(cmds, false);
+}
+
+static int nft_unlock(const struct netlock *nl)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "delete table " TABLE, nl->run_id);
+	return nft_run(cmd, nl->gone_ok);
+}
+
+bool netlock_nft_works(void)
+{
+	char cmds[512], id[NETLOCK_RUN_ID_LEN + 8];
+	snprintf(id, sizeof(id), "check-%d", getpid());
+	snprintf(cmds, sizeof(cmds),
+		 "create table " TABLE "\n"
+		 "add set " TABLE " conn { type ipv4_addr . inet_service; }\n", id, id);
+	if (nft_run(cmds, true) < 0)
+		return false;
+	snprintf(cmds, sizeof(cmds), "delete table " TABLE, id);
+	nft_run(cmds, false);
+	return true;
+}
+
+/* ---- iptables ---- */
+
+/* Runs argv (a tool found in PATH, as CRIU runs it) with in on its
+ * stdin (NULL: /dev/null); its stdout goes to /dev/null, its stderr is
+ * ours. In the netns of the calling thread. */
+static int run_tool(char *const argv[], const char *in)
+{
+	int pfd[2] = { -1, -1 };
+	if (in && pipe2(pfd, O_CLOEXEC) < 0) {
+		pr_perror("can't make a pipe for %s", argv[0]);
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		pr_perror("can't run %s", argv[0]);
+		return -1;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(in ? pfd[0] : null, 0);
+		dup2(null, 1);
+		execvp(argv[0], argv);
+		fprintf(stderr, "Error: can't run %s: %m\n", argv[0]);
+		_exit(127);
+	}
+	int ret = 0;
+	if (in) {
+		close(pfd[0]);
+		size_t len = strlen(in);
+		if (write(pfd[1], in, len) != (ssize_t)len)
+			ret = -1;
+		close(pfd[1]);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			pr_perror("can't wait for %s", argv[0]);
+			return -1;
+		}
+	if (ret < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		pr_err("%s failed (status 0x%x)", argv[0], status);
+		return -1;
+	}
+	return 0;
+}
+
+static bool have_ipv6(void)
+{
+	return access("/proc/net/if_inet6", F_OK) == 0;
+}
+
+static int iptables_restore(const char *conf)
+{
+	char *v4[] = { "iptables-restore", "-w", "--noflush", NULL };
+	char *v6[] = { "ip6tables-restore", "-w", "--noflush", NULL };
+	int ret = run_tool(v4, conf);
+	if (have_ipv6() && run_tool(v6, conf) < 0)
+		ret = -1;
+	return ret;
+}
+
+/* The whole namespace: a chain CRIU, jumped to from INPUT and OUTPUT. */
+static int ipt_lock_netns(void)
+{
+	int ret = iptables_restore("*filter\n"
+				   ":CRIU - [0:0]\n"
+				   "-I INPUT -j CRIU\n"
+				   "-I OUTPUT -j CRIU\n"
+				   "-A CRIU -m mark --mark " MARK_STR " -j ACCEPT\n"
+				   "-A CRIU -j DROP\n"
+				   "COMMIT\n");
+	if (ret < 0)
+		pr_err("locking the network with iptables-restore failed (does the kernel have "
+		       "CONFIG_NETFILTER_XT_MARK?)");
+	return ret;
+}
+
+static int ipt_unlock_netns(void)
+{
+	static const char jumps[] = "*filter\n:CRIU - [0:0]\n-D INPUT -j CRIU\n-D OUTPUT -j CRIU\nCOMMIT\n";
+	return iptables_restore(jumps) | iptables_restore("*filter\n:CRIU - [0:0]\n-X CRIU\nCOMMIT\n");
+}
+
+/* One direction of a connection: packets from src:sport to dst:dport on
+ * chain, dropped unless marked. */
+static int ipt_conn_rule(int family, const char *src, uint16_t sport, const char *dst, uint16_t dport,
+			 const char *chain, bool lock)
+{
+	char sp[8], dp[8];
+	snprintf(sp, sizeof(sp), "%u", sport);
+	snprintf(dp, sizeof(dp), "%u", dport);
+	char *argv[] = { family == AF_INET ? "iptables" : "ip6tables", "-w", "-t", "filter", lock ? "-I" : "-D",
+			 (char *)chain, "--protocol", "tcp", "-m", "mark", "!", "--mark", MARK_STR,
+			 "--source", (char *)src, "--sport", sp, "--destination", (char *)dst, "--dport", dp,
+			 "-j", "DROP", NULL };
+	return run_tool(argv, NULL);
+}
+
+/* ---- the interface ---- */
+
+static bool needs_privilege(const struct netlock *nl, const char *what)
+{
+	if (!nl->unprivileged)
+		return false;
+	pr_err("the network lock (%s) changes the network's filters, which a client without root can't: "
+	       "dump with --network-lock skip", what);
+	return true;
+}
+
+int netlock_lock(struct netlock *nl)
+{
+	int back, ret = 0;
+	if (nl->method == NETLOCK_SKIP)
+		return 0;
+	/* host mode with iptables: nothing until a connection is dumped */
+	if (!nl->netns_pid && nl->method == NETLOCK_IPTABLES)
+		return 0;
+	if (needs_privilege(nl, netlock_name(nl->method)) || netns_enter(nl->netns_pid, &back) < 0)
+		return -1;
+	if (nl->method == NETLOCK_NFTABLES)
+		ret = nl->netns_pid ? nft_lock_netns(nl) : nft_lock_host(nl);
+	else
+		ret = ipt_lock_netns();
+	if (netns_leave(back) < 0)
+		ret = -1;
+	if (ret < 0) {
+		pr_err("locking the network with %s failed", netlock_name(nl->method));
+		return -1;
+	}
+	nl->locked = true;
+	pr_info("network locked with %s%s", netlock_name(nl->method), nl->netns_pid ? " (the tree's namespace)" : "");
+	return 0;
+}
+
+int netlock_conn(struct netlock *nl, int family, const void *src, uint16_t sport, const void *dst, uint16_t dport,
+		 bool lock)
+{
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (nl->method == NETLOCK_SKIP || nl->netns_pid)
+		return 0;	/* nothing, or the whole namespace is locked */
+	if (nl->method == NETLOCK_NFTABLES && !lock)
+		return 0;	/* the table goes whole at the unlock */
+	if (family == AF_INET6 && !memcmp(dst, mapped, sizeof(mapped))) {
+		family = AF_INET;
+		src = (const char *)src + 12;
+		dst = (const char *)dst + 12;
+	}
+	if ((family != AF_INET && family != AF_INET6) || !inet_ntop(family, src, s, sizeof(s)) ||
+	    !inet_ntop(family, dst, d, sizeof(d))) {
+		pr_err("can't lock a connection of address family %d", family);
+		return -1;
+	}
+	if (lock && needs_privilege(nl, netlock_name(nl->method)))
+		return -1;
+	if (nl->method == NETLOCK_NFTABLES) {
+		char cmds[512];
+		/* both ways: packets to it and from it */
+		snprintf(cmds, sizeof(cmds),
+			 "add element " TABLE " conns%c { %s . %u . %s . %u }\n"
+			 "add element " TABLE " conns%c { %s . %u . %s . %u }\n",
+			 nl->run_id, family == AF_INET ? '4' : '6', d, dport, s, sport,
+			 nl->run_id, family == AF_INET ? '4' : '6', s, sport, d, dport);
+		return nft_run(cmds, false);
+	}
+	/* incoming (from the peer) on INPUT, outgoing on OUTPUT */
+	if (ipt_conn_rule(family, d, dport, s, sport, "INPUT", lock) < 0)
+		return -1;
+	if (ipt_conn_rule(family, s, sport, d, dport, "OUTPUT", lock) < 0) {
+		if (lock)
+			ipt_conn_rule(family, d, dport, s, sport, "INPUT", false);
+		return -1;
+	}
+	pr_info("%s %s:%u - %s:%u", lock ? "locked" : "unlocked", s, sport, d, dport);
+	return 0;
+}
+
+int netlock_unlock(struct netlock *nl)
+{
+	int back, ret;
+	if (!nl->locked)
+		return 0;
+	if (netns_enter(nl->netns_pid, &back) < 0)
+		return -1;
+	ret = nl->method == NETLOCK_NFTABLES ? nft_unlock(nl) : ipt_unlock_netns();
+	if (netns_leave(back) < 0)
+		ret = -1;
+	if (ret == 0) {
+		nl->locked = false;
+		pr_info("network unlocked (%s)", netlock_name(nl->method));
+	}
+	return ret;
+}

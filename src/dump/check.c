@@ -170,6 +170,7 @@ int stasis_check(FILE *out)
 		{ "time namespaces", has_time_ns, false, "monotonic clocks across machines" },
 		{ "pidfd_getfd", has_pidfd_getfd, false, "take fds from tasks" },
 		{ "ptrace suspend seccomp", has_suspend_seccomp, false, "dump and restore seccomp'd tasks" },
+		{ "nftables network lock", netlock_nft_works, false, "--network-lock nftables" },
 	};
 	bool missing_required = false;
 

@@ -306,7 +306,11 @@ int netlock_lock(struct netlock *nl)
 		return -1;
 	}
 	nl->locked = true;
-	pr_info("network locked with %s%s", netlock_name(nl->method), nl->netns_pid ? " (the tree's namespace)" : "");
+	if (nl->method == NETLOCK_NFTABLES)
+		pr_info("network locked with nftables: table inet CRIU-%s%s", nl->run_id,
+			nl->netns_pid ? " in the tree's namespace" : "");
+	else
+		pr_info("network locked with iptables: chain CRIU in the tree's namespace");
 	return 0;
 }
 

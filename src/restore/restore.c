@@ -747,7 +747,7 @@ int stasis_restore(const struct opts *o)
 	ret = o->detach || reaper ? 0 : wait_restored(tr.first);
 out:
 	if (ret && tr.netlock.locked)
-		pr_warn("the network stays locked (nft table inet CRIU-%s) for the next restore of these images",
+		pr_err("the network stays locked (nft table inet CRIU-%s) for the next restore of these images",
 			tr.netlock.run_id);
 	if (tr.sync[0] >= 0) {
 		close(tr.sync[0]);

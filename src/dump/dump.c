@@ -405,6 +405,7 @@ int stasis_dump(const struct opts *o)
 	infect_set_stop_timeout(o->timeout);
 	if (netlock_new_run_id(tr.netlock.run_id) < 0)
 		return -1;
+	tr.files.netlock = &tr.netlock;
 	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)
 		return -1;
@@ -473,6 +474,7 @@ out:
 	}
 	free(tr.t);
 	seccomp_dump_free(&tr.seccomp);
+	netlock_free(&tr.netlock);
 	dump_free_copy_bufs(&tr.bufs);
 	shmem_dump_free(&tr.shmem);
 	files_free(&tr.files);

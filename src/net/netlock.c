@@ -314,58 +314,109 @@ int netlock_lock(struct netlock *nl)
 	return 0;
 }
 
-int netlock_conn(struct netlock *nl, int family, const void *src, uint16_t sport, const void *dst, uint16_t dport,
-		 bool lock)
+/* The connection's addresses as text, a v4-mapped v6 one as the v4 one
+ * it is (so CRIU's rules and ours name it alike). */
+static int conn_text(const struct netlock_conn *c, int *family, char *s, char *d)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	const unsigned char *src = c->src, *dst = c->dst;
+	*family = c->family;
+	if (*family == AF_INET6 && !memcmp(dst, mapped, sizeof(mapped))) {
+		*family = AF_INET;
+		src += 12;
+		dst += 12;
+	}
+	if ((*family != AF_INET && *family != AF_INET6) || !inet_ntop(*family, src, s, INET6_ADDRSTRLEN) ||
+	    !inet_ntop(*family, dst, d, INET6_ADDRSTRLEN)) {
+		pr_err("can't lock a connection of address family %d", c->family);
+		return -1;
+	}
+	return 0;
+}
+
+/* iptables: a rule each way, incoming (from the peer) on INPUT,
+ * outgoing on OUTPUT. */
+static int ipt_conn(const struct netlock_conn *c, bool lock)
 {
 	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
-	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	int family;
+	if (conn_text(c, &family, s, d) < 0)
+		return -1;
+	if (ipt_conn_rule(family, d, c->dport, s, c->sport, "INPUT", lock) < 0)
+		return -1;
+	if (ipt_conn_rule(family, s, c->sport, d, c->dport, "OUTPUT", lock) < 0) {
+		if (lock)
+			ipt_conn_rule(family, d, c->dport, s, c->sport, "INPUT", false);
+		return -1;
+	}
+	pr_info("%s %s:%u - %s:%u", lock ? "locked" : "unlocked", s, c->sport, d, c->dport);
+	return 0;
+}
 
+/* nftables: both ways into the table's set of the family. */
+static int nft_conn(const struct netlock *nl, const struct netlock_conn *c)
+{
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], cmds[512];
+	int family;
+	if (conn_text(c, &family, s, d) < 0)
+		return -1;
+	char set = family == AF_INET ? '4' : '6';
+	snprintf(cmds, sizeof(cmds),
+		 "add element " TABLE " conns%c { %s . %u . %s . %u }\n"
+		 "add element " TABLE " conns%c { %s . %u . %s . %u }\n",
+		 nl->run_id, set, d, c->dport, s, c->sport, nl->run_id, set, s, c->sport, d, c->dport);
+	if (nft_run(cmds, false) < 0)
+		return -1;
+	pr_info("locked %s:%u - %s:%u", s, c->sport, d, c->dport);
+	return 0;
+}
+
+int netlock_conn_locked(struct netlock *nl, const struct netlock_conn *c)
+{
+	if (nl->method != NETLOCK_IPTABLES || nl->netns_pid || nl->unprivileged)
+		return 0;	/* nothing, or lifted whole */
+	struct netlock_conn *n = realloc(nl->conns, (nl->nr_conns + 1) * sizeof(*n));
+	if (!n) {
+		pr_err("out of memory for the locked connections");
+		return -1;
+	}
+	nl->conns = n;
+	n[nl->nr_conns++] = *c;
+	return 0;
+}
+
+int netlock_conn_lock(struct netlock *nl, const struct netlock_conn *c)
+{
 	if (nl->method == NETLOCK_SKIP || nl->netns_pid)
 		return 0;	/* nothing, or the whole namespace is locked */
-	if (nl->method == NETLOCK_NFTABLES && !lock)
-		return 0;	/* the table goes whole at the unlock */
-	if (family == AF_INET6 && !memcmp(dst, mapped, sizeof(mapped))) {
-		family = AF_INET;
-		src = (const char *)src + 12;
-		dst = (const char *)dst + 12;
-	}
-	if ((family != AF_INET && family != AF_INET6) || !inet_ntop(family, src, s, sizeof(s)) ||
-	    !inet_ntop(family, dst, d, sizeof(d))) {
-		pr_err("can't lock a connection of address family %d", family);
+	if (needs_privilege(nl, netlock_name(nl->method)))
+		return -1;
+	if (nl->method == NETLOCK_NFTABLES)
+		return nft_conn(nl, c);
+	/* remembered first, so that a failed unlock can't leave it untracked */
+	if (netlock_conn_locked(nl, c) < 0)
+		return -1;
+	if (ipt_conn(c, true) < 0) {
+		nl->nr_conns--;
 		return -1;
 	}
-	if (lock && needs_privilege(nl, netlock_name(nl->method)))
-		return -1;
-	if (nl->method == NETLOCK_NFTABLES) {
-		char cmds[512];
-		/* both ways: packets to it and from it */
-		snprintf(cmds, sizeof(cmds),
-			 "add element " TABLE " conns%c { %s . %u . %s . %u }\n"
-			 "add element " TABLE " conns%c { %s . %u . %s . %u }\n",
-			 nl->run_id, family == AF_INET ? '4' : '6', d, dport, s, sport,
-			 nl->run_id, family == AF_INET ? '4' : '6', s, sport, d, dport);
-		return nft_run(cmds, false);
-	}
-	/* incoming (from the peer) on INPUT, outgoing on OUTPUT */
-	if (ipt_conn_rule(family, d, dport, s, sport, "INPUT", lock) < 0)
-		return -1;
-	if (ipt_conn_rule(family, s, sport, d, dport, "OUTPUT", lock) < 0) {
-		if (lock)
-			ipt_conn_rule(family, d, dport, s, sport, "INPUT", false);
-		return -1;
-	}
-	pr_info("%s %s:%u - %s:%u", lock ? "locked" : "unlocked", s, sport, d, dport);
 	return 0;
 }
 
 int netlock_unlock(struct netlock *nl)
 {
-	int back, ret;
+	int back, ret = 0;
+	/* the connections first, as CRIU: they were locked last */
+	for (int i = 0; i < nl->nr_conns; i++)
+		if (ipt_conn(&nl->conns[i], false) < 0)
+			ret = -1;
+	nl->nr_conns = 0;
 	if (!nl->locked)
-		return 0;
+		return ret;
 	if (netns_enter(nl->netns_pid, &back) < 0)
 		return -1;
-	ret = nl->method == NETLOCK_NFTABLES ? nft_unlock(nl) : ipt_unlock_netns();
+	if ((nl->method == NETLOCK_NFTABLES ? nft_unlock(nl) : ipt_unlock_netns()) < 0)
+		ret = -1;
 	if (netns_leave(back) < 0)
 		ret = -1;
 	if (ret == 0) {
@@ -373,4 +424,21 @@ int netlock_unlock(struct netlock *nl)
 		pr_info("network unlocked (%s)", netlock_name(nl->method));
 	}
 	return ret;
+}
+
+void netlock_free(struct netlock *nl)
+{
+	free(nl->conns);
+	nl->conns = NULL;
+	nl->nr_conns = 0;
+}
+
+void netlock_say_kept(const struct netlock *nl)
+{
+	if (nl->locked && nl->method == NETLOCK_NFTABLES)
+		pr_err("the network stays locked (nft table inet CRIU-%s) for the next restore of these images",
+		       nl->run_id);
+	else if (nl->nr_conns)
+		pr_err("the network stays locked (iptables rules of %d TCP connections) for the next restore of "
+		       "these images", nl->nr_conns);
 }

@@ -699,6 +699,7 @@ int stasis_restore(const struct opts *o)
 	if (proc_check_ours() < 0)
 		return 1;
 	tr.files.o = o;
+	tr.files.netlock = &tr.netlock;
 	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)
 		return 1;
@@ -746,9 +747,9 @@ int stasis_restore(const struct opts *o)
 	reaper = getpid() == 1;
 	ret = o->detach || reaper ? 0 : wait_restored(tr.first);
 out:
-	if (ret && tr.netlock.locked)
-		pr_err("the network stays locked (nft table inet CRIU-%s) for the next restore of these images",
-			tr.netlock.run_id);
+	if (ret)
+		netlock_say_kept(&tr.netlock);
+	netlock_free(&tr.netlock);
 	if (tr.sync[0] >= 0) {
 		close(tr.sync[0]);
 		close(tr.sync[1]);

@@ -117,13 +117,26 @@ static int nft_run(const char *cmds, bool quiet_missing)
 	return ret ? -1 : 0;
 }
 
-#define TABLE "inet CRIU-%s"
+#define TABLE "%s"
+
+/* CRIU 4.2 makes the name in a char[32]: "inet CRIU-" and the first 21
+ * characters of the run id. The same cut here, so that either tool
+ * lifts the other's lock. */
+struct table_name { char s[32]; };
+
+static struct table_name table_of(const char *run_id)
+{
+	struct table_name t;
+	snprintf(t.s, sizeof(t.s), "inet CRIU-%.21s", run_id);
+	return t;
+}
 
 /* The whole namespace: everything dropped but the marked. */
 static int nft_lock_netns(const struct netlock *nl)
 {
 	char cmds[1024];
-	const char *id = nl->run_id;
+	struct table_name t = table_of(nl->run_id);
+	const char *id = t.s;
 	snprintf(cmds, sizeof(cmds),
 		 "create table " TABLE "\n"
 		 "add chain " TABLE " output { type filter hook output priority 0; policy drop; }\n"
@@ -138,7 +151,8 @@ static int nft_lock_netns(const struct netlock *nl)
 static int nft_lock_host(const struct netlock *nl)
 {
 	char cmds[2048];
-	const char *id = nl->run_id;
+	struct table_name t = table_of(nl->run_id);
+	const char *id = t.s;
 	snprintf(cmds, sizeof(cmds),
 		 "create table " TABLE "\n"
 		 "add chain " TABLE " output { type filter hook output priority 0; }\n"
@@ -158,14 +172,14 @@ static int nft_lock_host(const struct netlock *nl)
 static int nft_unlock(const struct netlock *nl)
 {
 	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "delete table " TABLE, nl->run_id);
+	snprintf(cmd, sizeof(cmd), "delete table " TABLE, table_of(nl->run_id).s);
 	return nft_run(cmd, nl->gone_ok);
 }
 
 bool netlock_nft_works(void)
 {
-	char cmds[512], id[NETLOCK_RUN_ID_LEN + 8];
-	snprintf(id, sizeof(id), "check-%d", getpid());
+	char cmds[512], id[32];
+	snprintf(id, sizeof(id), "inet CRIU-check-%d", getpid());
 	snprintf(cmds, sizeof(cmds),
 		 "create table " TABLE "\n"
 		 "add set " TABLE " conn { type ipv4_addr . inet_service; }\n", id, id);
@@ -307,7 +321,7 @@ int netlock_lock(struct netlock *nl)
 	}
 	nl->locked = true;
 	if (nl->method == NETLOCK_NFTABLES)
-		pr_info("network locked with nftables: table inet CRIU-%s%s", nl->run_id,
+		pr_info("network locked with nftables: table %s%s", table_of(nl->run_id).s,
 			nl->netns_pid ? " in the tree's namespace" : "");
 	else
 		pr_info("network locked with iptables: chain CRIU in the tree's namespace");
@@ -364,7 +378,8 @@ static int nft_conn(const struct netlock *nl, const struct netlock_conn *c)
 	snprintf(cmds, sizeof(cmds),
 		 "add element " TABLE " conns%c { %s . %u . %s . %u }\n"
 		 "add element " TABLE " conns%c { %s . %u . %s . %u }\n",
-		 nl->run_id, set, d, c->dport, s, c->sport, nl->run_id, set, s, c->sport, d, c->dport);
+		 table_of(nl->run_id).s, set, d, c->dport, s, c->sport, table_of(nl->run_id).s, set, s, c->sport, d,
+		 c->dport);
 	if (nft_run(cmds, false) < 0)
 		return -1;
 	pr_info("locked %s:%u - %s:%u", s, c->sport, d, c->dport);
@@ -436,8 +451,8 @@ void netlock_free(struct netlock *nl)
 void netlock_say_kept(const struct netlock *nl)
 {
 	if (nl->locked && nl->method == NETLOCK_NFTABLES)
-		pr_err("the network stays locked (nft table inet CRIU-%s) for the next restore of these images",
-		       nl->run_id);
+		pr_err("the network stays locked (nft table %s) for the next restore of these images",
+		       table_of(nl->run_id).s);
 	else if (nl->nr_conns)
 		pr_err("the network stays locked (iptables rules of %d TCP connections) for the next restore of "
 		       "these images", nl->nr_conns);

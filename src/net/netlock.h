@@ -11,8 +11,9 @@
  *    its 4-tuple, as they are dumped (netlock_conn_lock). With nftables a
  *    table is made at the lock all the same, and the connections become
  *    elements of its sets; the table goes at the unlock.
- * The nftables table is "inet CRIU-<run id>", the run id of the dump
- * (kept in inventory.img as dump_criu_run_id, so the restore finds it). */
+ * The nftables table is "inet CRIU-<run id>" cut to 31 characters (as
+ * CRIU 4.2 cuts it), the run id of the dump (kept in inventory.img as
+ * dump_criu_run_id, so the restore finds it). */
 #ifndef STASIS_NETLOCK_H
 #define STASIS_NETLOCK_H
 

@@ -47,7 +47,8 @@ nl_action_script() {
 nl_seen() { awk -v s="$1" -v w="$2" '$1 == s && $2 == w { $1 = $2 = ""; sub(/^ +/, ""); print }' "$NL_LOG"; }
 nl_stages() { awk '{ print $1 }' "$NL_LOG" | uniq | paste -sd, -; }
 
-# The run id of the dump whose log is T_LOG/TAG.log (its table's name).
+# The table of the dump whose log is T_LOG/TAG.log: CRIU-ID, ID the run
+# id cut as CRIU 4.2 cuts it (the name is "inet CRIU-" and 21 of it).
 nl_run_id() { grep -o 'table inet CRIU-[0-9a-f-]*' "$T_LOG/$1.log" | head -1 | sed 's/.*CRIU-//'; }
 
 # nl_has_table [NETNS_PID] ID: nft shows inet CRIU-ID (in that namespace).
@@ -248,3 +249,36 @@ run_test netlock.netns_iptables test_netlock_netns iptables leave-running
 run_test netlock.netns_iptables_failed test_netlock_netns iptables failed
 run_test netlock.netns_killed test_netlock_netns_killed
 run_test netlock.rpc test_netlock_rpc
+
+# With CRIU both ways: the run id in inventory.img names the table, so
+# CRIU's restore lifts stasis's lock and stasis's restore lifts CRIU's.
+test_netlock_criu() {
+	local pid exe id rc n
+	nl_counter || return
+	pid=$PROG_PID
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img1" --network-lock nftables || return
+	expect_killed "$pid" || return
+	id=$(nl_run_id dump)
+	nl_has_table "$id" || { fail "no table CRIU-$id after stasis's dump"; return; }
+	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d -o "$T_LOG/criu-restore.log" -v4 \
+		> "$T_LOG/criu-restore.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
+	! nl_has_table "$id" || fail "CRIU's restore left stasis's table CRIU-$id"
+	mkdir -p "$T_WORK/img2"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" --network-lock nftables \
+		-o "$T_LOG/criu-dump.log" -v4 > "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not dump what it restored (rc $rc)" "$T_LOG/criu-dump.log"; return; }
+	expect_killed "$pid" || return
+	id=$(grep -o 'CRIU run id = [0-9a-f-]*' "$T_LOG/criu-dump.log" | head -1 | sed 's/.*= //' | cut -c1-21)
+	nl_has_table "$id" || { fail "no table CRIU-$id after CRIU's dump" "$T_LOG/criu-dump.log"; return; }
+	n=$(line_count "$T_LOG/counter.out")
+	restore_detached restore "$T_WORK/img2" "$pid" "$exe" 0 || return
+	! nl_has_table "$id" || fail "stasis's restore left CRIU's table CRIU-$id"
+	wait_until "$TMO" has_lines "$T_LOG/counter.out" $((n + 10)) || fail "the counter did not go on"
+	kill_leftovers
+	check_sequence "$T_LOG/counter.out"
+}
+run_test --needs criu interop.criu_netlock test_netlock_criu

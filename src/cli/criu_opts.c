@@ -15,7 +15,6 @@ struct criu_opt {
 static const struct criu_opt unsupported[] = {
 	{ "leave-stopped", 's', false, "leaves the tree stopped after the dump" },
 	{ "restore-sibling", 'S', true, "restores the tree as criu's sibling (stasis: swrk's rst_sibling)" },
-	{ "join-ns", 'J', false, "joins existing namespaces on restore" },
 	{ "root", 'r', false, "restores into another root directory" },
 	{ "libdir", 'L', false, "loads plugins" },
 	{ "ext-mount-map", 'M', false, "maps external mounts" },

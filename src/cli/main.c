@@ -71,6 +71,8 @@ static void usage(FILE *f)
 "      --ghost-fiemap, --no-ghost-fiemap  dump: find the data of a deleted file\n"
 "                          by its extents (FS_IOC_FIEMAP, the default) or by\n"
 "                          SEEK_DATA/SEEK_HOLE; its holes stay holes either way\n"
+"  -J, --join-ns net:PATH|PID  restore: into that network namespace (a path such\n"
+"                          as /var/run/netns/NAME, or a process's)\n"
 "      --new-pidns         restore: into a new pid namespace whose init is stasis,\n"
 "                          so the old pids are always free (clones side by side)\n"
 "      --address SOCK      service: the unix socket to serve on\n"
@@ -279,6 +281,28 @@ static int parse_network_lock(const char *arg, struct opts *o)
 	return 0;
 }
 
+/* CRIU's --join-ns NS:PATH|PID[,EXTRA]: stasis joins a network namespace
+ * only; the others are refused by name. */
+static int parse_join_ns(const char *arg, struct opts *o)
+{
+	const char *colon = strchr(arg, ':');
+	if (!colon || colon == arg || !colon[1]) {
+		fprintf(stderr, "Error: bad --join-ns '%s' (NS:PATH or NS:PID)\n", arg);
+		return -1;
+	}
+	if (colon - arg != 3 || strncmp(arg, "net", 3)) {
+		fprintf(stderr, "Error: --join-ns %.*s: stasis joins only a network namespace (net:PATH or net:PID)\n",
+			(int)(colon - arg), arg);
+		return -1;
+	}
+	char *what = strdup(colon + 1);
+	if (!what)
+		return -1;
+	what[strcspn(what, ",")] = '\0';	/* CRIU's extra options are for a user namespace */
+	o->join_net = what;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -311,6 +335,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "feature", required_argument, NULL, OPT_FEATURE },
 		{ "link-remap", no_argument, NULL, OPT_LINK_REMAP },
 		{ "network-lock", required_argument, NULL, OPT_NETWORK_LOCK },
+		{ "join-ns", required_argument, NULL, 'J' },
 		{ "ghost-fiemap", no_argument, NULL, OPT_GHOST_FIEMAP },
 		{ "no-ghost-fiemap", no_argument, NULL, OPT_NO_GHOST_FIEMAP },
 		{ "display-stats", no_argument, NULL, OPT_DISPLAY_STATS },
@@ -334,7 +359,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->images_dirfd = o->work_dirfd = -1;
 	o->ghost_limit = 1 << 20;
 	opterr = 0;	/* what getopt does not know is refused below, by name */
-	while ((c = getopt_long(argc, argv, ":t:D:W:o:v::Rjdlhx::V", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":t:D:W:o:v::Rjdlhx::VJ:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': if (parse_pid(optarg, &o->pid) < 0) return -1; break;
 		case 'D': o->images_dir = optarg; break;
@@ -400,6 +425,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_LINK_REMAP: o->link_remap = true; break;
 		case OPT_NETWORK_LOCK: if (parse_network_lock(optarg, o) < 0) return -1; break;
+		case 'J': if (parse_join_ns(optarg, o) < 0) return -1; break;
 		case OPT_GHOST_FIEMAP: o->no_ghost_fiemap = false; break;
 		case OPT_NO_GHOST_FIEMAP: o->no_ghost_fiemap = true; break;
 		case 'V': case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);

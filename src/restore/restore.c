@@ -38,6 +38,7 @@
 #include "util/compat.h"
 #include "image/task_state.h"
 #include "proc/proc.h"
+#include "restore/join_ns.h"
 #include "util/action.h"
 #include "util/fault.h"
 #include "util/log.h"
@@ -696,7 +697,7 @@ int stasis_restore(const struct opts *o)
 	struct restore_stats stats = { 0 };
 	uint64_t t_start = stats_now_us();
 
-	if (proc_check_ours() < 0)
+	if (proc_check_ours() < 0 || join_ns_enter(o) < 0)
 		return 1;
 	tr.files.o = o;
 	tr.files.netlock = &tr.netlock;

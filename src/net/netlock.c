@@ -194,19 +194,25 @@ bool netlock_nft_works(void)
 
 /* Runs argv (a tool found in PATH, as CRIU runs it) with in on its
  * stdin (NULL: /dev/null); its stdout goes to /dev/null, its stderr is
- * ours. In the netns of the calling thread. */
+ * ours. In the netns of the calling thread. The input (a few lines) is
+ * in the pipe before the tool starts: a tool that dies early can't
+ * leave us writing to a pipe nobody reads. */
 static int run_tool(char *const argv[], const char *in)
 {
 	int pfd[2] = { -1, -1 };
-	if (in && pipe2(pfd, O_CLOEXEC) < 0) {
-		pr_perror("can't make a pipe for %s", argv[0]);
-		return -1;
+	if (in) {
+		size_t len = strlen(in);
+		if (pipe2(pfd, O_CLOEXEC) < 0 || write(pfd[1], in, len) != (ssize_t)len) {
+			pr_perror("can't pass its input to %s", argv[0]);
+			if (pfd[0] >= 0) {
+				close(pfd[0]);
+				close(pfd[1]);
+			}
+			return -1;
+		}
+		close(pfd[1]);
 	}
 	pid_t pid = fork();
-	if (pid < 0) {
-		pr_perror("can't run %s", argv[0]);
-		return -1;
-	}
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
 		dup2(in ? pfd[0] : null, 0);
@@ -215,13 +221,11 @@ static int run_tool(char *const argv[], const char *in)
 		fprintf(stderr, "Error: can't run %s: %m\n", argv[0]);
 		_exit(127);
 	}
-	int ret = 0;
-	if (in) {
+	if (in)
 		close(pfd[0]);
-		size_t len = strlen(in);
-		if (write(pfd[1], in, len) != (ssize_t)len)
-			ret = -1;
-		close(pfd[1]);
+	if (pid < 0) {
+		pr_perror("can't run %s", argv[0]);
+		return -1;
 	}
 	int status;
 	while (waitpid(pid, &status, 0) < 0)
@@ -229,7 +233,7 @@ static int run_tool(char *const argv[], const char *in)
 			pr_perror("can't wait for %s", argv[0]);
 			return -1;
 		}
-	if (ret < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		pr_err("%s failed (status 0x%x)", argv[0], status);
 		return -1;
 	}
@@ -238,7 +242,7 @@ static int run_tool(char *const argv[], const char *in)
 
 static bool have_ipv6(void)
 {
-	return access("/proc/net/if_inet6", F_OK) == 0;
+	return access("/proc/thread-self/net/if_inet6", F_OK) == 0;	/* in the namespace we are in */
 }
 
 static int iptables_restore(const char *conf)
@@ -310,16 +314,16 @@ int netlock_lock(struct netlock *nl)
 	if (needs_privilege(nl, netlock_name(nl->method)) || netns_enter(nl->netns_pid, &back) < 0)
 		return -1;
 	if (nl->method == NETLOCK_NFTABLES)
-		ret = nl->netns_pid ? nft_lock_netns(nl) : nft_lock_host(nl);
-	else
-		ret = ipt_lock_netns();
+		ret = nl->netns_pid ? nft_lock_netns(nl) : nft_lock_host(nl);	/* one batch: all or nothing */
+	else if ((ret = ipt_lock_netns()) < 0)
+		ipt_unlock_netns();	/* IPv4's may be in while IPv6's failed */
+	nl->locked = ret == 0;	/* in place, for netlock_unlock, whatever follows */
 	if (netns_leave(back) < 0)
 		ret = -1;
 	if (ret < 0) {
 		pr_err("locking the network with %s failed", netlock_name(nl->method));
 		return -1;
 	}
-	nl->locked = true;
 	if (nl->method == NETLOCK_NFTABLES)
 		pr_info("network locked with nftables: table %s%s", table_of(nl->run_id).s,
 			nl->netns_pid ? " in the tree's namespace" : "");

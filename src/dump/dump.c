@@ -406,6 +406,7 @@ int stasis_dump(const struct opts *o)
 	if (netlock_new_run_id(tr.netlock.run_id) < 0)
 		return -1;
 	tr.files.netlock = &tr.netlock;
+	pr_info("run id = %s", tr.netlock.run_id);	/* names the network lock's table */
 	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)
 		return -1;

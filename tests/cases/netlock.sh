@@ -16,8 +16,9 @@ NL_NET=$ROOT/tests/progs/netlock_net.py
 
 # An action script that appends, for each stage, "STAGE" and what it
 # sees: "tables ..." (nft's CRIU tables in the tree's namespace), and in
-# a namespace of the tree's own "probe plain=R marked=R" (netlock_net.py)
-# and "chain yes|no" (iptables' CRIU chain). It fails (exit 3) at $FAIL_AT.
+# a namespace of the tree's own, at network-lock and post-dump, "probe
+# plain=R marked=R" (netlock_net.py) and "chain yes|no" (iptables' CRIU
+# chain). It fails (exit 3) at $FAIL_AT.
 nl_action_script() {
 	NL_SCRIPT=$T_WORK/netlock-action.sh
 	NL_LOG=$T_WORK/netlock-action.log
@@ -31,7 +32,9 @@ nl_action_script() {
 	fi
 	{
 		echo "\$stage tables \$(\$run nft list tables | grep -o 'CRIU-[0-9a-f-]*' | tr '\n' ' ')"
-		if [ -n "\$run" ]; then
+		# the probes where they tell something (each is a python start:
+		# slow in an emulated VM, under the dump's timeout)
+		if [ -n "\$run" ] && { [ "\$stage" = network-lock ] || [ "\$stage" = post-dump ]; }; then
 			echo "\$stage probe \$(\$run "$PYTHON" "$NL_NET" probe $NL_PORT)"
 			\$run iptables -w -S CRIU >/dev/null 2>&1 && echo "\$stage chain yes" || echo "\$stage chain no"
 		fi
@@ -181,7 +184,6 @@ test_netlock_netns() {
 		[[ $rc != 0 ]] || { fail "the dump succeeded although post-dump failed"; return; }
 	fi
 	[[ $(nl_stages) == pre-dump,network-lock,post-dump,network-unlock ]] || fail "stages: $(nl_stages)"
-	[[ $(nl_seen pre-dump probe) == "plain=hello marked=hello" ]] || fail "before the lock: $(nl_seen pre-dump probe)"
 	[[ $(nl_seen network-lock probe) == "plain=hello marked=hello" ]] ||
 		fail "the network-lock script ran after the lock: $(nl_seen network-lock probe)"
 	[[ $(nl_seen post-dump probe) == "plain=timeout marked=hello" ]] ||

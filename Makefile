@@ -3,7 +3,7 @@ CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
            -std=gnu11 -D_GNU_SOURCE -Isrc -Ibuild/proto
-LDLIBS  += -lprotobuf-c
+LDLIBS  += -lprotobuf-c -lnftables
 
 VERSION := 0.1.0
 PROTOS  := $(wildcard proto/*.proto)

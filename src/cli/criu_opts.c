@@ -15,7 +15,6 @@ struct criu_opt {
 static const struct criu_opt unsupported[] = {
 	{ "leave-stopped", 's', false, "leaves the tree stopped after the dump" },
 	{ "restore-sibling", 'S', true, "restores the tree as criu's sibling (stasis: swrk's rst_sibling)" },
-	{ "join-ns", 'J', false, "joins existing namespaces on restore" },
 	{ "root", 'r', false, "restores into another root directory" },
 	{ "libdir", 'L', false, "loads plugins" },
 	{ "ext-mount-map", 'M', false, "maps external mounts" },
@@ -56,7 +55,6 @@ static const struct criu_opt unsupported[] = {
 	{ "tls-key", 0, false, "is a TLS setting of the page server" },
 	{ "tls-no-cn-verify", 0, false, "is a TLS setting of the page server" },
 	{ "skip-file-rwx-check", 0, true, "skips the access check of restored files" },
-	{ "network-lock", 0, false, "chooses how the network is locked" },
 	{ "mntns-compat-mode", 0, true, "restores mount namespaces the old way" },
 	{ "unprivileged", 0, true, "runs criu without root" },
 	{ "allow-uprobes", 0, true, "allows uprobes mappings" },

@@ -20,6 +20,7 @@
 #include "crit/crit.h"
 #include "rpc/rpc.h"
 #include "dump/dump.h"
+#include "net/netlock.h"
 #include "restore/restore.h"
 #include "util/log.h"
 
@@ -70,6 +71,8 @@ static void usage(FILE *f)
 "      --ghost-fiemap, --no-ghost-fiemap  dump: find the data of a deleted file\n"
 "                          by its extents (FS_IOC_FIEMAP, the default) or by\n"
 "                          SEEK_DATA/SEEK_HOLE; its holes stay holes either way\n"
+"  -J, --join-ns net:PATH|PID  restore: into that network namespace (a path such\n"
+"                          as /var/run/netns/NAME, or a process's)\n"
 "      --new-pidns         restore: into a new pid namespace whose init is stasis,\n"
 "                          so the old pids are always free (clones side by side)\n"
 "      --address SOCK      service: the unix socket to serve on\n"
@@ -88,6 +91,9 @@ static void usage(FILE *f)
 "      --link-remap        dump: a deleted file with another hard link is kept\n"
 "                          by a new link next to it (the same file on restore),\n"
 "                          not saved as a copy\n"
+"      --network-lock iptables|nftables|skip  dump: how the tree's TCP traffic\n"
+"                          is held off from the freeze to the restore (default\n"
+"                          iptables, as CRIU); the restore unlocks the same way\n"
 "      --force-irmap       dump: an inotify or fanotify watch whose file its\n"
 "                          handle gives no path to is looked for by inode in\n"
 "                          the --irmap-scan-path directories, then CRIU's (/etc,\n"
@@ -114,7 +120,7 @@ static void usage(FILE *f)
 enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERIT_FD, OPT_EXTERNAL,
        OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT,
        OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM, OPT_ALLOW_USERS, OPT_CONFIG, OPT_NO_DEFAULT_CONFIG,
-       OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP, OPT_DISPLAY_STATS,
+       OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP, OPT_NETWORK_LOCK, OPT_DISPLAY_STATS,
        OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP,
        /* CRIU's --no-SWITCH forms of the switches stasis has */
        OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
@@ -124,6 +130,7 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
 /* check --feature NAME (repeatable): CRIU's names of kernel features. */
 static const char *check_features[32];
 static int nr_check_features;
+static bool network_lock_given;	/* --network-lock: a restore says it ignores it */
 
 /* -vN or --verbosity=N sets the level; CRIU's -vv, -vvv... add one per v. */
 static int parse_verbosity(const char *arg, int *level)
@@ -313,6 +320,41 @@ static int parse_pre_dump_mode(const char *arg)
 	return 0;
 }
 
+/* CRIU's --network-lock; a restore takes the dump's (from the inventory). */
+static int parse_network_lock(const char *arg, struct opts *o)
+{
+	enum netlock_method m;
+	if (netlock_parse(arg, &m) < 0) {
+		fprintf(stderr, "Error: bad --network-lock '%s' (iptables, nftables or skip)\n", arg);
+		return -1;
+	}
+	o->network_lock = m;
+	network_lock_given = true;
+	return 0;
+}
+
+/* CRIU's --join-ns NS:PATH|PID[,EXTRA]: stasis joins a network namespace
+ * only; the others are refused by name. */
+static int parse_join_ns(const char *arg, struct opts *o)
+{
+	const char *colon = strchr(arg, ':');
+	if (!colon || colon == arg || !colon[1]) {
+		fprintf(stderr, "Error: bad --join-ns '%s' (NS:PATH or NS:PID)\n", arg);
+		return -1;
+	}
+	if (colon - arg != 3 || strncmp(arg, "net", 3)) {
+		fprintf(stderr, "Error: --join-ns %.*s: stasis joins only a network namespace (net:PATH or net:PID)\n",
+			(int)(colon - arg), arg);
+		return -1;
+	}
+	char *what = strdup(colon + 1);
+	if (!what)
+		return -1;
+	what[strcspn(what, ",")] = '\0';	/* CRIU's extra options are for a user namespace */
+	o->join_net = what;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -344,6 +386,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "pre-dump-mode", required_argument, NULL, OPT_PRE_DUMP_MODE },
 		{ "feature", required_argument, NULL, OPT_FEATURE },
 		{ "link-remap", no_argument, NULL, OPT_LINK_REMAP },
+		{ "network-lock", required_argument, NULL, OPT_NETWORK_LOCK },
+		{ "join-ns", required_argument, NULL, 'J' },
 		{ "ghost-fiemap", no_argument, NULL, OPT_GHOST_FIEMAP },
 		{ "no-ghost-fiemap", no_argument, NULL, OPT_NO_GHOST_FIEMAP },
 		{ "display-stats", no_argument, NULL, OPT_DISPLAY_STATS },
@@ -373,7 +417,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->images_dirfd = o->work_dirfd = -1;
 	o->ghost_limit = 1 << 20;
 	opterr = 0;	/* what getopt does not know is refused below, by name */
-	while ((c = getopt_long(argc, argv, ":t:D:W:o:v::Rjdlhx::V", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":t:D:W:o:v::Rjdlhx::VJ:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': if (parse_pid(optarg, &o->pid) < 0) return -1; break;
 		case 'D': o->images_dir = optarg; break;
@@ -438,6 +482,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			check_features[nr_check_features++] = optarg;
 			break;
 		case OPT_LINK_REMAP: o->link_remap = true; break;
+		case OPT_NETWORK_LOCK: if (parse_network_lock(optarg, o) < 0) return -1; break;
+		case 'J': if (parse_join_ns(optarg, o) < 0) return -1; break;
 		case OPT_GHOST_FIEMAP: o->no_ghost_fiemap = false; break;
 		case OPT_NO_GHOST_FIEMAP: o->no_ghost_fiemap = true; break;
 		case 'V': case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
@@ -613,8 +659,11 @@ int main(int argc, char **argv)
 	o.cgroup_yard = yard;
 	if (!strcmp(cmd, "dump"))
 		ret = stasis_dump(&o) < 0 ? 1 : 0;
-	else
+	else {
+		if (network_lock_given)
+			pr_warn("--network-lock is ignored by restore, which unlocks as the dump locked");
 		ret = stasis_restore(&o);
+	}
 	log_close();
 	free(pidfile);
 	free(yard);

@@ -22,6 +22,7 @@
 
 #include "dump/check.h"
 #include "dump/track.h"
+#include "net/netlock.h"
 #include "util/compat.h"
 
 #ifndef __NR_clone3
@@ -169,6 +170,7 @@ int stasis_check(FILE *out)
 		{ "time namespaces", has_time_ns, false, "monotonic clocks across machines" },
 		{ "pidfd_getfd", has_pidfd_getfd, false, "take fds from tasks" },
 		{ "ptrace suspend seccomp", has_suspend_seccomp, false, "dump and restore seccomp'd tasks" },
+		{ "nftables network lock", netlock_nft_works, false, "--network-lock nftables" },
 	};
 	bool missing_required = false;
 
@@ -293,7 +295,7 @@ static const struct {
 	{ "sk_unix_file", never }, { "nsid", never }, { "link_nsid", never },
 	{ "timens", never }, { "external_net_ns", never }, { "newifindex", never }, { "nftables", never },
 	{ "has_ipt_legacy", never }, { "pidfd_store", never }, { "apparmor_stacking", never },
-	{ "network_lock_nftables", never }, { "memfd_hugetlb", never },
+	{ "network_lock_nftables", netlock_nft_works }, { "memfd_hugetlb", never },
 	{ "move_mount_set_group", never }, { "openat2", never },
 };
 

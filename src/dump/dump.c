@@ -233,6 +233,10 @@ static int write_inventory(struct dump_tree *tr)
 	inv.root_cg_set = cg_dump_own_set(&tr->cg);
 	inv.has_lsmtype = 1;
 	inv.lsmtype = 0;	/* no LSM */
+	/* the restore unlocks as this dump locked */
+	inv.has_network_lock_method = 1;
+	inv.network_lock_method = tr->netlock.method;
+	inv.dump_criu_run_id = tr->netlock.run_id;
 	if (img_commit_one(tr->dirfd, IMG_INVENTORY, 0, &inv.base) < 0)
 		return -1;
 	fault_point("inventory-renamed");
@@ -403,15 +407,36 @@ static bool own_netns(pid_t pid)
 }
 
 /* As CRIU: the network-lock and -unlock stages are for a tree with a
- * network namespace of its own, the thing a script there would lock. */
-static int net_action(const struct dump_tree *tr, const char *stage)
+ * network namespace of its own, the thing a script there would lock;
+ * the script runs before the lock and after the unlock. A pre-dump
+ * locks nothing: the tree runs on. */
+static int net_lock(struct dump_tree *tr)
 {
-	return tr->own_netns ? action_run(tr->o, stage, tr->o->pid) : 0;
+	if (tr->o->pre_dump)
+		return 0;
+	if (tr->own_netns && action_run(tr->o, ACT_NET_LOCK, tr->o->pid) < 0)
+		return -1;
+	tr->netlock.netns_pid = tr->own_netns ? tr->o->pid : 0;
+	return netlock_lock(&tr->netlock);
+}
+
+/* The tree resumes: its traffic flows again. */
+static int net_unlock(struct dump_tree *tr)
+{
+	int ret = 0;
+	if (tr->o->pre_dump)
+		return 0;
+	if (tr->own_netns && action_run(tr->o, ACT_NET_UNLOCK, tr->o->pid) < 0)
+		ret = -1;
+	if (netlock_unlock(&tr->netlock) < 0)
+		ret = -1;
+	return ret;
 }
 
 int stasis_dump(const struct opts *o)
 {
-	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1 };
+	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1,
+				.netlock = { .method = o->network_lock, .unprivileged = o->unprivileged } };
 	int ret = -1;
 	bool released = false, running = o->leave_running || o->pre_dump;
 
@@ -422,6 +447,10 @@ int stasis_dump(const struct opts *o)
 	if (proc_check_ours() < 0)
 		return -1;
 	infect_set_stop_timeout(o->timeout);
+	if (netlock_new_run_id(tr.netlock.run_id) < 0)
+		return -1;
+	tr.files.netlock = &tr.netlock;
+	pr_info("run id = %s", tr.netlock.run_id);	/* names the network lock's table */
 	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)
 		return -1;
@@ -445,7 +474,7 @@ int stasis_dump(const struct opts *o)
 		goto out;
 	fault_point("seized");
 	tr.own_netns = own_netns(o->pid);
-	if (net_action(&tr, ACT_NET_LOCK) < 0)
+	if (net_lock(&tr) < 0)
 		goto unlock;
 	find_shared_fd_tables(&tr);
 	if (!o->pre_dump && dump_namespaces(&tr) < 0)
@@ -462,19 +491,19 @@ int stasis_dump(const struct opts *o)
 		img_remove(tr.dirfd, IMG_INVENTORY, 0);
 		goto unlock;
 	}
-	ret = 0;
+	/* A tree left running is unlocked before it resumes (as CRIU); a
+	 * killed one keeps the lock for its restore to lift. */
+	ret = running && net_unlock(&tr) < 0 ? -1 : 0;
 	released = true;
 	tree_release(&tr, !running);
 	tr.stats.frozen_us = stats_now_us() - t_frozen;
 	pr_info("%s finished successfully (%d processes)", o->pre_dump ? "Pre-dump" : "Dumping", tr.nr);
 	write_stats(&tr);
-	if (running && net_action(&tr, ACT_NET_UNLOCK) < 0)
-		ret = -1;
 	goto out;
 unlock:
 	/* the tree stays frozen through network-unlock, then resumes below */
 	if (tr.nr)
-		net_action(&tr, ACT_NET_UNLOCK);
+		net_unlock(&tr);
 out:
 	if (ret < 0 && !released) {
 		for (int i = 0; i < tr.nr; i++) {
@@ -494,6 +523,7 @@ out:
 	free(tr.t);
 	seccomp_dump_free(&tr.seccomp);
 	cg_dump_free(&tr.cg);
+	netlock_free(&tr.netlock);
 	dump_free_copy_bufs(&tr.bufs);
 	shmem_dump_free(&tr.shmem);
 	files_free(&tr.files);

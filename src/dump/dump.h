@@ -9,6 +9,7 @@
 #include "proc/proc.h"
 #include "files/files.h"
 #include "task/cgroup.h"
+#include "net/netlock.h"
 #include "task/seccomp.h"
 #include "mm.pb-c.h"
 
@@ -78,6 +79,7 @@ struct dump_tree {
 	int parentfd;			/* --prev-images-dir, or -1 */
 	bool own_netns;			/* the root's network namespace is not ours */
 	unsigned long ns_taken;		/* CLONE_NEW* kinds the tree takes (ns/ns.h) */
+	struct netlock netlock;		/* from the freeze until the tree is let go */
 	struct dump_stats stats;	/* for stats-dump */
 };
 

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "util/opts.h"
+#include "net/netlock.h"
 #include "files.pb-c.h"
 
 /* Slots for the kinds' own state: at least the rows of files.c's table. */
@@ -25,6 +26,7 @@ struct file_table {
 	int nr_seen, cap_seen;
 	void *kind[FILES_MAX_KINDS];	/* each kind's own state */
 	uint64_t memfd_pages;		/* memfd contents written, in pages (stats) */
+	struct netlock *netlock;	/* the dump's: TCP connections are locked as dumped */
 };
 
 /* Restore: files.img loaded, shared by the tree (each restored process
@@ -46,6 +48,7 @@ struct rst_files {
 	struct files_task *tasks;	/* files_note_task, in pstree.img order */
 	int nr_tasks;
 	void *kind[FILES_MAX_KINDS];	/* each kind's own state */
+	struct netlock *netlock;	/* the dump's lock: the TCP connections in it */
 };
 
 /* ---- dump ---- */

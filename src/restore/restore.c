@@ -39,6 +39,7 @@
 #include "image/task_state.h"
 #include "ns/ns.h"
 #include "proc/proc.h"
+#include "restore/join_ns.h"
 #include "util/action.h"
 #include "util/fault.h"
 #include "util/log.h"
@@ -46,6 +47,36 @@
 
 
 /* ---- loading and checking the images ---- */
+
+/* How the dump locked the network, so that the restore unlocks the same
+ * way (as CRIU: --network-lock is the dump's choice; images without it
+ * are from a CRIU that only had iptables). Only a host-mode nft table is
+ * ours to lift: stasis restores into the network namespace it runs in,
+ * and iptables locks are per connection, lifted with the connections. */
+static int load_netlock(struct rst_tree *tr, const InventoryEntry *inv)
+{
+	struct netlock *nl = &tr->netlock;
+	const char *id = inv->dump_criu_run_id;
+
+	nl->method = inv->has_network_lock_method ? inv->network_lock_method : NETLOCK_IPTABLES;
+	if (nl->method > NETLOCK_SKIP) {
+		pr_err("inventory.img: network_lock_method %u is not one CRIU knows", nl->method);
+		return -1;
+	}
+	if (!id)
+		return 0;	/* an older CRIU's: its table, if any, is named by a pid */
+	/* it goes into nft commands: a run id (a uuid), nothing else */
+	if (!*id || strlen(id) >= sizeof(nl->run_id) || strspn(id, "0123456789abcdefABCDEF-") != strlen(id)) {
+		pr_err("inventory.img: dump_criu_run_id '%.40s' is not a run id", id);
+		return -1;
+	}
+	strcpy(nl->run_id, id);
+	/* the table of a non-root client's dump is not one root lifts for it */
+	nl->locked = nl->method == NETLOCK_NFTABLES && !tr->o->unprivileged;
+	nl->unprivileged = tr->o->unprivileged;
+	nl->gone_ok = true;
+	return 0;
+}
 
 static int load_inventory(struct rst_tree *tr)
 {
@@ -68,7 +99,7 @@ static int load_inventory(struct rst_tree *tr)
 	}
 	tr->root_cg_set = inv->has_root_cg_set ? inv->root_cg_set : 0;
 	tr->inventory = inv;
-	return 0;
+	return load_netlock(tr, inv);
 }
 
 /* The namespaces the tree has of its own (ns/ns.h): made only for root. */
@@ -642,9 +673,15 @@ static int restore_stages_before_resume(struct rst_tree *tr)
 {
 	pid_t root = tr->t[0].real_pid;
 	fault_point("tree-rebuilt");
-	/* No network-unlock: as CRIU, that stage is for a network namespace
-	 * the restore made, and stasis restores into the one it runs in. */
-	if (action_run(tr->o, ACT_POST_RESTORE, root) < 0 || action_run(tr->o, ACT_PRE_RESUME, root) < 0)
+	/* No network-unlock stage: as CRIU, that is for a network namespace
+	 * the restore made, and stasis restores into the one it runs in.
+	 * The dump's lock goes after post-restore, before pre-resume (CRIU's
+	 * order); one that is not there (the dump left the tree running, or
+	 * the images were made elsewhere) is fine. */
+	if (action_run(tr->o, ACT_POST_RESTORE, root) < 0)
+		return -1;
+	netlock_unlock(&tr->netlock);
+	if (action_run(tr->o, ACT_PRE_RESUME, root) < 0)
 		return -1;
 	return 0;
 }
@@ -718,9 +755,10 @@ int stasis_restore(const struct opts *o)
 	struct restore_stats stats = { 0 };
 	uint64_t t_start = stats_now_us();
 
-	if (proc_check_ours() < 0)
+	if (proc_check_ours() < 0 || join_ns_enter(o) < 0)
 		return 1;
 	tr.files.o = o;
+	tr.files.netlock = &tr.netlock;
 	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)
 		return 1;
@@ -770,6 +808,9 @@ int stasis_restore(const struct opts *o)
 	reaper = getpid() == 1;
 	ret = o->detach || reaper ? 0 : wait_restored(tr.first);
 out:
+	if (ret)
+		netlock_say_kept(&tr.netlock);
+	netlock_free(&tr.netlock);
 	if (tr.sync[0] >= 0) {
 		close(tr.sync[0]);
 		close(tr.sync[1]);

@@ -7,6 +7,7 @@
 
 #include "util/opts.h"
 #include "files/files.h"
+#include "net/netlock.h"
 #include "infect/inject.h"
 #include "ns/ns.h"
 #include "task/cgroup.h"
@@ -128,6 +129,7 @@ struct rst_tree {
 	struct cg_rst cg;	/* cgroup.img (task/cgroup.h) */
 	void *premap_table;	/* premap.c: the processes' premapped flags */
 	size_t premap_len;
+	struct netlock netlock;	/* the dump's lock, lifted right before the tree resumes */
 };
 
 /* restore/restore.c: loads and checks every image of the dump in

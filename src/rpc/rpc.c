@@ -215,6 +215,15 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 	j->o.shell_job = r->has_shell_job && r->shell_job;
 	j->o.file_locks = r->has_file_locks && r->file_locks;
 	j->o.link_remap = r->has_link_remap && r->link_remap;
+	/* rpc.proto's methods are the inventory's plus one (IPTABLES = 1) */
+	if (r->has_network_lock) {
+		if (r->network_lock < CRIU_NETWORK_LOCK_METHOD__IPTABLES ||
+		    r->network_lock > CRIU_NETWORK_LOCK_METHOD__SKIP) {
+			pr_err("rpc: network_lock %d is not a method", r->network_lock);
+			return -1;
+		}
+		j->o.network_lock = r->network_lock - CRIU_NETWORK_LOCK_METHOD__IPTABLES;
+	}
 	j->o.ghost_limit = r->ghost_limit;	/* CRIU's default, 1 MiB, if unset */
 	/* a scan of the filesystem by stasis would show a client paths it
 	 * may not reach itself */

@@ -110,6 +110,12 @@ struct opts {
 	const char **cgroup_dump_ctls;
 	int nr_cgroup_dump_ctls;
 	const char *cgroup_yard;
+	/* --network-lock: enum netlock_method (net/netlock.h); 0 is CRIU's
+	 * default, iptables. A restore takes the dump's, from the inventory. */
+	int network_lock;
+	/* --join-ns net:PATH|PID (restore, command line): the network
+	 * namespace the tree is restored into */
+	const char *join_net;
 };
 
 #endif

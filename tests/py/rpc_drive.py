@@ -8,14 +8,15 @@ Commands (each prints one result line, exits 0 on the expected outcome):
   version                    raw VERSION request: prints "version NAME MAJOR.MINOR"
   features                   raw FEATURE_CHECK asking for mem_track: prints
                              "mem_track True|False"
-  dump PID DIR [--leave-running] [--parent REL] [--ext-unix-sk]   pycriu
-                             dump() of another process (parent_img REL, with
-                             track_mem)
+  dump PID DIR [--leave-running] [--parent REL] [--ext-unix-sk]
+       [--network-lock iptables|nftables|skip]   pycriu dump() of another
+                             process (parent_img REL, with track_mem)
   predump PID DIR [--parent REL]   pycriu pre_dump()
   restore DIR                pycriu restore(): prints "restored PID"
   notify PID DIR [VETO_STAGE]      raw DUMP with notify_scripts: prints the
                              stages in order, answering no at VETO_STAGE
-                             (hangup:STAGE: closes the connection there)
+                             (hangup:STAGE: closes the connection there);
+                             $RPC_NETWORK_LOCK, if set, is its network_lock
   sibling DIR                raw RESTORE with rst_sibling: prints "restored PID
                              child" if the restored root is our child
   garbage KIND               sends a malformed request (bytes, truncated,
@@ -31,6 +32,8 @@ import sys
 
 import pycriu
 from pycriu import rpc_pb2 as rpc
+
+NETWORK_LOCK = {"iptables": 1, "nftables": 2, "skip": 3}	# criu_network_lock_method (3.17 lacks SKIP)
 
 
 def client(args):
@@ -113,6 +116,8 @@ def cmd_notify(mode, target, pid, imgdir, veto):
     req.opts.notify_scripts = True
     req.opts.log_level = 4
     req.opts.log_file = "notify-dump.log"
+    if os.environ.get("RPC_NETWORK_LOCK"):
+        req.opts.network_lock = NETWORK_LOCK[os.environ["RPC_NETWORK_LOCK"]]
     s.send(req.SerializeToString())
     stages = []
     while True:
@@ -239,6 +244,8 @@ def main(argv):
         c.opts.leave_running = "--leave-running" in rest
         if "--ext-unix-sk" in rest:
             c.opts.ext_unix_sk = True
+        if "--network-lock" in rest:
+            c.opts.network_lock = NETWORK_LOCK[rest[rest.index("--network-lock") + 1]]
         if "--parent" in rest:
             c.opts.parent_img = rest[rest.index("--parent") + 1]
             c.opts.track_mem = True

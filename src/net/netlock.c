@@ -1,0 +1,463 @@
+/* The network lock (see netlock.h): nftables through libnftables, whose
+ * commands for one lock go as one batch (all or nothing); iptables by
+ * running iptables-restore / iptables as CRIU does. The rules are
+ * CRIU 4.2's, so that either tool unlocks what the other locked. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nftables/libnftables.h>
+
+#include "net/netlock.h"
+#include "util/log.h"
+
+#define MARK_STR "0xC114"	/* NETLOCK_MARK, as the rules spell it */
+
+int netlock_parse(const char *name, enum netlock_method *m)
+{
+	if (!strcmp(name, "iptables"))
+		*m = NETLOCK_IPTABLES;
+	else if (!strcmp(name, "nftables"))
+		*m = NETLOCK_NFTABLES;
+	else if (!strcmp(name, "skip") || !strcmp(name, "none"))
+		*m = NETLOCK_SKIP;
+	else
+		return -1;
+	return 0;
+}
+
+const char *netlock_name(enum netlock_method m)
+{
+	switch (m) {
+	case NETLOCK_IPTABLES: return "iptables";
+	case NETLOCK_NFTABLES: return "nftables";
+	case NETLOCK_SKIP: return "skip";
+	}
+	return "?";
+}
+
+int netlock_new_run_id(char *buf)
+{
+	int fd = open("/proc/sys/kernel/random/uuid", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, NETLOCK_RUN_ID_LEN - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n != NETLOCK_RUN_ID_LEN - 1) {
+		pr_perror("can't make a run id (/proc/sys/kernel/random/uuid)");
+		return -1;
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
+/* ---- running in the tree's network namespace ---- */
+
+/* setns of this thread only (CLONE_NEWNET is per thread), back after. */
+static int netns_enter(pid_t pid, int *back)
+{
+	char path[64];
+	*back = -1;
+	if (!pid)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	*back = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || *back < 0 || setns(fd, CLONE_NEWNET) < 0) {
+		pr_perror("can't enter the network namespace of pid %d to lock it", pid);
+		if (fd >= 0)
+			close(fd);
+		if (*back >= 0)
+			close(*back);
+		*back = -1;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int netns_leave(int back)
+{
+	if (back < 0)
+		return 0;
+	int ret = setns(back, CLONE_NEWNET);
+	if (ret < 0)
+		pr_perror("can't return to our network namespace");
+	close(back);
+	return ret;
+}
+
+/* ---- nftables ---- */
+
+static int nft_run(const char *cmds, bool quiet_missing)
+{
+	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (!nft) {
+		pr_err("can't make an nftables context");
+		return -1;
+	}
+	nft_ctx_buffer_output(nft);
+	nft_ctx_buffer_error(nft);
+	int ret = nft_run_cmd_from_buffer(nft, cmds);
+	if (ret) {
+		const char *e = nft_ctx_get_error_buffer(nft);
+		if (quiet_missing)
+			pr_info("nft: %s", e);
+		else
+			pr_err("nft failed: %s(commands: %s)", e, cmds);
+	} else
+		pr_debug("nft: %s", cmds);
+	nft_ctx_free(nft);
+	return ret ? -1 : 0;
+}
+
+#define TABLE "%s"
+
+/* CRIU 4.2 makes the name in a char[32]: "inet CRIU-" and the first 21
+ * characters of the run id. The same cut here, so that either tool
+ * lifts the other's lock. */
+struct table_name { char s[32]; };
+
+static struct table_name table_of(const char *run_id)
+{
+	struct table_name t;
+	snprintf(t.s, sizeof(t.s), "inet CRIU-%.21s", run_id);
+	return t;
+}
+
+/* The whole namespace: everything dropped but the marked. */
+static int nft_lock_netns(const struct netlock *nl)
+{
+	char cmds[1024];
+	struct table_name t = table_of(nl->run_id);
+	const char *id = t.s;
+	snprintf(cmds, sizeof(cmds),
+		 "create table " TABLE "\n"
+		 "add chain " TABLE " output { type filter hook output priority 0; policy drop; }\n"
+		 "add rule " TABLE " output meta mark " MARK_STR " accept\n"
+		 "add chain " TABLE " input { type filter hook input priority 0; policy drop; }\n"
+		 "add rule " TABLE " input meta mark " MARK_STR " accept\n",
+		 id, id, id, id, id);
+	return nft_run(cmds, false);
+}
+
+/* Host mode: a table whose sets the connections are added to. */
+static int nft_lock_host(const struct netlock *nl)
+{
+	char cmds[2048];
+	struct table_name t = table_of(nl->run_id);
+	const char *id = t.s;
+	snprintf(cmds, sizeof(cmds),
+		 "create table " TABLE "\n"
+		 "add chain " TABLE " output { type filter hook output priority 0; }\n"
+		 "add rule " TABLE " output meta mark " MARK_STR " accept\n"
+		 "add chain " TABLE " input { type filter hook input priority 0; }\n"
+		 "add rule " TABLE " input meta mark " MARK_STR " accept\n"
+		 "add set " TABLE " conns4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }\n"
+		 "add rule " TABLE " output ip saddr . tcp sport . ip daddr . tcp dport @conns4 drop\n"
+		 "add rule " TABLE " input ip saddr . tcp sport . ip daddr . tcp dport @conns4 drop\n"
+		 "add set " TABLE " conns6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }\n"
+		 "add rule " TABLE " output ip6 saddr . tcp sport . ip6 daddr . tcp dport @conns6 drop\n"
+		 "add rule " TABLE " input ip6 saddr . tcp sport . ip6 daddr . tcp dport @conns6 drop\n",
+		 id, id, id, id, id, id, id, id, id, id, id);
+	return nft_run(cmds, false);
+}
+
+static int nft_unlock(const struct netlock *nl)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "delete table " TABLE, table_of(nl->run_id).s);
+	return nft_run(cmd, nl->gone_ok);
+}
+
+bool netlock_nft_works(void)
+{
+	char cmds[512], id[32];
+	snprintf(id, sizeof(id), "inet CRIU-check-%d", getpid());
+	snprintf(cmds, sizeof(cmds),
+		 "create table " TABLE "\n"
+		 "add set " TABLE " conn { type ipv4_addr . inet_service; }\n", id, id);
+	if (nft_run(cmds, true) < 0)
+		return false;
+	snprintf(cmds, sizeof(cmds), "delete table " TABLE, id);
+	nft_run(cmds, false);
+	return true;
+}
+
+/* ---- iptables ---- */
+
+/* Runs argv (a tool found in PATH, as CRIU runs it) with in on its
+ * stdin (NULL: /dev/null); its stdout goes to /dev/null, its stderr is
+ * ours. In the netns of the calling thread. The input (a few lines) is
+ * in the pipe before the tool starts: a tool that dies early can't
+ * leave us writing to a pipe nobody reads. */
+static int run_tool(char *const argv[], const char *in)
+{
+	int pfd[2] = { -1, -1 };
+	if (in) {
+		size_t len = strlen(in);
+		if (pipe2(pfd, O_CLOEXEC) < 0 || write(pfd[1], in, len) != (ssize_t)len) {
+			pr_perror("can't pass its input to %s", argv[0]);
+			if (pfd[0] >= 0) {
+				close(pfd[0]);
+				close(pfd[1]);
+			}
+			return -1;
+		}
+		close(pfd[1]);
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(in ? pfd[0] : null, 0);
+		dup2(null, 1);
+		execvp(argv[0], argv);
+		fprintf(stderr, "Error: can't run %s: %m\n", argv[0]);
+		_exit(127);
+	}
+	if (in)
+		close(pfd[0]);
+	if (pid < 0) {
+		pr_perror("can't run %s", argv[0]);
+		return -1;
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			pr_perror("can't wait for %s", argv[0]);
+			return -1;
+		}
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		pr_err("%s failed (status 0x%x)", argv[0], status);
+		return -1;
+	}
+	return 0;
+}
+
+static bool have_ipv6(void)
+{
+	return access("/proc/thread-self/net/if_inet6", F_OK) == 0;	/* in the namespace we are in */
+}
+
+static int iptables_restore(const char *conf)
+{
+	char *v4[] = { "iptables-restore", "-w", "--noflush", NULL };
+	char *v6[] = { "ip6tables-restore", "-w", "--noflush", NULL };
+	int ret = run_tool(v4, conf);
+	if (have_ipv6() && run_tool(v6, conf) < 0)
+		ret = -1;
+	return ret;
+}
+
+/* The whole namespace: a chain CRIU, jumped to from INPUT and OUTPUT. */
+static int ipt_lock_netns(void)
+{
+	int ret = iptables_restore("*filter\n"
+				   ":CRIU - [0:0]\n"
+				   "-I INPUT -j CRIU\n"
+				   "-I OUTPUT -j CRIU\n"
+				   "-A CRIU -m mark --mark " MARK_STR " -j ACCEPT\n"
+				   "-A CRIU -j DROP\n"
+				   "COMMIT\n");
+	if (ret < 0)
+		pr_err("locking the network with iptables-restore failed (does the kernel have "
+		       "CONFIG_NETFILTER_XT_MARK?)");
+	return ret;
+}
+
+static int ipt_unlock_netns(void)
+{
+	static const char jumps[] = "*filter\n:CRIU - [0:0]\n-D INPUT -j CRIU\n-D OUTPUT -j CRIU\nCOMMIT\n";
+	return iptables_restore(jumps) | iptables_restore("*filter\n:CRIU - [0:0]\n-X CRIU\nCOMMIT\n");
+}
+
+/* One direction of a connection: packets from src:sport to dst:dport on
+ * chain, dropped unless marked. */
+static int ipt_conn_rule(int family, const char *src, uint16_t sport, const char *dst, uint16_t dport,
+			 const char *chain, bool lock)
+{
+	char sp[8], dp[8];
+	snprintf(sp, sizeof(sp), "%u", sport);
+	snprintf(dp, sizeof(dp), "%u", dport);
+	char *argv[] = { family == AF_INET ? "iptables" : "ip6tables", "-w", "-t", "filter", lock ? "-I" : "-D",
+			 (char *)chain, "--protocol", "tcp", "-m", "mark", "!", "--mark", MARK_STR,
+			 "--source", (char *)src, "--sport", sp, "--destination", (char *)dst, "--dport", dp,
+			 "-j", "DROP", NULL };
+	return run_tool(argv, NULL);
+}
+
+/* ---- the interface ---- */
+
+static bool needs_privilege(const struct netlock *nl, const char *what)
+{
+	if (!nl->unprivileged)
+		return false;
+	pr_err("the network lock (%s) changes the network's filters, which a client without root can't: "
+	       "dump with --network-lock skip", what);
+	return true;
+}
+
+int netlock_lock(struct netlock *nl)
+{
+	int back, ret = 0;
+	if (nl->method == NETLOCK_SKIP)
+		return 0;
+	/* host mode with iptables: nothing until a connection is dumped */
+	if (!nl->netns_pid && nl->method == NETLOCK_IPTABLES)
+		return 0;
+	if (needs_privilege(nl, netlock_name(nl->method)) || netns_enter(nl->netns_pid, &back) < 0)
+		return -1;
+	if (nl->method == NETLOCK_NFTABLES)
+		ret = nl->netns_pid ? nft_lock_netns(nl) : nft_lock_host(nl);	/* one batch: all or nothing */
+	else if ((ret = ipt_lock_netns()) < 0)
+		ipt_unlock_netns();	/* IPv4's may be in while IPv6's failed */
+	nl->locked = ret == 0;	/* in place, for netlock_unlock, whatever follows */
+	if (netns_leave(back) < 0)
+		ret = -1;
+	if (ret < 0) {
+		pr_err("locking the network with %s failed", netlock_name(nl->method));
+		return -1;
+	}
+	if (nl->method == NETLOCK_NFTABLES)
+		pr_info("network locked with nftables: table %s%s", table_of(nl->run_id).s,
+			nl->netns_pid ? " in the tree's namespace" : "");
+	else
+		pr_info("network locked with iptables: chain CRIU in the tree's namespace");
+	return 0;
+}
+
+/* The connection's addresses as text, a v4-mapped v6 one as the v4 one
+ * it is (so CRIU's rules and ours name it alike). */
+static int conn_text(const struct netlock_conn *c, int *family, char *s, char *d)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	const unsigned char *src = c->src, *dst = c->dst;
+	*family = c->family;
+	if (*family == AF_INET6 && !memcmp(dst, mapped, sizeof(mapped))) {
+		*family = AF_INET;
+		src += 12;
+		dst += 12;
+	}
+	if ((*family != AF_INET && *family != AF_INET6) || !inet_ntop(*family, src, s, INET6_ADDRSTRLEN) ||
+	    !inet_ntop(*family, dst, d, INET6_ADDRSTRLEN)) {
+		pr_err("can't lock a connection of address family %d", c->family);
+		return -1;
+	}
+	return 0;
+}
+
+/* iptables: a rule each way, incoming (from the peer) on INPUT,
+ * outgoing on OUTPUT. */
+static int ipt_conn(const struct netlock_conn *c, bool lock)
+{
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+	int family;
+	if (conn_text(c, &family, s, d) < 0)
+		return -1;
+	if (ipt_conn_rule(family, d, c->dport, s, c->sport, "INPUT", lock) < 0)
+		return -1;
+	if (ipt_conn_rule(family, s, c->sport, d, c->dport, "OUTPUT", lock) < 0) {
+		if (lock)
+			ipt_conn_rule(family, d, c->dport, s, c->sport, "INPUT", false);
+		return -1;
+	}
+	pr_info("%s %s:%u - %s:%u", lock ? "locked" : "unlocked", s, c->sport, d, c->dport);
+	return 0;
+}
+
+/* nftables: both ways into the table's set of the family. */
+static int nft_conn(const struct netlock *nl, const struct netlock_conn *c)
+{
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], cmds[512];
+	int family;
+	if (conn_text(c, &family, s, d) < 0)
+		return -1;
+	char set = family == AF_INET ? '4' : '6';
+	snprintf(cmds, sizeof(cmds),
+		 "add element " TABLE " conns%c { %s . %u . %s . %u }\n"
+		 "add element " TABLE " conns%c { %s . %u . %s . %u }\n",
+		 table_of(nl->run_id).s, set, d, c->dport, s, c->sport, table_of(nl->run_id).s, set, s, c->sport, d,
+		 c->dport);
+	if (nft_run(cmds, false) < 0)
+		return -1;
+	pr_info("locked %s:%u - %s:%u", s, c->sport, d, c->dport);
+	return 0;
+}
+
+int netlock_conn_locked(struct netlock *nl, const struct netlock_conn *c)
+{
+	if (nl->method != NETLOCK_IPTABLES || nl->netns_pid || nl->unprivileged)
+		return 0;	/* nothing, or lifted whole */
+	struct netlock_conn *n = realloc(nl->conns, (nl->nr_conns + 1) * sizeof(*n));
+	if (!n) {
+		pr_err("out of memory for the locked connections");
+		return -1;
+	}
+	nl->conns = n;
+	n[nl->nr_conns++] = *c;
+	return 0;
+}
+
+int netlock_conn_lock(struct netlock *nl, const struct netlock_conn *c)
+{
+	if (nl->method == NETLOCK_SKIP || nl->netns_pid)
+		return 0;	/* nothing, or the whole namespace is locked */
+	if (needs_privilege(nl, netlock_name(nl->method)))
+		return -1;
+	if (nl->method == NETLOCK_NFTABLES)
+		return nft_conn(nl, c);
+	/* remembered first, so that a failed unlock can't leave it untracked */
+	if (netlock_conn_locked(nl, c) < 0)
+		return -1;
+	if (ipt_conn(c, true) < 0) {
+		nl->nr_conns--;
+		return -1;
+	}
+	return 0;
+}
+
+int netlock_unlock(struct netlock *nl)
+{
+	int back, ret = 0;
+	/* the connections first, as CRIU: they were locked last */
+	for (int i = 0; i < nl->nr_conns; i++)
+		if (ipt_conn(&nl->conns[i], false) < 0)
+			ret = -1;
+	nl->nr_conns = 0;
+	if (!nl->locked)
+		return ret;
+	if (netns_enter(nl->netns_pid, &back) < 0)
+		return -1;
+	if ((nl->method == NETLOCK_NFTABLES ? nft_unlock(nl) : ipt_unlock_netns()) < 0)
+		ret = -1;
+	if (netns_leave(back) < 0)
+		ret = -1;
+	if (ret == 0) {
+		nl->locked = false;
+		pr_info("network unlocked (%s)", netlock_name(nl->method));
+	}
+	return ret;
+}
+
+void netlock_free(struct netlock *nl)
+{
+	free(nl->conns);
+	nl->conns = NULL;
+	nl->nr_conns = 0;
+}
+
+void netlock_say_kept(const struct netlock *nl)
+{
+	if (nl->locked && nl->method == NETLOCK_NFTABLES)
+		pr_err("the network stays locked (nft table %s) for the next restore of these images",
+		       table_of(nl->run_id).s);
+	else if (nl->nr_conns)
+		pr_err("the network stays locked (iptables rules of %d TCP connections) for the next restore of "
+		       "these images", nl->nr_conns);
+}

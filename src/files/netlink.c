@@ -6,10 +6,12 @@
  * tells port id, groups, state and peer; a socket it does not list is
  * neither bound nor connected (its protocol is asked of the socket).
  * Refused as CRIU refuses them: a socket with messages waiting to be read
- * (they would be lost), one in groups above 32 (the image's restore by
- * bind() reaches the first 32 only), one in groups without a port id.
- * Also refused: a socket in the middle of a dump the kernel is answering
- * (the rest of the answer would be lost).
+ * (they would be lost), one in groups without a port id. Also refused: a
+ * socket in the middle of a dump the kernel is answering (the rest of the
+ * answer would be lost). Groups above 32 (`ip monitor` is in group 36,
+ * RTNLGRP_STATS) are kept in the image's further words and joined again
+ * one by one; CRIU refuses to dump such a socket, and its restore takes
+ * the first word only (it refuses an image with more).
  *
  * Restore makes the socket anew in the restored process, binds it to its
  * port id and groups (another port id if that one is taken, as CRIU
@@ -95,19 +97,13 @@ static int dump_groups(const struct nlmsghdr *h, NetlinkSkEntry *ne)
 	return 0;
 }
 
-static const char *refusal(const struct nlmsghdr *h, const NetlinkSkEntry *ne, char *buf, size_t len)
+static const char *refusal(const struct nlmsghdr *h, const NetlinkSkEntry *ne)
 {
 	size_t l;
 	const uint32_t *flags = sockdiag_attr(h, sizeof(struct netlink_diag_msg), NETLINK_DIAG_FLAGS, &l);
 
 	if (flags && l >= sizeof(*flags) && (*flags & NDIAG_FLAG_CB_RUNNING))
 		return "is in the middle of a dump the kernel answers (the rest of the answer would be lost)";
-	if (ne->n_groups > 1) {
-		int w = ne->n_groups - 1, b = 31 - __builtin_clz(ne->groups[w]);
-		snprintf(buf, len, "is in multicast group %d; the image keeps the first 32 groups only "
-			 "(nor can CRIU dump it)", w * 32 + b + 1);
-		return buf;
-	}
 	if (ne->n_groups && !ne->portid)
 		return "is in multicast groups but has no port id (nor can CRIU dump it)";
 	if (ne->state == NETLINK_CONNECTED && ne->dst_group > 32)
@@ -142,7 +138,6 @@ static int has_data(int sk)
 
 static int dump_socket(struct file_table *t, int sk, const struct fd_facts *f, NetlinkSkEntry *ne)
 {
-	char why[128];
 	int err, v;
 	socklen_t l = sizeof(v);
 	const struct nlmsghdr *h = diag_of(t, ne->ino, &err);
@@ -172,7 +167,7 @@ static int dump_socket(struct file_table *t, int sk, const struct fd_facts *f, N
 	ne->dst_group = m->ndiag_dst_group;
 	if (dump_groups(h, ne) < 0)
 		return files_oom(f);
-	const char *no = refusal(h, ne, why, sizeof(why));
+	const char *no = refusal(h, ne);
 	if (no) {
 		pr_err("pid %d: fd %d: netlink socket %u (protocol %u, port %u) %s; close it before the dump",
 		       f->pid, f->fd, ne->ino, ne->protocol, ne->portid, no);
@@ -220,8 +215,7 @@ static void netlink_free_images(struct file_table *t)
 /* ---- restore ---- */
 
 /* Its port id and first 32 groups by bind(), another port id if that one
- * is taken; the groups above (an image of ours never has them) joined
- * one by one. */
+ * is taken; the groups above joined one by one. */
 static int bind_again(int sk, const NetlinkSkEntry *ne, const char *what)
 {
 	struct sockaddr_nl a = { .nl_family = AF_NETLINK, .nl_pid = ne->portid,

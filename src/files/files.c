@@ -198,7 +198,8 @@ const char *files_mode_name(mode_t m)
 static void describe_unsupported(const struct fd_facts *f, char *buf, size_t len)
 {
 	static const char *const families[] = { [AF_INET] = "an IPv4", [AF_INET6] = "an IPv6",
-						[AF_NETLINK] = "a netlink", [AF_PACKET] = "a packet" };
+						[AF_NETLINK] = "a netlink", [AF_PACKET] = "a packet",
+						[AF_VSOCK] = "a vsock", [AF_XDP] = "an XDP" };
 	if (S_ISSOCK(f->st.st_mode)) {
 		int domain = -1, type = -1;
 		socklen_t l = sizeof(int);

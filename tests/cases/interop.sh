@@ -102,3 +102,12 @@ run_test --needs criu interop.criu_inet test_criu_prog inet
 # pagemap-shmem images; each restores the other's (CRIU does not keep a
 # message queue's size: "criu" tells the program)
 run_test --needs criu interop.criu_ipc_ns test_criu_prog ipc_ns criu
+
+# Packet sockets (tests/progs/packet.c: a filter, a membership, a fanout
+# group, a mapped TPACKET_V3 ring; PacketSockEntry, VMA_AREA_SOCKET): both
+# receive after each restore. CRIU's dump reads no fanout flags.
+run_test --needs criu interop.criu_packet test_criu_prog packet criu
+
+# Netlink sockets (tests/progs/netlink.c: groups, a bound port, a connected
+# peer; NetlinkSkEntry), but for groups above 32, which CRIU refuses.
+run_test --alone --needs criu interop.criu_netlink test_criu_prog netlink criu

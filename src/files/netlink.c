@@ -144,6 +144,11 @@ static int dump_socket(struct file_table *t, int sk, const struct fd_facts *f, N
 
 	if (err)
 		return -1;
+	if (sockdiag_our_netns(sk) != 1) {
+		pr_err("pid %d: fd %d: netlink socket %u is in another network namespace than stasis (or its "
+		       "namespace can't be told); stasis can't dump it", f->pid, f->fd, ne->ino);
+		return -1;
+	}
 	if (has_data(sk)) {
 		pr_err("pid %d: fd %d: netlink socket %u has messages not yet read, which would be lost; "
 		       "stasis (as CRIU) can't dump it: let the program read them and dump again", f->pid,

@@ -4,8 +4,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 
@@ -105,4 +108,17 @@ void sockdiag_free(struct sockdiag_list *l)
 		free(l->m[i].h);
 	free(l->m);
 	memset(l, 0, sizeof(*l));
+}
+
+int sockdiag_our_netns(int sk)
+{
+	struct stat theirs, ours;
+	int ns = ioctl(sk, SIOCGSKNS);
+	if (ns < 0)
+		return -1;
+	int r = fstat(ns, &theirs);
+	close(ns);
+	if (r < 0 || stat("/proc/self/ns/net", &ours) < 0)
+		return -1;
+	return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
 }

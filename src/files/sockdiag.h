@@ -31,4 +31,8 @@ const struct nlmsghdr *sockdiag_find(const struct sockdiag_list *l, uint32_t ino
 const void *sockdiag_attr(const struct nlmsghdr *h, size_t hdr, int type, size_t *len);
 void sockdiag_free(struct sockdiag_list *l);
 
+/* Is socket sk (our fd on it) of our network namespace, the one sock_diag
+ * lists? 1 yes, 0 no, -1 (errno set) if it can't be told. */
+int sockdiag_our_netns(int sk);
+
 #endif

@@ -28,10 +28,9 @@
 #include <unistd.h>
 #include <linux/netlink.h>
 #include <linux/netlink_diag.h>
-#include <linux/sock_diag.h>
 
 #include "files/kind.h"
-#include "files/sockdiag.h"
+#include "files/sock_diag.h"
 #include "files/sockopts.h"
 #include "util/log.h"
 
@@ -40,7 +39,7 @@
 extern const struct fd_kind fd_kind_netlink;
 
 struct netlink_dump {
-	struct sockdiag_list diag;
+	struct sock_diag_kept diag;
 };
 
 /* ---- dump ---- */
@@ -68,14 +67,12 @@ static const struct nlmsghdr *diag_of(struct file_table *t, uint32_t ino, int *e
 		struct nlmsghdr h;
 		struct netlink_diag_req r;
 	} req = {
-		.h = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
 		.r = { .sdiag_family = AF_NETLINK, .sdiag_protocol = NDIAG_PROTO_ALL,
 		       .ndiag_show = NDIAG_SHOW_GROUPS | NDIAG_SHOW_FLAGS },
 	};
-	*err = sockdiag_load(&d->diag, &req, sizeof(req), offsetof(struct netlink_diag_msg, ndiag_ino),
-			     "netlink");
-	return *err ? NULL : sockdiag_find(&d->diag, ino);
+	*err = sock_diag_keep(&d->diag, &req, sizeof(req), offsetof(struct netlink_diag_msg, ndiag_ino),
+			     "the netlink sockets");
+	return *err ? NULL : sock_diag_find(&d->diag, ino);
 }
 
 /* The groups, a bitmask of longs, as words of 32 without the zero ones
@@ -83,7 +80,7 @@ static const struct nlmsghdr *diag_of(struct file_table *t, uint32_t ino, int *e
 static int dump_groups(const struct nlmsghdr *h, NetlinkSkEntry *ne)
 {
 	size_t len;
-	const uint32_t *g = sockdiag_attr(h, sizeof(struct netlink_diag_msg), NETLINK_DIAG_GROUPS, &len);
+	const uint32_t *g = sock_diag_attr(h, sizeof(struct netlink_diag_msg), NETLINK_DIAG_GROUPS, &len);
 	size_t n = g ? len / sizeof(uint32_t) : 0;
 
 	while (n && !g[n - 1])
@@ -100,7 +97,7 @@ static int dump_groups(const struct nlmsghdr *h, NetlinkSkEntry *ne)
 static const char *refusal(const struct nlmsghdr *h, const NetlinkSkEntry *ne)
 {
 	size_t l;
-	const uint32_t *flags = sockdiag_attr(h, sizeof(struct netlink_diag_msg), NETLINK_DIAG_FLAGS, &l);
+	const uint32_t *flags = sock_diag_attr(h, sizeof(struct netlink_diag_msg), NETLINK_DIAG_FLAGS, &l);
 
 	if (flags && l >= sizeof(*flags) && (*flags & NDIAG_FLAG_CB_RUNNING))
 		return "is in the middle of a dump the kernel answers (the rest of the answer would be lost)";
@@ -144,7 +141,7 @@ static int dump_socket(struct file_table *t, int sk, const struct fd_facts *f, N
 
 	if (err)
 		return -1;
-	if (sockdiag_our_netns(sk) != 1) {
+	if (sock_diag_our_netns(sk) != 1) {
 		pr_err("pid %d: fd %d: netlink socket %u is in another network namespace than stasis (or its "
 		       "namespace can't be told); stasis can't dump it", f->pid, f->fd, ne->ino);
 		return -1;
@@ -214,7 +211,7 @@ static void netlink_free_images(struct file_table *t)
 {
 	struct netlink_dump *d = files_dump_state(t, &fd_kind_netlink);
 	if (d)
-		sockdiag_free(&d->diag);
+		sock_diag_free(&d->diag);
 }
 
 /* ---- restore ---- */

@@ -31,10 +31,9 @@
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
 #include <linux/packet_diag.h>
-#include <linux/sock_diag.h>
 
 #include "files/kind.h"
-#include "files/sockdiag.h"
+#include "files/sock_diag.h"
 #include "files/sockopts.h"
 #include "util/log.h"
 
@@ -48,7 +47,7 @@
 extern const struct fd_kind fd_kind_packet;
 
 struct packet_dump {
-	struct sockdiag_list diag;
+	struct sock_diag_kept diag;
 };
 
 /* ---- dump ---- */
@@ -74,16 +73,14 @@ static const struct nlmsghdr *diag_of(struct file_table *t, uint32_t ino)
 		struct nlmsghdr h;
 		struct packet_diag_req r;
 	} req = {
-		.h = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-		       .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
 		.r = { .sdiag_family = AF_PACKET,
 		       .pdiag_show = PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_RING_CFG |
 				     PACKET_SHOW_FANOUT },
 	};
-	if (sockdiag_load(&d->diag, &req, sizeof(req), offsetof(struct packet_diag_msg, pdiag_ino),
-			  "packet") < 0)
+	if (sock_diag_keep(&d->diag, &req, sizeof(req), offsetof(struct packet_diag_msg, pdiag_ino),
+			  "the packet sockets") < 0)
 		return NULL;
-	return sockdiag_find(&d->diag, ino);
+	return sock_diag_find(&d->diag, ino);
 }
 
 /* A multicast membership counted n times (added n times) is n entries,
@@ -160,7 +157,7 @@ static int dump_diag(const struct nlmsghdr *h, int sk, const struct fd_facts *f,
 
 	pe->type = m->pdiag_type;
 	pe->protocol = htons(m->pdiag_num);
-	pi = sockdiag_attr(h, sizeof(*m), PACKET_DIAG_INFO, &len);
+	pi = sock_diag_attr(h, sizeof(*m), PACKET_DIAG_INFO, &len);
 	if (!pi || len < sizeof(*pi)) {
 		pr_err("pid %d: fd %d: sock_diag tells nothing of packet socket %lu", f->pid, f->fd,
 		       (unsigned long)f->st.st_ino);
@@ -175,16 +172,16 @@ static int dump_diag(const struct nlmsghdr *h, int sk, const struct fd_facts *f,
 	pe->orig_dev = pi->pdi_flags & PDI_ORIGDEV;
 	pe->vnet_hdr = pi->pdi_flags & PDI_VNETHDR;
 	pe->loss = pi->pdi_flags & PDI_LOSS;
-	if ((a = sockdiag_attr(h, sizeof(*m), PACKET_DIAG_MCLIST, &len)) &&
+	if ((a = sock_diag_attr(h, sizeof(*m), PACKET_DIAG_MCLIST, &len)) &&
 	    dump_mclist(a, len / sizeof(struct packet_diag_mclist), pe) < 0)
 		return -1;
-	if ((a = sockdiag_attr(h, sizeof(*m), PACKET_DIAG_RX_RING, &len)) && len >= sizeof(struct packet_diag_ring) &&
+	if ((a = sock_diag_attr(h, sizeof(*m), PACKET_DIAG_RX_RING, &len)) && len >= sizeof(struct packet_diag_ring) &&
 	    !(pe->rx_ring = dump_ring(a)))
 		return -1;
-	if ((a = sockdiag_attr(h, sizeof(*m), PACKET_DIAG_TX_RING, &len)) && len >= sizeof(struct packet_diag_ring) &&
+	if ((a = sock_diag_attr(h, sizeof(*m), PACKET_DIAG_TX_RING, &len)) && len >= sizeof(struct packet_diag_ring) &&
 	    !(pe->tx_ring = dump_ring(a)))
 		return -1;
-	if (sockdiag_attr(h, sizeof(*m), PACKET_DIAG_FANOUT, &len) && dump_fanout(sk, f, pe) < 0)
+	if (sock_diag_attr(h, sizeof(*m), PACKET_DIAG_FANOUT, &len) && dump_fanout(sk, f, pe) < 0)
 		return -1;
 	return 0;
 }
@@ -294,7 +291,7 @@ static void packet_free_images(struct file_table *t)
 {
 	struct packet_dump *d = files_dump_state(t, &fd_kind_packet);
 	if (d)
-		sockdiag_free(&d->diag);
+		sock_diag_free(&d->diag);
 }
 
 /* ---- restore ---- */

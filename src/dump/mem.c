@@ -444,6 +444,23 @@ static uint32_t map_open_flags(const struct proc_vma *v, const char *link)
 	}
 }
 
+/* A socket's mapping (a packet socket's rings): the socket's file id,
+ * as CRIU records it; no pages (they are the socket's). */
+static int socket_vma(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry *e)
+{
+	char src[96];
+	snprintf(src, sizeof(src), "/proc/%d/map_files/%lx-%lx", dc->pid, (unsigned long)v->start,
+		 (unsigned long)v->end);
+	struct path_facts p = { dc->pid, v->path, src, O_RDWR, true };
+	uint32_t id;
+	if (files_dump_path(dc->files, dc->o, &p, &id) < 0)
+		return -1;
+	e->status = VMA_AREA_REGULAR | VMA_AREA_SOCKET;
+	e->shmid = id;
+	e->pgoff = v->pgoff;
+	return 0;
+}
+
 static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry *e)
 {
 	e->start = v->start;
@@ -520,6 +537,8 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 	}
 	if (!strncmp(v->path, "/SYSV", 5))
 		return sysv_shm_dump_vma(dc->pid, v->start, v->end, v->ino, v->pgoff, e);
+	if (!strncmp(v->path, "socket:[", 8))
+		return socket_vma(dc, v, e);
 	if (check_mapped_file(dc, v) < 0)
 		return -1;
 	char src[96];

@@ -18,16 +18,16 @@
 
 /* The kinds, one row each. owns and owns_path are asked in this order:
  * memfds and namespaces before regular files (they are regular files
- * too). */
+ * too), packet sockets too (a mapping of their rings is one of a path). */
 extern const struct fd_kind fd_kind_memfd, fd_kind_reg, fd_kind_ghost, fd_kind_tty, fd_kind_pipe,
 	fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_fanotify, fd_kind_epoll, fd_kind_fifo,
 	fd_kind_unix, fd_kind_inet, fd_kind_pidfd, fd_kind_fsnotify, fd_kind_locks, fd_kind_fown, fd_kind_ns,
-	fd_kind_link_remap;
+	fd_kind_link_remap, fd_kind_packet, fd_kind_netlink;
 static const struct fd_kind *const fd_kinds[] = {
-	&fd_kind_memfd, &fd_kind_ns, &fd_kind_reg, &fd_kind_ghost, &fd_kind_tty, &fd_kind_pipe, &fd_kind_eventfd,
-	&fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_fanotify, &fd_kind_epoll, &fd_kind_fifo,
-	&fd_kind_unix, &fd_kind_inet, &fd_kind_pidfd, &fd_kind_fsnotify, &fd_kind_locks, &fd_kind_fown,
-	&fd_kind_link_remap,
+	&fd_kind_memfd, &fd_kind_ns, &fd_kind_packet, &fd_kind_reg, &fd_kind_ghost, &fd_kind_tty, &fd_kind_pipe,
+	&fd_kind_eventfd, &fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_fanotify, &fd_kind_epoll,
+	&fd_kind_fifo, &fd_kind_unix, &fd_kind_inet, &fd_kind_netlink, &fd_kind_pidfd, &fd_kind_fsnotify,
+	&fd_kind_locks, &fd_kind_fown, &fd_kind_link_remap,
 };
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
 _Static_assert(NR_KINDS <= FILES_MAX_KINDS, "FILES_MAX_KINDS is too small for the table of kinds");
@@ -198,7 +198,8 @@ const char *files_mode_name(mode_t m)
 static void describe_unsupported(const struct fd_facts *f, char *buf, size_t len)
 {
 	static const char *const families[] = { [AF_INET] = "an IPv4", [AF_INET6] = "an IPv6",
-						[AF_NETLINK] = "a netlink", [AF_PACKET] = "a packet" };
+						[AF_NETLINK] = "a netlink", [AF_PACKET] = "a packet",
+						[AF_VSOCK] = "a vsock", [AF_XDP] = "an XDP" };
 	if (S_ISSOCK(f->st.st_mode)) {
 		int domain = -1, type = -1;
 		socklen_t l = sizeof(int);
@@ -378,6 +379,16 @@ int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, pid
 	if (!files_id_of_fd(t, getpid(), fd))
 		close(fd);	/* else files_free closes it */
 	return -1;
+}
+
+int files_dump_task_fd(struct file_table *t, const struct opts *o, pid_t pid, int fd, uint32_t *id)
+{
+	struct fd_facts f;
+
+	if (fd_facts_read(pid, fd, &f) < 0)
+		return -1;
+	*id = shared_with_earlier(t, &f);
+	return *id ? 0 : dump_one_fd(t, o, &f, id);
 }
 
 int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid, int dirfd,

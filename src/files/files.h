@@ -102,6 +102,10 @@ FdTypes files_type(const struct file_table *t, uint32_t id);
 int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, pid_t via, const char *where,
 			 uint32_t *id);
 
+/* Fd of task pid, dumped ahead of the task's other fds because a
+ * mapping names it (a packet socket's rings): its id, which the fd keeps
+ * when files_dump_fds comes to it. 0 or -1 (reported). */
+int files_dump_task_fd(struct file_table *t, const struct opts *o, pid_t pid, int fd, uint32_t *id);
 /* Once every task is dumped: the kinds' images, then files.img. */
 int files_write(struct file_table *t, int dirfd);
 /* The dump failed: the kinds undo what they made outside the images. */

@@ -40,6 +40,8 @@ static FownEntry *fown_of(const FileEntry *fe, const FileEntry *reg, uint32_t *f
 	case FD_TYPES__INOTIFY: FOWN(fe->ify);
 	case FD_TYPES__FANOTIFY: FOWN(fe->ffy);
 	case FD_TYPES__INETSK: FOWN(fe->isk);
+	case FD_TYPES__PACKETSK: FOWN(fe->psk);
+	case FD_TYPES__NETLINKSK: FOWN(fe->nlsk);
 	default: return NULL;
 	}
 #undef FOWN

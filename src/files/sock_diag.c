@@ -1,9 +1,15 @@
 /* The kernel's list of sockets, read through sock_diag. The tree is
  * frozen while it is read, so what it says of the tree's sockets holds. */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
+#include <linux/sockios.h>
 
 #include "files/sock_diag.h"
 #include "util/log.h"
@@ -53,4 +59,85 @@ int sock_diag_list(void *req, size_t len, const char *what,
 	if (nl >= 0)
 		close(nl);
 	return r < 0 ? -1 : 0;
+}
+
+/* ---- the answers kept ---- */
+
+struct keep_arg {
+	struct sock_diag_kept *l;
+	size_t ino_off;
+};
+
+static int keep_one(const struct nlmsghdr *h, void *arg)
+{
+	struct keep_arg *k = arg;
+	struct sock_diag_kept *l = k->l;
+
+	if (h->nlmsg_len < NLMSG_LENGTH(k->ino_off + sizeof(uint32_t)))
+		return 0;	/* not a socket's message */
+	struct sock_diag_msg *n = realloc(l->m, (l->nr + 1) * sizeof(*n));
+	if (!n)
+		return -1;
+	l->m = n;
+	struct nlmsghdr *c = malloc(h->nlmsg_len);
+	if (!c)
+		return -1;
+	memcpy(c, h, h->nlmsg_len);
+	memcpy(&l->m[l->nr].ino, (const char *)NLMSG_DATA(h) + k->ino_off, sizeof(uint32_t));
+	l->m[l->nr++].h = c;
+	return 0;
+}
+
+int sock_diag_keep(struct sock_diag_kept *l, void *req, size_t len, size_t ino_off, const char *what)
+{
+	struct keep_arg k = { l, ino_off };
+
+	if (l->loaded)
+		return 0;
+	sock_diag_free(l);	/* what a failed try kept */
+	if (sock_diag_list(req, len, what, keep_one, &k) < 0)
+		return -1;
+	l->loaded = true;
+	return 0;
+}
+
+const struct nlmsghdr *sock_diag_find(const struct sock_diag_kept *l, uint32_t ino)
+{
+	for (int i = 0; i < l->nr; i++)
+		if (l->m[i].ino == ino)
+			return l->m[i].h;
+	return NULL;
+}
+
+void sock_diag_free(struct sock_diag_kept *l)
+{
+	for (int i = 0; i < l->nr; i++)
+		free(l->m[i].h);
+	free(l->m);
+	memset(l, 0, sizeof(*l));
+}
+
+const void *sock_diag_attr(const struct nlmsghdr *h, size_t hdr, int type, size_t *len)
+{
+	int left = h->nlmsg_len - NLMSG_LENGTH(hdr);
+	for (const struct rtattr *a = (const void *)((const char *)NLMSG_DATA(h) + NLMSG_ALIGN(hdr));
+	     RTA_OK(a, left); a = RTA_NEXT(a, left))
+		if (a->rta_type == type) {
+			*len = RTA_PAYLOAD(a);
+			return RTA_DATA(a);
+		}
+	return NULL;
+}
+
+int sock_diag_our_netns(int sk)
+{
+	struct stat theirs, ours;
+	int ns = ioctl(sk, SIOCGSKNS);
+	if (ns < 0)
+		return -1;
+	int r = fstat(ns, &theirs);
+	close(ns);
+	if (r < 0 || stat("/proc/self/ns/net", &ours) < 0)
+		return -1;
+	return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
 }

@@ -12,6 +12,7 @@
 #define VMA_ANON_SHARED   (1 << 8)
 #define VMA_ANON_PRIVATE  (1 << 9)
 #define VMA_AREA_SYSVIPC  (1 << 10)
+#define VMA_AREA_SOCKET   (1 << 11)	/* a packet socket's rings; shmid: its file */
 #define VMA_AREA_VVAR     (1 << 12)
 #define VMA_AREA_AIORING  (1 << 13)	/* alone: not VMA_AREA_REGULAR, as CRIU */
 #define VMA_AREA_MEMFD    (1 << 14)

@@ -43,10 +43,10 @@ static bool vma_skipped(const VmaEntry *e)
 /* ---- child side: files the mappings need, opened before it stops ---- */
 
 /* A file mapping, or shared anonymous memory: mapped from the object
- * stasis made (restore/shmem.c). */
+ * stasis made (restore/shmem.c); a socket's rings, from the socket. */
 static bool vma_needs_file(const VmaEntry *e)
 {
-	return (e->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_ANON_SHARED)) &&
+	return (e->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED | VMA_ANON_SHARED | VMA_AREA_SOCKET)) &&
 	       !(e->status & VMA_AREA_SYSVIPC) && !vma_skipped(e);
 }
 

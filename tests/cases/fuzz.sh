@@ -6,9 +6,9 @@
 # --shell-job dump of it (ttys), a dump of seccomp_threads (seccomp.img),
 # a dump of posix_timers (POSIX timers in the core), one of ipc_ns in UTS
 # and IPC namespaces of its own,
-# a dump of posix_timers (POSIX timers in the core), a dump of cgtree.py
-# in cgroups (cgroup.img),
-# dumps of notify.sh's programs (pidfds, epoll targets moved),
+# a dump of cgtree.py in cgroups (cgroup.img),
+# dumps of notify.sh's programs (pidfds, epoll targets moved), of packet
+# and netlink sockets (tests/progs/packet.c, netlink.c),
 # and fuzz/regressions.py's inputs for the
 # bugs found so far. A crash, leak, sanitizer report, hang (-timeout), fd
 # left open, or an allocation of 32 MiB or more (-malloc_limit_mb) fails
@@ -143,6 +143,20 @@ notify_seed() {
 	done
 }
 
+# Packet and netlink sockets (files.img's psk and nlsk entries, a ring's
+# VMA_AREA_SOCKET mapping), dumped from tests/progs/packet.c and netlink.c.
+socket_seed() {
+	local prog pid
+	for prog in packet netlink; do
+		start_prog "seed_$prog" "$BIN/$prog"
+		pid=$PROG_PID
+		wait_ready "seed_$prog" "$pid" || return 1
+		dump "dump_$prog" "$pid" "$T_WORK/img_$prog" || return 1
+		expect_killed "$pid" || return 1
+		"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_$prog" "$T_WORK/image_seeds/$prog" >> "$T_LOG/runner.log"
+	done
+}
+
 # An image that is a FIFO (a non-root RPC client chooses the directory)
 # must fail the restore at once, not hang it.
 fifo_image_refused() {
@@ -189,6 +203,7 @@ test_fuzz() {
 	ns_seed || return
 	cgroup_seed || return
 	notify_seed || return
+	socket_seed || return
 	"$PYTHON" "$ROOT/fuzz/regressions.py" "$T_WORK/img" "$T_WORK/image_seeds" >> "$T_LOG/runner.log" ||
 		{ fail "regressions.py failed"; return; }
 

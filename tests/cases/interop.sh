@@ -107,3 +107,12 @@ run_test --needs criu interop.criu_ipc_ns test_criu_prog ipc_ns criu
 # the other: the cgroups and their limits are back, each process in its own.
 run_test --needs criu interop.criu_cgroup_to_criu cg_tree stasis criu
 run_test --needs criu interop.criu_cgroup_from_criu cg_tree criu stasis
+
+# Packet sockets (tests/progs/packet.c: a filter, a membership, a fanout
+# group, a mapped TPACKET_V3 ring; PacketSockEntry, VMA_AREA_SOCKET): both
+# receive after each restore. CRIU's dump reads no fanout flags.
+run_test --needs criu interop.criu_packet test_criu_prog packet criu
+
+# Netlink sockets (tests/progs/netlink.c: groups, a bound port, a connected
+# peer; NetlinkSkEntry), but for groups above 32, which CRIU refuses.
+run_test --alone --needs criu interop.criu_netlink test_criu_prog netlink criu

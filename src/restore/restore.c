@@ -152,6 +152,25 @@ static int link_parent(struct rst_tree *tr, int i)
 	return -1;
 }
 
+/* CRIU's pstree.img gives a zombie (which has no thread left) one thread
+ * whose id is 0 or whatever its memory held: its pid stands for it, and
+ * load_cores checks that it is a zombie. */
+static int threadless_zombie(struct rst_ctx *rc)
+{
+	if (rc->pe->n_threads == 0) {
+		uint32_t *t = malloc(sizeof(*t));	/* freed with the entry */
+		if (!t) {
+			pr_err("out of memory loading pstree.img");
+			return -1;
+		}
+		rc->pe->threads = t;
+		rc->pe->n_threads = 1;
+	}
+	rc->pe->threads[0] = rc->pe->pid;
+	rc->threadless = true;
+	return 0;
+}
+
 static int load_pstree(struct rst_tree *tr)
 {
 	PstreeEntry **pe = NULL;
@@ -183,6 +202,9 @@ static int load_pstree(struct rst_tree *tr)
 		rc->files = &tr->files;
 		rc->pid = rc->pe->pid;
 		inj_init(&rc->inj, rc->pid, "restore");
+		if ((rc->pe->n_threads == 0 || (rc->pe->n_threads == 1 && rc->pe->threads[0] != rc->pe->pid)) &&
+		    threadless_zombie(rc) < 0)
+			return -1;
 		if (rc->pid < 1 || rc->pid > MAX_PID || rc->pe->n_threads < 1 || rc->pe->n_threads > 65536 ||
 		    rc->pe->threads[0] != rc->pe->pid) {
 			pr_err("pstree.img: entry %d (pid %u) is malformed", i, rc->pe->pid);
@@ -229,6 +251,10 @@ static int load_cores(struct rst_ctx *rc)
 		if (img_load_one(rc->dirfd, IMG_CORE, rc->pe->threads[i], (ProtobufCMessage **)&rc->core[i]) < 0 ||
 		    check_core(rc, rc->core[i], i == 0) < 0)
 			return -1;
+		if (rc->threadless && !rc->zombie) {
+			pr_err("pstree.img: pid %d has no thread, and is not a zombie", rc->pid);
+			return -1;
+		}
 		if (rc->zombie)
 			return 0;
 	}

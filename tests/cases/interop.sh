@@ -116,3 +116,7 @@ run_test --needs criu interop.criu_packet test_criu_prog packet criu
 # Netlink sockets (tests/progs/netlink.c: groups, a bound port, a connected
 # peer; NetlinkSkEntry), but for groups above 32, which CRIU refuses.
 run_test --alone --needs criu interop.criu_netlink test_criu_prog netlink criu
+
+# Zombies (tests/progs/zombies.c): CRIU lists a zombie in pstree.img with
+# no thread, stasis with its pid; each restores the other's
+run_test --needs criu interop.criu_zombies test_criu_prog zombies

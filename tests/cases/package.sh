@@ -1,0 +1,131 @@
+# Installing stasis as a system tool (issue 18): make install and
+# uninstall into a DESTDIR, the CRIU compatibility names, `--version`, the
+# RPC service started as systemd's stasis.socket starts it (LISTEN_FDS),
+# and the Debian packages built with dpkg-buildpackage and installed into
+# a fresh Debian 12 root (opt-in, --needs deb: about 3 minutes).
+#
+# Named install.*: scripts/vm61.sh leaves them out of the 6.1 VM run (they
+# build in the host's tree, or test plumbing that no kernel interface
+# changes; the RPC service itself runs there in rpc.*).
+
+SOCKET_ACTIVATE=$ROOT/tests/py/socket_activate.py
+
+# make_install TAG DESTDIR TARGETS...: make TARGETS DESTDIR=..., output in
+# T_LOG/TAG.out.
+make_install() {
+	local tag=$1 dest=$2
+	shift 2
+	note "make $* DESTDIR=$dest"
+	make -C "$ROOT" -s "$@" DESTDIR="$dest" > "$T_LOG/$tag.out" 2>&1 ||
+		fail "make $* failed" "$T_LOG/$tag.out"
+}
+
+# What is left under DIR but directories.
+files_under() { find "$1" ! -type d -printf '%P\n' | sort; }
+
+# make install-criu-compat: `criu` and `crit` run stasis, libcriu.so.2 is
+# libstasis under libcriu's soname and works as libcriu (a program loading
+# it by that name checks the kernel through stasis), the units name the
+# installed binary; make uninstall then leaves no file behind.
+test_install_compat() {
+	local dest=$T_WORK/inst p left
+	p=$dest/usr/local
+	make_install install "$dest" install install-criu-compat || return
+	files_under "$dest" > "$T_LOG/installed.txt"
+	[[ $(readlink "$p/sbin/criu") == stasis ]] || fail "sbin/criu is not a link to stasis" "$T_LOG/installed.txt" || return
+	[[ $(readlink -f "$p/bin/crit") == "$(readlink -f "$p/sbin/stasis")" ]] ||
+		fail "bin/crit does not lead to sbin/stasis" "$T_LOG/installed.txt" || return
+	"$p/sbin/criu" --version > "$T_LOG/criu-version.out" 2>&1 && grep -q '^Version: ' "$T_LOG/criu-version.out" ||
+		fail "the installed criu --version" "$T_LOG/criu-version.out" || return
+	"$p/bin/crit" --help > "$T_LOG/crit-help.out" 2>&1
+	grep -q 'decode' "$T_LOG/crit-help.out" || fail "the installed crit is not stasis's crit" "$T_LOG/crit-help.out" || return
+	objdump -p "$p/lib/libcriu.so.2" > "$T_LOG/libcriu.objdump" 2>&1
+	grep -Eq 'SONAME +libcriu\.so\.2$' "$T_LOG/libcriu.objdump" ||
+		fail "lib/libcriu.so.2 has not libcriu's soname" "$T_LOG/libcriu.objdump" || return
+	# as crun does: dlopen("libcriu.so.2"), then libcriu's calls
+	LD_LIBRARY_PATH=$p/lib PATH=$p/sbin:$PATH timeout "$TMO" "$PYTHON" -c '
+import ctypes
+lib = ctypes.CDLL("libcriu.so.2")
+assert lib.criu_init_opts() == 0, "criu_init_opts"
+r = lib.criu_check()
+print("criu_check", r)
+raise SystemExit(r != 0)' > "$T_LOG/libcriu.out" 2>&1 ||
+		fail "criu_check() through the installed libcriu.so.2 failed" "$T_LOG/libcriu.out" || return
+	grep -qx "ExecStart=/usr/local/sbin/stasis service" "$p/lib/systemd/system/stasis.service" ||
+		fail "the installed stasis.service does not run /usr/local/sbin/stasis" "$p/lib/systemd/system/stasis.service" || return
+
+	make_install uninstall "$dest" uninstall || return
+	left=$(files_under "$dest")
+	[[ -z $left ]] || fail "make uninstall left: $(echo $left)"
+}
+run_test install.criu_compat test_install_compat
+
+# `stasis --version`: the release of the file VERSION, which is also the
+# Debian package's version, and the commit the binary was built from.
+test_install_version() {
+	local want_v want_c got_c
+	"$STASIS" --version > "$T_LOG/version.out" 2>&1 || fail "stasis --version failed" "$T_LOG/version.out" || return
+	want_v=$(cat "$ROOT/VERSION")
+	grep -qx "Version: $want_v" "$T_LOG/version.out" || fail "no line 'Version: $want_v'" "$T_LOG/version.out" || return
+	# a commit of this repository (the binary may be older than HEAD),
+	# or out of git the release's tag
+	got_c=$(sed -n 's/^GitID: //p' "$T_LOG/version.out")
+	got_c=${got_c%-dirty}
+	if git -C "$ROOT" rev-parse --git-dir > /dev/null 2>&1; then
+		git -C "$ROOT" cat-file -e "${got_c##*-g}^{commit}" 2> /dev/null ||
+			fail "GitID '$got_c' is no commit of $ROOT" "$T_LOG/version.out" || return
+	else
+		[[ $got_c == "v$want_v" ]] || fail "GitID '$got_c' out of git, want v$want_v" "$T_LOG/version.out" || return
+	fi
+	[[ $(sed -n '1s/^stasis (\([^)]*\)).*/\1/p' "$ROOT/debian/changelog") == "$want_v" ]] ||
+		fail "debian/changelog's version is not VERSION ($want_v)" "$ROOT/debian/changelog"
+}
+run_test install.version test_install_version
+
+# The service as systemd's units start it: socket_activate.py makes the
+# socket stasis.socket describes (SOCK_SEQPACKET, its mode) and execs
+# stasis.service's command with LISTEN_FDS; a python program dumps itself
+# through it with pycriu (use_sk), and pycriu restores it through it. The
+# socket is systemd's: the service leaves it when stopped. A LISTEN_PID
+# that is not the service's is someone else's and is not taken.
+test_install_socket_activation() {
+	local sk=$T_WORK/stasis.sock svc pid exe rc mode out=$T_LOG/selfdump.out
+	make -C "$ROOT" -s units > "$T_LOG/units.out" 2>&1 || fail "make units failed" "$T_LOG/units.out" || return
+	start_prog service "$PYTHON" "$SOCKET_ACTIVATE" "$ROOT/build/systemd/stasis.socket" \
+		"$ROOT/build/systemd/stasis.service" "$sk" "$STASIS" -v4 -o "$T_LOG/service.log"
+	svc=$PROG_PID
+	wait_until "$TMO" test -S "$sk" || fail "no socket at $sk" "$T_LOG/service.err" || return
+	mode=$(stat -c %a "$sk")
+	[[ $mode == 600 ]] || fail "the socket's mode is $mode, not stasis.socket's 0600" || return
+	wait_until "$TMO" grep -q "serving on the socket systemd passed" "$T_LOG/service.log" ||
+		fail "the service did not take the socket from LISTEN_FDS" "$T_LOG/service.log" || return
+	grep -q '^ExecStart: /.*/sbin/stasis service$' "$T_LOG/service.err" ||
+		fail "stasis.service's command: $(cat "$T_LOG/service.err")" || return
+
+	start_prog selfdump "$PYTHON" "$ROOT/tests/py/selfdump.py" --sk "$sk" "$T_WORK/img" 1
+	pid=$PROG_PID
+	exe=$(readlink -f "$PYTHON")
+	wait_until "$TMO" test -e "$T_WORK/img/1/inventory.img" ||
+		fail "the self-dump made no images: $(grep -h FAIL "$out" "$T_LOG/selfdump.err")" "$T_LOG/service.log" || return
+	expect_killed "$pid" || return
+	decode_images "$T_WORK/img/1" dump
+	rc=$(rpc_run restore --sk "$sk" restore "$T_WORK/img/1")
+	[[ $rc == 0 ]] || fail "pycriu restore() through the service failed: $(cat "$T_LOG/restore.out")" "$T_WORK/img/1/restore.log" || return
+	has_line "$T_LOG/restore.out" "restored $pid" || fail "restore reply: $(cat "$T_LOG/restore.out"), want pid $pid" || return
+	wait_until "$TMO" has_line "$T_LOG/selfdump.err" "RESTORED 1" ||
+		fail "the restored copy did not learn it was restored: $(tail -2 "$T_LOG/selfdump.err")" || return
+	touch "$T_WORK/img/go-1"
+	wait_gone "$pid" "$TMO" || fail "the program did not finish after its restore" || return
+	grep -q FAIL "$out" && { fail "$(grep -m1 FAIL "$out")"; return; }
+	check_sequence "$out" || return
+
+	kill -TERM "$svc"
+	wait_gone "$svc" "$TMO" || fail "the service did not stop on SIGTERM" || return
+	[[ -S $sk ]] || fail "the stopped service removed systemd's socket" || return
+
+	# LISTEN_PID of another process: not ours, and there is no --address
+	LISTEN_FDS=1 LISTEN_PID=1 timeout "$TMO" "$STASIS" service 3< /dev/null > "$T_LOG/other_pid.out" 2>&1
+	grep -q -- "--address" "$T_LOG/other_pid.out" ||
+		fail "the service took LISTEN_FDS meant for pid 1: $(cat "$T_LOG/other_pid.out")"
+}
+run_test install.socket_activation test_install_socket_activation

@@ -129,3 +129,101 @@ test_install_socket_activation() {
 		fail "the service took LISTEN_FDS meant for pid 1: $(cat "$T_LOG/other_pid.out")"
 }
 run_test install.socket_activation test_install_socket_activation
+
+# What runs inside the fresh root (install.deb): apt installs the
+# packages, the installed stasis checks the kernel, and a shell counter is
+# dumped and restored through the installed `criu` name. One "KEY value"
+# line per result, for the test to check.
+DEB_ROOT_SCRIPT='
+export DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin
+apt-get update -qq || exit 1
+apt-get install -y -q --no-install-recommends /tmp/debs/stasis_*.deb /tmp/debs/libstasis1_*.deb \
+	/tmp/debs/libstasis-dev_*.deb /tmp/debs/stasis-criu-compat_*.deb || exit 1
+echo "INSTALLED $(dpkg-query -W -f "\${Package}:\${Status} " stasis libstasis1 libstasis-dev stasis-criu-compat)"
+[ -L /etc/systemd/system/sockets.target.wants/stasis.socket ] && echo "ENABLED stasis.socket"
+echo "VERSION $(stasis --version | head -n 1)"
+stasis check > /tmp/check.out 2>&1
+echo "CHECK $?"
+setsid sh -c "i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.05; done" > /tmp/counter.out 2> /dev/null < /dev/null &
+pid=$!
+sleep 1
+mkdir /tmp/img
+criu dump -t "$pid" -D /tmp/img -o dump.log -v4
+echo "DUMP $?"
+sleep 0.5
+kill -0 "$pid" 2> /dev/null && echo "ALIVE_AFTER_DUMP"
+n=$(wc -l < /tmp/counter.out)
+criu restore -D /tmp/img -d -o restore.log -v4 --pidfile /tmp/restore.pid
+echo "RESTORE $? $(cat /tmp/restore.pid 2> /dev/null) $pid"
+sleep 1.5
+echo "COUNTED $n $(wc -l < /tmp/counter.out)"
+kill -9 "$pid" 2> /dev/null
+'
+
+# A Debian 12 root made by mmdebstrap, as ../shared/tools/fresh-root-ci.sh
+# makes it (its tar, /tmp/fresh-root.tar, if there), else made once and
+# kept in STASIS_FRESH_ROOT_TAR. Echoes the tar's path.
+fresh_root_tar() {
+	local tar=${STASIS_FRESH_ROOT_TAR:-/var/tmp/stasis-fresh-root.tar}
+	[[ -s /tmp/fresh-root.tar ]] && { echo /tmp/fresh-root.tar; return; }
+	if [[ ! -s $tar ]]; then
+		note "mmdebstrap bookworm $tar"
+		mmdebstrap --variant=apt --include=ca-certificates bookworm "$tar.new" > "$T_LOG/mmdebstrap.log" 2>&1 &&
+			mv "$tar.new" "$tar" || { fail "mmdebstrap could not make a Debian 12 root" "$T_LOG/mmdebstrap.log"; return 1; }
+	fi
+	echo "$tar"
+}
+
+# The Debian packages: dpkg-buildpackage -b from a copy of the tree (what
+# git would commit, as a fresh clone has it, and the GitID of this
+# checkout), lintian with every warning or error explained in
+# debian/README.source, then apt installs them into a fresh Debian 12
+# root, where the installed stasis checks the kernel and dumps and
+# restores a shell counter through the `criu` name: the count goes on.
+test_install_deb() {
+	local src=$T_WORK/src/stasis root=$T_WORK/root out=$T_LOG/root.out tar tag p unexplained= n m
+	mkdir -p "$src" "$root" || return
+	(cd "$ROOT" && git ls-files -co --exclude-standard --deduplicate | tar --ignore-failed-read -cf - -T -) 2> "$T_LOG/copy.err" |
+		tar -C "$src" -xf - || fail "can't copy the tree" "$T_LOG/copy.err" || return
+	note "dpkg-buildpackage -b -us -uc in $src"
+	(cd "$src" && GITID=$(git -C "$ROOT" describe --always --dirty --abbrev=12 2> /dev/null) \
+		timeout 900 dpkg-buildpackage -b -us -uc) > "$T_LOG/build.log" 2>&1 ||
+		fail "dpkg-buildpackage failed" "$T_LOG/build.log" || return
+	for p in stasis libstasis1 libstasis-dev stasis-criu-compat; do
+		compgen -G "$T_WORK/src/${p}_*.deb" > /dev/null || fail "no package $p was built" "$T_LOG/build.log" || return
+	done
+	dpkg-deb -x "$T_WORK"/src/stasis_*.deb "$T_WORK/x" && "$T_WORK/x/usr/sbin/stasis" --version > "$T_LOG/deb-version.out" 2>&1
+	grep -q "^GitID: .*$(git -C "$ROOT" rev-parse --short=12 HEAD 2> /dev/null || echo "v$(cat "$ROOT/VERSION")")" "$T_LOG/deb-version.out" ||
+		fail "the packaged stasis does not name the commit built from" "$T_LOG/deb-version.out" || return
+
+	note "lintian"
+	lintian --pedantic "$T_WORK"/src/stasis_*.changes > "$T_LOG/lintian.out" 2>&1
+	for tag in $(awk '$1 ~ /^[WE]:$/ { print $3 }' "$T_LOG/lintian.out" | sort -u); do
+		grep -q -- "$tag" "$ROOT/debian/README.source" || unexplained+=" $tag"
+	done
+	[[ -z $unexplained ]] || fail "lintian tags not explained in debian/README.source:$unexplained" "$T_LOG/lintian.out" || return
+
+	tar=$(fresh_root_tar) || return
+	tar -C "$root" -xf "$tar" || fail "can't unpack $tar" || return
+	cp /etc/resolv.conf "$root/etc/resolv.conf"
+	mkdir -p "$root/tmp/debs" && cp "$T_WORK"/src/*.deb "$root/tmp/debs/" && rm -f "$root"/tmp/debs/*-dbgsym_*
+	printf '%s\n' "$DEB_ROOT_SCRIPT" > "$root/tmp/check.sh"
+	# /proc in a mount namespace of its own: gone with its last process,
+	# never left under T_WORK for the cleanup's rm -rf to walk into
+	note "apt install and stasis in the fresh root $root"
+	timeout -k 5 600 unshare -m --propagation private sh -c 'mount -t proc proc "$1/proc" && exec chroot "$1" /bin/bash /tmp/check.sh' \
+		sh "$root" > "$out" 2>&1
+	grep -q "^INSTALLED .*stasis:install ok installed" "$out" && ! grep "^INSTALLED" "$out" | grep -qv "ok installed " ||
+		fail "apt could not install the packages into the fresh root" "$out" || return
+	grep -q "^INSTALLED .*stasis-criu-compat:install ok installed" "$out" || fail "stasis-criu-compat not installed" "$out" || return
+	grep -q "^ENABLED stasis.socket" "$out" || fail "installing did not enable stasis.socket" "$out" || return
+	grep -qx "VERSION Version: $(cat "$ROOT/VERSION")" "$out" || fail "the installed stasis --version" "$out" || return
+	grep -qx "CHECK 0" "$out" || fail "stasis check failed in the fresh root: $(cat "$root/tmp/check.out")" "$out" || return
+	grep -qx "DUMP 0" "$out" || fail "criu (stasis) dump failed in the fresh root" "$root/tmp/img/dump.log" || return
+	grep -q "^ALIVE_AFTER_DUMP" "$out" && { fail "the counter still runs after its dump" "$out"; return; }
+	grep -Eq "^RESTORE 0 ([0-9]+) \1$" "$out" || fail "criu (stasis) restore failed in the fresh root: $(grep ^RESTORE "$out")" "$root/tmp/img/restore.log" || return
+	read -r _ n m < <(grep "^COUNTED" "$out")
+	((m > n + 5)) || fail "the restored counter did not count on ($n lines before, $m after)" "$out" || return
+	check_sequence "$root/tmp/counter.out"
+}
+run_test --needs deb install.deb test_install_deb

@@ -110,9 +110,11 @@ build/systemd/stasis.socket: systemd/stasis.socket
 	@mkdir -p $(dir $@)
 	cp $< $@
 
-build/systemd/stasis.service: systemd/stasis.service.in Makefile
+# (made again whenever SBINDIR differs from the last make's)
+build/systemd/stasis.service: systemd/stasis.service.in FORCE
 	@mkdir -p $(dir $@)
-	sed 's|@SBINDIR@|$(SBINDIR)|g' $< > $@
+	@sed 's|@SBINDIR@|$(SBINDIR)|g' $< > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 units: build/systemd/stasis.socket build/systemd/stasis.service
 

@@ -90,16 +90,16 @@ run_test install.version test_install_version
 # that is not the service's is someone else's and is not taken.
 test_install_socket_activation() {
 	local sk=$T_WORK/stasis.sock svc pid exe rc mode out=$T_LOG/selfdump.out
-	make -C "$ROOT" -s units > "$T_LOG/units.out" 2>&1 || fail "make units failed" "$T_LOG/units.out" || return
-	start_prog service "$PYTHON" "$SOCKET_ACTIVATE" "$ROOT/build/systemd/stasis.socket" \
-		"$ROOT/build/systemd/stasis.service" "$sk" "$STASIS" -v4 -o "$T_LOG/service.log"
+	# the units' sources: a make here would race install.criu_compat's
+	start_prog service "$PYTHON" "$SOCKET_ACTIVATE" "$ROOT/systemd/stasis.socket" \
+		"$ROOT/systemd/stasis.service.in" "$sk" "$STASIS" -v4 -o "$T_LOG/service.log"
 	svc=$PROG_PID
 	wait_until "$TMO" test -S "$sk" || fail "no socket at $sk" "$T_LOG/service.err" || return
 	mode=$(stat -c %a "$sk")
 	[[ $mode == 600 ]] || fail "the socket's mode is $mode, not stasis.socket's 0600" || return
 	wait_until "$TMO" grep -q "serving on the socket systemd passed" "$T_LOG/service.log" ||
 		fail "the service did not take the socket from LISTEN_FDS" "$T_LOG/service.log" || return
-	grep -q '^ExecStart: /.*/sbin/stasis service$' "$T_LOG/service.err" ||
+	grep -q '^ExecStart: @SBINDIR@/stasis service$' "$T_LOG/service.err" ||
 		fail "stasis.service's command: $(cat "$T_LOG/service.err")" || return
 
 	start_prog selfdump "$PYTHON" "$ROOT/tests/py/selfdump.py" --sk "$sk" "$T_WORK/img" 1

@@ -3,9 +3,19 @@ CC      ?= gcc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
            -std=gnu11 -D_GNU_SOURCE -Isrc -Ibuild/proto
+CPPFLAGS ?=
+LDFLAGS ?=
 LDLIBS  += -lprotobuf-c -lnftables
 
-VERSION := 0.1.0
+# The release (the file VERSION) and the commit built from: `git describe`
+# of this tree (not of a repository around it, as when the sources of a
+# .deb are unpacked inside another checkout), else the release's tag.
+VERSION := $(shell cat VERSION)
+GITID   ?= $(shell [ "$$(git -C '$(CURDIR)' rev-parse --show-toplevel 2>/dev/null)" = '$(CURDIR)' ] && \
+		git -C '$(CURDIR)' describe --always --dirty --abbrev=12 2>/dev/null)
+ifeq ($(GITID),)
+GITID   := v$(VERSION)
+endif
 PROTOS  := $(wildcard proto/*.proto)
 PROTO_C := $(patsubst proto/%.proto,build/proto/%.pb-c.c,$(PROTOS))
 PROTO_H := $(PROTO_C:.c=.h)
@@ -15,18 +25,27 @@ OBJS    := $(patsubst src/%.c,build/obj/%.o,$(SRCS)) $(PROTO_C:.c=.o)
 all: build/stasis lib
 
 build/stasis: $(OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# `stasis --version` names the commit: rewritten only when it changes, so
+# that a build of the same commit builds nothing again.
+build/gitid.h: FORCE
+	@mkdir -p build
+	@printf '#define STASIS_GITID "%s"\n' '$(GITID)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
+build/obj/cli/main.o: build/gitid.h
 
 build/proto/%.pb-c.c build/proto/%.pb-c.h: proto/%.proto
 	@mkdir -p build/proto
 	protoc-c --proto_path=proto --c_out=build/proto $<
 
 build/proto/%.pb-c.o: build/proto/%.pb-c.c
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 build/obj/%.o: src/%.c $(PROTO_H) $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DSTASIS_VERSION='"$(VERSION)"' -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Ibuild -DSTASIS_VERSION='"$(VERSION)"' -c -o $@ $<
 
 # libstasis: libcriu's API (include/criu/criu.h) over the RPC protocol.
 # Position-independent objects of its own, the generated protobuf code
@@ -41,14 +60,14 @@ lib: build/lib/$(LIB_SONAME) build/lib/libstasis.so build/lib/libstasis.a \
 
 build/lib/obj/%.o: lib/%.c lib/internal.h include/criu/criu.h build/proto/rpc.pb-c.h
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(LIB_CFLAGS) -c -o $@ $<
 
 build/lib/obj/rpc.pb-c.o: build/proto/rpc.pb-c.c
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) -fvisibility=hidden -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(LIB_CFLAGS) -fvisibility=hidden -c -o $@ $<
 
 build/lib/$(LIB_SONAME): $(LIB_OBJS)
-	$(CC) $(LIB_CFLAGS) -shared -Wl,-soname,$(LIB_SONAME) -o $@ $^ -lprotobuf-c
+	$(CC) $(LIB_CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(LIB_SONAME) -o $@ $^ -lprotobuf-c
 
 build/lib/libstasis.so: build/lib/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $@
@@ -77,35 +96,93 @@ build/lib/pkgconfig/libstasis.pc: Makefile
 	@mkdir -p $(dir $@)
 	printf '%s\n' "$$BUILD_PC" > $@
 
+# libstasis again under libcriu's soname (CRIU's lib/Makefile:
+# libcriu.so.$(CRIU_SO_VERSION_MAJOR), 2), for programs linked with or
+# loading libcriu (crun dlopens libcriu.so.2): the same objects.
+COMPAT_SONAME := libcriu.so.2
+
+build/lib/$(COMPAT_SONAME): $(LIB_OBJS)
+	$(CC) $(LIB_CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(COMPAT_SONAME) -o $@ $^ -lprotobuf-c
+
+# The systemd units: stasis.socket as it is, stasis.service naming the
+# installed binary.
+build/systemd/stasis.socket: systemd/stasis.socket
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+# (made again whenever SBINDIR differs from the last make's)
+build/systemd/stasis.service: systemd/stasis.service.in FORCE
+	@mkdir -p $(dir $@)
+	@sed 's|@SBINDIR@|$(SBINDIR)|g' $< > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
+units: build/systemd/stasis.socket build/systemd/stasis.service
+
 # make install [PREFIX=/usr/local] [LIBDIR=PREFIX/lib] [DESTDIR=]: the
 # binary in sbin (as CRIU's /usr/sbin/criu), libstasis with its headers
-# and .pc file, and the manual page stasis(8).
+# and .pc file, the manual page stasis(8) and the systemd units
+# (SYSTEMDUNITDIR: PREFIX/lib/systemd/system, which systemd reads for
+# /usr/local too). `make uninstall` removes exactly these files.
 PREFIX ?= /usr/local
 SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 export INSTALL_PC := $(call pc_file,$(PREFIX),$(LIBDIR),$(INCDIR))
 
-install: build/stasis lib
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+INSTALLED := $(SBINDIR)/stasis $(MANDIR)/man8/stasis.8 \
+	$(LIBDIR)/$(LIB_SONAME) $(LIBDIR)/libstasis.so $(LIBDIR)/libstasis.a \
+	$(LIBDIR)/pkgconfig/libstasis.pc $(INCDIR)/criu/criu.h $(INCDIR)/stasis.h \
+	$(SYSTEMDUNITDIR)/stasis.socket $(SYSTEMDUNITDIR)/stasis.service
+
+install: build/stasis lib units
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/criu
 	install -m 755 build/stasis $(DESTDIR)$(SBINDIR)/stasis
 	install -m 644 doc/stasis.8 $(DESTDIR)$(MANDIR)/man8/stasis.8
-	install -m 755 build/lib/$(LIB_SONAME) $(DESTDIR)$(LIBDIR)/
+	install -m 644 build/lib/$(LIB_SONAME) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libstasis.so
 	install -m 644 build/lib/libstasis.a $(DESTDIR)$(LIBDIR)/
 	install -m 644 include/criu/criu.h $(DESTDIR)$(INCDIR)/criu/
 	install -m 644 include/stasis.h $(DESTDIR)$(INCDIR)/
 	printf '%s\n' "$$INSTALL_PC" > $(DESTDIR)$(LIBDIR)/pkgconfig/libstasis.pc
+	install -m 644 build/systemd/stasis.socket build/systemd/stasis.service $(DESTDIR)$(SYSTEMDUNITDIR)/
 
-# Removes what install put there (and the criu include directory if empty).
-uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/stasis $(DESTDIR)$(MANDIR)/man8/stasis.8
-	rm -f $(DESTDIR)$(LIBDIR)/$(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libstasis.so
-	rm -f $(DESTDIR)$(LIBDIR)/libstasis.a $(DESTDIR)$(LIBDIR)/pkgconfig/libstasis.pc
-	rm -f $(DESTDIR)$(INCDIR)/criu/criu.h $(DESTDIR)$(INCDIR)/stasis.h
+# Removes what install put there (and the criu include directory if empty:
+# install made it, unless libcriu's headers are there too), and the
+# compatibility names if they are ours.
+uninstall: uninstall-criu-compat
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(INCDIR)/criu 2>/dev/null
+
+# make install-criu-compat: for what looks for CRIU by name, `criu` in
+# sbin and `crit` in bin (stasis runs as crit under that name), their
+# manual pages, and libstasis as libcriu.so.2. Only when asked: these
+# names are CRIU's, and would hide or replace an installed CRIU.
+# `make uninstall-criu-compat` removes them (stasis itself stays).
+COMPAT_INSTALLED := $(SBINDIR)/criu $(BINDIR)/crit $(MANDIR)/man8/criu.8 \
+	$(MANDIR)/man1/crit.1 $(LIBDIR)/$(COMPAT_SONAME)
+relpath = $(shell realpath -m --relative-to='$(dir $(1))' '$(2)')
+
+install-criu-compat: install build/lib/$(COMPAT_SONAME)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	ln -sf stasis $(DESTDIR)$(SBINDIR)/criu
+	ln -sf $(call relpath,$(BINDIR)/crit,$(SBINDIR)/stasis) $(DESTDIR)$(BINDIR)/crit
+	ln -sf stasis.8 $(DESTDIR)$(MANDIR)/man8/criu.8
+	ln -sf ../man8/stasis.8 $(DESTDIR)$(MANDIR)/man1/crit.1
+	install -m 644 build/lib/$(COMPAT_SONAME) $(DESTDIR)$(LIBDIR)/
+
+# Only what is ours: a link to stasis, a libcriu.so.2 that is libstasis
+# (a real CRIU installed there since stays).
+uninstall-criu-compat:
+	@for f in $(addprefix $(DESTDIR),$(COMPAT_INSTALLED)); do \
+		case $$(readlink "$$f") in \
+		*stasis|*stasis.8) rm -f "$$f" && echo "rm $$f" ;; \
+		"") if [ -f "$$f" ] && grep -q 'libstasis: ' "$$f"; then rm -f "$$f" && echo "rm $$f"; fi ;; \
+		esac; \
+	done
 
 tests: build/stasis lib
 	$(MAKE) -C tests
@@ -144,5 +221,5 @@ build/fuzz/gen_rpc_seeds: fuzz/gen_rpc_seeds.c build/proto/rpc.pb-c.c $(PROTO_H)
 clean:
 	rm -rf build
 
-.PHONY: all lib install uninstall tests test clean fuzz
+.PHONY: all lib units install uninstall install-criu-compat uninstall-criu-compat tests test clean fuzz FORCE
 .SECONDARY: $(PROTO_C) $(PROTO_H) $(FUZZ_OBJS)

@@ -33,6 +33,14 @@ compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null ||
 have_cmd clang || need+=(clang)
 compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null ||
 	need+=(libclang-rt-dev)
+# install.deb (opt-in, STASIS_TEST_DEB=1, as CI runs it): Debian's
+# packaging tools, and mmdebstrap for the fresh root it installs into
+if [ -n "${STASIS_TEST_DEB:-}" ]; then
+	have_cmd dpkg-buildpackage || need+=(dpkg-dev)
+	have_cmd dh || need+=(debhelper)
+	have_cmd lintian || need+=(lintian)
+	have_cmd mmdebstrap || need+=(mmdebstrap)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
 	exit 0

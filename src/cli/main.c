@@ -17,12 +17,14 @@
 #include "cli/config.h"
 #include "cli/criu_opts.h"
 #include "cli/kinds.h"
+#include "cli/listen_fds.h"
 #include "crit/crit.h"
 #include "rpc/rpc.h"
 #include "dump/dump.h"
 #include "net/netlock.h"
 #include "restore/restore.h"
 #include "util/log.h"
+#include "gitid.h"	/* build/gitid.h, made by the Makefile */
 
 static void usage(FILE *f)
 {
@@ -33,7 +35,8 @@ static void usage(FILE *f)
 "                                          the next dump saves only what changed\n"
 "  stasis restore -D DIR [options]         restore it from DIR\n"
 "  stasis check                            check the kernel features stasis uses\n"
-"  stasis service --address SOCK [-d]      serve CRIU's RPC protocol on SOCK\n"
+"  stasis service --address SOCK [-d]      serve CRIU's RPC protocol on SOCK (or on the\n"
+"                                          socket systemd passes: LISTEN_FDS)\n"
 "  stasis swrk FD                          serve one RPC client on socket FD\n"
 "  stasis crit CMD ...                     CRIU's crit: decode, encode, info, show,\n"
 "                                          x (stasis crit --help; or run as crit)\n"
@@ -486,7 +489,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'J': if (parse_join_ns(optarg, o) < 0) return -1; break;
 		case OPT_GHOST_FIEMAP: o->no_ghost_fiemap = false; break;
 		case OPT_NO_GHOST_FIEMAP: o->no_ghost_fiemap = true; break;
-		case 'V': case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);
+		case 'V': case OPT_VERSION:	/* as CRIU prints it */
+			printf("Version: %s\nGitID: %s\n", STASIS_VERSION, STASIS_GITID);
+			exit(0);
 		case OPT_FORCE_IRMAP: o->force_irmap = true; break;
 		case OPT_IRMAP_SCAN_PATH:
 			if (add_string(&o->irmap_scan_paths, &o->nr_irmap_scan_paths, optarg) < 0)
@@ -579,13 +584,17 @@ static int run_check(void)
 static int run_service(struct opts *o)
 {
 	struct rpc_allowed allowed = { NULL, 0 };
-	if (!o->address) {
+	if (parse_allowed(o, &allowed) < 0 || log_init(o->log_file, o->log_level) < 0)
+		return 1;
+	/* started by systemd's stasis.socket: its socket, not --address */
+	int lsk = systemd_listen_fd();
+	if (lsk == -2)
+		return 1;
+	if (lsk < 0 && !o->address) {
 		fprintf(stderr, "Error: service needs the socket to serve on: --address SOCK\n");
 		return 1;
 	}
-	if (parse_allowed(o, &allowed) < 0 || log_init(o->log_file, o->log_level) < 0)
-		return 1;
-	int ret = stasis_service(o->address, o->detach, o->pidfile,
+	int ret = stasis_service(o->address, lsk, o->detach, o->pidfile,
 				 o->socket_mode < 0 ? 0600 : o->socket_mode, &allowed);
 	log_close();
 	free(allowed.uids);

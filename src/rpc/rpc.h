@@ -92,7 +92,9 @@ int rpc_may_write_dir(const struct rpc_conn *c, int dirfd, const char *name);
 
 /* service.c: the commands. */
 int stasis_swrk(const char *fd_arg);
-int stasis_service(const char *address, bool daemonize, const char *pidfile, mode_t mode,
+/* lsk: a listening socket made by another (systemd's socket activation),
+ * served as it is and left in place at the end; -1 to make address. */
+int stasis_service(const char *address, int lsk, bool daemonize, const char *pidfile, mode_t mode,
 		   const struct rpc_allowed *allowed);
 
 #endif

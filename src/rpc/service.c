@@ -133,10 +133,12 @@ static int accept_loop(int lsk, const struct rpc_allowed *allowed)
 	return 0;
 }
 
-int stasis_service(const char *address, bool daemonize, const char *pidfile, mode_t mode,
+int stasis_service(const char *address, int lsk, bool daemonize, const char *pidfile, mode_t mode,
 		   const struct rpc_allowed *allowed)
 {
-	int lsk = service_socket(address, mode);
+	bool ours = lsk < 0;
+	if (ours)
+		lsk = service_socket(address, mode);
 	if (lsk < 0)
 		return 1;
 	if (daemonize) {
@@ -161,10 +163,11 @@ int stasis_service(const char *address, bool daemonize, const char *pidfile, mod
 	} else if (pidfile && write_pidfile(pidfile, getpid()) < 0) {
 		return 1;
 	}
-	pr_info("service: serving on %s (root%s)", address,
+	pr_info("service: serving on %s (root%s)", ours ? address : "the socket systemd passed",
 		allowed->nr ? " and the users of --allow-users" : " only");
 	accept_loop(lsk, allowed);
 	close(lsk);
-	unlink(address);
+	if (ours)	/* systemd's socket is systemd's to remove */
+		unlink(address);
 	return 0;
 }

@@ -60,7 +60,7 @@ check_declared_functions() {
 
 need_known() {
 	case $1 in
-	criu | uffd | memtrack | hugepages | kernel:?*) return 0 ;;
+	criu | uffd | memtrack | hugepages | deb | kernel:?*) return 0 ;;
 	*) return 1 ;;
 	esac
 }
@@ -70,6 +70,9 @@ need_known() {
 #   uffd          pre-dump tracks memory with a userfaultfd (6.7+)
 #   memtrack      pre-dump can track memory writes at all
 #   hugepages     at least 8 free huge pages (vm.nr_hugepages) for MAP_HUGETLB
+#   deb           STASIS_TEST_DEB=1 (opt-in, CI sets it: the .deb build and
+#                 a fresh Debian root take minutes) and Debian's packaging
+#                 tools (scripts/install-deps.sh installs them then)
 #   kernel:NAME   `stasis check` answers yes for NAME (spaces as _, e.g.
 #                 kernel:time_namespaces, kernel:PAGEMAP_SCAN)
 need_reason() {
@@ -89,6 +92,13 @@ need_reason() {
 	hugepages)
 		(($(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo) >= 8)) ||
 			echo "fewer than 8 free huge pages (raise vm.nr_hugepages)"
+		;;
+	deb)
+		if [[ -z ${STASIS_TEST_DEB:-} ]]; then
+			echo "opt-in: STASIS_TEST_DEB=1 builds the Debian packages and installs them into a fresh root (minutes; CI sets it)"
+		elif ! command -v dh > /dev/null || ! command -v lintian > /dev/null || ! command -v mmdebstrap > /dev/null; then
+			echo "needs debhelper, lintian and mmdebstrap (scripts/install-deps.sh with STASIS_TEST_DEB=1)"
+		fi
 		;;
 	kernel:*)
 		kernel_has "${1#kernel:}" || echo "this kernel lacks ${1#kernel:} (stasis check)"

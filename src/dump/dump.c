@@ -222,7 +222,7 @@ static int dump_one(struct dump_ctx *dc)
 	fault_point("task-dump");
 	if (dc->zombie)
 		return dump_zombie_core(dc);
-	if (proc_parse_smaps(dc->pid, &dc->vmas) < 0 || collect_by_injection(dc) < 0)
+	if (collect_by_injection(dc) < 0)	/* its mappings: read_mappings */
 		return -1;
 	if (dump_task_mm(dc) < 0)
 		return -1;
@@ -232,6 +232,20 @@ static int dump_one(struct dump_ctx *dc)
 			   dc->files_id != dc->id, dc->track_task_fd) < 0)
 		return -1;
 	return dump_fs(dc) < 0 ? -1 : dump_ids(dc);
+}
+
+/* Every process's mappings, before any is classified: which objects of
+ * shared memory are also open as files decides how all their mappings
+ * are saved (dump/shmem.c). */
+static int read_mappings(struct dump_tree *tr)
+{
+	for (int i = 0; i < tr->nr; i++) {
+		struct dump_ctx *dc = &tr->t[i];
+		if (!dc->zombie && (proc_parse_smaps(dc->pid, &dc->vmas) < 0 ||
+				    shmem_dump_scan_files(&tr->shmem, dc->pid, &dc->vmas) < 0))
+			return -1;
+	}
+	return 0;
 }
 
 /* After a failure: what injection changed in a seized task goes back as
@@ -403,6 +417,8 @@ int stasis_dump(const struct opts *o)
 	if (net_action(&tr, ACT_NET_LOCK) < 0)
 		goto unlock;
 	find_shared_fd_tables(&tr);
+	if (read_mappings(&tr) < 0)
+		goto unlock;
 	for (int i = 0; i < tr.nr; i++)
 		if ((!tr.t[i].zombie && track_adopt(&tr.t[i], tr.parentfd) < 0) ||
 		    dump_one(&tr.t[i]) < 0 || shmem_dump_collect(&tr.shmem, &tr.t[i]) < 0)

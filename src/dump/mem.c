@@ -505,8 +505,9 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 		return 0;
 	}
 	/* shared anonymous memory: the object (its inode) and where in it
-	 * the mapping starts; its pages are saved once (dump/shmem.c) */
-	if (is_shared_anon(v) || (is_anon(v) && v->shared)) {
+	 * the mapping starts; its pages are saved once (dump/shmem.c). One
+	 * also open as a file is a memfd's, below. */
+	if ((is_shared_anon(v) && !shmem_dump_is_file(dc->shmem, v->ino)) || (is_anon(v) && v->shared)) {
 		e->status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
 		e->flags |= MAP_ANONYMOUS;
 		e->shmid = v->ino;

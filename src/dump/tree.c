@@ -33,6 +33,7 @@ static struct dump_ctx *tree_add(struct dump_tree *tr, pid_t pid, int parent)
 	dc->files = &tr->files;
 	dc->bufs = &tr->bufs;
 	dc->stats = &tr->stats;
+	dc->shmem = &tr->shmem;
 	dc->id = tr->nr;
 	dc->pid = pid;
 	inj_init(&dc->inj, pid, "get");

@@ -73,22 +73,57 @@ static bool is_memfd_path(const char *path)
 	return !strncmp(path, MEMFD_PREFIX, strlen(MEMFD_PREFIX));
 }
 
+#define ANON_SHMEM_PATH "/dev/zero (deleted)"
+
+/* The device of the kernel's internal shmem mount, where memfds and the
+ * objects of shared anonymous memory live: a memfd of ours tells. */
+static dev_t shmem_dev(void)
+{
+	static dev_t dev;
+	static bool known;
+	struct stat st;
+
+	if (known)
+		return dev;
+	int fd = memfd_create("stasis-shmem-dev", MFD_CLOEXEC);
+	if (fd >= 0 && !fstat(fd, &st)) {
+		dev = st.st_dev;
+		known = true;
+	}
+	if (fd >= 0)
+		close(fd);
+	return dev;
+}
+
+bool files_is_anon_shmem(const char *path, const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && !strcmp(path, ANON_SHMEM_PATH) && st->st_dev == shmem_dev();
+}
+
+/* A memfd, or the object of shared anonymous memory opened as a file
+ * (through /proc/PID/map_files): that is a memfd in all but name, and
+ * CRIU saves it as one, named "/dev/zero". */
 static bool memfd_owns(const struct fd_facts *f)
 {
-	return S_ISREG(f->st.st_mode) && is_memfd_path(f->path);
+	return S_ISREG(f->st.st_mode) && (is_memfd_path(f->path) || files_is_anon_shmem(f->path, &f->st));
 }
 
 /* A mapped memfd. (A memfd run as the executable is saved as a deleted
  * file, by path.) */
 static bool memfd_owns_path(const struct path_facts *p)
 {
-	return p->mapped && is_memfd_path(p->path);
+	struct stat st;
+	if (!p->mapped)
+		return false;
+	if (is_memfd_path(p->path))
+		return true;
+	return !strcmp(p->path, ANON_SHMEM_PATH) && !stat(p->link, &st) && files_is_anon_shmem(p->path, &st);
 }
 
-/* "/memfd:NAME (deleted)" -> NAME */
+/* "/memfd:NAME (deleted)" -> NAME, "/dev/zero (deleted)" -> "/dev/zero" */
 static char *memfd_name(const char *path)
 {
-	const char *name = path + strlen(MEMFD_PREFIX);
+	const char *name = is_memfd_path(path) ? path + strlen(MEMFD_PREFIX) : path;
 	size_t n = strlen(name);
 	const char *suffix = " (deleted)";
 	if (n >= strlen(suffix) && !strcmp(name + n - strlen(suffix), suffix))

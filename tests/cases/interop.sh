@@ -83,6 +83,10 @@ run_test --needs criu interop.criu_mem_flags test_criu_prog mem_flags
 # file mappings opened again with the program's access (VmaEntry.fdflags)
 run_test --needs criu interop.criu_mem_file test_criu_prog mem_file
 
+# shared anonymous memory open as a file and mapped from it, privately and
+# shared: a memfd "/dev/zero" in the images (VMA_AREA_MEMFD), as CRIU saves it
+run_test --needs criu interop.criu_shmem_file test_criu_prog shmem_file
+
 # MAP_HUGETLB memory, private and shared (MAP_HUGE_* in VmaEntry.flags)
 run_test --needs criu --needs hugepages interop.criu_mem_huge test_criu_prog mem_huge
 

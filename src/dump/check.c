@@ -94,6 +94,17 @@ static bool has_clone3_set_tid(void)
 	return r < 0 && errno == EINVAL;
 }
 
+/* memfd_create(MFD_HUGETLB) (4.14+), whose memfds stasis saves and
+ * makes again (files/memfd.c); huge pages need not be free for it. */
+static bool has_memfd_hugetlb(void)
+{
+	int fd = memfd_create("stasis-check", MFD_CLOEXEC | MFD_HUGETLB);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 static bool has_pagemap_scan(void)
 {
 	int fd = open("/proc/self/pagemap", O_RDONLY);
@@ -293,7 +304,7 @@ static const struct {
 	{ "sk_unix_file", never }, { "nsid", never }, { "link_nsid", never },
 	{ "timens", never }, { "external_net_ns", never }, { "newifindex", never }, { "nftables", never },
 	{ "has_ipt_legacy", never }, { "pidfd_store", never }, { "apparmor_stacking", never },
-	{ "network_lock_nftables", never }, { "memfd_hugetlb", never },
+	{ "network_lock_nftables", never }, { "memfd_hugetlb", has_memfd_hugetlb },
 	{ "move_mount_set_group", never }, { "openat2", never },
 };
 

@@ -533,6 +533,8 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 	bool memfd = files_type(dc->files, id) == FD_TYPES__MEMFD;
 	e->status = VMA_AREA_REGULAR | (v->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE) |
 		    (memfd ? VMA_AREA_MEMFD : 0);
+	if (v->mapflags & MAP_HUGETLB)	/* a hugetlbfs file (a MFD_HUGETLB memfd): its page size, as CRIU */
+		e->flags |= huge_size_flag(v->page_kb);
 	e->shmid = id;
 	e->pgoff = v->pgoff;
 	e->has_fdflags = 1;

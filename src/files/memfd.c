@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "files/kind.h"
@@ -40,6 +42,7 @@ struct dump_inode {
 	char *name;
 	struct stat st;
 	unsigned seals;
+	unsigned huge_flag;	/* MFD_HUGETLB and its page size, or 0 */
 };
 
 struct memfd_dump_state {
@@ -131,6 +134,21 @@ static char *memfd_name(const char *path)
 	return strndup(name, n);
 }
 
+/* A MFD_HUGETLB memfd lives on hugetlbfs, in pages of its block size:
+ * memfd_create's flags for it, as CRIU saves them (MFD_HUGE_* are
+ * MAP_HUGE_*: log2 of the size above MFD_HUGE_SHIFT). */
+static unsigned huge_flag(int fd)
+{
+	struct statfs sf;
+	int shift = 0;
+
+	if (fstatfs(fd, &sf) < 0 || sf.f_type != HUGETLBFS_MAGIC)
+		return 0;
+	while (shift < 63 && (1ul << shift) < (unsigned long)sf.f_bsize)
+		shift++;
+	return MFD_HUGETLB | ((shift & MAP_HUGE_MASK) << MAP_HUGE_SHIFT);
+}
+
 /* The memfd open at src (a /proc link), named path in /proc. */
 static struct dump_inode *add_inode(struct memfd_dump_state *s, const char *path, const char *src,
 				    bool readable, const struct stat *st, const char *what)
@@ -155,6 +173,7 @@ static struct dump_inode *add_inode(struct memfd_dump_state *s, const char *path
 		return NULL;
 	}
 	d->seals = seals;
+	d->huge_flag = huge_flag(d->fd);
 	if (!(d->name = memfd_name(path))) {
 		pr_err("%s: out of memory saving the memfd", what);
 		close(d->fd);
@@ -276,6 +295,8 @@ static int write_content(int dirfd, const struct dump_inode *d, uint32_t shmid, 
 	for (uint64_t off = 0; off < size; off += MEMFD_PAGE) {
 		/* holes (never written) are skipped whole */
 		off_t data = lseek(d->fd, off, SEEK_DATA);
+		if (data < 0 && errno == EINVAL)
+			data = off;	/* no holes to find (hugetlbfs): every page is read */
 		if (data < 0 || (uint64_t)data >= size)
 			break;
 		if ((uint64_t)data >= off + MEMFD_PAGE) {
@@ -338,6 +359,10 @@ static int memfd_write_images(struct file_table *t, int dirfd)
 		e.inode_id = d->id;
 		e.has_mode = 1;
 		e.mode = d->st.st_mode;
+		if (d->huge_flag) {
+			e.has_hugetlb_flag = 1;
+			e.hugetlb_flag = d->huge_flag;
+		}
 		if (img_write(&img, &e.base) < 0 || write_content(dirfd, d, e.shmid, &t->memfd_pages) < 0) {
 			img_abort(&img);
 			return -1;

@@ -90,6 +90,10 @@ run_test --needs criu interop.criu_shmem_file test_criu_prog shmem_file
 # MAP_HUGETLB memory, private and shared (MAP_HUGE_* in VmaEntry.flags)
 run_test --needs criu --needs hugepages interop.criu_mem_huge test_criu_prog mem_huge
 
+# memfd_create(MFD_HUGETLB) files and their mappings (MemfdInodeEntry.hugetlb_flag,
+# MAP_HUGE_* in VmaEntry.flags)
+run_test --needs criu --needs hugepages interop.criu_memfd_huge test_criu_prog memfd_huge
+
 # membarrier() registrations (TaskCoreEntry.membarrier_registration_mask)
 run_test --needs criu interop.criu_membarrier test_criu_prog membarrier
 

@@ -22,6 +22,7 @@
 
 #include "dump/check.h"
 #include "dump/track.h"
+#include "task/guards.h"
 #include "util/compat.h"
 
 #ifndef __NR_clone3
@@ -177,6 +178,7 @@ int stasis_check(FILE *out)
 		{ "userfaultfd write-protect async", track_has_uffd_wp_async, false, "dirty tracking for pre-dump (6.7+)" },
 		{ "soft-dirty bits", track_has_soft_dirty, false, "dirty tracking for pre-dump (else)" },
 		{ "memory tracking", has_mem_track, false, NULL },
+		{ "guard pages", guards_supported, false, "save madvise(MADV_GUARD_INSTALL) regions (6.14+)" },
 		{ "time namespaces", has_time_ns, false, "monotonic clocks across machines" },
 		{ "pidfd_getfd", has_pidfd_getfd, false, "take fds from tasks" },
 		{ "ptrace suspend seccomp", has_suspend_seccomp, false, "dump and restore seccomp'd tasks" },
@@ -294,6 +296,7 @@ static const struct {
 	{ "clone3_set_tid", has_clone3_set_tid },
 	{ "get_rseq_conf", has_rseq_config },
 	{ "pagemap_scan", has_pagemap_scan },
+	{ "pagemap_scan_guard_pages", guards_supported },
 	{ "ipv6_freebind", has_ipv6_freebind },
 	{ "net_diag_raw", always },		/* raw sockets: stasis reads them without sock_diag */
 	{ "sockopt_buf_lock", has_sockopt_buf_lock },

@@ -457,6 +457,9 @@ out:
 	for (int i = 0; i < tr.nr; i++) {
 		track_free(&tr.t[i]);
 		proc_vmas_free(&tr.t[i].vmas);
+		for (size_t g = 0; g < tr.t[i].nr_guards; g++)
+			free(tr.t[i].guards[g]);
+		free(tr.t[i].guards);
 		inj_free(&tr.t[i].inj);
 		free(tr.t[i].ns_tid);
 	}

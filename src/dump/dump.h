@@ -61,6 +61,8 @@ struct dump_ctx {
 	struct proc_status status;
 	struct proc_vmas vmas;
 	MmEntry mm;			/* filled by dump_task_mm_prepare */
+	VmaEntry **guards;		/* guard regions, after mm's mappings in mm-PID.img */
+	size_t nr_guards;
 };
 
 struct dump_tree {

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "dump/dump.h"
+#include "task/guards.h"
 #include "dump/pages.h"
 #include "dump/track.h"
 #include "pagemap.pb-c.h"
@@ -743,7 +744,7 @@ static int find_pages(struct dump_ctx *dc, struct page_runs *pr)
 static int write_mm(struct dump_ctx *dc)
 {
 	MmEntry mm = dc->mm;
-	VmaEntry **v = calloc(mm.n_vmas + 1, sizeof(*v)), merged[4];
+	VmaEntry **v = calloc(mm.n_vmas + dc->nr_guards + 1, sizeof(*v)), merged[4];
 	int nm = 0;
 
 	if (!v)
@@ -760,6 +761,8 @@ static int write_mm(struct dump_ctx *dc)
 		}
 		v[mm.n_vmas++] = e;
 	}
+	for (size_t i = 0; i < dc->nr_guards; i++)	/* last, as CRIU has them */
+		v[mm.n_vmas++] = dc->guards[i];
 	mm.vmas = v;
 	int ret = img_store_one(dc->dirfd, IMG_MM, dc->ns_pid, &mm.base);
 	free(v);
@@ -773,7 +776,9 @@ int dump_task_mm(struct dump_ctx *dc)
 	int ret = -1;
 	uint64_t t0 = stats_now_us(), t1;
 
-	if (write_mm(dc) < 0)
+	/* a pre-dump is memory only */
+	if ((!dc->o->pre_dump && guards_dump(dc->pid, &dc->vmas, &dc->guards, &dc->nr_guards) < 0) ||
+	    write_mm(dc) < 0)
 		return -1;
 	if (find_pages(dc, &pr) < 0)
 		goto out;

@@ -33,6 +33,7 @@
 #include "inventory.pb-c.h"
 #include "restore/restore.h"
 #include "restore/rst.h"
+#include "task/guards.h"
 #include "task/posix_timers.h"
 #include "task/seccomp.h"
 #include "util/compat.h"
@@ -195,7 +196,8 @@ static int load_task(struct rst_ctx *rc)
 		return -1;
 	if (rc->zombie)
 		return 0;
-	if (img_load_one(rc->dirfd, IMG_MM, rc->pid, (ProtobufCMessage **)&rc->mm) < 0)
+	if (img_load_one(rc->dirfd, IMG_MM, rc->pid, (ProtobufCMessage **)&rc->mm) < 0 ||
+	    guards_split(rc->pid, rc->mm, &rc->nr_guards) < 0)
 		return -1;
 	if (img_load_one(rc->dirfd, IMG_FS, rc->pid, (ProtobufCMessage **)&rc->fs) < 0)
 		return -1;
@@ -550,7 +552,10 @@ static void unload_task(struct rst_ctx *rc)
 		close(rc->pages_img);
 	rst_parent_free(rc);
 	if (rc->pe) img_free(rc->pe);
-	if (rc->mm) img_free(rc->mm);
+	if (rc->mm) {
+		guards_put_back(rc->mm, rc->nr_guards);
+		img_free(rc->mm);
+	}
 	if (rc->fs) img_free(rc->fs);
 }
 

@@ -40,6 +40,7 @@ struct rst_ctx {
 	PstreeEntry *pe;
 	CoreEntry **core;	/* per thread, the main one first */
 	MmEntry *mm;
+	size_t nr_guards;	/* guard regions: mm->vmas[mm->n_vmas...] (task/guards.h) */
 	FsEntry *fs;
 	FdinfoEntry **fdinfo;
 	int nr_fdinfo;

@@ -94,6 +94,10 @@ run_test --needs criu --needs hugepages interop.criu_mem_huge test_criu_prog mem
 # MAP_HUGE_* in VmaEntry.flags)
 run_test --needs criu --needs hugepages interop.criu_memfd_huge test_criu_prog memfd_huge
 
+# guard regions (madvise(MADV_GUARD_INSTALL)): VmaEntry entries of status
+# VMA_AREA_GUARD alone, after the mappings
+run_test --needs criu --needs kernel:guard_pages interop.criu_guard_pages test_criu_prog guard_pages
+
 # membarrier() registrations (TaskCoreEntry.membarrier_registration_mask)
 run_test --needs criu interop.criu_membarrier test_criu_prog membarrier
 

@@ -23,6 +23,7 @@
 #include "dump/check.h"
 #include "dump/track.h"
 #include "task/guards.h"
+#include "task/timens.h"
 #include "util/compat.h"
 
 #ifndef __NR_clone3
@@ -305,7 +306,7 @@ static const struct {
 	{ "loginuid", has_loginuid }, { "cgroupns", never }, { "autofs", never }, { "compat_cr", never },
 	{ "uffd", never }, { "uffd-noncoop", never }, { "can_map_vdso", never }, { "sk_ns", never },
 	{ "sk_unix_file", never }, { "nsid", never }, { "link_nsid", never },
-	{ "timens", never }, { "external_net_ns", never }, { "newifindex", never }, { "nftables", never },
+	{ "timens", timens_supported }, { "external_net_ns", never }, { "newifindex", never }, { "nftables", never },
 	{ "has_ipt_legacy", never }, { "pidfd_store", never }, { "apparmor_stacking", never },
 	{ "network_lock_nftables", never }, { "memfd_hugetlb", has_memfd_hugetlb },
 	{ "move_mount_set_group", never }, { "openat2", never },

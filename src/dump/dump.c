@@ -19,6 +19,7 @@
 #include <linux/kcmp.h>
 
 #include "dump/dump.h"
+#include "task/timens.h"
 #include "image/img.h"
 #include "image/magic.h"
 #include "image/vma.h"
@@ -236,12 +237,14 @@ static int dump_one(struct dump_ctx *dc)
 
 /* Every process's mappings, before any is classified: which objects of
  * shared memory are also open as files decides how all their mappings
- * are saved (dump/shmem.c). */
+ * are saved (dump/shmem.c). And first, whether its time namespace is the
+ * root's: nested ones are refused before anything is injected. */
 static int read_mappings(struct dump_tree *tr)
 {
 	for (int i = 0; i < tr->nr; i++) {
 		struct dump_ctx *dc = &tr->t[i];
-		if (!dc->zombie && (proc_parse_smaps(dc->pid, &dc->vmas) < 0 ||
+		if (!dc->zombie && (timens_dump_check(dc->pid, tr->t[0].pid) < 0 ||
+				    proc_parse_smaps(dc->pid, &dc->vmas) < 0 ||
 				    shmem_dump_scan_files(&tr->shmem, dc->pid, &dc->vmas) < 0))
 			return -1;
 	}
@@ -303,6 +306,15 @@ static int check_seized(struct dump_tree *tr)
 	return ret;
 }
 
+/* The clocks of the root's time namespace (task/timens.c). */
+static int dump_timens(struct dump_tree *tr)
+{
+	uint32_t ns[FILES_NR_NS];
+	if (files_task_ns_ids(&tr->files, tr->t[0].pid, ns) < 0)
+		return -1;
+	return timens_dump(tr->dirfd, tr->t[0].pid, ns[FILES_NR_NS - 1]);
+}
+
 /* A pre-dump leaves memory only, and no inventory: it is a parent for
  * the next dump, not something to restore. Shared memory is not in it:
  * every dump saves it whole (dump/shmem.c). Its pages ids follow the
@@ -314,6 +326,7 @@ static int write_tree_images(struct dump_tree *tr)
 	if (tr->o->pre_dump)
 		return 0;
 	if (shmem_dump_write(&tr->shmem, tr->dirfd, tr->nr + 1, &tr->stats.shpages_written) < 0 ||
+	    dump_timens(tr) < 0 ||
 	    files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(&tr->seccomp, tr->dirfd) < 0)
 		return -1;
 	tr->stats.shpages_written += tr->files.memfd_pages;

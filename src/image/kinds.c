@@ -13,6 +13,7 @@
 #include "seccomp.pb-c.h"
 #include "sk-unix.pb-c.h"
 #include "stats.pb-c.h"
+#include "timens.pb-c.h"
 #include "tty.pb-c.h"
 
 /* A new image: a kind in kinds.h, a row here. Magics and their names
@@ -56,6 +57,9 @@ const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
 			    .optional = true, .extra = IMG_EXTRA_EACH, .extra_len = "length" },
 	[IMG_SECCOMP] = { "seccomp.img", 0x64413049, "SECCOMP", IMG_HDR_COMMON, &seccomp_entry__descriptor,
 			  .optional = true },
+	/* a dump before stasis saved clocks has none */
+	[IMG_TIMENS] = { "timens-%u.img", 0x43114433, "TIMENS", IMG_HDR_COMMON, &timens_entry__descriptor,
+			 .optional = true },
 	/* no .img in their names, as CRIU's */
 	[IMG_STATS_DUMP] = { "stats-dump", 0x57093306, "STATS", IMG_HDR_SERVICE, &stats_entry__descriptor,
 			     .optional = true },

@@ -35,6 +35,7 @@ enum img_kind {
 	IMG_MEMFD_INODE,
 	IMG_SK_QUEUES,
 	IMG_SECCOMP,
+	IMG_TIMENS,		/* the root's time_ns_id, or 0: task/timens.h */
 	IMG_STATS_DUMP,
 	IMG_STATS_RESTORE,
 	IMG_NR_KINDS

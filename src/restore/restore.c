@@ -34,6 +34,7 @@
 #include "restore/restore.h"
 #include "restore/rst.h"
 #include "task/guards.h"
+#include "task/timens.h"
 #include "task/posix_timers.h"
 #include "task/seccomp.h"
 #include "util/compat.h"
@@ -205,6 +206,7 @@ static int load_task(struct rst_ctx *rc)
 		return -1;
 	files_id = ids->files_id;
 	rc->files_id = files_id;
+	rc->time_ns_id = ids->has_time_ns_id ? ids->time_ns_id : 0;
 	img_free(ids);
 	if (img_load_all(rc->dirfd, IMG_FDINFO, files_id, (void ***)&rc->fdinfo, &rc->nr_fdinfo) < 0)
 		return -1;
@@ -412,7 +414,7 @@ int rst_load_images(struct rst_tree *tr)
 {
 	if (load_images(tr) < 0 || (tr->o->unprivileged && rst_check_unprivileged(tr) < 0))
 		return -1;
-	if (plan_fd_tables(tr) < 0)
+	if (plan_fd_tables(tr) < 0 || timens_restore_load(tr->dirfd, tr->t[0].time_ns_id, &tr->timens) < 0)
 		return -1;
 	for (int i = 0; i < tr->nr; i++)
 		if (!tr->t[i].zombie)
@@ -569,6 +571,9 @@ void rst_unload_images(struct rst_tree *tr)
 	tr->seccomp = NULL;
 	rst_shmem_unload(tr);
 	files_unload(&tr->files);
+	if (tr->timens)
+		img_free(tr->timens);
+	tr->timens = NULL;
 }
 
 /* The processes are rebuilt by two threads, each the ptracer of every

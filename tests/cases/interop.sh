@@ -98,6 +98,9 @@ run_test --needs criu --needs hugepages interop.criu_memfd_huge test_criu_prog m
 # VMA_AREA_GUARD alone, after the mappings
 run_test --needs criu --needs kernel:guard_pages interop.criu_guard_pages test_criu_prog guard_pages
 
+# a tree in a time namespace of its own (timens-ID.img): its clocks go on
+run_test --needs criu --needs kernel:time_namespaces interop.criu_timens test_criu_prog timens
+
 # membarrier() registrations (TaskCoreEntry.membarrier_registration_mask)
 run_test --needs criu interop.criu_membarrier test_criu_prog membarrier
 

@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,6 +57,8 @@ static struct shmem_obj *add(struct dump_shmem *s, uint64_t shmid)
 	return o;
 }
 
+#define ANON_SHMEM_PATH "/dev/zero (deleted)"	/* how /proc names such an object */
+
 static int note_file(struct dump_shmem *s, ino_t ino)
 {
 	if (shmem_dump_is_file(s, ino))
@@ -87,8 +90,8 @@ int shmem_dump_scan_files(struct dump_shmem *s, pid_t pid, const struct proc_vma
 		const struct proc_vma *v = &vmas->v[i];
 		snprintf(link, sizeof(link), "/proc/%d/map_files/%lx-%lx", pid, (unsigned long)v->start,
 			 (unsigned long)v->end);
-		if (!v->shared && v->has_file && !stat(link, &st) && files_is_anon_shmem(v->path, &st) &&
-		    note_file(s, st.st_ino) < 0)
+		if (!v->shared && v->has_file && !strcmp(v->path, ANON_SHMEM_PATH) && !stat(link, &st) &&
+		    files_is_anon_shmem(v->path, &st) && note_file(s, st.st_ino) < 0)
 			return -1;
 	}
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
@@ -107,7 +110,7 @@ int shmem_dump_scan_files(struct dump_shmem *s, pid_t pid, const struct proc_vma
 		if (n <= 0)
 			continue;
 		path[n] = 0;
-		if (!stat(link, &st) && files_is_anon_shmem(path, &st))
+		if (!strcmp(path, ANON_SHMEM_PATH) && !stat(link, &st) && files_is_anon_shmem(path, &st))
 			ret = note_file(s, st.st_ino);
 	}
 	closedir(d);

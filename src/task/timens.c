@@ -114,7 +114,11 @@ int timens_dump(int dirfd, pid_t root, uint32_t root_ns_id)
 	if (!timens_supported())
 		return 0;
 	ino_t ours = ns_ino(0, "time"), its = ns_ino(root, "time");
-	if (!ours || !its || read_offsets(0, &own) < 0 || read_offsets(root, &tree) < 0)
+	if (!ours || !its)
+		return -1;
+	if (ours == its)
+		return 0;	/* the restorer's clocks will do, as before the dump */
+	if (read_offsets(0, &own) < 0 || read_offsets(root, &tree) < 0)
 		return -1;
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_BOOTTIME, &boot);
@@ -124,12 +128,10 @@ int timens_dump(int dirfd, pid_t root, uint32_t root_ns_id)
 	TimensEntry e = TIMENS_ENTRY__INIT;
 	e.monotonic = &m;
 	e.boottime = &b;
-	if (img_store_one(dirfd, IMG_TIMENS, 0, &e.base) < 0)
-		return -1;
-	if (ours == its)
-		return 0;
 	pr_info("pid %d: a time namespace of its own (monotonic %llu.%09llu s)", root,
 		(unsigned long long)m.tv_sec, (unsigned long long)m.tv_nsec);
+	if (img_store_one(dirfd, IMG_TIMENS, 0, &e.base) < 0)
+		return -1;
 	return img_store_one(dirfd, IMG_TIMENS, root_ns_id, &e.base);
 }
 

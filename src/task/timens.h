@@ -5,10 +5,12 @@
  * Dump: the whole tree must be in one time namespace, the root's, and no
  * process may have made another one for its children to come
  * (unshare(CLONE_NEWTIME) sets time_for_children only): such a tree is
- * refused, as CRIU refuses it. timens-0.img always holds the tree's
- * clocks (what CRIU's restore of stasis's images reads, since their
- * inventory names the root's namespaces); when the root's time namespace
- * is not the dumper's, timens-ID.img too, ID the root's time_ns_id.
+ * refused, as CRIU refuses it. When the root's time namespace is not the
+ * dumper's, its clocks go in timens-ID.img (ID the root's time_ns_id) and
+ * timens-0.img (what CRIU's restore of stasis's images reads, since their
+ * inventory names the root's namespaces). A tree in the dumper's has no
+ * image: CRIU's restore, which would make a new namespace from CRIU's
+ * timens-0.img, then leaves it in its own, as stasis does.
  *
  * Restore: with timens-ID.img for the root's time_ns_id (the root had a
  * time namespace of its own, CRIU's images too), the tree is made in a
@@ -32,7 +34,7 @@ bool timens_supported(void);
 /* Refuses process pid unless it and its children to come are in the time
  * namespace of the root. 0 or -1 (reported, one line). */
 int timens_dump_check(pid_t pid, pid_t root);
-/* timens-0.img, and timens-ID.img (root_ns_id) for a root whose time
+/* timens-ID.img (root_ns_id) and timens-0.img for a root whose time
  * namespace is not ours. */
 int timens_dump(int dirfd, pid_t root, uint32_t root_ns_id);
 

@@ -23,6 +23,8 @@
 #include "dump/check.h"
 #include "dump/track.h"
 #include "net/netlock.h"
+#include "task/guards.h"
+#include "task/timens.h"
 #include "util/compat.h"
 
 #ifndef __NR_clone3
@@ -93,6 +95,17 @@ static bool has_clone3_set_tid(void)
 	args.set_tid_size = 100;	/* more than pid namespace levels */
 	long r = syscall(__NR_clone3, &args, sizeof(args));
 	return r < 0 && errno == EINVAL;
+}
+
+/* memfd_create(MFD_HUGETLB) (4.14+), whose memfds stasis saves and
+ * makes again (files/memfd.c); huge pages need not be free for it. */
+static bool has_memfd_hugetlb(void)
+{
+	int fd = memfd_create("stasis-check", MFD_CLOEXEC | MFD_HUGETLB);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
 }
 
 static bool has_pagemap_scan(void)
@@ -167,6 +180,7 @@ int stasis_check(FILE *out)
 		{ "userfaultfd write-protect async", track_has_uffd_wp_async, false, "dirty tracking for pre-dump (6.7+)" },
 		{ "soft-dirty bits", track_has_soft_dirty, false, "dirty tracking for pre-dump (else)" },
 		{ "memory tracking", has_mem_track, false, NULL },
+		{ "guard pages", guards_supported, false, "save madvise(MADV_GUARD_INSTALL) regions (6.14+)" },
 		{ "time namespaces", has_time_ns, false, "monotonic clocks across machines" },
 		{ "pidfd_getfd", has_pidfd_getfd, false, "take fds from tasks" },
 		{ "ptrace suspend seccomp", has_suspend_seccomp, false, "dump and restore seccomp'd tasks" },
@@ -285,6 +299,7 @@ static const struct {
 	{ "clone3_set_tid", has_clone3_set_tid },
 	{ "get_rseq_conf", has_rseq_config },
 	{ "pagemap_scan", has_pagemap_scan },
+	{ "pagemap_scan_guard_pages", guards_supported },
 	{ "ipv6_freebind", has_ipv6_freebind },
 	{ "net_diag_raw", always },		/* raw sockets: stasis reads them without sock_diag */
 	{ "sockopt_buf_lock", has_sockopt_buf_lock },
@@ -293,9 +308,9 @@ static const struct {
 	{ "loginuid", has_loginuid }, { "cgroupns", cg_ns_supported }, { "autofs", never }, { "compat_cr", never },
 	{ "uffd", never }, { "uffd-noncoop", never }, { "can_map_vdso", never }, { "sk_ns", never },
 	{ "sk_unix_file", never }, { "nsid", never }, { "link_nsid", never },
-	{ "timens", never }, { "external_net_ns", never }, { "newifindex", never }, { "nftables", never },
+	{ "timens", timens_supported }, { "external_net_ns", never }, { "newifindex", never }, { "nftables", never },
 	{ "has_ipt_legacy", never }, { "pidfd_store", never }, { "apparmor_stacking", never },
-	{ "network_lock_nftables", netlock_nft_works }, { "memfd_hugetlb", never },
+	{ "network_lock_nftables", netlock_nft_works }, { "memfd_hugetlb", has_memfd_hugetlb },
 	{ "move_mount_set_group", never }, { "openat2", never },
 };
 

@@ -20,6 +20,7 @@
 #include <linux/kcmp.h>
 
 #include "dump/dump.h"
+#include "task/timens.h"
 #include "image/img.h"
 #include "image/magic.h"
 #include "image/vma.h"
@@ -269,7 +270,7 @@ static int dump_one(struct dump_ctx *dc)
 	fault_point("task-dump");
 	if (dc->zombie)
 		return dump_zombie_core(dc);
-	if (proc_parse_smaps(dc->pid, &dc->vmas) < 0 || collect_by_injection(dc) < 0)
+	if (collect_by_injection(dc) < 0)	/* its mappings: read_mappings */
 		return -1;
 	if (dump_task_mm(dc) < 0)
 		return -1;
@@ -279,6 +280,22 @@ static int dump_one(struct dump_ctx *dc)
 			   dc->files_id != dc->id, dc->track_task_fd) < 0)
 		return -1;
 	return dump_fs(dc) < 0 ? -1 : dump_ids(dc);
+}
+
+/* Every process's mappings, before any is classified: which objects of
+ * shared memory are also open as files decides how all their mappings
+ * are saved (dump/shmem.c). And first, whether its time namespace is the
+ * root's: nested ones are refused before anything is injected. */
+static int read_mappings(struct dump_tree *tr)
+{
+	for (int i = 0; i < tr->nr; i++) {
+		struct dump_ctx *dc = &tr->t[i];
+		if (!dc->zombie && (timens_dump_check(dc->pid, tr->t[0].pid) < 0 ||
+				    proc_parse_smaps(dc->pid, &dc->vmas) < 0 ||
+				    shmem_dump_scan_files(&tr->shmem, dc->pid, &dc->vmas) < 0))
+			return -1;
+	}
+	return 0;
 }
 
 /* After a failure: what injection changed in a seized task goes back as
@@ -336,6 +353,15 @@ static int check_seized(struct dump_tree *tr)
 	return ret;
 }
 
+/* The clocks of the root's time namespace (task/timens.c). */
+static int dump_timens(struct dump_tree *tr)
+{
+	uint32_t ns[FILES_NR_NS];
+	if (files_task_ns_ids(&tr->files, tr->t[0].pid, ns) < 0)
+		return -1;
+	return timens_dump(tr->dirfd, tr->t[0].pid, ns[FILES_NR_NS - 1]);
+}
+
 /* A pre-dump leaves memory only, and no inventory: it is a parent for
  * the next dump, not something to restore. Shared memory is not in it:
  * every dump saves it whole (dump/shmem.c). Its pages ids follow the
@@ -347,6 +373,7 @@ static int write_tree_images(struct dump_tree *tr)
 	if (tr->o->pre_dump)
 		return 0;
 	if (shmem_dump_write(&tr->shmem, tr->dirfd, tr->nr + 1, &tr->stats.shpages_written) < 0 ||
+	    dump_timens(tr) < 0 ||
 	    files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(&tr->seccomp, tr->dirfd) < 0 ||
 	    cg_dump_write(&tr->cg, tr->dirfd) < 0)
 		return -1;
@@ -477,7 +504,7 @@ int stasis_dump(const struct opts *o)
 	if (net_lock(&tr) < 0)
 		goto unlock;
 	find_shared_fd_tables(&tr);
-	if (!o->pre_dump && dump_namespaces(&tr) < 0)
+	if (read_mappings(&tr) < 0 || (!o->pre_dump && dump_namespaces(&tr) < 0))
 		goto unlock;
 	for (int i = 0; i < tr.nr; i++)
 		if ((!tr.t[i].zombie && track_adopt(&tr.t[i], tr.parentfd) < 0) ||
@@ -517,6 +544,9 @@ out:
 	for (int i = 0; i < tr.nr; i++) {
 		track_free(&tr.t[i]);
 		proc_vmas_free(&tr.t[i].vmas);
+		for (size_t g = 0; g < tr.t[i].nr_guards; g++)
+			free(tr.t[i].guards[g]);
+		free(tr.t[i].guards);
 		inj_free(&tr.t[i].inj);
 		free(tr.t[i].ns_tid);
 	}

@@ -26,6 +26,7 @@ struct dump_ctx {
 	struct file_table *files;	/* shared by the whole tree */
 	struct copy_bufs *bufs;		/* likewise */
 	struct dump_stats *stats;	/* likewise */
+	const struct dump_shmem *shmem;	/* likewise: shared memory open as files */
 	uint32_t id;			/* 1-based: pages-ID.img, fdinfo-ID.img */
 	uint32_t files_id;		/* its fd table's: the id of the first process
 					 * of the tree sharing it (CLONE_FILES) */
@@ -63,6 +64,8 @@ struct dump_ctx {
 	struct proc_status status;
 	struct proc_vmas vmas;
 	MmEntry mm;			/* filled by dump_task_mm_prepare */
+	VmaEntry **guards;		/* guard regions, after mm's mappings in mm-PID.img */
+	size_t nr_guards;
 };
 
 struct dump_tree {

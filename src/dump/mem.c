@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "dump/dump.h"
+#include "task/guards.h"
 #include "dump/pages.h"
 #include "dump/track.h"
 #include "pagemap.pb-c.h"
@@ -522,8 +523,9 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 		return 0;
 	}
 	/* shared anonymous memory: the object (its inode) and where in it
-	 * the mapping starts; its pages are saved once (dump/shmem.c) */
-	if (is_shared_anon(v) || (is_anon(v) && v->shared)) {
+	 * the mapping starts; its pages are saved once (dump/shmem.c). One
+	 * also open as a file is a memfd's, below. */
+	if ((is_shared_anon(v) && !shmem_dump_is_file(dc->shmem, v->ino)) || (is_anon(v) && v->shared)) {
 		e->status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
 		e->flags |= MAP_ANONYMOUS;
 		e->shmid = v->ino;
@@ -551,6 +553,8 @@ static int vma_classify(struct dump_ctx *dc, const struct proc_vma *v, VmaEntry 
 	bool memfd = files_type(dc->files, id) == FD_TYPES__MEMFD;
 	e->status = VMA_AREA_REGULAR | (v->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE) |
 		    (memfd ? VMA_AREA_MEMFD : 0);
+	if (v->mapflags & MAP_HUGETLB)	/* a hugetlbfs file (a MFD_HUGETLB memfd): its page size, as CRIU */
+		e->flags |= huge_size_flag(v->page_kb);
 	e->shmid = id;
 	e->pgoff = v->pgoff;
 	e->has_fdflags = 1;
@@ -759,7 +763,7 @@ static int find_pages(struct dump_ctx *dc, struct page_runs *pr)
 static int write_mm(struct dump_ctx *dc)
 {
 	MmEntry mm = dc->mm;
-	VmaEntry **v = calloc(mm.n_vmas + 1, sizeof(*v)), merged[4];
+	VmaEntry **v = calloc(mm.n_vmas + dc->nr_guards + 1, sizeof(*v)), merged[4];
 	int nm = 0;
 
 	if (!v)
@@ -776,6 +780,8 @@ static int write_mm(struct dump_ctx *dc)
 		}
 		v[mm.n_vmas++] = e;
 	}
+	for (size_t i = 0; i < dc->nr_guards; i++)	/* last, as CRIU has them */
+		v[mm.n_vmas++] = dc->guards[i];
 	mm.vmas = v;
 	int ret = img_store_one(dc->dirfd, IMG_MM, dc->ns_pid, &mm.base);
 	free(v);
@@ -789,7 +795,9 @@ int dump_task_mm(struct dump_ctx *dc)
 	int ret = -1;
 	uint64_t t0 = stats_now_us(), t1;
 
-	if (write_mm(dc) < 0)
+	/* a pre-dump is memory only */
+	if ((!dc->o->pre_dump && guards_dump(dc->pid, &dc->vmas, &dc->guards, &dc->nr_guards) < 0) ||
+	    write_mm(dc) < 0)
 		return -1;
 	if (find_pages(dc, &pr) < 0)
 		goto out;

@@ -14,16 +14,21 @@
  * own writes through its own page tables, not what another process wrote
  * into the same object, so a parent dump's copy could not be trusted. A
  * pre-dump therefore saves none of them. */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "dump/dump.h"
 #include "dump/shmem.h"
 #include "image/shmem_pages.h"
+#include "files/files.h"
 #include "image/vma.h"
+#include "proc/proc.h"
 #include "util/fsop.h"
 #include "util/log.h"
 
@@ -50,6 +55,66 @@ static struct shmem_obj *add(struct dump_shmem *s, uint64_t shmid)
 	struct shmem_obj *o = &s->o[s->nr++];
 	*o = (struct shmem_obj){ .shmid = shmid };
 	return o;
+}
+
+#define ANON_SHMEM_PATH "/dev/zero (deleted)"	/* how /proc names such an object */
+
+static int note_file(struct dump_shmem *s, ino_t ino)
+{
+	if (shmem_dump_is_file(s, ino))
+		return 0;
+	ino_t *n = realloc(s->as_file, (s->nr_as_file + 1) * sizeof(*n));
+	if (!n) {
+		pr_err("out of memory listing shared memory");
+		return -1;
+	}
+	s->as_file = n;
+	s->as_file[s->nr_as_file++] = ino;
+	return 0;
+}
+
+bool shmem_dump_is_file(const struct dump_shmem *s, ino_t ino)
+{
+	for (int i = 0; i < s->nr_as_file; i++)
+		if (s->as_file[i] == ino)
+			return true;
+	return false;
+}
+
+int shmem_dump_scan_files(struct dump_shmem *s, pid_t pid, const struct proc_vmas *vmas)
+{
+	char dir[64], link[384], path[PATH_MAX];
+	struct stat st;
+
+	for (int i = 0; i < vmas->nr; i++) {
+		const struct proc_vma *v = &vmas->v[i];
+		snprintf(link, sizeof(link), "/proc/%d/map_files/%lx-%lx", pid, (unsigned long)v->start,
+			 (unsigned long)v->end);
+		if (!v->shared && v->has_file && !strcmp(v->path, ANON_SHMEM_PATH) && !stat(link, &st) &&
+		    files_is_anon_shmem(v->path, &st) && note_file(s, st.st_ino) < 0)
+			return -1;
+	}
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+	DIR *d = opendir(dir);
+	if (!d) {
+		pr_perror("pid %d: can't list its fds", pid);
+		return -1;
+	}
+	struct dirent *de;
+	int ret = 0;
+	while (!ret && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
+		ssize_t n = readlink(link, path, sizeof(path) - 1);
+		if (n <= 0)
+			continue;
+		path[n] = 0;
+		if (!strcmp(path, ANON_SHMEM_PATH) && !stat(link, &st) && files_is_anon_shmem(path, &st))
+			ret = note_file(s, st.st_ino);
+	}
+	closedir(d);
+	return ret;
 }
 
 int shmem_dump_collect(struct dump_shmem *s, const struct dump_ctx *dc)
@@ -115,4 +180,7 @@ void shmem_dump_free(struct dump_shmem *s)
 	free(s->o);
 	s->o = NULL;
 	s->nr = s->cap = 0;
+	free(s->as_file);
+	s->as_file = NULL;
+	s->nr_as_file = 0;
 }

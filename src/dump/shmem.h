@@ -17,10 +17,21 @@ struct shmem_obj {
 struct dump_shmem {
 	struct shmem_obj *o;
 	int nr, cap;
+	ino_t *as_file;		/* objects also open as files: saved as memfds */
+	int nr_as_file;
 };
 
 struct dump_ctx;
 
+struct proc_vmas;
+
+/* Notes the objects a process has open as files, by an fd or a private
+ * mapping of one (opened through /proc/PID/map_files): every mapping of
+ * those is saved as a mapping of a memfd, as CRIU saves them, so that
+ * all of them are one object again after restore. Before any process's
+ * mappings are classified. */
+int shmem_dump_scan_files(struct dump_shmem *s, pid_t pid, const struct proc_vmas *vmas);
+bool shmem_dump_is_file(const struct dump_shmem *s, ino_t ino);
 /* Notes the shared anonymous mappings of a process whose mm is
  * classified (dump_task_mm_prepare). */
 int shmem_dump_collect(struct dump_shmem *s, const struct dump_ctx *dc);

@@ -261,6 +261,10 @@ static int dump_rseq(struct dump_ctx *dc, ThreadCoreEntry *th)
 	th->rseq_entry->rseq_abi_pointer = rc.rseq_abi_pointer;
 	th->rseq_entry->rseq_abi_size = rc.rseq_abi_size;
 	th->rseq_entry->signature = rc.signature;
+	if (dc->inj.cur->rseq_cs) {	/* stays in its section: see rseq_fixup */
+		th->rseq_entry->has_rseq_cs_pointer = true;
+		th->rseq_entry->rseq_cs_pointer = dc->inj.cur->rseq_cs;
+	}
 	return 0;
 }
 

@@ -34,6 +34,7 @@ static struct dump_ctx *tree_add(struct dump_tree *tr, pid_t pid, int parent)
 	dc->bufs = &tr->bufs;
 	dc->cg = &tr->cg;
 	dc->stats = &tr->stats;
+	dc->shmem = &tr->shmem;
 	dc->id = tr->nr;
 	dc->pid = pid;
 	inj_init(&dc->inj, pid, "get");

@@ -1,6 +1,7 @@
 /* The file table (files.img), the per-task fd loop shared by all kinds,
  * and the table of kinds through which dump and restore reach them. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -592,9 +593,14 @@ int files_after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, p
 	return ret;
 }
 
+/* rf->task_fdi names the process whose hooks run, and restore rebuilds
+ * processes from two threads (restore.c): one process's hooks at a time. */
+static pthread_mutex_t task_hooks = PTHREAD_MUTEX_INITIALIZER;
+
 int files_before_creds(struct rst_files *rf, struct inj *ij, FdinfoEntry *const *fdi, int nr)
 {
 	int ret = 0;
+	pthread_mutex_lock(&task_hooks);
 	rf->task_fdi = fdi;
 	rf->task_nr_fdi = nr;
 	for (size_t k = 0; ret == 0 && k < NR_KINDS; k++)
@@ -602,12 +608,14 @@ int files_before_creds(struct rst_files *rf, struct inj *ij, FdinfoEntry *const 
 			ret = -1;
 	rf->task_fdi = NULL;
 	rf->task_nr_fdi = 0;
+	pthread_mutex_unlock(&task_hooks);
 	return ret;
 }
 
 int files_after_service_close(struct rst_files *rf, struct inj *ij, FdinfoEntry *const *fdi, int nr)
 {
 	int ret = 0;
+	pthread_mutex_lock(&task_hooks);
 	rf->task_fdi = fdi;
 	rf->task_nr_fdi = nr;
 	for (size_t k = 0; ret == 0 && k < NR_KINDS; k++)
@@ -615,6 +623,7 @@ int files_after_service_close(struct rst_files *rf, struct inj *ij, FdinfoEntry 
 			ret = -1;
 	rf->task_fdi = NULL;
 	rf->task_nr_fdi = 0;
+	pthread_mutex_unlock(&task_hooks);
 	return ret;
 }
 

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "util/opts.h"
@@ -88,6 +89,9 @@ struct path_facts {
 	uint32_t flags;		/* how restore opens it: O_RDONLY, O_RDWR, O_DIRECTORY */
 	bool mapped;		/* a mapping's file */
 };
+/* An object of shared anonymous memory open as a file ("/dev/zero
+ * (deleted)" on the kernel's shmem mount): saved as a memfd. */
+bool files_is_anon_shmem(const char *path, const struct stat *st);
 /* Its files.img entry (one per file and flags), made by the kind that
  * owns it; 0 or -1 (reported). */
 int files_dump_path(struct file_table *t, const struct opts *o, const struct path_facts *p, uint32_t *id);

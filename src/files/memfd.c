@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "files/kind.h"
@@ -40,6 +42,7 @@ struct dump_inode {
 	char *name;
 	struct stat st;
 	unsigned seals;
+	unsigned huge_flag;	/* MFD_HUGETLB and its page size, or 0 */
 };
 
 struct memfd_dump_state {
@@ -73,27 +76,77 @@ static bool is_memfd_path(const char *path)
 	return !strncmp(path, MEMFD_PREFIX, strlen(MEMFD_PREFIX));
 }
 
+#define ANON_SHMEM_PATH "/dev/zero (deleted)"
+
+/* The device of the kernel's internal shmem mount, where memfds and the
+ * objects of shared anonymous memory live: a memfd of ours tells. */
+static dev_t shmem_dev(void)
+{
+	static dev_t dev;
+	static bool known;
+	struct stat st;
+
+	if (known)
+		return dev;
+	int fd = memfd_create("stasis-shmem-dev", MFD_CLOEXEC);
+	if (fd >= 0 && !fstat(fd, &st)) {
+		dev = st.st_dev;
+		known = true;
+	}
+	if (fd >= 0)
+		close(fd);
+	return dev;
+}
+
+bool files_is_anon_shmem(const char *path, const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && !strcmp(path, ANON_SHMEM_PATH) && st->st_dev == shmem_dev();
+}
+
+/* A memfd, or the object of shared anonymous memory opened as a file
+ * (through /proc/PID/map_files): that is a memfd in all but name, and
+ * CRIU saves it as one, named "/dev/zero". */
 static bool memfd_owns(const struct fd_facts *f)
 {
-	return S_ISREG(f->st.st_mode) && is_memfd_path(f->path);
+	return S_ISREG(f->st.st_mode) && (is_memfd_path(f->path) || files_is_anon_shmem(f->path, &f->st));
 }
 
 /* A mapped memfd. (A memfd run as the executable is saved as a deleted
  * file, by path.) */
 static bool memfd_owns_path(const struct path_facts *p)
 {
-	return p->mapped && is_memfd_path(p->path);
+	struct stat st;
+	if (!p->mapped)
+		return false;
+	if (is_memfd_path(p->path))
+		return true;
+	return !strcmp(p->path, ANON_SHMEM_PATH) && !stat(p->link, &st) && files_is_anon_shmem(p->path, &st);
 }
 
-/* "/memfd:NAME (deleted)" -> NAME */
+/* "/memfd:NAME (deleted)" -> NAME, "/dev/zero (deleted)" -> "/dev/zero" */
 static char *memfd_name(const char *path)
 {
-	const char *name = path + strlen(MEMFD_PREFIX);
+	const char *name = is_memfd_path(path) ? path + strlen(MEMFD_PREFIX) : path;
 	size_t n = strlen(name);
 	const char *suffix = " (deleted)";
 	if (n >= strlen(suffix) && !strcmp(name + n - strlen(suffix), suffix))
 		n -= strlen(suffix);
 	return strndup(name, n);
+}
+
+/* A MFD_HUGETLB memfd lives on hugetlbfs, in pages of its block size:
+ * memfd_create's flags for it, as CRIU saves them (MFD_HUGE_* are
+ * MAP_HUGE_*: log2 of the size above MFD_HUGE_SHIFT). */
+static unsigned huge_flag(int fd)
+{
+	struct statfs sf;
+	int shift = 0;
+
+	if (fstatfs(fd, &sf) < 0 || sf.f_type != HUGETLBFS_MAGIC)
+		return 0;
+	while (shift < 63 && (1ul << shift) < (unsigned long)sf.f_bsize)
+		shift++;
+	return MFD_HUGETLB | ((shift & MAP_HUGE_MASK) << MAP_HUGE_SHIFT);
 }
 
 /* The memfd open at src (a /proc link), named path in /proc. */
@@ -120,6 +173,7 @@ static struct dump_inode *add_inode(struct memfd_dump_state *s, const char *path
 		return NULL;
 	}
 	d->seals = seals;
+	d->huge_flag = huge_flag(d->fd);
 	if (!(d->name = memfd_name(path))) {
 		pr_err("%s: out of memory saving the memfd", what);
 		close(d->fd);
@@ -241,6 +295,8 @@ static int write_content(int dirfd, const struct dump_inode *d, uint32_t shmid, 
 	for (uint64_t off = 0; off < size; off += MEMFD_PAGE) {
 		/* holes (never written) are skipped whole */
 		off_t data = lseek(d->fd, off, SEEK_DATA);
+		if (data < 0 && errno == EINVAL)
+			data = off;	/* no holes to find (hugetlbfs): every page is read */
 		if (data < 0 || (uint64_t)data >= size)
 			break;
 		if ((uint64_t)data >= off + MEMFD_PAGE) {
@@ -303,6 +359,10 @@ static int memfd_write_images(struct file_table *t, int dirfd)
 		e.inode_id = d->id;
 		e.has_mode = 1;
 		e.mode = d->st.st_mode;
+		if (d->huge_flag) {
+			e.has_hugetlb_flag = 1;
+			e.hugetlb_flag = d->huge_flag;
+		}
 		if (img_write(&img, &e.base) < 0 || write_content(dirfd, d, e.shmid, &t->memfd_pages) < 0) {
 			img_abort(&img);
 			return -1;

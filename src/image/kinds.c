@@ -18,6 +18,7 @@
 #include "seccomp.pb-c.h"
 #include "sk-unix.pb-c.h"
 #include "stats.pb-c.h"
+#include "timens.pb-c.h"
 #include "tty.pb-c.h"
 #include "utsns.pb-c.h"
 
@@ -71,6 +72,9 @@ const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
 	[IMG_IPCNS_MSG] = { "ipcns-msg-%u.img", 0x55453737, "IPCNS_MSG", IMG_HDR_COMMON, &ipc_msg_entry__descriptor,
 			    .optional = true, .extra = IMG_EXTRA_SYSV },
 	[IMG_CGROUP] = { "cgroup.img", 0x59383330, "CGROUP", IMG_HDR_COMMON, &cgroup_entry__descriptor,
+			 .optional = true },
+	/* a dump before stasis saved clocks has none */
+	[IMG_TIMENS] = { "timens-%u.img", 0x43114433, "TIMENS", IMG_HDR_COMMON, &timens_entry__descriptor,
 			 .optional = true },
 	/* no .img in their names, as CRIU's */
 	[IMG_STATS_DUMP] = { "stats-dump", 0x57093306, "STATS", IMG_HDR_SERVICE, &stats_entry__descriptor,

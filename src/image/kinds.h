@@ -41,6 +41,7 @@ enum img_kind {
 	IMG_IPCNS_SEM,
 	IMG_IPCNS_MSG,
 	IMG_CGROUP,
+	IMG_TIMENS,		/* the root's time_ns_id, or 0: task/timens.h */
 	IMG_STATS_DUMP,
 	IMG_STATS_RESTORE,
 	IMG_NR_KINDS

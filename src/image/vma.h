@@ -16,6 +16,7 @@
 #define VMA_AREA_VVAR     (1 << 12)
 #define VMA_AREA_AIORING  (1 << 13)	/* alone: not VMA_AREA_REGULAR, as CRIU */
 #define VMA_AREA_MEMFD    (1 << 14)
+#define VMA_AREA_GUARD    (1 << 16)	/* alone: a guard region, not a mapping (task/guards.h) */
 
 #define PE_PARENT  (1 << 0)
 #define PE_LAZY    (1 << 1)

@@ -69,12 +69,56 @@ static int wait_stop(pid_t pid, int *status)
 	return ret < 0 ? -1 : 0;
 }
 
+/* Reads the task's memory, quietly: for what may well be absent. */
+static bool peek(struct victim *v, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)addr, len };
+	return process_vm_readv(v->pid, &local, 1, &remote, 1, 0) == (ssize_t)len;
+}
+
+#define RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL_ 2
+
+/* A thread stopped inside an rseq critical section goes on at the
+ * section's abort handler: that is where the kernel sends it when it
+ * next returns to user space, and where it would go in a restored copy.
+ * Its registers are fixed so at once, while the section is still
+ * written in its struct rseq: the first syscall run inside it returns to
+ * user space outside the section, and the kernel then forgets the
+ * section (clears rseq_cs). A section that asks not to be restarted on
+ * signals keeps its place, and its rseq_cs is kept for the image. */
+static void rseq_fixup(struct victim *v)
+{
+	struct rseq_config rc;
+	uint64_t cs_addr;
+	struct {
+		uint32_t version, flags;
+		uint64_t start_ip, post_commit_offset, abort_ip;
+	} cs;
+
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, v->pid, sizeof(rc), &rc) < 0 || !rc.rseq_abi_pointer)
+		return;	/* no rseq registered */
+	/* struct rseq: u32 cpu_id_start, u32 cpu_id, u64 rseq_cs, ... */
+	if (!peek(v, rc.rseq_abi_pointer + 8, &cs_addr, sizeof(cs_addr)) || !cs_addr ||
+	    !peek(v, cs_addr, &cs, sizeof(cs)))
+		return;
+	if (v->regs.rip - cs.start_ip >= cs.post_commit_offset)
+		return;
+	if (cs.flags & RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL_) {
+		v->rseq_cs = cs_addr;
+		return;
+	}
+	pr_info("pid %d: in an rseq critical section, goes on at its abort handler %#llx",
+		v->pid, (unsigned long long)cs.abort_ip);
+	v->regs.rip = cs.abort_ip;
+}
+
 static int read_state(struct victim *v)
 {
 	if (ptrace(PTRACE_GETREGS, v->pid, NULL, &v->regs) < 0) {
 		pr_perror("pid %d: can't read registers", v->pid);
 		return -1;
 	}
+	rseq_fixup(v);
 	if (ptrace(PTRACE_GETSIGMASK, v->pid, sizeof(v->sigmask), &v->sigmask) < 0) {
 		pr_perror("pid %d: can't read blocked signal mask", v->pid);
 		return -1;
@@ -387,37 +431,6 @@ static int step_call(struct victim *v, long *ret, struct user_regs_struct *r)
 	return v->careful ? park_thread(v) : 0;
 }
 
-/* Reads the task's memory, quietly: for what may well be absent. */
-static bool peek(struct victim *v, uint64_t addr, void *buf, size_t len)
-{
-	struct iovec local = { buf, len }, remote = { (void *)addr, len };
-	return process_vm_readv(v->pid, &local, 1, &remote, 1, 0) == (ssize_t)len;
-}
-
-/* A thread stopped inside an rseq critical section goes on at the
- * section's abort handler: that is where the kernel sends it when it
- * returns to user space there. The way back enters user space at the
- * trampoline, outside the section (the kernel then forgets the section),
- * so it must jump to the abort handler itself. */
-static void rseq_resume_ip(struct victim *v, uint64_t *ip)
-{
-	struct rseq_config rc;
-	uint64_t cs_addr;
-	struct {
-		uint32_t version, flags;
-		uint64_t start_ip, post_commit_offset, abort_ip;
-	} cs;
-
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, v->pid, sizeof(rc), &rc) < 0 || !rc.rseq_abi_pointer)
-		return;	/* no rseq registered */
-	/* struct rseq: u32 cpu_id_start, u32 cpu_id, u64 rseq_cs, ... */
-	if (!peek(v, rc.rseq_abi_pointer + 8, &cs_addr, sizeof(cs_addr)) || !cs_addr ||
-	    !peek(v, cs_addr, &cs, sizeof(cs)))
-		return;
-	if (*ip - cs.start_ip < cs.post_commit_offset)
-		*ip = cs.abort_ip;
-}
-
 /* The vdso is not writable: /proc/PID/mem writes into it all the same (into
  * a private copy of the page, as a debugger's breakpoints do), unless the
  * kernel forbids such forced writes; PTRACE_POKEDATA always may. */
@@ -456,7 +469,6 @@ static int tramp_prepare(struct victim *v)
 	if (l->tramp_user && l->tramp_user != v && infect_park(l->tramp_user) < 0)
 		return -1;
 	resume_point(&v->regs, &h.ip, &h.ax);
-	rseq_resume_ip(v, &h.ip);
 	tramp_fill(buf, &h);
 	/* through the main thread's /proc/PID/mem: one open per process */
 	if (write_text(l, v->tramp, buf, tramp_size()) < 0)

@@ -23,7 +23,8 @@
 
 struct victim {
 	pid_t pid;
-	struct user_regs_struct regs;	/* as found when seized */
+	struct user_regs_struct regs;	/* as found when seized (rseq: see rseq_fixup) */
+	uint64_t rseq_cs;		/* rseq_cs of a section it stays in, or 0 */
 	uint64_t sigmask;		/* blocked mask as found */
 	bool sigmask_changed;
 	uint64_t syscall_ip;		/* a `syscall` instruction in its vdso */

@@ -22,6 +22,7 @@
 #include "image/vma.h"
 #include "proc/proc.h"
 #include "restore/rst.h"
+#include "task/guards.h"
 #include "task/sysv_shm.h"
 #include "util/compat.h"
 #include "util/fault.h"
@@ -564,7 +565,8 @@ int rst_mem_rebuild(struct rst_ctx *rc)
 	for (size_t i = 0; i < rc->mm->n_vmas; i++)
 		if (!vma_skipped(rc->mm->vmas[i]) && finish_one(rc, &b, i) < 0)
 			return -1;
-	if (inj_batch_run(&rc->inj, &b) < 0)
+	if (inj_batch_run(&rc->inj, &b) < 0 ||
+	    guards_install(&rc->inj, rc->pid, rc->mm->vmas + rc->mm->n_vmas, rc->nr_guards) < 0)
 		return -1;
 	return rst_aio_rings(rc);
 }

@@ -33,6 +33,8 @@
 #include "inventory.pb-c.h"
 #include "restore/restore.h"
 #include "restore/rst.h"
+#include "task/guards.h"
+#include "task/timens.h"
 #include "task/posix_timers.h"
 #include "task/seccomp.h"
 #include "util/compat.h"
@@ -271,7 +273,8 @@ static int load_task(struct rst_ctx *rc)
 		return -1;
 	if (rc->zombie)
 		return 0;
-	if (img_load_one(rc->dirfd, IMG_MM, rc->pid, (ProtobufCMessage **)&rc->mm) < 0)
+	if (img_load_one(rc->dirfd, IMG_MM, rc->pid, (ProtobufCMessage **)&rc->mm) < 0 ||
+	    guards_split(rc->pid, rc->mm, &rc->nr_guards) < 0)
 		return -1;
 	if (img_load_one(rc->dirfd, IMG_FS, rc->pid, (ProtobufCMessage **)&rc->fs) < 0)
 		return -1;
@@ -279,6 +282,7 @@ static int load_task(struct rst_ctx *rc)
 		return -1;
 	files_id = ids->files_id;
 	rc->files_id = files_id;
+	rc->time_ns_id = ids->has_time_ns_id ? ids->time_ns_id : 0;
 	img_free(ids);
 	if (img_load_all(rc->dirfd, IMG_FDINFO, files_id, (void ***)&rc->fdinfo, &rc->nr_fdinfo) < 0)
 		return -1;
@@ -487,7 +491,7 @@ int rst_load_images(struct rst_tree *tr)
 {
 	if (load_images(tr) < 0 || (tr->o->unprivileged && rst_check_unprivileged(tr) < 0))
 		return -1;
-	if (plan_fd_tables(tr) < 0)
+	if (plan_fd_tables(tr) < 0 || timens_restore_load(tr->dirfd, tr->t[0].time_ns_id, &tr->timens) < 0)
 		return -1;
 	for (int i = 0; i < tr->nr; i++)
 		if (!tr->t[i].zombie)
@@ -659,7 +663,10 @@ static void unload_task(struct rst_ctx *rc)
 		close(rc->pages_img);
 	rst_parent_free(rc);
 	if (rc->pe) img_free(rc->pe);
-	if (rc->mm) img_free(rc->mm);
+	if (rc->mm) {
+		guards_put_back(rc->mm, rc->nr_guards);
+		img_free(rc->mm);
+	}
 	if (rc->fs) img_free(rc->fs);
 }
 
@@ -678,6 +685,9 @@ void rst_unload_images(struct rst_tree *tr)
 	if (tr->inventory)
 		img_free(tr->inventory);
 	tr->inventory = NULL;
+	if (tr->timens)
+		img_free(tr->timens);
+	tr->timens = NULL;
 }
 
 /* The processes are rebuilt by two threads, each the ptracer of every

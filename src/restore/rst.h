@@ -15,6 +15,7 @@
 #include "inventory.pb-c.h"
 #include "core.pb-c.h"
 #include "mm.pb-c.h"
+#include "timens.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
 #include "seccomp.pb-c.h"
@@ -45,6 +46,8 @@ struct rst_ctx {
 	PstreeEntry *pe;
 	CoreEntry **core;	/* per thread, the main one first */
 	MmEntry *mm;
+	size_t nr_guards;
+	uint32_t time_ns_id;	/* of ids-PID.img, 0: none (task/timens.h) */	/* guard regions: mm->vmas[mm->n_vmas...] (task/guards.h) */
 	FsEntry *fs;
 	FdinfoEntry **fdinfo;
 	int nr_fdinfo;
@@ -103,6 +106,7 @@ struct rst_helper {
 struct rst_tree {
 	const struct opts *o;
 	int dirfd;
+	TimensEntry *timens;		/* clocks of the time namespace to make (task/timens.h), or NULL */
 	struct rst_ctx *t;
 	int nr;
 	struct rst_files files;

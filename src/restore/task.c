@@ -143,6 +143,18 @@ static int rst_rseq(struct rst_ctx *rc, struct inj_batch *b, const RseqEntry *r)
 			     INJ(SYS_rseq, r->rseq_abi_pointer, r->rseq_abi_size, 0, r->signature));
 }
 
+/* A thread dumped inside an rseq critical section that is not restarted
+ * on signals finds its section in its struct rseq again: written after
+ * the last syscall run in it, whose return to user space outside the
+ * section clears it. */
+static int rst_rseq_cs(struct rst_ctx *rc, const RseqEntry *r)
+{
+	if (!r || !r->rseq_abi_pointer || !r->has_rseq_cs_pointer || !r->rseq_cs_pointer)
+		return 0;
+	/* struct rseq: u32 cpu_id_start, u32 cpu_id, u64 rseq_cs, ... */
+	return inj_write(&rc->inj, r->rseq_abi_pointer + 8, &r->rseq_cs_pointer, sizeof(r->rseq_cs_pointer));
+}
+
 static uint64_t caps64(const uint32_t *c, size_t n)
 {
 	return n >= 2 ? (c[0] | ((uint64_t)c[1] << 32)) : n == 1 ? c[0] : 0;
@@ -411,6 +423,8 @@ int rst_thread_regs(struct rst_ctx *rc, int idx)
 	    regs_from_image(core->thread_info, &regs, xsave, xlen) < 0)
 		return -1;
 	if (infect_set_xsave(tid, xsave, xlen) < 0)
+		return -1;
+	if (rst_rseq_cs(rc, th->rseq_entry) < 0)
 		return -1;
 	mask &= ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
 	return infect_set_own_state(&rc->inj.th[idx], &regs, mask);

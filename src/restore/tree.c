@@ -23,6 +23,7 @@
 
 #include "image/vma.h"
 #include "restore/rst.h"
+#include "task/timens.h"
 #include "task/own_proc.h"
 #include "image/img.h"
 #include "proc/proc.h"
@@ -701,9 +702,14 @@ int rst_tree_fork(struct rst_tree *tr)
 		pr_perror("can't make the restore's sync socket");
 		return -1;
 	}
+	/* the tree's time namespace, if it had one, is made for it now */
+	int own_timens = timens_restore_enter(tr->timens, tr->o->unprivileged);
+	if (own_timens == -1)
+		return -1;
 	if (tr->has_init) {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tr->init_ctl) < 0) {
 			pr_perror("can't make the init's control socket");
+			timens_restore_leave(own_timens);
 			return -1;
 		}
 		tr->first = clone3_set_tid(0, CLONE_NEWPID | tr->ns.flags);
@@ -713,8 +719,10 @@ int rst_tree_fork(struct rst_tree *tr)
 		if (tr->first < 0)
 			pr_perror("can't create a pid namespace");
 	} else {
-		if (fork_helpers(tr, -1) < 0)
+		if (fork_helpers(tr, -1) < 0) {
+			timens_restore_leave(own_timens);
 			return -1;
+		}
 		/* swrk's rst_sibling: the root is our client's child, not ours */
 		uint64_t flags = tr->new_pidns ? CLONE_NEWPID : tr->o->restore_sibling ? CLONE_PARENT : 0;
 		flags |= tr->ns.flags;
@@ -724,7 +732,7 @@ int rst_tree_fork(struct rst_tree *tr)
 			task_main(tr, 0);
 		tr->t[0].real_pid = tr->first;
 	}
-	if (tr->first < 0)
+	if (timens_restore_leave(own_timens) < 0 || tr->first < 0)
 		return -1;
 	return wait_all_ready(tr, tr->first);
 }

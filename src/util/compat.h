@@ -37,6 +37,15 @@ struct page_region {
 #define PAGE_IS_HUGE      (1 << 6)
 #endif
 
+/* PAGEMAP_SCAN's guard regions (madvise(MADV_GUARD_INSTALL), 6.13; the
+ * scan reports them from 6.14) */
+#ifndef PAGE_IS_GUARD
+#define PAGE_IS_GUARD (1 << 8)
+#endif
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
 /* userfaultfd write-protect in async mode (6.7) */
 #ifndef UFFD_FEATURE_WP_ASYNC
 #define UFFD_FEATURE_WP_ASYNC (1 << 15)

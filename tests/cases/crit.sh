@@ -43,6 +43,7 @@ test_crit() {
 	CG_NOSKIP=1 cg_layout && cg_remove && cg_make || return
 	CRIT_DUMP_ARGS=--manage-cgroups crit_seed cgroup "$PYTHON" -u "$ROOT/tests/progs/cgtree.py" $(cg_args) || return
 	cg_remove || return
+	crit_seed timens "$BIN/timens" || return	# a time namespace of its own: timens-ID.img
 	crit_seed restored "$BIN/mem_anon" || return	# restored: its stats-restore
 	local pid=$PROG_PID exe
 	exe=$(readlink "$BIN/mem_anon" -f)

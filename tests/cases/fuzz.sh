@@ -123,6 +123,22 @@ ns_seed() {
 	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_ns" "$T_WORK/image_seeds/ns" >> "$T_LOG/runner.log"
 }
 
+# A tree in a time namespace of its own (timens-ID.img, read at load) and
+# one with guard regions (VMA_AREA_GUARD entries in mm-PID.img), where
+# the kernel has them.
+mem_ns_seeds() {
+	local prog pid
+	for prog in timens guard_pages; do
+		[[ $prog == timens ]] && ! kernel_has time_namespaces && continue
+		[[ $prog == guard_pages ]] && ! kernel_has guard_pages && continue
+		start_prog "seed_$prog" "$BIN/$prog"
+		pid=$PROG_PID
+		wait_ready "seed_$prog" "$pid" || return 1
+		dump "dump_$prog" "$pid" "$T_WORK/img_$prog" || return 1
+		"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_$prog" "$T_WORK/image_seeds/$prog" >> "$T_LOG/runner.log"
+	done
+}
+
 # fds of tests/cases/notify.sh's kinds (pidfds, live and dead; an epoll
 # whose targets moved; inotify and fanotify on a deleted file), dumped from their
 # programs there.
@@ -202,6 +218,7 @@ test_fuzz() {
 	timers_seed || return
 	ns_seed || return
 	cgroup_seed || return
+	mem_ns_seeds || return
 	notify_seed || return
 	socket_seed || return
 	"$PYTHON" "$ROOT/fuzz/regressions.py" "$T_WORK/img" "$T_WORK/image_seeds" >> "$T_LOG/runner.log" ||

@@ -83,8 +83,23 @@ run_test --needs criu interop.criu_mem_flags test_criu_prog mem_flags
 # file mappings opened again with the program's access (VmaEntry.fdflags)
 run_test --needs criu interop.criu_mem_file test_criu_prog mem_file
 
+# shared anonymous memory open as a file and mapped from it, privately and
+# shared: a memfd "/dev/zero" in the images (VMA_AREA_MEMFD), as CRIU saves it
+run_test --needs criu interop.criu_shmem_file test_criu_prog shmem_file
+
 # MAP_HUGETLB memory, private and shared (MAP_HUGE_* in VmaEntry.flags)
 run_test --needs criu --needs hugepages interop.criu_mem_huge test_criu_prog mem_huge
+
+# memfd_create(MFD_HUGETLB) files and their mappings (MemfdInodeEntry.hugetlb_flag,
+# MAP_HUGE_* in VmaEntry.flags)
+run_test --needs criu --needs hugepages interop.criu_memfd_huge test_criu_prog memfd_huge
+
+# guard regions (madvise(MADV_GUARD_INSTALL)): VmaEntry entries of status
+# VMA_AREA_GUARD alone, after the mappings
+run_test --needs criu --needs kernel:guard_pages interop.criu_guard_pages test_criu_prog guard_pages
+
+# a tree in a time namespace of its own (timens-ID.img): its clocks go on
+run_test --needs criu --needs kernel:time_namespaces interop.criu_timens test_criu_prog timens
 
 # membarrier() registrations (TaskCoreEntry.membarrier_registration_mask)
 run_test --needs criu interop.criu_membarrier test_criu_prog membarrier

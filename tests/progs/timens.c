@@ -1,0 +1,132 @@
+/*
+ * timens: a process in a time namespace of its own comes back in one
+ * whose clocks go on from where they were: CLOCK_MONOTONIC and
+ * CLOCK_BOOTTIME never jump back, nor forward by more than the time the
+ * test took, and the namespace's offsets are still about the ones set.
+ *
+ * The program makes the namespace itself: unshare(CLONE_NEWTIME) (for
+ * its children to come), offsets of +1000 days (monotonic) and +2000 days
+ * (boottime), then execs itself, which enters it. Its child (forked
+ * after) shares it.
+ *
+ * With an argument, for the refusal tests (tests/cases/timens.sh), it
+ * then makes a nested one the dump must refuse: "kids" unshares again
+ * (the children to come would be in another one), "child" forks a child
+ * that execs into another one.
+ *
+ * test timens: plain restore chain leave_running --needs kernel:time_namespaces
+ */
+#include "common.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+#define DAY (24 * 3600ll)
+#define MONO_OFF (1000 * DAY)
+#define BOOT_OFF (2000 * DAY)
+#define SLACK 300	/* seconds a test may take */
+
+static long long now_s(clockid_t c)
+{
+	struct timespec t;
+	clock_gettime(c, &t);
+	return t.tv_sec;
+}
+
+/* unshare(CLONE_NEWTIME) with offsets; the caller's exec enters it. */
+static void make_ns(long long mono, long long boot)
+{
+	if (unshare(CLONE_NEWTIME))
+		die("unshare(CLONE_NEWTIME)");
+	int fd = open("/proc/self/timens_offsets", O_WRONLY);
+	if (fd < 0 || dprintf(fd, "%d %lld 0\n%d %lld 0\n", CLOCK_MONOTONIC, mono, CLOCK_BOOTTIME, boot) < 0)
+		die("timens_offsets");
+	close(fd);
+}
+
+static void offsets(long long *mono, long long *boot)
+{
+	char name[32];
+	long long s, ns;
+	FILE *f = fopen("/proc/self/timens_offsets", "r");
+	*mono = *boot = -1;
+	while (f && fscanf(f, "%31s %lld %lld", name, &s, &ns) == 3) {
+		if (!strcmp(name, "monotonic"))
+			*mono = s;
+		else if (!strcmp(name, "boottime"))
+			*boot = s;
+	}
+	if (f)
+		fclose(f);
+}
+
+static long long mono0, boot0;
+static int kids_ns;	/* timens_offsets shows the children's namespace then */
+
+static void check(void)
+{
+	long long mono, boot, m = now_s(CLOCK_MONOTONIC), b = now_s(CLOCK_BOOTTIME);
+	offsets(&mono, &boot);
+	if (kids_ns)
+		mono = MONO_OFF, boot = BOOT_OFF;
+	CHECK(mono > MONO_OFF - SLACK && mono <= MONO_OFF, "monotonic offset %lld s, not about %lld", mono, MONO_OFF);
+	CHECK(boot > BOOT_OFF - SLACK && boot <= BOOT_OFF, "boottime offset %lld s, not about %lld", boot, BOOT_OFF);
+	CHECK(m >= mono0 && m < mono0 + SLACK, "CLOCK_MONOTONIC went from %lld to %lld s", mono0, m);
+	CHECK(b >= boot0 && b < boot0 + SLACK, "CLOCK_BOOTTIME went from %lld to %lld s", boot0, b);
+}
+
+int main(int argc, char **argv)
+{
+	const char *nested = argc > 1 ? argv[1] : "";
+	pid_t child, inner = 0;
+
+	if (argc < 3) {		/* outside still: make it, and exec into it */
+		make_ns(MONO_OFF, BOOT_OFF);
+		execl("/proc/self/exe", argv[0], argc > 1 ? argv[1] : "-", "inside", (char *)NULL);
+		die("execl");
+	}
+	if (!strcmp(argv[2], "sleep")) {	/* the inner child of "child" */
+		for (;;)
+			pause();
+	}
+	proto_init();
+	mono0 = now_s(CLOCK_MONOTONIC);
+	boot0 = now_s(CLOCK_BOOTTIME);
+	child = fork();
+	if (child == 0) {
+		for (;;)
+			pause();
+	}
+	if (!strcmp(nested, "kids")) {
+		make_ns(5 * DAY, 5 * DAY);
+		kids_ns = 1;
+	} else if (!strcmp(nested, "child")) {
+		inner = fork();
+		if (inner == 0) {
+			make_ns(7 * DAY, 7 * DAY);
+			execl("/proc/self/exe", argv[0], "-", "sleep", (char *)NULL);
+			_exit(1);
+		}
+	}
+	check();
+	if (failures)
+		return proto_finish();
+	proto_ready();
+	proto_wait();
+	check();
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	if (inner) {
+		kill(inner, SIGKILL);
+		waitpid(inner, NULL, 0);
+	}
+	return proto_finish();
+}

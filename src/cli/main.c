@@ -88,6 +88,11 @@ static void usage(FILE *f)
 "      --link-remap        dump: a deleted file with another hard link is kept\n"
 "                          by a new link next to it (the same file on restore),\n"
 "                          not saved as a copy\n"
+"      --tcp-established   dump: save established TCP connections (TCP repair,\n"
+"                          CAP_NET_ADMIN); restore: make them again\n"
+"      --tcp-close         restore connected TCP sockets closed; dump: save them\n"
+"                          without their connection\n"
+"      --skip-in-flight    dump: drop connections a listener has not accepted\n"
 "      --force-irmap       dump: an inotify or fanotify watch whose file its\n"
 "                          handle gives no path to is looked for by inode in\n"
 "                          the --irmap-scan-path directories, then CRIU's (/etc,\n"
@@ -105,7 +110,8 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT,
        OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM, OPT_ALLOW_USERS, OPT_CONFIG, OPT_NO_DEFAULT_CONFIG,
        OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP, OPT_DISPLAY_STATS,
-       OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP,
+       OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP, OPT_TCP_ESTABLISHED, OPT_TCP_CLOSE, OPT_SKIP_IN_FLIGHT,
+       OPT_NO_TCP_ESTABLISHED, OPT_NO_TCP_CLOSE, OPT_NO_SKIP_IN_FLIGHT,
        /* CRIU's --no-SWITCH forms of the switches stasis has */
        OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
        OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH };
@@ -292,6 +298,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "pre-dump-mode", required_argument, NULL, OPT_PRE_DUMP_MODE },
 		{ "feature", required_argument, NULL, OPT_FEATURE },
 		{ "link-remap", no_argument, NULL, OPT_LINK_REMAP },
+		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
+		{ "no-tcp-established", no_argument, NULL, OPT_NO_TCP_ESTABLISHED },
+		{ "tcp-close", no_argument, NULL, OPT_TCP_CLOSE },
+		{ "no-tcp-close", no_argument, NULL, OPT_NO_TCP_CLOSE },
+		{ "skip-in-flight", no_argument, NULL, OPT_SKIP_IN_FLIGHT },
+		{ "no-skip-in-flight", no_argument, NULL, OPT_NO_SKIP_IN_FLIGHT },
 		{ "ghost-fiemap", no_argument, NULL, OPT_GHOST_FIEMAP },
 		{ "no-ghost-fiemap", no_argument, NULL, OPT_NO_GHOST_FIEMAP },
 		{ "display-stats", no_argument, NULL, OPT_DISPLAY_STATS },
@@ -380,6 +392,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			check_features[nr_check_features++] = optarg;
 			break;
 		case OPT_LINK_REMAP: o->link_remap = true; break;
+		case OPT_TCP_ESTABLISHED: o->tcp_established = true; break;
+		case OPT_NO_TCP_ESTABLISHED: o->tcp_established = false; break;
+		case OPT_TCP_CLOSE: o->tcp_close = true; break;
+		case OPT_NO_TCP_CLOSE: o->tcp_close = false; break;
+		case OPT_SKIP_IN_FLIGHT: o->skip_in_flight = true; break;
+		case OPT_NO_SKIP_IN_FLIGHT: o->skip_in_flight = false; break;
 		case OPT_GHOST_FIEMAP: o->no_ghost_fiemap = false; break;
 		case OPT_NO_GHOST_FIEMAP: o->no_ghost_fiemap = true; break;
 		case 'V': case OPT_VERSION: printf("Version: %s\n", STASIS_VERSION); exit(0);

@@ -80,6 +80,8 @@ static int load_extra(struct img *img, const struct img_kind_desc *k, const Prot
 		return 0;
 	case IMG_EXTRA_EACH:
 		pb_get_uint(m, k->extra_len, &n);
+		if (k->extra_len2 && pb_get_uint(m, k->extra_len2, &chunks))
+			n += chunks;
 		x = read_extra(img, n, nopl, true);
 		break;
 	case IMG_EXTRA_CHUNKS:

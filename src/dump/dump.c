@@ -434,8 +434,9 @@ out:
 			track_undo(&tr.t[i]);
 			undo_injection(&tr.t[i]);
 		}
-		tree_release(&tr, false);
+		/* before the tree runs: its TCP connections leave repair mode */
 		files_dump_failed(&tr.files);
+		tree_release(&tr, false);
 		pr_info("the tree of pid %d resumed unharmed after the failed dump", o->pid);
 	}
 	for (int i = 0; i < tr.nr; i++) {

@@ -25,7 +25,7 @@ static int set_opt(int sk, int level, int name, int val)
 }
 
 /* The entry is one we can make: checked before anything is made. */
-static int check_entry(const FileEntry *fe)
+static int check_entry(const struct rst_files *rf, const FileEntry *fe)
 {
 	const InetSkEntry *ie = fe->isk;
 	if (!ie || !ie->opts) {
@@ -50,9 +50,14 @@ static int check_entry(const FileEntry *fe)
 		       ie->ino, ie->type, ie->proto);
 		return -1;
 	}
-	if (tcp && (ie->dst_port || (ie->state != TCP_LISTEN && ie->state != TCP_CLOSE))) {
-		pr_err("image files.img: socket %u is a TCP connection %s -> %s; stasis can't restore "
-		       "connected TCP sockets yet (CRIU's --tcp-established)", ie->ino, SRC_STR(ie), DST_STR(ie));
+	if (tcp && !tcp_conn_entry(ie) && (ie->dst_port || (ie->state != TCP_LISTEN && ie->state != TCP_CLOSE))) {
+		pr_err("image files.img: socket %u is a TCP socket %s -> %s in state %s, which stasis can't "
+		       "restore", ie->ino, SRC_STR(ie), DST_STR(ie), tcp_state_name(ie->state));
+		return -1;
+	}
+	if (tcp && tcp_conn_entry(ie) && !rf->o->tcp_established && !rf->o->tcp_close) {
+		pr_err("image files.img: socket %u is a TCP connection %s -> %s: restore it with "
+		       "--tcp-established (or --tcp-close to have it closed)", ie->ino, SRC_STR(ie), DST_STR(ie));
 		return -1;
 	}
 	return 0;
@@ -248,9 +253,8 @@ static int finish(int sk, const InetSkEntry *ie, char *what)
 
 int inet_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 {
-	(void)rf;
 	(void)fdflags;
-	if (check_entry(fe) < 0)
+	if (check_entry(rf, fe) < 0)
 		return -1;
 	const InetSkEntry *ie = fe->isk;
 	char what[96];
@@ -273,7 +277,13 @@ int inet_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		pr_perror("can't set SO_REUSEADDR on %s", what);
 		goto fail;
 	}
-	if (place(sk, ie) < 0 || finish(sk, ie, what) < 0)
+	if (tcp_conn_entry(ie)) {
+		/* a connection still opening connects without waiting */
+		if (fcntl(sk, F_SETFL, O_NONBLOCK) < 0 || tcp_conn_restore(rf, sk, ie, what) < 0)
+			goto fail;
+	} else if (place(sk, ie) < 0)
+		goto fail;
+	if (finish(sk, ie, what) < 0)
 		goto fail;
 	return sk;
 fail:
@@ -282,13 +292,16 @@ fail:
 }
 
 /* Every socket of the tree is bound now: each gets its own SO_REUSEADDR
- * and SO_REUSEPORT back. */
+ * and SO_REUSEPORT back (a TCP connection once out of repair mode, which
+ * resets SO_REUSEADDR). */
 int inet_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid)
 {
-	(void)rf;
 	const InetSkEntry *ie = fe->isk;
 	if (!ie || !ie->opts)
 		return 0;
+	/* every socket of the tree exists now: the connections may speak */
+	if (tcp_conn_entry(ie) && tcp_conn_resume(rf, fd, ie, pid) < 0)
+		return -1;
 	bool addr = ie->opts->has_reuseaddr && ie->opts->reuseaddr;
 	bool port = ie->opts->has_so_reuseport && ie->opts->so_reuseport;
 	if (set_opt(fd, SOL_SOCKET, SO_REUSEADDR, addr) < 0 || set_opt(fd, SOL_SOCKET, SO_REUSEPORT, port) < 0) {

@@ -10,6 +10,7 @@
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
+#include "tcp-stream.pb-c.h"
 #include "seccomp.pb-c.h"
 #include "sk-unix.pb-c.h"
 #include "stats.pb-c.h"
@@ -56,6 +57,10 @@ const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
 			    .optional = true, .extra = IMG_EXTRA_EACH, .extra_len = "length" },
 	[IMG_SECCOMP] = { "seccomp.img", 0x64413049, "SECCOMP", IMG_HDR_COMMON, &seccomp_entry__descriptor,
 			  .optional = true },
+	/* the bytes of its receive queue, then of its send queue */
+	[IMG_TCP_STREAM] = { "tcp-stream-%x.img", 0x51465506, "TCP_STREAM", IMG_HDR_COMMON,
+			     &tcp_stream_entry__descriptor, .optional = true, .extra = IMG_EXTRA_EACH,
+			     .extra_len = "inq_len", .extra_len2 = "outq_len" },
 	/* no .img in their names, as CRIU's */
 	[IMG_STATS_DUMP] = { "stats-dump", 0x57093306, "STATS", IMG_HDR_SERVICE, &stats_entry__descriptor,
 			     .optional = true },

@@ -35,6 +35,7 @@ enum img_kind {
 	IMG_MEMFD_INODE,
 	IMG_SK_QUEUES,
 	IMG_SECCOMP,
+	IMG_TCP_STREAM,		/* inode of the socket */
 	IMG_STATS_DUMP,
 	IMG_STATS_RESTORE,
 	IMG_NR_KINDS
@@ -73,6 +74,7 @@ struct img_kind_desc {
 	bool optional;
 	enum img_extra extra;
 	const char *extra_len;	/* the field of an entry that counts its extra bytes */
+	const char *extra_len2;	/* and a second one, added (a TCP stream's two queues) */
 };
 
 extern const struct img_kind_desc img_kinds[IMG_NR_KINDS];

@@ -173,6 +173,9 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 	j->o.shell_job = r->has_shell_job && r->shell_job;
 	j->o.file_locks = r->has_file_locks && r->file_locks;
 	j->o.link_remap = r->has_link_remap && r->link_remap;
+	j->o.tcp_established = r->has_tcp_established && r->tcp_established;
+	j->o.tcp_close = r->has_tcp_close && r->tcp_close;
+	j->o.skip_in_flight = r->has_tcp_skip_in_flight && r->tcp_skip_in_flight;
 	j->o.ghost_limit = r->ghost_limit;	/* CRIU's default, 1 MiB, if unset */
 	/* a scan of the filesystem by stasis would show a client paths it
 	 * may not reach itself */

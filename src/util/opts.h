@@ -85,6 +85,13 @@ struct opts {
 	/* --link-remap: a deleted file that still has another name is saved
 	 * as a new hard link next to it (CRIU's linked remap), not a copy */
 	bool link_remap;
+	/* --tcp-established: connected TCP sockets are saved and made again
+	 * through TCP repair (files/tcp*.c); --tcp-close: restored closed
+	 * (dump: saved without their connection); --skip-in-flight: a
+	 * listener's connections not yet accepted are left out */
+	bool tcp_established;
+	bool tcp_close;
+	bool skip_in_flight;
 };
 
 #endif

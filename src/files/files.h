@@ -100,6 +100,9 @@ int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, pid
 int files_write(struct file_table *t, int dirfd);
 /* The dump failed: the kinds undo what they made outside the images. */
 void files_dump_failed(struct file_table *t);
+/* Whether half-closed TCP connections can be dumped and restored here
+ * (check --feature tcp_half_closed). */
+bool files_tcp_half_closed(void);
 void files_free(struct file_table *t);
 
 /* ---- restore ---- */

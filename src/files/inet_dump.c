@@ -188,7 +188,9 @@ static int dump_addrs(int sk, InetSkEntry *ie)
 		return -1;
 	memset(&ss, 0, sizeof(ss));
 	l = sizeof(ss);
-	if (getpeername(sk, (struct sockaddr *)&ss, &l) < 0) {
+	/* SO_PEERNAME, not getpeername: a TCP socket closed (reset, or both
+	 * ways shut down) still names its peer, as CRIU reads it */
+	if (getsockopt(sk, SOL_SOCKET, SO_PEERNAME, &ss, &l) < 0) {
 		if (errno != ENOTCONN)
 			return -1;
 		memset(&ss, 0, sizeof(ss));
@@ -318,6 +320,8 @@ static int dump_tcp(struct file_table *t, const struct opts *o, int sk, const st
 		return -1;
 	}
 	ie->state = ti.tcpi_state;
+	if (ie->state == TCP_CLOSE && ie->dst_port && !o->tcp_close)
+		ie->dst_port = 0;	/* its connection is over: restored as a socket bound, closed */
 	if (ie->state == TCP_CLOSE)
 		return tcp_uncon_shutdown(sk, ie) < 0 ? -1 : dump_tcp_opts(sk, ie);
 	if (tcp_conn_state(ie->state))

@@ -50,7 +50,8 @@ static int check_entry(const struct rst_files *rf, const FileEntry *fe)
 		       ie->ino, ie->type, ie->proto);
 		return -1;
 	}
-	if (tcp && !tcp_conn_entry(ie) && (ie->dst_port || (ie->state != TCP_LISTEN && ie->state != TCP_CLOSE))) {
+	bool closed_conn = tcp && ie->state == TCP_CLOSE && ie->dst_port && rf->o->tcp_close;
+	if (tcp && !tcp_conn_entry(ie) && !closed_conn && (ie->dst_port || (ie->state != TCP_LISTEN && ie->state != TCP_CLOSE))) {
 		pr_err("image files.img: socket %u is a TCP socket %s -> %s in state %s, which stasis can't "
 		       "restore", ie->ino, SRC_STR(ie), DST_STR(ie), tcp_state_name(ie->state));
 		return -1;
@@ -277,7 +278,11 @@ int inet_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		pr_perror("can't set SO_REUSEADDR on %s", what);
 		goto fail;
 	}
-	if (tcp_conn_entry(ie)) {
+	bool closed_conn = ie->proto == IPPROTO_TCP && ie->state == TCP_CLOSE && ie->dst_port;
+	if (closed_conn && rf->o->tcp_close) {
+		if (tcp_conn_restore(rf, sk, ie, what) < 0)	/* CRIU's way: shut down, not bound */
+			goto fail;
+	} else if (tcp_conn_entry(ie)) {
 		/* a connection still opening connects without waiting */
 		if (fcntl(sk, F_SETFL, O_NONBLOCK) < 0 || tcp_conn_restore(rf, sk, ie, what) < 0)
 			goto fail;

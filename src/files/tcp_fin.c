@@ -107,3 +107,28 @@ int tcp_send_fake(const InetSkEntry *ie, uint32_t seq, uint32_t ack, uint32_t wi
 	close(rs);
 	return 0;
 }
+
+/* A loopback connection with its client's side shut down (FIN_WAIT2,
+ * its peer CLOSE_WAIT): repair mode takes the half-closed socket (4.11+),
+ * and a raw socket can carry the FIN back on restore. */
+bool files_tcp_half_closed(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof(a);
+	int on = 1, mark = SOCCR_MARK, acc = -1, rs = -1;
+	bool ok = false;
+	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (ls < 0 || c < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(ls, 1) < 0 ||
+	    getsockname(ls, (struct sockaddr *)&a, &l) < 0 || connect(c, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    (acc = accept(ls, NULL, NULL)) < 0 || shutdown(c, SHUT_WR) < 0)
+		goto out;
+	ok = setsockopt(c, SOL_TCP, TCP_REPAIR, &on, sizeof(on)) == 0;
+	rs = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	ok = ok && rs >= 0 && setsockopt(rs, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) == 0;
+out:
+	for (int *fd = (int[]){ ls, c, acc, rs }, i = 0; i < 4; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	return ok;
+}

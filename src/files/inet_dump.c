@@ -187,7 +187,8 @@ static int dump_addrs(int sk, InetSkEntry *ie)
 	if (set_addr(&ss, &ie->src_addr, &ie->n_src_addr, &ie->src_port) < 0)
 		return -1;
 	memset(&ss, 0, sizeof(ss));
-	l = sizeof(ss);
+	/* exactly the address's length, which SO_PEERNAME insists on */
+	l = ie->family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	/* SO_PEERNAME, not getpeername: a TCP socket closed (reset, or both
 	 * ways shut down) still names its peer, as CRIU reads it */
 	if (getsockopt(sk, SOL_SOCKET, SO_PEERNAME, &ss, &l) < 0) {

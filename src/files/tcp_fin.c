@@ -55,8 +55,23 @@ static void tcp_header(struct tcphdr *th, const InetSkEntry *ie, uint32_t seq, u
 	th->check = fold(sum16(th, sizeof(*th), sum));
 }
 
+/* An IPv4 address in an IPv6 socket's words (::ffff:a.b.c.d). */
+static bool v4_mapped(const uint32_t *a)
+{
+	return !a[0] && !a[1] && a[2] == htonl(0xffff);
+}
+
 int tcp_send_fake(const InetSkEntry *ie, uint32_t seq, uint32_t ack, uint32_t win, bool fin)
 {
+	if (ie->family == AF_INET6 && v4_mapped(ie->src_addr) && v4_mapped(ie->dst_addr)) {
+		/* an IPv6 socket talking IPv4: the segment is IPv4 */
+		InetSkEntry v4 = *ie;
+		v4.family = AF_INET;
+		v4.src_addr = (uint32_t *)ie->src_addr + 3;
+		v4.dst_addr = (uint32_t *)ie->dst_addr + 3;
+		v4.n_src_addr = v4.n_dst_addr = 1;
+		return tcp_send_fake(&v4, seq, ack, win, fin);
+	}
 	bool v6 = ie->family == AF_INET6;
 	union {
 		struct { struct iphdr ip; struct tcphdr th; } v4;

@@ -145,6 +145,41 @@ static int fill(int sk, const char *buf, uint32_t len, const char *what, const c
 	return 0;
 }
 
+#ifndef SO_BUF_LOCK
+#define SO_BUF_LOCK 72
+#endif
+
+/* The data the connection had not sent yet, written out of repair mode.
+ * The queue held it with what it had sent besides, in buffers the kernel
+ * counts with their overhead: the send buffer is lent room for it (repair
+ * mode needs CAP_NET_ADMIN, which SO_SNDBUFFORCE asks), then its own size
+ * and lock are set back. */
+static int write_unsent(int sk, const char *buf, uint32_t len, const char *what)
+{
+	int size = 0, lock = 0, big;
+	socklen_t l = sizeof(size);
+
+	if (getsockopt(sk, SOL_SOCKET, SO_SNDBUF, &size, &l) < 0) {
+		pr_perror("%s: can't read its send buffer size", what);
+		return -1;
+	}
+	l = sizeof(lock);
+	bool has_lock = getsockopt(sk, SOL_SOCKET, SO_BUF_LOCK, &lock, &l) == 0;
+	big = size / 2 + (len > INT32_MAX / 4 ? INT32_MAX / 2 : (int)len * 2) + (1 << 20);
+	if (setsockopt(sk, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) < 0) {
+		pr_perror("%s: can't make room for its data not yet sent", what);
+		return -1;
+	}
+	int ret = fill(sk, buf, len, what, "data not yet sent");
+	size /= 2;	/* the kernel doubles what it is given */
+	if (setsockopt(sk, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0 ||
+	    (has_lock && setsockopt(sk, SOL_SOCKET, SO_BUF_LOCK, &lock, sizeof(lock)) < 0)) {
+		pr_perror("%s: can't set its send buffer size back", what);
+		return -1;
+	}
+	return ret;
+}
+
 static int queue_seq(int sk, int q, uint32_t seq, const char *what)
 {
 	if (set_int(sk, TCP_REPAIR_QUEUE, q) < 0 || set_int(sk, TCP_QUEUE_SEQ, seq) < 0) {
@@ -252,7 +287,7 @@ static int restore_stream(int sk, const InetSkEntry *ie, const struct tcp_stream
 	/* what was not sent yet is written once out of repair (tcp_conn_resume),
 	 * when the peer exists; but before our FIN if we sent one */
 	if (unsent && (st & TCP_SNDQ_FIN) && (set_int(sk, TCP_REPAIR, 0) < 0 ||
-		       fill(sk, s->q + e->inq_len + sent, unsent, what, "data not yet sent") < 0 ||
+		       write_unsent(sk, s->q + e->inq_len + sent, unsent, what) < 0 ||
 		       set_int(sk, TCP_REPAIR, 1) < 0))
 		return -1;
 	if (e->has_snd_wnd) {
@@ -321,5 +356,5 @@ int tcp_conn_resume(struct rst_files *rf, int fd, const InetSkEntry *ie, pid_t p
 	uint32_t unsent = e && e->has_unsq_len ? e->unsq_len : 0;
 	if (!unsent || (TCPF(ie->state) & TCP_SNDQ_FIN) || ie->state == TCP_SYN_SENT)
 		return 0;
-	return fill(fd, s->q + e->inq_len + e->outq_len - unsent, unsent, what, "data not yet sent");
+	return write_unsent(fd, s->q + e->inq_len + e->outq_len - unsent, unsent, what);
 }

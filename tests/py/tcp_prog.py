@@ -1,11 +1,13 @@
 """TCP connections through a checkpoint (tests/cases/tcp.sh).
 
-tcp_prog.py pair V       both ends in the dumped tree (a server process and
+tcp_prog.py pair V [N]   both ends in the dumped tree (a server process and
                          its forked client), IPv4 or IPv6 (V 4 or 6): before
                          READY each end fills the other with BULK bytes it
                          does not read (queues full both ways, data unsent
                          and unacknowledged); after SIGUSR1 each reads them
-                         all, then they exchange numbered lines.
+                         all, then they exchange numbered lines. With N
+                         (bytes), a BULK that small: all sent and
+                         acknowledged, none left in a send queue.
 tcp_prog.py server       a server in the tree for an outside client
                          (peer-client): it reads numbered records slowly
                          (some stay in its receive queue) into records.txt;
@@ -216,6 +218,8 @@ if __name__ == "__main__":
     mode = sys.argv[1]
     try:
         if mode == "pair":
+            if len(sys.argv) > 3:
+                BULK = int(sys.argv[3])
             pair(sys.argv[2])
         elif mode == "server":
             server()

@@ -15,16 +15,21 @@ TCP_PROG=$ROOT/tests/py/tcp_prog.py
 # Both ends in the tree (a server and its forked client), each with BULK
 # bytes the other has not read: sent and acknowledged, sent and not, not
 # sent; after the restore each reads them all, then they echo lines.
+# The IPv6 pair takes the option from a configuration file (CRIU's syntax).
 test_tcp_pair() {
-	local v=$1 pid exe
+	local v=$1 pid exe opt=--tcp-established
+	if [[ $v == 6 ]]; then
+		printf '# both ways\ntcp-established\n' > "$T_WORK/tcp.conf"
+		opt=--config=$T_WORK/tcp.conf
+	fi
 	start_prog pair "$PYTHON" -u "$TCP_PROG" pair "$v"
 	pid=$PROG_PID
 	wait_ready pair "$pid" || return
 	exe=$(readlink "/proc/$pid/exe")
-	dump dump "$pid" "$T_WORK/img" --tcp-established || return
+	dump dump "$pid" "$T_WORK/img" "$opt" || return
 	expect_killed "$pid" || return
 	ls "$T_WORK/img"/tcp-stream-*.img > /dev/null 2>&1 || fail "no tcp-stream image"
-	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 --tcp-established || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 "$opt" || return
 	kill -USR1 "$pid"
 	wait_gone "$pid" || fail "the restored pair did not end" "$T_LOG/pair.out"
 	check_output pair
@@ -241,3 +246,30 @@ print("PASS" if ok else "FAIL: the half-closed connection changed", flush=True)'
 }
 
 run_test tcp.half_closed test_tcp_half_closed
+
+# The same through CRIU's RPC (pycriu, swrk): tcp_established in the
+# dump and the restore requests; and a dump request without it refuses
+# the connection, the pair running on.
+test_tcp_rpc() {
+	local pid rc drive=$ROOT/tests/py/rpc_drive.py
+	start_prog pair "$PYTHON" -u "$TCP_PROG" pair 4 100000
+	pid=$PROG_PID
+	wait_ready pair "$pid" || return
+	mkdir -p "$T_WORK/img"
+	timeout -k 5 "$TMO" "$PYTHON" "$drive" --bin "$STASIS" dump "$pid" "$T_WORK/img" > "$T_LOG/refused.out" 2>&1 < /dev/null &&
+		{ fail "an RPC dump without tcp_established succeeded"; return; }
+	grep -q -- "--tcp-established" "$T_WORK/img/dump.log" || fail "the refusal does not name the option" "$T_WORK/img/dump.log"
+	runs_freely "$pid" || { fail "the pair does not run freely after the refused dump"; return; }
+	timeout -k 5 "$TMO" "$PYTHON" "$drive" --bin "$STASIS" dump "$pid" "$T_WORK/img" --tcp-established \
+		> "$T_LOG/dump.out" 2>&1 < /dev/null || { fail "RPC dump: $(tail -n1 "$T_LOG/dump.out")" "$T_WORK/img/dump.log"; return; }
+	expect_killed "$pid" || return
+	timeout -k 5 "$TMO" "$PYTHON" "$drive" --bin "$STASIS" restore "$T_WORK/img" --tcp-established \
+		> "$T_LOG/restore.out" 2>&1 < /dev/null || { fail "RPC restore: $(tail -n1 "$T_LOG/restore.out")" "$T_WORK/img/restore.log"; return; }
+	has_line "$T_LOG/restore.out" "restored $pid" || { fail "restore reply: $(cat "$T_LOG/restore.out")"; return; }
+	wait_until "$TMO" catches_usr1 "$pid" || { fail "the restored pair does not catch SIGUSR1"; return; }
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the restored pair did not end" "$T_LOG/pair.out"
+	check_output pair
+}
+
+run_test tcp.rpc test_tcp_rpc

@@ -365,6 +365,26 @@ static int net_action(const struct dump_tree *tr, const char *stage)
 	return tr->own_netns ? action_run(tr->o, stage, tr->o->pid) : 0;
 }
 
+/* The kinds' look at the whole tree before its fds are dumped (its TCP
+ * connections are put in repair mode all at once, so that none sends to
+ * another already saved). */
+static int prepare_files(struct dump_tree *tr)
+{
+	pid_t *pids = calloc(tr->nr ? tr->nr : 1, sizeof(*pids));
+	int n = 0;
+
+	if (!pids) {
+		pr_err("out of memory");
+		return -1;
+	}
+	for (int i = 0; i < tr->nr; i++)
+		if (!tr->t[i].zombie)
+			pids[n++] = tr->t[i].pid;
+	int ret = files_dump_prepare(&tr->files, tr->o, pids, n);
+	free(pids);
+	return ret;
+}
+
 int stasis_dump(const struct opts *o)
 {
 	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1 };
@@ -403,6 +423,8 @@ int stasis_dump(const struct opts *o)
 	if (net_action(&tr, ACT_NET_LOCK) < 0)
 		goto unlock;
 	find_shared_fd_tables(&tr);
+	if (prepare_files(&tr) < 0)
+		goto unlock;
 	for (int i = 0; i < tr.nr; i++)
 		if ((!tr.t[i].zombie && track_adopt(&tr.t[i], tr.parentfd) < 0) ||
 		    dump_one(&tr.t[i]) < 0 || shmem_dump_collect(&tr.shmem, &tr.t[i]) < 0)

@@ -102,7 +102,7 @@ const struct fd_kind fd_kind_inet = {
 	.name = "inet socket", .type = FD_TYPES__INETSK,
 	.dump_state = sizeof(struct inet_dump), .rst_state = sizeof(struct inet_rst),
 	.owns = inet_owns, .dump = inet_dump, .open = inet_open,
-	.write_images = inet_write_images, .free_images = inet_free_images, .dump_failed = inet_dump_failed,
+	.dump_prepare = tcp_dump_prepare, .write_images = inet_write_images, .free_images = inet_free_images, .dump_failed = inet_dump_failed,
 	.load_images = tcp_load_streams, .unload_images = tcp_unload_streams,
 	.after_install = inet_after_install, .inherit_name = inet_inherit_name,
 };

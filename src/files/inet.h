@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <netinet/tcp.h>
 
 #include "files/kind.h"
@@ -49,6 +50,8 @@ struct tcp_conn {
 	int reuseaddr;		/* SO_REUSEADDR before repair mode changed it */
 	TcpStreamEntry *e;
 	char *inq, *outq;	/* the queues' bytes */
+	int state;
+	uint32_t addr[2][4], port[2];	/* own, peer */
 };
 
 /* The kind's state in a dump. */
@@ -94,7 +97,9 @@ int inet_dump(struct file_table *t, const struct opts *o, const struct fd_facts 
 int inet_write_images(struct file_table *t, int dirfd);
 void inet_dump_failed(struct file_table *t);
 void inet_free_images(struct file_table *t);
-/* tcp_dump.c: a connection of the tree, saved (or refused). */
+/* tcp_dump.c: every connection of the tree silenced first (repair mode),
+ * then each saved (or refused). */
+int tcp_dump_prepare(struct file_table *t, const struct opts *o, const pid_t *pids, int nr);
 int tcp_conn_dump(struct file_table *t, const struct opts *o, int sk, const struct fd_facts *f, InetSkEntry *ie);
 int tcp_write_streams(struct file_table *t, int dirfd);
 /* The dump is over: repair mode left if the connections go on (resume),
@@ -113,6 +118,11 @@ int tcp_conn_resume(struct rst_files *rf, int fd, const InetSkEntry *ie, pid_t p
  * it in a restored half-closed connection's receive queue. */
 int tcp_send_fake(const InetSkEntry *ie, uint32_t seq, uint32_t ack, uint32_t win, bool fin);
 /* inet_restore.c */
+/* addr (image words) and port as a sockaddr of ie's family. */
+socklen_t inet_sockaddr(const InetSkEntry *ie, const uint32_t *addr, uint32_t port, int ifindex,
+			struct sockaddr_storage *ss);
+/* sk bound to ie's address (and device), as it was; 0 or -1 (reported). */
+int inet_bind(int sk, const InetSkEntry *ie);
 int inet_open(struct rst_files *rf, const FileEntry *fe, int fdflags);
 int inet_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid);
 

@@ -64,7 +64,7 @@ static int check_entry(const struct rst_files *rf, const FileEntry *fe)
 	return 0;
 }
 
-static socklen_t sockaddr_of(const InetSkEntry *ie, const uint32_t *addr, uint32_t port, int ifindex,
+socklen_t inet_sockaddr(const InetSkEntry *ie, const uint32_t *addr, uint32_t port, int ifindex,
 			     struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
@@ -94,7 +94,7 @@ static int set_freebind(int sk, const InetSkEntry *ie, int val)
 
 /* An IPv6 address may still be "tentative" (just configured): it binds
  * only with IP_FREEBIND, lent for the bind if the socket hadn't it. */
-static int bind_to(int sk, const InetSkEntry *ie)
+int inet_bind(int sk, const InetSkEntry *ie)
 {
 	struct sockaddr_storage ss;
 	int ifindex = 0;
@@ -104,7 +104,7 @@ static int bind_to(int sk, const InetSkEntry *ie)
 		       inet_proto_name(ie->family, ie->proto), ie->ino, SRC_STR(ie), ie->ifname);
 		return -1;
 	}
-	socklen_t len = sockaddr_of(ie, ie->src_addr, ie->src_port, ifindex, &ss);
+	socklen_t len = inet_sockaddr(ie, ie->src_addr, ie->src_port, ifindex, &ss);
 	bool freebind = ie->ip_opts && ie->ip_opts->has_freebind && ie->ip_opts->freebind;
 	bool lend = ie->family == AF_INET6 && ie->type != SOCK_RAW && !freebind;
 	/* a socket that had it may be bound to an address not (yet) here */
@@ -213,7 +213,7 @@ static int place(int sk, const InetSkEntry *ie)
 	bool ping = ie->proto == IPPROTO_ICMP || ie->proto == IPPROTO_ICMPV6;
 
 	/* a ping socket's "port" is its echo id, taken again on first use */
-	if (ie->src_port && !ping && bind_to(sk, ie) < 0)
+	if (ie->src_port && !ping && inet_bind(sk, ie) < 0)
 		return -1;
 	if (ie->state == TCP_LISTEN && listen(sk, ie->backlog) < 0) {
 		pr_perror("can't listen on TCP socket %u (%s)", ie->ino, SRC_STR(ie));
@@ -221,7 +221,7 @@ static int place(int sk, const InetSkEntry *ie)
 	}
 	if (ie->dst_port) {
 		struct sockaddr_storage ss;
-		socklen_t len = sockaddr_of(ie, ie->dst_addr, ie->dst_port, 0, &ss);
+		socklen_t len = inet_sockaddr(ie, ie->dst_addr, ie->dst_port, 0, &ss);
 		if (connect(sk, (struct sockaddr *)&ss, len) < 0) {
 			pr_perror("can't connect %s socket %u (%s) to %s again",
 				  inet_proto_name(ie->family, ie->proto), ie->ino, SRC_STR(ie), DST_STR(ie));

@@ -9,12 +9,16 @@
  * killed after the dump, the connections die silently (the restored
  * sockets take them over); when the dump fails or the tree runs on
  * (--leave-running), repair mode is left and the connections go on. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
@@ -39,55 +43,78 @@ static int repair(int sk, int on)
 	return setsockopt(sk, SOL_TCP, TCP_REPAIR, &on, sizeof(on));
 }
 
-/* len bytes of queue q (TCP_RECV_QUEUE, TCP_SEND_QUEUE) and the sequence
- * number it ends at; one byte more is asked for to be sure there are not. */
-static int read_queue(int sk, int q, uint32_t len, uint32_t *seq, char **buf, const char *what)
+/* Queue q (TCP_RECV_QUEUE, TCP_SEND_QUEUE) chosen for repair. */
+static int repair_queue(int sk, int q, const char *what)
+{
+	if (setsockopt(sk, SOL_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) < 0) {
+		pr_perror("%s: can't choose its %s queue for repair", what, q == TCP_RECV_QUEUE ? "receive" : "send");
+		return -1;
+	}
+	return 0;
+}
+
+/* The sequence number the chosen queue ends at, and its len bytes; one
+ * byte more is asked for to be sure there are not more. */
+static int read_queue(int sk, uint32_t len, uint32_t *seq, char **buf, const char *what, const char *queue)
 {
 	socklen_t l = sizeof(*seq);
 
-	if (setsockopt(sk, SOL_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) < 0 ||
-	    getsockopt(sk, SOL_TCP, TCP_QUEUE_SEQ, seq, &l) < 0) {
-		pr_perror("%s: can't read the sequence number of its %s queue", what,
-			  q == TCP_RECV_QUEUE ? "receive" : "send");
+	if (getsockopt(sk, SOL_TCP, TCP_QUEUE_SEQ, seq, &l) < 0) {
+		pr_perror("%s: can't read the sequence number of its %s queue", what, queue);
 		return -1;
 	}
 	*buf = NULL;
 	if (!len)
 		return 0;
 	if (!(*buf = malloc(len + 1))) {
-		pr_err("%s: out of memory for its queue of %u bytes", what, len);
+		pr_err("%s: out of memory for its %s queue of %u bytes", what, queue, len);
 		return -1;
 	}
 	ssize_t n = recv(sk, *buf, len + 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n != (ssize_t)len) {
-		pr_perror("%s: read %zd bytes of its %s queue, which holds %u", what, n,
-			  q == TCP_RECV_QUEUE ? "receive" : "send", len);
+		pr_perror("%s: read %zd bytes of its %s queue, which holds %u", what, n, queue, len);
 		return -1;
 	}
 	return 0;
 }
 
-/* The queues' lengths; a FIN in the send queue (a half-closed state) is
- * no data: not counted, as CRIU counts. */
-static int queue_lengths(int sk, int state, TcpStreamEntry *e, const char *what)
+/* The receive queue: its length and bytes. */
+static int save_recv(struct tcp_conn *c, TcpStreamEntry *e, const char *what)
 {
-	int in, out, unsent;
+	int in;
 
-	if (ioctl(sk, SIOCINQ, &in) < 0 || ioctl(sk, SIOCOUTQ, &out) < 0 || ioctl(sk, SIOCOUTQNSD, &unsent) < 0) {
-		pr_perror("%s: can't read the length of its queues", what);
+	if (repair_queue(c->fd, TCP_RECV_QUEUE, what) < 0)
+		return -1;
+	if (ioctl(c->fd, SIOCINQ, &in) < 0) {
+		pr_perror("%s: can't read the length of its receive queue", what);
 		return -1;
 	}
-	if (state == TCP_CLOSE)	/* reset: what it had to send is gone */
-		out = unsent = 0;
+	e->inq_len = in;
+	return read_queue(c->fd, e->inq_len, &e->inq_seq, &c->inq, what, "receive");
+}
+
+/* The send queue: what was sent and not acknowledged, what was not sent
+ * yet; a FIN in it (a half-closed state) is no data: not counted, as
+ * CRIU counts. Read in the send queue's repair mode, the silent one (see
+ * silence): what was sent meanwhile is counted as sent. */
+static int save_send(struct tcp_conn *c, int state, TcpStreamEntry *e, const char *what)
+{
+	int out, unsent;
+
+	if (repair_queue(c->fd, TCP_SEND_QUEUE, what) < 0)
+		return -1;
+	if (ioctl(c->fd, SIOCOUTQ, &out) < 0 || ioctl(c->fd, SIOCOUTQNSD, &unsent) < 0) {
+		pr_perror("%s: can't read the length of its send queue", what);
+		return -1;
+	}
 	if ((1 << state) & TCP_SNDQ_FIN) {
 		out = out ? out - 1 : 0;
 		unsent = unsent ? unsent - 1 : 0;
 	}
-	e->inq_len = in;
 	e->outq_len = out;
 	e->has_unsq_len = true;
 	e->unsq_len = unsent;
-	return 0;
+	return read_queue(c->fd, e->outq_len, &e->outq_seq, &c->outq, what, "send");
 }
 
 /* What the handshake agreed (mss, window scales, SACK, timestamps) and
@@ -154,14 +181,106 @@ static int save_stream(struct tcp_conn *c, InetSkEntry *ie, const char *what)
 		return -1;
 	}
 	ie->state = ti.state;
-	if (queue_lengths(c->fd, ti.state, e, what) < 0 || stream_options(c->fd, &ti, e, what) < 0 ||
-	    read_queue(c->fd, TCP_RECV_QUEUE, e->inq_len, &e->inq_seq, &c->inq, what) < 0 ||
-	    read_queue(c->fd, TCP_SEND_QUEUE, e->outq_len, &e->outq_seq, &c->outq, what) < 0)
+	/* the receive queue first: the send queue's mode is the silent one,
+	 * left on (see silence) */
+	if (save_recv(c, e, what) < 0 || save_send(c, ti.state, e, what) < 0 ||
+	    stream_options(c->fd, &ti, e, what) < 0)
 		return -1;
-	int q = TCP_NO_QUEUE;
-	setsockopt(c->fd, SOL_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
 	pr_debug("%s: %s, receive queue %u bytes up to %u, send queue %u (%u unsent) up to %u", what,
 		 tcp_state_name(ie->state), e->inq_len, e->inq_seq, e->outq_len, e->unsq_len, e->outq_seq);
+	return 0;
+}
+
+/* A connection of ino in repair mode and silent: our own fd on it (from
+ * sk), kept in the dump's list; NULL if repair mode can't be had (errno). */
+static struct tcp_conn *silence(struct inet_dump *u, int sk, uint32_t ino)
+{
+	struct tcp_conn *n = realloc(u->conns, (u->nr_conns + 1) * sizeof(*n));
+	if (!n)
+		return NULL;
+	u->conns = n;
+	struct tcp_conn *c = &u->conns[u->nr_conns];
+	*c = (struct tcp_conn){ .ino = ino, .fd = fcntl(sk, F_DUPFD_CLOEXEC, 0) };
+	socklen_t l = sizeof(c->reuseaddr);
+	if (c->fd < 0 || getsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &c->reuseaddr, &l) < 0 ||
+	    repair(c->fd, 1) < 0) {
+		int e = errno;
+		if (c->fd >= 0)
+			close(c->fd);
+		errno = e;
+		return NULL;
+	}
+	u->nr_conns++;	/* from here on, undone by tcp_dump_end */
+	/* What the kernel would send from now on it marks sent without
+	 * sending (repair mode alone still sends new data the peer's window
+	 * lets out): the peer gets nothing our image does not hold. */
+	int q = TCP_SEND_QUEUE;
+	setsockopt(c->fd, SOL_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
+	return c;
+}
+
+static struct tcp_conn *find_conn(struct inet_dump *u, uint32_t ino)
+{
+	for (int i = 0; i < u->nr_conns; i++)
+		if (u->conns[i].ino == ino)
+			return &u->conns[i];
+	return NULL;
+}
+
+/* A TCP connection of pid's fd (a name in /proc/PID/fd), silenced. */
+static void silence_fd(struct inet_dump *u, pid_t pid, const char *name)
+{
+	char link[300], proto[16];
+	struct stat st;
+	char *end;
+	long fd = strtol(name, &end, 10);
+
+	snprintf(link, sizeof(link), "/proc/%d/fd/%s", pid, name);
+	if (*end || stat(link, &st) < 0 || !S_ISSOCK(st.st_mode) || find_conn(u, st.st_ino))
+		return;
+	ssize_t n = getxattr(link, "system.sockprotoname", proto, sizeof(proto) - 1);
+	if (n <= 0)
+		return;
+	proto[n] = 0;
+	if (strcmp(proto, "TCP") && strcmp(proto, "TCPv6"))
+		return;
+	int sk = proc_take_fd(pid, fd);
+	struct tcp_info_head ti;
+	socklen_t l = sizeof(ti);
+	if (sk < 0)
+		return;
+	/* one that fails is left to tcp_conn_dump, which says why */
+	if (!getsockopt(sk, SOL_TCP, TCP_INFO, &ti, &l) && tcp_conn_state(ti.state)) {
+		if (silence(u, sk, st.st_ino))
+			pr_debug("pid %d: fd %ld: TCP socket %lu in repair mode", pid, fd, (unsigned long)st.st_ino);
+		else
+			pr_debug("pid %d: fd %ld: TCP repair mode refused: %s", pid, fd, strerror(errno));
+	}
+	close(sk);
+}
+
+/* Every TCP connection of the tree is put in repair mode before any is
+ * read: one end saved while the other still sends to it would lose what
+ * the first received after (with both in the tree, no network lock
+ * stops it). */
+int tcp_dump_prepare(struct file_table *t, const struct opts *o, const pid_t *pids, int nr)
+{
+	struct inet_dump *u = files_dump_state(t, &fd_kind_inet);
+
+	u->o = o;
+	if (!o->tcp_established || o->tcp_close || o->pre_dump)
+		return 0;
+	for (int i = 0; i < nr; i++) {
+		char dir[32];
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", pids[i]);
+		DIR *d = opendir(dir);
+		if (!d)
+			continue;	/* its fds are dumped (or refused) next */
+		for (struct dirent *de; (de = readdir(d));)
+			if (de->d_name[0] != '.')
+				silence_fd(u, pids[i], de->d_name);
+		closedir(d);
+	}
 	return 0;
 }
 
@@ -180,27 +299,22 @@ int tcp_conn_dump(struct file_table *t, const struct opts *o, int sk, const stru
 		       tcp_state_name(ie->state));
 		return -1;
 	}
-	struct tcp_conn *n = realloc(u->conns, (u->nr_conns + 1) * sizeof(*n));
-	if (!n)
-		return files_oom(f);
-	u->conns = n;
-	struct tcp_conn *c = &u->conns[u->nr_conns];
-	*c = (struct tcp_conn){ .ino = ie->ino, .fd = dup(sk) };
-	socklen_t l = sizeof(c->reuseaddr);
-	if (c->fd < 0 || getsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &c->reuseaddr, &l) < 0) {
-		pr_perror("%s: can't keep it open", what);
-		if (c->fd >= 0)
-			close(c->fd);
-		return -1;
-	}
-	if (repair(c->fd, 1) < 0) {
+	struct tcp_conn *c = find_conn(u, ie->ino);
+	if (!c && !(c = silence(u, sk, ie->ino))) {
+		if (errno == ENOMEM)
+			return files_oom(f);
 		pr_perror("%s: can't put it in repair mode (TCP_REPAIR%s)", what,
 			  errno == EPERM ? ": it needs CAP_NET_ADMIN" : "");
-		close(c->fd);
 		return -1;
 	}
-	u->nr_conns++;	/* from here on, undone by tcp_dump_end */
-	return save_stream(c, ie, what);
+	memcpy(c->addr[0], ie->src_addr, ie->n_src_addr * sizeof(uint32_t));
+	memcpy(c->addr[1], ie->dst_addr, ie->n_dst_addr * sizeof(uint32_t));
+	c->port[0] = ie->src_port;
+	c->port[1] = ie->dst_port;
+	if (save_stream(c, ie, what) < 0)
+		return -1;
+	c->state = ie->state;
+	return 0;
 }
 
 static int write_stream(int dirfd, const struct tcp_conn *c)
@@ -217,9 +331,56 @@ static int write_stream(int dirfd, const struct tcp_conn *c)
 	return img_finish(&img);
 }
 
+/* The other end of c, if the tree has it. */
+static struct tcp_conn *peer_of(struct inet_dump *u, const struct tcp_conn *c)
+{
+	for (int i = 0; i < u->nr_conns; i++) {
+		struct tcp_conn *p = &u->conns[i];
+		if (p != c && p->e && p->port[0] == c->port[1] && p->port[1] == c->port[0] &&
+		    !memcmp(p->addr[0], c->addr[1], sizeof(p->addr[0])) &&
+		    !memcmp(p->addr[1], c->addr[0], sizeof(p->addr[1])))
+			return p;
+	}
+	return NULL;
+}
+
+/* The two ends of a connection within the tree are read one after the
+ * other: what c sent may have reached p's receive queue while c still
+ * counts it as its own, not acknowledged (or not even sent: the kernel
+ * may take back a send). Those bytes are p's now: they leave c's send
+ * queue, or c would send again what p has, and p's acknowledgement of
+ * it would be one c never sent data for (and ignores). */
+static void reconcile(struct tcp_conn *c, const struct tcp_conn *p)
+{
+	TcpStreamEntry *e = c->e;
+	if (c->state != TCP_ESTABLISHED || p->state != TCP_ESTABLISHED)
+		return;
+	uint32_t una = e->outq_seq - e->outq_len, d = p->e->inq_seq - una;
+	if ((int32_t)d <= 0 || d > e->outq_len) {
+		if ((int32_t)d < 0)
+			pr_warn("TCP socket %u: its peer %u in the tree expects byte %u, which it had seen "
+				"acknowledged up to %u", c->ino, p->ino, p->e->inq_seq, una);
+		return;
+	}
+	uint32_t unsent = e->unsq_len, sent = e->outq_len - unsent;
+	if (d > sent)
+		unsent -= d - sent;
+	e->outq_len -= d;
+	e->unsq_len = unsent;
+	memmove(c->outq, c->outq + d, e->outq_len);
+	pr_info("TCP socket %u: %u bytes of its send queue are in its peer's (%u) receive queue already",
+		c->ino, d, p->ino);
+}
+
 int tcp_write_streams(struct file_table *t, int dirfd)
 {
 	struct inet_dump *u = files_dump_state(t, &fd_kind_inet);
+
+	for (int i = 0; i < u->nr_conns; i++) {
+		struct tcp_conn *p = u->conns[i].e ? peer_of(u, &u->conns[i]) : NULL;
+		if (p)
+			reconcile(&u->conns[i], p);
+	}
 
 	for (int i = 0; i < u->nr_conns; i++)
 		if (write_stream(dirfd, &u->conns[i]) < 0)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -105,23 +106,6 @@ static int set_int(int sk, int name, int val)
 	return setsockopt(sk, SOL_TCP, name, &val, sizeof(val));
 }
 
-static socklen_t addr_of(const InetSkEntry *ie, const uint32_t *addr, uint32_t port, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (ie->family == AF_INET6) {
-		struct sockaddr_in6 *a = (void *)ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(port);
-		memcpy(&a->sin6_addr, addr, 16);
-		return sizeof(*a);
-	}
-	struct sockaddr_in *a = (void *)ss;
-	a->sin_family = AF_INET;
-	a->sin_port = htons(port);
-	memcpy(&a->sin_addr, addr, 4);
-	return sizeof(*a);
-}
-
 /* len bytes into the queue the socket repairs (or, out of repair, its
  * send queue as the program would write them); a large buffer the kernel
  * can't take whole is given in smaller pieces. */
@@ -149,12 +133,12 @@ static int fill(int sk, const char *buf, uint32_t len, const char *what, const c
 #define SO_BUF_LOCK 72
 #endif
 
-/* The data the connection had not sent yet, written out of repair mode.
- * The queue held it with what it had sent besides, in buffers the kernel
- * counts with their overhead: the send buffer is lent room for it (repair
- * mode needs CAP_NET_ADMIN, which SO_SNDBUFFORCE asks), then its own size
- * and lock are set back. */
-static int write_unsent(int sk, const char *buf, uint32_t len, const char *what)
+/* Data into the send queue (the sent part in repair mode, the unsent one
+ * out of it). The queue held it all, in buffers the kernel counts with
+ * their overhead and a size that had grown: the send buffer is lent room
+ * for it (repair mode needs CAP_NET_ADMIN, which SO_SNDBUFFORCE asks),
+ * then its own size and lock are set back. */
+static int write_roomy(int sk, const char *buf, uint32_t len, const char *what, const char *queue)
 {
 	int size = 0, lock = 0, big;
 	socklen_t l = sizeof(size);
@@ -170,7 +154,7 @@ static int write_unsent(int sk, const char *buf, uint32_t len, const char *what)
 		pr_perror("%s: can't make room for its data not yet sent", what);
 		return -1;
 	}
-	int ret = fill(sk, buf, len, what, "data not yet sent");
+	int ret = fill(sk, buf, len, what, queue);
 	size /= 2;	/* the kernel doubles what it is given */
 	if (setsockopt(sk, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0 ||
 	    (has_lock && setsockopt(sk, SOL_SOCKET, SO_BUF_LOCK, &lock, sizeof(lock)) < 0)) {
@@ -218,13 +202,11 @@ static int agreed_options(int sk, const TcpStreamEntry *e, const char *what)
 static int place(int sk, const InetSkEntry *ie, bool syn_sent, const char *what)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = addr_of(ie, ie->src_addr, ie->src_port, &ss);
+	int ifindex = ie->ifname ? (int)if_nametoindex(ie->ifname) : 0;
 
-	if (bind(sk, (struct sockaddr *)&ss, len) < 0) {
-		pr_perror("can't bind %s to %s", what, SRC_STR(ie));
+	if (inet_bind(sk, ie) < 0)
 		return -1;
-	}
-	len = addr_of(ie, ie->dst_addr, ie->dst_port, &ss);
+	socklen_t len = inet_sockaddr(ie, ie->dst_addr, ie->dst_port, ifindex, &ss);
 	/* a connection still opening sends its SYN again: out of repair */
 	if (syn_sent && set_int(sk, TCP_REPAIR, 0) < 0)
 		goto fail;
@@ -282,12 +264,12 @@ static int restore_stream(int sk, const InetSkEntry *ie, const struct tcp_stream
 			   fill(sk, s->q, e->inq_len, what, "receive queue") < 0))
 		return -1;
 	if (sent && (set_int(sk, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE) < 0 ||
-		     fill(sk, s->q + e->inq_len, sent, what, "sent data not yet acknowledged") < 0))
+		     write_roomy(sk, s->q + e->inq_len, sent, what, "sent data not yet acknowledged") < 0))
 		return -1;
 	/* what was not sent yet is written once out of repair (tcp_conn_resume),
 	 * when the peer exists; but before our FIN if we sent one */
 	if (unsent && (st & TCP_SNDQ_FIN) && (set_int(sk, TCP_REPAIR, 0) < 0 ||
-		       write_unsent(sk, s->q + e->inq_len + sent, unsent, what) < 0 ||
+		       write_roomy(sk, s->q + e->inq_len + sent, unsent, what, "data not yet sent") < 0 ||
 		       set_int(sk, TCP_REPAIR, 1) < 0))
 		return -1;
 	if (e->has_snd_wnd) {
@@ -356,5 +338,5 @@ int tcp_conn_resume(struct rst_files *rf, int fd, const InetSkEntry *ie, pid_t p
 	uint32_t unsent = e && e->has_unsq_len ? e->unsq_len : 0;
 	if (!unsent || (TCPF(ie->state) & TCP_SNDQ_FIN) || ie->state == TCP_SYN_SENT)
 		return 0;
-	return write_unsent(fd, s->q + e->inq_len + e->outq_len - unsent, unsent, what);
+	return write_roomy(fd, s->q + e->inq_len + e->outq_len - unsent, unsent, what, "data not yet sent");
 }

@@ -29,9 +29,13 @@ test_tcp_pair() {
 	dump dump "$pid" "$T_WORK/img" "$opt" || return
 	expect_killed "$pid" || return
 	ls "$T_WORK/img"/tcp-stream-*.img > /dev/null 2>&1 || fail "no tcp-stream image"
-	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 "$opt" || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 "$opt" || { cp -r "$T_WORK/img" "$T_LOG/img"; return; }
 	kill -USR1 "$pid"
-	wait_gone "$pid" || fail "the restored pair did not end" "$T_LOG/pair.out"
+	wait_gone "$pid" || {
+		ss -tnoieam > "$T_LOG/ss.txt" 2>&1
+		cp -r "$T_WORK/img" "$T_LOG/img"
+		fail "the restored pair did not end" "$T_LOG/pair.out"
+	}
 	check_output pair
 }
 
@@ -273,3 +277,40 @@ test_tcp_rpc() {
 }
 
 run_test tcp.rpc test_tcp_rpc
+
+# A dump with --tcp-established that fails after the connections went
+# into repair mode (a netlink socket, which stasis refuses, at a higher
+# fd) takes them out of it: the program's connection goes on, both ways.
+TCP_FAILED_DUMP='
+import signal, socket, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(2)
+c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+c.sendall(b"before")
+nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+c.settimeout(10); s.settimeout(10)
+ok = s.recv(100) == b"before"
+s.sendall(b"after"); ok = ok and c.recv(100) == b"after"
+c.sendall(b"again"); ok = ok and s.recv(100) == b"again"
+print("PASS" if ok else "FAIL: the connection broke after the failed dump", flush=True)
+'
+
+test_tcp_failed_dump() {
+	local pid rc
+	start_prog failed "$PYTHON" -c "$TCP_FAILED_DUMP"
+	pid=$PROG_PID
+	wait_ready failed "$pid" || return
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img" --tcp-established)
+	[[ $rc != 0 ]] || { fail "the dump of a netlink socket succeeded"; return; }
+	grep -q "netlink" "$T_LOG/dump.stderr" || fail "the dump failed for another reason: $(error_message dump)"
+	runs_freely "$pid" || { fail "the program does not run freely after the failed dump"; return; }
+	kill -USR1 "$pid"
+	wait_child "$pid"
+	check_output failed
+}
+
+run_test tcp.failed_dump test_tcp_failed_dump

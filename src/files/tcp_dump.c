@@ -159,8 +159,8 @@ fail:
 }
 
 /* The connection's state, read in repair mode (nothing moves then but
- * what the peer sends). */
-static int save_stream(struct tcp_conn *c, InetSkEntry *ie, const char *what)
+ * what the peer sends): into c. */
+static int read_stream(struct tcp_conn *c, const char *what)
 {
 	struct tcp_info_head ti;
 	socklen_t l = sizeof(ti);
@@ -180,15 +180,26 @@ static int save_stream(struct tcp_conn *c, InetSkEntry *ie, const char *what)
 		pr_err("%s: went to state %s during the dump", what, tcp_state_name(ti.state));
 		return -1;
 	}
-	ie->state = ti.state;
+	c->state = ti.state;
 	/* the receive queue first: the send queue's mode is the silent one,
 	 * left on (see silence) */
 	if (save_recv(c, e, what) < 0 || save_send(c, ti.state, e, what) < 0 ||
 	    stream_options(c->fd, &ti, e, what) < 0)
 		return -1;
 	pr_debug("%s: %s, receive queue %u bytes up to %u, send queue %u (%u unsent) up to %u", what,
-		 tcp_state_name(ie->state), e->inq_len, e->inq_seq, e->outq_len, e->unsq_len, e->outq_seq);
+		 tcp_state_name(c->state), e->inq_len, e->inq_seq, e->outq_len, e->unsq_len, e->outq_seq);
 	return 0;
+}
+
+/* What read_stream read is dropped (to be read again, and said why). */
+static void forget_stream(struct tcp_conn *c)
+{
+	if (c->e)
+		tcp_stream_entry__free_unpacked(c->e, NULL);
+	free(c->inq);
+	free(c->outq);
+	c->e = NULL;
+	c->inq = c->outq = NULL;
 }
 
 /* A connection of ino in repair mode and silent: our own fd on it (from
@@ -281,6 +292,16 @@ int tcp_dump_prepare(struct file_table *t, const struct opts *o, const pid_t *pi
 				silence_fd(u, pids[i], de->d_name);
 		closedir(d);
 	}
+	/* then all read, one right after the other: the kernel still sends
+	 * what a timer of a connection in repair mode sends (a window probe
+	 * with data, a retransmission), which the other end, read before,
+	 * would receive too late */
+	for (int i = 0; i < u->nr_conns; i++) {
+		char what[32];
+		snprintf(what, sizeof(what), "TCP socket %u", u->conns[i].ino);
+		if (read_stream(&u->conns[i], what) < 0)
+			forget_stream(&u->conns[i]);	/* read again by tcp_conn_dump, which says why */
+	}
 	return 0;
 }
 
@@ -311,9 +332,9 @@ int tcp_conn_dump(struct file_table *t, const struct opts *o, int sk, const stru
 	memcpy(c->addr[1], ie->dst_addr, ie->n_dst_addr * sizeof(uint32_t));
 	c->port[0] = ie->src_port;
 	c->port[1] = ie->dst_port;
-	if (save_stream(c, ie, what) < 0)
+	if (!c->e && read_stream(c, what) < 0)
 		return -1;
-	c->state = ie->state;
+	ie->state = c->state;
 	return 0;
 }
 
@@ -404,12 +425,7 @@ void tcp_dump_end(struct file_table *t, bool resume)
 		if (c->fd >= 0)
 			close(c->fd);
 		c->fd = -1;
-		if (c->e)
-			tcp_stream_entry__free_unpacked(c->e, NULL);
-		c->e = NULL;
-		free(c->inq);
-		free(c->outq);
-		c->inq = c->outq = NULL;
+		forget_stream(c);
 	}
 	free(u->conns);
 	u->conns = NULL;

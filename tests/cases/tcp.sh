@@ -195,8 +195,8 @@ test_tcp_address_taken() {
 	[[ $rc != 0 ]] || { fail "a restore without --tcp-established succeeded"; kill -9 "$pid"; return; }
 	grep -qE "^Error: .*socket [0-9]+ is a TCP connection .*--tcp-established" "$T_LOG/norepair.stderr" ||
 		fail "without --tcp-established: $(error_message norepair)"
-	conn=$(grep -m1 -o 'TCP connection 127.0.0.1:[0-9]* -> 127.0.0.1:[0-9]*' "$T_LOG/dump.log")
-	src=${conn#TCP connection 127.0.0.1:}
+	conn=$(grep -m1 -o 'TCP socket [0-9]* state 1 127.0.0.1:[0-9]* -> 127.0.0.1:[0-9]*' "$T_LOG/dump.log")
+	src=${conn#TCP socket * state 1 127.0.0.1:}
 	src=${src%% *}
 	dst=${conn##*:}
 	start_prog squatter "$PYTHON" -c '

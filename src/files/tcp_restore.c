@@ -212,7 +212,7 @@ static int place(int sk, const InetSkEntry *ie, bool syn_sent, const char *what)
 		goto fail;
 	if (connect(sk, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
 		pr_perror("can't connect %s again to %s%s", what, DST_STR(ie),
-			  errno == EADDRNOTAVAIL ? " (is the dumped connection still there?)" : "");
+			  errno == EADDRNOTAVAIL ? " (a connection between these addresses exists: is the dumped one still there?)" : "");
 		return -1;
 	}
 	if (syn_sent && set_int(sk, TCP_REPAIR, 1) < 0)

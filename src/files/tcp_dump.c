@@ -117,11 +117,9 @@ static int save_send(struct tcp_conn *c, int state, TcpStreamEntry *e, const cha
 	return read_queue(c->fd, e->outq_len, &e->outq_seq, &c->outq, what, "send");
 }
 
-/* What the handshake agreed (mss, window scales, SACK, timestamps) and
- * the window, which TCP_REPAIR_WINDOW reads since Linux 4.8. */
+/* What the handshake agreed (mss, window scales, SACK, timestamps). */
 static int stream_options(int sk, const struct tcp_info_head *ti, TcpStreamEntry *e, const char *what)
 {
-	struct tcp_repair_window w;
 	socklen_t l = sizeof(e->mss_clamp);
 	int v;
 
@@ -140,11 +138,25 @@ static int stream_options(int sk, const struct tcp_info_head *ti, TcpStreamEntry
 		e->has_timestamp = true;
 		e->timestamp = v;
 	}
-	l = sizeof(w);
+	return 0;
+fail:
+	pr_perror("%s: can't read its TCP options", what);
+	return -1;
+}
+
+/* The window, which TCP_REPAIR_WINDOW reads since Linux 4.8: read before
+ * the receive queue, so that it is never ahead of it (the peer may still
+ * send meanwhile). */
+static int save_window(int sk, TcpStreamEntry *e, const char *what)
+{
+	struct tcp_repair_window w;
+	socklen_t l = sizeof(w);
+
 	if (getsockopt(sk, SOL_TCP, TCP_REPAIR_WINDOW, &w, &l) < 0) {
 		if (errno == ENOPROTOOPT)
 			return 0;
-		goto fail;
+		pr_perror("%s: can't read its window", what);
+		return -1;
 	}
 	e->has_snd_wl1 = e->has_snd_wnd = e->has_max_window = e->has_rcv_wnd = e->has_rcv_wup = true;
 	e->snd_wl1 = w.snd_wl1;
@@ -153,9 +165,6 @@ static int stream_options(int sk, const struct tcp_info_head *ti, TcpStreamEntry
 	e->rcv_wnd = w.rcv_wnd;
 	e->rcv_wup = w.rcv_wup;
 	return 0;
-fail:
-	pr_perror("%s: can't read its TCP options", what);
-	return -1;
 }
 
 /* The connection's state, read in repair mode (nothing moves then but
@@ -183,7 +192,7 @@ static int read_stream(struct tcp_conn *c, const char *what)
 	c->state = ti.state;
 	/* the receive queue first: the send queue's mode is the silent one,
 	 * left on (see silence) */
-	if (save_recv(c, e, what) < 0 || save_send(c, ti.state, e, what) < 0 ||
+	if (save_window(c->fd, e, what) < 0 || save_recv(c, e, what) < 0 || save_send(c, ti.state, e, what) < 0 ||
 	    stream_options(c->fd, &ti, e, what) < 0)
 		return -1;
 	pr_debug("%s: %s, receive queue %u bytes up to %u, send queue %u (%u unsent) up to %u", what,

@@ -276,6 +276,12 @@ static int restore_stream(int sk, const InetSkEntry *ie, const struct tcp_stream
 		struct tcp_repair_window w = { .snd_wl1 = e->snd_wl1, .snd_wnd = e->snd_wnd,
 					       .max_window = e->max_window, .rcv_wnd = e->rcv_wnd,
 					       .rcv_wup = e->rcv_wup };
+		/* never ahead of the receive queue (CRIU's images may be: its
+		 * dump reads the window last) */
+		if ((int32_t)(w.rcv_wup - inq_seq) > 0)
+			w.rcv_wup = inq_seq;
+		if ((int32_t)(w.snd_wl1 - (inq_seq + w.rcv_wnd)) > 0)
+			w.snd_wl1 = inq_seq;
 		if (st & TCP_RCVQ_FIN) {	/* the FIN comes in again below */
 			w.rcv_wup--;
 			w.rcv_wnd++;

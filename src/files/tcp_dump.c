@@ -1,9 +1,16 @@
-/* TCP connections, dump (--tcp-established): the socket is put in repair
- * mode (TCP_REPAIR, our own fd on it), which silences it: the kernel
- * sends nothing for it from then on, and a close in repair mode ends it
- * without a FIN or a RST. Its sequence numbers, both queues (read with
+/* TCP connections, dump (--tcp-established): each socket is put in
+ * repair mode (TCP_REPAIR, our own fd on it), with its send queue chosen
+ * for repair: what the kernel would send from then on it marks sent
+ * without sending it. Its sequence numbers, both queues (read with
  * MSG_PEEK through TCP_REPAIR_QUEUE), the options agreed at the handshake
  * and the window are saved in tcp-stream-INO.img (CRIU's tcp_stream_entry).
+ *
+ * All the connections of the tree are silenced first, then all read one
+ * right after the other (tcp_dump_prepare, before any fd is dumped): both
+ * ends of a connection within the tree are caught at nearly one moment,
+ * and what one still got from the other meanwhile is taken out of the
+ * sender's queue (reconcile). A peer outside the tree may still send
+ * until the dump ends: only a network lock stops that.
  *
  * The sockets stay in repair mode until the dump ends: when the tree is
  * killed after the dump, the connections die silently (the restored

@@ -35,6 +35,7 @@ test_crit() {
 	crit_seed ghost "$PYTHON" "$ROOT/tests/progs/ghost.py" "$T_FILES/ghost.dat" 100000 || return
 	crit_seed seccomp "$BIN/seccomp_threads" mixed || return
 	CRIT_DUMP_ARGS=--file-locks crit_seed locks "$BIN/locks" || return
+	CRIT_DUMP_ARGS=--tcp-established crit_seed tcp "$PYTHON" -u "$ROOT/tests/py/tcp_prog.py" pair 4 4000 || return
 	crit_seed restored "$BIN/mem_anon" || return	# restored: its stats-restore
 	local pid=$PROG_PID exe
 	exe=$(readlink "$BIN/mem_anon" -f)

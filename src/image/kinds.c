@@ -59,8 +59,7 @@ const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
 			  .optional = true },
 	/* the bytes of its receive queue, then of its send queue */
 	[IMG_TCP_STREAM] = { "tcp-stream-%x.img", 0x51465506, "TCP_STREAM", IMG_HDR_COMMON,
-			     &tcp_stream_entry__descriptor, .optional = true, .extra = IMG_EXTRA_EACH,
-			     .extra_len = "inq_len", .extra_len2 = "outq_len" },
+			     &tcp_stream_entry__descriptor, .optional = true, .extra = IMG_EXTRA_QUEUES },
 	/* no .img in their names, as CRIU's */
 	[IMG_STATS_DUMP] = { "stats-dump", 0x57093306, "STATS", IMG_HDR_SERVICE, &stats_entry__descriptor,
 			     .optional = true },

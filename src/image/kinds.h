@@ -57,6 +57,9 @@ enum img_extra {
 	/* A ghost file's: after each chunk entry (extra_len), or all the rest
 	 * of the file after a head whose chunks is unset. */
 	IMG_EXTRA_CHUNKS,
+	/* A TCP stream's two queues after its entry (inq_len, then outq_len
+	 * bytes): crit shows them as "inq" and "outq" of the extra. */
+	IMG_EXTRA_QUEUES,
 };
 
 struct img_kind_desc {
@@ -74,7 +77,6 @@ struct img_kind_desc {
 	bool optional;
 	enum img_extra extra;
 	const char *extra_len;	/* the field of an entry that counts its extra bytes */
-	const char *extra_len2;	/* and a second one, added (a TCP stream's two queues) */
 };
 
 extern const struct img_kind_desc img_kinds[IMG_NR_KINDS];

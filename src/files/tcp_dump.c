@@ -174,6 +174,27 @@ static int save_window(int sk, TcpStreamEntry *e, const char *what)
 	return 0;
 }
 
+/* The window TCP_REPAIR_WINDOW sets: snd_wnd and snd_wl1 from e (saved
+ * earlier) if e, else shut: no room in the peer's window, and the
+ * peer's segments seen as too old to open it. A timer of a connection in
+ * repair mode still sends (a probe of the peer's window carries data),
+ * which the image would miss: with no window, a probe carries none. */
+static int set_send_window(int sk, const TcpStreamEntry *e)
+{
+	struct tcp_repair_window w;
+	socklen_t l = sizeof(w);
+
+	if (getsockopt(sk, SOL_TCP, TCP_REPAIR_WINDOW, &w, &l) < 0)
+		return errno == ENOPROTOOPT ? 0 : -1;
+	if (e && !e->has_snd_wnd)
+		return 0;
+	w.snd_wnd = e ? e->snd_wnd : 0;
+	w.snd_wl1 = e ? e->snd_wl1 : w.rcv_wup + w.rcv_wnd;
+	if (w.max_window < w.snd_wnd)
+		w.max_window = w.snd_wnd;
+	return setsockopt(sk, SOL_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w));
+}
+
 /* The connection's state, read in repair mode (nothing moves then but
  * what the peer sends): into c. */
 static int read_stream(struct tcp_conn *c, const char *what)
@@ -202,6 +223,8 @@ static int read_stream(struct tcp_conn *c, const char *what)
 	if (save_window(c->fd, e, what) < 0 || save_recv(c, e, what) < 0 || save_send(c, ti.state, e, what) < 0 ||
 	    stream_options(c->fd, &ti, e, what) < 0)
 		return -1;
+	if (set_send_window(c->fd, NULL) < 0)
+		pr_warn("%s: can't shut its send window for the dump: %s", what, strerror(errno));
 	pr_debug("%s: %s, receive queue %u bytes up to %u, send queue %u (%u unsent) up to %u", what,
 		 tcp_state_name(c->state), e->inq_len, e->inq_seq, e->outq_len, e->unsq_len, e->outq_seq);
 	return 0;
@@ -432,7 +455,10 @@ void tcp_dump_end(struct file_table *t, bool resume)
 	for (int i = 0; i < u->nr_conns; i++) {
 		struct tcp_conn *c = &u->conns[i];
 		if (c->fd >= 0 && resume) {
-			/* leaving repair mode resets SO_REUSEADDR: its own value back */
+			/* the peer's window as it was; leaving repair mode resets
+			 * SO_REUSEADDR: its own value back */
+			if (c->e && set_send_window(c->fd, c->e) < 0)
+				pr_perror("can't give TCP socket %u its send window back", c->ino);
 			if (repair(c->fd, 0) < 0)
 				pr_perror("can't take TCP socket %u out of repair mode: its connection is stuck",
 					  c->ino);

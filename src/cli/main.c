@@ -97,6 +97,11 @@ static void usage(FILE *f)
 "      --network-lock iptables|nftables|skip  dump: how the tree's TCP traffic\n"
 "                          is held off from the freeze to the restore (default\n"
 "                          iptables, as CRIU); the restore unlocks the same way\n"
+"      --tcp-established   dump: save established TCP connections (TCP repair,\n"
+"                          CAP_NET_ADMIN); restore: make them again\n"
+"      --tcp-close         restore connected TCP sockets closed; dump: save them\n"
+"                          without their connection\n"
+"      --skip-in-flight    dump: drop connections a listener has not accepted\n"
 "      --force-irmap       dump: an inotify or fanotify watch whose file its\n"
 "                          handle gives no path to is looked for by inode in\n"
 "                          the --irmap-scan-path directories, then CRIU's (/etc,\n"
@@ -124,7 +129,8 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT,
        OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM, OPT_ALLOW_USERS, OPT_CONFIG, OPT_NO_DEFAULT_CONFIG,
        OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP, OPT_NETWORK_LOCK, OPT_DISPLAY_STATS,
-       OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP,
+       OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP, OPT_TCP_ESTABLISHED, OPT_TCP_CLOSE, OPT_SKIP_IN_FLIGHT,
+       OPT_NO_TCP_ESTABLISHED, OPT_NO_TCP_CLOSE, OPT_NO_SKIP_IN_FLIGHT,
        /* CRIU's --no-SWITCH forms of the switches stasis has */
        OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
        OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH, OPT_MANAGE_CGROUPS, OPT_CGROUP_ROOT, OPT_CGROUP_PROPS,
@@ -391,6 +397,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "link-remap", no_argument, NULL, OPT_LINK_REMAP },
 		{ "network-lock", required_argument, NULL, OPT_NETWORK_LOCK },
 		{ "join-ns", required_argument, NULL, 'J' },
+		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
+		{ "no-tcp-established", no_argument, NULL, OPT_NO_TCP_ESTABLISHED },
+		{ "tcp-close", no_argument, NULL, OPT_TCP_CLOSE },
+		{ "no-tcp-close", no_argument, NULL, OPT_NO_TCP_CLOSE },
+		{ "skip-in-flight", no_argument, NULL, OPT_SKIP_IN_FLIGHT },
+		{ "no-skip-in-flight", no_argument, NULL, OPT_NO_SKIP_IN_FLIGHT },
 		{ "ghost-fiemap", no_argument, NULL, OPT_GHOST_FIEMAP },
 		{ "no-ghost-fiemap", no_argument, NULL, OPT_NO_GHOST_FIEMAP },
 		{ "display-stats", no_argument, NULL, OPT_DISPLAY_STATS },
@@ -487,6 +499,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_LINK_REMAP: o->link_remap = true; break;
 		case OPT_NETWORK_LOCK: if (parse_network_lock(optarg, o) < 0) return -1; break;
 		case 'J': if (parse_join_ns(optarg, o) < 0) return -1; break;
+		case OPT_TCP_ESTABLISHED: o->tcp_established = true; break;
+		case OPT_NO_TCP_ESTABLISHED: o->tcp_established = false; break;
+		case OPT_TCP_CLOSE: o->tcp_close = true; break;
+		case OPT_NO_TCP_CLOSE: o->tcp_close = false; break;
+		case OPT_SKIP_IN_FLIGHT: o->skip_in_flight = true; break;
+		case OPT_NO_SKIP_IN_FLIGHT: o->skip_in_flight = false; break;
 		case OPT_GHOST_FIEMAP: o->no_ghost_fiemap = false; break;
 		case OPT_NO_GHOST_FIEMAP: o->no_ghost_fiemap = true; break;
 		case 'V': case OPT_VERSION:	/* as CRIU prints it */

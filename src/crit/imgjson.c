@@ -180,6 +180,28 @@ static struct json *sysv_load(struct img *img, const struct img_kind_desc *k, co
 	return msg_load(img, (const IpcMsgEntry *)m, pretty, nopl);
 }
 
+/* A TCP stream's queues: {"inq": ..., "outq": ...} as CRIU's crit shows
+ * them; nopl: their size together. */
+static int load_queues(struct img *img, const ProtobufCMessage *m, bool nopl, struct json *e)
+{
+	uint64_t in = 0, out = 0;
+	struct json *x;
+
+	pb_get_uint(m, "inq_len", &in);
+	pb_get_uint(m, "outq_len", &out);
+	if (nopl) {
+		x = read_extra(img, in + out, true, true);
+		return x && json_set(e, "extra", x) == 0 ? 0 : -1;
+	}
+	struct json *qi = read_extra(img, in, false, true), *qo = qi ? read_extra(img, out, false, true) : NULL;
+	if (!(x = json_new(JSON_OBJECT)) || !qi || !qo || json_set(x, "inq", qi) < 0 ||
+	    json_set(x, "outq", qo) < 0 || json_set(e, "extra", x) < 0) {
+		pr_err("out of memory reading %s", img->name);
+		return -1;
+	}
+	return 0;
+}
+
 /* The extra of entry m (the first one if first) into e, when the kind has
  * one; *last when nothing can follow it. */
 static int load_extra(struct img *img, const struct img_kind_desc *k, const ProtobufCMessage *m, bool first,
@@ -195,6 +217,8 @@ static int load_extra(struct img *img, const struct img_kind_desc *k, const Prot
 		pb_get_uint(m, k->extra_len, &n);
 		x = read_extra(img, n, nopl, true);
 		break;
+	case IMG_EXTRA_QUEUES:
+		return load_queues(img, m, nopl, e);
 	case IMG_EXTRA_CHUNKS:
 		if (first && pb_get_uint(m, "chunks", &chunks) && chunks)
 			return 0;	/* chunk entries follow, each with its bytes */
@@ -352,6 +376,28 @@ static int msg_store(struct img *img, const struct json *x, const char *where)
 	return 0;
 }
 
+/* A TCP stream's "inq" then "outq". */
+static int write_queues(struct img *img, const struct json *e, const char *where)
+{
+	const struct json *x = json_get(e, "extra");
+	const char *names[] = { "inq", "outq" };
+
+	for (int i = 0; x && i < 2; i++) {
+		const struct json *q = json_get(x, names[i]);
+		size_t n;
+		uint8_t *data = q && q->type == JSON_STRING ? base64_decode(q->text, q->len, &n) : NULL;
+		if (!data) {
+			pr_err("%s: its extra's %s is not base64", where, names[i]);
+			return -1;
+		}
+		int ret = img_write_raw(img, data, n);
+		free(data);
+		if (ret < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int sysv_store(struct img *img, const struct img_kind_desc *k, const ProtobufCMessage *m,
 		      const struct json *e, const char *where)
 {
@@ -376,6 +422,8 @@ static int store_extra(struct img *img, const struct img_kind_desc *k, const Pro
 	switch (k->extra) {
 	case IMG_EXTRA_EACH:
 		return write_extra(img, e, where);
+	case IMG_EXTRA_QUEUES:
+		return write_queues(img, e, where);
 	case IMG_EXTRA_CHUNKS:
 		if (first && pb_get_uint(m, "chunks", &chunks) && chunks)
 			return 0;

@@ -87,6 +87,7 @@ static const struct pretty_field fields[] = {
 	HEX("mm_entry", "mm_brk"), HEX("mm_entry", "mm_arg_start"), HEX("mm_entry", "mm_arg_end"),
 	HEX("mm_entry", "mm_env_start"), HEX("mm_entry", "mm_env_end"),
 	HEX("vma_entry", "start"), HEX("vma_entry", "end"),
+	HEX("tcp_stream_entry", "opt_mask"),
 	{ "vma_entry", "prot", PRETTY_FLAGS, mmap_prot },
 	{ "vma_entry", "flags", PRETTY_FLAGS, mmap_flags },
 	{ "vma_entry", "status", PRETTY_FLAGS, vma_status },

@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 
 #include "dump/check.h"
+#include "files/files.h"
 #include "dump/track.h"
 #include "net/netlock.h"
 #include "task/guards.h"
@@ -304,6 +305,7 @@ static const struct {
 	{ "net_diag_raw", always },		/* raw sockets: stasis reads them without sock_diag */
 	{ "sockopt_buf_lock", has_sockopt_buf_lock },
 	{ "ns_pid", always },			/* NSpid in status (4.1+) */
+	{ "tcp_half_closed", files_tcp_half_closed },
 	{ "aio_remap", has_aio_remap }, { "tun", never }, { "tun_ns", never }, { "userns", never },
 	{ "loginuid", has_loginuid }, { "cgroupns", cg_ns_supported }, { "autofs", never }, { "compat_cr", never },
 	{ "uffd", never }, { "uffd-noncoop", never }, { "can_map_vdso", never }, { "sk_ns", never },

@@ -460,6 +460,26 @@ static int net_unlock(struct dump_tree *tr)
 	return ret;
 }
 
+/* The kinds' look at the whole tree before its fds are dumped (its TCP
+ * connections are put in repair mode all at once, so that none sends to
+ * another already saved). */
+static int prepare_files(struct dump_tree *tr)
+{
+	pid_t *pids = calloc(tr->nr ? tr->nr : 1, sizeof(*pids));
+	int n = 0;
+
+	if (!pids) {
+		pr_err("out of memory");
+		return -1;
+	}
+	for (int i = 0; i < tr->nr; i++)
+		if (!tr->t[i].zombie)
+			pids[n++] = tr->t[i].pid;
+	int ret = files_dump_prepare(&tr->files, tr->o, pids, n);
+	free(pids);
+	return ret;
+}
+
 int stasis_dump(const struct opts *o)
 {
 	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1,
@@ -504,7 +524,7 @@ int stasis_dump(const struct opts *o)
 	if (net_lock(&tr) < 0)
 		goto unlock;
 	find_shared_fd_tables(&tr);
-	if (read_mappings(&tr) < 0 || (!o->pre_dump && dump_namespaces(&tr) < 0))
+	if (read_mappings(&tr) < 0 || (!o->pre_dump && dump_namespaces(&tr) < 0) || prepare_files(&tr) < 0)
 		goto unlock;
 	for (int i = 0; i < tr.nr; i++)
 		if ((!tr.t[i].zombie && track_adopt(&tr.t[i], tr.parentfd) < 0) ||
@@ -537,8 +557,9 @@ out:
 			track_undo(&tr.t[i]);
 			undo_injection(&tr.t[i]);
 		}
-		tree_release(&tr, false);
+		/* before the tree runs: its TCP connections leave repair mode */
 		files_dump_failed(&tr.files);
+		tree_release(&tr, false);
 		pr_info("the tree of pid %d resumed unharmed after the failed dump", o->pid);
 	}
 	for (int i = 0; i < tr.nr; i++) {

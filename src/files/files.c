@@ -101,6 +101,14 @@ int files_dump_begin(struct file_table *t)
 	return make_states(t->kind, false);
 }
 
+int files_dump_prepare(struct file_table *t, const struct opts *o, const pid_t *pids, int nr)
+{
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->dump_prepare && fd_kinds[k]->dump_prepare(t, o, pids, nr) < 0)
+			return -1;
+	return 0;
+}
+
 int files_write(struct file_table *t, int dirfd)
 {
 	struct img img;

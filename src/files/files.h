@@ -57,6 +57,10 @@ struct rst_files {
 /* Before any other call: makes each kind's state. 0 or -1 (reported). */
 int files_dump_begin(struct file_table *t);
 
+/* Once the tree is seized, before files_dump_fds: what the kinds must
+ * catch in every process at once (pids: the live processes). */
+int files_dump_prepare(struct file_table *t, const struct opts *o, const pid_t *pids, int nr);
+
 /* Every fd of the task but skip_fd (stasis's own memory tracker, or -1):
  * files.img entries + fdinfo-ID.img (not if shared: the fd table is that
  * of a process dumped before, CLONE_FILES); then what the kinds take from
@@ -114,6 +118,9 @@ int files_dump_task_fd(struct file_table *t, const struct opts *o, pid_t pid, in
 int files_write(struct file_table *t, int dirfd);
 /* The dump failed: the kinds undo what they made outside the images. */
 void files_dump_failed(struct file_table *t);
+/* Whether half-closed TCP connections can be dumped and restored here
+ * (check --feature tcp_half_closed). */
+bool files_tcp_half_closed(void);
 void files_free(struct file_table *t);
 
 /* ---- restore ---- */

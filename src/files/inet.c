@@ -48,6 +48,26 @@ const char *inet_addr_str(uint32_t family, const uint32_t *addr, size_t n, uint3
 	return buf;
 }
 
+const char *tcp_state_name(int st)
+{
+	static const char *const n[] = { "?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1",
+					 "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK",
+					 "LISTEN", "CLOSING" };
+	return st > 0 && st < (int)(sizeof(n) / sizeof(n[0])) ? n[st] : "?";
+}
+
+bool tcp_conn_state(int st)
+{
+	return st == TCP_ESTABLISHED || st == TCP_SYN_SENT || st == TCP_FIN_WAIT1 || st == TCP_FIN_WAIT2 ||
+	       st == TCP_CLOSE_WAIT || st == TCP_LAST_ACK || st == TCP_CLOSING;
+}
+
+bool tcp_conn_entry(const InetSkEntry *ie)
+{
+	return ie->type == SOCK_STREAM && ie->proto == IPPROTO_TCP && ie->dst_port && ie->state != TCP_LISTEN &&
+	       ie->state != TCP_CLOSE;
+}
+
 /* The socket's protocol, as the kernel names it (net/ipv4/af_inet.c and
  * friends): the kinds we can dump. */
 static bool inet_owns(const struct fd_facts *f)
@@ -80,8 +100,9 @@ static bool inet_inherit_name(const struct rst_files *rf, const FileEntry *fe, c
 
 const struct fd_kind fd_kind_inet = {
 	.name = "inet socket", .type = FD_TYPES__INETSK,
-	.dump_state = sizeof(struct inet_dump),
+	.dump_state = sizeof(struct inet_dump), .rst_state = sizeof(struct inet_rst),
 	.owns = inet_owns, .dump = inet_dump, .open = inet_open,
-	.free_images = inet_free_images,
+	.dump_prepare = tcp_dump_prepare, .write_images = inet_write_images, .free_images = inet_free_images, .dump_failed = inet_dump_failed,
+	.load_images = tcp_load_streams, .unload_images = tcp_unload_streams,
 	.after_install = inet_after_install, .inherit_name = inet_inherit_name,
 };

@@ -93,9 +93,26 @@ static const struct isk_diag *diag_find(struct file_table *t, int family, int pr
 	return NULL;
 }
 
+int inet_write_images(struct file_table *t, int dirfd)
+{
+	struct inet_dump *u = files_dump_state(t, &fd_kind_inet);
+	if (tcp_write_streams(t, dirfd) < 0)
+		return -1;
+	/* the tree runs on: its connections too (and it is still frozen) */
+	if (u->o && u->o->leave_running)
+		tcp_dump_end(t, true);
+	return 0;
+}
+
+void inet_dump_failed(struct file_table *t)
+{
+	tcp_dump_end(t, true);
+}
+
 void inet_free_images(struct file_table *t)
 {
 	struct inet_dump *u = files_dump_state(t, &fd_kind_inet);
+	tcp_dump_end(t, false);
 	for (int i = 0; i < u->nr_lists; i++)
 		free(u->lists[i].d);
 }
@@ -139,8 +156,11 @@ static int dump_addrs(int sk, InetSkEntry *ie)
 	if (set_addr(&ss, &ie->src_addr, &ie->n_src_addr, &ie->src_port) < 0)
 		return -1;
 	memset(&ss, 0, sizeof(ss));
-	l = sizeof(ss);
-	if (getpeername(sk, (struct sockaddr *)&ss, &l) < 0) {
+	/* exactly the address's length, which SO_PEERNAME insists on */
+	l = ie->family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	/* SO_PEERNAME, not getpeername: a TCP socket closed (reset, or both
+	 * ways shut down) still names its peer, as CRIU reads it */
+	if (getsockopt(sk, SOL_SOCKET, SO_PEERNAME, &ss, &l) < 0) {
 		if (errno != ENOTCONN)
 			return -1;
 		memset(&ss, 0, sizeof(ss));
@@ -257,17 +277,9 @@ static int tcp_uncon_shutdown(int sk, InetSkEntry *ie)
 	return 0;
 }
 
-static const char *tcp_state_name(int st)
-{
-	static const char *const n[] = { "?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1",
-					 "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK",
-					 "LISTEN", "CLOSING" };
-	return st > 0 && st < (int)(sizeof(n) / sizeof(n[0])) ? n[st] : "?";
-}
-
 /* TCP: its state from TCP_INFO; a listener's backlog and queue from
- * sock_diag. Connections are refused. */
-static int dump_tcp(struct file_table *t, int sk, const struct fd_facts *f, InetSkEntry *ie)
+ * sock_diag. Connections are saved through TCP repair (tcp_dump.c). */
+static int dump_tcp(struct file_table *t, const struct opts *o, int sk, const struct fd_facts *f, InetSkEntry *ie)
 {
 	struct tcp_info ti;
 	socklen_t l = sizeof(ti);
@@ -278,12 +290,15 @@ static int dump_tcp(struct file_table *t, int sk, const struct fd_facts *f, Inet
 		return -1;
 	}
 	ie->state = ti.tcpi_state;
+	if (ie->state == TCP_CLOSE && ie->dst_port && !o->tcp_close)
+		ie->dst_port = 0;	/* its connection is over: restored as a socket bound, closed */
 	if (ie->state == TCP_CLOSE)
 		return tcp_uncon_shutdown(sk, ie) < 0 ? -1 : dump_tcp_opts(sk, ie);
+	if (tcp_conn_state(ie->state))
+		return tcp_conn_dump(t, o, sk, f, ie) < 0 ? -1 : dump_tcp_opts(sk, ie);
 	if (ie->state != TCP_LISTEN) {
-		pr_err("pid %d: fd %d is a TCP connection %s -> %s (%s); stasis can't dump connected TCP "
-		       "sockets yet (CRIU's --tcp-established): close it before the dump", f->pid, f->fd,
-		       SRC_STR(ie), DST_STR(ie), tcp_state_name(ie->state));
+		pr_err("pid %d: fd %d is a TCP socket %s -> %s in state %s, which stasis can't dump (nor can "
+		       "CRIU)", f->pid, f->fd, SRC_STR(ie), DST_STR(ie), tcp_state_name(ie->state));
 		return -1;
 	}
 	const struct isk_diag *d = diag_find(t, ie->family, IPPROTO_TCP, ie->ino, &err);
@@ -294,7 +309,10 @@ static int dump_tcp(struct file_table *t, int sk, const struct fd_facts *f, Inet
 			       ie->ino);
 		return -1;
 	}
-	if (d->rq) {
+	if (d->rq && o->skip_in_flight)
+		pr_info("pid %d: fd %d: TCP listener %s: %u connection(s) not yet accepted are dropped "
+			"(--skip-in-flight)", f->pid, f->fd, SRC_STR(ie), d->rq);
+	else if (d->rq) {
 		pr_err("pid %d: fd %d: TCP listener %s has %u connection(s) not yet accepted, which would be "
 		       "lost (CRIU refuses them too, or drops them with --skip-in-flight); let the program "
 		       "accept them and dump again", f->pid, f->fd, SRC_STR(ie), d->rq);
@@ -384,7 +402,7 @@ static int dump_v6(int sk, const struct fd_facts *f, InetSkEntry *ie)
 
 int inet_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
 {
-	(void)o;
+	((struct inet_dump *)files_dump_state(t, &fd_kind_inet))->o = o;
 	InetSkEntry *ie = new_isk();
 	if (!ie)
 		return files_oom(f);
@@ -407,8 +425,11 @@ int inet_dump(struct file_table *t, const struct opts *o, const struct fd_facts 
 	ie->proto = v;
 	if (dump_addrs(sk, ie) < 0 || (ie->family == AF_INET6 && dump_v6(sk, f, ie) < 0))
 		goto fail;
+	/* before TCP repair mode, which changes SO_REUSEADDR */
+	if (dump_ip_opts(sk, ie) < 0 || skopts_dump(sk, ie->family, ie->opts) < 0)
+		goto fail;
 	if (ie->type == SOCK_STREAM && ie->proto == IPPROTO_TCP)
-		ret = dump_tcp(t, sk, f, ie);
+		ret = dump_tcp(t, o, sk, f, ie);
 	else if (ie->type == SOCK_DGRAM)
 		ret = dump_dgram(t, sk, f, ie);
 	else if (ie->type == SOCK_RAW)	/* its "port" is its protocol */
@@ -418,9 +439,6 @@ int inet_dump(struct file_table *t, const struct opts *o, const struct fd_facts 
 		       f->fd, ie->type, ie->proto);
 	if (ret < 0)
 		goto out;
-	ret = -1;
-	if (dump_ip_opts(sk, ie) < 0 || skopts_dump(sk, ie->family, ie->opts) < 0)
-		goto fail;
 	pr_debug("pid %d: fd %d: %s socket %u state %u %s -> %s", f->pid, f->fd,
 		 inet_proto_name(ie->family, ie->proto), ie->ino, ie->state, SRC_STR(ie), DST_STR(ie));
 	ret = 0;

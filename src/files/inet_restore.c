@@ -25,7 +25,7 @@ static int set_opt(int sk, int level, int name, int val)
 }
 
 /* The entry is one we can make: checked before anything is made. */
-static int check_entry(const FileEntry *fe)
+static int check_entry(const struct rst_files *rf, const FileEntry *fe)
 {
 	const InetSkEntry *ie = fe->isk;
 	if (!ie || !ie->opts) {
@@ -50,15 +50,21 @@ static int check_entry(const FileEntry *fe)
 		       ie->ino, ie->type, ie->proto);
 		return -1;
 	}
-	if (tcp && (ie->dst_port || (ie->state != TCP_LISTEN && ie->state != TCP_CLOSE))) {
-		pr_err("image files.img: socket %u is a TCP connection %s -> %s; stasis can't restore "
-		       "connected TCP sockets yet (CRIU's --tcp-established)", ie->ino, SRC_STR(ie), DST_STR(ie));
+	bool closed_conn = tcp && ie->state == TCP_CLOSE && ie->dst_port && rf->o->tcp_close;
+	if (tcp && !tcp_conn_entry(ie) && !closed_conn && (ie->dst_port || (ie->state != TCP_LISTEN && ie->state != TCP_CLOSE))) {
+		pr_err("image files.img: socket %u is a TCP socket %s -> %s in state %s, which stasis can't "
+		       "restore", ie->ino, SRC_STR(ie), DST_STR(ie), tcp_state_name(ie->state));
+		return -1;
+	}
+	if (tcp && tcp_conn_entry(ie) && !rf->o->tcp_established && !rf->o->tcp_close) {
+		pr_err("image files.img: socket %u is a TCP connection %s -> %s: restore it with "
+		       "--tcp-established (or --tcp-close to have it closed)", ie->ino, SRC_STR(ie), DST_STR(ie));
 		return -1;
 	}
 	return 0;
 }
 
-static socklen_t sockaddr_of(const InetSkEntry *ie, const uint32_t *addr, uint32_t port, int ifindex,
+socklen_t inet_sockaddr(const InetSkEntry *ie, const uint32_t *addr, uint32_t port, int ifindex,
 			     struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
@@ -88,7 +94,7 @@ static int set_freebind(int sk, const InetSkEntry *ie, int val)
 
 /* An IPv6 address may still be "tentative" (just configured): it binds
  * only with IP_FREEBIND, lent for the bind if the socket hadn't it. */
-static int bind_to(int sk, const InetSkEntry *ie)
+int inet_bind(int sk, const InetSkEntry *ie)
 {
 	struct sockaddr_storage ss;
 	int ifindex = 0;
@@ -98,7 +104,7 @@ static int bind_to(int sk, const InetSkEntry *ie)
 		       inet_proto_name(ie->family, ie->proto), ie->ino, SRC_STR(ie), ie->ifname);
 		return -1;
 	}
-	socklen_t len = sockaddr_of(ie, ie->src_addr, ie->src_port, ifindex, &ss);
+	socklen_t len = inet_sockaddr(ie, ie->src_addr, ie->src_port, ifindex, &ss);
 	bool freebind = ie->ip_opts && ie->ip_opts->has_freebind && ie->ip_opts->freebind;
 	bool lend = ie->family == AF_INET6 && ie->type != SOCK_RAW && !freebind;
 	/* a socket that had it may be bound to an address not (yet) here */
@@ -207,7 +213,7 @@ static int place(int sk, const InetSkEntry *ie)
 	bool ping = ie->proto == IPPROTO_ICMP || ie->proto == IPPROTO_ICMPV6;
 
 	/* a ping socket's "port" is its echo id, taken again on first use */
-	if (ie->src_port && !ping && bind_to(sk, ie) < 0)
+	if (ie->src_port && !ping && inet_bind(sk, ie) < 0)
 		return -1;
 	if (ie->state == TCP_LISTEN && listen(sk, ie->backlog) < 0) {
 		pr_perror("can't listen on TCP socket %u (%s)", ie->ino, SRC_STR(ie));
@@ -215,7 +221,7 @@ static int place(int sk, const InetSkEntry *ie)
 	}
 	if (ie->dst_port) {
 		struct sockaddr_storage ss;
-		socklen_t len = sockaddr_of(ie, ie->dst_addr, ie->dst_port, 0, &ss);
+		socklen_t len = inet_sockaddr(ie, ie->dst_addr, ie->dst_port, 0, &ss);
 		if (connect(sk, (struct sockaddr *)&ss, len) < 0) {
 			pr_perror("can't connect %s socket %u (%s) to %s again",
 				  inet_proto_name(ie->family, ie->proto), ie->ino, SRC_STR(ie), DST_STR(ie));
@@ -248,9 +254,8 @@ static int finish(int sk, const InetSkEntry *ie, char *what)
 
 int inet_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 {
-	(void)rf;
 	(void)fdflags;
-	if (check_entry(fe) < 0)
+	if (check_entry(rf, fe) < 0)
 		return -1;
 	const InetSkEntry *ie = fe->isk;
 	char what[96];
@@ -273,7 +278,17 @@ int inet_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		pr_perror("can't set SO_REUSEADDR on %s", what);
 		goto fail;
 	}
-	if (place(sk, ie) < 0 || finish(sk, ie, what) < 0)
+	bool closed_conn = ie->proto == IPPROTO_TCP && ie->state == TCP_CLOSE && ie->dst_port;
+	if (closed_conn && rf->o->tcp_close) {
+		if (tcp_conn_restore(rf, sk, ie, what) < 0)	/* CRIU's way: shut down, not bound */
+			goto fail;
+	} else if (tcp_conn_entry(ie)) {
+		/* a connection still opening connects without waiting */
+		if (fcntl(sk, F_SETFL, O_NONBLOCK) < 0 || tcp_conn_restore(rf, sk, ie, what) < 0)
+			goto fail;
+	} else if (place(sk, ie) < 0)
+		goto fail;
+	if (finish(sk, ie, what) < 0)
 		goto fail;
 	return sk;
 fail:
@@ -282,13 +297,16 @@ fail:
 }
 
 /* Every socket of the tree is bound now: each gets its own SO_REUSEADDR
- * and SO_REUSEPORT back. */
+ * and SO_REUSEPORT back (a TCP connection once out of repair mode, which
+ * resets SO_REUSEADDR). */
 int inet_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid)
 {
-	(void)rf;
 	const InetSkEntry *ie = fe->isk;
 	if (!ie || !ie->opts)
 		return 0;
+	/* every socket of the tree exists now: the connections may speak */
+	if (tcp_conn_entry(ie) && tcp_conn_resume(rf, fd, ie, pid) < 0)
+		return -1;
 	bool addr = ie->opts->has_reuseaddr && ie->opts->reuseaddr;
 	bool port = ie->opts->has_so_reuseport && ie->opts->so_reuseport;
 	if (set_opt(fd, SOL_SOCKET, SO_REUSEADDR, addr) < 0 || set_opt(fd, SOL_SOCKET, SO_REUSEPORT, port) < 0) {

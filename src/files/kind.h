@@ -78,6 +78,10 @@ struct fd_kind {
 	int (*open_path)(struct rst_files *rf, const FileEntry *fe, uint32_t flags);
 	int (*make_path)(struct rst_files *rf, const FileEntry *fe);
 
+	/* The whole seized tree, before any fd of it is dumped (pids: its
+	 * live processes): state that must be caught for all at once (TCP
+	 * connections, silenced together). */
+	int (*dump_prepare)(struct file_table *t, const struct opts *o, const pid_t *pids, int nr);
 	/* A whole process. dump_task: once its fds are dumped. before_fork:
 	 * in the restored process, its session and group set and its files
 	 * opened. after_install_task: after the after_install of each of

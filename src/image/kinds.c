@@ -15,6 +15,7 @@
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
+#include "tcp-stream.pb-c.h"
 #include "seccomp.pb-c.h"
 #include "sk-unix.pb-c.h"
 #include "stats.pb-c.h"
@@ -76,6 +77,9 @@ const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
 	/* a dump before stasis saved clocks has none */
 	[IMG_TIMENS] = { "timens-%u.img", 0x43114433, "TIMENS", IMG_HDR_COMMON, &timens_entry__descriptor,
 			 .optional = true },
+	/* the bytes of its receive queue, then of its send queue */
+	[IMG_TCP_STREAM] = { "tcp-stream-%x.img", 0x51465506, "TCP_STREAM", IMG_HDR_COMMON,
+			     &tcp_stream_entry__descriptor, .optional = true, .extra = IMG_EXTRA_QUEUES },
 	/* no .img in their names, as CRIU's */
 	[IMG_STATS_DUMP] = { "stats-dump", 0x57093306, "STATS", IMG_HDR_SERVICE, &stats_entry__descriptor,
 			     .optional = true },

@@ -42,6 +42,7 @@ enum img_kind {
 	IMG_IPCNS_MSG,
 	IMG_CGROUP,
 	IMG_TIMENS,		/* the root's time_ns_id, or 0: task/timens.h */
+	IMG_TCP_STREAM,		/* inode of the socket */
 	IMG_STATS_DUMP,
 	IMG_STATS_RESTORE,
 	IMG_NR_KINDS
@@ -67,6 +68,9 @@ enum img_extra {
 	 * bytes, a semaphore set's values, a queue's messages, each padded):
 	 * crit shows each kind its own way (crit/imgjson.c) */
 	IMG_EXTRA_SYSV,
+	/* A TCP stream's two queues after its entry (inq_len, then outq_len
+	 * bytes): crit shows them as "inq" and "outq" of the extra. */
+	IMG_EXTRA_QUEUES,
 };
 
 struct img_kind_desc {

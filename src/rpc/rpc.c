@@ -224,6 +224,9 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 		}
 		j->o.network_lock = r->network_lock - CRIU_NETWORK_LOCK_METHOD__IPTABLES;
 	}
+	j->o.tcp_established = r->has_tcp_established && r->tcp_established;
+	j->o.tcp_close = r->has_tcp_close && r->tcp_close;
+	j->o.skip_in_flight = r->has_tcp_skip_in_flight && r->tcp_skip_in_flight;
 	j->o.ghost_limit = r->ghost_limit;	/* CRIU's default, 1 MiB, if unset */
 	/* a scan of the filesystem by stasis would show a client paths it
 	 * may not reach itself */

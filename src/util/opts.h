@@ -116,6 +116,13 @@ struct opts {
 	/* --join-ns net:PATH|PID (restore, command line): the network
 	 * namespace the tree is restored into */
 	const char *join_net;
+	/* --tcp-established: connected TCP sockets are saved and made again
+	 * through TCP repair (files/tcp*.c); --tcp-close: restored closed
+	 * (dump: saved without their connection); --skip-in-flight: a
+	 * listener's connections not yet accepted are left out */
+	bool tcp_established;
+	bool tcp_close;
+	bool skip_in_flight;
 };
 
 #endif

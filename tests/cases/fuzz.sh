@@ -9,6 +9,7 @@
 # a dump of cgtree.py in cgroups (cgroup.img),
 # dumps of notify.sh's programs (pidfds, epoll targets moved), of packet
 # and netlink sockets (tests/progs/packet.c, netlink.c),
+# a TCP pair (tcp-stream images),
 # and fuzz/regressions.py's inputs for the
 # bugs found so far. A crash, leak, sanitizer report, hang (-timeout), fd
 # left open, or an allocation of 32 MiB or more (-malloc_limit_mb) fails
@@ -173,6 +174,20 @@ socket_seed() {
 	done
 }
 
+# TCP connections (tcp-stream images: their queues' bytes after the
+# entry), both ends of a pair dumped with --tcp-established, a little
+# data unread each way.
+tcp_seed() {
+	local pid
+	start_prog tcpseed "$PYTHON" -u "$ROOT/tests/py/tcp_prog.py" pair 4 4000
+	pid=$PROG_PID
+	wait_ready tcpseed "$pid" || return 1
+	dump dumptcp "$pid" "$T_WORK/img_tcp" --tcp-established || return 1
+	expect_killed "$pid" || return 1
+	ls "$T_WORK/img_tcp"/tcp-stream-*.img > /dev/null 2>&1 || { fail "the TCP seed has no tcp-stream image"; return 1; }
+	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_tcp" "$T_WORK/image_seeds/tcp" >> "$T_LOG/runner.log"
+}
+
 # An image that is a FIFO (a non-root RPC client chooses the directory)
 # must fail the restore at once, not hang it.
 fifo_image_refused() {
@@ -221,6 +236,7 @@ test_fuzz() {
 	mem_ns_seeds || return
 	notify_seed || return
 	socket_seed || return
+	tcp_seed || return
 	"$PYTHON" "$ROOT/fuzz/regressions.py" "$T_WORK/img" "$T_WORK/image_seeds" >> "$T_LOG/runner.log" ||
 		{ fail "regressions.py failed"; return; }
 

@@ -8,11 +8,11 @@ Commands (each prints one result line, exits 0 on the expected outcome):
   version                    raw VERSION request: prints "version NAME MAJOR.MINOR"
   features                   raw FEATURE_CHECK asking for mem_track: prints
                              "mem_track True|False"
-  dump PID DIR [--leave-running] [--parent REL] [--ext-unix-sk]
+  dump PID DIR [--leave-running] [--parent REL] [--ext-unix-sk] [--tcp-established]
        [--network-lock iptables|nftables|skip]   pycriu dump() of another
                              process (parent_img REL, with track_mem)
   predump PID DIR [--parent REL]   pycriu pre_dump()
-  restore DIR                pycriu restore(): prints "restored PID"
+  restore DIR [--tcp-established]  pycriu restore(): prints "restored PID"
   notify PID DIR [VETO_STAGE]      raw DUMP with notify_scripts: prints the
                              stages in order, answering no at VETO_STAGE
                              (hangup:STAGE: closes the connection there);
@@ -246,6 +246,8 @@ def main(argv):
             c.opts.ext_unix_sk = True
         if "--network-lock" in rest:
             c.opts.network_lock = NETWORK_LOCK[rest[rest.index("--network-lock") + 1]]
+        if "--tcp-established" in rest:
+            c.opts.tcp_established = True
         if "--parent" in rest:
             c.opts.parent_img = rest[rest.index("--parent") + 1]
             c.opts.track_mem = True
@@ -258,6 +260,8 @@ def main(argv):
         c.opts.log_level = 4
         c.opts.log_file = "restore.log"
         cg_opts(c, rest)
+        if "--tcp-established" in rest:
+            c.opts.tcp_established = True
         r = c.restore()
         print("restored %d" % r.pid)
     elif cmd == "notify":

@@ -1,0 +1,318 @@
+# Established TCP connections through a checkpoint (--tcp-established,
+# TCP repair; tests/py/tcp_prog.py): both ends in the tree with full
+# queues both ways, IPv4 and IPv6; a server in the tree whose outside
+# client streams numbered records; a client in the tree whose outside
+# server reads nothing during the checkpoint; Python's http.server with a
+# keep-alive client; --tcp-close; a restore whose address is taken.
+#
+# Without a network lock (no iptables or nftables here), the outside peer
+# must send nothing while the tree is down, or its kernel would be
+# answered with a reset: the peers here pause (a client that only writes,
+# quiet once all it sent is acknowledged) but never close or reconnect.
+
+TCP_PROG=$ROOT/tests/py/tcp_prog.py
+
+# Both ends in the tree (a server and its forked client), each with BULK
+# bytes the other has not read: sent and acknowledged, sent and not, not
+# sent; after the restore each reads them all, then they echo lines.
+# The IPv6 pair takes the option from a configuration file (CRIU's syntax).
+test_tcp_pair() {
+	local v=$1 pid exe opt=--tcp-established
+	if [[ $v == 6 ]]; then
+		printf '# both ways\ntcp-established\n' > "$T_WORK/tcp.conf"
+		opt=--config=$T_WORK/tcp.conf
+	fi
+	start_prog pair "$PYTHON" -u "$TCP_PROG" pair "$v"
+	pid=$PROG_PID
+	wait_ready pair "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" "$opt" || return
+	expect_killed "$pid" || return
+	ls "$T_WORK/img"/tcp-stream-*.img > /dev/null 2>&1 || fail "no tcp-stream image"
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 "$opt" || { cp -r "$T_WORK/img" "$T_LOG/img"; return; }
+	kill -USR1 "$pid"
+	wait_gone "$pid" || {
+		ss -tnoieam > "$T_LOG/ss.txt" 2>&1
+		cp -r "$T_WORK/img" "$T_LOG/img"
+		fail "the restored pair did not end" "$T_LOG/pair.out"
+	}
+	check_output pair
+}
+
+run_test tcp.pair4 test_tcp_pair 4
+run_test tcp.pair6 test_tcp_pair 6
+
+# A server in the tree, its client outside: records 1, 2, ... through the
+# checkpoint, some of them in the server's receive queue at the dump; no
+# gap, no repeat, and the client never sees its connection break.
+test_tcp_outside_client() {
+	local pid exe port
+	start_prog server "$PYTHON" -u "$TCP_PROG" server
+	pid=$PROG_PID
+	wait_until "$TMO" grep -q "^PORT" "$T_LOG/server.out" || { fail "the server did not start" "$T_LOG/server.err"; return; }
+	port=$(awk '$1 == "PORT" { print $2 }' "$T_LOG/server.out")
+	start_prog peer "$PYTHON" -u "$TCP_PROG" peer-client "$port"
+	wait_ready server "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	wait_until "$TMO" has_lines "$T_FILES/records.txt" 2000 || { fail "no records before the dump"; return; }
+	touch "$T_FILES/quiet"
+	wait_until "$TMO" test -e "$T_FILES/quiet.ack" || { fail "the client did not go quiet" "$T_LOG/peer.out"; return; }
+	dump dump "$pid" "$T_WORK/img" --tcp-established || return
+	expect_killed "$pid" || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 --tcp-established || return
+	local n
+	n=$(line_count "$T_FILES/records.txt")
+	rm -f "$T_FILES/quiet"
+	wait_until "$TMO" has_lines "$T_FILES/records.txt" $((n + 2000)) ||
+		fail "the records did not go on after the restore ($(line_count "$T_FILES/records.txt"), $n at the restore)"
+	touch "$T_FILES/done"
+	wait_gone "$pid" || fail "the server did not end" "$T_LOG/server.out"
+	wait_until "$TMO" grep -q "^PASS\|^FAIL" "$T_LOG/peer.out" || fail "the client did not end" "$T_LOG/peer.err"
+	check_output server
+	check_output peer
+	check_sequence "$T_FILES/records.txt"
+}
+
+run_test tcp.outside_client test_tcp_outside_client
+
+# A client in the tree, its server outside: the client's send queue full
+# (the server reads nothing until after the restore), the server's
+# greeting unread in the client's receive queue.
+test_tcp_outside_server() {
+	local pid exe port
+	start_prog peer "$PYTHON" -u "$TCP_PROG" peer-server
+	wait_until "$TMO" grep -q "^PORT" "$T_LOG/peer.out" || { fail "the server did not start" "$T_LOG/peer.err"; return; }
+	port=$(awk '$1 == "PORT" { print $2 }' "$T_LOG/peer.out")
+	start_prog client "$PYTHON" -u "$TCP_PROG" client 127.0.0.1 "$port"
+	pid=$PROG_PID
+	wait_until "$TMO" grep -q "^READY" "$T_LOG/client.out" || { fail "the client did not start" "$T_LOG/client.err"; return; }
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" --tcp-established || return
+	expect_killed "$pid" || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 --tcp-established || return
+	touch "$T_FILES/go"
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the client did not end" "$T_LOG/client.out"
+	wait_until "$TMO" grep -q "^PASS\|^FAIL" "$T_LOG/peer.out" || fail "the server did not end" "$T_LOG/peer.err"
+	check_output client
+	check_output peer
+}
+
+run_test tcp.outside_server test_tcp_outside_server
+
+# Python's http.server (HTTP/1.1, keep-alive) with a client outside that
+# asks before and after the checkpoint on the same connection.
+HTTP_KEEPALIVE='
+import http.client, os, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+c.request("GET", "/")
+r = c.getresponse(); r.read()
+first = c.sock.getsockname()
+print("ASKED", r.status, flush=True)
+while not os.path.exists("go"):
+    time.sleep(0.02)
+c.request("GET", "/")
+r = c.getresponse(); r.read()
+if r.status == 200 and c.sock.getsockname() == first:
+    print("PASS", flush=True)
+else:
+    print("FAIL: status", r.status, "local address", c.sock.getsockname(), "was", first, flush=True)
+'
+
+test_tcp_http_keepalive() {
+	local pid exe port
+	start_prog http "$PYTHON" -u -c 'import http.server as h; h.test(HandlerClass=h.SimpleHTTPRequestHandler, protocol="HTTP/1.1", port=0, bind="127.0.0.1")'
+	pid=$PROG_PID
+	wait_until "$TMO" grep -q "^Serving HTTP" "$T_LOG/http.out" || { fail "http.server did not start" "$T_LOG/http.err"; return; }
+	exe=$(readlink "/proc/$pid/exe")
+	port=$(sed -n 's/^Serving HTTP on [^ ]* port \([0-9]*\).*/\1/p' "$T_LOG/http.out")
+	start_prog client "$PYTHON" -u -c "$HTTP_KEEPALIVE" "$port"
+	wait_until "$TMO" grep -q "^ASKED" "$T_LOG/client.out" || { fail "no first answer" "$T_LOG/client.err"; return; }
+	sleep 0.3	# the delayed acknowledgements sent
+	dump dump "$pid" "$T_WORK/img" --tcp-established || return
+	expect_killed "$pid" || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 --tcp-established || return
+	touch "$T_FILES/go"
+	wait_until "$TMO" grep -q "^PASS\|^FAIL" "$T_LOG/client.out" || fail "the client did not end" "$T_LOG/client.err"
+	check_output client
+	grep -c '"GET / HTTP/1.1" 200' "$T_LOG/http.err" | grep -qx 2 ||
+		fail "the server did not log both requests" "$T_LOG/http.err"
+}
+
+run_test tcp.http_keepalive test_tcp_http_keepalive
+
+# --tcp-close: the connection (both ends in the tree) is restored closed,
+# as CRIU does: read gives end of file, write EPIPE; the listener works.
+TCP_CLOSED='
+import errno, signal, socket, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(2)
+c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+c.sendall(b"unread")
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+ok = s.recv(10) == b"" and c.recv(10) == b""
+try:
+    c.send(b"x"); ok = False
+except OSError as e:
+    ok = ok and e.errno == errno.EPIPE
+c2 = socket.create_connection(l.getsockname()); s2, _ = l.accept()
+c2.sendall(b"new"); ok = ok and s2.recv(10) == b"new"
+print("PASS" if ok else "FAIL: the connection is not closed, or the listener does not work", flush=True)
+'
+
+test_tcp_close() {
+	local pid exe dump_opt=$1
+	start_prog closed "$PYTHON" -c "$TCP_CLOSED"
+	pid=$PROG_PID
+	wait_ready closed "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" "$dump_opt" || return
+	expect_killed "$pid" || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 --tcp-close || return
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the program did not end" "$T_LOG/closed.out"
+	check_output closed
+}
+
+run_test tcp.close_dumped_established test_tcp_close --tcp-established
+run_test tcp.close_dumped_closed test_tcp_close --tcp-close
+
+# A restore whose connection's address is taken (something else holds
+# the same ports) fails in one line naming the socket and the address,
+# and leaves nothing behind; without --tcp-established it is refused.
+test_tcp_address_taken() {
+	local pid conn src dst rc
+	start_prog pair "$PYTHON" -u "$TCP_PROG" pair 4
+	pid=$PROG_PID
+	wait_ready pair "$pid" || return
+	dump dump "$pid" "$T_WORK/img" --tcp-established || return
+	expect_killed "$pid" || return
+	rc=$(stasis norepair restore -D "$T_WORK/img" -d)
+	[[ $rc != 0 ]] || { fail "a restore without --tcp-established succeeded"; kill -9 "$pid"; return; }
+	grep -qE "^Error: .*socket [0-9]+ is a TCP connection .*--tcp-established" "$T_LOG/norepair.stderr" ||
+		fail "without --tcp-established: $(error_message norepair)"
+	conn=$(grep -m1 -o 'TCP socket [0-9]* state 1 127.0.0.1:[0-9]* -> 127.0.0.1:[0-9]*' "$T_LOG/dump.log")
+	src=${conn#TCP socket * state 1 127.0.0.1:}
+	src=${src%% *}
+	dst=${conn##*:}
+	start_prog squatter "$PYTHON" -c '
+import socket, sys, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[2]))); l.listen(1)
+c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+c.bind(("127.0.0.1", int(sys.argv[1]))); c.connect(("127.0.0.1", int(sys.argv[2])))
+s, _ = l.accept()
+print("READY", flush=True)
+time.sleep(60)' "$src" "$dst"
+	wait_ready squatter "$PROG_PID" || return
+	rc=$(stasis taken restore -D "$T_WORK/img" -d --tcp-established)
+	[[ $rc != 0 ]] || { fail "the restore over taken addresses succeeded"; return; }
+	wait_gone "$pid" 5 || fail "a process with pid $pid is left running after the failed restore"
+	grep -qE "^Error: .*socket [0-9]+.*127\.0\.0\.1:($src|$dst)" "$T_LOG/taken.stderr" ||
+		fail "message: $(error_message taken)"
+	(($(wc -l < "$T_LOG/taken.stderr") == 1)) || fail "more than one line on stderr" "$T_LOG/taken.stderr"
+}
+
+run_test tcp.address_taken test_tcp_address_taken
+
+# check --feature tcp_half_closed says yes here (zdtm's socket-tcp-unconn
+# needs it) and the half-closed connections of a pair come back so.
+test_tcp_half_closed() {
+	local pid exe
+	"$STASIS" check --feature tcp_half_closed > "$T_LOG/check.out" 2>&1 ||
+		{ skip "no tcp_half_closed here: $(cat "$T_LOG/check.out")"; return; }
+	start_prog half "$PYTHON" -c '
+import signal, socket, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(2)
+a = socket.create_connection(l.getsockname()); b, _ = l.accept()
+a.sendall(b"before-fin"); a.shutdown(socket.SHUT_WR)   # a: FIN_WAIT2, b: CLOSE_WAIT
+time.sleep(0.2)
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+ok = b.recv(100) == b"before-fin" and b.recv(100) == b""
+b.sendall(b"after-restore"); ok = ok and a.recv(100) == b"after-restore"
+b.close(); ok = ok and a.recv(100) == b""
+print("PASS" if ok else "FAIL: the half-closed connection changed", flush=True)'
+	pid=$PROG_PID
+	wait_ready half "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" --tcp-established || return
+	expect_killed "$pid" || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 --tcp-established || return
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the program did not end" "$T_LOG/half.out"
+	check_output half
+}
+
+run_test tcp.half_closed test_tcp_half_closed
+
+# The same through CRIU's RPC (pycriu, swrk): tcp_established in the
+# dump and the restore requests; and a dump request without it refuses
+# the connection, the pair running on.
+test_tcp_rpc() {
+	local pid rc drive=$ROOT/tests/py/rpc_drive.py
+	start_prog pair "$PYTHON" -u "$TCP_PROG" pair 4 100000
+	pid=$PROG_PID
+	wait_ready pair "$pid" || return
+	mkdir -p "$T_WORK/img"
+	timeout -k 5 "$TMO" "$PYTHON" "$drive" --bin "$STASIS" dump "$pid" "$T_WORK/img" > "$T_LOG/refused.out" 2>&1 < /dev/null &&
+		{ fail "an RPC dump without tcp_established succeeded"; return; }
+	grep -q -- "--tcp-established" "$T_WORK/img/dump.log" || fail "the refusal does not name the option" "$T_WORK/img/dump.log"
+	runs_freely "$pid" || { fail "the pair does not run freely after the refused dump"; return; }
+	timeout -k 5 "$TMO" "$PYTHON" "$drive" --bin "$STASIS" dump "$pid" "$T_WORK/img" --tcp-established \
+		> "$T_LOG/dump.out" 2>&1 < /dev/null || { fail "RPC dump: $(tail -n1 "$T_LOG/dump.out")" "$T_WORK/img/dump.log"; return; }
+	expect_killed "$pid" || return
+	timeout -k 5 "$TMO" "$PYTHON" "$drive" --bin "$STASIS" restore "$T_WORK/img" --tcp-established \
+		> "$T_LOG/restore.out" 2>&1 < /dev/null || { fail "RPC restore: $(tail -n1 "$T_LOG/restore.out")" "$T_WORK/img/restore.log"; return; }
+	has_line "$T_LOG/restore.out" "restored $pid" || { fail "restore reply: $(cat "$T_LOG/restore.out")"; return; }
+	wait_until "$TMO" catches_usr1 "$pid" || { fail "the restored pair does not catch SIGUSR1"; return; }
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the restored pair did not end" "$T_LOG/pair.out"
+	check_output pair
+}
+
+run_test tcp.rpc test_tcp_rpc
+
+# A dump with --tcp-established that fails after the connections went
+# into repair mode (a netlink socket, which stasis refuses, at a higher
+# fd) takes them out of it: the program's connection goes on, both ways.
+TCP_FAILED_DUMP='
+import signal, socket, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(2)
+c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+c.sendall(b"before")
+nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+c.settimeout(10); s.settimeout(10)
+ok = s.recv(100) == b"before"
+s.sendall(b"after"); ok = ok and c.recv(100) == b"after"
+c.sendall(b"again"); ok = ok and s.recv(100) == b"again"
+print("PASS" if ok else "FAIL: the connection broke after the failed dump", flush=True)
+'
+
+test_tcp_failed_dump() {
+	local pid rc
+	start_prog failed "$PYTHON" -c "$TCP_FAILED_DUMP"
+	pid=$PROG_PID
+	wait_ready failed "$pid" || return
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img" --tcp-established)
+	[[ $rc != 0 ]] || { fail "the dump of a netlink socket succeeded"; return; }
+	grep -q "netlink" "$T_LOG/dump.stderr" || fail "the dump failed for another reason: $(error_message dump)"
+	runs_freely "$pid" || { fail "the program does not run freely after the failed dump"; return; }
+	kill -USR1 "$pid"
+	wait_child "$pid"
+	check_output failed
+}
+
+run_test tcp.failed_dump test_tcp_failed_dump

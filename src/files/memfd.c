@@ -508,7 +508,7 @@ static int make_memfd(struct rst_files *rf, struct memfd_rst_state *s, int i)
 	bool sealing = e->seals != F_SEAL_SEAL;
 	/* CRIU's hugetlb_flag: MFD_HUGETLB and the page size, as memfd_create
 	 * takes them (MFD_HUGE_* are MAP_HUGE_*) */
-	unsigned huge = e->has_hugetlb_flag ? e->hugetlb_flag & (MFD_HUGETLB | (MAP_HUGE_MASK << MAP_HUGE_SHIFT)) : 0;
+	unsigned huge = e->has_hugetlb_flag ? e->hugetlb_flag & (MFD_HUGETLB | ((unsigned)MAP_HUGE_MASK << MAP_HUGE_SHIFT)) : 0;
 	int fd = memfd_create(e->name, MFD_CLOEXEC | (sealing ? MFD_ALLOW_SEALING : 0) | huge);
 	if (fd < 0) {
 		pr_perror("can't make memfd %s", e->name);

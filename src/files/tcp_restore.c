@@ -83,11 +83,12 @@ int tcp_load_streams(struct rst_files *rf, int dirfd)
 {
 	struct inet_rst *r = files_rst_state(rf, &fd_kind_inet);
 
-	if (rf->o->tcp_close)
-		return 0;
+	/* closed at restore (--tcp-close), a connection's lock goes too */
 	for (int i = 0; i < rf->nr; i++) {
 		const InetSkEntry *ie = rf->e[i]->type == FD_TYPES__INETSK ? rf->e[i]->isk : NULL;
-		if (ie && tcp_conn_entry(ie) && (load_stream(r, dirfd, ie->ino) < 0 || note_locked(rf, ie) < 0))
+		if (!ie || !tcp_conn_entry(ie))
+			continue;
+		if (note_locked(rf, ie) < 0 || (!rf->o->tcp_close && load_stream(r, dirfd, ie->ino) < 0))
 			return -1;
 	}
 	return 0;

@@ -348,7 +348,7 @@ static int attach_sysv(struct rst_ctx *rc, const VmaEntry *e)
 /* The mmap flags of the image that restore makes the mapping with; its
  * type (shared, private, droppable) among them. */
 #define MAP_FLAGS_KEPT (MAP_TYPE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE | \
-			MAP_HUGETLB | (MAP_HUGE_MASK << MAP_HUGE_SHIFT))
+			MAP_HUGETLB | ((unsigned)MAP_HUGE_MASK << MAP_HUGE_SHIFT))
 
 static int map_one(struct rst_ctx *rc, size_t i)
 {

@@ -85,7 +85,7 @@ static int collect_task(struct rst_shmem *s, const struct rst_ctx *rc, const str
 			return -1;
 		if (o->size < e->pgoff + (e->end - e->start))
 			o->size = e->pgoff + (e->end - e->start);
-		o->huge |= e->flags & (MAP_HUGETLB | (MAP_HUGE_MASK << MAP_HUGE_SHIFT));
+		o->huge |= e->flags & (MAP_HUGETLB | ((unsigned)MAP_HUGE_MASK << MAP_HUGE_SHIFT));
 	}
 	return 0;
 }

@@ -247,6 +247,27 @@ static void strip_deleted(char *path)
 		path[n - k] = '\0';
 }
 
+/* A pty of a devpts instance other than the tree's /dev/pts (a devpts
+ * mounted with newinstance elsewhere) would come back on /dev/pts:
+ * refused. A master opened through /dev/ptmx is /dev/pts's. */
+static int check_devpts(const struct fd_facts *f, enum tty_kind kind)
+{
+	char path[64];
+	struct stat pts, dev;
+
+	if (kind != TK_MASTER && kind != TK_SLAVE)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/root/dev/pts", f->pid);
+	if (stat(path, &pts) < 0)
+		return 0;	/* no /dev/pts to compare with: as before */
+	snprintf(path, sizeof(path), "/proc/%d/root/dev", f->pid);
+	if (f->st.st_dev == pts.st_dev || (kind == TK_MASTER && stat(path, &dev) == 0 && f->st.st_dev == dev.st_dev))
+		return 0;
+	pr_err("pid %d: fd %d (%s) is a pty of another devpts instance than /dev/pts; stasis can't dump it "
+	       "yet (restored, it would be a pty of /dev/pts)", f->pid, f->fd, f->path);
+	return -1;
+}
+
 int tty_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
 {
 	struct tty_dump *d = files_dump_state(t, &fd_kind_tty);
@@ -257,7 +278,7 @@ int tty_dump(struct file_table *t, const struct opts *o, const struct fd_facts *
 	int lfd = files_take_fd(f->pid, f->fd, f->path);
 	if (lfd < 0)
 		return -1;
-	if (tty_classify(lfd, f, &kind, &id, &type, &index) < 0)
+	if (tty_classify(lfd, f, &kind, &id, &type, &index) < 0 || check_devpts(f, kind) < 0)
 		goto err;
 	/* Ptys can be the tree's own; the console and virtual terminals are
 	 * reopened by path (as CRIU); other terminals are the user's. */

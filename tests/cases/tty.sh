@@ -228,3 +228,32 @@ run_test tty.pty_shell_job test_pty_shell_job
 run_test tty.shell_job_redump test_shell_job_redump
 run_test tty.inherit_fd test_tty_inherit_fd
 run_test tty.shell_job_pgrp test_shell_job_pgrp
+
+# A pty of a devpts instance of its own (mounted with newinstance, not
+# /dev/pts): restore would make it a pty of /dev/pts, so the dump is
+# refused naming the fd, and the program runs on.
+test_tty_devpts_instance() {
+	local pid rc dp=$T_WORK/devpts
+	mkdir -p "$dp"
+	mount -t devpts -o newinstance,ptmxmode=0666 devpts "$dp" || { skip "can't mount a devpts instance here"; return; }
+	start_prog dp "$PYTHON" -c '
+import fcntl, os, struct, sys, time
+m = os.open(sys.argv[1] + "/ptmx", os.O_RDWR | os.O_NOCTTY)
+fcntl.ioctl(m, 0x40045431, struct.pack("i", 0))   # TIOCSPTLCK: unlock
+n = struct.unpack("i", fcntl.ioctl(m, 0x80045430, b"\0" * 4))[0]   # TIOCGPTN
+s = os.open("%s/%d" % (sys.argv[1], n), os.O_RDWR | os.O_NOCTTY)
+print("READY", flush=True)
+time.sleep(1000)' "$dp"
+	pid=$PROG_PID
+	wait_ready dp "$pid" || { umount -l "$dp"; return; }
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || fail "a pty of a devpts instance was dumped"
+	grep -qE "^Error: pid $pid: fd [0-9]+ \($dp/ptmx\) is a pty of another devpts instance" "$T_LOG/dump.stderr" ||
+		fail "no error naming the devpts instance: $(error_message dump)"
+	runs_freely "$pid" || fail "the program does not run freely after the refused dump"
+	kill -9 "$pid"
+	wait_gone "$pid"
+	umount -l "$dp"
+}
+
+run_test tty.refused.devpts_instance test_tty_devpts_instance

@@ -27,6 +27,7 @@ have_cmd runuser || need+=(util-linux)    # the non-root RPC client test
 have_cmd useradd || need+=(passwd)
 have_cmd mount || need+=(mount)            # a test hides a file under a bind mount
 have_cmd man || need+=(man-db)             # install.make_install renders the manual page
+have_cmd ip || need+=(iproute2)            # netlink tests and ip monitor, a real netlink program
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null ||
 	need+=(postgresql)                 # real.postgresql: a database checkpointed
 # the fuzz test (tests/cases/fuzz.sh): clang, and libFuzzer + sanitizer runtimes
@@ -37,6 +38,7 @@ compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >
 # packaging tools, and mmdebstrap for the fresh root it installs into
 if [ -n "${STASIS_TEST_DEB:-}" ]; then
 	have_cmd dpkg-buildpackage || need+=(dpkg-dev)
+	dpkg -s build-essential >/dev/null 2>&1 || need+=(build-essential)   # dpkg-checkbuilddeps wants it
 	have_cmd dh || need+=(debhelper)
 	have_cmd lintian || need+=(lintian)
 	have_cmd mmdebstrap || need+=(mmdebstrap)

@@ -6,13 +6,13 @@
  *
  * The program makes the namespace itself: unshare(CLONE_NEWTIME) (for
  * its children to come), offsets of +1000 days (monotonic) and +2000 days
- * (boottime), then execs itself, which enters it. Its child (forked
+ * (boottime), then joins it (setns) and execs itself. Its child (forked
  * after) shares it.
  *
  * With an argument, for the refusal tests (tests/cases/timens.sh), it
  * then makes a nested one the dump must refuse: "kids" unshares again
  * (the children to come would be in another one), "child" forks a child
- * that execs into another one.
+ * that joins another one.
  *
  * test timens: plain restore chain leave_running --needs kernel:time_namespaces
  */
@@ -49,6 +49,17 @@ static void make_ns(long long mono, long long boot)
 	int fd = open("/proc/self/timens_offsets", O_WRONLY);
 	if (fd < 0 || dprintf(fd, "%d %lld 0\n%d %lld 0\n", CLOCK_MONOTONIC, mono, CLOCK_BOOTTIME, boot) < 0)
 		die("timens_offsets");
+	close(fd);
+}
+
+/* Into the namespace made for our children: the exec that follows
+ * enters it on 6.18, but not on Debian 12's 6.1, where an exec stays in
+ * the time namespace it ran in. */
+static void enter_ns(void)
+{
+	int fd = open("/proc/self/ns/time_for_children", O_RDONLY);
+	if (fd < 0 || setns(fd, CLONE_NEWTIME))
+		die("setns(time_for_children)");
 	close(fd);
 }
 
@@ -90,6 +101,7 @@ int main(int argc, char **argv)
 
 	if (argc < 3) {		/* outside still: make it, and exec into it */
 		make_ns(MONO_OFF, BOOT_OFF);
+		enter_ns();
 		execl("/proc/self/exe", argv[0], argc > 1 ? argv[1] : "-", "inside", (char *)NULL);
 		die("execl");
 	}
@@ -112,6 +124,7 @@ int main(int argc, char **argv)
 		inner = fork();
 		if (inner == 0) {
 			make_ns(7 * DAY, 7 * DAY);
+			enter_ns();
 			execl("/proc/self/exe", argv[0], "-", "sleep", (char *)NULL);
 			_exit(1);
 		}

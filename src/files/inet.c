@@ -19,9 +19,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/xattr.h>
 
 #include "files/inet.h"
+#include "files/sock_diag.h"
 
 const char *inet_proto_name(uint32_t family, uint32_t proto)
 {
@@ -74,15 +74,11 @@ static bool inet_owns(const struct fd_facts *f)
 {
 	static const char *const ours[] = { "TCP", "TCPv6", "UDP", "UDPv6", "UDP-Lite", "UDPLITEv6",
 					    "PING", "PINGv6", "RAW", "RAWv6" };
-	char link[64], proto[32];
+	char fd[16], proto[32];
 
-	if (!S_ISSOCK(f->st.st_mode))
+	snprintf(fd, sizeof(fd), "%d", f->fd);
+	if (!S_ISSOCK(f->st.st_mode) || sock_proto_name(f->pid, fd, proto, sizeof(proto)) < 0)
 		return false;
-	snprintf(link, sizeof(link), "/proc/%d/fd/%d", f->pid, f->fd);
-	ssize_t n = getxattr(link, "system.sockprotoname", proto, sizeof(proto) - 1);
-	if (n <= 0)
-		return false;
-	proto[n] = 0;
 	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
 		if (!strcmp(proto, ours[i]))
 			return true;

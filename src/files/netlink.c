@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 #include <linux/netlink.h>
 #include <linux/netlink_diag.h>
@@ -46,16 +45,11 @@ struct netlink_dump {
 
 static bool netlink_owns(const struct fd_facts *f)
 {
-	char link[64], proto[16];
+	char fd[16], proto[16];
 
-	if (!S_ISSOCK(f->st.st_mode))
-		return false;
-	snprintf(link, sizeof(link), "/proc/%d/fd/%d", f->pid, f->fd);
-	ssize_t n = getxattr(link, "system.sockprotoname", proto, sizeof(proto) - 1);
-	if (n <= 0)
-		return false;
-	proto[n] = 0;
-	return !strcmp(proto, "NETLINK");
+	snprintf(fd, sizeof(fd), "%d", f->fd);
+	return S_ISSOCK(f->st.st_mode) && sock_proto_name(f->pid, fd, proto, sizeof(proto)) == 0 &&
+	       !strcmp(proto, "NETLINK");
 }
 
 /* What netlink_diag says of socket ino; NULL if it is not listed (or the

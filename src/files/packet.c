@@ -26,7 +26,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
@@ -54,16 +53,11 @@ struct packet_dump {
 
 static bool packet_owns(const struct fd_facts *f)
 {
-	char link[64], proto[16];
+	char fd[16], proto[16];
 
-	if (!S_ISSOCK(f->st.st_mode))
-		return false;
-	snprintf(link, sizeof(link), "/proc/%d/fd/%d", f->pid, f->fd);
-	ssize_t n = getxattr(link, "system.sockprotoname", proto, sizeof(proto) - 1);
-	if (n <= 0)
-		return false;
-	proto[n] = 0;
-	return !strcmp(proto, "PACKET");
+	snprintf(fd, sizeof(fd), "%d", f->fd);
+	return S_ISSOCK(f->st.st_mode) && sock_proto_name(f->pid, fd, proto, sizeof(proto)) == 0 &&
+	       !strcmp(proto, "PACKET");
 }
 
 static const struct nlmsghdr *diag_of(struct file_table *t, uint32_t ino)

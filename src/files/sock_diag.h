@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <linux/netlink.h>
 
 /* req: a struct nlmsghdr followed by the family's request, len bytes in
@@ -39,5 +40,10 @@ const void *sock_diag_attr(const struct nlmsghdr *h, size_t hdr, int type, size_
 /* Is socket sk (our fd on it) of our network namespace, the one sock_diag
  * lists? 1 yes, 0 no, -1 (errno set) if it can't be told. */
 int sock_diag_our_netns(int sk);
+
+/* The protocol name the kernel gives the socket at fd of pid ("TCP",
+ * "UNIX", "NETLINK", ...: the xattr system.sockprotoname) into buf, NUL
+ * ended; -1 if fd is no socket or can't be read. */
+int sock_proto_name(pid_t pid, const char *fd, char *buf, size_t len);
 
 #endif

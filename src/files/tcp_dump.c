@@ -25,13 +25,13 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
 #include "files/inet.h"
+#include "files/sock_diag.h"
 #include "image/img.h"
 #include "util/log.h"
 
@@ -316,10 +316,8 @@ static void silence_fd(struct inet_dump *u, pid_t pid, const char *name)
 	snprintf(link, sizeof(link), "/proc/%d/fd/%s", pid, name);
 	if (*end || stat(link, &st) < 0 || !S_ISSOCK(st.st_mode) || find_conn(u, st.st_ino))
 		return;
-	ssize_t n = getxattr(link, "system.sockprotoname", proto, sizeof(proto) - 1);
-	if (n <= 0)
+	if (sock_proto_name(pid, name, proto, sizeof(proto)) < 0)
 		return;
-	proto[n] = 0;
 	if (strcmp(proto, "TCP") && strcmp(proto, "TCPv6"))
 		return;
 	int sk = proc_take_fd(pid, fd);

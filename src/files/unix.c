@@ -15,8 +15,8 @@
  * shutdown are set. The modules: unix.h. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/xattr.h>
 
+#include "files/sock_diag.h"
 #include "files/unix.h"
 
 /* "@abstract" or "/path" or "unnamed", for messages. */
@@ -37,13 +37,11 @@ const char *name_str(const void *name, size_t len, char *buf, size_t size)
 
 static bool unix_owns(const struct fd_facts *f)
 {
-	char link[64], proto[32];
+	char fd[16], proto[32];
 
-	if (!S_ISSOCK(f->st.st_mode))
-		return false;
-	snprintf(link, sizeof(link), "/proc/%d/fd/%d", f->pid, f->fd);
-	ssize_t n = getxattr(link, "system.sockprotoname", proto, sizeof(proto) - 1);
-	return n >= 4 && !strncmp(proto, "UNIX", 4);
+	snprintf(fd, sizeof(fd), "%d", f->fd);
+	return S_ISSOCK(f->st.st_mode) && sock_proto_name(f->pid, fd, proto, sizeof(proto)) == 0 &&
+	       !strncmp(proto, "UNIX", 4);
 }
 
 static bool unix_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)

@@ -85,6 +85,10 @@ void cg_rst_free(struct cg_rst *cg);
 
 /* ---- shared (cgroup_fs.c) ---- */
 
+/* Whether every controller of cnames (n of them; one empty name: a v2
+ * hierarchy) is in name, a comma list as /proc/PID/cgroup gives it. */
+bool cg_contains(char *const *cnames, size_t n, const char *name);
+
 /* The root of the hierarchy named as in /proc/PID/cgroup ("cpu,cpuacct",
  * "name=x", "" for v2): under yard if given, else mounted detached. */
 int cg_open_hierarchy(const char *name, const char *yard);

@@ -226,27 +226,10 @@ static bool same_set(const struct cg_dump_set *a, const struct cg_dump_set *b)
 
 /* ---- hierarchies ---- */
 
-/* Whether every controller of cnames is in the comma list name. */
-static bool contains(char *const *cnames, int n, const char *name)
-{
-	if (n == 1 && !cnames[0][0])
-		return !name[0];
-	for (int i = 0; i < n; i++) {
-		size_t len = strlen(cnames[i]);
-		bool found = false;
-		for (const char *at = name; (at = strstr(at, cnames[i])); at += len)
-			if ((at == name || at[-1] == ',') && (at[len] == 0 || at[len] == ','))
-				found = true;
-		if (!found)
-			return false;
-	}
-	return n > 0;
-}
-
 static struct cg_dump_ctl *find_ctl(struct cg_dump *cg, const char *name)
 {
 	for (int i = 0; i < cg->nr_ctls; i++)
-		if (contains(cg->ctls[i].cnames, cg->ctls[i].nr_cnames, name))
+		if (cg_contains(cg->ctls[i].cnames, cg->ctls[i].nr_cnames, name))
 			return &cg->ctls[i];
 	return NULL;
 }

@@ -80,3 +80,19 @@ bool cg_ns_supported(void)
 	int status;
 	return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
+
+bool cg_contains(char *const *cnames, size_t n, const char *name)
+{
+	if (n == 1 && !cnames[0][0])
+		return !name[0];
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(cnames[i]);
+		bool found = false;
+		for (const char *at = name; (at = strstr(at, cnames[i])); at += len)
+			if ((at == name || at[-1] == ',') && (at[len] == 0 || at[len] == ','))
+				found = true;
+		if (!found)
+			return false;
+	}
+	return n > 0;
+}

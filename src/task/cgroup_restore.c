@@ -28,22 +28,6 @@ static bool is_special(const char *name)
 	return false;
 }
 
-static bool cg_contains(char *const *cnames, size_t n, const char *name)
-{
-	if (n == 1 && !cnames[0][0])
-		return !name[0];
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(cnames[i]);
-		bool found = false;
-		for (const char *at = name; (at = strstr(at, cnames[i])); at += len)
-			if ((at == name || at[-1] == ',') && (at[len] == 0 || at[len] == ','))
-				found = true;
-		if (!found)
-			return false;
-	}
-	return n > 0;
-}
-
 static int ctl_of(const struct cg_rst *cg, const char *name)
 {
 	for (size_t i = 0; i < cg->img->n_controllers; i++)

@@ -330,8 +330,8 @@ static int classify(pid_t pid, struct mline *m, int nr, const struct opts *o)
 		bool fresh;
 		if (m[i].how == ML_ROOT || m[i].how == ML_EXT || m[i].how == ML_BIND)
 			m[i].e.fstype = m[i].e.fstype ? m[i].e.fstype : mnt_fs_code(m[i].fsname, &fresh);
-		if (m[i].e.fstype == MNT_FS_UNSUPPORTED || m[i].e.fstype == MNT_FS_AUTO)
-			m[i].e.fsname = m[i].fsname;
+		/* CRIU takes a name only with AUTO (its restore refuses others) */
+		m[i].e.fsname = m[i].e.fstype == MNT_FS_AUTO ? m[i].fsname : NULL;
 	}
 	return 0;
 }

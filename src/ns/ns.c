@@ -190,11 +190,22 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 	}
 	if (differs(inv_ids->has_mnt_ns_id, inv_ids->mnt_ns_id, root_ids->has_mnt_ns_id, root_ids->mnt_ns_id)) {
 		nr->flags |= CLONE_NEWNS;
+		if (o->unprivileged)
+			return 0;	/* refused by the caller: root's only */
 		if (mnt_load(dirfd, per_id ? root_ids->mnt_ns_id : (uint32_t)root, &nr->mnt) < 0)
 			return -1;
+		struct stat st;
 		if (!o->root) {
 			pr_err("the tree has a mount namespace of its own: restore it with --root DIR (its new "
 			       "root directory)");
+			return -1;
+		}
+		if (stat(o->root, &st) < 0) {
+			pr_perror("--root %s", o->root);
+			return -1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			pr_err("--root %s is not a directory", o->root);
 			return -1;
 		}
 	}

@@ -189,7 +189,7 @@ test_mntns_failed_restore() {
 }
 
 run_test mntns.container test_mntns_container
-run_test --needs criu mntns.criu test_mntns_criu
+
 run_test mntns.refused test_mntns_refused
 run_test mntns.skip test_mntns_skip
 run_test mntns.failed_restore test_mntns_failed_restore

@@ -119,13 +119,13 @@ static int parse_line(char *l, struct mline *m)
 	/* the optional fields, up to "-" */
 	for (char *t = strtok_r(NULL, " ", &tail); t; t = strtok_r(NULL, " ", &tail)) {
 		if (!strcmp(t, "-")) {
-			char *type = strtok_r(NULL, " ", &tail), *src = strtok_r(NULL, " ", &tail);
+			char *type = strtok_r(NULL, " \n", &tail), *src = strtok_r(NULL, " \n", &tail);
 			char *opts = strtok_r(NULL, " \n", &tail);
 			if (!type || !src)
 				return -1;
 			if (!opts) {	/* an empty source */
 				opts = src;
-				src = "";
+				src = opts + strlen(opts);	/* "" in the line's buffer */
 			}
 			unescape(src);
 			m->fsname = type;

@@ -41,6 +41,8 @@ struct rmnt {
 	int src;		/* H_BIND: the mount it is a bind of */
 	int parent;
 	int fd;			/* O_PATH on its root once mounted, else -1 */
+	int srcfd;		/* H_BIND: its root in its source, found as soon as
+				 * the source is mounted (before mounts on it hide it) */
 };
 
 struct mctx {
@@ -159,7 +161,7 @@ static int plan(struct mctx *c)
 		const MntEntry *e = ns->e[i];
 		struct rmnt *r = &c->m[i];
 		r->e = e;
-		r->fd = -1;
+		r->fd = r->srcfd = -1;
 		r->src = -1;
 		r->parent = find_id(ns, e->parent_mnt_id);
 		if (r->parent < 0) {
@@ -338,6 +340,26 @@ static int mount_subdir(struct mctx *c, const MntEntry *e, int dst)
 	return ret;
 }
 
+/* The roots of the binds of mount i, in it while nothing is mounted on
+ * it yet: a bind of a directory a mount of the tree hides later is of
+ * the directory, as it was. */
+static int find_bind_sources(struct mctx *c, int i)
+{
+	const struct rmnt *s = &c->m[i];
+	for (int j = 0; j < c->ns->nr; j++) {
+		struct rmnt *r = &c->m[j];
+		if (r->how != H_BIND || r->src != i)
+			continue;
+		r->srcfd = resolve(s->fd, rel(r->e->root, s->e->root), 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+		if (r->srcfd < 0) {
+			pr_perror("can't find %s in mount %u for the bind at %s", r->e->root, s->e->mnt_id,
+				  r->e->mountpoint);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int mount_one(struct mctx *c, int i)
 {
 	struct rmnt *r = &c->m[i];
@@ -359,13 +381,8 @@ static int mount_one(struct mctx *c, int i)
 			return -1;
 		}
 	} else if (r->how == H_BIND) {
-		const struct rmnt *s = &c->m[r->src];
-		src = resolve(s->fd, rel(e->root, s->e->root), 0,
-			      RESOLVE_IN_ROOT | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS);
-		if (src < 0) {
-			pr_perror("can't find %s in mount %u for the bind at %s", e->root, s->e->mnt_id, e->mountpoint);
-			return -1;
-		}
+		src = r->srcfd;
+		r->srcfd = -1;
 	}
 	struct stat st;
 	if (src >= 0 && fstat(src, &st) == 0)
@@ -387,6 +404,8 @@ static int mount_one(struct mctx *c, int i)
 	}
 	if (ret == 0 && r->how == H_FRESH && e->fstype == MNT_FS_TMPFS)
 		ret = untar(c, r, r->fd);
+	if (ret == 0)
+		ret = find_bind_sources(c, i);
 	if (ret == 0)
 		pr_debug("mount %u: %s at %s", e->mnt_id, fs_name(e) ? fs_name(e) : "bind", e->mountpoint);
 out:
@@ -424,6 +443,8 @@ static int make_root(struct mctx *c)
 		pr_perror("can't bind %s as the new root", c->o->root);
 		ret = -1;
 	}
+	if (ret == 0)
+		ret = find_bind_sources(c, c->root);
 	close(dir);
 	return ret;
 }
@@ -605,9 +626,12 @@ int mnt_fill(const struct mnt_ns *ns, int dirfd, const struct opts *o)
 	if (plan(&c) == 0 && make_root(&c) == 0 && mount_all(&c) == 0 && set_flags(&c) == 0 &&
 	    enter_root(&c) == 0 && propagation(&c) == 0)
 		ret = 0;
-	for (int i = 0; i < ns->nr; i++)
+	for (int i = 0; i < ns->nr; i++) {
 		if (c.m[i].fd >= 0)
 			close(c.m[i].fd);
+		if (c.m[i].srcfd >= 0)
+			close(c.m[i].srcfd);
+	}
 	if (c.yard >= 0)
 		close(c.yard);
 	free(c.m);

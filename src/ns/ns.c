@@ -111,9 +111,12 @@ static int check_not_nested(pid_t root, const pid_t *pids, int n)
 			continue;
 		for (size_t k = 0; k < NR_KINDS; k++)
 			if (same_ns(root, pids[i], k) == 0) {
-				pr_err("pid %d is in a %s namespace other than its root's (pid %d): stasis, as "
-				       "CRIU, can't dump a namespace nested in the tree's", pids[i], kinds[k].what,
-				       root);
+				/* CRIU saves several mount namespaces; stasis the root's only */
+				pr_err("pid %d is in a %s namespace other than its root's (pid %d): %s", pids[i],
+				       kinds[k].what, root,
+				       kinds[k].cflag == CLONE_NEWNS ?
+					       "stasis saves the root's mount namespace only (CRIU saves several)" :
+					       "stasis, as CRIU, can't dump a namespace nested in the tree's");
 				return -1;
 			}
 	}
@@ -216,10 +219,11 @@ int ns_restore_fill(const struct ns_restore *nr)
 {
 	if (nr->uts && uts_fill(nr->uts) < 0)
 		return -1;
-	/* mounts before anything of the tree is opened by path */
-	if (nr->mnt.nr && mnt_fill(&nr->mnt, nr->dirfd, nr->o) < 0)
+	if (nr->ipc.var && ipc_fill(nr->dirfd, &nr->ipc) < 0)
 		return -1;
-	return nr->ipc.var ? ipc_fill(nr->dirfd, &nr->ipc) : 0;
+	/* mounts last (the tree's /proc/sys may be read-only), before
+	 * anything of the tree is opened by path */
+	return nr->mnt.nr ? mnt_fill(&nr->mnt, nr->dirfd, nr->o) : 0;
 }
 
 void ns_restore_free(struct ns_restore *nr)

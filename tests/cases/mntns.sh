@@ -31,7 +31,11 @@ start_container() {
 	mnt_root "$T_WORK/root1" || { fail "harness: could not make the busybox root"; return 1; }
 	mkdir -p "$T_WORK/shared"
 	cp "$ROOT/tests/progs/mntns_pty.py" "$T_WORK/shared/"
-	start_prog container unshare -m --propagation private /bin/sh -c '
+	# MNT_PIDNS=1: a pid namespace of its own too, the container's init
+	# (sh, then python) the child of unshare -f; its proc is the namespace's
+	local pre=(unshare -m --propagation private)
+	[[ ${MNT_PIDNS:-} == 1 ]] && pre=(unshare -m -p -f --propagation private setsid)
+	start_prog container "${pre[@]}" /bin/sh -c '
 set -e
 R=$1 S=$2
 mount --bind "$R" "$R"
@@ -52,6 +56,11 @@ exec /usr/bin/python3 -u /mnt/mntns_pty.py /mnt/out < /dev/null > /dev/null 2>&1
 ' sh "$T_WORK/root1" "$T_WORK/shared"
 	wait_until "$TMO" has_lines "$T_WORK/shared/out" 5 ||
 		{ fail "the container printed nothing" "$T_LOG/container.err"; return 1; }
+	if [[ ${MNT_PIDNS:-} == 1 ]]; then
+		PROG_PID=$(tr -d " " < /proc/"$PROG_PID"/task/"$PROG_PID"/children)
+		T_PIDS+=("$PROG_PID")
+		[[ $(ns_pid "$PROG_PID") == 1 ]] || { fail "harness: the container's python is not its pid 1"; return 1; }
+	fi
 }
 
 # The lines after the first n: every round answered, with the files, ps
@@ -92,6 +101,28 @@ test_mntns_container() {
 	goes_on "$n" "$pid" restore || return
 	[[ $(host_mounts_of "$T_WORK/root2") == 0 ]] || fail "the restore left mounts on the host: $(grep "$T_WORK" /proc/self/mountinfo)"
 	kill_leftovers
+	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
+}
+
+# The same container in a pid namespace of its own (as runc makes them):
+# its python is pid 1 there and comes back so, with proc of the new pid
+# namespace mounted by it.
+test_mntns_pidns() {
+	local pid n rc
+	MNT_PIDNS=1 start_container || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" || return
+	wait_gone "$pid" || { fail "pid $pid alive after the dump"; return; }
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out")
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext) --pidfile "$T_WORK/pid")
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	pid=$(cat "$T_WORK/pid")
+	T_PIDS+=("$pid")
+	goes_on "$n" "$pid" restore || return
+	[[ $(ns_pid "$pid") == 1 ]] || fail "the restored python is not pid 1 of its namespace: $(ns_pid "$pid")"
+	kill -9 "$pid"
 	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
 }
 
@@ -190,6 +221,7 @@ test_mntns_failed_restore() {
 
 run_test mntns.container test_mntns_container
 
+run_test mntns.pidns test_mntns_pidns
 run_test mntns.refused test_mntns_refused
 run_test mntns.skip test_mntns_skip
 run_test mntns.failed_restore test_mntns_failed_restore

@@ -109,6 +109,21 @@ static int dead_proc_add(struct file_table *t, const char *path, pid_t pid, uint
 	return ghost_save_dead_pid(t, fe->id, pid, what);
 }
 
+/* The path must also lead to the fd's mount: one hidden by another mount
+ * of the same file system would be reopened on that one (refused, as
+ * CRIU refuses a file on an overmounted mount). */
+static int check_mount_of_fd(const struct fd_facts *f, const char *path)
+{
+	struct statx sx;
+	if (f->fi.mnt_id < 0 || statx(AT_FDCWD, path, S_ISLNK(f->st.st_mode) ? AT_SYMLINK_NOFOLLOW : 0,
+				      STATX_MNT_ID, &sx) < 0 || !(sx.stx_mask & STATX_MNT_ID) ||
+	    sx.stx_mnt_id == (uint64_t)f->fi.mnt_id)
+		return 0;
+	pr_err("pid %d: fd %d: %s is a file of mount %d, which another mount at its path hides; stasis, as "
+	       "CRIU, can't reopen a file of an overmounted mount", f->pid, f->fd, f->path, f->fi.mnt_id);
+	return -1;
+}
+
 /* The path must still name the open file, or restore would open another
  * one (the file was moved and something else put at its path, or a mount
  * now hides it). */
@@ -119,7 +134,7 @@ static int check_path_names_fd(const struct fd_facts *f)
 	const char *path = proc_tree_path(f->pid, f->path, at, sizeof(at));
 	int ret = S_ISLNK(f->st.st_mode) ? lstat(path, &st) : stat(path, &st);
 	if (ret == 0 && st.st_dev == f->st.st_dev && st.st_ino == f->st.st_ino)
-		return 0;
+		return check_mount_of_fd(f, path);
 	pr_err("pid %d: fd %d: path %s no longer names the open file (it was moved or replaced, "
 	       "or is hidden by a mount); give it with --external file[%x:%llx] and restore with --inherit-fd",
 	       f->pid, f->fd, f->path, f->fi.mnt_id, (unsigned long long)f->st.st_ino);

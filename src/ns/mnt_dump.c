@@ -10,7 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/mount.h>
+#include <sched.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -360,28 +364,85 @@ static int check_empty(pid_t pid, const struct mline *m)
 	return ret;
 }
 
-/* A tmpfs's files: tar of its directory as the root sees it, one file
- * system only (mounts below are their own), into the image CRIU names
- * by the device. A mount stacked on it would hide it: refused. */
-static int dump_tmpfs(int dirfd, pid_t pid, const struct mline *m)
+/* One of the mounts of the tmpfs m whose root is its file system's
+ * root, alone (a clone without the mounts on it, open_tree
+ * OPEN_TREE_CLONE), reached by its mount point where no mount hides it:
+ * made by a child of ours that joins pid's mount namespace, and sent
+ * back; -1 if none is reachable. */
+static int clone_mount(pid_t pid, const struct mline *lines, int nr, const struct mline *m)
 {
-	char path[PATH_MAX], name[64];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->e.mountpoint);
-	int dfd = open(path, O_RDONLY | O_DIRECTORY);
-	if (dfd < 0 || fstat(dfd, &st) < 0) {
-		pr_perror("pid %d: can't open the tmpfs at %s", pid, m->e.mountpoint);
-		if (dfd >= 0)
-			close(dfd);
+	int sk[2];
+	char path[64];
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sk) < 0) {
+		pr_perror("can't make a socket pair");
 		return -1;
 	}
-	if (major(st.st_dev) != m->maj || minor(st.st_dev) != m->min) {
-		pr_err("pid %d: the tmpfs at %s is hidden by a mount on top of it; stasis can't save its files "
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", pid);
+	pid_t c = fork();
+	if (c == 0) {
+		int ns = open(path, O_RDONLY | O_CLOEXEC), fd = -1;
+		if (ns < 0 || setns(ns, CLONE_NEWNS) < 0)
+			_exit(1);
+		for (int i = 0; i < nr && fd < 0; i++) {
+			const MntEntry *e = &lines[i].e;
+			struct statx sx;
+			if (e->root_dev != m->e.root_dev || strcmp(e->root, "/"))
+				continue;
+			int at = open(e->mountpoint, O_PATH | O_CLOEXEC);
+			if (at >= 0 && statx(at, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) == 0 &&
+			    (sx.stx_mask & STATX_MNT_ID) && sx.stx_mnt_id == e->mnt_id)
+				fd = (int)syscall(SYS_open_tree, at, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+			if (at >= 0)
+				close(at);
+		}
+		if (fd < 0)
+			_exit(2);
+		char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+		struct iovec iov = { "m", 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		_exit(sendmsg(sk[1], &mh, 0) == 1 ? 0 : 3);
+	}
+	close(sk[1]);
+	int status = -1, fd = -1;
+	if (c > 0)
+		while (waitpid(c, &status, 0) < 0 && errno == EINTR)
+			;
+	if (c > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		char cbuf[CMSG_SPACE(sizeof(int))], b;
+		struct iovec iov = { &b, 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *cm;
+		if (recvmsg(sk[0], &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == 1 && (cm = CMSG_FIRSTHDR(&mh)) &&
+		    cm->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	}
+	close(sk[0]);
+	if (fd < 0 && c > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 2)
+		pr_err("pid %d: the tmpfs at %s is hidden by mounts on top of it; stasis can't save its files "
 		       "(leave it out with --skip-mnt %s)", pid, m->e.mountpoint, m->e.mountpoint);
-		close(dfd);
+	else if (fd < 0)
+		pr_err("pid %d: can't reach the tmpfs at %s in its mount namespace (status %#x)", pid,
+		       m->e.mountpoint, status);
+	return fd;
+}
+
+/* A tmpfs's files: tar of a clone of its mount (the files under the
+ * mounts on it too, none of theirs), into the image CRIU names by the
+ * device. */
+static int dump_tmpfs(int dirfd, pid_t pid, const struct mline *lines, int nr, const struct mline *m)
+{
+	char name[64];
+
+	int dfd = clone_mount(pid, lines, nr, m);
+	if (dfd < 0)
 		return -1;
-	}
 	snprintf(name, sizeof(name), "tmpfs-dev-%u.tar.gz.img", m->e.root_dev);
 	int out = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (out < 0) {
@@ -428,7 +489,7 @@ int mnt_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o)
 	if (classify(root, m, nr, o) < 0)
 		goto out;
 	for (int i = 0; i < nr; i++) {
-		if (m[i].how == ML_FRESH && m[i].e.fstype == MNT_FS_TMPFS && dump_tmpfs(dirfd, root, &m[i]) < 0)
+		if (m[i].how == ML_FRESH && m[i].e.fstype == MNT_FS_TMPFS && dump_tmpfs(dirfd, root, m, nr, &m[i]) < 0)
 			goto out;
 		if (m[i].how == ML_FRESH && m[i].e.fstype == MNT_FS_MQUEUE && check_empty(root, &m[i]) < 0)
 			goto out;

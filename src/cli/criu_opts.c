@@ -48,7 +48,6 @@ static const struct criu_opt unsupported[] = {
 	{ "tls-key", 0, false, "is a TLS setting of the page server" },
 	{ "tls-no-cn-verify", 0, false, "is a TLS setting of the page server" },
 	{ "skip-file-rwx-check", 0, true, "skips the access check of restored files" },
-	{ "mntns-compat-mode", 0, true, "restores mount namespaces the old way" },
 	{ "unprivileged", 0, true, "runs criu without root" },
 	{ "allow-uprobes", 0, true, "allows uprobes mappings" },
 };

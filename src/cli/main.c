@@ -136,7 +136,7 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP, OPT_NETWORK_LOCK, OPT_DISPLAY_STATS,
        OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP, OPT_TCP_ESTABLISHED, OPT_TCP_CLOSE, OPT_SKIP_IN_FLIGHT,
        OPT_NO_TCP_ESTABLISHED, OPT_NO_TCP_CLOSE, OPT_NO_SKIP_IN_FLIGHT,
-       OPT_SKIP_MNT, OPT_ENABLE_FS,
+       OPT_SKIP_MNT, OPT_ENABLE_FS, OPT_MNTNS_COMPAT,
        /* CRIU's --no-SWITCH forms of the switches stasis has */
        OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
        OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH, OPT_MANAGE_CGROUPS, OPT_CGROUP_ROOT, OPT_CGROUP_PROPS,
@@ -428,6 +428,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "ext-mount-map", required_argument, NULL, 'M' },
 		{ "skip-mnt", required_argument, NULL, OPT_SKIP_MNT },
 		{ "enable-fs", required_argument, NULL, OPT_ENABLE_FS },
+		/* CRIU's choice between its two ways of making mounts: stasis
+		 * has one, whose result is the same */
+		{ "mntns-compat-mode", no_argument, NULL, OPT_MNTNS_COMPAT },
+		{ "no-mntns-compat-mode", no_argument, NULL, OPT_MNTNS_COMPAT },
 		{ "no-skip-in-flight", no_argument, NULL, OPT_NO_SKIP_IN_FLIGHT },
 		{ "ghost-fiemap", no_argument, NULL, OPT_GHOST_FIEMAP },
 		{ "no-ghost-fiemap", no_argument, NULL, OPT_NO_GHOST_FIEMAP },
@@ -490,6 +494,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (add_string(&o->enable_fs, &o->nr_enable_fs, optarg) < 0)
 				return -1;
 			break;
+		case OPT_MNTNS_COMPAT: break;
 		case OPT_PREV_IMAGES_DIR: o->prev_images_dir = optarg; break;
 		case OPT_TRACK_MEM: o->track_mem = true; break;
 		case OPT_ACTION_SCRIPT:

@@ -43,6 +43,8 @@ struct rmnt {
 	int fd;			/* O_PATH on its root once mounted, else -1 */
 	int srcfd;		/* H_BIND: its root in its source, found as soon as
 				 * the source is mounted (before mounts on it hide it) */
+	int clone;		/* H_ROOT, H_EXT: a clone of the host's mount, made
+				 * while it is still a peer of the host's (ext_clones) */
 };
 
 struct mctx {
@@ -161,7 +163,7 @@ static int plan(struct mctx *c)
 		const MntEntry *e = ns->e[i];
 		struct rmnt *r = &c->m[i];
 		r->e = e;
-		r->fd = r->srcfd = -1;
+		r->fd = r->srcfd = r->clone = -1;
 		r->src = -1;
 		r->parent = find_id(ns, e->parent_mnt_id);
 		if (r->parent < 0) {
@@ -340,6 +342,64 @@ static int mount_subdir(struct mctx *c, const MntEntry *e, int dst)
 	return ret;
 }
 
+static int set_propagation(int fd, uint64_t prop, const char *mp);
+static int group_rep(const struct mctx *c, uint32_t shared);
+
+/* A mount of the host's (the root, an external one) whose image says it
+ * was the slave of a peer group outside the tree: the host's, which its
+ * clone still belongs to. */
+static bool external_master(const struct mctx *c, int i)
+{
+	const MntEntry *e = c->m[i].e;
+	return (c->m[i].how == H_ROOT || c->m[i].how == H_EXT) && (e->flags & MS_SLAVE) &&
+	       group_rep(c, e->master_id) < 0;
+}
+
+/* Clones of the host's mounts the tree's root and external mounts are
+ * made from, taken before anything is made private: a clone of a shared
+ * mount is a peer of it, from which a slave of the host's peer group can
+ * be made. */
+static int host_clones(struct mctx *c)
+{
+	for (int i = 0; i < c->ns->nr; i++) {
+		struct rmnt *r = &c->m[i];
+		const char *host = c->o->root;
+		if (r->how == H_EXT) {
+			const char *key = r->e->ext_key ? r->e->ext_key : r->e->root;
+			host = mnt_ext_lookup(c->o, key);
+			if (!host) {
+				pr_err("mount %u at %s is external (key %s): give its source with --external "
+				       "mnt[%s]:PATH (or --ext-mount-map %s:PATH)", r->e->mnt_id, r->e->mountpoint, key,
+				       key, key);
+				return -1;
+			}
+		} else if (r->how != H_ROOT) {
+			continue;
+		}
+		r->clone = (int)syscall(SYS_open_tree, AT_FDCWD, host, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		if (r->clone < 0) {
+			pr_perror("%s %s", r->how == H_ROOT ? "--root" : "can't take the external mount", host);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A clone of host_clones put on dst, at once a slave of the host's peer
+ * group or private: nothing mounted on it later reaches the host. */
+static int attach_clone(struct mctx *c, int i, int dst)
+{
+	struct rmnt *r = &c->m[i];
+	if (syscall(SYS_move_mount, r->clone, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+		pr_perror("can't put the mount at %s in place", r->e->mountpoint);
+		return -1;
+	}
+	int ret = set_propagation(r->clone, external_master(c, i) ? MS_SLAVE : MS_PRIVATE, r->e->mountpoint);
+	close(r->clone);
+	r->clone = -1;
+	return ret;
+}
+
 /* The roots of the binds of mount i, in it while nothing is mounted on
  * it yet: a bind of a directory a mount of the tree hides later is of
  * the directory, as it was. */
@@ -366,25 +426,15 @@ static int mount_one(struct mctx *c, int i)
 	const MntEntry *e = r->e;
 	int src = -1, ret = -1;
 	bool dir = true;
+	struct stat st;
 
 	if (r->how == H_EXT) {
-		const char *key = e->ext_key ? e->ext_key : e->root;
-		const char *host = mnt_ext_lookup(c->o, key);
-		if (!host) {
-			pr_err("mount %u at %s is external (key %s): give its source with --external mnt[%s]:PATH "
-			       "(or --ext-mount-map %s:PATH)", e->mnt_id, e->mountpoint, key, key, key);
-			return -1;
-		}
-		src = open(host, O_PATH | O_CLOEXEC);
-		if (src < 0) {
-			pr_perror("can't open %s, the source of the external mount at %s", host, e->mountpoint);
-			return -1;
-		}
+		if (fstat(r->clone, &st) == 0)
+			dir = S_ISDIR(st.st_mode);
 	} else if (r->how == H_BIND) {
 		src = r->srcfd;
 		r->srcfd = -1;
 	}
-	struct stat st;
 	if (src >= 0 && fstat(src, &st) == 0)
 		dir = S_ISDIR(st.st_mode);
 	int dst = target(c, e->mountpoint, dir);
@@ -394,6 +444,8 @@ static int mount_one(struct mctx *c, int i)
 		ret = mount_new(e, dst);
 	else if (r->how == H_SUBDIR)
 		ret = mount_subdir(c, e, dst);
+	else if (r->how == H_EXT)
+		ret = attach_clone(c, i, dst);
 	else
 		ret = bind_fd(src, dst, 0, e->mountpoint);
 	close(dst);
@@ -417,15 +469,11 @@ out:
 /* The yard on DIR and the new root in it (a bind of DIR itself). */
 static int make_root(struct mctx *c)
 {
-	int dir = open(c->o->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (dir < 0) {
-		pr_perror("--root %s", c->o->root);
+	if (host_clones(c) < 0)
 		return -1;
-	}
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("stasis-yard", c->o->root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") < 0) {
 		pr_perror("can't make a mount yard on %s", c->o->root);
-		close(dir);
 		return -1;
 	}
 	c->yard = open(c->o->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -433,7 +481,7 @@ static int make_root(struct mctx *c)
 	if (c->yard >= 0 && mkdirat(c->yard, "root", 0755) == 0) {
 		int at = openat(c->yard, "root", O_PATH | O_CLOEXEC);
 		if (at >= 0) {
-			ret = bind_fd(dir, at, 0, "the new root");
+			ret = attach_clone(c, c->root, at);
 			close(at);
 		}
 	}
@@ -445,7 +493,6 @@ static int make_root(struct mctx *c)
 	}
 	if (ret == 0)
 		ret = find_bind_sources(c, c->root);
-	close(dir);
 	return ret;
 }
 
@@ -532,7 +579,11 @@ static int group_rep(const struct mctx *c, uint32_t shared)
 static int propagation(struct mctx *c)
 {
 	int nr = c->ns->nr, left = nr;
-	char *done = calloc(nr, 1);
+	/* binds of a slave are its master's slaves: each as the image says */
+	for (int i = 0; i < nr; i++)
+		if (!external_master(c, i) && set_propagation(c->m[i].fd, MS_PRIVATE, c->m[i].e->mountpoint) < 0)
+			return -1;
+	char *done = calloc(nr > 0 ? (size_t)nr : 1, 1);
 	if (!done)
 		return -1;
 	for (int pass = 0; left && pass <= nr; pass++)
@@ -553,7 +604,7 @@ static int propagation(struct mctx *c)
 					ret = set_propagation(r->fd, MS_SLAVE, e->mountpoint);
 				if (ret == 0 && (e->flags & MS_SHARED))
 					ret = set_propagation(r->fd, MS_SHARED, e->mountpoint);
-				if ((e->flags & MS_SLAVE) && master < 0)
+				if ((e->flags & MS_SLAVE) && master < 0 && !external_master(c, i))
 					pr_info("mount %u at %s: its master (peer group %u) is outside the tree; "
 						"restored without it", e->mnt_id, e->mountpoint, e->master_id);
 			}
@@ -631,6 +682,8 @@ int mnt_fill(const struct mnt_ns *ns, int dirfd, const struct opts *o)
 			close(c.m[i].fd);
 		if (c.m[i].srcfd >= 0)
 			close(c.m[i].srcfd);
+		if (c.m[i].clone >= 0)
+			close(c.m[i].clone);
 	}
 	if (c.yard >= 0)
 		close(c.yard);

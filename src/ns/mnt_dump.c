@@ -16,7 +16,6 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,6 +116,12 @@ static int parse_line(char *l, struct mline *m)
 	m->e.root_dev = mnt_kdev(m->maj, m->min);
 	unescape(f[3]);
 	unescape(f[4]);
+	/* a bind whose root was removed since: "ROOT//deleted" (CRIU's deleted) */
+	size_t rl = strlen(f[3]);
+	if (rl > 9 && !strcmp(f[3] + rl - 9, "//deleted")) {
+		f[3][rl - 9] = 0;
+		m->e.has_deleted = m->e.deleted = true;
+	}
 	m->e.root = f[3];
 	m->e.mountpoint = f[4];
 	m->e.flags = mount_flags(f[5]);

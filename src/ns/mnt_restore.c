@@ -408,8 +408,8 @@ static int find_bind_sources(struct mctx *c, int i)
 	const struct rmnt *s = &c->m[i];
 	for (int j = 0; j < c->ns->nr; j++) {
 		struct rmnt *r = &c->m[j];
-		if (r->how != H_BIND || r->src != i)
-			continue;
+		if (r->how != H_BIND || r->src != i || r->e->deleted)
+			continue;	/* a deleted root is made for its bind (mount_one) */
 		r->srcfd = resolve(s->fd, rel(r->e->root, s->e->root), 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
 		if (r->srcfd < 0) {
 			pr_perror("can't find %s in mount %u for the bind at %s", r->e->root, s->e->mnt_id,
@@ -420,6 +420,57 @@ static int find_bind_sources(struct mctx *c, int i)
 	return 0;
 }
 
+/* A bind's root that had been removed, made again in its source for the
+ * bind (a directory, or a file where the mount point is one) and removed
+ * after it, so the bind shows it deleted as it was. */
+struct removed_root {
+	int dir;		/* its directory, or -1 */
+	char *buf;
+	const char *base;
+	int unlink_flags;
+};
+
+static int make_removed_root(struct mctx *c, int i, struct removed_root *g)
+{
+	struct rmnt *r = &c->m[i];
+	const struct rmnt *s = &c->m[r->src];
+	const unsigned long in = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+	struct stat st;
+	g->buf = strdup(rel(r->e->root, s->e->root));
+	char *slash = g->buf ? strrchr(g->buf, '/') : NULL;
+	g->base = slash ? slash + 1 : g->buf;
+	if (!g->base || !*g->base)
+		return -1;
+	if (slash)
+		*slash = 0;
+	int tfd = resolve(c->m[c->root].fd, r->e->mountpoint + 1, 0, in);
+	bool dir = tfd < 0 || (fstat(tfd, &st) == 0 && S_ISDIR(st.st_mode));
+	if (tfd >= 0)
+		close(tfd);
+	g->dir = resolve(s->fd, slash ? g->buf : "", O_DIRECTORY, in);
+	if (g->dir < 0 || (dir ? mkdirat(g->dir, g->base, 0700) : mknodat(g->dir, g->base, S_IFREG | 0600, 0)) < 0) {
+		pr_perror("can't make the removed root %s of the bind at %s again", r->e->root, r->e->mountpoint);
+		return -1;
+	}
+	g->unlink_flags = dir ? AT_REMOVEDIR : 0;
+	r->srcfd = resolve(g->dir, g->base, 0, in);
+	if (r->srcfd < 0) {
+		pr_perror("can't find %s again", r->e->root);
+		return -1;
+	}
+	return 0;
+}
+
+static void drop_removed_root(struct removed_root *g)
+{
+	if (g->dir >= 0) {
+		if (g->unlink_flags >= 0 && unlinkat(g->dir, g->base, g->unlink_flags) < 0)
+			pr_perror("can't remove %s again", g->base);
+		close(g->dir);
+	}
+	free(g->buf);
+}
+
 static int mount_one(struct mctx *c, int i)
 {
 	struct rmnt *r = &c->m[i];
@@ -427,11 +478,14 @@ static int mount_one(struct mctx *c, int i)
 	int src = -1, ret = -1;
 	bool dir = true;
 	struct stat st;
+	struct removed_root gone = { .dir = -1, .unlink_flags = -1 };
 
 	if (r->how == H_EXT) {
 		if (fstat(r->clone, &st) == 0)
 			dir = S_ISDIR(st.st_mode);
 	} else if (r->how == H_BIND) {
+		if (e->deleted && make_removed_root(c, i, &gone) < 0)
+			goto out;
 		src = r->srcfd;
 		r->srcfd = -1;
 	}
@@ -463,6 +517,7 @@ static int mount_one(struct mctx *c, int i)
 out:
 	if (src >= 0)
 		close(src);
+	drop_removed_root(&gone);
 	return ret;
 }
 

@@ -10,7 +10,7 @@
 # mnt_root DIR: a busybox root (the host's /usr is bound on its /usr).
 mnt_root() {
 	local r=$1 c
-	mkdir -p "$r"/{bin,proc,tmp,dev/pts,data,mnt,old,usr,etc}
+	mkdir -p "$r"/{bin,proc,tmp,dev/pts,data,mnt,old,usr,etc,gone}
 	cp "$(command -v busybox)" "$r/bin/busybox" || return 1
 	for c in sh ps wc cat sleep umount echo; do ln -s busybox "$r/bin/$c"; done
 	ln -s usr/lib "$r/lib"
@@ -126,6 +126,45 @@ test_mntns_pidns() {
 	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
 }
 
+# Propagation inside the container, and a bind whose root was removed:
+# a shared tmpfs with a peer (a bind of it) and a slave, made so again
+# (a mount made on the shared one after the restore shows in the peer and
+# the slave, not on the host), and /gone, a bind of a removed directory,
+# still shows it removed.
+mnt_field() { awk -v mp="$2" '$5 == mp { for (i = 7; $i != "-"; i++) printf "%s ", $i; print "" }' "/proc/$1/mountinfo"; }
+
+test_mntns_propagation() {
+	local pid n rc a b c group
+	start_container 'mkdir tmp/s1 tmp/s2 tmp/s3 tmp/rm
+mount -t tmpfs shared tmp/s1
+mkdir tmp/s1/sub
+mount --make-shared tmp/s1
+mount --bind tmp/s1 tmp/s2
+mount --bind tmp/s1 tmp/s3
+mount --make-slave tmp/s3
+mount --bind tmp/rm gone
+rmdir tmp/rm' || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" || return
+	expect_killed "$pid" || return
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out")
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	goes_on "$n" "$pid" restore || return
+	a=$(mnt_field "$pid" /tmp/s1) b=$(mnt_field "$pid" /tmp/s2) c=$(mnt_field "$pid" /tmp/s3)
+	group=$(grep -o 'shared:[0-9]*' <<< "$a" | cut -d: -f2)
+	[[ -n $group && $b == *"shared:$group "* ]] || fail "/tmp/s1 ($a) and /tmp/s2 ($b) are not peers after the restore"
+	[[ -n $group && $c == *"master:$group "* ]] || fail "/tmp/s3 ($c) is not a slave of /tmp/s1 ($a)"
+	nsenter -t "$pid" -m mount -t tmpfs late /tmp/s1/sub || { fail "can't mount in the restored container"; return; }
+	[[ -n $(mnt_field "$pid" /tmp/s2/sub) && -n $(mnt_field "$pid" /tmp/s3/sub) ]] ||
+		fail "a mount on the shared tmpfs did not reach its peer and slave: $(grep /tmp/s "/proc/$pid/mountinfo")"
+	! grep -q " late " /proc/self/mountinfo || fail "the container's mount reached the host"
+	grep -q "//deleted /gone " "/proc/$pid/mountinfo" || fail "/gone is no bind of a removed directory: $(grep ' /gone ' "/proc/$pid/mountinfo")"
+	kill_leftovers
+}
+
 # Both ways with CRIU 4.2: its restore of our images, ours of its.
 test_mntns_criu() {
 	local pid n rc
@@ -222,6 +261,7 @@ test_mntns_failed_restore() {
 run_test mntns.container test_mntns_container
 
 run_test mntns.pidns test_mntns_pidns
+run_test mntns.propagation test_mntns_propagation
 run_test mntns.refused test_mntns_refused
 run_test mntns.skip test_mntns_skip
 run_test mntns.failed_restore test_mntns_failed_restore

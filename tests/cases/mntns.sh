@@ -165,6 +165,32 @@ rmdir tmp/rm' || return
 	kill_leftovers
 }
 
+# A kind mounted anew of which only a subdirectory was mounted (sysfs's
+# kernel/ on /gone): restore mounts a whole sysfs aside and binds that.
+test_mntns_subdir() {
+	local pid n rc
+	start_container 'mkdir tmp/sys
+mount -t sysfs sysfs tmp/sys
+mount --bind tmp/sys/kernel gone
+umount tmp/sys
+rmdir tmp/sys' || return
+	pid=$PROG_PID
+	grep -q " /kernel /gone .* sysfs " "/proc/$pid/mountinfo" || { fail "harness: no sysfs subdirectory on /gone"; return; }
+	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" || return
+	expect_killed "$pid" || return
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out")
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	goes_on "$n" "$pid" restore || return
+	grep -q " /kernel /gone .* sysfs " "/proc/$pid/mountinfo" ||
+		fail "/gone is not sysfs's kernel/ after the restore: $(grep ' /gone ' "/proc/$pid/mountinfo")"
+	[[ -d /proc/$pid/root/gone/mm ]] || fail "/gone holds no mm/ (not sysfs's kernel/)"
+	[[ $(grep -c " - sysfs " "/proc/$pid/mountinfo") == 1 ]] || fail "the whole sysfs mounted aside was left in the container"
+	kill_leftovers
+}
+
 # Both ways with CRIU 4.2: its restore of our images, ours of its.
 test_mntns_criu() {
 	local pid n rc
@@ -262,6 +288,7 @@ run_test mntns.container test_mntns_container
 
 run_test mntns.pidns test_mntns_pidns
 run_test mntns.propagation test_mntns_propagation
+run_test mntns.subdir test_mntns_subdir
 run_test mntns.refused test_mntns_refused
 run_test mntns.skip test_mntns_skip
 run_test mntns.failed_restore test_mntns_failed_restore

@@ -191,6 +191,24 @@ rmdir tmp/sys' || return
 	kill_leftovers
 }
 
+# Over RPC, as runc drives it: ext_mnt pairs at dump and restore, root.
+test_mntns_rpc() {
+	local pid n rc
+	start_container || return
+	pid=$PROG_PID
+	mkdir -p "$T_WORK/img"
+	rc=$(rpc_run rpcdump --bin "$STASIS" dump "$pid" "$T_WORK/img" --ext-mnt /usr usr --ext-mnt /mnt shared)
+	[[ $rc == 0 ]] || { fail "the RPC dump failed: $(cat "$T_LOG/rpcdump.out" "$T_LOG/rpcdump.err")" "$T_WORK/img/dump.log"; return; }
+	expect_killed "$pid" || return
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out")
+	rc=$(rpc_run rpcrestore --bin "$STASIS" restore "$T_WORK/img" --root "$T_WORK/root2" --ext-mnt usr /usr \
+		--ext-mnt shared "$T_WORK/shared")
+	[[ $rc == 0 ]] || { fail "the RPC restore failed: $(cat "$T_LOG/rpcrestore.out" "$T_LOG/rpcrestore.err")" "$T_WORK/img/restore.log"; return; }
+	goes_on "$n" "$pid" "RPC restore" || return
+	kill_leftovers
+}
+
 # Both ways with CRIU 4.2: its restore of our images, ours of its.
 test_mntns_criu() {
 	local pid n rc
@@ -289,6 +307,7 @@ run_test mntns.container test_mntns_container
 run_test mntns.pidns test_mntns_pidns
 run_test mntns.propagation test_mntns_propagation
 run_test mntns.subdir test_mntns_subdir
+run_test mntns.rpc test_mntns_rpc
 run_test mntns.refused test_mntns_refused
 run_test mntns.skip test_mntns_skip
 run_test mntns.failed_restore test_mntns_failed_restore

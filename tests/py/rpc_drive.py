@@ -9,10 +9,10 @@ Commands (each prints one result line, exits 0 on the expected outcome):
   features                   raw FEATURE_CHECK asking for mem_track: prints
                              "mem_track True|False"
   dump PID DIR [--leave-running] [--parent REL] [--ext-unix-sk] [--tcp-established]
-       [--network-lock iptables|nftables|skip]   pycriu dump() of another
+       [--network-lock iptables|nftables|skip] [--ext-mnt KEY VAL]...   pycriu dump() of another
                              process (parent_img REL, with track_mem)
   predump PID DIR [--parent REL]   pycriu pre_dump()
-  restore DIR [--tcp-established]  pycriu restore(): prints "restored PID"
+  restore DIR [--tcp-established] [--root DIR]  pycriu restore(): prints "restored PID"
   notify PID DIR [VETO_STAGE]      raw DUMP with notify_scripts: prints the
                              stages in order, answering no at VETO_STAGE
                              (hangup:STAGE: closes the connection there);
@@ -225,6 +225,15 @@ def cg_opts(c, rest):
         c.opts.manage_cgroups_mode = getattr(rpc, mode.upper())
 
 
+def ext_mnt(c, rest):
+    """--ext-mnt KEY VAL (repeatable): ext_mnt pairs (a mount namespace's
+    external mounts: at dump mount point and key, at restore key and path)."""
+    for i, a in enumerate(rest):
+        if a == "--ext-mnt":
+            m = c.opts.ext_mnt.add()
+            m.key, m.val = rest[i + 1], rest[i + 2]
+
+
 def main(argv):
     mode, target, cmd = argv[0], argv[1], argv[2]
     rest = argv[3:]
@@ -252,6 +261,7 @@ def main(argv):
             c.opts.parent_img = rest[rest.index("--parent") + 1]
             c.opts.track_mem = True
         cg_opts(c, rest)
+        ext_mnt(c, rest)
         r = c.pre_dump() if cmd == "predump" else c.dump()
         print("%s restored=%s" % ("predumped" if cmd == "predump" else "dumped", r.restored))
     elif cmd == "restore":
@@ -262,6 +272,9 @@ def main(argv):
         cg_opts(c, rest)
         if "--tcp-established" in rest:
             c.opts.tcp_established = True
+        if "--root" in rest:
+            c.opts.root = rest[rest.index("--root") + 1]
+        ext_mnt(c, rest)
         r = c.restore()
         print("restored %d" % r.pid)
     elif cmd == "notify":

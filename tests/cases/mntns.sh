@@ -74,7 +74,7 @@ container_ok_after() {
 # goes_on TAG: the container counts on after a restore, as it was.
 goes_on() {
 	local n=$1 pid=$2
-	wait_until "$TMO" has_lines "$T_WORK/shared/out" $((n + 5)) || { fail "$3: the container did not go on"; return 1; }
+	wait_until "$TMO" has_lines "$T_WORK/shared/out" $((n + 12)) || { fail "$3: the container did not go on"; return 1; }
 	[[ $(readlink "/proc/$pid/ns/mnt") != "$(readlink /proc/self/ns/mnt)" ]] ||
 		fail "$3: pid $pid was restored into our mount namespace"
 	grep -q " $T_WORK/root2 / \| / / " "/proc/$pid/mountinfo" ||

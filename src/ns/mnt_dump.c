@@ -395,8 +395,15 @@ static int clone_mount(pid_t pid, const struct mline *lines, int nr, const struc
 				continue;
 			int at = open(e->mountpoint, O_PATH | O_CLOEXEC);
 			if (at >= 0 && statx(at, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) == 0 &&
-			    (sx.stx_mask & STATX_MNT_ID) && sx.stx_mnt_id == e->mnt_id)
+			    (sx.stx_mask & STATX_MNT_ID) && sx.stx_mnt_id == e->mnt_id) {
 				fd = (int)syscall(SYS_open_tree, at, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+				/* an unbindable mount can't be cloned: itself, whose
+				 * mounts tar leaves out (--one-file-system) */
+				if (fd < 0 && errno == EINVAL && (e->flags & MS_UNBINDABLE)) {
+					fd = at;
+					at = -1;
+				}
+			}
 			if (at >= 0)
 				close(at);
 		}

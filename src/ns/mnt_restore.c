@@ -333,7 +333,8 @@ static int mount_subdir(struct mctx *c, const MntEntry *e, int dst)
 	if (src < 0)
 		pr_perror("can't find %s in a new %s for %s", e->root, fs_name(e), e->mountpoint);
 	char p[64];
-	umount2(FD_PATH(p, top), MNT_DETACH);
+	if (top >= 0 && umount2(FD_PATH(p, top), MNT_DETACH) < 0)
+		pr_perror("can't let go of the whole %s mounted for %s", fs_name(e), e->mountpoint);
 	close(y);
 	if (top >= 0)
 		close(top);

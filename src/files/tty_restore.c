@@ -350,6 +350,63 @@ err:
 	return -1;
 }
 
+/* RPC orphan_pts_master: a pty slave whose master was outside the tree
+ * (a container's console, held by the runtime) comes back on a new pair
+ * of the same index, made where the task opens it (its /dev/pts); the
+ * pair's master goes to the RPC client, once, at the orphan-pts-master
+ * notification (as CRIU), and the client keeps it: ours is closed with
+ * the pair at the end of the restore. */
+static bool orphan_index(const struct rst_files *rf, const TtyInfoEntry *ti, uint32_t *index)
+{
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	if (!rf->o->orphan_pts_master)
+		return false;
+	if (ti->type == TTY_TYPE__PTY && ti->pty && !PTY_IS_MASTER(ti->id)) {
+		*index = ti->pty->index;
+		return true;
+	}
+	/* /dev/tty: the orphan slave of its session */
+	for (int i = 0; ti->type == TTY_TYPE__CTTY && ti->sid && i < s->nr_ttys; i++) {
+		const TtyInfoEntry *o = s->ttys[i];
+		if (o->type == TTY_TYPE__PTY && o->pty && !PTY_IS_MASTER(o->id) && o->sid == ti->sid) {
+			*index = o->pty->index;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int open_orphan_slave(struct rst_files *rf, const FileEntry *fe, const TtyInfoEntry *ti,
+			     uint32_t index)
+{
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	bool made = true;
+	for (int i = 0; i < s->nr_ptys; i++)
+		made = made && s->ptys[i].index != index;
+	struct made_pty *p = get_pty(rf, index);
+	if (!p)
+		return -1;
+	if (made) {
+		if (!rf->o->notify_fd) {
+			pr_err("pty %u: its master was outside the tree; orphan_pts_master needs an RPC "
+			       "client with notify_scripts to hand the new master to", index);
+			return -1;
+		}
+		if (rf->o->notify_fd(rf->o->notify_ctx, "orphan-pts-master", p->master) < 0)
+			return -1;
+	}
+	int fd = open_slave(p, fe->tty->flags);
+	if (fd < 0) {
+		pr_perror("can't open file %u on the new pty %u", fe->id, index);
+		return -1;
+	}
+	if (ti->type == TTY_TYPE__PTY && owner_restore(rf, fe, ti, fd) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int tty_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 {
 	const TtyInfoEntry *ti = fe->tty ? rst_info(rf, fe->tty->tty_info_id) : NULL;
@@ -360,6 +417,8 @@ int tty_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	if (opened_by_path(rf, ti))
 		return open_by_path(rf, fe, ti);
 	uint32_t index;
+	if (!rst_owned(rf, ti, &index) && orphan_index(rf, ti, &index))
+		return open_orphan_slave(rf, fe, ti, index);
 	if (!rst_owned(rf, ti, &index))
 		return open_foreign(rf, fe, ti);
 	struct made_pty *p = get_pty(rf, index);

@@ -595,7 +595,10 @@ static int notify(struct rpc_conn *c, const char *stage, pid_t pid, int fd)
 	resp.type = CRIU_REQ_TYPE__NOTIFY;
 	resp.success = true;
 	n.script = (char *)stage;
-	n.has_pid = pid > 0;
+	/* as CRIU: the pid goes with the two stages that have the tree's
+	 * root in a new pid namespace (runc learns the restored pid from
+	 * post-restore, and runs its hooks at setup-namespaces with it) */
+	n.has_pid = pid > 0 && (!strcmp(stage, "setup-namespaces") || !strcmp(stage, "post-restore"));
 	n.pid = pid;
 	resp.notify = &n;
 	if (rpc_send_with_fd(c->sk, &resp, fd) < 0)

@@ -367,7 +367,9 @@ pm_setup() {
 	tar -C "$T_WORK/rootfs" -c . | pm import - localhost/stasis-busybox > "$T_LOG/import.out" 2>&1 ||
 		{ fail "harness: podman import failed" "$T_LOG/import.out"; return 1; }
 	PM_ID=stasis-test-$$-$RANDOM
-	pm run -d --name "$PM_ID" localhost/stasis-busybox sh -c \
+	# podman would raise RLIMIT_NOFILE (and NPROC) past a hard limit root
+	# may not raise where it lacks CAP_SYS_RESOURCE: ours instead
+	pm run -d --ulimit "nofile=$(ulimit -Sn):$(ulimit -Hn)" --ulimit nproc=4096:4096 --name "$PM_ID" localhost/stasis-busybox sh -c \
 		'i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done' > "$T_LOG/pm-run.out" 2>&1 ||
 		{ fail "podman run failed: $(tail -1 "$T_LOG/pm-run.out")"; return 1; }
 	wait_until "$TMO" pm_has_lines 5 || { fail "the podman container did not count"; return 1; }

@@ -102,10 +102,22 @@ static void restore_requests(void)
 
 	o.n_inherit_fd = 0;
 	o.has_rst_sibling = 0;
-	o.root = "/newroot";	/* refused by name */
+	/* a mount namespace's options (ns/mnt.h) */
+	ExtMountMap em = EXT_MOUNT_MAP__INIT, *ems[1] = { &em };
+	char *skip[1] = { "/tmp" }, *fs[1] = { "nfsd" };
+	em.key = "usr";
+	em.val = "/usr";
+	o.root = "/newroot";
+	o.n_ext_mnt = 1;
+	o.ext_mnt = ems;
+	o.n_skip_mnt = 1;
+	o.skip_mnt = skip;
+	o.n_enable_fs = 1;
+	o.enable_fs = fs;
 	save("restore_root", &req);
 
 	o.root = NULL;
+	o.n_ext_mnt = o.n_skip_mnt = o.n_enable_fs = 0;
 	o.has_lazy_pages = o.lazy_pages = 1;
 	save("restore_lazy", &req);
 

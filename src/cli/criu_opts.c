@@ -15,9 +15,7 @@ struct criu_opt {
 static const struct criu_opt unsupported[] = {
 	{ "leave-stopped", 's', false, "leaves the tree stopped after the dump" },
 	{ "restore-sibling", 'S', true, "restores the tree as criu's sibling (stasis: swrk's rst_sibling)" },
-	{ "root", 'r', false, "restores into another root directory" },
 	{ "libdir", 'L', false, "loads plugins" },
-	{ "ext-mount-map", 'M', false, "maps external mounts" },
 	{ "close", 0, false, "closes an fd before the restore" },
 	{ "log-pid", 0, true, "writes a log file per process" },
 	{ "evasive-devices", 0, true, "lets a device be opened by another name" },
@@ -28,8 +26,6 @@ static const struct criu_opt unsupported[] = {
 	{ "auto-dedup", 0, true, "punches out parent pages a dump replaces" },
 	{ "cpu-cap", 0, false, "checks CPU features against the images" },
 	{ "exec-cmd", 0, false, "runs a command after the restore" },
-	{ "skip-mnt", 0, false, "leaves mounts out of the dump" },
-	{ "enable-fs", 0, false, "allows mounts of more file systems" },
 	{ "enable-external-sharing", 0, false, "allows external mount sharing" },
 	{ "enable-external-masters", 0, false, "allows external mount masters" },
 	{ "lsm-profile", 0, false, "restores with another LSM profile" },

@@ -59,7 +59,12 @@ static void usage(FILE *f)
 "                          image (pipe:[INODE], or a file's path);\n"
 "                          debug[N]:TEXT writes TEXT to our fd N, as CRIU\n"
 "      --external RES      dump: RES is outside the tree, e.g. file[MNT_ID:INODE];\n"
-"                          restore gives it back with --inherit-fd\n"
+"                          restore gives it back with --inherit-fd; mnt[MNTPOINT]:KEY\n"
+"                          (dump) an external mount, mnt[KEY]:PATH (restore) its source\n"
+"  -M, --ext-mount-map A:B the same as --external mnt[A]:B\n"
+"  -r, --root DIR          restore: the new root of a tree with a mount namespace\n"
+"      --skip-mnt MNTPOINT dump: leave a mount (and those below) out\n"
+"      --enable-fs FS[,FS] dump: mounts of these kinds (or all) are mounted anew\n"
 "  -x, --ext-unix-sk[=INO] allow unix sockets whose peer is outside the tree\n"
 "                          (all, or the socket with inode INO; repeatable)\n"
 "  -l, --file-locks        dump and restore file locks (flock, POSIX)\n"
@@ -134,6 +139,7 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP, OPT_NETWORK_LOCK, OPT_DISPLAY_STATS,
        OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP, OPT_TCP_ESTABLISHED, OPT_TCP_CLOSE, OPT_SKIP_IN_FLIGHT,
        OPT_NO_TCP_ESTABLISHED, OPT_NO_TCP_CLOSE, OPT_NO_SKIP_IN_FLIGHT,
+       OPT_SKIP_MNT, OPT_ENABLE_FS,
        /* CRIU's --no-SWITCH forms of the switches stasis has */
        OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
        OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH, OPT_MANAGE_CGROUPS, OPT_CGROUP_ROOT, OPT_CGROUP_PROPS,
@@ -229,6 +235,22 @@ static int add_string(const char ***v, int *n, const char *s)
 	*v = nv;
 	nv[(*n)++] = s;
 	return 0;
+}
+
+/* --ext-mount-map A:B, CRIU's older spelling of --external mnt[A]:B
+ * (dump: mount point A is external, key B; restore: key A is path B). */
+static int add_ext_mount_map(struct opts *o, const char *arg)
+{
+	const char *colon = strchr(arg, ':');
+	if (!colon || colon == arg) {
+		fprintf(stderr, "Error: --ext-mount-map %s: want KEY:VALUE (stasis does not detect external "
+			"mounts itself: no 'auto')\n", arg);
+		return -1;
+	}
+	char *x;
+	if (asprintf(&x, "mnt[%.*s]:%s", (int)(colon - arg), arg, colon + 1) < 0)
+		return -1;
+	return add_string(&o->external, &o->nr_external, x);
 }
 
 /* --manage-cgroups[=MODE]: CRIU's names; no value is soft. */
@@ -408,6 +430,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "tcp-close", no_argument, NULL, OPT_TCP_CLOSE },
 		{ "no-tcp-close", no_argument, NULL, OPT_NO_TCP_CLOSE },
 		{ "skip-in-flight", no_argument, NULL, OPT_SKIP_IN_FLIGHT },
+		{ "root", required_argument, NULL, 'r' },
+		{ "ext-mount-map", required_argument, NULL, 'M' },
+		{ "skip-mnt", required_argument, NULL, OPT_SKIP_MNT },
+		{ "enable-fs", required_argument, NULL, OPT_ENABLE_FS },
 		{ "no-skip-in-flight", no_argument, NULL, OPT_NO_SKIP_IN_FLIGHT },
 		{ "ghost-fiemap", no_argument, NULL, OPT_GHOST_FIEMAP },
 		{ "no-ghost-fiemap", no_argument, NULL, OPT_NO_GHOST_FIEMAP },
@@ -435,7 +461,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	int c;
 
 	opterr = 0;	/* what getopt does not know is refused below, by name */
-	while ((c = getopt_long(argc, argv, ":t:D:W:o:v::Rjdlhx::VJ:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":t:D:W:o:v::Rjdlhx::VJ:r:M:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': if (parse_pid(optarg, &o->pid) < 0) return -1; break;
 		case 'D': o->images_dir = optarg; break;
@@ -455,6 +481,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_INHERIT_FD: if (parse_inherit_fd(optarg, o) < 0) return -1; break;
 		case OPT_EXTERNAL:
 			if (add_string(&o->external, &o->nr_external, optarg) < 0)
+				return -1;
+			break;
+		case 'r': o->root = optarg; break;
+		case 'M': if (add_ext_mount_map(o, optarg) < 0) return -1; break;
+		case OPT_SKIP_MNT:
+			if (add_string(&o->skip_mnt, &o->nr_skip_mnt, optarg) < 0)
+				return -1;
+			break;
+		case OPT_ENABLE_FS:
+			if (add_string(&o->enable_fs, &o->nr_enable_fs, optarg) < 0)
 				return -1;
 			break;
 		case OPT_PREV_IMAGES_DIR: o->prev_images_dir = optarg; break;

@@ -118,6 +118,8 @@ static const struct pretty_field fields[] = {
 	{ "ghost_file_entry", "dev", PRETTY_DEV, NULL },
 	{ "ghost_file_entry", "rdev", PRETTY_ODEV, NULL },
 	{ "memfd_inode_entry", "seals", PRETTY_FLAGS, seals },
+	{ "mnt_entry", "root_dev", PRETTY_DEV, NULL },
+	HEX("mnt_entry", "flags"), HEX("mnt_entry", "sb_flags"),
 };
 
 const struct pretty_field *pretty_find(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f)

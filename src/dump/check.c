@@ -286,6 +286,25 @@ static bool has_sockopt_buf_lock(void)
 	return has_sockopt(AF_INET, SOL_SOCKET, 72 /* SO_BUF_LOCK */);
 }
 
+/* What the restore of a mount namespace uses (ns/mnt_restore.c): peer
+ * groups copied by MOVE_MOUNT_SET_GROUP (5.15+; EBADF on no fd: known),
+ * paths resolved inside the new root by openat2 (5.6+). */
+static bool has_move_mount_set_group(void)
+{
+	long r = syscall(SYS_move_mount, -1, "", -1, "", 0x00000100 /* MOVE_MOUNT_SET_GROUP */ | 0x4 | 0x40);
+	return r < 0 && errno == EBADF;
+}
+
+static bool has_openat2(void)
+{
+	struct { uint64_t flags, mode, resolve; } how = { O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0 };
+	long fd = syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof(how));
+	if (fd < 0)
+		return false;
+	close((int)fd);
+	return true;
+}
+
 static const struct {
 	const char *name;
 	bool (*probe)(void);
@@ -313,7 +332,7 @@ static const struct {
 	{ "timens", timens_supported }, { "external_net_ns", never }, { "newifindex", never }, { "nftables", never },
 	{ "has_ipt_legacy", never }, { "pidfd_store", never }, { "apparmor_stacking", never },
 	{ "network_lock_nftables", netlock_nft_works }, { "memfd_hugetlb", has_memfd_hugetlb },
-	{ "move_mount_set_group", never }, { "openat2", never },
+	{ "move_mount_set_group", has_move_mount_set_group }, { "openat2", has_openat2 },
 };
 
 int stasis_check_feature(const char *name, FILE *out)

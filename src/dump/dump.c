@@ -260,7 +260,7 @@ static int dump_namespaces(struct dump_tree *tr)
 		if (!tr->t[i].zombie)
 			pids[n++] = tr->t[i].pid;
 	if (fill_ns_ids(&tr->files, tr->t[0].pid, &ids) == 0)
-		ret = ns_dump(tr->dirfd, tr->t[0].pid, pids, n, &ids, tr->o->unprivileged, &tr->ns_taken);
+		ret = ns_dump(tr->dirfd, tr->t[0].pid, pids, n, &ids, tr->o, &tr->ns_taken);
 	free(pids);
 	return ret;
 }

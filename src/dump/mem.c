@@ -31,6 +31,7 @@
 #include "image/pagemap.h"
 #include "image/stats.h"
 #include "image/vma.h"
+#include "proc/proc.h"
 #include "task/sysv_shm.h"
 #include "util/compat.h"
 #include "util/fault.h"
@@ -414,9 +415,10 @@ static int huge_size_flag(unsigned long kb)
 static int check_mapped_file(struct dump_ctx *dc, const struct proc_vma *v)
 {
 	struct stat st;
+	char at[PATH_MAX + 32];
 	if (strstr(v->path, " (deleted)"))
 		return 1;	/* saved whole, as a ghost file */
-	if (stat(v->path, &st) < 0 || st.st_ino != v->ino || st.st_dev != v->dev) {
+	if (stat(proc_tree_path(dc->pid, v->path, at, sizeof(at)), &st) < 0 || st.st_ino != v->ino || st.st_dev != v->dev) {
 		pr_err("pid %d: mapped file %s was replaced or moved since it was mapped", dc->pid, v->path);
 		return -1;
 	}

@@ -16,6 +16,7 @@
 
 #include "files/ghost.h"
 #include "files/reg.h"
+#include "proc/proc.h"
 #include "util/log.h"
 
 /* The bit of O_TMPFILE that is not O_DIRECTORY (glibc's __O_TMPFILE
@@ -114,7 +115,9 @@ static int dead_proc_add(struct file_table *t, const char *path, pid_t pid, uint
 static int check_path_names_fd(const struct fd_facts *f)
 {
 	struct stat st;
-	int ret = S_ISLNK(f->st.st_mode) ? lstat(f->path, &st) : stat(f->path, &st);
+	char at[PATH_MAX + 32];
+	const char *path = proc_tree_path(f->pid, f->path, at, sizeof(at));
+	int ret = S_ISLNK(f->st.st_mode) ? lstat(path, &st) : stat(path, &st);
 	if (ret == 0 && st.st_dev == f->st.st_dev && st.st_ino == f->st.st_ino)
 		return 0;
 	pr_err("pid %d: fd %d: path %s no longer names the open file (it was moved or replaced, "

@@ -12,6 +12,7 @@
 #include "ipc-shm.pb-c.h"
 #include "ipc-var.pb-c.h"
 #include "memfd.pb-c.h"
+#include "mnt.pb-c.h"
 #include "mm.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
@@ -64,6 +65,9 @@ const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
 			    .optional = true, .extra = IMG_EXTRA_EACH, .extra_len = "length" },
 	[IMG_SECCOMP] = { "seccomp.img", 0x64413049, "SECCOMP", IMG_HDR_COMMON, &seccomp_entry__descriptor,
 			  .optional = true },
+	[IMG_MNTS] = { "mountpoints-%u.img", 0x55563928, "MNTS", IMG_HDR_COMMON, &mnt_entry__descriptor },
+	/* a tmpfs's files: a gzipped tar, as CRIU's tar makes it */
+	[IMG_TMPFS_DEV] = { "tmpfs-dev-%u.tar.gz.img", 0, NULL, IMG_HDR_NONE, .optional = true },
 	[IMG_UTSNS] = { "utsns-%u.img", 0x54473203, "UTSNS", IMG_HDR_COMMON, &utsns_entry__descriptor },
 	[IMG_IPC_VAR] = { "ipcns-var-%u.img", 0x53115007, "IPC_VAR", IMG_HDR_COMMON, &ipc_var_entry__descriptor },
 	[IMG_IPCNS_SHM] = { "ipcns-shm-%u.img", 0x46283044, "IPCNS_SHM", IMG_HDR_COMMON, &ipc_shm_entry__descriptor,

@@ -43,6 +43,8 @@ enum img_kind {
 	IMG_CGROUP,
 	IMG_TIMENS,		/* the root's time_ns_id, or 0: task/timens.h */
 	IMG_TCP_STREAM,		/* inode of the socket */
+	IMG_MNTS,		/* mnt_ns_id of the root's ids-PID.img */
+	IMG_TMPFS_DEV,		/* a tmpfs's device (ns/mnt.h: mnt_kdev) */
 	IMG_STATS_DUMP,
 	IMG_STATS_RESTORE,
 	IMG_NR_KINDS

@@ -111,9 +111,12 @@ static int check_not_nested(pid_t root, const pid_t *pids, int n)
 			continue;
 		for (size_t k = 0; k < NR_KINDS; k++)
 			if (same_ns(root, pids[i], k) == 0) {
-				pr_err("pid %d is in a %s namespace other than its root's (pid %d): stasis, as "
-				       "CRIU, can't dump a namespace nested in the tree's", pids[i], kinds[k].what,
-				       root);
+				/* CRIU saves several mount namespaces; stasis the root's only */
+				pr_err("pid %d is in a %s namespace other than its root's (pid %d): %s", pids[i],
+				       kinds[k].what, root,
+				       kinds[k].cflag == CLONE_NEWNS ?
+					       "stasis saves the root's mount namespace only (CRIU saves several)" :
+					       "stasis, as CRIU, can't dump a namespace nested in the tree's");
 				return -1;
 			}
 	}
@@ -121,7 +124,7 @@ static int check_not_nested(pid_t root, const pid_t *pids, int n)
 }
 
 int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEntry *root_ids,
-	    bool unprivileged, unsigned long *taken)
+	    const struct opts *o, unsigned long *taken)
 {
 	pid_t self = getpid();
 
@@ -138,13 +141,24 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEn
 	}
 	if (*taken & CLONE_NEWIPC) {
 		/* its segments, semaphores and queues may be anyone's in it */
-		if (unprivileged) {
+		if (o->unprivileged) {
 			pr_err("pid %d has an IPC namespace of its own: only root may dump it (its objects "
 			       "need not be the client's)", root);
 			return -1;
 		}
 		pr_info("pid %d has an IPC namespace of its own: its objects are saved", root);
 		if (ipc_dump(dirfd, root, root_ids->ipc_ns_id) < 0)
+			return -1;
+	}
+	if (*taken & CLONE_NEWNS) {
+		/* its mounts would be made by root, from what the image says */
+		if (o->unprivileged) {
+			pr_err("pid %d has a mount namespace of its own: only root may dump it (its mounts are "
+			       "made again by root at restore)", root);
+			return -1;
+		}
+		pr_info("pid %d has a mount namespace of its own: its mounts are saved", root);
+		if (mnt_dump(dirfd, root, root_ids->mnt_ns_id, o) < 0)
 			return -1;
 	}
 	return 0;
@@ -157,11 +171,11 @@ static bool differs(protobuf_c_boolean has_inv, uint32_t inv, protobuf_c_boolean
 }
 
 int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const TaskKobjIdsEntry *root_ids,
-		    struct ns_restore *nr)
+		    const struct opts *o, struct ns_restore *nr)
 {
 	const TaskKobjIdsEntry *inv_ids = inv->root_ids;
 
-	*nr = (struct ns_restore){ 0 };
+	*nr = (struct ns_restore){ .o = o };
 	if (!inv_ids)
 		return 0;	/* no dumper's ids: nothing to compare with */
 	/* images of older dumps are named by the root's pid */
@@ -177,6 +191,27 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 		if (ipc_load(dirfd, per_id ? root_ids->ipc_ns_id : (uint32_t)root, &nr->ipc) < 0)
 			return -1;
 	}
+	if (differs(inv_ids->has_mnt_ns_id, inv_ids->mnt_ns_id, root_ids->has_mnt_ns_id, root_ids->mnt_ns_id)) {
+		nr->flags |= CLONE_NEWNS;
+		if (o->unprivileged)
+			return 0;	/* refused by the caller: root's only */
+		if (mnt_load(dirfd, per_id ? root_ids->mnt_ns_id : (uint32_t)root, &nr->mnt) < 0)
+			return -1;
+		struct stat st;
+		if (!o->root) {
+			pr_err("the tree has a mount namespace of its own: restore it with --root DIR (its new "
+			       "root directory)");
+			return -1;
+		}
+		if (stat(o->root, &st) < 0) {
+			pr_perror("--root %s", o->root);
+			return -1;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			pr_err("--root %s is not a directory", o->root);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -184,7 +219,11 @@ int ns_restore_fill(const struct ns_restore *nr)
 {
 	if (nr->uts && uts_fill(nr->uts) < 0)
 		return -1;
-	return nr->ipc.var ? ipc_fill(nr->dirfd, &nr->ipc) : 0;
+	if (nr->ipc.var && ipc_fill(nr->dirfd, &nr->ipc) < 0)
+		return -1;
+	/* mounts last (the tree's /proc/sys may be read-only), before
+	 * anything of the tree is opened by path */
+	return nr->mnt.nr ? mnt_fill(&nr->mnt, nr->dirfd, nr->o) : 0;
 }
 
 void ns_restore_free(struct ns_restore *nr)
@@ -193,4 +232,5 @@ void ns_restore_free(struct ns_restore *nr)
 		img_free(nr->uts);
 	nr->uts = NULL;
 	ipc_free(&nr->ipc);
+	mnt_free(&nr->mnt);
 }

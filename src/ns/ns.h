@@ -18,6 +18,8 @@
 #include "ipc-var.pb-c.h"
 #include "mm.pb-c.h"
 #include "utsns.pb-c.h"
+#include "ns/mnt.h"
+#include "util/opts.h"
 
 /* Namespace kinds by CLONE_NEW* flag: the /proc/PID/ns name ("uts"), and
  * the word for messages ("UTS"). */
@@ -33,12 +35,13 @@ int ns_in_thread(pid_t pid, unsigned long cflag, int (*fn)(void *), void *arg);
  * any kind but pid); then saves each kind the root has of its own and
  * stasis takes (ns_taken_mask) into dirfd, naming it by root_ids. *taken:
  * the kinds saved; unprivileged (a non-root client) may not take an IPC
- * namespace, whose objects need not be its own. 0, or -1 (reported). */
+ * namespace, whose objects need not be its own, nor a mount namespace.
+ * 0, or -1 (reported). */
 int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEntry *root_ids,
-	    bool unprivileged, unsigned long *taken);
+	    const struct opts *o, unsigned long *taken);
 
 /* The kinds a tree takes with it. */
-#define NS_TAKEN_MASK (CLONE_NEWUTS | CLONE_NEWIPC)
+#define NS_TAKEN_MASK (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS)
 
 /* An IPC namespace's objects as restore loads them: each entry, and the
  * bytes that followed it (a segment's, unless in pagemaps; a semaphore
@@ -77,12 +80,14 @@ struct ns_restore {
 	int dirfd;		/* the images (a segment's pages) */
 	UtsnsEntry *uts;
 	struct ipc_ns ipc;
+	struct mnt_ns mnt;
+	const struct opts *o;	/* --root, the external mounts */
 };
 
 /* The kinds in which the root's ids differ from the inventory's
  * root_ids (the dumper's), and their images. 0, or -1 (reported). */
 int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const TaskKobjIdsEntry *root_ids,
-		    struct ns_restore *nr);
+		    const struct opts *o, struct ns_restore *nr);
 /* In the first process, inside its new namespaces: their state. */
 int ns_restore_fill(const struct ns_restore *nr);
 void ns_restore_free(struct ns_restore *nr);
@@ -91,6 +96,14 @@ void ns_restore_free(struct ns_restore *nr);
 int uts_dump(int dirfd, pid_t root, uint32_t id);
 int uts_load(int dirfd, uint32_t id, UtsnsEntry **e);
 int uts_fill(const UtsnsEntry *e);
+
+/* mnt_dump.c, mnt_restore.c (mnt.h) */
+int mnt_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o);
+int mnt_load(int dirfd, uint32_t id, struct mnt_ns *ns);
+/* In the tree's first process, in its new mount namespace: its mounts
+ * under o->root, which becomes its root. */
+int mnt_fill(const struct mnt_ns *ns, int dirfd, const struct opts *o);
+void mnt_free(struct mnt_ns *ns);
 
 /* ipc.c */
 int ipc_dump(int dirfd, pid_t root, uint32_t id);

@@ -578,3 +578,16 @@ fail:
 	free(t);
 	return -1;
 }
+
+const char *proc_tree_path(pid_t pid, const char *path, char *buf, size_t len)
+{
+	char ns[64];
+	struct stat a, b;
+	snprintf(ns, sizeof(ns), "/proc/%d/ns/mnt", pid);
+	if (path[0] != '/' || stat(ns, &a) < 0 || stat("/proc/self/ns/mnt", &b) < 0 ||
+	    (a.st_ino == b.st_ino && a.st_dev == b.st_dev))
+		snprintf(buf, len, "%s", path);
+	else
+		snprintf(buf, len, "/proc/%d/root%s", pid, path);
+	return buf;
+}

@@ -114,4 +114,10 @@ struct proc_timer {
 /* Every timer of a process, in *out (malloc'd, free it), 0 or -1 (errno). */
 int proc_parse_timers(pid_t pid, struct proc_timer **out, int *nr);
 
+/* A path the process's /proc files show (maps, fd links), as stasis can
+ * reach it: itself when the process shares our mount namespace, else
+ * through /proc/PID/root (paths of a namespace of its own are shown from
+ * its root). Written into buf; returns buf. */
+const char *proc_tree_path(pid_t pid, const char *path, char *buf, size_t len);
+
 #endif

@@ -110,7 +110,7 @@ static int load_namespaces(struct rst_tree *tr)
 	TaskKobjIdsEntry *ids;
 	if (img_load_one(tr->dirfd, IMG_IDS, tr->t[0].pid, (ProtobufCMessage **)&ids) < 0)
 		return -1;
-	int ret = ns_restore_load(tr->dirfd, tr->inventory, tr->t[0].pid, ids, &tr->ns);
+	int ret = ns_restore_load(tr->dirfd, tr->inventory, tr->t[0].pid, ids, tr->o, &tr->ns);
 	img_free(ids);
 	if (ret == 0 && tr->ns.flags && tr->o->unprivileged) {
 		pr_err("the tree has a %s namespace of its own: only root may restore it",

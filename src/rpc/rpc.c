@@ -30,7 +30,6 @@ static const char *unsupported_option(const CriuOpts *r)
 	if (r->ps) return "ps (page server)";
 	if (r->has_lazy_pages && r->lazy_pages) return "lazy_pages";
 	if (r->has_auto_dedup && r->auto_dedup) return "auto_dedup";
-	if (r->root) return "root";
 	if (r->n_exec_cmd) return "exec_cmd";
 	if (r->n_join_ns) return "join_ns";
 	if (r->has_empty_ns && r->empty_ns) return "empty_ns";
@@ -69,6 +68,40 @@ static int job_paths(struct rpc_job *j, const CriuOpts *r, bool need_images)
 	j->log_level = r->log_level < 0 ? 0 : r->log_level > 4 ? 4 : r->log_level;
 	if (!(r->has_log_to_stderr && r->log_to_stderr) && (j->work_fd_no >= 0 || j->images_dir[0]))
 		snprintf(j->log_name, sizeof(j->log_name), "%s", log_name);
+	return 0;
+}
+
+/* A mount namespace's options (ns/mnt.h): root, skip_mnt, enable_fs, and
+ * ext_mnt pairs joined to external as CRIU's mnt[KEY]:VAL. root makes
+ * mounts as root from what the request says: a root client's only. */
+static int job_mounts(struct rpc_job *j, const struct rpc_conn *c, const CriuOpts *r)
+{
+	if (r->root && c->peer_uid != 0) {
+		pr_err("rpc: root (a mount namespace's new root) is for root clients only");
+		return -1;
+	}
+	j->o.root = r->root;
+	j->o.skip_mnt = (const char **)r->skip_mnt;
+	j->o.nr_skip_mnt = r->n_skip_mnt;
+	j->o.enable_fs = (const char **)r->enable_fs;
+	j->o.nr_enable_fs = r->n_enable_fs;
+	size_t n = r->n_external + r->n_ext_mnt;
+	j->o.external = calloc(n ? n : 1, sizeof(char *));
+	j->ext_mnt = calloc(r->n_ext_mnt ? r->n_ext_mnt : 1, sizeof(char *));
+	if (!j->o.external || !j->ext_mnt) {
+		pr_err("rpc: out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < r->n_external; i++)
+		j->o.external[j->o.nr_external++] = r->external[i];
+	for (size_t i = 0; i < r->n_ext_mnt; i++) {
+		const ExtMountMap *m = r->ext_mnt[i];
+		if (asprintf(&j->ext_mnt[j->nr_ext_mnt], "mnt[%s]:%s", m->key, m->val) < 0) {
+			pr_err("rpc: out of memory");
+			return -1;
+		}
+		j->o.external[j->o.nr_external++] = j->ext_mnt[j->nr_ext_mnt++];
+	}
 	return 0;
 }
 
@@ -291,9 +324,7 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 	}
 	j->o.detach = true;
 	j->o.restored_pid = &j->restored_pid;
-	j->o.external = (const char **)r->external;
-	j->o.nr_external = r->n_external;
-	if (job_containers(j, c, r) < 0)
+	if (job_mounts(j, c, r) < 0 || job_containers(j, c, r) < 0)
 		return -1;
 	if (r->notify_scripts) {
 		j->o.notify = rpc_notify;
@@ -304,6 +335,13 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 
 void rpc_job_release(struct rpc_job *j)
 {
+	for (int i = 0; i < j->nr_ext_mnt; i++)
+		free(j->ext_mnt[i]);
+	free(j->ext_mnt);
+	free(j->o.external);
+	j->ext_mnt = NULL;
+	j->o.external = NULL;
+	j->nr_ext_mnt = j->o.nr_external = 0;
 	free(j->o.inherit);
 	free(j->o.cg_roots);
 	free(j->o.ext_unix_sk_ino);

@@ -58,6 +58,8 @@ struct rpc_job {
 	pid_t restored_pid;
 	int status_fd;
 	int err;		/* cr_errno of a refusal, when it is not in the log */
+	char **ext_mnt;		/* ext_mnt pairs as mnt[KEY]:VAL (o.external holds them too) */
+	int nr_ext_mnt;
 };
 
 /* rpc.c: the part of a request that looks at nothing but the request (no

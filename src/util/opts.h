@@ -123,6 +123,16 @@ struct opts {
 	bool tcp_established;
 	bool tcp_close;
 	bool skip_in_flight;
+	/* A mount namespace of the tree's own (ns/mnt*.c): --root DIR
+	 * (restore: the tree's new root), --skip-mnt MOUNTPOINT (dump: the
+	 * mount and those below it are left out), --enable-fs NAME[,NAME]
+	 * (dump: mounts of these kinds, "all": of any kind, are made anew by
+	 * name at restore); external mounts are --external mnt[A]:B. */
+	const char *root;
+	const char **skip_mnt;
+	int nr_skip_mnt;
+	const char **enable_fs;
+	int nr_enable_fs;
 	/* --freeze-cgroup PATH: the tree frozen with this cgroup's freezer
 	 * while it is seized (task/freezer.h) */
 	const char *freeze_cgroup;

@@ -44,6 +44,11 @@ test_crit() {
 	CRIT_DUMP_ARGS=--manage-cgroups crit_seed cgroup "$PYTHON" -u "$ROOT/tests/progs/cgtree.py" $(cg_args) || return
 	cg_remove || return
 	crit_seed timens "$BIN/timens" || return	# a time namespace of its own: timens-ID.img
+	# a mount namespace of its own (cases/mntns.sh): mountpoints-ID.img, a tmpfs's tar
+	if command -v busybox > /dev/null; then
+		start_container || return
+		dump dump_mntns "$PROG_PID" "$T_WORK/crit/mntns" "${MNT_DUMP_EXT[@]}" || return
+	fi
 	# no network lock: the dump kills the pair, and nothing restores it
 	CRIT_DUMP_ARGS="--tcp-established --network-lock skip" crit_seed tcp "$PYTHON" -u "$ROOT/tests/py/tcp_prog.py" pair 4 4000 || return
 	crit_seed restored "$BIN/mem_anon" || return	# restored: its stats-restore

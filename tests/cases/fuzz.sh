@@ -124,6 +124,15 @@ ns_seed() {
 	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_ns" "$T_WORK/image_seeds/ns" >> "$T_LOG/runner.log"
 }
 
+# A container with a mount namespace of its own (mountpoints-ID.img, read
+# at load; cases/mntns.sh), where busybox is installed.
+mnt_seed() {
+	command -v busybox > /dev/null || { note "no busybox: no mount namespace seed"; return 0; }
+	start_container || return 1
+	dump dumpmnt "$PROG_PID" "$T_WORK/img_mnt" "${MNT_DUMP_EXT[@]}" || return 1
+	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_mnt" "$T_WORK/image_seeds/mnt" >> "$T_LOG/runner.log"
+}
+
 # A tree in a time namespace of its own (timens-ID.img, read at load) and
 # one with guard regions (VMA_AREA_GUARD entries in mm-PID.img), where
 # the kernel has them.
@@ -232,6 +241,7 @@ test_fuzz() {
 	seccomp_seed || return
 	timers_seed || return
 	ns_seed || return
+	mnt_seed || return
 	cgroup_seed || return
 	mem_ns_seeds || return
 	notify_seed || return

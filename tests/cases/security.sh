@@ -288,6 +288,70 @@ test_sec_ipc_ns_dump() {
 	wait_until 5 runs_freely "$UPID" || fail "the user's program does not run on after the refusal"
 }
 
+# The user's own process in a mount namespace of its own (made in a user
+# namespace of the user's): its mounts would be made again by root from
+# what the images say: refused, and the process runs on.
+test_sec_mnt_ns_dump() {
+	local rc
+	sec_setup || return
+	as_user unshare -Ur -m true 2> /dev/null ||
+		{ skip "the test user can't make a user namespace here (in a chroot, or user namespaces off)"; return; }
+	sec_user_prog mntuser unshare -Ur -m sh -c ": mntuser-marker; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.02; done" ||
+		return
+	[[ $(readlink "/proc/$UPID/ns/mnt") != "$(readlink /proc/self/ns/mnt)" ]] ||
+		{ fail "harness: the user's program is not in a mount namespace of its own"; return; }
+	as_user mkdir "$T_WORK/user/img"
+	rc=$(attack dump dump "$UPID" "$T_WORK/user/img")
+	grep -q "success=False" "$T_LOG/dump.out" || { fail "the service dumped the user's mount namespace: $(cat "$T_LOG/dump.out")"; return; }
+	grep -q "mount namespace of its own: only root may dump it" "$T_WORK/user/img/dump.log" ||
+		fail "the dump's log names no mount namespace: $(grep -m1 Error "$T_WORK/user/img/dump.log")"
+	wait_until 5 runs_freely "$UPID" || fail "the user's program does not run on after the refusal"
+}
+
+# Images the user forged after its own dump: a mount namespace whose
+# mounts bind the host's /etc into a root of the user's (as an external
+# mount, and as a bind of the root). The service refuses the request's
+# root for a non-root client, and the namespace without it; nothing is
+# mounted and no process restored.
+test_sec_forged_mnt() {
+	local rc img=$T_WORK/user/img before
+	sec_setup || return
+	user_counter victim || return
+	as_user mkdir "$img" "$T_WORK/user/root"
+	rc=$(attack dump dump "$UPID" "$img")
+	grep -q "success=True" "$T_LOG/dump.out" || { fail "the user's dump failed: $(cat "$T_LOG/dump.out")"; return; }
+	wait_gone "$UPID" || { fail "the counter survived its dump"; return; }
+	as_user "$PYTHON" - "$img" "$UPID" << 'PY' || { fail "harness: could not forge the images"; return; }
+import sys
+import pycriu
+d, pid = sys.argv[1], sys.argv[2]
+path = "%s/ids-%s.img" % (d, pid)
+ids = pycriu.images.load(open(path, "rb"))
+ids["entries"][0]["mnt_ns_id"] = 999
+pycriu.images.dump(ids, open(path, "wb"))
+def m(i, parent, mp, root, fstype=0, key=None):
+    e = {"fstype": fstype, "mnt_id": i, "root_dev": "0:1", "parent_mnt_id": parent, "flags": "0x0",
+         "root": root, "mountpoint": mp, "source": "none", "options": "", "sb_flags": "0x0"}
+    if key:
+        e["ext_key"] = key
+    return e
+mnts = {"magic": "MNTS", "entries": [m(1, 0, "/", "/"), m(2, 1, "/mnt", "/etc"), m(3, 1, "/x", "/", key="etc")]}
+pycriu.images.dump(mnts, open("%s/mountpoints-999.img" % d, "wb"))
+PY
+	before=$(wc -l < /proc/self/mountinfo)
+	rc=$(attack urestore restore "$img" --root "$T_WORK/user/root" --ext-mnt etc /etc)
+	grep -q "success=False" "$T_LOG/urestore.out" || { fail "the service restored a forged mount namespace: $(cat "$T_LOG/urestore.out")"; return; }
+	grep -q "root (a mount namespace's new root) is for root clients only" "$T_LOG/service.log" "$img/restore.log" 2> /dev/null ||
+		fail "nothing says root is refused: $(cat "$T_LOG/urestore.out")"
+	rc=$(attack urestore2 restore "$img" --ext-mnt etc /etc)
+	grep -q "success=False" "$T_LOG/urestore2.out" || { fail "the service restored a forged mount namespace: $(cat "$T_LOG/urestore2.out")"; return; }
+	grep -q "mount namespace of its own: only root may restore it" "$img/restore.log" ||
+		fail "the restore's log names no mount namespace: $(grep -m1 Error "$img/restore.log")"
+	[[ $(wc -l < /proc/self/mountinfo) == "$before" ]] || fail "the refused restores left mounts"
+	[[ -z $(ls -A "$T_WORK/user/root") ]] || fail "the user's root holds: $(ls -A "$T_WORK/user/root")"
+	! alive "$UPID" || fail "pid $UPID was restored"
+}
+
 # 6. A service started without --allow-users serves root only, and says
 # so with an errno pycriu shows.
 test_sec_root_only() {
@@ -315,3 +379,5 @@ run_test sec.user_tree test_sec_user_tree
 run_test sec.root_only test_sec_root_only
 run_test sec.forged_uts test_sec_forged_uts
 run_test sec.ipc_ns_dump test_sec_ipc_ns_dump
+run_test sec.mnt_ns_dump test_sec_mnt_ns_dump
+run_test sec.forged_mnt test_sec_forged_mnt

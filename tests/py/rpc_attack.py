@@ -65,6 +65,17 @@ def cmd_restore(sk, imgdir, rest):
     req.opts.log_file = "restore.log"
     if rest[:1] == ["--status-opath"]:
         req.opts.status_fd = os.open(rest[1], os.O_PATH)
+    # --root DIR, --ext-mnt KEY VAL: a mount namespace's options
+    while rest:
+        if rest[0] == "--root":
+            req.opts.root = rest[1]
+            rest = rest[2:]
+        elif rest[0] == "--ext-mnt":
+            m = req.opts.ext_mnt.add()
+            m.key, m.val = rest[1], rest[2]
+            rest = rest[3:]
+        else:
+            rest = rest[1:]
     s = connect(sk)
     s.send(req.SerializeToString())
     return show(recv_resp(s))

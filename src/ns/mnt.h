@@ -1,0 +1,47 @@
+#ifndef STASIS_NS_MNT_H
+#define STASIS_NS_MNT_H
+/* A mount namespace of the tree's own (CRIU's mountpoints-ID.img, one
+ * mnt_entry per mount, and tmpfs-dev-DEV.tar.gz.img with a tmpfs's
+ * files, made by tar as CRIU makes them). What both sides share: the
+ * file system kinds by CRIU's numbers, and the external mounts given as
+ * --external mnt[A]:B. */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mnt.pb-c.h"
+#include "util/opts.h"
+
+/* CRIU's fstype numbers (mnt.proto) that stasis uses by name. */
+enum {
+	MNT_FS_UNSUPPORTED = 0,
+	MNT_FS_PROC = 1,
+	MNT_FS_SYSFS = 2,
+	MNT_FS_TMPFS = 5,
+	MNT_FS_DEVPTS = 6,
+	MNT_FS_MQUEUE = 14,
+	MNT_FS_AUTO = 16,
+};
+
+/* The kernel's kind name of CRIU's number, or NULL (none, or one stasis
+ * can't mount anew: its contents would be lost, as devtmpfs's). */
+const char *mnt_fs_name(uint32_t code);
+/* CRIU's number of a kernel kind name (0: unsupported); *fresh: a mount
+ * of it can be made anew, nothing in it to save but a tmpfs's files. */
+uint32_t mnt_fs_code(const char *name, bool *fresh);
+
+/* The value B of the first --external mnt[A]:B whose A is key, or NULL. */
+const char *mnt_ext_lookup(const struct opts *o, const char *key);
+
+/* MKKDEV: the device number as CRIU writes it (20-bit minor). */
+static inline uint32_t mnt_kdev(unsigned maj, unsigned min)
+{
+	return (maj << 20) | (min & 0xfffff);
+}
+
+/* The restore's view of an image's mounts. */
+struct mnt_ns {
+	MntEntry **e;
+	int nr;
+};
+
+#endif

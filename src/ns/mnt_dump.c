@@ -1,0 +1,454 @@
+/* Dump of a mount namespace of the tree's own: every mount of the root's
+ * /proc/PID/mountinfo into mountpoints-ID.img (CRIU's mnt_entry), and
+ * each tmpfs's files, by tar as CRIU runs it, into
+ * tmpfs-dev-DEV.tar.gz.img. A mount restore could not make again (a file
+ * system with contents of its own that is not given as external) fails
+ * the dump in one line naming it and the options that would help. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "image/img.h"
+#include "ns/mnt.h"
+#include "ns/ns.h"
+#include "util/log.h"
+
+/* One line of mountinfo, and what the dump makes of it. */
+struct mline {
+	MntEntry e;
+	unsigned maj, min;
+	char *fsname;
+	enum { ML_UNSAVED, ML_SKIP, ML_ROOT, ML_EXT, ML_FRESH, ML_BIND } how;
+	char *line;		/* the buffer the strings point into */
+};
+
+/* mountinfo's octal escapes (\040 for a space) undone in place. */
+static void unescape(char *s)
+{
+	char *d = s;
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
+		    s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*d++ = *s;
+		}
+	}
+	*d = 0;
+}
+
+static const struct {
+	const char *opt;
+	unsigned flag;
+} mnt_flags[] = {
+	{ "ro", MS_RDONLY }, { "nosuid", MS_NOSUID }, { "nodev", MS_NODEV }, { "noexec", MS_NOEXEC },
+	{ "noatime", MS_NOATIME }, { "nodiratime", MS_NODIRATIME }, { "relatime", MS_RELATIME },
+}, sb_flags[] = {
+	{ "ro", MS_RDONLY }, { "sync", MS_SYNCHRONOUS }, { "dirsync", MS_DIRSYNC }, { "mand", MS_MANDLOCK },
+};
+
+/* The per-mount options into flags ("rw" is none). */
+static unsigned mount_flags(char *opts)
+{
+	unsigned f = 0;
+	for (char *o = strtok(opts, ","); o; o = strtok(NULL, ","))
+		for (size_t i = 0; i < sizeof(mnt_flags) / sizeof(mnt_flags[0]); i++)
+			if (!strcmp(o, mnt_flags[i].opt))
+				f |= mnt_flags[i].flag;
+	return f;
+}
+
+/* The superblock's options: its flags into *flags, the rest (the file
+ * system's own) kept in opts, comma-separated. */
+static unsigned super_flags(char *opts)
+{
+	unsigned f = 0;
+	char *out = opts, *save = NULL;
+	for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		bool flag = !strcmp(o, "rw");
+		for (size_t i = 0; i < sizeof(sb_flags) / sizeof(sb_flags[0]) && !flag; i++)
+			if (!strcmp(o, sb_flags[i].opt)) {
+				f |= sb_flags[i].flag;
+				flag = true;
+			}
+		if (flag)
+			continue;
+		size_t n = strlen(o);
+		if (out != opts)
+			*out++ = ',';
+		memmove(out, o, n);
+		out += n;
+	}
+	*out = 0;
+	return f;
+}
+
+/* "36 35 98:0 /root /mnt rw,noatime shared:1 master:2 - ext4 /dev/sda rw,errors=remount-ro" */
+static int parse_line(char *l, struct mline *m)
+{
+	char *f[6], *save = NULL, *tail;
+	int n = 0;
+
+	mnt_entry__init(&m->e);
+	for (tail = l; n < 6; tail = NULL) {
+		char *t = strtok_r(tail, " ", &save);
+		if (!t)
+			return -1;
+		f[n++] = t;
+	}
+	tail = save;
+	m->e.mnt_id = strtoul(f[0], NULL, 10);
+	m->e.parent_mnt_id = strtoul(f[1], NULL, 10);
+	if (sscanf(f[2], "%u:%u", &m->maj, &m->min) != 2)
+		return -1;
+	m->e.root_dev = mnt_kdev(m->maj, m->min);
+	unescape(f[3]);
+	unescape(f[4]);
+	m->e.root = f[3];
+	m->e.mountpoint = f[4];
+	m->e.flags = mount_flags(f[5]);
+	/* the optional fields, up to "-" */
+	for (char *t = strtok_r(NULL, " ", &tail); t; t = strtok_r(NULL, " ", &tail)) {
+		if (!strcmp(t, "-")) {
+			char *type = strtok_r(NULL, " \n", &tail), *src = strtok_r(NULL, " \n", &tail);
+			char *opts = strtok_r(NULL, " \n", &tail);
+			if (!type || !src)
+				return -1;
+			if (!opts) {	/* an empty source */
+				opts = src;
+				src = opts + strlen(opts);	/* "" in the line's buffer */
+			}
+			unescape(src);
+			m->fsname = type;
+			m->e.source = src;
+			m->e.sb_flags = super_flags(opts);
+			m->e.has_sb_flags = true;
+			m->e.options = opts;
+			m->e.has_shared_id = m->e.has_master_id = true;
+			return 0;
+		}
+		if (!strncmp(t, "shared:", 7)) {
+			m->e.flags |= MS_SHARED;
+			m->e.shared_id = strtoul(t + 7, NULL, 10);
+		} else if (!strncmp(t, "master:", 7)) {
+			m->e.flags |= MS_SLAVE;
+			m->e.master_id = strtoul(t + 7, NULL, 10);
+		} else if (!strcmp(t, "unbindable")) {
+			m->e.flags |= MS_UNBINDABLE;
+		}
+	}
+	return -1;
+}
+
+static void free_lines(struct mline *m, int nr)
+{
+	for (int i = 0; i < nr; i++)
+		free(m[i].line);
+	free(m);
+}
+
+static int read_mountinfo(pid_t pid, struct mline **out, int *nr)
+{
+	char path[64], *l = NULL;
+	size_t cap = 0;
+	int n = 0;
+	struct mline *m = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		pr_perror("pid %d: can't read its mounts (%s)", pid, path);
+		return -1;
+	}
+	while (getline(&l, &cap, f) > 0) {
+		struct mline *g = realloc(m, (n + 1) * sizeof(*m));
+		if (!g)
+			goto oom;
+		m = g;
+		memset(&m[n], 0, sizeof(*m));
+		m[n].line = l;
+		l = NULL;
+		cap = 0;
+		if (parse_line(m[n].line, &m[n]) < 0) {
+			pr_err("pid %d: a line of %s stasis can't read", pid, path);
+			n++;
+			goto err;
+		}
+		n++;
+	}
+	free(l);
+	fclose(f);
+	*out = m;
+	*nr = n;
+	return 0;
+oom:
+	pr_err("out of memory reading %s", path);
+err:
+	free(l);
+	fclose(f);
+	free_lines(m, n);
+	return -1;
+}
+
+static bool listed(const char **list, int nr, const char *s)
+{
+	for (int i = 0; i < nr; i++)
+		if (!strcmp(list[i], s))
+			return true;
+	return false;
+}
+
+/* --enable-fs: comma-separated names, or "all". */
+static bool fs_enabled(const struct opts *o, const char *name)
+{
+	for (int i = 0; i < o->nr_enable_fs; i++) {
+		char buf[256];
+		snprintf(buf, sizeof(buf), "%s", o->enable_fs[i]);
+		for (char *s = NULL, *t = strtok_r(buf, ",", &s); t; t = strtok_r(NULL, ",", &s))
+			if (!strcmp(t, "all") || !strcmp(t, name))
+				return true;
+	}
+	return false;
+}
+
+static int find_id(const struct mline *m, int nr, uint32_t id)
+{
+	for (int i = 0; i < nr; i++)
+		if (m[i].e.mnt_id == id)
+			return i;
+	return -1;
+}
+
+/* 1: path is p or below it (both absolute). */
+static bool under(const char *path, const char *p)
+{
+	size_t n = strlen(p);
+	if (!strcmp(p, "/"))
+		return true;
+	return !strncmp(path, p, n) && (path[n] == 0 || path[n] == '/');
+}
+
+/* A mount that restore makes as a bind of another of the tree's: the
+ * root, an external one, or one made anew whose root holds its root. */
+static bool bind_source(const struct mline *m, int nr, int i)
+{
+	for (int j = 0; j < nr; j++) {
+		if (j == i || m[j].e.root_dev != m[i].e.root_dev)
+			continue;
+		if ((m[j].how == ML_ROOT || m[j].how == ML_EXT || m[j].how == ML_FRESH) &&
+		    under(m[i].e.root, m[j].e.root))
+			return true;
+	}
+	return false;
+}
+
+/* The first mount of a kind made anew with its file system's root,
+ * others of its device being its binds. */
+static bool first_of_dev(const struct mline *m, int i)
+{
+	for (int j = 0; j < i; j++)
+		if (m[j].how == ML_FRESH && m[j].e.root_dev == m[i].e.root_dev)
+			return false;
+	return true;
+}
+
+/* Each mount's way back (how), or -1 with the one that has none named. */
+static int classify(pid_t pid, struct mline *m, int nr, const struct opts *o)
+{
+	int root = -1;
+	for (int i = 0; i < nr; i++)
+		if (find_id(m, nr, m[i].e.parent_mnt_id) < 0 && !strcmp(m[i].e.mountpoint, "/"))
+			root = i;
+	if (root < 0) {
+		pr_err("pid %d: its mount namespace has no root mount in mountinfo", pid);
+		return -1;
+	}
+	m[root].how = ML_ROOT;
+	/* skipped mounts and what is below them (parents may come later) */
+	for (bool more = true; more;) {
+		more = false;
+		for (int i = 0; i < nr; i++) {
+			int p = find_id(m, nr, m[i].e.parent_mnt_id);
+			if (i == root || m[i].how == ML_SKIP)
+				continue;
+			if (listed(o->skip_mnt, o->nr_skip_mnt, m[i].e.mountpoint) || p < 0 || m[p].how == ML_SKIP) {
+				m[i].how = ML_SKIP;
+				more = true;
+			}
+		}
+	}
+	for (int i = 0; i < nr; i++) {
+		if (i == root || m[i].how == ML_SKIP)
+			continue;
+		const char *key = mnt_ext_lookup(o, m[i].e.mountpoint);
+		m[i].how = key ? ML_EXT : ML_UNSAVED;
+		m[i].e.ext_key = (char *)key;
+	}
+	/* made anew: a kind stasis mounts fresh, from its own root */
+	for (int i = 0; i < nr; i++) {
+		bool fresh;
+		if (m[i].how != ML_UNSAVED)
+			continue;
+		m[i].e.fstype = mnt_fs_code(m[i].fsname, &fresh);
+		if (!fresh && fs_enabled(o, m[i].fsname)) {
+			fresh = true;
+			m[i].e.fstype = MNT_FS_AUTO;
+			m[i].e.fsname = m[i].fsname;
+		}
+		if (fresh && !strcmp(m[i].e.root, "/") && first_of_dev(m, i))
+			m[i].how = ML_FRESH;
+	}
+	/* the rest are binds of those, or of a kind with no contents of its
+	 * own (proc, sysfs, cgroup, ...: made anew, then the subdirectory) */
+	for (int i = 0; i < nr; i++) {
+		bool fresh;
+		if (m[i].how != ML_UNSAVED)
+			continue;
+		mnt_fs_code(m[i].fsname, &fresh);
+		if (bind_source(m, nr, i) || (fresh && m[i].e.fstype != MNT_FS_TMPFS && m[i].e.fstype != MNT_FS_DEVPTS))
+			m[i].how = ML_BIND;
+	}
+	for (int i = 0; i < nr; i++) {
+		if (m[i].how != ML_UNSAVED)
+			continue;
+		pr_err("pid %d: mount %u at %s (%s from %s, root %s) can't be made again at restore: name it with "
+		       "--external mnt[%s]:KEY, leave it out with --skip-mnt %s, or let it be mounted anew with "
+		       "--enable-fs %s", pid, m[i].e.mnt_id, m[i].e.mountpoint, m[i].fsname, m[i].e.source,
+		       m[i].e.root, m[i].e.mountpoint, m[i].e.mountpoint, m[i].fsname);
+		return -1;
+	}
+	for (int i = 0; i < nr; i++) {
+		bool fresh;
+		if (m[i].how == ML_ROOT || m[i].how == ML_EXT || m[i].how == ML_BIND)
+			m[i].e.fstype = m[i].e.fstype ? m[i].e.fstype : mnt_fs_code(m[i].fsname, &fresh);
+		/* CRIU takes a name only with AUTO (its restore refuses others) */
+		m[i].e.fsname = m[i].e.fstype == MNT_FS_AUTO ? m[i].fsname : NULL;
+	}
+	return 0;
+}
+
+/* An mqueue mount holds the namespace's POSIX queues, which stasis does
+ * not save: one with any is refused. */
+static int check_empty(pid_t pid, const struct mline *m)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->e.mountpoint);
+	DIR *d = opendir(path);
+	if (!d) {
+		pr_perror("pid %d: can't read %s", pid, m->e.mountpoint);
+		return -1;
+	}
+	struct dirent *de;
+	int ret = 0;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			pr_err("pid %d: %s (mqueue) holds POSIX message queues (%s), which stasis does not save; "
+			       "leave it out with --skip-mnt %s", pid, m->e.mountpoint, de->d_name, m->e.mountpoint);
+			ret = -1;
+			break;
+		}
+	closedir(d);
+	return ret;
+}
+
+/* A tmpfs's files: tar of its directory as the root sees it, one file
+ * system only (mounts below are their own), into the image CRIU names
+ * by the device. A mount stacked on it would hide it: refused. */
+static int dump_tmpfs(int dirfd, pid_t pid, const struct mline *m)
+{
+	char path[PATH_MAX], name[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->e.mountpoint);
+	int dfd = open(path, O_RDONLY | O_DIRECTORY);
+	if (dfd < 0 || fstat(dfd, &st) < 0) {
+		pr_perror("pid %d: can't open the tmpfs at %s", pid, m->e.mountpoint);
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	if (major(st.st_dev) != m->maj || minor(st.st_dev) != m->min) {
+		pr_err("pid %d: the tmpfs at %s is hidden by a mount on top of it; stasis can't save its files "
+		       "(leave it out with --skip-mnt %s)", pid, m->e.mountpoint, m->e.mountpoint);
+		close(dfd);
+		return -1;
+	}
+	snprintf(name, sizeof(name), "tmpfs-dev-%u.tar.gz.img", m->e.root_dev);
+	int out = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		pr_perror("can't create %s", name);
+		close(dfd);
+		return -1;
+	}
+	pid_t c = fork();
+	if (c == 0) {
+		if (dup2(out, 1) < 0 || fchdir(dfd) < 0)
+			_exit(126);
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul >= 0)
+			dup2(nul, 0);
+		execlp("tar", "tar", "--create", "--gzip", "--no-unquote", "--no-wildcards", "--one-file-system",
+		       "--check-links", "--preserve-permissions", "--sparse", "--numeric-owner", "--directory", ".",
+		       ".", (char *)NULL);
+		_exit(127);
+	}
+	close(out);
+	close(dfd);
+	int status = -1;
+	if (c > 0)
+		while (waitpid(c, &status, 0) < 0 && errno == EINTR)
+			;
+	if (c < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		pr_err("pid %d: tar could not save the tmpfs at %s (status %#x%s)", pid, m->e.mountpoint, status,
+		       c > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ": no tar installed" : "");
+		unlinkat(dirfd, name, 0);
+		return -1;
+	}
+	pr_info("pid %d: the files of the tmpfs at %s saved in %s", pid, m->e.mountpoint, name);
+	return 0;
+}
+
+int mnt_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o)
+{
+	struct mline *m;
+	int nr, ret = -1;
+	struct img img;
+
+	if (read_mountinfo(root, &m, &nr) < 0)
+		return -1;
+	if (classify(root, m, nr, o) < 0)
+		goto out;
+	for (int i = 0; i < nr; i++) {
+		if (m[i].how == ML_FRESH && m[i].e.fstype == MNT_FS_TMPFS && dump_tmpfs(dirfd, root, &m[i]) < 0)
+			goto out;
+		if (m[i].how == ML_FRESH && m[i].e.fstype == MNT_FS_MQUEUE && check_empty(root, &m[i]) < 0)
+			goto out;
+	}
+	if (img_create(dirfd, &img, IMG_MNTS, id) < 0)
+		goto out;
+	for (int i = 0; i < nr; i++) {
+		if (m[i].how == ML_SKIP)
+			continue;
+		pr_debug("mount %u (parent %u) %s at %s, root %s, from %s, %s%s", m[i].e.mnt_id, m[i].e.parent_mnt_id,
+			 m[i].fsname, m[i].e.mountpoint, m[i].e.root, m[i].e.source,
+			 (const char *[]){ "", "", "the root", "external ", "new", "a bind" }[m[i].how],
+			 m[i].e.ext_key ? m[i].e.ext_key : "");
+		if (img_write(&img, &m[i].e.base) < 0) {
+			img_abort(&img);
+			goto out;
+		}
+	}
+	ret = img_finish(&img);
+out:
+	free_lines(m, nr);
+	return ret;
+}

@@ -1,0 +1,227 @@
+# A tree with a mount namespace of its own (src/ns/mnt*.c): a container
+# made with unshare and pivot_root on a busybox root, with a tmpfs holding
+# files, a bind mount of a directory of it, proc, a devpts instance with a
+# shell on one of its ptys, and two external bind mounts of the host (its
+# /usr, for python, and a directory where the container writes). Restored
+# with --root onto a fresh copy of the root directory, by stasis and by
+# CRIU, both ways; mounts stasis can't make again are refused by name;
+# a failed restore leaves no mount.
+
+# mnt_root DIR: a busybox root (the host's /usr is bound on its /usr).
+mnt_root() {
+	local r=$1 c
+	mkdir -p "$r"/{bin,proc,tmp,dev/pts,data,mnt,old,usr,etc}
+	cp "$(command -v busybox)" "$r/bin/busybox" || return 1
+	for c in sh ps wc cat sleep umount echo; do ln -s busybox "$r/bin/$c"; done
+	ln -s usr/lib "$r/lib"
+	ln -s usr/lib64 "$r/lib64"
+	ln -s pts/ptmx "$r/dev/ptmx"
+	mknod -m 666 "$r/dev/null" c 1 3
+}
+
+# The dump's and the restore's options for the two external mounts.
+MNT_DUMP_EXT=(--external 'mnt[/usr]:usr' --external 'mnt[/mnt]:shared')
+mnt_restore_ext() { echo --external "mnt[usr]:/usr" --external "mnt[shared]:$T_WORK/shared"; }
+
+# start_container [EXTRA_MOUNT_CMD]: the container on T_WORK/root1,
+# writing to T_WORK/shared/out; PROG_PID is its python.
+start_container() {
+	local extra=${1:-:}
+	command -v busybox > /dev/null || { skip "no busybox (apt-get install busybox-static)"; return 1; }
+	mnt_root "$T_WORK/root1" || { fail "harness: could not make the busybox root"; return 1; }
+	mkdir -p "$T_WORK/shared"
+	cp "$ROOT/tests/progs/mntns_pty.py" "$T_WORK/shared/"
+	# MNT_PIDNS=1: a pid namespace of its own too, the container's init
+	# (sh, then python) the child of unshare -f; its proc is the namespace's
+	local pre=(unshare -m --propagation private)
+	[[ ${MNT_PIDNS:-} == 1 ]] && pre=(unshare -m -p -f --propagation private setsid)
+	start_prog container "${pre[@]}" /bin/sh -c '
+set -e
+R=$1 S=$2
+mount --bind "$R" "$R"
+cd "$R"
+mount -t proc proc proc
+mount -t tmpfs -o size=1m,mode=755 tmpfs tmp
+echo in-tmpfs > tmp/f
+mkdir tmp/sub
+echo in-bind > tmp/sub/g
+mount --bind tmp/sub data
+mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts dev/pts
+mount --bind /usr usr
+mount --bind "$S" mnt
+'"$extra"'
+pivot_root . old
+/bin/umount -l /old
+exec /usr/bin/python3 -u /mnt/mntns_pty.py /mnt/out < /dev/null > /dev/null 2>&1
+' sh "$T_WORK/root1" "$T_WORK/shared"
+	wait_until "$TMO" has_lines "$T_WORK/shared/out" 5 ||
+		{ fail "the container printed nothing" "$T_LOG/container.err"; return 1; }
+	if [[ ${MNT_PIDNS:-} == 1 ]]; then
+		PROG_PID=$(tr -d " " < /proc/"$PROG_PID"/task/"$PROG_PID"/children)
+		T_PIDS+=("$PROG_PID")
+		[[ $(ns_pid "$PROG_PID") == 1 ]] || { fail "harness: the container's python is not its pid 1"; return 1; }
+	fi
+}
+
+# The lines after the first n: every round answered, with the files, ps
+# and the pty of the namespace's own devpts.
+container_ok_after() {
+	local n=$1 bad
+	bad=$(tail -n +"$((n + 1))" "$T_WORK/shared/out" | grep -v ' in-tmpfs in-bind shell ps pts$' | head -n1)
+	[[ -z $bad ]] || fail "after the restore the container wrote: $bad" "$T_WORK/shared/out"
+}
+
+# goes_on TAG: the container counts on after a restore, as it was.
+goes_on() {
+	local n=$1 pid=$2
+	wait_until "$TMO" has_lines "$T_WORK/shared/out" $((n + 5)) || { fail "$3: the container did not go on"; return 1; }
+	[[ $(readlink "/proc/$pid/ns/mnt") != "$(readlink /proc/self/ns/mnt)" ]] ||
+		fail "$3: pid $pid was restored into our mount namespace"
+	grep -q " $T_WORK/root2 / \| / / " "/proc/$pid/mountinfo" ||
+		fail "$3: the restored root is not $T_WORK/root2: $(head -n1 "/proc/$pid/mountinfo")"
+	container_ok_after "$n"
+}
+
+host_mounts_of() { grep -c -- "$1" /proc/self/mountinfo; }
+
+test_mntns_container() {
+	local pid n rc
+	start_container || return
+	pid=$PROG_PID
+	container_ok_after 0
+	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" || return
+	expect_killed "$pid" || return
+	ls "$T_WORK/img"/mountpoints-*.img "$T_WORK/img"/tmpfs-dev-*.tar.gz.img > /dev/null ||
+		{ fail "the dump wrote no mountpoints or tmpfs image"; return; }
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out")
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	goes_on "$n" "$pid" restore || return
+	[[ $(host_mounts_of "$T_WORK/root2") == 0 ]] || fail "the restore left mounts on the host: $(grep "$T_WORK" /proc/self/mountinfo)"
+	kill_leftovers
+	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
+}
+
+# The same container in a pid namespace of its own (as runc makes them):
+# its python is pid 1 there and comes back so, with proc of the new pid
+# namespace mounted by it.
+test_mntns_pidns() {
+	local pid n rc
+	MNT_PIDNS=1 start_container || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" || return
+	wait_gone "$pid" || { fail "pid $pid alive after the dump"; return; }
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out")
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext) --pidfile "$T_WORK/pid")
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	pid=$(cat "$T_WORK/pid")
+	T_PIDS+=("$pid")
+	goes_on "$n" "$pid" restore || return
+	[[ $(ns_pid "$pid") == 1 ]] || fail "the restored python is not pid 1 of its namespace: $(ns_pid "$pid")"
+	kill -9 "$pid"
+	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
+}
+
+# Both ways with CRIU 4.2: its restore of our images, ours of its.
+test_mntns_criu() {
+	local pid n rc
+	start_container || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img1" "${MNT_DUMP_EXT[@]}" || return
+	expect_killed "$pid" || return
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out")
+	# shellcheck disable=SC2046
+	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d --root "$T_WORK/root2" $(mnt_restore_ext) \
+		-o "$T_LOG/criu-restore.log" -v4 > "$T_LOG/criu-restore.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
+	goes_on "$n" "$pid" "CRIU's restore" || return
+	mkdir -p "$T_WORK/img2"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" "${MNT_DUMP_EXT[@]}" \
+		-o "$T_LOG/criu-dump.log" -v4 > "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored container (rc $rc)" "$T_LOG/criu-dump.log"; return; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
+	rm -rf "$T_WORK/root2"
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out")
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img2" -d --root "$T_WORK/root2" $(mnt_restore_ext))
+	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	goes_on "$n" "$pid" "stasis's restore of CRIU's images" || return
+	kill_leftovers
+	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
+}
+
+# A mount of a kind stasis can't make again (a bind of a host directory
+# not named external): refused in one line naming the mount point and the
+# options that would help, and the container runs on.
+test_mntns_refused() {
+	local pid n rc
+	start_container || return
+	pid=$PROG_PID
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img" --external 'mnt[/usr]:usr')
+	[[ $rc != 0 ]] || { fail "a bind of a host directory that is not external was dumped"; return; }
+	grep -qE "^Error: pid $pid: mount [0-9]+ at /mnt .*--external mnt\[/mnt\]:KEY.*--skip-mnt /mnt" \
+		"$T_LOG/dump.stderr" || fail "no error naming /mnt and the options: $(error_message dump)"
+	[[ ! -e $T_WORK/img/inventory.img ]] || fail "the refused dump left an inventory.img"
+	wait_until 5 runs_freely "$pid" || { fail "the container does not run freely after the refused dump"; return; }
+	n=$(line_count "$T_WORK/shared/out")
+	wait_until "$TMO" has_lines "$T_WORK/shared/out" $((n + 5)) || fail "the container stopped"
+	kill_leftovers
+}
+
+# --skip-mnt leaves a mount out: the restored container has none there.
+test_mntns_skip() {
+	local pid n rc
+	start_container 'mkdir -p tmp/skipme && mount -t tmpfs none tmp/skipme' || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" --skip-mnt /tmp/skipme || return
+	expect_killed "$pid" || return
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out")
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	goes_on "$n" "$pid" restore || return
+	! grep -q " /tmp/skipme " "/proc/$pid/mountinfo" || fail "the skipped mount came back"
+	kill_leftovers
+}
+
+# A restore that fails (a --root that is no directory, a missing external
+# mount) leaves no mount on the host and no process.
+test_mntns_failed_restore() {
+	local pid rc before
+	start_container || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" || return
+	expect_killed "$pid" || return
+	before=$(wc -l < /proc/self/mountinfo)
+	rc=$(stasis restore1 restore -D "$T_WORK/img" -d --root "$T_WORK/no-such-root" $(mnt_restore_ext))
+	[[ $rc != 0 ]] || { fail "a restore onto a missing root succeeded"; return; }
+	grep -q "no-such-root" "$T_LOG/restore1.stderr" || fail "the error does not name the root: $(error_message restore1)"
+	mnt_root "$T_WORK/root2"
+	rc=$(stasis restore2 restore -D "$T_WORK/img" -d --root "$T_WORK/root2" --external "mnt[usr]:/usr")
+	[[ $rc != 0 ]] || { fail "a restore without an external mount's source succeeded"; return; }
+	grep -q "external (key shared).*--external mnt\[shared\]:PATH" "$T_LOG/restore2.stderr" ||
+		fail "the error does not name the external mount: $(error_message restore2)"
+	rc=$(stasis restore3 restore -D "$T_WORK/img" -d)
+	[[ $rc != 0 ]] || { fail "a restore without --root succeeded"; return; }
+	grep -q -- "--root DIR" "$T_LOG/restore3.stderr" || fail "the error does not ask for --root: $(error_message restore3)"
+	[[ $(wc -l < /proc/self/mountinfo) == "$before" ]] ||
+		fail "the failed restores left mounts: $(grep -c . /proc/self/mountinfo) lines in mountinfo, $before before"
+	[[ $(host_mounts_of "$T_WORK") == 0 ]] || fail "mounts under the work dir: $(grep "$T_WORK" /proc/self/mountinfo)"
+	! alive "$pid" || fail "pid $pid is alive after the failed restores"
+}
+
+run_test mntns.container test_mntns_container
+
+run_test mntns.pidns test_mntns_pidns
+run_test mntns.refused test_mntns_refused
+run_test mntns.skip test_mntns_skip
+run_test mntns.failed_restore test_mntns_failed_restore

@@ -245,9 +245,11 @@ rt_start() {
 		(cd "$T_WORK/bundle" && rt_runc run -d --console-socket "$T_WORK/console.sk" "$RT_ID") \
 			> "$T_LOG/run.out" 2>&1 < /dev/null
 	else
-		(cd "$T_WORK/bundle" && rt_runc run -d "$RT_ID" 2> "$T_LOG/run.err" < /dev/null | cat > "$T_LOG/ct.out") &
+		# stdout and stderr one pipe, whose other end is outside (as a
+		# runtime's log pipe): restore gives its own stdout for it
+		(cd "$T_WORK/bundle" && rt_runc run -d "$RT_ID" 2>&1 < /dev/null | cat > "$T_LOG/ct.out") &
 	fi
-	wait_until "$TMO" has_lines "$T_LOG/ct.out" 5 || { fail "the container did not count" "$T_LOG/run.err"; return 1; }
+	wait_until "$TMO" has_lines "$T_LOG/ct.out" 5 || { fail "the container did not count" "$T_LOG/ct.out"; return 1; }
 }
 
 # rt_checkpoint TAG ARGS...: runc checkpoint; its images in T_WORK/TAG.

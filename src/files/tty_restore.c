@@ -182,6 +182,62 @@ static int pty_settings_restore(struct made_pty *p)
 	return 0;
 }
 
+/* Pty masters made before the files, in this process: a bind mount of a
+ * pty slave (a container's /dev/console is its console's slave, bound
+ * from the container's devpts) needs the slave to exist when the mounts
+ * are made. Taken by the pair of that index when the files come. */
+static struct premade { uint32_t index; int master; } premade[8];
+static int nr_premade;
+
+int tty_premake_pty(int devpts, uint32_t index)
+{
+	int held[PTMX_TRIES], nr = 0, fd = -1;
+	unsigned idx = 0;
+
+	if (nr_premade == (int)(sizeof(premade) / sizeof(premade[0]))) {
+		pr_err("pty %u: more than %d bind-mounted ptys", index, nr_premade);
+		return -1;
+	}
+	/* the kernel hands out the lowest free index: lower ones held meanwhile */
+	while (nr < PTMX_TRIES) {
+		int m = openat(devpts, "ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (m < 0 || ioctl(m, TIOCGPTN, &idx) < 0) {
+			pr_perror("pty %u: can't open the ptmx of its devpts", index);
+			if (m >= 0)
+				close(m);
+			break;
+		}
+		if (idx >= index) {
+			fd = m;
+			break;
+		}
+		held[nr++] = m;
+	}
+	while (nr > 0)
+		close(held[--nr]);
+	if (fd >= 0 && idx != index) {
+		pr_err("pty %u is taken in its devpts: its bind mount can't be made", index);
+		close(fd);
+		return -1;
+	}
+	if (fd < 0)
+		return -1;
+	premade[nr_premade++] = (struct premade){ index, fd };
+	pr_info("pty %u made before the mounts (bound somewhere)", index);
+	return 0;
+}
+
+static int premade_take(uint32_t index)
+{
+	for (int i = 0; i < nr_premade; i++)
+		if (premade[i].index == index && premade[i].master >= 0) {
+			int fd = premade[i].master;
+			premade[i].master = -1;
+			return fd;
+		}
+	return -1;
+}
+
 static struct made_pty *make_pty(struct rst_files *rf, uint32_t index)
 {
 	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
@@ -195,7 +251,9 @@ static struct made_pty *make_pty(struct rst_files *rf, uint32_t index)
 	s->ptys = n;
 	struct made_pty *p = &s->ptys[s->nr_ptys];
 	*p = (struct made_pty){ .index = index, .master = -1, .slave = -1, .info = si ? si : mi };
-	p->master = open_ptmx(index);
+	p->master = premade_take(index);
+	if (p->master < 0)
+		p->master = open_ptmx(index);
 	if (p->master < 0)
 		return NULL;
 	if (set_lock(p->master, false) < 0 || (p->slave = open_slave(p, O_RDWR)) < 0) {

@@ -3,6 +3,7 @@
  * files opened on it; a terminal that is not the tree's is the user's
  * (--shell-job: the one stasis runs on). A session leader takes its pty
  * back as its controlling terminal before it forks. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -189,6 +190,19 @@ static int pty_settings_restore(struct made_pty *p)
 static struct premade { uint32_t index; int master; } premade[8];
 static int nr_premade;
 
+static int highest_fd(void)
+{
+	int max = 2;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (atoi(de->d_name) > max)
+			max = atoi(de->d_name);
+	if (d)
+		closedir(d);
+	return max;
+}
+
 int tty_premake_pty(int devpts, uint32_t index)
 {
 	int held[PTMX_TRIES], nr = 0, fd = -1;
@@ -222,7 +236,16 @@ int tty_premake_pty(int devpts, uint32_t index)
 	}
 	if (fd < 0)
 		return -1;
-	premade[nr_premade++] = (struct premade){ index, fd };
+	/* above every fd open now (the pages images sit above the pool and
+	 * the service fds): the tree's fds are placed at fixed numbers below,
+	 * and a pool slot found open counts as opened already */
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, highest_fd() + 1);
+	close(fd);
+	if (high < 0) {
+		pr_perror("pty %u: can't move its master above our fds", index);
+		return -1;
+	}
+	premade[nr_premade++] = (struct premade){ index, high };
 	pr_info("pty %u made before the mounts (bound somewhere)", index);
 	return 0;
 }

@@ -393,9 +393,9 @@ pm_counts_on() {
 # container counts on, as its log shows, no gap.
 test_podman_checkpoint() {
 	pm_setup || { pm_cleanup; return; }
-	pm container checkpoint "$PM_ID" > "$T_LOG/ckpt.out" 2>&1 ||
+	pm container checkpoint --keep "$PM_ID" > "$T_LOG/ckpt.out" 2>&1 ||
 		{ fail "podman container checkpoint: $(tail -1 "$T_LOG/ckpt.out")"; pm_cleanup; return; }
-	pm container restore "$PM_ID" > "$T_LOG/rst.out" 2>&1 ||
+	pm container restore --keep "$PM_ID" > "$T_LOG/rst.out" 2>&1 ||
 		{ fail "podman container restore: $(tail -1 "$T_LOG/rst.out")"; pm_cleanup; return; }
 	pm_counts_on || fail "the restored podman container does not count"
 	pm logs "$PM_ID" > "$T_LOG/pm.out" 2>&1

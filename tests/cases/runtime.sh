@@ -379,6 +379,11 @@ pm_setup() {
 pm_lines() { pm logs "$PM_ID" 2> /dev/null | wc -l; }
 pm_has_lines() { (($(pm_lines) >= $1)); }
 pm_cleanup() {
+	local f
+	# stasis's logs, before podman removes them with the container
+	for f in "$T_WORK"/storage/vfs-containers/*/userdata/{dump,restore}.log; do
+		[[ -f $f ]] && cp "$f" "$T_LOG/pm-$(basename "$f")"
+	done
 	[[ -n ${PM_ID:-} ]] && pm rm -f "$PM_ID" > /dev/null 2>&1
 	pm rmi -f localhost/stasis-busybox > /dev/null 2>&1
 	PM_ID=

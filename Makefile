@@ -104,6 +104,15 @@ COMPAT_SONAME := libcriu.so.2
 build/lib/$(COMPAT_SONAME): $(LIB_OBJS)
 	$(CC) $(LIB_CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(COMPAT_SONAME) -o $@ $^ -lprotobuf-c
 
+# criu.pc, for a build that looks for libcriu with pkg-config (crun's
+# configure wants criu > 3.16.1 for checkpoint support): the CRIU release
+# stasis answers VERSION as, libstasis's header, libcriu.so.2 of the build
+# tree. PKG_CONFIG_PATH=build/lib/criu-compat (README, "Containers").
+build/lib/criu-compat/criu.pc: build/lib/$(COMPAT_SONAME) Makefile
+	@mkdir -p $(dir $@)
+	printf '%s\n' 'Name: criu' 'Description: libcriu API of libstasis (stasis $(VERSION))' \
+		'Version: 4.2.0' 'Libs: $(CURDIR)/build/lib/$(COMPAT_SONAME)' 'Cflags: -I$(CURDIR)/include' > $@
+
 # The systemd units: stasis.socket as it is, stasis.service naming the
 # installed binary.
 build/systemd/stasis.socket: systemd/stasis.socket

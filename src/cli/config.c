@@ -191,3 +191,17 @@ int config_args(int argc, char **argv, int *nargc, char ***nargv)
 	*nargv = w.v;
 	return 0;
 }
+
+int config_file_args(const char *path, int *nargc, char ***nargv)
+{
+	struct words w = { NULL, 0, 0 };
+	if (words_add(&w, strdup("stasis")) < 0 || read_file(path, &w) < 0) {
+		for (int i = 0; i < w.n; i++)
+			free(w.v[i]);
+		free(w.v);
+		return -1;
+	}
+	*nargc = w.n;
+	*nargv = w.v;
+	return 0;
+}

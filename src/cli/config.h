@@ -7,4 +7,8 @@
  * so the command line overrides the files. Errors are printed. */
 int config_args(int argc, char **argv, int *nargc, char ***nargv);
 
+/* One file alone (an RPC request's config_file): argv[0] then its
+ * options, as config_args reads them. */
+int config_file_args(const char *path, int *nargc, char ***nargv);
+
 #endif

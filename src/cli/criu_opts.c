@@ -28,7 +28,6 @@ static const struct criu_opt unsupported[] = {
 	{ "exec-cmd", 0, false, "runs a command after the restore" },
 	{ "enable-external-sharing", 0, false, "allows external mount sharing" },
 	{ "enable-external-masters", 0, false, "allows external mount masters" },
-	{ "freeze-cgroup", 0, false, "freezes the tree with a cgroup freezer" },
 	{ "lsm-profile", 0, false, "restores with another LSM profile" },
 	{ "lsm-mount-context", 0, false, "sets the LSM mount context" },
 	{ "empty-ns", 0, false, "restores into empty namespaces" },

@@ -123,6 +123,9 @@ static void usage(FILE *f)
 "      --cgroup-dump-controller NAME  dump: only these controllers (repeatable)\n"
 "      --cgroup-yard DIR   the cgroup hierarchies mounted there, one directory\n"
 "                          each, instead of mounted by stasis\n"
+"      --freeze-cgroup PATH  dump: freeze the tree with this cgroup's freezer\n"
+"                          (v1 freezer.state or v2 cgroup.freeze) while it is\n"
+"                          seized; the cgroup is left as it was found\n"
 "      --feature NAME      check: only NAME, by CRIU's names (list: all of them)\n"
 "      --display-stats     dump, restore: print CRIU's statistics at the end\n"
 "  CRIU's other options are refused by name (--no-SWITCH for one of its\n"
@@ -141,6 +144,9 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
        OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH, OPT_MANAGE_CGROUPS, OPT_CGROUP_ROOT, OPT_CGROUP_PROPS,
        OPT_CGROUP_PROPS_FILE, OPT_CGROUP_DUMP_CTL, OPT_CGROUP_YARD };
+
+/* Containers (runc, crun, podman): options of their own block. */
+enum { OPT_FREEZE_CGROUP = 1900 };
 
 /* check --feature NAME (repeatable): CRIU's names of kernel features. */
 static const char *check_features[32];
@@ -451,16 +457,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "cgroup-props-file", required_argument, NULL, OPT_CGROUP_PROPS_FILE },
 		{ "cgroup-dump-controller", required_argument, NULL, OPT_CGROUP_DUMP_CTL },
 		{ "cgroup-yard", required_argument, NULL, OPT_CGROUP_YARD },
+		{ "freeze-cgroup", required_argument, NULL, OPT_FREEZE_CGROUP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	o->log_level = LOG_WARN;
-	o->socket_mode = -1;
-	o->images_dirfd = o->work_dirfd = -1;
-	o->ghost_limit = 1 << 20;
 	opterr = 0;	/* what getopt does not know is refused below, by name */
 	while ((c = getopt_long(argc, argv, ":t:D:W:o:v::Rjdlhx::VJ:r:M:", longopts, NULL)) != -1) {
 		switch (c) {
@@ -565,6 +568,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return -1;
 			break;
 		case OPT_CGROUP_YARD: o->cgroup_yard = optarg; break;
+		case OPT_FREEZE_CGROUP: o->freeze_cgroup = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case ':':
 			fprintf(stderr, "Error: option %s needs a value\n", argv[optind - 1]);
@@ -574,6 +578,53 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return -1;
 			break;
 		}
+	}
+	return 0;
+}
+
+/* What an option left out means (the command line's; an RPC request's
+ * are its own). */
+static void opts_defaults(struct opts *o)
+{
+	o->log_level = LOG_WARN;
+	o->socket_mode = -1;
+	o->images_dirfd = o->work_dirfd = -1;
+	o->ghost_limit = 1 << 20;
+}
+
+/* An RPC request's config_file (runc's /etc/criu/runc.conf), read as
+ * --config FILE is: its options on top of the request's. Where the images,
+ * the logs and the tree are stay the request's, as a service's client
+ * opened them; the words stay allocated for the request's life. */
+static int rpc_config(const char *path, struct opts *o)
+{
+	struct opts before = *o;
+	char **argv;
+	int argc;
+
+	if (config_file_args(path, &argc, &argv) < 0) {
+		pr_err("rpc: config_file %s can't be read (see stasis's stderr)", path);
+		return -1;
+	}
+	for (int i = 1; i < argc; i++)
+		if (!strncmp(argv[i], "--help", 6) || !strncmp(argv[i], "--version", 9)) {
+			pr_err("rpc: config_file %s: %s is no option for a request", path, argv[i]);
+			return -1;
+		}
+	optind = 0;	/* getopt starts over */
+	if (parse_args(argc, argv, o) < 0) {
+		pr_err("rpc: config_file %s has an option stasis refuses (see stasis's stderr)", path);
+		return -1;
+	}
+	if (optind < argc) {
+		pr_err("rpc: config_file %s: '%s' is not an option", path, argv[optind]);
+		return -1;
+	}
+	if (o->images_dir != before.images_dir || o->work_dir != before.work_dir ||
+	    o->log_file != before.log_file || o->pid != before.pid || o->pidfile != before.pidfile) {
+		pr_err("rpc: config_file %s: images-dir, work-dir, log-file, tree and pidfile are taken "
+		       "from the request, not from an RPC config file, by stasis", path);
+		return -1;
 	}
 	return 0;
 }
@@ -673,6 +724,7 @@ int main(int argc, char **argv)
 		return crit_main(argc - 1, argv + 1);
 	if (config_args(argc, argv, &argc, &argv) < 0)
 		return 1;
+	opts_defaults(&o);
 	if (parse_args(argc, argv, &o) < 0)
 		return 1;	/* said in one line */
 	if (optind >= argc) {
@@ -686,6 +738,7 @@ int main(int argc, char **argv)
 		print_image_kinds(stdout);
 		return 0;
 	}
+	rpc_set_config_reader(rpc_config);
 	if (!strcmp(cmd, "swrk")) {
 		if (optind + 1 >= argc) {
 			fprintf(stderr, "Error: swrk needs the fd of its socket: stasis swrk FD\n");

@@ -482,7 +482,7 @@ static int prepare_files(struct dump_tree *tr)
 
 int stasis_dump(const struct opts *o)
 {
-	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1,
+	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1, .freezer = { .statefd = -1, .dirfd = -1 },
 				.netlock = { .method = o->network_lock, .unprivileged = o->unprivileged } };
 	int ret = -1;
 	bool released = false, running = o->leave_running || o->pre_dump;
@@ -513,6 +513,8 @@ int stasis_dump(const struct opts *o)
 	    action_run(o, ACT_PRE_DUMP, o->pid) < 0)
 		goto out;
 	uint64_t t_seize = stats_now_us();
+	if (o->freeze_cgroup && freezer_seize(&tr.freezer, o->freeze_cgroup, o->timeout) < 0)
+		goto out;
 	if (tree_seize(&tr, o->pid) < 0 || collect_seccomp(&tr) < 0)
 		goto out;
 	uint64_t t_frozen = stats_now_us();
@@ -562,6 +564,7 @@ out:
 		tree_release(&tr, false);
 		pr_info("the tree of pid %d resumed unharmed after the failed dump", o->pid);
 	}
+	freezer_release(&tr.freezer);	/* the cgroup's threads outside the tree go on */
 	for (int i = 0; i < tr.nr; i++) {
 		track_free(&tr.t[i]);
 		proc_vmas_free(&tr.t[i].vmas);

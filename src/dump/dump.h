@@ -10,6 +10,7 @@
 #include "files/files.h"
 #include "task/cgroup.h"
 #include "net/netlock.h"
+#include "task/freezer.h"
 #include "task/seccomp.h"
 #include "mm.pb-c.h"
 
@@ -59,6 +60,7 @@ struct dump_ctx {
 	 * this dump's clear of its bits drew (0: not cleared). */
 	uint64_t sd_start, sd_armed;
 	struct cg_dump *cg;		/* the tree's cgroup sets (task/cgroup.h) */
+	struct freezer *freezer;	/* --freeze-cgroup: threads seized frozen */
 	struct seccomp_task *seccomp;	/* every thread's mode and filters, in dump_tree.seccomp */
 	struct proc_stat stat;
 	struct proc_status status;
@@ -83,6 +85,7 @@ struct dump_tree {
 	bool own_netns;			/* the root's network namespace is not ours */
 	unsigned long ns_taken;		/* CLONE_NEW* kinds the tree takes (ns/ns.h) */
 	struct netlock netlock;		/* from the freeze until the tree is let go */
+	struct freezer freezer;		/* --freeze-cgroup (task/freezer.h) */
 	struct dump_stats stats;	/* for stats-dump */
 };
 

@@ -33,6 +33,7 @@ static struct dump_ctx *tree_add(struct dump_tree *tr, pid_t pid, int parent)
 	dc->files = &tr->files;
 	dc->bufs = &tr->bufs;
 	dc->cg = &tr->cg;
+	dc->freezer = &tr->freezer;
 	dc->stats = &tr->stats;
 	dc->shmem = &tr->shmem;
 	dc->id = tr->nr;
@@ -60,7 +61,8 @@ static int seize_thread(struct dump_ctx *dc, pid_t tid)
 		return -1;
 	}
 	dc->ns_tid = ns;
-	if (inj_seize_thread(&dc->inj, tid) < 0) {
+	bool frozen = freezer_take(dc->freezer, tid);
+	if (inj_seize_thread(&dc->inj, tid, frozen) < 0) {
 		/* a thread that exited under us is simply gone */
 		if (tid != dc->pid && kill(tid, 0) < 0 && errno == ESRCH)
 			return 0;

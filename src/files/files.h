@@ -186,5 +186,12 @@ int files_before_creds(struct rst_files *rf, struct inj *ij, FdinfoEntry *const 
  * pages image), moved where the fds of the image and of the restore
  * can't land on it; -1 (reported) on failure, fd closed either way. */
 int files_keep_fd(const struct rst_files *rf, int fd, const char *what);
+/* files/tty_restore.c: pty INDEX of the devpts instance whose root is
+ * devpts made now, before the mounts, in the process that will open the
+ * tree's files: a bind mount of its slave (a container's /dev/console)
+ * needs it. The pair restored at that index takes it (with
+ * orphan_pts_master, its master then goes to the RPC client). 0, or -1
+ * (reported). */
+int tty_premake_pty(int devpts, uint32_t index);
 
 #endif

@@ -34,6 +34,7 @@ struct tty_holder {
 	int fd;
 	char path[PATH_MAX];
 	bool foreign_ok;	/* --shell-job or --external tty[..]: may be the user's */
+	bool orphan;		/* orphan_pts_master: a slave side, master outside */
 	uint32_t index;		/* the pty (of /dev/tty: the one it stands for), or ~0 */
 	uint8_t *queued;	/* bytes waiting to be read at this side */
 	size_t nr_queued;

@@ -282,7 +282,10 @@ int tty_dump(struct file_table *t, const struct opts *o, const struct fd_facts *
 		goto err;
 	/* Ptys can be the tree's own; the console and virtual terminals are
 	 * reopened by path (as CRIU); other terminals are the user's. */
-	bool foreign_ok = o->shell_job || ext_tty_allowed(o, f);
+	/* orphan_pts_master: a pty slave (or /dev/tty on one) whose master
+	 * is outside the tree, as a container's console */
+	bool orphan_ok = o->orphan_pts_master && (kind == TK_SLAVE || (kind == TK_CTTY && index != ~0u));
+	bool foreign_ok = o->shell_job || ext_tty_allowed(o, f) || orphan_ok;
 	bool by_path = kind == TK_CONSOLE || kind == TK_VT;
 	if (kind != TK_MASTER && kind != TK_SLAVE && !(kind == TK_CTTY && index != ~0u) && !by_path &&
 	    !foreign_ok) {
@@ -300,9 +303,11 @@ int tty_dump(struct file_table *t, const struct opts *o, const struct fd_facts *
 	}
 	if (!ti) {
 		ti = tty_info_new(t, id, type, f, foreign_ok);
-		if (ti)
+		if (ti) {
 			d->holders[d->nr_ttys - 1].index = kind == TK_MASTER || kind == TK_SLAVE ||
 							       kind == TK_CTTY ? index : ~0u;
+			d->holders[d->nr_ttys - 1].orphan = orphan_ok;
+		}
 		if (!ti || tty_info_fill(ti, kind, index, lfd, f) < 0) {
 			pr_err("pid %d: can't record the terminal of fd %d (%s)", f->pid, f->fd, f->path);
 			goto err;
@@ -367,6 +372,13 @@ static int tty_check_owned(struct file_table *t)
 		/* hung up (its master closed): the tree's own, restored hung up */
 		if (!m && ti->type == TTY_TYPE__PTY && !ti->termios)
 			continue;
+		if (!m && h->orphan && ti->type == TTY_TYPE__CTTY) {
+			/* /dev/tty on an orphan slave: its session, for restore to
+			 * find the slave by (CRIU's images name no index for it) */
+			const TtyInfoEntry *sl = tty_info_find(t, PTY_ID(h->index, false));
+			ti->sid = sl ? sl->sid : 0;
+			ti->pgrp = sl ? sl->pgrp : 0;
+		}
 		if (!m) {
 			if (h->foreign_ok)
 				continue;

@@ -3,6 +3,7 @@
  * files opened on it; a terminal that is not the tree's is the user's
  * (--shell-job: the one stasis runs on). A session leader takes its pty
  * back as its controlling terminal before it forks. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -182,6 +183,84 @@ static int pty_settings_restore(struct made_pty *p)
 	return 0;
 }
 
+/* Pty masters made before the files, in this process: a bind mount of a
+ * pty slave (a container's /dev/console is its console's slave, bound
+ * from the container's devpts) needs the slave to exist when the mounts
+ * are made. Taken by the pair of that index when the files come. */
+static struct premade { uint32_t index; int master; } premade[8];
+static int nr_premade;
+
+static int highest_fd(void)
+{
+	int max = 2;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (atoi(de->d_name) > max)
+			max = atoi(de->d_name);
+	if (d)
+		closedir(d);
+	return max;
+}
+
+int tty_premake_pty(int devpts, uint32_t index)
+{
+	int held[PTMX_TRIES], nr = 0, fd = -1;
+	unsigned idx = 0;
+
+	if (nr_premade == (int)(sizeof(premade) / sizeof(premade[0]))) {
+		pr_err("pty %u: more than %d bind-mounted ptys", index, nr_premade);
+		return -1;
+	}
+	/* the kernel hands out the lowest free index: lower ones held meanwhile */
+	while (nr < PTMX_TRIES) {
+		int m = openat(devpts, "ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (m < 0 || ioctl(m, TIOCGPTN, &idx) < 0) {
+			pr_perror("pty %u: can't open the ptmx of its devpts", index);
+			if (m >= 0)
+				close(m);
+			break;
+		}
+		if (idx >= index) {
+			fd = m;
+			break;
+		}
+		held[nr++] = m;
+	}
+	while (nr > 0)
+		close(held[--nr]);
+	if (fd >= 0 && idx != index) {
+		pr_err("pty %u is taken in its devpts: its bind mount can't be made", index);
+		close(fd);
+		return -1;
+	}
+	if (fd < 0)
+		return -1;
+	/* above every fd open now (the pages images sit above the pool and
+	 * the service fds): the tree's fds are placed at fixed numbers below,
+	 * and a pool slot found open counts as opened already */
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, highest_fd() + 1);
+	close(fd);
+	if (high < 0) {
+		pr_perror("pty %u: can't move its master above our fds", index);
+		return -1;
+	}
+	premade[nr_premade++] = (struct premade){ index, high };
+	pr_info("pty %u made before the mounts (bound somewhere)", index);
+	return 0;
+}
+
+static int premade_take(uint32_t index)
+{
+	for (int i = 0; i < nr_premade; i++)
+		if (premade[i].index == index && premade[i].master >= 0) {
+			int fd = premade[i].master;
+			premade[i].master = -1;
+			return fd;
+		}
+	return -1;
+}
+
 static struct made_pty *make_pty(struct rst_files *rf, uint32_t index)
 {
 	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
@@ -195,7 +274,9 @@ static struct made_pty *make_pty(struct rst_files *rf, uint32_t index)
 	s->ptys = n;
 	struct made_pty *p = &s->ptys[s->nr_ptys];
 	*p = (struct made_pty){ .index = index, .master = -1, .slave = -1, .info = si ? si : mi };
-	p->master = open_ptmx(index);
+	p->master = premade_take(index);
+	if (p->master < 0)
+		p->master = open_ptmx(index);
 	if (p->master < 0)
 		return NULL;
 	if (set_lock(p->master, false) < 0 || (p->slave = open_slave(p, O_RDWR)) < 0) {
@@ -350,6 +431,63 @@ err:
 	return -1;
 }
 
+/* RPC orphan_pts_master: a pty slave whose master was outside the tree
+ * (a container's console, held by the runtime) comes back on a new pair
+ * of the same index, made where the task opens it (its /dev/pts); the
+ * pair's master goes to the RPC client, once, at the orphan-pts-master
+ * notification (as CRIU), and the client keeps it: ours is closed with
+ * the pair at the end of the restore. */
+static bool orphan_index(const struct rst_files *rf, const TtyInfoEntry *ti, uint32_t *index)
+{
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	if (!rf->o->orphan_pts_master)
+		return false;
+	if (ti->type == TTY_TYPE__PTY && ti->pty && !PTY_IS_MASTER(ti->id)) {
+		*index = ti->pty->index;
+		return true;
+	}
+	/* /dev/tty: the orphan slave of its session */
+	for (int i = 0; ti->type == TTY_TYPE__CTTY && ti->sid && i < s->nr_ttys; i++) {
+		const TtyInfoEntry *o = s->ttys[i];
+		if (o->type == TTY_TYPE__PTY && o->pty && !PTY_IS_MASTER(o->id) && o->sid == ti->sid) {
+			*index = o->pty->index;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int open_orphan_slave(struct rst_files *rf, const FileEntry *fe, const TtyInfoEntry *ti,
+			     uint32_t index)
+{
+	struct tty_rst *s = files_rst_state(rf, &fd_kind_tty);
+	bool made = true;
+	for (int i = 0; i < s->nr_ptys; i++)
+		made = made && s->ptys[i].index != index;
+	struct made_pty *p = get_pty(rf, index);
+	if (!p)
+		return -1;
+	if (made) {
+		if (!rf->o->notify_fd) {
+			pr_err("pty %u: its master was outside the tree; orphan_pts_master needs an RPC "
+			       "client with notify_scripts to hand the new master to", index);
+			return -1;
+		}
+		if (rf->o->notify_fd(rf->o->notify_ctx, "orphan-pts-master", p->master) < 0)
+			return -1;
+	}
+	int fd = open_slave(p, fe->tty->flags);
+	if (fd < 0) {
+		pr_perror("can't open file %u on the new pty %u", fe->id, index);
+		return -1;
+	}
+	if (ti->type == TTY_TYPE__PTY && owner_restore(rf, fe, ti, fd) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int tty_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 {
 	const TtyInfoEntry *ti = fe->tty ? rst_info(rf, fe->tty->tty_info_id) : NULL;
@@ -360,6 +498,8 @@ int tty_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	if (opened_by_path(rf, ti))
 		return open_by_path(rf, fe, ti);
 	uint32_t index;
+	if (!rst_owned(rf, ti, &index) && orphan_index(rf, ti, &index))
+		return open_orphan_slave(rf, fe, ti, index);
 	if (!rst_owned(rf, ti, &index))
 		return open_foreign(rf, fe, ti);
 	struct made_pty *p = get_pty(rf, index);

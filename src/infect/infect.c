@@ -280,13 +280,23 @@ int infect_seize(struct victim *v, pid_t pid)
 			pr_perror("pid %d: can't seize with ptrace", pid);
 		return -1;
 	}
+	if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0) {
+		int err = errno;
+		if (err != ESRCH)
+			pr_perror("pid %d: can't interrupt", pid);
+		ptrace(PTRACE_DETACH, pid, NULL, 0);
+		errno = err;
+		return -1;
+	}
+	return infect_seize_interrupted(v, pid);
+}
+
+int infect_seize_interrupted(struct victim *v, pid_t pid)
+{
+	memset(v, 0, sizeof(*v));
+	v->pid = pid;
 	v->attached = true;
 	v->options = PTRACE_O_TRACESYSGOOD;	/* kept by infect_set_options callers */
-	if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0) {
-		if (errno != ESRCH)
-			pr_perror("pid %d: can't interrupt", pid);
-		goto detach;
-	}
 	if (wait_event_stop(v, true) < 0)
 		goto detach;
 	/* An interrupt stop reports SIGTRAP; a task in group stop reports

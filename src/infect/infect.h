@@ -57,6 +57,10 @@ struct victim {
  * being seized, fails with errno ESRCH and is not reported: the caller
  * knows whether that matters. */
 int infect_seize(struct victim *v, pid_t pid);
+/* The same for a task already seized (PTRACE_O_TRACESYSGOOD) and
+ * interrupted by us, whose stop may not have come yet (a frozen cgroup's
+ * task, task/freezer.c): waits for it. */
+int infect_seize_interrupted(struct victim *v, pid_t pid);
 /* How long infect_seize waits for a task to stop (0: CRIU's default, 10 s);
  * a task that won't, or that sits in vfork() (never will), fails the seize. */
 void infect_set_stop_timeout(unsigned seconds);

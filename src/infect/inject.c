@@ -31,7 +31,7 @@ void inj_free(struct inj *ij)
 
 /* ---- threads ---- */
 
-int inj_seize_thread(struct inj *ij, pid_t tid)
+int inj_seize_thread(struct inj *ij, pid_t tid, bool interrupted)
 {
 	struct victim *n = realloc(ij->th, (ij->nr_th + 1) * sizeof(*n));
 	if (!n) {
@@ -41,7 +41,7 @@ int inj_seize_thread(struct inj *ij, pid_t tid)
 	}
 	ij->th = n;
 	ij->cur = &ij->th[0];
-	if (infect_seize(&ij->th[ij->nr_th], tid) < 0)
+	if ((interrupted ? infect_seize_interrupted : infect_seize)(&ij->th[ij->nr_th], tid) < 0)
 		return -1;
 	ij->nr_th++;
 	return 0;

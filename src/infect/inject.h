@@ -51,9 +51,10 @@ void inj_free(struct inj *ij);
 
 /* ---- threads ---- */
 
-/* Seizes thread tid and adds it (the main thread first). -1 with errno
- * of the seize (ESRCH: gone, not reported). */
-int inj_seize_thread(struct inj *ij, pid_t tid);
+/* Seizes thread tid and adds it (the main thread first); interrupted:
+ * seized and interrupted already (infect_seize_interrupted). -1 with
+ * errno of the seize (ESRCH: gone, not reported). */
+int inj_seize_thread(struct inj *ij, pid_t tid, bool interrupted);
 /* Room for nr threads, to be seized or cloned into (restore). */
 int inj_alloc_threads(struct inj *ij, int nr);
 /* Calls go to thread idx from now on. */

@@ -702,16 +702,30 @@ int rst_tree_fork(struct rst_tree *tr)
 		pr_perror("can't make the restore's sync socket");
 		return -1;
 	}
+	/* above the pool: made after it was planned, the pair would take the
+	 * lowest free fds, which may be pool slots, and a slot found open
+	 * counts as its file opened (a container's console came back as
+	 * this socket) */
+	for (int i = 0; i < 2; i++)
+		if ((tr->sync[i] = files_keep_fd(&tr->files, tr->sync[i], "the sync socket")) < 0)
+			return -1;
 	/* the tree's time namespace, if it had one, is made for it now */
 	int own_timens = timens_restore_enter(tr->timens, tr->o->unprivileged);
 	if (own_timens == -1)
 		return -1;
+	if (own_timens >= 0 && (own_timens = files_keep_fd(&tr->files, own_timens, "our time namespace")) < 0)
+		return -1;	/* (the process ends with the failed restore) */
 	if (tr->has_init) {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tr->init_ctl) < 0) {
 			pr_perror("can't make the init's control socket");
 			timens_restore_leave(own_timens);
 			return -1;
 		}
+		for (int i = 0; i < 2; i++)
+			if ((tr->init_ctl[i] = files_keep_fd(&tr->files, tr->init_ctl[i], "the init's socket")) < 0) {
+				timens_restore_leave(own_timens);
+				return -1;
+			}
 		tr->first = clone3_set_tid(0, CLONE_NEWPID | tr->ns.flags);
 		if (tr->first == 0)
 			init_main(tr);

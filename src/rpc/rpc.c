@@ -34,9 +34,7 @@ static const char *unsupported_option(const CriuOpts *r)
 	if (r->n_join_ns) return "join_ns";
 	if (r->has_empty_ns && r->empty_ns) return "empty_ns";
 	if (r->n_veths) return "veths";
-	if (r->freeze_cgroup) return "freeze_cgroup";
 	if (r->has_tls && r->tls) return "tls";
-	if (r->config_file) return "config_file";
 	if (r->has_leave_stopped && r->leave_stopped) return "leave_stopped";
 	return NULL;
 }
@@ -216,6 +214,51 @@ static int job_cgroups(struct rpc_job *j, const CriuOpts *r)
 	return 0;
 }
 
+/* What container runtimes (runc, crun, podman) send. The freezer's files
+ * are opened by a non-root client's broker (task/freezer.h). */
+static int job_containers(struct rpc_job *j, const struct rpc_conn *c, const CriuOpts *r)
+{
+	if (r->freeze_cgroup && r->freeze_cgroup[0] != '/') {
+		pr_err("rpc: freeze_cgroup %s is not an absolute path", r->freeze_cgroup);
+		return -1;
+	}
+	j->o.freeze_cgroup = r->freeze_cgroup;
+	j->o.orphan_pts_master = r->has_orphan_pts_master && r->orphan_pts_master;
+	if (r->notify_scripts)
+		j->o.notify_fd = rpc_notify_fd;
+	/* read as root, its errors quoted back: a root client's file only */
+	if (r->config_file && c->peer_uid != 0) {
+		pr_err("rpc: config_file is for root clients only");
+		return -1;
+	}
+	return 0;
+}
+
+static rpc_config_reader config_reader;
+
+void rpc_set_config_reader(rpc_config_reader fn)
+{
+	config_reader = fn;
+}
+
+/* CRIU's config_file (runc sends /etc/criu/runc.conf): its options
+ * override the request's; a file that does not exist is no error. */
+static int job_config(struct rpc_job *j, const CriuOpts *r)
+{
+	if (!r || !r->config_file)
+		return 0;
+	if (access(r->config_file, F_OK) < 0 && errno == ENOENT) {
+		pr_info("rpc: config_file %s does not exist: nothing to apply", r->config_file);
+		return 0;
+	}
+	if (!config_reader) {
+		pr_err("rpc: config_file %s: no configuration reader here", r->config_file);
+		return -1;
+	}
+	pr_info("rpc: applying the options of config_file %s", r->config_file);
+	return config_reader(r->config_file, &j->o);
+}
+
 int rpc_job_paths(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req, bool need_images)
 {
 	static CriuOpts empty = CRIU_OPTS__INIT;
@@ -281,7 +324,7 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 	}
 	j->o.detach = true;
 	j->o.restored_pid = &j->restored_pid;
-	if (job_mounts(j, c, r) < 0)
+	if (job_mounts(j, c, r) < 0 || job_containers(j, c, r) < 0)
 		return -1;
 	if (r->notify_scripts) {
 		j->o.notify = rpc_notify;
@@ -381,7 +424,7 @@ static int job_setup(struct rpc_job *j, struct rpc_conn *c, const CriuReq *req, 
 		return -1;
 	if (job_check_client(j, c, req->type) < 0)
 		return -1;
-	if (rpc_job_opts(j, c, req) < 0) {
+	if (rpc_job_opts(j, c, req) < 0 || job_config(j, r) < 0) {
 		j->err = EBADRQC;
 		return -1;
 	}
@@ -581,9 +624,8 @@ int rpc_serve(struct rpc_conn *c)
 	}
 }
 
-int rpc_notify(void *ctx, const char *stage, pid_t pid)
+static int notify(struct rpc_conn *c, const char *stage, pid_t pid, int fd)
 {
-	struct rpc_conn *c = ctx;
 	CriuResp resp = CRIU_RESP__INIT;
 	CriuNotify n = CRIU_NOTIFY__INIT;
 	CriuReq *ack;
@@ -591,10 +633,13 @@ int rpc_notify(void *ctx, const char *stage, pid_t pid)
 	resp.type = CRIU_REQ_TYPE__NOTIFY;
 	resp.success = true;
 	n.script = (char *)stage;
-	n.has_pid = pid > 0;
+	/* as CRIU: the pid goes with the two stages that have the tree's
+	 * root in a new pid namespace (runc learns the restored pid from
+	 * post-restore, and runs its hooks at setup-namespaces with it) */
+	n.has_pid = pid > 0 && (!strcmp(stage, "setup-namespaces") || !strcmp(stage, "post-restore"));
 	n.pid = pid;
 	resp.notify = &n;
-	if (rpc_send(c->sk, &resp) < 0)
+	if (rpc_send_with_fd(c->sk, &resp, fd) < 0)
 		return -1;
 	if (rpc_recv(c->sk, &ack) != 1) {
 		pr_err("rpc: the client did not answer the %s notification", stage);
@@ -605,4 +650,14 @@ int rpc_notify(void *ctx, const char *stage, pid_t pid)
 	if (!ok)
 		pr_err("rpc: the client vetoed the %s stage", stage);
 	return ok ? 0 : -1;
+}
+
+int rpc_notify(void *ctx, const char *stage, pid_t pid)
+{
+	return notify(ctx, stage, pid, -1);
+}
+
+int rpc_notify_fd(void *ctx, const char *stage, int fd)
+{
+	return notify(ctx, stage, 0, fd);
 }

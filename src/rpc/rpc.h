@@ -41,6 +41,8 @@ struct rpc_conn {
  * has gone, -1 on a malformed one (reported; the caller answers it). */
 int rpc_recv(int sk, CriuReq **req);
 int rpc_send(int sk, const CriuResp *resp);
+/* The same with fd passed along (SCM_RIGHTS); fd -1: none. */
+int rpc_send_with_fd(int sk, const CriuResp *resp, int fd);
 /* Sends an error reply naming the request type; msg may be NULL. */
 int rpc_send_error(int sk, CriuReqType type, int err, const char *msg);
 
@@ -69,12 +71,20 @@ int rpc_job_paths(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *re
 int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req);
 void rpc_job_release(struct rpc_job *j);
 
+/* rpc.c: how the options of an RPC config_file that exists are applied
+ * to a request's opts (0, or -1 reported): the command line's parser,
+ * which main gives (src/cli is above src/rpc). */
+typedef int (*rpc_config_reader)(const char *path, struct opts *o);
+void rpc_set_config_reader(rpc_config_reader fn);
+
 /* rpc.c: serves requests on conn until the client closes or a request
  * without keep_open is answered. Returns 0, or -1 if the connection broke. */
 int rpc_serve(struct rpc_conn *conn);
 /* The stage callback dump and restore call (notify_scripts): sends a
  * criu_notify and waits for the client's answer; -1 if it vetoed. */
 int rpc_notify(void *conn, const char *stage, pid_t pid);
+/* The same carrying fd (orphan-pts-master: a pty master for the client). */
+int rpc_notify_fd(void *conn, const char *stage, int fd);
 
 /* rpc_peer.c: who the client is (0, or -1 reported), whether it is still
  * there, whether the service serves it, and the fds it names by number,

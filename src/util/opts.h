@@ -133,6 +133,15 @@ struct opts {
 	int nr_skip_mnt;
 	const char **enable_fs;
 	int nr_enable_fs;
+	/* --freeze-cgroup PATH: the tree frozen with this cgroup's freezer
+	 * while it is seized (task/freezer.h) */
+	const char *freeze_cgroup;
+	/* RPC orphan_pts_master (container runtimes): dump takes a pty slave
+	 * whose master is outside the tree (a container's console); restore
+	 * makes it a new pair and hands the master to the client through
+	 * notify_fd, stage "orphan-pts-master" (files/tty_restore.c) */
+	bool orphan_pts_master;
+	int (*notify_fd)(void *ctx, const char *stage, int fd);
 };
 
 #endif

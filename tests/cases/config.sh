@@ -128,7 +128,7 @@ test_inherit_fd_debug() {
 # other spellings (-V, --daemon, -x) and --display-stats work.
 test_config_criu_options() {
 	local pid rc opt
-	for opt in --freeze-cgroup=/x --evasive-devices -s "--exec-cmd=/x" "-L /a" --lazy-pages; do
+	for opt in --evasive-devices -s "--exec-cmd=/x" "-L /a" --lazy-pages; do
 		"$STASIS" dump $opt -t 1 -D "$T_WORK" > /dev/null 2> "$T_LOG/opt.stderr" < /dev/null
 		rc=$?
 		[[ $rc != 0 ]] || fail "$opt: accepted"

@@ -60,7 +60,7 @@ check_declared_functions() {
 
 need_known() {
 	case $1 in
-	criu | uffd | memtrack | hugepages | deb | kernel:?*) return 0 ;;
+	criu | uffd | memtrack | hugepages | deb | runc | podman | kernel:?*) return 0 ;;
 	*) return 1 ;;
 	esac
 }
@@ -73,6 +73,9 @@ need_known() {
 #   deb           STASIS_TEST_DEB=1 (opt-in, CI sets it: the .deb build and
 #                 a fresh Debian root take minutes) and Debian's packaging
 #                 tools (scripts/install-deps.sh installs them then)
+#   runc, podman  the container runtime is installed (Debian's runc, podman),
+#                 with Debian's static busybox for the container
+#                 (busybox-static): tests/cases/runtime.sh
 #   kernel:NAME   `stasis check` answers yes for NAME (spaces as _, e.g.
 #                 kernel:time_namespaces, kernel:PAGEMAP_SCAN)
 need_reason() {
@@ -98,6 +101,13 @@ need_reason() {
 			echo "opt-in: STASIS_TEST_DEB=1 builds the Debian packages and installs them into a fresh root (minutes; CI sets it)"
 		elif ! command -v dh > /dev/null || ! command -v lintian > /dev/null || ! command -v mmdebstrap > /dev/null; then
 			echo "needs debhelper, lintian and mmdebstrap (scripts/install-deps.sh with STASIS_TEST_DEB=1)"
+		fi
+		;;
+	runc | podman)
+		if ! command -v "$1" > /dev/null; then
+			echo "$1 is not installed (apt-get install $1 busybox-static)"
+		elif [[ ! -x /bin/busybox ]] || ldd /bin/busybox > /dev/null 2>&1; then
+			echo "no static /bin/busybox for the container (apt-get install busybox-static)"
 		fi
 		;;
 	kernel:*)

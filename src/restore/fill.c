@@ -16,6 +16,7 @@
  * read in with pread. */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,20 +62,32 @@ void fill_free(struct fill_list *fl)
 	memset(fl, 0, sizeof(*fl));
 }
 
-/* Whether the kernel would back a plain fault in this mapping with huge
- * pages (THP "always"), which UFFDIO_COPY never makes. */
+static bool says_always(const char *path)
+{
+	char buf[128] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = 0;
+	close(fd);
+	return strstr(buf, "[always]") != NULL;
+}
+
+/* Whether the kernel would back a plain fault in a mapping with huge or
+ * large pages without being asked (THP "always", for the PMD size or any
+ * of the mTHP sizes), which UFFDIO_COPY never makes. */
 bool fill_thp_always(void)
 {
 	static int always = -1;
 	if (always < 0) {
-		char buf[128] = "";
-		int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			ssize_t n = read(fd, buf, sizeof(buf) - 1);
-			buf[n > 0 ? n : 0] = 0;
-			close(fd);
+		glob_t g;
+		always = says_always("/sys/kernel/mm/transparent_hugepage/enabled");
+		if (!always && glob("/sys/kernel/mm/transparent_hugepage/hugepages-*/enabled", 0, NULL, &g) == 0) {
+			for (size_t i = 0; i < g.gl_pathc && !always; i++)
+				always = says_always(g.gl_pathv[i]);
+			globfree(&g);
 		}
-		always = strstr(buf, "[always]") != NULL;
 	}
 	return always;
 }

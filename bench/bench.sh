@@ -14,6 +14,8 @@
 #
 # env: STASIS    stasis binary (default: <repo>/build/stasis; "none" skips stasis)
 #      CRIU_BIN  CRIU binary; when set, CRIU is measured too, alternating with stasis
+#      STASIS_BASE  a second stasis binary ("base", e.g. main's before a change); when set it
+#               is measured too, in the same rotation, with STASIS_OPTS
 #      STASIS_OPTS / CRIU_OPTS  extra options passed to both dump and restore
 # -k keeps the logs directory; -W skips the memory warm-up before the first round.
 set -uo pipefail
@@ -89,6 +91,11 @@ if [[ $STASIS != none ]]; then
 	[[ -x $STASIS ]] || { echo "bench: stasis binary '$STASIS' not found (build it, set STASIS=..., or STASIS=none)" >&2; exit 2; }
 	TOOLS+=(stasis)
 fi
+STASIS_BASE=${STASIS_BASE:-}
+if [[ -n $STASIS_BASE ]]; then
+	[[ -x $STASIS_BASE ]] || { echo "bench: STASIS_BASE '$STASIS_BASE' is not executable" >&2; exit 2; }
+	TOOLS+=(base)
+fi
 if [[ -n $CRIU_BIN ]]; then
 	[[ -x $CRIU_BIN ]] || { echo "bench: CRIU_BIN '$CRIU_BIN' is not executable" >&2; exit 2; }
 	TOOLS+=(criu)
@@ -117,7 +124,13 @@ per_ms() { awk -v n="$1" -v s="$2" 'BEGIN { if (n > 0) printf "%.2f", s * 1000 /
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 minof() { printf '%s\n' "$@" | sort -g | head -1; }
 
-tool_bin() { if [[ $1 == stasis ]]; then echo "$STASIS"; else echo "$CRIU_BIN"; fi; }
+tool_bin() {
+	case $1 in
+	stasis) echo "$STASIS" ;;
+	base) echo "$STASIS_BASE" ;;
+	*) echo "$CRIU_BIN" ;;
+	esac
+}
 
 # ---- images directory on tmpfs ---------------------------------------------------------------
 
@@ -230,7 +243,7 @@ run_one() {
 	out=$LOGDIR/$cs.$tool.$run.out
 	rm -rf "$img"
 	mkdir -p "$img"
-	if [[ $tool == stasis ]]; then extra=("${STASIS_EXTRA[@]}"); else extra=("${CRIU_EXTRA[@]}"); fi
+	if [[ $tool == criu ]]; then extra=("${CRIU_EXTRA[@]}"); else extra=("${STASIS_EXTRA[@]}"); fi
 	case $cs in
 	mem) prog=memhog; cmd=("$BENCHBIN/memhog" "$MIB"); want=1 ;;
 	tree) prog=treehog; cmd=("$BENCHBIN/treehog" -n "$TREE_PROCS" -m "$TREE_MIB" -w "$TREE_WIDTH"); want=$TREE_PROCS ;;
@@ -348,9 +361,9 @@ run_case() {
 	echo "== $desc"
 
 	for ((r = 1; r <= RUNS; r++)); do
-		local order=("${TOOLS[@]}")
-		# alternate which tool goes first each round
-		if ((${#TOOLS[@]} == 2 && r % 2 == 0)); then order=("${TOOLS[1]}" "${TOOLS[0]}"); fi
+		local order=("${TOOLS[@]}") k nt=${#TOOLS[@]}
+		# rotate which tool goes first each round (two tools: alternate)
+		for ((k = 0; k < nt; k++)); do order[k]=${TOOLS[((k + r - 1) % nt)]}; done
 		line="run $r:"
 		for t in "${order[@]}"; do
 			run_one "$cs" "$t" "$r"
@@ -391,10 +404,15 @@ run_case() {
 		esac
 		result+=" ${t}_dump=${BD[$t]} ${t}_restore=${BR[$t]}"
 	done
-	if ((${#TOOLS[@]} == 2)); then
+	if [[ -n ${BD[criu]:-} && -n ${BD[stasis]:-} ]]; then
 		printf '%-14s %10s %10s   (time ratio: > 1 means stasis is faster)\n' "criu/stasis" \
 			"$(ratio "${BD[criu]}" "${BD[stasis]}")" "$(ratio "${BR[criu]}" "${BR[stasis]}")"
 		result+=" ratio_dump=$(ratio "${BD[criu]}" "${BD[stasis]}") ratio_restore=$(ratio "${BR[criu]}" "${BR[stasis]}")"
+	fi
+	if [[ -n ${BD[base]:-} && -n ${BD[stasis]:-} ]]; then
+		printf '%-14s %10s %10s   (time ratio: > 1 means stasis is faster than base)\n' "base/stasis" \
+			"$(ratio "${BD[base]}" "${BD[stasis]}")" "$(ratio "${BR[base]}" "${BR[stasis]}")"
+		result+=" ratio_base_dump=$(ratio "${BD[base]}" "${BD[stasis]}") ratio_base_restore=$(ratio "${BR[base]}" "${BR[stasis]}")"
 	fi
 	local bdd
 	bdd=$(minof "${DD_T[@]}")

@@ -6,8 +6,8 @@
  * and in private file mappings only the pages the task wrote (anonymous
  * copies); the rest comes back from the file. Present pages are found with
  * PAGEMAP_SCAN (6.7+) or, on older kernels, by reading /proc/PID/pagemap.
- * The data moves with process_vm_readv into a large buffer and one pwrite()
- * per buffer, in two threads for large dumps. */
+ * The data moves with process_vm_readv into a buffer that stays in the
+ * cache and one pwrite() per buffer, in two threads for large dumps. */
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -37,7 +37,11 @@
 #include "util/fault.h"
 #include "util/log.h"
 
-#define COPY_BUF (8ul << 20)
+/* Small enough to stay in the core's cache between the read from the
+ * task and the write into the pages image: the second copy then reads
+ * the cache, not memory (measured: 1 GiB on tmpfs 0.35 s, 8 MiB buffers
+ * 0.37 s; below 256 KiB the syscalls start to count). */
+#define COPY_BUF (512ul << 10)
 #define SCAN_VEC 512
 
 /* ---- finding the pages to save ---- */
@@ -352,7 +356,7 @@ static void split_jobs(const struct page_runs *pr, struct copy_job *a, struct co
 	b->off = half;
 }
 
-#define PARALLEL_MIN (64ul << 20)
+#define PARALLEL_MIN (8ul << 20)	/* a thread costs ~0.1 ms; 8 MiB copy ~3 ms */
 
 static int copy_pages(struct dump_ctx *dc, const struct page_runs *pr, int out)
 {

@@ -33,13 +33,16 @@ static const struct fd_kind *const fd_kinds[] = {
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
 _Static_assert(NR_KINDS <= FILES_MAX_KINDS, "FILES_MAX_KINDS is too small for the table of kinds");
 
-/* An fd already dumped, to find fds sharing its open file description. */
+/* An fd already dumped, to find fds sharing its open file description.
+ * Found by hash, by inode and by pid and fd (a tree may have 100,000
+ * fds: scanning them all for each would be quadratic). */
 struct fd_seen {
 	pid_t pid;
 	int fd;
 	uint32_t id;
 	dev_t dev;
 	ino_t ino;
+	int next_ino, next_fd;	/* the chains: the next index, or -1 */
 };
 
 static int kind_slot(const struct fd_kind *k)
@@ -154,6 +157,8 @@ void files_free(struct file_table *t)
 		free(t->kind[k]);
 	}
 	free(t->seen);
+	free(t->seen_by_ino);
+	free(t->seen_by_fd);
 	free(t->e);
 	memset(t, 0, sizeof(*t));
 }
@@ -235,6 +240,9 @@ static void describe_unsupported(const struct fd_facts *f, char *buf, size_t len
 
 FdTypes files_type(const struct file_table *t, uint32_t id)
 {
+	/* ids are handed out in order (files_new_entry) */
+	if (id >= 1 && id <= (uint32_t)t->nr && t->e[id - 1]->id == id)
+		return t->e[id - 1]->type;
 	for (int i = 0; i < t->nr; i++)
 		if (t->e[i]->id == id)
 			return t->e[i]->type;
@@ -243,9 +251,28 @@ FdTypes files_type(const struct file_table *t, uint32_t id)
 
 /* fds (of this task or one dumped before) that share an open file
  * description share an id: one file after restore, with one offset. */
+static unsigned hash2(uint64_t a, uint64_t b, int cap)
+{
+	uint64_t h = (a * 0x9e3779b97f4a7c15ull) ^ (b + 0x7f4a7c159e3779b9ull + (a << 6) + (a >> 2));
+	h ^= h >> 29;
+	return (unsigned)(h * 0xbf58476d1ce4e5b9ull >> 32) & (unsigned)(cap * 2 - 1);
+}
+
+static unsigned ino_slot(const struct file_table *t, dev_t dev, ino_t ino)
+{
+	return hash2(dev, ino, t->cap_seen);
+}
+
+static unsigned fd_slot(const struct file_table *t, pid_t pid, int fd)
+{
+	return hash2((uint32_t)pid, (uint32_t)fd, t->cap_seen);
+}
+
 static uint32_t shared_with_earlier(const struct file_table *t, const struct fd_facts *f)
 {
-	for (int i = 0; i < t->nr_seen; i++) {
+	if (!t->nr_seen)
+		return 0;
+	for (int i = t->seen_by_ino[ino_slot(t, f->st.st_dev, f->st.st_ino)]; i >= 0; i = t->seen[i].next_ino) {
 		const struct fd_seen *s = &t->seen[i];
 		if (s->dev == f->st.st_dev && s->ino == f->st.st_ino &&
 		    syscall(SYS_kcmp, f->pid, s->pid, KCMP_FILE, f->fd, s->fd) == 0)
@@ -254,25 +281,61 @@ static uint32_t shared_with_earlier(const struct file_table *t, const struct fd_
 	return 0;
 }
 
+/* Puts seen fd i at the head of its chains. */
+static void chain_seen(struct file_table *t, int i)
+{
+	struct fd_seen *s = &t->seen[i];
+	unsigned a = ino_slot(t, s->dev, s->ino), b = fd_slot(t, s->pid, s->fd);
+	s->next_ino = t->seen_by_ino[a];
+	t->seen_by_ino[a] = i;
+	s->next_fd = t->seen_by_fd[b];
+	t->seen_by_fd[b] = i;
+}
+
+/* Room for twice as many, the chains made again for the new size. */
+static int grow_seen(struct file_table *t)
+{
+	int cap = t->cap_seen ? t->cap_seen * 2 : 64;
+	struct fd_seen *n = realloc(t->seen, cap * sizeof(*n));
+	int *hi = malloc(cap * 2 * sizeof(int)), *hf = malloc(cap * 2 * sizeof(int));
+	if (!n || !hi || !hf) {
+		if (n)
+			t->seen = n;
+		free(hi);
+		free(hf);
+		return -1;
+	}
+	t->seen = n;
+	t->cap_seen = cap;
+	free(t->seen_by_ino);
+	free(t->seen_by_fd);
+	t->seen_by_ino = hi;
+	t->seen_by_fd = hf;
+	memset(hi, 0xff, cap * 2 * sizeof(int));
+	memset(hf, 0xff, cap * 2 * sizeof(int));
+	for (int i = t->nr_seen - 1; i >= 0; i--)
+		chain_seen(t, i);
+	return 0;
+}
+
 static int remember_fd(struct file_table *t, const struct fd_facts *f, uint32_t id)
 {
-	if (t->nr_seen == t->cap_seen) {
-		int cap = t->cap_seen ? t->cap_seen * 2 : 64;
-		struct fd_seen *n = realloc(t->seen, cap * sizeof(*n));
-		if (!n) {
-			pr_err("out of memory recording fd %d of pid %d", f->fd, f->pid);
-			return -1;
-		}
-		t->seen = n;
-		t->cap_seen = cap;
+	if (t->nr_seen == t->cap_seen && grow_seen(t) < 0) {
+		pr_err("out of memory recording fd %d of pid %d", f->fd, f->pid);
+		return -1;
 	}
-	t->seen[t->nr_seen++] = (struct fd_seen){ f->pid, f->fd, id, f->st.st_dev, f->st.st_ino };
+	t->seen[t->nr_seen] = (struct fd_seen){ f->pid, f->fd, id, f->st.st_dev, f->st.st_ino, -1, -1 };
+	/* every fd of a description has the description's id: which of
+	 * them a lookup meets first does not matter */
+	chain_seen(t, t->nr_seen++);
 	return 0;
 }
 
 uint32_t files_id_of_fd(const struct file_table *t, pid_t pid, int fd)
 {
-	for (int i = 0; i < t->nr_seen; i++)
+	if (!t->nr_seen)
+		return 0;
+	for (int i = t->seen_by_fd[fd_slot(t, pid, fd)]; i >= 0; i = t->seen[i].next_fd)
 		if (t->seen[i].pid == pid && t->seen[i].fd == fd)
 			return t->seen[i].id;
 	return 0;
@@ -422,11 +485,38 @@ int files_dump_path(struct file_table *t, const struct opts *o, const struct pat
 
 /* ---- restore side ---- */
 
+static const struct rst_files *sorting;
+
+static int by_id_cmp(const void *a, const void *b)
+{
+	uint32_t x = sorting->e[*(const int *)a]->id, y = sorting->e[*(const int *)b]->id;
+	if (x != y)
+		return x < y ? -1 : 1;
+	return *(const int *)a - *(const int *)b;	/* the first of equal ids first */
+}
+
+/* files_index finds an id by bisection, not by a scan of every entry
+ * (for each of 100,000 fds that would be quadratic). */
+static int index_by_id(struct rst_files *rf)
+{
+	rf->by_id = malloc((rf->nr ? rf->nr : 1) * sizeof(int));
+	if (!rf->by_id) {
+		pr_err("out of memory indexing files.img");
+		return -1;
+	}
+	for (int i = 0; i < rf->nr; i++)
+		rf->by_id[i] = i;
+	sorting = rf;
+	qsort(rf->by_id, rf->nr, sizeof(int), by_id_cmp);
+	sorting = NULL;
+	return 0;
+}
+
 int files_load(struct rst_files *rf, int dirfd)
 {
 	if (make_states(rf->kind, true) < 0)
 		return -1;
-	if (img_load_all(dirfd, IMG_FILES, 0, (void ***)&rf->e, &rf->nr) < 0)
+	if (img_load_all(dirfd, IMG_FILES, 0, (void ***)&rf->e, &rf->nr) < 0 || index_by_id(rf) < 0)
 		return -1;
 	for (size_t k = 0; k < NR_KINDS; k++)
 		if (fd_kinds[k]->load_images && fd_kinds[k]->load_images(rf, dirfd) < 0)
@@ -441,6 +531,8 @@ void files_unload(struct rst_files *rf)
 	free(rf->e);
 	rf->e = NULL;
 	rf->nr = 0;
+	free(rf->by_id);
+	rf->by_id = NULL;
 	free(rf->tasks);
 	rf->tasks = NULL;
 	rf->nr_tasks = 0;
@@ -454,10 +546,8 @@ void files_unload(struct rst_files *rf)
 
 const FileEntry *files_find(const struct rst_files *rf, uint32_t id)
 {
-	for (int i = 0; i < rf->nr; i++)
-		if (rf->e[i]->id == id)
-			return rf->e[i];
-	return NULL;
+	int i = files_index(rf, id);
+	return i < 0 ? NULL : rf->e[i];
 }
 
 int files_note_task(struct rst_files *rf, pid_t pid, FdinfoEntry *const *fdi, int nr)
@@ -490,10 +580,21 @@ bool files_earlier_holder_has(const struct rst_files *rf, uint32_t id, pid_t pid
 
 int files_index(const struct rst_files *rf, uint32_t id)
 {
-	for (int i = 0; i < rf->nr; i++)
-		if (rf->e[i]->id == id)
-			return i;
-	return -1;
+	if (!rf->by_id) {	/* not loaded by files_load */
+		for (int i = 0; i < rf->nr; i++)
+			if (rf->e[i]->id == id)
+				return i;
+		return -1;
+	}
+	int lo = 0, hi = rf->nr;	/* the first with an id >= id */
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		if (rf->e[rf->by_id[mid]]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < rf->nr && rf->e[rf->by_id[lo]]->id == id ? rf->by_id[lo] : -1;
 }
 
 /* The kind of fd of entries of this type, or NULL. */

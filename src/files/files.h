@@ -25,6 +25,7 @@ struct file_table {
 	uint32_t next_id;
 	struct fd_seen *seen;	/* the fds dumped so far (files.c) */
 	int nr_seen, cap_seen;
+	int *seen_by_ino, *seen_by_fd;	/* their hash chains' heads (cap_seen * 2) */
 	void *kind[FILES_MAX_KINDS];	/* each kind's own state */
 	uint64_t memfd_pages;		/* memfd contents written, in pages (stats) */
 	struct netlock *netlock;	/* the dump's: TCP connections are locked as dumped */
@@ -37,6 +38,7 @@ struct rst_files {
 	pid_t root_pid;		/* the tree's root, as the images number it */
 	FileEntry **e;
 	int nr;
+	int *by_id;		/* indexes of e sorted by id (files_index) */
 	char who[64];		/* whose file is being opened ("fd N of pid P",
 				 * "mapping A of pid P"), for messages */
 	int pool_base;		/* the pool: file i of files.img at pool_base + i

@@ -249,38 +249,15 @@ static int dump_fd_locks(struct file_table *t, const struct opts *o, pid_t pid, 
 	return 0;
 }
 
-/* A process of the tree waiting for a lock ("->" lines of /proc/locks).
- * Freezing it normally interrupts the wait (the call restarts after the
- * restore), so this is only a guard against a wait we can't resume. */
-static int refuse_waiter(pid_t pid)
-{
-	FILE *f = fopen("/proc/locks", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	int ret = 0;
-
-	if (!f) {
-		pr_perror("can't read /proc/locks");
-		return -1;
-	}
-	while (ret == 0 && getline(&line, &cap, f) > 0) {
-		char *w = strstr(line, "->");
-		struct lock_line l;
-		if (!w || sscanf(w + 2, " %15s %15s %15s %d %x:%x:%lu", l.style, l.mode, l.rw, &l.pid,
-				 &l.maj, &l.min, &l.ino) != 7 || l.pid != pid)
-			continue;
-		pr_err("pid %d is blocked waiting for a %s lock on inode %x:%x:%lu; stasis can't dump "
-		       "a lock waiter", pid, l.style, l.maj, l.min, l.ino);
-		ret = -1;
-	}
-	free(line);
-	fclose(f);
-	return ret;
-}
-
 /* The locks one process of the (frozen) tree holds, read from its
  * /proc/PID/fdinfo, once its fds are dumped (their file ids come from
- * there). Without --file-locks any lock fails the dump. */
+ * there). Without --file-locks any lock fails the dump.
+ *
+ * A process that was waiting for a lock (F_SETLKW, flock, a lease break)
+ * is not waiting any more: its waits are interruptible, and the seize
+ * interrupted it, which took its request off the lock (the call restarts
+ * after the restore; tests/cases/locks.sh, waiters). So /proc/locks, whose
+ * first read costs a dump an RCU grace period (about 10 ms), is not read. */
 static int locks_dump_task(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid)
 {
 	int *fds = NULL, nr = 0, ret = -1;
@@ -290,7 +267,7 @@ static int locks_dump_task(struct file_table *t, const struct opts *o, pid_t pid
 		pr_err("pid %d: out of memory to read its locks", pid);
 		goto out;
 	}
-	if (refuse_waiter(pid) < 0 || proc_list_fds(pid, &fds, &nr) < 0)
+	if (proc_list_fds(pid, &fds, &nr) < 0)
 		goto out;
 	for (int i = 0; i < nr; i++)
 		if (dump_fd_locks(t, o, pid, ns_pid, fds[i], buf) < 0)

@@ -21,6 +21,7 @@
 
 #include "image/pagemap.h"
 #include "image/vma.h"
+#include "restore/fill.h"
 #include "restore/rst.h"
 #include "util/compat.h"
 #include "util/log.h"
@@ -185,9 +186,37 @@ static int read_at(int fd, void *buf, uint64_t len, uint64_t off, const struct r
 	return 0;
 }
 
-/* A new mapping, filled straight from the pages image. 0 if it could
- * not be put there (left to the rebuild), 1 if done, -1 on error. */
-static int premap_new(struct rst_ctx *rc, size_t i, const struct vma_runs *vr)
+/* Whether a plain fault would give this mapping huge pages, which a
+ * fill without clearing (fill.c) can't make: with THP "always", in a
+ * mapping not kept out of them. */
+static bool may_be_huge(const struct rst_ctx *rc, const VmaEntry *e)
+{
+	bool kept_out = (e->has_madv && (e->madv & (1ull << MADV_NOHUGEPAGE))) ||
+			(rc->mm->has_thp_disabled && rc->mm->thp_disabled);
+	return fill_thp_always() && !kept_out;
+}
+
+/* Its runs, to be read in once every new mapping is in place (fill.c). */
+static int plan_fill(struct rst_ctx *rc, const VmaEntry *e, const struct vma_runs *vr, struct fill_list *fl)
+{
+	bool no_clear = (e->flags & MAP_ANONYMOUS) && !may_be_huge(rc, e);
+	uint64_t off = vr->off;
+	for (int r = vr->first; r >= 0 && r < vr->last; r++) {
+		const PagemapEntry *pe = rc->pagemap[r];
+		struct fill_job j = { e->start, e->end, pe->vaddr, pagemap_run_pages(pe) * PAGE_SZ, off, no_clear };
+		if (fill_add(fl, &j) < 0) {
+			pr_err("pid %d: out of memory", rc->pid);
+			return -1;
+		}
+		off += j.len;
+	}
+	return 0;
+}
+
+/* A new mapping, to be filled straight from the pages image (its runs
+ * added to fl). 0 if it could not be put there (left to the rebuild), 1
+ * if done, -1 on error. */
+static int premap_new(struct rst_ctx *rc, size_t i, const struct vma_runs *vr, struct fill_list *fl)
 {
 	const VmaEntry *e = rc->mm->vmas[i];
 	int flags = (e->flags & (MAP_TYPE | MAP_NORESERVE)) | MAP_FIXED_NOREPLACE, fd = -1;
@@ -220,15 +249,7 @@ static int premap_new(struct rst_ctx *rc, size_t i, const struct vma_runs *vr)
 	 * (the rebuild sets every hint again later, as before). */
 	if (e->has_madv && (e->madv & (1ull << MADV_NOHUGEPAGE)))
 		madvise(p, e->end - e->start, MADV_NOHUGEPAGE);
-	uint64_t off = vr->off;
-	for (int r = vr->first; r >= 0 && r < vr->last; r++) {
-		const PagemapEntry *pe = rc->pagemap[r];
-		uint64_t len = pagemap_run_pages(pe) * PAGE_SZ;
-		if (read_at(rc->pages_img, (void *)pe->vaddr, len, off, rc) < 0)
-			return -1;
-		off += len;
-	}
-	return 1;
+	return plan_fill(rc, e, vr, fl) < 0 ? -1 : 1;
 }
 
 static void drop_range(uint64_t from, uint64_t to)
@@ -289,6 +310,7 @@ int rst_premap(struct rst_tree *tr, struct rst_ctx *rc)
 	bool *keep = par ? calloc(par->mm->n_vmas + 1, sizeof(*keep)) : NULL;
 	char *buf = malloc(CMP_BUF);
 	uint64_t same = 0, kept = 0;
+	struct fill_list fl = { 0 };
 	int ret = -1;
 
 	if (!vr || !from || !buf || (par && !keep)) {
@@ -308,17 +330,22 @@ int rst_premap(struct rst_tree *tr, struct rst_ctx *rc)
 	for (size_t i = 0; plain && i < n; i++) {
 		if (!vr[i].ok)
 			continue;
-		int r = from[i] >= 0 ? premap_inherited(rc, i, &vr[i], buf, &same) : premap_new(rc, i, &vr[i]);
+		int r = from[i] >= 0 ? premap_inherited(rc, i, &vr[i], buf, &same) :
+				       premap_new(rc, i, &vr[i], &fl);
 		if (r < 0)
 			goto out;
 		rc->premapped[i] = r;
 		kept += from[i] >= 0;
 	}
+	/* the new mappings' pages, once they are all in place */
+	if (fill_run(&fl, rc->pages_img, rc->pages_name, rc->pid) < 0)
+		goto out;
 	if (kept)
 		pr_info("pid %d: %lu mappings of its parent kept, %lu pages still shared with it", rc->pid,
 			(unsigned long)kept, (unsigned long)same);
 	ret = 0;
 out:
+	fill_free(&fl);
 	free(vr);
 	free(from);
 	free(keep);

@@ -36,7 +36,6 @@ static const struct criu_opt unsupported[] = {
 	{ "lsm-profile", 0, false, "restores with another LSM profile" },
 	{ "lsm-mount-context", 0, false, "sets the LSM mount context" },
 	{ "empty-ns", 0, false, "restores into empty namespaces" },
-	{ "lazy-pages", 0, false, "restores memory lazily" },
 	{ "extra", 0, true, "checks extra kernel features" },
 	{ "experimental", 0, true, "checks experimental kernel features" },
 	{ "all", 0, false, "checks every kernel feature" },

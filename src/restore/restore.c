@@ -594,7 +594,8 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	if (rst_helpers_reap(tr, rc) < 0)
 		return -1;
 	pr_debug("pid %d: seized as %d, rebuilding", rc->pid, rc->real_pid);
-	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_mm_fields(rc) < 0 ||
+	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_lazy_task(tr, rc) < 0 ||
+	    rst_mm_fields(rc) < 0 ||
 	    files_before_creds(rc->files, &rc->inj, rc->fdinfo, rc->nr_fdinfo) < 0)
 		return -1;
 	pr_debug("pid %d: memory rebuilt: %zu mappings, %llu KiB of pages read", rc->pid,
@@ -808,7 +809,8 @@ int stasis_restore(const struct opts *o)
 		tr.new_pidns = true;
 	if (check_pids_free(&tr) < 0)
 		goto out;
-	if (plan_pool(&tr) < 0 || open_pages_images(&tr) < 0 || rst_shmem_make(&tr) < 0)
+	if (plan_pool(&tr) < 0 || open_pages_images(&tr) < 0 || rst_shmem_make(&tr) < 0 ||
+	    rst_lazy_start(&tr) < 0)
 		goto out;
 	if (cg_rst_prepare(&tr.cg) < 0 || cg_rst_ns_prepare(&tr.cg, rst_cg_set(&tr.t[0], 0)) < 0 ||
 	    restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
@@ -817,6 +819,12 @@ int stasis_restore(const struct opts *o)
 		goto out;
 	}
 	pid_t root = tr.t[0].real_pid;
+	/* a daemon never told the tree runs would not fill the rest */
+	if (rst_lazy_finish(&tr) < 0) {
+		rst_tree_kill(&tr);
+		goto out;
+	}
+	rst_lazy_free(&tr);
 	pr_info("Restore finished successfully: %d processes, root pid %d", tr.nr, root);
 	files_restored(&tr.files);
 	stats.restore_us = stats_now_us() - t_start;
@@ -852,6 +860,7 @@ out:
 		close(tr.sync[1]);
 	}
 	free(tr.helpers);
+	rst_lazy_free(&tr);
 	rst_unload_images(&tr);
 	close(tr.dirfd);
 	if (reaper) {

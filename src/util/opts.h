@@ -123,6 +123,9 @@ struct opts {
 	bool tcp_established;
 	bool tcp_close;
 	bool skip_in_flight;
+	/* --lazy-pages (restore): private anonymous memory is filled on
+	 * first touch by a lazy-pages daemon (restore/lazy.c, lazy/) */
+	bool lazy_pages;
 };
 
 #endif

@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/userfaultfd.h>
 
@@ -36,6 +37,7 @@
 #include "image/vma.h"
 #include "lazy/lazy.h"
 #include "lazy/source.h"
+#include "util/fault.h"
 #include "util/lazy_proto.h"
 #include "util/log.h"
 #include "util/pidfile.h"
@@ -74,7 +76,15 @@ struct daemon {
 	char *buf;
 	size_t xfer;
 	int nr_procs;
+	uint64_t bg_from_ms;	/* the background starts then (a test's hold) */
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000ull + t.tv_nsec / 1000000;
+}
 
 /* ---- copying ---- */
 
@@ -316,6 +326,9 @@ static int from_restore(struct daemon *d)
 	if ((uint32_t)w == LAZY_RESTORE_FINISHED) {
 		pr_info("the restored tree runs: copying the rest in the background");
 		d->finished = true;
+		/* tests hold the background back to act in the lazy phase */
+		const char *hold = getenv("STASIS_TEST_LAZY_BG_DELAY_MS");
+		d->bg_from_ms = now_ms() + (hold ? strtoul(hold, NULL, 10) : 0);
 		return 0;
 	}
 	if (w < 0) {
@@ -353,6 +366,7 @@ static int copy_some(struct daemon *d)
 	if (d->xfer < XFER_MAX)
 		d->xfer += XFER_MIN;
 	int ret = copy_range(d, p, addr, len);
+	fault_point("lazy-copy");	/* tests: the daemon dies mid-way */
 	return ret == COPY_FAIL ? -1 : 0;
 }
 
@@ -363,6 +377,10 @@ static int serve(struct daemon *d)
 		if (d->finished && all_done(d))
 			return 0;
 		int timeout = d->finished || d->nr_retry ? 0 : -1;
+		uint64_t now = d->finished ? now_ms() : 0;
+		bool bg = d->finished && now >= d->bg_from_ms;
+		if (d->finished && !bg && !d->nr_retry)
+			timeout = d->bg_from_ms - now;
 		int n = epoll_wait(d->epfd, ev, 16, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -377,7 +395,7 @@ static int serve(struct daemon *d)
 		}
 		if (d->nr_retry && run_retries(d) < 0)
 			return -1;
-		if (!n && d->finished && copy_some(d) < 0)
+		if (!n && bg && copy_some(d) < 0)
 			return -1;
 	}
 }

@@ -1,0 +1,179 @@
+# Lazy restore (restore --lazy-pages with `stasis lazy-pages`): the tree
+# runs at once and its private memory arrives through userfaultfd, on
+# first touch and in the background (tests/progs/lazymem.c checks every
+# word of it); processes that fork, mremap, madvise and exit while it
+# arrives; a daemon that dies takes the tree with it, with an error,
+# rather than leaving it hung or running on zeros; a real python program.
+
+LAZY_MIB=256
+
+# start_lazy TAG DIR: `stasis lazy-pages -D DIR -d` (ready when it
+# returns); LAZY_PID its pid. Environment for it goes before the call.
+start_lazy() {
+	local tag=$1 dir=$2 rc
+	rc=$(stasis "$tag" lazy-pages -D "$dir" -d --pidfile "$T_WORK/$tag.pid")
+	[[ $rc == 0 ]] || { fail "$tag: stasis lazy-pages -d exited $(rc_text "$rc"): $(error_message "$tag")" "$T_LOG/$tag.log"; return 1; }
+	LAZY_PID=$(pidfile_pid "$T_WORK/$tag.pid")
+	[[ -n $LAZY_PID ]] && alive "$LAZY_PID" || { fail "$tag: the daemon is not running" "$T_LOG/$tag.log"; return 1; }
+	T_PIDS+=("$LAZY_PID")
+}
+
+# lazy_restore TAG DIR: a foreground `restore --lazy-pages`, in the
+# background (RESTORE_PID), as restore_foreground.
+lazy_restore() {
+	local tag=$1 dir=$2
+	note "stasis restore --lazy-pages -D $dir (foreground)"
+	timeout -k 5 $((TMO * 3)) "$STASIS" restore -D "$dir" --lazy-pages -o "$T_LOG/$tag.log" -v4 \
+		--pidfile "$T_WORK/$tag.pid" > "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null &
+	RESTORE_PID=$!
+	T_PGIDS+=("$RESTORE_PID")
+}
+
+# lazymem MIB [events], dumped: PID, EXE.
+lazymem_dumped() {
+	start_prog lazymem "$BIN/lazymem" "$@"
+	PID=$PROG_PID
+	wait_ready lazymem "$PID" || return
+	EXE=$(readlink "/proc/$PID/exe")
+	dump dump "$PID" "$T_WORK/img" || return
+	expect_killed "$PID"
+}
+
+# The restore read (almost) none of the lazy memory itself.
+restore_was_lazy() {
+	local kib
+	kib=$(sed -n 's/.*memory rebuilt: .*, \([0-9]*\) KiB of pages read.*/\1/p' "$T_LOG/$1.log" | head -n1)
+	note "$1: the restore read ${kib:-?} KiB of pages itself"
+	[[ -n $kib ]] && ((kib < LAZY_MIB * 1024 / 10)) ||
+		fail "$1: the restore read ${kib:-?} KiB of pages itself: not lazy" "$T_LOG/$1.log"
+}
+
+# The daemon filled everything and ended.
+lazy_done() {
+	wait_gone "$LAZY_PID" "$TMO" || { fail "$1: the lazy-pages daemon is still running" "$T_LOG/$1.log"; return 1; }
+	grep -q "every page is in place" "$T_LOG/$1.log" || fail "$1: the daemon did not fill every page" "$T_LOG/$1.log"
+}
+
+test_lazy_local() {
+	lazymem_dumped "$LAZY_MIB" || return
+	start_lazy lazy "$T_WORK/img" || return
+	lazy_restore restore "$T_WORK/img"
+	wait_restored restore "$PID" "$EXE" 1 "$RESTORE_PID" || return
+	restore_was_lazy restore
+	kill -USR1 "$PID"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output lazymem
+	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the program's status)" "$T_LOG/lazymem.out"
+	lazy_done lazy
+}
+run_test lazy.local test_lazy_local
+
+# The daemon holds its background copy back (a test hook) so that the
+# program's children, mremap, madvise and munmap all happen while most
+# of its memory is still to come.
+test_lazy_events() {
+	local left
+	lazymem_dumped "$LAZY_MIB" events || return
+	STASIS_TEST_LAZY_BG_DELAY_MS=5000 start_lazy lazy "$T_WORK/img" || return
+	lazy_restore restore "$T_WORK/img"
+	wait_restored restore "$PID" "$EXE" 1 "$RESTORE_PID" || return
+	kill -USR1 "$PID"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output lazymem
+	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the program's status)" "$T_LOG/lazymem.out"
+	left=$(sed -n 's/^lazy: \([0-9]*\) of \([0-9]*\) pages.*/\1/p' "$T_LOG/lazymem.out")
+	note "pages still to come when the program began its checks: ${left:-?}"
+	((${left:-0} > LAZY_MIB * 256 / 2)) || fail "the program's checks did not run in the lazy phase (${left:-?} pages left)"
+	lazy_done lazy || return
+	local ev
+	for ev in "forked a child" "mremap" "madvise" "munmap" "gone"; do
+		grep -q "$ev" "$T_LOG/lazy.log" || fail "the daemon saw no $ev event" "$T_LOG/lazy.log"
+	done
+}
+run_test lazy.events test_lazy_events
+
+# The tree died with the daemon: the restore ends (not hung) with the
+# guard's error, the program never answered (neither PASS nor a FAIL of
+# memory read as zeros), and no process has its pid.
+expect_tree_died() {
+	local tag=$1
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	[[ $CHILD_RC != timeout && $CHILD_RC != 124 ]] || { fail "$tag: the restore hung after the daemon died" "$T_LOG/$tag.log"; return 1; }
+	[[ $CHILD_RC != 0 ]] || fail "$tag: the restore exited 0 though its tree was killed" "$T_LOG/$tag.log"
+	grep -q "lazy-pages daemon is gone" "$T_LOG/$tag.stderr" "$T_LOG/$tag.log" ||
+		fail "$tag: no error says the daemon is gone" "$T_LOG/$tag.stderr"
+	wait_gone "$PID" 5 || fail "$tag: pid $PID still runs after its daemon died"
+	! grep -q . <(grep -v -e READY -e '^lazy:' "$T_LOG/lazymem.out") ||
+		fail "$tag: the program ran on after its daemon died: $(grep -v READY "$T_LOG/lazymem.out" | head -n2 | tr '\n' ' ')" "$T_LOG/lazymem.out"
+}
+
+# The daemon kills itself after a few chunks of its background copy.
+test_lazy_daemon_dies() {
+	lazymem_dumped "$LAZY_MIB" || return
+	STASIS_TEST_DIE_AT=lazy-copy:5 start_lazy lazy "$T_WORK/img" || return
+	lazy_restore restore "$T_WORK/img"
+	expect_tree_died restore
+}
+run_test lazy.daemon_dies test_lazy_daemon_dies
+
+# kill -9 of the daemon while the program faults on memory still to come.
+test_lazy_daemon_killed() {
+	lazymem_dumped "$LAZY_MIB" || return
+	STASIS_TEST_LAZY_BG_DELAY_MS=$((TMO * 1000)) start_lazy lazy "$T_WORK/img" || return
+	lazy_restore restore "$T_WORK/img"
+	wait_restored restore "$PID" "$EXE" 1 "$RESTORE_PID" || return
+	kill -9 "$LAZY_PID"
+	kill -USR1 "$PID"
+	expect_tree_died restore
+}
+run_test lazy.daemon_killed test_lazy_daemon_killed
+
+# No daemon: the restore fails, saying so, and leaves nothing.
+test_lazy_no_daemon() {
+	lazymem_dumped 16 || return
+	local rc
+	rc=$(stasis restore restore -D "$T_WORK/img" --lazy-pages)
+	[[ $rc != 0 && $rc != 124 && $rc != 137 ]] || fail "restore --lazy-pages without a daemon exited $rc" "$T_LOG/restore.log"
+	grep -q "lazy-pages.socket" "$T_LOG/restore.stderr" || fail "no error names the daemon's socket" "$T_LOG/restore.stderr"
+	wait_gone "$PID" 5 || fail "pid $PID is left after the failed restore"
+}
+run_test lazy.no_daemon test_lazy_no_daemon
+
+# A real program: python with a dict of two million entries, which walks
+# it all after the restore.
+test_lazy_python() {
+	local exe
+	start_prog pydict "$PYTHON" -c '
+import signal, sys
+d = {i: str(i) * 3 for i in range(2000000)}
+go = []
+signal.signal(signal.SIGUSR1, lambda *a: go.append(1))
+print("READY", flush=True)
+while not go:
+    signal.pause()
+bad = [k for k, v in d.items() if v != str(k) * 3]
+print("PASS" if len(d) == 2000000 and not bad else "FAIL: %d wrong entries" % len(bad), flush=True)'
+	PID=$PROG_PID
+	wait_ready pydict "$PID" || return
+	exe=$(readlink "/proc/$PID/exe")
+	dump dump "$PID" "$T_WORK/img" || return
+	expect_killed "$PID" || return
+	start_lazy lazy "$T_WORK/img" || return
+	lazy_restore restore "$T_WORK/img"
+	wait_restored restore "$PID" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$PID"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output pydict
+	lazy_done lazy
+}
+run_test lazy.python test_lazy_python
+
+# CRIU's names for the features (zdtm and runtimes ask them).
+test_lazy_check() {
+	local f rc
+	for f in uffd uffd-noncoop lazy_pages; do
+		rc=$(stasis "check-$f" check --feature "$f")
+		[[ $rc == 0 ]] || fail "check --feature $f exited $rc: $(cat "$T_LOG/check-$f.stdout")"
+	done
+}
+run_test lazy.check test_lazy_check

@@ -177,3 +177,36 @@ test_lazy_check() {
 	done
 }
 run_test lazy.check test_lazy_check
+
+# With CRIU on either side (its socket and protocol are ours): stasis's
+# lazy restore served by CRIU's lazy-pages daemon, and CRIU's lazy
+# restore served by stasis's.
+test_lazy_criu_daemon() {
+	lazymem_dumped 64 || return
+	timeout -k 5 "$TMO" "$CRIU_BIN" lazy-pages -D "$T_WORK/img" -d --pidfile "$T_WORK/criu-lazy.pid" \
+		-o "$T_LOG/criu-lazy.log" -v4 > "$T_LOG/criu-lazy.stderr" 2>&1 < /dev/null ||
+		{ fail "criu lazy-pages -d failed" "$T_LOG/criu-lazy.log"; return 1; }
+	LAZY_PID=$(pidfile_pid "$T_WORK/criu-lazy.pid")
+	T_PIDS+=("$LAZY_PID")
+	lazy_restore restore "$T_WORK/img"
+	wait_restored restore "$PID" "$EXE" 1 "$RESTORE_PID" || return
+	kill -USR1 "$PID"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output lazymem
+	wait_gone "$LAZY_PID" "$TMO" || fail "CRIU's lazy-pages daemon did not end" "$T_LOG/criu-lazy.log"
+}
+run_test --needs criu interop.lazy_criu_daemon test_lazy_criu_daemon
+
+test_lazy_criu_restore() {
+	lazymem_dumped 64 || return
+	start_lazy lazy "$T_WORK/img" || return
+	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img" -d --lazy-pages --pidfile "$T_WORK/restore.pid" \
+		-o "$T_LOG/criu-restore.log" -v4 > "$T_LOG/criu-restore.stderr" 2>&1 < /dev/null ||
+		{ fail "criu restore --lazy-pages failed" "$T_LOG/criu-restore.log"; return 1; }
+	wait_restored restore "$PID" "$EXE" 1 || return
+	kill -USR1 "$PID"
+	wait_until "$TMO" has_line "$T_LOG/lazymem.out" PASS
+	check_output lazymem
+	lazy_done lazy
+}
+run_test --needs criu interop.lazy_criu_restore test_lazy_criu_restore

@@ -575,7 +575,8 @@ static int move_tasks(struct rst_tree *tr)
 	return cg_rst_props(&tr->cg);
 }
 
-static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
+/* Its memory: the first part of its rebuild. */
+static int rebuild_memory(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	inj_use(&rc->inj, 0);
 	if (infect_seize(&rc->inj.th[0], rc->real_pid) < 0) {
@@ -594,9 +595,13 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	if (rst_helpers_reap(tr, rc) < 0)
 		return -1;
 	pr_debug("pid %d: seized as %d, rebuilding", rc->pid, rc->real_pid);
-	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_lazy_task(tr, rc) < 0 ||
-	    rst_mm_fields(rc) < 0 ||
-	    files_before_creds(rc->files, &rc->inj, rc->fdinfo, rc->nr_fdinfo) < 0)
+	return unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_lazy_task(tr, rc) < 0 ? -1 : 0;
+}
+
+/* The rest, once its memory is in place (or, lazily, with the daemon). */
+static int rebuild_rest(struct rst_tree *tr, struct rst_ctx *rc)
+{
+	if (rst_mm_fields(rc) < 0 || files_before_creds(rc->files, &rc->inj, rc->fdinfo, rc->nr_fdinfo) < 0)
 		return -1;
 	pr_debug("pid %d: memory rebuilt: %zu mappings, %llu KiB of pages read", rc->pid,
 		 rc->mm ? rc->mm->n_vmas : 0, (unsigned long long)(rc->pages_read >> 10));
@@ -729,7 +734,15 @@ static void *rebuild_share(void *arg)
 	struct rst_tree *tr = w->tr;
 
 	for (int i = w->id; i < tr->nr && !*w->failed; i += REBUILDERS)
-		if (!tr->t[i].zombie && rebuild_task(tr, &tr->t[i]) < 0)
+		if (!tr->t[i].zombie && rebuild_memory(tr, &tr->t[i]) < 0)
+			*w->failed = 1;
+	/* A lazy restore hands every userfaultfd to the daemon before any
+	 * call that may fault on lazy memory (rseq reads its area): CRIU's
+	 * daemon serves nothing until it has them all. */
+	if (tr->lazy)
+		pthread_barrier_wait(w->bar);
+	for (int i = w->id; i < tr->nr && !*w->failed; i += REBUILDERS)
+		if (!tr->t[i].zombie && rebuild_rest(tr, &tr->t[i]) < 0)
 			*w->failed = 1;
 	pthread_barrier_wait(w->bar);
 	/* The whole tree is rebuilt and still stopped: the last word before

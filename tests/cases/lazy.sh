@@ -68,6 +68,20 @@ test_lazy_local() {
 }
 run_test lazy.local test_lazy_local
 
+# A tree: three children sharing the root's memory, one zombie.
+test_lazy_tree() {
+	lazymem_dumped 64 tree || return
+	start_lazy lazy "$T_WORK/img" || return
+	lazy_restore restore "$T_WORK/img"
+	wait_restored restore "$PID" "$EXE" 1 "$RESTORE_PID" || return
+	kill -USR1 "$PID"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output lazymem
+	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the program's status)" "$T_LOG/lazymem.out"
+	lazy_done lazy
+}
+run_test lazy.tree test_lazy_tree
+
 # The daemon holds its background copy back (a test hook) so that the
 # program's children, mremap, madvise and munmap all happen while most
 # of its memory is still to come.
@@ -182,7 +196,7 @@ run_test lazy.check test_lazy_check
 # lazy restore served by CRIU's lazy-pages daemon, and CRIU's lazy
 # restore served by stasis's.
 test_lazy_criu_daemon() {
-	lazymem_dumped 64 || return
+	lazymem_dumped 64 tree || return
 	timeout -k 5 "$TMO" "$CRIU_BIN" lazy-pages -D "$T_WORK/img" -d --pidfile "$T_WORK/criu-lazy.pid" \
 		-o "$T_LOG/criu-lazy.log" -v4 > "$T_LOG/criu-lazy.stderr" 2>&1 < /dev/null ||
 		{ fail "criu lazy-pages -d failed" "$T_LOG/criu-lazy.log"; return 1; }

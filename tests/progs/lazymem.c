@@ -1,7 +1,7 @@
 /*
  * lazymem - memory for lazy restore (tests/cases/lazy.sh).
  *
- *   lazymem MIB [events]
+ *   lazymem MIB [events|tree]
  *
  * Maps MIB MiB of private anonymous memory and gives every 8-byte word a
  * value made of its page and place. After SIGUSR1 it says how many of its
@@ -11,7 +11,10 @@
  * check a quarter and exit (their memory comes through userfaultfds of
  * their own), moves 16 MiB elsewhere with mremap and checks them there,
  * drops 8 MiB with madvise(MADV_DONTNEED), which must then read as zeros,
- * and unmaps 4 MiB.
+ * and unmaps 4 MiB. With "tree", it forks three children before READY
+ * that share its memory (copy-on-write) and each write a page of their
+ * own, and a fourth that exits and stays a zombie; SIGUSR1 is passed on
+ * to the three, which check all their memory and exit with the result.
  */
 #include "common.h"
 
@@ -98,12 +101,56 @@ static void events(uint8_t *mem, size_t pages)
 	check_pages(mem + (uat + un) * PAGE, uat + un, pages, "memory");
 }
 
+static pid_t tree_kids[3];
+
+/* Child k's own page: page k, words xor'ed with k + 1. */
+static void tree_child(uint8_t *mem, size_t pages, int k)
+{
+	for (size_t w = 0; w < PAGE / 8; w++)
+		((uint64_t *)(mem + k * PAGE))[w] ^= k + 1;
+	proto_wait();
+	int bad = check_pages(mem + 3 * PAGE, 3, pages, "child");
+	for (size_t w = 0; w < PAGE / 8; w++)
+		if (((uint64_t *)(mem + k * PAGE))[w] != (word(k, w) ^ (k + 1)))
+			bad = 1;
+	_exit(bad ? 1 : 0);
+}
+
+static void tree_start(uint8_t *mem, size_t pages)
+{
+	for (int k = 0; k < 3; k++) {
+		tree_kids[k] = fork();
+		if (tree_kids[k] == 0)
+			tree_child(mem, pages, k);
+		if (tree_kids[k] < 0)
+			die("fork");
+	}
+	pid_t z = fork();
+	if (z == 0)
+		_exit(0);
+	while (waitid(P_PID, z, NULL, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+		;
+}
+
+static void tree_check(uint8_t *mem, size_t pages)
+{
+	for (int k = 0; k < 3; k++)
+		kill(tree_kids[k], SIGUSR1);
+	check_pages(mem, 0, pages, "memory");
+	for (int k = 0; k < 3; k++) {
+		int st;
+		if (waitpid(tree_kids[k], &st, 0) != tree_kids[k] || !WIFEXITED(st) || WEXITSTATUS(st))
+			fail("child %d found its memory wrong (status %#x)", k, st);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return 2;
 	size_t pages = (size_t)atoi(argv[1]) * MIB / PAGE;
 	int ev = argc > 2 && !strcmp(argv[2], "events");
+	int tree = argc > 2 && !strcmp(argv[2], "tree");
 	proto_init();
 	uint8_t *mem = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED)
@@ -112,11 +159,15 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < pages; i++)
 		for (size_t w = 0; w < PAGE / 8; w++)
 			((uint64_t *)(mem + i * PAGE))[w] = word(i, w);
+	if (tree)
+		tree_start(mem, pages);
 	proto_ready();
 	proto_wait();
 	sayf("lazy: %zu of %zu pages not in yet\n", not_in(mem, pages), pages);
 	if (ev)
 		events(mem, pages);
+	else if (tree)
+		tree_check(mem, pages);
 	else
 		check_pages(mem, 0, pages, "memory");
 	return proto_finish();

@@ -114,11 +114,12 @@ static int copy_range(struct daemon *d, struct lproc *p, uint64_t addr, uint64_t
 	struct lrange *r = lr_find(&p->todo, addr);
 	if (!r || addr + len > r->end)
 		return COPY_FAIL;
-	if (p->src->read(p->src, r->img + (addr - r->start), d->buf, len) < 0)
+	const char *from = p->src->get(p->src, r->img + (addr - r->start), d->buf, len);
+	if (!from)
 		return COPY_FAIL;
 	uint64_t done = 0;
 	while (done < len) {
-		struct uffdio_copy c = { .dst = addr + done, .src = (uint64_t)d->buf + done, .len = len - done };
+		struct uffdio_copy c = { .dst = addr + done, .src = (uint64_t)from + done, .len = len - done };
 		if (ioctl(p->uffd, UFFDIO_COPY, &c) == 0) {
 			done = len;
 			break;

@@ -11,8 +11,9 @@
 #include "lazy/ranges.h"
 
 struct lazy_src {
-	/* len bytes of pages at img_addr into buf; 0 or -1 (reported) */
-	int (*read)(struct lazy_src *s, uint64_t img_addr, void *buf, size_t len);
+	/* len bytes of pages at img_addr: where they are (in a mapping of
+	 * the source's, or read into buf, of len bytes); NULL: reported */
+	const void *(*get)(struct lazy_src *s, uint64_t img_addr, void *buf, size_t len);
 	void (*free)(struct lazy_src *s);
 	pid_t pid;
 	int refs;		/* processes forked in the lazy phase share it */

@@ -1,7 +1,10 @@
 /* Pages from the local images: pages-ID.img holds the bytes of every
- * PE_PRESENT run of pagemap-PID.img, in order. */
+ * PE_PRESENT run of pagemap-PID.img, in order. The file is mapped, so
+ * that UFFDIO_COPY takes the pages straight from the page cache (one
+ * copy); where it can't be mapped, they are read. */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +23,7 @@ struct local_src {
 	struct lazy_src s;
 	int fd;
 	uint64_t size;
+	const char *map;	/* the whole file, or NULL */
 	struct local_run *run;
 	int nr;
 };
@@ -39,33 +43,36 @@ static const struct local_run *find_run(const struct local_src *ls, uint64_t add
 	return NULL;
 }
 
-static int local_read(struct lazy_src *s, uint64_t addr, void *buf, size_t len)
+static const void *local_get(struct lazy_src *s, uint64_t addr, void *buf, size_t len)
 {
 	struct local_src *ls = (struct local_src *)s;
 	const struct local_run *r = find_run(ls, addr);
 	if (!r || addr + len > r->end || r->off < 0) {
 		pr_err("pid %d: pages %#lx+%zu are not in the local images (pages left on the dump's page server?)",
 		       s->pid, (unsigned long)addr, len);
-		return -1;
+		return NULL;
 	}
 	uint64_t off = r->off + (addr - r->start);
 	if (off + len > ls->size) {
 		pr_err("pid %d: the pages image is short at %#lx", s->pid, (unsigned long)addr);
-		return -1;
+		return NULL;
 	}
+	if (ls->map)
+		return ls->map + off;
+	void *at = buf;
 	while (len) {
 		ssize_t n = pread(ls->fd, buf, len, off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			pr_perror("pid %d: can't read pages at %#lx", s->pid, (unsigned long)addr);
-			return -1;
+			return NULL;
 		}
 		buf = (char *)buf + n;
 		off += n;
 		len -= n;
 	}
-	return 0;
+	return at;
 }
 
 static void local_free(struct lazy_src *s)
@@ -73,6 +80,8 @@ static void local_free(struct lazy_src *s)
 	struct local_src *ls = (struct local_src *)s;
 	if (ls->fd >= 0)
 		close(ls->fd);
+	if (ls->map)
+		munmap((void *)ls->map, ls->size);
 	free(ls->run);
 	free(ls);
 }
@@ -88,7 +97,7 @@ struct lazy_src *lazy_src_local(int dirfd, pid_t pid)
 
 	if (!ls)
 		return NULL;
-	ls->s = (struct lazy_src){ local_read, local_free, pid, 1 };
+	ls->s = (struct lazy_src){ local_get, local_free, pid, 1 };
 	ls->fd = -1;
 	if (img_load_headed(dirfd, IMG_PAGEMAP, pid, (ProtobufCMessage **)&h, (void ***)&pe, &n) < 0)
 		goto fail;
@@ -101,6 +110,8 @@ struct lazy_src *lazy_src_local(int dirfd, pid_t pid)
 		goto fail;
 	}
 	ls->size = st.st_size;
+	void *m = ls->size ? mmap(NULL, ls->size, PROT_READ, MAP_SHARED, ls->fd, 0) : MAP_FAILED;
+	ls->map = m == MAP_FAILED ? NULL : m;
 	uint64_t off = 0;
 	for (int i = 0; i < n; i++) {
 		bool parent = (pe[i]->has_flags && (pe[i]->flags & PE_PARENT)) ||

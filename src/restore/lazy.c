@@ -195,9 +195,9 @@ static int make_uffd(struct rst_ctx *rc, long *fd)
 		return 0;
 	errno = -*fd;
 	if (errno == EPERM)
-		pr_err("pid %d: can't make a userfaultfd for a lazy restore: only a process with CAP_SYS_PTRACE "
-		       "may where vm.unprivileged_userfaultfd is 0 (a fault the kernel takes in lazy memory must "
-		       "wait for the daemon too)", rc->pid);
+		pr_err("pid %d: can't make a userfaultfd for a lazy restore: vm.unprivileged_userfaultfd is 0 "
+		       "and the process (a non-root client's) lacks CAP_SYS_PTRACE, and a lazy restore needs "
+		       "one that catches the kernel's own faults too", rc->pid);
 	else
 		pr_perror("pid %d: can't make a userfaultfd for a lazy restore", rc->pid);
 	return -1;

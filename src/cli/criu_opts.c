@@ -42,7 +42,6 @@ static const struct criu_opt unsupported[] = {
 	{ "deprecated", 0, true, "allows deprecated features" },
 	{ "weak-sysctls", 0, true, "skips sysctls the kernel lacks" },
 	{ "ps-socket", 0, false, "is the page server's socket" },
-	{ "status-fd", 0, false, "signals when the service or page server is ready" },
 	{ "stream", 0, true, "streams images through criu-image-streamer" },
 	{ "tls", 0, true, "encrypts page server traffic" },
 	{ "tls-cacert", 0, false, "is a TLS setting of the page server" },

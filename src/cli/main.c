@@ -82,6 +82,7 @@ static void usage(FILE *f)
 "                          as /var/run/netns/NAME, or a process's)\n"
 "      --lazy-pages        restore: the tree runs at once; its private memory\n"
 "                          arrives on first touch from `stasis lazy-pages`\n"
+"      --status-fd FD      lazy-pages: write a byte to FD once it listens\n"
 "      --new-pidns         restore: into a new pid namespace whose init is stasis,\n"
 "                          so the old pids are always free (clones side by side)\n"
 "      --address SOCK      service: the unix socket to serve on\n"
@@ -135,7 +136,7 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT,
        OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM, OPT_ALLOW_USERS, OPT_CONFIG, OPT_NO_DEFAULT_CONFIG,
        OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP, OPT_NETWORK_LOCK, OPT_DISPLAY_STATS,
-       OPT_LAZY_PAGES, OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP, OPT_TCP_ESTABLISHED, OPT_TCP_CLOSE, OPT_SKIP_IN_FLIGHT,
+       OPT_LAZY_PAGES, OPT_STATUS_FD, OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP, OPT_TCP_ESTABLISHED, OPT_TCP_CLOSE, OPT_SKIP_IN_FLIGHT,
        OPT_NO_TCP_ESTABLISHED, OPT_NO_TCP_CLOSE, OPT_NO_SKIP_IN_FLIGHT,
        /* CRIU's --no-SWITCH forms of the switches stasis has */
        OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
@@ -412,6 +413,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "ghost-fiemap", no_argument, NULL, OPT_GHOST_FIEMAP },
 		{ "no-ghost-fiemap", no_argument, NULL, OPT_NO_GHOST_FIEMAP },
 		{ "lazy-pages", no_argument, NULL, OPT_LAZY_PAGES },
+		{ "status-fd", required_argument, NULL, OPT_STATUS_FD },
 		{ "display-stats", no_argument, NULL, OPT_DISPLAY_STATS },
 		{ "no-shell-job", no_argument, NULL, OPT_NO_SHELL_JOB },
 		{ "no-file-locks", no_argument, NULL, OPT_NO_FILE_LOCKS },
@@ -437,6 +439,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->log_level = LOG_WARN;
 	o->socket_mode = -1;
 	o->images_dirfd = o->work_dirfd = -1;
+	o->status_fd = -1;
 	o->ghost_limit = 1 << 20;
 	opterr = 0;	/* what getopt does not know is refused below, by name */
 	while ((c = getopt_long(argc, argv, ":t:D:W:o:v::Rjdlhx::VJ:", longopts, NULL)) != -1) {
@@ -515,6 +518,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_GHOST_FIEMAP: o->no_ghost_fiemap = false; break;
 		case OPT_NO_GHOST_FIEMAP: o->no_ghost_fiemap = true; break;
 		case OPT_LAZY_PAGES: o->lazy_pages = true; break;
+		case OPT_STATUS_FD: {
+			char *end;
+			long fd = strtol(optarg, &end, 10);
+			if (!*optarg || *end || fd < 0 || fd > INT_MAX || fcntl(fd, F_GETFD) < 0) {
+				fprintf(stderr, "Error: --status-fd %s: not an open fd\n", optarg);
+				return -1;
+			}
+			o->status_fd = fd;
+			break;
+		}
 		case 'V': case OPT_VERSION:	/* as CRIU prints it */
 			printf("Version: %s\nGitID: %s\n", STASIS_VERSION, STASIS_GITID);
 			exit(0);

@@ -493,6 +493,12 @@ int stasis_lazy_pages(const struct opts *o)
 		close(lsk);
 		goto out_buf;
 	}
+	if (o->status_fd >= 0) {	/* CRIU's: a byte once it listens */
+		char ready = 0;
+		if (write(o->status_fd, &ready, 1) != 1)
+			pr_warn("can't write to --status-fd %d", o->status_fd);
+		close(o->status_fd);
+	}
 	d.sk = accept_restore(lsk);
 	close(lsk);
 	unlink(LAZY_SOCK_NAME);

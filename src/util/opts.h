@@ -126,6 +126,9 @@ struct opts {
 	/* --lazy-pages (restore): private anonymous memory is filled on
 	 * first touch by a lazy-pages daemon (restore/lazy.c, lazy/) */
 	bool lazy_pages;
+	/* --status-fd FD (lazy-pages; the page server's too, as CRIU): gets
+	 * a byte once the daemon listens; -1: none */
+	int status_fd;
 };
 
 #endif

@@ -147,6 +147,10 @@ int rst_lazy_start(struct rst_tree *tr)
 	l->sk = -1;
 	if (!l->uffd || (l->sk = connect_daemon(tr)) < 0)
 		return -1;
+	/* above the fds the tree's processes are made with, as the pages
+	 * images: they close it with their service fds */
+	if ((l->sk = files_keep_fd(&tr->files, l->sk, LAZY_SOCK_NAME)) < 0)
+		return -1;
 	/* a zombie has no memory: its negated pid only, as CRIU sends it */
 	for (int i = 0; i < tr->nr; i++)
 		if (tr->t[i].zombie && send_pid(l, -tr->t[i].pid, -1) < 0)

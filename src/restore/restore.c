@@ -396,7 +396,7 @@ static int plan_pool(struct rst_tree *tr)
 	rlim_t room = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : RLIM_INFINITY;
 	if (tr->o->unprivileged && tr->client_lim[RLIMIT_NOFILE].rlim_max < room)
 		room = tr->client_lim[RLIMIT_NOFILE].rlim_max;
-	int need = tr->files.keep_base + tr->nr + tr->shmem.nr + 2;	/* 2: tree.c, own_proc_open */
+	int need = tr->files.keep_base + tr->nr + tr->shmem.nr + 3;	/* tree.c, own_proc_open, lazy.c */
 	if ((rlim_t)need > room) {
 		pr_err("the tree needs fds up to %d, above the open files limit %lu", need,
 		       (unsigned long)room);

@@ -60,6 +60,9 @@ test_lazy_local() {
 	lazy_restore restore "$T_WORK/img"
 	wait_restored restore "$PID" "$EXE" 1 "$RESTORE_PID" || return
 	restore_was_lazy restore
+	# nothing of the restore's is left in it: neither the daemon's socket nor a userfaultfd
+	! ls -l "/proc/$PID/fd" | grep -q -e socket -e userfaultfd ||
+		fail "the restored process holds $(ls -l "/proc/$PID/fd" | grep -e socket -e userfaultfd | head -n1)"
 	kill -USR1 "$PID"
 	wait_child "$RESTORE_PID" $((TMO * 2))
 	check_output lazymem

@@ -733,16 +733,17 @@ static void *rebuild_share(void *arg)
 	struct rebuilder *w = arg;
 	struct rst_tree *tr = w->tr;
 
-	for (int i = w->id; i < tr->nr && !*w->failed; i += REBUILDERS)
-		if (!tr->t[i].zombie && rebuild_memory(tr, &tr->t[i]) < 0)
-			*w->failed = 1;
 	/* A lazy restore hands every userfaultfd to the daemon before any
 	 * call that may fault on lazy memory (rseq reads its area): CRIU's
 	 * daemon serves nothing until it has them all. */
+	for (int i = w->id; tr->lazy && i < tr->nr && !*w->failed; i += REBUILDERS)
+		if (!tr->t[i].zombie && rebuild_memory(tr, &tr->t[i]) < 0)
+			*w->failed = 1;
 	if (tr->lazy)
 		pthread_barrier_wait(w->bar);
 	for (int i = w->id; i < tr->nr && !*w->failed; i += REBUILDERS)
-		if (!tr->t[i].zombie && rebuild_rest(tr, &tr->t[i]) < 0)
+		if (!tr->t[i].zombie && ((!tr->lazy && rebuild_memory(tr, &tr->t[i]) < 0) ||
+					 rebuild_rest(tr, &tr->t[i]) < 0))
 			*w->failed = 1;
 	pthread_barrier_wait(w->bar);
 	/* The whole tree is rebuilt and still stopped: the last word before

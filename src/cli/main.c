@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "util/opts.h"
+#include "lazy/lazy.h"
 #include "dump/check.h"
 #include "cli/config.h"
 #include "cli/criu_opts.h"
@@ -34,6 +35,9 @@ static void usage(FILE *f)
 "  stasis pre-dump -t PID -D DIR [options] save its memory, leave it running:\n"
 "                                          the next dump saves only what changed\n"
 "  stasis restore -D DIR [options]         restore it from DIR\n"
+"  stasis lazy-pages -D DIR [-d]           serve a restore --lazy-pages from the\n"
+"                                          images in DIR (socket lazy-pages.socket\n"
+"                                          in the work directory)\n"
 "  stasis check                            check the kernel features stasis uses\n"
 "  stasis service --address SOCK [-d]      serve CRIU's RPC protocol on SOCK (or on the\n"
 "                                          socket systemd passes: LISTEN_FDS)\n"
@@ -81,6 +85,9 @@ static void usage(FILE *f)
 "                          SEEK_DATA/SEEK_HOLE; its holes stay holes either way\n"
 "  -J, --join-ns net:PATH|PID  restore: into that network namespace (a path such\n"
 "                          as /var/run/netns/NAME, or a process's)\n"
+"      --lazy-pages        restore: the tree runs at once; its private memory\n"
+"                          arrives on first touch from `stasis lazy-pages`\n"
+"      --status-fd FD      lazy-pages: write a byte to FD once it listens\n"
 "      --new-pidns         restore: into a new pid namespace whose init is stasis,\n"
 "                          so the old pids are always free (clones side by side)\n"
 "      --address SOCK      service: the unix socket to serve on\n"
@@ -137,7 +144,7 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_EXT_UNIX_SK, OPT_ADDRESS, OPT_SOCKET_MODE, OPT_ACTION_SCRIPT, OPT_GHOST_LIMIT,
        OPT_PREV_IMAGES_DIR, OPT_TRACK_MEM, OPT_ALLOW_USERS, OPT_CONFIG, OPT_NO_DEFAULT_CONFIG,
        OPT_TIMEOUT, OPT_PRE_DUMP_MODE, OPT_FEATURE, OPT_LINK_REMAP, OPT_NETWORK_LOCK, OPT_DISPLAY_STATS,
-       OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP, OPT_TCP_ESTABLISHED, OPT_TCP_CLOSE, OPT_SKIP_IN_FLIGHT,
+       OPT_LAZY_PAGES, OPT_STATUS_FD, OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP, OPT_TCP_ESTABLISHED, OPT_TCP_CLOSE, OPT_SKIP_IN_FLIGHT,
        OPT_NO_TCP_ESTABLISHED, OPT_NO_TCP_CLOSE, OPT_NO_SKIP_IN_FLIGHT,
        OPT_SKIP_MNT, OPT_ENABLE_FS, OPT_MNTNS_COMPAT,
        /* CRIU's --no-SWITCH forms of the switches stasis has */
@@ -441,6 +448,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "no-skip-in-flight", no_argument, NULL, OPT_NO_SKIP_IN_FLIGHT },
 		{ "ghost-fiemap", no_argument, NULL, OPT_GHOST_FIEMAP },
 		{ "no-ghost-fiemap", no_argument, NULL, OPT_NO_GHOST_FIEMAP },
+		{ "lazy-pages", no_argument, NULL, OPT_LAZY_PAGES },
+		{ "status-fd", required_argument, NULL, OPT_STATUS_FD },
 		{ "display-stats", no_argument, NULL, OPT_DISPLAY_STATS },
 		{ "no-shell-job", no_argument, NULL, OPT_NO_SHELL_JOB },
 		{ "no-file-locks", no_argument, NULL, OPT_NO_FILE_LOCKS },
@@ -551,6 +560,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_NO_SKIP_IN_FLIGHT: o->skip_in_flight = false; break;
 		case OPT_GHOST_FIEMAP: o->no_ghost_fiemap = false; break;
 		case OPT_NO_GHOST_FIEMAP: o->no_ghost_fiemap = true; break;
+		case OPT_LAZY_PAGES: o->lazy_pages = true; break;
+		case OPT_STATUS_FD: {
+			char *end;
+			long fd = strtol(optarg, &end, 10);
+			if (!*optarg || *end || fd < 0 || fd > INT_MAX || fcntl(fd, F_GETFD) < 0) {
+				fprintf(stderr, "Error: --status-fd %s: not an open fd\n", optarg);
+				return -1;
+			}
+			o->status_fd = fd;
+			break;
+		}
 		case 'V': case OPT_VERSION:	/* as CRIU prints it */
 			printf("Version: %s\nGitID: %s\n", STASIS_VERSION, STASIS_GITID);
 			exit(0);
@@ -589,6 +609,7 @@ static void opts_defaults(struct opts *o)
 	o->log_level = LOG_WARN;
 	o->socket_mode = -1;
 	o->images_dirfd = o->work_dirfd = -1;
+	o->status_fd = -1;
 	o->ghost_limit = 1 << 20;
 }
 
@@ -752,7 +773,7 @@ int main(int argc, char **argv)
 		o.pre_dump = true;
 		cmd = "dump";
 	}
-	if (strcmp(cmd, "dump") && strcmp(cmd, "restore")) {
+	if (strcmp(cmd, "dump") && strcmp(cmd, "restore") && strcmp(cmd, "lazy-pages")) {
 		fprintf(stderr, "Error: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return 1;
@@ -778,7 +799,13 @@ int main(int argc, char **argv)
 	/* CRIU runs in its work directory: a relative yard is found from there */
 	char *yard = in_work_dir(&o, o.cgroup_yard);
 	o.cgroup_yard = yard;
-	if (!strcmp(cmd, "dump"))
+	if (!strcmp(cmd, "lazy-pages"))
+		ret = stasis_lazy_pages(&o);
+	else if (!strcmp(cmd, "dump") && o.lazy_pages) {
+		pr_err("dump --lazy-pages (pages served to the restore from the dumped tree) is not supported yet: "
+		       "dump, then restore --lazy-pages from the images");
+		ret = 1;
+	} else if (!strcmp(cmd, "dump"))
 		ret = stasis_dump(&o) < 0 ? 1 : 0;
 	else {
 		if (network_lock_given)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <linux/aio_abi.h>
 #include <linux/kcmp.h>
+#include <linux/userfaultfd.h>
 #include <netinet/in.h>
 
 #include "dump/check.h"
@@ -27,6 +28,7 @@
 #include "task/guards.h"
 #include "task/timens.h"
 #include "util/compat.h"
+#include "util/lazy_proto.h"
 
 #ifndef __NR_clone3
 #define __NR_clone3 435
@@ -158,6 +160,33 @@ static bool has_process_vm_readv(void)
 	return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == 1 && b == 1;
 }
 
+/* A userfaultfd with the API handshake done, asking for features; what
+ * the kernel gives in *got. As root (CAP_SYS_PTRACE) it catches the
+ * kernel's own faults too, as a lazy restore needs. */
+static bool uffd_probe(uint64_t want, uint64_t *got)
+{
+	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	struct uffdio_api api = { .api = UFFD_API, .features = want };
+	bool ok = ioctl(fd, UFFDIO_API, &api) == 0;
+	close(fd);
+	if (got)
+		*got = ok ? api.features : 0;
+	return ok;
+}
+
+static bool has_uffd(void)
+{
+	return uffd_probe(0, NULL);
+}
+
+bool check_lazy_pages(void)
+{
+	uint64_t got;
+	return uffd_probe(LAZY_UFFD_FEATURES, &got) && (got & LAZY_UFFD_FEATURES) == LAZY_UFFD_FEATURES;
+}
+
 static bool has_map_files(void)
 {
 	return access("/proc/self/map_files", R_OK) == 0;
@@ -186,6 +215,7 @@ int stasis_check(FILE *out)
 		{ "pidfd_getfd", has_pidfd_getfd, false, "take fds from tasks" },
 		{ "ptrace suspend seccomp", has_suspend_seccomp, false, "dump and restore seccomp'd tasks" },
 		{ "nftables network lock", netlock_nft_works, false, "--network-lock nftables" },
+		{ "lazy pages", check_lazy_pages, false, "restore --lazy-pages (userfaultfd events of fork, mremap, munmap, madvise)" },
 	};
 	bool missing_required = false;
 
@@ -327,7 +357,7 @@ static const struct {
 	{ "tcp_half_closed", files_tcp_half_closed },
 	{ "aio_remap", has_aio_remap }, { "tun", never }, { "tun_ns", never }, { "userns", never },
 	{ "loginuid", has_loginuid }, { "cgroupns", cg_ns_supported }, { "autofs", never }, { "compat_cr", never },
-	{ "uffd", never }, { "uffd-noncoop", never }, { "can_map_vdso", never }, { "sk_ns", never },
+	{ "uffd", has_uffd }, { "uffd-noncoop", check_lazy_pages }, { "lazy_pages", check_lazy_pages }, { "can_map_vdso", never }, { "sk_ns", never },
 	{ "sk_unix_file", never }, { "nsid", never }, { "link_nsid", never },
 	{ "timens", timens_supported }, { "external_net_ns", never }, { "newifindex", never }, { "nftables", never },
 	{ "has_ipt_legacy", never }, { "pidfd_store", never }, { "apparmor_stacking", never },

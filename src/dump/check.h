@@ -8,4 +8,7 @@ int stasis_check(FILE *out);
 /* `check --feature NAME`, by CRIU's names: 0 supported, 1 not, -1 no such
  * feature (reported); "list" prints the names. */
 int stasis_check_feature(const char *name, FILE *out);
+/* Can restore --lazy-pages work here (userfaultfd with the events of
+ * fork, mremap, munmap and madvise)? */
+bool check_lazy_pages(void);
 #endif

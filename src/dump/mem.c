@@ -28,6 +28,7 @@
 #include "dump/track.h"
 #include "pagemap.pb-c.h"
 #include "image/img.h"
+#include "image/lazy.h"
 #include "image/pagemap.h"
 #include "image/stats.h"
 #include "image/vma.h"
@@ -705,6 +706,23 @@ static int write_entry(struct img *img, const struct page_run *r, uint32_t flags
 	return pagemap_write_run(img, r->start, (r->end - r->start) / PAGE_SZ, flags);
 }
 
+/* A saved run, split where it crosses from memory a lazy restore may
+ * leave for later into memory it may not: the first marked PE_LAZY, as
+ * CRIU marks them (image/lazy.h), so either tool's lazy restore knows. */
+static int write_own_run(struct img *img, const MmEntry *mm, const struct page_run *r)
+{
+	uint64_t at = r->start;
+	while (at < r->end) {
+		const VmaEntry *e = vma_holding(mm, at, at + PAGE_SZ);
+		uint64_t end = e && e->end < r->end ? e->end : r->end;
+		uint32_t flags = PE_PRESENT | (e && vma_can_be_lazy(e) ? PE_LAZY : 0);
+		if (pagemap_write_run(img, at, (end - at) / PAGE_SZ, flags) < 0)
+			return -1;
+		at = end;
+	}
+	return 0;
+}
+
 /* The saved runs (PE_PRESENT: their bytes follow in pages-ID.img in this
  * order) and the ones the parent dump holds (PE_PARENT), by address. */
 static int write_pagemap(struct dump_ctx *dc, const struct page_runs *pr, const struct page_runs *par)
@@ -720,7 +738,7 @@ static int write_pagemap(struct dump_ctx *dc, const struct page_runs *pr, const 
 		goto err;
 	while (i < pr->nr || k < par->nr) {
 		bool own = k == par->nr || (i < pr->nr && pr->r[i].start < par->r[k].start);
-		if (own ? write_entry(&img, &pr->r[i++], PE_PRESENT) < 0 :
+		if (own ? write_own_run(&img, &dc->mm, &pr->r[i++]) < 0 :
 			  write_entry(&img, &par->r[k++], PE_PARENT) < 0)
 			goto err;
 	}

@@ -501,6 +501,8 @@ static int fill_pages(struct rst_ctx *rc)
 		int use = check_page_run(rc, pe);
 		if (use < 0)
 			return -1;
+		if (use == 0 && rst_lazy_run(rc, pe))
+			use = 1;	/* the lazy-pages daemon's (lazy.c) */
 		if (in_parent) {
 			/* not in our pages file: the batch so far is read first */
 			if (n && read_batch(rc, iov, n, batch_off, batch_len) < 0)

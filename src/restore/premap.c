@@ -32,6 +32,10 @@
 int rst_premap_plan(struct rst_tree *tr)
 {
 	size_t total = 0;
+	/* a lazy restore makes private memory in the rebuild, where its
+	 * process registers it with its userfaultfd (lazy.c) */
+	if (tr->o->lazy_pages)
+		return 0;
 	for (int i = 0; i < tr->nr; i++)
 		if (!tr->t[i].zombie)
 			total += tr->t[i].mm->n_vmas;
@@ -91,12 +95,13 @@ struct vma_runs {
 };
 
 /* Only pagemaps whose every run is in this dump's pages image (not in a
- * parent dump, not lazy): then a run's offset is the sum of those before. */
+ * parent dump, not only on a page server): then a run's offset is the sum
+ * of those before. */
 static bool pagemap_plain(const struct rst_ctx *rc)
 {
 	for (int i = 0; i < rc->nr_pagemap; i++) {
 		const PagemapEntry *pe = rc->pagemap[i];
-		if ((pe->has_in_parent && pe->in_parent) || (pe->has_flags && pe->flags != PE_PRESENT))
+		if ((pe->has_in_parent && pe->in_parent) || (pe->has_flags && (pe->flags & ~PE_LAZY) != PE_PRESENT))
 			return false;
 	}
 	return true;

@@ -396,9 +396,9 @@ static int plan_pool(struct rst_tree *tr)
 	rlim_t room = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : RLIM_INFINITY;
 	if (tr->o->unprivileged && tr->client_lim[RLIMIT_NOFILE].rlim_max < room)
 		room = tr->client_lim[RLIMIT_NOFILE].rlim_max;
-	/* 7: tree.c's own_proc_open (2), the sync and init sockets (4),
-	 * our time namespace (1) */
-	int need = tr->files.keep_base + tr->nr + tr->shmem.nr + 7;
+	/* 8: tree.c's own_proc_open (2), the sync and init sockets (4),
+	 * our time namespace (1), lazy.c (1) */
+	int need = tr->files.keep_base + tr->nr + tr->shmem.nr + 8;
 	if ((rlim_t)need > room) {
 		pr_err("the tree needs fds up to %d, above the open files limit %lu", need,
 		       (unsigned long)room);
@@ -577,7 +577,8 @@ static int move_tasks(struct rst_tree *tr)
 	return cg_rst_props(&tr->cg);
 }
 
-static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
+/* Its memory: the first part of its rebuild. */
+static int rebuild_memory(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	inj_use(&rc->inj, 0);
 	if (infect_seize(&rc->inj.th[0], rc->real_pid) < 0) {
@@ -596,8 +597,13 @@ static int rebuild_task(struct rst_tree *tr, struct rst_ctx *rc)
 	if (rst_helpers_reap(tr, rc) < 0)
 		return -1;
 	pr_debug("pid %d: seized as %d, rebuilding", rc->pid, rc->real_pid);
-	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_mm_fields(rc) < 0 ||
-	    files_before_creds(rc->files, &rc->inj, rc->fdinfo, rc->nr_fdinfo) < 0)
+	return unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_lazy_task(tr, rc) < 0 ? -1 : 0;
+}
+
+/* The rest, once its memory is in place (or, lazily, with the daemon). */
+static int rebuild_rest(struct rst_tree *tr, struct rst_ctx *rc)
+{
+	if (rst_mm_fields(rc) < 0 || files_before_creds(rc->files, &rc->inj, rc->fdinfo, rc->nr_fdinfo) < 0)
 		return -1;
 	pr_debug("pid %d: memory rebuilt: %zu mappings, %llu KiB of pages read", rc->pid,
 		 rc->mm ? rc->mm->n_vmas : 0, (unsigned long long)(rc->pages_read >> 10));
@@ -729,8 +735,17 @@ static void *rebuild_share(void *arg)
 	struct rebuilder *w = arg;
 	struct rst_tree *tr = w->tr;
 
+	/* A lazy restore hands every userfaultfd to the daemon before any
+	 * call that may fault on lazy memory (rseq reads its area): CRIU's
+	 * daemon serves nothing until it has them all. */
+	for (int i = w->id; tr->lazy && i < tr->nr && !*w->failed; i += REBUILDERS)
+		if (!tr->t[i].zombie && rebuild_memory(tr, &tr->t[i]) < 0)
+			*w->failed = 1;
+	if (tr->lazy)
+		pthread_barrier_wait(w->bar);
 	for (int i = w->id; i < tr->nr && !*w->failed; i += REBUILDERS)
-		if (!tr->t[i].zombie && rebuild_task(tr, &tr->t[i]) < 0)
+		if (!tr->t[i].zombie && ((!tr->lazy && rebuild_memory(tr, &tr->t[i]) < 0) ||
+					 rebuild_rest(tr, &tr->t[i]) < 0))
 			*w->failed = 1;
 	pthread_barrier_wait(w->bar);
 	/* The whole tree is rebuilt and still stopped: the last word before
@@ -810,7 +825,8 @@ int stasis_restore(const struct opts *o)
 		tr.new_pidns = true;
 	if (check_pids_free(&tr) < 0)
 		goto out;
-	if (plan_pool(&tr) < 0 || open_pages_images(&tr) < 0 || rst_shmem_make(&tr) < 0)
+	if (plan_pool(&tr) < 0 || open_pages_images(&tr) < 0 || rst_shmem_make(&tr) < 0 ||
+	    rst_lazy_start(&tr) < 0)
 		goto out;
 	if (cg_rst_prepare(&tr.cg) < 0 || cg_rst_ns_prepare(&tr.cg, rst_cg_set(&tr.t[0], 0)) < 0 ||
 	    restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
@@ -819,6 +835,12 @@ int stasis_restore(const struct opts *o)
 		goto out;
 	}
 	pid_t root = tr.t[0].real_pid;
+	/* a daemon never told the tree runs would not fill the rest */
+	if (rst_lazy_finish(&tr) < 0) {
+		rst_tree_kill(&tr);
+		goto out;
+	}
+	rst_lazy_free(&tr);
 	pr_info("Restore finished successfully: %d processes, root pid %d", tr.nr, root);
 	files_restored(&tr.files);
 	stats.restore_us = stats_now_us() - t_start;
@@ -854,6 +876,7 @@ out:
 		close(tr.sync[1]);
 	}
 	free(tr.helpers);
+	rst_lazy_free(&tr);
 	rst_unload_images(&tr);
 	close(tr.dirfd);
 	if (reaper) {

@@ -135,6 +135,7 @@ struct rst_tree {
 	void *premap_table;	/* premap.c: the processes' premapped flags */
 	size_t premap_len;
 	struct netlock netlock;	/* the dump's lock, lifted right before the tree resumes */
+	struct rst_lazy *lazy;	/* lazy.c: --lazy-pages, or NULL */
 };
 
 /* restore/restore.c: loads and checks every image of the dump in
@@ -194,6 +195,19 @@ int rst_thread_state(struct rst_ctx *rc, int idx);
 int rst_thread_regs(struct rst_ctx *rc, int idx);
 /* The cgroup set of thread idx (core.img), 0: none. */
 uint32_t rst_cg_set(const struct rst_ctx *rc, int idx);
+
+/* restore/lazy.c: --lazy-pages. start: connects to the lazy-pages
+ * daemon (before the fork); run: is this pagemap run left to the daemon
+ * (mem.c does not read it); task: the process's userfaultfd made,
+ * its lazy mappings registered and handed to the daemon, right after its
+ * memory is rebuilt; finish: the tree runs (the daemon is told; a guard
+ * kills the tree if the daemon dies before every page is in); free: our
+ * side. All no-ops without --lazy-pages. */
+int rst_lazy_start(struct rst_tree *tr);
+bool rst_lazy_run(const struct rst_ctx *rc, const PagemapEntry *pe);
+int rst_lazy_task(struct rst_tree *tr, struct rst_ctx *rc);
+int rst_lazy_finish(struct rst_tree *tr);
+void rst_lazy_free(struct rst_tree *tr);
 
 /* restore/parent.c: pages left in the parent dump (PE_PARENT) */
 int rst_parent_pages(struct rst_ctx *rc, uint64_t addr, uint64_t len);

@@ -28,7 +28,6 @@
 static const char *unsupported_option(const CriuOpts *r)
 {
 	if (r->ps) return "ps (page server)";
-	if (r->has_lazy_pages && r->lazy_pages) return "lazy_pages";
 	if (r->has_auto_dedup && r->auto_dedup) return "auto_dedup";
 	if (r->n_exec_cmd) return "exec_cmd";
 	if (r->n_join_ns) return "join_ns";
@@ -304,6 +303,13 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 	j->o.tcp_close = r->has_tcp_close && r->tcp_close;
 	j->o.skip_in_flight = r->has_tcp_skip_in_flight && r->tcp_skip_in_flight;
 	j->o.ghost_limit = r->ghost_limit;	/* CRIU's default, 1 MiB, if unset */
+	/* a restore's memory from a lazy-pages daemon; a dump serving its
+	 * pages to one (CRIU's dump --lazy-pages) is not done yet */
+	j->o.lazy_pages = r->has_lazy_pages && r->lazy_pages;
+	if (j->o.lazy_pages && req->type != CRIU_REQ_TYPE__RESTORE) {
+		pr_err("rpc: lazy_pages is supported for a restore only (dump, then restore lazily)");
+		return -1;
+	}
 	/* a scan of the filesystem by stasis would show a client paths it
 	 * may not reach itself */
 	if (((r->has_force_irmap && r->force_irmap) || r->n_irmap_scan_paths) && c->peer_uid != 0) {
@@ -555,6 +561,7 @@ static int serve_features(struct rpc_conn *c, const CriuReq *req)
 	f.has_mem_track = asked && asked->has_mem_track;
 	f.mem_track = f.has_mem_track && track_method() != TRACK_NONE;
 	f.has_lazy_pages = asked && asked->has_lazy_pages;
+	f.lazy_pages = f.has_lazy_pages && check_lazy_pages();
 	f.has_pidfd_store = asked && asked->has_pidfd_store;
 	resp.type = req->type;
 	resp.success = true;

@@ -151,3 +151,10 @@ void log_msg(int level, const char *fmt, ...)
 		fprintf(err_file ? err_file : stderr, "%s%s", line, nl);
 	errno = saved;
 }
+
+int log_fds(int fds[2])
+{
+	fds[0] = log_file ? fileno(log_file) : -1;
+	fds[1] = err_file ? fileno(err_file) : -1;
+	return 0;
+}

@@ -13,6 +13,8 @@ void log_close(void);
 /* Moves the log's fds (file and stderr) to *next and up, so that a
  * restored task's fds can take the low numbers. */
 int log_move_fds(int *next);
+/* The fds the log writes to (-1: none): what a forked helper keeps. */
+int log_fds(int fds[2]);
 /* The first error logged since log_init, without its "Error: " (for RPC
  * replies); "" if none. */
 const char *log_first_error(void);

@@ -142,6 +142,12 @@ struct opts {
 	 * notify_fd, stage "orphan-pts-master" (files/tty_restore.c) */
 	bool orphan_pts_master;
 	int (*notify_fd)(void *ctx, const char *stage, int fd);
+	/* --lazy-pages (restore): private anonymous memory is filled on
+	 * first touch by a lazy-pages daemon (restore/lazy.c, lazy/) */
+	bool lazy_pages;
+	/* --status-fd FD (lazy-pages; the page server's too, as CRIU): gets
+	 * a byte once the daemon listens; -1: none */
+	int status_fd;
 };
 
 #endif

@@ -107,6 +107,18 @@ def cmd_features(mode, target):
     return 0
 
 
+def cmd_lazy_features(mode, target):
+    req = rpc.criu_req()
+    req.type = rpc.FEATURE_CHECK
+    req.features.lazy_pages = True
+    r = raw_request(mode, target, req)
+    if not r or not r.success or not r.HasField("features"):
+        print("FAIL: feature check failed")
+        return 1
+    print("lazy_pages %s" % (r.features.HasField("lazy_pages") and r.features.lazy_pages))
+    return 0
+
+
 def cmd_notify(mode, target, pid, imgdir, veto):
     s, p = raw_connect(mode, target)
     req = rpc.criu_req()
@@ -244,6 +256,8 @@ def main(argv):
         return cmd_version(mode, target)
     elif cmd == "features":
         return cmd_features(mode, target)
+    elif cmd == "lazy_features":
+        return cmd_lazy_features(mode, target)
     elif cmd in ("dump", "predump"):
         c = client(argv)
         c.opts.pid = int(rest[0])
@@ -275,6 +289,8 @@ def main(argv):
         if "--root" in rest:
             c.opts.root = rest[rest.index("--root") + 1]
         ext_mnt(c, rest)
+        if "--lazy-pages" in rest:
+            c.opts.lazy_pages = True
         r = c.restore()
         print("restored %d" % r.pid)
     elif cmd == "notify":

@@ -23,6 +23,7 @@
 #include "dump/dump.h"
 #include "net/netlock.h"
 #include "restore/restore.h"
+#include "pagexfer/ps_server.h"
 #include "util/log.h"
 #include "gitid.h"	/* build/gitid.h, made by the Makefile */
 
@@ -35,6 +36,8 @@ static void usage(FILE *f)
 "                                          the next dump saves only what changed\n"
 "  stasis restore -D DIR [options]         restore it from DIR\n"
 "  stasis check                            check the kernel features stasis uses\n"
+"  stasis page-server -D DIR --port P [--address A] [-d]  receive the pages of\n"
+"                                          a dump --page-server (stasis's or CRIU's)\n"
 "  stasis service --address SOCK [-d]      serve CRIU's RPC protocol on SOCK (or on the\n"
 "                                          socket systemd passes: LISTEN_FDS)\n"
 "  stasis swrk FD                          serve one RPC client on socket FD\n"
@@ -118,6 +121,17 @@ static void usage(FILE *f)
 "      --cgroup-dump-controller NAME  dump: only these controllers (repeatable)\n"
 "      --cgroup-yard DIR   the cgroup hierarchies mounted there, one directory\n"
 "                          each, instead of mounted by stasis\n"
+"      --page-server       dump, pre-dump: send the pages to the page server at\n"
+"                          --address A --port P (CRIU's protocol: stasis's or\n"
+"                          CRIU's server); the other images are written in -D\n"
+"      --port P            the page server's TCP port (page-server: 0 picks one)\n"
+"      --address A         page-server: listen on A only (default: every address)\n"
+"      --ps-socket FD      use the connected socket FD instead of --address/--port\n"
+"      --status-fd FD      page-server: write a byte to FD once it listens\n"
+"      --timeout N         page-server: drop a client silent for N seconds (60)\n"
+"      --skip-checksums    restore: don't check the images against the checksums\n"
+"                          the dump wrote (stasis-checksums); without it a\n"
+"                          damaged image is refused, by name\n"
 "      --feature NAME      check: only NAME, by CRIU's names (list: all of them)\n"
 "      --display-stats     dump, restore: print CRIU's statistics at the end\n"
 "  CRIU's other options are refused by name (--no-SWITCH for one of its\n"
@@ -134,7 +148,8 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        /* CRIU's --no-SWITCH forms of the switches stasis has */
        OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
        OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH, OPT_MANAGE_CGROUPS, OPT_CGROUP_ROOT, OPT_CGROUP_PROPS,
-       OPT_CGROUP_PROPS_FILE, OPT_CGROUP_DUMP_CTL, OPT_CGROUP_YARD };
+       OPT_CGROUP_PROPS_FILE, OPT_CGROUP_DUMP_CTL, OPT_CGROUP_YARD,
+       OPT_PAGE_SERVER, OPT_NO_PAGE_SERVER, OPT_PORT, OPT_PS_SOCKET, OPT_STATUS_FD, OPT_SKIP_CHECKSUMS };
 
 /* check --feature NAME (repeatable): CRIU's names of kernel features. */
 static const char *check_features[32];
@@ -329,6 +344,32 @@ static int parse_pre_dump_mode(const char *arg)
 	return 0;
 }
 
+static int parse_number(const char *arg, const char *what, unsigned long max, unsigned *v)
+{
+	char *end;
+	unsigned long n = strtoul(arg, &end, 10);
+	if (!*arg || *end || n > max || arg[0] == '-') {
+		fprintf(stderr, "Error: bad %s '%s' (0-%lu)\n", what, arg, max);
+		return -1;
+	}
+	*v = n;
+	return 0;
+}
+
+/* An fd stasis was given open. */
+static int parse_fd(const char *arg, const char *what, int *fd)
+{
+	unsigned v;
+	if (parse_number(arg, what, INT_MAX, &v) < 0)
+		return -1;
+	if (fcntl(v, F_GETFD) < 0) {
+		fprintf(stderr, "Error: %s %u: not an open fd\n", what, v);
+		return -1;
+	}
+	*fd = v;
+	return 0;
+}
+
 /* CRIU's --network-lock; a restore takes the dump's (from the inventory). */
 static int parse_network_lock(const char *arg, struct opts *o)
 {
@@ -421,6 +462,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "cgroup-props-file", required_argument, NULL, OPT_CGROUP_PROPS_FILE },
 		{ "cgroup-dump-controller", required_argument, NULL, OPT_CGROUP_DUMP_CTL },
 		{ "cgroup-yard", required_argument, NULL, OPT_CGROUP_YARD },
+		{ "page-server", no_argument, NULL, OPT_PAGE_SERVER },
+		{ "no-page-server", no_argument, NULL, OPT_NO_PAGE_SERVER },
+		{ "port", required_argument, NULL, OPT_PORT },
+		{ "ps-socket", required_argument, NULL, OPT_PS_SOCKET },
+		{ "status-fd", required_argument, NULL, OPT_STATUS_FD },
+		{ "skip-checksums", no_argument, NULL, OPT_SKIP_CHECKSUMS },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -430,6 +477,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->log_level = LOG_WARN;
 	o->socket_mode = -1;
 	o->images_dirfd = o->work_dirfd = -1;
+	o->ps_socket = o->status_fd = -1;
 	o->ghost_limit = 1 << 20;
 	opterr = 0;	/* what getopt does not know is refused below, by name */
 	while ((c = getopt_long(argc, argv, ":t:D:W:o:v::Rjdlhx::VJ:", longopts, NULL)) != -1) {
@@ -524,6 +572,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return -1;
 			break;
 		case OPT_CGROUP_YARD: o->cgroup_yard = optarg; break;
+		case OPT_PAGE_SERVER: o->page_server = true; break;
+		case OPT_NO_PAGE_SERVER: o->page_server = false; break;
+		case OPT_PORT: if (parse_number(optarg, "--port", 65535, &o->port) < 0) return -1; break;
+		case OPT_PS_SOCKET: if (parse_fd(optarg, "--ps-socket", &o->ps_socket) < 0) return -1; break;
+		case OPT_STATUS_FD: if (parse_fd(optarg, "--status-fd", &o->status_fd) < 0) return -1; break;
+		case OPT_SKIP_CHECKSUMS: o->skip_checksums = true; break;
 		case 'h': usage(stdout); exit(0);
 		case ':':
 			fprintf(stderr, "Error: option %s needs a value\n", argv[optind - 1]);
@@ -619,6 +673,24 @@ static int run_service(struct opts *o)
 	return ret;
 }
 
+static int run_page_server(struct opts *o)
+{
+	if (!o->images_dir) {
+		fprintf(stderr, "Error: page-server needs the images directory: -D DIR\n");
+		return 1;
+	}
+	char *log = in_work_dir(o, o->log_file);
+	if (log_init(log, o->log_level) < 0)
+		return 1;
+	free(log);
+	char *pidfile = in_work_dir(o, o->pidfile);
+	o->pidfile = pidfile;
+	int ret = stasis_page_server(o) < 0 ? 1 : 0;
+	log_close();
+	free(pidfile);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
@@ -654,6 +726,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "service"))
 		return run_service(&o);
+	if (!strcmp(cmd, "page-server"))
+		return run_page_server(&o);
 	if (!strcmp(cmd, "pre-dump")) {
 		o.pre_dump = true;
 		cmd = "dump";

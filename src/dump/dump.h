@@ -5,6 +5,7 @@
 #include "util/opts.h"
 #include "dump/shmem.h"
 #include "image/stats.h"
+#include "image/checksum.h"
 #include "infect/inject.h"
 #include "proc/proc.h"
 #include "files/files.h"
@@ -65,6 +66,8 @@ struct dump_ctx {
 	struct proc_vmas vmas;
 	MmEntry mm;			/* filled by dump_task_mm_prepare */
 	VmaEntry **guards;		/* guard regions, after mm's mappings in mm-PID.img */
+	int ps_sk;			/* --page-server: the tree's connection, else -1 */
+	struct ck_list *ck;		/* the tree's list of checksums */
 	size_t nr_guards;
 };
 
@@ -84,6 +87,8 @@ struct dump_tree {
 	unsigned long ns_taken;		/* CLONE_NEW* kinds the tree takes (ns/ns.h) */
 	struct netlock netlock;		/* from the freeze until the tree is let go */
 	struct dump_stats stats;	/* for stats-dump */
+	int ps_sk;			/* --page-server (dump/ps_send.h), else -1 */
+	struct ck_list ck;		/* what this dump wrote (image/checksum.h) */
 };
 
 int stasis_dump(const struct opts *o);

@@ -25,6 +25,7 @@
 #include "dump/dump.h"
 #include "task/guards.h"
 #include "dump/pages.h"
+#include "dump/ps_send.h"
 #include "dump/track.h"
 #include "pagemap.pb-c.h"
 #include "image/img.h"
@@ -802,6 +803,10 @@ int dump_task_mm(struct dump_ctx *dc)
 	if (find_pages(dc, &pr) < 0)
 		goto out;
 	dc->stats->pages_scanned += pr.bytes / PAGE_SZ;
+	if (dc->ps_sk >= 0) {	/* --page-server: the pages go there */
+		ret = ps_dump_task(dc, &pr, &par);
+		goto out;
+	}
 	if (track_split(dc, &pr, &par) < 0 || write_pagemap(dc, &pr, &par) < 0)
 		goto out;
 	if (img_create(dc->dirfd, &pages, IMG_PAGES, dc->id) < 0)

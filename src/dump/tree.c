@@ -35,6 +35,8 @@ static struct dump_ctx *tree_add(struct dump_tree *tr, pid_t pid, int parent)
 	dc->cg = &tr->cg;
 	dc->stats = &tr->stats;
 	dc->shmem = &tr->shmem;
+	dc->ps_sk = tr->ps_sk;
+	dc->ck = &tr->ck;
 	dc->id = tr->nr;
 	dc->pid = pid;
 	inj_init(&dc->inj, pid, "get");

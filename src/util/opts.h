@@ -123,6 +123,19 @@ struct opts {
 	bool tcp_established;
 	bool tcp_close;
 	bool skip_in_flight;
+
+	/* Page server (pagexfer/): dump --page-server sends the pages to
+	 * the server at address:port (address is --address, as in CRIU),
+	 * or over the connected socket ps_socket (--ps-socket, -1: none);
+	 * `stasis page-server` serves on address:port. status_fd
+	 * (--status-fd, -1: none) gets a byte once the server listens. */
+	bool page_server;
+	unsigned port;
+	int ps_socket;
+	int status_fd;
+	/* --skip-checksums: restore images whose checksums (image/checksum.h)
+	 * do not match, or whose list is damaged, without checking them */
+	bool skip_checksums;
 };
 
 #endif

@@ -1,0 +1,15 @@
+/* `stasis page-server`: receives the pages of a dump sent with
+ * --page-server (stasis's or CRIU's, in CRIU's protocol, ps_proto.h) and
+ * writes them as pagemap and pages images into the images directory. */
+#ifndef STASIS_PS_SERVER_H
+#define STASIS_PS_SERVER_H
+
+#include "util/opts.h"
+
+/* Serves until one dump has sent everything and closed its session (0),
+ * or a fatal error (-1, said). A session that breaks the protocol, goes
+ * silent for --timeout seconds (default 60) or is cut short is dropped
+ * with its images, and the server waits for the next connection. */
+int stasis_page_server(const struct opts *o);
+
+#endif

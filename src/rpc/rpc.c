@@ -27,7 +27,7 @@
  * do: a request with one of them is refused by name, not half obeyed. */
 static const char *unsupported_option(const CriuOpts *r)
 {
-	if (r->ps) return "ps (page server)";
+	if (r->ps && r->ps->has_fd) return "ps.fd (a page server socket of the client's; give address and port)";
 	if (r->has_lazy_pages && r->lazy_pages) return "lazy_pages";
 	if (r->has_auto_dedup && r->auto_dedup) return "auto_dedup";
 	if (r->root) return "root";
@@ -191,8 +191,25 @@ int rpc_job_paths(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *re
 	memset(j, 0, sizeof(*j));
 	j->status_fd = -1;
 	j->o.images_dirfd = j->o.work_dirfd = -1;
+	j->o.ps_socket = j->o.status_fd = -1;
 	j->o.pid = r->has_pid ? r->pid : c->peer_pid;
 	return job_paths(j, r, need_images);
+}
+
+/* ps: the pages go to the page server at address:port (dump/ps_send.h).
+ * pre_dump_mode needs nothing: stasis copies pages one way. */
+static int job_page_server(struct rpc_job *j, const CriuOpts *r)
+{
+	if (!r->ps)
+		return 0;
+	if (!r->ps->address || !r->ps->has_port || r->ps->port <= 0 || r->ps->port > 65535) {
+		pr_err("rpc: ps needs the page server's address and port");
+		return -1;
+	}
+	j->o.page_server = true;
+	j->o.address = r->ps->address;
+	j->o.port = r->ps->port;
+	return 0;
 }
 
 int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req)
@@ -240,6 +257,8 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 	j->o.irmap_scan_paths = (const char **)r->irmap_scan_paths;
 	j->o.nr_irmap_scan_paths = r->n_irmap_scan_paths;
 	j->o.pre_dump = req->type == CRIU_REQ_TYPE__PRE_DUMP;
+	if (job_page_server(j, r) < 0)
+		return -1;
 	j->o.track_mem = r->has_track_mem && r->track_mem;
 	j->o.prev_images_dir = r->parent_img;	/* relative to the images dir, as CRIU */
 	if (r->parent_img && c->peer_uid != 0) {

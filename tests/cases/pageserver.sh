@@ -260,6 +260,32 @@ test_ps_server_dies() {
 }
 run_test pageserver.server_dies test_ps_server_dies
 
+# The same through RPC (pycriu's opts.ps, through swrk): a pre-dump and
+# a dump to two servers, the second with the first as parent.
+test_ps_rpc() {
+	local pid rc
+	start_dirtier_ps || return
+	pid=$PROG_PID
+	ps_start ps1 "$T_WORK/remote/1" || return
+	mkdir -p "$T_WORK/local/1" "$T_WORK/local/2"
+	timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" predump "$pid" "$T_WORK/local/1" \
+		--ps "127.0.0.1:$PS_PORT" > "$T_LOG/rpc-pre.out" 2>&1
+	grep -q "^predumped" "$T_LOG/rpc-pre.out" || { fail "RPC pre-dump: $(cat "$T_LOG/rpc-pre.out")" "$T_WORK/local/1/dump.log"; return; }
+	ps_wait ps1 || return
+	sleep 0.3
+	ps_start ps2 "$T_WORK/remote/2" --prev-images-dir ../1 || return
+	timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" dump "$pid" "$T_WORK/local/2" \
+		--parent ../1 --ps "127.0.0.1:$PS_PORT" > "$T_LOG/rpc-dump.out" 2>&1
+	grep -q "^dumped" "$T_LOG/rpc-dump.out" || { fail "RPC dump: $(cat "$T_LOG/rpc-dump.out")" "$T_WORK/local/2/dump.log"; return; }
+	ps_wait ps2 || return
+	cp "$T_WORK/local/2/dump.log" "$T_LOG/rpc-dump.log"
+	expect_killed "$pid" || return
+	grep -q "KiB in the parent dump" "$T_LOG/rpc-dump.log" || fail "the RPC dump did not use its parent" "$T_LOG/rpc-dump.log"
+	merge_into "$T_WORK/remote/2" "$T_WORK/local/2"
+	restore_dirtier restore "$T_WORK/remote/2" "$pid"
+}
+run_test pageserver.rpc test_ps_rpc
+
 # ---- checksums ----
 
 # One random byte of FILE flipped.

@@ -12,6 +12,7 @@ Commands (each prints one result line, exits 0 on the expected outcome):
        [--network-lock iptables|nftables|skip]   pycriu dump() of another
                              process (parent_img REL, with track_mem)
   predump PID DIR [--parent REL]   pycriu pre_dump()
+  (dump and predump: --ps HOST:PORT sends the pages to that page server)
   restore DIR [--tcp-established]  pycriu restore(): prints "restored PID"
   notify PID DIR [VETO_STAGE]      raw DUMP with notify_scripts: prints the
                              stages in order, answering no at VETO_STAGE
@@ -251,6 +252,10 @@ def main(argv):
         if "--parent" in rest:
             c.opts.parent_img = rest[rest.index("--parent") + 1]
             c.opts.track_mem = True
+        if "--ps" in rest:	# HOST:PORT of a page server
+            host, port = rest[rest.index("--ps") + 1].rsplit(":", 1)
+            c.opts.ps.address = host
+            c.opts.ps.port = int(port)
         cg_opts(c, rest)
         r = c.pre_dump() if cmd == "predump" else c.dump()
         print("%s restored=%s" % ("predumped" if cmd == "predump" else "dumped", r.restored))

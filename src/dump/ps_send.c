@@ -36,7 +36,10 @@ int ps_dump_connect(struct dump_tree *tr)
 	} else {
 		tr->ps_sk = ps_connect(o->address, o->port);
 	}
-	return tr->ps_sk < 0 ? -1 : 0;
+	if (tr->ps_sk < 0)
+		return -1;
+	ps_set_timeout(tr->ps_sk, o->timeout ? o->timeout : 10);
+	return 0;
 }
 
 /* One run's bytes, read from the process and sent (and hashed). */

@@ -132,7 +132,12 @@ int ck_file(int dirfd, const char *name, uint64_t *hash, uint64_t *size)
 {
 	int fd = img_open_regular(dirfd, name);
 	if (fd < 0) {
-		pr_perror("can't read image %s to check its checksum", name);
+		if (errno == EINVAL)
+			pr_err("image %s is not a regular file", name);
+		else if (errno == ELOOP)
+			pr_err("image %s is a symbolic link", name);
+		else
+			pr_perror("can't read image %s", name);
 		return -1;
 	}
 	uint8_t *buf = malloc(CK_BUF);
@@ -287,11 +292,8 @@ static int check_line(int dirfd, const char *dirname, const char *list, char *li
 		}
 		name = resolved;
 	}
-	if (ck_file(dirfd, name, &got, &got_size) < 0) {
-		pr_err("%s: image %s, listed in %s, can't be read (restore --skip-checksums skips the check)",
-		       dirname, name, list);
-		return -1;
-	}
+	if (ck_file(dirfd, name, &got, &got_size) < 0)
+		return -1;	/* said */
 	if (got != want || got_size != size) {
 		pr_err("%s: image %s is damaged: its checksum is %016" PRIx64 " (%" PRIu64 " bytes), %s says %s "
 		       "(%llu bytes); restore refused (--skip-checksums restores it anyway)", dirname, name, got,

@@ -52,6 +52,21 @@ int ps_connect(const char *addr, unsigned port)
 	return sk;
 }
 
+void ps_set_timeout(int sk, unsigned timeout)
+{
+	struct timeval tv = { .tv_sec = timeout };
+	setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(sk, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static void say_io_error(const char *what)
+{
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		pr_err("the page server %s for too long (--timeout)", what);
+	else
+		pr_perror("the page server %s", what);
+}
+
 int ps_send(int sk, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -60,7 +75,7 @@ int ps_send(int sk, const void *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			pr_perror("can't send to the page server");
+			say_io_error("takes no data");
 			return -1;
 		}
 		p += n;
@@ -77,7 +92,9 @@ static int recv_all(int sk, void *buf, size_t len, const char *what)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			pr_perror("the page server did not answer %s", what);
+			char msg[96];
+			snprintf(msg, sizeof(msg), "did not answer %s", what);
+			say_io_error(msg);
 			return -1;
 		}
 		if (n == 0) {

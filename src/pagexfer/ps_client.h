@@ -13,6 +13,10 @@
 /* A TCP connection to ADDR:PORT (IPv4 or IPv6 literal, or a host name);
  * the socket, or -1 (said). */
 int ps_connect(const char *addr, unsigned port);
+/* A server that takes nothing and says nothing for timeout seconds
+ * fails the call that waits for it (a dump must not hang, its tree
+ * frozen, on a server that stalled). */
+void ps_set_timeout(int sk, unsigned timeout);
 /* Opens the image of dst on the server; *has_parent: the server found
  * a parent image for it. */
 int ps_open(int sk, uint64_t dst, bool *has_parent);

@@ -260,6 +260,28 @@ test_ps_server_dies() {
 }
 run_test pageserver.server_dies test_ps_server_dies
 
+# A server that takes the connection and then nothing: the dump gives up
+# after --timeout seconds, and the program runs on.
+test_ps_server_hangs() {
+	local pid rc port t0
+	start_dirtier_ps || return
+	pid=$PROG_PID
+	port=$((20000 + RANDOM % 20000))
+	"$PYTHON" "$ROOT/tests/py/ps_client.py" 127.0.0.1 "$port" serve_and_hang > "$T_LOG/fakeps.out" 2>&1 &
+	T_PIDS+=("$!")
+	wait_until "$TMO" grep -q LISTENING "$T_LOG/fakeps.out" || { fail "the fake server does not listen"; return; }
+	t0=$SECONDS
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img" --page-server --address 127.0.0.1 --port "$port" --timeout 2)
+	[[ $rc != 0 && $rc != 124 && $rc != 137 ]] || { fail "the dump to a stalled server exited $(rc_text "$rc")"; return; }
+	note "dump failed after $((SECONDS - t0))s: $(error_message dump)"
+	grep -q "page server .*for too long" "$T_LOG/dump.stderr" || fail "message: $(error_message dump)" "$T_LOG/dump.stderr"
+	runs_freely "$pid" || { fail "the program does not run after the failed dump"; return; }
+	kill -USR1 "$pid"
+	wait_gone "$pid" || { fail "the program did not end"; return; }
+	check_output dirtier
+}
+run_test pageserver.server_hangs test_ps_server_hangs
+
 # The same through RPC (pycriu's opts.ps, through swrk): a pre-dump and
 # a dump to two servers, the second with the first as parent.
 test_ps_rpc() {

@@ -4,7 +4,8 @@ tests/cases/pageserver.sh: ps_client.py HOST PORT WHAT.
 As a client, WHAT is an attack; the server must close the connection
 (exit 0 once it does, 1 if it answers the attack with anything else).
 serve_and_die: a server that takes a dump's first run, reads 64 KiB of
-its pages and closes the connection."""
+its pages and closes the connection; serve_and_hang: one that takes the
+connection and then nothing."""
 import os
 import socket
 import struct
@@ -97,10 +98,25 @@ def serve_and_die(host, port):
     print("DIED after", got, "bytes", flush=True)
 
 
+def serve_and_hang(host, port):
+    """Takes the connection, then neither reads nor answers."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    ls.bind((host, port))
+    ls.listen(1)
+    print("LISTENING", flush=True)
+    sk, _ = ls.accept()
+    time.sleep(120)
+
+
 def main():
     host, port, what = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     if what == "serve_and_die":
         serve_and_die(host, port)
+        return
+    if what == "serve_and_hang":
+        serve_and_hang(host, port)
         return
     sk = socket.create_connection((host, port))
     t = time.time()

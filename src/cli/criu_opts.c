@@ -23,7 +23,6 @@ static const struct criu_opt unsupported[] = {
 	{ "evasive-devices", 0, true, "lets a device be opened by another name" },
 	{ "veth-pair", 0, false, "connects a restored network namespace" },
 	{ "ms", 0, false, "checks mainstream kernel features only" },
-	{ "auto-dedup", 0, true, "punches out parent pages a dump replaces" },
 	{ "cpu-cap", 0, false, "checks CPU features against the images" },
 	{ "exec-cmd", 0, false, "runs a command after the restore" },
 	{ "skip-mnt", 0, false, "leaves mounts out of the dump" },

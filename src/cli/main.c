@@ -129,6 +129,9 @@ static void usage(FILE *f)
 "      --ps-socket FD      use the connected socket FD instead of --address/--port\n"
 "      --status-fd FD      page-server: write a byte to FD once it listens\n"
 "      --timeout N         page-server: drop a client silent for N seconds (60)\n"
+"      --auto-dedup        dump, pre-dump, page-server: punch the pages saved out\n"
+"                          of the parent dump's pages file (it then restores\n"
+"                          only through this dump)\n"
 "      --skip-checksums    restore: don't check the images against the checksums\n"
 "                          the dump wrote (stasis-checksums); without it a\n"
 "                          damaged image is refused, by name\n"
@@ -149,7 +152,8 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
        OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH, OPT_MANAGE_CGROUPS, OPT_CGROUP_ROOT, OPT_CGROUP_PROPS,
        OPT_CGROUP_PROPS_FILE, OPT_CGROUP_DUMP_CTL, OPT_CGROUP_YARD,
-       OPT_PAGE_SERVER, OPT_NO_PAGE_SERVER, OPT_PORT, OPT_PS_SOCKET, OPT_STATUS_FD, OPT_SKIP_CHECKSUMS };
+       OPT_PAGE_SERVER, OPT_NO_PAGE_SERVER, OPT_PORT, OPT_PS_SOCKET, OPT_STATUS_FD, OPT_SKIP_CHECKSUMS,
+       OPT_AUTO_DEDUP, OPT_NO_AUTO_DEDUP };
 
 /* check --feature NAME (repeatable): CRIU's names of kernel features. */
 static const char *check_features[32];
@@ -468,6 +472,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "ps-socket", required_argument, NULL, OPT_PS_SOCKET },
 		{ "status-fd", required_argument, NULL, OPT_STATUS_FD },
 		{ "skip-checksums", no_argument, NULL, OPT_SKIP_CHECKSUMS },
+		{ "auto-dedup", no_argument, NULL, OPT_AUTO_DEDUP },
+		{ "no-auto-dedup", no_argument, NULL, OPT_NO_AUTO_DEDUP },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -578,6 +584,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_PS_SOCKET: if (parse_fd(optarg, "--ps-socket", &o->ps_socket) < 0) return -1; break;
 		case OPT_STATUS_FD: if (parse_fd(optarg, "--status-fd", &o->status_fd) < 0) return -1; break;
 		case OPT_SKIP_CHECKSUMS: o->skip_checksums = true; break;
+		case OPT_AUTO_DEDUP: o->auto_dedup = true; break;
+		case OPT_NO_AUTO_DEDUP: o->auto_dedup = false; break;
 		case 'h': usage(stdout); exit(0);
 		case ':':
 			fprintf(stderr, "Error: option %s needs a value\n", argv[optind - 1]);

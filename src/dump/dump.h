@@ -67,6 +67,7 @@ struct dump_ctx {
 	MmEntry mm;			/* filled by dump_task_mm_prepare */
 	VmaEntry **guards;		/* guard regions, after mm's mappings in mm-PID.img */
 	int ps_sk;			/* --page-server: the tree's connection, else -1 */
+	int parentfd;			/* the tree's parent dump, -1: none */
 	struct ck_list *ck;		/* the tree's list of checksums */
 	size_t nr_guards;
 };

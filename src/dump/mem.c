@@ -30,6 +30,7 @@
 #include "pagemap.pb-c.h"
 #include "image/img.h"
 #include "image/pagemap.h"
+#include "image/dedup.h"
 #include "image/stats.h"
 #include "image/vma.h"
 #include "task/sysv_shm.h"
@@ -725,6 +726,16 @@ err:
 	return -1;
 }
 
+/* --auto-dedup: what this dump saved leaves its parent's pages file. */
+static int dedup_parent(struct dump_ctx *dc, const struct page_runs *pr)
+{
+	struct dedup d;
+	int ret = dedup_open(&d, dc->parentfd, IMG_PAGEMAP, dc->ns_pid);
+	for (size_t i = 0; !ret && i < pr->nr; i++)
+		ret = dedup_run(&d, pr->r[i].start, pr->r[i].end);
+	return dedup_close(&d) < 0 ? -1 : ret;
+}
+
 static int find_pages(struct dump_ctx *dc, struct page_runs *pr)
 {
 	char path[64];
@@ -820,6 +831,8 @@ int dump_task_mm(struct dump_ctx *dc)
 	dc->stats->pages_written += pr.bytes / PAGE_SZ;
 	dc->stats->pages_skipped_parent += par.bytes / PAGE_SZ;
 	ret = img_finish(&pages);
+	if (!ret && dc->o->auto_dedup)
+		ret = dedup_parent(dc, &pr);
 	if (!ret)
 		ret = track_protect(dc, &pr, &par);
 	pr_info("pid %d: %zu page runs, %lu MiB of memory saved", dc->pid, pr.nr,

@@ -114,7 +114,7 @@ static int write_sent(struct dump_ctx *dc, const struct page_runs *pr, const str
 		v[m++][1] = r->end;
 	}
 	snprintf(name, sizeof(name), PS_SENT_NAME, dc->ns_pid);
-	int ret = write_note(dc->dirfd, name, (const char *)v, m * sizeof(*v));
+	int ret = write_whole(dc->dirfd, name, (const char *)v, m * sizeof(*v));
 	if (ret < 0)
 		pr_perror("can't write %s", name);
 	free(v);

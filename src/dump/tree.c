@@ -36,6 +36,7 @@ static struct dump_ctx *tree_add(struct dump_tree *tr, pid_t pid, int parent)
 	dc->stats = &tr->stats;
 	dc->shmem = &tr->shmem;
 	dc->ps_sk = tr->ps_sk;
+	dc->parentfd = tr->parentfd;
 	dc->ck = &tr->ck;
 	dc->id = tr->nr;
 	dc->pid = pid;

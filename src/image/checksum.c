@@ -229,7 +229,7 @@ int ck_list_write(struct ck_list *l, int dirfd, const char *listname)
 		len += snprintf(text + len, cap - len, "xxh64 %016" PRIx64 " %" PRIu64 " %s\n", e->hash, e->size,
 				e->name);
 	}
-	ret = write_note(dirfd, listname, text, len);
+	ret = write_whole(dirfd, listname, text, len);
 	if (ret < 0)
 		pr_perror("can't write %s", listname);
 out:
@@ -356,4 +356,59 @@ int ck_verify_chain(int dirfd, const char *dirname)
 	if (fd >= 0)
 		close(fd);
 	return ret;
+}
+
+/* ---- updating ---- */
+
+static int update_list(int dirfd, const char *list, const char *name, bool *hashed, uint64_t *hash,
+		       uint64_t *size)
+{
+	int fd = img_open_regular(dirfd, list);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	FILE *f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -1;
+	}
+	char *line = NULL, *out = NULL, file[512], resolved[IMG_NAME_MAX];
+	size_t cap = 0, olen = 0;
+	FILE *o = open_memstream(&out, &olen);
+	int ret = o ? 0 : -1;
+	while (!ret && getline(&line, &cap, f) > 0) {
+		const char *target = NULL;
+		if (sscanf(line, "%*s %*s %*s %511s", file) == 1) {
+			target = file;
+			if (!strncmp(file, "pages:", 6))
+				target = pages_of(dirfd, file + 6, resolved, sizeof(resolved)) == 0 ? resolved : NULL;
+		}
+		if (!target || strcmp(target, name)) {
+			fputs(line, o);
+			continue;
+		}
+		if (!*hashed && ck_file(dirfd, name, hash, size) < 0)
+			ret = -1;
+		*hashed = true;
+		fprintf(o, "xxh64 %016" PRIx64 " %" PRIu64 " %s\n", *hash, *size, file);
+	}
+	free(line);
+	fclose(f);
+	if (o)
+		fclose(o);
+	if (!ret && write_whole(dirfd, list, out, olen) < 0) {
+		pr_perror("can't update %s", list);
+		ret = -1;
+	}
+	free(out);
+	return ret;
+}
+
+int ck_lists_update(int dirfd, const char *name)
+{
+	bool hashed = false;
+	uint64_t hash = 0, size = 0;
+	return update_list(dirfd, CK_LIST, name, &hashed, &hash, &size) < 0 ||
+			       update_list(dirfd, CK_LIST_PS, name, &hashed, &hash, &size) < 0 ?
+		       -1 :
+		       0;
 }

@@ -54,6 +54,10 @@ int ck_list_add_known(struct ck_list *l, const char *name, uint64_t hash, uint64
 int ck_list_write(struct ck_list *l, int dirfd, const char *listname);
 void ck_list_free(struct ck_list *l);
 
+/* The file name of dirfd changed on purpose (--auto-dedup punched it):
+ * its lines in the lists of dirfd get its new hash. */
+int ck_lists_update(int dirfd, const char *name);
+
 /* Checks the lists of dirfd (named dirname in messages) and of the
  * parent dumps it links to; 0 if every listed file is whole (or there
  * is no list: images from CRIU), -1 naming the first damaged file. */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "image/checksum.h"
+#include "image/dedup.h"
 #include "image/img.h"
 #include "image/pagemap.h"
 #include "image/vma.h"
@@ -53,6 +54,9 @@ struct session {
 	struct ck_state ck;		/* of the pages file */
 	char pages_name[IMG_NAME_MAX];
 	struct ck_list made;		/* every file made: hashed, or removed */
+	bool auto_dedup;		/* --auto-dedup */
+	int parentfd;			/* the parent dump's directory, -1 */
+	struct dedup dedup;		/* of the open image's parent */
 	char *buf;
 };
 
@@ -129,6 +133,9 @@ static int load_parent(struct session *s)
 	free(s->parent.r);
 	s->parent = (struct cover){ 0 };
 	s->has_parent = false;
+	if (s->parentfd >= 0)
+		close(s->parentfd);
+	s->parentfd = -1;
 	int pfd = openat(s->dirfd, "parent", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pfd < 0)
 		return 0;
@@ -153,8 +160,10 @@ static int load_parent(struct session *s)
 		img_free(e[i]);
 	}
 	free(e);
-	close(pfd);
+	s->parentfd = pfd;
 	s->has_parent = ret == 0;
+	if (!ret && s->auto_dedup)
+		ret = dedup_open(&s->dedup, pfd, s->kind, s->id);
 	return ret;
 }
 
@@ -166,6 +175,8 @@ static int close_image(struct session *s)
 		return 0;
 	s->open = false;
 	int ret = img_finish(&s->pm);
+	if (s->auto_dedup && dedup_close(&s->dedup) < 0)
+		ret = -1;
 	if (close(s->pages_fd) < 0 && !ret) {
 		pr_perror("page server: can't write %s", s->pages_name);
 		ret = -1;
@@ -270,6 +281,8 @@ static int add_run(struct session *s, const struct ps_iov *pi, uint32_t flags)
 		return -1;
 	if (!(flags & PE_PRESENT))
 		return 0;
+	if (s->auto_dedup && s->has_parent && dedup_run(&s->dedup, pi->vaddr, pi->vaddr + len) < 0)
+		return -1;
 	while (len) {
 		size_t chunk = len < RECV_BUF ? len : RECV_BUF;
 		if (recv_full(s, s->buf, chunk, false) < 0)
@@ -384,9 +397,10 @@ static void drop(struct session *s)
 	fs_unlink(s->dirfd, CK_LIST_PS);
 }
 
-static int run_session(int sk, int dirfd, unsigned timeout)
+static int run_session(int sk, int dirfd, unsigned timeout, bool auto_dedup)
 {
-	struct session s = { .sk = sk, .dirfd = dirfd, .pages_fd = -1 };
+	struct session s = { .sk = sk, .dirfd = dirfd, .pages_fd = -1, .auto_dedup = auto_dedup, .parentfd = -1,
+			     .dedup = { .pages_fd = -1 } };
 	struct timeval tv = { .tv_sec = timeout };
 	int on = 1;
 	setsockopt(sk, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -408,6 +422,10 @@ static int run_session(int sk, int dirfd, unsigned timeout)
 	}
 	free(s.buf);
 	free(s.parent.r);
+	if (s.auto_dedup)
+		dedup_close(&s.dedup);
+	if (s.parentfd >= 0)
+		close(s.parentfd);
 	ck_list_free(&s.made);
 	return ret;
 }
@@ -533,7 +551,7 @@ int stasis_page_server(const struct opts *o)
 		goto out;
 	unsigned timeout = o->timeout ? o->timeout : DEFAULT_IDLE;
 	if (o->ps_socket >= 0) {	/* one session on the socket given */
-		ret = run_session(o->ps_socket, dirfd, timeout);
+		ret = run_session(o->ps_socket, dirfd, timeout, o->auto_dedup);
 		goto out;
 	}
 	for (;;) {
@@ -552,7 +570,7 @@ int stasis_page_server(const struct opts *o)
 		else if (peer.ss_family == AF_INET6)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, host, sizeof(host));
 		pr_info("page server: connection from %s", host);
-		ret = run_session(sk, dirfd, timeout);
+		ret = run_session(sk, dirfd, timeout, o->auto_dedup);
 		close(sk);
 		if (ret == 0)
 			break;

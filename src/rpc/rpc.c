@@ -29,7 +29,6 @@ static const char *unsupported_option(const CriuOpts *r)
 {
 	if (r->ps && r->ps->has_fd) return "ps.fd (a page server socket of the client's; give address and port)";
 	if (r->has_lazy_pages && r->lazy_pages) return "lazy_pages";
-	if (r->has_auto_dedup && r->auto_dedup) return "auto_dedup";
 	if (r->root) return "root";
 	if (r->n_exec_cmd) return "exec_cmd";
 	if (r->n_join_ns) return "join_ns";
@@ -261,6 +260,7 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 		return -1;
 	j->o.track_mem = r->has_track_mem && r->track_mem;
 	j->o.prev_images_dir = r->parent_img;	/* relative to the images dir, as CRIU */
+	j->o.auto_dedup = r->has_auto_dedup && r->auto_dedup;
 	if (r->parent_img && c->peer_uid != 0) {
 		pr_err("rpc: parent_img (incremental dumps) is for root clients only");
 		return -1;

@@ -136,6 +136,9 @@ struct opts {
 	/* --skip-checksums: restore images whose checksums (image/checksum.h)
 	 * do not match, or whose list is damaged, without checking them */
 	bool skip_checksums;
+	/* --auto-dedup (image/dedup.h): a dump, or the page server, punches
+	 * the pages it saves out of the parent dump's pages file */
+	bool auto_dedup;
 };
 
 #endif

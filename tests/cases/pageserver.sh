@@ -308,6 +308,49 @@ test_ps_rpc() {
 }
 run_test pageserver.rpc test_ps_rpc
 
+# --auto-dedup: the pages a dump saves are punched out of its parent's
+# pages file (blocks freed, size kept); the restore through the new dump
+# is whole, and the parent's checksums say what it now holds. Locally,
+# and on a page server (--auto-dedup given to the server, as CRIU).
+allocated_kib() { du -k "$@" | awk '{ s += $1 } END { print s + 0 }'; }
+test_auto_dedup() {
+	local where=$1 pid rc before after
+	start_dirtier_ps || return
+	pid=$PROG_PID
+	if [[ $where == local ]]; then
+		mkdir -p "$T_WORK/img/1"
+		rc=$(stasis pre pre-dump -t "$pid" -D "$T_WORK/img/1")
+		[[ $rc == 0 ]] || { fail "pre-dump exited $rc"; return; }
+		before=$(allocated_kib "$T_WORK"/img/1/pages-*.img)
+		sleep 0.5
+		dump dump "$pid" "$T_WORK/img/2" --prev-images-dir ../1 --auto-dedup || return
+		after=$(allocated_kib "$T_WORK"/img/1/pages-*.img)
+		dir=$T_WORK/img/2
+	else
+		ps_start ps1 "$T_WORK/remote/1" || return
+		mkdir -p "$T_WORK/local/1"
+		rc=$(stasis pre pre-dump -t "$pid" -D "$T_WORK/local/1" --page-server --address 127.0.0.1 --port "$PS_PORT")
+		[[ $rc == 0 ]] || { fail "pre-dump exited $rc"; return; }
+		ps_wait ps1 || return
+		before=$(allocated_kib "$T_WORK"/remote/1/pages-*.img)
+		sleep 0.5
+		ps_start ps2 "$T_WORK/remote/2" --prev-images-dir ../1 --auto-dedup || return
+		dump dump "$pid" "$T_WORK/local/2" --prev-images-dir ../1 --page-server --address 127.0.0.1 \
+			--port "$PS_PORT" || return
+		ps_wait ps2 || return
+		after=$(allocated_kib "$T_WORK"/remote/1/pages-*.img)
+		merge_into "$T_WORK/remote/2" "$T_WORK/local/2"
+		dir=$T_WORK/remote/2
+	fi
+	expect_killed "$pid" || return
+	note "the parent's pages: $before KiB allocated before the dump, $after after"
+	((after < before)) || fail "--auto-dedup freed nothing in the parent ($before KiB, then $after)"
+	restore_dirtier restore "$dir" "$pid"
+	grep -q "parent: .* images whole" "$T_LOG/restore.log" || fail "the parent's checksums were not checked" "$T_LOG/restore.log"
+}
+run_test pageserver.auto_dedup_local test_auto_dedup local
+run_test pageserver.auto_dedup_server test_auto_dedup server
+
 # ---- checksums ----
 
 # One random byte of FILE flipped.

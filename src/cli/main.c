@@ -132,6 +132,13 @@ static void usage(FILE *f)
 "      --auto-dedup        dump, pre-dump, page-server: punch the pages saved out\n"
 "                          of the parent dump's pages file (it then restores\n"
 "                          only through this dump)\n"
+"      --tls               page server and --page-server: over TLS (GnuTLS, X.509\n"
+"                          certificates on both ends, as CRIU), with\n"
+"      --tls-cacert FILE   the CA (default: the system's, /etc/pki/CA/cacert.pem),\n"
+"      --tls-cacrl FILE    its revocation list (/etc/pki/CA/cacrl.pem if there),\n"
+"      --tls-cert FILE     our certificate (/etc/pki/criu/cert.pem) and\n"
+"      --tls-key FILE      its key (/etc/pki/criu/private/key.pem);\n"
+"      --tls-no-cn-verify  the peer's name is not checked against --address\n"
 "      --skip-checksums    restore: don't check the images against the checksums\n"
 "                          the dump wrote (stasis-checksums); without it a\n"
 "                          damaged image is refused, by name\n"
@@ -153,7 +160,8 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH, OPT_MANAGE_CGROUPS, OPT_CGROUP_ROOT, OPT_CGROUP_PROPS,
        OPT_CGROUP_PROPS_FILE, OPT_CGROUP_DUMP_CTL, OPT_CGROUP_YARD,
        OPT_PAGE_SERVER, OPT_NO_PAGE_SERVER, OPT_PORT, OPT_PS_SOCKET, OPT_STATUS_FD, OPT_SKIP_CHECKSUMS,
-       OPT_AUTO_DEDUP, OPT_NO_AUTO_DEDUP };
+       OPT_AUTO_DEDUP, OPT_NO_AUTO_DEDUP, OPT_TLS, OPT_NO_TLS, OPT_TLS_CACERT, OPT_TLS_CACRL, OPT_TLS_CERT,
+       OPT_TLS_KEY, OPT_TLS_NO_CN_VERIFY };
 
 /* check --feature NAME (repeatable): CRIU's names of kernel features. */
 static const char *check_features[32];
@@ -474,6 +482,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "skip-checksums", no_argument, NULL, OPT_SKIP_CHECKSUMS },
 		{ "auto-dedup", no_argument, NULL, OPT_AUTO_DEDUP },
 		{ "no-auto-dedup", no_argument, NULL, OPT_NO_AUTO_DEDUP },
+		{ "tls", no_argument, NULL, OPT_TLS },
+		{ "no-tls", no_argument, NULL, OPT_NO_TLS },
+		{ "tls-cacert", required_argument, NULL, OPT_TLS_CACERT },
+		{ "tls-cacrl", required_argument, NULL, OPT_TLS_CACRL },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "tls-no-cn-verify", no_argument, NULL, OPT_TLS_NO_CN_VERIFY },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -586,6 +601,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_SKIP_CHECKSUMS: o->skip_checksums = true; break;
 		case OPT_AUTO_DEDUP: o->auto_dedup = true; break;
 		case OPT_NO_AUTO_DEDUP: o->auto_dedup = false; break;
+		case OPT_TLS: o->tls = true; break;
+		case OPT_NO_TLS: o->tls = false; break;
+		case OPT_TLS_CACERT: o->tls_cacert = optarg; break;
+		case OPT_TLS_CACRL: o->tls_cacrl = optarg; break;
+		case OPT_TLS_CERT: o->tls_cert = optarg; break;
+		case OPT_TLS_KEY: o->tls_key = optarg; break;
+		case OPT_TLS_NO_CN_VERIFY: o->tls_no_cn_verify = true; break;
 		case 'h': usage(stdout); exit(0);
 		case ':':
 			fprintf(stderr, "Error: option %s needs a value\n", argv[optind - 1]);

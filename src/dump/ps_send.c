@@ -17,6 +17,7 @@
 #include "image/img.h"
 #include "image/vma.h"
 #include "pagexfer/ps_client.h"
+#include "pagexfer/ps_tls.h"
 #include "util/fault.h"
 #include "util/fsop.h"
 #include "util/io.h"
@@ -39,6 +40,11 @@ int ps_dump_connect(struct dump_tree *tr)
 	if (tr->ps_sk < 0)
 		return -1;
 	ps_set_timeout(tr->ps_sk, o->timeout ? o->timeout : 10);
+	if (ps_tls_start(tr->ps_sk, false, o) < 0) {
+		close(tr->ps_sk);
+		tr->ps_sk = -1;
+		return -1;
+	}
 	return 0;
 }
 
@@ -166,6 +172,7 @@ int ps_dump_finish(struct dump_tree *tr)
 	if (tr->ps_sk < 0)
 		return 0;
 	int ret = ps_close(tr->ps_sk, tr->o->ps_socket >= 0);
+	ps_tls_end(ret < 0);
 	close(tr->ps_sk);
 	tr->ps_sk = -1;
 	if (!ret)
@@ -175,7 +182,9 @@ int ps_dump_finish(struct dump_tree *tr)
 
 void ps_dump_abort(struct dump_tree *tr)
 {
-	if (tr->ps_sk >= 0)
+	if (tr->ps_sk >= 0) {
+		ps_tls_end(true);
 		close(tr->ps_sk);
+	}
 	tr->ps_sk = -1;
 }

@@ -11,6 +11,7 @@
 
 #include "image/vma.h"
 #include "pagexfer/ps_client.h"
+#include "pagexfer/ps_tls.h"
 #include "util/log.h"
 
 int ps_connect(const char *addr, unsigned port)
@@ -71,7 +72,7 @@ int ps_send(int sk, const void *buf, size_t len)
 {
 	const char *p = buf;
 	while (len) {
-		ssize_t n = send(sk, p, len, MSG_NOSIGNAL);
+		ssize_t n = ps_io_send(sk, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -88,7 +89,7 @@ static int recv_all(int sk, void *buf, size_t len, const char *what)
 {
 	char *p = buf;
 	while (len) {
-		ssize_t n = recv(sk, p, len, MSG_WAITALL);
+		ssize_t n = ps_io_recv(sk, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {

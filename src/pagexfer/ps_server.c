@@ -25,6 +25,7 @@
 #include "image/vma.h"
 #include "pagexfer/ps_proto.h"
 #include "pagexfer/ps_server.h"
+#include "pagexfer/ps_tls.h"
 #include "util/fsop.h"
 #include "util/io.h"
 #include "util/log.h"
@@ -69,7 +70,7 @@ static int recv_full(struct session *s, void *buf, size_t len, bool may_end)
 	char *p = buf;
 	size_t got = 0;
 	while (got < len) {
-		ssize_t n = recv(s->sk, p + got, len - got, 0);
+		ssize_t n = ps_io_recv(s->sk, p + got, len - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -301,7 +302,7 @@ static int add_run(struct session *s, const struct ps_iov *pi, uint32_t flags)
 
 static int answer(struct session *s, const void *v, size_t len)
 {
-	if (send(s->sk, v, len, MSG_NOSIGNAL) != (ssize_t)len) {
+	if (ps_io_send(s->sk, v, len) != (ssize_t)len) {
 		pr_perror("page server: can't answer the client");
 		return -1;
 	}
@@ -397,8 +398,9 @@ static void drop(struct session *s)
 	fs_unlink(s->dirfd, CK_LIST_PS);
 }
 
-static int run_session(int sk, int dirfd, unsigned timeout, bool auto_dedup)
+static int run_session(int sk, int dirfd, unsigned timeout, const struct opts *o)
 {
+	bool auto_dedup = o->auto_dedup;
 	struct session s = { .sk = sk, .dirfd = dirfd, .pages_fd = -1, .auto_dedup = auto_dedup, .parentfd = -1,
 			     .dedup = { .pages_fd = -1 } };
 	struct timeval tv = { .tv_sec = timeout };
@@ -411,15 +413,18 @@ static int run_session(int sk, int dirfd, unsigned timeout, bool auto_dedup)
 		return -1;
 	}
 	next_pages_id = FIRST_PAGES_ID;
-	int ret = serve(&s);
+	int ret = ps_tls_start(sk, true, o);
+	if (!ret)
+		ret = serve(&s);
 	if (ret < 0)
 		drop(&s);
 	else {
 		/* as CRIU: the client closes first (no TIME_WAIT here) */
 		char c;
-		if (recv(sk, &c, 1, 0) > 0)
+		if (ps_io_recv(sk, &c, 1) > 0)
 			pr_warn("page server: the client sent more after the end");
 	}
+	ps_tls_end(ret < 0);
 	free(s.buf);
 	free(s.parent.r);
 	if (s.auto_dedup)
@@ -551,7 +556,7 @@ int stasis_page_server(const struct opts *o)
 		goto out;
 	unsigned timeout = o->timeout ? o->timeout : DEFAULT_IDLE;
 	if (o->ps_socket >= 0) {	/* one session on the socket given */
-		ret = run_session(o->ps_socket, dirfd, timeout, o->auto_dedup);
+		ret = run_session(o->ps_socket, dirfd, timeout, o);
 		goto out;
 	}
 	for (;;) {
@@ -570,7 +575,7 @@ int stasis_page_server(const struct opts *o)
 		else if (peer.ss_family == AF_INET6)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&peer)->sin6_addr, host, sizeof(host));
 		pr_info("page server: connection from %s", host);
-		ret = run_session(sk, dirfd, timeout, o->auto_dedup);
+		ret = run_session(sk, dirfd, timeout, o);
 		close(sk);
 		if (ret == 0)
 			break;

@@ -139,6 +139,11 @@ struct opts {
 	/* --auto-dedup (image/dedup.h): a dump, or the page server, punches
 	 * the pages it saves out of the parent dump's pages file */
 	bool auto_dedup;
+	/* --tls (pagexfer/ps_tls.h): the page server's connection over TLS,
+	 * with these files (NULL: CRIU's defaults under /etc/pki), and the
+	 * peer's name not checked with tls_no_cn_verify */
+	bool tls, tls_no_cn_verify;
+	const char *tls_cacert, *tls_cacrl, *tls_cert, *tls_key;
 };
 
 #endif

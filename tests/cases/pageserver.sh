@@ -351,6 +351,61 @@ test_auto_dedup() {
 run_test pageserver.auto_dedup_local test_auto_dedup local
 run_test pageserver.auto_dedup_server test_auto_dedup server
 
+# ---- TLS ----
+
+# A CA and a certificate for 127.0.0.1 signed by it (both ends use it:
+# the server checks the client's name against its --address too, as
+# CRIU), in DIR; and a second CA's, for a peer that must be refused.
+make_certs() {
+	local dir=$1 ca=${2:-ca}
+	command -v openssl > /dev/null || { skip "no openssl to make test certificates"; return 1; }
+	mkdir -p "$dir"
+	(cd "$dir" &&
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout "$ca.key" -out "$ca.pem" -days 2 -subj "/CN=stasis test $ca" &&
+		openssl req -newkey rsa:2048 -nodes -keyout "$ca-key.pem" -out "$ca.csr" -subj "/CN=127.0.0.1" &&
+		printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n' > ext.cnf &&
+		openssl x509 -req -in "$ca.csr" -CA "$ca.pem" -CAkey "$ca.key" -CAcreateserial -out "$ca-cert.pem" \
+			-days 2 -extfile ext.cnf) >> "$T_LOG/openssl.log" 2>&1 || { fail "can't make certificates" "$T_LOG/openssl.log"; return 1; }
+}
+tls_args() { echo "--tls --tls-cacert $1/${2:-ca}.pem --tls-cert $1/${2:-ca}-cert.pem --tls-key $1/${2:-ca}-key.pem"; }
+
+# Over TLS: stasis to stasis, stasis to CRIU's server and CRIU to ours
+# (CRIU_BIN set); a client whose certificate another CA signed, and one
+# without TLS, are refused, and the server goes on.
+test_ps_tls() {
+	local pid rc c=$T_WORK/certs
+	make_certs "$c" ca && make_certs "$c" other || return
+	start_dirtier_ps || return
+	pid=$PROG_PID
+	ps_start ps "$T_WORK/remote" $(tls_args "$c") --timeout 3 || return
+	rc=$(stasis bad dump -t "$pid" -D "$T_WORK/bad" --page-server --address 127.0.0.1 --port "$PS_PORT" -R \
+		$(tls_args "$c" other))
+	[[ $rc != 0 ]] || { fail "a dump with another CA's certificate went through"; return; }
+	runs_freely "$pid" || { fail "the program does not run after the refused dump"; return; }
+	timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/ps_client.py" 127.0.0.1 "$PS_PORT" bad_type >> "$T_LOG/attacks.out" 2>&1
+	wait_until "$TMO" dropped_sessions 2 || { fail "the server did not drop the bad clients" "$T_LOG/ps.log"; return; }
+	alive "$PS_PID" || { fail "the server died" "$T_LOG/ps.log"; return; }
+	if [[ -n ${CRIU_BIN:-} && -x ${CRIU_BIN:-} ]]; then
+		mkdir -p "$T_WORK/criu"
+		timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/criu" -R --page-server --address 127.0.0.1 \
+			--port "$PS_PORT" $(tls_args "$c") -o "$T_LOG/criu-dump.log" -v4 > "$T_LOG/criu-dump.out" 2>&1 < /dev/null ||
+			{ fail "CRIU's dump over TLS to stasis's server failed" "$T_LOG/criu-dump.log"; return; }
+		ps_wait ps || return
+		criu_ps_start cps "$T_WORK/remote2" $(tls_args "$c") || return
+		dump dump "$pid" "$T_WORK/local" --page-server --address 127.0.0.1 --port "$PS_PORT" $(tls_args "$c") || return
+		ps_wait cps || return
+		merge_into "$T_WORK/local" "$T_WORK/remote2"
+	else
+		dump dump "$pid" "$T_WORK/local" --page-server --address 127.0.0.1 --port "$PS_PORT" $(tls_args "$c") || return
+		ps_wait ps || return
+		merge_into "$T_WORK/local" "$T_WORK/remote"
+	fi
+	expect_killed "$pid" || return
+	grep -q "TLS: session up" "$T_LOG/dump.log" || fail "the dump's connection was not TLS" "$T_LOG/dump.log"
+	restore_dirtier restore "$T_WORK/local" "$pid"
+}
+run_test pageserver.tls test_ps_tls
+
 # ---- checksums ----
 
 # One random byte of FILE flipped.

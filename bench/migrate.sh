@@ -40,7 +40,7 @@ ps() {
 	local bin=$1 dir=$2; shift 2
 	mkdir -p "$dir"
 	if [[ $bin == "$S" ]]; then
-		"$bin" page-server -D "$dir" --address 127.0.0.1 --port 0 -o ps.log "$@" &
+		"$bin" page-server -D "$dir" --address 127.0.0.1 --port 0 -o ps.log -v4 "$@" &
 		psp=$!
 		for _ in $(seq 200); do grep -q listening "$dir/ps.log" 2>/dev/null && break; sleep 0.02; done
 		PORT=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$dir/ps.log")
@@ -63,25 +63,25 @@ run_tool() {
 	local bin=$1 tag=$2 t0 plain pre final total rst frozen
 	rm -rf "$D"; mkdir -p "$D/plain" "$D/l1" "$D/l2"
 	start_target
-	t0=$(now); "$bin" dump -t "$pid" -D "$D/plain" -R -o d.log > /dev/null 2>&1 || { echo "$tag: plain dump failed"; return 1; }
+	t0=$(now); "$bin" dump -t "$pid" -D "$D/plain" -R -o d.log -v4 > /dev/null 2>&1 || { echo "$tag: plain dump failed"; return 1; }
 	plain=$(since "$t0"); rm -rf "$D/plain"
 	if [[ $bin == "$S" ]] || "$bin" check --feature mem_dirty_track > /dev/null 2>&1; then
 		ps "$bin" "$D/r1"
 		t0=$(now)
-		"$bin" pre-dump -t "$pid" -D "$D/l1" --page-server --address 127.0.0.1 --port "$PORT" -o d.log > /dev/null 2>&1 ||
-			{ echo "$tag: pre-dump failed"; return 1; }
+		"$bin" pre-dump -t "$pid" -D "$D/l1" --page-server --address 127.0.0.1 --port "$PORT" -o d.log -v4 > /dev/null 2>&1 ||
+			{ echo "$tag: pre-dump failed"; kill "$psp"; return 1; }
 		pre=$(since "$t0"); wait "$psp"
 		sleep 1
 		ps "$bin" "$D/r2" --prev-images-dir ../r1
 		t0=$(now)
 		"$bin" dump -t "$pid" -D "$D/l2" --prev-images-dir ../l1 --track-mem --page-server --address 127.0.0.1 \
-			--port "$PORT" -o d.log > /dev/null 2>&1 || { echo "$tag: dump failed"; return 1; }
+			--port "$PORT" -o d.log -v4 > /dev/null 2>&1 || { echo "$tag: dump failed"; kill "$psp"; return 1; }
 		final=$(since "$t0"); wait "$psp"
 	else
 		pre=0
 		ps "$bin" "$D/r2"
 		t0=$(now)
-		"$bin" dump -t "$pid" -D "$D/l2" --page-server --address 127.0.0.1 --port "$PORT" -o d.log > /dev/null 2>&1 ||
+		"$bin" dump -t "$pid" -D "$D/l2" --page-server --address 127.0.0.1 --port "$PORT" -o d.log -v4 > /dev/null 2>&1 ||
 			{ echo "$tag: dump failed"; return 1; }
 		final=$(since "$t0"); wait "$psp"
 	fi

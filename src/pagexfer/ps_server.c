@@ -437,7 +437,7 @@ static int run_session(int sk, int dirfd, unsigned timeout, const struct opts *o
 
 /* ---- listening ---- */
 
-static int listen_on(const struct opts *o)
+static int listen_on(const struct opts *o, unsigned *got_port)
 {
 	struct sockaddr_storage ss = { 0 };
 	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
@@ -474,6 +474,8 @@ static int listen_on(const struct opts *o)
 	}
 	unsigned port = ntohs(ss.ss_family == AF_INET ? in4->sin_port : in6->sin6_port);
 	pr_info("page server: listening on %s port %u", o->address ? o->address : "*", port);
+	if (got_port)
+		*got_port = port;
 	return sk;
 }
 
@@ -543,7 +545,7 @@ int stasis_page_server(const struct opts *o)
 		goto out;
 	signal(SIGPIPE, SIG_IGN);
 	fs_unlink(dirfd, CK_LIST_PS);
-	if (o->ps_socket < 0 && (lsk = listen_on(o)) < 0)
+	if (o->ps_socket < 0 && (lsk = listen_on(o, NULL)) < 0)
 		goto out;
 	if (o->detach) {
 		int r = daemonize(o);
@@ -554,11 +556,28 @@ int stasis_page_server(const struct opts *o)
 	}
 	if (status_ready(o) < 0)
 		goto out;
+	if (o->ps_socket >= 0)	/* one session on the socket given */
+		ret = run_session(o->ps_socket, dirfd, o->timeout ? o->timeout : DEFAULT_IDLE, o);
+	else
+		ret = ps_server_serve(lsk, dirfd, o);
+out:
+	if (lsk >= 0)
+		close(lsk);
+	if (dirfd >= 0)
+		close(dirfd);
+	return ret;
+}
+
+int ps_server_listen(const struct opts *o, unsigned *port)
+{
+	signal(SIGPIPE, SIG_IGN);
+	return listen_on(o, port);
+}
+
+int ps_server_serve(int lsk, int dirfd, const struct opts *o)
+{
 	unsigned timeout = o->timeout ? o->timeout : DEFAULT_IDLE;
-	if (o->ps_socket >= 0) {	/* one session on the socket given */
-		ret = run_session(o->ps_socket, dirfd, timeout, o);
-		goto out;
-	}
+	int ret;
 	for (;;) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
@@ -568,7 +587,7 @@ int stasis_page_server(const struct opts *o)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			pr_perror("page server: can't accept");
-			goto out;
+			return -1;
 		}
 		if (peer.ss_family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr, host, sizeof(host));
@@ -582,10 +601,5 @@ int stasis_page_server(const struct opts *o)
 		pr_warn("page server: the session from %s failed; its images are removed, waiting for the next", host);
 	}
 	pr_info("page server: the dump's pages are all written");
-out:
-	if (lsk >= 0)
-		close(lsk);
-	if (dirfd >= 0)
-		close(dirfd);
 	return ret;
 }

@@ -12,4 +12,11 @@
  * with its images, and the server waits for the next connection. */
 int stasis_page_server(const struct opts *o);
 
+/* For the RPC's PAGE_SERVER request, the two halves of it: the socket
+ * listening on o->address, o->port (*port: the port it got), then the
+ * sessions on it into dirfd until one ends well (both close nothing of
+ * the caller's; -1 said). */
+int ps_server_listen(const struct opts *o, unsigned *port);
+int ps_server_serve(int lsk, int dirfd, const struct opts *o);
+
 #endif

@@ -87,9 +87,9 @@ run_tool() {
 	fi
 	wait "$pid" 2>/dev/null
 	frozen=$(frozen_of "$bin" "$D/l2/d.log")
-	cp -a "$D/l2"/. "$D/r2"/
+	(cd "$D/l2" && cp -a $(ls -A | grep -vx parent) "$D/r2"/)	# the server's parent link stays
 	t0=$(now)
-	"$bin" restore -D "$D/r2" -d --pidfile "$D/r.pid" -o r.log > /dev/null 2>&1 || { echo "$tag: restore failed"; return 1; }
+	"$bin" restore -D "$D/r2" -d --pidfile "$D/r.pid" -o r.log -v4 > "$D.rst" 2>&1 || { echo "$tag: restore failed: $(head -c 300 "$D.rst")"; return 1; }
 	rst=$(since "$t0")
 	kill -9 "$(cat "$D/r.pid")" 2>/dev/null; sleep 0.5
 	total=$(echo "$pre + $final" | bc)

@@ -50,10 +50,15 @@ ps_wait() {
 }
 
 # A dump's local images and the server's, in one directory (what a user
-# copies to the machine that restores).
+# copies to the machine that restores); the parent link stays the
+# server's (the dump's names its local parent).
 merge_into() {
-	local to=$1 from=$2
-	cp -a "$from"/. "$to"/
+	local to=$1 from=$2 f
+	for f in "$from"/* "$from"/.[!.]*; do
+		[[ -e $f || -L $f ]] || continue
+		[[ $(basename "$f") == parent && -e $to/parent ]] && continue
+		cp -a "$f" "$to"/
+	done
 }
 
 start_dirtier_ps() {

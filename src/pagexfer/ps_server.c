@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "image/checksum.h"
@@ -56,6 +57,7 @@ struct session {
 	char pages_name[IMG_NAME_MAX];
 	struct ck_list made;		/* every file made: hashed, or removed */
 	bool auto_dedup;		/* --auto-dedup */
+	unsigned timeout;		/* --timeout: seconds */
 	int parentfd;			/* the parent dump's directory, -1 */
 	struct dedup dedup;		/* of the open image's parent */
 	char *buf;
@@ -65,11 +67,26 @@ static uint32_t next_pages_id = FIRST_PAGES_ID;
 
 /* ---- receiving ---- */
 
+static uint64_t now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* A header, or a chunk of pages, must come whole within the timeout: a
+ * client trickling a byte now and then is as good as a silent one. */
 static int recv_full(struct session *s, void *buf, size_t len, bool may_end)
 {
 	char *p = buf;
 	size_t got = 0;
+	uint64_t deadline = now_s() + s->timeout;
 	while (got < len) {
+		if (got && now_s() > deadline) {
+			pr_err("page server: the client sends too slowly (less than %zu bytes in --timeout, %u s); "
+			       "dropped", len, s->timeout);
+			return -1;
+		}
 		ssize_t n = ps_io_recv(s->sk, p + got, len - got);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -400,8 +417,8 @@ static void drop(struct session *s)
 
 static int run_session(int sk, int dirfd, unsigned timeout, const struct opts *o)
 {
-	bool auto_dedup = o->auto_dedup;
-	struct session s = { .sk = sk, .dirfd = dirfd, .pages_fd = -1, .auto_dedup = auto_dedup, .parentfd = -1,
+	struct session s = { .sk = sk, .dirfd = dirfd, .pages_fd = -1, .auto_dedup = o->auto_dedup, .parentfd = -1,
+			     .timeout = timeout,
 			     .dedup = { .pages_fd = -1 } };
 	struct timeval tv = { .tv_sec = timeout };
 	int on = 1;

@@ -216,7 +216,8 @@ ps_attack() {
 
 # Garbage, runs out of order or outside the address space, a hole the
 # parent does not have, an unknown image type, a connection cut in the
-# middle of the pages, and a client that goes silent (--timeout 2): each
+# middle of the pages, a client that goes silent (--timeout 2) or sends a
+# byte now and then (a header must come whole within it): each
 # session is dropped with what it wrote, and a real dump then works.
 test_ps_attacks() {
 	local pid what
@@ -224,7 +225,7 @@ test_ps_attacks() {
 	pid=$PROG_PID
 	ps_start ps "$T_WORK/remote" --timeout 2 || return
 	ATTACKS=0
-	for what in garbage short_header bad_type misaligned descending huge hole_no_parent cut_pages silent get; do
+	for what in garbage short_header bad_type misaligned descending huge hole_no_parent cut_pages silent trickle get; do
 		ps_attack "$what" || return
 	done
 	[[ -z $(ls "$T_WORK/remote" | grep -v '\.log$') ]] ||

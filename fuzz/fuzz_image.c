@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "image/checksum.h"
 #include "restore/rst.h"
 #include "util/log.h"
 
@@ -199,6 +200,9 @@ static void load(bool unprivileged)
 	struct rst_tree tr = { .o = &o, .dirfd = work_fd, .sync = { -1, -1 } };
 
 	tr.files.o = &o;
+	/* the list of checksums is read first; damage it finds is for the
+	 * restore to refuse, so the images are loaded either way */
+	ck_verify_chain(work_fd, work);
 	/* then the plan of the process group helpers, as in a new pid
 	 * namespace: the only way it looks at nothing but the images */
 	if (rst_load_images(&tr) == 0) {

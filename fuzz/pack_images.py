@@ -2,7 +2,8 @@
 """Packs an images directory into one fuzz_image input (see fuzz_image.c):
 repeated [u8 name length][name][u32 LE data length][data]. Raw images
 (pages-ID.img: memory, read only after the fork) are left out, and files
-that are no image of stasis's table (image_kinds.py).
+that are no image of stasis's table (image_kinds.py), but for the list
+of checksums (stasis-checksums, which restore reads first).
 Usage: pack_images.py IMAGES_DIR OUT_FILE [SKIP_NAME...]"""
 import os
 import struct
@@ -19,7 +20,8 @@ def main():
     blob = b""
     for name in sorted(os.listdir(src)):
         kind = image_kinds.kind_of(name, table)
-        if not kind or kind.header == "none" or name in skip:
+        listed = name == "stasis-checksums"
+        if (not listed and (not kind or kind.header == "none")) or name in skip:
             continue
         with open(os.path.join(src, name), "rb") as f:
             data = f.read()

@@ -24,6 +24,7 @@
 #include "dump/dump.h"
 #include "net/netlock.h"
 #include "restore/restore.h"
+#include "pagexfer/ps_server.h"
 #include "util/log.h"
 #include "gitid.h"	/* build/gitid.h, made by the Makefile */
 
@@ -39,6 +40,8 @@ static void usage(FILE *f)
 "                                          images in DIR (socket lazy-pages.socket\n"
 "                                          in the work directory)\n"
 "  stasis check                            check the kernel features stasis uses\n"
+"  stasis page-server -D DIR --port P [--address A] [-d]  receive the pages of\n"
+"                                          a dump --page-server (stasis's or CRIU's)\n"
 "  stasis service --address SOCK [-d]      serve CRIU's RPC protocol on SOCK (or on the\n"
 "                                          socket systemd passes: LISTEN_FDS)\n"
 "  stasis swrk FD                          serve one RPC client on socket FD\n"
@@ -133,6 +136,29 @@ static void usage(FILE *f)
 "      --freeze-cgroup PATH  dump: freeze the tree with this cgroup's freezer\n"
 "                          (v1 freezer.state or v2 cgroup.freeze) while it is\n"
 "                          seized; the cgroup is left as it was found\n"
+"      --page-server       dump, pre-dump: send the pages to the page server at\n"
+"                          --address A --port P (CRIU's protocol: stasis's or\n"
+"                          CRIU's server); the other images are written in -D\n"
+"      --port P            the page server's TCP port (page-server: 0 picks one)\n"
+"      --address A         page-server: listen on A only (default: every address)\n"
+"      --ps-socket FD      use the connected socket FD instead of --address/--port\n"
+"      --status-fd FD      page-server: write a byte to FD once it listens\n"
+"      --timeout N         page-server: drop a client that takes N seconds (60)\n"
+"                          to send a header or a MiB of pages; dump: give up\n"
+"                          on a page server that takes nothing for N (10)\n"
+"      --auto-dedup        dump, pre-dump, page-server: punch the pages saved out\n"
+"                          of the parent dump's pages file (it then restores\n"
+"                          only through this dump)\n"
+"      --tls               page server and --page-server: over TLS (GnuTLS, X.509\n"
+"                          certificates on both ends, as CRIU), with\n"
+"      --tls-cacert FILE   the CA (default: the system's, /etc/pki/CA/cacert.pem),\n"
+"      --tls-cacrl FILE    its revocation list (/etc/pki/CA/cacrl.pem if there),\n"
+"      --tls-cert FILE     our certificate (/etc/pki/criu/cert.pem) and\n"
+"      --tls-key FILE      its key (/etc/pki/criu/private/key.pem);\n"
+"      --tls-no-cn-verify  the peer's name is not checked against --address\n"
+"      --skip-checksums    restore: don't check the images against the checksums\n"
+"                          the dump wrote (stasis-checksums); without it a\n"
+"                          damaged image is refused, by name\n"
 "      --feature NAME      check: only NAME, by CRIU's names (list: all of them)\n"
 "      --display-stats     dump, restore: print CRIU's statistics at the end\n"
 "  CRIU's other options are refused by name (--no-SWITCH for one of its\n"
@@ -150,7 +176,10 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        /* CRIU's --no-SWITCH forms of the switches stasis has */
        OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
        OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH, OPT_MANAGE_CGROUPS, OPT_CGROUP_ROOT, OPT_CGROUP_PROPS,
-       OPT_CGROUP_PROPS_FILE, OPT_CGROUP_DUMP_CTL, OPT_CGROUP_YARD };
+       OPT_CGROUP_PROPS_FILE, OPT_CGROUP_DUMP_CTL, OPT_CGROUP_YARD,
+       OPT_PAGE_SERVER, OPT_NO_PAGE_SERVER, OPT_PORT, OPT_PS_SOCKET, OPT_SKIP_CHECKSUMS,
+       OPT_AUTO_DEDUP, OPT_NO_AUTO_DEDUP, OPT_TLS, OPT_NO_TLS, OPT_TLS_CACERT, OPT_TLS_CACRL, OPT_TLS_CERT,
+       OPT_TLS_KEY, OPT_TLS_NO_CN_VERIFY };
 
 /* Containers (runc, crun, podman): options of their own block. */
 enum { OPT_FREEZE_CGROUP = 1900 };
@@ -364,6 +393,32 @@ static int parse_pre_dump_mode(const char *arg)
 	return 0;
 }
 
+static int parse_number(const char *arg, const char *what, unsigned long max, unsigned *v)
+{
+	char *end;
+	unsigned long n = strtoul(arg, &end, 10);
+	if (!*arg || *end || n > max || arg[0] == '-') {
+		fprintf(stderr, "Error: bad %s '%s' (0-%lu)\n", what, arg, max);
+		return -1;
+	}
+	*v = n;
+	return 0;
+}
+
+/* An fd stasis was given open. */
+static int parse_fd(const char *arg, const char *what, int *fd)
+{
+	unsigned v;
+	if (parse_number(arg, what, INT_MAX, &v) < 0)
+		return -1;
+	if (fcntl(v, F_GETFD) < 0) {
+		fprintf(stderr, "Error: %s %u: not an open fd\n", what, v);
+		return -1;
+	}
+	*fd = v;
+	return 0;
+}
+
 /* CRIU's --network-lock; a restore takes the dump's (from the inventory). */
 static int parse_network_lock(const char *arg, struct opts *o)
 {
@@ -467,6 +522,20 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "cgroup-dump-controller", required_argument, NULL, OPT_CGROUP_DUMP_CTL },
 		{ "cgroup-yard", required_argument, NULL, OPT_CGROUP_YARD },
 		{ "freeze-cgroup", required_argument, NULL, OPT_FREEZE_CGROUP },
+		{ "page-server", no_argument, NULL, OPT_PAGE_SERVER },
+		{ "no-page-server", no_argument, NULL, OPT_NO_PAGE_SERVER },
+		{ "port", required_argument, NULL, OPT_PORT },
+		{ "ps-socket", required_argument, NULL, OPT_PS_SOCKET },
+		{ "skip-checksums", no_argument, NULL, OPT_SKIP_CHECKSUMS },
+		{ "auto-dedup", no_argument, NULL, OPT_AUTO_DEDUP },
+		{ "no-auto-dedup", no_argument, NULL, OPT_NO_AUTO_DEDUP },
+		{ "tls", no_argument, NULL, OPT_TLS },
+		{ "no-tls", no_argument, NULL, OPT_NO_TLS },
+		{ "tls-cacert", required_argument, NULL, OPT_TLS_CACERT },
+		{ "tls-cacrl", required_argument, NULL, OPT_TLS_CACRL },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "tls-no-cn-verify", no_argument, NULL, OPT_TLS_NO_CN_VERIFY },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -589,6 +658,20 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_CGROUP_YARD: o->cgroup_yard = optarg; break;
 		case OPT_FREEZE_CGROUP: o->freeze_cgroup = optarg; break;
+		case OPT_PAGE_SERVER: o->page_server = true; break;
+		case OPT_NO_PAGE_SERVER: o->page_server = false; break;
+		case OPT_PORT: if (parse_number(optarg, "--port", 65535, &o->port) < 0) return -1; break;
+		case OPT_PS_SOCKET: if (parse_fd(optarg, "--ps-socket", &o->ps_socket) < 0) return -1; break;
+		case OPT_SKIP_CHECKSUMS: o->skip_checksums = true; break;
+		case OPT_AUTO_DEDUP: o->auto_dedup = true; break;
+		case OPT_NO_AUTO_DEDUP: o->auto_dedup = false; break;
+		case OPT_TLS: o->tls = true; break;
+		case OPT_NO_TLS: o->tls = false; break;
+		case OPT_TLS_CACERT: o->tls_cacert = optarg; break;
+		case OPT_TLS_CACRL: o->tls_cacrl = optarg; break;
+		case OPT_TLS_CERT: o->tls_cert = optarg; break;
+		case OPT_TLS_KEY: o->tls_key = optarg; break;
+		case OPT_TLS_NO_CN_VERIFY: o->tls_no_cn_verify = true; break;
 		case 'h': usage(stdout); exit(0);
 		case ':':
 			fprintf(stderr, "Error: option %s needs a value\n", argv[optind - 1]);
@@ -609,7 +692,7 @@ static void opts_defaults(struct opts *o)
 	o->log_level = LOG_WARN;
 	o->socket_mode = -1;
 	o->images_dirfd = o->work_dirfd = -1;
-	o->status_fd = -1;
+	o->ps_socket = o->status_fd = -1;
 	o->ghost_limit = 1 << 20;
 }
 
@@ -732,6 +815,24 @@ static int run_service(struct opts *o)
 	return ret;
 }
 
+static int run_page_server(struct opts *o)
+{
+	if (!o->images_dir) {
+		fprintf(stderr, "Error: page-server needs the images directory: -D DIR\n");
+		return 1;
+	}
+	char *log = in_work_dir(o, o->log_file);
+	if (log_init(log, o->log_level) < 0)
+		return 1;
+	free(log);
+	char *pidfile = in_work_dir(o, o->pidfile);
+	o->pidfile = pidfile;
+	int ret = stasis_page_server(o) < 0 ? 1 : 0;
+	log_close();
+	free(pidfile);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
@@ -769,6 +870,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "service"))
 		return run_service(&o);
+	if (!strcmp(cmd, "page-server"))
+		return run_page_server(&o);
 	if (!strcmp(cmd, "pre-dump")) {
 		o.pre_dump = true;
 		cmd = "dump";

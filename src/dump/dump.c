@@ -29,6 +29,7 @@
 #include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
 #include "dump/track.h"
+#include "dump/ps_send.h"
 #include "task/seccomp.h"
 #include "util/action.h"
 #include "util/fault.h"
@@ -362,23 +363,41 @@ static int dump_timens(struct dump_tree *tr)
 	return timens_dump(tr->dirfd, tr->t[0].pid, ns[FILES_NR_NS - 1]);
 }
 
+/* The checksums of every image this dump wrote (image/checksum.h),
+ * after the inventory: a dump cut short before has no list (the old one
+ * is removed first) and restores unchecked, never wrongly refused. */
+static int write_checksums(struct dump_tree *tr)
+{
+	uint64_t t0 = stats_now_us();
+	int ret = ck_list_write(&tr->ck, tr->dirfd, CK_LIST);
+	pr_info("checksums of %d images written in %lu us", tr->ck.nr, (unsigned long)(stats_now_us() - t0));
+	return ret;
+}
+
 /* A pre-dump leaves memory only, and no inventory: it is a parent for
  * the next dump, not something to restore. Shared memory is not in it:
  * every dump saves it whole (dump/shmem.c). Its pages ids follow the
  * processes' (1 to nr), as CRIU counts them. */
 static int write_tree_images(struct dump_tree *tr)
 {
-	if (track_write_list(tr) < 0 || dump_pstree(tr) < 0)
+	/* every page is on the page server before anything commits */
+	if (ps_dump_finish(tr) < 0 || track_write_list(tr) < 0 || dump_pstree(tr) < 0)
 		return -1;
 	if (tr->o->pre_dump)
-		return 0;
+		return write_checksums(tr);
 	if (shmem_dump_write(&tr->shmem, tr->dirfd, tr->nr + 1, &tr->stats.shpages_written) < 0 ||
 	    dump_timens(tr) < 0 ||
 	    files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(&tr->seccomp, tr->dirfd) < 0 ||
 	    cg_dump_write(&tr->cg, tr->dirfd) < 0)
 		return -1;
 	tr->stats.shpages_written += tr->files.memfd_pages;
-	return write_inventory(tr);
+	if (write_inventory(tr) < 0)
+		return -1;
+	if (write_checksums(tr) < 0) {
+		img_remove(tr->dirfd, IMG_INVENTORY, 0);
+		return -1;
+	}
+	return 0;
 }
 
 /* Processes sharing one fd table (CLONE_FILES) share its files_id: the
@@ -482,7 +501,7 @@ static int prepare_files(struct dump_tree *tr)
 
 int stasis_dump(const struct opts *o)
 {
-	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1, .freezer = { .statefd = -1, .dirfd = -1 },
+	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1, .ps_sk = -1, .freezer = { .statefd = -1, .dirfd = -1 },
 				.netlock = { .method = o->network_lock, .unprivileged = o->unprivileged } };
 	int ret = -1;
 	bool released = false, running = o->leave_running || o->pre_dump;
@@ -506,11 +525,16 @@ int stasis_dump(const struct opts *o)
 		pr_perror("can't remove the old inventory.img of %s", o->images_dir);
 		goto out;
 	}
+	if (fs_unlink(tr.dirfd, CK_LIST) < 0 && errno != ENOENT) {
+		pr_perror("can't remove the old %s of %s", CK_LIST, o->images_dir);
+		goto out;
+	}
+	img_note_written(&tr.ck);	/* every image made from here on */
 	/* A failing pre-dump script stops the dump before the tree is touched.
 	 * Seccomp is looked at before anything is injected into any task:
 	 * suspended for our calls, or the dump refused right there. */
 	if (files_dump_begin(&tr.files) < 0 || cg_dump_begin(&tr.cg, o) < 0 || open_parent(&tr) < 0 ||
-	    action_run(o, ACT_PRE_DUMP, o->pid) < 0)
+	    ps_dump_connect(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0)
 		goto out;
 	uint64_t t_seize = stats_now_us();
 	if (o->freeze_cgroup && freezer_seize(&tr.freezer, o->freeze_cgroup, o->timeout) < 0)
@@ -554,6 +578,9 @@ unlock:
 	if (tr.nr)
 		net_unlock(&tr);
 out:
+	ps_dump_abort(&tr);
+	img_note_written(NULL);
+	ck_list_free(&tr.ck);
 	if (ret < 0 && !released) {
 		for (int i = 0; i < tr.nr; i++) {
 			track_undo(&tr.t[i]);

@@ -5,6 +5,7 @@
 #include "util/opts.h"
 #include "dump/shmem.h"
 #include "image/stats.h"
+#include "image/checksum.h"
 #include "infect/inject.h"
 #include "proc/proc.h"
 #include "files/files.h"
@@ -67,6 +68,9 @@ struct dump_ctx {
 	struct proc_vmas vmas;
 	MmEntry mm;			/* filled by dump_task_mm_prepare */
 	VmaEntry **guards;		/* guard regions, after mm's mappings in mm-PID.img */
+	int ps_sk;			/* --page-server: the tree's connection, else -1 */
+	int parentfd;			/* the tree's parent dump, -1: none */
+	struct ck_list *ck;		/* the tree's list of checksums */
 	size_t nr_guards;
 };
 
@@ -87,6 +91,8 @@ struct dump_tree {
 	struct netlock netlock;		/* from the freeze until the tree is let go */
 	struct freezer freezer;		/* --freeze-cgroup (task/freezer.h) */
 	struct dump_stats stats;	/* for stats-dump */
+	int ps_sk;			/* --page-server (dump/ps_send.h), else -1 */
+	struct ck_list ck;		/* what this dump wrote (image/checksum.h) */
 };
 
 int stasis_dump(const struct opts *o);

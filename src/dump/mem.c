@@ -25,11 +25,13 @@
 #include "dump/dump.h"
 #include "task/guards.h"
 #include "dump/pages.h"
+#include "dump/ps_send.h"
 #include "dump/track.h"
 #include "pagemap.pb-c.h"
 #include "image/img.h"
 #include "image/lazy.h"
 #include "image/pagemap.h"
+#include "image/dedup.h"
 #include "image/stats.h"
 #include "image/vma.h"
 #include "proc/proc.h"
@@ -748,6 +750,16 @@ err:
 	return -1;
 }
 
+/* --auto-dedup: what this dump saved leaves its parent's pages file. */
+static int dedup_parent(struct dump_ctx *dc, const struct page_runs *pr)
+{
+	struct dedup d;
+	int ret = dedup_open(&d, dc->parentfd, IMG_PAGEMAP, dc->ns_pid);
+	for (size_t i = 0; !ret && i < pr->nr; i++)
+		ret = dedup_run(&d, pr->r[i].start, pr->r[i].end);
+	return dedup_close(&d) < 0 ? -1 : ret;
+}
+
 static int find_pages(struct dump_ctx *dc, struct page_runs *pr)
 {
 	char path[64];
@@ -826,6 +838,10 @@ int dump_task_mm(struct dump_ctx *dc)
 	if (find_pages(dc, &pr) < 0)
 		goto out;
 	dc->stats->pages_scanned += pr.bytes / PAGE_SZ;
+	if (dc->ps_sk >= 0) {	/* --page-server: the pages go there */
+		ret = ps_dump_task(dc, &pr, &par);
+		goto out;
+	}
 	if (track_split(dc, &pr, &par) < 0 || write_pagemap(dc, &pr, &par) < 0)
 		goto out;
 	if (img_create(dc->dirfd, &pages, IMG_PAGES, dc->id) < 0)
@@ -839,6 +855,8 @@ int dump_task_mm(struct dump_ctx *dc)
 	dc->stats->pages_written += pr.bytes / PAGE_SZ;
 	dc->stats->pages_skipped_parent += par.bytes / PAGE_SZ;
 	ret = img_finish(&pages);
+	if (!ret && dc->o->auto_dedup)
+		ret = dedup_parent(dc, &pr);
 	if (!ret)
 		ret = track_protect(dc, &pr, &par);
 	pr_info("pid %d: %zu page runs, %lu MiB of memory saved", dc->pid, pr.nr,

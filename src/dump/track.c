@@ -14,6 +14,7 @@
 #include <linux/userfaultfd.h>
 
 #include "dump/track_backend.h"
+#include "dump/ps_send.h"
 #include "image/img.h"
 #include "image/pagemap.h"
 #include "image/vma.h"
@@ -40,6 +41,34 @@ static int cover_add(struct parent_cover *c, uint64_t start, uint64_t end)
 	return 0;
 }
 
+/* A parent dump that sent its pages to a page server keeps what its
+ * pagemap there names (dump/ps_send.h); none: a new process. */
+static int sent_cover_load(struct dump_ctx *dc, int parentfd, struct parent_cover *c)
+{
+	char name[64];
+	uint64_t v[256][2];
+	ssize_t n;
+	snprintf(name, sizeof(name), PS_SENT_NAME, dc->ns_pid);
+	int fd = fs_open_read(parentfd, name);
+	if (fd < 0)
+		return 0;
+	while ((n = read(fd, v, sizeof(v))) > 0) {
+		if (n % sizeof(v[0])) {
+			pr_err("parent image %s is truncated", name);
+			break;
+		}
+		for (size_t i = 0; i < n / sizeof(v[0]); i++)
+			if (v[i][0] >= v[i][1] || ((v[i][0] | v[i][1]) & (PAGE_SZ - 1)) ||
+			    (c->nr && v[i][0] < c->r[c->nr - 1][1]) || cover_add(c, v[i][0], v[i][1]) < 0) {
+				pr_err("parent image %s: bad page run at %#lx", name, (unsigned long)v[i][0]);
+				close(fd);
+				return -1;
+			}
+	}
+	close(fd);
+	return n == 0 ? 0 : -1;
+}
+
 /* Every page the parent's pagemap names, saved there or further up. */
 static int cover_load(struct dump_ctx *dc, int parentfd, struct parent_cover *c)
 {
@@ -50,7 +79,7 @@ static int cover_load(struct dump_ctx *dc, int parentfd, struct parent_cover *c)
 
 	img_name(name, sizeof(name), IMG_PAGEMAP, dc->ns_pid);
 	if (faccessat(parentfd, name, F_OK, 0) < 0)
-		return 0;	/* not in the parent: a new process */
+		return sent_cover_load(dc, parentfd, c);
 	if (img_load_headed(parentfd, IMG_PAGEMAP, dc->ns_pid, &head, (void ***)&e, &n) < 0)
 		return -1;
 	img_free(head);

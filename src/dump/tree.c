@@ -36,6 +36,9 @@ static struct dump_ctx *tree_add(struct dump_tree *tr, pid_t pid, int parent)
 	dc->freezer = &tr->freezer;
 	dc->stats = &tr->stats;
 	dc->shmem = &tr->shmem;
+	dc->ps_sk = tr->ps_sk;
+	dc->parentfd = tr->parentfd;
+	dc->ck = &tr->ck;
 	dc->id = tr->nr;
 	dc->pid = pid;
 	inj_init(&dc->inj, pid, "get");

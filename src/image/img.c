@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "image/img.h"
+#include "image/checksum.h"
 #include "image/magic.h"
 #include "util/fsop.h"
 #include "util/io.h"
@@ -79,8 +80,20 @@ static int start_writing(struct img *img, enum img_kind kind)
 	return 0;
 }
 
+/* The list (image/checksum.h) of the dump under way, or NULL. */
+static struct ck_list *written;
+
+void img_note_written(struct ck_list *l)
+{
+	written = l;
+}
+
 static int create_as(int dirfd, struct img *img, enum img_kind kind, const char *name)
 {
+	size_t n = strlen(name);
+	/* a temporary one is noted under its final name, once renamed */
+	if (written && !(n > 4 && !strcmp(name + n - 4, ".tmp")) && ck_list_add(written, name) < 0)
+		return -1;
 	memset(img, 0, sizeof(*img));
 	snprintf(img->name, sizeof(img->name), "%s", name);
 	img->fd = fs_create(dirfd, name, O_WRONLY, 0600);
@@ -403,7 +416,7 @@ int img_commit_one(int dirfd, enum img_kind kind, uint32_t id, const ProtobufCMe
 		pr_perror("can't commit %s", name);
 		return -1;
 	}
-	return 0;
+	return written ? ck_list_add(written, name) : 0;
 }
 
 int img_remove(int dirfd, enum img_kind kind, uint32_t id)

@@ -76,6 +76,12 @@ int img_create_fd(struct img *img, int fd, const char *name, enum img_kind kind)
 /* Unlinks it; -1 with errno when that fails (ENOENT: there was none). */
 int img_remove(int dirfd, enum img_kind kind, uint32_t id);
 
+/* Every image created in an images directory from now on is added to
+ * l (image/checksum.h), until called again with NULL: what a dump
+ * lists the checksums of. */
+struct ck_list;
+void img_note_written(struct ck_list *l);
+
 #define img_free(msg) protobuf_c_message_free_unpacked((ProtobufCMessage *)(msg), NULL)
 
 #endif

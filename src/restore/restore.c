@@ -27,6 +27,7 @@
 #include <linux/sched.h>
 
 #include "image/img.h"
+#include "image/checksum.h"
 #include "image/magic.h"
 #include "image/stats.h"
 #include "image/vma.h"
@@ -815,6 +816,9 @@ int stasis_restore(const struct opts *o)
 	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)
 		return 1;
+	/* a damaged image is refused before anything is made from it */
+	if (!o->skip_checksums && ck_verify_chain(tr.dirfd, o->images_dir) < 0)
+		goto out;
 	if (rst_load_images(&tr) < 0)
 		goto out;
 	tr.files.root_pid = tr.t[0].pid;

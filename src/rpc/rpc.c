@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/opts.h"
@@ -15,6 +16,7 @@
 #include "dump/track.h"
 #include "restore/restore.h"
 #include "rpc/rpc.h"
+#include "pagexfer/ps_server.h"
 #include "util/fsop.h"
 #include "util/log.h"
 
@@ -27,8 +29,7 @@
  * do: a request with one of them is refused by name, not half obeyed. */
 static const char *unsupported_option(const CriuOpts *r)
 {
-	if (r->ps) return "ps (page server)";
-	if (r->has_auto_dedup && r->auto_dedup) return "auto_dedup";
+	if (r->ps && r->ps->has_fd) return "ps.fd (a page server socket of the client's; give address and port)";
 	if (r->n_exec_cmd) return "exec_cmd";
 	if (r->n_join_ns) return "join_ns";
 	if (r->has_empty_ns && r->empty_ns) return "empty_ns";
@@ -266,8 +267,25 @@ int rpc_job_paths(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *re
 	memset(j, 0, sizeof(*j));
 	j->status_fd = -1;
 	j->o.images_dirfd = j->o.work_dirfd = -1;
+	j->o.ps_socket = j->o.status_fd = -1;
 	j->o.pid = r->has_pid ? r->pid : c->peer_pid;
 	return job_paths(j, r, need_images);
+}
+
+/* ps: the pages go to the page server at address:port (dump/ps_send.h).
+ * pre_dump_mode needs nothing: stasis copies pages one way. */
+static int job_page_server(struct rpc_job *j, const CriuOpts *r)
+{
+	if (!r->ps)
+		return 0;
+	if (!r->ps->address || !r->ps->has_port || r->ps->port <= 0 || r->ps->port > 65535) {
+		pr_err("rpc: ps needs the page server's address and port");
+		return -1;
+	}
+	j->o.page_server = true;
+	j->o.address = r->ps->address;
+	j->o.port = r->ps->port;
+	return 0;
 }
 
 int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req)
@@ -322,8 +340,11 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 	j->o.irmap_scan_paths = (const char **)r->irmap_scan_paths;
 	j->o.nr_irmap_scan_paths = r->n_irmap_scan_paths;
 	j->o.pre_dump = req->type == CRIU_REQ_TYPE__PRE_DUMP;
+	if (req->type != CRIU_REQ_TYPE__PAGE_SERVER && job_page_server(j, r) < 0)
+		return -1;
 	j->o.track_mem = r->has_track_mem && r->track_mem;
 	j->o.prev_images_dir = r->parent_img;	/* relative to the images dir, as CRIU */
+	j->o.auto_dedup = r->has_auto_dedup && r->auto_dedup;
 	if (r->parent_img && c->peer_uid != 0) {
 		pr_err("rpc: parent_img (incremental dumps) is for root clients only");
 		return -1;
@@ -569,6 +590,73 @@ static int serve_features(struct rpc_conn *c, const CriuReq *req)
 	return rpc_send(c->sk, &resp);
 }
 
+/* PAGE_SERVER: a page server (pagexfer/ps_server.h) for the request's
+ * images directory on ps.address (default: every one) and ps.port (0 or
+ * none: any free one), run apart from the service (it serves until one
+ * dump has sent everything); the reply names its pid and port. Root
+ * clients only: it writes what any peer on the network sends. */
+static int serve_page_server(struct rpc_conn *c, const CriuReq *req)
+{
+	struct rpc_job j;
+	CriuResp resp = CRIU_RESP__INIT;
+	CriuPageServerInfo ps = CRIU_PAGE_SERVER_INFO__INIT;
+	const CriuPageServerInfo *want = req->opts ? req->opts->ps : NULL;
+	unsigned port = 0;
+	pid_t server = -1;
+	int p[2];
+
+	if (c->peer_uid != 0)
+		return rpc_send_error(c->sk, req->type, EPERM, "PAGE_SERVER is for root clients only");
+	if (job_setup(&j, c, req, true) < 0) {
+		job_free(&j);
+		return reply_failure(c, req->type, j.err);
+	}
+	j.o.address = want ? want->address : NULL;
+	j.o.port = want && want->has_port && want->port > 0 ? want->port : 0;
+	int lsk = ps_server_listen(&j.o, &port);
+	if (lsk < 0 || pipe2(p, O_CLOEXEC) < 0) {
+		if (lsk >= 0)
+			close(lsk);
+		job_free(&j);
+		return reply_failure(c, req->type, 0);
+	}
+	pid_t child = fork();
+	if (child == 0) {	/* a grandchild serves: nobody has to reap it */
+		pid_t gc = fork();
+		if (gc == 0) {
+			close(p[0]);
+			close(p[1]);
+			close(c->sk);
+			setsid();
+			_exit(ps_server_serve(lsk, j.o.images_dirfd, &j.o) < 0 ? 1 : 0);
+		}
+		_exit(write(p[1], &gc, sizeof(gc)) == sizeof(gc) ? 0 : 1);
+	}
+	close(p[1]);
+	close(lsk);
+	if (child > 0) {
+		if (read(p[0], &server, sizeof(server)) != sizeof(server))
+			server = -1;
+		waitpid(child, NULL, 0);
+	} else {
+		pr_perror("rpc: can't start the page server");
+	}
+	close(p[0]);
+	if (server <= 0) {
+		job_free(&j);
+		return reply_failure(c, req->type, 0);
+	}
+	pr_info("rpc: page server pid %d on port %u", server, port);
+	ps.has_pid = ps.has_port = true;
+	ps.pid = server;
+	ps.port = port;
+	resp.type = req->type;
+	resp.success = true;
+	resp.ps = &ps;
+	job_free(&j);
+	return rpc_send(c->sk, &resp);
+}
+
 static int serve_one(struct rpc_conn *c, const CriuReq *req)
 {
 	switch (req->type) {
@@ -583,6 +671,8 @@ static int serve_one(struct rpc_conn *c, const CriuReq *req)
 		return serve_version(c, req);
 	case CRIU_REQ_TYPE__FEATURE_CHECK:
 		return serve_features(c, req);
+	case CRIU_REQ_TYPE__PAGE_SERVER:
+		return serve_page_server(c, req);
 	default: {
 		char msg[96];
 		snprintf(msg, sizeof(msg), "request type %d is not supported by stasis", req->type);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "util/io.h"
+#include "util/fsop.h"
 
 int write_all(int fd, const void *buf, size_t len)
 {
@@ -67,6 +68,30 @@ int write_note(int dirfd, const char *name, const char *buf, size_t len)
 	if (ret < 0) {
 		int e = errno;
 		unlinkat(dirfd, tmp, 0);
+		errno = e;
+	}
+	return ret;
+}
+
+int write_whole(int dirfd, const char *name, const void *buf, size_t len)
+{
+	char tmp[256];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", name) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fs_unlink(dirfd, tmp);
+	int f = fs_create(dirfd, tmp, O_WRONLY, 0600);
+	if (f < 0)
+		return -1;
+	int ret = write_all(f, buf, len);
+	if (close(f) < 0)
+		ret = -1;
+	if (ret == 0 && fs_rename(dirfd, tmp, name) < 0)
+		ret = -1;
+	if (ret < 0) {
+		int e = errno;
+		fs_unlink(dirfd, tmp);
 		errno = e;
 	}
 	return ret;

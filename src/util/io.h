@@ -15,4 +15,9 @@ bool read_note(int dirfd, const char *name, char *buf, size_t len);
  * file renamed over it, never through a symlink); 0, or -1 with errno
  * and nothing left behind. */
 int write_note(int dirfd, const char *name, const char *buf, size_t len);
+/* A file of an images directory replaced by len bytes of buf at once
+ * (a temporary file renamed over it), made through util/fsop: with the
+ * client's credentials when a client's request makes it. 0, or -1 with
+ * errno and nothing left behind. */
+int write_whole(int dirfd, const char *name, const void *buf, size_t len);
 #endif

@@ -145,9 +145,28 @@ struct opts {
 	/* --lazy-pages (restore): private anonymous memory is filled on
 	 * first touch by a lazy-pages daemon (restore/lazy.c, lazy/) */
 	bool lazy_pages;
-	/* --status-fd FD (lazy-pages; the page server's too, as CRIU): gets
-	 * a byte once the daemon listens; -1: none */
+
+	/* Page server (pagexfer/): dump --page-server sends the pages to
+	 * the server at address:port (address is --address, as in CRIU),
+	 * or over the connected socket ps_socket (--ps-socket, -1: none);
+	 * `stasis page-server` serves on address:port. status_fd
+	 * (--status-fd, -1: none) gets a byte once the server, or the
+	 * lazy-pages daemon, listens. */
+	bool page_server;
+	unsigned port;
+	int ps_socket;
 	int status_fd;
+	/* --skip-checksums: restore images whose checksums (image/checksum.h)
+	 * do not match, or whose list is damaged, without checking them */
+	bool skip_checksums;
+	/* --auto-dedup (image/dedup.h): a dump, or the page server, punches
+	 * the pages it saves out of the parent dump's pages file */
+	bool auto_dedup;
+	/* --tls (pagexfer/ps_tls.h): the page server's connection over TLS,
+	 * with these files (NULL: CRIU's defaults under /etc/pki), and the
+	 * peer's name not checked with tls_no_cn_verify */
+	bool tls, tls_no_cn_verify;
+	const char *tls_cacert, *tls_cacrl, *tls_cert, *tls_key;
 };
 
 #endif

@@ -27,6 +27,7 @@ test_corrupt() {
 		rm -f "$T_WORK/img/inventory.img"
 		;;
 	esac
+	forget_checksums "$T_WORK/img"
 	expect_restore_fails restore "$T_WORK/img" "$pid"
 }
 
@@ -224,6 +225,7 @@ PY
 		note "cut $f ($g's pages) in half"
 		;;
 	esac
+	forget_checksums "$img"
 	rc=$(stasis restore restore -D "$img")
 	[[ $rc != 0 ]] || fail "restore with a damaged image of grandchild $g succeeded" "$T_LOG/restore.log" || return
 	[[ $rc != 124 && $rc != 137 ]] || fail "restore hung (killed after ${TMO}s)" "$T_LOG/restore.log" || return

@@ -544,7 +544,8 @@ set_core_field() {
 	"$STASIS" crit decode -i "$core" | "$PYTHON" -c 'import json, sys
 img = json.load(sys.stdin)
 img["entries"][0]["tc"][sys.argv[1]] = int(sys.argv[2])
-json.dump(img, sys.stdout)' "$2" "$3" | "$STASIS" crit encode -o "$core.new" && mv "$core.new" "$core"
+json.dump(img, sys.stdout)' "$2" "$3" | "$STASIS" crit encode -o "$core.new" && mv "$core.new" "$core" &&
+		forget_checksums "$1"
 }
 
 # What a process sets on itself (oom_score_adj, loginuid, nice, policy)
@@ -608,7 +609,7 @@ test_rpc_unpriv_inet() {
 	(($(cat /proc/sys/net/ipv4/ip_unprivileged_port_start) > 80)) || return 0
 	[[ -z $(tcp_owner 80) ]] || return 0	# port 80 is in use here: nothing to learn
 	"$STASIS" crit decode -i "$img/files.img" | sed "s/\"src_port\": *$tport,/\"src_port\": 80,/" |
-		"$STASIS" crit encode -o "$img/files.img.new" && mv "$img/files.img.new" "$img/files.img" &&
+		"$STASIS" crit encode -o "$img/files.img.new" && mv "$img/files.img.new" "$img/files.img" && forget_checksums "$img" &&
 		chown "$RPC_USER:" "$img/files.img" || { fail "can't edit the user's files.img"; return; }
 	rc=$(rpc_user uecho_port80 --sk "$SVC_SOCK" restore "$img")
 	[[ $rc != 0 ]] || { fail "the user's images restored a listener on port 80"; return; }

@@ -259,6 +259,7 @@ pycriu.images.dump(ids, open(path, "wb"))
 uts = {"magic": "UTSNS", "entries": [{"nodename": "pwned", "domainname": "pwned"}]}
 pycriu.images.dump(uts, open("%s/utsns-999.img" % d, "wb"))
 PY
+	forget_checksums "$img"
 	rc=$(rpc_user urestore --sk "$SVC_SOCK" restore "$img")
 	[[ $rc != 0 ]] || { fail "the service restored a forged UTS namespace for the user"; return; }
 	grep -q "UTS namespace of its own: only root may restore it" "$img/restore.log" ||

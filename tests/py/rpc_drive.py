@@ -12,6 +12,9 @@ Commands (each prints one result line, exits 0 on the expected outcome):
        [--network-lock iptables|nftables|skip] [--ext-mnt KEY VAL]...   pycriu dump() of another
                              process (parent_img REL, with track_mem)
   predump PID DIR [--parent REL]   pycriu pre_dump()
+  (dump and predump: --ps HOST:PORT sends the pages to that page server)
+  page_server DIR            raw PAGE_SERVER for DIR on 127.0.0.1, any port:
+                             prints "ps PID PORT"
   restore DIR [--tcp-established] [--root DIR]  pycriu restore(): prints "restored PID"
   notify PID DIR [VETO_STAGE]      raw DUMP with notify_scripts: prints the
                              stages in order, answering no at VETO_STAGE
@@ -50,7 +53,7 @@ def open_dir(path):
     return os.open(path, os.O_DIRECTORY)
 
 
-def raw_connect(mode, target):
+def raw_connect(mode, target, fds=()):
     """A socket to stasis: the service's, or one end of a socketpair whose
     other end a `stasis swrk` we start holds (what pycriu does)."""
     if mode == "--sk":
@@ -58,7 +61,7 @@ def raw_connect(mode, target):
         s.connect(target)
         return s, None
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    p = subprocess.Popen([target, "swrk", str(b.fileno())], pass_fds=[b.fileno()])
+    p = subprocess.Popen([target, "swrk", str(b.fileno())], pass_fds=[b.fileno(), *fds])
     b.close()
     return a, p
 
@@ -73,9 +76,10 @@ def recv_resp(s):
     return r
 
 
-def raw_request(mode, target, req):
-    """One request on a new connection; its reply (None if none came)."""
-    s, p = raw_connect(mode, target)
+def raw_request(mode, target, req, fds=()):
+    """One request on a new connection; its reply (None if none came).
+    FDS: ours that a swrk we start must hold too (images_dir_fd)."""
+    s, p = raw_connect(mode, target, fds)
     s.send(req.SerializeToString())
     r = recv_resp(s)
     s.close()
@@ -92,6 +96,24 @@ def cmd_version(mode, target):
         print("FAIL: version request failed")
         return 1
     print("version %s %d.%d" % (r.version.name, r.version.major_number, r.version.minor_number))
+    return 0
+
+
+def cmd_page_server(mode, target, images):
+    """PAGE_SERVER for IMAGES on 127.0.0.1, any port: prints "ps PID PORT"."""
+    req = rpc.criu_req()
+    req.type = rpc.PAGE_SERVER
+    fd = open_dir(images)
+    req.opts.images_dir_fd = fd
+    req.opts.log_file = "ps.log"
+    req.opts.log_level = 4
+    req.opts.ps.address = "127.0.0.1"
+    req.opts.ps.port = 0
+    r = raw_request(mode, target, req, (fd,))
+    if not r or not r.success or not r.HasField("ps"):
+        print("FAIL: page server request failed: %s" % (r.cr_errmsg if r else "no reply"))
+        return 1
+    print("ps %d %d" % (r.ps.pid, r.ps.port))
     return 0
 
 
@@ -258,6 +280,8 @@ def main(argv):
         return cmd_features(mode, target)
     elif cmd == "lazy_features":
         return cmd_lazy_features(mode, target)
+    elif cmd == "page_server":
+        return cmd_page_server(mode, target, os.path.abspath(rest[0]))
     elif cmd in ("dump", "predump"):
         c = client(argv)
         c.opts.pid = int(rest[0])
@@ -274,6 +298,10 @@ def main(argv):
         if "--parent" in rest:
             c.opts.parent_img = rest[rest.index("--parent") + 1]
             c.opts.track_mem = True
+        if "--ps" in rest:	# HOST:PORT of a page server
+            host, port = rest[rest.index("--ps") + 1].rsplit(":", 1)
+            c.opts.ps.address = host
+            c.opts.ps.port = int(port)
         cg_opts(c, rest)
         ext_mnt(c, rest)
         r = c.pre_dump() if cmd == "predump" else c.dump()

@@ -1,0 +1,66 @@
+/* Checksums of image files: XXH64 (xxHash's 64-bit hash, from its
+ * published specification) of each file's bytes, listed in a file of
+ * stasis's own next to the images, which CRIU and crit never open:
+ *
+ *   stasis-checksums     written by a dump or pre-dump: every image it
+ *                        wrote, and the pages it sent to a page server
+ *   stasis-checksums-ps  written by `stasis page-server`: the images it
+ *                        wrote from what it received
+ *
+ * One line per file, "xxh64 HASH SIZE NAME" (HASH 16 hex digits, SIZE
+ * in bytes). NAME "pages:pagemap-PID.img" is the pages file that
+ * pagemap's head names (its id is the page server's choice, unknown to
+ * the dump that sent the pages). Restore checks every listed file of the
+ * images directory and of its parents before anything is created, and
+ * refuses a damaged one by name. */
+#ifndef STASIS_CHECKSUM_H
+#define STASIS_CHECKSUM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CK_LIST "stasis-checksums"
+#define CK_LIST_PS "stasis-checksums-ps"
+
+struct ck_state {
+	uint64_t v[4];
+	uint8_t buf[32];
+	size_t buflen;
+	uint64_t total;
+};
+
+void ck_init(struct ck_state *s);
+void ck_update(struct ck_state *s, const void *data, size_t len);
+uint64_t ck_digest(const struct ck_state *s);
+
+/* The hash and size of a file of dirfd; -1 (said) if it can't be read. */
+int ck_file(int dirfd, const char *name, uint64_t *hash, uint64_t *size);
+
+/* A list being made: names of files (hashed when written out) and
+ * entries whose hash is already known. */
+struct ck_list {
+	struct ck_entry {
+		char *name;
+		bool known;
+		uint64_t hash, size;
+	} *e;
+	int nr, cap;
+};
+int ck_list_add(struct ck_list *l, const char *name);
+int ck_list_add_known(struct ck_list *l, const char *name, uint64_t hash, uint64_t size);
+/* Hashes what needs it and writes the list as file listname of dirfd
+ * (a temporary file renamed into place). */
+int ck_list_write(struct ck_list *l, int dirfd, const char *listname);
+void ck_list_free(struct ck_list *l);
+
+/* The file name of dirfd changed on purpose (--auto-dedup punched it):
+ * its lines in the lists of dirfd get its new hash. */
+int ck_lists_update(int dirfd, const char *name);
+
+/* Checks the lists of dirfd (named dirname in messages) and of the
+ * parent dumps it links to; 0 if every listed file is whole (or there
+ * is no list: images from CRIU), -1 naming the first damaged file. */
+int ck_verify_chain(int dirfd, const char *dirname);
+
+#endif

@@ -29,6 +29,7 @@
 #include "inventory.pb-c.h"
 #include "pstree.pb-c.h"
 #include "dump/track.h"
+#include "dump/live.h"
 #include "task/seccomp.h"
 #include "util/action.h"
 #include "util/fault.h"
@@ -378,7 +379,8 @@ static int write_tree_images(struct dump_tree *tr)
 	    cg_dump_write(&tr->cg, tr->dirfd) < 0)
 		return -1;
 	tr->stats.shpages_written += tr->files.memfd_pages;
-	return write_inventory(tr);
+	/* live: the commit waits for the pages (stasis_dump) */
+	return tr->o->live_snapshot ? 0 : write_inventory(tr);
 }
 
 /* Processes sharing one fd table (CLONE_FILES) share its files_id: the
@@ -480,6 +482,26 @@ static int prepare_files(struct dump_tree *tr)
 	return ret;
 }
 
+/* A live snapshot, the tree running again: its pages, then the commit
+ * and post-dump, as a plain dump has them before the tree resumes. On
+ * failure the directory is no dump; the tree runs on unharmed. */
+static int live_finish(struct dump_tree *tr)
+{
+	uint64_t t0 = stats_now_us();
+	int ret = live_copy_all(tr);
+	tr->stats.memdump_us += stats_now_us() - t0;
+	if (ret < 0 || write_inventory(tr) < 0) {
+		pr_err("the live snapshot of pid %d failed; the tree runs on, unharmed; %s is not a dump",
+		       tr->o->pid, tr->o->images_dir);
+		return -1;
+	}
+	if (action_run(tr->o, ACT_POST_DUMP, tr->o->pid) < 0) {
+		img_remove(tr->dirfd, IMG_INVENTORY, 0);
+		return -1;
+	}
+	return 0;
+}
+
 int stasis_dump(const struct opts *o)
 {
 	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1,
@@ -533,8 +555,9 @@ int stasis_dump(const struct opts *o)
 	if (write_tree_images(&tr) < 0)
 		goto unlock;
 	/* post-dump may still say no: then the tree resumes as if the dump
-	 * had failed (the images stay, but are not a dump it vouched for). */
-	if (action_run(o, ACT_POST_DUMP, o->pid) < 0) {
+	 * had failed (the images stay, but are not a dump it vouched for).
+	 * A live snapshot runs it once its pages are saved (live_finish). */
+	if (!o->live_snapshot && action_run(o, ACT_POST_DUMP, o->pid) < 0) {
 		img_remove(tr.dirfd, IMG_INVENTORY, 0);
 		goto unlock;
 	}
@@ -544,6 +567,10 @@ int stasis_dump(const struct opts *o)
 	released = true;
 	tree_release(&tr, !running);
 	tr.stats.frozen_us = stats_now_us() - t_frozen;
+	if (o->live_snapshot && live_finish(&tr) < 0) {
+		ret = -1;
+		goto out;
+	}
 	pr_info("%s finished successfully (%d processes)", o->pre_dump ? "Pre-dump" : "Dumping", tr.nr);
 	write_stats(&tr);
 	goto out;
@@ -554,6 +581,7 @@ unlock:
 out:
 	if (ret < 0 && !released) {
 		for (int i = 0; i < tr.nr; i++) {
+			live_drop(&tr.t[i]);
 			track_undo(&tr.t[i]);
 			undo_injection(&tr.t[i]);
 		}
@@ -563,6 +591,7 @@ out:
 		pr_info("the tree of pid %d resumed unharmed after the failed dump", o->pid);
 	}
 	for (int i = 0; i < tr.nr; i++) {
+		live_drop(&tr.t[i]);
 		track_free(&tr.t[i]);
 		proc_vmas_free(&tr.t[i].vmas);
 		for (size_t g = 0; g < tr.t[i].nr_guards; g++)

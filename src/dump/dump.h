@@ -19,6 +19,8 @@ struct copy_bufs {
 	char *b[2];
 };
 
+struct live_job;
+
 /* One process of the tree, with its threads. */
 struct dump_ctx {
 	const struct opts *o;
@@ -58,6 +60,9 @@ struct dump_ctx {
 	 * userfaultfd tracker: the process's start time, and the number
 	 * this dump's clear of its bits drew (0: not cleared). */
 	uint64_t sd_start, sd_armed;
+	/* --live-snapshot (live.c): the pages still to copy once the tree
+	 * runs again; NULL if none. */
+	struct live_job *live;
 	struct cg_dump *cg;		/* the tree's cgroup sets (task/cgroup.h) */
 	struct seccomp_task *seccomp;	/* every thread's mode and filters, in dump_tree.seccomp */
 	struct proc_stat stat;

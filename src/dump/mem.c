@@ -26,6 +26,7 @@
 #include "task/guards.h"
 #include "dump/pages.h"
 #include "dump/track.h"
+#include "dump/live.h"
 #include "pagemap.pb-c.h"
 #include "image/img.h"
 #include "image/pagemap.h"
@@ -807,14 +808,16 @@ int dump_task_mm(struct dump_ctx *dc)
 	if (img_create(dc->dirfd, &pages, IMG_PAGES, dc->id) < 0)
 		goto out;
 	t1 = stats_now_us();
-	if (copy_pages(dc, &pr, pages.fd) < 0) {
+	/* live: the pages are copied once the tree runs again (live.c) */
+	int live = dc->o->live_snapshot ? live_arm(dc, &pr, &pages) : 1;
+	if (live < 0 || (live > 0 && copy_pages(dc, &pr, pages.fd) < 0)) {
 		img_abort(&pages);
 		goto out;
 	}
 	dc->stats->memwrite_us += stats_now_us() - t1;
 	dc->stats->pages_written += pr.bytes / PAGE_SZ;
 	dc->stats->pages_skipped_parent += par.bytes / PAGE_SZ;
-	ret = img_finish(&pages);
+	ret = live == 0 ? 0 : img_finish(&pages);
 	if (!ret)
 		ret = track_protect(dc, &pr, &par);
 	pr_info("pid %d: %zu page runs, %lu MiB of memory saved", dc->pid, pr.nr,

@@ -71,7 +71,11 @@ static int add_swapped(int pm, struct page_runs *pr, uint64_t start, uint64_t en
 	return 0;
 }
 
-static int scan_vma_ioctl(int pm, const struct proc_vma *v, bool anon_only, struct page_runs *pr)
+/* par: where unwritten pages the parent dump holds go, for a mapping the
+ * userfaultfd tracker follows (track_scan_splits): one walk sorts them,
+ * where track_split would walk the mapping again. NULL: all to pr. */
+static int scan_vma_ioctl(struct dump_ctx *dc, int pm, const struct proc_vma *v, bool anon_only,
+			  struct page_runs *pr, struct page_runs *par)
 {
 	struct page_region vec[SCAN_VEC];
 	struct pm_scan_arg a = {
@@ -83,7 +87,7 @@ static int scan_vma_ioctl(int pm, const struct proc_vma *v, bool anon_only, stru
 		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 		.category_inverted = PAGE_IS_PFNZERO | (anon_only ? PAGE_IS_FILE : 0),
 		.category_mask = PAGE_IS_PFNZERO | (anon_only ? PAGE_IS_FILE : 0),
-		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | (par ? PAGE_IS_WRITTEN : 0),
 	};
 	bool readable = v->prot & PROT_READ;
 
@@ -92,8 +96,10 @@ static int scan_vma_ioctl(int pm, const struct proc_vma *v, bool anon_only, stru
 		if (n < 0)
 			return -1;
 		for (long i = 0; i < n; i++) {
+			struct page_runs *to = par && !(vec[i].categories & PAGE_IS_WRITTEN) &&
+					       track_in_parent(dc, vec[i].start, vec[i].end) ? par : pr;
 			int r = vec[i].categories & PAGE_IS_PRESENT ?
-				page_runs_add(pr, vec[i].start, vec[i].end, readable) :
+				page_runs_add(to, vec[i].start, vec[i].end, readable) :
 				add_swapped(pm, pr, vec[i].start, vec[i].end, readable);
 			if (r < 0)
 				return r == -1 ? -2 : -1;
@@ -155,7 +161,7 @@ static int scan_vma_pagemap(int pm, const struct proc_vma *v, bool anon_only, st
 }
 
 static int scan_vma(struct dump_ctx *dc, int pm, const struct proc_vma *v, bool anon_only,
-		    struct page_runs *pr)
+		    struct page_runs *pr, struct page_runs *par)
 {
 	int ret;
 	/* what a kernel before 6.7 does, for the tests on newer ones */
@@ -164,7 +170,7 @@ static int scan_vma(struct dump_ctx *dc, int pm, const struct proc_vma *v, bool 
 		scan_supported = 0;
 	}
 	if (scan_supported != 0) {
-		ret = scan_vma_ioctl(pm, v, anon_only, pr);
+		ret = scan_vma_ioctl(dc, pm, v, anon_only, pr, track_scan_splits(dc, v) ? par : NULL);
 		if (ret == 0) {
 			scan_supported = 1;
 			return 0;
@@ -725,7 +731,7 @@ err:
 	return -1;
 }
 
-static int find_pages(struct dump_ctx *dc, struct page_runs *pr)
+static int find_pages(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *par)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", dc->pid);
@@ -749,7 +755,7 @@ static int find_pages(struct dump_ctx *dc, struct page_runs *pr)
 			}
 			continue;
 		}
-		if (scan_vma(dc, pm, &dc->vmas.v[i], e->status & VMA_FILE_PRIVATE, pr) < 0) {
+		if (scan_vma(dc, pm, &dc->vmas.v[i], e->status & VMA_FILE_PRIVATE, pr, par) < 0) {
 			close(pm);
 			return -1;
 		}
@@ -800,9 +806,9 @@ int dump_task_mm(struct dump_ctx *dc)
 	if ((!dc->o->pre_dump && guards_dump(dc->pid, &dc->vmas, &dc->guards, &dc->nr_guards) < 0) ||
 	    write_mm(dc) < 0)
 		return -1;
-	if (find_pages(dc, &pr) < 0)
+	if (find_pages(dc, &pr, &par) < 0)
 		goto out;
-	dc->stats->pages_scanned += pr.bytes / PAGE_SZ;
+	dc->stats->pages_scanned += (pr.bytes + par.bytes) / PAGE_SZ;
 	if (track_split(dc, &pr, &par) < 0 || write_pagemap(dc, &pr, &par) < 0)
 		goto out;
 	if (img_create(dc->dirfd, &pages, IMG_PAGES, dc->id) < 0)

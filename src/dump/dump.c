@@ -482,6 +482,44 @@ static int prepare_files(struct dump_tree *tr)
 	return ret;
 }
 
+/* A live snapshot's first, short freeze: a userfaultfd made in each
+ * process (live.h), then the tree runs while its memory is protected.
+ * NULL if it could not be done: then all is protected at the freeze.
+ * *frozen: how long this freeze lasted. */
+static struct live_pre *live_pre_arm(const struct opts *o, uint64_t *frozen)
+{
+	struct dump_tree pre = { .o = o, .dirfd = -1, .parentfd = -1 };
+	struct live_pre *lp = live_pre_new();
+	uint64_t t0 = stats_now_us();
+	int ret = -1;
+
+	if (!lp)
+		return NULL;
+	if (tree_seize(&pre, o->pid) == 0 && collect_seccomp(&pre) == 0) {
+		ret = 0;
+		for (int i = 0; i < pre.nr && !ret; i++)
+			if (!pre.t[i].zombie && live_pre_take(lp, &pre.t[i]) < 0)
+				ret = -1;
+	}
+	for (int i = 0; ret < 0 && i < pre.nr; i++)
+		undo_injection(&pre.t[i]);
+	tree_release(&pre, false);
+	*frozen = stats_now_us() - t0;
+	for (int i = 0; i < pre.nr; i++) {
+		inj_free(&pre.t[i].inj);
+		free(pre.t[i].ns_tid);
+	}
+	free(pre.t);
+	seccomp_dump_free(&pre.seccomp);
+	if (ret < 0) {
+		live_pre_free(lp);
+		pr_warn("the live snapshot protects the memory at the freeze (a longer one)");
+		return NULL;
+	}
+	live_pre_protect(lp);
+	return lp;
+}
+
 /* A live snapshot, the tree running again: its pages, then the commit
  * and post-dump, as a plain dump has them before the tree resumes. On
  * failure the directory is no dump; the tree runs on unharmed. */
@@ -534,9 +572,14 @@ int stasis_dump(const struct opts *o)
 	if (files_dump_begin(&tr.files) < 0 || cg_dump_begin(&tr.cg, o) < 0 || open_parent(&tr) < 0 ||
 	    action_run(o, ACT_PRE_DUMP, o->pid) < 0)
 		goto out;
+	uint64_t pre_frozen = 0;
+	if (o->live_snapshot)
+		tr.live_pre = live_pre_arm(o, &pre_frozen);
 	uint64_t t_seize = stats_now_us();
 	if (tree_seize(&tr, o->pid) < 0 || collect_seccomp(&tr) < 0)
 		goto out;
+	for (int i = 0; i < tr.nr; i++)
+		tr.t[i].live_pre = tr.live_pre;
 	uint64_t t_frozen = stats_now_us();
 	tr.stats.freezing_us = t_frozen - t_seize;
 	if (check_seized(&tr) < 0)
@@ -552,6 +595,7 @@ int stasis_dump(const struct opts *o)
 		if ((!tr.t[i].zombie && track_adopt(&tr.t[i], tr.parentfd) < 0) ||
 		    dump_one(&tr.t[i]) < 0 || shmem_dump_collect(&tr.shmem, &tr.t[i]) < 0)
 			goto unlock;
+	live_pre_stop(tr.live_pre);	/* each live process's is live.c's now */
 	if (write_tree_images(&tr) < 0)
 		goto unlock;
 	/* post-dump may still say no: then the tree resumes as if the dump
@@ -566,7 +610,7 @@ int stasis_dump(const struct opts *o)
 	ret = running && net_unlock(&tr) < 0 ? -1 : 0;
 	released = true;
 	tree_release(&tr, !running);
-	tr.stats.frozen_us = stats_now_us() - t_frozen;
+	tr.stats.frozen_us = stats_now_us() - t_frozen + pre_frozen;	/* both freezes count */
 	if (o->live_snapshot && live_finish(&tr) < 0) {
 		ret = -1;
 		goto out;
@@ -601,6 +645,7 @@ out:
 		free(tr.t[i].ns_tid);
 	}
 	free(tr.t);
+	live_pre_free(tr.live_pre);
 	seccomp_dump_free(&tr.seccomp);
 	cg_dump_free(&tr.cg);
 	netlock_free(&tr.netlock);

@@ -20,6 +20,7 @@ struct copy_bufs {
 };
 
 struct live_job;
+struct live_pre;
 
 /* One process of the tree, with its threads. */
 struct dump_ctx {
@@ -63,6 +64,7 @@ struct dump_ctx {
 	/* --live-snapshot (live.c): the pages still to copy once the tree
 	 * runs again; NULL if none. */
 	struct live_job *live;
+	struct live_pre *live_pre;	/* the tree's, if it was protected before the freeze */
 	struct cg_dump *cg;		/* the tree's cgroup sets (task/cgroup.h) */
 	struct seccomp_task *seccomp;	/* every thread's mode and filters, in dump_tree.seccomp */
 	struct proc_stat stat;
@@ -89,6 +91,7 @@ struct dump_tree {
 	unsigned long ns_taken;		/* CLONE_NEW* kinds the tree takes (ns/ns.h) */
 	struct netlock netlock;		/* from the freeze until the tree is let go */
 	struct dump_stats stats;	/* for stats-dump */
+	struct live_pre *live_pre;	/* --live-snapshot: protected before the freeze */
 };
 
 int stasis_dump(const struct opts *o);

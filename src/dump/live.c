@@ -42,6 +42,8 @@
 
 #include "dump/live.h"
 #include "image/vma.h"
+#include "proc/proc.h"
+#include "util/compat.h"
 #include "util/log.h"
 
 #define LIVE_CHUNK (256ul << 10)	/* copied under the lock at once */
@@ -144,8 +146,11 @@ static int read_mem(struct live_job *j, char *buf, uint64_t a, size_t len)
 {
 	ssize_t n = pread(j->mem, buf, len, a);
 	if (n != (ssize_t)len) {
-		pr_err("pid %d: can't read its memory at %#lx (%s)", j->pid, (unsigned long)a,
-		       n < 0 ? strerror(errno) : "it is gone");
+		if (n >= 0)
+			pr_err("pid %d exited or exec'd before the live snapshot saved its memory (at %#lx); the "
+			       "snapshot is not complete: dump again, or without --live-snapshot", j->pid, (unsigned long)a);
+		else
+			pr_perror("pid %d: can't read its memory at %#lx", j->pid, (unsigned long)a);
 		return -1;
 	}
 	return 0;
@@ -268,6 +273,267 @@ static void job_free(struct live_job *j)
 	free(j);
 }
 
+/* ---- before the freeze ---- */
+
+struct pre_proc {
+	pid_t pid;
+	uint64_t start;		/* start time: the same process at the freeze */
+	int uffd;		/* -1 once live_arm took it */
+};
+
+struct live_pre {
+	struct pre_proc *p;
+	int nr;
+	int stop[2];
+	pthread_t th;
+	bool running;
+	/* live_arm takes a process's userfaultfd at the freeze, while this
+	 * thread may still serve the others (a syscall stasis runs in them
+	 * may write to protected memory): from then on it is live.c's */
+	pthread_mutex_t lock;
+};
+
+struct live_pre *live_pre_new(void)
+{
+	struct live_pre *lp = calloc(1, sizeof(*lp));
+	if (lp) {
+		lp->stop[0] = lp->stop[1] = -1;
+		pthread_mutex_init(&lp->lock, NULL);
+	}
+	return lp;
+}
+
+/* Where the vdso of pid is, from /proc/PID/maps (smaps would walk every
+ * page); 0 if none. */
+static uint64_t vdso_of(pid_t pid)
+{
+	char path[64], line[512];
+	unsigned long s = 0, e;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, " [vdso]") && sscanf(line, "%lx-%lx", &s, &e) == 2)
+			break;
+		else
+			s = 0;
+	fclose(f);
+	return s;
+}
+
+int live_pre_take(struct live_pre *lp, struct dump_ctx *dc)
+{
+	uint64_t vdso = vdso_of(dc->pid), start;
+	int uffd = -1, r;
+	if (!vdso || proc_start_time(dc->pid, &start) < 0)
+		return 1;	/* protected at the freeze instead */
+	if (inj_start_careful(&dc->inj, vdso) < 0)
+		return -1;
+	r = make_uffd(dc, &uffd);
+	if (inj_undo(&dc->inj) < 0 || r < 0) {
+		if (uffd >= 0 && r == 0)
+			close(uffd);
+		return -1;
+	}
+	if (r > 0)
+		return 1;
+	struct pre_proc *n = realloc(lp->p, (lp->nr + 1) * sizeof(*n));
+	if (!n) {
+		close(uffd);
+		return -1;
+	}
+	lp->p = n;
+	lp->p[lp->nr++] = (struct pre_proc){ dc->pid, start, uffd };
+	return 0;
+}
+
+/* Private anonymous mappings, as /proc/PID/maps shows them: no path, or
+ * a name in brackets the kernel gives anonymous memory. */
+static bool maps_anon_private(const char *line, unsigned long *s, unsigned long *e)
+{
+	char perms[8], path[256] = "";
+	if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %255s", s, e, perms, path) < 3 || perms[3] != 'p')
+		return false;
+	return !path[0] || !strcmp(path, "[heap]") || !strcmp(path, "[stack]") || !strncmp(path, "[anon:", 6);
+}
+
+static void pre_protect_one(struct pre_proc *pp)
+{
+	char path[64], line[512];
+	unsigned long s, e;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pp->pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (!maps_anon_private(line, &s, &e))
+			continue;
+		struct uffdio_register r = { .range = { s, e - s }, .mode = UFFDIO_REGISTER_MODE_WP };
+		struct uffdio_writeprotect wp = { .range = { s, e - s }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+		/* a mapping changed meanwhile is protected at the freeze */
+		if (ioctl(pp->uffd, UFFDIO_REGISTER, &r) == 0)
+			ioctl(pp->uffd, UFFDIO_WRITEPROTECT, &wp);
+	}
+	fclose(f);
+}
+
+/* Before the freeze, and at the freeze until live_arm takes the
+ * process's userfaultfd, a write is only let through: what it wrote is
+ * saved as it is at the freeze (a syscall stasis runs there writes only
+ * its scratch area, which it puts back), where its page is protected
+ * again. The set of userfaultfds shrinks as live_arm takes them: looked
+ * at again every few ms. */
+static void *pre_thread(void *arg)
+{
+	struct live_pre *lp = arg;
+	struct pollfd *p = calloc(lp->nr + 1, sizeof(*p));
+	int *who = calloc(lp->nr + 1, sizeof(*who));
+	struct uffd_msg msg[16];
+	if (!p || !who) {
+		free(p);
+		free(who);
+		return NULL;	/* writers wait till the copy: slower, not wrong */
+	}
+	for (;;) {
+		int n = 0;
+		pthread_mutex_lock(&lp->lock);
+		for (int i = 0; i < lp->nr; i++)
+			if (lp->p[i].uffd >= 0) {
+				who[n] = i;
+				p[n++] = (struct pollfd){ .fd = lp->p[i].uffd, .events = POLLIN };
+			}
+		pthread_mutex_unlock(&lp->lock);
+		p[n] = (struct pollfd){ .fd = lp->stop[0], .events = POLLIN };
+		if (poll(p, n + 1, 5) < 0 && errno != EINTR)
+			break;
+		if (p[n].revents)
+			break;
+		for (int k = 0; k < n; k++) {
+			if (!p[k].revents)
+				continue;
+			pthread_mutex_lock(&lp->lock);
+			int fd = lp->p[who[k]].uffd;	/* -1: live_arm's now */
+			ssize_t got;
+			while (fd >= 0 && (got = read(fd, msg, sizeof(msg))) > 0)
+				for (size_t m = 0; m < got / sizeof(msg[0]); m++)
+					if (msg[m].event == UFFD_EVENT_PAGEFAULT) {
+						uint64_t a = msg[m].arg.pagefault.address & ~(PAGE_SZ - 1);
+						struct uffdio_writeprotect wp = { .range = { a, PAGE_SZ }, .mode = 0 };
+						ioctl(fd, UFFDIO_WRITEPROTECT, &wp);
+					}
+			pthread_mutex_unlock(&lp->lock);
+		}
+	}
+	free(p);
+	free(who);
+	return NULL;
+}
+
+void live_pre_protect(struct live_pre *lp)
+{
+	uint64_t t0 = stats_now_us();
+	if (!lp->nr || pipe2(lp->stop, O_CLOEXEC) < 0)
+		return;
+	if (pthread_create(&lp->th, NULL, pre_thread, lp) != 0) {
+		close(lp->stop[0]);
+		close(lp->stop[1]);
+		lp->stop[0] = lp->stop[1] = -1;
+		return;
+	}
+	lp->running = true;
+	for (int i = 0; i < lp->nr; i++)
+		pre_protect_one(&lp->p[i]);
+	pr_info("live snapshot: memory of %d processes protected before the freeze (%lu us)", lp->nr,
+		(unsigned long)(stats_now_us() - t0));
+}
+
+void live_pre_stop(struct live_pre *lp)
+{
+	if (!lp || !lp->running)
+		return;
+	if (write(lp->stop[1], "", 1) != 1)
+		pr_perror("can't stop the fault thread");
+	pthread_join(lp->th, NULL);
+	lp->running = false;
+	/* not taken by live_arm (a process gone meanwhile, or a dump that
+	 * stopped short): their protection goes before anyone waits on it */
+	for (int i = 0; i < lp->nr; i++)
+		if (lp->p[i].uffd >= 0) {
+			close(lp->p[i].uffd);
+			lp->p[i].uffd = -1;
+		}
+}
+
+void live_pre_free(struct live_pre *lp)
+{
+	if (!lp)
+		return;
+	live_pre_stop(lp);
+	for (int i = 0; i < lp->nr; i++)
+		if (lp->p[i].uffd >= 0)
+			close(lp->p[i].uffd);
+	for (int k = 0; k < 2; k++)
+		if (lp->stop[k] >= 0)
+			close(lp->stop[k]);
+	free(lp->p);
+	pthread_mutex_destroy(&lp->lock);
+	free(lp);
+}
+
+/* The userfaultfd made before the freeze in this same process, if any. */
+static int pre_taken(struct dump_ctx *dc)
+{
+	struct live_pre *lp = dc->live_pre;
+	uint64_t start;
+	if (!lp || proc_start_time(dc->pid, &start) < 0)
+		return -1;
+	int fd = -1;
+	pthread_mutex_lock(&lp->lock);
+	for (int i = 0; i < lp->nr && fd < 0; i++)
+		if (lp->p[i].pid == dc->pid && lp->p[i].start == start && lp->p[i].uffd >= 0) {
+			fd = lp->p[i].uffd;
+			lp->p[i].uffd = -1;
+		}
+	pthread_mutex_unlock(&lp->lock);
+	return fd;
+}
+
+/* Protected before the freeze: only the pages written or mapped since
+ * (PAGE_IS_WRITTEN: not protected) are protected now. Without
+ * PAGEMAP_SCAN, every page again. */
+static int protect_written(struct live_job *j)
+{
+	struct page_region vec[256];
+	for (size_t i = 0; i < j->nr; i++) {
+		struct pm_scan_arg a = {
+			.size = sizeof(a), .start = j->seg[i].start, .end = j->seg[i].end,
+			.vec = (uint64_t)vec, .vec_len = 256,
+			.category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN,
+		};
+		while (a.start < a.end) {
+			long n = ioctl(j->pm, PAGEMAP_SCAN, &a);
+			if (n < 0)
+				return errno == ENOTTY || errno == EINVAL ? protect_segs(j) : -1;
+			for (long k = 0; k < n; k++) {
+				struct uffdio_writeprotect wp = {
+					.range = { vec[k].start, vec[k].end - vec[k].start },
+					.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+				};
+				if (ioctl(j->uffd, UFFDIO_WRITEPROTECT, &wp) < 0) {
+					pr_perror("pid %d: can't write-protect %#lx-%#lx for a live snapshot", j->pid,
+						  (unsigned long)vec[k].start, (unsigned long)vec[k].end);
+					return -1;
+				}
+			}
+			if (a.walk_end <= a.start && n == 0)
+				break;
+			a.start = a.walk_end;
+		}
+	}
+	return 0;
+}
+
 int live_arm(struct dump_ctx *dc, const struct page_runs *pr, struct img *pages)
 {
 	struct live_job *j = calloc(1, sizeof(*j));
@@ -282,7 +548,9 @@ int live_arm(struct dump_ctx *dc, const struct page_runs *pr, struct img *pages)
 	j->uffd = j->pm = j->mem = -1;
 	j->pages.fd = -1;
 	pthread_mutex_init(&j->lock, NULL);
-	r = make_uffd(dc, &j->uffd);
+	j->uffd = pre_taken(dc);
+	bool pre = j->uffd >= 0;
+	r = pre ? 0 : make_uffd(dc, &j->uffd);
 	if (r != 0) {
 		j->uffd = -1;
 		job_free(j);
@@ -294,7 +562,8 @@ int live_arm(struct dump_ctx *dc, const struct page_runs *pr, struct img *pages)
 	j->pm = open_proc(dc->pid, "pagemap");
 	j->mem = open_proc(dc->pid, "mem");
 	j->pages = *pages;
-	if (!j->done || !j->buf || j->pm < 0 || j->mem < 0 || sort_runs(dc, j, pr) < 0 || protect_segs(j) < 0) {
+	if (!j->done || !j->buf || j->pm < 0 || j->mem < 0 || sort_runs(dc, j, pr) < 0 ||
+	    (pre ? protect_written(j) : protect_segs(j)) < 0) {
 		j->pages.fd = -1;	/* still the caller's */
 		job_free(j);
 		return -1;
@@ -305,8 +574,9 @@ int live_arm(struct dump_ctx *dc, const struct page_runs *pr, struct img *pages)
 	uint64_t prot = 0;
 	for (size_t i = 0; i < j->nr; i++)
 		prot += j->seg[i].end - j->seg[i].start;
-	pr_info("pid %d: %lu MiB protected for a live snapshot, %lu MiB copied while frozen (%lu us)", dc->pid,
-		(unsigned long)(prot >> 20), (unsigned long)((pr->bytes - prot) >> 20),
+	pr_info("pid %d: %lu MiB protected for a live snapshot%s, %lu MiB copied while frozen (%lu us)", dc->pid,
+		(unsigned long)(prot >> 20), pre ? " (most of it before the freeze)" : "",
+		(unsigned long)((pr->bytes - prot) >> 20),
 		(unsigned long)(stats_now_us() - t0));
 	return 0;
 }

@@ -28,6 +28,26 @@ int live_arm(struct dump_ctx *dc, const struct page_runs *pr, struct img *pages)
  * protected and no thread of the tree waits on stasis. */
 int live_copy_all(struct dump_tree *tr);
 
+/* Write-protecting costs about as much as the walk of the page tables
+ * (tens of ms per GiB of small pages), so it is done before the freeze:
+ * the tree is seized a first time only to make its userfaultfds (the
+ * caller seizes and releases, live_pre_take in between, for each
+ * process), then live_pre_protect registers and protects its memory while
+ * it runs, a write then only costing the writer a round trip to stasis,
+ * which lets it through. At the freeze (after live_pre_stop), live_arm
+ * protects only what was written or mapped since. */
+struct live_pre;
+struct live_pre *live_pre_new(void);
+/* The process is seized: a userfaultfd made in it, taken by stasis. */
+int live_pre_take(struct live_pre *lp, struct dump_ctx *dc);
+/* The tree runs again: registers and protects its private anonymous
+ * memory, and lets writers through until live_pre_stop. */
+void live_pre_protect(struct live_pre *lp);
+/* The tree is frozen again: no more writers to let through. */
+void live_pre_stop(struct live_pre *lp);
+/* Frees what live_arm did not take (their protection goes). */
+void live_pre_free(struct live_pre *lp);
+
 /* Userfaultfd write-protection with synchronous faults on private
  * anonymous memory (5.7+), for `stasis check`; a task may still be
  * refused one (vm.unprivileged_userfaultfd, then stop-the-world). */

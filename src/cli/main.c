@@ -58,6 +58,9 @@ static void usage(FILE *f)
 "  -o, --log-file FILE     log to FILE (relative to the work directory)\n"
 "  -v[N], --verbosity=N    log level 0-4 (-v alone adds one level)\n"
 "  -R, --leave-running     dump: let the process run after the dump\n"
+"      --live-snapshot     dump: freeze only to save what is not memory and\n"
+"                          write-protect the memory, copy the pages while the\n"
+"                          tree runs (implies -R; needs userfaultfd)\n"
 "  -j, --shell-job         the process is a job of a shell: its terminal is the\n"
 "                          user's; restore puts it on the terminal of stasis\n"
 "  -d, --restore-detached  restore: return once the process runs (or --daemon)\n"
@@ -173,6 +176,7 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_LAZY_PAGES, OPT_STATUS_FD, OPT_GHOST_FIEMAP, OPT_NO_GHOST_FIEMAP, OPT_TCP_ESTABLISHED, OPT_TCP_CLOSE, OPT_SKIP_IN_FLIGHT,
        OPT_NO_TCP_ESTABLISHED, OPT_NO_TCP_CLOSE, OPT_NO_SKIP_IN_FLIGHT,
        OPT_SKIP_MNT, OPT_ENABLE_FS, OPT_MNTNS_COMPAT,
+       OPT_LIVE_SNAPSHOT,
        /* CRIU's --no-SWITCH forms of the switches stasis has */
        OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
        OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH, OPT_MANAGE_CGROUPS, OPT_CGROUP_ROOT, OPT_CGROUP_PROPS,
@@ -475,6 +479,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "address", required_argument, NULL, OPT_ADDRESS },
 		{ "prev-images-dir", required_argument, NULL, OPT_PREV_IMAGES_DIR },
 		{ "track-mem", no_argument, NULL, OPT_TRACK_MEM },
+		{ "live-snapshot", no_argument, NULL, OPT_LIVE_SNAPSHOT },
 		{ "action-script", required_argument, NULL, OPT_ACTION_SCRIPT },
 		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 		{ "allow-users", required_argument, NULL, OPT_ALLOW_USERS },
@@ -578,6 +583,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_MNTNS_COMPAT: break;
 		case OPT_PREV_IMAGES_DIR: o->prev_images_dir = optarg; break;
 		case OPT_TRACK_MEM: o->track_mem = true; break;
+		case OPT_LIVE_SNAPSHOT: o->live_snapshot = o->leave_running = true; break;
 		case OPT_ACTION_SCRIPT:
 			if (add_string(&o->action_scripts, &o->nr_action_scripts, optarg) < 0)
 				return -1;
@@ -875,6 +881,14 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "pre-dump")) {
 		o.pre_dump = true;
 		cmd = "dump";
+	}
+	if (o.live_snapshot && (strcmp(cmd, "dump") || o.pre_dump || o.track_mem)) {
+		fprintf(stderr, "Error: --live-snapshot is for dump, without --track-mem\n");
+		return 1;
+	}
+	if (o.live_snapshot && (o.page_server || o.ps_socket >= 0 || o.auto_dedup)) {
+		fprintf(stderr, "Error: --live-snapshot writes its pages in -D: not with --page-server, --ps-socket or --auto-dedup\n");
+		return 1;
 	}
 	if (strcmp(cmd, "dump") && strcmp(cmd, "restore") && strcmp(cmd, "lazy-pages")) {
 		fprintf(stderr, "Error: unknown command '%s'\n", cmd);

@@ -24,6 +24,7 @@
 #include "dump/check.h"
 #include "files/files.h"
 #include "dump/track.h"
+#include "dump/live.h"
 #include "net/netlock.h"
 #include "task/guards.h"
 #include "task/timens.h"
@@ -209,6 +210,7 @@ int stasis_check(FILE *out)
 		{ "PAGEMAP_SCAN", has_pagemap_scan, false, "fast present-page scan (else pagemap)" },
 		{ "userfaultfd write-protect async", track_has_uffd_wp_async, false, "dirty tracking for pre-dump (6.7+)" },
 		{ "soft-dirty bits", track_has_soft_dirty, false, "dirty tracking for pre-dump (else)" },
+		{ "userfaultfd write-protect", live_kernel_has, false, "dump --live-snapshot (5.7+; else stop-the-world)" },
 		{ "memory tracking", has_mem_track, false, NULL },
 		{ "guard pages", guards_supported, false, "save madvise(MADV_GUARD_INSTALL) regions (6.14+)" },
 		{ "time namespaces", has_time_ns, false, "monotonic clocks across machines" },

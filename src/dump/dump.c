@@ -30,6 +30,7 @@
 #include "pstree.pb-c.h"
 #include "dump/track.h"
 #include "dump/ps_send.h"
+#include "dump/live.h"
 #include "task/seccomp.h"
 #include "util/action.h"
 #include "util/fault.h"
@@ -374,6 +375,18 @@ static int write_checksums(struct dump_tree *tr)
 	return ret;
 }
 
+/* The inventory, which commits the dump, then the checksums of all. */
+static int commit_images(struct dump_tree *tr)
+{
+	if (write_inventory(tr) < 0)
+		return -1;
+	if (write_checksums(tr) < 0) {
+		img_remove(tr->dirfd, IMG_INVENTORY, 0);
+		return -1;
+	}
+	return 0;
+}
+
 /* A pre-dump leaves memory only, and no inventory: it is a parent for
  * the next dump, not something to restore. Shared memory is not in it:
  * every dump saves it whole (dump/shmem.c). Its pages ids follow the
@@ -391,13 +404,8 @@ static int write_tree_images(struct dump_tree *tr)
 	    cg_dump_write(&tr->cg, tr->dirfd) < 0)
 		return -1;
 	tr->stats.shpages_written += tr->files.memfd_pages;
-	if (write_inventory(tr) < 0)
-		return -1;
-	if (write_checksums(tr) < 0) {
-		img_remove(tr->dirfd, IMG_INVENTORY, 0);
-		return -1;
-	}
-	return 0;
+	/* live: the commit waits for the pages (stasis_dump) */
+	return tr->o->live_snapshot ? 0 : commit_images(tr);
 }
 
 /* Processes sharing one fd table (CLONE_FILES) share its files_id: the
@@ -499,6 +507,64 @@ static int prepare_files(struct dump_tree *tr)
 	return ret;
 }
 
+/* A live snapshot's first, short freeze: a userfaultfd made in each
+ * process (live.h), then the tree runs while its memory is protected.
+ * NULL if it could not be done: then all is protected at the freeze.
+ * *frozen: how long this freeze lasted. */
+static struct live_pre *live_pre_arm(const struct opts *o, uint64_t *frozen)
+{
+	struct dump_tree pre = { .o = o, .dirfd = -1, .parentfd = -1 };
+	struct live_pre *lp = live_pre_new();
+	uint64_t t0 = stats_now_us();
+	int ret = -1;
+
+	if (!lp)
+		return NULL;
+	if (tree_seize(&pre, o->pid) == 0 && collect_seccomp(&pre) == 0) {
+		ret = 0;
+		for (int i = 0; i < pre.nr && !ret; i++)
+			if (!pre.t[i].zombie && live_pre_take(lp, &pre.t[i]) < 0)
+				ret = -1;
+	}
+	for (int i = 0; ret < 0 && i < pre.nr; i++)
+		undo_injection(&pre.t[i]);
+	tree_release(&pre, false);
+	*frozen = stats_now_us() - t0;
+	for (int i = 0; i < pre.nr; i++) {
+		inj_free(&pre.t[i].inj);
+		free(pre.t[i].ns_tid);
+	}
+	free(pre.t);
+	seccomp_dump_free(&pre.seccomp);
+	if (ret < 0) {
+		live_pre_free(lp);
+		pr_warn("the live snapshot protects the memory at the freeze (a longer one)");
+		return NULL;
+	}
+	live_pre_protect(lp);
+	return lp;
+}
+
+/* A live snapshot, the tree running again: its pages, then the commit
+ * and post-dump, as a plain dump has them before the tree resumes. On
+ * failure the directory is no dump; the tree runs on unharmed. */
+static int live_finish(struct dump_tree *tr)
+{
+	uint64_t t0 = stats_now_us();
+	int ret = live_copy_all(tr);
+	tr->stats.memdump_us += stats_now_us() - t0;
+	if (ret < 0 || commit_images(tr) < 0) {
+		pr_err("the live snapshot of pid %d failed; the tree runs on, unharmed; %s is not a dump",
+		       tr->o->pid, tr->o->images_dir);
+		return -1;
+	}
+	if (action_run(tr->o, ACT_POST_DUMP, tr->o->pid) < 0) {
+		img_remove(tr->dirfd, IMG_INVENTORY, 0);
+		return -1;
+	}
+	return 0;
+}
+
 int stasis_dump(const struct opts *o)
 {
 	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1, .ps_sk = -1, .freezer = { .statefd = -1, .dirfd = -1 },
@@ -536,11 +602,16 @@ int stasis_dump(const struct opts *o)
 	if (files_dump_begin(&tr.files) < 0 || cg_dump_begin(&tr.cg, o) < 0 || open_parent(&tr) < 0 ||
 	    ps_dump_connect(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0)
 		goto out;
+	uint64_t pre_frozen = 0;
+	if (o->live_snapshot)
+		tr.live_pre = live_pre_arm(o, &pre_frozen);
 	uint64_t t_seize = stats_now_us();
 	if (o->freeze_cgroup && freezer_seize(&tr.freezer, o->freeze_cgroup, o->timeout) < 0)
 		goto out;
 	if (tree_seize(&tr, o->pid) < 0 || collect_seccomp(&tr) < 0)
 		goto out;
+	for (int i = 0; i < tr.nr; i++)
+		tr.t[i].live_pre = tr.live_pre;
 	uint64_t t_frozen = stats_now_us();
 	tr.stats.freezing_us = t_frozen - t_seize;
 	if (check_seized(&tr) < 0)
@@ -556,11 +627,13 @@ int stasis_dump(const struct opts *o)
 		if ((!tr.t[i].zombie && track_adopt(&tr.t[i], tr.parentfd) < 0) ||
 		    dump_one(&tr.t[i]) < 0 || shmem_dump_collect(&tr.shmem, &tr.t[i]) < 0)
 			goto unlock;
+	live_pre_stop(tr.live_pre);	/* each live process's is live.c's now */
 	if (write_tree_images(&tr) < 0)
 		goto unlock;
 	/* post-dump may still say no: then the tree resumes as if the dump
-	 * had failed (the images stay, but are not a dump it vouched for). */
-	if (action_run(o, ACT_POST_DUMP, o->pid) < 0) {
+	 * had failed (the images stay, but are not a dump it vouched for).
+	 * A live snapshot runs it once its pages are saved (live_finish). */
+	if (!o->live_snapshot && action_run(o, ACT_POST_DUMP, o->pid) < 0) {
 		img_remove(tr.dirfd, IMG_INVENTORY, 0);
 		goto unlock;
 	}
@@ -569,7 +642,11 @@ int stasis_dump(const struct opts *o)
 	ret = running && net_unlock(&tr) < 0 ? -1 : 0;
 	released = true;
 	tree_release(&tr, !running);
-	tr.stats.frozen_us = stats_now_us() - t_frozen;
+	tr.stats.frozen_us = stats_now_us() - t_frozen + pre_frozen;	/* both freezes count */
+	if (o->live_snapshot && live_finish(&tr) < 0) {
+		ret = -1;
+		goto out;
+	}
 	pr_info("%s finished successfully (%d processes)", o->pre_dump ? "Pre-dump" : "Dumping", tr.nr);
 	write_stats(&tr);
 	goto out;
@@ -583,6 +660,7 @@ out:
 	ck_list_free(&tr.ck);
 	if (ret < 0 && !released) {
 		for (int i = 0; i < tr.nr; i++) {
+			live_drop(&tr.t[i]);
 			track_undo(&tr.t[i]);
 			undo_injection(&tr.t[i]);
 		}
@@ -593,6 +671,7 @@ out:
 	}
 	freezer_release(&tr.freezer);	/* the cgroup's threads outside the tree go on */
 	for (int i = 0; i < tr.nr; i++) {
+		live_drop(&tr.t[i]);
 		track_free(&tr.t[i]);
 		proc_vmas_free(&tr.t[i].vmas);
 		for (size_t g = 0; g < tr.t[i].nr_guards; g++)
@@ -602,6 +681,7 @@ out:
 		free(tr.t[i].ns_tid);
 	}
 	free(tr.t);
+	live_pre_free(tr.live_pre);
 	seccomp_dump_free(&tr.seccomp);
 	cg_dump_free(&tr.cg);
 	netlock_free(&tr.netlock);

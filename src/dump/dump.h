@@ -21,6 +21,9 @@ struct copy_bufs {
 	char *b[2];
 };
 
+struct live_job;
+struct live_pre;
+
 /* One process of the tree, with its threads. */
 struct dump_ctx {
 	const struct opts *o;
@@ -60,6 +63,10 @@ struct dump_ctx {
 	 * userfaultfd tracker: the process's start time, and the number
 	 * this dump's clear of its bits drew (0: not cleared). */
 	uint64_t sd_start, sd_armed;
+	/* --live-snapshot (live.c): the pages still to copy once the tree
+	 * runs again; NULL if none. */
+	struct live_job *live;
+	struct live_pre *live_pre;	/* the tree's, if it was protected before the freeze */
 	struct cg_dump *cg;		/* the tree's cgroup sets (task/cgroup.h) */
 	struct freezer *freezer;	/* --freeze-cgroup: threads seized frozen */
 	struct seccomp_task *seccomp;	/* every thread's mode and filters, in dump_tree.seccomp */
@@ -93,6 +100,7 @@ struct dump_tree {
 	struct dump_stats stats;	/* for stats-dump */
 	int ps_sk;			/* --page-server (dump/ps_send.h), else -1 */
 	struct ck_list ck;		/* what this dump wrote (image/checksum.h) */
+	struct live_pre *live_pre;	/* --live-snapshot: protected before the freeze */
 };
 
 int stasis_dump(const struct opts *o);

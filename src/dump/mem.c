@@ -27,6 +27,7 @@
 #include "dump/pages.h"
 #include "dump/ps_send.h"
 #include "dump/track.h"
+#include "dump/live.h"
 #include "pagemap.pb-c.h"
 #include "image/img.h"
 #include "image/lazy.h"
@@ -78,7 +79,11 @@ static int add_swapped(int pm, struct page_runs *pr, uint64_t start, uint64_t en
 	return 0;
 }
 
-static int scan_vma_ioctl(int pm, const struct proc_vma *v, bool anon_only, struct page_runs *pr)
+/* par: where unwritten pages the parent dump holds go, for a mapping the
+ * userfaultfd tracker follows (track_scan_splits): one walk sorts them,
+ * where track_split would walk the mapping again. NULL: all to pr. */
+static int scan_vma_ioctl(struct dump_ctx *dc, int pm, const struct proc_vma *v, bool anon_only,
+			  struct page_runs *pr, struct page_runs *par)
 {
 	struct page_region vec[SCAN_VEC];
 	struct pm_scan_arg a = {
@@ -90,7 +95,7 @@ static int scan_vma_ioctl(int pm, const struct proc_vma *v, bool anon_only, stru
 		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 		.category_inverted = PAGE_IS_PFNZERO | (anon_only ? PAGE_IS_FILE : 0),
 		.category_mask = PAGE_IS_PFNZERO | (anon_only ? PAGE_IS_FILE : 0),
-		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | (par ? PAGE_IS_WRITTEN : 0),
 	};
 	bool readable = v->prot & PROT_READ;
 
@@ -99,8 +104,10 @@ static int scan_vma_ioctl(int pm, const struct proc_vma *v, bool anon_only, stru
 		if (n < 0)
 			return -1;
 		for (long i = 0; i < n; i++) {
+			struct page_runs *to = par && !(vec[i].categories & PAGE_IS_WRITTEN) &&
+					       track_in_parent(dc, vec[i].start, vec[i].end) ? par : pr;
 			int r = vec[i].categories & PAGE_IS_PRESENT ?
-				page_runs_add(pr, vec[i].start, vec[i].end, readable) :
+				page_runs_add(to, vec[i].start, vec[i].end, readable) :
 				add_swapped(pm, pr, vec[i].start, vec[i].end, readable);
 			if (r < 0)
 				return r == -1 ? -2 : -1;
@@ -162,7 +169,7 @@ static int scan_vma_pagemap(int pm, const struct proc_vma *v, bool anon_only, st
 }
 
 static int scan_vma(struct dump_ctx *dc, int pm, const struct proc_vma *v, bool anon_only,
-		    struct page_runs *pr)
+		    struct page_runs *pr, struct page_runs *par)
 {
 	int ret;
 	/* what a kernel before 6.7 does, for the tests on newer ones */
@@ -171,7 +178,7 @@ static int scan_vma(struct dump_ctx *dc, int pm, const struct proc_vma *v, bool 
 		scan_supported = 0;
 	}
 	if (scan_supported != 0) {
-		ret = scan_vma_ioctl(pm, v, anon_only, pr);
+		ret = scan_vma_ioctl(dc, pm, v, anon_only, pr, track_scan_splits(dc, v) ? par : NULL);
 		if (ret == 0) {
 			scan_supported = 1;
 			return 0;
@@ -760,7 +767,7 @@ static int dedup_parent(struct dump_ctx *dc, const struct page_runs *pr)
 	return dedup_close(&d) < 0 ? -1 : ret;
 }
 
-static int find_pages(struct dump_ctx *dc, struct page_runs *pr)
+static int find_pages(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *par)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", dc->pid);
@@ -784,7 +791,7 @@ static int find_pages(struct dump_ctx *dc, struct page_runs *pr)
 			}
 			continue;
 		}
-		if (scan_vma(dc, pm, &dc->vmas.v[i], e->status & VMA_FILE_PRIVATE, pr) < 0) {
+		if (scan_vma(dc, pm, &dc->vmas.v[i], e->status & VMA_FILE_PRIVATE, pr, par) < 0) {
 			close(pm);
 			return -1;
 		}
@@ -835,9 +842,9 @@ int dump_task_mm(struct dump_ctx *dc)
 	if ((!dc->o->pre_dump && guards_dump(dc->pid, &dc->vmas, &dc->guards, &dc->nr_guards) < 0) ||
 	    write_mm(dc) < 0)
 		return -1;
-	if (find_pages(dc, &pr) < 0)
+	if (find_pages(dc, &pr, &par) < 0)
 		goto out;
-	dc->stats->pages_scanned += pr.bytes / PAGE_SZ;
+	dc->stats->pages_scanned += (pr.bytes + par.bytes) / PAGE_SZ;
 	if (dc->ps_sk >= 0) {	/* --page-server: the pages go there */
 		ret = ps_dump_task(dc, &pr, &par);
 		goto out;
@@ -847,15 +854,17 @@ int dump_task_mm(struct dump_ctx *dc)
 	if (img_create(dc->dirfd, &pages, IMG_PAGES, dc->id) < 0)
 		goto out;
 	t1 = stats_now_us();
-	if (copy_pages(dc, &pr, pages.fd) < 0) {
+	/* live: the pages are copied once the tree runs again (live.c) */
+	int live = dc->o->live_snapshot ? live_arm(dc, &pr, &pages) : 1;
+	if (live < 0 || (live > 0 && copy_pages(dc, &pr, pages.fd) < 0)) {
 		img_abort(&pages);
 		goto out;
 	}
 	dc->stats->memwrite_us += stats_now_us() - t1;
 	dc->stats->pages_written += pr.bytes / PAGE_SZ;
 	dc->stats->pages_skipped_parent += par.bytes / PAGE_SZ;
-	ret = img_finish(&pages);
-	if (!ret && dc->o->auto_dedup)
+	ret = live == 0 ? 0 : img_finish(&pages);
+	if (!ret && dc->o->auto_dedup)	/* not with --live-snapshot (main.c) */
 		ret = dedup_parent(dc, &pr);
 	if (!ret)
 		ret = track_protect(dc, &pr, &par);

@@ -209,9 +209,30 @@ int track_prepare(struct dump_ctx *dc)
 	return track_method() == TRACK_SOFT_DIRTY ? 0 : uffd_prepare(dc);
 }
 
+bool track_scan_splits(const struct dump_ctx *dc, const struct proc_vma *v)
+{
+	return v->uffd_wp && dc->cover && dc->uffd >= 0 && track_method() == TRACK_UFFD_WP;
+}
+
+bool track_in_parent(const struct dump_ctx *dc, uint64_t start, uint64_t end)
+{
+	return dc->cover && track_parent_covers(dc->cover, start, end);
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const struct page_run *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
 int track_split(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *in_parent)
 {
-	return track_method() == TRACK_SOFT_DIRTY ? sd_split(dc, pr, in_parent) : uffd_split(dc, pr, in_parent);
+	int ret = track_method() == TRACK_SOFT_DIRTY ? sd_split(dc, pr, in_parent) : uffd_split(dc, pr, in_parent);
+	/* the scan put some there already (track_scan_splits): by address
+	 * again, as the pagemap lists them */
+	if (in_parent->nr > 1)
+		qsort(in_parent->r, in_parent->nr, sizeof(in_parent->r[0]), by_start);
+	return ret;
 }
 
 int track_protect(struct dump_ctx *dc, const struct page_runs *saved, const struct page_runs *in_parent)

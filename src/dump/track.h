@@ -47,6 +47,12 @@ int track_adopt(struct dump_ctx *dc, int parentfd);
  * copies of trackers that fork gave it, and drops the parent's pages if
  * the parent is not the dump that armed the tracker. */
 int track_prepare(struct dump_ctx *dc);
+/* With a parent, a mapping the userfaultfd tracker follows: the scan for
+ * present pages sorts them itself, by PAGE_IS_WRITTEN and
+ * track_in_parent (one walk of the page tables instead of two). */
+bool track_scan_splits(const struct dump_ctx *dc, const struct proc_vma *v);
+/* Does the parent dump hold every page of [start, end)? */
+bool track_in_parent(const struct dump_ctx *dc, uint64_t start, uint64_t end);
 /* Moves the runs the parent holds and the task did not write since into
  * *in_parent; the rest stay in *pr. */
 int track_split(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *in_parent);

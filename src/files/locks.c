@@ -267,6 +267,10 @@ static int locks_dump_task(struct file_table *t, const struct opts *o, pid_t pid
 		pr_err("pid %d: out of memory to read its locks", pid);
 		goto out;
 	}
+	/* No thread of it waits for a lock: seizing interrupted the wait (the
+	 * call restarts after the restore) before the thread stopped. So
+	 * /proc/locks, whose every read costs the whole machine an RCU grace
+	 * period (10 ms here), is not read. */
 	if (proc_list_fds(pid, &fds, &nr) < 0)
 		goto out;
 	for (int i = 0; i < nr; i++)

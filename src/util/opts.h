@@ -29,6 +29,7 @@ struct opts {
 	bool display_stats;	/* --display-stats: print stats-dump/-restore on stdout */
 	pid_t pid;		/* -t */
 	bool leave_running;
+	bool live_snapshot;	/* --live-snapshot: frozen only to protect memory (dump/live.c) */
 	bool shell_job;
 	bool detach;		/* restore -d */
 	const char *pidfile;

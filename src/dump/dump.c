@@ -20,6 +20,7 @@
 #include <linux/kcmp.h>
 
 #include "dump/dump.h"
+#include "files/sock_diag.h"
 #include "task/timens.h"
 #include "image/img.h"
 #include "image/magic.h"
@@ -260,7 +261,7 @@ static int dump_namespaces(struct dump_tree *tr)
 		if (!tr->t[i].zombie)
 			pids[n++] = tr->t[i].pid;
 	if (fill_ns_ids(&tr->files, tr->t[0].pid, &ids) == 0)
-		ret = ns_dump(tr->dirfd, tr->t[0].pid, pids, n, &ids, tr->o->unprivileged, &tr->ns_taken);
+		ret = ns_dump(tr->dirfd, tr->t[0].pid, pids, n, &ids, tr->o, &tr->ns_taken);
 	free(pids);
 	return ret;
 }
@@ -521,7 +522,8 @@ int stasis_dump(const struct opts *o)
 		goto out;
 	fault_point("seized");
 	tr.own_netns = own_netns(o->pid);
-	if (net_lock(&tr) < 0)
+	/* the tree's sockets are those sock_diag lists in its namespace */
+	if (sock_diag_set_netns(tr.own_netns ? o->pid : 0) < 0 || net_lock(&tr) < 0)
 		goto unlock;
 	find_shared_fd_tables(&tr);
 	if (read_mappings(&tr) < 0 || (!o->pre_dump && dump_namespaces(&tr) < 0) || prepare_files(&tr) < 0)
@@ -572,6 +574,7 @@ out:
 		free(tr.t[i].ns_tid);
 	}
 	free(tr.t);
+	sock_diag_set_netns(0);
 	seccomp_dump_free(&tr.seccomp);
 	cg_dump_free(&tr.cg);
 	netlock_free(&tr.netlock);

@@ -18,6 +18,9 @@
 #include "ipc-var.pb-c.h"
 #include "mm.pb-c.h"
 #include "utsns.pb-c.h"
+#include "net/netns.h"
+
+struct opts;
 
 /* Namespace kinds by CLONE_NEW* flag: the /proc/PID/ns name ("uts"), and
  * the word for messages ("UTS"). */
@@ -35,10 +38,10 @@ int ns_in_thread(pid_t pid, unsigned long cflag, int (*fn)(void *), void *arg);
  * the kinds saved; unprivileged (a non-root client) may not take an IPC
  * namespace, whose objects need not be its own. 0, or -1 (reported). */
 int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEntry *root_ids,
-	    bool unprivileged, unsigned long *taken);
+	    const struct opts *o, unsigned long *taken);
 
 /* The kinds a tree takes with it. */
-#define NS_TAKEN_MASK (CLONE_NEWUTS | CLONE_NEWIPC)
+#define NS_TAKEN_MASK (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET)
 
 /* An IPC namespace's objects as restore loads them: each entry, and the
  * bytes that followed it (a segment's, unless in pagemaps; a semaphore
@@ -77,12 +80,25 @@ struct ns_restore {
 	int dirfd;		/* the images (a segment's pages) */
 	UtsnsEntry *uts;
 	struct ipc_ns ipc;
+	/* a network namespace: what it holds, and the pipe on which the
+	 * first process waits until stasis has filled it (ns_restore_net) */
+	struct netns_rst net;
+	int net_ready[2];
 };
 
 /* The kinds in which the root's ids differ from the inventory's
  * root_ids (the dumper's), and their images. 0, or -1 (reported). */
 int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const TaskKobjIdsEntry *root_ids,
-		    struct ns_restore *nr);
+		    const struct opts *o, struct ns_restore *nr);
+/* In stasis, once the first process is made in its new network
+ * namespace (CLONE_NEWNET in flags): fills it (its devices' outer ends
+ * in ours). 0, or -1 (reported). */
+int ns_restore_net(struct ns_restore *nr, pid_t first);
+/* Lets the first process go on (ok), or die (!ok): it waits for this. */
+void ns_restore_net_release(struct ns_restore *nr, bool ok);
+/* After a failed restore: what was made outside the tree's namespaces
+ * (the outer ends of its veths) goes. */
+void ns_restore_undo(struct ns_restore *nr);
 /* In the first process, inside its new namespaces: their state. */
 int ns_restore_fill(const struct ns_restore *nr);
 void ns_restore_free(struct ns_restore *nr);

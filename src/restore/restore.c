@@ -110,7 +110,7 @@ static int load_namespaces(struct rst_tree *tr)
 	TaskKobjIdsEntry *ids;
 	if (img_load_one(tr->dirfd, IMG_IDS, tr->t[0].pid, (ProtobufCMessage **)&ids) < 0)
 		return -1;
-	int ret = ns_restore_load(tr->dirfd, tr->inventory, tr->t[0].pid, ids, &tr->ns);
+	int ret = ns_restore_load(tr->dirfd, tr->inventory, tr->t[0].pid, ids, tr->o, &tr->ns);
 	img_free(ids);
 	if (ret == 0 && tr->ns.flags && tr->o->unprivileged) {
 		pr_err("the tree has a %s namespace of its own: only root may restore it",
@@ -716,6 +716,9 @@ static int restore_stages_before_resume(struct rst_tree *tr)
 	 * the images were made elsewhere) is fine. */
 	if (action_run(tr->o, ACT_POST_RESTORE, root) < 0)
 		return -1;
+	/* a network namespace of the tree's own: as CRIU, its script first */
+	if ((tr->ns.flags & CLONE_NEWNET) && action_run(tr->o, ACT_NET_UNLOCK, root) < 0)
+		return -1;
 	netlock_unlock(&tr->netlock);
 	if (action_run(tr->o, ACT_PRE_RESUME, root) < 0)
 		return -1;
@@ -765,7 +768,7 @@ static int restore_tree(struct rst_tree *tr)
 		return -1;
 	/* As CRIU: the namespace stages only when the restore made one (the
 	 * pid namespace of --new-pidns), once every process exists. */
-	if (tr->new_pidns && (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||
+	if (tr->new_pidns && !(tr->ns.flags & CLONE_NEWNET) && (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||
 			      action_run(tr->o, ACT_POST_SETUP_NS, tr->t[0].real_pid) < 0))
 		return -1;
 	pthread_barrier_init(&bar, NULL, REBUILDERS);
@@ -813,6 +816,7 @@ int stasis_restore(const struct opts *o)
 	if (cg_rst_prepare(&tr.cg) < 0 || cg_rst_ns_prepare(&tr.cg, rst_cg_set(&tr.t[0], 0)) < 0 ||
 	    restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
 		rst_tree_kill(&tr);
+		ns_restore_undo(&tr.ns);
 		cg_rst_undo(&tr.cg);
 		goto out;
 	}

@@ -24,6 +24,7 @@
 #include "image/vma.h"
 #include "restore/rst.h"
 #include "task/timens.h"
+#include "util/action.h"
 #include "task/own_proc.h"
 #include "image/img.h"
 #include "proc/proc.h"
@@ -692,6 +693,29 @@ static void init_main(struct rst_tree *tr)
 	_exit(rst_reap_namespace(root));
 }
 
+/* The tree's own network namespace, made by its first process: stasis
+ * fills it (or, empty, the caller's setup-namespaces script does, after
+ * which it is locked as the dump left it), and only then does the first
+ * process go on to make the tree's sockets in it. As CRIU, the namespace
+ * scripts run once the namespaces exist; the lock in the namespace
+ * (restored with its firewall, or made here) goes at the end. */
+static int net_ready(struct rst_tree *tr)
+{
+	if (!(tr->ns.flags & CLONE_NEWNET))
+		return 0;
+	int ret = ns_restore_net(&tr->ns, tr->first);
+	tr->netlock.netns_pid = tr->first;
+	tr->netlock.locked = !tr->o->empty_net && tr->netlock.method != NETLOCK_SKIP;
+	if (ret == 0)
+		ret = action_run(tr->o, ACT_SETUP_NS, tr->first);
+	if (ret == 0 && tr->o->empty_net)
+		ret = netlock_lock(&tr->netlock);
+	if (ret == 0)
+		ret = action_run(tr->o, ACT_POST_SETUP_NS, tr->first);
+	ns_restore_net_release(&tr->ns, ret == 0);
+	return ret;
+}
+
 int rst_tree_fork(struct rst_tree *tr)
 {
 	int one = 1;
@@ -732,7 +756,7 @@ int rst_tree_fork(struct rst_tree *tr)
 			task_main(tr, 0);
 		tr->t[0].real_pid = tr->first;
 	}
-	if (timens_restore_leave(own_timens) < 0 || tr->first < 0)
+	if (timens_restore_leave(own_timens) < 0 || tr->first < 0 || net_ready(tr) < 0)
 		return -1;
 	return wait_all_ready(tr, tr->first);
 }

@@ -1,0 +1,226 @@
+# A tree in a network namespace of its own (src/net/netns*.c): saved and
+# made again as CRIU 4.2 does it: the loopback, a veth to the host (its
+# outer end named by --veth-pair and put in a bridge), addresses, routes,
+# iptables rules (here iptables-nft: the nftables ruleset image), and the
+# sockets inside; --empty-ns net leaves the namespace to the
+# setup-namespaces script; devices stasis can't make again are refused by
+# name; a failed restore leaves no veth behind.
+#
+# Each test has its own bridge stbrN (10.77.N.1/24), outer end stvhN and
+# tree address 10.77.N.2, so that tests run side by side.
+
+NETNS_HTTP_PORT=8080
+
+# netns_setup N: the bridge of test N, and the names it uses.
+netns_setup() {
+	NN=$1 NN_BR=stbr$1 NN_OUT=stvh$1 NN_HOST=10.77.$1.1 NN_ADDR=10.77.$1.2
+	netns_cleanup
+	ip link add "$NN_BR" type bridge && ip addr add "$NN_HOST/24" dev "$NN_BR" && ip link set "$NN_BR" up ||
+		{ fail "can't make the bridge $NN_BR"; return 1; }
+}
+
+netns_cleanup() {
+	ip link del "$NN_OUT" 2> /dev/null
+	ip link del "$NN_BR" 2> /dev/null
+	return 0
+}
+
+# netns_start LABEL [CONFIG] -- CMD...: CMD in a network namespace of its
+# own (unshare -n), started once the namespace is configured: lo up, the
+# veth ve0 to the bridge with the tree's address, a default route through
+# the bridge, an iptables rule dropping port 9999, and CONFIG (commands
+# run in the namespace). Sets PROG_PID.
+netns_start() {
+	local label=$1 extra=$2 go=$T_WORK/go-$1
+	shift 3
+	start_prog "$label" unshare -n sh -c 'while [ ! -e "$0" ]; do sleep 0.02; done; exec "$@"' "$go" "$@"
+	local pid=$PROG_PID
+	wait_until 5 test -e "/proc/$pid/ns/net" || { fail "no $label"; return 1; }
+	wait_until 5 netns_differs "$pid" || { fail "$label has no network namespace of its own"; return 1; }
+	ip link add "$NN_OUT" type veth peer name ve0 netns "$pid" && ip link set "$NN_OUT" master "$NN_BR" up &&
+		nsenter -t "$pid" -n sh -c "ip link set lo up && ip addr add $NN_ADDR/24 dev ve0 && ip link set ve0 up &&
+			ip route add default via $NN_HOST && iptables -w -A INPUT -p tcp --dport 9999 -j DROP && ${extra:-true}" ||
+		{ fail "can't configure the network namespace of $label"; return 1; }
+	touch "$go"
+}
+
+netns_differs() { [[ $(readlink "/proc/$1/ns/net") != "$(readlink /proc/self/ns/net)" ]]; }
+
+# The http server's page, fetched from here through the veth.
+netns_get() { curl -s --max-time 2 "http://$NN_ADDR:$NETNS_HTTP_PORT/" 2> /dev/null; }
+netns_serves() { [[ $(netns_get) == "hello-netns-$NN" ]]; }
+
+netns_http_server() {
+	mkdir -p "$T_WORK/www" && echo "hello-netns-$NN" > "$T_WORK/www/index.html"
+	netns_start http "${1:-}" -- "$PYTHON" -m http.server "$NETNS_HTTP_PORT" --bind 0.0.0.0 --directory "$T_WORK/www" ||
+		return 1
+	wait_until "$TMO" netns_serves || { fail "the server in the namespace does not answer" "$T_LOG/http.err"; return 1; }
+}
+
+# What the restored namespace of pid holds, as the dumped one did.
+netns_check_restored() {
+	local pid=$1 rules
+	netns_differs "$pid" || { fail "pid $pid was restored into our network namespace"; return 1; }
+	nsenter -t "$pid" -n ip -o addr show dev ve0 | grep -q "inet $NN_ADDR/24" ||
+		fail "the restored ve0 has not $NN_ADDR: $(nsenter -t "$pid" -n ip -o addr)"
+	nsenter -t "$pid" -n ip -o link show lo | grep -q 'LOOPBACK,UP' || fail "the restored lo is not up"
+	nsenter -t "$pid" -n ip route | grep -q "default via $NN_HOST dev ve0" ||
+		fail "the restored namespace has no default route: $(nsenter -t "$pid" -n ip route)"
+	rules=$(nsenter -t "$pid" -n iptables -w -S INPUT 2> /dev/null)
+	grep -q -- '--dport 9999 -j DROP' <<< "$rules" || fail "the restored namespace lost its iptables rule: $rules"
+	! grep -q CRIU <<< "$rules" || fail "the network lock is still in the restored namespace: $rules"
+	ip link show "$NN_OUT" 2> /dev/null | grep -q "master $NN_BR" || fail "the outer end $NN_OUT is not in $NN_BR"
+}
+
+# An http server in its own namespace, served through the veth before the
+# dump and after the restore.
+test_netns_http() {
+	local pid rc
+	netns_setup 11 || return
+	netns_http_server || { netns_cleanup; return; }
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" || { netns_cleanup; return; }
+	expect_killed "$pid" || { netns_cleanup; return; }
+	ls "$T_WORK/img"/netdev-*.img "$T_WORK/img"/ifaddr-*.img > /dev/null 2>&1 || fail "no netdev or ifaddr image"
+	wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --veth-pair "ve0=$NN_OUT@$NN_BR")
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; netns_cleanup; return; }
+	wait_until "$TMO" netns_serves || fail "the restored server does not answer through the veth" "$T_LOG/http.err"
+	netns_check_restored "$pid"
+	kill_leftovers
+	netns_cleanup
+}
+
+# A TCP connection from inside the namespace to a server here, through the
+# veth, kept by --tcp-established: the client goes on over it.
+test_netns_tcp() {
+	local pid n rc port=9411
+	netns_setup 12 || return
+	start_prog echo "$PYTHON" -u -c '
+import socket, socketserver, sys
+class E(socketserver.BaseRequestHandler):
+    def handle(self):
+        while True:
+            b = self.request.recv(4096)
+            if not b: return
+            self.request.sendall(b)
+class S(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+s = S((sys.argv[1], int(sys.argv[2])), E)
+print("READY", flush=True)
+s.serve_forever()' "$NN_HOST" "$port"
+	wait_until "$TMO" has_line "$T_LOG/echo.out" READY || { fail "no echo server" "$T_LOG/echo.err"; netns_cleanup; return; }
+	netns_start client "" -- "$PYTHON" -u -c '
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+i = 0
+while True:
+    i += 1
+    m = b"%d\n" % i
+    c.sendall(m)
+    got = b""
+    while len(got) < len(m):
+        b = c.recv(100)
+        if not b: sys.exit("connection closed at %d" % i)
+        got += b
+    if got != m: sys.exit("echo %r for %r" % (got, m))
+    print(i, c.getsockname()[0], flush=True)
+    time.sleep(0.02)' "$NN_HOST" "$port" || { netns_cleanup; return; }
+	pid=$PROG_PID
+	wait_until "$TMO" has_lines "$T_LOG/client.out" 5 || { fail "the client printed nothing" "$T_LOG/client.err"; netns_cleanup; return; }
+	dump dump "$pid" "$T_WORK/img" --tcp-established || { netns_cleanup; return; }
+	expect_killed "$pid" || { netns_cleanup; return; }
+	n=$(line_count "$T_LOG/client.out")
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --tcp-established --veth-pair "ve0=$NN_OUT@$NN_BR")
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; netns_cleanup; return; }
+	wait_until "$TMO" has_lines "$T_LOG/client.out" $((n + 10)) ||
+		fail "the client did not go on over its connection: $(tail -1 "$T_LOG/client.err")" "$T_LOG/client.err"
+	netns_check_restored "$pid"
+	kill_leftovers
+	check_sequence <(cut -d' ' -f1 "$T_LOG/client.out")
+	netns_cleanup
+}
+
+# --empty-ns net: the dump saves nothing of the namespace; the restore
+# makes it empty and the setup-namespaces script (the caller's) makes the
+# veth and its address, after which the server answers again.
+test_netns_empty() {
+	local pid rc script=$T_WORK/setup-ns.sh
+	netns_setup 13 || return
+	netns_http_server || { netns_cleanup; return; }
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" --empty-ns net || { netns_cleanup; return; }
+	expect_killed "$pid" || { netns_cleanup; return; }
+	! ls "$T_WORK/img"/netdev-*.img > /dev/null 2>&1 || fail "the --empty-ns net dump wrote a netdev image"
+	cat > "$script" <<-SCRIPT
+	#!/bin/sh
+	[ "\$CRTOOLS_SCRIPT_ACTION" = setup-namespaces ] || exit 0
+	echo "setup-namespaces \$CRTOOLS_INIT_PID \$(nsenter -t \$CRTOOLS_INIT_PID -n ip -o link | wc -l)" >> $T_WORK/setup.log
+	ip link add $NN_OUT type veth peer name ve0 netns \$CRTOOLS_INIT_PID &&
+	ip link set $NN_OUT master $NN_BR up &&
+	nsenter -t \$CRTOOLS_INIT_PID -n sh -c 'ip link set lo up && ip addr add $NN_ADDR/24 dev ve0 && ip link set ve0 up'
+	SCRIPT
+	chmod +x "$script"
+	wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --empty-ns net --action-script "$script")
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; netns_cleanup; return; }
+	# the script saw the namespace with nothing but lo in it
+	grep -q "^setup-namespaces [0-9]* 1$" "$T_WORK/setup.log" ||
+		fail "setup-namespaces did not see an empty namespace: $(cat "$T_WORK/setup.log")"
+	wait_until "$TMO" netns_serves || fail "the restored server does not answer through the script's veth"
+	netns_differs "$pid" || fail "pid $pid was restored into our network namespace"
+	kill_leftovers
+	netns_cleanup
+}
+
+# A device stasis can't make again (a bridge) in the namespace: the dump
+# names it and --empty-ns net, and the tree runs on.
+test_netns_refused_device() {
+	local pid rc
+	netns_setup 14 || return
+	netns_http_server "ip link add stbrin0 type bridge" || { netns_cleanup; return; }
+	pid=$PROG_PID
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "the dump of a namespace with a bridge inside succeeded"; netns_cleanup; return; }
+	grep -q "network device stbrin0 (bridge).*--empty-ns net" "$T_LOG/dump.stderr" ||
+		fail "no error naming the device and --empty-ns net: $(error_message dump)"
+	[[ ! -e $T_WORK/img/inventory.img ]] || fail "the refused dump left an inventory.img"
+	wait_until 5 runs_freely "$pid" || fail "the server does not run freely after the refused dump"
+	netns_serves || fail "the server does not answer after the refused dump"
+	nsenter -t "$pid" -n iptables -w -S 2> /dev/null | grep -q CRIU && fail "the refused dump left the network locked"
+	kill_leftovers
+	netns_cleanup
+}
+
+# Restores that can't be done leave nothing: without a name for the
+# veth's outer end (refused before anything is made, naming the option),
+# and with a setup-namespaces script that fails after the veth is made
+# (its outer end is deleted, no process is left).
+test_netns_failed_restore() {
+	local pid rc script=$T_WORK/fail-ns.sh
+	netns_setup 15 || return
+	netns_http_server || { netns_cleanup; return; }
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" || { netns_cleanup; return; }
+	expect_killed "$pid" || { netns_cleanup; return; }
+	wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
+	rc=$(stasis restore restore -D "$T_WORK/img" -d)
+	[[ $rc != 0 ]] || fail "a restore without --veth-pair succeeded"
+	grep -q "veth to the outside: name its outer end with --veth-pair ve0=NAME" "$T_LOG/restore.stderr" ||
+		fail "no error naming ve0 and --veth-pair: $(error_message restore)"
+	printf '#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = setup-namespaces ] && exit 3\nexit 0\n' > "$script"
+	chmod +x "$script"
+	rc=$(stasis restore2 restore -D "$T_WORK/img" -d --veth-pair "ve0=$NN_OUT@$NN_BR" --action-script "$script")
+	[[ $rc != 0 ]] || fail "the restore succeeded although setup-namespaces failed"
+	grep -q "veth ve0 made" "$T_LOG/restore2.log" || fail "the failed restore did not get as far as the veth"
+	! ip link show "$NN_OUT" > /dev/null 2>&1 || fail "the failed restore left the veth end $NN_OUT"
+	wait_gone "$pid" "$TMO" || fail "pid $pid is alive after the failed restore"
+	netns_cleanup
+}
+
+run_test netns.http test_netns_http
+run_test netns.tcp test_netns_tcp
+run_test netns.empty test_netns_empty
+run_test netns.refused_device test_netns_refused_device
+run_test netns.failed_restore test_netns_failed_restore

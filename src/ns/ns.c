@@ -179,6 +179,8 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEn
 static int net_load(int dirfd, uint32_t id, const struct opts *o, struct ns_restore *nr)
 {
 	nr->flags |= CLONE_NEWNET;
+	if (o->unprivileged)
+		return 0;	/* refused by the caller, before anything is read */
 	if (netns_rst_load(dirfd, id, o, &nr->net) < 0)
 		return -1;
 	if (pipe2(nr->net_ready, O_CLOEXEC) < 0) {

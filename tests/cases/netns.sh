@@ -219,8 +219,94 @@ test_netns_failed_restore() {
 	netns_cleanup
 }
 
+# Both ways with CRIU 4.2 (declared in interop.sh): CRIU restores the
+# namespace from stasis's images, dumps it again, and stasis restores
+# CRIU's images; the server answers through the veth after each, with its
+# namespace as it was (TCP connections aside: the tcp test's).
+test_netns_criu() {
+	local pid rc
+	netns_setup 16 || return
+	netns_http_server || { netns_cleanup; return; }
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img1" || { netns_cleanup; return; }
+	expect_killed "$pid" || { netns_cleanup; return; }
+	wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
+	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d -o "$T_LOG/criu-restore.log" -v4 \
+		--veth-pair "ve0=$NN_OUT@$NN_BR" > "$T_LOG/criu-restore.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; netns_cleanup; return; }
+	wait_until "$TMO" netns_serves || fail "the server restored by CRIU does not answer"
+	netns_check_restored "$pid"
+	mkdir -p "$T_WORK/img2"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 \
+		> "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored server (rc $rc)" "$T_LOG/criu-dump.log"; netns_cleanup; return; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; netns_cleanup; return; }
+	wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
+	rc=$(stasis restore restore -D "$T_WORK/img2" -d --veth-pair "ve0=$NN_OUT@$NN_BR")
+	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; netns_cleanup; return; }
+	wait_until "$TMO" netns_serves || fail "the server restored by stasis from CRIU's images does not answer"
+	netns_check_restored "$pid"
+	kill_leftovers
+	netns_cleanup
+}
+
 run_test netns.http test_netns_http
 run_test netns.tcp test_netns_tcp
 run_test netns.empty test_netns_empty
 run_test netns.refused_device test_netns_refused_device
 run_test netns.failed_restore test_netns_failed_restore
+
+# A non-root RPC client and network namespaces (tests/cases/security.sh's
+# service and user): the user's own process in a network namespace of its
+# own (made in a user namespace of the user's) is not dumped (its devices
+# and firewall would be read and made again by root); and images the user
+# edited to claim one (a device whose outer end root would make, rules
+# root would load) are not restored.
+test_sec_netns_dump() {
+	local rc
+	sec_setup || return
+	as_user unshare -Ur -n true 2> /dev/null ||
+		{ skip "the test user can't make a user namespace here (in a chroot, or user namespaces off)"; return; }
+	sec_user_prog netuser unshare -Ur -n sh -c ": netuser-marker; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.02; done" ||
+		return
+	netns_differs "$UPID" || { fail "harness: the user's program is not in a network namespace of its own"; return; }
+	as_user mkdir "$T_WORK/user/img"
+	# without the network lock, which the service refuses a client first
+	rc=$(attack dump dump-nolock "$UPID" "$T_WORK/user/img")
+	grep -q "success=False" "$T_LOG/dump.out" || { fail "the service dumped the user's network namespace: $(cat "$T_LOG/dump.out")"; return; }
+	grep -q "network namespace of its own: only root may dump it" "$T_WORK/user/img/dump.log" ||
+		fail "the dump's log names no network namespace: $(grep -m1 Error "$T_WORK/user/img/dump.log")"
+	wait_until 5 runs_freely "$UPID" || fail "the user's program does not run on after the refusal"
+}
+
+test_sec_forged_netns() {
+	local rc img=$T_WORK/user/img
+	sec_setup || return
+	user_counter victim || return
+	as_user mkdir "$img"
+	rc=$(attack dump dump "$UPID" "$img")
+	grep -q "success=True" "$T_LOG/dump.out" || { fail "the user's dump failed: $(cat "$T_LOG/dump.out")"; return; }
+	wait_gone "$UPID" || { fail "the counter survived its dump"; return; }
+	as_user "$PYTHON" - "$img" "$UPID" << 'PY' || { fail "harness: could not forge the images"; return; }
+import sys
+import pycriu
+d, pid = sys.argv[1], sys.argv[2]
+path = "%s/ids-%s.img" % (d, pid)
+ids = pycriu.images.load(open(path, "rb"))
+ids["entries"][0]["net_ns_id"] = 999
+pycriu.images.dump(ids, open(path, "wb"))
+dev = {"magic": "NETDEV", "entries": [{"type": "VETH", "ifindex": 2, "mtu": 1500, "flags": 0, "name": "ve0"}]}
+pycriu.images.dump(dev, open("%s/netdev-999.img" % d, "wb"))
+pycriu.images.dump({"magic": "NETNS", "entries": [{}]}, open("%s/netns-999.img" % d, "wb"))
+PY
+	rc=$(rpc_user urestore --sk "$SVC_SOCK" restore "$img")
+	[[ $rc != 0 ]] || { fail "the service restored a forged network namespace for the user"; return; }
+	grep -q "network namespace of its own: only root may restore it" "$img/restore.log" ||
+		fail "the restore's log names no network namespace: $(grep -m1 Error "$img/restore.log")"
+	! alive "$UPID" || fail "pid $UPID was restored"
+}
+
+run_test sec.netns_dump test_sec_netns_dump
+run_test sec.forged_netns test_sec_forged_netns

@@ -217,7 +217,9 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 		if (ipc_load(dirfd, per_id ? root_ids->ipc_ns_id : (uint32_t)root, &nr->ipc) < 0)
 			return -1;
 	}
-	if (differs(inv_ids->has_net_ns_id, inv_ids->net_ns_id, root_ids->has_net_ns_id, root_ids->net_ns_id))
+	/* --join-ns net: the tree goes into that one, as is (CRIU's way) */
+	if (differs(inv_ids->has_net_ns_id, inv_ids->net_ns_id, root_ids->has_net_ns_id, root_ids->net_ns_id) &&
+	    !o->join_net)
 		return net_load(dirfd, root_ids->net_ns_id, o, nr);
 	return 0;
 }

@@ -252,7 +252,42 @@ test_netns_criu() {
 	netns_cleanup
 }
 
+# Over RPC (swrk, as runc and podman drive it): veths names the outer end;
+# then empty_ns CLONE_NEWNET both ways, the namespace filled by the
+# client at the setup-namespaces notification.
+test_netns_rpc() {
+	local pid rc drive=$ROOT/tests/py/rpc_drive.py
+	netns_setup 17 || return
+	local setup="ip link add $NN_OUT type veth peer name ve0 netns \$PID && ip link set $NN_OUT master $NN_BR up && nsenter -t \$PID -n sh -c 'ip link set lo up && ip addr add $NN_ADDR/24 dev ve0 && ip link set ve0 up'"
+	netns_http_server || { netns_cleanup; return; }
+	pid=$PROG_PID
+	timeout -k 5 "$TMO" "$PYTHON" "$drive" --bin "$STASIS" dump "$pid" "$T_WORK/img" > "$T_LOG/rpc-dump.out" 2>&1 < /dev/null ||
+		{ fail "RPC dump failed: $(tail -1 "$T_LOG/rpc-dump.out")" "$T_WORK/img/dump.log"; netns_cleanup; return; }
+	expect_killed "$pid" || { netns_cleanup; return; }
+	wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
+	timeout -k 5 "$TMO" "$PYTHON" "$drive" --bin "$STASIS" netrestore "$T_WORK/img" --veth "ve0=$NN_OUT@$NN_BR" \
+		> "$T_LOG/rpc-restore.out" 2>&1 < /dev/null ||
+		{ fail "RPC restore with veths failed: $(tail -1 "$T_LOG/rpc-restore.out")" "$T_WORK/img/restore.log"; netns_cleanup; return; }
+	grep -q "^restored $pid$" "$T_LOG/rpc-restore.out" || fail "the RPC reply names no pid $pid: $(cat "$T_LOG/rpc-restore.out")"
+	wait_until "$TMO" netns_serves || fail "the server restored over RPC does not answer"
+	netns_check_restored "$pid"
+	# empty_ns
+	mkdir -p "$T_WORK/img2"
+	timeout -k 5 "$TMO" "$PYTHON" "$drive" --bin "$STASIS" dump "$pid" "$T_WORK/img2" --empty-ns > "$T_LOG/rpc-dump2.out" 2>&1 < /dev/null ||
+		{ fail "RPC dump with empty_ns failed: $(tail -1 "$T_LOG/rpc-dump2.out")" "$T_WORK/img2/dump.log"; netns_cleanup; return; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after the dump"; netns_cleanup; return; }
+	wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
+	timeout -k 5 "$TMO" "$PYTHON" "$drive" --bin "$STASIS" netrestore "$T_WORK/img2" --empty-ns --setup "$setup" \
+		> "$T_LOG/rpc-restore2.out" 2>&1 < /dev/null ||
+		{ fail "RPC restore with empty_ns failed: $(tail -1 "$T_LOG/rpc-restore2.out")" "$T_WORK/img2/restore.log"; netns_cleanup; return; }
+	grep -q "^stages .*setup-namespaces" "$T_LOG/rpc-restore2.out" || fail "no setup-namespaces notification: $(cat "$T_LOG/rpc-restore2.out")"
+	wait_until "$TMO" netns_serves || fail "the server restored over RPC with empty_ns does not answer"
+	kill_leftovers
+	netns_cleanup
+}
+
 run_test netns.http test_netns_http
+run_test netns.rpc test_netns_rpc
 run_test netns.tcp test_netns_tcp
 run_test netns.empty test_netns_empty
 run_test netns.refused_device test_netns_refused_device

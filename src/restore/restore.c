@@ -768,7 +768,8 @@ static int restore_tree(struct rst_tree *tr)
 		return -1;
 	/* As CRIU: the namespace stages only when the restore made one (the
 	 * pid namespace of --new-pidns), once every process exists. */
-	if (tr->new_pidns && !(tr->ns.flags & CLONE_NEWNET) && (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||
+	if ((tr->new_pidns || (tr->ns.flags & CLONE_NEWNET)) && !tr->ns_scripts_run &&
+	    (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||
 			      action_run(tr->o, ACT_POST_SETUP_NS, tr->t[0].real_pid) < 0))
 		return -1;
 	pthread_barrier_init(&bar, NULL, REBUILDERS);

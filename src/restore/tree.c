@@ -697,8 +697,11 @@ static void init_main(struct rst_tree *tr)
  * fills it (or, empty, the caller's setup-namespaces script does, after
  * which it is locked as the dump left it), and only then does the first
  * process go on to make the tree's sockets in it. As CRIU, the namespace
- * scripts run once the namespaces exist; the lock in the namespace
- * (restored with its firewall, or made here) goes at the end. */
+ * scripts run once the namespaces exist, with the first process's pid
+ * (an init's under --new-pidns: the tree's root is not made yet; but for
+ * a filled namespace they wait for it, as before, restore.c); the lock in
+ * the namespace (restored with its firewall, or made here) goes at the
+ * end. */
 static int net_ready(struct rst_tree *tr)
 {
 	if (!(tr->ns.flags & CLONE_NEWNET))
@@ -706,11 +709,12 @@ static int net_ready(struct rst_tree *tr)
 	int ret = ns_restore_net(&tr->ns, tr->first);
 	tr->netlock.netns_pid = tr->first;
 	tr->netlock.locked = !tr->o->empty_net && tr->netlock.method != NETLOCK_SKIP;
-	if (ret == 0)
+	tr->ns_scripts_run = !tr->has_init || tr->o->empty_net;
+	if (ret == 0 && tr->ns_scripts_run)
 		ret = action_run(tr->o, ACT_SETUP_NS, tr->first);
 	if (ret == 0 && tr->o->empty_net)
 		ret = netlock_lock(&tr->netlock);
-	if (ret == 0)
+	if (ret == 0 && tr->ns_scripts_run)
 		ret = action_run(tr->o, ACT_POST_SETUP_NS, tr->first);
 	ns_restore_net_release(&tr->ns, ret == 0);
 	return ret;

@@ -235,7 +235,7 @@ int ns_restore_net(struct ns_restore *nr, pid_t first)
 
 void ns_restore_net_release(struct ns_restore *nr, bool ok)
 {
-	if (nr->net_ready[1] < 0)
+	if (!(nr->flags & CLONE_NEWNET) || nr->net_ready[1] < 0)
 		return;
 	if (ok && write(nr->net_ready[1], "y", 1) != 1)
 		pr_perror("can't tell the first process its network namespace is ready");
@@ -252,7 +252,7 @@ void ns_restore_undo(struct ns_restore *nr)
 static int net_wait(const struct ns_restore *nr)
 {
 	char c;
-	if (nr->net_ready[0] < 0)
+	if (!(nr->flags & CLONE_NEWNET) || nr->net_ready[0] < 0)
 		return 0;
 	close(nr->net_ready[1]);
 	if (read(nr->net_ready[0], &c, 1) != 1) {
@@ -279,8 +279,11 @@ void ns_restore_free(struct ns_restore *nr)
 	nr->uts = NULL;
 	ipc_free(&nr->ipc);
 	netns_rst_free(&nr->net);
-	for (int i = 0; i < 2; i++)
+	/* the pipe is there only once ns_restore_load saw a network namespace
+	 * (a zeroed ns_restore has fds 0 and 1 in it, not ours) */
+	for (int i = 0; i < 2 && (nr->flags & CLONE_NEWNET); i++)
 		if (nr->net_ready[i] >= 0)
 			close(nr->net_ready[i]);
 	nr->net_ready[0] = nr->net_ready[1] = -1;
+	nr->flags = 0;
 }

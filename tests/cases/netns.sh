@@ -69,17 +69,22 @@ netns_check_restored() {
 	rules=$(nsenter -t "$pid" -n iptables -w -S INPUT 2> /dev/null)
 	grep -q -- '--dport 9999 -j DROP' <<< "$rules" || fail "the restored namespace lost its iptables rule: $rules"
 	! grep -q CRIU <<< "$rules" || fail "the network lock is still in the restored namespace: $rules"
+	! nsenter -t "$pid" -n nft list tables 2> /dev/null | grep -q CRIU ||
+		fail "the nftables lock is still in the restored namespace: $(nsenter -t "$pid" -n nft list tables)"
 	ip link show "$NN_OUT" 2> /dev/null | grep -q "master $NN_BR" || fail "the outer end $NN_OUT is not in $NN_BR"
 }
 
 # An http server in its own namespace, served through the veth before the
-# dump and after the restore.
+# dump and after the restore; N and the dump's options (the nftables lock,
+# whose table in the namespace is saved with its ruleset and lifted by the
+# restore).
 test_netns_http() {
-	local pid rc
-	netns_setup 11 || return
+	local pid rc n=$1
+	shift
+	netns_setup "$n" || return
 	netns_http_server || { netns_cleanup; return; }
 	pid=$PROG_PID
-	dump dump "$pid" "$T_WORK/img" || { netns_cleanup; return; }
+	dump dump "$pid" "$T_WORK/img" "$@" || { netns_cleanup; return; }
 	expect_killed "$pid" || { netns_cleanup; return; }
 	ls "$T_WORK/img"/netdev-*.img "$T_WORK/img"/ifaddr-*.img > /dev/null 2>&1 || fail "no netdev or ifaddr image"
 	wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
@@ -286,7 +291,8 @@ test_netns_rpc() {
 	netns_cleanup
 }
 
-run_test netns.http test_netns_http
+run_test netns.http test_netns_http 11
+run_test netns.http_nft test_netns_http 18 --network-lock nftables
 run_test netns.rpc test_netns_rpc
 run_test netns.tcp test_netns_tcp
 run_test netns.empty test_netns_empty

@@ -97,10 +97,12 @@ test_netns_http() {
 }
 
 # A TCP connection from inside the namespace to a server here, through the
-# veth, kept by --tcp-established: the client goes on over it.
+# veth, kept by --tcp-established: the client goes on over it. With
+# "criu": CRIU 4.2 restores it from stasis's images and dumps it again for
+# stasis (interop.netns_tcp).
 test_netns_tcp() {
 	local pid n rc port=9411
-	netns_setup 12 || return
+	netns_setup "${2:-12}" || return
 	start_prog echo "$PYTHON" -u -c '
 import socket, socketserver, sys
 class E(socketserver.BaseRequestHandler):
@@ -136,7 +138,24 @@ while True:
 	wait_until "$TMO" has_lines "$T_LOG/client.out" 5 || { fail "the client printed nothing" "$T_LOG/client.err"; netns_cleanup; return; }
 	dump dump "$pid" "$T_WORK/img" --tcp-established || { netns_cleanup; return; }
 	expect_killed "$pid" || { netns_cleanup; return; }
+	if [[ ${1:-} == criu ]]; then
+		# CRIU restores stasis's images and dumps the client again
+		n=$(line_count "$T_LOG/client.out")
+		wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
+		timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img" -d -o "$T_LOG/criu-restore.log" -v4 --tcp-established \
+			--veth-pair "ve0=$NN_OUT@$NN_BR" > "$T_LOG/criu-restore.out" 2>&1 < /dev/null ||
+			{ fail "CRIU could not restore stasis's images" "$T_LOG/criu-restore.log"; netns_cleanup; return; }
+		wait_until "$TMO" has_lines "$T_LOG/client.out" $((n + 10)) ||
+			{ fail "the client did not go on under CRIU: $(tail -1 "$T_LOG/client.err")" "$T_LOG/client.err"; netns_cleanup; return; }
+		mkdir -p "$T_WORK/img2"
+		timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 --tcp-established \
+			> "$T_LOG/criu-dump.out" 2>&1 < /dev/null ||
+			{ fail "CRIU could not dump the client" "$T_LOG/criu-dump.log"; netns_cleanup; return; }
+		wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; netns_cleanup; return; }
+		mv "$T_WORK/img" "$T_WORK/img1" && mv "$T_WORK/img2" "$T_WORK/img"
+	fi
 	n=$(line_count "$T_LOG/client.out")
+	wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
 	rc=$(stasis restore restore -D "$T_WORK/img" -d --tcp-established --veth-pair "ve0=$NN_OUT@$NN_BR")
 	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; netns_cleanup; return; }
 	wait_until "$TMO" has_lines "$T_LOG/client.out" $((n + 10)) ||
@@ -294,7 +313,7 @@ test_netns_rpc() {
 run_test netns.http test_netns_http 11
 run_test netns.http_nft test_netns_http 18 --network-lock nftables
 run_test netns.rpc test_netns_rpc
-run_test netns.tcp test_netns_tcp
+run_test netns.tcp test_netns_tcp stasis 12
 run_test netns.empty test_netns_empty
 run_test netns.refused_device test_netns_refused_device
 run_test netns.failed_restore test_netns_failed_restore

@@ -52,9 +52,10 @@
 
 /* How the dump locked the network, so that the restore unlocks the same
  * way (as CRIU: --network-lock is the dump's choice; images without it
- * are from a CRIU that only had iptables). Only a host-mode nft table is
- * ours to lift: stasis restores into the network namespace it runs in,
- * and iptables locks are per connection, lifted with the connections. */
+ * are from a CRIU that only had iptables). Here, a host-mode nft table
+ * (iptables locks are per connection, lifted with the connections); the
+ * lock of a network namespace the restore makes came back with its
+ * firewall, and restore/tree.c's net_ready points the unlock at it. */
 static int load_netlock(struct rst_tree *tr, const InventoryEntry *inv)
 {
 	struct netlock *nl = &tr->netlock;

@@ -240,6 +240,12 @@ test_netns_failed_restore() {
 	grep -q "veth ve0 made" "$T_LOG/restore2.log" || fail "the failed restore did not get as far as the veth"
 	! ip link show "$NN_OUT" > /dev/null 2>&1 || fail "the failed restore left the veth end $NN_OUT"
 	wait_gone "$pid" "$TMO" || fail "pid $pid is alive after the failed restore"
+	# later: the whole tree made, its post-restore script fails
+	printf '#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = post-restore ] && exit 3\nexit 0\n' > "$script"
+	rc=$(stasis restore3 restore -D "$T_WORK/img" -d --veth-pair "ve0=$NN_OUT@$NN_BR" --action-script "$script")
+	[[ $rc != 0 ]] || fail "the restore succeeded although post-restore failed"
+	! ip link show "$NN_OUT" > /dev/null 2>&1 || fail "the restore failed at post-restore left the veth end $NN_OUT"
+	wait_gone "$pid" "$TMO" || fail "pid $pid is alive after the restore failed at post-restore"
 	netns_cleanup
 }
 

@@ -475,6 +475,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return -1;
 			break;
 		case OPT_VETH_PAIR:
+			if (!strchr(optarg, '=') || *optarg == '=') {
+				fprintf(stderr, "Error: bad --veth-pair '%s' (IN=OUT[@BRIDGE])\n", optarg);
+				return -1;
+			}
 			if (add_string(&o->veth_pairs, &o->nr_veth_pairs, optarg) < 0)
 				return -1;
 			break;

@@ -7,7 +7,10 @@
 # name; a failed restore leaves no veth behind.
 #
 # Each test has its own bridge stbrN (10.77.N.1/24), outer end stvhN and
-# tree address 10.77.N.2, so that tests run side by side.
+# tree address 10.77.N.2; those that make them run alone all the same:
+# their links come and go in our namespace, which a route socket of
+# another test (netlink.*, in RTMGRP_LINK) would hear, and a socket with
+# messages waiting is refused by CRIU's dump and stasis's.
 
 NETNS_HTTP_PORT=8080
 
@@ -316,13 +319,13 @@ test_netns_rpc() {
 	netns_cleanup
 }
 
-run_test netns.http test_netns_http 11
-run_test netns.http_nft test_netns_http 18 --network-lock nftables
-run_test netns.rpc test_netns_rpc
-run_test netns.tcp test_netns_tcp stasis 12
-run_test netns.empty test_netns_empty
-run_test netns.refused_device test_netns_refused_device
-run_test netns.failed_restore test_netns_failed_restore
+run_test --alone netns.http test_netns_http 11
+run_test --alone netns.http_nft test_netns_http 18 --network-lock nftables
+run_test --alone netns.rpc test_netns_rpc
+run_test --alone netns.tcp test_netns_tcp stasis 12
+run_test --alone netns.empty test_netns_empty
+run_test --alone netns.refused_device test_netns_refused_device
+run_test --alone netns.failed_restore test_netns_failed_restore
 
 # A non-root RPC client and network namespaces (tests/cases/security.sh's
 # service and user): the user's own process in a network namespace of its

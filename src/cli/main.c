@@ -164,6 +164,11 @@ static void usage(FILE *f)
 "                          damaged image is refused, by name\n"
 "      --feature NAME      check: only NAME, by CRIU's names (list: all of them)\n"
 "      --display-stats     dump, restore: print CRIU's statistics at the end\n"
+"      --veth-pair IN=OUT[@BRIDGE]  restore: the outer end of the tree's veth\n"
+"                          IN is OUT here (put in BRIDGE); also --external\n"
+"                          veth[IN]:OUT[@BRIDGE]\n"
+"      --empty-ns net      dump, restore: the tree's network namespace is made\n"
+"                          empty, for a setup-namespaces script to fill\n"
 "  CRIU's other options are refused by name (--no-SWITCH for one of its\n"
 "  switches, off by default, is accepted)\n"
 "  -h, --help\n");
@@ -183,7 +188,9 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_CGROUP_PROPS_FILE, OPT_CGROUP_DUMP_CTL, OPT_CGROUP_YARD,
        OPT_PAGE_SERVER, OPT_NO_PAGE_SERVER, OPT_PORT, OPT_PS_SOCKET, OPT_SKIP_CHECKSUMS,
        OPT_AUTO_DEDUP, OPT_NO_AUTO_DEDUP, OPT_TLS, OPT_NO_TLS, OPT_TLS_CACERT, OPT_TLS_CACRL, OPT_TLS_CERT,
-       OPT_TLS_KEY, OPT_TLS_NO_CN_VERIFY };
+       OPT_TLS_KEY, OPT_TLS_NO_CN_VERIFY,
+       /* a network namespace of the tree's own (net/netns.h) */
+       OPT_VETH_PAIR, OPT_EMPTY_NS };
 
 /* Containers (runc, crun, podman): options of their own block. */
 enum { OPT_FREEZE_CGROUP = 1900 };
@@ -458,6 +465,17 @@ static int parse_join_ns(const char *arg, struct opts *o)
 	return 0;
 }
 
+/* CRIU's --empty-ns net: only a network namespace is made empty. */
+static int parse_empty_ns(const char *arg, struct opts *o)
+{
+	if (strcmp(arg, "net")) {
+		fprintf(stderr, "Error: --empty-ns %s: only net can be restored empty (as CRIU)\n", arg);
+		return -1;
+	}
+	o->empty_net = true;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -492,6 +510,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "link-remap", no_argument, NULL, OPT_LINK_REMAP },
 		{ "network-lock", required_argument, NULL, OPT_NETWORK_LOCK },
 		{ "join-ns", required_argument, NULL, 'J' },
+		{ "veth-pair", required_argument, NULL, OPT_VETH_PAIR },
+		{ "empty-ns", required_argument, NULL, OPT_EMPTY_NS },
 		{ "tcp-established", no_argument, NULL, OPT_TCP_ESTABLISHED },
 		{ "no-tcp-established", no_argument, NULL, OPT_NO_TCP_ESTABLISHED },
 		{ "tcp-close", no_argument, NULL, OPT_TCP_CLOSE },
@@ -581,6 +601,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return -1;
 			break;
 		case OPT_MNTNS_COMPAT: break;
+		case OPT_VETH_PAIR:
+			if (!strchr(optarg, '=') || *optarg == '=') {
+				fprintf(stderr, "Error: bad --veth-pair '%s' (IN=OUT[@BRIDGE])\n", optarg);
+				return -1;
+			}
+			if (add_string(&o->veth_pairs, &o->nr_veth_pairs, optarg) < 0)
+				return -1;
+			break;
+		case OPT_EMPTY_NS: if (parse_empty_ns(optarg, o) < 0) return -1; break;
 		case OPT_PREV_IMAGES_DIR: o->prev_images_dir = optarg; break;
 		case OPT_TRACK_MEM: o->track_mem = true; break;
 		case OPT_LIVE_SNAPSHOT: o->live_snapshot = o->leave_running = true; break;

@@ -112,6 +112,7 @@ static const struct pretty_field fields[] = {
 	{ "inet_sk_entry", "src_addr", PRETTY_IPADDR, NULL },
 	{ "inet_sk_entry", "dst_addr", PRETTY_IPADDR, NULL },
 	HEX("packet_sock_entry", "flags"), HEX("netlink_sk_entry", "flags"),
+	HEX("net_device_entry", "flags"),
 	HEX("pipe_entry", "flags"),
 	HEX("tty_file_entry", "flags"),
 	{ "memfd_file_entry", "flags", PRETTY_FLAGS, open_flags },

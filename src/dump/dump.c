@@ -20,6 +20,7 @@
 #include <linux/kcmp.h>
 
 #include "dump/dump.h"
+#include "files/sock_diag.h"
 #include "task/timens.h"
 #include "image/img.h"
 #include "image/magic.h"
@@ -618,7 +619,8 @@ int stasis_dump(const struct opts *o)
 		goto out;
 	fault_point("seized");
 	tr.own_netns = own_netns(o->pid);
-	if (net_lock(&tr) < 0)
+	/* the tree's sockets are those sock_diag lists in its namespace */
+	if (sock_diag_set_netns(tr.own_netns ? o->pid : 0) < 0 || net_lock(&tr) < 0)
 		goto unlock;
 	find_shared_fd_tables(&tr);
 	if (read_mappings(&tr) < 0 || (!o->pre_dump && dump_namespaces(&tr) < 0) || prepare_files(&tr) < 0)
@@ -682,6 +684,7 @@ out:
 	}
 	free(tr.t);
 	live_pre_free(tr.live_pre);
+	sock_diag_set_netns(0);
 	seccomp_dump_free(&tr.seccomp);
 	cg_dump_free(&tr.cg);
 	netlock_free(&tr.netlock);

@@ -1,6 +1,8 @@
 /* The kernel's list of sockets, read through sock_diag. The tree is
  * frozen while it is read, so what it says of the tree's sockets holds. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/xattr.h>
 #include <stdlib.h>
@@ -36,12 +38,52 @@ static int take_answers(const char *buf, ssize_t n, const char *what,
 	return 0;
 }
 
+/* The tree's network namespace, when it has one of its own: sock_diag
+ * lists the sockets of the namespace its socket was made in. */
+static int tree_netns = -1;
+
+int sock_diag_set_netns(pid_t pid)
+{
+	char path[64];
+	if (tree_netns >= 0)
+		close(tree_netns);
+	tree_netns = -1;
+	if (!pid)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	tree_netns = open(path, O_RDONLY | O_CLOEXEC);
+	if (tree_netns < 0)
+		pr_perror("can't open the network namespace of pid %d", pid);
+	return tree_netns < 0 ? -1 : 0;
+}
+
+/* A sock_diag socket in the tree's namespace: made by this thread in it
+ * (a thread's network namespace is its own), which then comes back. */
+static int diag_socket(void)
+{
+	if (tree_netns < 0)
+		return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	int back = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC), sk = -1;
+	if (back >= 0 && setns(tree_netns, CLONE_NEWNET) == 0) {
+		sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+		int e = errno;
+		if (setns(back, CLONE_NEWNET) < 0) {
+			pr_perror("can't come back to our network namespace");
+			abort();	/* the dumper can't go on in the tree's */
+		}
+		errno = e;
+	}
+	if (back >= 0)
+		close(back);
+	return sk;
+}
+
 int sock_diag_list(void *req, size_t len, const char *what,
 		   int (*each)(const struct nlmsghdr *h, void *arg), void *arg)
 {
 	static __thread char buf[65536] __attribute__((aligned(NLMSG_ALIGNTO)));
 	struct nlmsghdr *h = req;
-	int r = 0, nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	int r = 0, nl = diag_socket();
 
 	*h = (struct nlmsghdr){ .nlmsg_len = len, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
 				.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 };
@@ -139,7 +181,7 @@ int sock_diag_our_netns(int sk)
 		return -1;
 	int r = fstat(ns, &theirs);
 	close(ns);
-	if (r < 0 || stat("/proc/self/ns/net", &ours) < 0)
+	if (r < 0 || (tree_netns >= 0 ? fstat(tree_netns, &ours) : stat("/proc/self/ns/net", &ours)) < 0)
 		return -1;
 	return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
 }

@@ -37,8 +37,12 @@ void sock_diag_free(struct sock_diag_kept *l);
  * NULL; *len its payload's length. */
 const void *sock_diag_attr(const struct nlmsghdr *h, size_t hdr, int type, size_t *len);
 
-/* Is socket sk (our fd on it) of our network namespace, the one sock_diag
- * lists? 1 yes, 0 no, -1 (errno set) if it can't be told. */
+/* The network namespace sock_diag lists: pid's (the root of a tree with
+ * one of its own), or 0: ours. 0 or -1 (reported). */
+int sock_diag_set_netns(pid_t pid);
+
+/* Is socket sk (our fd on it) of the network namespace sock_diag lists
+ * (ours, or the tree's)? 1 yes, 0 no, -1 (errno set) if it can't be told. */
 int sock_diag_our_netns(int sk);
 
 /* The protocol name the kernel gives the socket at fd of pid ("TCP",

@@ -14,6 +14,7 @@
 #include "memfd.pb-c.h"
 #include "mnt.pb-c.h"
 #include "mm.pb-c.h"
+#include "netdev.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "pstree.pb-c.h"
 #include "tcp-stream.pb-c.h"
@@ -84,6 +85,17 @@ const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
 	/* the bytes of its receive queue, then of its send queue */
 	[IMG_TCP_STREAM] = { "tcp-stream-%x.img", 0x51465506, "TCP_STREAM", IMG_HDR_COMMON,
 			     &tcp_stream_entry__descriptor, .optional = true, .extra = IMG_EXTRA_QUEUES },
+	/* a network namespace's (net/netns.h); the raw ones are the output
+	 * of the tools CRIU runs, absent when it had none to run */
+	[IMG_NETDEV] = { "netdev-%u.img", 0x57373951, "NETDEV", IMG_HDR_COMMON, &net_device_entry__descriptor },
+	[IMG_NETNS] = { "netns-%u.img", 0x55933752, "NETNS", IMG_HDR_COMMON, &netns_entry__descriptor },
+	[IMG_IFADDR] = { "ifaddr-%u.img", 0, NULL, IMG_HDR_NONE, .optional = true },
+	[IMG_ROUTE] = { "route-%u.img", 0, NULL, IMG_HDR_NONE, .optional = true },
+	[IMG_ROUTE6] = { "route6-%u.img", 0, NULL, IMG_HDR_NONE, .optional = true },
+	[IMG_RULE] = { "rule-%u.img", 0, NULL, IMG_HDR_NONE, .optional = true },
+	[IMG_IPTABLES] = { "iptables-%u.img", 0, NULL, IMG_HDR_NONE, .optional = true },
+	[IMG_IP6TABLES] = { "ip6tables-%u.img", 0, NULL, IMG_HDR_NONE, .optional = true },
+	[IMG_NFTABLES] = { "nftables-%u.img", 0, NULL, IMG_HDR_NONE, .optional = true },
 	/* no .img in their names, as CRIU's */
 	[IMG_STATS_DUMP] = { "stats-dump", 0x57093306, "STATS", IMG_HDR_SERVICE, &stats_entry__descriptor,
 			     .optional = true },

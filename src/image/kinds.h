@@ -45,6 +45,15 @@ enum img_kind {
 	IMG_TCP_STREAM,		/* inode of the socket */
 	IMG_MNTS,		/* mnt_ns_id of the root's ids-PID.img */
 	IMG_TMPFS_DEV,		/* a tmpfs's device (ns/mnt.h: mnt_kdev) */
+	IMG_NETDEV,		/* net_ns_id of the root's ids-PID.img, and the eight below */
+	IMG_NETNS,
+	IMG_IFADDR,		/* raw: `ip addr save` */
+	IMG_ROUTE,		/* raw: `ip route save` */
+	IMG_ROUTE6,		/* raw: `ip -6 route save` */
+	IMG_RULE,		/* raw: `ip rule save` */
+	IMG_IPTABLES,		/* raw: iptables-save (the legacy one) */
+	IMG_IP6TABLES,		/* raw: ip6tables-save */
+	IMG_NFTABLES,		/* raw: `nft list ruleset` */
 	IMG_STATS_DUMP,
 	IMG_STATS_RESTORE,
 	IMG_NR_KINDS

@@ -13,6 +13,7 @@
 #include "image/img.h"
 #include "ns/ns.h"
 #include "util/log.h"
+#include "util/opts.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -123,10 +124,31 @@ static int check_not_nested(pid_t root, const pid_t *pids, int n)
 	return 0;
 }
 
+/* Its devices, addresses and firewall are root's to read and to make
+ * again; an empty one (--empty-ns net) is the caller's. */
+static int net_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o)
+{
+	if (o->unprivileged) {
+		pr_err("pid %d has a network namespace of its own: only root may dump it (its devices, "
+		       "addresses and firewall)", root);
+		return -1;
+	}
+	if (o->empty_net) {
+		pr_info("pid %d has a network namespace of its own: left empty (--empty-ns net), for the "
+			"restore's setup-namespaces script to fill", root);
+		return 0;
+	}
+	pr_info("pid %d has a network namespace of its own: its devices, addresses, routes and firewall "
+		"are saved", root);
+	struct netns_dump_arg a = { dirfd, id, root };
+	return ns_in_thread(root, CLONE_NEWNET, netns_dump_in, &a);
+}
+
 int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEntry *root_ids,
 	    const struct opts *o, unsigned long *taken)
 {
 	pid_t self = getpid();
+	bool unprivileged = o->unprivileged;
 
 	*taken = 0;
 	if (check_not_nested(root, pids, n) < 0)
@@ -161,6 +183,51 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEn
 		if (mnt_dump(dirfd, root, root_ids->mnt_ns_id, o) < 0)
 			return -1;
 	}
+	if ((*taken & CLONE_NEWNET) && net_dump(dirfd, root, root_ids->net_ns_id, o) < 0)
+		return -1;
+	return 0;
+}
+
+/* A mount namespace: its mounts, and the new root they go on (--root).
+ * A non-root client's restore is refused by the caller. */
+static int mnt_ns_load(int dirfd, uint32_t id, const struct opts *o, struct ns_restore *nr)
+{
+	struct stat st;
+
+	nr->flags |= CLONE_NEWNS;
+	if (o->unprivileged)
+		return 0;	/* refused by the caller: root's only */
+	if (mnt_load(dirfd, id, &nr->mnt) < 0)
+		return -1;
+	if (!o->root) {
+		pr_err("the tree has a mount namespace of its own: restore it with --root DIR (its new "
+		       "root directory)");
+		return -1;
+	}
+	if (stat(o->root, &st) < 0) {
+		pr_perror("--root %s", o->root);
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		pr_err("--root %s is not a directory", o->root);
+		return -1;
+	}
+	return 0;
+}
+
+/* A network namespace: its images, and the pipe its first process waits
+ * on. A non-root client's restore was refused before (restore.c). */
+static int net_load(int dirfd, uint32_t id, const struct opts *o, struct ns_restore *nr)
+{
+	nr->flags |= CLONE_NEWNET;
+	if (o->unprivileged)
+		return 0;	/* refused by the caller, before anything is read */
+	if (netns_rst_load(dirfd, id, o, &nr->net) < 0)
+		return -1;
+	if (pipe2(nr->net_ready, O_CLOEXEC) < 0) {
+		pr_perror("can't make a pipe");
+		return -1;
+	}
 	return 0;
 }
 
@@ -175,7 +242,7 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 {
 	const TaskKobjIdsEntry *inv_ids = inv->root_ids;
 
-	*nr = (struct ns_restore){ .o = o };
+	*nr = (struct ns_restore){ .o = o, .net_ready = { -1, -1 } };
 	if (!inv_ids)
 		return 0;	/* no dumper's ids: nothing to compare with */
 	/* images of older dumps are named by the root's pid */
@@ -191,32 +258,59 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 		if (ipc_load(dirfd, per_id ? root_ids->ipc_ns_id : (uint32_t)root, &nr->ipc) < 0)
 			return -1;
 	}
-	if (differs(inv_ids->has_mnt_ns_id, inv_ids->mnt_ns_id, root_ids->has_mnt_ns_id, root_ids->mnt_ns_id)) {
-		nr->flags |= CLONE_NEWNS;
-		if (o->unprivileged)
-			return 0;	/* refused by the caller: root's only */
-		if (mnt_load(dirfd, per_id ? root_ids->mnt_ns_id : (uint32_t)root, &nr->mnt) < 0)
-			return -1;
-		struct stat st;
-		if (!o->root) {
-			pr_err("the tree has a mount namespace of its own: restore it with --root DIR (its new "
-			       "root directory)");
-			return -1;
-		}
-		if (stat(o->root, &st) < 0) {
-			pr_perror("--root %s", o->root);
-			return -1;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			pr_err("--root %s is not a directory", o->root);
-			return -1;
-		}
+	if (differs(inv_ids->has_mnt_ns_id, inv_ids->mnt_ns_id, root_ids->has_mnt_ns_id, root_ids->mnt_ns_id) &&
+	    mnt_ns_load(dirfd, per_id ? root_ids->mnt_ns_id : (uint32_t)root, o, nr) < 0)
+		return -1;
+	/* --join-ns net: the tree goes into that one, as is (CRIU's way) */
+	if (differs(inv_ids->has_net_ns_id, inv_ids->net_ns_id, root_ids->has_net_ns_id, root_ids->net_ns_id) &&
+	    !o->join_net && net_load(dirfd, root_ids->net_ns_id, o, nr) < 0)
+		return -1;
+	return 0;
+}
+
+int ns_restore_net(struct ns_restore *nr, pid_t first)
+{
+	if (!(nr->flags & CLONE_NEWNET))
+		return 0;
+	if (ns_in_thread(first, CLONE_NEWNET, netns_rst_fill_in, &nr->net) < 0)
+		return -1;
+	return netns_rst_bridges(&nr->net);
+}
+
+void ns_restore_net_release(struct ns_restore *nr, bool ok)
+{
+	if (!(nr->flags & CLONE_NEWNET) || nr->net_ready[1] < 0)
+		return;
+	if (ok && write(nr->net_ready[1], "y", 1) != 1)
+		pr_perror("can't tell the first process its network namespace is ready");
+	close(nr->net_ready[1]);
+	nr->net_ready[1] = -1;
+}
+
+void ns_restore_undo(struct ns_restore *nr)
+{
+	netns_rst_undo(&nr->net);
+}
+
+/* In the first process: stasis fills its new network namespace first. */
+static int net_wait(const struct ns_restore *nr)
+{
+	char c;
+	if (!(nr->flags & CLONE_NEWNET) || nr->net_ready[0] < 0)
+		return 0;
+	close(nr->net_ready[1]);
+	if (read(nr->net_ready[0], &c, 1) != 1) {
+		pr_err("the tree's network namespace could not be made");
+		return -1;
 	}
+	close(nr->net_ready[0]);
 	return 0;
 }
 
 int ns_restore_fill(const struct ns_restore *nr)
 {
+	if (net_wait(nr) < 0)
+		return -1;
 	if (nr->uts && uts_fill(nr->uts) < 0)
 		return -1;
 	if (nr->ipc.var && ipc_fill(nr->dirfd, &nr->ipc) < 0)
@@ -233,4 +327,12 @@ void ns_restore_free(struct ns_restore *nr)
 	nr->uts = NULL;
 	ipc_free(&nr->ipc);
 	mnt_free(&nr->mnt);
+	netns_rst_free(&nr->net);
+	/* the pipe is there only once ns_restore_load saw a network namespace
+	 * (a zeroed ns_restore has fds 0 and 1 in it, not ours) */
+	for (int i = 0; i < 2 && (nr->flags & CLONE_NEWNET); i++)
+		if (nr->net_ready[i] >= 0)
+			close(nr->net_ready[i]);
+	nr->net_ready[0] = nr->net_ready[1] = -1;
+	nr->flags = 0;
 }

@@ -18,6 +18,7 @@
 #include "ipc-var.pb-c.h"
 #include "mm.pb-c.h"
 #include "utsns.pb-c.h"
+#include "net/netns.h"
 #include "ns/mnt.h"
 #include "util/opts.h"
 
@@ -41,7 +42,7 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEn
 	    const struct opts *o, unsigned long *taken);
 
 /* The kinds a tree takes with it. */
-#define NS_TAKEN_MASK (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS)
+#define NS_TAKEN_MASK (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS | CLONE_NEWNET)
 
 /* An IPC namespace's objects as restore loads them: each entry, and the
  * bytes that followed it (a segment's, unless in pagemaps; a semaphore
@@ -82,12 +83,25 @@ struct ns_restore {
 	struct ipc_ns ipc;
 	struct mnt_ns mnt;
 	const struct opts *o;	/* --root, the external mounts */
+	/* a network namespace: what it holds, and the pipe on which the
+	 * first process waits until stasis has filled it (ns_restore_net) */
+	struct netns_rst net;
+	int net_ready[2];
 };
 
 /* The kinds in which the root's ids differ from the inventory's
  * root_ids (the dumper's), and their images. 0, or -1 (reported). */
 int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const TaskKobjIdsEntry *root_ids,
 		    const struct opts *o, struct ns_restore *nr);
+/* In stasis, once the first process is made in its new network
+ * namespace (CLONE_NEWNET in flags): fills it (its devices' outer ends
+ * in ours). 0, or -1 (reported). */
+int ns_restore_net(struct ns_restore *nr, pid_t first);
+/* Lets the first process go on (ok), or die (!ok): it waits for this. */
+void ns_restore_net_release(struct ns_restore *nr, bool ok);
+/* After a failed restore: what was made outside the tree's namespaces
+ * (the outer ends of its veths) goes. */
+void ns_restore_undo(struct ns_restore *nr);
 /* In the first process, inside its new namespaces: their state. */
 int ns_restore_fill(const struct ns_restore *nr);
 void ns_restore_free(struct ns_restore *nr);

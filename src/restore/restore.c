@@ -53,9 +53,10 @@
 
 /* How the dump locked the network, so that the restore unlocks the same
  * way (as CRIU: --network-lock is the dump's choice; images without it
- * are from a CRIU that only had iptables). Only a host-mode nft table is
- * ours to lift: stasis restores into the network namespace it runs in,
- * and iptables locks are per connection, lifted with the connections. */
+ * are from a CRIU that only had iptables). Here, a host-mode nft table
+ * (iptables locks are per connection, lifted with the connections); the
+ * lock of a network namespace the restore makes came back with its
+ * firewall, and restore/tree.c's net_ready points the unlock at it. */
 static int load_netlock(struct rst_tree *tr, const InventoryEntry *inv)
 {
 	struct netlock *nl = &tr->netlock;
@@ -725,6 +726,9 @@ static int restore_stages_before_resume(struct rst_tree *tr)
 	 * the images were made elsewhere) is fine. */
 	if (action_run(tr->o, ACT_POST_RESTORE, root) < 0)
 		return -1;
+	/* a network namespace of the tree's own: as CRIU, its script first */
+	if ((tr->ns.flags & CLONE_NEWNET) && action_run(tr->o, ACT_NET_UNLOCK, root) < 0)
+		return -1;
 	netlock_unlock(&tr->netlock);
 	if (action_run(tr->o, ACT_PRE_RESUME, root) < 0)
 		return -1;
@@ -783,7 +787,8 @@ static int restore_tree(struct rst_tree *tr)
 		return -1;
 	/* As CRIU: the namespace stages only when the restore made one (the
 	 * pid namespace of --new-pidns), once every process exists. */
-	if (tr->new_pidns && (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||
+	if ((tr->new_pidns || (tr->ns.flags & CLONE_NEWNET)) && !tr->ns_scripts_run &&
+	    (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||
 			      action_run(tr->o, ACT_POST_SETUP_NS, tr->t[0].real_pid) < 0))
 		return -1;
 	pthread_barrier_init(&bar, NULL, REBUILDERS);
@@ -835,6 +840,7 @@ int stasis_restore(const struct opts *o)
 	if (cg_rst_prepare(&tr.cg) < 0 || cg_rst_ns_prepare(&tr.cg, rst_cg_set(&tr.t[0], 0)) < 0 ||
 	    restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
 		rst_tree_kill(&tr);
+		ns_restore_undo(&tr.ns);
 		cg_rst_undo(&tr.cg);
 		goto out;
 	}

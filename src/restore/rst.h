@@ -116,6 +116,7 @@ struct rst_tree {
 	pid_t first;		/* our child: the root, or the namespace's init */
 	int init_ctl[2];	/* tells the init the restore is done */
 	bool has_init;
+	bool ns_scripts_run;	/* setup-namespaces & co. ran already (restore/tree.c's net_ready) */
 	int pool_base;		/* see tree.c: one fd per files.img entry */
 	struct rst_helper *helpers;
 	int nr_helpers;

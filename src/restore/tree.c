@@ -24,6 +24,7 @@
 #include "image/vma.h"
 #include "restore/rst.h"
 #include "task/timens.h"
+#include "util/action.h"
 #include "task/own_proc.h"
 #include "image/img.h"
 #include "proc/proc.h"
@@ -692,6 +693,33 @@ static void init_main(struct rst_tree *tr)
 	_exit(rst_reap_namespace(root));
 }
 
+/* The tree's own network namespace, made by its first process: stasis
+ * fills it (or, empty, the caller's setup-namespaces script does, after
+ * which it is locked as the dump left it), and only then does the first
+ * process go on to make the tree's sockets in it. As CRIU, the namespace
+ * scripts run once the namespaces exist, with the first process's pid
+ * (an init's under --new-pidns: the tree's root is not made yet; but for
+ * a filled namespace they wait for it, as before, restore.c); the lock in
+ * the namespace (restored with its firewall, or made here) goes at the
+ * end. */
+static int net_ready(struct rst_tree *tr)
+{
+	if (!(tr->ns.flags & CLONE_NEWNET))
+		return 0;
+	int ret = ns_restore_net(&tr->ns, tr->first);
+	tr->netlock.netns_pid = tr->first;
+	tr->netlock.locked = !tr->o->empty_net && tr->netlock.method != NETLOCK_SKIP;
+	tr->ns_scripts_run = !tr->has_init || tr->o->empty_net;
+	if (ret == 0 && tr->ns_scripts_run)
+		ret = action_run(tr->o, ACT_SETUP_NS, tr->first);
+	if (ret == 0 && tr->o->empty_net)
+		ret = netlock_lock(&tr->netlock);
+	if (ret == 0 && tr->ns_scripts_run)
+		ret = action_run(tr->o, ACT_POST_SETUP_NS, tr->first);
+	ns_restore_net_release(&tr->ns, ret == 0);
+	return ret;
+}
+
 int rst_tree_fork(struct rst_tree *tr)
 {
 	int one = 1;
@@ -746,7 +774,7 @@ int rst_tree_fork(struct rst_tree *tr)
 			task_main(tr, 0);
 		tr->t[0].real_pid = tr->first;
 	}
-	if (timens_restore_leave(own_timens) < 0 || tr->first < 0)
+	if (timens_restore_leave(own_timens) < 0 || tr->first < 0 || net_ready(tr) < 0)
 		return -1;
 	return wait_all_ready(tr, tr->first);
 }

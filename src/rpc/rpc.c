@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +32,7 @@ static const char *unsupported_option(const CriuOpts *r)
 {
 	if (r->ps && r->ps->has_fd) return "ps.fd (a page server socket of the client's; give address and port)";
 	if (r->n_exec_cmd) return "exec_cmd";
-	if (r->n_join_ns) return "join_ns";
-	if (r->has_empty_ns && r->empty_ns) return "empty_ns";
-	if (r->n_veths) return "veths";
+	if (r->has_empty_ns && (r->empty_ns & ~CLONE_NEWNET)) return "empty_ns (but CLONE_NEWNET)";
 	if (r->has_tls && r->tls) return "tls";
 	if (r->has_leave_stopped && r->leave_stopped) return "leave_stopped";
 	return NULL;
@@ -144,6 +143,37 @@ static int job_ext_unix(struct rpc_job *j, const CriuOpts *r)
 		return -1;
 	for (size_t i = 0; i < r->n_unix_sk_ino; i++)
 		j->o.ext_unix_sk_ino[j->o.nr_ext_unix_sk_ino++] = r->unix_sk_ino[i]->inode;
+	return 0;
+}
+
+/* The network options (net/netns.h): veths as --veth-pair's IN=OUT,
+ * empty_ns CLONE_NEWNET, join_ns net (root only: it enters a namespace
+ * by a path root opens). */
+static int job_net(struct rpc_job *j, const struct rpc_conn *c, const CriuOpts *r)
+{
+	j->o.empty_net = r->has_empty_ns && (r->empty_ns & CLONE_NEWNET);
+	for (size_t i = 0; i < r->n_join_ns; i++) {
+		if (strcmp(r->join_ns[i]->ns, "net")) {
+			pr_err("rpc: join_ns %.16s: stasis joins only a network namespace", r->join_ns[i]->ns);
+			return -1;
+		}
+		if (c->peer_uid != 0) {
+			pr_err("rpc: join_ns net is for root clients only");
+			return -1;
+		}
+		j->o.join_net = r->join_ns[i]->ns_file;
+	}
+	if (!r->n_veths)
+		return 0;
+	j->o.veth_pairs = calloc(r->n_veths, sizeof(*j->o.veth_pairs));
+	if (!j->o.veth_pairs)
+		return -1;
+	for (size_t i = 0; i < r->n_veths; i++) {
+		char *p;
+		if (asprintf(&p, "%s=%s", r->veths[i]->if_in, r->veths[i]->if_out) < 0)
+			return -1;
+		j->o.veth_pairs[j->o.nr_veth_pairs++] = p;
+	}
 	return 0;
 }
 
@@ -357,7 +387,7 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 		j->o.notify = rpc_notify;
 		j->o.notify_ctx = (void *)c;
 	}
-	return job_inherit_fds(j, c, r) < 0 || job_ext_unix(j, r) < 0 ? -1 : 0;
+	return job_inherit_fds(j, c, r) < 0 || job_ext_unix(j, r) < 0 || job_net(j, c, r) < 0 ? -1 : 0;
 }
 
 void rpc_job_release(struct rpc_job *j)
@@ -372,6 +402,11 @@ void rpc_job_release(struct rpc_job *j)
 	free(j->o.inherit);
 	free(j->o.cg_roots);
 	free(j->o.ext_unix_sk_ino);
+	for (int i = 0; i < j->o.nr_veth_pairs; i++)
+		free((char *)j->o.veth_pairs[i]);
+	free(j->o.veth_pairs);
+	j->o.veth_pairs = NULL;
+	j->o.nr_veth_pairs = 0;
 	j->o.inherit = NULL;
 	j->o.ext_unix_sk_ino = NULL;
 	if (j->status_fd >= 0)

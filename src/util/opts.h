@@ -117,6 +117,15 @@ struct opts {
 	/* --join-ns net:PATH|PID (restore, command line): the network
 	 * namespace the tree is restored into */
 	const char *join_net;
+	/* --veth-pair IN=OUT[@BRIDGE] (repeatable; RPC veths, --external
+	 * veth[IN]:OUT[@BRIDGE] too): the outer end of the restored
+	 * namespace's veth IN, made in ours and put in BRIDGE; kept as given */
+	const char **veth_pairs;
+	int nr_veth_pairs;
+	/* --empty-ns net (RPC empty_ns CLONE_NEWNET): the tree's network
+	 * namespace is neither saved nor filled but made empty, for the
+	 * setup-namespaces script to fill */
+	bool empty_net;
 	/* --tcp-established: connected TCP sockets are saved and made again
 	 * through TCP repair (files/tcp*.c); --tcp-close: restored closed
 	 * (dump: saved without their connection); --skip-in-flight: a

@@ -70,7 +70,8 @@ test_action_stages_ns() {
 	root=$(pidfile_pid "$T_WORK/r.pid")
 	T_PIDS+=("$root" "$(status_field "$root" PPid)")
 	stages=$(action_stages)
-	[[ $stages == pre-restore,setup-namespaces,post-setup-namespaces,post-restore,pre-resume,post-resume ]] ||
+	# network-unlock: the restore made the tree's network namespace (CRIU's stage)
+	[[ $stages == pre-restore,setup-namespaces,post-setup-namespaces,post-restore,network-unlock,pre-resume,post-resume ]] ||
 		fail "restore stages: $stages"
 	grep -q "^post-setup-namespaces $root " "$ACTION_LOG" || fail "post-setup-namespaces got no CRTOOLS_INIT_PID $root"
 }

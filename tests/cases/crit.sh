@@ -36,6 +36,7 @@ test_crit() {
 	crit_seed seccomp "$BIN/seccomp_threads" mixed || return
 	# UTS and IPC namespaces of its own (System V objects, messages too)
 	crit_seed ns unshare --uts "$BIN/ipc_ns" || return
+	crit_seed netns unshare -n "$BIN/fuzz" || return
 	crit_seed packet "$BIN/packet" || return	# packet_sock_entry, a VMA_AREA_SOCKET mapping
 	crit_seed netlink "$BIN/netlink" criu || return	# netlink_sk_entry
 	CRIT_DUMP_ARGS=--file-locks crit_seed locks "$BIN/locks" || return

@@ -9,7 +9,8 @@
 # a dump of cgtree.py in cgroups (cgroup.img),
 # dumps of notify.sh's programs (pidfds, epoll targets moved), of packet
 # and netlink sockets (tests/progs/packet.c, netlink.c),
-# a TCP pair (tcp-stream images),
+# a TCP pair (tcp-stream images), a tree in a network namespace of its
+# own (netdev, netns),
 # and fuzz/regressions.py's inputs for the
 # bugs found so far. A crash, leak, sanitizer report, hang (-timeout), fd
 # left open, or an allocation of 32 MiB or more (-malloc_limit_mb) fails
@@ -133,6 +134,20 @@ mnt_seed() {
 	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_mnt" "$T_WORK/image_seeds/mnt" >> "$T_LOG/runner.log"
 }
 
+# A tree in a network namespace of its own (netdev- and netns-ID.img,
+# read and checked at load; the raw ones are read only when the namespace
+# is made).
+netns_seed() {
+	local pid
+	start_prog netseed unshare -n "$BIN/fuzz"
+	pid=$PROG_PID
+	wait_ready netseed "$pid" || return 1
+	dump dumpnet "$pid" "$T_WORK/img_net" || return 1
+	ls "$T_WORK"/img_net/netdev-*.img "$T_WORK"/img_net/netns-*.img > /dev/null ||
+		{ fail "the network namespace seed has no netdev or netns images"; return 1; }
+	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_net" "$T_WORK/image_seeds/netns" >> "$T_LOG/runner.log"
+}
+
 # A tree in a time namespace of its own (timens-ID.img, read at load) and
 # one with guard regions (VMA_AREA_GUARD entries in mm-PID.img), where
 # the kernel has them.
@@ -242,6 +257,7 @@ test_fuzz() {
 	timers_seed || return
 	ns_seed || return
 	mnt_seed || return
+	netns_seed || return
 	cgroup_seed || return
 	mem_ns_seeds || return
 	notify_seed || return

@@ -36,6 +36,9 @@ while True:
 }
 
 run_test --needs criu interop.criu test_criu_interop
+# a network namespace of the tree's own (tests/cases/netns.sh)
+run_test --alone --needs criu interop.netns test_netns_criu
+run_test --alone --needs criu interop.netns_tcp test_netns_tcp criu 19
 
 # Terminals of each kind (tests/progs/pty_kinds.c, but for input in flight
 # in canonical mode, which CRIU echoes again): a pty slave's owner and

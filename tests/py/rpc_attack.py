@@ -5,6 +5,8 @@ tests/cases/security.sh. Each prints one line saying what came back:
 
     rpc_attack.py SOCK dump PID DIR [LOG]
         DUMP of PID into DIR (images_dir_fd), log file LOG
+    rpc_attack.py SOCK dump-nolock PID DIR
+        the same with network_lock SKIP (what a client can lock itself)
     rpc_attack.py SOCK restore DIR [--status-opath FILE]
         RESTORE from DIR; with --status-opath, status_fd is an O_PATH fd
         of FILE (which the user may not open for writing)
@@ -54,6 +56,17 @@ def dump_req(pid, imgdir, log):
 def cmd_dump(sk, pid, imgdir, log="dump.log"):
     s = connect(sk)
     s.send(dump_req(pid, imgdir, log).SerializeToString())
+    return show(recv_resp(s))
+
+
+def cmd_dump_nolock(sk, pid, imgdir):
+    s = connect(sk)
+    req = dump_req(pid, imgdir, "dump.log")
+    # network_lock (field 64) SKIP (3) is newer than Debian's pycriu: the
+    # opts are sent with it appended
+    opt = req.opts.SerializeToString() + varint(64 << 3) + varint(3)
+    head = rpc.criu_req(type=rpc.DUMP).SerializePartialToString()
+    s.send(head + varint(2 << 3 | 2) + varint(len(opt)) + opt)
     return show(recv_resp(s))
 
 
@@ -134,6 +147,8 @@ def main(argv):
     sk, cmd, rest = argv[0], argv[1], argv[2:]
     if cmd == "dump":
         return cmd_dump(sk, int(rest[0]), *rest[1:])
+    if cmd == "dump-nolock":
+        return cmd_dump_nolock(sk, int(rest[0]), rest[1])
     if cmd == "restore":
         return cmd_restore(sk, rest[0], rest[1:])
     if cmd == "restore-path":

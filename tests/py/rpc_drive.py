@@ -8,7 +8,7 @@ Commands (each prints one result line, exits 0 on the expected outcome):
   version                    raw VERSION request: prints "version NAME MAJOR.MINOR"
   features                   raw FEATURE_CHECK asking for mem_track: prints
                              "mem_track True|False"
-  dump PID DIR [--leave-running] [--parent REL] [--ext-unix-sk] [--tcp-established]
+  dump PID DIR [--leave-running] [--parent REL] [--ext-unix-sk] [--tcp-established] [--empty-ns]
        [--network-lock iptables|nftables|skip] [--ext-mnt KEY VAL]...   pycriu dump() of another
                              process (parent_img REL, with track_mem)
   predump PID DIR [--parent REL]   pycriu pre_dump()
@@ -20,6 +20,12 @@ Commands (each prints one result line, exits 0 on the expected outcome):
                              stages in order, answering no at VETO_STAGE
                              (hangup:STAGE: closes the connection there);
                              $RPC_NETWORK_LOCK, if set, is its network_lock
+  netrestore DIR [--veth IN=OUT]... [--empty-ns] [--setup CMD]
+                             raw RESTORE of a tree with a network namespace
+                             of its own (veths, empty_ns CLONE_NEWNET), with
+                             notify_scripts: at setup-namespaces CMD runs
+                             with $PID the notification's; prints the stages
+                             and "restored PID"
   sibling DIR                raw RESTORE with rst_sibling: prints "restored PID
                              child" if the restored root is our child
   garbage KIND               sends a malformed request (bytes, truncated,
@@ -181,6 +187,52 @@ def cmd_notify(mode, target, pid, imgdir, veto):
     return 0
 
 
+CLONE_NEWNET = 0x40000000
+
+
+def cmd_netrestore(mode, target, imgdir, rest):
+    s, p = raw_connect(mode, target)
+    req = rpc.criu_req()
+    req.type = rpc.RESTORE
+    req.opts.images_dir_fd = open_dir(imgdir)
+    req.opts.notify_scripts = True
+    req.opts.log_level = 4
+    req.opts.log_file = "restore.log"
+    for i, a in enumerate(rest):
+        if a == "--veth":
+            v = req.opts.veths.add()
+            v.if_in, v.if_out = rest[i + 1].split("=", 1)
+    if "--empty-ns" in rest:
+        req.opts.empty_ns = CLONE_NEWNET
+    setup = rest[rest.index("--setup") + 1] if "--setup" in rest else None
+    s.send(req.SerializeToString())
+    stages = []
+    while True:
+        r = recv_resp(s)
+        if r is None:
+            print("FAIL: connection closed after stages %s" % ",".join(stages))
+            return 1
+        if r.type != rpc.NOTIFY:
+            break
+        stages.append(r.notify.script)
+        ok = True
+        if r.notify.script == "setup-namespaces" and setup:
+            ok = subprocess.call(["sh", "-c", setup], env=dict(os.environ, PID=str(r.notify.pid))) == 0
+        ack = rpc.criu_req()
+        ack.type = rpc.NOTIFY
+        ack.notify_success = ok
+        s.send(ack.SerializeToString())
+    s.close()
+    if p:
+        p.wait()
+    print("stages %s" % ",".join(stages))
+    if not r.success:
+        print("FAIL: restore: %s" % r.cr_errmsg)
+        return 1
+    print("restored %d" % r.restore.pid)
+    return 0
+
+
 def cmd_sibling(mode, target, imgdir):
     """RESTORE with rst_sibling (swrk only): the restored root must be our
     own child, which we can wait for."""
@@ -295,6 +347,8 @@ def main(argv):
             c.opts.network_lock = NETWORK_LOCK[rest[rest.index("--network-lock") + 1]]
         if "--tcp-established" in rest:
             c.opts.tcp_established = True
+        if "--empty-ns" in rest:
+            c.opts.empty_ns = CLONE_NEWNET
         if "--parent" in rest:
             c.opts.parent_img = rest[rest.index("--parent") + 1]
             c.opts.track_mem = True
@@ -323,6 +377,8 @@ def main(argv):
         print("restored %d" % r.pid)
     elif cmd == "notify":
         return cmd_notify(mode, target, int(rest[0]), rest[1], rest[2] if len(rest) > 2 else "")
+    elif cmd == "netrestore":
+        return cmd_netrestore(mode, target, rest[0], rest[1:])
     elif cmd == "sibling":
         return cmd_sibling(mode, target, rest[0])
     elif cmd == "garbage":

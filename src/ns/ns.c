@@ -148,7 +148,6 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEn
 	    const struct opts *o, unsigned long *taken)
 {
 	pid_t self = getpid();
-	bool unprivileged = o->unprivileged;
 
 	*taken = 0;
 	if (check_not_nested(root, pids, n) < 0)

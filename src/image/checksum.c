@@ -271,7 +271,13 @@ static int pages_of(int dirfd, const char *pagemap, char *name, size_t len)
 	return 0;
 }
 
-static int check_line(int dirfd, const char *dirname, const char *list, char *line)
+/* A pages file: pages-ID.img, or a page server's pages:pagemap-PID.img. */
+static bool is_pages(const char *file)
+{
+	return !strncmp(file, "pages:", 6) || !strncmp(file, "pages-", 6);
+}
+
+static int check_line(int dirfd, const char *dirname, const char *list, char *line, enum ck_which which)
 {
 	char algo[16], hex[32], file[512], resolved[IMG_NAME_MAX];
 	unsigned long long size;
@@ -283,6 +289,8 @@ static int check_line(int dirfd, const char *dirname, const char *list, char *li
 		pr_err("%s/%s: bad line '%s' (restore --skip-checksums ignores the checksums)", dirname, list, line);
 		return -1;
 	}
+	if ((which == CK_NOT_PAGES && is_pages(file)) || (which == CK_ONLY_PAGES && !is_pages(file)))
+		return 0;
 	const char *name = file;
 	if (!strncmp(file, "pages:", 6)) {
 		if (pages_of(dirfd, file + 6, resolved, sizeof(resolved)) < 0) {
@@ -303,7 +311,7 @@ static int check_line(int dirfd, const char *dirname, const char *list, char *li
 	return 0;
 }
 
-static int check_list(int dirfd, const char *dirname, const char *list)
+static int check_list(int dirfd, const char *dirname, const char *list, enum ck_which which)
 {
 	int fd = img_open_regular(dirfd, list);
 	if (fd < 0)
@@ -320,7 +328,7 @@ static int check_list(int dirfd, const char *dirname, const char *list)
 	while (!ret && (n = getline(&line, &cap, f)) > 0) {
 		line[strcspn(line, "\n")] = 0;
 		if (*line) {
-			ret = check_line(dirfd, dirname, list, line);
+			ret = check_line(dirfd, dirname, list, line, which);
 			nr++;
 		}
 	}
@@ -333,7 +341,7 @@ static int check_list(int dirfd, const char *dirname, const char *list)
 
 #define CK_MAX_PARENTS 64
 
-int ck_verify_chain(int dirfd, const char *dirname)
+int ck_verify_chain(int dirfd, const char *dirname, enum ck_which which)
 {
 	int fd = dup(dirfd), ret = 0;
 	char name[PATH_MAX];
@@ -344,9 +352,9 @@ int ck_verify_chain(int dirfd, const char *dirname)
 			ret = -1;
 			break;
 		}
-		ret = check_list(fd, name, CK_LIST);
+		ret = check_list(fd, name, CK_LIST, which);
 		if (!ret)
-			ret = check_list(fd, name, CK_LIST_PS);
+			ret = check_list(fd, name, CK_LIST_PS, which);
 		int parent = openat(fd, "parent", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		close(fd);
 		fd = parent;

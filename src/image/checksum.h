@@ -58,9 +58,14 @@ void ck_list_free(struct ck_list *l);
  * its lines in the lists of dirfd get its new hash. */
 int ck_lists_update(int dirfd, const char *name);
 
+/* Which listed files a check reads: a lazy restore leaves the pages
+ * files to the lazy-pages daemon, which checks them before it serves. */
+enum ck_which { CK_ALL, CK_NOT_PAGES, CK_ONLY_PAGES };
+
 /* Checks the lists of dirfd (named dirname in messages) and of the
- * parent dumps it links to; 0 if every listed file is whole (or there
- * is no list: images from CRIU), -1 naming the first damaged file. */
-int ck_verify_chain(int dirfd, const char *dirname);
+ * parent dumps it links to; 0 if every listed file of that kind is whole
+ * (or there is no list: images from CRIU), -1 naming the first damaged
+ * file. */
+int ck_verify_chain(int dirfd, const char *dirname, enum ck_which which);
 
 #endif

@@ -33,6 +33,7 @@
 #include <unistd.h>
 #include <linux/userfaultfd.h>
 
+#include "image/checksum.h"
 #include "image/img.h"
 #include "image/vma.h"
 #include "lazy/lazy.h"
@@ -476,9 +477,20 @@ int stasis_lazy_pages(const struct opts *o)
 	struct daemon d = { .o = o, .sk = -1, .epfd = -1, .xfer = XFER_MIN };
 	int ret = 1;
 
+	if (o->page_server || o->ps_socket >= 0) {
+		pr_err("lazy-pages: pages from a page server (--page-server, --ps-socket) are not done yet: "
+		       "serve them from the images in -D");
+		return 1;
+	}
 	d.dirfd = img_dir_open(o->images_dir, -1);
 	if (d.dirfd < 0)
 		return 1;
+	/* the restore leaves the pages to us (its own check would cost the
+	 * program its quick start): checked before anything is served */
+	if (!o->skip_checksums && ck_verify_chain(d.dirfd, o->images_dir, CK_ONLY_PAGES) < 0) {
+		close(d.dirfd);
+		return 1;
+	}
 	d.buf = mmap(NULL, XFER_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (d.buf == MAP_FAILED)
 		goto out_dir;

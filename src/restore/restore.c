@@ -822,7 +822,7 @@ int stasis_restore(const struct opts *o)
 	if (tr.dirfd < 0)
 		return 1;
 	/* a damaged image is refused before anything is made from it */
-	if (!o->skip_checksums && ck_verify_chain(tr.dirfd, o->images_dir) < 0)
+	if (!o->skip_checksums && ck_verify_chain(tr.dirfd, o->images_dir, o->lazy_pages ? CK_NOT_PAGES : CK_ALL) < 0)
 		goto out;
 	if (rst_load_images(&tr) < 0)
 		goto out;

@@ -76,8 +76,11 @@ list_mirror() {
 		if ($(i + 1) == want) { print $i; exit } }' /etc/apt/sources.list 2>/dev/null
 }
 
-# The image is rebuilt when the tools that make it change.
-stamp=$(cat "$TOOLS"/build-vm.sh "$TOOLS"/vm-init "$TOOLS"/initrd-init.c | sha256sum | cut -c1-16)
+# Guest packages the tests use beyond the tools' own list: busybox for the
+# container tests (mntns.*), curl for the web server in a network namespace.
+export EXTRA_PKGS="busybox-static curl"
+# The image is rebuilt when the tools that make it, or that list, change.
+stamp=$( (cat "$TOOLS"/build-vm.sh "$TOOLS"/vm-init "$TOOLS"/initrd-init.c; echo "$EXTRA_PKGS") | sha256sum | cut -c1-16)
 if [ "$(cat "$VMDIR/stasis.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -r "$VMDIR/rootfs.img" ]; then
 	echo "vm61: building the Debian 12 VM image in $VMDIR (about 3 minutes)" >&2
 	rm -rf "$VMDIR" && mkdir -p "$VMDIR" && cp "$TOOLS"/* "$VMDIR"/ ||

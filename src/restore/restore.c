@@ -834,11 +834,17 @@ int stasis_restore(const struct opts *o)
 		tr.new_pidns = true;
 	if (check_pids_free(&tr) < 0)
 		goto out;
-	if (plan_pool(&tr) < 0 || open_pages_images(&tr) < 0 || rst_shmem_make(&tr) < 0 ||
-	    rst_lazy_start(&tr) < 0)
-		goto out;
+	/* The cgroup hierarchies are opened before the pool is planned: fds
+	 * opened after would take the lowest free numbers, pool slots where
+	 * there is no gap below it, and a slot found open counts as its file
+	 * opened (a podman container got a cgroup root as its stdout). */
 	if (cg_rst_prepare(&tr.cg) < 0 || cg_rst_ns_prepare(&tr.cg, rst_cg_set(&tr.t[0], 0)) < 0 ||
-	    restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
+	    plan_pool(&tr) < 0 || open_pages_images(&tr) < 0 || rst_shmem_make(&tr) < 0 ||
+	    rst_lazy_start(&tr) < 0) {
+		cg_rst_undo(&tr.cg);
+		goto out;
+	}
+	if (restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
 		rst_tree_kill(&tr);
 		ns_restore_undo(&tr.ns);
 		cg_rst_undo(&tr.cg);

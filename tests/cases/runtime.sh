@@ -259,7 +259,8 @@ rt_checkpoint() {
 	note "runc checkpoint $* $RT_ID"
 	timeout -k 5 $((TMO * 3)) runc --root "$T_WORK/runc-state" --criu "$STASIS" checkpoint \
 		--image-path "$T_WORK/$tag" "$@" "$RT_ID" > "$T_LOG/$tag.out" 2>&1 < /dev/null ||
-		{ fail "runc checkpoint $*: $(tail -1 "$T_LOG/$tag.out")" "$T_WORK/$tag/dump.log"; return 1; }
+		{ fail "runc checkpoint $*: $(grep -m1 'Error' "$T_WORK/$tag/dump.log" 2> /dev/null || tail -1 "$T_LOG/$tag.out")" \
+			"$T_WORK/$tag/dump.log"; return 1; }
 }
 
 # rt_restore TAG: runc restore -d from T_WORK/TAG; the output goes on in
@@ -270,7 +271,8 @@ rt_restore() {
 	note "runc restore $RT_ID from $tag"
 	(cd "$T_WORK/bundle" && timeout -k 5 $((TMO * 3)) runc --root "$T_WORK/runc-state" --criu "$STASIS" \
 		restore -d --image-path "$T_WORK/$tag" "${args[@]}" "$RT_ID") > "$T_LOG/ct2.out" 2> "$T_LOG/$tag-restore.err" < /dev/null ||
-		{ fail "runc restore: $(tail -1 "$T_LOG/$tag-restore.err")" "$T_WORK/$tag/restore.log"; return 1; }
+		{ fail "runc restore: $(grep -m1 'Error' "$T_WORK/$tag/restore.log" 2> /dev/null || tail -1 "$T_LOG/$tag-restore.err")" \
+			"$T_WORK/$tag/restore.log"; return 1; }
 }
 
 # The container's whole output, across the checkpoint: 1, 2, 3, ...

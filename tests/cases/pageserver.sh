@@ -150,6 +150,50 @@ test_ps_same_dir() {
 }
 run_test pageserver.same_dir test_ps_same_dir
 
+# The other ways to start one: --daemon with --pidfile and --status-fd
+# (a byte once it listens), and both ends on the two ends of a socket
+# pair (--ps-socket), the dump's ending with FORCE_CLOSE as CRIU's does.
+test_ps_daemon_and_socket() {
+	local pid rc sp port
+	start_dirtier_ps || return
+	pid=$PROG_PID
+	mkdir -p "$T_WORK/remote" "$T_WORK/local" "$T_WORK/remote2" "$T_WORK/local2"
+	rc=$(timeout -k 5 "$TMO" "$PYTHON" - "$STASIS" "$T_WORK/remote" "$T_LOG/psd.log" << 'PY'
+import os, subprocess, sys
+r, w = os.pipe()
+p = subprocess.Popen([sys.argv[1], "page-server", "-D", sys.argv[2], "--address", "127.0.0.1", "--port", "0",
+                      "-d", "--pidfile", "ps.pid", "--status-fd", str(w), "-o", sys.argv[3], "-v4"], pass_fds=[w])
+os.close(w)
+print("exit", p.wait(), "status", os.read(r, 1) == b"\0")
+PY
+)
+	note "page-server -d: $rc"
+	[[ $rc == "exit 0 status True" ]] || { fail "page-server -d --status-fd: $rc" "$T_LOG/psd.log"; return; }
+	sp=$(cat "$T_WORK/remote/ps.pid")
+	T_PIDS+=("$sp")
+	alive "$sp" || { fail "the daemon $sp is not running"; return; }
+	port=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$T_LOG/psd.log" | head -n1)
+	dump dump1 "$pid" "$T_WORK/local" -R --page-server --address 127.0.0.1 --port "$port" || return
+	wait_gone "$sp" || { fail "the daemon did not end after the dump"; return; }
+	# both ends on a socket pair
+	timeout -k 5 $((TMO * 2)) "$PYTHON" - "$STASIS" "$pid" "$T_WORK/remote2" "$T_WORK/local2" "$T_LOG" << 'PY' > "$T_LOG/pair.out" 2>&1
+import os, socket, subprocess, sys
+stasis, pid, remote, local, logs = sys.argv[1:]
+a, b = socket.socketpair()
+srv = subprocess.Popen([stasis, "page-server", "-D", remote, "--ps-socket", str(a.fileno()),
+                        "-o", logs + "/pair-ps.log", "-v4"], pass_fds=[a.fileno()])
+dmp = subprocess.Popen([stasis, "dump", "-t", pid, "-D", local, "--page-server", "--ps-socket", str(b.fileno()),
+                        "-o", logs + "/dump.log", "-v4"], pass_fds=[b.fileno()])
+a.close(); b.close()
+print("dump", dmp.wait(), "server", srv.wait())
+PY
+	grep -q "dump 0 server 0" "$T_LOG/pair.out" || { fail "dump and server on a socket pair: $(cat "$T_LOG/pair.out")" "$T_LOG/pair-ps.log"; return; }
+	expect_killed "$pid" || return
+	merge_into "$T_WORK/local2" "$T_WORK/remote2"
+	restore_dirtier restore "$T_WORK/local2" "$pid"
+}
+run_test pageserver.daemon_and_socket test_ps_daemon_and_socket
+
 # stasis dumps to CRIU's page server; CRIU restores (its pagemap, our
 # other images), and stasis too (checking the pages it sent).
 test_ps_to_criu() {

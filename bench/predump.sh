@@ -6,7 +6,7 @@
 #
 #   -m  memory of the target (default 1024)
 #   -n  runs (default 3); each run: dump -R (plain), pre-dump, then after
-#       1 s the dump with --prev-images-dir (the target is killed by it)
+#       1 s the dump -R with --prev-images-dir (its frozen time is shown)
 #   -w  the target keeps writing (tests' dirtier: one page each 200 us)
 #       instead of sleeping (memhog)
 #   -r  also time the restores of the plain and of the incremental images
@@ -37,8 +37,12 @@ for ((run = 1; run <= RUNS; run++)); do
 	((RESTORES)) || rm -rf "$D/plain"	# its tmpfs pages serve the next images
 	pre=$(secs "$S" pre-dump -t "$pid" -D "$D/1") || break
 	sleep 1
-	final=$(secs "$S" dump -t "$pid" -D "$D/2" --prev-images-dir ../1) || break
-	echo "run $run: plain dump ${plain} s | pre-dump ${pre} s | dump after it ${final} s, $(du -sm "$D/2" | cut -f1) MiB saved"
+	# -R: the frozen time is then the freeze alone (killing a program
+	# of 1 GiB takes longer than its freeze, and counts in frozen_time)
+	final=$(secs "$S" dump -t "$pid" -D "$D/2" --prev-images-dir ../1 -R) || break
+	frozen=$("$S" crit decode -i "$D/2/stats-dump" | sed -n 's/.*"frozen_time": \([0-9]*\).*/\1/p')
+	frozen=$(echo "scale=1; $frozen / 1000" | bc)
+	echo "run $run: plain dump ${plain} s | pre-dump ${pre} s | dump after it ${final} s (frozen ${frozen} ms), $(du -sm "$D/2" | cut -f1) MiB saved"
 	if ((RESTORES)); then
 		rinc=$(secs "$S" restore -D "$D/2" -d --new-pidns --pidfile "$D/i.pid") || break
 		kill -9 "$(cat "$D/i.pid")"; sleep 1
@@ -48,8 +52,9 @@ for ((run = 1; run <= RUNS; run++)); do
 		best_rinc=$(min "${best_rinc:-}" "$rinc"); best_rfull=$(min "${best_rfull:-}" "$rfull")
 	fi
 	best_plain=$(min "$best_plain" "$plain"); best_pre=$(min "$best_pre" "$pre"); best_final=$(min "$best_final" "$final")
+	best_frozen=$(min "${best_frozen:-}" "$frozen")
 	{ kill -9 "$pid"; wait "$pid"; } 2>/dev/null
 done
 rm -rf "$D" "$D.out"
-echo "best of $RUNS, $MIB MiB$( ((WRITER)) && echo ", writing"): plain dump $best_plain s, pre-dump $best_pre s, dump after pre-dump $best_final s"
+echo "best of $RUNS, $MIB MiB$( ((WRITER)) && echo ", writing"): plain dump $best_plain s, pre-dump $best_pre s, dump after pre-dump $best_final s (frozen ${best_frozen:-?} ms)"
 ((RESTORES)) && echo "best restore: incremental ${best_rinc:-?} s, plain ${best_rfull:-?} s"

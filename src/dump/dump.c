@@ -611,8 +611,10 @@ int stasis_dump(const struct opts *o)
 		goto out;
 	if (tree_seize(&tr, o->pid) < 0 || collect_seccomp(&tr) < 0)
 		goto out;
-	for (int i = 0; i < tr.nr; i++)
+	for (int i = 0; i < tr.nr; i++) {
 		tr.t[i].live_pre = tr.live_pre;
+		live_pre_scratch(&tr.t[i]);
+	}
 	uint64_t t_frozen = stats_now_us();
 	tr.stats.freezing_us = t_frozen - t_seize;
 	if (check_seized(&tr) < 0)

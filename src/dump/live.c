@@ -42,6 +42,8 @@
 
 #include "dump/live.h"
 #include "image/vma.h"
+#include "infect/arch.h"
+#include "infect/inject.h"
 #include "proc/proc.h"
 #include "util/compat.h"
 #include "util/log.h"
@@ -479,6 +481,21 @@ void live_pre_free(struct live_pre *lp)
 	free(lp->p);
 	pthread_mutex_destroy(&lp->lock);
 	free(lp);
+}
+
+void live_pre_scratch(struct dump_ctx *dc)
+{
+	struct live_pre *lp = dc->live_pre;
+	if (!lp || dc->zombie || !dc->inj.nr_th)
+		return;
+	uint64_t at = arch_stack_scratch(&dc->inj.th[0].regs, INJ_STACK_SCRATCH);
+	uint64_t s = at & ~(PAGE_SZ - 1), e = (at + INJ_STACK_SCRATCH + PAGE_SZ - 1) & ~(PAGE_SZ - 1);
+	struct uffdio_writeprotect wp = { .range = { s, e - s }, .mode = 0 };
+	pthread_mutex_lock(&lp->lock);
+	for (int i = 0; i < lp->nr; i++)
+		if (lp->p[i].pid == dc->pid && lp->p[i].uffd >= 0)
+			ioctl(lp->p[i].uffd, UFFDIO_WRITEPROTECT, &wp);	/* not protected: as well */
+	pthread_mutex_unlock(&lp->lock);
 }
 
 /* The userfaultfd made before the freeze in this same process, if any. */

@@ -45,6 +45,11 @@ int live_pre_take(struct live_pre *lp, struct dump_ctx *dc);
 void live_pre_protect(struct live_pre *lp);
 /* The tree is frozen again: no more writers to let through. */
 void live_pre_stop(struct live_pre *lp);
+/* At the freeze, before anything is injected into dc: stasis writes the
+ * scratch area of its calls on the main thread's stack through ptrace,
+ * and such a write can't wait for a userfaultfd (it fails): that page is
+ * unprotected, and protected again by live_arm once given back. */
+void live_pre_scratch(struct dump_ctx *dc);
 /* Frees what live_arm did not take (their protection goes). */
 void live_pre_free(struct live_pre *lp);
 

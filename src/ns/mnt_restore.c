@@ -27,6 +27,7 @@
 #include "image/img.h"
 #include "ns/mnt.h"
 #include "ns/ns.h"
+#include "files/files.h"
 #include "util/log.h"
 
 #define FD_PATH(buf, fd) (snprintf(buf, sizeof(buf), "/proc/self/fd/%d", fd), buf)
@@ -412,6 +413,13 @@ static int find_bind_sources(struct mctx *c, int i)
 		if (r->how != H_BIND || r->src != i || r->e->deleted)
 			continue;	/* a deleted root is made for its bind (mount_one) */
 		r->srcfd = resolve(s->fd, rel(r->e->root, s->e->root), 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+		unsigned pty;
+		char end;
+		/* a pty slave (a container's /dev/console): made now */
+		if (r->srcfd < 0 && errno == ENOENT && !strcmp(fs_name(s->e), "devpts") &&
+		    sscanf(r->e->root, "/%u%c", &pty, &end) == 1 && tty_premake_pty(s->fd, pty) == 0)
+			r->srcfd = resolve(s->fd, rel(r->e->root, s->e->root), 0,
+					   RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
 		if (r->srcfd < 0) {
 			pr_perror("can't find %s in mount %u for the bind at %s", r->e->root, s->e->mnt_id,
 				  r->e->mountpoint);

@@ -416,7 +416,7 @@ static int find_bind_sources(struct mctx *c, int i)
 		unsigned pty;
 		char end;
 		/* a pty slave (a container's /dev/console): made now */
-		if (r->srcfd < 0 && errno == ENOENT && !strcmp(fs_name(s->e), "devpts") &&
+		if (r->srcfd < 0 && errno == ENOENT && fs_name(s->e) && !strcmp(fs_name(s->e), "devpts") &&
 		    sscanf(r->e->root, "/%u%c", &pty, &end) == 1 && tty_premake_pty(s->fd, pty) == 0)
 			r->srcfd = resolve(s->fd, rel(r->e->root, s->e->root), 0,
 					   RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);

@@ -405,6 +405,20 @@ static int attach_clone(struct mctx *c, int i, int dst)
 /* The roots of the binds of mount i, in it while nothing is mounted on
  * it yet: a bind of a directory a mount of the tree hides later is of
  * the directory, as it was. */
+/* A bind of a pty slave of the tree's devpts (a container's /dev/console,
+ * runc's): the slave does not exist in the new instance yet, so the pair
+ * is made now, at its index (files/tty_restore.c takes it later). 0 if
+ * made. */
+static int premake_bound_pty(const struct rmnt *s, const struct rmnt *r)
+{
+	unsigned pty;
+	char end;
+
+	if (!fs_name(s->e) || strcmp(fs_name(s->e), "devpts") || sscanf(r->e->root, "/%u%c", &pty, &end) != 1)
+		return -1;
+	return tty_premake_pty(s->fd, pty);
+}
+
 static int find_bind_sources(struct mctx *c, int i)
 {
 	const struct rmnt *s = &c->m[i];
@@ -413,11 +427,7 @@ static int find_bind_sources(struct mctx *c, int i)
 		if (r->how != H_BIND || r->src != i || r->e->deleted)
 			continue;	/* a deleted root is made for its bind (mount_one) */
 		r->srcfd = resolve(s->fd, rel(r->e->root, s->e->root), 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
-		unsigned pty;
-		char end;
-		/* a pty slave (a container's /dev/console): made now */
-		if (r->srcfd < 0 && errno == ENOENT && fs_name(s->e) && !strcmp(fs_name(s->e), "devpts") &&
-		    sscanf(r->e->root, "/%u%c", &pty, &end) == 1 && tty_premake_pty(s->fd, pty) == 0)
+		if (r->srcfd < 0 && errno == ENOENT && premake_bound_pty(s, r) == 0)
 			r->srcfd = resolve(s->fd, rel(r->e->root, s->e->root), 0,
 					   RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
 		if (r->srcfd < 0) {

@@ -71,8 +71,8 @@ container_ok_after() {
 	[[ -z $bad ]] || fail "after the restore the container wrote: $bad" "$T_WORK/shared/out"
 }
 
-# goes_on TAG: the container counts on after a restore, as it was.
-goes_on() {
+# container_goes_on N PID TAG: the container counts on after a restore, as it was.
+container_goes_on() {
 	local n=$1 pid=$2
 	wait_until "$TMO" has_lines "$T_WORK/shared/out" $((n + 12)) || { fail "$3: the container did not go on"; return 1; }
 	[[ $(readlink "/proc/$pid/ns/mnt") != "$(readlink /proc/self/ns/mnt)" ]] ||
@@ -98,7 +98,7 @@ test_mntns_container() {
 	# shellcheck disable=SC2046
 	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))
 	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
-	goes_on "$n" "$pid" restore || return
+	container_goes_on "$n" "$pid" restore || return
 	[[ $(host_mounts_of "$T_WORK/root2") == 0 ]] || fail "the restore left mounts on the host: $(grep "$T_WORK" /proc/self/mountinfo)"
 	kill_leftovers
 	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
@@ -120,7 +120,7 @@ test_mntns_pidns() {
 	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
 	pid=$(cat "$T_WORK/pid")
 	T_PIDS+=("$pid")
-	goes_on "$n" "$pid" restore || return
+	container_goes_on "$n" "$pid" restore || return
 	[[ $(ns_pid "$pid") == 1 ]] || fail "the restored python is not pid 1 of its namespace: $(ns_pid "$pid")"
 	kill -9 "$pid"
 	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
@@ -152,7 +152,7 @@ rmdir tmp/rm' || return
 	# shellcheck disable=SC2046
 	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))
 	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
-	goes_on "$n" "$pid" restore || return
+	container_goes_on "$n" "$pid" restore || return
 	a=$(mnt_field "$pid" /tmp/s1) b=$(mnt_field "$pid" /tmp/s2) c=$(mnt_field "$pid" /tmp/s3)
 	group=$(grep -o 'shared:[0-9]*' <<< "$a" | cut -d: -f2)
 	[[ -n $group && $b == *"shared:$group "* ]] || fail "/tmp/s1 ($a) and /tmp/s2 ($b) are not peers after the restore"
@@ -183,7 +183,7 @@ rmdir tmp/sys' || return
 	# shellcheck disable=SC2046
 	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))
 	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
-	goes_on "$n" "$pid" restore || return
+	container_goes_on "$n" "$pid" restore || return
 	grep -q " /kernel /gone .* sysfs " "/proc/$pid/mountinfo" ||
 		fail "/gone is not sysfs's kernel/ after the restore: $(grep ' /gone ' "/proc/$pid/mountinfo")"
 	[[ -d /proc/$pid/root/gone/mm ]] || fail "/gone holds no mm/ (not sysfs's kernel/)"
@@ -205,7 +205,7 @@ test_mntns_rpc() {
 	rc=$(rpc_run rpcrestore --bin "$STASIS" restore "$T_WORK/img" --root "$T_WORK/root2" --ext-mnt usr /usr \
 		--ext-mnt shared "$T_WORK/shared")
 	[[ $rc == 0 ]] || { fail "the RPC restore failed: $(cat "$T_LOG/rpcrestore.out" "$T_LOG/rpcrestore.err")" "$T_WORK/img/restore.log"; return; }
-	goes_on "$n" "$pid" "RPC restore" || return
+	container_goes_on "$n" "$pid" "RPC restore" || return
 	kill_leftovers
 }
 
@@ -223,7 +223,7 @@ test_mntns_criu() {
 		-o "$T_LOG/criu-restore.log" -v4 > "$T_LOG/criu-restore.out" 2>&1 < /dev/null
 	rc=$?
 	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
-	goes_on "$n" "$pid" "CRIU's restore" || return
+	container_goes_on "$n" "$pid" "CRIU's restore" || return
 	mkdir -p "$T_WORK/img2"
 	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" "${MNT_DUMP_EXT[@]}" \
 		-o "$T_LOG/criu-dump.log" -v4 > "$T_LOG/criu-dump.out" 2>&1 < /dev/null
@@ -236,7 +236,7 @@ test_mntns_criu() {
 	# shellcheck disable=SC2046
 	rc=$(stasis restore restore -D "$T_WORK/img2" -d --root "$T_WORK/root2" $(mnt_restore_ext))
 	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return; }
-	goes_on "$n" "$pid" "stasis's restore of CRIU's images" || return
+	container_goes_on "$n" "$pid" "stasis's restore of CRIU's images" || return
 	kill_leftovers
 	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
 }
@@ -271,7 +271,7 @@ test_mntns_skip() {
 	# shellcheck disable=SC2046
 	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))
 	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
-	goes_on "$n" "$pid" restore || return
+	container_goes_on "$n" "$pid" restore || return
 	! grep -q " /tmp/skipme " "/proc/$pid/mountinfo" || fail "the skipped mount came back"
 	kill_leftovers
 }

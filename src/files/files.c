@@ -485,11 +485,10 @@ int files_dump_path(struct file_table *t, const struct opts *o, const struct pat
 
 /* ---- restore side ---- */
 
-static const struct rst_files *sorting;
-
-static int by_id_cmp(const void *a, const void *b)
+static int by_id_cmp(const void *a, const void *b, void *arg)
 {
-	uint32_t x = sorting->e[*(const int *)a]->id, y = sorting->e[*(const int *)b]->id;
+	const struct rst_files *rf = arg;
+	uint32_t x = rf->e[*(const int *)a]->id, y = rf->e[*(const int *)b]->id;
 	if (x != y)
 		return x < y ? -1 : 1;
 	return *(const int *)a - *(const int *)b;	/* the first of equal ids first */
@@ -506,9 +505,7 @@ static int index_by_id(struct rst_files *rf)
 	}
 	for (int i = 0; i < rf->nr; i++)
 		rf->by_id[i] = i;
-	sorting = rf;
-	qsort(rf->by_id, rf->nr, sizeof(int), by_id_cmp);
-	sorting = NULL;
+	qsort_r(rf->by_id, rf->nr, sizeof(int), by_id_cmp, rf);
 	return 0;
 }
 

@@ -39,6 +39,7 @@
 #endif
 
 #define FILL_CHUNK (4ul << 20)		/* one source window or pread at a time */
+#define FILL_STACK (256ul << 10)	/* the second filler's */
 #define FILL_PARALLEL_MIN (8ul << 20)	/* a thread costs ~0.1 ms, 8 MiB ~4 ms to fill */
 
 int fill_add(struct fill_list *fl, const struct fill_job *j)
@@ -321,9 +322,21 @@ int fill_run(struct fill_list *fl, int img, const char *name, pid_t pid)
 	pthread_t th;
 	bool two = false;
 
+	void *stack = MAP_FAILED;
+
 	if (fl->bytes >= FILL_PARALLEL_MIN) {
 		split(fl, &a, &b);
-		two = b.nr && pthread_create(&th, NULL, filler_run, &b) == 0;
+		/* a stack of our own, unmapped after: none is left behind (the
+		 * children forked next place their memory where they want) */
+		pthread_attr_t at;
+		stack = b.nr ? mmap(NULL, FILL_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) :
+			       MAP_FAILED;
+		two = stack != MAP_FAILED && pthread_attr_init(&at) == 0;
+		if (two) {
+			two = pthread_attr_setstack(&at, stack, FILL_STACK) == 0 &&
+			      pthread_create(&th, &at, filler_run, &b) == 0;
+			pthread_attr_destroy(&at);
+		}
 		if (!two) {	/* one thread does all */
 			a = (struct filler){ img, uffd, name, pid, fl->j, fl->nr, 0, fl->j[fl->nr - 1].len, 0 };
 			b.ret = 0;
@@ -332,6 +345,8 @@ int fill_run(struct fill_list *fl, int img, const char *name, pid_t pid)
 	filler_run(&a);
 	if (two)
 		pthread_join(th, NULL);
+	if (stack != MAP_FAILED)
+		munmap(stack, FILL_STACK);
 	int ret = a.ret < 0 || (two && b.ret < 0) ? -1 : 0;
 	if (uffd_done(uffd, fl, pid) < 0)
 		ret = -1;

@@ -391,15 +391,58 @@ static int map_one(struct rst_ctx *rc, size_t i)
 /* Every pagemap entry is checked against the mappings, so a corrupt one
  * can't write outside them. 0: read it in; 1: saved pages restore does
  * not use (the old vdso's, a premapped mapping's); -1: bad (reported). */
-static int check_page_run(const struct rst_ctx *rc, const PagemapEntry *pe)
+/* Whether the image lists its mappings by address, none overlapping (a
+ * kernel's always does): then the mapping of an address is found by
+ * bisection, not by a scan of all of them for each run (with 100,000
+ * mappings that was quadratic). */
+static bool vmas_ordered(struct rst_ctx *rc)
+{
+	if (!rc->vmas_ordered) {
+		rc->vmas_ordered = 1;
+		for (size_t i = 0; i < rc->mm->n_vmas; i++)
+			if (rc->mm->vmas[i]->end <= rc->mm->vmas[i]->start ||
+			    (i && rc->mm->vmas[i]->start < rc->mm->vmas[i - 1]->end))
+				rc->vmas_ordered = -1;
+	}
+	return rc->vmas_ordered > 0;
+}
+
+/* The mapping holding a: the first in the image that does (ordered:
+ * the only one); -1 if none. */
+static int first_holding(struct rst_ctx *rc, uint64_t a, uint64_t end)
+{
+	if (vmas_ordered(rc)) {
+		int i = rst_vma_at(rc->mm, a);
+		return i >= 0 && end <= rc->mm->vmas[i]->end ? i : -1;
+	}
+	for (size_t i = 0; i < rc->mm->n_vmas; i++)
+		if (a >= rc->mm->vmas[i]->start && end <= rc->mm->vmas[i]->end)
+			return i;
+	return -1;
+}
+
+/* The last mapping in the image holding a (ordered: the only one). */
+static const VmaEntry *last_holding(struct rst_ctx *rc, uint64_t a)
+{
+	const VmaEntry *hit = NULL;
+	if (vmas_ordered(rc)) {
+		int i = rst_vma_at(rc->mm, a);
+		return i >= 0 ? rc->mm->vmas[i] : NULL;
+	}
+	for (size_t i = 0; i < rc->mm->n_vmas; i++)
+		if (a >= rc->mm->vmas[i]->start && a < rc->mm->vmas[i]->end)
+			hit = rc->mm->vmas[i];
+	return hit;
+}
+
+static int check_page_run(struct rst_ctx *rc, const PagemapEntry *pe)
 {
 	uint64_t end = pe->vaddr + pagemap_run_pages(pe) * PAGE_SZ;
 	if (pe->vaddr & (PAGE_SZ - 1) || pagemap_run_pages(pe) > (1ull << 36) || end <= pe->vaddr)
 		goto bad;
-	for (size_t i = 0; i < rc->mm->n_vmas; i++) {
+	int i = first_holding(rc, pe->vaddr, end);
+	if (i >= 0) {
 		const VmaEntry *e = rc->mm->vmas[i];
-		if (pe->vaddr < e->start || end > e->end)
-			continue;
 		if (rst_premapped(rc, i))
 			return 1;	/* its process wrote them in (premap.c) */
 		if (vma_gets_pages(e))
@@ -410,10 +453,7 @@ static int check_page_run(const struct rst_ctx *rc, const PagemapEntry *pe)
 	}
 	/* runs may span adjacent mappings: accept if fully covered */
 	for (uint64_t a = pe->vaddr; a < end;) {
-		const VmaEntry *hit = NULL;
-		for (size_t i = 0; i < rc->mm->n_vmas; i++)
-			if (a >= rc->mm->vmas[i]->start && a < rc->mm->vmas[i]->end)
-				hit = rc->mm->vmas[i];
+		const VmaEntry *hit = last_holding(rc, a);
 		if (!hit || !vma_gets_pages(hit))
 			goto bad;
 		a = hit->end;

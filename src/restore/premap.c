@@ -110,7 +110,7 @@ static bool pagemap_plain(const struct rst_ctx *rc)
 /* The mapping holding addr, by bisection (the image lists them by
  * address; if it does not, a run is just not found and its mapping is
  * not premapped). -1 if none. */
-static int vma_at(const MmEntry *mm, uint64_t addr)
+int rst_vma_at(const MmEntry *mm, uint64_t addr)
 {
 	size_t lo = 0, hi = mm->n_vmas;
 	while (lo < hi) {
@@ -139,7 +139,7 @@ static void plan_runs(const struct rst_ctx *rc, struct vma_runs *vr)
 	for (int i = 0; i < rc->nr_pagemap; i++) {
 		const PagemapEntry *pe = rc->pagemap[i];
 		uint64_t len = pagemap_run_pages(pe) * PAGE_SZ, end = pe->vaddr + len;
-		int v = vma_at(mm, pe->vaddr);
+		int v = rst_vma_at(mm, pe->vaddr);
 		if (v >= 0 && (end > mm->vmas[v]->end || end <= pe->vaddr || (pe->vaddr & (PAGE_SZ - 1))))
 			vr[v].ok = false;
 		if (v >= 0 && vr[v].first >= 0 && (v != prev || pe->vaddr < prev_end))
@@ -160,7 +160,7 @@ static void plan_runs(const struct rst_ctx *rc, struct vma_runs *vr)
 static int inherited(const struct rst_ctx *rc, const struct rst_ctx *par, size_t i)
 {
 	const VmaEntry *e = rc->mm->vmas[i];
-	int k = vma_at(par->mm, e->start);
+	int k = rst_vma_at(par->mm, e->start);
 	if (k < 0 || !rst_premapped(par, k))
 		return -1;
 	const VmaEntry *pe = par->mm->vmas[k];

@@ -72,6 +72,8 @@ struct rst_ctx {
 	int service_end;	/* one past the last service fd */
 	bool *premapped;	/* premap.c: per VMA, made by the process itself
 				 * (shared by the tree), or NULL */
+	int vmas_ordered;	/* mem.c: its mappings listed by address, apart:
+				 * 0 not known yet, 1 yes, -1 no */
 
 	/* Its fd table (files_id), maybe shared with its parent (CLONE_FILES):
 	 * then the first process of the table (fdt_root, else its own index)
@@ -187,6 +189,9 @@ int rst_premap_plan(struct rst_tree *tr);
 void rst_premap_free(struct rst_tree *tr);
 int rst_premap(struct rst_tree *tr, struct rst_ctx *rc);
 bool rst_premapped(const struct rst_ctx *rc, size_t vma);
+/* The index of the mapping of mm holding addr, by bisection over mappings
+ * listed by address; -1 if none. */
+int rst_vma_at(const MmEntry *mm, uint64_t addr);
 /* restore/aio.c: the io_setup() rings, once the memory is in place */
 int rst_aio_rings(struct rst_ctx *rc);
 /* restore/task.c */

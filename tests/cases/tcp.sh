@@ -1,14 +1,12 @@
 # Established TCP connections through a checkpoint (--tcp-established,
 # TCP repair; tests/py/tcp_prog.py): both ends in the tree with full
 # queues both ways, IPv4 and IPv6; a server in the tree whose outside
-# client streams numbered records; a client in the tree whose outside
-# server reads nothing during the checkpoint; Python's http.server with a
-# keep-alive client; --tcp-close; a restore whose address is taken.
-#
-# Without a network lock (no iptables or nftables here), the outside peer
-# must send nothing while the tree is down, or its kernel would be
-# answered with a reset: the peers here pause (a client that only writes,
-# quiet once all it sent is acknowledged) but never close or reconnect.
+# client sends numbered records, pausing for the checkpoint; a server in
+# the tree and its outside client streaming to each other without a
+# pause, held by the network lock (iptables, nftables); a client in the
+# tree whose outside server reads nothing during the checkpoint; Python's
+# http.server with a keep-alive client; --tcp-close; a restore whose
+# address is taken.
 
 TCP_PROG=$ROOT/tests/py/tcp_prog.py
 
@@ -62,6 +60,7 @@ test_tcp_outside_client() {
 	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 --tcp-established || return
 	local n
 	n=$(line_count "$T_FILES/records.txt")
+	touch "$T_FILES/fast"
 	rm -f "$T_FILES/quiet"
 	wait_until "$TMO" has_lines "$T_FILES/records.txt" $((n + 2000)) ||
 		fail "the records did not go on after the restore ($(line_count "$T_FILES/records.txt"), $n at the restore)"
@@ -74,6 +73,56 @@ test_tcp_outside_client() {
 }
 
 run_test tcp.outside_client test_tcp_outside_client
+
+# A server in the tree and its client outside stream numbered 8-byte
+# words to each other without a pause (tcp_prog.py stream-server and
+# stream-peer), through the dump with the network lock METHOD and the
+# restore: the server reads slowly (its receive queue holds data at the
+# dump), the client keeps sending all along (its packets dropped by the
+# lock, sent again after the restore). Each end checks every word it
+# reads: no gap, no repeat, no reset; both streams go on after the
+# restore, and the lock is gone.
+stream_count() {
+	local c=0
+	[[ -r $T_FILES/$1.count ]] && read -r c _ < "$T_FILES/$1.count"
+	echo "${c:-0}"
+}
+streams_past() { (($(stream_count server) >= $1 && $(stream_count peer) >= $2)); }
+
+test_tcp_outside_stream() {
+	local lock=$1 pid exe port s p id
+	start_prog server "$PYTHON" -u "$TCP_PROG" stream-server
+	pid=$PROG_PID
+	wait_until "$TMO" grep -q "^PORT" "$T_LOG/server.out" || { fail "the server did not start" "$T_LOG/server.err"; return; }
+	port=$(awk '$1 == "PORT" { print $2 }' "$T_LOG/server.out")
+	start_prog peer "$PYTHON" -u "$TCP_PROG" stream-peer "$port"
+	wait_ready server "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	wait_until "$TMO" streams_past 50000 50000 || { fail "no streams before the dump" "$T_LOG/peer.err"; return; }
+	dump dump "$pid" "$T_WORK/img" --tcp-established --network-lock "$lock" || return
+	expect_killed "$pid" || return
+	grep -q "receive queue [1-9][0-9]* bytes" "$T_LOG/dump.log" ||
+		fail "the server's receive queue was empty at the dump (the case is not tested)" "$T_LOG/dump.log"
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 --tcp-established || return
+	s=$(stream_count server)
+	p=$(stream_count peer)
+	wait_until "$TMO" streams_past $((s + 50000)) $((p + 50000)) ||
+		fail "the streams did not go on after the restore (server read $(stream_count server), $s at the restore; client $(stream_count peer), $p)"
+	touch "$T_FILES/done"
+	wait_gone "$pid" || fail "the server did not end" "$T_LOG/server.out"
+	wait_until "$TMO" grep -q "^PASS\|^FAIL" "$T_LOG/peer.out" || fail "the client did not end" "$T_LOG/peer.err"
+	check_output server
+	check_output peer
+	if [[ $lock == iptables ]]; then
+		! iptables -w -S 2>/dev/null | grep -qE -- "--[sd]port $port( |$)" || fail "iptables rules for port $port are left"
+	else
+		id=$(grep -o 'run id = [0-9a-f-]*' "$T_LOG/dump.log" | head -1 | sed 's/.*= //' | cut -c1-21)
+		! nft list tables 2>/dev/null | grep -qx "table inet CRIU-$id" || fail "the nft table CRIU-$id is left"
+	fi
+}
+
+run_test tcp.outside_stream test_tcp_outside_stream iptables
+run_test tcp.outside_stream_nft test_tcp_outside_stream nftables
 
 # A client in the tree, its server outside: the client's send queue full
 # (the server reads nothing until after the restore), the server's

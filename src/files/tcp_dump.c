@@ -118,6 +118,10 @@ static int save_send(struct tcp_conn *c, int state, TcpStreamEntry *e, const cha
 		out = out ? out - 1 : 0;
 		unsent = unsent ? unsent - 1 : 0;
 	}
+	/* closed (a reset can leave data there): the program can't read
+	 * it, and no peer will acknowledge it (CRIU drops it too) */
+	if (state == TCP_CLOSE)
+		out = unsent = 0;
 	e->outq_len = out;
 	e->has_unsq_len = true;
 	e->unsq_len = unsent;
@@ -213,7 +217,7 @@ static int read_stream(struct tcp_conn *c, const char *what)
 		pr_perror("%s: can't read its state", what);
 		return -1;
 	}
-	if (!tcp_conn_state(ti.state)) {
+	if (!tcp_conn_state(ti.state) && ti.state != TCP_CLOSE) {
 		pr_err("%s: went to state %s during the dump", what, tcp_state_name(ti.state));
 		return -1;
 	}
@@ -247,12 +251,17 @@ static void forget_stream(struct tcp_conn *c)
 static int lock_conn(struct netlock *nl, int fd)
 {
 	struct sockaddr_storage a, b;
-	socklen_t la = sizeof(a), lb = sizeof(b);
+	socklen_t la = sizeof(a), lb;
 	struct netlock_conn nc = { 0 };
 
 	if (!nl)
 		return 0;
-	if (getsockname(fd, (struct sockaddr *)&a, &la) < 0 || getpeername(fd, (struct sockaddr *)&b, &lb) < 0)
+	/* SO_PEERNAME: getpeername says ENOTCONN for a socket still opening
+	 * (SYN_SENT) or closed (reset); its length exactly the address's */
+	if (getsockname(fd, (struct sockaddr *)&a, &la) < 0)
+		return -1;
+	lb = a.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERNAME, &b, &lb) < 0)
 		return -1;
 	nc.family = a.ss_family;
 	if (a.ss_family == AF_INET) {

@@ -342,9 +342,12 @@ static int restore_stream(int sk, const InetSkEntry *ie, const struct tcp_stream
 		return -1;
 	if ((st & TCP_RCVQ_FIN) && tcp_send_fake(ie, inq_seq, una, peer_win, true) < 0)
 		return -1;
-	if ((st & TCP_SNDQ_SECOND_FIN) && restore_own_fin(sk, false, what) < 0)
+	if ((st & TCP_SNDQ_SECOND_FIN) && restore_own_fin(sk, st & TCP_SNDQ_FIN_ACKED, what) < 0)
 		return -1;
-	if ((st & TCP_SNDQ_FIN_ACKED) && tcp_send_fake(ie, inq_seq, una + 1, peer_win, false) < 0)
+	/* the peer's acknowledgement of our FIN, after its own FIN if it
+	 * sent one (CLOSE: the connection ends there) */
+	uint32_t peer_seq = inq_seq + !!(st & TCP_RCVQ_FIN_ACKED);
+	if ((st & TCP_SNDQ_FIN_ACKED) && tcp_send_fake(ie, peer_seq, una + 1, peer_win, false) < 0)
 		return -1;
 	return 0;
 }

@@ -277,6 +277,48 @@ static int ipt_unlock_netns(void)
 	return iptables_restore(jumps) | iptables_restore("*filter\n:CRIU - [0:0]\n-X CRIU\nCOMMIT\n");
 }
 
+/* What `bin -V` says: 1 an iptables of the legacy (x_tables) kind, 0 one
+ * of nf_tables, -1 none that runs. */
+static int ipt_is_legacy(const char *bin)
+{
+	char buf[128];
+	int pfd[2];
+	ssize_t n = 0, r;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(pfd[1], 1);
+		dup2(null, 2);
+		execlp(bin, bin, "-V", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	while (pid > 0 && n < (ssize_t)sizeof(buf) - 1 && (r = read(pfd[0], buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += r;
+	close(pfd[0]);
+	int status = 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		return -1;
+	buf[n] = '\0';
+	return strstr(buf, "nf_tables") ? 0 : 1;
+}
+
+/* check --feature has_ipt_legacy, CRIU's way: iptables-save (else
+ * iptables-legacy-save) of the legacy kind, and the same for ip6tables
+ * where there is IPv6. */
+bool netlock_ipt_legacy(void)
+{
+	if (ipt_is_legacy("iptables-save") != 1 && ipt_is_legacy("iptables-legacy-save") != 1)
+		return false;
+	return !have_ipv6() || ipt_is_legacy("ip6tables-save") == 1 || ipt_is_legacy("ip6tables-legacy-save") == 1;
+}
+
 /* One direction of a connection: packets from src:sport to dst:dport on
  * chain, dropped unless marked. */
 static int ipt_conn_rule(int family, const char *src, uint16_t sport, const char *dst, uint16_t dport,

@@ -84,4 +84,8 @@ void netlock_say_kept(const struct netlock *nl);
  * with concatenated sets. */
 bool netlock_nft_works(void);
 
+/* check --feature has_ipt_legacy: iptables of the legacy kind here (its
+ * -save tools, as CRIU asks them). */
+bool netlock_ipt_legacy(void);
+
 #endif

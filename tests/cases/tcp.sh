@@ -367,3 +367,108 @@ test_tcp_failed_dump() {
 }
 
 run_test tcp.failed_dump test_tcp_failed_dump
+
+# A connection reset by its peer (RST) with data the program has not
+# read: with --tcp-established it is saved as CRIU saves it (repair mode,
+# its receive queue) and made again closed, the data readable, then end
+# of file, and a write fails (zdtm's socket-tcp-reseted).
+TCP_RESET='
+import errno, signal, socket, struct, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+c.sendall(b"unread-before-the-reset")
+time.sleep(0.2)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()   # RST
+time.sleep(0.2)
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+ok = s.recv(100) == b"unread-before-the-reset" and s.recv(100) == b""
+try:
+    s.send(b"x"); ok = False
+except OSError as e:
+    ok = ok and e.errno == errno.EPIPE
+print("PASS" if ok else "FAIL: the reset connection came back otherwise", flush=True)
+'
+
+test_tcp_reset() {
+	local pid exe
+	start_prog reset "$PYTHON" -c "$TCP_RESET"
+	pid=$PROG_PID
+	wait_ready reset "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" --tcp-established || return
+	expect_killed "$pid" || return
+	grep -q "CLOSE, receive queue 23 bytes" "$T_LOG/dump.log" || fail "the reset socket's data was not saved" "$T_LOG/dump.log"
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 --tcp-established || return
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the program did not end" "$T_LOG/reset.out"
+	check_output reset
+}
+
+run_test tcp.reset test_tcp_reset
+
+# A connection still opening (SYN_SENT: its SYNs dropped by an iptables
+# rule on its port) is dumped and locked like the others (its peer's
+# address is SO_PEERNAME's: getpeername has none yet); once the rule is
+# gone after the restore, it connects (zdtm's socket-tcp-syn-sent).
+TCP_SYN_SENT='
+import os, signal, socket, subprocess, sys, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+port = l.getsockname()[1]
+rule = ["iptables", "-w", "-t", "filter", "INPUT", "-p", "tcp", "--dport", str(port), "-j", "DROP"]
+subprocess.run(rule[:4] + ["-I"] + rule[4:], check=True)
+open("rule", "w").write(" ".join(rule[:4] + ["-D"] + rule[4:]))
+c = socket.socket(); c.setblocking(False)
+try:
+    c.connect(("127.0.0.1", port))
+except BlockingIOError:
+    pass
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+c.setblocking(True); c.settimeout(20)
+while c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] != 1:   # ESTABLISHED
+    time.sleep(0.05)
+s, _ = l.accept()
+c.sendall(b"after-restore"); ok = s.recv(100) == b"after-restore"
+s.sendall(b"back"); ok = ok and c.recv(100) == b"back"
+print("PASS" if ok else "FAIL: the connection opened after the restore does not carry data", flush=True)
+'
+
+test_tcp_syn_sent() {
+	local pid exe
+	command -v iptables > /dev/null || { skip "no iptables here"; return; }
+	start_prog synsent "$PYTHON" -c "$TCP_SYN_SENT"
+	pid=$PROG_PID
+	wait_ready synsent "$pid" || { [[ -r $T_FILES/rule ]] && $(cat "$T_FILES/rule"); return; }
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" --tcp-established || { $(cat "$T_FILES/rule"); return; }
+	expect_killed "$pid" || { $(cat "$T_FILES/rule"); return; }
+	grep -q "SYN_SENT" "$T_LOG/dump.log" || fail "no connection in SYN_SENT was dumped" "$T_LOG/dump.log"
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 --tcp-established || { $(cat "$T_FILES/rule"); return; }
+	$(cat "$T_FILES/rule") || fail "can't remove the rule: $(cat "$T_FILES/rule")"
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the program did not end" "$T_LOG/synsent.out"
+	check_output synsent
+}
+
+run_test tcp.syn_sent test_tcp_syn_sent
+
+# check --feature has_ipt_legacy answers as CRIU asks it: iptables-save
+# (else iptables-legacy-save) of the legacy kind, and ip6tables-save too.
+ipt_legacy() { local v; v=$("$1" -V 2> /dev/null) && [[ $v != *nf_tables* ]]; }
+test_tcp_check_ipt_legacy() {
+	local want=1 rc
+	{ ipt_legacy iptables-save || ipt_legacy iptables-legacy-save; } &&
+		{ [[ ! -e /proc/net/if_inet6 ]] || ipt_legacy ip6tables-save || ipt_legacy ip6tables-legacy-save; } && want=0
+	rc=$(stasis check check --feature has_ipt_legacy)
+	[[ $rc == "$want" ]] || fail "check --feature has_ipt_legacy exited $rc, want $want: $(cat "$T_LOG/check.stdout")"
+}
+
+run_test tcp.check_ipt_legacy test_tcp_check_ipt_legacy

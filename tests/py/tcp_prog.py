@@ -349,7 +349,7 @@ def stream_server():
     print("PORT", lsk.getsockname()[1], flush=True)
     s, _ = lsk.accept()
     print("READY", flush=True)
-    Stream(s, "server", 16384, 0.005).run()
+    Stream(s, "server", 4096, 0.005).run()
 
 
 def stream_peer(port):

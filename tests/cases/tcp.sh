@@ -472,3 +472,48 @@ test_tcp_check_ipt_legacy() {
 }
 
 run_test tcp.check_ipt_legacy test_tcp_check_ipt_legacy
+
+# 300 connections in one process (both ends, unread data each way): the
+# network lock's rules for them all go in and out in one iptables-restore
+# each way (more than a pipe holds: it once hung there), and every
+# connection carries its data after the restore; no rule is left.
+TCP_MANY='
+import signal, socket, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(128)
+pairs = []
+for i in range(300):
+    c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+    c.sendall(b"c%d" % i); s.sendall(b"s%d" % i)
+    pairs.append((c, s))
+time.sleep(0.2)
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+bad = [i for i, (c, s) in enumerate(pairs)
+       if s.recv(16) != b"c%d" % i or c.recv(16) != b"s%d" % i
+       or c.send(b"x") != 1 or s.recv(4) != b"x"]
+print("PASS" if not bad else "FAIL: connections %s" % bad[:5], flush=True)
+'
+
+test_tcp_many() {
+	local pid exe port
+	start_prog many "$PYTHON" -c "$TCP_MANY"
+	pid=$PROG_PID
+	wait_ready many "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" --tcp-established --network-lock iptables || return
+	expect_killed "$pid" || return
+	port=$(grep -m1 -o 'state 10 127.0.0.1:[0-9]*' "$T_LOG/dump.log" | sed 's/.*://')
+	(($(grep -c "^(.*) locked 127.0.0.1" "$T_LOG/dump.log") == 600)) || fail "not 600 sockets locked" "$T_LOG/dump.log"
+	(($(iptables -w -S 2>/dev/null | grep -cE -- "--[sd]port $port( |$)") == 1200)) ||
+		fail "not 1200 rules on port $port after the dump: $(iptables -w -S 2>/dev/null | grep -cE -- "--[sd]port $port( |$)")"
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 --tcp-established || return
+	! iptables -w -S 2>/dev/null | grep -qE -- "--[sd]port $port( |$)" || fail "iptables rules for port $port are left"
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the program did not end" "$T_LOG/many.out"
+	check_output many
+}
+
+run_test tcp.many test_tcp_many

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench.sh: dump/restore speed of stasis (and optionally CRIU). See bench/README.md.
 #
-#   bench/bench.sh [-c mem|tree|threads|all] [-n runs] [-m MiB] [-p procs] [-M MiB]
-#                  [-w width] [-t threads] [-K KiB] [-D images_dir] [-k] [-W] [-h]
+#   bench/bench.sh [-c mem|tree|threads|tcp|all] [-n runs] [-m MiB] [-p procs] [-M MiB]
+#                  [-w width] [-t threads] [-K KiB] [-C conns] [-D images_dir] [-k] [-W] [-h]
 #
 # cases (-c, default mem; a comma-separated list or "all" runs several, one after another):
 #   mem      one process holding -m MiB (default 1024) of touched private anonymous memory
@@ -11,6 +11,9 @@
 #            grandchildren), the others are grandchildren
 #   threads  one process with -t threads (default 100) besides the main one, each holding
 #            -K KiB (default 256)
+#   tcp      one process holding -C established TCP connections on loopback (default 1000),
+#            both ends of each, 1 KiB unread each way; dumped and restored with
+#            --tcp-established (and each tool's default network lock, iptables)
 #
 # env: STASIS    stasis binary (default: <repo>/build/stasis; "none" skips stasis)
 #      CRIU_BIN  CRIU binary; when set, CRIU is measured too, alternating with stasis
@@ -28,6 +31,7 @@ TREE_MIB=4
 TREE_WIDTH=
 THREADS=100
 THREAD_KIB=256
+TCP_CONNS=1000
 RUNS=3
 IMGROOT=
 KEEP_LOGS=0
@@ -41,7 +45,7 @@ posint() { # posint VALUE OPTION
 	[[ $1 =~ ^[1-9][0-9]*$ ]] || { echo "bench: $2 wants a positive number" >&2; exit 2; }
 }
 
-while getopts "c:m:p:M:w:t:K:n:D:kWh" opt; do
+while getopts "c:m:p:M:w:t:K:C:n:D:kWh" opt; do
 	case $opt in
 	c) CASES_ARG=$OPTARG ;;
 	m) MIB=$OPTARG ;;
@@ -50,6 +54,7 @@ while getopts "c:m:p:M:w:t:K:n:D:kWh" opt; do
 	w) TREE_WIDTH=$OPTARG ;;
 	t) THREADS=$OPTARG ;;
 	K) THREAD_KIB=$OPTARG ;;
+	C) TCP_CONNS=$OPTARG ;;
 	n) RUNS=$OPTARG ;;
 	D) IMGROOT=$OPTARG ;;
 	k) KEEP_LOGS=1 ;;
@@ -64,6 +69,7 @@ posint "$TREE_PROCS" -p
 posint "$TREE_MIB" -M
 posint "$THREADS" -t
 posint "$THREAD_KIB" -K
+posint "$TCP_CONNS" -C
 posint "$RUNS" -n
 ((TREE_PROCS >= 2)) || { echo "bench: -p wants at least 2 processes" >&2; exit 2; }
 if [[ -z $TREE_WIDTH ]]; then TREE_WIDTH=$((TREE_PROCS - 1)); fi
@@ -74,12 +80,12 @@ CASES=()
 IFS=, read -r -a case_list <<<"$CASES_ARG"
 for c in "${case_list[@]}"; do
 	case $c in
-	mem | tree | threads) [[ " ${CASES[*]} " == *" $c "* ]] || CASES+=("$c") ;;
-	all) CASES=(mem tree threads) ;;
-	*) echo "bench: -c wants mem, tree, threads or all, not '$c'" >&2; exit 2 ;;
+	mem | tree | threads | tcp) [[ " ${CASES[*]} " == *" $c "* ]] || CASES+=("$c") ;;
+	all) CASES=(mem tree threads tcp) ;;
+	*) echo "bench: -c wants mem, tree, threads, tcp or all, not '$c'" >&2; exit 2 ;;
 	esac
 done
-((${#CASES[@]})) || { echo "bench: -c wants mem, tree, threads or all" >&2; exit 2; }
+((${#CASES[@]})) || { echo "bench: -c wants mem, tree, threads, tcp or all" >&2; exit 2; }
 
 STASIS=${STASIS:-$ROOT/build/stasis}
 CRIU_BIN=${CRIU_BIN:-}
@@ -108,6 +114,7 @@ case_mib() {
 	mem) echo "$MIB" ;;
 	tree) echo $((TREE_PROCS * TREE_MIB)) ;;
 	threads) echo $(((THREADS * THREAD_KIB + 1023) / 1024)) ;;
+	tcp) echo 8 ;;	# the queues and socket buffers: a few MiB
 	esac
 }
 MAXMIB=0
@@ -164,7 +171,7 @@ kill_targets() {
 	[[ -s $TARGETS_FILE ]] || return 0
 	while read -r p; do
 		case $(cat "/proc/$p/comm" 2>/dev/null) in
-		memhog | treehog | threadhog) kill -9 "$p" 2>/dev/null ;;
+		memhog | treehog | threadhog | tcphog) kill -9 "$p" 2>/dev/null ;;
 		esac
 	done <"$TARGETS_FILE"
 	: >"$TARGETS_FILE"
@@ -226,7 +233,7 @@ tree_snapshot() {
 # the ids a restore must bring back: pid (mem), "pid ppid" of every process (tree), tids (threads)
 snapshot() { # snapshot CASE PID
 	case $1 in
-	mem) [[ -e /proc/$2 ]] && echo "$2" ;;
+	mem | tcp) [[ -e /proc/$2 ]] && echo "$2" ;;
 	tree) tree_snapshot "$2" ;;
 	threads) ls /proc/"$2"/task 2>/dev/null | sort -n ;;
 	esac
@@ -248,6 +255,7 @@ run_one() {
 	mem) prog=memhog; cmd=("$BENCHBIN/memhog" "$MIB"); want=1 ;;
 	tree) prog=treehog; cmd=("$BENCHBIN/treehog" -n "$TREE_PROCS" -m "$TREE_MIB" -w "$TREE_WIDTH"); want=$TREE_PROCS ;;
 	threads) prog=threadhog; cmd=("$BENCHBIN/threadhog" -t "$THREADS" -k "$THREAD_KIB"); want=$((THREADS + 1)) ;;
+	tcp) prog=tcphog; cmd=("$BENCHBIN/tcphog" -n "$TCP_CONNS"); want=1; extra+=(--tcp-established) ;;
 	esac
 
 	# stdio are files, new session: no controlling terminal, so no --shell-job needed.
@@ -356,6 +364,7 @@ run_case() {
 		fi
 		;;
 	threads) desc="threads: 1 process, 1 + ${THREADS} threads x ${THREAD_KIB} KiB" ;;
+	tcp) desc="tcp: 1 process, ${TCP_CONNS} established TCP connections (both ends), --tcp-established" ;;
 	esac
 	echo
 	echo "== $desc"
@@ -393,6 +402,11 @@ run_case() {
 		printf '%-14s %10s %10s %13s %16s\n' "" "dump s" "restore s" "dump ms/thr" "restore ms/thr"
 		result="result case=threads threads=$THREADS kib_per_thread=$THREAD_KIB runs=$RUNS"
 		;;
+	tcp)
+		echo "best of $RUNS, $TCP_CONNS TCP connections (ms/conn = time / connections):"
+		printf '%-14s %10s %10s %13s %16s\n' "" "dump s" "restore s" "dump ms/conn" "restore ms/conn"
+		result="result case=tcp conns=$TCP_CONNS runs=$RUNS"
+		;;
 	esac
 	for t in "${TOOLS[@]}"; do
 		BD[$t]=$(minof ${DUMP_T[$t]})
@@ -401,6 +415,7 @@ run_case() {
 		mem) printf '%-14s %10s %10s %10s %12s\n' "$t" "${BD[$t]}" "${BR[$t]}" "$(gbps "$mib" "${BD[$t]}")" "$(gbps "$mib" "${BR[$t]}")" ;;
 		tree) printf '%-14s %10s %10s %13s %16s\n' "$t" "${BD[$t]}" "${BR[$t]}" "$(per_ms "$TREE_PROCS" "${BD[$t]}")" "$(per_ms "$TREE_PROCS" "${BR[$t]}")" ;;
 		threads) printf '%-14s %10s %10s %13s %16s\n' "$t" "${BD[$t]}" "${BR[$t]}" "$(per_ms "$THREADS" "${BD[$t]}")" "$(per_ms "$THREADS" "${BR[$t]}")" ;;
+		tcp) printf '%-14s %10s %10s %13s %16s\n' "$t" "${BD[$t]}" "${BR[$t]}" "$(per_ms "$TCP_CONNS" "${BD[$t]}")" "$(per_ms "$TCP_CONNS" "${BR[$t]}")" ;;
 		esac
 		result+=" ${t}_dump=${BD[$t]} ${t}_restore=${BR[$t]}"
 	done

@@ -24,8 +24,8 @@
 # manual page, build the .deb, or start the service as systemd does,
 # plumbing no kernel changes; the service itself runs here in rpc.*);
 # real.postgresql (the VM image has no PostgreSQL); what does not depend
-# on the kernel (config.*, crit.*, stats.*, actions.*); and known failures
-# there, tree.cowtree's restores and three TCP tests (see below). Test
+# on the kernel (config.*, crit.*, stats.*, actions.*); and a known failure
+# there, tree.cowtree's restores (see below). Test
 # lines are printed as the runner prints them, names
 # prefixed "6.1:"; the last line is the runner's `N passed, N failed`.
 set -uo pipefail
@@ -44,11 +44,6 @@ SKIP_ON_VM+='|^real\.postgresql(_ipcns)?$'
 # saved pages compare unequal to its parent's premapped ones; cause not
 # found). README says so; the check stays on 6.18.
 SKIP_ON_VM+='|^tree\.cowtree\.(restore|chain3)$'
-# KNOWN FAILURE on 6.1, not fixed yet: a TCP pair restored with megabytes
-# unread both ways, and a server whose outside client sends through the
-# checkpoint, get "Connection reset by peer" after the restore there
-# (cause not found; the other TCP tests pass on 6.1). README says so.
-SKIP_ON_VM+='|^tcp\.(pair4|pair6|outside_client)$'
 # What does not depend on the kernel runs on the host only, to keep the
 # VM part (emulated, ~10x slower) within its time: the option and config
 # parsing, crit, the stats images and action scripts.

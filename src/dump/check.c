@@ -362,7 +362,7 @@ static const struct {
 	{ "uffd", has_uffd }, { "uffd-noncoop", check_lazy_pages }, { "lazy_pages", check_lazy_pages }, { "can_map_vdso", never }, { "sk_ns", never },
 	{ "sk_unix_file", never }, { "nsid", never }, { "link_nsid", never },
 	{ "timens", timens_supported }, { "external_net_ns", never }, { "newifindex", never }, { "nftables", never },
-	{ "has_ipt_legacy", never }, { "pidfd_store", never }, { "apparmor_stacking", never },
+	{ "has_ipt_legacy", netlock_ipt_legacy }, { "pidfd_store", never }, { "apparmor_stacking", never },
 	{ "network_lock_nftables", netlock_nft_works }, { "memfd_hugetlb", has_memfd_hugetlb },
 	{ "move_mount_set_group", has_move_mount_set_group }, { "openat2", has_openat2 },
 };

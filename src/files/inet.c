@@ -64,8 +64,7 @@ bool tcp_conn_state(int st)
 
 bool tcp_conn_entry(const InetSkEntry *ie)
 {
-	return ie->type == SOCK_STREAM && ie->proto == IPPROTO_TCP && ie->dst_port && ie->state != TCP_LISTEN &&
-	       ie->state != TCP_CLOSE;
+	return ie->type == SOCK_STREAM && ie->proto == IPPROTO_TCP && ie->dst_port && ie->state != TCP_LISTEN;
 }
 
 /* The socket's protocol, as the kernel names it (net/ipv4/af_inet.c and

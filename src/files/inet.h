@@ -78,19 +78,25 @@ struct inet_rst {
 };
 
 /* TCP states (1 << state) with a FIN in the send queue, and in the
- * receive queue; and with that FIN acknowledged (CRIU's soccr). */
+ * receive queue; and with that FIN acknowledged (CRIU's soccr). A
+ * connection closed (CLOSE: reset, or both FINs acknowledged) is made
+ * again as the end of the second way: both FINs, both acknowledged. */
 #define TCPF(s) (1u << (s))
-#define TCP_SNDQ_FIN (TCPF(TCP_FIN_WAIT1) | TCPF(TCP_FIN_WAIT2) | TCPF(TCP_CLOSING) | TCPF(TCP_LAST_ACK))
+#define TCP_SNDQ_FIN (TCPF(TCP_FIN_WAIT1) | TCPF(TCP_FIN_WAIT2) | TCPF(TCP_CLOSING) | TCPF(TCP_LAST_ACK) | \
+		      TCPF(TCP_CLOSE))
 #define TCP_SNDQ_FIRST_FIN (TCPF(TCP_FIN_WAIT1) | TCPF(TCP_FIN_WAIT2) | TCPF(TCP_CLOSING))
-#define TCP_SNDQ_SECOND_FIN TCPF(TCP_LAST_ACK)
-#define TCP_SNDQ_FIN_ACKED TCPF(TCP_FIN_WAIT2)
-#define TCP_RCVQ_FIN (TCPF(TCP_CLOSE_WAIT) | TCPF(TCP_LAST_ACK) | TCPF(TCP_CLOSING))
+#define TCP_SNDQ_SECOND_FIN (TCPF(TCP_LAST_ACK) | TCPF(TCP_CLOSE))
+#define TCP_SNDQ_FIN_ACKED (TCPF(TCP_FIN_WAIT2) | TCPF(TCP_CLOSE))
+#define TCP_RCVQ_FIN (TCPF(TCP_CLOSE_WAIT) | TCPF(TCP_LAST_ACK) | TCPF(TCP_CLOSING) | TCPF(TCP_CLOSE))
+#define TCP_RCVQ_FIN_ACKED TCPF(TCP_CLOSE)
 
 /* "ESTABLISHED", "FIN_WAIT1", ... */
 const char *tcp_state_name(int state);
 /* A connection TCP repair saves: established, half-closed, or opening. */
 bool tcp_conn_state(int state);
-/* Whether an entry is a TCP connection (a peer, not a listener). */
+/* Whether an entry is a TCP connection (a peer, not a listener): a
+ * closed one with its peer too (dumped with --tcp-established, which
+ * saves its unread data as CRIU does). */
 bool tcp_conn_entry(const InetSkEntry *ie);
 
 /* inet_dump.c */

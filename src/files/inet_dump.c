@@ -290,8 +290,14 @@ static int dump_tcp(struct file_table *t, const struct opts *o, int sk, const st
 		return -1;
 	}
 	ie->state = ti.tcpi_state;
-	if (ie->state == TCP_CLOSE && ie->dst_port && !o->tcp_close)
-		ie->dst_port = 0;	/* its connection is over: restored as a socket bound, closed */
+	/* a connection that is over (reset, or closed both ways): with
+	 * --tcp-established saved as CRIU saves it, what it had not read
+	 * too; without, restored as a socket bound, closed */
+	bool repaired = ie->state == TCP_CLOSE && ie->dst_port && o->tcp_established && !o->tcp_close;
+	if (ie->state == TCP_CLOSE && ie->dst_port && !o->tcp_close && !repaired)
+		ie->dst_port = 0;
+	if (repaired && tcp_conn_dump(t, o, sk, f, ie) < 0)
+		return -1;
 	if (ie->state == TCP_CLOSE)
 		return tcp_uncon_shutdown(sk, ie) < 0 ? -1 : dump_tcp_opts(sk, ie);
 	if (tcp_conn_state(ie->state))

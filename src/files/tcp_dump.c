@@ -118,6 +118,10 @@ static int save_send(struct tcp_conn *c, int state, TcpStreamEntry *e, const cha
 		out = out ? out - 1 : 0;
 		unsent = unsent ? unsent - 1 : 0;
 	}
+	/* closed (a reset can leave data there): the program can't read
+	 * it, and no peer will acknowledge it (CRIU drops it too) */
+	if (state == TCP_CLOSE)
+		out = unsent = 0;
 	e->outq_len = out;
 	e->has_unsq_len = true;
 	e->unsq_len = unsent;
@@ -213,7 +217,7 @@ static int read_stream(struct tcp_conn *c, const char *what)
 		pr_perror("%s: can't read its state", what);
 		return -1;
 	}
-	if (!tcp_conn_state(ti.state)) {
+	if (!tcp_conn_state(ti.state) && ti.state != TCP_CLOSE) {
 		pr_err("%s: went to state %s during the dump", what, tcp_state_name(ti.state));
 		return -1;
 	}
@@ -241,38 +245,44 @@ static void forget_stream(struct tcp_conn *c)
 	c->inq = c->outq = NULL;
 }
 
-/* Host mode: the connection of fd locked both ways (net/netlock.c, as
- * CRIU locks it) before it goes into repair, so that its peer's packets
- * from now until the restore get no reset. */
-static int lock_conn(struct netlock *nl, int fd)
+/* The connection of fd as the network lock names it (host mode). */
+static int conn_tuple(int fd, struct netlock_conn *nc)
 {
 	struct sockaddr_storage a, b;
-	socklen_t la = sizeof(a), lb = sizeof(b);
-	struct netlock_conn nc = { 0 };
+	socklen_t la = sizeof(a), lb;
 
-	if (!nl)
-		return 0;
-	if (getsockname(fd, (struct sockaddr *)&a, &la) < 0 || getpeername(fd, (struct sockaddr *)&b, &lb) < 0)
+	*nc = (struct netlock_conn){ 0 };
+	/* SO_PEERNAME: getpeername says ENOTCONN for a socket still opening
+	 * (SYN_SENT) or closed (reset); its length exactly the address's */
+	if (getsockname(fd, (struct sockaddr *)&a, &la) < 0)
 		return -1;
-	nc.family = a.ss_family;
+	lb = a.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERNAME, &b, &lb) < 0)
+		return -1;
+	nc->family = a.ss_family;
 	if (a.ss_family == AF_INET) {
-		memcpy(nc.src, &((struct sockaddr_in *)&a)->sin_addr, 4);
-		memcpy(nc.dst, &((struct sockaddr_in *)&b)->sin_addr, 4);
-		nc.sport = ntohs(((struct sockaddr_in *)&a)->sin_port);
-		nc.dport = ntohs(((struct sockaddr_in *)&b)->sin_port);
+		memcpy(nc->src, &((struct sockaddr_in *)&a)->sin_addr, 4);
+		memcpy(nc->dst, &((struct sockaddr_in *)&b)->sin_addr, 4);
+		nc->sport = ntohs(((struct sockaddr_in *)&a)->sin_port);
+		nc->dport = ntohs(((struct sockaddr_in *)&b)->sin_port);
 	} else {
-		memcpy(nc.src, &((struct sockaddr_in6 *)&a)->sin6_addr, 16);
-		memcpy(nc.dst, &((struct sockaddr_in6 *)&b)->sin6_addr, 16);
-		nc.sport = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
-		nc.dport = ntohs(((struct sockaddr_in6 *)&b)->sin6_port);
+		memcpy(nc->src, &((struct sockaddr_in6 *)&a)->sin6_addr, 16);
+		memcpy(nc->dst, &((struct sockaddr_in6 *)&b)->sin6_addr, 16);
+		nc->sport = ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+		nc->dport = ntohs(((struct sockaddr_in6 *)&b)->sin6_port);
 	}
-	return netlock_conn_lock(nl, &nc);
+	return 0;
 }
 
 /* A connection of ino in repair mode and silent: our own fd on it (from
- * sk), kept in the dump's list; NULL if repair mode can't be had (errno). */
-static struct tcp_conn *silence(struct inet_dump *u, int sk, uint32_t ino)
+ * sk), kept in the dump's list; NULL if repair mode can't be had (errno).
+ * Host mode: locked both ways first (net/netlock.c, as CRIU locks it),
+ * so that its peer's packets from now until the restore get no reset;
+ * unless the caller locked it already (locked), which is undone if
+ * repair fails. */
+static struct tcp_conn *silence(struct inet_dump *u, int sk, uint32_t ino, const struct netlock_conn *locked)
 {
+	struct netlock_conn nc;
 	struct tcp_conn *n = realloc(u->conns, (u->nr_conns + 1) * sizeof(*n));
 	if (!n)
 		return NULL;
@@ -280,11 +290,15 @@ static struct tcp_conn *silence(struct inet_dump *u, int sk, uint32_t ino)
 	struct tcp_conn *c = &u->conns[u->nr_conns];
 	*c = (struct tcp_conn){ .ino = ino, .fd = fcntl(sk, F_DUPFD_CLOEXEC, 0) };
 	socklen_t l = sizeof(c->reuseaddr);
+	bool lock = u->netlock && !locked;
 	if (c->fd < 0 || getsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &c->reuseaddr, &l) < 0 ||
-	    lock_conn(u->netlock, c->fd) < 0 || repair(c->fd, 1) < 0) {
+	    (lock && (conn_tuple(c->fd, &nc) < 0 || netlock_conn_lock(u->netlock, &nc) < 0)) ||
+	    repair(c->fd, 1) < 0) {
 		int e = errno;
 		if (c->fd >= 0)
 			close(c->fd);
+		if (locked && u->netlock)
+			netlock_conn_unlock(u->netlock, locked);
 		errno = e;
 		return NULL;
 	}
@@ -305,8 +319,29 @@ static struct tcp_conn *find_conn(struct inet_dump *u, uint32_t ino)
 	return NULL;
 }
 
-/* A TCP connection of pid's fd (a name in /proc/PID/fd), silenced. */
-static void silence_fd(struct inet_dump *u, pid_t pid, const char *name)
+/* The tree's connections found before any is silenced: our fd on each
+ * (sk), its inode, its tuple for the lock. */
+struct tcp_found {
+	int sk;
+	uint32_t ino;
+	struct netlock_conn nc;
+};
+
+struct tcp_found_list {
+	struct tcp_found *f;
+	int nr;
+};
+
+static bool found_has(const struct tcp_found_list *fl, uint32_t ino)
+{
+	for (int i = 0; i < fl->nr; i++)
+		if (fl->f[i].ino == ino)
+			return true;
+	return false;
+}
+
+/* A TCP connection of pid's fd (a name in /proc/PID/fd), into fl. */
+static void find_fd(struct inet_dump *u, struct tcp_found_list *fl, pid_t pid, const char *name)
 {
 	char link[300], proto[16];
 	struct stat st;
@@ -314,7 +349,8 @@ static void silence_fd(struct inet_dump *u, pid_t pid, const char *name)
 	long fd = strtol(name, &end, 10);
 
 	snprintf(link, sizeof(link), "/proc/%d/fd/%s", pid, name);
-	if (*end || stat(link, &st) < 0 || !S_ISSOCK(st.st_mode) || find_conn(u, st.st_ino))
+	if (*end || stat(link, &st) < 0 || !S_ISSOCK(st.st_mode) || find_conn(u, st.st_ino) ||
+	    found_has(fl, st.st_ino))
 		return;
 	if (sock_proto_name(pid, name, proto, sizeof(proto)) < 0)
 		return;
@@ -325,14 +361,38 @@ static void silence_fd(struct inet_dump *u, pid_t pid, const char *name)
 	socklen_t l = sizeof(ti);
 	if (sk < 0)
 		return;
+	struct tcp_found *n = NULL;
 	/* one that fails is left to tcp_conn_dump, which says why */
-	if (!getsockopt(sk, SOL_TCP, TCP_INFO, &ti, &l) && tcp_conn_state(ti.state)) {
-		if (silence(u, sk, st.st_ino))
-			pr_debug("pid %d: fd %ld: TCP socket %lu in repair mode", pid, fd, (unsigned long)st.st_ino);
-		else
-			pr_debug("pid %d: fd %ld: TCP repair mode refused: %s", pid, fd, strerror(errno));
+	if (getsockopt(sk, SOL_TCP, TCP_INFO, &ti, &l) || !tcp_conn_state(ti.state) ||
+	    !(n = realloc(fl->f, (fl->nr + 1) * sizeof(*n)))) {
+		close(sk);
+		return;
 	}
-	close(sk);
+	fl->f = n;
+	fl->f[fl->nr++] = (struct tcp_found){ .sk = sk, .ino = st.st_ino };
+	pr_debug("pid %d: fd %ld: TCP socket %lu found", pid, fd, (unsigned long)st.st_ino);
+}
+
+/* The found connections locked all at once (a thousand connections took
+ * seconds one by one); the ones whose tuple can't be had, or all if the
+ * batch fails, are locked one by one as they are silenced. */
+static void lock_found(struct inet_dump *u, struct tcp_found_list *fl, bool *locked)
+{
+	struct netlock_conn *ncs = malloc((fl->nr + 1) * sizeof(*ncs));
+	int *idx = malloc((fl->nr + 1) * sizeof(*idx)), n = 0;
+
+	if (u->netlock && ncs && idx) {
+		for (int i = 0; i < fl->nr; i++)
+			if (conn_tuple(fl->f[i].sk, &fl->f[i].nc) == 0) {
+				ncs[n] = fl->f[i].nc;
+				idx[n++] = i;
+			}
+		if (n && netlock_conns_lock(u->netlock, ncs, n) == 0)
+			for (int i = 0; i < n; i++)
+				locked[idx[i]] = true;
+	}
+	free(ncs);
+	free(idx);
 }
 
 /* Every TCP connection of the tree is put in repair mode before any is
@@ -342,6 +402,7 @@ static void silence_fd(struct inet_dump *u, pid_t pid, const char *name)
 int tcp_dump_prepare(struct file_table *t, const struct opts *o, const pid_t *pids, int nr)
 {
 	struct inet_dump *u = files_dump_state(t, &fd_kind_inet);
+	struct tcp_found_list fl = { 0 };
 
 	u->o = o;
 	u->netlock = t->netlock;
@@ -355,9 +416,21 @@ int tcp_dump_prepare(struct file_table *t, const struct opts *o, const pid_t *pi
 			continue;	/* its fds are dumped (or refused) next */
 		for (struct dirent *de; (de = readdir(d));)
 			if (de->d_name[0] != '.')
-				silence_fd(u, pids[i], de->d_name);
+				find_fd(u, &fl, pids[i], de->d_name);
 		closedir(d);
 	}
+	bool *locked = calloc(fl.nr + 1, sizeof(*locked));
+	if (locked)
+		lock_found(u, &fl, locked);
+	for (int i = 0; i < fl.nr; i++) {
+		if (silence(u, fl.f[i].sk, fl.f[i].ino, locked && locked[i] ? &fl.f[i].nc : NULL))
+			pr_debug("TCP socket %u in repair mode", fl.f[i].ino);
+		else
+			pr_debug("TCP socket %u: repair mode refused: %s", fl.f[i].ino, strerror(errno));
+		close(fl.f[i].sk);
+	}
+	free(locked);
+	free(fl.f);
 	/* then all read, one right after the other: the kernel still sends
 	 * what a timer of a connection in repair mode sends (a window probe
 	 * with data, a retransmission), which the other end, read before,
@@ -388,7 +461,7 @@ int tcp_conn_dump(struct file_table *t, const struct opts *o, int sk, const stru
 	}
 	struct tcp_conn *c = find_conn(u, ie->ino);
 	u->netlock = t->netlock;
-	if (!c && !(c = silence(u, sk, ie->ino))) {
+	if (!c && !(c = silence(u, sk, ie->ino, NULL))) {
 		if (errno == ENOMEM)
 			return files_oom(f);
 		pr_perror("%s: can't put it in repair mode (TCP_REPAIR%s)", what,

@@ -212,11 +212,36 @@ static int agreed_options(int sk, const TcpStreamEntry *e, const char *what)
 	return 0;
 }
 
-/* Bound and connected in repair mode: the addresses only. */
-static int place(int sk, const InetSkEntry *ie, bool syn_sent, const char *what)
+/* The kernel's TCP_MAXSEG bounds (TCP_MIN_MSS, MAX_TCP_WINDOW). */
+#define USER_MSS_MIN 88
+#define USER_MSS_MAX 32767
+
+/* The segment size a connection sends with is fixed at connect from the
+ * MSS clamp, which TCP_REPAIR_OPTIONS can only set afterwards: connected
+ * with the default clamp (536), it would send 524-byte segments for
+ * ever. A user MSS makes connect take the dumped clamp instead (as far
+ * as TCP_MAXSEG goes); it is cleared once connected, the program never
+ * having set it (the images keep none). */
+static int mss_for_connect(int sk, const TcpStreamEntry *e, bool on, const char *what)
+{
+	uint32_t mss = e ? e->mss_clamp : 0;
+
+	if (mss < USER_MSS_MIN)
+		return 0;
+	if (set_int(sk, TCP_MAXSEG, on ? (int)(mss > USER_MSS_MAX ? USER_MSS_MAX : mss) : 0) < 0) {
+		pr_perror("%s: can't set its segment size (%u)", what, mss);
+		return -1;
+	}
+	return 0;
+}
+
+/* Bound and connected in repair mode: the addresses only (and the segment
+ * size of an established one, e). */
+static int place(int sk, const InetSkEntry *ie, const TcpStreamEntry *e, const char *what)
 {
 	struct sockaddr_storage ss;
 	int ifindex = ie->ifname ? (int)if_nametoindex(ie->ifname) : 0;
+	bool syn_sent = ie->state == TCP_SYN_SENT;
 
 	if (inet_bind(sk, ie) < 0)
 		return -1;
@@ -224,11 +249,15 @@ static int place(int sk, const InetSkEntry *ie, bool syn_sent, const char *what)
 	/* a connection still opening sends its SYN again: out of repair */
 	if (syn_sent && set_int(sk, TCP_REPAIR, 0) < 0)
 		goto fail;
+	if (!syn_sent && mss_for_connect(sk, e, true, what) < 0)
+		return -1;
 	if (connect(sk, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
 		pr_perror("can't connect %s again to %s%s", what, DST_STR(ie),
 			  errno == EADDRNOTAVAIL ? " (a connection between these addresses exists: is the dumped one still there?)" : "");
 		return -1;
 	}
+	if (!syn_sent && mss_for_connect(sk, e, false, what) < 0)
+		return -1;
 	if (syn_sent && set_int(sk, TCP_REPAIR, 1) < 0)
 		goto fail;
 	return 0;
@@ -268,7 +297,7 @@ static int restore_stream(int sk, const InetSkEntry *ie, const struct tcp_stream
 	if (queue_seq(sk, TCP_RECV_QUEUE, inq_seq - e->inq_len, what) < 0 ||
 	    queue_seq(sk, TCP_SEND_QUEUE, outq_seq - e->outq_len - (ie->state == TCP_SYN_SENT), what) < 0)
 		return -1;
-	if (place(sk, ie, ie->state == TCP_SYN_SENT, what) < 0)
+	if (place(sk, ie, e, what) < 0)
 		return -1;
 	if (ie->state == TCP_SYN_SENT)
 		return 0;
@@ -313,9 +342,12 @@ static int restore_stream(int sk, const InetSkEntry *ie, const struct tcp_stream
 		return -1;
 	if ((st & TCP_RCVQ_FIN) && tcp_send_fake(ie, inq_seq, una, peer_win, true) < 0)
 		return -1;
-	if ((st & TCP_SNDQ_SECOND_FIN) && restore_own_fin(sk, false, what) < 0)
+	if ((st & TCP_SNDQ_SECOND_FIN) && restore_own_fin(sk, st & TCP_SNDQ_FIN_ACKED, what) < 0)
 		return -1;
-	if ((st & TCP_SNDQ_FIN_ACKED) && tcp_send_fake(ie, inq_seq, una + 1, peer_win, false) < 0)
+	/* the peer's acknowledgement of our FIN, after its own FIN if it
+	 * sent one (CLOSE: the connection ends there) */
+	uint32_t peer_seq = inq_seq + !!(st & TCP_RCVQ_FIN_ACKED);
+	if ((st & TCP_SNDQ_FIN_ACKED) && tcp_send_fake(ie, peer_seq, una + 1, peer_win, false) < 0)
 		return -1;
 	return 0;
 }

@@ -4,11 +4,13 @@
  * CRIU 4.2's, so that either tool unlocks what the other locked. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -194,35 +196,40 @@ bool netlock_nft_works(void)
 
 /* Runs argv (a tool found in PATH, as CRIU runs it) with in on its
  * stdin (NULL: /dev/null); its stdout goes to /dev/null, its stderr is
- * ours. In the netns of the calling thread. The input (a few lines) is
- * in the pipe before the tool starts: a tool that dies early can't
- * leave us writing to a pipe nobody reads. */
+ * ours. In the netns of the calling thread. The input is in a memfd,
+ * whole, before the tool starts: a tool that dies early can't leave us
+ * writing to a pipe nobody reads, and the rules of a thousand
+ * connections are more than a pipe holds. */
 static int run_tool(char *const argv[], const char *in)
 {
-	int pfd[2] = { -1, -1 };
+	int infd = -1;
 	if (in) {
-		size_t len = strlen(in);
-		if (pipe2(pfd, O_CLOEXEC) < 0 || write(pfd[1], in, len) != (ssize_t)len) {
+		size_t len = strlen(in), off = 0;
+		infd = memfd_create("stasis-netlock", MFD_CLOEXEC);
+		while (infd >= 0 && off < len) {
+			ssize_t n = write(infd, in + off, len - off);
+			if (n <= 0)
+				break;
+			off += n;
+		}
+		if (infd < 0 || off < len || lseek(infd, 0, SEEK_SET) < 0) {
 			pr_perror("can't pass its input to %s", argv[0]);
-			if (pfd[0] >= 0) {
-				close(pfd[0]);
-				close(pfd[1]);
-			}
+			if (infd >= 0)
+				close(infd);
 			return -1;
 		}
-		close(pfd[1]);
 	}
 	pid_t pid = fork();
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
-		dup2(in ? pfd[0] : null, 0);
+		dup2(in ? infd : null, 0);
 		dup2(null, 1);
 		execvp(argv[0], argv);
 		fprintf(stderr, "Error: can't run %s: %m\n", argv[0]);
 		_exit(127);
 	}
 	if (in)
-		close(pfd[0]);
+		close(infd);
 	if (pid < 0) {
 		pr_perror("can't run %s", argv[0]);
 		return -1;
@@ -275,6 +282,48 @@ static int ipt_unlock_netns(void)
 {
 	static const char jumps[] = "*filter\n:CRIU - [0:0]\n-D INPUT -j CRIU\n-D OUTPUT -j CRIU\nCOMMIT\n";
 	return iptables_restore(jumps) | iptables_restore("*filter\n:CRIU - [0:0]\n-X CRIU\nCOMMIT\n");
+}
+
+/* What `bin -V` says: 1 an iptables of the legacy (x_tables) kind, 0 one
+ * of nf_tables, -1 none that runs. */
+static int ipt_is_legacy(const char *bin)
+{
+	char buf[128];
+	int pfd[2];
+	ssize_t n = 0, r;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(pfd[1], 1);
+		dup2(null, 2);
+		execlp(bin, bin, "-V", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	while (pid > 0 && n < (ssize_t)sizeof(buf) - 1 && (r = read(pfd[0], buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += r;
+	close(pfd[0]);
+	int status = 0;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		return -1;
+	buf[n] = '\0';
+	return strstr(buf, "nf_tables") ? 0 : 1;
+}
+
+/* check --feature has_ipt_legacy, CRIU's way: iptables-save (else
+ * iptables-legacy-save) of the legacy kind, and the same for ip6tables
+ * where there is IPv6. */
+bool netlock_ipt_legacy(void)
+{
+	if (ipt_is_legacy("iptables-save") != 1 && ipt_is_legacy("iptables-legacy-save") != 1)
+		return false;
+	return !have_ipv6() || ipt_is_legacy("ip6tables-save") == 1 || ipt_is_legacy("ip6tables-legacy-save") == 1;
 }
 
 /* One direction of a connection: packets from src:sport to dst:dport on
@@ -422,13 +471,169 @@ int netlock_conn_lock(struct netlock *nl, const struct netlock_conn *c)
 	return 0;
 }
 
+/* ---- many connections at once ----
+ * One iptables-restore (per family) or one nft batch for all of them: a
+ * tool run per rule costs milliseconds each, more as the chains grow,
+ * which with a thousand connections was most of a dump and a restore. */
+
+/* A text that grows (the rules of many connections); NULL on no memory. */
+struct text {
+	char *s;
+	size_t len, size;
+};
+
+static bool text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool text_add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		va_start(ap, fmt);
+		int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->size - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return false;
+		if (t->s && t->len + n < t->size) {
+			t->len += n;
+			return true;
+		}
+		size_t size = (t->size + n + 1) * 2;
+		char *s = realloc(t->s, size);
+		if (!s)
+			return false;
+		t->s = s;
+		t->size = size;
+	}
+}
+
+/* The iptables-restore lines of conns of one family (AF_INET, AF_INET6),
+ * each way, -I or -D; the number of connections in it (-1: no memory).
+ * Deleted last first: -I put the last at the head of the chain, where
+ * a delete, which looks for its rule from the head, finds it at once (in
+ * the order they were put in, a thousand connections' rules took 30 s). */
+static int ipt_batch(const struct netlock_conn *conns, int n, int family, bool lock, struct text *t)
+{
+	int nr = 0;
+	if (!text_add(t, "*filter\n"))
+		return -1;
+	for (int k = 0; k < n; k++) {
+		int i = lock ? k : n - 1 - k;
+		char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+		int f;
+		if (conn_text(&conns[i], &f, s, d) < 0)
+			return -1;
+		if (f != family)
+			continue;
+		static const char rule[] = "%s %s --protocol tcp -m mark ! --mark " MARK_STR
+					   " --source %s --sport %u --destination %s --dport %u -j DROP\n";
+		if (!text_add(t, rule, lock ? "-I" : "-D", "INPUT", d, conns[i].dport, s, conns[i].sport) ||
+		    !text_add(t, rule, lock ? "-I" : "-D", "OUTPUT", s, conns[i].sport, d, conns[i].dport))
+			return -1;
+		nr++;
+	}
+	return text_add(t, "COMMIT\n") ? nr : -1;
+}
+
+/* iptables: the rules of conns of one family all in (lock) or out, in
+ * one iptables-restore, which takes them all or none: 0, or -1 with
+ * none changed. */
+static int ipt_conns(const struct netlock_conn *conns, int n, int family, bool lock)
+{
+	struct text t = { 0 };
+	int nr = ipt_batch(conns, n, family, lock, &t);
+	char *argv[] = { family == AF_INET6 ? "ip6tables-restore" : "iptables-restore", "-w", "--noflush", NULL };
+	int ret = nr < 0 || (nr > 0 && run_tool(argv, t.s) < 0) ? -1 : 0;
+	free(t.s);
+	return ret;
+}
+
+static int conn_family(const struct netlock_conn *c)
+{
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+	int family;
+	return conn_text(c, &family, s, d) < 0 ? -1 : family;
+}
+
+/* nftables: all of conns into the sets, one batch. */
+static int nft_conns(const struct netlock *nl, const struct netlock_conn *conns, int n)
+{
+	struct text t = { 0 };
+	bool ok = true;
+	for (int i = 0; i < n && ok; i++) {
+		char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+		int family;
+		ok = conn_text(&conns[i], &family, s, d) == 0;
+		char set = family == AF_INET ? '4' : '6';
+		ok = ok && text_add(&t, "add element " TABLE " conns%c { %s . %u . %s . %u }\n"
+				    "add element " TABLE " conns%c { %s . %u . %s . %u }\n",
+				    table_of(nl->run_id).s, set, d, conns[i].dport, s, conns[i].sport,
+				    table_of(nl->run_id).s, set, s, conns[i].sport, d, conns[i].dport);
+	}
+	ok = ok && (!t.s || nft_run(t.s, false) == 0);
+	free(t.s);
+	return ok ? 0 : -1;
+}
+
+int netlock_conns_lock(struct netlock *nl, const struct netlock_conn *conns, int n)
+{
+	if (nl->method == NETLOCK_SKIP || nl->netns_pid || n == 0)
+		return 0;
+	if (nl->unprivileged)
+		return -1;	/* netlock_conn_lock says why */
+	if (nl->method == NETLOCK_NFTABLES) {
+		if (nft_conns(nl, conns, n) < 0)
+			return -1;
+	} else {
+		struct netlock_conn *m = realloc(nl->conns, (nl->nr_conns + n) * sizeof(*m));
+		if (!m)
+			return -1;
+		nl->conns = m;
+		if (ipt_conns(conns, n, AF_INET, true) < 0)
+			return -1;
+		if (ipt_conns(conns, n, AF_INET6, true) < 0) {
+			ipt_conns(conns, n, AF_INET, false);	/* IPv4's out again */
+			return -1;
+		}
+		memcpy(nl->conns + nl->nr_conns, conns, n * sizeof(*conns));
+		nl->nr_conns += n;
+	}
+	for (int i = 0; i < n; i++) {
+		char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+		int family;
+		if (conn_text(&conns[i], &family, s, d) == 0)
+			pr_info("locked %s:%u - %s:%u", s, conns[i].sport, d, conns[i].dport);
+	}
+	return 0;
+}
+
+int netlock_conn_unlock(struct netlock *nl, const struct netlock_conn *c)
+{
+	for (int i = nl->nr_conns - 1; i >= 0; i--)
+		if (!memcmp(&nl->conns[i], c, sizeof(*c))) {
+			memmove(&nl->conns[i], &nl->conns[i + 1], (nl->nr_conns - i - 1) * sizeof(*c));
+			nl->nr_conns--;
+			return ipt_conn(c, false);
+		}
+	return 0;	/* nftables: the set goes with its table */
+}
+
 int netlock_unlock(struct netlock *nl)
 {
 	int back, ret = 0;
-	/* the connections first, as CRIU: they were locked last */
-	for (int i = 0; i < nl->nr_conns; i++)
-		if (ipt_conn(&nl->conns[i], false) < 0)
-			ret = -1;
+	/* the connections first, as CRIU: they were locked last; all at
+	 * once, else (a rule gone, say) one by one */
+	for (int family = AF_INET; nl->nr_conns && family; family = family == AF_INET ? AF_INET6 : 0) {
+		bool batch = ipt_conns(nl->conns, nl->nr_conns, family, false) == 0;
+		for (int i = 0; i < nl->nr_conns; i++) {
+			char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+			int f;
+			if (conn_family(&nl->conns[i]) != family)
+				continue;
+			if (!batch && ipt_conn(&nl->conns[i], false) < 0)
+				ret = -1;
+			else if (batch && conn_text(&nl->conns[i], &f, s, d) == 0)
+				pr_info("unlocked %s:%u - %s:%u", s, nl->conns[i].sport, d, nl->conns[i].dport);
+		}
+	}
 	nl->nr_conns = 0;
 	if (!nl->locked)
 		return ret;

@@ -69,6 +69,13 @@ int netlock_lock(struct netlock *nl);
  * it is dumped (before it is put in repair); netlock_unlock lifts it.
  * A v4-mapped v6 connection is locked as the v4 one it is. */
 int netlock_conn_lock(struct netlock *nl, const struct netlock_conn *c);
+/* Host mode, dump: n connections locked at once (one iptables-restore
+ * per family, one nft batch), all or none: 0, or -1 with none locked
+ * (then lock them one by one, which says why). */
+int netlock_conns_lock(struct netlock *nl, const struct netlock_conn *conns, int n);
+/* Host mode, dump: a connection locked, whose repair then failed, unlocked
+ * again (iptables; an nft lock goes with its table). */
+int netlock_conn_unlock(struct netlock *nl, const struct netlock_conn *c);
 /* Host mode, restore: a connection the dump locked, which netlock_unlock
  * is to lift (iptables; an nft lock goes with its table). */
 int netlock_conn_locked(struct netlock *nl, const struct netlock_conn *c);
@@ -83,5 +90,9 @@ void netlock_say_kept(const struct netlock *nl);
 /* check --feature network_lock_nftables: libnftables here makes tables
  * with concatenated sets. */
 bool netlock_nft_works(void);
+
+/* check --feature has_ipt_legacy: iptables of the legacy kind here (its
+ * -save tools, as CRIU asks them). */
+bool netlock_ipt_legacy(void);
 
 #endif

@@ -1,14 +1,12 @@
 # Established TCP connections through a checkpoint (--tcp-established,
 # TCP repair; tests/py/tcp_prog.py): both ends in the tree with full
 # queues both ways, IPv4 and IPv6; a server in the tree whose outside
-# client streams numbered records; a client in the tree whose outside
-# server reads nothing during the checkpoint; Python's http.server with a
-# keep-alive client; --tcp-close; a restore whose address is taken.
-#
-# Without a network lock (no iptables or nftables here), the outside peer
-# must send nothing while the tree is down, or its kernel would be
-# answered with a reset: the peers here pause (a client that only writes,
-# quiet once all it sent is acknowledged) but never close or reconnect.
+# client sends numbered records, pausing for the checkpoint; a server in
+# the tree and its outside client streaming to each other without a
+# pause, held by the network lock (iptables, nftables); a client in the
+# tree whose outside server reads nothing during the checkpoint; Python's
+# http.server with a keep-alive client; --tcp-close; a restore whose
+# address is taken.
 
 TCP_PROG=$ROOT/tests/py/tcp_prog.py
 
@@ -62,6 +60,7 @@ test_tcp_outside_client() {
 	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 --tcp-established || return
 	local n
 	n=$(line_count "$T_FILES/records.txt")
+	touch "$T_FILES/fast"
 	rm -f "$T_FILES/quiet"
 	wait_until "$TMO" has_lines "$T_FILES/records.txt" $((n + 2000)) ||
 		fail "the records did not go on after the restore ($(line_count "$T_FILES/records.txt"), $n at the restore)"
@@ -74,6 +73,56 @@ test_tcp_outside_client() {
 }
 
 run_test tcp.outside_client test_tcp_outside_client
+
+# A server in the tree and its client outside stream numbered 8-byte
+# words to each other without a pause (tcp_prog.py stream-server and
+# stream-peer), through the dump with the network lock METHOD and the
+# restore: the server reads slowly (its receive queue holds data at the
+# dump), the client keeps sending all along (its packets dropped by the
+# lock, sent again after the restore). Each end checks every word it
+# reads: no gap, no repeat, no reset; both streams go on after the
+# restore, and the lock is gone.
+stream_count() {
+	local c=0
+	[[ -r $T_FILES/$1.count ]] && read -r c _ < "$T_FILES/$1.count"
+	echo "${c:-0}"
+}
+streams_past() { (($(stream_count server) >= $1 && $(stream_count peer) >= $2)); }
+
+test_tcp_outside_stream() {
+	local lock=$1 pid exe port s p id
+	start_prog server "$PYTHON" -u "$TCP_PROG" stream-server
+	pid=$PROG_PID
+	wait_until "$TMO" grep -q "^PORT" "$T_LOG/server.out" || { fail "the server did not start" "$T_LOG/server.err"; return; }
+	port=$(awk '$1 == "PORT" { print $2 }' "$T_LOG/server.out")
+	start_prog peer "$PYTHON" -u "$TCP_PROG" stream-peer "$port"
+	wait_ready server "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	wait_until "$TMO" streams_past 50000 50000 || { fail "no streams before the dump" "$T_LOG/peer.err"; return; }
+	dump dump "$pid" "$T_WORK/img" --tcp-established --network-lock "$lock" || return
+	expect_killed "$pid" || return
+	grep -q "receive queue [1-9][0-9]* bytes" "$T_LOG/dump.log" ||
+		fail "the server's receive queue was empty at the dump (the case is not tested)" "$T_LOG/dump.log"
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 --tcp-established || return
+	s=$(stream_count server)
+	p=$(stream_count peer)
+	wait_until "$TMO" streams_past $((s + 50000)) $((p + 50000)) ||
+		fail "the streams did not go on after the restore (server read $(stream_count server), $s at the restore; client $(stream_count peer), $p)"
+	touch "$T_FILES/done"
+	wait_gone "$pid" || fail "the server did not end" "$T_LOG/server.out"
+	wait_until "$TMO" grep -q "^PASS\|^FAIL" "$T_LOG/peer.out" || fail "the client did not end" "$T_LOG/peer.err"
+	check_output server
+	check_output peer
+	if [[ $lock == iptables ]]; then
+		! iptables -w -S 2>/dev/null | grep -qE -- "--[sd]port $port( |$)" || fail "iptables rules for port $port are left"
+	else
+		id=$(grep -o 'run id = [0-9a-f-]*' "$T_LOG/dump.log" | head -1 | sed 's/.*= //' | cut -c1-21)
+		! nft list tables 2>/dev/null | grep -qx "table inet CRIU-$id" || fail "the nft table CRIU-$id is left"
+	fi
+}
+
+run_test tcp.outside_stream test_tcp_outside_stream iptables
+run_test tcp.outside_stream_nft test_tcp_outside_stream nftables
 
 # A client in the tree, its server outside: the client's send queue full
 # (the server reads nothing until after the restore), the server's
@@ -318,3 +367,153 @@ test_tcp_failed_dump() {
 }
 
 run_test tcp.failed_dump test_tcp_failed_dump
+
+# A connection reset by its peer (RST) with data the program has not
+# read: with --tcp-established it is saved as CRIU saves it (repair mode,
+# its receive queue) and made again closed, the data readable, then end
+# of file, and a write fails (zdtm's socket-tcp-reseted).
+TCP_RESET='
+import errno, signal, socket, struct, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+c.sendall(b"unread-before-the-reset")
+time.sleep(0.2)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()   # RST
+time.sleep(0.2)
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+ok = s.recv(100) == b"unread-before-the-reset" and s.recv(100) == b""
+try:
+    s.send(b"x"); ok = False
+except OSError as e:
+    ok = ok and e.errno == errno.EPIPE
+print("PASS" if ok else "FAIL: the reset connection came back otherwise", flush=True)
+'
+
+test_tcp_reset() {
+	local pid exe
+	start_prog reset "$PYTHON" -c "$TCP_RESET"
+	pid=$PROG_PID
+	wait_ready reset "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" --tcp-established || return
+	expect_killed "$pid" || return
+	grep -q "CLOSE, receive queue 23 bytes" "$T_LOG/dump.log" || fail "the reset socket's data was not saved" "$T_LOG/dump.log"
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 --tcp-established || return
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the program did not end" "$T_LOG/reset.out"
+	check_output reset
+}
+
+run_test tcp.reset test_tcp_reset
+
+# A connection still opening (SYN_SENT: its SYNs dropped by an iptables
+# rule on its port) is dumped and locked like the others (its peer's
+# address is SO_PEERNAME's: getpeername has none yet); once the rule is
+# gone after the restore, it connects (zdtm's socket-tcp-syn-sent).
+TCP_SYN_SENT='
+import os, signal, socket, subprocess, sys, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+port = l.getsockname()[1]
+rule = ["iptables", "-w", "-t", "filter", "INPUT", "-p", "tcp", "--dport", str(port), "-j", "DROP"]
+subprocess.run(rule[:4] + ["-I"] + rule[4:], check=True)
+open("rule", "w").write(" ".join(rule[:4] + ["-D"] + rule[4:]))
+c = socket.socket(); c.setblocking(False)
+try:
+    c.connect(("127.0.0.1", port))
+except BlockingIOError:
+    pass
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+c.setblocking(True); c.settimeout(20)
+while c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] != 1:   # ESTABLISHED
+    time.sleep(0.05)
+s, _ = l.accept()
+c.sendall(b"after-restore"); ok = s.recv(100) == b"after-restore"
+s.sendall(b"back"); ok = ok and c.recv(100) == b"back"
+print("PASS" if ok else "FAIL: the connection opened after the restore does not carry data", flush=True)
+'
+
+test_tcp_syn_sent() {
+	local pid exe
+	command -v iptables > /dev/null || { skip "no iptables here"; return; }
+	start_prog synsent "$PYTHON" -c "$TCP_SYN_SENT"
+	pid=$PROG_PID
+	wait_ready synsent "$pid" || { [[ -r $T_FILES/rule ]] && $(cat "$T_FILES/rule"); return; }
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" --tcp-established || { $(cat "$T_FILES/rule"); return; }
+	expect_killed "$pid" || { $(cat "$T_FILES/rule"); return; }
+	grep -q "SYN_SENT" "$T_LOG/dump.log" || fail "no connection in SYN_SENT was dumped" "$T_LOG/dump.log"
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 --tcp-established || { $(cat "$T_FILES/rule"); return; }
+	$(cat "$T_FILES/rule") || fail "can't remove the rule: $(cat "$T_FILES/rule")"
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the program did not end" "$T_LOG/synsent.out"
+	check_output synsent
+}
+
+run_test tcp.syn_sent test_tcp_syn_sent
+
+# check --feature has_ipt_legacy answers as CRIU asks it: iptables-save
+# (else iptables-legacy-save) of the legacy kind, and ip6tables-save too.
+ipt_legacy() { local v; v=$("$1" -V 2> /dev/null) && [[ $v != *nf_tables* ]]; }
+test_tcp_check_ipt_legacy() {
+	local want=1 rc
+	{ ipt_legacy iptables-save || ipt_legacy iptables-legacy-save; } &&
+		{ [[ ! -e /proc/net/if_inet6 ]] || ipt_legacy ip6tables-save || ipt_legacy ip6tables-legacy-save; } && want=0
+	rc=$(stasis check check --feature has_ipt_legacy)
+	[[ $rc == "$want" ]] || fail "check --feature has_ipt_legacy exited $rc, want $want: $(cat "$T_LOG/check.stdout")"
+}
+
+run_test tcp.check_ipt_legacy test_tcp_check_ipt_legacy
+
+# 300 connections in one process (both ends, unread data each way): the
+# network lock's rules for them all go in and out in one iptables-restore
+# each way (more than a pipe holds: it once hung there), and every
+# connection carries its data after the restore; no rule is left.
+TCP_MANY='
+import signal, socket, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(128)
+pairs = []
+for i in range(300):
+    c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+    c.sendall(b"c%d" % i); s.sendall(b"s%d" % i)
+    pairs.append((c, s))
+time.sleep(0.2)
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+bad = [i for i, (c, s) in enumerate(pairs)
+       if s.recv(16) != b"c%d" % i or c.recv(16) != b"s%d" % i
+       or c.send(b"x") != 1 or s.recv(4) != b"x"]
+print("PASS" if not bad else "FAIL: connections %s" % bad[:5], flush=True)
+'
+
+test_tcp_many() {
+	local pid exe port
+	start_prog many "$PYTHON" -c "$TCP_MANY"
+	pid=$PROG_PID
+	wait_ready many "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" --tcp-established --network-lock iptables || return
+	expect_killed "$pid" || return
+	port=$(grep -m1 -o 'state 10 127.0.0.1:[0-9]*' "$T_LOG/dump.log" | sed 's/.*://')
+	(($(grep -c "^(.*) locked 127.0.0.1" "$T_LOG/dump.log") == 600)) || fail "not 600 sockets locked" "$T_LOG/dump.log"
+	(($(iptables -w -S 2>/dev/null | grep -cE -- "--[sd]port $port( |$)") == 1200)) ||
+		fail "not 1200 rules on port $port after the dump: $(iptables -w -S 2>/dev/null | grep -cE -- "--[sd]port $port( |$)")"
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 --tcp-established || return
+	! iptables -w -S 2>/dev/null | grep -qE -- "--[sd]port $port( |$)" || fail "iptables rules for port $port are left"
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the program did not end" "$T_LOG/many.out"
+	check_output many
+}
+
+run_test tcp.many test_tcp_many

@@ -26,6 +26,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,11 @@ struct rst_lazy {
 	pthread_mutex_t lock;
 	int *uffd;		/* our copies, for the guard */
 	int nr_uffd;
+	/* the watch until the tree runs (watch_daemon) */
+	pthread_t watch;
+	bool watching;
+	int stop[2];
+	struct rst_tree *tr;
 };
 
 /* ---- the connection, made as the one who asked for the restore ---- */
@@ -134,6 +140,46 @@ static int send_pid(struct rst_lazy *l, pid_t pid, int uffd)
 	return ret;
 }
 
+/* Until the tree runs, the restore itself may wait on a fault in a
+ * process's lazy memory (a call it runs there): a daemon that dies then
+ * (its page source lost, say) would leave it hung, as our copies of the
+ * userfaultfds keep the fault waiting. So a thread watches the daemon's
+ * socket meanwhile, without reading it, and kills the processes made so
+ * far if the daemon goes: the restore's calls then fail, and it cleans up. */
+static void *watch_daemon(void *arg)
+{
+	struct rst_lazy *l = arg;
+	struct pollfd p[2] = { { l->sk, POLLRDHUP, 0 }, { l->stop[0], POLLIN, 0 } };
+	for (;;) {
+		if (poll(p, 2, -1) < 0 && errno == EINTR)
+			continue;
+		if (p[1].revents)
+			return NULL;
+		if (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR))
+			break;
+	}
+	pr_err("lazy pages: the lazy-pages daemon is gone before the restored tree ran (see its log); "
+	       "the processes made so far are killed");
+	struct rst_tree *tr = l->tr;
+	for (int i = 0; i < tr->nr; i++)
+		if (!tr->t[i].zombie && tr->t[i].real_pid > 0)
+			kill(tr->t[i].real_pid, SIGKILL);
+	return NULL;
+}
+
+static void unwatch(struct rst_lazy *l)
+{
+	if (!l->watching)
+		return;
+	char c = 0;
+	if (write(l->stop[1], &c, 1) != 1)
+		pthread_cancel(l->watch);
+	pthread_join(l->watch, NULL);
+	l->watching = false;
+	close(l->stop[0]);
+	close(l->stop[1]);
+}
+
 int rst_lazy_start(struct rst_tree *tr)
 {
 	if (!tr->o->lazy_pages)
@@ -156,6 +202,16 @@ int rst_lazy_start(struct rst_tree *tr)
 		if (tr->t[i].zombie && send_pid(l, -tr->t[i].pid, -1) < 0)
 			return -1;
 	pr_info("lazy pages: connected to the lazy-pages daemon");
+	l->tr = tr;
+	if (pipe2(l->stop, O_CLOEXEC) == 0) {
+		l->watching = pthread_create(&l->watch, NULL, watch_daemon, l) == 0;
+		if (!l->watching) {
+			close(l->stop[0]);
+			close(l->stop[1]);
+		}
+	}
+	if (!l->watching)
+		pr_warn("lazy pages: can't watch the daemon while the tree is made");
 	return 0;
 }
 
@@ -364,6 +420,7 @@ int rst_lazy_finish(struct rst_tree *tr)
 	uint32_t fin = LAZY_RESTORE_FINISHED;
 	if (!l)
 		return 0;
+	unwatch(l);	/* the guard watches from here */
 	if (lazy_send(l->sk, &fin, sizeof(fin), -1) < 0) {
 		pr_perror("lazy pages: can't tell the lazy-pages daemon that the tree runs");
 		return -1;
@@ -410,6 +467,7 @@ void rst_lazy_free(struct rst_tree *tr)
 	struct rst_lazy *l = tr->lazy;
 	if (!l)
 		return;
+	unwatch(l);
 	for (int i = 0; i < l->nr_uffd; i++)
 		close(l->uffd[i]);
 	if (l->sk >= 0)

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -191,6 +193,9 @@ int lazy_dump_serve(struct dump_tree *tr)
 		}
 		int one = 1;
 		setsockopt(sk, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+		/* each answer's last segment leaves at once, not after the
+		 * daemon's delayed ack of the one before (Nagle) */
+		setsockopt(sk, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		int r = session(&s, sk);
 		close(sk);
 		if (r == S_DONE) {

@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,11 +50,7 @@ struct rst_lazy {
 	pthread_mutex_t lock;
 	int *uffd;		/* our copies, for the guard */
 	int nr_uffd;
-	/* the watch until the tree runs (watch_daemon) */
-	pthread_t watch;
-	bool watching;
-	int stop[2];
-	struct rst_tree *tr;
+	pid_t watcher;		/* until the tree runs (watch_daemon) */
 };
 
 /* ---- the connection, made as the one who asked for the restore ---- */
@@ -140,44 +137,62 @@ static int send_pid(struct rst_lazy *l, pid_t pid, int uffd)
 	return ret;
 }
 
+static void kill_descendants(pid_t pid, int depth, pid_t spare);
+static bool kept(int fd, const int *keep, int nr);
+static void close_others(const int *keep, int nr);
+
 /* Until the tree runs, the restore itself may wait on a fault in a
  * process's lazy memory (a call it runs there): a daemon that dies then
  * (its page source lost, say) would leave it hung, as our copies of the
- * userfaultfds keep the fault waiting. So a thread watches the daemon's
- * socket meanwhile, without reading it, and kills the processes made so
- * far if the daemon goes: the restore's calls then fail, and it cleans up. */
-static void *watch_daemon(void *arg)
+ * userfaultfds keep the fault waiting. So a child of ours watches the
+ * daemon's socket meanwhile, without reading it, and if the daemon goes
+ * kills what we made (our descendants): the restore's calls then fail,
+ * and it cleans up. A process, not a thread: the tree is cloned from
+ * us with clone3, and C library calls in a clone of a threaded process
+ * may wait for threads it no longer has. */
+static void watch_daemon(int sk)
 {
-	struct rst_lazy *l = arg;
-	struct pollfd p[2] = { { l->sk, POLLRDHUP, 0 }, { l->stop[0], POLLIN, 0 } };
+	struct pollfd p = { sk, POLLRDHUP, 0 };
 	for (;;) {
-		if (poll(p, 2, -1) < 0 && errno == EINTR)
-			continue;
-		if (p[1].revents)
-			return NULL;
-		if (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR))
+		if (getppid() == 1)
+			_exit(0);
+		int n = poll(&p, 1, 1000);
+		if (n < 0 && errno != EINTR)
+			_exit(0);
+		if (n > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
 			break;
 	}
 	pr_err("lazy pages: the lazy-pages daemon is gone before the restored tree ran (see its log); "
-	       "the processes made so far are killed");
-	struct rst_tree *tr = l->tr;
-	for (int i = 0; i < tr->nr; i++)
-		if (!tr->t[i].zombie && tr->t[i].real_pid > 0)
-			kill(tr->t[i].real_pid, SIGKILL);
-	return NULL;
+	       "what the restore made so far is killed");
+	for (int round = 0; round < 3; round++)
+		kill_descendants(getppid(), 0, getpid());
+	_exit(0);
+}
+
+static void start_watch(struct rst_lazy *l)
+{
+	pid_t parent = getpid();
+	l->watcher = fork();
+	if (l->watcher == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0);
+		int keep[3] = { l->sk };
+		log_fds(keep + 1);
+		close_others(keep, 3);
+		watch_daemon(l->sk);
+	}
+	if (l->watcher < 0)
+		pr_perror("lazy pages: can't watch the daemon while the tree is made");
 }
 
 static void unwatch(struct rst_lazy *l)
 {
-	if (!l->watching)
+	if (l->watcher <= 0)
 		return;
-	char c = 0;
-	if (write(l->stop[1], &c, 1) != 1)
-		pthread_cancel(l->watch);
-	pthread_join(l->watch, NULL);
-	l->watching = false;
-	close(l->stop[0]);
-	close(l->stop[1]);
+	kill(l->watcher, SIGKILL);
+	waitpid(l->watcher, NULL, 0);
+	l->watcher = 0;
 }
 
 int rst_lazy_start(struct rst_tree *tr)
@@ -202,16 +217,7 @@ int rst_lazy_start(struct rst_tree *tr)
 		if (tr->t[i].zombie && send_pid(l, -tr->t[i].pid, -1) < 0)
 			return -1;
 	pr_info("lazy pages: connected to the lazy-pages daemon");
-	l->tr = tr;
-	if (pipe2(l->stop, O_CLOEXEC) == 0) {
-		l->watching = pthread_create(&l->watch, NULL, watch_daemon, l) == 0;
-		if (!l->watching) {
-			close(l->stop[0]);
-			close(l->stop[1]);
-		}
-	}
-	if (!l->watching)
-		pr_warn("lazy pages: can't watch the daemon while the tree is made");
+	start_watch(l);
 	return 0;
 }
 
@@ -326,7 +332,7 @@ int rst_lazy_task(struct rst_tree *tr, struct rst_ctx *rc)
 
 /* The processes of the tree and their descendants, killed until none is
  * left that was not before (a fork may race with the kill). */
-static void kill_descendants(pid_t pid, int depth)
+static void kill_descendants(pid_t pid, int depth, pid_t spare)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
@@ -342,10 +348,10 @@ static void kill_descendants(pid_t pid, int depth)
 		long c = strtol(s, &end, 10);
 		if (end == s)
 			break;
-		if (c > 0) {
+		if (c > 0 && c != spare) {
 			kill(c, SIGKILL);
 			if (depth < 64)
-				kill_descendants(c, depth + 1);
+				kill_descendants(c, depth + 1, spare);
 		}
 	}
 }
@@ -356,7 +362,7 @@ static void kill_tree(int *pidfd, int nr, const pid_t *pid)
 		for (int i = 0; i < nr; i++) {
 			if (pidfd[i] < 0)
 				continue;
-			kill_descendants(pid[i], 0);
+			kill_descendants(pid[i], 0, 0);
 			syscall(SYS_pidfd_send_signal, pidfd[i], SIGKILL, NULL, 0);
 		}
 }

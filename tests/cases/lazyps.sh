@@ -135,3 +135,35 @@ test_lazyps_criu_daemon() {
 	expect_killed "$SRC_PID"
 }
 run_test --needs criu interop.lazyps_criu_daemon test_lazyps_criu_daemon
+
+# The source dies before the restore: the daemon's first request fails
+# while the restore is still making the tree (its calls in a process
+# fault on lazy memory). The restore must fail, saying the daemon is gone,
+# not wait forever on the fault; no copy is left; the source runs on.
+test_lazyps_source_dead_early() {
+	local rc
+	lazyps_source dump || return
+	rc=$("$STASIS" lazy-pages -D "$DST" --page-server --address 127.0.0.1 --port "$LPS_PORT" -d \
+		--pidfile "$T_WORK/lazy.pid" -o "$T_LOG/lazy.log" -v4 < /dev/null > "$T_LOG/lazy.stdout" 2>&1; echo $?)
+	[[ $rc == 0 ]] || { fail "lazy-pages --page-server exited $rc" "$T_LOG/lazy.log"; return 1; }
+	LAZY_PID=$(pidfile_pid "$T_WORK/lazy.pid")
+	T_PIDS+=("$LAZY_PID")
+	kill -9 "$(pgrep -P "$DUMP_PID")"
+	rc=$(stasis restore restore -D "$DST" --lazy-pages -d --new-pidns --pidfile "$T_WORK/restore.pid")
+	[[ $rc != 124 && $rc != 137 ]] || { fail "the restore hung after the source died" "$T_LOG/restore.log"; return 1; }
+	if [[ $rc == 0 ]]; then	# the tree ran before any fault: the guard's turn
+		COPY_PID=$(pidfile_pid "$T_WORK/restore.pid")
+		T_PIDS+=("$COPY_PID")
+		kill -USR1 "$COPY_PID"
+		wait_gone "$COPY_PID" "$TMO" || fail "the copy runs on without its source" || return
+	else
+		grep -q "lazy-pages daemon is gone" "$T_LOG/restore.log" ||
+			fail "the failed restore does not say its daemon is gone" "$T_LOG/restore.log"
+	fi
+	wait_gone "$LAZY_PID" "$TMO" || fail "the daemon still runs after its source died" "$T_LOG/lazy.log"
+	runs_freely "$SRC_PID" || { fail "the source's tree did not run on after its dump was killed"; return 1; }
+	kill -USR1 "$SRC_PID"
+	wait_until "$TMO" has_line "$T_LOG/lazymem.out" PASS
+	check_output lazymem
+}
+run_test lazyps.source_dead_early test_lazyps_source_dead_early

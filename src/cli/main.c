@@ -38,7 +38,9 @@ static void usage(FILE *f)
 "  stasis restore -D DIR [options]         restore it from DIR\n"
 "  stasis lazy-pages -D DIR [-d]           serve a restore --lazy-pages from the\n"
 "                                          images in DIR (socket lazy-pages.socket\n"
-"                                          in the work directory)\n"
+"                                          in the work directory); with\n"
+"                                          --page-server --address A --port P the\n"
+"                                          lazy pages come from a dump --lazy-pages\n"
 "  stasis check                            check the kernel features stasis uses\n"
 "  stasis page-server -D DIR --port P [--address A] [-d]  receive the pages of\n"
 "                                          a dump --page-server (stasis's or CRIU's)\n"
@@ -92,7 +94,10 @@ static void usage(FILE *f)
 "  -J, --join-ns net:PATH|PID  restore: into that network namespace (a path such\n"
 "                          as /var/run/netns/NAME, or a process's)\n"
 "      --lazy-pages        restore: the tree runs at once; its private memory\n"
-"                          arrives on first touch from `stasis lazy-pages`\n"
+"                          arrives on first touch from `stasis lazy-pages`;\n"
+"                          dump: that memory is not written, the dump serves it\n"
+"                          on --address/--port to `lazy-pages --page-server`\n"
+"                          from the frozen tree, then kills it\n"
 "      --status-fd FD      lazy-pages: write a byte to FD once it listens\n"
 "      --new-pidns         restore: into a new pid namespace whose init is stasis,\n"
 "                          so the old pids are always free (clones side by side)\n"
@@ -947,9 +952,9 @@ int main(int argc, char **argv)
 	o.cgroup_yard = yard;
 	if (!strcmp(cmd, "lazy-pages"))
 		ret = stasis_lazy_pages(&o);
-	else if (!strcmp(cmd, "dump") && o.lazy_pages) {
-		pr_err("dump --lazy-pages (pages served to the restore from the dumped tree) is not supported yet: "
-		       "dump, then restore --lazy-pages from the images");
+	else if (!strcmp(cmd, "dump") && o.lazy_pages && o.live_snapshot) {
+		pr_err("dump --lazy-pages keeps the tree frozen while it serves its memory; --live-snapshot "
+		       "can't go with it");
 		ret = 1;
 	} else if (!strcmp(cmd, "dump"))
 		ret = stasis_dump(&o) < 0 ? 1 : 0;

@@ -20,6 +20,7 @@
 #include <linux/kcmp.h>
 
 #include "dump/dump.h"
+#include "dump/lazy_serve.h"
 #include "files/sock_diag.h"
 #include "task/timens.h"
 #include "image/img.h"
@@ -601,7 +602,7 @@ int stasis_dump(const struct opts *o)
 	 * Seccomp is looked at before anything is injected into any task:
 	 * suspended for our calls, or the dump refused right there. */
 	if (files_dump_begin(&tr.files) < 0 || cg_dump_begin(&tr.cg, o) < 0 || open_parent(&tr) < 0 ||
-	    ps_dump_connect(&tr) < 0 || action_run(o, ACT_PRE_DUMP, o->pid) < 0)
+	    (!lazy_dump(o) && ps_dump_connect(&tr) < 0) || action_run(o, ACT_PRE_DUMP, o->pid) < 0)
 		goto out;
 	uint64_t pre_frozen = 0;
 	if (o->live_snapshot)
@@ -638,6 +639,13 @@ int stasis_dump(const struct opts *o)
 	 * had failed (the images stay, but are not a dump it vouched for).
 	 * A live snapshot runs it once its pages are saved (live_finish). */
 	if (!o->live_snapshot && action_run(o, ACT_POST_DUMP, o->pid) < 0) {
+		img_remove(tr.dirfd, IMG_INVENTORY, 0);
+		goto unlock;
+	}
+	/* dump --lazy-pages: the images are complete; the tree stays frozen
+	 * until the destination has its lazy memory. If that fails, the
+	 * tree resumes here, and the images are no dump. */
+	if (lazy_dump(o) && lazy_dump_serve(&tr) < 0) {
 		img_remove(tr.dirfd, IMG_INVENTORY, 0);
 		goto unlock;
 	}
@@ -683,6 +691,9 @@ out:
 		free(tr.t[i].guards);
 		inj_free(&tr.t[i].inj);
 		free(tr.t[i].ns_tid);
+		if (tr.t[i].lazy)
+			free(tr.t[i].lazy->r);
+		free(tr.t[i].lazy);
 	}
 	free(tr.t);
 	live_pre_free(tr.live_pre);

@@ -23,6 +23,7 @@ struct copy_bufs {
 
 struct live_job;
 struct live_pre;
+struct page_runs;
 
 /* One process of the tree, with its threads. */
 struct dump_ctx {
@@ -79,6 +80,9 @@ struct dump_ctx {
 	int parentfd;			/* the tree's parent dump, -1: none */
 	struct ck_list *ck;		/* the tree's list of checksums */
 	size_t nr_guards;
+	/* dump --lazy-pages (lazy_serve.h): the runs left in the frozen
+	 * process for the destination to ask for; NULL: none */
+	struct page_runs *lazy;
 };
 
 struct dump_tree {

@@ -31,6 +31,7 @@
 #include "pagemap.pb-c.h"
 #include "image/img.h"
 #include "image/lazy.h"
+#include "dump/lazy_serve.h"
 #include "image/pagemap.h"
 #include "image/dedup.h"
 #include "image/stats.h"
@@ -718,16 +719,37 @@ static int write_entry(struct img *img, const struct page_run *r, uint32_t flags
 /* A saved run, split where it crosses from memory a lazy restore may
  * leave for later into memory it may not: the first marked PE_LAZY, as
  * CRIU marks them (image/lazy.h), so either tool's lazy restore knows. */
-static int write_own_run(struct img *img, const MmEntry *mm, const struct page_run *r)
+static int write_own_run(struct img *img, const MmEntry *mm, const struct page_run *r, bool lazy_only)
 {
 	uint64_t at = r->start;
 	while (at < r->end) {
 		const VmaEntry *e = vma_holding(mm, at, at + PAGE_SZ);
 		uint64_t end = e && e->end < r->end ? e->end : r->end;
-		uint32_t flags = PE_PRESENT | (e && vma_can_be_lazy(e) ? PE_LAZY : 0);
+		bool lazy = e && vma_can_be_lazy(e);
+		/* dump --lazy-pages: those bytes stay in the process */
+		uint32_t flags = lazy && lazy_only ? PE_LAZY : PE_PRESENT | (lazy ? PE_LAZY : 0);
 		if (pagemap_write_run(img, at, (end - at) / PAGE_SZ, flags) < 0)
 			return -1;
 		at = end;
+	}
+	return 0;
+}
+
+/* dump --lazy-pages: the parts of pr in memory that can be lazy go to
+ * dc->lazy (served later from the process), the rest to now (written). */
+static int split_lazy(struct dump_ctx *dc, const struct page_runs *pr, struct page_runs *now)
+{
+	for (size_t i = 0; i < pr->nr; i++) {
+		uint64_t at = pr->r[i].start;
+		while (at < pr->r[i].end) {
+			const VmaEntry *e = vma_holding(&dc->mm, at, at + PAGE_SZ);
+			uint64_t end = e && e->end < pr->r[i].end ? e->end : pr->r[i].end;
+			bool lazy = e && vma_can_be_lazy(e);
+			/* lazy runs merge across mappings: one request may span them */
+			if (page_runs_add(lazy ? dc->lazy : now, at, end, lazy || pr->r[i].readable) < 0)
+				return -1;
+			at = end;
+		}
 	}
 	return 0;
 }
@@ -747,7 +769,7 @@ static int write_pagemap(struct dump_ctx *dc, const struct page_runs *pr, const 
 		goto err;
 	while (i < pr->nr || k < par->nr) {
 		bool own = k == par->nr || (i < pr->nr && pr->r[i].start < par->r[k].start);
-		if (own ? write_own_run(&img, &dc->mm, &pr->r[i++]) < 0 :
+		if (own ? write_own_run(&img, &dc->mm, &pr->r[i++], dc->lazy != NULL) < 0 :
 			  write_entry(&img, &par->r[k++], PE_PARENT) < 0)
 			goto err;
 	}
@@ -838,6 +860,8 @@ int dump_task_mm(struct dump_ctx *dc)
 	int ret = -1;
 	uint64_t t0 = stats_now_us(), t1;
 
+	if (lazy_dump(dc->o) && !(dc->lazy = calloc(1, sizeof(*dc->lazy))))
+		return -1;
 	/* a pre-dump is memory only */
 	if ((!dc->o->pre_dump && guards_dump(dc->pid, &dc->vmas, &dc->guards, &dc->nr_guards) < 0) ||
 	    write_mm(dc) < 0)
@@ -851,6 +875,15 @@ int dump_task_mm(struct dump_ctx *dc)
 	}
 	if (track_split(dc, &pr, &par) < 0 || write_pagemap(dc, &pr, &par) < 0)
 		goto out;
+	if (dc->lazy) {	/* dump --lazy-pages: only the rest is written */
+		struct page_runs now = { 0 };
+		if (split_lazy(dc, &pr, &now) < 0) {
+			free(now.r);
+			goto out;
+		}
+		free(pr.r);
+		pr = now;
+	}
 	if (img_create(dc->dirfd, &pages, IMG_PAGES, dc->id) < 0)
 		goto out;
 	t1 = stats_now_us();

@@ -38,6 +38,8 @@
 #include "image/vma.h"
 #include "lazy/lazy.h"
 #include "lazy/source.h"
+#include "pagexfer/ps_client.h"
+#include "pagexfer/ps_tls.h"
 #include "util/fault.h"
 #include "util/lazy_proto.h"
 #include "util/log.h"
@@ -70,6 +72,7 @@ struct retry {
 struct daemon {
 	const struct opts *o;
 	int dirfd, epfd, sk;
+	int ps_sk;		/* --page-server: the source's, else -1 */
 	bool finished, peer_gone;
 	struct lproc *procs, *next_bg;
 	struct retry retry[MAX_RETRY];
@@ -307,7 +310,10 @@ static int add_process(struct daemon *d, pid_t pid)
 		close(uffd);
 		return -1;
 	}
-	if (lazy_plan(d->dirfd, pid, &p->todo) < 0 || !(p->src = lazy_src_local(d->dirfd, pid)))
+	if (lazy_plan(d->dirfd, pid, &p->todo) < 0)
+		return -1;
+	p->src = d->ps_sk >= 0 ? lazy_src_remote(d->ps_sk, pid) : lazy_src_local(d->dirfd, pid);
+	if (!p->src)
 		return -1;
 	pr_info("pid %d: %lu KiB to fill lazily", pid, (unsigned long)(p->todo.bytes >> 10));
 	return 0;
@@ -404,6 +410,27 @@ static int serve(struct daemon *d)
 
 /* ---- the socket ---- */
 
+/* --page-server: the source's page server (a dump --lazy-pages), or the
+ * connection passed in --ps-socket. A source that stalls fails the
+ * request after --timeout seconds (default 10), so that the restored
+ * tree is killed rather than hung. */
+static int connect_source(const struct opts *o)
+{
+	int sk = o->ps_socket >= 0 ? dup(o->ps_socket) : ps_connect(o->address, o->port);
+	if (sk < 0) {
+		if (o->ps_socket >= 0)
+			pr_perror("--ps-socket %d", o->ps_socket);
+		return -1;
+	}
+	ps_set_timeout(sk, o->timeout ? o->timeout : 10);
+	if (ps_tls_start(sk, false, o) < 0) {
+		close(sk);
+		return -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return sk;
+}
+
 static int listen_here(const struct opts *o)
 {
 	const char *dir = o->work_dir ? o->work_dir : o->images_dir;
@@ -474,14 +501,9 @@ static int daemonize(const struct opts *o)
 
 int stasis_lazy_pages(const struct opts *o)
 {
-	struct daemon d = { .o = o, .sk = -1, .epfd = -1, .xfer = XFER_MIN };
+	struct daemon d = { .o = o, .sk = -1, .epfd = -1, .ps_sk = -1, .xfer = XFER_MIN };
 	int ret = 1;
 
-	if (o->page_server || o->ps_socket >= 0) {
-		pr_err("lazy-pages: pages from a page server (--page-server, --ps-socket) are not done yet: "
-		       "serve them from the images in -D");
-		return 1;
-	}
 	d.dirfd = img_dir_open(o->images_dir, -1);
 	if (d.dirfd < 0)
 		return 1;
@@ -491,6 +513,8 @@ int stasis_lazy_pages(const struct opts *o)
 		close(d.dirfd);
 		return 1;
 	}
+	if ((o->page_server || o->ps_socket >= 0) && (d.ps_sk = connect_source(o)) < 0)
+		goto out_dir;
 	d.buf = mmap(NULL, XFER_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (d.buf == MAP_FAILED)
 		goto out_dir;
@@ -532,6 +556,9 @@ int stasis_lazy_pages(const struct opts *o)
 		uint32_t done = LAZY_DONE;
 		if (!d.peer_gone)
 			lazy_send(d.sk, &done, sizeof(done), -1);
+		/* the source may let its tree go now */
+		if (d.ps_sk >= 0 && ps_close(d.ps_sk, o->ps_socket >= 0) < 0)
+			pr_warn("the source's page server did not confirm the end of the transfer");
 		ret = 0;
 	} else {
 		pr_err("lazy-pages daemon: giving up; the restored tree can't get the rest of its memory");
@@ -554,6 +581,10 @@ out_buf:
 	if (d.buf != MAP_FAILED)
 		munmap(d.buf, XFER_MAX);
 out_dir:
+	if (d.ps_sk >= 0) {
+		ps_tls_end(ret != 0);
+		close(d.ps_sk);
+	}
 	close(d.dirfd);
 	return ret;
 }

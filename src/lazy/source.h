@@ -1,6 +1,6 @@
 /* Where the lazy-pages daemon gets a process's pages from: the local
- * images (source_local.c) or, later, the dump side's page server
- * (PS_IOV_GET). Addresses are the process's at dump time. */
+ * images (source_local.c) or the dump side's page server (PS_IOV_GET,
+ * source_ps.c). Addresses are the process's at dump time. */
 #ifndef STASIS_LAZY_SOURCE_H
 #define STASIS_LAZY_SOURCE_H
 
@@ -26,6 +26,10 @@ int lazy_plan(int dirfd, pid_t pid, struct lranges *out);
 
 /* From pages-ID.img of the images in dirfd. NULL: reported. */
 struct lazy_src *lazy_src_local(int dirfd, pid_t pid);
+
+/* From the page server on sk (a dump --lazy-pages), which the caller
+ * keeps open and closes. NULL: reported. */
+struct lazy_src *lazy_src_remote(int sk, pid_t pid);
 
 static inline void lazy_src_put(struct lazy_src *s)
 {

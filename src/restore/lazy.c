@@ -26,6 +26,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +50,7 @@ struct rst_lazy {
 	pthread_mutex_t lock;
 	int *uffd;		/* our copies, for the guard */
 	int nr_uffd;
+	pid_t watcher;		/* until the tree runs (watch_daemon) */
 };
 
 /* ---- the connection, made as the one who asked for the restore ---- */
@@ -134,6 +137,64 @@ static int send_pid(struct rst_lazy *l, pid_t pid, int uffd)
 	return ret;
 }
 
+static void kill_descendants(pid_t pid, int depth, pid_t spare);
+static bool kept(int fd, const int *keep, int nr);
+static void close_others(const int *keep, int nr);
+
+/* Until the tree runs, the restore itself may wait on a fault in a
+ * process's lazy memory (a call it runs there): a daemon that dies then
+ * (its page source lost, say) would leave it hung, as our copies of the
+ * userfaultfds keep the fault waiting. So a child of ours watches the
+ * daemon's socket meanwhile, without reading it, and if the daemon goes
+ * kills what we made (our descendants): the restore's calls then fail,
+ * and it cleans up. A process, not a thread: the tree is cloned from
+ * us with clone3, and C library calls in a clone of a threaded process
+ * may wait for threads it no longer has. */
+static void watch_daemon(int sk)
+{
+	struct pollfd p = { sk, POLLRDHUP, 0 };
+	for (;;) {
+		if (getppid() == 1)
+			_exit(0);
+		int n = poll(&p, 1, 1000);
+		if (n < 0 && errno != EINTR)
+			_exit(0);
+		if (n > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			break;
+	}
+	pr_err("lazy pages: the lazy-pages daemon is gone before the restored tree ran (see its log); "
+	       "what the restore made so far is killed");
+	for (int round = 0; round < 3; round++)
+		kill_descendants(getppid(), 0, getpid());
+	_exit(0);
+}
+
+static void start_watch(struct rst_lazy *l)
+{
+	pid_t parent = getpid();
+	l->watcher = fork();
+	if (l->watcher == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0);
+		int keep[3] = { l->sk };
+		log_fds(keep + 1);
+		close_others(keep, 3);
+		watch_daemon(l->sk);
+	}
+	if (l->watcher < 0)
+		pr_perror("lazy pages: can't watch the daemon while the tree is made");
+}
+
+static void unwatch(struct rst_lazy *l)
+{
+	if (l->watcher <= 0)
+		return;
+	kill(l->watcher, SIGKILL);
+	waitpid(l->watcher, NULL, 0);
+	l->watcher = 0;
+}
+
 int rst_lazy_start(struct rst_tree *tr)
 {
 	if (!tr->o->lazy_pages)
@@ -156,6 +217,7 @@ int rst_lazy_start(struct rst_tree *tr)
 		if (tr->t[i].zombie && send_pid(l, -tr->t[i].pid, -1) < 0)
 			return -1;
 	pr_info("lazy pages: connected to the lazy-pages daemon");
+	start_watch(l);
 	return 0;
 }
 
@@ -270,7 +332,7 @@ int rst_lazy_task(struct rst_tree *tr, struct rst_ctx *rc)
 
 /* The processes of the tree and their descendants, killed until none is
  * left that was not before (a fork may race with the kill). */
-static void kill_descendants(pid_t pid, int depth)
+static void kill_descendants(pid_t pid, int depth, pid_t spare)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
@@ -286,10 +348,10 @@ static void kill_descendants(pid_t pid, int depth)
 		long c = strtol(s, &end, 10);
 		if (end == s)
 			break;
-		if (c > 0) {
+		if (c > 0 && c != spare) {
 			kill(c, SIGKILL);
 			if (depth < 64)
-				kill_descendants(c, depth + 1);
+				kill_descendants(c, depth + 1, spare);
 		}
 	}
 }
@@ -300,7 +362,7 @@ static void kill_tree(int *pidfd, int nr, const pid_t *pid)
 		for (int i = 0; i < nr; i++) {
 			if (pidfd[i] < 0)
 				continue;
-			kill_descendants(pid[i], 0);
+			kill_descendants(pid[i], 0, 0);
 			syscall(SYS_pidfd_send_signal, pidfd[i], SIGKILL, NULL, 0);
 		}
 }
@@ -364,6 +426,7 @@ int rst_lazy_finish(struct rst_tree *tr)
 	uint32_t fin = LAZY_RESTORE_FINISHED;
 	if (!l)
 		return 0;
+	unwatch(l);	/* the guard watches from here */
 	if (lazy_send(l->sk, &fin, sizeof(fin), -1) < 0) {
 		pr_perror("lazy pages: can't tell the lazy-pages daemon that the tree runs");
 		return -1;
@@ -410,6 +473,7 @@ void rst_lazy_free(struct rst_tree *tr)
 	struct rst_lazy *l = tr->lazy;
 	if (!l)
 		return;
+	unwatch(l);
 	for (int i = 0; i < l->nr_uffd; i++)
 		close(l->uffd[i]);
 	if (l->sk >= 0)

@@ -3,7 +3,7 @@
 # Run as root. Safe to run again: it installs only what is absent.
 set -euo pipefail
 
-need=()
+need=() need_rec=()
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
 have_hdr() { [ -e "/usr/include/$1" ]; }
 
@@ -12,8 +12,8 @@ have_hdr assert.h || need+=(libc6-dev)
 have_cmd make || need+=(make)
 have_cmd protoc-c || need+=(protobuf-c-compiler)
 have_hdr protobuf-c/protobuf-c.h || need+=(libprotobuf-c-dev)
-have_hdr nftables/libnftables.h || need+=(libnftables-dev)
-have_hdr gnutls/gnutls.h || need+=(libgnutls28-dev)   # the page server's --tls   # the network lock (--network-lock nftables)
+have_hdr nftables/libnftables.h || need+=(libnftables-dev)   # the network lock (--network-lock nftables)
+have_hdr gnutls/gnutls.h || need+=(libgnutls28-dev)   # the page server's --tls
 have_cmd iptables-restore || need+=(iptables)   # the network lock's default, iptables (as CRIU)
 have_cmd nft || need+=(nftables)          # tests look at the lock's table
 have_cmd crit || need+=(criu)            # crit, to check every image we write
@@ -29,6 +29,14 @@ have_cmd useradd || need+=(passwd)
 have_cmd mount || need+=(mount)            # a test hides a file under a bind mount
 have_cmd man || need+=(man-db)             # install.make_install renders the manual page
 have_cmd ip || need+=(iproute2)            # netlink tests and ip monitor, a real netlink program
+have_cmd tar || need+=(tar)                # a mount namespace's tmpfs contents, as CRIU keeps them
+have_cmd curl || need+=(curl)              # netns.*: a web server in a network namespace
+have_cmd openssl || need+=(openssl)        # pageserver.tls makes its certificates
+# containers (tests/cases/mntns.sh, runtime.sh): a static busybox for
+# their root, and the runtimes that drive stasis as their criu
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
+have_cmd runc || need+=(runc)
+have_cmd podman || need_rec+=(podman)     # with its recommends: its default network (netavark)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null ||
 	need+=(postgresql)                 # real.postgresql: a database checkpointed
 # the fuzz test (tests/cases/fuzz.sh): clang, and libFuzzer + sanitizer runtimes
@@ -45,14 +53,15 @@ if [ -n "${STASIS_TEST_DEB:-}" ]; then
 	have_cmd mmdebstrap || need+=(mmdebstrap)
 fi
 
-if [ ${#need[@]} -eq 0 ]; then
+if [ ${#need[@]} -eq 0 ] && [ ${#need_rec[@]} -eq 0 ]; then
 	exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
-	echo "stasis needs these Debian packages: ${need[*]} (run as root to install them)" >&2
+	echo "stasis needs these Debian packages: ${need[*]} ${need_rec[*]} (run as root to install them)" >&2
 	exit 1
 fi
-echo "installing: ${need[*]}" >&2
+echo "installing: ${need[*]} ${need_rec[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+[ ${#need[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+[ ${#need_rec[@]} -eq 0 ] || apt-get install -y -qq "${need_rec[@]}" >/dev/null

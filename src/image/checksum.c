@@ -495,7 +495,7 @@ static bool parse_line(const char *line, struct ck_line *c)
 static void say_damaged(const char *dirname, const char *name, uint64_t got, uint64_t got_size, const char *list,
 			uint64_t want, uint64_t size, const char *what)
 {
-	pr_err("%s: image %s is damaged: %s checksum is %016" PRIx64 " (%" PRIu64 " bytes), %s says %016" PRIx64
+	pr_err("%s: image %s is damaged: %s is %016" PRIx64 " (%" PRIu64 " bytes), %s says %016" PRIx64
 	       " (%" PRIu64 " bytes); restore refused (--skip-checksums restores it anyway)", dirname, name, what,
 	       got, got_size, list, want, size);
 }
@@ -527,7 +527,7 @@ static int check_parts(int dirfd, const char *dirname, const char *list, const c
 		if (got[i] == c->part[i])
 			continue;
 		char what[64];
-		snprintf(what, sizeof(what), "its part at %" PRIu64, c->off[i]);
+		snprintf(what, sizeof(what), "the checksum of its part at %" PRIu64, c->off[i]);
 		say_damaged(dirname, name, got[i], end - c->off[i], list, c->part[i], end - c->off[i], what);
 		ret = -1;
 	}
@@ -560,7 +560,7 @@ static int check_line(int dirfd, const char *dirname, const char *list, char *li
 	if (ck_file(dirfd, name, &got, &got_size) < 0)
 		return -1;	/* said */
 	if (got != c.hash || got_size != c.size) {
-		say_damaged(dirname, name, got, got_size, list, c.hash, c.size, "its");
+		say_damaged(dirname, name, got, got_size, list, c.hash, c.size, "its checksum");
 		return -1;
 	}
 	return 0;

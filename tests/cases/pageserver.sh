@@ -549,7 +549,7 @@ with open(sys.argv[1], "r+b") as f:
     f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0x10]))' "$f" $((half + (size - half) / 2))
 	rc=$(stasis restore restore -D "$T_WORK/img" -d)
 	[[ $rc != 0 && $rc != 124 && $rc != 137 ]] || { fail "restore of a damaged second half exited $(rc_text "$rc")"; return; }
-	grep -q "image $(basename "$f") is damaged: its part at $half " "$T_LOG/restore.stderr" ||
+	grep -q "image $(basename "$f") is damaged: the checksum of its part at $half is " "$T_LOG/restore.stderr" ||
 		{ fail "the refusal does not name the second part of $(basename "$f"): $(error_message restore)" "$T_LOG/restore.log"; return; }
 	! alive "$pid" || { fail "a process with pid $pid exists after the refused restore"; return; }
 	restore_dirtier restore2 "$T_WORK/whole" "$pid" || return

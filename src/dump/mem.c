@@ -216,11 +216,16 @@ struct copy_job {
 	size_t nr;
 	uint64_t first_start;		/* the first run may start midway */
 	uint64_t last_end;		/* the last run may end midway */
+	struct ck_state ck;		/* the XXH64 of its bytes, as they go */
 	int ret;
 };
 
+/* The bytes are hashed here, in the job's thread, while the buffer just
+ * filled is in the cache: the list of checksums never reads the pages
+ * back in frozen time (image/checksum.h). */
 static int put(struct copy_job *j, const char *buf, size_t len)
 {
+	ck_update(&j->ck, buf, len);
 	while (len) {
 		ssize_t n = pwrite(j->out, buf, len, j->off);
 		if (n < 0 && errno == EINTR)
@@ -369,30 +374,60 @@ static void split_jobs(const struct page_runs *pr, struct copy_job *a, struct co
 
 #define PARALLEL_MIN (8ul << 20)	/* a thread costs ~0.1 ms; 8 MiB copy ~3 ms */
 
-static int copy_pages(struct dump_ctx *dc, const struct page_runs *pr, int out)
+/* The hashes of what copy_pages wrote: one part per job. */
+struct copy_hashes {
+	int n;
+	uint64_t off[2], hash[2];
+};
+
+static int copy_pages(struct dump_ctx *dc, const struct page_runs *pr, int out, struct copy_hashes *h)
 {
 	struct copy_job a = { .pid = dc->pid, .out = out }, b = a;
 	struct copy_arg aa = { &a, &dc->bufs->b[0] }, ba = { &b, &dc->bufs->b[1] };
 	pthread_t th;
 
-	if (!pr->nr)
+	ck_init(&a.ck);
+	ck_init(&b.ck);
+	h->n = 1;
+	h->off[0] = 0;
+	if (!pr->nr) {
+		h->hash[0] = ck_digest(&a.ck);
 		return 0;
+	}
 	if (pr->bytes < PARALLEL_MIN) {
 		a.r = pr->r;
 		a.nr = pr->nr;
 		a.first_start = pr->r[0].start;
 		a.last_end = pr->r[pr->nr - 1].end;
 		copy_job_thread(&aa);
+		h->hash[0] = ck_digest(&a.ck);
+		h->n = a.ck.total == pr->bytes ? 1 : 0;
 		return a.ret;
 	}
 	split_jobs(pr, &a, &b);
+	h->off[1] = b.off;
 	if (pthread_create(&th, NULL, copy_job_thread, &ba) != 0) {
 		pr_err("can't start a copy thread");
 		return -1;
 	}
 	copy_job_thread(&aa);
 	pthread_join(th, NULL);
+	h->hash[0] = ck_digest(&a.ck);
+	h->hash[1] = ck_digest(&b.ck);
+	/* each job hashed exactly its part, or the list hashes the file */
+	h->n = a.ck.total == h->off[1] && a.ck.total + b.ck.total == pr->bytes ? 2 : 0;
 	return a.ret < 0 || b.ret < 0 ? -1 : 0;
+}
+
+/* The pages file's line of the list, from the hashes of the copy. */
+static int list_pages(struct dump_ctx *dc, const char *name, const struct page_runs *pr,
+		      const struct copy_hashes *h)
+{
+	if (!dc->ck || !h->n)
+		return 0;	/* hashed when the list is written */
+	if (h->n == 1)
+		return ck_list_add_known(dc->ck, name, h->hash[0], pr->bytes);
+	return ck_list_add_parts(dc->ck, name, pr->bytes, h->n, h->off, h->hash);
 }
 
 /* ---- the mappings ---- */
@@ -889,7 +924,9 @@ int dump_task_mm(struct dump_ctx *dc)
 	t1 = stats_now_us();
 	/* live: the pages are copied once the tree runs again (live.c) */
 	int live = dc->o->live_snapshot ? live_arm(dc, &pr, &pages) : 1;
-	if (live < 0 || (live > 0 && copy_pages(dc, &pr, pages.fd) < 0)) {
+	struct copy_hashes h;
+	if (live < 0 || (live > 0 && (copy_pages(dc, &pr, pages.fd, &h) < 0 ||
+				      list_pages(dc, pages.name, &pr, &h) < 0))) {
 		img_abort(&pages);
 		goto out;
 	}

@@ -7,8 +7,21 @@
  *   stasis-checksums-ps  written by `stasis page-server`: the images it
  *                        wrote from what it received
  *
- * One line per file, "xxh64 HASH SIZE NAME" (HASH 16 hex digits, SIZE
- * in bytes). NAME "pages:pagemap-PID.img" is the pages file that
+ * One line per file, either
+ *
+ *   xxh64 HASH SIZE NAME
+ *        the XXH64 of the whole file (HASH 16 hex digits, SIZE in bytes)
+ *   xxh64parts SIZE NAME OFF1:HASH1 OFF2:HASH2 ...
+ *        a file hashed in parts: HASHi is the XXH64 (seed 0) of the bytes
+ *        [OFFi, OFFi+1), the last part ending at SIZE; OFF1 is 0 and the
+ *        offsets (decimal bytes) never decrease; at most CK_MAX_PARTS.
+ *        The dump's copy threads hash the halves of a pages file as they
+ *        write them (dump/mem.c), and a large file hashed at the end is
+ *        hashed in halves on two threads; restore checks the parts on
+ *        two threads too.
+ *
+ * Lists written before xxh64parts existed hold xxh64 lines only, and
+ * still check. NAME "pages:pagemap-PID.img" is the pages file that
  * pagemap's head names (its id is the page server's choice, unknown to
  * the dump that sent the pages). Restore checks every listed file of the
  * images directory and of its parents before anything is created, and
@@ -37,18 +50,26 @@ uint64_t ck_digest(const struct ck_state *s);
 /* The hash and size of a file of dirfd; -1 (said) if it can't be read. */
 int ck_file(int dirfd, const char *name, uint64_t *hash, uint64_t *size);
 
+#define CK_MAX_PARTS 16
+
 /* A list being made: names of files (hashed when written out) and
- * entries whose hash is already known. */
+ * entries whose hash is already known, whole (nparts 0) or in parts. */
 struct ck_list {
 	struct ck_entry {
 		char *name;
 		bool known;
 		uint64_t hash, size;
+		int nparts;
+		uint64_t off[CK_MAX_PARTS], part[CK_MAX_PARTS];
 	} *e;
 	int nr, cap;
 };
 int ck_list_add(struct ck_list *l, const char *name);
 int ck_list_add_known(struct ck_list *l, const char *name, uint64_t hash, uint64_t size);
+/* A file of size bytes whose part i, [off[i], off[i+1]) (the last up to
+ * size), has the XXH64 hash[i]; off[0] is 0. */
+int ck_list_add_parts(struct ck_list *l, const char *name, uint64_t size, int nparts, const uint64_t *off,
+		      const uint64_t *hash);
 /* Hashes what needs it and writes the list as file listname of dirfd
  * (a temporary file renamed into place). */
 int ck_list_write(struct ck_list *l, int dirfd, const char *listname);

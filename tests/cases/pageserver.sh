@@ -526,6 +526,64 @@ run_test checksums.pages test_checksum_damage pages
 run_test checksums.core test_checksum_damage core
 run_test checksums.mm test_checksum_damage mm
 
+# The dump's two copy threads hash their halves of the pages as they
+# write them (an xxh64parts line): the copy restores whole, and a byte
+# damaged in the second half is refused, naming the file and the part.
+test_checksum_parts() {
+	local pid f size half line rc
+	start_dirtier_ps || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	f=$(ls "$T_WORK"/img/pages-*.img | head -n1)
+	line=$(grep "^xxh64parts [0-9]* $(basename "$f") " "$T_WORK/img/stasis-checksums") ||
+		{ fail "no xxh64parts line for $(basename "$f")" "$T_WORK/img/stasis-checksums"; return; }
+	note "$line"
+	size=$(stat -c %s "$f")
+	half=$(awk '{ split($5, p, ":"); print p[1] }' <<< "$line")
+	[[ $line =~ ^xxh64parts\ $size\ [^\ ]+\ 0:[0-9a-f]{16}\ [0-9]+:[0-9a-f]{16}$ ]] && ((half > 0 && half < size)) ||
+		{ fail "the pages' line is not two parts of a $size-byte file: $line"; return; }
+	cp -a "$T_WORK/img" "$T_WORK/whole"
+	"$PYTHON" -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0x10]))' "$f" $((half + (size - half) / 2))
+	rc=$(stasis restore restore -D "$T_WORK/img" -d)
+	[[ $rc != 0 && $rc != 124 && $rc != 137 ]] || { fail "restore of a damaged second half exited $(rc_text "$rc")"; return; }
+	grep -q "image $(basename "$f") is damaged: the checksum of its part at $half is " "$T_LOG/restore.stderr" ||
+		{ fail "the refusal does not name the second part of $(basename "$f"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	! alive "$pid" || { fail "a process with pid $pid exists after the refused restore"; return; }
+	restore_dirtier restore2 "$T_WORK/whole" "$pid" || return
+	grep -q "images whole (stasis-checksums)" "$T_LOG/restore2.log" || fail "the restore checked no checksums" "$T_LOG/restore2.log"
+}
+run_test checksums.parts test_checksum_parts
+
+# A list of xxh64 lines only, as every dump wrote before xxh64parts (a
+# small program's pages go in one thread, hashed whole): it is checked,
+# the whole images restore, a damaged pages file is refused.
+test_checksum_single() {
+	local pid f rc
+	start_prog dirtier "$BIN/dirtier" 4
+	wait_ready dirtier "$PROG_PID" || return
+	DIRTIER_EXE=$(readlink "/proc/$PROG_PID/exe")
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	! grep -v "^xxh64 [0-9a-f]\{16\} [0-9]* [^ ]*$" "$T_WORK/img/stasis-checksums" ||
+		{ fail "the list has other lines than xxh64 ones" "$T_WORK/img/stasis-checksums"; return; }
+	f=$(ls "$T_WORK"/img/pages-*.img | head -n1)
+	grep -q "^xxh64 [0-9a-f]* [0-9]* $(basename "$f")$" "$T_WORK/img/stasis-checksums" ||
+		{ fail "no xxh64 line for $(basename "$f")" "$T_WORK/img/stasis-checksums"; return; }
+	cp -a "$T_WORK/img" "$T_WORK/damaged"
+	flip_random_byte "$T_WORK/damaged/$(basename "$f")" > /dev/null
+	rc=$(stasis refused restore -D "$T_WORK/damaged" -d)
+	[[ $rc != 0 && $rc != 124 && $rc != 137 ]] || { fail "restore of a damaged $(basename "$f") exited $(rc_text "$rc")"; return; }
+	grep -q "image $(basename "$f") is damaged" "$T_LOG/refused.stderr" ||
+		{ fail "the refusal does not name $(basename "$f"): $(error_message refused)" "$T_LOG/refused.log"; return; }
+	restore_dirtier restore "$T_WORK/img" "$pid" || return
+	grep -q "images whole (stasis-checksums)" "$T_LOG/restore.log" || fail "the restore checked no checksums" "$T_LOG/restore.log"
+}
+run_test checksums.single test_checksum_single
+
 # A pre-dump's images are checked too, through the parent link; the
 # server's (stasis-checksums-ps) on receipt.
 test_checksum_parent() {

@@ -128,7 +128,7 @@ test_inherit_fd_debug() {
 # other spellings (-V, --daemon, -x) and --display-stats work.
 test_config_criu_options() {
 	local pid rc opt
-	for opt in --evasive-devices -s "--exec-cmd=/x" "-L /a" --lazy-pages; do
+	for opt in --evasive-devices -s "--exec-cmd=/x" "-L /a" --stream; do
 		"$STASIS" dump $opt -t 1 -D "$T_WORK" > /dev/null 2> "$T_LOG/opt.stderr" < /dev/null
 		rc=$?
 		[[ $rc != 0 ]] || fail "$opt: accepted"
@@ -175,9 +175,9 @@ test_check_feature() {
 	local rc
 	rc=$(config_stasis ok "$STASIS" check --no-default-config -verbosity=0 --feature kcmp_epoll --feature timerfd)
 	[[ $rc == 0 ]] || fail "check --feature kcmp_epoll timerfd exited $rc: $(cat "$T_LOG/ok.stdout" "$T_LOG/ok.stderr")"
-	rc=$(config_stasis no "$STASIS" check --feature uffd)
-	[[ $rc == 1 ]] && grep -qx "uffd is not supported" "$T_LOG/no.stdout" ||
-		fail "check --feature uffd (lazy pages, not in stasis) exited $rc: $(cat "$T_LOG/no.stdout")"
+	rc=$(config_stasis no "$STASIS" check --feature tun)
+	[[ $rc == 1 ]] && grep -qx "tun is not supported" "$T_LOG/no.stdout" ||
+		fail "check --feature tun (tun devices, not in stasis) exited $rc: $(cat "$T_LOG/no.stdout")"
 	rc=$(config_stasis bad "$STASIS" check --feature no_such_thing)
 	[[ $rc == 1 ]] && grep -q "unknown feature no_such_thing" "$T_LOG/bad.stderr" ||
 		fail "an unknown feature: exit $rc, $(cat "$T_LOG/bad.stderr")"

@@ -162,7 +162,7 @@ test_rpc_runc_opts() {
 	grep -q "applying the options of config_file $T_WORK/runc.conf" "$T_WORK/img2/dump.log" ||
 		fail "the config_file was not read" "$T_WORK/img2/dump.log"
 
-	printf 'lazy-pages\n' > "$T_WORK/bad.conf"
+	printf 'stream\n' > "$T_WORK/bad.conf"
 	rc=$(rt_run d3 dump "$pid" "$T_WORK/img3" --config-file "$T_WORK/bad.conf" --leave-running)
 	grep -q "^dump failed .*config_file $T_WORK/bad.conf" "$T_LOG/d3.out" ||
 		fail "a refused option in config_file: $(cat "$T_LOG/d3.out")" "$T_WORK/img3/dump.log"

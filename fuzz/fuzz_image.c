@@ -202,7 +202,7 @@ static void load(bool unprivileged)
 	tr.files.o = &o;
 	/* the list of checksums is read first; damage it finds is for the
 	 * restore to refuse, so the images are loaded either way */
-	ck_verify_chain(work_fd, work);
+	ck_verify_chain(work_fd, work, CK_ALL);
 	/* then the plan of the process group helpers, as in a new pid
 	 * namespace: the only way it looks at nothing but the images */
 	if (rst_load_images(&tr) == 0) {

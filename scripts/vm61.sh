@@ -24,7 +24,8 @@
 # manual page, build the .deb, or start the service as systemd does,
 # plumbing no kernel changes; the service itself runs here in rpc.*);
 # real.postgresql (the VM image has no PostgreSQL); what does not depend
-# on the kernel (config.*, crit.*, stats.*, actions.*); and a known failure
+# on the kernel (config.*, crit.*, stats.*, actions.*, checksums.*, the page
+# server's protocol checks); and a known failure
 # there, tree.cowtree's restores (see below). Test
 # lines are printed as the runner prints them, names
 # prefixed "6.1:"; the last line is the runner's `N passed, N failed`.
@@ -48,7 +49,11 @@ SKIP_ON_VM+='|^tree\.cowtree\.(restore|chain3)$'
 # VM part (emulated, ~10x slower) within its time: the option and config
 # parsing, crit, the stats images and action scripts.
 SKIP_ON_VM+='|^(config|crit|stats|actions)\.'
-TIMEOUT=${STASIS_VM_TIMEOUT:-3000}
+# Likewise the image checksums (hashing files) and the page server's
+# protocol checks (garbage, hang-ups, slow clients, TLS, RPC plumbing);
+# its transfers of a tree's memory stay (pageserver.stasis, chains, dedup).
+SKIP_ON_VM+='|^checksums\.|^pageserver\.(attacks|server_hangs|server_dies|tls|rpc_request|daemon_and_socket)$'
+TIMEOUT=${STASIS_VM_TIMEOUT:-3600}
 
 die() { echo "vm61: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 

@@ -77,7 +77,12 @@ container_goes_on() {
 	wait_until "$TMO" has_lines "$T_WORK/shared/out" $((n + 12)) || { fail "$3: the container did not go on"; return 1; }
 	[[ $(readlink "/proc/$pid/ns/mnt") != "$(readlink /proc/self/ns/mnt)" ]] ||
 		fail "$3: pid $pid was restored into our mount namespace"
-	grep -q " $T_WORK/root2 / \| / / " "/proc/$pid/mountinfo" ||
+	# mountinfo names the root within its file system: T_WORK's path from
+	# the mount it is on (all of it where that is /; not where /tmp is a tmpfs)
+	local fs_mnt rel
+	fs_mnt=$(findmnt -n -o TARGET -T "$T_WORK")
+	rel=${T_WORK#"${fs_mnt%/}"}
+	grep -qF -e " $T_WORK/root2 / " -e " $rel/root2 / " -e " / / " "/proc/$pid/mountinfo" ||
 		fail "$3: the restored root is not $T_WORK/root2: $(head -n1 "/proc/$pid/mountinfo")"
 	container_ok_after "$n"
 }

@@ -25,22 +25,6 @@
 
 /* ---- the parent's pages ---- */
 
-static int cover_add(struct parent_cover *c, uint64_t start, uint64_t end)
-{
-	if (c->nr && c->r[c->nr - 1][1] == start) {
-		c->r[c->nr - 1][1] = end;
-		return 0;
-	}
-	uint64_t (*n)[2] = realloc(c->r, (c->nr + 1) * sizeof(*n));
-	if (!n)
-		return -1;
-	c->r = n;
-	c->r[c->nr][0] = start;
-	c->r[c->nr][1] = end;
-	c->nr++;
-	return 0;
-}
-
 /* A parent dump that sent its pages to a page server keeps what its
  * pagemap there names (dump/ps_send.h); none: a new process. */
 static int sent_cover_load(struct dump_ctx *dc, int parentfd, struct parent_cover *c)
@@ -59,7 +43,7 @@ static int sent_cover_load(struct dump_ctx *dc, int parentfd, struct parent_cove
 		}
 		for (size_t i = 0; i < n / sizeof(v[0]); i++)
 			if (v[i][0] >= v[i][1] || ((v[i][0] | v[i][1]) & (PAGE_SZ - 1)) ||
-			    (c->nr && v[i][0] < c->r[c->nr - 1][1]) || cover_add(c, v[i][0], v[i][1]) < 0) {
+			    !ranges_in_order(&c->pages, v[i][0]) || ranges_add(&c->pages, v[i][0], v[i][1]) < 0) {
 				pr_err("parent image %s: bad page run at %#lx", name, (unsigned long)v[i][0]);
 				close(fd);
 				return -1;
@@ -89,7 +73,7 @@ static int cover_load(struct dump_ctx *dc, int parentfd, struct parent_cover *c)
 		if (pages > (1ull << 36) || pe->vaddr & (PAGE_SZ - 1)) {
 			pr_err("parent image %s: bad page run at %#lx", name, (unsigned long)pe->vaddr);
 			ret = -1;
-		} else if (cover_add(c, pe->vaddr, pe->vaddr + pages * PAGE_SZ) < 0) {
+		} else if (ranges_add(&c->pages, pe->vaddr, pe->vaddr + pages * PAGE_SZ) < 0) {
 			ret = -1;
 		}
 	}
@@ -106,7 +90,7 @@ int track_adopt(struct dump_ctx *dc, int parentfd)
 	struct parent_cover *c = calloc(1, sizeof(*c));
 	if (!c || cover_load(dc, parentfd, c) < 0) {
 		if (c)
-			free(c->r);
+			ranges_free(&c->pages);
 		free(c);
 		return -1;
 	}
@@ -128,7 +112,7 @@ void track_free(struct dump_ctx *dc)
 {
 	uffd_release(dc);
 	if (dc->cover)
-		free(dc->cover->r);
+		ranges_free(&dc->cover->pages);
 	free(dc->cover);
 	dc->cover = NULL;
 }

@@ -7,6 +7,7 @@
 
 #include "dump/dump.h"
 #include "dump/pages.h"
+#include "util/ranges.h"
 
 /* The file, next to the images, that lists each tracked process and its
  * tracker: "PID FD INODE ARMED" lines (PID as the tree sees it, ARMED the
@@ -24,8 +25,7 @@
 /* Parent dump's pages of one process, as address ranges, and the
  * tracker it recorded for the process: inode and arming (0: none). */
 struct parent_cover {
-	uint64_t (*r)[2];
-	size_t nr;
+	struct addr_ranges pages;
 	uint64_t tracker_ino, tracker_armed;
 };
 

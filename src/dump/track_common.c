@@ -12,21 +12,13 @@
 
 bool track_parent_covers(const struct parent_cover *c, uint64_t start, uint64_t end)
 {
-	size_t lo = 0, hi = c->nr;
-	while (lo < hi) {	/* the last range starting at or before start */
-		size_t mid = (lo + hi) / 2;
-		if (c->r[mid][0] <= start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo && c->r[lo - 1][1] >= end;
+	return ranges_cover(&c->pages, start, end);
 }
 
 void track_drop_parent(struct dump_ctx *dc, const char *why)
 {
 	pr_warn("pid %d: %s: every page is saved", dc->pid, why);
-	free(dc->cover->r);
+	ranges_free(&dc->cover->pages);
 	free(dc->cover);
 	dc->cover = NULL;
 }

@@ -30,17 +30,13 @@
 #include "util/fsop.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "util/ranges.h"
 #include "util/pidfile.h"
 
 #define RECV_BUF (1ul << 20)
 #define MAX_VADDR (1ull << 57)		/* 5-level paging's user space */
 #define FIRST_PAGES_ID 0x10001		/* as CRIU's server: never a dump's own */
 #define DEFAULT_IDLE 60
-
-struct cover {
-	uint64_t (*r)[2];
-	size_t nr;
-};
 
 struct session {
 	int sk, dirfd;
@@ -52,7 +48,7 @@ struct session {
 	int pages_fd;
 	uint64_t next_vaddr;		/* runs come in ascending order */
 	bool has_parent;
-	struct cover parent;		/* what the parent's pagemap names */
+	struct addr_ranges parent;		/* what the parent's pagemap names */
 	struct ck_state ck;		/* of the pages file */
 	char pages_name[IMG_NAME_MAX];
 	struct ck_list made;		/* every file made: hashed, or removed */
@@ -111,34 +107,6 @@ static int recv_full(struct session *s, void *buf, size_t len, bool may_end)
 
 /* ---- the parent ---- */
 
-static int cover_add(struct cover *c, uint64_t start, uint64_t end)
-{
-	if (c->nr && c->r[c->nr - 1][1] == start) {
-		c->r[c->nr - 1][1] = end;
-		return 0;
-	}
-	uint64_t (*n)[2] = realloc(c->r, (c->nr + 1) * sizeof(*n));
-	if (!n)
-		return -1;
-	c->r = n;
-	c->r[c->nr][0] = start;
-	c->r[c->nr++][1] = end;
-	return 0;
-}
-
-static bool covers(const struct cover *c, uint64_t start, uint64_t end)
-{
-	size_t lo = 0, hi = c->nr;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (c->r[mid][0] <= start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo && c->r[lo - 1][1] >= end;
-}
-
 /* The "parent" link of the images directory (--prev-images-dir, ours or
  * the dump's in a shared directory), looked up at each open, as CRIU. */
 static int load_parent(struct session *s)
@@ -148,8 +116,7 @@ static int load_parent(struct session *s)
 	PagemapEntry **e;
 	int n, ret = 0;
 
-	free(s->parent.r);
-	s->parent = (struct cover){ 0 };
+	ranges_free(&s->parent);
 	s->has_parent = false;
 	if (s->parentfd >= 0)
 		close(s->parentfd);
@@ -170,8 +137,8 @@ static int load_parent(struct session *s)
 	img_free(head);
 	for (int i = 0; i < n; i++) {
 		uint64_t len = pagemap_run_pages(e[i]) * PAGE_SZ;
-		if (!ret && (e[i]->vaddr < (s->parent.nr ? s->parent.r[s->parent.nr - 1][1] : 0) ||
-			     cover_add(&s->parent, e[i]->vaddr, e[i]->vaddr + len) < 0)) {
+		if (!ret && (!ranges_in_order(&s->parent, e[i]->vaddr) ||
+			     ranges_add(&s->parent, e[i]->vaddr, e[i]->vaddr + len) < 0)) {
 			pr_err("page server: the parent's %s is not in order", name);
 			ret = -1;
 		}
@@ -289,7 +256,7 @@ static int add_run(struct session *s, const struct ps_iov *pi, uint32_t flags)
 		       (unsigned long long)s->next_vaddr);
 		return -1;
 	}
-	if ((flags & PE_PARENT) && (!s->has_parent || !covers(&s->parent, pi->vaddr, pi->vaddr + len))) {
+	if ((flags & PE_PARENT) && (!s->has_parent || !ranges_cover(&s->parent, pi->vaddr, pi->vaddr + len))) {
 		pr_err("page server: pages %#llx-%#llx are left to the parent dump, which does not have them",
 		       (unsigned long long)pi->vaddr, (unsigned long long)(pi->vaddr + len));
 		return -1;
@@ -443,7 +410,7 @@ static int run_session(int sk, int dirfd, unsigned timeout, const struct opts *o
 	}
 	ps_tls_end(ret < 0);
 	free(s.buf);
-	free(s.parent.r);
+	ranges_free(&s.parent);
 	if (s.auto_dedup)
 		dedup_close(&s.dedup);
 	if (s.parentfd >= 0)

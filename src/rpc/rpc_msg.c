@@ -6,6 +6,7 @@
 
 #include "rpc/rpc.h"
 #include "util/log.h"
+#include "util/scm.h"
 
 int rpc_recv(int sk, CriuReq **req)
 {
@@ -62,26 +63,10 @@ int rpc_send_with_fd(int sk, const CriuResp *resp, int fd)
 {
 	size_t len = criu_resp__get_packed_size(resp);
 	uint8_t *buf = malloc(len ? len : 1);
-	char cbuf[CMSG_SPACE(sizeof(int))];
 	if (!buf)
 		return -1;
 	criu_resp__pack(resp, buf);
-	struct iovec iov = { buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (fd >= 0) {
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	ssize_t n;
-	do
-		n = sendmsg(sk, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = scm_send(sk, buf, len, &fd, fd >= 0);
 	free(buf);
 	if (n != (ssize_t)len) {
 		pr_perror("rpc: can't send the reply");

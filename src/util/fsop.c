@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "util/fsop.h"
+#include "util/scm.h"
 #include "util/log.h"
 
 enum fs_op { OP_OPEN_DIR, OP_CREATE, OP_APPEND, OP_READ, OP_PATH_READ,
@@ -194,27 +195,6 @@ static int op_run(const struct fs_req *r, int dirfd)
 
 /* ---- one message with up to two fds ---- */
 
-static ssize_t msg_send(int sk, const void *buf, size_t len, const int *fds, int nfds)
-{
-	char cbuf[CMSG_SPACE(2 * sizeof(int))] = { 0 };
-	struct iovec iov = { (void *)buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds) {
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-	}
-	ssize_t n;
-	do
-		n = sendmsg(sk, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n;
-}
-
 /* fds[0..1] get what came, in order, -1 for the rest. */
 static ssize_t msg_recv(int sk, void *buf, size_t len, int fds[2])
 {
@@ -256,7 +236,7 @@ static void broker_serve(int sk)
 			int ret = op_run(&r, fds[1]);
 			struct fs_rep rep = { ret < 0 ? -1 : 0, ret < 0 ? errno : 0 };
 			fd = ret >= 0 && op_gives_fd(r.op) ? ret : -1;
-			msg_send(fds[0], &rep, sizeof(rep), &fd, fd >= 0);
+			scm_send(fds[0], &rep, sizeof(rep), &fd, fd >= 0);
 			if (fd >= 0)
 				close(fd);
 		}
@@ -334,7 +314,7 @@ static int broker_call(const struct fs_req *r, int dirfd)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, answer) < 0)
 		return -1;
 	int sent[2] = { answer[1], dirfd };
-	bool ok = msg_send(broker_sk, r, sizeof(*r), sent, dirfd >= 0 ? 2 : 1) == sizeof(*r);
+	bool ok = scm_send(broker_sk, r, sizeof(*r), sent, dirfd >= 0 ? 2 : 1) == sizeof(*r);
 	close(answer[1]);
 	ok = ok && msg_recv(answer[0], &rep, sizeof(rep), fds) == sizeof(rep);
 	close(answer[0]);

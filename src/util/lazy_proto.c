@@ -1,35 +1,23 @@
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "util/lazy_proto.h"
+#include "util/scm.h"
 
 int lazy_send(int sk, const void *data, size_t n, int fd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { (void *)data, n };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (fd >= 0) {
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	while (iov.iov_len) {
-		ssize_t w = sendmsg(sk, &mh, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
+	const char *p = data;
+	bool with_fd = fd >= 0;	/* the fd goes with the first bytes */
+	while (n) {
+		ssize_t w = scm_send(sk, p, n, &fd, with_fd);
 		if (w <= 0)
 			return -1;
-		iov.iov_base = (char *)iov.iov_base + w;
-		iov.iov_len -= w;
-		mh.msg_control = NULL;	/* the fd went with the first bytes */
-		mh.msg_controllen = 0;
+		p += w;
+		n -= w;
+		with_fd = false;
 	}
 	return 0;
 }

@@ -106,7 +106,7 @@ fi
 q=$(printf '%q' "$PATTERN")
 # The guest's /tmp, where tests make their files, is mounted nodev: the
 # test containers' /dev/null (tests/cases/mntns.sh) could not be opened.
-cmd="mount -o remount,dev /tmp; echo \"6.1: kernel \$(uname -r)\"; STASIS_TEST_LOGS=/tmp/stasis-tests tests/run.sh -k $q"
+cmd="mount -o remount,dev /tmp; echo \"6.1: kernel \$(uname -r)\"; STASIS_TEST_LOGS=/tmp/stasis-tests STASIS_TEST_SLOWEST=${STASIS_TEST_SLOWEST:-25} tests/run.sh -k $q"
 "$VMDIR/vm-run.sh" "$ROOT" "$cmd" "$TIMEOUT" 2>&1 |
 	sed -u -E 's/^(PASS|FAIL|SKIP) /\1 6.1:/'
 rc=${PIPESTATUS[0]}

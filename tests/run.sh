@@ -20,7 +20,9 @@
 # Environment: STASIS (tool binary), STASIS_TEST_LOGS (log root),
 # STASIS_TEST_TIMEOUT (seconds for each wait, default 20),
 # STASIS_TEST_KEEP=1 (keep image and work directories), CRIU_BIN (a CRIU
-# binary, for the tests that exchange images with it).
+# binary, for the tests that exchange images with it), STASIS_TEST_SLOWEST=N
+# (list the N slowest tests before the summary; every test's time is in
+# <log root>/timings).
 
 set -u
 # shellcheck source=lib/lib.sh
@@ -33,7 +35,7 @@ LIST_ONLY=0
 JOBS=
 
 usage() {
-	sed -n '3,24s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+	sed -n '3,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 	exit 2
 }
 
@@ -121,6 +123,10 @@ STASIS_RAW_IMAGES=$(raw_image_globs | tr '\n' ' ')
 export STASIS_RAW_IMAGES
 close_inherited_fds
 run_all
+if [[ -n ${STASIS_TEST_SLOWEST:-} ]]; then
+	echo "slowest tests (seconds; all in $LOGROOT/timings):"
+	slowest_tests "$STASIS_TEST_SLOWEST" | sed 's/^/  /'
+fi
 summary
 ((N_FAIL == 0))
 # exit at once: bash reads a script as it runs it, and must not read on

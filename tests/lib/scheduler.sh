@@ -11,12 +11,14 @@
 N_PASS=0 N_FAIL=0 N_SKIP=0
 FAILED_NAMES=() SKIPPED_NAMES=()
 declare -A RUNNING=()		# worker pid -> index of its test
+declare -A STARTED=()		# worker pid -> its start, in microseconds
 declare -A NEED_REASONS=()	# need -> why it does not hold ("" if it does)
 OUTDIR=				# the workers' outputs, while they run
 
 run_all() {
 	local i alone=()
 	OUTDIR=$(mktemp -d /tmp/stasis-runner.XXXXXX)
+	: > "$LOGROOT/timings"
 	trap on_interrupt INT TERM
 	for i in "${!DECL_NAMES[@]}"; do
 		unmet_need "$i" && continue
@@ -64,6 +66,7 @@ launch() {
 	"$BIN/subreaper" "$BASH" "$TESTS/lib/worker.sh" "${DECL_NAMES[i]}" "$@" \
 		> "$OUTDIR/$i" 2>&1 < /dev/null &
 	RUNNING[$!]=$i
+	STARTED[$!]=${EPOCHREALTIME/./}
 }
 
 # Wait for any worker to end, and show what its test printed.
@@ -74,6 +77,8 @@ reap_one() {
 	[[ -n $pid ]] || return 0	# a signal came: on_interrupt runs
 	i=${RUNNING[$pid]}
 	unset "RUNNING[$pid]"
+	note_time "${DECL_NAMES[i]}" "${STARTED[$pid]}"
+	unset "STARTED[$pid]"
 	first=$(head -n1 "$OUTDIR/$i")
 	if tally "${DECL_NAMES[i]}" "$first"; then
 		cat "$OUTDIR/$i"
@@ -82,6 +87,17 @@ reap_one() {
 		sed 's/^/    /' "$OUTDIR/$i"
 	fi
 	rm -f "$OUTDIR/$i"
+}
+
+# note_time NAME START: one line "SECONDS NAME" in LOGROOT/timings, for
+# finding what makes a run long (slowest_tests prints the worst).
+note_time() {
+	local us=$((${EPOCHREALTIME/./} - $2))
+	printf '%d.%01d %s\n' $((us / 1000000)) $((us / 100000 % 10)) "$1" >> "$LOGROOT/timings"
+}
+
+slowest_tests() {
+	sort -rn "$LOGROOT/timings" 2> /dev/null | head -n "${1:-20}"
 }
 
 # tally NAME LINE: count the test by its PASS, FAIL or SKIP line; 1 (and

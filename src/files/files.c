@@ -529,6 +529,8 @@ void files_unload(struct rst_files *rf)
 	rf->e = NULL;
 	rf->nr = 0;
 	free(rf->by_id);
+	free(rf->unlocked);
+	rf->unlocked = NULL;
 	rf->by_id = NULL;
 	free(rf->tasks);
 	rf->tasks = NULL;
@@ -756,9 +758,40 @@ int files_after_install_in_flight(struct rst_files *rf, uint32_t id, pid_t pid)
 {
 	int idx = files_index(rf, id);
 	const struct fd_kind *kind = idx < 0 ? NULL : kind_of(rf->e[idx]->type);
-	if (!kind || !kind->after_install)
+	if (!kind)
 		return 0;
-	return kind->after_install(rf, rf->e[idx], rf->pool_base + idx, pid);
+	int fd = rf->pool_base + idx;
+	if (kind->after_install && kind->after_install(rf, rf->e[idx], fd, pid) < 0)
+		return -1;
+	/* once it is in the queue, stasis can't reach it: now, lock or not */
+	char where[64];
+	snprintf(where, sizeof(where), "file %u in flight in pid %d", id, pid);
+	return kind->after_unlock ? kind->after_unlock(rf, rf->e[idx], fd, where) : 0;
+}
+
+int files_after_unlock(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid)
+{
+	if (!rf->unlocked && !(rf->unlocked = calloc(rf->nr ? rf->nr : 1, sizeof(*rf->unlocked)))) {
+		pr_err("out of memory");
+		return -1;
+	}
+	for (int i = 0; i < nr; i++) {
+		int idx = files_index(rf, fdi[i]->id);
+		const struct fd_kind *kind = idx < 0 ? NULL : kind_of(rf->e[idx]->type);
+		if (!kind || !kind->after_unlock || rf->unlocked[idx])
+			continue;
+		rf->unlocked[idx] = true;
+		char where[64];
+		snprintf(where, sizeof(where), "pid %d: fd %u", pid, fdi[i]->fd);
+		int fd = files_take_fd(pid, fdi[i]->fd, kind->name);
+		if (fd < 0)
+			return -1;
+		int ret = kind->after_unlock(rf, rf->e[idx], fd, where);
+		close(fd);
+		if (ret < 0)
+			return -1;
+	}
+	return 0;
 }
 
 bool files_task_has_fd(const struct rst_files *rf, int fd)

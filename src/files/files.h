@@ -52,6 +52,7 @@ struct rst_files {
 	int nr_tasks;
 	void *kind[FILES_MAX_KINDS];	/* each kind's own state */
 	struct netlock *netlock;	/* the dump's lock: the TCP connections in it */
+	bool *unlocked;			/* files_after_unlock: file i's hook ran */
 };
 
 /* ---- dump ---- */
@@ -173,6 +174,10 @@ int files_before_fork(struct rst_files *rf, pid_t pid, pid_t sid, pid_t pgid);
 /* In a restored process whose fds are all in place: what each needs of
  * the others (epoll targets), then the process's flock and OFD locks. */
 int files_after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid);
+/* Once the dump's network lock is lifted, the tree rebuilt and still
+ * stopped: each kind's after_unlock on the files of the process pid (the
+ * pid here; fdi: its fds), each file once over all calls. 0 or -1 (reported). */
+int files_after_unlock(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid);
 struct inj;
 /* By the ptracer of a restored process (ij: its injection context), once
  * the service fds in it are closed: its POSIX locks (any close() of an fd

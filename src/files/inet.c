@@ -99,5 +99,5 @@ const struct fd_kind fd_kind_inet = {
 	.owns = inet_owns, .dump = inet_dump, .open = inet_open,
 	.dump_prepare = tcp_dump_prepare, .write_images = inet_write_images, .free_images = inet_free_images, .dump_failed = inet_dump_failed,
 	.load_images = tcp_load_streams, .unload_images = tcp_unload_streams,
-	.after_install = inet_after_install, .inherit_name = inet_inherit_name,
+	.after_install = inet_after_install, .after_unlock = inet_after_unlock, .inherit_name = inet_inherit_name,
 };

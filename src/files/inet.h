@@ -119,8 +119,8 @@ void tcp_unload_streams(struct rst_files *rf);
  * in repair mode; or, with --tcp-close, sk shut down. 0 or -1 (reported). */
 int tcp_conn_restore(struct rst_files *rf, int sk, const InetSkEntry *ie, const char *what);
 /* Repair mode left: the connection goes on; what it had not sent yet
- * is written now. */
-int tcp_conn_resume(struct rst_files *rf, int fd, const InetSkEntry *ie, pid_t pid);
+ * is written now. where names the fd ("pid P: fd N"). */
+int tcp_conn_resume(struct rst_files *rf, int fd, const InetSkEntry *ie, const char *where);
 /* tcp_fin.c: a FIN (or a bare ACK, fin false) as from the peer, to put
  * it in a restored half-closed connection's receive queue. */
 int tcp_send_fake(const InetSkEntry *ie, uint32_t seq, uint32_t ack, uint32_t win, bool fin);
@@ -132,6 +132,7 @@ socklen_t inet_sockaddr(const InetSkEntry *ie, const uint32_t *addr, uint32_t po
 int inet_bind(int sk, const InetSkEntry *ie);
 int inet_open(struct rst_files *rf, const FileEntry *fe, int fdflags);
 int inet_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid);
+int inet_after_unlock(struct rst_files *rf, const FileEntry *fe, int fd, const char *where);
 
 /* Options older headers may lack (both sides use them). */
 #ifndef IPV6_FREEBIND

@@ -296,22 +296,43 @@ fail:
 	return -1;
 }
 
-/* Every socket of the tree is bound now: each gets its own SO_REUSEADDR
- * and SO_REUSEPORT back (a TCP connection once out of repair mode, which
- * resets SO_REUSEADDR). */
-int inet_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid)
+static int set_reuse(int fd, const InetSkEntry *ie, const char *where)
 {
-	const InetSkEntry *ie = fe->isk;
-	if (!ie || !ie->opts)
-		return 0;
-	/* every socket of the tree exists now: the connections may speak */
-	if (tcp_conn_entry(ie) && tcp_conn_resume(rf, fd, ie, pid) < 0)
-		return -1;
 	bool addr = ie->opts->has_reuseaddr && ie->opts->reuseaddr;
 	bool port = ie->opts->has_so_reuseport && ie->opts->so_reuseport;
 	if (set_opt(fd, SOL_SOCKET, SO_REUSEADDR, addr) < 0 || set_opt(fd, SOL_SOCKET, SO_REUSEPORT, port) < 0) {
-		pr_perror("pid %d: fd %d: can't set SO_REUSEADDR/SO_REUSEPORT back on socket %u", pid, fd, ie->ino);
+		pr_perror("%s: can't set SO_REUSEADDR/SO_REUSEPORT back on socket %u", where, ie->ino);
 		return -1;
 	}
 	return 0;
+}
+
+/* Every socket of the tree is bound now: each gets its own SO_REUSEADDR
+ * and SO_REUSEPORT back; a TCP connection once out of repair mode, which
+ * resets SO_REUSEADDR (inet_after_unlock). */
+int inet_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid)
+{
+	(void)rf;
+	const InetSkEntry *ie = fe->isk;
+	if (!ie || !ie->opts || tcp_conn_entry(ie))
+		return 0;
+	char where[64];
+	snprintf(where, sizeof(where), "pid %d: fd %d", pid, fd);
+	return set_reuse(fd, ie, where);
+}
+
+/* The dump's lock is lifted and every socket of the tree exists: the
+ * connections leave repair mode (CRIU's order). Out of repair mode, an
+ * established socket sends a window probe: the lock would drop it, and a
+ * peer gone meanwhile (reset) would not answer it with its reset until
+ * the first retransmission, long after the program wrote again (zdtm
+ * socket-tcp-reseted). */
+int inet_after_unlock(struct rst_files *rf, const FileEntry *fe, int fd, const char *where)
+{
+	const InetSkEntry *ie = fe->isk;
+	if (!ie || !ie->opts || !tcp_conn_entry(ie))
+		return 0;
+	if (tcp_conn_resume(rf, fd, ie, where) < 0)
+		return -1;
+	return set_reuse(fd, ie, where);
 }

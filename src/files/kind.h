@@ -64,6 +64,12 @@ struct fd_kind {
 	 * (epoll targets). fd is its number here; for a file in flight (in
 	 * the process holding the socket that carries it), its pool fd. */
 	int (*after_install)(struct rst_files *rf, const FileEntry *fe, int fd, pid_t pid);
+	/* Once the dump's network lock is lifted, before the tree runs: what
+	 * speaks to the network (a TCP connection leaves repair mode, which
+	 * sends a probe the lock would drop). Once per file, though many fds
+	 * share it; fd is stasis's own on it, where names the fd ("pid P:
+	 * fd N"). A file in flight gets it after its after_install. */
+	int (*after_unlock)(struct rst_files *rf, const FileEntry *fe, int fd, const char *where);
 	/* The name --inherit-fd fd[N]:NAME uses for this file (pipe:[INODE],
 	 * a path, ...); false if it has none. */
 	bool (*inherit_name)(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len);

@@ -374,11 +374,11 @@ int tcp_conn_restore(struct rst_files *rf, int sk, const InetSkEntry *ie, const 
 	return restore_stream(sk, ie, s, what);
 }
 
-int tcp_conn_resume(struct rst_files *rf, int fd, const InetSkEntry *ie, pid_t pid)
+int tcp_conn_resume(struct rst_files *rf, int fd, const InetSkEntry *ie, const char *where)
 {
 	char what[160];
 
-	snprintf(what, sizeof(what), "pid %d: fd %d: TCP connection %s -> %s", pid, fd, SRC_STR(ie), DST_STR(ie));
+	snprintf(what, sizeof(what), "%s: TCP connection %s -> %s", where, SRC_STR(ie), DST_STR(ie));
 	if (rf->o->tcp_close)
 		return 0;
 	if (set_int(fd, TCP_REPAIR, 0) < 0) {

@@ -730,6 +730,12 @@ static int restore_stages_before_resume(struct rst_tree *tr)
 	if ((tr->ns.flags & CLONE_NEWNET) && action_run(tr->o, ACT_NET_UNLOCK, root) < 0)
 		return -1;
 	netlock_unlock(&tr->netlock);
+	/* then the connections leave repair mode, their probes let through */
+	for (int i = 0; i < tr->nr; i++) {
+		struct rst_ctx *rc = &tr->t[i];
+		if (!rc->zombie && files_after_unlock(&tr->files, rc->fdinfo, rc->nr_fdinfo, rc->real_pid) < 0)
+			return -1;
+	}
 	if (action_run(tr->o, ACT_PRE_RESUME, root) < 0)
 		return -1;
 	return 0;

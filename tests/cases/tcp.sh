@@ -411,6 +411,59 @@ test_tcp_reset() {
 
 run_test tcp.reset test_tcp_reset
 
+# zdtm's socket-tcp-reseted: the tree holds both ends; one was reset (an
+# iptables rule answers its acknowledgements with RSTs), the other is
+# still established with data the gone end will never acknowledge (the
+# rule, until the restore, drops the RSTs that would tell it). Restored,
+# the established end learns at once that its peer is gone: leaving
+# repair mode it sends a probe, answered with a reset, which the dump's
+# network lock must not drop, so the program's next write fails.
+TCP_RESET_PEER='
+import errno, signal, socket, subprocess, time
+got = []
+signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
+signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+port = l.getsockname()[1]
+c = socket.create_connection(("127.0.0.1", port)); s, _ = l.accept()
+c.sendall(b"abc")
+rule = ["iptables", "-w", "-t", "filter", "INPUT", "-p", "tcp", "--dport", str(port), "-j", "REJECT",
+        "--reject-with", "tcp-reset"]
+subprocess.run(rule[:4] + ["-I"] + rule[4:], check=True)
+open("rule", "w").write(" ".join(rule[:4] + ["-D"] + rule[4:]))
+s.sendall(b"asdas")
+while c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] != 7:   # CLOSE
+    time.sleep(0.05)
+print("READY", flush=True)
+while not got:
+    time.sleep(0.05)
+ok = s.recv(10) == b"abc"
+try:
+    s.send(b"abc"); ok = False; why = "a write succeeded"
+except OSError as e:
+    ok = ok and e.errno in (errno.EPIPE, errno.ECONNRESET); why = "read or write: " + str(e)
+print("PASS" if ok else "FAIL: the end whose peer was reset came back alive (" + why + ")", flush=True)
+'
+
+test_tcp_reset_peer() {
+	local pid exe
+	command -v iptables > /dev/null || { skip "no iptables here"; return; }
+	start_prog resetpeer "$PYTHON" -c "$TCP_RESET_PEER"
+	pid=$PROG_PID
+	wait_ready resetpeer "$pid" || { [[ -r $T_FILES/rule ]] && $(cat "$T_FILES/rule"); return; }
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" --tcp-established || { $(cat "$T_FILES/rule"); return; }
+	expect_killed "$pid" || { $(cat "$T_FILES/rule"); return; }
+	$(cat "$T_FILES/rule") || fail "can't remove the rule: $(cat "$T_FILES/rule")"
+	grep -q "ESTABLISHED" "$T_LOG/dump.log" || fail "no established connection was dumped" "$T_LOG/dump.log"
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 --tcp-established || return
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the program did not end" "$T_LOG/resetpeer.out"
+	check_output resetpeer
+}
+
+run_test tcp.reset_peer test_tcp_reset_peer
+
 # A connection still opening (SYN_SENT: its SYNs dropped by an iptables
 # rule on its port) is dumped and locked like the others (its peer's
 # address is SO_PEERNAME's: getpeername has none yet); once the rule is

@@ -445,20 +445,27 @@ except OSError as e:
 print("PASS" if ok else "FAIL: the end whose peer was reset came back alive (" + why + ")", flush=True)
 '
 
+# ipt_prog_dump LABEL SCRIPT: a python program that inserts an iptables
+# rule (the command that removes it in its file "rule"), dumped with
+# --tcp-established (IPT_PID, IPT_EXE); 1, the rule removed, if that failed.
+ipt_prog_dump() {
+	start_prog "$1" "$PYTHON" -c "$2"
+	IPT_PID=$PROG_PID
+	wait_ready "$1" "$IPT_PID" && IPT_EXE=$(readlink "/proc/$IPT_PID/exe") &&
+		dump dump "$IPT_PID" "$T_WORK/img" --tcp-established && expect_killed "$IPT_PID" && return 0
+	[[ -r $T_FILES/rule ]] && $(cat "$T_FILES/rule")
+	return 1
+}
+ipt_unrule() { $(cat "$T_FILES/rule") || fail "can't remove the rule: $(cat "$T_FILES/rule")"; }
+
 test_tcp_reset_peer() {
-	local pid exe
 	command -v iptables > /dev/null || { skip "no iptables here"; return; }
-	start_prog resetpeer "$PYTHON" -c "$TCP_RESET_PEER"
-	pid=$PROG_PID
-	wait_ready resetpeer "$pid" || { [[ -r $T_FILES/rule ]] && $(cat "$T_FILES/rule"); return; }
-	exe=$(readlink "/proc/$pid/exe")
-	dump dump "$pid" "$T_WORK/img" --tcp-established || { $(cat "$T_FILES/rule"); return; }
-	expect_killed "$pid" || { $(cat "$T_FILES/rule"); return; }
-	$(cat "$T_FILES/rule") || fail "can't remove the rule: $(cat "$T_FILES/rule")"
+	ipt_prog_dump resetpeer "$TCP_RESET_PEER" || return
+	ipt_unrule
 	grep -q "ESTABLISHED" "$T_LOG/dump.log" || fail "no established connection was dumped" "$T_LOG/dump.log"
-	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 --tcp-established || return
-	kill -USR1 "$pid"
-	wait_gone "$pid" || fail "the program did not end" "$T_LOG/resetpeer.out"
+	restore_detached restore "$T_WORK/img" "$IPT_PID" "$IPT_EXE" 1 --tcp-established || return
+	kill -USR1 "$IPT_PID"
+	wait_gone "$IPT_PID" || fail "the program did not end" "$T_LOG/resetpeer.out"
 	check_output resetpeer
 }
 
@@ -495,19 +502,13 @@ print("PASS" if ok else "FAIL: the connection opened after the restore does not 
 '
 
 test_tcp_syn_sent() {
-	local pid exe
 	command -v iptables > /dev/null || { skip "no iptables here"; return; }
-	start_prog synsent "$PYTHON" -c "$TCP_SYN_SENT"
-	pid=$PROG_PID
-	wait_ready synsent "$pid" || { [[ -r $T_FILES/rule ]] && $(cat "$T_FILES/rule"); return; }
-	exe=$(readlink "/proc/$pid/exe")
-	dump dump "$pid" "$T_WORK/img" --tcp-established || { $(cat "$T_FILES/rule"); return; }
-	expect_killed "$pid" || { $(cat "$T_FILES/rule"); return; }
+	ipt_prog_dump synsent "$TCP_SYN_SENT" || return
 	grep -q "SYN_SENT" "$T_LOG/dump.log" || fail "no connection in SYN_SENT was dumped" "$T_LOG/dump.log"
-	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 --tcp-established || { $(cat "$T_FILES/rule"); return; }
-	$(cat "$T_FILES/rule") || fail "can't remove the rule: $(cat "$T_FILES/rule")"
-	kill -USR1 "$pid"
-	wait_gone "$pid" || fail "the program did not end" "$T_LOG/synsent.out"
+	restore_detached restore "$T_WORK/img" "$IPT_PID" "$IPT_EXE" 1 --tcp-established || { ipt_unrule; return; }
+	ipt_unrule
+	kill -USR1 "$IPT_PID"
+	wait_gone "$IPT_PID" || fail "the program did not end" "$T_LOG/synsent.out"
 	check_output synsent
 }
 

@@ -69,10 +69,17 @@ raw_image_globs() {
 	"$STASIS" image-kinds | awk -F'\t' '$3 == "none" { gsub(/%[ux]/, "*", $1); print $1 }'
 }
 
-# crit must decode every image except the raw ones.
+# crit must decode every image except the raw ones. STASIS_TEST_DECODE=0
+# leaves that out: the 6.1 VM run (scripts/vm61.sh), where python's start
+# under emulation costs seconds a dump, and the image format, the same
+# code on every kernel, is checked by the host run.
 decode_images() {
 	local dir=$1 tag=$2 f g n=0 files=() bad rc
 	[[ -f $dir/inventory.img ]] || fail "$tag: no inventory.img in the dump" "$T_LOG/$tag.log"
+	if [[ ${STASIS_TEST_DECODE:-1} == 0 ]]; then
+		note "$tag: images not decoded (STASIS_TEST_DECODE=0)"
+		return 0
+	fi
 	for f in "$dir"/*.img; do
 		[[ -e $f ]] || continue
 		for g in $STASIS_RAW_IMAGES; do [[ $(basename "$f") == $g ]] && continue 2; done

@@ -45,8 +45,14 @@ test_crit() {
 	CRIT_DUMP_ARGS=--manage-cgroups crit_seed cgroup "$PYTHON" -u "$ROOT/tests/progs/cgtree.py" $(cg_args) || return
 	cg_remove || return
 	crit_seed timens "$BIN/timens" || return	# a time namespace of its own: timens-ID.img
-	# a mount namespace of its own (cases/mntns.sh): mountpoints-ID.img, a tmpfs's tar
-	if command -v busybox > /dev/null; then
+	# a mount namespace of its own (cases/mntns.sh): mountpoints-ID.img, a
+	# tmpfs's tar; not in a chroot, where the container can't pivot_root:
+	# then those two kinds are the only ones no dump may have
+	local mnt_unseen='^$'
+	if ! root_is_mount; then
+		mnt_unseen='^(mountpoints-%u\.img|tmpfs-dev-%u\.tar\.gz\.img)$'
+		note "/ is not a mount point (a chroot): no mount namespace dump"
+	elif command -v busybox > /dev/null; then
 		start_container || return
 		dump dump_mntns "$PROG_PID" "$T_WORK/crit/mntns" "${MNT_DUMP_EXT[@]}" || return
 	fi
@@ -67,7 +73,7 @@ test_crit() {
 		return
 	fi
 	((rc == 0)) || { fail "crit_check.py failed (rc $rc)" "$out"; return; }
-	unseen=$(sed -n 's/^UNSEEN //p' "$out")
+	unseen=$(sed -n 's/^UNSEEN //p' "$out" | tr ' ' '\n' | grep -Ev "$mnt_unseen" | paste -sd' ')
 	[[ -z $unseen ]] || fail "no dump here had these kinds of image: $unseen" "$out"
 }
 

@@ -129,6 +129,7 @@ ns_seed() {
 # at load; cases/mntns.sh), where busybox is installed.
 mnt_seed() {
 	command -v busybox > /dev/null || { note "no busybox: no mount namespace seed"; return 0; }
+	root_is_mount || { note "/ is not a mount point (a chroot): no mount namespace seed"; return 0; }
 	start_container || return 1
 	dump dumpmnt "$PROG_PID" "$T_WORK/img_mnt" "${MNT_DUMP_EXT[@]}" || return 1
 	"$PYTHON" "$ROOT/fuzz/pack_images.py" "$T_WORK/img_mnt" "$T_WORK/image_seeds/mnt" >> "$T_LOG/runner.log"

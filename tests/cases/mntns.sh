@@ -307,12 +307,12 @@ test_mntns_failed_restore() {
 	! alive "$pid" || fail "pid $pid is alive after the failed restores"
 }
 
-run_test mntns.container test_mntns_container
+run_test --needs mntroot mntns.container test_mntns_container
 
-run_test mntns.pidns test_mntns_pidns
-run_test mntns.propagation test_mntns_propagation
-run_test mntns.subdir test_mntns_subdir
-run_test mntns.rpc test_mntns_rpc
-run_test mntns.refused test_mntns_refused
-run_test mntns.skip test_mntns_skip
-run_test mntns.failed_restore test_mntns_failed_restore
+run_test --needs mntroot mntns.pidns test_mntns_pidns
+run_test --needs mntroot mntns.propagation test_mntns_propagation
+run_test --needs mntroot mntns.subdir test_mntns_subdir
+run_test --needs mntroot mntns.rpc test_mntns_rpc
+run_test --needs mntroot mntns.refused test_mntns_refused
+run_test --needs mntroot mntns.skip test_mntns_skip
+run_test --needs mntroot mntns.failed_restore test_mntns_failed_restore

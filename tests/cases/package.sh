@@ -168,7 +168,7 @@ fresh_root_tar() {
 	[[ -s /tmp/fresh-root.tar ]] && { echo /tmp/fresh-root.tar; return; }
 	if [[ ! -s $tar ]]; then
 		note "mmdebstrap bookworm $tar"
-		mmdebstrap --variant=apt --include=ca-certificates bookworm "$tar.new" > "$T_LOG/mmdebstrap.log" 2>&1 &&
+		mmdebstrap --variant=apt --format=tar --include=ca-certificates bookworm "$tar.new" > "$T_LOG/mmdebstrap.log" 2>&1 &&
 			mv "$tar.new" "$tar" || { fail "mmdebstrap could not make a Debian 12 root" "$T_LOG/mmdebstrap.log"; return 1; }
 	fi
 	echo "$tar"

@@ -60,7 +60,7 @@ check_declared_functions() {
 
 need_known() {
 	case $1 in
-	criu | uffd | memtrack | hugepages | deb | runc | podman | kernel:?*) return 0 ;;
+	criu | uffd | memtrack | hugepages | deb | runc | podman | mntroot | kernel:?*) return 0 ;;
 	*) return 1 ;;
 	esac
 }
@@ -75,7 +75,11 @@ need_known() {
 #                 tools (scripts/install-deps.sh installs them then)
 #   runc, podman  the container runtime is installed (Debian's runc, podman),
 #                 with Debian's static busybox for the container
-#                 (busybox-static): tests/cases/runtime.sh
+#                 (busybox-static): tests/cases/runtime.sh; and mntroot
+#   mntroot       the root directory is a mount point, as on any machine
+#                 but in a chroot (../shared/tools/fresh-root-ci.sh runs
+#                 CI in one): a container's pivot_root, and the remount of
+#                 / private that runc and podman make, need it
 #   kernel:NAME   `stasis check` answers yes for NAME (spaces as _, e.g.
 #                 kernel:time_namespaces, kernel:PAGEMAP_SCAN)
 need_reason() {
@@ -108,12 +112,24 @@ need_reason() {
 			echo "$1 is not installed (apt-get install $1 busybox-static)"
 		elif [[ ! -x /bin/busybox ]] || ldd /bin/busybox > /dev/null 2>&1; then
 			echo "no static /bin/busybox for the container (apt-get install busybox-static)"
+		else
+			need_reason mntroot
 		fi
+		;;
+	mntroot)
+		root_is_mount ||
+			echo "/ is not a mount point here (a chroot): a container can't pivot_root nor make / private"
 		;;
 	kernel:*)
 		kernel_has "${1#kernel:}" || echo "this kernel lacks ${1#kernel:} (stasis check)"
 		;;
 	esac
+}
+
+# Whether the root directory is a mount point: in a chroot, the mount
+# holding it lies outside, and /proc/self/mountinfo has no line for "/".
+root_is_mount() {
+	awk '$5 == "/" { found = 1 } END { exit !found }' /proc/self/mountinfo
 }
 
 # kernel_has NAME: `stasis check` has a line "NAME  yes ...", NAME with

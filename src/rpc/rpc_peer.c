@@ -143,6 +143,42 @@ int rpc_take_writable(const struct rpc_conn *c, int n, const char *what)
 	return fd;
 }
 
+/* A socket is taken only with pidfd_getfd (a socket can't be reopened).
+ * swrk may be refused that by Yama (a child may not ptrace its parent):
+ * the number then means swrk's own fd, inherited from the client, which
+ * is what it means to CRIU's swrk. */
+int rpc_take_stream_socket(const struct rpc_conn *c, int n, const char *what)
+{
+	int fd = n < 0 ? (errno = EBADF, -1) : (int)syscall(SYS_pidfd_getfd, c->pidfd, n, 0);
+	if (fd < 0 && errno == EPERM && c->swrk && n > STDERR_FILENO)
+		fd = fcntl(n, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		pr_perror("rpc: can't take the client's %s %d", what, n);
+		return -1;
+	}
+	struct stat st;
+	int type = 0, listening = 0;
+	socklen_t len = sizeof(type), len2 = sizeof(listening);
+	struct sockaddr_storage peer;
+	socklen_t plen = sizeof(peer);
+	const char *bad = NULL;
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		bad = "is not a socket";
+	else if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+		bad = "is not a stream socket";
+	else if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len2) < 0 || listening)
+		bad = "is a listening socket, not a connection";
+	else if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0)
+		bad = "is not connected";
+	if (bad) {
+		pr_err("rpc: the client's %s %d %s (it must be connected to the page server)", what, n, bad);
+		close(fd);
+		errno = ENOTCONN;
+		return -1;
+	}
+	return fd;
+}
+
 /* Whether serving the client is done with more than its own rights (a
  * root service, a non-root client): then everything is checked, and its
  * files are made by the broker. swrk started by a user is that user. */

@@ -477,6 +477,44 @@ test_ps_tls() {
 }
 run_test pageserver.tls test_ps_tls
 
+# The same over RPC (pycriu through swrk, a root client; security.sh has
+# the unprivileged ones): MODE tls sends to address:port over TLS with the
+# request's certificate files; fd over ps.fd, a socket the client
+# connected itself and passes (CRIU's ps_socket: the dump ends with
+# FORCE_CLOSE); fd_tls both (no name to check on a socket: the CA's word).
+test_ps_rpc_tls() {
+	local mode=$1 pid rc c=$T_WORK/certs args=()
+	[[ $mode == fd ]] || { make_certs "$c" ca || return; }
+	start_dirtier_ps || return
+	pid=$PROG_PID
+	if [[ $mode == fd ]]; then
+		ps_start ps "$T_WORK/remote" || return
+	else
+		ps_start ps "$T_WORK/remote" $(tls_args "$c") || return
+		args+=(--tls "$c")
+	fi
+	[[ $mode == tls ]] && args+=(--ps "127.0.0.1:$PS_PORT") || args+=(--ps-fd "127.0.0.1:$PS_PORT")
+	mkdir -p "$T_WORK/local"
+	timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" dump "$pid" "$T_WORK/local" \
+		"${args[@]}" > "$T_LOG/rpc-dump.out" 2>&1
+	cp "$T_WORK/local/dump.log" "$T_LOG/rpc-dump.log" 2> /dev/null
+	grep -q "^dumped" "$T_LOG/rpc-dump.out" || { fail "RPC dump: $(cat "$T_LOG/rpc-dump.out")" "$T_LOG/rpc-dump.log"; return; }
+	ps_wait ps || return
+	expect_killed "$pid" || return
+	if [[ $mode == fd ]]; then
+		! grep -q "TLS: session up" "$T_LOG/rpc-dump.log" || fail "TLS without tls" "$T_LOG/rpc-dump.log"
+	else
+		grep -q "TLS: session up" "$T_LOG/rpc-dump.log" || fail "the RPC dump's connection was not TLS" "$T_LOG/rpc-dump.log"
+	fi
+	compgen -G "$T_WORK/local/pages-*.img" > /dev/null && { fail "the RPC dump wrote pages locally"; return; }
+	compgen -G "$T_WORK/remote/pagemap-$pid.img" > /dev/null || { fail "the server wrote no pagemap-$pid.img"; return; }
+	merge_into "$T_WORK/local" "$T_WORK/remote"
+	restore_dirtier restore "$T_WORK/local" "$pid"
+}
+run_test pageserver.rpc_tls test_ps_rpc_tls tls
+run_test pageserver.rpc_ps_fd test_ps_rpc_tls fd
+run_test pageserver.rpc_ps_fd_tls test_ps_rpc_tls fd_tls
+
 # ---- checksums ----
 
 # One random byte of FILE flipped.

@@ -12,7 +12,10 @@ Commands (each prints one result line, exits 0 on the expected outcome):
        [--network-lock iptables|nftables|skip] [--ext-mnt KEY VAL]...   pycriu dump() of another
                              process (parent_img REL, with track_mem)
   predump PID DIR [--parent REL]   pycriu pre_dump()
-  (dump and predump: --ps HOST:PORT sends the pages to that page server)
+  (dump and predump: --ps HOST:PORT sends the pages to that page server;
+   --ps-fd HOST:PORT the same over a socket we connect and pass as ps.fd;
+   --tls DIR over TLS with DIR/ca.pem, DIR/ca-cert.pem, DIR/ca-key.pem
+   (--tls-key FILE: that key instead), --no-cn-verify: tls_no_cn_verify)
   page_server DIR            raw PAGE_SERVER for DIR on 127.0.0.1, any port:
                              prints "ps PID PORT"
   restore DIR [--tcp-established] [--root DIR]  pycriu restore(): prints "restored PID"
@@ -356,6 +359,17 @@ def main(argv):
             host, port = rest[rest.index("--ps") + 1].rsplit(":", 1)
             c.opts.ps.address = host
             c.opts.ps.port = int(port)
+        if "--ps-fd" in rest:	# HOST:PORT, connected here, passed as ps.fd
+            host, port = rest[rest.index("--ps-fd") + 1].rsplit(":", 1)
+            psk = socket.create_connection((host, int(port)))
+            c.opts.ps.fd = psk.fileno()
+        if "--tls" in rest:
+            d = rest[rest.index("--tls") + 1]
+            c.opts.tls = True
+            c.opts.tls_cacert = d + "/ca.pem"
+            c.opts.tls_cert = d + "/ca-cert.pem"
+            c.opts.tls_key = rest[rest.index("--tls-key") + 1] if "--tls-key" in rest else d + "/ca-key.pem"
+            c.opts.tls_no_cn_verify = "--no-cn-verify" in rest
         cg_opts(c, rest)
         ext_mnt(c, rest)
         r = c.pre_dump() if cmd == "predump" else c.dump()

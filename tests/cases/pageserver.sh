@@ -479,7 +479,7 @@ run_test pageserver.tls test_ps_tls
 
 # The same over RPC (pycriu through swrk, a root client; security.sh has
 # the unprivileged ones): MODE tls sends to address:port over TLS with the
-# request's certificate files; fd over ps.fd, a socket the client
+# request's certificate files (relative names); fd over ps.fd, a socket the client
 # connected itself and passes (CRIU's ps_socket: the dump ends with
 # FORCE_CLOSE); fd_tls both (no name to check on a socket: the CA's word).
 test_ps_rpc_tls() {
@@ -491,7 +491,8 @@ test_ps_rpc_tls() {
 		ps_start ps "$T_WORK/remote" || return
 	else
 		ps_start ps "$T_WORK/remote" $(tls_args "$c") || return
-		args+=(--tls "$c")
+		# tls: names relative to the work directory (the images'), as CRIU's
+		[[ $mode == tls ]] && args+=(--tls ../certs) || args+=(--tls "$c")
 	fi
 	[[ $mode == tls ]] && args+=(--ps "127.0.0.1:$PS_PORT") || args+=(--ps-fd "127.0.0.1:$PS_PORT")
 	mkdir -p "$T_WORK/local"

@@ -143,6 +143,30 @@ int rpc_take_writable(const struct rpc_conn *c, int n, const char *what)
 	return fd;
 }
 
+/* What makes fd unfit to carry a dump's pages, or NULL. A client we lend
+ * root gets TCP only: on a unix socket each write would carry our
+ * credentials to a peer that asks for them (SO_PASSCRED), root's, to a
+ * peer the client chose. */
+static const char *stream_socket_flaw(int fd, bool tcp_only)
+{
+	struct stat st;
+	struct sockaddr_storage peer;
+	int type = 0, listening = 0;
+	socklen_t len = sizeof(type), len2 = sizeof(listening), plen = sizeof(peer);
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return "is not a socket connected to the page server";
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+		return "is not a stream socket connected to the page server";
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len2) < 0 || listening)
+		return "is a listening socket, not a connection to the page server";
+	if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0)
+		return "is not connected (connect it to the page server first)";
+	if (tcp_only && peer.ss_family != AF_INET && peer.ss_family != AF_INET6)
+		return "is not a TCP connection (a unix socket's peer would get root's credentials with our writes)";
+	return NULL;
+}
+
 /* A socket is taken only with pidfd_getfd (a socket can't be reopened).
  * swrk may be refused that by Yama (a child may not ptrace its parent):
  * the number then means swrk's own fd, inherited from the client, which
@@ -156,22 +180,9 @@ int rpc_take_stream_socket(const struct rpc_conn *c, int n, const char *what)
 		pr_perror("rpc: can't take the client's %s %d", what, n);
 		return -1;
 	}
-	struct stat st;
-	int type = 0, listening = 0;
-	socklen_t len = sizeof(type), len2 = sizeof(listening);
-	struct sockaddr_storage peer;
-	socklen_t plen = sizeof(peer);
-	const char *bad = NULL;
-	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
-		bad = "is not a socket";
-	else if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
-		bad = "is not a stream socket";
-	else if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len2) < 0 || listening)
-		bad = "is a listening socket, not a connection";
-	else if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0)
-		bad = "is not connected";
-	if (bad) {
-		pr_err("rpc: the client's %s %d %s (it must be connected to the page server)", what, n, bad);
+	const char *flaw = stream_socket_flaw(fd, rpc_lends_root(c));
+	if (flaw) {
+		pr_err("rpc: the client's %s %d %s", what, n, flaw);
 		close(fd);
 		errno = ENOTCONN;
 		return -1;

@@ -397,18 +397,20 @@ test_sec_rpc_tls_key() {
 	compgen -G "$T_WORK/remote/pagemap-$UPID.img" > /dev/null || fail "the server wrote no pagemap-$UPID.img"
 }
 
-# 8. ps.fd is the client's own socket, taken from it, and must be a
-# connection: a file, a listening socket and an unconnected one are
-# refused by name and the program runs on; a socket the user connected
-# to the page server carries the dump.
+# 8. ps.fd is the client's own socket, taken from it, and must be a TCP
+# connection: a file, a listening socket, an unconnected one and a unix
+# one (whose peer would see root's credentials on what the service
+# writes) are refused by name and the program runs on; a socket the user
+# connected to the page server carries the dump.
 test_sec_rpc_ps_fd() {
 	local rc img=$T_WORK/user/img kind
-	declare -A why=([file]="is not a socket" [listen]="is a listening socket" [unconnected]="is not connected")
+	declare -A why=([file]="is not a socket" [listen]="is a listening socket" [unconnected]="is not connected"
+		[unix]="is not a TCP connection")
 	sec_setup || return
 	user_counter victim || return
 	as_user mkdir "$img"
 	ps_start ps "$T_WORK/remote" || return
-	for kind in file listen unconnected; do
+	for kind in file listen unconnected unix; do
 		rc=$(attack "psfd-$kind" dump-ps "$UPID" "$img" --ps-fd "$kind")
 		grep -q "success=False errno=[1-9][0-9]* msg=.*ps.fd [0-9]* ${why[$kind]}" "$T_LOG/psfd-$kind.out" ||
 			{ fail "a ps.fd that is $kind was not refused by name: $(cat "$T_LOG/psfd-$kind.out")"; return; }

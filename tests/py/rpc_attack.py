@@ -17,7 +17,7 @@ tests/cases/security.sh. Each prints one line saying what came back:
         DUMP of PID into DIR with its pages to a page server: at HOST:PORT,
         or over ps.fd, which is KIND: HOST:PORT (a socket connected there),
         file (/etc/passwd), listen (a listening TCP socket), unconnected
-        (a TCP socket not connected); --tls: over TLS with DIR/ca.pem,
+        (a TCP socket not connected), unix (a connected unix stream socket); --tls: over TLS with DIR/ca.pem,
         DIR/ca-cert.pem and DIR/ca-key.pem, or FILE as the key
     rpc_attack.py SOCK exec-at-predump PID DIR
         DUMP of PID with notifications; at the pre-dump stage PID is sent
@@ -110,6 +110,9 @@ def ps_fd(kind, keep):
         f.listen()
     elif kind == "unconnected":
         f = socket.socket()
+    elif kind == "unix":
+        f, peer = socket.socketpair()
+        keep.append(peer)
     else:
         host, port = kind.rsplit(":", 1)
         f = socket.create_connection((host, int(port)))

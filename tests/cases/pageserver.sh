@@ -359,25 +359,36 @@ test_ps_rpc() {
 run_test pageserver.rpc test_ps_rpc
 
 # RPC's PAGE_SERVER (through swrk) starts a server apart: the reply names
-# its pid and port; a dump sends to it, and it ends with the dump.
+# its pid and port; a dump sends to it, and it ends with the dump. With
+# tls the server and the dump talk TLS.
 test_ps_rpc_request() {
-	local pid rc sp port
+	local pid rc sp port c=$T_WORK/certs tls=() dargs=()
+	if [[ ${1:-} == tls ]]; then
+		make_certs "$c" ca || return
+		tls=(--tls "$c")
+		dargs=($(tls_args "$c"))
+	fi
 	start_dirtier_ps || return
 	pid=$PROG_PID
 	mkdir -p "$T_WORK/remote" "$T_WORK/local"
 	timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" page_server "$T_WORK/remote" \
-		> "$T_LOG/rpc-ps.out" 2>&1
+		"${tls[@]}" > "$T_LOG/rpc-ps.out" 2>&1
 	read -r _ sp port < <(grep "^ps " "$T_LOG/rpc-ps.out")
 	[[ -n $port ]] || { fail "PAGE_SERVER: $(cat "$T_LOG/rpc-ps.out")"; return; }
 	T_PIDS+=("$sp")
 	alive "$sp" || { fail "the page server $sp is not running"; return; }
-	dump dump "$pid" "$T_WORK/local" --page-server --address 127.0.0.1 --port "$port" || return
+	dump dump "$pid" "$T_WORK/local" --page-server --address 127.0.0.1 --port "$port" "${dargs[@]}" || return
 	expect_killed "$pid" || return
 	wait_gone "$sp" || fail "the page server did not end after the dump"
+	if [[ -n ${tls[*]} ]]; then
+		grep -q "TLS: session up" "$T_LOG/dump.log" || fail "the dump's connection was not TLS" "$T_LOG/dump.log"
+		grep -q "TLS: session up" "$T_WORK/remote/ps.log" || fail "the server's connection was not TLS" "$T_WORK/remote/ps.log"
+	fi
 	merge_into "$T_WORK/local" "$T_WORK/remote"
 	restore_dirtier restore "$T_WORK/local" "$pid"
 }
 run_test pageserver.rpc_request test_ps_rpc_request
+run_test pageserver.rpc_request_tls test_ps_rpc_request tls
 
 # --auto-dedup: the pages a dump saves are punched out of its parent's
 # pages file (blocks freed, size kept); the restore through the new dump

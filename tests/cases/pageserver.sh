@@ -527,6 +527,62 @@ run_test pageserver.rpc_tls test_ps_rpc_tls tls
 run_test pageserver.rpc_ps_fd test_ps_rpc_tls fd
 run_test pageserver.rpc_ps_fd_tls test_ps_rpc_tls fd_tls
 
+# ps.fd to a swrk that may not take fds from its client (a user's client
+# that is not dumpable: pidfd_getfd is refused, as Yama refuses it to a
+# child): the number is then swrk's own fd, inherited, as with CRIU's
+# swrk. (The images dir is named by path: its fd could not be taken
+# either.) rpc_user_setup, user_pid: rpc.sh.
+test_ps_rpc_ps_fd_inherited() {
+	local rc upid
+	rpc_user_setup || return
+	mkdir -p "$T_WORK/remote" && as_user mkdir "$T_WORK/user/img"
+	ps_start ps "$T_WORK/remote" || return
+	(cd "$T_WORK/user" && exec runuser -u "$RPC_USER" -- setsid sh -c ': psfd-marker; while :; do sleep 1; done' \
+		< /dev/null > /dev/null 2>&1) &
+	wait_until "$TMO" user_pid psfd-marker > /dev/null || { fail "the user's program did not start"; return; }
+	upid=$(user_pid psfd-marker)
+	T_PIDS+=("$upid")
+	timeout -k 5 "$TMO" runuser -u "$RPC_USER" -- "$PYTHON" - "$STASIS" "$upid" "$T_WORK/user/img" "$PS_PORT" \
+		> "$T_LOG/swrk.out" 2>&1 < <(cat << 'PY'
+import ctypes, os, socket, subprocess, sys
+from pycriu import rpc_pb2 as rpc
+def varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+stasis, pid, imgdir, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)	# PR_SET_DUMPABLE 0: swrk may not pidfd_getfd from us
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+ps = socket.create_connection(("127.0.0.1", port))
+p = subprocess.Popen([stasis, "swrk", str(b.fileno())], pass_fds=[b.fileno(), ps.fileno()])
+b.close()
+req = rpc.criu_req(type=rpc.DUMP)
+req.opts.pid = pid
+req.opts.images_dir_fd = -1
+req.opts.log_level = 4
+req.opts.log_file = "dump.log"
+req.opts.ps.fd = ps.fileno()
+path = imgdir.encode()	# images_dir (68) is newer than Debian's pycriu: a second opts
+extra = varint(68 << 3 | 2) + varint(len(path)) + path
+a.send(req.SerializeToString() + b"\x12" + varint(len(extra)) + extra)
+r = rpc.criu_resp()
+r.ParseFromString(a.recv(1 << 20))
+print("success=%s msg=%s" % (r.success, r.cr_errmsg))
+a.close()
+p.wait()
+PY
+)
+	grep -q "success=True" "$T_LOG/swrk.out" || { fail "swrk's dump over the inherited ps.fd: $(cat "$T_LOG/swrk.out")" "$T_WORK/user/img/dump.log"; return; }
+	grep -q "over the client's ps.fd" "$T_WORK/user/img/dump.log" || fail "the dump did not use ps.fd" "$T_WORK/user/img/dump.log"
+	ps_wait ps || return
+	compgen -G "$T_WORK/remote/pagemap-$upid.img" > /dev/null || fail "the server wrote no pagemap-$upid.img"
+	wait_gone "$upid" || fail "the dumped program runs on"
+}
+run_test pageserver.rpc_ps_fd_inherited test_ps_rpc_ps_fd_inherited
+
 # ---- checksums ----
 
 # One random byte of FILE flipped.

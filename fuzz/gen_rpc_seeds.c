@@ -77,6 +77,22 @@ static void dump_requests(void)
 
 	o.log_file = "../escape.log";
 	save("dump_bad_log", &req);
+
+	/* to a page server over TLS, then over the client's socket */
+	CriuPageServerInfo ps = CRIU_PAGE_SERVER_INFO__INIT;
+	o.log_file = "dump.log";
+	o.ps = &ps;
+	ps.address = "127.0.0.1";
+	ps.has_port = 1;
+	ps.port = 9876;
+	o.has_tls = o.tls = 1;
+	o.tls_cacert = "ca.pem";
+	o.tls_key = "/etc/pki/criu/private/key.pem";
+	o.has_tls_no_cn_verify = o.tls_no_cn_verify = 1;
+	save("dump_ps_tls", &req);
+	ps.has_fd = 1;
+	ps.fd = 7;
+	save("dump_ps_fd", &req);
 }
 
 static void restore_requests(void)

@@ -1,14 +1,19 @@
 /* TLS for the page server (ps_tls.h), with CRIU's defaults: the same
  * certificate files under /etc/pki, a client certificate required by
- * the server, and GnuTLS's default priorities. */
+ * the server, and GnuTLS's default priorities. The files are read here
+ * (read_pem) and GnuTLS gets their bytes. */
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
 #include "pagexfer/ps_tls.h"
+#include "util/fsop.h"
 #include "util/log.h"
 
 #define PKI_CACERT "/etc/pki/CA/cacert.pem"
@@ -26,38 +31,141 @@ static int tls_fail(const char *what, int err)
 	return -1;
 }
 
-static int load_creds(const struct opts *o)
+/* A PEM file read whole, with the rights of whom we work for: through
+ * util/fsop, so over RPC a non-root client's files are opened by the
+ * broker as that client, and a key it could not read itself (root's) is
+ * refused, not lent. Regular files only (a FIFO can't hang us), and no
+ * bigger than any chain, key or CRL is. 0, or -1 with errno (not said). */
+#define PEM_MAX (8 << 20)
+
+static void free_pem(gnutls_datum_t *d)
 {
-	const char *cacert = o->tls_cacert ? o->tls_cacert : PKI_CACERT;
-	const char *cacrl = o->tls_cacrl ? o->tls_cacrl : PKI_CACRL;
-	const char *cert = o->tls_cert ? o->tls_cert : PKI_CERT;
-	const char *key = o->tls_key ? o->tls_key : PKI_KEY;
+	if (d->data) {
+		explicit_bzero(d->data, d->size);	/* a private key among them */
+		free(d->data);
+	}
+	*d = (gnutls_datum_t){ NULL, 0 };
+}
+
+static int read_pem(const char *path, gnutls_datum_t *d)
+{
+	struct stat st;
+	int fd = fs_open_path_read(path), err = 0;
+
+	*d = (gnutls_datum_t){ NULL, 0 };
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0)
+		err = errno;
+	else if (st.st_size > PEM_MAX)
+		err = EFBIG;
+	else if (!(d->data = malloc(st.st_size + 1)))
+		err = ENOMEM;
+	while (!err && d->size < (size_t)st.st_size) {
+		ssize_t n = read(fd, d->data + d->size, st.st_size - d->size);
+		if (n < 0 && errno != EINTR)
+			err = errno;
+		else if (n == 0)
+			break;	/* shrunk since: what is there */
+		else if (n > 0)
+			d->size += n;
+	}
+	close(fd);
+	if (err) {
+		free_pem(d);
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/* read_pem's failure, said with what the file was for. */
+static int pem_unreadable(const char *what, const char *path)
+{
+	if (errno == EINVAL)
+		pr_err("page server TLS: the %s %s is not a regular file", what, path);
+	else
+		pr_perror("page server TLS: can't read the %s %s", what, path);
+	return -1;
+}
+
+static int read_pem_said(const char *path, const char *what, gnutls_datum_t *d)
+{
+	return read_pem(path, d) == 0 ? 0 : pem_unreadable(what, path);
+}
+
+static int pem_fail(const char *what, const char *path, int err)
+{
+	pr_err("page server TLS: the %s %s: %s", what, path, gnutls_strerror(err));
+	return -1;
+}
+
+/* The CAs: given, that file only; else the system's trust and CRIU's
+ * file if it is there and readable (CRIU's defaults). */
+static int load_ca(const struct opts *o)
+{
+	const char *path = o->tls_cacert ? o->tls_cacert : PKI_CACERT;
+	gnutls_datum_t d;
 	int r;
 
-	if ((r = gnutls_certificate_allocate_credentials(&creds)) != GNUTLS_E_SUCCESS)
-		return tls_fail("can't allocate credentials", r);
-	/* no CA given: the system's trust, and CRIU's file if there is one */
 	if (!o->tls_cacert && (r = gnutls_certificate_set_x509_system_trust(creds)) < 0)
 		return tls_fail("can't load the system's trusted CAs", r);
-	r = gnutls_certificate_set_x509_trust_file(creds, cacert, GNUTLS_X509_FMT_PEM);
+	if (read_pem(path, &d) < 0)
+		return o->tls_cacert ? pem_unreadable("CA certificate", path) : 0;
+	r = gnutls_certificate_set_x509_trust_mem(creds, &d, GNUTLS_X509_FMT_PEM);
+	free_pem(&d);
 	if (r < 0 && o->tls_cacert)
-		return tls_fail(o->tls_cacert, r);
+		return pem_fail("CA certificate", path, r);
 	if (r == 0 && o->tls_cacert) {
-		pr_err("page server TLS: no CA certificate in %s", cacert);
+		pr_err("page server TLS: no CA certificate in %s", path);
 		return -1;
 	}
-	if (access(cacrl, R_OK) == 0) {
-		if ((r = gnutls_certificate_set_x509_crl_file(creds, cacrl, GNUTLS_X509_FMT_PEM)) < 0)
-			return tls_fail(cacrl, r);
-	} else if (o->tls_cacrl) {
-		pr_perror("page server TLS: can't read --tls-cacrl %s", cacrl);
+	return 0;
+}
+
+/* The CRL: given, it must be read; CRIU's default only if it is there. */
+static int load_crl(const struct opts *o)
+{
+	const char *path = o->tls_cacrl ? o->tls_cacrl : PKI_CACRL;
+	gnutls_datum_t d;
+	int r;
+
+	if (read_pem(path, &d) < 0)
+		return o->tls_cacrl ? pem_unreadable("CA's revocation list", path) : 0;
+	r = gnutls_certificate_set_x509_crl_mem(creds, &d, GNUTLS_X509_FMT_PEM);
+	free_pem(&d);
+	return r < 0 ? pem_fail("CA's revocation list", path, r) : 0;
+}
+
+static int load_key(const struct opts *o)
+{
+	const char *cert = o->tls_cert ? o->tls_cert : PKI_CERT;
+	const char *key = o->tls_key ? o->tls_key : PKI_KEY;
+	gnutls_datum_t dc, dk;
+	int r;
+
+	if (read_pem_said(cert, "certificate", &dc) < 0)
+		return -1;
+	if (read_pem_said(key, "private key", &dk) < 0) {
+		free_pem(&dc);
 		return -1;
 	}
-	if ((r = gnutls_certificate_set_x509_key_file(creds, cert, key, GNUTLS_X509_FMT_PEM)) != GNUTLS_E_SUCCESS) {
+	r = gnutls_certificate_set_x509_key_mem(creds, &dc, &dk, GNUTLS_X509_FMT_PEM);
+	free_pem(&dc);
+	free_pem(&dk);
+	if (r != GNUTLS_E_SUCCESS) {
 		pr_err("page server TLS: certificate %s with key %s: %s", cert, key, gnutls_strerror(r));
 		return -1;
 	}
 	return 0;
+}
+
+static int load_creds(const struct opts *o)
+{
+	int r = gnutls_certificate_allocate_credentials(&creds);
+	if (r != GNUTLS_E_SUCCESS)
+		return tls_fail("can't allocate credentials", r);
+	return load_ca(o) < 0 || load_crl(o) < 0 || load_key(o) < 0 ? -1 : 0;
 }
 
 static int verify_peer(const struct opts *o)

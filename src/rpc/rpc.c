@@ -30,10 +30,8 @@
  * do: a request with one of them is refused by name, not half obeyed. */
 static const char *unsupported_option(const CriuOpts *r)
 {
-	if (r->ps && r->ps->has_fd) return "ps.fd (a page server socket of the client's; give address and port)";
 	if (r->n_exec_cmd) return "exec_cmd";
 	if (r->has_empty_ns && (r->empty_ns & ~CLONE_NEWNET)) return "empty_ns (but CLONE_NEWNET)";
-	if (r->has_tls && r->tls) return "tls";
 	if (r->has_leave_stopped && r->leave_stopped) return "leave_stopped";
 	return NULL;
 }
@@ -298,24 +296,55 @@ int rpc_job_paths(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *re
 	j->status_fd = -1;
 	j->o.images_dirfd = j->o.work_dirfd = -1;
 	j->o.ps_socket = j->o.status_fd = -1;
+	j->ps_fd_no = -1;
 	j->o.pid = r->has_pid ? r->pid : c->peer_pid;
 	return job_paths(j, r, need_images);
 }
 
-/* ps: the pages go to the page server at address:port (dump/ps_send.h).
- * pre_dump_mode needs nothing: stasis copies pages one way. */
-static int job_page_server(struct rpc_job *j, const CriuOpts *r)
+/* ps: the pages go to the page server at address:port (dump/ps_send.h),
+ * or over ps.fd, a socket of the client's already connected to it, taken
+ * by job_setup (CRIU's ps_socket: address and port are not needed, the
+ * dump ends with FORCE_CLOSE). A PAGE_SERVER request listens on address
+ * and port (serve_page_server). pre_dump_mode needs nothing: stasis
+ * copies pages one way. */
+static int job_page_server(struct rpc_job *j, const CriuReq *req, const CriuOpts *r)
 {
 	if (!r->ps)
 		return 0;
+	if (r->ps->has_fd) {
+		if (req->type != CRIU_REQ_TYPE__DUMP && req->type != CRIU_REQ_TYPE__PRE_DUMP) {
+			pr_err("rpc: ps.fd is for dump and pre-dump requests");
+			return -1;
+		}
+		j->ps_fd_no = r->ps->fd;
+		j->o.page_server = true;
+		j->o.address = r->ps->address;	/* the name TLS checks, if given */
+		return 0;
+	}
+	if (req->type == CRIU_REQ_TYPE__PAGE_SERVER)
+		return 0;
 	if (!r->ps->address || !r->ps->has_port || r->ps->port <= 0 || r->ps->port > 65535) {
-		pr_err("rpc: ps needs the page server's address and port");
+		pr_err("rpc: ps needs the page server's address and port, or fd");
 		return -1;
 	}
 	j->o.page_server = true;
 	j->o.address = r->ps->address;
 	j->o.port = r->ps->port;
 	return 0;
+}
+
+/* tls: the page server's connection over TLS (pagexfer/ps_tls.h), as
+ * the command line's --tls options. The files are read as the client
+ * (ps_tls.c reads them through util/fsop); relative names are made
+ * absolute by job_tls_paths once the work directory is known. */
+static void job_tls(struct rpc_job *j, const CriuOpts *r)
+{
+	j->o.tls = r->has_tls && r->tls;
+	j->o.tls_no_cn_verify = r->has_tls_no_cn_verify && r->tls_no_cn_verify;
+	j->o.tls_cacert = r->tls_cacert;
+	j->o.tls_cacrl = r->tls_cacrl;
+	j->o.tls_cert = r->tls_cert;
+	j->o.tls_key = r->tls_key;
 }
 
 int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req)
@@ -370,8 +399,9 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 	j->o.irmap_scan_paths = (const char **)r->irmap_scan_paths;
 	j->o.nr_irmap_scan_paths = r->n_irmap_scan_paths;
 	j->o.pre_dump = req->type == CRIU_REQ_TYPE__PRE_DUMP;
-	if (req->type != CRIU_REQ_TYPE__PAGE_SERVER && job_page_server(j, r) < 0)
+	if (job_page_server(j, req, r) < 0)
 		return -1;
+	job_tls(j, r);
 	j->o.track_mem = r->has_track_mem && r->track_mem;
 	j->o.prev_images_dir = r->parent_img;	/* relative to the images dir, as CRIU */
 	j->o.auto_dedup = r->has_auto_dedup && r->auto_dedup;
@@ -417,6 +447,13 @@ void rpc_job_release(struct rpc_job *j)
 	if (j->o.work_dirfd >= 0)
 		close(j->o.work_dirfd);
 	j->o.images_dirfd = j->o.work_dirfd = -1;
+	if (j->ps_fd_no >= 0 && j->o.ps_socket >= 0)
+		close(j->o.ps_socket);
+	j->o.ps_socket = -1;
+	for (int i = 0; i < 4; i++) {
+		free(j->tls_abs[i]);
+		j->tls_abs[i] = NULL;
+	}
 }
 
 /* The real name of a directory we hold, for messages. */
@@ -460,6 +497,40 @@ static int job_open_dirs(struct rpc_job *j, const struct rpc_conn *c)
 	return 0;
 }
 
+/* ps.fd, taken from the client: the open file it holds, never its
+ * number in our own table. */
+static int job_ps_socket(struct rpc_job *j, const struct rpc_conn *c)
+{
+	if (j->ps_fd_no < 0)
+		return 0;
+	j->o.ps_socket = rpc_take_stream_socket(c, j->ps_fd_no, "ps.fd");
+	if (j->o.ps_socket < 0)
+		return -1;
+	pr_info("rpc: the pages go over the client's ps.fd %d", j->ps_fd_no);
+	return 0;
+}
+
+/* CRIU reads the tls_* files from its work directory (it chdirs there:
+ * work_dir, else the images directory); we hold that directory by fd
+ * and know its name, so a relative name becomes that name's child. */
+static int job_tls_paths(struct rpc_job *j)
+{
+	const char **names[4] = { &j->o.tls_cacert, &j->o.tls_cacrl, &j->o.tls_cert, &j->o.tls_key };
+	const char *base = j->o.work_dir ? j->o.work_dir : j->o.images_dirfd >= 0 ? j->images_dir : NULL;
+
+	for (int i = 0; i < 4 && base; i++) {
+		if (!*names[i] || (*names[i])[0] == '/')
+			continue;
+		if (asprintf(&j->tls_abs[i], "%s/%s", base, *names[i]) < 0) {
+			j->tls_abs[i] = NULL;
+			pr_err("rpc: out of memory");
+			return -1;
+		}
+		*names[i] = j->tls_abs[i];
+	}
+	return 0;
+}
+
 static int job_log(struct rpc_job *j)
 {
 	int dirfd = j->o.work_dirfd >= 0 ? j->o.work_dirfd : j->o.images_dirfd;
@@ -491,6 +562,8 @@ static int job_setup(struct rpc_job *j, struct rpc_conn *c, const CriuReq *req, 
 		return -1;
 	}
 	if (r && r->has_status_fd && (j->status_fd = rpc_take_writable(c, r->status_fd, "status_fd")) < 0)
+		return -1;
+	if (job_ps_socket(j, c) < 0 || job_tls_paths(j) < 0)
 		return -1;
 	struct stat st;
 	if (fstat(c->sk, &st) == 0)

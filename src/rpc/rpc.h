@@ -60,6 +60,8 @@ struct rpc_job {
 	int err;		/* cr_errno of a refusal, when it is not in the log */
 	char **ext_mnt;		/* ext_mnt pairs as mnt[KEY]:VAL (o.external holds them too) */
 	int nr_ext_mnt;
+	int ps_fd_no;		/* the client's ps.fd (taken into o.ps_socket), or -1 */
+	char *tls_abs[4];	/* relative tls_* paths made absolute (job_tls_paths) */
 };
 
 /* rpc.c: the part of a request that looks at nothing but the request (no
@@ -95,6 +97,8 @@ bool rpc_uid_allowed(const struct rpc_conn *c);
 bool rpc_lends_root(const struct rpc_conn *c);
 int rpc_take_dir(const struct rpc_conn *c, int n, const char *what);
 int rpc_take_writable(const struct rpc_conn *c, int n, const char *what);
+/* A connected stream socket (ps.fd: the page server's connection). */
+int rpc_take_stream_socket(const struct rpc_conn *c, int n, const char *what);
 
 /* rpc_perm.c: what a non-root client may ask (errors reported). */
 int rpc_may_dump(const struct rpc_conn *c, pid_t pid);

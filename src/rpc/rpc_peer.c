@@ -143,6 +143,53 @@ int rpc_take_writable(const struct rpc_conn *c, int n, const char *what)
 	return fd;
 }
 
+/* What makes fd unfit to carry a dump's pages, or NULL. A client we lend
+ * root gets TCP only: on a unix socket each write would carry our
+ * credentials to a peer that asks for them (SO_PASSCRED), root's, to a
+ * peer the client chose. */
+static const char *stream_socket_flaw(int fd, bool tcp_only)
+{
+	struct stat st;
+	struct sockaddr_storage peer;
+	int type = 0, listening = 0;
+	socklen_t len = sizeof(type), len2 = sizeof(listening), plen = sizeof(peer);
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return "is not a socket connected to the page server";
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+		return "is not a stream socket connected to the page server";
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len2) < 0 || listening)
+		return "is a listening socket, not a connection to the page server";
+	if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0)
+		return "is not connected (connect it to the page server first)";
+	if (tcp_only && peer.ss_family != AF_INET && peer.ss_family != AF_INET6)
+		return "is not a TCP connection (a unix socket's peer would get root's credentials with our writes)";
+	return NULL;
+}
+
+/* A socket is taken only with pidfd_getfd (a socket can't be reopened).
+ * swrk may be refused that by Yama (a child may not ptrace its parent):
+ * the number then means swrk's own fd, inherited from the client, which
+ * is what it means to CRIU's swrk. */
+int rpc_take_stream_socket(const struct rpc_conn *c, int n, const char *what)
+{
+	int fd = n < 0 ? (errno = EBADF, -1) : (int)syscall(SYS_pidfd_getfd, c->pidfd, n, 0);
+	if (fd < 0 && errno == EPERM && c->swrk && n > STDERR_FILENO)
+		fd = fcntl(n, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		pr_perror("rpc: can't take the client's %s %d", what, n);
+		return -1;
+	}
+	const char *flaw = stream_socket_flaw(fd, rpc_lends_root(c));
+	if (flaw) {
+		pr_err("rpc: the client's %s %d %s", what, n, flaw);
+		close(fd);
+		errno = ENOTCONN;
+		return -1;
+	}
+	return fd;
+}
+
 /* Whether serving the client is done with more than its own rights (a
  * root service, a non-root client): then everything is checked, and its
  * files are made by the broker. swrk started by a user is that user. */

@@ -359,25 +359,36 @@ test_ps_rpc() {
 run_test pageserver.rpc test_ps_rpc
 
 # RPC's PAGE_SERVER (through swrk) starts a server apart: the reply names
-# its pid and port; a dump sends to it, and it ends with the dump.
+# its pid and port; a dump sends to it, and it ends with the dump. With
+# tls the server and the dump talk TLS.
 test_ps_rpc_request() {
-	local pid rc sp port
+	local pid rc sp port c=$T_WORK/certs tls=() dargs=()
+	if [[ ${1:-} == tls ]]; then
+		make_certs "$c" ca || return
+		tls=(--tls "$c")
+		dargs=($(tls_args "$c"))
+	fi
 	start_dirtier_ps || return
 	pid=$PROG_PID
 	mkdir -p "$T_WORK/remote" "$T_WORK/local"
 	timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" page_server "$T_WORK/remote" \
-		> "$T_LOG/rpc-ps.out" 2>&1
+		"${tls[@]}" > "$T_LOG/rpc-ps.out" 2>&1
 	read -r _ sp port < <(grep "^ps " "$T_LOG/rpc-ps.out")
 	[[ -n $port ]] || { fail "PAGE_SERVER: $(cat "$T_LOG/rpc-ps.out")"; return; }
 	T_PIDS+=("$sp")
 	alive "$sp" || { fail "the page server $sp is not running"; return; }
-	dump dump "$pid" "$T_WORK/local" --page-server --address 127.0.0.1 --port "$port" || return
+	dump dump "$pid" "$T_WORK/local" --page-server --address 127.0.0.1 --port "$port" "${dargs[@]}" || return
 	expect_killed "$pid" || return
 	wait_gone "$sp" || fail "the page server did not end after the dump"
+	if [[ -n ${tls[*]} ]]; then
+		grep -q "TLS: session up" "$T_LOG/dump.log" || fail "the dump's connection was not TLS" "$T_LOG/dump.log"
+		grep -q "TLS: session up" "$T_WORK/remote/ps.log" || fail "the server's connection was not TLS" "$T_WORK/remote/ps.log"
+	fi
 	merge_into "$T_WORK/local" "$T_WORK/remote"
 	restore_dirtier restore "$T_WORK/local" "$pid"
 }
 run_test pageserver.rpc_request test_ps_rpc_request
+run_test pageserver.rpc_request_tls test_ps_rpc_request tls
 
 # --auto-dedup: the pages a dump saves are punched out of its parent's
 # pages file (blocks freed, size kept); the restore through the new dump
@@ -476,6 +487,101 @@ test_ps_tls() {
 	restore_dirtier restore "$T_WORK/local" "$pid"
 }
 run_test pageserver.tls test_ps_tls
+
+# The same over RPC (pycriu through swrk, a root client; security.sh has
+# the unprivileged ones): MODE tls sends to address:port over TLS with the
+# request's certificate files (relative names); fd over ps.fd, a socket the client
+# connected itself and passes (CRIU's ps_socket: the dump ends with
+# FORCE_CLOSE); fd_tls both (no name to check on a socket: the CA's word).
+test_ps_rpc_tls() {
+	local mode=$1 pid rc c=$T_WORK/certs args=()
+	[[ $mode == fd ]] || { make_certs "$c" ca || return; }
+	start_dirtier_ps || return
+	pid=$PROG_PID
+	if [[ $mode == fd ]]; then
+		ps_start ps "$T_WORK/remote" || return
+	else
+		ps_start ps "$T_WORK/remote" $(tls_args "$c") || return
+		# tls: names relative to the work directory (the images'), as CRIU's
+		[[ $mode == tls ]] && args+=(--tls ../certs) || args+=(--tls "$c")
+	fi
+	[[ $mode == tls ]] && args+=(--ps "127.0.0.1:$PS_PORT") || args+=(--ps-fd "127.0.0.1:$PS_PORT")
+	mkdir -p "$T_WORK/local"
+	timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" dump "$pid" "$T_WORK/local" \
+		"${args[@]}" > "$T_LOG/rpc-dump.out" 2>&1
+	cp "$T_WORK/local/dump.log" "$T_LOG/rpc-dump.log" 2> /dev/null
+	grep -q "^dumped" "$T_LOG/rpc-dump.out" || { fail "RPC dump: $(cat "$T_LOG/rpc-dump.out")" "$T_LOG/rpc-dump.log"; return; }
+	ps_wait ps || return
+	expect_killed "$pid" || return
+	if [[ $mode == fd ]]; then
+		! grep -q "TLS: session up" "$T_LOG/rpc-dump.log" || fail "TLS without tls" "$T_LOG/rpc-dump.log"
+	else
+		grep -q "TLS: session up" "$T_LOG/rpc-dump.log" || fail "the RPC dump's connection was not TLS" "$T_LOG/rpc-dump.log"
+	fi
+	compgen -G "$T_WORK/local/pages-*.img" > /dev/null && { fail "the RPC dump wrote pages locally"; return; }
+	compgen -G "$T_WORK/remote/pagemap-$pid.img" > /dev/null || { fail "the server wrote no pagemap-$pid.img"; return; }
+	merge_into "$T_WORK/local" "$T_WORK/remote"
+	restore_dirtier restore "$T_WORK/local" "$pid"
+}
+run_test pageserver.rpc_tls test_ps_rpc_tls tls
+run_test pageserver.rpc_ps_fd test_ps_rpc_tls fd
+run_test pageserver.rpc_ps_fd_tls test_ps_rpc_tls fd_tls
+
+# ps.fd to a swrk that may not take fds from its client (a user's client
+# that is not dumpable: pidfd_getfd is refused, as Yama refuses it to a
+# child): the number is then swrk's own fd, inherited, as with CRIU's
+# swrk. (The images dir is named by path: its fd could not be taken
+# either.) rpc_user_setup, user_pid: rpc.sh.
+test_ps_rpc_ps_fd_inherited() {
+	local rc upid
+	rpc_user_setup || return
+	mkdir -p "$T_WORK/remote" && as_user mkdir "$T_WORK/user/img"
+	ps_start ps "$T_WORK/remote" || return
+	(cd "$T_WORK/user" && exec runuser -u "$RPC_USER" -- setsid sh -c ': psfd-marker; while :; do sleep 1; done' \
+		< /dev/null > /dev/null 2>&1) &
+	wait_until "$TMO" user_pid psfd-marker > /dev/null || { fail "the user's program did not start"; return; }
+	upid=$(user_pid psfd-marker)
+	T_PIDS+=("$upid")
+	timeout -k 5 "$TMO" runuser -u "$RPC_USER" -- "$PYTHON" - "$STASIS" "$upid" "$T_WORK/user/img" "$PS_PORT" \
+		> "$T_LOG/swrk.out" 2>&1 < <(cat << 'PY'
+import ctypes, os, socket, subprocess, sys
+from pycriu import rpc_pb2 as rpc
+def varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+stasis, pid, imgdir, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)	# PR_SET_DUMPABLE 0: swrk may not pidfd_getfd from us
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+ps = socket.create_connection(("127.0.0.1", port))
+p = subprocess.Popen([stasis, "swrk", str(b.fileno())], pass_fds=[b.fileno(), ps.fileno()])
+b.close()
+req = rpc.criu_req(type=rpc.DUMP)
+req.opts.pid = pid
+req.opts.images_dir_fd = -1
+req.opts.log_level = 4
+req.opts.log_file = "dump.log"
+req.opts.ps.fd = ps.fileno()
+path = imgdir.encode()	# images_dir (68) is newer than Debian's pycriu: a second opts
+extra = varint(68 << 3 | 2) + varint(len(path)) + path
+a.send(req.SerializeToString() + b"\x12" + varint(len(extra)) + extra)
+r = rpc.criu_resp()
+r.ParseFromString(a.recv(1 << 20))
+print("success=%s msg=%s" % (r.success, r.cr_errmsg))
+a.close()
+p.wait()
+PY
+)
+	grep -q "success=True" "$T_LOG/swrk.out" || { fail "swrk's dump over the inherited ps.fd: $(cat "$T_LOG/swrk.out")" "$T_WORK/user/img/dump.log"; return; }
+	grep -q "over the client's ps.fd" "$T_WORK/user/img/dump.log" || fail "the dump did not use ps.fd" "$T_WORK/user/img/dump.log"
+	ps_wait ps || return
+	compgen -G "$T_WORK/remote/pagemap-$upid.img" > /dev/null || fail "the server wrote no pagemap-$upid.img"
+	wait_gone "$upid" || fail "the dumped program runs on"
+}
+run_test pageserver.rpc_ps_fd_inherited test_ps_rpc_ps_fd_inherited
 
 # ---- checksums ----
 

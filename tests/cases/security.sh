@@ -369,6 +369,60 @@ test_sec_root_only() {
 	grep -q "Error(1)" "$T_LOG/pycriu.out" || fail "pycriu does not show the refusal's errno: $(cat "$T_LOG/pycriu.out")"
 }
 
+# 7. The TLS files a request names are read as the client: a user
+# naming root's private key (0600, in a directory it may list) as tls_key
+# is refused, the log saying why, and its program runs on; the user's own
+# copy of the same key serves (the dump goes through over TLS).
+# (make_certs, tls_args, ps_start, ps_wait: pageserver.sh)
+test_sec_rpc_tls_key() {
+	local rc img=$T_WORK/user/img c=$T_WORK/certs
+	sec_setup || return
+	make_certs "$c" ca || return
+	chmod 755 "$c" && chmod 644 "$c/ca.pem" "$c/ca-cert.pem" && chmod 600 "$c/ca-key.pem"
+	install -m 600 -o "$RPC_USER" "$c/ca-key.pem" "$T_WORK/user/key.pem"
+	user_counter victim || return
+	as_user mkdir "$img"
+	ps_start ps "$T_WORK/remote" $(tls_args "$c") --timeout 3 || return
+	rc=$(attack tlsroot dump-ps "$UPID" "$img" --ps "127.0.0.1:$PS_PORT" --tls "$c")
+	grep -q "success=False errno=[1-9]" "$T_LOG/tlsroot.out" ||
+		{ fail "root's key was used for the client: $(cat "$T_LOG/tlsroot.out")"; return; }
+	grep -q "can't read the private key $c/ca-key.pem: Permission denied" "$img/dump.log" ||
+		{ fail "the log does not say why: $(grep -m1 Error "$img/dump.log")" "$img/dump.log"; return; }
+	runs_freely "$UPID" || { fail "the user's program does not run on after the refused dump"; return; }
+	rc=$(attack tlsown dump-ps "$UPID" "$img" --ps "127.0.0.1:$PS_PORT" --tls "$c" --tls-key "$T_WORK/user/key.pem")
+	grep -q "success=True" "$T_LOG/tlsown.out" ||
+		{ fail "the dump with the user's own key failed: $(cat "$T_LOG/tlsown.out")" "$img/dump.log"; return; }
+	ps_wait ps || return
+	grep -q "TLS: session up" "$img/dump.log" || fail "the dump's connection was not TLS" "$img/dump.log"
+	compgen -G "$T_WORK/remote/pagemap-$UPID.img" > /dev/null || fail "the server wrote no pagemap-$UPID.img"
+}
+
+# 8. ps.fd is the client's own socket, taken from it, and must be a TCP
+# connection: a file, a listening socket, an unconnected one and a unix
+# one (whose peer would see root's credentials on what the service
+# writes) are refused by name and the program runs on; a socket the user
+# connected to the page server carries the dump.
+test_sec_rpc_ps_fd() {
+	local rc img=$T_WORK/user/img kind
+	declare -A why=([file]="is not a socket" [listen]="is a listening socket" [unconnected]="is not connected"
+		[unix]="is not a TCP connection")
+	sec_setup || return
+	user_counter victim || return
+	as_user mkdir "$img"
+	ps_start ps "$T_WORK/remote" || return
+	for kind in file listen unconnected unix; do
+		rc=$(attack "psfd-$kind" dump-ps "$UPID" "$img" --ps-fd "$kind")
+		grep -q "success=False errno=[1-9][0-9]* msg=.*ps.fd [0-9]* ${why[$kind]}" "$T_LOG/psfd-$kind.out" ||
+			{ fail "a ps.fd that is $kind was not refused by name: $(cat "$T_LOG/psfd-$kind.out")"; return; }
+	done
+	runs_freely "$UPID" || { fail "the user's program does not run on after the refusals"; return; }
+	rc=$(attack psfd dump-ps "$UPID" "$img" --ps-fd "127.0.0.1:$PS_PORT")
+	grep -q "success=True" "$T_LOG/psfd.out" || { fail "the dump over the user's ps.fd failed: $(cat "$T_LOG/psfd.out")" "$img/dump.log"; return; }
+	ps_wait ps || return
+	compgen -G "$T_WORK/remote/pagemap-$UPID.img" > /dev/null || fail "the server wrote no pagemap-$UPID.img"
+	! compgen -G "$img/pages-*.img" > /dev/null || fail "the dump wrote pages locally"
+}
+
 run_test sec.symlinks test_sec_symlinks
 run_test sec.symlinks_root_dump test_sec_symlinks_root_dump
 run_test sec.opath_status_fd test_sec_opath_status_fd
@@ -382,3 +436,5 @@ run_test sec.forged_uts test_sec_forged_uts
 run_test sec.ipc_ns_dump test_sec_ipc_ns_dump
 run_test sec.mnt_ns_dump test_sec_mnt_ns_dump
 run_test sec.forged_mnt test_sec_forged_mnt
+run_test sec.rpc_tls_key test_sec_rpc_tls_key
+run_test sec.rpc_ps_fd test_sec_rpc_ps_fd

@@ -13,6 +13,12 @@ tests/cases/security.sh. Each prints one line saying what came back:
     rpc_attack.py SOCK restore-path DIR WORKDIR
         RESTORE from DIR named by its path (images_dir), which the user
         may not be able to open itself; the log in WORKDIR (work_dir_fd)
+    rpc_attack.py SOCK dump-ps PID DIR [--ps HOST:PORT] [--ps-fd KIND] [--tls DIR [--tls-key FILE]]
+        DUMP of PID into DIR with its pages to a page server: at HOST:PORT,
+        or over ps.fd, which is KIND: HOST:PORT (a socket connected there),
+        file (/etc/passwd), listen (a listening TCP socket), unconnected
+        (a TCP socket not connected), unix (a connected unix stream socket); --tls: over TLS with DIR/ca.pem,
+        DIR/ca-cert.pem and DIR/ca-key.pem, or FILE as the key
     rpc_attack.py SOCK exec-at-predump PID DIR
         DUMP of PID with notifications; at the pre-dump stage PID is sent
         SIGUSR1 (on which it execs a setuid program) and the answer waits
@@ -94,6 +100,47 @@ def cmd_restore(sk, imgdir, rest):
     return show(recv_resp(s))
 
 
+def ps_fd(kind, keep):
+    """An fd of ours of KIND for ps.fd (kept open in KEEP)."""
+    if kind == "file":
+        f = open("/etc/passwd", "rb")
+    elif kind == "listen":
+        f = socket.socket()
+        f.bind(("127.0.0.1", 0))
+        f.listen()
+    elif kind == "unconnected":
+        f = socket.socket()
+    elif kind == "unix":
+        f, peer = socket.socketpair()
+        keep.append(peer)
+    else:
+        host, port = kind.rsplit(":", 1)
+        f = socket.create_connection((host, int(port)))
+    keep.append(f)
+    return f.fileno()
+
+
+def cmd_dump_ps(sk, pid, imgdir, rest):
+    req = dump_req(pid, imgdir, "dump.log")
+    keep = []
+    args = dict(zip(rest[::2], rest[1::2]))
+    if "--ps" in args:
+        host, port = args["--ps"].rsplit(":", 1)
+        req.opts.ps.address = host
+        req.opts.ps.port = int(port)
+    if "--ps-fd" in args:
+        req.opts.ps.fd = ps_fd(args["--ps-fd"], keep)
+    if "--tls" in args:
+        d = args["--tls"]
+        req.opts.tls = True
+        req.opts.tls_cacert = d + "/ca.pem"
+        req.opts.tls_cert = d + "/ca-cert.pem"
+        req.opts.tls_key = args.get("--tls-key", d + "/ca-key.pem")
+    s = connect(sk)
+    s.send(req.SerializeToString())
+    return show(recv_resp(s))
+
+
 def varint(n):
     out = b""
     while True:
@@ -153,6 +200,8 @@ def main(argv):
         return cmd_restore(sk, rest[0], rest[1:])
     if cmd == "restore-path":
         return cmd_restore_path(sk, rest[0], rest[1])
+    if cmd == "dump-ps":
+        return cmd_dump_ps(sk, int(rest[0]), rest[1], rest[2:])
     if cmd == "exec-at-predump":
         return cmd_exec_at_predump(sk, int(rest[0]), rest[1])
     print("unknown command %s" % cmd, file=sys.stderr)

@@ -12,8 +12,12 @@ Commands (each prints one result line, exits 0 on the expected outcome):
        [--network-lock iptables|nftables|skip] [--ext-mnt KEY VAL]...   pycriu dump() of another
                              process (parent_img REL, with track_mem)
   predump PID DIR [--parent REL]   pycriu pre_dump()
-  (dump and predump: --ps HOST:PORT sends the pages to that page server)
-  page_server DIR            raw PAGE_SERVER for DIR on 127.0.0.1, any port:
+  (dump and predump: --ps HOST:PORT sends the pages to that page server;
+   --ps-fd HOST:PORT the same over a socket we connect and pass as ps.fd;
+   --tls DIR over TLS with DIR/ca.pem, DIR/ca-cert.pem, DIR/ca-key.pem
+   (--tls-key FILE: that key instead), --no-cn-verify: tls_no_cn_verify)
+  page_server DIR [--tls CERTDIR]  raw PAGE_SERVER for DIR on 127.0.0.1, any
+                             port (over TLS with CERTDIR's files, as for dump):
                              prints "ps PID PORT"
   restore DIR [--tcp-established] [--root DIR]  pycriu restore(): prints "restored PID"
   notify PID DIR [VETO_STAGE]      raw DUMP with notify_scripts: prints the
@@ -105,7 +109,7 @@ def cmd_version(mode, target):
     return 0
 
 
-def cmd_page_server(mode, target, images):
+def cmd_page_server(mode, target, images, rest):
     """PAGE_SERVER for IMAGES on 127.0.0.1, any port: prints "ps PID PORT"."""
     req = rpc.criu_req()
     req.type = rpc.PAGE_SERVER
@@ -115,6 +119,10 @@ def cmd_page_server(mode, target, images):
     req.opts.log_level = 4
     req.opts.ps.address = "127.0.0.1"
     req.opts.ps.port = 0
+    if "--tls" in rest:
+        d = rest[rest.index("--tls") + 1]
+        req.opts.tls = True
+        req.opts.tls_cacert, req.opts.tls_cert, req.opts.tls_key = d + "/ca.pem", d + "/ca-cert.pem", d + "/ca-key.pem"
     r = raw_request(mode, target, req, (fd,))
     if not r or not r.success or not r.HasField("ps"):
         print("FAIL: page server request failed: %s" % (r.cr_errmsg if r else "no reply"))
@@ -333,7 +341,7 @@ def main(argv):
     elif cmd == "lazy_features":
         return cmd_lazy_features(mode, target)
     elif cmd == "page_server":
-        return cmd_page_server(mode, target, os.path.abspath(rest[0]))
+        return cmd_page_server(mode, target, os.path.abspath(rest[0]), rest[1:])
     elif cmd in ("dump", "predump"):
         c = client(argv)
         c.opts.pid = int(rest[0])
@@ -356,6 +364,17 @@ def main(argv):
             host, port = rest[rest.index("--ps") + 1].rsplit(":", 1)
             c.opts.ps.address = host
             c.opts.ps.port = int(port)
+        if "--ps-fd" in rest:	# HOST:PORT, connected here, passed as ps.fd
+            host, port = rest[rest.index("--ps-fd") + 1].rsplit(":", 1)
+            psk = socket.create_connection((host, int(port)))
+            c.opts.ps.fd = psk.fileno()
+        if "--tls" in rest:
+            d = rest[rest.index("--tls") + 1]
+            c.opts.tls = True
+            c.opts.tls_cacert = d + "/ca.pem"
+            c.opts.tls_cert = d + "/ca-cert.pem"
+            c.opts.tls_key = rest[rest.index("--tls-key") + 1] if "--tls-key" in rest else d + "/ca-key.pem"
+            c.opts.tls_no_cn_verify = "--no-cn-verify" in rest
         cg_opts(c, rest)
         ext_mnt(c, rest)
         r = c.pre_dump() if cmd == "predump" else c.dump()

@@ -180,6 +180,25 @@ fresh_root_tar() {
 # debian/README.source, then apt installs them into a fresh Debian 12
 # root, where the installed stasis checks the kernel and dumps and
 # restores a shell counter through the `criu` name: the count goes on.
+# in_fresh_root ROOT: its /tmp/check.sh run there, with a /proc. The
+# /proc is mounted in a mount namespace of its own, gone with its last
+# process, never left under T_WORK for the cleanup's rm -rf to walk into;
+# in a chroot (no mount namespace can make / private there) it is
+# mounted here and taken away after.
+in_fresh_root() {
+	local root=$1 rc
+	if root_is_mount; then
+		timeout -k 5 600 unshare -m --propagation private \
+			sh -c 'mount -t proc proc "$1/proc" && exec chroot "$1" /bin/bash /tmp/check.sh' sh "$root"
+		return
+	fi
+	mount -t proc proc "$root/proc" || return
+	timeout -k 5 600 chroot "$root" /bin/bash /tmp/check.sh
+	rc=$?
+	umount -l "$root/proc"
+	return $rc
+}
+
 test_install_deb() {
 	local src=$T_WORK/src/stasis root=$T_WORK/root out=$T_LOG/root.out tar tag p unexplained= n m
 	mkdir -p "$src" "$root" || return
@@ -208,11 +227,8 @@ test_install_deb() {
 	cp /etc/resolv.conf "$root/etc/resolv.conf"
 	mkdir -p "$root/tmp/debs" && cp "$T_WORK"/src/*.deb "$root/tmp/debs/" && rm -f "$root"/tmp/debs/*-dbgsym_*
 	printf '%s\n' "$DEB_ROOT_SCRIPT" > "$root/tmp/check.sh"
-	# /proc in a mount namespace of its own: gone with its last process,
-	# never left under T_WORK for the cleanup's rm -rf to walk into
 	note "apt install and stasis in the fresh root $root"
-	timeout -k 5 600 unshare -m --propagation private sh -c 'mount -t proc proc "$1/proc" && exec chroot "$1" /bin/bash /tmp/check.sh' \
-		sh "$root" > "$out" 2>&1
+	in_fresh_root "$root" > "$out" 2>&1
 	grep -q "^INSTALLED .*stasis:install ok installed" "$out" && ! grep "^INSTALLED" "$out" | grep -qv "ok installed " ||
 		fail "apt could not install the packages into the fresh root" "$out" || return
 	grep -q "^INSTALLED .*stasis-criu-compat:install ok installed" "$out" || fail "stasis-criu-compat not installed" "$out" || return

@@ -536,13 +536,16 @@ test_ps_rpc_ps_fd_inherited() {
 	local rc upid
 	rpc_user_setup || return
 	mkdir -p "$T_WORK/remote" && as_user mkdir "$T_WORK/user/img"
+	# the user runs stasis itself: a copy it can reach (the tree may be
+	# under root's home, as in a fresh clone in /root)
+	install -m 755 "$STASIS" "$T_WORK/stasis" || { fail "can't copy $STASIS for the user"; return; }
 	ps_start ps "$T_WORK/remote" || return
 	(cd "$T_WORK/user" && exec runuser -u "$RPC_USER" -- setsid sh -c ': psfd-marker; while :; do sleep 1; done' \
 		< /dev/null > /dev/null 2>&1) &
 	wait_until "$TMO" user_pid psfd-marker > /dev/null || { fail "the user's program did not start"; return; }
 	upid=$(user_pid psfd-marker)
 	T_PIDS+=("$upid")
-	timeout -k 5 "$TMO" runuser -u "$RPC_USER" -- "$PYTHON" - "$STASIS" "$upid" "$T_WORK/user/img" "$PS_PORT" \
+	timeout -k 5 "$TMO" runuser -u "$RPC_USER" -- "$PYTHON" - "$T_WORK/stasis" "$upid" "$T_WORK/user/img" "$PS_PORT" \
 		> "$T_LOG/swrk.out" 2>&1 < <(cat << 'PY'
 import ctypes, os, socket, subprocess, sys
 from pycriu import rpc_pb2 as rpc

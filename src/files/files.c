@@ -754,6 +754,20 @@ int files_reopen_kept(const struct rst_files *rf, int kept, uint32_t flags, uint
 	return fd;
 }
 
+/* 1 the first time file idx's after_unlock is asked for (by stasis,
+ * files_after_unlock), then 0; -1 (reported) if out of memory. */
+static int first_unlock(struct rst_files *rf, int idx)
+{
+	if (!rf->unlocked && !(rf->unlocked = calloc(rf->nr ? rf->nr : 1, sizeof(*rf->unlocked)))) {
+		pr_err("out of memory");
+		return -1;
+	}
+	if (rf->unlocked[idx])
+		return 0;
+	rf->unlocked[idx] = true;
+	return 1;
+}
+
 int files_after_install_in_flight(struct rst_files *rf, uint32_t id, pid_t pid)
 {
 	int idx = files_index(rf, id);
@@ -763,7 +777,8 @@ int files_after_install_in_flight(struct rst_files *rf, uint32_t id, pid_t pid)
 	int fd = rf->pool_base + idx;
 	if (kind->after_install && kind->after_install(rf, rf->e[idx], fd, pid) < 0)
 		return -1;
-	/* once it is in the queue, stasis can't reach it: now, lock or not */
+	/* once it is in the queue, stasis can't reach it: now, lock or not
+	 * (run by the process itself, like after_install) */
 	char where[64];
 	snprintf(where, sizeof(where), "file %u in flight in pid %d", id, pid);
 	return kind->after_unlock ? kind->after_unlock(rf, rf->e[idx], fd, where) : 0;
@@ -771,16 +786,14 @@ int files_after_install_in_flight(struct rst_files *rf, uint32_t id, pid_t pid)
 
 int files_after_unlock(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid)
 {
-	if (!rf->unlocked && !(rf->unlocked = calloc(rf->nr ? rf->nr : 1, sizeof(*rf->unlocked)))) {
-		pr_err("out of memory");
-		return -1;
-	}
 	for (int i = 0; i < nr; i++) {
 		int idx = files_index(rf, fdi[i]->id);
 		const struct fd_kind *kind = idx < 0 ? NULL : kind_of(rf->e[idx]->type);
-		if (!kind || !kind->after_unlock || rf->unlocked[idx])
+		int first = kind && kind->after_unlock ? first_unlock(rf, idx) : 0;
+		if (first < 0)
+			return -1;
+		if (!first)
 			continue;
-		rf->unlocked[idx] = true;
 		char where[64];
 		snprintf(where, sizeof(where), "pid %d: fd %u", pid, fdi[i]->fd);
 		int fd = files_take_fd(pid, fdi[i]->fd, kind->name);

@@ -151,3 +151,23 @@ test_lpi_criu() {
 	lpi_done 60000
 }
 run_test --needs criu lazyps.images_criu test_lpi_criu
+
+# The other way: CRIU's dump, served by stasis's page server to stasis's
+# daemon and restore.
+test_lpi_from_criu() {
+	local rc
+	start_prog lazymem "$BIN/lazymem" 64
+	PID=$PROG_PID
+	wait_ready lazymem "$PID" || return
+	EXE=$(readlink "/proc/$PID/exe")
+	mkdir -p "$T_WORK/img"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$PID" -D "$T_WORK/img" -o "$T_LOG/criu-dump.log" -v4 \
+		> "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not dump (rc $rc)" "$T_LOG/criu-dump.log"; return 1; }
+	expect_killed "$PID" || return
+	lpi_server ps "$T_WORK/img" || return
+	lpi_daemon "$T_WORK/img" || return
+	lpi_restore "$T_WORK/img" 60000
+}
+run_test --needs criu lazyps.images_from_criu test_lpi_from_criu

@@ -114,9 +114,7 @@ struct lazy_src *lazy_src_local(int dirfd, pid_t pid)
 	ls->map = m == MAP_FAILED ? NULL : m;
 	uint64_t off = 0;
 	for (int i = 0; i < n; i++) {
-		bool parent = (pe[i]->has_flags && (pe[i]->flags & PE_PARENT)) ||
-			      (pe[i]->has_in_parent && pe[i]->in_parent);
-		bool present = !parent && (!pe[i]->has_flags || (pe[i]->flags & PE_PRESENT));
+		bool present = pagemap_run_saved(pe[i]);
 		uint64_t len = pagemap_run_pages(pe[i]) * PAGE_SZ;
 		ls->run[ls->nr++] = (struct local_run){ pe[i]->vaddr, pe[i]->vaddr + len, present ? (int64_t)off : -1 };
 		if (present)

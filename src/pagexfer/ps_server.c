@@ -24,6 +24,7 @@
 #include "image/img.h"
 #include "image/pagemap.h"
 #include "image/vma.h"
+#include "pagexfer/ps_images.h"
 #include "pagexfer/ps_proto.h"
 #include "pagexfer/ps_server.h"
 #include "pagexfer/ps_tls.h"
@@ -525,10 +526,19 @@ static int link_parent(int dirfd, const struct opts *o)
 int stasis_page_server(const struct opts *o)
 {
 	int dirfd = img_dir_open(o->images_dir, o->images_dirfd), lsk = -1, ret = -1;
-	if (dirfd < 0 || link_parent(dirfd, o) < 0)
+	struct ps_pages *lazy = NULL;
+	if (dirfd < 0)
 		goto out;
+	if (o->lazy_pages) {
+		/* serving a dump's images, which stay as they are */
+		if (!(lazy = ps_images_open(dirfd, o)))
+			goto out;
+	} else {
+		if (link_parent(dirfd, o) < 0)
+			goto out;
+		fs_unlink(dirfd, CK_LIST_PS);
+	}
 	signal(SIGPIPE, SIG_IGN);
-	fs_unlink(dirfd, CK_LIST_PS);
 	if (o->ps_socket < 0 && (lsk = listen_on(o, NULL)) < 0)
 		goto out;
 	if (o->detach) {
@@ -540,11 +550,14 @@ int stasis_page_server(const struct opts *o)
 	}
 	if (status_ready(o) < 0)
 		goto out;
-	if (o->ps_socket >= 0)	/* one session on the socket given */
+	if (lazy)
+		ret = ps_lazy_serve(lsk, o->ps_socket, o, lazy);
+	else if (o->ps_socket >= 0)	/* one session on the socket given */
 		ret = run_session(o->ps_socket, dirfd, o->timeout ? o->timeout : DEFAULT_IDLE, o);
 	else
 		ret = ps_server_serve(lsk, dirfd, o);
 out:
+	ps_images_close(lazy);
 	if (lsk >= 0)
 		close(lsk);
 	if (dirfd >= 0)

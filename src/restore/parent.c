@@ -28,16 +28,6 @@ struct parent_level {
 	int depth;
 };
 
-static bool entry_in_parent(const PagemapEntry *pe)
-{
-	return (pe->has_flags && (pe->flags & PE_PARENT)) || (pe->has_in_parent && pe->in_parent);
-}
-
-static bool entry_saved(const PagemapEntry *pe)
-{
-	return !entry_in_parent(pe) && (!pe->has_flags || (pe->flags & PE_PRESENT));
-}
-
 static void level_free(struct parent_level *l)
 {
 	while (l) {
@@ -85,7 +75,7 @@ static struct parent_level *level_open(int dirfd, pid_t pid, int depth)
 	uint64_t off = 0;
 	for (int i = 0; i < l->n; i++) {
 		l->off[i] = off;
-		if (entry_saved(l->e[i]))
+		if (pagemap_run_saved(l->e[i]))
 			off += pagemap_run_pages(l->e[i]) * PAGE_SZ;
 	}
 	return l;
@@ -100,12 +90,12 @@ static int copy_from(struct rst_ctx *rc, struct parent_level *l, uint64_t addr, 
 static int copy_entry(struct rst_ctx *rc, struct parent_level *l, int i, uint64_t addr, uint64_t len)
 {
 	const PagemapEntry *pe = l->e[i];
-	if (entry_in_parent(pe)) {
+	if (pagemap_run_in_parent(pe)) {
 		if (!l->up && !(l->up = level_open(l->dirfd, rc->pid, l->depth + 1)))
 			return -1;
 		return copy_from(rc, l->up, addr, len);
 	}
-	if (!entry_saved(pe))
+	if (!pagemap_run_saved(pe))
 		return -1;
 	/* The pages file is mapped, not read: process_vm_writev then copies
 	 * straight from the page cache into the task. Offsets and lengths are

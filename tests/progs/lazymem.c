@@ -1,7 +1,7 @@
 /*
  * lazymem - memory for lazy restore (tests/cases/lazy.sh).
  *
- *   lazymem MIB [events|tree]
+ *   lazymem MIB [events|tree|rewrite]
  *
  * Maps MIB MiB of private anonymous memory and gives every 8-byte word a
  * value made of its page and place. After SIGUSR1 it says how many of its
@@ -15,6 +15,10 @@
  * that share its memory (copy-on-write) and each write a page of their
  * own, and a fourth that exits and stays a zombie; SIGUSR1 is passed on
  * to the three, which check all their memory and exit with the result.
+ * With "rewrite" (for a dump after a pre-dump), every other MiB starts
+ * wrong (each word inverted) and SIGUSR2 puts it right and says
+ * REWRITTEN: a dump after that has those MiB changed since a pre-dump
+ * before it, the others left to the pre-dump (in its parent).
  */
 #include "common.h"
 
@@ -101,6 +105,33 @@ static void events(uint8_t *mem, size_t pages)
 	check_pages(mem + (uat + un) * PAGE, uat + un, pages, "memory");
 }
 
+static uint8_t *rw_mem;
+static size_t rw_pages;
+
+static int rewritten(size_t page, int done)
+{
+	return !done && (page * PAGE / MIB) % 2;
+}
+
+static void fill(uint8_t *mem, size_t pages, int done)
+{
+	for (size_t i = 0; i < pages; i++)
+		for (size_t w = 0; w < PAGE / 8; w++)
+			((uint64_t *)(mem + i * PAGE))[w] = rewritten(i, done) ? ~word(i, w) : word(i, w);
+}
+
+/* only the MiB that started wrong are written: the others stay clean */
+static void on_usr2(int sig)
+{
+	(void)sig;
+	for (size_t i = 0; i < rw_pages; i++)
+		if (rewritten(i, 0))
+			for (size_t w = 0; w < PAGE / 8; w++)
+				((uint64_t *)(rw_mem + i * PAGE))[w] = word(i, w);
+	if (write(STDOUT_FILENO, "REWRITTEN\n", 10) != 10)
+		_exit(3);
+}
+
 static pid_t tree_kids[3];
 
 /* Child k's own page: page k, words xor'ed with k + 1. */
@@ -156,9 +187,13 @@ int main(int argc, char **argv)
 	if (mem == MAP_FAILED)
 		die("mmap");
 	madvise(mem, pages * PAGE, MADV_NOHUGEPAGE);
-	for (size_t i = 0; i < pages; i++)
-		for (size_t w = 0; w < PAGE / 8; w++)
-			((uint64_t *)(mem + i * PAGE))[w] = word(i, w);
+	int rw = argc > 2 && !strcmp(argv[2], "rewrite");
+	fill(mem, pages, !rw);
+	if (rw) {
+		rw_mem = mem;
+		rw_pages = pages;
+		signal(SIGUSR2, on_usr2);
+	}
 	if (tree)
 		tree_start(mem, pages);
 	proto_ready();

@@ -13,6 +13,7 @@
 #define DRAW_EVERY_MS 200	/* five times a second at most */
 #define SHOW_AFTER_MS 500	/* a short operation shows nothing */
 #define LOCK_WAIT_MS  100	/* the line's lock is held for one write(2) */
+#define DRAWER_STACK  (64 << 10)
 
 /* Shared with the processes a restore forks (they count and may print
  * errors); the lock says who writes on the terminal's line. */
@@ -235,7 +236,15 @@ void progress_show(void)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&wake, &ca);
 	pthread_condattr_destroy(&ca);
-	drawing = pthread_create(&drawer, NULL, drawer_run, NULL) == 0;
+	/* a small stack: a restore's processes inherit our address space,
+	 * and less of it is in the way of their own mappings (premap.c) */
+	pthread_attr_t at;
+	drawing = pthread_attr_init(&at) == 0;
+	if (drawing) {
+		pthread_attr_setstacksize(&at, DRAWER_STACK);
+		drawing = pthread_create(&drawer, &at, drawer_run, NULL) == 0;
+		pthread_attr_destroy(&at);
+	}
 	if (!drawing)
 		pthread_cond_destroy(&wake);
 }

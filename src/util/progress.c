@@ -51,11 +51,6 @@ void progress_allow(bool yes)
 	allowed = yes;
 }
 
-bool progress_on(void)
-{
-	return P != NULL;
-}
-
 void progress_bytes(uint64_t n)
 {
 	struct progress_page *p = atomic_load_explicit(&P, memory_order_relaxed);

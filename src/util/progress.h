@@ -26,7 +26,6 @@ void progress_allow(bool yes);
  * restore that must stay single-threaded until its processes exist. */
 void progress_begin(const char *what, unsigned tasks, uint64_t bytes);
 void progress_show(void);
-bool progress_on(void);
 
 /* What the copying code counts; cheap, safe from any thread or from a
  * process forked after progress_begin. */

@@ -13,7 +13,7 @@
 #define DRAW_EVERY_MS 200	/* five times a second at most */
 #define SHOW_AFTER_MS 500	/* a short operation shows nothing */
 #define LOCK_WAIT_MS  100	/* the line's lock is held for one write(2) */
-#define DRAWER_STACK  (64 << 10)
+#define DRAWER_STACK  (256 << 10)	/* with room for the static TLS (73 KiB) */
 
 /* Shared with the processes a restore forks (they count and may print
  * errors); the lock says who writes on the terminal's line. */
@@ -240,6 +240,8 @@ void progress_show(void)
 		drawing = pthread_create(&drawer, &at, drawer_run, NULL) == 0;
 		pthread_attr_destroy(&at);
 	}
+	if (!drawing)	/* too small after all: the default one */
+		drawing = pthread_create(&drawer, NULL, drawer_run, NULL) == 0;
 	if (!drawing)
 		pthread_cond_destroy(&wake);
 }

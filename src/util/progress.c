@@ -11,7 +11,9 @@
 #include "util/progress.h"
 
 #define DRAW_EVERY_MS 200	/* five times a second at most */
-#define SHOW_AFTER_MS 500	/* a short operation shows nothing */
+#define SHOW_AFTER_MS 500	/* a short operation shows nothing, */
+#define SHOW_MIN_BYTES (64ull << 20)	/* nor a small one: a line for less */
+#define SHOW_MIN_TASKS 16		/* would only flash by (or under load, stay) */
 #define LOCK_WAIT_MS  100	/* the line's lock is held for one write(2) */
 #define DRAWER_STACK  (256 << 10)	/* with room for the static TLS (73 KiB) */
 
@@ -163,7 +165,8 @@ static void draw(uint64_t now, struct samples *sm)
 	char line[160], left[32] = "?";
 
 	uint64_t rate = rate_now(sm, now, done);
-	if (now - started_ms < show_after_ms || (td >= tasks && done >= total))
+	if (now - started_ms < show_after_ms || (td >= tasks && done >= total) ||
+	    (total < SHOW_MIN_BYTES && tasks < SHOW_MIN_TASKS))
 		return;
 	if (done > total)
 		total = done;	/* the guess was short */

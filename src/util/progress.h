@@ -1,8 +1,10 @@
 /* The one-line progress display of a long dump or restore on a terminal:
  * processes done of all, MiB done of all, MiB/s, time left. Redrawn at
  * most five times a second by a thread of its own, shown only once the
- * operation has run half a second, and cleared before anything else is
- * printed on stderr (log.c) and when the operation ends.
+ * operation has run half a second and only for 64 MiB or 16 processes or
+ * more (for a small one under load, a line would flash by for nothing),
+ * and cleared before anything else is printed on stderr (log.c) and when
+ * the operation ends.
  *
  * The counters live in a shared page: the processes a restore forks fill
  * their own memory (restore/fill.c) and count into the same page. The

@@ -1,6 +1,6 @@
 # The progress line of a long dump or restore (src/util/progress.h): on a
 # terminal only (here a pty of `script`), never with -v0, never where the
-# log goes, never for a short dump, and always cleared: before an error
+# log goes, never for a small dump, and always cleared: before an error
 # line and at the end.
 #
 # STASIS_TEST_PROGRESS_AFTER_MS=0 shows it from the start: the dumps of
@@ -96,7 +96,7 @@ test_progress_terminal() {
 }
 
 # No line when stderr is a file, with -v0 on a terminal, with the log on
-# the terminal (-v4 without -o), nor for a short dump on a terminal.
+# the terminal (-v4 without -o), nor for a small dump on a terminal.
 test_progress_off() {
 	local pid img=$T_WORK/img rc
 	start_prog bigmem env BIGMEM_MB=256 "$BIN/bigmem"
@@ -116,11 +116,11 @@ test_progress_off() {
 	kill -USR1 "$pid"
 	wait_gone "$pid" "$TMO"
 	check_output bigmem
-	# a short dump: over before the line would show
+	# a small dump: none, even once the half second is past
 	start_prog signals "$BIN/signals"
 	pid=$PROG_PID
 	wait_ready signals "$pid" || return
-	rc=$(on_pty small "$STASIS dump -t $pid -D $img --leave-running -o $T_LOG/small.log -v4")
+	rc=$(on_pty small "STASIS_TEST_PROGRESS_AFTER_MS=0 $STASIS dump -t $pid -D $img --leave-running -o $T_LOG/small.log -v4")
 	[[ $rc == 0 ]] || fail "small dump exited $rc" "$T_LOG/small.log"
 	no_progress small
 	[[ ! -s $T_LOG/small.tty ]] || fail "a short dump printed on the terminal" "$T_LOG/small.tty"

@@ -26,6 +26,7 @@
 #include "restore/restore.h"
 #include "pagexfer/ps_server.h"
 #include "util/log.h"
+#include "util/progress.h"
 #include "gitid.h"	/* build/gitid.h, made by the Makefile */
 
 static void usage(FILE *f)
@@ -876,6 +877,17 @@ static int run_page_server(struct opts *o)
 	return ret;
 }
 
+/* The progress line of a long dump or restore (util/progress.h): on a
+ * terminal, not with -v0, and not where the log itself goes (without -o
+ * the log is stderr, and above -v2 it says more than the line would). */
+static bool progress_wanted(int level)
+{
+	int fds[2];
+	if (level < 1 || !isatty(2) || log_fds(fds) < 0)
+		return false;
+	return fds[0] < 0 ? level <= LOG_WARN : !isatty(fds[0]);
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
@@ -948,6 +960,7 @@ int main(int argc, char **argv)
 	if (log_init(log, o.log_level) < 0)
 		return 1;
 	free(log);
+	progress_allow(strcmp(cmd, "lazy-pages") && progress_wanted(o.log_level));
 	char *pidfile = in_work_dir(&o, o.pidfile);
 	o.pidfile = pidfile;
 	/* CRIU runs in its work directory: a relative yard is found from there */

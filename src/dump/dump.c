@@ -38,6 +38,7 @@
 #include "util/fault.h"
 #include "util/fsop.h"
 #include "util/log.h"
+#include "util/progress.h"
 
 #define CODE_SCAN (64u << 10)
 
@@ -567,6 +568,22 @@ static int live_finish(struct dump_tree *tr)
 	return 0;
 }
 
+/* The progress line (util/progress.h), counted from here: until a
+ * process's pages are found (mem.c), its anonymous memory as the kernel
+ * counts it stands for what it will save. */
+static void progress_start(const struct dump_tree *tr)
+{
+	uint64_t bytes = 0;
+	unsigned n = 0;
+	for (int i = 0; i < tr->nr; i++)
+		if (!tr->t[i].zombie) {
+			bytes += tr->t[i].status.anon_kb << 10;
+			n++;
+		}
+	progress_begin(tr->o->pre_dump ? "pre-dump" : "dump", n, bytes);
+	progress_show();
+}
+
 int stasis_dump(const struct opts *o)
 {
 	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1, .ps_sk = -1, .freezer = { .statefd = -1, .dirfd = -1 },
@@ -628,10 +645,15 @@ int stasis_dump(const struct opts *o)
 	find_shared_fd_tables(&tr);
 	if (read_mappings(&tr) < 0 || (!o->pre_dump && dump_namespaces(&tr) < 0) || prepare_files(&tr) < 0)
 		goto unlock;
-	for (int i = 0; i < tr.nr; i++)
+	progress_start(&tr);
+	for (int i = 0; i < tr.nr; i++) {
 		if ((!tr.t[i].zombie && track_adopt(&tr.t[i], tr.parentfd) < 0) ||
 		    dump_one(&tr.t[i]) < 0 || shmem_dump_collect(&tr.shmem, &tr.t[i]) < 0)
 			goto unlock;
+		if (!tr.t[i].zombie)
+			progress_task_done();
+	}
+	progress_end();
 	live_pre_stop(tr.live_pre);	/* each live process's is live.c's now */
 	if (write_tree_images(&tr) < 0)
 		goto unlock;
@@ -667,6 +689,7 @@ unlock:
 	if (tr.nr)
 		net_unlock(&tr);
 out:
+	progress_end();
 	ps_dump_abort(&tr);
 	img_note_written(NULL);
 	ck_list_free(&tr.ck);

@@ -41,6 +41,7 @@
 #include "util/compat.h"
 #include "util/fault.h"
 #include "util/log.h"
+#include "util/progress.h"
 
 /* Small enough to stay in the core's cache between the read from the
  * task and the write into the pages image: the second copy then reads
@@ -225,6 +226,7 @@ struct copy_job {
  * back in frozen time (image/checksum.h). */
 static int put(struct copy_job *j, const char *buf, size_t len)
 {
+	uint64_t start = j->off;
 	ck_update(&j->ck, buf, len);
 	while (len) {
 		ssize_t n = pwrite(j->out, buf, len, j->off);
@@ -238,6 +240,7 @@ static int put(struct copy_job *j, const char *buf, size_t len)
 		len -= n;
 		j->off += n;
 	}
+	progress_bytes(j->off - start);
 	fault_point("pages-written");
 	return 0;
 }
@@ -904,7 +907,11 @@ int dump_task_mm(struct dump_ctx *dc)
 	if (find_pages(dc, &pr, &par) < 0)
 		goto out;
 	dc->stats->pages_scanned += (pr.bytes + par.bytes) / PAGE_SZ;
+	/* the progress line's guess for this process (dump.c) gives way to
+	 * the bytes copied here, once they are known */
+	int64_t guess = (int64_t)(dc->status.anon_kb << 10);
 	if (dc->ps_sk >= 0) {	/* --page-server: the pages go there */
+		progress_grow(-guess);
 		ret = ps_dump_task(dc, &pr, &par);
 		goto out;
 	}
@@ -924,6 +931,7 @@ int dump_task_mm(struct dump_ctx *dc)
 	t1 = stats_now_us();
 	/* live: the pages are copied once the tree runs again (live.c) */
 	int live = dc->o->live_snapshot ? live_arm(dc, &pr, &pages) : 1;
+	progress_grow((live > 0 ? (int64_t)pr.bytes : 0) - guess);
 	struct copy_hashes h;
 	if (live < 0 || (live > 0 && (copy_pages(dc, &pr, pages.fd, &h) < 0 ||
 				      list_pages(dc, pages.name, &pr, &h) < 0))) {

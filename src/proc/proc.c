@@ -299,6 +299,8 @@ int proc_parse_status(pid_t pid, struct proc_status *st)
 			st->threads = atoi(val), found++;
 		else if (!strcmp(line, "Seccomp"))
 			st->seccomp = atoi(val);
+		else if (!strcmp(line, "RssAnon") || !strcmp(line, "VmSwap"))
+			st->anon_kb += strtoull(val, NULL, 10);
 		else if (!strcmp(line, "NSpid")) {
 			char *end;
 			for (char *p = val; st->nr_nspid < 8; p = end) {

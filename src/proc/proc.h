@@ -69,6 +69,7 @@ struct proc_status {
 	uint64_t sig_ign, sig_cgt;	/* ignored / caught signals */
 	pid_t nspid[8];		/* NSpid: our level first, innermost last */
 	int nr_nspid;
+	uint64_t anon_kb;	/* RssAnon + VmSwap: about what a dump saves */
 };
 
 int proc_parse_status(pid_t pid, struct proc_status *st);

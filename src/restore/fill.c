@@ -30,6 +30,7 @@
 #include "image/vma.h"
 #include "restore/fill.h"
 #include "util/log.h"
+#include "util/progress.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -191,6 +192,7 @@ static int fill_one(struct filler *f, const struct fill_job *j, uint64_t from, u
 						       read_in(f, j->dst + a, len, j->off + a);
 		if (r < 0)
 			return -1;
+		progress_bytes(len);
 		a += len;
 	}
 	return 0;

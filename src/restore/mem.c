@@ -27,6 +27,7 @@
 #include "util/compat.h"
 #include "util/fault.h"
 #include "util/log.h"
+#include "util/progress.h"
 
 #define TASK_SIZE_47 0x7ffffffff000ul
 #define IOV_BATCH 1024
@@ -491,6 +492,7 @@ static int read_batch(struct rst_ctx *rc, struct iovec *iov, int n, uint64_t off
 	if (populate(rc, iov, n) < 0)
 		return -1;
 	rc->pages_read += len;
+	uint64_t len_all = len;
 	while (len) {
 		size_t mark = inj_args_mark(&rc->inj);
 		uint64_t at;
@@ -520,6 +522,7 @@ static int read_batch(struct rst_ctx *rc, struct iovec *iov, int n, uint64_t off
 			}
 		}
 	}
+	progress_bytes(len_all);
 	fault_point("pages-read");
 	return 0;
 }

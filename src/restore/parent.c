@@ -15,6 +15,7 @@
 #include "image/vma.h"
 #include "restore/rst.h"
 #include "util/log.h"
+#include "util/progress.h"
 
 #define PARENT_CHAIN_MAX 64	/* a loop of parent links ends here */
 #define COPY_CHUNK (64u << 20)
@@ -120,6 +121,7 @@ static int copy_entry(struct rst_ctx *rc, struct parent_level *l, int i, uint64_
 			pr_perror("pid %d: can't write the parent dump's pages at %#lx", rc->pid, (unsigned long)addr);
 			return -1;
 		}
+		progress_bytes(n);
 		addr += n;
 		off += n;
 		len -= n;

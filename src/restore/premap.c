@@ -25,6 +25,7 @@
 #include "restore/rst.h"
 #include "util/compat.h"
 #include "util/log.h"
+#include "util/progress.h"
 
 #define TASK_SIZE_47 0x7ffffffff000ul
 #define CMP_BUF (1ul << 20)
@@ -287,6 +288,7 @@ static int premap_inherited(struct rst_ctx *rc, size_t i, const struct vma_runs 
 				else
 					memcpy(to, buf + pg, PAGE_SZ);
 			}
+			progress_bytes(n);
 			done += n;
 		}
 		off += len;

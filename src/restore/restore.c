@@ -28,7 +28,9 @@
 
 #include "image/img.h"
 #include "image/checksum.h"
+#include "image/lazy.h"
 #include "image/magic.h"
+#include "image/pagemap.h"
 #include "image/stats.h"
 #include "image/vma.h"
 #include "inventory.pb-c.h"
@@ -46,6 +48,7 @@
 #include "util/action.h"
 #include "util/fault.h"
 #include "util/log.h"
+#include "util/progress.h"
 #include "util/pidfile.h"
 
 
@@ -599,7 +602,10 @@ static int rebuild_memory(struct rst_tree *tr, struct rst_ctx *rc)
 	if (rst_helpers_reap(tr, rc) < 0)
 		return -1;
 	pr_debug("pid %d: seized as %d, rebuilding", rc->pid, rc->real_pid);
-	return unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_lazy_task(tr, rc) < 0 ? -1 : 0;
+	if (unregister_own_rseq(rc) < 0 || rst_mem_rebuild(rc) < 0 || rst_lazy_task(tr, rc) < 0)
+		return -1;
+	progress_task_done();
+	return 0;
 }
 
 /* The rest, once its memory is in place (or, lazily, with the daemon). */
@@ -759,6 +765,9 @@ static void *rebuild_share(void *arg)
 					 rebuild_rest(tr, &tr->t[i]) < 0))
 			*w->failed = 1;
 	pthread_barrier_wait(w->bar);
+	/* the line is gone before any script or the tree itself prints */
+	if (w->id == 0)
+		progress_end();
 	/* The whole tree is rebuilt and still stopped: the last word before
 	 * it runs is the user's (a failing script kills it instead). */
 	if (w->id == 0 && !*w->failed && restore_stages_before_resume(tr) < 0)
@@ -811,6 +820,24 @@ static int restore_tree(struct rst_tree *tr)
 	return failed ? -1 : 0;
 }
 
+/* The progress line (util/progress.h): every page the images have for
+ * the processes, but those a lazy restore leaves to its daemon. */
+static void progress_start(const struct rst_tree *tr)
+{
+	uint64_t bytes = 0;
+	unsigned n = 0;
+	for (int i = 0; i < tr->nr; i++) {
+		const struct rst_ctx *rc = &tr->t[i];
+		if (rc->zombie)
+			continue;
+		n++;
+		for (int k = 0; k < rc->nr_pagemap; k++)
+			if (!(tr->o->lazy_pages && rc->mm && run_is_lazy(rc->mm, rc->pagemap[k])))
+				bytes += pagemap_run_pages(rc->pagemap[k]) * PAGE_SZ;
+	}
+	progress_begin("restore", n, bytes);
+}
+
 int stasis_restore(const struct opts *o)
 {
 	struct rst_tree tr = { .o = o, .sync = { -1, -1 }, .new_pidns = o->new_pidns };
@@ -850,7 +877,10 @@ int stasis_restore(const struct opts *o)
 		cg_rst_undo(&tr.cg);
 		goto out;
 	}
-	if (restore_tree(&tr) < 0 || rst_tree_done(&tr) < 0) {
+	progress_start(&tr);
+	int built = restore_tree(&tr);
+	progress_end();	/* if the rebuild did not get there */
+	if (built < 0 || rst_tree_done(&tr) < 0) {
 		rst_tree_kill(&tr);
 		ns_restore_undo(&tr.ns);
 		cg_rst_undo(&tr.cg);

@@ -29,6 +29,7 @@
 #include "image/img.h"
 #include "proc/proc.h"
 #include "util/log.h"
+#include "util/progress.h"
 
 #define READY_TIMEOUT_MS 30000
 
@@ -776,6 +777,10 @@ int rst_tree_fork(struct rst_tree *tr)
 	}
 	if (timens_restore_leave(own_timens) < 0 || tr->first < 0 || net_ready(tr) < 0)
 		return -1;
+	/* The progress line's thread only now: a process with threads can't
+	 * go back to its time namespace (setns wants a single thread). The
+	 * processes fill their memory from here on (premap.c). */
+	progress_show();
 	return wait_all_ready(tr, tr->first);
 }
 

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "util/fsop.h"
 #include "util/log.h"
+#include "util/progress.h"
 
 static FILE *log_file;
 static int log_level = LOG_WARN;
@@ -147,8 +149,11 @@ void log_msg(int level, const char *fmt, ...)
 		double t = (now.tv_sec - log_start.tv_sec) + (now.tv_nsec - log_start.tv_nsec) / 1e9;
 		fprintf(log_file, "(%08.6f) %s%s", t, line, nl);
 	}
-	if (!log_file || level == LOG_ERROR)
+	if (!log_file || level == LOG_ERROR) {
+		bool paused = progress_pause();	/* its line is cleared first */
 		fprintf(err_file ? err_file : stderr, "%s%s", line, nl);
+		progress_resume(paused);
+	}
 	errno = saved;
 }
 

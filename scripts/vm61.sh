@@ -48,13 +48,6 @@ SKIP_ON_VM+='|^real\.postgresql(_ipcns)?$'
 # saved pages compare unequal to its parent's premapped ones; cause not
 # found). README says so; the check stays on 6.18.
 SKIP_ON_VM+='|^tree\.cowtree\.(restore|chain3)$'
-# KNOWN FAILURE in the VM, and on the host too once transparent huge
-# pages are "always" (the host has "madvise", where it passes): a lazy
-# restore of a dump whose parent (a pre-dump) holds pages next to lazy
-# ones brings some lazy pages back as zeros (likely a huge page made
-# while the parent's pages are written, covering the lazy ones next to
-# them). Not fixed yet; README says so.
-SKIP_ON_VM+='|^lazyps\.images_predump$'
 # What does not depend on the kernel runs on the host only, to keep the
 # VM part (emulated, ~10x slower) within its time: the option and config
 # parsing, crit, the stats images and action scripts.

@@ -597,9 +597,26 @@ static int finish_one(struct rst_ctx *rc, struct inj_batch *b, size_t i)
 	return 0;
 }
 
+/* A lazy restore writes the pages that are not lazy (a parent dump's)
+ * into mappings whose other pages the daemon fills on first touch: a
+ * huge page made by one of those writes would cover lazy pages next to
+ * it with zeros, which no fault ever asks for. So no huge page until the
+ * mappings are registered; rst_mm_fields puts the process's own setting
+ * back. */
+static int thp_off_for_lazy(struct rst_ctx *rc)
+{
+	if (!rc->o->lazy_pages || rc->thp_off_lazy)
+		return 0;
+	if (inj_must(&rc->inj, "THP off while lazy memory is made (PR_SET_THP_DISABLE)", NULL,
+		     INJ(SYS_prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0)) < 0)
+		return -1;
+	rc->thp_off_lazy = true;
+	return 0;
+}
+
 int rst_mem_rebuild(struct rst_ctx *rc)
 {
-	if (clear_address_space(rc) < 0 || map_scratch(rc) < 0)
+	if (thp_off_for_lazy(rc) < 0 || clear_address_space(rc) < 0 || map_scratch(rc) < 0)
 		return -1;
 	for (size_t i = 0; i < rc->mm->n_vmas; i++)
 		if (!vma_skipped(rc->mm->vmas[i]) && map_one(rc, i) < 0)
@@ -657,10 +674,12 @@ int rst_mm_fields(struct rst_ctx *rc)
 	inj_args_release(&rc->inj, mark);
 	if (failed)
 		return -1;
-	/* the new task is stasis's fork, whose huge pages are on */
-	if (mm->has_thp_disabled && mm->thp_disabled &&
-	    inj_must(&rc->inj, "THP off (PR_SET_THP_DISABLE)", NULL,
-		     INJ(SYS_prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0)) < 0)
+	/* the new task is stasis's fork, whose huge pages are on (or were
+	 * turned off for a lazy restore: thp_off_for_lazy) */
+	bool thp_off = mm->has_thp_disabled && mm->thp_disabled;
+	if ((thp_off || rc->thp_off_lazy) &&
+	    inj_must(&rc->inj, "THP setting (PR_SET_THP_DISABLE)", NULL,
+		     INJ(SYS_prctl, PR_SET_THP_DISABLE, thp_off, 0, 0, 0)) < 0)
 		return -1;
 	/* a non-root client's task gets it last (rst_client_dumpable) */
 	if (mm->has_dumpable && !rc->o->unprivileged &&

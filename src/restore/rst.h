@@ -42,6 +42,8 @@ struct rst_ctx {
 	pid_t real_pid;		/* the same task in our pid namespace */
 	int parent;		/* index in the tree, -1 for the root */
 	bool zombie;
+	bool thp_off_lazy;	/* huge pages off while a lazy restore writes
+				 * its memory (mem.c), until rst_mm_fields */
 	bool threadless;	/* CRIU lists a zombie with no thread: its pid stands for one */
 	PstreeEntry *pe;
 	CoreEntry **core;	/* per thread, the main one first */

@@ -14,6 +14,7 @@
 #include "pagexfer/ps_lazy.h"
 #include "pagexfer/ps_server.h"
 #include "util/log.h"
+#include "util/ranges.h"
 
 bool lazy_dump(const struct opts *o)
 {
@@ -38,17 +39,8 @@ static int task_of(const struct dump_tree *tr, uint64_t dst)
 
 static const struct page_run *lazy_run(const struct page_runs *l, uint64_t addr)
 {
-	size_t lo = 0, hi = l->nr;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (addr < l->r[mid].start)
-			hi = mid;
-		else if (addr >= l->r[mid].end)
-			lo = mid + 1;
-		else
-			return &l->r[mid];
-	}
-	return NULL;
+	ptrdiff_t i = runs_index(l->r, l->nr, addr);
+	return i < 0 ? NULL : &l->r[i];
 }
 
 static uint64_t tree_avail(struct ps_pages *p, uint64_t pid, uint64_t addr, uint64_t nr)

@@ -47,6 +47,7 @@
 #include "proc/proc.h"
 #include "util/compat.h"
 #include "util/log.h"
+#include "util/ranges.h"
 
 #define LIVE_CHUNK (256ul << 10)	/* copied under the lock at once */
 #define LIVE_NOW_BUF (1ul << 20)	/* for what is copied while frozen */
@@ -677,17 +678,8 @@ static int save_range(struct live_job *j, char *buf, uint64_t s, uint64_t e, uin
 
 static const struct live_seg *find_seg(const struct live_job *j, uint64_t a)
 {
-	size_t lo = 0, hi = j->nr;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (a < j->seg[mid].start)
-			hi = mid;
-		else if (a >= j->seg[mid].end)
-			lo = mid + 1;
-		else
-			return &j->seg[mid];
-	}
-	return NULL;
+	ptrdiff_t i = runs_index(j->seg, j->nr, a);
+	return i < 0 ? NULL : &j->seg[i];
 }
 
 /* A thread of the process wrote a protected page: its old bytes first. */

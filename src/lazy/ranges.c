@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "lazy/ranges.h"
+#include "util/ranges.h"
 
 static int grow(struct lranges *l, size_t need)
 {
@@ -31,17 +32,8 @@ int lr_add(struct lranges *l, uint64_t start, uint64_t end, uint64_t img)
 
 struct lrange *lr_find(struct lranges *l, uint64_t addr)
 {
-	size_t lo = 0, hi = l->nr;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (addr < l->r[mid].start)
-			hi = mid;
-		else if (addr >= l->r[mid].end)
-			lo = mid + 1;
-		else
-			return &l->r[mid];
-	}
-	return NULL;
+	ptrdiff_t i = runs_index(l->r, l->nr, addr);
+	return i < 0 ? NULL : &l->r[i];
 }
 
 /* The part of each range outside [start, end) is kept: at most one range

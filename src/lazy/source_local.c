@@ -13,6 +13,7 @@
 #include "image/vma.h"
 #include "lazy/source.h"
 #include "util/log.h"
+#include "util/ranges.h"
 
 struct local_run {
 	uint64_t start, end;
@@ -30,17 +31,8 @@ struct local_src {
 
 static const struct local_run *find_run(const struct local_src *ls, uint64_t addr)
 {
-	int lo = 0, hi = ls->nr;
-	while (lo < hi) {
-		int mid = (lo + hi) / 2;
-		if (addr < ls->run[mid].start)
-			hi = mid;
-		else if (addr >= ls->run[mid].end)
-			lo = mid + 1;
-		else
-			return &ls->run[mid];
-	}
-	return NULL;
+	ptrdiff_t i = runs_index(ls->run, (size_t)ls->nr, addr);
+	return i < 0 ? NULL : &ls->run[i];
 }
 
 static const void *local_get(struct lazy_src *s, uint64_t addr, void *buf, size_t len)

@@ -17,6 +17,7 @@
 #include "image/vma.h"
 #include "pagexfer/ps_images.h"
 #include "pstree.pb-c.h"
+#include "util/ranges.h"
 #include "util/log.h"
 
 #define MAX_RUN_PAGES (1ull << 36)
@@ -48,17 +49,8 @@ static struct img_task *task_of(struct img_pages *ip, uint64_t pid)
 
 static const struct img_run *run_of(const struct img_task *t, uint64_t addr)
 {
-	size_t lo = 0, hi = t->nr;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (addr < t->run[mid].start)
-			hi = mid;
-		else if (addr >= t->run[mid].end)
-			lo = mid + 1;
-		else
-			return &t->run[mid];
-	}
-	return NULL;
+	ptrdiff_t i = runs_index(t->run, t->nr, addr);
+	return i < 0 ? NULL : &t->run[i];
 }
 
 static uint64_t img_avail(struct ps_pages *p, uint64_t pid, uint64_t addr, uint64_t nr)

@@ -1,4 +1,5 @@
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/ranges.h"
 
@@ -40,4 +41,21 @@ void ranges_free(struct addr_ranges *a)
 	free(a->r);
 	a->r = NULL;
 	a->nr = 0;
+}
+
+ptrdiff_t runs_bsearch(const void *runs, size_t nr, size_t size, uint64_t addr)
+{
+	size_t lo = 0, hi = nr;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		uint64_t se[2];
+		memcpy(se, (const char *)runs + mid * size, sizeof(se));
+		if (addr < se[0])
+			hi = mid;
+		else if (addr >= se[1])
+			lo = mid + 1;
+		else
+			return (ptrdiff_t)mid;
+	}
+	return -1;
 }

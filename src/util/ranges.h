@@ -23,4 +23,18 @@ bool ranges_in_order(const struct addr_ranges *a, uint64_t start);
 bool ranges_cover(const struct addr_ranges *a, uint64_t start, uint64_t end);
 void ranges_free(struct addr_ranges *a);
 
+/* Runs of pages kept in an array sorted by address, not overlapping,
+ * each element beginning with its uint64_t start and end ([start, end)):
+ * the index of the one holding addr, or -1. runs_index checks that
+ * layout of arr's elements when it is compiled. */
+ptrdiff_t runs_bsearch(const void *runs, size_t nr, size_t size, uint64_t addr);
+#define runs_index(arr, nr, addr)                                                                   \
+	((void)sizeof(struct {                                                                      \
+		_Static_assert(offsetof(__typeof__(*(arr)), start) == 0 &&                          \
+				       offsetof(__typeof__(*(arr)), end) == sizeof(uint64_t),       \
+			       "a run begins with its start and end");                              \
+		int unused;                                                                         \
+	}),                                                                                         \
+	 runs_bsearch((arr), (nr), sizeof(*(arr)), (addr)))
+
 #endif

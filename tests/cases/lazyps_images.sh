@@ -9,22 +9,8 @@
 # the parent's images and only the rest is lazy. Garbage on the server's
 # port (a silent connection, noise, a request for pages that are not
 # lazy) is dropped and the next daemon served; the server ends once a
-# daemon has ended its session. Uses lazy.sh's helpers.
-
-# lpi_server TAG DIR: `stasis page-server --lazy-pages -D DIR` on a free
-# port of 127.0.0.1, in the background: LPI_PID, LPI_PORT.
-lpi_server() {
-	local tag=$1 dir=$2
-	note "stasis page-server --lazy-pages -D $dir (in the background)"
-	timeout -k 5 $((TMO * 4)) "$STASIS" page-server --lazy-pages -D "$dir" --address 127.0.0.1 --port 0 \
-		-o "$T_LOG/$tag.log" -v4 > "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null &
-	LPI_PID=$!
-	T_PIDS+=("$LPI_PID")
-	wait_until "$TMO" grep -q "listening on" "$T_LOG/$tag.log" ||
-		{ fail "$tag: the lazy page server does not listen" "$T_LOG/$tag.log"; return 1; }
-	LPI_PORT=$(sed -n 's/.*listening on .* port \([0-9]*\).*/\1/p' "$T_LOG/$tag.log" | head -n1)
-	note "$tag: pid $LPI_PID, port $LPI_PORT"
-}
+# daemon has ended its session. Uses lazy.sh's helpers and pageserver.sh's
+# ps_start.
 
 # le64 N: N as the 8 bytes of a little-endian u64, for printf.
 le64() {
@@ -41,22 +27,22 @@ le64() {
 # dropped, the server waiting for the next.
 lpi_garbage() {
 	local tag=$1 pid=$2 fd
-	exec {fd}<>/dev/tcp/127.0.0.1/"$LPI_PORT" && exec {fd}>&-
-	exec {fd}<>/dev/tcp/127.0.0.1/"$LPI_PORT" && { head -c 100 /dev/urandom >&$fd; sleep 0.2; exec {fd}>&-; }
-	exec {fd}<>/dev/tcp/127.0.0.1/"$LPI_PORT" &&
+	exec {fd}<>/dev/tcp/127.0.0.1/"$PS_PORT" && exec {fd}>&-
+	exec {fd}<>/dev/tcp/127.0.0.1/"$PS_PORT" && { head -c 100 /dev/urandom >&$fd; sleep 0.2; exec {fd}>&-; }
+	exec {fd}<>/dev/tcp/127.0.0.1/"$PS_PORT" &&
 		{ printf "$(le64 7)$(le64 1)$(le64 4096)$(le64 "$pid")" >&$fd; sleep 0.2; exec {fd}>&-; }
 	wait_until 5 test "$(grep -c "that connection is dropped" "$T_LOG/$tag.log")" -ge 3 ||
 		fail "$tag: the server did not drop the three garbage connections" "$T_LOG/$tag.log"
 	grep -q "asked for 1 pages at 0x1000 of pid $pid, which are no lazy pages" "$T_LOG/$tag.log" ||
 		fail "$tag: the request for pages that are not lazy was not refused" "$T_LOG/$tag.log"
-	alive "$LPI_PID" || { fail "$tag: the lazy page server died of garbage on its port" "$T_LOG/$tag.log"; return 1; }
+	alive "$PS_PID" || { fail "$tag: the lazy page server died of garbage on its port" "$T_LOG/$tag.log"; return 1; }
 }
 
 # lpi_daemon DIR: stasis's `lazy-pages --page-server` from the server
 # (ready when it returns): LAZY_PID; its log lazy.log.
 lpi_daemon() {
 	local rc
-	rc=$(stasis lazy lazy-pages -D "$1" --page-server --address 127.0.0.1 --port "$LPI_PORT" -d \
+	rc=$(stasis lazy lazy-pages -D "$1" --page-server --address 127.0.0.1 --port "$PS_PORT" -d \
 		--pidfile "$T_WORK/lazy.pid")
 	[[ $rc == 0 ]] || { fail "lazy-pages --page-server exited $(rc_text "$rc"): $(error_message lazy)" "$T_LOG/lazy.log"; return 1; }
 	LAZY_PID=$(pidfile_pid "$T_WORK/lazy.pid")
@@ -82,7 +68,7 @@ lpi_restore() {
 # having served at least MIN_KIB KiB.
 lpi_done() {
 	local kib
-	wait_child "$LPI_PID" "$TMO"
+	wait_child "$PS_PID" "$TMO"
 	[[ $CHILD_RC == 0 ]] || { fail "the lazy page server exited $CHILD_RC" "$T_LOG/ps.log"; return 1; }
 	kib=$(sed -n 's/.*lazy pages: the daemon is done, \([0-9]*\) KiB served.*/\1/p' "$T_LOG/ps.log")
 	note "the page server served ${kib:-?} KiB"
@@ -92,7 +78,7 @@ lpi_done() {
 # A plain dump, served from its own directory, the restore beside it.
 test_lpi_same_dir() {
 	lazymem_dumped 64 || return
-	lpi_server ps "$T_WORK/img" || return
+	ps_start ps "$T_WORK/img" --lazy-pages || return
 	lpi_garbage ps "$PID" || return
 	lpi_daemon "$T_WORK/img" || return
 	lpi_restore "$T_WORK/img" 60000
@@ -120,7 +106,7 @@ test_lpi_predump() {
 	expect_killed "$PID" || return
 	grep -q "KiB in the parent dump" "$T_LOG/dump.log" || { fail "the dump did not use its parent" "$T_LOG/dump.log"; return 1; }
 	cp -a "$T_WORK/img" "$T_WORK/dst"
-	lpi_server ps "$T_WORK/img/2" || return
+	ps_start ps "$T_WORK/img/2" --lazy-pages || return
 	lpi_daemon "$T_WORK/dst/2" || return
 	lpi_restore "$T_WORK/dst/2" 30000 || return
 	local kib
@@ -133,9 +119,9 @@ run_test lazyps.images_predump test_lpi_predump
 # restore of stasis's images (as zdtm's remote lazy-pages flavour).
 test_lpi_criu() {
 	lazymem_dumped 64 tree || return
-	lpi_server ps "$T_WORK/img" || return
+	ps_start ps "$T_WORK/img" --lazy-pages || return
 	timeout -k 5 $((TMO * 3)) "$CRIU_BIN" lazy-pages -D "$T_WORK/img" --page-server --address 127.0.0.1 \
-		--port "$LPI_PORT" -d --pidfile "$T_WORK/criu-lazy.pid" -o "$T_LOG/criu-lazy.log" -v4 \
+		--port "$PS_PORT" -d --pidfile "$T_WORK/criu-lazy.pid" -o "$T_LOG/criu-lazy.log" -v4 \
 		> "$T_LOG/criu-lazy.stderr" 2>&1 < /dev/null ||
 		{ fail "criu lazy-pages --page-server -d failed" "$T_LOG/criu-lazy.log"; return 1; }
 	LAZY_PID=$(pidfile_pid "$T_WORK/criu-lazy.pid")
@@ -166,7 +152,7 @@ test_lpi_from_criu() {
 	rc=$?
 	[[ $rc == 0 ]] || { fail "CRIU could not dump (rc $rc)" "$T_LOG/criu-dump.log"; return 1; }
 	expect_killed "$PID" || return
-	lpi_server ps "$T_WORK/img" || return
+	ps_start ps "$T_WORK/img" --lazy-pages || return
 	lpi_daemon "$T_WORK/img" || return
 	lpi_restore "$T_WORK/img" 60000
 }

@@ -324,7 +324,9 @@ void freezer_release(struct freezer *f)
 				f->taken[i] = true;
 				let_go(f, f->tids[i]);
 			}
-		if (f->was_frozen && write_state(f, true) == 0)
+		/* done only once every task is back in the freezer: who
+		 * found it frozen finds it so the moment the dump returns */
+		if (f->was_frozen && write_state(f, true) == 0 && wait_frozen(f, 0) == 0)
 			pr_info("freeze-cgroup %s: frozen again, as it was found", f->path);
 		close(f->statefd);
 	}

@@ -36,7 +36,8 @@ int freezer_seize(struct freezer *f, const char *path, unsigned timeout_s);
 /* Whether thread tid was seized here (and is now the caller's). */
 bool freezer_take(struct freezer *f, pid_t tid);
 /* Lets go of the threads not taken, once they stopped, and freezes the
- * cgroup again if it was found frozen. Safe on a freezer never used. */
+ * cgroup again if it was found frozen, returning once it is (or after
+ * 10 s, saying so). Safe on a freezer never used. */
 void freezer_release(struct freezer *f);
 
 #endif

@@ -13,6 +13,7 @@
 #include "image/vma.h"
 #include "pagexfer/ps_lazy.h"
 #include "pagexfer/ps_server.h"
+#include "util/action.h"
 #include "util/log.h"
 #include "util/ranges.h"
 
@@ -97,7 +98,8 @@ int lazy_dump_serve(struct dump_tree *tr)
 	int lsk = ps_server_listen(o, &port);
 	if (lsk >= 0) {
 		pr_info("lazy pages: serving the tree's lazy memory on %s port %u", o->address ? o->address : "*", port);
-		ret = ps_lazy_serve(lsk, -1, o, &tp.p);
+		if (action_status_ready(o) == 0)
+			ret = ps_lazy_serve(lsk, -1, o, &tp.p);
 		if (ret < 0)
 			pr_err("lazy pages: the tree resumes here");
 		close(lsk);

@@ -42,6 +42,7 @@
 #include "pagexfer/ps_tls.h"
 #include "util/fault.h"
 #include "util/lazy_proto.h"
+#include "util/action.h"
 #include "util/log.h"
 #include "util/pidfile.h"
 
@@ -529,11 +530,9 @@ int stasis_lazy_pages(const struct opts *o)
 		close(lsk);
 		goto out_buf;
 	}
-	if (o->status_fd >= 0) {	/* CRIU's: a byte once it listens */
-		char ready = 0;
-		if (write(o->status_fd, &ready, 1) != 1)
-			pr_warn("can't write to --status-fd %d", o->status_fd);
-		close(o->status_fd);
+	if (action_status_ready(o) < 0) {
+		close(lsk);
+		goto out_buf;
 	}
 	d.sk = accept_restore(lsk);
 	close(lsk);

@@ -30,6 +30,7 @@
 #include "pagexfer/ps_tls.h"
 #include "util/fsop.h"
 #include "util/io.h"
+#include "util/action.h"
 #include "util/log.h"
 #include "util/ranges.h"
 #include "util/pidfile.h"
@@ -492,19 +493,6 @@ static int daemonize(const struct opts *o)
 	return 0;
 }
 
-static int status_ready(const struct opts *o)
-{
-	char c = 0;
-	if (o->status_fd < 0)
-		return 0;
-	if (write(o->status_fd, &c, 1) != 1) {
-		pr_perror("page server: can't write to --status-fd %d", o->status_fd);
-		return -1;
-	}
-	close(o->status_fd);
-	return 0;
-}
-
 /* --prev-images-dir DIR (relative to -D), linked as "parent", as CRIU. */
 static int link_parent(int dirfd, const struct opts *o)
 {
@@ -548,7 +536,7 @@ int stasis_page_server(const struct opts *o)
 			goto out;
 		}
 	}
-	if (status_ready(o) < 0)
+	if (action_status_ready(o) < 0)
 		goto out;
 	if (lazy)
 		ret = ps_lazy_serve(lsk, o->ps_socket, o, lazy);

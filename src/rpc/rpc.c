@@ -17,6 +17,7 @@
 #include "dump/track.h"
 #include "restore/restore.h"
 #include "rpc/rpc.h"
+#include "pagexfer/ps_images.h"
 #include "pagexfer/ps_server.h"
 #include "util/fsop.h"
 #include "util/log.h"
@@ -323,6 +324,10 @@ static int job_page_server(struct rpc_job *j, const CriuReq *req, const CriuOpts
 	}
 	if (req->type == CRIU_REQ_TYPE__PAGE_SERVER)
 		return 0;
+	if (j->o.lazy_pages && req->type == CRIU_REQ_TYPE__DUMP) {	/* job_lazy_pages */
+		j->o.port = r->ps->port;
+		return 0;
+	}
 	if (!r->ps->address || !r->ps->has_port || r->ps->port <= 0 || r->ps->port > 65535) {
 		pr_err("rpc: ps needs the page server's address and port, or fd");
 		return -1;
@@ -330,6 +335,34 @@ static int job_page_server(struct rpc_job *j, const CriuReq *req, const CriuOpts
 	j->o.page_server = true;
 	j->o.address = r->ps->address;
 	j->o.port = r->ps->port;
+	return 0;
+}
+
+/* lazy_pages, as CRIU: a restore's memory comes from a lazy-pages
+ * daemon; a dump serves the tree's lazy memory on ps.port (every
+ * address: CRIU ignores ps.address then) until the destination's daemon
+ * has it (dump --lazy-pages), saying status-ready once it listens; a
+ * PAGE_SERVER serves the lazy pages of the images (page-server
+ * --lazy-pages); a pre-dump ignores it. Serving memory to whoever
+ * connects is for root clients only, as PAGE_SERVER is. */
+static int job_lazy_pages(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req, const CriuOpts *r)
+{
+	j->o.lazy_pages = r->has_lazy_pages && r->lazy_pages;
+	if (!j->o.lazy_pages || req->type == CRIU_REQ_TYPE__RESTORE || req->type == CRIU_REQ_TYPE__PRE_DUMP)
+		return 0;
+	if (req->type != CRIU_REQ_TYPE__DUMP && req->type != CRIU_REQ_TYPE__PAGE_SERVER) {
+		pr_err("rpc: lazy_pages is for dump, page server and restore requests");
+		return -1;
+	}
+	if (c->peer_uid != 0) {
+		pr_err("rpc: a dump or page server serving lazy pages is for root clients only (it serves memory to any peer)");
+		return -1;
+	}
+	if (req->type == CRIU_REQ_TYPE__DUMP && (!r->ps || !r->ps->has_port || r->ps->port <= 0 ||
+						 r->ps->port > 65535 || r->ps->has_fd)) {
+		pr_err("rpc: a dump with lazy_pages needs ps.port, the port to serve its pages on");
+		return -1;
+	}
 	return 0;
 }
 
@@ -380,13 +413,8 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 	j->o.tcp_close = r->has_tcp_close && r->tcp_close;
 	j->o.skip_in_flight = r->has_tcp_skip_in_flight && r->tcp_skip_in_flight;
 	j->o.ghost_limit = r->ghost_limit;	/* CRIU's default, 1 MiB, if unset */
-	/* a restore's memory from a lazy-pages daemon; a dump serving its
-	 * pages to one (CRIU's dump --lazy-pages) is not done yet */
-	j->o.lazy_pages = r->has_lazy_pages && r->lazy_pages;
-	if (j->o.lazy_pages && req->type != CRIU_REQ_TYPE__RESTORE) {
-		pr_err("rpc: lazy_pages is supported for a restore only (dump, then restore lazily)");
+	if (job_lazy_pages(j, c, req, r) < 0)
 		return -1;
-	}
 	/* a scan of the filesystem by stasis would show a client paths it
 	 * may not reach itself */
 	if (((r->has_force_irmap && r->force_irmap) || r->n_irmap_scan_paths) && c->peer_uid != 0) {
@@ -563,6 +591,12 @@ static int job_setup(struct rpc_job *j, struct rpc_conn *c, const CriuReq *req, 
 	}
 	if (r && r->has_status_fd && (j->status_fd = rpc_take_writable(c, r->status_fd, "status_fd")) < 0)
 		return -1;
+	if (j->o.lazy_pages && req->type == CRIU_REQ_TYPE__DUMP) {
+		/* the dump's, said at status-ready (action_status_ready
+		 * closes it), kept by the worker if the dump fails before */
+		j->o.status_fd = j->status_fd;
+		j->status_fd = -1;
+	}
 	if (job_ps_socket(j, c) < 0 || job_tls_paths(j) < 0)
 		return -1;
 	struct stat st;
@@ -701,8 +735,21 @@ static int serve_features(struct rpc_conn *c, const CriuReq *req)
 /* PAGE_SERVER: a page server (pagexfer/ps_server.h) for the request's
  * images directory on ps.address (default: every one) and ps.port (0 or
  * none: any free one), run apart from the service (it serves until one
- * dump has sent everything); the reply names its pid and port. Root
- * clients only: it writes what any peer on the network sends. */
+ * dump has sent everything, or with lazy_pages until one lazy-pages
+ * daemon has had the lazy pages of the images there); the reply names
+ * its pid and port. Root clients only: it writes what any peer on the
+ * network sends, or serves the images to it. */
+static void stdio_to_null(void)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0)
+		return;
+	for (int fd = 0; fd < 3; fd++)
+		dup2(null, fd);
+	if (null > 2)
+		close(null);
+}
+
 static int serve_page_server(struct rpc_conn *c, const CriuReq *req)
 {
 	struct rpc_job j;
@@ -721,10 +768,16 @@ static int serve_page_server(struct rpc_conn *c, const CriuReq *req)
 	}
 	j.o.address = want ? want->address : NULL;
 	j.o.port = want && want->has_port && want->port > 0 ? want->port : 0;
+	struct ps_pages *lazy = NULL;
+	if (j.o.lazy_pages && !(lazy = ps_images_open(j.o.images_dirfd, &j.o))) {
+		job_free(&j);
+		return reply_failure(c, req->type, 0);
+	}
 	int lsk = ps_server_listen(&j.o, &port);
 	if (lsk < 0 || pipe2(p, O_CLOEXEC) < 0) {
 		if (lsk >= 0)
 			close(lsk);
+		ps_images_close(lazy);
 		job_free(&j);
 		return reply_failure(c, req->type, 0);
 	}
@@ -736,12 +789,16 @@ static int serve_page_server(struct rpc_conn *c, const CriuReq *req)
 			close(p[1]);
 			close(c->sk);
 			setsid();
+			stdio_to_null();	/* a client reading our output to its end must not wait for it */
+			if (lazy)
+				_exit(ps_lazy_serve(lsk, -1, &j.o, lazy) < 0 ? 1 : 0);
 			_exit(ps_server_serve(lsk, j.o.images_dirfd, &j.o) < 0 ? 1 : 0);
 		}
 		_exit(write(p[1], &gc, sizeof(gc)) == sizeof(gc) ? 0 : 1);
 	}
 	close(p[1]);
 	close(lsk);
+	ps_images_close(lazy);
 	if (child > 0) {
 		if (read(p[0], &server, sizeof(server)) != sizeof(server))
 			server = -1;

@@ -90,3 +90,17 @@ int action_run(const struct opts *o, const char *stage, pid_t root_pid)
 	}
 	return ret;
 }
+
+int action_status_ready(const struct opts *o)
+{
+	if (action_run(o, ACT_STATUS_READY, 0) < 0)
+		return -1;
+	if (o->status_fd < 0)
+		return 0;
+	char ready = 0;
+	int ret = write(o->status_fd, &ready, 1) == 1 ? 0 : -1;
+	if (ret < 0)
+		pr_perror("can't write to the status fd %d", o->status_fd);
+	close(o->status_fd);
+	return ret;
+}

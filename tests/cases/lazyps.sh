@@ -89,6 +89,49 @@ test_lazyps_stasis() {
 }
 run_test lazyps.stasis test_lazyps_stasis
 
+# runc checkpoint --lazy-pages's way, over RPC (through `stasis swrk` and
+# through the service): a DUMP with lazy_pages serves the tree's memory
+# on ps.port, tells status-ready (a notification, then a byte on the
+# client's status_fd) once it listens, and replies once the destination's
+# daemon has had every lazy page; the copy runs on, the source is killed.
+test_lazyps_rpc() {
+	local mode=$1 target port
+	if [[ $mode == sk ]]; then
+		service_start || return
+		target=(--sk "$SVC_SOCK")
+	else
+		target=(--bin "$STASIS")
+	fi
+	start_prog lazymem "$BIN/lazymem" "$LAZYPS_MIB"
+	SRC_PID=$PROG_PID
+	wait_ready lazymem "$SRC_PID" || return
+	LPS_PORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	timeout -k 5 $((TMO * 4)) "$PYTHON" "$ROOT/tests/py/rpc_drive.py" "${target[@]}" lazydump "$SRC_PID" "$T_WORK/img" \
+		"$LPS_PORT" > "$T_LOG/rpcdump.out" 2> "$T_LOG/rpcdump.err" < /dev/null &
+	DUMP_PID=$!
+	T_PIDS+=("$DUMP_PID")
+	wait_until "$TMO" grep -q "^ready\|^FAIL\|^dump" "$T_LOG/rpcdump.out"
+	has_line "$T_LOG/rpcdump.out" ready ||
+		{ fail "the RPC dump did not tell status-ready with a byte on status_fd: $(cat "$T_LOG/rpcdump.out")" "$T_WORK/img/dump.log"; return 1; }
+	grep -q "lazy pages: serving .* port $LPS_PORT" "$T_WORK/img/dump.log" ||
+		fail "the dump does not serve on ps.port $LPS_PORT" "$T_WORK/img/dump.log"
+	DST=$T_WORK/dst
+	cp -a "$T_WORK/img" "$DST"
+	lazyps_dest restore || return
+	kill -USR1 "$COPY_PID"
+	wait_until $((TMO * 2)) has_line "$T_LOG/lazymem.out" PASS
+	check_output lazymem
+	lazy_done lazy || return
+	wait_child "$DUMP_PID" "$TMO"
+	has_line "$T_LOG/rpcdump.out" "dump ok " ||
+		fail "the RPC dump did not reply success: $(tail -n2 "$T_LOG/rpcdump.out")" "$T_WORK/img/dump.log"
+	grep -q "^stages .*post-dump,status-ready" "$T_LOG/rpcdump.out" ||
+		fail "stages told: $(grep ^stages "$T_LOG/rpcdump.out")"
+	expect_killed "$SRC_PID"
+}
+run_test lazyps.rpc_bin test_lazyps_rpc bin
+run_test lazyps.rpc_sk test_lazyps_rpc sk
+
 # kill -9 of the source's dump while the copy faults on memory still to
 # come (the daemon's background copy held back): the copy dies with an
 # error naming the lost page server, no hang; the source's tree, let go

@@ -87,6 +87,30 @@ test_lpi_same_dir() {
 }
 run_test lazyps.images_same_dir test_lpi_same_dir
 
+# The same asked over RPC (a PAGE_SERVER request with lazy_pages, through
+# `stasis swrk`): the reply names the server's pid and port; the server,
+# no child of ours, ends once the daemon is done.
+test_lpi_rpc() {
+	local out kib
+	lazymem_dumped 64 || return
+	out=$(timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" page_server "$T_WORK/img" --lazy 2>&1)
+	[[ $out =~ ^ps\ ([0-9]+)\ ([0-9]+)$ ]] || { fail "PAGE_SERVER with lazy_pages answered: $out" "$T_WORK/img/ps.log"; return 1; }
+	PS_PID=${BASH_REMATCH[1]} PS_PORT=${BASH_REMATCH[2]}
+	T_PIDS+=("$PS_PID")
+	lpi_daemon "$T_WORK/img" || return
+	lazy_restore restore "$T_WORK/img"
+	wait_restored restore "$PID" "$EXE" 1 "$RESTORE_PID" || return
+	restore_was_lazy restore
+	kill -USR1 "$PID"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output lazymem
+	lazy_done lazy || return
+	wait_gone "$PS_PID" "$TMO" || { fail "the RPC's lazy page server did not end after the daemon" "$T_WORK/img/ps.log"; return 1; }
+	kib=$(sed -n 's/.*lazy pages: the daemon is done, \([0-9]*\) KiB served.*/\1/p' "$T_WORK/img/ps.log")
+	[[ -n $kib ]] && ((kib >= 60000)) || fail "the RPC's page server served ${kib:-?} KiB, not the 60000+ KiB lazy" "$T_WORK/img/ps.log"
+}
+run_test lazyps.images_rpc test_lpi_rpc
+
 # A pre-dump, half the memory rewritten, the dump with it as parent: the
 # other side restores from a copy of both, the unchanged half from the
 # parent's pages and the rewritten half (the dump's own pages, the only

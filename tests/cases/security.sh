@@ -423,6 +423,30 @@ test_sec_rpc_ps_fd() {
 	! compgen -G "$img/pages-*.img" > /dev/null || fail "the dump wrote pages locally"
 }
 
+# 9. A dump serving its lazy pages (RPC lazy_pages) hands the tree's
+# memory to whoever connects to the port, and a PAGE_SERVER with
+# lazy_pages hands out images: a user asking for either is refused by
+# name, nothing listens on the port, and the program runs on.
+test_sec_rpc_lazy_dump() {
+	local rc img=$T_WORK/user/img port
+	sec_setup || return
+	user_counter victim || return
+	as_user mkdir "$img"
+	install -m 644 "$ROOT/tests/py/rpc_drive.py" "$T_WORK/"
+	port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	timeout -k 5 "$TMO" runuser -u "$RPC_USER" -- "$PYTHON" "$T_WORK/rpc_drive.py" --sk "$SVC_SOCK" lazydump "$UPID" \
+		"$img" "$port" > "$T_LOG/lazydump.out" 2>&1 < /dev/null
+	grep -q "^dump failed .*lazy pages is for root clients only" "$T_LOG/lazydump.out" ||
+		fail "a user's dump with lazy_pages was not refused by name: $(cat "$T_LOG/lazydump.out")"
+	! grep -q '^ready' "$T_LOG/lazydump.out" || fail "the user's lazy dump said status-ready"
+	! ss -Htln "sport = :$port" | grep -q . || fail "something listens on port $port after the refusal"
+	runs_freely "$UPID" || fail "the user's program does not run on after the refusal"
+	timeout -k 5 "$TMO" runuser -u "$RPC_USER" -- "$PYTHON" "$T_WORK/rpc_drive.py" --sk "$SVC_SOCK" page_server \
+		"$img" --lazy > "$T_LOG/lazyps.out" 2>&1 < /dev/null
+	grep -q "^FAIL: page server request failed: PAGE_SERVER is for root clients only" "$T_LOG/lazyps.out" ||
+		fail "a user's PAGE_SERVER with lazy_pages was not refused by name: $(cat "$T_LOG/lazyps.out")"
+}
+
 run_test sec.symlinks test_sec_symlinks
 run_test sec.symlinks_root_dump test_sec_symlinks_root_dump
 run_test sec.opath_status_fd test_sec_opath_status_fd
@@ -438,3 +462,4 @@ run_test sec.mnt_ns_dump test_sec_mnt_ns_dump
 run_test sec.forged_mnt test_sec_forged_mnt
 run_test sec.rpc_tls_key test_sec_rpc_tls_key
 run_test sec.rpc_ps_fd test_sec_rpc_ps_fd
+run_test sec.rpc_lazy_dump test_sec_rpc_lazy_dump

@@ -16,9 +16,16 @@ Commands (each prints one result line, exits 0 on the expected outcome):
    --ps-fd HOST:PORT the same over a socket we connect and pass as ps.fd;
    --tls DIR over TLS with DIR/ca.pem, DIR/ca-cert.pem, DIR/ca-key.pem
    (--tls-key FILE: that key instead), --no-cn-verify: tls_no_cn_verify)
-  page_server DIR [--tls CERTDIR]  raw PAGE_SERVER for DIR on 127.0.0.1, any
-                             port (over TLS with CERTDIR's files, as for dump):
+  page_server DIR [--tls CERTDIR] [--lazy]  raw PAGE_SERVER for DIR on
+                             127.0.0.1, any port (over TLS with CERTDIR's files,
+                             as for dump; serving DIR's lazy pages with --lazy):
                              prints "ps PID PORT"
+  lazydump PID DIR PORT      raw DUMP with lazy_pages (runc checkpoint
+                             --lazy-pages): the pages served on PORT, with
+                             notify_scripts and status_fd a pipe of ours;
+                             prints "ready" (flushed) once status-ready was
+                             told and the status byte came, then the stages
+                             and "dump ok|failed MSG" when the reply comes
   restore DIR [--tcp-established] [--root DIR]  pycriu restore(): prints "restored PID"
   notify PID DIR [VETO_STAGE]      raw DUMP with notify_scripts: prints the
                              stages in order, answering no at VETO_STAGE
@@ -123,6 +130,7 @@ def cmd_page_server(mode, target, images, rest):
         d = rest[rest.index("--tls") + 1]
         req.opts.tls = True
         req.opts.tls_cacert, req.opts.tls_cert, req.opts.tls_key = d + "/ca.pem", d + "/ca-cert.pem", d + "/ca-key.pem"
+    req.opts.lazy_pages = "--lazy" in rest
     r = raw_request(mode, target, req, (fd,))
     if not r or not r.success or not r.HasField("ps"):
         print("FAIL: page server request failed: %s" % (r.cr_errmsg if r else "no reply"))
@@ -187,6 +195,48 @@ def cmd_notify(mode, target, pid, imgdir, veto):
         ack.type = rpc.NOTIFY
         ack.notify_success = r.notify.script != veto
         s.send(ack.SerializeToString())
+    s.close()
+    if p:
+        p.wait()
+    print("stages %s" % ",".join(stages))
+    print("dump %s %s" % ("ok" if r.success else "failed", r.cr_errmsg))
+    return 0
+
+
+def cmd_lazydump(mode, target, pid, imgdir, port):
+    rd, wr = os.pipe()
+    dirfd = open_dir(imgdir)
+    s, p = raw_connect(mode, target, (wr, dirfd))
+    req = rpc.criu_req()
+    req.type = rpc.DUMP
+    req.opts.pid = pid
+    req.opts.images_dir_fd = dirfd
+    req.opts.lazy_pages = True
+    req.opts.ps.port = port
+    req.opts.status_fd = wr
+    req.opts.notify_scripts = True
+    req.opts.log_level = 4
+    req.opts.log_file = "dump.log"
+    s.send(req.SerializeToString())
+    stages = []
+    while True:
+        r = recv_resp(s)
+        if r is None:
+            print("FAIL: connection closed after stages %s" % ",".join(stages))
+            return 1
+        if r.type != rpc.NOTIFY:
+            break
+        if wr >= 0:	# the request was read, its status_fd taken
+            os.close(wr)
+            wr = -1
+        stages.append(r.notify.script)
+        ack = rpc.criu_req()
+        ack.type = rpc.NOTIFY
+        ack.notify_success = True
+        s.send(ack.SerializeToString())
+        if r.notify.script == "status-ready":
+            b = os.read(rd, 1)
+            print("ready" if b == b"\0" else "FAIL: status fd gave %r" % b, flush=True)
     s.close()
     if p:
         p.wait()
@@ -396,6 +446,8 @@ def main(argv):
         print("restored %d" % r.pid)
     elif cmd == "notify":
         return cmd_notify(mode, target, int(rest[0]), rest[1], rest[2] if len(rest) > 2 else "")
+    elif cmd == "lazydump":
+        return cmd_lazydump(mode, target, int(rest[0]), rest[1], int(rest[2]))
     elif cmd == "netrestore":
         return cmd_netrestore(mode, target, rest[0], rest[1:])
     elif cmd == "sibling":

@@ -324,6 +324,50 @@ test_runc_leave_running() {
 }
 run_test --needs runc runtime.runc_leave_running test_runc_leave_running
 
+# Lazy migration as runc does it (`checkpoint --lazy-pages --page-server
+# ADDR:PORT --status-fd FD`, then on the other side a lazy-pages daemon
+# and `restore --lazy-pages`): runc's criu serves the frozen container's
+# memory, says so with a byte on FD, and runc's checkpoint ends once the
+# other side's daemon has every page. Here the other side is a copy of
+# the images, a second runc state directory and another container id;
+# the copy counts on from where the checkpoint stopped the container.
+test_runc_lazy_migration() {
+	local port rc id2=stasis-test-$$-$RANDOM-b
+	rt_start || { rt_cleanup; return; }
+	port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mkfifo "$T_WORK/status"
+	note "runc checkpoint --lazy-pages --page-server 127.0.0.1:$port --status-fd 3 $RT_ID (in the background)"
+	timeout -k 5 $((TMO * 4)) runc --root "$T_WORK/runc-state" --criu "$STASIS" checkpoint --lazy-pages \
+		--page-server "127.0.0.1:$port" --status-fd 3 --image-path "$T_WORK/img" "$RT_ID" \
+		3> "$T_WORK/status" > "$T_LOG/ck.out" 2>&1 < /dev/null &
+	local ck=$!
+	T_PIDS+=("$ck")
+	[[ $(timeout "$TMO" head -c1 "$T_WORK/status" | od -An -tx1 | tr -d ' ') == 00 ]] ||
+		{ fail "runc checkpoint --lazy-pages: no byte on --status-fd: $(tail -1 "$T_LOG/ck.out")" "$T_WORK/img/dump.log"; rt_cleanup; return; }
+	cp -a "$T_WORK/img" "$T_WORK/img2"
+	rc=$(stasis lazy lazy-pages -D "$T_WORK/img2" --page-server --address 127.0.0.1 --port "$port" -d \
+		--pidfile "$T_WORK/lazy.pid")
+	[[ $rc == 0 ]] || { fail "lazy-pages --page-server exited $(rc_text "$rc")" "$T_LOG/lazy.log"; rt_cleanup; return; }
+	T_PIDS+=("$(pidfile_pid "$T_WORK/lazy.pid")")
+	(cd "$T_WORK/bundle" && timeout -k 5 $((TMO * 3)) runc --root "$T_WORK/runc-state2" --criu "$STASIS" \
+		restore -d --lazy-pages --image-path "$T_WORK/img2" "$id2") > "$T_LOG/ct2.out" 2> "$T_LOG/restore.err" < /dev/null ||
+		fail "runc restore --lazy-pages: $(tail -1 "$T_LOG/restore.err")" "$T_WORK/img2/restore.log"
+	rt_counts_on || fail "the restored container does not count" "$T_WORK/img2/restore.log"
+	restore_was_lazy_log "$T_WORK/img2/restore.log"
+	wait_child "$ck" "$TMO"
+	[[ $CHILD_RC == 0 ]] || fail "runc checkpoint --lazy-pages exited $CHILD_RC: $(tail -1 "$T_LOG/ck.out")" "$T_WORK/img/dump.log"
+	grep -q "lazy pages: the daemon is done" "$T_WORK/img/dump.log" ||
+		fail "the source did not serve the daemon to the end" "$T_WORK/img/dump.log"
+	rt_stopped || fail "the source container runs on after the lazy checkpoint"
+	runc --root "$T_WORK/runc-state2" kill "$id2" KILL > /dev/null 2>&1
+	wait_until 5 not_running "$(pidfile_pid "$T_WORK/lazy.pid")"
+	runc --root "$T_WORK/runc-state2" delete -f "$id2" > /dev/null 2>&1
+	rt_cleanup
+	kill_leftovers
+	rt_check_count
+}
+run_test --needs runc runtime.runc_lazy_migration test_runc_lazy_migration
+
 # A container with a terminal: its console's master is runc's (the console
 # socket's), so checkpoint sends orphan_pts_master; at restore the new
 # master reaches the console socket and the count goes on through it.

@@ -496,7 +496,7 @@ static void say_damaged(const char *dirname, const char *name, uint64_t got, uin
 			uint64_t want, uint64_t size, const char *what)
 {
 	pr_err("%s: image %s is damaged: %s is %016" PRIx64 " (%" PRIu64 " bytes), %s says %016" PRIx64
-	       " (%" PRIu64 " bytes); restore refused (--skip-checksums restores it anyway)", dirname, name, what,
+	       " (%" PRIu64 " bytes); refused (--skip-checksums takes it anyway)", dirname, name, what,
 	       got, got_size, list, want, size);
 }
 
@@ -516,8 +516,8 @@ static int check_parts(int dirfd, const char *dirname, const char *list, const c
 	}
 	if ((uint64_t)st.st_size != c->size) {
 		close(fd);
-		pr_err("%s: image %s is damaged: it has %" PRIu64 " bytes, %s says %" PRIu64 "; restore refused "
-		       "(--skip-checksums restores it anyway)", dirname, name, (uint64_t)st.st_size, list, c->size);
+		pr_err("%s: image %s is damaged: it has %" PRIu64 " bytes, %s says %" PRIu64 "; refused "
+		       "(--skip-checksums takes it anyway)", dirname, name, (uint64_t)st.st_size, list, c->size);
 		return -1;
 	}
 	int ret = hash_parts(fd, name, c->nparts, c->off, c->size, got);

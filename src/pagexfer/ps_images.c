@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "image/checksum.h"
 #include "image/img.h"
 #include "image/lazy.h"
 #include "image/pagemap.h"
@@ -157,6 +158,11 @@ struct ps_pages *ps_images_open(int dirfd, const struct opts *o)
 		return NULL;
 	}
 	ip->p = (struct ps_pages){ img_avail, img_read_pages, .fail_after_pages = false, .idle = o->timeout };
+	/* what goes on the wire is checked here, at its source (CRIU's
+	 * protocol carries no checksum): a damaged pages file is refused
+	 * before anything listens, as a lazy restore from it would be */
+	if (!o->skip_checksums && ck_verify_chain(dirfd, o->images_dir, CK_ONLY_PAGES) < 0)
+		goto fail;
 	if (img_load_all(dirfd, IMG_PSTREE, 0, (void ***)&pe, &n) < 0 || !n) {
 		if (!n)
 			pr_err("lazy pages: no dump in the images directory (pstree.img names no process)");

@@ -139,6 +139,25 @@ test_lpi_predump() {
 }
 run_test lazyps.images_predump test_lpi_predump
 
+# A byte of the pages file damaged after the dump: the server refuses to
+# serve it, naming the file, before it listens (CRIU's protocol carries no
+# checksum, so the source is where it is checked); --skip-checksums serves
+# it anyway.
+test_lpi_damaged() {
+	local rc off
+	lazymem_dumped 64 || return
+	off=$(($(stat -c %s "$T_WORK/img/pages-1.img") / 2))
+	printf '\x5a' | dd of="$T_WORK/img/pages-1.img" bs=1 seek="$off" conv=notrunc status=none
+	rc=$(stasis ps page-server --lazy-pages -D "$T_WORK/img" --address 127.0.0.1 --port 0)
+	[[ $rc != 0 ]] || { fail "page-server --lazy-pages served a damaged pages file"; return 1; }
+	grep -q "pages-1.img.*(--skip-checksums" "$T_LOG/ps.log" ||
+		fail "the refusal does not name pages-1.img: $(error_message ps)" "$T_LOG/ps.log"
+	! grep -q "listening on" "$T_LOG/ps.log" || fail "the server listened before it refused" "$T_LOG/ps.log"
+	ps_start ps2 "$T_WORK/img" --lazy-pages --skip-checksums || return
+	kill "$PS_PID"
+}
+run_test lazyps.images_damaged test_lpi_damaged
+
 # CRIU's lazy-pages daemon fetches from stasis's server for CRIU's
 # restore of stasis's images (as zdtm's remote lazy-pages flavour).
 test_lpi_criu() {

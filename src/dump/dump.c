@@ -392,16 +392,19 @@ static int commit_images(struct dump_tree *tr)
 
 /* A pre-dump leaves memory only, and no inventory: it is a parent for
  * the next dump, not something to restore. Shared memory is not in it:
- * every dump saves it whole (dump/shmem.c). Its pages ids follow the
- * processes' (1 to nr), as CRIU counts them. */
+ * every dump saves it whole (dump/shmem.c), to the page server if there
+ * is one. Its pages ids follow the processes' (1 to nr), as CRIU counts
+ * them. */
 static int write_tree_images(struct dump_tree *tr)
 {
+	bool remote = tr->o->page_server, shmem = !tr->o->pre_dump;
 	/* every page is on the page server before anything commits */
-	if (ps_dump_finish(tr) < 0 || track_write_list(tr) < 0 || dump_pstree(tr) < 0)
+	if ((remote && shmem && ps_dump_shmem(tr) < 0) || ps_dump_finish(tr) < 0 || track_write_list(tr) < 0 ||
+	    dump_pstree(tr) < 0)
 		return -1;
-	if (tr->o->pre_dump)
+	if (!shmem)
 		return write_checksums(tr);
-	if (shmem_dump_write(&tr->shmem, tr->dirfd, tr->nr + 1, &tr->stats.shpages_written) < 0 ||
+	if ((!remote && shmem_dump_write(&tr->shmem, tr->dirfd, tr->nr + 1, &tr->stats.shpages_written) < 0) ||
 	    dump_timens(tr) < 0 ||
 	    files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(&tr->seccomp, tr->dirfd) < 0 ||
 	    cg_dump_write(&tr->cg, tr->dirfd) < 0)

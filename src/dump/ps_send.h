@@ -20,6 +20,10 @@ int ps_dump_connect(struct dump_tree *tr);
  * the parent's pages are used; then the pagemap runs and the pages go
  * out, and the pages' checksum is listed in ck. */
 int ps_dump_task(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *par);
+/* The tree's shared memory objects (dump/shmem.h), each whole, as the
+ * server's pagemap-shmem-SHMID.img and its pages (CRIU's page server
+ * takes them so too); before ps_dump_finish. */
+int ps_dump_shmem(struct dump_tree *tr);
 /* The end of the transfer: 0 once the server has written everything. */
 int ps_dump_finish(struct dump_tree *tr);
 /* After a failure: the connection is dropped, the server told nothing. */

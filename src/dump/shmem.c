@@ -138,15 +138,17 @@ int shmem_dump_collect(struct dump_shmem *s, const struct dump_ctx *dc)
 	return 0;
 }
 
-static int write_one(const struct shmem_obj *o, int dirfd, uint32_t pages_id, uint64_t *pages)
+/* Object o opened through a mapping of it, and how much of it can be
+ * read: past the object's end nothing can (nor was mapped there: a
+ * mapping reaching beyond it faults with SIGBUS). */
+static int open_obj(const struct shmem_obj *o, char *what, size_t len, uint64_t *size)
 {
-	char src[96], what[160];
+	char src[96];
 	struct stat st;
-	uint64_t saved = 0;
 
 	snprintf(src, sizeof(src), "/proc/%d/map_files/%lx-%lx", o->pid, (unsigned long)o->start,
 		 (unsigned long)o->end);
-	snprintf(what, sizeof(what), "shared memory %lu (pid %d at %#lx)", (unsigned long)o->shmid, o->pid,
+	snprintf(what, len, "shared memory %lu (pid %d at %#lx)", (unsigned long)o->shmid, o->pid,
 		 (unsigned long)o->start);
 	int fd = fs_open_task_file(src, true);
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -155,24 +157,45 @@ static int write_one(const struct shmem_obj *o, int dirfd, uint32_t pages_id, ui
 			close(fd);
 		return -1;
 	}
-	/* Past the object's end nothing can be read (nor was mapped there:
-	 * a mapping reaching beyond it faults with SIGBUS). */
-	uint64_t size = o->size < (uint64_t)st.st_size ? o->size : (uint64_t)st.st_size;
-	int ret = shmem_pages_write(dirfd, o->shmid, pages_id, fd, size, what, &saved);
-	close(fd);
-	if (!ret)
-		pr_info("%s: %lu KiB of %lu saved", what, (unsigned long)(saved >> 10),
-			(unsigned long)(o->size >> 10));
-	*pages += saved / PAGE_SZ;
-	return ret;
+	*size = o->size < (uint64_t)st.st_size ? o->size : (uint64_t)st.st_size;
+	return fd;
+}
+
+int shmem_dump_each(const struct dump_shmem *s, shmem_save_fn *save, void *arg, uint64_t *pages)
+{
+	for (int i = 0; i < s->nr; i++) {
+		const struct shmem_obj *o = &s->o[i];
+		char what[160];
+		uint64_t size, saved = 0;
+		int fd = open_obj(o, what, sizeof(what), &size);
+		if (fd < 0)
+			return -1;
+		int ret = save(arg, i, o->shmid, fd, size, what, &saved);
+		close(fd);
+		if (ret < 0)
+			return -1;
+		pr_info("%s: %lu KiB of %lu saved", what, (unsigned long)(saved >> 10), (unsigned long)(o->size >> 10));
+		*pages += saved / PAGE_SZ;
+	}
+	return 0;
+}
+
+struct to_files {
+	int dirfd;
+	uint32_t first_pages_id;
+};
+
+static int save_to_files(void *arg, int i, uint64_t shmid, int fd, uint64_t size, const char *what,
+			 uint64_t *saved)
+{
+	const struct to_files *t = arg;
+	return shmem_pages_write(t->dirfd, shmid, t->first_pages_id + i, fd, size, what, saved);
 }
 
 int shmem_dump_write(const struct dump_shmem *s, int dirfd, uint32_t first_pages_id, uint64_t *pages)
 {
-	for (int i = 0; i < s->nr; i++)
-		if (write_one(&s->o[i], dirfd, first_pages_id + i, pages) < 0)
-			return -1;
-	return 0;
+	struct to_files t = { dirfd, first_pages_id };
+	return shmem_dump_each(s, save_to_files, &t, pages);
 }
 
 void shmem_dump_free(struct dump_shmem *s)

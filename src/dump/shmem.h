@@ -38,6 +38,13 @@ int shmem_dump_collect(struct dump_shmem *s, const struct dump_ctx *dc);
 /* pagemap-shmem-SHMID.img and its pages-N.img for every object, while
  * the tree is still stopped; pages ids from first_pages_id up. */
 int shmem_dump_write(const struct dump_shmem *s, int dirfd, uint32_t first_pages_id, uint64_t *pages);
+/* The same through save, given the i-th object open at fd (size bytes of
+ * it readable, what names it in messages), which sets *saved to the
+ * bytes it kept; *pages gets the pages saved. (dump/ps_send.c sends them
+ * to a page server.) */
+typedef int shmem_save_fn(void *arg, int i, uint64_t shmid, int fd, uint64_t size, const char *what,
+			  uint64_t *saved);
+int shmem_dump_each(const struct dump_shmem *s, shmem_save_fn *save, void *arg, uint64_t *pages);
 void shmem_dump_free(struct dump_shmem *s);
 
 #endif

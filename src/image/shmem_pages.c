@@ -14,35 +14,14 @@
 
 #define CHUNK (1ul << 20)
 
-/* ---- writing ---- */
+/* ---- scanning ---- */
 
-/* The run of non-zero pages being gathered: its entry is written when it
- * ends, its bytes as they come (so they follow the entries in order). */
-struct run_writer {
-	struct img pm, pg;
-	uint64_t start, pages;
-	uint64_t saved;
+struct scan {
+	shmem_run_fn *run;
+	void *arg;
+	uint8_t *buf;
+	const char *what;
 };
-
-static int run_end(struct run_writer *w)
-{
-	if (!w->pages)
-		return 0;
-	int ret = pagemap_write_run(&w->pm, w->start, w->pages, PE_PRESENT);
-	w->saved += w->pages * PAGE_SZ;
-	w->pages = 0;
-	return ret;
-}
-
-static int run_add(struct run_writer *w, uint64_t off, const uint8_t *page)
-{
-	if (w->pages && w->start + w->pages * PAGE_SZ != off && run_end(w) < 0)
-		return -1;
-	if (!w->pages)
-		w->start = off;
-	w->pages++;
-	return img_write_raw(&w->pg, page, PAGE_SZ);
-}
 
 static bool page_is_zero(const uint8_t *p)
 {
@@ -71,49 +50,96 @@ static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* The data of [from, to) (whole pages), its zero pages left out. */
-static int save_segment(struct run_writer *w, int fd, uint8_t *buf, uint64_t from, uint64_t to,
-			const char *what)
+/* The data of [from, to) (whole pages), read a chunk at a time: each run
+ * of non-zero pages of a chunk goes to the callback. */
+static int scan_segment(struct scan *sc, int fd, uint64_t from, uint64_t to)
 {
 	for (uint64_t a = from; a < to; a += CHUNK) {
-		size_t len = to - a < CHUNK ? to - a : CHUNK;
-		if (read_full(fd, buf, len, a) < 0) {
-			pr_perror("%s: can't read its pages at offset %#lx", what, (unsigned long)a);
+		size_t len = to - a < CHUNK ? to - a : CHUNK, p = 0;
+		if (read_full(fd, sc->buf, len, a) < 0) {
+			pr_perror("%s: can't read its pages at offset %#lx", sc->what, (unsigned long)a);
 			return -1;
 		}
-		for (size_t p = 0; p < len; p += PAGE_SZ) {
-			int r = page_is_zero(buf + p) ? run_end(w) : run_add(w, a + p, buf + p);
-			if (r < 0)
+		while (p < len) {
+			if (page_is_zero(sc->buf + p)) {
+				p += PAGE_SZ;
+				continue;
+			}
+			size_t q = p + PAGE_SZ;
+			while (q < len && !page_is_zero(sc->buf + q))
+				q += PAGE_SZ;
+			if (sc->run(sc->arg, a + p, sc->buf + p, (q - p) / PAGE_SZ) < 0)
 				return -1;
+			p = q;
 		}
 	}
-	return run_end(w);
+	return 0;
 }
 
 /* Only the parts that hold data (SEEK_DATA: pages in memory or swapped
  * out, whoever wrote them) are read. */
-static int save_object(struct run_writer *w, int fd, uint64_t size, uint8_t *buf, const char *what)
+int shmem_pages_scan(int fd, uint64_t size, const char *what, shmem_run_fn *run, void *arg)
 {
-	for (uint64_t off = 0; off < size;) {
+	struct scan sc = { run, arg, malloc(CHUNK), what };
+	int ret = 0;
+
+	if (!sc.buf) {
+		pr_err("%s: out of memory", what);
+		return -1;
+	}
+	for (uint64_t off = 0; off < size && !ret;) {
 		off_t data = lseek(fd, off, SEEK_DATA);
 		if (data < 0 && errno == ENXIO)
-			return 0;
+			break;
 		off_t hole = data < 0 ? -1 : lseek(fd, data, SEEK_HOLE);
 		if (data < 0 || hole < 0) {
 			pr_perror("%s: can't find its pages", what);
-			return -1;
+			ret = -1;
+			break;
 		}
 		uint64_t from = (uint64_t)data & ~(PAGE_SZ - 1);
 		uint64_t to = ((uint64_t)hole + PAGE_SZ - 1) & ~(PAGE_SZ - 1);
 		if (from >= size)
-			return 0;
+			break;
 		if (to > size)
 			to = size;
-		if (save_segment(w, fd, buf, from, to, what) < 0)
-			return -1;
+		ret = scan_segment(&sc, fd, from, to);
 		off = to;
 	}
-	return 0;
+	free(sc.buf);
+	return ret;
+}
+
+/* ---- writing ---- */
+
+/* The run of non-zero pages being gathered: its entry is written when it
+ * ends (runs that meet at a chunk's edge are one), its bytes as they
+ * come (so they follow the entries in order). */
+struct run_writer {
+	struct img pm, pg;
+	uint64_t start, pages;
+	uint64_t saved;
+};
+
+static int run_end(struct run_writer *w)
+{
+	if (!w->pages)
+		return 0;
+	int ret = pagemap_write_run(&w->pm, w->start, w->pages, PE_PRESENT);
+	w->saved += w->pages * PAGE_SZ;
+	w->pages = 0;
+	return ret;
+}
+
+static int run_add(void *arg, uint64_t off, const uint8_t *data, uint64_t nr)
+{
+	struct run_writer *w = arg;
+	if (w->pages && w->start + w->pages * PAGE_SZ != off && run_end(w) < 0)
+		return -1;
+	if (!w->pages)
+		w->start = off;
+	w->pages += nr;
+	return img_write_raw(&w->pg, data, nr * PAGE_SZ);
 }
 
 int shmem_pages_write(int dirfd, uint64_t shmid, uint32_t pages_id, int fd, uint64_t size,
@@ -121,31 +147,21 @@ int shmem_pages_write(int dirfd, uint64_t shmid, uint32_t pages_id, int fd, uint
 {
 	struct run_writer w = { 0 };
 	PagemapHead head = PAGEMAP_HEAD__INIT;
-	uint8_t *buf = malloc(CHUNK);
 
-	if (!buf) {
-		pr_err("%s: out of memory", what);
-		return -1;
-	}
 	if (shmid > UINT32_MAX) {	/* inodes of the kernel's internal shmem mount are 32-bit */
 		pr_err("%s: shared memory object %llu: its inode does not fit CRIU's image name", what,
 		       (unsigned long long)shmid);
-		free(buf);
 		return -1;
 	}
-	if (img_create(dirfd, &w.pm, IMG_PAGEMAP_SHMEM, shmid) < 0) {
-		free(buf);
+	if (img_create(dirfd, &w.pm, IMG_PAGEMAP_SHMEM, shmid) < 0)
 		return -1;
-	}
 	if (img_create(dirfd, &w.pg, IMG_PAGES, pages_id) < 0) {
 		img_abort(&w.pm);
-		free(buf);
 		return -1;
 	}
 	head.pages_id = pages_id;
-	int ret = img_write(&w.pm, &head.base) < 0 || save_object(&w, fd, size, buf, what) < 0 ? -1 : 0;
-	free(buf);
-	if (ret < 0) {
+	if (img_write(&w.pm, &head.base) < 0 || shmem_pages_scan(fd, size, what, run_add, &w) < 0 ||
+	    run_end(&w) < 0) {
 		img_abort(&w.pm);
 		img_abort(&w.pg);
 		return -1;

@@ -9,6 +9,13 @@
 
 #include <stdint.h>
 
+/* Each run of non-zero pages in the first size bytes of the object open
+ * at fd, in offset order: nr pages at byte offset off, their bytes in
+ * data (valid for the call). Holes and zero pages are skipped; a run may
+ * be cut where the reads' chunks meet. A callback's -1 stops the scan. */
+typedef int shmem_run_fn(void *arg, uint64_t off, const uint8_t *data, uint64_t nr);
+int shmem_pages_scan(int fd, uint64_t size, const char *what, shmem_run_fn *run, void *arg);
+
 /* Saves the first size bytes of the object open at fd (read-only is
  * enough) under shmid, its pages in pages-<pages_id>.img; what names it
  * in errors. *saved gets the bytes written. 0 or -1 (reported; the

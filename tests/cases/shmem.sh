@@ -47,14 +47,21 @@ progress_at_least() { (($(tail -n1 "$1" 2>/dev/null || echo 0) >= $2)) 2>/dev/nu
 # workers sharing a Value, an Array, a SharedMemory and an anonymous mmap;
 # mp_pool.py: a Pool of three.
 python_mp() {
-	local prog=$1 total=$2 procs=$3 out=$T_LOG/mp.out pid exe n at_dump
+	local prog=$1 total=$2 procs=$3 via=${4:-} out=$T_LOG/mp.out pid exe n at_dump
 	start_prog mp "$PYTHON" -u "$ROOT/tests/progs/$prog"
 	pid=$PROG_PID
 	wait_until "$TMO" progress_at_least "$out" 30 || fail "$prog made no progress" "$T_LOG/mp.err" || return
 	n=$(tree_members "$pid" | wc -l)
 	((n == procs)) || fail "python has $n processes, expected $procs" || return
 	exe=$(readlink "/proc/$pid/exe")
-	dump dump "$pid" "$T_WORK/img" || return
+	if [[ $via == ps ]]; then
+		ps_start ps "$T_WORK/remote" || return
+		dump dump "$pid" "$T_WORK/img" --page-server --address 127.0.0.1 --port "$PS_PORT" || return
+		ps_wait ps || return
+		shmem_was_sent || return
+	else
+		dump dump "$pid" "$T_WORK/img" || return
+	fi
 	expect_killed "$pid" || return
 	at_dump=$(tail -n1 "$out")
 	((at_dump < total)) || fail "$prog was done before the dump ($at_dump steps)" || return
@@ -65,6 +72,41 @@ python_mp() {
 	has_line "$out" done || fail "$prog did not finish after the restore (dumped at $at_dump steps)" "$T_LOG/mp.err"
 	has_line "$T_FILES/result.txt" PASS ||
 		fail "$prog: $(cat "$T_FILES/result.txt" 2>/dev/null || echo "no result.txt")" "$T_LOG/mp.err"
+}
+
+# After a dump through a page server into T_WORK/remote: the shared
+# memory went there, as pagemap-shmem images, none of it to the local
+# T_WORK/img; then both are one directory, as a user copies them.
+shmem_was_sent() {
+	compgen -G "$T_WORK/remote/pagemap-shmem-*.img" > /dev/null ||
+		{ fail "the page server got no shared memory (pagemap-shmem-*.img)" "$T_LOG/dump.log"; return 1; }
+	! compgen -G "$T_WORK/img/pagemap-shmem-*.img" > /dev/null && ! compgen -G "$T_WORK/img/pages-*.img" > /dev/null ||
+		{ fail "the dump wrote pages locally: $(cd "$T_WORK/img" && echo pagemap-shmem-* pages-*)"; return 1; }
+	merge_into "$T_WORK/img" "$T_WORK/remote"
+}
+
+# The shmem tree through a page server, stasis's or CRIU's: its shared
+# memory goes there whole, as CRIU's dump sends it, and comes back.
+shmem_ps() {
+	local server=$1
+	tree_start shmem "$BIN/shmem" || return
+	if [[ $server == criu ]]; then
+		criu_ps_start ps "$T_WORK/remote" || return
+	else
+		ps_start ps "$T_WORK/remote" || return
+	fi
+	dump dump "$TREE_ROOT" "$T_WORK/img" --page-server --address 127.0.0.1 --port "$PS_PORT" || return
+	expect_tree_killed || return
+	ps_wait ps || return
+	shmem_was_sent || return
+	restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || return
+	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
+	kill -USR1 "$TREE_ROOT"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output shmem
+	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the root's status)" "$T_LOG/shmem.out"
+	tree_finished
 }
 
 # With a real CRIU (CRIU_BIN): the tree dumped by stasis and restored by
@@ -111,6 +153,9 @@ run_test shmem.predump shmem_incremental pre-dump
 run_test shmem.track_mem shmem_incremental snapshot
 run_test real.python_multiprocessing python_mp mp_shared.py 900 5
 run_test real.python_pool python_mp mp_pool.py 400 4
+run_test real.python_multiprocessing_ps python_mp mp_shared.py 900 5 ps
+run_test shmem.page_server shmem_ps stasis
+run_test --needs criu shmem.interop.criu_page_server shmem_ps criu
 run_test --needs criu shmem.interop.to_criu shmem_criu to_criu
 run_test --needs criu shmem.interop.from_criu shmem_criu from_criu
 

@@ -219,6 +219,7 @@ struct copy_job {
 	uint64_t last_end;		/* the last run may end midway */
 	struct ck_state ck;		/* the XXH64 of its bytes, as they go */
 	int ret;
+	int write_errno;		/* the file's write failed: said once, by copy_pages */
 };
 
 /* The bytes are hashed here, in the job's thread, while the buffer just
@@ -233,7 +234,7 @@ static int put(struct copy_job *j, const char *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			pr_perror("can't write the pages image");
+			j->write_errno = n < 0 ? errno : ENOSPC;
 			return -1;
 		}
 		buf += n;
@@ -383,6 +384,17 @@ struct copy_hashes {
 	uint64_t off[2], hash[2];
 };
 
+/* Both jobs write one file: a full disk fails both, said once. */
+static int copy_result(const struct copy_job *a, const struct copy_job *b)
+{
+	int werr = a->write_errno ? a->write_errno : b ? b->write_errno : 0;
+	if (werr) {
+		errno = werr;
+		pr_perror("pid %d: can't write the pages image", a->pid);
+	}
+	return a->ret < 0 || (b && b->ret < 0) ? -1 : 0;
+}
+
 static int copy_pages(struct dump_ctx *dc, const struct page_runs *pr, int out, struct copy_hashes *h)
 {
 	struct copy_job a = { .pid = dc->pid, .out = out }, b = a;
@@ -405,7 +417,7 @@ static int copy_pages(struct dump_ctx *dc, const struct page_runs *pr, int out, 
 		copy_job_thread(&aa);
 		h->hash[0] = ck_digest(&a.ck);
 		h->n = a.ck.total == pr->bytes ? 1 : 0;
-		return a.ret;
+		return copy_result(&a, NULL);
 	}
 	split_jobs(pr, &a, &b);
 	h->off[1] = b.off;
@@ -419,7 +431,7 @@ static int copy_pages(struct dump_ctx *dc, const struct page_runs *pr, int out, 
 	h->hash[1] = ck_digest(&b.ck);
 	/* each job hashed exactly its part, or the list hashes the file */
 	h->n = a.ck.total == h->off[1] && a.ck.total + b.ck.total == pr->bytes ? 2 : 0;
-	return a.ret < 0 || b.ret < 0 ? -1 : 0;
+	return copy_result(&a, &b);
 }
 
 /* The pages file's line of the list, from the hashes of the copy. */

@@ -139,7 +139,9 @@ test_progress_error() {
 	rc=$(on_pty dump "STASIS_TEST_PROGRESS_AFTER_MS=0 $STASIS dump -t $pid -D $img -o $T_LOG/dump.log -v4")
 	umount -l "$img"
 	[[ $rc != 0 ]] || { fail "a dump into a full file system succeeded" "$T_LOG/dump.log"; return; }
-	grep -q 'Error: .*pages image' "$T_LOG/dump.tty" || fail "no error about the pages image" "$T_LOG/dump.tty"
+	grep -q 'Error: .*pages image: No space left' "$T_LOG/dump.tty" || fail "no error about the pages image" "$T_LOG/dump.tty"
+	# the two copy threads hit the full disk both: said once
+	(($(grep -c 'Error: ' "$T_LOG/dump.tty") == 1)) || fail "not one error line: $(grep 'Error: ' "$T_LOG/dump.tty")"
 	progress_lines dump > /dev/null || fail "no progress line before the error" "$T_LOG/dump.tty"
 	tty_clean dump
 	wait_until 5 runs_freely "$pid" || fail "the tree did not run on after the failed dump"

@@ -390,6 +390,33 @@ static int commit_images(struct dump_tree *tr)
 	return 0;
 }
 
+/* Does a process of the tree have pages to copy once it runs (mem.c)? */
+static bool copies_later(const struct dump_tree *tr)
+{
+	for (int i = 0; i < tr->nr; i++)
+		if (tr->t[i].later)
+			return true;
+	return false;
+}
+
+/* A pre-dump whose pages are copied while the tree runs: the copies,
+ * then the tracking list (a next dump trusts this one as its parent only
+ * with it) and the checksums. -1 (reported): no pre-dump to build on. */
+static int finish_later(struct dump_tree *tr)
+{
+	int ret = 0;
+	for (int i = 0; i < tr->nr; i++)
+		if (ret < 0)
+			dump_task_pages_drop(&tr->t[i]);
+		else if (dump_task_pages_later(&tr->t[i]) < 0)
+			ret = -1;
+	if (ret < 0 || track_write_list(tr) < 0 || write_checksums(tr) < 0) {
+		pr_err("the pre-dump's pages could not all be saved: it is no parent for a next dump");
+		return -1;
+	}
+	return 0;
+}
+
 /* A pre-dump leaves memory only, and no inventory: it is a parent for
  * the next dump, not something to restore. Shared memory is not in it:
  * every dump saves it whole (dump/shmem.c), to the page server if there
@@ -397,13 +424,13 @@ static int commit_images(struct dump_tree *tr)
  * them. */
 static int write_tree_images(struct dump_tree *tr)
 {
-	bool remote = tr->o->page_server, shmem = !tr->o->pre_dump;
+	bool remote = tr->o->page_server, shmem = !tr->o->pre_dump, later = copies_later(tr);
 	/* every page is on the page server before anything commits */
-	if ((remote && shmem && ps_dump_shmem(tr) < 0) || ps_dump_finish(tr) < 0 || track_write_list(tr) < 0 ||
-	    dump_pstree(tr) < 0)
+	if ((remote && shmem && ps_dump_shmem(tr) < 0) || ps_dump_finish(tr) < 0 ||
+	    (!later && track_write_list(tr) < 0) || dump_pstree(tr) < 0)
 		return -1;
-	if (!shmem)
-		return write_checksums(tr);
+	if (!shmem)	/* with pages still to copy, by finish_later */
+		return later ? 0 : write_checksums(tr);
 	if ((!remote && shmem_dump_write(&tr->shmem, tr->dirfd, tr->nr + 1, &tr->stats.shpages_written) < 0) ||
 	    dump_timens(tr) < 0 ||
 	    files_write(&tr->files, tr->dirfd) < 0 || seccomp_dump_write(&tr->seccomp, tr->dirfd) < 0 ||
@@ -677,10 +704,11 @@ int stasis_dump(const struct opts *o)
 	/* A tree left running is unlocked before it resumes (as CRIU); a
 	 * killed one keeps the lock for its restore to lift. */
 	ret = running && net_unlock(&tr) < 0 ? -1 : 0;
+	bool later = copies_later(&tr);
 	released = true;
 	tree_release(&tr, !running);
 	tr.stats.frozen_us = stats_now_us() - t_frozen + pre_frozen;	/* both freezes count */
-	if (o->live_snapshot && live_finish(&tr) < 0) {
+	if ((o->live_snapshot && live_finish(&tr) < 0) || (later && finish_later(&tr) < 0)) {
 		ret = -1;
 		goto out;
 	}
@@ -710,6 +738,7 @@ out:
 	freezer_release(&tr.freezer);	/* the cgroup's threads outside the tree go on */
 	for (int i = 0; i < tr.nr; i++) {
 		live_drop(&tr.t[i]);
+		dump_task_pages_drop(&tr.t[i]);
 		track_free(&tr.t[i]);
 		proc_vmas_free(&tr.t[i].vmas);
 		for (size_t g = 0; g < tr.t[i].nr_guards; g++)

@@ -83,6 +83,8 @@ struct dump_ctx {
 	/* dump --lazy-pages (lazy_serve.h): the runs left in the frozen
 	 * process for the destination to ask for; NULL: none */
 	struct page_runs *lazy;
+	/* a pre-dump's pages, copied once the tree runs (mem.c); NULL: none */
+	struct later_pages *later;
 };
 
 struct dump_tree {
@@ -120,6 +122,11 @@ int dump_zombie_core(struct dump_ctx *dc);
 /* dump/mem.c: mappings -> mm-PID.img, pages -> pagemap-PID.img + pages-ID.img */
 int dump_task_mm_prepare(struct dump_ctx *dc);
 int dump_task_mm(struct dump_ctx *dc);
+/* A pre-dump's pages, kept by dump_task_mm while the tree was frozen:
+ * copied now that it runs, the pages image finished and listed (-1,
+ * reported: the pre-dump is not whole), or dropped. */
+int dump_task_pages_later(struct dump_ctx *dc);
+void dump_task_pages_drop(struct dump_ctx *dc);
 void dump_free_copy_bufs(struct copy_bufs *b);
 
 #endif

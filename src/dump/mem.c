@@ -220,6 +220,8 @@ struct copy_job {
 	struct ck_state ck;		/* the XXH64 of its bytes, as they go */
 	int ret;
 	int write_errno;		/* the file's write failed: said once, by copy_pages */
+	bool running;			/* the tree runs (a pre-dump's copy): see read_lenient */
+	uint64_t zeroed;		/* pages it could not read then, saved as zeros */
 };
 
 /* The bytes are hashed here, in the job's thread, while the buffer just
@@ -248,29 +250,58 @@ static int put(struct copy_job *j, const char *buf, size_t len)
 
 /* Pages the task may not read itself (PROT_NONE, write-only) come
  * through /proc/PID/mem, which reads as a debugger does. */
+/* A pre-dump's copy runs beside the tree, which may unmap memory or
+ * exit meanwhile: what can't be read then is saved as zeros. Those pages
+ * are no longer what they were when the tracking restarted at the
+ * freeze, so no next dump takes them from this one: they are gone, or
+ * mapped anew (a new mapping reads as all written to both trackers), or
+ * their process is (another with its pid has no tracker this dump
+ * armed). */
+static void read_lenient(struct copy_job *j, const struct iovec *remote, int niov, char *buf)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", j->pid);
+	int memfd = open(path, O_RDONLY | O_CLOEXEC);	/* -1: it exited, all zeros */
+	for (int i = 0; i < niov; i++)
+		for (size_t off = 0; off < remote[i].iov_len; off += PAGE_SZ, buf += PAGE_SZ)
+			if (memfd < 0 || pread(memfd, buf, PAGE_SZ, (uint64_t)remote[i].iov_base + off) != PAGE_SZ) {
+				memset(buf, 0, PAGE_SZ);
+				j->zeroed++;
+			}
+	if (memfd >= 0)
+		close(memfd);
+}
+
 static int copy_unreadable(struct copy_job *j, uint64_t start, uint64_t end, char *buf)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/mem", j->pid);
 	int memfd = open(path, O_RDONLY | O_CLOEXEC);
-	if (memfd < 0) {
+	if (memfd < 0 && !j->running) {
 		pr_perror("pid %d: can't open %s", j->pid, path);
 		return -1;
 	}
 	for (uint64_t a = start; a < end;) {
 		size_t len = end - a < COPY_BUF ? end - a : COPY_BUF;
-		if (pread(memfd, buf, len, a) != (ssize_t)len) {
-			pr_perror("pid %d: can't read memory at %#lx", j->pid, (unsigned long)a);
-			close(memfd);
-			return -1;
+		if (memfd < 0 || pread(memfd, buf, len, a) != (ssize_t)len) {
+			struct iovec rest = { (void *)a, len };
+			if (!j->running) {
+				pr_perror("pid %d: can't read memory at %#lx", j->pid, (unsigned long)a);
+				if (memfd >= 0)
+					close(memfd);
+				return -1;
+			}
+			read_lenient(j, &rest, 1, buf);
 		}
 		if (put(j, buf, len) < 0) {
-			close(memfd);
+			if (memfd >= 0)
+				close(memfd);
 			return -1;
 		}
 		a += len;
 	}
-	close(memfd);
+	if (memfd >= 0)
+		close(memfd);
 	return 0;
 }
 
@@ -280,6 +311,10 @@ static int flush_batch(struct copy_job *j, struct iovec *remote, int *niov, char
 	if (!*niov)
 		return 0;
 	ssize_t n = process_vm_readv(j->pid, &local, 1, remote, *niov, 0);
+	if (n != (ssize_t)*fill && j->running && (n >= 0 || errno == EFAULT || errno == ESRCH)) {
+		read_lenient(j, remote, *niov, buf);
+		n = *fill;
+	}
 	if (n != (ssize_t)*fill) {
 		pr_perror("pid %d: can't read memory at %#lx (got %zd of %zu bytes)", j->pid,
 			  (unsigned long)remote[0].iov_base, n, *fill);
@@ -388,16 +423,20 @@ struct copy_hashes {
 static int copy_result(const struct copy_job *a, const struct copy_job *b)
 {
 	int werr = a->write_errno ? a->write_errno : b ? b->write_errno : 0;
+	uint64_t zeroed = a->zeroed + (b ? b->zeroed : 0);
 	if (werr) {
 		errno = werr;
 		pr_perror("pid %d: can't write the pages image", a->pid);
 	}
+	if (zeroed)
+		pr_info("pid %d: %lu pages unmapped or discarded during the copy, saved as zeros", a->pid,
+			(unsigned long)zeroed);
 	return a->ret < 0 || (b && b->ret < 0) ? -1 : 0;
 }
 
-static int copy_pages(struct dump_ctx *dc, const struct page_runs *pr, int out, struct copy_hashes *h)
+static int copy_pages(struct dump_ctx *dc, const struct page_runs *pr, int out, struct copy_hashes *h, bool running)
 {
-	struct copy_job a = { .pid = dc->pid, .out = out }, b = a;
+	struct copy_job a = { .pid = dc->pid, .out = out, .running = running }, b = a;
 	struct copy_arg aa = { &a, &dc->bufs->b[0] }, ba = { &b, &dc->bufs->b[1] };
 	pthread_t th;
 
@@ -903,6 +942,68 @@ static int write_mm(struct dump_ctx *dc)
 	return ret;
 }
 
+/* A pre-dump copies its pages once the tree runs again (CRIU's
+ * --pre-dump-mode read): the tracking restarts at the freeze, so a page
+ * the tree writes after it is saved again by the next dump whatever this
+ * copy read, and a page it does not write reads as it was at the freeze.
+ * The tree stays frozen for the scan only. Not through a page server,
+ * whose session is the tree's (ps_send.c). */
+static bool copies_later(const struct dump_ctx *dc)
+{
+	return dc->o->pre_dump && !dc->o->live_snapshot && dc->ps_sk < 0;
+}
+
+struct later_pages {
+	struct page_runs runs;
+	struct img pages;
+};
+
+static int keep_for_later(struct dump_ctx *dc, struct page_runs *pr, struct img *pages)
+{
+	if (!(dc->later = calloc(1, sizeof(*dc->later)))) {
+		pr_err("out of memory");
+		img_abort(pages);
+		return -1;
+	}
+	dc->later->runs = *pr;
+	dc->later->pages = *pages;
+	*pr = (struct page_runs){ 0 };
+	return 0;
+}
+
+void dump_task_pages_drop(struct dump_ctx *dc)
+{
+	if (!dc->later)
+		return;
+	img_abort(&dc->later->pages);
+	free(dc->later->runs.r);
+	free(dc->later);
+	dc->later = NULL;
+}
+
+int dump_task_pages_later(struct dump_ctx *dc)
+{
+	struct later_pages *l = dc->later;
+	struct copy_hashes h;
+	if (!l)
+		return 0;
+	uint64_t t1 = stats_now_us();
+	if (copy_pages(dc, &l->runs, l->pages.fd, &h, true) < 0 || list_pages(dc, l->pages.name, &l->runs, &h) < 0) {
+		dump_task_pages_drop(dc);
+		return -1;
+	}
+	dc->stats->memwrite_us += stats_now_us() - t1;
+	int ret = img_finish(&l->pages);
+	if (!ret && dc->o->auto_dedup)
+		ret = dedup_parent(dc, &l->runs);
+	pr_info("pid %d: %zu page runs, %lu MiB of memory saved while it ran", dc->pid, l->runs.nr,
+		(unsigned long)(l->runs.bytes >> 20));
+	free(l->runs.r);
+	free(l);
+	dc->later = NULL;
+	return ret;
+}
+
 int dump_task_mm(struct dump_ctx *dc)
 {
 	struct page_runs pr = { 0 }, par = { 0 };
@@ -940,12 +1041,21 @@ int dump_task_mm(struct dump_ctx *dc)
 	}
 	if (img_create(dc->dirfd, &pages, IMG_PAGES, dc->id) < 0)
 		goto out;
+	if (copies_later(dc)) {
+		progress_grow(-guess);
+		dc->stats->pages_written += pr.bytes / PAGE_SZ;
+		dc->stats->pages_skipped_parent += par.bytes / PAGE_SZ;
+		ret = keep_for_later(dc, &pr, &pages);
+		if (!ret)
+			ret = track_protect(dc, &dc->later->runs, &par);
+		goto out;
+	}
 	t1 = stats_now_us();
 	/* live: the pages are copied once the tree runs again (live.c) */
 	int live = dc->o->live_snapshot ? live_arm(dc, &pr, &pages) : 1;
 	progress_grow((live > 0 ? (int64_t)pr.bytes : 0) - guess);
 	struct copy_hashes h;
-	if (live < 0 || (live > 0 && (copy_pages(dc, &pr, pages.fd, &h) < 0 ||
+	if (live < 0 || (live > 0 && (copy_pages(dc, &pr, pages.fd, &h, false) < 0 ||
 				      list_pages(dc, pages.name, &pr, &h) < 0))) {
 		img_abort(&pages);
 		goto out;

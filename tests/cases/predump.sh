@@ -190,7 +190,38 @@ test_predump_feature_check() {
 		fail "FEATURE_CHECK answers '$out', but stasis check says the tracking is '$(mem_track_method)'"
 }
 
+# A pre-dump copies the pages once the program runs again (frozen for the
+# scan only, as CRIU's --pre-dump-mode read): snapwriter rewrites its
+# pages from two threads throughout, and a third thread discards
+# (MADV_DONTNEED) or unmaps and maps anew (remap) pages of its own; the
+# dump over that pre-dump takes what was not written since from it, and
+# the restored program finds a memory of one instant (its own check:
+# every page as its generation table says, the third thread's pages
+# zero or their pattern).
+test_predump_while_running() {
+	local mode=$1 pid exe
+	printf 0 > "$T_WORK/ctl"
+	start_prog snapwriter "$BIN/snapwriter" 128 "$T_WORK/ctl" "$mode"
+	pid=$PROG_PID exe=$(readlink -f "$BIN/snapwriter")
+	wait_ready snapwriter "$pid" || return
+	pre_dump pre "$T_WORK/img/1" || return
+	grep -q "saved while it ran" "$T_LOG/pre.log" || { fail "the pre-dump copied its pages frozen" "$T_LOG/pre.log"; return; }
+	note "$(grep -o "[0-9]* pages unmapped or discarded during the copy" "$T_LOG/pre.log" || echo "no page missed by the copy")"
+	sleep 0.3
+	dump dump "$pid" "$T_WORK/img/2" --prev-images-dir ../1 || return
+	expect_killed "$pid" || return
+	dump_used_parent dump "$T_WORK/img/2" || return
+	printf 1 1<> "$T_WORK/ctl"
+	restore_foreground restore "$T_WORK/img/2"
+	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output snapwriter
+}
+
 run_test predump.chain test_predump_chain
+run_test --needs memtrack predump.while_running test_predump_while_running unmap
+run_test --needs memtrack predump.while_remapped test_predump_while_running remap
 run_test predump.feature_check test_predump_feature_check
 run_test --needs memtrack predump.foreign_clear test_predump_foreign_clear
 run_test predump.rpc test_predump_rpc

@@ -1,7 +1,7 @@
 /*
  * snapwriter - memory that changes all the time, for dump --live-snapshot.
  *
- *   snapwriter MIB CTLFILE [fork|unmap]
+ *   snapwriter MIB CTLFILE [fork|unmap|remap]
  *
  * Two writer threads, each owning half of MIB MiB of private anonymous
  * memory, rewrite one page after the other without pause: every 8-byte
@@ -24,7 +24,8 @@
  * with foreign generations and gen[] with nonsense, then exit; none of
  * it may show. unmap: a third thread keeps discarding (MADV_DONTNEED)
  * and refilling a region of its own, page after page; each of its pages
- * must be zero or its pattern.
+ * must be zero or its pattern. remap: the same, but the pages are
+ * unmapped and mapped anew (a reader of its memory finds holes).
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -101,12 +102,22 @@ static uint64_t spare_word(uint64_t k)
 	return 0x5a5a000000000000ull | k;
 }
 
+static int remap;	/* remap mode: munmap and mmap, not MADV_DONTNEED */
+
 static void *unmap_loop(void *arg)
 {
 	(void)arg;
 	while (ctl[0] != '1')
 		for (uint64_t k = 0; k < UNMAP_PAGES && ctl[0] != '1'; k += 16) {
-			madvise((void *)(spare + k * WORDS), 16 * PAGE, MADV_DONTNEED);
+			void *at = (void *)(spare + k * WORDS);
+			if (!remap)
+				madvise(at, 16 * PAGE, MADV_DONTNEED);
+			/* a hole a reader may meet for 200 us (the sleep may end
+			 * early: EINTR after a restore) */
+			else if (munmap(at, 16 * PAGE) || (usleep(200), 0) ||
+				 mmap(at, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+				      0) != at)
+				die("remap");
 			for (uint64_t j = k; j < k + 16; j++)
 				for (int x = 0; x < WORDS; x++)
 					spare[j * WORDS + x] = spare_word(j);
@@ -179,7 +190,8 @@ int main(int argc, char **argv)
 		w[t].gen = gen + w[t].first;
 		w[t].cur = -1;
 	}
-	if (!strcmp(mode, "unmap")) {
+	remap = !strcmp(mode, "remap");
+	if (!strcmp(mode, "unmap") || remap) {
 		spare = mmap(NULL, UNMAP_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (spare == MAP_FAILED)
 			die("mmap");
@@ -196,7 +208,7 @@ int main(int argc, char **argv)
 		if (pthread_create(&w[t].th, NULL, write_loop, &w[t]))
 			die("pthread_create");
 	if ((!strcmp(mode, "fork") && pthread_create(&extra, NULL, fork_loop, NULL)) ||
-	    (!strcmp(mode, "unmap") && pthread_create(&extra, NULL, unmap_loop, NULL)))
+	    ((!strcmp(mode, "unmap") || remap) && pthread_create(&extra, NULL, unmap_loop, NULL)))
 		die("pthread_create");
 	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
 	proto_ready();

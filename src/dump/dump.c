@@ -394,7 +394,7 @@ static int commit_images(struct dump_tree *tr)
 static bool copies_later(const struct dump_tree *tr)
 {
 	for (int i = 0; i < tr->nr; i++)
-		if (tr->t[i].later)
+		if (tr->t[i].later || tr->t[i].ps_later)
 			return true;
 	return false;
 }
@@ -406,11 +406,13 @@ static int finish_later(struct dump_tree *tr)
 {
 	int ret = 0;
 	for (int i = 0; i < tr->nr; i++)
-		if (ret < 0)
+		if (ret < 0) {
 			dump_task_pages_drop(&tr->t[i]);
-		else if (dump_task_pages_later(&tr->t[i]) < 0)
+			ps_dump_task_drop(&tr->t[i]);
+		} else if (dump_task_pages_later(&tr->t[i]) < 0 || ps_dump_task_later(&tr->t[i]) < 0) {
 			ret = -1;
-	if (ret < 0 || track_write_list(tr) < 0 || write_checksums(tr) < 0) {
+		}
+	if (ret < 0 || ps_dump_finish(tr) < 0 || track_write_list(tr) < 0 || write_checksums(tr) < 0) {
 		pr_err("the pre-dump's pages could not all be saved: it is no parent for a next dump");
 		return -1;
 	}
@@ -426,7 +428,7 @@ static int write_tree_images(struct dump_tree *tr)
 {
 	bool remote = tr->o->page_server, shmem = !tr->o->pre_dump, later = copies_later(tr);
 	/* every page is on the page server before anything commits */
-	if ((remote && shmem && ps_dump_shmem(tr) < 0) || ps_dump_finish(tr) < 0 ||
+	if ((remote && shmem && ps_dump_shmem(tr) < 0) || (!later && ps_dump_finish(tr) < 0) ||
 	    (!later && track_write_list(tr) < 0) || dump_pstree(tr) < 0)
 		return -1;
 	if (!shmem)	/* with pages still to copy, by finish_later */
@@ -739,6 +741,7 @@ out:
 	for (int i = 0; i < tr.nr; i++) {
 		live_drop(&tr.t[i]);
 		dump_task_pages_drop(&tr.t[i]);
+		ps_dump_task_drop(&tr.t[i]);
 		track_free(&tr.t[i]);
 		proc_vmas_free(&tr.t[i].vmas);
 		for (size_t g = 0; g < tr.t[i].nr_guards; g++)

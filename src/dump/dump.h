@@ -83,8 +83,10 @@ struct dump_ctx {
 	/* dump --lazy-pages (lazy_serve.h): the runs left in the frozen
 	 * process for the destination to ask for; NULL: none */
 	struct page_runs *lazy;
-	/* a pre-dump's pages, copied once the tree runs (mem.c); NULL: none */
+	/* a pre-dump's pages, copied once the tree runs (mem.c), or sent
+	 * then to the page server (ps_send.c); NULL: none */
 	struct later_pages *later;
+	struct ps_later *ps_later;
 };
 
 struct dump_tree {

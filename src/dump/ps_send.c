@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -56,7 +57,21 @@ struct sender {
 	char *buf;
 	int memfd;		/* /proc/PID/mem, opened when first needed */
 	struct ck_state ck;
+	bool running;		/* a pre-dump's copy: the tree runs (read_lenient) */
+	uint64_t zeroed;	/* pages it could not read then, sent as zeros */
 };
+
+/* As dump/mem.c's pre-dump copy: what the running tree unmapped, or all
+ * of a process that exited, goes as zeros, which no next dump takes
+ * from this one (the tracking restarted at the freeze). */
+static void read_lenient(struct sender *s, uint64_t addr, size_t len)
+{
+	for (size_t off = 0; off < len; off += PAGE_SZ)
+		if (s->memfd < 0 || pread(s->memfd, s->buf + off, PAGE_SZ, addr + off) != PAGE_SZ) {
+			memset(s->buf + off, 0, PAGE_SZ);
+			s->zeroed++;
+		}
+}
 
 static int read_chunk(struct sender *s, uint64_t addr, size_t len, bool readable)
 {
@@ -71,6 +86,10 @@ static int read_chunk(struct sender *s, uint64_t addr, size_t len, bool readable
 		s->memfd = open(path, O_RDONLY | O_CLOEXEC);
 	}
 	if (s->memfd < 0 || pread(s->memfd, s->buf, len, addr) != (ssize_t)len) {
+		if (s->running) {
+			read_lenient(s, addr, len);
+			return 0;
+		}
 		pr_perror("pid %d: can't read memory at %#lx", s->pid, (unsigned long)addr);
 		return -1;
 	}
@@ -128,43 +147,89 @@ static int write_sent(struct dump_ctx *dc, const struct page_runs *pr, const str
 	return ret;
 }
 
-int ps_dump_task(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *par)
+/* The image of dst, opened on the server, gets the runs and their bytes
+ * (read while the tree runs, if running); the list of what went. */
+static int send_task(struct dump_ctx *dc, const struct page_runs *pr, const struct page_runs *par, bool running)
 {
-	struct sender s = { .pid = dc->pid, .sk = dc->ps_sk, .memfd = -1 };
-	uint64_t dst = ps_dst(PS_TYPE_PID, dc->ns_pid), t1;
+	struct sender s = { .pid = dc->pid, .sk = dc->ps_sk, .memfd = -1, .running = running };
+	uint64_t dst = ps_dst(PS_TYPE_PID, dc->ns_pid), t1 = stats_now_us();
 	bool has_parent;
 	char name[64];
 	int ret = -1;
 
-	if (ps_open(s.sk, dst, &has_parent) < 0)
-		return -1;
-	/* the parent's pages are where the server keeps them, or nowhere */
-	if (dc->cover && !has_parent)
-		track_drop_parent(dc, "the page server has no parent images for it");
-	if (track_split(dc, pr, par) < 0)
-		return -1;
 	s.buf = mmap(NULL, SEND_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (s.buf == MAP_FAILED) {
 		pr_perror("can't allocate a send buffer");
 		return -1;
 	}
 	ck_init(&s.ck);
-	t1 = stats_now_us();
-	if (send_runs(dc, &s, dst, pr, par) < 0)
+	if (ps_open(s.sk, dst, &has_parent) < 0 || send_runs(dc, &s, dst, pr, par) < 0)
 		goto out;
 	dc->stats->memwrite_us += stats_now_us() - t1;
-	dc->stats->pages_written += pr->bytes / PAGE_SZ;
-	dc->stats->pages_skipped_parent += par->bytes / PAGE_SZ;
 	snprintf(name, sizeof(name), "pages:pagemap-%d.img", dc->ns_pid);
 	if (write_sent(dc, pr, par) < 0 || (dc->ck && ck_list_add_known(dc->ck, name, ck_digest(&s.ck), s.ck.total) < 0))
 		goto out;
-	ret = track_protect(dc, pr, par);
-	pr_info("pid %d: %zu page runs, %lu MiB of memory sent to the page server", dc->pid, pr->nr,
-		(unsigned long)(pr->bytes >> 20));
+	if (s.zeroed)
+		pr_info("pid %d: %lu pages unmapped or discarded during the copy, sent as zeros", dc->pid,
+			(unsigned long)s.zeroed);
+	pr_info("pid %d: %zu page runs, %lu MiB of memory sent to the page server%s", dc->pid, pr->nr,
+		(unsigned long)(pr->bytes >> 20), running ? " while it ran" : "");
+	ret = 0;
 out:
 	if (s.memfd >= 0)
 		close(s.memfd);
 	munmap(s.buf, SEND_BUF);
+	return ret;
+}
+
+/* A pre-dump's runs, sent once the tree runs again (dump/mem.c says
+ * why that is sound). */
+struct ps_later {
+	struct page_runs pr, par;
+};
+
+int ps_dump_task(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *par)
+{
+	uint64_t dst = ps_dst(PS_TYPE_PID, dc->ns_pid);
+	bool has_parent, later = dc->o->pre_dump && !dc->o->live_snapshot;
+
+	/* the parent's pages are where the server keeps them, or nowhere */
+	if (ps_has_parent(dc->ps_sk, dst, &has_parent) < 0)
+		return -1;
+	if (dc->cover && !has_parent)
+		track_drop_parent(dc, "the page server has no parent images for it");
+	if (track_split(dc, pr, par) < 0)
+		return -1;
+	dc->stats->pages_written += pr->bytes / PAGE_SZ;
+	dc->stats->pages_skipped_parent += par->bytes / PAGE_SZ;
+	if (!later)
+		return send_task(dc, pr, par, false) < 0 ? -1 : track_protect(dc, pr, par);
+	if (!(dc->ps_later = calloc(1, sizeof(*dc->ps_later)))) {
+		pr_err("out of memory");
+		return -1;
+	}
+	dc->ps_later->pr = *pr;
+	dc->ps_later->par = *par;
+	*pr = *par = (struct page_runs){ 0 };
+	return track_protect(dc, &dc->ps_later->pr, &dc->ps_later->par);
+}
+
+void ps_dump_task_drop(struct dump_ctx *dc)
+{
+	if (!dc->ps_later)
+		return;
+	free(dc->ps_later->pr.r);
+	free(dc->ps_later->par.r);
+	free(dc->ps_later);
+	dc->ps_later = NULL;
+}
+
+int ps_dump_task_later(struct dump_ctx *dc)
+{
+	if (!dc->ps_later)
+		return 0;
+	int ret = send_task(dc, &dc->ps_later->pr, &dc->ps_later->par, true);
+	ps_dump_task_drop(dc);
 	return ret;
 }
 

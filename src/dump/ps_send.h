@@ -18,8 +18,11 @@
 int ps_dump_connect(struct dump_tree *tr);
 /* A process's pages, found in *pr: the server's answer decides whether
  * the parent's pages are used; then the pagemap runs and the pages go
- * out, and the pages' checksum is listed in ck. */
+ * out, and the pages' checksum is listed in ck. A pre-dump sends them
+ * once the tree runs again (ps_dump_task_later), as its local copy. */
 int ps_dump_task(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *par);
+int ps_dump_task_later(struct dump_ctx *dc);
+void ps_dump_task_drop(struct dump_ctx *dc);
 /* The tree's shared memory objects (dump/shmem.h), each whole, as the
  * server's pagemap-shmem-SHMID.img and its pages (CRIU's page server
  * takes them so too); before ps_dump_finish. */

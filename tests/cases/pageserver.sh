@@ -124,6 +124,8 @@ test_ps_predump_chain() {
 	last=$(stat -c %s "$T_WORK"/remote/3/pages-*.img | awk '{ s += $1 } END { print s }')
 	note "pages on the server: first pre-dump $full bytes, dump $last bytes"
 	((last < full)) || fail "the dump sent $last bytes of pages, as much as the first pre-dump ($full)"
+	grep -q "sent to the page server while it ran" "$T_LOG/pre1.log" ||
+		fail "the pre-dump sent its pages with the program frozen" "$T_LOG/pre1.log"
 	merge_into "$T_WORK/remote/3" "$T_WORK/local/3"
 	restore_dirtier restore "$T_WORK/remote/3" "$pid"
 }

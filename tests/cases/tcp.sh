@@ -250,12 +250,22 @@ test_tcp_address_taken() {
 	src=${conn#TCP socket * state 1 127.0.0.1:}
 	src=${src%% *}
 	dst=${conn##*:}
+	# the killed pair's sockets may hold the ports a moment longer (their
+	# close under way on a loaded machine): the squatter tries for 10 s
 	start_prog squatter "$PYTHON" -c '
 import socket, sys, time
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("127.0.0.1", int(sys.argv[2]))); l.listen(1)
-c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-c.bind(("127.0.0.1", int(sys.argv[1]))); c.connect(("127.0.0.1", int(sys.argv[2])))
+def bound(port):
+    for _ in range(200):
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return s
+        except OSError:
+            s.close()
+            time.sleep(0.05)
+    raise OSError("port %d stays taken" % port)
+l = bound(int(sys.argv[2])); l.listen(1)
+c = bound(int(sys.argv[1])); c.connect(("127.0.0.1", int(sys.argv[2])))
 s, _ = l.accept()
 print("READY", flush=True)
 time.sleep(60)' "$src" "$dst"

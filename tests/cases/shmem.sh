@@ -6,6 +6,19 @@
 # reach the others (see the program). And Python's multiprocessing, which
 # shares memory every way it can.
 
+# shmem_restore_check DIR: the shmem tree restored from DIR in the
+# foreground, the same tree again, and its own check of every area.
+shmem_restore_check() {
+	restore_foreground restore "$1"
+	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || return
+	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
+	kill -USR1 "$TREE_ROOT"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output shmem
+	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the root's status)" "$T_LOG/shmem.out"
+	tree_finished
+}
+
 # Every dump saves shared memory whole, a dump over a parent too: after a
 # first dump that tracks memory (a pre-dump, or a --track-mem snapshot)
 # every process of the tree writes its shared pages again (SIGUSR2: the
@@ -27,14 +40,7 @@ shmem_incremental() {
 		fail "shmem did not write its second generation" "$T_LOG/shmem.out" || return
 	dump dump "$TREE_ROOT" "$T_WORK/img2" --prev-images-dir ../img1 || return
 	expect_tree_killed || return
-	restore_foreground restore "$T_WORK/img2"
-	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || return
-	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
-	kill -USR1 "$TREE_ROOT"
-	wait_child "$RESTORE_PID" $((TMO * 2))
-	check_output shmem
-	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the root's status)" "$T_LOG/shmem.out"
-	tree_finished
+	shmem_restore_check "$T_WORK/img2"
 }
 
 # The last line of FILE is a number of at least N.
@@ -99,14 +105,7 @@ shmem_ps() {
 	expect_tree_killed || return
 	ps_wait ps || return
 	shmem_was_sent || return
-	restore_foreground restore "$T_WORK/img"
-	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || return
-	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
-	kill -USR1 "$TREE_ROOT"
-	wait_child "$RESTORE_PID" $((TMO * 2))
-	check_output shmem
-	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the root's status)" "$T_LOG/shmem.out"
-	tree_finished
+	shmem_restore_check "$T_WORK/img"
 }
 
 # With a real CRIU (CRIU_BIN): the tree dumped by stasis and restored by

@@ -163,6 +163,40 @@ def cmd_lazy_features(mode, target):
     return 0
 
 
+def notified(s, answer, after=None):
+    """The NOTIFY messages of the request just sent on s, each answered
+    as answer(script) says (True, False, or None: hang up there); after,
+    if given, runs once each is answered. The final reply (None if the
+    connection closed first or we hung up) and the stages seen."""
+    stages = []
+    while True:
+        r = recv_resp(s)
+        if r is None or r.type != rpc.NOTIFY:
+            return r, stages
+        stages.append(r.notify.script)
+        ok = answer(r.notify.script)
+        if ok is None:
+            return None, stages
+        ack = rpc.criu_req()
+        ack.type = rpc.NOTIFY
+        ack.notify_success = ok
+        s.send(ack.SerializeToString())
+        if after:
+            after(r.notify.script)
+
+
+def end_dump(s, p, r, stages):
+    s.close()
+    if p:
+        p.wait()
+    if r is None:
+        print("FAIL: connection closed after stages %s" % ",".join(stages))
+        return 1
+    print("stages %s" % ",".join(stages))
+    print("dump %s %s" % ("ok" if r.success else "failed", r.cr_errmsg))
+    return 0
+
+
 def cmd_notify(mode, target, pid, imgdir, veto):
     s, p = raw_connect(mode, target)
     req = rpc.criu_req()
@@ -175,32 +209,15 @@ def cmd_notify(mode, target, pid, imgdir, veto):
     if os.environ.get("RPC_NETWORK_LOCK"):
         req.opts.network_lock = NETWORK_LOCK[os.environ["RPC_NETWORK_LOCK"]]
     s.send(req.SerializeToString())
-    stages = []
-    while True:
-        r = recv_resp(s)
-        if r is None:
-            print("FAIL: connection closed after stages %s" % ",".join(stages))
-            return 1
-        if r.type != rpc.NOTIFY:
-            break
-        stages.append(r.notify.script)
-        if veto == "hangup:" + r.notify.script:
-            # the client goes away mid-request
-            s.close()
-            if p:
-                p.wait()
-            print("hung up at %s" % r.notify.script)
-            return 0
-        ack = rpc.criu_req()
-        ack.type = rpc.NOTIFY
-        ack.notify_success = r.notify.script != veto
-        s.send(ack.SerializeToString())
-    s.close()
-    if p:
-        p.wait()
-    print("stages %s" % ",".join(stages))
-    print("dump %s %s" % ("ok" if r.success else "failed", r.cr_errmsg))
-    return 0
+    # the client goes away mid-request at "hangup:STAGE"
+    r, stages = notified(s, lambda st: None if veto == "hangup:" + st else st != veto)
+    if r is None and stages and veto == "hangup:" + stages[-1]:
+        s.close()
+        if p:
+            p.wait()
+        print("hung up at %s" % stages[-1])
+        return 0
+    return end_dump(s, p, r, stages)
 
 
 def cmd_lazydump(mode, target, pid, imgdir, port):
@@ -218,31 +235,17 @@ def cmd_lazydump(mode, target, pid, imgdir, port):
     req.opts.log_level = 4
     req.opts.log_file = "dump.log"
     s.send(req.SerializeToString())
-    stages = []
-    while True:
-        r = recv_resp(s)
-        if r is None:
-            print("FAIL: connection closed after stages %s" % ",".join(stages))
-            return 1
-        if r.type != rpc.NOTIFY:
-            break
-        if wr >= 0:	# the request was read, its status_fd taken
-            os.close(wr)
-            wr = -1
-        stages.append(r.notify.script)
-        ack = rpc.criu_req()
-        ack.type = rpc.NOTIFY
-        ack.notify_success = True
-        s.send(ack.SerializeToString())
-        if r.notify.script == "status-ready":
+    held = [wr]
+
+    def after(script):
+        if held:	# a stage came: the request was read, its status_fd taken
+            os.close(held.pop())
+        if script == "status-ready":
             b = os.read(rd, 1)
             print("ready" if b == b"\0" else "FAIL: status fd gave %r" % b, flush=True)
-    s.close()
-    if p:
-        p.wait()
-    print("stages %s" % ",".join(stages))
-    print("dump %s %s" % ("ok" if r.success else "failed", r.cr_errmsg))
-    return 0
+
+    r, stages = notified(s, lambda st: True, after)
+    return end_dump(s, p, r, stages)
 
 
 CLONE_NEWNET = 0x40000000

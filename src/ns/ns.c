@@ -145,16 +145,20 @@ static int net_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o)
 }
 
 int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEntry *root_ids,
-	    const struct opts *o, unsigned long *taken)
+	    const struct opts *o, unsigned long *taken, struct userns_maps *user)
 {
 	pid_t self = getpid();
 
 	*taken = 0;
+	user->on = false;
 	if (check_not_nested(root, pids, n) < 0)
 		return -1;
 	for (size_t k = 0; k < NR_KINDS; k++)
 		if ((kinds[k].cflag & NS_TAKEN_MASK) && same_ns(root, self, k) == 0)
 			*taken |= kinds[k].cflag;
+	/* first: the others must be owned by it, and ids are seen inside it */
+	if ((*taken & CLONE_NEWUSER) && userns_dump(dirfd, root, root_ids->user_ns_id, o, user) < 0)
+		return -1;
 	if (*taken & CLONE_NEWUTS) {
 		pr_info("pid %d has a UTS namespace of its own: its names are saved", root);
 		if (uts_dump(dirfd, root, root_ids->uts_ns_id) < 0)
@@ -241,7 +245,8 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 {
 	const TaskKobjIdsEntry *inv_ids = inv->root_ids;
 
-	*nr = (struct ns_restore){ .o = o, .net_ready = { -1, -1 } };
+	*nr = (struct ns_restore){ .o = o, .net_ready = { -1, -1 },
+				   .urst = { .holder = -1, .user_fd = -1, .pid_fd = -1 } };
 	if (!inv_ids)
 		return 0;	/* no dumper's ids: nothing to compare with */
 	/* images of older dumps are named by the root's pid */
@@ -260,6 +265,12 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 	if (differs(inv_ids->has_mnt_ns_id, inv_ids->mnt_ns_id, root_ids->has_mnt_ns_id, root_ids->mnt_ns_id) &&
 	    mnt_ns_load(dirfd, per_id ? root_ids->mnt_ns_id : (uint32_t)root, o, nr) < 0)
 		return -1;
+	if (differs(inv_ids->has_user_ns_id, inv_ids->user_ns_id, root_ids->has_user_ns_id, root_ids->user_ns_id)) {
+		nr->flags |= CLONE_NEWUSER;
+		/* a non-root client's is refused by the caller, unread */
+		if (!o->unprivileged && userns_load(dirfd, root_ids->user_ns_id, &nr->user) < 0)
+			return -1;
+	}
 	/* --join-ns net: the tree goes into that one, as is (CRIU's way) */
 	if (differs(inv_ids->has_net_ns_id, inv_ids->net_ns_id, root_ids->has_net_ns_id, root_ids->net_ns_id) &&
 	    !o->join_net && net_load(dirfd, root_ids->net_ns_id, o, nr) < 0)
@@ -267,10 +278,35 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 	return 0;
 }
 
+int ns_restore_make(struct ns_restore *nr, bool pidns, int (*keep)(int fd, void *arg), void *arg)
+{
+	if (!(nr->flags & CLONE_NEWUSER))
+		return 0;
+	return userns_rst_make(&nr->user, nr->flags, pidns, keep, arg, &nr->urst);
+}
+
+unsigned long ns_restore_clone_flags(const struct ns_restore *nr)
+{
+	return (nr->flags & CLONE_NEWUSER) ? 0 : nr->flags;
+}
+
+int ns_restore_enter(const struct ns_restore *nr)
+{
+	return (nr->flags & CLONE_NEWUSER) ? userns_rst_enter(&nr->urst) : 0;
+}
+
+int ns_restore_join_user(const struct ns_restore *nr, const CredsEntry *c)
+{
+	return (nr->flags & CLONE_NEWUSER) ? userns_rst_join(&nr->urst, &nr->user, c) : 0;
+}
+
 int ns_restore_net(struct ns_restore *nr, pid_t first)
 {
 	if (!(nr->flags & CLONE_NEWNET))
 		return 0;
+	/* the holder's is the tree's (the first process may not be in it yet) */
+	if (nr->flags & CLONE_NEWUSER)
+		first = userns_rst_holder(&nr->urst);
 	if (ns_in_thread(first, CLONE_NEWNET, netns_rst_fill_in, &nr->net) < 0)
 		return -1;
 	return netns_rst_bridges(&nr->net);
@@ -333,5 +369,7 @@ void ns_restore_free(struct ns_restore *nr)
 		if (nr->net_ready[i] >= 0)
 			close(nr->net_ready[i]);
 	nr->net_ready[0] = nr->net_ready[1] = -1;
+	if (nr->flags & CLONE_NEWUSER)
+		userns_rst_free(&nr->urst);
 	nr->flags = 0;
 }

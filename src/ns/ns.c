@@ -94,15 +94,20 @@ int ns_in_thread(pid_t pid, unsigned long cflag, int (*fn)(void *), void *arg)
 
 /* 1: the same namespace of kind k; 0: not; -1: unreadable (a kind this
  * kernel lacks, or a process gone: nothing to compare). */
-static int same_ns(pid_t a, pid_t b, size_t k)
+static int same_ns_named(pid_t a, pid_t b, const char *name)
 {
 	char pa[64], pb[64];
 	struct stat sa, sb;
-	snprintf(pa, sizeof(pa), "/proc/%d/ns/%s", a, kinds[k].name);
-	snprintf(pb, sizeof(pb), "/proc/%d/ns/%s", b, kinds[k].name);
+	snprintf(pa, sizeof(pa), "/proc/%d/ns/%s", a, name);
+	snprintf(pb, sizeof(pb), "/proc/%d/ns/%s", b, name);
 	if (stat(pa, &sa) < 0 || stat(pb, &sb) < 0)
 		return -1;
 	return sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
+static int same_ns(pid_t a, pid_t b, size_t k)
+{
+	return same_ns_named(a, b, kinds[k].name);
 }
 
 static int check_not_nested(pid_t root, const pid_t *pids, int n)
@@ -156,8 +161,15 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEn
 	for (size_t k = 0; k < NR_KINDS; k++)
 		if ((kinds[k].cflag & NS_TAKEN_MASK) && same_ns(root, self, k) == 0)
 			*taken |= kinds[k].cflag;
-	/* first: the others must be owned by it, and ids are seen inside it */
-	if ((*taken & CLONE_NEWUSER) && userns_dump(dirfd, root, root_ids->user_ns_id, o, user) < 0)
+	/* a tree that is a pid namespace: CRIU's restore makes one only when
+	 * the inventory says so, as its own dumps do (stasis's looks at pids) */
+	if (same_ns_named(root, self, "pid") == 0)
+		*taken |= CLONE_NEWPID;
+	/* first: the others must be owned by it, and ids are seen inside it
+	 * (a non-root client's is refused last, after the kinds it may not
+	 * take either) */
+	if ((*taken & CLONE_NEWUSER) && !o->unprivileged &&
+	    userns_dump(dirfd, root, root_ids->user_ns_id, o, user) < 0)
 		return -1;
 	if (*taken & CLONE_NEWUTS) {
 		pr_info("pid %d has a UTS namespace of its own: its names are saved", root);
@@ -188,6 +200,8 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEn
 	}
 	if ((*taken & CLONE_NEWNET) && net_dump(dirfd, root, root_ids->net_ns_id, o) < 0)
 		return -1;
+	if ((*taken & CLONE_NEWUSER) && o->unprivileged)
+		return userns_dump(dirfd, root, root_ids->user_ns_id, o, user);	/* refuses */
 	return 0;
 }
 

@@ -159,9 +159,16 @@ static int pty_settings_restore(struct made_pty *p)
 	const TtyInfoEntry *ti = p->info;
 	struct termios tio;
 
+	/* setting the lock takes CAP_SYS_ADMIN of the host (not a user
+	 * namespace's): only where it differs from the new pair's */
+	struct termios cur;
+	memset(&cur, 0, sizeof(cur));	/* the kernel's is shorter than libc's */
 	if (ti->termios_locked) {
 		termios_from_entry(&tio, ti->termios_locked);
-		if (ioctl(p->slave, TIOCSLCKTRMIOS, &tio) < 0)
+		bool same = ioctl(p->slave, TIOCGLCKTRMIOS, &cur) == 0 && cur.c_iflag == tio.c_iflag &&
+			    cur.c_oflag == tio.c_oflag && cur.c_cflag == tio.c_cflag && cur.c_lflag == tio.c_lflag &&
+			    cur.c_line == tio.c_line && !memcmp(cur.c_cc, tio.c_cc, sizeof(cur.c_cc));
+		if (!same && ioctl(p->slave, TIOCSLCKTRMIOS, &tio) < 0)
 			return -1;
 	}
 	if (ti->termios) {

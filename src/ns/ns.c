@@ -195,7 +195,7 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEn
 			return -1;
 		}
 		pr_info("pid %d has a mount namespace of its own: its mounts are saved", root);
-		if (mnt_dump(dirfd, root, root_ids->mnt_ns_id, o) < 0)
+		if (mnt_dump(dirfd, root, root_ids->mnt_ns_id, o, user) < 0)
 			return -1;
 	}
 	if ((*taken & CLONE_NEWNET) && net_dump(dirfd, root, root_ids->net_ns_id, o) < 0)
@@ -260,7 +260,7 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 	const TaskKobjIdsEntry *inv_ids = inv->root_ids;
 
 	*nr = (struct ns_restore){ .o = o, .net_ready = { -1, -1 },
-				   .urst = { .holder = -1, .user_fd = -1, .pid_fd = -1 } };
+				   .urst = { .holder = -1, .user_fd = -1 } };
 	if (!inv_ids)
 		return 0;	/* no dumper's ids: nothing to compare with */
 	/* images of older dumps are named by the root's pid */
@@ -292,11 +292,11 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 	return 0;
 }
 
-int ns_restore_make(struct ns_restore *nr, bool pidns, int (*keep)(int fd, void *arg), void *arg)
+int ns_restore_make(struct ns_restore *nr, int (*keep)(int fd, void *arg), void *arg)
 {
 	if (!(nr->flags & CLONE_NEWUSER))
 		return 0;
-	return userns_rst_make(&nr->user, nr->flags, pidns, keep, arg, &nr->urst);
+	return userns_rst_make(&nr->user, nr->flags, keep, arg, &nr->urst);
 }
 
 unsigned long ns_restore_clone_flags(const struct ns_restore *nr)

@@ -99,10 +99,11 @@ struct ns_restore {
 int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const TaskKobjIdsEntry *root_ids,
 		    const struct opts *o, struct ns_restore *nr);
 /* In stasis, before the first process is made, for a tree with a user
- * namespace of its own: the namespaces of flags made in it (user.h), and
- * a pid namespace for its children with pidns. The first process is then
- * made with none of those flags (ns_restore_clone_flags). */
-int ns_restore_make(struct ns_restore *nr, bool pidns, int (*keep)(int fd, void *arg), void *arg);
+ * namespace of its own: the namespaces of flags made in it (user.h). The
+ * first process is then made with none of those flags
+ * (ns_restore_clone_flags), and its pid namespace, if the tree has one,
+ * in the user namespace (userns_rst_clone_init). */
+int ns_restore_make(struct ns_restore *nr, int (*keep)(int fd, void *arg), void *arg);
 /* The CLONE_NEW* flags the first process is made with. */
 unsigned long ns_restore_clone_flags(const struct ns_restore *nr);
 /* In the first process, before anything else: into the namespaces made
@@ -130,7 +131,7 @@ int uts_load(int dirfd, uint32_t id, UtsnsEntry **e);
 int uts_fill(const UtsnsEntry *e);
 
 /* mnt_dump.c, mnt_restore.c (mnt.h) */
-int mnt_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o);
+int mnt_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o, const struct userns_maps *user);
 int mnt_load(int dirfd, uint32_t id, struct mnt_ns *ns);
 /* In the tree's first process, in its new mount namespace: its mounts
  * under o->root, which becomes its root. */

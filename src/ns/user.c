@@ -272,11 +272,10 @@ int userns_load(int dirfd, uint32_t id, struct userns_maps *m)
 }
 
 /* The holder: in its namespaces until stasis is done (it dies with us). */
-static void holder_main(int ready, bool pidns)
+static void holder_main(int ready)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	char ok = pidns && unshare(CLONE_NEWPID) < 0 ? 'n' : 'y';
-	if (write(ready, &ok, 1) != 1)
+	if (write(ready, "y", 1) != 1)
 		_exit(1);
 	for (;;)
 		pause();
@@ -324,12 +323,10 @@ static int open_kept(pid_t pid, const char *name, int (*keep)(int, void *), void
 	return keep(fd, arg);
 }
 
-static int open_all(struct userns_rst *u, unsigned long flags, bool pidns, int (*keep)(int, void *), void *arg)
+static int open_all(struct userns_rst *u, unsigned long flags, int (*keep)(int, void *), void *arg)
 {
 	static const unsigned long kinds[] = { CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS };
 	if ((u->user_fd = open_kept(u->holder, "user", keep, arg)) < 0)
-		return -1;
-	if (pidns && (u->pid_fd = open_kept(u->holder, "pid_for_children", keep, arg)) < 0)
 		return -1;
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		if (!(flags & kinds[k]))
@@ -341,13 +338,13 @@ static int open_all(struct userns_rst *u, unsigned long flags, bool pidns, int (
 	return 0;
 }
 
-int userns_rst_make(const struct userns_maps *m, unsigned long flags, bool pidns, int (*keep)(int fd, void *arg),
-		    void *arg, struct userns_rst *u)
+int userns_rst_make(const struct userns_maps *m, unsigned long flags, int (*keep)(int fd, void *arg), void *arg,
+		    struct userns_rst *u)
 {
 	int ready[2];
 	char ok = 0;
 
-	*u = (struct userns_rst){ .holder = -1, .user_fd = -1, .pid_fd = -1 };
+	*u = (struct userns_rst){ .holder = -1, .user_fd = -1 };
 	if (pipe2(ready, O_CLOEXEC) < 0) {
 		pr_perror("can't make a pipe");
 		return -1;
@@ -358,7 +355,7 @@ int userns_rst_make(const struct userns_maps *m, unsigned long flags, bool pidns
 	u->holder = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (u->holder == 0) {
 		close(ready[0]);
-		holder_main(ready[1], pidns);
+		holder_main(ready[1]);
 	}
 	close(ready[1]);
 	if (u->holder < 0) {
@@ -367,13 +364,13 @@ int userns_rst_make(const struct userns_maps *m, unsigned long flags, bool pidns
 		return -1;
 	}
 	if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
-		pr_err("can't make a pid namespace in the tree's user namespace");
+		pr_err("the holder of the tree's namespaces died");
 		close(ready[0]);
 		userns_rst_free(u);
 		return -1;
 	}
 	close(ready[0]);
-	if (write_maps(u->holder, m) < 0 || open_all(u, flags, pidns, keep, arg) < 0) {
+	if (write_maps(u->holder, m) < 0 || open_all(u, flags, keep, arg) < 0) {
 		userns_rst_free(u);
 		return -1;
 	}
@@ -397,35 +394,16 @@ int userns_rst_enter(const struct userns_rst *u)
 	return 0;
 }
 
-int userns_rst_pidns_enter(const struct userns_rst *u, int *own)
+/* Groups first (ours: a namespace with setgroups "deny" can't set them
+ * inside), then the user namespace, unless we are in it already. */
+static int join(const struct userns_rst *u, const struct userns_maps *m, const CredsEntry *c)
 {
-	*own = -1;
-	if (u->pid_fd < 0)
+	int self = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+	bool in = self >= 0 && same_file(self, u->user_fd);
+	if (self >= 0)
+		close(self);
+	if (in)
 		return 0;
-	*own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-	if (*own < 0 || setns(u->pid_fd, CLONE_NEWPID) < 0) {
-		pr_perror("can't enter the tree's pid namespace");
-		if (*own >= 0)
-			close(*own);
-		*own = -1;
-		return -1;
-	}
-	return 0;
-}
-
-int userns_rst_pidns_leave(int own)
-{
-	if (own < 0)
-		return 0;
-	int ret = setns(own, CLONE_NEWPID);
-	if (ret < 0)
-		pr_perror("can't go back to our pid namespace");
-	close(own);
-	return ret;
-}
-
-int userns_rst_join(const struct userns_rst *u, const struct userns_maps *m, const CredsEntry *c)
-{
 	if (c && c->n_groups <= 65536) {
 		gid_t *g = calloc(c->n_groups + 1, sizeof(*g));
 		size_t n = 0;
@@ -448,6 +426,48 @@ int userns_rst_join(const struct userns_rst *u, const struct userns_maps *m, con
 	return 0;
 }
 
+pid_t userns_rst_clone_init(const struct userns_rst *u, const struct userns_maps *m, const CredsEntry *c,
+			    unsigned long flags, void (*child)(void *), void *arg)
+{
+	int p[2];
+	pid_t pid = -1;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		pr_perror("can't make a pipe");
+		return -1;
+	}
+	pid_t f = fork();
+	if (f == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(p[0]);
+		if (join(u, m, c) < 0)
+			_exit(1);
+		pid_t one = 1;
+		struct clone_args ca = { .flags = CLONE_PARENT | CLONE_NEWPID | flags, .set_tid = (uint64_t)&one,
+					 .set_tid_size = 1 };
+		pid = syscall(SYS_clone3, &ca, sizeof(ca));
+		if (pid == 0)
+			child(arg);	/* does not return */
+		if (pid < 0)
+			pr_perror("can't make the tree's pid namespace in its user namespace");
+		_exit(write(p[1], &pid, sizeof(pid)) == sizeof(pid) && pid > 0 ? 0 : 1);
+	}
+	close(p[1]);
+	if (f < 0)
+		pr_perror("can't fork");
+	else if (read(p[0], &pid, sizeof(pid)) != sizeof(pid))
+		pid = -1;
+	close(p[0]);
+	if (f > 0)
+		while (waitpid(f, NULL, 0) < 0 && errno == EINTR)
+			;
+	return pid;
+}
+
+int userns_rst_join(const struct userns_rst *u, const struct userns_maps *m, const CredsEntry *c)
+{
+	return join(u, m, c);
+}
+
 void userns_rst_free(struct userns_rst *u)
 {
 	if (u->holder > 0) {
@@ -458,10 +478,8 @@ void userns_rst_free(struct userns_rst *u)
 	u->holder = -1;
 	if (u->user_fd >= 0)
 		close(u->user_fd);
-	if (u->pid_fd >= 0)
-		close(u->pid_fd);
 	for (int i = 0; i < u->nr; i++)
 		close(u->fds[i]);
-	u->user_fd = u->pid_fd = -1;
+	u->user_fd = -1;
 	u->nr = 0;
 }

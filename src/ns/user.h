@@ -57,29 +57,32 @@ int userns_load(int dirfd, uint32_t id, struct userns_maps *m);
 struct userns_rst {
 	pid_t holder;
 	int user_fd;			/* the user namespace */
-	int pid_fd;			/* the tree's pid namespace, or -1 */
 	int nr;
-	int fds[5];			/* the other kinds, joined by the first process */
-	unsigned long flags[5];
+	int fds[4];			/* the other kinds, joined by the first process */
+	unsigned long flags[4];
 };
 
 /* Makes the holder in a new user namespace with the kinds of flags
- * (CLONE_NEWUTS, IPC, NS, NET) and, with pidns, a pid namespace for its
- * children to come; writes m's maps. keep moves an fd of ours where the
- * tree's fds will not take it. 0, or -1 (reported; what was made goes). */
-int userns_rst_make(const struct userns_maps *m, unsigned long flags, bool pidns, int (*keep)(int fd, void *arg),
-		    void *arg, struct userns_rst *u);
+ * (CLONE_NEWUTS, IPC, NS, NET); writes m's maps. keep moves an fd of
+ * ours where the tree's fds will not take it. 0, or -1 (reported; what
+ * was made goes). */
+int userns_rst_make(const struct userns_maps *m, unsigned long flags, int (*keep)(int fd, void *arg), void *arg,
+		    struct userns_rst *u);
 /* The holder's pid: its namespaces stand for the tree's. */
 pid_t userns_rst_holder(const struct userns_rst *u);
 /* In the first process: into the tree's namespaces but the user one. */
 int userns_rst_enter(const struct userns_rst *u);
-/* In stasis, around the clone of the first process of the tree's own pid
- * namespace: *own our pid namespace for children, -1 if no change. */
-int userns_rst_pidns_enter(const struct userns_rst *u, int *own);
-int userns_rst_pidns_leave(int own);
-/* In each process of the tree, last: its supplementary groups (ours,
- * mapped from c's: a namespace with setgroups "deny" can't set them
- * inside), then into the user namespace. 0, or -1 (reported). */
+/* The tree's own pid namespace must be made in its user namespace (to
+ * be owned by it): a process of ours joins that (groups set first, as
+ * below) and makes the first process, pid 1 there, with flags, as our
+ * child (CLONE_PARENT); it runs child(arg). Its pid here, or -1
+ * (reported). */
+pid_t userns_rst_clone_init(const struct userns_rst *u, const struct userns_maps *m, const CredsEntry *c,
+			    unsigned long flags, void (*child)(void *), void *arg);
+/* In each process of the tree, last (done if it is in already): its
+ * supplementary groups (ours, mapped from c's: a namespace with
+ * setgroups "deny" can't set them inside), then into the user
+ * namespace. 0, or -1 (reported). */
 int userns_rst_join(const struct userns_rst *u, const struct userns_maps *m, const CredsEntry *c);
 void userns_rst_free(struct userns_rst *u);
 

@@ -739,6 +739,12 @@ static int net_ready(struct rst_tree *tr)
 	return ret;
 }
 
+/* The root, made in the tree's pid namespace by userns_rst_clone_init. */
+static void root_main(void *tr)
+{
+	task_main(tr, 0);
+}
+
 static int keep_fd(int fd, void *files)
 {
 	return files_keep_fd(files, fd, "a namespace of the tree");
@@ -762,7 +768,7 @@ int rst_tree_fork(struct rst_tree *tr)
 		if ((tr->sync[i] = files_keep_fd(&tr->files, tr->sync[i], "the sync socket")) < 0)
 			return -1;
 	/* a user namespace of the tree's, with its other namespaces in it */
-	if (ns_restore_make(&tr->ns, tr->new_pidns && !tr->has_init, keep_fd, &tr->files) < 0)
+	if (ns_restore_make(&tr->ns, keep_fd, &tr->files) < 0)
 		return -1;
 	/* the tree's time namespace, if it had one, is made for it now */
 	int own_timens = timens_restore_enter(tr->timens, tr->o->unprivileged);
@@ -794,25 +800,17 @@ int rst_tree_fork(struct rst_tree *tr)
 		}
 		/* swrk's rst_sibling: the root is our client's child, not ours */
 		uint64_t flags = tr->new_pidns ? CLONE_NEWPID : tr->o->restore_sibling ? CLONE_PARENT : 0;
-		/* a pid namespace made in the tree's user namespace: entered */
-		int own_pidns = -1;
-		if (tr->ns.urst.pid_fd >= 0) {
-			flags &= ~(uint64_t)CLONE_NEWPID;
-			if (userns_rst_pidns_enter(&tr->ns.urst, &own_pidns) < 0) {
-				timens_restore_leave(own_timens);
-				return -1;
-			}
-		}
 		flags |= ns_restore_clone_flags(&tr->ns);
 		forker = 0;	/* its parent may not be us (CLONE_PARENT, CLONE_NEWPID) */
-		tr->first = clone_with_pid(tr->t[0].pid, flags, NULL);
+		if ((flags & CLONE_NEWPID) && (tr->ns.flags & CLONE_NEWUSER)) {
+			tr->ns.mnt.inside_root = true;	/* the root is born in it */
+			tr->first = userns_rst_clone_init(&tr->ns.urst, &tr->ns.user, tr->t[0].core[0]->thread_core->creds,
+							  0, root_main, tr);
+		} else
+			tr->first = clone_with_pid(tr->t[0].pid, flags, NULL);
 		if (tr->first == 0)
 			task_main(tr, 0);
 		tr->t[0].real_pid = tr->first;
-		if (userns_rst_pidns_leave(own_pidns) < 0) {
-			timens_restore_leave(own_timens);
-			return -1;
-		}
 	}
 	if (timens_restore_leave(own_timens) < 0 || tr->first < 0 || net_ready(tr) < 0)
 		return -1;

@@ -30,11 +30,16 @@ start_container() {
 	command -v busybox > /dev/null || { skip "no busybox (apt-get install busybox-static)"; return 1; }
 	mnt_root "$T_WORK/root1" || { fail "harness: could not make the busybox root"; return 1; }
 	mkdir -p "$T_WORK/shared"
+	[[ -z ${MNT_USERNS:-} ]] || chmod 777 "$T_WORK/shared"
 	cp "$ROOT/tests/progs/mntns_pty.py" "$T_WORK/shared/"
 	# MNT_PIDNS=1: a pid namespace of its own too, the container's init
 	# (sh, then python) the child of unshare -f; its proc is the namespace's
 	local pre=(unshare -m --propagation private)
 	[[ ${MNT_PIDNS:-} == 1 ]] && pre=(unshare -m -p -f --propagation private setsid)
+	# MNT_USERNS=UID: made by that user in a user namespace of its own
+	# too, where it is root (userns.sh)
+	[[ -n ${MNT_USERNS:-} ]] &&
+		pre=(setpriv --reuid "$MNT_USERNS" --regid "$MNT_USERNS" --clear-groups unshare -U -r "${pre[@]:1}")
 	start_prog container "${pre[@]}" /bin/sh -c '
 set -e
 R=$1 S=$2

@@ -1,0 +1,205 @@
+# A tree whose root has a user namespace of its own (src/ns/user.c), as
+# an unprivileged user makes it (`unshare -U -r`, rootless containers):
+# the dump saves its maps (userns-ID.img) and the creds as seen inside;
+# the restore makes a new one with the same maps, the tree's other
+# namespaces owned by it, and the processes are root inside and the user
+# outside again. A container (user, pid and mount namespaces) both ways
+# with CRIU; what can't be made again is refused by name.
+
+USERNS_UID=1000		# the user who makes the namespaces (uid_map "0 1000 1")
+
+# AS_UID CMD...: CMD as USERNS_UID, no supplementary groups.
+AS_UID=(setpriv --reuid "$USERNS_UID" --regid "$USERNS_UID" --clear-groups)
+
+userns_ok() {
+	getent passwd "$USERNS_UID" > /dev/null || { skip "no user $USERNS_UID here"; return 1; }
+	"${AS_UID[@]}" unshare -U -r true 2> /dev/null ||
+		{ skip "uid $USERNS_UID can't make a user namespace here (user namespaces off?)"; return 1; }
+	chmod 711 "$T_WORK"
+	mkdir -m 777 "$T_WORK/u"
+}
+
+# What of pid's user namespace must come back: its maps, setgroups, the
+# ids and capabilities of pid as we see them.
+# CRIU's images have no setgroups (its restore leaves "allow"): NOSG=1
+# leaves it out.
+userns_facts() {
+	local pid=$1
+	cat "/proc/$pid/uid_map" "/proc/$pid/gid_map"
+	[[ -n ${NOSG:-} ]] || cat "/proc/$pid/setgroups"
+	grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb):' "/proc/$pid/status"
+}
+
+# pid is in a user namespace that is not ours, a child of ours.
+own_userns() {
+	[[ $(readlink "/proc/$1/ns/user") != "$(readlink /proc/self/ns/user)" ]] ||
+		fail "pid $1 was restored into our user namespace"
+}
+
+# The counter: a shell, root in the user namespace unshare made for it,
+# printing its count and its ids as it sees them, and appending the
+# count to a file it made (owned by the user outside).
+start_userns_counter() {
+	userns_ok || return
+	start_prog counter "${AS_UID[@]}" unshare -U -r --fork sh -c '
+i=0
+while :; do i=$((i+1)); echo "$i $(id -u) $(id -g)"; echo $i >> "$1/own"; sleep 0.05; done' sh "$T_WORK/u"
+	wait_until "$TMO" has_lines "$T_LOG/counter.out" 5 || { fail "the counter printed nothing" "$T_LOG/counter.err"; return 1; }
+	# setpriv execs unshare, which forks the shell: the tree's root is unshare
+	SH_PID=$(tr -d " " < "/proc/$PROG_PID/task/$PROG_PID/children")
+}
+
+# Each line after the first n says uid and gid 0.
+root_inside_after() {
+	local bad
+	bad=$(tail -n +"$(($1 + 1))" "$T_LOG/counter.out" | grep -v ' 0 0$' | head -n1)
+	[[ -z $bad ]] || fail "after the restore the counter saw itself as: $bad" "$T_LOG/counter.out"
+}
+
+test_userns_alone() {
+	local pid n rc before own
+	start_userns_counter || return
+	pid=$PROG_PID
+	before=$(userns_facts "$SH_PID")
+	[[ $(status_field "$SH_PID" Uid) == "$USERNS_UID" ]] || { fail "harness: the shell is not uid $USERNS_UID outside"; return; }
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	ls "$T_WORK/img"/userns-*.img > /dev/null 2>&1 || { fail "the dump wrote no userns image"; return; }
+	n=$(line_count "$T_LOG/counter.out")
+	own=$(line_count "$T_WORK/u/own")
+	rc=$(stasis restore restore -D "$T_WORK/img" -d)
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	wait_until "$TMO" has_lines "$T_LOG/counter.out" $((n + 5)) || { fail "the counter did not go on"; return; }
+	own_userns "$SH_PID"
+	[[ $(userns_facts "$SH_PID") == "$before" ]] ||
+		fail "the shell's user namespace or ids differ: $(diff <(echo "$before") <(userns_facts "$SH_PID") | tr '\n' ' ')"
+	[[ $(nsenter -t "$SH_PID" -U id -u) == 0 ]] || fail "id inside the restored namespace is not root"
+	wait_until "$TMO" has_lines "$T_WORK/u/own" $((own + 5)) || fail "the shell no longer writes its own file"
+	root_inside_after "$n"
+	kill_leftovers
+	check_sequence <(cut -d' ' -f1 "$T_LOG/counter.out")
+}
+
+# The container of mntns.sh (a busybox root, proc, tmpfs, devpts, binds,
+# python on a pty), made by the user in user, pid and mount namespaces
+# of its own: python is pid 1 and root inside, the user outside.
+start_userns_container() {
+	userns_ok || return
+	MNT_PIDNS=1 MNT_USERNS=$1 start_container
+}
+
+userns_container_restored() {
+	local pid=$1 before=$2 tag=$3
+	[[ $(userns_facts "$pid") == "$before" ]] ||
+		fail "$tag: the user namespace or ids differ: $(diff <(echo "$before") <(userns_facts "$pid") | tr '\n' ' ')"
+	own_userns "$pid"
+	[[ $(ns_pid "$pid") == 1 ]] || fail "$tag: the restored python is not pid 1 of its namespace: $(ns_pid "$pid")"
+	local owner
+	owner=$(nsenter -t "$pid" -U -p -m sh -c 'id -u; readlink /proc/1/ns/user' 2> /dev/null | head -n1)
+	[[ $owner == 0 ]] || fail "$tag: id inside the restored namespaces says '$owner', not root"
+}
+
+test_userns_container() {
+	local pid n rc before
+	start_userns_container "$USERNS_UID" || return
+	pid=$PROG_PID
+	before=$(userns_facts "$pid")
+	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" || return
+	wait_gone "$pid" || { fail "pid $pid alive after the dump"; return; }
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out")
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext) --pidfile "$T_WORK/pid")
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	pid=$(cat "$T_WORK/pid")
+	T_PIDS+=("$pid")
+	container_goes_on "$n" "$pid" restore || return
+	userns_container_restored "$pid" "$before" restore
+	[[ $(status_field "$pid" Uid) == "$USERNS_UID" ]] || fail "the restored python is uid $(status_field "$pid" Uid) outside"
+	kill -9 "$pid"
+	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
+}
+
+# Both ways with CRIU 4.2: it restores our images, and we its. Made by
+# root (CRIU can't read the limits of another uid's processes here).
+test_userns_criu() {
+	local pid n rc before NOSG=1
+	start_userns_container 0 || return
+	pid=$PROG_PID
+	before=$(userns_facts "$pid")
+	dump dump "$pid" "$T_WORK/img1" "${MNT_DUMP_EXT[@]}" || return
+	wait_gone "$pid" || { fail "pid $pid alive after the dump"; return; }
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out")
+	# shellcheck disable=SC2046
+	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d --root "$T_WORK/root2" $(mnt_restore_ext) \
+		--pidfile "$T_WORK/pid1" -o "$T_LOG/criu-restore.log" -v4 > "$T_LOG/criu-restore.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
+	pid=$(cat "$T_WORK/pid1")
+	T_PIDS+=("$pid")
+	container_goes_on "$n" "$pid" "CRIU's restore" || return
+	userns_container_restored "$pid" "$before" "CRIU's restore" || return
+	mkdir -p "$T_WORK/img2"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" "${MNT_DUMP_EXT[@]}" \
+		-o "$T_LOG/criu-dump.log" -v4 > "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored container (rc $rc)" "$T_LOG/criu-dump.log"; return; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
+	rm -rf "$T_WORK/root2"
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out")
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img2" -d --root "$T_WORK/root2" $(mnt_restore_ext) --pidfile "$T_WORK/pid2")
+	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	pid=$(cat "$T_WORK/pid2")
+	T_PIDS+=("$pid")
+	container_goes_on "$n" "$pid" "stasis's restore of CRIU's images" || return
+	userns_container_restored "$pid" "$before" "stasis's restore of CRIU's images"
+	kill -9 "$pid"
+	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
+}
+
+# refused PID REGEX: the dump of pid fails with one line matching REGEX,
+# and pid runs on.
+refused() {
+	local pid=$1 re=$2 rc
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "the dump of pid $pid did not fail"; return 1; }
+	grep -qE "^Error: $re" "$T_LOG/dump.stderr" || { fail "the dump said: $(error_message dump)" "$T_LOG/dump.log"; return 1; }
+	[[ ! -e $T_WORK/img/inventory.img ]] || fail "a refused dump left an inventory.img"
+	wait_until 5 runs_freely "$pid" || fail "pid $pid does not run on after the refusal"
+}
+
+LOOP='i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done'
+
+test_userns_refused() {
+	userns_ok || return
+	# a user namespace in a user namespace
+	start_prog nested "${AS_UID[@]}" unshare -U -r unshare -U -r --fork sh -c "$LOOP"
+	wait_until "$TMO" has_lines "$T_LOG/nested.out" 3 || { fail "the nested counter printed nothing" "$T_LOG/nested.err"; return; }
+	local inner
+	inner=$(tr -d " " < "/proc/$PROG_PID/task/$PROG_PID/children")
+	refused "$inner" "pid $inner is in a user namespace nested in another one.*one level" || return
+	kill_leftovers
+	# a child of the tree in a user namespace other than its root's
+	start_prog child "${AS_UID[@]}" sh -c "unshare -U -r sleep 1000 & $LOOP"
+	wait_until "$TMO" has_lines "$T_LOG/child.out" 3 || { fail "the counter printed nothing" "$T_LOG/child.err"; return; }
+	wait_until "$TMO" eval '[[ -n $(pgrep -P "$PROG_PID" -x sleep) ]]' || { fail "harness: no sleep"; return; }
+	refused "$PROG_PID" "pid [0-9]+ is in a user namespace other than its root's" || return
+	kill_leftovers
+	# a time namespace of the tree's own, in its user namespace
+	if kernel_has time_namespaces; then
+		start_prog timens "${AS_UID[@]}" unshare -U -r -T --fork sh -c "$LOOP"
+		wait_until "$TMO" has_lines "$T_LOG/timens.out" 3 || { fail "the counter printed nothing" "$T_LOG/timens.err"; return; }
+		# (unshare made it for its children: the shell is in it)
+		local sh
+		sh=$(tr -d " " < "/proc/$PROG_PID/task/$PROG_PID/children")
+		refused "$sh" "pid $sh has a time namespace of its own in its user namespace" || return
+	fi
+}
+
+run_test userns.alone test_userns_alone
+run_test --needs mntroot userns.container test_userns_container
+run_test --needs mntroot --needs criu userns.criu test_userns_criu
+run_test userns.refused test_userns_refused

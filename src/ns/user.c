@@ -61,6 +61,13 @@ uint32_t userns_id_out(const struct userns_maps *m, int kind, uint32_t inside)
 
 /* ---- dump ---- */
 
+static const struct userns_maps *dump_maps;	/* one dump per process */
+
+uint32_t userns_dump_id(int kind, uint32_t outside)
+{
+	return userns_id_in(dump_maps, kind, outside);
+}
+
 static int ns_fd(pid_t pid, const char *name)
 {
 	char path[64];
@@ -226,6 +233,8 @@ int userns_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o, struct
 	if (check_parent(root, user) == 0 && check_owners(root, user) == 0 && read_maps(root, m) == 0)
 		ret = write_image(dirfd, id, m);
 	close(user);
+	if (ret == 0)
+		dump_maps = m;
 	if (ret == 0)
 		pr_info("pid %d has a user namespace of its own: its %d uid and %d gid map lines are saved%s", root,
 			m->n[USERNS_UID], m->n[USERNS_GID], m->setgroups_deny ? " (setgroups deny)" : "");

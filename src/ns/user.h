@@ -46,6 +46,11 @@ uint32_t userns_id_in(const struct userns_maps *m, int kind, uint32_t outside);
 /* An id inside as ours, or (uint32_t)-1 where the map has none. */
 uint32_t userns_id_out(const struct userns_maps *m, int kind, uint32_t inside);
 
+/* The dump's maps, once saved, for the owners the files' images hold
+ * (a terminal's): an id outside as seen inside (ids as they are when the
+ * tree has no user namespace of its own). */
+uint32_t userns_dump_id(int kind, uint32_t outside);
+
 /* Saves the user namespace of root (not the dumper's) as
  * userns-ID.img, after the checks above; m gets its maps. 0, or -1
  * (reported, one line). */

@@ -268,6 +268,54 @@ PY
 	! alive "$UPID" || fail "pid $UPID was restored"
 }
 
+# Images the user forged after its own dump: a user namespace of the
+# tree's own whose maps would make the user's processes root of the host
+# ("0 0 4294967295": root would write the maps). Refused, nothing made.
+test_sec_forged_userns() {
+	local rc img=$T_WORK/user/img
+	sec_setup || return
+	user_counter victim || return
+	as_user mkdir "$img"
+	rc=$(attack dump dump "$UPID" "$img")
+	grep -q "success=True" "$T_LOG/dump.out" || { fail "the user's dump failed: $(cat "$T_LOG/dump.out")"; return; }
+	wait_gone "$UPID" || { fail "the counter survived its dump"; return; }
+	as_user "$PYTHON" - "$img" "$UPID" << 'PY' || { fail "harness: could not forge the images"; return; }
+import sys
+import pycriu
+d, pid = sys.argv[1], sys.argv[2]
+path = "%s/ids-%s.img" % (d, pid)
+ids = pycriu.images.load(open(path, "rb"))
+ids["entries"][0]["user_ns_id"] = 999
+pycriu.images.dump(ids, open(path, "wb"))
+ext = [{"first": 0, "lower_first": 0, "count": 4294967295}]
+u = {"magic": "USERNS", "entries": [{"uid_map": ext, "gid_map": ext}]}
+pycriu.images.dump(u, open("%s/userns-999.img" % d, "wb"))
+PY
+	forget_checksums "$img"
+	rc=$(rpc_user urestore --sk "$SVC_SOCK" restore "$img")
+	[[ $rc != 0 ]] || { fail "the service restored a forged user namespace for the user"; return; }
+	grep -q "user namespace of its own: only root may restore it" "$img/restore.log" ||
+		fail "the restore's log names no user namespace: $(grep -m1 Error "$img/restore.log")"
+	! alive "$UPID" || fail "pid $UPID was restored"
+}
+
+# The user's own process in a user namespace of its own: the service
+# would save maps that root writes at restore: refused, and it runs on.
+test_sec_userns_dump() {
+	local rc
+	sec_setup || return
+	as_user unshare -Ur true 2> /dev/null ||
+		{ skip "the test user can't make a user namespace here (in a chroot, or user namespaces off)"; return; }
+	sec_user_prog usernsuser unshare -Ur sh -c ": usernsuser-marker; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.02; done" ||
+		return
+	as_user mkdir "$T_WORK/user/img"
+	rc=$(attack dump dump "$UPID" "$T_WORK/user/img")
+	grep -q "success=False" "$T_LOG/dump.out" || { fail "the service dumped the user's user namespace: $(cat "$T_LOG/dump.out")"; return; }
+	grep -q "user namespace of its own: only root may dump it" "$T_WORK/user/img/dump.log" ||
+		fail "the dump's log names no user namespace: $(grep -m1 Error "$T_WORK/user/img/dump.log")"
+	wait_until 5 runs_freely "$UPID" || fail "the user's program does not run on after the refusal"
+}
+
 # The user's own process in an IPC namespace of its own (made in a user
 # namespace of the user's): the service would read every segment there as
 # root, and the namespace's objects need not be the user's: refused, and
@@ -460,6 +508,8 @@ run_test sec.forged_uts test_sec_forged_uts
 run_test sec.ipc_ns_dump test_sec_ipc_ns_dump
 run_test sec.mnt_ns_dump test_sec_mnt_ns_dump
 run_test sec.forged_mnt test_sec_forged_mnt
+run_test sec.forged_userns test_sec_forged_userns
+run_test sec.userns_dump test_sec_userns_dump
 run_test sec.rpc_tls_key test_sec_rpc_tls_key
 run_test sec.rpc_ps_fd test_sec_rpc_ps_fd
 run_test sec.rpc_lazy_dump test_sec_rpc_lazy_dump

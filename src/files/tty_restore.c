@@ -18,6 +18,7 @@
 
 #include "files/tty.h"
 #include "image/img.h"
+#include "ns/user.h"
 #include "util/log.h"
 
 /* How many pty indices restore may hold while looking for the saved one. */
@@ -359,8 +360,8 @@ static int owner_restore(struct rst_files *rf, const FileEntry *fe, const TtyInf
 		pr_perror("%s: can't stat the terminal", rf->who);
 		return -1;
 	}
-	uid_t uid = ti->has_uid ? ti->uid : st.st_uid;
-	gid_t gid = ti->has_gid ? ti->gid : st.st_gid;
+	uid_t uid = ti->has_uid ? userns_rst_id(USERNS_UID, ti->uid) : st.st_uid;
+	gid_t gid = ti->has_gid ? userns_rst_id(USERNS_GID, ti->gid) : st.st_gid;
 	if ((uid != st.st_uid || gid != st.st_gid) && fchown(fd, uid, gid) < 0) {
 		pr_perror("%s: can't give the terminal its owner %u:%u back", rf->who, uid, gid);
 		return -1;

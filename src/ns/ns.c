@@ -284,6 +284,7 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 		/* a non-root client's is refused by the caller, unread */
 		if (!o->unprivileged && userns_load(dirfd, root_ids->user_ns_id, &nr->user) < 0)
 			return -1;
+		userns_rst_ids(&nr->user);
 	}
 	/* --join-ns net: the tree goes into that one, as is (CRIU's way) */
 	if (differs(inv_ids->has_net_ns_id, inv_ids->net_ns_id, root_ids->has_net_ns_id, root_ids->net_ns_id) &&

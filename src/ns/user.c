@@ -243,6 +243,24 @@ int userns_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o, struct
 
 /* ---- restore ---- */
 
+static const struct userns_maps *rst_maps;	/* one restore per process */
+static bool rst_inside;
+
+void userns_rst_ids(const struct userns_maps *m)
+{
+	rst_maps = m;
+}
+
+void userns_rst_inside(void)
+{
+	rst_inside = true;
+}
+
+uint32_t userns_rst_id(int kind, uint32_t inside)
+{
+	return rst_inside ? inside : userns_id_out(rst_maps, kind, inside);
+}
+
 static int load_map(const char *name, int kind, UidGidExtent **x, size_t n, struct userns_maps *m)
 {
 	if (n == 0 || n > USERNS_MAX_EXTENTS) {
@@ -432,6 +450,7 @@ static int join(const struct userns_rst *u, const struct userns_maps *m, const C
 		pr_perror("can't join the tree's user namespace");
 		return -1;
 	}
+	rst_inside = true;
 	return 0;
 }
 
@@ -454,8 +473,10 @@ pid_t userns_rst_clone_init(const struct userns_rst *u, const struct userns_maps
 		struct clone_args ca = { .flags = CLONE_PARENT | CLONE_NEWPID | flags, .set_tid = (uint64_t)&one,
 					 .set_tid_size = 1 };
 		pid = syscall(SYS_clone3, &ca, sizeof(ca));
-		if (pid == 0)
+		if (pid == 0) {
+			rst_inside = true;
 			child(arg);	/* does not return */
+		}
 		if (pid < 0)
 			pr_perror("can't make the tree's pid namespace in its user namespace");
 		_exit(write(p[1], &pid, sizeof(pid)) == sizeof(pid) && pid > 0 ? 0 : 1);

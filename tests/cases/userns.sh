@@ -80,6 +80,43 @@ test_userns_alone() {
 	check_sequence <(cut -d' ' -f1 "$T_LOG/counter.out")
 }
 
+# A web server and a pipeline in user and pid namespaces of their own
+# (the shell is pid 1 there): python3's http.server, its log piped
+# through cat into a file the user owns, served over TCP before and
+# after the restore.
+test_userns_pidns() {
+	local pid n rc before port page
+	userns_ok || return
+	port=$((20000 + RANDOM % 20000))
+	echo "page-$port" > "$T_WORK/u/page"
+	chmod 644 "$T_WORK/u/page"
+	start_prog web "${AS_UID[@]}" unshare -U -r -p -f sh -c '
+exec > /dev/null 2>&1; cd "$1" && python3 -u -m http.server "$2" --bind 127.0.0.1 2>&1 | cat > log' sh "$T_WORK/u" "$port"
+	wait_until "$TMO" eval 'curl -sf "http://127.0.0.1:$port/page" > /dev/null' ||
+		{ fail "the server did not answer" "$T_LOG/web.err"; return; }
+	pid=$(tr -d " " < "/proc/$PROG_PID/task/$PROG_PID/children")	# the shell: pid 1
+	[[ $(ns_pid "$pid") == 1 ]] || { fail "harness: the shell is not pid 1 of its namespace"; return; }
+	before=$(userns_facts "$pid")
+	dump dump "$pid" "$T_WORK/img" || return
+	wait_gone "$pid" || { fail "pid $pid alive after the dump"; return; }
+	n=$(line_count "$T_WORK/u/log")
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --pidfile "$T_WORK/pid")
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	pid=$(cat "$T_WORK/pid")
+	T_PIDS+=("$pid")
+	page=$(curl -sf --max-time 10 "http://127.0.0.1:$port/page")
+	[[ $page == "page-$port" ]] || { fail "the restored server answered '$page'"; return; }
+	wait_until "$TMO" has_lines "$T_WORK/u/log" $((n + 1)) || fail "the server's log pipeline did not go on"
+	own_userns "$pid"
+	[[ $(ns_pid "$pid") == 1 ]] || fail "the restored shell is not pid 1 of its namespace"
+	[[ $(userns_facts "$pid") == "$before" ]] ||
+		fail "the user namespace or ids differ: $(diff <(echo "$before") <(userns_facts "$pid") | tr '\n' ' ')"
+	[[ $(nsenter -t "$pid" -U id -u) == 0 ]] || fail "id inside the restored namespace is not root"
+	[[ $(status_field "$(pgrep -P "$pid" -f http.server)" Uid) == "$USERNS_UID" ]] ||
+		fail "the restored server is not uid $USERNS_UID outside"
+	kill -9 "$pid"
+}
+
 # The container of mntns.sh (a busybox root, proc, tmpfs, devpts, binds,
 # python on a pty), made by the user in user, pid and mount namespaces
 # of its own: python is pid 1 and root inside, the user outside.
@@ -200,6 +237,7 @@ test_userns_refused() {
 }
 
 run_test userns.alone test_userns_alone
+run_test userns.pidns test_userns_pidns
 run_test --needs mntroot userns.container test_userns_container
 run_test --needs mntroot --needs criu userns.criu test_userns_criu
 run_test userns.refused test_userns_refused

@@ -235,68 +235,66 @@ test_sec_user_tree() {
 	[[ $after == "$before" ]] || fail "the tree came back as '$after', not '$before'"
 }
 
-# Images of the user's own dump, edited by the user to claim a UTS
-# namespace of the tree's own (whose host name restore would set): the
-# service must refuse to make namespaces for a client, and the host name
-# stays ours.
-test_sec_forged_uts() {
-	local rc img=$T_WORK/user/img host
-	host=$(hostname)
+# sec_forge_ns FIELD PYTHON: the user's counter, dumped through the
+# service into T_WORK/user/img, then its images edited by the user to
+# claim a namespace of the tree's own: FIELD of its ids set to 999, and
+# PYTHON run to write that namespace's images (d: the directory).
+sec_forge_ns() {
+	local field=$1 code=$2 rc img=$T_WORK/user/img
 	sec_setup || return
 	user_counter victim || return
 	as_user mkdir "$img"
 	rc=$(attack dump dump "$UPID" "$img")
 	grep -q "success=True" "$T_LOG/dump.out" || { fail "the user's dump failed: $(cat "$T_LOG/dump.out")"; return; }
 	wait_gone "$UPID" || { fail "the counter survived its dump"; return; }
-	as_user "$PYTHON" - "$img" "$UPID" << 'PY' || { fail "harness: could not forge the images"; return; }
+	as_user "$PYTHON" - "$img" "$UPID" "$field" "$code" << 'PY' || { fail "harness: could not forge the images"; return; }
 import sys
 import pycriu
-d, pid = sys.argv[1], sys.argv[2]
+d, pid, field, code = sys.argv[1:5]
 path = "%s/ids-%s.img" % (d, pid)
 ids = pycriu.images.load(open(path, "rb"))
-ids["entries"][0]["uts_ns_id"] = 999
+ids["entries"][0][field] = 999
 pycriu.images.dump(ids, open(path, "wb"))
-uts = {"magic": "UTSNS", "entries": [{"nodename": "pwned", "domainname": "pwned"}]}
-pycriu.images.dump(uts, open("%s/utsns-999.img" % d, "wb"))
+exec(code)
 PY
-	forget_checksums "$img"
+	forget_checksums "$img"	# the attacker can rewrite the list too
+}
+
+# sec_forged_refused WHAT: the service refuses to restore the forged
+# images (WHAT: the kind of namespace, as the log names it), and nothing
+# of the counter comes back.
+sec_forged_refused() {
+	local what=$1 rc img=$T_WORK/user/img
 	rc=$(rpc_user urestore --sk "$SVC_SOCK" restore "$img")
-	[[ $rc != 0 ]] || { fail "the service restored a forged UTS namespace for the user"; return; }
-	grep -q "UTS namespace of its own: only root may restore it" "$img/restore.log" ||
-		fail "the restore's log names no UTS namespace: $(grep -m1 Error "$img/restore.log")"
-	[[ $(hostname) == "$host" ]] || fail "the host name is now $(hostname)"
+	[[ $rc != 0 ]] || { fail "the service restored a forged $what namespace for the user"; return; }
+	grep -q "$what namespace of its own: only root may restore it" "$img/restore.log" ||
+		fail "the restore's log names no $what namespace: $(grep -m1 Error "$img/restore.log")"
 	! alive "$UPID" || fail "pid $UPID was restored"
+}
+
+# Images of the user's own dump, edited by the user to claim a UTS
+# namespace of the tree's own (whose host name restore would set): the
+# service must refuse to make namespaces for a client, and the host name
+# stays ours.
+test_sec_forged_uts() {
+	local host
+	host=$(hostname)
+	sec_forge_ns uts_ns_id '
+uts = {"magic": "UTSNS", "entries": [{"nodename": "pwned", "domainname": "pwned"}]}
+pycriu.images.dump(uts, open("%s/utsns-999.img" % d, "wb"))' || return
+	sec_forged_refused UTS
+	[[ $(hostname) == "$host" ]] || fail "the host name is now $(hostname)"
 }
 
 # Images the user forged after its own dump: a user namespace of the
 # tree's own whose maps would make the user's processes root of the host
 # ("0 0 4294967295": root would write the maps). Refused, nothing made.
 test_sec_forged_userns() {
-	local rc img=$T_WORK/user/img
-	sec_setup || return
-	user_counter victim || return
-	as_user mkdir "$img"
-	rc=$(attack dump dump "$UPID" "$img")
-	grep -q "success=True" "$T_LOG/dump.out" || { fail "the user's dump failed: $(cat "$T_LOG/dump.out")"; return; }
-	wait_gone "$UPID" || { fail "the counter survived its dump"; return; }
-	as_user "$PYTHON" - "$img" "$UPID" << 'PY' || { fail "harness: could not forge the images"; return; }
-import sys
-import pycriu
-d, pid = sys.argv[1], sys.argv[2]
-path = "%s/ids-%s.img" % (d, pid)
-ids = pycriu.images.load(open(path, "rb"))
-ids["entries"][0]["user_ns_id"] = 999
-pycriu.images.dump(ids, open(path, "wb"))
+	sec_forge_ns user_ns_id '
 ext = [{"first": 0, "lower_first": 0, "count": 4294967295}]
 u = {"magic": "USERNS", "entries": [{"uid_map": ext, "gid_map": ext}]}
-pycriu.images.dump(u, open("%s/userns-999.img" % d, "wb"))
-PY
-	forget_checksums "$img"
-	rc=$(rpc_user urestore --sk "$SVC_SOCK" restore "$img")
-	[[ $rc != 0 ]] || { fail "the service restored a forged user namespace for the user"; return; }
-	grep -q "user namespace of its own: only root may restore it" "$img/restore.log" ||
-		fail "the restore's log names no user namespace: $(grep -m1 Error "$img/restore.log")"
-	! alive "$UPID" || fail "pid $UPID was restored"
+pycriu.images.dump(u, open("%s/userns-999.img" % d, "wb"))' || return
+	sec_forged_refused user
 }
 
 # The user's own process in a user namespace of its own: the service

@@ -120,10 +120,6 @@ exec > /dev/null 2>&1; cd "$1" && python3 -u -m http.server "$2" --bind 127.0.0.
 # The container of mntns.sh (a busybox root, proc, tmpfs, devpts, binds,
 # python on a pty), made by the user in user, pid and mount namespaces
 # of its own: python is pid 1 and root inside, the user outside.
-start_userns_container() {
-	userns_ok || return
-	MNT_PIDNS=1 MNT_USERNS=$1 start_container
-}
 
 userns_container_restored() {
 	local pid=$1 before=$2 tag=$3
@@ -136,64 +132,33 @@ userns_container_restored() {
 	[[ $owner == 0 ]] || fail "$tag: id inside the restored namespaces says '$owner', not root"
 }
 
+userns_facts_before() { BEFORE=$(userns_facts "$1"); }
+
 test_userns_container() {
-	local pid n rc before
-	start_userns_container "$USERNS_UID" || return
-	pid=$PROG_PID
-	before=$(userns_facts "$pid")
-	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" || return
-	wait_gone "$pid" || { fail "pid $pid alive after the dump"; return; }
-	mnt_root "$T_WORK/root2"
-	n=$(line_count "$T_WORK/shared/out")
-	# shellcheck disable=SC2046
-	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext) --pidfile "$T_WORK/pid")
-	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
-	pid=$(cat "$T_WORK/pid")
-	T_PIDS+=("$pid")
-	container_goes_on "$n" "$pid" restore || return
-	userns_container_restored "$pid" "$before" restore
-	[[ $(status_field "$pid" Uid) == "$USERNS_UID" ]] || fail "the restored python is uid $(status_field "$pid" Uid) outside"
-	kill -9 "$pid"
+	local BEFORE
+	userns_ok || return
+	MNT_USERNS=$USERNS_UID mntns_pidns_cycle userns_facts_before || return
+	userns_container_restored "$PROG_PID" "$BEFORE" restore
+	[[ $(status_field "$PROG_PID" Uid) == "$USERNS_UID" ]] ||
+		fail "the restored python is uid $(status_field "$PROG_PID" Uid) outside"
+	kill -9 "$PROG_PID"
 	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
 }
 
 # Both ways with CRIU 4.2: it restores our images, and we its. Made by
 # root (CRIU can't read the limits of another uid's processes here).
+# The facts before the dump, then the same after each restore.
+userns_criu_check() {
+	local pid=$1 tag=${2:-}
+	[[ -n $tag ]] || { BEFORE=$(userns_facts "$pid"); return; }
+	userns_container_restored "$pid" "$BEFORE" "$tag"
+}
+
 test_userns_criu() {
-	local pid n rc before NOSG=1
-	start_userns_container 0 || return
-	pid=$PROG_PID
-	before=$(userns_facts "$pid")
-	dump dump "$pid" "$T_WORK/img1" "${MNT_DUMP_EXT[@]}" || return
-	wait_gone "$pid" || { fail "pid $pid alive after the dump"; return; }
-	mnt_root "$T_WORK/root2"
-	n=$(line_count "$T_WORK/shared/out")
-	# shellcheck disable=SC2046
-	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d --root "$T_WORK/root2" $(mnt_restore_ext) \
-		--pidfile "$T_WORK/pid1" -o "$T_LOG/criu-restore.log" -v4 > "$T_LOG/criu-restore.out" 2>&1 < /dev/null
-	rc=$?
-	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
-	pid=$(cat "$T_WORK/pid1")
-	T_PIDS+=("$pid")
-	container_goes_on "$n" "$pid" "CRIU's restore" || return
-	userns_container_restored "$pid" "$before" "CRIU's restore" || return
-	mkdir -p "$T_WORK/img2"
-	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" "${MNT_DUMP_EXT[@]}" \
-		-o "$T_LOG/criu-dump.log" -v4 > "$T_LOG/criu-dump.out" 2>&1 < /dev/null
-	rc=$?
-	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored container (rc $rc)" "$T_LOG/criu-dump.log"; return; }
-	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
-	rm -rf "$T_WORK/root2"
-	mnt_root "$T_WORK/root2"
-	n=$(line_count "$T_WORK/shared/out")
-	# shellcheck disable=SC2046
-	rc=$(stasis restore restore -D "$T_WORK/img2" -d --root "$T_WORK/root2" $(mnt_restore_ext) --pidfile "$T_WORK/pid2")
-	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return; }
-	pid=$(cat "$T_WORK/pid2")
-	T_PIDS+=("$pid")
-	container_goes_on "$n" "$pid" "stasis's restore of CRIU's images" || return
-	userns_container_restored "$pid" "$before" "stasis's restore of CRIU's images"
-	kill -9 "$pid"
+	local BEFORE NOSG=1
+	userns_ok || return
+	MNT_PIDNS=1 MNT_USERNS=0 mntns_criu_cycle userns_criu_check || return
+	kill -9 "$PROG_PID"
 	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
 }
 

@@ -297,63 +297,41 @@ pycriu.images.dump(u, open("%s/userns-999.img" % d, "wb"))' || return
 	sec_forged_refused user
 }
 
-# The user's own process in a user namespace of its own: the service
-# would save maps that root writes at restore: refused, and it runs on.
-test_sec_userns_dump() {
-	local rc
+# sec_ns_dump_refused KIND WHAT [FLAG]: the user's own counter, made by
+# the user in a user namespace of its own (with FLAG, a namespace of kind
+# KIND too: /proc/PID/ns/KIND), dumped through the service: refused with
+# a line naming the WHAT namespace, and the counter runs on.
+sec_ns_dump_refused() {
+	local kind=$1 what=$2 flag=${3:-} rc
 	sec_setup || return
-	as_user unshare -Ur true 2> /dev/null ||
+	as_user unshare -Ur $flag true 2> /dev/null ||
 		{ skip "the test user can't make a user namespace here (in a chroot, or user namespaces off)"; return; }
-	sec_user_prog usernsuser unshare -Ur sh -c ": usernsuser-marker; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.02; done" ||
+	sec_user_prog "${kind}user" unshare -Ur $flag sh -c ": ${kind}user-marker; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.02; done" ||
 		return
+	[[ $(readlink "/proc/$UPID/ns/$kind") != "$(readlink "/proc/self/ns/$kind")" ]] ||
+		{ fail "harness: the user's program is not in a $what namespace of its own"; return; }
 	as_user mkdir "$T_WORK/user/img"
 	rc=$(attack dump dump "$UPID" "$T_WORK/user/img")
-	grep -q "success=False" "$T_LOG/dump.out" || { fail "the service dumped the user's user namespace: $(cat "$T_LOG/dump.out")"; return; }
-	grep -q "user namespace of its own: only root may dump it" "$T_WORK/user/img/dump.log" ||
-		fail "the dump's log names no user namespace: $(grep -m1 Error "$T_WORK/user/img/dump.log")"
+	grep -q "success=False" "$T_LOG/dump.out" || { fail "the service dumped the user's $what namespace: $(cat "$T_LOG/dump.out")"; return; }
+	grep -q "$what namespace of its own: only root may dump it" "$T_WORK/user/img/dump.log" ||
+		fail "the dump's log names no $what namespace: $(grep -m1 Error "$T_WORK/user/img/dump.log")"
 	wait_until 5 runs_freely "$UPID" || fail "the user's program does not run on after the refusal"
 }
+
+# The user's own process in a user namespace of its own: the service
+# would save maps that root writes at restore: refused, and it runs on.
+test_sec_userns_dump() { sec_ns_dump_refused user user; }
 
 # The user's own process in an IPC namespace of its own (made in a user
 # namespace of the user's): the service would read every segment there as
 # root, and the namespace's objects need not be the user's: refused, and
 # the process runs on.
-test_sec_ipc_ns_dump() {
-	local rc
-	sec_setup || return
-	as_user unshare -Ur -i true 2> /dev/null ||
-		{ skip "the test user can't make a user namespace here (in a chroot, or user namespaces off)"; return; }
-	sec_user_prog ipcuser unshare -Ur -i sh -c ": ipcuser-marker; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.02; done" ||
-		return
-	[[ $(readlink "/proc/$UPID/ns/ipc") != "$(readlink /proc/self/ns/ipc)" ]] ||
-		{ fail "harness: the user's program is not in an IPC namespace of its own"; return; }
-	as_user mkdir "$T_WORK/user/img"
-	rc=$(attack dump dump "$UPID" "$T_WORK/user/img")
-	grep -q "success=False" "$T_LOG/dump.out" || { fail "the service dumped the user's IPC namespace: $(cat "$T_LOG/dump.out")"; return; }
-	grep -q "IPC namespace of its own: only root may dump it" "$T_WORK/user/img/dump.log" ||
-		fail "the dump's log names no IPC namespace: $(grep -m1 Error "$T_WORK/user/img/dump.log")"
-	wait_until 5 runs_freely "$UPID" || fail "the user's program does not run on after the refusal"
-}
+test_sec_ipc_ns_dump() { sec_ns_dump_refused ipc IPC -i; }
 
 # The user's own process in a mount namespace of its own (made in a user
 # namespace of the user's): its mounts would be made again by root from
 # what the images say: refused, and the process runs on.
-test_sec_mnt_ns_dump() {
-	local rc
-	sec_setup || return
-	as_user unshare -Ur -m true 2> /dev/null ||
-		{ skip "the test user can't make a user namespace here (in a chroot, or user namespaces off)"; return; }
-	sec_user_prog mntuser unshare -Ur -m sh -c ": mntuser-marker; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.02; done" ||
-		return
-	[[ $(readlink "/proc/$UPID/ns/mnt") != "$(readlink /proc/self/ns/mnt)" ]] ||
-		{ fail "harness: the user's program is not in a mount namespace of its own"; return; }
-	as_user mkdir "$T_WORK/user/img"
-	rc=$(attack dump dump "$UPID" "$T_WORK/user/img")
-	grep -q "success=False" "$T_LOG/dump.out" || { fail "the service dumped the user's mount namespace: $(cat "$T_LOG/dump.out")"; return; }
-	grep -q "mount namespace of its own: only root may dump it" "$T_WORK/user/img/dump.log" ||
-		fail "the dump's log names no mount namespace: $(grep -m1 Error "$T_WORK/user/img/dump.log")"
-	wait_until 5 runs_freely "$UPID" || fail "the user's program does not run on after the refusal"
-}
+test_sec_mnt_ns_dump() { sec_ns_dump_refused mnt mount -m; }
 
 # Images the user forged after its own dump: a mount namespace whose
 # mounts bind the host's /etc into a root of the user's (as an external

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "image/img.h"
@@ -357,13 +358,39 @@ static int net_wait(const struct ns_restore *nr)
 	return 0;
 }
 
+static int fill_names_and_objects(const struct ns_restore *nr)
+{
+	if (nr->uts && uts_fill(nr->uts) < 0)
+		return -1;
+	if (nr->ipc.var && ipc_fill(nr->dirfd, &nr->ipc) < 0)
+		return -1;
+	return 0;
+}
+
+/* In a child that joined the tree's user namespace as its root: the IPC
+ * tunables of a namespace owned by it are that root's to write, and its
+ * objects' owners are named as inside. */
+static int fill_inside(const struct ns_restore *nr)
+{
+	pid_t c = fork();
+	if (c == 0)
+		_exit(userns_rst_join(&nr->urst, &nr->user, NULL) < 0 || userns_rst_root() < 0 ||
+		      fill_names_and_objects(nr) < 0);
+	int status = -1;
+	if (c < 0)
+		pr_perror("can't fork");
+	else
+		while (waitpid(c, &status, 0) < 0 && errno == EINTR)
+			;
+	return c > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
 int ns_restore_fill(const struct ns_restore *nr)
 {
 	if (net_wait(nr) < 0)
 		return -1;
-	if (nr->uts && uts_fill(nr->uts) < 0)
-		return -1;
-	if (nr->ipc.var && ipc_fill(nr->dirfd, &nr->ipc) < 0)
+	if ((nr->uts || nr->ipc.var) &&
+	    ((nr->flags & CLONE_NEWUSER) ? fill_inside(nr) : fill_names_and_objects(nr)) < 0)
 		return -1;
 	/* mounts last (the tree's /proc/sys may be read-only), before
 	 * anything of the tree is opened by path */

@@ -498,6 +498,15 @@ int userns_rst_join(const struct userns_rst *u, const struct userns_maps *m, con
 	return join(u, m, c);
 }
 
+int userns_rst_root(void)
+{
+	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
+		pr_perror("can't be root in the tree's user namespace (does it map uid and gid 0?)");
+		return -1;
+	}
+	return 0;
+}
+
 void userns_rst_free(struct userns_rst *u)
 {
 	if (u->holder > 0) {

@@ -98,6 +98,9 @@ pid_t userns_rst_clone_init(const struct userns_rst *u, const struct userns_maps
  * setgroups "deny" can't set them inside), then into the user
  * namespace. 0, or -1 (reported). */
 int userns_rst_join(const struct userns_rst *u, const struct userns_maps *m, const CredsEntry *c);
+/* In a process of the namespace: its root there (uid and gid 0 inside),
+ * as what the namespace owns wants its writer. 0, or -1 (reported). */
+int userns_rst_root(void);
 void userns_rst_free(struct userns_rst *u);
 
 #endif

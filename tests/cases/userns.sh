@@ -112,9 +112,50 @@ exec > /dev/null 2>&1; cd "$1" && python3 -u -m http.server "$2" --bind 127.0.0.
 	[[ $(userns_facts "$pid") == "$before" ]] ||
 		fail "the user namespace or ids differ: $(diff <(echo "$before") <(userns_facts "$pid") | tr '\n' ' ')"
 	[[ $(nsenter -t "$pid" -U id -u) == 0 ]] || fail "id inside the restored namespace is not root"
+	[[ $(ns_owner "$pid" pid) == "$(stat -L -c %i "/proc/$pid/ns/user")" ]] ||
+		fail "the pid namespace is not owned by the tree's user namespace"
 	[[ $(status_field "$(pgrep -P "$pid" -f http.server)" Uid) == "$USERNS_UID" ]] ||
 		fail "the restored server is not uid $USERNS_UID outside"
 	kill -9 "$pid"
+}
+
+# The inode of the user namespace that owns pid's namespace of kind.
+ns_owner() {
+	"$PYTHON" -c 'import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print(os.fstat(fcntl.ioctl(fd, 0xb701)).st_ino)' "/proc/$1/ns/$2"
+}
+
+# Network, UTS and IPC namespaces of the tree's own, in its user
+# namespace: made again owned by the new one, with the host name, the
+# loopback up and a message queue (owned by root inside) as they were.
+test_userns_other_ns() {
+	local pid n rc k user
+	userns_ok || return
+	start_prog counter "${AS_UID[@]}" unshare -U -r -n -u -i --fork sh -c '
+hostname box-in-userns && ip link set lo up && ipcmk -Q > /dev/null || exit 1
+i=0
+while :; do i=$((i+1)); echo "$i $(id -u) $(id -g) $(hostname) $(ipcs -q | grep -c "^0x")"; sleep 0.05; done'
+	wait_until "$TMO" has_lines "$T_LOG/counter.out" 5 || { fail "the counter printed nothing" "$T_LOG/counter.err"; return; }
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	n=$(line_count "$T_LOG/counter.out")
+	rc=$(stasis restore restore -D "$T_WORK/img" -d)
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	wait_until "$TMO" has_lines "$T_LOG/counter.out" $((n + 5)) || { fail "the counter did not go on"; return; }
+	own_userns "$pid"
+	user=$(stat -L -c %i "/proc/$pid/ns/user")
+	for k in net uts ipc; do
+		[[ $(readlink "/proc/$pid/ns/$k") != "$(readlink "/proc/self/ns/$k")" ]] || fail "the $k namespace is ours"
+		[[ $(ns_owner "$pid" "$k") == "$user" ]] || fail "the $k namespace is not owned by the tree's user namespace"
+	done
+	local bad
+	bad=$(tail -n +"$((n + 1))" "$T_LOG/counter.out" | grep -v ' 0 0 box-in-userns 1$' | head -n1)
+	[[ -z $bad ]] || fail "after the restore the counter saw: $bad" "$T_LOG/counter.out"
+	[[ $(nsenter -t "$pid" -n ip -o link show lo) == *LOWER_UP* ]] || fail "the loopback is not up"
+	kill_leftovers
+	check_sequence <(cut -d' ' -f1 "$T_LOG/counter.out")
 }
 
 # The container of mntns.sh (a busybox root, proc, tmpfs, devpts, binds,
@@ -127,9 +168,13 @@ userns_container_restored() {
 		fail "$tag: the user namespace or ids differ: $(diff <(echo "$before") <(userns_facts "$pid") | tr '\n' ' ')"
 	own_userns "$pid"
 	[[ $(ns_pid "$pid") == 1 ]] || fail "$tag: the restored python is not pid 1 of its namespace: $(ns_pid "$pid")"
-	local owner
+	local owner k user
 	owner=$(nsenter -t "$pid" -U -p -m sh -c 'id -u; readlink /proc/1/ns/user' 2> /dev/null | head -n1)
 	[[ $owner == 0 ]] || fail "$tag: id inside the restored namespaces says '$owner', not root"
+	user=$(stat -L -c %i "/proc/$pid/ns/user")
+	for k in mnt pid; do
+		[[ $(ns_owner "$pid" "$k") == "$user" ]] || fail "$tag: the $k namespace is not owned by the tree's user namespace"
+	done
 }
 
 userns_facts_before() { BEFORE=$(userns_facts "$1"); }
@@ -203,6 +248,7 @@ test_userns_refused() {
 
 run_test userns.alone test_userns_alone
 run_test userns.pidns test_userns_pidns
+run_test userns.other_ns test_userns_other_ns
 run_test --needs mntroot userns.container test_userns_container
 run_test --needs mntroot --needs criu userns.criu test_userns_criu
 run_test userns.refused test_userns_refused

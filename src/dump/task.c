@@ -379,7 +379,8 @@ static int dump_task_misc(struct dump_ctx *dc, TaskCoreEntry *tc)
 	tc->oom_score_adj = v;
 	if (read_proc_u32(dc->pid, "loginuid", 10, &v) == 0) {
 		tc->has_loginuid = 1;
-		tc->loginuid = v;
+		/* as the task names it (CRIU's too); unset stays unset */
+		tc->loginuid = (uint32_t)v == (uint32_t)-1 ? (uint32_t)v : userns_id_in(dc->userns, USERNS_UID, v);
 	}
 	if (proc_read_file(dc->pid, "comm", comm, sizeof(comm)) < 0)
 		return -1;

@@ -95,6 +95,7 @@ struct rst_ctx {
 	bool client_nnp;	/* unpriv.c: it must end with no_new_privs */
 	bool in_userns;		/* in the tree's user namespace: its creds are set whole,
 				 * its groups before it joined it (ns/user.h) */
+	bool born_inside;	/* made in it (its pid namespace is the tree's) */
 	uint64_t pages_read;	/* mem.c: bytes of its pages images read (stats) */
 };
 

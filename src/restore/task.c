@@ -289,7 +289,7 @@ int rst_process_state(struct rst_ctx *rc)
 	inj_use(&rc->inj, 0);
 	int ret = process_batch(rc, &b, tc);
 	inj_args_release(&rc->inj, mark);
-	if (ret < 0 || own_proc_restore(&rc->inj, rc->real_pid, tc, rc->oom_fd, rc->loginuid_fd) < 0)
+	if (ret < 0 || own_proc_restore(&rc->inj, rc->real_pid, tc, rc->oom_fd, rc->loginuid_fd, rc->born_inside) < 0)
 		return -1;
 	return rst_pending(rc, tc->signals_s, true, rc->pid);
 }

@@ -803,7 +803,9 @@ int rst_tree_fork(struct rst_tree *tr)
 		flags |= ns_restore_clone_flags(&tr->ns);
 		forker = 0;	/* its parent may not be us (CLONE_PARENT, CLONE_NEWPID) */
 		if ((flags & CLONE_NEWPID) && (tr->ns.flags & CLONE_NEWUSER)) {
-			tr->ns.mnt.inside_root = true;	/* the root is born in it */
+			tr->ns.mnt.inside_root = true;	/* the tree is born in it */
+			for (int i = 0; i < tr->nr; i++)
+				tr->t[i].born_inside = true;
 			tr->first = userns_rst_clone_init(&tr->ns.urst, &tr->ns.user, tr->t[0].core[0]->thread_core->creds,
 							  0, root_main, tr);
 		} else

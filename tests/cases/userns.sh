@@ -8,8 +8,11 @@
 
 USERNS_UID=1000		# the user who makes the namespaces (uid_map "0 1000 1")
 
-# AS_UID CMD...: CMD as USERNS_UID, no supplementary groups.
-AS_UID=(setpriv --reuid "$USERNS_UID" --regid "$USERNS_UID" --clear-groups)
+# AS_UID CMD...: CMD as USERNS_UID, no supplementary groups, with its
+# login uid where ours is unset (set once, then kept: the restored task
+# writes it back inside, as its namespace names it).
+AS_UID=(sh -c 'echo "$1" > /proc/self/loginuid 2> /dev/null; shift; exec "$@"' sh "$USERNS_UID"
+	setpriv --reuid "$USERNS_UID" --regid "$USERNS_UID" --clear-groups)
 
 userns_ok() {
 	getent passwd "$USERNS_UID" > /dev/null || { skip "no user $USERNS_UID here"; return 1; }
@@ -20,7 +23,7 @@ userns_ok() {
 }
 
 # What of pid's user namespace must come back: its maps, setgroups, the
-# ids and capabilities of pid as we see them.
+# ids, capabilities and login uid of pid as we see them.
 # CRIU's images have no setgroups (its restore leaves "allow"): NOSG=1
 # leaves it out.
 userns_facts() {
@@ -28,6 +31,7 @@ userns_facts() {
 	cat "/proc/$pid/uid_map" "/proc/$pid/gid_map"
 	[[ -n ${NOSG:-} ]] || cat "/proc/$pid/setgroups"
 	grep -E '^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapBnd|CapAmb):' "/proc/$pid/status"
+	cat "/proc/$pid/loginuid"
 }
 
 # pid is in a user namespace that is not ours, a child of ours.
@@ -45,7 +49,8 @@ start_userns_counter() {
 i=0
 while :; do i=$((i+1)); echo "$i $(id -u) $(id -g)"; echo $i >> "$1/own"; sleep 0.05; done' sh "$T_WORK/u"
 	wait_until "$TMO" has_lines "$T_LOG/counter.out" 5 || { fail "the counter printed nothing" "$T_LOG/counter.err"; return 1; }
-	# setpriv execs unshare, which forks the shell: the tree's root is unshare
+	# sh execs setpriv, which execs unshare, which forks the shell: the
+	# tree's root is unshare
 	SH_PID=$(tr -d " " < "/proc/$PROG_PID/task/$PROG_PID/children")
 }
 
@@ -62,6 +67,8 @@ test_userns_alone() {
 	pid=$PROG_PID
 	before=$(userns_facts "$SH_PID")
 	[[ $(status_field "$SH_PID" Uid) == "$USERNS_UID" ]] || { fail "harness: the shell is not uid $USERNS_UID outside"; return; }
+	note "login uid $(cat "/proc/$SH_PID/loginuid")"
+
 	dump dump "$pid" "$T_WORK/img" || return
 	expect_killed "$pid" || return
 	ls "$T_WORK/img"/userns-*.img > /dev/null 2>&1 || { fail "the dump wrote no userns image"; return; }
@@ -72,7 +79,7 @@ test_userns_alone() {
 	wait_until "$TMO" has_lines "$T_LOG/counter.out" $((n + 5)) || { fail "the counter did not go on"; return; }
 	own_userns "$SH_PID"
 	[[ $(userns_facts "$SH_PID") == "$before" ]] ||
-		fail "the shell's user namespace or ids differ: $(diff <(echo "$before") <(userns_facts "$SH_PID") | tr '\n' ' ')"
+		fail "the shell's user namespace, ids or login uid differ: $(diff <(echo "$before") <(userns_facts "$SH_PID") | tr '\n' ' ')"
 	[[ $(nsenter -t "$SH_PID" -U id -u) == 0 ]] || fail "id inside the restored namespace is not root"
 	wait_until "$TMO" has_lines "$T_WORK/u/own" $((own + 5)) || fail "the shell no longer writes its own file"
 	root_inside_after "$n"

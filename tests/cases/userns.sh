@@ -126,6 +126,55 @@ exec > /dev/null 2>&1; cd "$1" && python3 -u -m http.server "$2" --bind 127.0.0.
 	kill -9 "$pid"
 }
 
+# Maps of several lines written by root (a range of 1000 ids at 100000,
+# another at 200000; setgroups allowed), a root shell inside and a child
+# of it that is uid 1500 and in groups 1001 and 5 there (200500 outside):
+# the maps, setgroups, and each process's ids and groups come back.
+test_userns_maps() {
+	local pid n rc child before_root before_child
+	userns_ok || return
+	mkfifo "$T_WORK/go"
+	# python: its capabilities in the new namespace last until it execs
+	start_prog maps "$PYTHON" -c 'import ctypes, os, sys
+if ctypes.CDLL(None, use_errno=True).unshare(0x10000000):
+    sys.exit("unshare: %s" % os.strerror(ctypes.get_errno()))
+open(sys.argv[1]).read()
+os.setgroups([])
+os.setresgid(0, 0, 0)
+os.setresuid(0, 0, 0)
+os.execvp("sh", ["sh", "-c", sys.argv[2]])' "$T_WORK/go" '
+setpriv --reuid 1500 --regid 1500 --groups 1001,5 sh -c "while :; do id -G > /dev/null; sleep 0.05; done" &
+i=0
+while :; do i=$((i+1)); echo $i $(id -u); sleep 0.05; done'
+	pid=$PROG_PID
+	wait_until "$TMO" eval '[[ $(readlink "/proc/$pid/ns/user") != "$(readlink /proc/self/ns/user)" ]]' ||
+		{ fail "harness: no user namespace made" "$T_LOG/maps.err"; return; }
+	# one write(2) each, as the kernel wants
+	"$PYTHON" -c 'import os, sys
+for f in ("uid_map", "gid_map"):
+    fd = os.open("/proc/%s/%s" % (sys.argv[1], f), os.O_WRONLY)
+    os.write(fd, b"0 100000 1000\n1000 200000 1000\n")' "$pid" || { fail "harness: can't write the maps"; return; }
+	echo go > "$T_WORK/go"
+	wait_until "$TMO" has_lines "$T_LOG/maps.out" 5 || { fail "the counter printed nothing" "$T_LOG/maps.err"; return; }
+	child=$(pgrep -P "$pid" -x sh)
+	[[ $(status_field "$child" Uid) == 200500 ]] || { fail "harness: the child is uid $(status_field "$child" Uid) outside"; return; }
+	before_root=$(userns_facts "$pid")
+	before_child=$(userns_facts "$child")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	n=$(line_count "$T_LOG/maps.out")
+	rc=$(stasis restore restore -D "$T_WORK/img" -d)
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	wait_until "$TMO" has_lines "$T_LOG/maps.out" $((n + 5)) || { fail "the counter did not go on"; return; }
+	[[ $(userns_facts "$pid") == "$before_root" ]] ||
+		fail "the root's namespace or ids differ: $(diff <(echo "$before_root") <(userns_facts "$pid") | tr '\n' ' ')"
+	[[ $(userns_facts "$child") == "$before_child" ]] ||
+		fail "the child's ids differ: $(diff <(echo "$before_child") <(userns_facts "$child") | tr '\n' ' ')"
+	[[ $(grep -c -v ' 0$' "$T_LOG/maps.out") == 0 ]] || fail "the root shell saw itself as another uid than 0"
+	kill_leftovers
+	check_sequence <(cut -d' ' -f1 "$T_LOG/maps.out")
+}
+
 # The inode of the user namespace that owns pid's namespace of kind.
 ns_owner() {
 	"$PYTHON" -c 'import fcntl, os, sys
@@ -254,6 +303,7 @@ test_userns_refused() {
 }
 
 run_test userns.alone test_userns_alone
+run_test userns.maps test_userns_maps
 run_test userns.pidns test_userns_pidns
 run_test userns.other_ns test_userns_other_ns
 run_test --needs mntroot userns.container test_userns_container

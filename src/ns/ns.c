@@ -367,14 +367,14 @@ static int fill_names_and_objects(const struct ns_restore *nr)
 	return 0;
 }
 
-/* In a child that joined the tree's user namespace as its root: the IPC
- * tunables of a namespace owned by it are that root's to write, and its
- * objects' owners are named as inside. */
+/* In a child that joined the tree's user namespace (as its root for an
+ * IPC namespace, whose tunables are that root's to write): the objects'
+ * owners are named as inside. */
 static int fill_inside(const struct ns_restore *nr)
 {
 	pid_t c = fork();
 	if (c == 0)
-		_exit(userns_rst_join(&nr->urst, &nr->user, NULL) < 0 || userns_rst_root() < 0 ||
+		_exit(userns_rst_join(&nr->urst, &nr->user, NULL) < 0 || (nr->ipc.var && userns_rst_root() < 0) ||
 		      fill_names_and_objects(nr) < 0);
 	int status = -1;
 	if (c < 0)

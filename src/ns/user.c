@@ -20,7 +20,6 @@
 #include "ns/user.h"
 #include "proc/proc.h"
 #include "userns.pb-c.h"
-#include "util/io.h"
 #include "util/log.h"
 
 #ifndef NS_GET_USERNS
@@ -114,18 +113,14 @@ static int check_parent(pid_t root, int user)
  * cgroup and time ones, which stasis makes from outside, can't be yet. */
 static int check_owners(pid_t root, int user)
 {
-	static const struct {
-		const char *name;
-		unsigned long cflag;
-	} kinds[] = {
-		{ "uts", CLONE_NEWUTS }, { "ipc", CLONE_NEWIPC }, { "mnt", CLONE_NEWNS }, { "net", CLONE_NEWNET },
-		{ "pid", CLONE_NEWPID }, { "cgroup", CLONE_NEWCGROUP }, { "time", CLONE_NEWTIME },
-	};
+	static const unsigned long kinds[] = { CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWNET,
+					       CLONE_NEWPID, CLONE_NEWCGROUP, CLONE_NEWTIME };
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-		int fd = ns_fd(root, kinds[k].name);
+		const char *name = ns_name(kinds[k]);
+		int fd = ns_fd(root, name);
 		if (fd < 0)
 			continue;	/* a kind this kernel lacks */
-		int ours = is_ours(fd, kinds[k].name);
+		int ours = is_ours(fd, name);
 		int owner = ours == 0 ? ioctl(fd, NS_GET_USERNS) : -1;
 		close(fd);
 		if (ours != 0)
@@ -135,12 +130,12 @@ static int check_owners(pid_t root, int user)
 			close(owner);
 		if (!owned) {
 			pr_err("pid %d: its %s namespace is not owned by its user namespace: stasis can't make "
-			       "that again", root, ns_what(kinds[k].cflag));
+			       "that again", root, ns_what(kinds[k]));
 			return -1;
 		}
-		if (kinds[k].cflag == CLONE_NEWCGROUP || kinds[k].cflag == CLONE_NEWTIME) {
+		if (kinds[k] == CLONE_NEWCGROUP || kinds[k] == CLONE_NEWTIME) {
 			pr_err("pid %d has a %s namespace of its own in its user namespace: stasis can't make it "
-			       "owned by the user namespace yet", root, ns_what(kinds[k].cflag));
+			       "owned by the user namespace yet", root, ns_what(kinds[k]));
 			return -1;
 		}
 	}
@@ -176,6 +171,11 @@ static int read_maps(pid_t root, struct userns_maps *m)
 		return -1;
 	if (proc_read_file(root, "setgroups", sg, sizeof(sg)) < 0) {
 		pr_perror("pid %d: can't read its setgroups", root);
+		return -1;
+	}
+	if (!m->n[USERNS_UID] || !m->n[USERNS_GID]) {
+		pr_err("pid %d: its user namespace has no %s: stasis can't make it again", root,
+		       map_file[m->n[USERNS_UID] ? USERNS_GID : USERNS_UID]);
 		return -1;
 	}
 	m->setgroups_deny = !strncmp(sg, "deny", 4);
@@ -251,11 +251,6 @@ void userns_rst_ids(const struct userns_maps *m)
 	rst_maps = m;
 }
 
-void userns_rst_inside(void)
-{
-	rst_inside = true;
-}
-
 uint32_t userns_rst_id(int kind, uint32_t inside)
 {
 	return rst_inside ? inside : userns_id_out(rst_maps, kind, inside);
@@ -298,11 +293,17 @@ int userns_load(int dirfd, uint32_t id, struct userns_maps *m)
 	return ret;
 }
 
-/* The holder: in its namespaces until stasis is done (it dies with us). */
+/* The holder: in its namespaces until stasis is done (it dies with us).
+ * It keeps none of our fds (a pipe's end held here would hide an EOF). */
 static void holder_main(int ready)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (write(ready, "y", 1) != 1)
+	if (dup2(ready, 0) < 0)
+		_exit(1);
+	if (syscall(SYS_close_range, 1, ~0u, 0) < 0)
+		for (int fd = 1; fd < 65536; fd++)
+			close(fd);
+	if (write(0, "y", 1) != 1)
 		_exit(1);
 	for (;;)
 		pause();

@@ -53,11 +53,10 @@ uint32_t userns_dump_id(int kind, uint32_t outside);
 
 /* restore: an owner from the images (as the tree's user namespace sees
  * it) as the calling process names it: as it is in a process of that
- * namespace, the id outside otherwise ((uint32_t)-1, "no change" to
- * chown, where the map has none). userns_rst_ids sets the maps (NULL:
- * none); userns_rst_inside says this process is in the namespace. */
+ * namespace (made in it, or joined: below), the id outside otherwise
+ * ((uint32_t)-1, "no change" to chown, where the map has none).
+ * userns_rst_ids sets the maps (NULL: none). */
 void userns_rst_ids(const struct userns_maps *m);
-void userns_rst_inside(void);
 uint32_t userns_rst_id(int kind, uint32_t inside);
 
 /* Saves the user namespace of root (not the dumper's) as

@@ -357,7 +357,7 @@ static const struct {
 	{ "sockopt_buf_lock", has_sockopt_buf_lock },
 	{ "ns_pid", always },			/* NSpid in status (4.1+) */
 	{ "tcp_half_closed", files_tcp_half_closed },
-	{ "aio_remap", has_aio_remap }, { "tun", never }, { "tun_ns", never }, { "userns", never },
+	{ "aio_remap", has_aio_remap }, { "tun", never }, { "tun_ns", never }, { "userns", always },
 	{ "loginuid", has_loginuid }, { "cgroupns", cg_ns_supported }, { "autofs", never }, { "compat_cr", never },
 	{ "uffd", has_uffd }, { "uffd-noncoop", check_lazy_pages }, { "lazy_pages", check_lazy_pages }, { "can_map_vdso", never }, { "sk_ns", never },
 	{ "sk_unix_file", never }, { "nsid", never }, { "link_nsid", never },

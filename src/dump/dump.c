@@ -265,8 +265,10 @@ static int dump_namespaces(struct dump_tree *tr)
 		if (!tr->t[i].zombie)
 			pids[n++] = tr->t[i].pid;
 	if (fill_ns_ids(&tr->files, tr->t[0].pid, &ids) == 0)
-		ret = ns_dump(tr->dirfd, tr->t[0].pid, pids, n, &ids, tr->o, &tr->ns_taken);
+		ret = ns_dump(tr->dirfd, tr->t[0].pid, pids, n, &ids, tr->o, &tr->ns_taken, &tr->userns);
 	free(pids);
+	for (int i = 0; i < tr->nr; i++)
+		tr->t[i].userns = &tr->userns;
 	return ret;
 }
 

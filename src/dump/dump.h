@@ -13,6 +13,7 @@
 #include "net/netlock.h"
 #include "task/freezer.h"
 #include "task/seccomp.h"
+#include "ns/user.h"
 #include "mm.pb-c.h"
 
 /* Copy buffers, made once per dump: fresh ones for every process cost a
@@ -71,6 +72,7 @@ struct dump_ctx {
 	struct cg_dump *cg;		/* the tree's cgroup sets (task/cgroup.h) */
 	struct freezer *freezer;	/* --freeze-cgroup: threads seized frozen */
 	struct seccomp_task *seccomp;	/* every thread's mode and filters, in dump_tree.seccomp */
+	const struct userns_maps *userns;	/* the tree's user namespace: ids as seen inside */
 	struct proc_stat stat;
 	struct proc_status status;
 	struct proc_vmas vmas;
@@ -103,6 +105,7 @@ struct dump_tree {
 	int parentfd;			/* --prev-images-dir, or -1 */
 	bool own_netns;			/* the root's network namespace is not ours */
 	unsigned long ns_taken;		/* CLONE_NEW* kinds the tree takes (ns/ns.h) */
+	struct userns_maps userns;	/* its user namespace's maps, if it takes one */
 	struct netlock netlock;		/* from the freeze until the tree is let go */
 	struct freezer freezer;		/* --freeze-cgroup (task/freezer.h) */
 	struct dump_stats stats;	/* for stats-dump */

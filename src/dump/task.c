@@ -210,8 +210,16 @@ static int dump_creds(struct dump_ctx *dc, ThreadCoreEntry *th)
 	th->creds = c;
 	if (inj_must(&dc->inj, "securebits", &secbits, INJ(SYS_prctl, PR_GET_SECUREBITS)) < 0)
 		return -1;
-	c->uid = s->uid[0]; c->euid = s->uid[1]; c->suid = s->uid[2]; c->fsuid = s->uid[3];
-	c->gid = s->gid[0]; c->egid = s->gid[1]; c->sgid = s->gid[2]; c->fsgid = s->gid[3];
+	/* as the task sees them (CRIU's too): /proc shows ours */
+	const struct userns_maps *m = dc->userns;
+	c->uid = userns_id_in(m, USERNS_UID, s->uid[0]);
+	c->euid = userns_id_in(m, USERNS_UID, s->uid[1]);
+	c->suid = userns_id_in(m, USERNS_UID, s->uid[2]);
+	c->fsuid = userns_id_in(m, USERNS_UID, s->uid[3]);
+	c->gid = userns_id_in(m, USERNS_GID, s->gid[0]);
+	c->egid = userns_id_in(m, USERNS_GID, s->gid[1]);
+	c->sgid = userns_id_in(m, USERNS_GID, s->gid[2]);
+	c->fsgid = userns_id_in(m, USERNS_GID, s->gid[3]);
 	c->secbits = secbits;
 	c->n_cap_inh = c->n_cap_prm = c->n_cap_eff = c->n_cap_bnd = c->n_cap_amb = 2;
 	c->cap_inh = caps_array(s->cap_inh);
@@ -226,7 +234,7 @@ static int dump_creds(struct dump_ctx *dc, ThreadCoreEntry *th)
 	if (!c->cap_inh || !c->cap_prm || !c->cap_eff || !c->cap_bnd || !c->cap_amb || !c->groups)
 		return -1;
 	for (int i = 0; i < s->ngroups; i++)
-		c->groups[i] = s->groups[i];
+		c->groups[i] = userns_id_in(m, USERNS_GID, s->groups[i]);
 	return 0;
 }
 
@@ -371,7 +379,8 @@ static int dump_task_misc(struct dump_ctx *dc, TaskCoreEntry *tc)
 	tc->oom_score_adj = v;
 	if (read_proc_u32(dc->pid, "loginuid", 10, &v) == 0) {
 		tc->has_loginuid = 1;
-		tc->loginuid = v;
+		/* as the task names it (CRIU's too); unset stays unset */
+		tc->loginuid = (uint32_t)v == (uint32_t)-1 ? (uint32_t)v : userns_id_in(dc->userns, USERNS_UID, v);
 	}
 	if (proc_read_file(dc->pid, "comm", comm, sizeof(comm)) < 0)
 		return -1;

@@ -19,6 +19,7 @@
 #include "image/img.h"
 #include "util/fsop.h"
 #include "util/io.h"
+#include "ns/user.h"
 #include "util/log.h"
 
 #define COPY_BUF (64u << 10)
@@ -321,8 +322,8 @@ static int write_ghost(int dirfd, const struct ghost *g)
 	GhostFileEntry e = GHOST_FILE_ENTRY__INIT;
 	Timeval atim = TIMEVAL__INIT, mtim = TIMEVAL__INIT;
 
-	e.uid = g->st.st_uid;
-	e.gid = g->st.st_gid;
+	e.uid = userns_dump_id(USERNS_UID, g->st.st_uid);
+	e.gid = userns_dump_id(USERNS_GID, g->st.st_gid);
 	e.mode = g->st.st_mode;
 	e.has_dev = 1;	/* the kernel's own encoding, as CRIU stores it */
 	e.dev = (major(g->st.st_dev) << 20) | minor(g->st.st_dev);
@@ -676,7 +677,8 @@ static int create_at(const char *who, const char *path, const GhostFileEntry *e,
  * times; its mode is always 0777. */
 static int symlink_attrs(int fd, const GhostFileEntry *e, const char *made, const char *who)
 {
-	if (fchownat(fd, "", e->uid, e->gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+	if (fchownat(fd, "", userns_rst_id(USERNS_UID, e->uid), userns_rst_id(USERNS_GID, e->gid),
+		     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 		pr_perror("%s: can't give recreated deleted symlink %s its owner", who, made);
 		return -1;
 	}
@@ -698,7 +700,8 @@ static int apply_attrs(int fd, const GhostFileEntry *e, const char *who, const c
 	char self[64];
 
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
-	if (chown(self, e->uid, e->gid) < 0 || chmod(self, e->mode & 07777) < 0) {
+	if (chown(self, userns_rst_id(USERNS_UID, e->uid), userns_rst_id(USERNS_GID, e->gid)) < 0 ||
+	    chmod(self, e->mode & 07777) < 0) {
 		pr_perror("%s: can't give recreated deleted file %s its owner and mode", who, made);
 		return -1;
 	}

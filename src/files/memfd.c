@@ -24,6 +24,7 @@
 #include "memfd.pb-c.h"
 #include "pagemap.pb-c.h"
 #include "util/fsop.h"
+#include "ns/user.h"
 #include "util/log.h"
 
 #ifndef F_SEAL_FUTURE_WRITE
@@ -351,8 +352,8 @@ static int memfd_write_images(struct file_table *t, int dirfd)
 		const struct dump_inode *d = &s->in[i];
 		MemfdInodeEntry e = MEMFD_INODE_ENTRY__INIT;
 		e.name = d->name;
-		e.uid = d->st.st_uid;
-		e.gid = d->st.st_gid;
+		e.uid = userns_dump_id(USERNS_UID, d->st.st_uid);
+		e.gid = userns_dump_id(USERNS_GID, d->st.st_gid);
 		e.size = d->st.st_size;
 		e.shmid = d->ino;	/* as CRIU: the inode, the id shared memory has */
 		e.seals = d->seals;
@@ -524,7 +525,8 @@ static int make_memfd(struct rst_files *rf, struct memfd_rst_state *s, int i)
 	int filled = fill_content(&s->content[i], fd, map, e);
 	if (map)
 		munmap(map, e->size);
-	if (filled < 0 || fchown(fd, e->uid, e->gid) < 0 || (e->has_mode && fchmod(fd, e->mode & 07777) < 0)) {
+	if (filled < 0 || fchown(fd, userns_rst_id(USERNS_UID, e->uid), userns_rst_id(USERNS_GID, e->gid)) < 0 ||
+	    (e->has_mode && fchmod(fd, e->mode & 07777) < 0)) {
 		pr_perror("can't fill memfd %s", e->name);
 		close(fd);
 		return -1;

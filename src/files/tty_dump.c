@@ -14,6 +14,7 @@
 #include "files/reg.h"
 #include "files/tty.h"
 #include "image/img.h"
+#include "ns/user.h"
 #include "util/log.h"
 
 /* The pid namespace level the task's pids are recorded at (its own). */
@@ -107,8 +108,9 @@ static int tty_info_fill(TtyInfoEntry *ti, enum tty_kind kind, uint32_t index, i
 	ti->rdev = f->st.st_rdev;
 	ti->has_dev = ti->has_uid = ti->has_gid = true;
 	ti->dev = f->st.st_dev;
-	ti->uid = f->st.st_uid;
-	ti->gid = f->st.st_gid;
+	/* as the tree's user namespace sees them (CRIU's too) */
+	ti->uid = userns_dump_id(USERNS_UID, f->st.st_uid);
+	ti->gid = userns_dump_id(USERNS_GID, f->st.st_gid);
 	if (ioctl(lfd, TIOCGEXCL, &v) == 0)
 		ti->exclusive = v;
 	if (kind == TK_MASTER) {

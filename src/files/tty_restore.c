@@ -18,6 +18,7 @@
 
 #include "files/tty.h"
 #include "image/img.h"
+#include "ns/user.h"
 #include "util/log.h"
 
 /* How many pty indices restore may hold while looking for the saved one. */
@@ -159,9 +160,16 @@ static int pty_settings_restore(struct made_pty *p)
 	const TtyInfoEntry *ti = p->info;
 	struct termios tio;
 
+	/* setting the lock takes CAP_SYS_ADMIN of the host (not a user
+	 * namespace's): only where it differs from the new pair's */
+	struct termios cur;
+	memset(&cur, 0, sizeof(cur));	/* the kernel's is shorter than libc's */
 	if (ti->termios_locked) {
 		termios_from_entry(&tio, ti->termios_locked);
-		if (ioctl(p->slave, TIOCSLCKTRMIOS, &tio) < 0)
+		bool same = ioctl(p->slave, TIOCGLCKTRMIOS, &cur) == 0 && cur.c_iflag == tio.c_iflag &&
+			    cur.c_oflag == tio.c_oflag && cur.c_cflag == tio.c_cflag && cur.c_lflag == tio.c_lflag &&
+			    cur.c_line == tio.c_line && !memcmp(cur.c_cc, tio.c_cc, sizeof(cur.c_cc));
+		if (!same && ioctl(p->slave, TIOCSLCKTRMIOS, &tio) < 0)
 			return -1;
 	}
 	if (ti->termios) {
@@ -352,8 +360,8 @@ static int owner_restore(struct rst_files *rf, const FileEntry *fe, const TtyInf
 		pr_perror("%s: can't stat the terminal", rf->who);
 		return -1;
 	}
-	uid_t uid = ti->has_uid ? ti->uid : st.st_uid;
-	gid_t gid = ti->has_gid ? ti->gid : st.st_gid;
+	uid_t uid = ti->has_uid ? userns_rst_id(USERNS_UID, ti->uid) : st.st_uid;
+	gid_t gid = ti->has_gid ? userns_rst_id(USERNS_GID, ti->gid) : st.st_gid;
 	if ((uid != st.st_uid || gid != st.st_gid) && fchown(fd, uid, gid) < 0) {
 		pr_perror("%s: can't give the terminal its owner %u:%u back", rf->who, uid, gid);
 		return -1;

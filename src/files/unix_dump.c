@@ -16,6 +16,7 @@
 
 #include "files/sock_diag.h"
 #include "files/unix.h"
+#include "ns/user.h"
 #include "util/log.h"
 
 static int diag_cmp(const void *a, const void *b)
@@ -184,8 +185,8 @@ static int dump_name_file(int sk, const struct usk_diag *d, UnixSkEntry *ue, con
 		return files_oom(f);
 	file_perms_entry__init(p);
 	p->mode = st.st_mode;
-	p->uid = st.st_uid;
-	p->gid = st.st_gid;
+	p->uid = userns_dump_id(USERNS_UID, st.st_uid);
+	p->gid = userns_dump_id(USERNS_GID, st.st_gid);
 	ue->file_perms = p;
 
 	memcpy(name, d->name, d->namelen);

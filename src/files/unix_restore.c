@@ -17,6 +17,7 @@
 
 #include "files/unix.h"
 #include "rpc.pb-c.h"
+#include "ns/user.h"
 #include "util/log.h"
 
 void unix_unload_images(struct rst_files *rf)
@@ -130,7 +131,8 @@ void leave_name_dir(int back)
 void restore_perms(const UnixSkEntry *ue, const char *path)
 {
 	const FilePermsEntry *p = ue->file_perms;
-	if (p && (chmod(path, p->mode & 07777) < 0 || lchown(path, p->uid, p->gid) < 0))
+	if (p && (chmod(path, p->mode & 07777) < 0 ||
+		  lchown(path, userns_rst_id(USERNS_UID, p->uid), userns_rst_id(USERNS_GID, p->gid)) < 0))
 		pr_warn("can't give %s its mode %o and owner %u:%u: %m", path, p->mode & 07777, p->uid, p->gid);
 }
 

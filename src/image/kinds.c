@@ -23,6 +23,7 @@
 #include "stats.pb-c.h"
 #include "timens.pb-c.h"
 #include "tty.pb-c.h"
+#include "userns.pb-c.h"
 #include "utsns.pb-c.h"
 
 /* A new image: a kind in kinds.h, a row here. Magics and their names
@@ -70,6 +71,7 @@ const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
 	/* a tmpfs's files: a gzipped tar, as CRIU's tar makes it */
 	[IMG_TMPFS_DEV] = { "tmpfs-dev-%u.tar.gz.img", 0, NULL, IMG_HDR_NONE, .optional = true },
 	[IMG_UTSNS] = { "utsns-%u.img", 0x54473203, "UTSNS", IMG_HDR_COMMON, &utsns_entry__descriptor },
+	[IMG_USERNS] = { "userns-%u.img", 0x55474906, "USERNS", IMG_HDR_COMMON, &userns_entry__descriptor },
 	[IMG_IPC_VAR] = { "ipcns-var-%u.img", 0x53115007, "IPC_VAR", IMG_HDR_COMMON, &ipc_var_entry__descriptor },
 	[IMG_IPCNS_SHM] = { "ipcns-shm-%u.img", 0x46283044, "IPCNS_SHM", IMG_HDR_COMMON, &ipc_shm_entry__descriptor,
 			    .optional = true, .extra = IMG_EXTRA_SYSV },

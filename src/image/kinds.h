@@ -36,6 +36,7 @@ enum img_kind {
 	IMG_SK_QUEUES,
 	IMG_SECCOMP,
 	IMG_UTSNS,		/* uts_ns_id of the root's ids-PID.img */
+	IMG_USERNS,		/* user_ns_id of the root's ids-PID.img */
 	IMG_IPC_VAR,		/* ipc_ns_id of the root's ids-PID.img, and the three below */
 	IMG_IPCNS_SHM,
 	IMG_IPCNS_SEM,

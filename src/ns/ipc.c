@@ -22,6 +22,7 @@
 #include "image/shmem_pages.h"
 #include "image/vma.h"
 #include "ns/ns.h"
+#include "ns/user.h"
 #include "util/log.h"
 
 #define ROUND_UP(n, a) (((n) + (a) - 1) / (a) * (a))
@@ -188,10 +189,10 @@ static int var_restore(const IpcVarEntry *e)
 static void desc_fill(IpcDescEntry *d, int id, const struct ipc_perm *p)
 {
 	d->key = p->__key;
-	d->uid = p->uid;
-	d->gid = p->gid;
-	d->cuid = p->cuid;
-	d->cgid = p->cgid;
+	d->uid = userns_dump_id(USERNS_UID, p->uid);
+	d->gid = userns_dump_id(USERNS_GID, p->gid);
+	d->cuid = userns_dump_id(USERNS_UID, p->cuid);
+	d->cgid = userns_dump_id(USERNS_GID, p->cgid);
 	d->mode = p->mode;
 	d->id = id;
 }
@@ -219,8 +220,8 @@ static int made_as(const char *what, int got, const IpcDescEntry *d)
 
 static void perm_set(struct ipc_perm *p, const IpcDescEntry *d)
 {
-	p->uid = d->uid;
-	p->gid = d->gid;
+	p->uid = userns_rst_id(USERNS_UID, d->uid);
+	p->gid = userns_rst_id(USERNS_GID, d->gid);
 	p->mode = d->mode & 0777;
 }
 

@@ -42,6 +42,9 @@ static inline uint32_t mnt_kdev(unsigned maj, unsigned min)
 struct mnt_ns {
 	MntEntry **e;
 	int nr;
+	/* filled by a process of the tree's user namespace (ns/user.h), whose
+	 * ids outside have no name inside: new files are made as its root */
+	bool inside_root;
 };
 
 #endif

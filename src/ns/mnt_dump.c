@@ -31,6 +31,7 @@ struct mline {
 	char *fsname;
 	enum { ML_UNSAVED, ML_SKIP, ML_ROOT, ML_EXT, ML_FRESH, ML_BIND } how;
 	char *line;		/* the buffer the strings point into */
+	char *opts;		/* options rewritten with ids seen inside, or NULL */
 };
 
 /* mountinfo's octal escapes (\040 for a space) undone in place. */
@@ -161,7 +162,7 @@ static int parse_line(char *l, struct mline *m)
 static void free_lines(struct mline *m, int nr)
 {
 	for (int i = 0; i < nr; i++)
-		free(m[i].line);
+		free(m[i].line), free(m[i].opts);
 	free(m);
 }
 
@@ -448,7 +449,21 @@ static int clone_mount(pid_t pid, const struct mline *lines, int nr, const struc
 /* A tmpfs's files: tar of a clone of its mount (the files under the
  * mounts on it too, none of theirs), into the image CRIU names by the
  * device. */
-static int dump_tmpfs(int dirfd, pid_t pid, const struct mline *lines, int nr, const struct mline *m)
+/* In the tree's user namespace, as its root: the owners as seen inside
+ * (what a restore inside it can give, as CRIU's tar has them). */
+static int tar_inside(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWUSER) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+static int dump_tmpfs(int dirfd, pid_t pid, const struct mline *lines, int nr, const struct mline *m,
+		      const struct userns_maps *user)
 {
 	char name[64];
 
@@ -464,7 +479,7 @@ static int dump_tmpfs(int dirfd, pid_t pid, const struct mline *lines, int nr, c
 	}
 	pid_t c = fork();
 	if (c == 0) {
-		if (dup2(out, 1) < 0 || fchdir(dfd) < 0)
+		if (dup2(out, 1) < 0 || fchdir(dfd) < 0 || (user && user->on && tar_inside(pid) < 0))
 			_exit(126);
 		int nul = open("/dev/null", O_RDONLY);
 		if (nul >= 0)
@@ -490,7 +505,35 @@ static int dump_tmpfs(int dirfd, pid_t pid, const struct mline *lines, int nr, c
 	return 0;
 }
 
-int mnt_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o)
+/* "uid=N" and "gid=N" options (tmpfs, devpts) with N as the tree's user
+ * namespace sees it: what its mount would be given inside (as CRIU). */
+static int ids_inside(struct mline *m, const struct userns_maps *u)
+{
+	if (!u || !u->on || !m->e.options || (!strstr(m->e.options, "uid=") && !strstr(m->e.options, "gid=")))
+		return 0;
+	size_t cap = strlen(m->e.options) * 2 + 32, len = 0;
+	char *out = malloc(cap), *save = NULL, *in = strdup(m->e.options);
+	if (!out || !in) {
+		free(out);
+		free(in);
+		pr_err("out of memory");
+		return -1;
+	}
+	out[0] = 0;
+	for (char *o = strtok_r(in, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		unsigned v;
+		int kind = !strncmp(o, "uid=", 4) ? USERNS_UID : !strncmp(o, "gid=", 4) ? USERNS_GID : -1;
+		if (kind >= 0 && sscanf(o + 4, "%u", &v) == 1)
+			len += snprintf(out + len, cap - len, "%s%.4s%u", len ? "," : "", o, userns_id_in(u, kind, v));
+		else
+			len += snprintf(out + len, cap - len, "%s%s", len ? "," : "", o);
+	}
+	free(in);
+	m->opts = m->e.options = out;
+	return 0;
+}
+
+int mnt_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o, const struct userns_maps *user)
 {
 	struct mline *m;
 	int nr, ret = -1;
@@ -498,10 +541,13 @@ int mnt_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o)
 
 	if (read_mountinfo(root, &m, &nr) < 0)
 		return -1;
+	for (int i = 0; i < nr; i++)
+		if (ids_inside(&m[i], user) < 0)
+			goto out;
 	if (classify(root, m, nr, o) < 0)
 		goto out;
 	for (int i = 0; i < nr; i++) {
-		if (m[i].how == ML_FRESH && m[i].e.fstype == MNT_FS_TMPFS && dump_tmpfs(dirfd, root, m, nr, &m[i]) < 0)
+		if (m[i].how == ML_FRESH && m[i].e.fstype == MNT_FS_TMPFS && dump_tmpfs(dirfd, root, m, nr, &m[i], user) < 0)
 			goto out;
 		if (m[i].how == ML_FRESH && m[i].e.fstype == MNT_FS_MQUEUE && check_empty(root, &m[i]) < 0)
 			goto out;

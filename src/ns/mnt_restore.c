@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/fsuid.h>
 #include <unistd.h>
 
 #include "image/img.h"
@@ -46,6 +47,7 @@ struct rmnt {
 				 * the source is mounted (before mounts on it hide it) */
 	int clone;		/* H_ROOT, H_EXT: a clone of the host's mount, made
 				 * while it is still a peer of the host's (ext_clones) */
+	int tar;		/* a fresh tmpfs's files, opened early (inside_root), or -1 */
 };
 
 struct mctx {
@@ -255,23 +257,34 @@ static int bind_fd(int src, int dst, unsigned long flags, const char *what)
 	return 0;
 }
 
-/* A tmpfs's files from the dump's tar (or an older CRIU's, by mount id). */
-static int untar(struct mctx *c, const struct rmnt *r, int dst)
+/* The dump's tar of a tmpfs's files (or an older CRIU's, by mount id). */
+static int open_tar(const struct mctx *c, const MntEntry *e, char *name, size_t size)
 {
-	char name[64];
-	snprintf(name, sizeof(name), "tmpfs-dev-%u.tar.gz.img", r->e->root_dev);
+	snprintf(name, size, "tmpfs-dev-%u.tar.gz.img", e->root_dev);
 	int in = openat(c->dirfd, name, O_RDONLY | O_CLOEXEC);
 	if (in < 0 && errno == ENOENT) {
-		snprintf(name, sizeof(name), "tmpfs-%u.tar.gz.img", r->e->mnt_id);
+		snprintf(name, size, "tmpfs-%u.tar.gz.img", e->mnt_id);
 		in = openat(c->dirfd, name, O_RDONLY | O_CLOEXEC);
 	}
-	if (in < 0) {
-		pr_perror("can't open the files of the tmpfs at %s (%s)", r->e->mountpoint, name);
+	if (in < 0)
+		pr_perror("can't open the files of the tmpfs at %s (%s)", e->mountpoint, name);
+	return in;
+}
+
+/* A tmpfs's files from the dump's tar. */
+static int untar(struct mctx *c, struct rmnt *r, int dst)
+{
+	char name[64] = "its early fd";
+	int in = r->tar >= 0 ? r->tar : open_tar(c, r->e, name, sizeof(name));
+	r->tar = -1;
+	if (in < 0)
 		return -1;
-	}
 	pid_t p = fork();
 	if (p == 0) {
 		if (dup2(in, 0) < 0 || fchdir(dst) < 0)
+			_exit(126);
+		/* exec sets the fs ids back from the others: root inside, all */
+		if (c->ns->inside_root && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
 			_exit(126);
 		int nul = open("/dev/null", O_WRONLY);
 		if (nul >= 0)
@@ -735,6 +748,31 @@ static int mount_all(struct mctx *c)
 	return 0;
 }
 
+/* In the tree's user namespace our ids outside (root's) have no name:
+ * file systems mounted there take no new file of ours (EOVERFLOW). New
+ * files are then made as its root, 0 inside, and the images, root's,
+ * are opened before. */
+static int as_inside_root(struct mctx *c)
+{
+	char name[64];
+	for (int i = 0; i < c->ns->nr; i++) {
+		struct rmnt *r = &c->m[i];
+		r->tar = -1;
+		if (c->ns->inside_root && r->how == H_FRESH && r->e->fstype == MNT_FS_TMPFS &&
+		    (r->tar = open_tar(c, r->e, name, sizeof(name))) < 0)
+			return -1;
+	}
+	if (!c->ns->inside_root)
+		return 0;
+	setfsgid(0);
+	setfsuid(0);
+	if ((int)setfsuid(-1) != 0 || (int)setfsgid(-1) != 0) {
+		pr_err("the tree's user namespace maps no uid or gid 0: stasis can't make its mounts' files there");
+		return -1;
+	}
+	return 0;
+}
+
 int mnt_fill(const struct mnt_ns *ns, int dirfd, const struct opts *o)
 {
 	struct mctx c = { .ns = ns, .o = o, .dirfd = dirfd, .yard = -1 };
@@ -748,10 +786,12 @@ int mnt_fill(const struct mnt_ns *ns, int dirfd, const struct opts *o)
 	c.m = calloc(ns->nr, sizeof(*c.m));
 	if (!c.m)
 		return -1;
-	if (plan(&c) == 0 && make_root(&c) == 0 && mount_all(&c) == 0 && set_flags(&c) == 0 &&
-	    enter_root(&c) == 0 && propagation(&c) == 0)
+	if (plan(&c) == 0 && as_inside_root(&c) == 0 && make_root(&c) == 0 && mount_all(&c) == 0 &&
+	    set_flags(&c) == 0 && enter_root(&c) == 0 && propagation(&c) == 0)
 		ret = 0;
 	for (int i = 0; i < ns->nr; i++) {
+		if (c.m[i].tar >= 0)
+			close(c.m[i].tar);
 		if (c.m[i].fd >= 0)
 			close(c.m[i].fd);
 		if (c.m[i].srcfd >= 0)

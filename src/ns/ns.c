@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "image/img.h"
@@ -94,15 +95,20 @@ int ns_in_thread(pid_t pid, unsigned long cflag, int (*fn)(void *), void *arg)
 
 /* 1: the same namespace of kind k; 0: not; -1: unreadable (a kind this
  * kernel lacks, or a process gone: nothing to compare). */
-static int same_ns(pid_t a, pid_t b, size_t k)
+static int same_ns_named(pid_t a, pid_t b, const char *name)
 {
 	char pa[64], pb[64];
 	struct stat sa, sb;
-	snprintf(pa, sizeof(pa), "/proc/%d/ns/%s", a, kinds[k].name);
-	snprintf(pb, sizeof(pb), "/proc/%d/ns/%s", b, kinds[k].name);
+	snprintf(pa, sizeof(pa), "/proc/%d/ns/%s", a, name);
+	snprintf(pb, sizeof(pb), "/proc/%d/ns/%s", b, name);
 	if (stat(pa, &sa) < 0 || stat(pb, &sb) < 0)
 		return -1;
 	return sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
+}
+
+static int same_ns(pid_t a, pid_t b, size_t k)
+{
+	return same_ns_named(a, b, kinds[k].name);
 }
 
 static int check_not_nested(pid_t root, const pid_t *pids, int n)
@@ -145,16 +151,27 @@ static int net_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o)
 }
 
 int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEntry *root_ids,
-	    const struct opts *o, unsigned long *taken)
+	    const struct opts *o, unsigned long *taken, struct userns_maps *user)
 {
 	pid_t self = getpid();
 
 	*taken = 0;
+	user->on = false;
 	if (check_not_nested(root, pids, n) < 0)
 		return -1;
 	for (size_t k = 0; k < NR_KINDS; k++)
 		if ((kinds[k].cflag & NS_TAKEN_MASK) && same_ns(root, self, k) == 0)
 			*taken |= kinds[k].cflag;
+	/* a tree that is a pid namespace: CRIU's restore makes one only when
+	 * the inventory says so, as its own dumps do (stasis's looks at pids) */
+	if (same_ns_named(root, self, "pid") == 0)
+		*taken |= CLONE_NEWPID;
+	/* first: the others must be owned by it, and ids are seen inside it
+	 * (a non-root client's is refused last, after the kinds it may not
+	 * take either) */
+	if ((*taken & CLONE_NEWUSER) && !o->unprivileged &&
+	    userns_dump(dirfd, root, root_ids->user_ns_id, o, user) < 0)
+		return -1;
 	if (*taken & CLONE_NEWUTS) {
 		pr_info("pid %d has a UTS namespace of its own: its names are saved", root);
 		if (uts_dump(dirfd, root, root_ids->uts_ns_id) < 0)
@@ -179,11 +196,13 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEn
 			return -1;
 		}
 		pr_info("pid %d has a mount namespace of its own: its mounts are saved", root);
-		if (mnt_dump(dirfd, root, root_ids->mnt_ns_id, o) < 0)
+		if (mnt_dump(dirfd, root, root_ids->mnt_ns_id, o, user) < 0)
 			return -1;
 	}
 	if ((*taken & CLONE_NEWNET) && net_dump(dirfd, root, root_ids->net_ns_id, o) < 0)
 		return -1;
+	if ((*taken & CLONE_NEWUSER) && o->unprivileged)
+		return userns_dump(dirfd, root, root_ids->user_ns_id, o, user);	/* refuses */
 	return 0;
 }
 
@@ -241,7 +260,8 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 {
 	const TaskKobjIdsEntry *inv_ids = inv->root_ids;
 
-	*nr = (struct ns_restore){ .o = o, .net_ready = { -1, -1 } };
+	*nr = (struct ns_restore){ .o = o, .net_ready = { -1, -1 },
+				   .urst = { .holder = -1, .user_fd = -1 } };
 	if (!inv_ids)
 		return 0;	/* no dumper's ids: nothing to compare with */
 	/* images of older dumps are named by the root's pid */
@@ -260,6 +280,13 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 	if (differs(inv_ids->has_mnt_ns_id, inv_ids->mnt_ns_id, root_ids->has_mnt_ns_id, root_ids->mnt_ns_id) &&
 	    mnt_ns_load(dirfd, per_id ? root_ids->mnt_ns_id : (uint32_t)root, o, nr) < 0)
 		return -1;
+	if (differs(inv_ids->has_user_ns_id, inv_ids->user_ns_id, root_ids->has_user_ns_id, root_ids->user_ns_id)) {
+		nr->flags |= CLONE_NEWUSER;
+		/* a non-root client's is refused by the caller, unread */
+		if (!o->unprivileged && userns_load(dirfd, root_ids->user_ns_id, &nr->user) < 0)
+			return -1;
+		userns_rst_ids(&nr->user);
+	}
 	/* --join-ns net: the tree goes into that one, as is (CRIU's way) */
 	if (differs(inv_ids->has_net_ns_id, inv_ids->net_ns_id, root_ids->has_net_ns_id, root_ids->net_ns_id) &&
 	    !o->join_net && net_load(dirfd, root_ids->net_ns_id, o, nr) < 0)
@@ -267,10 +294,35 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 	return 0;
 }
 
+int ns_restore_make(struct ns_restore *nr, int (*keep)(int fd, void *arg), void *arg)
+{
+	if (!(nr->flags & CLONE_NEWUSER))
+		return 0;
+	return userns_rst_make(&nr->user, nr->flags, keep, arg, &nr->urst);
+}
+
+unsigned long ns_restore_clone_flags(const struct ns_restore *nr)
+{
+	return (nr->flags & CLONE_NEWUSER) ? 0 : nr->flags;
+}
+
+int ns_restore_enter(const struct ns_restore *nr)
+{
+	return (nr->flags & CLONE_NEWUSER) ? userns_rst_enter(&nr->urst) : 0;
+}
+
+int ns_restore_join_user(const struct ns_restore *nr, const CredsEntry *c)
+{
+	return (nr->flags & CLONE_NEWUSER) ? userns_rst_join(&nr->urst, &nr->user, c) : 0;
+}
+
 int ns_restore_net(struct ns_restore *nr, pid_t first)
 {
 	if (!(nr->flags & CLONE_NEWNET))
 		return 0;
+	/* the holder's is the tree's (the first process may not be in it yet) */
+	if (nr->flags & CLONE_NEWUSER)
+		first = userns_rst_holder(&nr->urst);
 	if (ns_in_thread(first, CLONE_NEWNET, netns_rst_fill_in, &nr->net) < 0)
 		return -1;
 	return netns_rst_bridges(&nr->net);
@@ -306,13 +358,39 @@ static int net_wait(const struct ns_restore *nr)
 	return 0;
 }
 
+static int fill_names_and_objects(const struct ns_restore *nr)
+{
+	if (nr->uts && uts_fill(nr->uts) < 0)
+		return -1;
+	if (nr->ipc.var && ipc_fill(nr->dirfd, &nr->ipc) < 0)
+		return -1;
+	return 0;
+}
+
+/* In a child that joined the tree's user namespace (as its root for an
+ * IPC namespace, whose tunables are that root's to write): the objects'
+ * owners are named as inside. */
+static int fill_inside(const struct ns_restore *nr)
+{
+	pid_t c = fork();
+	if (c == 0)
+		_exit(userns_rst_join(&nr->urst, &nr->user, NULL) < 0 || (nr->ipc.var && userns_rst_root() < 0) ||
+		      fill_names_and_objects(nr) < 0);
+	int status = -1;
+	if (c < 0)
+		pr_perror("can't fork");
+	else
+		while (waitpid(c, &status, 0) < 0 && errno == EINTR)
+			;
+	return c > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
 int ns_restore_fill(const struct ns_restore *nr)
 {
 	if (net_wait(nr) < 0)
 		return -1;
-	if (nr->uts && uts_fill(nr->uts) < 0)
-		return -1;
-	if (nr->ipc.var && ipc_fill(nr->dirfd, &nr->ipc) < 0)
+	if ((nr->uts || nr->ipc.var) &&
+	    ((nr->flags & CLONE_NEWUSER) ? fill_inside(nr) : fill_names_and_objects(nr)) < 0)
 		return -1;
 	/* mounts last (the tree's /proc/sys may be read-only), before
 	 * anything of the tree is opened by path */
@@ -333,5 +411,7 @@ void ns_restore_free(struct ns_restore *nr)
 		if (nr->net_ready[i] >= 0)
 			close(nr->net_ready[i]);
 	nr->net_ready[0] = nr->net_ready[1] = -1;
+	if (nr->flags & CLONE_NEWUSER)
+		userns_rst_free(&nr->urst);
 	nr->flags = 0;
 }

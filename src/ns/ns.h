@@ -20,6 +20,7 @@
 #include "utsns.pb-c.h"
 #include "net/netns.h"
 #include "ns/mnt.h"
+#include "ns/user.h"
 #include "util/opts.h"
 
 /* Namespace kinds by CLONE_NEW* flag: the /proc/PID/ns name ("uts"), and
@@ -39,10 +40,10 @@ int ns_in_thread(pid_t pid, unsigned long cflag, int (*fn)(void *), void *arg);
  * namespace, whose objects need not be its own, nor a mount namespace.
  * 0, or -1 (reported). */
 int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEntry *root_ids,
-	    const struct opts *o, unsigned long *taken);
+	    const struct opts *o, unsigned long *taken, struct userns_maps *user);
 
 /* The kinds a tree takes with it. */
-#define NS_TAKEN_MASK (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS | CLONE_NEWNET)
+#define NS_TAKEN_MASK (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUSER)
 
 /* An IPC namespace's objects as restore loads them: each entry, and the
  * bytes that followed it (a segment's, unless in pagemaps; a semaphore
@@ -87,12 +88,30 @@ struct ns_restore {
 	 * first process waits until stasis has filled it (ns_restore_net) */
 	struct netns_rst net;
 	int net_ready[2];
+	/* a user namespace (CLONE_NEWUSER in flags): its maps, and the
+	 * holder of the namespaces made in it (ns_restore_make) */
+	struct userns_maps user;
+	struct userns_rst urst;
 };
 
 /* The kinds in which the root's ids differ from the inventory's
  * root_ids (the dumper's), and their images. 0, or -1 (reported). */
 int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const TaskKobjIdsEntry *root_ids,
 		    const struct opts *o, struct ns_restore *nr);
+/* In stasis, before the first process is made, for a tree with a user
+ * namespace of its own: the namespaces of flags made in it (user.h). The
+ * first process is then made with none of those flags
+ * (ns_restore_clone_flags), and its pid namespace, if the tree has one,
+ * in the user namespace (userns_rst_clone_init). */
+int ns_restore_make(struct ns_restore *nr, int (*keep)(int fd, void *arg), void *arg);
+/* The CLONE_NEW* flags the first process is made with. */
+unsigned long ns_restore_clone_flags(const struct ns_restore *nr);
+/* In the first process, before anything else: into the namespaces made
+ * for it (a user namespace's). 0, or -1 (reported). */
+int ns_restore_enter(const struct ns_restore *nr);
+/* In each process of the tree, once its children are forked: into the
+ * tree's user namespace, if it has one. */
+int ns_restore_join_user(const struct ns_restore *nr, const CredsEntry *c);
 /* In stasis, once the first process is made in its new network
  * namespace (CLONE_NEWNET in flags): fills it (its devices' outer ends
  * in ours). 0, or -1 (reported). */
@@ -112,7 +131,7 @@ int uts_load(int dirfd, uint32_t id, UtsnsEntry **e);
 int uts_fill(const UtsnsEntry *e);
 
 /* mnt_dump.c, mnt_restore.c (mnt.h) */
-int mnt_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o);
+int mnt_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o, const struct userns_maps *user);
 int mnt_load(int dirfd, uint32_t id, struct mnt_ns *ns);
 /* In the tree's first process, in its new mount namespace: its mounts
  * under o->root, which becomes its root. */

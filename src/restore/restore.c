@@ -117,6 +117,8 @@ static int load_namespaces(struct rst_tree *tr)
 		return -1;
 	int ret = ns_restore_load(tr->dirfd, tr->inventory, tr->t[0].pid, ids, tr->o, &tr->ns);
 	img_free(ids);
+	for (int i = 0; i < tr->nr; i++)
+		tr->t[i].in_userns = tr->ns.flags & CLONE_NEWUSER;
 	if (ret == 0 && tr->ns.flags && tr->o->unprivileged) {
 		pr_err("the tree has a %s namespace of its own: only root may restore it",
 		       ns_what(tr->ns.flags & -tr->ns.flags));

@@ -93,6 +93,9 @@ struct rst_ctx {
 	struct parent_level *parent_pages;	/* parent.c: the parent dumps' pages */
 	struct seccomp_plan *seccomp;	/* what its threads get back (task/seccomp.c) */
 	bool client_nnp;	/* unpriv.c: it must end with no_new_privs */
+	bool in_userns;		/* in the tree's user namespace: its creds are set whole,
+				 * its groups before it joined it (ns/user.h) */
+	bool born_inside;	/* made in it (its pid namespace is the tree's) */
 	uint64_t pages_read;	/* mem.c: bytes of its pages images read (stats) */
 };
 

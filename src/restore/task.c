@@ -197,7 +197,8 @@ static int rst_creds(struct rst_ctx *rc, const CredsEntry *c)
 		pr_err("image core-%d.img: %zu supplementary groups", rc->pid, c->n_groups);
 		return -1;
 	}
-	if (inj_must_in(&rc->inj, "supplementary groups", INJ(SYS_setgroups, c->n_groups, 0), 1, c->groups,
+	if (!rc->in_userns &&
+	    inj_must_in(&rc->inj, "supplementary groups", INJ(SYS_setgroups, c->n_groups, 0), 1, c->groups,
 			c->n_groups * sizeof(uint32_t)) < 0)
 		return -1;
 	/* With SECBIT_NO_SETUID_FIXUP the kernel keeps our capabilities
@@ -288,7 +289,7 @@ int rst_process_state(struct rst_ctx *rc)
 	inj_use(&rc->inj, 0);
 	int ret = process_batch(rc, &b, tc);
 	inj_args_release(&rc->inj, mark);
-	if (ret < 0 || own_proc_restore(&rc->inj, rc->real_pid, tc, rc->oom_fd, rc->loginuid_fd) < 0)
+	if (ret < 0 || own_proc_restore(&rc->inj, rc->real_pid, tc, rc->oom_fd, rc->loginuid_fd, rc->born_inside) < 0)
 		return -1;
 	return rst_pending(rc, tc->signals_s, true, rc->pid);
 }
@@ -395,7 +396,8 @@ int rst_thread_state(struct rst_ctx *rc, int idx)
 	 * lent and is checked (unpriv.c); the change resets nothing. */
 	if (rc->o->unprivileged)
 		return rst_client_final(rc, idx);
-	if (creds_are_ours(th->creds))
+	/* in a user namespace, its ids are not ours even where the numbers are */
+	if (!rc->in_userns && creds_are_ours(th->creds))
 		return 0;
 	if (rst_creds(rc, th->creds) < 0)
 		return -1;

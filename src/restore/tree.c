@@ -428,8 +428,17 @@ static void report(int fd, int idx, int ok)
 	c->cmsg_type = SCM_CREDENTIALS;
 	c->cmsg_len = CMSG_LEN(sizeof(cred));
 	memcpy(CMSG_DATA(c), &cred, sizeof(cred));
-	while (sendmsg(fd, &mh, 0) < 0 && errno == EINTR)
+	ssize_t r;
+	while ((r = sendmsg(fd, &mh, 0)) < 0 && errno == EINTR)
 		;
+	/* In the tree's user namespace our ids may have no name (the kernel
+	 * takes none): it adds them itself, stasis's socket asks for them. */
+	if (r < 0 && errno == EINVAL) {
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+		while (sendmsg(fd, &mh, 0) < 0 && errno == EINTR)
+			;
+	}
 }
 
 static void task_main(struct rst_tree *tr, int idx);
@@ -526,6 +535,12 @@ static void task_main(struct rst_tree *tr, int idx)
 
 	/* If our parent dies before the tree is complete, so do we. */
 	die_with_parent();
+	/* The root joins the namespaces made for the tree in its user
+	 * namespace (but for an init's, which did) */
+	if (idx == 0 && !tr->has_init && ns_restore_enter(&tr->ns) < 0) {
+		report(tr->sync[1], idx, 0);
+		_exit(1);
+	}
 	/* The root makes the tree's cgroup namespace, before anything else:
 	 * what it forks is in it. The others drop its fds. */
 	if ((idx == 0 ? cg_rst_ns_enter(&tr->cg) : (cg_rst_ns_close(&tr->cg), 0)) < 0) {
@@ -578,7 +593,10 @@ static void task_main(struct rst_tree *tr, int idx)
 	}
 	if (own_fdt)
 		close_foreign_fds(rc);
-	if (fork_children(tr, idx, true) < 0) {
+	/* Last, once its children are forked (with our rights, into a pid
+	 * namespace that may not be the tree's user namespace's): into it */
+	if (fork_children(tr, idx, true) < 0 ||
+	    ns_restore_join_user(&tr->ns, rc->core[0]->thread_core->creds) < 0) {
 		report(rc->sync_fd, idx, 0);
 		_exit(1);
 	}
@@ -672,7 +690,7 @@ static void init_main(struct rst_tree *tr)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	close(tr->init_ctl[1]);
 	prctl(PR_SET_NAME, "stasis-init");
-	if (ns_restore_fill(&tr->ns) < 0 || fork_helpers(tr, -1) < 0)
+	if (ns_restore_enter(&tr->ns) < 0 || ns_restore_fill(&tr->ns) < 0 || fork_helpers(tr, -1) < 0)
 		_exit(1);
 	pid_t root = clone_with_pid(tr->t[0].pid, 0, NULL);
 	if (root == 0)
@@ -721,6 +739,17 @@ static int net_ready(struct rst_tree *tr)
 	return ret;
 }
 
+/* The root, made in the tree's pid namespace by userns_rst_clone_init. */
+static void root_main(void *tr)
+{
+	task_main(tr, 0);
+}
+
+static int keep_fd(int fd, void *files)
+{
+	return files_keep_fd(files, fd, "a namespace of the tree");
+}
+
 int rst_tree_fork(struct rst_tree *tr)
 {
 	int one = 1;
@@ -738,6 +767,9 @@ int rst_tree_fork(struct rst_tree *tr)
 	for (int i = 0; i < 2; i++)
 		if ((tr->sync[i] = files_keep_fd(&tr->files, tr->sync[i], "the sync socket")) < 0)
 			return -1;
+	/* a user namespace of the tree's, with its other namespaces in it */
+	if (ns_restore_make(&tr->ns, keep_fd, &tr->files) < 0)
+		return -1;
 	/* the tree's time namespace, if it had one, is made for it now */
 	int own_timens = timens_restore_enter(tr->timens, tr->o->unprivileged);
 	if (own_timens == -1)
@@ -755,7 +787,7 @@ int rst_tree_fork(struct rst_tree *tr)
 				timens_restore_leave(own_timens);
 				return -1;
 			}
-		tr->first = clone3_set_tid(0, CLONE_NEWPID | tr->ns.flags);
+		tr->first = clone3_set_tid(0, CLONE_NEWPID | ns_restore_clone_flags(&tr->ns));
 		if (tr->first == 0)
 			init_main(tr);
 		close(tr->init_ctl[0]);
@@ -768,9 +800,16 @@ int rst_tree_fork(struct rst_tree *tr)
 		}
 		/* swrk's rst_sibling: the root is our client's child, not ours */
 		uint64_t flags = tr->new_pidns ? CLONE_NEWPID : tr->o->restore_sibling ? CLONE_PARENT : 0;
-		flags |= tr->ns.flags;
+		flags |= ns_restore_clone_flags(&tr->ns);
 		forker = 0;	/* its parent may not be us (CLONE_PARENT, CLONE_NEWPID) */
-		tr->first = clone_with_pid(tr->t[0].pid, flags, NULL);
+		if ((flags & CLONE_NEWPID) && (tr->ns.flags & CLONE_NEWUSER)) {
+			tr->ns.mnt.inside_root = true;	/* the tree is born in it */
+			for (int i = 0; i < tr->nr; i++)
+				tr->t[i].born_inside = true;
+			tr->first = userns_rst_clone_init(&tr->ns.urst, &tr->ns.user, tr->t[0].core[0]->thread_core->creds,
+							  0, root_main, tr);
+		} else
+			tr->first = clone_with_pid(tr->t[0].pid, flags, NULL);
 		if (tr->first == 0)
 			task_main(tr, 0);
 		tr->t[0].real_pid = tr->first;

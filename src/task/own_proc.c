@@ -9,6 +9,7 @@
 #include "infect/inject.h"
 #include "proc/proc.h"
 #include "task/own_proc.h"
+#include "ns/user.h"
 #include "util/log.h"
 
 int own_proc_read(pid_t pid, const char *name, long long *v)
@@ -66,7 +67,7 @@ static int restore_oom(struct inj *ij, pid_t real_pid, const TaskCoreEntry *tc, 
 	return 0;
 }
 
-static int restore_loginuid(struct inj *ij, pid_t real_pid, const TaskCoreEntry *tc, int fd)
+static int restore_loginuid(struct inj *ij, pid_t real_pid, const TaskCoreEntry *tc, int fd, bool inside)
 {
 	long long now;
 	if (!tc->has_loginuid)
@@ -79,9 +80,10 @@ static int restore_loginuid(struct inj *ij, pid_t real_pid, const TaskCoreEntry 
 		pr_perror("pid %d: can't read its loginuid to restore %u", ij->pid, tc->loginuid);
 		return -1;
 	}
-	if (now == tc->loginuid)
+	/* we read it as ours; the task writes it as its user namespace's */
+	if ((uint32_t)now == userns_rst_id(USERNS_UID, tc->loginuid))
 		return 0;
-	long ret = write_own(ij, fd, tc->loginuid);
+	long ret = write_own(ij, fd, inside ? tc->loginuid : userns_rst_id(USERNS_UID, tc->loginuid));
 	if (ret < 0) {
 		pr_err("pid %d: can't restore loginuid %u (it has %lld; changing a set one takes "
 		       "CAP_AUDIT_CONTROL): %s", ij->pid, tc->loginuid, now, strerror(-ret));
@@ -90,10 +92,11 @@ static int restore_loginuid(struct inj *ij, pid_t real_pid, const TaskCoreEntry 
 	return 0;
 }
 
-int own_proc_restore(struct inj *ij, pid_t real_pid, const TaskCoreEntry *tc, int oom_fd, int loginuid_fd)
+int own_proc_restore(struct inj *ij, pid_t real_pid, const TaskCoreEntry *tc, int oom_fd, int loginuid_fd,
+		     bool opened_inside)
 {
 	inj_use(ij, 0);
-	if (restore_loginuid(ij, real_pid, tc, loginuid_fd) < 0)
+	if (restore_loginuid(ij, real_pid, tc, loginuid_fd, opened_inside) < 0)
 		return -1;
 	return restore_oom(ij, real_pid, tc, oom_fd);
 }

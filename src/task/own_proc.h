@@ -31,7 +31,11 @@ int own_proc_open(const char *name, int min);
 /* The process real_pid (ij's, main thread) takes tc's values where they
  * differ from what it has: a loginuid that can't be set fails the
  * restore (the audit trail depends on it), an oom_score_adj only warns
- * (as CRIU). */
-int own_proc_restore(struct inj *ij, pid_t real_pid, const TaskCoreEntry *tc, int oom_fd, int loginuid_fd);
+ * (as CRIU). tc's loginuid is as the tree's user namespace names it
+ * (ns/user.h); the kernel reads what is written as the opener of
+ * loginuid_fd names it: opened_inside says the process opened it in
+ * that namespace. */
+int own_proc_restore(struct inj *ij, pid_t real_pid, const TaskCoreEntry *tc, int oom_fd, int loginuid_fd,
+		     bool opened_inside);
 
 #endif

@@ -45,6 +45,7 @@ test_crit() {
 	CRIT_DUMP_ARGS=--manage-cgroups crit_seed cgroup "$PYTHON" -u "$ROOT/tests/progs/cgtree.py" $(cg_args) || return
 	cg_remove || return
 	crit_seed timens "$BIN/timens" || return	# a time namespace of its own: timens-ID.img
+	crit_seed userns unshare -U -r "$BIN/fuzz" || return	# a user namespace of its own: userns-ID.img
 	# a mount namespace of its own (cases/mntns.sh): mountpoints-ID.img, a
 	# tmpfs's tar; not in a chroot, where the container can't pivot_root:
 	# then those two kinds are the only ones no dump may have

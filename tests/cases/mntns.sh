@@ -30,11 +30,16 @@ start_container() {
 	command -v busybox > /dev/null || { skip "no busybox (apt-get install busybox-static)"; return 1; }
 	mnt_root "$T_WORK/root1" || { fail "harness: could not make the busybox root"; return 1; }
 	mkdir -p "$T_WORK/shared"
+	[[ -z ${MNT_USERNS:-} ]] || chmod 777 "$T_WORK/shared"
 	cp "$ROOT/tests/progs/mntns_pty.py" "$T_WORK/shared/"
 	# MNT_PIDNS=1: a pid namespace of its own too, the container's init
 	# (sh, then python) the child of unshare -f; its proc is the namespace's
 	local pre=(unshare -m --propagation private)
 	[[ ${MNT_PIDNS:-} == 1 ]] && pre=(unshare -m -p -f --propagation private setsid)
+	# MNT_USERNS=UID: made by that user in a user namespace of its own
+	# too, where it is root (userns.sh)
+	[[ -n ${MNT_USERNS:-} ]] &&
+		pre=(setpriv --reuid "$MNT_USERNS" --regid "$MNT_USERNS" --clear-groups unshare -U -r "${pre[@]:1}")
 	start_prog container "${pre[@]}" /bin/sh -c '
 set -e
 R=$1 S=$2
@@ -112,10 +117,14 @@ test_mntns_container() {
 # The same container in a pid namespace of its own (as runc makes them):
 # its python is pid 1 there and comes back so, with proc of the new pid
 # namespace mounted by it.
-test_mntns_pidns() {
-	local pid n rc
+# mntns_pidns_cycle [HOOK]: started (MNT_USERNS: see start_container),
+# HOOK run with its pid before the dump, dumped, restored and going on;
+# PROG_PID is the restored python.
+mntns_pidns_cycle() {
+	local hook=${1:-:} pid n rc
 	MNT_PIDNS=1 start_container || return
 	pid=$PROG_PID
+	"$hook" "$pid"
 	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" || return
 	wait_gone "$pid" || { fail "pid $pid alive after the dump"; return; }
 	mnt_root "$T_WORK/root2"
@@ -125,9 +134,14 @@ test_mntns_pidns() {
 	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
 	pid=$(cat "$T_WORK/pid")
 	T_PIDS+=("$pid")
+	PROG_PID=$pid
 	container_goes_on "$n" "$pid" restore || return
 	[[ $(ns_pid "$pid") == 1 ]] || fail "the restored python is not pid 1 of its namespace: $(ns_pid "$pid")"
-	kill -9 "$pid"
+}
+
+test_mntns_pidns() {
+	mntns_pidns_cycle || return
+	kill -9 "$PROG_PID"
 	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
 }
 
@@ -215,20 +229,29 @@ test_mntns_rpc() {
 }
 
 # Both ways with CRIU 4.2: its restore of our images, ours of its.
-test_mntns_criu() {
-	local pid n rc
+# mntns_criu_cycle [HOOK]: the container (MNT_PIDNS, MNT_USERNS: see
+# start_container) dumped by stasis and restored by CRIU, dumped by CRIU
+# and restored by stasis, going on each time; HOOK runs with its pid
+# before the first dump, and with the restored pid and a tag after each
+# restore. PROG_PID is the last restored.
+mntns_criu_cycle() {
+	local hook=${1:-:} pid n rc
 	start_container || return
 	pid=$PROG_PID
+	"$hook" "$pid" || return
 	dump dump "$pid" "$T_WORK/img1" "${MNT_DUMP_EXT[@]}" || return
-	expect_killed "$pid" || return
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after the dump"; return; }
 	mnt_root "$T_WORK/root2"
 	n=$(line_count "$T_WORK/shared/out")
 	# shellcheck disable=SC2046
 	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d --root "$T_WORK/root2" $(mnt_restore_ext) \
-		-o "$T_LOG/criu-restore.log" -v4 > "$T_LOG/criu-restore.out" 2>&1 < /dev/null
+		--pidfile "$T_WORK/pid1" -o "$T_LOG/criu-restore.log" -v4 > "$T_LOG/criu-restore.out" 2>&1 < /dev/null
 	rc=$?
 	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
+	pid=$(cat "$T_WORK/pid1")
+	T_PIDS+=("$pid")
 	container_goes_on "$n" "$pid" "CRIU's restore" || return
+	"$hook" "$pid" "CRIU's restore" || return
 	mkdir -p "$T_WORK/img2"
 	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" "${MNT_DUMP_EXT[@]}" \
 		-o "$T_LOG/criu-dump.log" -v4 > "$T_LOG/criu-dump.out" 2>&1 < /dev/null
@@ -239,9 +262,17 @@ test_mntns_criu() {
 	mnt_root "$T_WORK/root2"
 	n=$(line_count "$T_WORK/shared/out")
 	# shellcheck disable=SC2046
-	rc=$(stasis restore restore -D "$T_WORK/img2" -d --root "$T_WORK/root2" $(mnt_restore_ext))
+	rc=$(stasis restore restore -D "$T_WORK/img2" -d --root "$T_WORK/root2" $(mnt_restore_ext) --pidfile "$T_WORK/pid2")
 	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	pid=$(cat "$T_WORK/pid2")
+	T_PIDS+=("$pid")
+	PROG_PID=$pid
 	container_goes_on "$n" "$pid" "stasis's restore of CRIU's images" || return
+	"$hook" "$pid" "stasis's restore of CRIU's images"
+}
+
+test_mntns_criu() {
+	mntns_criu_cycle || return
 	kill_leftovers
 	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
 }

@@ -235,79 +235,103 @@ test_sec_user_tree() {
 	[[ $after == "$before" ]] || fail "the tree came back as '$after', not '$before'"
 }
 
-# Images of the user's own dump, edited by the user to claim a UTS
-# namespace of the tree's own (whose host name restore would set): the
-# service must refuse to make namespaces for a client, and the host name
-# stays ours.
-test_sec_forged_uts() {
-	local rc img=$T_WORK/user/img host
-	host=$(hostname)
+# sec_forge_ns FIELD PYTHON: the user's counter, dumped through the
+# service into T_WORK/user/img, then its images edited by the user to
+# claim a namespace of the tree's own: FIELD of its ids set to 999, and
+# PYTHON run to write that namespace's images (d: the directory).
+sec_forge_ns() {
+	local field=$1 code=$2 rc img=$T_WORK/user/img
 	sec_setup || return
 	user_counter victim || return
 	as_user mkdir "$img"
 	rc=$(attack dump dump "$UPID" "$img")
 	grep -q "success=True" "$T_LOG/dump.out" || { fail "the user's dump failed: $(cat "$T_LOG/dump.out")"; return; }
 	wait_gone "$UPID" || { fail "the counter survived its dump"; return; }
-	as_user "$PYTHON" - "$img" "$UPID" << 'PY' || { fail "harness: could not forge the images"; return; }
+	as_user "$PYTHON" - "$img" "$UPID" "$field" "$code" << 'PY' || { fail "harness: could not forge the images"; return; }
 import sys
 import pycriu
-d, pid = sys.argv[1], sys.argv[2]
+d, pid, field, code = sys.argv[1:5]
 path = "%s/ids-%s.img" % (d, pid)
 ids = pycriu.images.load(open(path, "rb"))
-ids["entries"][0]["uts_ns_id"] = 999
+ids["entries"][0][field] = 999
 pycriu.images.dump(ids, open(path, "wb"))
-uts = {"magic": "UTSNS", "entries": [{"nodename": "pwned", "domainname": "pwned"}]}
-pycriu.images.dump(uts, open("%s/utsns-999.img" % d, "wb"))
+exec(code)
 PY
-	forget_checksums "$img"
+	forget_checksums "$img"	# the attacker can rewrite the list too
+}
+
+# sec_forged_refused WHAT: the service refuses to restore the forged
+# images (WHAT: the kind of namespace, as the log names it), and nothing
+# of the counter comes back.
+sec_forged_refused() {
+	local what=$1 rc img=$T_WORK/user/img
 	rc=$(rpc_user urestore --sk "$SVC_SOCK" restore "$img")
-	[[ $rc != 0 ]] || { fail "the service restored a forged UTS namespace for the user"; return; }
-	grep -q "UTS namespace of its own: only root may restore it" "$img/restore.log" ||
-		fail "the restore's log names no UTS namespace: $(grep -m1 Error "$img/restore.log")"
-	[[ $(hostname) == "$host" ]] || fail "the host name is now $(hostname)"
+	[[ $rc != 0 ]] || { fail "the service restored a forged $what namespace for the user"; return; }
+	grep -q "$what namespace of its own: only root may restore it" "$img/restore.log" ||
+		fail "the restore's log names no $what namespace: $(grep -m1 Error "$img/restore.log")"
 	! alive "$UPID" || fail "pid $UPID was restored"
 }
+
+# Images of the user's own dump, edited by the user to claim a UTS
+# namespace of the tree's own (whose host name restore would set): the
+# service must refuse to make namespaces for a client, and the host name
+# stays ours.
+test_sec_forged_uts() {
+	local host
+	host=$(hostname)
+	sec_forge_ns uts_ns_id '
+uts = {"magic": "UTSNS", "entries": [{"nodename": "pwned", "domainname": "pwned"}]}
+pycriu.images.dump(uts, open("%s/utsns-999.img" % d, "wb"))' || return
+	sec_forged_refused UTS
+	[[ $(hostname) == "$host" ]] || fail "the host name is now $(hostname)"
+}
+
+# Images the user forged after its own dump: a user namespace of the
+# tree's own whose maps would make the user's processes root of the host
+# ("0 0 4294967295": root would write the maps). Refused, nothing made.
+test_sec_forged_userns() {
+	sec_forge_ns user_ns_id '
+ext = [{"first": 0, "lower_first": 0, "count": 4294967295}]
+u = {"magic": "USERNS", "entries": [{"uid_map": ext, "gid_map": ext}]}
+pycriu.images.dump(u, open("%s/userns-999.img" % d, "wb"))' || return
+	sec_forged_refused user
+}
+
+# sec_ns_dump_refused KIND WHAT [FLAG]: the user's own counter, made by
+# the user in a user namespace of its own (with FLAG, a namespace of kind
+# KIND too: /proc/PID/ns/KIND), dumped through the service: refused with
+# a line naming the WHAT namespace, and the counter runs on.
+sec_ns_dump_refused() {
+	local kind=$1 what=$2 flag=${3:-} rc
+	sec_setup || return
+	as_user unshare -Ur $flag true 2> /dev/null ||
+		{ skip "the test user can't make a user namespace here (in a chroot, or user namespaces off)"; return; }
+	sec_user_prog "${kind}user" unshare -Ur $flag sh -c ": ${kind}user-marker; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.02; done" ||
+		return
+	[[ $(readlink "/proc/$UPID/ns/$kind") != "$(readlink "/proc/self/ns/$kind")" ]] ||
+		{ fail "harness: the user's program is not in a $what namespace of its own"; return; }
+	as_user mkdir "$T_WORK/user/img"
+	rc=$(attack dump dump "$UPID" "$T_WORK/user/img")
+	grep -q "success=False" "$T_LOG/dump.out" || { fail "the service dumped the user's $what namespace: $(cat "$T_LOG/dump.out")"; return; }
+	grep -q "$what namespace of its own: only root may dump it" "$T_WORK/user/img/dump.log" ||
+		fail "the dump's log names no $what namespace: $(grep -m1 Error "$T_WORK/user/img/dump.log")"
+	wait_until 5 runs_freely "$UPID" || fail "the user's program does not run on after the refusal"
+}
+
+# The user's own process in a user namespace of its own: the service
+# would save maps that root writes at restore: refused, and it runs on.
+test_sec_userns_dump() { sec_ns_dump_refused user user; }
 
 # The user's own process in an IPC namespace of its own (made in a user
 # namespace of the user's): the service would read every segment there as
 # root, and the namespace's objects need not be the user's: refused, and
 # the process runs on.
-test_sec_ipc_ns_dump() {
-	local rc
-	sec_setup || return
-	as_user unshare -Ur -i true 2> /dev/null ||
-		{ skip "the test user can't make a user namespace here (in a chroot, or user namespaces off)"; return; }
-	sec_user_prog ipcuser unshare -Ur -i sh -c ": ipcuser-marker; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.02; done" ||
-		return
-	[[ $(readlink "/proc/$UPID/ns/ipc") != "$(readlink /proc/self/ns/ipc)" ]] ||
-		{ fail "harness: the user's program is not in an IPC namespace of its own"; return; }
-	as_user mkdir "$T_WORK/user/img"
-	rc=$(attack dump dump "$UPID" "$T_WORK/user/img")
-	grep -q "success=False" "$T_LOG/dump.out" || { fail "the service dumped the user's IPC namespace: $(cat "$T_LOG/dump.out")"; return; }
-	grep -q "IPC namespace of its own: only root may dump it" "$T_WORK/user/img/dump.log" ||
-		fail "the dump's log names no IPC namespace: $(grep -m1 Error "$T_WORK/user/img/dump.log")"
-	wait_until 5 runs_freely "$UPID" || fail "the user's program does not run on after the refusal"
-}
+test_sec_ipc_ns_dump() { sec_ns_dump_refused ipc IPC -i; }
 
 # The user's own process in a mount namespace of its own (made in a user
 # namespace of the user's): its mounts would be made again by root from
 # what the images say: refused, and the process runs on.
-test_sec_mnt_ns_dump() {
-	local rc
-	sec_setup || return
-	as_user unshare -Ur -m true 2> /dev/null ||
-		{ skip "the test user can't make a user namespace here (in a chroot, or user namespaces off)"; return; }
-	sec_user_prog mntuser unshare -Ur -m sh -c ": mntuser-marker; i=0; while :; do i=\$((i+1)); echo \$i; sleep 0.02; done" ||
-		return
-	[[ $(readlink "/proc/$UPID/ns/mnt") != "$(readlink /proc/self/ns/mnt)" ]] ||
-		{ fail "harness: the user's program is not in a mount namespace of its own"; return; }
-	as_user mkdir "$T_WORK/user/img"
-	rc=$(attack dump dump "$UPID" "$T_WORK/user/img")
-	grep -q "success=False" "$T_LOG/dump.out" || { fail "the service dumped the user's mount namespace: $(cat "$T_LOG/dump.out")"; return; }
-	grep -q "mount namespace of its own: only root may dump it" "$T_WORK/user/img/dump.log" ||
-		fail "the dump's log names no mount namespace: $(grep -m1 Error "$T_WORK/user/img/dump.log")"
-	wait_until 5 runs_freely "$UPID" || fail "the user's program does not run on after the refusal"
-}
+test_sec_mnt_ns_dump() { sec_ns_dump_refused mnt mount -m; }
 
 # Images the user forged after its own dump: a mount namespace whose
 # mounts bind the host's /etc into a root of the user's (as an external
@@ -460,6 +484,8 @@ run_test sec.forged_uts test_sec_forged_uts
 run_test sec.ipc_ns_dump test_sec_ipc_ns_dump
 run_test sec.mnt_ns_dump test_sec_mnt_ns_dump
 run_test sec.forged_mnt test_sec_forged_mnt
+run_test sec.forged_userns test_sec_forged_userns
+run_test sec.userns_dump test_sec_userns_dump
 run_test sec.rpc_tls_key test_sec_rpc_tls_key
 run_test sec.rpc_ps_fd test_sec_rpc_ps_fd
 run_test sec.rpc_lazy_dump test_sec_rpc_lazy_dump

@@ -102,15 +102,17 @@ int shmem_dump_scan_files(struct dump_shmem *s, pid_t pid, const struct proc_vma
 	}
 	struct dirent *de;
 	int ret = 0;
+	/* each link read in the directory opened once (a walk of
+	 * /proc/PID/fd/N per fd looked the task up again each time) */
 	while (!ret && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
-		ssize_t n = readlink(link, path, sizeof(path) - 1);
+		ssize_t n = readlinkat(dirfd(d), de->d_name, path, sizeof(path) - 1);
 		if (n <= 0)
 			continue;
 		path[n] = 0;
-		if (!strcmp(path, ANON_SHMEM_PATH) && !stat(link, &st) && files_is_anon_shmem(path, &st))
+		if (!strcmp(path, ANON_SHMEM_PATH) && !fstatat(dirfd(d), de->d_name, &st, 0) &&
+		    files_is_anon_shmem(path, &st))
 			ret = note_file(s, st.st_ino);
 	}
 	closedir(d);

@@ -159,31 +159,91 @@ void files_free(struct file_table *t)
 	free(t->seen);
 	free(t->seen_by_ino);
 	free(t->seen_by_fd);
+	free(t->lock_fds);
 	free(t->e);
 	memset(t, 0, sizeof(*t));
 }
 
-static int fd_facts_read(pid_t pid, int fd, struct fd_facts *f)
+/* A socket asked itself (our own fd on it): its inode and protocol. */
+static int sock_facts(struct fd_facts *f)
 {
-	char link[64];
+	int sk = files_take(f);
+	if (sk < 0)
+		return -1;
+	int ret = fstat(sk, &f->st);
+	if (ret < 0)
+		pr_perror("pid %d: can't inspect fd %d (%s)", f->pid, f->fd, f->path);
+	else if (S_ISSOCK(f->st.st_mode) && sock_fd_proto_name(sk, f->proto, sizeof(f->proto)) < 0)
+		f->proto[0] = 0;
+	close(sk);
+	return ret;
+}
+
+/* Notes fd as one whose locks locks.c reads; -1 if out of memory. */
+static int note_lock_fd(struct file_table *t, int fd)
+{
+	if (t->nr_lock_fds == t->cap_lock_fds) {
+		int cap = t->cap_lock_fds ? t->cap_lock_fds * 2 : 16;
+		int *n = realloc(t->lock_fds, cap * sizeof(*n));
+		if (!n) {
+			pr_err("out of memory noting the locks of fd %d", fd);
+			return -1;
+		}
+		t->lock_fds = n;
+		t->cap_lock_fds = cap;
+	}
+	t->lock_fds[t->nr_lock_fds++] = fd;
+	return 0;
+}
+
+/* The facts of fd of tf's task, each read once: a socket's from the
+ * socket itself, the others' from /proc. Its fd is noted in t if its
+ * fdinfo shows locks (t NULL: not). */
+static int fd_facts_read(struct file_table *t, const struct task_fds *tf, int fd, struct fd_facts *f)
+{
+	char info[4096];
 
 	memset(f, 0, sizeof(*f));
-	f->pid = pid;
+	f->pid = tf->pid;
 	f->fd = fd;
-	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
-	ssize_t n = readlink(link, f->path, sizeof(f->path) - 1);
-	if (n < 0 || stat(link, &f->st) < 0) {
-		pr_perror("pid %d: can't inspect fd %d", pid, fd);
+	f->tf = tf;
+	if (task_fds_link(tf, fd, f->path, sizeof(f->path)) < 0) {
+		pr_perror("pid %d: can't inspect fd %d", f->pid, fd);
 		return -1;
 	}
-	f->path[n] = 0;
-	return proc_parse_fdinfo(pid, fd, &f->fi);
+	if (!strncmp(f->path, "socket:[", 8)) {
+		if (sock_facts(f) < 0)
+			return -1;
+	} else if (task_fds_stat(tf, fd, &f->st) < 0) {
+		pr_perror("pid %d: can't inspect fd %d (%s)", f->pid, fd, f->path);
+		return -1;
+	}
+	ssize_t n = task_fds_fdinfo(tf, fd, info, sizeof(info));
+	if (n <= 0) {
+		pr_perror("pid %d: can't read fdinfo of fd %d", f->pid, fd);
+		return -1;
+	}
+	if (proc_fdinfo_parse(info, &f->fi) < 0) {
+		pr_err("pid %d: fdinfo of fd %d lacks pos/flags", f->pid, fd);
+		return -1;
+	}
+	if (t && (strstr(info, "\nlock:") || (size_t)n == sizeof(info) - 1))
+		return note_lock_fd(t, fd);
+	return 0;
 }
 
 int files_oom(const struct fd_facts *f)
 {
 	pr_err("pid %d: fd %d (%s): out of memory recording it", f->pid, f->fd, f->path);
 	return -1;
+}
+
+int files_take(const struct fd_facts *f)
+{
+	int ours = task_fds_take(f->tf, f->fd);
+	if (ours < 0)
+		pr_perror("pid %d: can't take fd %d (%s) to inspect it", f->pid, f->fd, f->path);
+	return ours;
 }
 
 int files_take_fd(pid_t pid, int fd, const char *what)
@@ -217,7 +277,7 @@ static void describe_unsupported(const struct fd_facts *f, char *buf, size_t len
 	if (S_ISSOCK(f->st.st_mode)) {
 		int domain = -1, type = -1;
 		socklen_t l = sizeof(int);
-		int fd = proc_take_fd(f->pid, f->fd);
+		int fd = task_fds_take(f->tf, f->fd);
 		if (fd >= 0) {
 			getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l);
 			l = sizeof(int);
@@ -379,9 +439,15 @@ static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int d
 	int *fds = NULL, nr = 0, ret = -1;
 	uint32_t *ids = NULL;
 	struct img img;
+	struct task_fds tf;
 
-	if (proc_list_fds(pid, &fds, &nr) < 0)
+	t->nr_lock_fds = 0;
+	if (task_fds_open(&tf, pid) < 0) {
+		pr_perror("pid %d: can't open its fds", pid);
 		return -1;
+	}
+	if (proc_list_fds(pid, &fds, &nr) < 0)
+		goto out;
 	ids = calloc(nr ? nr : 1, sizeof(*ids));	/* per fd, this task */
 	if (!ids) {
 		pr_err("out of memory for the %d fds of pid %d", nr, pid);
@@ -393,7 +459,7 @@ static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int d
 		struct fd_facts f;
 		if (fds[i] == skip_fd)
 			continue;
-		if (fd_facts_read(pid, fds[i], &f) < 0)
+		if (fd_facts_read(t, &tf, fds[i], &f) < 0)
 			goto abort;
 		ids[i] = shared_with_earlier(t, &f);
 		if (!ids[i] && dump_one_fd(t, o, &f, &ids[i]) < 0)
@@ -415,52 +481,78 @@ abort:
 	if (!shared)
 		img_abort(&img);
 out:
+	task_fds_close(&tf);
 	free(ids);
 	free(fds);
 	return ret;
+}
+
+/* The facts of fd of pid, its fds opened for it alone in tf (closed by
+ * the caller, also on failure). */
+static int facts_alone(pid_t pid, int fd, struct task_fds *tf, struct fd_facts *f)
+{
+	if (task_fds_open(tf, pid) < 0) {
+		pr_perror("pid %d: can't open its fds", pid);
+		return -1;
+	}
+	return fd_facts_read(NULL, tf, fd, f);
+}
+
+static int in_flight(struct file_table *t, const struct opts *o, struct fd_facts *f, const char *where,
+		     uint32_t *id)
+{
+	*id = shared_with_earlier(t, f);
+	if (*id) {
+		close(f->fd);
+		return 0;
+	}
+	if (!kind_owning(f)) {
+		char what[96];
+		describe_unsupported(f, what, sizeof(what));
+		pr_err("%s holds in its queue a file in flight (passed with SCM_RIGHTS, %s) that is %s, "
+		       "which stasis can't dump; dump once the message is read", where, f->path, what);
+		close(f->fd);
+		return -1;
+	}
+	pr_info("%s: a file in flight, %s, dumped from our fd %d", where, f->path, f->fd);
+	if (dump_one_fd(t, o, f, id) == 0)
+		return 0;
+	if (!files_id_of_fd(t, getpid(), f->fd))
+		close(f->fd);	/* else files_free closes it */
+	return -1;
 }
 
 int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, pid_t via, const char *where,
 			 uint32_t *id)
 {
 	struct fd_facts f;
+	struct task_fds self;
+	int ret = -1;
 
-	if (fd_facts_read(getpid(), fd, &f) < 0) {
+	if (facts_alone(getpid(), fd, &self, &f) < 0) {
 		pr_err("can't inspect a file in flight in %s", where);
 		close(fd);
-		return -1;
+	} else {
+		f.via = via;
+		f.fi.flags &= ~O_CLOEXEC;	/* ours; an fd's flag, not the file's */
+		ret = in_flight(t, o, &f, where, id);
 	}
-	f.via = via;
-	f.fi.flags &= ~O_CLOEXEC;	/* ours; an fd's flag, not the file's */
-	*id = shared_with_earlier(t, &f);
-	if (*id) {
-		close(fd);
-		return 0;
-	}
-	if (!kind_owning(&f)) {
-		char what[96];
-		describe_unsupported(&f, what, sizeof(what));
-		pr_err("%s holds in its queue a file in flight (passed with SCM_RIGHTS, %s) that is %s, "
-		       "which stasis can't dump; dump once the message is read", where, f.path, what);
-		close(fd);
-		return -1;
-	}
-	pr_info("%s: a file in flight, %s, dumped from our fd %d", where, f.path, fd);
-	if (dump_one_fd(t, o, &f, id) == 0)
-		return 0;
-	if (!files_id_of_fd(t, getpid(), fd))
-		close(fd);	/* else files_free closes it */
-	return -1;
+	task_fds_close(&self);
+	return ret;
 }
 
 int files_dump_task_fd(struct file_table *t, const struct opts *o, pid_t pid, int fd, uint32_t *id)
 {
 	struct fd_facts f;
+	struct task_fds tf;
+	int ret = facts_alone(pid, fd, &tf, &f);
 
-	if (fd_facts_read(pid, fd, &f) < 0)
-		return -1;
-	*id = shared_with_earlier(t, &f);
-	return *id ? 0 : dump_one_fd(t, o, &f, id);
+	if (ret == 0) {
+		*id = shared_with_earlier(t, &f);
+		ret = *id ? 0 : dump_one_fd(t, o, &f, id);
+	}
+	task_fds_close(&tf);
+	return ret;
 }
 
 int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid, int dirfd,

@@ -29,6 +29,9 @@ struct file_table {
 	void *kind[FILES_MAX_KINDS];	/* each kind's own state */
 	uint64_t memfd_pages;		/* memfd contents written, in pages (stats) */
 	struct netlock *netlock;	/* the dump's: TCP connections are locked as dumped */
+	int *lock_fds;			/* the fds of the task dumped last whose fdinfo
+					 * shows locks (or is too long to tell) */
+	int nr_lock_fds, cap_lock_fds;
 };
 
 /* Restore: files.img loaded, shared by the tree (each restored process

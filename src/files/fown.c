@@ -72,7 +72,7 @@ int fown_dump(const struct file_table *t, const struct fd_facts *f, FileEntry *f
 
 	if (!fown || (f->fi.flags & O_PATH))
 		return 0;	/* fcntl refuses an O_PATH fd: it has no owner */
-	int fd = files_take_fd(f->pid, f->fd, f->path);
+	int fd = files_take(f);
 	if (fd < 0)
 		return -1;
 	int sig = fcntl(fd, F_GETSIG);

@@ -417,7 +417,7 @@ int inet_dump(struct file_table *t, const struct opts *o, const struct fd_facts 
 	ie->ino = f->st.st_ino;
 	ie->flags = f->fi.flags & ~O_CLOEXEC;
 
-	int sk = files_take_fd(f->pid, f->fd, f->path), ret = -1, v;
+	int sk = files_take(f), ret = -1, v;
 	if (sk < 0)
 		return -1;
 	if (get_opt(sk, SOL_SOCKET, SO_DOMAIN, &v) < 0)

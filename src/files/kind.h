@@ -13,8 +13,10 @@
 
 #include "files/files.h"
 #include "proc/proc.h"
+#include "proc/task_fds.h"
 
-/* What /proc and fstat tell about one fd of the dumped task. */
+/* What /proc and the file itself tell about one fd of the dumped task,
+ * each read once. */
 struct inj;
 
 struct fd_facts {
@@ -22,7 +24,10 @@ struct fd_facts {
 	int fd;
 	pid_t via;		/* a file in flight (pid, fd: ours): the process
 				 * holding the socket whose queue carries it */
+	const struct task_fds *tf;	/* pid's fds: files_take takes fd from it */
 	char path[PATH_MAX];	/* readlink of /proc/PID/fd/N */
+	char proto[32];		/* a socket's protocol as it names itself ("TCP",
+				 * "UNIX-STREAM", ...); "" for any other file */
 	struct stat st;
 	struct proc_fdinfo fi;
 };
@@ -135,6 +140,8 @@ uint32_t files_id_of_fd(const struct file_table *t, pid_t pid, int fd);
 /* Our own fd on the open file description of fd of pid (pidfd_getfd),
  * to inspect it; -1 (reported, what naming it) if it can't be taken. */
 int files_take_fd(pid_t pid, int fd, const char *what);
+/* The same for the fd f tells of, through its task's pidfd. */
+int files_take(const struct fd_facts *f);
 
 /* A new open file description, with flags (O_CREAT & co. left out) and
  * at pos, of the file a kind made once and keeps open on kept (a ghost, a

@@ -16,7 +16,6 @@
  * killed after the dump, the connections die silently (the restored
  * sockets take them over); when the dump fails or the tree runs on
  * (--leave-running), repair mode is left and the connections go on. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -340,37 +339,32 @@ static bool found_has(const struct tcp_found_list *fl, uint32_t ino)
 	return false;
 }
 
-/* A TCP connection of pid's fd (a name in /proc/PID/fd), into fl. */
-static void find_fd(struct inet_dump *u, struct tcp_found_list *fl, pid_t pid, const char *name)
+/* A TCP connection of fd of tf's task, into fl: the socket itself is
+ * asked (our own fd on it), /proc only for the link that says it is one. */
+static void find_fd(struct inet_dump *u, struct tcp_found_list *fl, const struct task_fds *tf, int fd)
 {
-	char link[300], proto[16];
+	char link[32], proto[16];
 	struct stat st;
-	char *end;
-	long fd = strtol(name, &end, 10);
-
-	snprintf(link, sizeof(link), "/proc/%d/fd/%s", pid, name);
-	if (*end || stat(link, &st) < 0 || !S_ISSOCK(st.st_mode) || find_conn(u, st.st_ino) ||
-	    found_has(fl, st.st_ino))
-		return;
-	if (sock_proto_name(pid, name, proto, sizeof(proto)) < 0)
-		return;
-	if (strcmp(proto, "TCP") && strcmp(proto, "TCPv6"))
-		return;
-	int sk = proc_take_fd(pid, fd);
 	struct tcp_info_head ti;
 	socklen_t l = sizeof(ti);
+
+	if (task_fds_link(tf, fd, link, sizeof(link)) < 0 || strncmp(link, "socket:[", 8))
+		return;
+	int sk = task_fds_take(tf, fd);
 	if (sk < 0)
 		return;
 	struct tcp_found *n = NULL;
 	/* one that fails is left to tcp_conn_dump, which says why */
-	if (getsockopt(sk, SOL_TCP, TCP_INFO, &ti, &l) || !tcp_conn_state(ti.state) ||
+	if (fstat(sk, &st) < 0 || find_conn(u, st.st_ino) || found_has(fl, st.st_ino) ||
+	    sock_fd_proto_name(sk, proto, sizeof(proto)) < 0 || (strcmp(proto, "TCP") && strcmp(proto, "TCPv6")) ||
+	    getsockopt(sk, SOL_TCP, TCP_INFO, &ti, &l) || !tcp_conn_state(ti.state) ||
 	    !(n = realloc(fl->f, (fl->nr + 1) * sizeof(*n)))) {
 		close(sk);
 		return;
 	}
 	fl->f = n;
 	fl->f[fl->nr++] = (struct tcp_found){ .sk = sk, .ino = st.st_ino };
-	pr_debug("pid %d: fd %ld: TCP socket %lu found", pid, fd, (unsigned long)st.st_ino);
+	pr_debug("pid %d: fd %d: TCP socket %lu found", tf->pid, fd, (unsigned long)st.st_ino);
 }
 
 /* The found connections locked all at once (a thousand connections took
@@ -409,15 +403,16 @@ int tcp_dump_prepare(struct file_table *t, const struct opts *o, const pid_t *pi
 	if (!o->tcp_established || o->tcp_close || o->pre_dump)
 		return 0;
 	for (int i = 0; i < nr; i++) {
-		char dir[32];
-		snprintf(dir, sizeof(dir), "/proc/%d/fd", pids[i]);
-		DIR *d = opendir(dir);
-		if (!d)
+		struct task_fds tf;
+		int *fds, nr_fds;
+		if (task_fds_open(&tf, pids[i]) < 0)
 			continue;	/* its fds are dumped (or refused) next */
-		for (struct dirent *de; (de = readdir(d));)
-			if (de->d_name[0] != '.')
-				find_fd(u, &fl, pids[i], de->d_name);
-		closedir(d);
+		if (proc_list_fds(pids[i], &fds, &nr_fds) == 0) {
+			for (int j = 0; j < nr_fds; j++)
+				find_fd(u, &fl, &tf, fds[j]);
+			free(fds);
+		}
+		task_fds_close(&tf);
 	}
 	bool *locked = calloc(fl.nr + 1, sizeof(*locked));
 	if (locked)

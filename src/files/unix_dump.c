@@ -285,7 +285,7 @@ int unix_dump(struct file_table *t, const struct opts *o, const struct fd_facts 
 	if (o->service_sk_ino && d->peer == o->service_sk_ino)
 		return dump_service_sk(ue, f);
 
-	int sk = files_take_fd(f->pid, f->fd, f->path), ret = -1;
+	int sk = files_take(f), ret = -1;
 	if (sk < 0)
 		return -1;
 	if (dump_opts(sk, ue->opts) < 0) {

@@ -332,22 +332,14 @@ int proc_parse_status(pid_t pid, struct proc_status *st)
 	return 0;
 }
 
-int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi)
+int proc_fdinfo_parse(const char *text, struct proc_fdinfo *fi)
 {
-	char name[64], buf[4096];
-	snprintf(name, sizeof(name), "fdinfo/%d", fd);
-	if (proc_read_file(pid, name, buf, sizeof(buf)) <= 0) {
-		pr_perror("pid %d: can't read fdinfo of fd %d", pid, fd);
-		return -1;
-	}
 	memset(fi, 0, sizeof(*fi));
-	char *p = strstr(buf, "pos:");
-	char *f = strstr(buf, "flags:");
-	char *m = strstr(buf, "mnt_id:");
-	if (!p || !f) {
-		pr_err("pid %d: fdinfo of fd %d lacks pos/flags", pid, fd);
+	const char *p = strstr(text, "pos:");
+	const char *f = strstr(text, "flags:");
+	const char *m = strstr(text, "mnt_id:");
+	if (!p || !f)
 		return -1;
-	}
 	fi->pos = strtoull(p + 4, NULL, 10);
 	fi->flags = strtol(f + 6, NULL, 8);
 	fi->mnt_id = m ? atoi(m + 7) : -1;

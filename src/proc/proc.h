@@ -90,7 +90,9 @@ struct proc_fdinfo {
 /* /proc/PID/limits, in RLIMIT_* order. */
 int proc_parse_limits(pid_t pid, struct rlimit *lims, int nr);
 
-int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi);
+/* The fields above from the text of /proc/PID/fdinfo/N; -1 if it lacks
+ * pos or flags. */
+int proc_fdinfo_parse(const char *text, struct proc_fdinfo *fi);
 /* Our own duplicate of fd N of pid (the same open file description), by
  * pidfd_getfd; -1 with errno, not reported. */
 int proc_take_fd(pid_t pid, int fd);

@@ -164,19 +164,26 @@ void files_free(struct file_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* A socket asked itself (our own fd on it): its inode and protocol. */
+/* A socket asked itself (our own fd on it, kept in f->sk): its inode
+ * and protocol. */
 static int sock_facts(struct fd_facts *f)
 {
-	int sk = files_take(f);
-	if (sk < 0)
+	if ((f->sk = files_take(f)) < 0)
 		return -1;
-	int ret = fstat(sk, &f->st);
-	if (ret < 0)
+	if (fstat(f->sk, &f->st) < 0) {
 		pr_perror("pid %d: can't inspect fd %d (%s)", f->pid, f->fd, f->path);
-	else if (S_ISSOCK(f->st.st_mode) && sock_fd_proto_name(sk, f->proto, sizeof(f->proto)) < 0)
+		return -1;
+	}
+	if (S_ISSOCK(f->st.st_mode) && sock_fd_proto_name(f->sk, f->proto, sizeof(f->proto)) < 0)
 		f->proto[0] = 0;
-	close(sk);
-	return ret;
+	return 0;
+}
+
+static void fd_facts_done(struct fd_facts *f)
+{
+	if (f->sk >= 0)
+		close(f->sk);
+	f->sk = -1;
 }
 
 /* Notes fd as one whose locks locks.c reads; -1 if out of memory. */
@@ -198,7 +205,8 @@ static int note_lock_fd(struct file_table *t, int fd)
 
 /* The facts of fd of tf's task, each read once: a socket's from the
  * socket itself, the others' from /proc. Its fd is noted in t if its
- * fdinfo shows locks (t NULL: not). */
+ * fdinfo shows locks (t NULL: not). fd_facts_done undoes it, also when
+ * it failed. */
 static int fd_facts_read(struct file_table *t, const struct task_fds *tf, int fd, struct fd_facts *f)
 {
 	char info[4096];
@@ -207,6 +215,7 @@ static int fd_facts_read(struct file_table *t, const struct task_fds *tf, int fd
 	f->pid = tf->pid;
 	f->fd = fd;
 	f->tf = tf;
+	f->sk = -1;
 	if (task_fds_link(tf, fd, f->path, sizeof(f->path)) < 0) {
 		pr_perror("pid %d: can't inspect fd %d", f->pid, fd);
 		return -1;
@@ -277,12 +286,10 @@ static void describe_unsupported(const struct fd_facts *f, char *buf, size_t len
 	if (S_ISSOCK(f->st.st_mode)) {
 		int domain = -1, type = -1;
 		socklen_t l = sizeof(int);
-		int fd = task_fds_take(f->tf, f->fd);
-		if (fd >= 0) {
-			getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l);
+		if (f->sk >= 0) {
+			getsockopt(f->sk, SOL_SOCKET, SO_DOMAIN, &domain, &l);
 			l = sizeof(int);
-			getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l);
-			close(fd);
+			getsockopt(f->sk, SOL_SOCKET, SO_TYPE, &type, &l);
 		}
 		const char *fam = domain >= 0 && domain < (int)(sizeof(families) / sizeof(families[0])) &&
 				  families[domain] ? families[domain] : "a";
@@ -459,10 +466,11 @@ static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int d
 		struct fd_facts f;
 		if (fds[i] == skip_fd)
 			continue;
-		if (fd_facts_read(t, &tf, fds[i], &f) < 0)
-			goto abort;
-		ids[i] = shared_with_earlier(t, &f);
-		if (!ids[i] && dump_one_fd(t, o, &f, &ids[i]) < 0)
+		int err = fd_facts_read(t, &tf, fds[i], &f);
+		if (!err && !(ids[i] = shared_with_earlier(t, &f)))
+			err = dump_one_fd(t, o, &f, &ids[i]);
+		fd_facts_done(&f);
+		if (err < 0)
 			goto abort;
 		if (!files_id_of_fd(t, pid, fds[i]) && remember_fd(t, &f, ids[i]) < 0)
 			goto abort;
@@ -491,6 +499,7 @@ out:
  * the caller, also on failure). */
 static int facts_alone(pid_t pid, int fd, struct task_fds *tf, struct fd_facts *f)
 {
+	f->sk = -1;	/* for fd_facts_done */
 	if (task_fds_open(tf, pid) < 0) {
 		pr_perror("pid %d: can't open its fds", pid);
 		return -1;
@@ -537,6 +546,7 @@ int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, pid
 		f.fi.flags &= ~O_CLOEXEC;	/* ours; an fd's flag, not the file's */
 		ret = in_flight(t, o, &f, where, id);
 	}
+	fd_facts_done(&f);
 	task_fds_close(&self);
 	return ret;
 }
@@ -551,6 +561,7 @@ int files_dump_task_fd(struct file_table *t, const struct opts *o, pid_t pid, in
 		*id = shared_with_earlier(t, &f);
 		ret = *id ? 0 : dump_one_fd(t, o, &f, id);
 	}
+	fd_facts_done(&f);
 	task_fds_close(&tf);
 	return ret;
 }

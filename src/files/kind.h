@@ -28,6 +28,8 @@ struct fd_facts {
 	char path[PATH_MAX];	/* readlink of /proc/PID/fd/N */
 	char proto[32];		/* a socket's protocol as it names itself ("TCP",
 				 * "UNIX-STREAM", ...); "" for any other file */
+	int sk;			/* a socket: our own fd on it, for its kind to ask
+				 * (closed after the fd is dumped); else -1 */
 	struct stat st;
 	struct proc_fdinfo fi;
 };

@@ -179,9 +179,7 @@ static int netlink_dump(struct file_table *t, const struct opts *o, const struct
 	ne->ino = f->st.st_ino;
 	ne->flags = f->fi.flags & ~O_CLOEXEC;
 
-	int sk = files_take(f), ret = -1;
-	if (sk < 0)
-		return -1;
+	int sk = f->sk, ret = -1;
 	if (dump_socket(t, sk, f, ne) < 0)
 		goto out;
 	if (skopts_dump(sk, AF_NETLINK, ne->opts) < 0) {
@@ -193,7 +191,6 @@ static int netlink_dump(struct file_table *t, const struct opts *o, const struct
 		 ne->dst_portid, ne->dst_group);
 	ret = 0;
 out:
-	close(sk);
 	return ret;
 }
 

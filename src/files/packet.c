@@ -212,9 +212,7 @@ static int packet_dump(struct file_table *t, const struct opts *o, const struct 
 			       "is it in another network namespace?", f->pid, f->fd, (unsigned long)f->st.st_ino);
 		return -1;
 	}
-	int sk = files_take(f), ret = -1;
-	if (sk < 0)
-		return -1;
+	int sk = f->sk, ret = -1;
 	if (dump_diag(h, sk, f, pe) < 0)
 		goto out;
 	if (skopts_dump(sk, AF_PACKET, pe->opts) < 0) {
@@ -231,7 +229,6 @@ static int packet_dump(struct file_table *t, const struct opts *o, const struct 
 		 pe->rx_ring ? " rx ring" : "", pe->tx_ring ? " tx ring" : "", pe->has_fanout ? " fanout" : "");
 	ret = 0;
 out:
-	close(sk);
 	return ret;
 }
 

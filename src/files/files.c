@@ -1,6 +1,7 @@
 /* The file table (files.img), the per-task fd loop shared by all kinds,
  * and the table of kinds through which dump and restore reach them. */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -160,6 +161,7 @@ void files_free(struct file_table *t)
 	free(t->seen_by_ino);
 	free(t->seen_by_fd);
 	free(t->lock_fds);
+	files_census_free(t);
 	free(t->e);
 	memset(t, 0, sizeof(*t));
 }
@@ -203,11 +205,45 @@ static int note_lock_fd(struct file_table *t, int fd)
 	return 0;
 }
 
-/* The facts of fd of tf's task, each read once: a socket's from the
- * socket itself, the others' from /proc. Its fd is noted in t if its
+/* f of a socket the census saw as inode ino, if it still is that one
+ * (its link is not read again): 1; 0 if not; -1 (reported). */
+static int census_facts(struct fd_facts *f, uint64_t ino)
+{
+	if ((f->sk = files_take(f)) < 0)
+		return -1;
+	if (fstat(f->sk, &f->st) < 0 || !S_ISSOCK(f->st.st_mode) || f->st.st_ino != ino) {
+		close(f->sk);
+		f->sk = -1;
+		return 0;
+	}
+	snprintf(f->path, sizeof(f->path), "socket:[%" PRIu64 "]", ino);	/* as sockfs names it */
+	if (sock_fd_proto_name(f->sk, f->proto, sizeof(f->proto)) < 0)
+		f->proto[0] = 0;
+	return 1;
+}
+
+/* f's link, and then its stat: a socket's from the socket itself. */
+static int link_facts(struct fd_facts *f)
+{
+	if (task_fds_link(f->tf, f->fd, f->path, sizeof(f->path)) < 0) {
+		pr_perror("pid %d: can't inspect fd %d", f->pid, f->fd);
+		return -1;
+	}
+	if (!strncmp(f->path, "socket:[", 8))
+		return sock_facts(f);
+	if (task_fds_stat(f->tf, f->fd, &f->st) < 0) {
+		pr_perror("pid %d: can't inspect fd %d (%s)", f->pid, f->fd, f->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* The facts of fd of tf's task, each read once (sock_ino: the inode the
+ * census saw if it is a socket, else 0). Its fd is noted in t if its
  * fdinfo shows locks (t NULL: not). fd_facts_done undoes it, also when
  * it failed. */
-static int fd_facts_read(struct file_table *t, const struct task_fds *tf, int fd, struct fd_facts *f)
+static int fd_facts_read(struct file_table *t, const struct task_fds *tf, int fd, uint64_t sock_ino,
+			 struct fd_facts *f)
 {
 	char info[4096];
 
@@ -216,17 +252,9 @@ static int fd_facts_read(struct file_table *t, const struct task_fds *tf, int fd
 	f->fd = fd;
 	f->tf = tf;
 	f->sk = -1;
-	if (task_fds_link(tf, fd, f->path, sizeof(f->path)) < 0) {
-		pr_perror("pid %d: can't inspect fd %d", f->pid, fd);
+	int known = sock_ino ? census_facts(f, sock_ino) : 0;
+	if (known < 0 || (!known && link_facts(f) < 0))
 		return -1;
-	}
-	if (!strncmp(f->path, "socket:[", 8)) {
-		if (sock_facts(f) < 0)
-			return -1;
-	} else if (task_fds_stat(tf, fd, &f->st) < 0) {
-		pr_perror("pid %d: can't inspect fd %d (%s)", f->pid, fd, f->path);
-		return -1;
-	}
 	ssize_t n = task_fds_fdinfo(tf, fd, info, sizeof(info));
 	if (n <= 0) {
 		pr_perror("pid %d: can't read fdinfo of fd %d", f->pid, fd);
@@ -448,6 +476,9 @@ static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int d
 	struct img img;
 	struct task_fds tf;
 
+	const struct files_census *census = files_census_of(t, pid);
+	int at = 0;
+
 	t->nr_lock_fds = 0;
 	if (task_fds_open(&tf, pid) < 0) {
 		pr_perror("pid %d: can't open its fds", pid);
@@ -466,7 +497,7 @@ static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int d
 		struct fd_facts f;
 		if (fds[i] == skip_fd)
 			continue;
-		int err = fd_facts_read(t, &tf, fds[i], &f);
+		int err = fd_facts_read(t, &tf, fds[i], files_census_sock(census, fds[i], &at), &f);
 		if (!err && !(ids[i] = shared_with_earlier(t, &f)))
 			err = dump_one_fd(t, o, &f, &ids[i]);
 		fd_facts_done(&f);
@@ -504,7 +535,7 @@ static int facts_alone(pid_t pid, int fd, struct task_fds *tf, struct fd_facts *
 		pr_perror("pid %d: can't open its fds", pid);
 		return -1;
 	}
-	return fd_facts_read(NULL, tf, fd, f);
+	return fd_facts_read(NULL, tf, fd, 0, f);
 }
 
 static int in_flight(struct file_table *t, const struct opts *o, struct fd_facts *f, const char *where,

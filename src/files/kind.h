@@ -131,6 +131,17 @@ void *files_rst_state(const struct rst_files *rf, const struct fd_kind *k);
 /* What a file of mode m is, for messages: "regular file", "FIFO", ... */
 const char *files_mode_name(mode_t m);
 
+/* The census of pid (files_census), NULL if none was taken; its
+ * sockets, by index (the fd; *ino its inode then); the inode the census
+ * saw for fd if it is a socket (else 0), fds asked in increasing order
+ * from *from (0 at first). */
+struct files_census;
+const struct files_census *files_census_of(const struct file_table *t, pid_t pid);
+int files_census_nr(const struct files_census *c);
+int files_census_fd(const struct files_census *c, int i, uint64_t *ino);
+uint64_t files_census_sock(const struct files_census *c, int fd, int *from);
+void files_census_free(struct file_table *t);
+
 /* Out of memory while recording fd f: reported with f named; -1. */
 int files_oom(const struct fd_facts *f);
 

@@ -17,6 +17,7 @@
  * sockets take them over); when the dump fails or the tree runs on
  * (--leave-running), repair mode is left and the connections go on. */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,32 +340,50 @@ static bool found_has(const struct tcp_found_list *fl, uint32_t ino)
 	return false;
 }
 
-/* A TCP connection of fd of tf's task, into fl: the socket itself is
- * asked (our own fd on it), /proc only for the link that says it is one. */
-static void find_fd(struct inet_dump *u, struct tcp_found_list *fl, const struct task_fds *tf, int fd)
+/* A TCP connection of fd of tf's task (a socket, inode ino, says the
+ * census), into fl: the socket itself is asked (our own fd on it). */
+static void find_fd(struct inet_dump *u, struct tcp_found_list *fl, const struct task_fds *tf, int fd,
+		    uint64_t ino)
 {
-	char link[32], proto[16];
+	char proto[16];
 	struct stat st;
 	struct tcp_info_head ti;
 	socklen_t l = sizeof(ti);
 
-	if (task_fds_link(tf, fd, link, sizeof(link)) < 0 || strncmp(link, "socket:[", 8))
+	if (find_conn(u, ino) || found_has(fl, ino))
 		return;
 	int sk = task_fds_take(tf, fd);
 	if (sk < 0)
 		return;
 	struct tcp_found *n = NULL;
 	/* one that fails is left to tcp_conn_dump, which says why */
-	if (fstat(sk, &st) < 0 || find_conn(u, st.st_ino) || found_has(fl, st.st_ino) ||
-	    sock_fd_proto_name(sk, proto, sizeof(proto)) < 0 || (strcmp(proto, "TCP") && strcmp(proto, "TCPv6")) ||
-	    getsockopt(sk, SOL_TCP, TCP_INFO, &ti, &l) || !tcp_conn_state(ti.state) ||
-	    !(n = realloc(fl->f, (fl->nr + 1) * sizeof(*n)))) {
+	if (fstat(sk, &st) < 0 || st.st_ino != ino || sock_fd_proto_name(sk, proto, sizeof(proto)) < 0 ||
+	    (strcmp(proto, "TCP") && strcmp(proto, "TCPv6")) || getsockopt(sk, SOL_TCP, TCP_INFO, &ti, &l) ||
+	    !tcp_conn_state(ti.state) || !(n = realloc(fl->f, (fl->nr + 1) * sizeof(*n)))) {
 		close(sk);
 		return;
 	}
 	fl->f = n;
-	fl->f[fl->nr++] = (struct tcp_found){ .sk = sk, .ino = st.st_ino };
-	pr_debug("pid %d: fd %d: TCP socket %lu found", tf->pid, fd, (unsigned long)st.st_ino);
+	fl->f[fl->nr++] = (struct tcp_found){ .sk = sk, .ino = ino };
+	pr_debug("pid %d: fd %d: TCP socket %" PRIu64 " found", tf->pid, fd, ino);
+}
+
+/* The TCP connections of pid, by its census (taken now if it was not). */
+static void find_task(struct file_table *t, struct inet_dump *u, struct tcp_found_list *fl, pid_t pid)
+{
+	const struct files_census *c = files_census_of(t, pid);
+	struct task_fds tf;
+
+	if (!c && files_census(t, pid, NULL, NULL) == 0)
+		c = files_census_of(t, pid);
+	if (!c || task_fds_open(&tf, pid) < 0)
+		return;	/* its fds are dumped (or refused) next */
+	for (int i = 0; i < files_census_nr(c); i++) {
+		uint64_t ino;
+		int fd = files_census_fd(c, i, &ino);
+		find_fd(u, fl, &tf, fd, ino);
+	}
+	task_fds_close(&tf);
 }
 
 /* The found connections locked all at once (a thousand connections took
@@ -402,18 +421,8 @@ int tcp_dump_prepare(struct file_table *t, const struct opts *o, const pid_t *pi
 	u->netlock = t->netlock;
 	if (!o->tcp_established || o->tcp_close || o->pre_dump)
 		return 0;
-	for (int i = 0; i < nr; i++) {
-		struct task_fds tf;
-		int *fds, nr_fds;
-		if (task_fds_open(&tf, pids[i]) < 0)
-			continue;	/* its fds are dumped (or refused) next */
-		if (proc_list_fds(pids[i], &fds, &nr_fds) == 0) {
-			for (int j = 0; j < nr_fds; j++)
-				find_fd(u, &fl, &tf, fds[j]);
-			free(fds);
-		}
-		task_fds_close(&tf);
-	}
+	for (int i = 0; i < nr; i++)
+		find_task(t, u, &fl, pids[i]);
 	bool *locked = calloc(fl.nr + 1, sizeof(*locked));
 	if (locked)
 		lock_found(u, &fl, locked);

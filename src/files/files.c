@@ -283,13 +283,6 @@ int files_take(const struct fd_facts *f)
 	return ours;
 }
 
-int files_take_fd(pid_t pid, int fd, const char *what)
-{
-	int ours = proc_take_fd(pid, fd);
-	if (ours < 0)
-		pr_perror("pid %d: can't take fd %d (%s) to inspect it", pid, fd, what);
-	return ours;
-}
 
 const char *files_mode_name(mode_t m)
 {
@@ -918,27 +911,53 @@ int files_after_install_in_flight(struct rst_files *rf, uint32_t id, pid_t pid)
 	return kind->after_unlock ? kind->after_unlock(rf, rf->e[idx], fd, where) : 0;
 }
 
+/* Our own fd on fd of the process pidfd (opened first, on pid, if it
+ * is -1: one for all its fds); -1 (reported) if it can't be taken. */
+static int take_from(int *pidfd, pid_t pid, int fd, const char *what)
+{
+	if (*pidfd < 0 && (*pidfd = syscall(SYS_pidfd_open, pid, 0)) < 0) {
+		pr_perror("pid %d: can't open a pidfd to take its fds", pid);
+		return -1;
+	}
+	int ours = syscall(SYS_pidfd_getfd, *pidfd, fd, 0);
+	if (ours < 0)
+		pr_perror("pid %d: can't take fd %d (%s) to inspect it", pid, fd, what);
+	return ours;
+}
+
+int files_take_fd(pid_t pid, int fd, const char *what)
+{
+	int pidfd = -1, ours = take_from(&pidfd, pid, fd, what);
+	if (pidfd >= 0)
+		close(pidfd);
+	return ours;
+}
+
 int files_after_unlock(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid)
 {
-	for (int i = 0; i < nr; i++) {
+	int pidfd = -1, ret = 0;
+
+	for (int i = 0; ret == 0 && i < nr; i++) {
 		int idx = files_index(rf, fdi[i]->id);
 		const struct fd_kind *kind = idx < 0 ? NULL : kind_of(rf->e[idx]->type);
 		int first = kind && kind->after_unlock ? first_unlock(rf, idx) : 0;
-		if (first < 0)
-			return -1;
-		if (!first)
+		if (first <= 0) {
+			ret = first;
 			continue;
+		}
 		char where[64];
 		snprintf(where, sizeof(where), "pid %d: fd %u", pid, fdi[i]->fd);
-		int fd = files_take_fd(pid, fdi[i]->fd, kind->name);
-		if (fd < 0)
-			return -1;
-		int ret = kind->after_unlock(rf, rf->e[idx], fd, where);
+		int fd = take_from(&pidfd, pid, fdi[i]->fd, kind->name);
+		if (fd < 0) {
+			ret = -1;
+			break;
+		}
+		ret = kind->after_unlock(rf, rf->e[idx], fd, where);
 		close(fd);
-		if (ret < 0)
-			return -1;
 	}
-	return 0;
+	if (pidfd >= 0)
+		close(pidfd);
+	return ret < 0 ? -1 : 0;
 }
 
 bool files_task_has_fd(const struct rst_files *rf, int fd)

@@ -16,13 +16,8 @@
 #include "util/compat.h"
 #include "util/log.h"
 
-ssize_t proc_read_file(pid_t pid, const char *name, char *buf, size_t size)
+ssize_t proc_read_fd(int fd, char *buf, size_t size)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
 	size_t got = 0;
 	for (;;) {
 		ssize_t n = read(fd, buf + got, size - 1 - got);
@@ -37,6 +32,14 @@ ssize_t proc_read_file(pid_t pid, const char *name, char *buf, size_t size)
 	close(fd);
 	buf[got] = 0;
 	return got;
+}
+
+ssize_t proc_read_file(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[96];	/* names up to 63 characters (callers' buffers of 64) */
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -1 : proc_read_fd(fd, buf, size);
 }
 
 static void vma_set_special(struct proc_vma *v)

@@ -80,6 +80,8 @@ int proc_list_children(pid_t pid, pid_t tid, pid_t **kids, int *nr);
 
 /* Reads a whole small /proc file into buf (NUL-terminated). Returns length. */
 ssize_t proc_read_file(pid_t pid, const char *name, char *buf, size_t size);
+/* The same from fd, an open /proc file, which it closes. */
+ssize_t proc_read_fd(int fd, char *buf, size_t size);
 
 struct proc_fdinfo {
 	uint64_t pos;

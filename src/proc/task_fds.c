@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "proc/proc.h"
 #include "proc/task_fds.h"
 
 static int open_dir(pid_t pid, const char *name)
@@ -65,29 +66,9 @@ int task_fds_stat(const struct task_fds *tf, int fd, struct stat *st)
 ssize_t task_fds_fdinfo(const struct task_fds *tf, int fd, char *buf, size_t size)
 {
 	char name[16];
-	size_t got = 0;
-
 	snprintf(name, sizeof(name), "%d", fd);
 	int f = openat(tf->info_dir, name, O_RDONLY | O_CLOEXEC);
-	if (f < 0)
-		return -1;
-	while (got < size - 1) {
-		ssize_t n = read(f, buf + got, size - 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-			close(f);
-			errno = e;
-			return -1;
-		}
-		if (n == 0)
-			break;
-		got += n;
-	}
-	close(f);
-	buf[got] = 0;
-	return got;
+	return f < 0 ? -1 : proc_read_fd(f, buf, size);
 }
 
 int sock_fd_proto_name(int sk, char *buf, size_t len)

@@ -291,7 +291,8 @@ static struct tcp_conn *silence(struct inet_dump *u, int sk, uint32_t ino, const
 	*c = (struct tcp_conn){ .ino = ino, .fd = fcntl(sk, F_DUPFD_CLOEXEC, 0) };
 	socklen_t l = sizeof(c->reuseaddr);
 	bool lock = u->netlock && !locked;
-	if (c->fd < 0 || getsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &c->reuseaddr, &l) < 0 ||
+	if (c->fd < 0 || idmap_add(&u->conn_by_ino, ino, u->nr_conns) < 0 ||
+	    getsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &c->reuseaddr, &l) < 0 ||
 	    (lock && (conn_tuple(c->fd, &nc) < 0 || netlock_conn_lock(u->netlock, &nc) < 0)) ||
 	    repair(c->fd, 1) < 0) {
 		int e = errno;
@@ -313,8 +314,9 @@ static struct tcp_conn *silence(struct inet_dump *u, int sk, uint32_t ino, const
 
 static struct tcp_conn *find_conn(struct inet_dump *u, uint32_t ino)
 {
-	for (int i = 0; i < u->nr_conns; i++)
-		if (u->conns[i].ino == ino)
+	unsigned pos = 0;
+	for (int i; (i = idmap_next(&u->conn_by_ino, ino, &pos)) >= 0;)
+		if (i < u->nr_conns && u->conns[i].ino == ino)
 			return &u->conns[i];
 	return NULL;
 }
@@ -330,12 +332,14 @@ struct tcp_found {
 struct tcp_found_list {
 	struct tcp_found *f;
 	int nr;
+	struct idmap by_ino;
 };
 
 static bool found_has(const struct tcp_found_list *fl, uint32_t ino)
 {
-	for (int i = 0; i < fl->nr; i++)
-		if (fl->f[i].ino == ino)
+	unsigned pos = 0;
+	for (int i; (i = idmap_next(&fl->by_ino, ino, &pos)) >= 0;)
+		if (i < fl->nr && fl->f[i].ino == ino)	/* a stale one past the end: unused */
 			return true;
 	return false;
 }
@@ -359,7 +363,8 @@ static void find_fd(struct inet_dump *u, struct tcp_found_list *fl, const struct
 	/* one that fails is left to tcp_conn_dump, which says why */
 	if (fstat(sk, &st) < 0 || st.st_ino != ino || sock_fd_proto_name(sk, proto, sizeof(proto)) < 0 ||
 	    (strcmp(proto, "TCP") && strcmp(proto, "TCPv6")) || getsockopt(sk, SOL_TCP, TCP_INFO, &ti, &l) ||
-	    !tcp_conn_state(ti.state) || !(n = realloc(fl->f, (fl->nr + 1) * sizeof(*n)))) {
+	    !tcp_conn_state(ti.state) || idmap_add(&fl->by_ino, ino, fl->nr) < 0 ||
+	    !(n = realloc(fl->f, (fl->nr + 1) * sizeof(*n)))) {
 		close(sk);
 		return;
 	}
@@ -435,6 +440,7 @@ int tcp_dump_prepare(struct file_table *t, const struct opts *o, const pid_t *pi
 	}
 	free(locked);
 	free(fl.f);
+	idmap_free(&fl.by_ino);
 	/* then all read, one right after the other: the kernel still sends
 	 * what a timer of a connection in repair mode sends (a window probe
 	 * with data, a retransmission), which the other end, read before,
@@ -496,10 +502,26 @@ static int write_stream(int dirfd, const struct tcp_conn *c)
 	return img_finish(&img);
 }
 
-/* The other end of c, if the tree has it. */
-static struct tcp_conn *peer_of(struct inet_dump *u, const struct tcp_conn *c)
+/* A connection's addresses and ports, own first (peer: the peer's
+ * first), mixed into a key of conn_by_tuple. */
+static uint64_t tuple_key(const struct tcp_conn *c, bool peer)
 {
-	for (int i = 0; i < u->nr_conns; i++) {
+	uint64_t k = 1469598103934665603ull;	/* FNV-1a over the words */
+	int a = peer, b = !peer;
+	for (int i = 0; i < 4; i++)
+		k = (k ^ c->addr[a][i]) * 1099511628211ull;
+	for (int i = 0; i < 4; i++)
+		k = (k ^ c->addr[b][i]) * 1099511628211ull;
+	k = (k ^ c->port[a]) * 1099511628211ull;
+	return (k ^ c->port[b]) * 1099511628211ull;
+}
+
+/* The other end of c, if the tree has it (by_tuple: the conns by
+ * tuple_key of their own tuple). */
+static struct tcp_conn *peer_of(struct inet_dump *u, const struct idmap *by_tuple, const struct tcp_conn *c)
+{
+	unsigned pos = 0;
+	for (int i; (i = idmap_next(by_tuple, tuple_key(c, true), &pos)) >= 0;) {
 		struct tcp_conn *p = &u->conns[i];
 		if (p != c && p->e && p->port[0] == c->port[1] && p->port[1] == c->port[0] &&
 		    !memcmp(p->addr[0], c->addr[1], sizeof(p->addr[0])) &&
@@ -541,11 +563,19 @@ int tcp_write_streams(struct file_table *t, int dirfd)
 {
 	struct inet_dump *u = files_dump_state(t, &fd_kind_inet);
 
+	struct idmap by_tuple = { 0 };
+	for (int i = 0; i < u->nr_conns; i++)
+		if (idmap_add(&by_tuple, tuple_key(&u->conns[i], false), i) < 0) {
+			idmap_free(&by_tuple);
+			pr_err("out of memory pairing the TCP connections of the tree");
+			return -1;
+		}
 	for (int i = 0; i < u->nr_conns; i++) {
-		struct tcp_conn *p = u->conns[i].e ? peer_of(u, &u->conns[i]) : NULL;
+		struct tcp_conn *p = u->conns[i].e ? peer_of(u, &by_tuple, &u->conns[i]) : NULL;
 		if (p)
 			reconcile(&u->conns[i], p);
 	}
+	idmap_free(&by_tuple);
 
 	for (int i = 0; i < u->nr_conns; i++)
 		if (write_stream(dirfd, &u->conns[i]) < 0)
@@ -577,4 +607,5 @@ void tcp_dump_end(struct file_table *t, bool resume)
 	free(u->conns);
 	u->conns = NULL;
 	u->nr_conns = 0;
+	idmap_free(&u->conn_by_ino);
 }

@@ -78,6 +78,7 @@ struct tcp_stream {
 struct inet_rst {
 	struct tcp_stream *s;
 	int nr;
+	struct idmap by_ino;	/* s's indexes by inode */
 };
 
 /* TCP states (1 << state) with a FIN in the send queue, and in the

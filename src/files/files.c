@@ -283,7 +283,6 @@ int files_take(const struct fd_facts *f)
 	return ours;
 }
 
-
 const char *files_mode_name(mode_t m)
 {
 	if (S_ISREG(m)) return "regular file";

@@ -293,14 +293,34 @@ static int dump_one(struct dump_ctx *dc)
  * shared memory are also open as files decides how all their mappings
  * are saved (dump/shmem.c). And first, whether its time namespace is the
  * root's: nested ones are refused before anything is injected. */
+struct census_arg {
+	struct dump_tree *tr;
+	struct dump_ctx *dc;
+};
+
+/* One fd's link, from the census of the task's fds (files_census): its
+ * shared memory open as a file, its userfaultfds. */
+static int census_link(void *arg, int dirfd, const char *name, int fd, const char *link)
+{
+	struct census_arg *a = arg;
+	return shmem_dump_note_fd(&a->tr->shmem, dirfd, name, link) < 0 ||
+	       track_note_fd_link(a->dc, fd, link) < 0 ? -1 : 0;
+}
+
+/* And one walk of each process's fds: the census (files_census), which
+ * the later looks at its fds use instead of reading each link again. */
 static int read_mappings(struct dump_tree *tr)
 {
 	for (int i = 0; i < tr->nr; i++) {
 		struct dump_ctx *dc = &tr->t[i];
-		if (!dc->zombie && (timens_dump_check(dc->pid, tr->t[0].pid) < 0 ||
-				    proc_parse_smaps(dc->pid, &dc->vmas) < 0 ||
-				    shmem_dump_scan_files(&tr->shmem, dc->pid, &dc->vmas) < 0))
+		struct census_arg a = { tr, dc };
+		if (dc->zombie)
+			continue;
+		if (timens_dump_check(dc->pid, tr->t[0].pid) < 0 || proc_parse_smaps(dc->pid, &dc->vmas) < 0 ||
+		    shmem_dump_scan_maps(&tr->shmem, dc->pid, &dc->vmas) < 0 ||
+		    files_census(&tr->files, dc->pid, census_link, &a) < 0)
 			return -1;
+		dc->fds_seen = true;
 	}
 	return 0;
 }

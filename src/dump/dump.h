@@ -58,6 +58,10 @@ struct dump_ctx {
 	 * what the parent dump holds. */
 	int track_task_fd;
 	uint64_t track_ino, track_armed, track_old_ino;
+	/* its userfaultfds, as the census of its fds saw them (read_mappings;
+	 * fds_seen false: not taken) */
+	int *uffd_fds, nr_uffd_fds;
+	bool fds_seen;
 	int uffd;
 	bool track_new;
 	struct parent_cover *cover;

@@ -14,7 +14,6 @@
  * own writes through its own page tables, not what another process wrote
  * into the same object, so a parent dump's copy could not be trusted. A
  * pre-dump therefore saves none of them. */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -81,9 +80,9 @@ bool shmem_dump_is_file(const struct dump_shmem *s, ino_t ino)
 	return false;
 }
 
-int shmem_dump_scan_files(struct dump_shmem *s, pid_t pid, const struct proc_vmas *vmas)
+int shmem_dump_scan_maps(struct dump_shmem *s, pid_t pid, const struct proc_vmas *vmas)
 {
-	char dir[64], link[384], path[PATH_MAX];
+	char link[384];
 	struct stat st;
 
 	for (int i = 0; i < vmas->nr; i++) {
@@ -94,27 +93,15 @@ int shmem_dump_scan_files(struct dump_shmem *s, pid_t pid, const struct proc_vma
 		    files_is_anon_shmem(v->path, &st) && note_file(s, st.st_ino) < 0)
 			return -1;
 	}
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
-	DIR *d = opendir(dir);
-	if (!d) {
-		pr_perror("pid %d: can't list its fds", pid);
-		return -1;
-	}
-	struct dirent *de;
-	int ret = 0;
-	while (!ret && (de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
-		ssize_t n = readlink(link, path, sizeof(path) - 1);
-		if (n <= 0)
-			continue;
-		path[n] = 0;
-		if (!strcmp(path, ANON_SHMEM_PATH) && !stat(link, &st) && files_is_anon_shmem(path, &st))
-			ret = note_file(s, st.st_ino);
-	}
-	closedir(d);
-	return ret;
+	return 0;
+}
+
+int shmem_dump_note_fd(struct dump_shmem *s, int dirfd, const char *name, const char *link)
+{
+	struct stat st;
+	if (!strcmp(link, ANON_SHMEM_PATH) && !fstatat(dirfd, name, &st, 0) && files_is_anon_shmem(link, &st))
+		return note_file(s, st.st_ino);
+	return 0;
 }
 
 int shmem_dump_collect(struct dump_shmem *s, const struct dump_ctx *dc)

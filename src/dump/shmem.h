@@ -29,8 +29,10 @@ struct proc_vmas;
  * mapping of one (opened through /proc/PID/map_files): every mapping of
  * those is saved as a mapping of a memfd, as CRIU saves them, so that
  * all of them are one object again after restore. Before any process's
- * mappings are classified. */
-int shmem_dump_scan_files(struct dump_shmem *s, pid_t pid, const struct proc_vmas *vmas);
+ * mappings are classified. scan_maps: its private mappings; note_fd: one
+ * fd, link what /proc/PID/fd/N says of it (name in dirfd). */
+int shmem_dump_scan_maps(struct dump_shmem *s, pid_t pid, const struct proc_vmas *vmas);
+int shmem_dump_note_fd(struct dump_shmem *s, int dirfd, const char *name, const char *link);
 bool shmem_dump_is_file(const struct dump_shmem *s, ino_t ino);
 /* Notes the shared anonymous mappings of a process whose mm is
  * classified (dump_task_mm_prepare). */

@@ -115,6 +115,9 @@ void track_free(struct dump_ctx *dc)
 		ranges_free(&dc->cover->pages);
 	free(dc->cover);
 	dc->cover = NULL;
+	free(dc->uffd_fds);
+	dc->uffd_fds = NULL;
+	dc->nr_uffd_fds = 0;
 }
 
 int track_write_list(struct dump_tree *tr)

@@ -29,6 +29,11 @@ struct parent_cover {
 	uint64_t tracker_ino, tracker_armed;
 };
 
+/* One fd of dc's task and its link, seen by the census of its fds
+ * (read_mappings): its userfaultfds are noted for track_prepare. 0, or
+ * -1 (said) if out of memory. */
+int track_note_fd_link(struct dump_ctx *dc, int fd, const char *link);
+
 /* How this kernel lets stasis see what a task wrote: userfaultfd
  * write-protection in async mode (6.7+; track_uffd.c), soft-dirty bits
  * (CONFIG_MEM_SOFT_DIRTY; softdirty.c), or neither. Probed once. */

@@ -25,7 +25,7 @@ bool is_uffd(pid_t pid, int fd)
 	if (n < 0)
 		return false;
 	target[n] = 0;
-	return !strcmp(target, "anon_inode:[userfaultfd]");
+	return !strcmp(target, UFFD_LINK);
 }
 
 static int registry_open(bool create)

@@ -9,6 +9,8 @@
 
 #include "dump/track.h"
 
+/* What /proc/PID/fd/N says of a userfaultfd. */
+#define UFFD_LINK "anon_inode:[userfaultfd]"
 /* Is fd of pid a userfaultfd? */
 bool is_uffd(pid_t pid, int fd);
 /* Who the tracker with this inode was made for: its pid; 0 if it was

@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -158,14 +159,52 @@ static void judge_parent(struct dump_ctx *dc)
 	track_drop_parent(dc, why);
 }
 
+int track_note_fd_link(struct dump_ctx *dc, int fd, const char *link)
+{
+	if (strcmp(link, UFFD_LINK))
+		return 0;
+	int *n = realloc(dc->uffd_fds, (dc->nr_uffd_fds + 1) * sizeof(*n));
+	if (!n) {
+		pr_err("pid %d: out of memory noting its userfaultfds", dc->pid);
+		return -1;
+	}
+	dc->uffd_fds = n;
+	dc->uffd_fds[dc->nr_uffd_fds++] = fd;
+	return 0;
+}
+
+/* The task's userfaultfds: the census's (read_mappings), else each fd's
+ * link read now. */
+static int list_uffds(struct dump_ctx *dc, int **fds, int *nr)
+{
+	if (dc->fds_seen) {
+		*nr = dc->nr_uffd_fds;
+		*fds = malloc((*nr ? *nr : 1) * sizeof(int));
+		if (!*fds) {
+			pr_err("pid %d: out of memory", dc->pid);
+			return -1;
+		}
+		memcpy(*fds, dc->uffd_fds, *nr * sizeof(int));
+		return 0;
+	}
+	if (proc_list_fds(dc->pid, fds, nr) < 0)
+		return -1;
+	int n = 0;
+	for (int i = 0; i < *nr; i++)
+		if (is_uffd(dc->pid, (*fds)[i]))
+			(*fds)[n++] = (*fds)[i];
+	*nr = n;
+	return 0;
+}
+
 int uffd_prepare(struct dump_ctx *dc)
 {
 	int *fds = NULL, nr = 0, ret = 0;
-	if (proc_list_fds(dc->pid, &fds, &nr) < 0)
+	if (list_uffds(dc, &fds, &nr) < 0)
 		return -1;
 	for (int i = 0; i < nr && !ret; i++) {
 		uint64_t ino;
-		if (!is_uffd(dc->pid, fds[i]) || fd_inode(dc->pid, fds[i], &ino) < 0)
+		if (fd_inode(dc->pid, fds[i], &ino) < 0)
 			continue;
 		uint64_t armed = 0;
 		enum tracker_kind k = classify(dc, ino, &armed);

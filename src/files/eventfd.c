@@ -159,7 +159,7 @@ static int probe_io(int fd, uint64_t count, bool *sem)
 
 static int probe_semaphore(const struct fd_facts *f, uint64_t count, bool *sem)
 {
-	int fd = files_take_fd(f->pid, f->fd, f->path);
+	int fd = files_take(f);
 	if (fd < 0)
 		return -1;
 	/* the open file is the task's: its O_NONBLOCK goes back as it was */

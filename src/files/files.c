@@ -1,6 +1,7 @@
 /* The file table (files.img), the per-task fd loop shared by all kinds,
  * and the table of kinds through which dump and restore reach them. */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -159,25 +160,113 @@ void files_free(struct file_table *t)
 	free(t->seen);
 	free(t->seen_by_ino);
 	free(t->seen_by_fd);
+	free(t->lock_fds);
+	files_census_free(t);
 	free(t->e);
 	memset(t, 0, sizeof(*t));
 }
 
-static int fd_facts_read(pid_t pid, int fd, struct fd_facts *f)
+/* A socket asked itself (our own fd on it, kept in f->sk): its inode
+ * and protocol. */
+static int sock_facts(struct fd_facts *f)
 {
-	char link[64];
-
-	memset(f, 0, sizeof(*f));
-	f->pid = pid;
-	f->fd = fd;
-	snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, fd);
-	ssize_t n = readlink(link, f->path, sizeof(f->path) - 1);
-	if (n < 0 || stat(link, &f->st) < 0) {
-		pr_perror("pid %d: can't inspect fd %d", pid, fd);
+	if ((f->sk = files_take(f)) < 0)
+		return -1;
+	if (fstat(f->sk, &f->st) < 0) {
+		pr_perror("pid %d: can't inspect fd %d (%s)", f->pid, f->fd, f->path);
 		return -1;
 	}
-	f->path[n] = 0;
-	return proc_parse_fdinfo(pid, fd, &f->fi);
+	if (S_ISSOCK(f->st.st_mode) && sock_fd_proto_name(f->sk, f->proto, sizeof(f->proto)) < 0)
+		f->proto[0] = 0;
+	return 0;
+}
+
+static void fd_facts_done(struct fd_facts *f)
+{
+	if (f->sk >= 0)
+		close(f->sk);
+	f->sk = -1;
+}
+
+/* Notes fd as one whose locks locks.c reads; -1 if out of memory. */
+static int note_lock_fd(struct file_table *t, int fd)
+{
+	if (t->nr_lock_fds == t->cap_lock_fds) {
+		int cap = t->cap_lock_fds ? t->cap_lock_fds * 2 : 16;
+		int *n = realloc(t->lock_fds, cap * sizeof(*n));
+		if (!n) {
+			pr_err("out of memory noting the locks of fd %d", fd);
+			return -1;
+		}
+		t->lock_fds = n;
+		t->cap_lock_fds = cap;
+	}
+	t->lock_fds[t->nr_lock_fds++] = fd;
+	return 0;
+}
+
+/* f of a socket the census saw as inode ino, if it still is that one
+ * (its link is not read again): 1; 0 if not; -1 (reported). */
+static int census_facts(struct fd_facts *f, uint64_t ino)
+{
+	if ((f->sk = files_take(f)) < 0)
+		return -1;
+	if (fstat(f->sk, &f->st) < 0 || !S_ISSOCK(f->st.st_mode) || f->st.st_ino != ino) {
+		close(f->sk);
+		f->sk = -1;
+		return 0;
+	}
+	snprintf(f->path, sizeof(f->path), "socket:[%" PRIu64 "]", ino);	/* as sockfs names it */
+	if (sock_fd_proto_name(f->sk, f->proto, sizeof(f->proto)) < 0)
+		f->proto[0] = 0;
+	return 1;
+}
+
+/* f's link, and then its stat: a socket's from the socket itself. */
+static int link_facts(struct fd_facts *f)
+{
+	if (task_fds_link(f->tf, f->fd, f->path, sizeof(f->path)) < 0) {
+		pr_perror("pid %d: can't inspect fd %d", f->pid, f->fd);
+		return -1;
+	}
+	if (!strncmp(f->path, "socket:[", 8))
+		return sock_facts(f);
+	if (task_fds_stat(f->tf, f->fd, &f->st) < 0) {
+		pr_perror("pid %d: can't inspect fd %d (%s)", f->pid, f->fd, f->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* The facts of fd of tf's task, each read once (sock_ino: the inode the
+ * census saw if it is a socket, else 0). Its fd is noted in t if its
+ * fdinfo shows locks (t NULL: not). fd_facts_done undoes it, also when
+ * it failed. */
+static int fd_facts_read(struct file_table *t, const struct task_fds *tf, int fd, uint64_t sock_ino,
+			 struct fd_facts *f)
+{
+	char info[4096];
+
+	memset(f, 0, sizeof(*f));
+	f->pid = tf->pid;
+	f->fd = fd;
+	f->tf = tf;
+	f->sk = -1;
+	int known = sock_ino ? census_facts(f, sock_ino) : 0;
+	if (known < 0 || (!known && link_facts(f) < 0))
+		return -1;
+	ssize_t n = task_fds_fdinfo(tf, fd, info, sizeof(info));
+	if (n <= 0) {
+		pr_perror("pid %d: can't read fdinfo of fd %d", f->pid, fd);
+		return -1;
+	}
+	if (proc_fdinfo_parse(info, &f->fi) < 0) {
+		pr_err("pid %d: fdinfo of fd %d lacks pos/flags", f->pid, fd);
+		return -1;
+	}
+	if (t && (strstr(info, "\nlock:") || (size_t)n == sizeof(info) - 1))
+		return note_lock_fd(t, fd);
+	return 0;
 }
 
 int files_oom(const struct fd_facts *f)
@@ -186,11 +275,11 @@ int files_oom(const struct fd_facts *f)
 	return -1;
 }
 
-int files_take_fd(pid_t pid, int fd, const char *what)
+int files_take(const struct fd_facts *f)
 {
-	int ours = proc_take_fd(pid, fd);
+	int ours = task_fds_take(f->tf, f->fd);
 	if (ours < 0)
-		pr_perror("pid %d: can't take fd %d (%s) to inspect it", pid, fd, what);
+		pr_perror("pid %d: can't take fd %d (%s) to inspect it", f->pid, f->fd, f->path);
 	return ours;
 }
 
@@ -217,12 +306,10 @@ static void describe_unsupported(const struct fd_facts *f, char *buf, size_t len
 	if (S_ISSOCK(f->st.st_mode)) {
 		int domain = -1, type = -1;
 		socklen_t l = sizeof(int);
-		int fd = proc_take_fd(f->pid, f->fd);
-		if (fd >= 0) {
-			getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l);
+		if (f->sk >= 0) {
+			getsockopt(f->sk, SOL_SOCKET, SO_DOMAIN, &domain, &l);
 			l = sizeof(int);
-			getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l);
-			close(fd);
+			getsockopt(f->sk, SOL_SOCKET, SO_TYPE, &type, &l);
 		}
 		const char *fam = domain >= 0 && domain < (int)(sizeof(families) / sizeof(families[0])) &&
 				  families[domain] ? families[domain] : "a";
@@ -379,9 +466,18 @@ static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int d
 	int *fds = NULL, nr = 0, ret = -1;
 	uint32_t *ids = NULL;
 	struct img img;
+	struct task_fds tf;
 
-	if (proc_list_fds(pid, &fds, &nr) < 0)
+	const struct files_census *census = files_census_of(t, pid);
+	int at = 0;
+
+	t->nr_lock_fds = 0;
+	if (task_fds_open(&tf, pid) < 0) {
+		pr_perror("pid %d: can't open its fds", pid);
 		return -1;
+	}
+	if (proc_list_fds(pid, &fds, &nr) < 0)
+		goto out;
 	ids = calloc(nr ? nr : 1, sizeof(*ids));	/* per fd, this task */
 	if (!ids) {
 		pr_err("out of memory for the %d fds of pid %d", nr, pid);
@@ -393,10 +489,11 @@ static int dump_fds(struct file_table *t, const struct opts *o, pid_t pid, int d
 		struct fd_facts f;
 		if (fds[i] == skip_fd)
 			continue;
-		if (fd_facts_read(pid, fds[i], &f) < 0)
-			goto abort;
-		ids[i] = shared_with_earlier(t, &f);
-		if (!ids[i] && dump_one_fd(t, o, &f, &ids[i]) < 0)
+		int err = fd_facts_read(t, &tf, fds[i], files_census_sock(census, fds[i], &at), &f);
+		if (!err && !(ids[i] = shared_with_earlier(t, &f)))
+			err = dump_one_fd(t, o, &f, &ids[i]);
+		fd_facts_done(&f);
+		if (err < 0)
 			goto abort;
 		if (!files_id_of_fd(t, pid, fds[i]) && remember_fd(t, &f, ids[i]) < 0)
 			goto abort;
@@ -415,52 +512,81 @@ abort:
 	if (!shared)
 		img_abort(&img);
 out:
+	task_fds_close(&tf);
 	free(ids);
 	free(fds);
 	return ret;
+}
+
+/* The facts of fd of pid, its fds opened for it alone in tf (closed by
+ * the caller, also on failure). */
+static int facts_alone(pid_t pid, int fd, struct task_fds *tf, struct fd_facts *f)
+{
+	f->sk = -1;	/* for fd_facts_done */
+	if (task_fds_open(tf, pid) < 0) {
+		pr_perror("pid %d: can't open its fds", pid);
+		return -1;
+	}
+	return fd_facts_read(NULL, tf, fd, 0, f);
+}
+
+static int in_flight(struct file_table *t, const struct opts *o, struct fd_facts *f, const char *where,
+		     uint32_t *id)
+{
+	*id = shared_with_earlier(t, f);
+	if (*id) {
+		close(f->fd);
+		return 0;
+	}
+	if (!kind_owning(f)) {
+		char what[96];
+		describe_unsupported(f, what, sizeof(what));
+		pr_err("%s holds in its queue a file in flight (passed with SCM_RIGHTS, %s) that is %s, "
+		       "which stasis can't dump; dump once the message is read", where, f->path, what);
+		close(f->fd);
+		return -1;
+	}
+	pr_info("%s: a file in flight, %s, dumped from our fd %d", where, f->path, f->fd);
+	if (dump_one_fd(t, o, f, id) == 0)
+		return 0;
+	if (!files_id_of_fd(t, getpid(), f->fd))
+		close(f->fd);	/* else files_free closes it */
+	return -1;
 }
 
 int files_dump_in_flight(struct file_table *t, const struct opts *o, int fd, pid_t via, const char *where,
 			 uint32_t *id)
 {
 	struct fd_facts f;
+	struct task_fds self;
+	int ret = -1;
 
-	if (fd_facts_read(getpid(), fd, &f) < 0) {
+	if (facts_alone(getpid(), fd, &self, &f) < 0) {
 		pr_err("can't inspect a file in flight in %s", where);
 		close(fd);
-		return -1;
+	} else {
+		f.via = via;
+		f.fi.flags &= ~O_CLOEXEC;	/* ours; an fd's flag, not the file's */
+		ret = in_flight(t, o, &f, where, id);
 	}
-	f.via = via;
-	f.fi.flags &= ~O_CLOEXEC;	/* ours; an fd's flag, not the file's */
-	*id = shared_with_earlier(t, &f);
-	if (*id) {
-		close(fd);
-		return 0;
-	}
-	if (!kind_owning(&f)) {
-		char what[96];
-		describe_unsupported(&f, what, sizeof(what));
-		pr_err("%s holds in its queue a file in flight (passed with SCM_RIGHTS, %s) that is %s, "
-		       "which stasis can't dump; dump once the message is read", where, f.path, what);
-		close(fd);
-		return -1;
-	}
-	pr_info("%s: a file in flight, %s, dumped from our fd %d", where, f.path, fd);
-	if (dump_one_fd(t, o, &f, id) == 0)
-		return 0;
-	if (!files_id_of_fd(t, getpid(), fd))
-		close(fd);	/* else files_free closes it */
-	return -1;
+	fd_facts_done(&f);
+	task_fds_close(&self);
+	return ret;
 }
 
 int files_dump_task_fd(struct file_table *t, const struct opts *o, pid_t pid, int fd, uint32_t *id)
 {
 	struct fd_facts f;
+	struct task_fds tf;
+	int ret = facts_alone(pid, fd, &tf, &f);
 
-	if (fd_facts_read(pid, fd, &f) < 0)
-		return -1;
-	*id = shared_with_earlier(t, &f);
-	return *id ? 0 : dump_one_fd(t, o, &f, id);
+	if (ret == 0) {
+		*id = shared_with_earlier(t, &f);
+		ret = *id ? 0 : dump_one_fd(t, o, &f, id);
+	}
+	fd_facts_done(&f);
+	task_fds_close(&tf);
+	return ret;
 }
 
 int files_dump_fds(struct file_table *t, const struct opts *o, pid_t pid, pid_t ns_pid, int dirfd,
@@ -784,27 +910,53 @@ int files_after_install_in_flight(struct rst_files *rf, uint32_t id, pid_t pid)
 	return kind->after_unlock ? kind->after_unlock(rf, rf->e[idx], fd, where) : 0;
 }
 
+/* Our own fd on fd of the process pidfd (opened first, on pid, if it
+ * is -1: one for all its fds); -1 (reported) if it can't be taken. */
+static int take_from(int *pidfd, pid_t pid, int fd, const char *what)
+{
+	if (*pidfd < 0 && (*pidfd = syscall(SYS_pidfd_open, pid, 0)) < 0) {
+		pr_perror("pid %d: can't open a pidfd to take its fds", pid);
+		return -1;
+	}
+	int ours = syscall(SYS_pidfd_getfd, *pidfd, fd, 0);
+	if (ours < 0)
+		pr_perror("pid %d: can't take fd %d (%s) to inspect it", pid, fd, what);
+	return ours;
+}
+
+int files_take_fd(pid_t pid, int fd, const char *what)
+{
+	int pidfd = -1, ours = take_from(&pidfd, pid, fd, what);
+	if (pidfd >= 0)
+		close(pidfd);
+	return ours;
+}
+
 int files_after_unlock(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid)
 {
-	for (int i = 0; i < nr; i++) {
+	int pidfd = -1, ret = 0;
+
+	for (int i = 0; ret == 0 && i < nr; i++) {
 		int idx = files_index(rf, fdi[i]->id);
 		const struct fd_kind *kind = idx < 0 ? NULL : kind_of(rf->e[idx]->type);
 		int first = kind && kind->after_unlock ? first_unlock(rf, idx) : 0;
-		if (first < 0)
-			return -1;
-		if (!first)
+		if (first <= 0) {
+			ret = first;
 			continue;
+		}
 		char where[64];
 		snprintf(where, sizeof(where), "pid %d: fd %u", pid, fdi[i]->fd);
-		int fd = files_take_fd(pid, fdi[i]->fd, kind->name);
-		if (fd < 0)
-			return -1;
-		int ret = kind->after_unlock(rf, rf->e[idx], fd, where);
+		int fd = take_from(&pidfd, pid, fdi[i]->fd, kind->name);
+		if (fd < 0) {
+			ret = -1;
+			break;
+		}
+		ret = kind->after_unlock(rf, rf->e[idx], fd, where);
 		close(fd);
-		if (ret < 0)
-			return -1;
 	}
-	return 0;
+	if (pidfd >= 0)
+		close(pidfd);
+	return ret < 0 ? -1 : 0;
 }
 
 bool files_task_has_fd(const struct rst_files *rf, int fd)

@@ -29,6 +29,11 @@ struct file_table {
 	void *kind[FILES_MAX_KINDS];	/* each kind's own state */
 	uint64_t memfd_pages;		/* memfd contents written, in pages (stats) */
 	struct netlock *netlock;	/* the dump's: TCP connections are locked as dumped */
+	struct files_census *census;	/* each task's (census.c) */
+	int nr_census;
+	int *lock_fds;			/* the fds of the task dumped last whose fdinfo
+					 * shows locks (or is too long to tell) */
+	int nr_lock_fds, cap_lock_fds;
 };
 
 /* Restore: files.img loaded, shared by the tree (each restored process
@@ -59,6 +64,14 @@ struct rst_files {
 
 /* Before any other call: makes each kind's state. 0 or -1 (reported). */
 int files_dump_begin(struct file_table *t);
+
+/* Once the tree is seized, before files_dump_prepare: the census of
+ * pid's fds, one walk of /proc/PID/fd (census.c). Its sockets are noted
+ * for the dump; fn, if given, sees the link of every other fd (dirfd:
+ * /proc/PID/fd, name: the fd's entry in it) and may stop the walk with
+ * -1. 0 or -1 (reported). */
+typedef int (*files_link_fn)(void *arg, int dirfd, const char *name, int fd, const char *link);
+int files_census(struct file_table *t, pid_t pid, files_link_fn fn, void *arg);
 
 /* Once the tree is seized, before files_dump_fds: what the kinds must
  * catch in every process at once (pids: the live processes). */

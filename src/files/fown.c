@@ -72,14 +72,15 @@ int fown_dump(const struct file_table *t, const struct fd_facts *f, FileEntry *f
 
 	if (!fown || (f->fi.flags & O_PATH))
 		return 0;	/* fcntl refuses an O_PATH fd: it has no owner */
-	int fd = files_take_fd(f->pid, f->fd, f->path);
+	int fd = f->sk >= 0 ? f->sk : files_take(f);
 	if (fd < 0)
 		return -1;
 	int sig = fcntl(fd, F_GETSIG);
 	int ret = sig < 0 ? -1 : fcntl(fd, F_GETOWN_EX, &owner);
 	if (ret == 0 && owner.pid)
 		ret = fcntl(fd, F_GETOWNER_UIDS, uids);
-	close(fd);
+	if (fd != f->sk)
+		close(fd);
 	if (ret < 0) {
 		pr_perror("pid %d: fd %d (%s): can't read its owner (F_GETOWN_EX)", f->pid, f->fd, f->path);
 		return -1;

@@ -73,13 +73,10 @@ static bool inet_owns(const struct fd_facts *f)
 {
 	static const char *const ours[] = { "TCP", "TCPv6", "UDP", "UDPv6", "UDP-Lite", "UDPLITEv6",
 					    "PING", "PINGv6", "RAW", "RAWv6" };
-	char fd[16], proto[32];
-
-	snprintf(fd, sizeof(fd), "%d", f->fd);
-	if (!S_ISSOCK(f->st.st_mode) || sock_proto_name(f->pid, fd, proto, sizeof(proto)) < 0)
+	if (!S_ISSOCK(f->st.st_mode))
 		return false;
 	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
-		if (!strcmp(proto, ours[i]))
+		if (!strcmp(f->proto, ours[i]))
 			return true;
 	return false;
 }

@@ -11,6 +11,7 @@
 #include <netinet/tcp.h>
 
 #include "files/kind.h"
+#include "util/idmap.h"
 #include "tcp-stream.pb-c.h"
 
 #define INET_ALEN4 1	/* words of an address in the image */
@@ -62,6 +63,8 @@ struct inet_dump {
 	struct netlock *netlock;	/* the dump's: each connection locked before repair */
 	struct tcp_conn *conns;
 	int nr_conns;
+	struct idmap conn_by_ino;	/* conns' indexes by inode (stale ones too:
+					 * checked) */
 };
 
 /* A saved TCP connection (tcp_restore.c): its tcp-stream image. */
@@ -75,6 +78,7 @@ struct tcp_stream {
 struct inet_rst {
 	struct tcp_stream *s;
 	int nr;
+	struct idmap by_ino;	/* s's indexes by inode */
 };
 
 /* TCP states (1 << state) with a FIN in the send queue, and in the

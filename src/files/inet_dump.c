@@ -417,9 +417,7 @@ int inet_dump(struct file_table *t, const struct opts *o, const struct fd_facts 
 	ie->ino = f->st.st_ino;
 	ie->flags = f->fi.flags & ~O_CLOEXEC;
 
-	int sk = files_take_fd(f->pid, f->fd, f->path), ret = -1, v;
-	if (sk < 0)
-		return -1;
+	int sk = f->sk, ret = -1, v;
 	if (get_opt(sk, SOL_SOCKET, SO_DOMAIN, &v) < 0)
 		goto fail;
 	ie->family = v;
@@ -456,6 +454,5 @@ fail:
 		pr_perror("pid %d: fd %d: can't read %s socket %u", f->pid, f->fd,
 			  inet_proto_name(ie->family, ie->proto), ie->ino);
 out:
-	close(sk);
 	return ret;
 }

@@ -13,8 +13,10 @@
 
 #include "files/files.h"
 #include "proc/proc.h"
+#include "proc/task_fds.h"
 
-/* What /proc and fstat tell about one fd of the dumped task. */
+/* What /proc and the file itself tell about one fd of the dumped task,
+ * each read once. */
 struct inj;
 
 struct fd_facts {
@@ -22,7 +24,12 @@ struct fd_facts {
 	int fd;
 	pid_t via;		/* a file in flight (pid, fd: ours): the process
 				 * holding the socket whose queue carries it */
+	const struct task_fds *tf;	/* pid's fds: files_take takes fd from it */
 	char path[PATH_MAX];	/* readlink of /proc/PID/fd/N */
+	char proto[32];		/* a socket's protocol as it names itself ("TCP",
+				 * "UNIX-STREAM", ...); "" for any other file */
+	int sk;			/* a socket: our own fd on it, for its kind to ask
+				 * (closed after the fd is dumped); else -1 */
 	struct stat st;
 	struct proc_fdinfo fi;
 };
@@ -124,6 +131,17 @@ void *files_rst_state(const struct rst_files *rf, const struct fd_kind *k);
 /* What a file of mode m is, for messages: "regular file", "FIFO", ... */
 const char *files_mode_name(mode_t m);
 
+/* The census of pid (files_census), NULL if none was taken; its
+ * sockets, by index (the fd; *ino its inode then); the inode the census
+ * saw for fd if it is a socket (else 0), fds asked in increasing order
+ * from *from (0 at first). */
+struct files_census;
+const struct files_census *files_census_of(const struct file_table *t, pid_t pid);
+int files_census_nr(const struct files_census *c);
+int files_census_fd(const struct files_census *c, int i, uint64_t *ino);
+uint64_t files_census_sock(const struct files_census *c, int fd, int *from);
+void files_census_free(struct file_table *t);
+
 /* Out of memory while recording fd f: reported with f named; -1. */
 int files_oom(const struct fd_facts *f);
 
@@ -135,6 +153,8 @@ uint32_t files_id_of_fd(const struct file_table *t, pid_t pid, int fd);
 /* Our own fd on the open file description of fd of pid (pidfd_getfd),
  * to inspect it; -1 (reported, what naming it) if it can't be taken. */
 int files_take_fd(pid_t pid, int fd, const char *what);
+/* The same for the fd f tells of, through its task's pidfd. */
+int files_take(const struct fd_facts *f);
 
 /* A new open file description, with flags (O_CREAT & co. left out) and
  * at pos, of the file a kind made once and keeps open on kept (a ghost, a

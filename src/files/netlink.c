@@ -45,11 +45,7 @@ struct netlink_dump {
 
 static bool netlink_owns(const struct fd_facts *f)
 {
-	char fd[16], proto[16];
-
-	snprintf(fd, sizeof(fd), "%d", f->fd);
-	return S_ISSOCK(f->st.st_mode) && sock_proto_name(f->pid, fd, proto, sizeof(proto)) == 0 &&
-	       !strcmp(proto, "NETLINK");
+	return S_ISSOCK(f->st.st_mode) && !strcmp(f->proto, "NETLINK");
 }
 
 /* What netlink_diag says of socket ino; NULL if it is not listed (or the
@@ -183,9 +179,7 @@ static int netlink_dump(struct file_table *t, const struct opts *o, const struct
 	ne->ino = f->st.st_ino;
 	ne->flags = f->fi.flags & ~O_CLOEXEC;
 
-	int sk = files_take_fd(f->pid, f->fd, f->path), ret = -1;
-	if (sk < 0)
-		return -1;
+	int sk = f->sk, ret = -1;
 	if (dump_socket(t, sk, f, ne) < 0)
 		goto out;
 	if (skopts_dump(sk, AF_NETLINK, ne->opts) < 0) {
@@ -197,7 +191,6 @@ static int netlink_dump(struct file_table *t, const struct opts *o, const struct
 		 ne->dst_portid, ne->dst_group);
 	ret = 0;
 out:
-	close(sk);
 	return ret;
 }
 

@@ -53,11 +53,7 @@ struct packet_dump {
 
 static bool packet_owns(const struct fd_facts *f)
 {
-	char fd[16], proto[16];
-
-	snprintf(fd, sizeof(fd), "%d", f->fd);
-	return S_ISSOCK(f->st.st_mode) && sock_proto_name(f->pid, fd, proto, sizeof(proto)) == 0 &&
-	       !strcmp(proto, "PACKET");
+	return S_ISSOCK(f->st.st_mode) && !strcmp(f->proto, "PACKET");
 }
 
 static const struct nlmsghdr *diag_of(struct file_table *t, uint32_t ino)
@@ -216,9 +212,7 @@ static int packet_dump(struct file_table *t, const struct opts *o, const struct 
 			       "is it in another network namespace?", f->pid, f->fd, (unsigned long)f->st.st_ino);
 		return -1;
 	}
-	int sk = files_take_fd(f->pid, f->fd, f->path), ret = -1;
-	if (sk < 0)
-		return -1;
+	int sk = f->sk, ret = -1;
 	if (dump_diag(h, sk, f, pe) < 0)
 		goto out;
 	if (skopts_dump(sk, AF_PACKET, pe->opts) < 0) {
@@ -235,7 +229,6 @@ static int packet_dump(struct file_table *t, const struct opts *o, const struct 
 		 pe->rx_ring ? " rx ring" : "", pe->tx_ring ? " tx ring" : "", pe->has_fanout ? " fanout" : "");
 	ret = 0;
 out:
-	close(sk);
 	return ret;
 }
 

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
-#include <sys/xattr.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -184,15 +183,4 @@ int sock_diag_our_netns(int sk)
 	if (r < 0 || (tree_netns >= 0 ? fstat(tree_netns, &ours) : stat("/proc/self/ns/net", &ours)) < 0)
 		return -1;
 	return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
-}
-
-int sock_proto_name(pid_t pid, const char *fd, char *buf, size_t len)
-{
-	char link[64];
-	snprintf(link, sizeof(link), "/proc/%d/fd/%s", pid, fd);
-	ssize_t n = getxattr(link, "system.sockprotoname", buf, len - 1);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	return 0;
 }

@@ -45,9 +45,4 @@ int sock_diag_set_netns(pid_t pid);
  * (ours, or the tree's)? 1 yes, 0 no, -1 (errno set) if it can't be told. */
 int sock_diag_our_netns(int sk);
 
-/* The protocol name the kernel gives the socket at fd of pid ("TCP",
- * "UNIX", "NETLINK", ...: the xattr system.sockprotoname) into buf, NUL
- * ended; -1 if fd is no socket or can't be read. */
-int sock_proto_name(pid_t pid, const char *fd, char *buf, size_t len);
-
 #endif

@@ -16,8 +16,8 @@
  * killed after the dump, the connections die silently (the restored
  * sockets take them over); when the dump fails or the tree runs on
  * (--leave-running), repair mode is left and the connections go on. */
-#include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,7 +291,8 @@ static struct tcp_conn *silence(struct inet_dump *u, int sk, uint32_t ino, const
 	*c = (struct tcp_conn){ .ino = ino, .fd = fcntl(sk, F_DUPFD_CLOEXEC, 0) };
 	socklen_t l = sizeof(c->reuseaddr);
 	bool lock = u->netlock && !locked;
-	if (c->fd < 0 || getsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &c->reuseaddr, &l) < 0 ||
+	if (c->fd < 0 || idmap_add(&u->conn_by_ino, ino, u->nr_conns) < 0 ||
+	    getsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &c->reuseaddr, &l) < 0 ||
 	    (lock && (conn_tuple(c->fd, &nc) < 0 || netlock_conn_lock(u->netlock, &nc) < 0)) ||
 	    repair(c->fd, 1) < 0) {
 		int e = errno;
@@ -313,8 +314,9 @@ static struct tcp_conn *silence(struct inet_dump *u, int sk, uint32_t ino, const
 
 static struct tcp_conn *find_conn(struct inet_dump *u, uint32_t ino)
 {
-	for (int i = 0; i < u->nr_conns; i++)
-		if (u->conns[i].ino == ino)
+	unsigned pos = 0;
+	for (int i; (i = idmap_next(&u->conn_by_ino, ino, &pos)) >= 0;)
+		if (i < u->nr_conns && u->conns[i].ino == ino)
 			return &u->conns[i];
 	return NULL;
 }
@@ -330,47 +332,63 @@ struct tcp_found {
 struct tcp_found_list {
 	struct tcp_found *f;
 	int nr;
+	struct idmap by_ino;
 };
 
 static bool found_has(const struct tcp_found_list *fl, uint32_t ino)
 {
-	for (int i = 0; i < fl->nr; i++)
-		if (fl->f[i].ino == ino)
+	unsigned pos = 0;
+	for (int i; (i = idmap_next(&fl->by_ino, ino, &pos)) >= 0;)
+		if (i < fl->nr && fl->f[i].ino == ino)	/* a stale one past the end: unused */
 			return true;
 	return false;
 }
 
-/* A TCP connection of pid's fd (a name in /proc/PID/fd), into fl. */
-static void find_fd(struct inet_dump *u, struct tcp_found_list *fl, pid_t pid, const char *name)
+/* A TCP connection of fd of tf's task (a socket, inode ino, says the
+ * census), into fl: the socket itself is asked (our own fd on it). */
+static void find_fd(struct inet_dump *u, struct tcp_found_list *fl, const struct task_fds *tf, int fd,
+		    uint64_t ino)
 {
-	char link[300], proto[16];
+	char proto[16];
 	struct stat st;
-	char *end;
-	long fd = strtol(name, &end, 10);
-
-	snprintf(link, sizeof(link), "/proc/%d/fd/%s", pid, name);
-	if (*end || stat(link, &st) < 0 || !S_ISSOCK(st.st_mode) || find_conn(u, st.st_ino) ||
-	    found_has(fl, st.st_ino))
-		return;
-	if (sock_proto_name(pid, name, proto, sizeof(proto)) < 0)
-		return;
-	if (strcmp(proto, "TCP") && strcmp(proto, "TCPv6"))
-		return;
-	int sk = proc_take_fd(pid, fd);
 	struct tcp_info_head ti;
 	socklen_t l = sizeof(ti);
+
+	if (find_conn(u, ino) || found_has(fl, ino))
+		return;
+	int sk = task_fds_take(tf, fd);
 	if (sk < 0)
 		return;
 	struct tcp_found *n = NULL;
 	/* one that fails is left to tcp_conn_dump, which says why */
-	if (getsockopt(sk, SOL_TCP, TCP_INFO, &ti, &l) || !tcp_conn_state(ti.state) ||
+	if (fstat(sk, &st) < 0 || st.st_ino != ino || sock_fd_proto_name(sk, proto, sizeof(proto)) < 0 ||
+	    (strcmp(proto, "TCP") && strcmp(proto, "TCPv6")) || getsockopt(sk, SOL_TCP, TCP_INFO, &ti, &l) ||
+	    !tcp_conn_state(ti.state) || idmap_add(&fl->by_ino, ino, fl->nr) < 0 ||
 	    !(n = realloc(fl->f, (fl->nr + 1) * sizeof(*n)))) {
 		close(sk);
 		return;
 	}
 	fl->f = n;
-	fl->f[fl->nr++] = (struct tcp_found){ .sk = sk, .ino = st.st_ino };
-	pr_debug("pid %d: fd %ld: TCP socket %lu found", pid, fd, (unsigned long)st.st_ino);
+	fl->f[fl->nr++] = (struct tcp_found){ .sk = sk, .ino = ino };
+	pr_debug("pid %d: fd %d: TCP socket %" PRIu64 " found", tf->pid, fd, ino);
+}
+
+/* The TCP connections of pid, by its census (taken now if it was not). */
+static void find_task(struct file_table *t, struct inet_dump *u, struct tcp_found_list *fl, pid_t pid)
+{
+	const struct files_census *c = files_census_of(t, pid);
+	struct task_fds tf;
+
+	if (!c && files_census(t, pid, NULL, NULL) == 0)
+		c = files_census_of(t, pid);
+	if (!c || task_fds_open(&tf, pid) < 0)
+		return;	/* its fds are dumped (or refused) next */
+	for (int i = 0; i < files_census_nr(c); i++) {
+		uint64_t ino;
+		int fd = files_census_fd(c, i, &ino);
+		find_fd(u, fl, &tf, fd, ino);
+	}
+	task_fds_close(&tf);
 }
 
 /* The found connections locked all at once (a thousand connections took
@@ -408,17 +426,8 @@ int tcp_dump_prepare(struct file_table *t, const struct opts *o, const pid_t *pi
 	u->netlock = t->netlock;
 	if (!o->tcp_established || o->tcp_close || o->pre_dump)
 		return 0;
-	for (int i = 0; i < nr; i++) {
-		char dir[32];
-		snprintf(dir, sizeof(dir), "/proc/%d/fd", pids[i]);
-		DIR *d = opendir(dir);
-		if (!d)
-			continue;	/* its fds are dumped (or refused) next */
-		for (struct dirent *de; (de = readdir(d));)
-			if (de->d_name[0] != '.')
-				find_fd(u, &fl, pids[i], de->d_name);
-		closedir(d);
-	}
+	for (int i = 0; i < nr; i++)
+		find_task(t, u, &fl, pids[i]);
 	bool *locked = calloc(fl.nr + 1, sizeof(*locked));
 	if (locked)
 		lock_found(u, &fl, locked);
@@ -431,6 +440,7 @@ int tcp_dump_prepare(struct file_table *t, const struct opts *o, const pid_t *pi
 	}
 	free(locked);
 	free(fl.f);
+	idmap_free(&fl.by_ino);
 	/* then all read, one right after the other: the kernel still sends
 	 * what a timer of a connection in repair mode sends (a window probe
 	 * with data, a retransmission), which the other end, read before,
@@ -492,10 +502,26 @@ static int write_stream(int dirfd, const struct tcp_conn *c)
 	return img_finish(&img);
 }
 
-/* The other end of c, if the tree has it. */
-static struct tcp_conn *peer_of(struct inet_dump *u, const struct tcp_conn *c)
+/* A connection's addresses and ports, own first (peer: the peer's
+ * first), mixed into a key of conn_by_tuple. */
+static uint64_t tuple_key(const struct tcp_conn *c, bool peer)
 {
-	for (int i = 0; i < u->nr_conns; i++) {
+	uint64_t k = 1469598103934665603ull;	/* FNV-1a over the words */
+	int a = peer, b = !peer;
+	for (int i = 0; i < 4; i++)
+		k = (k ^ c->addr[a][i]) * 1099511628211ull;
+	for (int i = 0; i < 4; i++)
+		k = (k ^ c->addr[b][i]) * 1099511628211ull;
+	k = (k ^ c->port[a]) * 1099511628211ull;
+	return (k ^ c->port[b]) * 1099511628211ull;
+}
+
+/* The other end of c, if the tree has it (by_tuple: the conns by
+ * tuple_key of their own tuple). */
+static struct tcp_conn *peer_of(struct inet_dump *u, const struct idmap *by_tuple, const struct tcp_conn *c)
+{
+	unsigned pos = 0;
+	for (int i; (i = idmap_next(by_tuple, tuple_key(c, true), &pos)) >= 0;) {
 		struct tcp_conn *p = &u->conns[i];
 		if (p != c && p->e && p->port[0] == c->port[1] && p->port[1] == c->port[0] &&
 		    !memcmp(p->addr[0], c->addr[1], sizeof(p->addr[0])) &&
@@ -537,11 +563,19 @@ int tcp_write_streams(struct file_table *t, int dirfd)
 {
 	struct inet_dump *u = files_dump_state(t, &fd_kind_inet);
 
+	struct idmap by_tuple = { 0 };
+	for (int i = 0; i < u->nr_conns; i++)
+		if (idmap_add(&by_tuple, tuple_key(&u->conns[i], false), i) < 0) {
+			idmap_free(&by_tuple);
+			pr_err("out of memory pairing the TCP connections of the tree");
+			return -1;
+		}
 	for (int i = 0; i < u->nr_conns; i++) {
-		struct tcp_conn *p = u->conns[i].e ? peer_of(u, &u->conns[i]) : NULL;
+		struct tcp_conn *p = u->conns[i].e ? peer_of(u, &by_tuple, &u->conns[i]) : NULL;
 		if (p)
 			reconcile(&u->conns[i], p);
 	}
+	idmap_free(&by_tuple);
 
 	for (int i = 0; i < u->nr_conns; i++)
 		if (write_stream(dirfd, &u->conns[i]) < 0)
@@ -573,4 +607,5 @@ void tcp_dump_end(struct file_table *t, bool resume)
 	free(u->conns);
 	u->conns = NULL;
 	u->nr_conns = 0;
+	idmap_free(&u->conn_by_ino);
 }

@@ -50,7 +50,7 @@ static int load_stream(struct inet_rst *r, int dirfd, uint32_t ino)
 		pr_err("image %s: bad queues (%u and %u bytes)", img.name, e->inq_len, e->outq_len);
 		goto fail;
 	}
-	struct tcp_stream *n = realloc(r->s, (r->nr + 1) * sizeof(*n));
+	struct tcp_stream *n = idmap_add(&r->by_ino, ino, r->nr) < 0 ? NULL : realloc(r->s, (r->nr + 1) * sizeof(*n));
 	if (!n) {
 		pr_err("out of memory loading %s", img.name);
 		goto fail;
@@ -104,13 +104,15 @@ void tcp_unload_streams(struct rst_files *rf)
 	free(r->s);
 	r->s = NULL;
 	r->nr = 0;
+	idmap_free(&r->by_ino);
 }
 
 static const struct tcp_stream *find_stream(const struct rst_files *rf, uint32_t ino)
 {
 	const struct inet_rst *r = files_rst_state(rf, &fd_kind_inet);
-	for (int i = 0; i < r->nr; i++)
-		if (r->s[i].ino == ino)
+	unsigned pos = 0;
+	for (int i; (i = idmap_next(&r->by_ino, ino, &pos)) >= 0;)
+		if (i < r->nr && r->s[i].ino == ino)	/* past the end: a load that failed */
 			return &r->s[i];
 	return NULL;
 }

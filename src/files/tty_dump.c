@@ -277,7 +277,7 @@ int tty_dump(struct file_table *t, const struct opts *o, const struct fd_facts *
 	uint32_t id = 0, index;
 	TtyType type = TTY_TYPE__TTY_UNKNOWN;
 
-	int lfd = files_take_fd(f->pid, f->fd, f->path);
+	int lfd = files_take(f);
 	if (lfd < 0)
 		return -1;
 	if (tty_classify(lfd, f, &kind, &id, &type, &index) < 0 || check_devpts(f, kind) < 0)

@@ -37,11 +37,7 @@ const char *name_str(const void *name, size_t len, char *buf, size_t size)
 
 static bool unix_owns(const struct fd_facts *f)
 {
-	char fd[16], proto[32];
-
-	snprintf(fd, sizeof(fd), "%d", f->fd);
-	return S_ISSOCK(f->st.st_mode) && sock_proto_name(f->pid, fd, proto, sizeof(proto)) == 0 &&
-	       !strncmp(proto, "UNIX", 4);
+	return S_ISSOCK(f->st.st_mode) && !strncmp(f->proto, "UNIX", 4);
 }
 
 static bool unix_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)

@@ -286,9 +286,7 @@ int unix_dump(struct file_table *t, const struct opts *o, const struct fd_facts 
 	if (o->service_sk_ino && d->peer == o->service_sk_ino)
 		return dump_service_sk(ue, f);
 
-	int sk = files_take_fd(f->pid, f->fd, f->path), ret = -1;
-	if (sk < 0)
-		return -1;
+	int sk = f->sk, ret = -1;
 	if (dump_opts(sk, ue->opts) < 0) {
 		pr_perror("pid %d: fd %d: can't read the options of unix socket %u", f->pid, f->fd, d->ino);
 		goto out;
@@ -303,7 +301,6 @@ int unix_dump(struct file_table *t, const struct opts *o, const struct fd_facts 
 	pr_debug("pid %d: fd %d: unix socket %u type %u state %u peer %u name %s", f->pid, f->fd, d->ino,
 		 d->type, d->state, d->peer, NAME(ue));
 out:
-	close(sk);
 	return ret;
 }
 

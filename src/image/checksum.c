@@ -146,16 +146,13 @@ static int open_image(int dirfd, const char *name)
 	return fd;
 }
 
-int ck_file(int dirfd, const char *name, uint64_t *hash, uint64_t *size)
+/* The hash and size of what is left to read of fd (name: for messages). */
+static int ck_fd(int fd, const char *name, uint64_t *hash, uint64_t *size)
 {
-	int fd = open_image(dirfd, name);
-	if (fd < 0)
-		return -1;
 	uint8_t *buf = malloc(CK_BUF);
 	struct ck_state s;
 	ssize_t n;
 	if (!buf) {
-		close(fd);
 		pr_err("out of memory hashing %s", name);
 		return -1;
 	}
@@ -166,10 +163,19 @@ int ck_file(int dirfd, const char *name, uint64_t *hash, uint64_t *size)
 	if (n < 0)
 		pr_perror("can't read image %s to check its checksum", name);
 	free(buf);
-	close(fd);
 	*hash = ck_digest(&s);
 	*size = s.total;
 	return n < 0 ? -1 : 0;
+}
+
+int ck_file(int dirfd, const char *name, uint64_t *hash, uint64_t *size)
+{
+	int fd = open_image(dirfd, name);
+	if (fd < 0)
+		return -1;
+	int ret = ck_fd(fd, name, hash, size);
+	close(fd);
+	return ret;
 }
 
 /* ---- a file in parts, two at once ----
@@ -250,37 +256,69 @@ static int hash_entry(int dirfd, struct ck_entry *e)
 {
 	int fd = open_image(dirfd, e->name);
 	struct stat st;
+	int ret = -1;
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) < 0) {
 		pr_perror("can't stat image %s", e->name);
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	if ((uint64_t)st.st_size < CK_SPLIT_MIN) {
+	} else if ((uint64_t)st.st_size < CK_SPLIT_MIN) {
 		e->nparts = 0;
-		return ck_file(dirfd, e->name, &e->hash, &e->size);
+		ret = ck_fd(fd, e->name, &e->hash, &e->size);
+	} else {
+		e->size = st.st_size;
+		e->nparts = 2;
+		e->off[0] = 0;
+		e->off[1] = e->size / 2 / 4096 * 4096;
+		ret = hash_parts(fd, e->name, 2, e->off, e->size, e->part);
 	}
-	fd = open_image(dirfd, e->name);
-	if (fd < 0)
-		return -1;
-	e->size = st.st_size;
-	e->nparts = 2;
-	e->off[0] = 0;
-	e->off[1] = e->size / 2 / 4096 * 4096;
-	int ret = hash_parts(fd, e->name, 2, e->off, e->size, e->part);
 	close(fd);
 	return ret;
 }
 
 /* ---- the list ---- */
 
+static unsigned name_hash(const char *name)
+{
+	unsigned h = 2166136261u;	/* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h;
+}
+
+/* The slot of name in l's index: its entry's, or the free one it would
+ * take. nr_slots is a power of two, at least twice nr. */
+static int *slot_of(const struct ck_list *l, const char *name)
+{
+	unsigned mask = l->nr_slots - 1;
+	for (unsigned i = name_hash(name) & mask;; i = (i + 1) & mask)
+		if (!l->slots[i] || !strcmp(l->e[l->slots[i] - 1].name, name))
+			return &l->slots[i];
+}
+
+/* The index twice as large, made again from the entries. */
+static int grow_slots(struct ck_list *l)
+{
+	int n = l->nr_slots ? l->nr_slots * 2 : 128;
+	int *s = calloc(n, sizeof(*s));
+	if (!s)
+		return -1;
+	free(l->slots);
+	l->slots = s;
+	l->nr_slots = n;
+	for (int i = 0; i < l->nr; i++)
+		*slot_of(l, l->e[i].name) = i + 1;
+	return 0;
+}
+
 static int list_grow(struct ck_list *l, const char *name)
 {
-	for (int i = 0; i < l->nr; i++)
-		if (!strcmp(l->e[i].name, name))
-			return i;	/* written again (a retry): hashed once */
+	if (2 * (l->nr + 1) > l->nr_slots && grow_slots(l) < 0)
+		return -1;
+	int *slot = slot_of(l, name);
+	if (*slot) {	/* written again (a retry): hashed once */
+		l->e[*slot - 1].gone = false;
+		return *slot - 1;
+	}
 	if (l->nr == l->cap) {
 		int cap = l->cap ? l->cap * 2 : 64;
 		struct ck_entry *n = realloc(l->e, cap * sizeof(*n));
@@ -289,13 +327,14 @@ static int list_grow(struct ck_list *l, const char *name)
 		l->e = n;
 		l->cap = cap;
 	}
-	l->e[l->nr] = (struct ck_entry){ strdup(name), false, 0, 0 };
+	l->e[l->nr] = (struct ck_entry){ .name = strdup(name) };
 	if (!l->e[l->nr].name)
 		return -1;
+	*slot = l->nr + 1;
 	return l->nr++;
 }
 
-int ck_list_add(struct ck_list *l, const char *name)
+int ck_list_note(struct ck_list *l, const char *name)
 {
 	int i = list_grow(l, name);
 	if (i < 0) {
@@ -303,7 +342,27 @@ int ck_list_add(struct ck_list *l, const char *name)
 		return -1;
 	}
 	l->e[i].known = false;
-	return 0;
+	return i;
+}
+
+int ck_list_add(struct ck_list *l, const char *name)
+{
+	return ck_list_note(l, name) < 0 ? -1 : 0;
+}
+
+void ck_list_forget(struct ck_list *l, const char *name)
+{
+	int *slot = l->nr_slots ? slot_of(l, name) : NULL;
+	if (slot && *slot)
+		l->e[*slot - 1].gone = true;
+}
+
+void ck_list_set_known(struct ck_list *l, int i, uint64_t hash, uint64_t size)
+{
+	l->e[i].known = true;
+	l->e[i].hash = hash;
+	l->e[i].size = size;
+	l->e[i].nparts = 0;
 }
 
 int ck_list_add_known(struct ck_list *l, const char *name, uint64_t hash, uint64_t size)
@@ -313,10 +372,7 @@ int ck_list_add_known(struct ck_list *l, const char *name, uint64_t hash, uint64
 		pr_err("out of memory listing images for their checksums");
 		return -1;
 	}
-	l->e[i].known = true;
-	l->e[i].hash = hash;
-	l->e[i].size = size;
-	l->e[i].nparts = 0;
+	ck_list_set_known(l, i, hash, size);
 	return 0;
 }
 
@@ -373,6 +429,8 @@ int ck_list_write(struct ck_list *l, int dirfd, const char *listname)
 		return -1;
 	for (int i = 0; i < l->nr; i++) {
 		struct ck_entry *e = &l->e[i];
+		if (e->gone)
+			continue;
 		if (!e->known && hash_entry(dirfd, e) < 0)
 			goto out;
 		e->known = true;
@@ -392,8 +450,10 @@ void ck_list_free(struct ck_list *l)
 	for (int i = 0; i < l->nr; i++)
 		free(l->e[i].name);
 	free(l->e);
+	free(l->slots);
 	l->e = NULL;
-	l->nr = l->cap = 0;
+	l->slots = NULL;
+	l->nr = l->cap = l->nr_slots = 0;
 }
 
 /* ---- checking ---- */

@@ -58,13 +58,25 @@ struct ck_list {
 	struct ck_entry {
 		char *name;
 		bool known;
+		bool gone;	/* removed after it was listed: not written out */
 		uint64_t hash, size;
 		int nparts;
 		uint64_t off[CK_MAX_PARTS], part[CK_MAX_PARTS];
 	} *e;
 	int nr, cap;
+	int *slots, nr_slots;	/* index by name: 1 + i of e, 0 free (a dump
+				 * of a thousand connections lists 2000 files) */
 };
 int ck_list_add(struct ck_list *l, const char *name);
+/* ck_list_add's entry, not hashed yet: its number (for ck_list_set_known)
+ * or -1 (said). */
+int ck_list_note(struct ck_list *l, const char *name);
+/* Entry i (of ck_list_note) has this hash and size: the bytes were
+ * hashed as they were written. */
+void ck_list_set_known(struct ck_list *l, int i, uint64_t hash, uint64_t size);
+/* The file name, if listed, was removed: it leaves the list (until it is
+ * listed again). */
+void ck_list_forget(struct ck_list *l, const char *name);
 int ck_list_add_known(struct ck_list *l, const char *name, uint64_t hash, uint64_t size);
 /* A file of size bytes whose part i, [off[i], off[i+1]) (the last up to
  * size), has the XXH64 hash[i]; off[0] is 0. */

@@ -28,12 +28,22 @@ int img_dir_open(const char *path, int given)
 	return fd;
 }
 
-static int img_flush(struct img *img)
+/* len bytes of data written to the image file. */
+static int write_out(struct img *img, const void *data, size_t len)
 {
-	if (img->len && write_all(img->fd, img->buf, img->len) < 0) {
+	if (write_all(img->fd, data, len) < 0) {
 		pr_perror("can't write image %s", img->name);
 		return -1;
 	}
+	if (img->ck_list)
+		ck_update(&img->ck, data, len);
+	return 0;
+}
+
+static int img_flush(struct img *img)
+{
+	if (img->len && write_out(img, img->buf, img->len) < 0)
+		return -1;
 	img->len = 0;
 	return 0;
 }
@@ -42,13 +52,8 @@ int img_write_raw(struct img *img, const void *data, size_t len)
 {
 	if (img->len + len > IMG_WBUF && img_flush(img) < 0)
 		return -1;
-	if (len > IMG_WBUF) {
-		if (write_all(img->fd, data, len) < 0) {
-			pr_perror("can't write image %s", img->name);
-			return -1;
-		}
-		return 0;
-	}
+	if (len > IMG_WBUF)
+		return write_out(img, data, len);
 	memcpy(img->buf + img->len, data, len);
 	img->len += len;
 	return 0;
@@ -92,9 +97,14 @@ static int create_as(int dirfd, struct img *img, enum img_kind kind, const char 
 {
 	size_t n = strlen(name);
 	/* a temporary one is noted under its final name, once renamed */
-	if (written && !(n > 4 && !strcmp(name + n - 4, ".tmp")) && ck_list_add(written, name) < 0)
+	bool listed = written && !(n > 4 && !strcmp(name + n - 4, ".tmp"));
+	int entry = listed ? ck_list_note(written, name) : -1;
+	if (listed && entry < 0)
 		return -1;
 	memset(img, 0, sizeof(*img));
+	img->ck_list = listed ? written : NULL;
+	img->ck_entry = entry;
+	ck_init(&img->ck);
 	snprintf(img->name, sizeof(img->name), "%s", name);
 	img->fd = fs_create(dirfd, name, O_WRONLY, 0600);
 	if (img->fd < 0) {
@@ -144,8 +154,13 @@ int img_finish(struct img *img)
 {
 	int ret = img_flush(img);
 	struct stat st;
-	if (!ret && fstat(img->fd, &st) == 0)
+	if (!ret && fstat(img->fd, &st) == 0) {
 		pr_debug("wrote %s: %u entries, %lld bytes", img->name, img->entries, (long long)st.st_size);
+		/* every byte of it hashed here (none written to its fd past
+		 * img: that one is hashed when the list is written) */
+		if (img->ck_list && (uint64_t)st.st_size == img->ck.total)
+			ck_list_set_known(img->ck_list, img->ck_entry, ck_digest(&img->ck), img->ck.total);
+	}
 	free(img->buf);
 	img->buf = NULL;
 	if (close(img->fd) < 0 && !ret) {
@@ -423,6 +438,8 @@ int img_remove(int dirfd, enum img_kind kind, uint32_t id)
 {
 	char name[IMG_NAME_MAX];
 	img_name(name, sizeof(name), kind, id);
+	if (written)
+		ck_list_forget(written, name);
 	return fs_unlink(dirfd, name);
 }
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "image/checksum.h"
 #include "image/kinds.h"
 
 /* Largest protobuf entry we accept from an image (a core or mm entry with
@@ -22,6 +23,12 @@ struct img {
 	uint8_t *buf;
 	size_t len;
 	unsigned entries;	/* written or read so far, for the log */
+	/* write side, an image listed for its checksum (img_note_written):
+	 * the list and its entry; the checksum is made as it is written,
+	 * which spares reading it again when the list is written */
+	struct ck_list *ck_list;
+	int ck_entry;
+	struct ck_state ck;
 };
 
 /* The images directory: a dup of given when it is an fd (RPC), else path,

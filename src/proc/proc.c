@@ -16,13 +16,8 @@
 #include "util/compat.h"
 #include "util/log.h"
 
-ssize_t proc_read_file(pid_t pid, const char *name, char *buf, size_t size)
+ssize_t proc_read_fd(int fd, char *buf, size_t size)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
 	size_t got = 0;
 	for (;;) {
 		ssize_t n = read(fd, buf + got, size - 1 - got);
@@ -37,6 +32,14 @@ ssize_t proc_read_file(pid_t pid, const char *name, char *buf, size_t size)
 	close(fd);
 	buf[got] = 0;
 	return got;
+}
+
+ssize_t proc_read_file(pid_t pid, const char *name, char *buf, size_t size)
+{
+	char path[96];	/* names up to 63 characters (callers' buffers of 64) */
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -1 : proc_read_fd(fd, buf, size);
 }
 
 static void vma_set_special(struct proc_vma *v)
@@ -332,22 +335,14 @@ int proc_parse_status(pid_t pid, struct proc_status *st)
 	return 0;
 }
 
-int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi)
+int proc_fdinfo_parse(const char *text, struct proc_fdinfo *fi)
 {
-	char name[64], buf[4096];
-	snprintf(name, sizeof(name), "fdinfo/%d", fd);
-	if (proc_read_file(pid, name, buf, sizeof(buf)) <= 0) {
-		pr_perror("pid %d: can't read fdinfo of fd %d", pid, fd);
-		return -1;
-	}
 	memset(fi, 0, sizeof(*fi));
-	char *p = strstr(buf, "pos:");
-	char *f = strstr(buf, "flags:");
-	char *m = strstr(buf, "mnt_id:");
-	if (!p || !f) {
-		pr_err("pid %d: fdinfo of fd %d lacks pos/flags", pid, fd);
+	const char *p = strstr(text, "pos:");
+	const char *f = strstr(text, "flags:");
+	const char *m = strstr(text, "mnt_id:");
+	if (!p || !f)
 		return -1;
-	}
 	fi->pos = strtoull(p + 4, NULL, 10);
 	fi->flags = strtol(f + 6, NULL, 8);
 	fi->mnt_id = m ? atoi(m + 7) : -1;

@@ -80,6 +80,8 @@ int proc_list_children(pid_t pid, pid_t tid, pid_t **kids, int *nr);
 
 /* Reads a whole small /proc file into buf (NUL-terminated). Returns length. */
 ssize_t proc_read_file(pid_t pid, const char *name, char *buf, size_t size);
+/* The same from fd, an open /proc file, which it closes. */
+ssize_t proc_read_fd(int fd, char *buf, size_t size);
 
 struct proc_fdinfo {
 	uint64_t pos;
@@ -90,7 +92,9 @@ struct proc_fdinfo {
 /* /proc/PID/limits, in RLIMIT_* order. */
 int proc_parse_limits(pid_t pid, struct rlimit *lims, int nr);
 
-int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi);
+/* The fields above from the text of /proc/PID/fdinfo/N; -1 if it lacks
+ * pos or flags. */
+int proc_fdinfo_parse(const char *text, struct proc_fdinfo *fi);
 /* Our own duplicate of fd N of pid (the same open file description), by
  * pidfd_getfd; -1 with errno, not reported. */
 int proc_take_fd(pid_t pid, int fd);

@@ -79,10 +79,16 @@ static int op_create(int dirfd, const char *name, int flags, mode_t mode)
 {
 	if (plain_name(name) < 0)
 		return -1;
+	flags &= O_ACCMODE | O_APPEND | O_TRUNC;
+	flags |= O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+	/* what is in the way is removed only if there is something (a dump
+	 * makes thousands of files in an empty directory) */
+	int fd = openat(dirfd, name, flags, mode & 0777);
+	if (fd >= 0 || errno != EEXIST)
+		return fd;
 	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
 		return -1;
-	flags &= O_ACCMODE | O_APPEND | O_TRUNC;
-	return openat(dirfd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0777);
+	return openat(dirfd, name, flags, mode & 0777);
 }
 
 /* A log may also be a terminal or /dev/null (a character device): its

@@ -541,23 +541,31 @@ run_test tcp.check_ipt_legacy test_tcp_check_ipt_legacy
 # network lock's rules for them all go in and out in one iptables-restore
 # each way (more than a pipe holds: it once hung there), and every
 # connection carries its data after the restore; no rule is left.
-TCP_MANY='
+# Python for the tests of many connections: connect makes connection i
+# (both ends, unread data each way); ready_then_check prints READY, waits
+# for SIGUSR1, and gives the connections that did not carry their data
+# and one more byte.
+TCP_PAIRS_LIB='
 import signal, socket, time
 got = []
 signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
-l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(128)
-pairs = []
-for i in range(300):
+def connect(l, i):
     c = socket.create_connection(l.getsockname()); s, _ = l.accept()
     c.sendall(b"c%d" % i); s.sendall(b"s%d" % i)
-    pairs.append((c, s))
-time.sleep(0.2)
-print("READY", flush=True)
-while not got:
-    time.sleep(0.05)
-bad = [i for i, (c, s) in enumerate(pairs)
-       if s.recv(16) != b"c%d" % i or c.recv(16) != b"s%d" % i
-       or c.send(b"x") != 1 or s.recv(4) != b"x"]
+    return c, s
+def ready_then_check(pairs):
+    time.sleep(0.2)
+    print("READY", flush=True)
+    while not got:
+        time.sleep(0.05)
+    return [i for i, (c, s) in enumerate(pairs)
+            if s.recv(16) != b"c%d" % i or c.recv(16) != b"s%d" % i
+            or c.send(b"x") != 1 or s.recv(4) != b"x"]
+'
+TCP_MANY=$TCP_PAIRS_LIB'
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(128)
+pairs = [connect(l, i) for i in range(300)]
+bad = ready_then_check(pairs)
 print("PASS" if not bad else "FAIL: connections %s" % bad[:5], flush=True)
 '
 
@@ -581,3 +589,63 @@ test_tcp_many() {
 }
 
 run_test tcp.many test_tcp_many
+
+# Connections among fds of other kinds, as a server has them: a file
+# (read part-way, flock'ed), a pipe and a unix socketpair with data in
+# them, holes in the fd numbers, and a dup of a connection far above
+# the rest. The dump asks each socket itself and reads the links of the
+# others (files/census.c): every fd must come back what it was, the dup
+# the same socket as its original, the lock still held.
+TCP_MIXED=$TCP_PAIRS_LIB'
+import fcntl, os
+with open("data", "wb") as f:
+    f.write(b"0123456789" * 10)
+fil = open("data", "rb"); fil.read(7)
+fcntl.flock(fil, fcntl.LOCK_EX)
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(64)
+pairs, other = [], []
+for i in range(40):
+    pairs.append(connect(l, i))
+    if i % 10 == 3:   # other kinds between the sockets
+        r, w = os.pipe(); os.write(w, b"p%d" % i)
+        a, b = socket.socketpair(); a.sendall(b"u%d" % i)
+        other.append((r, w, a, b))
+    if i % 10 == 7:   # a hole
+        os.close(os.dup(0))
+        hole = os.open("/dev/null", os.O_RDONLY); os.close(hole)
+dupfd = os.dup2(pairs[5][0].fileno(), 900)
+bad = ready_then_check(pairs)
+for k, (r, w, a, b) in enumerate(other):
+    i = k * 10 + 3
+    if os.read(r, 16) != b"p%d" % i or b.recv(16) != b"u%d" % i:
+        bad.append("pipe/unix %d" % i)
+if os.fstat(dupfd).st_ino != os.fstat(pairs[5][0].fileno()).st_ino:
+    bad.append("dup")
+os.write(dupfd, b"d")
+if pairs[5][1].recv(4) != b"d":
+    bad.append("dup send")
+if fil.read(3) != b"789":
+    bad.append("file offset")
+try:
+    fcntl.flock(open("data", "rb"), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    bad.append("lock")
+except BlockingIOError:
+    pass
+print("PASS" if not bad else "FAIL: %s" % bad[:5], flush=True)
+'
+
+test_tcp_mixed_fds() {
+	local pid exe
+	start_prog mixed "$PYTHON" -c "$TCP_MIXED"
+	pid=$PROG_PID
+	wait_ready mixed "$pid" || return
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" --tcp-established --file-locks || return
+	expect_killed "$pid" || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 1 --tcp-established --file-locks || return
+	kill -USR1 "$pid"
+	wait_gone "$pid" || fail "the program did not end" "$T_LOG/mixed.out"
+	check_output mixed
+}
+
+run_test tcp.mixed_fds test_tcp_mixed_fds

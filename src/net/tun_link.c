@@ -131,7 +131,11 @@ static int read_settings(int fd, const struct link_msg *m, TunLinkEntry *t)
 		       "stasis (as CRIU) can't save; dump with --empty-ns net", m->ns->root, m->name);
 		return -1;
 	}
-	t->flags = (uint16_t)ifr.ifr_flags & ~(IFF_DETACH_QUEUE | IFF_NOFILTER);
+	/* TUNGETIFF's IFF_NOFILTER (the file has no filter) is IFF_NO_PI's
+	 * bit: whether the device has no packet info is rtnetlink's to say */
+	t->flags = (uint16_t)ifr.ifr_flags & ~(IFF_DETACH_QUEUE | IFF_NO_PI);
+	if (tun_attr(m, IFLA_TUN_PI) ? !tun_flag(m, IFLA_TUN_PI) : (ifr.ifr_flags & IFF_NO_PI))
+		t->flags |= IFF_NO_PI;
 	t->owner = owner_of(m, IFLA_TUN_OWNER);
 	t->group = owner_of(m, IFLA_TUN_GROUP);
 	t->vnethdr = vnethdr;

@@ -148,6 +148,21 @@ static int add_link(const struct nlmsghdr *h, struct link_arg *la)
 	return netns_dev_conf_dump(d);
 }
 
+/* The fallback device a tunnel module makes in every namespace (sit0 &
+ * co.): the restoring namespace gets its own (CRIU leaves out sit0, gre0
+ * and gretap0). */
+static const char *fallback_tunnel(const struct nlmsghdr *h)
+{
+	static const char *const names[] = { "tunl0", "sit0", "gre0", "gretap0", "erspan0", "ip6tnl0", "ip6gre0",
+					     "ip_vti0", "ip6_vti0" };
+	const struct ifinfomsg *ifi = NLMSG_DATA(h);
+	const struct rtattr *name = attr(IFLA_RTA(ifi), IFLA_PAYLOAD(h), IFLA_IFNAME);
+	for (size_t i = 0; name && i < sizeof(names) / sizeof(names[0]); i++)
+		if (RTA_PAYLOAD(name) >= strlen(names[i]) + 1 && !strcmp(RTA_DATA(name), names[i]))
+			return names[i];
+	return NULL;
+}
+
 /* 1: the list is over; 0: more to read; -1: an error, reported */
 static int take_links(const char *buf, ssize_t n, struct link_arg *la)
 {
@@ -159,7 +174,10 @@ static int take_links(const char *buf, ssize_t n, struct link_arg *la)
 			pr_perror("rtnetlink refused to list the network devices");
 			return -1;
 		}
-		if (h->nlmsg_type == RTM_NEWLINK && add_link(h, la) < 0)
+		const char *fb = h->nlmsg_type == RTM_NEWLINK ? fallback_tunnel(h) : NULL;
+		if (fb)
+			pr_info("network device %s: a tunnel module's own, left out", fb);
+		else if (h->nlmsg_type == RTM_NEWLINK && add_link(h, la) < 0)
 			return -1;
 	}
 	return 0;

@@ -201,16 +201,16 @@ test_netns_empty() {
 	netns_cleanup
 }
 
-# A device stasis can't make again (a bridge) in the namespace: the dump
+# A device stasis can't make again (an ifb) in the namespace: the dump
 # names it and --empty-ns net, and the tree runs on.
 test_netns_refused_device() {
 	local pid rc
 	netns_setup 14 || return
-	netns_http_server "ip link add stbrin0 type bridge" || { netns_cleanup; return; }
+	netns_http_server "ip link add stifbin0 type ifb" || { netns_cleanup; return; }
 	pid=$PROG_PID
 	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
-	[[ $rc != 0 ]] || { fail "the dump of a namespace with a bridge inside succeeded"; netns_cleanup; return; }
-	grep -q "network device stbrin0 (bridge).*--empty-ns net" "$T_LOG/dump.stderr" ||
+	[[ $rc != 0 ]] || { fail "the dump of a namespace with an ifb inside succeeded"; netns_cleanup; return; }
+	grep -q "network device stifbin0 (ifb).*--empty-ns net" "$T_LOG/dump.stderr" ||
 		fail "no error naming the device and --empty-ns net: $(error_message dump)"
 	[[ ! -e $T_WORK/img/inventory.img ]] || fail "the refused dump left an inventory.img"
 	wait_until 5 runs_freely "$pid" || fail "the server does not run freely after the refused dump"
@@ -319,6 +319,143 @@ test_netns_rpc() {
 	netns_cleanup
 }
 
+# The devices of a namespace as a container or a VM host has them, each
+# made again with its name, mtu, address, bridge and addresses: an inner
+# bridge brin0 holding the veth to the host (ve0), one end of a veth pair
+# inside (vi1; vi0 has an address of its own) and a tap (tap0) whose other
+# end is a program of the tree (tests/py/tap_peer.py, playing the host
+# 10.77.N.9: it answers ARP with frames it writes and prints the UDP
+# datagrams it reads). The web server answers from here on the bridge's
+# address and vi0's (through the bridge and the pair), the tap peer gets
+# a datagram sent from inside. With "criu" (interop.netns_devices): CRIU
+# restores stasis's images, dumps them again, and stasis restores CRIU's.
+NETNS_TAP_PEER=9
+
+# What the namespace of pid holds: each device's name, mtu, bridge and
+# link-layer address, and the IPv4 addresses.
+netns_devices() {
+	nsenter -t "$1" -n ip -o link | awk '{ n = $2; sub(/@.*/, "", n); sub(/:$/, "", n); m = ""; b = ""; a = ""
+		for (i = 3; i < NF; i++) { if ($i == "mtu") m = $(i + 1); if ($i == "master") b = $(i + 1); if ($i == "link/ether") a = $(i + 1) }
+		print n, "mtu", m, "master", b, a }' | sort
+	nsenter -t "$1" -n ip -o -4 addr | awk '{ print $2, $4 }' | sort
+}
+
+netns_serves_at() { [[ $(curl -s --max-time 2 "http://$1:$NETNS_HTTP_PORT/" 2> /dev/null) == "hello-netns-$NN" ]]; }
+
+# A datagram from inside the namespace of pid to the tap's peer, which
+# prints it.
+netns_tap_gets() {
+	nsenter -t "$1" -n "$PYTHON" -c 'import socket, sys
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[2].encode(), (sys.argv[1], 9))' "10.77.$NN.$NETNS_TAP_PEER" "$2"
+	grep -qx "udp $2" "$T_WORK/tap.out"
+}
+
+# Everything as it was in the namespace of pid, and traffic through it.
+netns_devices_check() {
+	local pid=$1 what=$2
+	netns_devices "$pid" > "$T_WORK/devices-$what"
+	diff "$T_WORK/devices-before" "$T_WORK/devices-$what" > "$T_WORK/devices-$what.diff" ||
+		fail "$what: the devices differ: $(tr '\n' ' ' < "$T_WORK/devices-$what.diff")"
+	wait_until "$TMO" netns_serves_at "$NN_ADDR" || fail "$what: the server does not answer on the inner bridge"
+	wait_until "$TMO" netns_serves_at "10.77.$NN.3" || fail "$what: the server does not answer on vi0 (the inner veth pair)"
+	wait_until "$TMO" netns_tap_gets "$pid" "$what" || fail "$what: the tap's peer got no datagram" "$T_WORK/tap.out"
+	nsenter -t "$pid" -n ip -d link show tap0 | grep -q "tun type tap pi off.*persist off" ||
+		fail "$what: tap0 is not as it was: $(nsenter -t "$pid" -n ip -d link show tap0 | grep tun)"
+	ip link show "$NN_OUT" 2> /dev/null | grep -q "master $NN_BR" || fail "$what: the outer end $NN_OUT is not in $NN_BR"
+}
+
+test_netns_devices() {
+	local pid rc n=${2:-23} inner
+	netns_setup "$n" || return
+	inner="ip addr del $NN_ADDR/24 dev ve0 && ip link add brin0 type bridge && ip link set ve0 master brin0 &&
+		ip addr add $NN_ADDR/24 dev brin0 && ip link set brin0 up &&
+		ip link add vi0 mtu 1400 address 02:00:00:00:$n:01 type veth peer name vi1 && ip link set vi1 master brin0 up &&
+		ip addr add 10.77.$n.3/24 dev vi0 && ip link set vi0 up && ip route replace default via $NN_HOST dev brin0"
+	mkdir -p "$T_WORK/www" && echo "hello-netns-$NN" > "$T_WORK/www/index.html"
+	netns_start http "$inner" -- sh -c '"$0" "$1" tap0 "$2" > "$3" 2>&1 &
+		exec "$0" -m http.server "$4" --bind 0.0.0.0 --directory "$5"' "$PYTHON" "$ROOT/tests/py/tap_peer.py" \
+		"10.77.$n.$NETNS_TAP_PEER" "$T_WORK/tap.out" "$NETNS_HTTP_PORT" "$T_WORK/www" || { netns_cleanup; return; }
+	pid=$PROG_PID
+	wait_until "$TMO" has_line "$T_WORK/tap.out" READY || { fail "the tap peer did not start" "$T_WORK/tap.out"; netns_cleanup; return; }
+	nsenter -t "$pid" -n sh -c "ip link set tap0 mtu 1300 master brin0 up" || { fail "can't configure tap0"; netns_cleanup; return; }
+	netns_devices "$pid" > "$T_WORK/devices-before"
+	wait_until "$TMO" netns_serves_at "$NN_ADDR" || { fail "the server does not answer" "$T_LOG/http.err"; netns_cleanup; return; }
+	wait_until "$TMO" netns_tap_gets "$pid" before || { fail "the tap's peer got no datagram" "$T_WORK/tap.out"; netns_cleanup; return; }
+	dump dump "$pid" "$T_WORK/img" || { netns_cleanup; return; }
+	expect_killed "$pid" || { netns_cleanup; return; }
+	if [[ ${1:-} == criu ]]; then
+		wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
+		timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img" -d -o "$T_LOG/criu-restore.log" -v4 \
+			--veth-pair "ve0=$NN_OUT@$NN_BR" > "$T_LOG/criu-restore.out" 2>&1 < /dev/null ||
+			{ fail "CRIU could not restore stasis's images" "$T_LOG/criu-restore.log"; kill_leftovers; netns_cleanup; return; }
+		netns_devices_check "$pid" criu
+		mkdir -p "$T_WORK/img2"
+		timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 \
+			> "$T_LOG/criu-dump.out" 2>&1 < /dev/null ||
+			{ fail "CRIU could not dump the restored tree" "$T_LOG/criu-dump.log"; kill_leftovers; netns_cleanup; return; }
+		wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; kill_leftovers; netns_cleanup; return; }
+		mv "$T_WORK/img" "$T_WORK/img1" && mv "$T_WORK/img2" "$T_WORK/img"
+	fi
+	wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --veth-pair "ve0=$NN_OUT@$NN_BR")
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; kill_leftovers; netns_cleanup; return; }
+	netns_devices_check "$pid" restored
+	kill_leftovers
+	netns_cleanup
+}
+
+# A macvlan (mv0, mode bridge) on a device here (stmvpN, one end of a veth
+# pair), reached from a macvlan of ours on the same device: the restore
+# needs --external macvlan[mv0]:DEV (refused without, naming it), then
+# the server answers on mv0, with its address and mode. With "criu"
+# (interop.netns_macvlan): CRIU restores stasis's images and stasis
+# CRIU's.
+test_netns_macvlan() {
+	local pid rc n=${2:-25} lower host
+	netns_setup "$n" || return
+	lower=stmvp$n host=stmvh$n
+	netns_macvlan_cleanup() { ip link del "$host" 2> /dev/null; ip link del "$lower" 2> /dev/null; netns_cleanup; }
+	ip link add "$lower" type veth peer name "stmvq$n" && ip link set "$lower" up && ip link set "stmvq$n" up &&
+		ip link add "$host" link "$lower" type macvlan mode bridge && ip addr add "10.78.$n.1/24" dev "$host" &&
+		ip link set "$host" up || { fail "can't make the macvlan $host"; netns_macvlan_cleanup; return; }
+	netns_http_server || { netns_macvlan_cleanup; return; }
+	pid=$PROG_PID
+	ip link add mv0 link "$lower" type macvlan mode bridge && ip link set mv0 netns "$pid" &&
+		nsenter -t "$pid" -n sh -c "ip addr add 10.78.$n.2/24 dev mv0 && ip link set mv0 up" ||
+		{ fail "can't give the namespace its macvlan"; netns_macvlan_cleanup; return; }
+	wait_until "$TMO" netns_serves_at "10.78.$n.2" || { fail "the server does not answer on mv0"; netns_macvlan_cleanup; return; }
+	netns_devices "$pid" > "$T_WORK/devices-before"
+	dump dump "$pid" "$T_WORK/img" || { netns_macvlan_cleanup; return; }
+	expect_killed "$pid" || { netns_macvlan_cleanup; return; }
+	wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
+	rc=$(stasis restore0 restore -D "$T_WORK/img" -d --veth-pair "ve0=$NN_OUT@$NN_BR")
+	[[ $rc != 0 ]] || fail "a restore without --external macvlan[mv0]:DEV succeeded"
+	grep -q "mv0 .*is a macvlan: name the device it goes on with --external macvlan\[mv0\]:DEV" "$T_LOG/restore0.stderr" ||
+		fail "no error naming mv0 and --external macvlan: $(error_message restore0)"
+	if [[ ${1:-} == criu ]]; then
+		timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img" -d -o "$T_LOG/criu-restore.log" -v4 \
+			--veth-pair "ve0=$NN_OUT@$NN_BR" --external "macvlan[mv0]:$lower" > "$T_LOG/criu-restore.out" 2>&1 < /dev/null ||
+			{ fail "CRIU could not restore stasis's images" "$T_LOG/criu-restore.log"; kill_leftovers; netns_macvlan_cleanup; return; }
+		wait_until "$TMO" netns_serves_at "10.78.$n.2" || fail "the server restored by CRIU does not answer on mv0"
+		mkdir -p "$T_WORK/img2"
+		timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 \
+			> "$T_LOG/criu-dump.out" 2>&1 < /dev/null ||
+			{ fail "CRIU could not dump the restored tree" "$T_LOG/criu-dump.log"; kill_leftovers; netns_macvlan_cleanup; return; }
+		wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; kill_leftovers; netns_macvlan_cleanup; return; }
+		mv "$T_WORK/img" "$T_WORK/img1" && mv "$T_WORK/img2" "$T_WORK/img"
+		wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
+	fi
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --veth-pair "ve0=$NN_OUT@$NN_BR" --external "macvlan[mv0]:$lower")
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; kill_leftovers; netns_macvlan_cleanup; return; }
+	wait_until "$TMO" netns_serves_at "10.78.$n.2" || fail "the restored server does not answer on mv0"
+	netns_devices "$pid" > "$T_WORK/devices-after"
+	diff "$T_WORK/devices-before" "$T_WORK/devices-after" > "$T_WORK/devices.diff" ||
+		fail "the devices differ: $(tr '\n' ' ' < "$T_WORK/devices.diff")"
+	nsenter -t "$pid" -n ip -d link show mv0 | grep -q "macvlan mode bridge" || fail "mv0 is not a macvlan in bridge mode"
+	kill_leftovers
+	netns_macvlan_cleanup
+}
+
 run_test --alone netns.http test_netns_http 11
 run_test --alone netns.http_nft test_netns_http 18 --network-lock nftables
 run_test --alone netns.rpc test_netns_rpc
@@ -326,6 +463,8 @@ run_test --alone netns.tcp test_netns_tcp stasis 12
 run_test --alone netns.empty test_netns_empty
 run_test --alone netns.refused_device test_netns_refused_device
 run_test --alone netns.failed_restore test_netns_failed_restore
+run_test --alone netns.devices test_netns_devices stasis 23
+run_test --alone netns.macvlan test_netns_macvlan stasis 25
 
 # A non-root RPC client and network namespaces (tests/cases/security.sh's
 # service and user): the user's own process in a network namespace of its

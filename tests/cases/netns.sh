@@ -322,7 +322,8 @@ test_netns_rpc() {
 # The devices of a namespace as a container or a VM host has them, each
 # made again with its name, mtu, address, bridge and addresses: an inner
 # bridge brin0 holding the veth to the host (ve0), one end of a veth pair
-# inside (vi1; vi0 has an address of its own) and a tap (tap0) whose other
+# inside (vi1; vi0 has an address of its own), a persistent tap no one
+# holds (tapp0, with its owner and group) and a tap (tap0) whose other
 # end is a program of the tree (tests/py/tap_peer.py, playing the host
 # 10.77.N.9: it answers ARP with frames it writes and prints the UDP
 # datagrams it reads). The web server answers from here on the bridge's
@@ -361,6 +362,8 @@ netns_devices_check() {
 	wait_until "$TMO" netns_tap_gets "$pid" "$what" || fail "$what: the tap's peer got no datagram" "$T_WORK/tap.out"
 	nsenter -t "$pid" -n ip -d link show tap0 | grep -q "tun type tap pi off.*persist off" ||
 		fail "$what: tap0 is not as it was: $(nsenter -t "$pid" -n ip -d link show tap0 | grep tun)"
+	nsenter -t "$pid" -n ip -d link show tapp0 | grep -Eq "tun type tap pi off.*persist on user (nobody|65534) group (nogroup|65534)" ||
+		fail "$what: the persistent tapp0 is not as it was: $(nsenter -t "$pid" -n ip -d link show tapp0 | grep tun)"
 	ip link show "$NN_OUT" 2> /dev/null | grep -q "master $NN_BR" || fail "$what: the outer end $NN_OUT is not in $NN_BR"
 }
 
@@ -370,7 +373,8 @@ test_netns_devices() {
 	inner="ip addr del $NN_ADDR/24 dev ve0 && ip link add brin0 type bridge && ip link set ve0 master brin0 &&
 		ip addr add $NN_ADDR/24 dev brin0 && ip link set brin0 up &&
 		ip link add vi0 mtu 1400 address 02:00:00:00:$n:01 type veth peer name vi1 && ip link set vi1 master brin0 up &&
-		ip addr add 10.77.$n.3/24 dev vi0 && ip link set vi0 up && ip route replace default via $NN_HOST dev brin0"
+		ip addr add 10.77.$n.3/24 dev vi0 && ip link set vi0 up && ip route replace default via $NN_HOST dev brin0 &&
+		ip tuntap add dev tapp0 mode tap user 65534 group 65534"
 	mkdir -p "$T_WORK/www" && echo "hello-netns-$NN" > "$T_WORK/www/index.html"
 	netns_start http "$inner" -- sh -c '"$0" "$1" tap0 "$2" > "$3" 2>&1 &
 		exec "$0" -m http.server "$4" --bind 0.0.0.0 --directory "$5"' "$PYTHON" "$ROOT/tests/py/tap_peer.py" \
@@ -456,6 +460,22 @@ test_netns_macvlan() {
 	netns_macvlan_cleanup
 }
 
+# A tap file held by a tree without a network namespace of its own (its
+# device is the host's): refused in one line, as CRIU refuses it, and the
+# program runs on.
+test_netns_tun_no_netns() {
+	local pid rc
+	start_prog tap "$PYTHON" "$ROOT/tests/py/tap_peer.py" sttap27 10.79.27.9
+	pid=$PROG_PID
+	wait_until "$TMO" has_line "$T_LOG/tap.out" READY || { fail "the tap peer did not start" "$T_LOG/tap.err"; kill_leftovers; return; }
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || fail "the dump of a tun file without a network namespace succeeded"
+	grep -q "fd [0-9]* is a tun file, and the tree has no network namespace of its own" "$T_LOG/dump.stderr" ||
+		fail "no error naming the tun file: $(error_message dump)"
+	wait_until 5 runs_freely "$pid" || fail "the tap peer does not run freely after the refused dump"
+	kill_leftovers
+}
+
 run_test --alone netns.http test_netns_http 11
 run_test --alone netns.http_nft test_netns_http 18 --network-lock nftables
 run_test --alone netns.rpc test_netns_rpc
@@ -465,6 +485,7 @@ run_test --alone netns.refused_device test_netns_refused_device
 run_test --alone netns.failed_restore test_netns_failed_restore
 run_test --alone netns.devices test_netns_devices stasis 23
 run_test --alone netns.macvlan test_netns_macvlan stasis 25
+run_test --alone netns.tun_no_netns test_netns_tun_no_netns
 
 # A non-root RPC client and network namespaces (tests/cases/security.sh's
 # service and user): the user's own process in a network namespace of its

@@ -109,6 +109,12 @@ bool netns_veth_inside(const NetDeviceEntry *d, uint32_t ns_id);
 int tun_link_dump(const struct link_msg *m, NetDeviceEntry *d);
 int tun_link_make(const NetDeviceEntry *d);
 
+/* conntrack.c, in the namespace: its conntrack entries and expectations
+ * (netns-ct-, netns-exp-ID.img, raw ctnetlink messages as CRIU writes
+ * them) saved, and made again. 0 or -1 (reported). */
+int netns_ct_dump(int dirfd, uint32_t id);
+int netns_ct_restore(int dirfd, uint32_t id);
+
 /* nettool.c: runs argv (found in PATH) with in as stdin and out as
  * stdout (-1: /dev/null), in the network namespace of the calling
  * thread; 0 if it exited 0, else -1 (reported unless quiet). */

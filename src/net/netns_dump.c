@@ -343,5 +343,7 @@ int netns_dump_in(void *arg)
 	    (v6 && store_tool(a->dirfd, a->id, IMG_ROUTE6, (char *[]){ "ip", "-6", "route", "save", NULL }, false) < 0) ||
 	    store_tool(a->dirfd, a->id, IMG_RULE, (char *[]){ "ip", "rule", "save", NULL }, true) < 0)
 		return -1;
-	return store_firewall(a->dirfd, a->id, v6);
+	if (store_firewall(a->dirfd, a->id, v6) < 0)
+		return -1;
+	return netns_ct_dump(a->dirfd, a->id);
 }

@@ -299,7 +299,8 @@ int netns_rst_fill_in(void *arg)
 	    from_image(r, IMG_ROUTE, (char *[]){ "ip", "route", "restore", NULL }) < 0 ||
 	    from_image(r, IMG_ROUTE6, (char *[]){ "ip", "route", "restore", NULL }) < 0 || restore_rules(r) < 0)
 		return -1;
-	if (restore_iptables(r, false) < 0 || (v6 && restore_iptables(r, true) < 0) || restore_nftables(r) < 0)
+	if (restore_iptables(r, false) < 0 || (v6 && restore_iptables(r, true) < 0) || restore_nftables(r) < 0 ||
+	    netns_ct_restore(r->dirfd, r->id) < 0)
 		return -1;
 	pr_info("the tree's network namespace is made: %d devices", r->nr_dev);
 	return 0;

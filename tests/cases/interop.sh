@@ -41,6 +41,7 @@ run_test --alone --needs criu interop.netns test_netns_criu
 run_test --alone --needs criu interop.netns_tcp test_netns_tcp criu 19
 run_test --alone --needs criu interop.netns_devices test_netns_devices criu 24
 run_test --alone --needs criu interop.netns_macvlan test_netns_macvlan criu 26
+run_test --alone --needs criu interop.netns_conntrack test_netns_conntrack criu
 
 # Terminals of each kind (tests/progs/pty_kinds.c, but for input in flight
 # in canonical mode, which CRIU echoes again): a pty slave's owner and

@@ -476,6 +476,61 @@ test_netns_tun_no_netns() {
 	kill_leftovers
 }
 
+# The namespace's connection tracking table (netns-ct-ID.img): a TCP
+# connection over its loopback, whose entry got the mark 42 from an
+# nftables rule that matches only SYN packets, keeps its entry with the
+# mark (an entry made anew from the traffic after the restore would have
+# none), and the connection goes on (--tcp-established). With "criu"
+# (interop.netns_conntrack): CRIU restores stasis's images, and stasis
+# CRIU's.
+netns_ct_mark() { nsenter -t "$1" -n cat /proc/net/nf_conntrack 2> /dev/null | grep "dport=9415 " | grep -q "mark=42 "; }
+
+test_netns_conntrack() {
+	local pid n rc
+	start_prog ct unshare -n sh -c 'ip link set lo up && nft add table ip stasis_ct &&
+		nft add chain ip stasis_ct out "{ type filter hook output priority 0; }" &&
+		nft add rule ip stasis_ct out tcp dport 9415 tcp flags syn ct mark set 42 && exec "$0" -u -c "$1"' "$PYTHON" '
+import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 9415)); s.listen()
+c = socket.create_connection(("127.0.0.1", 9415)); a, _ = s.accept()
+i = 0
+while True:
+    i += 1
+    c.sendall(b"%d\n" % i)
+    got = b""
+    while not got.endswith(b"\n"):
+        got += a.recv(100)
+    print(int(got), flush=True)
+    time.sleep(0.02)'
+	pid=$PROG_PID
+	wait_until "$TMO" has_lines "$T_LOG/ct.out" 5 || { fail "the program printed nothing" "$T_LOG/ct.err"; kill_leftovers; return; }
+	netns_ct_mark "$pid" || { fail "no conntrack entry with mark 42: $(nsenter -t "$pid" -n cat /proc/net/nf_conntrack)"; kill_leftovers; return; }
+	dump dump "$pid" "$T_WORK/img" --tcp-established || { kill_leftovers; return; }
+	expect_killed "$pid" || { kill_leftovers; return; }
+	[[ -s $(echo "$T_WORK"/img/netns-ct-*.img) ]] || fail "the dump wrote no conntrack entry"
+	if [[ ${1:-} == criu ]]; then
+		n=$(line_count "$T_LOG/ct.out")
+		timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img" -d -o "$T_LOG/criu-restore.log" -v4 --tcp-established \
+			> "$T_LOG/criu-restore.out" 2>&1 < /dev/null ||
+			{ fail "CRIU could not restore stasis's images" "$T_LOG/criu-restore.log"; kill_leftovers; return; }
+		netns_ct_mark "$pid" || fail "CRIU's restore lost the conntrack entry: $(nsenter -t "$pid" -n cat /proc/net/nf_conntrack)"
+		wait_until "$TMO" has_lines "$T_LOG/ct.out" $((n + 10)) || { fail "the connection did not go on under CRIU" "$T_LOG/ct.err"; kill_leftovers; return; }
+		mkdir -p "$T_WORK/img2"
+		timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 --tcp-established \
+			> "$T_LOG/criu-dump.out" 2>&1 < /dev/null ||
+			{ fail "CRIU could not dump the program" "$T_LOG/criu-dump.log"; kill_leftovers; return; }
+		wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; kill_leftovers; return; }
+		mv "$T_WORK/img" "$T_WORK/img1" && mv "$T_WORK/img2" "$T_WORK/img"
+	fi
+	n=$(line_count "$T_LOG/ct.out")
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --tcp-established)
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; kill_leftovers; return; }
+	netns_ct_mark "$pid" || fail "the restore lost the conntrack entry: $(nsenter -t "$pid" -n cat /proc/net/nf_conntrack)"
+	wait_until "$TMO" has_lines "$T_LOG/ct.out" $((n + 10)) || fail "the connection did not go on" "$T_LOG/ct.err"
+	kill_leftovers
+	check_sequence "$T_LOG/ct.out"
+}
+
 run_test --alone netns.http test_netns_http 11
 run_test --alone netns.http_nft test_netns_http 18 --network-lock nftables
 run_test --alone netns.rpc test_netns_rpc
@@ -486,6 +541,7 @@ run_test --alone netns.failed_restore test_netns_failed_restore
 run_test --alone netns.devices test_netns_devices stasis 23
 run_test --alone netns.macvlan test_netns_macvlan stasis 25
 run_test --alone netns.tun_no_netns test_netns_tun_no_netns
+run_test --alone netns.conntrack test_netns_conntrack
 
 # A non-root RPC client and network namespaces (tests/cases/security.sh's
 # service and user): the user's own process in a network namespace of its

@@ -214,6 +214,21 @@ static void add_own(struct link_args *a, const NetDeviceEntry *d, int s)
 	add(a, a->mac[s]);
 }
 
+/* Each word of w (NULL-terminated). */
+static void add_all(struct link_args *a, const char *const *w)
+{
+	for (; *w; w++)
+		add(a, (char *)*w);
+}
+
+/* ip link add with d's own settings, then the words of w. */
+static void ip_link_add(struct link_args *a, const NetDeviceEntry *d, const char *const *w)
+{
+	add_all(a, (const char *const[]){ "ip", "link", "add", NULL });
+	add_own(a, d, 0);
+	add_all(a, w);
+}
+
 /* A veth pair inside: made with its first end, the other then found made. */
 static int make_inner_veth(struct netns_rst *r, const NetDeviceEntry *d)
 {
@@ -222,13 +237,7 @@ static int make_inner_veth(struct netns_rst *r, const NetDeviceEntry *d)
 		if (r->dev[i] == p)
 			return 0;	/* made with p */
 	struct link_args a = { .n = 0 };
-	add(&a, "ip");
-	add(&a, "link");
-	add(&a, "add");
-	add_own(&a, d, 0);
-	add(&a, "type");
-	add(&a, "veth");
-	add(&a, "peer");
+	ip_link_add(&a, d, (const char *const[]){ "type", "veth", "peer", NULL });
 	add_own(&a, p, 1);
 	if (net_tool(a.argv, -1, -1, false) < 0) {
 		pr_err("can't make the veth pair %s-%s of the tree's network namespace", d->name, p->name);
@@ -241,12 +250,7 @@ static int make_inner_veth(struct netns_rst *r, const NetDeviceEntry *d)
 static int make_bridge(const NetDeviceEntry *d)
 {
 	struct link_args a = { .n = 0 };
-	add(&a, "ip");
-	add(&a, "link");
-	add(&a, "add");
-	add_own(&a, d, 0);
-	add(&a, "type");
-	add(&a, "bridge");
+	ip_link_add(&a, d, (const char *const[]){ "type", "bridge", NULL });
 	if (net_tool(a.argv, -1, -1, false) < 0) {
 		pr_err("can't make the bridge %s of the tree's network namespace", d->name);
 		return -1;
@@ -280,27 +284,18 @@ static int make_macvlan(struct netns_rst *r, const NetDeviceEntry *d)
 	snprintf(here, sizeof(here), "/proc/%d/ns/net", gettid());
 	snprintf(host, sizeof(host), "/proc/%d/ns/net", r->host_pid);
 	struct link_args a = { .n = 0 };
-	add(&a, "ip");
-	add(&a, "link");
-	add(&a, "add");
-	add(&a, "link");
-	add(&a, (char *)macvlan_parent(r->o, d->name));
-	add_own(&a, d, 0);
-	add(&a, "netns");
-	add(&a, here);
-	add(&a, "type");
-	add(&a, "macvlan");
-	add(&a, "mode");
-	add(&a, (char *)mode);
+	ip_link_add(&a, d, (const char *const[]){ "link", macvlan_parent(r->o, d->name), "netns", here, "type",
+						  "macvlan", "mode", mode, NULL });
 	if (d->macvlan->has_flags && (d->macvlan->flags & MACVLAN_FLAG_NOPROMISC))
 		add(&a, "nopromisc");
 	if (d->macvlan->has_flags && (d->macvlan->flags & MACVLAN_FLAG_NODST))
 		add(&a, "nodst");
 	if (net_tool_at(host, a.argv, -1, -1, false) < 0) {
-		pr_err("can't make the macvlan %s of the tree's network namespace on %s", d->name, a.argv[4]);
+		pr_err("can't make the macvlan %s of the tree's network namespace on %s", d->name,
+		       macvlan_parent(r->o, d->name));
 		return -1;
 	}
-	pr_info("macvlan %s made (index %u) on %s, mode %s", d->name, d->ifindex, a.argv[4], mode);
+	pr_info("macvlan %s made (index %u) on %s, mode %s", d->name, d->ifindex, macvlan_parent(r->o, d->name), mode);
 	return 0;
 }
 

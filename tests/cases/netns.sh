@@ -319,6 +319,26 @@ test_netns_rpc() {
 	netns_cleanup
 }
 
+# netns_criu_round PID CHECK DUMP_OPTS RESTORE_OPTS...: CRIU restores the
+# tree of PID from stasis's images (T_WORK/img), CHECK (a command) looks
+# at it, and CRIU dumps it again with DUMP_OPTS (words) into T_WORK/img
+# for stasis to restore (the first images move to img1). 1 on a failure
+# (recorded).
+netns_criu_round() {
+	local pid=$1 check=$2 dump_opts=$3
+	shift 3
+	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img" -d -o "$T_LOG/criu-restore.log" -v4 "$@" \
+		> "$T_LOG/criu-restore.out" 2>&1 < /dev/null ||
+		{ fail "CRIU could not restore stasis's images" "$T_LOG/criu-restore.log"; return 1; }
+	$check
+	mkdir -p "$T_WORK/img2"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 $dump_opts \
+		> "$T_LOG/criu-dump.out" 2>&1 < /dev/null ||
+		{ fail "CRIU could not dump the restored tree" "$T_LOG/criu-dump.log"; return 1; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return 1; }
+	mv "$T_WORK/img" "$T_WORK/img1" && mv "$T_WORK/img2" "$T_WORK/img"
+}
+
 # The devices of a namespace as a container or a VM host has them, each
 # made again with its name, mtu, address, bridge and addresses: an inner
 # bridge brin0 holding the veth to the host (ve0), one end of a veth pair
@@ -389,16 +409,8 @@ test_netns_devices() {
 	expect_killed "$pid" || { netns_cleanup; return; }
 	if [[ ${1:-} == criu ]]; then
 		wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
-		timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img" -d -o "$T_LOG/criu-restore.log" -v4 \
-			--veth-pair "ve0=$NN_OUT@$NN_BR" > "$T_LOG/criu-restore.out" 2>&1 < /dev/null ||
-			{ fail "CRIU could not restore stasis's images" "$T_LOG/criu-restore.log"; kill_leftovers; netns_cleanup; return; }
-		netns_devices_check "$pid" criu
-		mkdir -p "$T_WORK/img2"
-		timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 \
-			> "$T_LOG/criu-dump.out" 2>&1 < /dev/null ||
-			{ fail "CRIU could not dump the restored tree" "$T_LOG/criu-dump.log"; kill_leftovers; netns_cleanup; return; }
-		wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; kill_leftovers; netns_cleanup; return; }
-		mv "$T_WORK/img" "$T_WORK/img1" && mv "$T_WORK/img2" "$T_WORK/img"
+		netns_criu_round "$pid" "netns_devices_check $pid criu" "" --veth-pair "ve0=$NN_OUT@$NN_BR" ||
+			{ kill_leftovers; netns_cleanup; return; }
 	fi
 	wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
 	rc=$(stasis restore restore -D "$T_WORK/img" -d --veth-pair "ve0=$NN_OUT@$NN_BR")
@@ -414,6 +426,8 @@ test_netns_devices() {
 # the server answers on mv0, with its address and mode. With "criu"
 # (interop.netns_macvlan): CRIU restores stasis's images and stasis
 # CRIU's.
+netns_macvlan_serves() { wait_until "$TMO" netns_serves_at "10.78.$1.2" || fail "the server restored by $2 does not answer on mv0"; }
+
 test_netns_macvlan() {
 	local pid rc n=${2:-25} lower host
 	netns_setup "$n" || return
@@ -437,21 +451,13 @@ test_netns_macvlan() {
 	grep -q "mv0 .*is a macvlan: name the device it goes on with --external macvlan\[mv0\]:DEV" "$T_LOG/restore0.stderr" ||
 		fail "no error naming mv0 and --external macvlan: $(error_message restore0)"
 	if [[ ${1:-} == criu ]]; then
-		timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img" -d -o "$T_LOG/criu-restore.log" -v4 \
-			--veth-pair "ve0=$NN_OUT@$NN_BR" --external "macvlan[mv0]:$lower" > "$T_LOG/criu-restore.out" 2>&1 < /dev/null ||
-			{ fail "CRIU could not restore stasis's images" "$T_LOG/criu-restore.log"; kill_leftovers; netns_macvlan_cleanup; return; }
-		wait_until "$TMO" netns_serves_at "10.78.$n.2" || fail "the server restored by CRIU does not answer on mv0"
-		mkdir -p "$T_WORK/img2"
-		timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 \
-			> "$T_LOG/criu-dump.out" 2>&1 < /dev/null ||
-			{ fail "CRIU could not dump the restored tree" "$T_LOG/criu-dump.log"; kill_leftovers; netns_macvlan_cleanup; return; }
-		wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; kill_leftovers; netns_macvlan_cleanup; return; }
-		mv "$T_WORK/img" "$T_WORK/img1" && mv "$T_WORK/img2" "$T_WORK/img"
+		netns_criu_round "$pid" "netns_macvlan_serves $n CRIU" "" --veth-pair "ve0=$NN_OUT@$NN_BR" \
+			--external "macvlan[mv0]:$lower" || { kill_leftovers; netns_macvlan_cleanup; return; }
 		wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
 	fi
 	rc=$(stasis restore restore -D "$T_WORK/img" -d --veth-pair "ve0=$NN_OUT@$NN_BR" --external "macvlan[mv0]:$lower")
 	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; kill_leftovers; netns_macvlan_cleanup; return; }
-	wait_until "$TMO" netns_serves_at "10.78.$n.2" || fail "the restored server does not answer on mv0"
+	netns_macvlan_serves "$n" stasis
 	netns_devices "$pid" > "$T_WORK/devices-after"
 	diff "$T_WORK/devices-before" "$T_WORK/devices-after" > "$T_WORK/devices.diff" ||
 		fail "the devices differ: $(tr '\n' ' ' < "$T_WORK/devices.diff")"
@@ -485,6 +491,14 @@ test_netns_tun_no_netns() {
 # CRIU's.
 netns_ct_mark() { nsenter -t "$1" -n cat /proc/net/nf_conntrack 2> /dev/null | grep "dport=9415 " | grep -q "mark=42 "; }
 
+# The entry of the restored pid has its mark, and the connection goes on
+# past line N (default: the lines there are).
+netns_ct_check() {
+	local n=${3:-$(line_count "$T_LOG/ct.out")}
+	netns_ct_mark "$1" || fail "$2's restore lost the conntrack entry: $(nsenter -t "$1" -n cat /proc/net/nf_conntrack)"
+	wait_until "$TMO" has_lines "$T_LOG/ct.out" $((n + 10)) || fail "the connection did not go on under $2" "$T_LOG/ct.err"
+}
+
 test_netns_conntrack() {
 	local pid n rc
 	start_prog ct unshare -n sh -c 'ip link set lo up && nft add table ip stasis_ct &&
@@ -509,24 +523,12 @@ while True:
 	expect_killed "$pid" || { kill_leftovers; return; }
 	[[ -s $(echo "$T_WORK"/img/netns-ct-*.img) ]] || fail "the dump wrote no conntrack entry"
 	if [[ ${1:-} == criu ]]; then
-		n=$(line_count "$T_LOG/ct.out")
-		timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img" -d -o "$T_LOG/criu-restore.log" -v4 --tcp-established \
-			> "$T_LOG/criu-restore.out" 2>&1 < /dev/null ||
-			{ fail "CRIU could not restore stasis's images" "$T_LOG/criu-restore.log"; kill_leftovers; return; }
-		netns_ct_mark "$pid" || fail "CRIU's restore lost the conntrack entry: $(nsenter -t "$pid" -n cat /proc/net/nf_conntrack)"
-		wait_until "$TMO" has_lines "$T_LOG/ct.out" $((n + 10)) || { fail "the connection did not go on under CRIU" "$T_LOG/ct.err"; kill_leftovers; return; }
-		mkdir -p "$T_WORK/img2"
-		timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" -o "$T_LOG/criu-dump.log" -v4 --tcp-established \
-			> "$T_LOG/criu-dump.out" 2>&1 < /dev/null ||
-			{ fail "CRIU could not dump the program" "$T_LOG/criu-dump.log"; kill_leftovers; return; }
-		wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; kill_leftovers; return; }
-		mv "$T_WORK/img" "$T_WORK/img1" && mv "$T_WORK/img2" "$T_WORK/img"
+		netns_criu_round "$pid" "netns_ct_check $pid CRIU" --tcp-established --tcp-established || { kill_leftovers; return; }
 	fi
 	n=$(line_count "$T_LOG/ct.out")
 	rc=$(stasis restore restore -D "$T_WORK/img" -d --tcp-established)
 	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; kill_leftovers; return; }
-	netns_ct_mark "$pid" || fail "the restore lost the conntrack entry: $(nsenter -t "$pid" -n cat /proc/net/nf_conntrack)"
-	wait_until "$TMO" has_lines "$T_LOG/ct.out" $((n + 10)) || fail "the connection did not go on" "$T_LOG/ct.err"
+	netns_ct_check "$pid" stasis "$n"
 	kill_leftovers
 	check_sequence "$T_LOG/ct.out"
 }

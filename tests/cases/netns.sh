@@ -161,6 +161,8 @@ while True:
 	wait_until 5 eval '! ip link show "$NN_OUT" > /dev/null 2>&1'
 	rc=$(stasis restore restore -D "$T_WORK/img" -d --tcp-established --veth-pair "ve0=$NN_OUT@$NN_BR")
 	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; netns_cleanup; return; }
+	# (the namespace's lock is lifted whole: no rule per connection to remove)
+	! grep -q Error "$T_LOG/restore.stderr" || fail "the restore printed errors: $(head -c 300 "$T_LOG/restore.stderr")"
 	wait_until "$TMO" has_lines "$T_LOG/client.out" $((n + 10)) ||
 		fail "the client did not go on over its connection: $(tail -1 "$T_LOG/client.err")" "$T_LOG/client.err"
 	netns_check_restored "$pid"

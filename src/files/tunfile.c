@@ -168,10 +168,15 @@ static int tunfile_load_images(struct rst_files *rf, int dirfd)
 		const TunfileEntry *e = rf->e[i]->tunf;
 		if (rf->e[i]->type != FD_TYPES__TUNF || !e || !e->netdev)
 			continue;
+		char name[IMG_NAME_MAX];
 		if (!e->has_ns_id) {
 			pr_err("image files.img: the tun file %u on %s names no network namespace", e->id, e->netdev);
 			return -1;
 		}
+		/* none (a dump with --empty-ns net): the open names the device */
+		img_name(name, sizeof(name), IMG_NETDEV, e->ns_id);
+		if (faccessat(dirfd, name, F_OK, 0) < 0)
+			return 0;
 		return img_load_all(dirfd, IMG_NETDEV, e->ns_id, (void ***)&s->dev, &s->nr_dev);
 	}
 	return 0;

@@ -25,6 +25,7 @@
 #include "files/reg.h"
 #include "image/img.h"
 #include "util/log.h"
+#include "util/opts.h"
 #include "netdev.pb-c.h"
 
 #define TUN_PATH "/dev/net/tun"
@@ -238,6 +239,13 @@ static int tunfile_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	const TunLinkEntry *tl = e && e->netdev ? tun_of(rf, e->netdev) : NULL;
 	if (!e || !reg) {
 		pr_err("image files.img: the tun file %u has no %s", fe->id, e ? "reg entry of its id" : "tunfile entry");
+		return -1;
+	}
+	/* its device is a network namespace's, which only root restores:
+	 * attaching would make one wherever the process is */
+	if (e->netdev && rf->o && rf->o->unprivileged) {
+		pr_err("%s: a tun file attached to %s: only root may restore tun files (their devices belong to "
+		       "the tree's network namespace)", rf->who, e->netdev);
 		return -1;
 	}
 	if (e->netdev && !tl) {

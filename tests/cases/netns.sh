@@ -598,5 +598,41 @@ PY
 	! alive "$UPID" || fail "pid $UPID was restored"
 }
 
+# Images a user forged to hold a tun file attached to a device (which,
+# opened by root in the user's process, would make that device in the
+# host's namespace): the service refuses it, and no device is made.
+test_sec_forged_tunfile() {
+	local rc img=$T_WORK/user/img
+	sec_setup || return
+	user_counter victim || return
+	as_user mkdir "$img"
+	rc=$(attack dump dump "$UPID" "$img")
+	grep -q "success=True" "$T_LOG/dump.out" || { fail "the user's dump failed: $(cat "$T_LOG/dump.out")"; return; }
+	wait_gone "$UPID" || { fail "the counter survived its dump"; return; }
+	as_user "$PYTHON" - "$img" "$UPID" << 'PY' || { fail "harness: could not forge the images"; return; }
+import sys
+import pycriu
+d, pid = sys.argv[1], sys.argv[2]
+ids = pycriu.images.load(open("%s/ids-%s.img" % (d, pid), "rb"))["entries"][0]
+files = pycriu.images.load(open("%s/files.img" % d, "rb"))
+new = max(e["id"] for e in files["entries"]) + 1
+files["entries"].append({"type": "REG", "id": new, "reg": {"id": new, "flags": 2, "pos": 0, "fown": {"uid": 0, "euid": 0, "signum": 0, "pid_type": 0, "pid": 0}, "name": "/dev/net/tun"}})
+files["entries"].append({"type": "TUNF", "id": new, "tunf": {"id": new, "netdev": "stevil0", "ns_id": 999}})
+pycriu.images.dump(files, open("%s/files.img" % d, "wb"))
+path = "%s/fdinfo-%d.img" % (d, ids["files_id"])
+fdi = pycriu.images.load(open(path, "rb"))
+fdi["entries"].append({"id": new, "flags": 0, "type": "TUNF", "fd": 50})
+pycriu.images.dump(fdi, open(path, "wb"))
+PY
+	forget_checksums "$img"
+	rc=$(rpc_user urestore --sk "$SVC_SOCK" restore "$img")
+	[[ $rc != 0 ]] || fail "the service restored a forged tun file for the user"
+	grep -q "only root may restore tun files" "$img/restore.log" ||
+		fail "the restore's log names no tun file: $(grep -m1 Error "$img/restore.log")"
+	! ip link show stevil0 > /dev/null 2>&1 || { fail "the forged restore made the device stevil0"; ip link del stevil0; }
+	! alive "$UPID" || fail "pid $UPID was restored"
+}
+
 run_test sec.netns_dump test_sec_netns_dump
 run_test sec.forged_netns test_sec_forged_netns
+run_test sec.forged_tunfile test_sec_forged_tunfile

@@ -24,12 +24,12 @@
 extern const struct fd_kind fd_kind_memfd, fd_kind_reg, fd_kind_ghost, fd_kind_tty, fd_kind_pipe,
 	fd_kind_eventfd, fd_kind_signalfd, fd_kind_timerfd, fd_kind_inotify, fd_kind_fanotify, fd_kind_epoll, fd_kind_fifo,
 	fd_kind_unix, fd_kind_inet, fd_kind_pidfd, fd_kind_fsnotify, fd_kind_locks, fd_kind_fown, fd_kind_ns,
-	fd_kind_link_remap, fd_kind_packet, fd_kind_netlink;
+	fd_kind_link_remap, fd_kind_packet, fd_kind_netlink, fd_kind_tunfile;
 static const struct fd_kind *const fd_kinds[] = {
 	&fd_kind_memfd, &fd_kind_ns, &fd_kind_packet, &fd_kind_reg, &fd_kind_ghost, &fd_kind_tty, &fd_kind_pipe,
 	&fd_kind_eventfd, &fd_kind_signalfd, &fd_kind_timerfd, &fd_kind_inotify, &fd_kind_fanotify, &fd_kind_epoll,
 	&fd_kind_fifo, &fd_kind_unix, &fd_kind_inet, &fd_kind_netlink, &fd_kind_pidfd, &fd_kind_fsnotify,
-	&fd_kind_locks, &fd_kind_fown, &fd_kind_link_remap,
+	&fd_kind_locks, &fd_kind_fown, &fd_kind_link_remap, &fd_kind_tunfile,
 };
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
 _Static_assert(NR_KINDS <= FILES_MAX_KINDS, "FILES_MAX_KINDS is too small for the table of kinds");
@@ -77,7 +77,7 @@ static int make_states(void **slots, bool rst)
 	return 0;
 }
 
-FileEntry *files_new_entry(struct file_table *t, FdTypes type)
+static FileEntry *append_entry(struct file_table *t, FdTypes type, uint32_t id)
 {
 	if (t->nr == t->cap) {
 		int cap = t->cap ? t->cap * 2 : 32;
@@ -92,12 +92,25 @@ FileEntry *files_new_entry(struct file_table *t, FdTypes type)
 		goto oom;
 	file_entry__init(fe);
 	fe->type = type;
-	fe->id = ++t->next_id;
+	fe->id = id;
 	t->e[t->nr++] = fe;
 	return fe;
 oom:
 	pr_err("out of memory for entry %d of files.img", t->nr + 1);
 	return NULL;
+}
+
+FileEntry *files_new_entry(struct file_table *t, FdTypes type)
+{
+	FileEntry *fe = append_entry(t, type, t->next_id + 1);
+	if (fe)
+		t->next_id++;
+	return fe;
+}
+
+FileEntry *files_add_twin(struct file_table *t, FdTypes type, uint32_t id)
+{
+	return append_entry(t, type, id);
 }
 
 int files_dump_begin(struct file_table *t)
@@ -719,7 +732,12 @@ int files_index(const struct rst_files *rf, uint32_t id)
 		else
 			hi = mid;
 	}
-	return lo < rf->nr && rf->e[rf->by_id[lo]]->id == id ? rf->by_id[lo] : -1;
+	if (lo >= rf->nr || rf->e[rf->by_id[lo]]->id != id)
+		return -1;
+	/* a file with a reg twin of its id (a tun file's /dev/net/tun): the file */
+	if (rf->e[rf->by_id[lo]]->type == FD_TYPES__REG && lo + 1 < rf->nr && rf->e[rf->by_id[lo + 1]]->id == id)
+		return rf->by_id[lo + 1];
+	return rf->by_id[lo];
 }
 
 /* The kind of fd of entries of this type, or NULL. */

@@ -147,6 +147,10 @@ int files_oom(const struct fd_facts *f);
 
 /* A new files.img entry (id set); NULL (reported) if out of memory. */
 FileEntry *files_new_entry(struct file_table *t, FdTypes type);
+/* A second entry with the id of another (CRIU's reg entry of a tun
+ * file), added once every fd is dumped (write_images); NULL (reported)
+ * if out of memory. files_find gives the other. */
+FileEntry *files_add_twin(struct file_table *t, FdTypes type, uint32_t id);
 /* The id of the file fd of pid was dumped as; 0 if it wasn't. */
 uint32_t files_id_of_fd(const struct file_table *t, pid_t pid, int fd);
 

@@ -98,6 +98,8 @@ const struct img_kind_desc img_kinds[IMG_NR_KINDS] = {
 	[IMG_IPTABLES] = { "iptables-%u.img", 0, NULL, IMG_HDR_NONE, .optional = true },
 	[IMG_IP6TABLES] = { "ip6tables-%u.img", 0, NULL, IMG_HDR_NONE, .optional = true },
 	[IMG_NFTABLES] = { "nftables-%u.img", 0, NULL, IMG_HDR_NONE, .optional = true },
+	[IMG_NETNF_CT] = { "netns-ct-%u.img", 0, NULL, IMG_HDR_NONE, .optional = true },
+	[IMG_NETNF_EXP] = { "netns-exp-%u.img", 0, NULL, IMG_HDR_NONE, .optional = true },
 	/* no .img in their names, as CRIU's */
 	[IMG_STATS_DUMP] = { "stats-dump", 0x57093306, "STATS", IMG_HDR_SERVICE, &stats_entry__descriptor,
 			     .optional = true },

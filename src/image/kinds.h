@@ -55,6 +55,8 @@ enum img_kind {
 	IMG_IPTABLES,		/* raw: iptables-save (the legacy one) */
 	IMG_IP6TABLES,		/* raw: ip6tables-save */
 	IMG_NFTABLES,		/* raw: `nft list ruleset` */
+	IMG_NETNF_CT,		/* raw: ctnetlink's messages of the conntrack entries */
+	IMG_NETNF_EXP,		/* raw: and of the expectations */
 	IMG_STATS_DUMP,
 	IMG_STATS_RESTORE,
 	IMG_NR_KINDS

@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <linux/rtnetlink.h>
+
 #include "netdev.pb-c.h"
 
 struct opts;
@@ -31,6 +33,20 @@ struct netns_dump_arg {
 	int dirfd;
 	uint32_t id;		/* the namespace's id: the images' names */
 	pid_t root;		/* for messages */
+	const pid_t *pids;	/* the tree's processes (the fds on tun devices) */
+	int nr_pids;
+};
+
+/* One device as rtnetlink lists it, for the kinds' dump (links.c,
+ * tun_link.c). */
+struct link_msg {
+	const struct netns_dump_arg *ns;
+	const struct ifinfomsg *ifi;
+	const struct rtattr *a;		/* its attributes */
+	int len;
+	const char *name;
+	const char *kind;		/* IFLA_INFO_KIND; NULL: none */
+	const struct rtattr *data;	/* IFLA_INFO_DATA; NULL: none */
 };
 
 /* dump, in the namespace: its devices (refusing those stasis can't make
@@ -65,10 +81,46 @@ int netns_rst_bridges(struct netns_rst *r);
 void netns_rst_undo(struct netns_rst *r);
 void netns_rst_free(struct netns_rst *r);
 
+/* links.c: the kind of the device for the image (d->type) and what the
+ * image holds of that kind (a macvlan's mode, a sit's tunnel); -1
+ * (reported, naming the device and --empty-ns net): one stasis can't
+ * make again. */
+int link_dump_kind(const struct link_msg *m, NetDeviceEntry *d);
+/* What link_dump_kind allocated in d. */
+void link_kind_free(NetDeviceEntry *d);
+/* restore: a device of the images other than the loopback and the veths
+ * to the outside checked before anything is made (0, or -1 reported);
+ * made in the new namespace (its index, name, address, mtu; a veth pair
+ * inside made once, with its first end); put in its bridge (after all
+ * are made). */
+int link_check(const struct netns_rst *r, const NetDeviceEntry *d);
+int link_make(struct netns_rst *r, const NetDeviceEntry *d);
+int link_set_master(const struct netns_rst *r, const NetDeviceEntry *d);
+/* The device of the images with that index; NULL if none. */
+const NetDeviceEntry *netns_rst_dev(const struct netns_rst *r, uint32_t ifindex);
+/* A veth with both ends in the tree's namespace (CRIU: its peer's
+ * namespace is the tree's). */
+bool netns_veth_inside(const NetDeviceEntry *d, uint32_t ns_id);
+
+/* tun_link.c: a tun/tap device's settings (flags, owner, group, vnet
+ * header size, send buffer), read through a file attached to it (the
+ * tree's, or ours on a persistent device no one holds); made again
+ * persistent, for the tree's files to attach to (files/tunfile.c). */
+int tun_link_dump(const struct link_msg *m, NetDeviceEntry *d);
+int tun_link_make(const NetDeviceEntry *d);
+
+/* conntrack.c, in the namespace: its conntrack entries and expectations
+ * (netns-ct-, netns-exp-ID.img, raw ctnetlink messages as CRIU writes
+ * them) saved, and made again. 0 or -1 (reported). */
+int netns_ct_dump(int dirfd, uint32_t id);
+int netns_ct_restore(int dirfd, uint32_t id);
+
 /* nettool.c: runs argv (found in PATH) with in as stdin and out as
  * stdout (-1: /dev/null), in the network namespace of the calling
  * thread; 0 if it exited 0, else -1 (reported unless quiet). */
 int net_tool(char *const argv[], int in, int out, bool quiet);
+/* The same in the network namespace of netns (a path: /proc/PID/ns/net). */
+int net_tool_at(const char *netns, char *const argv[], int in, int out, bool quiet);
 
 /* netns_dump.c: the iptables tool CRIU runs (save or restore, IPv4 or
  * IPv6): the legacy one, or NULL if there is none. */

@@ -33,6 +33,7 @@ static void links_free(struct links *l)
 		free(d->address.data);
 		netns_conf_free(d->conf4, d->n_conf4);
 		netns_conf_free(d->conf6, d->n_conf6);
+		link_kind_free(d);
 		free(d);
 	}
 	free(l->d);
@@ -56,32 +57,37 @@ static const char *link_kind(const struct rtattr *info, char *buf, size_t len)
 	return buf;
 }
 
-/* What kind of device it is for the image, or -1 (reported): one stasis
- * can't make again. */
-static int link_type(pid_t root, const struct ifinfomsg *ifi, const char *name, const char *kind,
-		     const struct rtattr *a, int len)
-{
-	if (ifi->ifi_type == ARPHRD_LOOPBACK)
-		return ND_TYPE__LOOPBACK;
-	if (kind && !strcmp(kind, "veth") && attr(a, len, IFLA_LINK_NETNSID) && !attr(a, len, IFLA_MASTER))
-		return ND_TYPE__VETH;
-	if (kind && !strcmp(kind, "veth"))
-		pr_err("pid %d: network device %s (a veth %s) of the tree's network namespace: stasis saves "
-		       "only a veth whose other end is outside and that is in no bridge; dump with --empty-ns "
-		       "net and let the restore's setup-namespaces script make the namespace", root, name,
-		       attr(a, len, IFLA_MASTER) ? "in a bridge" : "with both ends inside");
-	else
-		pr_err("pid %d: network device %s (%s) of the tree's network namespace: stasis saves only the "
-		       "loopback and veths to the outside; dump with --empty-ns net and let the restore's "
-		       "setup-namespaces script make the namespace", root, name, kind ? kind : "no kind");
-	return -1;
-}
-
 struct link_arg {
 	struct links *l;
-	pid_t root;
-	int err;
+	const struct netns_dump_arg *ns;
 };
+
+/* The loopback, or a device of a kind links.c knows; -1 (reported). */
+static int link_type(const struct link_arg *la, const struct ifinfomsg *ifi, const char *name,
+		     const struct rtattr *a, int len, NetDeviceEntry *d)
+{
+	char kbuf[32];
+	const struct rtattr *info = attr(a, len, IFLA_LINKINFO);
+	struct link_msg m = { la->ns, ifi, a, len, name, link_kind(info, kbuf, sizeof(kbuf)),
+			      info ? attr(RTA_DATA(info), RTA_PAYLOAD(info), IFLA_INFO_DATA) : NULL };
+	if (ifi->ifi_type == ARPHRD_LOOPBACK) {
+		d->type = ND_TYPE__LOOPBACK;
+		return 0;
+	}
+	return link_dump_kind(&m, d);
+}
+
+static const char *type_name(const NetDeviceEntry *d, uint32_t ns_id)
+{
+	switch (d->type) {
+	case ND_TYPE__LOOPBACK: return "the loopback";
+	case ND_TYPE__VETH: return netns_veth_inside(d, ns_id) ? "a veth with both ends inside" : "a veth to the outside";
+	case ND_TYPE__BRIDGE: return "a bridge";
+	case ND_TYPE__MACVLAN: return "a macvlan";
+	case ND_TYPE__TUN: return "a tun/tap device";
+	default: return "?";
+	}
+}
 
 static int add_link(const struct nlmsghdr *h, struct link_arg *la)
 {
@@ -89,17 +95,13 @@ static int add_link(const struct nlmsghdr *h, struct link_arg *la)
 	const struct rtattr *a = IFLA_RTA(ifi);
 	int len = IFLA_PAYLOAD(h);
 	const struct rtattr *name = attr(a, len, IFLA_IFNAME), *mtu = attr(a, len, IFLA_MTU);
-	char kbuf[32], nbuf[IFNAMSIZ + 1];
+	char nbuf[IFNAMSIZ + 1];
 
 	if (!name || !mtu) {
 		pr_err("rtnetlink gave device %d without a name or mtu", ifi->ifi_index);
 		return -1;
 	}
 	snprintf(nbuf, sizeof(nbuf), "%.*s", (int)RTA_PAYLOAD(name), (const char *)RTA_DATA(name));
-	int type = link_type(la->root, ifi, nbuf, link_kind(attr(a, len, IFLA_LINKINFO), kbuf, sizeof(kbuf)), a,
-			     len);
-	if (type < 0)
-		return -1;
 	NetDeviceEntry *d = calloc(1, sizeof(*d)), **n = realloc(la->l->d, (la->l->nr + 1) * sizeof(*n));
 	if (n)
 		la->l->d = n;
@@ -114,12 +116,13 @@ static int add_link(const struct nlmsghdr *h, struct link_arg *la)
 		pr_err("out of memory listing network devices");
 		return -1;
 	}
-	d->type = type;
+	if (link_type(la, ifi, nbuf, a, len, d) < 0)
+		return -1;
 	d->ifindex = ifi->ifi_index;
 	d->mtu = *(const uint32_t *)RTA_DATA(mtu);
 	d->flags = ifi->ifi_flags;
 	const struct rtattr *addr = attr(a, len, IFLA_ADDRESS), *link = attr(a, len, IFLA_LINK);
-	if (addr && type != ND_TYPE__LOOPBACK) {
+	if (addr && d->type != ND_TYPE__LOOPBACK) {
 		d->has_address = true;
 		d->address.len = RTA_PAYLOAD(addr);
 		d->address.data = malloc(d->address.len);
@@ -127,12 +130,37 @@ static int add_link(const struct nlmsghdr *h, struct link_arg *la)
 			return -1;
 		memcpy(d->address.data, RTA_DATA(addr), d->address.len);
 	}
-	/* as CRIU: the other end's index, in a namespace not the tree's (no peer_nsid) */
+	/* as CRIU: the other end's (a veth's, a macvlan's parent) index, and
+	 * its namespace when it is the tree's (none given: another one) */
 	d->has_peer_ifindex = true;
 	d->peer_ifindex = link ? *(const uint32_t *)RTA_DATA(link) : (uint32_t)ifi->ifi_index;
-	pr_info("network device %s (index %u, mtu %u, flags %#x): saved as %s", d->name, d->ifindex, d->mtu,
-		d->flags, type == ND_TYPE__LOOPBACK ? "the loopback" : "a veth to the outside");
+	if (!attr(a, len, IFLA_LINK_NETNSID)) {
+		d->has_peer_nsid = true;
+		d->peer_nsid = la->ns->id;
+	}
+	const struct rtattr *master = attr(a, len, IFLA_MASTER);
+	if (master) {
+		d->has_master = true;
+		d->master = *(const uint32_t *)RTA_DATA(master);
+	}
+	pr_info("network device %s (index %u, mtu %u, flags %#x%s): saved as %s", d->name, d->ifindex, d->mtu,
+		d->flags, master ? ", in a bridge" : "", type_name(d, la->ns->id));
 	return netns_dev_conf_dump(d);
+}
+
+/* The fallback device a tunnel module makes in every namespace (sit0 &
+ * co.): the restoring namespace gets its own (CRIU leaves out sit0, gre0
+ * and gretap0). */
+static const char *fallback_tunnel(const struct nlmsghdr *h)
+{
+	static const char *const names[] = { "tunl0", "sit0", "gre0", "gretap0", "erspan0", "ip6tnl0", "ip6gre0",
+					     "ip_vti0", "ip6_vti0" };
+	const struct ifinfomsg *ifi = NLMSG_DATA(h);
+	const struct rtattr *name = attr(IFLA_RTA(ifi), IFLA_PAYLOAD(h), IFLA_IFNAME);
+	for (size_t i = 0; name && i < sizeof(names) / sizeof(names[0]); i++)
+		if (RTA_PAYLOAD(name) >= strlen(names[i]) + 1 && !strcmp(RTA_DATA(name), names[i]))
+			return names[i];
+	return NULL;
 }
 
 /* 1: the list is over; 0: more to read; -1: an error, reported */
@@ -146,13 +174,16 @@ static int take_links(const char *buf, ssize_t n, struct link_arg *la)
 			pr_perror("rtnetlink refused to list the network devices");
 			return -1;
 		}
-		if (h->nlmsg_type == RTM_NEWLINK && add_link(h, la) < 0)
+		const char *fb = h->nlmsg_type == RTM_NEWLINK ? fallback_tunnel(h) : NULL;
+		if (fb)
+			pr_info("network device %s: a tunnel module's own, left out", fb);
+		else if (h->nlmsg_type == RTM_NEWLINK && add_link(h, la) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int list_links(struct links *l, pid_t root)
+static int list_links(struct links *l, const struct netns_dump_arg *ns)
 {
 	static char buf[65536] __attribute__((aligned(NLMSG_ALIGNTO)));
 	struct {
@@ -161,7 +192,7 @@ static int list_links(struct links *l, pid_t root)
 	} req = { .h = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETLINK,
 			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = 1 },
 		  .i = { .ifi_family = AF_UNSPEC } };
-	struct link_arg la = { l, root, 0 };
+	struct link_arg la = { l, ns };
 	int r = 0, sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 
 	if (sk < 0 || send(sk, &req, sizeof(req), 0) != sizeof(req)) {
@@ -301,7 +332,7 @@ int netns_dump_in(void *arg)
 	struct links l = { 0 };
 	bool v6 = access("/proc/sys/net/ipv6/conf/all", F_OK) == 0;
 
-	int ret = list_links(&l, a->root);
+	int ret = list_links(&l, a);
 	if (ret == 0)
 		ret = store_links(a->dirfd, a->id, &l);
 	links_free(&l);
@@ -312,5 +343,7 @@ int netns_dump_in(void *arg)
 	    (v6 && store_tool(a->dirfd, a->id, IMG_ROUTE6, (char *[]){ "ip", "-6", "route", "save", NULL }, false) < 0) ||
 	    store_tool(a->dirfd, a->id, IMG_RULE, (char *[]){ "ip", "rule", "save", NULL }, true) < 0)
 		return -1;
-	return store_firewall(a->dirfd, a->id, v6);
+	if (store_firewall(a->dirfd, a->id, v6) < 0)
+		return -1;
+	return netns_ct_dump(a->dirfd, a->id);
 }

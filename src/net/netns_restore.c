@@ -63,23 +63,22 @@ static int split_outer(const char *in, const char *val, char name[IFNAMSIZ], cha
 	return -1;
 }
 
-static int check_dev(const struct opts *o, const NetDeviceEntry *d)
+static int check_dev(const struct netns_rst *r, const NetDeviceEntry *d)
 {
 	char name[IFNAMSIZ], bridge[IFNAMSIZ];
 	if (!good_ifname(d->name)) {
 		pr_err("netdev image: a device named '%.20s' is no device name", d->name);
 		return -1;
 	}
-	if (d->type == ND_TYPE__LOOPBACK)
-		return 0;
-	if (d->type != ND_TYPE__VETH || d->has_peer_nsid) {
-		pr_err("network device %s of the tree's namespace (type %d%s): stasis makes again only the "
-		       "loopback and veths to the outside; restore with --empty-ns net and make it in the "
-		       "setup-namespaces script", d->name, d->type,
-		       d->type == ND_TYPE__VETH ? ", both ends inside" : "");
+	if (d->has_master && !netns_rst_dev(r, d->master)) {
+		pr_err("netdev image: the device %s is in a bridge (index %u) the image has not", d->name, d->master);
 		return -1;
 	}
-	const char *out = outer_of(o, d->name);
+	if (d->type == ND_TYPE__LOOPBACK)
+		return 0;
+	if (d->type != ND_TYPE__VETH || d->has_peer_nsid)
+		return link_check(r, d);
+	const char *out = outer_of(r->o, d->name);
 	if (!out) {
 		pr_err("network device %s of the tree's namespace is a veth to the outside: name its outer end "
 		       "with --veth-pair %s=NAME[@BRIDGE] (RPC veths, or --external veth[%s]:NAME)",
@@ -105,7 +104,7 @@ int netns_rst_load(int dirfd, uint32_t id, const struct opts *o, struct netns_rs
 	    img_load_one(dirfd, IMG_NETNS, id, (ProtobufCMessage **)&r->conf) < 0)
 		return -1;
 	for (int i = 0; i < r->nr_dev; i++)
-		if (check_dev(o, r->dev[i]) < 0)
+		if (check_dev(r, r->dev[i]) < 0)
 			return -1;
 	r->outer = calloc(r->nr_dev ? r->nr_dev : 1, sizeof(*r->outer));
 	if (!r->outer) {
@@ -166,15 +165,25 @@ static int set_flags(const NetDeviceEntry *d)
 	return ret;
 }
 
+static bool veth_outside(const NetDeviceEntry *d)
+{
+	return d->type == ND_TYPE__VETH && !d->has_peer_nsid;
+}
+
+/* Every device made, then the ports put in their bridges, then each
+ * one's mtu (a bridge's follows its ports'), sysctls and flags. */
 static int restore_devices(struct netns_rst *r)
 {
 	for (int i = 0; i < r->nr_dev; i++) {
 		const NetDeviceEntry *d = r->dev[i];
-		if ((d->type == ND_TYPE__VETH ? make_veth(r, d) : set_mtu(d)) < 0)
+		if (d->type != ND_TYPE__LOOPBACK && (veth_outside(d) ? make_veth(r, d) : link_make(r, d)) < 0)
 			return -1;
 	}
 	for (int i = 0; i < r->nr_dev; i++)
-		if (netns_dev_conf_restore(r->dev[i]) < 0 || set_flags(r->dev[i]) < 0)
+		if (link_set_master(r, r->dev[i]) < 0)
+			return -1;
+	for (int i = 0; i < r->nr_dev; i++)
+		if (set_mtu(r->dev[i]) < 0 || netns_dev_conf_restore(r->dev[i]) < 0 || set_flags(r->dev[i]) < 0)
 			return -1;
 	return 0;
 }
@@ -290,7 +299,8 @@ int netns_rst_fill_in(void *arg)
 	    from_image(r, IMG_ROUTE, (char *[]){ "ip", "route", "restore", NULL }) < 0 ||
 	    from_image(r, IMG_ROUTE6, (char *[]){ "ip", "route", "restore", NULL }) < 0 || restore_rules(r) < 0)
 		return -1;
-	if (restore_iptables(r, false) < 0 || (v6 && restore_iptables(r, true) < 0) || restore_nftables(r) < 0)
+	if (restore_iptables(r, false) < 0 || (v6 && restore_iptables(r, true) < 0) || restore_nftables(r) < 0 ||
+	    netns_ct_restore(r->dirfd, r->id) < 0)
 		return -1;
 	pr_info("the tree's network namespace is made: %d devices", r->nr_dev);
 	return 0;
@@ -303,7 +313,7 @@ int netns_rst_bridges(struct netns_rst *r)
 	char out[IFNAMSIZ], bridge[IFNAMSIZ];
 	for (int i = 0; i < r->nr_dev; i++) {
 		const NetDeviceEntry *d = r->dev[i];
-		if (d->type != ND_TYPE__VETH)
+		if (!veth_outside(d))
 			continue;
 		split_outer(d->name, outer_of(r->o, d->name), out, bridge);
 		if (!*bridge)

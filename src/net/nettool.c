@@ -5,6 +5,7 @@
  * the kernel made itself is not the user's business), its last line in
  * the error when it fails. */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,10 +33,19 @@ static void log_said(int fd, const char *tool, char *last, size_t len)
 
 int net_tool(char *const argv[], int in, int out, bool quiet)
 {
+	return net_tool_at(NULL, argv, in, out, quiet);
+}
+
+int net_tool_at(const char *netns, char *const argv[], int in, int out, bool quiet)
+{
 	int err = memfd_create("stasis-tool-stderr", MFD_CLOEXEC);
 	pid_t pid = fork();
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
+		int null = open("/dev/null", O_RDWR), ns = netns ? open(netns, O_RDONLY | O_CLOEXEC) : -1;
+		if (netns && (ns < 0 || setns(ns, CLONE_NEWNET) < 0)) {
+			dprintf(err, "can't enter the network namespace %s: %m\n", netns);
+			_exit(127);
+		}
 		dup2(in >= 0 ? in : null, 0);
 		dup2(out >= 0 ? out : null, 1);
 		dup2(err >= 0 ? err : null, 2);

@@ -132,7 +132,7 @@ static int check_not_nested(pid_t root, const pid_t *pids, int n)
 
 /* Its devices, addresses and firewall are root's to read and to make
  * again; an empty one (--empty-ns net) is the caller's. */
-static int net_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o)
+static int net_dump(int dirfd, pid_t root, const pid_t *pids, int n, uint32_t id, const struct opts *o)
 {
 	if (o->unprivileged) {
 		pr_err("pid %d has a network namespace of its own: only root may dump it (its devices, "
@@ -146,7 +146,7 @@ static int net_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o)
 	}
 	pr_info("pid %d has a network namespace of its own: its devices, addresses, routes and firewall "
 		"are saved", root);
-	struct netns_dump_arg a = { dirfd, id, root };
+	struct netns_dump_arg a = { dirfd, id, root, pids, n };
 	return ns_in_thread(root, CLONE_NEWNET, netns_dump_in, &a);
 }
 
@@ -199,7 +199,7 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEn
 		if (mnt_dump(dirfd, root, root_ids->mnt_ns_id, o, user) < 0)
 			return -1;
 	}
-	if ((*taken & CLONE_NEWNET) && net_dump(dirfd, root, root_ids->net_ns_id, o) < 0)
+	if ((*taken & CLONE_NEWNET) && net_dump(dirfd, root, pids, n, root_ids->net_ns_id, o) < 0)
 		return -1;
 	if ((*taken & CLONE_NEWUSER) && o->unprivileged)
 		return userns_dump(dirfd, root, root_ids->user_ns_id, o, user);	/* refuses */

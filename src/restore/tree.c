@@ -728,6 +728,10 @@ static int net_ready(struct rst_tree *tr)
 	int ret = ns_restore_net(&tr->ns, tr->first);
 	tr->netlock.netns_pid = tr->first;
 	tr->netlock.locked = !tr->o->empty_net && tr->netlock.method != NETLOCK_SKIP;
+	/* the whole namespace is locked: the dump made no rule per connection
+	 * (the restore's TCP sockets noted theirs before it knew, and their
+	 * removal failed, three errors on a good restore) */
+	tr->netlock.nr_conns = 0;
 	tr->ns_scripts_run = !tr->has_init || tr->o->empty_net;
 	if (ret == 0 && tr->ns_scripts_run)
 		ret = action_run(tr->o, ACT_SETUP_NS, tr->first);

@@ -39,6 +39,9 @@ run_test --needs criu interop.criu test_criu_interop
 # a network namespace of the tree's own (tests/cases/netns.sh)
 run_test --alone --needs criu interop.netns test_netns_criu
 run_test --alone --needs criu interop.netns_tcp test_netns_tcp criu 19
+run_test --alone --needs criu interop.netns_devices test_netns_devices criu 24
+run_test --alone --needs criu interop.netns_macvlan test_netns_macvlan criu 26
+run_test --alone --needs criu interop.netns_conntrack test_netns_conntrack criu
 
 # Terminals of each kind (tests/progs/pty_kinds.c, but for input in flight
 # in canonical mode, which CRIU echoes again): a pty slave's owner and

@@ -82,6 +82,7 @@ int files_dead_pids(const struct rst_files *rf, const pid_t **pids);
  * the kernel lacks. fds on namespaces name them by these ids (nsfile.c).
  * 0 or -1 (reported). */
 #define FILES_NR_NS 8
+#define FILES_NS_MNT 4	/* the mount namespace's place in them */
 int files_task_ns_ids(struct file_table *t, pid_t pid, uint32_t ids[FILES_NR_NS]);
 /* The same numbering for stasis's own namespaces (the inventory's root_ids
  * of a tree with namespaces of its own, see ns/ns.h). */

@@ -109,15 +109,35 @@ static int dead_proc_add(struct file_table *t, const char *path, pid_t pid, uint
 	return ghost_save_dead_pid(t, fe->id, pid, what);
 }
 
+/* 1: mount id is one of pid's mount namespace. */
+static bool mount_of_ns(pid_t pid, int id)
+{
+	char p[64], *l = NULL;
+	size_t cap = 0;
+	bool found = false;
+	snprintf(p, sizeof(p), "/proc/%d/mountinfo", pid);
+	FILE *mi = fopen(p, "re");
+	if (!mi)
+		return true;	/* unknown: as if it were */
+	while (!found && getline(&l, &cap, mi) > 0)
+		found = atoi(l) == id;
+	free(l);
+	fclose(mi);
+	return found;
+}
+
 /* The path must also lead to the fd's mount: one hidden by another mount
  * of the same file system would be reopened on that one (refused, as
- * CRIU refuses a file on an overmounted mount). */
+ * CRIU refuses a file on an overmounted mount). A file of a mount of
+ * another namespace (opened before the process's unshare -m) is reopened
+ * by its path in the process's own, where check_path_names_fd finds it
+ * the same file. */
 static int check_mount_of_fd(const struct fd_facts *f, const char *path)
 {
 	struct statx sx;
 	if (f->fi.mnt_id < 0 || statx(AT_FDCWD, path, S_ISLNK(f->st.st_mode) ? AT_SYMLINK_NOFOLLOW : 0,
 				      STATX_MNT_ID, &sx) < 0 || !(sx.stx_mask & STATX_MNT_ID) ||
-	    sx.stx_mnt_id == (uint64_t)f->fi.mnt_id)
+	    sx.stx_mnt_id == (uint64_t)f->fi.mnt_id || !mount_of_ns(f->pid, f->fi.mnt_id))
 		return 0;
 	pr_err("pid %d: fd %d: %s is a file of mount %d, which another mount at its path hides; stasis, as "
 	       "CRIU, can't reopen a file of an overmounted mount", f->pid, f->fd, f->path, f->fi.mnt_id);

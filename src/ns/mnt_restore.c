@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -46,6 +47,7 @@ struct rmnt {
 				 * the source is mounted (before mounts on it hide it) */
 	int clone;		/* H_ROOT, H_EXT: a clone of the host's mount, made
 				 * while it is still a peer of the host's (ext_clones) */
+	int ns;			/* its namespace's index */
 };
 
 struct mctx {
@@ -54,6 +56,7 @@ struct mctx {
 	int dirfd;		/* the images */
 	struct rmnt *m;
 	int root;		/* index of the root mount */
+	int *nsroot;		/* per namespace: index of its root mount */
 	int yard;		/* O_PATH: stasis's tmpfs on --root DIR */
 };
 
@@ -93,26 +96,67 @@ static int find_id(const struct mnt_ns *ns, uint32_t id)
 	return -1;
 }
 
+/* Room for n more mounts and one more namespace. */
+static int grow(struct mnt_ns *ns, int n)
+{
+	MntEntry **e = realloc(ns->e, (ns->nr + n) * sizeof(*e));
+	if (e)
+		ns->e = e;
+	int *idx = e ? realloc(ns->ns, (ns->nr + n) * sizeof(*idx)) : NULL;
+	if (idx)
+		ns->ns = idx;
+	uint32_t *ids = idx ? realloc(ns->ids, (ns->nr_ns + 1) * sizeof(*ids)) : NULL;
+	if (ids)
+		ns->ids = ids;
+	int *fds = ids ? realloc(ns->nsfd, (ns->nr_ns + 1) * sizeof(*fds)) : NULL;
+	if (!fds) {
+		pr_err("out of memory loading mount namespaces");
+		return -1;
+	}
+	ns->nsfd = fds;
+	return 0;
+}
+
 int mnt_load(int dirfd, uint32_t id, struct mnt_ns *ns)
 {
 	char name[IMG_NAME_MAX];
-	int roots = 0;
+	MntEntry **e1;
+	int n1, roots = 0, base = ns->nr, k = ns->nr_ns;
 
 	img_name(name, sizeof(name), IMG_MNTS, id);
-	if (img_load_all(dirfd, IMG_MNTS, id, (void ***)&ns->e, &ns->nr) < 0)
+	if (img_load_all(dirfd, IMG_MNTS, id, (void ***)&e1, &n1) < 0)
 		return -1;
-	for (int i = 0; i < ns->nr; i++) {
+	if (grow(ns, n1) < 0) {
+		for (int i = 0; i < n1; i++)
+			img_free(e1[i]);
+		free(e1);
+		return -1;
+	}
+	memcpy(ns->e + base, e1, n1 * sizeof(*e1));
+	free(e1);
+	for (int i = base; i < base + n1; i++)
+		ns->ns[i] = k;
+	ns->nr += n1;
+	ns->ids[k] = id;
+	ns->nsfd[k] = -1;
+	ns->nr_ns++;
+	for (int i = base; i < ns->nr; i++) {
 		const MntEntry *e = ns->e[i];
+		int p = find_id(ns, e->parent_mnt_id);
 		if (!clean_path(e->mountpoint) || !clean_path(e->root)) {
 			pr_err("image %s: mount %u has a mount point or root that is not a plain absolute path", name,
 			       e->mnt_id);
 			return -1;
 		}
 		if (find_id(ns, e->mnt_id) != i) {
-			pr_err("image %s: mount id %u twice", name, e->mnt_id);
+			pr_err("image %s: mount id %u twice (in this image or another's)", name, e->mnt_id);
 			return -1;
 		}
-		if (find_id(ns, e->parent_mnt_id) < 0) {
+		if (p >= 0 && ns->ns[p] != k) {
+			pr_err("image %s: mount %u has its parent in another namespace's image", name, e->mnt_id);
+			return -1;
+		}
+		if (p < 0) {
 			if (strcmp(e->mountpoint, "/")) {
 				pr_err("image %s: mount %u at %s has no parent among the mounts", name, e->mnt_id,
 				       e->mountpoint);
@@ -126,7 +170,7 @@ int mnt_load(int dirfd, uint32_t id, struct mnt_ns *ns)
 		return -1;
 	}
 	/* no loop of parents: each mount's chain reaches the root */
-	for (int i = 0; i < ns->nr; i++) {
+	for (int i = base; i < ns->nr; i++) {
 		int p = i, steps = 0;
 		while ((p = find_id(ns, ns->e[p]->parent_mnt_id)) >= 0)
 			if (++steps > ns->nr) {
@@ -141,9 +185,17 @@ void mnt_free(struct mnt_ns *ns)
 {
 	for (int i = 0; i < ns->nr; i++)
 		img_free(ns->e[i]);
+	for (int k = 0; k < ns->nr_ns; k++)
+		if (ns->nsfd[k] >= 0)
+			close(ns->nsfd[k]);
 	free(ns->e);
+	free(ns->ns);
+	free(ns->ids);
+	free(ns->nsfd);
 	ns->e = NULL;
-	ns->nr = 0;
+	ns->ns = ns->nsfd = NULL;
+	ns->ids = NULL;
+	ns->nr = ns->nr_ns = 0;
 }
 
 static bool fresh_kind(const MntEntry *e)
@@ -166,10 +218,15 @@ static int plan(struct mctx *c)
 		r->e = e;
 		r->fd = r->srcfd = r->clone = -1;
 		r->src = -1;
+		r->ns = ns->ns[i];
 		r->parent = find_id(ns, e->parent_mnt_id);
-		if (r->parent < 0) {
+		if (r->parent < 0)
+			c->nsroot[r->ns] = i;
+		if (r->parent < 0 && r->ns == 0) {
 			r->how = H_ROOT;
 			c->root = i;
+		} else if (r->parent < 0) {
+			r->how = H_BIND;	/* a nested namespace's root: of a mount of the tree */
 		} else if (e->ext_key || (e->has_ext_mount && e->ext_mount)) {
 			r->how = H_EXT;
 		} else {
@@ -215,12 +272,12 @@ static int resolve(int dirfd, const char *path, int flags, unsigned long resolve
 	return (int)syscall(SYS_openat2, dirfd, *path ? path : ".", &how, sizeof(how));
 }
 
-/* The new root's path p (its topmost mount), made if missing: a
- * directory, or an empty file for a bind of a file. */
-static int target(struct mctx *c, const char *p, bool dir)
+/* The path p of namespace ns's new root (its topmost mount), made if
+ * missing: a directory, or an empty file for a bind of a file. */
+static int target(struct mctx *c, int ns, const char *p, bool dir)
 {
 	const unsigned long in = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-	int nroot = c->m[c->root].fd;
+	int nroot = c->m[c->nsroot[ns]].fd;
 	int fd = resolve(nroot, p + 1, 0, in);
 	if (fd >= 0 || errno != ENOENT)
 		goto out;
@@ -345,7 +402,7 @@ static int mount_subdir(struct mctx *c, const MntEntry *e, int dst)
 }
 
 static int set_propagation(int fd, uint64_t prop, const char *mp);
-static int group_rep(const struct mctx *c, uint32_t shared);
+static int group_rep(const struct mctx *c, int ns, uint32_t shared);
 
 /* A mount of the host's (the root, an external one) whose image says it
  * was the slave of a peer group outside the tree: the host's, which its
@@ -354,7 +411,7 @@ static bool external_master(const struct mctx *c, int i)
 {
 	const MntEntry *e = c->m[i].e;
 	return (c->m[i].how == H_ROOT || c->m[i].how == H_EXT) && (e->flags & MS_SLAVE) &&
-	       group_rep(c, e->master_id) < 0;
+	       group_rep(c, c->m[i].ns, e->master_id) < 0;
 }
 
 /* Clones of the host's mounts the tree's root and external mounts are
@@ -462,7 +519,7 @@ static int make_removed_root(struct mctx *c, int i, struct removed_root *g)
 		return -1;
 	if (slash)
 		*slash = 0;
-	int tfd = resolve(c->m[c->root].fd, r->e->mountpoint + 1, 0, in);
+	int tfd = resolve(c->m[c->nsroot[r->ns]].fd, r->e->mountpoint + 1, 0, in);
 	bool dir = tfd < 0 || (fstat(tfd, &st) == 0 && S_ISDIR(st.st_mode));
 	if (tfd >= 0)
 		close(tfd);
@@ -490,6 +547,21 @@ static void drop_removed_root(struct removed_root *g)
 	free(g->buf);
 }
 
+/* A nested namespace's root is made in the yard, on ns-ID. */
+static int nested_root(struct mctx *c, int i)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "ns-%u", c->ns->ids[c->m[i].ns]);
+	if (mkdirat(c->yard, name, 0755) < 0 && errno != EEXIST) {
+		pr_perror("can't make the root of mount namespace %u in the yard", c->ns->ids[c->m[i].ns]);
+		return -1;
+	}
+	int fd = resolve(c->yard, name, O_DIRECTORY, RESOLVE_NO_MAGICLINKS);
+	if (fd < 0)
+		pr_perror("can't reach the root of mount namespace %u in the yard", c->ns->ids[c->m[i].ns]);
+	return fd;
+}
+
 static int mount_one(struct mctx *c, int i)
 {
 	struct rmnt *r = &c->m[i];
@@ -510,7 +582,7 @@ static int mount_one(struct mctx *c, int i)
 	}
 	if (src >= 0 && fstat(src, &st) == 0)
 		dir = S_ISDIR(st.st_mode);
-	int dst = target(c, e->mountpoint, dir);
+	int dst = r->parent < 0 ? nested_root(c, i) : target(c, r->ns, e->mountpoint, dir);
 	if (dst < 0)
 		goto out;
 	if (r->how == H_FRESH)
@@ -523,7 +595,8 @@ static int mount_one(struct mctx *c, int i)
 		ret = bind_fd(src, dst, 0, e->mountpoint);
 	close(dst);
 	if (ret == 0) {
-		r->fd = target(c, e->mountpoint, dir);	/* now the new mount */
+		/* now the new mount */
+		r->fd = r->parent < 0 ? nested_root(c, i) : target(c, r->ns, e->mountpoint, dir);
 		if (r->fd < 0)
 			ret = -1;
 	}
@@ -630,14 +703,15 @@ static int join_group(const struct rmnt *from, const struct rmnt *to)
 	return 0;
 }
 
-/* The first mount of a peer group whose root holds every other's root
- * (what MOVE_MOUNT_SET_GROUP needs), or -1: none in the tree. */
-static int group_rep(const struct mctx *c, uint32_t shared)
+/* The first mount of a peer group in namespace ns whose root holds every
+ * other's root (what MOVE_MOUNT_SET_GROUP needs), or -1: none there. A
+ * group spanning namespaces comes back as one group in each. */
+static int group_rep(const struct mctx *c, int ns, uint32_t shared)
 {
 	int best = -1;
 	for (int j = 0; j < c->ns->nr; j++) {
 		const MntEntry *e = c->m[j].e;
-		if (!(e->flags & MS_SHARED) || e->shared_id != shared)
+		if (c->m[j].ns != ns || !(e->flags & MS_SHARED) || e->shared_id != shared)
 			continue;
 		if (best < 0 || strlen(e->root) < strlen(c->m[best].e->root))
 			best = j;
@@ -650,22 +724,27 @@ static int group_rep(const struct mctx *c, uint32_t shared)
  * left private, as the log says. Each group's representative first
  * (slave of its master's representative, then shared), the other peers
  * join it. */
-static int propagation(struct mctx *c)
+static int propagation(struct mctx *c, int ns)
 {
-	int nr = c->ns->nr, left = nr;
+	int nr = c->ns->nr, left = 0;
 	/* binds of a slave are its master's slaves: each as the image says */
 	for (int i = 0; i < nr; i++)
-		if (!external_master(c, i) && set_propagation(c->m[i].fd, MS_PRIVATE, c->m[i].e->mountpoint) < 0)
+		if (c->m[i].ns == ns && !external_master(c, i) &&
+		    set_propagation(c->m[i].fd, MS_PRIVATE, c->m[i].e->mountpoint) < 0)
 			return -1;
 	char *done = calloc(nr > 0 ? (size_t)nr : 1, 1);
 	if (!done)
 		return -1;
+	for (int i = 0; i < nr; i++) {
+		done[i] = c->m[i].ns != ns;	/* another namespace's */
+		left += !done[i];
+	}
 	for (int pass = 0; left && pass <= nr; pass++)
 		for (int i = 0; i < nr; i++) {
 			const struct rmnt *r = &c->m[i];
 			const MntEntry *e = r->e;
-			int rep = (e->flags & MS_SHARED) ? group_rep(c, e->shared_id) : i;
-			int master = (e->flags & MS_SLAVE) ? group_rep(c, e->master_id) : -1;
+			int rep = (e->flags & MS_SHARED) ? group_rep(c, ns, e->shared_id) : i;
+			int master = (e->flags & MS_SLAVE) ? group_rep(c, ns, e->master_id) : -1;
 			if (done[i] || (rep != i && !done[rep]) || (rep == i && master >= 0 && !done[master]))
 				continue;
 			int ret = 0;
@@ -708,7 +787,8 @@ static int mount_all(struct mctx *c)
 		int made = 0;
 		for (int i = 0; i < nr; i++) {
 			struct rmnt *r = &c->m[i];
-			if (r->fd >= 0 || c->m[r->parent].fd < 0 || (r->how == H_BIND && c->m[r->src].fd < 0))
+			if (r->fd >= 0 || (r->parent >= 0 && c->m[r->parent].fd < 0) ||
+			    (r->how == H_BIND && c->m[r->src].fd < 0))
 				continue;
 			/* siblings in the order they were mounted (stacked ones last) */
 			bool earlier = false;
@@ -735,7 +815,90 @@ static int mount_all(struct mctx *c)
 	return 0;
 }
 
-int mnt_fill(const struct mnt_ns *ns, int dirfd, const struct opts *o)
+/* An fd on our mount namespace, kept clear of the tree's fds. */
+static int keep_ns(const struct mnt_ns *ns, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("can't open %s", path);
+		return -1;
+	}
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, ns->fd_floor);
+	if (high < 0)
+		pr_perror("can't move the fd of a mount namespace above %d", ns->fd_floor);
+	close(fd);
+	return high;
+}
+
+/* In a child of ours, a copy of our namespace rooted at nested
+ * namespace k's root in the yard: its new namespace. */
+static void nested_main(struct mctx *c, int k, int ready, int done)
+{
+	char b;
+	if (fchdir(c->m[c->nsroot[k]].fd) < 0 || unshare(CLONE_NEWNS) < 0 ||
+	    syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) {
+		pr_perror("can't make mount namespace %u", c->ns->ids[k]);
+		_exit(1);
+	}
+	if (write(ready, "y", 1) != 1)
+		_exit(1);
+	/* until our parent holds the namespace */
+	while (read(done, &b, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+/* Nested namespace k, made from its mounts in the yard once their
+ * propagation is set (a copy of a shared mount is its peer, of a slave a
+ * slave of the same master); the yard's are then made private, so their
+ * detaching with our old root does not reach the copies. */
+static int make_nested(struct mctx *c, int k)
+{
+	int ready[2], done[2], ret = -1;
+	char path[64], b;
+
+	if (propagation(c, k) < 0)
+		return -1;
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		pr_perror("can't make a pipe");
+		return -1;
+	}
+	if (pipe2(done, O_CLOEXEC) < 0) {
+		pr_perror("can't make a pipe");
+		close(ready[0]);
+		close(ready[1]);
+		return -1;
+	}
+	pid_t p = fork();
+	if (p == 0) {
+		close(ready[0]);
+		close(done[1]);
+		nested_main(c, k, ready[1], done[0]);
+	}
+	close(ready[1]);
+	close(done[0]);
+	if (p > 0 && read(ready[0], &b, 1) == 1) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/mnt", p);
+		c->ns->nsfd[k] = keep_ns(c->ns, path);
+		ret = c->ns->nsfd[k] < 0 ? -1 : 0;
+	} else if (p < 0) {
+		pr_perror("can't fork to make mount namespace %u", c->ns->ids[k]);
+	}
+	close(ready[0]);
+	close(done[1]);
+	while (p > 0 && waitpid(p, NULL, 0) < 0 && errno == EINTR)
+		;
+	char fp[64];
+	if (mount(NULL, FD_PATH(fp, c->m[c->nsroot[k]].fd), NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		pr_perror("can't make the yard's mounts of mount namespace %u private", c->ns->ids[k]);
+		ret = -1;
+	}
+	if (ret == 0)
+		pr_info("mount namespace %u made", c->ns->ids[k]);
+	return ret;
+}
+
+int mnt_fill(struct mnt_ns *ns, int dirfd, const struct opts *o)
 {
 	struct mctx c = { .ns = ns, .o = o, .dirfd = dirfd, .yard = -1 };
 	int ret = -1;
@@ -746,11 +909,25 @@ int mnt_fill(const struct mnt_ns *ns, int dirfd, const struct opts *o)
 		return -1;
 	}
 	c.m = calloc(ns->nr, sizeof(*c.m));
-	if (!c.m)
+	c.nsroot = calloc(ns->nr_ns, sizeof(*c.nsroot));
+	if (!c.m || !c.nsroot) {
+		free(c.m);
+		free(c.nsroot);
 		return -1;
-	if (plan(&c) == 0 && make_root(&c) == 0 && mount_all(&c) == 0 && set_flags(&c) == 0 &&
-	    enter_root(&c) == 0 && propagation(&c) == 0)
+	}
+	if (plan(&c) < 0)
+		goto out;
+	/* ours, while the host's /proc is there: the root's namespace */
+	if (ns->nr_ns > 1 && (ns->nsfd[0] = keep_ns(ns, "/proc/self/ns/mnt")) < 0)
+		goto out;
+	if (make_root(&c) < 0 || mount_all(&c) < 0 || set_flags(&c) < 0)
+		goto out;
+	for (int k = 1; k < ns->nr_ns; k++)
+		if (make_nested(&c, k) < 0)
+			goto out;
+	if (enter_root(&c) == 0 && propagation(&c, 0) == 0)
 		ret = 0;
+out:
 	for (int i = 0; i < ns->nr; i++) {
 		if (c.m[i].fd >= 0)
 			close(c.m[i].fd);
@@ -762,7 +939,9 @@ int mnt_fill(const struct mnt_ns *ns, int dirfd, const struct opts *o)
 	if (c.yard >= 0)
 		close(c.yard);
 	free(c.m);
+	free(c.nsroot);
 	if (ret == 0)
-		pr_info("mount namespace restored: %d mounts, root %s", ns->nr, o->root);
+		pr_info("mount namespace%s restored: %d mounts in %d, root %s", ns->nr_ns > 1 ? "s" : "", ns->nr,
+			ns->nr_ns, o->root);
 	return ret;
 }

@@ -23,10 +23,10 @@ mnt_root() {
 MNT_DUMP_EXT=(--external 'mnt[/usr]:usr' --external 'mnt[/mnt]:shared')
 mnt_restore_ext() { echo --external "mnt[usr]:/usr" --external "mnt[shared]:$T_WORK/shared"; }
 
-# start_container [EXTRA_MOUNT_CMD]: the container on T_WORK/root1,
-# writing to T_WORK/shared/out; PROG_PID is its python.
+# start_container [EXTRA_MOUNT_CMD [AFTER_PIVOT_CMD]]: the container on
+# T_WORK/root1, writing to T_WORK/shared/out; PROG_PID is its python.
 start_container() {
-	local extra=${1:-:}
+	local extra=${1:-:} after=${2:-:}
 	command -v busybox > /dev/null || { skip "no busybox (apt-get install busybox-static)"; return 1; }
 	mnt_root "$T_WORK/root1" || { fail "harness: could not make the busybox root"; return 1; }
 	mkdir -p "$T_WORK/shared"
@@ -52,6 +52,7 @@ mount --bind "$S" mnt
 '"$extra"'
 pivot_root . old
 /bin/umount -l /old
+'"$after"'
 exec /usr/bin/python3 -u /mnt/mntns_pty.py /mnt/out < /dev/null > /dev/null 2>&1
 ' sh "$T_WORK/root1" "$T_WORK/shared"
 	wait_until "$TMO" has_lines "$T_WORK/shared/out" 5 ||
@@ -307,7 +308,150 @@ test_mntns_failed_restore() {
 	! alive "$pid" || fail "pid $pid is alive after the failed restores"
 }
 
+# Mount namespaces nested in the container's: a shell under
+# unshare -m --propagation private (a child of the container's python's
+# shell, as a sandbox is) with a tmpfs of its own holding a file it keeps
+# reading, and (two levels) one more below it with a tmpfs of its own on
+# top. Each counts lines into /mnt; after the restore each is in its own
+# namespace again, sees its tmpfs and file, counts on, and the container
+# does not see their mounts.
+NESTED_CMD='mkdir -p /tmp/in
+/usr/bin/unshare -m --propagation private /bin/sh -c '"'"'
+mount -t tmpfs -o size=1m inner /tmp/in
+echo inner-file > /tmp/in/f
+mkdir /tmp/in/deep
+/usr/bin/unshare -m --propagation private /bin/sh -c "
+mount -t tmpfs -o size=1m deep /tmp/in/deep
+echo deep-file > /tmp/in/deep/g
+i=0; while :; do i=\$((i + 1)); read a < /tmp/in/f; read b < /tmp/in/deep/g; echo \"\$i \$a \$b\" >> /mnt/deep; sleep 0.1; done
+" &
+i=0; while :; do i=$((i + 1)); read a < /tmp/in/f; echo "$i $a" >> /mnt/inner; sleep 0.1; done
+'"'"' < /dev/null > /dev/null 2>&1 &'
+
+# nested_ok FILE WORDS N: FILE grew past N lines, all of them "COUNT WORDS", in sequence.
+nested_goes_on() {
+	local f=$T_WORK/shared/$1 words=$2 n=$3 bad
+	wait_until "$TMO" has_lines "$f" $((n + 10)) || { fail "$4: $1 stopped counting" "$f"; return 1; }
+	bad=$(cut -d' ' -f2- "$f" | grep -vxF "$words" | head -n1)
+	[[ -z $bad ]] || { fail "$4: $1 has \"$bad\"" "$f"; return 1; }
+	check_sequence <(cut -d' ' -f1 "$f")
+}
+
+# The pids of the shells that write FILE (in the container's pid namespace: ours here).
+writer_of() {
+	local p
+	for p in $(pgrep -x sh); do
+		grep -q " /tmp/in " "/proc/$p/mountinfo" 2> /dev/null || continue
+		if [[ $1 == deep ]]; then grep -q " /tmp/in/deep " "/proc/$p/mountinfo" && echo "$p"
+		else grep -q " /tmp/in/deep " "/proc/$p/mountinfo" || echo "$p"; fi
+	done | head -n1
+}
+
+# Each writer in a mount namespace of its own, distinct from the container's and each other's.
+nested_namespaces_ok() {
+	local inner deep cont=$1 tag=$2
+	inner=$(writer_of inner) deep=$(writer_of deep)
+	if [[ -z $inner || -z $deep ]]; then
+		local p
+		for p in $(pgrep -x sh); do echo "== $p $(cat "/proc/$p/cmdline" | tr '\0' ' ')"; cat "/proc/$p/mountinfo"; done > "$T_LOG/shells.txt" 2>&1
+		fail "$tag: no writer in a nested namespace (inner '$inner', deep '$deep')" "$T_LOG/shells.txt"
+		return 1
+	fi
+	T_PIDS+=("$inner" "$deep")
+	local a b c
+	a=$(readlink "/proc/$cont/ns/mnt") b=$(readlink "/proc/$inner/ns/mnt") c=$(readlink "/proc/$deep/ns/mnt")
+	[[ $a != "$b" && $b != "$c" && $a != "$c" ]] || { fail "$tag: namespaces not distinct: $a $b $c"; return 1; }
+	! grep -q " /tmp/in " "/proc/$cont/mountinfo" || { fail "$tag: the container sees the nested tmpfs"; return 1; }
+	grep -q " /tmp/in .* - tmpfs " "/proc/$inner/mountinfo" || { fail "$tag: no tmpfs on /tmp/in in the inner namespace"; return 1; }
+	grep -q " /tmp/in/deep .* - tmpfs " "/proc/$deep/mountinfo" || { fail "$tag: no tmpfs on /tmp/in/deep in the deep one"; return 1; }
+	! grep -q " /tmp/in/deep " "/proc/$inner/mountinfo" || fail "$tag: the inner namespace sees the deep tmpfs"
+}
+
+start_nested() {
+	start_container : "$NESTED_CMD" || return 1
+	wait_until "$TMO" has_lines "$T_WORK/shared/deep" 3 || { fail "the nested shells wrote nothing" "$T_LOG/container.err"; return 1; }
+	nested_namespaces_ok "$PROG_PID" start
+}
+
+nested_restored_ok() {
+	local pid=$1 tag=$2 n=$3 ni=$4 nd=$5
+	container_goes_on "$n" "$pid" "$tag" || return 1
+	nested_namespaces_ok "$pid" "$tag" || return 1
+	nested_goes_on inner "inner-file" "$ni" "$tag" || return 1
+	nested_goes_on deep "inner-file deep-file" "$nd" "$tag" || return 1
+	[[ $(host_mounts_of "$T_WORK/root2") == 0 ]] || fail "$tag left mounts on the host: $(grep "$T_WORK" /proc/self/mountinfo)"
+}
+
+test_mntns_nested() {
+	local pid n ni nd rc
+	start_nested || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" || return
+	expect_killed "$pid" || return
+	[[ $(ls "$T_WORK/img"/mountpoints-*.img | wc -l) == 3 ]] || { fail "not 3 mountpoints images: $(ls "$T_WORK/img")"; return; }
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out") ni=$(line_count "$T_WORK/shared/inner") nd=$(line_count "$T_WORK/shared/deep")
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	nested_restored_ok "$pid" restore "$n" "$ni" "$nd"
+	kill_leftovers
+}
+
+# The same, both ways with CRIU: its restore of our images, ours of its.
+test_mntns_nested_criu() {
+	local pid n ni nd rc
+	start_nested || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img1" "${MNT_DUMP_EXT[@]}" || return
+	expect_killed "$pid" || return
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out") ni=$(line_count "$T_WORK/shared/inner") nd=$(line_count "$T_WORK/shared/deep")
+	# shellcheck disable=SC2046
+	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d --root "$T_WORK/root2" $(mnt_restore_ext) \
+		-o "$T_LOG/criu-restore.log" -v4 > "$T_LOG/criu-restore.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
+	nested_restored_ok "$pid" "CRIU's restore" "$n" "$ni" "$nd" || return
+	mkdir -p "$T_WORK/img2"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" "${MNT_DUMP_EXT[@]}" \
+		-o "$T_LOG/criu-dump.log" -v4 > "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored container (rc $rc)" "$T_LOG/criu-dump.log"; return; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
+	rm -rf "$T_WORK/root2"
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/out") ni=$(line_count "$T_WORK/shared/inner") nd=$(line_count "$T_WORK/shared/deep")
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img2" -d --root "$T_WORK/root2" $(mnt_restore_ext))
+	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	nested_restored_ok "$pid" "stasis's restore of CRIU's images" "$n" "$ni" "$nd"
+	kill_leftovers
+}
+
+# A process of a tree whose root shares our mount namespace in one of its
+# own (unshare -m under a host shell): refused as CRIU does, in one line,
+# and the tree runs on.
+test_mntns_nested_host_root() {
+	local pid rc n
+	start_prog hostroot /bin/sh -c '
+unshare -m --propagation private /bin/sh -c "mount -t tmpfs x \"\$1\"; i=0; while :; do i=\$((i+1)); echo \$i >> \"\$1/../count\"; sleep 0.1; done" sh "$1/in" &
+wait' sh "$T_WORK"
+	mkdir -p "$T_WORK/in"
+	pid=$PROG_PID
+	wait_until "$TMO" has_lines "$T_WORK/count" 3 || { fail "the nested shell wrote nothing" "$T_LOG/hostroot.err"; return; }
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "a nested mount namespace under a root in ours was dumped"; return; }
+	grep -qE "^Error: pid [0-9]+ is in a mount namespace of its own, and its root \(pid $pid\) in stasis's" \
+		"$T_LOG/dump.stderr" || fail "no error naming the nested process: $(error_message dump)"
+	n=$(line_count "$T_WORK/count")
+	wait_until "$TMO" has_lines "$T_WORK/count" $((n + 5)) || fail "the tree stopped after the refused dump"
+	kill_leftovers
+}
+
 run_test --needs mntroot mntns.container test_mntns_container
+run_test --needs mntroot mntns.nested test_mntns_nested
+run_test --needs mntroot mntns.nested_host_root test_mntns_nested_host_root
 
 run_test --needs mntroot mntns.pidns test_mntns_pidns
 run_test --needs mntroot mntns.propagation test_mntns_propagation

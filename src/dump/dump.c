@@ -279,6 +279,7 @@ static int dump_namespaces(struct dump_tree *tr)
 	}
 	if (fill_ns_ids(&tr->files, tr->t[0].pid, &ids) == 0)
 		ret = ns_dump(tr->dirfd, tr->t[0].pid, pids, mnt_ids, n, &ids, tr->o, &tr->ns_taken);
+	tr->files.mnt_ids = tr->ns_taken & CLONE_NEWNS;
 out:
 	free(pids);
 	free(mnt_ids);

@@ -29,6 +29,9 @@ struct file_table {
 	void *kind[FILES_MAX_KINDS];	/* each kind's own state */
 	uint64_t memfd_pages;		/* memfd contents written, in pages (stats) */
 	struct netlock *netlock;	/* the dump's: TCP connections are locked as dumped */
+	bool mnt_ids;		/* files name their mount (mnt_id): the tree's mount
+				 * namespaces are saved, and as CRIU's restore
+				 * opens each file in its mount's namespace */
 };
 
 /* Restore: files.img loaded, shared by the tree (each restored process

@@ -161,6 +161,23 @@ static int check_path_names_fd(const struct fd_facts *f)
 	return -1;
 }
 
+static void set_mnt_id(const struct file_table *t, RegFileEntry *r, int mnt_id)
+{
+	if (!t->mnt_ids || mnt_id < 0)
+		return;
+	r->has_mnt_id = true;
+	r->mnt_id = mnt_id;
+}
+
+/* The mount of the file a /proc link (map_files, exe, cwd) opens. */
+static int link_mnt_id(const char *link)
+{
+	struct statx sx;
+	if (!link || statx(AT_FDCWD, link, 0, STATX_MNT_ID, &sx) < 0 || !(sx.stx_mask & STATX_MNT_ID))
+		return -1;
+	return (int)sx.stx_mnt_id;
+}
+
 /* Restore refuses a file whose size changed since the dump (it is not
  * the file the task had), but for one only appended to (a log: as
  * CRIU, its size is not saved). */
@@ -199,8 +216,9 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 	fe->reg = reg_entry_new(fe->id, external ? ext : path, f->fi.flags, f->fi.pos);
 	if (!fe->reg)
 		return files_oom(f);
-	/* No mnt_id: as CRIU, which records it only when it dumps mount
-	 * namespaces, and otherwise looks the mount up and fails (ghosts). */
+	/* mnt_id as CRIU: only when it dumps mount namespaces (otherwise its
+	 * restore looks the mount up and fails, ghosts) */
+	set_mnt_id(t, fe->reg, f->fi.mnt_id);
 	fe->reg->has_size = S_ISREG(f->st.st_mode) && size_matters(f->fi.flags);
 	fe->reg->size = f->st.st_size;
 	fe->reg->has_mode = 1;
@@ -221,14 +239,18 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 	return ghost_save(t, o, src, fd_reads(f->fi.flags), &f->st, fe->id, what);
 }
 
-int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, mode_t mode,
-		 uint32_t *id)
+/* reg_file_add, of a file of mount mnt_id (-1: unknown). */
+static int reg_file_add_at(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, mode_t mode,
+			   int mnt_id, uint32_t *id)
 {
+	int want = t->mnt_ids && mnt_id >= 0 ? mnt_id : -1;
 	/* The same path opened the same way is one entry (shared libraries
-	 * appear in several mappings). */
+	 * appear in several mappings); of the same mount, in a tree of
+	 * several mount namespaces. */
 	for (int i = 0; i < t->nr; i++) {
 		RegFileEntry *r = t->e[i]->reg;
 		if (r && t->e[i]->type == FD_TYPES__REG && !strcmp(r->name, path) &&
+		    (r->has_mnt_id ? r->mnt_id : -1) == want &&
 		    r->flags == flags && r->pos == pos && (!mode || r->mode == mode) && !ghost_is_remapped(t, r->id)) {
 			*id = r->id;
 			return 0;
@@ -247,8 +269,15 @@ int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_
 	}
 	fe->reg->has_mode = mode != 0;
 	fe->reg->mode = mode;
+	set_mnt_id(t, fe->reg, mnt_id);
 	*id = fe->id;
 	return 0;
+}
+
+int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, mode_t mode,
+		 uint32_t *id)
+{
+	return reg_file_add_at(t, path, flags, pos, mode, -1, id);
 }
 
 int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, const char *src,
@@ -307,7 +336,7 @@ static int reg_dump_path(struct file_table *t, const struct opts *o, const struc
 	if (path_is_deleted(p->path))
 		return reg_ghost_add(t, o, p->path, p->link, p->flags,
 				     p->flags & O_DIRECTORY ? "working or root directory" : "mapped or executed", id);
-	return reg_file_add(t, p->path, p->flags, 0, 0, id);
+	return reg_file_add_at(t, p->path, p->flags, 0, 0, t->mnt_ids ? link_mnt_id(p->link) : -1, id);
 }
 
 /* The file at the path must still be the kind of file that was open, and

@@ -390,6 +390,14 @@ test_mntns_nested() {
 	expect_killed "$pid" || return
 	[[ $(ls "$T_WORK/img"/mountpoints-*.img | wc -l) == 3 ]] || { fail "not 3 mountpoints images: $(ls "$T_WORK/img")"; return; }
 	mnt_root "$T_WORK/root2"
+	# a restore cut once every namespace is made and every process in
+	# it: nothing left, on the host or anywhere
+	# shellcheck disable=SC2046
+	stasis_killed_at cut task-rebuilt:2 restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext) || return
+	grep -q "mount namespace [0-9]* made" "$T_LOG/cut.log" || { fail "the cut restore made no nested namespace" "$T_LOG/cut.log"; return; }
+	wait_until 5 not_alive "$pid" || { fail "the cut restore left pid $pid"; return; }
+	[[ $(host_mounts_of "$T_WORK") == 0 && $(host_mounts_of stasis-yard) == 0 ]] ||
+		{ fail "the cut restore left mounts on the host: $(grep -e "$T_WORK" -e stasis-yard /proc/self/mountinfo)"; return; }
 	n=$(line_count "$T_WORK/shared/out") ni=$(line_count "$T_WORK/shared/inner") nd=$(line_count "$T_WORK/shared/deep")
 	# shellcheck disable=SC2046
 	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))

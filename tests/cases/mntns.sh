@@ -215,34 +215,50 @@ test_mntns_rpc() {
 	kill_leftovers
 }
 
-# Both ways with CRIU 4.2: its restore of our images, ours of its.
-test_mntns_criu() {
-	local pid n rc
-	start_container || return
-	pid=$PROG_PID
-	dump dump "$pid" "$T_WORK/img1" "${MNT_DUMP_EXT[@]}" || return
-	expect_killed "$pid" || return
+# The lines each writer wrote so far.
+mnt_counts() {
+	MNT_N=$(line_count "$T_WORK/shared/out") MNT_NI=$(line_count "$T_WORK/shared/inner")
+	MNT_ND=$(line_count "$T_WORK/shared/deep")
+}
+
+# criu_both_ways PID CHECK: CRIU restores img1 (our dump) and CHECK PID
+# TAG finds it going on; CRIU dumps it into img2, stasis restores that,
+# and CHECK again.
+criu_both_ways() {
+	local pid=$1 check=$2 rc
 	mnt_root "$T_WORK/root2"
-	n=$(line_count "$T_WORK/shared/out")
+	mnt_counts
 	# shellcheck disable=SC2046
 	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d --root "$T_WORK/root2" $(mnt_restore_ext) \
 		-o "$T_LOG/criu-restore.log" -v4 > "$T_LOG/criu-restore.out" 2>&1 < /dev/null
 	rc=$?
-	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
-	container_goes_on "$n" "$pid" "CRIU's restore" || return
+	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return 1; }
+	"$check" "$pid" "CRIU's restore" || return 1
 	mkdir -p "$T_WORK/img2"
 	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" "${MNT_DUMP_EXT[@]}" \
 		-o "$T_LOG/criu-dump.log" -v4 > "$T_LOG/criu-dump.out" 2>&1 < /dev/null
 	rc=$?
-	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored container (rc $rc)" "$T_LOG/criu-dump.log"; return; }
-	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
+	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored container (rc $rc)" "$T_LOG/criu-dump.log"; return 1; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return 1; }
 	rm -rf "$T_WORK/root2"
 	mnt_root "$T_WORK/root2"
-	n=$(line_count "$T_WORK/shared/out")
+	mnt_counts
 	# shellcheck disable=SC2046
 	rc=$(stasis restore restore -D "$T_WORK/img2" -d --root "$T_WORK/root2" $(mnt_restore_ext))
-	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return; }
-	container_goes_on "$n" "$pid" "stasis's restore of CRIU's images" || return
+	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return 1; }
+	"$check" "$pid" "stasis's restore of CRIU's images"
+}
+
+container_check() { container_goes_on "$MNT_N" "$1" "$2"; }
+
+# Both ways with CRIU 4.2: its restore of our images, ours of its.
+test_mntns_criu() {
+	local pid
+	start_container || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img1" "${MNT_DUMP_EXT[@]}" || return
+	expect_killed "$pid" || return
+	criu_both_ways "$pid" container_check || return
 	kill_leftovers
 	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
 }
@@ -407,33 +423,15 @@ test_mntns_nested() {
 }
 
 # The same, both ways with CRIU: its restore of our images, ours of its.
+nested_check() { nested_restored_ok "$1" "$2" "$MNT_N" "$MNT_NI" "$MNT_ND"; }
+
 test_mntns_nested_criu() {
-	local pid n ni nd rc
+	local pid
 	start_nested || return
 	pid=$PROG_PID
 	dump dump "$pid" "$T_WORK/img1" "${MNT_DUMP_EXT[@]}" || return
 	expect_killed "$pid" || return
-	mnt_root "$T_WORK/root2"
-	n=$(line_count "$T_WORK/shared/out") ni=$(line_count "$T_WORK/shared/inner") nd=$(line_count "$T_WORK/shared/deep")
-	# shellcheck disable=SC2046
-	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d --root "$T_WORK/root2" $(mnt_restore_ext) \
-		-o "$T_LOG/criu-restore.log" -v4 > "$T_LOG/criu-restore.out" 2>&1 < /dev/null
-	rc=$?
-	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
-	nested_restored_ok "$pid" "CRIU's restore" "$n" "$ni" "$nd" || return
-	mkdir -p "$T_WORK/img2"
-	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" "${MNT_DUMP_EXT[@]}" \
-		-o "$T_LOG/criu-dump.log" -v4 > "$T_LOG/criu-dump.out" 2>&1 < /dev/null
-	rc=$?
-	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored container (rc $rc)" "$T_LOG/criu-dump.log"; return; }
-	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
-	rm -rf "$T_WORK/root2"
-	mnt_root "$T_WORK/root2"
-	n=$(line_count "$T_WORK/shared/out") ni=$(line_count "$T_WORK/shared/inner") nd=$(line_count "$T_WORK/shared/deep")
-	# shellcheck disable=SC2046
-	rc=$(stasis restore restore -D "$T_WORK/img2" -d --root "$T_WORK/root2" $(mnt_restore_ext))
-	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return; }
-	nested_restored_ok "$pid" "stasis's restore of CRIU's images" "$n" "$ni" "$nd"
+	criu_both_ways "$pid" nested_check || return
 	kill_leftovers
 }
 

@@ -56,6 +56,11 @@ struct rst_files {
 	void *kind[FILES_MAX_KINDS];	/* each kind's own state */
 	struct netlock *netlock;	/* the dump's lock: the TCP connections in it */
 	bool *unlocked;			/* files_after_unlock: file i's hook ran */
+	/* A file of a mount of another mount namespace of the tree than the
+	 * opening process's is opened from that namespace's root, as CRIU
+	 * does: mnt_root gives its fd, or -1 (the process's own, unknown). */
+	int (*mnt_root)(const void *ctx, int mnt_id);
+	const void *mnt_ctx;
 };
 
 /* ---- dump ---- */

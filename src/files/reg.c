@@ -363,12 +363,14 @@ static int check_reopened(int fd, const RegFileEntry *r, const char *who)
 	return 0;
 }
 
-/* r opened by name (r's own, or where it was put back); who names the
- * user of the file in messages. */
-static int reopen_at(const RegFileEntry *r, const char *name, uint32_t flags, const char *who)
+/* r opened by name (r's own, or where it was put back), an absolute path
+ * from dir (AT_FDCWD: our root); who names the user of the file in
+ * messages. */
+static int reopen_at(const RegFileEntry *r, int dir, const char *name, uint32_t flags, const char *who)
 {
 	flags &= ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
-	int fd = open(name, flags | O_NOCTTY, 0);
+	const char *rel = name + (dir == AT_FDCWD ? 0 : strspn(name, "/"));
+	int fd = openat(dir, *rel ? rel : ".", flags | O_NOCTTY, 0);
 	if (fd < 0) {
 		pr_perror("%s: can't reopen %s", who, name);
 		return -1;
@@ -385,9 +387,11 @@ static int reopen_at(const RegFileEntry *r, const char *name, uint32_t flags, co
 	return fd;
 }
 
-static int reopen(const RegFileEntry *r, uint32_t flags, const char *who)
+/* In its mount's namespace (files.h, mnt_root). */
+static int reopen(const struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 {
-	return reopen_at(r, r->name, flags, who);
+	int dir = rf->mnt_root && r->has_mnt_id ? rf->mnt_root(rf->mnt_ctx, r->mnt_id) : -1;
+	return reopen_at(r, dir >= 0 ? dir : AT_FDCWD, r->name, flags, rf->who);
 }
 
 /* A file kept by a link remap: put back at its path, opened there, and
@@ -398,7 +402,7 @@ static int reopen_linked(const struct rst_files *rf, const RegFileEntry *r, uint
 	int placed = link_remap_place(rf, r, made, sizeof(made));
 	if (placed < 0)
 		return placed;
-	int fd = reopen_at(r, made, flags, rf->who);
+	int fd = reopen_at(r, AT_FDCWD, made, flags, rf->who);
 	if (placed == 0 && unlink(made) < 0 && fd >= 0) {
 		pr_perror("%s: can't unlink %s again", rf->who, made);
 		close(fd);
@@ -415,7 +419,7 @@ static int reg_open_path(struct rst_files *rf, const FileEntry *fe, uint32_t fla
 		return -1;
 	}
 	int fd = ghost_open(rf, fe->reg, flags);
-	return fd != -2 ? fd : reopen(fe->reg, flags, rf->who);
+	return fd != -2 ? fd : reopen(rf, fe->reg, flags);
 }
 
 /* Only a ghost is made (recreated) rather than reopened. */
@@ -450,7 +454,7 @@ static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		fd = reopen_linked(rf, fe->reg, flags);
 	if (fd != -2)
 		return fd;
-	return reopen(fe->reg, flags, rf->who);
+	return reopen(rf, fe->reg, flags);
 }
 
 static bool reg_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)

@@ -55,6 +55,8 @@ struct mnt_ns {
 	int *ns;		/* per mount: its namespace's index */
 	uint32_t *ids;		/* per namespace: its id; [0] the root's */
 	int *nsfd;		/* per namespace: an fd on it once made, or -1 */
+	int *rootfd;		/* per namespace: its root directory, or -1 */
+	int cur;		/* the namespace of the process we are */
 	int nr_ns;
 	int fd_floor;		/* nsfd are kept from here up (clear of the pool) */
 };

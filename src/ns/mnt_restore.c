@@ -109,11 +109,14 @@ static int grow(struct mnt_ns *ns, int n)
 	if (ids)
 		ns->ids = ids;
 	int *fds = ids ? realloc(ns->nsfd, (ns->nr_ns + 1) * sizeof(*fds)) : NULL;
-	if (!fds) {
+	if (fds)
+		ns->nsfd = fds;
+	int *roots = fds ? realloc(ns->rootfd, (ns->nr_ns + 1) * sizeof(*roots)) : NULL;
+	if (!roots) {
 		pr_err("out of memory loading mount namespaces");
 		return -1;
 	}
-	ns->nsfd = fds;
+	ns->rootfd = roots;
 	return 0;
 }
 
@@ -138,7 +141,7 @@ int mnt_load(int dirfd, uint32_t id, struct mnt_ns *ns)
 		ns->ns[i] = k;
 	ns->nr += n1;
 	ns->ids[k] = id;
-	ns->nsfd[k] = -1;
+	ns->nsfd[k] = ns->rootfd[k] = -1;
 	ns->nr_ns++;
 	for (int i = base; i < ns->nr; i++) {
 		const MntEntry *e = ns->e[i];
@@ -185,15 +188,19 @@ void mnt_free(struct mnt_ns *ns)
 {
 	for (int i = 0; i < ns->nr; i++)
 		img_free(ns->e[i]);
-	for (int k = 0; k < ns->nr_ns; k++)
+	for (int k = 0; k < ns->nr_ns; k++) {
 		if (ns->nsfd[k] >= 0)
 			close(ns->nsfd[k]);
+		if (ns->rootfd[k] >= 0)
+			close(ns->rootfd[k]);
+	}
 	free(ns->e);
 	free(ns->ns);
 	free(ns->ids);
 	free(ns->nsfd);
+	free(ns->rootfd);
 	ns->e = NULL;
-	ns->ns = ns->nsfd = NULL;
+	ns->ns = ns->nsfd = ns->rootfd = NULL;
 	ns->ids = NULL;
 	ns->nr = ns->nr_ns = 0;
 }
@@ -815,10 +822,11 @@ static int mount_all(struct mctx *c)
 	return 0;
 }
 
-/* An fd on our mount namespace, kept clear of the tree's fds. */
-static int keep_ns(const struct mnt_ns *ns, const char *path)
+/* An fd on path (a mount namespace, a root directory: flags), kept
+ * clear of the tree's fds. */
+static int keep_ns(const struct mnt_ns *ns, const char *path, int flags)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, flags | O_CLOEXEC);
 	if (fd < 0) {
 		pr_perror("can't open %s", path);
 		return -1;
@@ -830,17 +838,52 @@ static int keep_ns(const struct mnt_ns *ns, const char *path)
 	return high;
 }
 
+/* A shared root can't be pivot_root's new root: private for it, then
+ * back in its peer group (that of another of its peers in the
+ * namespace, or a group of its own). */
+static int reshare_root(struct mctx *c, int k)
+{
+	const MntEntry *root = c->m[c->nsroot[k]].e;
+	for (int j = 0; j < c->ns->nr; j++) {
+		const MntEntry *e = c->m[j].e;
+		if (j == c->nsroot[k] || c->m[j].ns != k || !(e->flags & MS_SHARED) || e->shared_id != root->shared_id)
+			continue;
+		int peer = resolve(AT_FDCWD, e->mountpoint, 0, RESOLVE_NO_MAGICLINKS);
+		int me = open("/", O_PATH | O_CLOEXEC);
+		int ret = peer < 0 || me < 0 ? -1 :
+			  (int)syscall(SYS_move_mount, peer, "", me, "",
+				       MOVE_MOUNT_SET_GROUP | MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+		if (peer >= 0)
+			close(peer);
+		if (me >= 0)
+			close(me);
+		if (ret == 0)
+			return 0;
+	}
+	if (mount(NULL, "/", NULL, MS_SHARED, NULL) < 0) {
+		pr_perror("can't make the root of mount namespace %u shared", c->ns->ids[k]);
+		return -1;
+	}
+	return 0;
+}
+
 /* In a child of ours, a copy of our namespace rooted at nested
- * namespace k's root in the yard: its new namespace. */
+ * namespace k's root in the yard: its new namespace. Its pid as our
+ * /proc knows it (a pid namespace of the tree's own is not our /proc's)
+ * goes to the parent through ready. */
 static void nested_main(struct mctx *c, int k, int ready, int done)
 {
-	char b;
-	if (fchdir(c->m[c->nsroot[k]].fd) < 0 || unshare(CLONE_NEWNS) < 0 ||
+	char b, self[32] = "";
+	bool shared = c->m[c->nsroot[k]].e->flags & MS_SHARED;
+	if (readlink("/proc/self", self, sizeof(self) - 1) < 0 || fchdir(c->m[c->nsroot[k]].fd) < 0 ||
+	    unshare(CLONE_NEWNS) < 0 || (shared && mount(NULL, ".", NULL, MS_PRIVATE, NULL) < 0) ||
 	    syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) {
 		pr_perror("can't make mount namespace %u", c->ns->ids[k]);
 		_exit(1);
 	}
-	if (write(ready, "y", 1) != 1)
+	if (shared && reshare_root(c, k) < 0)
+		_exit(1);
+	if (write(ready, self, sizeof(self)) != sizeof(self))
 		_exit(1);
 	/* until our parent holds the namespace */
 	while (read(done, &b, 1) < 0 && errno == EINTR)
@@ -855,7 +898,7 @@ static void nested_main(struct mctx *c, int k, int ready, int done)
 static int make_nested(struct mctx *c, int k)
 {
 	int ready[2], done[2], ret = -1;
-	char path[64], b;
+	char path[64], self[32];
 
 	if (propagation(c, k) < 0)
 		return -1;
@@ -877,10 +920,13 @@ static int make_nested(struct mctx *c, int k)
 	}
 	close(ready[1]);
 	close(done[0]);
-	if (p > 0 && read(ready[0], &b, 1) == 1) {
-		snprintf(path, sizeof(path), "/proc/%d/ns/mnt", p);
-		c->ns->nsfd[k] = keep_ns(c->ns, path);
-		ret = c->ns->nsfd[k] < 0 ? -1 : 0;
+	if (p > 0 && read(ready[0], self, sizeof(self)) == sizeof(self)) {
+		self[sizeof(self) - 1] = 0;
+		snprintf(path, sizeof(path), "/proc/%d/ns/mnt", atoi(self));
+		c->ns->nsfd[k] = keep_ns(c->ns, path, O_RDONLY);
+		snprintf(path, sizeof(path), "/proc/%d/root", atoi(self));
+		c->ns->rootfd[k] = keep_ns(c->ns, path, O_PATH | O_DIRECTORY);
+		ret = c->ns->nsfd[k] < 0 || c->ns->rootfd[k] < 0 ? -1 : 0;
 	} else if (p < 0) {
 		pr_perror("can't fork to make mount namespace %u", c->ns->ids[k]);
 	}
@@ -918,7 +964,7 @@ int mnt_fill(struct mnt_ns *ns, int dirfd, const struct opts *o)
 	if (plan(&c) < 0)
 		goto out;
 	/* ours, while the host's /proc is there: the root's namespace */
-	if (ns->nr_ns > 1 && (ns->nsfd[0] = keep_ns(ns, "/proc/self/ns/mnt")) < 0)
+	if (ns->nr_ns > 1 && (ns->nsfd[0] = keep_ns(ns, "/proc/self/ns/mnt", O_RDONLY)) < 0)
 		goto out;
 	if (make_root(&c) < 0 || mount_all(&c) < 0 || set_flags(&c) < 0)
 		goto out;
@@ -927,6 +973,8 @@ int mnt_fill(struct mnt_ns *ns, int dirfd, const struct opts *o)
 			goto out;
 	if (enter_root(&c) == 0 && propagation(&c, 0) == 0)
 		ret = 0;
+	if (ret == 0 && ns->nr_ns > 1 && (ns->rootfd[0] = keep_ns(ns, "/", O_PATH | O_DIRECTORY)) < 0)
+		ret = -1;
 out:
 	for (int i = 0; i < ns->nr; i++) {
 		if (c.m[i].fd >= 0)

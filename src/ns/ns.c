@@ -140,6 +140,14 @@ static int net_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o)
 	return ns_in_thread(root, CLONE_NEWNET, netns_dump_in, &a);
 }
 
+static size_t mnt_kind(void)
+{
+	size_t k = 0;
+	while (kinds[k].cflag != CLONE_NEWNS)
+		k++;
+	return k;
+}
+
 /* The tree's mount namespaces, the root's first, each with a process in
  * it: nested ones (a process's unshare -m) are saved under a root with a
  * mount namespace of its own; as CRIU, not under a root in the dumper's,
@@ -164,6 +172,13 @@ static struct mnt_ns_ref *mnt_namespaces(pid_t root, const pid_t *pids, const ui
 			seen = refs[j].id == mnt_ids[i];
 		if (seen)
 			continue;
+		if (own && same_ns(pids[i], getpid(), mnt_kind()) == 1) {
+			pr_err("pid %d is in stasis's mount namespace, and its root (pid %d) in one of its own: "
+			       "stasis, as CRIU, can't take the host's mounts with the tree", pids[i], root);
+			free(refs);
+			*nr = 0;
+			return NULL;
+		}
 		if (!own) {
 			pr_err("pid %d is in a mount namespace of its own, and its root (pid %d) in stasis's: as "
 			       "CRIU, stasis saves nested mount namespaces only under a root with one of its own "
@@ -330,9 +345,9 @@ int ns_restore_load_mnt(int dirfd, pid_t pid, uint32_t id, uint32_t root_id, con
 	return mnt_load(dirfd, id, &nr->mnt);
 }
 
-int ns_restore_enter_mnt(const struct ns_restore *nr, pid_t pid, uint32_t id, uint32_t parent_id)
+int ns_restore_enter_mnt(struct ns_restore *nr, pid_t pid, uint32_t id, uint32_t parent_id)
 {
-	const struct mnt_ns *m = &nr->mnt;
+	struct mnt_ns *m = &nr->mnt;
 	if (m->nr_ns < 2 || !id || id == parent_id)
 		return 0;	/* where our parent made us */
 	for (int k = 0; k < m->nr_ns; k++) {
@@ -342,9 +357,21 @@ int ns_restore_enter_mnt(const struct ns_restore *nr, pid_t pid, uint32_t id, ui
 			pr_perror("pid %d: can't join its mount namespace %u", pid, id);
 			return -1;
 		}
+		nr->mnt.cur = k;	/* in our own copy of it */
 		return 0;
 	}
 	pr_err("pid %d: its mount namespace %u is not among the tree's", pid, id);
+	return -1;
+}
+
+int ns_mnt_root(const void *ctx, int mnt_id)
+{
+	const struct mnt_ns *m = &((const struct ns_restore *)ctx)->mnt;
+	if (m->nr_ns < 2)
+		return -1;
+	for (int i = 0; i < m->nr; i++)
+		if (m->e[i]->mnt_id == (uint32_t)mnt_id)
+			return m->ns[i] == m->cur ? -1 : m->rootfd[m->ns[i]];
 	return -1;
 }
 

@@ -105,7 +105,9 @@ int ns_restore_load_mnt(int dirfd, pid_t pid, uint32_t id, uint32_t root_id, con
 /* In process pid of the tree, before it opens anything: into its mount
  * namespace id, if not its parent's (parent_id), where it was born.
  * 0, or -1 (reported). */
-int ns_restore_enter_mnt(const struct ns_restore *nr, pid_t pid, uint32_t id, uint32_t parent_id);
+int ns_restore_enter_mnt(struct ns_restore *nr, pid_t pid, uint32_t id, uint32_t parent_id);
+/* rst_files's mnt_root (files.h): ctx is the ns_restore. */
+int ns_mnt_root(const void *ctx, int mnt_id);
 /* In stasis, once the first process is made in its new network
  * namespace (CLONE_NEWNET in flags): fills it (its devices' outer ends
  * in ours). 0, or -1 (reported). */

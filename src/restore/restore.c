@@ -116,6 +116,8 @@ static int load_namespaces(struct rst_tree *tr)
 	if (img_load_one(tr->dirfd, IMG_IDS, tr->t[0].pid, (ProtobufCMessage **)&ids) < 0)
 		return -1;
 	int ret = ns_restore_load(tr->dirfd, tr->inventory, tr->t[0].pid, ids, tr->o, &tr->ns);
+	tr->files.mnt_root = ns_mnt_root;
+	tr->files.mnt_ctx = &tr->ns;
 	img_free(ids);
 	/* the mount namespaces nested in the tree's, after the root's */
 	for (int i = 1; i < tr->nr && ret == 0; i++)

@@ -239,8 +239,7 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 	return ghost_save(t, o, src, fd_reads(f->fi.flags), &f->st, fe->id, what);
 }
 
-/* reg_file_add, of a file of mount mnt_id (-1: unknown). */
-static int reg_file_add_at(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, mode_t mode,
+int reg_file_add_at(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, mode_t mode,
 			   int mnt_id, uint32_t *id)
 {
 	int want = t->mnt_ids && mnt_id >= 0 ? mnt_id : -1;
@@ -387,11 +386,23 @@ static int reopen_at(const RegFileEntry *r, int dir, const char *name, uint32_t 
 	return fd;
 }
 
+static int mnt_dir(const struct rst_files *rf, const RegFileEntry *r)
+{
+	int dir = rf->mnt_root && r->has_mnt_id ? rf->mnt_root(rf->mnt_ctx, r->mnt_id) : -1;
+	return dir >= 0 ? dir : AT_FDCWD;
+}
+
+int reg_open_name(const struct rst_files *rf, const RegFileEntry *r, int flags)
+{
+	int dir = mnt_dir(rf, r);
+	const char *rel = r->name + (dir == AT_FDCWD ? 0 : strspn(r->name, "/"));
+	return openat(dir, *rel ? rel : ".", flags);
+}
+
 /* In its mount's namespace (files.h, mnt_root). */
 static int reopen(const struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 {
-	int dir = rf->mnt_root && r->has_mnt_id ? rf->mnt_root(rf->mnt_ctx, r->mnt_id) : -1;
-	return reopen_at(r, dir >= 0 ? dir : AT_FDCWD, r->name, flags, rf->who);
+	return reopen_at(r, mnt_dir(rf, r), r->name, flags, rf->who);
 }
 
 /* A file kept by a link remap: put back at its path, opened there, and

@@ -710,20 +710,46 @@ static int join_group(const struct rmnt *from, const struct rmnt *to)
 	return 0;
 }
 
-/* The first mount of a peer group in namespace ns whose root holds every
- * other's root (what MOVE_MOUNT_SET_GROUP needs), or -1: none there. A
- * group spanning namespaces comes back as one group in each. */
+/* The first mount of a peer group in namespace ns (-1: in any) whose
+ * root holds every other's root (what MOVE_MOUNT_SET_GROUP needs), or -1:
+ * none there. */
 static int group_rep(const struct mctx *c, int ns, uint32_t shared)
 {
 	int best = -1;
 	for (int j = 0; j < c->ns->nr; j++) {
 		const MntEntry *e = c->m[j].e;
-		if (c->m[j].ns != ns || !(e->flags & MS_SHARED) || e->shared_id != shared)
+		if ((ns >= 0 && c->m[j].ns != ns) || !(e->flags & MS_SHARED) || e->shared_id != shared)
 			continue;
 		if (best < 0 || strlen(e->root) < strlen(c->m[best].e->root))
 			best = j;
 	}
 	return best;
+}
+
+/* A peer group with mounts in two namespaces or more. */
+static bool spans(const struct mctx *c, uint32_t shared)
+{
+	int first = -1;
+	for (int j = 0; j < c->ns->nr; j++) {
+		const MntEntry *e = c->m[j].e;
+		if (!(e->flags & MS_SHARED) || e->shared_id != shared)
+			continue;
+		if (first >= 0 && c->m[j].ns != first)
+			return true;
+		first = c->m[j].ns;
+	}
+	return false;
+}
+
+/* A mount whose propagation waits for all namespaces to be made
+ * (cross_propagation): a peer of a group spanning namespaces, or a
+ * slave (not shared) of one. Until then it is private. */
+static bool deferred(const struct mctx *c, int i)
+{
+	const MntEntry *e = c->m[i].e;
+	if (e->flags & MS_SHARED)
+		return spans(c, e->shared_id);
+	return (e->flags & MS_SLAVE) && spans(c, e->master_id);
 }
 
 /* Peer groups and masters within the tree, as they were; a master
@@ -750,10 +776,17 @@ static int propagation(struct mctx *c, int ns)
 		for (int i = 0; i < nr; i++) {
 			const struct rmnt *r = &c->m[i];
 			const MntEntry *e = r->e;
+			bool later = deferred(c, i);
+			bool span_master = (e->flags & MS_SLAVE) && spans(c, e->master_id);
 			int rep = (e->flags & MS_SHARED) ? group_rep(c, ns, e->shared_id) : i;
-			int master = (e->flags & MS_SLAVE) ? group_rep(c, ns, e->master_id) : -1;
-			if (done[i] || (rep != i && !done[rep]) || (rep == i && master >= 0 && !done[master]))
+			int master = (e->flags & MS_SLAVE) && !span_master ? group_rep(c, ns, e->master_id) : -1;
+			if (done[i] || (!later && rep != i && !done[rep]) || (!later && rep == i && master >= 0 && !done[master]))
 				continue;
+			if (later) {	/* cross_propagation's */
+				done[i] = 1;
+				left--;
+				continue;
+			}
 			int ret = 0;
 			if (rep != i) {
 				ret = join_group(&c->m[rep], r);
@@ -764,10 +797,81 @@ static int propagation(struct mctx *c, int ns)
 					ret = set_propagation(r->fd, MS_SLAVE, e->mountpoint);
 				if (ret == 0 && (e->flags & MS_SHARED))
 					ret = set_propagation(r->fd, MS_SHARED, e->mountpoint);
-				if ((e->flags & MS_SLAVE) && master < 0 && !external_master(c, i))
+				if ((e->flags & MS_SLAVE) && master < 0 && !span_master && !external_master(c, i))
 					pr_info("mount %u at %s: its master (peer group %u) is outside the tree; "
 						"restored without it", e->mnt_id, e->mountpoint, e->master_id);
 			}
+			if (ret == 0 && (e->flags & MS_UNBINDABLE))
+				ret = set_propagation(r->fd, MS_UNBINDABLE, e->mountpoint);
+			if (ret < 0) {
+				free(done);
+				return -1;
+			}
+			done[i] = 1;
+			left--;
+		}
+	free(done);
+	if (left) {
+		pr_err("the mounts' masters go round in a loop; stasis can't restore their propagation");
+		return -1;
+	}
+	return 0;
+}
+
+/* The deferred mounts of a nested namespace: fds on them there. */
+static int reach_nested(struct mctx *c)
+{
+	for (int i = 0; i < c->ns->nr; i++) {
+		struct rmnt *r = &c->m[i];
+		if (r->ns == 0 || !deferred(c, i))
+			continue;
+		close(r->fd);
+		r->fd = resolve(c->ns->rootfd[r->ns], r->e->mountpoint + 1, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+		if (r->fd < 0) {
+			pr_perror("can't reach the mount at %s in mount namespace %u", r->e->mountpoint,
+				  c->ns->ids[r->ns]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Peer groups spanning namespaces, once all are made (a copy of a shared
+ * mount would be its peer, and their detached yard's would take mounts
+ * of the others away with them): the group's representative shared (a
+ * slave of its master first), the other peers join it, and the slaves
+ * of such a group join it as slaves. */
+static int cross_propagation(struct mctx *c)
+{
+	int nr = c->ns->nr, left = 0;
+	for (int i = 0; i < nr; i++)
+		left += deferred(c, i);
+	if (!left)
+		return 0;
+	if (reach_nested(c) < 0)
+		return -1;
+	char *done = calloc(nr > 0 ? (size_t)nr : 1, 1);
+	if (!done)
+		return -1;
+	for (int i = 0; i < nr; i++)
+		done[i] = !deferred(c, i);
+	for (int pass = 0; left && pass <= nr; pass++)
+		for (int i = 0; i < nr; i++) {
+			const struct rmnt *r = &c->m[i];
+			const MntEntry *e = r->e;
+			int rep = (e->flags & MS_SHARED) ? group_rep(c, -1, e->shared_id) : i;
+			int master = (e->flags & MS_SLAVE) ? group_rep(c, -1, e->master_id) : -1;
+			if (done[i] || (rep != i && !done[rep]) || (rep == i && master >= 0 && !done[master]))
+				continue;
+			int ret = 0;
+			if (rep != i)
+				ret = join_group(&c->m[rep], r);
+			else if (master >= 0)
+				ret = join_group(&c->m[master], r);
+			if (ret == 0 && rep == i && master >= 0)
+				ret = set_propagation(r->fd, MS_SLAVE, e->mountpoint);
+			if (ret == 0 && rep == i && (e->flags & MS_SHARED))
+				ret = set_propagation(r->fd, MS_SHARED, e->mountpoint);
 			if (ret == 0 && (e->flags & MS_UNBINDABLE))
 				ret = set_propagation(r->fd, MS_UNBINDABLE, e->mountpoint);
 			if (ret < 0) {
@@ -874,7 +978,7 @@ static int reshare_root(struct mctx *c, int k)
 static void nested_main(struct mctx *c, int k, int ready, int done)
 {
 	char b, self[32] = "";
-	bool shared = c->m[c->nsroot[k]].e->flags & MS_SHARED;
+	bool shared = (c->m[c->nsroot[k]].e->flags & MS_SHARED) && !deferred(c, c->nsroot[k]);
 	if (readlink("/proc/self", self, sizeof(self) - 1) < 0 || fchdir(c->m[c->nsroot[k]].fd) < 0 ||
 	    unshare(CLONE_NEWNS) < 0 || (shared && mount(NULL, ".", NULL, MS_PRIVATE, NULL) < 0) ||
 	    syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) {
@@ -974,6 +1078,8 @@ int mnt_fill(struct mnt_ns *ns, int dirfd, const struct opts *o)
 	if (enter_root(&c) == 0 && propagation(&c, 0) == 0)
 		ret = 0;
 	if (ret == 0 && ns->nr_ns > 1 && (ns->rootfd[0] = keep_ns(ns, "/", O_PATH | O_DIRECTORY)) < 0)
+		ret = -1;
+	if (ret == 0 && cross_propagation(&c) < 0)
 		ret = -1;
 out:
 	for (int i = 0; i < ns->nr; i++) {

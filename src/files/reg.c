@@ -399,6 +399,15 @@ int reg_open_name(const struct rst_files *rf, const RegFileEntry *r, int flags)
 	return openat(dir, *rel ? rel : ".", flags);
 }
 
+const char *reg_ns_path(const struct rst_files *rf, const RegFileEntry *r, char *buf, size_t len)
+{
+	int dir = mnt_dir(rf, r);
+	if (dir == AT_FDCWD || access("/proc/self/fd", F_OK) < 0)
+		return r->name;
+	snprintf(buf, len, "/proc/self/fd/%d%s", dir, r->name);
+	return buf;
+}
+
 /* In its mount's namespace (files.h, mnt_root). */
 static int reopen(const struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 {

@@ -752,58 +752,55 @@ static bool deferred(const struct mctx *c, int i)
 	return (e->flags & MS_SLAVE) && spans(c, e->master_id);
 }
 
-/* Peer groups and masters within the tree, as they were; a master
- * outside it (the host's) is not the tree's to join: such a mount is
- * left private, as the log says. Each group's representative first
- * (slave of its master's representative, then shared), the other peers
- * join it. */
-static int propagation(struct mctx *c, int ns)
+/* One mount's propagation: it joins its group's representative rep, or,
+ * being it, becomes a slave of master's group (-1: none) and shared; then
+ * unbindable. */
+static int set_one(struct mctx *c, int i, int rep, int master)
+{
+	const struct rmnt *r = &c->m[i];
+	const MntEntry *e = r->e;
+	int ret = 0;
+	if (rep != i) {
+		ret = join_group(&c->m[rep], r);
+	} else {
+		if (master >= 0)
+			ret = join_group(&c->m[master], r);
+		if (ret == 0 && master >= 0)
+			ret = set_propagation(r->fd, MS_SLAVE, e->mountpoint);
+		if (ret == 0 && (e->flags & MS_SHARED))
+			ret = set_propagation(r->fd, MS_SHARED, e->mountpoint);
+		if ((e->flags & MS_SLAVE) && master < 0 && !spans(c, e->master_id) && !external_master(c, i))
+			pr_info("mount %u at %s: its master (peer group %u) is outside the tree; "
+				"restored without it", e->mnt_id, e->mountpoint, e->master_id);
+	}
+	if (ret == 0 && (e->flags & MS_UNBINDABLE))
+		ret = set_propagation(r->fd, MS_UNBINDABLE, e->mountpoint);
+	return ret;
+}
+
+/* Peer groups and masters as they were: those of namespace ns but the
+ * deferred mounts, or (ns -1) the deferred ones, across namespaces. Each
+ * group's representative first (slave of its master's representative,
+ * then shared), the other peers join it. */
+static int propagate(struct mctx *c, int ns)
 {
 	int nr = c->ns->nr, left = 0;
-	/* binds of a slave are its master's slaves: each as the image says */
-	for (int i = 0; i < nr; i++)
-		if (c->m[i].ns == ns && !external_master(c, i) &&
-		    set_propagation(c->m[i].fd, MS_PRIVATE, c->m[i].e->mountpoint) < 0)
-			return -1;
 	char *done = calloc(nr > 0 ? (size_t)nr : 1, 1);
 	if (!done)
 		return -1;
 	for (int i = 0; i < nr; i++) {
-		done[i] = c->m[i].ns != ns;	/* another namespace's */
+		done[i] = ns >= 0 ? c->m[i].ns != ns || deferred(c, i) : !deferred(c, i);
 		left += !done[i];
 	}
 	for (int pass = 0; left && pass <= nr; pass++)
 		for (int i = 0; i < nr; i++) {
-			const struct rmnt *r = &c->m[i];
-			const MntEntry *e = r->e;
-			bool later = deferred(c, i);
-			bool span_master = (e->flags & MS_SLAVE) && spans(c, e->master_id);
+			const MntEntry *e = c->m[i].e;
 			int rep = (e->flags & MS_SHARED) ? group_rep(c, ns, e->shared_id) : i;
-			int master = (e->flags & MS_SLAVE) && !span_master ? group_rep(c, ns, e->master_id) : -1;
-			if (done[i] || (!later && rep != i && !done[rep]) || (!later && rep == i && master >= 0 && !done[master]))
+			bool own_master = (e->flags & MS_SLAVE) && (ns < 0 || !spans(c, e->master_id));
+			int master = own_master ? group_rep(c, ns, e->master_id) : -1;
+			if (done[i] || (rep != i && !done[rep]) || (rep == i && master >= 0 && !done[master]))
 				continue;
-			if (later) {	/* cross_propagation's */
-				done[i] = 1;
-				left--;
-				continue;
-			}
-			int ret = 0;
-			if (rep != i) {
-				ret = join_group(&c->m[rep], r);
-			} else {
-				if (master >= 0)
-					ret = join_group(&c->m[master], r);
-				if (ret == 0 && master >= 0)
-					ret = set_propagation(r->fd, MS_SLAVE, e->mountpoint);
-				if (ret == 0 && (e->flags & MS_SHARED))
-					ret = set_propagation(r->fd, MS_SHARED, e->mountpoint);
-				if ((e->flags & MS_SLAVE) && master < 0 && !span_master && !external_master(c, i))
-					pr_info("mount %u at %s: its master (peer group %u) is outside the tree; "
-						"restored without it", e->mnt_id, e->mountpoint, e->master_id);
-			}
-			if (ret == 0 && (e->flags & MS_UNBINDABLE))
-				ret = set_propagation(r->fd, MS_UNBINDABLE, e->mountpoint);
-			if (ret < 0) {
+			if (set_one(c, i, rep, master) < 0) {
 				free(done);
 				return -1;
 			}
@@ -816,6 +813,19 @@ static int propagation(struct mctx *c, int ns)
 		return -1;
 	}
 	return 0;
+}
+
+/* Namespace ns's propagation: a master outside the tree (the host's) is
+ * not the tree's to join: such a mount is left private, as the log says;
+ * a mount of a group spanning namespaces waits (cross_propagation). */
+static int propagation(struct mctx *c, int ns)
+{
+	/* binds of a slave are its master's slaves: each as the image says */
+	for (int i = 0; i < c->ns->nr; i++)
+		if (c->m[i].ns == ns && !external_master(c, i) &&
+		    set_propagation(c->m[i].fd, MS_PRIVATE, c->m[i].e->mountpoint) < 0)
+			return -1;
+	return propagate(c, ns);
 }
 
 /* The deferred mounts of a nested namespace: fds on them there. */
@@ -843,50 +853,12 @@ static int reach_nested(struct mctx *c)
  * of such a group join it as slaves. */
 static int cross_propagation(struct mctx *c)
 {
-	int nr = c->ns->nr, left = 0;
-	for (int i = 0; i < nr; i++)
-		left += deferred(c, i);
-	if (!left)
+	bool any = false;
+	for (int i = 0; i < c->ns->nr && !any; i++)
+		any = deferred(c, i);
+	if (!any)
 		return 0;
-	if (reach_nested(c) < 0)
-		return -1;
-	char *done = calloc(nr > 0 ? (size_t)nr : 1, 1);
-	if (!done)
-		return -1;
-	for (int i = 0; i < nr; i++)
-		done[i] = !deferred(c, i);
-	for (int pass = 0; left && pass <= nr; pass++)
-		for (int i = 0; i < nr; i++) {
-			const struct rmnt *r = &c->m[i];
-			const MntEntry *e = r->e;
-			int rep = (e->flags & MS_SHARED) ? group_rep(c, -1, e->shared_id) : i;
-			int master = (e->flags & MS_SLAVE) ? group_rep(c, -1, e->master_id) : -1;
-			if (done[i] || (rep != i && !done[rep]) || (rep == i && master >= 0 && !done[master]))
-				continue;
-			int ret = 0;
-			if (rep != i)
-				ret = join_group(&c->m[rep], r);
-			else if (master >= 0)
-				ret = join_group(&c->m[master], r);
-			if (ret == 0 && rep == i && master >= 0)
-				ret = set_propagation(r->fd, MS_SLAVE, e->mountpoint);
-			if (ret == 0 && rep == i && (e->flags & MS_SHARED))
-				ret = set_propagation(r->fd, MS_SHARED, e->mountpoint);
-			if (ret == 0 && (e->flags & MS_UNBINDABLE))
-				ret = set_propagation(r->fd, MS_UNBINDABLE, e->mountpoint);
-			if (ret < 0) {
-				free(done);
-				return -1;
-			}
-			done[i] = 1;
-			left--;
-		}
-	free(done);
-	if (left) {
-		pr_err("the mounts' masters go round in a loop; stasis can't restore their propagation");
-		return -1;
-	}
-	return 0;
+	return reach_nested(c) < 0 ? -1 : propagate(c, -1);
 }
 
 /* Parents first, and a bind after its source. */

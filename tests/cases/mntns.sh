@@ -221,11 +221,15 @@ mnt_counts() {
 	MNT_ND=$(line_count "$T_WORK/shared/deep")
 }
 
-# criu_both_ways PID CHECK: CRIU restores img1 (our dump) and CHECK PID
-# TAG finds it going on; CRIU dumps it into img2, stasis restores that,
-# and CHECK again.
+# criu_both_ways START CHECK: START's container dumped by stasis into
+# img1; CRIU restores it and CHECK PID TAG finds it going on; CRIU dumps
+# it into img2, stasis restores that, and CHECK again. PROG_PID: its pid.
 criu_both_ways() {
-	local pid=$1 check=$2 rc
+	local start=$1 check=$2 rc pid
+	"$start" || return 1
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img1" "${MNT_DUMP_EXT[@]}" || return 1
+	expect_killed "$pid" || return 1
 	mnt_root "$T_WORK/root2"
 	mnt_counts
 	# shellcheck disable=SC2046
@@ -253,12 +257,7 @@ container_check() { container_goes_on "$MNT_N" "$1" "$2"; }
 
 # Both ways with CRIU 4.2: its restore of our images, ours of its.
 test_mntns_criu() {
-	local pid
-	start_container || return
-	pid=$PROG_PID
-	dump dump "$pid" "$T_WORK/img1" "${MNT_DUMP_EXT[@]}" || return
-	expect_killed "$pid" || return
-	criu_both_ways "$pid" container_check || return
+	criu_both_ways start_container container_check || return
 	kill_leftovers
 	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
 }
@@ -434,12 +433,7 @@ test_mntns_nested() {
 nested_check() { nested_restored_ok "$1" "$2" "$MNT_N" "$MNT_NI" "$MNT_ND"; }
 
 test_mntns_nested_criu() {
-	local pid
-	start_nested || return
-	pid=$PROG_PID
-	dump dump "$pid" "$T_WORK/img1" "${MNT_DUMP_EXT[@]}" || return
-	expect_killed "$pid" || return
-	criu_both_ways "$pid" nested_check || return
+	criu_both_ways start_nested nested_check || return
 	kill_leftovers
 }
 

@@ -356,10 +356,11 @@ nested_goes_on() {
 	check_sequence <(cut -d' ' -f1 "$f")
 }
 
-# The pids of the shells that write FILE (in the container's pid namespace: ours here).
+# The pid of the shell that writes FILE (inner or deep: the container's
+# python's child, or its child).
 writer_of() {
 	local p
-	for p in $(pgrep -x sh); do
+	for p in $(pgrep -P "$PROG_PID" -x sh) $(pgrep -P "$(pgrep -d, -P "$PROG_PID" -x sh)" -x sh); do
 		grep -q " /tmp/in " "/proc/$p/mountinfo" 2> /dev/null || continue
 		if [[ $1 == deep ]]; then grep -q " /tmp/in/deep " "/proc/$p/mountinfo" && echo "$p"
 		else grep -q " /tmp/in/deep " "/proc/$p/mountinfo" || echo "$p"; fi
@@ -437,6 +438,48 @@ test_mntns_nested_criu() {
 	kill_leftovers
 }
 
+# A nested namespace made with --propagation unchanged: its /tmp is a
+# peer of the container's shared /tmp. After the restore they are peers
+# again (one peer group across the two namespaces): a mount the container
+# makes under its /tmp shows in the nested one, not on the host.
+PEER_CMD='mount --make-shared /tmp
+mkdir -p /tmp/peer
+/usr/bin/mkfifo /tmp/tick
+/usr/bin/unshare -m --propagation unchanged /bin/sh -c '"'"'i=0; while :; do i=$((i + 1)); echo "$i" >> /mnt/peer; read -t 0.1 t <> /tmp/tick; done'"'"' < /dev/null > /dev/null 2>&1 &'
+
+# The container's (pid $1) child shell in a mount namespace of its own.
+nested_shell() {
+	local p
+	for p in $(pgrep -P "$1" -x sh); do
+		[[ $(readlink "/proc/$p/ns/mnt") != "$(readlink "/proc/$1/ns/mnt")" ]] && echo "$p"
+	done | head -n1
+}
+
+test_mntns_nested_shared() {
+	local pid n rc sh a b group
+	start_container : "$PEER_CMD" || return
+	pid=$PROG_PID
+	wait_until "$TMO" has_lines "$T_WORK/shared/peer" 3 || { fail "the nested shell wrote nothing"; return; }
+	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" || return
+	expect_killed "$pid" || return
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/peer")
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	wait_until "$TMO" has_lines "$T_WORK/shared/peer" $((n + 10)) || { fail "the nested shell did not go on"; return; }
+	sh=$(nested_shell "$pid")
+	[[ -n $sh ]] || { fail "no shell in a namespace of its own after the restore"; return; }
+	T_PIDS+=("$sh")
+	a=$(mnt_field "$pid" /tmp) b=$(mnt_field "$sh" /tmp)
+	group=$(grep -o 'shared:[0-9]*' <<< "$a" | cut -d: -f2)
+	[[ -n $group && $b == *"shared:$group "* ]] || { fail "/tmp of the container ($a) and of the nested namespace ($b) are not peers"; return; }
+	nsenter -t "$pid" -m mount -t tmpfs late /tmp/peer || { fail "can't mount in the restored container"; return; }
+	[[ -n $(mnt_field "$sh" /tmp/peer) ]] || fail "a mount on the container's /tmp did not reach the nested namespace: $(grep /tmp "/proc/$sh/mountinfo")"
+	! grep -q " late " /proc/self/mountinfo || fail "the container's mount reached the host"
+	kill_leftovers
+}
+
 # A process of a tree whose root shares our mount namespace in one of its
 # own (unshare -m under a host shell): refused as CRIU does, in one line,
 # and the tree runs on.
@@ -460,6 +503,7 @@ wait' sh "$T_WORK"
 run_test --needs mntroot mntns.container test_mntns_container
 run_test --needs mntroot mntns.nested test_mntns_nested
 run_test --needs mntroot mntns.nested_host_root test_mntns_nested_host_root
+run_test --needs mntroot mntns.nested_shared test_mntns_nested_shared
 
 run_test --needs mntroot mntns.pidns test_mntns_pidns
 run_test --needs mntroot mntns.propagation test_mntns_propagation

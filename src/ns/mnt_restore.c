@@ -409,7 +409,10 @@ static int mount_subdir(struct mctx *c, const MntEntry *e, int dst)
 }
 
 static int set_propagation(int fd, uint64_t prop, const char *mp);
-static int group_rep(const struct mctx *c, int ns, uint32_t shared);
+/* Which mounts group_rep picks from: any, or those whose propagation is
+ * set now (per namespace) or later (across namespaces, deferred). */
+enum pick { PICK_ANY, PICK_NOW, PICK_LATER };
+static int group_rep(const struct mctx *c, int ns, uint32_t shared, enum pick pick);
 
 /* A mount of the host's (the root, an external one) whose image says it
  * was the slave of a peer group outside the tree: the host's, which its
@@ -418,7 +421,7 @@ static bool external_master(const struct mctx *c, int i)
 {
 	const MntEntry *e = c->m[i].e;
 	return (c->m[i].how == H_ROOT || c->m[i].how == H_EXT) && (e->flags & MS_SLAVE) &&
-	       group_rep(c, c->m[i].ns, e->master_id) < 0;
+	       group_rep(c, c->m[i].ns, e->master_id, PICK_ANY) < 0;
 }
 
 /* Clones of the host's mounts the tree's root and external mounts are
@@ -710,15 +713,19 @@ static int join_group(const struct rmnt *from, const struct rmnt *to)
 	return 0;
 }
 
+static bool deferred(const struct mctx *c, int i);
+
 /* The first mount of a peer group in namespace ns (-1: in any) whose
  * root holds every other's root (what MOVE_MOUNT_SET_GROUP needs), or -1:
  * none there. */
-static int group_rep(const struct mctx *c, int ns, uint32_t shared)
+static int group_rep(const struct mctx *c, int ns, uint32_t shared, enum pick pick)
 {
 	int best = -1;
 	for (int j = 0; j < c->ns->nr; j++) {
 		const MntEntry *e = c->m[j].e;
 		if ((ns >= 0 && c->m[j].ns != ns) || !(e->flags & MS_SHARED) || e->shared_id != shared)
+			continue;
+		if (pick != PICK_ANY && deferred(c, j) != (pick == PICK_LATER))
 			continue;
 		if (best < 0 || strlen(e->root) < strlen(c->m[best].e->root))
 			best = j;
@@ -741,12 +748,36 @@ static bool spans(const struct mctx *c, uint32_t shared)
 	return false;
 }
 
+/* 1: mount a is one of b's parents, up to its namespace's root. */
+static bool ancestor(const struct mctx *c, int a, int b)
+{
+	for (int p = c->m[b].parent, n = 0; p >= 0 && n <= c->ns->nr; p = c->m[p].parent, n++)
+		if (p == a)
+			return true;
+	return false;
+}
+
+/* A mount of a nested namespace no path reaches there: another, not one
+ * of its parents, is on its mount point or above it. */
+static bool hidden(const struct mctx *c, int i)
+{
+	const char *mp = c->m[i].e->mountpoint;
+	for (int j = 0; j < c->ns->nr; j++)
+		if (j != i && c->m[j].ns == c->m[i].ns && under(mp, c->m[j].e->mountpoint) && !ancestor(c, j, i))
+			return true;
+	return false;
+}
+
 /* A mount whose propagation waits for all namespaces to be made
  * (cross_propagation): a peer of a group spanning namespaces, or a
- * slave (not shared) of one. Until then it is private. */
+ * slave (not shared) of one. Until then it is private. A hidden mount
+ * of a nested namespace can't be reached there then: its group stays
+ * its namespace's. */
 static bool deferred(const struct mctx *c, int i)
 {
 	const MntEntry *e = c->m[i].e;
+	if (c->m[i].ns != 0 && hidden(c, i))
+		return false;
 	if (e->flags & MS_SHARED)
 		return spans(c, e->shared_id);
 	return (e->flags & MS_SLAVE) && spans(c, e->master_id);
@@ -795,9 +826,10 @@ static int propagate(struct mctx *c, int ns)
 	for (int pass = 0; left && pass <= nr; pass++)
 		for (int i = 0; i < nr; i++) {
 			const MntEntry *e = c->m[i].e;
-			int rep = (e->flags & MS_SHARED) ? group_rep(c, ns, e->shared_id) : i;
+			enum pick pick = ns >= 0 ? PICK_NOW : PICK_LATER;
+			int rep = (e->flags & MS_SHARED) ? group_rep(c, ns, e->shared_id, pick) : i;
 			bool own_master = (e->flags & MS_SLAVE) && (ns < 0 || !spans(c, e->master_id));
-			int master = own_master ? group_rep(c, ns, e->master_id) : -1;
+			int master = own_master ? group_rep(c, ns, e->master_id, PICK_ANY) : -1;
 			if (done[i] || (rep != i && !done[rep]) || (rep == i && master >= 0 && !done[master]))
 				continue;
 			if (set_one(c, i, rep, master) < 0) {

@@ -321,7 +321,9 @@ static int classify(struct mline *m, int nr, int nr_ns, const struct opts *o)
 	for (int i = 0; i < nr; i++) {
 		if (i == root || m[i].how == ML_SKIP || ns_root(m, nr, i))
 			continue;
-		const char *key = mnt_ext_lookup(o, m[i].e.mountpoint);
+		/* --external names mount points of the root's namespace (as
+		 * CRIU: a nested one's mount at the same path is its own) */
+		const char *key = m[i].ns == 0 ? mnt_ext_lookup(o, m[i].e.mountpoint) : NULL;
 		m[i].how = key ? ML_EXT : ML_UNSAVED;
 		m[i].e.ext_key = (char *)key;
 	}

@@ -261,14 +261,30 @@ static int dump_namespaces(struct dump_tree *tr)
 		pr_err("out of memory");
 		return -1;
 	}
-	for (int i = 0; i < tr->nr; i++)
-		if (!tr->t[i].zombie)
-			pids[n++] = tr->t[i].pid;
+	uint32_t *mnt_ids = calloc(tr->nr > 0 ? (size_t)tr->nr : 1, sizeof(*mnt_ids));
+	if (!mnt_ids) {
+		free(pids);
+		pr_err("out of memory");
+		return -1;
+	}
+	/* each process's mount namespace by its id (ids-PID.img's mnt_ns_id) */
+	for (int i = 0; i < tr->nr; i++) {
+		uint32_t ns[FILES_NR_NS];
+		if (tr->t[i].zombie)
+			continue;
+		if (files_task_ns_ids(&tr->files, tr->t[i].pid, ns) < 0)
+			goto out;
+		mnt_ids[n] = ns[FILES_NS_MNT];
+		pids[n++] = tr->t[i].pid;
+	}
 	if (fill_ns_ids(&tr->files, tr->t[0].pid, &ids) == 0)
-		ret = ns_dump(tr->dirfd, tr->t[0].pid, pids, n, &ids, tr->o, &tr->ns_taken, &tr->userns);
-	free(pids);
+		ret = ns_dump(tr->dirfd, tr->t[0].pid, pids, mnt_ids, n, &ids, tr->o, &tr->ns_taken, &tr->userns);
+	tr->files.mnt_ids = tr->ns_taken & CLONE_NEWNS;
 	for (int i = 0; i < tr->nr; i++)
 		tr->t[i].userns = &tr->userns;
+out:
+	free(pids);
+	free(mnt_ids);
 	return ret;
 }
 

@@ -53,7 +53,7 @@ static int fifo_dump(struct file_table *t, const struct opts *o, const struct fd
 	char src[64];
 	snprintf(src, sizeof(src), "/proc/%d/fd/%d", f->pid, f->fd);
 	if ((deleted(f->path) ? reg_ghost_add(t, o, f->path, src, flags, "FIFO", &regf_id)
-			      : reg_file_add(t, f->path, flags, 0, 0, &regf_id)) < 0)
+			      : reg_file_add_at(t, f->path, flags, 0, 0, f->fi.mnt_id, &regf_id)) < 0)
 		return -1;
 	FifoEntry *e = calloc(1, sizeof(*e));
 	if (!e)
@@ -103,7 +103,7 @@ static int open_keeper(struct rst_files *rf, uint32_t pipe_id, const RegFileEntr
 	if (fd == -1)
 		return -1;
 	if (fd == -2)
-		fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		fd = reg_open_name(rf, r, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		pr_perror("%s: can't reopen FIFO %s", who, path);
 		return -1;

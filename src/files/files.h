@@ -34,6 +34,9 @@ struct file_table {
 	int *lock_fds;			/* the fds of the task dumped last whose fdinfo
 					 * shows locks (or is too long to tell) */
 	int nr_lock_fds, cap_lock_fds;
+	bool mnt_ids;			/* files name their mount (mnt_id): the tree's
+					 * mount namespaces are saved, and as CRIU's
+					 * restore opens each file in its mount's one */
 };
 
 /* Restore: files.img loaded, shared by the tree (each restored process
@@ -58,6 +61,11 @@ struct rst_files {
 	void *kind[FILES_MAX_KINDS];	/* each kind's own state */
 	struct netlock *netlock;	/* the dump's lock: the TCP connections in it */
 	bool *unlocked;			/* files_after_unlock: file i's hook ran */
+	/* A file of a mount of another mount namespace of the tree than the
+	 * opening process's is opened from that namespace's root, as CRIU
+	 * does: mnt_root gives its fd, or -1 (the process's own, unknown). */
+	int (*mnt_root)(const void *ctx, int mnt_id);
+	const void *mnt_ctx;
 };
 
 /* ---- dump ---- */
@@ -95,6 +103,7 @@ int files_dead_pids(const struct rst_files *rf, const pid_t **pids);
  * the kernel lacks. fds on namespaces name them by these ids (nsfile.c).
  * 0 or -1 (reported). */
 #define FILES_NR_NS 8
+#define FILES_NS_MNT 4	/* the mount namespace's place in them */
 int files_task_ns_ids(struct file_table *t, pid_t pid, uint32_t ids[FILES_NR_NS]);
 /* The same numbering for stasis's own namespaces (the inventory's root_ids
  * of a tree with namespaces of its own, see ns/ns.h). */

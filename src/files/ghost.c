@@ -16,6 +16,7 @@
 
 #include "files/ghost.h"
 #include "ghost.pb-c.h"
+#include "files/reg.h"
 #include "image/img.h"
 #include "util/fsop.h"
 #include "util/io.h"
@@ -794,7 +795,8 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 	/* Our memory is our own since the fork: a keeper is here only if we
 	 * or an ancestor made it. The root's file pool opens every file and
 	 * mapped ghost of the tree first, so that is the usual case. */
-	if (g->keeper < 0 && recreate(rf, g, r->name, rf->who) < 0)
+	char at[PATH_MAX + 32];
+	if (g->keeper < 0 && recreate(rf, g, reg_ns_path(rf, r, at, sizeof(at)), rf->who) < 0)
 		return -1;
 	if (S_ISLNK(g->e->mode)) {
 		/* O_PATH, nothing of its own: through /proc it would lose

@@ -109,15 +109,35 @@ static int dead_proc_add(struct file_table *t, const char *path, pid_t pid, uint
 	return ghost_save_dead_pid(t, fe->id, pid, what);
 }
 
+/* 1: mount id is one of pid's mount namespace. */
+static bool mount_of_ns(pid_t pid, int id)
+{
+	char p[64], *l = NULL;
+	size_t cap = 0;
+	bool found = false;
+	snprintf(p, sizeof(p), "/proc/%d/mountinfo", pid);
+	FILE *mi = fopen(p, "re");
+	if (!mi)
+		return true;	/* unknown: as if it were */
+	while (!found && getline(&l, &cap, mi) > 0)
+		found = atoi(l) == id;
+	free(l);
+	fclose(mi);
+	return found;
+}
+
 /* The path must also lead to the fd's mount: one hidden by another mount
  * of the same file system would be reopened on that one (refused, as
- * CRIU refuses a file on an overmounted mount). */
+ * CRIU refuses a file on an overmounted mount). A file of a mount of
+ * another namespace (opened before the process's unshare -m) is reopened
+ * by its path in the process's own, where check_path_names_fd finds it
+ * the same file. */
 static int check_mount_of_fd(const struct fd_facts *f, const char *path)
 {
 	struct statx sx;
 	if (f->fi.mnt_id < 0 || statx(AT_FDCWD, path, S_ISLNK(f->st.st_mode) ? AT_SYMLINK_NOFOLLOW : 0,
 				      STATX_MNT_ID, &sx) < 0 || !(sx.stx_mask & STATX_MNT_ID) ||
-	    sx.stx_mnt_id == (uint64_t)f->fi.mnt_id)
+	    sx.stx_mnt_id == (uint64_t)f->fi.mnt_id || !mount_of_ns(f->pid, f->fi.mnt_id))
 		return 0;
 	pr_err("pid %d: fd %d: %s is a file of mount %d, which another mount at its path hides; stasis, as "
 	       "CRIU, can't reopen a file of an overmounted mount", f->pid, f->fd, f->path, f->fi.mnt_id);
@@ -139,6 +159,23 @@ static int check_path_names_fd(const struct fd_facts *f)
 	       "or is hidden by a mount); give it with --external file[%x:%llx] and restore with --inherit-fd",
 	       f->pid, f->fd, f->path, f->fi.mnt_id, (unsigned long long)f->st.st_ino);
 	return -1;
+}
+
+static void set_mnt_id(const struct file_table *t, RegFileEntry *r, int mnt_id)
+{
+	if (!t->mnt_ids || mnt_id < 0)
+		return;
+	r->has_mnt_id = true;
+	r->mnt_id = mnt_id;
+}
+
+/* The mount of the file a /proc link (map_files, exe, cwd) opens. */
+static int link_mnt_id(const char *link)
+{
+	struct statx sx;
+	if (!link || statx(AT_FDCWD, link, 0, STATX_MNT_ID, &sx) < 0 || !(sx.stx_mask & STATX_MNT_ID))
+		return -1;
+	return (int)sx.stx_mnt_id;
 }
 
 /* Restore refuses a file whose size changed since the dump (it is not
@@ -179,8 +216,9 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 	fe->reg = reg_entry_new(fe->id, external ? ext : path, f->fi.flags, f->fi.pos);
 	if (!fe->reg)
 		return files_oom(f);
-	/* No mnt_id: as CRIU, which records it only when it dumps mount
-	 * namespaces, and otherwise looks the mount up and fails (ghosts). */
+	/* mnt_id as CRIU: only when it dumps mount namespaces (otherwise its
+	 * restore looks the mount up and fails, ghosts) */
+	set_mnt_id(t, fe->reg, f->fi.mnt_id);
 	fe->reg->has_size = S_ISREG(f->st.st_mode) && size_matters(f->fi.flags);
 	fe->reg->size = f->st.st_size;
 	fe->reg->has_mode = 1;
@@ -201,14 +239,17 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 	return ghost_save(t, o, src, fd_reads(f->fi.flags), &f->st, fe->id, what);
 }
 
-int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, mode_t mode,
-		 uint32_t *id)
+int reg_file_add_at(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, mode_t mode,
+			   int mnt_id, uint32_t *id)
 {
+	int want = t->mnt_ids && mnt_id >= 0 ? mnt_id : -1;
 	/* The same path opened the same way is one entry (shared libraries
-	 * appear in several mappings). */
+	 * appear in several mappings); of the same mount, in a tree of
+	 * several mount namespaces. */
 	for (int i = 0; i < t->nr; i++) {
 		RegFileEntry *r = t->e[i]->reg;
 		if (r && t->e[i]->type == FD_TYPES__REG && !strcmp(r->name, path) &&
+		    (r->has_mnt_id ? r->mnt_id : -1) == want &&
 		    r->flags == flags && r->pos == pos && (!mode || r->mode == mode) && !ghost_is_remapped(t, r->id)) {
 			*id = r->id;
 			return 0;
@@ -227,8 +268,15 @@ int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_
 	}
 	fe->reg->has_mode = mode != 0;
 	fe->reg->mode = mode;
+	set_mnt_id(t, fe->reg, mnt_id);
 	*id = fe->id;
 	return 0;
+}
+
+int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, mode_t mode,
+		 uint32_t *id)
+{
+	return reg_file_add_at(t, path, flags, pos, mode, -1, id);
 }
 
 int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, const char *src,
@@ -287,7 +335,7 @@ static int reg_dump_path(struct file_table *t, const struct opts *o, const struc
 	if (path_is_deleted(p->path))
 		return reg_ghost_add(t, o, p->path, p->link, p->flags,
 				     p->flags & O_DIRECTORY ? "working or root directory" : "mapped or executed", id);
-	return reg_file_add(t, p->path, p->flags, 0, 0, id);
+	return reg_file_add_at(t, p->path, p->flags, 0, 0, t->mnt_ids ? link_mnt_id(p->link) : -1, id);
 }
 
 /* The file at the path must still be the kind of file that was open, and
@@ -314,12 +362,14 @@ static int check_reopened(int fd, const RegFileEntry *r, const char *who)
 	return 0;
 }
 
-/* r opened by name (r's own, or where it was put back); who names the
- * user of the file in messages. */
-static int reopen_at(const RegFileEntry *r, const char *name, uint32_t flags, const char *who)
+/* r opened by name (r's own, or where it was put back), an absolute path
+ * from dir (AT_FDCWD: our root); who names the user of the file in
+ * messages. */
+static int reopen_at(const RegFileEntry *r, int dir, const char *name, uint32_t flags, const char *who)
 {
 	flags &= ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
-	int fd = open(name, flags | O_NOCTTY, 0);
+	const char *rel = name + (dir == AT_FDCWD ? 0 : strspn(name, "/"));
+	int fd = openat(dir, *rel ? rel : ".", flags | O_NOCTTY, 0);
 	if (fd < 0) {
 		pr_perror("%s: can't reopen %s", who, name);
 		return -1;
@@ -336,9 +386,32 @@ static int reopen_at(const RegFileEntry *r, const char *name, uint32_t flags, co
 	return fd;
 }
 
-static int reopen(const RegFileEntry *r, uint32_t flags, const char *who)
+static int mnt_dir(const struct rst_files *rf, const RegFileEntry *r)
 {
-	return reopen_at(r, r->name, flags, who);
+	int dir = rf->mnt_root && r->has_mnt_id ? rf->mnt_root(rf->mnt_ctx, r->mnt_id) : -1;
+	return dir >= 0 ? dir : AT_FDCWD;
+}
+
+int reg_open_name(const struct rst_files *rf, const RegFileEntry *r, int flags)
+{
+	int dir = mnt_dir(rf, r);
+	const char *rel = r->name + (dir == AT_FDCWD ? 0 : strspn(r->name, "/"));
+	return openat(dir, *rel ? rel : ".", flags);
+}
+
+const char *reg_ns_path(const struct rst_files *rf, const RegFileEntry *r, char *buf, size_t len)
+{
+	int dir = mnt_dir(rf, r);
+	if (dir == AT_FDCWD || access("/proc/self/fd", F_OK) < 0)
+		return r->name;
+	snprintf(buf, len, "/proc/self/fd/%d%s", dir, r->name);
+	return buf;
+}
+
+/* In its mount's namespace (files.h, mnt_root). */
+static int reopen(const struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
+{
+	return reopen_at(r, mnt_dir(rf, r), r->name, flags, rf->who);
 }
 
 /* A file kept by a link remap: put back at its path, opened there, and
@@ -349,7 +422,7 @@ static int reopen_linked(const struct rst_files *rf, const RegFileEntry *r, uint
 	int placed = link_remap_place(rf, r, made, sizeof(made));
 	if (placed < 0)
 		return placed;
-	int fd = reopen_at(r, made, flags, rf->who);
+	int fd = reopen_at(r, AT_FDCWD, made, flags, rf->who);
 	if (placed == 0 && unlink(made) < 0 && fd >= 0) {
 		pr_perror("%s: can't unlink %s again", rf->who, made);
 		close(fd);
@@ -366,7 +439,7 @@ static int reg_open_path(struct rst_files *rf, const FileEntry *fe, uint32_t fla
 		return -1;
 	}
 	int fd = ghost_open(rf, fe->reg, flags);
-	return fd != -2 ? fd : reopen(fe->reg, flags, rf->who);
+	return fd != -2 ? fd : reopen(rf, fe->reg, flags);
 }
 
 /* Only a ghost is made (recreated) rather than reopened. */
@@ -401,7 +474,7 @@ static int reg_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		fd = reopen_linked(rf, fe->reg, flags);
 	if (fd != -2)
 		return fd;
-	return reopen(fe->reg, flags, rf->who);
+	return reopen(rf, fe->reg, flags);
 }
 
 static bool reg_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)

@@ -12,6 +12,17 @@
  * (reported). */
 int reg_file_add(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, mode_t mode,
 		 uint32_t *id);
+/* The same, of a file of mount mnt_id (an fd's; -1: unknown), recorded
+ * in a tree whose mount namespaces are saved (file_table's mnt_ids). */
+int reg_file_add_at(struct file_table *t, const char *path, uint32_t flags, uint64_t pos, mode_t mode,
+		    int mnt_id, uint32_t *id);
+/* Restore: r's path opened with flags in its mount's namespace
+ * (rst_files's mnt_root), else in ours. The fd, or -1 with errno. */
+int reg_open_name(const struct rst_files *rf, const RegFileEntry *r, int flags);
+/* r's path as a path of ours: itself, or through our fd on its mount's
+ * namespace's root (/proc/self/fd/N/...) when that is not ours, for
+ * what makes files by path (ghosts); in buf. */
+const char *reg_ns_path(const struct rst_files *rf, const RegFileEntry *r, char *buf, size_t len);
 /* A deleted file (path ends in " (deleted)"; a regular file, directory
  * or FIFO) used by path, saved as a ghost (ghost.h); src is a /proc link
  * that opens it, use says how it is used (in messages). Its entry's id. */

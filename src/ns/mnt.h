@@ -7,6 +7,7 @@
  * --external mnt[A]:B. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "mnt.pb-c.h"
 #include "util/opts.h"
@@ -38,13 +39,29 @@ static inline uint32_t mnt_kdev(unsigned maj, unsigned min)
 	return (maj << 20) | (min & 0xfffff);
 }
 
-/* The restore's view of an image's mounts. */
+/* dump: a mount namespace of the tree, by a process in it and its id
+ * (mountpoints-ID.img). */
+struct mnt_ns_ref {
+	pid_t pid;
+	uint32_t id;
+};
+
+/* The restore's view of the tree's mount namespaces: the mounts of all,
+ * one image after the other (mount ids are the kernel's, unique across
+ * namespaces, so a bind may be of a mount of another namespace). */
 struct mnt_ns {
 	MntEntry **e;
 	int nr;
 	/* filled by a process of the tree's user namespace (ns/user.h), whose
 	 * ids outside have no name inside: new files are made as its root */
 	bool inside_root;
+	int *ns;		/* per mount: its namespace's index */
+	uint32_t *ids;		/* per namespace: its id; [0] the root's */
+	int *nsfd;		/* per namespace: an fd on it once made, or -1 */
+	int *rootfd;		/* per namespace: its root directory, or -1 */
+	int cur;		/* the namespace of the process we are */
+	int nr_ns;
+	int fd_floor;		/* nsfd are kept from here up (clear of the pool) */
 };
 
 #endif

@@ -32,6 +32,8 @@ struct mline {
 	enum { ML_UNSAVED, ML_SKIP, ML_ROOT, ML_EXT, ML_FRESH, ML_BIND } how;
 	char *line;		/* the buffer the strings point into */
 	char *opts;		/* options rewritten with ids seen inside, or NULL */
+	int ns;			/* its namespace's index (0: the root's) */
+	pid_t pid;		/* a process in that namespace */
 };
 
 /* mountinfo's octal escapes (\040 for a space) undone in place. */
@@ -166,12 +168,13 @@ static void free_lines(struct mline *m, int nr)
 	free(m);
 }
 
-static int read_mountinfo(pid_t pid, struct mline **out, int *nr)
+/* The mounts of pid's namespace (index ns) added to *out. */
+static int read_mountinfo(pid_t pid, int ns, struct mline **out, int *nr)
 {
 	char path[64], *l = NULL;
 	size_t cap = 0;
-	int n = 0;
-	struct mline *m = NULL;
+	int n = *nr;
+	struct mline *m = *out;
 
 	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
 	FILE *f = fopen(path, "re");
@@ -186,6 +189,8 @@ static int read_mountinfo(pid_t pid, struct mline **out, int *nr)
 		m = g;
 		memset(&m[n], 0, sizeof(*m));
 		m[n].line = l;
+		m[n].ns = ns;
+		m[n].pid = pid;
 		l = NULL;
 		cap = 0;
 		if (parse_line(m[n].line, &m[n]) < 0) {
@@ -205,7 +210,8 @@ oom:
 err:
 	free(l);
 	fclose(f);
-	free_lines(m, n);
+	*out = m;
+	*nr = n;
 	return -1;
 }
 
@@ -230,12 +236,18 @@ static bool fs_enabled(const struct opts *o, const char *name)
 	return false;
 }
 
-static int find_id(const struct mline *m, int nr, uint32_t id)
+/* The mount of that id in namespace ns. */
+static int find_id(const struct mline *m, int nr, int ns, uint32_t id)
 {
 	for (int i = 0; i < nr; i++)
-		if (m[i].e.mnt_id == id)
+		if (m[i].e.mnt_id == id && m[i].ns == ns)
 			return i;
 	return -1;
+}
+
+static bool ns_root(const struct mline *m, int nr, int i)
+{
+	return find_id(m, nr, m[i].ns, m[i].e.parent_mnt_id) < 0 && !strcmp(m[i].e.mountpoint, "/");
 }
 
 /* 1: path is p or below it (both absolute). */
@@ -271,24 +283,35 @@ static bool first_of_dev(const struct mline *m, int i)
 	return true;
 }
 
-/* Each mount's way back (how), or -1 with the one that has none named. */
-static int classify(pid_t pid, struct mline *m, int nr, const struct opts *o)
+/* Each mount's way back (how), or -1 with the one that has none named.
+ * The root of the root's namespace is --root at restore; those of nested
+ * namespaces are binds of a mount of the tree (of the root, mostly) or
+ * made anew, as any other mount. */
+static int classify(struct mline *m, int nr, int nr_ns, const struct opts *o)
 {
 	int root = -1;
-	for (int i = 0; i < nr; i++)
-		if (find_id(m, nr, m[i].e.parent_mnt_id) < 0 && !strcmp(m[i].e.mountpoint, "/"))
-			root = i;
-	if (root < 0) {
-		pr_err("pid %d: its mount namespace has no root mount in mountinfo", pid);
-		return -1;
+	for (int k = 0; k < nr_ns; k++) {
+		int r = -1, any = -1;
+		for (int i = 0; i < nr; i++) {
+			if (m[i].ns == k && ns_root(m, nr, i))
+				r = i;
+			if (m[i].ns == k)
+				any = i;
+		}
+		if (r < 0) {
+			pr_err("pid %d: its mount namespace has no root mount in mountinfo", any >= 0 ? m[any].pid : 0);
+			return -1;
+		}
+		if (k == 0)
+			root = r;
 	}
 	m[root].how = ML_ROOT;
 	/* skipped mounts and what is below them (parents may come later) */
 	for (bool more = true; more;) {
 		more = false;
 		for (int i = 0; i < nr; i++) {
-			int p = find_id(m, nr, m[i].e.parent_mnt_id);
-			if (i == root || m[i].how == ML_SKIP)
+			int p = find_id(m, nr, m[i].ns, m[i].e.parent_mnt_id);
+			if (i == root || m[i].how == ML_SKIP || ns_root(m, nr, i))
 				continue;
 			if (listed(o->skip_mnt, o->nr_skip_mnt, m[i].e.mountpoint) || p < 0 || m[p].how == ML_SKIP) {
 				m[i].how = ML_SKIP;
@@ -297,9 +320,11 @@ static int classify(pid_t pid, struct mline *m, int nr, const struct opts *o)
 		}
 	}
 	for (int i = 0; i < nr; i++) {
-		if (i == root || m[i].how == ML_SKIP)
+		if (i == root || m[i].how == ML_SKIP || ns_root(m, nr, i))
 			continue;
-		const char *key = mnt_ext_lookup(o, m[i].e.mountpoint);
+		/* --external names mount points of the root's namespace (as
+		 * CRIU: a nested one's mount at the same path is its own) */
+		const char *key = m[i].ns == 0 ? mnt_ext_lookup(o, m[i].e.mountpoint) : NULL;
 		m[i].how = key ? ML_EXT : ML_UNSAVED;
 		m[i].e.ext_key = (char *)key;
 	}
@@ -332,7 +357,7 @@ static int classify(pid_t pid, struct mline *m, int nr, const struct opts *o)
 			continue;
 		pr_err("pid %d: mount %u at %s (%s from %s, root %s) can't be made again at restore: name it with "
 		       "--external mnt[%s]:KEY, leave it out with --skip-mnt %s, or let it be mounted anew with "
-		       "--enable-fs %s", pid, m[i].e.mnt_id, m[i].e.mountpoint, m[i].fsname, m[i].e.source,
+		       "--enable-fs %s", m[i].pid, m[i].e.mnt_id, m[i].e.mountpoint, m[i].fsname, m[i].e.source,
 		       m[i].e.root, m[i].e.mountpoint, m[i].e.mountpoint, m[i].fsname);
 		return -1;
 	}
@@ -392,7 +417,7 @@ static int clone_mount(pid_t pid, const struct mline *lines, int nr, const struc
 		for (int i = 0; i < nr && fd < 0; i++) {
 			const MntEntry *e = &lines[i].e;
 			struct statx sx;
-			if (e->root_dev != m->e.root_dev || strcmp(e->root, "/"))
+			if (lines[i].ns != m->ns || e->root_dev != m->e.root_dev || strcmp(e->root, "/"))
 				continue;
 			int at = open(e->mountpoint, O_PATH | O_CLOEXEC);
 			if (at >= 0 && statx(at, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) == 0 &&
@@ -533,29 +558,14 @@ static int ids_inside(struct mline *m, const struct userns_maps *u)
 	return 0;
 }
 
-int mnt_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o, const struct userns_maps *user)
+/* One namespace's mounts into mountpoints-ID.img. */
+static int write_ns(int dirfd, const struct mline *m, int nr, int ns, uint32_t id)
 {
-	struct mline *m;
-	int nr, ret = -1;
 	struct img img;
-
-	if (read_mountinfo(root, &m, &nr) < 0)
-		return -1;
-	for (int i = 0; i < nr; i++)
-		if (ids_inside(&m[i], user) < 0)
-			goto out;
-	if (classify(root, m, nr, o) < 0)
-		goto out;
-	for (int i = 0; i < nr; i++) {
-		if (m[i].how == ML_FRESH && m[i].e.fstype == MNT_FS_TMPFS && dump_tmpfs(dirfd, root, m, nr, &m[i], user) < 0)
-			goto out;
-		if (m[i].how == ML_FRESH && m[i].e.fstype == MNT_FS_MQUEUE && check_empty(root, &m[i]) < 0)
-			goto out;
-	}
 	if (img_create(dirfd, &img, IMG_MNTS, id) < 0)
-		goto out;
+		return -1;
 	for (int i = 0; i < nr; i++) {
-		if (m[i].how == ML_SKIP)
+		if (m[i].how == ML_SKIP || m[i].ns != ns)
 			continue;
 		pr_debug("mount %u (parent %u) %s at %s, root %s, from %s, %s%s", m[i].e.mnt_id, m[i].e.parent_mnt_id,
 			 m[i].fsname, m[i].e.mountpoint, m[i].e.root, m[i].e.source,
@@ -563,10 +573,37 @@ int mnt_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o, const str
 			 m[i].e.ext_key ? m[i].e.ext_key : "");
 		if (img_write(&img, &m[i].e.base) < 0) {
 			img_abort(&img);
-			goto out;
+			return -1;
 		}
 	}
-	ret = img_finish(&img);
+	return img_finish(&img);
+}
+
+int mnt_dump(int dirfd, const struct mnt_ns_ref *ns, int nr_ns, const struct opts *o,
+	     const struct userns_maps *user)
+{
+	struct mline *m = NULL;
+	int nr = 0, ret = -1;
+
+	for (int k = 0; k < nr_ns; k++)
+		if (read_mountinfo(ns[k].pid, k, &m, &nr) < 0)
+			goto out;
+	for (int i = 0; i < nr; i++)
+		if (ids_inside(&m[i], user) < 0)
+			goto out;
+	if (classify(m, nr, nr_ns, o) < 0)
+		goto out;
+	for (int i = 0; i < nr; i++) {
+		if (m[i].how == ML_FRESH && m[i].e.fstype == MNT_FS_TMPFS &&
+		    dump_tmpfs(dirfd, m[i].pid, m, nr, &m[i], user) < 0)
+			goto out;
+		if (m[i].how == ML_FRESH && m[i].e.fstype == MNT_FS_MQUEUE && check_empty(m[i].pid, &m[i]) < 0)
+			goto out;
+	}
+	for (int k = 0; k < nr_ns; k++)
+		if (write_ns(dirfd, m, nr, k, ns[k].id) < 0)
+			goto out;
+	ret = 0;
 out:
 	free_lines(m, nr);
 	return ret;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -48,6 +49,7 @@ struct rmnt {
 	int clone;		/* H_ROOT, H_EXT: a clone of the host's mount, made
 				 * while it is still a peer of the host's (ext_clones) */
 	int tar;		/* a fresh tmpfs's files, opened early (inside_root), or -1 */
+	int ns;			/* its namespace's index */
 };
 
 struct mctx {
@@ -56,6 +58,7 @@ struct mctx {
 	int dirfd;		/* the images */
 	struct rmnt *m;
 	int root;		/* index of the root mount */
+	int *nsroot;		/* per namespace: index of its root mount */
 	int yard;		/* O_PATH: stasis's tmpfs on --root DIR */
 };
 
@@ -95,26 +98,70 @@ static int find_id(const struct mnt_ns *ns, uint32_t id)
 	return -1;
 }
 
+/* Room for n more mounts and one more namespace. */
+static int grow(struct mnt_ns *ns, int n)
+{
+	MntEntry **e = realloc(ns->e, (ns->nr + n) * sizeof(*e));
+	if (e)
+		ns->e = e;
+	int *idx = e ? realloc(ns->ns, (ns->nr + n) * sizeof(*idx)) : NULL;
+	if (idx)
+		ns->ns = idx;
+	uint32_t *ids = idx ? realloc(ns->ids, (ns->nr_ns + 1) * sizeof(*ids)) : NULL;
+	if (ids)
+		ns->ids = ids;
+	int *fds = ids ? realloc(ns->nsfd, (ns->nr_ns + 1) * sizeof(*fds)) : NULL;
+	if (fds)
+		ns->nsfd = fds;
+	int *roots = fds ? realloc(ns->rootfd, (ns->nr_ns + 1) * sizeof(*roots)) : NULL;
+	if (!roots) {
+		pr_err("out of memory loading mount namespaces");
+		return -1;
+	}
+	ns->rootfd = roots;
+	return 0;
+}
+
 int mnt_load(int dirfd, uint32_t id, struct mnt_ns *ns)
 {
 	char name[IMG_NAME_MAX];
-	int roots = 0;
+	MntEntry **e1;
+	int n1, roots = 0, base = ns->nr, k = ns->nr_ns;
 
 	img_name(name, sizeof(name), IMG_MNTS, id);
-	if (img_load_all(dirfd, IMG_MNTS, id, (void ***)&ns->e, &ns->nr) < 0)
+	if (img_load_all(dirfd, IMG_MNTS, id, (void ***)&e1, &n1) < 0)
 		return -1;
-	for (int i = 0; i < ns->nr; i++) {
+	if (grow(ns, n1) < 0) {
+		for (int i = 0; i < n1; i++)
+			img_free(e1[i]);
+		free(e1);
+		return -1;
+	}
+	memcpy(ns->e + base, e1, n1 * sizeof(*e1));
+	free(e1);
+	for (int i = base; i < base + n1; i++)
+		ns->ns[i] = k;
+	ns->nr += n1;
+	ns->ids[k] = id;
+	ns->nsfd[k] = ns->rootfd[k] = -1;
+	ns->nr_ns++;
+	for (int i = base; i < ns->nr; i++) {
 		const MntEntry *e = ns->e[i];
+		int p = find_id(ns, e->parent_mnt_id);
 		if (!clean_path(e->mountpoint) || !clean_path(e->root)) {
 			pr_err("image %s: mount %u has a mount point or root that is not a plain absolute path", name,
 			       e->mnt_id);
 			return -1;
 		}
 		if (find_id(ns, e->mnt_id) != i) {
-			pr_err("image %s: mount id %u twice", name, e->mnt_id);
+			pr_err("image %s: mount id %u twice (in this image or another's)", name, e->mnt_id);
 			return -1;
 		}
-		if (find_id(ns, e->parent_mnt_id) < 0) {
+		if (p >= 0 && ns->ns[p] != k) {
+			pr_err("image %s: mount %u has its parent in another namespace's image", name, e->mnt_id);
+			return -1;
+		}
+		if (p < 0) {
 			if (strcmp(e->mountpoint, "/")) {
 				pr_err("image %s: mount %u at %s has no parent among the mounts", name, e->mnt_id,
 				       e->mountpoint);
@@ -128,7 +175,7 @@ int mnt_load(int dirfd, uint32_t id, struct mnt_ns *ns)
 		return -1;
 	}
 	/* no loop of parents: each mount's chain reaches the root */
-	for (int i = 0; i < ns->nr; i++) {
+	for (int i = base; i < ns->nr; i++) {
 		int p = i, steps = 0;
 		while ((p = find_id(ns, ns->e[p]->parent_mnt_id)) >= 0)
 			if (++steps > ns->nr) {
@@ -143,9 +190,21 @@ void mnt_free(struct mnt_ns *ns)
 {
 	for (int i = 0; i < ns->nr; i++)
 		img_free(ns->e[i]);
+	for (int k = 0; k < ns->nr_ns; k++) {
+		if (ns->nsfd[k] >= 0)
+			close(ns->nsfd[k]);
+		if (ns->rootfd[k] >= 0)
+			close(ns->rootfd[k]);
+	}
 	free(ns->e);
+	free(ns->ns);
+	free(ns->ids);
+	free(ns->nsfd);
+	free(ns->rootfd);
 	ns->e = NULL;
-	ns->nr = 0;
+	ns->ns = ns->nsfd = ns->rootfd = NULL;
+	ns->ids = NULL;
+	ns->nr = ns->nr_ns = 0;
 }
 
 static bool fresh_kind(const MntEntry *e)
@@ -166,12 +225,17 @@ static int plan(struct mctx *c)
 		const MntEntry *e = ns->e[i];
 		struct rmnt *r = &c->m[i];
 		r->e = e;
-		r->fd = r->srcfd = r->clone = -1;
+		r->fd = r->srcfd = r->clone = r->tar = -1;
 		r->src = -1;
+		r->ns = ns->ns[i];
 		r->parent = find_id(ns, e->parent_mnt_id);
-		if (r->parent < 0) {
+		if (r->parent < 0)
+			c->nsroot[r->ns] = i;
+		if (r->parent < 0 && r->ns == 0) {
 			r->how = H_ROOT;
 			c->root = i;
+		} else if (r->parent < 0) {
+			r->how = H_BIND;	/* a nested namespace's root: of a mount of the tree */
 		} else if (e->ext_key || (e->has_ext_mount && e->ext_mount)) {
 			r->how = H_EXT;
 		} else {
@@ -217,12 +281,12 @@ static int resolve(int dirfd, const char *path, int flags, unsigned long resolve
 	return (int)syscall(SYS_openat2, dirfd, *path ? path : ".", &how, sizeof(how));
 }
 
-/* The new root's path p (its topmost mount), made if missing: a
- * directory, or an empty file for a bind of a file. */
-static int target(struct mctx *c, const char *p, bool dir)
+/* The path p of namespace ns's new root (its topmost mount), made if
+ * missing: a directory, or an empty file for a bind of a file. */
+static int target(struct mctx *c, int ns, const char *p, bool dir)
 {
 	const unsigned long in = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-	int nroot = c->m[c->root].fd;
+	int nroot = c->m[c->nsroot[ns]].fd;
 	int fd = resolve(nroot, p + 1, 0, in);
 	if (fd >= 0 || errno != ENOENT)
 		goto out;
@@ -358,7 +422,10 @@ static int mount_subdir(struct mctx *c, const MntEntry *e, int dst)
 }
 
 static int set_propagation(int fd, uint64_t prop, const char *mp);
-static int group_rep(const struct mctx *c, uint32_t shared);
+/* Which mounts group_rep picks from: any, or those whose propagation is
+ * set now (per namespace) or later (across namespaces, deferred). */
+enum pick { PICK_ANY, PICK_NOW, PICK_LATER };
+static int group_rep(const struct mctx *c, int ns, uint32_t shared, enum pick pick);
 
 /* A mount of the host's (the root, an external one) whose image says it
  * was the slave of a peer group outside the tree: the host's, which its
@@ -367,7 +434,7 @@ static bool external_master(const struct mctx *c, int i)
 {
 	const MntEntry *e = c->m[i].e;
 	return (c->m[i].how == H_ROOT || c->m[i].how == H_EXT) && (e->flags & MS_SLAVE) &&
-	       group_rep(c, e->master_id) < 0;
+	       group_rep(c, c->m[i].ns, e->master_id, PICK_ANY) < 0;
 }
 
 /* Clones of the host's mounts the tree's root and external mounts are
@@ -475,7 +542,7 @@ static int make_removed_root(struct mctx *c, int i, struct removed_root *g)
 		return -1;
 	if (slash)
 		*slash = 0;
-	int tfd = resolve(c->m[c->root].fd, r->e->mountpoint + 1, 0, in);
+	int tfd = resolve(c->m[c->nsroot[r->ns]].fd, r->e->mountpoint + 1, 0, in);
 	bool dir = tfd < 0 || (fstat(tfd, &st) == 0 && S_ISDIR(st.st_mode));
 	if (tfd >= 0)
 		close(tfd);
@@ -503,6 +570,21 @@ static void drop_removed_root(struct removed_root *g)
 	free(g->buf);
 }
 
+/* A nested namespace's root is made in the yard, on ns-ID. */
+static int nested_root(struct mctx *c, int i)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "ns-%u", c->ns->ids[c->m[i].ns]);
+	if (mkdirat(c->yard, name, 0755) < 0 && errno != EEXIST) {
+		pr_perror("can't make the root of mount namespace %u in the yard", c->ns->ids[c->m[i].ns]);
+		return -1;
+	}
+	int fd = resolve(c->yard, name, O_DIRECTORY, RESOLVE_NO_MAGICLINKS);
+	if (fd < 0)
+		pr_perror("can't reach the root of mount namespace %u in the yard", c->ns->ids[c->m[i].ns]);
+	return fd;
+}
+
 static int mount_one(struct mctx *c, int i)
 {
 	struct rmnt *r = &c->m[i];
@@ -523,7 +605,7 @@ static int mount_one(struct mctx *c, int i)
 	}
 	if (src >= 0 && fstat(src, &st) == 0)
 		dir = S_ISDIR(st.st_mode);
-	int dst = target(c, e->mountpoint, dir);
+	int dst = r->parent < 0 ? nested_root(c, i) : target(c, r->ns, e->mountpoint, dir);
 	if (dst < 0)
 		goto out;
 	if (r->how == H_FRESH)
@@ -536,7 +618,8 @@ static int mount_one(struct mctx *c, int i)
 		ret = bind_fd(src, dst, 0, e->mountpoint);
 	close(dst);
 	if (ret == 0) {
-		r->fd = target(c, e->mountpoint, dir);	/* now the new mount */
+		/* now the new mount */
+		r->fd = r->parent < 0 ? nested_root(c, i) : target(c, r->ns, e->mountpoint, dir);
 		if (r->fd < 0)
 			ret = -1;
 	}
@@ -643,14 +726,19 @@ static int join_group(const struct rmnt *from, const struct rmnt *to)
 	return 0;
 }
 
-/* The first mount of a peer group whose root holds every other's root
- * (what MOVE_MOUNT_SET_GROUP needs), or -1: none in the tree. */
-static int group_rep(const struct mctx *c, uint32_t shared)
+static bool deferred(const struct mctx *c, int i);
+
+/* The first mount of a peer group in namespace ns (-1: in any) whose
+ * root holds every other's root (what MOVE_MOUNT_SET_GROUP needs), or -1:
+ * none there. */
+static int group_rep(const struct mctx *c, int ns, uint32_t shared, enum pick pick)
 {
 	int best = -1;
 	for (int j = 0; j < c->ns->nr; j++) {
 		const MntEntry *e = c->m[j].e;
-		if (!(e->flags & MS_SHARED) || e->shared_id != shared)
+		if ((ns >= 0 && c->m[j].ns != ns) || !(e->flags & MS_SHARED) || e->shared_id != shared)
+			continue;
+		if (pick != PICK_ANY && deferred(c, j) != (pick == PICK_LATER))
 			continue;
 		if (best < 0 || strlen(e->root) < strlen(c->m[best].e->root))
 			best = j;
@@ -658,46 +746,106 @@ static int group_rep(const struct mctx *c, uint32_t shared)
 	return best;
 }
 
-/* Peer groups and masters within the tree, as they were; a master
- * outside it (the host's) is not the tree's to join: such a mount is
- * left private, as the log says. Each group's representative first
- * (slave of its master's representative, then shared), the other peers
- * join it. */
-static int propagation(struct mctx *c)
+/* A peer group with mounts in two namespaces or more. */
+static bool spans(const struct mctx *c, uint32_t shared)
 {
-	int nr = c->ns->nr, left = nr;
-	/* binds of a slave are its master's slaves: each as the image says */
-	for (int i = 0; i < nr; i++)
-		if (!external_master(c, i) && set_propagation(c->m[i].fd, MS_PRIVATE, c->m[i].e->mountpoint) < 0)
-			return -1;
+	int first = -1;
+	for (int j = 0; j < c->ns->nr; j++) {
+		const MntEntry *e = c->m[j].e;
+		if (!(e->flags & MS_SHARED) || e->shared_id != shared)
+			continue;
+		if (first >= 0 && c->m[j].ns != first)
+			return true;
+		first = c->m[j].ns;
+	}
+	return false;
+}
+
+/* 1: mount a is one of b's parents, up to its namespace's root. */
+static bool ancestor(const struct mctx *c, int a, int b)
+{
+	for (int p = c->m[b].parent, n = 0; p >= 0 && n <= c->ns->nr; p = c->m[p].parent, n++)
+		if (p == a)
+			return true;
+	return false;
+}
+
+/* A mount of a nested namespace no path reaches there: another, not one
+ * of its parents, is on its mount point or above it. */
+static bool hidden(const struct mctx *c, int i)
+{
+	const char *mp = c->m[i].e->mountpoint;
+	for (int j = 0; j < c->ns->nr; j++)
+		if (j != i && c->m[j].ns == c->m[i].ns && under(mp, c->m[j].e->mountpoint) && !ancestor(c, j, i))
+			return true;
+	return false;
+}
+
+/* A mount whose propagation waits for all namespaces to be made
+ * (cross_propagation): a peer of a group spanning namespaces, or a
+ * slave (not shared) of one. Until then it is private. A hidden mount
+ * of a nested namespace can't be reached there then: its group stays
+ * its namespace's. */
+static bool deferred(const struct mctx *c, int i)
+{
+	const MntEntry *e = c->m[i].e;
+	if (c->m[i].ns != 0 && hidden(c, i))
+		return false;
+	if (e->flags & MS_SHARED)
+		return spans(c, e->shared_id);
+	return (e->flags & MS_SLAVE) && spans(c, e->master_id);
+}
+
+/* One mount's propagation: it joins its group's representative rep, or,
+ * being it, becomes a slave of master's group (-1: none) and shared; then
+ * unbindable. */
+static int set_one(struct mctx *c, int i, int rep, int master)
+{
+	const struct rmnt *r = &c->m[i];
+	const MntEntry *e = r->e;
+	int ret = 0;
+	if (rep != i) {
+		ret = join_group(&c->m[rep], r);
+	} else {
+		if (master >= 0)
+			ret = join_group(&c->m[master], r);
+		if (ret == 0 && master >= 0)
+			ret = set_propagation(r->fd, MS_SLAVE, e->mountpoint);
+		if (ret == 0 && (e->flags & MS_SHARED))
+			ret = set_propagation(r->fd, MS_SHARED, e->mountpoint);
+		if ((e->flags & MS_SLAVE) && master < 0 && !spans(c, e->master_id) && !external_master(c, i))
+			pr_info("mount %u at %s: its master (peer group %u) is outside the tree; "
+				"restored without it", e->mnt_id, e->mountpoint, e->master_id);
+	}
+	if (ret == 0 && (e->flags & MS_UNBINDABLE))
+		ret = set_propagation(r->fd, MS_UNBINDABLE, e->mountpoint);
+	return ret;
+}
+
+/* Peer groups and masters as they were: those of namespace ns but the
+ * deferred mounts, or (ns -1) the deferred ones, across namespaces. Each
+ * group's representative first (slave of its master's representative,
+ * then shared), the other peers join it. */
+static int propagate(struct mctx *c, int ns)
+{
+	int nr = c->ns->nr, left = 0;
 	char *done = calloc(nr > 0 ? (size_t)nr : 1, 1);
 	if (!done)
 		return -1;
+	for (int i = 0; i < nr; i++) {
+		done[i] = ns >= 0 ? c->m[i].ns != ns || deferred(c, i) : !deferred(c, i);
+		left += !done[i];
+	}
 	for (int pass = 0; left && pass <= nr; pass++)
 		for (int i = 0; i < nr; i++) {
-			const struct rmnt *r = &c->m[i];
-			const MntEntry *e = r->e;
-			int rep = (e->flags & MS_SHARED) ? group_rep(c, e->shared_id) : i;
-			int master = (e->flags & MS_SLAVE) ? group_rep(c, e->master_id) : -1;
+			const MntEntry *e = c->m[i].e;
+			enum pick pick = ns >= 0 ? PICK_NOW : PICK_LATER;
+			int rep = (e->flags & MS_SHARED) ? group_rep(c, ns, e->shared_id, pick) : i;
+			bool own_master = (e->flags & MS_SLAVE) && (ns < 0 || !spans(c, e->master_id));
+			int master = own_master ? group_rep(c, ns, e->master_id, PICK_ANY) : -1;
 			if (done[i] || (rep != i && !done[rep]) || (rep == i && master >= 0 && !done[master]))
 				continue;
-			int ret = 0;
-			if (rep != i) {
-				ret = join_group(&c->m[rep], r);
-			} else {
-				if (master >= 0)
-					ret = join_group(&c->m[master], r);
-				if (ret == 0 && master >= 0)
-					ret = set_propagation(r->fd, MS_SLAVE, e->mountpoint);
-				if (ret == 0 && (e->flags & MS_SHARED))
-					ret = set_propagation(r->fd, MS_SHARED, e->mountpoint);
-				if ((e->flags & MS_SLAVE) && master < 0 && !external_master(c, i))
-					pr_info("mount %u at %s: its master (peer group %u) is outside the tree; "
-						"restored without it", e->mnt_id, e->mountpoint, e->master_id);
-			}
-			if (ret == 0 && (e->flags & MS_UNBINDABLE))
-				ret = set_propagation(r->fd, MS_UNBINDABLE, e->mountpoint);
-			if (ret < 0) {
+			if (set_one(c, i, rep, master) < 0) {
 				free(done);
 				return -1;
 			}
@@ -712,6 +860,52 @@ static int propagation(struct mctx *c)
 	return 0;
 }
 
+/* Namespace ns's propagation: a master outside the tree (the host's) is
+ * not the tree's to join: such a mount is left private, as the log says;
+ * a mount of a group spanning namespaces waits (cross_propagation). */
+static int propagation(struct mctx *c, int ns)
+{
+	/* binds of a slave are its master's slaves: each as the image says */
+	for (int i = 0; i < c->ns->nr; i++)
+		if (c->m[i].ns == ns && !external_master(c, i) &&
+		    set_propagation(c->m[i].fd, MS_PRIVATE, c->m[i].e->mountpoint) < 0)
+			return -1;
+	return propagate(c, ns);
+}
+
+/* The deferred mounts of a nested namespace: fds on them there. */
+static int reach_nested(struct mctx *c)
+{
+	for (int i = 0; i < c->ns->nr; i++) {
+		struct rmnt *r = &c->m[i];
+		if (r->ns == 0 || !deferred(c, i))
+			continue;
+		close(r->fd);
+		r->fd = resolve(c->ns->rootfd[r->ns], r->e->mountpoint + 1, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+		if (r->fd < 0) {
+			pr_perror("can't reach the mount at %s in mount namespace %u", r->e->mountpoint,
+				  c->ns->ids[r->ns]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Peer groups spanning namespaces, once all are made (a copy of a shared
+ * mount would be its peer, and their detached yard's would take mounts
+ * of the others away with them): the group's representative shared (a
+ * slave of its master first), the other peers join it, and the slaves
+ * of such a group join it as slaves. */
+static int cross_propagation(struct mctx *c)
+{
+	bool any = false;
+	for (int i = 0; i < c->ns->nr && !any; i++)
+		any = deferred(c, i);
+	if (!any)
+		return 0;
+	return reach_nested(c) < 0 ? -1 : propagate(c, -1);
+}
+
 /* Parents first, and a bind after its source. */
 static int mount_all(struct mctx *c)
 {
@@ -721,7 +915,8 @@ static int mount_all(struct mctx *c)
 		int made = 0;
 		for (int i = 0; i < nr; i++) {
 			struct rmnt *r = &c->m[i];
-			if (r->fd >= 0 || c->m[r->parent].fd < 0 || (r->how == H_BIND && c->m[r->src].fd < 0))
+			if (r->fd >= 0 || (r->parent >= 0 && c->m[r->parent].fd < 0) ||
+			    (r->how == H_BIND && c->m[r->src].fd < 0))
 				continue;
 			/* siblings in the order they were mounted (stacked ones last) */
 			bool earlier = false;
@@ -757,7 +952,6 @@ static int as_inside_root(struct mctx *c)
 	char name[64];
 	for (int i = 0; i < c->ns->nr; i++) {
 		struct rmnt *r = &c->m[i];
-		r->tar = -1;
 		if (c->ns->inside_root && r->how == H_FRESH && r->e->fstype == MNT_FS_TMPFS &&
 		    (r->tar = open_tar(c, r->e, name, sizeof(name))) < 0)
 			return -1;
@@ -773,7 +967,129 @@ static int as_inside_root(struct mctx *c)
 	return 0;
 }
 
-int mnt_fill(const struct mnt_ns *ns, int dirfd, const struct opts *o)
+/* An fd on path (a mount namespace, a root directory: flags), kept
+ * clear of the tree's fds. */
+static int keep_ns(const struct mnt_ns *ns, const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("can't open %s", path);
+		return -1;
+	}
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, ns->fd_floor);
+	if (high < 0)
+		pr_perror("can't move the fd of a mount namespace above %d", ns->fd_floor);
+	close(fd);
+	return high;
+}
+
+/* A shared root can't be pivot_root's new root: private for it, then
+ * back in its peer group (that of another of its peers in the
+ * namespace, or a group of its own). */
+static int reshare_root(struct mctx *c, int k)
+{
+	const MntEntry *root = c->m[c->nsroot[k]].e;
+	for (int j = 0; j < c->ns->nr; j++) {
+		const MntEntry *e = c->m[j].e;
+		if (j == c->nsroot[k] || c->m[j].ns != k || !(e->flags & MS_SHARED) || e->shared_id != root->shared_id)
+			continue;
+		int peer = resolve(AT_FDCWD, e->mountpoint, 0, RESOLVE_NO_MAGICLINKS);
+		int me = open("/", O_PATH | O_CLOEXEC);
+		int ret = peer < 0 || me < 0 ? -1 :
+			  (int)syscall(SYS_move_mount, peer, "", me, "",
+				       MOVE_MOUNT_SET_GROUP | MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+		if (peer >= 0)
+			close(peer);
+		if (me >= 0)
+			close(me);
+		if (ret == 0)
+			return 0;
+	}
+	if (mount(NULL, "/", NULL, MS_SHARED, NULL) < 0) {
+		pr_perror("can't make the root of mount namespace %u shared", c->ns->ids[k]);
+		return -1;
+	}
+	return 0;
+}
+
+/* In a child of ours, a copy of our namespace rooted at nested
+ * namespace k's root in the yard: its new namespace. Its pid as our
+ * /proc knows it (a pid namespace of the tree's own is not our /proc's)
+ * goes to the parent through ready. */
+static void nested_main(struct mctx *c, int k, int ready, int done)
+{
+	char b, self[32] = "";
+	bool shared = (c->m[c->nsroot[k]].e->flags & MS_SHARED) && !deferred(c, c->nsroot[k]);
+	if (readlink("/proc/self", self, sizeof(self) - 1) < 0 || fchdir(c->m[c->nsroot[k]].fd) < 0 ||
+	    unshare(CLONE_NEWNS) < 0 || (shared && mount(NULL, ".", NULL, MS_PRIVATE, NULL) < 0) ||
+	    syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) {
+		pr_perror("can't make mount namespace %u", c->ns->ids[k]);
+		_exit(1);
+	}
+	if (shared && reshare_root(c, k) < 0)
+		_exit(1);
+	if (write(ready, self, sizeof(self)) != sizeof(self))
+		_exit(1);
+	/* until our parent holds the namespace */
+	while (read(done, &b, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+/* Nested namespace k, made from its mounts in the yard once their
+ * propagation is set (a copy of a shared mount is its peer, of a slave a
+ * slave of the same master); the yard's are then made private, so their
+ * detaching with our old root does not reach the copies. */
+static int make_nested(struct mctx *c, int k)
+{
+	int ready[2], done[2], ret = -1;
+	char path[64], self[32];
+
+	if (propagation(c, k) < 0)
+		return -1;
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		pr_perror("can't make a pipe");
+		return -1;
+	}
+	if (pipe2(done, O_CLOEXEC) < 0) {
+		pr_perror("can't make a pipe");
+		close(ready[0]);
+		close(ready[1]);
+		return -1;
+	}
+	pid_t p = fork();
+	if (p == 0) {
+		close(ready[0]);
+		close(done[1]);
+		nested_main(c, k, ready[1], done[0]);
+	}
+	close(ready[1]);
+	close(done[0]);
+	if (p > 0 && read(ready[0], self, sizeof(self)) == sizeof(self)) {
+		self[sizeof(self) - 1] = 0;
+		snprintf(path, sizeof(path), "/proc/%d/ns/mnt", atoi(self));
+		c->ns->nsfd[k] = keep_ns(c->ns, path, O_RDONLY);
+		snprintf(path, sizeof(path), "/proc/%d/root", atoi(self));
+		c->ns->rootfd[k] = keep_ns(c->ns, path, O_PATH | O_DIRECTORY);
+		ret = c->ns->nsfd[k] < 0 || c->ns->rootfd[k] < 0 ? -1 : 0;
+	} else if (p < 0) {
+		pr_perror("can't fork to make mount namespace %u", c->ns->ids[k]);
+	}
+	close(ready[0]);
+	close(done[1]);
+	while (p > 0 && waitpid(p, NULL, 0) < 0 && errno == EINTR)
+		;
+	char fp[64];
+	if (mount(NULL, FD_PATH(fp, c->m[c->nsroot[k]].fd), NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		pr_perror("can't make the yard's mounts of mount namespace %u private", c->ns->ids[k]);
+		ret = -1;
+	}
+	if (ret == 0)
+		pr_info("mount namespace %u made", c->ns->ids[k]);
+	return ret;
+}
+
+int mnt_fill(struct mnt_ns *ns, int dirfd, const struct opts *o)
 {
 	struct mctx c = { .ns = ns, .o = o, .dirfd = dirfd, .yard = -1 };
 	int ret = -1;
@@ -784,11 +1100,29 @@ int mnt_fill(const struct mnt_ns *ns, int dirfd, const struct opts *o)
 		return -1;
 	}
 	c.m = calloc(ns->nr, sizeof(*c.m));
-	if (!c.m)
+	c.nsroot = calloc(ns->nr_ns, sizeof(*c.nsroot));
+	if (!c.m || !c.nsroot) {
+		free(c.m);
+		free(c.nsroot);
 		return -1;
-	if (plan(&c) == 0 && as_inside_root(&c) == 0 && make_root(&c) == 0 && mount_all(&c) == 0 &&
-	    set_flags(&c) == 0 && enter_root(&c) == 0 && propagation(&c) == 0)
+	}
+	if (plan(&c) < 0)
+		goto out;
+	/* ours, while the host's /proc is there: the root's namespace */
+	if (ns->nr_ns > 1 && (ns->nsfd[0] = keep_ns(ns, "/proc/self/ns/mnt", O_RDONLY)) < 0)
+		goto out;
+	if (as_inside_root(&c) < 0 || make_root(&c) < 0 || mount_all(&c) < 0 || set_flags(&c) < 0)
+		goto out;
+	for (int k = 1; k < ns->nr_ns; k++)
+		if (make_nested(&c, k) < 0)
+			goto out;
+	if (enter_root(&c) == 0 && propagation(&c, 0) == 0)
 		ret = 0;
+	if (ret == 0 && ns->nr_ns > 1 && (ns->rootfd[0] = keep_ns(ns, "/", O_PATH | O_DIRECTORY)) < 0)
+		ret = -1;
+	if (ret == 0 && cross_propagation(&c) < 0)
+		ret = -1;
+out:
 	for (int i = 0; i < ns->nr; i++) {
 		if (c.m[i].tar >= 0)
 			close(c.m[i].tar);
@@ -802,7 +1136,9 @@ int mnt_fill(const struct mnt_ns *ns, int dirfd, const struct opts *o)
 	if (c.yard >= 0)
 		close(c.yard);
 	free(c.m);
+	free(c.nsroot);
 	if (ret == 0)
-		pr_info("mount namespace restored: %d mounts, root %s", ns->nr, o->root);
+		pr_info("mount namespace%s restored: %d mounts in %d, root %s", ns->nr_ns > 1 ? "s" : "", ns->nr,
+			ns->nr_ns, o->root);
 	return ret;
 }

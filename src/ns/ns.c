@@ -117,13 +117,9 @@ static int check_not_nested(pid_t root, const pid_t *pids, int n)
 		if (pids[i] == root)
 			continue;
 		for (size_t k = 0; k < NR_KINDS; k++)
-			if (same_ns(root, pids[i], k) == 0) {
-				/* CRIU saves several mount namespaces; stasis the root's only */
-				pr_err("pid %d is in a %s namespace other than its root's (pid %d): %s", pids[i],
-				       kinds[k].what, root,
-				       kinds[k].cflag == CLONE_NEWNS ?
-					       "stasis saves the root's mount namespace only (CRIU saves several)" :
-					       "stasis, as CRIU, can't dump a namespace nested in the tree's");
+			if (kinds[k].cflag != CLONE_NEWNS && same_ns(root, pids[i], k) == 0) {
+				pr_err("pid %d is in a %s namespace other than its root's (pid %d): stasis, as CRIU, "
+				       "can't dump a namespace nested in the tree's", pids[i], kinds[k].what, root);
 				return -1;
 			}
 	}
@@ -150,8 +146,71 @@ static int net_dump(int dirfd, pid_t root, const pid_t *pids, int n, uint32_t id
 	return ns_in_thread(root, CLONE_NEWNET, netns_dump_in, &a);
 }
 
-int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEntry *root_ids,
-	    const struct opts *o, unsigned long *taken, struct userns_maps *user)
+static size_t mnt_kind(void)
+{
+	size_t k = 0;
+	while (kinds[k].cflag != CLONE_NEWNS)
+		k++;
+	return k;
+}
+
+/* The tree's mount namespaces, the root's first, each with a process in
+ * it: nested ones (a process's unshare -m) are saved under a root with a
+ * mount namespace of its own; as CRIU, not under a root in the dumper's,
+ * whose mounts are not the tree's to save; nor in a tree with a user
+ * namespace of its own (user), whose restore would not make them owned by
+ * it. *nr: how many (0 on error). */
+static struct mnt_ns_ref *mnt_namespaces(pid_t root, const pid_t *pids, const uint32_t *mnt_ids, int n,
+					 bool own, bool user, int *nr)
+{
+	struct mnt_ns_ref *refs = calloc(n > 0 ? (size_t)n : 1, sizeof(*refs));
+	*nr = 0;
+	if (!refs) {
+		pr_err("out of memory");
+		return NULL;
+	}
+	for (int i = 0; i < n; i++) {
+		if (pids[i] == root)
+			refs[0] = (struct mnt_ns_ref){ root, mnt_ids[i] };
+	}
+	*nr = 1;
+	for (int i = 0; i < n; i++) {
+		bool seen = false;
+		for (int j = 0; j < *nr && !seen; j++)
+			seen = refs[j].id == mnt_ids[i];
+		if (seen)
+			continue;
+		if (own && same_ns(pids[i], getpid(), mnt_kind()) == 1) {
+			pr_err("pid %d is in stasis's mount namespace, and its root (pid %d) in one of its own: "
+			       "stasis, as CRIU, can't take the host's mounts with the tree", pids[i], root);
+			free(refs);
+			*nr = 0;
+			return NULL;
+		}
+		if (!own) {
+			pr_err("pid %d is in a mount namespace of its own, and its root (pid %d) in stasis's: as "
+			       "CRIU, stasis saves nested mount namespaces only under a root with one of its own "
+			       "(start the tree under unshare -m, or dump pid %d alone)", pids[i], root, pids[i]);
+			free(refs);
+			*nr = 0;
+			return NULL;
+		}
+		if (user) {
+			pr_err("pid %d is in a mount namespace nested in its root's (pid %d), which has a user "
+			       "namespace of its own: stasis can't make nested mount namespaces owned by a user "
+			       "namespace yet", pids[i], root);
+			free(refs);
+			*nr = 0;
+			return NULL;
+		}
+		refs[(*nr)++] = (struct mnt_ns_ref){ pids[i], mnt_ids[i] };
+	}
+	return refs;
+}
+
+int ns_dump(int dirfd, pid_t root, const pid_t *pids, const uint32_t *mnt_ids, int n,
+	    const TaskKobjIdsEntry *root_ids, const struct opts *o, unsigned long *taken,
+	    struct userns_maps *user)
 {
 	pid_t self = getpid();
 
@@ -188,17 +247,26 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEn
 		if (ipc_dump(dirfd, root, root_ids->ipc_ns_id) < 0)
 			return -1;
 	}
+	int nr_mnt;
+	struct mnt_ns_ref *mnt = mnt_namespaces(root, pids, mnt_ids, n, *taken & CLONE_NEWNS, user->on, &nr_mnt);
+	if (!mnt)
+		return -1;
 	if (*taken & CLONE_NEWNS) {
 		/* its mounts would be made by root, from what the image says */
 		if (o->unprivileged) {
 			pr_err("pid %d has a mount namespace of its own: only root may dump it (its mounts are "
 			       "made again by root at restore)", root);
+			free(mnt);
 			return -1;
 		}
-		pr_info("pid %d has a mount namespace of its own: its mounts are saved", root);
-		if (mnt_dump(dirfd, root, root_ids->mnt_ns_id, o, user) < 0)
+		pr_info("pid %d has a mount namespace of its own: its mounts are saved (%d mount namespace%s)",
+			root, nr_mnt, nr_mnt > 1 ? "s" : "");
+		if (mnt_dump(dirfd, mnt, nr_mnt, o, user) < 0) {
+			free(mnt);
 			return -1;
+		}
 	}
+	free(mnt);
 	if ((*taken & CLONE_NEWNET) && net_dump(dirfd, root, pids, n, root_ids->net_ns_id, o) < 0)
 		return -1;
 	if ((*taken & CLONE_NEWUSER) && o->unprivileged)
@@ -277,9 +345,13 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 		if (ipc_load(dirfd, per_id ? root_ids->ipc_ns_id : (uint32_t)root, &nr->ipc) < 0)
 			return -1;
 	}
-	if (differs(inv_ids->has_mnt_ns_id, inv_ids->mnt_ns_id, root_ids->has_mnt_ns_id, root_ids->mnt_ns_id) &&
-	    mnt_ns_load(dirfd, per_id ? root_ids->mnt_ns_id : (uint32_t)root, o, nr) < 0)
-		return -1;
+	if (differs(inv_ids->has_mnt_ns_id, inv_ids->mnt_ns_id, root_ids->has_mnt_ns_id, root_ids->mnt_ns_id)) {
+		if (mnt_ns_load(dirfd, per_id ? root_ids->mnt_ns_id : (uint32_t)root, o, nr) < 0)
+			return -1;
+		/* its processes name it by the root's id (ids-PID.img) */
+		if (nr->mnt.nr_ns)
+			nr->mnt.ids[0] = root_ids->mnt_ns_id;
+	}
 	if (differs(inv_ids->has_user_ns_id, inv_ids->user_ns_id, root_ids->has_user_ns_id, root_ids->user_ns_id)) {
 		nr->flags |= CLONE_NEWUSER;
 		/* a non-root client's is refused by the caller, unread */
@@ -314,6 +386,59 @@ int ns_restore_enter(const struct ns_restore *nr)
 int ns_restore_join_user(const struct ns_restore *nr, const CredsEntry *c)
 {
 	return (nr->flags & CLONE_NEWUSER) ? userns_rst_join(&nr->urst, &nr->user, c) : 0;
+}
+
+int ns_restore_load_mnt(int dirfd, pid_t pid, uint32_t id, uint32_t root_id, const struct opts *o,
+			struct ns_restore *nr)
+{
+	if (!id || id == root_id || (o->unprivileged && (nr->flags & CLONE_NEWNS)))
+		return 0;	/* the root's; or refused by the caller */
+	if (!(nr->flags & CLONE_NEWNS)) {
+		pr_err("image ids-%d.img: pid %d is in a mount namespace of its own, and its root in the dumper's: "
+		       "stasis, as CRIU, restores nested mount namespaces only under a root with one of its own",
+		       pid, pid);
+		return -1;
+	}
+	if (nr->flags & CLONE_NEWUSER) {
+		pr_err("image ids-%d.img: pid %d is in a mount namespace nested in its root's, which has a user "
+		       "namespace of its own: stasis can't make nested mount namespaces owned by a user namespace yet",
+		       pid, pid);
+		return -1;
+	}
+	for (int k = 0; k < nr->mnt.nr_ns; k++)
+		if (nr->mnt.ids[k] == id)
+			return 0;	/* loaded for another process */
+	return mnt_load(dirfd, id, &nr->mnt);
+}
+
+int ns_restore_enter_mnt(struct ns_restore *nr, pid_t pid, uint32_t id, uint32_t parent_id)
+{
+	struct mnt_ns *m = &nr->mnt;
+	if (m->nr_ns < 2 || !id || id == parent_id)
+		return 0;	/* where our parent made us */
+	for (int k = 0; k < m->nr_ns; k++) {
+		if (m->ids[k] != id)
+			continue;
+		if (setns(m->nsfd[k], CLONE_NEWNS) < 0) {
+			pr_perror("pid %d: can't join its mount namespace %u", pid, id);
+			return -1;
+		}
+		nr->mnt.cur = k;	/* in our own copy of it */
+		return 0;
+	}
+	pr_err("pid %d: its mount namespace %u is not among the tree's", pid, id);
+	return -1;
+}
+
+int ns_mnt_root(const void *ctx, int mnt_id)
+{
+	const struct mnt_ns *m = &((const struct ns_restore *)ctx)->mnt;
+	if (m->nr_ns < 2)
+		return -1;
+	for (int i = 0; i < m->nr; i++)
+		if (m->e[i]->mnt_id == (uint32_t)mnt_id)
+			return m->ns[i] == m->cur ? -1 : m->rootfd[m->ns[i]];
+	return -1;
 }
 
 int ns_restore_net(struct ns_restore *nr, pid_t first)
@@ -385,7 +510,7 @@ static int fill_inside(const struct ns_restore *nr)
 	return c > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-int ns_restore_fill(const struct ns_restore *nr)
+int ns_restore_fill(struct ns_restore *nr)
 {
 	if (net_wait(nr) < 0)
 		return -1;

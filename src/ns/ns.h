@@ -3,7 +3,8 @@
 /* The namespaces a tree has of its own, besides its pid namespace: those
  * of its root that are not the dumper's. As CRIU, a tree takes them with
  * it (their state in images, new ones made at restore), every process
- * of the tree must be in its root's (nested namespaces are refused), and
+ * of the tree must be in its root's (nested namespaces are refused, but
+ * mount namespaces under a root with its own: each is saved), and
  * the inventory's root_ids name the dumper's, so that a restore (ours or
  * CRIU's) sees which kinds differ. Kinds stasis does not save yet are
  * left to the namespaces restore runs in, as before. */
@@ -34,13 +35,18 @@ const char *ns_what(unsigned long cflag);
 int ns_in_thread(pid_t pid, unsigned long cflag, int (*fn)(void *), void *arg);
 
 /* dump: refuses a process of the tree in a namespace not its root's (of
- * any kind but pid); then saves each kind the root has of its own and
- * stasis takes (ns_taken_mask) into dirfd, naming it by root_ids. *taken:
- * the kinds saved; unprivileged (a non-root client) may not take an IPC
- * namespace, whose objects need not be its own, nor a mount namespace.
- * 0, or -1 (reported). */
-int ns_dump(int dirfd, pid_t root, const pid_t *pids, int n, const TaskKobjIdsEntry *root_ids,
-	    const struct opts *o, unsigned long *taken, struct userns_maps *user);
+ * any kind but pid and mount); then saves each kind the root has of its
+ * own and stasis takes (ns_taken_mask) into dirfd, naming it by
+ * root_ids. A mount namespace: the root's and those nested in the tree
+ * (mnt_ids: each process's, as ids-PID.img names them), allowed only
+ * under a root with one of its own, as CRIU, and not in a tree with a
+ * user namespace of its own. *taken: the kinds saved; user: the tree's
+ * user namespace's maps (user->on: it has one); unprivileged (a non-root
+ * client) may not take an IPC namespace, whose objects need not be its
+ * own, nor a mount namespace. 0, or -1 (reported). */
+int ns_dump(int dirfd, pid_t root, const pid_t *pids, const uint32_t *mnt_ids, int n,
+	    const TaskKobjIdsEntry *root_ids, const struct opts *o, unsigned long *taken,
+	    struct userns_maps *user);
 
 /* The kinds a tree takes with it. */
 #define NS_TAKEN_MASK (CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUSER)
@@ -112,6 +118,18 @@ int ns_restore_enter(const struct ns_restore *nr);
 /* In each process of the tree, once its children are forked: into the
  * tree's user namespace, if it has one. */
 int ns_restore_join_user(const struct ns_restore *nr, const CredsEntry *c);
+/* A mount namespace nested in the tree's (pid's, id; the root's is
+ * root_id): its image, once. Refused in a tree whose root shares the
+ * dumper's (CRIU's rule), and in one with a user namespace of its own
+ * (stasis would not make it owned by that). 0, or -1 (reported). */
+int ns_restore_load_mnt(int dirfd, pid_t pid, uint32_t id, uint32_t root_id, const struct opts *o,
+			struct ns_restore *nr);
+/* In process pid of the tree, before it opens anything: into its mount
+ * namespace id, if not its parent's (parent_id), where it was born.
+ * 0, or -1 (reported). */
+int ns_restore_enter_mnt(struct ns_restore *nr, pid_t pid, uint32_t id, uint32_t parent_id);
+/* rst_files's mnt_root (files.h): ctx is the ns_restore. */
+int ns_mnt_root(const void *ctx, int mnt_id);
 /* In stasis, once the first process is made in its new network
  * namespace (CLONE_NEWNET in flags): fills it (its devices' outer ends
  * in ours). 0, or -1 (reported). */
@@ -122,7 +140,7 @@ void ns_restore_net_release(struct ns_restore *nr, bool ok);
  * (the outer ends of its veths) goes. */
 void ns_restore_undo(struct ns_restore *nr);
 /* In the first process, inside its new namespaces: their state. */
-int ns_restore_fill(const struct ns_restore *nr);
+int ns_restore_fill(struct ns_restore *nr);
 void ns_restore_free(struct ns_restore *nr);
 
 /* uts.c */
@@ -131,11 +149,15 @@ int uts_load(int dirfd, uint32_t id, UtsnsEntry **e);
 int uts_fill(const UtsnsEntry *e);
 
 /* mnt_dump.c, mnt_restore.c (mnt.h) */
-int mnt_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o, const struct userns_maps *user);
+int mnt_dump(int dirfd, const struct mnt_ns_ref *ns, int nr, const struct opts *o,
+	     const struct userns_maps *user);
+/* Appends the mounts of mountpoints-ID.img as one more namespace. */
 int mnt_load(int dirfd, uint32_t id, struct mnt_ns *ns);
 /* In the tree's first process, in its new mount namespace: its mounts
- * under o->root, which becomes its root. */
-int mnt_fill(const struct mnt_ns *ns, int dirfd, const struct opts *o);
+ * under o->root, which becomes its root; and the namespaces nested in
+ * it, made from a yard of all their mounts, whose fds land in ns->nsfd
+ * (all of them, ours first, when there are nested ones). */
+int mnt_fill(struct mnt_ns *ns, int dirfd, const struct opts *o);
 void mnt_free(struct mnt_ns *ns);
 
 /* ipc.c */

@@ -116,9 +116,16 @@ static int load_namespaces(struct rst_tree *tr)
 	if (img_load_one(tr->dirfd, IMG_IDS, tr->t[0].pid, (ProtobufCMessage **)&ids) < 0)
 		return -1;
 	int ret = ns_restore_load(tr->dirfd, tr->inventory, tr->t[0].pid, ids, tr->o, &tr->ns);
+	tr->files.mnt_root = ns_mnt_root;
+	tr->files.mnt_ctx = &tr->ns;
 	img_free(ids);
 	for (int i = 0; i < tr->nr; i++)
 		tr->t[i].in_userns = tr->ns.flags & CLONE_NEWUSER;
+	/* the mount namespaces nested in the tree's, after the root's */
+	for (int i = 1; i < tr->nr && ret == 0; i++)
+		if (!tr->t[i].zombie)
+			ret = ns_restore_load_mnt(tr->dirfd, tr->t[i].pid, tr->t[i].mnt_ns_id, tr->t[0].mnt_ns_id,
+						  tr->o, &tr->ns);
 	if (ret == 0 && tr->ns.flags && tr->o->unprivileged) {
 		pr_err("the tree has a %s namespace of its own: only root may restore it",
 		       ns_what(tr->ns.flags & -tr->ns.flags));
@@ -290,6 +297,7 @@ static int load_task(struct rst_ctx *rc)
 	files_id = ids->files_id;
 	rc->files_id = files_id;
 	rc->time_ns_id = ids->has_time_ns_id ? ids->time_ns_id : 0;
+	rc->mnt_ns_id = ids->has_mnt_ns_id ? ids->mnt_ns_id : 0;
 	img_free(ids);
 	if (img_load_all(rc->dirfd, IMG_FDINFO, files_id, (void ***)&rc->fdinfo, &rc->nr_fdinfo) < 0)
 		return -1;
@@ -405,7 +413,8 @@ static int plan_pool(struct rst_tree *tr)
 		room = tr->client_lim[RLIMIT_NOFILE].rlim_max;
 	/* 8: tree.c's own_proc_open (2), the sync and init sockets (4),
 	 * our time namespace (1), lazy.c (1) */
-	int need = tr->files.keep_base + tr->nr + tr->shmem.nr + 8;
+	int need = tr->files.keep_base + tr->nr + tr->shmem.nr + tr->ns.mnt.nr_ns + 8;
+	tr->ns.mnt.fd_floor = tr->files.keep_base;
 	if ((rlim_t)need > room) {
 		pr_err("the tree needs fds up to %d, above the open files limit %lu", need,
 		       (unsigned long)room);

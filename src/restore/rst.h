@@ -50,6 +50,7 @@ struct rst_ctx {
 	MmEntry *mm;
 	size_t nr_guards;
 	uint32_t time_ns_id;	/* of ids-PID.img, 0: none (task/timens.h) */	/* guard regions: mm->vmas[mm->n_vmas...] (task/guards.h) */
+	uint32_t mnt_ns_id;	/* of ids-PID.img, 0: none (ns/ns.h) */
 	FsEntry *fs;
 	FdinfoEntry **fdinfo;
 	int nr_fdinfo;

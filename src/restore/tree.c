@@ -554,6 +554,13 @@ static void task_main(struct rst_tree *tr, int idx)
 	 * fds are taken as they come (restore.c, plan_pool). */
 	rc->oom_open = own_proc_open("oom_score_adj", tr->files.keep_base);
 	rc->loginuid_open = own_proc_open("loginuid", tr->files.keep_base);
+	/* into our mount namespace, if it is not our parent's (nested in the
+	 * tree's), before anything of ours is opened */
+	if (idx > 0 && !rc->zombie &&
+	    ns_restore_enter_mnt(&tr->ns, rc->pid, rc->mnt_ns_id, tr->t[rc->parent].mnt_ns_id) < 0) {
+		report(tr->sync[1], idx, 0);
+		_exit(1);
+	}
 	/* The root made the tree's own namespaces (but for an init's): their state */
 	if (idx == 0 && !tr->has_init && ns_restore_fill(&tr->ns) < 0) {
 		report(tr->sync[1], idx, 0);

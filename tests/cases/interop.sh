@@ -179,3 +179,4 @@ test_criu_tcp() {
 run_test --needs criu interop.criu_tcp test_criu_tcp 4
 run_test --needs criu interop.criu_tcp6 test_criu_tcp 6
 run_test --needs criu --needs mntroot interop.mntns test_mntns_criu	# cases/mntns.sh
+run_test --needs criu --needs mntroot interop.mntns_nested test_mntns_nested_criu	# cases/mntns.sh

@@ -23,10 +23,10 @@ mnt_root() {
 MNT_DUMP_EXT=(--external 'mnt[/usr]:usr' --external 'mnt[/mnt]:shared')
 mnt_restore_ext() { echo --external "mnt[usr]:/usr" --external "mnt[shared]:$T_WORK/shared"; }
 
-# start_container [EXTRA_MOUNT_CMD]: the container on T_WORK/root1,
-# writing to T_WORK/shared/out; PROG_PID is its python.
+# start_container [EXTRA_MOUNT_CMD [AFTER_PIVOT_CMD]]: the container on
+# T_WORK/root1, writing to T_WORK/shared/out; PROG_PID is its python.
 start_container() {
-	local extra=${1:-:}
+	local extra=${1:-:} after=${2:-:}
 	command -v busybox > /dev/null || { skip "no busybox (apt-get install busybox-static)"; return 1; }
 	mnt_root "$T_WORK/root1" || { fail "harness: could not make the busybox root"; return 1; }
 	mkdir -p "$T_WORK/shared"
@@ -57,6 +57,7 @@ mount --bind "$S" mnt
 '"$extra"'
 pivot_root . old
 /bin/umount -l /old
+'"$after"'
 exec /usr/bin/python3 -u /mnt/mntns_pty.py /mnt/out < /dev/null > /dev/null 2>&1
 ' sh "$T_WORK/root1" "$T_WORK/shared"
 	wait_until "$TMO" has_lines "$T_WORK/shared/out" 5 ||
@@ -228,49 +229,62 @@ test_mntns_rpc() {
 	kill_leftovers
 }
 
-# Both ways with CRIU 4.2: its restore of our images, ours of its.
-# mntns_criu_cycle [HOOK]: the container (MNT_PIDNS, MNT_USERNS: see
-# start_container) dumped by stasis and restored by CRIU, dumped by CRIU
-# and restored by stasis, going on each time; HOOK runs with its pid
-# before the first dump, and with the restored pid and a tag after each
-# restore. PROG_PID is the last restored.
-mntns_criu_cycle() {
-	local hook=${1:-:} pid n rc
-	start_container || return
+# The lines each writer wrote so far.
+mnt_counts() {
+	MNT_N=$(line_count "$T_WORK/shared/out") MNT_NI=$(line_count "$T_WORK/shared/inner")
+	MNT_ND=$(line_count "$T_WORK/shared/deep")
+}
+
+# criu_both_ways START CHECK: START's container (MNT_PIDNS, MNT_USERNS:
+# see start_container) dumped by stasis into img1; CRIU restores it and
+# CHECK PID TAG finds it going on; CRIU dumps it into img2, stasis
+# restores that, and CHECK again. PROG_PID: the restored one, as the
+# pidfiles say (another pid in a pid namespace of the tree's own).
+criu_both_ways() {
+	local start=$1 check=$2 rc pid
+	"$start" || return 1
 	pid=$PROG_PID
-	"$hook" "$pid" || return
-	dump dump "$pid" "$T_WORK/img1" "${MNT_DUMP_EXT[@]}" || return
-	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after the dump"; return; }
+	dump dump "$pid" "$T_WORK/img1" "${MNT_DUMP_EXT[@]}" || return 1
+	expect_killed "$pid" || return 1
 	mnt_root "$T_WORK/root2"
-	n=$(line_count "$T_WORK/shared/out")
+	mnt_counts
 	# shellcheck disable=SC2046
 	timeout -k 5 "$TMO" "$CRIU_BIN" restore -D "$T_WORK/img1" -d --root "$T_WORK/root2" $(mnt_restore_ext) \
 		--pidfile "$T_WORK/pid1" -o "$T_LOG/criu-restore.log" -v4 > "$T_LOG/criu-restore.out" 2>&1 < /dev/null
 	rc=$?
-	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return; }
+	[[ $rc == 0 ]] || { fail "CRIU could not restore stasis's images (rc $rc)" "$T_LOG/criu-restore.log"; return 1; }
 	pid=$(cat "$T_WORK/pid1")
 	T_PIDS+=("$pid")
-	container_goes_on "$n" "$pid" "CRIU's restore" || return
-	"$hook" "$pid" "CRIU's restore" || return
+	PROG_PID=$pid
+	"$check" "$pid" "CRIU's restore" || return 1
 	mkdir -p "$T_WORK/img2"
 	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$pid" -D "$T_WORK/img2" "${MNT_DUMP_EXT[@]}" \
 		-o "$T_LOG/criu-dump.log" -v4 > "$T_LOG/criu-dump.out" 2>&1 < /dev/null
 	rc=$?
-	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored container (rc $rc)" "$T_LOG/criu-dump.log"; return; }
-	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return; }
+	[[ $rc == 0 ]] || { fail "CRIU could not dump the restored container (rc $rc)" "$T_LOG/criu-dump.log"; return 1; }
+	wait_gone "$pid" "$TMO" || { fail "pid $pid alive after CRIU's dump"; return 1; }
 	rm -rf "$T_WORK/root2"
 	mnt_root "$T_WORK/root2"
-	n=$(line_count "$T_WORK/shared/out")
+	mnt_counts
 	# shellcheck disable=SC2046
 	rc=$(stasis restore restore -D "$T_WORK/img2" -d --root "$T_WORK/root2" $(mnt_restore_ext) --pidfile "$T_WORK/pid2")
-	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	[[ $rc == 0 ]] || { fail "stasis could not restore CRIU's images (rc $rc): $(error_message restore)" "$T_LOG/restore.log"; return 1; }
 	pid=$(cat "$T_WORK/pid2")
 	T_PIDS+=("$pid")
 	PROG_PID=$pid
-	container_goes_on "$n" "$pid" "stasis's restore of CRIU's images" || return
-	"$hook" "$pid" "stasis's restore of CRIU's images"
+	"$check" "$pid" "stasis's restore of CRIU's images"
 }
 
+# mntns_criu_cycle [HOOK]: the container both ways with CRIU 4.2; HOOK
+# runs with its pid before the first dump, and with the restored pid and
+# a tag after each restore.
+mntns_criu_cycle() {
+	MNT_HOOK=${1:-:} criu_both_ways cycle_start cycle_check
+}
+cycle_start() { start_container && "$MNT_HOOK" "$PROG_PID"; }
+cycle_check() { container_goes_on "$MNT_N" "$1" "$2" && "$MNT_HOOK" "$1" "$2"; }
+
+# Both ways with CRIU 4.2: its restore of our images, ours of its.
 test_mntns_criu() {
 	mntns_criu_cycle || return
 	kill_leftovers
@@ -338,7 +352,187 @@ test_mntns_failed_restore() {
 	! alive "$pid" || fail "pid $pid is alive after the failed restores"
 }
 
+# Mount namespaces nested in the container's: a shell under
+# unshare -m --propagation private (a child of the container's python's
+# shell, as a sandbox is) with a tmpfs of its own holding a file it keeps
+# reading, and (two levels) one more below it with a tmpfs of its own on
+# top. Each counts lines into /mnt, pausing on a FIFO rather than forking
+# sleep (1 run in 10 of CRIU's dump of them, restored by stasis, lost
+# both shells: a shell caught forking, not a matter of mounts, it seems);
+# after the restore each is in its own
+# namespace again, sees its tmpfs and file, counts on, and the container
+# does not see their mounts.
+NESTED_CMD='mkdir -p /tmp/in
+/usr/bin/unshare -m --propagation private /bin/sh -c '"'"'
+mount -t tmpfs -o size=1m inner /tmp/in
+echo inner-file > /tmp/in/f
+/usr/bin/mkfifo /tmp/in/tick
+mkdir /tmp/in/deep
+/usr/bin/unshare -m --propagation private /bin/sh -c "
+mount -t tmpfs -o size=1m deep /tmp/in/deep
+echo deep-file > /tmp/in/deep/g
+i=0; while :; do i=\$((i + 1)); read a < /tmp/in/f; read b < /tmp/in/deep/g; echo \"\$i \$a \$b\" >> /mnt/deep; read -t 0.1 t <> /tmp/in/tick; done
+" &
+i=0; while :; do i=$((i + 1)); read a < /tmp/in/f; echo "$i $a" >> /mnt/inner; read -t 0.1 t <> /tmp/in/tick; done
+'"'"' < /dev/null > /dev/null 2>&1 &'
+
+# nested_ok FILE WORDS N: FILE grew past N lines, all of them "COUNT WORDS", in sequence.
+nested_goes_on() {
+	local f=$T_WORK/shared/$1 words=$2 n=$3 bad
+	wait_until "$TMO" has_lines "$f" $((n + 10)) || { fail "$4: $1 stopped counting" "$f"; return 1; }
+	bad=$(cut -d' ' -f2- "$f" | grep -vxF "$words" | head -n1)
+	[[ -z $bad ]] || { fail "$4: $1 has \"$bad\"" "$f"; return 1; }
+	check_sequence <(cut -d' ' -f1 "$f")
+}
+
+# The pid of the shell that writes FILE (inner or deep: the container's
+# python's child, or its child).
+writer_of() {
+	local p
+	for p in $(pgrep -P "$PROG_PID" -x sh) $(pgrep -P "$(pgrep -d, -P "$PROG_PID" -x sh)" -x sh); do
+		grep -q " /tmp/in " "/proc/$p/mountinfo" 2> /dev/null || continue
+		if [[ $1 == deep ]]; then grep -q " /tmp/in/deep " "/proc/$p/mountinfo" && echo "$p"
+		else grep -q " /tmp/in/deep " "/proc/$p/mountinfo" || echo "$p"; fi
+	done | head -n1
+}
+
+# Each writer in a mount namespace of its own, distinct from the container's and each other's.
+nested_namespaces_ok() {
+	local inner deep cont=$1 tag=$2
+	inner=$(writer_of inner) deep=$(writer_of deep)
+	if [[ -z $inner || -z $deep ]]; then
+		local p
+		for p in $(pgrep -x sh); do echo "== $p $(cat "/proc/$p/cmdline" | tr '\0' ' ')"; cat "/proc/$p/mountinfo"; done > "$T_LOG/shells.txt" 2>&1
+		fail "$tag: no writer in a nested namespace (inner '$inner', deep '$deep')" "$T_LOG/shells.txt"
+		return 1
+	fi
+	T_PIDS+=("$inner" "$deep")
+	local a b c
+	a=$(readlink "/proc/$cont/ns/mnt") b=$(readlink "/proc/$inner/ns/mnt") c=$(readlink "/proc/$deep/ns/mnt")
+	[[ $a != "$b" && $b != "$c" && $a != "$c" ]] || { fail "$tag: namespaces not distinct: $a $b $c"; return 1; }
+	! grep -q " /tmp/in " "/proc/$cont/mountinfo" || { fail "$tag: the container sees the nested tmpfs"; return 1; }
+	cat "/proc/$inner/mountinfo" > "$T_LOG/inner.mountinfo"
+	cat "/proc/$deep/mountinfo" > "$T_LOG/deep.mountinfo"
+	grep -q " /tmp/in .* - tmpfs " "$T_LOG/inner.mountinfo" ||
+		{ fail "$tag: no tmpfs on /tmp/in in the inner namespace (pid $inner)" "$T_LOG/inner.mountinfo"; return 1; }
+	grep -q " /tmp/in/deep .* - tmpfs " "$T_LOG/deep.mountinfo" ||
+		{ fail "$tag: no tmpfs on /tmp/in/deep in the deep one (pid $deep)" "$T_LOG/deep.mountinfo"; return 1; }
+	! grep -q " /tmp/in/deep " "/proc/$inner/mountinfo" || fail "$tag: the inner namespace sees the deep tmpfs"
+}
+
+start_nested() {
+	start_container : "$NESTED_CMD" || return 1
+	wait_until "$TMO" has_lines "$T_WORK/shared/deep" 3 || { fail "the nested shells wrote nothing" "$T_LOG/container.err"; return 1; }
+	nested_namespaces_ok "$PROG_PID" start
+}
+
+nested_restored_ok() {
+	local pid=$1 tag=$2 n=$3 ni=$4 nd=$5
+	container_goes_on "$n" "$pid" "$tag" || return 1
+	nested_namespaces_ok "$pid" "$tag" || return 1
+	nested_goes_on inner "inner-file" "$ni" "$tag" || return 1
+	nested_goes_on deep "inner-file deep-file" "$nd" "$tag" || return 1
+	[[ $(host_mounts_of "$T_WORK/root2") == 0 ]] || fail "$tag left mounts on the host: $(grep "$T_WORK" /proc/self/mountinfo)"
+}
+
+test_mntns_nested() {
+	local pid n ni nd rc
+	start_nested || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" || return
+	expect_killed "$pid" || return
+	[[ $(ls "$T_WORK/img"/mountpoints-*.img | wc -l) == 3 ]] || { fail "not 3 mountpoints images: $(ls "$T_WORK/img")"; return; }
+	mnt_root "$T_WORK/root2"
+	# a restore cut once every namespace is made and every process in
+	# it: nothing left, on the host or anywhere
+	# shellcheck disable=SC2046
+	stasis_killed_at cut task-rebuilt:2 restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext) || return
+	grep -q "mount namespace [0-9]* made" "$T_LOG/cut.log" || { fail "the cut restore made no nested namespace" "$T_LOG/cut.log"; return; }
+	wait_until 5 not_alive "$pid" || { fail "the cut restore left pid $pid"; return; }
+	[[ $(host_mounts_of "$T_WORK") == 0 && $(host_mounts_of stasis-yard) == 0 ]] ||
+		{ fail "the cut restore left mounts on the host: $(grep -e "$T_WORK" -e stasis-yard /proc/self/mountinfo)"; return; }
+	n=$(line_count "$T_WORK/shared/out") ni=$(line_count "$T_WORK/shared/inner") nd=$(line_count "$T_WORK/shared/deep")
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	nested_restored_ok "$pid" restore "$n" "$ni" "$nd"
+	kill_leftovers
+}
+
+# The same, both ways with CRIU: its restore of our images, ours of its.
+nested_check() { nested_restored_ok "$1" "$2" "$MNT_N" "$MNT_NI" "$MNT_ND"; }
+
+test_mntns_nested_criu() {
+	criu_both_ways start_nested nested_check || return
+	kill_leftovers
+}
+
+# A nested namespace made with --propagation unchanged: its /tmp is a
+# peer of the container's shared /tmp. After the restore they are peers
+# again (one peer group across the two namespaces): a mount the container
+# makes under its /tmp shows in the nested one, not on the host.
+PEER_CMD='mount --make-shared /tmp
+mkdir -p /tmp/peer
+/usr/bin/mkfifo /tmp/tick
+/usr/bin/unshare -m --propagation unchanged /bin/sh -c '"'"'i=0; while :; do i=$((i + 1)); echo "$i" >> /mnt/peer; read -t 0.1 t <> /tmp/tick; done'"'"' < /dev/null > /dev/null 2>&1 &'
+
+# The container's (pid $1) child shell in a mount namespace of its own.
+nested_shell() {
+	local p
+	for p in $(pgrep -P "$1" -x sh); do
+		[[ $(readlink "/proc/$p/ns/mnt") != "$(readlink "/proc/$1/ns/mnt")" ]] && echo "$p"
+	done | head -n1
+}
+
+test_mntns_nested_shared() {
+	local pid n rc sh a b group
+	start_container : "$PEER_CMD" || return
+	pid=$PROG_PID
+	wait_until "$TMO" has_lines "$T_WORK/shared/peer" 3 || { fail "the nested shell wrote nothing"; return; }
+	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" || return
+	expect_killed "$pid" || return
+	mnt_root "$T_WORK/root2"
+	n=$(line_count "$T_WORK/shared/peer")
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	wait_until "$TMO" has_lines "$T_WORK/shared/peer" $((n + 10)) || { fail "the nested shell did not go on"; return; }
+	sh=$(nested_shell "$pid")
+	[[ -n $sh ]] || { fail "no shell in a namespace of its own after the restore"; return; }
+	T_PIDS+=("$sh")
+	a=$(mnt_field "$pid" /tmp) b=$(mnt_field "$sh" /tmp)
+	group=$(grep -o 'shared:[0-9]*' <<< "$a" | cut -d: -f2)
+	[[ -n $group && $b == *"shared:$group "* ]] || { fail "/tmp of the container ($a) and of the nested namespace ($b) are not peers"; return; }
+	nsenter -t "$pid" -m mount -t tmpfs late /tmp/peer || { fail "can't mount in the restored container"; return; }
+	[[ -n $(mnt_field "$sh" /tmp/peer) ]] || fail "a mount on the container's /tmp did not reach the nested namespace: $(grep /tmp "/proc/$sh/mountinfo")"
+	! grep -q " late " /proc/self/mountinfo || fail "the container's mount reached the host"
+	kill_leftovers
+}
+
+# A process of a tree whose root shares our mount namespace in one of its
+# own (unshare -m under a host shell): refused as CRIU does, in one line,
+# and the tree runs on.
+test_mntns_nested_host_root() {
+	local pid rc n
+	start_prog hostroot /bin/sh -c '
+unshare -m --propagation private /bin/sh -c "mount -t tmpfs x \"\$1\"; i=0; while :; do i=\$((i+1)); echo \$i >> \"\$1/../count\"; sleep 0.1; done" sh "$1/in" &
+wait' sh "$T_WORK"
+	mkdir -p "$T_WORK/in"
+	pid=$PROG_PID
+	wait_until "$TMO" has_lines "$T_WORK/count" 3 || { fail "the nested shell wrote nothing" "$T_LOG/hostroot.err"; return; }
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "a nested mount namespace under a root in ours was dumped"; return; }
+	grep -qE "^Error: pid [0-9]+ is in a mount namespace of its own, and its root \(pid $pid\) in stasis's" \
+		"$T_LOG/dump.stderr" || fail "no error naming the nested process: $(error_message dump)"
+	n=$(line_count "$T_WORK/count")
+	wait_until "$TMO" has_lines "$T_WORK/count" $((n + 5)) || fail "the tree stopped after the refused dump"
+	kill_leftovers
+}
+
 run_test --needs mntroot mntns.container test_mntns_container
+run_test --needs mntroot mntns.nested test_mntns_nested
+run_test --needs mntroot mntns.nested_host_root test_mntns_nested_host_root
+run_test --needs mntroot mntns.nested_shared test_mntns_nested_shared
 
 run_test --needs mntroot mntns.pidns test_mntns_pidns
 run_test --needs mntroot mntns.propagation test_mntns_propagation

@@ -291,6 +291,14 @@ test_userns_refused() {
 	wait_until "$TMO" eval '[[ -n $(pgrep -P "$PROG_PID" -x sleep) ]]' || { fail "harness: no sleep"; return; }
 	refused "$PROG_PID" "pid [0-9]+ is in a user namespace other than its root's" || return
 	kill_leftovers
+	# a mount namespace nested in the root's, in its user namespace
+	start_prog mntns "${AS_UID[@]}" unshare -U -r -m --fork sh -c "unshare -m sleep 1000 & $LOOP"
+	wait_until "$TMO" has_lines "$T_LOG/mntns.out" 3 || { fail "the counter printed nothing" "$T_LOG/mntns.err"; return; }
+	local root
+	root=$(tr -d " " < "/proc/$PROG_PID/task/$PROG_PID/children")
+	wait_until "$TMO" eval '[[ -n $(pgrep -P "$root" -x sleep) ]]' || { fail "harness: no sleep"; return; }
+	refused "$root" "pid [0-9]+ is in a mount namespace nested in its root's \\(pid $root\\), which has a user namespace of its own" || return
+	kill_leftovers
 	# a time namespace of the tree's own, in its user namespace
 	if kernel_has time_namespaces; then
 		start_prog timens "${AS_UID[@]}" unshare -U -r -T --fork sh -c "$LOOP"

@@ -946,8 +946,8 @@ static int write_mm(struct dump_ctx *dc)
  * --pre-dump-mode read): the tracking restarts at the freeze, so a page
  * the tree writes after it is saved again by the next dump whatever this
  * copy read, and a page it does not write reads as it was at the freeze.
- * The tree stays frozen for the scan only. Not through a page server,
- * whose session is the tree's (ps_send.c). */
+ * The tree stays frozen for the scan only. Through a page server
+ * ps_send.c does the same on its own connection. */
 static bool copies_later(const struct dump_ctx *dc)
 {
 	return dc->o->pre_dump && !dc->o->live_snapshot && dc->ps_sk < 0;

@@ -53,13 +53,12 @@ progress_at_least() { (($(tail -n1 "$1" 2>/dev/null || echo 0) >= $2)) 2>/dev/nu
 # workers sharing a Value, an Array, a SharedMemory and an anonymous mmap;
 # mp_pool.py: a Pool of three.
 python_mp() {
-	local prog=$1 total=$2 procs=$3 via=${4:-} out=$T_LOG/mp.out pid exe n at_dump
+	local prog=$1 total=$2 procs=$3 via=${4:-} out=$T_LOG/mp.out pid n at_dump
 	start_prog mp "$PYTHON" -u "$ROOT/tests/progs/$prog"
 	pid=$PROG_PID
 	wait_until "$TMO" progress_at_least "$out" 30 || fail "$prog made no progress" "$T_LOG/mp.err" || return
 	n=$(tree_members "$pid" | wc -l)
 	((n == procs)) || fail "python has $n processes, expected $procs" || return
-	exe=$(readlink "/proc/$pid/exe")
 	if [[ $via == ps ]]; then
 		ps_start ps "$T_WORK/remote" || return
 		dump dump "$pid" "$T_WORK/img" --page-server --address 127.0.0.1 --port "$PS_PORT" || return
@@ -72,7 +71,8 @@ python_mp() {
 	at_dump=$(tail -n1 "$out")
 	((at_dump < total)) || fail "$prog was done before the dump ($at_dump steps)" || return
 	restore_foreground restore "$T_WORK/img"
-	wait_restored restore "$pid" "$exe" 0 "$RESTORE_PID" || return
+	# no wait for it to be seen running: with few steps left it may finish
+	# (and the restore with it) first; its "done" and result.txt say it ran
 	wait_child "$RESTORE_PID" $((TMO * 2))
 	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (python's status)" "$T_LOG/mp.err"
 	has_line "$out" done || fail "$prog did not finish after the restore (dumped at $at_dump steps)" "$T_LOG/mp.err"

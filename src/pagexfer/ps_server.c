@@ -482,14 +482,7 @@ static int daemonize(const struct opts *o)
 		return 1;
 	}
 	setsid();
-	int null = open("/dev/null", O_RDWR);
-	if (null >= 0) {
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		if (null > 2)
-			close(null);
-	}
+	stdio_to_null();
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "pagexfer/ps_images.h"
 #include "pagexfer/ps_server.h"
 #include "util/fsop.h"
+#include "util/io.h"
 #include "util/log.h"
 
 #define RPC_DEFAULT_LOG "criu.log"	/* CRIU's name, which its clients look for */
@@ -739,17 +740,6 @@ static int serve_features(struct rpc_conn *c, const CriuReq *req)
  * daemon has had the lazy pages of the images there); the reply names
  * its pid and port. Root clients only: it writes what any peer on the
  * network sends, or serves the images to it. */
-static void stdio_to_null(void)
-{
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null < 0)
-		return;
-	for (int fd = 0; fd < 3; fd++)
-		dup2(null, fd);
-	if (null > 2)
-		close(null);
-}
-
 static int serve_page_server(struct rpc_conn *c, const CriuReq *req)
 {
 	struct rpc_job j;

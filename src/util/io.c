@@ -96,3 +96,14 @@ int write_whole(int dirfd, const char *name, const void *buf, size_t len)
 	}
 	return ret;
 }
+
+void stdio_to_null(void)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null < 0)
+		return;
+	for (int fd = 0; fd < 3; fd++)
+		dup2(null, fd);
+	if (null > 2)
+		close(null);
+}

@@ -5,6 +5,9 @@
 #include <stdint.h>
 /* 0, or -1 with errno (a write that wrote nothing counts as an error). */
 int write_all(int fd, const void *buf, size_t len);
+/* stdin, stdout and stderr on /dev/null: a server that outlives its
+ * caller must not hold the caller's pipes open. */
+void stdio_to_null(void);
 int pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 /* A small text file of dirfd (a note), never through a symlink, read
  * whole into buf (len bytes at most, NUL-terminated); false if it isn't

@@ -262,12 +262,8 @@ static void read_lenient(struct copy_job *j, const struct iovec *remote, int nio
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/mem", j->pid);
 	int memfd = open(path, O_RDONLY | O_CLOEXEC);	/* -1: it exited, all zeros */
-	for (int i = 0; i < niov; i++)
-		for (size_t off = 0; off < remote[i].iov_len; off += PAGE_SZ, buf += PAGE_SZ)
-			if (memfd < 0 || pread(memfd, buf, PAGE_SZ, (uint64_t)remote[i].iov_base + off) != PAGE_SZ) {
-				memset(buf, 0, PAGE_SZ);
-				j->zeroed++;
-			}
+	for (int i = 0; i < niov; buf += remote[i++].iov_len)
+		j->zeroed += pages_read_or_zero(memfd, (uint64_t)remote[i].iov_base, remote[i].iov_len, buf);
 	if (memfd >= 0)
 		close(memfd);
 }

@@ -7,7 +7,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -57,21 +56,9 @@ struct sender {
 	char *buf;
 	int memfd;		/* /proc/PID/mem, opened when first needed */
 	struct ck_state ck;
-	bool running;		/* a pre-dump's copy: the tree runs (read_lenient) */
+	bool running;		/* a pre-dump's copy: the tree runs (pages_read_or_zero) */
 	uint64_t zeroed;	/* pages it could not read then, sent as zeros */
 };
-
-/* As dump/mem.c's pre-dump copy: what the running tree unmapped, or all
- * of a process that exited, goes as zeros, which no next dump takes
- * from this one (the tracking restarted at the freeze). */
-static void read_lenient(struct sender *s, uint64_t addr, size_t len)
-{
-	for (size_t off = 0; off < len; off += PAGE_SZ)
-		if (s->memfd < 0 || pread(s->memfd, s->buf + off, PAGE_SZ, addr + off) != PAGE_SZ) {
-			memset(s->buf + off, 0, PAGE_SZ);
-			s->zeroed++;
-		}
-}
 
 static int read_chunk(struct sender *s, uint64_t addr, size_t len, bool readable)
 {
@@ -86,8 +73,8 @@ static int read_chunk(struct sender *s, uint64_t addr, size_t len, bool readable
 		s->memfd = open(path, O_RDONLY | O_CLOEXEC);
 	}
 	if (s->memfd < 0 || pread(s->memfd, s->buf, len, addr) != (ssize_t)len) {
-		if (s->running) {
-			read_lenient(s, addr, len);
+		if (s->running) {	/* as dump/mem.c's pre-dump copy */
+			s->zeroed += pages_read_or_zero(s->memfd, addr, len, s->buf);
 			return 0;
 		}
 		pr_perror("pid %d: can't read memory at %#lx", s->pid, (unsigned long)addr);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "image/pagemap.h"
@@ -284,10 +285,15 @@ static int refill(struct rst_ctx *rc, const VmaEntry *e, uint64_t dst, uint64_t 
 
 /* One run's pages against a window of the image's page cache: the
  * same are left shared, the others refilled. 0, or -1 if the image
- * can't be mapped (compared through a buffer then), -2 on errors. */
+ * can't be mapped there (compared through a buffer then, which also says
+ * that an image cut short is: a window past its end would fault), -2 on
+ * errors. */
 static int compare_mapped(struct rst_ctx *rc, const VmaEntry *e, uint64_t vaddr, uint64_t len, uint64_t off,
 			  uint64_t *same, struct fill_list *fl)
 {
+	struct stat st;
+	if (fstat(rc->pages_img, &st) < 0 || (uint64_t)st.st_size < off + len)
+		return -1;
 	char *win = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, rc->pages_img, off);
 	if (win == MAP_FAILED)
 		return -1;

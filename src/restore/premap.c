@@ -25,6 +25,7 @@
 #include "restore/fill.h"
 #include "restore/rst.h"
 #include "util/compat.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/progress.h"
 
@@ -414,6 +415,7 @@ int rst_premap(struct rst_tree *tr, struct rst_ctx *rc)
 	if (kept)
 		pr_info("pid %d: %lu mappings of its parent kept, %lu pages still shared with it", rc->pid,
 			(unsigned long)kept, (unsigned long)same);
+	fault_point("task-premapped");	/* in the new process (fail.restore_child_died) */
 	ret = 0;
 out:
 	fill_free(&fl);

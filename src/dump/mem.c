@@ -1008,7 +1008,8 @@ int dump_task_pages_later(struct dump_ctx *dc)
  * copy (CPU): a small process's copy goes to the tree's worker
  * (util/bgqueue.h), which copies it while the next process is asked, and
  * the pages image is finished and listed in the tree's list of checksums
- * by dump_pages_behind_collect, before anything is committed. Only a plain
+ * by dump_pages_behind_finish, called by the dump (dump.c) before
+ * anything is committed. Only a plain
  * dump's: a dump that protects, dedups, serves or sends its pages
  * afterwards does so in order. The task stays frozen until the copy is
  * collected, and no injected call goes to a process whose copy is behind

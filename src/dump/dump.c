@@ -654,6 +654,25 @@ static void progress_start(const struct dump_tree *tr)
 	progress_show();
 }
 
+/* The copies left to the worker (mem.c), all done: each pages image
+ * finished, or, cancelled (the dump failed), dropped. */
+static int collect_behind(struct dump_tree *tr, bool cancel)
+{
+	struct bg_job *j;
+	int ret = 0;
+	if (!tr->bg.todo_tail)	/* failed before the seize: never made */
+		return 0;
+	if (cancel)
+		bg_cancel(&tr->bg);
+	else
+		bg_wait_idle(&tr->bg);
+	while ((j = bg_collect(&tr->bg)))
+		if (dump_pages_behind_finish(j) < 0)
+			ret = -1;
+	bg_fini(&tr->bg);
+	return ret;
+}
+
 int stasis_dump(const struct opts *o)
 {
 	struct dump_tree tr = { .o = o, .dirfd = -1, .parentfd = -1, .ps_sk = -1, .freezer = { .statefd = -1, .dirfd = -1 },
@@ -699,7 +718,9 @@ int stasis_dump(const struct opts *o)
 		goto out;
 	if (tree_seize(&tr, o->pid) < 0 || collect_seccomp(&tr) < 0)
 		goto out;
+	bg_init(&tr.bg);
 	for (int i = 0; i < tr.nr; i++) {
+		tr.t[i].bg = &tr.bg;
 		tr.t[i].live_pre = tr.live_pre;
 		live_pre_scratch(&tr.t[i]);
 	}
@@ -723,6 +744,8 @@ int stasis_dump(const struct opts *o)
 		if (!tr.t[i].zombie)
 			progress_task_done();
 	}
+	if (collect_behind(&tr, false) < 0)
+		goto unlock;
 	progress_end();
 	live_pre_stop(tr.live_pre);	/* each live process's is live.c's now */
 	if (write_tree_images(&tr) < 0)
@@ -760,6 +783,7 @@ unlock:
 	if (tr.nr)
 		net_unlock(&tr);
 out:
+	collect_behind(&tr, true);	/* before the tree is let go */
 	progress_end();
 	ps_dump_abort(&tr);
 	img_note_written(NULL);

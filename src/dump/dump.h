@@ -14,6 +14,7 @@
 #include "task/freezer.h"
 #include "task/seccomp.h"
 #include "ns/user.h"
+#include "util/bgqueue.h"
 #include "mm.pb-c.h"
 
 /* Copy buffers, made once per dump: fresh ones for every process cost a
@@ -32,6 +33,7 @@ struct dump_ctx {
 	int dirfd;
 	struct file_table *files;	/* shared by the whole tree */
 	struct copy_bufs *bufs;		/* likewise */
+	struct bg_queue *bg;		/* likewise: small processes' copies (mem.c) */
 	struct dump_stats *stats;	/* likewise */
 	const struct dump_shmem *shmem;	/* likewise: shared memory open as files */
 	uint32_t id;			/* 1-based: pages-ID.img, fdinfo-ID.img */
@@ -103,6 +105,7 @@ struct dump_tree {
 	int ns_level;			/* pid namespace level the tree's pids are read at */
 	struct file_table files;
 	struct copy_bufs bufs;
+	struct bg_queue bg;		/* copies behind (mem.c) */
 	struct dump_shmem shmem;	/* shared anonymous memory (shmem.c) */
 	struct seccomp_chains seccomp;	/* every process's, for seccomp.img */
 	struct cg_dump cg;		/* cgroup sets and directories, for cgroup.img */
@@ -137,5 +140,9 @@ int dump_task_mm(struct dump_ctx *dc);
 int dump_task_pages_later(struct dump_ctx *dc);
 void dump_task_pages_drop(struct dump_ctx *dc);
 void dump_free_copy_bufs(struct copy_bufs *b);
+/* A small process's copy that dump_task_mm left to the tree's worker
+ * (tr->bg), once run or cancelled: its pages image finished and listed,
+ * or dropped. -1 (reported by the copy or here) if it is not whole. */
+int dump_pages_behind_finish(struct bg_job *j);
 
 #endif

@@ -40,6 +40,7 @@
 #include "task/sysv_shm.h"
 #include "util/compat.h"
 #include "util/fault.h"
+#include "util/bgqueue.h"
 #include "util/log.h"
 #include "util/progress.h"
 
@@ -1000,6 +1001,82 @@ int dump_task_pages_later(struct dump_ctx *dc)
 	return ret;
 }
 
+/* ---- small processes' pages, copied behind ----
+ *
+ * A tree of many small processes spends as long on each one's injected
+ * calls (round trips through the scheduler: mostly waiting) as on its
+ * copy (CPU): a small process's copy goes to the tree's worker
+ * (util/bgqueue.h), which copies it while the next process is asked, and
+ * the pages image is finished and listed in the tree's list of checksums
+ * by dump_pages_behind_finish, called by the dump (dump.c) before
+ * anything is committed. Only a plain
+ * dump's: a dump that protects, dedups, serves or sends its pages
+ * afterwards does so in order. The task stays frozen until the copy is
+ * collected, and no injected call goes to a process whose copy is behind
+ * (the next ones' are other processes). */
+struct behind_job {
+	struct bg_job j;
+	struct dump_ctx *dc;
+	struct page_runs pr;
+	struct img pages;
+	struct copy_hashes h;
+	uint64_t us;
+};
+
+static bool copies_behind(const struct dump_ctx *dc, const struct page_runs *pr)
+{
+	const struct opts *o = dc->o;
+	return dc->bg && pr->bytes && pr->bytes < PARALLEL_MIN && !o->pre_dump && !o->track_mem &&
+	       !o->auto_dedup && !o->live_snapshot && !dc->lazy;
+}
+
+static int run_behind(struct bg_job *j)
+{
+	struct behind_job *b = (struct behind_job *)j;
+	uint64_t t0 = stats_now_us();
+	int ret = copy_pages(b->dc, &b->pr, b->pages.fd, &b->h, false);
+	b->us = stats_now_us() - t0;
+	return ret;
+}
+
+static int copy_behind(struct dump_ctx *dc, struct page_runs *pr, struct img *pages)
+{
+	struct behind_job *b = calloc(1, sizeof(*b));
+	if (!b) {
+		pr_err("out of memory");
+		img_abort(pages);
+		return -1;
+	}
+	b->j.run = run_behind;
+	b->dc = dc;
+	b->pr = *pr;
+	b->pages = *pages;
+	*pr = (struct page_runs){ 0 };
+	if (bg_submit(dc->bg, &b->j) == 0)
+		return 0;
+	b->j.ret = run_behind(&b->j);	/* no worker: here, then */
+	return dump_pages_behind_finish(&b->j);
+}
+
+int dump_pages_behind_finish(struct bg_job *j)
+{
+	struct behind_job *b = (struct behind_job *)j;
+	struct dump_ctx *dc = b->dc;
+	int ret = j->ret;
+	if (!ret && !(ret = list_pages(dc, b->pages.name, &b->pr, &b->h))) {
+		dc->stats->memwrite_us += b->us;
+		dc->stats->pages_written += b->pr.bytes / PAGE_SZ;
+		ret = img_finish(&b->pages);
+		pr_info("pid %d: %zu page runs, %lu MiB of memory saved", dc->pid, b->pr.nr,
+			(unsigned long)(b->pr.bytes >> 20));
+	} else {
+		img_abort(&b->pages);
+	}
+	free(b->pr.r);
+	free(b);
+	return ret;
+}
+
 int dump_task_mm(struct dump_ctx *dc)
 {
 	struct page_runs pr = { 0 }, par = { 0 };
@@ -1046,6 +1123,14 @@ int dump_task_mm(struct dump_ctx *dc)
 			ret = track_protect(dc, &dc->later->runs, &par);
 		goto out;
 	}
+	if (copies_behind(dc, &pr)) {
+		progress_grow((int64_t)pr.bytes - guess);
+		dc->stats->pages_skipped_parent += par.bytes / PAGE_SZ;
+		ret = copy_behind(dc, &pr, &pages);
+		goto out;
+	}
+	if (dc->bg)	/* both copy buffers, both cores: the queue waits */
+		bg_wait_idle(dc->bg);
 	t1 = stats_now_us();
 	/* live: the pages are copied once the tree runs again (live.c) */
 	int live = dc->o->live_snapshot ? live_arm(dc, &pr, &pages) : 1;

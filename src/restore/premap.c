@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "image/pagemap.h"
@@ -24,6 +25,7 @@
 #include "restore/fill.h"
 #include "restore/rst.h"
 #include "util/compat.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/progress.h"
 
@@ -264,11 +266,85 @@ static void drop_range(uint64_t from, uint64_t to)
 		madvise((void *)from, to - from, MADV_DONTNEED);
 }
 
-/* The parent's mapping, kept: pages the image has are written where they
- * differ, those it has not are dropped (zero, never touched, or the
+/* Pages of a kept mapping that differ from the image, dst..dst+len
+ * (image offset off): dropped, so that they are filled fresh with the
+ * new mappings (fill.c), one copy each, instead of a copy-on-write
+ * fault (a copy of the parent's page) and a copy over it. */
+static int refill(struct rst_ctx *rc, const VmaEntry *e, uint64_t dst, uint64_t len, uint64_t off,
+		  struct fill_list *fl)
+{
+	if (!len)
+		return 0;
+	drop_range(dst, dst + len);
+	struct fill_job j = { e->start, e->end, dst, len, off, (e->flags & MAP_ANONYMOUS) && !may_be_huge(rc, e) };
+	if (fill_add(fl, &j) < 0) {
+		pr_err("pid %d: out of memory", rc->pid);
+		return -1;
+	}
+	return 0;
+}
+
+/* One run's pages against a window of the image's page cache: the
+ * same are left shared, the others refilled. 0, or -1 if the image
+ * can't be mapped there (compared through a buffer then, which also says
+ * that an image cut short is: a window past its end would fault), -2 on
+ * errors. */
+static int compare_mapped(struct rst_ctx *rc, const VmaEntry *e, uint64_t vaddr, uint64_t len, uint64_t off,
+			  uint64_t *same, struct fill_list *fl)
+{
+	struct stat st;
+	if (fstat(rc->pages_img, &st) < 0 || (uint64_t)st.st_size < off + len)
+		return -1;
+	char *win = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, rc->pages_img, off);
+	if (win == MAP_FAILED)
+		return -1;
+	uint64_t diff = 0, ndiff = 0;	/* the differing pages met last, at diff */
+	uint64_t refilled = 0;
+	int ret = 0;
+	for (uint64_t pg = 0; pg < len && !ret; pg += PAGE_SZ) {
+		if (memcmp((char *)vaddr + pg, win + pg, PAGE_SZ)) {
+			if (!ndiff)
+				diff = pg;
+			ndiff += PAGE_SZ;
+			refilled += PAGE_SZ;
+			continue;
+		}
+		(*same)++;
+		ret = refill(rc, e, vaddr + diff, ndiff, off + diff, fl);
+		ndiff = 0;
+	}
+	if (!ret)
+		ret = refill(rc, e, vaddr + diff, ndiff, off + diff, fl);
+	munmap(win, len);
+	progress_bytes(len - refilled);	/* what is refilled counts in the fill */
+	return ret < 0 ? -2 : 0;
+}
+
+/* The same through a buffer: differing pages are written where they are. */
+static int compare_read(struct rst_ctx *rc, uint64_t vaddr, uint64_t len, uint64_t off, char *buf, uint64_t *same)
+{
+	for (uint64_t done = 0; done < len;) {
+		uint64_t n = len - done < CMP_BUF ? len - done : CMP_BUF;
+		if (read_at(rc->pages_img, buf, n, off + done, rc) < 0)
+			return -1;
+		for (uint64_t pg = 0; pg < n; pg += PAGE_SZ) {
+			char *to = (char *)vaddr + done + pg;
+			if (!memcmp(to, buf + pg, PAGE_SZ))
+				(*same)++;
+			else
+				memcpy(to, buf + pg, PAGE_SZ);
+		}
+		progress_bytes(n);
+		done += n;
+	}
+	return 0;
+}
+
+/* The parent's mapping, kept: pages the image has are refilled where
+ * they differ, those it has not are dropped (zero, never touched, or the
  * file's own again). */
 static int premap_inherited(struct rst_ctx *rc, size_t i, const struct vma_runs *vr, char *buf,
-			    uint64_t *same)
+			    uint64_t *same, struct fill_list *fl)
 {
 	const VmaEntry *e = rc->mm->vmas[i];
 	uint64_t off = vr->off, at = e->start;
@@ -277,20 +353,9 @@ static int premap_inherited(struct rst_ctx *rc, size_t i, const struct vma_runs 
 		const PagemapEntry *pe = rc->pagemap[r];
 		uint64_t len = pagemap_run_pages(pe) * PAGE_SZ;
 		drop_range(at, pe->vaddr);
-		for (uint64_t done = 0; done < len;) {
-			uint64_t n = len - done < CMP_BUF ? len - done : CMP_BUF;
-			if (read_at(rc->pages_img, buf, n, off + done, rc) < 0)
-				return -1;
-			for (uint64_t pg = 0; pg < n; pg += PAGE_SZ) {
-				char *to = (char *)pe->vaddr + done + pg;
-				if (!memcmp(to, buf + pg, PAGE_SZ))
-					(*same)++;
-				else
-					memcpy(to, buf + pg, PAGE_SZ);
-			}
-			progress_bytes(n);
-			done += n;
-		}
+		int c = compare_mapped(rc, e, pe->vaddr, len, off, same, fl);
+		if (c == -2 || (c == -1 && compare_read(rc, pe->vaddr, len, off, buf, same) < 0))
+			return -1;
 		off += len;
 		at = pe->vaddr + len;
 	}
@@ -337,7 +402,7 @@ int rst_premap(struct rst_tree *tr, struct rst_ctx *rc)
 	for (size_t i = 0; plain && i < n; i++) {
 		if (!vr[i].ok)
 			continue;
-		int r = from[i] >= 0 ? premap_inherited(rc, i, &vr[i], buf, &same) :
+		int r = from[i] >= 0 ? premap_inherited(rc, i, &vr[i], buf, &same, &fl) :
 				       premap_new(rc, i, &vr[i], &fl);
 		if (r < 0)
 			goto out;
@@ -350,6 +415,7 @@ int rst_premap(struct rst_tree *tr, struct rst_ctx *rc)
 	if (kept)
 		pr_info("pid %d: %lu mappings of its parent kept, %lu pages still shared with it", rc->pid,
 			(unsigned long)kept, (unsigned long)same);
+	fault_point("task-premapped");	/* in the new process (fail.restore_child_died) */
 	ret = 0;
 out:
 	fill_free(&fl);

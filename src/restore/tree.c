@@ -633,6 +633,26 @@ static int recv_ready(struct rst_tree *tr, int *idx, pid_t *real)
 	return m.ok ? 0 : -2;
 }
 
+/* A process that died before it said it was ready (killed, or crashed
+ * while it was being made) would be waited for until the timeout. Its
+ * parent, a process of the tree still being made, does not reap it: it
+ * shows as a zombie under the pid it was made with, where that is the
+ * pid stasis sees (not in a new pid namespace). -1: none seen. */
+static int died_unready(const struct rst_tree *tr)
+{
+	if (tr->new_pidns || tr->has_init)
+		return -1;
+	for (int i = 0; i < tr->nr; i++) {
+		const struct rst_ctx *rc = &tr->t[i];
+		if (rc->zombie || rc->real_pid > 0)
+			continue;
+		char state = proc_state(rc->pid);
+		if (state == 'Z' || state == 'X')
+			return i;
+	}
+	return -1;
+}
+
 static int wait_all_ready(struct rst_tree *tr, pid_t root)
 {
 	int want = tr->nr_helpers, got = 0, status;
@@ -663,6 +683,12 @@ static int wait_all_ready(struct rst_tree *tr, pid_t root)
 		if (waitpid(root, &status, WNOHANG) == root) {
 			pr_err("pid %d: the %s died while the tree was being restored", tr->t[0].pid,
 			       tr->has_init ? "init of its pid namespace" : "root of the tree");
+			return -1;
+		}
+		int dead = died_unready(tr);
+		if (dead >= 0) {
+			pr_err("pid %d died while the tree was being restored, before it was made whole",
+			       tr->t[dead].pid);
 			return -1;
 		}
 		if (ms >= READY_TIMEOUT_MS) {

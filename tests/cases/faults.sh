@@ -109,6 +109,35 @@ test_restore_cut() {
 	tree_finished
 }
 
+# A process of the tree killed while it is being made (its memory in, not
+# yet ready; its parent's children inherit the hook's count, so each
+# child of the root dies there): the restore fails naming a dead one (not
+# "only N of M came up" after its 30 s wait), leaves nothing, and the
+# images then restore whole.
+test_restore_child_died() {
+	local img=$T_WORK/img rc
+	tree_start forktree "$BIN/forktree" || return
+	dump dump "$TREE_ROOT" "$img" || return
+	expect_tree_killed || return
+	rc=$(STASIS_TEST_DIE_AT=task-premapped:2 stasis cut restore -D "$img")
+	((rc != 0)) || fail "the restore succeeded with processes of the tree killed" "$T_LOG/cut.log" || return
+	grep -q "died while the tree was being restored" "$T_LOG/cut.log" ||
+		fail "the restore did not say a process died ($(grep -m1 Error "$T_LOG/cut.log"))" "$T_LOG/cut.log" ||
+		return
+	wait_until 5 tree_gone "${TREE_PIDS[@]}" ||
+		fail "the failed restore left processes of the tree: $(existing_pids "${TREE_PIDS[@]}")" || return
+	wait_until 5 no_orphans || fail "the failed restore left processes: $(orphans)" || return
+	restore_foreground restore "$img"
+	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || return
+	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
+	kill -USR1 "$TREE_ROOT"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output forktree
+	[[ $CHILD_RC == 0 ]] || fail "the restored forktree exited $CHILD_RC" "$T_LOG/forktree.out"
+	tree_finished
+}
+run_test fail.restore_child_died test_restore_child_died
+
 # Dump: every process seized and stopped, nothing injected yet; the 5th
 # process's dump about to begin (four dumped and still stopped); page
 # contents being written (bigmem's 512 MiB go in 64 writes by two

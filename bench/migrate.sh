@@ -30,10 +30,14 @@ D=/dev/shm/stasis-migrate.$$
 now() { date +%s%N; }
 since() { echo "scale=3; ($(now) - $1) / 1000000000" | bc; }
 min() { [[ -z $1 ]] && echo "$2" || echo "if ($2 < $1) $2 else $1" | bc; }
+# the target, once its memory is all there (a run without it would time
+# dumps of a half-filled target: that run is skipped)
 start_target() {
 	setsid "$ROOT/build/tests/dirtier" "$MIB" > "$D.out" 2>&1 < /dev/null &
 	pid=$!
-	for _ in $(seq 400); do grep -q READY "$D.out" 2>/dev/null && break; sleep 0.05; done
+	for _ in $(seq 1200); do grep -q READY "$D.out" 2>/dev/null && return 0; sleep 0.05; done
+	kill -9 "$pid"; wait "$pid" 2>/dev/null
+	return 1
 }
 # ps BIN DIR [ARGS]: a page server; PORT
 ps() {
@@ -62,7 +66,7 @@ frozen_of() {	# seconds, from a dump's log
 run_tool() {
 	local bin=$1 tag=$2 t0 plain pre final total rst frozen
 	rm -rf "$D"; mkdir -p "$D/plain" "$D/l1" "$D/l2"
-	start_target
+	start_target || { echo "$tag run $run: the target was not ready in 60 s; run skipped"; return 1; }
 	t0=$(now); "$bin" dump -t "$pid" -D "$D/plain" -R -o d.log -v4 > /dev/null 2>&1 || { echo "$tag: plain dump failed"; return 1; }
 	plain=$(since "$t0"); rm -rf "$D/plain"
 	if [[ $bin == "$S" ]] || "$bin" check --feature mem_dirty_track > /dev/null 2>&1; then

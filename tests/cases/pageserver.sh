@@ -9,13 +9,15 @@
 PS_MIB=32
 
 # ps_start TAG DIR [ARGS...]: `stasis page-server` on a free port of
-# 127.0.0.1 (--port 0, read back from its log); PS_PID, PS_PORT.
+# 127.0.0.1 (--port 0, read back from its log); PS_PID, PS_PORT. The
+# command PS_WRAP (an array, none by default) execs it.
+PS_WRAP=()
 ps_start() {
 	local tag=$1 dir=$2
 	shift 2
 	mkdir -p "$dir"
-	note "stasis page-server -D $dir $*"
-	"$STASIS" page-server -D "$dir" --address 127.0.0.1 --port 0 -o "$T_LOG/$tag.log" -v4 "$@" \
+	note "${PS_WRAP[*]} stasis page-server -D $dir $*"
+	"${PS_WRAP[@]}" "$STASIS" page-server -D "$dir" --address 127.0.0.1 --port 0 -o "$T_LOG/$tag.log" -v4 "$@" \
 		> "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null &
 	PS_PID=$!
 	T_PIDS+=("$PS_PID")
@@ -333,6 +335,38 @@ test_ps_server_hangs() {
 	check_output dirtier
 }
 run_test pageserver.server_hangs test_ps_server_hangs
+
+# A server whose disk fills in the middle of the pages (a 4 MiB tmpfs in
+# a mount namespace of its own): the server says so, removes what the
+# session wrote and waits for the next; the dump fails in one line
+# naming the page server; the program runs on.
+test_ps_server_disk_full() {
+	local pid rc dir=$T_WORK/remote left
+	start_dirtier_ps || return
+	pid=$PROG_PID
+	PS_WRAP=(unshare -m --propagation private sh -c 'mount -t tmpfs -o size=4m full "$0" && exec "$@"' "$dir")
+	ps_start ps "$dir"
+	rc=$?
+	PS_WRAP=()
+	((rc == 0)) || return
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img" --page-server --address 127.0.0.1 --port "$PS_PORT")
+	[[ $rc != 0 && $rc != 124 && $rc != 137 ]] || { fail "the dump to a full server exited $(rc_text "$rc")"; return; }
+	note "dump failed: $(error_message dump)"
+	(($(grep -c . "$T_LOG/dump.stderr") == 1)) || fail "the failed dump said more than one line" "$T_LOG/dump.stderr"
+	grep -q "page server" "$T_LOG/dump.stderr" || fail "the failed dump does not name the page server" "$T_LOG/dump.stderr"
+	wait_until "$TMO" grep -q "waiting for the next" "$T_LOG/ps.log" ||
+		{ fail "the server did not drop the session" "$T_LOG/ps.log"; return; }
+	grep -q "can't write pages-.*No space left on device" "$T_LOG/ps.log" ||
+		fail "the server does not say that its disk is full" "$T_LOG/ps.log"
+	alive "$PS_PID" || fail "the server ended after a failed session"
+	left=$(nsenter -t "$PS_PID" -m ls -A "$dir")
+	[[ -z $left ]] || fail "the failed session left files: $left"
+	runs_freely "$pid" || { fail "the program does not run after the failed dump"; return; }
+	kill -USR1 "$pid"
+	wait_gone "$pid" || { fail "the program did not end"; return; }
+	check_output dirtier
+}
+run_test pageserver.server_disk_full test_ps_server_disk_full
 
 # The same through RPC (pycriu's opts.ps, through swrk): a pre-dump and
 # a dump to two servers, the second with the first as parent.

@@ -232,19 +232,20 @@ CRUN_NO_V2='! mountpoint -q /sys/fs/cgroup/unified || umount /sys/fs/cgroup/unif
 rt_cli() { "${RT_CMD[@]}" "$@"; }
 
 # rt_bundle DIR: a bundle of Debian's static busybox (the runtime's own
-# `spec`) whose process counts on stdout (RT_TERMINAL=1: on its terminal).
+# `spec`) whose process counts on stdout (RT_TERMINAL=1: on its terminal),
+# its root writable (RT_READONLY=1: read-only, as `spec` makes it).
 rt_bundle() {
 	local b=$1 a
 	mkdir -p "$b/rootfs/bin" "$b/rootfs/proc" "$b/rootfs/sys" "$b/rootfs/dev" "$b/rootfs/tmp" "$b/rootfs/etc"
 	cp /bin/busybox "$b/rootfs/bin/busybox"
 	for a in sh sleep echo cat; do ln -s busybox "$b/rootfs/bin/$a"; done
 	(cd "$b" && rt_cli spec) || { fail "harness: $RT spec failed"; return 1; }
-	"$PYTHON" - "$b/config.json" "${RT_TERMINAL:-0}" <<-'EOF'
+	"$PYTHON" - "$b/config.json" "${RT_TERMINAL:-0}" "${RT_READONLY:-0}" <<-'EOF'
 	import json, sys
 	c = json.load(open(sys.argv[1]))
 	c["process"]["terminal"] = sys.argv[2] == "1"
 	c["process"]["args"] = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done"]
-	c["root"]["readonly"] = False
+	c["root"]["readonly"] = sys.argv[3] == "1"
 	json.dump(c, open(sys.argv[1], "w"), indent=1)
 	EOF
 }
@@ -338,6 +339,14 @@ test_rt_counter() {
 }
 run_test --needs runc runtime.runc_counter test_rt_counter runc
 run_test --needs crun-built runtime.crun_counter test_rt_counter crun
+
+# The same with the root read-only (crun's spec's default; CRIU 4.2's
+# restore of it fails: README).
+test_rt_readonly_root() {
+	local RT_READONLY=1
+	test_rt_counter "$1"
+}
+run_test --needs crun-built runtime.crun_readonly_root test_rt_readonly_root crun
 
 # --leave-running: the container counts on; stopped and restored, the
 # restored one goes on from where the checkpoint was taken.

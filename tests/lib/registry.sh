@@ -112,7 +112,7 @@ need_reason() {
 		;;
 	runc | podman | crun-built)
 		if [[ $1 == crun-built ]] && ! "$(crun_bin)" --version 2> /dev/null | grep -q '+CRIU'; then
-			echo "no crun with checkpoint support at $(crun_bin) (scripts/build-crun.sh builds it from Debian's source in a minute; STASIS_CRUN names another)"
+			echo "no crun with checkpoint support at $(crun_bin) (scripts/build-crun.sh builds it from Debian's source in about 2 minutes; STASIS_CRUN names another)"
 		elif [[ $1 != crun-built ]] && ! command -v "$1" > /dev/null; then
 			echo "$1 is not installed (apt-get install $1 busybox-static)"
 		elif [[ ! -x /bin/busybox ]] || ldd /bin/busybox > /dev/null 2>&1; then

@@ -872,7 +872,10 @@ int rpc_serve(struct rpc_conn *c)
 			rpc_send_error(c->sk, CRIU_REQ_TYPE__EMPTY, EBADMSG, log_first_error());
 			return -1;
 		}
-		bool keep = req->has_keep_open && req->keep_open;
+		/* after a PRE_DUMP the connection stays for the next step,
+		 * another PRE_DUMP or the DUMP, keep_open or not: CRIU's
+		 * pre-dump loop, which iterating clients count on */
+		bool keep = (req->has_keep_open && req->keep_open) || req->type == CRIU_REQ_TYPE__PRE_DUMP;
 		if (!rpc_uid_allowed(c)) {
 			int ret = refuse_user(c, req->type);
 			criu_req__free_unpacked(req, NULL);

@@ -153,6 +153,23 @@ test_predump_rpc() {
 	restore_and_check "$T_WORK/img/2" "$pid" "$exe"
 }
 
+# CRIU's pre-dump loop: PRE_DUMP, then DUMP on the same connection with
+# parent_img, without keep_open (as iterating clients send them; libcriu's
+# criu_dump_iters sets keep_open, CRIU does not need it).
+test_predump_rpc_loop() {
+	local pid exe rc
+	start_dirtier || return
+	pid=$PROG_PID exe=$DIRTIER_EXE
+	rc=$(timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" iterdump "$pid" "$T_WORK/img" \
+		> "$T_LOG/iterdump.out" 2>&1; echo $?)
+	[[ $rc == 0 ]] || { fail "PRE_DUMP then DUMP on one connection: $(cat "$T_LOG/iterdump.out")" "$T_WORK/img/2/dump.log"; return; }
+	expect_killed "$pid" || return
+	decode_images "$T_WORK/img/2" dump
+	cp "$T_WORK/img/2/dump.log" "$T_LOG/rpcdump.log"
+	dump_used_parent rpcdump "$T_WORK/img/2"
+	restore_and_check "$T_WORK/img/2" "$pid" "$exe"
+}
+
 # Someone else clears the program's soft-dirty bits (echo 4 >
 # /proc/PID/clear_refs, as another checkpoint tool does) between the
 # pre-dump and the dump: the pages written before that clear look clean.
@@ -225,6 +242,7 @@ run_test --needs memtrack predump.while_remapped test_predump_while_running rema
 run_test predump.feature_check test_predump_feature_check
 run_test --needs memtrack predump.foreign_clear test_predump_foreign_clear
 run_test predump.rpc test_predump_rpc
+run_test predump.rpc_loop test_predump_rpc_loop
 run_test predump.stale_parent test_predump_stale_parent
 run_test predump.then_plain_dump test_predump_then_plain_dump
 run_test predump.track_mem_snapshots test_track_mem_snapshots

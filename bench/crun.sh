@@ -96,7 +96,7 @@ for r in $(seq "$RUNS"); do
 			cr "$t" restore -d --image-path "$W/img" "$ID" 2> "$W/rs.log" < /dev/null || rc=$?
 			echo "$rc $s $(date +%s%N)" > "$W/rs.t"
 		) | cat > "$W/out2" &
-		for i in $(seq 300); do [ -s "$W/rs.t" ] && break; sleep 0.1; done
+		for _ in $(seq 300); do [ -s "$W/rs.t" ] && break; sleep 0.1; done
 		[ -s "$W/rs.t" ] || { echo "$t: crun restore did not end in 30 s: $(tail -1 "$W/rs.log")" >&2; exit 1; }
 		read -r rc s e < "$W/rs.t"
 		[ "$rc" = 0 ] || { echo "$t: crun restore failed: $(tail -1 "$W/rs.log")" >&2; exit 1; }

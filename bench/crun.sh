@@ -71,8 +71,8 @@ EOF
 ms() { echo $((($2 - $1) / 1000000)); }
 lines() { wc -l < "$1" 2> /dev/null || echo 0; }
 wait_lines() { # FILE N: up to 10 s
-	local i
-	for i in $(seq 100); do (($(lines "$1") >= $2)) && return 0; sleep 0.1; done
+	local _
+	for _ in $(seq 100); do (($(lines "$1") >= $2)) && return 0; sleep 0.1; done
 	echo "the container did not count ($1)" >&2
 	return 1
 }

@@ -43,6 +43,16 @@ compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null ||
 have_cmd clang || need+=(clang)
 compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null ||
 	need+=(libclang-rt-dev)
+# crun with checkpoint support (scripts/build-crun.sh sets it; CI runs
+# it): dpkg-source to unpack Debian's source, and crun's build deps
+if [ -n "${STASIS_TEST_CRUN:-}" ]; then
+	have_cmd dpkg-source || need+=(dpkg-dev)
+	have_cmd xz || need+=(xz-utils)
+	have_hdr seccomp.h || need+=(libseccomp-dev)
+	have_hdr yajl/yajl_tree.h || need+=(libyajl-dev)
+	have_hdr sys/capability.h || need+=(libcap-dev)
+	have_cmd gperf || need+=(gperf)
+fi
 # install.deb (opt-in, STASIS_TEST_DEB=1, as CI runs it): Debian's
 # packaging tools, and mmdebstrap for the fresh root it installs into
 if [ -n "${STASIS_TEST_DEB:-}" ]; then

@@ -33,6 +33,10 @@ uint32_t mnt_fs_code(const char *name, bool *fresh);
 /* The value B of the first --external mnt[A]:B whose A is key, or NULL. */
 const char *mnt_ext_lookup(const struct opts *o, const char *key);
 
+/* tar's environment for a child whose directory is a tmpfs (execvpe):
+ * ours, with PWD naming that directory; NULL without memory. Free it. */
+char **mnt_tar_env(void);
+
 /* MKKDEV: the device number as CRIU writes it (20-bit minor). */
 static inline uint32_t mnt_kdev(unsigned maj, unsigned min)
 {

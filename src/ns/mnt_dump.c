@@ -502,18 +502,21 @@ static int dump_tmpfs(int dirfd, pid_t pid, const struct mline *lines, int nr, c
 		close(dfd);
 		return -1;
 	}
-	pid_t c = fork();
+	char *const argv[] = { "tar", "--create", "--gzip", "--no-unquote", "--no-wildcards", "--one-file-system",
+			       "--check-links", "--preserve-permissions", "--sparse", "--numeric-owner", "--directory",
+			       ".", ".", NULL };
+	char **env = mnt_tar_env();
+	pid_t c = env ? fork() : -1;
 	if (c == 0) {
 		if (dup2(out, 1) < 0 || fchdir(dfd) < 0 || (user && user->on && tar_inside(pid) < 0))
 			_exit(126);
 		int nul = open("/dev/null", O_RDONLY);
 		if (nul >= 0)
 			dup2(nul, 0);
-		execlp("tar", "tar", "--create", "--gzip", "--no-unquote", "--no-wildcards", "--one-file-system",
-		       "--check-links", "--preserve-permissions", "--sparse", "--numeric-owner", "--directory", ".",
-		       ".", (char *)NULL);
+		execvpe(argv[0], argv, env);
 		_exit(127);
 	}
+	free(env);
 	close(out);
 	close(dfd);
 	int status = -1;

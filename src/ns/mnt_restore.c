@@ -343,7 +343,9 @@ static int untar(struct mctx *c, struct rmnt *r, int dst)
 	r->tar = -1;
 	if (in < 0)
 		return -1;
-	pid_t p = fork();
+	char *const argv[] = { "tar", "--extract", "--gzip", "--no-unquote", "--no-wildcards", "--directory", ".", NULL };
+	char **env = mnt_tar_env();
+	pid_t p = env ? fork() : -1;
 	if (p == 0) {
 		if (dup2(in, 0) < 0 || fchdir(dst) < 0)
 			_exit(126);
@@ -353,10 +355,10 @@ static int untar(struct mctx *c, struct rmnt *r, int dst)
 		int nul = open("/dev/null", O_WRONLY);
 		if (nul >= 0)
 			dup2(nul, 1);
-		execlp("tar", "tar", "--extract", "--gzip", "--no-unquote", "--no-wildcards", "--directory", ".",
-		       (char *)NULL);
+		execvpe(argv[0], argv, env);
 		_exit(127);
 	}
+	free(env);
 	close(in);
 	int status = -1;
 	if (p > 0)

@@ -28,6 +28,16 @@
 #define CRIU_COMPAT_MAJOR 4
 #define CRIU_COMPAT_MINOR 2
 
+/* A pre-dump: PRE_DUMP, a step of an iterative dump (keep_open), or
+ * SINGLE_PRE_DUMP, what libcriu's criu_pre_dump sends (crun's checkpoint
+ * --pre-dump), one pre-dump answered in kind. */
+static bool req_pre_dump(CriuReqType type)
+{
+	return type == CRIU_REQ_TYPE__PRE_DUMP || type == CRIU_REQ_TYPE__SINGLE_PRE_DUMP;
+}
+
+static bool req_dumps(CriuReqType type) { return type == CRIU_REQ_TYPE__DUMP || req_pre_dump(type); }
+
 /* Options that change what a dump or restore means, which stasis does not
  * do: a request with one of them is refused by name, not half obeyed. */
 static const char *unsupported_option(const CriuOpts *r)
@@ -185,7 +195,7 @@ static int job_check_client(struct rpc_job *j, const struct rpc_conn *c, CriuReq
 {
 	if (!rpc_lends_root(c))
 		return 0;
-	if (type == CRIU_REQ_TYPE__DUMP || type == CRIU_REQ_TYPE__PRE_DUMP) {
+	if (req_dumps(type)) {
 		if (rpc_may_write_dir(c, j->o.images_dirfd, j->images_dir) < 0)
 			return -1;
 		j->o.check_seized = rpc_may_dump_seized;
@@ -314,7 +324,7 @@ static int job_page_server(struct rpc_job *j, const CriuReq *req, const CriuOpts
 	if (!r->ps)
 		return 0;
 	if (r->ps->has_fd) {
-		if (req->type != CRIU_REQ_TYPE__DUMP && req->type != CRIU_REQ_TYPE__PRE_DUMP) {
+		if (!req_dumps(req->type)) {
 			pr_err("rpc: ps.fd is for dump and pre-dump requests");
 			return -1;
 		}
@@ -349,7 +359,7 @@ static int job_page_server(struct rpc_job *j, const CriuReq *req, const CriuOpts
 static int job_lazy_pages(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req, const CriuOpts *r)
 {
 	j->o.lazy_pages = r->has_lazy_pages && r->lazy_pages;
-	if (!j->o.lazy_pages || req->type == CRIU_REQ_TYPE__RESTORE || req->type == CRIU_REQ_TYPE__PRE_DUMP)
+	if (!j->o.lazy_pages || req->type == CRIU_REQ_TYPE__RESTORE || req_pre_dump(req->type))
 		return 0;
 	if (req->type != CRIU_REQ_TYPE__DUMP && req->type != CRIU_REQ_TYPE__PAGE_SERVER) {
 		pr_err("rpc: lazy_pages is for dump, page server and restore requests");
@@ -427,7 +437,7 @@ int rpc_job_opts(struct rpc_job *j, const struct rpc_conn *c, const CriuReq *req
 	j->o.force_irmap = r->has_force_irmap && r->force_irmap;
 	j->o.irmap_scan_paths = (const char **)r->irmap_scan_paths;
 	j->o.nr_irmap_scan_paths = r->n_irmap_scan_paths;
-	j->o.pre_dump = req->type == CRIU_REQ_TYPE__PRE_DUMP;
+	j->o.pre_dump = req_pre_dump(req->type);
 	if (job_page_server(j, req, r) < 0)
 		return -1;
 	job_tls(j, r);
@@ -817,6 +827,7 @@ static int serve_one(struct rpc_conn *c, const CriuReq *req)
 	switch (req->type) {
 	case CRIU_REQ_TYPE__DUMP:
 	case CRIU_REQ_TYPE__PRE_DUMP:
+	case CRIU_REQ_TYPE__SINGLE_PRE_DUMP:
 		return serve_dump(c, req);
 	case CRIU_REQ_TYPE__RESTORE:
 		return serve_restore(c, req);
@@ -861,7 +872,10 @@ int rpc_serve(struct rpc_conn *c)
 			rpc_send_error(c->sk, CRIU_REQ_TYPE__EMPTY, EBADMSG, log_first_error());
 			return -1;
 		}
-		bool keep = req->has_keep_open && req->keep_open;
+		/* after a PRE_DUMP the connection stays for the next step,
+		 * another PRE_DUMP or the DUMP, keep_open or not: CRIU's
+		 * pre-dump loop, which iterating clients count on */
+		bool keep = (req->has_keep_open && req->keep_open) || req->type == CRIU_REQ_TYPE__PRE_DUMP;
 		if (!rpc_uid_allowed(c)) {
 			int ret = refuse_user(c, req->type);
 			criu_req__free_unpacked(req, NULL);

@@ -132,25 +132,51 @@ test_track_mem_snapshots() {
 	restore_and_check "$T_WORK/img/2" "$pid" "$exe"
 }
 
+# rpc_drive_ok TAG WHAT LOG ARGS...: rpc_drive.py through swrk with ARGS,
+# its output in T_LOG/TAG.out; a failure names WHAT, with LOG.
+rpc_drive_ok() {
+	local out=$T_LOG/$1.out what=$2 log=$3
+	shift 3
+	timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" "$@" > "$out" 2>&1 ||
+		{ fail "$what: $(cat "$out")" "$log"; return 1; }
+}
+
 # The same through RPC: pycriu's pre_dump(), then dump() with parent_img
 # and track_mem, through swrk.
 test_predump_rpc() {
-	local pid exe rc
+	local pid exe
 	start_dirtier || return
 	pid=$PROG_PID exe=$DIRTIER_EXE
-	rc=$(timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" predump "$pid" "$T_WORK/img/1" \
-		> "$T_LOG/predump.out" 2>&1; echo $?)
-	[[ $rc == 0 ]] || { fail "pycriu pre_dump(): $(cat "$T_LOG/predump.out")" "$T_WORK/img/1/dump.log"; return; }
+	rpc_drive_ok predump "pycriu pre_dump()" "$T_WORK/img/1/dump.log" predump "$pid" "$T_WORK/img/1" || return
 	runs_freely "$pid" || { fail "the program does not run freely after pre_dump()"; return; }
 	sleep 0.3
-	rc=$(timeout -k 5 "$TMO" "$PYTHON" "$ROOT/tests/py/rpc_drive.py" --bin "$STASIS" dump "$pid" "$T_WORK/img/2" \
-		--parent ../1 > "$T_LOG/dump.out" 2>&1; echo $?)
-	[[ $rc == 0 ]] || { fail "pycriu dump() with parent_img: $(cat "$T_LOG/dump.out")" "$T_WORK/img/2/dump.log"; return; }
+	rpc_drive_ok dump "pycriu dump() with parent_img" "$T_WORK/img/2/dump.log" \
+		dump "$pid" "$T_WORK/img/2" --parent ../1 || return
+	rpc_dumped_on_parent "$pid" "$exe"
+}
+
+# rpc_dumped_on_parent PID EXE: the RPC dump in T_WORK/img/2, on top of
+# the pre-dump in img/1, killed the program and took the unchanged pages
+# from the parent; its restore runs the program on.
+rpc_dumped_on_parent() {
+	local pid=$1 exe=$2
 	expect_killed "$pid" || return
 	decode_images "$T_WORK/img/2" dump
 	cp "$T_WORK/img/2/dump.log" "$T_LOG/rpcdump.log"
 	dump_used_parent rpcdump "$T_WORK/img/2"
 	restore_and_check "$T_WORK/img/2" "$pid" "$exe"
+}
+
+# CRIU's pre-dump loop: PRE_DUMP, then DUMP on the same connection with
+# parent_img, without keep_open (as iterating clients send them; libcriu's
+# criu_dump_iters sets keep_open, CRIU does not need it).
+test_predump_rpc_loop() {
+	local pid exe
+	start_dirtier || return
+	pid=$PROG_PID exe=$DIRTIER_EXE
+	rpc_drive_ok iterdump "PRE_DUMP then DUMP on one connection" "$T_WORK/img/2/dump.log" \
+		iterdump "$pid" "$T_WORK/img" || return
+	rpc_dumped_on_parent "$pid" "$exe"
 }
 
 # Someone else clears the program's soft-dirty bits (echo 4 >
@@ -225,6 +251,7 @@ run_test --needs memtrack predump.while_remapped test_predump_while_running rema
 run_test predump.feature_check test_predump_feature_check
 run_test --needs memtrack predump.foreign_clear test_predump_foreign_clear
 run_test predump.rpc test_predump_rpc
+run_test predump.rpc_loop test_predump_rpc_loop
 run_test predump.stale_parent test_predump_stale_parent
 run_test predump.then_plain_dump test_predump_then_plain_dump
 run_test predump.track_mem_snapshots test_track_mem_snapshots

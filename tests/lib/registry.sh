@@ -60,7 +60,7 @@ check_declared_functions() {
 
 need_known() {
 	case $1 in
-	criu | uffd | memtrack | hugepages | deb | runc | podman | mntroot | kernel:?*) return 0 ;;
+	criu | uffd | memtrack | hugepages | deb | runc | podman | crun-built | mntroot | kernel:?*) return 0 ;;
 	*) return 1 ;;
 	esac
 }
@@ -76,6 +76,9 @@ need_known() {
 #   runc, podman  the container runtime is installed (Debian's runc, podman),
 #                 with Debian's static busybox for the container
 #                 (busybox-static): tests/cases/runtime.sh; and mntroot
+#   crun-built    crun_bin is a crun built with checkpoint support
+#                 (scripts/build-crun.sh, from Debian's source: Debian's
+#                 crun has none), and as runc above
 #   mntroot       the root directory is a mount point, as on any machine
 #                 but in a chroot (../shared/tools/fresh-root-ci.sh runs
 #                 CI in one): a container's pivot_root, and the remount of
@@ -107,8 +110,10 @@ need_reason() {
 			echo "needs debhelper, lintian and mmdebstrap (scripts/install-deps.sh with STASIS_TEST_DEB=1)"
 		fi
 		;;
-	runc | podman)
-		if ! command -v "$1" > /dev/null; then
+	runc | podman | crun-built)
+		if [[ $1 == crun-built ]] && ! "$(crun_bin)" --version 2> /dev/null | grep -q '+CRIU'; then
+			echo "no crun with checkpoint support at $(crun_bin) (scripts/build-crun.sh builds it from Debian's source in about 2 minutes; STASIS_CRUN names another)"
+		elif [[ $1 != crun-built ]] && ! command -v "$1" > /dev/null; then
 			echo "$1 is not installed (apt-get install $1 busybox-static)"
 		elif [[ ! -x /bin/busybox ]] || ldd /bin/busybox > /dev/null 2>&1; then
 			echo "no static /bin/busybox for the container (apt-get install busybox-static)"
@@ -125,6 +130,9 @@ need_reason() {
 		;;
 	esac
 }
+
+# The crun the runtime.crun_* tests drive: scripts/build-crun.sh's.
+crun_bin() { echo "${STASIS_CRUN:-/var/tmp/stasis-crun/crun}"; }
 
 # Whether the root directory is a mount point: in a chroot, the mount
 # holding it lies outside, and /proc/self/mountinfo has no line for "/".

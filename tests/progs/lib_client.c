@@ -1,12 +1,14 @@
 /* A libcriu program, built against libstasis (tests/cases/libstasis.sh).
  *
  *   lib_client [-b BINARY | -a SOCKET] [-D IMGDIR] [-W WORKDIR] [-t PID]
- *              [-n] [-V STAGE] CMD...
+ *              [-P PARENT] [-n] [-V STAGE] CMD...
  *
  * -b: swrk mode with that binary; -a: a service socket. -n: a notify
  * callback that records each stage; -V STAGE: it vetoes that stage.
+ * -P: the dump's parent images (criu_set_parent_images, with track_mem).
  * Commands, run in order, each printing one line "CMD RESULT errno=E":
  *   check, version, features, dump, restore (criu_restore),
+ *   predump (criu_pre_dump, with track_mem, into predump.log),
  *   restore_child (criu_local_restore_child on an option set of its own;
  *     then checks the restored root is our child, lets it run 1 s, kills
  *     and reaps it: "reaped PID"),
@@ -25,7 +27,7 @@
 #include <criu/criu.h>
 
 static const char *veto_stage;
-static const char *binary, *address;
+static const char *binary, *address, *parent;
 static int images_fd = -1, work_fd = -1, pid;
 static int use_notify;
 
@@ -64,6 +66,10 @@ static int setup_global(void)
 	if (pid)
 		criu_set_pid(pid);
 	criu_set_leave_running(false);
+	if (parent) {
+		criu_set_track_mem(true);
+		criu_set_parent_images(parent);
+	}
 	criu_set_log_level(CRIU_LOG_DEBUG);
 	if (use_notify)
 		criu_set_notify_cb(on_notify);
@@ -154,6 +160,10 @@ static void run(const char *cmd)
 	} else if (!strcmp(cmd, "dump")) {
 		criu_set_log_file("dump.log");
 		result(cmd, criu_dump());
+	} else if (!strcmp(cmd, "predump")) {
+		criu_set_log_file("predump.log");
+		criu_set_track_mem(true);
+		result(cmd, criu_pre_dump());
 	} else if (!strcmp(cmd, "restore")) {
 		criu_set_log_file("restore.log");
 		result(cmd, criu_restore());
@@ -172,20 +182,21 @@ int main(int argc, char **argv)
 	int c;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "b:a:D:W:t:nV:")) != -1) {
+	while ((c = getopt(argc, argv, "b:a:D:W:t:P:nV:")) != -1) {
 		switch (c) {
 		case 'b': binary = optarg; break;
 		case 'a': address = optarg; break;
 		case 'D': images_fd = open_dir(optarg); break;
 		case 'W': work_fd = open_dir(optarg); break;
 		case 't': pid = atoi(optarg); break;
+		case 'P': parent = optarg; break;
 		case 'n': use_notify = 1; break;
 		case 'V': use_notify = 1; veto_stage = optarg; break;
 		default: return 2;
 		}
 	}
 	if (optind >= argc || setup_global() < 0) {
-		fprintf(stderr, "usage: lib_client [-b BIN|-a SOCK] [-D DIR] [-W DIR] [-t PID] [-n] [-V STAGE] CMD...\n");
+		fprintf(stderr, "usage: lib_client [-b BIN|-a SOCK] [-D DIR] [-W DIR] [-t PID] [-P DIR] [-n] [-V STAGE] CMD...\n");
 		return 2;
 	}
 	for (int i = optind; i < argc; i++)

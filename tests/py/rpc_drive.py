@@ -26,6 +26,10 @@ Commands (each prints one result line, exits 0 on the expected outcome):
                              prints "ready" (flushed) once status-ready was
                              told and the status byte came, then the stages
                              and "dump ok|failed MSG" when the reply comes
+  iterdump PID DIR           raw PRE_DUMP into DIR/1, then on the same
+                             connection DUMP into DIR/2 (parent_img ../1),
+                             no keep_open (CRIU's pre-dump loop): prints
+                             "dumped"
   restore DIR [--tcp-established] [--root DIR]  pycriu restore(): prints "restored PID"
   notify PID DIR [VETO_STAGE]      raw DUMP with notify_scripts: prints the
                              stages in order, answering no at VETO_STAGE
@@ -218,6 +222,38 @@ def cmd_notify(mode, target, pid, imgdir, veto):
         print("hung up at %s" % stages[-1])
         return 0
     return end_dump(s, p, r, stages)
+
+
+def cmd_iterdump(mode, target, pid, imgdir):
+    d1, d2 = open_dir(imgdir + "/1"), open_dir(imgdir + "/2")
+    s, p = raw_connect(mode, target, (d1, d2))
+    for step, fd in ((rpc.PRE_DUMP, d1), (rpc.DUMP, d2)):
+        req = rpc.criu_req()
+        req.type = step
+        req.opts.pid = pid
+        req.opts.images_dir_fd = fd
+        req.opts.track_mem = True
+        req.opts.log_level = 4
+        req.opts.log_file = "dump.log"
+        if step == rpc.DUMP:
+            req.opts.parent_img = "../1"
+        err = "no reply (the connection was closed)"
+        try:
+            s.send(req.SerializeToString())
+            r = recv_resp(s)
+        except OSError as e:
+            r, err = None, "no reply (%s)" % e
+        if not r or not r.success:
+            print("FAIL: %s: %s" % ("PRE_DUMP" if step == rpc.PRE_DUMP else "DUMP", r.cr_errmsg if r else err))
+            s.close()
+            if p:
+                p.wait()
+            return 1
+    s.close()
+    if p:
+        p.wait()
+    print("dumped")
+    return 0
 
 
 def cmd_lazydump(mode, target, pid, imgdir, port):
@@ -449,6 +485,8 @@ def main(argv):
         print("restored %d" % r.pid)
     elif cmd == "notify":
         return cmd_notify(mode, target, int(rest[0]), rest[1], rest[2] if len(rest) > 2 else "")
+    elif cmd == "iterdump":
+        return cmd_iterdump(mode, target, int(rest[0]), rest[1])
     elif cmd == "lazydump":
         return cmd_lazydump(mode, target, int(rest[0]), rest[1], int(rest[2]))
     elif cmd == "netrestore":

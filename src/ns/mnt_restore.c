@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -60,6 +61,7 @@ struct mctx {
 	int root;		/* index of the root mount */
 	int *nsroot;		/* per namespace: index of its root mount */
 	int yard;		/* O_PATH: stasis's tmpfs on --root DIR */
+	int user;		/* the tree's user namespace, or -1: none */
 };
 
 static bool under(const char *path, const char *p)
@@ -1013,7 +1015,9 @@ static int reshare_root(struct mctx *c, int k)
 }
 
 /* In a child of ours, a copy of our namespace rooted at nested
- * namespace k's root in the yard: its new namespace. Its pid as our
+ * namespace k's root in the yard: its new namespace, made in the tree's
+ * user namespace if it has one (owned by it, as the unshare -m that made
+ * the original was: its mounts are not locked more than ours). Its pid as our
  * /proc knows it (a pid namespace of the tree's own is not our /proc's)
  * goes to the parent through ready. */
 static void nested_main(struct mctx *c, int k, int ready, int done)
@@ -1021,14 +1025,17 @@ static void nested_main(struct mctx *c, int k, int ready, int done)
 	char b, self[32] = "";
 	bool shared = (c->m[c->nsroot[k]].e->flags & MS_SHARED) && !deferred(c, c->nsroot[k]);
 	if (readlink("/proc/self", self, sizeof(self) - 1) < 0 || fchdir(c->m[c->nsroot[k]].fd) < 0 ||
-	    unshare(CLONE_NEWNS) < 0 || (shared && mount(NULL, ".", NULL, MS_PRIVATE, NULL) < 0) ||
+	    userns_rst_be_in(c->user) < 0 || unshare(CLONE_NEWNS) < 0 || (shared && mount(NULL, ".", NULL, MS_PRIVATE, NULL) < 0) ||
 	    syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) {
 		pr_perror("can't make mount namespace %u", c->ns->ids[k]);
 		_exit(1);
 	}
 	if (shared && reshare_root(c, k) < 0)
 		_exit(1);
-	if (write(ready, self, sizeof(self)) != sizeof(self))
+	/* our parent opens our namespace and root in /proc: in the tree's
+	 * user namespace its fs ids' change (as_inside_root) made us both
+	 * undumpable, which only a ptracer of stasis's namespace may pass */
+	if (prctl(PR_SET_DUMPABLE, 1) < 0 || write(ready, self, sizeof(self)) != sizeof(self))
 		_exit(1);
 	/* until our parent holds the namespace */
 	while (read(done, &b, 1) < 0 && errno == EINTR)
@@ -1089,9 +1096,9 @@ static int make_nested(struct mctx *c, int k)
 	return ret;
 }
 
-int mnt_fill(struct mnt_ns *ns, int dirfd, const struct opts *o)
+int mnt_fill(struct mnt_ns *ns, int dirfd, const struct opts *o, int user)
 {
-	struct mctx c = { .ns = ns, .o = o, .dirfd = dirfd, .yard = -1 };
+	struct mctx c = { .ns = ns, .o = o, .dirfd = dirfd, .yard = -1, .user = user };
 	int ret = -1;
 
 	if (!o->root) {

@@ -405,6 +405,16 @@ test_userns_criu() {
 	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
 }
 
+# The same nested namespaces both ways with CRIU 4.2 (made by root, as
+# userns.criu; CRIU's images have no setgroups).
+test_userns_nested_criu() {
+	local BEFORE BEFORE_INNER MNT_N MNT_NI MNT_ND NOSG=1
+	userns_ok || return
+	local MNT_USERNS=0 MNT_PIDNS=1
+	criu_both_ways userns_nested_start userns_nested_ok || return
+	kill_leftovers
+}
+
 # refused PID REGEX: the dump of pid fails with one line matching REGEX,
 # and pid runs on.
 refused() {
@@ -453,3 +463,4 @@ run_test --needs mntroot --needs criu userns.criu test_userns_criu
 run_test userns.refused test_userns_refused
 run_test --needs mntroot userns.nested_mnt test_userns_nested_mnt userns_nested_start userns_nested_ok
 run_test --needs mntroot userns.nested_mnt_nopidns test_userns_nested_mnt userns_nopid_start userns_nopid_ok
+run_test --needs mntroot --needs criu userns.nested_criu test_userns_nested_criu

@@ -337,7 +337,15 @@ static int open_tar(const struct mctx *c, const MntEntry *e, char *name, size_t 
 	return in;
 }
 
-/* A tmpfs's files from the dump's tar. */
+/* In a child of ours: the tree's root in its user namespace, if it has
+ * one (joined, unless made in it), as the writer of its files must be. */
+static int be_tree_root(const struct mctx *c)
+{
+	return c->user >= 0 && (userns_rst_be_in(c->user) < 0 || userns_rst_root() < 0) ? -1 : 0;
+}
+
+/* A tmpfs's files from the dump's tar (owners as seen inside the tree's
+ * user namespace: written there). */
 static int untar(struct mctx *c, struct rmnt *r, int dst)
 {
 	char name[64] = "its early fd";
@@ -350,7 +358,7 @@ static int untar(struct mctx *c, struct rmnt *r, int dst)
 		if (dup2(in, 0) < 0 || fchdir(dst) < 0)
 			_exit(126);
 		/* exec sets the fs ids back from the others: root inside, all */
-		if (c->ns->inside_root && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		if (be_tree_root(c) < 0)
 			_exit(126);
 		int nul = open("/dev/null", O_WRONLY);
 		if (nul >= 0)
@@ -389,6 +397,25 @@ static int mount_new(const MntEntry *e, int dst)
 		return -1;
 	}
 	return 0;
+}
+
+/* A tmpfs of a tree made outside its user namespace (no pid namespace of
+ * its own, user.h) is mounted by a child of ours in it, as its root, as
+ * the original was: owned by it, its root directory root's there, the
+ * uid= and gid= of its options seen inside (as the dump wrote them). */
+static int mount_new_in(struct mctx *c, const MntEntry *e, int dst)
+{
+	if (c->user < 0 || c->ns->inside_root || e->fstype != MNT_FS_TMPFS)
+		return mount_new(e, dst);
+	int status = -1;
+	pid_t p = fork();
+	if (p == 0)
+		_exit(be_tree_root(c) < 0 || mount_new(e, dst) < 0);
+	if (p < 0)
+		pr_perror("can't fork to mount the tmpfs at %s", e->mountpoint);
+	while (p > 0 && waitpid(p, &status, 0) < 0 && errno == EINTR)
+		;
+	return p > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 /* A kind mounted anew whose mount showed a subdirectory of it: the whole
@@ -611,7 +638,7 @@ static int mount_one(struct mctx *c, int i)
 	if (dst < 0)
 		goto out;
 	if (r->how == H_FRESH)
-		ret = mount_new(e, dst);
+		ret = mount_new_in(c, e, dst);
 	else if (r->how == H_SUBDIR)
 		ret = mount_subdir(c, e, dst);
 	else if (r->how == H_EXT)

@@ -288,6 +288,9 @@ userns_nested_views() {
 		fail "$tag: the inner shell's ids differ: $(diff <(echo "$BEFORE_INNER") <(userns_facts "$inner") | tr '\n' ' ')"
 	[[ $(readlink "/proc/$inner/fd/3") == /tmp/in/f && $(cat "/proc/$inner/fd/3") == inner-file ]] ||
 		fail "$tag: the inner shell's fd 3 is $(readlink "/proc/$inner/fd/3") ($(cat "/proc/$inner/fd/3" 2>&1))"
+	# its tmpfs's files are root's inside, the user's outside, as they were
+	[[ $(stat -c %u:%g "/proc/$inner/root/tmp/in/f") == "${MNT_USERNS:-0}:${MNT_USERNS:-0}" ]] ||
+		fail "$tag: /tmp/in/f of the inner namespace is owned by $(stat -c %u:%g "/proc/$inner/root/tmp/in/f") outside"
 	# its view differs from the container's: it sees the tmpfs, from inside
 	[[ $(nsenter -t "$inner" -U -m cat /tmp/in/f 2>&1) == inner-file ]] ||
 		fail "$tag: inside the inner namespace /tmp/in/f reads '$(nsenter -t "$inner" -U -m cat /tmp/in/f 2>&1)'"

@@ -430,6 +430,23 @@ test_userns_refused() {
 	wait_until "$TMO" eval '[[ -n $(pgrep -P "$PROG_PID" -x sleep) ]]' || { fail "harness: no sleep"; return; }
 	refused "$PROG_PID" "pid [0-9]+ is in a user namespace other than its root's" || return
 	kill_leftovers
+	# a mount namespace nested in the root's that its user namespace does
+	# not own: one of a user namespace below it (made by a holder that
+	# then went), joined by a shell that stays in the tree's
+	start_prog mntown "${AS_UID[@]}" unshare -U -r -m --fork sh -c '
+unshare -U -r -m sleep 1000 & h=$!
+sleep 0.5
+nsenter -t $h -m --preserve-credentials sh -c "while :; do sleep 0.05; done" &
+sleep 0.5
+kill $h
+'"$LOOP"
+	wait_until "$TMO" has_lines "$T_LOG/mntown.out" 3 || { fail "the counter printed nothing" "$T_LOG/mntown.err"; return; }
+	local root
+	root=$(tr -d " " < "/proc/$PROG_PID/task/$PROG_PID/children")
+	wait_until "$TMO" eval '[[ $(pgrep -P "$root" -x sh | wc -l) == 1 && -z $(pgrep -P "$root" -x unshare) ]]' ||
+		{ fail "harness: no shell in the other mount namespace" "$T_LOG/mntown.err"; return; }
+	refused "$root" "pid [0-9]+: its mount namespace is not owned by the user namespace of its root \\(pid $root\\)" || return
+	kill_leftovers
 	# a time namespace of the tree's own, in its user namespace
 	if kernel_has time_namespaces; then
 		start_prog timens "${AS_UID[@]}" unshare -U -r -T --fork sh -c "$LOOP"

@@ -1044,24 +1044,25 @@ static int reshare_root(struct mctx *c, int k)
 /* In a child of ours, a copy of our namespace rooted at nested
  * namespace k's root in the yard: its new namespace, made in the tree's
  * user namespace if it has one (owned by it, as the unshare -m that made
- * the original was: its mounts are not locked more than ours). Its pid as our
- * /proc knows it (a pid namespace of the tree's own is not our /proc's)
- * goes to the parent through ready. */
+ * the original was: its mounts are not locked more than ours). Its pid
+ * as our /proc knows it (a pid namespace of the tree's own is not our
+ * /proc's) goes to the parent through ready. */
 static void nested_main(struct mctx *c, int k, int ready, int done)
 {
 	char b, self[32] = "";
 	bool shared = (c->m[c->nsroot[k]].e->flags & MS_SHARED) && !deferred(c, c->nsroot[k]);
 	if (readlink("/proc/self", self, sizeof(self) - 1) < 0 || fchdir(c->m[c->nsroot[k]].fd) < 0 ||
-	    userns_rst_be_in(c->user) < 0 || unshare(CLONE_NEWNS) < 0 || (shared && mount(NULL, ".", NULL, MS_PRIVATE, NULL) < 0) ||
-	    syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) {
+	    userns_rst_be_in(c->user) < 0 || unshare(CLONE_NEWNS) < 0 ||
+	    (shared && mount(NULL, ".", NULL, MS_PRIVATE, NULL) < 0) || syscall(SYS_pivot_root, ".", ".") < 0 ||
+	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) {
 		pr_perror("can't make mount namespace %u", c->ns->ids[k]);
 		_exit(1);
 	}
 	if (shared && reshare_root(c, k) < 0)
 		_exit(1);
-	/* our parent opens our namespace and root in /proc: in the tree's
-	 * user namespace its fs ids' change (as_inside_root) made us both
-	 * undumpable, which only a ptracer of stasis's namespace may pass */
+	/* our parent opens our namespace and root in /proc: a tree made in
+	 * its user namespace changed its fs ids there (as_inside_root), which
+	 * left us undumpable, open to a ptracer of stasis's namespace only */
 	if (prctl(PR_SET_DUMPABLE, 1) < 0 || write(ready, self, sizeof(self)) != sizeof(self))
 		_exit(1);
 	/* until our parent holds the namespace */

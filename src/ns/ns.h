@@ -40,10 +40,11 @@ int ns_in_thread(pid_t pid, unsigned long cflag, int (*fn)(void *), void *arg);
  * root_ids. A mount namespace: the root's and those nested in the tree
  * (mnt_ids: each process's, as ids-PID.img names them), allowed only
  * under a root with one of its own, as CRIU (in a tree with a user
- * namespace of its own, each owned by it). *taken: the kinds saved; user: the tree's
- * user namespace's maps (user->on: it has one); unprivileged (a non-root
- * client) may not take an IPC namespace, whose objects need not be its
- * own, nor a mount namespace. 0, or -1 (reported). */
+ * namespace of its own, each owned by it). *taken: the kinds saved;
+ * user: the tree's user namespace's maps (user->on: it has one);
+ * unprivileged (a non-root client) may not take an IPC namespace, whose
+ * objects need not be its own, nor a mount namespace. 0, or -1
+ * (reported). */
 int ns_dump(int dirfd, pid_t root, const pid_t *pids, const uint32_t *mnt_ids, int n,
 	    const TaskKobjIdsEntry *root_ids, const struct opts *o, unsigned long *taken,
 	    struct userns_maps *user);

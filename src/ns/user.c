@@ -443,8 +443,6 @@ int userns_rst_enter(const struct userns_rst *u)
 	return 0;
 }
 
-/* Groups first (ours: a namespace with setgroups "deny" can't set them
- * inside), then the user namespace, unless we are in it already. */
 static bool in_userns(int user_fd)
 {
 	int self = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
@@ -466,6 +464,8 @@ int userns_rst_be_in(int user_fd)
 	return 0;
 }
 
+/* Groups first (ours: a namespace with setgroups "deny" can't set them
+ * inside), then the user namespace, unless we are in it already. */
 static int join(const struct userns_rst *u, const struct userns_maps *m, const CredsEntry *c)
 {
 	if (in_userns(u->user_fd))

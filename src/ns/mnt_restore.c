@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -60,6 +61,7 @@ struct mctx {
 	int root;		/* index of the root mount */
 	int *nsroot;		/* per namespace: index of its root mount */
 	int yard;		/* O_PATH: stasis's tmpfs on --root DIR */
+	int user;		/* the tree's user namespace, or -1: none */
 };
 
 static bool under(const char *path, const char *p)
@@ -335,7 +337,15 @@ static int open_tar(const struct mctx *c, const MntEntry *e, char *name, size_t 
 	return in;
 }
 
-/* A tmpfs's files from the dump's tar. */
+/* In a child of ours: the tree's root in its user namespace, if it has
+ * one (joined, unless made in it), as the writer of its files must be. */
+static int be_tree_root(const struct mctx *c)
+{
+	return c->user >= 0 && (userns_rst_be_in(c->user) < 0 || userns_rst_root() < 0) ? -1 : 0;
+}
+
+/* A tmpfs's files from the dump's tar (owners as seen inside the tree's
+ * user namespace: written there). */
 static int untar(struct mctx *c, struct rmnt *r, int dst)
 {
 	char name[64] = "its early fd";
@@ -350,7 +360,7 @@ static int untar(struct mctx *c, struct rmnt *r, int dst)
 		if (dup2(in, 0) < 0 || fchdir(dst) < 0)
 			_exit(126);
 		/* exec sets the fs ids back from the others: root inside, all */
-		if (c->ns->inside_root && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		if (be_tree_root(c) < 0)
 			_exit(126);
 		int nul = open("/dev/null", O_WRONLY);
 		if (nul >= 0)
@@ -389,6 +399,25 @@ static int mount_new(const MntEntry *e, int dst)
 		return -1;
 	}
 	return 0;
+}
+
+/* A tmpfs of a tree made outside its user namespace (no pid namespace of
+ * its own, user.h) is mounted by a child of ours in it, as its root, as
+ * the original was: owned by it, its root directory root's there, the
+ * uid= and gid= of its options seen inside (as the dump wrote them). */
+static int mount_new_in(struct mctx *c, const MntEntry *e, int dst)
+{
+	if (c->user < 0 || c->ns->inside_root || e->fstype != MNT_FS_TMPFS)
+		return mount_new(e, dst);
+	int status = -1;
+	pid_t p = fork();
+	if (p == 0)
+		_exit(be_tree_root(c) < 0 || mount_new(e, dst) < 0);
+	if (p < 0)
+		pr_perror("can't fork to mount the tmpfs at %s", e->mountpoint);
+	while (p > 0 && waitpid(p, &status, 0) < 0 && errno == EINTR)
+		;
+	return p > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 /* A kind mounted anew whose mount showed a subdirectory of it: the whole
@@ -611,7 +640,7 @@ static int mount_one(struct mctx *c, int i)
 	if (dst < 0)
 		goto out;
 	if (r->how == H_FRESH)
-		ret = mount_new(e, dst);
+		ret = mount_new_in(c, e, dst);
 	else if (r->how == H_SUBDIR)
 		ret = mount_subdir(c, e, dst);
 	else if (r->how == H_EXT)
@@ -1015,22 +1044,28 @@ static int reshare_root(struct mctx *c, int k)
 }
 
 /* In a child of ours, a copy of our namespace rooted at nested
- * namespace k's root in the yard: its new namespace. Its pid as our
- * /proc knows it (a pid namespace of the tree's own is not our /proc's)
- * goes to the parent through ready. */
+ * namespace k's root in the yard: its new namespace, made in the tree's
+ * user namespace if it has one (owned by it, as the unshare -m that made
+ * the original was: its mounts are not locked more than ours). Its pid
+ * as our /proc knows it (a pid namespace of the tree's own is not our
+ * /proc's) goes to the parent through ready. */
 static void nested_main(struct mctx *c, int k, int ready, int done)
 {
 	char b, self[32] = "";
 	bool shared = (c->m[c->nsroot[k]].e->flags & MS_SHARED) && !deferred(c, c->nsroot[k]);
 	if (readlink("/proc/self", self, sizeof(self) - 1) < 0 || fchdir(c->m[c->nsroot[k]].fd) < 0 ||
-	    unshare(CLONE_NEWNS) < 0 || (shared && mount(NULL, ".", NULL, MS_PRIVATE, NULL) < 0) ||
-	    syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) {
+	    userns_rst_be_in(c->user) < 0 || unshare(CLONE_NEWNS) < 0 ||
+	    (shared && mount(NULL, ".", NULL, MS_PRIVATE, NULL) < 0) || syscall(SYS_pivot_root, ".", ".") < 0 ||
+	    umount2(".", MNT_DETACH) < 0 || chdir("/") < 0) {
 		pr_perror("can't make mount namespace %u", c->ns->ids[k]);
 		_exit(1);
 	}
 	if (shared && reshare_root(c, k) < 0)
 		_exit(1);
-	if (write(ready, self, sizeof(self)) != sizeof(self))
+	/* our parent opens our namespace and root in /proc: a tree made in
+	 * its user namespace changed its fs ids there (as_inside_root), which
+	 * left us undumpable, open to a ptracer of stasis's namespace only */
+	if (prctl(PR_SET_DUMPABLE, 1) < 0 || write(ready, self, sizeof(self)) != sizeof(self))
 		_exit(1);
 	/* until our parent holds the namespace */
 	while (read(done, &b, 1) < 0 && errno == EINTR)
@@ -1091,9 +1126,9 @@ static int make_nested(struct mctx *c, int k)
 	return ret;
 }
 
-int mnt_fill(struct mnt_ns *ns, int dirfd, const struct opts *o)
+int mnt_fill(struct mnt_ns *ns, int dirfd, const struct opts *o, int user)
 {
-	struct mctx c = { .ns = ns, .o = o, .dirfd = dirfd, .yard = -1 };
+	struct mctx c = { .ns = ns, .o = o, .dirfd = dirfd, .yard = -1, .user = user };
 	int ret = -1;
 
 	if (!o->root) {

@@ -157,9 +157,9 @@ static size_t mnt_kind(void)
 /* The tree's mount namespaces, the root's first, each with a process in
  * it: nested ones (a process's unshare -m) are saved under a root with a
  * mount namespace of its own; as CRIU, not under a root in the dumper's,
- * whose mounts are not the tree's to save; nor in a tree with a user
- * namespace of its own (user), whose restore would not make them owned by
- * it. *nr: how many (0 on error). */
+ * whose mounts are not the tree's to save. In a tree with a user
+ * namespace of its own (user), each must be owned by it, as the restore
+ * makes them. *nr: how many (0 on error). */
 static struct mnt_ns_ref *mnt_namespaces(pid_t root, const pid_t *pids, const uint32_t *mnt_ids, int n,
 					 bool own, bool user, int *nr)
 {
@@ -195,10 +195,7 @@ static struct mnt_ns_ref *mnt_namespaces(pid_t root, const pid_t *pids, const ui
 			*nr = 0;
 			return NULL;
 		}
-		if (user) {
-			pr_err("pid %d is in a mount namespace nested in its root's (pid %d), which has a user "
-			       "namespace of its own: stasis can't make nested mount namespaces owned by a user "
-			       "namespace yet", pids[i], root);
+		if (user && userns_check_owns_mnt(root, pids[i]) < 0) {
 			free(refs);
 			*nr = 0;
 			return NULL;
@@ -399,12 +396,6 @@ int ns_restore_load_mnt(int dirfd, pid_t pid, uint32_t id, uint32_t root_id, con
 		       pid, pid);
 		return -1;
 	}
-	if (nr->flags & CLONE_NEWUSER) {
-		pr_err("image ids-%d.img: pid %d is in a mount namespace nested in its root's, which has a user "
-		       "namespace of its own: stasis can't make nested mount namespaces owned by a user namespace yet",
-		       pid, pid);
-		return -1;
-	}
 	for (int k = 0; k < nr->mnt.nr_ns; k++)
 		if (nr->mnt.ids[k] == id)
 			return 0;	/* loaded for another process */
@@ -519,7 +510,8 @@ int ns_restore_fill(struct ns_restore *nr)
 		return -1;
 	/* mounts last (the tree's /proc/sys may be read-only), before
 	 * anything of the tree is opened by path */
-	return nr->mnt.nr ? mnt_fill(&nr->mnt, nr->dirfd, nr->o) : 0;
+	int user = (nr->flags & CLONE_NEWUSER) ? nr->urst.user_fd : -1;
+	return nr->mnt.nr ? mnt_fill(&nr->mnt, nr->dirfd, nr->o, user) : 0;
 }
 
 void ns_restore_free(struct ns_restore *nr)

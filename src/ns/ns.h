@@ -39,11 +39,12 @@ int ns_in_thread(pid_t pid, unsigned long cflag, int (*fn)(void *), void *arg);
  * own and stasis takes (ns_taken_mask) into dirfd, naming it by
  * root_ids. A mount namespace: the root's and those nested in the tree
  * (mnt_ids: each process's, as ids-PID.img names them), allowed only
- * under a root with one of its own, as CRIU, and not in a tree with a
- * user namespace of its own. *taken: the kinds saved; user: the tree's
- * user namespace's maps (user->on: it has one); unprivileged (a non-root
- * client) may not take an IPC namespace, whose objects need not be its
- * own, nor a mount namespace. 0, or -1 (reported). */
+ * under a root with one of its own, as CRIU (in a tree with a user
+ * namespace of its own, each owned by it). *taken: the kinds saved;
+ * user: the tree's user namespace's maps (user->on: it has one);
+ * unprivileged (a non-root client) may not take an IPC namespace, whose
+ * objects need not be its own, nor a mount namespace. 0, or -1
+ * (reported). */
 int ns_dump(int dirfd, pid_t root, const pid_t *pids, const uint32_t *mnt_ids, int n,
 	    const TaskKobjIdsEntry *root_ids, const struct opts *o, unsigned long *taken,
 	    struct userns_maps *user);
@@ -120,8 +121,7 @@ int ns_restore_enter(const struct ns_restore *nr);
 int ns_restore_join_user(const struct ns_restore *nr, const CredsEntry *c);
 /* A mount namespace nested in the tree's (pid's, id; the root's is
  * root_id): its image, once. Refused in a tree whose root shares the
- * dumper's (CRIU's rule), and in one with a user namespace of its own
- * (stasis would not make it owned by that). 0, or -1 (reported). */
+ * dumper's (CRIU's rule). 0, or -1 (reported). */
 int ns_restore_load_mnt(int dirfd, pid_t pid, uint32_t id, uint32_t root_id, const struct opts *o,
 			struct ns_restore *nr);
 /* In process pid of the tree, before it opens anything: into its mount
@@ -155,9 +155,10 @@ int mnt_dump(int dirfd, const struct mnt_ns_ref *ns, int nr, const struct opts *
 int mnt_load(int dirfd, uint32_t id, struct mnt_ns *ns);
 /* In the tree's first process, in its new mount namespace: its mounts
  * under o->root, which becomes its root; and the namespaces nested in
- * it, made from a yard of all their mounts, whose fds land in ns->nsfd
+ * it, made from a yard of all their mounts (in the tree's user
+ * namespace, user, if not -1: owned by it), whose fds land in ns->nsfd
  * (all of them, ours first, when there are nested ones). */
-int mnt_fill(struct mnt_ns *ns, int dirfd, const struct opts *o);
+int mnt_fill(struct mnt_ns *ns, int dirfd, const struct opts *o, int user);
 void mnt_free(struct mnt_ns *ns);
 
 /* ipc.c */

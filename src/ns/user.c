@@ -109,6 +109,30 @@ static int check_parent(pid_t root, int user)
 	return 0;
 }
 
+/* The namespace of fd is owned by the user namespace of user. */
+static bool owned_by(int fd, int user)
+{
+	int owner = ioctl(fd, NS_GET_USERNS);
+	bool owned = owner >= 0 && same_file(owner, user);
+	if (owner >= 0)
+		close(owner);
+	return owned;
+}
+
+int userns_check_owns_mnt(pid_t root, pid_t pid)
+{
+	int user = ns_fd(root, "user"), mnt = ns_fd(pid, "mnt");
+	bool owned = user >= 0 && mnt >= 0 && owned_by(mnt, user);
+	if (user >= 0)
+		close(user);
+	if (mnt >= 0)
+		close(mnt);
+	if (!owned)
+		pr_err("pid %d: its mount namespace is not owned by the user namespace of its root (pid %d): "
+		       "stasis can't make that again", pid, root);
+	return owned ? 0 : -1;
+}
+
 /* Each namespace of root not ours must be owned by its user namespace;
  * cgroup and time ones, which stasis makes from outside, can't be yet. */
 static int check_owners(pid_t root, int user)
@@ -121,13 +145,10 @@ static int check_owners(pid_t root, int user)
 		if (fd < 0)
 			continue;	/* a kind this kernel lacks */
 		int ours = is_ours(fd, name);
-		int owner = ours == 0 ? ioctl(fd, NS_GET_USERNS) : -1;
+		bool owned = ours == 0 && owned_by(fd, user);
 		close(fd);
 		if (ours != 0)
 			continue;
-		bool owned = owner >= 0 && same_file(owner, user);
-		if (owner >= 0)
-			close(owner);
 		if (!owned) {
 			pr_err("pid %d: its %s namespace is not owned by its user namespace: stasis can't make "
 			       "that again", root, ns_what(kinds[k]));
@@ -422,15 +443,32 @@ int userns_rst_enter(const struct userns_rst *u)
 	return 0;
 }
 
+static bool in_userns(int user_fd)
+{
+	int self = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+	bool in = self >= 0 && same_file(self, user_fd);
+	if (self >= 0)
+		close(self);
+	return in;
+}
+
+int userns_rst_be_in(int user_fd)
+{
+	if (user_fd < 0 || in_userns(user_fd))
+		return 0;
+	if (setns(user_fd, CLONE_NEWUSER) < 0) {
+		pr_perror("can't join the tree's user namespace");
+		return -1;
+	}
+	rst_inside = true;
+	return 0;
+}
+
 /* Groups first (ours: a namespace with setgroups "deny" can't set them
  * inside), then the user namespace, unless we are in it already. */
 static int join(const struct userns_rst *u, const struct userns_maps *m, const CredsEntry *c)
 {
-	int self = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
-	bool in = self >= 0 && same_file(self, u->user_fd);
-	if (self >= 0)
-		close(self);
-	if (in)
+	if (in_userns(u->user_fd))
 		return 0;
 	if (c && c->n_groups <= 65536) {
 		gid_t *g = calloc(c->n_groups + 1, sizeof(*g));
@@ -447,12 +485,7 @@ static int join(const struct userns_rst *u, const struct userns_maps *m, const C
 			return -1;
 		}
 	}
-	if (setns(u->user_fd, CLONE_NEWUSER) < 0) {
-		pr_perror("can't join the tree's user namespace");
-		return -1;
-	}
-	rst_inside = true;
-	return 0;
+	return userns_rst_be_in(u->user_fd);
 }
 
 pid_t userns_rst_clone_init(const struct userns_rst *u, const struct userns_maps *m, const CredsEntry *c,

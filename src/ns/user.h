@@ -63,6 +63,9 @@ uint32_t userns_rst_id(int kind, uint32_t inside);
  * userns-ID.img, after the checks above; m gets its maps. 0, or -1
  * (reported, one line). */
 int userns_dump(int dirfd, pid_t root, uint32_t id, const struct opts *o, struct userns_maps *m);
+/* A mount namespace nested in the tree's (pid's) must be owned by its
+ * root's user namespace, as one made inside it is. 0, or -1 (reported). */
+int userns_check_owns_mnt(pid_t root, pid_t pid);
 /* userns-ID.img into m, checked. 0, or -1 (reported). */
 int userns_load(int dirfd, uint32_t id, struct userns_maps *m);
 
@@ -97,6 +100,9 @@ pid_t userns_rst_clone_init(const struct userns_rst *u, const struct userns_maps
  * setgroups "deny" can't set them inside), then into the user
  * namespace. 0, or -1 (reported). */
 int userns_rst_join(const struct userns_rst *u, const struct userns_maps *m, const CredsEntry *c);
+/* Into the user namespace of user_fd (-1: none), unless in it already:
+ * what it makes then is owned by it. 0, or -1 (reported). */
+int userns_rst_be_in(int user_fd);
 /* In a process of the namespace: its root there (uid and gid 0 inside),
  * as what the namespace owns wants its writer. 0, or -1 (reported). */
 int userns_rst_root(void);

@@ -457,6 +457,33 @@ nested_restored_ok() {
 	[[ $(host_mounts_of "$T_WORK/root2") == 0 ]] || fail "$tag left mounts on the host: $(grep "$T_WORK" /proc/self/mountinfo)"
 }
 
+# Processes whose mounts are of T_WORK/root2 or a restore's yard (what
+# a restore onto root2 made).
+root2_users() {
+	local fs_mnt rel
+	fs_mnt=$(findmnt -n -o TARGET -T "$T_WORK")
+	rel=${T_WORK#"${fs_mnt%/}"}
+	grep -lF -e "$rel/root2 " -e stasis-yard /proc/[0-9]*/mountinfo 2> /dev/null | cut -d/ -f3 | tr '\n' ' '
+}
+
+# left_nothing TAG: the failed restore TAG left no process (root2_users)
+# and no mount on the host.
+left_nothing() {
+	wait_until 5 eval '[[ -z $(root2_users) ]]' || { fail "the $1 restore left processes: $(root2_users)"; return 1; }
+	[[ $(host_mounts_of "$T_WORK") == 0 && $(host_mounts_of stasis-yard) == 0 ]] ||
+		{ fail "the $1 restore left mounts on the host: $(grep -e "$T_WORK" -e stasis-yard /proc/self/mountinfo)"; return 1; }
+}
+
+# A restore of T_WORK/img onto root2 cut once every namespace is made
+# and every process in it: nothing left, on the host or anywhere.
+nested_cut_leaves_nothing() {
+	# shellcheck disable=SC2046
+	stasis_killed_at cut task-rebuilt:2 restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext) || return 1
+	grep -q "mount namespace [0-9]* made" "$T_LOG/cut.log" ||
+		{ fail "the cut restore made no nested namespace" "$T_LOG/cut.log"; return 1; }
+	left_nothing cut
+}
+
 test_mntns_nested() {
 	local pid n ni nd rc
 	start_nested || return
@@ -465,14 +492,8 @@ test_mntns_nested() {
 	expect_killed "$pid" || return
 	[[ $(ls "$T_WORK/img"/mountpoints-*.img | wc -l) == 3 ]] || { fail "not 3 mountpoints images: $(ls "$T_WORK/img")"; return; }
 	mnt_root "$T_WORK/root2"
-	# a restore cut once every namespace is made and every process in
-	# it: nothing left, on the host or anywhere
-	# shellcheck disable=SC2046
-	stasis_killed_at cut task-rebuilt:2 restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext) || return
-	grep -q "mount namespace [0-9]* made" "$T_LOG/cut.log" || { fail "the cut restore made no nested namespace" "$T_LOG/cut.log"; return; }
+	nested_cut_leaves_nothing || return
 	wait_until 5 not_alive "$pid" || { fail "the cut restore left pid $pid"; return; }
-	[[ $(host_mounts_of "$T_WORK") == 0 && $(host_mounts_of stasis-yard) == 0 ]] ||
-		{ fail "the cut restore left mounts on the host: $(grep -e "$T_WORK" -e stasis-yard /proc/self/mountinfo)"; return; }
 	n=$(line_count "$T_WORK/shared/out") ni=$(line_count "$T_WORK/shared/inner") nd=$(line_count "$T_WORK/shared/deep")
 	# shellcheck disable=SC2046
 	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))

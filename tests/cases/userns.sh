@@ -246,6 +246,135 @@ test_userns_container() {
 	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
 }
 
+# The container made by the user (user, pid and mount namespaces), with
+# mount namespaces nested in it, as a service with a private /tmp has:
+# mntns.sh's two levels of unshare -m under its python's shell, each with
+# a tmpfs of its own, the inner shell keeping its file open (fd 3).
+# After the restore each shell is in its own mount namespace again, owned
+# by the tree's new user namespace (made from inside it, as unshare -m
+# made them), sees its tmpfs and file, counts on, and is the user outside.
+USERNS_NESTED_CMD=${NESTED_CMD/echo inner-file > \/tmp\/in\/f/echo inner-file > /tmp/in/f; exec 3< /tmp/in/f}
+
+userns_nested_start() {
+	start_container : "$USERNS_NESTED_CMD" || return 1
+	wait_until "$TMO" has_lines "$T_WORK/shared/deep" 3 || { fail "the nested shells wrote nothing" "$T_LOG/container.err"; return 1; }
+	nested_namespaces_ok "$PROG_PID" start || return 1
+	BEFORE=$(userns_facts "$PROG_PID")
+	BEFORE_INNER=$(userns_facts "$(writer_of inner)")
+}
+
+# userns_nested_ok PID TAG: the container (python, PID) and its nested
+# namespaces restored in a user namespace of their own.
+userns_nested_ok() {
+	nested_restored_ok "$1" "$2" "$MNT_N" "$MNT_NI" "$MNT_ND" || return 1
+	userns_container_restored "$1" "$BEFORE" "$2"
+	userns_nested_views "$@"
+}
+
+# userns_nested_views PID TAG: the nested shells under PID (the tree's
+# root) in mount namespaces owned by its user namespace, the inner one
+# with its ids and fd 3, the tmpfs seen inside and not by PID.
+userns_nested_views() {
+	local pid=$1 tag=$2 inner deep user p
+	inner=$(writer_of inner) deep=$(writer_of deep)
+	user=$(stat -L -c %i "/proc/$pid/ns/user")
+	for p in "$inner" "$deep"; do
+		[[ $(stat -L -c %i "/proc/$p/ns/user") == "$user" ]] || fail "$tag: pid $p is not in the tree's user namespace"
+		[[ $(ns_owner "$p" mnt) == "$user" ]] ||
+			fail "$tag: the mount namespace of pid $p is not owned by the tree's user namespace"
+		[[ $(status_field "$p" Uid) == "${MNT_USERNS:-0}" ]] || fail "$tag: pid $p is uid $(status_field "$p" Uid) outside"
+	done
+	[[ $(userns_facts "$inner") == "$BEFORE_INNER" ]] ||
+		fail "$tag: the inner shell's ids differ: $(diff <(echo "$BEFORE_INNER") <(userns_facts "$inner") | tr '\n' ' ')"
+	[[ $(readlink "/proc/$inner/fd/3") == /tmp/in/f && $(cat "/proc/$inner/fd/3") == inner-file ]] ||
+		fail "$tag: the inner shell's fd 3 is $(readlink "/proc/$inner/fd/3") ($(cat "/proc/$inner/fd/3" 2>&1))"
+	# its tmpfs's files are root's inside, the user's outside, as they were
+	[[ $(stat -c %u:%g "/proc/$inner/root/tmp/in/f") == "${MNT_USERNS:-0}:${MNT_USERNS:-0}" ]] ||
+		fail "$tag: /tmp/in/f of the inner namespace is owned by $(stat -c %u:%g "/proc/$inner/root/tmp/in/f") outside"
+	# its view differs from the container's: it sees the tmpfs, from inside
+	[[ $(nsenter -t "$inner" -U -m cat /tmp/in/f 2>&1) == inner-file ]] ||
+		fail "$tag: inside the inner namespace /tmp/in/f reads '$(nsenter -t "$inner" -U -m cat /tmp/in/f 2>&1)'"
+	! nsenter -t "$pid" -U -m cat /tmp/in/f > /dev/null 2>&1 || fail "$tag: the container sees the inner tmpfs's file"
+}
+
+# Without a pid namespace (the tree is made outside the user namespace,
+# its processes join it last) no proc can be mounted: a busybox root
+# with a tmpfs on /tmp, the host's /usr and the shared directory on
+# /mnt, and a shell counting into /mnt/out above the same nested shells,
+# pausing with sleep: a FIFO open is reopened through /proc/self, which
+# such a tree lacks, as its processes' login uid (left unset here) is
+# written through their /proc.
+userns_nopid_start() {
+	command -v busybox > /dev/null || { skip "no busybox (apt-get install busybox-static)"; return 1; }
+	mnt_root "$T_WORK/root1" || { fail "harness: could not make the busybox root"; return 1; }
+	mkdir -p "$T_WORK/shared"
+	chmod 777 "$T_WORK/shared"
+	start_prog container "${AS_UID[@]:5}" unshare -U -r -m --propagation private /bin/sh -c '
+set -e
+mount --bind "$1" "$1"
+cd "$1"
+mount -t tmpfs -o size=1m,mode=755 tmpfs tmp
+mount --bind /usr usr
+mount --bind "$2" mnt
+pivot_root . old
+/bin/umount -l /old
+exec /bin/sh -c "$3" < /dev/null > /dev/null 2>&1
+' sh "$T_WORK/root1" "$T_WORK/shared" "${USERNS_NESTED_CMD//read -t 0.1 t <> \/tmp\/in\/tick/sleep 0.1}"'
+i=0; while :; do i=$((i + 1)); echo "$i" >> /mnt/out; sleep 0.1; done'
+	wait_until "$TMO" has_lines "$T_WORK/shared/deep" 3 || { fail "the nested shells wrote nothing" "$T_LOG/container.err"; return 1; }
+	nested_namespaces_ok "$PROG_PID" start || return 1
+	BEFORE=$(userns_facts "$PROG_PID")
+	BEFORE_INNER=$(userns_facts "$(writer_of inner)")
+}
+
+userns_nopid_ok() {
+	local pid=$1 tag=$2
+	wait_until "$TMO" has_lines "$T_WORK/shared/out" $((MNT_N + 10)) || { fail "$tag: the root shell did not go on"; return 1; }
+	check_sequence <(cat "$T_WORK/shared/out")
+	nested_namespaces_ok "$pid" "$tag" || return 1
+	nested_goes_on inner "inner-file" "$MNT_NI" "$tag" || return 1
+	nested_goes_on deep "inner-file deep-file" "$MNT_ND" "$tag" || return 1
+	[[ $(userns_facts "$pid") == "$BEFORE" ]] ||
+		fail "$tag: the user namespace or ids differ: $(diff <(echo "$BEFORE") <(userns_facts "$pid") | tr '\n' ' ')"
+	own_userns "$pid"
+	userns_nested_views "$@"
+}
+
+# test_userns_nested_mnt START CHECK
+test_userns_nested_mnt() {
+	local BEFORE BEFORE_INNER MNT_N MNT_NI MNT_ND pid rc start=$1 check=$2
+	userns_ok || return
+	local MNT_USERNS=$USERNS_UID MNT_PIDNS=1
+	"$start" || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" "${MNT_DUMP_EXT[@]}" || return
+	expect_killed "$pid" || return
+	[[ $(ls "$T_WORK/img"/mountpoints-*.img | wc -l) == 3 ]] || { fail "not 3 mountpoints images: $(ls "$T_WORK/img")"; return; }
+	ls "$T_WORK/img"/userns-*.img > /dev/null 2>&1 || { fail "the dump wrote no userns image"; return; }
+	mnt_root "$T_WORK/root2"
+	# failed restores leave nothing: one cut (mntns.sh), one that fails on
+	# its own (a tmpfs's files gone)
+	nested_cut_leaves_nothing || return
+	local tar
+	tar=$(ls "$T_WORK/img"/tmpfs-dev-*.tar.gz.img | head -n1)
+	mv "$tar" "$T_WORK/tar.saved"
+	# shellcheck disable=SC2046
+	rc=$(stasis failed restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext))
+	mv "$T_WORK/tar.saved" "$tar"
+	[[ $rc != 0 ]] || { fail "a restore without a tmpfs's files succeeded"; return; }
+	grep -q "tmpfs" "$T_LOG/failed.stderr" || fail "the failed restore's error does not name the tmpfs: $(error_message failed)"
+	left_nothing failed || return
+	mnt_counts
+	# shellcheck disable=SC2046
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$T_WORK/root2" $(mnt_restore_ext) --pidfile "$T_WORK/pid")
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	pid=$(cat "$T_WORK/pid")
+	T_PIDS+=("$pid")
+	PROG_PID=$pid
+	"$check" "$pid" restore
+	kill_leftovers
+}
+
 # Both ways with CRIU 4.2: it restores our images, and we its. Made by
 # root (CRIU can't read the limits of another uid's processes here).
 # The facts before the dump, then the same after each restore.
@@ -261,6 +390,16 @@ test_userns_criu() {
 	MNT_PIDNS=1 MNT_USERNS=0 mntns_criu_cycle userns_criu_check || return
 	kill -9 "$PROG_PID"
 	check_sequence <(cut -d' ' -f1 "$T_WORK/shared/out")
+}
+
+# The same nested namespaces both ways with CRIU 4.2 (made by root, as
+# userns.criu; CRIU's images have no setgroups).
+test_userns_nested_criu() {
+	local BEFORE BEFORE_INNER MNT_N MNT_NI MNT_ND NOSG=1
+	userns_ok || return
+	local MNT_USERNS=0 MNT_PIDNS=1
+	criu_both_ways userns_nested_start userns_nested_ok || return
+	kill_leftovers
 }
 
 # refused PID REGEX: the dump of pid fails with one line matching REGEX,
@@ -291,13 +430,22 @@ test_userns_refused() {
 	wait_until "$TMO" eval '[[ -n $(pgrep -P "$PROG_PID" -x sleep) ]]' || { fail "harness: no sleep"; return; }
 	refused "$PROG_PID" "pid [0-9]+ is in a user namespace other than its root's" || return
 	kill_leftovers
-	# a mount namespace nested in the root's, in its user namespace
-	start_prog mntns "${AS_UID[@]}" unshare -U -r -m --fork sh -c "unshare -m sleep 1000 & $LOOP"
-	wait_until "$TMO" has_lines "$T_LOG/mntns.out" 3 || { fail "the counter printed nothing" "$T_LOG/mntns.err"; return; }
+	# a mount namespace nested in the root's that its user namespace does
+	# not own: one of a user namespace below it (made by a holder that
+	# then went), joined by a shell that stays in the tree's
+	start_prog mntown "${AS_UID[@]}" unshare -U -r -m --fork sh -c '
+unshare -U -r -m sleep 1000 & h=$!
+sleep 0.5
+nsenter -t $h -m --preserve-credentials sh -c "while :; do sleep 0.05; done" &
+sleep 0.5
+kill $h
+'"$LOOP"
+	wait_until "$TMO" has_lines "$T_LOG/mntown.out" 3 || { fail "the counter printed nothing" "$T_LOG/mntown.err"; return; }
 	local root
 	root=$(tr -d " " < "/proc/$PROG_PID/task/$PROG_PID/children")
-	wait_until "$TMO" eval '[[ -n $(pgrep -P "$root" -x sleep) ]]' || { fail "harness: no sleep"; return; }
-	refused "$root" "pid [0-9]+ is in a mount namespace nested in its root's \\(pid $root\\), which has a user namespace of its own" || return
+	wait_until "$TMO" eval '[[ $(pgrep -P "$root" -x sh | wc -l) == 1 && -z $(pgrep -P "$root" -x unshare) ]]' ||
+		{ fail "harness: no shell in the other mount namespace" "$T_LOG/mntown.err"; return; }
+	refused "$root" "pid [0-9]+: its mount namespace is not owned by the user namespace of its root \\(pid $root\\)" || return
 	kill_leftovers
 	# a time namespace of the tree's own, in its user namespace
 	if kernel_has time_namespaces; then
@@ -317,3 +465,6 @@ run_test userns.other_ns test_userns_other_ns
 run_test --needs mntroot userns.container test_userns_container
 run_test --needs mntroot --needs criu userns.criu test_userns_criu
 run_test userns.refused test_userns_refused
+run_test --needs mntroot userns.nested_mnt test_userns_nested_mnt userns_nested_start userns_nested_ok
+run_test --needs mntroot userns.nested_mnt_nopidns test_userns_nested_mnt userns_nopid_start userns_nopid_ok
+run_test --needs mntroot --needs criu userns.nested_criu test_userns_nested_criu

@@ -66,14 +66,7 @@ test_dump_committed() {
 	# the copy restored writes on where the output was at the dump
 	mv "$T_LOG/forktree.out" "$T_LOG/forktree-orig.out"
 	cp "$T_WORK/forktree.out.at-dump" "$T_LOG/forktree.out"
-	restore_foreground restore "$img"
-	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || return
-	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
-	kill -USR1 "$TREE_ROOT"
-	wait_child "$RESTORE_PID" $((TMO * 2))
-	check_output forktree
-	[[ $CHILD_RC == 0 ]] || fail "the restored forktree exited $CHILD_RC" "$T_LOG/forktree.out"
-	tree_finished
+	restored_tree_passes forktree "$img"
 }
 
 # Children of this test's subreaper but the worker: what a restore that
@@ -99,14 +92,7 @@ test_restore_cut() {
 		fail "the cut restore left processes of the tree: $(existing_pids "${TREE_PIDS[@]}")" "$T_LOG/cut.log" ||
 		return
 	wait_until 5 no_orphans || fail "the cut restore left processes: $(orphans)" "$T_LOG/cut.log" || return
-	restore_foreground restore "$img"
-	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || return
-	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
-	kill -USR1 "$TREE_ROOT"
-	wait_child "$RESTORE_PID" $((TMO * 2))
-	check_output "$prog"
-	[[ $CHILD_RC == 0 ]] || fail "the restored $prog exited $CHILD_RC" "$T_LOG/$prog.out"
-	tree_finished
+	restored_tree_passes "$prog" "$img"
 }
 
 # A process of the tree killed while it is being made (its memory in, not
@@ -127,14 +113,7 @@ test_restore_child_died() {
 	wait_until 5 tree_gone "${TREE_PIDS[@]}" ||
 		fail "the failed restore left processes of the tree: $(existing_pids "${TREE_PIDS[@]}")" || return
 	wait_until 5 no_orphans || fail "the failed restore left processes: $(orphans)" || return
-	restore_foreground restore "$img"
-	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || return
-	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
-	kill -USR1 "$TREE_ROOT"
-	wait_child "$RESTORE_PID" $((TMO * 2))
-	check_output forktree
-	[[ $CHILD_RC == 0 ]] || fail "the restored forktree exited $CHILD_RC" "$T_LOG/forktree.out"
-	tree_finished
+	restored_tree_passes forktree "$img"
 }
 run_test fail.restore_child_died test_restore_child_died
 

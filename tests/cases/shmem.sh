@@ -9,14 +9,7 @@
 # shmem_restore_check DIR: the shmem tree restored from DIR in the
 # foreground, the same tree again, and its own check of every area.
 shmem_restore_check() {
-	restore_foreground restore "$1"
-	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || return
-	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
-	kill -USR1 "$TREE_ROOT"
-	wait_child "$RESTORE_PID" $((TMO * 2))
-	check_output shmem
-	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the root's status)" "$T_LOG/shmem.out"
-	tree_finished
+	restored_tree_passes shmem "$1"
 }
 
 # Every dump saves shared memory whole, a dump over a parent too: after a

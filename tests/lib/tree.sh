@@ -89,6 +89,21 @@ tree_finished() {
 		fail "processes of the tree left after the root exited: $(for p in "${TREE_PIDS[@]}"; do [[ -e /proc/$p ]] && echo -n "$p ($(proc_state "$p")) "; done)"
 }
 
+# restored_tree_passes PROG IMG: IMG restored in the foreground, the tree
+# (PROG's, from tree_start) checks itself on SIGUSR1: its root exits 0,
+# its output is PROG's, and no process of it is left.
+restored_tree_passes() {
+	local prog=$1 img=$2
+	restore_foreground restore "$img"
+	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || return
+	expect_tree restore "$TREE_ROOT" "$TREE_SIG"
+	kill -USR1 "$TREE_ROOT"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output "$prog"
+	[[ $CHILD_RC == 0 ]] || fail "the restored $prog exited $CHILD_RC" "$T_LOG/$prog.out"
+	tree_finished
+}
+
 # A restore that failed must not leave any process of the tree behind:
 # add those that are still there after 5 s to the failure reason.
 failed_restore_leftovers() {

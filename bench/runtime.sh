@@ -47,6 +47,12 @@ declare -A best
 keep_best() { # KEY MS
 	if [ -z "${best[$1]:-}" ] || [ "$2" -lt "${best[$1]}" ]; then best[$1]=$2; fi
 }
+# report RUNTIME TOOL T0 T1 T2: a round's checkpoint (T0..T1) and restore (T1..T2)
+report() {
+	printf "  %-6s checkpoint %4d ms  restore %4d ms\n" "$2" "$(ms "$3" "$4")" "$(ms "$4" "$5")"
+	keep_best "$1.$2.ck" "$(ms "$3" "$4")"
+	keep_best "$1.$2.rs" "$(ms "$4" "$5")"
+}
 
 # ---- runc ----
 
@@ -81,9 +87,7 @@ runc_round() { # TOOL: one checkpoint and restore
 		> >(cat >> "$OUT/box.out")) ||
 		{ echo "runc restore with $t failed: $(tail -1 "$W/rs.log")" >&2; return 1; }
 	c=$(now)
-	printf "  %-6s checkpoint %4d ms  restore %4d ms\n" "$t" "$(ms "$a" "$b")" "$(ms "$b" "$c")"
-	keep_best "runc.$t.ck" "$(ms "$a" "$b")"
-	keep_best "runc.$t.rs" "$(ms "$b" "$c")"
+	report runc "$t" "$a" "$b" "$c"
 	sleep 0.3
 }
 runc_cleanup() {
@@ -118,9 +122,7 @@ pm_round() {
 	pm "$t" container restore --keep "$ID" > "$W/rs.log" 2>&1 ||
 		{ echo "podman restore with $t failed: $(tail -1 "$W/rs.log")" >&2; return 1; }
 	c=$(now)
-	printf "  %-6s checkpoint %4d ms  restore %4d ms\n" "$t" "$(ms "$a" "$b")" "$(ms "$b" "$c")"
-	keep_best "podman.$t.ck" "$(ms "$a" "$b")"
-	keep_best "podman.$t.rs" "$(ms "$b" "$c")"
+	report podman "$t" "$a" "$b" "$c"
 	sleep 0.3
 }
 pm_cleanup() {

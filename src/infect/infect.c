@@ -186,6 +186,23 @@ static char blocked_state(pid_t pid, char *where, size_t len)
  * 0: wait on; -1: given up (reported). */
 #define VFORK_GRACE_US (2 * 1000 * 1000L)
 
+/* The state of a vfork() parent's child (its newest), or 0: one that
+ * waits for the CPU ('R') or is inside its exec ('D') is on its way. */
+static char vfork_child_state(pid_t pid)
+{
+	char path[64], buf[4096], where[8];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	char *last = NULL, *tok, *save = NULL;
+	if (fgets(buf, sizeof(buf), f))
+		for (tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+			last = tok;
+	fclose(f);
+	return last ? blocked_state(atoi(last), where, sizeof(where)) : 0;
+}
+
 static int refuse_unstoppable(pid_t pid, long waited_us)
 {
 	char where[64];
@@ -193,6 +210,10 @@ static int refuse_unstoppable(pid_t pid, long waited_us)
 	bool vfork = state == 'D' && !strcmp(where, "kernel_clone");
 	long limit = stop_timeout_ms * 1000L;
 
+	/* a busy machine may keep a child from its exec for seconds: it is
+	 * given the whole timeout while it runs or execs */
+	if (vfork && waited_us < limit && strchr("RD", vfork_child_state(pid) ?: 'x'))
+		return 0;
 	if (vfork && waited_us >= (VFORK_GRACE_US < limit ? VFORK_GRACE_US : limit)) {
 		pr_err("pid %d is inside vfork(), waiting for its child to exec or exit, and its child did not "
 		       "in %ld ms; a tree can't be dumped then (dump again once the child has run exec)", pid,

@@ -216,8 +216,10 @@ void pipe_data_free(struct pipe_data_set *s)
 	s->nr = 0;
 }
 
-/* A new pipe with the saved capacity and unread bytes. */
-static struct made_pipe *make_pipe(struct pipe_rst *s, uint32_t pipe_id)
+/* A new pipe with the saved capacity and unread bytes. Its ends are kept
+ * above the pool: at the lowest free fds they could sit on a pool slot,
+ * which then looks filled already (restore/tree.c's pool_open_one). */
+static struct made_pipe *make_pipe(struct rst_files *rf, struct pipe_rst *s, uint32_t pipe_id)
 {
 	struct made_pipe *m = realloc(s->made, (s->nr_made + 1) * sizeof(*m));
 	if (!m) {
@@ -230,10 +232,19 @@ static struct made_pipe *make_pipe(struct pipe_rst *s, uint32_t pipe_id)
 		pr_perror("can't make pipe %u", pipe_id);
 		return NULL;
 	}
-	m->pipe_id = pipe_id;
-	m->given[0] = m->given[1] = false;
 	char what[32];
 	snprintf(what, sizeof(what), "pipe %u", pipe_id);
+	m->fd[0] = files_keep_fd(rf, m->fd[0], what);
+	m->fd[1] = files_keep_fd(rf, m->fd[1], what);
+	if (m->fd[0] < 0 || m->fd[1] < 0) {
+		if (m->fd[0] >= 0)
+			close(m->fd[0]);
+		if (m->fd[1] >= 0)
+			close(m->fd[1]);
+		return NULL;
+	}
+	m->pipe_id = pipe_id;
+	m->given[0] = m->given[1] = false;
 	if (pipe_data_put_back(m->fd[1], pipe_data_find(&s->data, pipe_id), what) < 0) {
 		close(m->fd[0]);
 		close(m->fd[1]);
@@ -256,7 +267,7 @@ static int pipe_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 	for (int i = 0; i < s->nr_made && !m; i++)
 		if (s->made[i].pipe_id == p->pipe_id)
 			m = &s->made[i];
-	if (!m && !(m = make_pipe(s, p->pipe_id)))
+	if (!m && !(m = make_pipe(rf, s, p->pipe_id)))
 		return -1;
 	/* Each entry is an open file description of its own, with its own
 	 * status flags. The end pipe() made is one (the only kind without

@@ -205,7 +205,9 @@ static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi,
 		close(fd);
 		return -1;
 	}
-	close(fd);
+	/* opened right at its place (the lowest free fd was it) */
+	if (fd != at)
+		close(fd);
 	return 0;
 }
 

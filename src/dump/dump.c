@@ -21,6 +21,7 @@
 
 #include "dump/dump.h"
 #include "dump/lazy_serve.h"
+#include "util/kcmp_order.h"
 #include "files/sock_diag.h"
 #include "task/timens.h"
 #include "image/img.h"
@@ -481,29 +482,16 @@ static int write_tree_images(struct dump_tree *tr)
 	return tr->o->live_snapshot ? 0 : commit_images(tr);
 }
 
-/* Where pid's fd table is, or goes, among the tables' first processes
- * (reps, in kcmp's order: it orders two tables as well as it says equal,
- * so 1,000 processes take 10,000 calls, not 500,000); *same if one has
- * it. -1: a kcmp that can't order. */
-static int table_place(const struct dump_tree *tr, const int *reps, int n, pid_t pid, bool *same)
+struct table_reps {
+	const struct dump_tree *tr;
+	int *i;		/* indexes in tr->t */
+};
+
+static void table_at(const void *arg, int i, pid_t *pid, unsigned long *idx)
 {
-	int lo = 0, hi = n;
-	*same = false;
-	while (lo < hi) {
-		int mid = lo + (hi - lo) / 2;
-		long r = syscall(SYS_kcmp, pid, tr->t[reps[mid]].pid, KCMP_FILES, 0, 0);
-		if (r == 0) {
-			*same = true;
-			return mid;
-		}
-		if (r == 1)
-			hi = mid;
-		else if (r == 2)
-			lo = mid + 1;
-		else
-			return -1;
-	}
-	return lo;
+	const struct table_reps *r = arg;
+	*pid = r->tr->t[r->i[i]].pid;
+	*idx = 0;
 }
 
 /* The first process before i (in tree order) sharing i's fd table, or -1:
@@ -521,15 +509,19 @@ static int table_sharer_scan(const struct dump_tree *tr, int i)
  * first one's id, whose fdinfo image is the table's. */
 static void find_shared_fd_tables(struct dump_tree *tr)
 {
+	/* the tables' first processes, in kcmp's order: it orders two tables
+	 * as well as it says equal, so 1,000 processes take 10,000 calls,
+	 * not 500,000 (NULL: a kcmp could not order, scans from then on) */
 	int *reps = malloc((tr->nr + 1) * sizeof(int)), n = 0;
+	struct table_reps arg = { tr, reps };
 	for (int i = 0; i < tr->nr; i++) {
 		struct dump_ctx *dc = &tr->t[i];
 		bool same = false;
 		dc->files_id = dc->id;
 		if (dc->zombie)
 			continue;
-		int at = reps ? table_place(tr, reps, n, dc->pid, &same) : -1, j = -1;
-		if (at < 0) {	/* no order: scan from now on */
+		int at = reps ? kcmp_bisect(KCMP_FILES, dc->pid, 0, table_at, &arg, n, &same) : -1, j = -1;
+		if (at < 0) {
 			free(reps);
 			reps = NULL;
 			j = table_sharer_scan(tr, i);

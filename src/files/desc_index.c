@@ -6,6 +6,7 @@
 #include <linux/kcmp.h>
 
 #include "files/desc_index.h"
+#include "util/kcmp_order.h"
 
 static uint64_t ino_key(dev_t dev, ino_t ino)
 {
@@ -21,29 +22,21 @@ static struct desc_group *group_of(const struct desc_index *x, dev_t dev, ino_t 
 	return NULL;
 }
 
+static void rep_at(const void *arg, int i, pid_t *pid, unsigned long *idx)
+{
+	const struct desc_group *g = arg;
+	*pid = g->r[i].pid;
+	*idx = (unsigned long)g->r[i].fd;
+}
+
 /* Where fd of pid is, or goes, in g's order: *same if a rep is it. A
  * kcmp that can't order the two (a rep's process or fd gone) gives up
  * the order: a scan of all for an equal one, and the end. */
 static int search(const struct desc_group *g, pid_t pid, int fd, bool *same)
 {
-	int lo = 0, hi = g->nr;
-	*same = false;
-	while (lo < hi) {
-		int mid = lo + (hi - lo) / 2;
-		long r = syscall(SYS_kcmp, pid, g->r[mid].pid, KCMP_FILE, fd, g->r[mid].fd);
-		if (r == 0) {
-			*same = true;
-			return mid;
-		}
-		if (r == 1)
-			hi = mid;
-		else if (r == 2)
-			lo = mid + 1;
-		else
-			break;
-	}
-	if (lo >= hi)
-		return lo;
+	int at = kcmp_bisect(KCMP_FILE, pid, fd, rep_at, g, g->nr, same);
+	if (at >= 0)
+		return at;
 	for (int i = 0; i < g->nr; i++)
 		if (syscall(SYS_kcmp, pid, g->r[i].pid, KCMP_FILE, fd, g->r[i].fd) == 0) {
 			*same = true;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench.sh: dump/restore speed of stasis (and optionally CRIU). See bench/README.md.
 #
-#   bench/bench.sh [-c mem|tree|threads|tcp|all] [-n runs] [-m MiB] [-p procs] [-M MiB]
-#                  [-w width] [-t threads] [-K KiB] [-C conns] [-D images_dir] [-k] [-W] [-h]
+#   bench/bench.sh [-c mem|tree|threads|tcp|maps|fds|unix|all] [-n runs] [-m MiB] [-p procs]
+#                  [-M MiB] [-w width] [-t threads] [-K KiB] [-C conns] [-V mappings]
+#                  [-F fds] [-P procs] [-U sockets] [-D images_dir] [-k] [-W] [-h]
 #
 # cases (-c, default mem; a comma-separated list or "all" runs several, one after another):
 #   mem      one process holding -m MiB (default 1024) of touched private anonymous memory
@@ -14,6 +15,12 @@
 #   tcp      one process holding -C established TCP connections on loopback (default 1000),
 #            both ends of each, 1 KiB unread each way; dumped and restored with
 #            --tcp-established (and each tool's default network lock, iptables)
+#   maps     one process holding -V one-page mappings (default 100000) that can't merge
+#            (read-write touched / read-only untouched in turn); vm.max_map_count must allow
+#   fds      -F fds (default 100000) across -P processes (default 10): dups of a file,
+#            files opened on their own, pipes with a byte queued, eventfds
+#   unix     one process holding -U unix sockets (default 10000): stream and datagram
+#            socketpairs and connections to a listener, half with messages queued
 #
 # env: STASIS    stasis binary (default: <repo>/build/stasis; "none" skips stasis)
 #      CRIU_BIN  CRIU binary; when set, CRIU is measured too, alternating with stasis
@@ -32,6 +39,10 @@ TREE_WIDTH=
 THREADS=100
 THREAD_KIB=256
 TCP_CONNS=1000
+MAPS=100000
+FDS=100000
+FD_PROCS=10
+UNIX_SKS=10000
 RUNS=3
 IMGROOT=
 KEEP_LOGS=0
@@ -45,7 +56,7 @@ posint() { # posint VALUE OPTION
 	[[ $1 =~ ^[1-9][0-9]*$ ]] || { echo "bench: $2 wants a positive number" >&2; exit 2; }
 }
 
-while getopts "c:m:p:M:w:t:K:C:n:D:kWh" opt; do
+while getopts "c:m:p:M:w:t:K:C:V:F:P:U:n:D:kWh" opt; do
 	case $opt in
 	c) CASES_ARG=$OPTARG ;;
 	m) MIB=$OPTARG ;;
@@ -55,6 +66,10 @@ while getopts "c:m:p:M:w:t:K:C:n:D:kWh" opt; do
 	t) THREADS=$OPTARG ;;
 	K) THREAD_KIB=$OPTARG ;;
 	C) TCP_CONNS=$OPTARG ;;
+	V) MAPS=$OPTARG ;;
+	F) FDS=$OPTARG ;;
+	P) FD_PROCS=$OPTARG ;;
+	U) UNIX_SKS=$OPTARG ;;
 	n) RUNS=$OPTARG ;;
 	D) IMGROOT=$OPTARG ;;
 	k) KEEP_LOGS=1 ;;
@@ -70,6 +85,11 @@ posint "$TREE_MIB" -M
 posint "$THREADS" -t
 posint "$THREAD_KIB" -K
 posint "$TCP_CONNS" -C
+posint "$MAPS" -V
+posint "$FDS" -F
+posint "$FD_PROCS" -P
+posint "$UNIX_SKS" -U
+((FDS >= FD_PROCS)) || { echo "bench: -F wants at least -P fds" >&2; exit 2; }
 posint "$RUNS" -n
 ((TREE_PROCS >= 2)) || { echo "bench: -p wants at least 2 processes" >&2; exit 2; }
 if [[ -z $TREE_WIDTH ]]; then TREE_WIDTH=$((TREE_PROCS - 1)); fi
@@ -80,12 +100,17 @@ CASES=()
 IFS=, read -r -a case_list <<<"$CASES_ARG"
 for c in "${case_list[@]}"; do
 	case $c in
-	mem | tree | threads | tcp) [[ " ${CASES[*]} " == *" $c "* ]] || CASES+=("$c") ;;
-	all) CASES=(mem tree threads tcp) ;;
-	*) echo "bench: -c wants mem, tree, threads, tcp or all, not '$c'" >&2; exit 2 ;;
+	mem | tree | threads | tcp | maps | fds | unix) [[ " ${CASES[*]} " == *" $c "* ]] || CASES+=("$c") ;;
+	all) CASES=(mem tree threads tcp maps fds unix) ;;
+	*) echo "bench: -c wants mem, tree, threads, tcp, maps, fds, unix or all, not '$c'" >&2; exit 2 ;;
 	esac
 done
-((${#CASES[@]})) || { echo "bench: -c wants mem, tree, threads, tcp or all" >&2; exit 2; }
+((${#CASES[@]})) || { echo "bench: -c wants mem, tree, threads, tcp, maps, fds, unix or all" >&2; exit 2; }
+if [[ " ${CASES[*]} " == *" maps "* ]]; then
+	# the target's mappings, and room for the tools' own while they rebuild it
+	mmc=$(cat /proc/sys/vm/max_map_count)
+	((mmc >= MAPS + 1000)) || { echo "bench: maps: vm.max_map_count is $mmc, -V $MAPS wants at least $((MAPS + 1000)) (sysctl -w vm.max_map_count=$((MAPS * 2)))" >&2; exit 2; }
+fi
 
 STASIS=${STASIS:-$ROOT/build/stasis}
 CRIU_BIN=${CRIU_BIN:-}
@@ -115,6 +140,8 @@ case_mib() {
 	tree) echo $((TREE_PROCS * TREE_MIB)) ;;
 	threads) echo $(((THREADS * THREAD_KIB + 1023) / 1024)) ;;
 	tcp) echo 8 ;;	# the queues and socket buffers: a few MiB
+	maps) echo $(((MAPS / 2 * 4 + 1023) / 1024)) ;;	# a touched page every other mapping
+	fds | unix) echo 8 ;;	# sparse files, queues: a few MiB
 	esac
 }
 MAXMIB=0
@@ -127,6 +154,14 @@ now() { # wall clock in seconds with microseconds
 }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 gbps() { awk -v m="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.2f", m * 1048576 / 1e9 / s; else print "-" }'; }
+per_us() { awk -v n="$1" -v s="$2" 'BEGIN { if (n > 0) printf "%.1f", s * 1e6 / n; else print "-" }'; }
+case_units() { # what a scale case counts
+	case $1 in
+	maps) echo "$MAPS" ;;
+	fds) echo "$FDS" ;;
+	unix) echo "$UNIX_SKS" ;;
+	esac
+}
 per_ms() { awk -v n="$1" -v s="$2" 'BEGIN { if (n > 0) printf "%.2f", s * 1000 / n; else print "-" }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 minof() { printf '%s\n' "$@" | sort -g | head -1; }
@@ -171,7 +206,7 @@ kill_targets() {
 	[[ -s $TARGETS_FILE ]] || return 0
 	while read -r p; do
 		case $(cat "/proc/$p/comm" 2>/dev/null) in
-		memhog | treehog | threadhog | tcphog) kill -9 "$p" 2>/dev/null ;;
+		memhog | treehog | threadhog | tcphog | mapshog | fdhog | unixhog) kill -9 "$p" 2>/dev/null ;;
 		esac
 	done <"$TARGETS_FILE"
 	: >"$TARGETS_FILE"
@@ -179,7 +214,7 @@ kill_targets() {
 
 cleanup() {
 	kill_targets
-	rm -rf "$IMGROOT/img" "$IMGROOT/dd.file" "$IMGROOT/warmup.file"
+	rm -rf "$IMGROOT/img" "$IMGROOT/dd.file" "$IMGROOT/warmup.file" "$IMGROOT/fdfiles"
 	[[ $IMGROOT == /dev/shm/stasis-bench.* ]] && rmdir "$IMGROOT" 2>/dev/null
 	[[ -n $MOUNTED ]] && umount "$MOUNTED" 2>/dev/null && rmdir "$MOUNTED" 2>/dev/null
 	if ((KEEP_LOGS)); then echo "logs kept in $LOGDIR"; else rm -rf "$LOGDIR"; fi
@@ -233,8 +268,8 @@ tree_snapshot() {
 # the ids a restore must bring back: pid (mem), "pid ppid" of every process (tree), tids (threads)
 snapshot() { # snapshot CASE PID
 	case $1 in
-	mem | tcp) [[ -e /proc/$2 ]] && echo "$2" ;;
-	tree) tree_snapshot "$2" ;;
+	mem | tcp | maps | unix) [[ -e /proc/$2 ]] && echo "$2" ;;
+	tree | fds) tree_snapshot "$2" ;;
 	threads) ls /proc/"$2"/task 2>/dev/null | sort -n ;;
 	esac
 }
@@ -256,6 +291,12 @@ run_one() {
 	tree) prog=treehog; cmd=("$BENCHBIN/treehog" -n "$TREE_PROCS" -m "$TREE_MIB" -w "$TREE_WIDTH"); want=$TREE_PROCS ;;
 	threads) prog=threadhog; cmd=("$BENCHBIN/threadhog" -t "$THREADS" -k "$THREAD_KIB"); want=$((THREADS + 1)) ;;
 	tcp) prog=tcphog; cmd=("$BENCHBIN/tcphog" -n "$TCP_CONNS"); want=1; extra+=(--tcp-established) ;;
+	maps) prog=mapshog; cmd=("$BENCHBIN/mapshog" -n "$MAPS"); want=1 ;;
+	fds)
+		# the files the fds open must be there at restore: out of the images directory
+		prog=fdhog; mkdir -p "$IMGROOT/fdfiles"
+		cmd=("$BENCHBIN/fdhog" -n "$FDS" -p "$FD_PROCS" -d "$IMGROOT/fdfiles"); want=$FD_PROCS ;;
+	unix) prog=unixhog; cmd=("$BENCHBIN/unixhog" -n "$UNIX_SKS"); want=1 ;;
 	esac
 
 	# stdio are files, new session: no controlling terminal, so no --shell-job needed.
@@ -365,6 +406,9 @@ run_case() {
 		;;
 	threads) desc="threads: 1 process, 1 + ${THREADS} threads x ${THREAD_KIB} KiB" ;;
 	tcp) desc="tcp: 1 process, ${TCP_CONNS} established TCP connections (both ends), --tcp-established" ;;
+	maps) desc="maps: 1 process, ${MAPS} one-page mappings" ;;
+	fds) desc="fds: ${FDS} fds across ${FD_PROCS} processes (dups, files, pipes, eventfds)" ;;
+	unix) desc="unix: 1 process, ${UNIX_SKS} unix sockets (stream and datagram pairs, connections)" ;;
 	esac
 	echo
 	echo "== $desc"
@@ -407,6 +451,14 @@ run_case() {
 		printf '%-14s %10s %10s %13s %16s\n' "" "dump s" "restore s" "dump ms/conn" "restore ms/conn"
 		result="result case=tcp conns=$TCP_CONNS runs=$RUNS"
 		;;
+	maps | fds | unix)
+		local units unit
+		units=$(case_units "$cs"); unit=${cs%s}
+		echo "best of $RUNS, $units $cs (us/$unit = time / $units):"
+		printf '%-14s %10s %10s %13s %16s\n' "" "dump s" "restore s" "dump us/$unit" "restore us/$unit"
+		result="result case=$cs n=$units runs=$RUNS"
+		[[ $cs == fds ]] && result+=" procs=$FD_PROCS"
+		;;
 	esac
 	for t in "${TOOLS[@]}"; do
 		BD[$t]=$(minof ${DUMP_T[$t]})
@@ -416,6 +468,7 @@ run_case() {
 		tree) printf '%-14s %10s %10s %13s %16s\n' "$t" "${BD[$t]}" "${BR[$t]}" "$(per_ms "$TREE_PROCS" "${BD[$t]}")" "$(per_ms "$TREE_PROCS" "${BR[$t]}")" ;;
 		threads) printf '%-14s %10s %10s %13s %16s\n' "$t" "${BD[$t]}" "${BR[$t]}" "$(per_ms "$THREADS" "${BD[$t]}")" "$(per_ms "$THREADS" "${BR[$t]}")" ;;
 		tcp) printf '%-14s %10s %10s %13s %16s\n' "$t" "${BD[$t]}" "${BR[$t]}" "$(per_ms "$TCP_CONNS" "${BD[$t]}")" "$(per_ms "$TCP_CONNS" "${BR[$t]}")" ;;
+		*) printf '%-14s %10s %10s %13s %16s\n' "$t" "${BD[$t]}" "${BR[$t]}" "$(per_us "$(case_units "$cs")" "${BD[$t]}")" "$(per_us "$(case_units "$cs")" "${BR[$t]}")" ;;
 		esac
 		result+=" ${t}_dump=${BD[$t]} ${t}_restore=${BR[$t]}"
 	done

@@ -11,7 +11,6 @@
 #include <sys/sysmacros.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <linux/kcmp.h>
 
 #include "files/fown.h"
 #include "files/kind.h"
@@ -34,16 +33,14 @@ static const struct fd_kind *const fd_kinds[] = {
 #define NR_KINDS (sizeof(fd_kinds) / sizeof(fd_kinds[0]))
 _Static_assert(NR_KINDS <= FILES_MAX_KINDS, "FILES_MAX_KINDS is too small for the table of kinds");
 
-/* An fd already dumped, to find fds sharing its open file description.
- * Found by hash, by inode and by pid and fd (a tree may have 100,000
- * fds: scanning them all for each would be quadratic). */
+/* An fd already dumped, found by hash of pid and fd (a tree may have
+ * 100,000 fds: scanning them all for each would be quadratic); the fds
+ * sharing its open file description are found in t->descs. */
 struct fd_seen {
 	pid_t pid;
 	int fd;
 	uint32_t id;
-	dev_t dev;
-	ino_t ino;
-	int next_ino, next_fd;	/* the chains: the next index, or -1 */
+	int next_fd;	/* the chain: the next index, or -1 */
 };
 
 static int kind_slot(const struct fd_kind *k)
@@ -171,8 +168,8 @@ void files_free(struct file_table *t)
 		free(t->kind[k]);
 	}
 	free(t->seen);
-	free(t->seen_by_ino);
 	free(t->seen_by_fd);
+	desc_free(&t->descs);
 	free(t->lock_fds);
 	files_census_free(t);
 	free(t->e);
@@ -358,11 +355,6 @@ static unsigned hash2(uint64_t a, uint64_t b, int cap)
 	return (unsigned)(h * 0xbf58476d1ce4e5b9ull >> 32) & (unsigned)(cap * 2 - 1);
 }
 
-static unsigned ino_slot(const struct file_table *t, dev_t dev, ino_t ino)
-{
-	return hash2(dev, ino, t->cap_seen);
-}
-
 static unsigned fd_slot(const struct file_table *t, pid_t pid, int fd)
 {
 	return hash2((uint32_t)pid, (uint32_t)fd, t->cap_seen);
@@ -370,24 +362,14 @@ static unsigned fd_slot(const struct file_table *t, pid_t pid, int fd)
 
 static uint32_t shared_with_earlier(const struct file_table *t, const struct fd_facts *f)
 {
-	if (!t->nr_seen)
-		return 0;
-	for (int i = t->seen_by_ino[ino_slot(t, f->st.st_dev, f->st.st_ino)]; i >= 0; i = t->seen[i].next_ino) {
-		const struct fd_seen *s = &t->seen[i];
-		if (s->dev == f->st.st_dev && s->ino == f->st.st_ino &&
-		    syscall(SYS_kcmp, f->pid, s->pid, KCMP_FILE, f->fd, s->fd) == 0)
-			return s->id;
-	}
-	return 0;
+	return desc_find(&t->descs, f->pid, f->fd, f->st.st_dev, f->st.st_ino);
 }
 
-/* Puts seen fd i at the head of its chains. */
+/* Puts seen fd i at the head of its chain. */
 static void chain_seen(struct file_table *t, int i)
 {
 	struct fd_seen *s = &t->seen[i];
-	unsigned a = ino_slot(t, s->dev, s->ino), b = fd_slot(t, s->pid, s->fd);
-	s->next_ino = t->seen_by_ino[a];
-	t->seen_by_ino[a] = i;
+	unsigned b = fd_slot(t, s->pid, s->fd);
 	s->next_fd = t->seen_by_fd[b];
 	t->seen_by_fd[b] = i;
 }
@@ -397,21 +379,17 @@ static int grow_seen(struct file_table *t)
 {
 	int cap = t->cap_seen ? t->cap_seen * 2 : 64;
 	struct fd_seen *n = realloc(t->seen, cap * sizeof(*n));
-	int *hi = malloc(cap * 2 * sizeof(int)), *hf = malloc(cap * 2 * sizeof(int));
-	if (!n || !hi || !hf) {
+	int *hf = malloc(cap * 2 * sizeof(int));
+	if (!n || !hf) {
 		if (n)
 			t->seen = n;
-		free(hi);
 		free(hf);
 		return -1;
 	}
 	t->seen = n;
 	t->cap_seen = cap;
-	free(t->seen_by_ino);
 	free(t->seen_by_fd);
-	t->seen_by_ino = hi;
 	t->seen_by_fd = hf;
-	memset(hi, 0xff, cap * 2 * sizeof(int));
 	memset(hf, 0xff, cap * 2 * sizeof(int));
 	for (int i = t->nr_seen - 1; i >= 0; i--)
 		chain_seen(t, i);
@@ -420,11 +398,12 @@ static int grow_seen(struct file_table *t)
 
 static int remember_fd(struct file_table *t, const struct fd_facts *f, uint32_t id)
 {
-	if (t->nr_seen == t->cap_seen && grow_seen(t) < 0) {
+	if ((t->nr_seen == t->cap_seen && grow_seen(t) < 0) ||
+	    desc_add(&t->descs, f->pid, f->fd, f->st.st_dev, f->st.st_ino, id) < 0) {
 		pr_err("out of memory recording fd %d of pid %d", f->fd, f->pid);
 		return -1;
 	}
-	t->seen[t->nr_seen] = (struct fd_seen){ f->pid, f->fd, id, f->st.st_dev, f->st.st_ino, -1, -1 };
+	t->seen[t->nr_seen] = (struct fd_seen){ f->pid, f->fd, id, -1 };
 	/* every fd of a description has the description's id: which of
 	 * them a lookup meets first does not matter */
 	chain_seen(t, t->nr_seen++);

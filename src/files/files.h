@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "util/opts.h"
+#include "files/desc_index.h"
 #include "net/netlock.h"
 #include "files.pb-c.h"
 
@@ -25,7 +26,8 @@ struct file_table {
 	uint32_t next_id;
 	struct fd_seen *seen;	/* the fds dumped so far (files.c) */
 	int nr_seen, cap_seen;
-	int *seen_by_ino, *seen_by_fd;	/* their hash chains' heads (cap_seen * 2) */
+	int *seen_by_fd;		/* their hash chains' heads (cap_seen * 2) */
+	struct desc_index descs;	/* their open file descriptions */
 	void *kind[FILES_MAX_KINDS];	/* each kind's own state */
 	uint64_t memfd_pages;		/* memfd contents written, in pages (stats) */
 	struct netlock *netlock;	/* the dump's: TCP connections are locked as dumped */

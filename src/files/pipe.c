@@ -25,10 +25,16 @@ struct pipe_rst {
 	struct pipe_data_set data;
 	struct made_pipe {
 		uint32_t pipe_id;
-		int fd[2];
+		int fd[2];	/* closed (-1) once every entry has its end */
 		bool given[2];	/* the end's own description is some entry's */
+		int left;	/* entries of the pipe not opened yet */
 	} *made;
 	int nr_made;
+	struct idmap made_by_id;	/* pipe_id -> index in made */
+	struct idmap entries_by_id;	/* pipe_id -> index in entries */
+	int *entries;			/* how many entries each pipe has */
+	int nr_pipes;
+	bool counted;
 };
 
 static bool pipe_owns(const struct fd_facts *f)
@@ -36,9 +42,11 @@ static bool pipe_owns(const struct fd_facts *f)
 	return S_ISFIFO(f->st.st_mode) && !strncmp(f->path, "pipe:[", 6);
 }
 
+/* By an index: a scan for each pipe was quadratic (thousands of pipes). */
 const struct pipe_data *pipe_data_find(const struct pipe_data_set *s, uint32_t pipe_id)
 {
-	for (int i = 0; i < s->nr; i++)
+	unsigned pos = 0;
+	for (int i; (i = idmap_next(&s->by_id, pipe_id, &pos)) >= 0;)
 		if (s->d[i].pipe_id == pipe_id)
 			return &s->d[i];
 	return NULL;
@@ -98,12 +106,13 @@ int pipe_data_save(struct pipe_data_set *s, const struct fd_facts *f, const char
 	if (ret < 0)
 		return -1;
 	struct pipe_data *n = realloc(s->d, (s->nr + 1) * sizeof(*n));
-	if (!n) {
+	if (n)
+		s->d = n;
+	if (!n || idmap_add(&s->by_id, d.pipe_id, s->nr) < 0) {
 		free(d.buf);
 		pr_err("%s: out of memory saving the unread bytes", what);
 		return -1;
 	}
-	s->d = n;
 	s->d[s->nr++] = d;
 	return 0;
 }
@@ -177,7 +186,7 @@ int pipe_data_load(struct pipe_data_set *s, int dirfd, enum img_kind kind)
 			ret = -1;
 			break;
 		}
-		if (img_read_raw(&img, d.buf, d.len) < 0) {
+		if (img_read_raw(&img, d.buf, d.len) < 0 || idmap_add(&s->by_id, d.pipe_id, s->nr) < 0) {
 			free(d.buf);
 			ret = -1;
 			break;
@@ -214,11 +223,51 @@ void pipe_data_free(struct pipe_data_set *s)
 	free(s->d);
 	s->d = NULL;
 	s->nr = 0;
+	idmap_free(&s->by_id);
 }
 
-/* A new pipe with the saved capacity and unread bytes. */
-static struct made_pipe *make_pipe(struct pipe_rst *s, uint32_t pipe_id)
+/* The index under pipe_id in map (keys are compared whole: a hit is it). */
+static int by_id(const struct idmap *map, uint32_t pipe_id)
 {
+	unsigned pos = 0;
+	return idmap_next(map, pipe_id, &pos);
+}
+
+/* How many entries each pipe has (once), so that its made ends can be
+ * closed after the last: kept for the whole restore, 10,000 pipes took
+ * 20,000 fds of the limit. */
+static int count_entries(struct rst_files *rf, struct pipe_rst *s)
+{
+	s->counted = true;
+	for (int i = 0; i < rf->nr; i++) {
+		const FileEntry *fe = rf->e[i];
+		if (fe->type != FD_TYPES__PIPE || !fe->pipe)
+			continue;
+		int k = by_id(&s->entries_by_id, fe->pipe->pipe_id);
+		if (k < 0) {
+			int *n = realloc(s->entries, (s->nr_pipes + 1) * sizeof(*n));
+			if (!n || idmap_add(&s->entries_by_id, fe->pipe->pipe_id, s->nr_pipes) < 0) {
+				if (n)
+					s->entries = n;
+				pr_err("out of memory counting the pipes' entries");
+				return -1;
+			}
+			s->entries = n;
+			k = s->nr_pipes++;
+			s->entries[k] = 0;
+		}
+		s->entries[k]++;
+	}
+	return 0;
+}
+
+/* A new pipe with the saved capacity and unread bytes. Its ends are kept
+ * above the pool: at the lowest free fds they could sit on a pool slot,
+ * which then looks filled already (restore/tree.c's pool_open_one). */
+static struct made_pipe *make_pipe(struct rst_files *rf, struct pipe_rst *s, uint32_t pipe_id)
+{
+	if (!s->counted && count_entries(rf, s) < 0)
+		return NULL;
 	struct made_pipe *m = realloc(s->made, (s->nr_made + 1) * sizeof(*m));
 	if (!m) {
 		pr_err("out of memory making pipe %u", pipe_id);
@@ -226,15 +275,27 @@ static struct made_pipe *make_pipe(struct pipe_rst *s, uint32_t pipe_id)
 	}
 	s->made = m;
 	m = &s->made[s->nr_made];
+	int k = by_id(&s->entries_by_id, pipe_id);
+	m->left = k >= 0 ? s->entries[k] : -1;	/* -1: not in the files, never closed */
 	if (pipe2(m->fd, 0) < 0) {
 		pr_perror("can't make pipe %u", pipe_id);
 		return NULL;
 	}
-	m->pipe_id = pipe_id;
-	m->given[0] = m->given[1] = false;
 	char what[32];
 	snprintf(what, sizeof(what), "pipe %u", pipe_id);
-	if (pipe_data_put_back(m->fd[1], pipe_data_find(&s->data, pipe_id), what) < 0) {
+	m->fd[0] = files_keep_fd(rf, m->fd[0], what);
+	m->fd[1] = files_keep_fd(rf, m->fd[1], what);
+	if (m->fd[0] < 0 || m->fd[1] < 0) {
+		if (m->fd[0] >= 0)
+			close(m->fd[0]);
+		if (m->fd[1] >= 0)
+			close(m->fd[1]);
+		return NULL;
+	}
+	m->pipe_id = pipe_id;
+	m->given[0] = m->given[1] = false;
+	if (pipe_data_put_back(m->fd[1], pipe_data_find(&s->data, pipe_id), what) < 0 ||
+	    idmap_add(&s->made_by_id, pipe_id, s->nr_made) < 0) {
 		close(m->fd[0]);
 		close(m->fd[1]);
 		return NULL;
@@ -253,11 +314,15 @@ static int pipe_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		pr_err("image files.img: pipe entry %u is empty", fe->id);
 		return -1;
 	}
-	for (int i = 0; i < s->nr_made && !m; i++)
-		if (s->made[i].pipe_id == p->pipe_id)
-			m = &s->made[i];
-	if (!m && !(m = make_pipe(s, p->pipe_id)))
+	int i = by_id(&s->made_by_id, p->pipe_id);
+	if (i >= 0)
+		m = &s->made[i];
+	if (!m && !(m = make_pipe(rf, s, p->pipe_id)))
 		return -1;
+	if (m->fd[0] < 0) {
+		pr_err("pipe %u has more entries than files.img listed", p->pipe_id);
+		return -1;
+	}
 	/* Each entry is an open file description of its own, with its own
 	 * status flags. The end pipe() made is one (the only kind without
 	 * O_LARGEFILE, which open() adds and F_SETFL can't take away); any
@@ -279,6 +344,11 @@ static int pipe_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 			close(fd);
 		return -1;
 	}
+	if (m->left > 0 && --m->left == 0) {	/* every entry has its end */
+		close(m->fd[0]);
+		close(m->fd[1]);
+		m->fd[0] = m->fd[1] = -1;
+	}
 	return fd;
 }
 
@@ -292,6 +362,9 @@ static void pipes_unload_data(struct rst_files *rf)
 	struct pipe_rst *s = files_rst_state(rf, &fd_kind_pipe);
 	pipe_data_free(&s->data);
 	free(s->made);
+	idmap_free(&s->made_by_id);
+	idmap_free(&s->entries_by_id);
+	free(s->entries);
 }
 
 static bool pipe_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)

@@ -7,6 +7,7 @@
 
 #include "files/kind.h"
 #include "image/kinds.h"
+#include "util/idmap.h"
 
 struct pipe_data {
 	uint32_t pipe_id;
@@ -18,6 +19,7 @@ struct pipe_data {
 struct pipe_data_set {
 	struct pipe_data *d;
 	int nr;
+	struct idmap by_id;	/* pipe_id -> index in d */
 };
 
 /* save: copies them (tee: the task keeps them) once per pipe_id;

@@ -11,6 +11,7 @@
 #include <linux/sockios.h>
 
 #include "files/kind.h"
+#include "util/idmap.h"
 
 #ifndef SIOCUNIXFILE
 #define SIOCUNIXFILE (SIOCPROTOPRIVATE + 0)	/* O_PATH fd of a bound socket's file */
@@ -70,6 +71,7 @@ struct usk_packet {
 	uint8_t *buf;
 	uint32_t *rights;
 	int nr_rights;
+	int seq;	/* its place in the image: the order within a socket */
 };
 
 /* The kind's state in a dump. */
@@ -80,6 +82,7 @@ struct unix_dump {
 	int nr_diag;
 	struct usk_dumped *sk;
 	int nr_sk;
+	struct idmap sk_by_ino;	/* ino -> index in sk, once all are dumped */
 	struct usk_packet *pk;
 	int nr_pk;
 	uint32_t *ext;		/* peers given an external entry */
@@ -110,6 +113,10 @@ struct usk_made {
 struct unix_rst {
 	struct usk_made *m;
 	int nr_m;
+	struct idmap made_by_ino;	/* ino -> index in m */
+	struct idmap file_by_ino;	/* ino -> index in the files, of the first nr_indexed */
+	int nr_indexed;
+	int *listeners, nr_listeners;	/* indexes in the files, of the first nr_indexed */
 	struct usk_packet *q;	/* sk-queues.img */
 	int nr_q;
 };

@@ -315,6 +315,7 @@ void unix_free_images(struct file_table *t)
 	}
 	free(u->diag);
 	free(u->sk);
+	idmap_free(&u->sk_by_ino);
 	free(u->pk);
 	free(u->ext);
 }

@@ -12,12 +12,19 @@
 #include "files/unix.h"
 #include "util/log.h"
 
+static int dump_index(const struct unix_dump *u, uint32_t ino)
+{
+	unsigned pos = 0;
+	for (int i; (i = idmap_next(&u->sk_by_ino, ino, &pos)) >= 0;)
+		if (u->sk[i].ue->ino == ino)
+			return i;
+	return -1;
+}
+
 static struct usk_dumped *dumped(struct unix_dump *u, uint32_t ino)
 {
-	for (int i = 0; i < u->nr_sk; i++)
-		if (u->sk[i].ue->ino == ino)
-			return &u->sk[i];
-	return NULL;
+	int i = dump_index(u, ino);
+	return i >= 0 ? &u->sk[i] : NULL;
 }
 
 /* The listener whose accept queue holds the connection of client ino. */
@@ -202,21 +209,13 @@ static int check_listener(struct unix_dump *u, const struct usk_dumped *s)
 	return 0;
 }
 
-static int dump_index(const struct unix_dump *u, uint32_t ino)
-{
-	for (int i = 0; i < u->nr_sk; i++)
-		if (u->sk[i].ue->ino == ino)
-			return i;
-	return -1;
-}
-
-/* Appends socket i to order[], then those waiting for it. */
-static void put_in_order(const struct unix_dump *u, int i, const int *waits_for, int *order, int *n)
+/* Appends socket i to order[], then those waiting for it (first_waiter
+ * and next_waiter list them by index). */
+static void put_in_order(int i, const int *first_waiter, const int *next_waiter, int *order, int *n)
 {
 	order[(*n)++] = i;
-	for (int k = 0; k < u->nr_sk; k++)
-		if (waits_for[k] == i)
-			put_in_order(u, k, waits_for, order, n);
+	for (int k = first_waiter[i]; k >= 0; k = next_waiter[k])
+		put_in_order(k, first_waiter, next_waiter, order, n);
 }
 
 /* Where client c waits in the accept queue of its listener, or -1 if it
@@ -232,21 +231,34 @@ static int queue_place(const struct unix_dump *u, const struct usk_dumped *c)
 
 /* Clients waiting on one listener in the order of its queue (our restore
  * connects them in files.img order): a selection sort among their places
- * in order[]. */
-static void order_waiting(const struct unix_dump *u, int *order, int n)
+ * in order[] (wait[]: those places, of the waiting clients only; the
+ * others stay where they are). */
+static int order_waiting(const struct unix_dump *u, int *order, int n)
 {
-	for (int a = 0; a < n; a++) {
-		int qa = queue_place(u, &u->sk[order[a]]);
-		for (int b = a + 1; qa >= 0 && b < n; b++) {
-			int qb = queue_place(u, &u->sk[order[b]]);
-			if (qb >= 0 && qb < qa && u->sk[order[b]].ue->peer == u->sk[order[a]].ue->peer) {
-				int tmp = order[a];
-				order[a] = order[b];
-				order[b] = tmp;
-				qa = qb;
+	int nw = 0, *wait = malloc((n + 1) * sizeof(int)), *q = malloc((n + 1) * sizeof(int));
+	if (!wait || !q) {
+		free(wait);
+		free(q);
+		pr_err("out of memory ordering the %d unix sockets", n);
+		return -1;
+	}
+	for (int a = 0; a < n; a++)
+		if ((q[nw] = queue_place(u, &u->sk[order[a]])) >= 0)
+			wait[nw++] = a;
+	for (int a = 0; a < nw; a++)
+		for (int b = a + 1; b < nw; b++) {
+			int *oa = &order[wait[a]], *ob = &order[wait[b]];
+			if (q[b] < q[a] && u->sk[*ob].ue->peer == u->sk[*oa].ue->peer) {
+				int tmp = *oa, tq = q[a];
+				*oa = *ob;
+				*ob = tmp;
+				q[a] = q[b];
+				q[b] = tq;
 			}
 		}
-	}
+	free(wait);
+	free(q);
+	return 0;
 }
 
 /* The order of our entries in files.img. CRIU's restore (4.2) gets
@@ -257,32 +269,42 @@ static void order_waiting(const struct unix_dump *u, int *order, int n)
 static int order_entries(struct file_table *t, struct unix_dump *u)
 {
 	int n = 0, *waits_for = calloc(u->nr_sk + 1, sizeof(int)), *order = calloc(u->nr_sk + 1, sizeof(int));
-	int *slot = calloc(u->nr_sk + 1, sizeof(int));
+	int *slot = calloc(u->nr_sk + 1, sizeof(int)), *first = calloc(u->nr_sk + 1, sizeof(int));
+	int *next = calloc(u->nr_sk + 1, sizeof(int));
 	FileEntry **fe = calloc(u->nr_sk + 1, sizeof(*fe));
 	int ret = -1;
 
-	if (!waits_for || !order || !slot || !fe) {
+	if (!waits_for || !order || !slot || !first || !next || !fe) {
 		pr_err("out of memory ordering the %d unix sockets", u->nr_sk);
 		goto out;
 	}
 	for (int i = 0; i < u->nr_sk; i++) {
 		int p = u->sk[i].ue->peer ? dump_index(u, u->sk[i].ue->peer) : -1;
 		waits_for[i] = p > i ? p : -1;
+		first[i] = next[i] = -1;
 	}
+	/* the waiters of each socket, by index: filled backwards, so each
+	 * list comes out in increasing order */
+	for (int i = u->nr_sk - 1; i >= 0; i--)
+		if (waits_for[i] >= 0) {
+			next[i] = first[waits_for[i]];
+			first[waits_for[i]] = i;
+		}
 	for (int i = 0; i < u->nr_sk; i++)
 		if (waits_for[i] < 0)
-			put_in_order(u, i, waits_for, order, &n);
-	order_waiting(u, order, n);
+			put_in_order(i, first, next, order, &n);
+	if (order_waiting(u, order, n) < 0)
+		goto out;
 	/* the slots of our entries in the table, in table order */
 	int ns = 0;
-	for (int e = 0; e < t->nr && ns < u->nr_sk; e++)
-		for (int i = 0; i < u->nr_sk; i++)
-			if (t->e[e]->usk == u->sk[i].ue) {
-				slot[ns] = e;
-				fe[i] = t->e[e];
-				ns++;
-				break;
-			}
+	for (int e = 0; e < t->nr && ns < u->nr_sk; e++) {
+		int i = t->e[e]->type == FD_TYPES__UNIXSK && t->e[e]->usk ? dump_index(u, t->e[e]->usk->ino) : -1;
+		if (i >= 0 && t->e[e]->usk == u->sk[i].ue) {
+			slot[ns] = e;
+			fe[i] = t->e[e];
+			ns++;
+		}
+	}
 	if (n == u->nr_sk && ns == u->nr_sk)
 		for (int k = 0; k < n; k++)
 			t->e[slot[k]] = fe[order[k]];
@@ -291,6 +313,8 @@ out:
 	free(waits_for);
 	free(order);
 	free(slot);
+	free(first);
+	free(next);
 	free(fe);
 	return ret;
 }
@@ -300,6 +324,11 @@ int unix_write_images(struct file_table *t, int dirfd)
 	struct unix_dump *u = files_dump_state(t, &fd_kind_unix);
 	if (!u->loaded)
 		return 0;	/* no unix socket in the tree */
+	for (int i = 0; i < u->nr_sk; i++)
+		if (idmap_add(&u->sk_by_ino, u->sk[i].ue->ino, i) < 0) {
+			pr_err("out of memory indexing the %d unix sockets", u->nr_sk);
+			return -1;
+		}
 	for (int i = 0; i < u->nr_sk; i++)
 		if (resolve_peer(t, u, &u->sk[i]) < 0 ||
 		    (u->sk[i].d->state == ST_LISTEN && check_listener(u, &u->sk[i]) < 0))

@@ -221,6 +221,14 @@ static int load_rights(const SkPacketEntry *e, struct usk_packet *p)
 	return 0;
 }
 
+static int packet_cmp(const void *a, const void *b)
+{
+	const struct usk_packet *x = a, *y = b;
+	if (x->id_for != y->id_for)
+		return x->id_for < y->id_for ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 int unix_load_images(struct rst_files *rf, int dirfd)
 {
 	struct img img;
@@ -231,7 +239,7 @@ int unix_load_images(struct rst_files *rf, int dirfd)
 	if (img_open(dirfd, &img, IMG_SK_QUEUES, 0) < 0)
 		return errno == ENOENT ? 0 : -1;
 	while ((ret = img_read(&img, &sk_packet_entry__descriptor, (ProtobufCMessage **)&e)) == 1) {
-		struct usk_packet p = { e->id_for, e->length, NULL, NULL, 0 };
+		struct usk_packet p = { e->id_for, e->length, NULL, NULL, 0, r->nr_q };
 		int err = load_rights(e, &p);
 		img_free(e);
 		if (err < 0) {
@@ -265,7 +273,29 @@ int unix_load_images(struct rst_files *rf, int dirfd)
 		r->q[r->nr_q++] = p;
 	}
 	img_close(&img);
+	/* each socket's messages together, in their order: found by
+	 * bisection (a scan of all for each socket was quadratic) */
+	if (r->nr_q > 1)
+		qsort(r->q, r->nr_q, sizeof(*r->q), packet_cmp);
 	return ret;
+}
+
+/* The messages queued for socket id: *n of them from the returned one. */
+static const struct usk_packet *packets_for(const struct unix_rst *r, uint32_t id, int *n)
+{
+	int lo = 0, hi = r->nr_q;
+	while (lo < hi) {	/* the first with id_for >= id */
+		int mid = lo + (hi - lo) / 2;
+		if (r->q[mid].id_for < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	int end = lo;
+	while (end < r->nr_q && r->q[end].id_for == id)
+		end++;
+	*n = end - lo;
+	return r->q + lo;
 }
 
 /* Sends len bytes of p from offset off, with p's passed files on the
@@ -302,22 +332,18 @@ int fill_queue(struct rst_files *rf, int from, const UnixSkEntry *to, int to_fd)
 {
 	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
 	size_t total = 0;
+	int nr;
+	const struct usk_packet *q = packets_for(r, to->id, &nr);
 
-	bool any = false;
-	for (int i = 0; i < r->nr_q; i++)
-		if (r->q[i].id_for == to->id) {
-			total += r->q[i].len;
-			any = true;
-		}
-	if (!any)
+	if (!nr)
 		return 0;
+	for (int i = 0; i < nr; i++)
+		total += q[i].len;
 	int room = total + (1 << 20);
 	if (set_int(from, SO_SNDBUFFORCE, room) < 0 || set_int(to_fd, SO_RCVBUFFORCE, room) < 0)
 		pr_warn("can't make room for the %zu unread bytes of unix socket %u: %m", total, to->ino);
-	for (int i = 0; i < r->nr_q; i++) {
-		const struct usk_packet *p = &r->q[i];
-		if (p->id_for != to->id)
-			continue;
+	for (int i = 0; i < nr; i++) {
+		const struct usk_packet *p = &q[i];
 		size_t off = 0;
 		do {	/* a stream may take its bytes in several sends */
 			ssize_t n = send_part(rf, from, p, off, to);
@@ -343,25 +369,24 @@ int unix_after_install(struct rst_files *rf, const FileEntry *fe, int fd, pid_t 
 {
 	static int nesting;
 	const struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
-	int ret = 0;
+	int ret = 0, nr;
 
 	(void)fd;
-	if (nesting >= NESTING_MAX)
+	if (nesting >= NESTING_MAX || !fe->usk)
 		return 0;
+	const struct usk_packet *q = packets_for(r, fe->usk->id, &nr);
 	nesting++;
-	for (int i = 0; fe->usk && i < r->nr_q && !ret; i++)
-		for (int k = 0; r->q[i].id_for == fe->usk->id && k < r->q[i].nr_rights && !ret; k++)
-			if (r->q[i].rights[k] != fe->id)
-				ret = files_after_install_in_flight(rf, r->q[i].rights[k], pid);
+	for (int i = 0; i < nr && !ret; i++)
+		for (int k = 0; k < q[i].nr_rights && !ret; k++)
+			if (q[i].rights[k] != fe->id)
+				ret = files_after_install_in_flight(rf, q[i].rights[k], pid);
 	nesting--;
 	return ret;
 }
 
 bool has_queue(const struct rst_files *rf, const UnixSkEntry *ue)
 {
-	const struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
-	for (int i = 0; i < r->nr_q; i++)
-		if (r->q[i].id_for == ue->id)
-			return true;
-	return false;
+	int nr;
+	packets_for(files_rst_state(rf, &fd_kind_unix), ue->id, &nr);
+	return nr > 0;
 }

@@ -32,39 +32,78 @@ void unix_unload_images(struct rst_files *rf)
 	}
 	free(r->q);
 	free(r->m);
+	idmap_free(&r->made_by_ino);
+	idmap_free(&r->file_by_ino);
+	free(r->listeners);
+}
+
+static const UnixSkEntry *usk_of(const struct rst_files *rf, int i)
+{
+	return rf->e[i]->type == FD_TYPES__UNIXSK ? rf->e[i]->usk : NULL;
+}
+
+/* The files' unix sockets by inode, and the listeners among them, made
+ * as the files grow: scans of all files for each socket were quadratic
+ * (10,000 sockets). Out of memory: -1, the lookups scan. */
+static int index_files(const struct rst_files *rf)
+{
+	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
+	for (; r->nr_indexed < rf->nr; r->nr_indexed++) {
+		const UnixSkEntry *ue = usk_of(rf, r->nr_indexed);
+		if (!ue)
+			continue;
+		if (idmap_add(&r->file_by_ino, ue->ino, r->nr_indexed) < 0)
+			return -1;
+		if (ue->state == ST_LISTEN && !(ue->uflags & USK_EXTERN)) {
+			int *n = realloc(r->listeners, (r->nr_listeners + 1) * sizeof(*n));
+			if (!n)
+				return -1;
+			r->listeners = n;
+			r->listeners[r->nr_listeners++] = r->nr_indexed;
+		}
+	}
+	return 0;
 }
 
 static const UnixSkEntry *by_ino(const struct rst_files *rf, uint32_t ino)
 {
-	for (int i = 0; i < rf->nr; i++)
-		if (rf->e[i]->type == FD_TYPES__UNIXSK && rf->e[i]->usk && rf->e[i]->usk->ino == ino)
-			return rf->e[i]->usk;
-	return NULL;
-}
-
-static int made_fd(const struct rst_files *rf, uint32_t ino)
-{
 	const struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
-	for (int i = 0; i < r->nr_m; i++)
-		if (r->m[i].ino == ino)
-			return r->m[i].fd;
-	return -1;
+	if (index_files(rf) == 0) {
+		unsigned pos = 0;
+		for (int i; (i = idmap_next(&r->file_by_ino, ino, &pos)) >= 0;)
+			if (usk_of(rf, i)->ino == ino)
+				return usk_of(rf, i);
+		return NULL;
+	}
+	for (int i = 0; i < rf->nr; i++)
+		if (usk_of(rf, i) && usk_of(rf, i)->ino == ino)
+			return usk_of(rf, i);
+	return NULL;
 }
 
 static struct usk_made *made_find(const struct rst_files *rf, uint32_t ino)
 {
 	const struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
-	for (int i = 0; i < r->nr_m; i++)
+	unsigned pos = 0;
+	for (int i; (i = idmap_next(&r->made_by_ino, ino, &pos)) >= 0;)
 		if (r->m[i].ino == ino)
 			return &r->m[i];
 	return NULL;
+}
+
+static int made_fd(const struct rst_files *rf, uint32_t ino)
+{
+	const struct usk_made *m = made_find(rf, ino);
+	return m ? m->fd : -1;
 }
 
 static int made_add(struct rst_files *rf, uint32_t ino, int fd)
 {
 	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
 	struct usk_made *n = realloc(r->m, (r->nr_m + 1) * sizeof(*n));
-	if (!n) {
+	if (!n || idmap_add(&r->made_by_ino, ino, r->nr_m) < 0) {
+		if (n)
+			r->m = n;
 		pr_err("out of memory keeping unix socket %u", ino);
 		close(fd);
 		return -1;
@@ -345,14 +384,24 @@ static int make_filled(struct rst_files *rf, const UnixSkEntry *ue)
 
 /* The listener in the tree whose accepted connection a or b is (the
  * accepted end has the listener's name). */
+static bool accepted_by(const UnixSkEntry *l, const UnixSkEntry *a, const UnixSkEntry *b)
+{
+	return l && !(l->uflags & USK_EXTERN) && l->state == ST_LISTEN && l->type == a->type &&
+	       (same_name(l, a) || same_name(l, b));
+}
+
 static const UnixSkEntry *listener_of(const struct rst_files *rf, const UnixSkEntry *a, const UnixSkEntry *b)
 {
-	for (int i = 0; i < rf->nr; i++) {
-		const UnixSkEntry *l = rf->e[i]->type == FD_TYPES__UNIXSK ? rf->e[i]->usk : NULL;
-		if (l && !(l->uflags & USK_EXTERN) && l->state == ST_LISTEN && l->type == a->type &&
-		    (same_name(l, a) || same_name(l, b)))
-			return l;
+	const struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
+	if (index_files(rf) == 0) {
+		for (int k = 0; k < r->nr_listeners; k++)
+			if (accepted_by(usk_of(rf, r->listeners[k]), a, b))
+				return usk_of(rf, r->listeners[k]);
+		return NULL;
 	}
+	for (int i = 0; i < rf->nr; i++)
+		if (accepted_by(usk_of(rf, i), a, b))
+			return usk_of(rf, i);
 	return NULL;
 }
 

@@ -27,11 +27,30 @@ static inline bool pagemap_run_lazy(const PagemapEntry *pe)
 	return pe->has_flags && (pe->flags & PE_LAZY) && !(pe->flags & PE_PARENT);
 }
 
-/* The mapping of mm that holds all of [start, end), or NULL. */
+static inline bool vma_holds(const VmaEntry *e, uint64_t start, uint64_t end)
+{
+	return start >= e->start && end <= e->end;
+}
+
+/* The mapping of mm that holds all of [start, end), or NULL. Called once
+ * per page run, so a linear scan made a dump of 100,000 mappings
+ * quadratic: images list mappings by address (guards last, as CRIU has
+ * them), so a binary search finds it; an image out of order, or the
+ * guards' tail, falls back to the scan, which is still right. */
 static inline const VmaEntry *vma_holding(const MmEntry *mm, uint64_t start, uint64_t end)
 {
+	size_t lo = 0, hi = mm->n_vmas;
+	while (hi - lo > 1) {	/* the last mapping starting at or below start */
+		size_t mid = lo + (hi - lo) / 2;
+		if (mm->vmas[mid]->start <= start)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if (mm->n_vmas && vma_holds(mm->vmas[lo], start, end))
+		return mm->vmas[lo];
 	for (size_t i = 0; i < mm->n_vmas; i++)
-		if (start >= mm->vmas[i]->start && end <= mm->vmas[i]->end)
+		if (vma_holds(mm->vmas[i], start, end))
 			return mm->vmas[i];
 	return NULL;
 }

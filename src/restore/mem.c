@@ -104,7 +104,9 @@ int rst_mem_open_fds(struct rst_ctx *rc)
 			pr_perror("can't move the fd of mapping %#lx", (unsigned long)e->start);
 			return -1;
 		}
-		close(fd);
+		/* opened right at its place (the lowest free fd was it) */
+		if (fd != rc->vma_fd[i])
+			close(fd);
 	}
 	return 0;
 }

@@ -205,7 +205,9 @@ static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi,
 		close(fd);
 		return -1;
 	}
-	close(fd);
+	/* opened right at its place (the lowest free fd was it) */
+	if (fd != at)
+		close(fd);
 	return 0;
 }
 
@@ -256,13 +258,20 @@ static int install_fds(struct rst_tree *tr, struct rst_ctx *rc)
  * (the first of the fd table's, if it is shared). */
 static void close_foreign_fds(const struct rst_ctx *rc)
 {
+	/* which to keep, marked once: a scan of the fdinfos for each fd was
+	 * quadratic (10,000 fds: a second); without memory, the scan */
+	char *keep = calloc(rc->fdt_base > 0 ? rc->fdt_base : 1, 1);
+	for (int i = 0; keep && i < rc->nr_fdinfo; i++)
+		if (rc->fdinfo[i]->fd < (uint32_t)rc->fdt_base)
+			keep[rc->fdinfo[i]->fd] = 1;
 	for (int fd = 0; fd < rc->fdt_base; fd++) {
-		bool keep = false;
-		for (int i = 0; i < rc->nr_fdinfo && !keep; i++)
-			keep = rc->fdinfo[i]->fd == (uint32_t)fd;
-		if (!keep)
+		bool kept = keep && keep[fd];
+		for (int i = 0; !keep && i < rc->nr_fdinfo && !kept; i++)
+			kept = rc->fdinfo[i]->fd == (uint32_t)fd;
+		if (!kept)
 			close(fd);
 	}
+	free(keep);
 }
 
 static int open_service(const char *what, int fd, int at)

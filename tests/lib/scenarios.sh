@@ -24,6 +24,12 @@ scenario_timer_ids_fallback() {
 		fail "the restore did not make its timers in order" "$T_LOG/restore.log"
 }
 
+# The restore's log on stderr, not in a file (no -o): one fd fewer in the
+# tool moves where the files it opens for the tree land.
+scenario_stderr_log() {
+	STASIS_TEST_LOG_STDERR=1 scenario_restore "$@"
+}
+
 # Plain run without the tool: proves the program itself passes.
 scenario_plain() {
 	local prog=$1
@@ -227,7 +233,7 @@ tree_leave_running() {
 declare -A SCENARIOS=(
 	[plain]=scenario_plain [restore]=scenario_restore [chain]=scenario_chain
 	[leave_running]=scenario_leave_running [pagemap_fallback]=scenario_pagemap_fallback
-	[timer_ids_fallback]=scenario_timer_ids_fallback
+	[timer_ids_fallback]=scenario_timer_ids_fallback [stderr_log]=scenario_stderr_log
 	[tree.plain]=tree_plain [tree.restore]=tree_restore [tree.chain3]=tree_chain
 	[tree.leave_running]=tree_leave_running
 )

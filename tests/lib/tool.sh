@@ -2,6 +2,13 @@
 # that must succeed and decode, restores that must complete or fail
 # cleanly.
 
+# The -v4 log's option: into T_LOG/TAG.log, or with STASIS_TEST_LOG_STDERR=1
+# none (the log goes to stderr, T_LOG/TAG.stderr: the tool has one fd
+# fewer open, which moves where the restore's files land).
+log_opt() {
+	[[ ${STASIS_TEST_LOG_STDERR:-0} == 1 ]] || echo "-o $T_LOG/$1.log"
+}
+
 # stasis TAG ARGS...: run the tool in the foreground with a timeout; output
 # in T_LOG/TAG.{stdout,stderr}; the -v4 log is T_LOG/TAG.log.  Echoes rc.
 stasis() {
@@ -9,7 +16,8 @@ stasis() {
 	shift
 	make_images_dir "$@"
 	note "stasis $*"
-	timeout -k 5 "$TMO" "$STASIS" "$@" -o "$T_LOG/$tag.log" -v4 \
+	# shellcheck disable=SC2046 # log_opt's words
+	timeout -k 5 "$TMO" "$STASIS" "$@" $(log_opt "$tag") -v4 \
 		> "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null
 	local rc=$?
 	note "stasis $tag exited $rc"
@@ -214,7 +222,8 @@ restore_detached() {
 restore_foreground() {
 	local tag=$1 dir=$2
 	note "stasis restore -D $dir (foreground)"
-	timeout -k 5 $((TMO * 3)) "$STASIS" restore -D "$dir" -o "$T_LOG/$tag.log" -v4 \
+	# shellcheck disable=SC2046 # log_opt's words
+	timeout -k 5 $((TMO * 3)) "$STASIS" restore -D "$dir" $(log_opt "$tag") -v4 \
 		--pidfile "$T_WORK/$tag.pid" > "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null &
 	RESTORE_PID=$!
 	T_PGIDS+=("$RESTORE_PID")

@@ -29,6 +29,10 @@
 #include "util/log.h"
 #include "util/progress.h"
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
 #define TASK_SIZE_47 0x7ffffffff000ul
 #define CMP_BUF (1ul << 20)
 
@@ -284,20 +288,37 @@ static int refill(struct rst_ctx *rc, const VmaEntry *e, uint64_t dst, uint64_t 
 	return 0;
 }
 
-/* One run's pages against a window of the image's page cache: the
- * same are left shared, the others refilled. 0, or -1 if the image
- * can't be mapped there (compared through a buffer then, which also says
- * that an image cut short is: a window past its end would fault), -2 on
- * errors. */
-static int compare_mapped(struct rst_ctx *rc, const VmaEntry *e, uint64_t vaddr, uint64_t len, uint64_t off,
-			  uint64_t *same, struct fill_list *fl)
+/* The pages image mapped once for the comparisons (its page cache, no
+ * copy), on first use; MAP_FAILED if it can't be. */
+struct image_view {
+	const char *win;
+	uint64_t len;
+	bool tried;
+};
+
+static const char *view_image(struct rst_ctx *rc, struct image_view *v)
 {
 	struct stat st;
-	if (fstat(rc->pages_img, &st) < 0 || (uint64_t)st.st_size < off + len)
+	if (!v->tried && fstat(rc->pages_img, &st) == 0 && st.st_size > 0) {
+		v->len = (uint64_t)st.st_size;
+		v->win = mmap(NULL, v->len, PROT_READ, MAP_SHARED, rc->pages_img, 0);
+	}
+	v->tried = true;
+	return v->win;
+}
+
+/* One run's pages against the image's page cache: the same are left
+ * shared, the others refilled. 0, or -1 if the image can't be mapped or
+ * is shorter than the run says (compared through a buffer then, which
+ * says so: the mapping past its end would fault), -2 on errors. */
+static int compare_mapped(struct rst_ctx *rc, struct image_view *v, const VmaEntry *e, uint64_t vaddr,
+			  uint64_t len, uint64_t off, uint64_t *same, struct fill_list *fl)
+{
+	const char *img = view_image(rc, v);
+	if (img == MAP_FAILED || off + len > v->len)
 		return -1;
-	char *win = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, rc->pages_img, off);
-	if (win == MAP_FAILED)
-		return -1;
+	const char *win = img + off;
+	madvise((void *)win, len, MADV_POPULATE_READ);	/* in bulk, not a fault a page */
 	uint64_t diff = 0, ndiff = 0;	/* the differing pages met last, at diff */
 	uint64_t refilled = 0;
 	int ret = 0;
@@ -315,7 +336,6 @@ static int compare_mapped(struct rst_ctx *rc, const VmaEntry *e, uint64_t vaddr,
 	}
 	if (!ret)
 		ret = refill(rc, e, vaddr + diff, ndiff, off + diff, fl);
-	munmap(win, len);
 	progress_bytes(len - refilled);	/* what is refilled counts in the fill */
 	return ret < 0 ? -2 : 0;
 }
@@ -344,7 +364,7 @@ static int compare_read(struct rst_ctx *rc, uint64_t vaddr, uint64_t len, uint64
  * they differ, those it has not are dropped (zero, never touched, or the
  * file's own again). */
 static int premap_inherited(struct rst_ctx *rc, size_t i, const struct vma_runs *vr, char *buf,
-			    uint64_t *same, struct fill_list *fl)
+			    struct image_view *v, uint64_t *same, struct fill_list *fl)
 {
 	const VmaEntry *e = rc->mm->vmas[i];
 	uint64_t off = vr->off, at = e->start;
@@ -353,7 +373,7 @@ static int premap_inherited(struct rst_ctx *rc, size_t i, const struct vma_runs 
 		const PagemapEntry *pe = rc->pagemap[r];
 		uint64_t len = pagemap_run_pages(pe) * PAGE_SZ;
 		drop_range(at, pe->vaddr);
-		int c = compare_mapped(rc, e, pe->vaddr, len, off, same, fl);
+		int c = compare_mapped(rc, v, e, pe->vaddr, len, off, same, fl);
 		if (c == -2 || (c == -1 && compare_read(rc, pe->vaddr, len, off, buf, same) < 0))
 			return -1;
 		off += len;
@@ -381,6 +401,7 @@ int rst_premap(struct rst_tree *tr, struct rst_ctx *rc)
 	int *from = calloc(n + 1, sizeof(*from));
 	bool *keep = par ? calloc(par->mm->n_vmas + 1, sizeof(*keep)) : NULL;
 	char *buf = malloc(CMP_BUF);
+	struct image_view view = { MAP_FAILED, 0, false };
 	uint64_t same = 0, kept = 0;
 	struct fill_list fl = { 0 };
 	int ret = -1;
@@ -399,15 +420,26 @@ int rst_premap(struct rst_tree *tr, struct rst_ctx *rc)
 	}
 	if (par)
 		drop_parents(par, keep);
+	/* the kept mappings first, with the image in view; the new ones
+	 * once it is gone from where they may want to be */
 	for (size_t i = 0; plain && i < n; i++) {
-		if (!vr[i].ok)
+		if (!vr[i].ok || from[i] < 0)
 			continue;
-		int r = from[i] >= 0 ? premap_inherited(rc, i, &vr[i], buf, &same, &fl) :
-				       premap_new(rc, i, &vr[i], &fl);
+		if (premap_inherited(rc, i, &vr[i], buf, &view, &same, &fl) < 0)
+			goto out;
+		rc->premapped[i] = true;
+		kept++;
+	}
+	if (view.win != MAP_FAILED)
+		munmap((void *)view.win, view.len);
+	view.win = MAP_FAILED;
+	for (size_t i = 0; plain && i < n; i++) {
+		if (!vr[i].ok || from[i] >= 0)
+			continue;
+		int r = premap_new(rc, i, &vr[i], &fl);
 		if (r < 0)
 			goto out;
 		rc->premapped[i] = r;
-		kept += from[i] >= 0;
 	}
 	/* the new mappings' pages, once they are all in place */
 	if (fill_run(&fl, rc->pages_img, rc->pages_name, rc->pid) < 0)
@@ -423,5 +455,7 @@ out:
 	free(from);
 	free(keep);
 	free(buf);
+	if (view.win != MAP_FAILED)
+		munmap((void *)view.win, view.len);
 	return ret;
 }

@@ -342,6 +342,9 @@ run_test pageserver.server_hangs test_ps_server_hangs
 # naming the page server; the program runs on.
 test_ps_server_disk_full() {
 	local pid rc dir=$T_WORK/remote left
+	# the small disk's mount must stay in the server's namespace: where /
+	# is no mount point (a chroot), its propagation can't be made private
+	root_is_mount || { skip "/ is not a mount point (a chroot): no private mount namespace for the server's disk"; return; }
 	start_dirtier_ps || return
 	pid=$PROG_PID
 	PS_WRAP=(unshare -m --propagation private sh -c 'mount -t tmpfs -o size=4m full "$0" && exec "$@"' "$dir")

@@ -102,21 +102,9 @@ static long verify(unsigned char *base, long n, size_t psz)
 
 int main(int argc, char **argv)
 {
-	long n = 100000;
-	int opt;
-
-	while ((opt = getopt(argc, argv, "n:")) != -1) {
-		if (opt == 'n')
-			n = atol(optarg);
-		else {
-			say("usage: mapshog [-n MAPPINGS]\n");
-			return 2;
-		}
-	}
-	if (n < 2) {
-		say("mapshog: bad -n\n");
+	long n = hog_count(argc, argv, 100000, "mapshog", "MAPPINGS");
+	if (n < 0)
 		return 2;
-	}
 	syscall(SYS_close_range, 3, ~0U, 0);
 	signal(SIGUSR1, on_usr1);
 

@@ -73,20 +73,10 @@ static int verify(int (*p)[2], int pairs)
 
 int main(int argc, char **argv)
 {
-	int n = 10000, opt;
-
-	while ((opt = getopt(argc, argv, "n:")) != -1) {
-		if (opt == 'n')
-			n = atoi(optarg);
-		else {
-			say("usage: unixhog [-n SOCKETS]\n");
-			return 2;
-		}
-	}
-	if (n < 2) {
-		say("unixhog: bad -n\n");
+	long count = hog_count(argc, argv, 10000, "unixhog", "SOCKETS");
+	if (count < 0)
 		return 2;
-	}
+	int n = (int)count;
 	syscall(SYS_close_range, 3, ~0U, 0);
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 16) {

@@ -128,6 +128,27 @@ test_sec_opath_status_fd() {
 	! alive "$UPID" || fail "pid $UPID was restored despite the refusal"
 }
 
+# 3b. The same symlinks against SINGLE_PRE_DUMP (libcriu's criu_pre_dump,
+# crun's --pre-dump): its pages and log are the client's own files too.
+test_sec_single_pre_dump() {
+	local rc img=$T_WORK/user/img f owner
+	sec_setup || return
+	user_counter victim || return
+	as_user mkdir "$img"
+	as_user ln -s "$T_WORK/rootonly/secret" "$img/pages-1.img"
+	as_user ln -s "$T_WORK/rootonly/made" "$img/pagemap-$UPID.img"
+	rc=$(attack predump single-pre-dump "$UPID" "$img")
+	grep -q "success=True" "$T_LOG/predump.out" || { fail "the user's pre-dump failed: $(cat "$T_LOG/predump.out")"; return; }
+	secret_untouched || return
+	[[ ! -e $T_WORK/rootonly/made ]] || { fail "root made a file in a root-only directory for the client"; return; }
+	for f in pages-1.img "pagemap-$UPID.img" dump.log; do
+		owner=$(stat -c %U "$img/$f" 2>/dev/null)
+		[[ -f $img/$f && ! -L $img/$f && $owner == "$RPC_USER" ]] ||
+			{ fail "$f is not a regular file of the client's (owner '$owner')"; return; }
+	done
+	runs_freely "$UPID" || fail "the user's program does not run on after its pre-dump"
+}
+
 # 4. The target execs a setuid program between the first check and the
 # seize (at the pre-dump notification): what was seized is checked.
 test_sec_exec_at_predump() {
@@ -474,6 +495,7 @@ test_sec_rpc_lazy_dump() {
 run_test sec.symlinks test_sec_symlinks
 run_test sec.symlinks_root_dump test_sec_symlinks_root_dump
 run_test sec.opath_status_fd test_sec_opath_status_fd
+run_test sec.single_pre_dump test_sec_single_pre_dump
 run_test sec.exec_at_predump test_sec_exec_at_predump
 run_test sec.opath_ghost test_sec_opath_ghost
 run_test sec.opath_restored test_sec_opath_restored

@@ -20,6 +20,7 @@ tests/cases/security.sh. Each prints one line saying what came back:
         (a TCP socket not connected), unix (a connected unix stream socket); --tls: over TLS with DIR/ca.pem,
         DIR/ca-cert.pem and DIR/ca-key.pem, or FILE as the key
     rpc_attack.py SOCK exec-at-predump PID DIR
+    rpc_attack.py SOCK single-pre-dump PID DIR
         DUMP of PID with notifications; at the pre-dump stage PID is sent
         SIGUSR1 (on which it execs a setuid program) and the answer waits
         until its /proc/PID/exe has changed
@@ -62,6 +63,14 @@ def dump_req(pid, imgdir, log):
 def cmd_dump(sk, pid, imgdir, log="dump.log"):
     s = connect(sk)
     s.send(dump_req(pid, imgdir, log).SerializeToString())
+    return show(recv_resp(s))
+
+
+def cmd_single_pre_dump(sk, pid, imgdir):
+    req = dump_req(pid, imgdir, "dump.log")
+    req.type = rpc.SINGLE_PRE_DUMP
+    s = connect(sk)
+    s.send(req.SerializeToString())
     return show(recv_resp(s))
 
 
@@ -202,6 +211,8 @@ def main(argv):
         return cmd_restore_path(sk, rest[0], rest[1])
     if cmd == "dump-ps":
         return cmd_dump_ps(sk, int(rest[0]), rest[1], rest[2:])
+    if cmd == "single-pre-dump":
+        return cmd_single_pre_dump(sk, int(rest[0]), rest[1])
     if cmd == "exec-at-predump":
         return cmd_exec_at_predump(sk, int(rest[0]), rest[1])
     print("unknown command %s" % cmd, file=sys.stderr)

@@ -85,6 +85,30 @@ int ps_send(int sk, const void *buf, size_t len)
 	return 0;
 }
 
+int ps_sendv(int sk, struct iovec *iov, int n)
+{
+	while (n) {
+		ssize_t sent = ps_io_sendv(sk, iov, n);
+		if (sent < 0 && errno == EINTR)
+			continue;
+		if (sent <= 0) {
+			say_io_error("takes no data");
+			return -1;
+		}
+		/* past what went: whole pieces, then into the next one */
+		while (n && (size_t)sent >= iov->iov_len) {
+			sent -= iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n) {
+			iov->iov_base = (char *)iov->iov_base + sent;
+			iov->iov_len -= sent;
+		}
+	}
+	return 0;
+}
+
 static int recv_all(int sk, void *buf, size_t len, const char *what)
 {
 	char *p = buf;

@@ -12,6 +12,7 @@
 #include "image/vma.h"
 #include "pagexfer/ps_client.h"
 #include "pagexfer/ps_tls.h"
+#include "util/io.h"
 #include "util/log.h"
 
 int ps_connect(const char *addr, unsigned port)
@@ -95,16 +96,7 @@ int ps_sendv(int sk, struct iovec *iov, int n)
 			say_io_error("takes no data");
 			return -1;
 		}
-		/* past what went: whole pieces, then into the next one */
-		while (n && (size_t)sent >= iov->iov_len) {
-			sent -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n) {
-			iov->iov_base = (char *)iov->iov_base + sent;
-			iov->iov_len -= sent;
-		}
+		iov_advance(&iov, &n, sent);
 	}
 	return 0;
 }

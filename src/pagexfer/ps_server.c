@@ -96,15 +96,7 @@ static int flush_writes(struct session *s)
 			pr_perror("page server: can't write %s", s->pages_name);
 			return -1;
 		}
-		while (n && (size_t)w >= iov->iov_len) {
-			w -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n) {
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= w;
-		}
+		iov_advance(&iov, &n, w);
 	}
 	s->nwv = 0;
 	return 0;

@@ -193,7 +193,8 @@ uninstall-criu-compat:
 		esac; \
 	done
 
-tests: build/stasis lib
+# the compat soname too: the crun tests load it as crun's libcriu.so.2
+tests: build/stasis lib build/lib/$(COMPAT_SONAME)
 	$(MAKE) -C tests
 
 test: all tests

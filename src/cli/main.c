@@ -169,6 +169,9 @@ static void usage(FILE *f)
 "      --tls-cert FILE     our certificate (/etc/pki/criu/cert.pem) and\n"
 "      --tls-key FILE      its key (/etc/pki/criu/private/key.pem);\n"
 "      --tls-no-cn-verify  the peer's name is not checked against --address\n"
+"      --file-validation buildid|filesize  how a restore knows a reopened file\n"
+"                          is the task's: its ELF build-id (saved by the dump)\n"
+"                          and size (default), or its size only\n"
 "      --skip-checksums    restore: don't check the images against the checksums\n"
 "                          the dump wrote (stasis-checksums); without it a\n"
 "                          damaged image is refused, by name\n"
@@ -196,7 +199,7 @@ enum { OPT_PIDFILE = 1000, OPT_VERSION, OPT_VERBOSITY, OPT_NEW_PIDNS, OPT_INHERI
        OPT_NO_SHELL_JOB, OPT_NO_FILE_LOCKS, OPT_NO_DETACH, OPT_NO_TRACK_MEM, OPT_NO_DISPLAY_STATS, OPT_NO_LINK_REMAP,
        OPT_FORCE_IRMAP, OPT_IRMAP_SCAN_PATH, OPT_MANAGE_CGROUPS, OPT_CGROUP_ROOT, OPT_CGROUP_PROPS,
        OPT_CGROUP_PROPS_FILE, OPT_CGROUP_DUMP_CTL, OPT_CGROUP_YARD,
-       OPT_PAGE_SERVER, OPT_NO_PAGE_SERVER, OPT_PORT, OPT_PS_SOCKET, OPT_SKIP_CHECKSUMS,
+       OPT_PAGE_SERVER, OPT_NO_PAGE_SERVER, OPT_PORT, OPT_PS_SOCKET, OPT_SKIP_CHECKSUMS, OPT_FILE_VALIDATION,
        OPT_AUTO_DEDUP, OPT_NO_AUTO_DEDUP, OPT_TLS, OPT_NO_TLS, OPT_TLS_CACERT, OPT_TLS_CACRL, OPT_TLS_CERT,
        OPT_TLS_KEY, OPT_TLS_NO_CN_VERIFY,
        /* a network namespace of the tree's own (net/netns.h) */
@@ -440,6 +443,17 @@ static int parse_fd(const char *arg, const char *what, int *fd)
 	return 0;
 }
 
+/* CRIU's --file-validation. */
+static int parse_file_validation(const char *arg, struct opts *o)
+{
+	if (strcmp(arg, "buildid") && strcmp(arg, "filesize")) {
+		fprintf(stderr, "Error: bad --file-validation '%s' (buildid or filesize)\n", arg);
+		return -1;
+	}
+	o->validate_size_only = !strcmp(arg, "filesize");
+	return 0;
+}
+
 /* CRIU's --network-lock; a restore takes the dump's (from the inventory). */
 static int parse_network_lock(const char *arg, struct opts *o)
 {
@@ -562,6 +576,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "port", required_argument, NULL, OPT_PORT },
 		{ "ps-socket", required_argument, NULL, OPT_PS_SOCKET },
 		{ "skip-checksums", no_argument, NULL, OPT_SKIP_CHECKSUMS },
+		{ "file-validation", required_argument, NULL, OPT_FILE_VALIDATION },
 		{ "auto-dedup", no_argument, NULL, OPT_AUTO_DEDUP },
 		{ "no-auto-dedup", no_argument, NULL, OPT_NO_AUTO_DEDUP },
 		{ "tls", no_argument, NULL, OPT_TLS },
@@ -708,6 +723,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case OPT_PORT: if (parse_number(optarg, "--port", 65535, &o->port) < 0) return -1; break;
 		case OPT_PS_SOCKET: if (parse_fd(optarg, "--ps-socket", &o->ps_socket) < 0) return -1; break;
 		case OPT_SKIP_CHECKSUMS: o->skip_checksums = true; break;
+		case OPT_FILE_VALIDATION: if (parse_file_validation(optarg, o) < 0) return -1; break;
 		case OPT_AUTO_DEDUP: o->auto_dedup = true; break;
 		case OPT_NO_AUTO_DEDUP: o->auto_dedup = false; break;
 		case OPT_TLS: o->tls = true; break;

@@ -1,7 +1,11 @@
 /* dump --page-server (ps_send.h). Pages are read from the process with
  * process_vm_readv (through /proc/PID/mem where the process may not
  * read them itself) and sent one run after another, in address order
- * with the runs left to the parent, as the server's pagemap lists them. */
+ * with the runs left to the parent, as the server's pagemap lists them.
+ * Small runs go in batches: one read and one sendmsg for up to
+ * BATCH_RUNS headers and their pages (a dump after a pre-dump sends
+ * thousands of one-page runs, three syscalls each before). The bytes on
+ * the wire are the same. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,6 +29,7 @@
 #include "util/log.h"
 
 #define SEND_BUF (4ul << 20)
+#define BATCH_RUNS 256		/* 2 iovecs each in one sendmsg, under IOV_MAX */
 
 int ps_dump_connect(struct dump_tree *tr)
 {
@@ -49,21 +54,33 @@ int ps_dump_connect(struct dump_tree *tr)
 	return 0;
 }
 
+/* Runs waiting to be sent together: their headers, and the bytes of
+ * the saved ones one after the other in the sender's buffer. */
+struct batch {
+	int n;
+	struct ps_iov hdr[BATCH_RUNS];
+	const struct page_run *run[BATCH_RUNS];	/* NULL: left to the parent */
+	uint64_t bytes;
+	bool readable;		/* all its runs: one process_vm_readv reads them */
+};
+
 /* One run's bytes, read from the process and sent (and hashed). */
 struct sender {
 	pid_t pid;
 	int sk;
+	uint64_t dst;
 	char *buf;
 	int memfd;		/* /proc/PID/mem, opened when first needed */
 	struct ck_state ck;
 	bool running;		/* a pre-dump's copy: the tree runs (pages_read_or_zero) */
 	uint64_t zeroed;	/* pages it could not read then, sent as zeros */
+	struct batch b;
 };
 
-static int read_chunk(struct sender *s, uint64_t addr, size_t len, bool readable)
+static int read_chunk(struct sender *s, char *to, uint64_t addr, size_t len, bool readable)
 {
 	if (readable) {
-		struct iovec local = { s->buf, len }, remote = { (void *)addr, len };
+		struct iovec local = { to, len }, remote = { (void *)addr, len };
 		if (process_vm_readv(s->pid, &local, 1, &remote, 1, 0) == (ssize_t)len)
 			return 0;
 	}
@@ -72,9 +89,9 @@ static int read_chunk(struct sender *s, uint64_t addr, size_t len, bool readable
 		snprintf(path, sizeof(path), "/proc/%d/mem", s->pid);
 		s->memfd = open(path, O_RDONLY | O_CLOEXEC);
 	}
-	if (s->memfd < 0 || pread(s->memfd, s->buf, len, addr) != (ssize_t)len) {
+	if (s->memfd < 0 || pread(s->memfd, to, len, addr) != (ssize_t)len) {
 		if (s->running) {	/* as dump/mem.c's pre-dump copy */
-			s->zeroed += pages_read_or_zero(s->memfd, addr, len, s->buf);
+			s->zeroed += pages_read_or_zero(s->memfd, addr, len, to);
 			return 0;
 		}
 		pr_perror("pid %d: can't read memory at %#lx", s->pid, (unsigned long)addr);
@@ -83,11 +100,14 @@ static int read_chunk(struct sender *s, uint64_t addr, size_t len, bool readable
 	return 0;
 }
 
+/* A run too big for a batch: its header, then its bytes a buffer at a time. */
 static int send_run(struct sender *s, const struct page_run *r)
 {
+	if (ps_add(s->sk, s->dst, r->start, (r->end - r->start) / PAGE_SZ, PE_PRESENT) < 0)
+		return -1;
 	for (uint64_t a = r->start; a < r->end;) {
 		size_t len = r->end - a < SEND_BUF ? r->end - a : SEND_BUF;
-		if (read_chunk(s, a, len, r->readable) < 0 || ps_send(s->sk, s->buf, len) < 0)
+		if (read_chunk(s, s->buf, a, len, r->readable) < 0 || ps_send(s->sk, s->buf, len) < 0)
 			return -1;
 		ck_update(&s->ck, s->buf, len);
 		fault_point("ps-pages-sent");
@@ -96,20 +116,90 @@ static int send_run(struct sender *s, const struct page_run *r)
 	return 0;
 }
 
+/* The batch's bytes into the buffer: with one process_vm_readv where it
+ * can, else run by run. */
+static int batch_read(struct sender *s)
+{
+	struct batch *b = &s->b;
+	struct iovec remote[BATCH_RUNS], local = { s->buf, b->bytes };
+	int n = 0;
+	for (int i = 0; i < b->n; i++)
+		if (b->run[i])
+			remote[n++] = (struct iovec){ (void *)b->run[i]->start, b->run[i]->end - b->run[i]->start };
+	if (!n || (b->readable && process_vm_readv(s->pid, &local, 1, remote, n, 0) == (ssize_t)b->bytes))
+		return 0;
+	char *to = s->buf;
+	for (int i = 0; i < b->n; i++) {
+		const struct page_run *r = b->run[i];
+		if (r && read_chunk(s, to, r->start, r->end - r->start, r->readable) < 0)
+			return -1;
+		to += r ? r->end - r->start : 0;
+	}
+	return 0;
+}
+
+/* Sends the batch: each header followed by its run's bytes. */
+static int batch_flush(struct sender *s)
+{
+	struct batch *b = &s->b;
+	struct iovec out[2 * BATCH_RUNS];
+	char *at = s->buf;
+	int n = 0;
+
+	if (!b->n)
+		return 0;
+	if (b->bytes && batch_read(s) < 0)
+		return -1;
+	for (int i = 0; i < b->n; i++) {
+		out[n++] = (struct iovec){ &b->hdr[i], sizeof(b->hdr[i]) };
+		if (b->run[i]) {
+			size_t len = b->run[i]->end - b->run[i]->start;
+			out[n++] = (struct iovec){ at, len };
+			at += len;
+		}
+	}
+	if (ps_sendv(s->sk, out, n) < 0)
+		return -1;
+	ck_update(&s->ck, s->buf, b->bytes);
+	if (b->bytes)
+		fault_point("ps-pages-sent");
+	b->n = 0;
+	b->bytes = 0;
+	b->readable = true;
+	return 0;
+}
+
+/* A run into the batch (own: its bytes too), or sent on its own if it
+ * is too big for one. */
+static int batch_add(struct sender *s, const struct page_run *r, bool own)
+{
+	struct batch *b = &s->b;
+	uint64_t len = own ? r->end - r->start : 0;
+	if (len > SEND_BUF)
+		return batch_flush(s) < 0 ? -1 : send_run(s, r);
+	if ((b->n == BATCH_RUNS || b->bytes + len > SEND_BUF) && batch_flush(s) < 0)
+		return -1;
+	b->hdr[b->n] = (struct ps_iov){ .cmd = ps_cmd(PS_IOV_ADD_F, own ? PE_PRESENT : PE_PARENT),
+					.nr_pages = (r->end - r->start) / PAGE_SZ, .vaddr = r->start, .dst_id = s->dst };
+	b->run[b->n++] = own ? r : NULL;
+	b->bytes += len;
+	b->readable &= !own || r->readable;
+	return 0;
+}
+
 /* The runs in address order: saved ones with their bytes, the parent's
  * as holes. */
-static int send_runs(struct dump_ctx *dc, struct sender *s, uint64_t dst, const struct page_runs *pr,
-		     const struct page_runs *par)
+static int send_runs(struct sender *s, const struct page_runs *pr, const struct page_runs *par)
 {
 	size_t i = 0, k = 0;
+	s->b.readable = true;
 	while (i < pr->nr || k < par->nr) {
 		bool own = k == par->nr || (i < pr->nr && pr->r[i].start < par->r[k].start);
 		const struct page_run *r = own ? &pr->r[i++] : &par->r[k++];
-		if (ps_add(s->sk, dst, r->start, (r->end - r->start) / PAGE_SZ, own ? PE_PRESENT : PE_PARENT) < 0 ||
-		    (own && send_run(s, r) < 0))
+		if (batch_add(s, r, own) < 0)
 			return -1;
 	}
-	return 0;
+	return batch_flush(s);
 }
 
 /* PS_SENT_NAME of this process: every run the server now lists. */
@@ -138,34 +228,43 @@ static int write_sent(struct dump_ctx *dc, const struct page_runs *pr, const str
  * (read while the tree runs, if running); the list of what went. */
 static int send_task(struct dump_ctx *dc, const struct page_runs *pr, const struct page_runs *par, bool running)
 {
-	struct sender s = { .pid = dc->pid, .sk = dc->ps_sk, .memfd = -1, .running = running };
-	uint64_t dst = ps_dst(PS_TYPE_PID, dc->ns_pid), t1 = stats_now_us();
+	uint64_t t1 = stats_now_us();
+	struct sender *s = calloc(1, sizeof(*s));	/* the batch is big for a stack */
 	bool has_parent;
 	char name[64];
 	int ret = -1;
 
-	s.buf = mmap(NULL, SEND_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (s.buf == MAP_FAILED) {
-		pr_perror("can't allocate a send buffer");
+	if (!s) {
+		pr_err("out of memory");
 		return -1;
 	}
-	ck_init(&s.ck);
-	if (ps_open(s.sk, dst, &has_parent) < 0 || send_runs(dc, &s, dst, pr, par) < 0)
+	*s = (struct sender){ .pid = dc->pid, .sk = dc->ps_sk, .dst = ps_dst(PS_TYPE_PID, dc->ns_pid),
+			      .memfd = -1, .running = running };
+	s->buf = mmap(NULL, SEND_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (s->buf == MAP_FAILED) {
+		pr_perror("can't allocate a send buffer");
+		free(s);
+		return -1;
+	}
+	ck_init(&s->ck);
+	if (ps_open(s->sk, s->dst, &has_parent) < 0 || send_runs(s, pr, par) < 0)
 		goto out;
 	dc->stats->memwrite_us += stats_now_us() - t1;
 	snprintf(name, sizeof(name), "pages:pagemap-%d.img", dc->ns_pid);
-	if (write_sent(dc, pr, par) < 0 || (dc->ck && ck_list_add_known(dc->ck, name, ck_digest(&s.ck), s.ck.total) < 0))
+	if (write_sent(dc, pr, par) < 0 ||
+	    (dc->ck && ck_list_add_known(dc->ck, name, ck_digest(&s->ck), s->ck.total) < 0))
 		goto out;
-	if (s.zeroed)
+	if (s->zeroed)
 		pr_info("pid %d: %lu pages unmapped or discarded during the copy, sent as zeros", dc->pid,
-			(unsigned long)s.zeroed);
+			(unsigned long)s->zeroed);
 	pr_info("pid %d: %zu page runs, %lu MiB of memory sent to the page server%s", dc->pid, pr->nr,
 		(unsigned long)(pr->bytes >> 20), running ? " while it ran" : "");
 	ret = 0;
 out:
-	if (s.memfd >= 0)
-		close(s.memfd);
-	munmap(s.buf, SEND_BUF);
+	if (s->memfd >= 0)
+		close(s->memfd);
+	munmap(s->buf, SEND_BUF);
+	free(s);
 	return ret;
 }
 

@@ -4,6 +4,7 @@
  * position. Also every
  * file used by path (mapped, executed, cwd and root) that no kind before
  * it in the table claims. */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "files/buildid.h"
 #include "files/ghost.h"
 #include "files/reg.h"
 #include "proc/proc.h"
@@ -186,6 +188,43 @@ static bool size_matters(uint32_t flags)
 	return !((flags & O_ACCMODE) == O_WRONLY && (flags & O_APPEND));
 }
 
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546
+#endif
+
+/* The build-id of a regular file whose size a restore checks (files/
+ * buildid.h), read through fd: not on FUSE, whose server may be a
+ * frozen process of the tree (the read would never return). */
+static int save_build_id(const struct opts *o, RegFileEntry *r, int fd)
+{
+	struct statfs sf;
+	if (o->validate_size_only || !r->has_size || r->size < sizeof(Elf64_Ehdr) || fstatfs(fd, &sf) < 0 ||
+	    sf.f_type == FUSE_SUPER_MAGIC)
+		return 0;
+	return buildid_save(r, fd);
+}
+
+/* A mapped file's entry gets its size and build-id: restore refuses one
+ * that changed since (as CRIU). */
+static int save_mapped_facts(struct file_table *t, const struct opts *o, const struct path_facts *p, uint32_t id)
+{
+	struct stat st;
+	RegFileEntry *r = NULL;
+	for (int i = t->nr - 1; i >= 0 && !r; i--)
+		if (t->e[i]->id == id)
+			r = t->e[i]->reg;
+	if (!r || r->has_size || !p->mapped || stat(p->link, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	r->has_size = 1;
+	r->size = st.st_size;
+	int fd = open(p->link, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return 0;	/* sizes only */
+	int ret = save_build_id(o, r, fd);
+	close(fd);
+	return ret;
+}
+
 static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_facts *f, FileEntry *fe)
 {
 	char path[PATH_MAX], ext[64], src[64], what[PATH_MAX + 64];
@@ -227,6 +266,13 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 		fe->reg->has_ext = 1;
 		fe->reg->ext = 1;
 		return 0;
+	}
+	if (!deleted && fe->reg->has_size && fd_reads(f->fi.flags)) {
+		int fd = files_take(f);
+		int ret = fd < 0 ? -1 : save_build_id(o, fe->reg, fd);
+		if (fd >= 0)
+			close(fd);
+		return ret;
 	}
 	if (!deleted)
 		return 0;
@@ -335,13 +381,15 @@ static int reg_dump_path(struct file_table *t, const struct opts *o, const struc
 	if (path_is_deleted(p->path))
 		return reg_ghost_add(t, o, p->path, p->link, p->flags,
 				     p->flags & O_DIRECTORY ? "working or root directory" : "mapped or executed", id);
-	return reg_file_add_at(t, p->path, p->flags, 0, 0, t->mnt_ids ? link_mnt_id(p->link) : -1, id);
+	if (reg_file_add_at(t, p->path, p->flags, 0, 0, t->mnt_ids ? link_mnt_id(p->link) : -1, id) < 0)
+		return -1;
+	return save_mapped_facts(t, o, p, *id);
 }
 
 /* The file at the path must still be the kind of file that was open, and
  * of the same size if it was saved (as CRIU: files on /proc and /sys
  * are 0 bytes both times, whatever they read). */
-static int check_reopened(int fd, const RegFileEntry *r, const char *who)
+static int check_reopened(int fd, const RegFileEntry *r, bool build_id, const char *who)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
@@ -359,14 +407,15 @@ static int check_reopened(int fd, const RegFileEntry *r, const char *who)
 		       (unsigned long long)r->size);
 		return -1;
 	}
-	return 0;
+	return build_id && S_ISREG(st.st_mode) && r->has_size ? buildid_check(r, fd, who) : 0;
 }
 
 /* r opened by name (r's own, or where it was put back), an absolute path
  * from dir (AT_FDCWD: our root); who names the user of the file in
  * messages. */
-static int reopen_at(const RegFileEntry *r, int dir, const char *name, uint32_t flags, const char *who)
+static int reopen_at(const struct rst_files *rf, const RegFileEntry *r, int dir, const char *name, uint32_t flags)
 {
+	const char *who = rf->who;
 	flags &= ~(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
 	const char *rel = name + (dir == AT_FDCWD ? 0 : strspn(name, "/"));
 	int fd = openat(dir, *rel ? rel : ".", flags | O_NOCTTY, 0);
@@ -374,7 +423,8 @@ static int reopen_at(const RegFileEntry *r, int dir, const char *name, uint32_t 
 		pr_perror("%s: can't reopen %s", who, name);
 		return -1;
 	}
-	if (check_reopened(fd, r, who) < 0) {
+	bool build_id = rf->o && !rf->o->validate_size_only && fd_reads(flags);
+	if (check_reopened(fd, r, build_id, who) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -411,7 +461,7 @@ const char *reg_ns_path(const struct rst_files *rf, const RegFileEntry *r, char 
 /* In its mount's namespace (files.h, mnt_root). */
 static int reopen(const struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 {
-	return reopen_at(r, mnt_dir(rf, r), r->name, flags, rf->who);
+	return reopen_at(rf, r, mnt_dir(rf, r), r->name, flags);
 }
 
 /* A file kept by a link remap: put back at its path, opened there, and
@@ -422,7 +472,7 @@ static int reopen_linked(const struct rst_files *rf, const RegFileEntry *r, uint
 	int placed = link_remap_place(rf, r, made, sizeof(made));
 	if (placed < 0)
 		return placed;
-	int fd = reopen_at(r, AT_FDCWD, made, flags, rf->who);
+	int fd = reopen_at(rf, r, AT_FDCWD, made, flags);
 	if (placed == 0 && unlink(made) < 0 && fd >= 0) {
 		pr_perror("%s: can't unlink %s again", rf->who, made);
 		close(fd);

@@ -12,6 +12,7 @@
 #include "image/vma.h"
 #include "pagexfer/ps_client.h"
 #include "pagexfer/ps_tls.h"
+#include "util/io.h"
 #include "util/log.h"
 
 int ps_connect(const char *addr, unsigned port)
@@ -81,6 +82,21 @@ int ps_send(int sk, const void *buf, size_t len)
 		}
 		p += n;
 		len -= n;
+	}
+	return 0;
+}
+
+int ps_sendv(int sk, struct iovec *iov, int n)
+{
+	while (n) {
+		ssize_t sent = ps_io_sendv(sk, iov, n);
+		if (sent < 0 && errno == EINTR)
+			continue;
+		if (sent <= 0) {
+			say_io_error("takes no data");
+			return -1;
+		}
+		iov_advance(&iov, &n, sent);
 	}
 	return 0;
 }

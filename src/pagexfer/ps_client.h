@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "pagexfer/ps_proto.h"
 
@@ -26,6 +27,8 @@ int ps_has_parent(int sk, uint64_t dst, bool *has_parent);
  * sends nr_pages pages of bytes next (ps_send). */
 int ps_add(int sk, uint64_t dst, uint64_t vaddr, uint64_t nr_pages, uint32_t flags);
 int ps_send(int sk, const void *buf, size_t len);
+/* The n pieces of iov one after the other, as ps_send each (iov is used up). */
+int ps_sendv(int sk, struct iovec *iov, int n);
 /* Ends the session: the server has written everything when it answers
  * 0. force: FORCE_CLOSE (a socket the caller got from elsewhere). */
 int ps_close(int sk, bool force);

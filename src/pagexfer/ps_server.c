@@ -36,6 +36,7 @@
 #include "util/pidfile.h"
 
 #define RECV_BUF (1ul << 20)
+#define WRITE_IOVS 1024		/* IOV_MAX */
 #define MAX_VADDR (1ull << 57)		/* 5-level paging's user space */
 #define FIRST_PAGES_ID 0x10001		/* as CRIU's server: never a dump's own */
 #define DEFAULT_IDLE 60
@@ -58,7 +59,10 @@ struct session {
 	unsigned timeout;		/* --timeout: seconds */
 	int parentfd;			/* the parent dump's directory, -1 */
 	struct dedup dedup;		/* of the open image's parent */
-	char *buf;
+	char *buf;			/* RECV_BUF: what came, [rx_start, rx_end) not used yet */
+	size_t rx_start, rx_end;
+	struct iovec wv[WRITE_IOVS];	/* pages of the buffer not written yet */
+	int nwv;
 };
 
 static uint32_t next_pages_id = FIRST_PAGES_ID;
@@ -72,20 +76,71 @@ static uint64_t now_s(void)
 	return ts.tv_sec;
 }
 
-/* A header, or a chunk of pages, must come whole within the timeout: a
- * client trickling a byte now and then is as good as a silent one. */
-static int recv_full(struct session *s, void *buf, size_t len, bool may_end)
+/* What comes from the client is received into one buffer, as much as is
+ * there at a time: a dump after a pre-dump sends thousands of one-page
+ * runs, and a header and its page are then one recv, not two. The pages
+ * are written from the buffer, runs that follow each other in one
+ * writev (they follow each other in the pages file too), before the
+ * buffer is used again. */
+static int flush_writes(struct session *s)
 {
-	char *p = buf;
-	size_t got = 0;
-	uint64_t deadline = now_s() + s->timeout;
-	while (got < len) {
-		if (got && now_s() > deadline) {
-			pr_err("page server: the client sends too slowly (less than %zu bytes in --timeout, %u s); "
-			       "dropped", len, s->timeout);
+	struct iovec *iov = s->wv;
+	int n = s->nwv;
+	while (n) {
+		ssize_t w = writev(s->pages_fd, iov, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			pr_perror("page server: can't write %s", s->pages_name);
 			return -1;
 		}
-		ssize_t n = ps_io_recv(s->sk, p + got, len - got);
+		iov_advance(&iov, &n, w);
+	}
+	s->nwv = 0;
+	return 0;
+}
+
+/* len bytes of the buffer at p go to the pages file (and its hash). */
+static int queue_write(struct session *s, char *p, size_t len)
+{
+	struct iovec *last = s->nwv ? &s->wv[s->nwv - 1] : NULL;
+	ck_update(&s->ck, p, len);
+	if (last && (char *)last->iov_base + last->iov_len == p) {
+		last->iov_len += len;
+		return 0;
+	}
+	if (s->nwv == WRITE_IOVS && flush_writes(s) < 0)
+		return -1;
+	s->wv[s->nwv++] = (struct iovec){ p, len };
+	return 0;
+}
+
+/* At least want bytes (at most RECV_BUF) in the buffer, received by the
+ * deadline (monotonic seconds): a client trickling a byte now and then
+ * is as good as a silent one. 1: the client left before a byte (only if
+ * may_end), -1: failed (said). */
+static int rx_need(struct session *s, size_t want, bool may_end, uint64_t deadline)
+{
+	size_t have = s->rx_end - s->rx_start;
+	if (have >= want)
+		return 0;
+	if (s->rx_start + want > RECV_BUF) {
+		/* the pages queued point into the buffer: written first */
+		if (flush_writes(s) < 0)
+			return -1;
+		memmove(s->buf, s->buf + s->rx_start, have);
+		s->rx_start = 0;
+		s->rx_end = have;
+	}
+	while (s->rx_end - s->rx_start < want) {
+		if (now_s() > deadline) {
+			pr_err("page server: the client sends too slowly (less than %zu bytes in --timeout, %u s); "
+			       "dropped", want, s->timeout);
+			return -1;
+		}
+		ssize_t n = ps_io_recv(s->sk, s->buf + s->rx_end, RECV_BUF - s->rx_end);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -97,12 +152,47 @@ static int recv_full(struct session *s, void *buf, size_t len, bool may_end)
 			return -1;
 		}
 		if (n == 0) {
-			if (may_end && got == 0)
+			if (may_end && s->rx_end == s->rx_start)
 				return 1;
 			pr_err("page server: the client closed the connection in the middle of a transfer");
 			return -1;
 		}
-		got += n;
+		s->rx_end += n;
+	}
+	return 0;
+}
+
+/* A header, whole within the timeout; 1 if the client left before it. */
+static int recv_header(struct session *s, struct ps_iov *pi)
+{
+	int r = rx_need(s, sizeof(*pi), true, now_s() + s->timeout);
+	if (r)
+		return r;
+	memcpy(pi, s->buf + s->rx_start, sizeof(*pi));
+	s->rx_start += sizeof(*pi);
+	return 0;
+}
+
+/* A run's len bytes to the pages file, each RECV_BUF of them whole
+ * within the timeout. */
+static int recv_pages(struct session *s, uint64_t len)
+{
+	uint64_t deadline = now_s() + s->timeout, window = 0;
+	while (len) {
+		if (rx_need(s, 1, false, deadline) < 0)
+			return -1;
+		size_t n = s->rx_end - s->rx_start;
+		if (n > len)
+			n = len;
+		if (queue_write(s, s->buf + s->rx_start, n) < 0)
+			return -1;
+		s->rx_start += n;
+		len -= n;
+		window += n;
+		if (window >= RECV_BUF) {
+			window = 0;
+			deadline = now_s() + s->timeout;
+		}
 	}
 	return 0;
 }
@@ -161,7 +251,9 @@ static int close_image(struct session *s)
 	if (!s->open)
 		return 0;
 	s->open = false;
-	int ret = img_finish(&s->pm);
+	int ret = flush_writes(s);
+	if (img_finish(&s->pm) < 0)
+		ret = -1;
 	if (s->auto_dedup && dedup_close(&s->dedup) < 0)
 		ret = -1;
 	if (close(s->pages_fd) < 0 && !ret) {
@@ -270,18 +362,7 @@ static int add_run(struct session *s, const struct ps_iov *pi, uint32_t flags)
 		return 0;
 	if (s->auto_dedup && s->has_parent && dedup_run(&s->dedup, pi->vaddr, pi->vaddr + len) < 0)
 		return -1;
-	while (len) {
-		size_t chunk = len < RECV_BUF ? len : RECV_BUF;
-		if (recv_full(s, s->buf, chunk, false) < 0)
-			return -1;
-		if (write_all(s->pages_fd, s->buf, chunk) < 0) {
-			pr_perror("page server: can't write %s", s->pages_name);
-			return -1;
-		}
-		ck_update(&s->ck, s->buf, chunk);
-		len -= chunk;
-	}
-	return 0;
+	return recv_pages(s, len);
 }
 
 /* ---- a session ---- */
@@ -312,7 +393,7 @@ static int serve(struct session *s)
 	bool any = false;
 	for (;;) {
 		struct ps_iov pi;
-		int r = recv_full(s, &pi, sizeof(pi), true);
+		int r = recv_header(s, &pi);
 		if (r == 1) {
 			pr_err("page server: the client left %s", any ? "without ending the transfer" : "without a word");
 			return -1;
@@ -374,6 +455,7 @@ static int serve(struct session *s)
 /* A failed session leaves nothing: its images would pass for a dump. */
 static void drop(struct session *s)
 {
+	s->nwv = 0;
 	if (s->open) {
 		img_abort(&s->pm);
 		close(s->pages_fd);
@@ -407,7 +489,7 @@ static int run_session(int sk, int dirfd, unsigned timeout, const struct opts *o
 	else {
 		/* as CRIU: the client closes first (no TIME_WAIT here) */
 		char c;
-		if (ps_io_recv(sk, &c, 1) > 0)
+		if (s.rx_end > s.rx_start || ps_io_recv(sk, &c, 1) > 0)
 			pr_warn("page server: the client sent more after the end");
 	}
 	ps_tls_end(ret < 0);

@@ -264,6 +264,15 @@ ssize_t ps_io_send(int sk, const void *buf, size_t len)
 	return tls_result(gnutls_record_send(session, buf, len));
 }
 
+ssize_t ps_io_sendv(int sk, const struct iovec *iov, int n)
+{
+	if (!active) {
+		struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = n };
+		return sendmsg(sk, &mh, MSG_NOSIGNAL);
+	}
+	return ps_io_send(sk, iov->iov_base, iov->iov_len);
+}
+
 ssize_t ps_io_recv(int sk, void *buf, size_t len)
 {
 	if (!active)

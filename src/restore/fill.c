@@ -101,32 +101,38 @@ bool fill_thp_always(void)
 
 /* ---- one worker ---- */
 
+/* A source image mapped whole, on first use. */
+struct window {
+	const char *p;			/* MAP_FAILED if it can't be */
+	uint64_t len;
+	bool tried;
+};
+
 struct filler {
-	int img;			/* the pages image */
+	const struct fill_src *src;	/* the pages images */
+	int nsrc;
 	int uffd;			/* -1: none */
-	const char *name;		/* of the image, for messages */
 	pid_t pid;
 	const struct fill_job *j;	/* its share: jobs j[0..nr-1], */
 	size_t nr;
 	uint64_t first_skip;		/* bytes of j[0] that are the other's */
 	uint64_t last_len;		/* bytes of j[nr-1] that are its own (from its start) */
 	int ret;
-	const char *win;		/* the whole image mapped, or MAP_FAILED */
-	uint64_t win_len;
+	struct window *win;		/* per source */
 };
 
-static int read_in(struct filler *f, uint64_t dst, uint64_t len, uint64_t off)
+static int read_in(struct filler *f, const struct fill_src *s, uint64_t dst, uint64_t len, uint64_t off)
 {
 	/* in bulk first: cheaper than a fault per page inside the read */
 	madvise((void *)dst, len, MADV_POPULATE_WRITE);
 	while (len) {
-		ssize_t n = pread(f->img, (void *)dst, len, off);
+		ssize_t n = pread(s->fd, (void *)dst, len, off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			if (n == 0)
 				errno = EIO;
-			pr_perror("pid %d: can't read %s at %lu", f->pid, f->name, (unsigned long)off);
+			pr_perror("pid %d: can't read %s at %lu", f->pid, s->name, (unsigned long)off);
 			return -1;
 		}
 		dst += n;
@@ -156,27 +162,31 @@ static int uffd_copy(struct filler *f, uint64_t dst, const char *src, uint64_t l
 	return 0;
 }
 
-/* The whole image mapped once per filler: a window mapped and unmapped
+/* Each image mapped whole once per filler: a window mapped and unmapped
  * per job cost two mmap_lock round trips and a TLB shootdown of the other
  * filler each, which made 50,000 one-page mappings take a second. */
-static void map_image(struct filler *f)
+static const struct window *map_image(struct filler *f, int src)
 {
+	struct window *w = &f->win[src];
 	struct stat st;
-	f->win = MAP_FAILED;
-	if (fstat(f->img, &st) == 0 && st.st_size > 0) {
-		f->win_len = (uint64_t)st.st_size;
-		f->win = mmap(NULL, f->win_len, PROT_READ, MAP_SHARED, f->img, 0);
+	if (!w->tried && fstat(f->src[src].fd, &st) == 0 && st.st_size > 0) {
+		w->len = (uint64_t)st.st_size;
+		w->p = mmap(NULL, w->len, PROT_READ, MAP_SHARED, f->src[src].fd, 0);
 	}
+	w->tried = true;
+	return w;
 }
 
 /* The image's bytes through its page cache, no copy on our side; if the
  * image can't be mapped, through a buffer. */
-static int copy_in(struct filler *f, uint64_t dst, uint64_t len, uint64_t off, char **buf)
+static int copy_in(struct filler *f, int src, uint64_t dst, uint64_t len, uint64_t off, char **buf)
 {
-	if (f->win != MAP_FAILED && off + len <= f->win_len) {
+	const struct window *w = map_image(f, src);
+	const struct fill_src *s = &f->src[src];
+	if (w->p != MAP_FAILED && off + len <= w->len) {
 		/* in bulk: cheaper than a fault per page inside the copy */
-		madvise((void *)(f->win + off), len, MADV_POPULATE_READ);
-		return uffd_copy(f, dst, f->win + off, len);
+		madvise((void *)(w->p + off), len, MADV_POPULATE_READ);
+		return uffd_copy(f, dst, w->p + off, len);
 	}
 	if (!*buf) {
 		*buf = mmap(NULL, FILL_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -187,13 +197,13 @@ static int copy_in(struct filler *f, uint64_t dst, uint64_t len, uint64_t off, c
 		}
 	}
 	for (uint64_t done = 0; done < len;) {
-		ssize_t n = pread(f->img, *buf, len - done, off + done);
+		ssize_t n = pread(s->fd, *buf, len - done, off + done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			if (n == 0)
 				errno = EIO;
-			pr_perror("pid %d: can't read %s at %lu", f->pid, f->name, (unsigned long)(off + done));
+			pr_perror("pid %d: can't read %s at %lu", f->pid, s->name, (unsigned long)(off + done));
 			return -1;
 		}
 		if (uffd_copy(f, dst + done, *buf, n) < 0)
@@ -207,8 +217,8 @@ static int fill_one(struct filler *f, const struct fill_job *j, uint64_t from, u
 {
 	for (uint64_t a = from; a < to;) {
 		uint64_t len = to - a < FILL_CHUNK ? to - a : FILL_CHUNK;
-		int r = j->no_clear && f->uffd >= 0 ? copy_in(f, j->dst + a, len, j->off + a, buf) :
-						       read_in(f, j->dst + a, len, j->off + a);
+		int r = j->no_clear && f->uffd >= 0 ? copy_in(f, j->src, j->dst + a, len, j->off + a, buf) :
+						       read_in(f, &f->src[j->src], j->dst + a, len, j->off + a);
 		if (r < 0)
 			return -1;
 		progress_bytes(len);
@@ -220,11 +230,12 @@ static int fill_one(struct filler *f, const struct fill_job *j, uint64_t from, u
 static void *filler_run(void *arg)
 {
 	struct filler *f = arg;
+	struct window win[f->nsrc];
 	char *buf = NULL;
 	f->ret = 0;
-	f->win = MAP_FAILED;
-	if (f->uffd >= 0)
-		map_image(f);
+	for (int s = 0; s < f->nsrc; s++)
+		win[s] = (struct window){ MAP_FAILED, 0, false };
+	f->win = win;
 	for (size_t i = 0; i < f->nr && !f->ret; i++) {
 		uint64_t from = i == 0 ? f->first_skip : 0;
 		uint64_t to = i == f->nr - 1 ? f->last_len : f->j[i].len;
@@ -232,8 +243,9 @@ static void *filler_run(void *arg)
 	}
 	if (buf)
 		munmap(buf, FILL_CHUNK);
-	if (f->win != MAP_FAILED)
-		munmap((void *)f->win, f->win_len);
+	for (int s = 0; s < f->nsrc; s++)
+		if (win[s].p != MAP_FAILED)
+			munmap((void *)win[s].p, win[s].len);
 	return NULL;
 }
 
@@ -352,12 +364,12 @@ static void split(const struct fill_list *fl, struct filler *a, struct filler *b
 	b->last_len = fl->j[fl->nr - 1].len;
 }
 
-int fill_run(struct fill_list *fl, int img, const char *name, pid_t pid)
+int fill_run(struct fill_list *fl, const struct fill_src *src, int nsrc, pid_t pid)
 {
 	if (!fl->nr)
 		return 0;
 	int uffd = uffd_setup(fl);
-	struct filler a = { img, uffd, name, pid, fl->j, fl->nr, 0, fl->j[fl->nr - 1].len, 0 }, b = a;
+	struct filler a = { src, nsrc, uffd, pid, fl->j, fl->nr, 0, fl->j[fl->nr - 1].len, 0, NULL }, b = a;
 	pthread_t th;
 	bool two = false;
 
@@ -377,7 +389,7 @@ int fill_run(struct fill_list *fl, int img, const char *name, pid_t pid)
 			pthread_attr_destroy(&at);
 		}
 		if (!two) {	/* one thread does all */
-			a = (struct filler){ img, uffd, name, pid, fl->j, fl->nr, 0, fl->j[fl->nr - 1].len, 0 };
+			a = (struct filler){ src, nsrc, uffd, pid, fl->j, fl->nr, 0, fl->j[fl->nr - 1].len, 0, NULL };
 			b.ret = 0;
 		}
 	}

@@ -93,26 +93,84 @@ static bool premappable(const VmaEntry *e)
 	       e->start < e->end && e->end <= TASK_SIZE_47 && !((e->start | e->end) & (PAGE_SZ - 1));
 }
 
-/* The pages of one mapping: runs first..last-1 of the pagemap, whose
- * bytes start at off in the pages image. */
+/* Where the bytes of the process's pages are: runs of its own pages
+ * image (src 0) or of a parent dump's (src = its depth, parent.c). */
+struct src_run {
+	uint64_t vaddr, len, off;
+	int src;
+};
+
+struct src_runs {
+	struct src_run *r;
+	int nr, cap;
+	int nsrc;		/* 1 + the deepest parent dump used */
+};
+
+static int add_run(struct src_runs *sr, uint64_t vaddr, uint64_t len, uint64_t off, int src)
+{
+	if (sr->nr == sr->cap) {
+		int cap = sr->cap ? sr->cap * 2 : 64;
+		struct src_run *n = realloc(sr->r, cap * sizeof(*n));
+		if (!n)
+			return -1;
+		sr->r = n;
+		sr->cap = cap;
+	}
+	sr->r[sr->nr++] = (struct src_run){ vaddr, len, off, src };
+	if (src >= sr->nsrc)
+		sr->nsrc = src + 1;
+	return 0;
+}
+
+static int add_parent_piece(void *arg, int depth, int fd, uint64_t off, uint64_t addr, uint64_t len)
+{
+	(void)fd;
+	return add_run(arg, addr, len, off, depth);
+}
+
+/* The runs of the pagemap by where their bytes are. 1 if every run's
+ * are in this dump's pages image or in a parent dump's that stasis
+ * opened (parent.c); 0 if not (pages left to a page server or absent:
+ * nothing is premapped), -1 on errors (said). */
+static int plan_sources(const struct rst_ctx *rc, struct src_runs *sr)
+{
+	uint64_t off = 0;
+	sr->nsrc = 1;
+	for (int i = 0; i < rc->nr_pagemap; i++) {
+		const PagemapEntry *pe = rc->pagemap[i];
+		uint64_t len = pagemap_run_pages(pe) * PAGE_SZ;
+		int r;
+		if (pagemap_run_in_parent(pe)) {
+			if (rst_parent_fd(rc, 1) < 0)
+				return 0;
+			r = rst_parent_walk(rc, pe->vaddr, len, add_parent_piece, sr);
+		} else if (pe->has_flags && (pe->flags & ~PE_LAZY) != PE_PRESENT) {
+			return 0;
+		} else {
+			r = add_run(sr, pe->vaddr, len, off, 0);
+			off += len;
+		}
+		if (r < 0) {
+			pr_err("pid %d: can't plan where its pages come from", rc->pid);
+			return -1;
+		}
+	}
+	return 1;
+}
+
+/* The pages image of src, and its name for messages. */
+static struct fill_src source(const struct rst_ctx *rc, int src)
+{
+	if (!src)
+		return (struct fill_src){ rc->pages_img, rc->pages_name };
+	return (struct fill_src){ rst_parent_fd(rc, src), "a parent dump's pages image" };
+}
+
+/* The pages of one mapping: runs first..last-1 of the source runs. */
 struct vma_runs {
 	bool ok;
 	int first, last;
-	uint64_t off;
 };
-
-/* Only pagemaps whose every run is in this dump's pages image (not in a
- * parent dump, not only on a page server): then a run's offset is the sum
- * of those before. */
-static bool pagemap_plain(const struct rst_ctx *rc)
-{
-	for (int i = 0; i < rc->nr_pagemap; i++) {
-		const PagemapEntry *pe = rc->pagemap[i];
-		if ((pe->has_in_parent && pe->in_parent) || (pe->has_flags && (pe->flags & ~PE_LAZY) != PE_PRESENT))
-			return false;
-	}
-	return true;
-}
 
 /* The mapping holding addr, by bisection (the image lists them by
  * address; if it does not, a run is just not found and its mapping is
@@ -132,34 +190,31 @@ int rst_vma_at(const MmEntry *mm, uint64_t addr)
 	return -1;
 }
 
-/* Which mappings can be premapped, and where their runs are: every run
- * must lie inside one mapping, and a mapping's runs come one after the
- * other, by address. */
-static void plan_runs(const struct rst_ctx *rc, struct vma_runs *vr)
+/* Which mappings can be premapped, and which runs are theirs: every
+ * run must lie inside one mapping, and a mapping's runs come one after
+ * the other, by address. */
+static void plan_runs(const struct rst_ctx *rc, const struct src_runs *sr, struct vma_runs *vr)
 {
 	const MmEntry *mm = rc->mm;
-	uint64_t off = 0, prev_end = 0;
+	uint64_t prev_end = 0;
 	int prev = -1;
 
 	for (size_t i = 0; i < mm->n_vmas; i++)
-		vr[i] = (struct vma_runs){ premappable(mm->vmas[i]), -1, -1, 0 };
-	for (int i = 0; i < rc->nr_pagemap; i++) {
-		const PagemapEntry *pe = rc->pagemap[i];
-		uint64_t len = pagemap_run_pages(pe) * PAGE_SZ, end = pe->vaddr + len;
-		int v = rst_vma_at(mm, pe->vaddr);
-		if (v >= 0 && (end > mm->vmas[v]->end || end <= pe->vaddr || (pe->vaddr & (PAGE_SZ - 1))))
+		vr[i] = (struct vma_runs){ premappable(mm->vmas[i]), -1, -1 };
+	for (int i = 0; i < sr->nr; i++) {
+		const struct src_run *r = &sr->r[i];
+		uint64_t end = r->vaddr + r->len;
+		int v = rst_vma_at(mm, r->vaddr);
+		if (v >= 0 && (end > mm->vmas[v]->end || end <= r->vaddr || (r->vaddr & (PAGE_SZ - 1))))
 			vr[v].ok = false;
-		if (v >= 0 && vr[v].first >= 0 && (v != prev || pe->vaddr < prev_end))
+		if (v >= 0 && vr[v].first >= 0 && (v != prev || r->vaddr < prev_end))
 			vr[v].ok = false;	/* its runs are not together, in order */
-		if (v >= 0 && vr[v].first < 0) {
+		if (v >= 0 && vr[v].first < 0)
 			vr[v].first = i;
-			vr[v].off = off;
-		}
 		if (v >= 0)
 			vr[v].last = i + 1;
 		prev = v;
 		prev_end = end;
-		off += len;
 	}
 }
 
@@ -179,16 +234,36 @@ static int inherited(const struct rst_ctx *rc, const struct rst_ctx *par, size_t
 	return same ? k : -1;
 }
 
-static int read_at(int fd, void *buf, uint64_t len, uint64_t off, const struct rst_ctx *rc)
+/* The pages images mapped once each for the comparisons (their page
+ * cache, no copy), on first use; MAP_FAILED if one can't be. */
+struct image_view {
+	const char *win;
+	uint64_t len;
+	bool tried;
+};
+
+/* One process's premap: where its pages are, the images in view for the
+ * comparisons, what is left to fill. */
+struct premap {
+	struct rst_ctx *rc;
+	struct src_runs sr;
+	struct image_view *views;	/* per source */
+	struct fill_list fl;
+	char *buf;			/* CMP_BUF */
+	uint64_t same;			/* pages left shared with the parent */
+};
+
+static int read_at(const struct premap *pm, int src, void *buf, uint64_t len, uint64_t off)
 {
+	struct fill_src s = source(pm->rc, src);
 	while (len) {
-		ssize_t n = pread(fd, buf, len, off);
+		ssize_t n = pread(s.fd, buf, len, off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			if (n == 0)
 				errno = EIO;
-			pr_perror("pid %d: can't read %s at %lu", rc->pid, rc->pages_name, (unsigned long)off);
+			pr_perror("pid %d: can't read %s at %lu", pm->rc->pid, s.name, (unsigned long)off);
 			return -1;
 		}
 		buf = (char *)buf + n;
@@ -208,28 +283,25 @@ static bool may_be_huge(const struct rst_ctx *rc, const VmaEntry *e)
 	return fill_thp_always() && !kept_out;
 }
 
-/* Its runs, to be read in once every new mapping is in place (fill.c). */
-static int plan_fill(struct rst_ctx *rc, const VmaEntry *e, const struct vma_runs *vr, struct fill_list *fl)
+/* len bytes at dst of mapping e, from offset off of source src, to be
+ * filled once every new mapping is in place (fill.c). */
+static int plan_job(struct premap *pm, const VmaEntry *e, uint64_t dst, uint64_t len, uint64_t off, int src)
 {
-	bool no_clear = (e->flags & MAP_ANONYMOUS) && !may_be_huge(rc, e);
-	uint64_t off = vr->off;
-	for (int r = vr->first; r >= 0 && r < vr->last; r++) {
-		const PagemapEntry *pe = rc->pagemap[r];
-		struct fill_job j = { e->start, e->end, pe->vaddr, pagemap_run_pages(pe) * PAGE_SZ, off, no_clear };
-		if (fill_add(fl, &j) < 0) {
-			pr_err("pid %d: out of memory", rc->pid);
-			return -1;
-		}
-		off += j.len;
+	struct fill_job j = { e->start, e->end, dst, len, off, src,
+			      (e->flags & MAP_ANONYMOUS) && !may_be_huge(pm->rc, e) };
+	if (fill_add(&pm->fl, &j) < 0) {
+		pr_err("pid %d: out of memory", pm->rc->pid);
+		return -1;
 	}
 	return 0;
 }
 
-/* A new mapping, to be filled straight from the pages image (its runs
- * added to fl). 0 if it could not be put there (left to the rebuild), 1
- * if done, -1 on error. */
-static int premap_new(struct rst_ctx *rc, size_t i, const struct vma_runs *vr, struct fill_list *fl)
+/* A new mapping, to be filled straight from the pages images (its runs
+ * added to the fill). 0 if it could not be put there (left to the
+ * rebuild), 1 if done, -1 on error. */
+static int premap_new(struct premap *pm, size_t i, const struct vma_runs *vr)
 {
+	struct rst_ctx *rc = pm->rc;
 	const VmaEntry *e = rc->mm->vmas[i];
 	int flags = (e->flags & (MAP_TYPE | MAP_NORESERVE)) | MAP_FIXED_NOREPLACE, fd = -1;
 	if (e->status & VMA_FILE_PRIVATE) {
@@ -261,7 +333,12 @@ static int premap_new(struct rst_ctx *rc, size_t i, const struct vma_runs *vr, s
 	 * (the rebuild sets every hint again later, as before). */
 	if (e->has_madv && (e->madv & (1ull << MADV_NOHUGEPAGE)))
 		madvise(p, e->end - e->start, MADV_NOHUGEPAGE);
-	return plan_fill(rc, e, vr, fl) < 0 ? -1 : 1;
+	for (int r = vr->first; r >= 0 && r < vr->last; r++) {
+		const struct src_run *sr = &pm->sr.r[r];
+		if (plan_job(pm, e, sr->vaddr, sr->len, sr->off, sr->src) < 0)
+			return -1;
+	}
+	return 1;
 }
 
 static void drop_range(uint64_t from, uint64_t to)
@@ -274,85 +351,81 @@ static void drop_range(uint64_t from, uint64_t to)
  * (image offset off): dropped, so that they are filled fresh with the
  * new mappings (fill.c), one copy each, instead of a copy-on-write
  * fault (a copy of the parent's page) and a copy over it. */
-static int refill(struct rst_ctx *rc, const VmaEntry *e, uint64_t dst, uint64_t len, uint64_t off,
-		  struct fill_list *fl)
+static int refill(struct premap *pm, const VmaEntry *e, uint64_t dst, uint64_t len, uint64_t off, int src)
 {
 	if (!len)
 		return 0;
 	drop_range(dst, dst + len);
-	struct fill_job j = { e->start, e->end, dst, len, off, (e->flags & MAP_ANONYMOUS) && !may_be_huge(rc, e) };
-	if (fill_add(fl, &j) < 0) {
-		pr_err("pid %d: out of memory", rc->pid);
-		return -1;
-	}
-	return 0;
+	return plan_job(pm, e, dst, len, off, src);
 }
 
-/* The pages image mapped once for the comparisons (its page cache, no
- * copy), on first use; MAP_FAILED if it can't be. */
-struct image_view {
-	const char *win;
-	uint64_t len;
-	bool tried;
-};
-
-static const char *view_image(struct rst_ctx *rc, struct image_view *v)
+static const char *view_image(struct premap *pm, int src)
 {
+	struct image_view *v = &pm->views[src];
 	struct stat st;
-	if (!v->tried && fstat(rc->pages_img, &st) == 0 && st.st_size > 0) {
+	int fd = source(pm->rc, src).fd;
+	if (!v->tried && fstat(fd, &st) == 0 && st.st_size > 0) {
 		v->len = (uint64_t)st.st_size;
-		v->win = mmap(NULL, v->len, PROT_READ, MAP_SHARED, rc->pages_img, 0);
+		v->win = mmap(NULL, v->len, PROT_READ, MAP_SHARED, fd, 0);
 	}
 	v->tried = true;
 	return v->win;
 }
 
-/* One run's pages against the image's page cache: the same are left
+static void unview_images(struct premap *pm)
+{
+	for (int s = 0; pm->views && s < pm->sr.nsrc; s++) {
+		if (pm->views[s].win != MAP_FAILED)
+			munmap((void *)pm->views[s].win, pm->views[s].len);
+		pm->views[s] = (struct image_view){ MAP_FAILED, 0, false };
+	}
+}
+
+/* One run's pages against its image's page cache: the same are left
  * shared, the others refilled. 0, or -1 if the image can't be mapped or
  * is shorter than the run says (compared through a buffer then, which
  * says so: the mapping past its end would fault), -2 on errors. */
-static int compare_mapped(struct rst_ctx *rc, struct image_view *v, const VmaEntry *e, uint64_t vaddr,
-			  uint64_t len, uint64_t off, uint64_t *same, struct fill_list *fl)
+static int compare_mapped(struct premap *pm, const VmaEntry *e, const struct src_run *r)
 {
-	const char *img = view_image(rc, v);
-	if (img == MAP_FAILED || off + len > v->len)
+	const char *img = view_image(pm, r->src);
+	if (img == MAP_FAILED || r->off + r->len > pm->views[r->src].len)
 		return -1;
-	const char *win = img + off;
-	madvise((void *)win, len, MADV_POPULATE_READ);	/* in bulk, not a fault a page */
+	const char *win = img + r->off;
+	madvise((void *)win, r->len, MADV_POPULATE_READ);	/* in bulk, not a fault a page */
 	uint64_t diff = 0, ndiff = 0;	/* the differing pages met last, at diff */
 	uint64_t refilled = 0;
 	int ret = 0;
-	for (uint64_t pg = 0; pg < len && !ret; pg += PAGE_SZ) {
-		if (memcmp((char *)vaddr + pg, win + pg, PAGE_SZ)) {
+	for (uint64_t pg = 0; pg < r->len && !ret; pg += PAGE_SZ) {
+		if (memcmp((char *)r->vaddr + pg, win + pg, PAGE_SZ)) {
 			if (!ndiff)
 				diff = pg;
 			ndiff += PAGE_SZ;
 			refilled += PAGE_SZ;
 			continue;
 		}
-		(*same)++;
-		ret = refill(rc, e, vaddr + diff, ndiff, off + diff, fl);
+		pm->same++;
+		ret = refill(pm, e, r->vaddr + diff, ndiff, r->off + diff, r->src);
 		ndiff = 0;
 	}
 	if (!ret)
-		ret = refill(rc, e, vaddr + diff, ndiff, off + diff, fl);
-	progress_bytes(len - refilled);	/* what is refilled counts in the fill */
+		ret = refill(pm, e, r->vaddr + diff, ndiff, r->off + diff, r->src);
+	progress_bytes(r->len - refilled);	/* what is refilled counts in the fill */
 	return ret < 0 ? -2 : 0;
 }
 
 /* The same through a buffer: differing pages are written where they are. */
-static int compare_read(struct rst_ctx *rc, uint64_t vaddr, uint64_t len, uint64_t off, char *buf, uint64_t *same)
+static int compare_read(struct premap *pm, const struct src_run *r)
 {
-	for (uint64_t done = 0; done < len;) {
-		uint64_t n = len - done < CMP_BUF ? len - done : CMP_BUF;
-		if (read_at(rc->pages_img, buf, n, off + done, rc) < 0)
+	for (uint64_t done = 0; done < r->len;) {
+		uint64_t n = r->len - done < CMP_BUF ? r->len - done : CMP_BUF;
+		if (read_at(pm, r->src, pm->buf, n, r->off + done) < 0)
 			return -1;
 		for (uint64_t pg = 0; pg < n; pg += PAGE_SZ) {
-			char *to = (char *)vaddr + done + pg;
-			if (!memcmp(to, buf + pg, PAGE_SZ))
-				(*same)++;
+			char *to = (char *)r->vaddr + done + pg;
+			if (!memcmp(to, pm->buf + pg, PAGE_SZ))
+				pm->same++;
 			else
-				memcpy(to, buf + pg, PAGE_SZ);
+				memcpy(to, pm->buf + pg, PAGE_SZ);
 		}
 		progress_bytes(n);
 		done += n;
@@ -360,24 +433,21 @@ static int compare_read(struct rst_ctx *rc, uint64_t vaddr, uint64_t len, uint64
 	return 0;
 }
 
-/* The parent's mapping, kept: pages the image has are refilled where
- * they differ, those it has not are dropped (zero, never touched, or the
- * file's own again). */
-static int premap_inherited(struct rst_ctx *rc, size_t i, const struct vma_runs *vr, char *buf,
-			    struct image_view *v, uint64_t *same, struct fill_list *fl)
+/* The parent's mapping, kept: pages the images have are refilled where
+ * they differ, those they have not are dropped (zero, never touched, or
+ * the file's own again). */
+static int premap_inherited(struct premap *pm, size_t i, const struct vma_runs *vr)
 {
-	const VmaEntry *e = rc->mm->vmas[i];
-	uint64_t off = vr->off, at = e->start;
+	const VmaEntry *e = pm->rc->mm->vmas[i];
+	uint64_t at = e->start;
 
-	for (int r = vr->first; r >= 0 && r < vr->last; r++) {
-		const PagemapEntry *pe = rc->pagemap[r];
-		uint64_t len = pagemap_run_pages(pe) * PAGE_SZ;
-		drop_range(at, pe->vaddr);
-		int c = compare_mapped(rc, v, e, pe->vaddr, len, off, same, fl);
-		if (c == -2 || (c == -1 && compare_read(rc, pe->vaddr, len, off, buf, same) < 0))
+	for (int k = vr->first; k >= 0 && k < vr->last; k++) {
+		const struct src_run *r = &pm->sr.r[k];
+		drop_range(at, r->vaddr);
+		int c = compare_mapped(pm, e, r);
+		if (c == -2 || (c == -1 && compare_read(pm, r) < 0))
 			return -1;
-		off += len;
-		at = pe->vaddr + len;
+		at = r->vaddr + r->len;
 	}
 	drop_range(at, e->end);
 	return 1;
@@ -391,71 +461,86 @@ static void drop_parents(const struct rst_ctx *par, const bool *keep)
 			munmap((void *)par->mm->vmas[k]->start, par->mm->vmas[k]->end - par->mm->vmas[k]->start);
 }
 
+/* The fill's sources: the process's own pages image and its parent dumps'. */
+static int run_fill(struct premap *pm)
+{
+	struct fill_src src[pm->sr.nsrc];
+	for (int s = 0; s < pm->sr.nsrc; s++)
+		src[s] = source(pm->rc, s);
+	return fill_run(&pm->fl, src, pm->sr.nsrc, pm->rc->pid);
+}
+
 int rst_premap(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	const struct rst_ctx *par = rc->parent >= 0 ? &tr->t[rc->parent] : NULL;
 	if (par && (par->zombie || !par->mm))
 		par = NULL;	/* made nothing */
 	size_t n = rc->mm->n_vmas;
+	struct premap pm = { .rc = rc };
 	struct vma_runs *vr = calloc(n + 1, sizeof(*vr));
 	int *from = calloc(n + 1, sizeof(*from));
 	bool *keep = par ? calloc(par->mm->n_vmas + 1, sizeof(*keep)) : NULL;
-	char *buf = malloc(CMP_BUF);
-	struct image_view view = { MAP_FAILED, 0, false };
-	uint64_t same = 0, kept = 0;
-	struct fill_list fl = { 0 };
+	uint64_t kept = 0;
 	int ret = -1;
 
-	if (!vr || !from || !buf || (par && !keep)) {
+	pm.buf = malloc(CMP_BUF);
+	if (!vr || !from || !pm.buf || (par && !keep)) {
 		pr_err("pid %d: out of memory", rc->pid);
 		goto out;
 	}
-	bool plain = rc->premapped && pagemap_plain(rc);
-	if (plain)
-		plan_runs(rc, vr);
+	int planned = rc->premapped ? plan_sources(rc, &pm.sr) : 0;
+	if (planned < 0)
+		goto out;
+	pm.views = calloc(pm.sr.nsrc + 1, sizeof(*pm.views));
+	if (!pm.views) {
+		pr_err("pid %d: out of memory", rc->pid);
+		goto out;
+	}
+	unview_images(&pm);
+	if (planned)
+		plan_runs(rc, &pm.sr, vr);
 	for (size_t i = 0; i < n; i++) {
-		from[i] = plain && vr[i].ok && par ? inherited(rc, par, i) : -1;
+		from[i] = planned && vr[i].ok && par ? inherited(rc, par, i) : -1;
 		if (from[i] >= 0)
 			keep[from[i]] = true;
 	}
 	if (par)
 		drop_parents(par, keep);
-	/* the kept mappings first, with the image in view; the new ones
-	 * once it is gone from where they may want to be */
-	for (size_t i = 0; plain && i < n; i++) {
+	/* the kept mappings first, with the images in view; the new ones
+	 * once they are gone from where they may want to be */
+	for (size_t i = 0; planned && i < n; i++) {
 		if (!vr[i].ok || from[i] < 0)
 			continue;
-		if (premap_inherited(rc, i, &vr[i], buf, &view, &same, &fl) < 0)
+		if (premap_inherited(&pm, i, &vr[i]) < 0)
 			goto out;
 		rc->premapped[i] = true;
 		kept++;
 	}
-	if (view.win != MAP_FAILED)
-		munmap((void *)view.win, view.len);
-	view.win = MAP_FAILED;
-	for (size_t i = 0; plain && i < n; i++) {
+	unview_images(&pm);
+	for (size_t i = 0; planned && i < n; i++) {
 		if (!vr[i].ok || from[i] >= 0)
 			continue;
-		int r = premap_new(rc, i, &vr[i], &fl);
+		int r = premap_new(&pm, i, &vr[i]);
 		if (r < 0)
 			goto out;
 		rc->premapped[i] = r;
 	}
 	/* the new mappings' pages, once they are all in place */
-	if (fill_run(&fl, rc->pages_img, rc->pages_name, rc->pid) < 0)
+	if (run_fill(&pm) < 0)
 		goto out;
 	if (kept)
 		pr_info("pid %d: %lu mappings of its parent kept, %lu pages still shared with it", rc->pid,
-			(unsigned long)kept, (unsigned long)same);
+			(unsigned long)kept, (unsigned long)pm.same);
 	fault_point("task-premapped");	/* in the new process (fail.restore_child_died) */
 	ret = 0;
 out:
-	fill_free(&fl);
+	unview_images(&pm);
+	fill_free(&pm.fl);
+	free(pm.sr.r);
+	free(pm.views);
+	free(pm.buf);
 	free(vr);
 	free(from);
 	free(keep);
-	free(buf);
-	if (view.win != MAP_FAILED)
-		munmap((void *)view.win, view.len);
 	return ret;
 }

@@ -384,6 +384,19 @@ static int check_pids_free(struct rst_tree *tr)
 	return 0;
 }
 
+/* The parent dumps whose pages the processes fill themselves (parent.c),
+ * opened before the pool is planned: they count in what it needs. */
+static int open_parent_chains(struct rst_tree *tr)
+{
+	for (int i = 0; i < tr->nr; i++) {
+		int n = rst_parent_open(&tr->t[i]);
+		if (n < 0)
+			return -1;
+		tr->nr_parent_fds += n;
+	}
+	return 0;
+}
+
 /* The pool sits above every task's service fds and every fd stasis has. */
 static int plan_pool(struct rst_tree *tr)
 {
@@ -413,7 +426,7 @@ static int plan_pool(struct rst_tree *tr)
 		room = tr->client_lim[RLIMIT_NOFILE].rlim_max;
 	/* 8: tree.c's own_proc_open (2), the sync and init sockets (4),
 	 * our time namespace (1), lazy.c (1) */
-	int need = tr->files.keep_base + tr->nr + tr->shmem.nr + tr->ns.mnt.nr_ns + 8;
+	int need = tr->files.keep_base + tr->nr + tr->nr_parent_fds + tr->shmem.nr + tr->ns.mnt.nr_ns + 8;
 	tr->ns.mnt.fd_floor = tr->files.keep_base;
 	if ((rlim_t)need > room) {
 		pr_err("the tree needs fds up to %d, above the open files limit %lu", need,
@@ -439,7 +452,7 @@ static int open_pages_images(struct rst_tree *tr)
 			return -1;
 		}
 		rc->pages_img = files_keep_fd(&tr->files, fd, rc->pages_name);
-		if (rc->pages_img < 0)
+		if (rc->pages_img < 0 || rst_parent_keep(rc, &tr->files) < 0)
 			return -1;
 	}
 	return 0;
@@ -883,7 +896,7 @@ int stasis_restore(const struct opts *o)
 	 * there is no gap below it, and a slot found open counts as its file
 	 * opened (a podman container got a cgroup root as its stdout). */
 	if (cg_rst_prepare(&tr.cg) < 0 || cg_rst_ns_prepare(&tr.cg, rst_cg_set(&tr.t[0], 0)) < 0 ||
-	    plan_pool(&tr) < 0 || open_pages_images(&tr) < 0 || rst_shmem_make(&tr) < 0 ||
+	    open_parent_chains(&tr) < 0 || plan_pool(&tr) < 0 || open_pages_images(&tr) < 0 || rst_shmem_make(&tr) < 0 ||
 	    rst_lazy_start(&tr) < 0) {
 		cg_rst_undo(&tr.cg);
 		goto out;

@@ -128,6 +128,7 @@ struct rst_tree {
 	int pool_base;		/* see tree.c: one fd per files.img entry */
 	struct rst_helper *helpers;
 	int nr_helpers;
+	int nr_parent_fds;	/* parent dumps' pages images opened (parent.c) */
 	SeccompEntry *seccomp;	/* seccomp.img (task/seccomp.c), or NULL */
 	/* restore for a non-root client (unpriv.c): the credentials every
 	 * process takes, and the client's limits */
@@ -221,7 +222,20 @@ int rst_lazy_task(struct rst_tree *tr, struct rst_ctx *rc);
 int rst_lazy_finish(struct rst_tree *tr);
 void rst_lazy_free(struct rst_tree *tr);
 
-/* restore/parent.c: pages left in the parent dump (PE_PARENT) */
+/* restore/parent.c: pages left in the parent dump (PE_PARENT).
+ * open: in stasis, before the pool is planned, the chain of parent dumps
+ * the process's pagemap needs (not for a non-root client's restore: the
+ * parent link could lead anywhere): the number of pages images it opened,
+ * or -1 (said); keep: those moved above the pool, for the new processes
+ * to inherit. walk: fn for each piece of [addr, addr + len), where its
+ * bytes are (depth 1 is the parent), -1 (said) if some page is in no
+ * parent. fd: the pages image of the parent dump at depth, or -1.
+ * pages: the rebuild writes [addr, addr + len) into the task. */
+typedef int (*parent_piece_fn)(void *arg, int depth, int fd, uint64_t off, uint64_t addr, uint64_t len);
+int rst_parent_open(struct rst_ctx *rc);
+int rst_parent_keep(struct rst_ctx *rc, const struct rst_files *rf);
+int rst_parent_walk(const struct rst_ctx *rc, uint64_t addr, uint64_t len, parent_piece_fn fn, void *arg);
+int rst_parent_fd(const struct rst_ctx *rc, int depth);
 int rst_parent_pages(struct rst_ctx *rc, uint64_t addr, uint64_t len);
 void rst_parent_free(struct rst_ctx *rc);
 

@@ -9,6 +9,10 @@ int write_all(int fd, const void *buf, size_t len);
  * caller must not hold the caller's pipes open. */
 void stdio_to_null(void);
 int pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+/* After a writev or sendmsg that moved done bytes of the *n pieces at
+ * *iov: past the pieces it finished, into the one it stopped in. */
+struct iovec;
+void iov_advance(struct iovec **iov, int *n, size_t done);
 /* A small text file of dirfd (a note), never through a symlink, read
  * whole into buf (len bytes at most, NUL-terminated); false if it isn't
  * there or is empty. */

@@ -169,6 +169,10 @@ struct opts {
 	/* --skip-checksums: restore images whose checksums (image/checksum.h)
 	 * do not match, or whose list is damaged, without checking them */
 	bool skip_checksums;
+	/* --file-validation filesize: a regular file reopened by restore is
+	 * checked by its size only, and dump saves no build-ids (buildid, the
+	 * default as in CRIU: both, files/buildid.h) */
+	bool validate_size_only;
 	/* --auto-dedup (image/dedup.h): a dump, or the page server, punches
 	 * the pages it saves out of the parent dump's pages file */
 	bool auto_dedup;

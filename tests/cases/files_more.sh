@@ -331,6 +331,43 @@ print("PASS" if ok else "FAIL: the files are not back", flush=True)' "$T_FILES/d
 	check_output sized
 }
 
+# A program run from a copy of its binary whose build-id note is changed
+# after the dump (the same size: only the build-id tells): restore refuses
+# it by name, and with --file-validation filesize takes it; the dump
+# saved the build-id of the mapped binary (crit shows it).
+test_build_id_changed() {
+	local pid rc id
+	cp "$BIN/mem_flags" "$T_FILES/prog"
+	id=$(readelf -n "$T_FILES/prog" | awk '/Build ID/ { print $3 }')
+	[[ -n $id ]] || { fail "mem_flags has no build-id to change (readelf -n)"; return; }
+	start_prog prog "$T_FILES/prog"
+	pid=$PROG_PID
+	wait_ready prog "$pid" || return
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	"$STASIS" crit show "$T_WORK/img/files.img" | grep -q '"build_id"' ||
+		{ fail "files.img has no build_id for the mapped binary"; return; }
+	"$PYTHON" - "$T_FILES/prog" "$id" <<'PY' || { fail "could not change the build-id of the copy"; return; }
+import sys
+path, hexid = sys.argv[1], sys.argv[2]
+data = bytearray(open(path, "rb").read())
+at = data.find(bytes.fromhex(hexid))
+assert at >= 0
+data[at] ^= 0xff
+open(path, "wb").write(data)
+PY
+	rc=$(stasis restore1 restore -D "$T_WORK/img" -d --pidfile "$T_WORK/restore1.pid")
+	[[ $rc != 0 ]] || { fail "restore succeeded with a binary rebuilt since the dump"; return; }
+	grep -q "prog has another build-id than at the dump" "$T_LOG/restore1.stderr" ||
+		{ fail "the error does not name the file and its build-id: $(error_message restore1)"; return; }
+	wait_gone "$pid" "$TMO" || { fail "the failed restore left pid $pid behind"; return; }
+	restore_foreground restore "$T_WORK/img" --file-validation filesize
+	wait_restored restore "$pid" "$T_FILES/prog" 1 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output prog
+}
+
 # (3) A FIFO between two processes, with unread bytes, byte-exact after
 # restore and still flowing.
 test_fifo() {
@@ -531,6 +568,7 @@ run_test files.link_remap test_link_remap
 run_test files.link_remap_undo test_link_remap_undo
 run_test files.ns_file_foreign test_ns_file_foreign
 run_test files.size_changed test_size_changed
+run_test files.build_id_changed test_build_id_changed
 run_test files.fifo test_fifo
 run_test files.memfd test_memfd
 run_test files.memfd_mapped test_memfd_mapped

@@ -166,7 +166,32 @@ tree_restore() {
 	shift
 	tree_start "$label" "$BIN/$label" "$@" || return
 	tree_hook ready "$label" "$TREE_ROOT" || return
-	dump dump "$TREE_ROOT" "$T_WORK/img" || return
+	tree_dump_restore "$label"
+}
+
+# Two pre-dumps, each the parent of the next, then the dump on top of
+# them and a foreground restore as tree_restore's: each process's pages
+# come from three dumps' images, and what it shares with its parent must
+# stay shared.
+tree_predump() {
+	local label=$1 i rc prev=()
+	shift
+	tree_start "$label" "$BIN/$label" "$@" || return
+	tree_hook ready "$label" "$TREE_ROOT" || return
+	for i in 1 2; do
+		rc=$(stasis "predump$i" pre-dump -t "$TREE_ROOT" -D "$T_WORK/pre$i" "${prev[@]}")
+		[[ $rc == 0 ]] || { fail "predump$i: exited $(rc_text "$rc"): $(error_message "predump$i")" \
+			"$T_LOG/predump$i.log"; return 1; }
+		prev=(--prev-images-dir "../pre$i")
+	done
+	tree_dump_restore "$label" "${prev[@]}" --track-mem
+}
+
+# tree_restore's dump (with ARGS) and what follows, for the tree running.
+tree_dump_restore() {
+	local label=$1
+	shift
+	dump dump "$TREE_ROOT" "$T_WORK/img" "$@" || return
 	expect_tree_killed || return
 	restore_foreground restore "$T_WORK/img"
 	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || {
@@ -234,7 +259,7 @@ declare -A SCENARIOS=(
 	[plain]=scenario_plain [restore]=scenario_restore [chain]=scenario_chain
 	[leave_running]=scenario_leave_running [pagemap_fallback]=scenario_pagemap_fallback
 	[timer_ids_fallback]=scenario_timer_ids_fallback [stderr_log]=scenario_stderr_log
-	[tree.plain]=tree_plain [tree.restore]=tree_restore [tree.chain3]=tree_chain
+	[tree.plain]=tree_plain [tree.restore]=tree_restore [tree.chain3]=tree_chain [tree.predump]=tree_predump
 	[tree.leave_running]=tree_leave_running
 )
 

@@ -216,15 +216,17 @@ restore_detached() {
 	wait_restored "$tag" "$pid" "$exe" "$usr1"
 }
 
-# restore_foreground TAG DIR: start a foreground restore in the background.
+# restore_foreground TAG DIR [ARGS...]: start a foreground restore (with ARGS)
+# in the background.
 # Sets RESTORE_PID (the `timeout` wrapper, which passes on the exit status
 # and is its own process group, so cleanup can kill the group).
 restore_foreground() {
 	local tag=$1 dir=$2
-	note "stasis restore -D $dir (foreground)"
+	shift 2
+	note "stasis restore -D $dir $* (foreground)"
 	# shellcheck disable=SC2046 # log_opt's words
 	timeout -k 5 $((TMO * 3)) "$STASIS" restore -D "$dir" $(log_opt "$tag") -v4 \
-		--pidfile "$T_WORK/$tag.pid" > "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null &
+		--pidfile "$T_WORK/$tag.pid" "$@" > "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null &
 	RESTORE_PID=$!
 	T_PGIDS+=("$RESTORE_PID")
 }

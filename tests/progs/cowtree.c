@@ -14,7 +14,7 @@
  * mapping. Every other page must be the very page of the root in every
  * process (the same page frame in /proc/PID/pagemap), before and after.
  *
- * test tree.cowtree: tree.plain tree.restore tree.chain3
+ * test tree.cowtree: tree.plain tree.restore tree.chain3 tree.predump
  */
 #include "tree.h"
 

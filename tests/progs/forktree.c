@@ -27,7 +27,7 @@
  * reaps its children (each must exit 0) and exits 0 or 1; the root prints
  * PASS only if the whole tree passed.
  *
- * test tree.forktree: tree.plain tree.restore tree.chain3 tree.leave_running
+ * test tree.forktree: tree.plain tree.restore tree.chain3 tree.leave_running tree.predump
  */
 #include "tree.h"
 

@@ -319,6 +319,22 @@ static bool nesting_ok(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 	return true;
 }
 
+/* One entry's len bytes at buf, decoded. */
+static int decode(struct img *img, const ProtobufCMessageDescriptor *desc, const uint8_t *buf, uint32_t len,
+		  ProtobufCMessage **out)
+{
+	if (!nesting_ok(desc, buf, buf + len, 0)) {
+		pr_err("image %s is corrupt: a %s entry nests deeper than %d", img->name, desc->name, IMG_MAX_NESTING);
+		return -1;
+	}
+	*out = protobuf_c_message_unpack(desc, NULL, len, buf);
+	if (!*out) {
+		pr_err("image %s is corrupt: can't decode a %s entry", img->name, desc->name);
+		return -1;
+	}
+	return 1;
+}
+
 int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
 {
 	uint32_t len;
@@ -348,18 +364,57 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCM
 		free(buf);
 		return -1;
 	}
-	if (!nesting_ok(desc, buf, buf + len, 0)) {
-		pr_err("image %s is corrupt: a %s entry nests deeper than %d", img->name, desc->name, IMG_MAX_NESTING);
-		free(buf);
-		return -1;
-	}
-	*out = protobuf_c_message_unpack(desc, NULL, len, buf);
+	int ret = decode(img, desc, buf, len, out);
 	free(buf);
-	if (!*out) {
-		pr_err("image %s is corrupt: can't decode a %s entry", img->name, desc->name);
+	return ret;
+}
+
+/* The rest of the image, read whole (to its end, as img_read_all reads
+ * it) when it is of a sane size: entries are then decoded in place, not
+ * two reads each (a pagemap after a pre-dump has thousands). NULL: read
+ * entry by entry. */
+static uint8_t *read_rest(struct img *img, size_t *len)
+{
+	struct stat st;
+	off_t pos = lseek(img->fd, 0, SEEK_CUR);
+	if (pos < 0 || fstat(img->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < pos ||
+	    st.st_size - pos > (off_t)IMG_MAX_ENTRY)
+		return NULL;
+	*len = st.st_size - pos;
+	uint8_t *buf = malloc(*len ? *len : 1);
+	if (buf && read_full(img, buf, *len) != (int)*len) {
+		/* changed under us: back to where it was, the slow way */
+		free(buf);
+		buf = NULL;
+		lseek(img->fd, pos, SEEK_SET);
+	}
+	return buf;
+}
+
+/* Entry i of the rest of the image in buf: 1 and *at moved past it, 0 at
+ * the end, -1 (said) if it is damaged. */
+static int decode_next(struct img *img, const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+		       size_t *at, ProtobufCMessage **out)
+{
+	uint32_t n;
+	if (*at == len)
+		return 0;
+	if (len - *at < 4) {
+		pr_err("image %s is truncated (partial entry header)", img->name);
 		return -1;
 	}
-	return 1;
+	memcpy(&n, buf + *at, 4);
+	if (n > IMG_MAX_ENTRY) {
+		pr_err("image %s is corrupt: entry of %u bytes", img->name, n);
+		return -1;
+	}
+	if (len - *at - 4 < n) {
+		pr_err("image %s is truncated (entry of %u bytes cut short)", img->name, n);
+		return -1;
+	}
+	int ret = decode(img, desc, buf + *at + 4, n, out);
+	*at += 4 + (size_t)n;
+	return ret;
 }
 
 int img_read_one(struct img *img, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
@@ -448,9 +503,12 @@ int img_read_all(struct img *img, const ProtobufCMessageDescriptor *desc, void *
 	ProtobufCMessage *m;
 	int ret, cap = 0;
 
+	size_t len = 0, at = 0;
+	uint8_t *rest = read_rest(img, &len);
+
 	*out = NULL;
 	*nr = 0;
-	while ((ret = img_read(img, desc, &m)) == 1) {
+	while ((ret = rest ? decode_next(img, desc, rest, len, &at, &m) : img_read(img, desc, &m)) == 1) {
 		if (*nr == cap) {
 			cap = cap ? cap * 2 : 32;
 			void **n = realloc(*out, cap * sizeof(void *));
@@ -464,6 +522,7 @@ int img_read_all(struct img *img, const ProtobufCMessageDescriptor *desc, void *
 		}
 		(*out)[(*nr)++] = m;
 	}
+	free(rest);
 	if (ret < 0) {
 		/* all or nothing: the caller has no half-read table to free */
 		for (int i = 0; i < *nr; i++)

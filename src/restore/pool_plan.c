@@ -15,8 +15,8 @@
  * fork, what only it can: files in flight in a queue (whoever fills the
  * queue opens them there), files of kinds whose own_open says no (a tty,
  * a packet socket, a file of /proc, ...), --inherit-fd's, and every
- * shared file of a tree with several mount namespaces (each opened from
- * its mount's).
+ * file of a tree with several mount namespaces (each opened from its
+ * mount's, as before).
  *
  * Files made together (a socketpair, a pipe's ends, a listener and its
  * connections: the kinds' ties) go together, opened by one process. */
@@ -113,7 +113,7 @@ static bool root_only(const struct rst_tree *tr, const struct plan *p, int idx)
 {
 	const struct rst_files *rf = &tr->files;
 	return p->opener[idx] == NONE || !files_own_open(rf, idx) ||
-	       rst_inherited_fd(tr->o, rf, rf->e[idx]) >= 0 || (tr->ns.mnt.nr_ns > 1 && p->shared[idx]);
+	       rst_inherited_fd(tr->o, rf, rf->e[idx]) >= 0 || tr->ns.mnt.nr_ns > 1;
 }
 
 /* The process that opens a shared file: a process sharing its parent's

@@ -37,13 +37,20 @@ test_fdscale_one() {
 	fdscale_restore fdscale one 400 600
 }
 
-# A middle process opens a file, a pipe and a socketpair, then forks two
-# children that use them: one open file description each, as before
-# (an offset moved by one child is seen by the other, a byte or message
-# sent by one is read by the other), while each of the three processes
-# has 250 fds of its own under a limit of 450.
+# Two middle processes each open a file, a pipe and a socketpair, then
+# fork two children that use them: one open file description each, as
+# before (an offset moved by one child is seen by the other, a byte or
+# message sent by one is read by the other), opened by the middle (their
+# common ancestor) at pool numbers the other middle's take too, while
+# each of the six processes has 250 fds of its own under a limit of 450.
 test_fdscale_tree() {
-	fdscale_restore fdscale tree 250 450
+	fdscale_restore fdscale tree 250 450 || return
+	# the log's plan: "files: O opened by their processes, P in the pool (S slots, ...)"
+	local plan
+	plan=$(grep -o 'files: [0-9]* opened by their processes, [0-9]* in the pool ([0-9]* slots' "$T_LOG/restore.log")
+	[[ $plan =~ ([0-9]+)\ in\ the\ pool\ \(([0-9]+)\ slots ]] || { fail "no plan of the files in restore.log"; return; }
+	((BASH_REMATCH[2] < BASH_REMATCH[1])) ||
+		fail "the middles' shared files took slots of their own (${BASH_REMATCH[0]})"
 }
 
 # What can't fit is still refused, in one line naming the need and the

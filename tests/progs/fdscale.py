@@ -2,10 +2,13 @@
 shared by siblings that a middle process of the tree opened.
 
   fdscale.py one N LIMIT    one process holding about N fds
-  fdscale.py tree N LIMIT   root -> middle -> two children, each holding
-                            about N fds of its own; the middle opens a
-                            file, a pipe and a socketpair before it forks
-                            the two, which both use them
+  fdscale.py tree N LIMIT   root -> two middles -> two children each,
+                            every process but the root holding about N
+                            fds of its own; each middle opens a file, a
+                            pipe and a socketpair before it forks its two
+                            children, which both use them (the two
+                            middles' shared files take the same pool
+                            numbers at restore)
 
 Every process first sets its RLIMIT_NOFILE (soft and hard) to LIMIT: the
 test restores it under that limit too. Its own fds are, in turn: a file
@@ -167,14 +170,14 @@ def child(tag, n, shared, first):
             fail("%s: the shared pipe did not bring the other's byte" % tag)
         if os.lseek(f, 0, os.SEEK_CUR) != 123:
             fail("%s: the shared file's offset moved by the other is not seen" % tag)
-        if b.recv(64) != b"from kid0":
+        if b.recv(64) != b"from " + tag[:-1].encode() + b"0":
             fail("%s: the shared socketpair did not bring the other's message" % tag)
     report_child()
 
 
-def middle(n):
+def middle(tag, n):
     """Its own fds made once its children are forked (theirs are theirs)."""
-    f = os.open("shared.dat", os.O_RDWR | os.O_CREAT, 0o600)
+    f = os.open(tag + ".shared", os.O_RDWR | os.O_CREAT, 0o600)
     os.write(f, b"s" * 200)
     os.lseek(f, 7, os.SEEK_SET)
     pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -185,13 +188,13 @@ def middle(n):
         pid = os.fork()
         if pid == 0:
             os.close(ready_r)
-            child("kid%d" % k, n, shared, k == 0)
+            child("%s.kid%d" % (tag, k), n, shared, k == 0)
         kids.append(pid)
     os.close(ready_w)
     for _ in kids:
         os.read(ready_r, 1)
     os.close(ready_r)
-    checks, keep = make_fds("mid", n)
+    checks, keep = make_fds(tag, n)
     forward_usr1(kids)
     return checks, keep, kids
 
@@ -205,22 +208,24 @@ def main():
         signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
     else:
         ready_r, ready_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(ready_r)
-            checks, keep, grandkids = middle(n)
-            os.write(ready_w, b"m")
-            os.close(ready_w)
-            check_all(checks, grandkids, "a child of the middle")
-            report_child()
+        for m in range(2):
+            pid = os.fork()
+            if pid == 0:
+                os.close(ready_r)
+                checks, keep, grandkids = middle("mid%d" % m, n)
+                os.write(ready_w, b"m")
+                os.close(ready_w)
+                check_all(checks, grandkids, "a child of mid%d" % m)
+                report_child()
+            kids.append(pid)
         os.close(ready_w)
-        os.read(ready_r, 1)
+        for _ in kids:
+            os.read(ready_r, 1)
         os.close(ready_r)
-        kids = [pid]
         forward_usr1(kids)
         checks, keep = [], []
     os.write(1, b"READY\n")
-    check_all(checks, kids, "the middle process or its children")
+    check_all(checks, kids, "a middle process or its children")
     out = "".join("FAIL: %s\n" % e for e in errors[:5]) or "PASS\n"
     os.write(1, out.encode())
 

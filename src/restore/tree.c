@@ -249,30 +249,32 @@ static int fd_in_range(const struct rst_ctx *rc, const FdinfoEntry *fdi)
 	return -1;
 }
 
-/* Puts fd at fdi's number, with its flags; fd is closed. */
-static int place_fd(int fd, const FdinfoEntry *fdi)
+/* A copy of from at fdi's number, with its fd flags. */
+static int dup_to(int from, const FdinfoEntry *fdi)
 {
-	if (fd != (int)fdi->fd && dup2(fd, fdi->fd) < 0) {
+	if (dup2(from, fdi->fd) < 0) {
 		pr_perror("can't install fd %u", fdi->fd);
-		close(fd);
 		return -1;
 	}
-	if (fd != (int)fdi->fd)
-		close(fd);
 	return fcntl(fdi->fd, F_SETFD, fdi->flags & FD_CLOEXEC);
+}
+
+/* fd moved to fdi's number (opened right there: only its flags). */
+static int place_fd(int fd, const FdinfoEntry *fdi)
+{
+	if (fd == (int)fdi->fd)
+		return fcntl(fd, F_SETFD, fdi->flags & FD_CLOEXEC);
+	int ret = dup_to(fd, fdi);
+	close(fd);
+	return ret;
 }
 
 /* Own file fdi of rc, at its number: opened, or dup'ed from *first, its
  * first fd (-1: none yet). */
 static int open_own_one(struct rst_tree *tr, struct rst_ctx *rc, const FdinfoEntry *fdi, int *first)
 {
-	if (*first >= 0) {
-		if (dup2(*first, fdi->fd) < 0) {
-			pr_perror("can't install fd %u", fdi->fd);
-			return -1;
-		}
-		return fcntl(fdi->fd, F_SETFD, fdi->flags & FD_CLOEXEC);
-	}
+	if (*first >= 0)
+		return dup_to(*first, fdi);
 	snprintf(tr->files.who, sizeof(tr->files.who), "fd %u of pid %d", fdi->fd, rc->pid);
 	int fd = files_open(&tr->files, files_find(&tr->files, fdi->id), fdi->flags);
 	if (fd < 0 || place_fd(fd, fdi) < 0)
@@ -320,13 +322,7 @@ static int install_fds(struct rst_tree *tr, struct rst_ctx *rc)
 		int from = files_pool_at(&tr->files, idx);
 		if (from < 0)
 			continue;	/* opened already (open_own) */
-		if (fd_in_range(rc, fdi) < 0)
-			return -1;
-		if (dup2(from, fdi->fd) < 0) {
-			pr_perror("can't install fd %u", fdi->fd);
-			return -1;
-		}
-		if (fcntl(fdi->fd, F_SETFD, fdi->flags & FD_CLOEXEC) < 0)
+		if (fd_in_range(rc, fdi) < 0 || dup_to(from, fdi) < 0)
 			return -1;
 	}
 	return 0;

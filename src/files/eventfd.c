@@ -296,5 +296,5 @@ static int eventfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 
 const struct fd_kind fd_kind_eventfd = {
 	.name = "eventfd", .type = FD_TYPES__EVENTFD,
-	.owns = eventfd_owns, .dump = eventfd_dump, .open = eventfd_open,
+	.owns = eventfd_owns, .dump = eventfd_dump, .open = eventfd_open, .own_open = kind_own_open_any,
 };

@@ -647,6 +647,8 @@ void files_unload(struct rst_files *rf)
 	rf->e = NULL;
 	rf->nr = 0;
 	free(rf->by_id);
+	free(rf->slot);
+	rf->slot = NULL;
 	free(rf->unlocked);
 	rf->unlocked = NULL;
 	rf->by_id = NULL;
@@ -745,7 +747,11 @@ int files_pool_fd(struct rst_files *rf, uint32_t id, const char *where)
 		pr_err("image: %s holds file %u in flight, which files.img lacks", where, id);
 		return -1;
 	}
-	int at = rf->pool_base + idx;
+	int at = files_pool_at(rf, idx);
+	if (at < 0) {
+		pr_err("file %u, in flight in %s, has no place in the pool", id, where);
+		return -1;
+	}
 	if (fcntl(at, F_GETFD) >= 0)
 		return at;
 	char who[sizeof(rf->who)];
@@ -763,6 +769,33 @@ int files_pool_fd(struct rst_files *rf, uint32_t id, const char *where)
 	if (fd != at)
 		close(fd);
 	return at;
+}
+
+int files_pool_at(const struct rst_files *rf, int idx)
+{
+	if (!rf->slot)
+		return rf->pool_base + idx;	/* not planned: every file */
+	return rf->slot[idx] < 0 ? -1 : rf->pool_base + rf->slot[idx];
+}
+
+bool kind_own_open_any(const struct rst_files *rf, const FileEntry *fe)
+{
+	(void)rf;
+	(void)fe;
+	return true;
+}
+
+bool files_own_open(const struct rst_files *rf, int idx)
+{
+	const struct fd_kind *kind = kind_of(rf->e[idx]->type);
+	return kind && kind->own_open && kind->own_open(rf, rf->e[idx]);
+}
+
+void files_ties(const struct rst_files *rf, files_tie_fn tie, void *arg)
+{
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->ties)
+			fd_kinds[k]->ties(rf, tie, arg);
 }
 
 bool files_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len)
@@ -897,7 +930,9 @@ int files_after_install_in_flight(struct rst_files *rf, uint32_t id, pid_t pid)
 	const struct fd_kind *kind = idx < 0 ? NULL : kind_of(rf->e[idx]->type);
 	if (!kind)
 		return 0;
-	int fd = rf->pool_base + idx;
+	int fd = files_pool_at(rf, idx);
+	if (fd < 0)
+		return 0;	/* no file in flight: opened by its process (never) */
 	if (kind->after_install && kind->after_install(rf, rf->e[idx], fd, pid) < 0)
 		return -1;
 	/* once it is in the queue, stasis can't reach it: now, lock or not

@@ -51,8 +51,11 @@ struct rst_files {
 	int *by_id;		/* indexes of e sorted by id (files_index) */
 	char who[64];		/* whose file is being opened ("fd N of pid P",
 				 * "mapping A of pid P"), for messages */
-	int pool_base;		/* the pool: file i of files.img at pool_base + i
-				 * (restore/tree.c), while the tree is made */
+	int pool_base;		/* the pool: file i of files.img at pool_base +
+				 * slot[i] (restore/tree.c), while the tree is made */
+	int *slot;		/* -1: file i is opened by the one process using
+				 * it, not in the pool (restore/pool_plan.c) */
+	int nr_pool;		/* the slots taken */
 	int keep_base;		/* fds from here up are clear of the pool and
 				 * service fds: for the fds kinds keep open */
 	/* during files_after_install: the fds of the process (its fdinfo) */
@@ -181,6 +184,16 @@ int files_open(struct rst_files *rf, const FileEntry *fe, int fdflags);
  * opened there now if no fd of a process opened it yet. The pool's fd
  * (not to be closed) or -1 (reported). */
 int files_pool_fd(struct rst_files *rf, uint32_t id, const char *where);
+/* The pool's fd of file idx (-1 if it has no slot: see slot). */
+int files_pool_at(const struct rst_files *rf, int idx);
+/* For the pool's plan (restore/pool_plan.c): whether the process using
+ * file idx alone may open it itself (its kind says how); and the files
+ * the kinds make together (a pair's sockets, a pipe's ends), each tie a
+ * pair of indexes, b -1 for a file that must be in the pool (in flight:
+ * a queue names it, and whoever fills the queue opens it there). */
+bool files_own_open(const struct rst_files *rf, int idx);
+typedef void (*files_tie_fn)(void *arg, int a, int b);
+void files_ties(const struct rst_files *rf, files_tie_fn tie, void *arg);
 /* --inherit-fd: the name of a file for fd[N]:NAME, false if it has none. */
 bool files_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len);
 

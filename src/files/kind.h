@@ -77,6 +77,12 @@ struct fd_kind {
 	 * share it; fd is stasis's own on it, where names the fd ("pid P:
 	 * fd N"). A file in flight gets it after its after_install. */
 	int (*after_unlock)(struct rst_files *rf, const FileEntry *fe, int fd, const char *where);
+	/* Restore, the pool's plan (files_own_open, files_ties): own_open,
+	 * whether a file of the kind used by one process alone may be
+	 * opened by that process, after its children are forked (rather
+	 * than in the pool); ties, the files of the kind made together. */
+	bool (*own_open)(const struct rst_files *rf, const FileEntry *fe);
+	void (*ties)(const struct rst_files *rf, files_tie_fn tie, void *arg);
 	/* The name --inherit-fd fd[N]:NAME uses for this file (pipe:[INODE],
 	 * a path, ...); false if it has none. */
 	bool (*inherit_name)(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len);
@@ -123,6 +129,10 @@ struct fd_kind {
 	void (*dump_failed)(struct file_table *t);
 	void (*restored)(struct rst_files *rf);
 };
+
+/* own_open for a kind whose files are each made on their own (an
+ * eventfd) or tied to others only through ties (a pipe's ends). */
+bool kind_own_open_any(const struct rst_files *rf, const FileEntry *fe);
 
 /* The state of kind k (see struct fd_kind); NULL for a kind without. */
 void *files_dump_state(const struct file_table *t, const struct fd_kind *k);

@@ -375,11 +375,34 @@ static bool pipe_inherit_name(const struct rst_files *rf, const FileEntry *fe, c
 	return true;
 }
 
+/* A pipe's ends are made together: every entry of a pipe is one
+ * process's, or all go to the pool (out of memory: all do). */
+static void pipe_ties(const struct rst_files *rf, files_tie_fn tie, void *arg)
+{
+	struct idmap first = { 0 };
+	bool lost = false;
+
+	for (int i = 0; i < rf->nr; i++) {
+		const FileEntry *fe = rf->e[i];
+		if (fe->type != FD_TYPES__PIPE || !fe->pipe)
+			continue;
+		int k = lost ? -1 : by_id(&first, fe->pipe->pipe_id);
+		if (k >= 0)
+			tie(arg, i, k);
+		else if (lost || idmap_add(&first, fe->pipe->pipe_id, i) < 0) {
+			lost = true;
+			tie(arg, i, -1);
+		}
+	}
+	idmap_free(&first);
+}
+
+
 const struct fd_kind fd_kind_pipe = {
 	.name = "pipe", .type = FD_TYPES__PIPE,
 	.dump_state = sizeof(struct pipe_data_set), .rst_state = sizeof(struct pipe_rst),
 	.owns = pipe_owns, .dump = pipe_dump, .open = pipe_open,
 	.write_images = pipes_write_data, .free_images = pipes_free_data,
 	.load_images = pipes_load_data, .unload_images = pipes_unload_data,
-	.inherit_name = pipe_inherit_name,
+	.inherit_name = pipe_inherit_name, .own_open = kind_own_open_any, .ties = pipe_ties,
 };

@@ -535,10 +535,20 @@ static bool reg_inherit_name(const struct rst_files *rf, const FileEntry *fe, ch
 	return true;
 }
 
+/* A file of /proc may name a process of the tree (opened once it is
+ * there: restore/tree.c), or the opener (self): those stay in the pool,
+ * opened as before. A deleted file's ghost is made in the root first
+ * (files_make_path), so all its files share it. */
+static bool reg_own_open(const struct rst_files *rf, const FileEntry *fe)
+{
+	(void)rf;
+	return fe->reg && fe->reg->name && !fe->reg->ext && strncmp(fe->reg->name, "/proc/", 6) != 0;
+}
+
 const struct fd_kind fd_kind_reg = {
 	.name = "reg", .type = FD_TYPES__REG,
 	.owns = reg_owns, .dump = reg_dump, .open = reg_open,
-	.inherit_name = reg_inherit_name,
+	.inherit_name = reg_inherit_name, .own_open = reg_own_open,
 	.owns_path = reg_owns_path, .dump_path = reg_dump_path, .open_path = reg_open_path,
 	.make_path = reg_make_path,
 };

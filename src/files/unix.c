@@ -55,4 +55,5 @@ const struct fd_kind fd_kind_unix = {
 	.write_images = unix_write_images, .free_images = unix_free_images,
 	.load_images = unix_load_images, .unload_images = unix_unload_images,
 	.after_install = unix_after_install, .inherit_name = unix_inherit_name,
+	.own_open = unix_own_open, .ties = unix_ties,
 };

@@ -131,6 +131,9 @@ bool is_path(const UnixSkEntry *ue);
 int enter_name_dir(const UnixSkEntry *ue);
 void leave_name_dir(int back);
 void restore_perms(const UnixSkEntry *ue, const char *path);
+/* For the pool's plan (files/kind.h's own_open and ties) */
+bool unix_own_open(const struct rst_files *rf, const FileEntry *fe);
+void unix_ties(const struct rst_files *rf, files_tie_fn tie, void *arg);
 /* unix_ghost.c: binds fd to the name of ue, whose file was deleted, for
  * a moment; the O_PATH fd of its file, to connect to it, or -1 (reported). */
 int bind_deleted(int fd, const UnixSkEntry *ue, const struct sockaddr_un *a, socklen_t len);

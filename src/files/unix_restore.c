@@ -65,20 +65,27 @@ static int index_files(const struct rst_files *rf)
 	return 0;
 }
 
-static const UnixSkEntry *by_ino(const struct rst_files *rf, uint32_t ino)
+/* The index in the files of the socket of inode ino, or -1. */
+static int index_of_ino(const struct rst_files *rf, uint32_t ino)
 {
 	const struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
 	if (index_files(rf) == 0) {
 		unsigned pos = 0;
 		for (int i; (i = idmap_next(&r->file_by_ino, ino, &pos)) >= 0;)
 			if (usk_of(rf, i)->ino == ino)
-				return usk_of(rf, i);
-		return NULL;
+				return i;
+		return -1;
 	}
 	for (int i = 0; i < rf->nr; i++)
 		if (usk_of(rf, i) && usk_of(rf, i)->ino == ino)
-			return usk_of(rf, i);
-	return NULL;
+			return i;
+	return -1;
+}
+
+static const UnixSkEntry *by_ino(const struct rst_files *rf, uint32_t ino)
+{
+	int i = index_of_ino(rf, ino);
+	return i < 0 ? NULL : usk_of(rf, i);
 }
 
 static struct usk_made *made_find(const struct rst_files *rf, uint32_t ino)
@@ -91,25 +98,31 @@ static struct usk_made *made_find(const struct rst_files *rf, uint32_t ino)
 	return NULL;
 }
 
-static int made_fd(const struct rst_files *rf, uint32_t ino)
+static bool made(const struct rst_files *rf, uint32_t ino)
 {
-	const struct usk_made *m = made_find(rf, ino);
-	return m ? m->fd : -1;
+	return made_find(rf, ino) != NULL;
 }
 
-static int made_add(struct rst_files *rf, uint32_t ino, int fd)
+/* *fd, the socket of ino just made, is kept above the pool and the fds
+ * of the process (which take the image's numbers from the lowest up:
+ * a made socket there would be replaced) until unix_open hands it over. */
+static int made_add(struct rst_files *rf, uint32_t ino, int *fd)
 {
 	struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
+	char what[48];
+	snprintf(what, sizeof(what), "unix socket %u", ino);
+	if ((*fd = files_keep_fd(rf, *fd, what)) < 0)
+		return -1;
 	struct usk_made *n = realloc(r->m, (r->nr_m + 1) * sizeof(*n));
 	if (!n || idmap_add(&r->made_by_ino, ino, r->nr_m) < 0) {
 		if (n)
 			r->m = n;
 		pr_err("out of memory keeping unix socket %u", ino);
-		close(fd);
+		close(*fd);
 		return -1;
 	}
 	r->m = n;
-	r->m[r->nr_m++] = (struct usk_made){ ino, fd, -1 };
+	r->m[r->nr_m++] = (struct usk_made){ ino, *fd, -1 };
 	return 0;
 }
 
@@ -180,7 +193,7 @@ static int bind_ghost(struct rst_files *rf, int fd, const UnixSkEntry *ue, const
 		      socklen_t len)
 {
 	struct usk_made *m = made_find(rf, ue->ino);
-	int ghost = bind_deleted(fd, ue, a, len);
+	int ghost = files_keep_fd(rf, bind_deleted(fd, ue, a, len), "the file of a unix socket");
 	if (ghost < 0)
 		return -1;
 	if (m)
@@ -345,7 +358,11 @@ static int make_pair(struct rst_files *rf, const UnixSkEntry *a, const UnixSkEnt
 		pr_perror("can't make the pair of unix sockets %u and %u", a->ino, b->ino);
 		return -1;
 	}
-	if (made_add(rf, a->ino, sk[0]) < 0 || made_add(rf, b->ino, sk[1]) < 0)
+	if (made_add(rf, a->ino, &sk[0]) < 0) {
+		close(sk[1]);
+		return -1;
+	}
+	if (made_add(rf, b->ino, &sk[1]) < 0)
 		return -1;
 	if (a->type == SOCK_DGRAM && (bind_name(rf, sk[0], a) < 0 || bind_name(rf, sk[1], b) < 0))
 		return -1;
@@ -411,7 +428,7 @@ static int make_accepted(struct rst_files *rf, int lfd, const UnixSkEntry *l, co
 			 const UnixSkEntry *c)
 {
 	int cfd = new_socket(c);
-	if (cfd < 0 || made_add(rf, c->ino, cfd) < 0)
+	if (cfd < 0 || made_add(rf, c->ino, &cfd) < 0)
 		return -1;
 	if ((!same_name(c, l) && bind_name(rf, cfd, c) < 0) || connect_name(rf, cfd, c, l) < 0)
 		return -1;
@@ -420,7 +437,7 @@ static int make_accepted(struct rst_files *rf, int lfd, const UnixSkEntry *l, co
 		pr_perror("can't accept the connection of unix socket %u on %s again", c->ino, NAME(l));
 		return -1;
 	}
-	if (made_add(rf, s->ino, sfd) < 0)
+	if (made_add(rf, s->ino, &sfd) < 0)
 		return -1;
 	if (fill_queue(rf, cfd, s, sfd) < 0 || fill_queue(rf, sfd, c, cfd) < 0)
 		return -1;
@@ -431,7 +448,7 @@ static int make_accepted(struct rst_files *rf, int lfd, const UnixSkEntry *l, co
 static int make_waiting(struct rst_files *rf, const UnixSkEntry *l, const UnixSkEntry *c)
 {
 	int cfd = new_socket(c);
-	if (cfd < 0 || made_add(rf, c->ino, cfd) < 0 || fcntl(cfd, F_SETFL, O_NONBLOCK) < 0)
+	if (cfd < 0 || made_add(rf, c->ino, &cfd) < 0 || fcntl(cfd, F_SETFL, O_NONBLOCK) < 0)
 		return -1;
 	if (c->name.len && bind_name(rf, cfd, c) < 0)
 		return -1;
@@ -445,7 +462,7 @@ static int make_waiting(struct rst_files *rf, const UnixSkEntry *l, const UnixSk
 static int make_listener(struct rst_files *rf, const UnixSkEntry *l)
 {
 	int lfd = new_socket(l);
-	if (lfd < 0 || made_add(rf, l->ino, lfd) < 0 || bind_name(rf, lfd, l) < 0)
+	if (lfd < 0 || made_add(rf, l->ino, &lfd) < 0 || bind_name(rf, lfd, l) < 0)
 		return -1;
 	if (listen(lfd, l->backlog) < 0) {
 		pr_perror("can't listen on unix socket %u (%s)", l->ino, NAME(l));
@@ -454,17 +471,17 @@ static int make_listener(struct rst_files *rf, const UnixSkEntry *l)
 	for (int i = 0; i < rf->nr; i++) {
 		const UnixSkEntry *s = rf->e[i]->type == FD_TYPES__UNIXSK ? rf->e[i]->usk : NULL;
 		if (!s || s == l || (s->uflags & USK_EXTERN) || s->type != l->type ||
-		    s->state != ST_ESTABLISHED || !same_name(s, l) || made_fd(rf, s->ino) >= 0)
+		    s->state != ST_ESTABLISHED || !same_name(s, l) || made(rf, s->ino))
 			continue;
 		const UnixSkEntry *c = by_ino(rf, s->peer);
-		if (c && !(c->uflags & USK_EXTERN) && c->peer == s->ino && made_fd(rf, c->ino) < 0 &&
+		if (c && !(c->uflags & USK_EXTERN) && c->peer == s->ino && !made(rf, c->ino) &&
 		    make_accepted(rf, lfd, l, s, c) < 0)
 			return -1;
 	}
 	for (int i = 0; i < rf->nr; i++) {
 		const UnixSkEntry *c = rf->e[i]->type == FD_TYPES__UNIXSK ? rf->e[i]->usk : NULL;
 		if (c && c != l && !(c->uflags & USK_EXTERN) && c->peer == l->ino &&
-		    c->state == ST_ESTABLISHED && made_fd(rf, c->ino) < 0 && make_waiting(rf, l, c) < 0)
+		    c->state == ST_ESTABLISHED && !made(rf, c->ino) && make_waiting(rf, l, c) < 0)
 			return -1;
 	}
 	return finish(lfd, l);
@@ -476,7 +493,7 @@ static int make(struct rst_files *rf, const UnixSkEntry *ue);
 static int make_dgram(struct rst_files *rf, const UnixSkEntry *ue)
 {
 	int fd = has_queue(rf, ue) ? make_filled(rf, ue) : new_socket(ue);
-	if (fd < 0 || made_add(rf, ue->ino, fd) < 0 || bind_name(rf, fd, ue) < 0)
+	if (fd < 0 || made_add(rf, ue->ino, &fd) < 0 || bind_name(rf, fd, ue) < 0)
 		return -1;
 	if (ue->peer) {
 		const UnixSkEntry *p = by_ino(rf, ue->peer);
@@ -497,7 +514,7 @@ static int make_dgram(struct rst_files *rf, const UnixSkEntry *ue)
 static int make_to_outside(struct rst_files *rf, const UnixSkEntry *ue, const UnixSkEntry *p)
 {
 	int fd = new_socket(ue);
-	if (fd < 0 || made_add(rf, ue->ino, fd) < 0 || connect_name(rf, fd, ue, p) < 0)
+	if (fd < 0 || made_add(rf, ue->ino, &fd) < 0 || connect_name(rf, fd, ue, p) < 0)
 		return -1;
 	return finish(fd, ue);
 }
@@ -511,7 +528,7 @@ static int make_connected(struct rst_files *rf, const UnixSkEntry *ue)
 	}
 	if (!p) {	/* its peer closed */
 		int fd = make_filled(rf, ue);
-		if (fd < 0 || made_add(rf, ue->ino, fd) < 0)
+		if (fd < 0 || made_add(rf, ue->ino, &fd) < 0)
 			return -1;
 		return finish(fd, ue);
 	}
@@ -528,7 +545,7 @@ static int make_connected(struct rst_files *rf, const UnixSkEntry *ue)
 /* Makes the socket of ue (and those it is tied to) unless made already. */
 static int make(struct rst_files *rf, const UnixSkEntry *ue)
 {
-	if (made_fd(rf, ue->ino) >= 0)
+	if (made(rf, ue->ino))
 		return 0;
 	if (ue->uflags & USK_EXTERN) {
 		pr_err("unix socket %u is outside the tree: it can't be opened", ue->ino);
@@ -550,7 +567,7 @@ static int make(struct rst_files *rf, const UnixSkEntry *ue)
 		return make_connected(rf, ue);
 	/* not connected: maybe bound */
 	int fd = has_queue(rf, ue) ? make_filled(rf, ue) : new_socket(ue);
-	if (fd < 0 || made_add(rf, ue->ino, fd) < 0 || bind_name(rf, fd, ue) < 0)
+	if (fd < 0 || made_add(rf, ue->ino, &fd) < 0 || bind_name(rf, fd, ue) < 0)
 		return -1;
 	return finish(fd, ue);
 }
@@ -595,13 +612,48 @@ int unix_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 		return open_service_sk(ue);
 	if (make(rf, ue) < 0)
 		return -1;
-	int fd = made_fd(rf, ue->ino);
+	/* handed over: each socket is opened once (the pool's slot or its
+	 * process's own fd), and a made one kept would hold an fd until the
+	 * end (10,000 sockets: 10,000 fds) */
+	struct usk_made *m = made_find(rf, ue->ino);
+	int fd = m ? m->fd : -1;
 	if (fd < 0) {
-		pr_err("unix socket %u was not made (its peer %u is not what the image says)", ue->ino, ue->peer);
+		pr_err("unix socket %u was %s", ue->ino,
+		       m ? "opened twice" : "not made (its peer is not what the image says)");
 		return -1;
 	}
-	fd = dup(fd);
-	if (fd < 0)
-		pr_perror("can't dup unix socket %u", ue->ino);
+	m->fd = -1;
 	return fd;
+}
+
+/* The sockets made together: a socket and its peer, a connection and its
+ * listener; a socket whose queue carries files, and those files, are the
+ * pool's (whoever fills the queue opens them there). */
+void unix_ties(const struct rst_files *rf, files_tie_fn tie, void *arg)
+{
+	const struct unix_rst *r = files_rst_state(rf, &fd_kind_unix);
+	for (int i = 0; i < rf->nr; i++) {
+		const UnixSkEntry *ue = usk_of(rf, i);
+		if (!ue)
+			continue;
+		int p = ue->peer ? index_of_ino(rf, ue->peer) : -1;
+		if (p >= 0)
+			tie(arg, i, p);
+		const UnixSkEntry *l = listener_of(rf, ue, p >= 0 ? usk_of(rf, p) : ue);
+		if (l && l != ue)
+			tie(arg, i, index_of_ino(rf, l->ino));
+	}
+	for (int k = 0; k < r->nr_q; k++) {
+		if (!r->q[k].nr_rights)
+			continue;
+		tie(arg, files_index(rf, r->q[k].id_for), -1);
+		for (int j = 0; j < r->q[k].nr_rights; j++)
+			tie(arg, files_index(rf, r->q[k].rights[j]), -1);
+	}
+}
+
+bool unix_own_open(const struct rst_files *rf, const FileEntry *fe)
+{
+	(void)rf;
+	return fe->usk && !(fe->usk->uflags & (USK_SERVICE | USK_EXTERN));
 }

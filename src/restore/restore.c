@@ -397,7 +397,9 @@ static int open_parent_chains(struct rst_tree *tr)
 	return 0;
 }
 
-/* The pool sits above every task's service fds and every fd stasis has. */
+/* The pool sits above every task's service fds and every fd stasis has;
+ * it holds the files the tree shares (pool_plan.c), the others are
+ * opened by their processes below their service fds. */
 static int plan_pool(struct rst_tree *tr)
 {
 	int *fds, nr, base = 0;
@@ -411,8 +413,10 @@ static int plan_pool(struct rst_tree *tr)
 	if (nr && fds[nr - 1] >= base)
 		base = fds[nr - 1] + 1;
 	free(fds);
+	if (rst_pool_plan(tr) < 0)
+		return -1;
 	tr->pool_base = tr->files.pool_base = base;
-	tr->files.keep_base = base + tr->files.nr;
+	tr->files.keep_base = base + tr->files.nr_pool;
 	/* Limits come back with each task's image; until then, room for all
 	 * (the pool, then the pages images, the shared memory objects and
 	 * what the kinds keep). A non-root client's processes have no more
@@ -952,6 +956,7 @@ out:
 		close(tr.sync[1]);
 	}
 	free(tr.helpers);
+	free(tr.pool_opener);
 	rst_lazy_free(&tr);
 	rst_unload_images(&tr);
 	close(tr.dirfd);

@@ -125,7 +125,9 @@ struct rst_tree {
 	int init_ctl[2];	/* tells the init the restore is done */
 	bool has_init;
 	bool ns_scripts_run;	/* setup-namespaces & co. ran already (restore/tree.c's net_ready) */
-	int pool_base;		/* see tree.c: one fd per files.img entry */
+	int pool_base;		/* see tree.c: one fd per file in the pool (pool_plan.c) */
+	int *pool_opener;	/* the process opening file i into the pool, -1
+				 * for its own process's file (pool_plan.c) */
 	struct rst_helper *helpers;
 	int nr_helpers;
 	int nr_parent_fds;	/* parent dumps' pages images opened (parent.c) */
@@ -253,5 +255,11 @@ int rst_client_lend(const struct opts *o, bool on);	/* o NULL: stasis's own, no-
 int rst_client_lend_inject(struct rst_ctx *rc, int idx, bool on);
 int rst_client_final(struct rst_ctx *rc, int idx);
 int rst_client_dumpable(struct rst_ctx *rc);	/* after the service fds are closed */
+
+/* --inherit-fd: the fd of ours that stands for file fe, or -1 (tree.c). */
+int rst_inherited_fd(const struct opts *o, const struct rst_files *rf, const FileEntry *fe);
+/* Which files go to the pool, which each process opens (pool_plan.c):
+ * tr->files' slot and nr_pool. 0 or -1 (reported). */
+int rst_pool_plan(struct rst_tree *tr);
 
 #endif

@@ -91,12 +91,14 @@ static pid_t clone_with_pid(pid_t pid, uint64_t flags, const struct opts *lend)
 
 /* ---- in the new process ---- */
 
-/* The file pool: every open file description the tree needs is opened
- * once, at pool_base + its index in files.img, by the root of the tree
- * before it forks (it is everyone's ancestor); the others inherit it. So
- * fds shared across fork or dup stay one open file description, with one
- * offset, as they were. Each process still walks the pool for itself and
- * its descendants: what is open already is skipped. */
+/* The file pool: every open file description several processes share
+ * is opened once, at pool_base + its slot, by their common ancestor (or
+ * the root: restore/pool_plan.c says which) before it forks them; they
+ * inherit it. So fds shared across fork or dup stay one open file
+ * description, with one offset, as they were. Each process walks the
+ * files of itself and its descendants for the ones it opens. A file
+ * only one process uses has no slot: that process opens it itself
+ * (open_own). */
 static bool is_ancestor_or_self(const struct rst_tree *tr, int a, int j)
 {
 	for (; j >= 0; j = tr->t[j].parent)
@@ -107,7 +109,7 @@ static bool is_ancestor_or_self(const struct rst_tree *tr, int a, int j)
 
 /* --inherit-fd: the fd of ours that stands for this file, or -1. A path
  * matches with or without its leading '/'. */
-static int inherited_fd(const struct opts *o, const struct rst_files *rf, const FileEntry *fe)
+int rst_inherited_fd(const struct opts *o, const struct rst_files *rf, const FileEntry *fe)
 {
 	char name[PATH_MAX];
 
@@ -172,7 +174,7 @@ static int wait_for_process(pid_t pid, const char *what)
 /* Opens the file of fdi into the pool, unless an ancestor did. The files
  * of /proc/PID of the tree's processes are opened late, once this task
  * forked its children (before, none else). */
-static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi, bool late)
+static int pool_open_one(struct rst_tree *tr, int self, pid_t pid, const FdinfoEntry *fdi, bool late)
 {
 	int idx = files_index(&tr->files, fdi->id);
 	if (idx < 0) {
@@ -180,16 +182,20 @@ static int pool_open_one(struct rst_tree *tr, pid_t pid, const FdinfoEntry *fdi,
 		return -1;
 	}
 	const FileEntry *fe = tr->files.e[idx];
+	int at = files_pool_at(&tr->files, idx), opener = tr->pool_opener[idx];
+	/* another's to open (a descendant's, or its own process's): a ghost
+	 * it needs is made by the root, shared by all */
+	if (opener != 0 && opener != self)
+		return !late && self == 0 ? files_make_path(&tr->files, fdi->id) : 0;
 	pid_t named = tree_proc_pid(tr, fe);
 	if ((named != 0) != late)
 		return 0;
-	int at = tr->pool_base + idx;
 	if (fcntl(at, F_GETFD) >= 0)
 		return 0;	/* inherited from an ancestor, or opened already */
 	snprintf(tr->files.who, sizeof(tr->files.who), "fd %u of pid %d", fdi->fd, pid);
 	if (named && wait_for_process(named, tr->files.who) < 0)
 		return -1;
-	int inherited = inherited_fd(tr->o, &tr->files, fe);
+	int inherited = rst_inherited_fd(tr->o, &tr->files, fe);
 	if (inherited >= 0) {
 		if (dup2(inherited, at) < 0) {
 			pr_perror("can't place inherited fd %d for file %u", inherited, fdi->id);
@@ -217,7 +223,7 @@ static int pool_open(struct rst_tree *tr, int idx, bool late)
 		if (tr->t[j].zombie || !is_ancestor_or_self(tr, idx, j))
 			continue;
 		for (int i = 0; i < tr->t[j].nr_fdinfo; i++)
-			if (pool_open_one(tr, tr->t[j].pid, tr->t[j].fdinfo[i], late) < 0)
+			if (pool_open_one(tr, idx, tr->t[j].pid, tr->t[j].fdinfo[i], late) < 0)
 				return -1;
 		if (late)
 			continue;
@@ -235,20 +241,88 @@ static int pool_open(struct rst_tree *tr, int idx, bool late)
 	return 0;
 }
 
+static int fd_in_range(const struct rst_ctx *rc, const FdinfoEntry *fdi)
+{
+	if (fdi->fd < (uint32_t)rc->service_base)
+		return 0;
+	pr_err("image fdinfo: fd %u out of range", fdi->fd);
+	return -1;
+}
+
+/* A copy of from at fdi's number, with its fd flags. */
+static int dup_to(int from, const FdinfoEntry *fdi)
+{
+	if (dup2(from, fdi->fd) < 0) {
+		pr_perror("can't install fd %u", fdi->fd);
+		return -1;
+	}
+	return fcntl(fdi->fd, F_SETFD, fdi->flags & FD_CLOEXEC);
+}
+
+/* fd moved to fdi's number (opened right there: only its flags). */
+static int place_fd(int fd, const FdinfoEntry *fdi)
+{
+	if (fd == (int)fdi->fd)
+		return fcntl(fd, F_SETFD, fdi->flags & FD_CLOEXEC);
+	int ret = dup_to(fd, fdi);
+	close(fd);
+	return ret;
+}
+
+/* Own file fdi of rc, at its number: opened, or dup'ed from *first, its
+ * first fd (-1: none yet). */
+static int open_own_one(struct rst_tree *tr, struct rst_ctx *rc, const FdinfoEntry *fdi, int *first)
+{
+	if (*first >= 0)
+		return dup_to(*first, fdi);
+	snprintf(tr->files.who, sizeof(tr->files.who), "fd %u of pid %d", fdi->fd, rc->pid);
+	int fd = files_open(&tr->files, files_find(&tr->files, fdi->id), fdi->flags);
+	if (fd < 0 || place_fd(fd, fdi) < 0)
+		return -1;
+	*first = fdi->fd;
+	return 0;
+}
+
+/* The files no other process uses, opened by this one straight to their
+ * fds: before the others come from the pool, while the fds below the
+ * service range hold nothing of ours (kinds keep what they make above
+ * the pool: files_keep_fd), and before our root and working directory
+ * change (the images' paths are the dumper's). A file with several fds
+ * (dups) is opened at its first, the others dup'ed from it. */
+static int open_own(struct rst_tree *tr, struct rst_ctx *rc)
+{
+	int *first = NULL, ret = 0;
+	for (int i = 0; ret == 0 && i < rc->nr_fdinfo; i++) {
+		const FdinfoEntry *fdi = rc->fdinfo[i];
+		int idx = files_index(&tr->files, fdi->id);
+		if (idx < 0 || files_pool_at(&tr->files, idx) >= 0)
+			continue;	/* the pool's (a missing file: reported there) */
+		if (!first) {
+			if (!(first = malloc(tr->files.nr * sizeof(*first)))) {
+				pr_err("pid %d: out of memory opening its files", rc->pid);
+				return -1;
+			}
+			memset(first, 0xff, tr->files.nr * sizeof(*first));	/* -1 */
+		}
+		ret = fd_in_range(rc, fdi) < 0 ? -1 : open_own_one(tr, rc, fdi, &first[idx]);
+	}
+	free(first);
+	return ret;
+}
+
 static int install_fds(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	for (int i = 0; i < rc->nr_fdinfo; i++) {
 		const FdinfoEntry *fdi = rc->fdinfo[i];
-		if (fdi->fd >= (uint32_t)rc->service_base) {
-			pr_err("image fdinfo: fd %u out of range", fdi->fd);
+		int idx = files_index(&tr->files, fdi->id);
+		if (idx < 0) {
+			pr_err("image fdinfo: fd %u refers to a missing file %u", fdi->fd, fdi->id);
 			return -1;
 		}
-		int from = tr->pool_base + files_index(&tr->files, fdi->id);
-		if (dup2(from, fdi->fd) < 0) {
-			pr_perror("can't install fd %u", fdi->fd);
-			return -1;
-		}
-		if (fcntl(fdi->fd, F_SETFD, fdi->flags & FD_CLOEXEC) < 0)
+		int from = files_pool_at(&tr->files, idx);
+		if (from < 0)
+			continue;	/* opened already (open_own) */
+		if (fd_in_range(rc, fdi) < 0 || dup_to(from, fdi) < 0)
 			return -1;
 	}
 	return 0;
@@ -596,7 +670,8 @@ static void task_main(struct rst_tree *tr, int idx)
 	    pool_open(tr, idx, false) < 0 || rst_premap(tr, rc) < 0 ||
 	    files_before_fork(rc->files, rc->pid, rc->pe->sid, rc->pe->pgid) < 0 ||
 	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx, false) < 0 || pool_open(tr, idx, true) < 0 ||
-	    (own_fdt && (child_service_fds(tr, rc) < 0 || fdt_members_service_fds(tr, idx) < 0))) {
+	    (own_fdt && (child_service_fds(tr, rc) < 0 || fdt_members_service_fds(tr, idx) < 0 ||
+			 open_own(tr, rc) < 0))) {
 		report(sync, idx, 0);
 		_exit(1);
 	}

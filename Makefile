@@ -5,7 +5,15 @@ CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
            -std=gnu11 -D_GNU_SOURCE -Isrc -Ibuild/proto
 CPPFLAGS ?=
 LDFLAGS ?=
-LDLIBS  += -lprotobuf-c -lnftables -lgnutls
+LDLIBS  += -lprotobuf-c
+# GnuTLS and libnftables are loaded only when used (src/util/dynlib.h):
+# their headers are build dependencies, the libraries found by the soname
+# of the development link (a fallback if objdump can't tell).
+soname = $(shell objdump -p "$$($(CC) -print-file-name=$(1).so)" 2>/dev/null | awk '$$1 == "SONAME" { print $$2 }')
+GNUTLS_SONAME   := $(or $(call soname,libgnutls),libgnutls.so.30)
+NFTABLES_SONAME := $(or $(call soname,libnftables),libnftables.so.1)
+build/obj/pagexfer/tls_lib.o: CPPFLAGS += -DSTASIS_GNUTLS_SONAME='"$(GNUTLS_SONAME)"'
+build/obj/net/nft_lib.o: CPPFLAGS += -DSTASIS_NFTABLES_SONAME='"$(NFTABLES_SONAME)"'
 
 # The release (the file VERSION) and the commit built from: `git describe`
 # of this tree (not of a repository around it, as when the sources of a

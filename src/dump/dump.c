@@ -763,6 +763,7 @@ int stasis_dump(const struct opts *o)
 	bg_init(&tr.bg);
 	for (int i = 0; i < tr.nr; i++) {
 		tr.t[i].bg = &tr.bg;
+		tr.t[i].last = i == tr.nr - 1;
 		tr.t[i].live_pre = tr.live_pre;
 		live_pre_scratch(&tr.t[i]);
 	}

@@ -34,6 +34,9 @@ struct dump_ctx {
 	struct file_table *files;	/* shared by the whole tree */
 	struct copy_bufs *bufs;		/* likewise */
 	struct bg_queue *bg;		/* likewise: small processes' copies (mem.c) */
+	bool last;			/* the tree's last process dumped: its copy has
+					 * nothing to overlap with, so it is not left
+					 * to the worker (a handoff for nothing) */
 	struct dump_stats *stats;	/* likewise */
 	const struct dump_shmem *shmem;	/* likewise: shared memory open as files */
 	uint32_t id;			/* 1-based: pages-ID.img, fdinfo-ID.img */

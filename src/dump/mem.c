@@ -1006,7 +1006,9 @@ int dump_task_pages_later(struct dump_ctx *dc)
  * A tree of many small processes spends as long on each one's injected
  * calls (round trips through the scheduler: mostly waiting) as on its
  * copy (CPU): a small process's copy goes to the tree's worker
- * (util/bgqueue.h), which copies it while the next process is asked, and
+ * (util/bgqueue.h), which copies it while the next process is asked (not
+ * the last process's: no next one, and a busy machine may keep a woken
+ * worker waiting for a core for milliseconds), and
  * the pages image is finished and listed in the tree's list of checksums
  * by dump_pages_behind_finish, called by the dump (dump.c) before
  * anything is committed. Only a plain
@@ -1026,7 +1028,7 @@ struct behind_job {
 static bool copies_behind(const struct dump_ctx *dc, const struct page_runs *pr)
 {
 	const struct opts *o = dc->o;
-	return dc->bg && pr->bytes && pr->bytes < PARALLEL_MIN && !o->pre_dump && !o->track_mem &&
+	return dc->bg && !dc->last && pr->bytes && pr->bytes < PARALLEL_MIN && !o->pre_dump && !o->track_mem &&
 	       !o->auto_dedup && !o->live_snapshot && !dc->lazy;
 }
 

@@ -16,6 +16,7 @@
 #include "util/compat.h"
 #include "util/fault.h"
 #include "util/log.h"
+#include "util/tick.h"
 
 #ifndef PTRACE_GETSIGMASK
 #define PTRACE_GETSIGMASK 0x420a
@@ -229,32 +230,46 @@ static int refuse_unstoppable(pid_t pid, long waited_us)
 
 /* waitpid for a task just interrupted, bounded: a task asleep in the
  * kernel where an interrupt can't reach it would otherwise hang the dump.
- * Polls, first by yielding (a stop comes within microseconds), then with
+ * We sleep in waitpid until the stop comes, woken every WAIT_TICK_US
+ * (util/tick.h) to see whether to give up. (It polled before, first by
+ * yielding: a core kept busy, which on a loaded machine was taken from
+ * the task that had to run to stop.) Without a tick, it polls with
  * sleeps growing to 5 ms. Same returns as wait_any. */
+#define WAIT_TICK_US (5 * 1000L)
+
 static int wait_any_bounded(pid_t pid, int *status)
 {
 	struct timespec t0, nap = { 0, 20 * 1000 };
+	struct tick tick;
+	bool ticking = tick_start(&tick, WAIT_TICK_US) == 0;
+	int ret;
+
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int round = 0;; round++) {
-		pid_t r = waitpid(pid, status, __WALL | WNOHANG);
-		if (r == pid)
-			return WIFSTOPPED(*status) ? 0 : -2;
+		pid_t r = waitpid(pid, status, __WALL | (ticking ? 0 : WNOHANG));
+		if (r == pid) {
+			ret = WIFSTOPPED(*status) ? 0 : -2;
+			break;
+		}
 		if (r < 0 && errno != EINTR) {
 			pr_perror("pid %d: waitpid failed", pid);
-			return -1;
+			ret = -1;
+			break;
 		}
-		if (round < 64) {
-			sched_yield();
-			continue;
-		}
-		if (round % 16 == 0 && refuse_unstoppable(pid, elapsed_us(&t0)) < 0) {
+		if ((ticking || round % 16 == 0) && refuse_unstoppable(pid, elapsed_us(&t0)) < 0) {
 			errno = ETIMEDOUT;
-			return -1;
+			ret = -1;
+			break;
 		}
+		if (ticking)
+			continue;
 		nanosleep(&nap, NULL);
 		if (nap.tv_nsec < 5 * 1000 * 1000)
 			nap.tv_nsec *= 2;
 	}
+	if (ticking)
+		tick_stop(&tick);
+	return ret;
 }
 
 /* Waits for the PTRACE_EVENT_STOP an interrupt brings. A signal met on the

@@ -15,9 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <nftables/libnftables.h>
 
 #include "net/netlock.h"
+#include "net/nft_lib.h"
 #include "util/log.h"
 
 #define MARK_STR "0xC114"	/* NETLOCK_MARK, as the rules spell it */
@@ -99,23 +99,26 @@ static int netns_leave(int back)
 
 static int nft_run(const char *cmds, bool quiet_missing)
 {
-	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	const struct nft_lib *L = nft_lib("the nftables network lock", quiet_missing);
+	if (!L)
+		return -1;
+	struct nft_ctx *nft = L->ctx_new(NFT_CTX_DEFAULT);
 	if (!nft) {
 		pr_err("can't make an nftables context");
 		return -1;
 	}
-	nft_ctx_buffer_output(nft);
-	nft_ctx_buffer_error(nft);
-	int ret = nft_run_cmd_from_buffer(nft, cmds);
+	L->ctx_buffer_output(nft);
+	L->ctx_buffer_error(nft);
+	int ret = L->run_cmd_from_buffer(nft, cmds);
 	if (ret) {
-		const char *e = nft_ctx_get_error_buffer(nft);
+		const char *e = L->ctx_get_error_buffer(nft);
 		if (quiet_missing)
 			pr_info("nft: %s", e);
 		else
 			pr_err("nft failed: %s(commands: %s)", e, cmds);
 	} else
 		pr_debug("nft: %s", cmds);
-	nft_ctx_free(nft);
+	L->ctx_free(nft);
 	return ret ? -1 : 0;
 }
 
@@ -360,7 +363,12 @@ int netlock_lock(struct netlock *nl)
 	/* host mode with iptables: nothing until a connection is dumped */
 	if (!nl->netns_pid && nl->method == NETLOCK_IPTABLES)
 		return 0;
-	if (needs_privilege(nl, netlock_name(nl->method)) || netns_enter(nl->netns_pid, &back) < 0)
+	if (needs_privilege(nl, netlock_name(nl->method)))
+		return -1;
+	/* loaded from our own mount namespace, before entering the tree's */
+	if (nl->method == NETLOCK_NFTABLES && !nft_lib("the nftables network lock", false))
+		return -1;
+	if (netns_enter(nl->netns_pid, &back) < 0)
 		return -1;
 	if (nl->method == NETLOCK_NFTABLES)
 		ret = nl->netns_pid ? nft_lock_netns(nl) : nft_lock_host(nl);	/* one batch: all or nothing */

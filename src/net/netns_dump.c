@@ -14,10 +14,10 @@
 #include <linux/if_link.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
-#include <nftables/libnftables.h>
 
 #include "image/img.h"
 #include "net/netns.h"
+#include "net/nft_lib.h"
 #include "util/log.h"
 
 struct links {
@@ -291,20 +291,21 @@ const char *netns_legacy_tool(bool v6, bool restore)
 static int store_nftables(int dirfd, uint32_t id)
 {
 	struct img img;
-	if (img_create(dirfd, &img, IMG_NFTABLES, id) < 0)
+	const struct nft_lib *L = nft_lib("the nftables ruleset of a network namespace", false);
+	if (!L || img_create(dirfd, &img, IMG_NFTABLES, id) < 0)
 		return -1;
-	struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	struct nft_ctx *nft = L->ctx_new(NFT_CTX_DEFAULT);
 	int fd = dup(img.fd);
 	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	int ret = -1;
 	if (!nft || !f) {
 		pr_perror("can't list the nftables ruleset");
 	} else {
-		nft_ctx_set_output(nft, f);
-		nft_ctx_buffer_error(nft);
-		ret = nft_run_cmd_from_buffer(nft, "list ruleset") ? -1 : 0;
+		L->ctx_set_output(nft, f);
+		L->ctx_buffer_error(nft);
+		ret = L->run_cmd_from_buffer(nft, "list ruleset") ? -1 : 0;
 		if (ret < 0)
-			pr_err("nft list ruleset failed: %s", nft_ctx_get_error_buffer(nft));
+			pr_err("nft list ruleset failed: %s", L->ctx_get_error_buffer(nft));
 	}
 	if (f && fclose(f) != 0 && ret == 0) {
 		pr_perror("can't write %s", img.name);
@@ -312,7 +313,7 @@ static int store_nftables(int dirfd, uint32_t id)
 	} else if (!f && fd >= 0)
 		close(fd);
 	if (nft)
-		nft_ctx_free(nft);
+		L->ctx_free(nft);
 	return img_finish(&img) < 0 ? -1 : ret;
 }
 

@@ -12,10 +12,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <nftables/libnftables.h>
 
 #include "image/img.h"
 #include "net/netns.h"
+#include "net/nft_lib.h"
 #include "util/log.h"
 #include "util/opts.h"
 
@@ -269,16 +269,19 @@ static int restore_nftables(struct netns_rst *r)
 	else
 		ret = 0;
 	close(fd);
-	struct nft_ctx *nft = ret == 0 ? nft_ctx_new(NFT_CTX_DEFAULT) : NULL;
-	if (nft) {
-		nft_ctx_buffer_output(nft);
-		nft_ctx_buffer_error(nft);
-		if (nft_run_cmd_from_buffer(nft, buf)) {
+	const struct nft_lib *L = ret == 0 ? nft_lib("the nftables ruleset of a network namespace", false) : NULL;
+	struct nft_ctx *nft = L ? L->ctx_new(NFT_CTX_DEFAULT) : NULL;
+	if (!L) {
+		ret = -1;
+	} else if (nft) {
+		L->ctx_buffer_output(nft);
+		L->ctx_buffer_error(nft);
+		if (L->run_cmd_from_buffer(nft, buf)) {
 			pr_err("can't restore the nftables ruleset of the tree's network namespace: %s",
-			       nft_ctx_get_error_buffer(nft));
+			       L->ctx_get_error_buffer(nft));
 			ret = -1;
 		}
-		nft_ctx_free(nft);
+		L->ctx_free(nft);
 	} else if (ret == 0) {
 		pr_err("can't make an nftables context");
 		ret = -1;

@@ -9,8 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
+#include "pagexfer/tls_lib.h"
 
 #include "pagexfer/ps_tls.h"
 #include "util/fsop.h"
@@ -24,10 +23,11 @@
 static gnutls_session_t session;
 static gnutls_certificate_credentials_t creds;
 static bool active;
+static const struct tls_lib *T;	/* loaded by the first --tls */
 
 static int tls_fail(const char *what, int err)
 {
-	pr_err("page server TLS: %s: %s", what, gnutls_strerror(err));
+	pr_err("page server TLS: %s: %s", what, T->strerror(err));
 	return -1;
 }
 
@@ -96,7 +96,7 @@ static int read_pem_said(const char *path, const char *what, gnutls_datum_t *d)
 
 static int pem_fail(const char *what, const char *path, int err)
 {
-	pr_err("page server TLS: the %s %s: %s", what, path, gnutls_strerror(err));
+	pr_err("page server TLS: the %s %s: %s", what, path, T->strerror(err));
 	return -1;
 }
 
@@ -108,11 +108,11 @@ static int load_ca(const struct opts *o)
 	gnutls_datum_t d;
 	int r;
 
-	if (!o->tls_cacert && (r = gnutls_certificate_set_x509_system_trust(creds)) < 0)
+	if (!o->tls_cacert && (r = T->certificate_set_x509_system_trust(creds)) < 0)
 		return tls_fail("can't load the system's trusted CAs", r);
 	if (read_pem(path, &d) < 0)
 		return o->tls_cacert ? pem_unreadable("CA certificate", path) : 0;
-	r = gnutls_certificate_set_x509_trust_mem(creds, &d, GNUTLS_X509_FMT_PEM);
+	r = T->certificate_set_x509_trust_mem(creds, &d, GNUTLS_X509_FMT_PEM);
 	free_pem(&d);
 	if (r < 0 && o->tls_cacert)
 		return pem_fail("CA certificate", path, r);
@@ -132,7 +132,7 @@ static int load_crl(const struct opts *o)
 
 	if (read_pem(path, &d) < 0)
 		return o->tls_cacrl ? pem_unreadable("CA's revocation list", path) : 0;
-	r = gnutls_certificate_set_x509_crl_mem(creds, &d, GNUTLS_X509_FMT_PEM);
+	r = T->certificate_set_x509_crl_mem(creds, &d, GNUTLS_X509_FMT_PEM);
 	free_pem(&d);
 	return r < 0 ? pem_fail("CA's revocation list", path, r) : 0;
 }
@@ -150,11 +150,11 @@ static int load_key(const struct opts *o)
 		free_pem(&dc);
 		return -1;
 	}
-	r = gnutls_certificate_set_x509_key_mem(creds, &dc, &dk, GNUTLS_X509_FMT_PEM);
+	r = T->certificate_set_x509_key_mem(creds, &dc, &dk, GNUTLS_X509_FMT_PEM);
 	free_pem(&dc);
 	free_pem(&dk);
 	if (r != GNUTLS_E_SUCCESS) {
-		pr_err("page server TLS: certificate %s with key %s: %s", cert, key, gnutls_strerror(r));
+		pr_err("page server TLS: certificate %s with key %s: %s", cert, key, T->strerror(r));
 		return -1;
 	}
 	return 0;
@@ -162,7 +162,7 @@ static int load_key(const struct opts *o)
 
 static int load_creds(const struct opts *o)
 {
-	int r = gnutls_certificate_allocate_credentials(&creds);
+	int r = T->certificate_allocate_credentials(&creds);
 	if (r != GNUTLS_E_SUCCESS)
 		return tls_fail("can't allocate credentials", r);
 	return load_ca(o) < 0 || load_crl(o) < 0 || load_key(o) < 0 ? -1 : 0;
@@ -172,15 +172,15 @@ static int verify_peer(const struct opts *o)
 {
 	unsigned status;
 	const char *name = o->tls_no_cn_verify ? NULL : o->address;
-	int r = gnutls_certificate_verify_peers3(session, name, &status);
+	int r = T->certificate_verify_peers3(session, name, &status);
 	if (r != GNUTLS_E_SUCCESS)
 		return tls_fail("can't verify the peer", r);
 	if (status) {
 		gnutls_datum_t why;
-		if (gnutls_certificate_verification_status_print(status, gnutls_certificate_type_get(session), &why,
+		if (T->certificate_verification_status_print(status, T->certificate_type_get(session), &why,
 								 0) == 0) {
 			pr_err("page server TLS: the peer's certificate is refused: %s", why.data);
-			gnutls_free(why.data);
+			(*T->free)(why.data);
 		} else {
 			pr_err("page server TLS: the peer's certificate is refused (status %#x)", status);
 		}
@@ -194,26 +194,28 @@ int ps_tls_start(int sk, bool server, const struct opts *o)
 	int r;
 	if (!o->tls)
 		return 0;
+	if (!T && !(T = tls_lib()))
+		return -1;
 	signal(SIGPIPE, SIG_IGN);	/* a peer gone is an error returned, not a death */
 	if (load_creds(o) < 0)
 		goto err;
-	if ((r = gnutls_init(&session, server ? GNUTLS_SERVER : GNUTLS_CLIENT)) != GNUTLS_E_SUCCESS) {
+	if ((r = T->init(&session, server ? GNUTLS_SERVER : GNUTLS_CLIENT)) != GNUTLS_E_SUCCESS) {
 		tls_fail("can't start a session", r);
 		goto err;
 	}
-	if ((r = gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, creds)) != GNUTLS_E_SUCCESS ||
-	    (r = gnutls_set_default_priority(session)) != GNUTLS_E_SUCCESS) {
+	if ((r = T->credentials_set(session, GNUTLS_CRD_CERTIFICATE, creds)) != GNUTLS_E_SUCCESS ||
+	    (r = T->set_default_priority(session)) != GNUTLS_E_SUCCESS) {
 		tls_fail("can't set up the session", r);
 		goto err;
 	}
-	gnutls_transport_set_int(session, sk);
+	T->transport_set_int2(session, sk, sk);
 	if (server) {
-		gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
-		gnutls_certificate_send_x509_rdn_sequence(session, 1);
+		T->certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
+		T->certificate_send_x509_rdn_sequence(session, 1);
 	}
 	do
-		r = gnutls_handshake(session);
-	while (r < 0 && !gnutls_error_is_fatal(r) && r != GNUTLS_E_AGAIN);
+		r = T->handshake(session);
+	while (r < 0 && !T->error_is_fatal(r) && r != GNUTLS_E_AGAIN);
 	if (r < 0) {
 		tls_fail("handshake", r);
 		goto err;
@@ -232,11 +234,11 @@ void ps_tls_end(bool failed)
 {
 	if (session) {
 		if (active && !failed)
-			gnutls_bye(session, GNUTLS_SHUT_RDWR);
-		gnutls_deinit(session);
+			T->bye(session, GNUTLS_SHUT_RDWR);
+		T->deinit(session);
 	}
 	if (creds)
-		gnutls_certificate_free_credentials(creds);
+		T->certificate_free_credentials(creds);
 	session = NULL;
 	creds = NULL;
 	active = false;
@@ -251,7 +253,7 @@ static ssize_t tls_result(ssize_t r)
 	else if (r == GNUTLS_E_PREMATURE_TERMINATION)
 		return 0;	/* the peer went away without its close notify */
 	else {
-		pr_err("page server TLS: %s", gnutls_strerror(r));
+		pr_err("page server TLS: %s", T->strerror(r));
 		errno = EPROTO;
 	}
 	return -1;
@@ -261,7 +263,7 @@ ssize_t ps_io_send(int sk, const void *buf, size_t len)
 {
 	if (!active)
 		return send(sk, buf, len, MSG_NOSIGNAL);
-	return tls_result(gnutls_record_send(session, buf, len));
+	return tls_result(T->record_send(session, buf, len));
 }
 
 ssize_t ps_io_sendv(int sk, const struct iovec *iov, int n)
@@ -277,5 +279,5 @@ ssize_t ps_io_recv(int sk, void *buf, size_t len)
 {
 	if (!active)
 		return recv(sk, buf, len, 0);
-	return tls_result(gnutls_record_recv(session, buf, len));
+	return tls_result(T->record_recv(session, buf, len));
 }

@@ -248,7 +248,29 @@ test_netlock_rpc() {
 	runs_freely "$pid" || fail "the counter does not run freely after the vetoed dump"
 }
 
+# libnftables is loaded only for the nftables lock: without it check
+# says the lock is not supported, and a dump asking for it fails with one
+# line naming the library, leaving no table and the tree running.
+test_netlock_no_libnftables() {
+	local pid rc id
+	without_lib libnftables.so.1 || return
+	rc=$(STASIS=$NOLIB stasis check check --feature network_lock_nftables)
+	[[ $rc != 0 ]] && grep -q "network_lock_nftables is not supported" "$T_LOG/check.stdout" ||
+		{ fail "check without libnftables: rc $rc, $(cat "$T_LOG/check.stdout" "$T_LOG/check.stderr")"; return; }
+	nl_counter || return
+	pid=$PROG_PID
+	rc=$(STASIS=$NOLIB stasis dump dump -t "$pid" -D "$T_WORK/img" --network-lock nftables)
+	[[ $rc != 0 ]] || { fail "the nftables lock without libnftables went through"; return; }
+	[[ $(grep -c . "$T_LOG/dump.stderr") == 1 ]] &&
+		grep -q "^Error: can't load libnftables.so.1, needed for the nftables network lock" "$T_LOG/dump.stderr" ||
+		{ fail "not one line naming libnftables: $(cat "$T_LOG/dump.stderr")"; return; }
+	id=$(nl_run_id dump)
+	[[ -n $id ]] && ! nl_has_table "$id" || fail "a table CRIU-$id was left (or no run id)"
+	runs_freely "$pid" || fail "the counter does not run after the refused dump"
+}
+
 run_test netlock.check test_netlock_check
+run_test netlock.no_libnftables test_netlock_no_libnftables
 run_test netlock.host_nft test_netlock_host_nft
 run_test netlock.host_leave_running test_netlock_host_running leave-running
 run_test netlock.host_failed_dump test_netlock_host_running failed

@@ -527,6 +527,33 @@ test_ps_tls() {
 }
 run_test pageserver.tls test_ps_tls
 
+# GnuTLS is loaded only for --tls: without it stasis still starts, and
+# --tls fails with one line naming the library, on the server (which
+# drops the session and goes on) as on the dump (the tree runs on).
+test_ps_tls_no_gnutls() {
+	local pid rc c=$T_WORK/certs line='libgnutls.so.30, needed for the page server.s --tls'
+	without_lib libgnutls.so.30 || return
+	rc=$(STASIS=$NOLIB stasis version --version)
+	[[ $rc == 0 ]] || { fail "stasis --version without GnuTLS exited $rc: $(error_message version)"; return; }
+	make_certs "$c" ca || return
+	start_dirtier_ps || return
+	pid=$PROG_PID
+	STASIS=$NOLIB ps_start ps "$T_WORK/remote" $(tls_args "$c") || return
+	rc=$(stasis plain dump -t "$pid" -D "$T_WORK/plain" --page-server --address 127.0.0.1 --port "$PS_PORT" -R \
+		$(tls_args "$c"))
+	[[ $rc != 0 ]] || { fail "a TLS dump went through to a server without GnuTLS"; return; }
+	wait_until "$TMO" dropped_sessions 1 || { fail "the server did not drop the session" "$T_LOG/ps.log"; return; }
+	grep -q "Error: can't load $line" "$T_LOG/ps.log" || { fail "the server did not name GnuTLS" "$T_LOG/ps.log"; return; }
+	alive "$PS_PID" || { fail "the server died"; return; }
+	rc=$(STASIS=$NOLIB stasis nolib dump -t "$pid" -D "$T_WORK/nolib" --page-server --address 127.0.0.1 \
+		--port "$PS_PORT" -R $(tls_args "$c"))
+	[[ $rc != 0 ]] || { fail "a TLS dump without GnuTLS went through"; return; }
+	[[ $(grep -c . "$T_LOG/nolib.stderr") == 1 ]] && grep -q "^Error: can't load $line" "$T_LOG/nolib.stderr" ||
+		{ fail "not one line naming GnuTLS: $(cat "$T_LOG/nolib.stderr")"; return; }
+	runs_freely "$pid" || fail "the program does not run after the refused dumps"
+}
+run_test pageserver.tls_no_gnutls test_ps_tls_no_gnutls
+
 # The same over RPC (pycriu through swrk, a root client; security.sh has
 # the unprivileged ones): MODE tls sends to address:port over TLS with the
 # request's certificate files (relative names); fd over ps.fd, a socket the client

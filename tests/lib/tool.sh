@@ -9,6 +9,25 @@ log_opt() {
 	[[ ${STASIS_TEST_LOG_STDERR:-0} == 1 ]] || echo "-o $T_LOG/$1.log"
 }
 
+# without_lib SONAME: NOLIB, the path of a script that runs stasis (its
+# arguments) where the shared library SONAME can't be loaded: in a mount
+# namespace of its own, the library's file covered by /dev/null (dlopen
+# finds an empty file). For the libraries stasis loads only when a
+# feature needs them (src/util/dynlib.h). Skips if the library is not
+# installed here.
+without_lib() {
+	local so=$1 path script=$T_WORK/stasis-without-$1
+	path=$(ldconfig -p | awk -v n="$so" '$1 == n { print $NF; exit }')
+	[[ -n $path ]] || { skip "no $so here to hide"; return 1; }
+	cat > "$script" <<-EOF
+		#!/bin/bash
+		exec unshare -m --propagation private bash -c 'mount --bind /dev/null "\$0" && exec "\$@"' \
+			"$(readlink -f "$path")" "$STASIS" "\$@"
+	EOF
+	chmod +x "$script"
+	NOLIB=$script
+}
+
 # stasis TAG ARGS...: run the tool in the foreground with a timeout; output
 # in T_LOG/TAG.{stdout,stderr}; the -v4 log is T_LOG/TAG.log.  Echoes rc.
 stasis() {

@@ -373,6 +373,30 @@ static int wait_pid_free(pid_t pid)
 	return 0;
 }
 
+/* The checker of the pages images (ck_bg.h) holds a pid number the tree
+ * must take back: one of its pids, groups, sessions or dead processes'
+ * /proc entries. Rare (the kernel hands out numbers in turn): it is then
+ * waited for first. */
+static bool checker_in_the_way(const struct rst_tree *tr)
+{
+	const pid_t *dead;
+	int n = files_dead_pids(&tr->files, &dead);
+	if (tr->new_pidns || !tr->ck.pid)
+		return false;
+	for (int i = 0; i < tr->nr; i++) {
+		const PstreeEntry *pe = tr->t[i].pe;
+		if (ck_bg_holds(&tr->ck, pe->pid) || ck_bg_holds(&tr->ck, pe->pgid) || ck_bg_holds(&tr->ck, pe->sid))
+			return true;
+		for (size_t t = 0; t < pe->n_threads; t++)
+			if (ck_bg_holds(&tr->ck, pe->threads[t]))
+				return true;
+	}
+	for (int i = 0; i < n; i++)
+		if (ck_bg_holds(&tr->ck, dead[i]))
+			return true;
+	return false;
+}
+
 static int check_pids_free(struct rst_tree *tr)
 {
 	if (tr->new_pidns)
@@ -779,9 +803,10 @@ static void *rebuild_share(void *arg)
 	/* the line is gone before any script or the tree itself prints */
 	if (w->id == 0)
 		progress_end();
-	/* The whole tree is rebuilt and still stopped: the last word before
+	/* The whole tree is rebuilt and still stopped: it runs only if the
+	 * pages it was made from are whole (ck_bg.h); the last word before
 	 * it runs is the user's (a failing script kills it instead). */
-	if (w->id == 0 && !*w->failed && restore_stages_before_resume(tr) < 0)
+	if (w->id == 0 && !*w->failed && (ck_bg_wait(&tr->ck) < 0 || restore_stages_before_resume(tr) < 0))
 		*w->failed = 1;
 	pthread_barrier_wait(w->bar);
 	for (int i = w->id; i < tr->nr; i += REBUILDERS) {
@@ -865,8 +890,12 @@ int stasis_restore(const struct opts *o)
 	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)
 		return 1;
-	/* a damaged image is refused before anything is made from it */
-	if (!o->skip_checksums && ck_verify_chain(tr.dirfd, o->images_dir, o->lazy_pages ? CK_NOT_PAGES : CK_ALL) < 0)
+	/* A damaged image is refused before anything is made from it; the
+	 * pages files are checked meanwhile (image/ck_bg.h), and a damaged
+	 * one is refused before anything made from them runs. A lazy
+	 * restore leaves them to its daemon. */
+	if (!o->skip_checksums && (ck_verify_chain(tr.dirfd, o->images_dir, CK_NOT_PAGES) < 0 ||
+				   (!o->lazy_pages && ck_bg_start(&tr.ck, tr.dirfd, o->images_dir) < 0)))
 		goto out;
 	if (rst_load_images(&tr) < 0)
 		goto out;
@@ -876,7 +905,7 @@ int stasis_restore(const struct opts *o)
 	/* A tree dumped as its own pid namespace (root pid 1) needs a new one. */
 	if (tr.t[0].pid == 1)
 		tr.new_pidns = true;
-	if (check_pids_free(&tr) < 0)
+	if ((checker_in_the_way(&tr) && ck_bg_wait(&tr.ck) < 0) || check_pids_free(&tr) < 0)
 		goto out;
 	/* The cgroup hierarchies are opened before the pool is planned: fds
 	 * opened after would take the lowest free numbers, pool slots where
@@ -931,6 +960,10 @@ int stasis_restore(const struct opts *o)
 	reaper = getpid() == 1;
 	ret = o->detach || reaper ? 0 : wait_restored(tr.first);
 out:
+	/* a failed restore still says whether a pages file was damaged (it
+	 * may be why), once what it made is gone */
+	if (tr.ck.pid || tr.ck.res)
+		ck_bg_wait(&tr.ck);
 	if (ret)
 		netlock_say_kept(&tr.netlock);
 	netlock_free(&tr.netlock);

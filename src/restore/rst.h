@@ -7,6 +7,7 @@
 
 #include "util/opts.h"
 #include "files/files.h"
+#include "image/ck_bg.h"
 #include "net/netlock.h"
 #include "infect/inject.h"
 #include "ns/ns.h"
@@ -120,6 +121,7 @@ struct rst_tree {
 	struct rst_files files;
 	struct rst_shmem shmem;
 	int sync[2];		/* tasks report ready (with their creds) here */
+	struct ck_bg ck;	/* the pages images' checksums, checked meanwhile */
 	bool new_pidns;
 	pid_t first;		/* our child: the root, or the namespace's init */
 	int init_ctl[2];	/* tells the init the restore is done */

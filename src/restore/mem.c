@@ -370,7 +370,11 @@ static int attach_sysv(struct rst_ctx *rc, const VmaEntry *e)
 #define MAP_FLAGS_KEPT (MAP_TYPE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_LOCKED | MAP_NORESERVE | \
 			MAP_HUGETLB | ((unsigned)MAP_HUGE_MASK << MAP_HUGE_SHIFT))
 
-static int map_one(struct rst_ctx *rc, size_t i)
+/* The mapping, added to b: with MAP_FIXED it lands where it was or
+ * fails, so the mappings of a process go in one round trip (they run in
+ * the image's order); a System V segment is attached on its own, in
+ * that order too. */
+static int map_one(struct rst_ctx *rc, struct inj_batch *b, size_t i)
 {
 	const VmaEntry *e = rc->mm->vmas[i];
 	int prot = e->prot | (vma_gets_pages(e) ? PROT_WRITE : 0);
@@ -385,7 +389,7 @@ static int map_one(struct rst_ctx *rc, size_t i)
 		return -1;
 	}
 	if (e->status & VMA_AREA_SYSVIPC)
-		return attach_sysv(rc, e);
+		return inj_batch_run(&rc->inj, b) < 0 ? -1 : attach_sysv(rc, e);
 	if (e->status & VMA_AREA_AIORING) {
 		/* the saved ring as plain memory, until aio.c puts a new one over it */
 		flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
@@ -395,15 +399,8 @@ static int map_one(struct rst_ctx *rc, size_t i)
 	} else {
 		flags |= MAP_ANONYMOUS;
 	}
-	long ret;
-	if (inj_must(&rc->inj, "mapping", &ret,
-		     INJ(SYS_mmap, e->start, e->end - e->start, prot, flags, fd, fd >= 0 ? e->pgoff : 0)) < 0)
-		return -1;
-	if ((uint64_t)ret != e->start) {
-		pr_err("pid %d: mapping %#lx landed at %#lx", rc->pid, (unsigned long)e->start, ret);
-		return -1;
-	}
-	return 0;
+	return inj_batch_add(&rc->inj, b, "mapping",
+			     INJ(SYS_mmap, e->start, e->end - e->start, prot, flags, fd, fd >= 0 ? e->pgoff : 0));
 }
 
 /* Pages go in with preadv batches straight from pages-ID.img. Every entry is
@@ -637,12 +634,12 @@ int rst_mem_rebuild(struct rst_ctx *rc)
 {
 	if (thp_off_for_lazy(rc) < 0 || clear_address_space(rc) < 0 || map_scratch(rc) < 0)
 		return -1;
-	for (size_t i = 0; i < rc->mm->n_vmas; i++)
-		if (!vma_skipped(rc->mm->vmas[i]) && map_one(rc, i) < 0)
-			return -1;
-	if (fill_pages(rc) < 0)
-		return -1;
 	struct inj_batch b = { 0 };
+	for (size_t i = 0; i < rc->mm->n_vmas; i++)
+		if (!vma_skipped(rc->mm->vmas[i]) && map_one(rc, &b, i) < 0)
+			return -1;
+	if (inj_batch_run(&rc->inj, &b) < 0 || fill_pages(rc) < 0)
+		return -1;
 	for (size_t i = 0; i < rc->mm->n_vmas; i++)
 		if (!vma_skipped(rc->mm->vmas[i]) && finish_one(rc, &b, i) < 0)
 			return -1;

@@ -741,19 +741,29 @@ void rst_unload_images(struct rst_tree *tr)
 	tr->timens = NULL;
 }
 
-/* The processes are rebuilt by two threads, each the ptracer of every
- * other process (ptrace belongs to the thread that attached): on two
- * cores the injected syscalls of one overlap those of the next. Both
- * wait at a barrier, so that the tree resumes only when all of it is
- * ready, or, if any part failed, not at all (killed by the tracer
- * thread before it lets go, so no half-built task ever runs). */
-#define REBUILDERS 2
+/* The processes are rebuilt by up to REBUILDERS threads, each taking
+ * the next process none has taken and staying its ptracer (ptrace
+ * belongs to the thread that attached). Most of a rebuild is waiting
+ * for the process to run an injected syscall: more threads than cores
+ * keep the cores busy (1000 processes on two cores: two threads rebuilt
+ * them in 2.4 s, four in 1.8). All wait at a barrier, so that the tree
+ * resumes only when all of it is ready, or, if any part failed, not at
+ * all (killed by the tracer thread before it lets go, so no half-built
+ * task ever runs). */
+#define REBUILDERS 4
+
+struct rebuilders {
+	struct rst_tree *tr;
+	int n;			/* threads */
+	atomic_int next;	/* the next process to take */
+	atomic_int failed;
+	pthread_barrier_t bar;
+	pthread_mutex_t gate;	/* held until n is known */
+};
 
 struct rebuilder {
-	struct rst_tree *tr;
+	struct rebuilders *all;
 	int id;
-	pthread_barrier_t *bar;
-	atomic_int *failed;
 };
 
 static int restore_stages_before_resume(struct rst_tree *tr)
@@ -782,53 +792,110 @@ static int restore_stages_before_resume(struct rst_tree *tr)
 	return 0;
 }
 
+/* The next process for thread id, with what it is to do; NULL when
+ * all are taken (or the rebuild failed). */
+static struct rst_ctx *take_next(struct rebuilders *all, int id)
+{
+	struct rst_tree *tr = all->tr;
+	for (;;) {
+		int i = atomic_fetch_add(&all->next, 1);
+		if (i >= tr->nr || all->failed)
+			return NULL;
+		if (tr->t[i].zombie)
+			continue;
+		tr->t[i].rebuilder = id;
+		return &tr->t[i];
+	}
+}
+
+/* Its processes (and, for thread 0, those none took) let go, or killed
+ * if the rebuild failed. */
+static void let_go_or_kill(struct rebuilders *all, int id)
+{
+	struct rst_tree *tr = all->tr;
+	for (int i = 0; i < tr->nr; i++) {
+		struct rst_ctx *rc = &tr->t[i];
+		if (rc->zombie || rc->real_pid <= 0 || (rc->rebuilder != id && (id || rc->rebuilder >= 0)))
+			continue;
+		if (all->failed) {
+			kill(rc->real_pid, SIGKILL);
+			rst_task_reap_traced(rc);
+		} else if (resume_task(rc) < 0)
+			all->failed = 1;
+	}
+}
+
 static void *rebuild_share(void *arg)
 {
 	struct rebuilder *w = arg;
-	struct rst_tree *tr = w->tr;
+	struct rebuilders *all = w->all;
+	struct rst_tree *tr = all->tr;
+	struct rst_ctx *rc;
 
+	pthread_mutex_lock(&all->gate);
+	pthread_mutex_unlock(&all->gate);
 	/* A lazy restore hands every userfaultfd to the daemon before any
 	 * call that may fault on lazy memory (rseq reads its area): CRIU's
 	 * daemon serves nothing until it has them all. */
-	for (int i = w->id; tr->lazy && i < tr->nr && !*w->failed; i += REBUILDERS)
-		if (!tr->t[i].zombie && rebuild_memory(tr, &tr->t[i]) < 0)
-			*w->failed = 1;
-	if (tr->lazy)
-		pthread_barrier_wait(w->bar);
-	for (int i = w->id; i < tr->nr && !*w->failed; i += REBUILDERS)
-		if (!tr->t[i].zombie && ((!tr->lazy && rebuild_memory(tr, &tr->t[i]) < 0) ||
-					 rebuild_rest(tr, &tr->t[i]) < 0))
-			*w->failed = 1;
-	pthread_barrier_wait(w->bar);
+	while (tr->lazy && (rc = take_next(all, w->id)))
+		if (rebuild_memory(tr, rc) < 0)
+			all->failed = 1;
+	if (tr->lazy) {
+		pthread_barrier_wait(&all->bar);
+		for (int i = 0; i < tr->nr && !all->failed; i++)
+			if (tr->t[i].rebuilder == w->id && rebuild_rest(tr, &tr->t[i]) < 0)
+				all->failed = 1;
+	} else {
+		while ((rc = take_next(all, w->id)))
+			if (rebuild_memory(tr, rc) < 0 || rebuild_rest(tr, rc) < 0)
+				all->failed = 1;
+	}
+	pthread_barrier_wait(&all->bar);
 	/* the line is gone before any script or the tree itself prints */
 	if (w->id == 0)
 		progress_end();
 	/* The whole tree is rebuilt and still stopped: it runs only if the
 	 * pages it was made from are whole (ck_bg.h); the last word before
 	 * it runs is the user's (a failing script kills it instead). */
-	if (w->id == 0 && !*w->failed && (ck_bg_wait(&tr->ck) < 0 || restore_stages_before_resume(tr) < 0))
-		*w->failed = 1;
-	pthread_barrier_wait(w->bar);
-	for (int i = w->id; i < tr->nr; i += REBUILDERS) {
-		struct rst_ctx *rc = &tr->t[i];
-		if (rc->zombie || rc->real_pid <= 0)
-			continue;
-		if (*w->failed) {
-			kill(rc->real_pid, SIGKILL);
-			rst_task_reap_traced(rc);
-		} else if (resume_task(rc) < 0)
-			*w->failed = 1;
-	}
+	if (w->id == 0 && !all->failed && (ck_bg_wait(&tr->ck) < 0 || restore_stages_before_resume(tr) < 0))
+		all->failed = 1;
+	pthread_barrier_wait(&all->bar);
+	let_go_or_kill(all, w->id);
 	return NULL;
+}
+
+/* As many threads as there are processes to rebuild, up to REBUILDERS:
+ * those that could be started. */
+static int rebuild_tree(struct rst_tree *tr)
+{
+	struct rebuilders all = { .tr = tr, .gate = PTHREAD_MUTEX_INITIALIZER };
+	struct rebuilder w[REBUILDERS];
+	pthread_t th[REBUILDERS];
+	int want = 0;
+
+	for (int i = 0; i < tr->nr; i++) {
+		tr->t[i].rebuilder = -1;
+		want += !tr->t[i].zombie;
+	}
+	want = want < 1 ? 1 : want > REBUILDERS ? REBUILDERS : want;
+	pthread_mutex_lock(&all.gate);
+	for (all.n = 1; all.n < want; all.n++) {
+		w[all.n] = (struct rebuilder){ &all, all.n };
+		if (pthread_create(&th[all.n], NULL, rebuild_share, &w[all.n]) != 0)
+			break;
+	}
+	pthread_barrier_init(&all.bar, NULL, all.n);
+	pthread_mutex_unlock(&all.gate);
+	w[0] = (struct rebuilder){ &all, 0 };
+	rebuild_share(&w[0]);
+	for (int i = 1; i < all.n; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&all.bar);
+	return all.failed ? -1 : 0;
 }
 
 static int restore_tree(struct rst_tree *tr)
 {
-	pthread_barrier_t bar;
-	atomic_int failed = 0;
-	struct rebuilder w[REBUILDERS];
-	pthread_t th;
-
 	uint64_t t0 = stats_now_us();
 	if (rst_helpers_plan(tr) < 0 || rst_tree_fork(tr) < 0 || rst_helpers_kill(tr) < 0)
 		return -1;
@@ -842,18 +909,7 @@ static int restore_tree(struct rst_tree *tr)
 	    (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||
 			      action_run(tr->o, ACT_POST_SETUP_NS, tr->t[0].real_pid) < 0))
 		return -1;
-	pthread_barrier_init(&bar, NULL, REBUILDERS);
-	for (int i = 0; i < REBUILDERS; i++)
-		w[i] = (struct rebuilder){ tr, i, &bar, &failed };
-	if (pthread_create(&th, NULL, rebuild_share, &w[1]) != 0) {
-		pr_err("can't start a rebuild thread");
-		pthread_barrier_destroy(&bar);
-		return -1;
-	}
-	rebuild_share(&w[0]);
-	pthread_join(th, NULL);
-	pthread_barrier_destroy(&bar);
-	return failed ? -1 : 0;
+	return rebuild_tree(tr);
 }
 
 /* The progress line (util/progress.h): every page the images have for

@@ -42,6 +42,7 @@ struct rst_ctx {
 	pid_t pid;		/* its pid, as the images and the task see it */
 	pid_t real_pid;		/* the same task in our pid namespace */
 	int parent;		/* index in the tree, -1 for the root */
+	int rebuilder;		/* the thread that traces it (restore.c), -1: none yet */
 	bool zombie;
 	bool thp_off_lazy;	/* huge pages off while a lazy restore writes
 				 * its memory (mem.c), until rst_mm_fields */

@@ -745,8 +745,9 @@ void rst_unload_images(struct rst_tree *tr)
  * the next process none has taken and staying its ptracer (ptrace
  * belongs to the thread that attached). Most of a rebuild is waiting
  * for the process to run an injected syscall: more threads than cores
- * keep the cores busy (1000 processes on two cores: two threads rebuilt
- * them in 2.4 s, four in 1.8). All wait at a barrier, so that the tree
+ * keep the cores busy (1000 processes on two loaded cores, three runs
+ * each: two threads rebuilt them in 1.9-2.9 s, four in 1.7-1.9). All
+ * wait at a barrier, so that the tree
  * resumes only when all of it is ready, or, if any part failed, not at
  * all (killed by the tracer thread before it lets go, so no half-built
  * task ever runs). */

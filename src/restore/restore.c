@@ -380,9 +380,9 @@ static int wait_pid_free(pid_t pid)
 static bool checker_in_the_way(const struct rst_tree *tr)
 {
 	const pid_t *dead;
-	int n = files_dead_pids(&tr->files, &dead);
 	if (tr->new_pidns || !tr->ck.pid)
 		return false;
+	int n = files_dead_pids(&tr->files, &dead);
 	for (int i = 0; i < tr->nr; i++) {
 		const PstreeEntry *pe = tr->t[i].pe;
 		if (ck_bg_holds(&tr->ck, pe->pid) || ck_bg_holds(&tr->ck, pe->pgid) || ck_bg_holds(&tr->ck, pe->sid))
@@ -747,10 +747,9 @@ void rst_unload_images(struct rst_tree *tr)
  * for the process to run an injected syscall: more threads than cores
  * keep the cores busy (1000 processes on two loaded cores, three runs
  * each: two threads rebuilt them in 1.9-2.9 s, four in 1.7-1.9). All
- * wait at a barrier, so that the tree
- * resumes only when all of it is ready, or, if any part failed, not at
- * all (killed by the tracer thread before it lets go, so no half-built
- * task ever runs). */
+ * wait at a barrier, so that the tree resumes only when all of it is
+ * ready, or, if any part failed, not at all (killed by the tracer thread
+ * before it lets go, so no half-built task ever runs). */
 #define REBUILDERS 4
 
 struct rebuilders {
@@ -793,8 +792,8 @@ static int restore_stages_before_resume(struct rst_tree *tr)
 	return 0;
 }
 
-/* The next process for thread id, with what it is to do; NULL when
- * all are taken (or the rebuild failed). */
+/* The next process for thread id to rebuild (its tracer from then on);
+ * NULL when all are taken, or the rebuild failed. */
 static struct rst_ctx *take_next(struct rebuilders *all, int id)
 {
 	struct rst_tree *tr = all->tr;

@@ -149,9 +149,6 @@ void inj_vdso_moved(struct inj *ij, int64_t delta)
 
 /* ---- scratch ---- */
 
-static bool failed(long ret);
-static int report(const struct inj *ij, const char *what, long ret);
-
 /* The batch code in the scratch's first page, made executable: where
  * that is refused (a W^X policy), calls go one by one. */
 static int install_batch_code(struct inj *ij)
@@ -173,30 +170,18 @@ static int install_batch_code(struct inj *ij)
 	return 0;
 }
 
-int inj_scratch_try_map(struct inj *ij, uint64_t at, size_t size)
+int inj_scratch_map(struct inj *ij, uint64_t at, size_t size)
 {
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
 	long ret;
 
-	if (inj_call(ij, &ret, INJ(SYS_mmap, at, size, PROT_READ | PROT_WRITE, flags, -1, 0)) < 0)
+	if (inj_must(ij, "scratch mapping", &ret, INJ(SYS_mmap, at, size, PROT_READ | PROT_WRITE, flags, -1, 0)) < 0)
 		return -1;
-	if (ret == -EEXIST)
-		return 0;
-	if (failed(ret))
-		return report(ij, "scratch mapping", ret);
 	ij->scr_at = ret;
 	ij->scr_size = size;
 	ij->scr_base = ij->scr_used = 0;
 	ij->scr_mapped = true;
-	return install_batch_code(ij) < 0 ? -1 : 1;
-}
-
-int inj_scratch_map(struct inj *ij, uint64_t at, size_t size)
-{
-	int r = inj_scratch_try_map(ij, at, size);
-	if (r == 0)
-		report(ij, "scratch mapping", -EEXIST);
-	return r > 0 ? 0 : -1;
+	return install_batch_code(ij);
 }
 
 int inj_scratch_unmap(struct inj *ij)

@@ -82,9 +82,6 @@ void inj_vdso_moved(struct inj *ij, int64_t delta);
 /* Restore: maps the scratch at `at` (size bytes, page aligned) with the
  * batch code at its start. */
 int inj_scratch_map(struct inj *ij, uint64_t at, size_t size);
-/* The same where the place may be taken: 1 mapped, 0 taken (nothing
- * said), -1 error (said). */
-int inj_scratch_try_map(struct inj *ij, uint64_t at, size_t size);
 /* Restore: unmaps it, the last trace of stasis in the task. */
 int inj_scratch_unmap(struct inj *ij);
 

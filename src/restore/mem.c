@@ -131,17 +131,16 @@ static bool range_free_in_image(const struct rst_ctx *rc, uint64_t s, uint64_t e
 	return true;
 }
 
-/* An address range of len bytes that no image mapping and none of the
- * n avoid ranges touches: for the scratch area and for parking the
- * vdso. */
-static uint64_t find_hole(const struct rst_ctx *rc, uint64_t len, const struct range *avoid, int n)
+/* An address range of len bytes that no image mapping and no avoid range
+ * touches: for the scratch area and for parking the vdso. */
+static uint64_t find_hole(const struct rst_ctx *rc, uint64_t len, const struct range *avoid)
 {
 	for (uint64_t a = 1ul << 32; a + len < TASK_SIZE_47; a += 1ul << 30) {
-		bool clear = range_free_in_image(rc, a, a + len);
-		for (int k = 0; clear && k < n; k++)
-			clear = !overlaps(a, a + len, avoid[k].start, avoid[k].end);
-		if (clear)
-			return a;
+		if (!range_free_in_image(rc, a, a + len))
+			continue;
+		if (avoid && overlaps(a, a + len, avoid->start, avoid->end))
+			continue;
+		return a;
 	}
 	return 0;
 }
@@ -234,19 +233,15 @@ static int vdso_layout_matches(const struct rst_ctx *rc, const struct vdso_block
 	return same ? 0 : -1;
 }
 
-/* The moves join b, which runs then: the injected calls that follow,
- * one by one, go through the vdso at its new place. */
-static int move_vdso_block(struct rst_ctx *rc, struct inj_batch *b, struct vdso_block *from, uint64_t to)
+static int move_vdso_block(struct rst_ctx *rc, struct vdso_block *from, uint64_t to)
 {
 	for (int i = 0; i < from->nr; i++) {
 		uint64_t len = from->part_end[i] - from->part_start[i];
 		uint64_t dst = to + (from->part_start[i] - from->start);
-		if (inj_batch_add(&rc->inj, b, "vdso move",
-				  INJ(SYS_mremap, from->part_start[i], len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst)) < 0)
+		if (inj_must(&rc->inj, "vdso move", NULL,
+			     INJ(SYS_mremap, from->part_start[i], len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst)) < 0)
 			return -1;
 	}
-	if (inj_batch_run(&rc->inj, b) < 0)
-		return -1;
 	uint64_t delta = to - from->start;
 	for (int i = 0; i < from->nr; i++) {
 		from->part_start[i] += delta;
@@ -259,106 +254,62 @@ static int move_vdso_block(struct rst_ctx *rc, struct inj_batch *b, struct vdso_
 	return 0;
 }
 
-static int by_start(const void *a, const void *b)
+static int unmap_gap(struct rst_ctx *rc, uint64_t from, uint64_t to)
 {
-	const struct range *x = a, *y = b;
-	return x->start < y->start ? -1 : x->start > y->start;
+	if (from >= to)
+		return 0;
+	return inj_must(&rc->inj, "unmap of stasis", NULL, INJ(SYS_munmap, from, to - from));
 }
 
-/* Everything but the kept ranges (the vdso block, the scratch if it is
- * there) and the mappings the process premapped itself (premap.c), in
- * b. None of them overlap: the premapped ones are image mappings made
- * while the vdso was where it is, the scratch is clear of both. */
-static int unmap_all_but(struct rst_ctx *rc, struct inj_batch *b, const struct range *kept, int nr_kept)
+/* Everything but the vdso and the mappings the process premapped itself
+ * (premap.c), which are image mappings, in order, and so never overlap
+ * the vdso block (it was mapped when they were made). */
+static int unmap_all_but(struct rst_ctx *rc, const struct vdso_block *own)
 {
-	struct range *keep = malloc((rc->mm->n_vmas + nr_kept) * sizeof(*keep));
-	int n = 0, ret = 0;
 	uint64_t at = 0;
+	bool vdso_done = false;
 
-	if (!keep) {
-		pr_err("pid %d: out of memory", rc->pid);
-		return -1;
+	for (size_t i = 0; i <= rc->mm->n_vmas; i++) {
+		const VmaEntry *e = i < rc->mm->n_vmas ? rc->mm->vmas[i] : NULL;
+		if (e && !rst_premapped(rc, i))
+			continue;
+		uint64_t next = e ? e->start : TASK_SIZE_47;
+		if (!vdso_done && own->start < next) {
+			if (unmap_gap(rc, at, own->start) < 0)
+				return -1;
+			at = own->end;
+			vdso_done = true;
+		}
+		if (unmap_gap(rc, at, next) < 0)
+			return -1;
+		if (e)
+			at = e->end;
 	}
-	for (size_t i = 0; i < rc->mm->n_vmas; i++)
-		if (rst_premapped(rc, i))
-			keep[n++] = (struct range){ rc->mm->vmas[i]->start, rc->mm->vmas[i]->end };
-	for (int k = 0; k < nr_kept; k++)
-		keep[n++] = kept[k];
-	qsort(keep, n, sizeof(*keep), by_start);
-	for (int k = 0; k <= n && !ret; k++) {
-		uint64_t next = k < n ? keep[k].start : TASK_SIZE_47;
-		if (at < next)
-			ret = inj_batch_add(&rc->inj, b, "unmap of stasis", INJ(SYS_munmap, at, next - at));
-		if (k < n && keep[k].end > at)
-			at = keep[k].end;
-	}
-	free(keep);
-	return ret;
+	return 0;
 }
 
-/* The scratch (and with it the batch code) before anything else, where
- * that place is free of stasis's mappings too (nearly always): then the
- * unmaps and the vdso's move are batched with it. 1 if mapped. */
-static int scratch_first(struct rst_ctx *rc, const struct vdso_block *own, struct range *at)
-{
-	struct range avoid = { own->start, own->end + (1ul << 20) };
-	at->start = find_hole(rc, RST_SCRATCH_SIZE, &avoid, 1);
-	at->end = at->start + RST_SCRATCH_SIZE;
-	/* the tests take the other way too (tests/cases/fail.sh) */
-	int r = at->start && !getenv("STASIS_TEST_SCRATCH_LATE") ?
-		inj_scratch_try_map(&rc->inj, at->start, RST_SCRATCH_SIZE) : 0;
-	if (r == 0)
-		pr_debug("pid %d: its scratch is mapped once stasis is gone", rc->pid);
-	return r;
-}
-
-/* Where it could not go first: once stasis is gone and the vdso moved. */
-static int map_scratch(struct rst_ctx *rc)
-{
-	uint64_t vdso = rc->inj.cur->syscall_ip & ~4095ul;
-	struct range avoid = { vdso, vdso + (1ul << 20) };
-	uint64_t at = find_hole(rc, RST_SCRATCH_SIZE, &avoid, 1);
-	if (!at) {
-		pr_err("pid %d: no room for a scratch area", rc->pid);
-		return -1;
-	}
-	return inj_scratch_map(&rc->inj, at, RST_SCRATCH_SIZE);
-}
-
-/* Out of the way of the image's vdso block, which it overlaps: somewhere
- * clear of itself and of the scratch. */
-static int park_vdso(struct rst_ctx *rc, struct inj_batch *b, struct vdso_block *own, const struct range *scratch)
-{
-	struct range avoid[2] = { { own->start, own->end } };
-	if (scratch)
-		avoid[1] = *scratch;
-	uint64_t park = find_hole(rc, own->end - own->start, avoid, scratch ? 2 : 1);
-	return park ? move_vdso_block(rc, b, own, park) : -1;
-}
-
-/* Drops every mapping stasis had and puts the vdso where the image wants
- * it; the scratch is mapped, first if it can be (then all of it is one
- * round trip). */
+/* Drops every mapping stasis had and puts the vdso where the image wants it. */
 static int clear_address_space(struct rst_ctx *rc)
 {
 	struct vdso_block own, img;
-	struct range kept[2], *scratch = &kept[1];
-	struct inj_batch b = { 0 };
 
 	if (own_vdso_block(&own) < 0 || image_vdso_block(rc, &img) < 0)
 		return -1;
-	kept[0] = (struct range){ own.start, own.end };
-	int early = scratch_first(rc, &own, scratch);
-	if (early < 0 || unmap_all_but(rc, &b, kept, 1 + early) < 0)
+	if (unmap_all_but(rc, &own) < 0)
 		return -1;
-	if (img.nr && (vdso_layout_matches(rc, &own, &img) < 0 ||
-		       (own.start != img.start && overlaps(own.start, own.end, img.start, img.end) &&
-			park_vdso(rc, &b, &own, early ? scratch : NULL) < 0) ||
-		       (own.start != img.start && move_vdso_block(rc, &b, &own, img.start) < 0)))
+	if (!img.nr)	/* the task ran without a vdso */
+		return 0;
+	if (vdso_layout_matches(rc, &own, &img) < 0)
 		return -1;
-	if (inj_batch_run(&rc->inj, &b) < 0)
-		return -1;
-	return early ? 0 : map_scratch(rc);
+	if (own.start == img.start)
+		return 0;
+	if (overlaps(own.start, own.end, img.start, img.end)) {
+		struct range avoid = { own.start, own.end };
+		uint64_t park = find_hole(rc, own.end - own.start, &avoid);
+		if (!park || move_vdso_block(rc, &own, park) < 0)
+			return -1;
+	}
+	return move_vdso_block(rc, &own, img.start);
 }
 
 int rst_mem_drop_vdso(struct rst_ctx *rc)
@@ -372,6 +323,18 @@ int rst_mem_drop_vdso(struct rst_ctx *rc)
 		return -1;
 	inj_use(&rc->inj, 0);
 	return inj_must(&rc->inj, "unmap of the vdso", NULL, INJ(SYS_munmap, own.start, own.end - own.start));
+}
+
+static int map_scratch(struct rst_ctx *rc)
+{
+	uint64_t vdso = rc->inj.cur->syscall_ip & ~4095ul;
+	struct range avoid = { vdso, vdso + (1ul << 20) };
+	uint64_t at = find_hole(rc, RST_SCRATCH_SIZE, &avoid);
+	if (!at) {
+		pr_err("pid %d: no room for a scratch area", rc->pid);
+		return -1;
+	}
+	return inj_scratch_map(&rc->inj, at, RST_SCRATCH_SIZE);
 }
 
 /* Pages restore writes into the mapping from the process's pagemap:
@@ -669,7 +632,7 @@ static int thp_off_for_lazy(struct rst_ctx *rc)
 
 int rst_mem_rebuild(struct rst_ctx *rc)
 {
-	if (thp_off_for_lazy(rc) < 0 || clear_address_space(rc) < 0)
+	if (thp_off_for_lazy(rc) < 0 || clear_address_space(rc) < 0 || map_scratch(rc) < 0)
 		return -1;
 	struct inj_batch b = { 0 };
 	for (size_t i = 0; i < rc->mm->n_vmas; i++)

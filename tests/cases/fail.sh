@@ -258,28 +258,6 @@ PY
 	check_output forktree
 }
 
-# The scratch of a rebuild (restore/mem.c) goes first where stasis has
-# nothing there, which is nearly always; where it can't, it is mapped
-# once stasis is gone. That way, forced (STASIS_TEST_SCRATCH_LATE), must
-# restore the tree as well.
-test_tree_scratch_late() {
-	local img=$T_WORK/img rc
-	tree_start forktree "$BIN/forktree" || return
-	dump dump "$TREE_ROOT" "$img" || return
-	expect_tree_killed || return
-	export STASIS_TEST_SCRATCH_LATE=1
-	restore_detached restore "$img" "$TREE_ROOT" "$TREE_EXE" 1
-	rc=$?
-	unset STASIS_TEST_SCRATCH_LATE
-	((rc == 0)) || return
-	grep -q "its scratch is mapped once stasis is gone" "$T_LOG/restore.log" ||
-		fail "the restore did not take the late way" "$T_LOG/restore.log" || return
-	expect_tree restore "$TREE_ROOT" "$TREE_SIG" || return
-	kill -USR1 "$TREE_ROOT"
-	wait_gone "$TREE_ROOT" || fail "restored forktree did not exit after SIGUSR1" "$T_LOG/forktree.out"
-	check_output forktree
-}
-
 run_test fail.truncated_core test_corrupt core
 run_test fail.damaged_mm test_corrupt mm
 run_test fail.no_inventory test_corrupt inventory
@@ -293,4 +271,3 @@ run_test fail.tree_corrupt_core test_tree_bad_image core
 run_test fail.tree_bad_rlimit test_tree_bad_image rlimit
 run_test fail.tree_truncated_pages test_tree_bad_image pages
 run_test fail.tree_damaged_pages test_tree_bad_image checksum
-run_test tree.scratch_late test_tree_scratch_late

@@ -609,7 +609,7 @@ static int check_line(int dirfd, const char *dirname, const char *list, char *li
 		return -1;
 	}
 	if ((which == CK_NOT_PAGES && is_pages(c.file)) || (which == CK_ONLY_PAGES && !is_pages(c.file)))
-		return 0;
+		return 1;	/* not this check's */
 	const char *name = c.file;
 	if (!strncmp(c.file, "pages:", 6)) {
 		if (pages_of(dirfd, c.file + 6, resolved, sizeof(resolved)) < 0) {
@@ -648,13 +648,15 @@ static int check_list(int dirfd, const char *dirname, const char *list, enum ck_
 		line[strcspn(line, "\n")] = 0;
 		if (*line) {
 			ret = check_line(dirfd, dirname, list, line, which);
-			nr++;
+			nr += ret == 0;
+			ret = ret < 0 ? ret : 0;
 		}
 	}
 	free(line);
 	fclose(f);
 	if (!ret)
-		pr_info("%s: %d images whole (%s)", dirname, nr, list);
+		pr_info("%s: %d %simages whole (%s)", dirname, nr,
+			which == CK_ONLY_PAGES ? "pages " : which == CK_NOT_PAGES ? "non-pages " : "", list);
 	return ret;
 }
 

@@ -24,8 +24,9 @@
  * still check. NAME "pages:pagemap-PID.img" is the pages file that
  * pagemap's head names (its id is the page server's choice, unknown to
  * the dump that sent the pages). Restore checks every listed file of the
- * images directory and of its parents before anything is created, and
- * refuses a damaged one by name. */
+ * images directory and of its parents, and refuses a damaged one by name:
+ * the pages files beside the restore, before anything made from them
+ * runs (image/ck_bg.h), the others before anything is created. */
 #ifndef STASIS_CHECKSUM_H
 #define STASIS_CHECKSUM_H
 

@@ -373,6 +373,30 @@ static int wait_pid_free(pid_t pid)
 	return 0;
 }
 
+/* The checker of the pages images (ck_bg.h) holds a pid number the tree
+ * must take back: one of its pids, groups, sessions or dead processes'
+ * /proc entries. Rare (the kernel hands out numbers in turn): it is then
+ * waited for first. */
+static bool checker_in_the_way(const struct rst_tree *tr)
+{
+	const pid_t *dead;
+	if (tr->new_pidns || !tr->ck.pid)
+		return false;
+	int n = files_dead_pids(&tr->files, &dead);
+	for (int i = 0; i < tr->nr; i++) {
+		const PstreeEntry *pe = tr->t[i].pe;
+		if (ck_bg_holds(&tr->ck, pe->pid) || ck_bg_holds(&tr->ck, pe->pgid) || ck_bg_holds(&tr->ck, pe->sid))
+			return true;
+		for (size_t t = 0; t < pe->n_threads; t++)
+			if (ck_bg_holds(&tr->ck, pe->threads[t]))
+				return true;
+	}
+	for (int i = 0; i < n; i++)
+		if (ck_bg_holds(&tr->ck, dead[i]))
+			return true;
+	return false;
+}
+
 static int check_pids_free(struct rst_tree *tr)
 {
 	if (tr->new_pidns)
@@ -734,19 +758,29 @@ void rst_unload_images(struct rst_tree *tr)
 	tr->timens = NULL;
 }
 
-/* The processes are rebuilt by two threads, each the ptracer of every
- * other process (ptrace belongs to the thread that attached): on two
- * cores the injected syscalls of one overlap those of the next. Both
+/* The processes are rebuilt by up to REBUILDERS threads, each taking
+ * the next process none has taken and staying its ptracer (ptrace
+ * belongs to the thread that attached). Most of a rebuild is waiting
+ * for the process to run an injected syscall: more threads than cores
+ * keep the cores busy (1000 processes on two loaded cores, three runs
+ * each: two threads rebuilt them in 1.9-2.9 s, four in 1.7-1.9). All
  * wait at a barrier, so that the tree resumes only when all of it is
- * ready, or, if any part failed, not at all (killed by the tracer
- * thread before it lets go, so no half-built task ever runs). */
-#define REBUILDERS 2
+ * ready, or, if any part failed, not at all (killed by the tracer thread
+ * before it lets go, so no half-built task ever runs). */
+#define REBUILDERS 4
+
+struct rebuilders {
+	struct rst_tree *tr;
+	int n;			/* threads */
+	atomic_int next;	/* the next process to take */
+	atomic_int failed;
+	pthread_barrier_t bar;
+	pthread_mutex_t gate;	/* held until n is known */
+};
 
 struct rebuilder {
-	struct rst_tree *tr;
+	struct rebuilders *all;
 	int id;
-	pthread_barrier_t *bar;
-	atomic_int *failed;
 };
 
 static int restore_stages_before_resume(struct rst_tree *tr)
@@ -775,52 +809,110 @@ static int restore_stages_before_resume(struct rst_tree *tr)
 	return 0;
 }
 
-static void *rebuild_share(void *arg)
+/* The next process for thread id to rebuild (its tracer from then on);
+ * NULL when all are taken, or the rebuild failed. */
+static struct rst_ctx *take_next(struct rebuilders *all, int id)
 {
-	struct rebuilder *w = arg;
-	struct rst_tree *tr = w->tr;
-
-	/* A lazy restore hands every userfaultfd to the daemon before any
-	 * call that may fault on lazy memory (rseq reads its area): CRIU's
-	 * daemon serves nothing until it has them all. */
-	for (int i = w->id; tr->lazy && i < tr->nr && !*w->failed; i += REBUILDERS)
-		if (!tr->t[i].zombie && rebuild_memory(tr, &tr->t[i]) < 0)
-			*w->failed = 1;
-	if (tr->lazy)
-		pthread_barrier_wait(w->bar);
-	for (int i = w->id; i < tr->nr && !*w->failed; i += REBUILDERS)
-		if (!tr->t[i].zombie && ((!tr->lazy && rebuild_memory(tr, &tr->t[i]) < 0) ||
-					 rebuild_rest(tr, &tr->t[i]) < 0))
-			*w->failed = 1;
-	pthread_barrier_wait(w->bar);
-	/* the line is gone before any script or the tree itself prints */
-	if (w->id == 0)
-		progress_end();
-	/* The whole tree is rebuilt and still stopped: the last word before
-	 * it runs is the user's (a failing script kills it instead). */
-	if (w->id == 0 && !*w->failed && restore_stages_before_resume(tr) < 0)
-		*w->failed = 1;
-	pthread_barrier_wait(w->bar);
-	for (int i = w->id; i < tr->nr; i += REBUILDERS) {
-		struct rst_ctx *rc = &tr->t[i];
-		if (rc->zombie || rc->real_pid <= 0)
+	struct rst_tree *tr = all->tr;
+	for (;;) {
+		int i = atomic_fetch_add(&all->next, 1);
+		if (i >= tr->nr || all->failed)
+			return NULL;
+		if (tr->t[i].zombie)
 			continue;
-		if (*w->failed) {
+		tr->t[i].rebuilder = id;
+		return &tr->t[i];
+	}
+}
+
+/* Its processes (and, for thread 0, those none took) let go, or killed
+ * if the rebuild failed. */
+static void let_go_or_kill(struct rebuilders *all, int id)
+{
+	struct rst_tree *tr = all->tr;
+	for (int i = 0; i < tr->nr; i++) {
+		struct rst_ctx *rc = &tr->t[i];
+		if (rc->zombie || rc->real_pid <= 0 || (rc->rebuilder != id && (id || rc->rebuilder >= 0)))
+			continue;
+		if (all->failed) {
 			kill(rc->real_pid, SIGKILL);
 			rst_task_reap_traced(rc);
 		} else if (resume_task(rc) < 0)
-			*w->failed = 1;
+			all->failed = 1;
 	}
+}
+
+static void *rebuild_share(void *arg)
+{
+	struct rebuilder *w = arg;
+	struct rebuilders *all = w->all;
+	struct rst_tree *tr = all->tr;
+	struct rst_ctx *rc;
+
+	pthread_mutex_lock(&all->gate);
+	pthread_mutex_unlock(&all->gate);
+	/* A lazy restore hands every userfaultfd to the daemon before any
+	 * call that may fault on lazy memory (rseq reads its area): CRIU's
+	 * daemon serves nothing until it has them all. */
+	while (tr->lazy && (rc = take_next(all, w->id)))
+		if (rebuild_memory(tr, rc) < 0)
+			all->failed = 1;
+	if (tr->lazy) {
+		pthread_barrier_wait(&all->bar);
+		for (int i = 0; i < tr->nr && !all->failed; i++)
+			if (tr->t[i].rebuilder == w->id && rebuild_rest(tr, &tr->t[i]) < 0)
+				all->failed = 1;
+	} else {
+		while ((rc = take_next(all, w->id)))
+			if (rebuild_memory(tr, rc) < 0 || rebuild_rest(tr, rc) < 0)
+				all->failed = 1;
+	}
+	pthread_barrier_wait(&all->bar);
+	/* the line is gone before any script or the tree itself prints */
+	if (w->id == 0)
+		progress_end();
+	/* The whole tree is rebuilt and still stopped: it runs only if the
+	 * pages it was made from are whole (ck_bg.h); the last word before
+	 * it runs is the user's (a failing script kills it instead). */
+	if (w->id == 0 && !all->failed && (ck_bg_wait(&tr->ck) < 0 || restore_stages_before_resume(tr) < 0))
+		all->failed = 1;
+	pthread_barrier_wait(&all->bar);
+	let_go_or_kill(all, w->id);
 	return NULL;
+}
+
+/* As many threads as there are processes to rebuild, up to REBUILDERS:
+ * those that could be started. */
+static int rebuild_tree(struct rst_tree *tr)
+{
+	struct rebuilders all = { .tr = tr, .gate = PTHREAD_MUTEX_INITIALIZER };
+	struct rebuilder w[REBUILDERS];
+	pthread_t th[REBUILDERS];
+	int want = 0;
+
+	for (int i = 0; i < tr->nr; i++) {
+		tr->t[i].rebuilder = -1;
+		want += !tr->t[i].zombie;
+	}
+	want = want < 1 ? 1 : want > REBUILDERS ? REBUILDERS : want;
+	pthread_mutex_lock(&all.gate);
+	for (all.n = 1; all.n < want; all.n++) {
+		w[all.n] = (struct rebuilder){ &all, all.n };
+		if (pthread_create(&th[all.n], NULL, rebuild_share, &w[all.n]) != 0)
+			break;
+	}
+	pthread_barrier_init(&all.bar, NULL, all.n);
+	pthread_mutex_unlock(&all.gate);
+	w[0] = (struct rebuilder){ &all, 0 };
+	rebuild_share(&w[0]);
+	for (int i = 1; i < all.n; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&all.bar);
+	return all.failed ? -1 : 0;
 }
 
 static int restore_tree(struct rst_tree *tr)
 {
-	pthread_barrier_t bar;
-	atomic_int failed = 0;
-	struct rebuilder w[REBUILDERS];
-	pthread_t th;
-
 	uint64_t t0 = stats_now_us();
 	if (rst_helpers_plan(tr) < 0 || rst_tree_fork(tr) < 0 || rst_helpers_kill(tr) < 0)
 		return -1;
@@ -834,18 +926,7 @@ static int restore_tree(struct rst_tree *tr)
 	    (action_run(tr->o, ACT_SETUP_NS, tr->t[0].real_pid) < 0 ||
 			      action_run(tr->o, ACT_POST_SETUP_NS, tr->t[0].real_pid) < 0))
 		return -1;
-	pthread_barrier_init(&bar, NULL, REBUILDERS);
-	for (int i = 0; i < REBUILDERS; i++)
-		w[i] = (struct rebuilder){ tr, i, &bar, &failed };
-	if (pthread_create(&th, NULL, rebuild_share, &w[1]) != 0) {
-		pr_err("can't start a rebuild thread");
-		pthread_barrier_destroy(&bar);
-		return -1;
-	}
-	rebuild_share(&w[0]);
-	pthread_join(th, NULL);
-	pthread_barrier_destroy(&bar);
-	return failed ? -1 : 0;
+	return rebuild_tree(tr);
 }
 
 /* The progress line (util/progress.h): every page the images have for
@@ -882,8 +963,12 @@ int stasis_restore(const struct opts *o)
 	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)
 		return 1;
-	/* a damaged image is refused before anything is made from it */
-	if (!o->skip_checksums && ck_verify_chain(tr.dirfd, o->images_dir, o->lazy_pages ? CK_NOT_PAGES : CK_ALL) < 0)
+	/* A damaged image is refused before anything is made from it; the
+	 * pages files are checked meanwhile (image/ck_bg.h), and a damaged
+	 * one is refused before anything made from them runs. A lazy
+	 * restore leaves them to its daemon. */
+	if (!o->skip_checksums && (ck_verify_chain(tr.dirfd, o->images_dir, CK_NOT_PAGES) < 0 ||
+				   (!o->lazy_pages && ck_bg_start(&tr.ck, tr.dirfd, o->images_dir) < 0)))
 		goto out;
 	if (rst_load_images(&tr) < 0)
 		goto out;
@@ -893,7 +978,7 @@ int stasis_restore(const struct opts *o)
 	/* A tree dumped as its own pid namespace (root pid 1) needs a new one. */
 	if (tr.t[0].pid == 1)
 		tr.new_pidns = true;
-	if (check_pids_free(&tr) < 0)
+	if ((checker_in_the_way(&tr) && ck_bg_wait(&tr.ck) < 0) || check_pids_free(&tr) < 0)
 		goto out;
 	/* The cgroup hierarchies are opened before the pool is planned: fds
 	 * opened after would take the lowest free numbers, pool slots where
@@ -948,6 +1033,10 @@ int stasis_restore(const struct opts *o)
 	reaper = getpid() == 1;
 	ret = o->detach || reaper ? 0 : wait_restored(tr.first);
 out:
+	/* a failed restore still says whether a pages file was damaged (it
+	 * may be why), once what it made is gone */
+	if (tr.ck.pid || tr.ck.res)
+		ck_bg_wait(&tr.ck);
 	if (ret)
 		netlock_say_kept(&tr.netlock);
 	netlock_free(&tr.netlock);

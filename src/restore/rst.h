@@ -7,6 +7,7 @@
 
 #include "util/opts.h"
 #include "files/files.h"
+#include "image/ck_bg.h"
 #include "net/netlock.h"
 #include "infect/inject.h"
 #include "ns/ns.h"
@@ -41,6 +42,7 @@ struct rst_ctx {
 	pid_t pid;		/* its pid, as the images and the task see it */
 	pid_t real_pid;		/* the same task in our pid namespace */
 	int parent;		/* index in the tree, -1 for the root */
+	int rebuilder;		/* the thread that traces it (restore.c), -1: none yet */
 	bool zombie;
 	bool thp_off_lazy;	/* huge pages off while a lazy restore writes
 				 * its memory (mem.c), until rst_mm_fields */
@@ -120,6 +122,7 @@ struct rst_tree {
 	struct rst_files files;
 	struct rst_shmem shmem;
 	int sync[2];		/* tasks report ready (with their creds) here */
+	struct ck_bg ck;	/* the pages images' checksums, checked meanwhile */
 	bool new_pidns;
 	pid_t first;		/* our child: the root, or the namespace's init */
 	int init_ctl[2];	/* tells the init the restore is done */

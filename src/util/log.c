@@ -16,6 +16,7 @@ static int log_level = LOG_WARN;
 static struct timespec log_start;
 static char first_error[512];
 static int first_errno;
+static bool quiet_errors;
 
 static void log_reset(int level)
 {
@@ -109,6 +110,13 @@ int log_move_fds(int *next)
 	return 0;
 }
 
+void log_quiet_errors(void)
+{
+	quiet_errors = true;
+	first_error[0] = 0;
+	first_errno = 0;
+}
+
 void log_set_errno(int err)
 {
 	if (!first_errno)
@@ -142,6 +150,8 @@ void log_msg(int level, const char *fmt, ...)
 		const char *m = strncmp(line, "Error: ", 7) ? line : line + 7;
 		snprintf(first_error, sizeof(first_error), "%.*s", (int)strcspn(m, "\n"), m);
 	}
+	if (level == LOG_ERROR && quiet_errors)
+		return;
 
 	if (log_file && level <= log_level) {
 		struct timespec now;

@@ -21,6 +21,9 @@ const char *log_first_error(void);
 /* An errno that says what failed, for RPC clients (cr_errno): the first
  * one recorded since log_init wins; 0 if none. */
 void log_set_errno(int err);
+/* In a forked helper whose parent says its errors: they are only noted
+ * (log_first_error, log_first_errno), from now on. */
+void log_quiet_errors(void);
 int log_first_errno(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

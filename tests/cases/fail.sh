@@ -187,6 +187,9 @@ test_tree_exit_during_dump() {
 #           middle, once the tree has been forked and partly rebuilt
 #   pages:  G's pages-N.img cut in half: fails in the middle, while G's
 #           memory is read in
+#   checksum: a byte of G's pages-N.img flipped, its checksum kept: the
+#           pages are checked beside the restore (by then the tree is
+#           made), which must still refuse it by name, leaving nothing
 test_tree_bad_image() {
 	local what=$1 g p pp f id rc img=$T_WORK/img
 	tree_start forktree "$BIN/forktree" || return
@@ -224,8 +227,16 @@ PY
 		truncate -s $(($(stat -c %s "$f") / 2)) "$f"
 		note "cut $f ($g's pages) in half"
 		;;
+	checksum)
+		id=$(crit decode -i "$img/pagemap-$g.img" | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["entries"][0]["pages_id"])')
+		f=$img/pages-$id.img
+		[[ -s $f ]] || fail "harness: $f is missing or empty" || return
+		"$PYTHON" -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(int(sys.argv[2])); b = f.read(1); f.seek(-1, 1); f.write(bytes([b[0] ^ 1]))' \
+			"$f" $(($(stat -c %s "$f") / 2)) || fail "harness: could not edit $f" || return
+		note "flipped a bit in the middle of $f ($g's pages), checksums kept"
+		;;
 	esac
-	forget_checksums "$img"
+	[[ $what == checksum ]] || forget_checksums "$img"
 	rc=$(stasis restore restore -D "$img")
 	[[ $rc != 0 ]] || fail "restore with a damaged image of grandchild $g succeeded" "$T_LOG/restore.log" || return
 	[[ $rc != 124 && $rc != 137 ]] || fail "restore hung (killed after ${TMO}s)" "$T_LOG/restore.log" || return
@@ -233,6 +244,12 @@ PY
 	note "restore failed: $(error_message restore)"
 	wait_until 5 tree_gone "${TREE_PIDS[@]}" ||
 		fail "the failed restore left processes behind: $(existing_pids "${TREE_PIDS[@]}")" "$T_LOG/restore.log" || return
+	if [[ $what == checksum ]]; then
+		grep -q "image pages-$id.img is damaged" <<< "$(error_message restore)" ||
+			fail "the error does not name pages-$id.img as damaged: $(error_message restore)" "$T_LOG/restore.log" || return
+		[[ $(grep -c . "$T_LOG/restore.stderr") == 1 ]] ||
+			fail "not one line on stderr: $(cat "$T_LOG/restore.stderr")" "$T_LOG/restore.log" || return
+	fi
 	[[ $what == core ]] && return
 	restore_detached restore-good "$T_WORK/img.good" "$TREE_ROOT" "$TREE_EXE" 1 || return
 	expect_tree restore-good "$TREE_ROOT" "$TREE_SIG" || return
@@ -253,3 +270,4 @@ run_test fail.tree_exit_during_dump test_tree_exit_during_dump
 run_test fail.tree_corrupt_core test_tree_bad_image core
 run_test fail.tree_bad_rlimit test_tree_bad_image rlimit
 run_test fail.tree_truncated_pages test_tree_bad_image pages
+run_test fail.tree_damaged_pages test_tree_bad_image checksum

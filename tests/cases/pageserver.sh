@@ -670,8 +670,9 @@ print(off)
 EOF2
 }
 
-# A damaged byte in WHAT (pages, core, mm) is refused by name before
-# anything is made; --skip-checksums gets past the check.
+# A damaged byte in WHAT (pages, core, mm) is refused by name: core and
+# mm before anything is made; pages, checked beside the restore, before
+# what was made runs (it is killed); --skip-checksums gets past the check.
 test_checksum_damage() {
 	local what=$1 pid f off rc
 	start_dirtier_ps || return
@@ -690,8 +691,13 @@ test_checksum_damage() {
 	grep -q "image $(basename "$f") is damaged" "$T_LOG/restore.stderr" ||
 		{ fail "the refusal does not name $(basename "$f"): $(error_message restore)" "$T_LOG/restore.log"; return; }
 	! alive "$pid" || fail "a process with pid $pid exists after the refused restore"
-	(($(grep -c . "$T_LOG/restore.log") == 1)) || fail "the refused restore did more than refuse" "$T_LOG/restore.log"
-	[[ $what == pages ]] || return 0
+	[[ $(grep -c . "$T_LOG/restore.stderr") == 1 ]] ||
+		fail "not one line on stderr: $(cat "$T_LOG/restore.stderr")" "$T_LOG/restore.log"
+	! grep -q "Restore finished" "$T_LOG/restore.log" || fail "the refused restore says it finished" "$T_LOG/restore.log"
+	[[ $what == pages ]] || {
+		(($(grep -c . "$T_LOG/restore.log") == 1)) || fail "the refused restore did more than refuse" "$T_LOG/restore.log"
+		return 0
+	}
 	# damaged page data is restored when asked; the program then sees it
 	rc=$(stasis restore2 restore -D "$T_WORK/img" -d --skip-checksums)
 	[[ $rc == 0 ]] || fail "restore --skip-checksums exited $rc: $(error_message restore2)" "$T_LOG/restore2.log"

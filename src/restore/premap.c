@@ -496,7 +496,8 @@ int rst_premap(struct rst_tree *tr, struct rst_ctx *rc)
 		pr_err("pid %d: out of memory", rc->pid);
 		goto out;
 	}
-	unview_images(&pm);
+	for (int s = 0; s < pm.sr.nsrc; s++)
+		pm.views[s] = (struct image_view){ MAP_FAILED, 0, false };
 	if (planned)
 		plan_runs(rc, &pm.sr, vr);
 	for (size_t i = 0; i < n; i++) {

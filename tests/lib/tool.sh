@@ -14,11 +14,14 @@ log_opt() {
 # namespace of its own, the library's file covered by /dev/null (dlopen
 # finds an empty file). For the libraries stasis loads only when a
 # feature needs them (src/util/dynlib.h). Skips if the library is not
-# installed here.
+# installed here, or / is no mount point (a chroot).
 without_lib() {
 	local so=$1 path script=$T_WORK/stasis-without-$1
 	path=$(ldconfig -p | awk -v n="$so" '$1 == n { print $NF; exit }')
 	[[ -n $path ]] || { skip "no $so here to hide"; return 1; }
+	# where / is no mount point (a chroot), the namespace's mounts can't
+	# be made private, and the cover would reach the machine's own
+	root_is_mount || { skip "/ is not a mount point (a chroot): no private mount namespace to hide $so in"; return 1; }
 	cat > "$script" <<-EOF
 		#!/bin/bash
 		exec unshare -m --propagation private bash -c 'mount --bind /dev/null "\$0" && exec "\$@"' \

@@ -47,7 +47,7 @@ SKIP_ON_VM+='|^real\.postgresql(_ipcns)?$'
 # parent copy-on-write comes back correct but unshared there (the child's
 # saved pages compare unequal to its parent's premapped ones; cause not
 # found). README says so; the check stays on 6.18.
-SKIP_ON_VM+='|^tree\.cowtree\.(restore|chain3)$'
+SKIP_ON_VM+='|^tree\.cowtree\.(restore|chain3|predump)$'
 # What does not depend on the kernel runs on the host only, to keep the
 # VM part (emulated, ~10x slower) within its time: the option and config
 # parsing, crit, the stats images and action scripts.

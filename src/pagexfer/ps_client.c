@@ -69,23 +69,6 @@ static void say_io_error(const char *what)
 		pr_perror("the page server %s", what);
 }
 
-int ps_send(int sk, const void *buf, size_t len)
-{
-	const char *p = buf;
-	while (len) {
-		ssize_t n = ps_io_send(sk, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			say_io_error("takes no data");
-			return -1;
-		}
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 int ps_sendv(int sk, struct iovec *iov, int n)
 {
 	while (n) {
@@ -99,6 +82,12 @@ int ps_sendv(int sk, struct iovec *iov, int n)
 		iov_advance(&iov, &n, sent);
 	}
 	return 0;
+}
+
+int ps_send(int sk, const void *buf, size_t len)
+{
+	struct iovec iov = { (void *)buf, len };
+	return len ? ps_sendv(sk, &iov, 1) : 0;
 }
 
 static int recv_all(int sk, void *buf, size_t len, const char *what)

@@ -39,6 +39,9 @@ have_cmd runc || need+=(runc)
 have_cmd podman || need_rec+=(podman)     # with its recommends: its default network (netavark)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null ||
 	need+=(postgresql)                 # real.postgresql: a database checkpointed
+have_cmd nginx || need+=(nginx-light)      # real.nginx_workers: a web server with workers
+have_cmd redis-server || need+=(redis-server)   # real.redis: threads, a data set, BGSAVE's fork
+have_cmd tmux || need+=(tmux)              # real.tmux_session: a terminal multiplexer's server
 # the fuzz test (tests/cases/fuzz.sh): clang, and libFuzzer + sanitizer runtimes
 have_cmd clang || need+=(clang)
 compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null ||

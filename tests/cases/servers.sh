@@ -1,0 +1,186 @@
+# Servers as Debian ships them, run the way their users run them, and
+# checkpointed in the middle of their work, then asked to do what their
+# users do next:
+#   nginx  a master and two workers sharing the listening socket, with
+#          epoll, an access log opened by the master before the fork;
+#          after the restore it serves, reloads its configuration (new
+#          workers forked by the restored master) and quits gracefully.
+#   redis  one process with its background threads, a data set in memory
+#          and TCP clients; after the restore the data is there, it takes
+#          writes and forks a child to save the data set (BGSAVE).
+#   tmux   a server holding a shell that counts in a pane (a pty) and a
+#          unix socket for clients; after the restore the count goes on,
+#          a client lists the sessions and attaches through a terminal,
+#          and a new window gets a new shell.
+
+# a TCP port nobody listens on now (the kernel's choice for port 0)
+free_port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# the children of a process, sorted, on one line
+children_of() { pgrep -P "$1" | sort -n | paste -sd' '; }
+
+# ---- nginx ----
+
+NGX_PAGE="stasis-nginx-page"
+
+ngx_conf() {	# DIR PORT
+	mkdir -p "$1/logs" "$1/tmp" "$1/www" && echo "$NGX_PAGE" > "$1/www/index.html" || return 1
+	cat > "$1/nginx.conf" <<-EOF
+	daemon off;
+	master_process on;
+	worker_processes 2;
+	pid $1/nginx.pid;
+	error_log $1/logs/error.log info;
+	events { worker_connections 64; }
+	http {
+		access_log $1/logs/access.log;
+		client_body_temp_path $1/tmp;
+		proxy_temp_path $1/tmp;
+		fastcgi_temp_path $1/tmp;
+		uwsgi_temp_path $1/tmp;
+		scgi_temp_path $1/tmp;
+		server { listen 127.0.0.1:$2; root $1/www; }
+	}
+	EOF
+}
+
+# ngx_get N: N requests, each a new connection; all must get the page
+ngx_get() {
+	local i body
+	for ((i = 0; i < $1; i++)); do
+		body=$(curl -s -m "$TMO" "http://127.0.0.1:$NGX_PORT/") || return 1
+		[[ $body == "$NGX_PAGE" ]] || return 1
+	done
+}
+
+ngx_served() { [[ $(grep -c '"GET / HTTP/1.1" 200' "$NGX_DIR/logs/access.log" 2>/dev/null) == "$1" ]]; }
+
+test_nginx_workers() {
+	local pid exe workers new
+	command -v nginx > /dev/null || { fail "no nginx (scripts/install-deps.sh installs nginx-light)"; return; }
+	NGX_DIR=$T_WORK/nginx NGX_PORT=$(free_port)
+	chmod 711 "$T_WORK"	# its workers run as www-data, as Debian's nginx does
+	ngx_conf "$NGX_DIR" "$NGX_PORT" || { fail "can't write nginx's configuration"; return; }
+	start_prog nginx nginx -c "$NGX_DIR/nginx.conf" -p "$NGX_DIR"
+	pid=$PROG_PID
+	wait_until "$TMO" eval '[[ $(wc -w <<< "$(children_of '"$pid"')") == 2 ]]' ||
+		{ fail "nginx did not start two workers" "$NGX_DIR/logs/error.log"; return; }
+	ngx_get 5 || { fail "nginx does not serve its page" "$NGX_DIR/logs/error.log"; return; }
+	workers=$(children_of "$pid")
+	note "nginx: master $pid, workers $workers, port $NGX_PORT"
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	curl -s -m 2 "http://127.0.0.1:$NGX_PORT/" > /dev/null && { fail "something still serves after the dump"; return; }
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 || return
+	T_PIDS+=($workers)
+	[[ $(children_of "$pid") == "$workers" ]] || fail "restored workers: $(children_of "$pid"), want $workers"
+	ngx_get 20 || { fail "the restored nginx does not serve its page" "$NGX_DIR/logs/error.log"; return; }
+	wait_until "$TMO" ngx_served 25 ||
+		fail "the access log has $(grep -c 'GET /' "$NGX_DIR/logs/access.log") requests, want 25" \
+			"$NGX_DIR/logs/access.log"
+	# a reload: the restored master reads its configuration again, forks
+	# new workers and tells the old ones to finish
+	nginx -c "$NGX_DIR/nginx.conf" -p "$NGX_DIR" -s reload 2>> "$T_LOG/nginx-s.err" ||
+		{ fail "nginx -s reload failed" "$T_LOG/nginx-s.err"; return; }
+	wait_until "$TMO" eval 'new=$(children_of '"$pid"'); [[ $(wc -w <<< "$new") == 2 && -z $(comm -12 <(tr " " "\n" <<< "$new") <(tr " " "\n" <<< "$workers")) ]]' ||
+		{ fail "after a reload the workers are '$(children_of "$pid")' (old: $workers)" "$NGX_DIR/logs/error.log"; return; }
+	T_PIDS+=($(children_of "$pid"))
+	ngx_get 5 || { fail "nginx does not serve after the reload" "$NGX_DIR/logs/error.log"; return; }
+	nginx -c "$NGX_DIR/nginx.conf" -p "$NGX_DIR" -s quit 2>> "$T_LOG/nginx-s.err" || fail "nginx -s quit failed" "$T_LOG/nginx-s.err"
+	wait_until "$TMO" not_running "$pid" || fail "the master did not quit"
+	! grep -E '\[(alert|crit|emerg)\]' "$NGX_DIR/logs/error.log" ||
+		fail "nginx's error log: $(grep -m1 -E '\[(alert|crit|emerg)\]' "$NGX_DIR/logs/error.log")" "$NGX_DIR/logs/error.log"
+}
+
+run_test real.nginx_workers test_nginx_workers
+
+# ---- redis ----
+
+rcli() { timeout "$TMO" redis-cli -p "$RDS_PORT" "$@" 2>> "$T_LOG/redis-cli.err"; }
+rds_info() { rcli info persistence | tr -d '\r' | sed -n "s/^$1://p"; }
+rds_ready() { [[ $(rcli ping) == PONG ]]; }
+rds_saved() { [[ $(rds_info rdb_bgsave_in_progress) == 0 && $(rds_info rdb_last_bgsave_status) == ok && -s $RDS_DIR/dump.rdb ]]; }
+rds_state() { echo "$(rcli dbsize) $(rcli get key:4321) $(rcli llen list) $(rcli hget hash f77)"; }
+
+test_redis() {
+	local pid exe before threads
+	command -v redis-server > /dev/null || { fail "no redis-server (scripts/install-deps.sh installs it)"; return; }
+	RDS_DIR=$T_WORK/redis RDS_PORT=$(free_port)
+	mkdir -p "$RDS_DIR"
+	start_prog redis redis-server --port "$RDS_PORT" --bind 127.0.0.1 --dir "$RDS_DIR" --save "" --appendonly no \
+		--daemonize no --logfile "$RDS_DIR/redis.log"
+	pid=$PROG_PID
+	wait_until "$TMO" rds_ready || { fail "redis never answered" "$RDS_DIR/redis.log"; return; }
+	{ seq 1 50000 | awk '{ print "SET key:" $1 " value-" $1 }'
+	  seq 1 1000 | awk '{ print "RPUSH list item-" $1 }'
+	  seq 1 100 | awk '{ print "HSET hash f" $1 " v" $1 }'; } | rcli --pipe > "$T_LOG/pipe.out" ||
+		{ fail "loading the data set failed" "$T_LOG/pipe.out"; return; }
+	before=$(rds_state)
+	[[ $before == "50002 value-4321 1000 v77" ]] || { fail "the data set before the dump: $before" "$T_LOG/redis-cli.err"; return; }
+	threads=$(ls "/proc/$pid/task" | wc -l)
+	note "redis: pid $pid, port $RDS_PORT, $threads threads, state $before"
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 || return
+	[[ $(ls "/proc/$pid/task" | wc -l) == "$threads" ]] || fail "restored with $(ls "/proc/$pid/task" | wc -l) threads, want $threads"
+	[[ $(rds_state) == "$before" ]] || { fail "after the restore: '$(rds_state)', before: '$before'" "$T_LOG/redis-cli.err"; return; }
+	[[ $(rcli set after restored) == OK && $(rcli incr counter) == 1 ]] || fail "writes after the restore failed"
+	# BGSAVE: the restored server forks a child that writes the data set
+	rcli bgsave > /dev/null
+	wait_until "$TMO" rds_saved || { fail "BGSAVE did not finish: $(rcli info persistence | grep -E 'bgsave|rdb_last' | tr -d '\r' | paste -sd' ')" "$RDS_DIR/redis.log"; return; }
+	redis-check-rdb "$RDS_DIR/dump.rdb" > "$T_LOG/check-rdb.out" 2>&1 || fail "redis-check-rdb refuses the saved data set" "$T_LOG/check-rdb.out"
+	grep -q "keys read: 50005\|Checked 50005 keys" "$T_LOG/check-rdb.out" ||
+		grep -q "RDB looks OK" "$T_LOG/check-rdb.out" || fail "the saved data set does not check" "$T_LOG/check-rdb.out"
+	rcli shutdown nosave > /dev/null
+	wait_until "$TMO" not_running "$pid" || fail "redis did not shut down"
+	! grep -E '# (WARNING|Error)|Guru Meditation' "$RDS_DIR/redis.log" | grep -v -E 'WARNING (Memory overcommit|.*THP|.*somaxconn)' ||
+		fail "redis's log: $(grep -m1 -E '# (WARNING|Error)|Guru Meditation' "$RDS_DIR/redis.log")" "$RDS_DIR/redis.log"
+}
+
+run_test real.redis test_redis
+
+# ---- tmux ----
+
+tx() { timeout "$TMO" tmux -S "$TMX_SOCK" "$@" 2>> "$T_LOG/tmux.err"; }
+tx_last_tick() { tx capture-pane -p -t s1:0 | sed -n 's/^tick \([0-9]*\)$/\1/p' | tail -n1; }
+tx_ticked_past() { local n; n=$(tx_last_tick); [[ -n $n ]] && ((n > $1)); }
+
+test_tmux_session() {
+	local pid exe last
+	command -v tmux > /dev/null || { fail "no tmux (scripts/install-deps.sh installs it)"; return; }
+	TMX_SOCK=$T_WORK/tmux.sock
+	(cd "$T_FILES" && TERM=xterm setsid tmux -S "$TMX_SOCK" -f /dev/null new-session -d -s s1 -x 80 -y 24 \
+		'i=0; while :; do i=$((i + 1)); echo tick $i; sleep 0.2; done' > "$T_LOG/tmux.out" 2>> "$T_LOG/tmux.err" < /dev/null)
+	pid=$(tx display -p '#{pid}')
+	[[ -n $pid ]] || { fail "tmux did not start" "$T_LOG/tmux.err"; return; }
+	T_PIDS+=("$pid")
+	wait_until "$TMO" tx_ticked_past 3 || { fail "the pane does not count" "$T_LOG/tmux.err"; return; }
+	note "tmux: server $pid, its children $(children_of "$pid")"
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 || return
+	T_PIDS+=($(children_of "$pid"))
+	last=$(tx_last_tick)
+	[[ -n $last ]] || { fail "the restored server shows no count" "$T_LOG/tmux.err"; return; }
+	wait_until "$TMO" tx_ticked_past $((last + 3)) || { fail "the count stopped at $(tx_last_tick) after the restore"; return; }
+	[[ $(tx list-sessions -F '#{session_name}:#{session_windows}') == s1:1 ]] ||
+		fail "list-sessions: $(tx list-sessions 2>&1)"
+	# a new window: the restored server forks a shell on a new pty
+	tx new-window -t s1 "echo window-made > '$T_WORK/window.out'; sleep 1000" ||
+		fail "new-window failed" "$T_LOG/tmux.err"
+	wait_until "$TMO" grep -qx window-made "$T_WORK/window.out" || fail "the new window's shell did not run"
+	# a client attached through a terminal sees the pane
+	TERM=xterm timeout "$TMO" script -qfec "tmux -S '$TMX_SOCK' attach -t s1:0" "$T_LOG/attach.typescript" \
+		< /dev/null > /dev/null 2>&1 &
+	local client=$!
+	wait_until "$TMO" grep -q "tick" "$T_LOG/attach.typescript" || fail "an attached client sees no count"
+	tx detach-client -a -s s1 > /dev/null 2>&1; tx detach-client -s s1 > /dev/null 2>&1
+	kill "$client" 2> /dev/null; wait "$client" 2> /dev/null
+	tx kill-server
+	wait_until "$TMO" not_running "$pid" || fail "the tmux server did not end on kill-server"
+}
+
+run_test real.tmux_session test_tmux_session

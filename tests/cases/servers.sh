@@ -12,6 +12,12 @@
 #          unix socket for clients; after the restore the count goes on,
 #          a client lists the sessions and attaches through a terminal,
 #          and a new window gets a new shell.
+#   node   a Node.js cluster: the primary accepts and passes connections
+#          to two workers over IPC channels; after the restore both
+#          answer, and a worker killed is replaced by the primary.
+#   java   a JVM (two dozen threads, the JDK's HTTP server, a counting
+#          thread, a 16 MB array); after the restore it counts and
+#          serves on, and ends on SIGTERM.
 
 # a TCP port nobody listens on now (the kernel's choice for port 0)
 free_port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -184,3 +190,83 @@ test_tmux_session() {
 }
 
 run_test real.tmux_session test_tmux_session
+
+# ---- Node.js cluster ----
+
+# node_hits N: N requests; prints the workers that answered, sorted, unique
+node_hits() {
+	local i out
+	for ((i = 0; i < $1; i++)); do
+		out=$(curl -s -m "$TMO" "http://127.0.0.1:$NODE_PORT/") || return 1
+		[[ $out =~ ^worker\ ([0-9]+)\ hit\ [0-9]+$ ]] || return 1
+		echo "${BASH_REMATCH[1]}"
+	done | sort -n | uniq | paste -sd' '
+}
+
+test_node_cluster() {
+	local pid exe workers answered victim
+	command -v node > /dev/null || { fail "no node (scripts/install-deps.sh installs nodejs)"; return; }
+	NODE_PORT=$(free_port)
+	start_prog node node "$ROOT/tests/apps/cluster.js" "$NODE_PORT"
+	pid=$PROG_PID
+	wait_until "$TMO" grep -qx READY "$T_LOG/node.out" || { fail "the cluster did not start" "$T_LOG/node.err"; return; }
+	workers=$(children_of "$pid")
+	answered=$(node_hits 6) && [[ $answered == "$workers" ]] ||
+		{ fail "before the dump the workers answering are '$answered', want '$workers'" "$T_LOG/node.err"; return; }
+	note "node: primary $pid, workers $workers, port $NODE_PORT"
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 || return
+	T_PIDS+=($workers)
+	[[ $(children_of "$pid") == "$workers" ]] || fail "restored workers: $(children_of "$pid"), want $workers"
+	# both workers get connections the restored primary accepted and
+	# passed them over the restored IPC channels
+	answered=$(node_hits 10) && [[ $answered == "$workers" ]] ||
+		{ fail "after the restore the workers answering are '$answered', want '$workers'" "$T_LOG/node.err"; return; }
+	# a worker killed: the restored primary sees it exit and forks another
+	victim=${workers%% *}
+	kill -9 "$victim"
+	wait_until "$TMO" eval '[[ $(wc -w <<< "$(children_of '"$pid"')") == 2 && " $(children_of '"$pid"') " != *" '"$victim"' "* ]]' ||
+		{ fail "no worker replaced $victim: children '$(children_of "$pid")'" "$T_LOG/node.out"; return; }
+	T_PIDS+=($(children_of "$pid"))
+	wait_until "$TMO" eval '[[ $(node_hits 6) == "$(children_of '"$pid"')" ]]' ||
+		fail "the replaced cluster's answers: '$(node_hits 6)', workers '$(children_of "$pid")'" "$T_LOG/node.err"
+	grep -q "worker $victim exited (SIGKILL)" "$T_LOG/node.out" || fail "the primary did not log the exit" "$T_LOG/node.out"
+}
+
+run_test real.node_cluster test_node_cluster
+
+# ---- Java ----
+
+java_get() { curl -s -m "$TMO" "http://127.0.0.1:$JAVA_PORT/"; }
+java_ticks() { java_get | sed -n 's/^ticks \([0-9]*\) sum 13999993000000$/\1/p'; }
+java_ticked_past() { local n; n=$(java_ticks); [[ -n $n ]] && ((n > $1)); }
+
+test_java() {
+	local pid exe threads before
+	command -v javac > /dev/null || { fail "no javac (scripts/install-deps.sh installs openjdk-17-jdk-headless)"; return; }
+	javac -d "$T_WORK/classes" "$ROOT/tests/apps/Ticker.java" 2> "$T_LOG/javac.err" || { fail "javac failed" "$T_LOG/javac.err"; return; }
+	JAVA_PORT=$(free_port)
+	start_prog java java -Xmx256m -cp "$T_WORK/classes" Ticker "$JAVA_PORT"
+	pid=$PROG_PID
+	wait_until "$TMO" grep -qx READY "$T_LOG/java.out" || { fail "the JVM did not start" "$T_LOG/java.err"; return; }
+	before=$(java_ticks)
+	[[ -n $before ]] || { fail "the JVM answers '$(java_get)'" "$T_LOG/java.err"; return; }
+	threads=$(ls "/proc/$pid/task" | wc -l)
+	note "java: pid $pid, $threads threads, port $JAVA_PORT, ticks $before"
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 || return
+	[[ $(ls "/proc/$pid/task" | wc -l) == "$threads" ]] || fail "restored with $(ls "/proc/$pid/task" | wc -l) threads, want $threads"
+	# the data, the counting thread and the server's pool all go on
+	wait_until "$TMO" java_ticked_past $((before + 20)) ||
+		{ fail "after the restore the JVM answers '$(java_get)' (ticks were $before)" "$T_LOG/java.err"; return; }
+	kill -TERM "$pid"
+	wait_until "$TMO" not_running "$pid" || fail "the JVM did not end on SIGTERM"
+	! grep -E "SIGSEGV|fatal error|hs_err" "$T_LOG/java.out" "$T_LOG/java.err" ||
+		fail "the JVM: $(grep -m1 -hE 'SIGSEGV|fatal error|hs_err' "$T_LOG/java.out" "$T_LOG/java.err")" "$T_LOG/java.err"
+}
+
+run_test real.java test_java

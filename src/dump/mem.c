@@ -148,6 +148,11 @@ static int scan_vma_pagemap(int pm, const struct proc_vma *v, bool anon_only, st
 	uint64_t buf[4096], zpfn = zero_pfn();
 	bool readable = v->prot & PROT_READ;
 
+	/* nothing in memory or swap (smaps says, read frozen): no 8 bytes
+	 * of pagemap per page to read (a reservation of 8 TiB is 16 GB) */
+	if (v->sizes_known && !v->rss_kb && !v->swap_kb)
+		return 0;
+
 	for (uint64_t addr = v->start; addr < v->end;) {
 		size_t pages = (v->end - addr) / PAGE_SZ;
 		if (pages > 4096)

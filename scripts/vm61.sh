@@ -23,8 +23,8 @@
 # (tests/cases/package.sh: they build in the host's tree, render the
 # manual page, build the .deb, or start the service as systemd does,
 # plumbing no kernel changes; the service itself runs here in rpc.*);
-# real.postgresql, real.java and real.node_cluster (the VM image has no
-# PostgreSQL, JVM or Node.js); what does not depend
+# real.postgresql, real.mariadb, real.java and real.node_cluster (the VM
+# image has no database server, JVM or Node.js); what does not depend
 # on the kernel (config.*, crit.*, stats.*, actions.*, checksums.*, the page
 # server's protocol checks); and a known failure
 # there, tree.cowtree's restores (see below). Nor does it decode each
@@ -42,9 +42,10 @@ SKIP_ON_VM='\.plain$|^fuzz\.|^fail\.kill_dumper_[0-9.]+s$|^fail\.kill_dumper_(at
 SKIP_ON_VM+='|^(mem_anon|mem_file|vector_regs|signals|files|rlimits|writer|rseq_tls)\.restore$'
 SKIP_ON_VM+='|^(unix\.(pairs|server|dgram)|tree\.(forktree|threads))\.restore$'
 SKIP_ON_VM+='|^install\.'	# install.* of tests/cases/install.sh and package.sh: see above
-# the VM image has no PostgreSQL (the kvm tools choose its packages), nor
-# a JVM or Node.js (their start alone is tens of seconds emulated)
-SKIP_ON_VM+='|^real\.(postgresql(_ipcns)?|java|node_cluster)$'
+# the VM image has no PostgreSQL or MariaDB (the kvm tools choose its
+# packages), nor a JVM or Node.js (their start alone is tens of seconds
+# emulated)
+SKIP_ON_VM+='|^real\.(postgresql(_ipcns)?|mariadb|java|node_cluster)$'
 # KNOWN FAILURE on 6.1, not fixed yet: memory a child shares with its
 # parent copy-on-write comes back correct but unshared there (the child's
 # saved pages compare unequal to its parent's premapped ones; cause not

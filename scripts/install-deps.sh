@@ -39,6 +39,12 @@ have_cmd runc || need+=(runc)
 have_cmd podman || need_rec+=(podman)     # with its recommends: its default network (netavark)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null ||
 	need+=(postgresql)                 # real.postgresql: a database checkpointed
+have_cmd nginx || need+=(nginx-light)      # real.nginx_workers: a web server with workers
+have_cmd redis-server || need+=(redis-server)   # real.redis: threads, a data set, BGSAVE's fork
+have_cmd tmux || need+=(tmux)              # real.tmux_session: a terminal multiplexer's server
+have_cmd node || need+=(nodejs)            # real.node_cluster: a Node.js cluster
+have_cmd javac || need+=(openjdk-17-jdk-headless)   # real.java: a JVM (its test compiles a class)
+have_cmd mariadbd || need+=(mariadb-server)   # real.mariadb: InnoDB, its threads and reservations
 # the fuzz test (tests/cases/fuzz.sh): clang, and libFuzzer + sanitizer runtimes
 have_cmd clang || need+=(clang)
 compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null ||

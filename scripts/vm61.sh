@@ -23,7 +23,8 @@
 # (tests/cases/package.sh: they build in the host's tree, render the
 # manual page, build the .deb, or start the service as systemd does,
 # plumbing no kernel changes; the service itself runs here in rpc.*);
-# real.postgresql (the VM image has no PostgreSQL); what does not depend
+# real.postgresql, real.mariadb, real.java and real.node_cluster (the VM
+# image has no database server, JVM or Node.js); what does not depend
 # on the kernel (config.*, crit.*, stats.*, actions.*, checksums.*, the page
 # server's protocol checks); and a known failure
 # there, tree.cowtree's restores (see below). Nor does it decode each
@@ -41,8 +42,10 @@ SKIP_ON_VM='\.plain$|^fuzz\.|^fail\.kill_dumper_[0-9.]+s$|^fail\.kill_dumper_(at
 SKIP_ON_VM+='|^(mem_anon|mem_file|vector_regs|signals|files|rlimits|writer|rseq_tls)\.restore$'
 SKIP_ON_VM+='|^(unix\.(pairs|server|dgram)|tree\.(forktree|threads))\.restore$'
 SKIP_ON_VM+='|^install\.'	# install.* of tests/cases/install.sh and package.sh: see above
-# the VM image has no PostgreSQL (the kvm tools choose its packages)
-SKIP_ON_VM+='|^real\.postgresql(_ipcns)?$'
+# the VM image has no PostgreSQL or MariaDB (the kvm tools choose its
+# packages), nor a JVM or Node.js (their start alone is tens of seconds
+# emulated)
+SKIP_ON_VM+='|^real\.(postgresql(_ipcns)?|mariadb|java|node_cluster)$'
 # KNOWN FAILURE on 6.1, not fixed yet: memory a child shares with its
 # parent copy-on-write comes back correct but unshared there (the child's
 # saved pages compare unequal to its parent's premapped ones; cause not
@@ -80,8 +83,9 @@ list_mirror() {
 }
 
 # Guest packages the tests use beyond the tools' own list: busybox for the
-# container tests (mntns.*), curl for the web server in a network namespace.
-export EXTRA_PKGS="busybox-static curl"
+# container tests (mntns.*), curl for the web server in a network namespace
+# and the servers' tests (tests/cases/servers.sh), nginx, Redis and tmux.
+export EXTRA_PKGS="busybox-static curl nginx-light redis-server tmux"
 # The image is rebuilt when the tools that make it, or that list, change.
 stamp=$( (cat "$TOOLS"/build-vm.sh "$TOOLS"/vm-init "$TOOLS"/initrd-init.c; echo "$EXTRA_PKGS") | sha256sum | cut -c1-16)
 if [ "$(cat "$VMDIR/stasis.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -r "$VMDIR/rootfs.img" ]; then

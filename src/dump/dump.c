@@ -244,7 +244,7 @@ static int write_inventory(struct dump_tree *tr)
 	inv.has_network_lock_method = 1;
 	inv.network_lock_method = tr->netlock.method;
 	inv.dump_criu_run_id = tr->netlock.run_id;
-	if (img_commit_one(tr->dirfd, IMG_INVENTORY, 0, &inv.base) < 0)
+	if (img_commit_one(tr->dirfd, IMG_INVENTORY, 0, &inv.base, !tr->sync_late) < 0)
 		return -1;
 	fault_point("inventory-renamed");
 	return 0;
@@ -415,6 +415,14 @@ static int write_checksums(struct dump_tree *tr)
 	int ret = ck_list_write(&tr->ck, tr->dirfd, CK_LIST);
 	pr_info("checksums of %d images written in %lu us", tr->ck.nr, (unsigned long)(stats_now_us() - t0));
 	return ret;
+}
+
+/* The images of a dump committed unsynced (sync_late), to the disk. */
+static void sync_images(const struct dump_tree *tr)
+{
+	uint64_t t0 = stats_now_us();
+	img_sync(tr->dirfd);
+	pr_info("images synced to disk in %lu us, the tree running", (unsigned long)(stats_now_us() - t0));
 }
 
 /* The inventory, which commits the dump, then the checksums of all. */
@@ -733,6 +741,11 @@ int stasis_dump(const struct opts *o)
 		return -1;
 	tr.files.netlock = &tr.netlock;
 	pr_info("run id = %s", tr.netlock.run_id);	/* names the network lock's table */
+	/* A killed tree's images are on disk before it dies (its only copy
+	 * then); a tree left running need not wait for the disk, frozen, for
+	 * a sync of the whole filesystem: the dump syncs once it runs, and
+	 * has not succeeded before. (A live snapshot commits running.) */
+	tr.sync_late = o->leave_running && !o->pre_dump && !o->live_snapshot && !lazy_dump(o);
 	tr.dirfd = img_dir_open(o->images_dir, o->images_dirfd);
 	if (tr.dirfd < 0)
 		return -1;
@@ -814,6 +827,8 @@ int stasis_dump(const struct opts *o)
 	released = true;
 	tree_release(&tr, !running);
 	tr.stats.frozen_us = stats_now_us() - t_frozen + pre_frozen;	/* both freezes count */
+	if (tr.sync_late)
+		sync_images(&tr);
 	if ((o->live_snapshot && live_finish(&tr) < 0) || (later && finish_later(&tr) < 0)) {
 		ret = -1;
 		goto out;

@@ -113,6 +113,8 @@ struct dump_tree {
 	struct seccomp_chains seccomp;	/* every process's, for seccomp.img */
 	struct cg_dump cg;		/* cgroup sets and directories, for cgroup.img */
 	int parentfd;			/* --prev-images-dir, or -1 */
+	bool sync_late;			/* a tree left running: the images reach the disk
+					 * after it resumes, not while it is frozen */
 	bool own_netns;			/* the root's network namespace is not ours */
 	unsigned long ns_taken;		/* CLONE_NEW* kinds the tree takes (ns/ns.h) */
 	struct userns_maps userns;	/* its user namespace's maps, if it takes one */

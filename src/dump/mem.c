@@ -9,6 +9,7 @@
  * The data moves with process_vm_readv into a buffer that stays in the
  * cache and one pwrite() per buffer, in two threads for large dumps. */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -146,6 +147,11 @@ static int scan_vma_pagemap(int pm, const struct proc_vma *v, bool anon_only, st
 {
 	uint64_t buf[4096], zpfn = zero_pfn();
 	bool readable = v->prot & PROT_READ;
+
+	/* nothing in memory or swap (smaps says, read frozen): no 8 bytes
+	 * of pagemap per page to read (a reservation of 8 TiB is 16 GB) */
+	if (v->sizes_known && !v->rss_kb && !v->swap_kb)
+		return 0;
 
 	for (uint64_t addr = v->start; addr < v->end;) {
 		size_t pages = (v->end - addr) / PAGE_SZ;
@@ -519,6 +525,15 @@ static int check_mapped_file(struct dump_ctx *dc, const struct proc_vma *v)
 	char at[PATH_MAX + 32];
 	if (strstr(v->path, " (deleted)"))
 		return 1;	/* saved whole, as a ghost file */
+	/* io_uring's rings, a perf event's buffer, a bpf map: no file to map
+	 * again (their fds are refused by name too, but the mappings come
+	 * first and would say the file moved) */
+	if (!strncmp(v->path, "anon_inode:", 11)) {
+		pr_err("pid %d: %" PRIx64 "-%" PRIx64 " is a mapping of %s, which stasis can't dump; unmap it and "
+		       "close its fd before the dump (or leave that process out of the tree)",
+		       dc->pid, v->start, v->end, v->path);
+		return -1;
+	}
 	if (stat(proc_tree_path(dc->pid, v->path, at, sizeof(at)), &st) < 0 || st.st_ino != v->ino || st.st_dev != v->dev) {
 		pr_err("pid %d: mapped file %s was replaced or moved since it was mapped", dc->pid, v->path);
 		return -1;

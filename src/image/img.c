@@ -470,15 +470,21 @@ int img_store_one(int dirfd, enum img_kind kind, uint32_t id, const ProtobufCMes
 	return store_as(dirfd, kind, name, msg);
 }
 
-int img_commit_one(int dirfd, enum img_kind kind, uint32_t id, const ProtobufCMessage *msg)
+void img_sync(int dirfd)
+{
+	if (syncfs(dirfd) < 0)
+		pr_warn("can't sync the images directory: %m");
+}
+
+int img_commit_one(int dirfd, enum img_kind kind, uint32_t id, const ProtobufCMessage *msg, bool synced)
 {
 	char name[IMG_NAME_MAX], tmp[IMG_NAME_MAX + 4];
 	img_name(name, sizeof(name), kind, id);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
 	if (store_as(dirfd, kind, tmp, msg) < 0)
 		return -1;
-	if (syncfs(dirfd) < 0)
-		pr_warn("can't sync the images directory: %m");
+	if (synced)
+		img_sync(dirfd);
 	char point[IMG_NAME_MAX + 16];	/* e.g. inventory-tmp-written */
 	snprintf(point, sizeof(point), "%.*s-tmp-written", (int)(strcspn(name, ".")), name);
 	fault_point(point);

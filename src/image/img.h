@@ -71,10 +71,14 @@ int img_load_all(int dirfd, enum img_kind kind, uint32_t id, void ***out, int *n
 /* Open, read one entry, close. */
 int img_load_one(int dirfd, enum img_kind kind, uint32_t id, ProtobufCMessage **out);
 int img_store_one(int dirfd, enum img_kind kind, uint32_t id, const ProtobufCMessage *msg);
-/* img_store_one under a temporary name, renamed into place once the
- * directory is synced: the image appears whole and after every image
- * written before it (the inventory, which commits a dump). */
-int img_commit_one(int dirfd, enum img_kind kind, uint32_t id, const ProtobufCMessage *msg);
+/* img_store_one under a temporary name, renamed into place: the image
+ * appears whole and after every image written before it (the inventory,
+ * which commits a dump). synced: the filesystem is synced before the
+ * rename, so that this holds on disk too; otherwise the caller syncs
+ * later (img_sync). */
+int img_commit_one(int dirfd, enum img_kind kind, uint32_t id, const ProtobufCMessage *msg, bool synced);
+/* syncfs of the images directory's filesystem; a failure is warned of. */
+void img_sync(int dirfd);
 /* An image of any kind read from fd, not a file of an images directory
  * (crit's input): its magic tells *kind. name is for messages. */
 int img_open_fd(struct img *img, int fd, const char *name, enum img_kind *kind);

@@ -287,6 +287,25 @@ static int ipt_unlock_netns(void)
 	return iptables_restore(jumps) | iptables_restore("*filter\n:CRIU - [0:0]\n-X CRIU\nCOMMIT\n");
 }
 
+/* Is the namespace lock's chain there (in the namespace we are in)? */
+static bool ipt_netns_locked(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execlp("iptables", "iptables", "-w", "-n", "-L", "CRIU", (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	while (pid > 0 && waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 /* What `bin -V` says: 1 an iptables of the legacy (x_tables) kind, 0 one
  * of nf_tables, -1 none that runs. */
 static int ipt_is_legacy(const char *bin)
@@ -656,6 +675,17 @@ int netlock_unlock(struct netlock *nl)
 		pr_info("network unlocked (%s)", netlock_name(nl->method));
 	}
 	return ret;
+}
+
+void netlock_joined_netns(struct netlock *nl)
+{
+	nl->nr_conns = 0;	/* noted by the restored sockets: the dump made none */
+	nl->netns_pid = 0;	/* the namespace we are in */
+	nl->gone_ok = true;
+	if (nl->method == NETLOCK_IPTABLES)
+		nl->locked = !nl->unprivileged && ipt_netns_locked();
+	else
+		nl->locked = nl->method == NETLOCK_NFTABLES && !nl->unprivileged;
 }
 
 void netlock_free(struct netlock *nl)

@@ -82,6 +82,12 @@ int netlock_conn_locked(struct netlock *nl, const struct netlock_conn *c);
 /* Takes the lock away: the connections' iptables rules, the nft table,
  * the namespace's chains. */
 int netlock_unlock(struct netlock *nl);
+/* Restore into a network namespace joined (--join-ns net) for a tree
+ * that had one of its own: the dump locked that whole namespace, so the
+ * unlock lifts the namespace's lock, in the namespace the caller is in,
+ * not per-connection rules; a lock not there (a dump left running) is
+ * no error. */
+void netlock_joined_netns(struct netlock *nl);
 void netlock_free(struct netlock *nl);
 /* After a failed restore: one line saying what stays locked (if any)
  * for the next try, as CRIU leaves it. */

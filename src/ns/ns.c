@@ -357,9 +357,11 @@ int ns_restore_load(int dirfd, const InventoryEntry *inv, pid_t root, const Task
 		userns_rst_ids(&nr->user);
 	}
 	/* --join-ns net: the tree goes into that one, as is (CRIU's way) */
-	if (differs(inv_ids->has_net_ns_id, inv_ids->net_ns_id, root_ids->has_net_ns_id, root_ids->net_ns_id) &&
-	    !o->join_net && net_load(dirfd, root_ids->net_ns_id, o, nr) < 0)
-		return -1;
+	if (differs(inv_ids->has_net_ns_id, inv_ids->net_ns_id, root_ids->has_net_ns_id, root_ids->net_ns_id)) {
+		nr->joined_own_net = o->join_net != NULL;
+		if (!o->join_net && net_load(dirfd, root_ids->net_ns_id, o, nr) < 0)
+			return -1;
+	}
 	return 0;
 }
 

@@ -99,6 +99,10 @@ struct ns_restore {
 	 * holder of the namespaces made in it (ns_restore_make) */
 	struct userns_maps user;
 	struct userns_rst urst;
+	/* --join-ns net for a tree that had a network namespace of its own
+	 * (its dump locked that whole namespace): restored into the one
+	 * joined, which is to be unlocked as a whole */
+	bool joined_own_net;
 };
 
 /* The kinds in which the root's ids differ from the inventory's

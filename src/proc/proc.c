@@ -159,6 +159,11 @@ int proc_parse_smaps(pid_t pid, struct proc_vmas *out)
 			have = true;
 		} else if (have && !strncmp(line, "KernelPageSize:", 15)) {
 			cur.page_kb = strtoul(line + 15, NULL, 10);
+		} else if (have && !strncmp(line, "Rss:", 4)) {
+			cur.rss_kb = strtoull(line + 4, NULL, 10);
+			cur.sizes_known = true;
+		} else if (have && !strncmp(line, "Swap:", 5)) {
+			cur.swap_kb = strtoull(line + 5, NULL, 10);
 		} else if (have && !strncmp(line, "VmFlags:", 8)) {
 			vma_parse_vmflags(&cur, line + 8);
 		}

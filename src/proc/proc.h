@@ -22,6 +22,8 @@ struct proc_vma {
 	uint64_t madv;		/* 1 << MADV_* hints seen in VmFlags */
 	int mapflags;		/* MAP_LOCKED, MAP_NORESERVE, MAP_HUGETLB, MAP_DROPPABLE seen there */
 	unsigned long page_kb;	/* KernelPageSize: its pages' size (hugetlb: the huge one) */
+	bool sizes_known;	/* Rss and Swap below were read */
+	uint64_t rss_kb, swap_kb;	/* its pages in memory, and in swap */
 	dev_t dev;
 	ino_t ino;
 	char path[PATH_MAX];	/* file path or [name] */

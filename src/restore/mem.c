@@ -346,6 +346,46 @@ static bool vma_gets_pages(const VmaEntry *e)
 	return vma_restores_pages(e->status) || ((e->status & VMA_ANON_SHARED) && !(e->status & VMA_AREA_SYSVIPC));
 }
 
+/* Does the process's pagemap hold a run in [start, end)? By bisection
+ * where the runs are in address order (a kernel's walk gives them so);
+ * otherwise assume it does. */
+bool rst_has_pages_in(struct rst_ctx *rc, uint64_t start, uint64_t end)
+{
+	if (!rc->pagemap_ordered) {
+		rc->pagemap_ordered = 1;
+		for (int i = 1; i < rc->nr_pagemap; i++)
+			if (rc->pagemap[i]->vaddr < rc->pagemap[i - 1]->vaddr + pagemap_run_pages(rc->pagemap[i - 1]) * PAGE_SZ)
+				rc->pagemap_ordered = -1;
+	}
+	if (rc->pagemap_ordered < 0)
+		return true;
+	int lo = 0, hi = rc->nr_pagemap;	/* the first run ending after start */
+	while (lo < hi) {
+		int mid = lo + (hi - lo) / 2;
+		const PagemapEntry *pe = rc->pagemap[mid];
+		if (pe->vaddr + pagemap_run_pages(pe) * PAGE_SZ <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < rc->nr_pagemap && rc->pagemap[lo]->vaddr < end;
+}
+
+/* The protection a mapping is made with: its own, plus write while its
+ * pages go in. A private mapping the program can't write is made as it
+ * is when it has no pages to take: made writable, the kernel would count
+ * all of it against the memory it commits to (a reservation of 8 TiB
+ * without access, as MariaDB makes, then fails with ENOMEM), where the
+ * program's mapping counted nothing. */
+static int vma_make_prot(struct rst_ctx *rc, const VmaEntry *e)
+{
+	if (!vma_gets_pages(e) || (e->prot & PROT_WRITE))
+		return e->prot;
+	if ((e->status & VMA_ANON_PRIVATE) && !rst_has_pages_in(rc, e->start, e->end))
+		return e->prot;
+	return e->prot | PROT_WRITE;
+}
+
 /* System V shared memory: the segment attached again where it was, by the
  * task itself (with its own rights to it), then given its protection. */
 static int attach_sysv(struct rst_ctx *rc, const VmaEntry *e)
@@ -377,7 +417,7 @@ static int attach_sysv(struct rst_ctx *rc, const VmaEntry *e)
 static int map_one(struct rst_ctx *rc, struct inj_batch *b, size_t i)
 {
 	const VmaEntry *e = rc->mm->vmas[i];
-	int prot = e->prot | (vma_gets_pages(e) ? PROT_WRITE : 0);
+	int prot = vma_make_prot(rc, e);
 	int flags = (e->flags & MAP_FLAGS_KEPT) | MAP_FIXED;
 	long fd = -1;
 
@@ -597,9 +637,8 @@ static int finish_one(struct rst_ctx *rc, struct inj_batch *b, size_t i)
 {
 	const VmaEntry *e = rc->mm->vmas[i];
 	uint64_t len = e->end - e->start;
-	/* made writable to take its pages; premap.c made it read-write */
-	bool made_other = rst_premapped(rc, i) ? e->prot != (PROT_READ | PROT_WRITE) :
-			  vma_gets_pages(e) && !(e->prot & PROT_WRITE);
+	/* made writable to take its pages (premap.c: with rst_premap_prot) */
+	bool made_other = (rst_premapped(rc, i) ? rst_premap_prot(rc, e) : vma_make_prot(rc, e)) != (int)e->prot;
 
 	if (made_other &&
 	    inj_batch_add(&rc->inj, b, "mapping protection", INJ(SYS_mprotect, e->start, len, e->prot)) < 0)

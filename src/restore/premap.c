@@ -296,6 +296,16 @@ static int plan_job(struct premap *pm, const VmaEntry *e, uint64_t dst, uint64_t
 	return 0;
 }
 
+int rst_premap_prot(struct rst_ctx *rc, const VmaEntry *e)
+{
+	/* a private mapping the program can't write, with no pages to take:
+	 * as it is (made writable, all of it would count against the memory
+	 * the kernel commits to: rebuild's vma_make_prot says more) */
+	if (!(e->status & VMA_FILE_PRIVATE) && !(e->prot & PROT_WRITE) && !rst_has_pages_in(rc, e->start, e->end))
+		return e->prot;
+	return PROT_READ | PROT_WRITE;
+}
+
 /* A new mapping, to be filled straight from the pages images (its runs
  * added to the fill). 0 if it could not be put there (left to the
  * rebuild), 1 if done, -1 on error. */
@@ -315,8 +325,7 @@ static int premap_new(struct premap *pm, size_t i, const struct vma_runs *vr)
 	} else {
 		flags |= MAP_ANONYMOUS;
 	}
-	void *p = mmap((void *)e->start, e->end - e->start, PROT_READ | PROT_WRITE, flags, fd,
-		       fd >= 0 ? e->pgoff : 0);
+	void *p = mmap((void *)e->start, e->end - e->start, rst_premap_prot(rc, e), flags, fd, fd >= 0 ? e->pgoff : 0);
 	if (fd >= 0)
 		close(fd);
 	if (p == MAP_FAILED) {

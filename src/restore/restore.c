@@ -797,6 +797,8 @@ static int restore_stages_before_resume(struct rst_tree *tr)
 	/* a network namespace of the tree's own: as CRIU, its script first */
 	if ((tr->ns.flags & CLONE_NEWNET) && action_run(tr->o, ACT_NET_UNLOCK, root) < 0)
 		return -1;
+	if (tr->ns.joined_own_net)	/* stasis is in it (join_ns.c) */
+		netlock_joined_netns(&tr->netlock);
 	netlock_unlock(&tr->netlock);
 	/* then the connections leave repair mode, their probes let through */
 	for (int i = 0; i < tr->nr; i++) {

@@ -317,22 +317,31 @@ run_test --needs criu interop.criu_netlock test_netlock_criu
 
 # restore --join-ns net:PID|PATH: a tree killed by its dump in a namespace
 # the test keeps (the server's) comes back into it; the dump's lock there
-# is lifted by that restore (CRIU's way, as zdtm's netns_lock tests do it).
+# (nftables' table or iptables' chain, over the whole namespace) is lifted
+# by that restore (CRIU's way, as zdtm's netns_lock tests do it).
+nl_has_chain() { nsenter --net="/proc/$1/ns/net" iptables -w -S CRIU > /dev/null 2>&1; }
+
 test_netlock_join_ns() {
-	local form=$1 pid exe id seen target n
+	local form=$1 method=${2:-nftables} pid exe id seen target n
 	nl_netns_tree || return
 	pid=$PROG_PID
 	exe=$(readlink "/proc/$pid/exe")
-	dump dump "$pid" "$T_WORK/img" --network-lock nftables || return
+	dump dump "$pid" "$T_WORK/img" --network-lock "$method" || return
 	expect_killed "$pid" || return
 	id=$(nl_run_id dump)
-	nl_has_table "$NL_SRV" "$id" || { fail "no table CRIU-$id in the namespace after the dump"; return; }
+	if [[ $method == nftables ]]; then
+		nl_has_table "$NL_SRV" "$id" || { fail "no table CRIU-$id in the namespace after the dump"; return; }
+	else
+		nl_has_chain "$NL_SRV" || { fail "no iptables chain CRIU in the namespace after the dump"; return; }
+	fi
 	if [[ $form == pid ]]; then target=$NL_SRV; else target=/proc/$NL_SRV/ns/net; fi
 	n=$(line_count "$T_LOG/counter.out")
 	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 --join-ns "net:$target" || return
 	[[ $(readlink "/proc/$pid/ns/net") == "$(readlink "/proc/$NL_SRV/ns/net")" ]] ||
 		fail "the restored tree is not in the joined namespace"
 	! nl_has_table "$NL_SRV" "$id" || fail "the restore left the namespace locked (table CRIU-$id)"
+	! nl_has_chain "$NL_SRV" || fail "the restore left the namespace locked (iptables chain CRIU)"
+	! grep -q "Error" "$T_LOG/restore.stderr" || fail "the restore said: $(grep -m1 Error "$T_LOG/restore.stderr")"
 	seen=$(nsenter --net="/proc/$NL_SRV/ns/net" "$PYTHON" "$NL_NET" probe $NL_PORT)
 	[[ $seen == "plain=hello marked=hello" ]] || fail "after the restore: $seen"
 	[[ $(readlink /proc/self/ns/net) != "$(readlink "/proc/$NL_SRV/ns/net")" ]] || fail "harness: we are in the server's namespace"
@@ -353,4 +362,5 @@ test_netlock_join_other() {
 
 run_test netlock.join_ns_pid test_netlock_join_ns pid
 run_test netlock.join_ns_path test_netlock_join_ns path
+run_test netlock.join_ns_iptables test_netlock_join_ns path iptables
 run_test netlock.join_ns_other test_netlock_join_other

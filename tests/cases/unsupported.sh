@@ -101,3 +101,35 @@ while True:
 }
 
 run_test tree.vfork_transient test_vfork_transient
+
+# An io_uring with its rings mapped (as MariaDB's InnoDB and liburing
+# programs have it): refused by name, on the mapping (which comes first),
+# in one line; the program runs on.
+test_io_uring_mapped() {
+	local pid rc
+	start_prog uring "$PYTHON" -c '
+import ctypes, mmap, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+params = ctypes.create_string_buffer(120)        # struct io_uring_params
+fd = libc.syscall(425, 8, params)                # io_uring_setup(8, &params)
+if fd < 0:
+    print("NOURING", os.strerror(ctypes.get_errno()), flush=True)
+    sys.exit(0)
+ring = mmap.mmap(fd, 4096, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+print("READY", flush=True)
+while True:
+    time.sleep(0.1)'
+	pid=$PROG_PID
+	wait_until "$TMO" grep -qE "^(READY|NOURING)" "$T_LOG/uring.out"
+	grep -q "^NOURING" "$T_LOG/uring.out" && { skip "no io_uring here: $(cat "$T_LOG/uring.out")"; return; }
+	wait_ready uring "$pid" || return
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "an io_uring was dumped"; return; }
+	grep -qE "^Error: pid $pid: [0-9a-f]+-[0-9a-f]+ is a mapping of anon_inode:\[io_uring\], which stasis can't dump" \
+		"$T_LOG/dump.stderr" || fail "message: $(error_message dump)"
+	(($(wc -l < "$T_LOG/dump.stderr") == 1)) || fail "more than one line on stderr" "$T_LOG/dump.stderr"
+	[[ ! -e $T_WORK/img/inventory.img ]] || fail "the failed dump left an inventory.img"
+	runs_freely "$pid" || fail "the program does not run freely after the refused dump"
+}
+
+run_test files.io_uring_mapped test_io_uring_mapped

@@ -6,7 +6,9 @@
  *   - a 64 MiB private mapping with sparse touched pages; the holes must
  *     still read as zero
  *   - a MAP_SHARED|MAP_ANONYMOUS area
- *   - a PROT_NONE area (still there as ---p)
+ *   - a PROT_NONE area (still there as ---p), and a reservation of
+ *     8 TiB without access (as MariaDB makes): neither counted against
+ *     the memory the kernel commits to (no "ac" in VmFlags), as before
  *   - a read-only area with content (r--p), and an rwx one (rwxp)
  *   - heap: small and big malloc blocks, and sbrk() growth
  *   - a MAP_GROWSDOWN mapping (VmFlags "gd" kept)
@@ -104,7 +106,7 @@ int data_const = 0x12345678;
 static unsigned char bss_arr[3 * PAGE + 17];
 
 static struct {
-	uint8_t *one, *sixty4k, *odd, *big, *shared, *none, *ro, *gd, *rwx;
+	uint8_t *one, *sixty4k, *odd, *big, *shared, *none, *reserve, *ro, *gd, *rwx;
 	uint8_t *small[N_SMALL];
 	size_t small_len[N_SMALL];
 	uint8_t *malloc_big;
@@ -116,6 +118,7 @@ static struct {
 #define ODD_SIZE (257 * PAGE)
 #define SHARED_SIZE (256 * 1024UL)
 #define NONE_SIZE (4 * PAGE)
+#define RESERVE_SIZE (8UL << 40)
 #define RO_SIZE (8 * PAGE)
 #define GD_SIZE (16 * PAGE)
 #define MALLOC_BIG (8UL << 20)
@@ -138,6 +141,7 @@ static void setup(void)
 	fill(m.shared, SHARED_SIZE, 5);
 
 	m.none = map(NONE_SIZE, PROT_NONE, MAP_PRIVATE);
+	m.reserve = map(RESERVE_SIZE, PROT_NONE, MAP_PRIVATE);
 
 	m.ro = map(RO_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE);
 	fill(m.ro, RO_SIZE, 6);
@@ -272,6 +276,9 @@ static void check_all(void)
 	check_range("shared anon", m.shared, SHARED_SIZE, "rw-s");
 	check_fill("shared anon", m.shared, SHARED_SIZE, 5);
 	check_range("PROT_NONE area", m.none, NONE_SIZE, "---p");
+	check_range("8 TiB reservation", m.reserve, RESERVE_SIZE, "---p");
+	CHECK(!vma_has_flag(m.none, "ac"), "PROT_NONE area is accounted ('ac' in VmFlags)");
+	CHECK(!vma_has_flag(m.reserve, "ac"), "8 TiB reservation is accounted ('ac' in VmFlags)");
 	check_range("read-only area", m.ro, RO_SIZE, "r--p");
 	check_fill("read-only area", m.ro, RO_SIZE, 6);
 	check_range("rwx area", m.rwx, RO_SIZE, "rwxp");

@@ -1,0 +1,43 @@
+# Signal handlers after a restore: every signal as the image says, and at
+# SIG_DFL where it says nothing, never what stasis's restore had itself
+# (the handler of its tick, util/tick.c) or inherited (SIG_IGN from the
+# shell that started it). progs/sig_dfl.c checks its own dispositions and
+# mask.
+
+# drop_sigactions DIR PID: core-PID.img without its signal handlers, as a
+# tool may write it (the field is a repeated one: CRIU's protobuf lets it
+# be empty).
+drop_sigactions() {
+	local core=$1/core-$2.img
+	"$STASIS" crit decode -i "$core" | "$PYTHON" -c 'import json, sys
+img = json.load(sys.stdin)
+del img["entries"][0]["tc"]["sigactions"]
+json.dump(img, sys.stdout)' | "$STASIS" crit encode -o "$core.new" && mv "$core.new" "$core" &&
+		forget_checksums "$1"
+}
+
+# sig_dfl dumped, its image edited by EDIT (a function of DIR and PID, or
+# true), restored by a stasis that ignores SIGHUP, SIGUSR2 and SIGPIPE (and
+# SIGINT and SIGQUIT, as a background job): sig_dfl must find every
+# handler at SIG_DFL and its mask as before.
+test_sigact_restore() {
+	local edit=$1 exe pid
+	exe=$(readlink -f "$BIN/sig_dfl")
+	start_prog sig_dfl "$BIN/sig_dfl"
+	pid=$PROG_PID
+	wait_ready sig_dfl "$pid" || return
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	"$edit" "$T_WORK/img" "$pid" || { fail "could not edit core-$pid.img"; return; }
+	printf '#!/bin/bash\ntrap "" HUP USR2 PIPE\nexec %q "$@"\n' "$STASIS" > "$T_WORK/stasis-ignoring"
+	chmod +x "$T_WORK/stasis-ignoring"
+	STASIS=$T_WORK/stasis-ignoring restore_foreground restore "$T_WORK/img"
+	wait_restored restore "$pid" "$exe" 0 "$RESTORE_PID" || return
+	kill -USR1 "$pid"
+	wait_child "$RESTORE_PID" $((TMO * 2))
+	check_output sig_dfl
+	[[ $CHILD_RC == 0 ]] || fail "foreground restore exited $CHILD_RC (the program's status)" "$T_LOG/restore.log"
+}
+
+run_test sigact.from_image test_sigact_restore true
+run_test sigact.none_in_image test_sigact_restore drop_sigactions

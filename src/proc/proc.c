@@ -16,6 +16,7 @@
 #include "util/compat.h"
 #include "util/log.h"
 #include "util/grow.h"
+#include "proc/ns_ids.h"
 
 ssize_t proc_read_fd(int fd, char *buf, size_t size)
 {
@@ -560,11 +561,7 @@ fail:
 
 const char *proc_tree_path(pid_t pid, const char *path, char *buf, size_t len)
 {
-	char ns[64];
-	struct stat a, b;
-	snprintf(ns, sizeof(ns), "/proc/%d/ns/mnt", pid);
-	if (path[0] != '/' || stat(ns, &a) < 0 || stat("/proc/self/ns/mnt", &b) < 0 ||
-	    (a.st_ino == b.st_ino && a.st_dev == b.st_dev))
+	if (path[0] != '/' || ns_same(pid, 0, "mnt") != 0)
 		snprintf(buf, len, "%s", path);
 	else
 		snprintf(buf, len, "/proc/%d/root%s", pid, path);

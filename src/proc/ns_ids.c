@@ -25,6 +25,7 @@ struct proc_ns {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bool keeping;
+static pid_t self;		/* getpid() at ns_ids_keep: kept as pid 0 */
 static struct proc_ns *procs;
 static int nr_procs, cap_procs;
 static struct idmap by_pid;
@@ -33,6 +34,7 @@ void ns_ids_keep(void)
 {
 	pthread_mutex_lock(&lock);
 	keeping = true;
+	self = getpid();
 	pthread_mutex_unlock(&lock);
 }
 
@@ -84,10 +86,10 @@ static int kind_index(const char *kind)
 
 int ns_ident(pid_t pid, const char *kind, struct ns_ident *id)
 {
-	if (pid == getpid())
-		pid = 0;
 	int k = kind_index(kind);
 	pthread_mutex_lock(&lock);
+	if (keeping && pid == self)
+		pid = 0;
 	struct proc_ns *p = keeping && k >= 0 ? proc_of(pid) : NULL;
 	if (!p) {
 		pthread_mutex_unlock(&lock);

@@ -20,7 +20,7 @@ void ns_ids_keep(void);
 void ns_ids_drop(void);
 
 /* pid's namespace of kind ("mnt", "net", "time_for_children", ...); pid 0
- * or getpid() is stasis itself. 0, or -1 with errno (a kind this kernel
+ * is stasis itself. 0, or -1 with errno (a kind this kernel
  * lacks, a process gone). */
 int ns_ident(pid_t pid, const char *kind, struct ns_ident *id);
 

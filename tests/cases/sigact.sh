@@ -4,17 +4,19 @@
 # shell that started it). progs/sig_dfl.c checks its own dispositions and
 # mask.
 
-# drop_sigactions DIR PID: core-PID.img without its signal handlers, as a
-# tool may write it (the field is a repeated one: CRIU's protobuf lets it
-# be empty).
-drop_sigactions() {
-	local core=$1/core-$2.img
+# keep_sigactions N DIR PID: core-PID.img with only its first N signal
+# handlers, as a tool may write it (the field is a repeated one: CRIU's
+# protobuf lets it be empty).
+keep_sigactions() {
+	local core=$2/core-$3.img
 	"$STASIS" crit decode -i "$core" | "$PYTHON" -c 'import json, sys
 img = json.load(sys.stdin)
-del img["entries"][0]["tc"]["sigactions"]
-json.dump(img, sys.stdout)' | "$STASIS" crit encode -o "$core.new" && mv "$core.new" "$core" &&
-		forget_checksums "$1"
+tc = img["entries"][0]["tc"]
+tc["sigactions"] = tc["sigactions"][:int(sys.argv[1])]
+json.dump(img, sys.stdout)' "$1" | "$STASIS" crit encode -o "$core.new" && mv "$core.new" "$core" &&
+		forget_checksums "$2"
 }
+drop_sigactions() { keep_sigactions 0 "$@"; }
 
 # sig_dfl dumped, its image edited by EDIT (a function of DIR and PID, or
 # true), restored by a stasis that ignores SIGHUP, SIGUSR2 and SIGPIPE (and
@@ -41,3 +43,20 @@ test_sigact_restore() {
 
 run_test sigact.from_image test_sigact_restore true
 run_test sigact.none_in_image test_sigact_restore drop_sigactions
+
+# Some handlers but not all 62 (1..64 but KILL and STOP): no way to tell
+# which signals they are; refused, naming the image, as CRIU does.
+test_sigact_some() {
+	local pid
+	start_prog sig_dfl "$BIN/sig_dfl"
+	pid=$PROG_PID
+	wait_ready sig_dfl "$pid" || return
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	keep_sigactions 10 "$T_WORK/img" "$pid" || { fail "could not edit core-$pid.img"; return; }
+	expect_restore_fails restore "$T_WORK/img" "$pid"
+	grep -q "core-$pid.img has 10 signal handlers, expected 62" "$T_LOG/restore.stderr" ||
+		fail "the refusal does not say why: $(error_message restore)" "$T_LOG/restore.log"
+}
+
+run_test sigact.some_in_image test_sigact_some

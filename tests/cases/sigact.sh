@@ -18,19 +18,26 @@ json.dump(img, sys.stdout)' "$1" | "$STASIS" crit encode -o "$core.new" && mv "$
 }
 drop_sigactions() { keep_sigactions 0 "$@"; }
 
+# sig_dfl_dumped EDIT...: sig_dfl started and dumped (killed), then its
+# image edited by `EDIT... DIR PID`. Sets SIG_PID.
+sig_dfl_dumped() {
+	start_prog sig_dfl "$BIN/sig_dfl"
+	SIG_PID=$PROG_PID
+	wait_ready sig_dfl "$SIG_PID" || return
+	dump dump "$SIG_PID" "$T_WORK/img" || return
+	expect_killed "$SIG_PID" || return
+	"$@" "$T_WORK/img" "$SIG_PID" || { fail "could not edit core-$SIG_PID.img"; return 1; }
+}
+
 # sig_dfl dumped, its image edited by EDIT (a function of DIR and PID, or
 # true), restored by a stasis that ignores SIGHUP, SIGUSR2 and SIGPIPE (and
 # SIGINT and SIGQUIT, as a background job): sig_dfl must find every
 # handler at SIG_DFL and its mask as before.
 test_sigact_restore() {
-	local edit=$1 exe pid
+	local exe pid
 	exe=$(readlink -f "$BIN/sig_dfl")
-	start_prog sig_dfl "$BIN/sig_dfl"
-	pid=$PROG_PID
-	wait_ready sig_dfl "$pid" || return
-	dump dump "$pid" "$T_WORK/img" || return
-	expect_killed "$pid" || return
-	"$edit" "$T_WORK/img" "$pid" || { fail "could not edit core-$pid.img"; return; }
+	sig_dfl_dumped "$1" || return
+	pid=$SIG_PID
 	printf '#!/bin/bash\ntrap "" HUP USR2 PIPE\nexec %q "$@"\n' "$STASIS" > "$T_WORK/stasis-ignoring"
 	chmod +x "$T_WORK/stasis-ignoring"
 	STASIS=$T_WORK/stasis-ignoring restore_foreground restore "$T_WORK/img"
@@ -48,12 +55,8 @@ run_test sigact.none_in_image test_sigact_restore drop_sigactions
 # which signals they are; refused, naming the image, as CRIU does.
 test_sigact_some() {
 	local pid
-	start_prog sig_dfl "$BIN/sig_dfl"
-	pid=$PROG_PID
-	wait_ready sig_dfl "$pid" || return
-	dump dump "$pid" "$T_WORK/img" || return
-	expect_killed "$pid" || return
-	keep_sigactions 10 "$T_WORK/img" "$pid" || { fail "could not edit core-$pid.img"; return; }
+	sig_dfl_dumped keep_sigactions 10 || return
+	pid=$SIG_PID
 	expect_restore_fails restore "$T_WORK/img" "$pid"
 	grep -q "core-$pid.img has 10 signal handlers, expected 62" "$T_LOG/restore.stderr" ||
 		fail "the refusal does not say why: $(error_message restore)" "$T_LOG/restore.log"

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "cli/config.h"
+#include "util/grow.h"
 
 struct words {
 	char **v;
@@ -29,15 +30,9 @@ static int words_add(struct words *w, char *s)
 {
 	if (!s)
 		return -1;
-	if (w->n + 1 >= w->cap) {
-		int cap = w->cap ? 2 * w->cap : 16;
-		char **v = realloc(w->v, cap * sizeof(*v));
-		if (!v) {
-			free(s);
-			return -1;
-		}
-		w->v = v;
-		w->cap = cap;
+	if (grow_array(w->v, w->cap, w->n + 2, 16) < 0) {	/* and the NULL after */
+		free(s);
+		return -1;
 	}
 	w->v[w->n++] = s;
 	w->v[w->n] = NULL;

@@ -14,6 +14,7 @@
 #include "crit/imgjson.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "util/grow.h"
 
 static void usage(FILE *f)
 {
@@ -140,22 +141,22 @@ static int info(const char *in)
 
 static char *read_all(int fd, const char *name, size_t *len)
 {
-	size_t cap = 65536;
-	char *buf = malloc(cap);
+	size_t cap = 0;
+	char *buf = NULL;
 	ssize_t n;
 
 	*len = 0;
-	while (buf && ((n = read(fd, buf + *len, cap - *len)) > 0 || (n < 0 && errno == EINTR))) {
-		if (n > 0 && (*len += n) == cap) {
-			char *more = realloc(buf, cap *= 2);
-			if (!more)
-				free(buf);
-			buf = more;
+	do {
+		if (grow_array(buf, cap, *len + 1, 65536) < 0) {
+			pr_err("out of memory reading %s", name);
+			free(buf);
+			return NULL;
 		}
-	}
-	if (!buf)
-		pr_err("out of memory reading %s", name);
-	else if (n < 0) {
+		n = read(fd, buf + *len, cap - *len);
+		if (n > 0)
+			*len += n;
+	} while (n > 0 || (n < 0 && errno == EINTR));
+	if (n < 0) {
 		pr_perror("can't read %s", name);
 		free(buf);
 		buf = NULL;

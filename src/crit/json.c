@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "crit/json.h"
+#include "util/grow.h"
 
 /* ---- the tree ---- */
 
@@ -70,19 +71,11 @@ struct json *json_bool(bool b)
 
 static int grow(struct json *c)
 {
-	if (c->n < c->cap)
-		return 0;
-	size_t cap = c->cap ? 2 * c->cap : 8;
-	struct json **items = realloc(c->items, cap * sizeof(*items));
-	if (!items)
+	/* An object's keys hold c->cap too; items may hold more if they could not grow. */
+	size_t cap = c->cap;
+	if (grow_array(c->items, cap, c->n + 1, 8) < 0 ||
+	    (c->type == JSON_OBJECT && grow_array(c->keys, c->cap, c->n + 1, 8) < 0))
 		return -1;
-	c->items = items;
-	if (c->type == JSON_OBJECT) {
-		char **keys = realloc(c->keys, cap * sizeof(*keys));
-		if (!keys)
-			return -1;
-		c->keys = keys;
-	}
 	c->cap = cap;
 	return 0;
 }
@@ -196,17 +189,9 @@ static void put(struct out *o, const char *s, size_t n)
 {
 	if (o->failed)
 		return;
-	if (o->len + n + 1 > o->cap) {
-		size_t cap = o->cap ? o->cap : 4096;
-		while (o->len + n + 1 > cap)
-			cap *= 2;
-		char *p = realloc(o->p, cap);
-		if (!p) {
-			o->failed = true;
-			return;
-		}
-		o->p = p;
-		o->cap = cap;
+	if (grow_array(o->p, o->cap, o->len + n + 1, 4096) < 0) {
+		o->failed = true;
+		return;
 	}
 	memcpy(o->p + o->len, s, n);
 	o->len += n;

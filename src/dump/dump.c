@@ -40,6 +40,7 @@
 #include "util/fsop.h"
 #include "util/log.h"
 #include "util/progress.h"
+#include "proc/ns_ids.h"
 
 #define CODE_SCAN (64u << 10)
 
@@ -576,11 +577,7 @@ static void write_stats(const struct dump_tree *tr)
 
 static bool own_netns(pid_t pid)
 {
-	char path[64];
-	struct stat tree_ns, our_ns;
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
-	return stat(path, &tree_ns) == 0 && stat("/proc/self/ns/net", &our_ns) == 0 &&
-	       (tree_ns.st_ino != our_ns.st_ino || tree_ns.st_dev != our_ns.st_dev);
+	return ns_same(pid, 0, "net") == 0;
 }
 
 /* As CRIU: the network-lock and -unlock stages are for a tree with a
@@ -773,6 +770,7 @@ int stasis_dump(const struct opts *o)
 		goto out;
 	if (tree_seize(&tr, o->pid) < 0 || collect_seccomp(&tr) < 0)
 		goto out;
+	ns_ids_keep();	/* seized, the tree can't change namespace: each read once */
 	bg_init(&tr.bg);
 	for (int i = 0; i < tr.nr; i++) {
 		tr.t[i].bg = &tr.bg;
@@ -825,6 +823,7 @@ int stasis_dump(const struct opts *o)
 	ret = running && net_unlock(&tr) < 0 ? -1 : 0;
 	bool later = copies_later(&tr);
 	released = true;
+	ns_ids_drop();
 	tree_release(&tr, !running);
 	tr.stats.frozen_us = stats_now_us() - t_frozen + pre_frozen;	/* both freezes count */
 	if (tr.sync_late)
@@ -841,6 +840,7 @@ unlock:
 	if (tr.nr)
 		net_unlock(&tr);
 out:
+	ns_ids_drop();
 	collect_behind(&tr, true);	/* before the tree is let go */
 	progress_end();
 	ps_dump_abort(&tr);

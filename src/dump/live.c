@@ -48,6 +48,7 @@
 #include "util/compat.h"
 #include "util/log.h"
 #include "util/ranges.h"
+#include "util/grow.h"
 
 #define LIVE_CHUNK (256ul << 10)	/* copied under the lock at once */
 #define LIVE_NOW_BUF (1ul << 20)	/* for what is copied while frozen */
@@ -179,15 +180,9 @@ static int add_seg(struct live_job *j, uint64_t s, uint64_t e, uint64_t off)
 		last->end = e;
 		return 0;
 	}
-	if (j->nr == j->cap) {
-		size_t cap = j->cap ? j->cap * 2 : 64;
-		struct live_seg *n = realloc(j->seg, cap * sizeof(*n));
-		if (!n) {
-			pr_err("out of memory listing the pages of a live snapshot");
-			return -1;
-		}
-		j->seg = n;
-		j->cap = cap;
+	if (grow_array(j->seg, j->cap, j->nr + 1, 64) < 0) {
+		pr_err("out of memory listing the pages of a live snapshot");
+		return -1;
 	}
 	j->seg[j->nr++] = (struct live_seg){ s, e, off };
 	return 0;

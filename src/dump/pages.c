@@ -7,21 +7,16 @@
 #include "dump/pages.h"
 #include "image/vma.h"
 #include "util/log.h"
+#include "util/grow.h"
 
 int page_runs_add(struct page_runs *pr, uint64_t start, uint64_t end, bool readable)
 {
 	if (pr->nr && pr->r[pr->nr - 1].end == start && pr->r[pr->nr - 1].readable == readable) {
 		pr->r[pr->nr - 1].end = end;
 	} else {
-		if (pr->nr == pr->cap) {
-			size_t cap = pr->cap ? pr->cap * 2 : 256;
-			struct page_run *n = realloc(pr->r, cap * sizeof(*n));
-			if (!n) {
-				pr_err("out of memory listing pages");
-				return -1;
-			}
-			pr->r = n;
-			pr->cap = cap;
+		if (grow_array(pr->r, pr->cap, pr->nr + 1, 256) < 0) {
+			pr_err("out of memory listing pages");
+			return -1;
 		}
 		pr->r[pr->nr++] = (struct page_run){ start, end, readable };
 	}

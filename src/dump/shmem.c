@@ -30,6 +30,7 @@
 #include "proc/proc.h"
 #include "util/fsop.h"
 #include "util/log.h"
+#include "util/grow.h"
 
 static struct shmem_obj *find(struct dump_shmem *s, uint64_t shmid)
 {
@@ -41,15 +42,9 @@ static struct shmem_obj *find(struct dump_shmem *s, uint64_t shmid)
 
 static struct shmem_obj *add(struct dump_shmem *s, uint64_t shmid)
 {
-	if (s->nr == s->cap) {
-		int cap = s->cap ? s->cap * 2 : 8;
-		struct shmem_obj *n = realloc(s->o, cap * sizeof(*n));
-		if (!n) {
-			pr_err("out of memory listing shared memory");
-			return NULL;
-		}
-		s->o = n;
-		s->cap = cap;
+	if (grow_array(s->o, s->cap, s->nr + 1, 8) < 0) {
+		pr_err("out of memory listing shared memory");
+		return NULL;
 	}
 	struct shmem_obj *o = &s->o[s->nr++];
 	*o = (struct shmem_obj){ .shmid = shmid };

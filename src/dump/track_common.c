@@ -9,6 +9,7 @@
 #include "dump/track_backend.h"
 #include "image/vma.h"
 #include "util/log.h"
+#include "proc/ns_ids.h"
 
 bool track_parent_covers(const struct parent_cover *c, uint64_t start, uint64_t end)
 {
@@ -42,6 +43,6 @@ int track_draw_armed(uint64_t *armed)
 
 unsigned long track_pidns_ino(void)
 {
-	struct stat st;
-	return stat("/proc/self/ns/pid", &st) < 0 ? 0 : (unsigned long)st.st_ino;
+	struct ns_ident id;
+	return ns_ident(0, "pid", &id) < 0 ? 0 : (unsigned long)id.ino;
 }

@@ -13,18 +13,13 @@
 
 #include "dump/dump.h"
 #include "util/log.h"
+#include "util/grow.h"
 
 static struct dump_ctx *tree_add(struct dump_tree *tr, pid_t pid, int parent)
 {
-	if (tr->nr == tr->cap) {
-		int cap = tr->cap ? tr->cap * 2 : 16;
-		struct dump_ctx *n = realloc(tr->t, cap * sizeof(*n));
-		if (!n) {
-			pr_err("out of memory listing the tree");
-			return NULL;
-		}
-		tr->t = n;
-		tr->cap = cap;
+	if (grow_array(tr->t, tr->cap, tr->nr + 1, 16) < 0) {
+		pr_err("out of memory listing the tree");
+		return NULL;
 	}
 	struct dump_ctx *dc = &tr->t[tr->nr++];
 	memset(dc, 0, sizeof(*dc));

@@ -14,6 +14,7 @@
 
 #include "files/kind.h"
 #include "util/log.h"
+#include "util/grow.h"
 
 struct census_sock {
 	int fd;
@@ -44,14 +45,8 @@ static struct files_census *census_slot(struct file_table *t, pid_t pid)
 
 static int add_sock(struct files_census *c, int fd, uint64_t ino)
 {
-	if (c->nr == c->cap) {
-		int cap = c->cap ? c->cap * 2 : 64;
-		struct census_sock *n = realloc(c->socks, cap * sizeof(*n));
-		if (!n)
-			return -1;
-		c->socks = n;
-		c->cap = cap;
-	}
+	if (grow_array(c->socks, c->cap, c->nr + 1, 64) < 0)
+		return -1;
 	c->socks[c->nr++] = (struct census_sock){ fd, ino };
 	return 0;
 }

@@ -7,6 +7,7 @@
 
 #include "files/desc_index.h"
 #include "util/kcmp_order.h"
+#include "util/grow.h"
 
 static uint64_t ino_key(dev_t dev, ino_t ino)
 {
@@ -57,14 +58,8 @@ uint32_t desc_find(const struct desc_index *x, pid_t pid, int fd, dev_t dev, ino
 
 static struct desc_group *group_add(struct desc_index *x, dev_t dev, ino_t ino)
 {
-	if (x->nr == x->cap) {
-		int cap = x->cap ? x->cap * 2 : 64;
-		struct desc_group *n = realloc(x->g, cap * sizeof(*n));
-		if (!n)
-			return NULL;
-		x->g = n;
-		x->cap = cap;
-	}
+	if (grow_array(x->g, x->cap, x->nr + 1, 64) < 0)
+		return NULL;
 	if (idmap_add(&x->by_ino, ino_key(dev, ino), x->nr) < 0)
 		return NULL;
 	x->g[x->nr] = (struct desc_group){ .dev = dev, .ino = ino };
@@ -80,14 +75,8 @@ int desc_add(struct desc_index *x, pid_t pid, int fd, dev_t dev, ino_t ino, uint
 	int at = search(g, pid, fd, &same);
 	if (same)
 		return 0;
-	if (g->nr == g->cap) {
-		int cap = g->cap ? g->cap * 2 : 4;
-		struct desc_rep *n = realloc(g->r, cap * sizeof(*n));
-		if (!n)
-			return -1;
-		g->r = n;
-		g->cap = cap;
-	}
+	if (grow_array(g->r, g->cap, g->nr + 1, 4) < 0)
+		return -1;
 	memmove(&g->r[at + 1], &g->r[at], (g->nr - at) * sizeof(*g->r));
 	g->r[at] = (struct desc_rep){ pid, fd, id };
 	g->nr++;

@@ -16,6 +16,7 @@
 #include "files/kind.h"
 #include "image/img.h"
 #include "util/log.h"
+#include "util/grow.h"
 
 /* The kinds, one row each. owns and owns_path are asked in this order:
  * memfds and namespaces before regular files (they are regular files
@@ -76,14 +77,8 @@ static int make_states(void **slots, bool rst)
 
 static FileEntry *append_entry(struct file_table *t, FdTypes type, uint32_t id)
 {
-	if (t->nr == t->cap) {
-		int cap = t->cap ? t->cap * 2 : 32;
-		FileEntry **n = realloc(t->e, cap * sizeof(*n));
-		if (!n)
-			goto oom;
-		t->e = n;
-		t->cap = cap;
-	}
+	if (grow_array(t->e, t->cap, t->nr + 1, 32) < 0)
+		goto oom;
 	FileEntry *fe = calloc(1, sizeof(*fe));
 	if (!fe)
 		goto oom;
@@ -201,15 +196,9 @@ static void fd_facts_done(struct fd_facts *f)
 /* Notes fd as one whose locks locks.c reads; -1 if out of memory. */
 static int note_lock_fd(struct file_table *t, int fd)
 {
-	if (t->nr_lock_fds == t->cap_lock_fds) {
-		int cap = t->cap_lock_fds ? t->cap_lock_fds * 2 : 16;
-		int *n = realloc(t->lock_fds, cap * sizeof(*n));
-		if (!n) {
-			pr_err("out of memory noting the locks of fd %d", fd);
-			return -1;
-		}
-		t->lock_fds = n;
-		t->cap_lock_fds = cap;
+	if (grow_array(t->lock_fds, t->cap_lock_fds, t->nr_lock_fds + 1, 16) < 0) {
+		pr_err("out of memory noting the locks of fd %d", fd);
+		return -1;
 	}
 	t->lock_fds[t->nr_lock_fds++] = fd;
 	return 0;

@@ -15,6 +15,7 @@
 
 #include "files/kind.h"
 #include "util/log.h"
+#include "proc/ns_ids.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -95,15 +96,13 @@ static struct ns_seen *ns_lookup(struct ns_dump *s, int kind, ino_t ino)
 static int ns_ids_of(struct file_table *t, pid_t pid, uint32_t ids[FILES_NR_NS], bool of_task)
 {
 	struct ns_dump *s = files_dump_state(t, &fd_kind_ns);
-	char path[64];
-	struct stat st;
+	struct ns_ident id;
 
 	for (int k = 0; k < FILES_NR_NS; k++) {
 		ids[k] = 0;
-		snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, ns_kinds[k].name);
-		if (stat(path, &st) < 0)
+		if (ns_ident(pid, ns_kinds[k].name, &id) < 0)
 			continue;	/* a kind this kernel lacks */
-		struct ns_seen *n = ns_lookup(s, k, st.st_ino);
+		struct ns_seen *n = ns_lookup(s, k, id.ino);
 		if (!n)
 			return -1;
 		n->of_task |= of_task;

@@ -24,6 +24,7 @@
 #include "image/img.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "util/grow.h"
 
 /* How long to wait for bytes written into a pty to reach its reader. */
 #define TTY_FLUSH_WAIT_MS 2000
@@ -38,14 +39,10 @@ static int drain(int fd, bool packet, uint8_t **out, size_t *len)
 
 	*len = 0;
 	for (;;) {
-		if (cap - *len < 4097) {
-			cap = cap ? cap * 2 : 16384;
-			uint8_t *n = cap <= TTY_DATA_MAX ? realloc(buf, cap) : NULL;
-			if (!n) {
-				errno = ENOBUFS;
-				goto err;
-			}
-			buf = n;
+		/* room for a read that says whether more is queued, up to the limit */
+		if (*len + 4097 > TTY_DATA_MAX || grow_array(buf, cap, *len + 4097, 16384) < 0) {
+			errno = ENOBUFS;
+			goto err;
 		}
 		ssize_t n = read(fd, buf + *len, 4097);
 		if (n < 0 && errno == EINTR)

@@ -19,6 +19,7 @@
 #include "util/fsop.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "util/grow.h"
 
 #define P1 11400714785074694791ULL
 #define P2 14029467366897019727ULL
@@ -323,14 +324,8 @@ static int list_grow(struct ck_list *l, const char *name)
 		l->e[*slot - 1].gone = false;
 		return *slot - 1;
 	}
-	if (l->nr == l->cap) {
-		int cap = l->cap ? l->cap * 2 : 64;
-		struct ck_entry *n = realloc(l->e, cap * sizeof(*n));
-		if (!n)
-			return -1;
-		l->e = n;
-		l->cap = cap;
-	}
+	if (grow_array(l->e, l->cap, l->nr + 1, 64) < 0)
+		return -1;
 	l->e[l->nr] = (struct ck_entry){ .name = strdup(name) };
 	if (!l->e[l->nr].name)
 		return -1;
@@ -405,12 +400,8 @@ int ck_list_add_parts(struct ck_list *l, const char *name, uint64_t size, int np
 static int print_entry(char **text, size_t *cap, size_t *len, const struct ck_entry *e)
 {
 	size_t need = strlen(e->name) + 64 + e->nparts * 48;
-	if (*len + need > *cap) {
-		char *n = realloc(*text, *cap = (*cap + need) * 2);
-		if (!n)
-			return -1;
-		*text = n;
-	}
+	if (grow_array(*text, *cap, *len + need, 2 * need) < 0)
+		return -1;
 	if (!e->nparts) {
 		*len += snprintf(*text + *len, *cap - *len, "xxh64 %016" PRIx64 " %" PRIu64 " %s\n", e->hash,
 				 e->size, e->name);

@@ -13,6 +13,7 @@
 #include "util/io.h"
 #include "util/fault.h"
 #include "util/log.h"
+#include "util/grow.h"
 
 #define IMG_WBUF (1u << 16)
 /* Entries above this size are checked against what is left of the file
@@ -515,16 +516,11 @@ int img_read_all(struct img *img, const ProtobufCMessageDescriptor *desc, void *
 	*out = NULL;
 	*nr = 0;
 	while ((ret = rest ? decode_next(img, desc, rest, len, &at, &m) : img_read(img, desc, &m)) == 1) {
-		if (*nr == cap) {
-			cap = cap ? cap * 2 : 32;
-			void **n = realloc(*out, cap * sizeof(void *));
-			if (!n) {
-				img_free(m);
-				pr_err("out of memory reading %s", img->name);
-				ret = -1;
-				break;
-			}
-			*out = n;
+		if (grow_array(*out, cap, *nr + 1, 32) < 0) {
+			img_free(m);
+			pr_err("out of memory reading %s", img->name);
+			ret = -1;
+			break;
 		}
 		(*out)[(*nr)++] = m;
 	}

@@ -3,20 +3,11 @@
 
 #include "lazy/ranges.h"
 #include "util/ranges.h"
+#include "util/grow.h"
 
 static int grow(struct lranges *l, size_t need)
 {
-	if (need <= l->cap)
-		return 0;
-	size_t cap = l->cap ? l->cap * 2 : 16;
-	while (cap < need)
-		cap *= 2;
-	struct lrange *r = realloc(l->r, cap * sizeof(*r));
-	if (!r)
-		return -1;
-	l->r = r;
-	l->cap = cap;
-	return 0;
+	return grow_array(l->r, l->cap, need, 16);
 }
 
 int lr_add(struct lranges *l, uint64_t start, uint64_t end, uint64_t img)

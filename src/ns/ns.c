@@ -15,6 +15,7 @@
 #include "ns/ns.h"
 #include "util/log.h"
 #include "util/opts.h"
+#include "proc/ns_ids.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -95,20 +96,9 @@ int ns_in_thread(pid_t pid, unsigned long cflag, int (*fn)(void *), void *arg)
 
 /* 1: the same namespace of kind k; 0: not; -1: unreadable (a kind this
  * kernel lacks, or a process gone: nothing to compare). */
-static int same_ns_named(pid_t a, pid_t b, const char *name)
-{
-	char pa[64], pb[64];
-	struct stat sa, sb;
-	snprintf(pa, sizeof(pa), "/proc/%d/ns/%s", a, name);
-	snprintf(pb, sizeof(pb), "/proc/%d/ns/%s", b, name);
-	if (stat(pa, &sa) < 0 || stat(pb, &sb) < 0)
-		return -1;
-	return sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev;
-}
-
 static int same_ns(pid_t a, pid_t b, size_t k)
 {
-	return same_ns_named(a, b, kinds[k].name);
+	return ns_same(a, b, kinds[k].name);
 }
 
 static int check_not_nested(pid_t root, const pid_t *pids, int n)
@@ -220,7 +210,7 @@ int ns_dump(int dirfd, pid_t root, const pid_t *pids, const uint32_t *mnt_ids, i
 			*taken |= kinds[k].cflag;
 	/* a tree that is a pid namespace: CRIU's restore makes one only when
 	 * the inventory says so, as its own dumps do (stasis's looks at pids) */
-	if (same_ns_named(root, self, "pid") == 0)
+	if (ns_same(root, self, "pid") == 0)
 		*taken |= CLONE_NEWPID;
 	/* first: the others must be owned by it, and ids are seen inside it
 	 * (a non-root client's is refused last, after the kinds it may not

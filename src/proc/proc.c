@@ -15,6 +15,8 @@
 #include "proc/proc.h"
 #include "util/compat.h"
 #include "util/log.h"
+#include "util/grow.h"
+#include "proc/ns_ids.h"
 
 ssize_t proc_read_fd(int fd, char *buf, size_t size)
 {
@@ -114,14 +116,8 @@ static int vma_parse_line(const char *line, struct proc_vma *v)
 
 static int vmas_push(struct proc_vmas *out, const struct proc_vma *v)
 {
-	if (out->nr == out->cap) {
-		int cap = out->cap ? out->cap * 2 : 64;
-		struct proc_vma *n = realloc(out->v, cap * sizeof(*n));
-		if (!n)
-			return -1;
-		out->v = n;
-		out->cap = cap;
-	}
+	if (grow_array(out->v, out->cap, out->nr + 1, 64) < 0)
+		return -1;
 	out->v[out->nr++] = *v;
 	return 0;
 }
@@ -370,14 +366,10 @@ static int list_numeric_dir(const char *path, int **out, int *nr)
 	while (v && (de = readdir(d))) {
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
-		if (n == cap) {
-			int *nv = realloc(v, (cap *= 2) * sizeof(int));
-			if (!nv) {
-				free(v);
-				v = NULL;
-				break;
-			}
-			v = nv;
+		if (grow_array(v, cap, n + 1, 64) < 0) {
+			free(v);
+			v = NULL;
+			break;
 		}
 		v[n++] = atoi(de->d_name);
 	}
@@ -440,14 +432,9 @@ int proc_list_children(pid_t pid, pid_t tid, pid_t **kids, int *nr)
 		long c = strtol(p, &end, 10);
 		if (end == p)
 			break;
-		if (*nr == cap) {
-			cap = cap ? cap * 2 : 16;
-			pid_t *n = realloc(*kids, cap * sizeof(pid_t));
-			if (!n) {
-				free(*kids);
-				return -1;
-			}
-			*kids = n;
+		if (grow_array(*kids, cap, *nr + 1, 16) < 0) {
+			free(*kids);
+			return -1;
 		}
 		(*kids)[(*nr)++] = c;
 	}
@@ -559,12 +546,8 @@ int proc_parse_timers(pid_t pid, struct proc_timer **out, int *nr)
 		field = 0;
 		cur.notify = timer_notify(how, whom);
 		cur.sival = strcmp(val, "(null)") ? strtoull(val, NULL, 16) : 0;
-		if (n == cap) {
-			struct proc_timer *nt = realloc(t, (cap = cap ? 2 * cap : 8) * sizeof(*t));
-			if (!nt)
-				goto fail;
-			t = nt;
-		}
+		if (grow_array(t, cap, n + 1, 8) < 0)
+			goto fail;
 		t[n++] = cur;
 	}
 	if (field)
@@ -583,11 +566,7 @@ fail:
 
 const char *proc_tree_path(pid_t pid, const char *path, char *buf, size_t len)
 {
-	char ns[64];
-	struct stat a, b;
-	snprintf(ns, sizeof(ns), "/proc/%d/ns/mnt", pid);
-	if (path[0] != '/' || stat(ns, &a) < 0 || stat("/proc/self/ns/mnt", &b) < 0 ||
-	    (a.st_ino == b.st_ino && a.st_dev == b.st_dev))
+	if (path[0] != '/' || ns_same(pid, 0, "mnt") != 0)
 		snprintf(buf, len, "%s", path);
 	else
 		snprintf(buf, len, "/proc/%d/root%s", pid, path);

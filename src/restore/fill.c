@@ -32,6 +32,7 @@
 #include "restore/fill.h"
 #include "util/log.h"
 #include "util/progress.h"
+#include "util/grow.h"
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
@@ -50,14 +51,8 @@
 
 int fill_add(struct fill_list *fl, const struct fill_job *j)
 {
-	if (fl->nr == fl->cap) {
-		size_t cap = fl->cap ? fl->cap * 2 : 16;
-		struct fill_job *n = realloc(fl->j, cap * sizeof(*n));
-		if (!n)
-			return -1;
-		fl->j = n;
-		fl->cap = cap;
-	}
+	if (grow_array(fl->j, fl->cap, fl->nr + 1, 16) < 0)
+		return -1;
 	fl->j[fl->nr++] = *j;
 	fl->bytes += j->len;
 	return 0;

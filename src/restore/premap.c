@@ -28,6 +28,7 @@
 #include "util/fault.h"
 #include "util/log.h"
 #include "util/progress.h"
+#include "util/grow.h"
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
@@ -108,14 +109,8 @@ struct src_runs {
 
 static int add_run(struct src_runs *sr, uint64_t vaddr, uint64_t len, uint64_t off, int src)
 {
-	if (sr->nr == sr->cap) {
-		int cap = sr->cap ? sr->cap * 2 : 64;
-		struct src_run *n = realloc(sr->r, cap * sizeof(*n));
-		if (!n)
-			return -1;
-		sr->r = n;
-		sr->cap = cap;
-	}
+	if (grow_array(sr->r, sr->cap, sr->nr + 1, 64) < 0)
+		return -1;
 	sr->r[sr->nr++] = (struct src_run){ vaddr, len, off, src };
 	if (src >= sr->nsrc)
 		sr->nsrc = src + 1;

@@ -25,6 +25,9 @@
 #include "util/compat.h"
 #include "util/log.h"
 
+/* Every signal's handler as the image says; SIG_DFL for all when it lists
+ * none, what the program had at exec: the new task was forked from us and
+ * must not keep our handlers (util/tick.c's) or what our parent ignored. */
 static int rst_sigactions(struct rst_ctx *rc, struct inj_batch *b, const TaskCoreEntry *tc)
 {
 	size_t i = 0;
@@ -33,11 +36,14 @@ static int rst_sigactions(struct rst_ctx *rc, struct inj_batch *b, const TaskCor
 		       tc->n_sigactions, SIGACT_NR);
 		return -1;
 	}
-	for (int sig = 1; sig <= 64 && tc->n_sigactions; sig++) {
+	for (int sig = 1; sig <= 64; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
-		const SaEntry *sa = tc->sigactions[i++];
-		struct kernel_sigaction ks = { sa->sigaction, sa->flags, sa->restorer, sa->mask }, now;
+		struct kernel_sigaction ks = { (uint64_t)SIG_DFL }, now;
+		if (tc->n_sigactions) {
+			const SaEntry *sa = tc->sigactions[i++];
+			ks = (struct kernel_sigaction){ sa->sigaction, sa->flags, sa->restorer, sa->mask };
+		}
 		/* The new task has our handlers (forked from us): skip equal ones. */
 		if (syscall(SYS_rt_sigaction, sig, NULL, &now, 8) == 0 && !memcmp(&now, &ks, sizeof(ks)))
 			continue;

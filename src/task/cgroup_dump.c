@@ -15,6 +15,7 @@
 #include "image/img.h"
 #include "task/cgroup.h"
 #include "util/log.h"
+#include "proc/ns_ids.h"
 
 struct cg_member {
 	char *name;		/* "cpu,cpuacct", "name=x", "" */
@@ -117,11 +118,7 @@ static int parse_cgroup_file(const struct cg_dump *cg, const char *file, struct 
 
 static bool own_cgns(pid_t pid)
 {
-	char path[64];
-	struct stat a, b;
-	snprintf(path, sizeof(path), "/proc/%d/ns/cgroup", pid);
-	return stat(path, &a) < 0 || stat("/proc/self/ns/cgroup", &b) < 0 ||
-	       (a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+	return ns_same(pid, 0, "cgroup") != 0;
 }
 
 /* The thread's cgroups as it sees them itself: read by a child of ours

@@ -8,6 +8,7 @@
 #include "task/cgroup_props.h"
 #include "util/fsop.h"
 #include "util/log.h"
+#include "util/grow.h"
 
 const char *const cgp_global_v1[] = { "cgroup.clone_children", "notify_on_release", "cgroup.procs", "tasks",
 				      NULL };
@@ -176,15 +177,20 @@ static int parse_file(struct cg_props *p, const char *path)
 		pr_perror("can't read --cgroup-props-file %s", path);
 		return -1;
 	}
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
-	ssize_t n = 0;
-	while (buf && (n = read(fd, buf + len, cap - len)) > 0)
-		if ((len += n) == cap && (cap > (1 << 20) || !(buf = realloc(buf, cap *= 2))))
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+	ssize_t n;
+	do {
+		n = -1;
+		if (len > (1 << 20) || grow_array(buf, cap, len + 1, 4096) < 0)
 			break;
+		n = read(fd, buf + len, cap - len);
+		if (n > 0)
+			len += n;
+	} while (n > 0);
 	close(fd);
 	int ret = -1;
-	if (!buf || n != 0)
+	if (n != 0)
 		pr_err("can't read --cgroup-props-file %s (or it is over 1 MiB)", path);
 	else
 		ret = parse(p, buf, len, path);

@@ -15,6 +15,7 @@
 #include "task/freezer.h"
 #include "util/fsop.h"
 #include "util/log.h"
+#include "util/grow.h"
 
 enum fz_state { FZ_ERROR = -1, FZ_THAWED, FZ_FREEZING, FZ_FROZEN };
 
@@ -144,18 +145,12 @@ static bool have_tid(const struct freezer *f, pid_t tid)
 
 static int add_tid(struct freezer *f, pid_t tid)
 {
-	if (f->nr == f->cap) {
-		int cap = f->cap ? f->cap * 2 : 64;
-		pid_t *t = realloc(f->tids, cap * sizeof(*t));
-		bool *k = t ? realloc(f->taken, cap * sizeof(*k)) : NULL;
-		if (t)
-			f->tids = t;
-		if (!k) {
-			pr_err("freeze-cgroup %s: out of memory", f->path);
-			return -1;
-		}
-		f->taken = k;
-		f->cap = cap;
+	/* Both arrays hold f->cap; tids may hold more if taken could not grow. */
+	int cap_tids = f->cap;
+	if (grow_array(f->tids, cap_tids, f->nr + 1, 64) < 0 ||
+	    grow_array(f->taken, f->cap, f->nr + 1, 64) < 0) {
+		pr_err("freeze-cgroup %s: out of memory", f->path);
+		return -1;
 	}
 	f->taken[f->nr] = false;
 	f->tids[f->nr++] = tid;

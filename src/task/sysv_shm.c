@@ -11,14 +11,11 @@
 #include "ns/ns.h"
 #include "task/sysv_shm.h"
 #include "util/log.h"
+#include "proc/ns_ids.h"
 
 static bool same_ipc_ns(pid_t pid)
 {
-	char path[64];
-	struct stat theirs, ours;
-	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", pid);
-	return stat(path, &theirs) == 0 && stat("/proc/self/ns/ipc", &ours) == 0 && theirs.st_ino == ours.st_ino &&
-	       theirs.st_dev == ours.st_dev;
+	return ns_same(pid, 0, "ipc") == 1;
 }
 
 static uint64_t page_up(uint64_t n)

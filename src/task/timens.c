@@ -13,6 +13,7 @@
 #include "task/timens.h"
 #include "timens.pb-c.h"
 #include "util/log.h"
+#include "proc/ns_ids.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -33,17 +34,15 @@ bool timens_supported(void)
 /* The inode of /proc/PID/ns/NAME (0: unreadable, reported). */
 static ino_t ns_ino(pid_t pid, const char *name)
 {
-	char path[64];
-	struct stat st;
-	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, name);
-	else
-		snprintf(path, sizeof(path), "/proc/self/ns/%s", name);
-	if (stat(path, &st) < 0) {
-		pr_perror("can't inspect %s", path);
+	struct ns_ident id;
+	if (ns_ident(pid, name, &id) < 0) {
+		if (pid)
+			pr_perror("can't inspect /proc/%d/ns/%s", pid, name);
+		else
+			pr_perror("can't inspect /proc/self/ns/%s", name);
 		return 0;
 	}
-	return st.st_ino;
+	return id.ino;
 }
 
 int timens_dump_check(pid_t pid, pid_t root)

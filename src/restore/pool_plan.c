@@ -147,6 +147,8 @@ static int number_slots(struct rst_tree *tr, const int *count)
 	for (int i = 0; i < tr->nr; i++)
 		if (base_of(tr, base, count, i) + count[i] > top)
 			top = base[i] + count[i];
+	for (int i = 0; i < tr->nr; i++)
+		tr->t[i].pool_top = base[i] + count[i];
 	int *next = base;	/* from here, each process's next slot */
 	for (int f = 0; f < tr->files.nr; f++)
 		if (tr->pool_opener[f] >= 0)
@@ -164,8 +166,10 @@ static int plan_files(struct rst_tree *tr, struct plan *p, int *count)
 		p->opener[i] = NONE;
 	}
 	note_users(tr, p);
-	for (int i = 0; i < rf->nr; i++)
+	for (int i = 0; i < rf->nr; i++) {
 		p->root[i] = root_only(tr, p, i);
+		tr->pool_idle[i] = p->opener[i] == NONE;
+	}
 	files_ties(rf, tie, p);
 	int own = 0;
 	for (int i = 0; i < rf->nr; i++) {
@@ -193,7 +197,8 @@ int rst_pool_plan(struct rst_tree *tr)
 	int *count = calloc(tr->nr + 1, sizeof(int)), ret = -1;
 	rf->slot = calloc(n, sizeof(int));
 	tr->pool_opener = calloc(n, sizeof(int));
-	if (p.up && p.opener && p.shared && p.root && count && rf->slot && tr->pool_opener)
+	tr->pool_idle = calloc(n, sizeof(bool));
+	if (p.up && p.opener && p.shared && p.root && count && rf->slot && tr->pool_opener && tr->pool_idle)
 		ret = plan_files(tr, &p, count);
 	if (ret < 0)
 		pr_err("out of memory planning the restore's files");

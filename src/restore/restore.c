@@ -588,9 +588,23 @@ static void service_range(struct rst_tree *tr, struct rst_ctx *rc, unsigned *fro
 		*to = rc->service_end - 1;
 }
 
+/* For the debug log: how many of the pool's fds the process still holds
+ * once it is made (pool_drop.c: none, unless children share its table). */
+static void note_pool_left(const struct rst_tree *tr, const struct rst_ctx *rc)
+{
+	int *fds, nr, left = 0;
+	if (!log_wants(LOG_DEBUG) || rc->shares_fdt || proc_list_fds(rc->real_pid, &fds, &nr) < 0)
+		return;
+	for (int i = 0; i < nr; i++)
+		left += fds[i] >= tr->pool_base && fds[i] < tr->files.keep_base;
+	free(fds);
+	pr_debug("pid %d: %d pool fds left in its table when rebuilt", rc->pid, left);
+}
+
 static int drop_service(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	unsigned from, to;
+	note_pool_left(tr, rc);
 	/* service fds and the scratch area go; nothing of stasis is left;
 	 * POSIX locks after the last close (files_after_service_close) */
 	inj_use(&rc->inj, 0);
@@ -1046,6 +1060,7 @@ out:
 	}
 	free(tr.helpers);
 	free(tr.pool_opener);
+	free(tr.pool_idle);
 	rst_lazy_free(&tr);
 	rst_unload_images(&tr);
 	close(tr.dirfd);

@@ -51,6 +51,14 @@ test_fdscale_tree() {
 	[[ $plan =~ ([0-9]+)\ in\ the\ pool\ \(([0-9]+)\ slots ]] || { fail "no plan of the files in restore.log"; return; }
 	((BASH_REMATCH[2] < BASH_REMATCH[1])) ||
 		fail "the middles' shared files took slots of their own (${BASH_REMATCH[0]})"
+	# Each of the seven holds none of the pool once made (counted from
+	# /proc/PID/fd at its rebuild): the children's slots closed by their
+	# middle once it forked them, and by each child once it installed its
+	# fds (before, every process held its branch's slots to the end).
+	local left
+	left=$(grep -o 'pid [0-9]*: [0-9]* pool fds left' "$T_LOG/restore.log")
+	[[ $(grep -c ': 0 pool' <<<"$left") == 7 ]] ||
+		fail "not each of the 7 processes closed the pool's fds: $(tr '\n' ';' <<<"$left")"
 }
 
 # What can't fit is still refused, in one line naming the need and the

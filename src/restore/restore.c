@@ -443,8 +443,8 @@ static int plan_pool(struct rst_tree *tr)
 	tr->files.keep_base = base + tr->files.nr_pool;
 	/* Limits come back with each task's image; until then, room for all
 	 * (the pool, then the pages images, the shared memory objects and
-	 * what the kinds keep). A non-root client's processes have no more
-	 * than the client's. */
+	 * what the kinds keep: files made together, pool_plan.c). A non-root
+	 * client's processes have no more than the client's. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
@@ -454,7 +454,8 @@ static int plan_pool(struct rst_tree *tr)
 		room = tr->client_lim[RLIMIT_NOFILE].rlim_max;
 	/* 8: tree.c's own_proc_open (2), the sync and init sockets (4),
 	 * our time namespace (1), lazy.c (1) */
-	int need = tr->files.keep_base + tr->nr + tr->nr_parent_fds + tr->shmem.nr + tr->ns.mnt.nr_ns + 8;
+	int need = tr->files.keep_base + tr->nr + tr->nr_parent_fds + tr->shmem.nr + tr->ns.mnt.nr_ns + 8 +
+		   tr->files_kept;
 	tr->ns.mnt.fd_floor = tr->files.keep_base;
 	if ((rlim_t)need > room) {
 		pr_err("the tree needs fds up to %d, above the open files limit %lu", need,

@@ -133,6 +133,8 @@ struct rst_tree {
 	int pool_base;		/* see tree.c: one fd per file in the pool (pool_plan.c) */
 	int *pool_opener;	/* the process opening file i into the pool, -1
 				 * for its own process's file (pool_plan.c) */
+	int files_kept;		/* the most fds a process keeps above the pool
+				 * while it opens its files (pool_plan.c) */
 	bool *pool_idle;	/* file i is no fd table's (in flight, a peer
 				 * alone): the root opens it, its users' after_install
 				 * may want its slot (pool_drop.c) */

@@ -16,7 +16,8 @@
  * queue opens them there), files of kinds whose own_open says no (a tty,
  * a packet socket, a file of /proc, ...), --inherit-fd's, and every
  * file of a tree with several mount namespaces (each opened from its
- * mount's, as before).
+ * mount's, as before). A file no fd uses (a mapping's, the executable)
+ * has no slot: it is opened by path where needed.
  *
  * Files made together (a socketpair, a pipe's ends, a listener and its
  * connections: the kinds' ties) go together, opened by one process. */
@@ -35,6 +36,7 @@ struct plan {
 			 * using it, the common ancestor of those, or NONE */
 	bool *shared;	/* per group root: several fd tables use it */
 	bool *root;	/* per group root: the root opens it (see above) */
+	bool *flight;	/* per group root: tied to no process (in flight) */
 	int *once;	/* union-find over the files made at once (ties at_once) */
 	int nr;
 };
@@ -89,7 +91,7 @@ static void tie(void *arg, int a, int b, bool at_once)
 		p->once[find(p->once, b)] = find(p->once, a);
 	int ra = root_of(p, a);
 	if (b < 0) {
-		p->root[ra] = true;
+		p->root[ra] = p->flight[ra] = true;
 		return;
 	}
 	int rb = root_of(p, b);
@@ -98,6 +100,7 @@ static void tie(void *arg, int a, int b, bool at_once)
 	p->up[rb] = ra;
 	p->shared[ra] |= p->shared[rb] || p->opener[ra] != p->opener[rb];
 	p->root[ra] |= p->root[rb];
+	p->flight[ra] |= p->flight[rb];
 	p->opener[ra] = ancestor(p->tr, p->opener[ra], p->opener[rb]);
 }
 
@@ -262,21 +265,27 @@ static int plan_files(struct rst_tree *tr, struct plan *p, int *count)
 		tr->pool_idle[i] = p->opener[i] == NONE;
 	}
 	files_ties(rf, tie, p);
-	int own = 0;
+	int own = 0, unused = 0;
 	for (int i = 0; i < rf->nr; i++) {
 		int g = root_of(p, i);
 		rf->slot[i] = -1;
 		tr->pool_opener[i] = p->root[g] ? 0 : p->shared[g] ? opener_of(tr, p->opener[g]) : -1;
+		/* used by path only (a mapping's, a working directory), with
+		 * nothing of its to open: no slot */
+		if (p->opener[g] == NONE && !p->flight[g])
+			tr->pool_opener[i] = -1;
 		if (tr->pool_opener[i] >= 0)
 			count[tr->pool_opener[i]]++;
+		else if (p->opener[g] == NONE)
+			unused++;
 		else
 			own++;
 	}
 	if (number_slots(tr, count) < 0 || kept_peak(tr, p) < 0)
 		return -1;
 	pr_info("files: %d opened by their processes, %d in the pool (%d slots, %d of them the root's); "
-		"up to %d made together kept above it",
-		own, rf->nr - own, rf->nr_pool, tr->nr ? count[0] : 0, tr->files_kept);
+		"up to %d made together kept above it; %d used by no fd",
+		own, rf->nr - own - unused, rf->nr_pool, tr->nr ? count[0] : 0, tr->files_kept, unused);
 	return 0;
 }
 
@@ -285,12 +294,12 @@ int rst_pool_plan(struct rst_tree *tr)
 	struct rst_files *rf = &tr->files;
 	size_t n = rf->nr + 1;
 	struct plan p = { tr, calloc(n, sizeof(int)), calloc(n, sizeof(int)), calloc(n, sizeof(bool)),
-			  calloc(n, sizeof(bool)), calloc(n, sizeof(int)), rf->nr };
+			  calloc(n, sizeof(bool)), calloc(n, sizeof(bool)), calloc(n, sizeof(int)), rf->nr };
 	int *count = calloc(tr->nr + 1, sizeof(int)), ret = -1;
 	rf->slot = calloc(n, sizeof(int));
 	tr->pool_opener = calloc(n, sizeof(int));
 	tr->pool_idle = calloc(n, sizeof(bool));
-	if (p.up && p.opener && p.shared && p.root && p.once && count && rf->slot && tr->pool_opener &&
+	if (p.up && p.opener && p.shared && p.root && p.flight && p.once && count && rf->slot && tr->pool_opener &&
 	    tr->pool_idle)
 		ret = plan_files(tr, &p, count);
 	if (ret < 0)
@@ -299,6 +308,7 @@ int rst_pool_plan(struct rst_tree *tr)
 	free(p.opener);
 	free(p.shared);
 	free(p.root);
+	free(p.flight);
 	free(p.once);
 	free(count);
 	return ret;

@@ -206,6 +206,8 @@ static int pool_open_one(struct rst_tree *tr, int self, pid_t pid, const FdinfoE
 	/* opened right at its place (the lowest free fd was it) */
 	if (fd != at)
 		close(fd);
+	const ProtobufCEnumValue *kind = protobuf_c_enum_descriptor_get_value(&fd_types__descriptor, fe->type);
+	pr_debug("%s: file %u (%s) opened into the pool at %d", tr->files.who, fdi->id, kind ? kind->name : "?", at);
 	return 0;
 }
 

@@ -64,7 +64,7 @@ static void mark_needed(const struct rst_tree *tr, int idx, enum pool_stage st, 
 			continue;
 		any = true;
 		for (int i = 0; i < tr->t[j].nr_fdinfo; i++) {
-			int f = files_index(rf, tr->t[j].fdinfo[i]->id);
+			int f = rst_fd_file(&tr->t[j], i);
 			int s = f < 0 ? -1 : rf->slot[f];
 			if (s >= 0 && s < top)	/* from top up: a descendant's to open */
 				need[s] = 1;

@@ -112,7 +112,7 @@ static void note_users(const struct rst_tree *tr, struct plan *p)
 		if (rc->zombie || rc->shares_fdt)
 			continue;	/* a shared table's fds are its first process's */
 		for (int f = 0; f < rc->nr_fdinfo; f++) {
-			int idx = files_index(&tr->files, rc->fdinfo[f]->id);
+			int idx = rc->fdi_file[f];
 			if (idx < 0)
 				continue;	/* reported where it is opened */
 			p->shared[idx] |= p->opener[idx] != NONE && p->opener[idx] != i;
@@ -218,13 +218,13 @@ static int peak_of(struct keeping *k, int q)
 		if (tr->t[j].zombie || !rst_in_subtree(tr, q, j))
 			continue;
 		for (int i = 0; i < tr->t[j].nr_fdinfo; i++) {
-			int f = files_index(&tr->files, tr->t[j].fdinfo[i]->id);
+			int f = tr->t[j].fdi_file[i];
 			if (f >= 0 && tr->pool_opener[f] == q)
 				keep_open(k, f);
 		}
 	}
 	for (int i = 0; i < tr->t[q].nr_fdinfo; i++) {
-		int f = files_index(&tr->files, tr->t[q].fdinfo[i]->id);
+		int f = tr->t[q].fdi_file[i];
 		if (f >= 0 && tr->pool_opener[f] < 0)
 			keep_open(k, f);
 	}
@@ -289,6 +289,21 @@ static int plan_files(struct rst_tree *tr, struct plan *p, int *count)
 	return 0;
 }
 
+/* Each process's fds' files, looked up once. */
+static int index_fds(struct rst_tree *tr)
+{
+	for (int i = 0; i < tr->nr; i++) {
+		struct rst_ctx *rc = &tr->t[i];
+		if (!rc->nr_fdinfo)
+			continue;
+		if (!(rc->fdi_file = malloc(rc->nr_fdinfo * sizeof(int))))
+			return -1;
+		for (int f = 0; f < rc->nr_fdinfo; f++)
+			rc->fdi_file[f] = files_index(&tr->files, rc->fdinfo[f]->id);
+	}
+	return 0;
+}
+
 int rst_pool_plan(struct rst_tree *tr)
 {
 	struct rst_files *rf = &tr->files;
@@ -300,7 +315,7 @@ int rst_pool_plan(struct rst_tree *tr)
 	tr->pool_opener = calloc(n, sizeof(int));
 	tr->pool_idle = calloc(n, sizeof(bool));
 	if (p.up && p.opener && p.shared && p.root && p.flight && p.once && count && rf->slot && tr->pool_opener &&
-	    tr->pool_idle)
+	    tr->pool_idle && index_fds(tr) == 0)
 		ret = plan_files(tr, &p, count);
 	if (ret < 0)
 		pr_err("out of memory planning the restore's files");

@@ -740,6 +740,7 @@ static void unload_task(struct rst_ctx *rc)
 	seccomp_plan_free(rc->seccomp);
 	inj_free(&rc->inj);
 	free(rc->fdinfo);
+	free(rc->fdi_file);
 	free(rc->pagemap);
 	free(rc->vma_fd);
 	if (rc->pages_img >= 0)

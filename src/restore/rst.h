@@ -56,6 +56,9 @@ struct rst_ctx {
 	FsEntry *fs;
 	FdinfoEntry **fdinfo;
 	int nr_fdinfo;
+	int *fdi_file;		/* pool_plan.c: the files.img index of each fdinfo
+				 * (-1: missing), looked up once for all (a lookup
+				 * misses the cache ~17 times: 100,000 fds, 0.1 s) */
 	PagemapEntry **pagemap;
 	int nr_pagemap;
 	struct rst_files *files;	/* files.img, shared by the tree */
@@ -278,6 +281,11 @@ int rst_pool_plan(struct rst_tree *tr);
  * installed, all but what children forked later into its table (and
  * theirs) still want. 0 or -1 (reported). */
 bool rst_in_subtree(const struct rst_tree *tr, int a, int j);	/* j is a or under it */
+/* The files.img index of fd i of rc (its fdi_file once planned). */
+static inline int rst_fd_file(const struct rst_ctx *rc, int i)
+{
+	return rc->fdi_file ? rc->fdi_file[i] : files_index(rc->files, rc->fdinfo[i]->id);
+}
 enum pool_stage { POOL_START, POOL_FORKED, POOL_INSTALLED };
 int rst_pool_drop(const struct rst_tree *tr, int idx, enum pool_stage st);
 

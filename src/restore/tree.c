@@ -166,9 +166,8 @@ static int wait_for_process(pid_t pid, const char *what)
 /* Opens the file of fdi into the pool, unless an ancestor did. The files
  * of /proc/PID of the tree's processes are opened late, once this task
  * forked its children (before, none else). */
-static int pool_open_one(struct rst_tree *tr, int self, pid_t pid, const FdinfoEntry *fdi, bool late)
+static int pool_open_one(struct rst_tree *tr, int self, pid_t pid, const FdinfoEntry *fdi, int idx, bool late)
 {
-	int idx = files_index(&tr->files, fdi->id);
 	if (idx < 0) {
 		pr_err("image fdinfo: fd %u refers to a missing file %u", fdi->fd, fdi->id);
 		return -1;
@@ -217,7 +216,7 @@ static int pool_open(struct rst_tree *tr, int idx, bool late)
 		if (tr->t[j].zombie || !rst_in_subtree(tr, idx, j))
 			continue;
 		for (int i = 0; i < tr->t[j].nr_fdinfo; i++)
-			if (pool_open_one(tr, idx, tr->t[j].pid, tr->t[j].fdinfo[i], late) < 0)
+			if (pool_open_one(tr, idx, tr->t[j].pid, tr->t[j].fdinfo[i], rst_fd_file(&tr->t[j], i), late) < 0)
 				return -1;
 		if (late)
 			continue;
@@ -288,7 +287,7 @@ static int open_own(struct rst_tree *tr, struct rst_ctx *rc)
 	int *first = NULL, ret = 0;
 	for (int i = 0; ret == 0 && i < rc->nr_fdinfo; i++) {
 		const FdinfoEntry *fdi = rc->fdinfo[i];
-		int idx = files_index(&tr->files, fdi->id);
+		int idx = rst_fd_file(rc, i);
 		if (idx < 0 || files_pool_at(&tr->files, idx) >= 0)
 			continue;	/* the pool's (a missing file: reported there) */
 		if (!first) {
@@ -308,7 +307,7 @@ static int install_fds(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	for (int i = 0; i < rc->nr_fdinfo; i++) {
 		const FdinfoEntry *fdi = rc->fdinfo[i];
-		int idx = files_index(&tr->files, fdi->id);
+		int idx = rst_fd_file(rc, i);
 		if (idx < 0) {
 			pr_err("image fdinfo: fd %u refers to a missing file %u", fdi->fd, fdi->id);
 			return -1;

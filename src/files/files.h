@@ -190,9 +190,12 @@ int files_pool_at(const struct rst_files *rf, int idx);
  * file idx alone may open it itself (its kind says how); and the files
  * the kinds make together (a pair's sockets, a pipe's ends), each tie a
  * pair of indexes, b -1 for a file that must be in the pool (in flight:
- * a queue names it, and whoever fills the queue opens it there). */
+ * a queue names it, and whoever fills the queue opens it there). Ties
+ * at_once are made at once, whichever of them is opened first, and kept
+ * (above the pool: files_keep_fd) until each is opened; the others only
+ * go to the same process (a datagram socket and the one it sends to). */
 bool files_own_open(const struct rst_files *rf, int idx);
-typedef void (*files_tie_fn)(void *arg, int a, int b);
+typedef void (*files_tie_fn)(void *arg, int a, int b, bool at_once);
 void files_ties(const struct rst_files *rf, files_tie_fn tie, void *arg);
 /* --inherit-fd: the name of a file for fd[N]:NAME, false if it has none. */
 bool files_inherit_name(const struct rst_files *rf, const FileEntry *fe, char *buf, size_t len);

@@ -810,9 +810,10 @@ int ghost_open(struct rst_files *rf, const RegFileEntry *r, uint32_t flags)
 	return files_reopen_kept(rf, g->keeper, flags, r->pos, what);
 }
 
-int ghost_open_inode(struct rst_files *rf, uint32_t kdev, uint64_t ino, uint32_t flags)
+/* The file whose ghost was inode ino of device kdev, or NULL. */
+static const FileEntry *ghost_of_inode(const struct rst_files *rf, uint32_t kdev, uint64_t ino)
 {
-	struct ghost_rst *s = files_rst_state(rf, &fd_kind_ghost);
+	const struct ghost_rst *s = files_rst_state(rf, &fd_kind_ghost);
 
 	for (int i = 0; i < s->nr_remaps; i++) {
 		if (s->remaps[i]->remap_type != REMAP_TYPE__GHOST)
@@ -820,15 +821,27 @@ int ghost_open_inode(struct rst_files *rf, uint32_t kdev, uint64_t ino, uint32_t
 		const FileEntry *fe = files_find(rf, s->remaps[i]->orig_id);
 		for (int j = 0; fe && fe->reg && j < s->nr_g; j++) {
 			const GhostFileEntry *e = s->g[j].e;
-			if (s->g[j].id != s->remaps[i]->remap_id || !e->has_dev || !e->has_ino ||
-			    e->dev != kdev || e->ino != ino)
-				continue;
-			RegFileEntry r = *fe->reg;
-			r.pos = 0;
-			return ghost_open(rf, &r, flags);
+			if (s->g[j].id == s->remaps[i]->remap_id && e->has_dev && e->has_ino &&
+			    e->dev == kdev && e->ino == ino)
+				return fe;
 		}
 	}
-	return -2;
+	return NULL;
+}
+
+int ghost_open_inode(struct rst_files *rf, uint32_t kdev, uint64_t ino, uint32_t flags)
+{
+	const FileEntry *fe = ghost_of_inode(rf, kdev, ino);
+	if (!fe)
+		return -2;
+	RegFileEntry r = *fe->reg;
+	r.pos = 0;
+	return ghost_open(rf, &r, flags);
+}
+
+bool ghost_is_inode(const struct rst_files *rf, uint32_t kdev, uint64_t ino)
+{
+	return ghost_of_inode(rf, kdev, ino) != NULL;
 }
 
 const struct fd_kind fd_kind_ghost = {

@@ -34,6 +34,8 @@ bool ghost_has_inode(const struct file_table *t, uint32_t kdev, uint64_t ino);
  * recreated the first time: the fd, -1 (reported), or -2 if no ghost was
  * that inode. For a watch on a deleted file (inotify, fanotify). */
 int ghost_open_inode(struct rst_files *rf, uint32_t kdev, uint64_t ino, uint32_t flags);
+/* Whether a ghost was inode ino of device kdev (ghost_open_inode opens it). */
+bool ghost_is_inode(const struct rst_files *rf, uint32_t kdev, uint64_t ino);
 
 /* If the reg_file_entry r is a ghost: opens it (recreating it the first
  * time) with flags and r's position. Returns the fd, -1 (reported), or -2

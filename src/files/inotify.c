@@ -17,6 +17,7 @@
 
 #include "files/anonfd.h"
 #include "files/fsnotify.h"
+#include "files/ghost.h"
 #include "util/log.h"
 
 #ifndef INOTIFY_IOC_SETNEXTWD
@@ -204,7 +205,18 @@ err:
 	return -1;
 }
 
+/* Its process may make it (it opens its watched files as the root would,
+ * before its root changes), but for a watch on a deleted file: the ghost
+ * it recreates is made once, by the root, for all its users. */
+static bool inotify_own_open(const struct rst_files *rf, const FileEntry *fe)
+{
+	for (size_t i = 0; fe->ify && i < fe->ify->n_wd; i++)
+		if (ghost_is_inode(rf, fe->ify->wd[i]->s_dev, fe->ify->wd[i]->i_ino))
+			return false;
+	return fe->ify != NULL;
+}
+
 const struct fd_kind fd_kind_inotify = {
 	.name = "inotify", .type = FD_TYPES__INOTIFY,
-	.owns = inotify_owns, .dump = inotify_dump, .open = inotify_open,
+	.owns = inotify_owns, .dump = inotify_dump, .open = inotify_open, .own_open = inotify_own_open,
 };

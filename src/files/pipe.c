@@ -388,10 +388,10 @@ static void pipe_ties(const struct rst_files *rf, files_tie_fn tie, void *arg)
 			continue;
 		int k = lost ? -1 : by_id(&first, fe->pipe->pipe_id);
 		if (k >= 0)
-			tie(arg, i, k);
+			tie(arg, i, k, true);
 		else if (lost || idmap_add(&first, fe->pipe->pipe_id, i) < 0) {
 			lost = true;
-			tie(arg, i, -1);
+			tie(arg, i, -1, false);
 		}
 	}
 	idmap_free(&first);

@@ -71,4 +71,7 @@ static int signalfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 const struct fd_kind fd_kind_signalfd = {
 	.name = "signalfd", .type = FD_TYPES__SIGNALFD,
 	.owns = signalfd_owns, .dump = signalfd_dump, .open = signalfd_open,
+	/* a mask: made alike by whichever process (what it reads is the
+	 * reader's signals) */
+	.own_open = kind_own_open_any,
 };

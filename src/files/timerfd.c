@@ -150,5 +150,7 @@ err:
 
 const struct fd_kind fd_kind_timerfd = {
 	.name = "timerfd", .type = FD_TYPES__TIMERFD,
-	.owns = timerfd_owns, .dump = timerfd_dump, .open = timerfd_open,
+	/* armed by its process from the time left, in its own clocks (an
+	 * absolute timer is now + left, both read there) */
+	.owns = timerfd_owns, .dump = timerfd_dump, .open = timerfd_open, .own_open = kind_own_open_any,
 };

@@ -637,18 +637,21 @@ void unix_ties(const struct rst_files *rf, files_tie_fn tie, void *arg)
 		if (!ue)
 			continue;
 		int p = ue->peer ? index_of_ino(rf, ue->peer) : -1;
+		/* a datagram socket makes the one it sends to, not the others
+		 * sending there too; a connection, its peer or its listener's
+		 * every connection (make_listener) */
 		if (p >= 0)
-			tie(arg, i, p);
+			tie(arg, i, p, ue->type != SOCK_DGRAM || usk_of(rf, p)->peer == ue->ino);
 		const UnixSkEntry *l = listener_of(rf, ue, p >= 0 ? usk_of(rf, p) : ue);
 		if (l && l != ue)
-			tie(arg, i, index_of_ino(rf, l->ino));
+			tie(arg, i, index_of_ino(rf, l->ino), true);
 	}
 	for (int k = 0; k < r->nr_q; k++) {
 		if (!r->q[k].nr_rights)
 			continue;
-		tie(arg, files_index(rf, r->q[k].id_for), -1);
+		tie(arg, files_index(rf, r->q[k].id_for), -1, false);
 		for (int j = 0; j < r->q[k].nr_rights; j++)
-			tie(arg, files_index(rf, r->q[k].rights[j]), -1);
+			tie(arg, files_index(rf, r->q[k].rights[j]), -1, false);
 	}
 }
 

@@ -443,8 +443,8 @@ static int plan_pool(struct rst_tree *tr)
 	tr->files.keep_base = base + tr->files.nr_pool;
 	/* Limits come back with each task's image; until then, room for all
 	 * (the pool, then the pages images, the shared memory objects and
-	 * what the kinds keep). A non-root client's processes have no more
-	 * than the client's. */
+	 * what the kinds keep: files made together, pool_plan.c). A non-root
+	 * client's processes have no more than the client's. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
@@ -454,7 +454,8 @@ static int plan_pool(struct rst_tree *tr)
 		room = tr->client_lim[RLIMIT_NOFILE].rlim_max;
 	/* 8: tree.c's own_proc_open (2), the sync and init sockets (4),
 	 * our time namespace (1), lazy.c (1) */
-	int need = tr->files.keep_base + tr->nr + tr->nr_parent_fds + tr->shmem.nr + tr->ns.mnt.nr_ns + 8;
+	int need = tr->files.keep_base + tr->nr + tr->nr_parent_fds + tr->shmem.nr + tr->ns.mnt.nr_ns + 8 +
+		   tr->files_kept;
 	tr->ns.mnt.fd_floor = tr->files.keep_base;
 	if ((rlim_t)need > room) {
 		pr_err("the tree needs fds up to %d, above the open files limit %lu", need,
@@ -588,9 +589,23 @@ static void service_range(struct rst_tree *tr, struct rst_ctx *rc, unsigned *fro
 		*to = rc->service_end - 1;
 }
 
+/* For the debug log: how many of the pool's fds the process still holds
+ * once it is made (pool_drop.c: none, unless children share its table). */
+static void note_pool_left(const struct rst_tree *tr, const struct rst_ctx *rc)
+{
+	int *fds, nr, left = 0;
+	if (!log_wants(LOG_DEBUG) || rc->shares_fdt || proc_list_fds(rc->real_pid, &fds, &nr) < 0)
+		return;
+	for (int i = 0; i < nr; i++)
+		left += fds[i] >= tr->pool_base && fds[i] < tr->files.keep_base;
+	free(fds);
+	pr_debug("pid %d: %d pool fds left in its table when rebuilt", rc->pid, left);
+}
+
 static int drop_service(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	unsigned from, to;
+	note_pool_left(tr, rc);
 	/* service fds and the scratch area go; nothing of stasis is left;
 	 * POSIX locks after the last close (files_after_service_close) */
 	inj_use(&rc->inj, 0);
@@ -725,6 +740,7 @@ static void unload_task(struct rst_ctx *rc)
 	seccomp_plan_free(rc->seccomp);
 	inj_free(&rc->inj);
 	free(rc->fdinfo);
+	free(rc->fdi_file);
 	free(rc->pagemap);
 	free(rc->vma_fd);
 	if (rc->pages_img >= 0)
@@ -1048,6 +1064,7 @@ out:
 	}
 	free(tr.helpers);
 	free(tr.pool_opener);
+	free(tr.pool_idle);
 	rst_lazy_free(&tr);
 	rst_unload_images(&tr);
 	close(tr.dirfd);

@@ -96,17 +96,9 @@ static pid_t clone_with_pid(pid_t pid, uint64_t flags, const struct opts *lend)
  * the root: restore/pool_plan.c says which) before it forks them; they
  * inherit it. So fds shared across fork or dup stay one open file
  * description, with one offset, as they were. Each process walks the
- * files of itself and its descendants for the ones it opens. A file
- * only one process uses has no slot: that process opens it itself
- * (open_own). */
-static bool is_ancestor_or_self(const struct rst_tree *tr, int a, int j)
-{
-	for (; j >= 0; j = tr->t[j].parent)
-		if (j == a)
-			return true;
-	return false;
-}
-
+ * files of itself and its descendants for the ones it opens, and closes
+ * the slots none of them needs any more (pool_drop.c). A file only one
+ * process uses has no slot: that process opens it itself (open_own). */
 /* --inherit-fd: the fd of ours that stands for this file, or -1. A path
  * matches with or without its leading '/'. */
 int rst_inherited_fd(const struct opts *o, const struct rst_files *rf, const FileEntry *fe)
@@ -174,9 +166,8 @@ static int wait_for_process(pid_t pid, const char *what)
 /* Opens the file of fdi into the pool, unless an ancestor did. The files
  * of /proc/PID of the tree's processes are opened late, once this task
  * forked its children (before, none else). */
-static int pool_open_one(struct rst_tree *tr, int self, pid_t pid, const FdinfoEntry *fdi, bool late)
+static int pool_open_one(struct rst_tree *tr, int self, pid_t pid, const FdinfoEntry *fdi, int idx, bool late)
 {
-	int idx = files_index(&tr->files, fdi->id);
 	if (idx < 0) {
 		pr_err("image fdinfo: fd %u refers to a missing file %u", fdi->fd, fdi->id);
 		return -1;
@@ -214,16 +205,18 @@ static int pool_open_one(struct rst_tree *tr, int self, pid_t pid, const FdinfoE
 	/* opened right at its place (the lowest free fd was it) */
 	if (fd != at)
 		close(fd);
+	const ProtobufCEnumValue *kind = protobuf_c_enum_descriptor_get_value(&fd_types__descriptor, fe->type);
+	pr_debug("%s: file %u (%s) opened into the pool at %d", tr->files.who, fdi->id, kind ? kind->name : "?", at);
 	return 0;
 }
 
 static int pool_open(struct rst_tree *tr, int idx, bool late)
 {
 	for (int j = 0; j < tr->nr; j++) {
-		if (tr->t[j].zombie || !is_ancestor_or_self(tr, idx, j))
+		if (tr->t[j].zombie || !rst_in_subtree(tr, idx, j))
 			continue;
 		for (int i = 0; i < tr->t[j].nr_fdinfo; i++)
-			if (pool_open_one(tr, idx, tr->t[j].pid, tr->t[j].fdinfo[i], late) < 0)
+			if (pool_open_one(tr, idx, tr->t[j].pid, tr->t[j].fdinfo[i], rst_fd_file(&tr->t[j], i), late) < 0)
 				return -1;
 		if (late)
 			continue;
@@ -294,7 +287,7 @@ static int open_own(struct rst_tree *tr, struct rst_ctx *rc)
 	int *first = NULL, ret = 0;
 	for (int i = 0; ret == 0 && i < rc->nr_fdinfo; i++) {
 		const FdinfoEntry *fdi = rc->fdinfo[i];
-		int idx = files_index(&tr->files, fdi->id);
+		int idx = rst_fd_file(rc, i);
 		if (idx < 0 || files_pool_at(&tr->files, idx) >= 0)
 			continue;	/* the pool's (a missing file: reported there) */
 		if (!first) {
@@ -314,7 +307,7 @@ static int install_fds(struct rst_tree *tr, struct rst_ctx *rc)
 {
 	for (int i = 0; i < rc->nr_fdinfo; i++) {
 		const FdinfoEntry *fdi = rc->fdinfo[i];
-		int idx = files_index(&tr->files, fdi->id);
+		int idx = rst_fd_file(rc, i);
 		if (idx < 0) {
 			pr_err("image fdinfo: fd %u refers to a missing file %u", fdi->fd, fdi->id);
 			return -1;
@@ -546,6 +539,9 @@ static void helper_main(struct rst_tree *tr, int h)
 	}
 	die_with_parent();	/* again: a change of ids resets it */
 	prctl(PR_SET_NAME, "stasis-helper");
+	/* it uses no file: what it inherited of the pool is not its to hold */
+	if (tr->files.keep_base > tr->pool_base)
+		syscall(SYS_close_range, tr->pool_base, tr->files.keep_base - 1, 0);
 	if (!tr->helpers[h].dead_pid && setpgid(0, 0) < 0) {
 		pr_perror("can't lead process group %d", tr->helpers[h].pid);
 		report(tr->sync[1], tr->nr + h, 0);
@@ -667,18 +663,20 @@ static void task_main(struct rst_tree *tr, int idx)
 	 * file needs its ghost, made there. The files of /proc/PID of the
 	 * tree's processes are opened once our children are forked. */
 	if ((!own_fdt && own_proc_fds(rc) < 0) || child_session(tr, rc) < 0 ||
+	    (own_fdt && idx > 0 && rst_pool_drop(tr, idx, POOL_START) < 0) ||
 	    pool_open(tr, idx, false) < 0 || rst_premap(tr, rc) < 0 ||
 	    files_before_fork(rc->files, rc->pid, rc->pe->sid, rc->pe->pgid) < 0 ||
 	    fork_helpers(tr, idx) < 0 || fork_children(tr, idx, false) < 0 || pool_open(tr, idx, true) < 0 ||
-	    (own_fdt && (child_service_fds(tr, rc) < 0 || fdt_members_service_fds(tr, idx) < 0 ||
-			 open_own(tr, rc) < 0))) {
+	    (own_fdt && (rst_pool_drop(tr, idx, POOL_FORKED) < 0 || child_service_fds(tr, rc) < 0 ||
+			 fdt_members_service_fds(tr, idx) < 0 || open_own(tr, rc) < 0))) {
 		report(sync, idx, 0);
 		_exit(1);
 	}
 	/* From here our fds take the image's numbers, which may replace
 	 * tr->sync[1]: failures are told through our own copy. */
 	if (child_fs(rc) < 0 || (own_fdt && install_fds(tr, rc) < 0) ||
-	    files_after_install(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0) {
+	    files_after_install(rc->files, rc->fdinfo, rc->nr_fdinfo, rc->pid) < 0 ||
+	    (own_fdt && rst_pool_drop(tr, idx, POOL_INSTALLED) < 0)) {
 		report(rc->sync_fd, idx, 0);
 		_exit(1);
 	}

@@ -1,5 +1,4 @@
 #include <errno.h>
-#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -131,6 +130,11 @@ int log_first_errno(void)
 const char *log_first_error(void)
 {
 	return first_error;
+}
+
+bool log_wants(int level)
+{
+	return level <= log_level;
 }
 
 void log_msg(int level, const char *fmt, ...)

@@ -3,6 +3,7 @@
 #define STASIS_LOG_H
 
 #include <errno.h>
+#include <stdbool.h>
 
 enum log_level { LOG_ERROR = 1, LOG_WARN = 2, LOG_INFO = 3, LOG_DEBUG = 4 };
 
@@ -26,6 +27,8 @@ void log_set_errno(int err);
 void log_quiet_errors(void);
 int log_first_errno(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Whether messages of level are written (to spare work done only for them). */
+bool log_wants(int level);
 
 /* Errors go to the log and, when the log is a file, to stderr too, so the
  * user always sees the one line that says what failed. */

@@ -81,10 +81,23 @@ signal.pause()'
 	wait_until 5 runs_freely "$pid" || fail "pid $pid not left running after the refused dump"
 }
 
-for m in eventfd signalfd inotify epoll shared shared_own; do
+# A file of these kinds that only its process uses is opened by that
+# process (restore/pool_plan.c), not by the root into the pool: the one
+# process's pool is empty (before, its signalfd, timerfds or inotify
+# were there).
+anon_own() {
+	anon_restore "$@" || return
+	grep -q 'files: [0-9]* opened by their processes, 0 in the pool' "$T_LOG/restore.log" ||
+		fail "files of the one process were opened into the pool: $(grep -o 'files: .*' "$T_LOG/restore.log")"
+}
+
+for m in eventfd epoll shared shared_own; do
 	run_test "anon_fds.$m" anon_restore "$m"
 done
-run_test anon_fds.timerfd anon_restore timerfd 1
+for m in signalfd inotify; do
+	run_test "anon_fds.$m" anon_own "$m"
+done
+run_test anon_fds.timerfd anon_own timerfd 1
 
 # Kernels before 6.5 (Debian 12's 6.1) don't show in fdinfo whether an
 # eventfd is a semaphore: the dump probes the task's eventfd, and must

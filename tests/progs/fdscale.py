@@ -2,6 +2,11 @@
 shared by siblings that a middle process of the tree opened.
 
   fdscale.py one N LIMIT    one process holding about N fds
+  fdscale.py listener N LIMIT
+                            one process holding a listener with N
+                            connections it accepted (both ends) and N/8
+                            waiting to be accepted: all made at once at
+                            restore, from the first of them opened
   fdscale.py tree N LIMIT   root -> two middles -> two children each,
                             every process but the root holding about N
                             fds of its own; each middle opens a file, a
@@ -112,6 +117,35 @@ def make_fds(tag, n):
     return [c for c in checks if c], keep
 
 
+def make_listener(n):
+    """A listener with n accepted connections (a message each way) and
+    n // 8 clients waiting (accepted and checked at SIGUSR1)."""
+    lname = "\0fdscale.%d.listener" % os.getpid()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(lname)
+    listener.listen(n // 8 + 8)
+    checks, keep = [], [listener]
+    for i in range(n):
+        cl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        cl.connect(lname)
+        sv, _ = listener.accept()
+        keep += [cl, sv]
+        checks.append(both_ways(cl, sv, "connection %d" % i))
+    waiting = []
+    for i in range(n // 8):
+        cl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        cl.connect(lname)
+        waiting.append(cl)
+
+    def c():
+        listener.settimeout(5)
+        for i, cl in enumerate(waiting):
+            sv, _ = listener.accept()
+            both_ways(cl, sv, "waiting connection %d" % i)()
+    checks.append(c)
+    return checks, keep + waiting
+
+
 def run_checks(checks):
     for c in checks:
         try:
@@ -203,8 +237,8 @@ def main():
     mode, n, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
     kids = []
-    if mode == "one":
-        checks, keep = make_fds("one", n)
+    if mode in ("one", "listener"):
+        checks, keep = make_fds("one", n) if mode == "one" else make_listener(n)
         signal.signal(signal.SIGUSR1, lambda *a: got.append(1))
     else:
         ready_r, ready_w = os.pipe()

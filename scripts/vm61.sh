@@ -25,8 +25,7 @@
 # plumbing no kernel changes; the service itself runs here in rpc.*);
 # real.postgresql (the VM image has no PostgreSQL); what does not depend
 # on the kernel (config.*, crit.*, stats.*, actions.*, checksums.*, the page
-# server's protocol checks); and a known failure
-# there, tree.cowtree's restores (see below). Nor does it decode each
+# server's protocol checks). Nor does it decode each
 # dump's images with crit (STASIS_TEST_DECODE=0): the format is the same
 # code on every kernel, checked by the host run, and python's start
 # under emulation cost seconds a dump. Test lines are printed as the
@@ -43,11 +42,6 @@ SKIP_ON_VM+='|^(unix\.(pairs|server|dgram)|tree\.(forktree|threads))\.restore$'
 SKIP_ON_VM+='|^install\.'	# install.* of tests/cases/install.sh and package.sh: see above
 # the VM image has no PostgreSQL (the kvm tools choose its packages)
 SKIP_ON_VM+='|^real\.postgresql(_ipcns)?$'
-# KNOWN FAILURE on 6.1, not fixed yet: memory a child shares with its
-# parent copy-on-write comes back correct but unshared there (the child's
-# saved pages compare unequal to its parent's premapped ones; cause not
-# found). README says so; the check stays on 6.18.
-SKIP_ON_VM+='|^tree\.cowtree\.(restore|chain3|predump)$'
 # What does not depend on the kernel runs on the host only, to keep the
 # VM part (emulated, ~10x slower) within its time: the option and config
 # parsing, crit, the stats images and action scripts.

@@ -26,8 +26,7 @@
 # real.postgresql, real.mariadb, real.java and real.node_cluster (the VM
 # image has no database server, JVM or Node.js); what does not depend
 # on the kernel (config.*, crit.*, stats.*, actions.*, checksums.*, the page
-# server's protocol checks); and a known failure
-# there, tree.cowtree's restores (see below). Nor does it decode each
+# server's protocol checks). Nor does it decode each
 # dump's images with crit (STASIS_TEST_DECODE=0): the format is the same
 # code on every kernel, checked by the host run, and python's start
 # under emulation cost seconds a dump. Test lines are printed as the
@@ -46,11 +45,6 @@ SKIP_ON_VM+='|^install\.'	# install.* of tests/cases/install.sh and package.sh: 
 # packages), nor a JVM or Node.js (their start alone is tens of seconds
 # emulated)
 SKIP_ON_VM+='|^real\.(postgresql(_ipcns)?|mariadb|java|node_cluster)$'
-# KNOWN FAILURE on 6.1, not fixed yet: memory a child shares with its
-# parent copy-on-write comes back correct but unshared there (the child's
-# saved pages compare unequal to its parent's premapped ones; cause not
-# found). README says so; the check stays on 6.18.
-SKIP_ON_VM+='|^tree\.cowtree\.(restore|chain3|predump)$'
 # What does not depend on the kernel runs on the host only, to keep the
 # VM part (emulated, ~10x slower) within its time: the option and config
 # parsing, crit, the stats images and action scripts.

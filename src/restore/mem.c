@@ -443,16 +443,11 @@ static int map_one(struct rst_ctx *rc, struct inj_batch *b, size_t i)
 			     INJ(SYS_mmap, e->start, e->end - e->start, prot, flags, fd, fd >= 0 ? e->pgoff : 0));
 }
 
-/* Pages go in with preadv batches straight from pages-ID.img. Every entry is
- * checked against the mappings: a corrupt pagemap can't write outside them. */
-/* Every pagemap entry is checked against the mappings, so a corrupt one
- * can't write outside them. 0: read it in; 1: saved pages restore does
- * not use (the old vdso's, a premapped mapping's); -1: bad (reported). */
 /* Whether the image lists its mappings by address, none overlapping (a
  * kernel's always does): then the mapping of an address is found by
  * bisection, not by a scan of all of them for each run (with 100,000
  * mappings that was quadratic). */
-static bool vmas_ordered(struct rst_ctx *rc)
+bool rst_vmas_ordered(struct rst_ctx *rc)
 {
 	if (!rc->vmas_ordered) {
 		rc->vmas_ordered = 1;
@@ -468,7 +463,7 @@ static bool vmas_ordered(struct rst_ctx *rc)
  * the only one); -1 if none. */
 static int first_holding(struct rst_ctx *rc, uint64_t a, uint64_t end)
 {
-	if (vmas_ordered(rc)) {
+	if (rst_vmas_ordered(rc)) {
 		int i = rst_vma_at(rc->mm, a);
 		return i >= 0 && end <= rc->mm->vmas[i]->end ? i : -1;
 	}
@@ -478,48 +473,65 @@ static int first_holding(struct rst_ctx *rc, uint64_t a, uint64_t end)
 	return -1;
 }
 
-/* The last mapping in the image holding a (ordered: the only one). */
-static const VmaEntry *last_holding(struct rst_ctx *rc, uint64_t a)
+/* The last mapping in the image holding a (ordered: the only one), -1
+ * if none. */
+static int last_holding(struct rst_ctx *rc, uint64_t a)
 {
-	const VmaEntry *hit = NULL;
-	if (vmas_ordered(rc)) {
-		int i = rst_vma_at(rc->mm, a);
-		return i >= 0 ? rc->mm->vmas[i] : NULL;
-	}
+	int hit = -1;
+	if (rst_vmas_ordered(rc))
+		return rst_vma_at(rc->mm, a);
 	for (size_t i = 0; i < rc->mm->n_vmas; i++)
 		if (a >= rc->mm->vmas[i]->start && a < rc->mm->vmas[i]->end)
-			hit = rc->mm->vmas[i];
+			hit = i;
 	return hit;
 }
 
-static int check_page_run(struct rst_ctx *rc, const PagemapEntry *pe)
+static int bad_run(struct rst_ctx *rc, const PagemapEntry *pe)
+{
+	pr_err("image pagemap-%d.img: page run %#lx+%lu pages lies outside the mappings", rc->pid,
+	       (unsigned long)pe->vaddr, (unsigned long)pagemap_run_pages(pe));
+	return -1;
+}
+
+/* The end of the run, 0 if it has none (reported). */
+static uint64_t run_end(struct rst_ctx *rc, const PagemapEntry *pe)
 {
 	uint64_t end = pe->vaddr + pagemap_run_pages(pe) * PAGE_SZ;
-	if (pe->vaddr & (PAGE_SZ - 1) || pagemap_run_pages(pe) > (1ull << 36) || end <= pe->vaddr)
-		goto bad;
-	int i = first_holding(rc, pe->vaddr, end);
-	if (i >= 0) {
+	if (pe->vaddr & (PAGE_SZ - 1) || pagemap_run_pages(pe) > (1ull << 36) || end <= pe->vaddr) {
+		bad_run(rc, pe);
+		return 0;
+	}
+	return end;
+}
+
+/* Every pagemap entry is checked against the mappings, so a corrupt one
+ * can't write outside them. A run may span adjacent mappings (CRIU's
+ * can; a stasis dump's PE_PARENT runs do where two mappings' unchanged
+ * pages meet): then it goes mapping by mapping, since a premapped one's
+ * part must be left alone (written over, its pages would no longer be
+ * shared with the parent process). For the part of the run from a to
+ * end (checked by run_end): where it stops in *to, and 0: read it in;
+ * 1: saved pages restore does not use (the old vdso's, a premapped
+ * mapping's); -1: bad (reported). */
+static int run_piece(struct rst_ctx *rc, const PagemapEntry *pe, uint64_t a, uint64_t end, uint64_t *to)
+{
+	*to = end;
+	int i = a == pe->vaddr ? first_holding(rc, a, end) : -1;
+	if (i >= 0) {	/* all in one mapping */
 		const VmaEntry *e = rc->mm->vmas[i];
 		if (rst_premapped(rc, i))
 			return 1;	/* its process wrote them in (premap.c) */
 		if (vma_gets_pages(e))
 			return 0;
-		if (vma_has_pages(e->status))
-			return 1;
-		goto bad;
+		return vma_has_pages(e->status) ? 1 : bad_run(rc, pe);
 	}
-	/* runs may span adjacent mappings: accept if fully covered */
-	for (uint64_t a = pe->vaddr; a < end;) {
-		const VmaEntry *hit = last_holding(rc, a);
-		if (!hit || !vma_gets_pages(hit))
-			goto bad;
-		a = hit->end;
-	}
-	return 0;
-bad:
-	pr_err("image pagemap-%d.img: page run %#lx+%lu pages lies outside the mappings", rc->pid,
-	       (unsigned long)pe->vaddr, (unsigned long)pagemap_run_pages(pe));
-	return -1;
+	/* across mappings: each must take pages */
+	i = last_holding(rc, a);
+	if (i < 0 || !vma_gets_pages(rc->mm->vmas[i]))
+		return bad_run(rc, pe);
+	if (rc->mm->vmas[i]->end < end)
+		*to = rc->mm->vmas[i]->end;
+	return rst_premapped(rc, i) ? 1 : 0;
 }
 
 /* Faulting fresh pages in one by one from inside preadv costs more than
@@ -583,53 +595,65 @@ static int read_batch(struct rst_ctx *rc, struct iovec *iov, int n, uint64_t off
 	return 0;
 }
 
-/* Consecutive runs are read with one preadv of up to IOV_BATCH pieces; a
- * run that is skipped ends the batch, since a batch is contiguous in the
- * pages file. */
+/* Consecutive runs of the pages file, read with one preadv of up to
+ * IOV_BATCH pieces. */
+struct page_batch {
+	struct iovec iov[IOV_BATCH];
+	int n;
+	uint64_t off, len;	/* where its bytes are in the pages file */
+};
+
+/* Reads what b holds; the next batch starts at next_off. */
+static int batch_flush(struct rst_ctx *rc, struct page_batch *b, uint64_t next_off)
+{
+	int ret = b->n ? read_batch(rc, b->iov, b->n, b->off, b->len) : 0;
+	b->n = 0;
+	b->len = 0;
+	b->off = next_off;
+	return ret;
+}
+
+/* A piece that is skipped, or in a parent dump, ends the batch, since a
+ * batch is contiguous in the pages file. */
 static int fill_pages(struct rst_ctx *rc)
 {
-	struct iovec iov[IOV_BATCH];
-	uint64_t off = 0, batch_off = 0, batch_len = 0;
-	int n = 0;
+	struct page_batch b = { .n = 0 };
+	uint64_t off = 0;	/* of the current piece in the pages file */
 
 	for (int i = 0; i < rc->nr_pagemap; i++) {
 		const PagemapEntry *pe = rc->pagemap[i];
 		bool in_parent = (pe->has_flags && (pe->flags & PE_PARENT)) || (pe->has_in_parent && pe->in_parent);
 		if (!in_parent && pe->has_flags && !(pe->flags & PE_PRESENT))
 			continue;
-		int use = check_page_run(rc, pe);
-		if (use < 0)
+		bool lazy = rst_lazy_run(rc, pe);	/* the lazy-pages daemon's (lazy.c) */
+		uint64_t end = run_end(rc, pe);
+		if (!end)
 			return -1;
-		if (use == 0 && rst_lazy_run(rc, pe))
-			use = 1;	/* the lazy-pages daemon's (lazy.c) */
-		if (in_parent) {
-			/* not in our pages file: the batch so far is read first */
-			if (n && read_batch(rc, iov, n, batch_off, batch_len) < 0)
+		for (uint64_t a = pe->vaddr, to; a < end; a = to) {
+			int use = run_piece(rc, pe, a, end, &to);
+			if (use < 0)
 				return -1;
-			n = 0;
-			batch_len = 0;
-			batch_off = off;
-			struct iovec whole = { (void *)pe->vaddr, pagemap_run_pages(pe) * PAGE_SZ };
-			if (use == 0 && (populate(rc, &whole, 1) < 0 ||
-					 rst_parent_pages(rc, pe->vaddr, whole.iov_len) < 0))
+			if (use == 0 && lazy)
+				use = 1;
+			uint64_t len = to - a;
+			if (in_parent) {
+				/* not in our pages file: the batch so far is read first */
+				struct iovec whole = { (void *)a, len };
+				if (batch_flush(rc, &b, off) < 0 ||
+				    (use == 0 && (populate(rc, &whole, 1) < 0 || rst_parent_pages(rc, a, len) < 0)))
+					return -1;
+				continue;
+			}
+			if ((use == 1 || b.n == IOV_BATCH) && batch_flush(rc, &b, use == 1 ? off + len : off) < 0)
 				return -1;
-			continue;
+			off += len;
+			if (use == 0) {
+				b.iov[b.n++] = (struct iovec){ (void *)a, len };
+				b.len += len;
+			}
 		}
-		uint64_t len = pagemap_run_pages(pe) * PAGE_SZ;
-		if (use == 1 || n == IOV_BATCH) {
-			if (n && read_batch(rc, iov, n, batch_off, batch_len) < 0)
-				return -1;
-			n = 0;
-			batch_len = 0;
-			batch_off = use == 1 ? off + len : off;
-		}
-		off += len;
-		if (use == 1)
-			continue;
-		iov[n++] = (struct iovec){ (void *)pe->vaddr, len };
-		batch_len += len;
 	}
-	return n ? read_batch(rc, iov, n, batch_off, batch_len) : 0;
+	return batch_flush(rc, &b, off);
 }
 
 /* Its protection and advice, once its pages are in: each mapping's own. */

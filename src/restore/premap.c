@@ -102,18 +102,37 @@ struct src_run {
 };
 
 struct src_runs {
+	const MmEntry *mm;
 	struct src_run *r;
 	int nr, cap;
 	int nsrc;		/* 1 + the deepest parent dump used */
 };
 
-static int add_run(struct src_runs *sr, uint64_t vaddr, uint64_t len, uint64_t off, int src)
+static int add_one(struct src_runs *sr, uint64_t vaddr, uint64_t len, uint64_t off, int src)
 {
 	if (grow_array(sr->r, sr->cap, sr->nr + 1, 64) < 0)
 		return -1;
 	sr->r[sr->nr++] = (struct src_run){ vaddr, len, off, src };
 	if (src >= sr->nsrc)
 		sr->nsrc = src + 1;
+	return 0;
+}
+
+/* A run as one per mapping it lies in: a run may span adjacent mappings
+ * (CRIU's can; a stasis dump's PE_PARENT runs do where two mappings'
+ * unchanged pages meet), and each mapping is premapped with its own
+ * part. */
+static int add_run(struct src_runs *sr, uint64_t vaddr, uint64_t len, uint64_t off, int src)
+{
+	while (len) {
+		int v = rst_vma_at(sr->mm, vaddr);
+		uint64_t n = v >= 0 && sr->mm->vmas[v]->end - vaddr < len ? sr->mm->vmas[v]->end - vaddr : len;
+		if (add_one(sr, vaddr, n, off, src) < 0)
+			return -1;
+		vaddr += n;
+		off += n;
+		len -= n;
+	}
 	return 0;
 }
 
@@ -130,6 +149,7 @@ static int add_parent_piece(void *arg, int depth, int fd, uint64_t off, uint64_t
 static int plan_sources(const struct rst_ctx *rc, struct src_runs *sr)
 {
 	uint64_t off = 0;
+	sr->mm = rc->mm;
 	sr->nsrc = 1;
 	for (int i = 0; i < rc->nr_pagemap; i++) {
 		const PagemapEntry *pe = rc->pagemap[i];
@@ -168,8 +188,7 @@ struct vma_runs {
 };
 
 /* The mapping holding addr, by bisection (the image lists them by
- * address; if it does not, a run is just not found and its mapping is
- * not premapped). -1 if none. */
+ * address: rst_premap checks). -1 if none. */
 int rst_vma_at(const MmEntry *mm, uint64_t addr)
 {
 	size_t lo = 0, hi = mm->n_vmas;
@@ -492,7 +511,9 @@ int rst_premap(struct rst_tree *tr, struct rst_ctx *rc)
 		pr_err("pid %d: out of memory", rc->pid);
 		goto out;
 	}
-	int planned = rc->premapped ? plan_sources(rc, &pm.sr) : 0;
+	/* runs are put in their mappings by bisection: an image whose
+	 * mappings are not in order (no kernel's) premaps nothing */
+	int planned = rc->premapped && rst_vmas_ordered(rc) ? plan_sources(rc, &pm.sr) : 0;
 	if (planned < 0)
 		goto out;
 	pm.views = calloc(pm.sr.nsrc + 1, sizeof(*pm.views));

@@ -220,6 +220,9 @@ bool rst_has_pages_in(struct rst_ctx *rc, uint64_t start, uint64_t end);
 /* The index of the mapping of mm holding addr, by bisection over mappings
  * listed by address; -1 if none. */
 int rst_vma_at(const MmEntry *mm, uint64_t addr);
+/* restore/mem.c: whether the image lists its mappings by address, none
+ * overlapping (as a kernel does) */
+bool rst_vmas_ordered(struct rst_ctx *rc);
 /* restore/aio.c: the io_setup() rings, once the memory is in place */
 int rst_aio_rings(struct rst_ctx *rc);
 /* restore/task.c */

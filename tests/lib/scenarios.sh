@@ -187,12 +187,35 @@ tree_predump() {
 	tree_dump_restore "$label" "${prev[@]}" --track-mem
 }
 
+# CRIU (CRIU_BIN) dumps the tree, stasis restores it as tree_restore's:
+# CRIU's images (whose page runs may span mappings) must come back as
+# stasis's do.
+tree_criu_dump() {
+	local label=$1 rc
+	shift
+	tree_start "$label" "$BIN/$label" "$@" || return
+	tree_hook ready "$label" "$TREE_ROOT" || return
+	mkdir -p "$T_WORK/img"
+	timeout -k 5 "$TMO" "$CRIU_BIN" dump -t "$TREE_ROOT" -D "$T_WORK/img" -o "$T_LOG/criu-dump.log" -v4 \
+		> "$T_LOG/criu-dump.out" 2>&1 < /dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "CRIU could not dump the tree (rc $rc)" "$T_LOG/criu-dump.log"; return 1; }
+	expect_tree_killed || return
+	tree_restore_dumped "$label"
+}
+
 # tree_restore's dump (with ARGS) and what follows, for the tree running.
 tree_dump_restore() {
 	local label=$1
 	shift
 	dump dump "$TREE_ROOT" "$T_WORK/img" "$@" || return
 	expect_tree_killed || return
+	tree_restore_dumped "$label"
+}
+
+# The foreground restore of T_WORK/img and what follows, for the tree dumped.
+tree_restore_dumped() {
+	local label=$1
 	restore_foreground restore "$T_WORK/img"
 	wait_restored restore "$TREE_ROOT" "$TREE_EXE" 1 "$RESTORE_PID" || {
 		not_running "$RESTORE_PID" && failed_restore_leftovers
@@ -260,7 +283,7 @@ declare -A SCENARIOS=(
 	[leave_running]=scenario_leave_running [pagemap_fallback]=scenario_pagemap_fallback
 	[timer_ids_fallback]=scenario_timer_ids_fallback [stderr_log]=scenario_stderr_log
 	[tree.plain]=tree_plain [tree.restore]=tree_restore [tree.chain3]=tree_chain [tree.predump]=tree_predump
-	[tree.leave_running]=tree_leave_running
+	[tree.leave_running]=tree_leave_running [tree.criu_dump]=tree_criu_dump
 )
 
 # A line of a program's header comment declares tests of it:

@@ -8,13 +8,19 @@
  *   └ 3
  *
  * The root fills a 16 MiB private anonymous area and writes 8 pages of a
- * private mapping of a file of its own, then forks. Process 2 rewrites
+ * private mapping of a file of its own, then forks. Right below the area
+ * is one more page, written too and never changed, in a mapping of its
+ * own (no MADV_NOHUGEPAGE): a run of saved pages then spans both
+ * mappings, as a pre-dump's PE_PARENT run does on Debian 12's 6.1, where
+ * the area lands right next to another mapping (6.7+ align it to 2 MiB),
+ * and as CRIU's runs do. Process 2 rewrites
  * the first 64 pages of the area; process 3 drops pages 100-109 of it
  * (MADV_DONTNEED: they read zero) and rewrites page 3 of the file
  * mapping. Every other page must be the very page of the root in every
  * process (the same page frame in /proc/PID/pagemap), before and after.
  *
  * test tree.cowtree: tree.plain tree.restore tree.chain3 tree.predump
+ * test tree.cowtree: tree.criu_dump --needs criu
  */
 #include "tree.h"
 
@@ -31,6 +37,7 @@ static const int parent_of[] = { -1, 0, 0, 0, 1 };
 #define NPROC (int)(sizeof(parent_of) / sizeof(parent_of[0]))
 
 static uint64_t *area;
+static uint64_t *below;		/* the page right below the area, a mapping apart */
 static uint64_t *fmap;
 static pid_t root_pid;
 
@@ -78,6 +85,11 @@ static void check_self(void)
 	}
 	CHECK(!unshared, "process %d: %d of the area's %lu checked pages are no longer shared with the root",
 	      idx, unshared, NPAGES / 16);
+	CHECK(below[0] == word(0, NPAGES), "process %d: the page below the area holds %#llx, expected %#llx",
+	      idx, (unsigned long long)below[0], (unsigned long long)word(0, NPAGES));
+	if (idx)
+		CHECK(pfn_of(getpid(), below) == pfn_of(root_pid, below),
+		      "process %d: the page below the area is no longer shared with the root", idx);
 	for (size_t pg = 0; pg < FPAGES; pg++) {
 		uint64_t *p = fmap + pg * PAGE / 8;
 		uint64_t want = pg >= 8 ? 0x0f0f0f0f0f0f0f0fULL : idx == 3 && pg == FILE_OWN ? word(3, 1000) : word(0, 1000 + pg);
@@ -124,10 +136,14 @@ static int node(int idx)
 static void setup_root(void)
 {
 	char page[PAGE];
-	area = mmap(NULL, AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (area == MAP_FAILED)
+	below = mmap(NULL, PAGE + AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (below == MAP_FAILED)
 		die("mmap");
-	madvise(area, AREA, MADV_NOHUGEPAGE);	/* page frames compared one by one */
+	area = below + PAGE / 8;
+	/* page frames compared one by one; the page below: a mapping apart */
+	if (madvise(area, AREA, MADV_NOHUGEPAGE))
+		die("madvise");
+	below[0] = word(0, NPAGES);
 	for (size_t pg = 0; pg < NPAGES; pg++) {
 		area[pg * PAGE / 8] = word(0, pg);
 		area[pg * PAGE / 8 + PAGE / 8 - 1] = word(0, pg) + 1;

@@ -27,6 +27,7 @@
  * only input under external line editing (EXTPROC) is left alone, not
  * saved, and the dump says so. Bytes queued in a terminal that isn't the
  * tree's are never touched (nor saved). */
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -63,6 +64,25 @@ int set_lock(int master, bool on)
 {
 	int v = on;
 	return ioctl(master, TIOCSPTLCK, &v);
+}
+
+void tty_cc_pack(uint32_t *entries, const cc_t *cc)
+{
+	memset(entries, 0, KERNEL_NCCS * sizeof(*entries));
+	memcpy(entries, cc, KERNEL_NCCS);
+}
+
+void tty_cc_unpack(cc_t *cc, const uint32_t *entries, size_t n)
+{
+	bool one_each = true;
+	for (size_t i = 0; i < n; i++)
+		one_each &= entries[i] <= 0xff;
+	if (one_each) {
+		for (size_t i = 0; i < n && i < KERNEL_NCCS; i++)
+			cc[i] = entries[i];
+		return;
+	}
+	memcpy(cc, entries, n * sizeof(*entries) < KERNEL_NCCS ? n * sizeof(*entries) : KERNEL_NCCS);
 }
 
 const struct fd_kind fd_kind_tty = {

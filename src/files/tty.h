@@ -78,6 +78,20 @@ extern const struct fd_kind fd_kind_tty;
 /* tty.c */
 enum tty_kind tty_kind_of(dev_t rdev);
 int set_lock(int master, bool on);	/* TIOCSPTLCK */
+/* The special characters in CRIU's layout. TermiosEntry.c_cc says
+ * "repeated uint32", but CRIU copies c_cc's bytes into it with memcpy
+ * (four characters to an entry, in host order) and back the same way,
+ * with n_c_cc 19 (it refuses fewer) and the entries past the bytes
+ * whatever its heap held. Read one character to an entry, a CRIU image
+ * gave a terminal garbage from VSTART on (an XON/XOFF stop character
+ * that froze a shell's output, now and then); written so, CRIU's restore
+ * spread the characters four bytes apart. cc: KERNEL_NCCS of them;
+ * entries: KERNEL_NCCS, past the bytes zero. */
+void tty_cc_pack(uint32_t *entries, const cc_t *cc);
+/* n entries; an image of stasis before this layout, one character to an
+ * entry, is read as such (every entry fits a byte, which a packed entry
+ * holding any but its first character does not). */
+void tty_cc_unpack(cc_t *cc, const uint32_t *entries, size_t n);
 
 /* tty_dump.c */
 int tty_info_index(const struct file_table *t, uint32_t id);

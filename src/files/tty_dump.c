@@ -65,8 +65,7 @@ static TermiosEntry *termios_entry_of(const struct termios *tio)
 	e->c_ispeed = cfgetispeed(tio);
 	e->c_ospeed = cfgetospeed(tio);
 	e->n_c_cc = KERNEL_NCCS;
-	for (int i = 0; i < KERNEL_NCCS; i++)
-		e->c_cc[i] = tio->c_cc[i];
+	tty_cc_pack(e->c_cc, tio->c_cc);
 	return e;
 }
 

@@ -100,8 +100,7 @@ void termios_from_entry(struct termios *tio, const TermiosEntry *e)
 	tio->c_cflag = e->c_cflag;
 	tio->c_lflag = e->c_lflag;
 	tio->c_line = e->c_line;
-	for (size_t i = 0; i < e->n_c_cc && i < KERNEL_NCCS; i++)
-		tio->c_cc[i] = e->c_cc[i];
+	tty_cc_unpack(tio->c_cc, e->c_cc, e->n_c_cc);
 	/* the speeds are in c_cflag (CBAUD) for the kernel */
 }
 

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/kcmp.h>
 
 #include "infect/infect.h"
 #include "task/freezer.h"
@@ -157,27 +158,59 @@ static int add_tid(struct freezer *f, pid_t tid)
 	return 0;
 }
 
+/* What /proc/TID/stat says after the command's ')', in buf; NULL if the
+ * thread is gone. Quiet: a thread that went is an answer. */
+static const char *stat_after_comm(pid_t tid, char *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, len - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p + 2 : NULL;
+}
+
 /* A thread that can't be seized because it is dying (a zombie, or gone)
  * is no thread to stop: the dump records zombies by itself. */
 static bool dying(pid_t tid)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return true;
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	return p && (p[2] == 'Z' || p[2] == 'X');
+	char buf[512];
+	const char *s = stat_after_comm(tid, buf, sizeof(buf));
+	return !s || s[0] == 'Z' || s[0] == 'X';
+}
+
+/* A process that shares its parent's memory is vfork()'s child: its
+ * parent sleeps in the kernel, where no interrupt reaches it, until the
+ * child execs or exits. Interrupted here, the child would stop before
+ * its exec and hold its parent there for good (the dump gave up on the
+ * parent after 2 s: a shell that runs commands, caught by the freeze
+ * between its vfork and the exec, failed the dump on a loaded machine).
+ * Left alone it runs on to its exec once thawed, and the dump seizes it
+ * as its parent's child, as without the freezer. */
+static bool vfork_child(pid_t tid)
+{
+	char buf[512];
+	char state;
+	int ppid;
+	const char *s = stat_after_comm(tid, buf, sizeof(buf));
+	if (!s || sscanf(s, "%c %d", &state, &ppid) != 2 || ppid <= 0)
+		return false;
+	return syscall(SYS_kcmp, tid, ppid, KCMP_VM, 0, 0) == 0;
 }
 
 static int seize_one(struct freezer *f, pid_t tid)
 {
 	if (have_tid(f, tid))
 		return 0;
+	if (vfork_child(tid)) {
+		pr_info("freeze-cgroup %s: thread %d is a vfork() child: left to run to its exec", f->path, tid);
+		return 0;
+	}
 	if (ptrace(PTRACE_SEIZE, tid, NULL, PTRACE_O_TRACESYSGOOD) < 0) {
 		if (errno == ESRCH || dying(tid))
 			return 0;

@@ -27,14 +27,38 @@ live_nothing_left() {
 }
 
 # The writer threads still make progress (a thread blocked on a
-# protected page would stop one): their CPU time grows.
+# protected page would stop one): each one's generation, read from its
+# memory at the address it printed, grows by WRITES_SEEN, within $TMO on
+# a loaded machine. (Not the process's utime: tick-sampled, and split
+# from system time by ratio; the fork mode's writers spend most of their
+# time in copy-on-write faults, and a loaded run saw their utime stand
+# still for 0.3 s while they ran.)
+WRITES_SEEN=100
+
+# writer_gens PID: the two writers' generations, "G0 G1"
+writer_gens() {
+	local addr a g gens=()
+	read -r -a addr < <(sed -n 's/^gen at //p' "$T_LOG/snapwriter.out")
+	for a in "${addr[@]}"; do
+		g=$(dd if="/proc/$1/mem" bs=4 count=1 iflag=skip_bytes skip=$((a)) 2> /dev/null | od -An -tu4 | tr -d ' ')
+		[[ -n $g ]] || return 1
+		gens+=("$g")
+	done
+	((${#gens[@]} == 2)) && echo "${gens[*]}"
+}
+
+# writers_past PID G0 G1: both writers are WRITES_SEEN generations past G0 G1
+writers_past() {
+	local now
+	read -r -a now < <(writer_gens "$1") || return 1
+	((now[0] >= $2 + WRITES_SEEN && now[1] >= $3 + WRITES_SEEN))
+}
+
 live_writing() {
-	local pid=$1 a b
-	a=$(stat_field "$pid" 12) # utime, after ") "
-	sleep 0.3
-	b=$(stat_field "$pid" 12)
-	((b > a)) || {
-		fail "pid $pid does not run after the dump (utime $a -> $b; threads: $(for t in /proc/"$pid"/task/*; do
+	local pid=$1 g
+	read -r -a g < <(writer_gens "$pid") || { fail "harness: could not read the writers' generations of pid $pid"; return 1; }
+	wait_until "$TMO" writers_past "$pid" "${g[@]}" || {
+		fail "pid $pid does not write after the dump (generations ${g[*]} -> $(writer_gens "$pid"); threads: $(for t in /proc/"$pid"/task/*; do
 			printf '%s %s %s; ' "${t##*/}" "$(stat_field "${t##*/}" 1)" "$(cat "$t/wchan" 2> /dev/null)"; done))"
 		return 1
 	}

@@ -50,19 +50,24 @@ for name, typ, s, l in (("ofd.dat", fcntl.F_WRLCK, 200, 100), ("posix.dat", fcnt
 # /proc/locks: the held locks, once each, with their owners
 # a file is its device and inode (a file of another test may have the same
 # inode number on another tmpfs); /proc/locks is read a page at a time,
-# each read a new walk of the lists, so a lock may show twice while other
-# tests lock and unlock meanwhile: each line counts once
+# each read a new walk of the lists from the index the last one ended at,
+# so while other tests lock and unlock meanwhile a lock may show twice or
+# not at all (a lock before it went: 9 readings in 3000 missed a lock held
+# throughout, with 200 others taken and let go meanwhile). A reading shows
+# no lock that is not there, and ours stay as they are while we look: the
+# lines of 5 readings, each line once
 def file_id(st):
     return (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
 ino = {n: file_id(os.stat(os.path.join(d, n))) for n in ("flock.dat", "ofd.dat", "posix.dat")}
 seen = {n: [] for n in ino}
-for line in open("/proc/locks"):
-    f = line.split()
-    if "->" in f: continue
-    maj, mnr, i = f[5].split(":")
-    for n in ino:
-        line_of = " ".join(f[1:5] + f[6:8])
-        if ino[n] == (int(maj, 16), int(mnr, 16), int(i)) and line_of not in seen[n]: seen[n].append(line_of)
+for _ in range(5):
+    for line in open("/proc/locks"):
+        f = line.split()
+        if "->" in f: continue
+        maj, mnr, i = f[5].split(":")
+        for n in ino:
+            line_of = " ".join(f[1:5] + f[6:8])
+            if ino[n] == (int(maj, 16), int(mnr, 16), int(i)) and line_of not in seen[n]: seen[n].append(line_of)
 expected = {"flock.dat": ["FLOCK ADVISORY WRITE %d 0 EOF" % parent],
             "ofd.dat": ["OFDLCK ADVISORY WRITE -1 100 199"],
             "posix.dat": sorted(["POSIX ADVISORY READ %d 0 4" % parent, "POSIX ADVISORY WRITE %d 10 19" % child])}

@@ -82,8 +82,9 @@ container_goes_on() {
 	local n=$1 pid=$2
 	wait_until "$TMO" has_lines "$T_WORK/shared/out" $((n + 12)) || {
 		fail "$3: the container did not go on (its processes: $(for p in $pid $(cat /proc/"$pid"/task/*/children 2> /dev/null); do
-			printf '%s %s %s %s; ' "$p" "$(stat_field "$p" 1)" "$(cat /proc/"$p"/wchan 2> /dev/null)" \
-				"$(tr '\0' ' ' < /proc/"$p"/cmdline 2> /dev/null)"; done))"
+			printf '%s %s %s (syscall %s) %s; ' "$p" "$(stat_field "$p" 1)" "$(cat /proc/"$p"/wchan 2> /dev/null)" \
+				"$(cut -d' ' -f1-4 /proc/"$p"/syscall 2> /dev/null)" "$(tr '\0' ' ' < /proc/"$p"/cmdline 2> /dev/null)"; done); its shell's tty: $(
+			for p in $(cat /proc/"$pid"/task/*/children 2> /dev/null); do timeout 2 stty -a < /proc/"$p"/fd/0 2>&1 | tr '\n' ' '; done))"
 		return 1
 	}
 	[[ $(readlink "/proc/$pid/ns/mnt") != "$(readlink /proc/self/ns/mnt)" ]] ||

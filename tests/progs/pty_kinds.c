@@ -7,8 +7,12 @@
  *      master. After SIGUSR1 the master reads exactly that echo (no second
  *      one), the slave reads "one\n" and "two\n" as lines, and once "ee\n"
  *      is typed, "three\n".
- *   B  a pty slave given owner 12345:54321 and mode 0604 (as root): both
- *      must hold.
+ *   B  a pty slave given owner 12345:54321 and mode 0604 (as root), and
+ *      special characters of its own ('A' + i for each c_cc[i] up to
+ *      VEOL2, VMIN and VTIME too): all must hold. (CRIU's images hold
+ *      c_cc as bytes packed four to an entry: read one to an entry, the
+ *      characters from VSTART on were garbage, an XON/XOFF stop character
+ *      among them.)
  *   C  a pty slave opened twice, then its master closed: both files are
  *      hung up (read gives 0, write EIO) and stay so.
  *   D  a console device node (5:1) made in the working directory and
@@ -101,6 +105,13 @@ static void setup_owner(void)
 	open_pair(&sB);
 	if (fchown(sB, OWNER_UID, OWNER_GID) < 0 || fchmod(sB, OWNER_MODE) < 0)
 		die("fchown/fchmod the slave");
+	struct termios t;
+	if (tcgetattr(sB, &t) < 0)
+		die("tcgetattr B");
+	for (int i = 0; i <= VEOL2; i++)
+		t.c_cc[i] = 'A' + i;
+	if (tcsetattr(sB, TCSANOW, &t) < 0)
+		die("tcsetattr B");
 }
 
 static void check_owner(void)
@@ -112,6 +123,11 @@ static void check_owner(void)
 	      st.st_uid, st.st_gid, OWNER_UID, OWNER_GID);
 	CHECK((st.st_mode & 07777) == OWNER_MODE, "B: the slave's mode is %o, expected %o", st.st_mode & 07777,
 	      OWNER_MODE);
+	struct termios t;
+	if (tcgetattr(sB, &t) < 0)
+		die("tcgetattr B");
+	for (int i = 0; i <= VEOL2; i++)
+		CHECK(t.c_cc[i] == 'A' + i, "B: c_cc[%d] is %#x, expected %#x", i, t.c_cc[i], 'A' + i);
 }
 
 static void setup_hung(void)

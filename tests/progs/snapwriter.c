@@ -18,7 +18,9 @@
  * sees what the harness wrote meanwhile) starts with '1': the harness
  * writes it before the restore, so the restored program rewrites nothing
  * before it checks (without truncating it: a shared mapping of a file cut
- * short faults with SIGBUS). SIGUSR1: stop, check, PASS or FAIL.
+ * short faults with SIGBUS). SIGUSR1: stop, check, PASS or FAIL. Before
+ * READY it prints "gen at ADDR0 ADDR1", where each writer's last
+ * generation (a uint32_t) is, for the harness to see them write.
  *
  * fork: a third thread forks children that rewrite pages of their copy
  * with foreign generations and gen[] with nonsense, then exit; none of
@@ -211,6 +213,7 @@ int main(int argc, char **argv)
 	    ((!strcmp(mode, "unmap") || remap) && pthread_create(&extra, NULL, unmap_loop, NULL)))
 		die("pthread_create");
 	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+	sayf("gen at %p %p\n", (void *)&w[0].g, (void *)&w[1].g);
 	proto_ready();
 	proto_wait();
 	if (ctl[0] != '1')

@@ -178,7 +178,7 @@ tool_bin() {
 
 MOUNTED=
 if [[ -z $IMGROOT ]]; then
-	IMGROOT=/tmp/stasis-bench
+	IMGROOT=/tmp/stasis-bench.$$	# one per run: two benches at once don't share it
 	mkdir -p "$IMGROOT"
 	if ! mountpoint -q "$IMGROOT"; then
 		# room for the warm-up file (3 x MiB), with slack

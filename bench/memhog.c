@@ -5,7 +5,7 @@
  * Maps MiB of private anonymous memory, fills every page with non-zero data
  * (a per-page byte pattern plus the page index in the first 8 bytes, so no
  * page is a zero page and no two neighbouring pages are identical), writes
- * "READY\n" to stdout and then sleeps forever in a pause() loop.
+ * "READY\n" to stdout and then sleeps forever in a sigsuspend() loop.
  *
  * On SIGUSR1 it re-checks every page and appends "VERIFY OK\n" or
  * "VERIFY BAD page N\n" to stdout; bench.sh uses this after a restore to make
@@ -113,10 +113,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* SIGUSR1 is taken only inside sigsuspend: one that comes while a
+	 * check runs, or before the first wait (right after a restore), is
+	 * kept pending for the next wait instead of setting the flag just
+	 * before a pause() that would then sleep through it. */
+	sigset_t usr1, waiting;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &waiting);
+	sigdelset(&waiting, SIGUSR1);
+
 	write_all(1, "READY\n", 6);
 
 	for (;;) {
-		pause();
+		sigsuspend(&waiting);
 		if (verify_requested) {
 			verify_requested = 0;
 			verify(mem, npages, psz);

@@ -29,7 +29,10 @@
 
 #include "files/anonfd.h"
 #include "proc/proc.h"
+#include "util/grow.h"
 #include "util/log.h"
+
+extern const struct fd_kind fd_kind_eventfd;
 
 /* A count above this is not probed: a read takes all of it, and what
  * the kernel adds meanwhile must still fit when it is given back. */
@@ -80,16 +83,31 @@ static bool traced_by_us(pid_t pid, pid_t self)
 	return t && atoi(t + 11) == self;
 }
 
-/* Does pid hold the eventfd with this id? *fd: where. Quiet: processes
- * come and go. */
-static bool holds_eventfd(pid_t pid, unsigned long id, int *fd)
+/* The eventfds held by processes outside the tree (not stopped by us,
+ * not us), by id: indexed once per dump, at its first probe. A scan of
+ * every process's fds for each eventfd was quadratic: 132 eventfds (the
+ * test fdscale.tree) took a second here and over 30 s on 6.1 emulated. */
+struct efd_outside {
+	unsigned long id;
+	pid_t pid;
+	int fd;
+};
+
+struct efd_dump {
+	bool indexed;
+	struct efd_outside *v;
+	int nr, cap;
+};
+
+/* pid's eventfds into the index. Quiet: processes come and go. */
+static int index_process(struct efd_dump *s, pid_t pid)
 {
 	char path[64], link[32], buf[1024];
 	struct dirent *de;
-	bool found = false;
+	int ret = 0;
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
 	DIR *d = opendir(path);
-	while (d && !found && (de = readdir(d))) {
+	while (d && !ret && (de = readdir(d))) {
 		int n_fd = atoi(de->d_name);
 		if (de->d_name[0] == '.')
 			continue;
@@ -103,35 +121,60 @@ static bool holds_eventfd(pid_t pid, unsigned long id, int *fd)
 		if (f >= 0)
 			close(f);
 		uint64_t count;
-		unsigned long other;
+		unsigned long id;
 		if (n <= 0)
 			continue;
 		buf[n] = 0;
-		if (parse_fdinfo(buf, &count, &other) == 0 && other == id) {
-			*fd = n_fd;
-			found = true;
-		}
+		if (parse_fdinfo(buf, &count, &id) < 0)
+			continue;
+		if (grow_array(s->v, s->cap, s->nr + 1, 16) < 0)
+			ret = -1;
+		else
+			s->v[s->nr++] = (struct efd_outside){ id, pid, n_fd };
 	}
 	if (d)
 		closedir(d);
-	return found;
+	return ret;
 }
 
-/* A process outside the tree (not stopped by us, not us) holding the
- * eventfd; 0 if none that we can see. */
-static pid_t outside_holder(unsigned long id, int *fd)
+static int index_outside(struct efd_dump *s)
 {
 	struct dirent *de;
-	pid_t found = 0, self = proc_self();
+	pid_t self = proc_self();
+	int ret = 0;
 	DIR *d = opendir("/proc");
-	while (d && !found && (de = readdir(d))) {
+	while (d && !ret && (de = readdir(d))) {
 		pid_t pid = atoi(de->d_name);
-		if (pid > 0 && pid != self && holds_eventfd(pid, id, fd) && !traced_by_us(pid, self))
-			found = pid;
+		if (pid > 0 && pid != self && !traced_by_us(pid, self))
+			ret = index_process(s, pid);
 	}
 	if (d)
 		closedir(d);
-	return found;
+	if (ret < 0)
+		pr_err("out of memory listing the eventfds outside the tree");
+	s->indexed = ret == 0;
+	return ret;
+}
+
+/* A process outside the tree holding the eventfd (*fd: where), 0 if none
+ * that we can see, -1 (reported) if they could not be listed. */
+static pid_t outside_holder(struct efd_dump *s, unsigned long id, int *fd)
+{
+	if (!s->indexed && index_outside(s) < 0)
+		return -1;
+	for (int i = 0; i < s->nr; i++)
+		if (s->v[i].id == id) {
+			*fd = s->v[i].fd;
+			return s->v[i].pid;
+		}
+	return 0;
+}
+
+static void eventfd_free_dump(struct file_table *t)
+{
+	struct efd_dump *s = files_dump_state(t, &fd_kind_eventfd);
+	free(s->v);
+	*s = (struct efd_dump){ 0 };
 }
 
 /* ---- the probe ---- */
@@ -202,7 +245,8 @@ static int check_count_kept(const struct fd_facts *f, uint64_t before)
 }
 
 /* Where fdinfo does not say: the probe, if it can't be seen. */
-static int find_semaphore(const struct fd_facts *f, uint64_t count, unsigned long id, bool *sem)
+static int find_semaphore(struct file_table *t, const struct fd_facts *f, uint64_t count, unsigned long id,
+			  bool *sem)
 {
 	static const char *why = "this kernel (before 6.5) does not show whether an eventfd is a semaphore";
 	pid_t other;
@@ -217,7 +261,9 @@ static int find_semaphore(const struct fd_facts *f, uint64_t count, unsigned lon
 		pr_err("pid %d: fd %d (eventfd): %s, nor which other processes hold it", f->pid, f->fd, why);
 		return -1;
 	}
-	other = outside_holder(id, &ofd);
+	other = outside_holder(files_dump_state(t, &fd_kind_eventfd), id, &ofd);
+	if (other < 0)
+		return -1;
 	if (other) {
 		pr_err("pid %d: fd %d (eventfd): %s, and pid %d (fd %d), outside the tree, holds it too: stasis "
 		       "can't find out without that process seeing it; dump it with the tree, or close that fd",
@@ -249,7 +295,7 @@ static int eventfd_dump(struct file_table *t, const struct opts *o, const struct
 	const char *line = getenv("STASIS_EVENTFD_PROBE") ? NULL : anon_fdinfo_value(buf, "eventfd-semaphore");
 	if (line)
 		sem = atoi(line) != 0;
-	else if (find_semaphore(f, count, id, &sem) < 0)
+	else if (find_semaphore(t, f, count, id, &sem) < 0)
 		return -1;
 
 	EventfdFileEntry *e = calloc(1, sizeof(*e));
@@ -297,4 +343,5 @@ static int eventfd_open(struct rst_files *rf, const FileEntry *fe, int fdflags)
 const struct fd_kind fd_kind_eventfd = {
 	.name = "eventfd", .type = FD_TYPES__EVENTFD,
 	.owns = eventfd_owns, .dump = eventfd_dump, .open = eventfd_open, .own_open = kind_own_open_any,
+	.dump_state = sizeof(struct efd_dump), .free_images = eventfd_free_dump,
 };

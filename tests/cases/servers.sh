@@ -18,6 +18,8 @@
 #   java   a JVM (two dozen threads, the JDK's HTTP server, a counting
 #          thread, a 16 MB array); after the restore it counts and
 #          serves on, and ends on SIGTERM.
+#   go     a Go HTTP server (goroutines on the runtime's threads, a 32 MB
+#          slice); after the restore it counts and serves on.
 #   mariadb  InnoDB with a table; after the restore the rows are there,
 #          it takes writes and shuts down cleanly.
 
@@ -275,6 +277,35 @@ test_java() {
 }
 
 run_test real.java test_java
+
+# ---- Go ----
+
+go_get() { curl -s -m "$TMO" "http://127.0.0.1:$GO_PORT/"; }
+go_ticks() { go_get | sed -n 's/^ticks \([0-9]*\) sum 23999994000000$/\1/p'; }
+go_ticked_past() { local n; n=$(go_ticks); [[ -n $n ]] && ((n > $1)); }
+
+test_go() {
+	local pid threads before
+	command -v go > /dev/null || { fail "no go (scripts/install-deps.sh installs golang-go)"; return; }
+	(cd "$ROOT/tests/apps" && GOCACHE=$T_WORK/gocache GOPATH=$T_WORK/gopath \
+		go build -o "$T_WORK/ticker" ticker.go) > "$T_LOG/go-build.log" 2>&1 ||
+		{ fail "go build failed" "$T_LOG/go-build.log"; return; }
+	GO_PORT=$(free_port)
+	start_prog go "$T_WORK/ticker" "$GO_PORT"
+	pid=$PROG_PID
+	wait_until "$TMO" grep -qx READY "$T_LOG/go.out" || { fail "the Go program did not start" "$T_LOG/go.out"; return; }
+	before=$(go_ticks)
+	[[ -n $before ]] || { fail "the Go program answers '$(go_get)'" "$T_LOG/go.err"; return; }
+	threads=$(ls "/proc/$pid/task" | wc -l)
+	note "go: pid $pid, $threads threads, port $GO_PORT, ticks $before"
+	dump_restore_threads "$pid" "$threads" || return
+	wait_until "$TMO" go_ticked_past $((before + 20)) ||
+		{ fail "after the restore the Go program answers '$(go_get)' (ticks were $before)" "$T_LOG/go.err"; return; }
+	kill -TERM "$pid"
+	wait_until "$TMO" not_running "$pid" || fail "the Go program did not end on SIGTERM"
+}
+
+run_test real.go test_go
 
 # ---- MariaDB ----
 

@@ -45,6 +45,7 @@ have_cmd tmux || need+=(tmux)              # real.tmux_session: a terminal multi
 have_cmd node || need+=(nodejs)            # real.node_cluster: a Node.js cluster
 have_cmd javac || need+=(openjdk-17-jdk-headless)   # real.java: a JVM (its test compiles a class)
 have_cmd mariadbd || need+=(mariadb-server)   # real.mariadb: InnoDB, its threads and reservations
+have_cmd go || need+=(golang-go)           # real.go: a Go program (its test builds it)
 # the fuzz test (tests/cases/fuzz.sh): clang, and libFuzzer + sanitizer runtimes
 have_cmd clang || need+=(clang)
 compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null ||

@@ -23,8 +23,8 @@
 # (tests/cases/package.sh: they build in the host's tree, render the
 # manual page, build the .deb, or start the service as systemd does,
 # plumbing no kernel changes; the service itself runs here in rpc.*);
-# real.postgresql, real.mariadb, real.java and real.node_cluster (the VM
-# image has no database server, JVM or Node.js); what does not depend
+# real.postgresql, real.mariadb, real.java, real.node_cluster and real.go
+# (the VM image has no database server, JVM, Node.js or Go); what does not depend
 # on the kernel (config.*, crit.*, stats.*, actions.*, checksums.*, the page
 # server's protocol checks). Nor does it decode each
 # dump's images with crit (STASIS_TEST_DECODE=0): the format is the same
@@ -42,9 +42,9 @@ SKIP_ON_VM+='|^(mem_anon|mem_file|vector_regs|signals|files|rlimits|writer|rseq_
 SKIP_ON_VM+='|^(unix\.(pairs|server|dgram)|tree\.(forktree|threads))\.restore$'
 SKIP_ON_VM+='|^install\.'	# install.* of tests/cases/install.sh and package.sh: see above
 # the VM image has no PostgreSQL or MariaDB (the kvm tools choose its
-# packages), nor a JVM or Node.js (their start alone is tens of seconds
-# emulated)
-SKIP_ON_VM+='|^real\.(postgresql(_ipcns)?|mariadb|java|node_cluster)$'
+# packages), nor a JVM, Node.js or Go (a JVM's or Node's start alone is
+# tens of seconds emulated)
+SKIP_ON_VM+='|^real\.(postgresql(_ipcns)?|mariadb|java|node_cluster|go)$'
 # What does not depend on the kernel runs on the host only, to keep the
 # VM part (emulated, ~10x slower) within its time: the option and config
 # parsing, crit, the stats images and action scripts.

@@ -346,18 +346,18 @@ static bool vma_gets_pages(const VmaEntry *e)
 	return vma_restores_pages(e->status) || ((e->status & VMA_ANON_SHARED) && !(e->status & VMA_AREA_SYSVIPC));
 }
 
-/* Does the process's pagemap hold a run in [start, end)? By bisection
- * where the runs are in address order (a kernel's walk gives them so);
- * otherwise assume it does. */
-bool rst_has_pages_in(struct rst_ctx *rc, uint64_t start, uint64_t end)
+void rst_note_pagemap_order(struct rst_ctx *rc)
 {
-	if (!rc->pagemap_ordered) {
-		rc->pagemap_ordered = 1;
-		for (int i = 1; i < rc->nr_pagemap; i++)
-			if (rc->pagemap[i]->vaddr < rc->pagemap[i - 1]->vaddr + pagemap_run_pages(rc->pagemap[i - 1]) * PAGE_SZ)
-				rc->pagemap_ordered = -1;
-	}
-	if (rc->pagemap_ordered < 0)
+	rc->pagemap_ordered = true;
+	for (int i = 1; i < rc->nr_pagemap; i++)
+		if (rc->pagemap[i]->vaddr < rc->pagemap[i - 1]->vaddr + pagemap_run_pages(rc->pagemap[i - 1]) * PAGE_SZ)
+			rc->pagemap_ordered = false;
+}
+
+/* Runs out of order (no kernel's walk gives them so): assume pages. */
+bool rst_has_pages_in(const struct rst_ctx *rc, uint64_t start, uint64_t end)
+{
+	if (!rc->pagemap_ordered)
 		return true;
 	int lo = 0, hi = rc->nr_pagemap;	/* the first run ending after start */
 	while (lo < hi) {
@@ -377,7 +377,7 @@ bool rst_has_pages_in(struct rst_ctx *rc, uint64_t start, uint64_t end)
  * all of it against the memory it commits to (a reservation of 8 TiB
  * without access, as MariaDB makes, then fails with ENOMEM), where the
  * program's mapping counted nothing. */
-static int vma_make_prot(struct rst_ctx *rc, const VmaEntry *e)
+static int vma_make_prot(const struct rst_ctx *rc, const VmaEntry *e)
 {
 	if (!vma_gets_pages(e) || (e->prot & PROT_WRITE))
 		return e->prot;
@@ -661,8 +661,9 @@ static int finish_one(struct rst_ctx *rc, struct inj_batch *b, size_t i)
 {
 	const VmaEntry *e = rc->mm->vmas[i];
 	uint64_t len = e->end - e->start;
-	/* made writable to take its pages (premap.c: with rst_premap_prot) */
-	bool made_other = (rst_premapped(rc, i) ? rst_premap_prot(rc, e) : vma_make_prot(rc, e)) != (int)e->prot;
+	/* made writable to take its pages; a premapped one may be a parent's
+	 * (premap.c), made as the parent's pages asked: always set */
+	bool made_other = rst_premapped(rc, i) ? e->prot != (PROT_READ | PROT_WRITE) : vma_make_prot(rc, e) != (int)e->prot;
 
 	if (made_other &&
 	    inj_batch_add(&rc->inj, b, "mapping protection", INJ(SYS_mprotect, e->start, len, e->prot)) < 0)

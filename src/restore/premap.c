@@ -310,7 +310,7 @@ static int plan_job(struct premap *pm, const VmaEntry *e, uint64_t dst, uint64_t
 	return 0;
 }
 
-int rst_premap_prot(struct rst_ctx *rc, const VmaEntry *e)
+int rst_premap_prot(const struct rst_ctx *rc, const VmaEntry *e)
 {
 	/* a private mapping the program can't write, with no pages to take:
 	 * as it is (made writable, all of it would count against the memory
@@ -527,6 +527,11 @@ int rst_premap(struct rst_tree *tr, struct rst_ctx *rc)
 		plan_runs(rc, &pm.sr, vr);
 	for (size_t i = 0; i < n; i++) {
 		from[i] = planned && vr[i].ok && par ? inherited(rc, par, i) : -1;
+		/* a parent's mapping made without write access (it had no pages
+		 * there) can't take this process's pages: made anew */
+		if (from[i] >= 0 && vr[i].first >= 0 &&
+		    rst_premap_prot(par, par->mm->vmas[from[i]]) != (PROT_READ | PROT_WRITE))
+			from[i] = -1;
 		if (from[i] >= 0)
 			keep[from[i]] = true;
 	}

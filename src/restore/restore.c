@@ -143,6 +143,7 @@ static int load_pagemap(struct rst_ctx *rc, uint32_t *pages_id)
 		return -1;
 	*pages_id = h->pages_id;
 	img_free(h);
+	rst_note_pagemap_order(rc);
 	return 0;
 }
 

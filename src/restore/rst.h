@@ -84,7 +84,8 @@ struct rst_ctx {
 				 * (shared by the tree), or NULL */
 	int vmas_ordered;	/* mem.c: its mappings listed by address, apart:
 				 * 0 not known yet, 1 yes, -1 no */
-	int pagemap_ordered;	/* mem.c: its pagemap's runs likewise */
+	bool pagemap_ordered;	/* its pagemap's runs by address, apart
+				 * (rst_note_pagemap_order, at its load) */
 
 	/* Its fd table (files_id), maybe shared with its parent (CLONE_FILES):
 	 * then the first process of the table (fdt_root, else its own index)
@@ -214,9 +215,11 @@ int rst_premap(struct rst_tree *tr, struct rst_ctx *rc);
 bool rst_premapped(const struct rst_ctx *rc, size_t vma);
 /* The protection premap makes a mapping with (read-write to take its
  * pages, or the image's: rst_has_pages_in). */
-int rst_premap_prot(struct rst_ctx *rc, const VmaEntry *e);
-/* restore/mem.c: does the process's pagemap hold a run in [start, end)? */
-bool rst_has_pages_in(struct rst_ctx *rc, uint64_t start, uint64_t end);
+int rst_premap_prot(const struct rst_ctx *rc, const VmaEntry *e);
+/* restore/mem.c: does the process's pagemap hold a run in [start, end)?
+ * (By bisection where rst_note_pagemap_order found its runs in order.) */
+bool rst_has_pages_in(const struct rst_ctx *rc, uint64_t start, uint64_t end);
+void rst_note_pagemap_order(struct rst_ctx *rc);
 /* The index of the mapping of mm holding addr, by bisection over mappings
  * listed by address; -1 if none. */
 int rst_vma_at(const MmEntry *mm, uint64_t addr);

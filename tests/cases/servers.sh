@@ -18,6 +18,8 @@
 #   java   a JVM (two dozen threads, the JDK's HTTP server, a counting
 #          thread, a 16 MB array); after the restore it counts and
 #          serves on, and ends on SIGTERM.
+#   go     a Go HTTP server (goroutines on the runtime's threads, a 32 MB
+#          slice); after the restore it counts and serves on.
 #   mariadb  InnoDB with a table; after the restore the rows are there,
 #          it takes writes and shuts down cleanly.
 
@@ -26,6 +28,17 @@ free_port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0
 
 # the children of a process, sorted, on one line
 children_of() { pgrep -P "$1" | sort -n | paste -sd' '; }
+
+# dump_restore_threads PID THREADS: dumped (killed) and restored, with
+# as many threads as before
+dump_restore_threads() {
+	local pid=$1 threads=$2 exe
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return 1
+	expect_killed "$pid" || return 1
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 || return 1
+	[[ $(ls "/proc/$pid/task" | wc -l) == "$threads" ]] || fail "restored with $(ls "/proc/$pid/task" | wc -l) threads, want $threads"
+}
 
 # ---- nginx ----
 
@@ -112,7 +125,7 @@ rds_saved() { [[ $(rds_info rdb_bgsave_in_progress) == 0 && $(rds_info rdb_last_
 rds_state() { echo "$(rcli dbsize) $(rcli get key:4321) $(rcli llen list) $(rcli hget hash f77)"; }
 
 test_redis() {
-	local pid exe before threads
+	local pid before threads
 	command -v redis-server > /dev/null || { fail "no redis-server (scripts/install-deps.sh installs it)"; return; }
 	RDS_DIR=$T_WORK/redis RDS_PORT=$(free_port)
 	mkdir -p "$RDS_DIR"
@@ -128,11 +141,7 @@ test_redis() {
 	[[ $before == "50002 value-4321 1000 v77" ]] || { fail "the data set before the dump: $before" "$T_LOG/redis-cli.err"; return; }
 	threads=$(ls "/proc/$pid/task" | wc -l)
 	note "redis: pid $pid, port $RDS_PORT, $threads threads, state $before"
-	exe=$(readlink "/proc/$pid/exe")
-	dump dump "$pid" "$T_WORK/img" || return
-	expect_killed "$pid" || return
-	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 || return
-	[[ $(ls "/proc/$pid/task" | wc -l) == "$threads" ]] || fail "restored with $(ls "/proc/$pid/task" | wc -l) threads, want $threads"
+	dump_restore_threads "$pid" "$threads" || return
 	[[ $(rds_state) == "$before" ]] || { fail "after the restore: '$(rds_state)', before: '$before'" "$T_LOG/redis-cli.err"; return; }
 	[[ $(rcli set after restored) == OK && $(rcli incr counter) == 1 ]] || fail "writes after the restore failed"
 	# BGSAVE: the restored server forks a child that writes the data set
@@ -246,7 +255,7 @@ java_ticks() { java_get | sed -n 's/^ticks \([0-9]*\) sum 13999993000000$/\1/p';
 java_ticked_past() { local n; n=$(java_ticks); [[ -n $n ]] && ((n > $1)); }
 
 test_java() {
-	local pid exe threads before
+	local pid threads before
 	command -v javac > /dev/null || { fail "no javac (scripts/install-deps.sh installs openjdk-17-jdk-headless)"; return; }
 	javac -d "$T_WORK/classes" "$ROOT/tests/apps/Ticker.java" 2> "$T_LOG/javac.err" || { fail "javac failed" "$T_LOG/javac.err"; return; }
 	JAVA_PORT=$(free_port)
@@ -257,11 +266,7 @@ test_java() {
 	[[ -n $before ]] || { fail "the JVM answers '$(java_get)'" "$T_LOG/java.err"; return; }
 	threads=$(ls "/proc/$pid/task" | wc -l)
 	note "java: pid $pid, $threads threads, port $JAVA_PORT, ticks $before"
-	exe=$(readlink "/proc/$pid/exe")
-	dump dump "$pid" "$T_WORK/img" || return
-	expect_killed "$pid" || return
-	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 || return
-	[[ $(ls "/proc/$pid/task" | wc -l) == "$threads" ]] || fail "restored with $(ls "/proc/$pid/task" | wc -l) threads, want $threads"
+	dump_restore_threads "$pid" "$threads" || return
 	# the data, the counting thread and the server's pool all go on
 	wait_until "$TMO" java_ticked_past $((before + 20)) ||
 		{ fail "after the restore the JVM answers '$(java_get)' (ticks were $before)" "$T_LOG/java.err"; return; }
@@ -272,6 +277,35 @@ test_java() {
 }
 
 run_test real.java test_java
+
+# ---- Go ----
+
+go_get() { curl -s -m "$TMO" "http://127.0.0.1:$GO_PORT/"; }
+go_ticks() { go_get | sed -n 's/^ticks \([0-9]*\) sum 23999994000000$/\1/p'; }
+go_ticked_past() { local n; n=$(go_ticks); [[ -n $n ]] && ((n > $1)); }
+
+test_go() {
+	local pid threads before
+	command -v go > /dev/null || { fail "no go (scripts/install-deps.sh installs golang-go)"; return; }
+	(cd "$ROOT/tests/apps" && GOCACHE=$T_WORK/gocache GOPATH=$T_WORK/gopath \
+		go build -o "$T_WORK/ticker" ticker.go) > "$T_LOG/go-build.log" 2>&1 ||
+		{ fail "go build failed" "$T_LOG/go-build.log"; return; }
+	GO_PORT=$(free_port)
+	start_prog go "$T_WORK/ticker" "$GO_PORT"
+	pid=$PROG_PID
+	wait_until "$TMO" grep -qx READY "$T_LOG/go.out" || { fail "the Go program did not start" "$T_LOG/go.out"; return; }
+	before=$(go_ticks)
+	[[ -n $before ]] || { fail "the Go program answers '$(go_get)'" "$T_LOG/go.err"; return; }
+	threads=$(ls "/proc/$pid/task" | wc -l)
+	note "go: pid $pid, $threads threads, port $GO_PORT, ticks $before"
+	dump_restore_threads "$pid" "$threads" || return
+	wait_until "$TMO" go_ticked_past $((before + 20)) ||
+		{ fail "after the restore the Go program answers '$(go_get)' (ticks were $before)" "$T_LOG/go.err"; return; }
+	kill -TERM "$pid"
+	wait_until "$TMO" not_running "$pid" || fail "the Go program did not end on SIGTERM"
+}
+
+run_test real.go test_go
 
 # ---- MariaDB ----
 

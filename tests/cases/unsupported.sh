@@ -1,8 +1,20 @@
+# expect_refused PID WHAT REGEX: the dump of PID fails, its stderr one
+# line matching REGEX, no inventory.img left, and the program runs on.
+expect_refused() {
+	local pid=$1 what=$2 re=$3 rc
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
+	[[ $rc != 0 ]] || { fail "$what was dumped"; return 1; }
+	grep -qE "$re" "$T_LOG/dump.stderr" || fail "message: $(error_message dump)"
+	(($(wc -l < "$T_LOG/dump.stderr") == 1)) || fail "more than one line on stderr" "$T_LOG/dump.stderr"
+	[[ ! -e $T_WORK/img/inventory.img ]] || fail "the failed dump left an inventory.img"
+	runs_freely "$pid" || fail "the program does not run freely after the refused dump"
+}
+
 # An fd of a kind stasis does not handle (an AF_XDP socket): the dump
 # fails with one line naming the pid, the fd and what it is, and the tree
 # runs on untouched.
 test_unsupported_fd() {
-	local pid rc
+	local pid
 	start_prog xdp "$PYTHON" -c '
 import socket, sys, time
 try:
@@ -17,13 +29,8 @@ while True:
 	wait_until "$TMO" grep -qE "^(READY|NOXDP)" "$T_LOG/xdp.out"
 	grep -q "^NOXDP" "$T_LOG/xdp.out" && { skip "no AF_XDP sockets here"; return; }
 	wait_ready xdp "$pid" || return
-	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
-	[[ $rc != 0 ]] || { fail "an XDP socket was dumped"; return; }
-	grep -qE "^Error: pid $pid: fd 3 \(socket:\[[0-9]+\]\) is an XDP raw socket, which stasis can't dump" \
-		"$T_LOG/dump.stderr" || fail "message: $(error_message dump)"
-	(($(wc -l < "$T_LOG/dump.stderr") == 1)) || fail "more than one line on stderr" "$T_LOG/dump.stderr"
-	[[ ! -e $T_WORK/img/inventory.img ]] || fail "the failed dump left an inventory.img"
-	runs_freely "$pid" || fail "the program does not run freely after the refused dump"
+	expect_refused "$pid" "an XDP socket" \
+		"^Error: pid $pid: fd 3 \(socket:\[[0-9]+\]\) is an XDP raw socket, which stasis can't dump"
 }
 
 run_test files.unsupported_fd test_unsupported_fd
@@ -106,7 +113,7 @@ run_test tree.vfork_transient test_vfork_transient
 # programs have it): refused by name, on the mapping (which comes first),
 # in one line; the program runs on.
 test_io_uring_mapped() {
-	local pid rc
+	local pid
 	start_prog uring "$PYTHON" -c '
 import ctypes, mmap, os, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
@@ -123,13 +130,8 @@ while True:
 	wait_until "$TMO" grep -qE "^(READY|NOURING)" "$T_LOG/uring.out"
 	grep -q "^NOURING" "$T_LOG/uring.out" && { skip "no io_uring here: $(cat "$T_LOG/uring.out")"; return; }
 	wait_ready uring "$pid" || return
-	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")
-	[[ $rc != 0 ]] || { fail "an io_uring was dumped"; return; }
-	grep -qE "^Error: pid $pid: [0-9a-f]+-[0-9a-f]+ is a mapping of anon_inode:\[io_uring\], which stasis can't dump" \
-		"$T_LOG/dump.stderr" || fail "message: $(error_message dump)"
-	(($(wc -l < "$T_LOG/dump.stderr") == 1)) || fail "more than one line on stderr" "$T_LOG/dump.stderr"
-	[[ ! -e $T_WORK/img/inventory.img ]] || fail "the failed dump left an inventory.img"
-	runs_freely "$pid" || fail "the program does not run freely after the refused dump"
+	expect_refused "$pid" "an io_uring" \
+		"^Error: pid $pid: [0-9a-f]+-[0-9a-f]+ is a mapping of anon_inode:\[io_uring\], which stasis can't dump"
 }
 
 run_test files.io_uring_mapped test_io_uring_mapped

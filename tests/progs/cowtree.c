@@ -18,6 +18,10 @@
  * (MADV_DONTNEED: they read zero) and rewrites page 3 of the file
  * mapping. Every other page must be the very page of the root in every
  * process (the same page frame in /proc/PID/pagemap), before and after.
+ * And a mapping without access, the root's, untouched there: process 4
+ * makes it writable, writes it and takes the access away again (its
+ * pages in a mapping its parent has none in; restore made the parent's
+ * as it was, not writable).
  *
  * test tree.cowtree: tree.plain tree.restore tree.chain3 tree.predump
  * test tree.cowtree: tree.criu_dump --needs criu
@@ -39,6 +43,8 @@ static const int parent_of[] = { -1, 0, 0, 0, 1 };
 static uint64_t *area;
 static uint64_t *below;		/* the page right below the area, a mapping apart */
 static uint64_t *fmap;
+static uint64_t *sealed;	/* PROT_NONE in the root; process 4's pages */
+#define SEALED_PAGES 16
 static pid_t root_pid;
 
 static uint64_t word(int owner, size_t i)
@@ -90,6 +96,16 @@ static void check_self(void)
 	if (idx)
 		CHECK(pfn_of(getpid(), below) == pfn_of(root_pid, below),
 		      "process %d: the page below the area is no longer shared with the root", idx);
+	if (idx == 4) {
+		if (mprotect(sealed, SEALED_PAGES * PAGE, PROT_READ))
+			die("mprotect");
+		for (size_t pg = 0; pg < SEALED_PAGES; pg++)
+			CHECK(sealed[pg * PAGE / 8] == word(4, 2000 + pg), "process 4: page %zu of the sealed mapping "
+			      "holds %#llx, expected %#llx", pg, (unsigned long long)sealed[pg * PAGE / 8],
+			      (unsigned long long)word(4, 2000 + pg));
+		if (mprotect(sealed, SEALED_PAGES * PAGE, PROT_NONE))
+			die("mprotect");
+	}
 	for (size_t pg = 0; pg < FPAGES; pg++) {
 		uint64_t *p = fmap + pg * PAGE / 8;
 		uint64_t want = pg >= 8 ? 0x0f0f0f0f0f0f0f0fULL : idx == 3 && pg == FILE_OWN ? word(3, 1000) : word(0, 1000 + pg);
@@ -112,6 +128,14 @@ static void setup_self(int idx)
 		if (madvise(area + DROP_FROM * PAGE / 8, (DROP_TO - DROP_FROM) * PAGE, MADV_DONTNEED))
 			die("madvise");
 		fmap[FILE_OWN * PAGE / 8 + 5] = word(3, 1000);
+	}
+	if (idx == 4) {
+		if (mprotect(sealed, SEALED_PAGES * PAGE, PROT_READ | PROT_WRITE))
+			die("mprotect");
+		for (size_t pg = 0; pg < SEALED_PAGES; pg++)
+			sealed[pg * PAGE / 8] = word(4, 2000 + pg);
+		if (mprotect(sealed, SEALED_PAGES * PAGE, PROT_NONE))
+			die("mprotect");
 	}
 }
 
@@ -161,6 +185,9 @@ static void setup_root(void)
 	close(fd);
 	for (size_t pg = 0; pg < 8; pg++)
 		fmap[pg * PAGE / 8 + 5] = word(0, 1000 + pg);
+	sealed = mmap(NULL, SEALED_PAGES * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (sealed == MAP_FAILED)
+		die("mmap sealed");
 }
 
 int main(void)

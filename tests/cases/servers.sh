@@ -248,61 +248,53 @@ test_node_cluster() {
 
 run_test real.node_cluster test_node_cluster
 
-# ---- Java ----
+# ---- Java and Go: a ticker ----
 
-java_get() { curl -s -m "$TMO" "http://127.0.0.1:$JAVA_PORT/"; }
-java_ticks() { java_get | sed -n 's/^ticks \([0-9]*\) sum 13999993000000$/\1/p'; }
-java_ticked_past() { local n; n=$(java_ticks); [[ -n $n ]] && ((n > $1)); }
+# A ticker (tests/apps: Ticker.java, ticker.go) answers "ticks N sum S"
+# over HTTP on TICK_PORT while a thread (a goroutine) counts every 10 ms.
+tick_get() { curl -s -m "$TMO" "http://127.0.0.1:$TICK_PORT/"; }
+tick_count() { tick_get | sed -n "s/^ticks \([0-9]*\) sum $TICK_SUM\$/\1/p"; }
+tick_past() { local n; n=$(tick_count); [[ -n $n ]] && ((n > $1)); }
+
+# ticker_run LABEL SUM CMD...: the ticker started (CMD listens on
+# TICK_PORT), dumped and restored with as many threads, counting and
+# serving on with its data's sum right, then ended by SIGTERM.
+ticker_run() {
+	local label=$1 pid threads before
+	TICK_SUM=$2
+	shift 2
+	start_prog "$label" "$@"
+	pid=$PROG_PID
+	wait_until "$TMO" grep -qx READY "$T_LOG/$label.out" || { fail "$label did not start" "$T_LOG/$label.err"; return 1; }
+	before=$(tick_count)
+	[[ -n $before ]] || { fail "$label answers '$(tick_get)'" "$T_LOG/$label.err"; return 1; }
+	threads=$(ls "/proc/$pid/task" | wc -l)
+	note "$label: pid $pid, $threads threads, port $TICK_PORT, ticks $before"
+	dump_restore_threads "$pid" "$threads" || return 1
+	wait_until "$TMO" tick_past $((before + 20)) ||
+		{ fail "after the restore $label answers '$(tick_get)' (ticks were $before)" "$T_LOG/$label.err"; return 1; }
+	kill -TERM "$pid"
+	wait_until "$TMO" not_running "$pid" || fail "$label did not end on SIGTERM"
+}
 
 test_java() {
-	local pid threads before
 	command -v javac > /dev/null || { fail "no javac (scripts/install-deps.sh installs openjdk-17-jdk-headless)"; return; }
 	javac -d "$T_WORK/classes" "$ROOT/tests/apps/Ticker.java" 2> "$T_LOG/javac.err" || { fail "javac failed" "$T_LOG/javac.err"; return; }
-	JAVA_PORT=$(free_port)
-	start_prog java java -Xmx256m -cp "$T_WORK/classes" Ticker "$JAVA_PORT"
-	pid=$PROG_PID
-	wait_until "$TMO" grep -qx READY "$T_LOG/java.out" || { fail "the JVM did not start" "$T_LOG/java.err"; return; }
-	before=$(java_ticks)
-	[[ -n $before ]] || { fail "the JVM answers '$(java_get)'" "$T_LOG/java.err"; return; }
-	threads=$(ls "/proc/$pid/task" | wc -l)
-	note "java: pid $pid, $threads threads, port $JAVA_PORT, ticks $before"
-	dump_restore_threads "$pid" "$threads" || return
-	# the data, the counting thread and the server's pool all go on
-	wait_until "$TMO" java_ticked_past $((before + 20)) ||
-		{ fail "after the restore the JVM answers '$(java_get)' (ticks were $before)" "$T_LOG/java.err"; return; }
-	kill -TERM "$pid"
-	wait_until "$TMO" not_running "$pid" || fail "the JVM did not end on SIGTERM"
+	TICK_PORT=$(free_port)
+	ticker_run java 13999993000000 java -Xmx256m -cp "$T_WORK/classes" Ticker "$TICK_PORT" || return
 	! grep -E "SIGSEGV|fatal error|hs_err" "$T_LOG/java.out" "$T_LOG/java.err" ||
 		fail "the JVM: $(grep -m1 -hE 'SIGSEGV|fatal error|hs_err' "$T_LOG/java.out" "$T_LOG/java.err")" "$T_LOG/java.err"
 }
 
 run_test real.java test_java
 
-# ---- Go ----
-
-go_get() { curl -s -m "$TMO" "http://127.0.0.1:$GO_PORT/"; }
-go_ticks() { go_get | sed -n 's/^ticks \([0-9]*\) sum 23999994000000$/\1/p'; }
-go_ticked_past() { local n; n=$(go_ticks); [[ -n $n ]] && ((n > $1)); }
-
 test_go() {
-	local pid threads before
 	command -v go > /dev/null || { fail "no go (scripts/install-deps.sh installs golang-go)"; return; }
 	(cd "$ROOT/tests/apps" && GOCACHE=$T_WORK/gocache GOPATH=$T_WORK/gopath \
 		go build -o "$T_WORK/ticker" ticker.go) > "$T_LOG/go-build.log" 2>&1 ||
 		{ fail "go build failed" "$T_LOG/go-build.log"; return; }
-	GO_PORT=$(free_port)
-	start_prog go "$T_WORK/ticker" "$GO_PORT"
-	pid=$PROG_PID
-	wait_until "$TMO" grep -qx READY "$T_LOG/go.out" || { fail "the Go program did not start" "$T_LOG/go.out"; return; }
-	before=$(go_ticks)
-	[[ -n $before ]] || { fail "the Go program answers '$(go_get)'" "$T_LOG/go.err"; return; }
-	threads=$(ls "/proc/$pid/task" | wc -l)
-	note "go: pid $pid, $threads threads, port $GO_PORT, ticks $before"
-	dump_restore_threads "$pid" "$threads" || return
-	wait_until "$TMO" go_ticked_past $((before + 20)) ||
-		{ fail "after the restore the Go program answers '$(go_get)' (ticks were $before)" "$T_LOG/go.err"; return; }
-	kill -TERM "$pid"
-	wait_until "$TMO" not_running "$pid" || fail "the Go program did not end on SIGTERM"
+	TICK_PORT=$(free_port)
+	ticker_run go 23999994000000 "$T_WORK/ticker" "$TICK_PORT"
 }
 
 run_test real.go test_go

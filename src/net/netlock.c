@@ -199,11 +199,12 @@ bool netlock_nft_works(void)
 
 /* Runs argv (a tool found in PATH, as CRIU runs it) with in on its
  * stdin (NULL: /dev/null); its stdout goes to /dev/null, its stderr is
- * ours. In the netns of the calling thread. The input is in a memfd,
+ * ours (quiet: /dev/null too, and a failure is not said). In the netns of
+ * the calling thread. The input is in a memfd,
  * whole, before the tool starts: a tool that dies early can't leave us
  * writing to a pipe nobody reads, and the rules of a thousand
  * connections are more than a pipe holds. */
-static int run_tool(char *const argv[], const char *in)
+static int run_tool_quiet(char *const argv[], const char *in, bool quiet)
 {
 	int infd = -1;
 	if (in) {
@@ -227,6 +228,8 @@ static int run_tool(char *const argv[], const char *in)
 		int null = open("/dev/null", O_RDWR);
 		dup2(in ? infd : null, 0);
 		dup2(null, 1);
+		if (quiet)
+			dup2(null, 2);
 		execvp(argv[0], argv);
 		fprintf(stderr, "Error: can't run %s: %m\n", argv[0]);
 		_exit(127);
@@ -244,10 +247,16 @@ static int run_tool(char *const argv[], const char *in)
 			return -1;
 		}
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		pr_err("%s failed (status 0x%x)", argv[0], status);
+		if (!quiet)
+			pr_err("%s failed (status 0x%x)", argv[0], status);
 		return -1;
 	}
 	return 0;
+}
+
+static int run_tool(char *const argv[], const char *in)
+{
+	return run_tool_quiet(argv, in, false);
 }
 
 static bool have_ipv6(void)
@@ -290,20 +299,8 @@ static int ipt_unlock_netns(void)
 /* Is the namespace lock's chain there (in the namespace we are in)? */
 static bool ipt_netns_locked(void)
 {
-	pid_t pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		execlp("iptables", "iptables", "-w", "-n", "-L", "CRIU", (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	while (pid > 0 && waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return false;
-	return pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	char *argv[] = { "iptables", "-w", "-n", "-L", "CRIU", NULL };
+	return run_tool_quiet(argv, NULL, true) == 0;
 }
 
 /* What `bin -V` says: 1 an iptables of the legacy (x_tables) kind, 0 one

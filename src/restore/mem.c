@@ -371,17 +371,21 @@ bool rst_has_pages_in(const struct rst_ctx *rc, uint64_t start, uint64_t end)
 	return lo < rc->nr_pagemap && rc->pagemap[lo]->vaddr < end;
 }
 
+/* A private anonymous mapping the program can't write, with no pages to
+ * take: made as it is. Made writable, the kernel would count all of it
+ * against the memory it commits to (a reservation of 8 TiB without
+ * access, as MariaDB makes, then fails with ENOMEM), where the program's
+ * mapping counted nothing. */
+bool rst_vma_made_as_is(const struct rst_ctx *rc, const VmaEntry *e)
+{
+	return (e->status & VMA_ANON_PRIVATE) && !(e->prot & PROT_WRITE) && !rst_has_pages_in(rc, e->start, e->end);
+}
+
 /* The protection a mapping is made with: its own, plus write while its
- * pages go in. A private mapping the program can't write is made as it
- * is when it has no pages to take: made writable, the kernel would count
- * all of it against the memory it commits to (a reservation of 8 TiB
- * without access, as MariaDB makes, then fails with ENOMEM), where the
- * program's mapping counted nothing. */
+ * pages go in. */
 static int vma_make_prot(const struct rst_ctx *rc, const VmaEntry *e)
 {
-	if (!vma_gets_pages(e) || (e->prot & PROT_WRITE))
-		return e->prot;
-	if ((e->status & VMA_ANON_PRIVATE) && !rst_has_pages_in(rc, e->start, e->end))
+	if (!vma_gets_pages(e) || (e->prot & PROT_WRITE) || rst_vma_made_as_is(rc, e))
 		return e->prot;
 	return e->prot | PROT_WRITE;
 }

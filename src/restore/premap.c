@@ -312,12 +312,7 @@ static int plan_job(struct premap *pm, const VmaEntry *e, uint64_t dst, uint64_t
 
 int rst_premap_prot(const struct rst_ctx *rc, const VmaEntry *e)
 {
-	/* a private mapping the program can't write, with no pages to take:
-	 * as it is (made writable, all of it would count against the memory
-	 * the kernel commits to: rebuild's vma_make_prot says more) */
-	if (!(e->status & VMA_FILE_PRIVATE) && !(e->prot & PROT_WRITE) && !rst_has_pages_in(rc, e->start, e->end))
-		return e->prot;
-	return PROT_READ | PROT_WRITE;
+	return rst_vma_made_as_is(rc, e) ? (int)e->prot : PROT_READ | PROT_WRITE;
 }
 
 /* A new mapping, to be filled straight from the pages images (its runs

@@ -214,12 +214,15 @@ void rst_premap_free(struct rst_tree *tr);
 int rst_premap(struct rst_tree *tr, struct rst_ctx *rc);
 bool rst_premapped(const struct rst_ctx *rc, size_t vma);
 /* The protection premap makes a mapping with (read-write to take its
- * pages, or the image's: rst_has_pages_in). */
+ * pages, or the image's: rst_vma_made_as_is). */
 int rst_premap_prot(const struct rst_ctx *rc, const VmaEntry *e);
 /* restore/mem.c: does the process's pagemap hold a run in [start, end)?
  * (By bisection where rst_note_pagemap_order found its runs in order.) */
 bool rst_has_pages_in(const struct rst_ctx *rc, uint64_t start, uint64_t end);
 void rst_note_pagemap_order(struct rst_ctx *rc);
+/* restore/mem.c: a private anonymous mapping without write access and
+ * without pages: made with its own protection, never writable. */
+bool rst_vma_made_as_is(const struct rst_ctx *rc, const VmaEntry *e);
 /* The index of the mapping of mm holding addr, by bisection over mappings
  * listed by address; -1 if none. */
 int rst_vma_at(const MmEntry *mm, uint64_t addr);

@@ -90,7 +90,10 @@ live_snapshot_restore() {
 			note "try $try: a child exited during the copy"
 			continue
 		fi
-		n=$(sed -n 's/.*live snapshot: [0-9]* pages copied, \([0-9]*\) saved first for a writer.*/\1/p' "$T_LOG/dump.log" | head -1)
+		# Summed over the tree's processes: in fork mode a child caught
+		# by the freeze may have no writer of its own.
+		n=$(sed -n 's/.*live snapshot: [0-9]* pages copied, \([0-9]*\) saved first for a writer.*/\1/p' "$T_LOG/dump.log" |
+			awk '{ s += $1 } END { print s + 0 }')
 		((${n:-0} > 0)) && break
 		note "try $try: no writer touched a page during the copy"
 	done

@@ -5,7 +5,7 @@ CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
            -std=gnu11 -D_GNU_SOURCE -Isrc -Ibuild/proto
 CPPFLAGS ?=
 LDFLAGS ?=
-LDLIBS  += -lprotobuf-c
+LDLIBS  += -lprotobuf-c -lxxhash
 # GnuTLS and libnftables are loaded only when used (src/util/dynlib.h):
 # their headers are build dependencies, the libraries found by the soname
 # of the development link (a fallback if objdump can't tell).

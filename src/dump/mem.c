@@ -224,7 +224,7 @@ struct copy_job {
 	size_t nr;
 	uint64_t first_start;		/* the first run may start midway */
 	uint64_t last_end;		/* the last run may end midway */
-	struct ck_state ck;		/* the XXH64 of its bytes, as they go */
+	struct ck_state ck;		/* the hash of its bytes, as they go */
 	int ret;
 	int write_errno;		/* the file's write failed: said once, by copy_pages */
 	bool running;			/* the tree runs (a pre-dump's copy): see read_lenient */

@@ -1,7 +1,5 @@
-/* Image checksums (checksum.h). The hash is XXH64 as its specification
- * defines it (four lanes of 8-byte rounds over 32-byte stripes, then the
- * tail and the final avalanche): fast enough to hash a GiB of pages in
- * a fraction of a second, and any damaged byte changes it. */
+/* Image checksums (checksum.h): XXH3 through libxxhash, XXH64 for lists
+ * written before it; any damaged byte changes either. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,113 +19,50 @@
 #include "util/log.h"
 #include "util/grow.h"
 
-#define P1 11400714785074694791ULL
-#define P2 14029467366897019727ULL
-#define P3 1609587929392839161ULL
-#define P4 9650029242287828579ULL
-#define P5 2870177450012600261ULL
-
-static inline uint64_t rotl(uint64_t x, int r)
+/* XXH3's state, at the 64-byte aligned place in raw; moved there first
+ * if the ck_state was moved since it was last used. */
+static XXH3_state_t *x3_state(struct ck_state *s)
 {
-	return (x << r) | (x >> (64 - r));
+	size_t off = -(uintptr_t)s->raw & 63;
+	if (off != s->off) {
+		memmove(s->raw + off, s->raw + s->off, sizeof(XXH3_state_t));
+		s->off = off;
+	}
+	return (XXH3_state_t *)(s->raw + off);
 }
 
-static inline uint64_t rd64(const uint8_t *p)
+void ck_init_algo(struct ck_state *s, enum ck_algo algo)
 {
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static inline uint64_t round64(uint64_t acc, uint64_t in)
-{
-	acc += in * P2;
-	return rotl(acc, 31) * P1;
-}
-
-static inline uint64_t merge(uint64_t acc, uint64_t v)
-{
-	acc ^= round64(0, v);
-	return acc * P1 + P4;
+	s->algo = algo;
+	s->total = 0;
+	s->off = -(uintptr_t)s->raw & 63;
+	if (algo == CK_XXH64)
+		XXH64_reset(&s->x64, 0);
+	else
+		XXH3_64bits_reset(x3_state(s));
 }
 
 void ck_init(struct ck_state *s)
 {
-	memset(s, 0, sizeof(*s));
-	s->v[0] = P1 + P2;
-	s->v[1] = P2;
-	s->v[2] = 0;
-	s->v[3] = -P1;
-}
-
-static void stripe(uint64_t v[4], const uint8_t *p)
-{
-	v[0] = round64(v[0], rd64(p));
-	v[1] = round64(v[1], rd64(p + 8));
-	v[2] = round64(v[2], rd64(p + 16));
-	v[3] = round64(v[3], rd64(p + 24));
+	ck_init_algo(s, CK_XXH3);
 }
 
 void ck_update(struct ck_state *s, const void *data, size_t len)
 {
-	const uint8_t *p = data, *end = p + len;
 	s->total += len;
-	if (s->buflen) {
-		size_t take = 32 - s->buflen < len ? 32 - s->buflen : len;
-		memcpy(s->buf + s->buflen, p, take);
-		s->buflen += take;
-		p += take;
-		if (s->buflen < 32)
-			return;
-		stripe(s->v, s->buf);
-		s->buflen = 0;
-	}
-	uint64_t v[4] = { s->v[0], s->v[1], s->v[2], s->v[3] };
-	for (; end - p >= 32; p += 32)
-		stripe(v, p);
-	memcpy(s->v, v, sizeof(v));
-	memcpy(s->buf, p, end - p);
-	s->buflen = end - p;
+	if (s->algo == CK_XXH64)
+		XXH64_update(&s->x64, data, len);
+	else
+		XXH3_64bits_update(x3_state(s), data, len);
 }
 
 uint64_t ck_digest(const struct ck_state *s)
 {
-	uint64_t h;
-	if (s->total >= 32) {
-		h = rotl(s->v[0], 1) + rotl(s->v[1], 7) + rotl(s->v[2], 12) + rotl(s->v[3], 18);
-		for (int i = 0; i < 4; i++)
-			h = merge(h, s->v[i]);
-	} else {
-		h = P5;
-	}
-	h += s->total;
-	const uint8_t *p = s->buf, *end = p + s->buflen;
-	for (; end - p >= 8; p += 8) {
-		h ^= round64(0, rd64(p));
-		h = rotl(h, 27) * P1 + P4;
-	}
-	if (end - p >= 4) {
-		h ^= (uint64_t)rd32(p) * P1;
-		h = rotl(h, 23) * P2 + P3;
-		p += 4;
-	}
-	for (; p < end; p++) {
-		h ^= *p * P5;
-		h = rotl(h, 11) * P1;
-	}
-	h ^= h >> 33;
-	h *= P2;
-	h ^= h >> 29;
-	h *= P3;
-	h ^= h >> 32;
-	return h;
+	if (s->algo == CK_XXH64)
+		return XXH64_digest(&s->x64);
+	XXH3_state_t copy;	/* aligned by its type; s is const */
+	memcpy(&copy, s->raw + s->off, sizeof(copy));
+	return XXH3_64bits_digest(&copy);
 }
 
 /* The read buffer: small enough to come from the heap, warm, again and
@@ -152,7 +87,7 @@ static int open_image(int dirfd, const char *name)
 }
 
 /* The hash and size of what is left to read of fd (name: for messages). */
-static int ck_fd(int fd, const char *name, uint64_t *hash, uint64_t *size)
+static int ck_fd(int fd, const char *name, enum ck_algo algo, uint64_t *hash, uint64_t *size)
 {
 	uint8_t *buf = malloc(CK_BUF);
 	struct ck_state s;
@@ -162,7 +97,7 @@ static int ck_fd(int fd, const char *name, uint64_t *hash, uint64_t *size)
 		return -1;
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	ck_init(&s);
+	ck_init_algo(&s, algo);
 	while ((n = read(fd, buf, CK_BUF)) > 0)
 		ck_update(&s, buf, n);
 	if (n < 0)
@@ -173,12 +108,12 @@ static int ck_fd(int fd, const char *name, uint64_t *hash, uint64_t *size)
 	return n < 0 ? -1 : 0;
 }
 
-int ck_file(int dirfd, const char *name, uint64_t *hash, uint64_t *size)
+int ck_file(int dirfd, const char *name, enum ck_algo algo, uint64_t *hash, uint64_t *size)
 {
 	int fd = open_image(dirfd, name);
 	if (fd < 0)
 		return -1;
-	int ret = ck_fd(fd, name, hash, size);
+	int ret = ck_fd(fd, name, algo, hash, size);
 	close(fd);
 	return ret;
 }
@@ -191,6 +126,7 @@ int ck_file(int dirfd, const char *name, uint64_t *hash, uint64_t *size)
 struct parts_job {
 	int fd;
 	const char *name;
+	enum ck_algo algo;
 	int n, first, step;
 	const uint64_t *off;
 	uint64_t size;
@@ -201,7 +137,7 @@ struct parts_job {
 static int hash_range(const struct parts_job *j, uint8_t *buf, uint64_t from, uint64_t to, uint64_t *hash)
 {
 	struct ck_state s;
-	ck_init(&s);
+	ck_init_algo(&s, j->algo);
 	while (from < to) {
 		ssize_t n = pread(j->fd, buf, to - from < CK_BUF ? to - from : CK_BUF, from);
 		if (n < 0 && errno == EINTR)
@@ -237,9 +173,10 @@ static void *parts_worker(void *arg)
 
 /* hash[i] of the bytes [off[i], off[i+1]) of fd, the last part up to
  * size: parts 0, 2, 4... here, 1, 3... on a second thread. */
-static int hash_parts(int fd, const char *name, int n, const uint64_t *off, uint64_t size, uint64_t *hash)
+static int hash_parts(int fd, const char *name, enum ck_algo algo, int n, const uint64_t *off, uint64_t size,
+		      uint64_t *hash)
 {
-	struct parts_job a = { fd, name, n, 0, 2, off, size, hash, 0 }, b = a;
+	struct parts_job a = { fd, name, algo, n, 0, 2, off, size, hash, 0 }, b = a;
 	pthread_t th;
 	b.first = 1;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -268,13 +205,13 @@ static int hash_entry(int dirfd, struct ck_entry *e)
 		pr_perror("can't stat image %s", e->name);
 	} else if ((uint64_t)st.st_size < CK_SPLIT_MIN) {
 		e->nparts = 0;
-		ret = ck_fd(fd, e->name, &e->hash, &e->size);
+		ret = ck_fd(fd, e->name, CK_XXH3, &e->hash, &e->size);
 	} else {
 		e->size = st.st_size;
 		e->nparts = 2;
 		e->off[0] = 0;
 		e->off[1] = e->size / 2 / 4096 * 4096;
-		ret = hash_parts(fd, e->name, 2, e->off, e->size, e->part);
+		ret = hash_parts(fd, e->name, CK_XXH3, 2, e->off, e->size, e->part);
 	}
 	close(fd);
 	return ret;
@@ -403,11 +340,11 @@ static int print_entry(char **text, size_t *cap, size_t *len, const struct ck_en
 	if (grow_array(*text, *cap, *len + need, 2 * need) < 0)
 		return -1;
 	if (!e->nparts) {
-		*len += snprintf(*text + *len, *cap - *len, "xxh64 %016" PRIx64 " %" PRIu64 " %s\n", e->hash,
+		*len += snprintf(*text + *len, *cap - *len, "xxh3 %016" PRIx64 " %" PRIu64 " %s\n", e->hash,
 				 e->size, e->name);
 		return 0;
 	}
-	*len += snprintf(*text + *len, *cap - *len, "xxh64parts %" PRIu64 " %s", e->size, e->name);
+	*len += snprintf(*text + *len, *cap - *len, "xxh3parts %" PRIu64 " %s", e->size, e->name);
 	for (int i = 0; i < e->nparts; i++)
 		*len += snprintf(*text + *len, *cap - *len, " %" PRIu64 ":%016" PRIx64, e->off[i], e->part[i]);
 	*len += snprintf(*text + *len, *cap - *len, "\n");
@@ -485,8 +422,9 @@ static bool is_pages(const char *file)
 /* A line of a list, parsed. */
 struct ck_line {
 	char file[512];
+	enum ck_algo algo;
 	uint64_t size, hash;
-	int nparts;			/* 0: an xxh64 line */
+	int nparts;			/* 0: a whole file's line */
 	uint64_t off[CK_MAX_PARTS], part[CK_MAX_PARTS];
 };
 
@@ -518,7 +456,8 @@ static bool parse_parts(const char *p, struct ck_line *c)
 	return c->off[c->nparts - 1] <= c->size;
 }
 
-/* "xxh64 HASH SIZE NAME" or "xxh64parts SIZE NAME OFF:HASH..." */
+/* "xxh3 HASH SIZE NAME" or "xxh3parts SIZE NAME OFF:HASH...", or the
+ * same with xxh64 (older lists). */
 static bool parse_line(const char *line, struct ck_line *c)
 {
 	char algo[16], hex[32], *end;
@@ -528,13 +467,20 @@ static bool parse_line(const char *line, struct ck_line *c)
 	memset(c, 0, sizeof(*c));
 	if (sscanf(line, "%15s", algo) != 1)
 		return false;
-	if (!strcmp(algo, "xxh64")) {
+	const char *kind;
+	if (!strncmp(algo, "xxh64", 5))
+		c->algo = CK_XXH64, kind = algo + 5;
+	else if (!strncmp(algo, "xxh3", 4))
+		c->algo = CK_XXH3, kind = algo + 4;
+	else
+		return false;
+	if (!*kind) {
 		if (sscanf(line, "%*s %31s %llu %511s", hex, &size, c->file) != 3)
 			return false;
 		c->hash = strtoull(hex, &end, 16);
 		if (*end)
 			return false;
-	} else if (!strcmp(algo, "xxh64parts")) {
+	} else if (!strcmp(kind, "parts")) {
 		if (sscanf(line, "%*s %llu %511s%n", &size, c->file, &pos) != 2 || !pos)
 			return false;
 		c->size = size;
@@ -575,7 +521,7 @@ static int check_parts(int dirfd, const char *dirname, const char *list, const c
 		       "(--skip-checksums takes it anyway)", dirname, name, (uint64_t)st.st_size, list, c->size);
 		return -1;
 	}
-	int ret = hash_parts(fd, name, c->nparts, c->off, c->size, got);
+	int ret = hash_parts(fd, name, c->algo, c->nparts, c->off, c->size, got);
 	close(fd);
 	for (int i = 0; !ret && i < c->nparts; i++) {
 		uint64_t end = i + 1 < c->nparts ? c->off[i + 1] : c->size;
@@ -612,7 +558,7 @@ static int check_line(int dirfd, const char *dirname, const char *list, char *li
 	}
 	if (c.nparts)
 		return check_parts(dirfd, dirname, list, name, &c);
-	if (ck_file(dirfd, name, &got, &got_size) < 0)
+	if (ck_file(dirfd, name, c.algo, &got, &got_size) < 0)
 		return -1;	/* said */
 	if (got != c.hash || got_size != c.size) {
 		say_damaged(dirname, name, got, got_size, list, c.hash, c.size, "its checksum");
@@ -709,10 +655,10 @@ static int update_list(int dirfd, const char *list, const char *name, bool *hash
 			fprintf(o, "%s\n", line);
 			continue;
 		}
-		if (!*hashed && ck_file(dirfd, name, hash, size) < 0)
+		if (!*hashed && ck_file(dirfd, name, CK_XXH3, hash, size) < 0)
 			ret = -1;
 		*hashed = true;
-		fprintf(o, "xxh64 %016" PRIx64 " %" PRIu64 " %s\n", *hash, *size, file);
+		fprintf(o, "xxh3 %016" PRIx64 " %" PRIu64 " %s\n", *hash, *size, file);
 	}
 	free(line);
 	fclose(f);

@@ -707,8 +707,11 @@ run_test checksums.pages test_checksum_damage pages
 run_test checksums.core test_checksum_damage core
 run_test checksums.mm test_checksum_damage mm
 
+# xxhsum's hash (-H1 XXH64, -H3 XXH3) of a file (- its input)
+xxhsum_of() { xxhsum "-H$1" "$2" | sed -n 's/^XXH3 (.*) = \([0-9a-f]\{16\}\)$/\1/p; s/^\([0-9a-f]\{16\}\)  .*/\1/p'; }
+
 # The dump's two copy threads hash their halves of the pages as they
-# write them (an xxh64parts line): the copy restores whole, and a byte
+# write them (an xxh3parts line): the copy restores whole, and a byte
 # damaged in the second half is refused, naming the file and the part.
 test_checksum_parts() {
 	local pid f size half line rc
@@ -717,14 +720,22 @@ test_checksum_parts() {
 	dump dump "$pid" "$T_WORK/img" || return
 	expect_killed "$pid" || return
 	f=$(ls "$T_WORK"/img/pages-*.img | head -n1)
-	line=$(grep "^xxh64parts [0-9]* $(basename "$f") " "$T_WORK/img/stasis-checksums") ||
-		{ fail "no xxh64parts line for $(basename "$f")" "$T_WORK/img/stasis-checksums"; return; }
+	line=$(grep "^xxh3parts [0-9]* $(basename "$f") " "$T_WORK/img/stasis-checksums") ||
+		{ fail "no xxh3parts line for $(basename "$f")" "$T_WORK/img/stasis-checksums"; return; }
 	note "$line"
 	size=$(stat -c %s "$f")
 	half=$(awk '{ split($5, p, ":"); print p[1] }' <<< "$line")
-	[[ $line =~ ^xxh64parts\ $size\ [^\ ]+\ 0:[0-9a-f]{16}\ [0-9]+:[0-9a-f]{16}$ ]] && ((half > 0 && half < size)) ||
+	[[ $line =~ ^xxh3parts\ $size\ [^\ ]+\ 0:[0-9a-f]{16}\ [0-9]+:[0-9a-f]{16}$ ]] && ((half > 0 && half < size)) ||
 		{ fail "the pages' line is not two parts of a $size-byte file: $line"; return; }
+	# xxhsum agrees with both parts; the copy kept whole gets the same
+	# line in XXH64 (xxh64parts, as dumps wrote before XXH3)
+	local h1 h2
+	h1=$(head -c "$half" "$f" | xxhsum_of 3 -) h2=$(tail -c +$((half + 1)) "$f" | xxhsum_of 3 -)
+	[[ $line == *" 0:$h1 $half:$h2" ]] || { fail "xxhsum -H3 gives the parts 0:$h1 $half:$h2: $line"; return; }
 	cp -a "$T_WORK/img" "$T_WORK/whole"
+	h1=$(head -c "$half" "$f" | xxhsum_of 1 -) h2=$(tail -c +$((half + 1)) "$f" | xxhsum_of 1 -)
+	sed -i "s|^xxh3parts $size $(basename "$f") .*|xxh64parts $size $(basename "$f") 0:$h1 $half:$h2|" \
+		"$T_WORK/whole/stasis-checksums"
 	"$PYTHON" -c 'import sys
 with open(sys.argv[1], "r+b") as f:
     f.seek(int(sys.argv[2])); b = f.read(1); f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0x10]))' "$f" $((half + (size - half) / 2))
@@ -738,22 +749,29 @@ with open(sys.argv[1], "r+b") as f:
 }
 run_test checksums.parts test_checksum_parts
 
-# A list of xxh64 lines only, as every dump wrote before xxh64parts (a
-# small program's pages go in one thread, hashed whole): it is checked,
-# the whole images restore, a damaged pages file is refused.
+# A small program's pages go in one thread, hashed whole: every line is
+# "xxh3 HASH SIZE NAME" whose hash xxhsum (xxHash's own tool) agrees
+# with. The same list in XXH64 (xxh64 lines, as dumps wrote before XXH3)
+# still checks: the images restore, a damaged pages file is refused.
 test_checksum_single() {
-	local pid f rc
+	local pid f rc algo hash size name
 	start_prog dirtier "$BIN/dirtier" 4
 	wait_ready dirtier "$PROG_PID" || return
 	DIRTIER_EXE=$(readlink "/proc/$PROG_PID/exe")
 	pid=$PROG_PID
 	dump dump "$pid" "$T_WORK/img" || return
 	expect_killed "$pid" || return
-	! grep -v "^xxh64 [0-9a-f]\{16\} [0-9]* [^ ]*$" "$T_WORK/img/stasis-checksums" ||
-		{ fail "the list has other lines than xxh64 ones" "$T_WORK/img/stasis-checksums"; return; }
+	! grep -v "^xxh3 [0-9a-f]\{16\} [0-9]* [^ ]*$" "$T_WORK/img/stasis-checksums" ||
+		{ fail "the list has other lines than xxh3 ones" "$T_WORK/img/stasis-checksums"; return; }
 	f=$(ls "$T_WORK"/img/pages-*.img | head -n1)
-	grep -q "^xxh64 [0-9a-f]* [0-9]* $(basename "$f")$" "$T_WORK/img/stasis-checksums" ||
-		{ fail "no xxh64 line for $(basename "$f")" "$T_WORK/img/stasis-checksums"; return; }
+	grep -q "^xxh3 [0-9a-f]* [0-9]* $(basename "$f")$" "$T_WORK/img/stasis-checksums" ||
+		{ fail "no xxh3 line for $(basename "$f")" "$T_WORK/img/stasis-checksums"; return; }
+	while read -r algo hash size name; do
+		[[ $(xxhsum_of 3 "$T_WORK/img/$name") == "$hash" && $(stat -c %s "$T_WORK/img/$name") == "$size" ]] ||
+			{ fail "$name: the list says $hash ($size bytes), xxhsum -H3 $(xxhsum_of 3 "$T_WORK/img/$name")"; return; }
+		printf 'xxh64 %s %s %s\n' "$(xxhsum_of 1 "$T_WORK/img/$name")" "$size" "$name"
+	done < "$T_WORK/img/stasis-checksums" > "$T_WORK/xxh64-list"
+	mv "$T_WORK/xxh64-list" "$T_WORK/img/stasis-checksums"
 	cp -a "$T_WORK/img" "$T_WORK/damaged"
 	flip_random_byte "$T_WORK/damaged/$(basename "$f")" > /dev/null
 	rc=$(stasis refused restore -D "$T_WORK/damaged" -d)

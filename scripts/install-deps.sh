@@ -48,6 +48,8 @@ have_cmd node || need+=(nodejs)            # real.node_cluster: a Node.js cluste
 have_cmd javac || need+=(openjdk-17-jdk-headless)   # real.java: a JVM (its test compiles a class)
 have_cmd mariadbd || need+=(mariadb-server)   # real.mariadb: InnoDB, its threads and reservations
 have_cmd go || need+=(golang-go)           # real.go: a Go program (its test builds it)
+[ -x /usr/sbin/apache2 ] || need+=(apache2)   # real.apache_event: a web server with threaded children
+have_cmd memcached || need+=(memcached)   # real.memcached: worker threads and a client kept over TCP
 # the fuzz test (tests/cases/fuzz.sh): clang, and libFuzzer + sanitizer runtimes
 have_cmd clang || need+=(clang)
 compgen -G '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null ||

@@ -78,9 +78,9 @@ list_mirror() {
 
 # Guest packages the tests use beyond the tools' own list: busybox for the
 # container tests (mntns.*), curl for the web server in a network namespace
-# and the servers' tests (tests/cases/servers.sh), nginx, Redis and tmux,
-# xxhsum for the checksums.* tests.
-export EXTRA_PKGS="busybox-static curl nginx-light redis-server tmux xxhash"
+# and the servers' tests (tests/cases/servers.sh), nginx, Redis, tmux,
+# Apache and memcached.
+export EXTRA_PKGS="busybox-static curl nginx-light redis-server tmux apache2 memcached"
 # The image is rebuilt when the tools that make it, or that list, change.
 stamp=$( (cat "$TOOLS"/build-vm.sh "$TOOLS"/vm-init "$TOOLS"/initrd-init.c; echo "$EXTRA_PKGS") | sha256sum | cut -c1-16)
 if [ "$(cat "$VMDIR/stasis.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -r "$VMDIR/rootfs.img" ]; then

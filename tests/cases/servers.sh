@@ -22,6 +22,14 @@
 #          slice); after the restore it counts and serves on.
 #   mariadb  InnoDB with a table; after the restore the rows are there,
 #          it takes writes and shuts down cleanly.
+#   apache Apache httpd with its event MPM: a root parent and two
+#          children of www-data with their threads, the scoreboard in
+#          memory shared across the fork; after the restore it serves,
+#          a graceful restart replaces the children, and it stops.
+#   memcached  four worker threads holding 2,000 items and a client's
+#          TCP connection (--tcp-established); after the restore the
+#          same connection reads the items and writes, and so does a new
+#          one.
 
 # a TCP port nobody listens on now (the kernel's choice for port 0)
 free_port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -342,3 +350,140 @@ test_mariadb() {
 }
 
 run_test real.mariadb test_mariadb
+
+# ---- apache ----
+
+AP_PAGE="stasis-apache-page"
+AP_MODS=/usr/lib/apache2/modules
+
+ap_conf() {	# DIR PORT
+	mkdir -p "$1/logs" "$1/run" "$1/www" && echo "$AP_PAGE" > "$1/www/index.html" || return 1
+	cat > "$1/httpd.conf" <<-EOF
+	ServerRoot $1
+	ServerName localhost
+	Listen 127.0.0.1:$2
+	PidFile $1/run/httpd.pid
+	DefaultRuntimeDir $1/run
+	LoadModule mpm_event_module $AP_MODS/mod_mpm_event.so
+	LoadModule authz_core_module $AP_MODS/mod_authz_core.so
+	LoadModule dir_module $AP_MODS/mod_dir.so
+	User www-data
+	Group www-data
+	StartServers 2
+	MinSpareThreads 4
+	MaxSpareThreads 16
+	ThreadsPerChild 8
+	MaxRequestWorkers 16
+	ErrorLog $1/logs/error.log
+	LogLevel notice
+	LogFormat "%h \"%r\" %>s" short
+	CustomLog $1/logs/access.log short
+	DocumentRoot $1/www
+	DirectoryIndex index.html
+	EOF
+}
+
+ap_ctl() { timeout "$TMO" apache2 -d "$AP_DIR" -f "$AP_DIR/httpd.conf" -k "$1" >> "$T_LOG/apache-k.out" 2>&1; }
+
+# ap_get N: N requests, each a new connection; all must get the page
+ap_get() {
+	local i body
+	for ((i = 0; i < $1; i++)); do
+		body=$(curl -s -m "$TMO" "http://127.0.0.1:$AP_PORT/") || return 1
+		[[ $body == "$AP_PAGE" ]] || return 1
+	done
+}
+
+ap_served() { [[ $(grep -c '"GET / HTTP/1.1" 200' "$AP_DIR/logs/access.log" 2>/dev/null) == "$1" ]]; }
+
+test_apache_event() {
+	local pid exe children
+	[[ -x /usr/sbin/apache2 ]] || { fail "no apache2 (scripts/install-deps.sh installs it)"; return; }
+	AP_DIR=$T_WORK/apache AP_PORT=$(free_port)
+	chmod 711 "$T_WORK"	# its children run as www-data, as Debian's apache2 does
+	ap_conf "$AP_DIR" "$AP_PORT" || { fail "can't write apache's configuration"; return; }
+	start_prog apache apache2 -d "$AP_DIR" -f "$AP_DIR/httpd.conf" -DFOREGROUND
+	pid=$PROG_PID
+	wait_until "$TMO" eval '[[ $(wc -w <<< "$(children_of '"$pid"')") == 2 ]]' ||
+		{ fail "apache did not start two children" "$AP_DIR/logs/error.log"; return; }
+	ap_get 5 || { fail "apache does not serve its page" "$AP_DIR/logs/error.log"; return; }
+	children=$(children_of "$pid")
+	note "apache: parent $pid, children $children, port $AP_PORT, threads $(ls /proc/$pid/task | wc -l) $(for c in $children; do ls /proc/$c/task | wc -l; done | paste -sd' ')"
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 || return
+	T_PIDS+=($children)
+	[[ $(children_of "$pid") == "$children" ]] || fail "restored children: $(children_of "$pid"), want $children"
+	ap_get 20 || { fail "the restored apache does not serve its page" "$AP_DIR/logs/error.log"; return; }
+	wait_until "$TMO" ap_served 25 ||
+		fail "the access log has $(grep -c 'GET /' "$AP_DIR/logs/access.log") requests, want 25" "$AP_DIR/logs/access.log"
+	# a graceful restart: the restored parent reads its configuration
+	# again and replaces its children, which it watches through the
+	# scoreboard
+	ap_ctl graceful || { fail "apache2 -k graceful failed" "$T_LOG/apache-k.out"; return; }
+	wait_until "$TMO" eval 'new=$(children_of '"$pid"'); [[ $(wc -w <<< "$new") == 2 && -z $(comm -12 <(tr " " "\n" <<< "$new") <(tr " " "\n" <<< "$children")) ]]' ||
+		{ fail "after a graceful restart the children are '$(children_of "$pid")' (old: $children)" "$AP_DIR/logs/error.log"; return; }
+	T_PIDS+=($(children_of "$pid"))
+	ap_get 5 || { fail "apache does not serve after the graceful restart" "$AP_DIR/logs/error.log"; return; }
+	ap_ctl stop || fail "apache2 -k stop failed" "$T_LOG/apache-k.out"
+	wait_until "$TMO" not_running "$pid" || fail "the parent did not stop"
+	! grep -E ':(crit|alert|emerg)\]|exit signal|Segmentation' "$AP_DIR/logs/error.log" ||
+		fail "apache's error log: $(grep -m1 -E ':(crit|alert|emerg)\]|exit signal|Segmentation' "$AP_DIR/logs/error.log")" "$AP_DIR/logs/error.log"
+}
+
+run_test real.apache_event test_apache_event
+
+# ---- memcached ----
+
+# mc_cmd FD LINE [DATA]: one command on the connection FD, its reply's
+# lines (without \r) up to the one that ends it
+mc_cmd() {
+	local fd=$1 line
+	printf '%s\r\n' "$2" >&"$fd"
+	[[ -z ${3+x} ]] || printf '%s\r\n' "$3" >&"$fd"
+	while IFS= read -r -t "$TMO" -u "$fd" line; do
+		line=${line%$'\r'}
+		echo "$line"
+		[[ $line =~ ^(END|STORED|NOT_STORED|ERROR|CLIENT_ERROR.*|SERVER_ERROR.*|[0-9]+)$ ]] && return 0
+	done
+	return 1
+}
+
+mc_items() { mc_cmd "$1" stats | sed -n 's/^STAT curr_items //p'; }
+
+test_memcached() {
+	local pid exe port threads fd fd2 i
+	command -v memcached > /dev/null || { fail "no memcached (scripts/install-deps.sh installs it)"; return; }
+	port=$(free_port)
+	start_prog memcached memcached -u memcache -l 127.0.0.1 -p "$port" -t 4 -m 64 -U 0
+	pid=$PROG_PID
+	wait_until "$TMO" eval "exec {fd}<>/dev/tcp/127.0.0.1/$port" 2> /dev/null ||
+		{ fail "memcached never took a connection" "$T_LOG/memcached.err"; return; }
+	for ((i = 0; i < 2000; i++)); do
+		printf 'set k%d 0 0 %d noreply\r\nval%d\r\n' "$i" "$((3 + ${#i}))" "$i"
+	done >&"$fd"
+	wait_until "$TMO" eval '[[ $(mc_items '"$fd"') == 2000 ]]' ||
+		{ fail "memcached holds $(mc_items "$fd") items, want 2000" "$T_LOG/memcached.err"; return; }
+	threads=$(ls "/proc/$pid/task" | wc -l)
+	note "memcached: pid $pid, port $port, $threads threads, a client connection on fd $fd"
+	exe=$(readlink "/proc/$pid/exe")
+	dump dump "$pid" "$T_WORK/img" --tcp-established || return
+	expect_killed "$pid" || return
+	restore_detached restore "$T_WORK/img" "$pid" "$exe" 0 --tcp-established || return
+	[[ $(ls "/proc/$pid/task" | wc -l) == "$threads" ]] || fail "restored with $(ls "/proc/$pid/task" | wc -l) threads, want $threads"
+	# the connection made before the dump goes on
+	[[ $(mc_cmd "$fd" "get k1234" | paste -sd' ') == "VALUE k1234 0 7 val1234 END" ]] ||
+		{ fail "the client's connection after the restore: get k1234 gives '$(mc_cmd "$fd" "get k1234" | paste -sd' ')'"; return; }
+	[[ $(mc_cmd "$fd" "set after 0 0 5" "after") == STORED && $(mc_items "$fd") == 2001 ]] ||
+		{ fail "a write on the client's connection failed: $(mc_items "$fd") items"; return; }
+	# and a new one
+	exec {fd2}<>"/dev/tcp/127.0.0.1/$port" || { fail "the restored memcached takes no new connection"; return; }
+	[[ $(mc_cmd "$fd2" "get after" | paste -sd' ') == "VALUE after 0 5 after END" && $(mc_items "$fd2") == 2001 ]] ||
+		fail "a new connection sees '$(mc_cmd "$fd2" "get after" | paste -sd' ')', $(mc_items "$fd2") items"
+	exec {fd}>&- {fd2}>&-
+	kill -TERM "$pid"
+	wait_until "$TMO" not_running "$pid" || fail "memcached did not stop on SIGTERM"
+}
+
+run_test real.memcached test_memcached

@@ -160,7 +160,8 @@ run_test anon_fds.all.chain anon_chain all
 # they are armed as the tree resumes, not when their files are made. The
 # program's late mode: a 5 s one-shot (watched by an epoll) not fired
 # when it runs again and firing after the time it had left, a periodic
-# one with its one unread expiry, no more.
+# one with its one unread expiry, no more, an absolute realtime one
+# (TFD_TIMER_CANCEL_ON_SET too) with its flags, due as long after.
 anon_timerfd_slow() {
 	local -x STASIS_TEST_SLOW_AT=tree-forked:8000
 	anon_restore late || return

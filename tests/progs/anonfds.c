@@ -311,12 +311,16 @@ static void timerfd_check(void)
  * and is due again LATE_PER_S after. Armed when the restore began, both
  * would expire while it runs; armed as the tree resumes, the one-shot
  * has not fired when the program runs again and fires after the time it
- * had left, and the periodic one has its one unread expiry, no more. */
+ * had left, and the periodic one has its one unread expiry, no more. An
+ * absolute realtime timer (TFD_TIMER_CANCEL_ON_SET too) due LATE_ABS_S
+ * after setup is due as long after the restore as it had left, with its
+ * flags. */
 
 #define LATE_ONE_S 5
 static void ep_add(int e, int fd, uint32_t events, uint64_t data);
 #define LATE_PER_S 6
-static int late_one, late_per, late_ep;
+#define LATE_ABS_S 7
+static int late_one, late_per, late_ep, late_abs;
 
 static void late_setup(void)
 {
@@ -328,6 +332,12 @@ static void late_setup(void)
 	if (late_one < 0 || late_per < 0 || timerfd_settime(late_one, 0, &one, NULL) ||
 	    timerfd_settime(late_per, 0, &per, NULL))
 		die("late timerfds");
+	struct itimerspec abs = { { 0, 0 }, { 0, 0 } };
+	late_abs = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK);
+	clock_gettime(CLOCK_REALTIME, &abs.it_value);
+	abs.it_value.tv_sec += LATE_ABS_S;
+	if (late_abs < 0 || timerfd_settime(late_abs, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &abs, NULL))
+		die("late absolute timerfd");
 	late_ep = epoll_create1(0);
 	if (late_ep < 0)
 		die("epoll_create1");
@@ -353,6 +363,13 @@ static void late_check(void)
 	struct itimerspec cur;
 	uint64_t v = 0;
 
+	/* the absolute timer first: it is due last, and is waited for last */
+	timerfd_gettime(late_abs, &cur);
+	double aleft = ts_d(cur.it_value), at = now_mono();
+	struct pollfd ap = { late_abs, POLLIN, 0 };
+	CHECK(aleft > 0 && aleft <= LATE_ABS_S && poll(&ap, 1, 0) == 0,
+	      "late: absolute timer has %.3f s left (due %d s after setup)", aleft, LATE_ABS_S);
+
 	timerfd_gettime(late_one, &cur);
 	double left = ts_d(cur.it_value);
 	CHECK(left > 0 && left <= LATE_ONE_S, "late: one-shot has %.3f s left (armed for %d)", left, LATE_ONE_S);
@@ -377,6 +394,25 @@ static void late_check(void)
 		late_fires(late_per, pleft, "periodic timer");
 	CHECK(read_u64(late_per, &v) == 8 && v == 1, "late: periodic timer read %llu once due",
 	      (unsigned long long)v);
+
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", late_abs);
+	int f = open(path, O_RDONLY);
+	ssize_t len = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
+	buf[len > 0 ? len : 0] = 0;
+	if (f >= 0)
+		close(f);
+	const char *sf = strstr(buf, "settime flags:");
+	unsigned flags = 0;
+	CHECK(sf && sscanf(sf, "settime flags: %o", &flags) == 1 &&
+	      flags == (TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET),
+	      "late: the absolute timer's settime flags are %#o, not TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET",
+	      flags);
+	double rest = aleft - (now_mono() - at);
+	int r = poll(&ap, 1, (int)((rest > 0 ? rest + 5 : 5) * 1000));
+	double took = now_mono() - at;
+	CHECK(r == 1 && took > aleft - 0.5, "late: absolute timer with %.3f s left fired after %.3f s (poll %d)",
+	      aleft, took, r);
 }
 
 /* ---------------- flight: timerfds only in a socket's queue ----------------

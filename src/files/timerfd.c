@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -88,15 +89,30 @@ static int timerfd_dump(struct file_table *t, const struct opts *o, const struct
 /* ---- restore ----
  *
  * The timer is made disarmed with its file (in the pool, early) and armed
- * as late as the restore can reach it: by the ptracer of its first holder,
- * with calls injected once that process is rebuilt and its service fds
- * closed (after_service_close); CRIU's restorer arms it at the same stage.
- * The time the restore spent before (the tree's files, its memory) no
- * longer counts against the timer; what follows still does (processes
- * rebuilt after it, the post-restore and pre-resume scripts), as with
- * CRIU. A timerfd only in flight (in a unix socket's queue, held by no
+ * as late as the restore can reach it. Once its first holder is rebuilt
+ * and its service fds closed (after_service_close), its ptracer takes the
+ * timerfd (pidfd_getfd) and stasis arms it on that fd once the whole tree
+ * is rebuilt and the pre-resume scripts ran, just before the tree is let
+ * go (before_resume): nothing of the restore counts against it. Where
+ * stasis can't take it, or an absolute timer's clock is another in the
+ * process's time namespace than in stasis's, it is armed there and then,
+ * with calls injected into the process (CRIU's restorer arms it at that
+ * stage). A timerfd only in flight (in a unix socket's queue, held by no
  * process) can be reached only by the process filling the queue, in its
  * after_install: it is armed there. */
+
+extern const struct fd_kind fd_kind_timerfd;
+
+/* A timerfd stasis took to arm just before the tree resumes. */
+struct timerfd_kept {
+	int ours;		/* 0: none (never fd 0: stasis's stdin) */
+	pid_t pid;		/* its first holder and fd there, for messages */
+	int fd;
+};
+
+struct timerfd_rst {
+	struct timerfd_kept *kept;	/* by index in files.img */
+};
 
 /* Whether arming e reads the clock: an absolute timer with time left. */
 static bool timerfd_wants_now(const TimerfdEntry *e)
@@ -141,15 +157,14 @@ static void timerfd_name(char *buf, size_t len, const TimerfdEntry *e, uint32_t 
 
 #define TICKS_HINT "(TFD_IOC_SET_TICKS needs a kernel with CONFIG_CHECKPOINT_RESTORE)"
 
-/* Armed by the process itself, on its fd (one only in flight, in the
- * queue of a socket of pid). */
-static int timerfd_arm_here(int fd, const TimerfdEntry *e, uint32_t id, pid_t pid)
+/* Armed on fd, ours, with the clock read here (stasis's, or the process
+ * filling the queue of a timerfd in flight); where says whose it is. */
+static int timerfd_arm_here(int fd, const TimerfdEntry *e, uint32_t id, const char *where)
 {
 	struct timespec now = { 0, 0 };
-	char name[200], where[64];
+	char name[200];
 	uint64_t ticks = e->ticks;
 
-	snprintf(where, sizeof(where), "in flight in pid %d", pid);
 	timerfd_name(name, sizeof(name), e, id, where);
 	if (timerfd_wants_now(e) && clock_gettime(e->clockid, &now) < 0) {
 		pr_perror("can't read the clock of %s", name);
@@ -250,12 +265,53 @@ static int timerfd_after_install(struct rst_files *rf, const FileEntry *fe, int 
 	int touched = timerfd_touched(fd, fe->id);
 	if (touched)
 		return touched < 0 ? -1 : 0;
-	return timerfd_arm_here(fd, fe->tfd, fe->id, pid);
+	char where[64];
+	snprintf(where, sizeof(where), "in flight in pid %d", pid);
+	return timerfd_arm_here(fd, fe->tfd, fe->id, where);
+}
+
+/* Whether the clock of an absolute timer e reads the same in process pid
+ * as here: one not in time namespaces (CLOCK_REALTIME), or the same
+ * time namespace (a kernel without them has one). */
+static bool timerfd_same_clock(const TimerfdEntry *e, pid_t pid)
+{
+	struct stat here, there;
+	char path[64];
+
+	if (!timerfd_wants_now(e) || e->clockid == CLOCK_REALTIME || e->clockid == CLOCK_REALTIME_ALARM)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/ns/time", pid);
+	if (stat("/proc/self/ns/time", &here) < 0 || stat(path, &there) < 0)
+		return errno == ENOENT;
+	return here.st_ino == there.st_ino && here.st_dev == there.st_dev;
+}
+
+/* Takes the timerfd at fd of the rebuilt process (ij) for before_resume;
+ * false where it can't (armed in the process then). */
+static bool timerfd_take(struct rst_files *rf, struct inj *ij, int fd, const FileEntry *fe)
+{
+	struct timerfd_rst *st = files_rst_state(rf, &fd_kind_timerfd);
+	int idx = files_index(rf, fe->id);
+	pid_t real = ij->th[0].pid;
+
+	if (!st || !st->kept || idx < 0 || !timerfd_same_clock(fe->tfd, real))
+		return false;
+	int pidfd = syscall(SYS_pidfd_open, real, 0);
+	int ours = pidfd < 0 ? -1 : syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	if (ours < 0)
+		pr_debug("pid %d: can't take timerfd %u on fd %d (%s): armed in the process now", ij->pid,
+			 fe->id, fd, strerror(errno));
+	if (pidfd >= 0)
+		close(pidfd);
+	if (ours <= 0)
+		return false;
+	st->kept[idx] = (struct timerfd_kept){ ours, ij->pid, fd };
+	return true;
 }
 
 /* Every timerfd of the rebuilt process that it is the first to hold (in
- * pstree order; at its first fd on it): armed once, though many fds of
- * many processes share it. */
+ * pstree order; at its first fd on it): taken for before_resume, or armed
+ * now; once, though many fds of many processes share it. */
 static int timerfd_after_service_close(struct rst_files *rf, struct inj *ij)
 {
 	for (int i = 0; i < rf->task_nr_fdi; i++) {
@@ -268,14 +324,59 @@ static int timerfd_after_service_close(struct rst_files *rf, struct inj *ij)
 			continue;
 		for (int k = 0; k < i && !seen; k++)
 			seen = rf->task_fdi[k]->id == fdi->id;
-		if (!seen && timerfd_arm_in(ij, fdi->fd, fe->tfd, fe->id) < 0)
+		if (!seen && !timerfd_take(rf, ij, fdi->fd, fe) && timerfd_arm_in(ij, fdi->fd, fe->tfd, fe->id) < 0)
 			return -1;
 	}
 	return 0;
 }
 
+/* The taken timerfds armed, the tree about to be let go. */
+static int timerfd_before_resume(struct rst_files *rf)
+{
+	struct timerfd_rst *st = files_rst_state(rf, &fd_kind_timerfd);
+
+	for (int i = 0; st && st->kept && i < rf->nr; i++) {
+		struct timerfd_kept *k = &st->kept[i];
+		char where[64];
+		if (k->ours <= 0)
+			continue;
+		snprintf(where, sizeof(where), "on fd %d of pid %d", k->fd, k->pid);
+		int ret = timerfd_arm_here(k->ours, rf->e[i]->tfd, rf->e[i]->id, where);
+		close(k->ours);
+		k->ours = 0;
+		if (ret < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int timerfd_load(struct rst_files *rf, int dirfd)
+{
+	struct timerfd_rst *st = files_rst_state(rf, &fd_kind_timerfd);
+	(void)dirfd;
+	st->kept = calloc(rf->nr ? rf->nr : 1, sizeof(*st->kept));
+	if (!st->kept) {
+		pr_err("out of memory for the timerfds of %d files", rf->nr);
+		return -1;
+	}
+	return 0;
+}
+
+/* What a failed restore took and did not arm. */
+static void timerfd_unload(struct rst_files *rf)
+{
+	struct timerfd_rst *st = files_rst_state(rf, &fd_kind_timerfd);
+	for (int i = 0; st && st->kept && i < rf->nr; i++)
+		if (st->kept[i].ours > 0)
+			close(st->kept[i].ours);
+	if (st)
+		free(st->kept);
+}
+
 const struct fd_kind fd_kind_timerfd = {
-	.name = "timerfd", .type = FD_TYPES__TIMERFD,
+	.name = "timerfd", .type = FD_TYPES__TIMERFD, .rst_state = sizeof(struct timerfd_rst),
 	.owns = timerfd_owns, .dump = timerfd_dump, .open = timerfd_open, .own_open = kind_own_open_any,
 	.after_install = timerfd_after_install, .after_service_close = timerfd_after_service_close,
+	.before_resume = timerfd_before_resume,
+	.load_images = timerfd_load, .unload_images = timerfd_unload,
 };

@@ -21,28 +21,32 @@ static atomic_long passes;
 static char slow_point[64];
 static long slow_ms;		/* 0: no point named */
 
-static void parse(void)
+/* VAR=NAME[:ARG]: NAME into name (len bytes); ARG, "" without one, or
+ * NULL if VAR names no point. */
+static const char *parse_var(const char *var, char *name, size_t len)
 {
-	const char *e = getenv("STASIS_TEST_DIE_AT");
+	const char *e = getenv(var);
 	const char *colon = e ? strchr(e, ':') : NULL;
 	size_t n = e ? (colon ? (size_t)(colon - e) : strlen(e)) : 0;
 
-	if (!n || n >= sizeof(point))
-		return;
-	memcpy(point, e, n);
-	want = colon ? atol(colon + 1) : 1;
+	if (!n || n >= len)
+		return NULL;
+	memcpy(name, e, n);
+	return colon ? colon + 1 : "";
+}
+
+static void parse(void)
+{
+	const char *n = parse_var("STASIS_TEST_DIE_AT", point, sizeof(point));
+	if (n)
+		want = *n ? atol(n) : 1;
 }
 
 static void parse_slow(void)
 {
-	const char *e = getenv("STASIS_TEST_SLOW_AT");
-	const char *colon = e ? strchr(e, ':') : NULL;
-	size_t n = colon ? (size_t)(colon - e) : 0;
-
-	if (!n || n >= sizeof(slow_point))
-		return;
-	memcpy(slow_point, e, n);
-	slow_ms = atol(colon + 1);
+	const char *ms = parse_var("STASIS_TEST_SLOW_AT", slow_point, sizeof(slow_point));
+	if (ms)
+		slow_ms = atol(ms);
 }
 
 static void slow_down(const char *name)

@@ -980,6 +980,14 @@ int files_after_unlock(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pi
 	return ret < 0 ? -1 : 0;
 }
 
+int files_before_resume(struct rst_files *rf)
+{
+	for (size_t k = 0; k < NR_KINDS; k++)
+		if (fd_kinds[k]->before_resume && fd_kinds[k]->before_resume(rf) < 0)
+			return -1;
+	return 0;
+}
+
 bool files_task_has_fd(const struct rst_files *rf, int fd)
 {
 	for (int i = 0; i < rf->task_nr_fdi; i++)

@@ -218,6 +218,9 @@ int files_after_install(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, p
  * stopped: each kind's after_unlock on the files of the process pid (the
  * pid here; fdi: its fds), each file once over all calls. 0 or -1 (reported). */
 int files_after_unlock(struct rst_files *rf, FdinfoEntry *const *fdi, int nr, pid_t pid);
+/* The tree rebuilt, its scripts run, just before it is let go: what each
+ * kind starts last (timerfds). 0 or -1 (reported). */
+int files_before_resume(struct rst_files *rf);
 struct inj;
 /* By the ptracer of a restored process (ij: its injection context), once
  * the service fds in it are closed: its POSIX locks (any close() of an fd

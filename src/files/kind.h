@@ -115,6 +115,10 @@ struct fd_kind {
 	 * exists and before the process's credentials are restored (state
 	 * the kernel records with the caller's ids: an fd's owner). */
 	int (*before_creds)(struct rst_files *rf, struct inj *ij);
+	/* before_resume: by stasis, the whole tree rebuilt and the pre-resume
+	 * scripts run, just before the tree is let go: what should start as
+	 * late as can be (timers), on fds the kind took for it. */
+	int (*before_resume)(struct rst_files *rf);
 
 	/* The whole tree: images of the kind besides files.img, written
 	 * before it once every task is dumped (and may still add entries to

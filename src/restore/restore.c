@@ -825,7 +825,8 @@ static int restore_stages_before_resume(struct rst_tree *tr)
 	}
 	if (action_run(tr->o, ACT_PRE_RESUME, root) < 0)
 		return -1;
-	return 0;
+	/* timers start last: the restore's time does not count against them */
+	return files_before_resume(&tr->files);
 }
 
 /* The next process for thread id to rebuild (its tracer from then on);

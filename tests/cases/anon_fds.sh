@@ -2,7 +2,8 @@
 # timerfd,inotify,epoll}.c), with build/tests/anonfds MODES: it sets its
 # fds up, and after the restore checks they still behave (see the program).
 
-# dump -> [pause] -> foreground restore -> SIGUSR1 -> PASS.
+ANON_RESTORE_ARGS=()
+# dump -> [pause] -> foreground restore (with ANON_RESTORE_ARGS) -> SIGUSR1 -> PASS.
 # The pause makes the time spent dumped long enough for the timerfd check
 # (a one-shot timer resumes with the time it had left).
 anon_restore() {
@@ -14,7 +15,7 @@ anon_restore() {
 	dump dump "$pid" "$T_WORK/img" || return
 	expect_killed "$pid" || return
 	sleep "$pause"
-	restore_foreground restore "$T_WORK/img"
+	restore_foreground restore "$T_WORK/img" "${ANON_RESTORE_ARGS[@]}"
 	wait_restored restore "$pid" "$exe" 1 "$RESTORE_PID" || return
 	kill -USR1 "$pid"
 	wait_child "$RESTORE_PID" $((TMO * 2))
@@ -154,6 +155,62 @@ os.waitpid(pid, 0)'
 }
 run_test anon_fds.eventfd_outside anon_eventfd_outside
 run_test anon_fds.all.chain anon_chain all
+
+# A restore made slow on purpose (8 s asleep once every process is made,
+# before any is rebuilt: STASIS_TEST_SLOW_AT) must not eat the timers:
+# they are armed as the tree resumes, not when their files are made. The
+# program's late mode: a 5 s one-shot (watched by an epoll) not fired
+# when it runs again and firing after the time it had left, a periodic
+# one with its one unread expiry, no more, an absolute realtime one
+# (TFD_TIMER_CANCEL_ON_SET too) with its flags, due as long after.
+anon_timerfd_slow() {
+	local -x STASIS_TEST_SLOW_AT=tree-forked:8000
+	anon_restore late || return
+	grep -q "test hook: 8000 ms at tree-forked" "$T_LOG/restore.log" ||
+		fail "the restore was not slowed down (no test hook line)" "$T_LOG/restore.log"
+}
+run_test anon_fds.timerfd_slow anon_timerfd_slow
+
+# The same, slowed by the user's scripts at the last stages before the
+# tree runs (4 s at post-restore, 4 s at pre-resume): the timers are armed
+# after them.
+anon_timerfd_scripts() {
+	cat > "$T_WORK/sleepy.sh" <<-'SCRIPT'
+	#!/bin/sh
+	case "$CRTOOLS_SCRIPT_ACTION" in post-restore|pre-resume) sleep 4 ;; esac
+	exit 0
+	SCRIPT
+	chmod +x "$T_WORK/sleepy.sh"
+	local ANON_RESTORE_ARGS=(--action-script "$T_WORK/sleepy.sh")
+	anon_restore late
+}
+run_test anon_fds.timerfd_scripts anon_timerfd_scripts
+run_test anon_fds.timerfd_flight anon_restore flight
+
+# A timerfd whose time the kernel refuses (nanoseconds past a second, in
+# an edited image) fails the restore where it is armed, in the rebuilt
+# process: one line naming the timerfd and the cause, and nothing left.
+anon_timerfd_bad_time() {
+	local pid
+	start_prog anonfds "$BIN/anonfds" late
+	pid=$PROG_PID
+	wait_ready anonfds "$pid" || return
+	dump dump "$pid" "$T_WORK/img" || return
+	expect_killed "$pid" || return
+	"$STASIS" crit decode -i "$T_WORK/img/files.img" | "$PYTHON" -c '
+import json, sys
+img = json.load(sys.stdin)
+for e in img["entries"]:
+    if "tfd" in e:
+        e["tfd"]["vnsec"] = 1500000000
+json.dump(img, sys.stdout)' | "$STASIS" crit encode -o "$T_WORK/img/files.img.new" &&
+		mv "$T_WORK/img/files.img.new" "$T_WORK/img/files.img" && forget_checksums "$T_WORK/img" ||
+		{ fail "can't edit files.img"; return; }
+	expect_restore_fails restore "$T_WORK/img" "$pid"
+	grep -q "timerfd [0-9]* on fd [0-9]* .*Invalid argument" "$T_LOG/restore.stderr" ||
+		fail "the failed restore does not name the timerfd and the cause: $(error_message restore)" "$T_LOG/restore.log"
+}
+run_test anon_fds.timerfd_bad_time anon_timerfd_bad_time
 run_test anon_fds.all.leave_running anon_leave_running eventfd,signalfd,inotify,epoll,shared_own
 run_test anon_fds.epoll_closed_target anon_epoll_closed_target
 

@@ -6,7 +6,9 @@
  *                             (shared, and the child adds its own fd to the
  *                             shared epoll), evmodes (eventfds in both
  *                             modes with counts 0, 1, 2 and 2^40,
- *                             blocking or not), all
+ *                             blocking or not), flight (timerfds only
+ *                             in a unix socket's queue), late (timers a
+ *                             slow restore must not eat; not in all), all
  *
  * Each mode sets its fds up before READY and, after SIGUSR1, checks that
  * they behave as before: counters, masks, timers ticking and firing on
@@ -22,6 +24,7 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -299,6 +302,189 @@ static void timerfd_check(void)
 	r = poll(&p, 1, (int)((left + 2) * 1000));
 	CHECK(r == 1, "timerfd: absolute timer did not fire");
 	(void)t1;
+}
+
+/* ---------------- late: timers a slow restore must not eat ----------------
+ *
+ * For a restore made slow on purpose (anon_fds.timerfd_slow): a one-shot
+ * with LATE_ONE_S left and a periodic timer that ticked once, unread,
+ * and is due again LATE_PER_S after. Armed when the restore began, both
+ * would expire while it runs; armed as the tree resumes, the one-shot
+ * has not fired when the program runs again and fires after the time it
+ * had left, and the periodic one has its one unread expiry, no more. An
+ * absolute realtime timer (TFD_TIMER_CANCEL_ON_SET too) due LATE_ABS_S
+ * after setup is due as long after the restore as it had left, with its
+ * flags. */
+
+#define LATE_ONE_S 5
+static void ep_add(int e, int fd, uint32_t events, uint64_t data);
+#define LATE_PER_S 6
+#define LATE_ABS_S 7
+static int late_one, late_per, late_ep, late_abs;
+
+static void late_setup(void)
+{
+	struct itimerspec one = { { 0, 0 }, { LATE_ONE_S, 0 } };
+	struct itimerspec per = { { LATE_PER_S, 0 }, { 0, 100000000 } };
+
+	late_one = timerfd_create(CLOCK_MONOTONIC, 0);
+	late_per = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK);
+	if (late_one < 0 || late_per < 0 || timerfd_settime(late_one, 0, &one, NULL) ||
+	    timerfd_settime(late_per, 0, &per, NULL))
+		die("late timerfds");
+	struct itimerspec abs = { { 0, 0 }, { 0, 0 } };
+	late_abs = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK);
+	clock_gettime(CLOCK_REALTIME, &abs.it_value);
+	abs.it_value.tv_sec += LATE_ABS_S;
+	if (late_abs < 0 || timerfd_settime(late_abs, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &abs, NULL))
+		die("late absolute timerfd");
+	late_ep = epoll_create1(0);
+	if (late_ep < 0)
+		die("epoll_create1");
+	ep_add(late_ep, late_one, EPOLLIN, 0x1a7e);
+	msleep(300);	/* late_per's first expiry, unread */
+}
+
+/* Waits for a timer with left seconds left: it must not be ready now, and
+ * fire within generous bounds of that (a loaded machine). */
+static void late_fires(int fd, double left, const char *what)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	CHECK(poll(&p, 1, 0) == 0, "late: %s had fired when the program ran again", what);
+	double t0 = now_mono();
+	int r = poll(&p, 1, (int)((left + 5) * 1000));
+	double took = now_mono() - t0;
+	CHECK(r == 1 && took > left - 0.5, "late: %s with %.3f s left fired after %.3f s (poll %d)", what,
+	      left, took, r);
+}
+
+static void late_check(void)
+{
+	struct itimerspec cur;
+	uint64_t v = 0;
+
+	/* the absolute timer first: it is due last, and is waited for last */
+	timerfd_gettime(late_abs, &cur);
+	double aleft = ts_d(cur.it_value), at = now_mono();
+	struct pollfd ap = { late_abs, POLLIN, 0 };
+	CHECK(aleft > 0 && aleft <= LATE_ABS_S && poll(&ap, 1, 0) == 0,
+	      "late: absolute timer has %.3f s left (due %d s after setup)", aleft, LATE_ABS_S);
+
+	timerfd_gettime(late_one, &cur);
+	double left = ts_d(cur.it_value);
+	CHECK(left > 0 && left <= LATE_ONE_S, "late: one-shot has %.3f s left (armed for %d)", left, LATE_ONE_S);
+	timerfd_gettime(late_per, &cur);
+	double pleft = ts_d(cur.it_value);
+	CHECK(pleft > 0 && pleft <= LATE_PER_S && ts_d(cur.it_interval) == LATE_PER_S,
+	      "late: periodic timer has %.3f s left, period %.3f (armed for %d)", pleft,
+	      ts_d(cur.it_interval), LATE_PER_S);
+	ssize_t n = read_u64(late_per, &v);
+	CHECK(n == 8 && v == 1, "late: periodic timer reads %llu expiries (%s), expected its 1 unread",
+	      (unsigned long long)v, n == 8 ? "read" : strerror(errno));
+	struct epoll_event ev;
+	CHECK(epoll_wait(late_ep, &ev, 1, 0) == 0, "late: epoll reports the one-shot before it fired");
+	if (left > 0)
+		late_fires(late_one, left, "one-shot");
+	CHECK(epoll_wait(late_ep, &ev, 1, 0) == 1 && ev.data.u64 == 0x1a7e,
+	      "late: epoll does not report the one-shot once it fired");
+	CHECK(read_u64(late_one, &v) == 8 && v == 1, "late: one-shot read %llu", (unsigned long long)v);
+	timerfd_gettime(late_per, &cur);
+	pleft = ts_d(cur.it_value);
+	if (pleft > 0)
+		late_fires(late_per, pleft, "periodic timer");
+	CHECK(read_u64(late_per, &v) == 8 && v == 1, "late: periodic timer read %llu once due",
+	      (unsigned long long)v);
+
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", late_abs);
+	int f = open(path, O_RDONLY);
+	ssize_t len = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
+	buf[len > 0 ? len : 0] = 0;
+	if (f >= 0)
+		close(f);
+	const char *sf = strstr(buf, "settime flags:");
+	unsigned flags = 0;
+	CHECK(sf && sscanf(sf, "settime flags: %o", &flags) == 1 &&
+	      flags == (TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET),
+	      "late: the absolute timer's settime flags are %#o, not TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET",
+	      flags);
+	double rest = aleft - (now_mono() - at);
+	int r = poll(&ap, 1, (int)((rest > 0 ? rest + 5 : 5) * 1000));
+	double took = now_mono() - at;
+	CHECK(r == 1 && took > aleft - 0.5, "late: absolute timer with %.3f s left fired after %.3f s (poll %d)",
+	      aleft, took, r);
+}
+
+/* ---------------- flight: timerfds only in a socket's queue ----------------
+ *
+ * A one-shot and a periodic timer with unread expiries, sent over a
+ * unix socket (SCM_RIGHTS) and closed: no process holds them, only the
+ * queue. After the restore they come out armed (once: the one-shot
+ * fires once, the periodic one ticks at its period) with the expiries. */
+
+#define FLIGHT_ONE_S 3
+static int fl_sk[2];
+
+static void flight_setup(void)
+{
+	struct itimerspec one = { { 0, 0 }, { FLIGHT_ONE_S, 0 } };
+	struct itimerspec per = { { 0, 50000000 }, { 0, 50000000 } };
+	int tm[2] = { timerfd_create(CLOCK_MONOTONIC, 0), timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK) };
+	char cbuf[CMSG_SPACE(sizeof(tm))] = { 0 };
+	struct iovec iov = { "timers", 6 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	if (tm[0] < 0 || tm[1] < 0 || timerfd_settime(tm[0], 0, &one, NULL) ||
+	    timerfd_settime(tm[1], 0, &per, NULL) || socketpair(AF_UNIX, SOCK_DGRAM, 0, fl_sk))
+		die("flight setup");
+	msleep(200);	/* a few expiries of the periodic timer, unread */
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(tm));
+	memcpy(CMSG_DATA(c), tm, sizeof(tm));
+	if (sendmsg(fl_sk[0], &mh, 0) != 6)
+		die("sendmsg");
+	close(tm[0]);
+	close(tm[1]);
+}
+
+static void flight_check(void)
+{
+	char buf[16], cbuf[CMSG_SPACE(sizeof(int) * 2)];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct itimerspec cur;
+	uint64_t v = 0;
+	int tm[2];
+
+	struct cmsghdr *c = recvmsg(fl_sk[1], &mh, MSG_DONTWAIT) == 6 ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(tm))) {
+		fail("flight: the message with the timerfds did not come back (%s)", strerror(errno));
+		return;
+	}
+	memcpy(tm, CMSG_DATA(c), sizeof(tm));
+	timerfd_gettime(tm[1], &cur);
+	CHECK(cur.it_interval.tv_sec == 0 && cur.it_interval.tv_nsec == 50000000,
+	      "flight: period is %.3f s, expected 0.050", ts_d(cur.it_interval));
+	CHECK(read_u64(tm[1], &v) == 8 && v >= 1, "flight: periodic timer reads %llu expiries (%s)",
+	      (unsigned long long)v, strerror(errno));
+	double t0 = now_mono();
+	msleep(500);
+	v = 0;
+	ssize_t n = read_u64(tm[1], &v);
+	double want = (now_mono() - t0) / 0.05;
+	CHECK(n == 8 && v >= want / 2 && v <= want + 3,
+	      "flight: periodic 50 ms timer ticked %llu times in %.3f s", (unsigned long long)v, want * 0.05);
+	timerfd_gettime(tm[0], &cur);
+	double left = ts_d(cur.it_value);
+	CHECK(left > 0 && left <= FLIGHT_ONE_S, "flight: one-shot has %.3f s left (armed for %d)", left,
+	      FLIGHT_ONE_S);
+	struct pollfd p = { tm[0], POLLIN, 0 };
+	CHECK(poll(&p, 1, (int)((left + 5) * 1000)) == 1 && read_u64(tm[0], &v) == 8 && v == 1,
+	      "flight: one-shot did not fire once (read %llu)", (unsigned long long)v);
 }
 
 /* ---------------- inotify ---------------- */
@@ -605,7 +791,9 @@ static const struct mode {
 	{ "epoll", epoll_setup, epoll_check },
 	{ "shared_own", shared_own_setup, shared_own_check },	/* before shared: sets its flag */
 	{ "shared", shared_setup, shared_check },
-	{ "timerfd", timerfd_setup, timerfd_check },	/* last: it waits for its timers */
+	{ "flight", flight_setup, flight_check },
+	{ "timerfd", timerfd_setup, timerfd_check },	/* it waits for its timers */
+	{ "late", late_setup, late_check },	/* not in all: for a slow restore */
 };
 #define NR_MODES (sizeof(modes) / sizeof(modes[0]))
 
@@ -617,7 +805,7 @@ int main(int argc, char **argv)
 	for (char *m = strtok(list, ","); m; m = strtok(NULL, ",")) {
 		size_t i;
 		for (i = 0; i < NR_MODES; i++)
-			if (!strcmp(m, "all") || !strcmp(m, modes[i].name) ||
+			if ((!strcmp(m, "all") && strcmp(modes[i].name, "late")) || !strcmp(m, modes[i].name) ||
 			    (!strcmp(m, "shared_own") && !strcmp(modes[i].name, "shared")))
 				on[i] = 1;
 		if (strcmp(m, "all")) {

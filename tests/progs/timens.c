@@ -14,6 +14,10 @@
  * (the children to come would be in another one), "child" forks a child
  * that joins another one.
  *
+ * An absolute CLOCK_MONOTONIC timerfd due TFD_DUE_S seconds on stays
+ * due then: armed again with the clock read inside the namespace (read
+ * outside, 1000 days behind, it would be due long ago).
+ *
  * test timens: plain restore chain leave_running --needs kernel:time_namespaces
  */
 #include "common.h"
@@ -22,6 +26,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -80,6 +85,27 @@ static void offsets(long long *mono, long long *boot)
 }
 
 static long long mono0, boot0;
+static int tfd;
+#define TFD_DUE_S 120
+
+static void timer_setup(void)
+{
+	struct itimerspec due = { { 0, 0 }, { 0, 0 } };
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+	clock_gettime(CLOCK_MONOTONIC, &due.it_value);
+	due.it_value.tv_sec += TFD_DUE_S;
+	if (tfd < 0 || timerfd_settime(tfd, TFD_TIMER_ABSTIME, &due, NULL))
+		die("timerfd");
+}
+
+static void timer_check(void)
+{
+	struct itimerspec cur;
+	unsigned long long v;
+	timerfd_gettime(tfd, &cur);
+	CHECK(cur.it_value.tv_sec > 0 && cur.it_value.tv_sec < TFD_DUE_S && read(tfd, &v, sizeof(v)) < 0,
+	      "absolute monotonic timerfd due %d s on has %lld s left", TFD_DUE_S, (long long)cur.it_value.tv_sec);
+}
 static int kids_ns;	/* timens_offsets shows the children's namespace then */
 
 static void check(void)
@@ -92,6 +118,7 @@ static void check(void)
 	CHECK(boot > BOOT_OFF - SLACK && boot <= BOOT_OFF, "boottime offset %lld s, not about %lld", boot, BOOT_OFF);
 	CHECK(m >= mono0 && m < mono0 + SLACK, "CLOCK_MONOTONIC went from %lld to %lld s", mono0, m);
 	CHECK(b >= boot0 && b < boot0 + SLACK, "CLOCK_BOOTTIME went from %lld to %lld s", boot0, b);
+	timer_check();
 }
 
 int main(int argc, char **argv)
@@ -112,6 +139,7 @@ int main(int argc, char **argv)
 	proto_init();
 	mono0 = now_s(CLOCK_MONOTONIC);
 	boot0 = now_s(CLOCK_BOOTTIME);
+	timer_setup();
 	child = fork();
 	if (child == 0) {
 		for (;;)

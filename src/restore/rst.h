@@ -106,6 +106,8 @@ struct rst_ctx {
 	bool in_userns;		/* in the tree's user namespace: its creds are set whole,
 				 * its groups before it joined it (ns/user.h) */
 	bool born_inside;	/* made in it (its pid namespace is the tree's) */
+	int session_by;		/* tree.c: the leader of its session, a sibling, which
+				 * forks it there (CLONE_PARENT); -1: not so made */
 	uint64_t pages_read;	/* mem.c: bytes of its pages images read (stats) */
 };
 

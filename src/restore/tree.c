@@ -115,12 +115,17 @@ int rst_inherited_fd(const struct opts *o, const struct rst_files *rf, const Fil
 	return -1;
 }
 
-static bool in_tree(const struct rst_tree *tr, pid_t pid)
+static int task_index(const struct rst_tree *tr, pid_t pid)
 {
 	for (int i = 0; i < tr->nr; i++)
 		if (tr->t[i].pid == pid)
-			return true;
-	return false;
+			return i;
+	return -1;
+}
+
+static bool in_tree(const struct rst_tree *tr, pid_t pid)
+{
+	return task_index(tr, pid) >= 0;
 }
 
 static const struct rst_helper *helper_of(const struct rst_tree *tr, pid_t pgid)
@@ -452,7 +457,7 @@ static int child_session(const struct rst_tree *tr, const struct rst_ctx *rc)
 		return 0;
 	}
 	if (sid == rc->pid) {
-		if (setsid() < 0) {
+		if (getsid(0) != rc->pid && setsid() < 0) {
 			pr_perror("pid %d: can't become a session leader", rc->pid);
 			return -1;
 		}
@@ -618,7 +623,8 @@ static int fork_helpers(struct rst_tree *tr, int creator)
 static int fork_children(struct rst_tree *tr, int idx, bool sharing)
 {
 	for (int j = 0; j < tr->nr; j++) {
-		if (tr->t[j].parent != idx || tr->t[j].shares_fdt != sharing || session_forker(tr, j) >= 0)
+		if (tr->t[j].parent != idx || tr->t[j].shares_fdt != sharing || session_forker(tr, j) >= 0 ||
+		    tr->t[j].session_by >= 0)
 			continue;
 		forker = getpid();
 		pid_t pid = clone_with_pid(tr->t[j].pid, sharing ? CLONE_FILES : 0, tr->o);
@@ -632,6 +638,28 @@ static int fork_children(struct rst_tree *tr, int idx, bool sharing)
 		const PstreeEntry *pe = tr->t[j].pe;
 		if (pe->pgid == pe->pid && pe->sid != pe->pid)
 			setpgid(pid, pid);
+	}
+	return 0;
+}
+
+/* A leader whose session has siblings of ours in it (reparented to our
+ * parent): the session first, then they are forked into it as our parent
+ * would have forked them (CLONE_PARENT), before we change anything of
+ * what we have from it. Our ids are still our parent's, lent ones raised. */
+static int fork_session_siblings(struct rst_tree *tr, int idx)
+{
+	for (int j = 0; j < tr->nr; j++) {
+		if (tr->t[j].session_by != idx)
+			continue;
+		if (getsid(0) != tr->t[idx].pid && setsid() < 0) {
+			pr_perror("pid %d: can't become a session leader", tr->t[idx].pid);
+			return -1;
+		}
+		pid_t pid = clone_with_pid(tr->t[j].pid, CLONE_PARENT, NULL);
+		if (pid == 0)
+			task_main(tr, j);	/* forker is our parent still: theirs */
+		if (pid < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -656,6 +684,10 @@ static void task_main(struct rst_tree *tr, int idx)
 
 	/* If our parent dies before the tree is complete, so do we. */
 	die_with_parent();
+	if (fork_session_siblings(tr, idx) < 0) {
+		report(tr->sync[1], idx, 0);
+		_exit(1);
+	}
 	/* The root joins the namespaces made for the tree in its user
 	 * namespace (but for an init's, which did) */
 	if (idx == 0 && !tr->has_init && ns_restore_enter(&tr->ns) < 0) {
@@ -1097,10 +1129,18 @@ static int plan_session(struct rst_tree *tr, int i)
 	 * its parent's is in it by the fork */
 	if (rc->parent < 0 || !s || s == rc->pid || s == (pid_t)tr->t[rc->parent].pe->sid)
 		return 0;
-	if (in_tree(tr, s)) {
-		pr_err("pid %d: its session %d is not its parent's, and its leader %d is a process of the "
-		       "tree: stasis can't make that again", rc->pid, s, s);
-		return -1;
+	int l = task_index(tr, s);
+	if (l >= 0) {
+		const struct rst_ctx *lc = &tr->t[l];
+		if (lc->parent != rc->parent || lc->zombie || lc->shares_fdt || rc->shares_fdt) {
+			pr_err("pid %d: its session %d is not its parent's, and its leader %d is a process of the "
+			       "tree but no sibling of its that has an fd table of its own: stasis can't make "
+			       "that again", rc->pid, s, s);
+			return -1;
+		}
+		pr_info("pid %d: its session's leader %d, a sibling, forks it into it", rc->pid, s);
+		tr->t[i].session_by = l;
+		return 0;
 	}
 	if (!tr->new_pidns && number_in_use(s))
 		return 0;	/* led from outside: it stays in its parent's */
@@ -1125,6 +1165,8 @@ int rst_helpers_plan(struct rst_tree *tr)
 {
 	tr->has_init = tr->new_pidns && tr->t[0].pid != 1;
 	for (int i = 0; i < tr->nr; i++)
+		tr->t[i].session_by = -1;
+	for (int i = 0; i < tr->nr; i++)
 		if (plan_session(tr, i) < 0)
 			return -1;
 	for (int i = 0; i < tr->nr; i++) {
@@ -1137,9 +1179,9 @@ int rst_helpers_plan(struct rst_tree *tr)
 			pr_warn("pid %d: its process group %d can't be recreated", tr->t[i].pid, g);
 			continue;
 		}
-		if (session_forker(tr, i) >= 0) {
-			pr_err("pid %d: its process group %d lost its leader, in a session that lost its own: "
-			       "stasis can't make that again", tr->t[i].pid, g);
+		if (session_forker(tr, i) >= 0 || tr->t[i].session_by >= 0) {
+			pr_err("pid %d: its process group %d lost its leader, in a session other than its "
+			       "parent's: stasis can't make that again", tr->t[i].pid, g);
 			return -1;
 		}
 		if (add_helper(tr, (struct rst_helper){ g, tr->t[i].parent, 0, false, false }) < 0)

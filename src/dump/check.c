@@ -26,6 +26,7 @@
 #include "dump/track.h"
 #include "dump/live.h"
 #include "net/netlock.h"
+#include "net/nft_lib.h"
 #include "task/guards.h"
 #include "task/timens.h"
 #include "util/compat.h"
@@ -337,6 +338,22 @@ static bool has_openat2(void)
 	return true;
 }
 
+/* tun/tap devices and the tree's /dev/net/tun files (files/tunfile.c) */
+static bool has_tun(void)
+{
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* a network namespace's nftables ruleset, saved through libnftables */
+static bool has_nftables(void)
+{
+	return nft_lib("check --feature nftables", true) != NULL;
+}
+
 static const struct {
 	const char *name;
 	bool (*probe)(void);
@@ -357,11 +374,11 @@ static const struct {
 	{ "sockopt_buf_lock", has_sockopt_buf_lock },
 	{ "ns_pid", always },			/* NSpid in status (4.1+) */
 	{ "tcp_half_closed", files_tcp_half_closed },
-	{ "aio_remap", has_aio_remap }, { "tun", never }, { "tun_ns", never }, { "userns", always },
+	{ "aio_remap", has_aio_remap }, { "tun", has_tun }, { "tun_ns", never }, { "userns", always },
 	{ "loginuid", has_loginuid }, { "cgroupns", cg_ns_supported }, { "autofs", never }, { "compat_cr", never },
 	{ "uffd", has_uffd }, { "uffd-noncoop", check_lazy_pages }, { "lazy_pages", check_lazy_pages }, { "can_map_vdso", never }, { "sk_ns", never },
 	{ "sk_unix_file", never }, { "nsid", never }, { "link_nsid", never },
-	{ "timens", timens_supported }, { "external_net_ns", never }, { "newifindex", never }, { "nftables", never },
+	{ "timens", timens_supported }, { "external_net_ns", never }, { "newifindex", never }, { "nftables", has_nftables },
 	{ "has_ipt_legacy", netlock_ipt_legacy }, { "pidfd_store", never }, { "apparmor_stacking", never },
 	{ "network_lock_nftables", netlock_nft_works }, { "memfd_hugetlb", has_memfd_hugetlb },
 	{ "move_mount_set_group", has_move_mount_set_group }, { "openat2", has_openat2 },

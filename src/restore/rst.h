@@ -106,18 +106,23 @@ struct rst_ctx {
 	bool in_userns;		/* in the tree's user namespace: its creds are set whole,
 				 * its groups before it joined it (ns/user.h) */
 	bool born_inside;	/* made in it (its pid namespace is the tree's) */
+	int session_by;		/* tree.c: the leader of its session, a sibling, which
+				 * forks it there (CLONE_PARENT); -1: not so made */
 	uint64_t pages_read;	/* mem.c: bytes of its pages images read (stats) */
 };
 
 /* A stand-in for a process group leader that had exited: it takes the
  * group's number so the members can join, then is killed and reaped by
- * its parent before the tree runs. */
+ * its parent before the tree runs. One for a session whose leader exited
+ * makes the session again (setsid) and forks the creator's children of
+ * that session into it, with CLONE_PARENT: they are the creator's. */
 struct rst_helper {
 	pid_t pid;		/* the group's number, in the tree's namespace */
 	int creator;		/* task that forks it; -1: stasis (or its init) */
 	pid_t real_pid;
 	bool dead_pid;		/* holds a dead process's pid for its /proc entry
 				 * (no group of its own), not a group */
+	bool session;		/* leads session pid (and group pid) */
 };
 
 struct rst_tree {

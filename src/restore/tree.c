@@ -115,12 +115,17 @@ int rst_inherited_fd(const struct opts *o, const struct rst_files *rf, const Fil
 	return -1;
 }
 
-static bool in_tree(const struct rst_tree *tr, pid_t pid)
+static int task_index(const struct rst_tree *tr, pid_t pid)
 {
 	for (int i = 0; i < tr->nr; i++)
 		if (tr->t[i].pid == pid)
-			return true;
-	return false;
+			return i;
+	return -1;
+}
+
+static bool in_tree(const struct rst_tree *tr, pid_t pid)
+{
+	return task_index(tr, pid) >= 0;
 }
 
 static const struct rst_helper *helper_of(const struct rst_tree *tr, pid_t pgid)
@@ -129,6 +134,18 @@ static const struct rst_helper *helper_of(const struct rst_tree *tr, pid_t pgid)
 		if (tr->helpers[i].pid == pgid)
 			return &tr->helpers[i];
 	return NULL;
+}
+
+/* The helper that forks task j into its session (one whose leader exited,
+ * not its parent's), or -1: its parent forks it. */
+static int session_forker(const struct rst_tree *tr, int j)
+{
+	const struct rst_ctx *rc = &tr->t[j];
+	for (int h = 0; h < tr->nr_helpers; h++)
+		if (tr->helpers[h].session && tr->helpers[h].pid == (pid_t)rc->pe->sid &&
+		    tr->helpers[h].creator == rc->parent)
+			return h;
+	return -1;
 }
 
 /* A file of /proc/PID where PID is a process of the tree (or a helper
@@ -440,7 +457,7 @@ static int child_session(const struct rst_tree *tr, const struct rst_ctx *rc)
 		return 0;
 	}
 	if (sid == rc->pid) {
-		if (setsid() < 0) {
+		if (getsid(0) != rc->pid && setsid() < 0) {
 			pr_perror("pid %d: can't become a session leader", rc->pid);
 			return -1;
 		}
@@ -530,23 +547,52 @@ static void die_with_parent(void)
 		_exit(1);
 }
 
+/* A session's helper: the session again, then the creator's children of
+ * it, forked as the creator would have forked them (it is their parent:
+ * CLONE_PARENT), from the copy of the creator this helper is. */
+static int helper_session(struct rst_tree *tr, int h)
+{
+	if (setsid() < 0) {
+		pr_perror("can't make session %d again", tr->helpers[h].pid);
+		return -1;
+	}
+	forker = getppid();	/* their parent, as they check it */
+	for (int j = 0; j < tr->nr; j++) {
+		if (session_forker(tr, j) != h)
+			continue;
+		pid_t pid = clone_with_pid(tr->t[j].pid, CLONE_PARENT, tr->o);
+		if (pid == 0)
+			task_main(tr, j);
+		if (pid < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static void helper_main(struct rst_tree *tr, int h)
 {
+	const struct rst_helper *hp = &tr->helpers[h];
+
 	die_with_parent();
-	if (rst_client_become(tr, false) < 0) {
+	/* a session's forks processes of the tree: it lends as they do */
+	if (rst_client_become(tr, hp->session) < 0) {
 		report(tr->sync[1], tr->nr + h, 0);
 		_exit(1);
 	}
 	die_with_parent();	/* again: a change of ids resets it */
+	int ret = 0;
+	if (hp->session)
+		ret = helper_session(tr, h);
+	else if (!hp->dead_pid && (ret = setpgid(0, 0)) < 0)
+		pr_perror("can't lead process group %d", hp->pid);
+	if (ret < 0) {
+		report(tr->sync[1], tr->nr + h, 0);
+		_exit(1);
+	}
 	prctl(PR_SET_NAME, "stasis-helper");
 	/* it uses no file: what it inherited of the pool is not its to hold */
 	if (tr->files.keep_base > tr->pool_base)
 		syscall(SYS_close_range, tr->pool_base, tr->files.keep_base - 1, 0);
-	if (!tr->helpers[h].dead_pid && setpgid(0, 0) < 0) {
-		pr_perror("can't lead process group %d", tr->helpers[h].pid);
-		report(tr->sync[1], tr->nr + h, 0);
-		_exit(1);
-	}
 	report(tr->sync[1], tr->nr + h, 1);
 	for (;;)
 		pause();	/* until stasis kills us */
@@ -564,8 +610,9 @@ static int fork_helpers(struct rst_tree *tr, int creator)
 			helper_main(tr, h);
 		if (pid < 0)
 			return -1;
-		/* here too, so the group exists before any member looks for it */
-		if (!tr->helpers[h].dead_pid)
+		/* here too, so the group exists before any member looks for it;
+		 * not for a session's, whose setsid() a group would forbid */
+		if (!tr->helpers[h].dead_pid && !tr->helpers[h].session)
 			setpgid(pid, pid);
 	}
 	return 0;
@@ -576,7 +623,8 @@ static int fork_helpers(struct rst_tree *tr, int creator)
 static int fork_children(struct rst_tree *tr, int idx, bool sharing)
 {
 	for (int j = 0; j < tr->nr; j++) {
-		if (tr->t[j].parent != idx || tr->t[j].shares_fdt != sharing)
+		if (tr->t[j].parent != idx || tr->t[j].shares_fdt != sharing || session_forker(tr, j) >= 0 ||
+		    tr->t[j].session_by >= 0)
 			continue;
 		forker = getpid();
 		pid_t pid = clone_with_pid(tr->t[j].pid, sharing ? CLONE_FILES : 0, tr->o);
@@ -590,6 +638,28 @@ static int fork_children(struct rst_tree *tr, int idx, bool sharing)
 		const PstreeEntry *pe = tr->t[j].pe;
 		if (pe->pgid == pe->pid && pe->sid != pe->pid)
 			setpgid(pid, pid);
+	}
+	return 0;
+}
+
+/* A leader whose session has siblings of ours in it (reparented to our
+ * parent): the session first, then they are forked into it as our parent
+ * would have forked them (CLONE_PARENT), before we change anything of
+ * what we have from it. Our ids are still our parent's, lent ones raised. */
+static int fork_session_siblings(struct rst_tree *tr, int idx)
+{
+	for (int j = 0; j < tr->nr; j++) {
+		if (tr->t[j].session_by != idx)
+			continue;
+		if (getsid(0) != tr->t[idx].pid && setsid() < 0) {
+			pr_perror("pid %d: can't become a session leader", tr->t[idx].pid);
+			return -1;
+		}
+		pid_t pid = clone_with_pid(tr->t[j].pid, CLONE_PARENT, NULL);
+		if (pid == 0)
+			task_main(tr, j);	/* forker is our parent still: theirs */
+		if (pid < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -614,6 +684,10 @@ static void task_main(struct rst_tree *tr, int idx)
 
 	/* If our parent dies before the tree is complete, so do we. */
 	die_with_parent();
+	if (fork_session_siblings(tr, idx) < 0) {
+		report(tr->sync[1], idx, 0);
+		_exit(1);
+	}
 	/* The root joins the namespaces made for the tree in its user
 	 * namespace (but for an init's, which did) */
 	if (idx == 0 && !tr->has_init && ns_restore_enter(&tr->ns) < 0) {
@@ -1001,6 +1075,18 @@ static bool number_in_use(pid_t n)
 	return kill(n, 0) == 0 || errno != ESRCH || kill(-n, 0) == 0;
 }
 
+static int add_helper(struct rst_tree *tr, struct rst_helper h)
+{
+	struct rst_helper *n = realloc(tr->helpers, (tr->nr_helpers + 1) * sizeof(*n));
+	if (!n) {
+		pr_err("out of memory planning helper processes");
+		return -1;
+	}
+	tr->helpers = n;
+	tr->helpers[tr->nr_helpers++] = h;
+	return 0;
+}
+
 /* A dead process whose /proc entry a file of the tree is: a helper of
  * the root holds its pid while the files are opened, and dies with the
  * other helpers, leaving the entry unhashed as it was (as CRIU). */
@@ -1023,24 +1109,66 @@ static int plan_dead_pids(struct rst_tree *tr)
 			       "now: its entry can't be opened again (restore with --new-pidns)", pid);
 			return -1;
 		}
-		struct rst_helper *h = realloc(tr->helpers, (tr->nr_helpers + 1) * sizeof(*h));
-		if (!h) {
-			pr_err("out of memory planning helper processes");
+		if (add_helper(tr, (struct rst_helper){ pid, tr->has_init ? -1 : 0, 0, true, false }) < 0)
 			return -1;
-		}
-		tr->helpers = h;
-		tr->helpers[tr->nr_helpers++] = (struct rst_helper){ pid, tr->has_init ? -1 : 0, 0, true };
 		pr_info("pid %d: a helper holds it for its /proc entry", pid);
 	}
 	return 0;
 }
 
+/* A process in a session other than its parent's, whose leader exited (a
+ * daemon's double fork, under a subreaper): a helper forked by its parent
+ * makes the session again and forks it there. One helper has one parent:
+ * the session's other such processes must be children of the same one. */
+static int plan_session(struct rst_tree *tr, int i)
+{
+	const struct rst_ctx *rc = &tr->t[i];
+	pid_t s = rc->pe->sid;
+
+	/* the root's session is stasis's; a leader makes its own; an heir of
+	 * its parent's is in it by the fork */
+	if (rc->parent < 0 || !s || s == rc->pid || s == (pid_t)tr->t[rc->parent].pe->sid)
+		return 0;
+	int l = task_index(tr, s);
+	if (l >= 0) {
+		const struct rst_ctx *lc = &tr->t[l];
+		if (lc->parent != rc->parent || lc->zombie || lc->shares_fdt || rc->shares_fdt) {
+			pr_err("pid %d: its session %d is not its parent's, and its leader %d is a process of the "
+			       "tree but no sibling of its that has an fd table of its own: stasis can't make "
+			       "that again", rc->pid, s, s);
+			return -1;
+		}
+		pr_info("pid %d: its session's leader %d, a sibling, forks it into it", rc->pid, s);
+		tr->t[i].session_by = l;
+		return 0;
+	}
+	if (!tr->new_pidns && number_in_use(s))
+		return 0;	/* led from outside: it stays in its parent's */
+	const struct rst_helper *h = helper_of(tr, s);
+	if (h && h->creator == rc->parent)
+		return 0;
+	if (h || rc->shares_fdt) {
+		pr_err("pid %d: its session %d, whose leader exited, %s: stasis can't make that again",
+		       rc->pid, s, h ? "has processes under other parents too" : "is not that of the parent "
+		       "whose fd table it shares");
+		return -1;
+	}
+	pr_info("session %d lost its leader: a helper forked by pid %d makes it again", s,
+		tr->t[rc->parent].pid);
+	return add_helper(tr, (struct rst_helper){ s, rc->parent, 0, false, true });
+}
+
 /* A group number no tree process has: if it is free here, a helper takes
  * it; if it is in use (a live group outside the tree), members try to
- * join it as they are. */
+ * join it as they are. A session's helper holds its group too. */
 int rst_helpers_plan(struct rst_tree *tr)
 {
 	tr->has_init = tr->new_pidns && tr->t[0].pid != 1;
+	for (int i = 0; i < tr->nr; i++)
+		tr->t[i].session_by = -1;
+	for (int i = 0; i < tr->nr; i++)
+		if (plan_session(tr, i) < 0)
+			return -1;
 	for (int i = 0; i < tr->nr; i++) {
 		pid_t g = tr->t[i].pe->pgid;
 		if (!g || in_tree(tr, g) || helper_of(tr, g) || (tr->o->shell_job && i == 0))
@@ -1051,11 +1179,13 @@ int rst_helpers_plan(struct rst_tree *tr)
 			pr_warn("pid %d: its process group %d can't be recreated", tr->t[i].pid, g);
 			continue;
 		}
-		struct rst_helper *n = realloc(tr->helpers, (tr->nr_helpers + 1) * sizeof(*n));
-		if (!n)
+		if (session_forker(tr, i) >= 0 || tr->t[i].session_by >= 0) {
+			pr_err("pid %d: its process group %d lost its leader, in a session other than its "
+			       "parent's: stasis can't make that again", tr->t[i].pid, g);
 			return -1;
-		tr->helpers = n;
-		tr->helpers[tr->nr_helpers++] = (struct rst_helper){ g, tr->t[i].parent, 0, false };
+		}
+		if (add_helper(tr, (struct rst_helper){ g, tr->t[i].parent, 0, false, false }) < 0)
+			return -1;
 		pr_info("process group %d lost its leader: a helper will hold it", g);
 	}
 	return plan_dead_pids(tr);

@@ -470,13 +470,14 @@ test_rpc_unpriv_files() {
 }
 
 # Trees: threads cloned with their tids, zombies, a group whose leader is
-# gone (a helper holds it), sessions: every process and thread ends with
-# the user's credentials, and the programs find their state whole.
+# gone (a helper holds it), sessions, one whose leader is gone (its helper
+# forks the daemons in it): every process and thread ends with the user's
+# credentials, and the programs find their state whole.
 test_rpc_unpriv_tree() {
 	local prog
 	rpc_user_setup || return
 	service_start "${SVC_USER_ARGS[@]}" || return
-	for prog in threads zombies sessions forktree; do
+	for prog in threads zombies sessions daemons forktree; do
 		install -m 755 "$BIN/$prog" "$T_WORK/user/"
 		user_prog "$prog" "$T_WORK/user/$prog" || return
 		# the service does not dump zombies for a user (it can't ptrace

@@ -20,38 +20,14 @@
  */
 #include "tree.h"
 
-static pid_t my_sid, my_pgid;
 static pid_t g1;		/* C1's first child, the leader of G1's group */
 static pid_t L;			/* the group leader that is gone before READY */
-
-static void record(void)
-{
-	tree_record();
-	my_sid = getsid(0);
-	my_pgid = getpgid(0);
-}
-
-static void check_ids(int check_ppid)
-{
-	pid_t s = getsid(0), g = getpgid(0);
-
-	tree_check_ids(check_ppid);
-	CHECK(s == my_sid, "process %d (pid %d): getsid(0) = %d, expected %d", tree_index, tree_pid, s, my_sid);
-	CHECK(g == my_pgid, "process %d (pid %d): getpgid(0) = %d, expected %d", tree_index, tree_pid, g,
-	      my_pgid);
-}
 
 /* The part every non-root process runs once its ids are in place. */
 static int wait_and_check(void)
 {
-	record();
-	tree_sync_done();
-	proto_wait();
-	tree_forward();
-	check_ids(1);
-	tree_reap(20);
-	tree_check_no_more_children();
-	return tree_child_result();
+	tree_record_session();
+	return tree_child_session_end();
 }
 
 static int grandchild(int idx)
@@ -140,22 +116,17 @@ int main(void)
 	tree_sync_wait();
 
 	/* the layout, as seen from the root */
-	record();
-	CHECK(my_sid == getpid() && my_pgid == getpid(), "setup: the root is not a session and group leader");
+	tree_record_session();
+	CHECK(tree_sid == getpid() && tree_pgid == getpid(), "setup: the root is not a session and group leader");
 	CHECK(getsid(C1) == C1 && getpgid(C1) == C1, "setup: C1 %d: sid %d pgid %d, expected its own", C1,
 	      getsid(C1), getpgid(C1));
 	CHECK(getsid(C3) == getpid() && getpgid(C3) == L, "setup: C3 %d: sid %d pgid %d, expected %d and %d",
 	      C3, getsid(C3), getpgid(C3), getpid(), L);
 	CHECK(kill(L, 0) < 0 && errno == ESRCH, "setup: the group leader %d still exists", L);
 	CHECK(getpgid(C4) == C4, "setup: C4 %d: pgid %d, expected its own", C4, getpgid(C4));
-	if (failures)
+	if (!tree_root_session_wait())
 		return proto_finish();
-	proto_ready();
-	proto_wait();
-	tree_forward();
-	check_ids(0);
-	CHECK(kill(L, 0) < 0 && errno == ESRCH, "the dead group leader's pid %d is a process after the restore "
-	      "(a helper left behind?)", L);
+	tree_check_gone(L, "dead group leader");
 	CHECK(getpgid(C3) == L, "C3 %d: pgid %d, expected %d (its dead leader's)", C3, getpgid(C3), L);
 	tree_reap(20);
 	tree_check_no_more_children();

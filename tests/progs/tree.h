@@ -246,4 +246,59 @@ static inline int tree_child_result(void)
 	return failures ? 1 : 0;
 }
 
+/* Session and process group, for programs that set them up: recorded with
+ * pid and parent once they are final, and checked with them. */
+static pid_t tree_sid, tree_pgid;
+
+static inline void tree_record_session(void)
+{
+	tree_record();
+	tree_sid = getsid(0);
+	tree_pgid = getpgid(0);
+}
+
+static inline void tree_check_session(int check_ppid)
+{
+	pid_t s = getsid(0), g = getpgid(0);
+
+	tree_check_ids(check_ppid);
+	CHECK(s == tree_sid, "process %d (pid %d): getsid(0) = %d, expected %d", tree_index, tree_pid, s,
+	      tree_sid);
+	CHECK(g == tree_pgid, "process %d (pid %d): getpgid(0) = %d, expected %d", tree_index, tree_pid, g,
+	      tree_pgid);
+}
+
+/* The root of such a program, its setup checked: READY, and once SIGUSR1
+ * came, forwarded it and checked its own ids. False if the setup failed. */
+static inline int tree_root_session_wait(void)
+{
+	if (failures)
+		return 0;
+	proto_ready();
+	proto_wait();
+	tree_forward();
+	tree_check_session(0);
+	return 1;
+}
+
+/* The pid of a leader that had exited is free again after the restore. */
+static inline void tree_check_gone(pid_t pid, const char *what)
+{
+	CHECK(kill(pid, 0) < 0 && errno == ESRCH, "the %s's pid %d is a process after the restore (a helper "
+	      "left behind?)", what, pid);
+}
+
+/* The end of a non-root process whose setup is done: the protocol, its
+ * ids checked, its children reaped; returns its exit status. */
+static inline int tree_child_session_end(void)
+{
+	tree_sync_done();
+	proto_wait();
+	tree_forward();
+	tree_check_session(1);
+	tree_reap(20);
+	tree_check_no_more_children();
+	return tree_child_result();
+}
+
 #endif

@@ -46,6 +46,7 @@ struct file_table {
 struct rst_files {
 	const struct opts *o;
 	pid_t root_pid;		/* the tree's root, as the images number it */
+	pid_t real_root_pid;	/* and as the kernel does, once restored */
 	FileEntry **e;
 	int nr;
 	int *by_id;		/* indexes of e sorted by id (files_index) */

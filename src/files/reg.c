@@ -281,7 +281,7 @@ static int reg_dump(struct file_table *t, const struct opts *o, const struct fd_
 	/* still named elsewhere: the same file on restore, if asked (as
 	 * CRIU; without --link-remap CRIU refuses it, stasis saves a copy) */
 	if (o->link_remap && S_ISREG(f->st.st_mode) && f->st.st_nlink > 0)
-		return link_remap_save(t, src, path, fe->id, what);
+		return link_remap_save(t, f->pid, src, fe->reg, what);
 	return ghost_save(t, o, src, fd_reads(f->fi.flags), &f->st, fe->id, what);
 }
 

@@ -34,9 +34,9 @@ int reg_ghost_add(struct file_table *t, const struct opts *o, const char *path, 
 RegFileEntry *reg_entry_new(uint32_t id, const char *path, uint32_t flags, uint64_t pos);
 
 /* Linked remaps (remap_link.c). Dump: the deleted file at src (a /proc
- * link), still named elsewhere, once at path, is kept by a new hard link
- * next to path for the reg_file_entry file_id. */
-int link_remap_save(struct file_table *t, const char *src, const char *path, uint32_t file_id,
+ * link of pid), still named elsewhere, once at of's path (as pid sees it,
+ * inside its root), is kept by a new hard link next to it for of. */
+int link_remap_save(struct file_table *t, pid_t pid, const char *src, const RegFileEntry *of,
 		    const char *what);
 /* Restore: if r is kept by a link remap, its name is put back at r's
  * path (or next to it), into made: 0, to be unlinked once opened; 1: made

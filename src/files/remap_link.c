@@ -2,7 +2,9 @@
  * the path the task opened it by but still named elsewhere (another hard
  * link) is the same file on restore, not a copy. Dump gives it a new name
  * next to its old path, "link_remap.ID" (ID: the reg_file_entry of that
- * name), made as the client; remap-fpath.img ties the task's file to it
+ * name), made as the client inside the task's root (/proc/PID/root, its
+ * paths resolved there: a container's symlinks can't lead the link out
+ * into the host's tree); remap-fpath.img ties the task's file to it
  * (ghost.c writes and reads that image). Restore links it back at the old
  * path, opens it there and unlinks it again, so the task sees the name it
  * had, "(deleted)"; once the restore succeeded the link_remap names go.
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "files/ghost.h"
 #include "files/reg.h"
@@ -21,7 +24,7 @@
 
 extern const struct fd_kind fd_kind_link_remap;
 
-struct made_link { char *dir, *name; };
+struct made_link { char *dir, *name; int root; };	/* root: of the task that held it */
 
 struct link_dump {
 	struct made_link *made;
@@ -39,16 +42,16 @@ static bool up_dir(char *dir)
 }
 
 /* The new name of the file at src in dir (or, if dir is gone too, in
- * the nearest directory above, as CRIU), as the client: dir is left
- * naming the directory used. */
-static int make_link(const char *src, char *dir, const char *name, const char *what)
+ * the nearest directory above, as CRIU), as the client, dir resolved
+ * inside root: dir is left naming the directory used. */
+static int make_link(int root, const char *src, char *dir, const char *name, const char *what)
 {
 	for (;;) {
-		int dfd = fs_open_dir(dir);
+		int dfd = fs_open_dir_in(root, dir);
 		if (dfd < 0 && errno == ENOENT && up_dir(dir))
 			continue;
 		if (dfd < 0) {
-			pr_perror("%s: can't open directory %s for its link remap", what, dir);
+			pr_perror("%s: can't open directory %s (in its root) for its link remap", what, dir);
 			return -1;
 		}
 		int ret = fs_link(src, dfd, name);
@@ -62,7 +65,26 @@ static int make_link(const char *src, char *dir, const char *name, const char *w
 	}
 }
 
-int link_remap_save(struct file_table *t, const char *src, const char *path, uint32_t file_id,
+/* Where the paths of pid's files start: ours for a task of our mount
+ * namespace (the kernel names its files from our root, a chroot's
+ * too); for one of another (a container), that namespace's root, taken
+ * to be the task's own (pivot_root; as CRIU, a task chrooted below its
+ * namespace's root is not foreseen). */
+static int task_root(pid_t pid, const char *what)
+{
+	char ns[32], root[32];
+	struct stat a, b;
+	snprintf(ns, sizeof(ns), "/proc/%d/ns/mnt", pid);
+	snprintf(root, sizeof(root), "/proc/%d/root", pid);
+	bool ours = stat(ns, &a) == 0 && stat("/proc/self/ns/mnt", &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino;
+	int fd = open(ours ? "/" : root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		pr_perror("%s: can't open the root of pid %d for its link remap", what, pid);
+	return fd;
+}
+
+int link_remap_save(struct file_table *t, pid_t pid, const char *src, const RegFileEntry *of,
 		    const char *what)
 {
 	struct link_dump *s = files_dump_state(t, &fd_kind_link_remap);
@@ -71,7 +93,7 @@ int link_remap_save(struct file_table *t, const char *src, const char *path, uin
 	FileEntry *fe = files_new_entry(t, FD_TYPES__REG);
 	if (!fe)
 		return -1;
-	snprintf(dir, sizeof(dir), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", of->name);
 	if (!up_dir(dir))
 		snprintf(dir, sizeof(dir), "/");
 	snprintf(name, sizeof(name), "link_remap.%u", fe->id);
@@ -81,22 +103,28 @@ int link_remap_save(struct file_table *t, const char *src, const char *path, uin
 		return -1;
 	}
 	s->made = m;
-	if (make_link(src, dir, name, what) < 0)
+	int root = task_root(pid, what);
+	if (root < 0 || make_link(root, src, dir, name, what) < 0) {
+		if (root >= 0)
+			close(root);
 		return -1;
-	s->made[s->nr++] = (struct made_link){ strdup(dir), strdup(name) };
+	}
+	/* kept, for the undo of a failed dump */
+	s->made[s->nr++] = (struct made_link){ strdup(dir), strdup(name), root };
 	snprintf(full, sizeof(full), "%s/%s", strcmp(dir, "/") ? dir : "", name);
 	if (!(fe->reg = reg_entry_new(fe->id, full, O_RDONLY, 0))) {
 		pr_err("%s: out of memory recording its link remap", what);
 		return -1;
 	}
 	pr_info("%s: deleted, kept by the link %s", what, full);
-	return ghost_save_linked(t, file_id, fe->id, what);
+	return ghost_save_linked(t, of->id, fe->id, what);
 }
 
-/* Unlinks dir/name as the client; quiet if it is gone already. */
-static void remove_link(const char *dir, const char *name)
+/* Unlinks dir/name (dir inside root) as the client; quiet if it is
+ * gone already. */
+static void remove_link(int root, const char *dir, const char *name)
 {
-	int dfd = fs_open_dir(dir);
+	int dfd = fs_open_dir_in(root, dir);
 	if (dfd < 0 || (fs_unlink(dfd, name) < 0 && errno != ENOENT))
 		pr_warn("can't remove the link remap %s/%s: %m", dir, name);
 	if (dfd >= 0)
@@ -108,7 +136,7 @@ static void link_dump_failed(struct file_table *t)
 	struct link_dump *s = files_dump_state(t, &fd_kind_link_remap);
 	for (int i = 0; i < s->nr; i++)
 		if (s->made[i].dir && s->made[i].name)
-			remove_link(s->made[i].dir, s->made[i].name);
+			remove_link(s->made[i].root, s->made[i].dir, s->made[i].name);
 }
 
 static void link_free(struct file_table *t)
@@ -117,6 +145,7 @@ static void link_free(struct file_table *t)
 	for (int i = 0; i < s->nr; i++) {
 		free(s->made[i].dir);
 		free(s->made[i].name);
+		close(s->made[i].root);
 	}
 	free(s->made);
 }
@@ -147,17 +176,24 @@ int link_remap_place(const struct rst_files *rf, const RegFileEntry *r, char *ma
 	return -1;
 }
 
+/* The link_remap names go, found inside the restored tree's root (its
+ * root task's: a container's tree, not ours). */
 static void link_restored(struct rst_files *rf)
 {
 	const RegFileEntry *l;
+	int root = -1;
 	for (int i = 0; (l = ghost_link_of(rf, 0, i)); i++) {
 		char *dir;
 		const char *name;
+		if (root < 0 && (root = task_root(rf->real_root_pid, "the restored tree")) < 0)
+			return;
 		if (fs_split(l->name, &dir, &name) < 0)
 			continue;
-		remove_link(dir, name);
+		remove_link(root, dir, name);
 		free(dir);
 	}
+	if (root >= 0)
+		close(root);
 }
 
 const struct fd_kind fd_kind_link_remap = {

@@ -1027,6 +1027,7 @@ int stasis_restore(const struct opts *o)
 	}
 	rst_lazy_free(&tr);
 	pr_info("Restore finished successfully: %d processes, root pid %d", tr.nr, root);
+	tr.files.real_root_pid = root;
 	files_restored(&tr.files);
 	stats.restore_us = stats_now_us() - t_start;
 	stats.forking_us = tr.forking_us;

@@ -14,13 +14,15 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #include "util/fsop.h"
 #include "util/scm.h"
 #include "util/log.h"
 
 enum fs_op { OP_OPEN_DIR, OP_CREATE, OP_APPEND, OP_READ, OP_PATH_READ,
-	     OP_RENAME, OP_UNLINK, OP_SYMLINK, OP_LINK, OP_HELLO, OP_MKDIR, OP_OPEN_WRITE, OP_CHPERM };
+	     OP_RENAME, OP_UNLINK, OP_SYMLINK, OP_LINK, OP_HELLO, OP_MKDIR, OP_OPEN_WRITE, OP_CHPERM,
+	     OP_OPEN_DIR_IN };
 
 /* Whether an operation's answer is a new fd. */
 static bool op_gives_fd(int op)
@@ -73,6 +75,15 @@ static int keep_regular(int fd, int flags)
 static int op_open_dir(const char *path)
 {
 	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* path resolved as if rootfd were "/": absolute symlinks and ".." stay
+ * under it, /proc magic links are refused (openat2, RESOLVE_IN_ROOT). */
+static int op_open_dir_in(int rootfd, const char *path)
+{
+	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+	return (int)syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof(how));
 }
 
 static int op_create(int dirfd, const char *name, int flags, mode_t mode)
@@ -184,6 +195,7 @@ static int op_run(const struct fs_req *r, int dirfd)
 {
 	switch (r->op) {
 	case OP_OPEN_DIR: return op_open_dir(r->a);
+	case OP_OPEN_DIR_IN: return op_open_dir_in(dirfd, r->a);
 	case OP_CREATE: return op_create(dirfd, r->a, r->flags, r->mode);
 	case OP_APPEND: return op_append(dirfd, r->a);
 	case OP_READ: return op_read(dirfd, r->a);
@@ -381,6 +393,11 @@ int fs_chperm(int dirfd, const char *name, uid_t uid, gid_t gid, mode_t mode)
 int fs_open_dir(const char *path)
 {
 	return call(OP_OPEN_DIR, -1, path, "", 0, 0);
+}
+
+int fs_open_dir_in(int rootfd, const char *path)
+{
+	return call(OP_OPEN_DIR_IN, rootfd, path, "", 0, 0);
 }
 
 int fs_create(int dirfd, const char *name, int flags, mode_t mode)

@@ -27,6 +27,9 @@ bool fs_brokered(void);
 /* An existing directory (dump and restore both refuse a missing one, as
  * CRIU does: a typo must not scatter images in a new directory). */
 int fs_open_dir(const char *path);
+/* The same, path resolved inside rootfd as its "/" (a task's root,
+ * /proc/PID/root): its absolute symlinks and ".." never leave it. */
+int fs_open_dir_in(int rootfd, const char *path);
 /* A new regular file name in dirfd, replacing an old one; flags are
  * O_WRONLY or O_RDWR plus O_APPEND/O_TRUNC. */
 int fs_create(int dirfd, const char *name, int flags, mode_t mode);

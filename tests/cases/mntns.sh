@@ -573,6 +573,88 @@ wait' sh "$T_WORK"
 	kill_leftovers
 }
 
+# --link-remap in a container (unshare -m, pivot_root): a busybox shell
+# holds fd 3 on /d/e/f, deleted but still named /keep, and writes what it
+# reads through it and the inodes of both each round to /out. The link
+# remap is made inside the container's root (the paths of its files are
+# its own), never in the host's same-named directory; the restore (onto
+# the same root, where the link is) gives it the same file back.
+# lr_container ROOT [AFTER_UNLINK_CMD]: PROG_PID is the shell.
+lr_container() {
+	local r=$1 c
+	command -v busybox > /dev/null || { skip "no busybox (apt-get install busybox-static)"; return 1; }
+	mnt_root "$r" || { fail "harness: could not make the busybox root"; return 1; }
+	for c in rm rmdir ln stat; do ln -s busybox "$r/bin/$c"; done
+	mkdir -p "$r/d/e"
+	echo lr-data > "$r/keep"
+	ln "$r/keep" "$r/d/e/f"
+	# the container's own busybox shell (the host's is out of its reach)
+	start_prog lrc unshare -m --propagation private /bin/sh -c '
+set -e
+mount --bind "$1" "$1"
+cd "$1"
+mount -t proc proc proc
+pivot_root . old
+/bin/umount -l /old
+exec /bin/sh -c "$2" < /dev/null > /dev/null 2>&1' sh "$r" '
+exec 3< /d/e/f
+rm /d/e/f
+'"${2:-:}"'
+while :; do
+	echo "$(cat /proc/self/fd/3) $(stat -L -c %i /proc/self/fd/3) $(stat -c %i /keep)" >> /out
+	sleep 0.1
+done'
+	wait_until "$TMO" has_lines "$r/out" 3 || { fail "the container wrote nothing" "$T_LOG/lrc.err"; return 1; }
+}
+
+# lr_cycle ROOT: dumped with --link-remap (0), or refused in one line (1,
+# the tree running on); restored onto ROOT, reading its file as before.
+lr_cycle() {
+	local r=$1 pid=$PROG_PID rc n ino
+	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img" --link-remap)
+	if [[ $rc != 0 ]]; then
+		[[ $(grep -c '^Error' "$T_LOG/dump.stderr") == 1 ]] || fail "the refused dump said: $(cat "$T_LOG/dump.stderr")"
+		n=$(line_count "$r/out")
+		wait_until "$TMO" has_lines "$r/out" $((n + 3)) || fail "the container stopped after the refused dump"
+		return 1
+	fi
+	expect_killed "$pid" || return 2
+	ls "$r"/d/e/link_remap.* "$r"/d/link_remap.* > "$T_WORK/links" 2> /dev/null
+	[[ -s $T_WORK/links ]] || { fail "no link remap in the container's root: $(ls -R "$r" | head -c 300)"; return 2; }
+	n=$(line_count "$r/out")
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$r")
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return 2; }
+	wait_until "$TMO" has_lines "$r/out" $((n + 3)) || { fail "the restored container wrote nothing"; return 2; }
+	ino=$(stat -c %i "$r/keep")
+	[[ $(tail -n 1 "$r/out") == "lr-data $ino $ino" ]] ||
+		fail "the restored shell's fd 3 is not /keep's file: $(tail -n 1 "$r/out") (/keep: $ino)"
+	[[ ! -e $(head -n 1 "$T_WORK/links") ]] || fail "the restore left the link remap $(cat "$T_WORK/links")"
+	kill_leftovers
+}
+
+test_mntns_link_remap() {
+	local before
+	before=$(ls -d /d/e/link_remap.* /d/link_remap.* /link_remap.* 2> /dev/null)
+	lr_container "$T_WORK/root1" || return
+	lr_cycle "$T_WORK/root1"
+	[[ $? != 1 ]] || fail "the dump was refused: $(error_message dump)"
+	[[ $(ls -d /d/e/link_remap.* /d/link_remap.* /link_remap.* 2> /dev/null) == "$before" ]] ||
+		fail "a link remap was made in the host's tree: $(ls -d /d/e/link_remap.* /d/link_remap.* /link_remap.* 2> /dev/null)"
+}
+
+# The same, the file's directory replaced in the container by an
+# absolute symlink to a directory of the host: the link is made inside
+# the container's root (in /d, the symlink's target not being there),
+# never in the host's directory.
+test_mntns_link_remap_escape() {
+	local h=$T_WORK/host-target
+	mkdir -p "$h"
+	lr_container "$T_WORK/root1" "rmdir /d/e; ln -s $h /d/e" || return
+	lr_cycle "$T_WORK/root1"
+	[[ $? != 1 ]] || fail "the dump was refused: $(error_message dump)"
+	[[ -z $(ls -A "$h") ]] || fail "the container's symlink led a link remap into the host: $(ls -A "$h")"
+}
+
 run_test --needs mntroot mntns.container test_mntns_container
 run_test --needs mntroot mntns.nested test_mntns_nested
 run_test --needs mntroot mntns.nested_host_root test_mntns_nested_host_root
@@ -585,3 +667,5 @@ run_test --needs mntroot mntns.rpc test_mntns_rpc
 run_test --needs mntroot mntns.refused test_mntns_refused
 run_test --needs mntroot mntns.skip test_mntns_skip
 run_test --needs mntroot mntns.failed_restore test_mntns_failed_restore
+run_test --needs mntroot mntns.link_remap test_mntns_link_remap
+run_test --needs mntroot mntns.link_remap_escape test_mntns_link_remap_escape

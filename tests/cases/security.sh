@@ -256,6 +256,34 @@ test_sec_user_tree() {
 	[[ $after == "$before" ]] || fail "the tree came back as '$after', not '$before'"
 }
 
+# --link-remap for a client: the link keeping the user's deleted file is
+# made as the user. In a directory the user may not write (root's now),
+# the dump is refused and nothing appears there; in its own, the tree
+# comes back holding the very file of its other name, the link gone.
+test_sec_link_remap() {
+	local rc img=$T_WORK/user/img d=$T_WORK/user/d ino
+	sec_setup || return
+	as_user mkdir "$d" "$img"
+	as_user sh -c "echo lr > $d/f && ln $d/f $T_WORK/user/other"
+	sec_user_prog lr sh -c ": lr-marker; exec 3< d/f; rm d/f; while :; do echo x; sleep 0.05; done" || return
+	wait_until "$TMO" eval "[[ ! -e $d/f ]]" || { fail "the program did not remove d/f"; return; }
+	chown root: "$d"
+	rc=$(attack dump-root dump-link-remap "$UPID" "$img")
+	! grep -q "success=True" "$T_LOG/dump-root.out" || { fail "the link remap was made in root's directory"; return; }
+	[[ -z $(ls -A "$d") ]] || { fail "the refused dump left $(ls -A "$d") in root's directory"; return; }
+	alive "$UPID" || { fail "the program died of the refused dump"; return; }
+	chown "$RPC_USER:" "$d"
+	rc=$(attack dump dump-link-remap "$UPID" "$img")
+	grep -q "success=True" "$T_LOG/dump.out" || { fail "the user's dump failed: $(cat "$T_LOG/dump.out")" "$img/dump.log"; return; }
+	wait_gone "$UPID" || { fail "the program survived its dump"; return; }
+	[[ $(stat -c %U "$d"/link_remap.*) == "$RPC_USER" ]] || fail "the link remap is not the user's: $(ls -l "$d")"
+	rc=$(rpc_user urestore --sk "$SVC_SOCK" restore "$img")
+	[[ $rc == 0 ]] || { fail "the user could not restore: $(cat "$T_LOG/urestore.out")" "$img/restore.log"; return; }
+	ino=$(stat -c %i "$T_WORK/user/other")
+	[[ $(stat -L -c %i "/proc/$UPID/fd/3") == "$ino" ]] || fail "the restored fd 3 is not the file of the other name"
+	[[ -z $(ls -A "$d") ]] || fail "the restore left $(ls -A "$d")"
+}
+
 # sec_forge_ns FIELD PYTHON: the user's counter, dumped through the
 # service into T_WORK/user/img, then its images edited by the user to
 # claim a namespace of the tree's own: FIELD of its ids set to 999, and
@@ -501,6 +529,7 @@ run_test sec.opath_ghost test_sec_opath_ghost
 run_test sec.opath_restored test_sec_opath_restored
 run_test sec.unreadable_images test_sec_unreadable_images
 run_test sec.user_tree test_sec_user_tree
+run_test sec.link_remap test_sec_link_remap
 run_test sec.root_only test_sec_root_only
 run_test sec.forged_uts test_sec_forged_uts
 run_test sec.ipc_ns_dump test_sec_ipc_ns_dump

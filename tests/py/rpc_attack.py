@@ -66,6 +66,14 @@ def cmd_dump(sk, pid, imgdir, log="dump.log"):
     return show(recv_resp(s))
 
 
+def cmd_dump_link_remap(sk, pid, imgdir):
+    req = dump_req(pid, imgdir, "dump.log")
+    req.opts.link_remap = True
+    s = connect(sk)
+    s.send(req.SerializeToString())
+    return show(recv_resp(s))
+
+
 def cmd_single_pre_dump(sk, pid, imgdir):
     req = dump_req(pid, imgdir, "dump.log")
     req.type = rpc.SINGLE_PRE_DUMP
@@ -203,6 +211,8 @@ def main(argv):
     sk, cmd, rest = argv[0], argv[1], argv[2:]
     if cmd == "dump":
         return cmd_dump(sk, int(rest[0]), *rest[1:])
+    if cmd == "dump-link-remap":
+        return cmd_dump_link_remap(sk, int(rest[0]), rest[1])
     if cmd == "dump-nolock":
         return cmd_dump_nolock(sk, int(rest[0]), rest[1])
     if cmd == "restore":

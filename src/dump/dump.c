@@ -800,6 +800,9 @@ int stasis_dump(const struct opts *o)
 	}
 	if (collect_behind(&tr, false) < 0)
 		goto unlock;
+	/* after the fds: a link remap may have been made in a tmpfs */
+	if (mnt_dump_tmpfs(tr.dirfd) < 0)
+		goto unlock;
 	progress_end();
 	live_pre_stop(tr.live_pre);	/* each live process's is live.c's now */
 	if (write_tree_images(&tr) < 0)
@@ -841,6 +844,7 @@ unlock:
 		net_unlock(&tr);
 out:
 	ns_ids_drop();
+	mnt_dump_tmpfs_drop();
 	collect_behind(&tr, true);	/* before the tree is let go */
 	progress_end();
 	ps_dump_abort(&tr);

@@ -22,6 +22,7 @@
 #include "image/img.h"
 #include "ns/mnt.h"
 #include "ns/ns.h"
+#include "util/grow.h"
 #include "util/log.h"
 
 /* One line of mountinfo, and what the dump makes of it. */
@@ -487,19 +488,62 @@ static int tar_inside(pid_t pid)
 	return 0;
 }
 
-static int dump_tmpfs(int dirfd, pid_t pid, const struct mline *lines, int nr, const struct mline *m,
+/* A tmpfs whose files are saved once the tree's fds are (mnt_dump_tmpfs):
+ * a link remap (--link-remap) made in it meanwhile must be in its
+ * archive, as in CRIU's, which archives mounts after the tasks. The
+ * clone of its mount, taken now, shows the files as they are then. */
+struct tmpfs_later {
+	int dfd;
+	pid_t pid;
+	unsigned dev;
+	bool inside;	/* tar as the tree's user namespace's root */
+	char *mountpoint;
+};
+static struct tmpfs_later *later;
+static int nr_later, cap_later;
+
+static int keep_tmpfs(pid_t pid, const struct mline *lines, int nr, const struct mline *m,
 		      const struct userns_maps *user)
 {
-	char name[64];
-
-	int dfd = clone_mount(pid, lines, nr, m);
-	if (dfd < 0)
+	if (grow_array(later, cap_later, nr_later + 1, 4) < 0) {
+		pr_err("out of memory");
 		return -1;
-	snprintf(name, sizeof(name), "tmpfs-dev-%u.tar.gz.img", m->e.root_dev);
+	}
+	struct tmpfs_later *t = &later[nr_later];
+	t->mountpoint = strdup(m->e.mountpoint);
+	t->dfd = t->mountpoint ? clone_mount(pid, lines, nr, m) : -1;
+	if (t->dfd < 0) {
+		free(t->mountpoint);
+		return -1;
+	}
+	t->pid = pid;
+	t->dev = m->e.root_dev;
+	t->inside = user && user->on;
+	nr_later++;
+	return 0;
+}
+
+void mnt_dump_tmpfs_drop(void)
+{
+	for (int i = 0; i < nr_later; i++) {
+		close(later[i].dfd);
+		free(later[i].mountpoint);
+	}
+	free(later);
+	later = NULL;
+	nr_later = cap_later = 0;
+}
+
+static int dump_tmpfs(int dirfd, const struct tmpfs_later *t)
+{
+	char name[64];
+	pid_t pid = t->pid;
+	int dfd = t->dfd;
+
+	snprintf(name, sizeof(name), "tmpfs-dev-%u.tar.gz.img", t->dev);
 	int out = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (out < 0) {
 		pr_perror("can't create %s", name);
-		close(dfd);
 		return -1;
 	}
 	char *const argv[] = { "tar", "--create", "--gzip", "--no-unquote", "--no-wildcards", "--one-file-system",
@@ -508,7 +552,7 @@ static int dump_tmpfs(int dirfd, pid_t pid, const struct mline *lines, int nr, c
 	char **env = mnt_tar_env();
 	pid_t c = env ? fork() : -1;
 	if (c == 0) {
-		if (dup2(out, 1) < 0 || fchdir(dfd) < 0 || (user && user->on && tar_inside(pid) < 0))
+		if (dup2(out, 1) < 0 || fchdir(dfd) < 0 || (t->inside && tar_inside(pid) < 0))
 			_exit(126);
 		int nul = open("/dev/null", O_RDONLY);
 		if (nul >= 0)
@@ -518,19 +562,27 @@ static int dump_tmpfs(int dirfd, pid_t pid, const struct mline *lines, int nr, c
 	}
 	free(env);
 	close(out);
-	close(dfd);
 	int status = -1;
 	if (c > 0)
 		while (waitpid(c, &status, 0) < 0 && errno == EINTR)
 			;
 	if (c < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		pr_err("pid %d: tar could not save the tmpfs at %s (status %#x%s)", pid, m->e.mountpoint, status,
+		pr_err("pid %d: tar could not save the tmpfs at %s (status %#x%s)", pid, t->mountpoint, status,
 		       c > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 127 ? ": no tar installed" : "");
 		unlinkat(dirfd, name, 0);
 		return -1;
 	}
-	pr_info("pid %d: the files of the tmpfs at %s saved in %s", pid, m->e.mountpoint, name);
+	pr_info("pid %d: the files of the tmpfs at %s saved in %s", pid, t->mountpoint, name);
 	return 0;
+}
+
+int mnt_dump_tmpfs(int dirfd)
+{
+	int ret = 0;
+	for (int i = 0; i < nr_later && !ret; i++)
+		ret = dump_tmpfs(dirfd, &later[i]);
+	mnt_dump_tmpfs_drop();
+	return ret;
 }
 
 /* "uid=N" and "gid=N" options (tmpfs, devpts) with N as the tree's user
@@ -598,7 +650,7 @@ int mnt_dump(int dirfd, const struct mnt_ns_ref *ns, int nr_ns, const struct opt
 		goto out;
 	for (int i = 0; i < nr; i++) {
 		if (m[i].how == ML_FRESH && m[i].e.fstype == MNT_FS_TMPFS &&
-		    dump_tmpfs(dirfd, m[i].pid, m, nr, &m[i], user) < 0)
+		    keep_tmpfs(m[i].pid, m, nr, &m[i], user) < 0)
 			goto out;
 		if (m[i].how == ML_FRESH && m[i].e.fstype == MNT_FS_MQUEUE && check_empty(m[i].pid, &m[i]) < 0)
 			goto out;

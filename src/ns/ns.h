@@ -155,6 +155,11 @@ int uts_fill(const UtsnsEntry *e);
 /* mnt_dump.c, mnt_restore.c (mnt.h) */
 int mnt_dump(int dirfd, const struct mnt_ns_ref *ns, int nr, const struct opts *o,
 	     const struct userns_maps *user);
+/* The files of the tmpfs mounts mnt_dump found, archived once the tree's
+ * fds are saved (a link remap may be made in one); _drop forgets them
+ * (a failed dump). */
+int mnt_dump_tmpfs(int dirfd);
+void mnt_dump_tmpfs_drop(void);
 /* Appends the mounts of mountpoints-ID.img as one more namespace. */
 int mnt_load(int dirfd, uint32_t id, struct mnt_ns *ns);
 /* In the tree's first process, in its new mount namespace: its mounts

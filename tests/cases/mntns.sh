@@ -579,12 +579,13 @@ wait' sh "$T_WORK"
 # remap is made inside the container's root (the paths of its files are
 # its own), never in the host's same-named directory; the restore (onto
 # the same root, where the link is) gives it the same file back.
-# lr_container ROOT [AFTER_UNLINK_CMD]: PROG_PID is the shell.
+# lr_container ROOT [AFTER_UNLINK_CMD [BEFORE_OPEN_CMD]]: PROG_PID is the
+# shell; BEFORE_OPEN_CMD may set K, the other name (/keep).
 lr_container() {
 	local r=$1 c
 	command -v busybox > /dev/null || { skip "no busybox (apt-get install busybox-static)"; return 1; }
 	mnt_root "$r" || { fail "harness: could not make the busybox root"; return 1; }
-	for c in rm rmdir ln stat; do ln -s busybox "$r/bin/$c"; done
+	for c in rm rmdir ln stat mkdir mount; do ln -s busybox "$r/bin/$c"; done
 	mkdir -p "$r/d/e"
 	echo lr-data > "$r/keep"
 	ln "$r/keep" "$r/d/e/f"
@@ -597,11 +598,13 @@ mount -t proc proc proc
 pivot_root . old
 /bin/umount -l /old
 exec /bin/sh -c "$2" < /dev/null > /dev/null 2>&1' sh "$r" '
+K=/keep
+'"${3:-:}"'
 exec 3< /d/e/f
 rm /d/e/f
 '"${2:-:}"'
 while :; do
-	echo "$(cat /proc/self/fd/3) $(stat -L -c %i /proc/self/fd/3) $(stat -c %i /keep)" >> /out
+	echo "$(cat /proc/self/fd/3) $(stat -L -c %i /proc/self/fd/3) $(stat -c %i $K)" >> /out
 	sleep 0.1
 done'
 	wait_until "$TMO" has_lines "$r/out" 3 || { fail "the container wrote nothing" "$T_LOG/lrc.err"; return 1; }
@@ -667,5 +670,31 @@ run_test --needs mntroot mntns.rpc test_mntns_rpc
 run_test --needs mntroot mntns.refused test_mntns_refused
 run_test --needs mntroot mntns.skip test_mntns_skip
 run_test --needs mntroot mntns.failed_restore test_mntns_failed_restore
+# The same in a tmpfs the container mounted, its directory removed too
+# (zdtm's unlink_regular00): the link remap made in the tmpfs is in the
+# tmpfs's archive (saved after the fds, as CRIU does), and the restored
+# shell reads the same file as the tmpfs's other name.
+test_mntns_link_remap_tmpfs() {
+	local r=$T_WORK/root1 pid rc n tarimg
+	lr_container "$r" "rmdir /d/e" \
+		"mount -t tmpfs none /d; mkdir /d/e; echo lr-data > /d/e/f; ln /d/e/f /d/k; K=/d/k" || return
+	pid=$PROG_PID
+	dump dump "$pid" "$T_WORK/img" --link-remap || return
+	expect_killed "$pid" || return
+	for tarimg in "$T_WORK"/img/tmpfs-dev-*.tar.gz.img; do
+		tar -tzf "$tarimg" | grep -q 'link_remap\.' && break
+		tarimg=
+	done
+	[[ -n $tarimg ]] || { fail "no tmpfs archive holds the link remap: $(for t in "$T_WORK"/img/tmpfs-dev-*.tar.gz.img; do tar -tzf "$t"; done | paste -sd' ')"; return; }
+	n=$(line_count "$r/out")
+	rc=$(stasis restore restore -D "$T_WORK/img" -d --root "$r")
+	[[ $rc == 0 ]] || { fail "restore exited $(rc_text "$rc"): $(error_message restore)" "$T_LOG/restore.log"; return; }
+	wait_until "$TMO" has_lines "$r/out" $((n + 3)) || { fail "the restored container wrote nothing"; return; }
+	[[ $(tail -n 1 "$r/out") =~ ^lr-data\ ([0-9]+)\ ([0-9]+)$ && ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]] ||
+		fail "the restored shell's fd 3 is not /d/k's file: $(tail -n 1 "$r/out")"
+	kill_leftovers
+}
+
 run_test --needs mntroot mntns.link_remap test_mntns_link_remap
+run_test --needs mntroot mntns.link_remap_tmpfs test_mntns_link_remap_tmpfs
 run_test --needs mntroot mntns.link_remap_escape test_mntns_link_remap_escape

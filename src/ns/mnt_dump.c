@@ -491,7 +491,8 @@ static int tar_inside(pid_t pid)
 /* A tmpfs whose files are saved once the tree's fds are (mnt_dump_tmpfs):
  * a link remap (--link-remap) made in it meanwhile must be in its
  * archive, as in CRIU's, which archives mounts after the tasks. The
- * clone of its mount, taken now, shows the files as they are then. */
+ * clone of its mount is taken when the mounts are read; tar reads the
+ * files through it later, as they are then. */
 struct tmpfs_later {
 	int dfd;
 	pid_t pid;

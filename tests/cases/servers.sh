@@ -37,6 +37,25 @@ free_port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0
 # the children of a process, sorted, on one line
 children_of() { pgrep -P "$1" | sort -n | paste -sd' '; }
 
+# children_replaced PID OLD N: PID has N children, none of them in OLD
+children_replaced() {
+	local new
+	new=$(children_of "$1")
+	[[ $(wc -w <<< "$new") == "$3" && -z $(comm -12 <(tr " " "\n" <<< "$new") <(tr " " "\n" <<< "$2")) ]]
+}
+
+# http_get PORT PAGE N: N requests, each a new connection; all must get PAGE
+http_get() {
+	local i body
+	for ((i = 0; i < $3; i++)); do
+		body=$(curl -s -m "$TMO" "http://127.0.0.1:$1/") || return 1
+		[[ $body == "$2" ]] || return 1
+	done
+}
+
+# served LOG N: the access log LOG has N answers 200 to "GET /"
+served() { [[ $(grep -c '"GET / HTTP/1.1" 200' "$1" 2>/dev/null) == "$2" ]]; }
+
 # dump_restore_threads PID: dumped (killed) and restored, with as many
 # threads as the dump saved (a runtime such as the JVM may start or end
 # a thread of its own between a count and the freeze)
@@ -75,19 +94,10 @@ ngx_conf() {	# DIR PORT
 	EOF
 }
 
-# ngx_get N: N requests, each a new connection; all must get the page
-ngx_get() {
-	local i body
-	for ((i = 0; i < $1; i++)); do
-		body=$(curl -s -m "$TMO" "http://127.0.0.1:$NGX_PORT/") || return 1
-		[[ $body == "$NGX_PAGE" ]] || return 1
-	done
-}
-
-ngx_served() { [[ $(grep -c '"GET / HTTP/1.1" 200' "$NGX_DIR/logs/access.log" 2>/dev/null) == "$1" ]]; }
+ngx_get() { http_get "$NGX_PORT" "$NGX_PAGE" "$1"; }
 
 test_nginx_workers() {
-	local pid exe workers new
+	local pid exe workers
 	command -v nginx > /dev/null || { fail "no nginx (scripts/install-deps.sh installs nginx-light)"; return; }
 	NGX_DIR=$T_WORK/nginx NGX_PORT=$(free_port)
 	chmod 711 "$T_WORK"	# its workers run as www-data, as Debian's nginx does
@@ -107,14 +117,14 @@ test_nginx_workers() {
 	T_PIDS+=($workers)
 	[[ $(children_of "$pid") == "$workers" ]] || fail "restored workers: $(children_of "$pid"), want $workers"
 	ngx_get 20 || { fail "the restored nginx does not serve its page" "$NGX_DIR/logs/error.log"; return; }
-	wait_until "$TMO" ngx_served 25 ||
+	wait_until "$TMO" served "$NGX_DIR/logs/access.log" 25 ||
 		fail "the access log has $(grep -c 'GET /' "$NGX_DIR/logs/access.log") requests, want 25" \
 			"$NGX_DIR/logs/access.log"
 	# a reload: the restored master reads its configuration again, forks
 	# new workers and tells the old ones to finish
 	nginx -c "$NGX_DIR/nginx.conf" -p "$NGX_DIR" -s reload 2>> "$T_LOG/nginx-s.err" ||
 		{ fail "nginx -s reload failed" "$T_LOG/nginx-s.err"; return; }
-	wait_until "$TMO" eval 'new=$(children_of '"$pid"'); [[ $(wc -w <<< "$new") == 2 && -z $(comm -12 <(tr " " "\n" <<< "$new") <(tr " " "\n" <<< "$workers")) ]]' ||
+	wait_until "$TMO" children_replaced "$pid" "$workers" 2 ||
 		{ fail "after a reload the workers are '$(children_of "$pid")' (old: $workers)" "$NGX_DIR/logs/error.log"; return; }
 	T_PIDS+=($(children_of "$pid"))
 	ngx_get 5 || { fail "nginx does not serve after the reload" "$NGX_DIR/logs/error.log"; return; }
@@ -387,16 +397,7 @@ ap_conf() {	# DIR PORT
 
 ap_ctl() { timeout "$TMO" apache2 -d "$AP_DIR" -f "$AP_DIR/httpd.conf" -k "$1" >> "$T_LOG/apache-k.out" 2>&1; }
 
-# ap_get N: N requests, each a new connection; all must get the page
-ap_get() {
-	local i body
-	for ((i = 0; i < $1; i++)); do
-		body=$(curl -s -m "$TMO" "http://127.0.0.1:$AP_PORT/") || return 1
-		[[ $body == "$AP_PAGE" ]] || return 1
-	done
-}
-
-ap_served() { [[ $(grep -c '"GET / HTTP/1.1" 200' "$AP_DIR/logs/access.log" 2>/dev/null) == "$1" ]]; }
+ap_get() { http_get "$AP_PORT" "$AP_PAGE" "$1"; }
 
 test_apache_event() {
 	local pid exe children
@@ -418,13 +419,13 @@ test_apache_event() {
 	T_PIDS+=($children)
 	[[ $(children_of "$pid") == "$children" ]] || fail "restored children: $(children_of "$pid"), want $children"
 	ap_get 20 || { fail "the restored apache does not serve its page" "$AP_DIR/logs/error.log"; return; }
-	wait_until "$TMO" ap_served 25 ||
+	wait_until "$TMO" served "$AP_DIR/logs/access.log" 25 ||
 		fail "the access log has $(grep -c 'GET /' "$AP_DIR/logs/access.log") requests, want 25" "$AP_DIR/logs/access.log"
 	# a graceful restart: the restored parent reads its configuration
 	# again and replaces its children, which it watches through the
 	# scoreboard
 	ap_ctl graceful || { fail "apache2 -k graceful failed" "$T_LOG/apache-k.out"; return; }
-	wait_until "$TMO" eval 'new=$(children_of '"$pid"'); [[ $(wc -w <<< "$new") == 2 && -z $(comm -12 <(tr " " "\n" <<< "$new") <(tr " " "\n" <<< "$children")) ]]' ||
+	wait_until "$TMO" children_replaced "$pid" "$children" 2 ||
 		{ fail "after a graceful restart the children are '$(children_of "$pid")' (old: $children)" "$AP_DIR/logs/error.log"; return; }
 	T_PIDS+=($(children_of "$pid"))
 	ap_get 5 || { fail "apache does not serve after the graceful restart" "$AP_DIR/logs/error.log"; return; }

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
 #include "files/ghost.h"
+#include "proc/ns_ids.h"
 #include "files/reg.h"
 #include "util/fsop.h"
 #include "util/log.h"
@@ -72,13 +72,9 @@ static int make_link(int root, const char *src, char *dir, const char *name, con
  * namespace's root is not foreseen). */
 static int task_root(pid_t pid, const char *what)
 {
-	char ns[32], root[32];
-	struct stat a, b;
-	snprintf(ns, sizeof(ns), "/proc/%d/ns/mnt", pid);
+	char root[32];
 	snprintf(root, sizeof(root), "/proc/%d/root", pid);
-	bool ours = stat(ns, &a) == 0 && stat("/proc/self/ns/mnt", &b) == 0 && a.st_dev == b.st_dev &&
-		    a.st_ino == b.st_ino;
-	int fd = open(ours ? "/" : root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int fd = open(ns_same(pid, 0, "mnt") == 1 ? "/" : root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		pr_perror("%s: can't open the root of pid %d for its link remap", what, pid);
 	return fd;

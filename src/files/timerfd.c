@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -18,6 +17,8 @@
 
 #include "files/anonfd.h"
 #include "infect/inject.h"
+#include "proc/ns_ids.h"
+#include "proc/proc.h"
 #include "util/log.h"
 
 #ifndef TFD_IOC_SET_TICKS
@@ -275,15 +276,10 @@ static int timerfd_after_install(struct rst_files *rf, const FileEntry *fe, int 
  * time namespace (a kernel without them has one). */
 static bool timerfd_same_clock(const TimerfdEntry *e, pid_t pid)
 {
-	struct stat here, there;
-	char path[64];
-
 	if (!timerfd_wants_now(e) || e->clockid == CLOCK_REALTIME || e->clockid == CLOCK_REALTIME_ALARM)
 		return true;
-	snprintf(path, sizeof(path), "/proc/%d/ns/time", pid);
-	if (stat("/proc/self/ns/time", &here) < 0 || stat(path, &there) < 0)
-		return errno == ENOENT;
-	return here.st_ino == there.st_ino && here.st_dev == there.st_dev;
+	int same = ns_same(pid, 0, "time");
+	return same < 0 ? errno == ENOENT : same;
 }
 
 /* Takes the timerfd at fd of the rebuilt process (ij) for before_resume;
@@ -296,13 +292,10 @@ static bool timerfd_take(struct rst_files *rf, struct inj *ij, int fd, const Fil
 
 	if (!st || !st->kept || idx < 0 || !timerfd_same_clock(fe->tfd, real))
 		return false;
-	int pidfd = syscall(SYS_pidfd_open, real, 0);
-	int ours = pidfd < 0 ? -1 : syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	int ours = proc_take_fd(real, fd);
 	if (ours < 0)
 		pr_debug("pid %d: can't take timerfd %u on fd %d (%s): armed in the process now", ij->pid,
 			 fe->id, fd, strerror(errno));
-	if (pidfd >= 0)
-		close(pidfd);
 	if (ours <= 0)
 		return false;
 	st->kept[idx] = (struct timerfd_kept){ ours, ij->pid, fd };

@@ -226,6 +226,13 @@ int track_protect(struct dump_ctx *dc, const struct page_runs *saved, const stru
 {
 	if (!dc->o->track_mem && !dc->o->pre_dump)
 		return 0;
+	/* A dump that kills the tree (--track-mem without -R): nothing runs
+	 * on to be tracked. Arming would only slow the killed task's exit
+	 * (its protected memory takes longer to tear down), and a dump that
+	 * fails and lets the tree go would leave a tracker no parent knows,
+	 * where the untouched one still serves a retry over the same parent. */
+	if (!dc->o->pre_dump && !dc->o->leave_running)
+		return 0;
 	switch (track_method()) {
 	case TRACK_SOFT_DIRTY:
 		return sd_protect(dc);

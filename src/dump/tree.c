@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "dump/dump.h"
+#include "task/mrelease.h"
 #include "util/log.h"
 #include "util/grow.h"
 
@@ -222,6 +223,29 @@ static void reap_traced(struct dump_ctx *dc)
 	dc->seized = false;
 }
 
+/* Below this, a killed process frees its memory in a few ms itself. */
+#define MRELEASE_MIN_KB (64 << 10)
+
+/* The seized process with the most memory in it (at least
+ * MRELEASE_MIN_KB), whose exit the dump would wait for longest: its
+ * memory is freed from here too (mrelease.h). -1: none. */
+static int biggest(const struct dump_tree *tr)
+{
+	uint64_t most = MRELEASE_MIN_KB;
+	int big = -1;
+	for (int i = 0; i < tr->nr; i++) {
+		uint64_t kb = 0;
+		for (int k = 0; k < tr->t[i].vmas.nr; k++)
+			if (!tr->t[i].vmas.v[k].shared)
+				kb += tr->t[i].vmas.v[k].rss_kb;
+		if (tr->t[i].seized && kb >= most) {
+			most = kb;
+			big = i;
+		}
+	}
+	return big;
+}
+
 void tree_release(struct dump_tree *tr, bool kill_tasks)
 {
 	if (!kill_tasks) {
@@ -237,12 +261,24 @@ void tree_release(struct dump_tree *tr, bool kill_tasks)
 		}
 		return;
 	}
+	struct mrelease m;
+	int big = biggest(tr);
+	bool helped = big >= 0 && mrelease_arm(&m, tr->t[big].pid);
 	for (int i = 0; i < tr->nr; i++)
 		if (tr->t[i].seized)
 			kill(tr->t[i].pid, SIGKILL);
+	if (helped)
+		mrelease_killed(&m);
 	/* Reap the trace links, children first: a dying namespace init
 	 * waits for its children, which wait for us. */
 	for (int i = tr->nr - 1; i >= 0; i--)
 		if (tr->t[i].seized)
 			reap_traced(&tr->t[i]);
+	if (helped) {
+		int r = mrelease_finish(&m);
+		if (r)
+			pr_debug("pid %d: its memory was not freed from here (%s)", tr->t[big].pid, strerror(r));
+		else
+			pr_info("pid %d: its memory was freed from here too while it died", tr->t[big].pid);
+	}
 }

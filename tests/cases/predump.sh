@@ -132,6 +132,29 @@ test_track_mem_snapshots() {
 	restore_and_check "$T_WORK/img/2" "$pid" "$exe"
 }
 
+# A dump with --track-mem that kills the tree arms no tracker: nothing
+# runs on to be tracked. Cut short once its images are whole, it lets
+# the program go on with the pre-dump's tracker as it was, and a retry
+# over the same parent still takes from it what the program did not
+# write (a tracker armed again would make that parent stale: everything
+# saved), and restores right.
+test_predump_kill_dump_cut() {
+	local pid exe
+	start_dirtier || return
+	pid=$PROG_PID exe=$DIRTIER_EXE
+	pre_dump pre1 "$T_WORK/img/1" || return
+	sleep 0.2
+	mkdir -p "$T_WORK/img/2"
+	stasis_killed_at cut inventory-renamed dump -t "$pid" -D "$T_WORK/img/2" --prev-images-dir ../1 --track-mem ||
+		return
+	wait_until 5 runs_freely "$pid" || { fail "the program does not run after the cut dump"; return; }
+	sleep 0.2
+	dump dump "$pid" "$T_WORK/img/3" --prev-images-dir ../1 || return
+	expect_killed "$pid" || return
+	dump_used_parent dump "$T_WORK/img/3"
+	restore_and_check "$T_WORK/img/3" "$pid" "$exe"
+}
+
 # rpc_drive_ok TAG WHAT LOG ARGS...: rpc_drive.py through swrk with ARGS,
 # its output in T_LOG/TAG.out; a failure names WHAT, with LOG.
 rpc_drive_ok() {
@@ -255,3 +278,4 @@ run_test predump.rpc_loop test_predump_rpc_loop
 run_test predump.stale_parent test_predump_stale_parent
 run_test predump.then_plain_dump test_predump_then_plain_dump
 run_test predump.track_mem_snapshots test_track_mem_snapshots
+run_test predump.kill_dump_cut test_predump_kill_dump_cut

@@ -9,12 +9,16 @@
 #   -c  also a reference CRIU: its plain dump and its dump through its
 #       own page server (CRIU pre-dumps only with soft-dirty bits; where
 #       the kernel has none, its migration is the dump alone)
-# Each run: a plain local dump (-R), then the migration: a page server
+# Each run: a plain local dump (-R); the stop-and-copy migration (one
+# dump through a page server, which kills the target: a new one is
+# started for the rest); then the pre-copy migration: a page server
 # per step (stasis page-server, port 0), a pre-dump through it, 1 s of
 # running, the dump through the next server with the pre-dump as parent
 # on both sides, then the restore of the server's directory with the
 # local images copied in (time to the restored tree running: restore -d).
 # "frozen" is the final dump's, from its log. Images go to /dev/shm.
+# Last, two ratios of the best figures: the pre-dump against the plain
+# dump, and the whole pre-copy migration against the stop-and-copy one.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 S=${STASIS:-$ROOT/build/stasis}
@@ -64,11 +68,19 @@ frozen_of() {	# seconds, from a dump's log
 	fi
 }
 run_tool() {
-	local bin=$1 tag=$2 t0 plain pre final total rst frozen
-	rm -rf "$D"; mkdir -p "$D/plain" "$D/l1" "$D/l2"
+	local bin=$1 tag=$2 t0 plain sac pre final total rst frozen
+	rm -rf "$D"; mkdir -p "$D/plain" "$D/s" "$D/l1" "$D/l2"
 	start_target || { echo "$tag run $run: the target was not ready in 60 s; run skipped"; return 1; }
 	t0=$(now); "$bin" dump -t "$pid" -D "$D/plain" -R -o d.log -v4 > /dev/null 2>&1 || { echo "$tag: plain dump failed"; return 1; }
 	plain=$(since "$t0"); rm -rf "$D/plain"
+	# stop-and-copy: the migration without pre-dumps, one dump through
+	# the page server (the target is killed: a new one for what follows)
+	ps "$bin" "$D/s1"
+	t0=$(now)
+	"$bin" dump -t "$pid" -D "$D/s" --page-server --address 127.0.0.1 --port "$PORT" -o d.log -v4 > /dev/null 2>&1 ||
+		{ echo "$tag: stop-and-copy dump failed"; kill "$psp"; return 1; }
+	sac=$(since "$t0"); wait "$psp"; wait "$pid" 2>/dev/null; rm -rf "$D/s" "$D/s1"
+	start_target || { echo "$tag run $run: the target was not ready in 60 s; run skipped"; return 1; }
 	if [[ $bin == "$S" ]] || "$bin" check --feature mem_dirty_track > /dev/null 2>&1; then
 		ps "$bin" "$D/r1"
 		t0=$(now)
@@ -97,8 +109,9 @@ run_tool() {
 	rst=$(since "$t0")
 	kill -9 "$(cat "$D/r.pid")" 2>/dev/null; sleep 0.5
 	total=$(echo "$pre + $final" | bc)
-	echo "$tag run $run: plain dump $plain s | pre-dump $pre s + dump $final s (frozen $frozen s) = $total s | restore $rst s"
+	echo "$tag run $run: plain dump $plain s | stop-and-copy $sac s | pre-dump $pre s + dump $final s (frozen $frozen s) = $total s | restore $rst s"
 	eval "b_plain_$tag=\$(min \"\${b_plain_$tag:-}\" $plain); b_total_$tag=\$(min \"\${b_total_$tag:-}\" $total)"
+	eval "b_sac_$tag=\$(min \"\${b_sac_$tag:-}\" $sac); b_pre_$tag=\$(min \"\${b_pre_$tag:-}\" $pre)"
 	eval "b_final_$tag=\$(min \"\${b_final_$tag:-}\" $final); b_rst_$tag=\$(min \"\${b_rst_$tag:-}\" $rst)"
 	[[ $frozen == "?" ]] || eval "b_frozen_$tag=\$(min \"\${b_frozen_$tag:-}\" $frozen)"
 }
@@ -108,6 +121,10 @@ for ((run = 1; run <= RUNS; run++)); do
 done
 rm -rf "$D" "$D.out"
 for tag in stasis ${CRIU:+criu}; do
-	eval "echo \"best of $RUNS, $MIB MiB, $tag: plain dump \${b_plain_$tag:-?} s; migration \${b_total_$tag:-?} s" \
+	eval "echo \"best of $RUNS, $MIB MiB, $tag: plain dump \${b_plain_$tag:-?} s; stop-and-copy \${b_sac_$tag:-?} s;" \
+		"pre-dump \${b_pre_$tag:-?} s; migration \${b_total_$tag:-?} s" \
 		"(final dump \${b_final_$tag:-?} s, frozen \${b_frozen_$tag:-?} s); restore \${b_rst_$tag:-?} s\""
+	eval "p=\${b_plain_$tag:-0} s=\${b_sac_$tag:-0} q=\${b_pre_$tag:-0} m=\${b_total_$tag:-0}"
+	if [[ $p != 0 && $q != 0 ]]; then echo "  $tag: pre-dump / plain dump $(echo "scale=2; $q / $p" | bc)x"; fi
+	if [[ $s != 0 ]]; then echo "  $tag: migration / stop-and-copy $(echo "scale=2; $m / $s" | bc)x"; fi
 done

@@ -6,6 +6,7 @@
  * it reaps. It gives up soon after the kill if the memory can't be
  * reaped (EINVAL still: another process shares it). */
 #include <errno.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -53,7 +54,7 @@ bool mrelease_arm(struct mrelease *m, pid_t pid)
 	}
 	m->running = true;
 	while (!atomic_load(&m->state))
-		;	/* the thread is calling before the kill is sent */
+		sched_yield();	/* the thread is calling before the kill is sent */
 	return true;
 }
 

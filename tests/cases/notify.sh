@@ -74,8 +74,10 @@ if pid == 0:
 print("CHILD", pid, flush=True)
 os.waitpid(pid, 0)'
 	parent=$PROG_PID
-	wait_until "$TMO" grep -q '^CHILD ' "$T_LOG/pfout.out" || { fail "harness: no child"; return; }
-	pid=$(awk '$1 == "CHILD" { print $2 }' "$T_LOG/pfout.out")
+	# the child's READY and the parent's CHILD line share the file: the
+	# two can come out on one line
+	wait_until "$TMO" grep -q 'CHILD [0-9]' "$T_LOG/pfout.out" || { fail "harness: no child"; return; }
+	pid=$(grep -o 'CHILD [0-9]*' "$T_LOG/pfout.out" | awk '{ print $2 }')
 	T_PIDS+=("$pid")
 	mkdir -p "$T_WORK/img"
 	rc=$(stasis dump dump -t "$pid" -D "$T_WORK/img")

@@ -119,7 +119,7 @@ for ((run = 1; run <= RUNS; run++)); do
 	run_tool "$S" stasis
 	[[ -n $CRIU ]] && run_tool "$CRIU" criu
 done
-rm -rf "$D" "$D.out"
+rm -rf "$D" "$D.out" "$D.rst"
 for tag in stasis ${CRIU:+criu}; do
 	eval "echo \"best of $RUNS, $MIB MiB, $tag: plain dump \${b_plain_$tag:-?} s; stop-and-copy \${b_sac_$tag:-?} s;" \
 		"pre-dump \${b_pre_$tag:-?} s; migration \${b_total_$tag:-?} s" \

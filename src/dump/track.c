@@ -224,14 +224,13 @@ int track_split(struct dump_ctx *dc, struct page_runs *pr, struct page_runs *in_
 
 int track_protect(struct dump_ctx *dc, const struct page_runs *saved, const struct page_runs *in_parent)
 {
-	if (!dc->o->track_mem && !dc->o->pre_dump)
-		return 0;
-	/* A dump that kills the tree (--track-mem without -R): nothing runs
-	 * on to be tracked. Arming would only slow the killed task's exit
-	 * (its protected memory takes longer to tear down), and a dump that
-	 * fails and lets the tree go would leave a tracker no parent knows,
-	 * where the untouched one still serves a retry over the same parent. */
-	if (!dc->o->pre_dump && !dc->o->leave_running)
+	/* Armed by a pre-dump or a dump -R --track-mem. Not by a dump that
+	 * kills the tree, --track-mem or not: nothing runs on to be tracked.
+	 * Arming would only slow the killed task's exit (its protected memory
+	 * takes longer to tear down), and a dump that fails and lets the tree
+	 * go would leave a tracker no parent knows, where the untouched one
+	 * still serves a retry over the same parent. */
+	if (!dc->o->pre_dump && !(dc->o->track_mem && dc->o->leave_running))
 		return 0;
 	switch (track_method()) {
 	case TRACK_SOFT_DIRTY:

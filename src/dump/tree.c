@@ -226,23 +226,19 @@ static void reap_traced(struct dump_ctx *dc)
 /* Below this, a killed process frees its memory in a few ms itself. */
 #define MRELEASE_MIN_KB (64 << 10)
 
-/* The seized process with the most memory in it (at least
- * MRELEASE_MIN_KB), whose exit the dump would wait for longest: its
- * memory is freed from here too (mrelease.h). -1: none. */
+/* The seized process with the most anonymous memory (at least
+ * MRELEASE_MIN_KB, as its status counted it), whose exit the dump would
+ * wait for longest: its memory is freed from here too (mrelease.h).
+ * -1: none. */
 static int biggest(const struct dump_tree *tr)
 {
 	uint64_t most = MRELEASE_MIN_KB;
 	int big = -1;
-	for (int i = 0; i < tr->nr; i++) {
-		uint64_t kb = 0;
-		for (int k = 0; k < tr->t[i].vmas.nr; k++)
-			if (!tr->t[i].vmas.v[k].shared)
-				kb += tr->t[i].vmas.v[k].rss_kb;
-		if (tr->t[i].seized && kb >= most) {
-			most = kb;
+	for (int i = 0; i < tr->nr; i++)
+		if (tr->t[i].seized && tr->t[i].status.anon_kb >= most) {
+			most = tr->t[i].status.anon_kb;
 			big = i;
 		}
-	}
 	return big;
 }
 

@@ -12,13 +12,6 @@
 
 #include "task/mrelease.h"
 
-#ifndef SYS_process_mrelease
-#define SYS_process_mrelease 448
-#endif
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-
 #define TRIES_AFTER_KILL 2000	/* a few ms of EINVAL after the kill: not reapable */
 #define TRIES_BEFORE_KILL 20000000	/* bounded, in case the caller never kills */
 
@@ -52,7 +45,6 @@ bool mrelease_arm(struct mrelease *m, pid_t pid)
 		close(m->pidfd);
 		return false;
 	}
-	m->running = true;
 	while (!atomic_load(&m->state))
 		sched_yield();	/* the thread is calling before the kill is sent */
 	return true;
@@ -60,16 +52,12 @@ bool mrelease_arm(struct mrelease *m, pid_t pid)
 
 void mrelease_killed(struct mrelease *m)
 {
-	if (m->running)
-		atomic_store(&m->state, 2);
+	atomic_store(&m->state, 2);
 }
 
 int mrelease_finish(struct mrelease *m)
 {
-	if (!m->running)
-		return EINVAL;
 	pthread_join(m->th, NULL);
 	close(m->pidfd);
-	m->running = false;
 	return m->result;
 }

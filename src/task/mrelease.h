@@ -15,7 +15,6 @@ struct mrelease {
 	pthread_t th;
 	int pidfd;
 	atomic_int state;	/* 0 not started, 1 waiting for the kill, 2 killed */
-	bool running;
 	int result;		/* 0: reaped; else the errno that stopped it */
 };
 
@@ -23,7 +22,8 @@ struct mrelease {
  * lands (the process must not reach its own exit first, or there is
  * nothing left to take). false if it could not start: then nothing to do. */
 bool mrelease_arm(struct mrelease *m, pid_t pid);
-/* Right after the SIGKILL is sent. */
+/* Right after the SIGKILL is sent (only after mrelease_arm said true, as
+ * mrelease_finish). */
 void mrelease_killed(struct mrelease *m);
 /* After the process is reaped: the thread is done. 0 if it freed the
  * memory (with the process), else the errno why not (EINVAL: the memory

@@ -39,10 +39,12 @@ min() { [[ -z $1 ]] && echo "$2" || echo "if ($2 < $1) $2 else $1" | bc; }
 start_target() {
 	setsid "$ROOT/build/tests/dirtier" "$MIB" > "$D.out" 2>&1 < /dev/null &
 	pid=$!
+	disown "$pid"	# no "Killed" job notices when a dump kills it; bash still reaps it
 	for _ in $(seq 1200); do grep -q READY "$D.out" 2>/dev/null && return 0; sleep 0.05; done
-	kill -9 "$pid"; wait "$pid" 2>/dev/null
+	kill -9 "$pid"; gone "$pid"
 	return 1
 }
+gone() { for _ in $(seq 500); do [[ -e /proc/$1 ]] || return 0; sleep 0.01; done; }
 # ps BIN DIR [ARGS]: a page server; PORT
 ps() {
 	local bin=$1 dir=$2; shift 2
@@ -79,7 +81,7 @@ run_tool() {
 	t0=$(now)
 	"$bin" dump -t "$pid" -D "$D/s" --page-server --address 127.0.0.1 --port "$PORT" -o d.log -v4 > /dev/null 2>&1 ||
 		{ echo "$tag: stop-and-copy dump failed"; kill "$psp"; return 1; }
-	sac=$(since "$t0"); wait "$psp"; wait "$pid" 2>/dev/null; rm -rf "$D/s" "$D/s1"
+	sac=$(since "$t0"); wait "$psp"; gone "$pid"; rm -rf "$D/s" "$D/s1"
 	start_target || { echo "$tag run $run: the target was not ready in 60 s; run skipped"; return 1; }
 	if [[ $bin == "$S" ]] || "$bin" check --feature mem_dirty_track > /dev/null 2>&1; then
 		ps "$bin" "$D/r1"
@@ -101,7 +103,7 @@ run_tool() {
 			{ echo "$tag: dump failed"; return 1; }
 		final=$(since "$t0"); wait "$psp"
 	fi
-	wait "$pid" 2>/dev/null
+	gone "$pid"
 	frozen=$(frozen_of "$bin" "$D/l2/d.log")
 	(cd "$D/l2" && cp -a $(ls -A | grep -vx parent) "$D/r2"/)	# the server's parent link stays
 	t0=$(now)

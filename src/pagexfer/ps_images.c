@@ -157,7 +157,8 @@ struct ps_pages *ps_images_open(int dirfd, const struct opts *o)
 		pr_err("lazy pages: out of memory");
 		return NULL;
 	}
-	ip->p = (struct ps_pages){ img_avail, img_read_pages, .fail_after_pages = false, .idle = o->timeout };
+	ip->p = (struct ps_pages){ img_avail, img_read_pages, .fail_after_pages = false, .idle = o->timeout,
+				   .gone_fd = -1 };
 	/* what goes on the wire is checked here, at its source (CRIU's
 	 * protocol carries no checksum): a damaged pages file is refused
 	 * before anything listens, as a lazy restore from it would be */

@@ -22,7 +22,7 @@
 #define SEND_CHUNK (1ul << 20)
 #define EOF_WAIT_MS 5000
 
-enum { S_DONE, S_DROPPED, S_FAILED };
+enum { S_DONE, S_DROPPED, S_FAILED, S_GONE };
 
 struct server {
 	struct ps_pages *src;
@@ -83,6 +83,23 @@ lost:
 	return -1;
 }
 
+/* Whether the source went while fd was waited for (fd readable, or the
+ * daemon silent for the source's idle seconds, end the wait): a killed
+ * process of a frozen tree stays a zombie its parent can't reap while
+ * we trace it, so neither a daemon that never comes nor one that never
+ * ends may keep us from seeing it. */
+static bool source_gone(struct server *s, int fd)
+{
+	if (s->src->gone_fd < 0 || ps_io_pending())
+		return false;
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = s->src->gone_fd, .events = POLLIN } };
+	int r;
+	do
+		r = poll(p, 2, s->src->idle ? (int)s->src->idle * 1000 : -1);
+	while (r < 0 && errno == EINTR);
+	return r > 0 && p[1].revents;
+}
+
 /* As CRIU: the daemon closes first (no TIME_WAIT here), but one that
  * keeps the connection open is not waited for long. */
 static void wait_eof(int sk)
@@ -100,6 +117,10 @@ static int session(struct server *s, int sk, bool listened)
 		return S_DROPPED;
 	for (;;) {
 		struct ps_iov pi;
+		if (source_gone(s, sk)) {
+			ps_tls_end(true);
+			return S_GONE;
+		}
 		int r = io_all(sk, &pi, sizeof(pi), false);
 		if (r <= 0) {
 			if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -147,6 +168,8 @@ static void tune(int sk, unsigned idle)
 static int accept_loop(struct server *s, int lsk)
 {
 	for (;;) {
+		if (source_gone(s, lsk))
+			return S_GONE;
 		int sk = accept4(lsk, NULL, NULL, SOCK_CLOEXEC);
 		if (sk < 0 && (errno == EINTR || errno == ECONNABORTED))
 			continue;
@@ -182,7 +205,9 @@ int ps_lazy_serve(int lsk, int sk, const struct opts *o, struct ps_pages *src)
 		pr_info("lazy pages: the daemon is done, %lu KiB served", (unsigned long)(s.served >> 10));
 		return 0;
 	}
-	if (r == S_FAILED && s.served)
+	if (r == S_GONE)
+		src->gone(src);
+	else if (r == S_FAILED && s.served)
 		pr_err("lazy pages: the transfer broke off after %lu KiB", (unsigned long)(s.served >> 10));
 	else if (sk >= 0)
 		pr_err("lazy pages: the session on --ps-socket failed");

@@ -32,6 +32,12 @@ struct ps_pages {
 	/* Seconds a daemon may stay silent in the middle of a request, or
 	 * between requests (0: no limit). */
 	unsigned idle;
+	/* An fd that turns readable when the pages' source is gone (a
+	 * process of the frozen tree was killed), watched while a daemon is
+	 * waited for; then gone() says so and the serving ends with -1.
+	 * -1: nothing to watch. */
+	int gone_fd;
+	void (*gone)(struct ps_pages *src);
 };
 
 /* Serves src's pages to one daemon after another until one closes its

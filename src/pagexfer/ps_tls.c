@@ -275,6 +275,11 @@ ssize_t ps_io_sendv(int sk, const struct iovec *iov, int n)
 	return ps_io_send(sk, iov->iov_base, iov->iov_len);
 }
 
+bool ps_io_pending(void)
+{
+	return active && T->record_check_pending(session) > 0;
+}
+
 ssize_t ps_io_recv(int sk, void *buf, size_t len)
 {
 	if (!active)

@@ -24,6 +24,9 @@ void ps_tls_end(bool failed);
  * errno (EAGAIN: the socket's timeout ran out). recv: 0 at the peer's end. */
 ssize_t ps_io_send(int sk, const void *buf, size_t len);
 ssize_t ps_io_recv(int sk, void *buf, size_t len);
+/* Bytes TLS has read off the socket and not yet handed out: a poll of
+ * the socket would not show them. */
+bool ps_io_pending(void);
 /* The same for the n pieces of iov in order (sendmsg; through TLS, as
  * ps_io_send of the first piece): how many bytes went. */
 ssize_t ps_io_sendv(int sk, const struct iovec *iov, int n);

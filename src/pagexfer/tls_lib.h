@@ -10,7 +10,7 @@
 	X(certificate_set_x509_crl_mem) X(certificate_set_x509_key_mem) \
 	X(certificate_set_x509_system_trust) X(certificate_set_x509_trust_mem) X(certificate_type_get) \
 	X(certificate_verification_status_print) X(certificate_verify_peers3) X(credentials_set) \
-	X(deinit) X(error_is_fatal) X(handshake) X(init) X(record_recv) X(record_send) \
+	X(deinit) X(error_is_fatal) X(handshake) X(init) X(record_check_pending) X(record_recv) X(record_send) \
 	X(set_default_priority) X(strerror) X(transport_set_int2)
 
 struct tls_lib {

@@ -10,6 +10,7 @@
 # while the source's tree runs on; the source survives garbage on its port.
 
 LAZYPS_MIB=256
+LAZYPS_OPTS=()	# more options of both ends (a test's own: --tls)
 
 # lazyps_source TAG [ENV...]: lazymem of LAZYPS_MIB MiB, dumped with
 # --lazy-pages on a free port of 127.0.0.1, copied to DST once the images
@@ -23,7 +24,7 @@ lazyps_source() {
 	mkdir -p "$T_WORK/img"
 	note "stasis dump -t $SRC_PID --lazy-pages --address 127.0.0.1 --port 0 (in the background)"
 	timeout -k 5 $((TMO * 4)) "$STASIS" dump -t "$SRC_PID" -D "$T_WORK/img" --lazy-pages \
-		--address 127.0.0.1 --port 0 -o "$T_LOG/$tag.log" -v4 \
+		--address 127.0.0.1 --port 0 "${LAZYPS_OPTS[@]}" -o "$T_LOG/$tag.log" -v4 \
 		> "$T_LOG/$tag.stdout" 2> "$T_LOG/$tag.stderr" < /dev/null &
 	DUMP_PID=$!
 	T_PIDS+=("$DUMP_PID")
@@ -44,7 +45,7 @@ lazyps_dest() {
 	local tag=$1 rc
 	shift
 	rc=$(env "$@" "$STASIS" lazy-pages -D "$DST" --page-server --address 127.0.0.1 --port "$LPS_PORT" -d \
-		--pidfile "$T_WORK/lazy.pid" -o "$T_LOG/lazy.log" -v4 < /dev/null > "$T_LOG/lazy.stdout" 2>&1; echo $?)
+		"${LAZYPS_OPTS[@]}" --pidfile "$T_WORK/lazy.pid" -o "$T_LOG/lazy.log" -v4 < /dev/null > "$T_LOG/lazy.stdout" 2>&1; echo $?)
 	[[ $rc == 0 ]] || { fail "$tag: lazy-pages --page-server exited $rc" "$T_LOG/lazy.log"; return 1; }
 	LAZY_PID=$(pidfile_pid "$T_WORK/lazy.pid")
 	T_PIDS+=("$LAZY_PID")
@@ -71,6 +72,10 @@ lazyps_garbage() {
 }
 
 test_lazyps_stasis() {
+	if [[ ${1:-} == tls ]]; then
+		make_certs "$T_WORK/certs" || return
+		read -ra LAZYPS_OPTS <<< "$(tls_args "$T_WORK/certs")"
+	fi
 	lazyps_source dump || return
 	lazyps_garbage || return
 	lazyps_dest restore || return
@@ -86,8 +91,10 @@ test_lazyps_stasis() {
 	expect_killed "$SRC_PID"
 	grep -q "lazy pages: the daemon is done, [0-9]* KiB served" "$T_LOG/dump.log" ||
 		fail "the source does not say what it served" "$T_LOG/dump.log"
+	[[ ${1:-} != tls ]] || grep -q "TLS: session up" "$T_LOG/dump.log" || fail "the daemon's session was not TLS" "$T_LOG/dump.log"
 }
 run_test lazyps.stasis test_lazyps_stasis
+run_test lazyps.tls test_lazyps_stasis tls
 
 # runc checkpoint --lazy-pages's way, over RPC (through `stasis swrk` and
 # through the service): a DUMP with lazy_pages serves the tree's memory
@@ -152,6 +159,37 @@ test_lazyps_source_killed() {
 	check_output lazymem
 }
 run_test lazyps.source_killed test_lazyps_source_killed
+
+# The frozen source program is killed (by its user, the OOM killer)
+# while its dump serves it: before any daemon came (waiting), or while
+# the destination's copy runs (serving). It stays a zombie its parent
+# can't reap while the dump traces it, so the dump must see it go and
+# end, naming it (it waited for a connection forever before); a copy
+# that runs dies with the daemon's error, never left with holes.
+test_lazyps_source_tree_killed() {
+	local when=$1
+	lazyps_source dump || return
+	[[ $when == serving ]] && { lazyps_dest restore STASIS_TEST_LAZY_BG_DELAY_MS=$((TMO * 1000)) || return; }
+	kill -9 "$SRC_PID"
+	wait_child "$DUMP_PID" "$TMO"
+	if [[ $CHILD_RC == timeout ]]; then	# stasis under its `timeout`: its tracee can't be reaped before it goes
+		kill -9 "$(pgrep -P "$DUMP_PID")"
+		fail "the dump still serves a tree that was killed ($when)" "$T_LOG/dump.log"
+		return 1
+	fi
+	[[ $CHILD_RC != 0 ]] || { fail "the dump exited 0 after its tree was killed" "$T_LOG/dump.log"; return 1; }
+	grep -q "lazy pages: pid $SRC_PID of the tree ended" "$T_LOG/dump.log" ||
+		fail "the dump does not say its tree's pid $SRC_PID ended" "$T_LOG/dump.log"
+	wait_child "$SRC_PID" "$TMO"	# reaped by us, its parent, now that nobody traces it
+	[[ $CHILD_RC == 137 ]] || fail "the killed source was not reaped as killed: $CHILD_RC"
+	[[ $when == serving ]] || return 0
+	kill -USR1 "$COPY_PID"
+	wait_gone "$COPY_PID" "$TMO" || { fail "the copy still runs after its source died" "$T_LOG/lazy.log"; return 1; }
+	wait_gone "$LAZY_PID" "$TMO" || fail "the daemon still runs after its source died" "$T_LOG/lazy.log"
+	! grep -q '^PASS\|^FAIL' "$T_LOG/lazymem.out" || fail "the copy answered after its source died" "$T_LOG/lazymem.out"
+}
+run_test lazyps.source_tree_killed_waiting test_lazyps_source_tree_killed waiting
+run_test lazyps.source_tree_killed_serving test_lazyps_source_tree_killed serving
 
 # CRIU's lazy-pages daemon asks stasis's source (the restore is
 # stasis's: CRIU can't restore beside the frozen source, its pid taken).

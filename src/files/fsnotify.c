@@ -43,10 +43,13 @@ static int open_root_on(uint32_t kdev)
 
 /* An fd on a mount of the filesystem with device kdev, for
  * open_by_handle_at; a mount of the filesystem's root is preferred, as
- * every inode of it is reachable from there. */
+ * every inode of it is reachable from there, then our own root (in a
+ * chroot, a bind mount of some other directory of the filesystem, such
+ * as `ip netns`'s /run/netns, reaches less of what we can name). */
 static int open_mount_of(uint32_t kdev)
 {
 	char line[4096], want[32], best[PATH_MAX] = "";
+	bool whole = false;	/* best is a mount of the filesystem's root */
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return -1;
@@ -55,14 +58,18 @@ static int open_mount_of(uint32_t kdev)
 		char dev[32], root[PATH_MAX], mnt[PATH_MAX];
 		if (sscanf(line, "%*d %*d %31s %4095s %4095s", dev, root, mnt) != 3 || strcmp(dev, want))
 			continue;
-		if (!best[0] || !strcmp(root, "/"))
+		whole = !strcmp(root, "/");
+		if (!best[0] || whole)
 			snprintf(best, sizeof(best), "%s", mnt);
-		if (!strcmp(root, "/"))
+		if (whole)
 			break;
 	}
 	fclose(f);
-	if (!best[0])
-		return open_root_on(kdev);
+	if (!whole) {
+		int fd = open_root_on(kdev);
+		if (fd >= 0 || !best[0])
+			return fd;
+	}
 	fsn_unescape(best);
 	int fd = open(best, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return fd >= 0 ? fd : open(best, O_PATH | O_CLOEXEC);

@@ -12,27 +12,27 @@
 
 MIG_A_ADDR=10.99.0.1 MIG_B_ADDR=10.99.0.2 MIG_PS_PORT=9876 MIG_LAZY_PORT=9877 MIG_KEYS=50000
 
-# mig_net: the two namespaces (unique names: tests run side by side; the
-# veth is made in them, so no link comes or goes in ours). MIG_A, MIG_B:
-# the commands that run something in each.
+# mig_net: the two namespaces, each held by a process of the test's
+# (the walk-through names them with `ip netns add`, which needs a mount
+# of /run/netns that a chroot such as CI's fresh root can't make
+# cleanly); the veth is made in them, so no link comes or goes in ours.
+# MIG_A, MIG_B: the commands that run something in each.
 mig_net() {
-	MIG_NA=stmig-a-$$ MIG_NB=stmig-b-$$
-	ip netns add "$MIG_NA" && ip netns add "$MIG_NB" &&
-		ip link add veth-a netns "$MIG_NA" type veth peer name veth-b netns "$MIG_NB" &&
-		ip -n "$MIG_NA" addr add "$MIG_A_ADDR/24" dev veth-a && ip -n "$MIG_NA" link set veth-a up &&
-		ip -n "$MIG_NA" link set lo up &&
-		ip -n "$MIG_NB" addr add "$MIG_B_ADDR/24" dev veth-b && ip -n "$MIG_NB" link set veth-b up &&
-		ip -n "$MIG_NB" link set lo up ||
-		{ fail "can't make the namespaces $MIG_NA and $MIG_NB with a veth between them"; return 1; }
-	MIG_A=(nsenter --net="/run/netns/$MIG_NA") MIG_B=(nsenter --net="/run/netns/$MIG_NB")
+	local a b
+	start_prog ns-a unshare -n sleep 1000000 && a=$PROG_PID
+	start_prog ns-b unshare -n sleep 1000000 && b=$PROG_PID
+	wait_until "$TMO" mig_own_netns "$a" && wait_until "$TMO" mig_own_netns "$b" ||
+		{ fail "the namespaces' holders did not start"; return 1; }
+	MIG_A=(nsenter --net="/proc/$a/ns/net") MIG_B=(nsenter --net="/proc/$b/ns/net")
+	ip link add veth-a netns "$a" type veth peer name veth-b netns "$b" &&
+		"${MIG_A[@]}" ip addr add "$MIG_A_ADDR/24" dev veth-a && "${MIG_A[@]}" ip link set veth-a up &&
+		"${MIG_A[@]}" ip link set lo up &&
+		"${MIG_B[@]}" ip addr add "$MIG_B_ADDR/24" dev veth-b && "${MIG_B[@]}" ip link set veth-b up &&
+		"${MIG_B[@]}" ip link set lo up ||
+		{ fail "can't join the namespaces of pids $a and $b with a veth"; return 1; }
+	MIG_NS_B=/proc/$b/ns/net
 }
-
-mig_cleanup() {
-	kill_leftovers
-	ip netns del "$MIG_NA" 2> /dev/null
-	ip netns del "$MIG_NB" 2> /dev/null
-	return 0
-}
+mig_own_netns() { [[ -e /proc/$1/ns/net && $(readlink "/proc/$1/ns/net") != "$(readlink /proc/self/ns/net)" ]]; }
 
 # a client in A, of the server at ADDR
 mig_cli() { local addr=$1; shift; timeout "$TMO" "${MIG_A[@]}" redis-cli -h "$addr" "$@" 2>> "$T_LOG/redis-cli.err"; }
@@ -55,9 +55,8 @@ mig_stasis() {
 
 test_migrate_netns_redis() {
 	command -v redis-server > /dev/null || { fail "no redis-server (scripts/install-deps.sh installs it)"; return; }
-	mig_net || { mig_cleanup; return; }
+	mig_net || return
 	mig_redis_walkthrough
-	mig_cleanup
 }
 
 mig_redis_walkthrough() {
@@ -108,8 +107,8 @@ mig_redis_walkthrough() {
 	T_PIDS+=("$copy" "$(status_field "$copy" PPid)")
 	after=$(mig_state "$MIG_B_ADDR")
 	[[ $after == "$before" ]] || { fail "at B's address: '$after', in A before the dump: '$before'" "$T_LOG/redis-cli.err"; return; }
-	[[ $(stat -L -c %i "/proc/$copy/ns/net") == $(stat -L -c %i "/run/netns/$MIG_NB") ]] ||
-		{ fail "the copy is not in B's network namespace"; return; }
+	[[ $(readlink "/proc/$copy/ns/net") == "$(readlink "$MIG_NS_B")" ]] ||
+		{ fail "the copy (pid $copy) is in $(readlink "/proc/$copy/ns/net"), not in B's $(readlink "$MIG_NS_B")"; return; }
 
 	# A's dump ends once B's daemon has every page; the daemon then exits
 	lazy_done lazy || return

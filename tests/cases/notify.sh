@@ -99,6 +99,39 @@ nf_inotify_deleted_criu() { nf_from_criu ify inotify_deleted.py "$T_FILES"; }
 run_test notify.inotify_deleted nf_inotify_deleted
 run_test --needs criu interop.criu_inotify_deleted.from_criu nf_inotify_deleted_criu
 
+# The same in a chroot whose filesystem shows only a bind mount of
+# another of its directories (as `ip netns` leaves /run/netns in CI's
+# fresh root): the deleted file is found through the chroot's own root,
+# not through that mount, which does not reach it (the dump refused the
+# watch as on a file nobody has open). A tmpfs holds both directories;
+# stasis, the program and their files are in the chroot.
+nf_inotify_deleted_chroot() {
+	local base=$T_WORK/fs
+	mkdir -p "$base"
+	unshare -m --propagation private bash -c '
+		base=$1 root=$2 stasis=$3 python=$4
+		mount -t tmpfs stasis-test "$base" && mkdir -p "$base/cr" "$base/other" || exit 1
+		for d in /usr /etc /dev "$root"; do mkdir -p "$base/cr$d" && mount --bind "$d" "$base/cr$d" || exit 1; done
+		mkdir -p "$base/cr/other" "$base/cr/proc" "$base/cr/tmp/d" "$base/cr/tmp/img"
+		mount --bind "$base/other" "$base/cr/other" && mount -t proc proc "$base/cr/proc" || exit 1
+		for l in lib lib64 bin sbin; do [[ -L /$l ]] && ln -s "usr/$l" "$base/cr/$l"; done
+		exec chroot "$base/cr" /usr/bin/bash -c "
+			cd /tmp; setsid $python $root/tests/progs/inotify_deleted.py /tmp/d > prog.out 2>&1 < /dev/null &
+			pid=\$!
+			for i in \$(seq 100); do grep -q READY /tmp/prog.out && break; sleep 0.1; done
+			$stasis dump -t \$pid -D /tmp/img -o dump.log -v4 > dump.err 2>&1 || { cat dump.err; kill -9 \$pid; exit 2; }
+			$stasis restore -D /tmp/img -d -o restore.log -v4 > restore.err 2>&1 || { cat restore.err; exit 3; }
+			kill -USR1 \$pid
+			for i in \$(seq 100); do grep -q \"^PASS\\|^FAIL\" /tmp/prog.out && break; sleep 0.1; done
+			kill -9 \$pid 2>/dev/null
+			cat /tmp/prog.out"
+	' chroot "$base" "$ROOT" "$STASIS" "$PYTHON" > "$T_LOG/chroot.out" 2>&1
+	local rc=$?
+	[[ $rc == 0 ]] || { fail "in the chroot (exit $rc): $(grep -m1 Error "$T_LOG/chroot.out" || tail -n1 "$T_LOG/chroot.out")" "$T_LOG/chroot.out"; return; }
+	grep -q "^PASS" "$T_LOG/chroot.out" || fail "the restored program in the chroot: $(grep -m1 FAIL "$T_LOG/chroot.out")" "$T_LOG/chroot.out"
+}
+run_test notify.inotify_deleted_chroot nf_inotify_deleted_chroot
+
 # A watch on a deleted file that only a process outside the tree has open:
 # nothing of the tree keeps it, so the dump must refuse, naming the watch;
 # with --force-irmap the scan can't find it either, and the refusal says

@@ -117,13 +117,16 @@ mig_redis_walkthrough() {
 	wait_gone "$pid" "$TMO" || { fail "A's redis $pid is alive after its dump ended"; return; }
 	grep -q "lazy pages: the daemon is done, [0-9]* KiB served" "$T_LOG/dump.log" ||
 		{ fail "A's dump does not say what it served" "$T_LOG/dump.log"; return; }
-	# and only what was written since the pre-dump: the rest came from B's copy of it
-	local served predumped
+	# and only what was written since the pre-dump: the rest is left to B's
+	# copy of it (on 6.1 with THP "always", soft-dirty marks whole 2 MiB
+	# pages, so much of the heap is served again: more, never less)
+	local served predumped left
 	served=$(sed -n 's/.*daemon is done, \([0-9]*\) KiB served.*/\1/p' "$T_LOG/dump.log" | tail -n1)
+	left=$(sed -n 's/.* \([0-9]*\) left to the parent.*/\1/p' "$T_LOG/dump.log" | tail -n1)
 	predumped=$(du -sk "$img/b/1" | cut -f1)
-	note "A served $served KiB lazily, B got $predumped KiB from the pre-dump"
-	((served > 0 && served * 2 < predumped)) ||
-		{ fail "A served $served KiB of the $predumped KiB pre-dumped: the pre-dump was not used" "$T_LOG/dump.log"; return; }
+	note "A served $served KiB lazily and left $left pages to the pre-dump; B got $predumped KiB from it"
+	((left > 0 && served > 0 && served < predumped)) ||
+		{ fail "A served $served KiB of the $predumped KiB pre-dumped, $left pages left to it: the pre-dump was not used" "$T_LOG/dump.log"; return; }
 
 	# the copy, with all its memory, takes writes and ends as Redis ends
 	[[ $(mig_cli "$MIG_B_ADDR" incr counter) == 1 && $(mig_state "$MIG_B_ADDR") == "$((MIG_KEYS + 2)) again-4321 again-77 yes" ]] ||

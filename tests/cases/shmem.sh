@@ -39,15 +39,19 @@ shmem_incremental() {
 # The last line of FILE is a number of at least N.
 progress_at_least() { (($(tail -n1 "$1" 2>/dev/null || echo 0) >= $2)) 2>/dev/null; }
 
-# Python's multiprocessing, PROG (in tests/progs) of PROCS processes,
-# dumped mid-work (its progress, one number a line, is past 30 of TOTAL
-# steps); restored, it finishes and checks every shared result itself
-# (result.txt). mp_shared.py: the parent, its resource tracker and three
-# workers sharing a Value, an Array, a SharedMemory and an anonymous mmap;
-# mp_pool.py: a Pool of three.
+# python_mp VIA PROCS TOTAL PROG [ARG...]: Python's multiprocessing,
+# PROG (in tests/progs, given ARGs) of PROCS processes, dumped (to local
+# images, or through a page server with VIA "ps") mid-work: its progress,
+# one number a line, is past 30 of TOTAL steps, and its ARGs hold it at a
+# step until the file "go" exists, made once it is restored; it then
+# finishes and checks every shared result itself (result.txt).
+# mp_shared.py: the parent, its resource tracker and three workers sharing
+# a Value, an Array, a SharedMemory and an anonymous mmap; mp_pool.py: a
+# Pool of three.
 python_mp() {
-	local prog=$1 total=$2 procs=$3 via=${4:-} out=$T_LOG/mp.out pid n at_dump
-	start_prog mp "$PYTHON" -u "$ROOT/tests/progs/$prog"
+	local via=$1 procs=$2 total=$3 prog=$4 out=$T_LOG/mp.out pid n at_dump
+	shift 4
+	start_prog mp "$PYTHON" -u "$ROOT/tests/progs/$prog" "$@"
 	pid=$PROG_PID
 	wait_until "$TMO" progress_at_least "$out" 30 || fail "$prog made no progress" "$T_LOG/mp.err" || return
 	n=$(tree_members "$pid" | wc -l)
@@ -64,6 +68,7 @@ python_mp() {
 	at_dump=$(tail -n1 "$out")
 	((at_dump < total)) || fail "$prog was done before the dump ($at_dump steps)" || return
 	restore_foreground restore "$T_WORK/img"
+	touch "$T_FILES/go"
 	# no wait for it to be seen running: with few steps left it may finish
 	# (and the restore with it) first; its "done" and result.txt say it ran
 	wait_child "$RESTORE_PID" $((TMO * 2))
@@ -143,9 +148,9 @@ run_test shmem.chain3 tree_chain shmem
 run_test shmem.leave_running tree_leave_running shmem
 run_test shmem.predump shmem_incremental pre-dump
 run_test shmem.track_mem shmem_incremental snapshot
-run_test real.python_multiprocessing python_mp mp_shared.py 900 5
-run_test real.python_pool python_mp mp_pool.py 400 4
-run_test real.python_multiprocessing_ps python_mp mp_shared.py 900 5 ps
+run_test real.python_multiprocessing python_mp local 5 900 mp_shared.py 150
+run_test real.python_pool python_mp local 4 400 mp_pool.py 400 200
+run_test real.python_multiprocessing_ps python_mp ps 5 900 mp_shared.py 150
 run_test shmem.page_server shmem_ps stasis
 run_test --needs criu shmem.interop.criu_page_server shmem_ps criu
 run_test --needs criu shmem.interop.to_criu shmem_criu to_criu

@@ -10,12 +10,15 @@
 # of the mmap, and its progress. The parent prints the total progress
 # every 50 ms (so the runner dumps it mid-work), joins the workers and
 # checks every result against what the steps must have made; result.txt
-# gets PASS or what is wrong.
-import mmap, multiprocessing as mp, struct, sys, time
+# gets PASS or what is wrong. With an argument H, each worker waits after
+# H steps for a file "go" in the working directory (as mp_pool.py's
+# tasks: the runner dumps it mid-work, then makes the file).
+import mmap, multiprocessing as mp, os, struct, sys, time
 from multiprocessing import shared_memory
 
 WORKERS = 3
 ITER = 300
+HOLD = int(sys.argv[1]) if len(sys.argv) > 1 else ITER
 
 
 def byte(k, i):
@@ -25,6 +28,8 @@ def byte(k, i):
 def work(k, counter, slots, progress, shm_name, raw):
     shm = shared_memory.SharedMemory(name=shm_name)
     for i in range(ITER):
+        while i >= HOLD and not os.path.exists("go"):
+            time.sleep(0.01)
         with counter.get_lock():
             counter.value += 1
         slots[k] += 2

@@ -859,7 +859,8 @@ out:
 		/* before the tree runs: its TCP connections leave repair mode */
 		files_dump_failed(&tr.files);
 		tree_release(&tr, false);
-		pr_info("the tree of pid %d resumed unharmed after the failed dump", o->pid);
+		if (tr.nr)	/* else nothing was seized: no tree to resume */
+			pr_info("the tree of pid %d resumed unharmed after the failed dump", o->pid);
 	}
 	freezer_release(&tr.freezer);	/* the cgroup's threads outside the tree go on */
 	for (int i = 0; i < tr.nr; i++) {

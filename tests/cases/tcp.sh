@@ -278,7 +278,10 @@ time.sleep(60)' "$src" "$dst"
 	(($(wc -l < "$T_LOG/taken.stderr") == 1)) || fail "more than one line on stderr" "$T_LOG/taken.stderr"
 }
 
-run_test tcp.address_taken test_tcp_address_taken
+# Alone: the killed connection's source port is an ephemeral one, which
+# a connection of a test running beside it took once (the squatter then
+# waited its 10 s for it in vain).
+run_test --alone tcp.address_taken test_tcp_address_taken
 
 # check --feature tcp_half_closed says yes here (zdtm's socket-tcp-unconn
 # needs it) and the half-closed connections of a pair come back so.

@@ -32,10 +32,11 @@
 # dump's images with crit (STASIS_TEST_DECODE=0): the format is the same
 # code on every kernel, checked by the host run, and python's start
 # under emulation cost seconds a dump. That is ~570 tests, ~80 of which
-# skip (CRIU's, the runtimes'): 80 minutes and more here, too long for CI.
+# skip (CRIU's, the runtimes'): ~55 minutes on a quiet machine, over CI's
+# hour in CI (it timed out with ~430 done).
 #
 # Without -a or -k, as CI runs it, it runs each kind of kernel state once
-# on 6.1, ~345 tests of which ~255 run (~40% fewer; ONLY_WITH_ALL below):
+# on 6.1, ~355 tests of which ~265 run (~33 minutes; ONLY_WITH_ALL below):
 # a program's `.leave_running` and its `.restore` (where a `.chain` of it
 # restores too) stay on the host: the dump's way back (the cure of the
 # injected code) and the restore are the same code for every kind, and

@@ -112,12 +112,13 @@ done
 
 # ci_choice: of the names on stdin, those CI's run takes (see above).
 ci_choice() {
-	re=$ONLY_WITH_ALL keep=$KEPT_IN_CI awk '$0 !~ ENVIRON["re"] || $0 ~ ENVIRON["keep"] { keep[++n] = $0; have[$0] = 1 }
+	re=$ONLY_WITH_ALL keep=$KEPT_IN_CI awk '$0 !~ ENVIRON["re"] || $0 ~ ENVIRON["keep"] { name[++n] = $0; have[$0] = 1 }
 		END { for (i = 1; i <= n; i++) {
-			k = keep[i]; p = substr(k, 1, length(k) - 8)
+			k = name[i]; p = substr(k, 1, length(k) - 8)
 			if (k ~ /\.restore$/ && ((p ".chain") in have || (p ".chain3") in have)) continue
 			print k } }'
 }
+# The runner takes one bash regex: the chosen names become one, exactly.
 if [ -z "$PATTERN" ]; then
 	chosen=$("$ROOT/tests/run.sh" -l | grep -E '^[a-z]' | grep -v -E "$SKIP_ON_VM" |
 		if [ "$ALL" = 1 ]; then cat; else ci_choice; fi)
@@ -127,7 +128,6 @@ if [ "$LIST" = 1 ]; then
 	"$ROOT/tests/run.sh" -l | grep -E '^[a-z]' | grep -E "$PATTERN"
 	exit
 fi
-
 
 # The archive of a suite in /etc/apt/sources.list ("deb URI SUITE ..."), if any.
 list_mirror() {
@@ -157,7 +157,6 @@ if [ "$(cat "$VMDIR/stasis.stamp" 2>/dev/null)" != "$stamp" ] || [ ! -r "$VMDIR/
 	echo "$stamp" > "$VMDIR/stasis.stamp"
 fi
 
-# The runner takes one bash regex: the chosen names become one, exactly.
 # In the guest, /host is this tree, read-write; logs go to the guest's /tmp.
 q=$(printf '%q' "$PATTERN")
 # The guest's /tmp, where tests make their files, is mounted nodev: the

@@ -125,7 +125,11 @@ if [ -z "$PATTERN" ]; then
 	PATTERN="^($(sed 's/[].[\\*^$()+?{}|]/\\&/g' <<<"$chosen" | paste -sd'|'))\$"
 fi
 if [ "$LIST" = 1 ]; then
-	"$ROOT/tests/run.sh" -l | grep -E '^[a-z]' | grep -E "$PATTERN"
+	if [ -n "${chosen+set}" ]; then
+		printf '%s\n' "$chosen"
+	else
+		"$ROOT/tests/run.sh" -l | grep -E '^[a-z]' | grep -E "$PATTERN"
+	fi
 	exit
 fi
 
